@@ -1,0 +1,163 @@
+package beacon_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/internal/netns"
+)
+
+const netnsDeadline = 30 * time.Second
+
+// TestNetnsBroadcast runs one Service in each of three namespaces on one
+// bridge, by broadcast on the real port 5670 of the lab interface: each
+// hears the other two. Host 0 finds its interface from the default route
+// (Interface ""), the others name it.
+func TestNetnsBroadcast(t *testing.T) {
+	if i, ok := netns.HelperIndex(); ok {
+		broadcastHelper(t, i)
+		return
+	}
+	const n = 3
+	lab := netns.New(t, n)
+	type line struct {
+		host int
+		text string
+	}
+	lines := make(chan line, 64)
+	var stdins []io.WriteCloser
+	var stderrs []*strings.Builder
+	var cmds []interface{ Wait() error }
+	for i := range n {
+		cmd := lab.TestHelper(i, "TestNetnsBroadcast", "BEACON_NODES="+strconv.Itoa(n))
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		stdins, stderrs, cmds = append(stdins, in), append(stderrs, &stderr), append(cmds, cmd)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- line{i, sc.Text()}
+			}
+			io.Copy(io.Discard, out)
+		}()
+	}
+	seen := map[int]string{}
+	timeout := time.After(netnsDeadline)
+	for len(seen) < n {
+		select {
+		case l := <-lines:
+			t.Logf("host %d: %s", l.host, l.text)
+			if rest, ok := strings.CutPrefix(l.text, "SEEN "); ok {
+				seen[l.host] = rest
+			}
+			if rest, ok := strings.CutPrefix(l.text, "ADDR "); ok && rest != lab.Addr(l.host).String()+" "+lab.Broadcast().String() {
+				t.Errorf("host %d: service addr/broadcast %q, want %v %v", l.host, rest, lab.Addr(l.host), lab.Broadcast())
+			}
+		case <-timeout:
+			for i, e := range stderrs {
+				t.Logf("host %d stderr: %s", i, e.String())
+			}
+			t.Fatalf("after %v only %d of %d hosts saw all others: %v", netnsDeadline, len(seen), n, seen)
+		}
+	}
+	for i := range n {
+		want := []string{}
+		for j := range n {
+			if j != i {
+				want = append(want, fmt.Sprintf("node-%d@%v", j, lab.Addr(j)))
+			}
+		}
+		if seen[i] != strings.Join(want, ",") {
+			t.Errorf("host %d saw %q, want %q", i, seen[i], strings.Join(want, ","))
+		}
+	}
+	for _, in := range stdins {
+		in.Close() // tells the helpers to stop
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("host %d helper: %v\n%s", i, err, stderrs[i].String())
+		}
+	}
+}
+
+// broadcastHelper runs inside namespace i: it publishes node-i@addr, waits
+// until it has heard every other node (checking each sender's address),
+// prints SEEN, and keeps publishing until its stdin closes.
+func broadcastHelper(t *testing.T, i int) {
+	n, err := strconv.Atoi(os.Getenv("BEACON_NODES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := beacon.Config{Interval: 100 * time.Millisecond}
+	if i != 0 {
+		cfg.Interface = netns.IfName
+	}
+	s, err := beacon.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Interface() != netns.IfName {
+		t.Fatalf("interface %q, want %q", s.Interface(), netns.IfName)
+	}
+	fmt.Printf("ADDR %v %v\n", s.Addr(), s.Broadcast().Addr())
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	self := fmt.Sprintf("node-%d@%v", i, s.Addr())
+	s.Publish([]byte(self))
+	seen := map[int]string{}
+	timeout := time.After(netnsDeadline)
+	for len(seen) < n-1 {
+		select {
+		case p := <-s.Packets():
+			name, at, ok := strings.Cut(string(p.Payload), "@")
+			j, err := strconv.Atoi(strings.TrimPrefix(name, "node-"))
+			if !ok || err != nil {
+				t.Fatalf("unexpected payload %q from %v", p.Payload, p.From)
+			}
+			if j == i {
+				t.Fatalf("heard our own payload %q", p.Payload)
+			}
+			if from, err := netip.ParseAddr(at); err != nil || from != p.From.Addr() || p.From.Port() != beacon.DefaultPort {
+				t.Fatalf("payload %q came from %v", p.Payload, p.From)
+			}
+			seen[j] = string(p.Payload)
+		case <-timeout:
+			t.Fatalf("host %d heard only %v after %v (stats %+v)", i, seen, netnsDeadline, s.Stats())
+		}
+	}
+	var all []string
+	for j := range n {
+		if j != i {
+			all = append(all, seen[j])
+		}
+	}
+	fmt.Printf("SEEN %s\n", strings.Join(all, ","))
+	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+	if st := s.Stats(); st.Sent == 0 || st.Echoes == 0 {
+		t.Errorf("stats %+v: want sends and echoes", st)
+	}
+}
