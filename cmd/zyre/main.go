@@ -28,6 +28,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"keys":    {"manage this node's identity and keys", runKeys},
 	}
 }
 

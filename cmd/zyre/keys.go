@@ -1,0 +1,495 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/mdp/qrterminal/v3"
+	"golang.org/x/term"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/atomicfile"
+	"github.com/zyre-go/zyre/keystore"
+)
+
+const keysUsage = `usage: zyre keys COMMAND [flags]
+
+commands:
+  init [--name N] [--insecure-plaintext]   make this node's identity
+  show [--qr]                              print the public identity
+  export [--public] [--out FILE]           write a czmq zcert certificate
+  import [--name N] [--force] FILE         take the identity from a czmq certificate
+  passwd                                   change how the secret keys are protected
+
+common flags: --home DIR, --passphrase-file FILE, --age-identity FILE, --work-factor N.
+The passphrase comes from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else a
+prompt when stdin is a terminal.`
+
+// runKeys implements "zyre keys".
+func runKeys(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(env.stderr, keysUsage)
+		return fmt.Errorf("%w: missing keys command", errUsage)
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.stderr, keysUsage)
+		return flag.ErrHelp
+	case "init":
+		return keysInit(ctx, env, args[1:])
+	case "show":
+		return keysShow(ctx, env, args[1:])
+	case "export":
+		return keysExport(ctx, env, args[1:])
+	case "import":
+		return keysImport(ctx, env, args[1:])
+	case "passwd":
+		return keysPasswd(ctx, env, args[1:])
+	}
+	fmt.Fprintln(env.stderr, keysUsage)
+	return fmt.Errorf("%w: unknown keys command %q", errUsage, args[0])
+}
+
+// keysFlags are the flags every keys subcommand takes.
+type keysFlags struct {
+	fs             *flag.FlagSet
+	home           string
+	passphraseFile string
+	ageIdentity    string
+	workFactor     int
+}
+
+func newKeysFlags(env *cliEnv, name string) *keysFlags {
+	k := &keysFlags{fs: flag.NewFlagSet("zyre keys "+name, flag.ContinueOnError)}
+	k.fs.SetOutput(env.stderr)
+	k.fs.StringVar(&k.home, "home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	k.fs.StringVar(&k.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	k.fs.StringVar(&k.ageIdentity, "age-identity", "", "encrypt to / decrypt with the age identity `FILE` instead of a passphrase")
+	k.fs.IntVar(&k.workFactor, "work-factor", 0, "scrypt work factor (log2 N) for a new passphrase; 0 means age's default, lower is weaker")
+	return k
+}
+
+func (k *keysFlags) parse(args []string) error {
+	if err := k.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+func (k *keysFlags) store(env *cliEnv) (*keystore.Store, error) {
+	home := k.home
+	if home == "" {
+		var err error
+		if home, err = keystore.DefaultHome(env.getenv); err != nil {
+			return nil, err
+		}
+	}
+	// Warnings from the store go to stderr without timestamps.
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	return keystore.Open(home, keystore.Options{Logger: log})
+}
+
+// ageIdentities reads an age identity file.
+func ageIdentities(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("age identity: %w", err)
+	}
+	defer f.Close()
+	ids, err := age.ParseIdentities(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("age identity %s: %w", path, err)
+	}
+	return ids, nil
+}
+
+// readPassphraseFile returns the first line of a file, without its line end.
+func readPassphraseFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("passphrase file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("passphrase file %s: %w", path, err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	clear(b[len(line):])
+	p := strings.TrimSuffix(string(line), "\r")
+	clear(line)
+	if p == "" {
+		return "", fmt.Errorf("passphrase file %s: the first line is empty", path)
+	}
+	return p, nil
+}
+
+// terminalFd returns stdin's descriptor when it is a terminal.
+func terminalFd(env *cliEnv) (int, bool) {
+	f, ok := env.stdin.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fd := int(f.Fd())
+	return fd, term.IsTerminal(fd)
+}
+
+// passphrase returns the passphrase from file, else $ZYRE_PASSPHRASE_FILE
+// (when useEnv is set), else a terminal prompt (asked twice when confirm is
+// set).
+func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bool) (string, error) {
+	if file == "" && useEnv {
+		file = env.getenv("ZYRE_PASSPHRASE_FILE")
+	}
+	if file != "" {
+		return readPassphraseFile(file)
+	}
+	fd, ok := terminalFd(env)
+	if !ok {
+		return "", errors.New("no passphrase: stdin is not a terminal; use --passphrase-file, ZYRE_PASSPHRASE_FILE, --age-identity or --insecure-plaintext")
+	}
+	fmt.Fprint(env.stderr, prompt+": ")
+	p, err := term.ReadPassword(fd)
+	fmt.Fprintln(env.stderr)
+	if err != nil {
+		return "", fmt.Errorf("failed to read the passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return "", errors.New("empty passphrase")
+	}
+	if confirm {
+		fmt.Fprint(env.stderr, "repeat the passphrase: ")
+		q, err := term.ReadPassword(fd)
+		fmt.Fprintln(env.stderr)
+		if err != nil {
+			return "", fmt.Errorf("failed to read the passphrase: %w", err)
+		}
+		if !bytes.Equal(p, q) {
+			return "", errors.New("the passphrases do not match")
+		}
+	}
+	return string(p), nil
+}
+
+// unlock says how to open the secret file: with the age identity if given,
+// else with a passphrase asked only when needed.
+func (k *keysFlags) unlock(env *cliEnv) (keystore.Unlock, error) {
+	if k.ageIdentity != "" {
+		ids, err := ageIdentities(k.ageIdentity)
+		if err != nil {
+			return keystore.Unlock{}, err
+		}
+		return keystore.Unlock{Identities: ids}, nil
+	}
+	// Ask once, even when the store needs it twice (passwd).
+	var cached string
+	return keystore.Unlock{Passphrase: func(context.Context) (string, error) {
+		if cached != "" {
+			return cached, nil
+		}
+		p, err := passphrase(env, k.passphraseFile, true, "passphrase for this node's keys", false)
+		cached = p
+		return p, err
+	}}, nil
+}
+
+// protection says how to protect new secret keys. useEnv lets the
+// passphrase come from $ZYRE_PASSPHRASE_FILE (not for passwd, where that
+// holds the old one).
+func protection(env *cliEnv, plaintext bool, ageIdentity, passFile string, useEnv bool, workFactor int) (keystore.Protection, error) {
+	switch {
+	case plaintext && ageIdentity != "":
+		return keystore.Protection{}, fmt.Errorf("%w: --insecure-plaintext and an age identity exclude each other", errUsage)
+	case plaintext:
+		fmt.Fprintln(env.stderr, "zyre: warning: storing the secret keys UNENCRYPTED (--insecure-plaintext); anyone who can read the file can impersonate this node")
+		return keystore.Protection{Plaintext: true}, nil
+	case ageIdentity != "":
+		ids, err := ageIdentities(ageIdentity)
+		if err != nil {
+			return keystore.Protection{}, err
+		}
+		rs, err := keystore.RecipientsFromIdentities(ids)
+		if err != nil {
+			return keystore.Protection{}, err
+		}
+		return keystore.Protection{Recipients: rs}, nil
+	}
+	if workFactor < 0 || workFactor > 30 {
+		return keystore.Protection{}, fmt.Errorf("%w: --work-factor %d out of range 1..30", errUsage, workFactor)
+	}
+	p, err := passphrase(env, passFile, useEnv, "new passphrase for this node's keys", true)
+	if err != nil {
+		return keystore.Protection{}, err
+	}
+	return keystore.Protection{Passphrase: p, WorkFactor: workFactor}, nil
+}
+
+func keysInit(ctx context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "init")
+	name := k.fs.String("name", "", "the node's display name (default: the first 6 hex digits of its UUID)")
+	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
+	if err := k.parse(args); err != nil {
+		return err
+	}
+	if k.fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+	}
+	st, err := k.store(env)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Public(); err == nil {
+		return fmt.Errorf("%w in %s (see \"zyre keys show\")", keystore.ErrExists, st.Home())
+	}
+	p, err := protection(env, *plain, k.ageIdentity, k.passphraseFile, true, k.workFactor)
+	if err != nil {
+		return err
+	}
+	id, err := st.Init(ctx, keystore.InitOptions{Name: *name, Protection: p})
+	if err != nil {
+		return err
+	}
+	defer id.Wipe()
+	fmt.Fprintf(env.stderr, "zyre: new identity in %s\n", st.Home())
+	printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
+	return nil
+}
+
+func printPublic(w io.Writer, p *keystore.PublicIdentity, protection string) {
+	sk, _ := curve.EncodeZ85(p.SigningKey)
+	fmt.Fprintf(w, "name:        %s\n", p.Name)
+	fmt.Fprintf(w, "uuid:        %s\n", p.UUID)
+	fmt.Fprintf(w, "public key:  %s\n", p.CurveKey.Z85())
+	fmt.Fprintf(w, "fingerprint: %s\n", p.Fingerprint())
+	fmt.Fprintf(w, "signing key: %s\n", sk)
+	fmt.Fprintf(w, "created:     %s\n", p.Created.Format(time.RFC3339))
+	if protection != "" {
+		fmt.Fprintf(w, "protection:  %s\n", protection)
+	}
+}
+
+func keysShow(_ context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "show")
+	qr := k.fs.Bool("qr", false, "also print the public key as a QR code")
+	if err := k.parse(args); err != nil {
+		return err
+	}
+	if k.fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+	}
+	st, err := k.store(env)
+	if err != nil {
+		return err
+	}
+	p, err := st.Public()
+	if err != nil {
+		return err
+	}
+	prot := ""
+	if kind, err := st.Kind(); err == nil {
+		prot = kind.String()
+	} else {
+		fmt.Fprintf(env.stderr, "zyre: warning: %v\n", err)
+	}
+	printPublic(env.stdout, p, prot)
+	if *qr {
+		qrterminal.GenerateWithConfig(p.CurveKey.Z85(), qrterminal.Config{
+			Level:      qrterminal.M,
+			Writer:     env.stdout,
+			HalfBlocks: true,
+			QuietZone:  2,
+		})
+	}
+	return nil
+}
+
+func keysExport(ctx context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "export")
+	public := k.fs.Bool("public", false, "export only the public certificate (no passphrase needed)")
+	out := k.fs.String("out", "", "write to `FILE` (and FILE_secret, like czmq's zcert_save) instead of stdout")
+	if err := k.parse(args); err != nil {
+		return err
+	}
+	if k.fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+	}
+	st, err := k.store(env)
+	if err != nil {
+		return err
+	}
+	if *public {
+		p, err := st.Public()
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if err := p.ExportZcert(&b); err != nil {
+			return err
+		}
+		if *out == "" {
+			_, err := env.stdout.Write(b.Bytes())
+			return err
+		}
+		return atomicfile.Write(*out, b.Bytes(), 0o644)
+	}
+	u, err := k.unlock(env)
+	if err != nil {
+		return err
+	}
+	id, err := st.Load(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer id.Wipe()
+	var sec bytes.Buffer
+	defer func() { clear(sec.Bytes()) }()
+	if err := id.ExportZcert(&sec, false); err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err := env.stdout.Write(sec.Bytes())
+		return err
+	}
+	var pub bytes.Buffer
+	if err := id.ExportZcert(&pub, true); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(*out+"_secret", sec.Bytes(), 0o600); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(*out, pub.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: wrote %s and %s (secret; keep it private)\n", *out, *out+"_secret")
+	return nil
+}
+
+func keysImport(ctx context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "import")
+	name := k.fs.String("name", "", "the node's display name (default: the certificate's name metadata)")
+	force := k.fs.Bool("force", false, "replace an existing identity")
+	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
+	if err := k.parse(args); err != nil {
+		return err
+	}
+	if k.fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one certificate FILE", errUsage)
+	}
+	path := k.fs.Arg(0)
+	// Like czmq's zcert_load: prefer FILE_secret when it exists.
+	if !strings.HasSuffix(path, "_secret") {
+		if _, err := os.Stat(path + "_secret"); err == nil {
+			path += "_secret"
+		}
+	}
+	data, err := readCapped(path, keystore.MaxZcertSize)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 && bytes.Contains(data, []byte("secret-key")) {
+		fmt.Fprintf(env.stderr, "zyre: warning: %s is accessible by others (mode %04o); its secret key may have leaked\n", path, fi.Mode().Perm())
+	}
+	st, err := k.store(env)
+	if err != nil {
+		return err
+	}
+	if !*force {
+		if _, err := st.Public(); err == nil {
+			return fmt.Errorf("%w in %s (use --force to replace it)", keystore.ErrExists, st.Home())
+		}
+	}
+	// Parse before asking for a passphrase, so a bad file fails fast.
+	if _, err := keystore.ParseZcert(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	p, err := protection(env, *plain, k.ageIdentity, k.passphraseFile, true, k.workFactor)
+	if err != nil {
+		return err
+	}
+	id, err := st.ImportZcert(ctx, bytes.NewReader(data), keystore.ImportOptions{Name: *name, Protection: p, Force: *force})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer id.Wipe()
+	fmt.Fprintf(env.stderr, "zyre: imported %s into %s\n", path, st.Home())
+	printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
+	return nil
+}
+
+func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "passwd")
+	newFile := k.fs.String("new-passphrase-file", "", "read the new passphrase from the first line of `FILE`")
+	newAge := k.fs.String("new-age-identity", "", "encrypt to the age identity `FILE` instead of a passphrase")
+	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
+	if err := k.parse(args); err != nil {
+		return err
+	}
+	if k.fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+	}
+	st, err := k.store(env)
+	if err != nil {
+		return err
+	}
+	u, err := k.unlock(env)
+	if err != nil {
+		return err
+	}
+	// Check the old passphrase before asking for a new one.
+	id, err := st.Load(ctx, u)
+	if err != nil {
+		return err
+	}
+	id.Wipe()
+	if *newFile == "" && *newAge == "" && !*plain {
+		if _, tty := terminalFd(env); !tty {
+			return fmt.Errorf("%w: give --new-passphrase-file, --new-age-identity or --insecure-plaintext (stdin is not a terminal)", errUsage)
+		}
+	}
+	p, err := protection(env, *plain, *newAge, *newFile, false, k.workFactor)
+	if err != nil {
+		return err
+	}
+	if err := st.ChangePassphrase(ctx, u, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: secret keys now protected by %s\n", p.Kind().String())
+	return nil
+}
+
+// readCapped reads a file of at most max octets.
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d octets: not a certificate", path, max)
+	}
+	return b, nil
+}
