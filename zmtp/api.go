@@ -1,0 +1,249 @@
+// Package zmtp implements ZMTP 3.1 (RFC 37), the ZeroMQ wire protocol, as far
+// as ZRE needs it: the greeting, the NULL security mechanism (and an interface
+// through which CURVE plugs in), framing, ZMTP 3.1 heartbeats (PING/PONG), a
+// ROUTER that accepts many peers and a DEALER that connects to one and
+// reconnects with backoff.
+//
+// It owns the transport only: which bytes go on a TCP connection and when.
+// Message contents (ZRE) live in package zre, CurveZMQ in package curve.
+package zmtp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Frame flags (RFC 37).
+const (
+	FlagMore    byte = 0x01 // MORE bit of a frame (also used inside CURVE boxes)
+	FlagLong    byte = 0x02 // 8-octet size
+	FlagCommand byte = 0x04 // command frame
+)
+
+// Sentinel errors; the errors returned wrap them with details, match with errors.Is.
+var (
+	ErrClosed            = errors.New("zmtp: socket closed")
+	ErrPeerNotResponding = errors.New("zmtp: peer not responding (send queue full)")
+	ErrTooLarge          = errors.New("zmtp: message too large")
+	ErrProtocol          = errors.New("zmtp: protocol error")
+	ErrUnknownPeer       = errors.New("zmtp: unknown peer")
+	ErrDenied            = errors.New("zmtp: handshake denied")
+)
+
+// Property is one metadata property of READY or INITIATE.
+type Property struct {
+	Name  string
+	Value []byte
+}
+
+// Metadata is the ordered list of properties, as on the wire.
+type Metadata []Property
+
+// Get returns the value of the first property named name (compared
+// case-insensitively, as RFC 37 requires).
+func (m Metadata) Get(name string) ([]byte, bool) {
+	for _, p := range m {
+		if len(p.Name) == len(name) && bytes.EqualFold([]byte(p.Name), []byte(name)) {
+			return p.Value, true
+		}
+	}
+	return nil, false
+}
+
+// AppendMetadata appends the RFC 37 encoding of m to dst: for each property a
+// 1-octet name length, the name, a 4-octet big-endian value length, the value.
+// Names longer than 255 octets are truncated to 255 (callers should not
+// produce them).
+func AppendMetadata(dst []byte, m Metadata) []byte {
+	for _, p := range m {
+		name := p.Name
+		if len(name) > 255 {
+			name = name[:255]
+		}
+		dst = append(dst, byte(len(name)))
+		dst = append(dst, name...)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(p.Value)))
+		dst = append(dst, p.Value...)
+	}
+	return dst
+}
+
+// ParseMetadata parses an RFC 37 property list. It checks every length
+// against the input and never panics; values are copied.
+func ParseMetadata(b []byte) (Metadata, error) {
+	var m Metadata
+	for off := 0; off < len(b); {
+		n := int(b[off])
+		off++
+		if n == 0 {
+			return nil, fmt.Errorf("zmtp: metadata at offset %d: empty property name: %w", off-1, ErrProtocol)
+		}
+		if n > len(b)-off {
+			return nil, fmt.Errorf("zmtp: metadata at offset %d: name of %d octets past the end: %w", off-1, n, ErrProtocol)
+		}
+		name := b[off : off+n]
+		for _, c := range name {
+			if !isNameChar(c) {
+				return nil, fmt.Errorf("zmtp: metadata: bad character %#x in property name: %w", c, ErrProtocol)
+			}
+		}
+		off += n
+		if len(b)-off < 4 {
+			return nil, fmt.Errorf("zmtp: metadata property %q: truncated value length: %w", name, ErrProtocol)
+		}
+		vlen := binary.BigEndian.Uint32(b[off:])
+		off += 4
+		if uint64(vlen) > uint64(len(b)-off) {
+			return nil, fmt.Errorf("zmtp: metadata property %q: value of %d octets past the end: %w", name, vlen, ErrProtocol)
+		}
+		v := make([]byte, vlen)
+		copy(v, b[off:])
+		off += int(vlen)
+		m = append(m, Property{Name: string(name), Value: v})
+	}
+	return m, nil
+}
+
+func isNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '_' || c == '.' || c == '+'
+}
+
+// Peer describes one connection after its handshake. Immutable; shared by all its messages.
+type Peer struct {
+	RemoteAddr net.Addr
+	Identity   []byte // routing id (the peer's Identity property, or one the Router made up)
+	SocketType string
+	Metadata   Metadata // everything the peer sent in READY/INITIATE
+	Mechanism  string   // "NULL", "CURVE"
+	PublicKey  []byte   // the long-term key the mechanism authenticated (nil for NULL)
+}
+
+// Mechanism is a security mechanism; one value configures a socket,
+// NewSession is called per connection.
+type Mechanism interface {
+	Name() string   // as in the greeting: "NULL", "CURVE"
+	AsServer() bool // the as-server bit this side puts in its greeting
+	NewSession() (Session, error)
+}
+
+// CommandConn reads and writes whole command frames during a handshake.
+type CommandConn interface {
+	WriteCommand(name string, body []byte) error
+	ReadCommand() (name string, body []byte, err error)
+}
+
+// AuthRequest is what an Authorizer decides on.
+type AuthRequest struct {
+	Mechanism  string
+	RemoteAddr net.Addr
+	PublicKey  []byte
+	Metadata   Metadata
+}
+
+// Authorizer decides, on the server side, before READY, whether a client may
+// connect (the role of ZAP, RFC 27). A non-nil error denies: the mechanism
+// sends ERROR with err's text (<=255 octets).
+type Authorizer func(ctx context.Context, req AuthRequest) error
+
+// HandshakeResult is what a mechanism learned about the peer.
+type HandshakeResult struct {
+	Metadata  Metadata
+	PublicKey []byte
+}
+
+// Session is one connection's state of a mechanism.
+type Session interface {
+	// Handshake runs the mechanism's command exchange after both greetings. local is this side's
+	// metadata (Socket-Type, Identity). auth is nil on the client side or when no authorizer is set.
+	Handshake(ctx context.Context, c CommandConn, server bool, local Metadata, auth Authorizer) (HandshakeResult, error)
+	// Codec returns the frame transform used after the handshake, or nil for none (NULL).
+	Codec() FrameCodec
+}
+
+// FrameCodec transforms every frame (data and command frames such as PING/PONG) after the
+// handshake. CURVE seals each logical frame (flags MORE/COMMAND inside the box) into a MESSAGE
+// carried in a plain data frame whose wire flags carry neither MORE nor COMMAND.
+type FrameCodec interface {
+	// Seal appends the wire body carrying one logical frame to dst and returns the wire flags
+	// (without FlagLong, which the framer adds).
+	Seal(dst []byte, flags byte, body []byte) (wireFlags byte, out []byte, err error)
+	// Open appends the logical body to dst and returns its flags; any error closes the connection.
+	Open(dst []byte, wireFlags byte, wire []byte) (flags byte, out []byte, err error)
+}
+
+// Null is the NULL mechanism (RFC 37): READY with metadata both ways, ERROR understood.
+var Null Mechanism = nullMechanism{}
+
+// Options configure a Router or a Dealer. The zero value is usable.
+type Options struct {
+	Mechanism            Mechanism     // nil = Null
+	Authorize            Authorizer    // server side; called for NULL too
+	Identity             []byte        // Dealer only: sent as the Identity property (0..255 octets)
+	MaxMsgSize           int64         // per message, all frames; 0 = default 256 MiB; <0 = no limit
+	HandshakeTimeout     time.Duration // 0 = 10 s; greeting+handshake must finish within it
+	HeartbeatInterval    time.Duration // ZMTP 3.1 PING every interval (idle or not); 0 = off
+	HeartbeatTimeout     time.Duration // close if nothing arrives this long after a PING; 0 = 3*interval
+	SendHWM              int           // Dealer: queued outgoing messages; Router: per connection; 0 = 1000
+	RecvHWM              int           // queued incoming messages before reading stops (backpressure); 0 = 1000
+	ReconnectInterval    time.Duration // Dealer: first retry delay, 0 = 100 ms
+	ReconnectIntervalMax time.Duration // Dealer: backoff cap, 0 = 5 s
+	Logger               *slog.Logger  // nil = discard
+}
+
+// Defaults.
+const (
+	DefaultMaxMsgSize           = 256 << 20
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultHWM                  = 1000
+	DefaultReconnectInterval    = 100 * time.Millisecond
+	DefaultReconnectIntervalMax = 5 * time.Second
+)
+
+// withDefaults returns a copy of o with zero fields filled in.
+func (o Options) withDefaults() Options {
+	if o.Mechanism == nil {
+		o.Mechanism = Null
+	}
+	if o.MaxMsgSize == 0 {
+		o.MaxMsgSize = DefaultMaxMsgSize
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.HeartbeatInterval > 0 && o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 3 * o.HeartbeatInterval
+	}
+	if o.SendHWM <= 0 {
+		o.SendHWM = DefaultHWM
+	}
+	if o.RecvHWM <= 0 {
+		o.RecvHWM = DefaultHWM
+	}
+	if o.ReconnectInterval <= 0 {
+		o.ReconnectInterval = DefaultReconnectInterval
+	}
+	if o.ReconnectIntervalMax <= 0 {
+		o.ReconnectIntervalMax = DefaultReconnectIntervalMax
+	}
+	if o.ReconnectIntervalMax < o.ReconnectInterval {
+		o.ReconnectIntervalMax = o.ReconnectInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Identity = bytes.Clone(o.Identity)
+	return o
+}
+
+// Message is one whole multipart message and the connection it came from.
+type Message struct {
+	Frames [][]byte
+	Peer   *Peer
+}

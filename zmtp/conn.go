@@ -1,0 +1,477 @@
+package zmtp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// handshakeCommandLimit caps a command frame during the handshake.
+	handshakeCommandLimit = 1 << 20
+	// codecSlack is what a FrameCodec may add to a logical frame on the wire.
+	codecSlack = 1024
+	bufSize    = 64 << 10
+	// handshakeBufSize is the buffer size until the handshake is done.
+	handshakeBufSize = 4 << 10
+	maxPingCtx       = 16
+)
+
+// conn is one ZMTP connection after (or during) its handshake.
+type conn struct {
+	nc    net.Conn
+	opts  *Options
+	log   *slog.Logger
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	fr    frameReader
+	codec FrameCodec
+	peer  *Peer
+
+	ctrl      chan []byte // command frames (PONG) waiting to be written
+	done      chan struct{}
+	closeOnce sync.Once
+	peerTTL   atomic.Int64 // nanoseconds, from the peer's PING; 0 = none
+	live      atomic.Bool  // past the handshake: reads get the idle deadline
+	sealBuf   []byte
+	cmdBuf    []byte
+}
+
+// deadlineReader sets the idle (heartbeat) read deadline before every read
+// the bufio.Reader makes, so it costs one timer reset per buffer fill.
+type deadlineReader struct{ c *conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if d.c.live.Load() {
+		if to := d.c.idleTimeout(); to > 0 {
+			d.c.nc.SetReadDeadline(time.Now().Add(to))
+		}
+	}
+	return d.c.nc.Read(p)
+}
+
+func (c *conn) idleTimeout() time.Duration {
+	var to time.Duration
+	if c.opts.HeartbeatInterval > 0 {
+		to = c.opts.HeartbeatInterval + c.opts.HeartbeatTimeout
+	}
+	if ttl := time.Duration(c.peerTTL.Load()); ttl > to {
+		to = ttl
+	}
+	return to
+}
+
+// handshakeConn adapts a conn to CommandConn for the mechanism's handshake.
+type handshakeConn struct{ c *conn }
+
+func (h handshakeConn) WriteCommand(name string, body []byte) error {
+	if len(name) == 0 || len(name) > 255 {
+		return fmt.Errorf("zmtp: command name %q: bad length", name)
+	}
+	b := appendCommand(nil, name, body)
+	if err := writeFrame(h.c.bw, FlagCommand, b); err != nil {
+		return err
+	}
+	return h.c.bw.Flush()
+}
+
+func (h handshakeConn) ReadCommand() (string, []byte, error) {
+	flags, body, err := h.c.fr.readFrame(handshakeCommandLimit)
+	if err != nil {
+		return "", nil, fmt.Errorf("zmtp: handshake: %w", err)
+	}
+	if flags&FlagCommand == 0 {
+		return "", nil, fmt.Errorf("zmtp: handshake: got a data frame, want a command: %w", ErrProtocol)
+	}
+	return parseCommand(body)
+}
+
+// compatible reports whether socket types may talk (RFC 37 / RFC 28).
+func compatible(local, remote string) bool {
+	switch local {
+	case "ROUTER":
+		return remote == "DEALER" || remote == "REQ" || remote == "ROUTER"
+	case "DEALER":
+		return remote == "ROUTER" || remote == "REP" || remote == "DEALER"
+	}
+	return false
+}
+
+// handshake runs the greeting and the mechanism's handshake on nc.
+func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, socketType string) (*conn, error) {
+	c := &conn{
+		nc:   nc,
+		opts: opts,
+		log:  opts.Logger.With("remote", addrString(nc.RemoteAddr())),
+		ctrl: make(chan []byte, 8),
+		done: make(chan struct{}),
+	}
+	// Small buffers until the handshake is done, so that connections that
+	// never finish it cost little.
+	c.br = bufio.NewReaderSize(deadlineReader{c}, handshakeBufSize)
+	c.bw = bufio.NewWriterSize(nc, handshakeBufSize)
+	c.fr.r = c.br
+
+	deadline := time.Now().Add(opts.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	mech := opts.Mechanism
+	idLen := 0
+	if socketType == "DEALER" {
+		idLen = len(opts.Identity)
+	}
+	g := AppendGreeting(make([]byte, 0, GreetingSize), Greeting{Major: 3, Minor: 1, Mechanism: mech.Name(), AsServer: mech.AsServer(), IdentityLen: idLen})
+	if _, err := nc.Write(g); err != nil {
+		return nil, fmt.Errorf("zmtp: sending greeting: %w", err)
+	}
+	var gb [GreetingSize]byte
+	// Read the signature first so that a non-ZMTP peer is refused at once:
+	// a ZMTP 1.0 peer starts with a length octet, not 0xFF.
+	if _, err := io.ReadFull(c.br, gb[:1]); err != nil {
+		return nil, fmt.Errorf("zmtp: reading greeting: %w", unexpected(err))
+	}
+	if gb[0] != 0xFF {
+		return nil, fmt.Errorf("zmtp: greeting starts with %#x, not 0xff (ZMTP 1.0 peer or not ZMTP): %w", gb[0], ErrProtocol)
+	}
+	if _, err := io.ReadFull(c.br, gb[1:10]); err != nil {
+		return nil, fmt.Errorf("zmtp: reading greeting: %w", unexpected(err))
+	}
+	if gb[0] != 0xFF || gb[9]&1 != 1 {
+		return nil, fmt.Errorf("zmtp: bad greeting signature % x (ZMTP 1.0 peer or not ZMTP): %w", gb[:10], ErrProtocol)
+	}
+	if _, err := io.ReadFull(c.br, gb[10:]); err != nil {
+		return nil, fmt.Errorf("zmtp: reading greeting: %w", unexpected(err))
+	}
+	pg, err := ParseGreeting(gb[:])
+	if err != nil {
+		return nil, err
+	}
+	if pg.Mechanism != mech.Name() {
+		return nil, fmt.Errorf("zmtp: mechanism mismatch: peer %q, we %q: %w", pg.Mechanism, mech.Name(), ErrProtocol)
+	}
+	// The peer's as-server bit is not checked: libzmq does not check it
+	// either, and the C reference's CURVE server sends 0 (see
+	// testdata/zre/curvezmq_server_to_client.hex).
+	sess, err := mech.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
+	}
+	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}}
+	if socketType == "DEALER" {
+		local = append(local, Property{Name: "Identity", Value: opts.Identity})
+	}
+	var auth Authorizer
+	if server {
+		auth = opts.Authorize
+		if auth != nil {
+			// Give the authorizer the remote address, which sessions cannot know.
+			addr := nc.RemoteAddr()
+			inner := auth
+			auth = func(ctx context.Context, req AuthRequest) error {
+				req.RemoteAddr = addr
+				return inner(ctx, req)
+			}
+		}
+	}
+	res, err := sess.Handshake(ctx, handshakeConn{c}, server, local, auth)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrDenied) && !errors.Is(err, ErrProtocol) {
+			return nil, fmt.Errorf("zmtp: %s handshake: %w (timeout %v)", mech.Name(), err, opts.HandshakeTimeout)
+		}
+		return nil, fmt.Errorf("zmtp: %s handshake: %w", mech.Name(), err)
+	}
+	st, _ := res.Metadata.Get("Socket-Type")
+	if !compatible(socketType, strings.ToUpper(string(st))) {
+		return nil, fmt.Errorf("zmtp: socket type %q cannot talk to our %s: %w", st, socketType, ErrProtocol)
+	}
+	id, _ := res.Metadata.Get("Identity")
+	if len(id) > 255 {
+		return nil, fmt.Errorf("zmtp: identity of %d octets: %w", len(id), ErrProtocol)
+	}
+	c.codec = sess.Codec()
+	c.peer = &Peer{
+		RemoteAddr: nc.RemoteAddr(),
+		Identity:   id,
+		SocketType: string(st),
+		Metadata:   res.Metadata,
+		Mechanism:  mech.Name(),
+		PublicKey:  res.PublicKey,
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("zmtp: handshake: %w", err)
+	}
+	stop()
+	nc.SetDeadline(time.Time{})
+	// Full-size buffers from now on, keeping what was already read.
+	var rd io.Reader = deadlineReader{c}
+	if n := c.br.Buffered(); n > 0 {
+		left, _ := c.br.Peek(n)
+		rd = io.MultiReader(bytes.NewReader(bytes.Clone(left)), rd)
+	}
+	c.br = bufio.NewReaderSize(rd, bufSize)
+	c.fr.r = c.br
+	c.bw = bufio.NewWriterSize(nc, bufSize)
+	c.live.Store(true)
+	return c, nil
+}
+
+// close closes the connection once; safe from any goroutine.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// run serves the connection: a writer goroutine takes messages from sendq,
+// the calling goroutine reads and hands whole messages to deliver, which
+// blocks for backpressure and returns false to stop. run returns when the
+// connection is closed and both have stopped.
+func (c *conn) run(sendq <-chan [][]byte, deliver func([][]byte) bool) error {
+	var wg sync.WaitGroup
+	var werr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		werr = c.writeLoop(sendq)
+		c.close()
+	}()
+	err := c.readLoop(deliver)
+	c.close()
+	wg.Wait()
+	if err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (c *conn) writeLoop(sendq <-chan [][]byte) error {
+	var tick <-chan time.Time
+	if c.opts.HeartbeatInterval > 0 {
+		t := time.NewTicker(c.opts.HeartbeatInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var err error
+		select {
+		case <-c.done:
+			return nil
+		case cmd := <-c.ctrl:
+			err = c.writeLogical(FlagCommand, cmd)
+		case msg := <-sendq:
+			err = c.writeMsg(msg)
+		case <-tick:
+			err = c.writePing()
+		}
+		// Write whatever else is queued before one flush. Single-case
+		// selects are much cheaper than a multi-case one.
+		for err == nil {
+			if len(c.ctrl) > 0 {
+				err = c.writeLogical(FlagCommand, <-c.ctrl)
+				continue
+			}
+			var msg [][]byte
+			select {
+			case msg = <-sendq:
+			default:
+			}
+			if msg == nil {
+				break
+			}
+			err = c.writeMsg(msg)
+		}
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		if err != nil {
+			select {
+			case <-c.done:
+				return nil
+			default:
+			}
+			return fmt.Errorf("zmtp: write to %v: %w", c.nc.RemoteAddr(), err)
+		}
+	}
+}
+
+func (c *conn) writePing() error {
+	ttl := (c.opts.HeartbeatInterval + c.opts.HeartbeatTimeout) / (100 * time.Millisecond)
+	if ttl > 0xFFFF {
+		ttl = 0xFFFF
+	}
+	c.cmdBuf = appendCommand(c.cmdBuf[:0], "PING", nil)
+	c.cmdBuf = binary.BigEndian.AppendUint16(c.cmdBuf, uint16(ttl))
+	return c.writeLogical(FlagCommand, c.cmdBuf)
+}
+
+func (c *conn) writeMsg(frames [][]byte) error {
+	last := len(frames) - 1
+	for i, f := range frames {
+		var flags byte
+		if i < last {
+			flags = FlagMore
+		}
+		if err := c.writeLogical(flags, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) writeLogical(flags byte, body []byte) error {
+	if c.codec == nil {
+		return writeFrame(c.bw, flags, body)
+	}
+	wf, out, err := c.codec.Seal(c.sealBuf[:0], flags, body)
+	if err != nil {
+		return fmt.Errorf("zmtp: sealing frame: %w", err)
+	}
+	c.sealBuf = out[:0]
+	return writeFrame(c.bw, wf&^FlagLong, out)
+}
+
+// readLoop reads frames until an error or until deliver returns false.
+func (c *conn) readLoop(deliver func([][]byte) bool) error {
+	limitMsg := c.opts.MaxMsgSize
+	var frames [][]byte // scratch, reused
+	var slab [][]byte   // delivered frame lists are carved from it
+	var total int64
+	for {
+		limit := int64(-1)
+		if limitMsg >= 0 {
+			limit = limitMsg - total
+			if c.codec != nil {
+				limit += codecSlack
+			}
+		}
+		flags, body, err := c.fr.readFrame(limit)
+		if err != nil {
+			return c.readErr(err)
+		}
+		if c.codec != nil {
+			flags, body, err = c.codec.Open(nil, flags, body)
+			if err != nil {
+				return fmt.Errorf("zmtp: opening frame from %v: %w", c.nc.RemoteAddr(), err)
+			}
+		}
+		if flags&FlagCommand != 0 {
+			if err := c.onCommand(body); err != nil {
+				return err
+			}
+			continue
+		}
+		total += int64(len(body))
+		if limitMsg >= 0 && total > limitMsg {
+			return fmt.Errorf("zmtp: message from %v over %d octets: %w", c.nc.RemoteAddr(), limitMsg, ErrTooLarge)
+		}
+		frames = append(frames, body)
+		if flags&FlagMore == 0 {
+			n := len(frames)
+			if len(slab) < n {
+				slab = make([][]byte, max(n, 128))
+			}
+			out := slab[:n:n]
+			slab = slab[n:]
+			copy(out, frames)
+			clear(frames)
+			frames = frames[:0]
+			total = 0
+			if !deliver(out) {
+				return nil
+			}
+		}
+	}
+}
+
+func (c *conn) readErr(err error) error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	if err == io.EOF {
+		return io.EOF
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("zmtp: heartbeat: nothing from %v for %v: %w", c.nc.RemoteAddr(), c.idleTimeout(), err)
+	}
+	return fmt.Errorf("zmtp: read from %v: %w", c.nc.RemoteAddr(), err)
+}
+
+func (c *conn) onCommand(body []byte) error {
+	name, data, err := parseCommand(body)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case "PING":
+		if len(data) < 2 {
+			return fmt.Errorf("zmtp: PING of %d octets: %w", len(data), ErrProtocol)
+		}
+		ttl := time.Duration(binary.BigEndian.Uint16(data)) * 100 * time.Millisecond
+		c.peerTTL.Store(int64(ttl))
+		c.log.Debug("zmtp: PING", "ttl", ttl)
+		pctx := data[2:]
+		if len(pctx) > maxPingCtx {
+			pctx = pctx[:maxPingCtx]
+		}
+		pong := appendCommand(make([]byte, 0, 6+len(pctx)), "PONG", pctx)
+		select {
+		case c.ctrl <- pong:
+		default: // the peer pings faster than we can answer; it will ping again
+		}
+	case "PONG":
+		// Any arrival resets the idle deadline; nothing else to do.
+		c.log.Debug("zmtp: PONG")
+	case "ERROR":
+		return fmt.Errorf("zmtp: from %v: %w", c.nc.RemoteAddr(), ParseError(data))
+	default:
+		c.log.Debug("zmtp: ignoring unknown command", "command", name)
+	}
+	return nil
+}
+
+// checkSend validates an outgoing message.
+func checkSend(frames [][]byte, max int64) error {
+	if len(frames) == 0 {
+		return fmt.Errorf("zmtp: sending a message of no frames: %w", ErrProtocol)
+	}
+	if max >= 0 {
+		var n int64
+		for _, f := range frames {
+			n += int64(len(f))
+		}
+		if n > max {
+			return fmt.Errorf("zmtp: message of %d octets over %d: %w", n, max, ErrTooLarge)
+		}
+	}
+	return nil
+}
+
+// addrString formats an address that may be nil (an accepted unix socket
+// connection has no remote address).
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "unknown"
+	}
+	return a.String()
+}

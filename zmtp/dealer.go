@@ -1,0 +1,217 @@
+package zmtp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Dealer is a ZMTP DEALER connected to one address. It connects in the
+// background, reconnects with exponential backoff, and keeps its send queue
+// across reconnections.
+type Dealer struct {
+	opts    Options
+	network string
+	address string
+	sendq   chan [][]byte
+	recv    chan Message
+	done    chan struct{}
+	wg      sync.WaitGroup
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+
+	closeOnce sync.Once
+	connected atomic.Bool
+
+	mu  sync.Mutex // guards cur
+	cur *conn
+}
+
+// DialDealer returns at once; the Dealer connects asynchronously and
+// reconnects with backoff until Close.
+func DialDealer(network, address string, opts Options) (*Dealer, error) {
+	opts = opts.withDefaults()
+	if len(opts.Identity) > 255 {
+		return nil, fmt.Errorf("zmtp: dealer identity of %d octets, at most 255", len(opts.Identity))
+	}
+	if len(opts.Identity) > 0 && opts.Identity[0] == 0 {
+		return nil, fmt.Errorf("zmtp: dealer identity may not start with a zero octet (reserved for generated ones)")
+	}
+	d := &Dealer{
+		opts:    opts,
+		network: network,
+		address: address,
+		sendq:   make(chan [][]byte, opts.SendHWM),
+		recv:    make(chan Message, opts.RecvHWM),
+		done:    make(chan struct{}),
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Add(1)
+	go d.loop()
+	return d, nil
+}
+
+func (d *Dealer) loop() {
+	defer d.wg.Done()
+	ctx := d.ctx
+	log := d.opts.Logger.With("addr", d.address)
+	backoff := d.opts.ReconnectInterval
+	wait := func() bool {
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		backoff = min(2*backoff, d.opts.ReconnectIntervalMax)
+		select {
+		case <-d.done:
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	var dialer net.Dialer
+	for {
+		select {
+		case <-d.done:
+			return
+		default:
+		}
+		dctx, dcancel := context.WithTimeout(ctx, d.opts.HandshakeTimeout)
+		nc, err := dialer.DialContext(dctx, d.network, d.address)
+		dcancel()
+		if err != nil {
+			log.Debug("zmtp: dealer connect", "err", err)
+			if !wait() {
+				return
+			}
+			continue
+		}
+		c, err := handshake(ctx, nc, &d.opts, false, "DEALER")
+		if err != nil {
+			nc.Close()
+			log.Info("zmtp: dealer handshake failed", "err", err)
+			if !wait() {
+				return
+			}
+			continue
+		}
+		d.mu.Lock()
+		select {
+		case <-d.done:
+			d.mu.Unlock()
+			c.close()
+			return
+		default:
+		}
+		d.cur = c
+		d.mu.Unlock()
+		backoff = d.opts.ReconnectInterval
+		d.connected.Store(true)
+		log.Debug("zmtp: dealer connected")
+		peer := c.peer
+		err = c.run(d.sendq, func(frames [][]byte) bool {
+			m := Message{Frames: frames, Peer: peer}
+			select {
+			case d.recv <- m:
+				return true
+			default:
+			}
+			select {
+			case d.recv <- m:
+				return true
+			case <-c.done:
+				return false
+			}
+		})
+		d.connected.Store(false)
+		d.mu.Lock()
+		d.cur = nil
+		d.mu.Unlock()
+		log.Info("zmtp: dealer disconnected", "err", err)
+		if !wait() {
+			return
+		}
+	}
+}
+
+// Send queues a message without blocking, or returns ErrPeerNotResponding
+// when SendHWM messages are already queued (nothing is queued then). The
+// frames must not be modified afterwards.
+func (d *Dealer) Send(frames ...[]byte) error {
+	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
+		return err
+	}
+	select {
+	case <-d.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case d.sendq <- frames:
+		return nil
+	default:
+		return fmt.Errorf("zmtp: dealer send to %s: %w", d.address, ErrPeerNotResponding)
+	}
+}
+
+// SendContext queues a message, blocking while the queue is full.
+func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
+	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
+		return err
+	}
+	select {
+	case <-d.done:
+		return ErrClosed
+	default:
+	}
+	select {
+	case d.sendq <- frames:
+		return nil
+	default:
+	}
+	select {
+	case d.sendq <- frames:
+		return nil
+	case <-d.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Recv returns the next whole message from the peer.
+func (d *Dealer) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m := <-d.recv:
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-d.recv:
+		return m, nil
+	case <-d.done:
+		return Message{}, ErrClosed
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+}
+
+// Connected reports whether a handshake-complete connection is up now.
+func (d *Dealer) Connected() bool { return d.connected.Load() }
+
+// Close closes the connection and stops reconnecting. Messages still queued
+// are dropped. It is idempotent and waits for the Dealer's goroutines.
+func (d *Dealer) Close() error {
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		close(d.done)
+		d.cancel()
+		if d.cur != nil {
+			d.cur.close()
+		}
+		d.mu.Unlock()
+	})
+	d.wg.Wait()
+	return nil
+}

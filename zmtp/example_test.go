@@ -1,0 +1,67 @@
+package zmtp_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zyre-go/zyre/zmtp"
+)
+
+// A Router receives from a Dealer and answers it by identity.
+func Example() {
+	r, err := zmtp.ListenRouter("tcp", "127.0.0.1:0", zmtp.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Identity: []byte("alice")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer d.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.Send([]byte("hello"), []byte("world"))
+	m, err := r.Recv(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s from %s (%s): %q\n", m.Peer.SocketType, m.Peer.Identity, m.Peer.Mechanism, m.Frames)
+
+	r.Send(m.Peer.Identity, []byte("hi alice"))
+	reply, err := d.Recv(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s\n", reply.Frames[0])
+	// Output:
+	// DEALER from alice (NULL): ["hello" "world"]
+	// hi alice
+}
+
+func ExampleParseMetadata() {
+	b := zmtp.AppendMetadata(nil, zmtp.Metadata{{Name: "Socket-Type", Value: []byte("ROUTER")}})
+	m, err := zmtp.ParseMetadata(b)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	v, _ := m.Get("socket-type")
+	fmt.Printf("% x\n%s\n", b, v)
+	// Output:
+	// 0b 53 6f 63 6b 65 74 2d 54 79 70 65 00 00 00 06 52 4f 55 54 45 52
+	// ROUTER
+}
+
+func ExampleAppendGreeting() {
+	g := zmtp.AppendGreeting(nil, zmtp.Greeting{Major: 3, Minor: 1, Mechanism: "NULL"})
+	fmt.Printf("% x\n", g[:16])
+	// Output:
+	// ff 00 00 00 00 00 00 00 01 7f 03 01 4e 55 4c 4c
+}

@@ -1,0 +1,162 @@
+package zmtp
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+const (
+	// chunk is the most of a large frame allocated before its bytes
+	// arrive; the buffer then doubles as they do, so that a header claiming
+	// a huge size costs at most chunk plus what really arrives.
+	chunk = 1 << 20
+	// slabSize is the block small frame bodies are carved from.
+	slabSize = 32 << 10
+	// smallFrame is the largest frame taken from the slab.
+	smallFrame = 1 << 10
+)
+
+// frameReader reads ZMTP frames from a bufio.Reader.
+type frameReader struct {
+	r    *bufio.Reader
+	slab []byte
+}
+
+// readHeader reads a frame's flags and size.
+func (fr *frameReader) readHeader() (flags byte, size uint64, err error) {
+	flags, err = fr.r.ReadByte()
+	if err != nil {
+		return 0, 0, err
+	}
+	if flags&FlagLong != 0 {
+		b, err := fr.r.Peek(8)
+		if err != nil {
+			return 0, 0, unexpected(err)
+		}
+		size = binary.BigEndian.Uint64(b)
+		fr.r.Discard(8)
+	} else {
+		s, err := fr.r.ReadByte()
+		if err != nil {
+			return 0, 0, unexpected(err)
+		}
+		size = uint64(s)
+	}
+	if flags&^(FlagMore|FlagLong|FlagCommand) != 0 {
+		return 0, 0, fmt.Errorf("zmtp: frame flags %#x: reserved bits set: %w", flags, ErrProtocol)
+	}
+	return flags &^ FlagLong, size, nil
+}
+
+// readFrame reads one frame whose body may be at most limit octets (limit <0
+// means no limit). The body is freshly allocated (or carved from a slab no
+// one else writes to) and owned by the caller.
+func (fr *frameReader) readFrame(limit int64) (flags byte, body []byte, err error) {
+	flags, size, err := fr.readHeader()
+	if err != nil {
+		return 0, nil, err
+	}
+	if limit >= 0 && size > uint64(limit) {
+		return 0, nil, fmt.Errorf("zmtp: frame of %d octets over the limit of %d: %w", size, limit, ErrTooLarge)
+	}
+	if size > 1<<62 {
+		return 0, nil, fmt.Errorf("zmtp: frame of %d octets: %w", size, ErrTooLarge)
+	}
+	body, err = fr.readBody(int64(size))
+	return flags, body, err
+}
+
+func (fr *frameReader) readBody(size int64) ([]byte, error) {
+	if size <= smallFrame {
+		if int64(len(fr.slab)) < size {
+			fr.slab = make([]byte, slabSize)
+		}
+		b := fr.slab[:size:size]
+		fr.slab = fr.slab[size:]
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			return nil, unexpected(err)
+		}
+		return b, nil
+	}
+	if size <= chunk {
+		b := make([]byte, size)
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			return nil, unexpected(err)
+		}
+		return b, nil
+	}
+	// Large frame: grow as bytes arrive.
+	b := make([]byte, 0, chunk)
+	for int64(len(b)) < size {
+		n := size - int64(len(b))
+		if free := int64(cap(b) - len(b)); n > free {
+			if free == 0 {
+				nc := int64(cap(b)) * 2
+				if nc > size {
+					nc = size
+				}
+				nb := make([]byte, len(b), nc)
+				copy(nb, b)
+				b = nb
+				free = int64(cap(b) - len(b))
+			}
+			if n > free {
+				n = free
+			}
+		}
+		m, err := io.ReadFull(fr.r, b[len(b):len(b)+int(n)])
+		b = b[:len(b)+m]
+		if err != nil {
+			return nil, unexpected(err)
+		}
+	}
+	return b, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// appendFrameHeader appends a frame header for a body of n octets.
+func appendFrameHeader(dst []byte, flags byte, n int) []byte {
+	if n > 255 {
+		dst = append(dst, flags|FlagLong)
+		return binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, flags, byte(n))
+}
+
+// writeFrame writes one frame to w without allocating.
+func writeFrame(w *bufio.Writer, flags byte, body []byte) error {
+	var hdr [9]byte
+	h := appendFrameHeader(hdr[:0], flags, len(body))
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// appendCommand appends a command body: name length, name, data.
+func appendCommand(dst []byte, name string, data []byte) []byte {
+	dst = append(dst, byte(len(name)))
+	dst = append(dst, name...)
+	return append(dst, data...)
+}
+
+// parseCommand splits a command frame body into name and data.
+func parseCommand(b []byte) (name string, data []byte, err error) {
+	if len(b) == 0 {
+		return "", nil, fmt.Errorf("zmtp: empty command frame: %w", ErrProtocol)
+	}
+	n := int(b[0])
+	if n == 0 || n > len(b)-1 {
+		return "", nil, fmt.Errorf("zmtp: command name of %d octets in a %d-octet frame: %w", n, len(b), ErrProtocol)
+	}
+	return string(b[1 : 1+n]), b[1+n:], nil
+}

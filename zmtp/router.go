@@ -1,0 +1,267 @@
+package zmtp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+)
+
+// Router is a ZMTP ROUTER: it accepts connections, gives each peer a routing
+// identity and receives whole messages from all of them.
+type Router struct {
+	opts Options
+	ln   net.Listener
+	recv chan Message
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	ctx    context.Context // cancelled by Close; bounds handshakes
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	peers   map[string]*routerConn
+	pending map[net.Conn]struct{} // connections still in their handshake
+	nextID  uint32
+}
+
+type routerConn struct {
+	*conn
+	sendq chan [][]byte
+}
+
+// ListenRouter binds now and serves in the background.
+func ListenRouter(network, address string, opts Options) (*Router, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("zmtp: router listen on %s: %w", address, err)
+	}
+	return NewRouter(ln, opts), nil
+}
+
+// NewRouter serves on an existing listener, which the Router then owns.
+func NewRouter(ln net.Listener, opts Options) *Router {
+	opts = opts.withDefaults()
+	r := &Router{
+		opts:    opts,
+		ln:      ln,
+		recv:    make(chan Message, opts.RecvHWM),
+		done:    make(chan struct{}),
+		peers:   make(map[string]*routerConn),
+		pending: make(map[net.Conn]struct{}),
+		nextID:  rand.Uint32(),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.wg.Add(1)
+	go r.acceptLoop()
+	return r
+}
+
+// Addr returns the address the Router listens on.
+func (r *Router) Addr() net.Addr { return r.ln.Addr() }
+
+func (r *Router) acceptLoop() {
+	defer r.wg.Done()
+	delay := 5 * time.Millisecond
+	for {
+		nc, err := r.ln.Accept()
+		if err != nil {
+			select {
+			case <-r.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait a little and retry.
+			r.opts.Logger.Warn("zmtp: router accept", "err", err)
+			t := time.NewTimer(delay)
+			select {
+			case <-r.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			delay = min(2*delay, time.Second)
+			continue
+		}
+		delay = 5 * time.Millisecond
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			nc.Close()
+			return
+		}
+		r.pending[nc] = struct{}{}
+		r.wg.Add(1)
+		r.mu.Unlock()
+		go r.serve(nc)
+	}
+}
+
+func (r *Router) serve(nc net.Conn) {
+	defer r.wg.Done()
+	c, err := handshake(r.ctx, nc, &r.opts, true, "ROUTER")
+	r.mu.Lock()
+	delete(r.pending, nc)
+	r.mu.Unlock()
+	if err != nil {
+		r.opts.Logger.Info("zmtp: router handshake failed", "remote", addrString(nc.RemoteAddr()), "err", err)
+		nc.Close()
+		return
+	}
+	rc := &routerConn{conn: c, sendq: make(chan [][]byte, r.opts.SendHWM)}
+	if !r.register(rc) {
+		c.close()
+		return
+	}
+	peer := c.peer
+	err = c.run(rc.sendq, func(frames [][]byte) bool {
+		m := Message{Frames: frames, Peer: peer}
+		select {
+		case r.recv <- m:
+			return true
+		default:
+		}
+		select {
+		case r.recv <- m:
+			return true
+		case <-c.done:
+			return false
+		case <-r.done:
+			return false
+		}
+	})
+	r.mu.Lock()
+	if r.peers[string(peer.Identity)] == rc {
+		delete(r.peers, string(peer.Identity))
+	}
+	r.mu.Unlock()
+	if err != nil {
+		r.opts.Logger.Info("zmtp: router connection closed", "remote", addrString(nc.RemoteAddr()), "identity", fmt.Sprintf("%x", peer.Identity), "err", err)
+	}
+}
+
+// register gives rc its identity and applies the collision rule: a new
+// connection with the same identity and the same authenticated key (both nil
+// for NULL) takes over; with a different key it is refused.
+func (r *Router) register(rc *routerConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	p := rc.peer
+	if len(p.Identity) == 0 {
+		for {
+			r.nextID++
+			id := binary.BigEndian.AppendUint32([]byte{0}, r.nextID)
+			if _, taken := r.peers[string(id)]; !taken {
+				p.Identity = id
+				break
+			}
+		}
+	}
+	if old, ok := r.peers[string(p.Identity)]; ok {
+		if !bytes.Equal(old.peer.PublicKey, p.PublicKey) {
+			r.opts.Logger.Warn("zmtp: router refused a connection: identity in use by another key",
+				"remote", addrString(p.RemoteAddr), "identity", fmt.Sprintf("%x", p.Identity))
+			return false
+		}
+		r.opts.Logger.Info("zmtp: router: identity reconnected, closing the old connection",
+			"remote", addrString(p.RemoteAddr), "identity", fmt.Sprintf("%x", p.Identity))
+		old.close()
+	}
+	r.peers[string(p.Identity)] = rc
+	return true
+}
+
+// Recv returns the next whole message from any peer. Messages of one
+// connection arrive in order.
+func (r *Router) Recv(ctx context.Context) (Message, error) {
+	select {
+	case m := <-r.recv:
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-r.recv:
+		return m, nil
+	case <-r.done:
+		return Message{}, ErrClosed
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+}
+
+// Send queues a message for the peer with the given identity without
+// blocking. It returns ErrUnknownPeer when no connection has that identity
+// and ErrPeerNotResponding when its queue (SendHWM) is full. The frames must
+// not be modified afterwards.
+func (r *Router) Send(identity []byte, frames ...[]byte) error {
+	if err := checkSend(frames, r.opts.MaxMsgSize); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	rc, ok := r.peers[string(identity)]
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if !ok {
+		return fmt.Errorf("zmtp: router send to %x: %w", identity, ErrUnknownPeer)
+	}
+	select {
+	case <-rc.done:
+		return fmt.Errorf("zmtp: router send to %x: connection closed: %w", identity, ErrUnknownPeer)
+	default:
+	}
+	select {
+	case rc.sendq <- frames:
+		return nil
+	default:
+		return fmt.Errorf("zmtp: router send to %x: %w", identity, ErrPeerNotResponding)
+	}
+}
+
+// Peers returns the identities of the connected peers.
+func (r *Router) Peers() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([][]byte, 0, len(r.peers))
+	for id := range r.peers {
+		ids = append(ids, []byte(id))
+	}
+	return ids
+}
+
+// Close stops listening and closes every connection. It is idempotent and
+// returns when every goroutine of the Router has exited.
+func (r *Router) Close() error {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		close(r.done)
+		r.cancel()
+		r.ln.Close()
+		for _, rc := range r.peers {
+			rc.close()
+		}
+		for nc := range r.pending {
+			nc.Close()
+		}
+		r.mu.Unlock()
+	})
+	r.wg.Wait()
+	return nil
+}
