@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDemo(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	start := time.Now()
+	code := run(context.Background(), env, []string{"demo"})
+	if code != 0 {
+		t.Fatalf("zyre demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	if d := time.Since(start); d > demoTimeout+2*time.Second {
+		t.Fatalf("demo took %v", d)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"3 nodes on loopback",
+		"alice  sees ENTER bob ",
+		"alice  sees ENTER carol ",
+		"bob    sees ENTER alice ",
+		"carol  sees ENTER bob ",
+		"X-DEMO=carol",
+		"carol  sees JOIN alice ",
+		"bob    gets WHISPER alice ",
+		"hello bob, this is for you only",
+		"alice  gets SHOUT carol ",
+		"bob    gets SHOUT carol ",
+		" demo hello everyone",
+		"alice  sees LEAVE bob ",
+		"carol  sees LEAVE bob ",
+		"alice  sees EXIT carol ",
+		"bob    sees EXIT carol ",
+		"every node stopped, 0 events dropped",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// Only loopback addresses appear.
+	for _, l := range strings.Split(got, "\n") {
+		if i := strings.Index(l, "tcp://"); i >= 0 && !strings.HasPrefix(l[i:], "tcp://127.0.0.1:") {
+			t.Errorf("non-loopback endpoint: %q", l)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}
+
+func TestDemoRefusesInterface(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), env, []string{"demo", "--interface", "eth0"}); code != 2 {
+		t.Fatalf("exit %d, want 2 (usage)", code)
+	}
+	if !strings.Contains(errb.String(), "loopback only") {
+		t.Fatalf("stderr %q", errb.String())
+	}
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
+)
+
+// syncBuffer is an output buffer that commands write from their goroutine
+// while the test waits for lines in it.
+type syncBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // signalled (without blocking) on every write
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n, err := b.buf.Write(p)
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until the output holds want.
+func (b *syncBuffer) waitFor(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.NewTimer(cmdTimeout)
+	defer deadline.Stop()
+	for !strings.Contains(b.String(), want) {
+		select {
+		case <-b.wrote:
+		case <-deadline.C:
+			t.Fatalf("output lacks %q after %v:\n%s", want, cmdTimeout, b.String())
+		}
+	}
+}
+
+const cmdTimeout = 20 * time.Second
+
+func randomBeaconPort() int { return 20000 + rand.IntN(40000) }
+
+// cmdRun runs a zyre command in the background; wait returns its status.
+type cmdRun struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	code           chan int
+}
+
+func startCmd(t *testing.T, stdin io.Reader, args ...string) *cmdRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &cmdRun{stdout: newSyncBuffer(), stderr: newSyncBuffer(), cancel: cancel, code: make(chan int, 1)}
+	env := &cliEnv{stdin: stdin, stdout: r.stdout, stderr: r.stderr, getenv: func(string) string { return "" }}
+	go func() { r.code <- run(ctx, env, args) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.code:
+		case <-time.After(cmdTimeout):
+			t.Errorf("zyre %s did not end", args[0])
+		}
+	})
+	return r
+}
+
+func (r *cmdRun) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case c := <-r.code:
+		r.code <- c // for the Cleanup
+		return c
+	case <-time.After(cmdTimeout):
+		t.Fatalf("command did not end; stderr:\n%s", r.stderr.String())
+		return -1
+	}
+}
+
+// testPeer starts a loopback node the commands can meet.
+func testPeer(t *testing.T, port int, name string, groups ...string) *zre.Node {
+	t.Helper()
+	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	for _, g := range groups {
+		n.Join(g)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// awaitEvent reads n's events until match holds.
+func awaitEvent(t *testing.T, n *zre.Node, what string, match func(zre.Event) bool) zre.Event {
+	t.Helper()
+	deadline := time.NewTimer(cmdTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case e, ok := <-n.Events():
+			if !ok {
+				t.Fatalf("events closed waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-deadline.C:
+			t.Fatalf("no %s within %v", what, cmdTimeout)
+		}
+	}
+}
+
+func enterNamed(name string) func(zre.Event) bool {
+	return func(e zre.Event) bool { _, ok := e.(*zre.Enter); return ok && e.PeerName() == name }
+}
+
+func exitOf(id uuid.UUID) func(zre.Event) bool {
+	return func(e zre.Event) bool { _, ok := e.(*zre.Exit); return ok && e.PeerUUID() == id }
+}
+
+func TestMonitor(t *testing.T) {
+	port := randomBeaconPort()
+	peer := testPeer(t, port, "tester", "g")
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--port", fmt.Sprint(port), "--name", "mon", "--header", "X-A=1", "--group", "g")
+	e := awaitEvent(t, peer, "ENTER mon", enterNamed("mon")).(*zre.Enter)
+	if len(e.Headers) != 1 || e.Headers[0] != (zre.Header{Key: "X-A", Value: "1"}) {
+		t.Fatalf("monitor's headers %+v", e.Headers)
+	}
+	id := uuidText(peer.UUID())
+	mon.stdout.waitFor(t, "ENTER tester "+id+" "+peer.Endpoint())
+	mon.stdout.waitFor(t, "JOIN tester "+id+" g\n")
+	if err := peer.Whisper(e.Peer, []byte("ping"), []byte{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	mon.stdout.waitFor(t, "WHISPER tester "+id+" ping \"\\x00\\x01\"\n")
+	// The monitor is in g (--group): it gets the shout.
+	awaitEvent(t, peer, "JOIN mon g", func(ev zre.Event) bool { j, ok := ev.(*zre.Join); return ok && j.Peer == e.Peer && j.Group == "g" })
+	if err := peer.Shout("g", []byte("to all")); err != nil {
+		t.Fatal(err)
+	}
+	mon.stdout.waitFor(t, "SHOUT tester "+id+" g to all\n")
+	if err := peer.Leave("g"); err != nil {
+		t.Fatal(err)
+	}
+	mon.stdout.waitFor(t, "LEAVE tester "+id+" g\n")
+	// SIGINT/SIGTERM cancel the context: the monitor says goodbye, exit 0.
+	mon.cancel()
+	if code := mon.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, mon.stderr.String())
+	}
+	awaitEvent(t, peer, "EXIT mon", exitOf(e.Peer))
+	for _, l := range strings.Split(strings.TrimSpace(mon.stdout.String()), "\n") {
+		if typ, _, _ := strings.Cut(l, " "); typ != strings.ToUpper(typ) || typ == "" {
+			t.Errorf("line does not start with the event type: %q", l)
+		}
+	}
+}
+
+func TestMonitorUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	for _, args := range [][]string{
+		{"monitor", "extra"},
+		{"monitor", "--port", "0"},
+		{"monitor", "--header", "novalue", "--loopback"},
+		{"chat", "--bogus"},
+		{"peers", "--wait", "-1s"},
+	} {
+		if code := run(context.Background(), env, args); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// nodeFlags are the flags shared by the commands that run a node: demo,
+// monitor, chat, peers.
+type nodeFlags struct {
+	fs       *flag.FlagSet
+	name     string
+	groups   listFlag
+	port     int
+	iface    string
+	loopback bool
+	verbose  bool
+	headers  listFlag
+}
+
+func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
+	f := &nodeFlags{fs: flag.NewFlagSet("zyre "+cmd, flag.ContinueOnError)}
+	f.fs.SetOutput(env.stderr)
+	f.fs.StringVar(&f.name, "name", "", "node `name` (default: the first 6 characters of its UUID)")
+	f.fs.Var(&f.groups, "group", "join `GROUP` (repeatable)")
+	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
+	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address` (default: that of the default route)")
+	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
+	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
+	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
+	return f
+}
+
+// parse parses args; extra positional arguments are a usage error.
+func (f *nodeFlags) parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.fs.Arg(0))
+	}
+	if f.port <= 0 || f.port > 65535 {
+		return fmt.Errorf("%w: bad --port %d", errUsage, f.port)
+	}
+	return nil
+}
+
+// logger returns the logger for --verbose, or nil (no logs).
+func (f *nodeFlags) logger(env *cliEnv) *slog.Logger {
+	if !f.verbose {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// config makes a node configuration from the flags.
+func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
+	cfg := zre.Config{
+		Name:   f.name,
+		Beacon: zre.BeaconConfig{Port: f.port, Interface: f.iface, Loopback: f.loopback},
+		Logger: f.logger(env),
+	}
+	for _, h := range f.headers {
+		k, v, ok := strings.Cut(h, "=")
+		if !ok || k == "" {
+			return cfg, fmt.Errorf("%w: --header %q: want K=V", errUsage, h)
+		}
+		cfg.Headers = append(cfg.Headers, zre.Header{Key: k, Value: v})
+	}
+	return cfg, nil
+}
+
+// startNode makes, starts and joins the flags' groups.
+func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, error) {
+	cfg, err := f.config(env)
+	if err != nil {
+		return nil, err
+	}
+	n, err := zre.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range f.groups {
+		if err := n.Join(g); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// stopNode says goodbye (bounded in time even when ctx is cancelled) and
+// closes the node.
+func stopNode(n *zre.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	n.Stop(ctx)
+	n.Close()
+}
+
+// uuidText is zyre's text form of a UUID: 32 upper-case hex digits.
+func uuidText(id uuid.UUID) string {
+	return strings.ToUpper(strings.ReplaceAll(id.String(), "-", ""))
+}
+
+// contentText renders message frames for a terminal: printable UTF-8 as
+// is, anything else quoted; frames separated by spaces.
+func contentText(frames [][]byte) string {
+	parts := make([]string, len(frames))
+	for i, f := range frames {
+		if printable(f) {
+			parts[i] = string(f)
+		} else {
+			parts[i] = strconv.Quote(string(f))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func printable(b []byte) bool {
+	if len(b) == 0 || !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// eventLine is the one-line form of an event that monitor and chat print:
+// the type in capitals, the peer's name and UUID, the group where there is
+// one, then the content or other details.
+func eventLine(e zre.Event) string {
+	head := fmt.Sprintf("%s %s %s", e.Type(), e.PeerName(), uuidText(e.PeerUUID()))
+	switch e := e.(type) {
+	case *zre.Enter:
+		s := head + " " + e.Addr
+		for _, h := range e.Headers {
+			s += " " + h.Key + "=" + h.Value
+		}
+		return s
+	case *zre.Join:
+		return head + " " + e.Group
+	case *zre.Leave:
+		return head + " " + e.Group
+	case *zre.Whisper:
+		return head + " " + contentText(e.Content)
+	case *zre.Shout:
+		return head + " " + e.Group + " " + contentText(e.Content)
+	}
+	return head
+}

@@ -1,0 +1,176 @@
+package zre
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults for the zero fields of Config. The timers are those of the C
+// reference (zyre_node.c).
+const (
+	DefaultBeaconPort     = 5670
+	DefaultBeaconInterval = time.Second
+	DefaultEvasive        = 5 * time.Second
+	DefaultSilent         = 5 * time.Second
+	DefaultExpired        = 30 * time.Second
+	DefaultEventQueue     = 10000
+	// reapInterval is how often the node checks its peers' timers (the C
+	// reference's REAP_INTERVAL).
+	reapInterval = time.Second
+)
+
+// BeaconConfig configures UDP discovery.
+type BeaconConfig struct {
+	Port     int           // UDP port; 0 means DefaultBeaconPort (5670)
+	Interval time.Duration // time between beacons; 0 means DefaultBeaconInterval
+	// Interface is an interface name ("eth0") or one of its IPv4 addresses;
+	// "" means the interface of the default IPv4 route.
+	Interface string
+	// Loopback confines beacons to lo (127.255.255.255) and binds the inbox
+	// to 127.0.0.1 unless Bind says otherwise: for tests and demos on one
+	// host. Nothing is sent outside loopback.
+	Loopback bool
+	// Disabled turns discovery off: peers are only those given to
+	// ConnectPeer and those that connect to us.
+	Disabled bool
+}
+
+// Config configures a Node. New copies it; the zero value is usable (a
+// node on the default interface with a random UUID).
+type Config struct {
+	// Name is the node's name, sent in HELLO. "" means the C reference's
+	// default: the first 6 characters of the UUID in upper case.
+	Name string
+	// Headers are sent in HELLO in this order (the C reference sends its
+	// headers in czmq's hash order; a list keeps whatever order is given).
+	Headers []Header
+	// UUID identifies the node; uuid.Nil means a random one.
+	UUID uuid.UUID
+
+	Beacon BeaconConfig
+
+	// Bind is the inbox's TCP address (host or host:port). "" means all
+	// interfaces on an ephemeral port, or 127.0.0.1 in Beacon.Loopback mode.
+	Bind string
+	// Advertise is the host put in our HELLO endpoint. "" means the bound
+	// host, or when that is unspecified (0.0.0.0) the beacon interface's
+	// address, or 127.0.0.1 when beacons are disabled.
+	Advertise string
+
+	// Evasive: a peer we heard nothing from (no beacon, no message) for
+	// this long is sent a PING and reported with an Evasive event.
+	Evasive time.Duration
+	// Silent: a peer whose beacons we hear but which sent no message over
+	// TCP for this long is reported with a Silent event.
+	Silent time.Duration
+	// Expired: a peer we heard nothing from for this long is removed
+	// (Exit event).
+	Expired time.Duration
+
+	// EventQueue bounds the events waiting for the consumer; see Events.
+	EventQueue int
+
+	// SendHWM is the number of messages queued per peer before sends fail
+	// with zmtp.ErrPeerNotResponding; 0 means the zmtp default.
+	SendHWM int
+
+	// Logger receives the node's logs; nil means none.
+	Logger *slog.Logger
+
+	// Secure mode (CURVE, beacon v3, X-PUBLICKEY) is added by a later
+	// change, here: the inbox becomes a CURVE server (zmtp.Options of the
+	// ROUTER in Node.Start, with an Authorize check), each DEALER a CURVE
+	// client with the key from the peer's beacon (Node.dial), the beacon
+	// v3 (state.onBeacon), and a HELLO is checked against the key that
+	// authenticated it (state.acceptHello, with UUIDFromKey).
+}
+
+// withDefaults returns a copy of c with defaults filled in and checks it.
+func (c Config) withDefaults() (Config, error) {
+	c.Headers = append([]Header(nil), c.Headers...)
+	if c.UUID == uuid.Nil {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return c, fmt.Errorf("zre: failed to make a UUID: %w", err)
+		}
+		c.UUID = id
+	}
+	if c.Name == "" {
+		c.Name = DefaultName(c.UUID)
+	}
+	if len(c.Name) > 255 {
+		return c, fmt.Errorf("zre: name of %d octets, at most 255", len(c.Name))
+	}
+	seen := make(map[string]bool)
+	for _, h := range c.Headers {
+		if h.Key == "" || len(h.Key) > 255 {
+			return c, fmt.Errorf("zre: header key %q: must be 1 to 255 octets", h.Key)
+		}
+		if seen[h.Key] {
+			return c, fmt.Errorf("zre: header %q given twice", h.Key)
+		}
+		seen[h.Key] = true
+	}
+	if c.Beacon.Port == 0 {
+		c.Beacon.Port = DefaultBeaconPort
+	}
+	if c.Beacon.Port < 0 || c.Beacon.Port > 65535 {
+		return c, fmt.Errorf("zre: bad beacon port %d", c.Beacon.Port)
+	}
+	if c.Beacon.Interval == 0 {
+		c.Beacon.Interval = DefaultBeaconInterval
+	}
+	if c.Evasive <= 0 {
+		c.Evasive = DefaultEvasive
+	}
+	if c.Silent <= 0 {
+		c.Silent = DefaultSilent
+	}
+	if c.Expired <= 0 {
+		c.Expired = DefaultExpired
+	}
+	if c.EventQueue <= 0 {
+		c.EventQueue = DefaultEventQueue
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// bindAddr returns the host:port the inbox listens on.
+func (c *Config) bindAddr() string {
+	b := c.Bind
+	if b == "" {
+		if c.Beacon.Loopback {
+			return "127.0.0.1:0"
+		}
+		return "0.0.0.0:0"
+	}
+	if _, err := netip.ParseAddrPort(b); err == nil {
+		return b
+	}
+	if strings.HasPrefix(b, "[") || strings.Count(b, ":") == 1 {
+		return b // host:port with a name, or [v6]:port
+	}
+	if a, err := netip.ParseAddr(b); err == nil {
+		return netip.AddrPortFrom(a, 0).String()
+	}
+	return b + ":0"
+}
+
+// DefaultName returns the C reference's default node name for id: the
+// first 6 characters of its upper-case, dash-less string form.
+func DefaultName(id uuid.UUID) string {
+	return uuidString(id)[:6]
+}
+
+// uuidString is zyre's string form of a UUID: 32 upper-case hex digits.
+func uuidString(id uuid.UUID) string {
+	return strings.ToUpper(strings.ReplaceAll(id.String(), "-", ""))
+}

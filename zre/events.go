@@ -1,0 +1,137 @@
+package zre
+
+import (
+	"github.com/google/uuid"
+)
+
+// EventType says what an Event is.
+type EventType uint8
+
+// Event types, named as the C reference names them.
+const (
+	EventEnter EventType = iota + 1
+	EventExit
+	EventJoin
+	EventLeave
+	EventWhisper
+	EventShout
+	EventEvasive
+	EventSilent
+	EventStop
+)
+
+var eventNames = [...]string{
+	EventEnter: "ENTER", EventExit: "EXIT", EventJoin: "JOIN", EventLeave: "LEAVE",
+	EventWhisper: "WHISPER", EventShout: "SHOUT", EventEvasive: "EVASIVE",
+	EventSilent: "SILENT", EventStop: "STOP",
+}
+
+// String returns the C reference's name: "ENTER", "WHISPER", ...
+func (t EventType) String() string {
+	if t >= EventEnter && t <= EventStop {
+		return eventNames[t]
+	}
+	return "UNKNOWN"
+}
+
+// Event is one thing that happened on the network, delivered by
+// Node.Events. It is one of *Enter, *Exit, *Join, *Leave, *Whisper, *Shout,
+// *Evasive, *Silent or *Stop; switch on the concrete type or on Type.
+type Event interface {
+	Type() EventType
+	PeerUUID() uuid.UUID // the peer concerned (our own UUID for Stop)
+	PeerName() string    // its name from its HELLO
+}
+
+// EventHeader is the part every event has.
+type EventHeader struct {
+	Peer uuid.UUID
+	Name string
+}
+
+// PeerUUID returns h.Peer.
+func (h EventHeader) PeerUUID() uuid.UUID { return h.Peer }
+
+// PeerName returns h.Name.
+func (h EventHeader) PeerName() string { return h.Name }
+
+// Enter: a peer said HELLO. Addr is the endpoint from its HELLO.
+type Enter struct {
+	EventHeader
+	Headers []Header
+	Addr    string
+}
+
+// Exit: a peer left (port-0 beacon, GOODBYE), expired, or was dropped
+// after a protocol error or lost messages.
+type Exit struct{ EventHeader }
+
+// Join: a peer joined a group.
+type Join struct {
+	EventHeader
+	Group string
+}
+
+// Leave: a peer left a group.
+type Leave struct {
+	EventHeader
+	Group string
+}
+
+// Whisper: a peer sent a message to us.
+type Whisper struct {
+	EventHeader
+	Content [][]byte
+}
+
+// Shout: a peer sent a message to a group we are in.
+type Shout struct {
+	EventHeader
+	Group   string
+	Content [][]byte
+}
+
+// Evasive: we heard nothing from a peer for Config.Evasive; it was sent a
+// PING. Reported once per episode.
+type Evasive struct{ EventHeader }
+
+// Silent: a peer's beacons arrive but it sent no message for
+// Config.Silent. Reported once per episode.
+type Silent struct{ EventHeader }
+
+// Stop: our node stopped; it is the last event before Events is closed.
+type Stop struct{ EventHeader }
+
+// Type implementations.
+func (*Enter) Type() EventType   { return EventEnter }
+func (*Exit) Type() EventType    { return EventExit }
+func (*Join) Type() EventType    { return EventJoin }
+func (*Leave) Type() EventType   { return EventLeave }
+func (*Whisper) Type() EventType { return EventWhisper }
+func (*Shout) Type() EventType   { return EventShout }
+func (*Evasive) Type() EventType { return EventEvasive }
+func (*Silent) Type() EventType  { return EventSilent }
+func (*Stop) Type() EventType    { return EventStop }
+
+var (
+	_ Event = (*Enter)(nil)
+	_ Event = (*Exit)(nil)
+	_ Event = (*Join)(nil)
+	_ Event = (*Leave)(nil)
+	_ Event = (*Whisper)(nil)
+	_ Event = (*Shout)(nil)
+	_ Event = (*Evasive)(nil)
+	_ Event = (*Silent)(nil)
+	_ Event = (*Stop)(nil)
+)
+
+// droppable reports whether the slow-consumer policy may drop e: message
+// events and presence hints are; membership events (Enter, Exit, Join,
+// Leave, Stop) never are.
+func droppable(e Event) bool {
+	switch e.(type) {
+	case *Whisper, *Shout, *Evasive, *Silent:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,548 @@
+package zre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/zmtp"
+)
+
+// Node is one ZRE node: a ROUTER inbox, one DEALER per peer, a UDP beacon,
+// and the state that one goroutine owns. Make one with New, then Start it;
+// always Close it. Its methods may be called from any goroutine; many nodes
+// may run in one process.
+//
+// On the wire it behaves as the C reference (zyre_node.c): ZRE message
+// version 2 (other versions are dropped), beacon version 1, DEALER identity
+// 0x01 + UUID (other identities are dropped), HELLO with sequence 1 and our
+// endpoint, groups, status, name and headers. A peer's messages must come
+// with consecutive sequence numbers (wrapping 65535 to 0): a gap means lost
+// messages and the peer is dropped (Exit; Stats.SequenceGaps). A JOIN or
+// LEAVE must carry the peer's previous status + 1; the C node aborts on a
+// wrong one, we drop the peer (Stats.ProtocolErrors). A port-0 beacon or a
+// GOODBYE removes the peer. Presence, checked every second: a peer we heard
+// nothing from (beacon or message) for Config.Evasive gets one PING and an
+// Evasive event; one whose beacons arrive but who sent no message for
+// Config.Silent gets a Silent event; one silent for Config.Expired is
+// removed. ELECT and LEADER (zyre's leader election) are decoded and
+// ignored: leader election is not implemented.
+//
+// Events: Events returns an unbuffered channel that the node feeds from an
+// internal queue, so the node never blocks on its consumer. When
+// Config.EventQueue events are waiting, further Whisper, Shout, Evasive and
+// Silent events are dropped and counted in Stats().EventsDropped; Enter,
+// Exit, Join, Leave and Stop are never dropped (the queue may then grow
+// past the limit, by at most the membership changes of the network).
+type Node struct {
+	cfg   Config
+	stats counters
+	st    *state
+	now   func() time.Time
+
+	cmds     chan func(*state)
+	inbox    chan inboxMsg
+	events   chan Event
+	quit     chan struct{} // closed by Close
+	loopDone chan struct{} // closed when the loop exited
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		started, stopped, closed bool
+	}
+	closeOnce sync.Once
+
+	// Set by Start, then read-only.
+	router   *zmtp.Router
+	beacon   *beacon.Service
+	endpoint string
+}
+
+// New makes a node from a copy of cfg. It opens no socket; Start does.
+func New(cfg Config) (*Node, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      c,
+		now:      time.Now,
+		cmds:     make(chan func(*state)),
+		inbox:    make(chan inboxMsg, 256),
+		events:   make(chan Event),
+		quit:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.st = newState(&n.cfg, "", n.dial, &n.stats)
+	return n, nil
+}
+
+// dial opens the DEALER to a peer (secure mode adds its mechanism here).
+func (n *Node) dial(endpoint string) (link, error) {
+	addr := strings.TrimPrefix(endpoint, "tcp://")
+	d, err := zmtp.DialDealer("tcp", addr, zmtp.Options{
+		Identity: Identity(n.cfg.UUID),
+		SendHWM:  n.cfg.SendHWM,
+		Logger:   n.cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Start binds the inbox, starts the beacon and the node's goroutines. ctx
+// bounds the start only; the node runs until Stop or Close.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return ErrClosed
+	}
+	if n.mu.started {
+		return errors.New("zre: node already started")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), zmtp.Options{Logger: n.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("zre: failed to bind inbox: %w", err)
+	}
+	var b *beacon.Service
+	if !n.cfg.Beacon.Disabled {
+		b, err = beacon.New(beacon.Config{
+			Port:      n.cfg.Beacon.Port,
+			Interval:  n.cfg.Beacon.Interval,
+			Interface: n.cfg.Beacon.Interface,
+			Loopback:  n.cfg.Beacon.Loopback,
+			Logger:    n.cfg.Logger,
+		})
+		if err == nil {
+			err = b.Start(n.ctx)
+		}
+		if err != nil {
+			r.Close()
+			return fmt.Errorf("zre: failed to start beacon: %w", err)
+		}
+	}
+	tcp, _ := r.Addr().(*net.TCPAddr)
+	if tcp == nil || tcp.Port <= 0 || tcp.Port > 65535 {
+		r.Close()
+		if b != nil {
+			b.Close()
+		}
+		return fmt.Errorf("zre: inbox bound to %v: not a TCP address", r.Addr())
+	}
+	host := n.cfg.Advertise
+	if host == "" {
+		ip, _ := netip.AddrFromSlice(tcp.IP)
+		ip = ip.Unmap()
+		switch {
+		case ip.IsValid() && !ip.IsUnspecified():
+			host = ip.String()
+		case b != nil:
+			host = b.Addr().String()
+		default:
+			host = "127.0.0.1"
+		}
+	}
+	n.router, n.beacon = r, b
+	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	n.st.endpoint = n.endpoint
+	if b != nil {
+		bc := Beacon{Version: BeaconV1, UUID: n.cfg.UUID, Port: uint16(tcp.Port)}
+		b.Publish(bc.AppendMarshal(nil))
+	}
+	n.mu.started = true
+	n.wg.Add(2)
+	go n.readInbox()
+	go n.loop()
+	n.cfg.Logger.Debug("zre: node started", "node", n.cfg.Name, "uuid", uuidString(n.cfg.UUID), "endpoint", n.endpoint)
+	return nil
+}
+
+func (n *Node) readInbox() {
+	defer n.wg.Done()
+	for {
+		m, err := n.router.Recv(n.ctx)
+		if err != nil {
+			return
+		}
+		in := inboxMsg{frames: m.Frames}
+		if m.Peer != nil {
+			in.identity = m.Peer.Identity
+			in.publicKey = m.Peer.PublicKey
+			if m.Peer.RemoteAddr != nil {
+				in.remote = m.Peer.RemoteAddr.String()
+			}
+		}
+		select {
+		case n.inbox <- in:
+		case <-n.quit:
+			return
+		}
+	}
+}
+
+// loop is the goroutine that owns the state.
+func (n *Node) loop() {
+	defer n.wg.Done()
+	defer close(n.loopDone)
+	defer close(n.events)
+	var packets <-chan beacon.Packet
+	if n.beacon != nil {
+		packets = n.beacon.Packets()
+	}
+	reap := time.NewTicker(reapInterval)
+	defer reap.Stop()
+	st := n.st
+	for {
+		if st.stopped && len(st.events) == 0 {
+			return
+		}
+		var out chan<- Event
+		var next Event
+		if len(st.events) > 0 {
+			out, next = n.events, st.events[0]
+		}
+		select {
+		case f := <-n.cmds:
+			f(st)
+		case pkt, ok := <-packets:
+			if !ok {
+				packets = nil
+				continue
+			}
+			st.onBeacon(pkt.Payload, pkt.From, n.now())
+		case in := <-n.inbox:
+			st.onMessage(in, n.now())
+		case <-reap.C:
+			st.reap(n.now())
+		case out <- next:
+			st.popEvent()
+		case <-n.quit:
+			return
+		}
+	}
+}
+
+// do runs f on the state: directly before Start, in the loop after.
+func (n *Node) do(f func(*state)) error {
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if !n.mu.started {
+		defer n.mu.Unlock()
+		f(n.st)
+		return nil
+	}
+	n.mu.Unlock()
+	done := make(chan struct{})
+	select {
+	case n.cmds <- func(st *state) { f(st); close(done) }:
+	case <-n.loopDone:
+		return ErrClosed
+	}
+	<-done
+	return nil
+}
+
+// Stop says goodbye and stops the node: a GOODBYE to every peer, a port-0
+// beacon (peers remove us at once), then every socket is closed. The Stop
+// event is the last event; Events is closed after it was delivered. ctx
+// bounds the wait for the goodbye to go out. Call Close afterwards.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	if !n.mu.started {
+		n.mu.Unlock()
+		return ErrNotStarted
+	}
+	if n.mu.stopped {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.stopped = true
+	n.mu.Unlock()
+
+	var links []link
+	if err := n.do(func(st *state) { links = st.stop() }); err != nil {
+		return err
+	}
+	if b := n.beacon; b != nil {
+		port0 := Beacon{Version: BeaconV1, UUID: n.cfg.UUID}
+		before := b.Stats().Sent
+		b.Publish(port0.AppendMarshal(nil))
+		waitUntil(ctx, 2*n.cfg.Beacon.Interval+time.Second, func() bool { return b.Stats().Sent > before })
+		b.Silence()
+		b.Close()
+	}
+	if len(links) > 0 {
+		// The zmtp Dealer has no flush: give the GOODBYEs a moment.
+		waitUntil(ctx, stopLinger, func() bool { return false })
+	}
+	for _, l := range links {
+		l.Close()
+	}
+	n.router.Close()
+	return nil
+}
+
+// stopLinger is how long Stop lets queued GOODBYEs go out (ZMQ_LINGER's role).
+const stopLinger = 100 * time.Millisecond
+
+// waitUntil polls cond until it holds, ctx is done or max passed.
+func waitUntil(ctx context.Context, max time.Duration, cond func() bool) {
+	deadline := time.NewTimer(max)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Close stops the node without a goodbye (peers notice by expiry) unless
+// Stop was called, discards undelivered events, closes Events and returns
+// when every goroutine of the node has exited. It is safe to call more than
+// once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.mu.closed = true
+		started := n.mu.started
+		n.mu.Unlock()
+		close(n.quit)
+		if !started {
+			close(n.events)
+			n.cancel()
+			return
+		}
+		<-n.loopDone
+		n.st.closeLinks()
+		n.router.Close()
+		if n.beacon != nil {
+			n.beacon.Close()
+		}
+		n.cancel()
+	})
+	n.wg.Wait()
+	return nil
+}
+
+// Events returns the channel of events; see Node for the slow-consumer
+// policy. It is closed after Stop (following the Stop event) or Close.
+func (n *Node) Events() <-chan Event { return n.events }
+
+// UUID returns the node's UUID.
+func (n *Node) UUID() uuid.UUID { return n.cfg.UUID }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Endpoint returns our inbox as peers reach it (tcp://host:port), or ""
+// before Start.
+func (n *Node) Endpoint() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.endpoint
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats.snapshot() }
+
+// Join joins a group (1 to 255 octets) and tells every peer; joining a
+// group we are in does nothing. Before Start, the group goes into our HELLO.
+func (n *Node) Join(group string) error {
+	var err error
+	if derr := n.do(func(st *state) { err = st.join(group) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Leave leaves a group and tells every peer.
+func (n *Node) Leave(group string) error {
+	var err error
+	if derr := n.do(func(st *state) { err = st.leave(group) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Whisper sends content (one frame per argument) to one peer. It returns
+// an error wrapping ErrUnknownPeer for a peer that has not said HELLO, and
+// one wrapping zmtp.ErrPeerNotResponding when the peer's queue is full.
+// The content is copied.
+func (n *Node) Whisper(peer uuid.UUID, content ...[]byte) error {
+	c := cloneFrames(content)
+	var err error
+	if derr := n.do(func(st *state) { err = st.whisper(peer, c) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Shout sends content to every peer in a group. Peers that cannot take it
+// are skipped; the first such error is returned. The content is copied.
+func (n *Node) Shout(group string, content ...[]byte) error {
+	c := cloneFrames(content)
+	var err error
+	if derr := n.do(func(st *state) { err = st.shout(group, c) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ConnectPeer connects to a node's inbox at endpoint (tcp://host:port)
+// without a beacon, as the C reference's require_peer: we say HELLO, the
+// peer connects back and says HELLO, and an Enter event follows. expect is
+// the peer's UUID when known (uuid.Nil otherwise: its HELLO tells it).
+// Without expect, the peer's HELLO must advertise exactly endpoint (as a
+// node bound to one address does) for us to match it to this connection;
+// otherwise pass its UUID. A peer connected this way stays as long as it
+// answers our PINGs.
+func (n *Node) ConnectPeer(ctx context.Context, endpoint string, expect uuid.UUID) error {
+	if err := checkEndpoint(endpoint); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	started := n.mu.started
+	n.mu.Unlock()
+	if !started {
+		return ErrNotStarted
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var err error
+	if derr := n.do(func(st *state) { err = st.connectPeer(expect, endpoint, n.now()) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// Peers returns the UUIDs of the peers that said HELLO.
+func (n *Node) Peers() []uuid.UUID {
+	var out []uuid.UUID
+	n.do(func(st *state) {
+		for _, p := range st.readyPeers() {
+			out = append(out, p.id)
+		}
+	})
+	return out
+}
+
+// PeerInfos returns what we know of every peer that said HELLO.
+func (n *Node) PeerInfos() []PeerInfo {
+	var out []PeerInfo
+	n.do(func(st *state) {
+		for _, p := range st.readyPeers() {
+			out = append(out, st.peerInfo(p))
+		}
+	})
+	return out
+}
+
+// PeersByGroup returns the UUIDs of the peers in a group.
+func (n *Node) PeersByGroup(group string) []uuid.UUID {
+	var out []uuid.UUID
+	n.do(func(st *state) {
+		g := st.groups[group]
+		if g == nil {
+			return
+		}
+		for _, p := range st.readyPeers() {
+			if g.peers[p.id] != nil {
+				out = append(out, p.id)
+			}
+		}
+	})
+	return out
+}
+
+// OwnGroups returns the groups we are in, in the order we joined them.
+func (n *Node) OwnGroups() []string {
+	var out []string
+	n.do(func(st *state) { out = st.own.list() })
+	return out
+}
+
+// PeerGroups returns the groups our peers are in, sorted.
+func (n *Node) PeerGroups() []string {
+	var out []string
+	n.do(func(st *state) {
+		for name, g := range st.groups {
+			if len(g.peers) > 0 {
+				out = append(out, name)
+			}
+		}
+	})
+	sortStrings(out)
+	return out
+}
+
+// PeerAddress returns the endpoint we connect to for a peer, or "".
+func (n *Node) PeerAddress(peer uuid.UUID) string {
+	var out string
+	n.do(func(st *state) {
+		if p := st.peers[peer]; p != nil && p.ready {
+			out = p.endpoint
+		}
+	})
+	return out
+}
+
+// PeerHeader returns the value of a header from a peer's HELLO.
+func (n *Node) PeerHeader(peer uuid.UUID, key string) (string, bool) {
+	var v string
+	var ok bool
+	n.do(func(st *state) {
+		if p := st.peers[peer]; p != nil && p.ready {
+			for _, h := range p.headers {
+				if h.Key == key {
+					v, ok = h.Value, true
+					return
+				}
+			}
+		}
+	})
+	return v, ok
+}
+
+// PeerName returns a peer's name from its HELLO, or "".
+func (n *Node) PeerName(peer uuid.UUID) string {
+	var out string
+	n.do(func(st *state) {
+		if p := st.peers[peer]; p != nil && p.ready {
+			out = p.name
+		}
+	})
+	return out
+}

@@ -1,0 +1,692 @@
+package zre
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors of the node; the errors returned wrap them with details.
+var (
+	ErrClosed       = errors.New("zre: node closed")
+	ErrNotStarted   = errors.New("zre: node not started")
+	ErrUnknownPeer  = errors.New("zre: unknown peer")
+	ErrSequenceGap  = errors.New("zre: sequence gap")
+	ErrProtocol     = errors.New("zre: protocol error")
+	ErrBadIdentity  = errors.New("zre: bad identity")
+	ErrBadEndpoint  = errors.New("zre: bad endpoint")
+	errNotConnected = errors.New("zre: peer not connected")
+	errBadGroupName = errors.New("zre: bad group name")
+)
+
+// IdentitySize is the size of a DEALER identity: 0x01 and the 16 UUID octets.
+const IdentitySize = 17
+
+// Identity returns the DEALER routing identity of a node: 0x01 followed by
+// the 16 octets of its UUID, as the C reference sets it.
+func Identity(id uuid.UUID) []byte {
+	b := make([]byte, IdentitySize)
+	b[0] = 1
+	copy(b[1:], id[:])
+	return b
+}
+
+// Stats counts what a node received and dropped since New.
+type Stats struct {
+	BeaconsReceived uint64 // beacons read, all kinds
+	BeaconsOwn      uint64 // our own beacons (dropped)
+	BeaconsInvalid  uint64 // not a ZRE beacon of our version (dropped)
+	MessagesIn      uint64 // ZRE messages accepted from peers
+	MessagesDropped uint64 // inbox messages dropped: bad identity, malformed, unknown peer, before HELLO
+	MessagesOut     uint64 // ZRE messages queued to peers
+	SendErrors      uint64 // sends refused (peer queue full, not connected)
+	SequenceGaps    uint64 // peers dropped for a sequence gap (lost messages)
+	ProtocolErrors  uint64 // peers dropped for a protocol error (bad JOIN/LEAVE status, ...)
+	PeersEntered    uint64 // Enter events
+	PeersExited     uint64 // Exit events
+	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent events dropped for a slow consumer
+}
+
+// counters are Stats as atomics: written by the state goroutine, read by
+// Stats from any goroutine.
+type counters struct {
+	beaconsReceived, beaconsOwn, beaconsInvalid             atomic.Uint64
+	messagesIn, messagesDropped, messagesOut, sendErrors    atomic.Uint64
+	sequenceGaps, protocolErrors, peersEntered, peersExited atomic.Uint64
+	eventsDropped                                           atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
+		BeaconsInvalid: c.beaconsInvalid.Load(), MessagesIn: c.messagesIn.Load(),
+		MessagesDropped: c.messagesDropped.Load(), MessagesOut: c.messagesOut.Load(),
+		SendErrors: c.sendErrors.Load(), SequenceGaps: c.sequenceGaps.Load(),
+		ProtocolErrors: c.protocolErrors.Load(), PeersEntered: c.peersEntered.Load(),
+		PeersExited: c.peersExited.Load(), EventsDropped: c.eventsDropped.Load(),
+	}
+}
+
+// dialFunc opens our outgoing link to a peer's endpoint.
+type dialFunc func(endpoint string) (link, error)
+
+// inboxMsg is one message from our inbox: who sent it (the ZMTP Identity
+// property) and its frames. PublicKey is the key CURVE authenticated (nil
+// in plain mode); secure mode checks it in acceptHello.
+type inboxMsg struct {
+	identity  []byte
+	frames    [][]byte
+	remote    string
+	publicKey []byte
+}
+
+// state is everything a node knows: its peers, groups and event queue. One
+// goroutine owns it (the node's loop; a test in state tests). It never
+// blocks: links queue without blocking, and events go to a bounded queue.
+type state struct {
+	cfg      *Config
+	self     uuid.UUID
+	endpoint string // our inbox as peers reach it: tcp://host:port
+	log      *slog.Logger
+	dial     dialFunc
+	stats    *counters
+
+	status  uint8 // incremented on every JOIN and LEAVE we send
+	own     ownGroups
+	peers   map[uuid.UUID]*peer
+	groups  map[string]*group // groups of peers
+	pending map[string]*pendingPeer
+
+	events  []Event // waiting for the consumer
+	stopped bool
+
+	// acceptHello is the secure mode's hook: it may refuse a HELLO (wrong
+	// key for the claimed UUID, untrusted key). nil accepts all.
+	acceptHello func(p *peer, m *Msg, in inboxMsg) error
+}
+
+// pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
+// yet: our DEALER is connected and has sent HELLO; the peer's HELLO tells us
+// who it is.
+type pendingPeer struct {
+	endpoint string
+	link     link
+	sentSeq  uint16
+	expires  time.Time
+}
+
+func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *state {
+	return &state{
+		cfg:      cfg,
+		self:     cfg.UUID,
+		endpoint: endpoint,
+		log:      cfg.Logger.With("node", cfg.Name),
+		dial:     dial,
+		stats:    stats,
+		peers:    make(map[uuid.UUID]*peer),
+		groups:   make(map[string]*group),
+		pending:  make(map[string]*pendingPeer),
+	}
+}
+
+// emit queues an event for the consumer, applying the slow-consumer
+// policy: past cfg.EventQueue waiting events, droppable events are dropped
+// and counted; membership events are always queued.
+func (s *state) emit(e Event) {
+	if len(s.events) >= s.cfg.EventQueue && droppable(e) {
+		s.stats.eventsDropped.Add(1)
+		return
+	}
+	s.events = append(s.events, e)
+}
+
+// popEvent removes the first waiting event.
+func (s *state) popEvent() {
+	s.events[0] = nil
+	s.events = s.events[1:]
+	if len(s.events) == 0 {
+		s.events = nil // let the backing array go
+	}
+}
+
+func (s *state) header(p *peer) EventHeader { return EventHeader{Peer: p.id, Name: p.name} }
+
+// hello builds our HELLO.
+func (s *state) hello() *Msg {
+	return &Msg{
+		ID:       MsgHello,
+		Endpoint: s.endpoint,
+		Groups:   s.own.list(),
+		Status:   s.status,
+		Name:     s.cfg.Name,
+		Headers:  slices.Clone(s.cfg.Headers),
+	}
+}
+
+func (s *state) sendTo(p *peer, m *Msg) {
+	if err := p.send(m); err != nil {
+		s.stats.sendErrors.Add(1)
+		s.log.Debug("zre: send failed", "peer", p.label(), "msg", m.ID, "err", err)
+		return
+	}
+	s.stats.messagesOut.Add(1)
+}
+
+// requirePeer finds or creates the peer with this UUID, connecting to
+// endpoint and saying HELLO when it is new (zyre_node_require_peer).
+func (s *state) requirePeer(id uuid.UUID, endpoint string) *peer {
+	if p, ok := s.peers[id]; ok {
+		if p.link == nil {
+			// Disconnected (an endpoint taken over, a failed dial): again.
+			p.endpoint = endpoint
+			s.connect(p)
+		}
+		return p
+	}
+	// A previous peer at the same endpoint restarted with a new UUID. (The
+	// C reference only disconnects it and lets it expire; removing it now
+	// keeps every Enter paired with one Exit.)
+	for _, old := range s.sortedPeers() {
+		if old.endpoint == endpoint {
+			s.removePeer(old)
+		}
+	}
+	p := newPeer(id)
+	p.endpoint = endpoint
+	s.peers[id] = p
+	if pp, ok := s.pending[endpoint]; ok {
+		// ConnectPeer already connected there and said HELLO.
+		delete(s.pending, endpoint)
+		p.link, p.sentSeq = pp.link, pp.sentSeq
+		return p
+	}
+	s.connect(p)
+	return p
+}
+
+// connect opens a link to p.endpoint and says HELLO (sequence 1).
+func (s *state) connect(p *peer) {
+	l, err := s.dial(p.endpoint)
+	if err != nil {
+		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
+		return
+	}
+	p.link, p.sentSeq = l, 0
+	s.sendTo(p, s.hello())
+	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// removePeer forgets p: Exit event, out of every group, link closed.
+func (s *state) removePeer(p *peer) {
+	if p.entered {
+		s.emit(&Exit{s.header(p)})
+		s.stats.peersExited.Add(1)
+	}
+	for name := range p.groups {
+		if g := s.groups[name]; g != nil {
+			delete(g.peers, p.id)
+		}
+	}
+	p.disconnect()
+	delete(s.peers, p.id)
+	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// onBeacon handles one UDP datagram from the beacon service.
+func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
+	if s.stopped {
+		return
+	}
+	s.stats.beaconsReceived.Add(1)
+	b, err := ParseBeacon(payload)
+	if err == nil && b.Version != BeaconV1 {
+		err = fmt.Errorf("%w: version %d beacon in plain mode", ErrBadBeacon, b.Version)
+	}
+	if err != nil {
+		s.stats.beaconsInvalid.Add(1)
+		s.log.Debug("zre: beacon dropped", "from", from, "err", err)
+		return
+	}
+	if b.UUID == s.self {
+		s.stats.beaconsOwn.Add(1)
+		return
+	}
+	if b.Stopping() {
+		if p, ok := s.peers[b.UUID]; ok {
+			s.log.Debug("zre: peer said goodbye by beacon", "peer", p.label())
+			s.removePeer(p)
+		}
+		return
+	}
+	addr := from.Addr().Unmap()
+	if !addr.IsValid() || addr.IsUnspecified() || addr.IsMulticast() {
+		s.stats.beaconsInvalid.Add(1)
+		return
+	}
+	endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
+	p := s.requirePeer(b.UUID, endpoint)
+	p.heard(now, s.cfg, false)
+	if p.silentAt.IsZero() {
+		p.silentAt = now.Add(s.cfg.Silent)
+	}
+}
+
+// dropMsg counts and logs an inbox message we do not act on.
+func (s *state) dropMsg(in inboxMsg, err error) {
+	s.stats.messagesDropped.Add(1)
+	s.log.Debug("zre: inbox message dropped", "remote", in.remote, "err", err)
+}
+
+// onMessage handles one message from our inbox (zyre_node_recv_peer).
+func (s *state) onMessage(in inboxMsg, now time.Time) {
+	if s.stopped {
+		return
+	}
+	if len(in.identity) != IdentitySize {
+		s.dropMsg(in, fmt.Errorf("%w: %d octets, want %d", ErrBadIdentity, len(in.identity), IdentitySize))
+		return
+	}
+	var id uuid.UUID
+	copy(id[:], in.identity[1:])
+	if id == s.self {
+		s.dropMsg(in, fmt.Errorf("%w: our own UUID", ErrBadIdentity))
+		return
+	}
+	m, err := Decode(in.frames)
+	if err != nil {
+		s.dropMsg(in, fmt.Errorf("zre: from %s: %w", DefaultName(id), err))
+		return
+	}
+	if m.Version != Version {
+		// The C reference drops other versions.
+		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
+		return
+	}
+	p := s.peers[id]
+	if m.ID == MsgHello {
+		if p != nil && p.ready {
+			// A second HELLO: the peer restarted with the same UUID.
+			s.removePeer(p)
+			p = nil
+		}
+		if err := checkEndpoint(m.Endpoint); err != nil {
+			s.protocolError(nil, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
+			return
+		}
+		if s.acceptHello != nil {
+			tmp := p
+			if tmp == nil {
+				tmp = newPeer(id)
+			}
+			if err := s.acceptHello(tmp, m, in); err != nil {
+				s.dropMsg(in, err)
+				return
+			}
+		}
+		p = s.requirePeer(id, m.Endpoint)
+		p.ready = true
+		p.wantSeq = 0
+	}
+	if p == nil || !p.ready {
+		s.dropMsg(in, fmt.Errorf("%w: %s from %s before its HELLO", ErrUnknownPeer, m.ID, DefaultName(id)))
+		return
+	}
+	// Sequence check (zyre_peer_messages_lost): HELLO is 1, then +1 each,
+	// wrapping 65535 to 0.
+	want := p.wantSeq + 1
+	if m.ID == MsgHello {
+		want = 1
+	}
+	if m.Sequence != want {
+		s.stats.sequenceGaps.Add(1)
+		s.log.Warn("zre: messages lost", "err", fmt.Errorf("%w: peer %s: want %d, got %d", ErrSequenceGap, p.label(), want, m.Sequence))
+		s.removePeer(p)
+		return
+	}
+	p.wantSeq = want
+	s.stats.messagesIn.Add(1)
+
+	switch m.ID {
+	case MsgHello:
+		p.name = m.Name
+		p.entered = true
+		p.headers = slices.Clone(m.Headers)
+		s.emit(&Enter{EventHeader: s.header(p), Headers: slices.Clone(m.Headers), Addr: m.Endpoint})
+		s.stats.peersEntered.Add(1)
+		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
+		for _, g := range m.Groups {
+			s.joinPeerGroup(p, g)
+		}
+		p.status = m.Status
+	case MsgWhisper:
+		s.emit(&Whisper{EventHeader: s.header(p), Content: cloneFrames(m.Content)})
+	case MsgShout:
+		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: cloneFrames(m.Content)})
+	case MsgPing:
+		s.sendTo(p, &Msg{ID: MsgPingOK})
+	case MsgPingOK:
+	case MsgJoin, MsgLeave:
+		// The C reference asserts that the status is the previous one + 1
+		// (a wrong one aborts it); we treat it as lost state: drop the peer.
+		if m.Status != p.status+1 {
+			s.protocolError(p, id, fmt.Errorf("%w: peer %s: %s %q with status %d, want %d", ErrProtocol, p.label(), m.ID, m.Group, m.Status, p.status+1))
+			return
+		}
+		p.status = m.Status
+		if m.ID == MsgJoin {
+			s.joinPeerGroup(p, m.Group)
+		} else {
+			s.leavePeerGroup(p, m.Group)
+		}
+	case MsgElect, MsgLeader:
+		// Leader election (zyre-only) is out of scope: decoded, ignored.
+	case MsgGoodbye:
+		s.removePeer(p)
+		return
+	}
+	p.heard(now, s.cfg, true)
+}
+
+func (s *state) protocolError(p *peer, id uuid.UUID, err error) {
+	s.stats.protocolErrors.Add(1)
+	s.log.Warn("zre: dropping peer", "peer", DefaultName(id), "err", err)
+	if p != nil {
+		s.removePeer(p)
+	}
+}
+
+func (s *state) joinPeerGroup(p *peer, name string) {
+	g := s.groups[name]
+	if g == nil {
+		g = &group{name: name, peers: make(map[uuid.UUID]*peer)}
+		s.groups[name] = g
+	}
+	g.peers[p.id] = p
+	p.groups[name] = true
+	s.emit(&Join{EventHeader: s.header(p), Group: name})
+}
+
+func (s *state) leavePeerGroup(p *peer, name string) {
+	if g := s.groups[name]; g != nil {
+		delete(g.peers, p.id)
+	}
+	delete(p.groups, name)
+	s.emit(&Leave{EventHeader: s.header(p), Group: name})
+}
+
+// reap runs the presence timers (zyre_node_ping_peer): expired peers are
+// removed, evasive ones get a PING and an Evasive event, silent ones a
+// Silent event.
+func (s *state) reap(now time.Time) {
+	if s.stopped {
+		return
+	}
+	for _, p := range s.sortedPeers() {
+		switch {
+		case p.expiredAt.IsZero():
+		case !now.Before(p.expiredAt):
+			s.log.Debug("zre: peer expired", "peer", p.label(), "endpoint", p.endpoint)
+			s.removePeer(p)
+		case !now.Before(p.evasiveAt):
+			if !p.evasive {
+				p.evasive = true
+				if p.ready {
+					s.sendTo(p, &Msg{ID: MsgPing})
+					s.emit(&Evasive{s.header(p)})
+				}
+			}
+		case !p.silentAt.IsZero() && !now.Before(p.silentAt):
+			if !p.silent && p.ready {
+				p.silent = true
+				s.emit(&Silent{s.header(p)})
+			}
+		}
+	}
+	for ep, pp := range s.pending {
+		if !now.Before(pp.expires) {
+			pp.link.Close()
+			delete(s.pending, ep)
+			s.log.Debug("zre: no HELLO from endpoint", "endpoint", ep)
+		}
+	}
+}
+
+// sortedPeers returns the peers in UUID order, so that what reap does is
+// deterministic.
+func (s *state) sortedPeers() []*peer {
+	ps := make([]*peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b *peer) int { return strings.Compare(string(a.id[:]), string(b.id[:])) })
+	return ps
+}
+
+func checkGroup(name string) error {
+	if name == "" || len(name) > 255 || strings.IndexByte(name, 0) >= 0 {
+		return fmt.Errorf("%w: %q: must be 1 to 255 octets without NUL", errBadGroupName, name)
+	}
+	return nil
+}
+
+// join makes us a member of name and tells every peer.
+func (s *state) join(name string) error {
+	if err := checkGroup(name); err != nil {
+		return err
+	}
+	if !s.own.add(name) {
+		return nil
+	}
+	s.status++
+	for _, p := range s.sortedPeers() {
+		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
+	}
+	return nil
+}
+
+func (s *state) leave(name string) error {
+	if err := checkGroup(name); err != nil {
+		return err
+	}
+	if !s.own.remove(name) {
+		return nil
+	}
+	s.status++
+	for _, p := range s.sortedPeers() {
+		s.sendTo(p, &Msg{ID: MsgLeave, Group: name, Status: s.status})
+	}
+	return nil
+}
+
+func (s *state) whisper(id uuid.UUID, content [][]byte) error {
+	p, ok := s.peers[id]
+	if !ok || !p.ready {
+		return fmt.Errorf("zre: whisper to %s: %w", uuidString(id), ErrUnknownPeer)
+	}
+	if err := p.send(&Msg{ID: MsgWhisper, Content: content}); err != nil {
+		s.stats.sendErrors.Add(1)
+		return fmt.Errorf("zre: whisper to %s: %w", p.label(), err)
+	}
+	s.stats.messagesOut.Add(1)
+	return nil
+}
+
+// shout sends to every peer in the group; it returns the first error but
+// tries every peer.
+func (s *state) shout(name string, content [][]byte) error {
+	if err := checkGroup(name); err != nil {
+		return err
+	}
+	g := s.groups[name]
+	if g == nil {
+		return nil
+	}
+	var first error
+	for _, p := range s.sortedPeers() {
+		if g.peers[p.id] == nil {
+			continue
+		}
+		if err := p.send(&Msg{ID: MsgShout, Group: name, Content: content}); err != nil {
+			s.stats.sendErrors.Add(1)
+			if first == nil {
+				first = fmt.Errorf("zre: shout to %s in %q: %w", p.label(), name, err)
+			}
+			continue
+		}
+		s.stats.messagesOut.Add(1)
+	}
+	return first
+}
+
+// connectPeer is ConnectPeer: with a UUID, the same as a beacon from it;
+// without, a pending connection that the peer's HELLO resolves.
+func (s *state) connectPeer(id uuid.UUID, endpoint string, now time.Time) error {
+	if err := checkEndpoint(endpoint); err != nil {
+		return err
+	}
+	if endpoint == s.endpoint || id == s.self {
+		return fmt.Errorf("%w: %s is ourselves", ErrBadEndpoint, endpoint)
+	}
+	if id != uuid.Nil {
+		p := s.requirePeer(id, endpoint)
+		p.heard(now, s.cfg, true)
+		return nil
+	}
+	for _, p := range s.peers {
+		if p.endpoint == endpoint && p.link != nil {
+			return nil // already connected
+		}
+	}
+	if _, ok := s.pending[endpoint]; ok {
+		return nil
+	}
+	l, err := s.dial(endpoint)
+	if err != nil {
+		return fmt.Errorf("zre: connect to %s: %w", endpoint, err)
+	}
+	pp := &pendingPeer{endpoint: endpoint, link: l, expires: now.Add(s.cfg.Expired)}
+	m := s.hello()
+	m.Sequence = 1
+	frames, err := m.Frames()
+	if err == nil {
+		err = l.Send(frames...)
+	}
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("zre: HELLO to %s: %w", endpoint, err)
+	}
+	s.stats.messagesOut.Add(1)
+	pp.sentSeq = 1
+	s.pending[endpoint] = pp
+	return nil
+}
+
+// stop says goodbye to every peer over TCP (GOODBYE, best effort), forgets
+// every peer and queues the Stop event; it returns the links for the caller
+// to close once the GOODBYEs had a chance to leave. The node then ignores
+// the network.
+func (s *state) stop() []link {
+	if s.stopped {
+		return nil
+	}
+	var links []link
+	for _, p := range s.sortedPeers() {
+		if p.ready {
+			s.sendTo(p, &Msg{ID: MsgGoodbye})
+		}
+		if p.link != nil {
+			links = append(links, p.link)
+			p.link = nil
+		}
+	}
+	for ep, pp := range s.pending {
+		links = append(links, pp.link)
+		delete(s.pending, ep)
+	}
+	s.closeLinks()
+	s.stopped = true
+	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
+	return links
+}
+
+func (s *state) closeLinks() {
+	for _, p := range s.peers {
+		p.disconnect()
+	}
+	for ep, pp := range s.pending {
+		pp.link.Close()
+		delete(s.pending, ep)
+	}
+	s.peers = make(map[uuid.UUID]*peer)
+	s.groups = make(map[string]*group)
+}
+
+// checkEndpoint accepts tcp://host:port with a non-zero port.
+func checkEndpoint(ep string) error {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return fmt.Errorf("%w: %q: want tcp://host:port", ErrBadEndpoint, ep)
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 || i == len(rest)-1 {
+		return fmt.Errorf("%w: %q: want tcp://host:port", ErrBadEndpoint, ep)
+	}
+	var port int
+	for _, c := range rest[i+1:] {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("%w: %q: bad port", ErrBadEndpoint, ep)
+		}
+		port = port*10 + int(c-'0')
+		if port > 65535 {
+			return fmt.Errorf("%w: %q: bad port", ErrBadEndpoint, ep)
+		}
+	}
+	if port == 0 {
+		return fmt.Errorf("%w: %q: port 0", ErrBadEndpoint, ep)
+	}
+	return nil
+}
+
+func cloneFrames(fs [][]byte) [][]byte {
+	out := make([][]byte, len(fs))
+	for i, f := range fs {
+		out[i] = slices.Clone(f)
+	}
+	return out
+}
+
+// PeerInfo is what a node knows about one peer.
+type PeerInfo struct {
+	UUID     uuid.UUID
+	Name     string
+	Endpoint string
+	Headers  []Header
+	Groups   []string
+}
+
+func (s *state) peerInfo(p *peer) PeerInfo {
+	gs := make([]string, 0, len(p.groups))
+	for g := range p.groups {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
+	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs}
+}
+
+// readyPeers returns the peers that said HELLO, in UUID order.
+func (s *state) readyPeers() []*peer {
+	var out []*peer
+	for _, p := range s.sortedPeers() {
+		if p.ready {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,673 @@
+package zre
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// fakeLink records what the state sends to one peer.
+type fakeLink struct {
+	endpoint string
+	sent     []*Msg
+	closed   bool
+	full     bool // refuse sends, as a full DEALER queue does
+}
+
+func (l *fakeLink) Send(frames ...[]byte) error {
+	if l.closed {
+		return errors.New("fake link closed")
+	}
+	if l.full {
+		return errors.New("fake link full")
+	}
+	m, err := Decode(frames)
+	if err != nil {
+		return fmt.Errorf("fake link: we sent a bad message: %w", err)
+	}
+	l.sent = append(l.sent, m)
+	return nil
+}
+
+func (l *fakeLink) Close() error { l.closed = true; return nil }
+
+// harness drives a state synchronously with a fake clock and fake links.
+type harness struct {
+	t     *testing.T
+	st    *state
+	cfg   Config
+	stats counters
+	links map[string][]*fakeLink // by endpoint, every link dialled
+	now   time.Time
+}
+
+var (
+	uuidA = uuid.MustParse("7d1c5a0e-9b4f-4e2a-8c3d-6b5a4f3e2d1c")
+	uuidB = uuid.MustParse("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+	uuidS = uuid.MustParse("11111111-2222-3333-4444-555555555555") // ourselves
+)
+
+const epSelf = "tcp://127.0.0.1:40000"
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	cfg, err := Config{UUID: uuidS, Name: "self", Headers: []Header{{"X-K", "v"}}}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, cfg: cfg, links: make(map[string][]*fakeLink), now: time.Unix(1000, 0)}
+	h.st = newState(&h.cfg, epSelf, func(ep string) (link, error) {
+		l := &fakeLink{endpoint: ep}
+		h.links[ep] = append(h.links[ep], l)
+		return l, nil
+	}, &h.stats)
+	return h
+}
+
+func (h *harness) link(ep string) *fakeLink {
+	h.t.Helper()
+	ls := h.links[ep]
+	if len(ls) == 0 {
+		h.t.Fatalf("no link to %s", ep)
+	}
+	return ls[len(ls)-1]
+}
+
+func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }
+
+func (h *harness) beacon(id uuid.UUID, port uint16, from string) {
+	b := Beacon{Version: BeaconV1, UUID: id, Port: port}
+	h.st.onBeacon(b.AppendMarshal(nil), netip.MustParseAddrPort(from), h.now)
+}
+
+func (h *harness) recv(id uuid.UUID, m *Msg) {
+	h.t.Helper()
+	frames, err := m.Frames()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.st.onMessage(inboxMsg{identity: Identity(id), frames: frames, remote: "test"}, h.now)
+}
+
+// events returns and clears the queued events, as "TYPE name [group]".
+func (h *harness) events() []string {
+	var out []string
+	for _, e := range h.st.events {
+		s := e.Type().String() + " " + e.PeerName()
+		switch e := e.(type) {
+		case *Join:
+			s += " " + e.Group
+		case *Leave:
+			s += " " + e.Group
+		case *Shout:
+			s += " " + e.Group + " " + string(bytes.Join(e.Content, []byte("|")))
+		case *Whisper:
+			s += " " + string(bytes.Join(e.Content, []byte("|")))
+		}
+		out = append(out, s)
+	}
+	h.st.events = nil
+	return out
+}
+
+func (h *harness) wantEvents(want ...string) {
+	h.t.Helper()
+	got := h.events()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		h.t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+}
+
+const epB = "tcp://127.0.0.1:50002"
+
+func helloB(seq uint16, status uint8, groups ...string) *Msg {
+	return &Msg{ID: MsgHello, Sequence: seq, Endpoint: epB, Groups: groups, Status: status, Name: "node-b",
+		Headers: []Header{{"X-ROLE", "tester"}}}
+}
+
+// enterB makes peer B known and ready, with sequence 1 consumed.
+func (h *harness) enterB(groups ...string) {
+	h.t.Helper()
+	h.recv(uuidB, helloB(1, uint8(len(groups)), groups...))
+	ev := []string{"ENTER node-b"}
+	for _, g := range groups {
+		ev = append(ev, "JOIN node-b "+g)
+	}
+	h.wantEvents(ev...)
+}
+
+func TestStateHelloEnter(t *testing.T) {
+	h := newHarness(t)
+	if err := h.st.join("chat"); err != nil {
+		t.Fatal(err)
+	}
+	h.recv(uuidB, helloB(1, 2, "GLOBAL", "chat"))
+	h.wantEvents("ENTER node-b", "JOIN node-b GLOBAL", "JOIN node-b chat")
+	// We connected back and said HELLO with sequence 1, our groups and status.
+	l := h.link(epB)
+	if len(l.sent) != 1 {
+		t.Fatalf("sent %d messages, want our HELLO", len(l.sent))
+	}
+	m := l.sent[0]
+	if m.ID != MsgHello || m.Sequence != 1 || m.Endpoint != epSelf || m.Status != 1 || m.Name != "self" ||
+		len(m.Groups) != 1 || m.Groups[0] != "chat" || len(m.Headers) != 1 || m.Headers[0] != (Header{"X-K", "v"}) {
+		t.Fatalf("our HELLO = %+v", m)
+	}
+	p := h.st.peers[uuidB]
+	if p.status != 2 || !p.ready || p.name != "node-b" {
+		t.Fatalf("peer = %+v", p)
+	}
+	if got := h.stats.snapshot().PeersEntered; got != 1 {
+		t.Fatalf("PeersEntered = %d", got)
+	}
+	// A whisper reaches the consumer; a shout too.
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("hi"), []byte("there")}})
+	h.recv(uuidB, &Msg{ID: MsgShout, Sequence: 3, Group: "chat", Content: [][]byte{[]byte("all")}})
+	h.wantEvents("WHISPER node-b hi|there", "SHOUT node-b chat all")
+}
+
+func TestStateGoldenHello(t *testing.T) {
+	// The C reference's HELLO (testdata/zre/hello.hex) enters a peer.
+	h := newHarness(t)
+	frames := readHex(t, "../testdata/zre/hello.hex")
+	h.st.onMessage(inboxMsg{identity: Identity(uuidA), frames: frames}, h.now)
+	h.wantEvents("ENTER node-a", "JOIN node-a GLOBAL", "JOIN node-a chat")
+	p := h.st.peers[uuidA]
+	if p.endpoint != "tcp://10.77.0.1:49152" || p.status != 2 {
+		t.Fatalf("peer = %+v", p)
+	}
+	// join.hex has sequence 4: 2 and 3 are missing, so that is a gap.
+	h.st.onMessage(inboxMsg{identity: Identity(uuidA), frames: readHex(t, "../testdata/zre/join.hex")}, h.now)
+	h.wantEvents("EXIT node-a")
+}
+
+func readHex(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f, err := hex.DecodeString(strings.TrimSpace(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, f)
+	}
+	return frames
+}
+
+func TestStateJoinLeaveStatus(t *testing.T) {
+	h := newHarness(t)
+	h.enterB("GLOBAL") // status 1
+	h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: 2, Group: "ops", Status: 2})
+	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: 3, Group: "GLOBAL", Status: 3})
+	h.wantEvents("JOIN node-b ops", "LEAVE node-b GLOBAL")
+	if got := h.st.peers[uuidB].status; got != 3 {
+		t.Fatalf("peer status = %d, want 3", got)
+	}
+	if g := h.st.groups["GLOBAL"]; len(g.peers) != 0 {
+		t.Fatalf("GLOBAL still has %d peers", len(g.peers))
+	}
+
+	// Our own counter: +1 on every JOIN and LEAVE we send, none for a repeat.
+	l := h.link(epB)
+	l.sent = nil
+	for _, step := range []struct {
+		join  bool
+		group string
+	}{{true, "a"}, {true, "a"}, {true, "b"}, {false, "a"}, {false, "zzz"}, {false, "b"}} {
+		var err error
+		if step.join {
+			err = h.st.join(step.group)
+		} else {
+			err = h.st.leave(step.group)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, m := range l.sent {
+		got = append(got, fmt.Sprintf("%s %s %d seq %d", m.ID, m.Group, m.Status, m.Sequence))
+	}
+	want := []string{"JOIN a 1 seq 2", "JOIN b 2 seq 3", "LEAVE a 3 seq 4", "LEAVE b 4 seq 5"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+	if h.st.status != 4 {
+		t.Fatalf("status = %d", h.st.status)
+	}
+}
+
+func TestStateWrongJoinStatusResetsPeer(t *testing.T) {
+	for _, status := range []uint8{0, 1, 3, 255} { // want 2
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			h := newHarness(t)
+			h.enterB("GLOBAL")
+			h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: 2, Group: "ops", Status: status})
+			h.wantEvents("EXIT node-b")
+			if _, ok := h.st.peers[uuidB]; ok {
+				t.Fatal("peer still known")
+			}
+			if got := h.stats.snapshot().ProtocolErrors; got != 1 {
+				t.Fatalf("ProtocolErrors = %d", got)
+			}
+			if !h.link(epB).closed {
+				t.Fatal("link not closed")
+			}
+			// Further messages from it are dropped until it says HELLO again.
+			h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 3})
+			h.wantEvents()
+			h.recv(uuidB, helloB(1, 0))
+			h.wantEvents("ENTER node-b")
+		})
+	}
+}
+
+func TestStateSequenceGap(t *testing.T) {
+	h := newHarness(t)
+	h.enterB()
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("ok")}})
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 5, Content: [][]byte{[]byte("lost")}})
+	h.wantEvents("WHISPER node-b ok", "EXIT node-b")
+	if got := h.stats.snapshot().SequenceGaps; got != 1 {
+		t.Fatalf("SequenceGaps = %d", got)
+	}
+	// A HELLO must be sequence 1.
+	h.recv(uuidB, helloB(2, 0))
+	h.wantEvents()
+	if got := h.stats.snapshot().SequenceGaps; got != 2 {
+		t.Fatalf("SequenceGaps = %d", got)
+	}
+}
+
+func TestStateSequenceWrap(t *testing.T) {
+	h := newHarness(t)
+	h.enterB()
+	h.st.peers[uuidB].wantSeq = 65534
+	for _, seq := range []uint16{65535, 0, 1} {
+		h.recv(uuidB, &Msg{ID: MsgPing, Sequence: seq})
+	}
+	h.wantEvents()
+	if got := h.stats.snapshot().SequenceGaps; got != 0 {
+		t.Fatalf("SequenceGaps = %d", got)
+	}
+	// Each PING got a PING-OK; our own counter wraps the same way.
+	l := h.link(epB)
+	p := h.st.peers[uuidB]
+	p.sentSeq = 65534
+	l.sent = nil
+	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 2})
+	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 3})
+	if len(l.sent) != 2 || l.sent[0].Sequence != 65535 || l.sent[1].Sequence != 0 || l.sent[1].ID != MsgPingOK {
+		t.Fatalf("sent %+v", l.sent)
+	}
+	// The golden wrap vectors: 65535 then 0.
+	p.wantSeq = 65534
+	for _, f := range []string{"ping_seq65535.hex", "ping_seq0.hex"} {
+		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: readHex(t, "../testdata/zre/"+f)}, h.now)
+	}
+	h.wantEvents()
+	if _, ok := h.st.peers[uuidB]; !ok {
+		t.Fatal("peer dropped on wrap")
+	}
+}
+
+func TestStatePresenceTimers(t *testing.T) {
+	h := newHarness(t)
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	l := h.link(epB)
+	l.sent = nil
+
+	// Beacons keep coming but no message: SILENT once, after Silent.
+	for range 6 {
+		h.advance(time.Second)
+		h.beacon(uuidB, 50002, "127.0.0.1:5670")
+		h.st.reap(h.now)
+	}
+	h.wantEvents("SILENT node-b")
+	if len(l.sent) != 0 {
+		t.Fatalf("sent %d messages to a silent peer", len(l.sent))
+	}
+
+	// Then nothing at all: EVASIVE with one PING at Evasive, EXIT at Expired.
+	for range 5 {
+		h.advance(time.Second)
+		h.st.reap(h.now)
+	}
+	h.wantEvents("EVASIVE node-b")
+	if len(l.sent) != 1 || l.sent[0].ID != MsgPing {
+		t.Fatalf("sent %+v, want one PING", l.sent)
+	}
+	// A PING-OK refreshes the timers.
+	h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: 2})
+	h.advance(4 * time.Second)
+	h.st.reap(h.now)
+	h.wantEvents()
+	h.advance(time.Second)
+	h.st.reap(h.now)
+	h.wantEvents("EVASIVE node-b")
+	h.advance(h.cfg.Expired)
+	h.st.reap(h.now)
+	h.wantEvents("EXIT node-b")
+	if got := h.stats.snapshot().PeersExited; got != 1 {
+		t.Fatalf("PeersExited = %d", got)
+	}
+}
+
+func TestStateBeacons(t *testing.T) {
+	h := newHarness(t)
+	// Our own beacon: ignored, counted.
+	h.beacon(uuidS, 40000, "127.0.0.1:5670")
+	// Garbage: counted.
+	for _, p := range [][]byte{nil, []byte("ZRE"), []byte("ZRE\x02xxxxxxxxxxxxxxxxxx"), bytes.Repeat([]byte{1}, 22),
+		append([]byte("ZRE\x03"), make([]byte, 50)...)} {
+		h.st.onBeacon(p, netip.MustParseAddrPort("127.0.0.1:5670"), h.now)
+	}
+	st := h.stats.snapshot()
+	if st.BeaconsOwn != 1 || st.BeaconsInvalid != 5 || st.BeaconsReceived != 6 || len(h.links) != 0 {
+		t.Fatalf("stats %+v, links %v", st, h.links)
+	}
+	// A beacon from an unknown peer connects to it and says HELLO.
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	l := h.link(epB)
+	if len(l.sent) != 1 || l.sent[0].ID != MsgHello || l.sent[0].Sequence != 1 {
+		t.Fatalf("sent %+v", l.sent)
+	}
+	// Messages before its HELLO are dropped.
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 1})
+	h.wantEvents()
+	if got := h.stats.snapshot().MessagesDropped; got != 1 {
+		t.Fatalf("MessagesDropped = %d", got)
+	}
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	// A second beacon does not reconnect.
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	if len(h.links[epB]) != 1 {
+		t.Fatalf("%d links", len(h.links[epB]))
+	}
+	// Port 0: the peer leaves.
+	h.beacon(uuidB, 0, "127.0.0.1:5670")
+	h.wantEvents("EXIT node-b")
+	if !l.closed || len(h.st.peers) != 0 {
+		t.Fatal("peer not removed")
+	}
+	// Port 0 from an unknown peer: nothing.
+	h.beacon(uuidA, 0, "127.0.0.1:5670")
+	h.wantEvents()
+}
+
+func TestStateGoodbye(t *testing.T) {
+	h := newHarness(t)
+	h.enterB()
+	h.recv(uuidB, &Msg{ID: MsgGoodbye, Sequence: 2})
+	h.wantEvents("EXIT node-b")
+}
+
+func TestStateDrops(t *testing.T) {
+	h := newHarness(t)
+	hello, _ := helloB(1, 0).Frames()
+	cases := []struct {
+		name string
+		in   inboxMsg
+	}{
+		{"identity 16 octets", inboxMsg{identity: uuidB[:], frames: hello}},
+		{"identity 18 octets", inboxMsg{identity: append(Identity(uuidB), 0), frames: hello}},
+		{"no identity", inboxMsg{frames: hello}},
+		{"our own UUID", inboxMsg{identity: Identity(uuidS), frames: hello}},
+		{"garbage", inboxMsg{identity: Identity(uuidB), frames: [][]byte{[]byte("garbage")}}},
+		{"no frames", inboxMsg{identity: Identity(uuidB)}},
+		{"version 3", inboxMsg{identity: Identity(uuidB), frames: [][]byte{withVersion(hello[0], 3)}}},
+		{"version 1", inboxMsg{identity: Identity(uuidB), frames: [][]byte{withVersion(hello[0], 1)}}},
+		{"whisper before hello", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&Msg{ID: MsgWhisper, Sequence: 1})}},
+		{"bad endpoint", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&Msg{ID: MsgHello, Sequence: 1, Endpoint: "udp://x:1"})}},
+	}
+	for i, c := range cases {
+		h.st.onMessage(c.in, h.now)
+		h.wantEvents()
+		st := h.stats.snapshot()
+		if st.MessagesDropped+st.ProtocolErrors != uint64(i+1) {
+			t.Fatalf("%s: not counted: %+v", c.name, st)
+		}
+		if len(h.st.peers) != 0 || len(h.links) != 0 {
+			t.Fatalf("%s: created a peer", c.name)
+		}
+	}
+	// ELECT and LEADER are decoded and ignored.
+	h.enterB()
+	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: "x"})
+	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: "x"})
+	h.wantEvents()
+	if h.st.peers[uuidB] == nil {
+		t.Fatal("peer dropped")
+	}
+}
+
+func withVersion(f []byte, v byte) []byte {
+	g := bytes.Clone(f)
+	g[3] = v
+	return g
+}
+
+func mustFrames(m *Msg) [][]byte {
+	f, err := m.Frames()
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func TestStateSecondHelloReenters(t *testing.T) {
+	h := newHarness(t)
+	h.enterB("g")
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(h.links[epB]) != 2 || !h.links[epB][0].closed {
+		t.Fatal("want the old link closed and a new one")
+	}
+}
+
+func TestStateWhisperShout(t *testing.T) {
+	h := newHarness(t)
+	if err := h.st.whisper(uuidB, nil); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("whisper to unknown: %v", err)
+	}
+	h.enterB("g")
+	l := h.link(epB)
+	l.sent = nil
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.shout("g", [][]byte{[]byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.shout("other", [][]byte{[]byte("z")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.sent) != 2 || l.sent[0].ID != MsgWhisper || l.sent[1].ID != MsgShout || l.sent[1].Group != "g" ||
+		l.sent[0].Sequence != 2 || l.sent[1].Sequence != 3 {
+		t.Fatalf("sent %+v", l.sent)
+	}
+	// A refused send does not advance the sequence.
+	l.full = true
+	if err := h.st.whisper(uuidB, nil); err == nil {
+		t.Fatal("whisper on a full link succeeded")
+	}
+	l.full = false
+	h.st.whisper(uuidB, nil)
+	if got := l.sent[len(l.sent)-1].Sequence; got != 4 {
+		t.Fatalf("sequence after a refused send = %d, want 4", got)
+	}
+	if err := h.st.join(""); err == nil {
+		t.Fatal("empty group accepted")
+	}
+}
+
+func TestStateConnectPeerPending(t *testing.T) {
+	h := newHarness(t)
+	if err := h.st.connectPeer(uuid.Nil, epB, h.now); err != nil {
+		t.Fatal(err)
+	}
+	l := h.link(epB)
+	if len(l.sent) != 1 || l.sent[0].ID != MsgHello || l.sent[0].Sequence != 1 {
+		t.Fatalf("sent %+v", l.sent)
+	}
+	// Its HELLO adopts the pending link: no second connection, no second HELLO.
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	if len(h.links[epB]) != 1 {
+		t.Fatalf("%d links", len(h.links[epB]))
+	}
+	h.st.whisper(uuidB, [][]byte{[]byte("x")})
+	if got := l.sent[len(l.sent)-1].Sequence; got != 2 {
+		t.Fatalf("whisper sequence %d, want 2", got)
+	}
+	for _, bad := range []string{"", "tcp://", "tcp://host", "tcp://host:0", "tcp://host:99999", "ipc://x", epSelf} {
+		if err := h.st.connectPeer(uuid.Nil, bad, h.now); err == nil {
+			t.Errorf("connectPeer(%q) succeeded", bad)
+		}
+	}
+	// A pending connection that never answers is dropped at expiry.
+	const epC = "tcp://127.0.0.1:50003"
+	h.st.connectPeer(uuid.Nil, epC, h.now)
+	h.advance(h.cfg.Expired)
+	h.st.reap(h.now)
+	if !h.link(epC).closed || len(h.st.pending) != 0 {
+		t.Fatal("pending connection not dropped")
+	}
+}
+
+func TestStateSlowConsumerPolicy(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.EventQueue = 3
+	h.enterB()
+	seq := uint16(2)
+	for range 10 {
+		h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: seq, Content: [][]byte{[]byte("w")}})
+		seq++
+	}
+	h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: seq, Group: "g", Status: 1})
+	seq++
+	h.recv(uuidB, &Msg{ID: MsgShout, Sequence: seq, Group: "g"})
+	seq++
+	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: seq, Group: "g", Status: 2})
+	h.wantEvents("WHISPER node-b w", "WHISPER node-b w", "WHISPER node-b w", "JOIN node-b g", "LEAVE node-b g")
+	if got := h.stats.snapshot().EventsDropped; got != 8 {
+		t.Fatalf("EventsDropped = %d, want 8", got)
+	}
+}
+
+func TestStateStop(t *testing.T) {
+	h := newHarness(t)
+	h.enterB()
+	l := h.link(epB)
+	links := h.st.stop()
+	if len(links) != 1 || l.sent[len(l.sent)-1].ID != MsgGoodbye {
+		t.Fatalf("links %d, last sent %+v", len(links), l.sent[len(l.sent)-1])
+	}
+	h.wantEvents("STOP self")
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 3})
+	h.beacon(uuidA, 1, "127.0.0.1:5670")
+	h.wantEvents()
+}
+
+func TestDefaultName(t *testing.T) {
+	if got := DefaultName(uuidB); got != "0F1E2D" {
+		t.Fatalf("DefaultName = %q", got)
+	}
+	if !bytes.Equal(Identity(uuidA), readHex(t, "../testdata/zre/identity.hex")[0]) {
+		t.Fatal("Identity differs from identity.hex")
+	}
+}
+
+func TestStateReconnectsDisconnectedPeer(t *testing.T) {
+	h := newHarness(t)
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	p := h.st.peers[uuidB]
+	p.disconnect() // as when another UUID took its endpoint over
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	if len(h.links[epB]) != 2 || p.link == nil {
+		t.Fatal("no new link")
+	}
+	if err := h.st.whisper(uuidB, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.link(epB).sent; got[0].ID != MsgHello || got[0].Sequence != 1 || got[1].Sequence != 2 {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+// FuzzStateMessage feeds arbitrary frames from a known, ready peer and from
+// an unknown one: the state must never panic and must stay consistent.
+func FuzzStateMessage(f *testing.F) {
+	for _, name := range []string{"hello", "whisper", "shout", "join", "leave", "ping", "ping_ok", "elect", "leader", "goodbye", "hello_empty", "shout_2frames"} {
+		b, err := os.ReadFile("../testdata/zre/" + name + ".hex")
+		if err != nil {
+			f.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		first, _ := hex.DecodeString(lines[0])
+		var rest []byte
+		if len(lines) > 1 {
+			rest, _ = hex.DecodeString(lines[1])
+		}
+		f.Add(first, rest, true)
+	}
+	f.Add([]byte{0xAA, 0xA1, 4, 2, 0, 2, 1, 'g', 9}, []byte(nil), true)
+	f.Fuzz(func(t *testing.T, first, second []byte, known bool) {
+		h := newHarness(t)
+		h.enterB("g")
+		frames := [][]byte{first}
+		if second != nil {
+			frames = append(frames, second)
+		}
+		id := uuidB
+		if !known {
+			id = uuidA
+		}
+		h.st.onMessage(inboxMsg{identity: Identity(id), frames: frames}, h.now)
+		for _, p := range h.st.peers {
+			for g := range p.groups {
+				if h.st.groups[g].peers[p.id] != p {
+					t.Fatalf("peer %s in group %q but not the group's", p.label(), g)
+				}
+			}
+		}
+		for name, g := range h.st.groups {
+			for id := range g.peers {
+				if p := h.st.peers[id]; p == nil || !p.groups[name] {
+					t.Fatalf("group %q holds a peer that is gone or not in it", name)
+				}
+			}
+		}
+		h.st.reap(h.now.Add(time.Hour))
+		if len(h.st.peers) != 0 {
+			t.Fatal("peers left after expiry")
+		}
+	})
+}
+
+func TestStateEndpointTakenOver(t *testing.T) {
+	// B restarts with a new UUID (A's) on the same endpoint: B exits, A enters.
+	h := newHarness(t)
+	h.enterB("g")
+	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b2"})
+	h.wantEvents("EXIT node-b", "ENTER node-b2")
+	if len(h.st.peers) != 1 || h.st.peers[uuidA] == nil || len(h.st.groups["g"].peers) != 0 {
+		t.Fatalf("peers %v", h.st.peers)
+	}
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""A ZRE peer built on real libzmq (python3-zmq) that speaks like the C
+zyre node, byte for byte: DEALER identity 0x01 + UUID, ZRE version 2,
+HELLO laid out like testdata/zre/hello.hex, sequence numbers from 1.
+
+Usage: zre_peer.py OUR_UUID_HEX GO_UUID_HEX GO_NAME
+Prints "ENDPOINT tcp://127.0.0.1:PORT" once its ROUTER is bound, then waits
+for the Go node's HELLO, connects back, sends HELLO, WHISPER and SHOUT, waits
+for the Go node's WHISPER and prints "OK". Any failure exits non-zero with a
+message on stderr. Only 127.0.0.1 is used.
+"""
+import struct
+import sys
+
+import zmq
+
+TIMEOUT_MS = 20000
+
+
+def fail(msg):
+    sys.stderr.write("zre_peer.py: " + msg + "\n")
+    sys.exit(1)
+
+
+def string(s):
+    b = s.encode()
+    return struct.pack("B", len(b)) + b
+
+
+def longstr(s):
+    b = s.encode()
+    return struct.pack(">I", len(b)) + b
+
+
+def header(msg_id, seq):
+    return b"\xaa\xa1" + struct.pack(">BBH", msg_id, 2, seq)
+
+
+class Reader:
+    def __init__(self, b):
+        self.b, self.off = b, 0
+
+    def take(self, n):
+        if self.off + n > len(self.b):
+            fail("truncated frame at offset %d" % self.off)
+        v = self.b[self.off:self.off + n]
+        self.off += n
+        return v
+
+    def u8(self):
+        return self.take(1)[0]
+
+    def u16(self):
+        return struct.unpack(">H", self.take(2))[0]
+
+    def u32(self):
+        return struct.unpack(">I", self.take(4))[0]
+
+    def string(self):
+        return self.take(self.u8()).decode()
+
+    def longstr(self):
+        return self.take(self.u32()).decode()
+
+
+def recv(sock, what):
+    if not sock.poll(TIMEOUT_MS):
+        fail("timeout waiting for " + what)
+    return sock.recv_multipart()
+
+
+def main():
+    if len(sys.argv) != 4:
+        fail("usage: zre_peer.py OUR_UUID_HEX GO_UUID_HEX GO_NAME")
+    me = bytes.fromhex(sys.argv[1])
+    go_uuid = bytes.fromhex(sys.argv[2])
+    go_name = sys.argv[3]
+    ctx = zmq.Context()
+    inbox = ctx.socket(zmq.ROUTER)
+    inbox.setsockopt(zmq.LINGER, 0)
+    port = inbox.bind_to_random_port("tcp://127.0.0.1")
+    endpoint = "tcp://127.0.0.1:%d" % port
+    print("ENDPOINT " + endpoint, flush=True)
+
+    # The Go node's HELLO, as zyre_node.c would read it.
+    frames = recv(inbox, "HELLO")
+    if len(frames) != 2:
+        fail("HELLO: %d frames with the routing id, want 2" % len(frames))
+    ident, body = frames
+    if ident != b"\x01" + go_uuid:
+        fail("routing id %s, want 01%s" % (ident.hex(), go_uuid.hex()))
+    r = Reader(body)
+    if r.take(2) != b"\xaa\xa1":
+        fail("bad signature")
+    msg_id, version, seq = r.u8(), r.u8(), r.u16()
+    if (msg_id, version, seq) != (1, 2, 1):
+        fail("HELLO id/version/sequence = %d/%d/%d, want 1/2/1" % (msg_id, version, seq))
+    go_endpoint = r.string()
+    groups = [r.longstr() for _ in range(r.u32())]
+    status = r.u8()
+    name = r.string()
+    headers = [(r.string(), r.longstr()) for _ in range(r.u32())]
+    if r.off != len(body):
+        fail("%d octets left after the HELLO fields" % (len(body) - r.off))
+    if name != go_name:
+        fail("name %r, want %r" % (name, go_name))
+    if groups != ["GLOBAL"] or status != 1:
+        fail("groups %r status %d, want ['GLOBAL'] 1" % (groups, status))
+    if headers != [("X-LANG", "go"), ("X-ROLE", "interop")]:
+        fail("headers %r" % headers)
+    if not go_endpoint.startswith("tcp://127.0.0.1:"):
+        fail("endpoint %r" % go_endpoint)
+
+    # Connect back like zyre_peer_connect and talk.
+    out = ctx.socket(zmq.DEALER)
+    out.setsockopt(zmq.LINGER, 2000)
+    out.setsockopt(zmq.IDENTITY, b"\x01" + me)
+    out.connect(go_endpoint)
+    hello = (header(1, 1) + string(endpoint)
+             + struct.pack(">I", 2) + longstr("GLOBAL") + longstr("chat")
+             + struct.pack("B", 2) + string("node-py")
+             + struct.pack(">I", 2) + string("X-ROLE") + longstr("tester")
+             + string("X-COLOR") + longstr("blue"))
+    out.send(hello)
+    out.send_multipart([header(2, 2), b"Hello", b"\x00\x01\x7f\x80\xff"])
+    out.send_multipart([header(3, 3) + string("GLOBAL"), b"Hello, World"])
+
+    # The Go node's WHISPER (sequence 2 on its DEALER).
+    while True:
+        frames = recv(inbox, "WHISPER")
+        ident, body = frames[0], frames[1]
+        r = Reader(body)
+        if r.take(2) != b"\xaa\xa1":
+            fail("bad signature")
+        msg_id, version, seq = r.u8(), r.u8(), r.u16()
+        if version != 2:
+            fail("version %d" % version)
+        if msg_id == 6:  # a PING from an evasive check: not what we wait for
+            continue
+        if msg_id != 2:
+            fail("message id %d, want WHISPER" % msg_id)
+        if seq != 2:
+            fail("WHISPER sequence %d, want 2" % seq)
+        if frames[2:] != [b"from go", b"\x00\xff"]:
+            fail("WHISPER content %r" % frames[2:])
+        break
+    print("OK", flush=True)
+    out.close()
+    inbox.close()
+    ctx.term()
+
+
+if __name__ == "__main__":
+    main()
