@@ -29,6 +29,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
 		"keys":    {"manage this node's identity and keys", runKeys},
+		"trust":   {"list, show, revoke and accept peers' keys", runTrust},
 		"demo":    {"run three nodes on loopback and show what they do", runDemo},
 		"monitor": {"run a node and print every event", runMonitor},
 		"chat":    {"chat in a group: stdin lines are shouted", runChat},

@@ -1,0 +1,577 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/trust"
+)
+
+const trustUsage = `usage: zyre trust COMMAND [flags]
+
+commands:
+  list [--json]                     the peers: name, UUID, fingerprint, state, last seen
+  show PEER                         everything known about one peer
+  revoke PEER [--reason R]          refuse PEER's key from now on; with this node's
+                                    identity, also sign a revocation for other nodes
+  accept PEER                       accept the new key PEER presented (KEY CHANGED)
+  log                               the signed statements: ours and others'
+  policy [open|tofu|strict]         show or set the policy
+         [--introductions=BOOL] [--verified-revoke=BOOL]
+
+common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre).
+PEER is a name, a UUID prefix or a fingerprint prefix.
+revoke signs with the identity when its keys are unencrypted, or when the
+passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE.`
+
+// runTrust implements "zyre trust".
+func runTrust(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(env.stderr, trustUsage)
+		return fmt.Errorf("%w: missing trust command", errUsage)
+	}
+	sub := map[string]func(context.Context, *cliEnv, []string) error{
+		"list":   trustList,
+		"show":   trustShow,
+		"revoke": trustRevoke,
+		"accept": trustAccept,
+		"log":    trustLog,
+		"policy": trustPolicy,
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(env.stderr, trustUsage)
+		return flag.ErrHelp
+	}
+	fn, ok := sub[args[0]]
+	if !ok {
+		fmt.Fprintln(env.stderr, trustUsage)
+		return fmt.Errorf("%w: unknown trust command %q", errUsage, args[0])
+	}
+	return fn(ctx, env, args[1:])
+}
+
+type trustFlags struct {
+	fs   *flag.FlagSet
+	home string
+}
+
+func newTrustFlags(env *cliEnv, name string) *trustFlags {
+	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError)}
+	f.fs.SetOutput(env.stderr)
+	f.fs.StringVar(&f.home, "home", "", "node home directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	return f
+}
+
+// parse parses flags placed before, between or after the positional
+// arguments, and checks their number.
+func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(pos) < minArgs:
+		return nil, fmt.Errorf("%w: missing PEER argument", errUsage)
+	case len(pos) > maxArgs:
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, pos[maxArgs])
+	}
+	return pos, nil
+}
+
+func (f *trustFlags) homeDir(env *cliEnv) (string, error) {
+	if f.home != "" {
+		return f.home, nil
+	}
+	return keystore.DefaultHome(env.getenv)
+}
+
+func (f *trustFlags) store(env *cliEnv) (*trust.Store, error) {
+	home, err := f.homeDir(env)
+	if err != nil {
+		return nil, err
+	}
+	return trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+}
+
+// safe makes untrusted text (peer names come from the network) harmless
+// on a terminal.
+func safe(s string) string {
+	if s == "" {
+		return "-"
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+func stateLabel(r *trust.Record) string {
+	switch {
+	case r.State == trust.StateRevoked:
+		return "REVOKED"
+	case r.KeyChange != nil:
+		return r.State.String() + " KEY-CHANGED!"
+	}
+	return r.State.String()
+}
+
+// keyChangeWarning prints the lines nobody should miss.
+func keyChangeWarning(w io.Writer, r *trust.Record) {
+	kc := r.KeyChange
+	fmt.Fprintf(w, "WARNING: KEY CHANGED for %s (uuid %s)\n", safe(r.Name), r.ShortUUID())
+	fmt.Fprintf(w, "WARNING:   pinned key:    %s (%s)\n", r.Fingerprint, r.State)
+	fmt.Fprintf(w, "WARNING:   presented key: %s as %s uuid %s, %s from %s\n", kc.NewFingerprint, safe(kc.Name), kc.UUID, kc.Seen.Local().Format(time.RFC3339), safe(kc.Addr))
+	fmt.Fprintln(w, "WARNING:   it is refused: someone may be impersonating this peer.")
+	if r.Bound && kc.UUID == r.UUID {
+		fmt.Fprintln(w, "WARNING:   its UUID is derived from the pinned key, so this cannot be a genuine key change.")
+	} else {
+		fmt.Fprintf(w, "WARNING:   if you know the peer changed its key, run: zyre trust accept %s\n", kc.NewFingerprint)
+	}
+}
+
+func trustList(_ context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "list")
+	asJSON := f.fs.Bool("json", false, "print JSON")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	recs, err := st.List()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := make([]jsonRecord, 0, len(recs))
+		for i := range recs {
+			out = append(out, toJSON(&recs[i]))
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetEscapeHTML(false) // Z85 keys hold < > &
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(recs) == 0 {
+		fmt.Fprintf(env.stderr, "zyre: no peers in %s\n", st.Path())
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tUUID\tFINGERPRINT\tSTATE\tLAST SEEN")
+	for i := range recs {
+		r := &recs[i]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(r.Name), r.ShortUUID(), r.Fingerprint, stateLabel(r), fmtTime(r.LastSeen))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for i := range recs {
+		if recs[i].KeyChange != nil && recs[i].State != trust.StateRevoked {
+			fmt.Fprintln(env.stdout)
+			keyChangeWarning(env.stdout, &recs[i])
+		}
+	}
+	return nil
+}
+
+// jsonRecord is the --json form of a record.
+type jsonRecord struct {
+	Name           string         `json:"name"`
+	UUID           string         `json:"uuid"`
+	Key            string         `json:"key"`
+	Fingerprint    string         `json:"fingerprint"`
+	Bound          bool           `json:"bound"`
+	State          string         `json:"state"`
+	FirstSeen      time.Time      `json:"first_seen"`
+	LastSeen       time.Time      `json:"last_seen"`
+	LastAddr       string         `json:"last_addr,omitempty"`
+	IntroducedBy   string         `json:"introduced_by,omitempty"`
+	VerifiedMethod string         `json:"verified_method,omitempty"`
+	SigningKey     string         `json:"signing_key,omitempty"`
+	RevokeReason   string         `json:"revoke_reason,omitempty"`
+	KeyChange      *jsonKeyChange `json:"key_change,omitempty"`
+	Notes          string         `json:"notes,omitempty"`
+}
+
+type jsonKeyChange struct {
+	UUID        string    `json:"uuid"`
+	Name        string    `json:"name"`
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+}
+
+func toJSON(r *trust.Record) jsonRecord {
+	j := jsonRecord{Name: r.Name, UUID: r.UUID.String(), Key: r.Key.Z85(), Fingerprint: r.Fingerprint,
+		Bound: r.Bound, State: r.State.String(), FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
+		LastAddr: r.LastAddr, VerifiedMethod: r.VerifiedMethod, RevokeReason: r.RevokeReason, Notes: r.Notes}
+	if !r.IntroducedBy.IsZero() {
+		j.IntroducedBy = trust.Fingerprint(r.IntroducedBy)
+	}
+	if r.SigningKey != nil {
+		j.SigningKey, _ = curve.EncodeZ85(r.SigningKey)
+	}
+	if kc := r.KeyChange; kc != nil {
+		j.KeyChange = &jsonKeyChange{UUID: kc.UUID.String(), Name: kc.Name, Key: kc.New.Z85(), Fingerprint: kc.NewFingerprint, Seen: kc.Seen}
+	}
+	return j
+}
+
+// find resolves PEER, listing the candidates of an ambiguous one.
+func find(st *trust.Store, q string) (trust.Record, error) {
+	r, err := st.Find(q)
+	var ae *trust.AmbiguousError
+	if errors.As(err, &ae) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%q is ambiguous; it matches:", q)
+		for _, c := range ae.Candidates {
+			fmt.Fprintf(&b, "\n  %s  %s  %s  %s", safe(c.Name), c.ShortUUID(), c.Fingerprint, c.State)
+		}
+		b.WriteString("\nuse a longer UUID or fingerprint prefix")
+		return r, fmt.Errorf("%w: %s", trust.ErrAmbiguous, b.String())
+	}
+	return r, err
+}
+
+func trustShow(_ context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "show")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	r, err := find(st, pos[0])
+	if err != nil {
+		return err
+	}
+	recs, _ := st.List()
+	nameOf := func(k curve.PublicKey) string {
+		for _, o := range recs {
+			if o.Key == k {
+				return safe(o.Name) + " (" + o.Fingerprint + ")"
+			}
+		}
+		return trust.Fingerprint(k)
+	}
+	w := env.stdout
+	if r.KeyChange != nil && r.State != trust.StateRevoked {
+		keyChangeWarning(w, &r)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "name:          %s\n", safe(r.Name))
+	fmt.Fprintf(w, "uuid:          %s\n", r.UUID)
+	if r.Bound {
+		fmt.Fprintln(w, "bound:         yes (the UUID is derived from the key)")
+	} else {
+		fmt.Fprintln(w, "bound:         no (the UUID is pinned to the key)")
+	}
+	fmt.Fprintf(w, "public key:    %s\n", r.Key.Z85())
+	fmt.Fprintf(w, "fingerprint:   %s\n", r.Fingerprint)
+	fmt.Fprintf(w, "state:         %s\n", stateLabel(&r))
+	if r.VerifiedMethod != "" {
+		fmt.Fprintf(w, "verified:      by %s, %s\n", safe(r.VerifiedMethod), fmtTime(r.VerifiedAt))
+	}
+	if !r.IntroducedBy.IsZero() {
+		fmt.Fprintf(w, "introduced by: %s\n", nameOf(r.IntroducedBy))
+	}
+	if r.SigningKey != nil {
+		sk, _ := curve.EncodeZ85(r.SigningKey)
+		fmt.Fprintf(w, "signing key:   %s\n", sk)
+	}
+	fmt.Fprintf(w, "first seen:    %s\n", fmtTime(r.FirstSeen))
+	fmt.Fprintf(w, "last seen:     %s", fmtTime(r.LastSeen))
+	if r.LastAddr != "" {
+		fmt.Fprintf(w, " from %s", safe(r.LastAddr))
+	}
+	fmt.Fprintln(w)
+	if r.State == trust.StateRevoked {
+		by := "locally"
+		if !r.RevokedBy.IsZero() {
+			by = "by " + nameOf(r.RevokedBy)
+		}
+		fmt.Fprintf(w, "revoked:       %s %s: %s\n", fmtTime(r.RevokedAt), by, safe(r.RevokeReason))
+	}
+	if r.Notes != "" {
+		for i, line := range strings.Split(r.Notes, "\n") {
+			label := "notes:        "
+			if i > 0 {
+				label = "              "
+			}
+			fmt.Fprintf(w, "%s %s\n", label, safe(line))
+		}
+	}
+	return nil
+}
+
+func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "revoke")
+	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
+	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	r, err := find(st, pos[0])
+	if err != nil {
+		return err
+	}
+	if len(*reason) > 255 {
+		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s)\n", safe(r.Name), r.Fingerprint, r.ShortUUID())
+	// Tell other nodes, when this node's identity can sign.
+	home, _ := f.homeDir(env)
+	id, why := trustIdentity(ctx, env, home, *passFile)
+	if id == nil {
+		fmt.Fprintf(env.stderr, "zyre: revoked locally only: %s\n", why)
+		return nil
+	}
+	defer id.Wipe()
+	s, err := st.Sign(ctx, id, &trust.Revoke{Key: r.Key, Reason: *reason})
+	if err != nil {
+		return fmt.Errorf("revoked locally, but failed to sign the revocation: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "signed revocation #%d; the node shares it in the group zyre-trust\n", s.Seq)
+	return nil
+}
+
+// trustIdentity loads the node's identity to sign with, or says why not.
+func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string) {
+	ks, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err.Error()
+	}
+	kind, err := ks.Kind()
+	if err != nil {
+		return nil, fmt.Sprintf("no identity to sign with (%v)", err)
+	}
+	var u keystore.Unlock
+	switch kind {
+	case keystore.KindPlaintext:
+	case keystore.KindPassphrase:
+		if passFile == "" {
+			passFile = env.getenv("ZYRE_PASSPHRASE_FILE")
+		}
+		if passFile == "" {
+			return nil, "to sign a revocation for other nodes, give --passphrase-file or ZYRE_PASSPHRASE_FILE"
+		}
+		u.Passphrase = func(context.Context) (string, error) { return trustPassphrase(passFile) }
+	default:
+		return nil, fmt.Sprintf("the identity is protected by %s; only passphrase or plaintext identities can sign here", kind)
+	}
+	id, err := ks.Load(ctx, u)
+	if err != nil {
+		return nil, fmt.Sprintf("cannot load the identity: %v", err)
+	}
+	return id, ""
+}
+
+// trustPassphrase returns the first line of a passphrase file.
+func trustPassphrase(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("passphrase file: %w", err)
+	}
+	defer clear(b)
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	p := strings.TrimSuffix(string(line), "\r")
+	if p == "" {
+		return "", fmt.Errorf("passphrase file %s: the first line is empty", path)
+	}
+	return p, nil
+}
+
+func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "accept")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	r, err := st.Find(pos[0])
+	var ae *trust.AmbiguousError
+	if errors.As(err, &ae) {
+		// The new fingerprint also names the new key's own record when it
+		// was pinned on connection: the record with the key change wins.
+		var pending []trust.Record
+		for _, c := range ae.Candidates {
+			if c.KeyChange != nil {
+				pending = append(pending, c)
+			}
+		}
+		if len(pending) == 1 {
+			r, err = pending[0], nil
+		}
+	}
+	if err != nil {
+		_, err = find(st, pos[0])
+		return err
+	}
+	if r.KeyChange == nil {
+		return fmt.Errorf("%w: %s (%s) presented no other key", trust.ErrNoKeyChange, safe(r.Name), r.Fingerprint)
+	}
+	nr, err := st.Accept(ctx, r.Key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "accepted the new key of %s: %s (was %s)\n", safe(nr.Name), nr.Fingerprint, r.Fingerprint)
+	fmt.Fprintf(env.stderr, "zyre: the key is now only trusted on first use; verify it by pairing\n")
+	return nil
+}
+
+func trustLog(_ context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "log")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	logs, err := st.Logs()
+	if err != nil {
+		return err
+	}
+	var self []byte
+	if home, err := f.homeDir(env); err == nil {
+		if ks, err := keystore.Open(home, keystore.Options{}); err == nil {
+			if p, err := ks.Public(); err == nil {
+				self = p.SigningKey
+			}
+		}
+	}
+	recs, _ := st.List()
+	label := func(k curve.PublicKey) string {
+		for _, r := range recs {
+			if r.Key == k {
+				return safe(r.Name) + " (" + r.Fingerprint + ")"
+			}
+		}
+		return trust.Fingerprint(k)
+	}
+	if len(logs) == 0 {
+		fmt.Fprintf(env.stderr, "zyre: no statements in %s\n", st.Path())
+		return nil
+	}
+	w := env.stdout
+	for i, l := range logs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		sk, _ := curve.EncodeZ85(l.Signer)
+		who := "unknown peer"
+		switch {
+		case bytes.Equal(l.Signer, self):
+			who = "this node"
+		case l.Owner != nil:
+			who = fmt.Sprintf("%s (%s, %s)", safe(l.Owner.Name), l.Owner.Fingerprint, l.Owner.State)
+		}
+		plural := "s"
+		if len(l.Statements) == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(w, "signer %s: %s, %d statement%s\n", sk, who, len(l.Statements), plural)
+		for _, s := range l.Statements {
+			fmt.Fprintf(w, "  #%-4d %s  ", s.Seq, s.Time.Local().Format("2006-01-02 15:04:05"))
+			switch b := s.Body.(type) {
+			case *trust.Vouch:
+				fmt.Fprintf(w, "vouch   %s as %s uuid %s\n", label(b.Key), safe(b.Name), b.UUID)
+			case *trust.Revoke:
+				fmt.Fprintf(w, "revoke  %s: %s\n", label(b.Key), safe(b.Reason))
+			default:
+				fmt.Fprintf(w, "%s\n", s.Kind())
+			}
+		}
+	}
+	return nil
+}
+
+func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "policy")
+	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
+	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
+	pos, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return err
+	}
+	p, err := st.Policy()
+	if err != nil {
+		return err
+	}
+	changed := false
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "introductions":
+			p.Introductions, changed = *intro, true
+		case "verified-revoke":
+			p.VerifiedRevoke, changed = *vrev, true
+		}
+	})
+	if len(pos) == 1 {
+		m, err := trust.ParseMode(pos[0])
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		p.Mode, changed = m, true
+	}
+	if changed {
+		if err := st.SetPolicy(ctx, p); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
+	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)
+	fmt.Fprintf(env.stdout, "verified-revoke: %v\n", p.VerifiedRevoke)
+	return nil
+}

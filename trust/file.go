@@ -1,0 +1,521 @@
+package trust
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+)
+
+// FileVersion is the version of trust.json this package writes and reads.
+const FileVersion = 1
+
+// The JSON shapes of trust.json (see spec/trust.md).
+type fileDoc struct {
+	Version int          `json:"version"`
+	Policy  filePolicy   `json:"policy"`
+	Peers   []fileRecord `json:"peers"`
+	Logs    []fileLog    `json:"logs"`
+}
+
+type filePolicy struct {
+	Mode           string `json:"mode"`
+	Introductions  bool   `json:"introductions"`
+	VerifiedRevoke bool   `json:"verified_revoke"`
+}
+
+type fileRecord struct {
+	UUID           string         `json:"uuid"`
+	Name           string         `json:"name"`
+	Key            string         `json:"key"`
+	Fingerprint    string         `json:"fingerprint"`
+	Bound          bool           `json:"bound"`
+	State          string         `json:"state"`
+	FirstSeen      time.Time      `json:"first_seen"`
+	LastSeen       *time.Time     `json:"last_seen,omitempty"`
+	LastAddr       string         `json:"last_addr,omitempty"`
+	IntroducedBy   string         `json:"introduced_by,omitempty"`
+	VerifiedMethod string         `json:"verified_method,omitempty"`
+	VerifiedAt     *time.Time     `json:"verified_at,omitempty"`
+	SigningKey     string         `json:"signing_key,omitempty"`
+	BindingTime    *time.Time     `json:"binding_time,omitempty"`
+	RevokedAt      *time.Time     `json:"revoked_at,omitempty"`
+	RevokedBy      string         `json:"revoked_by,omitempty"`
+	RevokeReason   string         `json:"revoke_reason,omitempty"`
+	KeyChange      *fileKeyChange `json:"key_change,omitempty"`
+	Notes          string         `json:"notes,omitempty"`
+}
+
+type fileKeyChange struct {
+	UUID        string    `json:"uuid"`
+	Name        string    `json:"name"`
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+	Addr        string    `json:"addr,omitempty"`
+}
+
+type fileLog struct {
+	Signer     string   `json:"signer"`
+	Statements []string `json:"statements"`
+}
+
+// sigKey is an Ed25519 public key as a map key.
+type sigKey [ed25519.PublicKeySize]byte
+
+func toSigKey(k ed25519.PublicKey) (sigKey, bool) {
+	var s sigKey
+	if len(k) != len(s) {
+		return s, false
+	}
+	copy(s[:], k)
+	return s, true
+}
+
+// signerLog is one signer's chain of statements, oldest first.
+type signerLog struct {
+	signer sigKey
+	stmts  []*Statement
+}
+
+func (l *signerLog) head() (uint64, [32]byte) {
+	if len(l.stmts) == 0 {
+		return 0, [32]byte{}
+	}
+	last := l.stmts[len(l.stmts)-1]
+	return last.Seq, last.Hash()
+}
+
+// state is the parsed store with its indexes. A state that has been
+// published to the cache is never modified: mutations work on a fresh
+// parse of the file.
+type state struct {
+	policy Policy
+	recs   []*Record
+	logs   []*signerLog
+
+	byKey    map[curve.PublicKey]*Record
+	byUUID   map[uuid.UUID]*Record
+	bySigner map[sigKey]*Record
+	logOf    map[sigKey]*signerLog
+	// vouches maps a vouched-for key to the signers of vouches for it.
+	vouches map[curve.PublicKey][]sigKey
+	// revokes maps a key to the signers of revocations of it.
+	revokes map[curve.PublicKey][]sigKey
+}
+
+func newState() *state {
+	st := &state{policy: DefaultPolicy()}
+	st.reindex()
+	return st
+}
+
+// reindex rebuilds the indexes after a change.
+func (st *state) reindex() {
+	st.byKey = make(map[curve.PublicKey]*Record, len(st.recs))
+	st.byUUID = make(map[uuid.UUID]*Record, len(st.recs))
+	st.bySigner = make(map[sigKey]*Record)
+	for _, r := range st.recs {
+		st.byKey[r.Key] = r
+		st.byUUID[r.UUID] = r
+		if k, ok := toSigKey(r.SigningKey); ok {
+			st.bySigner[k] = r
+		}
+	}
+	st.logOf = make(map[sigKey]*signerLog, len(st.logs))
+	st.vouches = make(map[curve.PublicKey][]sigKey)
+	st.revokes = make(map[curve.PublicKey][]sigKey)
+	for _, l := range st.logs {
+		st.logOf[l.signer] = l
+		for _, s := range l.stmts {
+			st.indexStatement(s)
+		}
+	}
+}
+
+func (st *state) indexStatement(s *Statement) {
+	k, _ := toSigKey(s.Signer)
+	switch b := s.Body.(type) {
+	case *Vouch:
+		if !slices.Contains(st.vouches[b.Key], k) {
+			st.vouches[b.Key] = append(st.vouches[b.Key], k)
+		}
+	case *Revoke:
+		if !slices.Contains(st.revokes[b.Key], k) {
+			st.revokes[b.Key] = append(st.revokes[b.Key], k)
+		}
+	}
+}
+
+// parseError is a corrupt-file error at a line.
+func parseError(data []byte, off int64, format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrCorrupt, lineAt(data, off), fmt.Sprintf(format, args...))
+}
+
+// lineAt returns the 1-based line of the first octet at or after off that
+// is not white space or JSON punctuation between values.
+func lineAt(data []byte, off int64) int {
+	if off < 0 {
+		off = 0
+	}
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	i := int(off)
+	for i < len(data) && bytes.IndexByte([]byte(" \t\r\n:,"), data[i]) >= 0 {
+		i++
+	}
+	if i == len(data) {
+		i = int(off)
+	}
+	return 1 + bytes.Count(data[:i], []byte("\n"))
+}
+
+// jsonError turns a decoder error into a corrupt-file error with a line.
+func jsonError(data []byte, dec *json.Decoder, start int64, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return parseError(data, se.Offset-1, "%v", se)
+	case errors.As(err, &te):
+		return parseError(data, te.Offset-1, "%v", te)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return parseError(data, int64(len(data)), "unexpected end of file")
+	}
+	return parseError(data, start, "%v", err)
+}
+
+// parseFile decodes trust.json. Every error wraps ErrCorrupt or
+// ErrUnsupportedVersion and names a line; it never panics. Statements in
+// logs are checked for form and chaining, not re-verified: they were
+// verified when applied, and the file is local state.
+func parseFile(data []byte) (*state, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("%w: line 1: empty file", ErrCorrupt)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonError(data, dec, 0, err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, parseError(data, 0, "want a JSON object")
+	}
+	st := &state{}
+	var doc fileDoc
+	seen := map[string]bool{}
+	for dec.More() {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(data, dec, off, err)
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return nil, parseError(data, off, "duplicate field %q", name)
+		}
+		seen[name] = true
+		start := dec.InputOffset()
+		switch name {
+		case "version":
+			if err := dec.Decode(&doc.Version); err != nil {
+				return nil, jsonError(data, dec, start, err)
+			}
+			if doc.Version != FileVersion {
+				return nil, fmt.Errorf("%w: line %d: version %d (this zyre reads version %d)", ErrUnsupportedVersion, lineAt(data, start), doc.Version, FileVersion)
+			}
+		case "policy":
+			if err := dec.Decode(&doc.Policy); err != nil {
+				return nil, jsonError(data, dec, start, err)
+			}
+			m, err := ParseMode(doc.Policy.Mode)
+			if err != nil {
+				return nil, parseError(data, start, "policy: %v", err)
+			}
+			st.policy = Policy{Mode: m, Introductions: doc.Policy.Introductions, VerifiedRevoke: doc.Policy.VerifiedRevoke}
+		case "peers":
+			if err := decodeArray(data, dec, func(i int, at int64) error {
+				var fr fileRecord
+				if err := dec.Decode(&fr); err != nil {
+					return jsonError(data, dec, at, err)
+				}
+				r, err := fr.record()
+				if err != nil {
+					return parseError(data, at, "peer %d: %v", i+1, err)
+				}
+				st.recs = append(st.recs, r)
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		case "logs":
+			if err := decodeArray(data, dec, func(i int, at int64) error {
+				var fl fileLog
+				if err := dec.Decode(&fl); err != nil {
+					return jsonError(data, dec, at, err)
+				}
+				l, err := fl.log()
+				if err != nil {
+					return parseError(data, at, "log %d: %v", i+1, err)
+				}
+				st.logs = append(st.logs, l)
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, parseError(data, off, "unknown field %q", name)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, jsonError(data, dec, dec.InputOffset(), err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, parseError(data, dec.InputOffset(), "data after the end of the object")
+	}
+	if !seen["version"] {
+		return nil, parseError(data, 0, "no version")
+	}
+	if !seen["policy"] {
+		return nil, parseError(data, 0, "no policy")
+	}
+	// Uniqueness: one record per key, per UUID, per signing key; one log
+	// per signer.
+	keys := map[curve.PublicKey]bool{}
+	uuids := map[uuid.UUID]bool{}
+	signers := map[sigKey]bool{}
+	for i, r := range st.recs {
+		switch {
+		case keys[r.Key]:
+			return nil, fmt.Errorf("%w: peer %d: key %s appears twice", ErrCorrupt, i+1, r.Key.Z85())
+		case uuids[r.UUID]:
+			return nil, fmt.Errorf("%w: peer %d: uuid %s appears twice", ErrCorrupt, i+1, r.UUID)
+		}
+		keys[r.Key], uuids[r.UUID] = true, true
+		if k, ok := toSigKey(r.SigningKey); ok {
+			if signers[k] {
+				return nil, fmt.Errorf("%w: peer %d: signing key appears twice", ErrCorrupt, i+1)
+			}
+			signers[k] = true
+		}
+	}
+	logs := map[sigKey]bool{}
+	for i, l := range st.logs {
+		if logs[l.signer] {
+			return nil, fmt.Errorf("%w: log %d: signer appears twice", ErrCorrupt, i+1)
+		}
+		logs[l.signer] = true
+	}
+	st.reindex()
+	return st, nil
+}
+
+// decodeArray walks a JSON array, calling fn for each element with its
+// index and offset.
+func decodeArray(data []byte, dec *json.Decoder, fn func(i int, at int64) error) error {
+	at := dec.InputOffset()
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(data, dec, at, err)
+	}
+	if tok == nil { // null
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return parseError(data, at, "want an array")
+	}
+	for i := 0; dec.More(); i++ {
+		if err := fn(i, dec.InputOffset()); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return jsonError(data, dec, dec.InputOffset(), err)
+	}
+	return nil
+}
+
+func parseSigningKey(s string) (ed25519.PublicKey, error) {
+	b, err := curve.DecodeZ85(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("bad signing key %q", s)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+func signingKeyText(k ed25519.PublicKey) string {
+	s, _ := curve.EncodeZ85(k)
+	return s
+}
+
+func optKey(s string) (curve.PublicKey, error) {
+	if s == "" {
+		return curve.PublicKey{}, nil
+	}
+	return curve.ParsePublicKey(s)
+}
+
+func optTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func keyText(k curve.PublicKey) string {
+	if k.IsZero() {
+		return ""
+	}
+	return k.Z85()
+}
+
+func (fr *fileRecord) record() (*Record, error) {
+	r := &Record{Name: fr.Name, LastAddr: fr.LastAddr, VerifiedMethod: fr.VerifiedMethod,
+		RevokeReason: fr.RevokeReason, Notes: fr.Notes, Bound: fr.Bound,
+		FirstSeen: fr.FirstSeen, LastSeen: optTime(fr.LastSeen),
+		VerifiedAt: optTime(fr.VerifiedAt), BindingTime: optTime(fr.BindingTime), RevokedAt: optTime(fr.RevokedAt)}
+	var err error
+	if r.UUID, err = uuid.Parse(fr.UUID); err != nil {
+		return nil, fmt.Errorf("bad uuid %q", fr.UUID)
+	}
+	if r.Key, err = curve.ParsePublicKey(fr.Key); err != nil || r.Key.IsZero() {
+		return nil, fmt.Errorf("bad key %q", fr.Key)
+	}
+	r.Fingerprint = Fingerprint(r.Key)
+	if fr.Fingerprint != r.Fingerprint {
+		return nil, fmt.Errorf("fingerprint %q does not match the key (want %s)", fr.Fingerprint, r.Fingerprint)
+	}
+	if r.Bound != isBound(r.UUID, r.Key) {
+		return nil, fmt.Errorf("bound is %v but uuid %s is %sderived from the key", r.Bound, r.UUID, map[bool]string{true: "", false: "not "}[!r.Bound])
+	}
+	if r.State, err = ParseState(fr.State); err != nil {
+		return nil, err
+	}
+	if r.IntroducedBy, err = optKey(fr.IntroducedBy); err != nil {
+		return nil, fmt.Errorf("bad introduced_by: %v", err)
+	}
+	if r.RevokedBy, err = optKey(fr.RevokedBy); err != nil {
+		return nil, fmt.Errorf("bad revoked_by: %v", err)
+	}
+	if fr.SigningKey != "" {
+		if r.SigningKey, err = parseSigningKey(fr.SigningKey); err != nil {
+			return nil, err
+		}
+	}
+	if fc := fr.KeyChange; fc != nil {
+		kc := &KeyChange{Name: fc.Name, Seen: fc.Seen, Addr: fc.Addr, Old: r.Key, OldFingerprint: r.Fingerprint}
+		if kc.UUID, err = uuid.Parse(fc.UUID); err != nil {
+			return nil, fmt.Errorf("key_change: bad uuid %q", fc.UUID)
+		}
+		if kc.New, err = curve.ParsePublicKey(fc.Key); err != nil || kc.New.IsZero() {
+			return nil, fmt.Errorf("key_change: bad key %q", fc.Key)
+		}
+		kc.NewFingerprint = Fingerprint(kc.New)
+		if fc.Fingerprint != kc.NewFingerprint {
+			return nil, fmt.Errorf("key_change: fingerprint %q does not match the key", fc.Fingerprint)
+		}
+		kc.Bound = isBound(kc.UUID, kc.New)
+		r.KeyChange = kc
+	}
+	for what, s := range map[string]string{"name": r.Name, "notes": r.Notes, "revoke_reason": r.RevokeReason, "last_addr": r.LastAddr, "verified_method": r.VerifiedMethod} {
+		if len(s) > 4096 {
+			return nil, fmt.Errorf("%s too long", what)
+		}
+	}
+	return r, nil
+}
+
+func fromRecord(r *Record) fileRecord {
+	fr := fileRecord{
+		UUID: r.UUID.String(), Name: r.Name, Key: r.Key.Z85(), Fingerprint: r.Fingerprint,
+		Bound: r.Bound, State: r.State.String(), FirstSeen: r.FirstSeen, LastSeen: timePtr(r.LastSeen),
+		LastAddr: r.LastAddr, IntroducedBy: keyText(r.IntroducedBy), VerifiedMethod: r.VerifiedMethod,
+		VerifiedAt: timePtr(r.VerifiedAt), BindingTime: timePtr(r.BindingTime),
+		RevokedAt: timePtr(r.RevokedAt), RevokedBy: keyText(r.RevokedBy), RevokeReason: r.RevokeReason,
+		Notes: r.Notes,
+	}
+	if r.SigningKey != nil {
+		fr.SigningKey = signingKeyText(r.SigningKey)
+	}
+	if kc := r.KeyChange; kc != nil {
+		fr.KeyChange = &fileKeyChange{UUID: kc.UUID.String(), Name: kc.Name, Key: kc.New.Z85(),
+			Fingerprint: kc.NewFingerprint, Seen: kc.Seen, Addr: kc.Addr}
+	}
+	return fr
+}
+
+func (fl *fileLog) log() (*signerLog, error) {
+	k, err := parseSigningKey(fl.Signer)
+	if err != nil {
+		return nil, err
+	}
+	l := &signerLog{}
+	l.signer, _ = toSigKey(k)
+	var prev [32]byte
+	for i, s := range fl.Statements {
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: bad base64", i+1)
+		}
+		st, err := parseUnverified(raw)
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: %v", i+1, err)
+		}
+		if !bytes.Equal(st.Signer, k) {
+			return nil, fmt.Errorf("statement %d: signed by another key", i+1)
+		}
+		if st.Seq != uint64(i+1) || st.Prev != prev {
+			return nil, fmt.Errorf("statement %d: breaks the chain (seq %d)", i+1, st.Seq)
+		}
+		prev = st.Hash()
+		l.stmts = append(l.stmts, st)
+	}
+	return l, nil
+}
+
+// marshal encodes the state as trust.json: indented, one field per line,
+// records and logs in a stable order.
+func (st *state) marshal() ([]byte, error) {
+	doc := fileDoc{
+		Version: FileVersion,
+		Policy:  filePolicy{Mode: st.policy.Mode.String(), Introductions: st.policy.Introductions, VerifiedRevoke: st.policy.VerifiedRevoke},
+		Peers:   make([]fileRecord, 0, len(st.recs)),
+		Logs:    make([]fileLog, 0, len(st.logs)),
+	}
+	for _, r := range st.recs {
+		doc.Peers = append(doc.Peers, fromRecord(r))
+	}
+	for _, l := range st.logs {
+		fl := fileLog{Signer: signingKeyText(l.signer[:]), Statements: make([]string, 0, len(l.stmts))}
+		for _, s := range l.stmts {
+			fl.Statements = append(fl.Statements, base64.StdEncoding.EncodeToString(s.Raw))
+		}
+		doc.Logs = append(doc.Logs, fl)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // Z85 keys hold < > &: keep them readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("trust: failed to encode: %w", err)
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,73 @@
+package trust
+
+import (
+	"fmt"
+	"strings"
+)
+
+// AmbiguousError is the error of Find when several records match.
+type AmbiguousError struct {
+	Query      string
+	Candidates []Record
+}
+
+func (e *AmbiguousError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "trust: ambiguous peer %q matches %d peers:", e.Query, len(e.Candidates))
+	for _, r := range e.Candidates {
+		fmt.Fprintf(&b, " %q %s %s;", r.Name, r.ShortUUID(), r.Fingerprint)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Is makes errors.Is(err, ErrAmbiguous) true.
+func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
+
+// Find returns the one record that q names: an exact name, else a prefix of
+// the UUID (hex, with or without dashes, any case), of the fingerprint (with
+// or without dashes, any case; a pending key change's new fingerprint
+// counts too) or the full Z85 key. Several matches give an
+// *AmbiguousError listing them; none gives ErrNotFound.
+func (s *Store) Find(q string) (Record, error) {
+	st, err := s.load()
+	if err != nil {
+		return Record{}, err
+	}
+	if q == "" {
+		return Record{}, fmt.Errorf("%w: empty name", ErrNotFound)
+	}
+	var found []*Record
+	for _, r := range st.recs {
+		if r.Name == q {
+			found = append(found, r)
+		}
+	}
+	if len(found) == 0 {
+		norm := strings.ReplaceAll(q, "-", "")
+		lower, upper := strings.ToLower(norm), strings.ToUpper(norm)
+		hex := strings.Trim(lower, "0123456789abcdef") == ""
+		b32 := strings.Trim(upper, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
+		for _, r := range st.recs {
+			switch {
+			case r.Key.Z85() == q:
+			case hex && strings.HasPrefix(strings.ReplaceAll(r.UUID.String(), "-", ""), lower):
+			case b32 && strings.HasPrefix(strings.ReplaceAll(r.Fingerprint, "-", ""), upper):
+			case b32 && r.KeyChange != nil && strings.HasPrefix(strings.ReplaceAll(r.KeyChange.NewFingerprint, "-", ""), upper):
+			default:
+				continue
+			}
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Record{}, fmt.Errorf("%w: %q is no known name, UUID prefix or fingerprint prefix", ErrNotFound, q)
+	case 1:
+		return found[0].clone(), nil
+	}
+	e := &AmbiguousError{Query: q}
+	for _, r := range found {
+		e.Candidates = append(e.Candidates, r.clone())
+	}
+	return Record{}, e
+}
