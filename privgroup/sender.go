@@ -1,0 +1,291 @@
+package privgroup
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/zyre-go/zyre/curve"
+)
+
+// Sender seals one member's messages to a private group. It holds the
+// member's sender key for the current epoch (a chain key that ratchets
+// forward at every message and an Ed25519 key that signs batch records)
+// and the member's long-term CURVE secret key, which seals sender keys to
+// other members. A Sender is not safe for concurrent use; it has no
+// goroutines and does no I/O.
+type Sender struct {
+	group string
+	id    [16]byte
+	sk    curve.SecretKey
+	pub   curve.PublicKey
+	opts  Options
+
+	epoch   uint32
+	keyID   KeyID
+	ck      [32]byte // chain key of counter
+	counter uint64   // next counter to seal; 1<<32 means exhausted
+	signKey ed25519.PrivateKey
+	signPub [32]byte
+	started time.Time
+	ad      []byte
+
+	pendFirst uint64 // first counter not yet covered by a batch record
+	pendCount int
+	pendSince time.Time
+	root      hash.Hash // SHA-256 over the hashes of the pending messages
+	sigBuf    []byte
+	closed    bool
+	// Scratch space kept here because slices of it reach interface
+	// methods and would otherwise escape to the heap at every message.
+	nonce [chacha20poly1305.NonceSize]byte
+	sum   [sha256.Size]byte
+}
+
+// NewSender returns a Sender for group (1..255 octets) and the member
+// senderID (its ZRE UUID), whose long-term CURVE secret key is key (the
+// Sender keeps its own copy). It starts the first epoch at once.
+func NewSender(group string, senderID uuid.UUID, key *curve.SecretKey, opts Options) (*Sender, error) {
+	if err := checkGroup(group); err != nil {
+		return nil, errf("privgroup: new sender: %w", err)
+	}
+	if key == nil || key.IsZero() {
+		return nil, errf("privgroup: new sender: %w: no secret key", ErrInvalidOptions)
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, errf("privgroup: new sender: %w", err)
+	}
+	s := &Sender{group: group, id: senderID, opts: o, root: sha256.New()}
+	s.sk, _ = curve.NewSecretKey(key.Bytes())
+	s.pub = s.sk.Public()
+	if err := s.newEpoch(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newEpoch draws a new chain key and signing key and forgets the old ones.
+// Epochs increase and start at the Unix time in seconds, so a restarted
+// member does not reuse an epoch its peers have seen.
+func (s *Sender) newEpoch() error {
+	now := s.opts.Now()
+	e := uint32(now.Unix())
+	if s.epoch != 0 && e <= s.epoch {
+		e = s.epoch + 1
+	}
+	if e == 0 {
+		return errf("privgroup: rotate: %w: epoch counter exhausted", ErrExhausted)
+	}
+	var ck [32]byte
+	if _, err := io.ReadFull(s.opts.Rand, ck[:]); err != nil {
+		return errf("privgroup: rotate: failed to draw chain key: %w", err)
+	}
+	pub, priv, err := ed25519.GenerateKey(s.opts.Rand)
+	if err != nil {
+		clear(ck[:])
+		return errf("privgroup: rotate: failed to draw signing key: %w", err)
+	}
+	clear(s.ck[:])
+	clear(s.signKey)
+	s.epoch, s.ck, s.signKey = e, ck, priv
+	clear(ck[:])
+	copy(s.signPub[:], pub)
+	s.keyID = makeKeyID(s.group, s.id, e, pub)
+	s.ad = newAD(s.group, s.id, e)
+	s.counter, s.pendFirst, s.pendCount = 0, 0, 0
+	s.started = now
+	s.root.Reset()
+	return nil
+}
+
+// Epoch returns the current epoch.
+func (s *Sender) Epoch() uint32 { return s.epoch }
+
+// KeyID returns the key id of the current epoch.
+func (s *Sender) KeyID() KeyID { return s.keyID }
+
+// Counter returns the counter the next sealed message will carry.
+func (s *Sender) Counter() uint64 { return s.counter }
+
+// Seal appends to dst a data message carrying plaintext and returns the
+// extended slice. It allocates nothing when dst has len(plaintext)+Overhead
+// spare capacity. plaintext must not overlap that capacity. The message is
+// "pending" at receivers until a batch record (Batch) covers it.
+func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
+	if s.closed {
+		return dst, errf("privgroup: seal: %w", ErrClosed)
+	}
+	if len(plaintext) > MaxPlaintext {
+		return dst, errf("privgroup: seal: %w: plaintext of %d octets, limit %d", ErrInvalidOptions, len(plaintext), MaxPlaintext)
+	}
+	if s.counter > 0xffffffff {
+		return dst, errf("privgroup: seal: %w: epoch %d has used all counters", ErrExhausted, s.epoch)
+	}
+	if s.pendCount >= s.opts.Window/2 {
+		return dst, errf("privgroup: seal: %w: %d messages not covered by a batch record; call Batch", ErrBatchFull, s.pendCount)
+	}
+	if s.pendCount == 0 {
+		s.pendFirst = s.counter
+		s.pendSince = s.opts.Now()
+	}
+	n := len(plaintext) + Overhead
+	ret, out := sliceForAppend(dst, n)
+	c := uint32(s.counter)
+	putHeader(out[:DataHeaderSize], s.keyID, c)
+	copy(s.ad[:DataHeaderSize], out[:DataHeaderSize])
+	mk := ratchet(&s.ck)
+	aead, err := chacha20poly1305.New(mk[:])
+	clear(mk[:])
+	if err != nil { // cannot happen: the key is 32 octets
+		return dst, errf("privgroup: seal: %w", err)
+	}
+	s.nonce = nonceOf(s.keyID, c)
+	aead.Seal(out[DataHeaderSize:DataHeaderSize], s.nonce[:], plaintext, s.ad)
+	s.sum = sha256.Sum256(out)
+	s.root.Write(s.sum[:])
+	s.pendCount++
+	s.counter++
+	return ret, nil
+}
+
+// BatchDue reports whether a batch record should be made now: BatchSize
+// messages are pending, or the oldest pending one is BatchInterval old.
+func (s *Sender) BatchDue() bool {
+	if s.pendCount == 0 {
+		return false
+	}
+	return s.pendCount >= s.opts.BatchSize || s.opts.Now().Sub(s.pendSince) >= s.opts.BatchInterval
+}
+
+// Pending returns how many sealed messages no batch record covers yet.
+func (s *Sender) Pending() int { return s.pendCount }
+
+// Batch appends to dst a signed batch record covering every message sealed
+// since the last one and returns the extended slice; with nothing pending
+// it returns dst unchanged. Send it to the group after those messages.
+func (s *Sender) Batch(dst []byte) ([]byte, error) {
+	if s.closed {
+		return dst, errf("privgroup: batch: %w", ErrClosed)
+	}
+	if s.pendCount == 0 {
+		return dst, nil
+	}
+	var head [BatchRecordSize - signatureSize]byte
+	head[0] = typeBatch
+	copy(head[1:], s.keyID[:])
+	binary.BigEndian.PutUint32(head[1+KeyIDSize:], uint32(s.pendFirst))
+	binary.BigEndian.PutUint16(head[1+KeyIDSize+4:], uint16(s.pendCount))
+	var root [32]byte
+	s.root.Sum(root[:0])
+	s.sigBuf = batchSigned(s.sigBuf[:0], s.group, s.id, s.epoch, head[:], &root)
+	sig := ed25519.Sign(s.signKey, s.sigBuf)
+	dst = append(dst, head[:]...)
+	dst = append(dst, sig...)
+	s.root.Reset()
+	s.pendCount = 0
+	s.pendFirst = s.counter
+	return dst, nil
+}
+
+// RotationDue reports whether the epoch has reached MaxMessages or MaxAge
+// (or is close to running out of counters). Rotate then, and send the new
+// sender key to every current member.
+func (s *Sender) RotationDue() bool {
+	return s.counter >= uint64(s.opts.MaxMessages) ||
+		s.counter >= 1<<32-MaxBatch ||
+		s.opts.Now().Sub(s.started) >= s.opts.MaxAge
+}
+
+// Rotate starts a new epoch: a new random chain key and signing key; the
+// old ones are erased. It appends to dst the batch record covering the old
+// epoch's last messages (if any are pending), which the caller sends before
+// anything of the new epoch. Then the caller sends KeyFor(m) to each
+// current member, and only to them: a member that left or was revoked gets
+// nothing and cannot read what follows.
+func (s *Sender) Rotate(dst []byte) ([]byte, error) {
+	if s.closed {
+		return dst, errf("privgroup: rotate: %w", ErrClosed)
+	}
+	out, err := s.Batch(dst)
+	if err != nil {
+		return dst, err
+	}
+	if err := s.newEpoch(); err != nil {
+		return out, err // the old epoch's record is still to be sent
+	}
+	return out, nil
+}
+
+// KeyFor returns a sender-key record for the member whose long-term CURVE
+// public key is member: the group, epoch, sender id, the chain key at the
+// current counter and this epoch's Ed25519 public key, in a NaCl box from
+// our long-term key to theirs, so only that member can open it and it
+// knows who made it. The member can read messages from the current counter
+// on, not earlier ones. Call Batch first when the member joins in the
+// middle of a stream: messages of a batch that began before its key cannot
+// be authenticated by it.
+func (s *Sender) KeyFor(member curve.PublicKey) ([]byte, error) {
+	if s.closed {
+		return nil, errf("privgroup: key for member: %w", ErrClosed)
+	}
+	if s.counter > 0xffffffff {
+		return nil, errf("privgroup: key for member: %w", ErrExhausted)
+	}
+	k, err := boxKey(&s.sk, member)
+	if err != nil {
+		return nil, errf("privgroup: key for member %s: %w", member, err)
+	}
+	defer clear(k[:])
+	body := senderKeyBody{
+		senderKey:    s.pub.Array(),
+		recipientKey: member.Array(),
+		senderID:     s.id,
+		epoch:        s.epoch,
+		counter:      uint32(s.counter),
+		chainKey:     s.ck,
+		signingKey:   s.signPub,
+		group:        s.group,
+	}
+	plain := body.appendMarshal(make([]byte, 0, senderKeyBodyFixed+len(s.group)))
+	clear(body.chainKey[:])
+	defer clear(plain)
+	out := make([]byte, 1+boxNonceSize, senderKeyMinSize+len(s.group))
+	out[0] = typeSenderKey
+	var nonce [boxNonceSize]byte
+	if _, err := io.ReadFull(s.opts.Rand, nonce[:]); err != nil {
+		return nil, errf("privgroup: key for member: failed to draw nonce: %w", err)
+	}
+	copy(out[1:], nonce[:])
+	return secretbox.Seal(out, plain, &nonce, &k), nil
+}
+
+// Close erases the Sender's keys. Later calls fail with ErrClosed. It is
+// safe to call twice.
+func (s *Sender) Close() {
+	s.closed = true
+	s.sk.Wipe()
+	clear(s.ck[:])
+	clear(s.signKey)
+}
+
+// sliceForAppend extends in by n octets, reallocating only when its
+// capacity is too small; tail is the n new octets.
+func sliceForAppend(in []byte, n int) (head, tail []byte) {
+	if total := len(in) + n; cap(in) >= total {
+		head = in[:total]
+	} else {
+		head = make([]byte, total)
+		copy(head, in)
+	}
+	tail = head[len(in):]
+	return head, tail
+}

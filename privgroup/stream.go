@@ -1,0 +1,418 @@
+package privgroup
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/uuid"
+)
+
+// A stream chunk is the plaintext of one data message: an 8-octet
+// big-endian word whose top bit marks the last chunk and whose other 63
+// bits are the stream offset of the chunk's first octet, then the data.
+// Stream overhead per message is Overhead + ChunkHeaderSize = 37 octets.
+const (
+	ChunkHeaderSize  = 8
+	DefaultChunkSize = 16 << 10
+	chunkEOF         = 1 << 63
+)
+
+// ErrGap is wrapped by every *GapError.
+var ErrGap = errors.New("privgroup: stream gap")
+
+// GapError reports data of a stream that was lost or could not be
+// authenticated and was skipped: Bytes octets of the stream, in Messages
+// messages (counting messages that never arrived and messages discarded as
+// unauthenticated). The Reader goes on after it.
+type GapError struct {
+	Messages uint64
+	Bytes    uint64
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("privgroup: stream: %d octets lost in %d messages", e.Bytes, e.Messages)
+}
+
+// Unwrap returns ErrGap.
+func (e *GapError) Unwrap() error { return ErrGap }
+
+// WriterOptions configure a Writer.
+type WriterOptions struct {
+	// ChunkSize is the most stream octets per message
+	// (1..MaxPlaintext-ChunkHeaderSize; DefaultChunkSize when 0).
+	ChunkSize int
+	// OnRotate, when set, lets the Writer rotate the Sender's epoch when
+	// RotationDue: after sending the old epoch's last batch record it calls
+	// OnRotate, which must deliver KeyFor(m) to each current member before
+	// it returns. Without it the caller rotates.
+	OnRotate func(*Sender) error
+}
+
+// Writer chunks a byte stream into sealed data messages and batch records
+// and hands each, in order, to send. send must not keep the slice after it
+// returns. Flush ends a batch (call it at the end of a video frame: the
+// receiver releases data only once a batch record covers it); Close sends
+// the last chunk, marked as the end, and its batch record. A Writer is not
+// safe for concurrent use.
+type Writer struct {
+	s     *Sender
+	send  func([]byte) error
+	opts  WriterOptions
+	chunk []byte // ChunkHeaderSize + data
+	out   []byte
+	off   uint64
+	err   error
+	done  bool
+}
+
+var _ io.WriteCloser = (*Writer)(nil)
+
+// NewWriter returns a Writer that seals through s and sends through send.
+func NewWriter(s *Sender, send func([]byte) error, opts WriterOptions) (*Writer, error) {
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.ChunkSize < 1 || opts.ChunkSize > MaxPlaintext-ChunkHeaderSize {
+		return nil, errf("privgroup: new writer: %w: ChunkSize %d, want 1..%d", ErrInvalidOptions, opts.ChunkSize, MaxPlaintext-ChunkHeaderSize)
+	}
+	if s == nil || send == nil {
+		return nil, errf("privgroup: new writer: %w: nil sender or send func", ErrInvalidOptions)
+	}
+	return &Writer{
+		s: s, send: send, opts: opts,
+		chunk: make([]byte, ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize),
+		out:   make([]byte, 0, ChunkHeaderSize+opts.ChunkSize+Overhead),
+	}, nil
+}
+
+// Write seals p into chunks; a partial chunk waits for more data, Flush or
+// Close.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.done {
+		return 0, errf("privgroup: stream write: %w", ErrClosed)
+	}
+	n := 0
+	for len(p) > 0 {
+		k := copy(w.chunk[len(w.chunk):cap(w.chunk)], p)
+		w.chunk = w.chunk[:len(w.chunk)+k]
+		p = p[k:]
+		n += k
+		if len(w.chunk) == cap(w.chunk) {
+			if err := w.emit(false); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// emit seals and sends the current chunk, then a batch record or a
+// rotation when due.
+func (w *Writer) emit(last bool) error {
+	data := len(w.chunk) - ChunkHeaderSize
+	hdr := w.off
+	if last {
+		hdr |= chunkEOF
+	}
+	binary.BigEndian.PutUint64(w.chunk, hdr)
+	out, err := w.s.Seal(w.out[:0], w.chunk)
+	if err != nil {
+		return w.fail(err)
+	}
+	w.out = out[:0]
+	if err := w.send(out); err != nil {
+		return w.fail(errf("privgroup: stream send: %w", err))
+	}
+	w.off += uint64(data)
+	w.chunk = w.chunk[:ChunkHeaderSize]
+	if w.s.BatchDue() || last {
+		if err := w.sendBatch(); err != nil {
+			return err
+		}
+	}
+	if !last && w.opts.OnRotate != nil && w.s.RotationDue() {
+		rec, err := w.s.Rotate(w.out[:0])
+		if err != nil {
+			return w.fail(err)
+		}
+		if len(rec) > 0 {
+			if err := w.send(rec); err != nil {
+				return w.fail(errf("privgroup: stream send: %w", err))
+			}
+		}
+		if err := w.opts.OnRotate(w.s); err != nil {
+			return w.fail(errf("privgroup: stream rotate: %w", err))
+		}
+	}
+	return nil
+}
+
+func (w *Writer) sendBatch() error {
+	rec, err := w.s.Batch(w.out[:0])
+	if err != nil {
+		return w.fail(err)
+	}
+	if len(rec) == 0 {
+		return nil
+	}
+	if err := w.send(rec); err != nil {
+		return w.fail(errf("privgroup: stream send: %w", err))
+	}
+	return nil
+}
+
+func (w *Writer) fail(err error) error {
+	w.err = err
+	return err
+}
+
+// Flush sends the partial chunk, if any, and a batch record covering
+// everything sent, so the receiver can release it.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.done {
+		return errf("privgroup: stream flush: %w", ErrClosed)
+	}
+	if len(w.chunk) > ChunkHeaderSize {
+		if err := w.emit(false); err != nil {
+			return err
+		}
+	}
+	return w.sendBatch()
+}
+
+// Close sends the last chunk (possibly empty) marked as the end of the
+// stream, and its batch record. It does not close the Sender. A second
+// Close returns nil.
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	if w.err != nil {
+		return w.err
+	}
+	err := w.emit(true)
+	w.done = true
+	return err
+}
+
+// Reader reassembles the stream of one sender, in order, from the records
+// that recv returns (the node hands it the group's records from that
+// sender). It releases data only once a batch record signed by the sender
+// covers it. Records that fail to open (forged, replayed, stale, not from
+// this sender) are dropped and counted (Dropped); lost or unauthenticated
+// data is skipped with a *GapError, after which reading goes on. Read
+// returns io.EOF after the chunk marked as the end, and passes on any error
+// of recv. A Reader is not safe for concurrent use; the Receiver may be
+// shared with other Readers.
+type Reader struct {
+	r      *Receiver
+	sender uuid.UUID
+	recv   func() ([]byte, error)
+
+	// waiting: chunks opened but not yet settled, by epoch<<32|counter.
+	waiting map[uint64]chunk
+	// ready: authenticated chunks by stream offset.
+	ready map[uint64]chunk
+	free  [][]byte
+
+	expected uint64 // stream offset of the next octet to return
+	cur      chunk  // the chunk being returned
+	curOff   int
+	lostMsgs uint64
+	eof      bool
+	dropped  uint64
+}
+
+type chunk struct {
+	off  uint64
+	last bool
+	data []byte
+	buf  []byte
+}
+
+var _ io.Reader = (*Reader)(nil)
+
+// NewReader returns a Reader of sender's stream through r.
+func NewReader(r *Receiver, sender uuid.UUID, recv func() ([]byte, error)) *Reader {
+	return &Reader{
+		r: r, sender: sender, recv: recv,
+		waiting: map[uint64]chunk{}, ready: map[uint64]chunk{},
+	}
+}
+
+// Dropped returns how many records the Reader dropped because they did not
+// open or were not from its sender.
+func (rd *Reader) Dropped() uint64 { return rd.dropped }
+
+// Read implements io.Reader.
+func (rd *Reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if rd.cur.buf != nil {
+			k := copy(p[n:], rd.cur.data[rd.curOff:])
+			n += k
+			rd.curOff += k
+			if rd.curOff < len(rd.cur.data) {
+				continue
+			}
+			rd.expected += uint64(len(rd.cur.data))
+			rd.eof = rd.cur.last
+			rd.putBuf(rd.cur.buf)
+			rd.cur = chunk{}
+			continue
+		}
+		if rd.eof {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, io.EOF
+		}
+		if c, ok := rd.ready[rd.expected]; ok {
+			delete(rd.ready, rd.expected)
+			rd.cur, rd.curOff = c, 0
+			continue
+		}
+		if n > 0 {
+			return n, nil
+		}
+		if gap := rd.gap(); gap != nil {
+			return 0, gap
+		}
+		msg, err := rd.recv()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if err := rd.take(msg); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// gap returns the gap before the lowest authenticated chunk when nothing
+// that could fill it is still waiting, and skips past it.
+func (rd *Reader) gap() error {
+	if len(rd.ready) == 0 {
+		return nil
+	}
+	low := uint64(1<<64 - 1)
+	for off := range rd.ready {
+		low = min(low, off)
+	}
+	if low <= rd.expected {
+		// A stale chunk before what was already returned: drop it.
+		c := rd.ready[low]
+		delete(rd.ready, low)
+		rd.putBuf(c.buf)
+		return nil
+	}
+	// An authenticated chunk settles every earlier counter of its epoch;
+	// chunks of an older epoch may still be waiting for their batch.
+	for _, c := range rd.waiting {
+		if c.off < low {
+			return nil
+		}
+	}
+	g := &GapError{Messages: rd.lostMsgs, Bytes: low - rd.expected}
+	rd.expected = low
+	rd.lostMsgs = 0
+	return g
+}
+
+func (rd *Reader) getBuf(n int) []byte {
+	if k := len(rd.free); k > 0 && cap(rd.free[k-1]) >= n {
+		b := rd.free[k-1]
+		rd.free = rd.free[:k-1]
+		return b[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func (rd *Reader) putBuf(b []byte) {
+	if cap(b) > 0 && len(rd.free) < 64 {
+		rd.free = append(rd.free, b)
+	}
+}
+
+// take opens one record and files what it says.
+func (rd *Reader) take(msg []byte) error {
+	var buf []byte
+	if len(msg) > 0 && msg[0] == typeData {
+		buf = rd.getBuf(len(msg))
+	}
+	pt, info, err := rd.r.Open(buf, msg)
+	if err == nil && info.Sender != rd.sender {
+		err = errf("privgroup: stream: %w: record from %s, want %s", ErrUnknownKey, info.Sender, rd.sender)
+	}
+	if err == nil && info.Kind == KindData && len(pt) < ChunkHeaderSize {
+		err = errf("privgroup: stream: %w: chunk of %d octets", ErrMalformed, len(pt))
+	}
+	if err != nil {
+		rd.putBuf(buf)
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		rd.dropped++
+		// Settlements (an expired epoch) still count.
+		if info.Sender == rd.sender {
+			rd.settle(&info)
+		}
+		return nil
+	}
+	if info.Kind == KindData {
+		hdr := binary.BigEndian.Uint64(pt)
+		rd.waiting[uint64(info.Epoch)<<32|uint64(info.Counter)] = chunk{
+			off: hdr &^ chunkEOF, last: hdr&chunkEOF != 0, data: pt[ChunkHeaderSize:], buf: pt,
+		}
+	} else {
+		rd.putBuf(buf)
+	}
+	rd.settle(&info)
+	return nil
+}
+
+// settle moves the chunks of authenticated ranges to ready and discards
+// those of given-up ranges.
+func (rd *Reader) settle(info *Info) {
+	for _, s := range info.Settlements() {
+		if !s.Authenticated {
+			rd.lostMsgs += uint64(s.Missing)
+		}
+		base := uint64(s.Epoch) << 32
+		visit := func(key uint64, c chunk) {
+			delete(rd.waiting, key)
+			if s.Authenticated && c.off+uint64(len(c.data)) > rd.expected || c.last && s.Authenticated {
+				rd.ready[c.off] = c
+				return
+			}
+			if !s.Authenticated {
+				rd.lostMsgs++
+			}
+			rd.putBuf(c.buf)
+		}
+		if uint64(s.Count) <= uint64(len(rd.waiting)) {
+			for i := uint64(s.First); i < uint64(s.First)+uint64(s.Count); i++ {
+				if c, ok := rd.waiting[base|i]; ok {
+					visit(base|i, c)
+				}
+			}
+			continue
+		}
+		for key, c := range rd.waiting {
+			if key >= base|uint64(s.First) && key < base+uint64(s.First)+uint64(s.Count) {
+				visit(key, c)
+			}
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package privgroup
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// queue is an in-memory transport: send copies a record in, recv takes the
+// oldest out, io.EOF when empty.
+type queue struct{ recs [][]byte }
+
+func (q *queue) send(b []byte) error { q.recs = append(q.recs, bytes.Clone(b)); return nil }
+
+func (q *queue) recv() ([]byte, error) {
+	if len(q.recs) == 0 {
+		return nil, io.EOF
+	}
+	b := q.recs[0]
+	q.recs = q.recs[1:]
+	return b, nil
+}
+
+func streamPair(t *testing.T, chunk int) (*Sender, *member, *member, *queue, *Writer) {
+	t.Helper()
+	c := newClock()
+	a, b := newMember(t, "a", 1, testOpts(c, 11)), newMember(t, "b", 2, testOpts(c, 12))
+	o := testOpts(c, 13)
+	o.BatchSize = 8
+	s := a.sender(t, o)
+	give(t, s, a, b)
+	q := &queue{}
+	w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: chunk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a, b, q, w
+}
+
+func TestStreamRoundTrip(t *testing.T) {
+	for _, chunk := range []int{1, 100, 1024, 64 << 10} {
+		_, a, b, q, w := streamPair(t, chunk)
+		data := make([]byte, min(200_000, 3000*chunk))
+		detRand(9).Read(data)
+		r := rand.New(rand.NewPCG(3, 4))
+		for p := data; len(p) > 0; {
+			n := min(len(p), 1+r.IntN(5000))
+			if _, err := w.Write(p[:n]); err != nil {
+				t.Fatal(err)
+			}
+			p = p[n:]
+			if r.IntN(10) == 0 {
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		got, err := io.ReadAll(NewReader(b.recv, a.id, q.recv))
+		if err != nil {
+			t.Fatalf("chunk %d: ReadAll: %v", chunk, err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("chunk %d: got %d octets, want %d (equal prefix %v)", chunk, len(got), len(data), bytes.HasPrefix(data, got))
+		}
+	}
+}
+
+// Data is released only once a batch record covers it: before Flush the
+// reader has nothing, after it everything.
+func TestStreamReleasesOnlyAuthenticated(t *testing.T) {
+	_, a, b, q, w := streamPair(t, 16)
+	if _, err := w.Write([]byte("0123456789abcdef0123")); err != nil {
+		t.Fatal(err)
+	}
+	rd := NewReader(b.recv, a.id, q.recv)
+	buf := make([]byte, 100)
+	if n, err := rd.Read(buf); n != 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("before Flush: %d, %v", n, err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.ReadFull(rd, buf[:20])
+	if err != nil || string(buf[:n]) != "0123456789abcdef0123" {
+		t.Fatalf("after Flush: %q, %v", buf[:n], err)
+	}
+}
+
+// A lost message is reported as a gap carrying the lost octets and
+// messages; reading goes on to the end.
+func TestStreamGap(t *testing.T) {
+	_, a, b, q, w := streamPair(t, 100)
+	data := bytes.Repeat([]byte("0123456789"), 100) // 10 chunks
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Records: 8 chunks, batch, 2 chunks, final empty chunk, batch. Drop
+	// chunk 3 (offset 300).
+	if len(q.recs) != 13 {
+		t.Fatalf("%d records", len(q.recs))
+	}
+	q.recs = append(q.recs[:3], q.recs[4:]...)
+	rd := NewReader(b.recv, a.id, q.recv)
+	var got []byte
+	var gaps []*GapError
+	buf := make([]byte, 64)
+	for {
+		n, err := rd.Read(buf)
+		got = append(got, buf[:n]...)
+		var g *GapError
+		if errors.As(err, &g) {
+			if !errors.Is(err, ErrGap) {
+				t.Fatal("GapError does not wrap ErrGap")
+			}
+			gaps = append(gaps, g)
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Chunks 0..7 were one batch: with 3 missing none of them can be
+	// authenticated, so the gap is the whole first batch.
+	if len(gaps) != 1 || gaps[0].Bytes != 800 || gaps[0].Messages != 8 {
+		t.Fatalf("gaps %+v", gaps)
+	}
+	if !bytes.Equal(got, data[800:]) {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// Records from other senders, forged or replayed records are dropped and
+// counted; the stream is intact.
+func TestStreamDropsBadRecords(t *testing.T) {
+	_, a, b, q, w := streamPair(t, 10)
+	if _, err := w.Write([]byte("abcdefghijklmnopqrstuvwxyz")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	for i, r := range q.recs {
+		recs = append(recs, r)
+		bad := bytes.Clone(r)
+		bad[len(bad)-1] ^= 1
+		recs = append(recs, bad, []byte{0x11})
+		if i == 0 {
+			recs = append(recs, r) // replay
+		}
+	}
+	q.recs = recs
+	rd := NewReader(b.recv, a.id, q.recv)
+	got, err := io.ReadAll(rd)
+	if err != nil || string(got) != "abcdefghijklmnopqrstuvwxyz" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	// Two bad records after each of the 3 chunks, and the replay; the
+	// reader stops at the end of the stream, before the 2 after the batch.
+	if rd.Dropped() != 7 {
+		t.Fatalf("dropped %d, want 7", rd.Dropped())
+	}
+}
+
+// The writer rotates when due, through OnRotate, and the reader follows
+// the stream across epochs.
+func TestStreamRotation(t *testing.T) {
+	c := newClock()
+	a, b := newMember(t, "a", 1, testOpts(c, 11)), newMember(t, "b", 2, testOpts(c, 12))
+	o := testOpts(c, 13)
+	o.BatchSize, o.MaxMessages = 4, 10
+	s := a.sender(t, o)
+	give(t, s, a, b)
+	q := &queue{}
+	rotations := 0
+	w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: 7, OnRotate: func(s *Sender) error {
+		rotations++
+		rec, err := s.KeyFor(b.pub)
+		if err != nil {
+			return err
+		}
+		return q.send(rec) // in order, before the next message, as over one connection
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("private stream "), 40) // 600 octets, 86 chunks
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The node's dispatch: sender keys go to the Receiver, the rest to the
+	// stream.
+	recv := func() ([]byte, error) {
+		for {
+			rec, err := q.recv()
+			if err != nil || rec[0] != typeSenderKey {
+				return rec, err
+			}
+			if _, err := b.recv.AddSenderKey(rec, a.pub); err != nil {
+				return nil, err
+			}
+		}
+	}
+	got, err := io.ReadAll(NewReader(b.recv, a.id, recv))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("got %d octets, %v", len(got), err)
+	}
+	if rotations != 8 {
+		t.Fatalf("%d rotations, want 8", rotations)
+	}
+}
+
+func TestNewWriterOptions(t *testing.T) {
+	c := newClock()
+	a := newMember(t, "a", 1, testOpts(c, 11))
+	s := a.sender(t, testOpts(c, 12))
+	send := func([]byte) error { return nil }
+	for _, tc := range []struct {
+		s    *Sender
+		send func([]byte) error
+		size int
+	}{{s, send, -1}, {s, send, MaxPlaintext}, {nil, send, 10}, {s, nil, 10}} {
+		if _, err := NewWriter(tc.s, tc.send, WriterOptions{ChunkSize: tc.size}); !errors.Is(err, ErrInvalidOptions) {
+			t.Fatalf("NewWriter(%d): %v", tc.size, err)
+		}
+	}
+	// A send error sticks.
+	boom := errors.New("boom")
+	w, err := NewWriter(s, func([]byte) error { return boom }, WriterOptions{ChunkSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("12345")); !errors.Is(err, boom) {
+		t.Fatalf("Write: %v", err)
+	}
+	if err := w.Flush(); !errors.Is(err, boom) {
+		t.Fatalf("Flush: %v", err)
+	}
+}
