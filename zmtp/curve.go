@@ -1,0 +1,384 @@
+package zmtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/zyre-go/zyre/curve"
+)
+
+// The CURVE mechanism (RFC 25) on top of package curve (RFC 26).
+//
+// Handshake, client to server, each in a ZMTP command frame:
+//
+//	C: HELLO     (200 octets: C', short nonce 1, Box[64 zeros](C'->S))
+//	S: WELCOME   (168 octets: Box[S' + cookie](S->C'))
+//	C: INITIATE  (257 + metadata: cookie, Box[C + vouch + metadata](C'->S'))
+//	   the server checks the vouch, then asks the Authorizer about C
+//	S: READY     (30 + metadata: Box[metadata](S'->C'))  or  ERROR (reason)
+//
+// After the handshake every logical frame, PING and PONG included, is sealed
+// into a MESSAGE carried in a plain data frame (outer flags 0x00); the
+// frame's MORE and COMMAND bits travel inside the box as CURVE's 0x01 and
+// 0x02 (the zmtp layer's FlagMore 0x01 and FlagCommand 0x04).
+
+// CurveServerConfig configures the server side of the CURVE mechanism: the
+// side that owns the long-term key the clients know in advance.
+type CurveServerConfig struct {
+	Public curve.PublicKey // our long-term public key S; derived from Secret when zero
+	Secret curve.SecretKey // our long-term secret key s
+	// Rand is the source of randomness for the transient keys, cookies and
+	// nonces; nil means crypto/rand. It is shared by every connection of
+	// the socket, so it must be safe for concurrent use. Set it only in
+	// tests that need reproducible bytes.
+	Rand io.Reader
+}
+
+// CurveClientConfig configures the client side of the CURVE mechanism.
+type CurveClientConfig struct {
+	Public    curve.PublicKey // our long-term public key C; derived from Secret when zero
+	Secret    curve.SecretKey // our long-term secret key c
+	ServerKey curve.PublicKey // the server's long-term public key S
+	// Rand is as in CurveServerConfig.
+	Rand io.Reader
+}
+
+// CurveServer returns the server side of the CURVE mechanism. Use it on the
+// socket that the other side knows by its public key (zyre: the ROUTER).
+// Each connection gets its own handshake state and session keys; the
+// Mechanism holds only the copied configuration. The Options.Authorize of a
+// Router decides on the client's long-term key (AuthRequest.PublicKey) and
+// its metadata before READY is sent; a refusal sends ERROR with the
+// authorizer's error text (a ZAP status such as "400" makes libzmq clients
+// report ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) and fails the connection with an
+// error wrapping ErrDenied. (The zmtp core passes Options.Authorize only
+// on a Router: a Dealer with CurveServer accepts every client that proves
+// its key.)
+//
+// An invalid configuration (Public not matching Secret) is reported by
+// every NewSession, so each connection attempt fails with an error
+// wrapping curve.ErrInvalidKey.
+func CurveServer(cfg CurveServerConfig) Mechanism {
+	m := &curveMechanism{server: true, rand: cfg.Rand}
+	m.public = cfg.Public
+	m.secret = cfg.Secret
+	s, err := curve.NewServer(curve.ServerConfig{Public: cfg.Public, Secret: cfg.Secret, Rand: cfg.Rand})
+	if err != nil {
+		m.err = err
+	} else {
+		s.Wipe()
+	}
+	if m.public.IsZero() {
+		m.public = m.secret.Public()
+	}
+	return m
+}
+
+// CurveClient returns the client side of the CURVE mechanism, which
+// authenticates the server by cfg.ServerKey and proves our own key to it.
+// HandshakeResult.PublicKey (and Peer.PublicKey) is the server's key. An
+// ERROR from the server fails the connection with an error wrapping
+// ErrDenied (and curve.ErrRejected) that quotes its reason.
+//
+// An invalid configuration (no server key, a low-order server key, Public
+// not matching Secret) is reported by every NewSession, wrapping
+// curve.ErrInvalidKey.
+func CurveClient(cfg CurveClientConfig) Mechanism {
+	m := &curveMechanism{rand: cfg.Rand, serverKey: cfg.ServerKey}
+	m.public = cfg.Public
+	m.secret = cfg.Secret
+	c, err := curve.NewClient(curve.ClientConfig{Public: cfg.Public, Secret: cfg.Secret, ServerKey: cfg.ServerKey, Rand: cfg.Rand})
+	if err != nil {
+		m.err = err
+	} else {
+		c.Wipe()
+	}
+	if m.public.IsZero() {
+		m.public = m.secret.Public()
+	}
+	return m
+}
+
+// curveMechanism is immutable after construction and shared by all
+// connections of a socket.
+type curveMechanism struct {
+	server    bool
+	public    curve.PublicKey
+	secret    curve.SecretKey
+	serverKey curve.PublicKey // client only
+	rand      io.Reader
+	err       error // configuration error, reported by NewSession
+}
+
+var (
+	_ Mechanism  = (*curveMechanism)(nil)
+	_ Session    = (*curveSession)(nil)
+	_ FrameCodec = (*curveCodec)(nil)
+)
+
+func (m *curveMechanism) Name() string { return "CURVE" }
+
+// AsServer is false on both sides: libzmq 4.3.4 writes 0 in the greeting's
+// as-server octet even on a CURVE server (it zero-fills the whole filler;
+// see testdata/zre/curvezmq_server_to_client.hex) and never reads it. We
+// send the same octets so our greetings are byte-identical to libzmq's. The
+// role a session plays comes from the mechanism (CurveServer or
+// CurveClient), not from this bit.
+func (m *curveMechanism) AsServer() bool { return false }
+
+func (m *curveMechanism) NewSession() (Session, error) {
+	if m.err != nil {
+		return nil, fmt.Errorf("zmtp: curve: configuration: %w", m.err)
+	}
+	return &curveSession{m: m}, nil
+}
+
+// curveSession is one connection's CURVE state.
+type curveSession struct {
+	m     *curveMechanism
+	codec *curveCodec // set by a successful handshake
+}
+
+func (s *curveSession) Codec() FrameCodec {
+	if s.codec == nil {
+		return nil
+	}
+	return s.codec
+}
+
+// Handshake runs the CURVE command exchange. The CURVE role (client or
+// server) comes from the Mechanism, not from server, which only says
+// whether this socket accepted the connection; auth is used when the
+// mechanism is the CURVE server.
+func (s *curveSession) Handshake(ctx context.Context, c CommandConn, server bool, local Metadata, auth Authorizer) (HandshakeResult, error) {
+	local = withLibzmqIdentity(local)
+	if s.m.server {
+		return s.serverHandshake(ctx, c, local, auth)
+	}
+	return s.clientHandshake(ctx, c, local)
+}
+
+// withLibzmqIdentity adds an empty Identity property when a ROUTER, DEALER
+// or REQ sends none: libzmq always sends one for these socket types, and
+// the C reference's READY (testdata/zre/curvezmq_server_to_client.hex) has
+// it. The zmtp core sends Identity for DEALER only.
+func withLibzmqIdentity(local Metadata) Metadata {
+	if _, ok := local.Get("Identity"); ok {
+		return local
+	}
+	st, _ := local.Get("Socket-Type")
+	switch strings.ToUpper(string(st)) {
+	case "ROUTER", "DEALER", "REQ":
+		md := make(Metadata, len(local), len(local)+1)
+		copy(md, local)
+		return append(md, Property{Name: "Identity", Value: []byte{}})
+	}
+	return local
+}
+
+func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local Metadata) (HandshakeResult, error) {
+	m := s.m
+	cl, err := curve.NewClient(curve.ClientConfig{Public: m.public, Secret: m.secret, ServerKey: m.serverKey, Rand: m.rand})
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: client: %w", err)
+	}
+	defer cl.Wipe() // no-op on success: Ready already wiped it
+	hello, err := cl.Hello()
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: HELLO: %w", err)
+	}
+	if err := writeCurveCommand(c, hello); err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending HELLO: %w", err)
+	}
+	welcome, err := readCurveCommand(ctx, c, "WELCOME")
+	if err != nil {
+		if errors.Is(err, ErrDenied) {
+			return HandshakeResult{}, err
+		}
+		// libzmq closes without a word when HELLO does not open.
+		return HandshakeResult{}, fmt.Errorf("%w (a server closing here usually means a wrong server key: we used %s)", err, m.serverKey)
+	}
+	initiate, err := cl.Welcome(welcome, AppendMetadata(nil, local))
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: WELCOME from server %s: %w (%w)", m.serverKey, err, ErrProtocol)
+	}
+	if err := writeCurveCommand(c, initiate); err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending INITIATE: %w", err)
+	}
+	ready, err := readCurveCommand(ctx, c, "READY")
+	if err != nil {
+		return HandshakeResult{}, err
+	}
+	mdb, sess, err := cl.Ready(ready)
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: READY from server %s: %w (%w)", m.serverKey, err, ErrProtocol)
+	}
+	md, err := ParseMetadata(mdb)
+	if err != nil {
+		sess.Wipe()
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: READY from server %s: %w", m.serverKey, err)
+	}
+	s.codec = &curveCodec{s: sess}
+	return HandshakeResult{Metadata: md, PublicKey: m.serverKey.Bytes()}, nil
+}
+
+func (s *curveSession) serverHandshake(ctx context.Context, c CommandConn, local Metadata, auth Authorizer) (HandshakeResult, error) {
+	m := s.m
+	sv, err := curve.NewServer(curve.ServerConfig{Public: m.public, Secret: m.secret, Rand: m.rand})
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: server: %w", err)
+	}
+	defer sv.Wipe() // no-op on success: Ready already wiped it
+	hello, err := readCurveCommand(ctx, c, "HELLO")
+	if err != nil {
+		return HandshakeResult{}, err
+	}
+	// A HELLO that does not open (a client with another server key) gets
+	// no answer, as in libzmq: the connection is closed.
+	welcome, err := sv.Hello(hello)
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: HELLO: %w (%w)", err, ErrProtocol)
+	}
+	if err := writeCurveCommand(c, welcome); err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending WELCOME: %w", err)
+	}
+	initiate, err := readCurveCommand(ctx, c, "INITIATE")
+	if err != nil {
+		return HandshakeResult{}, err
+	}
+	client, mdb, err := sv.Initiate(initiate)
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: INITIATE: %w (%w)", err, ErrProtocol)
+	}
+	md, err := ParseMetadata(mdb)
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: INITIATE from client %s: %w", client, err)
+	}
+	if auth != nil {
+		if aerr := auth(ctx, AuthRequest{Mechanism: "CURVE", PublicKey: client.Bytes(), Metadata: md}); aerr != nil {
+			if werr := writeCurveCommand(c, curve.ErrorCommand(aerr.Error())); werr != nil {
+				return HandshakeResult{}, fmt.Errorf("zmtp: curve: authorizer refused client %s: %v (sending ERROR: %v): %w", client, aerr, werr, ErrDenied)
+			}
+			return HandshakeResult{}, fmt.Errorf("zmtp: curve: authorizer refused client %s: %v: %w", client, aerr, ErrDenied)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: before READY: %w", err)
+	}
+	ready, sess, err := sv.Ready(AppendMetadata(nil, local))
+	if err != nil {
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: READY: %w", err)
+	}
+	if err := writeCurveCommand(c, ready); err != nil {
+		sess.Wipe()
+		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending READY: %w", err)
+	}
+	s.codec = &curveCodec{s: sess}
+	return HandshakeResult{Metadata: md, PublicKey: client.Bytes()}, nil
+}
+
+// writeCurveCommand sends a whole command body made by package curve.
+func writeCurveCommand(c CommandConn, body []byte) error {
+	name, data, err := curve.SplitCommand(body)
+	if err != nil { // cannot happen: package curve makes these bodies
+		return err
+	}
+	return c.WriteCommand(string(name), data)
+}
+
+// readCurveCommand reads the next command and returns its whole body. An
+// ERROR gives an error wrapping ErrDenied and curve.ErrRejected; any other
+// command than want one wrapping ErrProtocol.
+func readCurveCommand(ctx context.Context, c CommandConn, want string) ([]byte, error) {
+	name, data, err := c.ReadCommand()
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("zmtp: curve: waiting for %s: %w (%w)", want, err, cerr)
+		}
+		return nil, fmt.Errorf("zmtp: curve: waiting for %s: %w", want, err)
+	}
+	body := curve.AppendCommand(make([]byte, 0, 1+len(name)+len(data)), name, data)
+	switch name {
+	case want:
+		return body, nil
+	case "ERROR":
+		reason, perr := curve.ParseError(body)
+		if perr != nil {
+			return nil, fmt.Errorf("zmtp: curve: peer sent a malformed ERROR instead of %s: %w (%w)", want, perr, ErrDenied)
+		}
+		return nil, fmt.Errorf("zmtp: curve: peer sent ERROR %q instead of %s: %w (%w)", reason, want, ErrDenied, curve.ErrRejected)
+	}
+	return nil, fmt.Errorf("zmtp: curve: got command %q, want %s: %w", truncName(name), want, ErrProtocol)
+}
+
+func truncName(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
+}
+
+// curveCodec seals and opens MESSAGEs with one connection's curve.Session.
+// The connection's writer is the only caller of Seal and its reader the
+// only caller of Open, which curve.Session allows.
+type curveCodec struct {
+	s        *curve.Session
+	openDead bool // an Open failed: the receive side is over (Open's goroutine only)
+}
+
+// Seal maps the zmtp flags to CURVE's inner flags and seals body into a
+// MESSAGE carried in a data frame with outer flags 0x00, as libzmq does.
+func (k *curveCodec) Seal(dst []byte, flags byte, body []byte) (byte, []byte, error) {
+	if flags&^(FlagMore|FlagCommand) != 0 {
+		return 0, dst, fmt.Errorf("zmtp: curve: seal: flags %#02x: only MORE and COMMAND may be sealed: %w", flags, ErrProtocol)
+	}
+	var in byte
+	if flags&FlagMore != 0 {
+		in |= curve.FlagMore
+	}
+	if flags&FlagCommand != 0 {
+		in |= curve.FlagCommand
+	}
+	out, err := k.s.Seal(dst, in, body)
+	if err != nil {
+		return 0, dst, fmt.Errorf("zmtp: %w", err)
+	}
+	return 0, out, nil
+}
+
+// Open opens the MESSAGE in wire and returns the logical frame with the
+// zmtp flags. When dst is nil the payload is written over wire's own
+// storage (the connection's reader owns wire and passes nil), so opening a
+// frame allocates nothing. The outer frame must not carry MORE (libzmq sets
+// neither MORE nor COMMAND outside; a COMMAND bit is tolerated, as RFC 26
+// calls MESSAGE a command). Any error wraps ErrProtocol (and
+// curve.ErrBadMessage when the box is at fault) and ends the receive side:
+// every later Open fails.
+func (k *curveCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	if k.openDead {
+		return 0, dst, fmt.Errorf("zmtp: curve: receive side ended by an earlier bad MESSAGE: %w (%w)", curve.ErrBadMessage, ErrProtocol)
+	}
+	if wireFlags&FlagMore != 0 {
+		k.openDead = true
+		return 0, dst, fmt.Errorf("zmtp: curve: MESSAGE in a frame with the MORE bit outside the box: %w", ErrProtocol)
+	}
+	if dst == nil {
+		dst = wire[:0]
+	}
+	in, out, err := k.s.Open(dst, wire)
+	if err != nil {
+		k.openDead = true
+		return 0, dst, fmt.Errorf("zmtp: %w (%w)", err, ErrProtocol)
+	}
+	var flags byte
+	if in&curve.FlagMore != 0 {
+		flags |= FlagMore
+	}
+	if in&curve.FlagCommand != 0 {
+		flags |= FlagCommand
+	}
+	return flags, out, nil
+}

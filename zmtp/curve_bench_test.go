@@ -1,0 +1,162 @@
+package zmtp_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/zmtp"
+)
+
+var curveBenchSizes = []struct {
+	name string
+	size int
+}{{"64B", 64}, {"4KiB", 4 << 10}, {"1MiB", 1 << 20}}
+
+// curveBenchPair is a CURVE Router and a Dealer connected to it.
+func curveBenchPair(b *testing.B) (*zmtp.Router, *zmtp.Dealer) {
+	b.Helper()
+	srv, cli := curveNewKeys(b), curveNewKeys(b)
+	r := curveListen(b, zmtp.Options{Mechanism: zmtp.CurveServer(zmtp.CurveServerConfig{Public: srv.pub, Secret: srv.sec})})
+	d := curveDial(b, r.Addr().String(), zmtp.Options{
+		Identity:  []byte("bench"),
+		Mechanism: zmtp.CurveClient(zmtp.CurveClientConfig{Public: cli.pub, Secret: cli.sec, ServerKey: srv.pub}),
+	})
+	return r, d
+}
+
+// BenchmarkCurveDealerToRouter measures one CURVE Dealer streaming to one
+// CURVE Router on loopback; compare with BenchmarkCurveLibzmqDealerToRouter
+// (spec/curve.md, section "CURVE").
+func BenchmarkCurveDealerToRouter(b *testing.B) {
+	for _, bc := range curveBenchSizes {
+		b.Run(bc.name, func(b *testing.B) {
+			r, d := curveBenchPair(b)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			msg := make([]byte, bc.size)
+			// Warm-up: the connection and its handshake.
+			if err := d.SendContext(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.Recv(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(bc.size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() {
+				for range b.N {
+					if err := d.SendContext(ctx, msg); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for range b.N {
+				m, err := r.Recv(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(m.Frames[0]) != bc.size {
+					b.Fatalf("got %d octets", len(m.Frames[0]))
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			el := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N)/el, "msg/s")
+			b.ReportMetric(float64(b.N)*float64(bc.size)/el/1e6, "MB/s")
+		})
+	}
+}
+
+// BenchmarkCurveHandshake measures a whole connection: TCP connect, greeting,
+// CURVE handshake, one 1-octet message received by the Router, close.
+func BenchmarkCurveHandshake(b *testing.B) {
+	srv, cli := curveNewKeys(b), curveNewKeys(b)
+	r := curveListen(b, zmtp.Options{Mechanism: zmtp.CurveServer(zmtp.CurveServerConfig{Public: srv.pub, Secret: srv.sec})})
+	mech := zmtp.CurveClient(zmtp.CurveClientConfig{Public: cli.pub, Secret: cli.sec, ServerKey: srv.pub})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Mechanism: mech})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.SendContext(ctx, []byte("x")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Recv(ctx); err != nil {
+			b.Fatal(err)
+		}
+		d.Close()
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "conn/s")
+}
+
+// curvePerfBinary builds testdata/curve_perf.c against libzmq.
+func curvePerfBinary(b *testing.B) string {
+	b.Helper()
+	if _, err := exec.LookPath("cc"); err != nil {
+		b.Skip("no C compiler")
+	}
+	if _, err := os.Stat("/usr/include/zmq.h"); err != nil {
+		b.Skip("no libzmq3-dev")
+	}
+	bin := filepath.Join(b.TempDir(), "curve_perf")
+	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/curve_perf.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
+		b.Fatalf("building curve_perf: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func curvePerfRun(b *testing.B, bin string, args ...string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		b.Fatalf("curve_perf %q: %v", args, err)
+	}
+	var ns int64
+	if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
+		b.Fatalf("curve_perf said %q", out)
+	}
+	return time.Duration(ns)
+}
+
+// BenchmarkCurveLibzmqDealerToRouter runs the same stream with libzmq CURVE
+// (testdata/curve_perf.c, compiled here) on this machine.
+func BenchmarkCurveLibzmqDealerToRouter(b *testing.B) {
+	bin := curvePerfBinary(b)
+	for _, bc := range curveBenchSizes {
+		b.Run(bc.name, func(b *testing.B) {
+			el := curvePerfRun(b, bin, "thr", strconv.Itoa(bc.size), strconv.Itoa(b.N))
+			b.SetBytes(int64(bc.size))
+			b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
+			b.ReportMetric(float64(b.N)*float64(bc.size)/el.Seconds()/1e6, "MB/s")
+			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/op")
+		})
+	}
+}
+
+// BenchmarkCurveLibzmqHandshake is BenchmarkCurveHandshake with libzmq.
+func BenchmarkCurveLibzmqHandshake(b *testing.B) {
+	bin := curvePerfBinary(b)
+	el := curvePerfRun(b, bin, "hs", strconv.Itoa(b.N))
+	b.ReportMetric(float64(b.N)/el.Seconds(), "conn/s")
+	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/op")
+}
