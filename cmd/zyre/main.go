@@ -29,6 +29,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
 		"keys":    {"manage this node's identity and keys", runKeys},
+		"pair":    {"pair with a nearby device by QR code or short code", runPair},
 		"trust":   {"list, show, revoke and accept peers' keys", runTrust},
 		"demo":    {"run three nodes on loopback and show what they do", runDemo},
 		"monitor": {"run a node and print every event", runMonitor},

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/mdp/qrterminal/v3"
+
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/pairing"
+	"github.com/zyre-go/zyre/trust"
+)
+
+const pairUsage = `usage:
+  zyre pair [flags]                              show a QR code and a short code, wait for one device
+  zyre pair [flags] TOKEN                        pair with the device showing TOKEN (ZYRE:...)
+  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows
+
+flags:`
+
+// runPair implements "zyre pair".
+func runPair(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("zyre pair", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, pairUsage)
+		fs.PrintDefaults()
+	}
+	home := fs.String("home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	passFile := fs.String("passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	plain := fs.Bool("insecure-plaintext", false, "when the home has no identity yet, make one with UNENCRYPTED secret keys (headless devices, tests)")
+	listen := fs.String("listen", pairing.DefaultListen, "TCP `ADDR` to listen on while showing a token (0.0.0.0:0 for the local network)")
+	code := fs.String("code", "", "join by this short `CODE`")
+	peer := fs.String("peer", "", "the `ENDPOINT` the showing side printed for --code")
+	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch {
+	case fs.NArg() > 1:
+		return fmt.Errorf("%w: more than one TOKEN", errUsage)
+	case fs.NArg() == 1 && *code != "":
+		return fmt.Errorf("%w: give a TOKEN or --code, not both", errUsage)
+	case *code != "" && *peer == "":
+		return fmt.Errorf("%w: --code needs --peer ENDPOINT (the address the showing side printed)", errUsage)
+	case *code == "" && *peer != "":
+		return fmt.Errorf("%w: --peer goes with --code", errUsage)
+	}
+	if *code != "" {
+		if _, err := pairing.NormalizeCode(*code); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if *home == "" {
+		h, err := keystore.DefaultHome(env.getenv)
+		if err != nil {
+			return err
+		}
+		*home = h
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	id, err := pairIdentity(ctx, env, *home, *passFile, *plain, log)
+	if err != nil {
+		return err
+	}
+	defer id.Wipe()
+	ts, err := trust.Open(*home, trust.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	opts := pairing.Options{Identity: id, Recorder: ts, Listen: *listen, Logger: log, Confirm: confirmNumber(env)}
+	var res pairing.Result
+	switch {
+	case *code != "":
+		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
+	case fs.NArg() == 1:
+		res, err = pairing.Join(ctx, fs.Arg(0), opts)
+	default:
+		res, err = pairShow(ctx, env, opts)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "paired with %q\n  fingerprint %s\n  uuid        %s\n  method      %s\n", res.PeerName, keystore.Fingerprint(res.PeerKey), res.PeerUUID, res.Method)
+	if res.Comparison != "" {
+		fmt.Fprintf(env.stdout, "  comparison  %s (the other screen shows the same number)\n", res.Comparison)
+	}
+	fmt.Fprintf(env.stdout, "recorded as verified in %s\n", ts.Path())
+	return nil
+}
+
+// pairShow shows the token as a QR code and text, and the short code, and
+// waits for one device.
+func pairShow(ctx context.Context, env *cliEnv, opts pairing.Options) (pairing.Result, error) {
+	d, tok, err := pairing.NewDisplayer(opts)
+	if err != nil {
+		return pairing.Result{}, err
+	}
+	defer d.Close()
+	uri := tok.URI()
+	w := env.stdout
+	fmt.Fprintln(w, "scan this code with the other device:")
+	renderQR(w, uri)
+	fmt.Fprintf(w, "or run there:\n  zyre pair %s\n", uri)
+	fmt.Fprintf(w, "or, without a camera:\n  zyre pair --code %s --peer %s\n", tok.ShortCode(), d.CodeAddr())
+	fmt.Fprintf(w, "token: %s\ncode: %s\ncode endpoint: %s\n", uri, tok.ShortCode(), d.CodeAddr())
+	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", tok.Expires.Local().Format(time.TimeOnly))
+	return d.Wait(ctx)
+}
+
+// renderQR prints text as a QR code (level M) with half blocks, as
+// "zyre keys show --qr" does.
+func renderQR(w io.Writer, text string) {
+	qrterminal.GenerateWithConfig(text, qrterminal.Config{
+		Level:      qrterminal.M,
+		Writer:     w,
+		HalfBlocks: true,
+		QuietZone:  2,
+	})
+}
+
+// confirmNumber shows the comparison number of a short-code pairing and,
+// on a terminal, asks the user to compare it.
+func confirmNumber(env *cliEnv) func(context.Context, pairing.Result) error {
+	return func(_ context.Context, r pairing.Result) error {
+		if r.Comparison == "" {
+			return nil
+		}
+		if _, ok := terminalFd(env); !ok {
+			fmt.Fprintf(env.stdout, "comparison number: %s\n", r.Comparison)
+			return nil
+		}
+		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", r.Comparison)
+		line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return errors.New("the comparison numbers were not confirmed")
+		}
+		return nil
+	}
+}
+
+// pairIdentity loads the identity in home, or with --insecure-plaintext
+// makes one when there is none.
+func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain bool, log *slog.Logger) (*keystore.Identity, error) {
+	st, err := keystore.Open(home, keystore.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	id, err := st.Load(ctx, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
+		return passphrase(env, passFile, true, "passphrase for this node's keys", false)
+	}})
+	if errors.Is(err, keystore.ErrNotFound) && plain {
+		fmt.Fprintln(env.stderr, "zyre: warning: no identity yet: making one with UNENCRYPTED secret keys (--insecure-plaintext)")
+		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})
+	}
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, fmt.Errorf("%w (run \"zyre keys init\", or pass --insecure-plaintext)", err)
+	}
+	return id, err
+}

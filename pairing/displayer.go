@@ -1,0 +1,500 @@
+package pairing
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// ErrClosed is returned by Wait when the Displayer was closed first.
+var ErrClosed = errors.New("pairing: displayer closed")
+
+// Displayer shows a token and waits for one device to pair with it. Its
+// serving goroutine owns the pairing state (attempts, single use, the
+// short-code exchange); Wait only waits for the outcome, and late comers
+// keep getting clear refusals until Close.
+type Displayer struct {
+	opts    Options
+	tok     Token
+	key     curve.PublicKey
+	binding []byte
+	router  *zmtp.Router
+	advert  *zmtp.Router // nil when the short code is off
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	outcome struct {
+		once sync.Once
+		done chan struct{}
+		res  Result
+		err  error
+	}
+	closeOnce sync.Once
+}
+
+// dstate is the serving goroutine's state.
+type dstate struct {
+	failures int
+	burnt    bool
+	used     bool
+	codeUsed bool
+	final    error // expired or burnt, once reported
+	pending  *pending
+	code     *codeSession
+}
+
+// pending is a success waiting for the scanner's BYE.
+type pending struct {
+	identity []byte
+	res      Result
+	linger   *time.Timer
+}
+
+// codeSession is the one short-code exchange a code allows.
+type codeSession struct {
+	identity []byte
+	peer     curve.PublicKey
+	keys     cpaceKeys
+}
+
+type inbound struct {
+	m      zmtp.Message
+	advert bool
+	err    error
+}
+
+// NewDisplayer starts listening (a CURVE ROUTER under the identity's key,
+// and a plaintext key advert for the short code) and returns the token to
+// show. Close it when done.
+func NewDisplayer(opts Options) (*Displayer, Token, error) {
+	opts = opts.withDefaults()
+	if opts.Identity == nil {
+		return nil, Token{}, ErrNoIdentity
+	}
+	pub, sec := opts.Identity.CurveKeyPair()
+	defer sec.Wipe()
+	now := opts.Now()
+	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, now)
+	if err != nil {
+		return nil, Token{}, fmt.Errorf("pairing: binding: %w", err)
+	}
+	router, err := zmtp.ListenRouter("tcp", opts.Listen, zmtp.Options{
+		Mechanism:  zmtp.CurveServer(zmtp.CurveServerConfig{Public: pub, Secret: sec}),
+		MaxMsgSize: maxMsgSize,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		return nil, Token{}, fmt.Errorf("pairing: listen on %s: %w", opts.Listen, err)
+	}
+	d := &Displayer{opts: opts, key: pub, binding: binding, router: router}
+	d.outcome.done = make(chan struct{})
+	if !opts.DisableCode {
+		addr := opts.CodeListen
+		if addr == "" {
+			host, _, _ := net.SplitHostPort(opts.Listen)
+			addr = net.JoinHostPort(host, "0")
+		}
+		d.advert, err = zmtp.ListenRouter("tcp", addr, zmtp.Options{MaxMsgSize: maxMsgSize, Logger: opts.Logger})
+		if err != nil {
+			router.Close()
+			return nil, Token{}, fmt.Errorf("pairing: listen for the short code on %s: %w", addr, err)
+		}
+	}
+	hints := opts.Hints
+	if len(hints) == 0 {
+		hints = hintsFor(router.Addr())
+	}
+	d.tok, err = newToken(opts.Rand, pub, now.Add(opts.TTL), hints)
+	if err != nil {
+		d.closeSockets()
+		return nil, Token{}, err
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Add(1)
+	go d.serve()
+	return d, d.tok, nil
+}
+
+// hintsFor returns the endpoints to put in a token for a listener: its
+// own address, or this host's interface addresses when it listens on all.
+func hintsFor(a net.Addr) []netip.AddrPort {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	ap := ta.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if !ap.Addr().IsUnspecified() {
+		return []netip.AddrPort{ap}
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var v4, v6 []netip.AddrPort
+	for _, ia := range addrs {
+		pfx, err := netip.ParsePrefix(ia.String())
+		if err != nil {
+			continue
+		}
+		ip := pfx.Addr().Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+			continue
+		}
+		if ip.Is4() {
+			v4 = append(v4, netip.AddrPortFrom(ip, ap.Port()))
+		} else {
+			v6 = append(v6, netip.AddrPortFrom(ip, ap.Port()))
+		}
+	}
+	hints := append(v4, v6...)
+	if len(hints) > MaxHints {
+		hints = hints[:MaxHints]
+	}
+	return hints
+}
+
+// Token returns the token shown.
+func (d *Displayer) Token() Token { return d.tok }
+
+// Addr returns the CURVE endpoint.
+func (d *Displayer) Addr() net.Addr { return d.router.Addr() }
+
+// CodeAddr returns the endpoint a short-code scanner connects to first
+// (JoinCode's endpoint), or "" when the short code is off. When the advert
+// listens on all interfaces, the host is the token's first hint.
+func (d *Displayer) CodeAddr() string {
+	if d.advert == nil {
+		return ""
+	}
+	ta, ok := d.advert.Addr().(*net.TCPAddr)
+	if !ok {
+		return d.advert.Addr().String()
+	}
+	ap := ta.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if ap.Addr().IsUnspecified() && len(d.tok.Hints) > 0 {
+		ap = netip.AddrPortFrom(d.tok.Hints[0].Addr(), ap.Port())
+	}
+	return ap.String()
+}
+
+// Wait returns the outcome: the first successful pairing, or an error
+// wrapping ErrExpired, ErrBurnt, ErrRefused or ErrClosed, or ctx's error.
+// It may be called more than once and from several goroutines.
+func (d *Displayer) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-d.outcome.done:
+		return d.outcome.res, d.outcome.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("pairing: waiting for a scanner: %w", ctx.Err())
+	}
+}
+
+// Close stops listening. It is idempotent and returns when the
+// Displayer's goroutines have exited; Wait then returns ErrClosed unless
+// the outcome was known.
+func (d *Displayer) Close() error {
+	d.closeOnce.Do(func() {
+		d.cancel()
+		d.closeSockets()
+		d.wg.Wait()
+		d.finish(Result{}, ErrClosed)
+	})
+	return nil
+}
+
+func (d *Displayer) closeSockets() {
+	d.router.Close()
+	if d.advert != nil {
+		d.advert.Close()
+	}
+}
+
+func (d *Displayer) finish(res Result, err error) {
+	d.outcome.once.Do(func() {
+		d.outcome.res, d.outcome.err = res, err
+		close(d.outcome.done)
+	})
+}
+
+func (d *Displayer) forward(r *zmtp.Router, advert bool, in chan<- inbound) {
+	defer d.wg.Done()
+	for {
+		m, err := r.Recv(d.ctx)
+		select {
+		case in <- inbound{m: m, advert: advert, err: err}:
+		case <-d.ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (d *Displayer) serve() {
+	defer d.wg.Done()
+	in := make(chan inbound)
+	d.wg.Add(1)
+	go d.forward(d.router, false, in)
+	if d.advert != nil {
+		d.wg.Add(1)
+		go d.forward(d.advert, true, in)
+	}
+	var st dstate
+	exp := time.NewTimer(d.untilExpiry())
+	defer exp.Stop()
+	for {
+		var lingerC <-chan time.Time
+		if st.pending != nil {
+			lingerC = st.pending.linger.C
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-exp.C:
+			if d.expired() {
+				d.fail(&st, fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrExpired))
+			} else {
+				exp.Reset(d.untilExpiry())
+			}
+		case <-lingerC:
+			d.succeed(&st)
+		case ib := <-in:
+			if ib.err != nil {
+				if !errors.Is(ib.err, zmtp.ErrClosed) && d.ctx.Err() == nil {
+					d.opts.Logger.Warn("pairing: receive", "err", ib.err)
+				}
+				return
+			}
+			d.handle(&st, ib)
+		}
+	}
+}
+
+func (d *Displayer) untilExpiry() time.Duration {
+	return max(d.tok.Expires.Sub(d.opts.Now()), time.Millisecond)
+}
+
+func (d *Displayer) expired() bool { return !d.opts.Now().Before(d.tok.Expires) }
+
+// fail ends the pairing with an error (expired, burnt) unless it succeeded.
+func (d *Displayer) fail(st *dstate, err error) {
+	if st.final == nil && !st.used {
+		st.final = err
+		d.finish(Result{}, err)
+	}
+}
+
+func (d *Displayer) succeed(st *dstate) {
+	if st.pending == nil {
+		return
+	}
+	st.pending.linger.Stop()
+	d.finish(st.pending.res, nil)
+	st.pending = nil
+}
+
+func (d *Displayer) reply(to []byte, advert bool, frames [][]byte) {
+	r := d.router
+	if advert {
+		r = d.advert
+	}
+	if err := r.Send(to, frames...); err != nil {
+		d.opts.Logger.Info("pairing: reply", "err", err)
+	}
+}
+
+func (d *Displayer) handle(st *dstate, ib inbound) {
+	m := ib.m
+	id := m.Peer.Identity
+	cmd, f, err := parseMsg(m.Frames)
+	if err != nil {
+		d.opts.Logger.Info("pairing: bad message", "from", m.Peer.RemoteAddr, "err", err)
+		d.reply(id, ib.advert, errMsg(err))
+		return
+	}
+	if ib.advert {
+		if cmd != cmdWho {
+			d.reply(id, true, errMsg(fmt.Errorf("pairing: %s on the advert socket: %w", cmd, ErrProtocol)))
+			return
+		}
+		port := binary.BigEndian.AppendUint16(nil, uint16(d.router.Addr().(*net.TCPAddr).Port))
+		d.reply(id, true, newMsg(cmdMe, d.key.Bytes(), port))
+		return
+	}
+	peerKey, err := curve.NewPublicKey(m.Peer.PublicKey)
+	if err != nil {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: peer without a CURVE key: %w", ErrProtocol)))
+		return
+	}
+	if cmd == cmdBye {
+		if st.pending != nil && bytes.Equal(st.pending.identity, id) {
+			d.reply(id, false, newMsg(cmdBye))
+			d.succeed(st)
+		}
+		return
+	}
+	// The state refusals, in order of precedence.
+	switch {
+	case st.used:
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)))
+		return
+	case st.final != nil:
+		d.reply(id, false, errMsg(st.final))
+		return
+	case d.expired():
+		err := fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrExpired)
+		d.reply(id, false, errMsg(err))
+		d.fail(st, err)
+		return
+	}
+	log := d.opts.Logger.With("peer", trust.Fingerprint(peerKey), "addr", m.Peer.RemoteAddr)
+	switch cmd {
+	case cmdQRProof:
+		d.onProof(st, id, peerKey, f, log)
+	case cmdCodeA:
+		d.onCodeA(st, id, peerKey, f, log)
+	case cmdCodeC:
+		d.onCodeC(st, id, peerKey, f, log)
+	default:
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: unexpected %s: %w", cmd, ErrProtocol)))
+	}
+}
+
+// attemptFailed counts a wrong proof and burns the token at the limit.
+func (d *Displayer) attemptFailed(st *dstate, id []byte, err error, log *slog.Logger) {
+	st.failures++
+	log.Warn("pairing: failed attempt", "attempt", st.failures, "max", d.opts.MaxAttempts, "err", err)
+	if st.failures >= d.opts.MaxAttempts {
+		st.burnt = true
+		berr := fmt.Errorf("pairing: token %x: %d failed attempts: %w", d.tok.ID, st.failures, ErrBurnt)
+		d.reply(id, false, errMsg(berr))
+		d.fail(st, berr)
+		return
+	}
+	d.reply(id, false, errMsg(err))
+}
+
+func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f [][]byte, log *slog.Logger) {
+	tokID, proof, binding, name := f[0], f[1], f[2], f[3]
+	if !hmac.Equal(tokID, d.tok.ID[:]) {
+		d.attemptFailed(st, id, fmt.Errorf("pairing: unknown token id %x: %w", truncate(string(tokID), IDSize), ErrBadToken), log)
+		return
+	}
+	want := qrProof(d.tok.secret[:], "scanner", d.key, peerKey, d.tok.ID[:])
+	if !hmac.Equal(proof, want) {
+		d.attemptFailed(st, id, fmt.Errorf("pairing: from %s: %w", trust.Fingerprint(peerKey), ErrBadProof), log)
+		return
+	}
+	info, err := checkPeerInfo(binding, name, peerKey)
+	if err != nil {
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, At: d.opts.Now()}
+	d.complete(st, id, res, newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name)))
+}
+
+// complete accepts a proven peer: Confirm, record, then the last message
+// and a linger for the scanner's BYE.
+func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte) {
+	st.used = true
+	if err := accept(d.ctx, d.opts, &res); err != nil {
+		d.reply(id, false, errMsg(err))
+		d.finish(Result{}, err)
+		return
+	}
+	d.reply(id, false, last)
+	st.pending = &pending{identity: bytes.Clone(id), res: res, linger: time.NewTimer(d.opts.Linger)}
+}
+
+func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f [][]byte, log *slog.Logger) {
+	if d.advert == nil {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: the short code is off: %w", ErrRefused)))
+		return
+	}
+	if st.codeUsed {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: %w (one attempt per code)", ErrCodeUsed)))
+		return
+	}
+	sid, ya := f[0], f[1]
+	if len(sid) != cpaceSIDSize || len(ya) != cpaceElemSize {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-A sizes %d/%d: %w", len(sid), len(ya), ErrProtocol)))
+		return
+	}
+	st.codeUsed = true // one attempt per code, whatever happens next
+	log.Info("pairing: short-code attempt")
+	p, err := newCPaceParty(d.opts.Rand, []byte(d.tok.code), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
+	if err != nil {
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	K, err := p.sharedK(ya)
+	if err != nil {
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	keys, err := deriveKeys(sid, K, ya, p.share)
+	if err != nil {
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys}
+	d.reply(id, false, newMsg(cmdCodeB, p.share, keys.tagB, d.binding, []byte(d.opts.Identity.Name)))
+}
+
+func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f [][]byte, log *slog.Logger) {
+	cs := st.code
+	if cs == nil || !bytes.Equal(cs.identity, id) || cs.peer != peerKey {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-C without CODE-A: %w", ErrProtocol)))
+		return
+	}
+	st.code = nil
+	if !hmac.Equal(f[0], cs.keys.tagA) {
+		err := fmt.Errorf("pairing: short code from %s: %w", trust.Fingerprint(peerKey), ErrWrongCode)
+		log.Warn("pairing: short code failed; the code is burnt", "err", err)
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	info, err := checkPeerInfo(f[1], f[2], peerKey)
+	if err != nil {
+		d.reply(id, false, errMsg(err))
+		return
+	}
+	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, At: d.opts.Now()}
+	d.complete(st, id, res, newMsg(cmdCodeOK))
+}
+
+// accept runs Confirm and records the peer.
+func accept(ctx context.Context, o Options, res *Result) error {
+	if o.Confirm != nil {
+		if err := o.Confirm(ctx, *res); err != nil {
+			return fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
+		}
+	}
+	if o.Recorder != nil {
+		rec, err := o.Recorder.MarkVerified(ctx, res.PeerKey, res.PeerUUID, res.PeerName, res.Method, res.PeerSigningKey)
+		if err != nil {
+			return fmt.Errorf("pairing: recording %s as verified: %v: %w", trust.Fingerprint(res.PeerKey), err, ErrRefused)
+		}
+		res.Record = rec
+	}
+	return nil
+}

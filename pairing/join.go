@@ -1,0 +1,324 @@
+package pairing
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Join pairs with the displayer of a token (its URI, as scanned): it
+// connects over CURVE to the key in the token at the token's endpoint
+// hints, proves the one-time secret, checks the displayer's proof, and
+// records the displayer as verified (method "qr").
+func Join(ctx context.Context, uri string, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if opts.Identity == nil {
+		return Result{}, ErrNoIdentity
+	}
+	tok, err := ParseToken(uri)
+	if err != nil {
+		return Result{}, err
+	}
+	if !opts.Now().Before(tok.Expires) {
+		return Result{}, fmt.Errorf("pairing: token %x expired at %s: %w", tok.ID, tok.Expires.Format(time.RFC3339), ErrExpired)
+	}
+	if len(tok.Hints) == 0 {
+		return Result{}, fmt.Errorf("pairing: token %x has no endpoint hints: %w", tok.ID, ErrUnreachable)
+	}
+	eps := make([]string, len(tok.Hints))
+	for i, h := range tok.Hints {
+		eps[i] = h.String()
+	}
+	pub, sec := opts.Identity.CurveKeyPair()
+	c, err := dialCurve(ctx, eps, pub, sec, tok.Key, opts)
+	sec.Wipe()
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
+	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, opts.Now())
+	if err != nil {
+		return Result{}, fmt.Errorf("pairing: binding: %w", err)
+	}
+	proof := qrProof(tok.secret[:], "scanner", tok.Key, pub, tok.ID[:])
+	f, err := exchange(ctx, c, opts, newMsg(cmdQRProof, tok.ID[:], proof, binding, []byte(opts.Identity.Name)), cmdQRConfirm)
+	if err != nil {
+		return Result{}, err
+	}
+	if !hmac.Equal(f[0], qrProof(tok.secret[:], "displayer", tok.Key, pub, tok.ID[:])) {
+		return Result{}, fmt.Errorf("pairing: displayer %s: %w", trust.Fingerprint(tok.Key), ErrBadProof)
+	}
+	info, err := checkPeerInfo(f[1], f[2], tok.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, At: opts.Now()}
+	if err := accept(ctx, opts, &res); err != nil {
+		return Result{}, err
+	}
+	bye(ctx, c, opts)
+	return res, nil
+}
+
+// JoinCode pairs by short code with the displayer whose code endpoint
+// (Displayer.CodeAddr) is endpoint: it asks the endpoint for the
+// displayer's CURVE key (in plaintext), connects over CURVE, and runs CPace
+// with the code bound to both CURVE keys. Key confirmation fails (ErrWrongCode)
+// for a wrong code or a man in the middle. It records the displayer as
+// verified (method "code"); Result.Comparison is the 6-digit number both
+// sides show.
+func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	if opts.Identity == nil {
+		return Result{}, ErrNoIdentity
+	}
+	prs, err := NormalizeCode(code)
+	if err != nil {
+		return Result{}, err
+	}
+	host, _, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return Result{}, fmt.Errorf("pairing: endpoint %q: %v: %w", endpoint, err, ErrUnreachable)
+	}
+	dkey, port, err := askKey(ctx, endpoint, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	pub, sec := opts.Identity.CurveKeyPair()
+	c, err := dialCurve(ctx, []string{net.JoinHostPort(host, strconv.Itoa(int(port)))}, pub, sec, dkey, opts)
+	sec.Wipe()
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close()
+	var sid [cpaceSIDSize]byte
+	r := opts.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, sid[:]); err != nil {
+		return Result{}, fmt.Errorf("pairing: session id: %w", err)
+	}
+	p, err := newCPaceParty(opts.Rand, []byte(prs), cpaceCI(dkey.Bytes(), pub.Bytes()), sid[:])
+	if err != nil {
+		return Result{}, err
+	}
+	f, err := exchange(ctx, c, opts, newMsg(cmdCodeA, sid[:], p.share), cmdCodeB)
+	if err != nil {
+		return Result{}, err
+	}
+	K, err := p.sharedK(f[0])
+	if err != nil {
+		return Result{}, err
+	}
+	keys, err := deriveKeys(sid[:], K, p.share, f[0])
+	if err != nil {
+		return Result{}, err
+	}
+	if !hmac.Equal(f[1], keys.tagB) {
+		return Result{}, fmt.Errorf("pairing: displayer %s at %s: %w", trust.Fingerprint(dkey), endpoint, ErrWrongCode)
+	}
+	info, err := checkPeerInfo(f[2], f[3], dkey)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Method: "code", PeerKey: dkey, PeerUUID: zre.UUIDFromKey(dkey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: keys.number}
+	if opts.Confirm != nil {
+		if err := opts.Confirm(ctx, res); err != nil {
+			return Result{}, fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
+		}
+	}
+	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, opts.Now())
+	if err != nil {
+		return Result{}, fmt.Errorf("pairing: binding: %w", err)
+	}
+	if _, err := exchange(ctx, c, opts, newMsg(cmdCodeC, keys.tagA, binding, []byte(opts.Identity.Name)), cmdCodeOK); err != nil {
+		return Result{}, err
+	}
+	res.At = opts.Now()
+	noConfirm := opts
+	noConfirm.Confirm = nil // asked above, before the displayer recorded us
+	if err := accept(ctx, noConfirm, &res); err != nil {
+		return Result{}, err
+	}
+	bye(ctx, c, opts)
+	return res, nil
+}
+
+// askKey gets the displayer's CURVE key and port from its plaintext advert.
+// Nothing it returns is trusted: CPace binds the key.
+func askKey(ctx context.Context, endpoint string, opts Options) (curve.PublicKey, uint16, error) {
+	if err := probe(ctx, endpoint, opts.Timeout); err != nil {
+		return curve.PublicKey{}, 0, err
+	}
+	d, err := zmtp.DialDealer("tcp", endpoint, zmtp.Options{MaxMsgSize: maxMsgSize, Logger: opts.Logger})
+	if err != nil {
+		return curve.PublicKey{}, 0, fmt.Errorf("pairing: %s: %v: %w", endpoint, err, ErrUnreachable)
+	}
+	defer d.Close()
+	f, err := exchange(ctx, d, opts, newMsg(cmdWho), cmdMe)
+	if err != nil {
+		if errors.Is(err, ErrUnreachable) {
+			return curve.PublicKey{}, 0, fmt.Errorf("pairing: no answer from the code endpoint %s: %w", endpoint, err)
+		}
+		return curve.PublicKey{}, 0, err
+	}
+	key, err := curve.NewPublicKey(f[0])
+	if err != nil || key.IsZero() || len(f[1]) != 2 {
+		return curve.PublicKey{}, 0, fmt.Errorf("pairing: malformed key advert from %s: %w", endpoint, ErrProtocol)
+	}
+	port := binary.BigEndian.Uint16(f[1])
+	if port == 0 {
+		return curve.PublicKey{}, 0, fmt.Errorf("pairing: key advert from %s with port 0: %w", endpoint, ErrProtocol)
+	}
+	return key, port, nil
+}
+
+// bye ends a successful exchange: the displayer answers BYE, so that the
+// scanner's BYE is known to have arrived before the connection closes. It
+// waits at most Options.Linger; the pairing is done either way.
+func bye(ctx context.Context, c conn, opts Options) {
+	if c.Send(newMsg(cmdBye)...) != nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, opts.Linger)
+	defer cancel()
+	_, _ = c.Recv(lctx)
+}
+
+// conn is the scanner's side of a connection.
+type conn interface {
+	Send(frames ...[]byte) error
+	Recv(ctx context.Context) (zmtp.Message, error)
+	Close() error
+}
+
+// exchange sends a message and waits (at most Options.Timeout) for the
+// reply want, or an ERR, which it returns as an error.
+func exchange(ctx context.Context, c conn, opts Options, msg [][]byte, want string) ([][]byte, error) {
+	if err := c.Send(msg...); err != nil {
+		return nil, fmt.Errorf("pairing: send %s: %v: %w", msg[1], err, ErrUnreachable)
+	}
+	rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	m, err := c.Recv(rctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pairing: waiting for %s: %w", want, ctx.Err())
+		}
+		return nil, fmt.Errorf("pairing: no %s within %s: %v: %w", want, opts.Timeout, err, ErrUnreachable)
+	}
+	cmd, f, err := parseMsg(m.Frames)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd {
+	case want:
+		return f, nil
+	case cmdErr:
+		return nil, remoteErr(f)
+	}
+	return nil, fmt.Errorf("pairing: got %s, want %s: %w", cmd, want, ErrProtocol)
+}
+
+// dialCurve connects to the first endpoint whose peer completes a CURVE
+// handshake as serverKey. A peer with another key fails the handshake: its
+// error wraps ErrHandshake.
+func dialCurve(ctx context.Context, endpoints []string, pub curve.PublicKey, sec curve.SecretKey, serverKey curve.PublicKey, opts Options) (*zmtp.Dealer, error) {
+	var errs []error
+	for _, ep := range endpoints {
+		// A plain TCP connect first, closed at once: the Dealer retries a
+		// refused connection silently, so this is what reports one.
+		if err := probe(ctx, ep, opts.Timeout); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w := &watchMech{inner: zmtp.CurveClient(zmtp.CurveClientConfig{Public: pub, Secret: sec, ServerKey: serverKey}), done: make(chan error, 1)}
+		d, err := zmtp.DialDealer("tcp", ep, zmtp.Options{Mechanism: w, MaxMsgSize: maxMsgSize, Logger: opts.Logger, HandshakeTimeout: opts.Timeout})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", ep, err))
+			continue
+		}
+		t := time.NewTimer(opts.Timeout)
+		select {
+		case err = <-w.done:
+		case <-t.C:
+			err = fmt.Errorf("pairing: %s: no CURVE handshake within %s: %w", ep, opts.Timeout, ErrUnreachable)
+		case <-ctx.Done():
+			err = fmt.Errorf("pairing: connecting to %s: %w", ep, ctx.Err())
+		}
+		t.Stop()
+		if err == nil {
+			return d, nil
+		}
+		d.Close()
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if !errors.Is(err, ErrUnreachable) {
+			err = fmt.Errorf("pairing: %s: %w: %v", ep, ErrHandshake, err)
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// probe opens and closes a TCP connection to ep: a zmtp Dealer retries a
+// refused connection silently, so this is what reports one at once.
+func probe(ctx context.Context, ep string, timeout time.Duration) error {
+	var nd net.Dialer
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := nd.DialContext(pctx, "tcp", ep)
+	if err != nil {
+		return fmt.Errorf("pairing: %s: %v: %w", ep, err, ErrUnreachable)
+	}
+	return c.Close()
+}
+
+// watchMech wraps a mechanism to report the first handshake's outcome.
+type watchMech struct {
+	inner zmtp.Mechanism
+	done  chan error
+}
+
+func (w *watchMech) Name() string   { return w.inner.Name() }
+func (w *watchMech) AsServer() bool { return w.inner.AsServer() }
+func (w *watchMech) NewSession() (zmtp.Session, error) {
+	s, err := w.inner.NewSession()
+	if err != nil {
+		w.report(err)
+		return nil, err
+	}
+	return &watchSession{Session: s, w: w}, nil
+}
+
+func (w *watchMech) report(err error) {
+	select {
+	case w.done <- err:
+	default:
+	}
+}
+
+type watchSession struct {
+	zmtp.Session
+	w *watchMech
+}
+
+func (s *watchSession) Handshake(ctx context.Context, c zmtp.CommandConn, server bool, local zmtp.Metadata, auth zmtp.Authorizer) (zmtp.HandshakeResult, error) {
+	r, err := s.Session.Handshake(ctx, c, server, local, auth)
+	s.w.report(err)
+	return r, err
+}

@@ -1,0 +1,160 @@
+package pairing
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
+)
+
+// Wire messages: ZMTP multipart messages whose first frame is protoTag and
+// second the command; the fields follow, one per frame (spec/pairing.md).
+const (
+	protoTag = "ZPAIR1"
+
+	cmdQRProof   = "QR-PROOF"   // id, proof, binding, name
+	cmdQRConfirm = "QR-CONFIRM" // proof, binding, name
+	cmdCodeA     = "CODE-A"     // sid, Ya
+	cmdCodeB     = "CODE-B"     // Yb, tagB, binding, name
+	cmdCodeC     = "CODE-C"     // tagA, binding, name
+	cmdCodeOK    = "CODE-OK"    //
+	cmdBye       = "BYE"        //
+	cmdErr       = "ERR"        // reason, text
+	cmdWho       = "WHO"        // (plaintext advert request)
+	cmdMe        = "ME"         // key, port
+
+	maxNameLen    = 255
+	maxBindingLen = 512
+	maxMsgSize    = 4096
+	proofSize     = sha256.Size
+	proofLabel    = "zyre-pair-v1"
+)
+
+var fieldCount = map[string]int{
+	cmdQRProof: 4, cmdQRConfirm: 3, cmdCodeA: 2, cmdCodeB: 4, cmdCodeC: 3,
+	cmdCodeOK: 0, cmdBye: 0, cmdErr: 2, cmdWho: 0, cmdMe: 2,
+}
+
+// Reasons in ERR messages and the sentinels they map to.
+var reasons = map[string]error{
+	"expired":   ErrExpired,
+	"used":      ErrUsed,
+	"burnt":     ErrBurnt,
+	"bad-proof": ErrBadProof,
+	"bad-token": ErrBadToken,
+	"code-used": ErrCodeUsed,
+	"wrong":     ErrWrongCode,
+	"protocol":  ErrProtocol,
+	"refused":   ErrRefused,
+}
+
+func reasonOf(err error) string {
+	for r, e := range reasons {
+		if errors.Is(err, e) {
+			return r
+		}
+	}
+	return "refused"
+}
+
+func newMsg(cmd string, fields ...[]byte) [][]byte {
+	return append([][]byte{[]byte(protoTag), []byte(cmd)}, fields...)
+}
+
+func errMsg(err error) [][]byte {
+	text := err.Error()
+	if len(text) > 200 {
+		text = text[:200]
+	}
+	return newMsg(cmdErr, []byte(reasonOf(err)), []byte(text))
+}
+
+// parseMsg checks the tag and the field count of a message.
+func parseMsg(frames [][]byte) (string, [][]byte, error) {
+	if len(frames) < 2 || string(frames[0]) != protoTag {
+		return "", nil, fmt.Errorf("pairing: message without the %s tag: %w", protoTag, ErrProtocol)
+	}
+	cmd := string(frames[1])
+	n, ok := fieldCount[cmd]
+	if !ok {
+		return "", nil, fmt.Errorf("pairing: unknown command %q: %w", truncate(cmd, 16), ErrProtocol)
+	}
+	if len(frames)-2 != n {
+		return "", nil, fmt.Errorf("pairing: %s with %d fields, want %d: %w", cmd, len(frames)-2, n, ErrProtocol)
+	}
+	return cmd, frames[2:], nil
+}
+
+// remoteErr turns an ERR message into an error wrapping the sentinel.
+func remoteErr(fields [][]byte) error {
+	e, ok := reasons[string(fields[0])]
+	if !ok {
+		e = ErrRefused
+	}
+	text := string(fields[1])
+	if !utf8.ValidString(text) {
+		text = "(invalid text)"
+	}
+	return fmt.Errorf("pairing: the other side said: %q: %w", truncate(text, 200), e)
+}
+
+// qrProof is HMAC-SHA-256 under the one-time secret over the label, the
+// role, both CURVE keys and the token id.
+func qrProof(secret []byte, role string, displayerKey, scannerKey curve.PublicKey, id []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write(lvCat([]byte(proofLabel), []byte(role), displayerKey.Bytes(), scannerKey.Bytes(), id))
+	return m.Sum(nil)
+}
+
+// peerInfo is what one side tells the other about itself.
+type peerInfo struct {
+	signingKey ed25519.PublicKey
+	name       string
+}
+
+// checkPeerInfo verifies a binding received over a channel authenticated as
+// key and a name.
+func checkPeerInfo(binding, name []byte, key curve.PublicKey) (peerInfo, error) {
+	if len(binding) > maxBindingLen {
+		return peerInfo{}, fmt.Errorf("pairing: binding of %d octets: %w", len(binding), ErrProtocol)
+	}
+	if len(name) > maxNameLen || !utf8.Valid(name) {
+		return peerInfo{}, fmt.Errorf("pairing: name not UTF-8 or longer than %d octets: %w", maxNameLen, ErrProtocol)
+	}
+	sk, _, err := trust.VerifyBinding(binding, key)
+	if err != nil {
+		return peerInfo{}, fmt.Errorf("pairing: binding of peer %s: %v: %w", trust.Fingerprint(key), err, ErrProtocol)
+	}
+	return peerInfo{signingKey: sk, name: string(name)}, nil
+}
+
+// Result is a successful pairing as one side sees it.
+type Result struct {
+	// Method is "qr" or "code".
+	Method string
+	// PeerKey is the other side's long-term CURVE key, authenticated by
+	// CURVE and bound to the pairing secret or code.
+	PeerKey curve.PublicKey
+	// PeerUUID is zre.UUIDFromKey(PeerKey).
+	PeerUUID uuid.UUID
+	// PeerName is the name the peer gave (untrusted text, for display).
+	PeerName string
+	// PeerSigningKey is the peer's Ed25519 key for trust statements,
+	// proven by a binding statement it signed.
+	PeerSigningKey ed25519.PublicKey
+	// Comparison is the 6-digit number both sides show after a short-code
+	// pairing; empty for "qr".
+	Comparison string
+	// At is when the pairing completed (Options.Now).
+	At time.Time
+	// Record is the trust record written, when Options.Recorder is set.
+	Record trust.Record
+}
