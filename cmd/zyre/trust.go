@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -399,7 +398,7 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 		if passFile == "" {
 			return nil, "to sign a revocation for other nodes, give --passphrase-file or ZYRE_PASSPHRASE_FILE"
 		}
-		u.Passphrase = func(context.Context) (string, error) { return trustPassphrase(passFile) }
+		u.Passphrase = func(context.Context) (string, error) { return readPassphraseFile(passFile) }
 	default:
 		return nil, fmt.Sprintf("the identity is protected by %s; only passphrase or plaintext identities can sign here", kind)
 	}
@@ -410,20 +409,6 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 	return id, ""
 }
 
-// trustPassphrase returns the first line of a passphrase file.
-func trustPassphrase(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("passphrase file: %w", err)
-	}
-	defer clear(b)
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	p := strings.TrimSuffix(string(line), "\r")
-	if p == "" {
-		return "", fmt.Errorf("passphrase file %s: the first line is empty", path)
-	}
-	return p, nil
-}
 
 func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "accept")
