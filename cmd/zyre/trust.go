@@ -409,7 +409,6 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 	return id, ""
 }
 
-
 func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "accept")
 	pos, err := f.parse(args, 1, 1)
