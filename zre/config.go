@@ -1,6 +1,7 @@
 package zre
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -82,17 +83,45 @@ type Config struct {
 	// Logger receives the node's logs; nil means none.
 	Logger *slog.Logger
 
-	// Secure mode (CURVE, beacon v3, X-PUBLICKEY) is added by a later
-	// change, here: the inbox becomes a CURVE server (zmtp.Options of the
-	// ROUTER in Node.Start, with an Authorize check), each DEALER a CURVE
-	// client with the key from the peer's beacon (Node.dial), the beacon
-	// v3 (state.onBeacon), and a HELLO is checked against the key that
-	// authenticated it (state.acceptHello, with UUIDFromKey).
+	// Transport, when set, replaces the real network (TCP inbox, DEALERs,
+	// UDP beacons) with another one, such as internal/sim's in-memory
+	// network for simulations of many nodes; see transport.go. Beacon
+	// settings other than Disabled, Bind and Advertise are then unused.
+	// Secure mode needs the real network.
+	Transport Transport
+
+	// Secure, when set, turns on secure mode (see SecureConfig and
+	// spec/secure-node.md): the inbox is a CURVE server with an
+	// authorizer, each DEALER a CURVE client with the key from the peer's
+	// beacon, beacons are v3 with our key, HELLO carries X-PUBLICKEY, and
+	// every peer's UUID is checked against the key that authenticated it.
+	// Our UUID is then UUIDFromKey(Secure's public key); a different
+	// non-nil UUID is an error. Plain and secure nodes never mesh.
+	Secure *SecureConfig
 }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.
 func (c Config) withDefaults() (Config, error) {
 	c.Headers = append([]Header(nil), c.Headers...)
+	if c.Secure != nil {
+		sc := *c.Secure
+		c.Secure = &sc
+		if !sc.Secret.IsZero() {
+			id := UUIDFromKey(sc.Secret.Public())
+			if c.UUID != uuid.Nil && c.UUID != id {
+				return c, fmt.Errorf("zre: UUID %s given, but secure mode derives %s from the public key: %w", c.UUID, id, ErrKeyMismatch)
+			}
+			c.UUID = id
+		}
+		if c.Transport != nil {
+			return c, errors.New("zre: secure mode needs the real network (CURVE over TCP), not Config.Transport")
+		}
+		for _, h := range c.Headers {
+			if h.Key == HeaderPublicKey {
+				return c, fmt.Errorf("zre: header %q is set by secure mode", h.Key)
+			}
+		}
+	}
 	if c.UUID == uuid.Nil {
 		id, err := uuid.NewRandom()
 		if err != nil {

@@ -10,4 +10,11 @@
 // Beacons are 22 octets (version 1) or 54 octets (version 3, with the
 // node's CURVE public key); anything else is an error wrapping ErrBadBeacon.
 // Sockets live elsewhere: the UDP beacon service is internal/beacon.
+//
+// A Node runs in plain mode or, with Config.Secure, in secure mode: CURVE
+// on every connection, v3 beacons, each peer's UUID bound to (or pinned
+// to) the key that authenticated it, forgeries refused and reported
+// (Refused), and optionally a trust store (package trust) deciding on
+// every peer key (KeyChanged) and exchanging signed statements in the
+// group zyre-trust. See spec/secure-node.md.
 package zre

@@ -18,17 +18,21 @@ const (
 	EventEvasive
 	EventSilent
 	EventStop
+	EventRefused    // secure mode: see Refused
+	EventKeyChanged // secure mode with a trust store: see KeyChanged
 )
 
 var eventNames = [...]string{
 	EventEnter: "ENTER", EventExit: "EXIT", EventJoin: "JOIN", EventLeave: "LEAVE",
 	EventWhisper: "WHISPER", EventShout: "SHOUT", EventEvasive: "EVASIVE",
-	EventSilent: "SILENT", EventStop: "STOP",
+	EventSilent: "SILENT", EventStop: "STOP", EventRefused: "REFUSED",
+	EventKeyChanged: "KEY-CHANGED",
 }
 
-// String returns the C reference's name: "ENTER", "WHISPER", ...
+// String returns the C reference's name: "ENTER", "WHISPER", ... (and
+// ours for the secure mode's events: "REFUSED").
 func (t EventType) String() string {
-	if t >= EventEnter && t <= EventStop {
+	if t >= EventEnter && int(t) < len(eventNames) {
 		return eventNames[t]
 	}
 	return "UNKNOWN"
@@ -36,7 +40,8 @@ func (t EventType) String() string {
 
 // Event is one thing that happened on the network, delivered by
 // Node.Events. It is one of *Enter, *Exit, *Join, *Leave, *Whisper, *Shout,
-// *Evasive, *Silent or *Stop; switch on the concrete type or on Type.
+// *Evasive, *Silent or *Stop, and in secure mode *Refused or *KeyChanged;
+// switch on the concrete type or on Type.
 type Event interface {
 	Type() EventType
 	PeerUUID() uuid.UUID // the peer concerned (our own UUID for Stop)
@@ -126,11 +131,11 @@ var (
 )
 
 // droppable reports whether the slow-consumer policy may drop e: message
-// events and presence hints are; membership events (Enter, Exit, Join,
+// events, presence hints and refusals (anyone can cause many) are; membership events (Enter, Exit, Join,
 // Leave, Stop) never are.
 func droppable(e Event) bool {
 	switch e.(type) {
-	case *Whisper, *Shout, *Evasive, *Silent:
+	case *Whisper, *Shout, *Evasive, *Silent, *Refused, *KeyChanged:
 		return true
 	}
 	return false

@@ -13,7 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -23,7 +25,8 @@ import (
 // may run in one process.
 //
 // On the wire it behaves as the C reference (zyre_node.c): ZRE message
-// version 2 (other versions are dropped), beacon version 1, DEALER identity
+// version 2 (other versions are dropped), beacon version 1 (3 in secure
+// mode: see SecureConfig and spec/secure-node.md), DEALER identity
 // 0x01 + UUID (other identities are dropped), HELLO with sequence 1 and our
 // endpoint, groups, status, name and headers. A peer's messages must come
 // with consecutive sequence numbers (wrapping 65535 to 0): a gap means lost
@@ -39,8 +42,8 @@ import (
 //
 // Events: Events returns an unbuffered channel that the node feeds from an
 // internal queue, so the node never blocks on its consumer. When
-// Config.EventQueue events are waiting, further Whisper, Shout, Evasive and
-// Silent events are dropped and counted in Stats().EventsDropped; Enter,
+// Config.EventQueue events are waiting, further Whisper, Shout, Evasive,
+// Silent and Refused events are dropped and counted in Stats().EventsDropped; Enter,
 // Exit, Join, Leave and Stop are never dropped (the queue may then grow
 // past the limit, by at most the membership changes of the network).
 type Node struct {
@@ -69,6 +72,10 @@ type Node struct {
 	router   *zmtp.Router
 	beacon   *beacon.Service
 	endpoint string
+
+	sec *secure // nil in plain mode; see secure.go
+
+	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
 }
 
 // New makes a node from a copy of cfg. It opens no socket; Start does.
@@ -88,17 +95,35 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
+	if c.Secure != nil {
+		sec, err := newSecure(c.Secure)
+		if err != nil {
+			return nil, err
+		}
+		sec.dial = n.dialKey
+		n.sec, n.st.sec = sec, sec
+		n.st.baseCtx = n.ctx
+		if sec.trust != nil {
+			n.st.own.add(trust.Group) // the reserved group of trust statements
+		}
+	}
 	return n, nil
 }
 
-// dial opens the DEALER to a peer (secure mode adds its mechanism here).
-func (n *Node) dial(endpoint string) (link, error) {
+// dial opens the DEALER to a peer in plain mode.
+func (n *Node) dial(endpoint string) (link, error) { return n.dialKey(endpoint, curve.PublicKey{}) }
+
+// dialKey opens the DEALER to a peer; in secure mode it is a CURVE client
+// that authenticates the peer's inbox by key.
+func (n *Node) dialKey(endpoint string, key curve.PublicKey) (link, error) {
+	if n.att != nil {
+		return n.dialAttached(endpoint)
+	}
+	if n.sec != nil && key.IsZero() {
+		return nil, fmt.Errorf("zre: dial %s: %w", endpoint, ErrNoKey)
+	}
 	addr := strings.TrimPrefix(endpoint, "tcp://")
-	d, err := zmtp.DialDealer("tcp", addr, zmtp.Options{
-		Identity: Identity(n.cfg.UUID),
-		SendHWM:  n.cfg.SendHWM,
-		Logger:   n.cfg.Logger,
-	})
+	d, err := zmtp.DialDealer("tcp", addr, n.dealerOptions(key))
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +144,10 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), zmtp.Options{Logger: n.cfg.Logger})
+	if n.cfg.Transport != nil {
+		return n.startAttached()
+	}
+	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), n.routerOptions())
 	if err != nil {
 		return fmt.Errorf("zre: failed to bind inbox: %w", err)
 	}
@@ -164,8 +192,11 @@ func (n *Node) Start(ctx context.Context) error {
 	n.router, n.beacon = r, b
 	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 	n.st.endpoint = n.endpoint
+	if n.sec != nil && n.sec.trust != nil {
+		n.st.trustTick() // the store's pins, before the first beacon
+	}
 	if b != nil {
-		bc := Beacon{Version: BeaconV1, UUID: n.cfg.UUID, Port: uint16(tcp.Port)}
+		bc := n.beaconFor(uint16(tcp.Port))
 		b.Publish(bc.AppendMarshal(nil))
 	}
 	n.mu.started = true
@@ -208,6 +239,13 @@ func (n *Node) loop() {
 	if n.beacon != nil {
 		packets = n.beacon.Packets()
 	}
+	if n.att != nil {
+		packets = n.att.Beacons()
+	}
+	var reports <-chan Event
+	if n.sec != nil {
+		reports = n.sec.reports
+	}
 	reap := time.NewTicker(reapInterval)
 	defer reap.Stop()
 	st := n.st
@@ -231,6 +269,10 @@ func (n *Node) loop() {
 			st.onBeacon(pkt.Payload, pkt.From, n.now())
 		case in := <-n.inbox:
 			st.onMessage(in, n.now())
+		case e := <-reports:
+			if !st.stopped {
+				st.note(e)
+			}
 		case <-reap.C:
 			st.reap(n.now())
 		case out <- next:
@@ -289,8 +331,12 @@ func (n *Node) Stop(ctx context.Context) error {
 	if err := n.do(func(st *state) { links = st.stop() }); err != nil {
 		return err
 	}
+	if n.att != nil {
+		n.stopAttached(links)
+		return nil
+	}
 	if b := n.beacon; b != nil {
-		port0 := Beacon{Version: BeaconV1, UUID: n.cfg.UUID}
+		port0 := n.beaconFor(0)
 		before := b.Stats().Sent
 		b.Publish(port0.AppendMarshal(nil))
 		waitUntil(ctx, 2*n.cfg.Beacon.Interval+time.Second, func() bool { return b.Stats().Sent > before })
@@ -346,7 +392,11 @@ func (n *Node) Close() error {
 		}
 		<-n.loopDone
 		n.st.closeLinks()
-		n.router.Close()
+		if n.att != nil {
+			n.att.Close()
+		} else {
+			n.router.Close()
+		}
 		if n.beacon != nil {
 			n.beacon.Close()
 		}
@@ -427,8 +477,16 @@ func (n *Node) Shout(group string, content ...[]byte) error {
 // Without expect, the peer's HELLO must advertise exactly endpoint (as a
 // node bound to one address does) for us to match it to this connection;
 // otherwise pass its UUID. A peer connected this way stays as long as it
-// answers our PINGs.
+// answers our PINGs. A secure node needs the peer's key: use
+// ConnectPeerKey (ConnectPeer returns an error wrapping ErrNoKey).
 func (n *Node) ConnectPeer(ctx context.Context, endpoint string, expect uuid.UUID) error {
+	if n.sec != nil {
+		return fmt.Errorf("zre: connect to %s: secure mode needs the peer's key (ConnectPeerKey): %w", endpoint, ErrNoKey)
+	}
+	return n.connectPeer(ctx, endpoint, expect, curve.PublicKey{})
+}
+
+func (n *Node) connectPeer(ctx context.Context, endpoint string, expect uuid.UUID, key curve.PublicKey) error {
 	if err := checkEndpoint(endpoint); err != nil {
 		return err
 	}
@@ -442,7 +500,7 @@ func (n *Node) ConnectPeer(ctx context.Context, endpoint string, expect uuid.UUI
 		return err
 	}
 	var err error
-	if derr := n.do(func(st *state) { err = st.connectPeer(expect, endpoint, n.now()) }); derr != nil {
+	if derr := n.do(func(st *state) { err = st.connectPeerKey(expect, endpoint, key, n.now()) }); derr != nil {
 		return derr
 	}
 	return err

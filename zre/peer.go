@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
 )
 
 // link is our outgoing connection to one peer: a DEALER in the node, a
@@ -27,6 +29,10 @@ type peer struct {
 	sentSeq  uint16 // sequence of the last message we sent
 	wantSeq  uint16 // sequence of the last message we accepted
 	groups   map[string]bool
+	// key is the peer's long-term key in secure mode: from the beacon we
+	// dialled, then the one its HELLO was authenticated with (zero in
+	// plain mode).
+	key curve.PublicKey
 
 	evasiveAt, silentAt, expiredAt time.Time
 	evasive, silent                bool // the event of the current episode was sent

@@ -1,6 +1,8 @@
 package zre
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +13,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -51,7 +56,12 @@ type Stats struct {
 	ProtocolErrors  uint64 // peers dropped for a protocol error (bad JOIN/LEAVE status, ...)
 	PeersEntered    uint64 // Enter events
 	PeersExited     uint64 // Exit events
-	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent events dropped for a slow consumer
+	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent/Refused events dropped for a slow consumer
+	// Secure mode (see Refused):
+	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
+	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
+	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
+	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
 }
 
 // counters are Stats as atomics: written by the state goroutine, read by
@@ -60,7 +70,8 @@ type counters struct {
 	beaconsReceived, beaconsOwn, beaconsInvalid             atomic.Uint64
 	messagesIn, messagesDropped, messagesOut, sendErrors    atomic.Uint64
 	sequenceGaps, protocolErrors, peersEntered, peersExited atomic.Uint64
-	eventsDropped                                           atomic.Uint64
+	eventsDropped, beaconsRefused, peersRefused             atomic.Uint64
+	peersRevoked, trustErrors                               atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -71,6 +82,8 @@ func (c *counters) snapshot() Stats {
 		SendErrors: c.sendErrors.Load(), SequenceGaps: c.sequenceGaps.Load(),
 		ProtocolErrors: c.protocolErrors.Load(), PeersEntered: c.peersEntered.Load(),
 		PeersExited: c.peersExited.Load(), EventsDropped: c.eventsDropped.Load(),
+		BeaconsRefused: c.beaconsRefused.Load(), PeersRefused: c.peersRefused.Load(),
+		PeersRevoked: c.peersRevoked.Load(), TrustErrors: c.trustErrors.Load(),
 	}
 }
 
@@ -79,7 +92,7 @@ type dialFunc func(endpoint string) (link, error)
 
 // inboxMsg is one message from our inbox: who sent it (the ZMTP Identity
 // property) and its frames. PublicKey is the key CURVE authenticated (nil
-// in plain mode); secure mode checks it in acceptHello.
+// in plain mode); secure mode checks it on every message.
 type inboxMsg struct {
 	identity  []byte
 	frames    [][]byte
@@ -107,9 +120,10 @@ type state struct {
 	events  []Event // waiting for the consumer
 	stopped bool
 
-	// acceptHello is the secure mode's hook: it may refuse a HELLO (wrong
-	// key for the claimed UUID, untrusted key). nil accepts all.
-	acceptHello func(p *peer, m *Msg, in inboxMsg) error
+	// sec is the secure mode's state (nil in plain mode), baseCtx the
+	// context of its Authorize calls.
+	sec     *secure
+	baseCtx context.Context
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -120,6 +134,7 @@ type pendingPeer struct {
 	link     link
 	sentSeq  uint16
 	expires  time.Time
+	key      curve.PublicKey // secure mode: the key we authenticate the endpoint by
 }
 
 func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *state {
@@ -158,9 +173,9 @@ func (s *state) popEvent() {
 
 func (s *state) header(p *peer) EventHeader { return EventHeader{Peer: p.id, Name: p.name} }
 
-// hello builds our HELLO.
+// hello builds our HELLO; in secure mode its last header is X-PUBLICKEY.
 func (s *state) hello() *Msg {
-	return &Msg{
+	m := &Msg{
 		ID:       MsgHello,
 		Endpoint: s.endpoint,
 		Groups:   s.own.list(),
@@ -168,6 +183,13 @@ func (s *state) hello() *Msg {
 		Name:     s.cfg.Name,
 		Headers:  slices.Clone(s.cfg.Headers),
 	}
+	if s.sec != nil {
+		if s.sec.trust != nil && s.sec.trust.binding != "" {
+			m.Headers = append(m.Headers, Header{Key: trust.BindingHeader, Value: s.sec.trust.binding})
+		}
+		m.Headers = append(m.Headers, Header{Key: HeaderPublicKey, Value: s.sec.pub.Z85()})
+	}
+	return m
 }
 
 func (s *state) sendTo(p *peer, m *Msg) {
@@ -180,9 +202,13 @@ func (s *state) sendTo(p *peer, m *Msg) {
 }
 
 // requirePeer finds or creates the peer with this UUID, connecting to
-// endpoint and saying HELLO when it is new (zyre_node_require_peer).
-func (s *state) requirePeer(id uuid.UUID, endpoint string) *peer {
+// endpoint and saying HELLO when it is new (zyre_node_require_peer). key is
+// its key in secure mode (checked by the caller), zero in plain mode.
+func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) *peer {
 	if p, ok := s.peers[id]; ok {
+		if p.key.IsZero() {
+			p.key = key
+		}
 		if p.link == nil {
 			// Disconnected (an endpoint taken over, a failed dial): again.
 			p.endpoint = endpoint
@@ -193,13 +219,16 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string) *peer {
 	// A previous peer at the same endpoint restarted with a new UUID. (The
 	// C reference only disconnects it and lets it expire; removing it now
 	// keeps every Enter paired with one Exit.)
+	// In secure mode a peer that proved its key (ready) is not removed on
+	// an unauthenticated claim: anyone can send a beacon with its port.
 	for _, old := range s.sortedPeers() {
-		if old.endpoint == endpoint {
+		if old.endpoint == endpoint && (s.sec == nil || !old.ready) {
 			s.removePeer(old)
 		}
 	}
 	p := newPeer(id)
 	p.endpoint = endpoint
+	p.key = key
 	s.peers[id] = p
 	if pp, ok := s.pending[endpoint]; ok {
 		// ConnectPeer already connected there and said HELLO.
@@ -213,7 +242,13 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string) *peer {
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
 func (s *state) connect(p *peer) {
-	l, err := s.dial(p.endpoint)
+	var l link
+	var err error
+	if s.sec != nil {
+		l, err = s.sec.dial(p.endpoint, p.key)
+	} else {
+		l, err = s.dial(p.endpoint)
+	}
 	if err != nil {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
@@ -221,6 +256,18 @@ func (s *state) connect(p *peer) {
 	p.link, p.sentSeq = l, 0
 	s.sendTo(p, s.hello())
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// linkConnected reports whether l completed its handshake; links that
+// cannot tell (test fakes) count as connected.
+func linkConnected(l link) bool {
+	if l == nil {
+		return false
+	}
+	if c, ok := l.(interface{ Connected() bool }); ok {
+		return c.Connected()
+	}
+	return true
 }
 
 // removePeer forgets p: Exit event, out of every group, link closed.
@@ -246,8 +293,15 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 	}
 	s.stats.beaconsReceived.Add(1)
 	b, err := ParseBeacon(payload)
-	if err == nil && b.Version != BeaconV1 {
+	switch {
+	case err != nil:
+	case s.sec == nil && b.Version != BeaconV1:
 		err = fmt.Errorf("%w: version %d beacon in plain mode", ErrBadBeacon, b.Version)
+	case s.sec != nil && !b.HasKey():
+		// As the C reference: a secure node uses only v3 beacons with a
+		// key (a v1 beacon, or a v3 one whose key starts with 0x00, would
+		// be a downgrade).
+		err = fmt.Errorf("%w: version %d beacon without a key in secure mode", ErrBadBeacon, b.Version)
 	}
 	if err != nil {
 		s.stats.beaconsInvalid.Add(1)
@@ -255,11 +309,33 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	if b.UUID == s.self {
+		if s.sec != nil && b.PublicKey != s.sec.pub {
+			// Someone claims our UUID: a forgery.
+			s.report(&Refused{EventHeader: EventHeader{Peer: b.UUID}, Key: b.PublicKey, Stage: StageBeacon, Addr: from.String(),
+				Reason: fmt.Errorf("%w: beacon claims our own UUID with key %s", ErrKeyMismatch, b.PublicKey)})
+			return
+		}
 		s.stats.beaconsOwn.Add(1)
 		return
 	}
+	if s.sec != nil && !s.secureBeacon(b, from.String()) {
+		return
+	}
 	if b.Stopping() {
-		if p, ok := s.peers[b.UUID]; ok {
+		p, ok := s.peers[b.UUID]
+		switch {
+		case !ok:
+		case s.sec != nil && p.ready:
+			// Beacons are not authenticated: anyone can send this one with
+			// a peer's UUID and public key. Ask the peer instead: a PING
+			// that a live peer answers (refreshing its timers), and
+			// removal after Config.Evasive if it does not.
+			s.log.Debug("zre: port-0 beacon for a connected peer: pinging it", "peer", p.label())
+			s.sendTo(p, &Msg{ID: MsgPing})
+			if exp := now.Add(s.cfg.Evasive); exp.Before(p.expiredAt) {
+				p.expiredAt = exp
+			}
+		default:
 			s.log.Debug("zre: peer said goodbye by beacon", "peer", p.label())
 			s.removePeer(p)
 		}
@@ -271,7 +347,7 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
-	p := s.requirePeer(b.UUID, endpoint)
+	p := s.requirePeer(b.UUID, endpoint, b.PublicKey)
 	p.heard(now, s.cfg, false)
 	if p.silentAt.IsZero() {
 		p.silentAt = now.Add(s.cfg.Silent)
@@ -311,6 +387,16 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 	}
 	p := s.peers[id]
 	if m.ID == MsgHello {
+		var key curve.PublicKey
+		if s.sec != nil {
+			// Checked before anything changes: a refused HELLO leaves the
+			// real peer (if any) as it was.
+			if key, err = s.secureHello(id, p, m, in); err != nil {
+				s.stats.messagesDropped.Add(1)
+				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.remote, Reason: err})
+				return
+			}
+		}
 		if p != nil && p.ready {
 			// A second HELLO: the peer restarted with the same UUID.
 			s.removePeer(p)
@@ -320,19 +406,30 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 			s.protocolError(nil, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
 			return
 		}
-		if s.acceptHello != nil {
-			tmp := p
-			if tmp == nil {
-				tmp = newPeer(id)
-			}
-			if err := s.acceptHello(tmp, m, in); err != nil {
-				s.dropMsg(in, err)
-				return
-			}
+		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
+			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
 		}
-		p = s.requirePeer(id, m.Endpoint)
+		p = s.requirePeer(id, m.Endpoint, key)
+		if s.sec != nil && p.endpoint != m.Endpoint && !linkConnected(p.link) {
+			// The HELLO is authenticated, the beacon that gave p.endpoint
+			// is not (it may replay the peer's UUID and key from another
+			// address): while our link there has not completed a CURVE
+			// handshake, follow the HELLO.
+			s.log.Debug("zre: reconnecting to the endpoint of an authenticated HELLO", "peer", p.label(), "from", p.endpoint, "to", m.Endpoint)
+			if p.link != nil {
+				p.link.Close()
+				p.link = nil
+			}
+			p.endpoint = m.Endpoint
+			s.connect(p)
+		}
 		p.ready = true
 		p.wantSeq = 0
+	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {
+		// Cannot happen while the inbox refuses a second connection with
+		// the same identity and another key; checked all the same.
+		s.dropMsg(in, fmt.Errorf("%w: %s from %s over a connection not authenticated with its key", ErrKeyMismatch, m.ID, p.label()))
+		return
 	}
 	if p == nil || !p.ready {
 		s.dropMsg(in, fmt.Errorf("%w: %s from %s before its HELLO", ErrUnknownPeer, m.ID, DefaultName(id)))
@@ -368,6 +465,10 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 	case MsgWhisper:
 		s.emit(&Whisper{EventHeader: s.header(p), Content: cloneFrames(m.Content)})
 	case MsgShout:
+		if s.reservedGroup(m.Group) {
+			s.onTrustMessage(p, m.Content)
+			break
+		}
 		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: cloneFrames(m.Content)})
 	case MsgPing:
 		s.sendTo(p, &Msg{ID: MsgPingOK})
@@ -410,7 +511,11 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 	}
 	g.peers[p.id] = p
 	p.groups[name] = true
-	s.emit(&Join{EventHeader: s.header(p), Group: name})
+	if !s.reservedGroup(name) {
+		s.emit(&Join{EventHeader: s.header(p), Group: name})
+	} else {
+		s.trustEnter(p)
+	}
 }
 
 func (s *state) leavePeerGroup(p *peer, name string) {
@@ -418,7 +523,9 @@ func (s *state) leavePeerGroup(p *peer, name string) {
 		delete(g.peers, p.id)
 	}
 	delete(p.groups, name)
-	s.emit(&Leave{EventHeader: s.header(p), Group: name})
+	if !s.reservedGroup(name) {
+		s.emit(&Leave{EventHeader: s.header(p), Group: name})
+	}
 }
 
 // reap runs the presence timers (zyre_node_ping_peer): expired peers are
@@ -427,6 +534,9 @@ func (s *state) leavePeerGroup(p *peer, name string) {
 func (s *state) reap(now time.Time) {
 	if s.stopped {
 		return
+	}
+	if s.sec != nil && s.sec.trust != nil {
+		s.trustTick()
 	}
 	for _, p := range s.sortedPeers() {
 		switch {
@@ -548,6 +658,12 @@ func (s *state) shout(name string, content [][]byte) error {
 // connectPeer is ConnectPeer: with a UUID, the same as a beacon from it;
 // without, a pending connection that the peer's HELLO resolves.
 func (s *state) connectPeer(id uuid.UUID, endpoint string, now time.Time) error {
+	return s.connectPeerKey(id, endpoint, curve.PublicKey{}, now)
+}
+
+// connectPeerKey is connectPeer with the key that authenticates the
+// endpoint in secure mode.
+func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKey, now time.Time) error {
 	if err := checkEndpoint(endpoint); err != nil {
 		return err
 	}
@@ -555,7 +671,7 @@ func (s *state) connectPeer(id uuid.UUID, endpoint string, now time.Time) error 
 		return fmt.Errorf("%w: %s is ourselves", ErrBadEndpoint, endpoint)
 	}
 	if id != uuid.Nil {
-		p := s.requirePeer(id, endpoint)
+		p := s.requirePeer(id, endpoint, key)
 		p.heard(now, s.cfg, true)
 		return nil
 	}
@@ -567,11 +683,17 @@ func (s *state) connectPeer(id uuid.UUID, endpoint string, now time.Time) error 
 	if _, ok := s.pending[endpoint]; ok {
 		return nil
 	}
-	l, err := s.dial(endpoint)
+	var l link
+	var err error
+	if s.sec != nil {
+		l, err = s.sec.dial(endpoint, key)
+	} else {
+		l, err = s.dial(endpoint)
+	}
 	if err != nil {
 		return fmt.Errorf("zre: connect to %s: %w", endpoint, err)
 	}
-	pp := &pendingPeer{endpoint: endpoint, link: l, expires: now.Add(s.cfg.Expired)}
+	pp := &pendingPeer{endpoint: endpoint, link: l, expires: now.Add(s.cfg.Expired), key: key}
 	m := s.hello()
 	m.Sequence = 1
 	frames, err := m.Frames()
@@ -669,6 +791,10 @@ type PeerInfo struct {
 	Endpoint string
 	Headers  []Header
 	Groups   []string
+	// Key is the peer's authenticated key in secure mode (zero in plain
+	// mode); Bound reports UUID == UUIDFromKey(Key).
+	Key   curve.PublicKey
+	Bound bool
 }
 
 func (s *state) peerInfo(p *peer) PeerInfo {
@@ -677,7 +803,8 @@ func (s *state) peerInfo(p *peer) PeerInfo {
 		gs = append(gs, g)
 	}
 	slices.Sort(gs)
-	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs}
+	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs,
+		Key: p.key, Bound: !p.key.IsZero() && IsBound(p.id, p.key)}
 }
 
 // readyPeers returns the peers that said HELLO, in UUID order.

@@ -6,10 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -23,7 +28,9 @@ const demoGroup = "demo"
 // only (beacons on lo, inboxes on 127.0.0.1, a random beacon port unless
 // --port is given), discover each other, join a group, whisper, shout,
 // leave and stop, printing what happens. Every step waits on events with
-// the demo's deadline; nothing leaves the machine.
+// the demo's deadline; nothing leaves the machine. With --secure the nodes
+// run in secure mode (each with an ephemeral keypair) and a forger whose
+// beacon and connection claim bob's UUID with its own key is refused.
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "demo")
 	if err := f.parse(args); err != nil {
@@ -63,18 +70,37 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		cfg.Beacon.Interval = 100 * time.Millisecond
 		cfg.Bind = "127.0.0.1"
 		cfg.Headers = append(cfg.Headers, zre.Header{Key: "X-DEMO", Value: name})
+		var secret curve.SecretKey // for the private step
+		if f.secure {
+			// Three nodes in one process need three identities: the
+			// keystore holds one, so the demo makes ephemeral ones.
+			_, sec, err := curve.GenerateKeyPair(nil)
+			if err != nil {
+				return err
+			}
+			cfg.Secure = &zre.SecureConfig{Secret: sec}
+			secret = sec
+		}
 		n, err := zre.New(cfg)
 		if err != nil {
 			return err
 		}
-		nodes = append(nodes, &demoNode{n: n})
+		nodes = append(nodes, &demoNode{n: n, secret: secret})
 		if err := n.Start(ctx); err != nil {
 			return err
 		}
 	}
-	out("zyre demo: %d nodes on loopback, beacons on UDP port %d (127.255.255.255), inboxes on 127.0.0.1", len(nodes), f.port)
+	if f.secure {
+		out("zyre demo: %d secure nodes on loopback (CURVE, v3 beacons, UUID derived from each node's ephemeral key), beacons on UDP port %d (127.255.255.255), inboxes on 127.0.0.1", len(nodes), f.port)
+	} else {
+		out("zyre demo: %d nodes on loopback, beacons on UDP port %d (127.255.255.255), inboxes on 127.0.0.1", len(nodes), f.port)
+	}
 	for _, d := range nodes {
-		out("  %-6s %s  %s", d.n.Name(), uuidText(d.n.UUID()), d.n.Endpoint())
+		if f.secure {
+			out("  %-6s %s  %s  key %s", d.n.Name(), uuidText(d.n.UUID()), d.n.Endpoint(), d.n.PublicKey())
+		} else {
+			out("  %-6s %s  %s", d.n.Name(), uuidText(d.n.UUID()), d.n.Endpoint())
+		}
 	}
 
 	// 1. Discovery by beacon: every node sees the two others enter.
@@ -92,6 +118,12 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 				return err
 			}
 			out("  %-6s sees %s", d.n.Name(), eventLine(e))
+		}
+	}
+
+	if f.secure {
+		if err := demoForger(ctx, out, f.port, nodes); err != nil {
+			return err
 		}
 	}
 
@@ -181,9 +213,86 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
+// demoForger starts a forger that claims bob's UUID with its own key: v3
+// beacons on the demo's loopback port and a CURVE connection to alice's
+// inbox whose HELLO says it is bob. It waits until every node refused the
+// beacon (bob: a beacon claiming its own UUID) and alice the connection,
+// and until alice still has the real bob; then it stops the forger.
+func demoForger(ctx context.Context, out func(string, ...any), port int, nodes []*demoNode) error {
+	alice, bob := nodes[0], nodes[1]
+	pub, sec, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		return err
+	}
+	out("\n1b. a forger claims %s's UUID %s with its own key %s (beacon, then a connection to %s)", bob.n.Name(), uuidText(bob.n.UUID()), pub, alice.n.Name())
+	r, err := zmtp.ListenRouter("tcp", "127.0.0.1:0", zmtp.Options{Mechanism: zmtp.CurveServer(zmtp.CurveServerConfig{Secret: sec})})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	rport := r.Addr().(*net.TCPAddr).Port
+	b, err := beacon.New(beacon.Config{Port: port, Loopback: true, Interval: 100 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	defer b.Close()
+	b.Publish(zre.Beacon{Version: zre.BeaconV3, UUID: bob.n.UUID(), Port: uint16(rport), PublicKey: pub}.AppendMarshal(nil))
+	d, err := zmtp.DialDealer("tcp", strings.TrimPrefix(alice.n.Endpoint(), "tcp://"), zmtp.Options{
+		Identity:  zre.Identity(bob.n.UUID()),
+		Mechanism: zmtp.CurveClient(zmtp.CurveClientConfig{Secret: sec, ServerKey: alice.n.PublicKey()}),
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	hello := &zre.Msg{ID: zre.MsgHello, Sequence: 1, Endpoint: fmt.Sprintf("tcp://127.0.0.1:%d", rport), Name: bob.n.Name(),
+		Headers: []zre.Header{{Key: zre.HeaderPublicKey, Value: pub.Z85()}}}
+	frames, err := hello.Frames()
+	if err != nil {
+		return err
+	}
+	if err := d.Send(frames...); err != nil {
+		return err
+	}
+	refused := func(stage zre.Stage) func(zre.Event) bool {
+		return func(e zre.Event) bool {
+			r, ok := e.(*zre.Refused)
+			return ok && r.Peer == bob.n.UUID() && r.Key == pub && r.Stage == stage
+		}
+	}
+	for _, dn := range nodes {
+		e, err := dn.await(ctx, "REFUSED forged beacon", refused(zre.StageBeacon))
+		if err != nil {
+			return err
+		}
+		out("  %-6s %s", dn.n.Name(), eventLine(e))
+	}
+	e, err := alice.await(ctx, "REFUSED forged connection", refused(zre.StageConnection))
+	if err != nil {
+		return err
+	}
+	out("  %-6s %s", alice.n.Name(), eventLine(e))
+	for _, p := range alice.n.PeerInfos() {
+		if p.UUID == bob.n.UUID() {
+			if p.Key != bob.n.PublicKey() || p.Endpoint != bob.n.Endpoint() {
+				return fmt.Errorf("demo: alice has bob with key %s at %s", p.Key, p.Endpoint)
+			}
+			out("  %-6s still has the real %s at %s with key %s; the forger got no connection", alice.n.Name(), bob.n.Name(), p.Endpoint, p.Key)
+		}
+	}
+	if len(r.Peers()) != 0 {
+		return errors.New("demo: a node connected to the forger")
+	}
+	return nil
+}
+
 // demoNode is a node and the events it received but nobody asked for yet.
 type demoNode struct {
 	n       *zre.Node
+	secret  curve.SecretKey // secure mode: the node's key, for the private step
 	pending []zre.Event
 }
 

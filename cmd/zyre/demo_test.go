@@ -64,3 +64,43 @@ func TestDemoRefusesInterface(t *testing.T) {
 		t.Fatalf("stderr %q", errb.String())
 	}
 }
+
+func TestDemoSecure(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), env, []string{"demo", "--secure"}); code != 0 {
+		t.Fatalf("zyre demo --secure: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"3 secure nodes on loopback",
+		"alice  sees ENTER bob ",
+		"X-PUBLICKEY=",
+		"a forger claims bob's UUID",
+		"alice  REFUSED  ",
+		" beacon key=",
+		" connection key=",
+		"zre: key mismatch",
+		"bob    REFUSED  ",
+		"beacon claims our own UUID",
+		"carol  REFUSED  ",
+		"alice  still has the real bob",
+		"the forger got no connection",
+		"bob    gets WHISPER alice ",
+		"alice  gets SHOUT carol ",
+		"bob    sees EXIT carol ",
+		"every node stopped, 0 events dropped",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if i := strings.Index(l, "tcp://"); i >= 0 && !strings.HasPrefix(l[i:], "tcp://127.0.0.1:") {
+			t.Errorf("non-loopback endpoint: %q", l)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}

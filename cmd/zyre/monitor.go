@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/zyre-go/zyre/zre"
 )
 
 // stopTimeout bounds a command's goodbye after SIGINT/SIGTERM.
@@ -29,6 +31,9 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 				return nil
 			}
 			fmt.Fprintln(env.stdout, eventLine(e))
+			if kc, ok := e.(*zre.KeyChanged); ok {
+				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
+			}
 		case <-ctx.Done():
 			return nil
 		}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -192,6 +194,112 @@ func TestMonitorUsage(t *testing.T) {
 	} {
 		if code := run(context.Background(), env, args); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// testSecurePeer starts a loopback secure node with an ephemeral key.
+func testSecurePeer(t *testing.T, port int, name string, groups ...string) *zre.Node {
+	t.Helper()
+	_, sec, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+		Secure: &zre.SecureConfig{Secret: sec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	for _, g := range groups {
+		n.Join(g)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestMonitorSecure: monitor --secure runs with the keystore's identity (a
+// plaintext store: no passphrase), meets a secure node and not a plain one.
+func TestMonitorSecure(t *testing.T) {
+	home := t.TempDir()
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), env, []string{"keys", "init", "--home", home, "--name", "monsec", "--insecure-plaintext"}); code != 0 {
+		t.Fatalf("keys init: exit %d: %s", code, errb.String())
+	}
+	st, err := keystore.Open(home, keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubID, err := st.Public()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := randomBeaconPort()
+	peer := testSecurePeer(t, port, "secure-peer", "g")
+	plain := testPeer(t, port, "plain-peer")
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--secure", "--home", home, "--loopback", "--port", fmt.Sprint(port), "--group", "g")
+	mon.stderr.waitFor(t, "secure mode with the identity in "+home+": key "+pubID.CurveKey.Z85())
+	e := awaitEvent(t, peer, "ENTER monsec", enterNamed("monsec")).(*zre.Enter)
+	if e.Peer != zre.UUIDFromKey(pubID.CurveKey) || e.Peer != pubID.UUID {
+		t.Fatalf("monitor's UUID %s, want %s from its key", e.Peer, pubID.UUID)
+	}
+	if v := e.Headers[len(e.Headers)-1]; v != (zre.Header{Key: zre.HeaderPublicKey, Value: pubID.CurveKey.Z85()}) {
+		t.Fatalf("monitor's headers %+v", e.Headers)
+	}
+	id := uuidText(peer.UUID())
+	mon.stdout.waitFor(t, "ENTER secure-peer "+id+" "+peer.Endpoint())
+	if err := peer.Whisper(e.Peer, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	mon.stdout.waitFor(t, "WHISPER secure-peer "+id+" secret\n")
+	mon.cancel()
+	if code := mon.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, mon.stderr.String())
+	}
+	if strings.Contains(mon.stdout.String(), "plain-peer") || len(plain.Peers()) != 0 {
+		t.Fatalf("plain and secure nodes met:\n%s", mon.stdout.String())
+	}
+}
+
+// TestMonitorSecureTrustRevoke: "zyre trust revoke" edits the trust store
+// of a monitor that runs on it: the monitor drops the peer (EXIT) and
+// refuses its beacons from then on.
+func TestMonitorSecureTrustRevoke(t *testing.T) {
+	home := t.TempDir()
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), env, []string{"keys", "init", "--home", home, "--name", "mon", "--insecure-plaintext"}); code != 0 {
+		t.Fatalf("keys init: exit %d: %s", code, errb.String())
+	}
+	port := randomBeaconPort()
+	peer := testSecurePeer(t, port, "doomed")
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--secure", "--home", home, "--loopback", "--port", fmt.Sprint(port))
+	mon.stderr.waitFor(t, "trust store ")
+	id := uuidText(peer.UUID())
+	mon.stdout.waitFor(t, "ENTER doomed "+id)
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), env, []string{"trust", "revoke", "doomed", "--home", home, "--reason", "test"}); code != 0 {
+		t.Fatalf("trust revoke: exit %d: %s", code, errb.String())
+	}
+	mon.stdout.waitFor(t, "EXIT doomed "+id)
+	// Its beacons are refused from then on (it is still running).
+	mon.stdout.waitFor(t, "REFUSED  "+id+" beacon key="+peer.PublicKey().Z85())
+	mon.stdout.waitFor(t, "key revoked")
+}
+
+func TestKeyChangedLine(t *testing.T) {
+	old, _, _ := curve.GenerateKeyPair(nil)
+	nw, _, _ := curve.GenerateKeyPair(nil)
+	e := &zre.KeyChanged{EventHeader: zre.EventHeader{Peer: uuid.New(), Name: "carol"}, Old: old, New: nw,
+		OldFingerprint: "OLD-FP", NewFingerprint: "NEW-FP", Addr: "127.0.0.1:5"}
+	l := eventLine(e)
+	for _, want := range []string{"KEY-CHANGED carol ", "WARNING: KEY CHANGED for carol", "OLD-FP", "NEW-FP", "REFUSED", "zyre trust accept carol"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("line %q lacks %q", l, want)
 		}
 	}
 }

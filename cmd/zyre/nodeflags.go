@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -33,6 +37,11 @@ type nodeFlags struct {
 	loopback bool
 	verbose  bool
 	headers  listFlag
+
+	// --secure: CURVE, v3 beacons, UUID from key (spec/secure-node.md).
+	secure         bool
+	home           string
+	passphraseFile string
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -45,6 +54,9 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
 	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
+	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
+	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
+	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	return f
 }
 
@@ -90,11 +102,63 @@ func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
 	return cfg, nil
 }
 
+// secureConfig returns the secure mode's configuration for --secure: this
+// node's identity from the keystore (and its name, unless --name is given),
+// or when the store has none an ephemeral keypair, said on stderr. A
+// passphrase is asked only for an encrypted store.
+func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureConfig, string, error) {
+	ephemeral := func(why string) (*zre.SecureConfig, string, error) {
+		pub, sec, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			return nil, "", err
+		}
+		fmt.Fprintf(env.stderr, "zyre: %s: using an ephemeral key %s for this run\n", why, pub)
+		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
+	}
+	home := f.home
+	if home == "" {
+		var err error
+		if home, err = keystore.DefaultHome(env.getenv); err != nil {
+			return ephemeral(fmt.Sprintf("no keystore (%v)", err))
+		}
+	}
+	id, err := keystore.LoadIdentity(ctx, home, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
+		return passphrase(env, f.passphraseFile, true, "passphrase for this node's keys", false)
+	}})
+	if errors.Is(err, keystore.ErrNotFound) {
+		return ephemeral(fmt.Sprintf("no identity in %s (zyre keys init makes one)", home))
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("loading this node's keys from %s: %w", home, err)
+	}
+	defer id.Wipe()
+	pub, sec := id.CurveKeyPair()
+	// The trust store beside the identity decides on every peer key; our
+	// signing key ties our statements (zyre trust revoke) to our key.
+	ts, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	if err != nil {
+		return nil, "", err
+	}
+	sign := append(ed25519.PrivateKey(nil), id.Signer()...)
+	fmt.Fprintf(env.stderr, "zyre: secure mode with the identity in %s: key %s, trust store %s\n", home, pub, ts.Path())
+	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil
+}
+
 // startNode makes, starts and joins the flags' groups.
 func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, error) {
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err
+	}
+	if f.secure {
+		sc, name, err := f.secureConfig(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Secure = sc
+		if cfg.Name == "" {
+			cfg.Name = name
+		}
 	}
 	n, err := zre.New(cfg)
 	if err != nil {
@@ -153,6 +217,17 @@ func printable(b []byte) bool {
 	return true
 }
 
+// keyChangedWarning is the unmissable line for a key change.
+func keyChangedWarning(e *zre.KeyChanged) string {
+	name := e.Name
+	if name == "" {
+		name = uuidText(e.Peer)
+	}
+	return fmt.Sprintf("WARNING: KEY CHANGED for %s: known key %s, presented key %s from %s; REFUSED. "+
+		"Someone may be impersonating this peer. If the change is expected, run: zyre trust accept %s",
+		name, e.OldFingerprint, e.NewFingerprint, e.Addr, name)
+}
+
 // eventLine is the one-line form of an event that monitor and chat print:
 // the type in capitals, the peer's name and UUID, the group where there is
 // one, then the content or other details.
@@ -173,6 +248,10 @@ func eventLine(e zre.Event) string {
 		return head + " " + contentText(e.Content)
 	case *zre.Shout:
 		return head + " " + e.Group + " " + contentText(e.Content)
+	case *zre.Refused:
+		return fmt.Sprintf("%s %s key=%s from=%s: %v", head, e.Stage, e.Key, e.Addr, e.Reason)
+	case *zre.KeyChanged:
+		return head + " " + keyChangedWarning(e)
 	}
 	return head
 }

@@ -1,0 +1,172 @@
+package zre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/beacon"
+)
+
+// Transport is the network under a Node when Config.Transport is set: how
+// its inbox receives, how it reaches its peers' inboxes, and how beacons
+// come and go. With Config.Transport nil (the normal case) a node runs on
+// the real network: a ZMTP ROUTER on TCP, one ZMTP DEALER per peer and UDP
+// beacons.
+//
+// A Transport carries the same bytes as the real network — encoded ZRE
+// frames and 22-octet beacons — so the node's state machine (HELLO,
+// sequence numbers, groups, presence) runs unchanged above it. Its purpose
+// is simulation: internal/sim runs a thousand nodes in one process over an
+// in-memory Transport, which a thousand nodes in full mesh over TCP (a
+// million connections) could not do. Secure mode needs the real network.
+type Transport interface {
+	// Attach puts a node on the network. It is called once, by Start.
+	Attach(node TransportNode) (Attachment, error)
+}
+
+// TransportNode is what a Transport is told about the node it attaches.
+type TransportNode struct {
+	UUID    uuid.UUID
+	Name    string
+	Bind    string // Config.Bind, possibly ""
+	Beacons bool   // discovery is on (Config.Beacon.Disabled is false)
+}
+
+// Attachment is one node's place on a Transport. The node calls Recv from
+// one goroutine, Dial and Publish from its state goroutine, and Close once,
+// after which Recv returns an error and Beacons is closed.
+type Attachment interface {
+	// Endpoint is how peers reach our inbox, "tcp://host:port" with a
+	// non-zero port: it goes into our HELLO and our beacon's port, and is
+	// what a peer's Dial gets.
+	Endpoint() string
+	// Recv returns the next message sent to our inbox, blocking until one
+	// arrives, ctx ends (ctx.Err()) or the attachment is closed (an error
+	// wrapping ErrClosed).
+	Recv(ctx context.Context) (InboxMessage, error)
+	// Beacons returns the beacons other nodes publish, or nil when
+	// discovery is off. It is closed after Close.
+	Beacons() <-chan BeaconPacket
+	// Publish makes payload our beacon: it is sent at once (at least
+	// once, even if replaced right after) and then as the transport
+	// repeats beacons; nil stops sending.
+	Publish(payload []byte)
+	// Dial opens our link to the inbox at endpoint; what we send on it
+	// arrives with identity as the sender's identity. Neither Dial nor the
+	// link's Send may block: a Send that its queue cannot take returns an
+	// error wrapping zmtp.ErrPeerNotResponding. Send may keep the frames
+	// (the node never changes them after sending).
+	Dial(endpoint string, identity []byte) (Link, error)
+	Close() error
+}
+
+// InboxMessage is one message our inbox received: the sender's ZMTP
+// identity (0x01 + its UUID for a ZRE peer), the frames and, for logs, the
+// sender's address.
+type InboxMessage struct {
+	Identity []byte
+	Frames   [][]byte
+	Remote   string
+}
+
+// BeaconPacket is one received beacon: the payload (owned by the receiver)
+// and the sender's address, whose host and the beacon's port make the
+// peer's endpoint.
+type BeaconPacket = beacon.Packet
+
+// Link is a node's outgoing connection to one peer's inbox.
+type Link interface {
+	Send(frames ...[]byte) error
+	Close() error
+}
+
+// ErrUnsupported is wrapped by Start for a configuration it cannot run.
+var ErrUnsupported = errors.New("zre: unsupported configuration")
+
+// startAttached is Start on Config.Transport; n.mu is held.
+func (n *Node) startAttached() error {
+	if n.cfg.Secure != nil {
+		return fmt.Errorf("zre: secure mode needs the real network, not Config.Transport: %w", ErrUnsupported)
+	}
+	a, err := n.cfg.Transport.Attach(TransportNode{
+		UUID: n.cfg.UUID, Name: n.cfg.Name, Bind: n.cfg.Bind, Beacons: !n.cfg.Beacon.Disabled,
+	})
+	if err != nil {
+		return fmt.Errorf("zre: failed to attach to transport: %w", err)
+	}
+	ep := a.Endpoint()
+	port, err := endpointPort(ep)
+	if err != nil {
+		a.Close()
+		return fmt.Errorf("zre: transport gave endpoint %q: %w", ep, err)
+	}
+	n.att = a
+	n.endpoint = ep
+	n.st.endpoint = ep
+	if !n.cfg.Beacon.Disabled {
+		bc := Beacon{Version: BeaconV1, UUID: n.cfg.UUID, Port: port}
+		a.Publish(bc.AppendMarshal(nil))
+	}
+	n.mu.started = true
+	n.wg.Add(2)
+	go n.readAttached()
+	go n.loop()
+	n.cfg.Logger.Debug("zre: node started on transport", "node", n.cfg.Name, "uuid", uuidString(n.cfg.UUID), "endpoint", ep)
+	return nil
+}
+
+// readAttached is readInbox on Config.Transport.
+func (n *Node) readAttached() {
+	defer n.wg.Done()
+	for {
+		m, err := n.att.Recv(n.ctx)
+		if err != nil {
+			return
+		}
+		select {
+		case n.inbox <- inboxMsg{identity: m.Identity, frames: m.Frames, remote: m.Remote}:
+		case <-n.quit:
+			return
+		}
+	}
+}
+
+// dialAttached is dial on Config.Transport.
+func (n *Node) dialAttached(endpoint string) (link, error) {
+	l, err := n.att.Dial(endpoint, Identity(n.cfg.UUID))
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// stopAttached is the end of Stop on Config.Transport: a port-0 beacon
+// (the transport sends it at once), then links and attachment closed.
+func (n *Node) stopAttached(links []link) {
+	if !n.cfg.Beacon.Disabled {
+		port0 := Beacon{Version: BeaconV1, UUID: n.cfg.UUID}
+		n.att.Publish(port0.AppendMarshal(nil))
+		n.att.Publish(nil)
+	}
+	for _, l := range links {
+		l.Close()
+	}
+	n.att.Close()
+}
+
+// endpointPort returns the port of a valid tcp://host:port endpoint.
+func endpointPort(ep string) (uint16, error) {
+	if err := checkEndpoint(ep); err != nil {
+		return 0, err
+	}
+	// checkEndpoint checked that the port is 1 to 65535 in decimal digits.
+	var port uint16
+	for _, c := range ep[strings.LastIndexByte(ep, ':')+1:] {
+		port = port*10 + uint16(c-'0')
+	}
+	return port, nil
+}
