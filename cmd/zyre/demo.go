@@ -33,9 +33,11 @@ const demoGroup = "demo"
 // beacon and connection claim bob's UUID with its own key is refused.
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "demo")
+	private := f.fs.Bool("private", false, "add a private-group step (implies --secure): two trusted nodes stream end-to-end encrypted, the third sees ciphertext")
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	f.secure = f.secure || *private
 	if f.iface != "" {
 		return fmt.Errorf("%w: the demo runs on loopback only; --interface is not allowed", errUsage)
 	}
@@ -183,6 +185,12 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		out("  %-6s sees %s", d.n.Name(), eventLine(e))
+	}
+
+	if *private {
+		if err := demoPrivate(ctx, out, nodes); err != nil {
+			return err
+		}
 	}
 
 	// 6. Stop: a goodbye beacon (port 0) and GOODBYE; the others see it exit.

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
+)
+
+const streamUsage = `usage: zyre stream send GROUP [flags] < FILE
+       zyre stream recv GROUP [flags] > FILE
+
+Send stdin to the trusted members of GROUP, or write the stream of one
+member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
+Always in secure mode, with this node's identity from the keystore (--home).
+Who is trusted (--trust): verified (default: verified or introduced in the
+trust store of --home), tofu (tofu records too) or any (every authenticated
+peer: anyone on the network can read).
+
+flags:`
+
+// streamAck is the WHISPER a receiver sends to the sender at the end of a
+// stream, so the sender knows its data arrived before it stops: frames
+// streamAck, "EOF", group.
+const streamAck = "zyre-stream/1"
+
+// streamFlags are stream's own flags beside the node flags.
+type streamFlags struct {
+	*nodeFlags
+	peerName string
+	count    int64
+	bytes    int64
+	chunk    int
+	members  int
+	wait     time.Duration
+	trust    string
+	progress time.Duration
+}
+
+// runStream implements "zyre stream send|recv GROUP".
+func runStream(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) < 2 || (args[0] != "send" && args[0] != "recv") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(env.stderr, streamUsage)
+			return flag.ErrHelp
+		}
+		fmt.Fprintln(env.stderr, streamUsage)
+		return fmt.Errorf("%w: want send or recv, then GROUP", errUsage)
+	}
+	mode, group := args[0], args[1]
+	if group == "" || len(group) > privgroup.MaxGroupLen {
+		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
+	}
+	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
+	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the first sender)")
+	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
+	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
+	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
+	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending, and for their acknowledgements at the end")
+	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
+	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
+	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress line on stderr (0: none)")
+	if err := f.parse(args[2:]); err != nil {
+		return err
+	}
+	switch {
+	case f.chunk < 1 || f.chunk > privgroup.MaxPlaintext-privgroup.ChunkHeaderSize:
+		return fmt.Errorf("%w: --chunk %d out of range 1..%d", errUsage, f.chunk, privgroup.MaxPlaintext-privgroup.ChunkHeaderSize)
+	case f.count < 0 || f.bytes < 0 || f.members < 0 || f.wait <= 0:
+		return fmt.Errorf("%w: negative --count, --bytes, --members or --wait", errUsage)
+	case f.trust != "verified" && f.trust != "tofu" && f.trust != "any":
+		return fmt.Errorf("%w: --trust %q: want verified, tofu or any", errUsage, f.trust)
+	case len(f.groups) > 0:
+		return fmt.Errorf("%w: --group: the stream's group is the GROUP argument", errUsage)
+	case mode == "send" && f.peerName != "":
+		return fmt.Errorf("%w: --peer-name is for recv", errUsage)
+	}
+	secureSet := false
+	f.fs.Visit(func(fl *flag.Flag) { secureSet = secureSet || fl.Name == "secure" })
+	if secureSet && !f.secure {
+		return fmt.Errorf("%w: private streams need secure mode", errUsage)
+	}
+	f.secure = true
+	limit := f.bytes
+	if f.count > 0 && (limit == 0 || f.count*int64(f.chunk) < limit) {
+		limit = f.count * int64(f.chunk)
+	}
+
+	s, err := startStreamNode(ctx, env, f, group)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if mode == "send" {
+		return s.send(ctx, f, limit)
+	}
+	return s.recv(ctx, f, limit)
+}
+
+// streamNode is a secure node with one private group and its event pump.
+type streamNode struct {
+	env   *cliEnv
+	n     *zre.Node
+	g     *zyregroup.Group
+	group string
+	acks  chan uuid.UUID
+	done  chan struct{}
+}
+
+func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
+	cfg, err := f.config(env)
+	if err != nil {
+		return nil, err
+	}
+	sc, name, err := f.secureConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Secure = sc
+	if cfg.Name == "" {
+		cfg.Name = name
+	}
+	opts := zyregroup.Options{Secret: sc.Secret, ChunkSize: f.chunk, Logger: f.logger(env)}
+	switch f.trust {
+	case "any":
+		fmt.Fprintln(env.stderr, "zyre: warning: --trust any: every authenticated peer in the group can read the stream")
+		opts.Trusted = func(uuid.UUID, curve.PublicKey) bool { return true }
+	default:
+		home := f.home
+		if home == "" {
+			if home, err = keystore.DefaultHome(env.getenv); err != nil {
+				return nil, fmt.Errorf("no home for the trust store (use --home or --trust any): %w", err)
+			}
+		}
+		st, err := trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, err
+		}
+		opts.Trust, opts.TrustTOFU = st, f.trust == "tofu"
+	}
+	n, err := zre.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	g, err := zyregroup.Attach(n, group, opts)
+	if err != nil {
+		stopNode(n)
+		return nil, err
+	}
+	s := &streamNode{env: env, n: n, g: g, group: group, acks: make(chan uuid.UUID, 64), done: make(chan struct{})}
+	go s.pump()
+	return s, nil
+}
+
+// pump feeds the node's events to the group; acknowledgements of our
+// stream go to s.acks.
+func (s *streamNode) pump() {
+	defer close(s.done)
+	for ev := range s.n.Events() {
+		if s.g.Handle(ev) {
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
+			string(w.Content[1]) == "EOF" && string(w.Content[2]) == s.group {
+			select {
+			case s.acks <- w.Peer:
+			default:
+			}
+		}
+	}
+}
+
+func (s *streamNode) close() {
+	s.g.Close()
+	stopNode(s.n)
+	<-s.done
+}
+
+// send streams stdin into the group.
+func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) error {
+	wctx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
+	if err := waitMembers(wctx, s.g, f.members); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q\n", len(s.g.Members()), s.group)
+	w, err := s.g.NewWriter()
+	if err != nil {
+		return err
+	}
+	var in io.Reader = s.env.stdin
+	if limit > 0 {
+		in = io.LimitReader(in, limit)
+	}
+	p := newProgress(s.env, "sent", f.progress)
+	_, err = io.CopyBuffer(progressWriter{w, p}, contextReader{ctx, in}, make([]byte, f.chunk))
+	if err != nil {
+		w.Close()
+		p.done()
+		return fmt.Errorf("stream: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		p.done()
+		return fmt.Errorf("stream: %w", err)
+	}
+	p.done()
+	// Wait for the members' acknowledgements: the data is then delivered.
+	actx, cancel2 := context.WithTimeout(ctx, f.wait)
+	defer cancel2()
+	for got := 0; got < f.members; got++ {
+		select {
+		case <-s.acks:
+		case <-actx.Done():
+			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", got, f.members, actx.Err())
+		}
+	}
+	return nil
+}
+
+// waitMembers waits until n trusted members hold our key.
+func waitMembers(ctx context.Context, g *zyregroup.Group, n int) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for len(g.Members()) < n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
+				len(g.Members()), n, g.Name(), ctx.Err())
+		}
+	}
+	return nil
+}
+
+// recv writes one member's stream to stdout.
+func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) error {
+	wctx, cancel := context.WithTimeout(ctx, f.wait)
+	defer cancel()
+	sender, err := s.g.AwaitSender(wctx, func(p uuid.UUID) bool {
+		return f.peerName == "" || s.n.PeerName(p) == f.peerName
+	})
+	if err != nil {
+		who := "no trusted sender"
+		if f.peerName != "" {
+			who += " named " + f.peerName
+		}
+		return fmt.Errorf("stream: %s: %w", who, err)
+	}
+	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", s.n.PeerName(sender), uuidText(sender), s.group)
+	rd, err := s.g.NewReader(sender)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	defer stop()
+	p := newProgress(s.env, "received", f.progress)
+	defer p.done()
+	buf := make([]byte, max(f.chunk, 32<<10))
+	var total int64
+	for limit == 0 || total < limit {
+		want := buf
+		if limit > 0 {
+			want = buf[:min(int64(len(buf)), limit-total)]
+		}
+		n, err := rd.Read(want)
+		if n > 0 {
+			if _, werr := s.env.stdout.Write(want[:n]); werr != nil {
+				return fmt.Errorf("stream: write: %w", werr)
+			}
+			total += int64(n)
+			p.add(n)
+		}
+		var gap *privgroup.GapError
+		switch {
+		case errors.As(err, &gap):
+			fmt.Fprintf(s.env.stderr, "\nzyre: warning: %v\n", gap)
+		case err == io.EOF:
+			// Tell the sender: its data arrived.
+			if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil {
+				fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
+			}
+			return nil
+		case err != nil:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("stream: %w", err)
+		}
+	}
+	return nil
+}
+
+// contextReader stops reading when ctx ends (checked between reads).
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// progress prints "zyre stream: sent 12.0 MiB, 40.1 MiB/s" on stderr.
+type progress struct {
+	env      *cliEnv
+	verb     string
+	every    time.Duration
+	start    time.Time
+	last     time.Time
+	total    int64
+	printed  bool
+	finished bool
+}
+
+func newProgress(env *cliEnv, verb string, every time.Duration) *progress {
+	now := time.Now()
+	return &progress{env: env, verb: verb, every: every, start: now, last: now}
+}
+
+func (p *progress) add(n int) {
+	p.total += int64(n)
+	if p.every > 0 && time.Since(p.last) >= p.every {
+		p.last = time.Now()
+		p.print("\r")
+	}
+}
+
+func (p *progress) print(prefix string) {
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.total) / secs
+	}
+	fmt.Fprintf(p.env.stderr, "%szyre stream: %s %s in %.1fs, %s/s, %.1f Mbit/s", prefix, p.verb, sizeText(float64(p.total)), secs, sizeText(rate), rate*8/1e6)
+	p.printed = true
+}
+
+func (p *progress) done() {
+	if p.finished {
+		return
+	}
+	p.finished = true
+	p.print("\r")
+	fmt.Fprintln(p.env.stderr)
+}
+
+func sizeText(n float64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", n/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", n/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", n/(1<<10))
+	}
+	return fmt.Sprintf("%.0f B", n)
+}
+
+// progressWriter counts what passes to the Writer.
+type progressWriter struct {
+	w io.Writer
+	p *progress
+}
+
+func (pw progressWriter) Write(b []byte) (int, error) {
+	n, err := pw.w.Write(b)
+	pw.p.add(n)
+	return n, err
+}

@@ -1,0 +1,219 @@
+//go:build linux
+
+package zyregroup
+
+import (
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// threadCPU returns the CPU time (user + system) of the calling OS thread.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	const rusageThread = 1 // RUSAGE_THREAD
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+const plainGroup = "plain-bench"
+
+// benchPair is two secure nodes on loopback: alice sends, bob receives,
+// both through the private group and as plain SHOUTs in another group.
+// Bob's event pump and stream reader run each on its own locked OS thread,
+// so that their CPU time can be read with getrusage(RUSAGE_THREAD).
+type benchPair struct {
+	a, b       *member
+	w          *Writer
+	privBytes  atomic.Int64
+	readerCPU  atomic.Int64 // the reader thread's CPU when privBytes reached target
+	target     atomic.Int64
+	sampled    atomic.Int64 // the target of the last sample
+	plainBytes atomic.Int64
+	pumpCPU    chan chan time.Duration
+}
+
+func newBenchPair(tb testing.TB, chunk int) *benchPair {
+	port := testBeaconPort()
+	a, b := newNode(tb, "alice", port, false), newNode(tb, "bob", port, false)
+	trusted := trustKeys(a, b)
+	a.attach(group, Options{Trusted: trusted, ChunkSize: chunk})
+	g, err := Attach(b.n, group, Options{Secret: b.sk, Trusted: trusted})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.g = g
+	tb.Cleanup(func() { g.Close() })
+	p := &benchPair{a: a, b: b, pumpCPU: make(chan chan time.Duration)}
+	go func() {
+		runtime.LockOSThread()
+		events := b.n.Events()
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if g.Handle(ev) {
+					continue
+				}
+				if s, ok := ev.(*zre.Shout); ok && s.Group == plainGroup && len(s.Content) == 1 {
+					p.plainBytes.Add(int64(len(s.Content[0])))
+				}
+			case reply := <-p.pumpCPU:
+				reply <- threadCPU()
+			}
+		}
+	}()
+	for _, m := range []*member{a, b} {
+		if err := m.n.Join(plainGroup); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	b.awaitSender(a)
+	waitFor(tb, "bob in the plain group", func() bool { return contains(a.n.PeersByGroup(plainGroup), b.n.UUID()) })
+	rd, err := g.NewReader(a.n.UUID())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { rd.Close() })
+	go func() {
+		runtime.LockOSThread()
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := rd.Read(buf)
+			// The thread's CPU is sampled once a transfer is complete
+			// (a getrusage per Read would add its own cost).
+			if t := p.target.Load(); p.privBytes.Add(int64(n)) >= t && p.sampled.Load() < t {
+				p.readerCPU.Store(int64(threadCPU()))
+				p.sampled.Store(t)
+			}
+			var gap *privgroup.GapError
+			if err != nil && !errors.As(err, &gap) {
+				return
+			}
+		}
+	}()
+	if p.w, err = a.g.NewWriter(); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// waitSample waits for the reader's CPU sample of the current target.
+func (p *benchPair) waitSample() {
+	for p.sampled.Load() < p.target.Load() {
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+func (p *benchPair) pumpNow() time.Duration {
+	reply := make(chan time.Duration)
+	p.pumpCPU <- reply
+	return <-reply
+}
+
+// window bounds the octets in flight, so neither mode overruns the
+// receiving node's event queue (which drops SHOUTs beyond 10000 events).
+const window = 4 << 20
+
+// transfer sends total octets in chunks through send, keeping at most
+// window in flight, and waits until received reaches want.
+func transfer(tb testing.TB, chunk []byte, total int64, received *atomic.Int64, send func([]byte) error, flush func() error) time.Duration {
+	start := time.Now()
+	base := received.Load()
+	deadline := start.Add(2 * time.Minute)
+	for sent := int64(0); sent < total; sent += int64(len(chunk)) {
+		for sent-(received.Load()-base) > window {
+			if time.Now().After(deadline) {
+				tb.Fatalf("receiver stuck at %d of %d", received.Load()-base, sent)
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+		if err := send(chunk); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if flush != nil {
+		if err := flush(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for received.Load()-base < total {
+		if time.Now().After(deadline) {
+			tb.Fatalf("received %d of %d", received.Load()-base, total)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkNodeStream measures a stream between two secure nodes on
+// loopback, encrypted (private group: Writer → SHOUT → Handle → Reader)
+// beside the same chunks as plain SHOUT content through the same nodes,
+// alternating in every iteration. Metrics: MB/s of each, their ratio, and
+// the receiver's CPU for a 50 Mbit/s stream (event pump + reader threads,
+// getrusage) in percent of one core.
+func BenchmarkNodeStream(b *testing.B) {
+	for _, size := range []struct {
+		name  string
+		chunk int
+		total int64
+	}{{"1KiB", 1 << 10, 8 << 20}, {"16KiB", 16 << 10, 32 << 20}, {"64KiB", 64 << 10, 64 << 20}} {
+		b.Run(size.name, func(b *testing.B) {
+			p := newBenchPair(b, size.chunk)
+			chunk := randomBytes(size.chunk, 9)
+			plainSend := func(c []byte) error {
+				return p.a.g.retry(func() error { return p.a.n.Shout(plainGroup, c) })
+			}
+			// Warm up both paths.
+			transfer(b, chunk, 1<<20, &p.plainBytes, plainSend, nil)
+			p.target.Store(1 << 20)
+			transfer(b, chunk, 1<<20, &p.privBytes, func(c []byte) error { _, err := p.w.Write(c); return err }, p.w.Flush)
+			var tPlain, tPriv, cpuPlain, cpuPriv time.Duration
+			var bytes int64
+			b.ResetTimer()
+			// Each iteration alternates the modes in four rounds, so that
+			// the load of a shared machine weighs on both alike.
+			const rounds = 4
+			part := size.total / rounds
+			for range b.N {
+				for range rounds {
+					p.waitSample()
+					pump0 := p.pumpNow()
+					tPlain += transfer(b, chunk, part, &p.plainBytes, plainSend, nil)
+					pump1 := p.pumpNow()
+					rd0 := time.Duration(p.readerCPU.Load())
+					p.target.Store(p.privBytes.Load() + part)
+					tPriv += transfer(b, chunk, part, &p.privBytes, func(c []byte) error { _, err := p.w.Write(c); return err }, p.w.Flush)
+					pump2 := p.pumpNow()
+					p.waitSample()
+					rd1 := time.Duration(p.readerCPU.Load())
+					cpuPlain += pump1 - pump0
+					cpuPriv += (pump2 - pump1) + (rd1 - rd0)
+					bytes += part
+				}
+			}
+			b.StopTimer()
+			mbPlain := float64(bytes) / tPlain.Seconds() / 1e6
+			mbPriv := float64(bytes) / tPriv.Seconds() / 1e6
+			const rate50 = 50e6 / 8 // octets per second
+			b.ReportMetric(mbPlain, "plain-MB/s")
+			b.ReportMetric(mbPriv, "private-MB/s")
+			b.ReportMetric(mbPriv/mbPlain, "ratio")
+			b.ReportMetric(100*cpuPlain.Seconds()/float64(bytes)*rate50, "rx-plain-%core@50Mbit")
+			b.ReportMetric(100*cpuPriv.Seconds()/float64(bytes)*rate50, "rx-private-%core@50Mbit")
+			if st := p.b.g.Stats(); st.QueueDropped != 0 {
+				b.Fatalf("queue dropped %d records", st.QueueDropped)
+			}
+		})
+	}
+}

@@ -1,0 +1,101 @@
+package zyregroup
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// fakeNode is a Node without a network: it records what the Group sends.
+type fakeNode struct {
+	id       uuid.UUID
+	peers    []uuid.UUID
+	mu       sync.Mutex
+	whispers [][][]byte
+	shouts   [][][]byte
+}
+
+func (f *fakeNode) UUID() uuid.UUID                             { return f.id }
+func (f *fakeNode) Join(string) error                           { return nil }
+func (f *fakeNode) Leave(string) error                          { return nil }
+func (f *fakeNode) PeersByGroup(string) []uuid.UUID             { return f.peers }
+func (f *fakeNode) PeerHeader(uuid.UUID, string) (string, bool) { return "", false }
+func (f *fakeNode) Secure() bool                                { return false }
+func (f *fakeNode) PublicKey() curve.PublicKey                  { return curve.PublicKey{} }
+
+func (f *fakeNode) Whisper(_ uuid.UUID, content ...[]byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.whispers = append(f.whispers, content)
+	return nil
+}
+
+func (f *fakeNode) Shout(_ string, content ...[]byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shouts = append(f.shouts, content)
+	return nil
+}
+
+// FuzzHandle feeds hostile WHISPER and SHOUT content to a Group that holds
+// the sender key of one trusted peer: Handle must not panic, and nothing
+// but genuine records of that peer may reach its queue.
+func FuzzHandle(f *testing.F) {
+	ourSK, peerSK := secretKey(f), secretKey(f)
+	us, peer := uuid.New(), uuid.New()
+	s, err := privgroup.NewSender(group, peer, &peerSK, privgroup.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, _ := s.KeyFor(ourSK.Public())
+	data, _ := s.Seal(nil, []byte("\x00\x00\x00\x00\x00\x00\x00\x00hello"))
+	batch, _ := s.Batch(nil)
+	f.Add(byte(0), key)
+	f.Add(byte(1), data)
+	f.Add(byte(1), batch)
+	f.Add(byte(1), []byte{0x11})
+	f.Add(byte(0), []byte{0x13})
+	f.Add(byte(2), []byte(WhisperPrefix))
+	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
+		node := &fakeNode{id: us}
+		keys := map[uuid.UUID]curve.PublicKey{peer: peerSK.Public()}
+		g, err := Attach(node, group, Options{
+			Secret:  ourSK,
+			Trusted: func(id uuid.UUID, k curve.PublicKey) bool { return id == peer && k.Equal(peerSK.Public()) },
+			PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		hdr := zre.EventHeader{Peer: peer}
+		g.Handle(&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key}})
+		var ev zre.Event
+		switch kind % 4 {
+		case 0:
+			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), b}}
+		case 1:
+			ev = &zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{b}}
+		case 2:
+			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{b, []byte(group), b}}
+		default:
+			ev = &zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{b, b}}
+		}
+		g.Handle(ev)
+		st := g.Stats()
+		if st.KeysReceived != 1 {
+			t.Fatalf("keys received %d, want the genuine one only: %+v", st.KeysReceived, st)
+		}
+		if st.Records > 0 {
+			h, err := privgroup.ParseHeader(b)
+			if err != nil || h.KeyID != s.KeyID() {
+				t.Fatalf("a record that is not the peer's was queued: %x", b)
+			}
+		}
+	})
+}

@@ -1,0 +1,1080 @@
+package zyregroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// WhisperPrefix is the first frame of the WHISPERs of private groups:
+// reserved, and versioned (a later wire version takes "zyre-privgroup/2").
+// A sender key travels as WhisperPrefix, the group name and the sender-key
+// record; WhisperPrefix and the group name alone are a key request (the
+// sender answers a trusted member of the group with its current key).
+const WhisperPrefix = "zyre-privgroup/1"
+
+// requestInterval is the least time between two key requests to one peer,
+// and between two answers to one peer.
+const requestInterval = time.Second
+
+// Defaults of Options.
+const (
+	DefaultQueueRecords    = 8192
+	DefaultQueueBytes      = 32 << 20
+	DefaultRecheckInterval = time.Second
+	DefaultSendTimeout     = 10 * time.Second
+)
+
+// Errors. Every error of this package wraps one of these or an error of
+// privgroup, zre or trust.
+var (
+	// ErrInvalidOptions: bad arguments to Attach.
+	ErrInvalidOptions = errors.New("zyregroup: invalid options")
+	// ErrClosed: the Group (or the Reader) was closed.
+	ErrClosed = errors.New("zyregroup: closed")
+	// ErrBusy: a Writer of this Group, or a Reader of that sender, is open.
+	ErrBusy = errors.New("zyregroup: already open")
+	// ErrNoKey: no authenticated key is known for a peer.
+	ErrNoKey = errors.New("zyregroup: no key for peer")
+	// ErrUntrusted: the peer's key is not trusted.
+	ErrUntrusted = errors.New("zyregroup: peer not trusted")
+)
+
+// Node is what a Group needs of a node; *zre.Node implements it. A node
+// that also has a method PeerKey(uuid.UUID) (curve.PublicKey, bool)
+// returning a peer's authenticated key is asked through it.
+type Node interface {
+	UUID() uuid.UUID
+	Join(group string) error
+	Leave(group string) error
+	Whisper(peer uuid.UUID, content ...[]byte) error
+	Shout(group string, content ...[]byte) error
+	PeersByGroup(group string) []uuid.UUID
+	PeerHeader(peer uuid.UUID, key string) (string, bool)
+	Secure() bool
+	PublicKey() curve.PublicKey
+}
+
+var _ Node = (*zre.Node)(nil)
+
+// peerKeyer is the optional accessor of a peer's authenticated key.
+type peerKeyer interface {
+	PeerKey(peer uuid.UUID) (curve.PublicKey, bool)
+}
+
+// Options configure a Group. Secret and a trust decision (Trusted or
+// Trust) are required.
+type Options struct {
+	// Secret is our long-term CURVE secret key: the node's own in secure
+	// mode (checked against Node.PublicKey). It seals our sender keys to
+	// members and opens theirs. The Group keeps copies.
+	Secret curve.SecretKey
+
+	// Trusted decides whether a peer, authenticated with key, may hold our
+	// sender key and give us its own. It is asked when a member joins,
+	// when a key arrives and at every recheck; it must be quick.
+	Trusted func(peer uuid.UUID, key curve.PublicKey) bool
+	// Trust is the trust store used when Trusted is nil: a key is trusted
+	// when its record is verified or introduced (or tofu with TrustTOFU),
+	// and never when revoked.
+	Trust     *trust.Store
+	TrustTOFU bool
+
+	// PeerKey returns a peer's authenticated long-term key. Default: the
+	// node's PeerKey method if it has one, otherwise, in secure mode, the
+	// X-PUBLICKEY header of the peer's HELLO (a secure node checks that it
+	// equals the key CURVE authenticated). A plain node needs PeerKey:
+	// keys learnt out of band (the inner boxes then carry the whole
+	// protection; see the spec).
+	PeerKey func(peer uuid.UUID) (curve.PublicKey, bool)
+
+	// Crypto configures the privgroup Sender and Receiver (batch size and
+	// interval, rotation policy, windows, clock).
+	Crypto privgroup.Options
+	// ChunkSize is the Writer's chunk size (privgroup.DefaultChunkSize
+	// when 0).
+	ChunkSize int
+
+	// QueueRecords and QueueBytes bound the records kept per sender until
+	// its Reader takes them; more are dropped (Stats.QueueDropped), which
+	// the Reader reports as a gap.
+	QueueRecords, QueueBytes int
+	// RecheckInterval is how often the trust of members and senders is
+	// checked again (a revocation then rotates our key and drops theirs).
+	// Call Recheck for an immediate check.
+	RecheckInterval time.Duration
+	// SendTimeout bounds the retries of a send that a full peer queue
+	// refused (zmtp.ErrPeerNotResponding): the Writer waits for the
+	// receivers rather than dropping data.
+	SendTimeout time.Duration
+
+	// OnOpaque, if set, is called from Handle with every record of the
+	// group that we hold no key for (an untrusted sender, a removed one, or
+	// one whose key has not arrived). It must not keep rec.
+	OnOpaque func(peer uuid.UUID, rec []byte)
+
+	// Logger receives the Group's logs; nil means none.
+	Logger *slog.Logger
+}
+
+// Stats counts what a Group did.
+type Stats struct {
+	KeysSent     uint64 // sender keys whispered to members
+	KeysReceived uint64 // sender keys accepted
+	KeysRefused  uint64 // sender keys refused (untrusted, not for us, forged ...)
+	Passed       uint64 // members passed over: untrusted or without a key
+	KeyRequests  uint64 // key requests sent (a record of a group member whose key we lack)
+	Rotations    uint64 // epochs started because a member left or on policy
+	Records      uint64 // records of known senders queued for their Reader
+	Opaque       uint64 // records of the group we hold no key for
+	Malformed    uint64 // SHOUTs or WHISPERs of ours that did not parse
+	QueueDropped uint64 // records dropped because a sender's queue was full
+	SendRetries  uint64 // sends retried after a full peer queue
+}
+
+type counters struct {
+	keysSent, keysReceived, keysRefused, passed, keyRequests, rotations, records, opaque, malformed, queueDropped, sendRetries atomic.Uint64
+}
+
+// Group is a private group bound to a node. Its methods are safe for
+// concurrent use.
+type Group struct {
+	node    Node
+	group   string
+	self    uuid.UUID
+	opts    Options
+	log     *slog.Logger
+	trusted func(uuid.UUID, curve.PublicKey) bool
+	peerKey func(uuid.UUID) (curve.PublicKey, bool)
+	stats   counters
+
+	// snd guards the sending side: the Sender, the members holding our
+	// current key, and the open Writer. Sends happen under it, so a key
+	// whisper always precedes the SHOUTs of its epoch on each connection.
+	snd struct {
+		sync.Mutex
+		s       *privgroup.Sender
+		members map[uuid.UUID]curve.PublicKey
+		writer  *Writer
+		closed  bool
+	}
+	// rcv guards the receiving side.
+	rcv struct {
+		sync.Mutex
+		r       *privgroup.Receiver
+		keyIDs  map[privgroup.KeyID]uuid.UUID
+		senders map[uuid.UUID]*senderState
+		queues  map[uuid.UUID]*queue
+		changed chan struct{} // closed and replaced when a sender key arrives
+		from    uuid.UUID     // the peer whose WHISPER is being handled
+		closed  bool
+	}
+
+	// req rate-limits key requests we send and answer, per peer.
+	req struct {
+		sync.Mutex
+		sent, answered map[uuid.UUID]time.Time
+	}
+
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type senderState struct {
+	key    curve.PublicKey
+	keyIDs []privgroup.KeyID // oldest first; at most 3 (as the Receiver)
+}
+
+// Attach binds a private group to node: it makes our sender key, joins the
+// ZRE group and gives the key to each trusted member already there. The
+// application must then pass every event of node to Handle. Close undoes
+// it (and leaves the ZRE group).
+func Attach(node Node, group string, opts Options) (*Group, error) {
+	if node == nil {
+		return nil, fmt.Errorf("zyregroup: attach %q: %w: nil node", group, ErrInvalidOptions)
+	}
+	if opts.Secret.IsZero() {
+		return nil, fmt.Errorf("zyregroup: attach %q: %w: no secret key", group, ErrInvalidOptions)
+	}
+	if node.Secure() && !opts.Secret.Public().Equal(node.PublicKey()) {
+		return nil, fmt.Errorf("zyregroup: attach %q: %w: the secret key is not the node's", group, ErrInvalidOptions)
+	}
+	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, done: make(chan struct{})}
+	g.log = opts.Logger
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.opts.QueueRecords <= 0 {
+		g.opts.QueueRecords = DefaultQueueRecords
+	}
+	if g.opts.QueueBytes <= 0 {
+		g.opts.QueueBytes = DefaultQueueBytes
+	}
+	if g.opts.RecheckInterval <= 0 {
+		g.opts.RecheckInterval = DefaultRecheckInterval
+	}
+	if g.opts.SendTimeout <= 0 {
+		g.opts.SendTimeout = DefaultSendTimeout
+	}
+	switch {
+	case opts.Trusted != nil:
+		g.trusted = opts.Trusted
+	case opts.Trust != nil:
+		g.trusted = storeTrusted(opts.Trust, opts.TrustTOFU)
+	default:
+		return nil, fmt.Errorf("zyregroup: attach %q: %w: no trust decision (Trusted or Trust)", group, ErrInvalidOptions)
+	}
+	switch pk, ok := node.(peerKeyer); {
+	case opts.PeerKey != nil:
+		g.peerKey = opts.PeerKey
+	case ok:
+		g.peerKey = pk.PeerKey
+	case node.Secure():
+		g.peerKey = func(peer uuid.UUID) (curve.PublicKey, bool) {
+			v, ok := node.PeerHeader(peer, zre.HeaderPublicKey)
+			if !ok {
+				return curve.PublicKey{}, false
+			}
+			k, err := curve.ParsePublicKey(v)
+			return k, err == nil && !k.IsZero()
+		}
+	default:
+		return nil, fmt.Errorf("zyregroup: attach %q: %w: a plain node needs Options.PeerKey", group, ErrInvalidOptions)
+	}
+	crypto := opts.Crypto
+	crypto.VerifySender = g.verifySender
+	s, err := privgroup.NewSender(group, g.self, &opts.Secret, crypto)
+	if err != nil {
+		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
+	}
+	r, err := privgroup.NewReceiver(group, &opts.Secret, crypto)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
+	}
+	g.snd.s, g.snd.members = s, map[uuid.UUID]curve.PublicKey{}
+	g.rcv.r = r
+	g.rcv.keyIDs = map[privgroup.KeyID]uuid.UUID{}
+	g.rcv.senders = map[uuid.UUID]*senderState{}
+	g.rcv.queues = map[uuid.UUID]*queue{}
+	g.rcv.changed = make(chan struct{})
+	g.req.sent, g.req.answered = map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
+	if err := node.Join(group); err != nil {
+		s.Close()
+		r.Close()
+		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
+	}
+	g.snd.Lock()
+	for _, p := range node.PeersByGroup(group) {
+		g.giveKeyLocked(p)
+	}
+	g.snd.Unlock()
+	interval := opts.Crypto.BatchInterval
+	if interval <= 0 {
+		interval = privgroup.DefaultBatchInterval
+	}
+	g.wg.Add(1)
+	go g.run(interval)
+	return g, nil
+}
+
+// storeTrusted is the default trust decision from a trust store.
+func storeTrusted(st *trust.Store, tofu bool) func(uuid.UUID, curve.PublicKey) bool {
+	return func(peer uuid.UUID, key curve.PublicKey) bool {
+		rec, ok, err := st.Lookup(key)
+		if err != nil || !ok || (rec.UUID != uuid.Nil && rec.UUID != peer) {
+			return false
+		}
+		switch rec.State {
+		case trust.StateVerified, trust.StateIntroduced:
+			return true
+		case trust.StateTOFU:
+			return tofu
+		}
+		return false
+	}
+}
+
+// Name returns the group's name.
+func (g *Group) Name() string { return g.group }
+
+// Stats returns the counters so far.
+func (g *Group) Stats() Stats {
+	c := &g.stats
+	return Stats{
+		KeysSent: c.keysSent.Load(), KeysReceived: c.keysReceived.Load(), KeysRefused: c.keysRefused.Load(),
+		Passed: c.passed.Load(), KeyRequests: c.keyRequests.Load(), Rotations: c.rotations.Load(), Records: c.records.Load(), Opaque: c.opaque.Load(),
+		Malformed: c.malformed.Load(), QueueDropped: c.queueDropped.Load(), SendRetries: c.sendRetries.Load(),
+	}
+}
+
+// ReceiverStats returns the privgroup Receiver's counters (replays, bad
+// tags, bad signatures ...).
+func (g *Group) ReceiverStats() privgroup.Stats { return g.rcv.r.Stats() }
+
+// Epoch returns our sender key's current epoch.
+func (g *Group) Epoch() uint32 {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	return g.snd.s.Epoch()
+}
+
+// Members returns the peers holding our current sender key.
+func (g *Group) Members() []uuid.UUID {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	out := make([]uuid.UUID, 0, len(g.snd.members))
+	for p := range g.snd.members {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Senders returns the peers whose sender keys we hold.
+func (g *Group) Senders() []uuid.UUID {
+	g.rcv.Lock()
+	defer g.rcv.Unlock()
+	out := make([]uuid.UUID, 0, len(g.rcv.senders))
+	for p := range g.rcv.senders {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Handle acts on one event of the node and reports whether it consumed
+// it: a WHISPER carrying a sender key of this group or a key request, a
+// SHOUT in this group carrying a privgroup record (one we hold no key for
+// makes us ask its trusted shouter for the key). JOIN, LEAVE and EXIT of the group's members
+// are acted on (a key for a trusted joiner; a rotation when a member
+// leaves) but not consumed. Handle never blocks on the network for longer
+// than Options.SendTimeout and never panics on hostile content.
+func (g *Group) Handle(ev zre.Event) bool {
+	select {
+	case <-g.done:
+		return false
+	default:
+	}
+	switch e := ev.(type) {
+	case *zre.Shout:
+		if e.Group != g.group {
+			return false
+		}
+		return g.onShout(e.Peer, e.Content)
+	case *zre.Whisper:
+		return g.onWhisper(e.Peer, e.Content)
+	case *zre.Join:
+		if e.Group == g.group && e.Peer != g.self {
+			g.snd.Lock()
+			if _, ok := g.snd.members[e.Peer]; !ok && !g.snd.closed {
+				g.giveKeyLocked(e.Peer)
+			}
+			g.snd.Unlock()
+		}
+	case *zre.Leave:
+		if e.Group == g.group {
+			g.memberGone(e.Peer)
+		}
+	case *zre.Exit:
+		g.memberGone(e.Peer)
+	}
+	return false
+}
+
+// onShout routes a record of the group to its sender's queue.
+func (g *Group) onShout(peer uuid.UUID, content [][]byte) bool {
+	if len(content) != 1 || len(content[0]) == 0 {
+		return false
+	}
+	rec := content[0]
+	h, err := privgroup.ParseHeader(rec)
+	if err != nil {
+		if errors.Is(err, privgroup.ErrVersion) {
+			return false // not a record: a plain SHOUT in the group
+		}
+		g.stats.malformed.Add(1)
+		g.log.Debug("zyregroup: malformed record", "group", g.group, "peer", peer, "err", err)
+		return true
+	}
+	g.rcv.Lock()
+	sender, known := g.rcv.keyIDs[h.KeyID]
+	var q *queue
+	if known {
+		q = g.rcv.queues[sender]
+	}
+	g.rcv.Unlock()
+	if q == nil {
+		g.stats.opaque.Add(1)
+		if g.opts.OnOpaque != nil {
+			g.opts.OnOpaque(peer, rec)
+		}
+		g.requestKey(peer)
+		return true
+	}
+	if !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes) {
+		g.stats.queueDropped.Add(1)
+		return true
+	}
+	g.stats.records.Add(1)
+	return true
+}
+
+// onWhisper installs a sender key of this group.
+func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
+	if len(content) == 0 || string(content[0]) != WhisperPrefix {
+		return false
+	}
+	if len(content) == 2 && string(content[1]) == g.group {
+		g.answerRequest(peer)
+		return true
+	}
+	if len(content) != 3 {
+		if len(content) >= 2 && string(content[1]) != g.group {
+			return false // another group's; let its Group count it
+		}
+		g.stats.malformed.Add(1)
+		return len(content) >= 2
+	}
+	if string(content[1]) != g.group {
+		return false
+	}
+	if err := g.addKey(peer, content[2]); err != nil {
+		g.stats.keysRefused.Add(1)
+		g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
+	}
+	return true
+}
+
+// allow reports whether an event for peer in m is at least requestInterval
+// after the last one, and records it. The maps are bounded: when full they
+// are cleared.
+func (g *Group) allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
+	g.req.Lock()
+	defer g.req.Unlock()
+	now := time.Now()
+	if last, ok := m[peer]; ok && now.Sub(last) < requestInterval {
+		return false
+	}
+	if len(m) >= 4096 {
+		clear(m)
+	}
+	m[peer] = now
+	return true
+}
+
+// requestKey asks peer, which shouted a record of the group we hold no key
+// for, for its current sender key: it may have sent it before our Group
+// was attached, or its WHISPER failed. Only trusted peers are asked (we
+// would refuse the key of others), at most once per requestInterval.
+func (g *Group) requestKey(peer uuid.UUID) {
+	if !g.allow(g.req.sent, peer) {
+		return
+	}
+	key, ok := g.peerKey(peer)
+	if !ok || !g.trusted(peer, key) {
+		return
+	}
+	if err := g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group)); err != nil {
+		g.log.Debug("zyregroup: key request", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	g.stats.keyRequests.Add(1)
+}
+
+// answerRequest gives our current key to peer if it is a trusted member of
+// the group, at most once per requestInterval.
+func (g *Group) answerRequest(peer uuid.UUID) {
+	if peer == g.self || !g.allow(g.req.answered, peer) {
+		return
+	}
+	member := false
+	for _, p := range g.node.PeersByGroup(g.group) {
+		member = member || p == peer
+	}
+	if !member {
+		g.stats.passed.Add(1)
+		return
+	}
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	if !g.snd.closed {
+		g.giveKeyLocked(peer)
+	}
+}
+
+// verifySender is the Receiver's Options.VerifySender: the sender id in a
+// sender key must be the peer whose WHISPER carried it (whose
+// authenticated key opened the box), and that peer must be trusted. It
+// runs inside AddSenderKey, with g.rcv held.
+func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
+	if id != g.rcv.from {
+		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
+	}
+	if !g.trusted(id, key) {
+		return fmt.Errorf("%w: %s", ErrUntrusted, id)
+	}
+	return nil
+}
+
+func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
+	from, ok := g.peerKey(peer)
+	if !ok {
+		return fmt.Errorf("zyregroup: sender key from %s: %w", peer, ErrNoKey)
+	}
+	g.rcv.Lock()
+	defer g.rcv.Unlock()
+	if g.rcv.closed {
+		return ErrClosed
+	}
+	g.rcv.from = peer
+	ki, err := g.rcv.r.AddSenderKey(rec, from)
+	g.rcv.from = uuid.Nil
+	if err != nil {
+		return err
+	}
+	if ki.Duplicate {
+		return nil
+	}
+	g.stats.keysReceived.Add(1)
+	ss := g.rcv.senders[ki.Sender]
+	if ss == nil || !ss.key.Equal(from) {
+		ss = &senderState{key: from}
+		g.rcv.senders[ki.Sender] = ss
+	}
+	ss.keyIDs = append(ss.keyIDs, ki.KeyID)
+	for len(ss.keyIDs) > 3 {
+		delete(g.rcv.keyIDs, ss.keyIDs[0])
+		ss.keyIDs = ss.keyIDs[1:]
+	}
+	g.rcv.keyIDs[ki.KeyID] = ki.Sender
+	if q := g.rcv.queues[ki.Sender]; q == nil || q.isClosed() {
+		if q != nil && !q.hasReader() {
+			q.close()
+		}
+		g.rcv.queues[ki.Sender] = newQueue()
+	}
+	close(g.rcv.changed)
+	g.rcv.changed = make(chan struct{})
+	g.log.Debug("zyregroup: sender key", "group", g.group, "sender", ki.Sender, "epoch", ki.Epoch, "counter", ki.Counter)
+	return nil
+}
+
+// giveKeyLocked sends our current sender key to peer if it is trusted.
+// g.snd is held.
+func (g *Group) giveKeyLocked(peer uuid.UUID) {
+	if peer == g.self {
+		return
+	}
+	key, ok := g.peerKey(peer)
+	if !ok || !g.trusted(peer, key) {
+		g.stats.passed.Add(1)
+		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
+		return
+	}
+	// A batch record first, so the member can authenticate from the first
+	// message it can open.
+	if g.snd.s.Pending() > 0 {
+		rec, err := g.snd.s.Batch(nil)
+		if err == nil && len(rec) > 0 {
+			g.shout(rec)
+		}
+	}
+	rec, err := g.snd.s.KeyFor(key)
+	if err != nil {
+		g.log.Warn("zyregroup: cannot make sender key", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	err = g.retry(func() error { return g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group), rec) })
+	clear(rec)
+	if err != nil {
+		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	g.snd.members[peer] = key
+	g.stats.keysSent.Add(1)
+}
+
+// rotateLocked starts a new epoch and gives the new key to the current
+// trusted members, but never to exclude. g.snd is held.
+func (g *Group) rotateLocked(exclude uuid.UUID) error {
+	rec, err := g.snd.s.Rotate(nil)
+	if len(rec) > 0 {
+		g.shout(rec)
+	}
+	if err != nil {
+		return err
+	}
+	g.stats.rotations.Add(1)
+	return g.distributeLocked(exclude)
+}
+
+// distributeLocked gives the current key to every trusted member of the
+// group except exclude, and makes them the member set.
+func (g *Group) distributeLocked(exclude uuid.UUID) error {
+	clear(g.snd.members)
+	for _, p := range g.node.PeersByGroup(g.group) {
+		if p != exclude {
+			g.giveKeyLocked(p)
+		}
+	}
+	return nil
+}
+
+// memberGone handles a LEAVE of the group or an EXIT: a member holding our
+// key makes us rotate; its own stream ends.
+func (g *Group) memberGone(peer uuid.UUID) {
+	g.snd.Lock()
+	if _, ok := g.snd.members[peer]; ok && !g.snd.closed {
+		delete(g.snd.members, peer)
+		if err := g.rotateLocked(peer); err != nil {
+			g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
+		}
+	}
+	g.snd.Unlock()
+	g.rcv.Lock()
+	if q := g.rcv.queues[peer]; q != nil {
+		q.close()
+		if !q.hasReader() {
+			g.dropSenderLocked(peer)
+		}
+	}
+	g.rcv.Unlock()
+}
+
+// dropSenderLocked forgets a sender's keys and queue. g.rcv is held.
+func (g *Group) dropSenderLocked(peer uuid.UUID) {
+	if ss := g.rcv.senders[peer]; ss != nil {
+		for _, id := range ss.keyIDs {
+			delete(g.rcv.keyIDs, id)
+		}
+	}
+	delete(g.rcv.senders, peer)
+	if q := g.rcv.queues[peer]; q != nil {
+		q.close()
+		delete(g.rcv.queues, peer)
+	}
+	g.rcv.r.RemoveSender(peer)
+}
+
+// Recheck asks the trust decision again about every member holding our
+// key and every sender whose key we hold: a member no longer trusted
+// (revoked) makes us rotate, and it gets nothing of the new epoch; a sender
+// no longer trusted is dropped (its records become opaque). The Group
+// calls it every Options.RecheckInterval; call it at once from
+// trust.Options.OnRevoked.
+func (g *Group) Recheck() {
+	g.snd.Lock()
+	var gone []uuid.UUID
+	for p, k := range g.snd.members {
+		if cur, ok := g.peerKey(p); !ok || !cur.Equal(k) || !g.trusted(p, k) {
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) > 0 && !g.snd.closed {
+		for _, p := range gone {
+			delete(g.snd.members, p)
+		}
+		// distributeLocked re-asks the trust decision for everyone.
+		if err := g.rotateLocked(uuid.Nil); err != nil {
+			g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
+		}
+	}
+	g.snd.Unlock()
+	g.rcv.Lock()
+	for p, ss := range g.rcv.senders {
+		if !g.trusted(p, ss.key) {
+			g.dropSenderLocked(p)
+		}
+	}
+	g.rcv.Unlock()
+}
+
+// Rotate starts a new epoch of our sender key now and gives it to the
+// current trusted members.
+func (g *Group) Rotate() error {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	if g.snd.closed {
+		return ErrClosed
+	}
+	return g.rotateLocked(uuid.Nil)
+}
+
+// run shouts batch records when due, rotates on the policy and rechecks
+// trust, until Close.
+func (g *Group) run(interval time.Duration) {
+	defer g.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	next := time.Now().Add(g.opts.RecheckInterval)
+	for {
+		select {
+		case <-g.done:
+			return
+		case now := <-t.C:
+			g.snd.Lock()
+			if !g.snd.closed {
+				if g.snd.s.BatchDue() {
+					if rec, err := g.snd.s.Batch(nil); err == nil && len(rec) > 0 {
+						g.shout(rec)
+					}
+				}
+				if g.snd.s.RotationDue() {
+					if err := g.rotateLocked(uuid.Nil); err != nil {
+						g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
+					}
+				}
+			}
+			g.snd.Unlock()
+			if now.After(next) {
+				next = now.Add(g.opts.RecheckInterval)
+				g.Recheck()
+			}
+		}
+	}
+}
+
+// shout sends one record to the group, retrying while a peer's queue is
+// full. A retried SHOUT may reach some members twice; they refuse the
+// second copy as a replay.
+func (g *Group) shout(rec []byte) error {
+	return g.retry(func() error { return g.node.Shout(g.group, rec) })
+}
+
+func (g *Group) retry(f func() error) error {
+	deadline := time.Now().Add(g.opts.SendTimeout)
+	wait := 50 * time.Microsecond
+	var timer *time.Timer
+	for {
+		err := f()
+		if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) || time.Now().After(deadline) {
+			if timer != nil {
+				timer.Stop()
+			}
+			return err
+		}
+		g.stats.sendRetries.Add(1)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-g.done:
+			timer.Stop()
+			return fmt.Errorf("zyregroup: send: %w", ErrClosed)
+		}
+		wait = min(2*wait, 5*time.Millisecond)
+	}
+}
+
+// AwaitSender waits until we hold the sender key of a peer that match
+// accepts (any peer when match is nil) and returns it.
+func (g *Group) AwaitSender(ctx context.Context, match func(peer uuid.UUID) bool) (uuid.UUID, error) {
+	for {
+		g.rcv.Lock()
+		if g.rcv.closed {
+			g.rcv.Unlock()
+			return uuid.Nil, ErrClosed
+		}
+		for p := range g.rcv.senders {
+			if match == nil || match(p) {
+				g.rcv.Unlock()
+				return p, nil
+			}
+		}
+		ch := g.rcv.changed
+		g.rcv.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return uuid.Nil, fmt.Errorf("zyregroup: waiting for a sender in %q: %w", g.group, ctx.Err())
+		case <-g.done:
+			return uuid.Nil, ErrClosed
+		}
+	}
+}
+
+// Close sends a last batch record, stops the timer, erases the keys, ends
+// the Readers (ErrClosed) and leaves the ZRE group. It is safe to call
+// twice.
+func (g *Group) Close() error {
+	g.closeOnce.Do(func() {
+		// done first: a Write retrying under g.snd gives up and lets go.
+		close(g.done)
+		g.wg.Wait()
+		g.snd.Lock()
+		if g.snd.s.Pending() > 0 {
+			if rec, err := g.snd.s.Batch(nil); err == nil && len(rec) > 0 {
+				g.node.Shout(g.group, rec)
+			}
+		}
+		g.snd.closed = true
+		g.snd.s.Close()
+		g.snd.Unlock()
+		g.rcv.Lock()
+		g.rcv.closed = true
+		for _, q := range g.rcv.queues {
+			q.close()
+		}
+		g.rcv.r.Close()
+		g.rcv.Unlock()
+		if err := g.node.Leave(g.group); err != nil && !errors.Is(err, zre.ErrClosed) {
+			g.log.Debug("zyregroup: leave", "group", g.group, "err", err)
+		}
+	})
+	return nil
+}
+
+// Writer is a byte stream into the group: an io.WriteCloser that seals
+// chunks (Options.ChunkSize) and shouts them, with batch records when due,
+// on Flush and on Close. One Writer per Group is open at a time; a Write
+// waits (up to Options.SendTimeout) when a member's queue is full.
+type Writer struct {
+	g  *Group
+	w  *privgroup.Writer
+	ok bool
+}
+
+var _ io.WriteCloser = (*Writer)(nil)
+
+// NewWriter opens the Group's stream. Receivers read it with
+// NewReader(our UUID); the stream ends at Close.
+func (g *Group) NewWriter() (*Writer, error) {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	if g.snd.closed {
+		return nil, ErrClosed
+	}
+	if g.snd.writer != nil {
+		return nil, fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
+	}
+	w := &Writer{g: g, ok: true}
+	pw, err := privgroup.NewWriter(g.snd.s, g.shout, privgroup.WriterOptions{
+		ChunkSize: g.opts.ChunkSize,
+		OnRotate:  func(*privgroup.Sender) error { g.stats.rotations.Add(1); return g.distributeLocked(uuid.Nil) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
+	}
+	w.w = pw
+	g.snd.writer = w
+	return w, nil
+}
+
+// Write seals and sends p.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.g.snd.Lock()
+	defer w.g.snd.Unlock()
+	if w.g.snd.closed || !w.ok {
+		return 0, fmt.Errorf("zyregroup: write: %w", ErrClosed)
+	}
+	return w.w.Write(p)
+}
+
+// Flush sends the partial chunk and a batch record, so receivers can
+// release everything written so far.
+func (w *Writer) Flush() error {
+	w.g.snd.Lock()
+	defer w.g.snd.Unlock()
+	if w.g.snd.closed || !w.ok {
+		return fmt.Errorf("zyregroup: flush: %w", ErrClosed)
+	}
+	return w.w.Flush()
+}
+
+// Close ends the stream (the last chunk carries the end mark); the Group
+// may then open another Writer.
+func (w *Writer) Close() error {
+	w.g.snd.Lock()
+	defer w.g.snd.Unlock()
+	if !w.ok {
+		return nil
+	}
+	w.ok = false
+	w.g.snd.writer = nil
+	if w.g.snd.closed {
+		return fmt.Errorf("zyregroup: close: %w", ErrClosed)
+	}
+	return w.w.Close()
+}
+
+// Reader is one sender's stream in the group: authenticated data, in
+// order. Read returns io.EOF at the end of the sender's stream, a
+// *privgroup.GapError for lost or unauthenticated data (reading goes on
+// after it), io.ErrUnexpectedEOF when the sender left before ending its
+// stream, and an error wrapping ErrClosed after Close.
+type Reader struct {
+	g      *Group
+	sender uuid.UUID
+	q      *queue
+	rd     *privgroup.Reader
+	done   chan struct{}
+	once   sync.Once
+}
+
+var _ io.ReadCloser = (*Reader)(nil)
+
+// NewReader opens the stream of sender (a peer's UUID). It may be opened
+// before the sender's key arrives. One Reader per sender at a time.
+func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
+	g.rcv.Lock()
+	defer g.rcv.Unlock()
+	if g.rcv.closed {
+		return nil, ErrClosed
+	}
+	q := g.rcv.queues[sender]
+	if q == nil {
+		q = newQueue()
+		g.rcv.queues[sender] = q
+	}
+	if !q.setReader() {
+		return nil, fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
+	}
+	rd := &Reader{g: g, sender: sender, q: q, done: make(chan struct{})}
+	rd.rd = privgroup.NewReader(g.rcv.r, sender, rd.recv)
+	return rd, nil
+}
+
+func (rd *Reader) recv() ([]byte, error) {
+	for {
+		rec, closed := rd.q.pop()
+		if rec != nil {
+			return rec, nil
+		}
+		if closed {
+			select {
+			case <-rd.g.done:
+				return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+			default:
+			}
+			return nil, io.EOF
+		}
+		select {
+		case <-rd.q.wake:
+		case <-rd.done:
+			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+		case <-rd.g.done:
+			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+		}
+	}
+}
+
+// Read implements io.Reader.
+func (rd *Reader) Read(p []byte) (int, error) { return rd.rd.Read(p) }
+
+// Dropped returns how many records the Reader refused (replayed, forged,
+// stale or not from its sender).
+func (rd *Reader) Dropped() uint64 { return rd.rd.Dropped() }
+
+// Close ends the Reader; a blocked Read returns. Another Reader of the
+// same sender may then be opened.
+func (rd *Reader) Close() error {
+	rd.once.Do(func() {
+		close(rd.done)
+		g := rd.g
+		g.rcv.Lock()
+		rd.q.clearReader()
+		if rd.q.isClosed() && g.rcv.queues[rd.sender] == rd.q && !g.rcv.closed {
+			g.dropSenderLocked(rd.sender)
+		}
+		g.rcv.Unlock()
+	})
+	return nil
+}
+
+// queue holds one sender's records until its Reader takes them.
+type queue struct {
+	mu     sync.Mutex
+	recs   [][]byte
+	bytes  int
+	closed bool
+	reader bool
+	wake   chan struct{} // capacity 1
+}
+
+func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
+
+func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
+	q.mu.Lock()
+	if q.closed || len(q.recs) >= maxRecs || q.bytes+len(rec) > maxBytes {
+		q.mu.Unlock()
+		return false
+	}
+	q.recs = append(q.recs, rec)
+	q.bytes += len(rec)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (q *queue) pop() (rec []byte, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recs) == 0 {
+		if q.recs != nil && cap(q.recs) > 1024 {
+			q.recs = nil
+		}
+		return nil, q.closed
+	}
+	rec = q.recs[0]
+	q.recs[0] = nil
+	q.recs = q.recs[1:]
+	q.bytes -= len(rec)
+	return rec, false
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+func (q *queue) hasReader() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.reader
+}
+
+func (q *queue) setReader() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.reader {
+		return false
+	}
+	q.reader = true
+	return true
+}
+
+func (q *queue) clearReader() {
+	q.mu.Lock()
+	q.reader = false
+	q.mu.Unlock()
+}

@@ -1,0 +1,682 @@
+package zyregroup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
+)
+
+const group = "hotel-room"
+
+// sink drains a Reader in the background.
+type sink struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	gaps []privgroup.GapError
+	err  error
+	done chan struct{}
+}
+
+func drain(rd *Reader) *sink {
+	s := &sink{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		p := make([]byte, 32<<10)
+		for {
+			n, err := rd.Read(p)
+			s.mu.Lock()
+			s.buf.Write(p[:n])
+			var gap *privgroup.GapError
+			switch {
+			case errors.As(err, &gap):
+				s.gaps = append(s.gaps, *gap)
+			case err != nil:
+				s.err = err
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *sink) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Len()
+}
+
+func (s *sink) bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.buf.Bytes())
+}
+
+// wait waits for the end of the stream and returns its error (io.EOF at a
+// clean end).
+func (s *sink) wait(t *testing.T, rd *Reader) error {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-timeAfter(t):
+		rd.Close()
+		<-s.done
+		t.Fatalf("stream did not end within %v (%d octets read)", eventTimeout, s.len())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// writeAll writes data in pieces of varying sizes and returns the Writer
+// unclosed.
+func writeAll(t *testing.T, w *Writer, data []byte) {
+	t.Helper()
+	for i, k := 0, 1; i < len(data); k = k*7%9973 + 1 {
+		n := min(k, len(data)-i)
+		if _, err := w.Write(data[i : i+n]); err != nil {
+			t.Fatalf("write at %d: %v", i, err)
+		}
+		i += n
+	}
+}
+
+// A stream round-trips byte-exact between two secure nodes on loopback.
+func TestStreamRoundTripSecure(t *testing.T) {
+	port := testBeaconPort()
+	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	trusted := trustKeys(a, b)
+	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
+	b.attach(group, Options{Trusted: trusted})
+	b.awaitSender(a)
+	a.awaitSender(b)
+
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if _, err := b.g.NewReader(a.n.UUID()); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second reader: %v, want ErrBusy", err)
+	}
+	s := drain(rd)
+	data := randomBytes(1<<20+123, 1)
+	w, err := a.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.g.NewWriter(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second writer: %v, want ErrBusy", err)
+	}
+	writeAll(t, w, data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF {
+		t.Fatalf("stream ended with %v, want EOF", err)
+	}
+	if got := s.bytes(); !bytes.Equal(got, data) {
+		t.Fatalf("got %d octets, want %d (equal prefix %d)", len(got), len(data), commonPrefix(got, data))
+	}
+	if len(s.gaps) != 0 || rd.Dropped() != 0 {
+		t.Fatalf("gaps %v, dropped %d", s.gaps, rd.Dropped())
+	}
+	st := b.g.ReceiverStats()
+	if st.Authenticated == 0 || st.Authenticated != st.Opened {
+		t.Fatalf("receiver stats %+v: every message must be authenticated", st)
+	}
+	if a.g.Stats().KeysSent == 0 || b.g.Stats().KeysReceived == 0 {
+		t.Fatalf("stats a %+v b %+v", a.g.Stats(), b.g.Stats())
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// collector records the SHOUT content a node receives from one peer.
+type collector struct {
+	mu   sync.Mutex
+	recs [][]byte
+}
+
+func (c *collector) tap(from uuid.UUID) func(zre.Event) {
+	return func(ev zre.Event) {
+		if s, ok := ev.(*zre.Shout); ok && s.Peer == from && s.Group == group {
+			c.mu.Lock()
+			for _, f := range s.Content {
+				c.recs = append(c.recs, bytes.Clone(f))
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *collector) all() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.recs...)
+}
+
+// checkCiphertext checks that what an outsider received from the sender
+// is privgroup records only, none containing the plaintext, none opening
+// with the outsider's own key.
+func checkCiphertext(t *testing.T, who string, recs [][]byte, marker string, secret []byte, sk curve.SecretKey) {
+	t.Helper()
+	r, err := privgroup.NewReceiver(group, &sk, privgroup.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	records := 0
+	for _, rec := range recs {
+		if string(rec) == marker {
+			continue
+		}
+		if _, err := privgroup.ParseHeader(rec); err != nil {
+			t.Fatalf("%s received a SHOUT that is not a record: %q: %v", who, rec[:min(len(rec), 40)], err)
+		}
+		if bytes.Contains(rec, secret[:16]) {
+			t.Fatalf("%s received plaintext", who)
+		}
+		if _, _, err := r.Open(nil, rec); !errors.Is(err, privgroup.ErrUnknownKey) {
+			t.Fatalf("%s: open: %v, want ErrUnknownKey", who, err)
+		}
+		records++
+	}
+	if records == 0 {
+		t.Fatalf("%s received no records", who)
+	}
+}
+
+// An untrusted member of the group (secure, running privgroup) gets no
+// key and sees only ciphertext; its own key is refused.
+func TestUntrustedMemberSeesCiphertext(t *testing.T) {
+	port := testBeaconPort()
+	a, b, u := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "mallory", port, false)
+	// Oscar is trusted but not in the group: a non-member gets no key.
+	o := newNode(t, "oscar", port, false)
+	var oscarKeys atomic.Int32
+	o.tap = func(ev zre.Event) {
+		if w, ok := ev.(*zre.Whisper); ok && len(w.Content) > 0 && string(w.Content[0]) == WhisperPrefix {
+			oscarKeys.Add(1)
+		}
+	}
+	o.pump()
+	var seen collector
+	u.tap = seen.tap(a.n.UUID())
+	a.attach(group, Options{Trusted: trustKeys(a, b, o)})
+	b.attach(group, Options{Trusted: trustKeys(a, b, o)})
+	u.attach(group, Options{Trusted: trustKeys(a, b, u)}) // mallory trusts everyone
+	b.awaitSender(a)
+	waitFor(t, "alice refusing mallory's key", func() bool { return a.g.Stats().KeysRefused > 0 })
+	waitFor(t, "alice passing mallory over", func() bool { return a.g.Stats().Passed > 0 })
+
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	secret := bytes.Repeat([]byte("the room number is 1207; "), 200)
+	w, _ := a.g.NewWriter()
+	writeAll(t, w, secret)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), secret) {
+		t.Fatalf("bob: %v, %d octets", err, s.len())
+	}
+	const marker = "end of test"
+	if err := a.n.Shout(group, []byte(marker)); err != nil {
+		t.Fatal(err)
+	}
+	u.await("marker", isShoutText(a.n.UUID(), marker))
+
+	checkCiphertext(t, "mallory", seen.all(), marker, secret, u.sk)
+	if contains(u.g.Senders(), a.n.UUID()) || contains(a.g.Members(), u.n.UUID()) {
+		t.Fatalf("mallory holds alice's key: senders %v, members %v", u.g.Senders(), a.g.Members())
+	}
+	if !contains(a.g.Members(), b.n.UUID()) {
+		t.Fatalf("bob is not a member of alice's: %v", a.g.Members())
+	}
+	if oscarKeys.Load() != 0 || contains(a.g.Members(), o.n.UUID()) {
+		t.Fatalf("oscar, not in the group, got %d keys", oscarKeys.Load())
+	}
+	if st := u.g.Stats(); st.Opaque == 0 || st.Records != 0 {
+		t.Fatalf("mallory's stats %+v: want only opaque records", st)
+	}
+}
+
+// A plain node (no CURVE, no privgroup) in the group sees only
+// ciphertext. The members here are plain nodes too, with keys learnt out
+// of band (Options.PeerKey).
+func TestPlainNodeSeesCiphertext(t *testing.T) {
+	port := testBeaconPort()
+	a, b, c := newNode(t, "alice", port, true), newNode(t, "bob", port, true), newNode(t, "czmq", port, true)
+	var seen collector
+	c.tap = seen.tap(a.n.UUID())
+	if err := c.n.Join(group); err != nil {
+		t.Fatal(err)
+	}
+	c.pump()
+	opts := Options{Trusted: trustKeys(a, b), PeerKey: keyDirectory(a, b)}
+	a.attach(group, opts)
+	b.attach(group, opts)
+	b.awaitSender(a)
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	// c must be in alice's view of the group before she shouts.
+	waitFor(t, "czmq in alice's group", func() bool { return contains(a.n.PeersByGroup(group), c.n.UUID()) })
+	secret := bytes.Repeat([]byte("plain nodes see nothing "), 300)
+	w, _ := a.g.NewWriter()
+	writeAll(t, w, secret)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), secret) {
+		t.Fatalf("bob: %v, %d octets", err, s.len())
+	}
+	const marker = "end of test"
+	if err := a.n.Shout(group, []byte(marker)); err != nil {
+		t.Fatal(err)
+	}
+	c.await("marker", isShoutText(a.n.UUID(), marker))
+	checkCiphertext(t, "czmq", seen.all(), marker, secret, c.sk)
+}
+
+// trustStore opens a trust store in a temporary home with the given
+// members verified.
+func trustStore(t *testing.T, ms ...*member) *trust.Store {
+	t.Helper()
+	st, err := trust.Open(t.TempDir(), trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if _, err := st.MarkVerified(context.Background(), m.sk.Public(), m.n.UUID(), m.name, "test", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+// A member revoked in the sender's trust store reads nothing sent after
+// the rotation that follows; the others read everything.
+func TestRevokedMemberCannotReadAfterRotation(t *testing.T) {
+	port := testBeaconPort()
+	a, b, m := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "mike", port, false)
+	storeA := trustStore(t, b, m)
+	a.attach(group, Options{Trust: storeA})
+	b.attach(group, Options{Trust: trustStore(t, a, m)})
+	m.attach(group, Options{Trust: trustStore(t, a, b)})
+	b.awaitSender(a)
+	m.awaitSender(a)
+	a.awaitSender(b)
+	rdB, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdB.Close()
+	rdM, err := m.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdM.Close()
+	sB, sM := drain(rdB), drain(rdM)
+
+	before := bytes.Repeat([]byte("before the revocation. "), 500)
+	after := bytes.Repeat([]byte("AFTER THE REVOCATION! "), 500)
+	w, _ := a.g.NewWriter()
+	writeAll(t, w, before)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mike reading the first part", func() bool { return sM.len() == len(before) })
+	epoch := a.g.Epoch()
+
+	if _, err := storeA.Revoke(context.Background(), m.sk.Public(), "lost phone"); err != nil {
+		t.Fatal(err)
+	}
+	a.g.Recheck()
+	if a.g.Epoch() == epoch {
+		t.Fatal("no rotation after the revocation")
+	}
+	if mem := a.g.Members(); contains(mem, m.n.UUID()) || !contains(mem, b.n.UUID()) {
+		t.Fatalf("members after the revocation: %v", mem)
+	}
+	opaqueBefore := m.g.Stats().Opaque
+	writeAll(t, w, after)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sB.wait(t, rdB); err != io.EOF {
+		t.Fatalf("bob: %v", err)
+	}
+	if got, want := sB.bytes(), append(bytes.Clone(before), after...); !bytes.Equal(got, want) {
+		t.Fatalf("bob read %d octets, want %d", len(got), len(want))
+	}
+	const marker = "end of test"
+	if err := a.n.Shout(group, []byte(marker)); err != nil {
+		t.Fatal(err)
+	}
+	m.await("marker", isShoutText(a.n.UUID(), marker))
+	if got := sM.bytes(); !bytes.Equal(got, before) {
+		t.Fatalf("mike read %d octets (%q...), want exactly the %d before the revocation", len(got), got[len(before):min(len(got), len(before)+30)], len(before))
+	}
+	if m.g.Stats().Opaque == opaqueBefore {
+		t.Fatal("mike received no records of the new epoch")
+	}
+	// A revoked sender is dropped on the receiving side too.
+	if _, err := storeA.Revoke(context.Background(), b.sk.Public(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	a.g.Recheck()
+	if contains(a.g.Senders(), b.n.UUID()) {
+		t.Fatal("alice still holds bob's key after revoking him")
+	}
+}
+
+// Records replayed or tampered with by a hostile member (one that holds
+// the keys) are refused; the stream stays byte-exact.
+func TestHostileReshoutRefused(t *testing.T) {
+	port := testBeaconPort()
+	a, b, h := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "eve", port, false)
+	var seen collector
+	h.tap = seen.tap(a.n.UUID())
+	trusted := trustKeys(a, b, h)
+	a.attach(group, Options{Trusted: trusted, ChunkSize: 512})
+	b.attach(group, Options{Trusted: trusted})
+	h.attach(group, Options{Trusted: trusted})
+	b.awaitSender(a)
+	h.awaitSender(a)
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	part1, part2 := randomBytes(20000, 2), randomBytes(30000, 3)
+	w, _ := a.g.NewWriter()
+	writeAll(t, w, part1)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "bob reading part 1", func() bool { return s.len() == len(part1) })
+	waitFor(t, "eve receiving part 1", func() bool { return h.g.Stats().Records >= b.g.Stats().Records })
+
+	// Eve re-shouts everything of alice's she got (replays), a data
+	// record moved to a future counter (tampered header) and one with a
+	// flipped ciphertext octet, each as its own SHOUT.
+	recs := seen.all()
+	var hostile [][]byte
+	var lastData []byte
+	for _, rec := range recs {
+		hostile = append(hostile, rec)
+		if h, err := privgroup.ParseHeader(rec); err == nil && h.Kind == privgroup.KindData {
+			lastData = rec
+		}
+	}
+	moved := bytes.Clone(lastData)
+	moved[privgroup.DataHeaderSize-1]++ // counter + 1: the next one alice will use
+	flipped := bytes.Clone(lastData)
+	flipped[privgroup.DataHeaderSize-1]++
+	flipped[privgroup.DataHeaderSize+3] ^= 0x40
+	hostile = append(hostile, moved, flipped)
+	for _, rec := range hostile {
+		if err := h.n.Shout(group, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const marker = "eve is done"
+	if err := h.n.Shout(group, []byte(marker)); err != nil {
+		t.Fatal(err)
+	}
+	b.await("eve's marker", isShoutText(h.n.UUID(), marker))
+	writeAll(t, w, part2)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF {
+		t.Fatalf("bob: %v", err)
+	}
+	if got, want := s.bytes(), append(bytes.Clone(part1), part2...); !bytes.Equal(got, want) {
+		t.Fatalf("bob read %d octets, want %d", len(got), len(want))
+	}
+	if len(s.gaps) != 0 {
+		t.Fatalf("gaps %v", s.gaps)
+	}
+	st := b.g.ReceiverStats()
+	if rd.Dropped() < uint64(len(hostile)) {
+		t.Fatalf("dropped %d of %d hostile records (stats %+v)", rd.Dropped(), len(hostile), st)
+	}
+	if st.BadTag < 2 || st.TooOld+st.Replayed == 0 {
+		t.Fatalf("receiver stats %+v: want the tampered records as bad tags and the replays refused", st)
+	}
+}
+
+// A member that leaves the group makes the sender rotate; it is no longer
+// a member. A member that joins later gets the current key and reads from
+// there (the part before is a gap).
+func TestLeaveRotatesAndLateJoiner(t *testing.T) {
+	port := testBeaconPort()
+	a, b, c := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "carol", port, false)
+	trusted := trustKeys(a, b, c)
+	a.attach(group, Options{Trusted: trusted})
+	b.attach(group, Options{Trusted: trusted})
+	b.awaitSender(a)
+	epoch := a.g.Epoch()
+	w, _ := a.g.NewWriter()
+	part1, part2 := randomBytes(50000, 4), randomBytes(40000, 5)
+	writeAll(t, w, part1)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.attach(group, Options{Trusted: trusted})
+	c.awaitSender(a)
+	rd, err := c.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	writeAll(t, w, part2)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF {
+		t.Fatalf("carol: %v", err)
+	}
+	if !bytes.Equal(s.bytes(), part2) || len(s.gaps) != 1 || s.gaps[0].Bytes != uint64(len(part1)) {
+		t.Fatalf("carol read %d octets with gaps %+v, want %d after a gap of %d", s.len(), s.gaps, len(part2), len(part1))
+	}
+
+	if err := b.n.Leave(group); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice rotating after bob left", func() bool { return a.g.Epoch() != epoch && !contains(a.g.Members(), b.n.UUID()) })
+	if !contains(a.g.Members(), c.n.UUID()) {
+		t.Fatalf("carol is not a member after the rotation: %v", a.g.Members())
+	}
+	if a.g.Stats().Rotations == 0 {
+		t.Fatal("no rotation counted")
+	}
+
+	// Carol stops (EXIT at alice): another rotation, no member left.
+	epoch = a.g.Epoch()
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if err := c.n.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice rotating after carol's exit", func() bool { return a.g.Epoch() != epoch && len(a.g.Members()) == 0 })
+}
+
+func TestAttachOptions(t *testing.T) {
+	port := testBeaconPort()
+	sec, plain := newNode(t, "secure", port, false), newNode(t, "plain", port, true)
+	yes := func(uuid.UUID, curve.PublicKey) bool { return true }
+	for _, tc := range []struct {
+		name string
+		node *member
+		opts Options
+	}{
+		{"no secret", sec, Options{Trusted: yes}},
+		{"not the node's secret", sec, Options{Secret: secretKey(t), Trusted: yes}},
+		{"no trust decision", sec, Options{Secret: sec.sk}},
+		{"plain without PeerKey", plain, Options{Secret: plain.sk, Trusted: yes}},
+		{"bad crypto options", sec, Options{Secret: sec.sk, Trusted: yes, Crypto: privgroup.Options{Window: 65}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := Attach(tc.node.n, group, tc.opts)
+			if err == nil {
+				g.Close()
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrInvalidOptions) && !errors.Is(err, privgroup.ErrInvalidOptions) {
+				t.Fatalf("error %v, want ErrInvalidOptions", err)
+			}
+			if strings.Contains(err.Error(), tc.node.sk.Z85()) {
+				t.Fatal("the error shows the secret key")
+			}
+		})
+	}
+}
+
+// Handle ignores what is not its group's and never panics on garbage.
+func TestHandleHostileContent(t *testing.T) {
+	port := testBeaconPort()
+	a := newNode(t, "alice", port, false)
+	g, err := Attach(a.n, group, Options{Secret: a.sk, Trusted: func(uuid.UUID, curve.PublicKey) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	peer := uuid.New()
+	hdr := zre.EventHeader{Peer: peer, Name: "x"}
+	for _, tc := range []struct {
+		ev   zre.Event
+		want bool
+	}{
+		{&zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{[]byte("plain text")}}, false},
+		{&zre.Shout{EventHeader: hdr, Group: "other", Content: [][]byte{{0x11}}}, false},
+		{&zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{{0x11, 1, 2}}}, true},
+		{&zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{{}}}, false},
+		{&zre.Shout{EventHeader: hdr, Group: group, Content: nil}, false},
+		{&zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{append([]byte{0x11}, make([]byte, 40)...)}}, true},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix)}}, false},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}}, true},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), {0x13, 0}}}, true},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte("other"), {0x13}}}, false},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte("hello")}}, false},
+		{&zre.Join{EventHeader: hdr, Group: group}, false},
+		{&zre.Leave{EventHeader: hdr, Group: group}, false},
+		{&zre.Exit{EventHeader: hdr}, false},
+	} {
+		if got := g.Handle(tc.ev); got != tc.want {
+			t.Errorf("Handle(%T %+v) = %v, want %v", tc.ev, tc.ev, got, tc.want)
+		}
+	}
+	st := g.Stats()
+	if st.KeysReceived != 0 || st.Records != 0 || st.Opaque == 0 || st.Malformed == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.KeysRefused == 0 {
+		t.Fatalf("a sender key from an unknown peer was not refused: %+v", st)
+	}
+}
+
+// A revocation in the trust store is picked up by the periodic recheck:
+// the sender rotates without being told.
+func TestPeriodicRecheckRotates(t *testing.T) {
+	port := testBeaconPort()
+	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	store := trustStore(t, b)
+	a.attach(group, Options{Trust: store, RecheckInterval: 50 * time.Millisecond})
+	b.attach(group, Options{Trust: trustStore(t, a)})
+	b.awaitSender(a)
+	waitFor(t, "bob a member", func() bool { return contains(a.g.Members(), b.n.UUID()) })
+	epoch := a.g.Epoch()
+	if _, err := store.Revoke(context.Background(), b.sk.Public(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a rotation after the revocation", func() bool { return a.g.Epoch() != epoch })
+	if contains(a.g.Members(), b.n.UUID()) {
+		t.Fatalf("bob still a member: %v", a.g.Members())
+	}
+}
+
+// A member whose Group missed the sender's key WHISPER (its node joined the
+// group before the Group was attached) asks for the key when it sees a
+// record it cannot open, gets it, and reads from there on.
+func TestKeyRequest(t *testing.T) {
+	port := testBeaconPort()
+	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	trusted := trustKeys(a, b)
+	if err := b.n.Join(group); err != nil {
+		t.Fatal(err)
+	}
+	a.attach(group, Options{Trusted: trusted})
+	// Bob's application has no Group yet: alice's key goes nowhere.
+	deadline := time.After(eventTimeout)
+	for missed := false; !missed; {
+		select {
+		case ev := <-b.n.Events():
+			w, ok := ev.(*zre.Whisper)
+			missed = ok && w.Peer == a.n.UUID() && len(w.Content) == 3 && string(w.Content[0]) == WhisperPrefix
+		case <-deadline:
+			t.Fatal("no key WHISPER from alice")
+		}
+	}
+	b.attach(group, Options{Trusted: trusted})
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	w, _ := a.g.NewWriter()
+	part1, part2 := randomBytes(5000, 6), randomBytes(7000, 7)
+	writeAll(t, w, part1)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b.awaitSender(a)
+	if b.g.Stats().KeyRequests == 0 {
+		t.Fatalf("bob got alice's key without asking: %+v", b.g.Stats())
+	}
+	writeAll(t, w, part2)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF {
+		t.Fatalf("bob: %v", err)
+	}
+	all := append(bytes.Clone(part1), part2...)
+	if got := s.bytes(); !bytes.HasSuffix(got, part2) || !bytes.HasSuffix(all, got) {
+		t.Fatalf("bob read %d octets, want a suffix of the stream that holds part 2", len(got))
+	}
+}

@@ -1,0 +1,198 @@
+package zyregroup
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// eventTimeout bounds every wait: generous for a loaded 2-core machine.
+const eventTimeout = 20 * time.Second
+
+func testBeaconPort() int { return 20000 + rand.IntN(40000) }
+
+// secretKey returns a fresh CURVE secret key whose public key a secure
+// node accepts (C zyre reads a beacon key starting with 0x00 as none).
+func secretKey(t testing.TB) curve.SecretKey {
+	t.Helper()
+	for range 100 {
+		pub, sec, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub.Bytes()[0] != 0 {
+			return sec
+		}
+	}
+	t.Fatal("no usable key in 100 tries")
+	return curve.SecretKey{}
+}
+
+// member is one node on loopback, its private group (nil for a node that
+// only joins the ZRE group) and the events the group did not consume.
+type member struct {
+	t     testing.TB
+	name  string
+	n     *zre.Node
+	sk    curve.SecretKey
+	g     *Group
+	other chan zre.Event
+	// tap, if set before start, sees every event before Handle.
+	tap func(zre.Event)
+	mu  sync.Mutex
+}
+
+// newNode starts a loopback node (secure unless plain) and closes it at
+// the end of the test.
+func newNode(t testing.TB, name string, port int, plain bool) *member {
+	t.Helper()
+	m := &member{t: t, name: name, sk: secretKey(t), other: make(chan zre.Event, 10000)}
+	cfg := zre.Config{
+		Name:   name,
+		Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+	}
+	if !plain {
+		cfg.Secure = &zre.SecureConfig{Secret: m.sk}
+	}
+	n, err := zre.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.n = n
+	t.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// attach binds the private group and starts the event pump.
+func (m *member) attach(group string, opts Options) {
+	m.t.Helper()
+	opts.Secret = m.sk
+	g, err := Attach(m.n, group, opts)
+	if err != nil {
+		m.t.Fatalf("%s: attach: %v", m.name, err)
+	}
+	m.g = g
+	m.t.Cleanup(func() { g.Close() })
+	m.pump()
+}
+
+// pump feeds the node's events to the group (if any) and the rest to
+// m.other.
+func (m *member) pump() {
+	go func() {
+		for ev := range m.n.Events() {
+			if m.tap != nil {
+				m.tap(ev)
+			}
+			if m.g != nil && m.g.Handle(ev) {
+				continue
+			}
+			select {
+			case m.other <- ev:
+			default:
+			}
+		}
+	}()
+}
+
+// await waits for an unconsumed event that match accepts.
+func (m *member) await(what string, match func(zre.Event) bool) zre.Event {
+	m.t.Helper()
+	deadline := time.NewTimer(eventTimeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev := <-m.other:
+			if match(ev) {
+				return ev
+			}
+		case <-deadline.C:
+			m.t.Fatalf("%s: no %s within %v", m.name, what, eventTimeout)
+			return nil
+		}
+	}
+}
+
+// awaitSender waits until m holds the sender key of from.
+func (m *member) awaitSender(from *member) {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if _, err := m.g.AwaitSender(ctx, func(p uuid.UUID) bool { return p == from.n.UUID() }); err != nil {
+		m.t.Fatalf("%s: no sender key of %s: %v", m.name, from.name, err)
+	}
+}
+
+// waitFor polls cond with a deadline, for states no event announces.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(eventTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, eventTimeout)
+		}
+		<-tick.C
+	}
+}
+
+func contains(ids []uuid.UUID, id uuid.UUID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// trustKeys is a Trusted func that trusts the keys of the given members.
+func trustKeys(ms ...*member) func(uuid.UUID, curve.PublicKey) bool {
+	keys := map[curve.PublicKey]bool{}
+	for _, m := range ms {
+		keys[m.sk.Public()] = true
+	}
+	return func(_ uuid.UUID, k curve.PublicKey) bool { return keys[k] }
+}
+
+// keyDirectory is an injected PeerKey for plain nodes: keys learnt out of
+// band.
+func keyDirectory(ms ...*member) func(uuid.UUID) (curve.PublicKey, bool) {
+	keys := map[uuid.UUID]curve.PublicKey{}
+	for _, m := range ms {
+		keys[m.n.UUID()] = m.sk.Public()
+	}
+	return func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok }
+}
+
+func isShoutText(from uuid.UUID, text string) func(zre.Event) bool {
+	return func(ev zre.Event) bool {
+		s, ok := ev.(*zre.Shout)
+		return ok && s.Peer == from && len(s.Content) == 1 && string(s.Content[0]) == text
+	}
+}
+
+// randomBytes returns n pseudo-random octets (test data, not keys).
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// timeAfter is the deadline of a stream's end.
+func timeAfter(testing.TB) <-chan time.Time { return time.After(2 * eventTimeout) }
