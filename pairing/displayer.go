@@ -347,6 +347,14 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 	if cmd == cmdBye {
 		if st.pending != nil && bytes.Equal(st.pending.identity, id) {
 			d.reply(id, false, newMsg(cmdBye))
+			// Write the echo out before the outcome is known: the owner
+			// may Close as soon as Wait returns, and a dropped echo would
+			// keep the scanner waiting for Options.Linger.
+			fctx, cancel := context.WithTimeout(d.ctx, d.opts.Linger)
+			if err := d.router.Flush(fctx, id); err != nil {
+				d.opts.Logger.Info("pairing: BYE echo", "err", err)
+			}
+			cancel()
 			d.succeed(st)
 		}
 		return

@@ -34,6 +34,9 @@ var (
 	ErrProtocol          = errors.New("zmtp: protocol error")
 	ErrUnknownPeer       = errors.New("zmtp: unknown peer")
 	ErrDenied            = errors.New("zmtp: handshake denied")
+	// ErrDisconnected: the connection closed before a Flush completed;
+	// messages written before it may or may not have reached the peer.
+	ErrDisconnected = errors.New("zmtp: connection lost")
 )
 
 // Property is one metadata property of READY or INITIATE.
@@ -133,6 +136,16 @@ type Mechanism interface {
 	NewSession() (Session, error)
 }
 
+// ServerRole is implemented by a Mechanism whose client or server role is
+// set by its configuration rather than by which side accepted the TCP
+// connection (CURVE: CurveServer or CurveClient). The core gives
+// Options.Authorize to the sessions of such a mechanism exactly when
+// IsServer reports true, on a Dealer as on a Router. For a mechanism
+// without it (NULL) the accepting side, the Router, is the server.
+type ServerRole interface {
+	IsServer() bool
+}
+
 // CommandConn reads and writes whole command frames during a handshake.
 type CommandConn interface {
 	WriteCommand(name string, body []byte) error
@@ -159,6 +172,13 @@ type HandshakeResult struct {
 }
 
 // Session is one connection's state of a mechanism.
+//
+// A Session may also implement io.Closer: the core then calls Close
+// exactly once for every session NewSession returned, when it is done
+// with it — after the connection's reader and writer both stopped (so
+// after the last Seal and Open of its FrameCodec), or after a failed
+// handshake. The CURVE session wipes its keys there. An error from Close
+// is logged.
 type Session interface {
 	// Handshake runs the mechanism's command exchange after both greetings. local is this side's
 	// metadata (Socket-Type, Identity). auth is nil on the client side or when no authorizer is set.
@@ -175,6 +195,13 @@ type FrameCodec interface {
 	// (without FlagLong, which the framer adds).
 	Seal(dst []byte, flags byte, body []byte) (wireFlags byte, out []byte, err error)
 	// Open appends the logical body to dst and returns its flags; any error closes the connection.
+	//
+	// The core always passes dst == nil and hands wire over: wire is a buffer (or a part of a
+	// slab) allocated for this one frame, which the core never reads or reuses afterwards, so
+	// Open may write the logical body over wire and return a subslice of it (as the CURVE codec
+	// does, allocating nothing), or return newly allocated storage. The body returned is
+	// delivered to Recv as is and kept by the caller: it must not alias storage that the codec
+	// reuses for later frames.
 	Open(dst []byte, wireFlags byte, wire []byte) (flags byte, out []byte, err error)
 }
 
@@ -184,7 +211,7 @@ var Null Mechanism = nullMechanism{}
 // Options configure a Router or a Dealer. The zero value is usable.
 type Options struct {
 	Mechanism            Mechanism     // nil = Null
-	Authorize            Authorizer    // server side; called for NULL too
+	Authorize            Authorizer    // server side (see ServerRole); called for NULL too
 	Identity             []byte        // Dealer only: sent as the Identity property (0..255 octets)
 	MaxMsgSize           int64         // per message, all frames; 0 = default 256 MiB; <0 = no limit
 	HandshakeTimeout     time.Duration // 0 = 10 s; greeting+handshake must finish within it
@@ -195,6 +222,13 @@ type Options struct {
 	ReconnectInterval    time.Duration // Dealer: first retry delay, 0 = 100 ms
 	ReconnectIntervalMax time.Duration // Dealer: backoff cap, 0 = 5 s
 	Logger               *slog.Logger  // nil = discard
+	// OnDisconnect, if set, is called once for every connection that completed its handshake
+	// (and, on a Router, got its identity) when it is over: closed by either side, by a
+	// protocol or heartbeat error, by Router.Disconnect, by an identity takeover, or by
+	// Close. It runs on the connection's goroutine after its reader and writer stopped, and
+	// Close waits for it: it must return quickly and must not call Close. The *Peer is the
+	// one its messages carried.
+	OnDisconnect func(*Peer)
 }
 
 // Defaults.

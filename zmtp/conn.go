@@ -36,15 +36,29 @@ type conn struct {
 	bw    *bufio.Writer
 	fr    frameReader
 	codec FrameCodec
+	sess  Session
 	peer  *Peer
 
-	ctrl      chan []byte // command frames (PONG) waiting to be written
-	done      chan struct{}
+	ctrl      chan []byte   // command frames (PONG) waiting to be written
+	done      chan struct{} // closed by close
+	wdone     chan struct{} // closed when writeLoop has returned
 	closeOnce sync.Once
+	sessOnce  sync.Once
 	peerTTL   atomic.Int64 // nanoseconds, from the peer's PING; 0 = none
 	live      atomic.Bool  // past the handshake: reads get the idle deadline
 	sealBuf   []byte
 	cmdBuf    []byte
+}
+
+// outMsg is one entry of a send queue: a message, or a Flush marker.
+type outMsg struct {
+	frames [][]byte
+	// flushed, when non-nil, makes this entry a marker (frames is nil):
+	// the writer sends nil on it once everything queued before it has
+	// been written to the socket, or an error wrapping ErrDisconnected
+	// when the connection ends first. Its buffer of 1 keeps the writer
+	// from blocking.
+	flushed chan error
 }
 
 // deadlineReader sets the idle (heartbeat) read deadline before every read
@@ -107,14 +121,34 @@ func compatible(local, remote string) bool {
 	return false
 }
 
+// closeSession closes a session that implements io.Closer (see Session).
+func closeSession(s Session, log *slog.Logger) {
+	if cl, ok := s.(io.Closer); ok {
+		if err := cl.Close(); err != nil {
+			log.Warn("zmtp: closing the session", "err", err)
+		}
+	}
+}
+
+// serverRole reports whether this side's mechanism plays the server: by
+// its configuration when it implements ServerRole, else when this side
+// accepted the connection.
+func serverRole(m Mechanism, accepted bool) bool {
+	if r, ok := m.(ServerRole); ok {
+		return r.IsServer()
+	}
+	return accepted
+}
+
 // handshake runs the greeting and the mechanism's handshake on nc.
-func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, socketType string) (*conn, error) {
+func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, socketType string) (_ *conn, err error) {
 	c := &conn{
-		nc:   nc,
-		opts: opts,
-		log:  opts.Logger.With("remote", addrString(nc.RemoteAddr())),
-		ctrl: make(chan []byte, 8),
-		done: make(chan struct{}),
+		nc:    nc,
+		opts:  opts,
+		log:   opts.Logger.With("remote", addrString(nc.RemoteAddr())),
+		ctrl:  make(chan []byte, 8),
+		done:  make(chan struct{}),
+		wdone: make(chan struct{}),
 	}
 	// Small buffers until the handshake is done, so that connections that
 	// never finish it cost little.
@@ -173,12 +207,17 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	if err != nil {
 		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
 	}
+	defer func() {
+		if err != nil {
+			closeSession(sess, c.log)
+		}
+	}()
 	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}}
 	if socketType == "DEALER" {
 		local = append(local, Property{Name: "Identity", Value: opts.Identity})
 	}
 	var auth Authorizer
-	if server {
+	if serverRole(mech, server) {
 		auth = opts.Authorize
 		if auth != nil {
 			// Give the authorizer the remote address, which sessions cannot know.
@@ -206,6 +245,7 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 		return nil, fmt.Errorf("zmtp: identity of %d octets: %w", len(id), ErrProtocol)
 	}
 	c.codec = sess.Codec()
+	c.sess = sess
 	c.peer = &Peer{
 		RemoteAddr: nc.RemoteAddr(),
 		Identity:   id,
@@ -240,11 +280,17 @@ func (c *conn) close() {
 	})
 }
 
+// release closes the session once the connection no longer uses it: run
+// calls it, and so must whoever drops a conn without running it.
+func (c *conn) release() {
+	c.sessOnce.Do(func() { closeSession(c.sess, c.log) })
+}
+
 // run serves the connection: a writer goroutine takes messages from sendq,
 // the calling goroutine reads and hands whole messages to deliver, which
 // blocks for backpressure and returns false to stop. run returns when the
-// connection is closed and both have stopped.
-func (c *conn) run(sendq <-chan [][]byte, deliver func([][]byte) bool) error {
+// connection is closed, both have stopped and the session is released.
+func (c *conn) run(sendq <-chan outMsg, deliver func([][]byte) bool) error {
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
@@ -256,13 +302,21 @@ func (c *conn) run(sendq <-chan [][]byte, deliver func([][]byte) bool) error {
 	err := c.readLoop(deliver)
 	c.close()
 	wg.Wait()
+	c.release()
 	if err == nil {
 		err = werr
 	}
 	return err
 }
 
-func (c *conn) writeLoop(sendq <-chan [][]byte) error {
+func (c *conn) writeLoop(sendq <-chan outMsg) error {
+	var marks []chan error // Flush markers taken, answered after the next flush
+	defer func() {
+		for _, m := range marks {
+			m <- fmt.Errorf("zmtp: connection to %v closed before the flush: %w", addrString(c.nc.RemoteAddr()), ErrDisconnected)
+		}
+		close(c.wdone)
+	}()
 	var tick <-chan time.Time
 	if c.opts.HeartbeatInterval > 0 {
 		t := time.NewTicker(c.opts.HeartbeatInterval)
@@ -276,8 +330,12 @@ func (c *conn) writeLoop(sendq <-chan [][]byte) error {
 			return nil
 		case cmd := <-c.ctrl:
 			err = c.writeLogical(FlagCommand, cmd)
-		case msg := <-sendq:
-			err = c.writeMsg(msg)
+		case m := <-sendq:
+			if m.flushed != nil {
+				marks = append(marks, m.flushed)
+			} else {
+				err = c.writeMsg(m.frames)
+			}
 		case <-tick:
 			err = c.writePing()
 		}
@@ -288,18 +346,29 @@ func (c *conn) writeLoop(sendq <-chan [][]byte) error {
 				err = c.writeLogical(FlagCommand, <-c.ctrl)
 				continue
 			}
-			var msg [][]byte
+			var m outMsg
 			select {
-			case msg = <-sendq:
+			case m = <-sendq:
 			default:
 			}
-			if msg == nil {
+			if m.flushed != nil {
+				marks = append(marks, m.flushed)
+				continue
+			}
+			if m.frames == nil {
 				break
 			}
-			err = c.writeMsg(msg)
+			err = c.writeMsg(m.frames)
 		}
 		if err == nil {
 			err = c.bw.Flush()
+		}
+		if err == nil && len(marks) > 0 {
+			for _, m := range marks {
+				m <- nil
+			}
+			clear(marks)
+			marks = marks[:0]
 		}
 		if err != nil {
 			select {

@@ -54,9 +54,9 @@ type CurveClientConfig struct {
 // its metadata before READY is sent; a refusal sends ERROR with the
 // authorizer's error text (a ZAP status such as "400" makes libzmq clients
 // report ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) and fails the connection with an
-// error wrapping ErrDenied. (The zmtp core passes Options.Authorize only
-// on a Router: a Dealer with CurveServer accepts every client that proves
-// its key.)
+// error wrapping ErrDenied. The mechanism implements ServerRole, so the
+// zmtp core passes Options.Authorize to it on a Dealer too (a Dealer with
+// CurveServer, connecting out to a Router with CurveClient).
 //
 // An invalid configuration (Public not matching Secret) is reported by
 // every NewSession, so each connection attempt fails with an error
@@ -115,11 +115,17 @@ type curveMechanism struct {
 
 var (
 	_ Mechanism  = (*curveMechanism)(nil)
+	_ ServerRole = (*curveMechanism)(nil)
 	_ Session    = (*curveSession)(nil)
+	_ io.Closer  = (*curveSession)(nil)
 	_ FrameCodec = (*curveCodec)(nil)
 )
 
 func (m *curveMechanism) Name() string { return "CURVE" }
+
+// IsServer reports whether this is CurveServer: the CURVE role comes from
+// the configuration, not from which side accepted the connection.
+func (m *curveMechanism) IsServer() bool { return m.server }
 
 // AsServer is false on both sides: libzmq 4.3.4 writes 0 in the greeting's
 // as-server octet even on a CURVE server (it zero-fills the whole filler;
@@ -147,6 +153,17 @@ func (s *curveSession) Codec() FrameCodec {
 		return nil
 	}
 	return s.codec
+}
+
+// Close wipes the session keys and scratch buffers (curve.Session.Wipe).
+// The zmtp core calls it once, after the connection's reader and writer
+// stopped; Seal and Open fail afterwards. It is a no-op when the handshake
+// did not complete (the handshake state wipes itself).
+func (s *curveSession) Close() error {
+	if s.codec != nil {
+		s.codec.s.Wipe()
+	}
+	return nil
 }
 
 // Handshake runs the CURVE command exchange. The CURVE role (client or

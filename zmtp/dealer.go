@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -16,7 +17,7 @@ type Dealer struct {
 	opts    Options
 	network string
 	address string
-	sendq   chan [][]byte
+	sendq   chan outMsg
 	recv    chan Message
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -44,7 +45,7 @@ func DialDealer(network, address string, opts Options) (*Dealer, error) {
 		opts:    opts,
 		network: network,
 		address: address,
-		sendq:   make(chan [][]byte, opts.SendHWM),
+		sendq:   make(chan outMsg, opts.SendHWM),
 		recv:    make(chan Message, opts.RecvHWM),
 		done:    make(chan struct{}),
 	}
@@ -101,6 +102,7 @@ func (d *Dealer) loop() {
 		case <-d.done:
 			d.mu.Unlock()
 			c.close()
+			c.release()
 			return
 		default:
 		}
@@ -129,6 +131,9 @@ func (d *Dealer) loop() {
 		d.cur = nil
 		d.mu.Unlock()
 		log.Info("zmtp: dealer disconnected", "err", err)
+		if f := d.opts.OnDisconnect; f != nil {
+			f(peer)
+		}
 		if !wait() {
 			return
 		}
@@ -148,7 +153,7 @@ func (d *Dealer) Send(frames ...[]byte) error {
 	default:
 	}
 	select {
-	case d.sendq <- frames:
+	case d.sendq <- outMsg{frames: frames}:
 		return nil
 	default:
 		return fmt.Errorf("zmtp: dealer send to %s: %w", d.address, ErrPeerNotResponding)
@@ -165,19 +170,58 @@ func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
 		return ErrClosed
 	default:
 	}
+	m := outMsg{frames: frames}
 	select {
-	case d.sendq <- frames:
+	case d.sendq <- m:
 		return nil
 	default:
 	}
 	select {
-	case d.sendq <- frames:
+	case d.sendq <- m:
 		return nil
 	case <-d.done:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Flush returns when every message queued before the call has been written
+// to the socket (handed to the kernel, not necessarily read by the peer),
+// or with ctx's error when ctx ends first; then Close drops nothing that
+// was queued before the Flush. While the Dealer is disconnected it waits
+// for the reconnection; while the queue is full it waits for room (the
+// flush takes a place in the queue). It returns ErrClosed after Close, and
+// an error wrapping ErrDisconnected when the connection that took the
+// flush broke before writing everything ahead of it. Messages that an
+// earlier connection took and lost when it broke are lost as always (see
+// Dealer); Flush does not report them.
+func (d *Dealer) Flush(ctx context.Context) error {
+	select {
+	case <-d.done:
+		return ErrClosed
+	default:
+	}
+	ch := make(chan error, 1)
+	select {
+	case d.sendq <- outMsg{flushed: ch}:
+	case <-d.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("zmtp: dealer flush to %s: %w", d.address, ctx.Err())
+	}
+	err := waitFlushed(ctx, ch, d.done)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrDisconnected) {
+		select {
+		case <-d.done:
+			return ErrClosed
+		default:
+		}
+	}
+	return fmt.Errorf("zmtp: dealer flush to %s: %w", d.address, err)
 }
 
 // Recv returns the next whole message from the peer.
@@ -201,7 +245,8 @@ func (d *Dealer) Recv(ctx context.Context) (Message, error) {
 func (d *Dealer) Connected() bool { return d.connected.Load() }
 
 // Close closes the connection and stops reconnecting. Messages still queued
-// are dropped. It is idempotent and waits for the Dealer's goroutines.
+// are dropped (Flush first to write them). It is idempotent and waits for
+// the Dealer's goroutines.
 func (d *Dealer) Close() error {
 	d.closeOnce.Do(func() {
 		d.mu.Lock()

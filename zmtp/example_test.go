@@ -65,3 +65,45 @@ func ExampleAppendGreeting() {
 	// Output:
 	// ff 00 00 00 00 00 00 00 01 7f 03 01 4e 55 4c 4c
 }
+
+// A Dealer flushes its last message before closing; the Router learns that
+// the connection went away and can cut a peer off itself.
+func ExampleDealer_Flush() {
+	gone := make(chan *zmtp.Peer, 1)
+	r, err := zmtp.ListenRouter("tcp", "127.0.0.1:0", zmtp.Options{
+		OnDisconnect: func(p *zmtp.Peer) { gone <- p }, // must not block
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Identity: []byte("bob")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d.Send([]byte("goodbye"))
+	if err := d.Flush(ctx); err != nil { // written to the socket: Close loses nothing
+		fmt.Println(err)
+	}
+	d.Close()
+
+	m, err := r.Recv(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s from %s\n", m.Frames[0], m.Peer.Identity)
+	select {
+	case p := <-gone:
+		fmt.Printf("%s disconnected\n", p.Identity)
+	case <-ctx.Done():
+		fmt.Println(ctx.Err())
+	}
+	// Output:
+	// goodbye from bob
+	// bob disconnected
+}

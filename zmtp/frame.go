@@ -9,9 +9,12 @@ import (
 
 const (
 	// chunk is the most of a large frame allocated before its bytes
-	// arrive; the buffer then doubles as they do, so that a header claiming
-	// a huge size costs at most chunk plus what really arrives.
-	chunk = 1 << 20
+	// arrive: frames up to chunk are read into one allocation of their
+	// size (a 1 MiB message under CURVE is 1 MiB + 33 octets on the wire);
+	// a larger frame starts with chunk and doubles as its bytes arrive, so
+	// that a header claiming a huge size costs at most chunk plus what
+	// really arrives.
+	chunk = 4 << 20
 	// slabSize is the block small frame bodies are carved from.
 	slabSize = 32 << 10
 	// smallFrame is the largest frame taken from the slab.

@@ -35,7 +35,7 @@ type Router struct {
 
 type routerConn struct {
 	*conn
-	sendq chan [][]byte
+	sendq chan outMsg
 }
 
 // ListenRouter binds now and serves in the background.
@@ -119,9 +119,10 @@ func (r *Router) serve(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	rc := &routerConn{conn: c, sendq: make(chan [][]byte, r.opts.SendHWM)}
+	rc := &routerConn{conn: c, sendq: make(chan outMsg, r.opts.SendHWM)}
 	if !r.register(rc) {
 		c.close()
+		c.release()
 		return
 	}
 	peer := c.peer
@@ -148,6 +149,9 @@ func (r *Router) serve(nc net.Conn) {
 	r.mu.Unlock()
 	if err != nil {
 		r.opts.Logger.Info("zmtp: router connection closed", "remote", addrString(nc.RemoteAddr()), "identity", fmt.Sprintf("%x", peer.Identity), "err", err)
+	}
+	if f := r.opts.OnDisconnect; f != nil {
+		f(peer)
 	}
 }
 
@@ -227,11 +231,90 @@ func (r *Router) Send(identity []byte, frames ...[]byte) error {
 	default:
 	}
 	select {
-	case rc.sendq <- frames:
+	case rc.sendq <- outMsg{frames: frames}:
 		return nil
 	default:
 		return fmt.Errorf("zmtp: router send to %x: %w", identity, ErrPeerNotResponding)
 	}
+}
+
+// lookup returns the connection with the given identity.
+func (r *Router) lookup(what string, identity []byte) (*routerConn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	rc, ok := r.peers[string(identity)]
+	if !ok {
+		return nil, fmt.Errorf("zmtp: router %s %x: %w", what, identity, ErrUnknownPeer)
+	}
+	return rc, nil
+}
+
+// Flush returns when every message queued for the peer with the given
+// identity before the call has been written to its socket (not
+// necessarily read by the peer), or with ctx's error when ctx ends first.
+// It waits for room when the peer's queue is full. It returns an error
+// wrapping ErrUnknownPeer when no connection has that identity, and one
+// wrapping ErrDisconnected when the connection ends first.
+func (r *Router) Flush(ctx context.Context, identity []byte) error {
+	rc, err := r.lookup("flush", identity)
+	if err != nil {
+		return err
+	}
+	ch := make(chan error, 1)
+	select {
+	case rc.sendq <- outMsg{flushed: ch}:
+	case <-rc.wdone:
+		return fmt.Errorf("zmtp: router flush to %x: %w", identity, ErrDisconnected)
+	case <-ctx.Done():
+		return fmt.Errorf("zmtp: router flush to %x: %w", identity, ctx.Err())
+	}
+	if err := waitFlushed(ctx, ch, rc.wdone); err != nil {
+		return fmt.Errorf("zmtp: router flush to %x: %w", identity, err)
+	}
+	return nil
+}
+
+// waitFlushed waits for a Flush marker's answer. gone is closed when no
+// writer will ever answer it (the writer answers the markers it took
+// before it closes gone).
+func waitFlushed(ctx context.Context, ch <-chan error, gone <-chan struct{}) error {
+	select {
+	case err := <-ch:
+		return err
+	case <-gone:
+		select {
+		case err := <-ch:
+			return err
+		default:
+			return ErrDisconnected
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Disconnect closes the connection of the peer with the given identity at
+// once (what is still queued for it is dropped) and forgets it: Send then
+// returns ErrUnknownPeer until it connects again. It returns an error
+// wrapping ErrUnknownPeer when no connection has that identity.
+// OnDisconnect is called for it as for any other closed connection.
+func (r *Router) Disconnect(identity []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	rc, ok := r.peers[string(identity)]
+	if !ok {
+		return fmt.Errorf("zmtp: router disconnect %x: %w", identity, ErrUnknownPeer)
+	}
+	delete(r.peers, string(identity))
+	rc.close()
+	r.opts.Logger.Info("zmtp: router: disconnected a peer", "remote", addrString(rc.peer.RemoteAddr), "identity", fmt.Sprintf("%x", identity))
+	return nil
 }
 
 // Peers returns the identities of the connected peers.

@@ -75,6 +75,10 @@ type Node struct {
 
 	sec *secure // nil in plain mode; see secure.go
 
+	// linger bounds how long Stop waits for the GOODBYEs to be written
+	// (stopLinger; tests may raise it).
+	linger time.Duration
+
 	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
 }
 
@@ -92,6 +96,7 @@ func New(cfg Config) (*Node, error) {
 		events:   make(chan Event),
 		quit:     make(chan struct{}),
 		loopDone: make(chan struct{}),
+		linger:   stopLinger,
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
@@ -101,6 +106,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		sec.dial = n.dialKey
+		sec.disconnect = n.disconnectInbound
 		n.sec, n.st.sec = sec, sec
 		n.st.baseCtx = n.ctx
 		if sec.trust != nil {
@@ -307,9 +313,12 @@ func (n *Node) do(f func(*state)) error {
 }
 
 // Stop says goodbye and stops the node: a GOODBYE to every peer, a port-0
-// beacon (peers remove us at once), then every socket is closed. The Stop
-// event is the last event; Events is closed after it was delivered. ctx
-// bounds the wait for the goodbye to go out. Call Close afterwards.
+// beacon (peers remove us at once), then every socket is closed. Before
+// closing a connected peer's link, Stop waits until what was queued on it
+// (earlier whispers and shouts, then the GOODBYE) has been written to the
+// socket, for at most a couple of seconds (stopLinger) and never past ctx;
+// links still connecting are closed at once. The Stop event is the last
+// event; Events is closed after it was delivered. Call Close afterwards.
 func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Lock()
 	if n.mu.closed {
@@ -343,10 +352,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		b.Silence()
 		b.Close()
 	}
-	if len(links) > 0 {
-		// The zmtp Dealer has no flush: give the GOODBYEs a moment.
-		waitUntil(ctx, stopLinger, func() bool { return false })
-	}
+	flushLinks(ctx, n.linger, links)
 	for _, l := range links {
 		l.Close()
 	}
@@ -354,8 +360,41 @@ func (n *Node) Stop(ctx context.Context) error {
 	return nil
 }
 
-// stopLinger is how long Stop lets queued GOODBYEs go out (ZMQ_LINGER's role).
-const stopLinger = 100 * time.Millisecond
+// stopLinger is the most Stop waits for queued GOODBYEs to be written
+// (ZMQ_LINGER's role).
+const stopLinger = 2 * time.Second
+
+// flushLinks waits, at most max and never past ctx, until every connected
+// link that can flush (a zmtp.Dealer) has written what was queued on it.
+// The links flush in parallel.
+func flushLinks(ctx context.Context, max time.Duration, links []link) {
+	type flusher interface {
+		Flush(context.Context) error
+		Connected() bool
+	}
+	ctx, cancel := context.WithTimeout(ctx, max)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		f, ok := l.(flusher)
+		if !ok || !f.Connected() {
+			continue
+		}
+		wg.Go(func() { _ = f.Flush(ctx) })
+	}
+	wg.Wait()
+}
+
+// disconnectInbound closes the connection into our inbox whose ZMTP
+// identity is identity, if there is one; it reports whether there was
+// (secure.disconnect: revocations). Set by Start, n.router is read-only
+// afterwards.
+func (n *Node) disconnectInbound(identity []byte) bool {
+	if n.router == nil {
+		return false
+	}
+	return n.router.Disconnect(identity) == nil
+}
 
 // waitUntil polls cond until it holds, ctx is done or max passed.
 func waitUntil(ctx context.Context, max time.Duration, cond func() bool) {

@@ -124,6 +124,10 @@ type secure struct {
 	// dial opens a CURVE DEALER to endpoint, authenticating the server
 	// with key (the node's dialSecure; a fake in state tests).
 	dial func(endpoint string, key curve.PublicKey) (link, error)
+	// disconnect closes the connection into our inbox with the given
+	// ZMTP identity and reports whether there was one (the node's
+	// disconnectInbound; nil in state tests). State goroutine only.
+	disconnect func(identity []byte) bool
 
 	pins     pinTable    // without a trust store
 	trust    *trustState // nil without a trust store
@@ -471,6 +475,10 @@ func (s *state) secureHello(id uuid.UUID, p *peer, m *Msg, in inboxMsg) (curve.P
 	}
 	pk := PeerKey{Stage: StageHello, UUID: id, Name: m.Name, Key: key, Bound: IsBound(id, key), Addr: in.remote, Headers: slices.Clone(m.Headers)}
 	if err := s.sec.check(s.ctx(), pk, s.note); err != nil {
+		if errors.Is(err, ErrRevoked) {
+			// A connection made before the revocation: close it.
+			s.disconnectRevoked(in.identity, key)
+		}
 		return key, err
 	}
 	return key, nil

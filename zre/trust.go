@@ -160,7 +160,9 @@ func (s *state) trustTick() {
 }
 
 // dropRevoked removes the peers (and pending connections) whose key is
-// revoked: their links are closed; their HELLO and connections are
+// revoked: their links are closed, and so are their connections into our
+// inbox (by the peer's identity, and by the identity bound to each revoked
+// key, which only that key can hold); their HELLO and connections are
 // refused from then on by the store.
 func (s *state) dropRevoked() {
 	t := s.sec.trust
@@ -172,6 +174,7 @@ func (s *state) dropRevoked() {
 			s.log.Warn("zre: dropping a peer whose key is revoked", "peer", p.label(), "key", p.key.Z85())
 			s.stats.peersRevoked.Add(1)
 			s.removePeer(p)
+			s.disconnectRevoked(Identity(p.id), p.key)
 		}
 	}
 	for ep, pp := range s.pending {
@@ -179,6 +182,20 @@ func (s *state) dropRevoked() {
 			pp.link.Close()
 			delete(s.pending, ep)
 		}
+	}
+	for k := range t.revoked {
+		s.disconnectRevoked(Identity(UUIDFromKey(k)), k)
+	}
+}
+
+// disconnectRevoked closes the inbox connection with the given identity
+// (one authenticated with the revoked key), if there is one.
+func (s *state) disconnectRevoked(identity []byte, key curve.PublicKey) {
+	if s.sec.disconnect == nil {
+		return
+	}
+	if s.sec.disconnect(identity) {
+		s.log.Warn("zre: closed an inbox connection of a revoked key", "uuid", uuidString(uuid.UUID(identity[1:])), "key", key.Z85())
 	}
 }
 
