@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"monitor": {"run a node and print every event", runMonitor},
 		"chat":    {"chat in a group: stdin lines are shouted", runChat},
 		"peers":   {"run a node briefly and list the peers it saw", runPeers},
+		"bench":   {"measure throughput and scale (perf_local / perf_remote protocol)", runBench},
 		"stream":  {"send or receive a private, end-to-end encrypted stream in a group", runStream},
 	}
 }
