@@ -73,9 +73,10 @@ type InboxMessage struct {
 	Remote   string
 }
 
-// BeaconPacket is one received beacon: the payload (owned by the receiver)
-// and the sender's address, whose host and the beacon's port make the
-// peer's endpoint.
+// BeaconPacket is one received beacon: the payload (which the node only
+// reads, so a transport may give every receiver the same slice) and the
+// sender's address, whose host and the beacon's port make the peer's
+// endpoint.
 type BeaconPacket = beacon.Packet
 
 // Link is a node's outgoing connection to one peer's inbox.
