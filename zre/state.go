@@ -221,10 +221,17 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) 
 	// keeps every Enter paired with one Exit.)
 	// In secure mode a peer that proved its key (ready) is not removed on
 	// an unauthenticated claim: anyone can send a beacon with its port.
-	for _, old := range s.sortedPeers() {
+	// Looked for without sorting every peer: this runs for each new peer,
+	// and there is almost never a stale one.
+	var stale []*peer
+	for _, old := range s.peers {
 		if old.endpoint == endpoint && (s.sec == nil || !old.ready) {
-			s.removePeer(old)
+			stale = append(stale, old)
 		}
+	}
+	slices.SortFunc(stale, comparePeers)
+	for _, old := range stale {
+		s.removePeer(old)
 	}
 	p := newPeer(id)
 	p.endpoint = endpoint
@@ -346,8 +353,17 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		s.stats.beaconsInvalid.Add(1)
 		return
 	}
-	endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
-	p := s.requirePeer(b.UUID, endpoint, b.PublicKey)
+	p, ok := s.peers[b.UUID]
+	if ok && p.link != nil {
+		// The common case, once a second per peer: a known, connected peer.
+		// requirePeer would not use the endpoint, so do not build it.
+		if p.key.IsZero() {
+			p.key = b.PublicKey
+		}
+	} else {
+		endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
+		p = s.requirePeer(b.UUID, endpoint, b.PublicKey)
+	}
 	p.heard(now, s.cfg, false)
 	if p.silentAt.IsZero() {
 		p.silentAt = now.Add(s.cfg.Silent)
@@ -575,9 +591,12 @@ func (s *state) sortedPeers() []*peer {
 	for _, p := range s.peers {
 		ps = append(ps, p)
 	}
-	slices.SortFunc(ps, func(a, b *peer) int { return strings.Compare(string(a.id[:]), string(b.id[:])) })
+	slices.SortFunc(ps, comparePeers)
 	return ps
 }
+
+// comparePeers orders peers by UUID without allocating.
+func comparePeers(a, b *peer) int { return bytes.Compare(a.id[:], b.id[:]) }
 
 func checkGroup(name string) error {
 	if name == "" || len(name) > 255 || strings.IndexByte(name, 0) >= 0 {
