@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +61,14 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: want send or recv, then GROUP", errUsage)
 	}
 	mode, group := args[0], args[1]
+	if strings.HasPrefix(group, "-") {
+		// A flag where GROUP belongs: never start a node for it.
+		fmt.Fprintln(env.stderr, streamUsage)
+		if group == "-h" || group == "-help" || group == "--help" {
+			return flag.ErrHelp
+		}
+		return fmt.Errorf("%w: want GROUP before the flags, got %q", errUsage, group)
+	}
 	if group == "" || len(group) > privgroup.MaxGroupLen {
 		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
 	}

@@ -179,11 +179,28 @@ func TestStreamUsage(t *testing.T) {
 		{"stream", "recv", "g", "--chunk", "0"},
 		{"stream", "recv", "g", "extra"},
 		{"stream", "recv", strings.Repeat("g", 256)},
+		{"stream", "send", "--loopback", "g"}, // a flag where GROUP belongs
 	} {
 		var out, errb bytes.Buffer
 		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 		if code := run(context.Background(), env, args); code != 2 {
 			t.Errorf("%q: exit %d, want 2; stderr:\n%s", args, code, errb.String())
+		}
+	}
+}
+
+// TestStreamHelp: --help after send or recv prints the usage and starts no
+// node (it once took "--help" for the group name and ran a node on the
+// default interface).
+func TestStreamHelp(t *testing.T) {
+	for _, args := range [][]string{{"stream", "--help"}, {"stream", "send", "--help"}, {"stream", "recv", "-h"}} {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		if code := run(context.Background(), env, args); code != 0 {
+			t.Errorf("%q: exit %d, want 0; stderr:\n%s", args, code, errb.String())
+		}
+		if !strings.Contains(errb.String(), "zyre stream") || strings.Contains(errb.String(), "ephemeral key") {
+			t.Errorf("%q: want the usage and no node; stderr:\n%s", args, errb.String())
 		}
 	}
 }
