@@ -2,9 +2,8 @@ package keystore
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/base32"
 	"fmt"
+	"github.com/zyre-go/zyre/internal/keyid"
 	"io"
 	"strings"
 	"time"
@@ -143,16 +142,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// fingerprintEncoding is RFC 4648 base32 without padding.
-var fingerprintEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
 // Fingerprint is the short, human-comparable form of a CURVE public key:
 // the first 10 octets of SHA-256 over the 32 raw key octets, in RFC 4648
 // base32 (upper case, no padding), as four groups of four characters joined
 // by "-", e.g. "ABCD-EFGH-IJKL-MNOP". 80 bits: enough to compare by eye or
 // voice, not a replacement for the full key in storage. See spec/keystore.md.
-func Fingerprint(pub curve.PublicKey) string {
-	sum := sha256.Sum256(pub.Bytes())
-	s := fingerprintEncoding.EncodeToString(sum[:10])
-	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
-}
+func Fingerprint(pub curve.PublicKey) string { return keyid.Fingerprint(pub) }
