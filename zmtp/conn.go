@@ -163,7 +163,19 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	// The deadline (or a Close) interrupts the handshake's reads and
+	// writes; once the handshake is complete, nothing may interrupt the
+	// connection any more: complete says so, under dlMu, so that an
+	// AfterFunc that started late cannot undo the clearing below.
+	var dlMu sync.Mutex
+	complete := false
+	stop := context.AfterFunc(ctx, func() {
+		dlMu.Lock()
+		defer dlMu.Unlock()
+		if !complete {
+			nc.SetDeadline(time.Unix(1, 0))
+		}
+	})
 	defer stop()
 
 	mech := opts.Mechanism
@@ -254,9 +266,17 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 		Mechanism:  mech.Name(),
 		PublicKey:  res.PublicKey,
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("zmtp: handshake: %w", err)
-	}
+	// The handshake is complete, and for the peer too: a CURVE server
+	// sent READY, after which the client writes what it had queued. Its
+	// deadline passing now (this goroutine descheduled since the last
+	// write) must not fail the connection: the messages the peer wrote
+	// into it would be lost for good, while the peer's socket reconnects
+	// as if nothing had happened (a lost ZRE HELLO leaves a pair of nodes
+	// half meshed). A Close of the Router or Dealer meanwhile still ends
+	// the connection: both check for it once the handshake returned.
+	dlMu.Lock()
+	complete = true
+	dlMu.Unlock()
 	stop()
 	nc.SetDeadline(time.Time{})
 	// Full-size buffers from now on, keeping what was already read.

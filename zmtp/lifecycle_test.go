@@ -535,3 +535,76 @@ func TestFrameCodecOpenInPlace(t *testing.T) {
 		t.Fatalf("the core passed a non-nil dst to Open %d times", n)
 	}
 }
+
+// lateMechanism wraps a mechanism: the first session whose handshake
+// succeeds returns only once release is closed and the handshake's
+// deadline has passed, as a server goroutine descheduled between writing
+// READY and returning would.
+type lateMechanism struct {
+	Mechanism
+	first   *atomic.Bool
+	release chan struct{}
+}
+
+func (m lateMechanism) IsServer() bool { return m.Mechanism.(ServerRole).IsServer() }
+func (m lateMechanism) NewSession() (Session, error) {
+	s, err := m.Mechanism.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	return &lateSession{Session: s, m: m}, nil
+}
+
+type lateSession struct {
+	Session
+	m lateMechanism
+}
+
+func (s *lateSession) Handshake(ctx context.Context, c CommandConn, server bool, local Metadata, auth Authorizer) (HandshakeResult, error) {
+	res, err := s.Session.Handshake(ctx, c, server, local, auth)
+	if err == nil && s.m.first.CompareAndSwap(true, false) {
+		<-s.m.release
+		<-ctx.Done()
+	}
+	return res, err
+}
+
+func (s *lateSession) Close() error { return s.Session.(io.Closer).Close() }
+
+// TestHandshakeCompleteAtTheDeadline: a CURVE server whose handshake
+// completed (READY sent) just before its HandshakeTimeout keeps the
+// connection. The client counts it as established as soon as READY
+// arrives and writes what it had queued into it; a server that then gave
+// up on the connection because the deadline had passed in the meantime
+// lost that message for good (the Dealer reconnects, but what the broken
+// connection took is gone): a ZRE HELLO lost this way left a secure pair
+// of nodes half meshed forever.
+func TestHandshakeCompleteAtTheDeadline(t *testing.T) {
+	checkNoLeak(t)
+	spub, ssec := curveKeys(t)
+	cpub, csec := curveKeys(t)
+	var first atomic.Bool
+	first.Store(true)
+	release := make(chan struct{})
+	r := listen(t, Options{
+		Mechanism:        lateMechanism{CurveServer(CurveServerConfig{Public: spub, Secret: ssec}), &first, release},
+		HandshakeTimeout: 200 * time.Millisecond,
+	})
+	d := dial(t, r.Addr().String(), Options{
+		Mechanism: CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub}),
+		Identity:  []byte("late"), ReconnectInterval: 5 * time.Millisecond, ReconnectIntervalMax: 20 * time.Millisecond,
+	})
+	if err := d.Send([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	// Written into the first connection, which the client counts as
+	// established (READY arrived) while the server has not returned yet.
+	if err := d.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	m := recvR(t, r)
+	if string(m.Frames[0]) != "hello" {
+		t.Fatalf("got %q, want the message written right after READY", m.Frames)
+	}
+}
