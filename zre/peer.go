@@ -35,7 +35,8 @@ type peer struct {
 	key curve.PublicKey
 
 	evasiveAt, silentAt, expiredAt time.Time
-	evasive, silent                bool // the event of the current episode was sent
+	evasive, silent                bool      // the event of the current episode was sent
+	unreadySince                   time.Time // reap: when it was first seen without an accepted HELLO
 }
 
 func newPeer(id uuid.UUID) *peer {

@@ -54,6 +54,7 @@ type Stats struct {
 	SendErrors      uint64 // sends refused (peer queue full, not connected)
 	SequenceGaps    uint64 // peers dropped for a sequence gap (lost messages)
 	ProtocolErrors  uint64 // peers dropped for a protocol error (bad JOIN/LEAVE status, ...)
+	HelloTimeouts   uint64 // peers dropped (and dialled again on their next beacon) for sending no HELLO within Config.Expired
 	PeersEntered    uint64 // Enter events
 	PeersExited     uint64 // Exit events
 	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent/Refused events dropped for a slow consumer
@@ -71,7 +72,7 @@ type counters struct {
 	messagesIn, messagesDropped, messagesOut, sendErrors    atomic.Uint64
 	sequenceGaps, protocolErrors, peersEntered, peersExited atomic.Uint64
 	eventsDropped, beaconsRefused, peersRefused             atomic.Uint64
-	peersRevoked, trustErrors                               atomic.Uint64
+	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -84,6 +85,7 @@ func (c *counters) snapshot() Stats {
 		PeersExited: c.peersExited.Load(), EventsDropped: c.eventsDropped.Load(),
 		BeaconsRefused: c.beaconsRefused.Load(), PeersRefused: c.peersRefused.Load(),
 		PeersRevoked: c.peersRevoked.Load(), TrustErrors: c.trustErrors.Load(),
+		HelloTimeouts: c.helloTimeouts.Load(),
 	}
 }
 
@@ -555,6 +557,21 @@ func (s *state) reap(now time.Time) {
 		s.trustTick()
 	}
 	for _, p := range s.sortedPeers() {
+		if p.ready {
+			p.unreadySince = time.Time{}
+		} else if p.unreadySince.IsZero() {
+			p.unreadySince = now
+		} else if now.Sub(p.unreadySince) >= s.cfg.Expired {
+			// Its beacons keep it alive, but its HELLO never came: lost
+			// with a connection that broke right after the handshake, or
+			// refused. Start over: its next beacon dials it again and we
+			// say HELLO again; a peer that had us as ready drops us on that
+			// second HELLO and dials back, which brings its HELLO.
+			s.log.Debug("zre: no HELLO from peer: starting over", "peer", p.label(), "endpoint", p.endpoint)
+			s.stats.helloTimeouts.Add(1)
+			s.removePeer(p)
+			continue
+		}
 		switch {
 		case p.expiredAt.IsZero():
 		case !now.Before(p.expiredAt):

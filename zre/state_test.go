@@ -671,3 +671,41 @@ func TestStateEndpointTakenOver(t *testing.T) {
 		t.Fatalf("peers %v", h.st.peers)
 	}
 }
+
+// TestStateNoHelloStartsOver: a peer whose beacons keep coming but whose
+// HELLO never arrives (lost with a connection that broke right after its
+// handshake) is dropped after Config.Expired and dialled again on its next
+// beacon, with a new HELLO from us; a ready peer is never dropped this way.
+func TestStateNoHelloStartsOver(t *testing.T) {
+	h := newHarness(t)
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	first := h.link(epB)
+	for i := 0; i < int(h.cfg.Expired/time.Second)+1; i++ {
+		h.advance(time.Second)
+		h.beacon(uuidB, 50002, "127.0.0.1:5670")
+		h.st.reap(h.now)
+	}
+	if !first.closed || len(h.st.peers) != 0 {
+		t.Fatalf("peer without HELLO kept after %v (link closed %v, %d peers)", h.cfg.Expired, first.closed, len(h.st.peers))
+	}
+	if got := h.stats.snapshot().HelloTimeouts; got != 1 {
+		t.Fatalf("HelloTimeouts = %d, want 1", got)
+	}
+	h.wantEvents() // it never entered, so no EXIT
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	again := h.link(epB)
+	if again == first || len(again.sent) != 1 || again.sent[0].ID != MsgHello || again.sent[0].Sequence != 1 {
+		t.Fatalf("not dialled again with a HELLO: %+v", again.sent)
+	}
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	for i := 0; i < 2*int(h.cfg.Expired/time.Second); i++ {
+		h.advance(time.Second)
+		h.beacon(uuidB, 50002, "127.0.0.1:5670")
+		h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: uint16(2 + i)})
+		h.st.reap(h.now)
+	}
+	if len(h.st.peers) != 1 || again.closed || h.stats.snapshot().HelloTimeouts != 1 {
+		t.Fatalf("a ready peer was dropped: %d peers, link closed %v, stats %+v", len(h.st.peers), again.closed, h.stats.snapshot())
+	}
+}
