@@ -37,7 +37,9 @@ import (
 // nothing from (beacon or message) for Config.Evasive gets one PING and an
 // Evasive event; one whose beacons arrive but who sent no message for
 // Config.Silent gets a Silent event; one silent for Config.Expired is
-// removed. ELECT and LEADER (zyre's leader election) are decoded and
+// removed. A peer whose beacons arrive but whose HELLO never did (lost
+// with a connection that broke) is dropped after Config.Expired and
+// dialled again on its next beacon (Stats.HelloTimeouts). ELECT and LEADER (zyre's leader election) are decoded and
 // ignored: leader election is not implemented.
 //
 // Events: Events returns an unbuffered channel that the node feeds from an
