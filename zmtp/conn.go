@@ -224,9 +224,11 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 			closeSession(sess, c.log)
 		}
 	}()
-	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}}
-	if socketType == "DEALER" {
-		local = append(local, Property{Name: "Identity", Value: opts.Identity})
+	// Like libzmq, a ROUTER or DEALER always sends Identity, empty when it
+	// has none (the READY in testdata/zre/curvezmq_server_to_client.hex).
+	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}, {Name: "Identity", Value: opts.Identity}}
+	if socketType == "ROUTER" {
+		local[1].Value = nil
 	}
 	var auth Authorizer
 	if serverRole(mech, server) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/zyre-go/zyre/curve"
 )
@@ -171,29 +170,10 @@ func (s *curveSession) Close() error {
 // whether this socket accepted the connection; auth is used when the
 // mechanism is the CURVE server.
 func (s *curveSession) Handshake(ctx context.Context, c CommandConn, server bool, local Metadata, auth Authorizer) (HandshakeResult, error) {
-	local = withLibzmqIdentity(local)
 	if s.m.server {
 		return s.serverHandshake(ctx, c, local, auth)
 	}
 	return s.clientHandshake(ctx, c, local)
-}
-
-// withLibzmqIdentity adds an empty Identity property when a ROUTER, DEALER
-// or REQ sends none: libzmq always sends one for these socket types, and
-// the C reference's READY (testdata/zre/curvezmq_server_to_client.hex) has
-// it. The zmtp core sends Identity for DEALER only.
-func withLibzmqIdentity(local Metadata) Metadata {
-	if _, ok := local.Get("Identity"); ok {
-		return local
-	}
-	st, _ := local.Get("Socket-Type")
-	switch strings.ToUpper(string(st)) {
-	case "ROUTER", "DEALER", "REQ":
-		md := make(Metadata, len(local), len(local)+1)
-		copy(md, local)
-		return append(md, Property{Name: "Identity", Value: []byte{}})
-	}
-	return local
 }
 
 func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local Metadata) (HandshakeResult, error) {
