@@ -20,59 +20,7 @@ import uuid
 
 import zmq
 
-TIMEOUT_MS = 20000
-
-
-def fail(msg):
-    sys.stderr.write("zre_curve_peer.py: " + msg + "\n")
-    sys.exit(1)
-
-
-def string(s):
-    b = s.encode()
-    return struct.pack("B", len(b)) + b
-
-
-def longstr(s):
-    b = s.encode()
-    return struct.pack(">I", len(b)) + b
-
-
-def header(msg_id, seq):
-    return b"\xaa\xa1" + struct.pack(">BBH", msg_id, 2, seq)
-
-
-class Reader:
-    def __init__(self, b):
-        self.b, self.off = b, 0
-
-    def take(self, n):
-        if self.off + n > len(self.b):
-            fail("truncated frame at offset %d" % self.off)
-        v = self.b[self.off:self.off + n]
-        self.off += n
-        return v
-
-    def u8(self):
-        return self.take(1)[0]
-
-    def u16(self):
-        return struct.unpack(">H", self.take(2))[0]
-
-    def u32(self):
-        return struct.unpack(">I", self.take(4))[0]
-
-    def string(self):
-        return self.take(self.u8()).decode()
-
-    def longstr(self):
-        return self.take(self.u32()).decode()
-
-
-def recv(sock, what):
-    if not sock.poll(TIMEOUT_MS):
-        fail("timeout waiting for " + what)
-    return sock.recv_multipart()
+from zrewire import Reader, fail, header, longstr, recv, recv_hello, string
 
 
 def main():
@@ -99,25 +47,8 @@ def main():
     print("UUID " + me.hex(), flush=True)
 
     # The Go node's HELLO, as zyre_node.c would read it in CURVE mode.
-    frames = recv(inbox, "HELLO")
-    if len(frames) != 2:
-        fail("HELLO: %d frames with the routing id, want 2" % len(frames))
-    ident, body = frames
-    if len(ident) != 17 or ident[0] != 1:
-        fail("routing id %s, want 01 + UUID" % ident.hex())
-    r = Reader(body)
-    if r.take(2) != b"\xaa\xa1":
-        fail("bad signature")
-    msg_id, version, seq = r.u8(), r.u8(), r.u16()
-    if (msg_id, version, seq) != (1, 2, 1):
-        fail("HELLO id/version/sequence = %d/%d/%d, want 1/2/1" % (msg_id, version, seq))
-    go_endpoint = r.string()
-    groups = [r.longstr() for _ in range(r.u32())]
-    r.u8()  # status
-    name = r.string()
-    headers = dict((r.string(), r.longstr()) for _ in range(r.u32()))
-    if r.off != len(body):
-        fail("%d octets left after the HELLO fields" % (len(body) - r.off))
+    _, go_endpoint, groups, _, name, header_list = recv_hello(inbox)
+    headers = dict(header_list)
     if name != go_name:
         fail("name %r, want %r" % (name, go_name))
     if headers.get("X-PUBLICKEY") != go_key.decode():

@@ -14,59 +14,7 @@ import sys
 
 import zmq
 
-TIMEOUT_MS = 20000
-
-
-def fail(msg):
-    sys.stderr.write("zre_peer.py: " + msg + "\n")
-    sys.exit(1)
-
-
-def string(s):
-    b = s.encode()
-    return struct.pack("B", len(b)) + b
-
-
-def longstr(s):
-    b = s.encode()
-    return struct.pack(">I", len(b)) + b
-
-
-def header(msg_id, seq):
-    return b"\xaa\xa1" + struct.pack(">BBH", msg_id, 2, seq)
-
-
-class Reader:
-    def __init__(self, b):
-        self.b, self.off = b, 0
-
-    def take(self, n):
-        if self.off + n > len(self.b):
-            fail("truncated frame at offset %d" % self.off)
-        v = self.b[self.off:self.off + n]
-        self.off += n
-        return v
-
-    def u8(self):
-        return self.take(1)[0]
-
-    def u16(self):
-        return struct.unpack(">H", self.take(2))[0]
-
-    def u32(self):
-        return struct.unpack(">I", self.take(4))[0]
-
-    def string(self):
-        return self.take(self.u8()).decode()
-
-    def longstr(self):
-        return self.take(self.u32()).decode()
-
-
-def recv(sock, what):
-    if not sock.poll(TIMEOUT_MS):
-        fail("timeout waiting for " + what)
-    return sock.recv_multipart()
+from zrewire import Reader, fail, header, longstr, recv, recv_hello, string
 
 
 def main():
@@ -83,25 +31,9 @@ def main():
     print("ENDPOINT " + endpoint, flush=True)
 
     # The Go node's HELLO, as zyre_node.c would read it.
-    frames = recv(inbox, "HELLO")
-    if len(frames) != 2:
-        fail("HELLO: %d frames with the routing id, want 2" % len(frames))
-    ident, body = frames
+    ident, go_endpoint, groups, status, name, headers = recv_hello(inbox)
     if ident != b"\x01" + go_uuid:
         fail("routing id %s, want 01%s" % (ident.hex(), go_uuid.hex()))
-    r = Reader(body)
-    if r.take(2) != b"\xaa\xa1":
-        fail("bad signature")
-    msg_id, version, seq = r.u8(), r.u8(), r.u16()
-    if (msg_id, version, seq) != (1, 2, 1):
-        fail("HELLO id/version/sequence = %d/%d/%d, want 1/2/1" % (msg_id, version, seq))
-    go_endpoint = r.string()
-    groups = [r.longstr() for _ in range(r.u32())]
-    status = r.u8()
-    name = r.string()
-    headers = [(r.string(), r.longstr()) for _ in range(r.u32())]
-    if r.off != len(body):
-        fail("%d octets left after the HELLO fields" % (len(body) - r.off))
     if name != go_name:
         fail("name %r, want %r" % (name, go_name))
     if groups != ["GLOBAL"] or status != 1:
