@@ -13,11 +13,6 @@ import (
 	"github.com/zyre-go/zyre/zmtp"
 )
 
-var curveBenchSizes = []struct {
-	name string
-	size int
-}{{"64B", 64}, {"4KiB", 4 << 10}, {"1MiB", 1 << 20}}
-
 // curveBenchPair is a CURVE Router and a Dealer connected to it.
 func curveBenchPair(b *testing.B) (*zmtp.Router, *zmtp.Dealer) {
 	b.Helper()
@@ -34,48 +29,10 @@ func curveBenchPair(b *testing.B) (*zmtp.Router, *zmtp.Dealer) {
 // CURVE Router on loopback; compare with BenchmarkCurveLibzmqDealerToRouter
 // (spec/curve.md, section "CURVE").
 func BenchmarkCurveDealerToRouter(b *testing.B) {
-	for _, bc := range curveBenchSizes {
+	for _, bc := range benchSizes {
 		b.Run(bc.name, func(b *testing.B) {
 			r, d := curveBenchPair(b)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			msg := make([]byte, bc.size)
-			// Warm-up: the connection and its handshake.
-			if err := d.SendContext(ctx, msg); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := r.Recv(ctx); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(bc.size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			done := make(chan error, 1)
-			go func() {
-				for range b.N {
-					if err := d.SendContext(ctx, msg); err != nil {
-						done <- err
-						return
-					}
-				}
-				done <- nil
-			}()
-			for range b.N {
-				m, err := r.Recv(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(m.Frames[0]) != bc.size {
-					b.Fatalf("got %d octets", len(m.Frames[0]))
-				}
-			}
-			if err := <-done; err != nil {
-				b.Fatal(err)
-			}
-			el := time.Since(start).Seconds()
-			b.ReportMetric(float64(b.N)/el, "msg/s")
-			b.ReportMetric(float64(b.N)*float64(bc.size)/el/1e6, "MB/s")
+			benchStream(b, r, d, bc.size)
 		})
 	}
 }
@@ -142,7 +99,7 @@ func curvePerfRun(b *testing.B, bin string, args ...string) time.Duration {
 // (testdata/curve_perf.c, compiled here) on this machine.
 func BenchmarkCurveLibzmqDealerToRouter(b *testing.B) {
 	bin := curvePerfBinary(b)
-	for _, bc := range curveBenchSizes {
+	for _, bc := range benchSizes {
 		b.Run(bc.name, func(b *testing.B) {
 			el := curvePerfRun(b, bin, "thr", strconv.Itoa(bc.size), strconv.Itoa(b.N))
 			b.SetBytes(int64(bc.size))
