@@ -18,6 +18,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/atomicfile"
+	"github.com/zyre-go/zyre/internal/atomicfile/atomicfiletest"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -260,84 +261,6 @@ func TestPlaintextAndAgeIdentity(t *testing.T) {
 	}
 }
 
-// crashFS is an atomicfile.FS whose n-th step and all later ones fail, as
-// if the process died there.
-type crashFS struct {
-	n, step int
-}
-
-var errCrash = errors.New("injected crash")
-
-func (c *crashFS) do() error {
-	c.step++
-	if c.n > 0 && c.step >= c.n {
-		return errCrash
-	}
-	return nil
-}
-
-func (c *crashFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
-	if err := c.do(); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	return &crashFile{f, c}, nil
-}
-func (c *crashFS) Rename(o, n string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return os.Rename(o, n)
-}
-func (c *crashFS) Remove(name string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return os.Remove(name)
-}
-func (c *crashFS) SyncDir(dir string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return atomicfile.OSFS{}.SyncDir(dir)
-}
-
-type crashFile struct {
-	*os.File
-	c *crashFS
-}
-
-func (f *crashFile) Write(p []byte) (int, error) {
-	if err := f.c.do(); err != nil {
-		n, _ := f.File.Write(p[:len(p)/2]) // a torn write
-		return n, err
-	}
-	return f.File.Write(p)
-}
-func (f *crashFile) Chmod(m os.FileMode) error {
-	if err := f.c.do(); err != nil {
-		return err
-	}
-	return f.File.Chmod(m)
-}
-func (f *crashFile) Sync() error {
-	if err := f.c.do(); err != nil {
-		return err
-	}
-	return f.File.Sync()
-}
-func (f *crashFile) Close() error {
-	err := f.c.do()
-	cerr := f.File.Close()
-	if err != nil {
-		return err
-	}
-	return cerr
-}
-
 // TestChangePassphraseCrash crashes ChangePassphrase at every file-system
 // step (after the temporary write, after the fsync, before and after the
 // rename, ...): afterwards the secret file is the old or the new one, whole,
@@ -355,14 +278,14 @@ func TestChangePassphraseCrash(t *testing.T) {
 			}
 			_, before := readBoth(t, s0)
 			opts := testOptions(5)
-			c := &crashFS{n: n}
+			c := &atomicfiletest.CrashFS{At: n, Torn: true}
 			if n > steps {
-				c.n = 0 // no crash: the control case
+				c.At = 0 // no crash: the control case
 			}
 			opts.FS = c
 			s, _ := keystore.Open(home, opts)
 			err = s.ChangePassphrase(ctx, unlockWith("old"), pass("new"))
-			if n <= steps && !errors.Is(err, errCrash) {
+			if n <= steps && !errors.Is(err, atomicfiletest.ErrCrash) {
 				t.Fatalf("ChangePassphrase = %v, want the crash", err)
 			}
 			if n > steps && err != nil {
@@ -405,10 +328,10 @@ func TestCrashDuringImportRepairs(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := testOptions(6)
-	opts.FS = &crashFS{n: 8} // the secret file's 7 steps succeed, the public file's first fails
+	opts.FS = &atomicfiletest.CrashFS{At: 8, Torn: true} // the secret file's 7 steps succeed, the public file's first fails
 	s, _ := keystore.Open(home, opts)
 	_, err = s.ImportZcert(ctx, bytes.NewReader(cert), keystore.ImportOptions{Protection: pass("p"), Force: true})
-	if !errors.Is(err, errCrash) {
+	if !errors.Is(err, atomicfiletest.ErrCrash) {
 		t.Fatalf("import = %v, want crash", err)
 	}
 	z, _ := keystore.ParseZcert(bytes.NewReader(cert))

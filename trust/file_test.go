@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zyre-go/zyre/internal/atomicfile"
+	"github.com/zyre-go/zyre/internal/atomicfile/atomicfiletest"
 )
 
 // populated returns a store with every kind of record and a log.
@@ -160,91 +160,6 @@ func FuzzParseFile(f *testing.F) {
 	})
 }
 
-// crashFS "crashes" at its n-th file-system step: that step and every
-// later one fail without touching the disk.
-type crashFS struct {
-	n, step int
-}
-
-var errCrash = errors.New("injected crash")
-
-func (c *crashFS) do() error {
-	c.step++
-	if c.n > 0 && c.step >= c.n {
-		return errCrash
-	}
-	return nil
-}
-
-func (c *crashFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
-	if err := c.do(); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	return &crashFile{File: f, c: c}, nil
-}
-
-func (c *crashFS) Rename(o, n string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return os.Rename(o, n)
-}
-
-func (c *crashFS) Remove(name string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return os.Remove(name)
-}
-
-func (c *crashFS) SyncDir(dir string) error {
-	if err := c.do(); err != nil {
-		return err
-	}
-	return atomicfile.OSFS{}.SyncDir(dir)
-}
-
-type crashFile struct {
-	*os.File
-	c *crashFS
-}
-
-// Write tears: on a crash it writes half the data.
-func (f *crashFile) Write(p []byte) (int, error) {
-	if err := f.c.do(); err != nil {
-		n, _ := f.File.Write(p[:len(p)/2])
-		return n, err
-	}
-	return f.File.Write(p)
-}
-
-func (f *crashFile) Chmod(m os.FileMode) error {
-	if err := f.c.do(); err != nil {
-		return err
-	}
-	return f.File.Chmod(m)
-}
-
-func (f *crashFile) Sync() error {
-	if err := f.c.do(); err != nil {
-		return err
-	}
-	return f.File.Sync()
-}
-
-func (f *crashFile) Close() error {
-	err := f.c.do()
-	cerr := f.File.Close()
-	if err != nil {
-		return err
-	}
-	return cerr
-}
-
 // TestCrashSafety crashes the write of a change at every step: the file
 // holds the old state or the new one, whole, and the store works after.
 func TestCrashSafety(t *testing.T) {
@@ -256,10 +171,10 @@ func TestCrashSafety(t *testing.T) {
 			a, b := newPeer(1, "alice"), newPeer(2, "bob")
 			mustAdmit(t, s, a.obs(), t0)
 			old := readFile(t, s.Path())
-			c := &crashFS{n: n}
+			c := &atomicfiletest.CrashFS{At: n, Torn: true}
 			cs := openStore(t, home, Options{FS: c})
 			_, err := cs.Admit(ctx, b.obs(), t0)
-			if !errors.Is(err, errCrash) {
+			if !errors.Is(err, atomicfiletest.ErrCrash) {
 				t.Fatalf("Admit = %v, want the crash", err)
 			}
 			got := readFile(t, s.Path())

@@ -15,102 +15,8 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/internal/atomicfile"
+	"github.com/zyre-go/zyre/internal/atomicfile/atomicfiletest"
 )
-
-var errCrash = errors.New("injected crash")
-
-// CrashFS is an FS that "crashes" at its n-th step (counting from 1): that
-// step and every later one fail without touching the disk, as if the process
-// had died there. With partial set, a crashing Write writes half its data
-// first (a torn write).
-type CrashFS struct {
-	n, step int
-	partial bool
-	steps   []string
-}
-
-func (c *CrashFS) do(name string) error {
-	c.step++
-	c.steps = append(c.steps, name)
-	if c.n > 0 && c.step >= c.n {
-		return errCrash
-	}
-	return nil
-}
-
-func (c *CrashFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
-	if err := c.do("create"); err != nil {
-		return nil, err
-	}
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	return &crashFile{f: f, c: c}, nil
-}
-
-func (c *CrashFS) Rename(o, n string) error {
-	if err := c.do("rename"); err != nil {
-		return err
-	}
-	return os.Rename(o, n)
-}
-
-func (c *CrashFS) Remove(name string) error {
-	if err := c.do("remove"); err != nil {
-		return err
-	}
-	return os.Remove(name)
-}
-
-func (c *CrashFS) SyncDir(dir string) error {
-	if err := c.do("syncdir"); err != nil {
-		return err
-	}
-	return atomicfile.OSFS{}.SyncDir(dir)
-}
-
-type crashFile struct {
-	f *os.File
-	c *CrashFS
-}
-
-func (f *crashFile) Name() string { return f.f.Name() }
-
-func (f *crashFile) Write(p []byte) (int, error) {
-	if err := f.c.do("write"); err != nil {
-		if f.c.partial {
-			n, _ := f.f.Write(p[:len(p)/2])
-			return n, err
-		}
-		return 0, err
-	}
-	return f.f.Write(p)
-}
-
-func (f *crashFile) Chmod(m os.FileMode) error {
-	if err := f.c.do("chmod"); err != nil {
-		return err
-	}
-	return f.f.Chmod(m)
-}
-
-func (f *crashFile) Sync() error {
-	if err := f.c.do("sync"); err != nil {
-		return err
-	}
-	return f.f.Sync()
-}
-
-func (f *crashFile) Close() error {
-	// The descriptor is always released (a dead process's are, too).
-	err := f.c.do("close")
-	cerr := f.f.Close()
-	if err != nil {
-		return err
-	}
-	return cerr
-}
 
 func TestWriteNewFile(t *testing.T) {
 	dir := t.TempDir()
@@ -147,25 +53,25 @@ func TestWriteCrashAtEveryStep(t *testing.T) {
 	old := []byte(strings.Repeat("old contents\n", 100))
 	neu := []byte(strings.Repeat("NEW CONTENTS!\n", 120))
 	// Count the steps of a successful write.
-	var probe CrashFS
+	var probe atomicfiletest.CrashFS
 	if err := atomicfile.WriteWith(filepath.Join(t.TempDir(), "f"), neu, 0o600, atomicfile.Options{FS: &probe}); err != nil {
 		t.Fatal(err)
 	}
 	want := "create chmod write sync close rename syncdir"
-	if got := strings.Join(probe.steps, " "); got != want {
+	if got := strings.Join(probe.Steps, " "); got != want {
 		t.Fatalf("steps %q, want %q", got, want)
 	}
 	for _, partial := range []bool{false, true} {
-		for n := 1; n <= len(probe.steps); n++ {
-			t.Run(fmt.Sprintf("crash-at-%s-partial=%v", probe.steps[n-1], partial), func(t *testing.T) {
+		for n := 1; n <= len(probe.Steps); n++ {
+			t.Run(fmt.Sprintf("crash-at-%s-partial=%v", probe.Steps[n-1], partial), func(t *testing.T) {
 				dir := t.TempDir()
 				p := filepath.Join(dir, "key")
 				if err := atomicfile.Write(p, old, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				c := &CrashFS{n: n, partial: partial}
+				c := &atomicfiletest.CrashFS{At: n, Torn: partial}
 				err := atomicfile.WriteWith(p, neu, 0o600, atomicfile.Options{FS: c})
-				if !errors.Is(err, errCrash) {
+				if !errors.Is(err, atomicfiletest.ErrCrash) {
 					t.Fatalf("WriteWith = %v, want the injected crash", err)
 				}
 				got, rerr := os.ReadFile(p)
