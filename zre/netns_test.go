@@ -1,13 +1,9 @@
 package zre
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,58 +28,13 @@ func TestNetnsThreeHosts(t *testing.T) {
 	}
 	const hosts = 3
 	lab := netns.New(t, hosts) // skips unless root
-	type helper struct {
-		lines chan string
-		done  chan error
-		out   strings.Builder
-		mu    sync.Mutex
-	}
-	var hs []*helper
-	var cmds []*exec.Cmd
+	var hs []*netns.Helper
 	for i := range hosts {
-		cmd := lab.TestHelper(i, "TestNetnsThreeHosts")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := &helper{lines: make(chan string, 16), done: make(chan error, 1)}
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); <-h.done })
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				h.mu.Lock()
-				h.out.WriteString(sc.Text() + "\n")
-				h.mu.Unlock()
-				if strings.HasPrefix(sc.Text(), "ZRE-") {
-					h.lines <- sc.Text()
-				}
-			}
-			io.Copy(io.Discard, stdout)
-			h.done <- cmd.Wait()
-			close(h.lines)
-		}()
-		hs = append(hs, h)
-		cmds = append(cmds, cmd)
+		hs = append(hs, lab.StartHelper(t, i, "TestNetnsThreeHosts", "ZRE-"))
 	}
 	expect := func(i int, want string) {
 		t.Helper()
-		select {
-		case l, ok := <-hs[i].lines:
-			if ok && l == want {
-				return
-			}
-			hs[i].mu.Lock()
-			defer hs[i].mu.Unlock()
-			t.Fatalf("host %d: got %q, want %q; output:\n%s", i, l, want, hs[i].out.String())
-		case <-time.After(60 * time.Second):
-			hs[i].mu.Lock()
-			defer hs[i].mu.Unlock()
-			t.Fatalf("host %d: no %q within 60s; output:\n%s", i, want, hs[i].out.String())
-		}
+		hs[i].Expect(t, fmt.Sprintf("host %d", i), want, 60*time.Second)
 	}
 	for i := range hosts {
 		expect(i, "ZRE-READY")
@@ -91,22 +42,16 @@ func TestNetnsThreeHosts(t *testing.T) {
 	// Kill host 2's node: no port-0 beacon, no GOODBYE. ("ip netns exec"
 	// execs the helper, so the process is the helper itself.)
 	t.Log("killing the node in namespace 2")
-	if err := cmds[2].Process.Kill(); err != nil {
+	if err := hs[2].Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range hosts - 1 {
 		expect(i, "ZRE-EXIT-SEEN")
 	}
 	for i := range hosts - 1 {
-		select {
-		case err := <-hs[i].done:
-			if err != nil {
-				t.Fatalf("host %d: %v\n%s", i, err, hs[i].out.String())
-			}
-		case <-time.After(60 * time.Second):
-			t.Fatalf("host %d did not exit", i)
+		if err := hs[i].Wait(60 * time.Second); err != nil {
+			t.Fatalf("host %d: %v\n%s", i, err, hs[i].Output())
 		}
-		hs[i].done <- nil // for the Cleanup
 	}
 }
 

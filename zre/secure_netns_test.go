@@ -1,16 +1,12 @@
 package zre
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net/netip"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,58 +66,15 @@ func TestNetnsSecureHosts(t *testing.T) {
 	}
 	const hosts = 4
 	lab := netns.New(t, hosts) // skips unless root
-	type helper struct {
-		lines chan string
-		done  chan error
-		out   strings.Builder
-		mu    sync.Mutex
-	}
-	var hs []*helper
+	var hs []*netns.Helper
 	for i := range hosts {
-		cmd := lab.TestHelper(i, "TestNetnsSecureHosts")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = cmd.Stdout
-		h := &helper{lines: make(chan string, 16), done: make(chan error, 1)}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); <-h.done })
-		go func(cmd *exec.Cmd) {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				h.mu.Lock()
-				h.out.WriteString(sc.Text() + "\n")
-				h.mu.Unlock()
-				if strings.HasPrefix(sc.Text(), "ZRE-") {
-					h.lines <- sc.Text()
-				}
-			}
-			io.Copy(io.Discard, stdout)
-			h.done <- cmd.Wait()
-			close(h.lines)
-		}(cmd)
-		hs = append(hs, h)
+		hs = append(hs, lab.StartHelper(t, i, "TestNetnsSecureHosts", "ZRE-"))
 	}
 	for i := range hosts - 1 {
-		select {
-		case l, ok := <-hs[i].lines:
-			if ok && l == "ZRE-READY" {
-				continue
-			}
-			hs[i].mu.Lock()
-			t.Fatalf("host %d: got %q; output:\n%s", i, l, hs[i].out.String())
-		case <-time.After(90 * time.Second):
-			hs[i].mu.Lock()
-			t.Fatalf("host %d: not ready within 90s; output:\n%s", i, hs[i].out.String())
-		}
+		hs[i].Expect(t, fmt.Sprintf("host %d", i), "ZRE-READY", 90*time.Second)
 	}
 	for i := range hosts - 1 {
-		hs[i].mu.Lock()
-		t.Logf("host %d:\n%s", i, hs[i].out.String())
-		hs[i].mu.Unlock()
+		t.Logf("host %d:\n%s", i, hs[i].Output())
 	}
 }
 
