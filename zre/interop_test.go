@@ -38,34 +38,9 @@ func interopLibzmqPeer(t *testing.T, knownUUID bool) {
 	pyUUID := uuid.New()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Python, "testdata/zre_peer.py",
+	py := startPyPeer(t, ctx, "testdata/zre_peer.py",
 		hex.EncodeToString(pyUUID[:]), hex.EncodeToString(nodeUUIDBytes(n)), n.Name())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	lines := make(chan string, 4)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		done <- cmd.Wait()
-	}()
-	var pyEndpoint string
-	select {
-	case l := <-lines:
-		pyEndpoint, _ = strings.CutPrefix(l, "ENDPOINT ")
-	case <-time.After(eventTimeout):
-		t.Fatalf("python peer did not start: %s", stderr.String())
-	}
+	pyEndpoint, _ := strings.CutPrefix(py.line(t), "ENDPOINT ")
 	expect := uuid.Nil
 	if knownUUID {
 		expect = pyUUID
@@ -100,21 +75,80 @@ func interopLibzmqPeer(t *testing.T, knownUUID bool) {
 	if err := n.Whisper(pyUUID, []byte("from go"), []byte{0, 0xff}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		var out []string
-		for l := range lines {
-			out = append(out, l)
-		}
-		if err != nil || len(out) == 0 || out[len(out)-1] != "OK" {
-			t.Fatalf("python peer: %v, stdout %q, stderr:\n%s", err, out, stderr.String())
-		}
-	case <-time.After(eventTimeout):
-		t.Fatalf("python peer did not finish: %s", stderr.String())
-	}
+	py.finish(t)
 	if st := n.Stats(); st.SequenceGaps != 0 || st.ProtocolErrors != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
 func nodeUUIDBytes(n *Node) []byte { id := n.UUID(); return id[:] }
+
+// pyPeer is a Python test peer (testdata/*.py) run on the real libzmq
+// (python3-zmq), talking to the test through its stdout lines.
+type pyPeer struct {
+	lines  chan string
+	done   chan error
+	stderr bytes.Buffer
+}
+
+// startPyPeer runs script with args under testenv.Python, bounded by ctx.
+func startPyPeer(t *testing.T, ctx context.Context, script string, args ...string) *pyPeer {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, testenv.Python, append([]string{script}, args...)...)
+	p := &pyPeer{lines: make(chan string, 16), done: make(chan error, 1)}
+	cmd.Stderr = &p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.done <- cmd.Wait()
+	}()
+	return p
+}
+
+// line returns the peer's next stdout line; the test fails if the peer
+// exits or stays silent.
+func (p *pyPeer) line(t *testing.T) string {
+	t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			t.Fatalf("python peer exited: %v: %s", <-p.done, p.stderr.String())
+		}
+		return l
+	case <-time.After(eventTimeout):
+		t.Fatalf("python peer said nothing: %s", p.stderr.String())
+	}
+	return ""
+}
+
+// finish waits for the peer to end; it must exit 0 with "OK" as its last line.
+func (p *pyPeer) finish(t *testing.T) {
+	t.Helper()
+	var out []string
+	timeout := time.After(eventTimeout)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if ok {
+				out = append(out, l)
+				continue
+			}
+			if err := <-p.done; err != nil || len(out) == 0 || out[len(out)-1] != "OK" {
+				t.Fatalf("python peer: %v, stdout %q, stderr:\n%s", err, out, p.stderr.String())
+			}
+			return
+		case <-timeout:
+			t.Fatalf("python peer did not finish: %s", p.stderr.String())
+		}
+	}
+}

@@ -1,11 +1,9 @@
 package zre
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,44 +32,17 @@ func TestInteropLibzmqCurvePeer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Python, "testdata/zre_curve_peer.py", n.PublicKey().Z85(), n.Name())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	lines := make(chan string, 8)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		done <- cmd.Wait()
-	}()
+	py := startPyPeer(t, ctx, "testdata/zre_curve_peer.py", n.PublicKey().Z85(), n.Name())
 	var pyEndpoint, pyKeyText, pyUUIDText string
 	for pyEndpoint == "" || pyKeyText == "" || pyUUIDText == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("python peer exited: %v: %s", <-done, stderr.String())
-			}
-			k, v, _ := strings.Cut(l, " ")
-			switch k {
-			case "ENDPOINT":
-				pyEndpoint = v
-			case "KEY":
-				pyKeyText = v
-			case "UUID":
-				pyUUIDText = v
-			}
-		case <-time.After(eventTimeout):
-			t.Fatalf("python peer did not start: %s", stderr.String())
+		k, v, _ := strings.Cut(py.line(t), " ")
+		switch k {
+		case "ENDPOINT":
+			pyEndpoint = v
+		case "KEY":
+			pyKeyText = v
+		case "UUID":
+			pyUUIDText = v
 		}
 	}
 	pyKey, err := curve.ParsePublicKey(pyKeyText)
@@ -108,18 +79,7 @@ func TestInteropLibzmqCurvePeer(t *testing.T) {
 	if err := n.Whisper(pyUUID, []byte("from go over CURVE")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		var out []string
-		for l := range lines {
-			out = append(out, l)
-		}
-		if err != nil || len(out) == 0 || out[len(out)-1] != "OK" {
-			t.Fatalf("python peer: %v, stdout %q, stderr:\n%s", err, out, stderr.String())
-		}
-	case <-time.After(eventTimeout):
-		t.Fatalf("python peer did not finish: %s", stderr.String())
-	}
+	py.finish(t)
 	if st := n.Stats(); st.SequenceGaps != 0 || st.ProtocolErrors != 0 || st.PeersRefused != 0 {
 		t.Fatalf("stats %+v", st)
 	}
