@@ -9,96 +9,101 @@ import (
 )
 
 // Run with: go test -run '^$' -bench . -benchtime 2000x ./privgroup/
-// (or -benchtime 1s). Open reports the share of one core a receiver needs
-// for a 50 Mbit/s (6.25 MB/s) stream as %core@50Mbit/s.
+// (or -benchtime 1s). Each runs for both suites. Open reports the share of
+// one core a receiver needs for a 50 Mbit/s (6.25 MB/s) stream as
+// %core@50Mbit/s.
 
 var benchSizes = []struct {
 	name string
 	n    int
-}{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}}
+}{{"1KiB", 1 << 10}, {"4KiB", 4 << 10}, {"16KiB", 16 << 10}, {"64KiB", 64 << 10}}
 
-func benchPair(b *testing.B) (*member, *member, *Sender) {
+func benchPair(b *testing.B, suite Suite) (*member, *member, *Sender) {
 	c := newClock()
 	a, m := newMember(b, "a", 1, Options{Now: c.Now}), newMember(b, "b", 2, Options{Now: c.Now})
-	s := a.sender(b, Options{})
+	s := a.sender(b, Options{Suite: suite})
 	give(b, s, a, m)
 	return a, m, s
 }
 
 func BenchmarkSeal(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			_, _, s := benchPair(b)
-			pt := make([]byte, sz.n)
-			out := make([]byte, 0, sz.n+Overhead)
-			rec := make([]byte, 0, BatchRecordSize)
-			b.SetBytes(int64(sz.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				var err error
-				if out, err = s.Seal(out[:0], pt); err != nil {
-					b.Fatal(err)
-				}
-				if s.Pending() >= DefaultBatchSize { // signing amortised, as in a stream
-					if rec, err = s.Batch(rec[:0]); err != nil {
+	for _, su := range suites {
+		for _, sz := range benchSizes {
+			b.Run(su.String()+"/"+sz.name, func(b *testing.B) {
+				_, _, s := benchPair(b, su)
+				pt := make([]byte, sz.n)
+				out := make([]byte, 0, sz.n+Overhead)
+				rec := make([]byte, 0, BatchRecordSize)
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				for b.Loop() {
+					var err error
+					if out, err = s.Seal(out[:0], pt); err != nil {
 						b.Fatal(err)
 					}
+					if s.Pending() >= DefaultBatchSize { // signing amortised, as in a stream
+						if rec, err = s.Batch(rec[:0]); err != nil {
+							b.Fatal(err)
+						}
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 // BenchmarkOpen opens data messages and the batch records that
 // authenticate them (signature verification amortised over 64 messages).
 func BenchmarkOpen(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			_, m, s := benchPair(b)
-			pt := make([]byte, sz.n)
-			const k = DefaultBatchSize
-			recs := make([][]byte, k+1)
-			for i := range recs {
-				recs[i] = make([]byte, 0, sz.n+Overhead)
-			}
-			dst := make([]byte, 0, sz.n)
-			refill := func() {
-				for i := range k {
-					var err error
-					if recs[i], err = s.Seal(recs[i][:0], pt); err != nil {
+	for _, su := range suites {
+		for _, sz := range benchSizes {
+			b.Run(su.String()+"/"+sz.name, func(b *testing.B) {
+				_, m, s := benchPair(b, su)
+				pt := make([]byte, sz.n)
+				const k = DefaultBatchSize
+				recs := make([][]byte, k+1)
+				for i := range recs {
+					recs[i] = make([]byte, 0, sz.n+Overhead)
+				}
+				dst := make([]byte, 0, sz.n)
+				refill := func() {
+					for i := range k {
+						var err error
+						if recs[i], err = s.Seal(recs[i][:0], pt); err != nil {
+							b.Fatal(err)
+						}
+					}
+					recs[k], _ = s.Batch(recs[k][:0])
+				}
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				b.StopTimer()
+				refill()
+				b.StartTimer()
+				start, i := time.Now(), 0
+				var paused time.Duration
+				for b.Loop() {
+					if _, _, err := m.recv.Open(dst[:0], recs[i]); err != nil {
 						b.Fatal(err)
 					}
-				}
-				recs[k], _ = s.Batch(recs[k][:0])
-			}
-			b.SetBytes(int64(sz.n))
-			b.ReportAllocs()
-			b.StopTimer()
-			refill()
-			b.StartTimer()
-			start, i := time.Now(), 0
-			var paused time.Duration
-			for b.Loop() {
-				if _, _, err := m.recv.Open(dst[:0], recs[i]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-				if i == k {
-					if _, info, err := m.recv.Open(dst[:0], recs[k]); err != nil || info.Status != Authenticated {
-						b.Fatalf("batch: %+v %v", info, err)
+					i++
+					if i == k {
+						if _, info, err := m.recv.Open(dst[:0], recs[k]); err != nil || info.Status != Authenticated {
+							b.Fatalf("batch: %+v %v", info, err)
+						}
+						b.StopTimer()
+						p := time.Now()
+						refill()
+						paused += time.Since(p)
+						b.StartTimer()
+						i = 0
 					}
-					b.StopTimer()
-					p := time.Now()
-					refill()
-					paused += time.Since(p)
-					b.StartTimer()
-					i = 0
 				}
-			}
-			elapsed := time.Since(start) - paused
-			mbps := float64(b.N) * float64(sz.n) / elapsed.Seconds()
-			b.ReportMetric(100*6.25e6/mbps, "%core@50Mbit/s")
-		})
+				elapsed := time.Since(start) - paused
+				mbps := float64(b.N) * float64(sz.n) / elapsed.Seconds()
+				b.ReportMetric(100*6.25e6/mbps, "%core@50Mbit/s")
+			})
+		}
 	}
 }
 
@@ -178,7 +183,7 @@ func (rd *nullReader) Read(p []byte) (int, error) {
 // stream data.
 func BenchmarkPipeline(b *testing.B) {
 	for _, sz := range benchSizes {
-		for _, mode := range []string{"privgroup", "null"} {
+		for _, mode := range []string{"null", SuiteChaCha20SHA256.String(), SuiteAESGCMBLAKE3.String()} {
 			b.Run(mode+"/"+sz.name, func(b *testing.B) {
 				q := &ring{}
 				var w io.Writer
@@ -187,7 +192,11 @@ func BenchmarkPipeline(b *testing.B) {
 					w = &nullWriter{r: q, chunk: make([]byte, ChunkHeaderSize, ChunkHeaderSize+sz.n)}
 					rd = &nullReader{r: q}
 				} else {
-					a, m, s := benchPair(b)
+					su := SuiteChaCha20SHA256
+					if mode == SuiteAESGCMBLAKE3.String() {
+						su = SuiteAESGCMBLAKE3
+					}
+					a, m, s := benchPair(b, su)
 					ww, err := NewWriter(s, q.send, WriterOptions{ChunkSize: sz.n})
 					if err != nil {
 						b.Fatal(err)
@@ -236,47 +245,49 @@ func BenchmarkPipeline(b *testing.B) {
 // authenticating, reordering and copying out; the records are made with
 // the timer stopped. It reports the share of a core for 50 Mbit/s.
 func BenchmarkReader(b *testing.B) {
-	for _, sz := range benchSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			a, m, s := benchPair(b)
-			q := &ring{}
-			w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: sz.n})
-			if err != nil {
-				b.Fatal(err)
-			}
-			rd := NewReader(m.recv, a.id, q.recv)
-			const round = DefaultBatchSize
-			data := make([]byte, round*sz.n)
-			buf := make([]byte, sz.n)
-			b.SetBytes(int64(sz.n))
-			b.ReportAllocs()
-			var busy time.Duration
-			i := 0
-			for b.Loop() {
-				if i%round == 0 {
-					b.StopTimer()
-					if _, err := w.Write(data); err != nil {
-						b.Fatal(err)
-					}
-					if err := w.Flush(); err != nil { // a batch may have been cut by time
-						b.Fatal(err)
-					}
-					b.StartTimer()
+	for _, su := range suites {
+		for _, sz := range benchSizes {
+			b.Run(su.String()+"/"+sz.name, func(b *testing.B) {
+				a, m, s := benchPair(b, su)
+				q := &ring{}
+				w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: sz.n})
+				if err != nil {
+					b.Fatal(err)
 				}
-				i++
-				t0 := time.Now()
-				got := 0
-				for got < sz.n {
-					n, err := rd.Read(buf[:sz.n-got])
-					got += n
-					if err != nil {
-						b.Fatal(err)
+				rd := NewReader(m.recv, a.id, q.recv)
+				const round = DefaultBatchSize
+				data := make([]byte, round*sz.n)
+				buf := make([]byte, sz.n)
+				b.SetBytes(int64(sz.n))
+				b.ReportAllocs()
+				var busy time.Duration
+				i := 0
+				for b.Loop() {
+					if i%round == 0 {
+						b.StopTimer()
+						if _, err := w.Write(data); err != nil {
+							b.Fatal(err)
+						}
+						if err := w.Flush(); err != nil { // a batch may have been cut by time
+							b.Fatal(err)
+						}
+						b.StartTimer()
 					}
+					i++
+					t0 := time.Now()
+					got := 0
+					for got < sz.n {
+						n, err := rd.Read(buf[:sz.n-got])
+						got += n
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					busy += time.Since(t0)
 				}
-				busy += time.Since(t0)
-			}
-			mbps := float64(b.N) * float64(sz.n) / busy.Seconds()
-			b.ReportMetric(100*6.25e6/mbps, "%core@50Mbit/s")
-		})
+				mbps := float64(b.N) * float64(sz.n) / busy.Seconds()
+				b.ReportMetric(100*6.25e6/mbps, "%core@50Mbit/s")
+			})
+		}
 	}
 }

@@ -7,9 +7,12 @@
 //
 // Each member seals its messages with a Sender: per epoch a random chain
 // key that a hash ratchet steps at every message (HMAC-SHA256), each
-// message key used once with ChaCha20-Poly1305, and an Ed25519 key that
+// message key used once with the epoch's AEAD, and an Ed25519 key that
 // signs "batch records" covering the hashes of the messages since the last
-// one. KeyFor seals the sender key to one member's long-term X25519 key
+// one. The AEAD and the hash are the epoch's Suite: ChaCha20-Poly1305 with
+// SHA-256, or AES-256-GCM with BLAKE3 (twice as fast for large messages on
+// x86-64; PreferredSuite picks by CPU and message size). Receivers open
+// both. KeyFor seals the sender key to one member's long-term X25519 key
 // (a NaCl box); the node delivers it by WHISPER over CURVE. Rotate starts a
 // new epoch when a member leaves or is revoked (or when RotationDue).
 //

@@ -19,10 +19,19 @@ type fuzzFixture struct {
 	batchRec []byte
 }
 
-func newFuzzFixture(t testing.TB) *fuzzFixture {
+// newFuzzFixtures returns one fixture per suite.
+func newFuzzFixtures(t testing.TB) []*fuzzFixture {
+	var fxs []*fuzzFixture
+	for _, su := range suites {
+		fxs = append(fxs, newFuzzFixture(t, su))
+	}
+	return fxs
+}
+
+func newFuzzFixture(t testing.TB, suite Suite) *fuzzFixture {
 	c := newClock()
 	f := &fuzzFixture{a: newMember(t, "a", 1, testOpts(c, 11)), b: newMember(t, "b", 2, testOpts(c, 12))}
-	s := f.a.sender(t, testOpts(c, 13))
+	s := f.a.sender(t, suiteOpts(c, suite, 13))
 	var err error
 	if f.keyRec, err = s.KeyFor(f.b.pub); err != nil {
 		t.Fatal(err)
@@ -59,8 +68,9 @@ func checkRecordErr(t *testing.T, err error) {
 }
 
 func FuzzParseHeader(f *testing.F) {
-	fx := newFuzzFixture(f)
-	seedAll(f, append(fx.msgs, fx.batchRec, fx.keyRec)...)
+	for _, fx := range newFuzzFixtures(f) {
+		seedAll(f, append(fx.msgs, fx.batchRec, fx.keyRec)...)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ParseHeader(b)
 		if err != nil {
@@ -88,58 +98,81 @@ func FuzzParseHeader(f *testing.F) {
 }
 
 // FuzzOpen feeds a receiver holding the sender key a record after the
-// genuine data messages (so batch records can complete).
+// genuine data messages (so batch records can complete), for a sender of
+// each suite.
 func FuzzOpen(f *testing.F) {
-	fx := newFuzzFixture(f)
-	seedAll(f, append(fx.msgs, fx.batchRec)...)
+	fxs := newFuzzFixtures(f)
+	for _, fx := range fxs {
+		seedAll(f, append(fx.msgs, fx.batchRec)...)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.AddSenderKey(fx.keyRec, fx.a.pub); err != nil {
-			t.Fatal(err)
-		}
-		// Fresh: a data message opens only if it is a genuine one.
-		pt, info, err := r.Open(nil, b)
-		checkRecordErr(t, err)
-		if err == nil && info.Kind == KindData {
-			i := int(info.Counter)
-			if i >= len(fx.msgs) || !bytes.Equal(b, fx.msgs[i]) || string(pt) != fx.plain[i] {
-				t.Fatalf("accepted a record that is not genuine: %x", b)
-			}
-		}
-		// After the genuine messages: a batch record authenticates only if
-		// it is the genuine one.
-		r2, _ := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
-		if _, err := r2.AddSenderKey(fx.keyRec, fx.a.pub); err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range fx.msgs {
-			if _, _, err := r2.Open(nil, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, info, err = r2.Open(nil, b)
-		checkRecordErr(t, err)
-		if err == nil && len(authenticated(info)) > 0 && !bytes.Equal(b, fx.batchRec) {
-			t.Fatalf("authenticated by a record that is not genuine: %x", b)
+		for _, fx := range fxs {
+			fuzzOpen(t, fx, b)
 		}
 	})
 }
 
-func FuzzAddSenderKey(f *testing.F) {
-	fx := newFuzzFixture(f)
-	seedAll(f, fx.keyRec)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
-		if err != nil {
+func fuzzOpen(t *testing.T, fx *fuzzFixture, b []byte) {
+	r, err := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.AddSenderKey(fx.keyRec, fx.a.pub); err != nil {
+		t.Fatal(err)
+	}
+	// Fresh: a data message opens only if it is a genuine one.
+	pt, info, err := r.Open(nil, b)
+	checkRecordErr(t, err)
+	if err == nil && info.Kind == KindData {
+		i := int(info.Counter)
+		if i >= len(fx.msgs) || !bytes.Equal(b, fx.msgs[i]) || string(pt) != fx.plain[i] {
+			t.Fatalf("accepted a record that is not genuine: %x", b)
+		}
+	}
+	// After the genuine messages: a batch record authenticates only if
+	// it is the genuine one.
+	r2, _ := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
+	if _, err := r2.AddSenderKey(fx.keyRec, fx.a.pub); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range fx.msgs {
+		if _, _, err := r2.Open(nil, m); err != nil {
 			t.Fatal(err)
 		}
-		_, err = r.AddSenderKey(b, fx.a.pub)
-		checkRecordErr(t, err)
-		if err == nil && !bytes.Equal(b, fx.keyRec) {
-			t.Fatalf("accepted a sender key that is not genuine: %x", b)
+	}
+	_, info, err = r2.Open(nil, b)
+	checkRecordErr(t, err)
+	if err == nil && len(authenticated(info)) > 0 && !bytes.Equal(b, fx.batchRec) {
+		t.Fatalf("authenticated by a record that is not genuine: %x", b)
+	}
+}
+
+func FuzzAddSenderKey(f *testing.F) {
+	fxs := newFuzzFixtures(f)
+	for _, fx := range fxs {
+		seedAll(f, fx.keyRec)
+	}
+	genuine := func(b []byte) bool {
+		for _, fx := range fxs {
+			if bytes.Equal(b, fx.keyRec) {
+				return true
+			}
+		}
+		return false
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// The fixtures share their members, so each receiver may accept
+		// the genuine record of either suite, and nothing else.
+		for _, fx := range fxs {
+			r, err := NewReceiver(testGroup, &fx.b.sec, Options{Now: newClock().Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = r.AddSenderKey(b, fx.a.pub)
+			checkRecordErr(t, err)
+			if err == nil && !genuine(b) {
+				t.Fatalf("accepted a sender key that is not genuine: %x", b)
+			}
 		}
 	})
 }
@@ -147,7 +180,7 @@ func FuzzAddSenderKey(f *testing.F) {
 // FuzzSenderKeyBody round-trips the plaintext inside a sender-key box:
 // parse, marshal, same octets.
 func FuzzSenderKeyBody(f *testing.F) {
-	body := senderKeyBody{epoch: 7, counter: 9, group: testGroup}
+	body := senderKeyBody{epoch: 7, counter: 9, suite: SuiteChaCha20SHA256, group: testGroup}
 	for i := range body.chainKey {
 		body.chainKey[i] = byte(i)
 	}
@@ -157,11 +190,17 @@ func FuzzSenderKeyBody(f *testing.F) {
 	f.Add(good[:senderKeyBodyFixed-1])
 	f.Add(append(bytes.Clone(good), 'x'))
 	f.Add([]byte{})
+	suite2 := bytes.Clone(good)
+	suite2[senderKeyBodyFixed-2] = byte(SuiteAESGCMBLAKE3)
+	f.Add(suite2)
+	unknown := bytes.Clone(good)
+	unknown[senderKeyBodyFixed-2] = 9
+	f.Add(unknown)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, err := parseSenderKeyBody(b)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) {
+				t.Fatalf("error wraps neither ErrMalformed nor ErrVersion: %v", err)
 			}
 			return
 		}

@@ -139,3 +139,19 @@ func authenticated(info Info) map[uint32]bool {
 func testOpts(c *clock, seed uint64) Options {
 	return Options{Rand: detRand(seed), Now: c.Now}
 }
+
+// suites are the wire suites; forEachSuite runs a test once for each.
+var suites = []Suite{SuiteChaCha20SHA256, SuiteAESGCMBLAKE3}
+
+func forEachSuite(t *testing.T, f func(*testing.T, Suite)) {
+	for _, s := range suites {
+		t.Run(s.String(), func(t *testing.T) { f(t, s) })
+	}
+}
+
+// suiteOpts is testOpts with the senders' suite set.
+func suiteOpts(c *clock, suite Suite, seed uint64) Options {
+	o := testOpts(c, seed)
+	o.Suite = suite
+	return o
+}

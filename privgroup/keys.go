@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/salsa20/salsa"
 
 	"github.com/zyre-go/zyre/curve"
@@ -84,7 +83,7 @@ func newAD(group string, sender [16]byte, epoch uint32) []byte {
 // nonceOf is the AEAD nonce: key id (which names group, sender and epoch)
 // and the counter. It never repeats under one key id, and every message
 // key is used once anyway.
-func nonceOf(id KeyID, counter uint32) (n [chacha20poly1305.NonceSize]byte) {
+func nonceOf(id KeyID, counter uint32) (n [nonceSize]byte) {
 	copy(n[:], id[:])
 	binary.BigEndian.PutUint32(n[KeyIDSize:], counter)
 	return n
@@ -115,11 +114,13 @@ func boxKey(sk *curve.SecretKey, peer curve.PublicKey) ([32]byte, error) {
 
 // batchSigned builds the message an Ed25519 batch signature covers:
 //
-//	label | len(group) | group | sender id | epoch | record[0:15] | root
+//	label | suite | len(group) | group | sender id | epoch | record[0:15] | root
 //
-// root = SHA-256(h_first | ... | h_last), h_i = SHA-256(sealed message i).
-func batchSigned(dst []byte, group string, sender [16]byte, epoch uint32, head []byte, root *[32]byte) []byte {
+// root = H(h_first | ... | h_last), h_i = H(sealed message i), H the
+// suite's hash.
+func batchSigned(dst []byte, suite Suite, group string, sender [16]byte, epoch uint32, head []byte, root *[32]byte) []byte {
 	dst = append(dst, labelBatch...)
+	dst = append(dst, byte(suite))
 	dst = append(dst, byte(len(group)))
 	dst = append(dst, group...)
 	dst = append(dst, sender[:]...)

@@ -37,6 +37,10 @@ type Options struct {
 	// BatchInterval old.
 	BatchSize     int
 	BatchInterval time.Duration
+	// Sender: the suite of its epochs (SuiteAuto:
+	// PreferredSuite(DefaultChunkSize)). A Receiver opens every suite,
+	// whatever this says.
+	Suite Suite
 	// Sender: RotationDue reports true after MaxMessages messages or MaxAge
 	// in one epoch.
 	MaxMessages uint32
@@ -90,8 +94,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
-	if o.Window == 0 {
-		o.Window = DefaultWindow
+	if o.Suite == SuiteAuto {
+		o.Suite = PreferredSuite(DefaultChunkSize)
 	}
 	if o.MaxAhead == 0 {
 		o.MaxAhead = DefaultMaxAhead
@@ -100,6 +104,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxPending = DefaultMaxPending
 	}
 	switch {
+	case !o.Suite.known():
+		return o, fmt.Errorf("%w: unknown %s", ErrInvalidOptions, o.Suite)
 	case o.BatchSize < 1 || o.BatchSize > MaxBatch:
 		return o, fmt.Errorf("%w: BatchSize %d, want 1..%d", ErrInvalidOptions, o.BatchSize, MaxBatch)
 	case o.Window < 64 || o.Window > 1<<16 || o.Window%64 != 0:

@@ -3,7 +3,6 @@ package privgroup
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/zyre-go/zyre/curve"
@@ -110,6 +108,7 @@ type KeyInfo struct {
 	Epoch   uint32
 	Counter uint32 // the first counter this key can open
 	KeyID   KeyID
+	Suite   Suite
 	// Duplicate: the same key was already known; nothing changed.
 	Duplicate bool
 }
@@ -130,11 +129,11 @@ type Receiver struct {
 	opts   Options
 	peers  map[uuid.UUID]*peer
 	chains map[KeyID]*chain
-	hasher hash.Hash
+	hasher [3]hash.Hash // by suite, made when first needed
 	sigBuf []byte
 	stats  Stats
 	closed bool
-	nonce  [chacha20poly1305.NonceSize]byte // scratch, see Sender
+	nonce  [nonceSize]byte // scratch, see Sender
 }
 
 type peer struct {
@@ -148,6 +147,7 @@ type chain struct {
 	sender  uuid.UUID
 	epoch   uint32
 	id      KeyID
+	suite   Suite
 	signPub [32]byte
 	ck      [32]byte // chain key of counter next
 	next    uint64
@@ -155,7 +155,7 @@ type chain struct {
 	top     uint64 // newest counter received + 1 (base when none)
 	settled uint64 // counters below it are settled
 	have    []uint64
-	hashes  [][32]byte // SHA-256 of received, unsettled messages by counter % window
+	hashes  [][32]byte // hashes (the suite's) of received, unsettled messages by counter % window
 	skipped map[uint64][32]byte
 	ad      []byte
 	pending []batchRec
@@ -184,7 +184,7 @@ func NewReceiver(group string, ourKey *curve.SecretKey, opts Options) (*Receiver
 		return nil, errf("privgroup: new receiver: %w", err)
 	}
 	r := &Receiver{
-		group: group, opts: o, hasher: sha256.New(),
+		group: group, opts: o,
 		peers: map[uuid.UUID]*peer{}, chains: map[KeyID]*chain{},
 	}
 	r.sk, _ = curve.NewSecretKey(ourKey.Bytes())
@@ -287,7 +287,7 @@ func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, e
 		}
 	}
 	keyID := makeKeyID(r.group, body.senderID, body.epoch, body.signingKey[:])
-	ki = KeyInfo{Sender: id, Epoch: body.epoch, Counter: body.counter, KeyID: keyID}
+	ki = KeyInfo{Sender: id, Epoch: body.epoch, Counter: body.counter, KeyID: keyID, Suite: body.suite}
 	p := r.peers[id]
 	if p != nil && !p.key.Equal(from) {
 		return KeyInfo{}, errf("privgroup: sender key: %w: sender %s is bound to another key", ErrSenderKey, id)
@@ -313,7 +313,7 @@ func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, e
 	}
 	w := r.opts.Window
 	c := &chain{
-		sender: id, epoch: body.epoch, id: keyID, signPub: body.signingKey, ck: body.chainKey,
+		sender: id, epoch: body.epoch, id: keyID, suite: body.suite, signPub: body.signingKey, ck: body.chainKey,
 		next: uint64(body.counter), base: uint64(body.counter), top: uint64(body.counter), settled: uint64(body.counter),
 		have: make([]uint64, w/64), hashes: make([][32]byte, w), skipped: map[uint64][32]byte{},
 		ad: newAD(r.group, body.senderID, body.epoch),
@@ -445,7 +445,7 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 		mk = ratchet(&ck)
 		clear(ck[:])
 	}
-	aead, err := chacha20poly1305.New(mk[:])
+	aead, err := c.suite.aead(&mk)
 	clear(mk[:])
 	if err != nil {
 		return dst, *info, errf("privgroup: open: %w", err)
@@ -482,7 +482,7 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 		r.advanceLocked(c, n+1, info)
 	}
 	c.setHave(n, true)
-	c.hashes[c.slot(n)] = sha256.Sum256(msg)
+	c.hashes[c.slot(n)] = c.suite.sum(msg)
 	r.stats.Opened++
 	info.Status = Pending
 	// A waiting batch record may now be complete.
@@ -575,13 +575,18 @@ func (r *Receiver) completeLocked(c *chain, first, end uint64) bool {
 // verifyLocked checks a complete batch record against the hashes of the
 // messages received and settles its range when it verifies.
 func (r *Receiver) verifyLocked(c *chain, p *batchRec, info *Info) error {
-	r.hasher.Reset()
+	h := r.hasher[c.suite]
+	if h == nil {
+		h = c.suite.newHash()
+		r.hasher[c.suite] = h
+	}
+	h.Reset()
 	for i := p.first; i < p.end; i++ {
-		r.hasher.Write(c.hashes[c.slot(i)][:])
+		h.Write(c.hashes[c.slot(i)][:])
 	}
 	var root [32]byte
-	r.hasher.Sum(root[:0])
-	r.sigBuf = batchSigned(r.sigBuf[:0], r.group, c.sender, c.epoch, p.head[:], &root)
+	h.Sum(root[:0])
+	r.sigBuf = batchSigned(r.sigBuf[:0], c.suite, r.group, c.sender, c.epoch, p.head[:], &root)
 	if !ed25519.Verify(c.signPub[:], r.sigBuf, p.sig[:]) {
 		return errf("privgroup: batch %d+%d from %s: %w", p.first, p.end-p.first, c.sender, ErrBadSignature)
 	}

@@ -2,14 +2,12 @@ package privgroup
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"hash"
 	"io"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/nacl/secretbox"
 
 	"github.com/zyre-go/zyre/curve"
@@ -27,6 +25,7 @@ type Sender struct {
 	sk    curve.SecretKey
 	pub   curve.PublicKey
 	opts  Options
+	suite Suite
 
 	epoch   uint32
 	keyID   KeyID
@@ -40,13 +39,13 @@ type Sender struct {
 	pendFirst uint64 // first counter not yet covered by a batch record
 	pendCount int
 	pendSince time.Time
-	root      hash.Hash // SHA-256 over the hashes of the pending messages
+	root      hash.Hash // the suite's hash over the hashes of the pending messages
 	sigBuf    []byte
 	closed    bool
 	// Scratch space kept here because slices of it reach interface
 	// methods and would otherwise escape to the heap at every message.
-	nonce [chacha20poly1305.NonceSize]byte
-	sum   [sha256.Size]byte
+	nonce [nonceSize]byte
+	sum   [32]byte
 }
 
 // NewSender returns a Sender for group (1..255 octets) and the member
@@ -63,7 +62,7 @@ func NewSender(group string, senderID uuid.UUID, key *curve.SecretKey, opts Opti
 	if err != nil {
 		return nil, errf("privgroup: new sender: %w", err)
 	}
-	s := &Sender{group: group, id: senderID, opts: o, root: sha256.New()}
+	s := &Sender{group: group, id: senderID, opts: o, suite: o.Suite, root: o.Suite.newHash()}
 	s.sk, _ = curve.NewSecretKey(key.Bytes())
 	s.pub = s.sk.Public()
 	if err := s.newEpoch(); err != nil {
@@ -110,6 +109,9 @@ func (s *Sender) newEpoch() error {
 // Epoch returns the current epoch.
 func (s *Sender) Epoch() uint32 { return s.epoch }
 
+// Suite returns the suite of the Sender's epochs.
+func (s *Sender) Suite() Suite { return s.suite }
+
 // KeyID returns the key id of the current epoch.
 func (s *Sender) KeyID() KeyID { return s.keyID }
 
@@ -143,14 +145,14 @@ func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
 	putHeader(out[:DataHeaderSize], s.keyID, c)
 	copy(s.ad[:DataHeaderSize], out[:DataHeaderSize])
 	mk := ratchet(&s.ck)
-	aead, err := chacha20poly1305.New(mk[:])
+	aead, err := s.suite.aead(&mk)
 	clear(mk[:])
 	if err != nil { // cannot happen: the key is 32 octets
 		return dst, errf("privgroup: seal: %w", err)
 	}
 	s.nonce = nonceOf(s.keyID, c)
 	aead.Seal(out[DataHeaderSize:DataHeaderSize], s.nonce[:], plaintext, s.ad)
-	s.sum = sha256.Sum256(out)
+	s.sum = s.suite.sum(out)
 	s.root.Write(s.sum[:])
 	s.pendCount++
 	s.counter++
@@ -186,7 +188,7 @@ func (s *Sender) Batch(dst []byte) ([]byte, error) {
 	binary.BigEndian.PutUint16(head[1+KeyIDSize+4:], uint16(s.pendCount))
 	var root [32]byte
 	s.root.Sum(root[:0])
-	s.sigBuf = batchSigned(s.sigBuf[:0], s.group, s.id, s.epoch, head[:], &root)
+	s.sigBuf = batchSigned(s.sigBuf[:0], s.suite, s.group, s.id, s.epoch, head[:], &root)
 	sig := ed25519.Sign(s.signKey, s.sigBuf)
 	dst = append(dst, head[:]...)
 	dst = append(dst, sig...)
@@ -227,7 +229,7 @@ func (s *Sender) Rotate(dst []byte) ([]byte, error) {
 
 // KeyFor returns a sender-key record for the member whose long-term CURVE
 // public key is member: the group, epoch, sender id, the chain key at the
-// current counter and this epoch's Ed25519 public key, in a NaCl box from
+// current counter, this epoch's Ed25519 public key and the suite, in a NaCl box from
 // our long-term key to theirs, so only that member can open it and it
 // knows who made it. The member can read messages from the current counter
 // on, not earlier ones. Call Batch first when the member joins in the
@@ -253,6 +255,7 @@ func (s *Sender) KeyFor(member curve.PublicKey) ([]byte, error) {
 		counter:      uint32(s.counter),
 		chainKey:     s.ck,
 		signingKey:   s.signPub,
+		suite:        s.suite,
 		group:        s.group,
 	}
 	plain := body.appendMarshal(make([]byte, 0, senderKeyBodyFixed+len(s.group)))

@@ -25,7 +25,7 @@ const (
 
 	// KeyIDSize is the size of a key id: it names one sender's epoch.
 	KeyIDSize = 8
-	// TagSize is the size of the ChaCha20-Poly1305 tag.
+	// TagSize is the size of the AEAD tag (both suites).
 	TagSize = 16
 	// DataHeaderSize is the clear header of a data message.
 	DataHeaderSize = 1 + KeyIDSize + 4
@@ -42,10 +42,11 @@ const (
 
 	signatureSize = 64
 	boxNonceSize  = 24
+	nonceSize     = 12 // AEAD nonce, both suites
 	// senderKeyBodyFixed: sender key (32), recipient key (32), sender id
 	// (16), epoch (4), counter (4), chain key (32), signing key (32),
-	// group length (1).
-	senderKeyBodyFixed = 32 + 32 + 16 + 4 + 4 + 32 + 32 + 1
+	// suite (1), group length (1).
+	senderKeyBodyFixed = 32 + 32 + 16 + 4 + 4 + 32 + 32 + 1 + 1
 	senderKeyMinSize   = 1 + boxNonceSize + senderKeyBodyFixed + secretboxOverhead
 	senderKeyMaxSize   = senderKeyMinSize + MaxGroupLen
 	secretboxOverhead  = 16
@@ -57,7 +58,8 @@ var (
 	// ErrMalformed: a record is truncated, too long, of an unknown kind or
 	// has an invalid field. The parsers return it; nothing was changed.
 	ErrMalformed = errors.New("privgroup: malformed record")
-	// ErrVersion: a record of a version this package does not speak.
+	// ErrVersion: a record of a version this package does not speak, or a
+	// sender key of a suite it does not know.
 	ErrVersion = errors.New("privgroup: unsupported version")
 	// ErrUnknownKey: no sender key is known for the record's key id (an
 	// untrusted member, an outsider, a member removed by rotation, or a
@@ -220,6 +222,7 @@ type senderKeyBody struct {
 	counter      uint32 // the chain key is the one of this counter
 	chainKey     [32]byte
 	signingKey   [32]byte // Ed25519 public key of this epoch
+	suite        Suite
 	group        string
 }
 
@@ -231,6 +234,7 @@ func (k *senderKeyBody) appendMarshal(b []byte) []byte {
 	b = binary.BigEndian.AppendUint32(b, k.counter)
 	b = append(b, k.chainKey[:]...)
 	b = append(b, k.signingKey[:]...)
+	b = append(b, byte(k.suite))
 	b = append(b, byte(len(k.group)))
 	return append(b, k.group...)
 }
@@ -250,13 +254,17 @@ func parseSenderKeyBody(b []byte) (senderKeyBody, error) {
 	p = p[8:]
 	p = p[copy(k.chainKey[:], p):]
 	p = p[copy(k.signingKey[:], p):]
-	n := int(p[0])
-	p = p[1:]
+	k.suite = Suite(p[0])
+	n := int(p[1])
+	p = p[2:]
 	if len(p) != n {
 		return k, malformed("sender key", "group name of %d octets, %d present", n, len(p))
 	}
 	if n == 0 {
 		return k, malformed("sender key", "empty group name")
+	}
+	if !k.suite.known() {
+		return k, errf("privgroup: sender key: %w: unknown %s", ErrVersion, k.suite)
 	}
 	k.group = string(p)
 	return k, nil
