@@ -101,8 +101,10 @@ type Options struct {
 	// protection; see the spec).
 	PeerKey func(peer uuid.UUID) (curve.PublicKey, bool)
 
-	// Crypto configures the privgroup Sender and Receiver (batch size and
-	// interval, rotation policy, windows, clock).
+	// Crypto configures the privgroup Sender and Receiver (suite, batch
+	// size and interval, rotation policy, windows, clock). Its Suite
+	// SuiteAuto means privgroup.PreferredSuite(ChunkSize): the faster one
+	// on this machine for the Writer's chunks.
 	Crypto privgroup.Options
 	// ChunkSize is the Writer's chunk size (privgroup.DefaultChunkSize
 	// when 0).
@@ -257,6 +259,13 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	}
 	crypto := opts.Crypto
 	crypto.VerifySender = g.verifySender
+	if crypto.Suite == privgroup.SuiteAuto {
+		chunk := opts.ChunkSize
+		if chunk == 0 {
+			chunk = privgroup.DefaultChunkSize
+		}
+		crypto.Suite = privgroup.PreferredSuite(chunk)
+	}
 	s, err := privgroup.NewSender(group, g.self, &opts.Secret, crypto)
 	if err != nil {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
@@ -331,6 +340,13 @@ func (g *Group) Epoch() uint32 {
 	g.snd.Lock()
 	defer g.snd.Unlock()
 	return g.snd.s.Epoch()
+}
+
+// Suite returns the suite our sender key uses.
+func (g *Group) Suite() privgroup.Suite {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	return g.snd.s.Suite()
 }
 
 // Members returns the peers holding our current sender key.
