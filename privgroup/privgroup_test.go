@@ -862,6 +862,26 @@ func TestRemoveSenderAndOldEpochs(t *testing.T) {
 	}
 }
 
+func TestParseSuite(t *testing.T) {
+	for _, s := range []Suite{SuiteAuto, SuiteChaCha20SHA256, SuiteAESGCMBLAKE3} {
+		if got, err := ParseSuite(s.String()); got != s || err != nil {
+			t.Errorf("ParseSuite(%q) = %v, %v", s, got, err)
+		}
+	}
+	_, err := ParseSuite("suite(3)")
+	wantErr(t, err, ErrInvalidOptions)
+	if got := PreferredSuite(1 << 10); got != SuiteChaCha20SHA256 {
+		t.Errorf("PreferredSuite(1 KiB) = %v", got)
+	}
+	want := SuiteChaCha20SHA256
+	if hasFastAESAndBLAKE3 {
+		want = SuiteAESGCMBLAKE3
+	}
+	if got := PreferredSuite(64 << 10); got != want {
+		t.Errorf("PreferredSuite(64 KiB) = %v, want %v", got, want)
+	}
+}
+
 func TestStringers(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{KindData.String(), "data"}, {KindBatch.String(), "batch"}, {KindSenderKey.String(), "sender-key"},

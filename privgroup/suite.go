@@ -44,6 +44,17 @@ func (s Suite) String() string {
 	return fmt.Sprintf("suite(%d)", uint8(s))
 }
 
+// ParseSuite returns the suite that String names ("auto" included).
+func ParseSuite(name string) (Suite, error) {
+	for _, s := range []Suite{SuiteAuto, SuiteChaCha20SHA256, SuiteAESGCMBLAKE3} {
+		if name == s.String() {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown suite %q, want %s, %s or %s", ErrInvalidOptions, name,
+		SuiteAuto, SuiteChaCha20SHA256, SuiteAESGCMBLAKE3)
+}
+
 // known reports whether s is a suite of the wire format (not SuiteAuto).
 func (s Suite) known() bool { return s == SuiteChaCha20SHA256 || s == SuiteAESGCMBLAKE3 }
 

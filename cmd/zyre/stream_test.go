@@ -112,7 +112,7 @@ func TestStreamSendRecv(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	recv := startStreamCmd(ctx, nil, "stream", "recv", "hotel-room", "--loopback", "--port", port, "--home", homeB, "--peer-name", "alice", "--progress", "10ms")
-	send := startStreamCmd(ctx, data, "stream", "send", "hotel-room", "--loopback", "--port", port, "--home", homeA, "--chunk", "4096")
+	send := startStreamCmd(ctx, data, "stream", "send", "hotel-room", "--loopback", "--port", port, "--home", homeA, "--chunk", "4096", "--suite", "aes256gcm-blake3")
 	s := waitStreamCmd(t, "stream send", send)
 	r := waitStreamCmd(t, "stream recv", recv)
 	if s.code != 0 || r.code != 0 {
@@ -126,7 +126,7 @@ func TestStreamSendRecv(t *testing.T) {
 			t.Errorf("recv stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	if !strings.Contains(s.stderr.String(), "zyre stream: sent 683.6 KiB in ") {
+	if !strings.Contains(s.stderr.String(), "zyre stream: sent 683.6 KiB in ") || !strings.Contains(s.stderr.String(), `of "hotel-room" (aes256gcm-blake3)`) {
 		t.Errorf("send stderr:\n%s", s.stderr)
 	}
 }
@@ -150,7 +150,7 @@ func TestStreamLimitsAndTrust(t *testing.T) {
 	dave := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeD, "--count", "3", "--chunk", "1000")
 	// Bob, carol and dave are in the group, but only bob and dave are
 	// trusted: alice waits for those two.
-	send := startStreamCmd(ctx, data, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--members", "2")
+	send := startStreamCmd(ctx, data, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--members", "2", "--suite", "chacha20poly1305-sha256")
 	carol := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeC, "--wait", "2s")
 	r := waitStreamCmd(t, "stream recv", recv)
 	if r.code != 0 || !bytes.Equal(r.stdout.Bytes(), data[:12345]) {
@@ -176,6 +176,7 @@ func TestStreamUsage(t *testing.T) {
 		{"stream", "send", "g", "--secure=false"},
 		{"stream", "send", "g", "--trust", "everyone"},
 		{"stream", "send", "g", "--peer-name", "x"},
+		{"stream", "send", "g", "--suite", "rot13"},
 		{"stream", "recv", "g", "--chunk", "0"},
 		{"stream", "recv", "g", "extra"},
 		{"stream", "recv", strings.Repeat("g", 256)},
