@@ -794,10 +794,13 @@ func TestBatchDue(t *testing.T) {
 	o := testOpts(c, 12)
 	o.BatchSize, o.BatchInterval = 3, 10*time.Millisecond
 	s := a.sender(t, o)
-	if s.BatchDue() {
+	if s.BatchDue() || !s.BatchDueAt().IsZero() {
 		t.Fatal("due with nothing pending")
 	}
 	seal(t, s, "1")
+	if at := s.BatchDueAt(); !at.Equal(c.Now().Add(10 * time.Millisecond)) {
+		t.Fatalf("BatchDueAt %v, want the interval after the first pending message", at)
+	}
 	c.Advance(9 * time.Millisecond)
 	if s.BatchDue() {
 		t.Fatal("due before the interval")
@@ -821,6 +824,9 @@ func TestBatchDue(t *testing.T) {
 	}
 	if rec, err := s.Batch(nil); err != nil || len(rec) != 0 {
 		t.Fatalf("empty Batch: %d octets, %v", len(rec), err)
+	}
+	if !s.BatchDueAt().IsZero() {
+		t.Fatal("BatchDueAt with nothing pending")
 	}
 	// Without batch records the Sender stops at Window/2 pending messages.
 	o.Window, o.BatchSize = 64, 8

@@ -168,6 +168,16 @@ func (s *Sender) BatchDue() bool {
 	return s.pendCount >= s.opts.BatchSize || s.opts.Now().Sub(s.pendSince) >= s.opts.BatchInterval
 }
 
+// BatchDueAt returns when BatchDue becomes true by age (the oldest pending
+// message then is BatchInterval old), or the zero time with nothing
+// pending. A caller's timer sleeps until then instead of polling.
+func (s *Sender) BatchDueAt() time.Time {
+	if s.pendCount == 0 {
+		return time.Time{}
+	}
+	return s.pendSince.Add(s.opts.BatchInterval)
+}
+
 // Pending returns how many sealed messages no batch record covers yet.
 func (s *Sender) Pending() int { return s.pendCount }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -611,6 +612,41 @@ func TestHandleHostileContent(t *testing.T) {
 
 // A revocation in the trust store is picked up by the periodic recheck:
 // the sender rotates without being told.
+// Whole chunks written without Flush or Close are released by the batch
+// records of the Group's timer, which the Writer starts: a stream that
+// pauses is authenticated within BatchInterval, twice, with the timer idle
+// in between.
+func TestBatchTimerWithoutFlush(t *testing.T) {
+	port := testBeaconPort()
+	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	trusted := trustKeys(a, b)
+	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
+	b.attach(group, Options{Trusted: trusted})
+	b.awaitSender(a)
+	rd, err := b.g.NewReader(a.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	s := drain(rd)
+	w, err := a.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	data := randomBytes(6000, 3)
+	for i, part := range [][]byte{data[:3000], data[3000:]} { // whole chunks only
+		if _, err := w.Write(part); err != nil {
+			t.Fatal(err)
+		}
+		want := 3000 * (i + 1)
+		waitFor(t, fmt.Sprintf("%d octets released by the timer's batch record", want), func() bool { return s.len() == want })
+	}
+	if got := s.bytes(); !bytes.Equal(got, data) {
+		t.Fatalf("got %d octets, want %d", len(got), len(data))
+	}
+}
+
 func TestPeriodicRecheckRotates(t *testing.T) {
 	port := testBeaconPort()
 	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
