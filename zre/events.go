@@ -83,13 +83,15 @@ type Leave struct {
 	Group string
 }
 
-// Whisper: a peer sent a message to us.
+// Whisper: a peer sent a message to us. Content is the receiver's own:
+// the node keeps no reference to it and shares it with no other event.
 type Whisper struct {
 	EventHeader
 	Content [][]byte
 }
 
-// Shout: a peer sent a message to a group we are in.
+// Shout: a peer sent a message to a group we are in. Content is the
+// receiver's own, as for Whisper.
 type Shout struct {
 	EventHeader
 	Group   string

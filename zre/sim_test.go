@@ -140,11 +140,19 @@ func TestSimTransport(t *testing.T) {
 	if err := c.Shout("g", []byte("all")); err != nil {
 		t.Fatal(err)
 	}
+	var shouts []*zre.Shout
 	for _, n := range []*zre.Node{a, b} {
 		s := next(t, n, "SHOUT", is[*zre.Shout](c.UUID())).(*zre.Shout)
 		if s.Group != "g" || string(s.Content[0]) != "all" {
 			t.Errorf("%s: shout %q in %q", n.Name(), s.Content, s.Group)
 		}
+		shouts = append(shouts, s)
+	}
+	// Event content is each receiver's own, although the in-memory network
+	// hands every receiver the same frames.
+	shouts[0].Content[0][0] = 'A'
+	if string(shouts[1].Content[0]) != "all" {
+		t.Errorf("b's shout changed with a's: %q", shouts[1].Content[0])
 	}
 	if err := b.Leave("g"); err != nil {
 		t.Fatal(err)

@@ -481,13 +481,16 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		}
 		p.status = m.Status
 	case MsgWhisper:
-		s.emit(&Whisper{EventHeader: s.header(p), Content: cloneFrames(m.Content)})
+		// The frames are this message's own (zmtp gives every message
+		// fresh storage; readAttached copies a Transport's), so the event
+		// takes them without a copy.
+		s.emit(&Whisper{EventHeader: s.header(p), Content: m.Content})
 	case MsgShout:
 		if s.reservedGroup(m.Group) {
 			s.onTrustMessage(p, m.Content)
 			break
 		}
-		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: cloneFrames(m.Content)})
+		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: m.Content})
 	case MsgPing:
 		s.sendTo(p, &Msg{ID: MsgPingOK})
 	case MsgPingOK:

@@ -46,7 +46,8 @@ type Attachment interface {
 	Endpoint() string
 	// Recv returns the next message sent to our inbox, blocking until one
 	// arrives, ctx ends (ctx.Err()) or the attachment is closed (an error
-	// wrapping ErrClosed).
+	// wrapping ErrClosed). Its frames may be shared with other receivers:
+	// the node copies them.
 	Recv(ctx context.Context) (InboxMessage, error)
 	// Beacons returns the beacons other nodes publish, or nil when
 	// discovery is off. It is closed after Close.
@@ -129,7 +130,10 @@ func (n *Node) readAttached() {
 			return
 		}
 		select {
-		case n.inbox <- inboxMsg{identity: m.Identity, frames: m.Frames, remote: m.Remote}:
+		// A Transport may give every receiver the same frames (Link.Send
+		// may keep them); events hand content to the application, which
+		// owns it, so take a copy here.
+		case n.inbox <- inboxMsg{identity: m.Identity, frames: cloneFrames(m.Frames), remote: m.Remote}:
 		case <-n.quit:
 			return
 		}
