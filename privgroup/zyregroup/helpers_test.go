@@ -53,10 +53,17 @@ type member struct {
 // the end of the test.
 func newNode(t testing.TB, name string, port int, plain bool) *member {
 	t.Helper()
+	return newNodeBeacon(t, name, port, plain, 100*time.Millisecond)
+}
+
+// newNodeBeacon is newNode with another beacon interval (0: zre's default,
+// as a deployed node runs).
+func newNodeBeacon(t testing.TB, name string, port int, plain bool, interval time.Duration) *member {
+	t.Helper()
 	m := &member{t: t, name: name, sk: secretKey(t), other: make(chan zre.Event, 10000)}
 	cfg := zre.Config{
 		Name:   name,
-		Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+		Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: interval},
 	}
 	if !plain {
 		cfg.Secure = &zre.SecureConfig{Secret: m.sk}
