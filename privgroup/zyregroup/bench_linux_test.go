@@ -4,9 +4,7 @@ package zyregroup
 
 import (
 	"errors"
-	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,32 +12,17 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// threadCPU returns the CPU time (user + system) of the calling OS thread.
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	const rusageThread = 1 // RUSAGE_THREAD
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 const plainGroup = "plain-bench"
 
-// benchPair is two secure nodes on loopback: alice sends, bob receives,
-// both through the private group and as plain SHOUTs in another group.
-// Bob's event pump and stream reader run each on its own locked OS thread,
-// so that their CPU time can be read with getrusage(RUSAGE_THREAD).
+// benchPair is two secure nodes on loopback in this process: alice sends,
+// bob receives, both through the private group and as plain SHOUTs in
+// another group.
 type benchPair struct {
 	a, b       *member
 	w          *Writer
 	privBytes  atomic.Int64 // stream octets the Reader released (authenticated)
 	privIn     atomic.Int64 // record octets of the private group that reached bob's pump
-	readerCPU  atomic.Int64 // the reader thread's CPU when privBytes reached target
-	target     atomic.Int64
-	sampled    atomic.Int64 // the target of the last sample
 	plainBytes atomic.Int64
-	pumpCPU    chan chan time.Duration
 }
 
 func newBenchPair(tb testing.TB, chunk int, suite privgroup.Suite) *benchPair {
@@ -53,27 +36,17 @@ func newBenchPair(tb testing.TB, chunk int, suite privgroup.Suite) *benchPair {
 	}
 	b.g = g
 	tb.Cleanup(func() { g.Close() })
-	p := &benchPair{a: a, b: b, pumpCPU: make(chan chan time.Duration)}
+	p := &benchPair{a: a, b: b}
 	go func() {
-		runtime.LockOSThread()
-		events := b.n.Events()
-		for {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					return
-				}
-				if s, ok := ev.(*zre.Shout); ok && s.Group == group && len(s.Content) == 1 {
-					p.privIn.Add(int64(len(s.Content[0])))
-				}
-				if g.Handle(ev) {
-					continue
-				}
-				if s, ok := ev.(*zre.Shout); ok && s.Group == plainGroup && len(s.Content) == 1 {
-					p.plainBytes.Add(int64(len(s.Content[0])))
-				}
-			case reply := <-p.pumpCPU:
-				reply <- threadCPU()
+		for ev := range b.n.Events() {
+			if s, ok := ev.(*zre.Shout); ok && s.Group == group && len(s.Content) == 1 {
+				p.privIn.Add(int64(len(s.Content[0])))
+			}
+			if g.Handle(ev) {
+				continue
+			}
+			if s, ok := ev.(*zre.Shout); ok && s.Group == plainGroup && len(s.Content) == 1 {
+				p.plainBytes.Add(int64(len(s.Content[0])))
 			}
 		}
 	}()
@@ -90,16 +63,10 @@ func newBenchPair(tb testing.TB, chunk int, suite privgroup.Suite) *benchPair {
 	}
 	tb.Cleanup(func() { rd.Close() })
 	go func() {
-		runtime.LockOSThread()
 		buf := make([]byte, 256<<10)
 		for {
 			n, err := rd.Read(buf)
-			// The thread's CPU is sampled once a transfer is complete
-			// (a getrusage per Read would add its own cost).
-			if t := p.target.Load(); p.privBytes.Add(int64(n)) >= t && p.sampled.Load() < t {
-				p.readerCPU.Store(int64(threadCPU()))
-				p.sampled.Store(t)
-			}
+			p.privBytes.Add(int64(n))
 			var gap *privgroup.GapError
 			if err != nil && !errors.As(err, &gap) {
 				return
@@ -110,19 +77,6 @@ func newBenchPair(tb testing.TB, chunk int, suite privgroup.Suite) *benchPair {
 		tb.Fatal(err)
 	}
 	return p
-}
-
-// waitSample waits for the reader's CPU sample of the current target.
-func (p *benchPair) waitSample() {
-	for p.sampled.Load() < p.target.Load() {
-		time.Sleep(20 * time.Microsecond)
-	}
-}
-
-func (p *benchPair) pumpNow() time.Duration {
-	reply := make(chan time.Duration)
-	p.pumpCPU <- reply
-	return <-reply
 }
 
 // window bounds the octets in flight between the nodes (sent, not yet at
@@ -173,9 +127,10 @@ func transfer(tb testing.TB, chunk []byte, total int64, arrived, received *atomi
 // alternating in every iteration, for each size and suite (the default,
 // privgroup.PreferredSuite, is ChaCha20/SHA-256 below 8 KiB and
 // AES-GCM/BLAKE3 from 8 KiB where the CPU has AES-NI, CLMUL and AVX2).
-// Metrics: MB/s of each, their ratio, and the CPU of the receiver's event
-// pump and reader threads (getrusage) for a 50 Mbit/s stream in percent of
-// one core; BenchmarkReceiver50Mbit measures the whole receiving process.
+// Metrics: MB/s of each and their ratio; the CPU of the whole process
+// (both nodes, getrusage) per MB in each mode and their ratio, which the
+// load of a shared machine moves less than the wall-clock figures.
+// BenchmarkReceiver50Mbit measures the receiving process alone.
 func BenchmarkNodeStream(b *testing.B) {
 	for _, size := range []struct {
 		name  string
@@ -189,10 +144,10 @@ func BenchmarkNodeStream(b *testing.B) {
 				plainSend := func(c []byte) error {
 					return p.a.g.retry(func() error { return p.a.n.Shout(plainGroup, c) })
 				}
+				privSend := func(c []byte) error { _, err := p.w.Write(c); return err }
 				// Warm up both paths.
 				transfer(b, chunk, 1<<20, &p.plainBytes, &p.plainBytes, plainSend, nil)
-				p.target.Store(1 << 20)
-				transfer(b, chunk, 1<<20, &p.privIn, &p.privBytes, func(c []byte) error { _, err := p.w.Write(c); return err }, p.w.Flush)
+				transfer(b, chunk, 1<<20, &p.privIn, &p.privBytes, privSend, p.w.Flush)
 				var tPlain, tPriv, cpuPlain, cpuPriv time.Duration
 				var bytes int64
 				b.ResetTimer()
@@ -202,30 +157,26 @@ func BenchmarkNodeStream(b *testing.B) {
 				part := size.total / rounds
 				for range b.N {
 					for range rounds {
-						p.waitSample()
-						pump0 := p.pumpNow()
+						c0 := processCPU()
 						tPlain += transfer(b, chunk, part, &p.plainBytes, &p.plainBytes, plainSend, nil)
-						pump1 := p.pumpNow()
-						rd0 := time.Duration(p.readerCPU.Load())
-						p.target.Store(p.privBytes.Load() + part)
-						tPriv += transfer(b, chunk, part, &p.privIn, &p.privBytes, func(c []byte) error { _, err := p.w.Write(c); return err }, p.w.Flush)
-						pump2 := p.pumpNow()
-						p.waitSample()
-						rd1 := time.Duration(p.readerCPU.Load())
-						cpuPlain += pump1 - pump0
-						cpuPriv += (pump2 - pump1) + (rd1 - rd0)
+						c1 := processCPU()
+						tPriv += transfer(b, chunk, part, &p.privIn, &p.privBytes, privSend, p.w.Flush)
+						c2 := processCPU()
+						cpuPlain += c1 - c0
+						cpuPriv += c2 - c1
 						bytes += part
 					}
 				}
 				b.StopTimer()
 				mbPlain := float64(bytes) / tPlain.Seconds() / 1e6
 				mbPriv := float64(bytes) / tPriv.Seconds() / 1e6
-				const rate50 = 50e6 / 8 // octets per second
 				b.ReportMetric(mbPlain, "plain-MB/s")
 				b.ReportMetric(mbPriv, "private-MB/s")
 				b.ReportMetric(mbPriv/mbPlain, "ratio")
-				b.ReportMetric(100*cpuPlain.Seconds()/float64(bytes)*rate50, "rx-plain-%core@50Mbit")
-				b.ReportMetric(100*cpuPriv.Seconds()/float64(bytes)*rate50, "rx-private-%core@50Mbit")
+				mb := float64(bytes) / 1e6
+				b.ReportMetric(cpuPlain.Seconds()*1e3/mb, "plain-cpu-ms/MB")
+				b.ReportMetric(cpuPriv.Seconds()*1e3/mb, "private-cpu-ms/MB")
+				b.ReportMetric(cpuPlain.Seconds()/cpuPriv.Seconds(), "cpu-ratio")
 				if st := p.b.g.Stats(); st.QueueDropped != 0 {
 					b.Fatalf("queue dropped %d records", st.QueueDropped)
 				}
