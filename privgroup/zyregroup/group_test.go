@@ -83,6 +83,18 @@ func (s *sink) wait(t *testing.T, rd *Reader) error {
 	return s.err
 }
 
+// readStream opens reader's Reader of sender's stream and drains it into a
+// sink; the Reader is closed when the test ends.
+func readStream(t *testing.T, reader, sender *member) (*Reader, *sink) {
+	t.Helper()
+	rd, err := reader.g.NewReader(sender.n.UUID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	return rd, drain(rd)
+}
+
 // writeAll writes data in pieces of varying sizes and returns the Writer
 // unclosed.
 func writeAll(t *testing.T, w *Writer, data []byte) {
@@ -231,12 +243,7 @@ func TestUntrustedMemberSeesCiphertext(t *testing.T) {
 	waitFor(t, "alice refusing mallory's key", func() bool { return a.g.Stats().KeysRefused > 0 })
 	waitFor(t, "alice passing mallory over", func() bool { return a.g.Stats().Passed > 0 })
 
-	rd, err := b.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	rd, s := readStream(t, b, a)
 	secret := bytes.Repeat([]byte("the room number is 1207; "), 200)
 	w, _ := a.g.NewWriter()
 	writeAll(t, w, secret)
@@ -283,12 +290,7 @@ func TestPlainNodeSeesCiphertext(t *testing.T) {
 	a.attach(group, opts)
 	b.attach(group, opts)
 	b.awaitSender(a)
-	rd, err := b.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	rd, s := readStream(t, b, a)
 	// c must be in alice's view of the group before she shouts.
 	waitFor(t, "czmq in alice's group", func() bool { return contains(a.n.PeersByGroup(group), c.n.UUID()) })
 	secret := bytes.Repeat([]byte("plain nodes see nothing "), 300)
@@ -413,12 +415,7 @@ func TestHostileReshoutRefused(t *testing.T) {
 	h.attach(group, Options{Trusted: trusted})
 	b.awaitSender(a)
 	h.awaitSender(a)
-	rd, err := b.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	rd, s := readStream(t, b, a)
 	part1, part2 := randomBytes(20000, 2), randomBytes(30000, 3)
 	w, _ := a.g.NewWriter()
 	writeAll(t, w, part1)
@@ -498,12 +495,7 @@ func TestLeaveRotatesAndLateJoiner(t *testing.T) {
 
 	c.attach(group, Options{Trusted: trusted})
 	c.awaitSender(a)
-	rd, err := c.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	rd, s := readStream(t, c, a)
 	writeAll(t, w, part2)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -610,8 +602,6 @@ func TestHandleHostileContent(t *testing.T) {
 	}
 }
 
-// A revocation in the trust store is picked up by the periodic recheck:
-// the sender rotates without being told.
 // Whole chunks written without Flush or Close are released by the batch
 // records of the Group's timer, which the Writer starts: a stream that
 // pauses is authenticated within BatchInterval, twice, with the timer idle
@@ -623,12 +613,7 @@ func TestBatchTimerWithoutFlush(t *testing.T) {
 	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
 	b.attach(group, Options{Trusted: trusted})
 	b.awaitSender(a)
-	rd, err := b.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	_, s := readStream(t, b, a)
 	w, err := a.g.NewWriter()
 	if err != nil {
 		t.Fatal(err)
@@ -647,6 +632,8 @@ func TestBatchTimerWithoutFlush(t *testing.T) {
 	}
 }
 
+// A revocation in the trust store is picked up by the periodic recheck:
+// the sender rotates without being told.
 func TestPeriodicRecheckRotates(t *testing.T) {
 	port := testBeaconPort()
 	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
@@ -688,12 +675,7 @@ func TestKeyRequest(t *testing.T) {
 		}
 	}
 	b.attach(group, Options{Trusted: trusted})
-	rd, err := b.g.NewReader(a.n.UUID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	s := drain(rd)
+	rd, s := readStream(t, b, a)
 	w, _ := a.g.NewWriter()
 	part1, part2 := randomBytes(5000, 6), randomBytes(7000, 7)
 	writeAll(t, w, part1)
