@@ -239,9 +239,9 @@ func (s *Sender) Rotate(dst []byte) ([]byte, error) {
 
 // KeyFor returns a sender-key record for the member whose long-term CURVE
 // public key is member: the group, epoch, sender id, the chain key at the
-// current counter, this epoch's Ed25519 public key and the suite, in a NaCl box from
-// our long-term key to theirs, so only that member can open it and it
-// knows who made it. The member can read messages from the current counter
+// current counter, this epoch's Ed25519 public key and the suite, in a
+// NaCl box from our long-term key to theirs, so only that member can open
+// it and it knows who made it. The member can read messages from the current counter
 // on, not earlier ones. Call Batch first when the member joins in the
 // middle of a stream: messages of a batch that began before its key cannot
 // be authenticated by it.
