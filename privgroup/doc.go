@@ -11,8 +11,8 @@
 // signs "batch records" covering the hashes of the messages since the last
 // one. The AEAD and the hash are the epoch's Suite: ChaCha20-Poly1305 with
 // SHA-256, or AES-256-GCM with BLAKE3 (twice as fast for large messages on
-// x86-64; PreferredSuite picks by CPU and message size). Receivers open
-// both. KeyFor seals the sender key to one member's long-term X25519 key
+// x86-64; PreferredSuite picks by CPU and message size, Sender.SetSuite
+// changes it at the next rotation). Receivers open both. KeyFor seals the sender key to one member's long-term X25519 key
 // (a NaCl box); the node delivers it by WHISPER over CURVE. Rotate starts a
 // new epoch when a member leaves or is revoked (or when RotationDue).
 //

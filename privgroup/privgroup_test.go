@@ -868,6 +868,49 @@ func TestRemoveSenderAndOldEpochs(t *testing.T) {
 	}
 }
 
+// SetSuite changes the suite at the next rotation, not before: the
+// current epoch's messages keep theirs, and the receiver learns the new
+// one from the new sender key.
+func TestSetSuite(t *testing.T) {
+	c := newClock()
+	a, b := newMember(t, "a", 1, testOpts(c, 11)), newMember(t, "b", 2, testOpts(c, 12))
+	s := a.sender(t, suiteOpts(c, SuiteAESGCMBLAKE3, 13))
+	give(t, s, a, b)
+	if err := s.SetSuite(SuiteChaCha20SHA256); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, b, seal(t, s, "still suite 2"))
+	if s.Suite() != SuiteAESGCMBLAKE3 {
+		t.Fatalf("suite changed before the rotation: %s", s.Suite())
+	}
+	rec, err := s.Rotate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, info := mustOpen(t, b, rec); info.Status != Authenticated {
+		t.Fatalf("last batch of the old epoch: %+v", info)
+	}
+	if s.Suite() != SuiteChaCha20SHA256 {
+		t.Fatalf("suite after the rotation: %s", s.Suite())
+	}
+	key, err := s.KeyFor(b.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ki, err := b.recv.AddSenderKey(key, a.pub)
+	if err != nil || ki.Suite != SuiteChaCha20SHA256 {
+		t.Fatalf("new sender key: %+v %v", ki, err)
+	}
+	if pt, _ := mustOpen(t, b, seal(t, s, "suite 1")); string(pt) != "suite 1" {
+		t.Fatalf("opened %q", pt)
+	}
+	if _, info := mustOpen(t, b, batch(t, s)); info.Status != Authenticated {
+		t.Fatalf("batch of the new epoch: %+v", info)
+	}
+	wantErr(t, s.SetSuite(SuiteAuto), ErrInvalidOptions)
+	wantErr(t, s.SetSuite(7), ErrInvalidOptions)
+}
+
 func TestParseSuite(t *testing.T) {
 	for _, s := range []Suite{SuiteAuto, SuiteChaCha20SHA256, SuiteAESGCMBLAKE3} {
 		if got, err := ParseSuite(s.String()); got != s || err != nil {
@@ -885,6 +928,9 @@ func TestParseSuite(t *testing.T) {
 	}
 	if got := PreferredSuite(64 << 10); got != want {
 		t.Errorf("PreferredSuite(64 KiB) = %v, want %v", got, want)
+	}
+	if !SuiteChaCha20SHA256.Fast() || SuiteAESGCMBLAKE3.Fast() != hasFastAESAndBLAKE3 || SuiteAuto.Fast() {
+		t.Error("Suite.Fast")
 	}
 }
 

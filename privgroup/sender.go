@@ -25,7 +25,8 @@ type Sender struct {
 	sk    curve.SecretKey
 	pub   curve.PublicKey
 	opts  Options
-	suite Suite
+	suite Suite // of the current epoch
+	next  Suite // of the epochs after it (SetSuite)
 
 	epoch   uint32
 	keyID   KeyID
@@ -62,7 +63,7 @@ func NewSender(group string, senderID uuid.UUID, key *curve.SecretKey, opts Opti
 	if err != nil {
 		return nil, errf("privgroup: new sender: %w", err)
 	}
-	s := &Sender{group: group, id: senderID, opts: o, suite: o.Suite, root: o.Suite.newHash()}
+	s := &Sender{group: group, id: senderID, opts: o, next: o.Suite}
 	s.sk, _ = curve.NewSecretKey(key.Bytes())
 	s.pub = s.sk.Public()
 	if err := s.newEpoch(); err != nil {
@@ -98,6 +99,10 @@ func (s *Sender) newEpoch() error {
 	s.epoch, s.ck, s.signKey = e, ck, priv
 	clear(ck[:])
 	copy(s.signPub[:], pub)
+	if s.root == nil || s.suite != s.next {
+		s.root = s.next.newHash()
+	}
+	s.suite = s.next
 	s.keyID = makeKeyID(s.group, s.id, e, pub)
 	s.ad = newAD(s.group, s.id, e)
 	s.counter, s.pendFirst, s.pendCount = 0, 0, 0
@@ -109,8 +114,18 @@ func (s *Sender) newEpoch() error {
 // Epoch returns the current epoch.
 func (s *Sender) Epoch() uint32 { return s.epoch }
 
-// Suite returns the suite of the Sender's epochs.
+// Suite returns the suite of the current epoch.
 func (s *Sender) Suite() Suite { return s.suite }
+
+// SetSuite sets the suite of the epochs after the current one: it takes
+// effect at the next Rotate.
+func (s *Sender) SetSuite(suite Suite) error {
+	if !suite.known() {
+		return errf("privgroup: set suite: %w: unknown %s", ErrInvalidOptions, suite)
+	}
+	s.next = suite
+	return nil
+}
 
 // KeyID returns the key id of the current epoch.
 func (s *Sender) KeyID() KeyID { return s.keyID }

@@ -70,6 +70,21 @@ var hasFastAESAndBLAKE3 = runtime.GOARCH == "amd64" && cpu.X86.HasAES && cpu.X86
 // favour of AES-GCM/BLAKE3).
 const suiteThreshold = 8 << 10
 
+// Fast reports whether this machine seals and opens messages of suite s at
+// full speed: suite 1 everywhere, suite 2 on x86-64 with AES-NI, CLMUL and
+// AVX2 (elsewhere it runs, on software AES and portable BLAKE3, several
+// times slower). A member tells its senders which suites are fast for it,
+// so that they avoid the others.
+func (s Suite) Fast() bool {
+	switch s {
+	case SuiteChaCha20SHA256:
+		return true
+	case SuiteAESGCMBLAKE3:
+		return hasFastAESAndBLAKE3
+	}
+	return false
+}
+
 // PreferredSuite is the faster suite on this machine for messages of about
 // size octets: SuiteAESGCMBLAKE3 on x86-64 with AES-NI, CLMUL and AVX2 for
 // messages of 8 KiB and more, SuiteChaCha20SHA256 otherwise (Go's
