@@ -82,7 +82,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending, and for their acknowledgements at the end")
 	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
-	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk; the receivers pay for it, so use chacha20poly1305-sha256 when they lack AES hardware)")
+	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
 	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress line on stderr (0: none)")
 	if err := f.parse(args[2:]); err != nil {
 		return err

@@ -61,6 +61,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(byte(1), []byte{0x11})
 	f.Add(byte(0), []byte{0x13})
 	f.Add(byte(2), []byte(WhisperPrefix))
+	f.Add(byte(4), []byte{2})
+	f.Add(byte(4), []byte{})
 	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
 		node := &fakeNode{id: us}
 		keys := map[uuid.UUID]curve.PublicKey{peer: peerSK.Public()}
@@ -76,9 +78,11 @@ func FuzzHandle(f *testing.F) {
 		hdr := zre.EventHeader{Peer: peer}
 		g.Handle(&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key}})
 		var ev zre.Event
-		switch kind % 4 {
+		switch kind % 5 {
 		case 0:
 			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), b}}
+		case 4: // the genuine key again, with hostile suites
+			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, b}}
 		case 1:
 			ev = &zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{b}}
 		case 2:

@@ -21,10 +21,16 @@ import (
 
 // WhisperPrefix is the first frame of the WHISPERs of private groups:
 // reserved, and versioned (a later wire version takes "zyre-privgroup/2").
-// A sender key travels as WhisperPrefix, the group name and the sender-key
-// record; WhisperPrefix and the group name alone are a key request (the
-// sender answers a trusted member of the group with its current key).
+// A sender key travels as WhisperPrefix, the group name, the sender-key
+// record and one octet naming the suites its maker opens at full speed
+// (bit n: suite n; a key without it names none); WhisperPrefix and the
+// group name alone are a key request (the sender answers a trusted member
+// of the group with its current key).
 const WhisperPrefix = "zyre-privgroup/1"
+
+// preferredSuite is privgroup.PreferredSuite; tests replace it to run the
+// suite negotiation on any hardware.
+var preferredSuite = privgroup.PreferredSuite
 
 // requestInterval is the least time between two key requests to one peer,
 // and between two answers to one peer.
@@ -128,6 +134,13 @@ type Options struct {
 	// one whose key has not arrived). It must not keep rec.
 	OnOpaque func(peer uuid.UUID, rec []byte)
 
+	// FastSuite says which suites this member opens at full speed; it tells
+	// every sender so (default: privgroup.Suite.Fast, this machine's
+	// hardware). A sender whose suite is automatic (Crypto.Suite
+	// SuiteAuto) uses suite 2 only while every member that said so opens
+	// it fast, and switches at once, by a rotation, when one does not.
+	FastSuite func(privgroup.Suite) bool
+
 	// Logger receives the Group's logs; nil means none.
 	Logger *slog.Logger
 }
@@ -172,7 +185,13 @@ type Group struct {
 		members map[uuid.UUID]curve.PublicKey
 		writer  *Writer
 		closed  bool
+		// auto: our suite follows the members (Crypto.Suite was
+		// SuiteAuto); base is the one we prefer ourselves.
+		auto bool
+		base privgroup.Suite
+		fast map[uuid.UUID]byte // suites each member said it opens fast
 	}
+	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
 	rcv struct {
 		sync.Mutex
@@ -265,7 +284,18 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		if chunk == 0 {
 			chunk = privgroup.DefaultChunkSize
 		}
-		crypto.Suite = privgroup.PreferredSuite(chunk)
+		crypto.Suite = preferredSuite(chunk)
+		g.snd.auto = true
+	}
+	g.snd.base = crypto.Suite
+	fast := opts.FastSuite
+	if fast == nil {
+		fast = privgroup.Suite.Fast
+	}
+	for _, su := range []privgroup.Suite{privgroup.SuiteChaCha20SHA256, privgroup.SuiteAESGCMBLAKE3} {
+		if fast(su) {
+			g.fastSuites |= 1 << su
+		}
 	}
 	s, err := privgroup.NewSender(group, g.self, &opts.Secret, crypto)
 	if err != nil {
@@ -276,7 +306,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		s.Close()
 		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
 	}
-	g.snd.s, g.snd.members = s, map[uuid.UUID]curve.PublicKey{}
+	g.snd.s, g.snd.members, g.snd.fast = s, map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]byte{}
 	g.rcv.r = r
 	g.rcv.keyIDs = map[privgroup.KeyID]uuid.UUID{}
 	g.rcv.senders = map[uuid.UUID]*senderState{}
@@ -458,7 +488,7 @@ func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
 		g.answerRequest(peer)
 		return true
 	}
-	if len(content) != 3 {
+	if (len(content) != 3 && len(content) != 4) || (len(content) == 4 && len(content[3]) != 1) {
 		if len(content) >= 2 && string(content[1]) != g.group {
 			return false // another group's; let its Group count it
 		}
@@ -471,8 +501,46 @@ func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
 	if err := g.addKey(peer, content[2]); err != nil {
 		g.stats.keysRefused.Add(1)
 		g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
+		return true
+	}
+	if len(content) == 4 {
+		g.memberSuites(peer, content[3][0])
 	}
 	return true
+}
+
+// memberSuites records which suites a member (whose key we took) opens
+// fast, and rotates to a suite that every member opens fast when ours is
+// automatic and no longer is.
+func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
+	g.snd.Lock()
+	defer g.snd.Unlock()
+	if g.snd.closed {
+		return
+	}
+	g.snd.fast[peer] = fast
+	if !g.snd.auto || fast&(1<<g.snd.s.Suite()) != 0 {
+		return
+	}
+	g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", g.snd.s.Suite())
+	if err := g.rotateLocked(uuid.Nil); err != nil {
+		g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
+	}
+}
+
+// suiteLocked is the suite for our next epoch: our own preference, unless
+// it is automatic and a member in the group (but exclude) said it opens
+// that suite slowly; then suite 1, which every machine opens fast.
+func (g *Group) suiteLocked(exclude uuid.UUID) privgroup.Suite {
+	if !g.snd.auto {
+		return g.snd.base
+	}
+	for _, p := range g.node.PeersByGroup(g.group) {
+		if f, ok := g.snd.fast[p]; ok && p != exclude && f&(1<<g.snd.base) == 0 {
+			return privgroup.SuiteChaCha20SHA256
+		}
+	}
+	return g.snd.base
 }
 
 // allow reports whether an event for peer in m is at least requestInterval
@@ -614,7 +682,9 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 		g.log.Warn("zyregroup: cannot make sender key", "group", g.group, "peer", peer, "err", err)
 		return
 	}
-	err = g.retry(func() error { return g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group), rec) })
+	err = g.retry(func() error {
+		return g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group), rec, []byte{g.fastSuites})
+	})
 	clear(rec)
 	if err != nil {
 		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
@@ -627,6 +697,9 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 // rotateLocked starts a new epoch and gives the new key to the current
 // trusted members, but never to exclude. g.snd is held.
 func (g *Group) rotateLocked(exclude uuid.UUID) error {
+	if err := g.snd.s.SetSuite(g.suiteLocked(exclude)); err != nil {
+		return err
+	}
 	rec, err := g.snd.s.Rotate(nil)
 	if len(rec) > 0 {
 		g.shout(rec)
@@ -654,6 +727,7 @@ func (g *Group) distributeLocked(exclude uuid.UUID) error {
 // key makes us rotate; its own stream ends.
 func (g *Group) memberGone(peer uuid.UUID) {
 	g.snd.Lock()
+	delete(g.snd.fast, peer)
 	if _, ok := g.snd.members[peer]; ok && !g.snd.closed {
 		delete(g.snd.members, peer)
 		if err := g.rotateLocked(peer); err != nil {

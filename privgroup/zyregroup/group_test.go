@@ -584,6 +584,8 @@ func TestHandleHostileContent(t *testing.T) {
 		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}}, true},
 		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), {0x13, 0}}}, true},
 		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte("other"), {0x13}}}, false},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), {0x13, 0}, {6, 6}}}, true},
+		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), {0x13, 0}, {6}, {6}}}, true},
 		{&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte("hello")}}, false},
 		{&zre.Join{EventHeader: hdr, Group: group}, false},
 		{&zre.Leave{EventHeader: hdr, Group: group}, false},
@@ -632,6 +634,53 @@ func TestBatchTimerWithoutFlush(t *testing.T) {
 	}
 }
 
+// A member that opens suite 2 slowly says so with its key: a sender whose
+// suite is automatic switches to suite 1 at once (a rotation), streams to
+// it, and goes back to suite 2 when that member leaves; a sender whose
+// suite was set keeps it.
+func TestSuiteFollowsMembers(t *testing.T) {
+	defer func(f func(int) privgroup.Suite) { preferredSuite = f }(preferredSuite)
+	preferredSuite = func(int) privgroup.Suite { return privgroup.SuiteAESGCMBLAKE3 }
+	port := testBeaconPort()
+	a, b, c := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "carol", port, false)
+	trusted := trustKeys(a, b, c)
+	a.attach(group, Options{Trusted: trusted})
+	c.attach(group, Options{Trusted: trusted, Crypto: privgroup.Options{Suite: privgroup.SuiteAESGCMBLAKE3}})
+	c.awaitSender(a)
+	if a.g.Suite() != privgroup.SuiteAESGCMBLAKE3 || c.g.Suite() != privgroup.SuiteAESGCMBLAKE3 {
+		t.Fatalf("suites before bob: alice %s, carol %s", a.g.Suite(), c.g.Suite())
+	}
+	rotations := a.g.Stats().Rotations
+	slow := func(s privgroup.Suite) bool { return s == privgroup.SuiteChaCha20SHA256 }
+	b.attach(group, Options{Trusted: trusted, FastSuite: slow})
+	waitFor(t, "alice on suite 1 for bob", func() bool { return a.g.Suite() == privgroup.SuiteChaCha20SHA256 })
+	if a.g.Stats().Rotations <= rotations {
+		t.Fatalf("alice changed suite without a rotation: %+v", a.g.Stats())
+	}
+	waitFor(t, "carol holding bob's key", func() bool { return contains(c.g.Senders(), b.n.UUID()) })
+	if c.g.Suite() != privgroup.SuiteAESGCMBLAKE3 {
+		t.Fatalf("carol's suite was set, yet it changed to %s", c.g.Suite())
+	}
+	b.awaitSender(a)
+	rd, s := readStream(t, b, a)
+	w, err := a.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(100_000, 8)
+	writeAll(t, w, data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), data) {
+		t.Fatalf("bob read %d of %d octets, %v", s.len(), len(data), err)
+	}
+	if err := b.n.Leave(group); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "alice back on suite 2 once bob left", func() bool { return a.g.Suite() == privgroup.SuiteAESGCMBLAKE3 })
+}
+
 // A revocation in the trust store is picked up by the periodic recheck:
 // the sender rotates without being told.
 func TestPeriodicRecheckRotates(t *testing.T) {
@@ -669,7 +718,7 @@ func TestKeyRequest(t *testing.T) {
 		select {
 		case ev := <-b.n.Events():
 			w, ok := ev.(*zre.Whisper)
-			missed = ok && w.Peer == a.n.UUID() && len(w.Content) == 3 && string(w.Content[0]) == WhisperPrefix
+			missed = ok && w.Peer == a.n.UUID() && len(w.Content) == 4 && string(w.Content[0]) == WhisperPrefix
 		case <-deadline:
 			t.Fatal("no key WHISPER from alice")
 		}
