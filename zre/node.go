@@ -226,9 +226,7 @@ func (n *Node) readInbox() {
 		if m.Peer != nil {
 			in.identity = m.Peer.Identity
 			in.publicKey = m.Peer.PublicKey
-			if m.Peer.RemoteAddr != nil {
-				in.remote = m.Peer.RemoteAddr.String()
-			}
+			in.addr = m.Peer.RemoteAddr
 		}
 		select {
 		case n.inbox <- in:

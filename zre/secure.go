@@ -473,7 +473,7 @@ func (s *state) secureHello(id uuid.UUID, p *peer, m *Msg, in inboxMsg) (curve.P
 	if pp := s.pending[m.Endpoint]; pp != nil && pp.key != key {
 		return key, fmt.Errorf("%w: HELLO from %s advertises %s, which we connected to with key %s, not %s", ErrKeyMismatch, uuidString(id), m.Endpoint, pp.key, key)
 	}
-	pk := PeerKey{Stage: StageHello, UUID: id, Name: m.Name, Key: key, Bound: IsBound(id, key), Addr: in.remote, Headers: slices.Clone(m.Headers)}
+	pk := PeerKey{Stage: StageHello, UUID: id, Name: m.Name, Key: key, Bound: IsBound(id, key), Addr: in.from(), Headers: slices.Clone(m.Headers)}
 	if err := s.sec.check(s.ctx(), pk, s.note); err != nil {
 		if errors.Is(err, ErrRevoked) {
 			// A connection made before the revocation: close it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -98,8 +99,18 @@ type dialFunc func(endpoint string) (link, error)
 type inboxMsg struct {
 	identity  []byte
 	frames    [][]byte
-	remote    string
+	remote    string   // the sender's address (a Transport's), or
+	addr      net.Addr // the connection's, formatted only when needed
 	publicKey []byte
+}
+
+// from returns the sender's address for logs and events. Formatting it is
+// left until one needs it: most messages never do.
+func (in *inboxMsg) from() string {
+	if in.remote == "" && in.addr != nil {
+		in.remote = in.addr.String()
+	}
+	return in.remote
 }
 
 // state is everything a node knows: its peers, groups and event queue. One
@@ -375,7 +386,7 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 // dropMsg counts and logs an inbox message we do not act on.
 func (s *state) dropMsg(in inboxMsg, err error) {
 	s.stats.messagesDropped.Add(1)
-	s.log.Debug("zre: inbox message dropped", "remote", in.remote, "err", err)
+	s.log.Debug("zre: inbox message dropped", "remote", in.from(), "err", err)
 }
 
 // onMessage handles one message from our inbox (zyre_node_recv_peer).
@@ -411,7 +422,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 			// real peer (if any) as it was.
 			if key, err = s.secureHello(id, p, m, in); err != nil {
 				s.stats.messagesDropped.Add(1)
-				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.remote, Reason: err})
+				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.from(), Reason: err})
 				return
 			}
 		}
