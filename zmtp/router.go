@@ -189,6 +189,13 @@ func (r *Router) register(rc *routerConn) bool {
 	return true
 }
 
+// Messages returns the channel that Recv reads, for a caller that waits
+// for messages in a select beside other channels (one goroutine hand-off
+// less per message than a goroutine calling Recv). Each value is one whole
+// message; messages of one connection arrive in order. It is never closed:
+// after Close nothing more arrives on it.
+func (r *Router) Messages() <-chan Message { return r.recv }
+
 // Recv returns the next whole message from any peer. Messages of one
 // connection arrive in order.
 func (r *Router) Recv(ctx context.Context) (Message, error) {

@@ -208,32 +208,21 @@ func (n *Node) Start(ctx context.Context) error {
 		b.Publish(bc.AppendMarshal(nil))
 	}
 	n.mu.started = true
-	n.wg.Add(2)
-	go n.readInbox()
+	n.wg.Add(1)
 	go n.loop()
 	n.cfg.Logger.Debug("zre: node started", "node", n.cfg.Name, "uuid", uuidString(n.cfg.UUID), "endpoint", n.endpoint)
 	return nil
 }
 
-func (n *Node) readInbox() {
-	defer n.wg.Done()
-	for {
-		m, err := n.router.Recv(n.ctx)
-		if err != nil {
-			return
-		}
-		in := inboxMsg{frames: m.Frames}
-		if m.Peer != nil {
-			in.identity = m.Peer.Identity
-			in.publicKey = m.Peer.PublicKey
-			in.addr = m.Peer.RemoteAddr
-		}
-		select {
-		case n.inbox <- in:
-		case <-n.quit:
-			return
-		}
+// routerInbox is a message of the inbox ROUTER as the state takes it.
+func routerInbox(m zmtp.Message) inboxMsg {
+	in := inboxMsg{frames: m.Frames}
+	if m.Peer != nil {
+		in.identity = m.Peer.Identity
+		in.publicKey = m.Peer.PublicKey
+		in.addr = m.Peer.RemoteAddr
 	}
+	return in
 }
 
 // loop is the goroutine that owns the state.
@@ -251,6 +240,13 @@ func (n *Node) loop() {
 	var reports <-chan Event
 	if n.sec != nil {
 		reports = n.sec.reports
+	}
+	// The inbox ROUTER's messages are taken here, in the loop's select: a
+	// goroutine between them cost a hand-off (often a thread wake-up) per
+	// message. A Transport's come through n.inbox (readAttached).
+	var routed <-chan zmtp.Message
+	if n.router != nil {
+		routed = n.router.Messages()
 	}
 	reap := time.NewTicker(reapInterval)
 	defer reap.Stop()
@@ -273,6 +269,8 @@ func (n *Node) loop() {
 				continue
 			}
 			st.onBeacon(pkt.Payload, pkt.From, n.now())
+		case m := <-routed:
+			st.onMessage(routerInbox(m), n.now())
 		case in := <-n.inbox:
 			st.onMessage(in, n.now())
 		case e := <-reports:

@@ -121,7 +121,7 @@ func (n *Node) startAttached() error {
 	return nil
 }
 
-// readAttached is readInbox on Config.Transport.
+// readAttached hands the messages of a Config.Transport to the loop.
 func (n *Node) readAttached() {
 	defer n.wg.Done()
 	for {
