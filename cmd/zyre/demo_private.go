@@ -105,7 +105,7 @@ func demoPrivate(ctx context.Context, out func(string, ...any), nodes []*demoNod
 	if err := w.Close(); err != nil {
 		return err
 	}
-	out("\n  %-6s streams %d octets to %q (sealed chunks of 256 octets and signed batch records)", alice.n.Name(), len(secret), demoPrivateGroup)
+	out("\n  %-6s streams %d octets to %q (sealed chunks of 256 octets with %s, and signed batch records)", alice.n.Name(), len(secret), demoPrivateGroup, ga.Suite())
 	var res result
 	if err := pumpUntil(ctx, bob, gb, "the end of alice's stream", func() bool {
 		select {
