@@ -96,3 +96,36 @@ func ExampleNewWriter() {
 	// Output:
 	// the video stream from the hotel room to the phone in the bar (<nil>)
 }
+
+// A sender changes suite at a rotation, for instance when a member says it
+// opens AES-GCM/BLAKE3 slowly (zyregroup does this on its own): the new
+// sender key names the new suite, and the receiver opens both.
+func ExampleSender_SetSuite() {
+	alicePub, aliceSec, _ := curve.GenerateKeyPair(nil)
+	bobPub, bobSec, _ := curve.GenerateKeyPair(nil)
+	aliceID := uuid.NewSHA1(uuid.NameSpaceOID, alicePub.Bytes())
+	alice, _ := privgroup.NewSender("video", aliceID, &aliceSec, privgroup.Options{Suite: privgroup.SuiteAESGCMBLAKE3})
+	bob, _ := privgroup.NewReceiver("video", &bobSec, privgroup.Options{})
+	give := func() {
+		key, _ := alice.KeyFor(bobPub)
+		ki, err := bob.AddSenderKey(key, alicePub)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("bob holds a key of suite", ki.Suite)
+	}
+	give()
+	if err := alice.SetSuite(privgroup.SuiteChaCha20SHA256); err != nil {
+		log.Fatal(err)
+	}
+	last, _ := alice.Rotate(nil) // the old epoch's last batch record, if any
+	_ = last
+	give()
+	msg, _ := alice.Seal(nil, []byte("frame 2"))
+	text, _, err := bob.Open(nil, msg)
+	fmt.Printf("%q %v\n", text, err)
+	// Output:
+	// bob holds a key of suite aes256gcm-blake3
+	// bob holds a key of suite chacha20poly1305-sha256
+	// "frame 2" <nil>
+}
