@@ -118,8 +118,11 @@ func ExampleSender_SetSuite() {
 	if err := alice.SetSuite(privgroup.SuiteChaCha20SHA256); err != nil {
 		log.Fatal(err)
 	}
-	last, _ := alice.Rotate(nil) // the old epoch's last batch record, if any
-	_ = last
+	// Rotate returns the old epoch's last batch record (none here), which
+	// goes to the group before anything of the new epoch.
+	if _, err := alice.Rotate(nil); err != nil {
+		log.Fatal(err)
+	}
 	give()
 	msg, _ := alice.Seal(nil, []byte("frame 2"))
 	text, _, err := bob.Open(nil, msg)
