@@ -155,3 +155,14 @@ func suiteOpts(c *clock, suite Suite, seed uint64) Options {
 	o.Suite = suite
 	return o
 }
+
+// senderPair is the usual fixture: member a sends with suite, member b
+// holds a's sender key; c is their clock.
+func senderPair(t *testing.T, suite Suite) (*clock, *member, *member, *Sender) {
+	t.Helper()
+	c := newClock()
+	a, b := newMember(t, "a", 1, suiteOpts(c, suite, 11)), newMember(t, "b", 2, suiteOpts(c, suite, 12))
+	s := a.sender(t, suiteOpts(c, suite, 13))
+	give(t, s, a, b)
+	return c, a, b, s
+}

@@ -53,10 +53,7 @@ func TestRatchetIsOneWayAndDistinct(t *testing.T) {
 func TestRoundTripAndOverhead(t *testing.T) { forEachSuite(t, testRoundTripAndOverhead) }
 
 func testRoundTripAndOverhead(t *testing.T, suite Suite) {
-	c := newClock()
-	a, b := newMember(t, "a", 1, suiteOpts(c, suite, 11)), newMember(t, "b", 2, suiteOpts(c, suite, 12))
-	s := a.sender(t, suiteOpts(c, suite, 13))
-	give(t, s, a, b)
+	_, a, b, s := senderPair(t, suite)
 	for i, text := range []string{"", "x", "the video stream from the hotel room", string(make([]byte, 5000))} {
 		msg := seal(t, s, text)
 		if len(msg) != len(text)+Overhead {
@@ -327,10 +324,7 @@ func TestRotationDue(t *testing.T) {
 func TestReplayRefused(t *testing.T) { forEachSuite(t, testReplayRefused) }
 
 func testReplayRefused(t *testing.T, suite Suite) {
-	c := newClock()
-	a, b := newMember(t, "a", 1, suiteOpts(c, suite, 11)), newMember(t, "b", 2, suiteOpts(c, suite, 12))
-	s := a.sender(t, suiteOpts(c, suite, 13))
-	give(t, s, a, b)
+	_, _, b, s := senderPair(t, suite)
 	m0, m1 := seal(t, s, "zero"), seal(t, s, "one")
 	mustOpen(t, b, m0)
 	mustOpen(t, b, m1)
@@ -468,10 +462,7 @@ func testReorderWindowAndGaps(t *testing.T, suite Suite) {
 func TestBatchWithLoss(t *testing.T) { forEachSuite(t, testBatchWithLoss) }
 
 func testBatchWithLoss(t *testing.T, suite Suite) {
-	c := newClock()
-	a, b := newMember(t, "a", 1, suiteOpts(c, suite, 11)), newMember(t, "b", 2, suiteOpts(c, suite, 12))
-	s := a.sender(t, suiteOpts(c, suite, 13))
-	give(t, s, a, b)
+	_, _, b, s := senderPair(t, suite)
 	var first, second [][]byte
 	for range 4 {
 		first = append(first, seal(t, s, "first"))

@@ -95,6 +95,23 @@ func readStream(t *testing.T, reader, sender *member) (*Reader, *sink) {
 	return rd, drain(rd)
 }
 
+// streamExact sends data as one whole stream of from's Writer and checks
+// that the Reader rd, drained into sink, gets exactly data and the end.
+func streamExact(t *testing.T, from *member, rd *Reader, sink *sink, data []byte) {
+	t.Helper()
+	w, err := from.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, w, data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.wait(t, rd); err != io.EOF || !bytes.Equal(sink.bytes(), data) {
+		t.Fatalf("read %d of %d octets, then %v (want io.EOF)", sink.len(), len(data), err)
+	}
+}
+
 // writeAll writes data in pieces of varying sizes and returns the Writer
 // unclosed.
 func writeAll(t *testing.T, w *Writer, data []byte) {
@@ -245,14 +262,7 @@ func TestUntrustedMemberSeesCiphertext(t *testing.T) {
 
 	rd, s := readStream(t, b, a)
 	secret := bytes.Repeat([]byte("the room number is 1207; "), 200)
-	w, _ := a.g.NewWriter()
-	writeAll(t, w, secret)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), secret) {
-		t.Fatalf("bob: %v, %d octets", err, s.len())
-	}
+	streamExact(t, a, rd, s, secret)
 	const marker = "end of test"
 	if err := a.n.Shout(group, []byte(marker)); err != nil {
 		t.Fatal(err)
@@ -294,14 +304,7 @@ func TestPlainNodeSeesCiphertext(t *testing.T) {
 	// c must be in alice's view of the group before she shouts.
 	waitFor(t, "czmq in alice's group", func() bool { return contains(a.n.PeersByGroup(group), c.n.UUID()) })
 	secret := bytes.Repeat([]byte("plain nodes see nothing "), 300)
-	w, _ := a.g.NewWriter()
-	writeAll(t, w, secret)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), secret) {
-		t.Fatalf("bob: %v, %d octets", err, s.len())
-	}
+	streamExact(t, a, rd, s, secret)
 	const marker = "end of test"
 	if err := a.n.Shout(group, []byte(marker)); err != nil {
 		t.Fatal(err)
@@ -663,18 +666,7 @@ func TestSuiteFollowsMembers(t *testing.T) {
 	}
 	b.awaitSender(a)
 	rd, s := readStream(t, b, a)
-	w, err := a.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := randomBytes(100_000, 8)
-	writeAll(t, w, data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF || !bytes.Equal(s.bytes(), data) {
-		t.Fatalf("bob read %d of %d octets, %v", s.len(), len(data), err)
-	}
+	streamExact(t, a, rd, s, randomBytes(100_000, 8))
 	if err := b.n.Leave(group); err != nil {
 		t.Fatal(err)
 	}
