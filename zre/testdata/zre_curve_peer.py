@@ -20,7 +20,7 @@ import uuid
 
 import zmq
 
-from zrewire import Reader, fail, header, longstr, recv, recv_hello, string
+from zrewire import expect_whisper, fail, header, longstr, recv_hello, string
 
 
 def main():
@@ -77,24 +77,7 @@ def main():
     out.send_multipart([header(3, 3) + string("GLOBAL"), b"Shout over CURVE"])
 
     # The Go node's WHISPER (sequence 2 on its DEALER).
-    while True:
-        frames = recv(inbox, "WHISPER")
-        ident, body = frames[0], frames[1]
-        r = Reader(body)
-        if r.take(2) != b"\xaa\xa1":
-            fail("bad signature")
-        msg_id, version, seq = r.u8(), r.u8(), r.u16()
-        if version != 2:
-            fail("version %d" % version)
-        if msg_id == 6:  # a PING from an evasive check
-            continue
-        if msg_id != 2:
-            fail("message id %d, want WHISPER" % msg_id)
-        if seq != 2:
-            fail("WHISPER sequence %d, want 2" % seq)
-        if frames[2:] != [b"from go over CURVE"]:
-            fail("WHISPER content %r" % frames[2:])
-        break
+    expect_whisper(inbox, 2, [b"from go over CURVE"])
     print("OK", flush=True)
     out.close()
     inbox.close()

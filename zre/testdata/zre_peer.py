@@ -14,7 +14,7 @@ import sys
 
 import zmq
 
-from zrewire import Reader, fail, header, longstr, recv, recv_hello, string
+from zrewire import expect_whisper, fail, header, longstr, recv_hello, string
 
 
 def main():
@@ -58,24 +58,7 @@ def main():
     out.send_multipart([header(3, 3) + string("GLOBAL"), b"Hello, World"])
 
     # The Go node's WHISPER (sequence 2 on its DEALER).
-    while True:
-        frames = recv(inbox, "WHISPER")
-        ident, body = frames[0], frames[1]
-        r = Reader(body)
-        if r.take(2) != b"\xaa\xa1":
-            fail("bad signature")
-        msg_id, version, seq = r.u8(), r.u8(), r.u16()
-        if version != 2:
-            fail("version %d" % version)
-        if msg_id == 6:  # a PING from an evasive check: not what we wait for
-            continue
-        if msg_id != 2:
-            fail("message id %d, want WHISPER" % msg_id)
-        if seq != 2:
-            fail("WHISPER sequence %d, want 2" % seq)
-        if frames[2:] != [b"from go", b"\x00\xff"]:
-            fail("WHISPER content %r" % frames[2:])
-        break
+    expect_whisper(inbox, 2, [b"from go", b"\x00\xff"])
     print("OK", flush=True)
     out.close()
     inbox.close()

@@ -85,3 +85,26 @@ def recv_hello(sock):
     if r.off != len(body):
         fail("%d octets left after the HELLO fields" % (len(body) - r.off))
     return ident, endpoint, groups, status, name, headers
+
+
+def expect_whisper(sock, seq, content):
+    """Waits on a ROUTER for the WHISPER with sequence seq and exactly the
+    content frames given, skipping the PINGs an evasive check may send
+    first; fails on anything else."""
+    while True:
+        frames = recv(sock, "WHISPER")
+        r = Reader(frames[1])
+        if r.take(2) != b"\xaa\xa1":
+            fail("bad signature")
+        msg_id, version, got = r.u8(), r.u8(), r.u16()
+        if version != 2:
+            fail("version %d" % version)
+        if msg_id == 6:  # a PING from an evasive check: not what we wait for
+            continue
+        if msg_id != 2:
+            fail("message id %d, want WHISPER" % msg_id)
+        if got != seq:
+            fail("WHISPER sequence %d, want %d" % (got, seq))
+        if frames[2:] != content:
+            fail("WHISPER content %r" % frames[2:])
+        return
