@@ -1,15 +1,14 @@
 package curve
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/chacha20"
+
+	"github.com/zyre-go/zyre/internal/golden"
 )
 
 // The deterministic libzmq 4.3.4 CURVE session of testdata/zre/README.md,
@@ -57,28 +56,6 @@ func mustHex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func readHexLines(t testing.TB, name string) [][]byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", "zre", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		lines = append(lines, mustHex(t, sc.Text()))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
 }
 
 // zmtpFrame is one ZMTP 3 frame: flags, then a 1-octet size or (flag 0x02)
@@ -146,8 +123,8 @@ type vector struct {
 func loadVector(t testing.TB) *vector {
 	t.Helper()
 	v := &vector{
-		c2s: readHexLines(t, "curvezmq_client_to_server.hex"),
-		s2c: readHexLines(t, "curvezmq_server_to_client.hex"),
+		c2s: golden.HexLines(t, "curvezmq_client_to_server.hex"),
+		s2c: golden.HexLines(t, "curvezmq_server_to_client.hex"),
 	}
 	if len(v.c2s) != 7 || len(v.s2c) != 3 {
 		t.Fatalf("vector has %d and %d lines, want 7 and 3", len(v.c2s), len(v.s2c))
@@ -159,11 +136,11 @@ func loadVector(t testing.TB) *vector {
 	}
 	v.welcome = parseFrame(t, v.s2c[1]).body
 	v.ready = parseFrame(t, v.s2c[2]).body
-	identity := readHexLines(t, "identity.hex")[0]
+	identity := golden.HexLines(t, "identity.hex")[0]
 	v.clientMetadata = append(property("Socket-Type", []byte("DEALER")), property("Identity", identity)...)
 	v.serverMetadata = append(property("Socket-Type", []byte("ROUTER")), property("Identity", nil)...)
-	v.frames = append(v.frames, readHexLines(t, "hello.hex")...)
-	v.frames = append(v.frames, readHexLines(t, "whisper.hex")...)
+	v.frames = append(v.frames, golden.HexLines(t, "hello.hex")...)
+	v.frames = append(v.frames, golden.HexLines(t, "whisper.hex")...)
 	v.innerFlags = []byte{0, FlagMore, FlagMore, 0}
 	var err error
 	if v.keyA, err = ParsePublicKey(keyApub); err != nil {

@@ -1,18 +1,14 @@
 package zmtp_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -20,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/golden"
 	"github.com/zyre-go/zyre/zmtp"
 	"golang.org/x/crypto/chacha20"
 )
@@ -96,33 +93,6 @@ func (r *curveDrawReader) Read(p []byte) (int, error) {
 	clear(p)
 	c.XORKeyStream(p, p)
 	return len(p), nil
-}
-
-// curveHexLines reads a testdata/zre file: lowercase hex, one unit a line.
-func curveHexLines(t testing.TB, name string) [][]byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join("..", "testdata", "zre", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		b, err := hex.DecodeString(sc.Text())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		lines = append(lines, b)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
 }
 
 // curveReadUnit reads one raw ZMTP frame (flags, 1- or 8-octet size, body)
@@ -258,14 +228,14 @@ func curveFramesEqual(a, b [][]byte) bool {
 // the recorded identity, the seed-42 RNG) against a raw TCP server playing
 // back libzmq's recorded side sends exactly the bytes libzmq's client sent.
 func TestCurveGoldenClient(t *testing.T) {
-	c2s := curveHexLines(t, "curvezmq_client_to_server.hex")
-	s2c := curveHexLines(t, "curvezmq_server_to_client.hex")
+	c2s := golden.HexLines(t, "curvezmq_client_to_server.hex")
+	s2c := golden.HexLines(t, "curvezmq_server_to_client.hex")
 	if len(c2s) != 7 || len(s2c) != 3 {
 		t.Fatalf("vector has %d and %d lines, want 7 and 3", len(c2s), len(s2c))
 	}
-	identity := curveHexLines(t, "identity.hex")[0]
-	hello := curveHexLines(t, "hello.hex")
-	whisper := curveHexLines(t, "whisper.hex")
+	identity := golden.HexLines(t, "identity.hex")[0]
+	hello := golden.HexLines(t, "hello.hex")
+	whisper := golden.HexLines(t, "whisper.hex")
 	a, b := curveVectorKeys(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -361,14 +331,14 @@ func TestCurveGoldenClient(t *testing.T) {
 // the recorded messages.
 func TestCurveGoldenServer(t *testing.T) {
 	curveNoLeak(t)
-	c2s := curveHexLines(t, "curvezmq_client_to_server.hex")
-	s2c := curveHexLines(t, "curvezmq_server_to_client.hex")
+	c2s := golden.HexLines(t, "curvezmq_client_to_server.hex")
+	s2c := golden.HexLines(t, "curvezmq_server_to_client.hex")
 	if len(c2s) != 7 || len(s2c) != 3 {
 		t.Fatalf("vector has %d and %d lines, want 7 and 3", len(c2s), len(s2c))
 	}
-	identity := curveHexLines(t, "identity.hex")[0]
-	hello := curveHexLines(t, "hello.hex")
-	whisper := curveHexLines(t, "whisper.hex")
+	identity := golden.HexLines(t, "identity.hex")[0]
+	hello := golden.HexLines(t, "hello.hex")
+	whisper := golden.HexLines(t, "whisper.hex")
 	a, b := curveVectorKeys(t)
 
 	var authMu sync.Mutex

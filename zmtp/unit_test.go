@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/zyre-go/zyre/internal/golden"
 )
 
 func TestGreetingEncode(t *testing.T) {
@@ -52,15 +53,7 @@ func TestGreetingGolden(t *testing.T) {
 		// libzmq's CURVE server in the C reference puts as-server 0 on the wire.
 		{"curvezmq_server_to_client.hex", Greeting{Major: 3, Minor: 1, Mechanism: "CURVE"}},
 	} {
-		data, err := os.ReadFile("../testdata/zre/" + tc.file)
-		if err != nil {
-			t.Fatalf("golden vector: %v", err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		want, err := hex.DecodeString(strings.TrimSpace(line))
-		if err != nil {
-			t.Fatalf("%s line 1: %v", tc.file, err)
-		}
+		want := golden.HexLines(t, tc.file)[0]
 		got := AppendGreeting(nil, tc.g)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s: greeting\n got % x\nwant % x", tc.file, got, want)

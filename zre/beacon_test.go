@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/golden"
 )
 
 func TestBeaconVectors(t *testing.T) {
@@ -34,7 +35,7 @@ func TestBeaconVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			p := readVector(t, tt.file)[0]
+			p := golden.HexLines(t, tt.file)[0]
 			b, err := ParseBeacon(p)
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +57,7 @@ func TestBeaconVectors(t *testing.T) {
 }
 
 func TestBeaconNoKey(t *testing.T) {
-	p := readVector(t, "beacon_v3.hex")[0]
+	p := golden.HexLines(t, "beacon_v3.hex")[0]
 	p[22] = 0 // the C reference reads a key starting with 0x00 as "no key"
 	b, err := ParseBeacon(p)
 	if err != nil {
@@ -81,8 +82,8 @@ func TestBeaconZeroValueMarshalsV1(t *testing.T) {
 }
 
 func TestParseBeaconErrors(t *testing.T) {
-	v1 := readVector(t, "beacon_v1.hex")[0]
-	v3 := readVector(t, "beacon_v3.hex")[0]
+	v1 := golden.HexLines(t, "beacon_v1.hex")[0]
+	v3 := golden.HexLines(t, "beacon_v3.hex")[0]
 	with := func(p []byte, i int, c byte) []byte { p = bytes.Clone(p); p[i] = c; return p }
 	tests := []struct {
 		name string
@@ -117,7 +118,7 @@ func TestParseBeaconErrors(t *testing.T) {
 func FuzzParseBeacon(f *testing.F) {
 	for _, name := range []string{"beacon_v1.hex", "beacon_v1_stop.hex", "beacon_v3.hex", "beacon_v3_stop.hex",
 		"captured_beacon_v1.hex", "captured_beacon_v1_stop.hex", "captured_beacon_v3.hex", "captured_beacon_v3_stop.hex"} {
-		f.Add(readVector(f, name)[0])
+		f.Add(golden.HexLines(f, name)[0])
 	}
 	f.Add([]byte("ZRE"))
 	f.Add([]byte("ZRE\x02"))
@@ -136,7 +137,7 @@ func FuzzParseBeacon(f *testing.F) {
 }
 
 func BenchmarkParseBeacon(b *testing.B) {
-	p := readVector(b, "beacon_v3.hex")[0]
+	p := golden.HexLines(b, "beacon_v3.hex")[0]
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseBeacon(p); err != nil {

@@ -4,32 +4,13 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/zyre-go/zyre/internal/golden"
 )
-
-const vectorDir = "../testdata/zre"
-
-// readVector reads a golden *.hex file: one frame per line.
-func readVector(tb testing.TB, name string) [][]byte {
-	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(vectorDir, name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var frames [][]byte
-	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		b, err := hex.DecodeString(strings.TrimSpace(line))
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		frames = append(frames, b)
-	}
-	return frames
-}
 
 // messageVectors lists every ZRE message vector (all *.hex files but the
 // beacons, identity and CurveZMQ files) with the fields the README gives.
@@ -80,7 +61,7 @@ func normalize(m Msg) Msg {
 }
 
 func TestVectorsCoverEveryMessageFile(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(vectorDir, "*.hex"))
+	files, err := filepath.Glob(golden.Path("*.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +85,7 @@ func TestVectorsCoverEveryMessageFile(t *testing.T) {
 func TestDecodeVectors(t *testing.T) {
 	for name, want := range messageVectors() {
 		t.Run(name, func(t *testing.T) {
-			frames := readVector(t, name)
+			frames := golden.HexLines(t, name)
 			m, err := Decode(frames)
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
@@ -138,7 +119,7 @@ func TestDecodeVectors(t *testing.T) {
 }
 
 func TestHeaderLookup(t *testing.T) {
-	m, err := Decode(readVector(t, "hello_curve.hex"))
+	m, err := Decode(golden.HexLines(t, "hello_curve.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +132,7 @@ func TestHeaderLookup(t *testing.T) {
 }
 
 func TestDecodeVersions(t *testing.T) {
-	base := readVector(t, "hello.hex")
+	base := golden.HexLines(t, "hello.hex")
 	for v := 0; v < 256; v++ {
 		f := bytes.Clone(base[0])
 		f[3] = byte(v)
@@ -181,7 +162,7 @@ func TestDecodeVersions(t *testing.T) {
 // TestDecodeTruncated cuts every vector's first frame at every offset.
 func TestDecodeTruncated(t *testing.T) {
 	for name := range messageVectors() {
-		frames := readVector(t, name)
+		frames := golden.HexLines(t, name)
 		for cut := 0; cut < len(frames[0]); cut++ {
 			in := append([][]byte{frames[0][:cut]}, frames[1:]...)
 			m, err := Decode(in)
@@ -218,8 +199,8 @@ type malformedCase struct {
 // malformedCases are hostile or broken messages; FuzzDecode uses them as
 // seeds too.
 func malformedCases(tb testing.TB) []malformedCase {
-	hello := readVector(tb, "hello.hex")[0]
-	ping := readVector(tb, "ping.hex")[0]
+	hello := golden.HexLines(tb, "hello.hex")[0]
+	ping := golden.HexLines(tb, "ping.hex")[0]
 	return []malformedCase{
 		{"no frames", nil, "no frames"},
 		{"empty frame", [][]byte{{}}, "shorter than"},
@@ -343,9 +324,9 @@ func TestMsgIDString(t *testing.T) {
 }
 
 func TestUnmarshalFramesReuse(t *testing.T) {
-	whisper := readVector(t, "whisper.hex")
+	whisper := golden.HexLines(t, "whisper.hex")
 	var m Msg
-	if err := m.UnmarshalFrames(readVector(t, "hello.hex")); err != nil {
+	if err := m.UnmarshalFrames(golden.HexLines(t, "hello.hex")); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.UnmarshalFrames(whisper); err != nil {
@@ -368,7 +349,7 @@ func TestUnmarshalFramesReuse(t *testing.T) {
 }
 
 func TestAppendEncodeNoAlloc(t *testing.T) {
-	m, err := Decode(readVector(t, "hello.hex"))
+	m, err := Decode(golden.HexLines(t, "hello.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +366,7 @@ func TestAppendEncodeNoAlloc(t *testing.T) {
 // same message, and a version-2 input re-encodes to the same frames.
 func FuzzDecode(f *testing.F) {
 	for name := range messageVectors() {
-		frames := readVector(f, name)
+		frames := golden.HexLines(f, name)
 		f.Add(joinFrames(frames))
 	}
 	for _, c := range malformedCases(f) {
@@ -451,7 +432,7 @@ func splitFrames(b []byte) [][]byte {
 var benchSink *Msg
 
 func BenchmarkDecodeWhisper(b *testing.B) {
-	frames := readVector(b, "whisper.hex")
+	frames := golden.HexLines(b, "whisper.hex")
 	b.ReportAllocs()
 	for b.Loop() {
 		m, err := Decode(frames)
@@ -485,7 +466,7 @@ func BenchmarkFramesWhisper(b *testing.B) {
 }
 
 func BenchmarkDecodeHello(b *testing.B) {
-	frames := readVector(b, "hello.hex")
+	frames := golden.HexLines(b, "hello.hex")
 	b.ReportAllocs()
 	for b.Loop() {
 		m, err := Decode(frames)

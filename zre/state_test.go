@@ -2,16 +2,16 @@ package zre
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/golden"
 )
 
 // fakeLink records what the state sends to one peer.
@@ -177,7 +177,7 @@ func TestStateHelloEnter(t *testing.T) {
 func TestStateGoldenHello(t *testing.T) {
 	// The C reference's HELLO (testdata/zre/hello.hex) enters a peer.
 	h := newHarness(t)
-	frames := readHex(t, "../testdata/zre/hello.hex")
+	frames := golden.HexLines(t, "hello.hex")
 	h.st.onMessage(inboxMsg{identity: Identity(uuidA), frames: frames}, h.now)
 	h.wantEvents("ENTER node-a", "JOIN node-a GLOBAL", "JOIN node-a chat")
 	p := h.st.peers[uuidA]
@@ -185,25 +185,8 @@ func TestStateGoldenHello(t *testing.T) {
 		t.Fatalf("peer = %+v", p)
 	}
 	// join.hex has sequence 4: 2 and 3 are missing, so that is a gap.
-	h.st.onMessage(inboxMsg{identity: Identity(uuidA), frames: readHex(t, "../testdata/zre/join.hex")}, h.now)
+	h.st.onMessage(inboxMsg{identity: Identity(uuidA), frames: golden.HexLines(t, "join.hex")}, h.now)
 	h.wantEvents("EXIT node-a")
-}
-
-func readHex(t *testing.T, path string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f, err := hex.DecodeString(strings.TrimSpace(line))
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, f)
-	}
-	return frames
 }
 
 func TestStateJoinLeaveStatus(t *testing.T) {
@@ -315,7 +298,7 @@ func TestStateSequenceWrap(t *testing.T) {
 	// The golden wrap vectors: 65535 then 0.
 	p.wantSeq = 65534
 	for _, f := range []string{"ping_seq65535.hex", "ping_seq0.hex"} {
-		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: readHex(t, "../testdata/zre/"+f)}, h.now)
+		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: golden.HexLines(t, f)}, h.now)
 	}
 	h.wantEvents()
 	if _, ok := h.st.peers[uuidB]; !ok {
@@ -588,7 +571,7 @@ func TestDefaultName(t *testing.T) {
 	if got := DefaultName(uuidB); got != "0F1E2D" {
 		t.Fatalf("DefaultName = %q", got)
 	}
-	if !bytes.Equal(Identity(uuidA), readHex(t, "../testdata/zre/identity.hex")[0]) {
+	if !bytes.Equal(Identity(uuidA), golden.HexLines(t, "identity.hex")[0]) {
 		t.Fatal("Identity differs from identity.hex")
 	}
 }
@@ -615,17 +598,12 @@ func TestStateReconnectsDisconnectedPeer(t *testing.T) {
 // an unknown one: the state must never panic and must stay consistent.
 func FuzzStateMessage(f *testing.F) {
 	for _, name := range []string{"hello", "whisper", "shout", "join", "leave", "ping", "ping_ok", "elect", "leader", "goodbye", "hello_empty", "shout_2frames"} {
-		b, err := os.ReadFile("../testdata/zre/" + name + ".hex")
-		if err != nil {
-			f.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		first, _ := hex.DecodeString(lines[0])
+		lines := golden.HexLines(f, name+".hex")
 		var rest []byte
 		if len(lines) > 1 {
-			rest, _ = hex.DecodeString(lines[1])
+			rest = lines[1]
 		}
-		f.Add(first, rest, true)
+		f.Add(lines[0], rest, true)
 	}
 	f.Add([]byte{0xAA, 0xA1, 4, 2, 0, 2, 1, 'g', 9}, []byte(nil), true)
 	f.Fuzz(func(t *testing.T, first, second []byte, known bool) {
