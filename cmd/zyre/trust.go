@@ -251,6 +251,21 @@ func toJSON(r *trust.Record) jsonRecord {
 }
 
 // find resolves PEER, listing the candidates of an ambiguous one.
+// record parses the one argument (a UUID or fingerprint prefix), opens
+// the store and finds that record.
+func (f *trustFlags) record(env *cliEnv, args []string) (*trust.Store, trust.Record, error) {
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return nil, trust.Record{}, err
+	}
+	st, err := f.store(env)
+	if err != nil {
+		return nil, trust.Record{}, err
+	}
+	r, err := find(st, pos[0])
+	return st, r, err
+}
+
 func find(st *trust.Store, q string) (trust.Record, error) {
 	r, err := st.Find(q)
 	var ae *trust.AmbiguousError
@@ -268,15 +283,7 @@ func find(st *trust.Store, q string) (trust.Record, error) {
 
 func trustShow(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "show")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, err := f.store(env)
-	if err != nil {
-		return err
-	}
-	r, err := find(st, pos[0])
+	st, r, err := f.record(env, args)
 	if err != nil {
 		return err
 	}
@@ -343,15 +350,7 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "revoke")
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, err := f.store(env)
-	if err != nil {
-		return err
-	}
-	r, err := find(st, pos[0])
+	st, r, err := f.record(env, args)
 	if err != nil {
 		return err
 	}
