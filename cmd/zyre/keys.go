@@ -78,14 +78,26 @@ func newKeysFlags(env *cliEnv, name string) *keysFlags {
 	return k
 }
 
-func (k *keysFlags) parse(args []string) error {
+// parse parses the flags of a subcommand that takes no argument.
+func (k *keysFlags) parse(args []string) error { return k.parseArgs(args, 0, "") }
+
+// parseArgs parses the flags and wants n arguments after them (what names
+// them in the error).
+func (k *keysFlags) parseArgs(args []string, n int, what string) error {
 	if err := k.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return nil
+	switch {
+	case k.fs.NArg() == n:
+		return nil
+	case n == 0:
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+	default:
+		return fmt.Errorf("%w: want %s", errUsage, what)
+	}
 }
 
 func (k *keysFlags) store(env *cliEnv) (*keystore.Store, error) {
@@ -250,9 +262,6 @@ func keysInit(ctx context.Context, env *cliEnv, args []string) error {
 	if err := k.parse(args); err != nil {
 		return err
 	}
-	if k.fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
-	}
 	st, err := k.store(env)
 	if err != nil {
 		return err
@@ -293,9 +302,6 @@ func keysShow(_ context.Context, env *cliEnv, args []string) error {
 	if err := k.parse(args); err != nil {
 		return err
 	}
-	if k.fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
-	}
 	st, err := k.store(env)
 	if err != nil {
 		return err
@@ -328,9 +334,6 @@ func keysExport(ctx context.Context, env *cliEnv, args []string) error {
 	out := k.fs.String("out", "", "write to `FILE` (and FILE_secret, like czmq's zcert_save) instead of stdout")
 	if err := k.parse(args); err != nil {
 		return err
-	}
-	if k.fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
 	}
 	st, err := k.store(env)
 	if err != nil {
@@ -388,11 +391,8 @@ func keysImport(ctx context.Context, env *cliEnv, args []string) error {
 	name := k.fs.String("name", "", "the node's display name (default: the certificate's name metadata)")
 	force := k.fs.Bool("force", false, "replace an existing identity")
 	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
-	if err := k.parse(args); err != nil {
+	if err := k.parseArgs(args, 1, "one certificate FILE"); err != nil {
 		return err
-	}
-	if k.fs.NArg() != 1 {
-		return fmt.Errorf("%w: want one certificate FILE", errUsage)
 	}
 	path := k.fs.Arg(0)
 	// Like czmq's zcert_load: prefer FILE_secret when it exists.
@@ -443,9 +443,6 @@ func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
 	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
 	if err := k.parse(args); err != nil {
 		return err
-	}
-	if k.fs.NArg() != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
 	}
 	st, err := k.store(env)
 	if err != nil {

@@ -240,7 +240,7 @@ func TestKeysAgeIdentity(t *testing.T) {
 
 func TestKeysUsage(t *testing.T) {
 	k := newKeysEnv(t)
-	for _, args := range [][]string{{"frobnicate"}, {"show", "--bogus"}, {"show", "extra"}, {"import"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"show", "--bogus"}, {"show", "extra"}, {"import"}, {"import", "a", "b"}, {"init", "extra"}, {"passwd", "extra"}, {"export", "extra"}} {
 		var out, errb bytes.Buffer
 		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 		if code := run(context.Background(), env, append([]string{"keys"}, args...)); code != 2 {
