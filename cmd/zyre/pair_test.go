@@ -28,11 +28,14 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// Bytes returns a copy of what was written so far.
+func (l *lockedBuffer) Bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.b.String()
+	return bytes.Clone(l.b.Bytes())
 }
+
+func (l *lockedBuffer) String() string { return string(l.Bytes()) }
 
 func pairEnv(stdout io.Writer, stderr io.Writer) *cliEnv {
 	return &cliEnv{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, getenv: func(string) string { return "" }}

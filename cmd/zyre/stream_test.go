@@ -6,34 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 )
-
-// streamBuffer is a bytes.Buffer safe for a command's goroutine and the
-// test.
-type streamBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *streamBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *streamBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
-func (l *streamBuffer) String() string { return string(l.Bytes()) }
 
 // streamHome makes a node home with a plaintext identity named name (one
 // whose key a secure node accepts) and returns it with the identity.
@@ -73,13 +51,13 @@ func streamVerify(t *testing.T, home string, ids ...*keystore.Identity) {
 
 type streamCmdResult struct {
 	code           int
-	stdout, stderr *streamBuffer
+	stdout, stderr *lockedBuffer
 }
 
 // startStreamCmd runs a zyre command line in the background.
 func startStreamCmd(ctx context.Context, stdin []byte, args ...string) chan streamCmdResult {
 	res := make(chan streamCmdResult, 1)
-	out, errb := &streamBuffer{}, &streamBuffer{}
+	out, errb := &lockedBuffer{}, &lockedBuffer{}
 	env := &cliEnv{stdin: bytes.NewReader(stdin), stdout: out, stderr: errb, getenv: func(string) string { return "" }}
 	go func() { res <- streamCmdResult{run(ctx, env, args), out, errb} }()
 	return res
