@@ -151,6 +151,23 @@ func (s *Store) Home() string { return s.home }
 func (s *Store) publicPath() string { return filepath.Join(s.home, PublicFile) }
 func (s *Store) secretPath() string { return filepath.Join(s.home, SecretFile) }
 
+// writeSecret seals id's secret keys with p and writes the secret file
+// atomically; the plaintext and the sealed copy are wiped after.
+func (s *Store) writeSecret(id *Identity, p Protection) error {
+	plain := marshalSecret(id)
+	sealed, err := p.seal(plain)
+	clear(plain)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.WriteWith(s.secretPath(), sealed, 0o600, atomicfile.Options{FS: s.opts.FS})
+	clear(sealed)
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	return nil
+}
+
 // lock creates the directory if needed and takes the store's lock.
 func (s *Store) lock(ctx context.Context) (func() error, error) {
 	if err := os.MkdirAll(s.home, 0o700); err != nil {
@@ -206,16 +223,8 @@ func (s *Store) store(ctx context.Context, id *Identity, p Protection, force boo
 			}
 		}
 	}
-	plain := marshalSecret(id)
-	sealed, err := p.seal(plain)
-	clear(plain)
-	if err != nil {
+	if err := s.writeSecret(id, p); err != nil {
 		return err
-	}
-	err = atomicfile.WriteWith(s.secretPath(), sealed, 0o600, atomicfile.Options{FS: s.opts.FS})
-	clear(sealed)
-	if err != nil {
-		return fmt.Errorf("keystore: %w", err)
 	}
 	if err := atomicfile.WriteWith(s.publicPath(), marshalPublic(&id.PublicIdentity), 0o600, atomicfile.Options{FS: s.opts.FS}); err != nil {
 		return fmt.Errorf("keystore: %w", err)
@@ -334,18 +343,7 @@ func (s *Store) ChangePassphrase(ctx context.Context, old Unlock, p Protection) 
 		return err
 	}
 	defer id.Wipe()
-	plain := marshalSecret(id)
-	sealed, err := p.seal(plain)
-	clear(plain)
-	if err != nil {
-		return err
-	}
-	err = atomicfile.WriteWith(s.secretPath(), sealed, 0o600, atomicfile.Options{FS: s.opts.FS})
-	clear(sealed)
-	if err != nil {
-		return fmt.Errorf("keystore: %w", err)
-	}
-	return nil
+	return s.writeSecret(id, p)
 }
 
 // ImportOptions are the choices of ImportZcert.
