@@ -102,7 +102,14 @@ func (r *cmdRun) wait(t *testing.T) int {
 // testPeer starts a loopback node the commands can meet.
 func testPeer(t *testing.T, port int, name string, groups ...string) *zre.Node {
 	t.Helper()
-	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}})
+	return startTestPeer(t, zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}}, groups)
+}
+
+// startTestPeer starts a node with cfg in groups; it is closed when the
+// test ends.
+func startTestPeer(t *testing.T, cfg zre.Config, groups []string) *zre.Node {
+	t.Helper()
+	n, err := zre.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,19 +212,8 @@ func testSecurePeer(t *testing.T, port int, name string, groups ...string) *zre.
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
-		Secure: &zre.SecureConfig{Secret: sec}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	for _, g := range groups {
-		n.Join(g)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return startTestPeer(t, zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+		Secure: &zre.SecureConfig{Secret: sec}}, groups)
 }
 
 // TestMonitorSecure: monitor --secure runs with the keystore's identity (a
