@@ -8,19 +8,47 @@ import (
 	"time"
 )
 
-func TestDemo(t *testing.T) {
+// demoOutput runs "zyre demo args..." and returns its output; a failed run
+// fails the test. The output is logged if the test fails.
+func demoOutput(t *testing.T, args ...string) string {
+	t.Helper()
 	var out, errb bytes.Buffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	start := time.Now()
-	code := run(context.Background(), env, []string{"demo"})
-	if code != 0 {
-		t.Fatalf("zyre demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	if code := run(context.Background(), env, append([]string{"demo"}, args...)); code != 0 {
+		t.Fatalf("zyre demo %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, out.String(), errb.String())
 	}
+	got := out.String()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("output:\n%s", got)
+		}
+	})
+	return got
+}
+
+// checkDemo checks that the output has every line part in wants and shows
+// only loopback endpoints.
+func checkDemo(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, l := range strings.Split(got, "\n") {
+		if i := strings.Index(l, "tcp://"); i >= 0 && !strings.HasPrefix(l[i:], "tcp://127.0.0.1:") {
+			t.Errorf("non-loopback endpoint: %q", l)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	start := time.Now()
+	got := demoOutput(t)
 	if d := time.Since(start); d > demoTimeout+2*time.Second {
 		t.Fatalf("demo took %v", d)
 	}
-	got := out.String()
-	for _, want := range []string{
+	checkDemo(t, got,
 		"3 nodes on loopback",
 		"alice  sees ENTER bob ",
 		"alice  sees ENTER carol ",
@@ -38,20 +66,7 @@ func TestDemo(t *testing.T) {
 		"alice  sees EXIT carol ",
 		"bob    sees EXIT carol ",
 		"every node stopped, 0 events dropped",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	// Only loopback addresses appear.
-	for _, l := range strings.Split(got, "\n") {
-		if i := strings.Index(l, "tcp://"); i >= 0 && !strings.HasPrefix(l[i:], "tcp://127.0.0.1:") {
-			t.Errorf("non-loopback endpoint: %q", l)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", got)
-	}
+	)
 }
 
 func TestDemoRefusesInterface(t *testing.T) {
@@ -66,13 +81,7 @@ func TestDemoRefusesInterface(t *testing.T) {
 }
 
 func TestDemoSecure(t *testing.T) {
-	var out, errb bytes.Buffer
-	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	if code := run(context.Background(), env, []string{"demo", "--secure"}); code != 0 {
-		t.Fatalf("zyre demo --secure: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
-	}
-	got := out.String()
-	for _, want := range []string{
+	checkDemo(t, demoOutput(t, "--secure"),
 		"3 secure nodes on loopback",
 		"alice  sees ENTER bob ",
 		"X-PUBLICKEY=",
@@ -90,17 +99,5 @@ func TestDemoSecure(t *testing.T) {
 		"alice  gets SHOUT carol ",
 		"bob    sees EXIT carol ",
 		"every node stopped, 0 events dropped",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	for _, l := range strings.Split(got, "\n") {
-		if i := strings.Index(l, "tcp://"); i >= 0 && !strings.HasPrefix(l[i:], "tcp://127.0.0.1:") {
-			t.Errorf("non-loopback endpoint: %q", l)
-		}
-	}
-	if t.Failed() {
-		t.Logf("output:\n%s", got)
-	}
+	)
 }
