@@ -6,7 +6,7 @@
 // in spec/private-groups.md.
 //
 // Each member seals its messages with a Sender: per epoch a random chain
-// key that a hash ratchet steps at every message (HMAC-SHA256), each
+// key that a hash ratchet steps at every message (SHA-256), each
 // message key used once with the epoch's AEAD, and an Ed25519 key that
 // signs "batch records" covering the hashes of the messages since the last
 // one. The AEAD and the hash are the epoch's Suite: ChaCha20-Poly1305 with

@@ -16,38 +16,26 @@ const (
 	labelBatch = "zyre-privgroup batch v1\x00"
 )
 
-// hmacSHA256Byte returns HMAC-SHA256(key, []byte{b}) exactly as RFC 2104
-// and crypto/hmac define it, on stack buffers: crypto/hmac allocates a new
-// hasher for every key, and the ratchet changes key at every message. The
-// tests check it against crypto/hmac.
-func hmacSHA256Byte(key *[32]byte, b byte) [32]byte {
-	var inner [sha256.BlockSize + 1]byte
-	var outer [sha256.BlockSize + sha256.Size]byte
-	for i := range sha256.BlockSize {
-		var k byte
-		if i < len(key) {
-			k = key[i]
-		}
-		inner[i] = k ^ 0x36
-		outer[i] = k ^ 0x5c
-	}
-	inner[sha256.BlockSize] = b
-	ih := sha256.Sum256(inner[:])
-	copy(outer[sha256.BlockSize:], ih[:])
-	out := sha256.Sum256(outer[:])
-	clear(inner[:])
-	clear(outer[:sha256.BlockSize])
-	return out
-}
-
 // ratchet steps a chain key: it returns the message key of this step and
-// replaces *ck with the next chain key (the old one is overwritten).
+// replaces *ck with the next chain key (the old one is overwritten). Each
+// is the one-step key derivation of NIST SP 800-56C rev. 2 (section 4.1,
+// option 1, H = SHA-256) with the chain key as the secret Z and one octet
+// of FixedInfo that tells the two outputs apart:
 //
-//	msg_key_i      = HMAC-SHA256(chain_key_i, 0x01)
-//	chain_key_i+1  = HMAC-SHA256(chain_key_i, 0x02)
+//	msg_key_i      = SHA-256(00000001 | chain_key_i | 0x01)
+//	chain_key_i+1  = SHA-256(00000001 | chain_key_i | 0x02)
+//
+// Each input is 37 octets of fixed length, one SHA-256 block, so a step
+// costs two compressions (an HMAC-SHA256 ratchet costs eight).
 func ratchet(ck *[32]byte) (mk [32]byte) {
-	mk = hmacSHA256Byte(ck, 0x01)
-	*ck = hmacSHA256Byte(ck, 0x02)
+	var in [4 + 32 + 1]byte
+	in[3] = 1
+	copy(in[4:], ck[:])
+	in[36] = 0x01
+	mk = sha256.Sum256(in[:])
+	in[36] = 0x02
+	*ck = sha256.Sum256(in[:])
+	clear(in[:])
 	return mk
 }
 
