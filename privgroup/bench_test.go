@@ -41,7 +41,7 @@ func BenchmarkSeal(b *testing.B) {
 					if out, err = s.Seal(out[:0], pt); err != nil {
 						b.Fatal(err)
 					}
-					if s.Pending() >= DefaultBatchSize { // signing amortised, as in a stream
+					if s.Pending() >= batchEvery(sz.n) { // signing amortised, as in a stream
 						if rec, err = s.Batch(rec[:0]); err != nil {
 							b.Fatal(err)
 						}
@@ -52,15 +52,20 @@ func BenchmarkSeal(b *testing.B) {
 	}
 }
 
+// batchEvery is how many messages of size octets a batch record covers
+// under the default options when they are sent faster than BatchInterval.
+func batchEvery(size int) int { return max(1, min(DefaultBatchSize, DefaultBatchBytes/size)) }
+
 // BenchmarkOpen opens data messages and the batch records that
-// authenticate them (signature verification amortised over 64 messages).
+// authenticate them (signature verification amortised over a batch, as
+// batchEvery says).
 func BenchmarkOpen(b *testing.B) {
 	for _, su := range suites {
 		for _, sz := range benchSizes {
 			b.Run(su.String()+"/"+sz.name, func(b *testing.B) {
 				_, m, s := benchPair(b, su)
 				pt := make([]byte, sz.n)
-				const k = DefaultBatchSize
+				k := batchEvery(sz.n)
 				recs := make([][]byte, k+1)
 				for i := range recs {
 					recs[i] = make([]byte, 0, sz.n+Overhead)
@@ -179,7 +184,7 @@ func (rd *nullReader) Read(p []byte) (int, error) {
 }
 
 // BenchmarkPipeline pushes a stream through writer → ring → reader, in
-// 64-chunk rounds, with privgroup and with a null cipher; MB/s are of
+// rounds of one batch (batchEvery), with privgroup and with a null cipher; MB/s are of
 // stream data.
 func BenchmarkPipeline(b *testing.B) {
 	for _, sz := range benchSizes {
@@ -203,7 +208,7 @@ func BenchmarkPipeline(b *testing.B) {
 					}
 					w, rd = ww, NewReader(m.recv, a.id, q.recv)
 				}
-				const round = DefaultBatchSize
+				round := batchEvery(sz.n)
 				data := make([]byte, sz.n)
 				buf := make([]byte, sz.n)
 				b.SetBytes(int64(sz.n))
@@ -255,7 +260,7 @@ func BenchmarkReader(b *testing.B) {
 					b.Fatal(err)
 				}
 				rd := NewReader(m.recv, a.id, q.recv)
-				const round = DefaultBatchSize
+				round := batchEvery(sz.n)
 				data := make([]byte, round*sz.n)
 				buf := make([]byte, sz.n)
 				b.SetBytes(int64(sz.n))

@@ -13,7 +13,8 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBatchSize     = 64
+	DefaultBatchSize     = 256
+	DefaultBatchBytes    = 4 << 20
 	DefaultBatchInterval = 20 * time.Millisecond
 	DefaultMaxMessages   = 1 << 24
 	DefaultMaxAge        = time.Hour
@@ -32,10 +33,15 @@ type Options struct {
 	// Now is the clock (time.Now when nil). Tests inject one.
 	Now func() time.Time
 
-	// Sender: a batch record is due once BatchSize messages are unsigned
-	// (1..MaxBatch; 1 signs every message) or the oldest unsigned one is
-	// BatchInterval old.
+	// Sender: a batch record is due once BatchSize messages (1..MaxBatch;
+	// 1 signs every message) or BatchBytes octets of plaintext are
+	// unsigned, or the oldest unsigned one is BatchInterval old. The
+	// defaults sign at most every 256 messages and every 4 MiB: one
+	// Ed25519 signature and verification per 256 KiB of 1 KiB messages,
+	// per 4 MiB of 16 or 64 KiB ones, and what one lost batch record can
+	// cost a receiver stays under 4 MiB.
 	BatchSize     int
+	BatchBytes    int
 	BatchInterval time.Duration
 	// Sender: the suite of its epochs (SuiteAuto:
 	// PreferredSuite(DefaultChunkSize)). A Receiver opens every suite,
@@ -82,6 +88,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = min(DefaultBatchSize, o.Window/2)
 	}
+	if o.BatchBytes == 0 {
+		o.BatchBytes = DefaultBatchBytes
+	}
 	if o.BatchInterval == 0 {
 		o.BatchInterval = DefaultBatchInterval
 	}
@@ -110,6 +119,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: BatchSize %d, want 1..%d", ErrInvalidOptions, o.BatchSize, MaxBatch)
 	case o.Window < 64 || o.Window > 1<<16 || o.Window%64 != 0:
 		return o, fmt.Errorf("%w: Window %d, want a multiple of 64 in 64..65536", ErrInvalidOptions, o.Window)
+	case o.BatchBytes < 1:
+		return o, fmt.Errorf("%w: BatchBytes %d, want at least 1", ErrInvalidOptions, o.BatchBytes)
 	case o.BatchSize > o.Window/2:
 		return o, fmt.Errorf("%w: BatchSize %d is more than half the Window %d", ErrInvalidOptions, o.BatchSize, o.Window)
 	case o.MaxAhead < 1 || o.MaxAhead > 1<<20:

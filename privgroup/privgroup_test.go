@@ -686,6 +686,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"window too big", "g", &good, Options{Window: 1 << 17}},
 		{"batch too big for window", "g", &good, Options{Window: 64, BatchSize: 33}},
 		{"batch too big", "g", &good, Options{BatchSize: MaxBatch + 1}},
+		{"negative batch bytes", "g", &good, Options{BatchBytes: -1}},
 		{"negative grace", "g", &good, Options{Grace: -1}},
 		{"max pending", "g", &good, Options{MaxPending: 65}},
 		{"unknown suite", "g", &good, Options{Suite: 3}},
@@ -826,6 +827,27 @@ func TestBatchDue(t *testing.T) {
 	}
 	if !s.BatchDueAt().IsZero() {
 		t.Fatal("BatchDueAt with nothing pending")
+	}
+	// BatchBytes of plaintext make a batch due before BatchSize messages.
+	ob := testOpts(c, 13)
+	ob.BatchSize, ob.BatchBytes = 100, 10
+	sb := a.sender(t, ob)
+	seal(t, sb, "12345")
+	seal(t, sb, "6789")
+	if sb.BatchDue() {
+		t.Fatal("due after 9 of 10 octets")
+	}
+	seal(t, sb, "0")
+	if !sb.BatchDue() {
+		t.Fatal("not due after BatchBytes octets")
+	}
+	batch(t, sb)
+	if sb.BatchDue() || sb.Pending() != 0 {
+		t.Fatalf("due %v pending %d after the batch", sb.BatchDue(), sb.Pending())
+	}
+	seal(t, sb, "123456789")
+	if sb.BatchDue() {
+		t.Fatal("the batch did not reset the octet count")
 	}
 	// Without batch records the Sender stops at Window/2 pending messages.
 	o.Window, o.BatchSize = 64, 8

@@ -39,6 +39,7 @@ type Sender struct {
 
 	pendFirst uint64 // first counter not yet covered by a batch record
 	pendCount int
+	pendBytes int // plaintext octets of the pending messages
 	pendSince time.Time
 	root      hash.Hash // the suite's hash over the hashes of the pending messages
 	sigBuf    []byte
@@ -105,7 +106,7 @@ func (s *Sender) newEpoch() error {
 	s.suite = s.next
 	s.keyID = makeKeyID(s.group, s.id, e, pub)
 	s.ad = newAD(s.group, s.id, e)
-	s.counter, s.pendFirst, s.pendCount = 0, 0, 0
+	s.counter, s.pendFirst, s.pendCount, s.pendBytes = 0, 0, 0, 0
 	s.started = now
 	s.root.Reset()
 	return nil
@@ -170,17 +171,20 @@ func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
 	s.sum = s.suite.sum(out)
 	s.root.Write(s.sum[:])
 	s.pendCount++
+	s.pendBytes += len(plaintext)
 	s.counter++
 	return ret, nil
 }
 
 // BatchDue reports whether a batch record should be made now: BatchSize
-// messages are pending, or the oldest pending one is BatchInterval old.
+// messages or BatchBytes octets of plaintext are pending, or the oldest
+// pending message is BatchInterval old.
 func (s *Sender) BatchDue() bool {
 	if s.pendCount == 0 {
 		return false
 	}
-	return s.pendCount >= s.opts.BatchSize || s.opts.Now().Sub(s.pendSince) >= s.opts.BatchInterval
+	return s.pendCount >= s.opts.BatchSize || s.pendBytes >= s.opts.BatchBytes ||
+		s.opts.Now().Sub(s.pendSince) >= s.opts.BatchInterval
 }
 
 // BatchDueAt returns when BatchDue becomes true by age (the oldest pending
@@ -218,7 +222,7 @@ func (s *Sender) Batch(dst []byte) ([]byte, error) {
 	dst = append(dst, head[:]...)
 	dst = append(dst, sig...)
 	s.root.Reset()
-	s.pendCount = 0
+	s.pendCount, s.pendBytes = 0, 0
 	s.pendFirst = s.counter
 	return dst, nil
 }
