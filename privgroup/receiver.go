@@ -429,7 +429,8 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 	}
 	// The message key: from the skipped cache, or by walking a copy of the
 	// chain forward; nothing is committed before the tag verifies.
-	var mk [32]byte
+	var mk, ck [32]byte // ck: the chain key after n, when n is the next counter
+	defer clear(ck[:])
 	if n < c.next {
 		k, ok := c.skipped[n]
 		if !ok {
@@ -438,12 +439,11 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 		}
 		mk = k
 	} else {
-		ck := c.ck
+		ck = c.ck
 		for i := c.next; i < n; i++ {
 			ratchet(&ck)
 		}
 		mk = ratchet(&ck)
-		clear(ck[:])
 	}
 	aead, err := c.suite.aead(&mk)
 	clear(mk[:])
@@ -462,6 +462,9 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 		k := c.skipped[n]
 		clear(k[:])
 		delete(c.skipped, n)
+	} else if n == c.next { // in order: the walk above is the commit
+		c.ck = ck
+		c.next = n + 1
 	} else {
 		low := uint64(0)
 		if n+1 > w {
