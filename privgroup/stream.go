@@ -220,8 +220,9 @@ type Reader struct {
 	// waiting: chunks opened but not yet settled, by epoch<<32|counter.
 	waiting map[uint64]chunk
 	// ready: authenticated chunks by stream offset.
-	ready map[uint64]chunk
-	free  [][]byte
+	ready     map[uint64]chunk
+	free      [][]byte
+	freeBytes int
 
 	expected uint64 // stream offset of the next octet to return
 	cur      chunk  // the chunk being returned
@@ -334,14 +335,18 @@ func (rd *Reader) getBuf(n int) []byte {
 	if k := len(rd.free); k > 0 && cap(rd.free[k-1]) >= n {
 		b := rd.free[k-1]
 		rd.free = rd.free[:k-1]
+		rd.freeBytes -= cap(b)
 		return b[:0]
 	}
 	return make([]byte, 0, n)
 }
 
+// putBuf keeps b for reuse, up to a default batch of buffers (a batch's
+// chunks wait together, and come free together) and its octets.
 func (rd *Reader) putBuf(b []byte) {
-	if cap(b) > 0 && len(rd.free) < 64 {
+	if cap(b) > 0 && len(rd.free) < DefaultBatchSize && rd.freeBytes+cap(b) <= DefaultBatchBytes {
 		rd.free = append(rd.free, b)
+		rd.freeBytes += cap(b)
 	}
 }
 
