@@ -179,12 +179,14 @@ func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
 // BatchDue reports whether a batch record should be made now: BatchSize
 // messages or BatchBytes octets of plaintext are pending, or the oldest
 // pending message is BatchInterval old.
-func (s *Sender) BatchDue() bool {
+func (s *Sender) BatchDue() bool { return s.batchDueAt(s.opts.Now()) }
+
+func (s *Sender) batchDueAt(now time.Time) bool {
 	if s.pendCount == 0 {
 		return false
 	}
 	return s.pendCount >= s.opts.BatchSize || s.pendBytes >= s.opts.BatchBytes ||
-		s.opts.Now().Sub(s.pendSince) >= s.opts.BatchInterval
+		now.Sub(s.pendSince) >= s.opts.BatchInterval
 }
 
 // BatchDueAt returns when BatchDue becomes true by age (the oldest pending
@@ -230,10 +232,12 @@ func (s *Sender) Batch(dst []byte) ([]byte, error) {
 // RotationDue reports whether the epoch has reached MaxMessages or MaxAge
 // (or is close to running out of counters). Rotate then, and send the new
 // sender key to every current member.
-func (s *Sender) RotationDue() bool {
+func (s *Sender) RotationDue() bool { return s.rotationDueAt(s.opts.Now()) }
+
+func (s *Sender) rotationDueAt(now time.Time) bool {
 	return s.counter >= uint64(s.opts.MaxMessages) ||
 		s.counter >= 1<<32-MaxBatch ||
-		s.opts.Now().Sub(s.started) >= s.opts.MaxAge
+		now.Sub(s.started) >= s.opts.MaxAge
 }
 
 // Rotate starts a new epoch: a new random chain key and signing key; the

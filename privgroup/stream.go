@@ -130,12 +130,13 @@ func (w *Writer) emit(last bool) error {
 	}
 	w.off += uint64(data)
 	w.chunk = w.chunk[:ChunkHeaderSize]
-	if w.s.BatchDue() || last {
+	now := w.s.opts.Now() // one clock read for both checks below
+	if last || w.s.batchDueAt(now) {
 		if err := w.sendBatch(); err != nil {
 			return err
 		}
 	}
-	if !last && w.opts.OnRotate != nil && w.s.RotationDue() {
+	if !last && w.opts.OnRotate != nil && w.s.rotationDueAt(now) {
 		rec, err := w.s.Rotate(w.out[:0])
 		if err != nil {
 			return w.fail(err)
