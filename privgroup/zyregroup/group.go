@@ -884,11 +884,14 @@ func (g *Group) shout(rec []byte) error {
 }
 
 func (g *Group) retry(f func() error) error {
+	err := f()
+	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+		return err // the common case reads no clock
+	}
 	deadline := time.Now().Add(g.opts.SendTimeout)
 	wait := 50 * time.Microsecond
 	var timer *time.Timer
 	for {
-		err := f()
 		if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) || time.Now().After(deadline) {
 			if timer != nil {
 				timer.Stop()
@@ -908,6 +911,7 @@ func (g *Group) retry(f func() error) error {
 			return fmt.Errorf("zyregroup: send: %w", ErrClosed)
 		}
 		wait = min(2*wait, 5*time.Millisecond)
+		err = f()
 	}
 }
 
@@ -1056,6 +1060,8 @@ type Reader struct {
 	rd     *privgroup.Reader
 	done   chan struct{}
 	once   sync.Once
+	taken  [][]byte // records taken from q in one go, not yet read
+	next   int      // index of the next of them
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
@@ -1083,9 +1089,17 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 
 func (rd *Reader) recv() ([]byte, error) {
 	for {
-		rec, closed := rd.q.pop()
-		if rec != nil {
+		if rd.next < len(rd.taken) {
+			rec := rd.taken[rd.next]
+			rd.taken[rd.next] = nil
+			rd.next++
 			return rec, nil
+		}
+		var closed bool
+		rd.taken, closed = rd.q.takeAll(rd.taken[:0])
+		rd.next = 0
+		if len(rd.taken) > 0 {
+			continue
 		}
 		if closed {
 			select {
@@ -1156,20 +1170,21 @@ func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
 	return true
 }
 
-func (q *queue) pop() (rec []byte, closed bool) {
+// takeAll returns every queued record, in order, and queues the next ones
+// in spare (an empty slice whose array the caller is done with), so that
+// the Reader takes a burst with one lock and the two arrays alternate.
+// closed is reported once nothing is left.
+func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
+	if cap(spare) > 1024 {
+		spare = nil // a burst grew it; let it go
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.recs) == 0 {
-		if q.recs != nil && cap(q.recs) > 1024 {
-			q.recs = nil
-		}
-		return nil, q.closed
+		return spare, q.closed
 	}
-	rec = q.recs[0]
-	q.recs[0] = nil
-	q.recs = q.recs[1:]
-	q.bytes -= len(rec)
-	return rec, false
+	recs, q.recs, q.bytes = q.recs, spare, 0
+	return recs, false
 }
 
 func (q *queue) close() {
