@@ -89,8 +89,8 @@ const window = 4 << 20
 // counts what reached the receiving pump, received what the receiver
 // delivered: the same counter for plain SHOUTs; for the private stream the
 // Reader releases data only once a batch record covers it, and flow
-// control on that would stall the sender for a whole batch (64 chunks of
-// 64 KiB are the whole window), measuring the batch latency rather than
+// control on that would stall the sender for a whole batch (a batch ends
+// at 4 MiB, the whole window), measuring the batch latency rather than
 // throughput. The time includes the final release.
 func transfer(tb testing.TB, chunk []byte, total int64, arrived, received *atomic.Int64, send func([]byte) error, flush func() error) time.Duration {
 	start := time.Now()
