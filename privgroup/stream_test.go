@@ -254,3 +254,29 @@ func TestNewWriterOptions(t *testing.T) {
 		t.Fatalf("Flush: %v", err)
 	}
 }
+
+// The Reader keeps at most a default batch of free buffers, and at most
+// DefaultBatchBytes of them.
+func TestReaderBufferPoolBounds(t *testing.T) {
+	rd := &Reader{}
+	for range DefaultBatchSize + 10 {
+		rd.putBuf(make([]byte, 0, 1<<10))
+	}
+	if len(rd.free) != DefaultBatchSize || rd.freeBytes != DefaultBatchSize<<10 {
+		t.Fatalf("kept %d buffers of %d octets, want %d", len(rd.free), rd.freeBytes, DefaultBatchSize)
+	}
+	b := rd.getBuf(1 << 10)
+	if cap(b) != 1<<10 || len(rd.free) != DefaultBatchSize-1 || rd.freeBytes != (DefaultBatchSize-1)<<10 {
+		t.Fatalf("getBuf: cap %d, %d left of %d octets", cap(b), len(rd.free), rd.freeBytes)
+	}
+	if b := rd.getBuf(2 << 10); cap(b) != 2<<10 || len(rd.free) != DefaultBatchSize-1 {
+		t.Fatalf("a buffer too small was handed out (cap %d) or dropped", cap(b))
+	}
+	big := &Reader{}
+	for range 10 {
+		big.putBuf(make([]byte, 0, 1<<20))
+	}
+	if big.freeBytes > DefaultBatchBytes || len(big.free) != DefaultBatchBytes>>20 {
+		t.Fatalf("kept %d buffers, %d octets, want at most %d octets", len(big.free), big.freeBytes, DefaultBatchBytes)
+	}
+}
