@@ -264,10 +264,7 @@ func TestUntrustedMemberSeesCiphertext(t *testing.T) {
 	secret := bytes.Repeat([]byte("the room number is 1207; "), 200)
 	streamExact(t, a, rd, s, secret)
 	const marker = "end of test"
-	if err := a.n.Shout(group, []byte(marker)); err != nil {
-		t.Fatal(err)
-	}
-	u.await("marker", isShoutText(a.n.UUID(), marker))
+	shoutMarker(a, u, marker)
 
 	checkCiphertext(t, "mallory", seen.all(), marker, secret, u.sk)
 	if contains(u.g.Senders(), a.n.UUID()) || contains(a.g.Members(), u.n.UUID()) {
@@ -306,10 +303,7 @@ func TestPlainNodeSeesCiphertext(t *testing.T) {
 	secret := bytes.Repeat([]byte("plain nodes see nothing "), 300)
 	streamExact(t, a, rd, s, secret)
 	const marker = "end of test"
-	if err := a.n.Shout(group, []byte(marker)); err != nil {
-		t.Fatal(err)
-	}
-	c.await("marker", isShoutText(a.n.UUID(), marker))
+	shoutMarker(a, c, marker)
 	checkCiphertext(t, "czmq", seen.all(), marker, secret, c.sk)
 }
 
@@ -384,11 +378,7 @@ func TestRevokedMemberCannotReadAfterRotation(t *testing.T) {
 	if got, want := sB.bytes(), append(bytes.Clone(before), after...); !bytes.Equal(got, want) {
 		t.Fatalf("bob read %d octets, want %d", len(got), len(want))
 	}
-	const marker = "end of test"
-	if err := a.n.Shout(group, []byte(marker)); err != nil {
-		t.Fatal(err)
-	}
-	m.await("marker", isShoutText(a.n.UUID(), marker))
+	shoutMarker(a, m, "end of test")
 	if got := sM.bytes(); !bytes.Equal(got, before) {
 		t.Fatalf("mike read %d octets (%q...), want exactly the %d before the revocation", len(got), got[len(before):min(len(got), len(before)+30)], len(before))
 	}
@@ -451,11 +441,7 @@ func TestHostileReshoutRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const marker = "eve is done"
-	if err := h.n.Shout(group, []byte(marker)); err != nil {
-		t.Fatal(err)
-	}
-	b.await("eve's marker", isShoutText(h.n.UUID(), marker))
+	shoutMarker(h, b, "eve is done")
 	writeAll(t, w, part2)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)

@@ -184,6 +184,17 @@ func keyDirectory(ms ...*member) func(uuid.UUID) (curve.PublicKey, bool) {
 	return func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok }
 }
 
+// shoutMarker has from SHOUT text to the group and waits until to got it:
+// everything from shouted before has then reached to (one connection, in
+// order).
+func shoutMarker(from, to *member, text string) {
+	to.t.Helper()
+	if err := from.n.Shout(group, []byte(text)); err != nil {
+		to.t.Fatal(err)
+	}
+	to.await("marker "+text, isShoutText(from.n.UUID(), text))
+}
+
 func isShoutText(from uuid.UUID, text string) func(zre.Event) bool {
 	return func(ev zre.Event) bool {
 		s, ok := ev.(*zre.Shout)
