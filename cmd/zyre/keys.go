@@ -78,8 +78,14 @@ func newKeysFlags(env *cliEnv, name string) *keysFlags {
 	return k
 }
 
-// parse parses the flags of a subcommand that takes no argument.
-func (k *keysFlags) parse(args []string) error { return k.parseArgs(args, 0, "") }
+// open parses the flags of a subcommand that takes no argument and opens
+// the key store they name.
+func (k *keysFlags) open(env *cliEnv, args []string) (*keystore.Store, error) {
+	if err := k.parseArgs(args, 0, ""); err != nil {
+		return nil, err
+	}
+	return k.store(env)
+}
 
 // parseArgs parses the flags and wants n arguments after them (what names
 // them in the error).
@@ -259,10 +265,7 @@ func keysInit(ctx context.Context, env *cliEnv, args []string) error {
 	k := newKeysFlags(env, "init")
 	name := k.fs.String("name", "", "the node's display name (default: the first 6 hex digits of its UUID)")
 	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
-	if err := k.parse(args); err != nil {
-		return err
-	}
-	st, err := k.store(env)
+	st, err := k.open(env, args)
 	if err != nil {
 		return err
 	}
@@ -299,10 +302,7 @@ func printPublic(w io.Writer, p *keystore.PublicIdentity, protection string) {
 func keysShow(_ context.Context, env *cliEnv, args []string) error {
 	k := newKeysFlags(env, "show")
 	qr := k.fs.Bool("qr", false, "also print the public key as a QR code")
-	if err := k.parse(args); err != nil {
-		return err
-	}
-	st, err := k.store(env)
+	st, err := k.open(env, args)
 	if err != nil {
 		return err
 	}
@@ -332,10 +332,7 @@ func keysExport(ctx context.Context, env *cliEnv, args []string) error {
 	k := newKeysFlags(env, "export")
 	public := k.fs.Bool("public", false, "export only the public certificate (no passphrase needed)")
 	out := k.fs.String("out", "", "write to `FILE` (and FILE_secret, like czmq's zcert_save) instead of stdout")
-	if err := k.parse(args); err != nil {
-		return err
-	}
-	st, err := k.store(env)
+	st, err := k.open(env, args)
 	if err != nil {
 		return err
 	}
@@ -441,10 +438,7 @@ func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
 	newFile := k.fs.String("new-passphrase-file", "", "read the new passphrase from the first line of `FILE`")
 	newAge := k.fs.String("new-age-identity", "", "encrypt to the age identity `FILE` instead of a passphrase")
 	plain := k.fs.Bool("insecure-plaintext", false, "store the secret keys unencrypted (headless devices)")
-	if err := k.parse(args); err != nil {
-		return err
-	}
-	st, err := k.store(env)
+	st, err := k.open(env, args)
 	if err != nil {
 		return err
 	}
