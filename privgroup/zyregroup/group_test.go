@@ -103,17 +103,27 @@ func streamExact(t *testing.T, from *member, rd *Reader, sink *sink, data []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAll(t, w, data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.wait(t, rd); err != io.EOF || !bytes.Equal(sink.bytes(), data) {
-		t.Fatalf("read %d of %d octets, then %v (want io.EOF)", sink.len(), len(data), err)
+	endStream(t, "reader", w, data, rd, sink)
+	if !bytes.Equal(sink.bytes(), data) {
+		t.Fatalf("read %d of %d octets", sink.len(), len(data))
 	}
 }
 
 // writeAll writes data in pieces of varying sizes and returns the Writer
 // unclosed.
+// endStream writes last into w, closes it and waits until the reader
+// draining rd into sink reaches the end of the stream.
+func endStream(t *testing.T, who string, w *Writer, last []byte, rd *Reader, sink *sink) {
+	t.Helper()
+	writeAll(t, w, last)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.wait(t, rd); err != io.EOF {
+		t.Fatalf("%s: stream ended with %v, want io.EOF", who, err)
+	}
+}
+
 func writeAll(t *testing.T, w *Writer, data []byte) {
 	t.Helper()
 	for i, k := 0, 1; i < len(data); k = k*7%9973 + 1 {
@@ -152,13 +162,7 @@ func TestStreamRoundTripSecure(t *testing.T) {
 	if _, err := a.g.NewWriter(); !errors.Is(err, ErrBusy) {
 		t.Fatalf("second writer: %v, want ErrBusy", err)
 	}
-	writeAll(t, w, data)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF {
-		t.Fatalf("stream ended with %v, want EOF", err)
-	}
+	endStream(t, "bob", w, data, rd, s)
 	if got := s.bytes(); !bytes.Equal(got, data) {
 		t.Fatalf("got %d octets, want %d (equal prefix %d)", len(got), len(data), commonPrefix(got, data))
 	}
@@ -368,13 +372,7 @@ func TestRevokedMemberCannotReadAfterRotation(t *testing.T) {
 		t.Fatalf("members after the revocation: %v", mem)
 	}
 	opaqueBefore := m.g.Stats().Opaque
-	writeAll(t, w, after)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := sB.wait(t, rdB); err != io.EOF {
-		t.Fatalf("bob: %v", err)
-	}
+	endStream(t, "bob", w, after, rdB, sB)
 	if got, want := sB.bytes(), append(bytes.Clone(before), after...); !bytes.Equal(got, want) {
 		t.Fatalf("bob read %d octets, want %d", len(got), len(want))
 	}
@@ -442,13 +440,7 @@ func TestHostileReshoutRefused(t *testing.T) {
 		}
 	}
 	shoutMarker(h, b, "eve is done")
-	writeAll(t, w, part2)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF {
-		t.Fatalf("bob: %v", err)
-	}
+	endStream(t, "bob", w, part2, rd, s)
 	if got, want := s.bytes(), append(bytes.Clone(part1), part2...); !bytes.Equal(got, want) {
 		t.Fatalf("bob read %d octets, want %d", len(got), len(want))
 	}
@@ -485,13 +477,7 @@ func TestLeaveRotatesAndLateJoiner(t *testing.T) {
 	c.attach(group, Options{Trusted: trusted})
 	c.awaitSender(a)
 	rd, s := readStream(t, c, a)
-	writeAll(t, w, part2)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF {
-		t.Fatalf("carol: %v", err)
-	}
+	endStream(t, "carol", w, part2, rd, s)
 	if !bytes.Equal(s.bytes(), part2) || len(s.gaps) != 1 || s.gaps[0].Bytes != uint64(len(part1)) {
 		t.Fatalf("carol read %d octets with gaps %+v, want %d after a gap of %d", s.len(), s.gaps, len(part2), len(part1))
 	}
@@ -713,13 +699,7 @@ func TestKeyRequest(t *testing.T) {
 	if b.g.Stats().KeyRequests == 0 {
 		t.Fatalf("bob got alice's key without asking: %+v", b.g.Stats())
 	}
-	writeAll(t, w, part2)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.wait(t, rd); err != io.EOF {
-		t.Fatalf("bob: %v", err)
-	}
+	endStream(t, "bob", w, part2, rd, s)
 	all := append(bytes.Clone(part1), part2...)
 	if got := s.bytes(); !bytes.HasSuffix(got, part2) || !bytes.HasSuffix(all, got) {
 		t.Fatalf("bob read %d octets, want a suffix of the stream that holds part 2", len(got))
