@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -172,11 +173,11 @@ func BenchmarkNodeStream(b *testing.B) {
 				part := size.total / rounds
 				for range b.N {
 					for range rounds {
-						c0 := processCPU()
+						c0 := testenv.ProcessCPU()
 						tPlain += transfer(b, chunk, part, &p.plainBytes, &p.plainBytes, plainSend, plainFlush)
-						c1 := processCPU()
+						c1 := testenv.ProcessCPU()
 						tPriv += transfer(b, chunk, part, &p.privIn, &p.privBytes, privSend, p.w.Flush)
-						c2 := processCPU()
+						c2 := testenv.ProcessCPU()
 						cpuPlain += c1 - c0
 						cpuPriv += c2 - c1
 						bytes += part

@@ -23,6 +23,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -38,7 +39,11 @@ import (
 // the same byte stream once through the private group (Writer → SHOUT →
 // Handle → Reader) and once as plain SHOUTs of the same chunk sizes to
 // another group (transport CURVE only). The child checks every octet
-// against the known pattern and must count exactly the octets sent.
+// against the known pattern and must count exactly the octets sent. The
+// sender sleeps until the next write is due, and Go's timers here wake
+// about every 1.1 ms, so 1 KiB chunks leave in bursts of about 7; a
+// stream of 1 KiB messages that each arrive alone costs more (see
+// BenchmarkPacedReceiver in zmtp for what the transport alone costs).
 //
 // Metrics per case: rx-private-%core@50Mbit and rx-plain-%core@50Mbit,
 // 100 × CPU seconds of the receiver per second of a 50 Mbit/s stream (the
@@ -152,15 +157,6 @@ func rxPattern() []byte {
 func rxSlice(pattern []byte, off int64, n int) []byte {
 	o := int(off % rxPeriod)
 	return pattern[o : o+n]
-}
-
-// processCPU returns the CPU time (user + system) of the whole process.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return -1
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // ---- the benchmark (sender) side ----
@@ -527,9 +523,9 @@ func TestRxHelperProcess(t *testing.T) {
 			if err != nil || d <= 0 || d > int64(time.Minute) {
 				rx.fail("bad idle %q", f[1])
 			}
-			cpu0, t0 := processCPU(), time.Now()
+			cpu0, t0 := testenv.ProcessCPU(), time.Now()
 			time.Sleep(time.Duration(d))
-			rx.say("rx:idle", int64(processCPU()-cpu0), int64(time.Since(t0)))
+			rx.say("rx:idle", int64(testenv.ProcessCPU()-cpu0), int64(time.Since(t0)))
 		case f[0] == "check":
 			time.Sleep(300 * time.Millisecond) // anything still in flight would show
 			st := rx.g.Stats()
@@ -572,7 +568,7 @@ type rxHit struct {
 func (c *rxCount) add(n int) {
 	t := c.total.Add(int64(n))
 	if tg := c.target.Load(); tg != 0 && t >= tg && c.target.CompareAndSwap(tg, 0) {
-		c.hit <- rxHit{cpu: processCPU(), at: time.Now(), total: t}
+		c.hit <- rxHit{cpu: testenv.ProcessCPU(), at: time.Now(), total: t}
 	}
 }
 
@@ -699,7 +695,7 @@ func (rx *rxReceiver) measure(mode, octets string, cmds <-chan []string) bool {
 	}
 	rx.startProfile()
 	base := c.total.Load()
-	cpu0, t0 := processCPU(), time.Now()
+	cpu0, t0 := testenv.ProcessCPU(), time.Now()
 	c.target.Store(base + n)
 	rx.say("rx:go")
 	timer := time.NewTimer(rxReplyTimeout)
