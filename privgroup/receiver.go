@@ -229,6 +229,21 @@ func (r *Receiver) RemoveSender(id uuid.UUID) {
 	delete(r.peers, id)
 }
 
+// holdsEpoch reports whether r still holds a key of sender for epoch: the
+// records of an epoch it dropped will never be settled.
+func (r *Receiver) holdsEpoch(sender uuid.UUID, epoch uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.peers[sender]; p != nil {
+		for _, c := range p.chains {
+			if c.epoch == epoch {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (c *chain) wipe() {
 	clear(c.ck[:])
 	for k, v := range c.skipped {

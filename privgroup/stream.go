@@ -25,7 +25,12 @@ var ErrGap = errors.New("privgroup: stream gap")
 // GapError reports data of a stream that was lost or could not be
 // authenticated and was skipped: Bytes octets of the stream, in Messages
 // messages (counting messages that never arrived and messages discarded as
-// unauthenticated). The Reader goes on after it.
+// unauthenticated). The Reader goes on after it. Bytes is exact. Messages
+// is exact when the Receiver settled the hole; when the Reader gave up
+// waiting first (its epoch was dropped, or a reorder window of data was
+// ready behind it), the messages that never arrived are counted in a later
+// GapError if the Receiver settles them later, and not at all if it
+// dropped the epoch.
 type GapError struct {
 	Messages uint64
 	Bytes    uint64
@@ -209,10 +214,13 @@ func (w *Writer) Close() error {
 // sender). It releases data only once a batch record signed by the sender
 // covers it. Records that fail to open (forged, replayed, stale, not from
 // this sender) are dropped and counted (Dropped); lost or unauthenticated
-// data is skipped with a *GapError, after which reading goes on. Read
-// returns io.EOF after the chunk marked as the end, and passes on any error
-// of recv. A Reader is not safe for concurrent use; the Receiver may be
-// shared with other Readers.
+// data is skipped with a *GapError, after which reading goes on. A hole
+// that the Receiver will never settle does not stall it: it reports the
+// gap when the Receiver has dropped the hole's epoch, or when a reorder
+// window (Options.Window) of authenticated chunks is ready behind the hole,
+// so it holds at most that many and a batch. Read returns io.EOF after the
+// chunk marked as the end, and passes on any error of recv. A Reader is not
+// safe for concurrent use; the Receiver may be shared with other Readers.
 type Reader struct {
 	r      *Receiver
 	sender uuid.UUID
@@ -320,10 +328,23 @@ func (rd *Reader) gap() error {
 		return nil
 	}
 	// An authenticated chunk settles every earlier counter of its epoch;
-	// chunks of an older epoch may still be waiting for their batch.
-	for _, c := range rd.waiting {
+	// chunks of an older epoch may still be waiting for their batch, but
+	// not for ever: not when the Receiver dropped their epoch unsettled
+	// (a sender's fourth epoch pushes out its first), nor once a reorder
+	// window of authenticated chunks waits behind them (so the Reader holds
+	// at most a window and a batch of chunks).
+	if len(rd.ready) < rd.r.opts.Window {
+		for key, c := range rd.waiting {
+			if c.off < low && rd.r.holdsEpoch(rd.sender, uint32(key>>32)) {
+				return nil
+			}
+		}
+	}
+	for key, c := range rd.waiting {
 		if c.off < low {
-			return nil
+			delete(rd.waiting, key)
+			rd.putBuf(c.buf)
+			rd.lostMsgs++
 		}
 	}
 	g := &GapError{Messages: rd.lostMsgs, Bytes: low - rd.expected}

@@ -280,3 +280,120 @@ func TestReaderBufferPoolBounds(t *testing.T) {
 		t.Fatalf("kept %d buffers, %d octets, want at most %d octets", len(big.free), big.freeBytes, DefaultBatchBytes)
 	}
 }
+
+// A hole left by an epoch that is never settled does not stall the Reader:
+// when the Receiver drops the epoch (a sender keeps three at most) or a
+// whole reorder window of authenticated chunks waits behind the hole, the
+// Reader reports the gap and goes on, holding at most Window chunks.
+func TestStreamGapAcrossRotations(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		forge     bool // a member forges a chunk far ahead, else the epoch's last data message is lost
+		rotations int
+		window    int // Options.Window of every member, 0 = default
+		after     int // octets written after the rotations
+	}{
+		{"lost message, epoch dropped", false, 3, 0, 80},
+		{"forged chunk, epoch dropped", true, 3, 0, 80},
+		{"lost message, a window of data after one rotation", false, 1, 64, 7 * 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			opts := func(seed uint64) Options {
+				o := testOpts(c, seed)
+				o.Window = tc.window
+				return o
+			}
+			a, b, mal := newMember(t, "a", 1, opts(11)), newMember(t, "b", 2, opts(12)), newMember(t, "mallory", 3, opts(14))
+			o := opts(13)
+			o.BatchSize = 4
+			s := a.sender(t, o)
+			give(t, s, a, b, mal)
+			q := &queue{}
+			w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := make([]byte, 70+tc.after)
+			detRand(5).Read(data)
+			if _, err := w.Write(data[:70]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.forge {
+				// Far ahead of the sender's counter: its real messages of
+				// this epoch fall behind the window, and the forged chunk
+				// (offset 0) is never settled.
+				fake := forge(t, mal, s.KeyID(), DefaultMaxAhead-1, "\x00\x00\x00\x00\x00\x00\x00\x00evil")
+				q.recs = append([][]byte{fake}, q.recs...)
+			} else {
+				// The data message before the epoch's last batch record.
+				n := len(q.recs)
+				q.recs = append(q.recs[:n-2], q.recs[n-1])
+			}
+			for range tc.rotations {
+				rec, err := s.Rotate(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rec) > 0 {
+					q.send(rec)
+				}
+				k, err := s.KeyFor(b.pub)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.send(k)
+			}
+			if _, err := w.Write(data[70:]); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			recv := func() ([]byte, error) {
+				for {
+					rec, err := q.recv()
+					if err != nil || rec[0] != typeSenderKey {
+						return rec, err
+					}
+					if _, err := b.recv.AddSenderKey(rec, a.pub); err != nil {
+						return nil, err
+					}
+				}
+			}
+			rd := NewReader(b.recv, a.id, recv)
+			window := b.recv.opts.Window
+			pos, lost, maxReady := 0, uint64(0), 0
+			p := make([]byte, 50)
+			for {
+				n, err := rd.Read(p)
+				if !bytes.Equal(p[:n], data[pos:pos+n]) {
+					t.Fatalf("octets %d..%d differ from what was written", pos, pos+n)
+				}
+				pos += n
+				maxReady = max(maxReady, len(rd.ready))
+				var g *GapError
+				if errors.As(err, &g) {
+					pos += int(g.Bytes)
+					lost += g.Bytes
+					continue
+				}
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("Read after %d of %d octets: %v (%d chunks ready, %d waiting)", pos, len(data), err, len(rd.ready), len(rd.waiting))
+				}
+			}
+			if pos != len(data) || lost == 0 || lost > 70 {
+				t.Fatalf("read to offset %d of %d, %d octets reported lost", pos, len(data), lost)
+			}
+			if maxReady > window+o.BatchSize {
+				t.Fatalf("%d chunks ready at once, want at most the window %d and a batch %d", maxReady, window, o.BatchSize)
+			}
+		})
+	}
+}
