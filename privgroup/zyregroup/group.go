@@ -511,7 +511,9 @@ func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
 
 // memberSuites records which suites a member (whose key we took) opens
 // fast, and rotates to a suite that every member opens fast when ours is
-// automatic and no longer is.
+// automatic and no longer is. It rotates only when that changes the suite:
+// a member that resends its key with another octet cannot make us re-key
+// the group for nothing.
 func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 	g.snd.Lock()
 	defer g.snd.Unlock()
@@ -519,7 +521,7 @@ func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 		return
 	}
 	g.snd.fast[peer] = fast
-	if !g.snd.auto || fast&(1<<g.snd.s.Suite()) != 0 {
+	if !g.snd.auto || fast&(1<<g.snd.s.Suite()) != 0 || g.suiteLocked(uuid.Nil) == g.snd.s.Suite() {
 		return
 	}
 	g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", g.snd.s.Suite())

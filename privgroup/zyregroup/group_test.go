@@ -705,3 +705,64 @@ func TestKeyRequest(t *testing.T) {
 		t.Fatalf("bob read %d octets, want a suffix of the stream that holds part 2", len(got))
 	}
 }
+
+// The suites octet of a member's key WHISPER can make an automatic sender
+// change suite, but not rotate for nothing: a copy of a key already held,
+// resent a hundred times with an octet that leaves our suite out, rotates
+// at most once (when that moves us to suite 1), and never when we are on
+// suite 1 already (found by review: every such WHISPER re-keyed the group).
+func TestSuiteOctetCannotForceRotations(t *testing.T) {
+	defer func(f func(int) privgroup.Suite) { preferredSuite = f }(preferredSuite)
+	const suite1, suite2 = byte(1 << privgroup.SuiteChaCha20SHA256), byte(1 << privgroup.SuiteAESGCMBLAKE3)
+	for _, tc := range []struct {
+		name      string
+		preferred privgroup.Suite
+		octets    []byte // sent in turn, 100 WHISPERs in all
+		rotations uint64
+		suite     privgroup.Suite
+	}{
+		{"on suite 1, told nothing is fast", privgroup.SuiteChaCha20SHA256, []byte{0}, 0, privgroup.SuiteChaCha20SHA256},
+		{"on suite 1, told only suite 2 is fast", privgroup.SuiteChaCha20SHA256, []byte{suite2}, 0, privgroup.SuiteChaCha20SHA256},
+		{"on suite 2, told only suite 1 is fast", privgroup.SuiteAESGCMBLAKE3, []byte{suite1}, 1, privgroup.SuiteChaCha20SHA256},
+		{"on suite 2, told one thing then another", privgroup.SuiteAESGCMBLAKE3, []byte{suite1, suite1 | suite2, 0}, 1, privgroup.SuiteChaCha20SHA256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			preferredSuite = func(int) privgroup.Suite { return tc.preferred }
+			ourSK, peerSK := secretKey(t), secretKey(t)
+			us, peer := uuid.New(), uuid.New()
+			node := &fakeNode{id: us, peers: []uuid.UUID{peer}}
+			g, err := Attach(node, group, Options{
+				Secret:  ourSK,
+				Trusted: func(id uuid.UUID, k curve.PublicKey) bool { return id == peer && k.Equal(peerSK.Public()) },
+				PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { return peerSK.Public(), id == peer },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			if g.Suite() != tc.preferred {
+				t.Fatalf("suite %s before any WHISPER, want %s", g.Suite(), tc.preferred)
+			}
+			s, err := privgroup.NewSender(group, peer, &peerSK, privgroup.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := s.KeyFor(ourSK.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := g.Stats()
+			for i := range 100 {
+				g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: peer},
+					Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, {tc.octets[i%len(tc.octets)]}}})
+			}
+			st := g.Stats()
+			if st.KeysReceived-before.KeysReceived != 1 {
+				t.Fatalf("took the key %d times, want once", st.KeysReceived-before.KeysReceived)
+			}
+			if r := st.Rotations - before.Rotations; r != tc.rotations || g.Suite() != tc.suite {
+				t.Fatalf("%d rotations, now on %s; want %d, on %s (%d key WHISPERs sent)", r, g.Suite(), tc.rotations, tc.suite, st.KeysSent-before.KeysSent)
+			}
+		})
+	}
+}
