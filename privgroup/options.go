@@ -59,7 +59,8 @@ type Options struct {
 	// 64). Messages further behind the newest one are refused; messages
 	// skipped and still missing when they leave it are lost. At most
 	// Window skipped message keys are cached. Sender: Seal refuses to have
-	// more than Window/2 messages not covered by a batch record. Use the
+	// more than Window/2 (at most MaxBatch) messages not covered by a batch
+	// record. Use the
 	// same Window on all members; BatchSize must be at most Window/2.
 	Window int
 	// Receiver: a counter more than MaxAhead beyond the newest one is

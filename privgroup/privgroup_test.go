@@ -857,6 +857,21 @@ func TestBatchDue(t *testing.T) {
 	}
 	_, err := s2.Seal(nil, []byte("x"))
 	wantErr(t, err, ErrBatchFull)
+	// With a Window above 2×MaxBatch it stops at MaxBatch, the most one
+	// record covers, and that record opens (found by review: it went on,
+	// and its batch record was refused as malformed by every receiver).
+	big := func(seed uint64) Options { o := testOpts(c, seed); o.Window = 16384; return o }
+	rb := newMember(t, "rb", 7, big(14))
+	s3 := a.sender(t, big(15))
+	give(t, s3, a, rb)
+	for range MaxBatch {
+		mustOpen(t, rb, seal(t, s3, "x"))
+	}
+	_, err = s3.Seal(nil, []byte("x"))
+	wantErr(t, err, ErrBatchFull)
+	if _, info := mustOpen(t, rb, batch(t, s3)); !authenticated(info)[MaxBatch-1] {
+		t.Fatalf("a record of MaxBatch messages did not authenticate them: %+v", info.Settlements())
+	}
 }
 
 func TestRemoveSenderAndOldEpochs(t *testing.T) {

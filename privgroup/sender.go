@@ -148,7 +148,9 @@ func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
 	if s.counter > 0xffffffff {
 		return dst, errf("privgroup: seal: %w: epoch %d has used all counters", ErrExhausted, s.epoch)
 	}
-	if s.pendCount >= s.opts.Window/2 {
+	// A batch record covers at most MaxBatch messages (the wire format),
+	// and a receiver keeps at most Window/2 of them pending.
+	if s.pendCount >= min(s.opts.Window/2, MaxBatch) {
 		return dst, errf("privgroup: seal: %w: %d messages not covered by a batch record; call Batch", ErrBatchFull, s.pendCount)
 	}
 	if s.pendCount == 0 {
