@@ -515,6 +515,33 @@ func testBatchWithLoss(t *testing.T, suite Suite) {
 	}
 }
 
+// A junk batch record (right key id and range, bad signature: anyone who
+// sees the traffic can make one) that waits beside the genuine one does not
+// keep the genuine one from verifying when their range completes (found by
+// review: the first complete record was tried, and the search stopped).
+func TestJunkPendingBatchDoesNotBlock(t *testing.T) { forEachSuite(t, testJunkPendingBatchDoesNotBlock) }
+
+func testJunkPendingBatchDoesNotBlock(t *testing.T, suite Suite) {
+	_, _, b, s := senderPair(t, suite)
+	m0, m1 := seal(t, s, "zero"), seal(t, s, "one")
+	genuine := batch(t, s)
+	junk := bytes.Clone(genuine)
+	clear(junk[BatchRecordSize-signatureSize:])
+	mustOpen(t, b, m0)
+	for _, rec := range [][]byte{junk, genuine} {
+		if _, info := mustOpen(t, b, rec); info.Status != Pending {
+			t.Fatalf("batch record before its last message: status %v", info.Status)
+		}
+	}
+	_, info := mustOpen(t, b, m1)
+	if got := authenticated(info); !got[0] || !got[1] {
+		t.Fatalf("the genuine batch did not verify after a junk one: settlements %+v", info.Settlements())
+	}
+	if st := b.recv.Stats(); st.BadSignature != 1 {
+		t.Fatalf("bad signatures counted %d, want 1", st.BadSignature)
+	}
+}
+
 // forge seals a message under another member's sender key, as a malicious
 // member who holds that key (it is shared by the group) can.
 func forge(t *testing.T, m *member, victim KeyID, counter uint32, text string) []byte {

@@ -503,15 +503,19 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 	c.hashes[c.slot(n)] = c.suite.sum(msg)
 	r.stats.Opened++
 	info.Status = Pending
-	// A waiting batch record may now be complete.
-	for i := 0; i < len(c.pending); i++ {
+	// A waiting batch record may now be complete. Records that fail are
+	// dropped and the search goes on: anyone can shout a record with the
+	// right key id and range, so the genuine one may wait behind junk.
+	for i := 0; i < len(c.pending); {
 		p := c.pending[i]
 		if n < p.first || n >= p.end || !r.completeLocked(c, p.first, p.end) {
+			i++
 			continue
 		}
 		c.pending = append(c.pending[:i], c.pending[i+1:]...)
 		if err := r.verifyLocked(c, &p, info); err != nil {
 			r.stats.BadSignature++
+			continue
 		}
 		break
 	}
