@@ -71,8 +71,9 @@ type Options struct {
 	MaxPending int
 	// Receiver: VerifySender, if set, is called with the sender id and
 	// long-term key of every sender key before it is accepted; an error
-	// refuses it. The node passes a check that id == zre.UUIDFromKey(key)
-	// and that the key is trusted.
+	// refuses it. The node (package zyregroup) checks that id is the peer
+	// that whispered the record, whose UUID zre binds to the key its CURVE
+	// connection authenticated, and that the key is trusted.
 	VerifySender func(id uuid.UUID, key curve.PublicKey) error
 }
 

@@ -353,9 +353,11 @@ func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, e
 
 // Open opens a record of the group: a data message (appending its
 // plaintext to dst, allocation-free with enough capacity) or a batch record
-// (appending nothing). On error nothing changed and the plaintext is not
-// returned. Info says what the record was and which ranges of counters it
-// settled; see Status and Settlement for what the caller may release.
+// (appending nothing). On error nothing of the record is committed and the
+// plaintext is not returned, but Info may still report settlements: the
+// epochs of the sender whose grace window is over are given up first.
+// Info says what the record was and which ranges of counters it settled;
+// see Status and Settlement for what the caller may release.
 func (r *Receiver) Open(dst, msg []byte) ([]byte, Info, error) {
 	var info Info
 	h, err := ParseHeader(msg)
