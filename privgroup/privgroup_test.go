@@ -519,7 +519,9 @@ func testBatchWithLoss(t *testing.T, suite Suite) {
 // sees the traffic can make one) that waits beside the genuine one does not
 // keep the genuine one from verifying when their range completes (found by
 // review: the first complete record was tried, and the search stopped).
-func TestJunkPendingBatchDoesNotBlock(t *testing.T) { forEachSuite(t, testJunkPendingBatchDoesNotBlock) }
+func TestJunkPendingBatchDoesNotBlock(t *testing.T) {
+	forEachSuite(t, testJunkPendingBatchDoesNotBlock)
+}
 
 func testJunkPendingBatchDoesNotBlock(t *testing.T, suite Suite) {
 	_, _, b, s := senderPair(t, suite)
