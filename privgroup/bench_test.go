@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -293,6 +294,24 @@ func BenchmarkReader(b *testing.B) {
 				mbps := float64(b.N) * float64(sz.n) / busy.Seconds()
 				b.ReportMetric(100*6.25e6/mbps, "%core@50Mbit/s")
 			})
+		}
+	}
+}
+
+// BenchmarkOpenJunkFarAhead measures what a receiver spends on a record
+// that anyone who sees a key id can make: 29 octets of junk with a counter
+// just under MaxAhead beyond the newest one, whose tag fails. The chain's
+// marks make every such record after the first walk at most markEvery-1
+// steps (before them: up to MaxAhead steps, about 0.36 ms each).
+func BenchmarkOpenJunkFarAhead(b *testing.B) {
+	_, m, s := benchPair(b, SuiteChaCha20SHA256)
+	junk := make([]byte, Overhead)
+	r := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for b.Loop() {
+		putHeader(junk, s.KeyID(), uint32(DefaultMaxAhead-1-r.IntN(markEvery)))
+		if _, _, err := m.recv.Open(nil, junk); !errors.Is(err, ErrAuth) {
+			b.Fatal(err)
 		}
 	}
 }

@@ -39,6 +39,17 @@ func ratchet(ck *[32]byte) (mk [32]byte) {
 	return mk
 }
 
+// advance replaces *ck with the next chain key without deriving the
+// message key: ratchet's second half, for walking past counters.
+func advance(ck *[32]byte) {
+	var in [4 + 32 + 1]byte
+	in[3] = 1
+	copy(in[4:], ck[:])
+	in[36] = 0x02
+	*ck = sha256.Sum256(in[:])
+	clear(in[:])
+}
+
 // makeKeyID derives the key id of (group, sender, epoch, signing key).
 func makeKeyID(group string, sender [16]byte, epoch uint32, signingKey []byte) KeyID {
 	h := sha256.New()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -541,6 +542,48 @@ func testJunkPendingBatchDoesNotBlock(t *testing.T, suite Suite) {
 	}
 	if st := b.recv.Stats(); st.BadSignature != 1 {
 		t.Fatalf("bad signatures counted %d, want 1", st.BadSignature)
+	}
+}
+
+// Records far ahead of the newest counter whose tag fails commit nothing,
+// and anyone who sees a key id can make them; the chain walks they need
+// are remembered as marks, so a hundred of them walk about MaxAhead steps
+// once and at most markEvery-1 each after that (found by review: each
+// walked up to MaxAhead steps, 0.36 ms). Genuine messages far ahead, in
+// order and late still open with the right keys.
+func TestFarAheadJunkWalksOnce(t *testing.T) { forEachSuite(t, testFarAheadJunkWalksOnce) }
+
+func testFarAheadJunkWalksOnce(t *testing.T, suite Suite) {
+	_, _, b, s := senderPair(t, suite)
+	var msgs [][]byte
+	for range 1500 {
+		msgs = append(msgs, seal(t, s, "genuine"))
+		if s.BatchDue() {
+			batch(t, s)
+		}
+	}
+	mustOpen(t, b, msgs[0])
+	r := rand.New(rand.NewPCG(1, 2))
+	junk := make([]byte, Overhead+8)
+	for i := range 100 {
+		n := uint32(1 + DefaultMaxAhead - 1 - i*7) // below the limit, in varied places
+		if i%2 == 1 {
+			n = uint32(1 + r.IntN(DefaultMaxAhead-1))
+		}
+		putHeader(junk, s.KeyID(), n)
+		if _, _, err := b.recv.Open(nil, junk); !errors.Is(err, ErrAuth) {
+			t.Fatalf("junk record %d at counter %d: %v, want ErrAuth", i, n, err)
+		}
+	}
+	if limit := uint64(DefaultMaxAhead + 100*(markEvery-1)); b.recv.walked > limit {
+		t.Fatalf("100 junk records walked %d chain steps, want at most %d", b.recv.walked, limit)
+	}
+	// Genuine messages: one far ahead (from a mark), then the next in
+	// order, then late ones from the skipped keys.
+	for _, i := range []int{1400, 1401, 1402, 1399, 1000, 700} {
+		if _, _, err := b.recv.Open(nil, msgs[i]); err != nil {
+			t.Fatalf("genuine message %d after junk: %v", i, err)
+		}
 	}
 }
 

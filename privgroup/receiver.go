@@ -134,6 +134,7 @@ type Receiver struct {
 	stats  Stats
 	closed bool
 	nonce  [nonceSize]byte // scratch, see Sender
+	walked uint64          // chain steps walked to open messages ahead (tests)
 }
 
 type peer struct {
@@ -159,9 +160,54 @@ type chain struct {
 	skipped map[uint64][32]byte
 	ad      []byte
 	pending []batchRec
+	// marks are chain keys met by walks ahead of next, at every
+	// markEvery-th counter, ascending (the chain key of counter at): a
+	// record far ahead whose tag fails commits nothing, and without them
+	// each such record, from anyone who sees the key id, would cost a walk
+	// of up to MaxAhead steps.
+	marks []mark
 	// supersededAt is when a newer epoch of the sender was seen.
 	supersededAt time.Time
 	dead         bool
+}
+
+// markEvery is the spacing of a chain's marks: a walk ahead of next
+// starts at most markEvery-1 steps below its target once a walk has passed
+// there, and a chain holds at most MaxAhead/markEvery+1 marks.
+const markEvery = 16
+
+type mark struct {
+	at uint64
+	ck [32]byte
+}
+
+// markBelow returns the highest mark at or below n.
+func (c *chain) markBelow(n uint64) (mark, bool) {
+	for i := len(c.marks) - 1; i >= 0; i-- {
+		if c.marks[i].at <= n {
+			return c.marks[i], true
+		}
+	}
+	return mark{}, false
+}
+
+// addMark records the chain key of counter at, above every mark held.
+func (c *chain) addMark(at uint64, ck *[32]byte) {
+	if k := len(c.marks); k == 0 || c.marks[k-1].at < at {
+		c.marks = append(c.marks, mark{at: at, ck: *ck})
+	}
+}
+
+// dropMarks wipes the marks below counter next.
+func (c *chain) dropMarks(next uint64) {
+	k := 0
+	for k < len(c.marks) && c.marks[k].at < next {
+		clear(c.marks[k].ck[:])
+		k++
+	}
+	if k > 0 {
+		c.marks = append(c.marks[:0], c.marks[k:]...)
+	}
 }
 
 type batchRec struct {
@@ -246,6 +292,8 @@ func (r *Receiver) holdsEpoch(sender uuid.UUID, epoch uint32) bool {
 
 func (c *chain) wipe() {
 	clear(c.ck[:])
+	c.dropMarks(1<<64 - 1)
+	c.marks = nil
 	for k, v := range c.skipped {
 		clear(v[:])
 		delete(c.skipped, k)
@@ -457,8 +505,16 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 		mk = k
 	} else {
 		ck = c.ck
-		for i := c.next; i < n; i++ {
-			ratchet(&ck)
+		from := c.next
+		if m, ok := c.markBelow(n); ok {
+			ck, from = m.ck, m.at
+		}
+		for i := from; i < n; i++ {
+			advance(&ck)
+			r.walked++
+			if (i+1)%markEvery == 0 {
+				c.addMark(i+1, &ck)
+			}
 		}
 		mk = ratchet(&ck)
 	}
@@ -488,14 +544,19 @@ func (r *Receiver) dataLocked(c *chain, h Header, dst, msg []byte, info *Info) (
 			low = n + 1 - w
 		}
 		for i := c.next; i < n; i++ {
-			k := ratchet(&c.ck)
-			if i >= low {
-				c.skipped[i] = k
+			if i < low {
+				advance(&c.ck)
+				continue
 			}
+			k := ratchet(&c.ck)
+			c.skipped[i] = k
 			clear(k[:])
 		}
-		ratchet(&c.ck)
+		c.ck = ck
 		c.next = n + 1
+	}
+	if len(c.marks) > 0 {
+		c.dropMarks(c.next)
 	}
 	if n >= c.top {
 		info.Gap = uint32(n - c.top)
