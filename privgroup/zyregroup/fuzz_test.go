@@ -20,13 +20,25 @@ type fakeNode struct {
 	shouts   [][][]byte
 }
 
-func (f *fakeNode) UUID() uuid.UUID                             { return f.id }
-func (f *fakeNode) Join(string) error                           { return nil }
-func (f *fakeNode) Leave(string) error                          { return nil }
-func (f *fakeNode) PeersByGroup(string) []uuid.UUID             { return f.peers }
+func (f *fakeNode) UUID() uuid.UUID    { return f.id }
+func (f *fakeNode) Join(string) error  { return nil }
+func (f *fakeNode) Leave(string) error { return nil }
+
 func (f *fakeNode) PeerHeader(uuid.UUID, string) (string, bool) { return "", false }
 func (f *fakeNode) Secure() bool                                { return false }
 func (f *fakeNode) PublicKey() curve.PublicKey                  { return curve.PublicKey{} }
+
+func (f *fakeNode) PeersByGroup(string) []uuid.UUID {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peers
+}
+
+func (f *fakeNode) setPeers(p []uuid.UUID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers = p
+}
 
 func (f *fakeNode) Whisper(_ uuid.UUID, content ...[]byte) error {
 	f.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,8 @@ var (
 	ErrBusy = errors.New("zyregroup: already open")
 	// ErrNoKey: no authenticated key is known for a peer.
 	ErrNoKey = errors.New("zyregroup: no key for peer")
+	// ErrNotMember: NewReader of a peer that is not in the group.
+	ErrNotMember = errors.New("zyregroup: not a member of the group")
 	// ErrUntrusted: the peer's key is not trusted.
 	ErrUntrusted = errors.New("zyregroup: peer not trusted")
 )
@@ -154,6 +157,7 @@ type Stats struct {
 	KeyRequests  uint64 // key requests sent (a record of a group member whose key we lack)
 	Rotations    uint64 // epochs started because a member left or on policy
 	Records      uint64 // records of known senders queued for their Reader
+	Relayed      uint64 // records under a known sender's key shouted by another peer, dropped
 	Opaque       uint64 // records of the group we hold no key for
 	Malformed    uint64 // SHOUTs or WHISPERs of ours that did not parse
 	QueueDropped uint64 // records dropped because a sender's queue was full
@@ -161,7 +165,7 @@ type Stats struct {
 }
 
 type counters struct {
-	keysSent, keysReceived, keysRefused, passed, keyRequests, rotations, records, opaque, malformed, queueDropped, sendRetries atomic.Uint64
+	keysSent, keysReceived, keysRefused, passed, keyRequests, rotations, records, relayed, opaque, malformed, queueDropped, sendRetries atomic.Uint64
 }
 
 // Group is a private group bound to a node. Its methods are safe for
@@ -357,7 +361,7 @@ func (g *Group) Stats() Stats {
 	c := &g.stats
 	return Stats{
 		KeysSent: c.keysSent.Load(), KeysReceived: c.keysReceived.Load(), KeysRefused: c.keysRefused.Load(),
-		Passed: c.passed.Load(), KeyRequests: c.keyRequests.Load(), Rotations: c.rotations.Load(), Records: c.records.Load(), Opaque: c.opaque.Load(),
+		Passed: c.passed.Load(), KeyRequests: c.keyRequests.Load(), Rotations: c.rotations.Load(), Records: c.records.Load(), Relayed: c.relayed.Load(), Opaque: c.opaque.Load(),
 		Malformed: c.malformed.Load(), QueueDropped: c.queueDropped.Load(), SendRetries: c.sendRetries.Load(),
 	}
 }
@@ -463,6 +467,13 @@ func (g *Group) onShout(peer uuid.UUID, content [][]byte) bool {
 		q = g.rcv.queues[sender]
 	}
 	g.rcv.Unlock()
+	if known && sender != peer {
+		// A sender shouts its own records; a copy from anyone else, who
+		// can read the key id in clear, would only take room in the
+		// sender's queue (its Reader refuses it as a replay or a bad tag).
+		g.stats.relayed.Add(1)
+		return true
+	}
 	if q == nil {
 		g.stats.opaque.Add(1)
 		if g.opts.OnOpaque != nil {
@@ -1069,7 +1080,9 @@ type Reader struct {
 var _ io.ReadCloser = (*Reader)(nil)
 
 // NewReader opens the stream of sender (a peer's UUID). It may be opened
-// before the sender's key arrives. One Reader per sender at a time.
+// before the sender's key arrives, while the sender is in the group; for
+// a sender that is not (it left, and we held no stream of it), it fails
+// with ErrNotMember. One Reader per sender at a time.
 func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	g.rcv.Lock()
 	defer g.rcv.Unlock()
@@ -1078,6 +1091,13 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	}
 	q := g.rcv.queues[sender]
 	if q == nil {
+		// Without a queue, the sender's records would go to a new one;
+		// if it is not in the group, nothing would ever end that queue.
+		// (The node answers without waiting for us, so asking under the
+		// lock is safe, and a LEAVE handled meanwhile finds the queue.)
+		if !slices.Contains(g.node.PeersByGroup(g.group), sender) {
+			return nil, fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrNotMember)
+		}
 		q = newQueue()
 		g.rcv.queues[sender] = q
 	}

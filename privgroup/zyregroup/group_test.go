@@ -394,7 +394,11 @@ func TestRevokedMemberCannotReadAfterRotation(t *testing.T) {
 }
 
 // Records replayed or tampered with by a hostile member (one that holds
-// the keys) are refused; the stream stays byte-exact.
+// the keys) are refused: a record under alice's key that eve shouts is
+// dropped by the Group before any Reader sees it (its header is in clear,
+// so anyone could fill alice's queue that way); the stream stays
+// byte-exact. (privgroup's tests refuse replayed and tampered records that
+// do reach a Receiver.)
 func TestHostileReshoutRefused(t *testing.T) {
 	port := testBeaconPort()
 	a, b, h := newNode(t, "alice", port, false), newNode(t, "bob", port, false), newNode(t, "eve", port, false)
@@ -447,12 +451,8 @@ func TestHostileReshoutRefused(t *testing.T) {
 	if len(s.gaps) != 0 {
 		t.Fatalf("gaps %v", s.gaps)
 	}
-	st := b.g.ReceiverStats()
-	if rd.Dropped() < uint64(len(hostile)) {
-		t.Fatalf("dropped %d of %d hostile records (stats %+v)", rd.Dropped(), len(hostile), st)
-	}
-	if st.BadTag < 2 || st.TooOld+st.Replayed == 0 {
-		t.Fatalf("receiver stats %+v: want the tampered records as bad tags and the replays refused", st)
+	if st := b.g.Stats(); st.Relayed != uint64(len(hostile)) || rd.Dropped() != 0 {
+		t.Fatalf("%d of %d hostile records dropped as relayed, %d reached the Reader (stats %+v)", st.Relayed, len(hostile), rd.Dropped(), st)
 	}
 }
 
@@ -708,8 +708,8 @@ func TestKeyRequest(t *testing.T) {
 
 // The suites octet of a member's key WHISPER can make an automatic sender
 // change suite, but not rotate for nothing: a copy of a key already held,
-// resent a hundred times with an octet that leaves our suite out, rotates
-// at most once (when that moves us to suite 1), and never when we are on
+// resent a hundred times with octets that leave our suite out, rotates at
+// most once (when that moves us to suite 1), and never when we are on
 // suite 1 already (found by review: every such WHISPER re-keyed the group).
 func TestSuiteOctetCannotForceRotations(t *testing.T) {
 	defer func(f func(int) privgroup.Suite) { preferredSuite = f }(preferredSuite)
@@ -728,41 +728,66 @@ func TestSuiteOctetCannotForceRotations(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			preferredSuite = func(int) privgroup.Suite { return tc.preferred }
-			ourSK, peerSK := secretKey(t), secretKey(t)
-			us, peer := uuid.New(), uuid.New()
-			node := &fakeNode{id: us, peers: []uuid.UUID{peer}}
-			g, err := Attach(node, group, Options{
-				Secret:  ourSK,
-				Trusted: func(id uuid.UUID, k curve.PublicKey) bool { return id == peer && k.Equal(peerSK.Public()) },
-				PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { return peerSK.Public(), id == peer },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
+			all := byte(1<<privgroup.SuiteChaCha20SHA256 | 1<<privgroup.SuiteAESGCMBLAKE3)
+			f := newFakeGroup(t, all)
+			g := f.g
 			if g.Suite() != tc.preferred {
 				t.Fatalf("suite %s before any WHISPER, want %s", g.Suite(), tc.preferred)
 			}
-			s, err := privgroup.NewSender(group, peer, &peerSK, privgroup.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			key, err := s.KeyFor(ourSK.Public())
-			if err != nil {
-				t.Fatal(err)
-			}
 			before := g.Stats()
 			for i := range 100 {
-				g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: peer},
-					Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, {tc.octets[i%len(tc.octets)]}}})
+				g.Handle(keyWhisper(f.p, f.key, tc.octets[i%len(tc.octets)]))
 			}
 			st := g.Stats()
-			if st.KeysReceived-before.KeysReceived != 1 {
-				t.Fatalf("took the key %d times, want once", st.KeysReceived-before.KeysReceived)
+			if st.KeysReceived != before.KeysReceived || st.KeysRefused != before.KeysRefused {
+				t.Fatalf("copies of a key taken or refused: %+v", st)
 			}
 			if r := st.Rotations - before.Rotations; r != tc.rotations || g.Suite() != tc.suite {
 				t.Fatalf("%d rotations, now on %s; want %d, on %s (%d key WHISPERs sent)", r, g.Suite(), tc.rotations, tc.suite, st.KeysSent-before.KeysSent)
 			}
 		})
+	}
+}
+
+// Records under a member's key that another peer shouts (anyone can read
+// the key id in clear) are dropped before the member's queue, so they
+// cannot push its real records out (found by review: an untrusted peer
+// filled a trusted sender's queue and its records were dropped).
+func TestRelayedRecordsDropped(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	junk := make([]byte, privgroup.Overhead+8) // a data record: type, key id, counter 0
+	junk[0] = 0x11
+	kid := f.s.KeyID()
+	copy(junk[1:], kid[:])
+	for range DefaultQueueRecords + 10 {
+		f.g.Handle(&zre.Shout{EventHeader: zre.EventHeader{Peer: f.x}, Group: group, Content: [][]byte{junk}})
+	}
+	rec, err := f.s.Seal(nil, []byte("\x80\x00\x00\x00\x00\x00\x00\x00genuine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.Handle(&zre.Shout{EventHeader: zre.EventHeader{Peer: f.p}, Group: group, Content: [][]byte{rec}})
+	if st := f.g.Stats(); st.QueueDropped != 0 || st.Records != 1 || st.Relayed != DefaultQueueRecords+10 {
+		t.Fatalf("stats %+v: want the genuine record queued and every relayed one dropped", st)
+	}
+}
+
+// A Reader of a sender that left before it was opened (its queue already
+// gone) is refused instead of blocking until the Group closes (found by
+// review); a Reader opened before the LEAVE ends with the stream cut.
+func TestReaderOfDepartedSender(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	open, err := f.g.NewReader(f.x) // in the group, no key yet: allowed
+	if err != nil {
+		t.Fatalf("NewReader of a member without a key: %v", err)
+	}
+	f.g.node.(*fakeNode).setPeers(nil) // both leave
+	f.g.Handle(&zre.Leave{EventHeader: zre.EventHeader{Peer: f.p}, Group: group})
+	f.g.Handle(&zre.Leave{EventHeader: zre.EventHeader{Peer: f.x}, Group: group})
+	if _, err := f.g.NewReader(f.p); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("NewReader of a sender that left: %v, want ErrNotMember", err)
+	}
+	if _, err := open.Read(make([]byte, 10)); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Read of a Reader whose sender left: %v, want io.ErrUnexpectedEOF", err)
 	}
 }

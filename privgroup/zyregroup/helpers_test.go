@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -214,3 +215,46 @@ func randomBytes(n int, seed uint64) []byte {
 
 // timeAfter is the deadline of a stream's end.
 func timeAfter(testing.TB) <-chan time.Time { return time.After(2 * eventTimeout) }
+
+// fakeGroup is a Group on a fakeNode (no network) whose group holds two
+// other peers: p, trusted, whose sender s has given us its key record key
+// (with the suites octet fast), and x, authenticated but not trusted.
+type fakeGroup struct {
+	g    *Group
+	s    *privgroup.Sender
+	key  []byte
+	p, x uuid.UUID
+}
+
+func newFakeGroup(t *testing.T, fast byte) *fakeGroup {
+	t.Helper()
+	ourSK, pSK, xSK := secretKey(t), secretKey(t), secretKey(t)
+	f := &fakeGroup{p: uuid.New(), x: uuid.New()}
+	keys := map[uuid.UUID]curve.PublicKey{f.p: pSK.Public(), f.x: xSK.Public()}
+	var err error
+	f.g, err = Attach(&fakeNode{id: uuid.New(), peers: []uuid.UUID{f.p, f.x}}, group, Options{
+		Secret:  ourSK,
+		Trusted: func(id uuid.UUID, k curve.PublicKey) bool { return id == f.p && k.Equal(pSK.Public()) },
+		PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.g.Close() })
+	if f.s, err = privgroup.NewSender(group, f.p, &pSK, privgroup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if f.key, err = f.s.KeyFor(ourSK.Public()); err != nil {
+		t.Fatal(err)
+	}
+	f.g.Handle(keyWhisper(f.p, f.key, fast))
+	if f.g.Stats().KeysReceived != 1 {
+		t.Fatalf("the key of the trusted peer was not taken: %+v", f.g.Stats())
+	}
+	return f
+}
+
+// keyWhisper is the WHISPER of a sender key from peer with the suites octet.
+func keyWhisper(peer uuid.UUID, key []byte, fast byte) *zre.Whisper {
+	return &zre.Whisper{EventHeader: zre.EventHeader{Peer: peer}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, {fast}}}
+}
