@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -133,7 +135,10 @@ type streamNode struct {
 	g     *zyregroup.Group
 	group string
 	acks  chan uuid.UUID
-	done  chan struct{}
+	// ending is set just before the Writer sends the end of the stream: an
+	// acknowledgement before that cannot be one of our stream.
+	ending atomic.Bool
+	done   chan struct{}
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -193,7 +198,7 @@ func (s *streamNode) pump() {
 		if s.g.Handle(ev) {
 			continue
 		}
-		if w, ok := ev.(*zre.Whisper); ok && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
+		if w, ok := ev.(*zre.Whisper); ok && s.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
 			string(w.Content[1]) == "EOF" && string(w.Content[2]) == s.group {
 			select {
 			case s.acks <- w.Peer:
@@ -227,24 +232,34 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	}
 	p := newProgress(s.env, "sent", f.progress)
 	_, err = io.CopyBuffer(progressWriter{w, p}, contextReader{ctx, in}, make([]byte, f.chunk))
-	if err != nil {
-		w.Close()
-		p.done()
-		return fmt.Errorf("stream: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		p.done()
-		return fmt.Errorf("stream: %w", err)
-	}
 	p.done()
+	if err != nil {
+		// No Close: it would mark the end of the stream, and receivers
+		// would take what they got for all of it. Leaving the group
+		// (s.close) cuts the stream for them instead.
+		var we writeError
+		if errors.As(err, &we) {
+			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
+		}
+		return fmt.Errorf("stream: reading stdin after %d octets: %w (the stream was not ended: receivers see it cut)", p.total, err)
+	}
+	s.ending.Store(true)
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("stream: ending the stream: %w", err)
+	}
 	// Wait for the members' acknowledgements: the data is then delivered.
+	// Each trusted member holding our key counts once.
 	actx, cancel2 := context.WithTimeout(ctx, f.wait)
 	defer cancel2()
-	for got := 0; got < f.members; got++ {
+	acked := map[uuid.UUID]bool{}
+	for len(acked) < f.members {
 		select {
-		case <-s.acks:
+		case peer := <-s.acks:
+			if slices.Contains(s.g.Members(), peer) {
+				acked[peer] = true
+			}
 		case <-actx.Done():
-			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", got, f.members, actx.Err())
+			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), f.members, actx.Err())
 		}
 	}
 	return nil
@@ -291,6 +306,13 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	defer p.done()
 	buf := make([]byte, max(f.chunk, 32<<10))
 	var total int64
+	var lost privgroup.GapError // summed
+	ack := func() {
+		// Tell the sender: its data arrived.
+		if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil {
+			fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
+		}
+	}
 	for limit == 0 || total < limit {
 		want := buf
 		if limit > 0 {
@@ -308,20 +330,48 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		switch {
 		case errors.As(err, &gap):
 			fmt.Fprintf(s.env.stderr, "\nzyre: warning: %v\n", gap)
+			lost.Bytes += gap.Bytes
+			lost.Messages += gap.Messages
 		case err == io.EOF:
-			// Tell the sender: its data arrived.
-			if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil {
-				fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
+			if lost.Bytes > 0 {
+				// Not acknowledged: the sender must not take the stream
+				// for delivered.
+				return fmt.Errorf("stream: the output lacks what was lost on the way: %w", &lost)
 			}
+			ack()
 			return nil
 		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", s.n.PeerName(sender), total, err)
+			}
 			return fmt.Errorf("stream: %w", err)
 		}
 	}
+	// The limit: acknowledge only if the stream ends right there (its end
+	// follows at once when it does).
+	if lost.Bytes == 0 && s.endsHere(ctx, rd, min(f.wait, streamEndWait)) {
+		ack()
+	}
 	return nil
+}
+
+// streamEndWait bounds how long recv waits, at its --bytes or --count
+// limit, to see whether the stream ends there.
+const streamEndWait = 5 * time.Second
+
+// endsHere reports whether the next thing rd returns, within wait, is the
+// end of the stream. It closes rd when wait runs out.
+func (s *streamNode) endsHere(ctx context.Context, rd *zyregroup.Reader, wait time.Duration) bool {
+	ectx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stop := context.AfterFunc(ectx, func() { rd.Close() })
+	defer stop()
+	var one [1]byte
+	n, err := rd.Read(one[:])
+	return n == 0 && err == io.EOF
 }
 
 // contextReader stops reading when ctx ends (checked between reads).
@@ -373,7 +423,7 @@ func (p *progress) print(prefix string) {
 }
 
 func (p *progress) done() {
-	if p.finished {
+	if p.finished || p.every <= 0 {
 		return
 	}
 	p.finished = true
@@ -402,5 +452,14 @@ type progressWriter struct {
 func (pw progressWriter) Write(b []byte) (int, error) {
 	n, err := pw.w.Write(b)
 	pw.p.add(n)
+	if err != nil {
+		err = writeError{err}
+	}
 	return n, err
 }
+
+// writeError tells a failed send from a failed read of stdin in send's copy.
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return e.err.Error() }
+func (e writeError) Unwrap() error { return e.err }

@@ -3,14 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
 )
 
 // streamHome makes a node home with a plaintext identity named name (one
@@ -56,11 +64,26 @@ type streamCmdResult struct {
 
 // startStreamCmd runs a zyre command line in the background.
 func startStreamCmd(ctx context.Context, stdin []byte, args ...string) chan streamCmdResult {
+	return startStreamCmdReader(ctx, bytes.NewReader(stdin), args...)
+}
+
+// startStreamCmdReader is startStreamCmd with stdin read from r.
+func startStreamCmdReader(ctx context.Context, r io.Reader, args ...string) chan streamCmdResult {
 	res := make(chan streamCmdResult, 1)
 	out, errb := &lockedBuffer{}, &lockedBuffer{}
-	env := &cliEnv{stdin: bytes.NewReader(stdin), stdout: out, stderr: errb, getenv: func(string) string { return "" }}
+	env := &cliEnv{stdin: r, stdout: out, stderr: errb, getenv: func(string) string { return "" }}
 	go func() { res <- streamCmdResult{run(ctx, env, args), out, errb} }()
 	return res
+}
+
+// streamPeers makes two homes, alice and bob, that trust each other, and a
+// random beacon port.
+func streamPeers(t *testing.T) (homeA, homeB, port string) {
+	homeA, idA := streamHome(t, "alice")
+	homeB, idB := streamHome(t, "bob")
+	streamVerify(t, homeA, idB)
+	streamVerify(t, homeB, idA)
+	return homeA, homeB, fmt.Sprint(20000 + rand.IntN(40000))
 }
 
 func waitStreamCmd(t *testing.T, what string, ch chan streamCmdResult) streamCmdResult {
@@ -201,5 +224,173 @@ func TestDemoPrivate(t *testing.T) {
 	)
 	if i := strings.Index(got, "carol  is in"); i >= 0 && strings.Contains(got[i:], "room 1207") {
 		t.Error("carol's part of the output shows plaintext")
+	}
+}
+
+// failAfter reads r, then fails instead of reaching its end.
+type failAfter struct{ r io.Reader }
+
+func (f failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		err = errors.New("input/output error")
+	}
+	return n, err
+}
+
+// A send whose stdin fails half-way does not end the stream: the receiver
+// sees it cut and exits 1, and the sender says it was stdin (found by
+// review: the end mark went out and the receiver took half for all).
+func TestStreamSendInputErrorCutsStream(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	recv := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
+	send := startStreamCmdReader(ctx, failAfter{bytes.NewReader(make([]byte, 50_000))}, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--progress", "0")
+	s := waitStreamCmd(t, "stream send", send)
+	r := waitStreamCmd(t, "stream recv", recv)
+	if s.code != 1 || !strings.Contains(s.stderr.String(), "reading stdin after 50000 octets: input/output error") {
+		t.Fatalf("send exit %d, stderr:\n%s", s.code, s.stderr)
+	}
+	if r.code != 1 || !strings.Contains(r.stderr.String(), "before the end of its stream") {
+		t.Fatalf("recv exit %d with %d octets, stderr:\n%s", r.code, len(r.stdout.Bytes()), r.stderr)
+	}
+	if strings.Contains(s.stderr.String()+r.stderr.String(), "zyre stream:") {
+		t.Fatalf("a progress line with --progress 0:\n%s\n%s", s.stderr, r.stderr)
+	}
+}
+
+// recv --bytes N on a stream of exactly N octets acknowledges the end, so
+// the sender knows its data arrived (found by review: it never did).
+func TestStreamRecvExactLimitAcknowledges(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := bytes.Repeat([]byte("exactly "), 1250)
+	recv := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--bytes", fmt.Sprint(len(data)))
+	send := startStreamCmd(ctx, data, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA)
+	s := waitStreamCmd(t, "stream send", send)
+	r := waitStreamCmd(t, "stream recv", recv)
+	if s.code != 0 || r.code != 0 || !bytes.Equal(r.stdout.Bytes(), data) {
+		t.Fatalf("send exit %d, stderr:\n%s\nrecv exit %d with %d octets, stderr:\n%s", s.code, s.stderr, r.code, len(r.stdout.Bytes()), r.stderr)
+	}
+}
+
+// Only trusted members holding our key acknowledge, each once, and only
+// after the end was sent: an untrusted node that whispers acknowledgements
+// all along does not make send report delivery (found by review).
+func TestStreamAcknowledgementsOnlyFromMembers(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mallory := newStreamAcker(t, port)
+	// Bob stops after 1000 octets and so never acknowledges.
+	recv := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--bytes", "1000")
+	send := startStreamCmd(ctx, bytes.Repeat([]byte("z"), 500_000), "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--wait", "5s")
+	r := waitStreamCmd(t, "stream recv", recv)
+	s := waitStreamCmd(t, "stream send", send)
+	if r.code != 0 || len(r.stdout.Bytes()) != 1000 {
+		t.Fatalf("recv exit %d with %d octets, stderr:\n%s", r.code, len(r.stdout.Bytes()), r.stderr)
+	}
+	if s.code != 1 || !strings.Contains(s.stderr.String(), "0 of 1 members acknowledged the end") {
+		t.Fatalf("send exit %d, stderr:\n%s", s.code, s.stderr)
+	}
+	if mallory.sent.Load() == 0 {
+		t.Fatal("the untrusted node sent no acknowledgement: the test proves nothing")
+	}
+}
+
+// streamAcker is an untrusted secure node in group "g" that whispers a
+// stream acknowledgement to whoever joins the group and after every SHOUT
+// it gets there: before, during and after a stream's end.
+type streamAcker struct{ sent atomic.Int64 }
+
+func newStreamAcker(t *testing.T, port string) *streamAcker {
+	t.Helper()
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sk curve.SecretKey
+	for range 20 {
+		pub, s, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sk = s; pub.Bytes()[0] != 0 { // C zyre reads a key starting with 0x00 as none
+			break
+		}
+	}
+	n := startTestPeer(t, zre.Config{Name: "mallory", Beacon: zre.BeaconConfig{Port: p, Loopback: true, Interval: 100 * time.Millisecond},
+		Secure: &zre.SecureConfig{Secret: sk}}, []string{"g"})
+	a := &streamAcker{}
+	go func() {
+		for ev := range n.Events() {
+			var to uuid.UUID
+			switch e := ev.(type) {
+			case *zre.Join:
+				to = e.Peer
+			case *zre.Shout:
+				to = e.Peer
+			default:
+				continue
+			}
+			if n.Whisper(to, []byte(streamAck), []byte("EOF"), []byte("g")) == nil {
+				a.sent.Add(1)
+			}
+		}
+	}()
+	return a
+}
+
+// A receiver that joins a stream late writes what it gets from there, but
+// its output lacks the start: it exits 1 and says so, and does not
+// acknowledge; the member that got it all does.
+func TestStreamRecvWithGapFails(t *testing.T) {
+	homeA, idA := streamHome(t, "alice")
+	homeB, idB := streamHome(t, "bob")
+	homeC, idC := streamHome(t, "carol")
+	streamVerify(t, homeA, idB, idC)
+	streamVerify(t, homeB, idA)
+	streamVerify(t, homeC, idA)
+	port := fmt.Sprint(20000 + rand.IntN(40000))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	part1, part2 := bytes.Repeat([]byte("early "), 5000), bytes.Repeat([]byte("late "), 5000)
+	in, feed := io.Pipe()
+	defer feed.Close()
+	bob := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
+	send := startStreamCmdReader(ctx, in, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--progress", "0", "--chunk", "1000")
+	if _, err := feed.Write(part1); err != nil {
+		t.Fatal(err)
+	}
+	// Carol starts once part 1 went out; her stderr is read while she runs.
+	carolOut, carolErr := &lockedBuffer{}, &lockedBuffer{}
+	carol := make(chan streamCmdResult, 1)
+	go func() {
+		env := &cliEnv{stdin: bytes.NewReader(nil), stdout: carolOut, stderr: carolErr, getenv: func(string) string { return "" }}
+		args := []string{"stream", "recv", "g", "--loopback", "--port", port, "--home", homeC, "--progress", "0"}
+		carol <- streamCmdResult{run(ctx, env, args), carolOut, carolErr}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(carolErr.String(), "reading the stream of alice") {
+		if time.Now().After(deadline) {
+			t.Fatalf("carol did not start reading alice's stream within 30s:\n%s", carolErr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := feed.Write(part2); err != nil {
+		t.Fatal(err)
+	}
+	feed.Close()
+	s := waitStreamCmd(t, "stream send", send)
+	b := waitStreamCmd(t, "bob's stream recv", bob)
+	c := waitStreamCmd(t, "carol's stream recv", carol)
+	if s.code != 0 || b.code != 0 || !bytes.Equal(b.stdout.Bytes(), append(part1, part2...)) {
+		t.Fatalf("send exit %d, stderr:\n%s\nbob exit %d with %d octets, stderr:\n%s", s.code, s.stderr, b.code, len(b.stdout.Bytes()), b.stderr)
+	}
+	got := c.stdout.Bytes()
+	if c.code != 1 || !strings.Contains(c.stderr.String(), "the output lacks what was lost on the way") || !bytes.HasSuffix(part2, got) && !bytes.HasSuffix(append(part1, part2...), got) {
+		t.Fatalf("carol exit %d with %d octets, stderr:\n%s", c.code, len(got), c.stderr)
 	}
 }
