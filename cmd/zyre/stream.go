@@ -191,7 +191,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 }
 
 // pump feeds the node's events to the group; acknowledgements of our
-// stream go to s.acks.
+// stream go to s.acks, once the end is being sent (none can come before).
 func (s *streamNode) pump() {
 	defer close(s.done)
 	for ev := range s.n.Events() {
@@ -243,19 +243,23 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		}
 		return fmt.Errorf("stream: reading stdin after %d octets: %w (the stream was not ended: receivers see it cut)", p.total, err)
 	}
+	// The members that get the end: trusted, holding our key. Only their
+	// acknowledgements count, each once. (Taken now: one that acknowledges
+	// and stops may be gone from Members by the time we read its
+	// acknowledgement.)
+	members := s.g.Members()
 	s.ending.Store(true)
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("stream: ending the stream: %w", err)
 	}
 	// Wait for the members' acknowledgements: the data is then delivered.
-	// Each trusted member holding our key counts once.
 	actx, cancel2 := context.WithTimeout(ctx, f.wait)
 	defer cancel2()
 	acked := map[uuid.UUID]bool{}
 	for len(acked) < f.members {
 		select {
 		case peer := <-s.acks:
-			if slices.Contains(s.g.Members(), peer) {
+			if slices.Contains(members, peer) {
 				acked[peer] = true
 			}
 		case <-actx.Done():

@@ -69,11 +69,33 @@ func startStreamCmd(ctx context.Context, stdin []byte, args ...string) chan stre
 
 // startStreamCmdReader is startStreamCmd with stdin read from r.
 func startStreamCmdReader(ctx context.Context, r io.Reader, args ...string) chan streamCmdResult {
-	res := make(chan streamCmdResult, 1)
-	out, errb := &lockedBuffer{}, &lockedBuffer{}
-	env := &cliEnv{stdin: r, stdout: out, stderr: errb, getenv: func(string) string { return "" }}
-	go func() { res <- streamCmdResult{run(ctx, env, args), out, errb} }()
+	res, _ := startStreamCmdLive(ctx, r, args...)
 	return res
+}
+
+// startStreamCmdLive is startStreamCmdReader that also returns the
+// command's stdout and stderr to watch while it runs.
+func startStreamCmdLive(ctx context.Context, r io.Reader, args ...string) (chan streamCmdResult, streamCmdResult) {
+	if r == nil {
+		r = bytes.NewReader(nil)
+	}
+	res := make(chan streamCmdResult, 1)
+	live := streamCmdResult{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	env := &cliEnv{stdin: r, stdout: live.stdout, stderr: live.stderr, getenv: func(string) string { return "" }}
+	go func() { res <- streamCmdResult{run(ctx, env, args), live.stdout, live.stderr} }()
+	return res, live
+}
+
+// awaitOutput waits until what holds of a running command's live output.
+func awaitOutput(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // streamPeers makes two homes, alice and bob, that trust each other, and a
@@ -227,17 +249,6 @@ func TestDemoPrivate(t *testing.T) {
 	}
 }
 
-// failAfter reads r, then fails instead of reaching its end.
-type failAfter struct{ r io.Reader }
-
-func (f failAfter) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err == io.EOF {
-		err = errors.New("input/output error")
-	}
-	return n, err
-}
-
 // A send whose stdin fails half-way does not end the stream: the receiver
 // sees it cut and exits 1, and the sender says it was stdin (found by
 // review: the end mark went out and the receiver took half for all).
@@ -245,8 +256,16 @@ func TestStreamSendInputErrorCutsStream(t *testing.T) {
 	homeA, homeB, port := streamPeers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	recv := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
-	send := startStreamCmdReader(ctx, failAfter{bytes.NewReader(make([]byte, 50_000))}, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--progress", "0")
+	in, feed := io.Pipe()
+	defer feed.Close()
+	recv, bob := startStreamCmdLive(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
+	send := startStreamCmdReader(ctx, in, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--progress", "0", "--chunk", "1000")
+	if _, err := feed.Write(make([]byte, 50_000)); err != nil {
+		t.Fatal(err)
+	}
+	// The stream is under way (bob reads it), then stdin fails.
+	awaitOutput(t, "bob reading alice's stream", func() bool { return len(bob.stdout.Bytes()) > 0 })
+	feed.CloseWithError(errors.New("input/output error"))
 	s := waitStreamCmd(t, "stream send", send)
 	r := waitStreamCmd(t, "stream recv", recv)
 	if s.code != 1 || !strings.Contains(s.stderr.String(), "reading stdin after 50000 octets: input/output error") {
@@ -364,21 +383,9 @@ func TestStreamRecvWithGapFails(t *testing.T) {
 	if _, err := feed.Write(part1); err != nil {
 		t.Fatal(err)
 	}
-	// Carol starts once part 1 went out; her stderr is read while she runs.
-	carolOut, carolErr := &lockedBuffer{}, &lockedBuffer{}
-	carol := make(chan streamCmdResult, 1)
-	go func() {
-		env := &cliEnv{stdin: bytes.NewReader(nil), stdout: carolOut, stderr: carolErr, getenv: func(string) string { return "" }}
-		args := []string{"stream", "recv", "g", "--loopback", "--port", port, "--home", homeC, "--progress", "0"}
-		carol <- streamCmdResult{run(ctx, env, args), carolOut, carolErr}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(carolErr.String(), "reading the stream of alice") {
-		if time.Now().After(deadline) {
-			t.Fatalf("carol did not start reading alice's stream within 30s:\n%s", carolErr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Carol starts once part 1 went out.
+	carol, live := startStreamCmdLive(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeC, "--progress", "0")
+	awaitOutput(t, "carol reading alice's stream", func() bool { return strings.Contains(live.stderr.String(), "reading the stream of alice") })
 	if _, err := feed.Write(part2); err != nil {
 		t.Fatal(err)
 	}
