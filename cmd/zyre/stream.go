@@ -231,7 +231,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		in = io.LimitReader(in, limit)
 	}
 	p := newProgress(s.env, "sent", f.progress)
-	_, err = io.CopyBuffer(progressWriter{w, p}, contextReader{ctx, in}, make([]byte, f.chunk))
+	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(ctx, in, f.chunk), make([]byte, f.chunk))
 	p.done()
 	if err != nil {
 		// No Close: it would mark the end of the stream, and receivers
@@ -304,7 +304,18 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		return err
 	}
 	defer rd.Close()
-	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	// The Reader ends with ctx, or if our node stops under us (its events
+	// end, and nothing would reach the Reader any more).
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go func() {
+		select {
+		case <-s.done:
+			rcancel()
+		case <-rctx.Done():
+		}
+	}()
+	stop := context.AfterFunc(rctx, func() { rd.Close() })
 	defer stop()
 	p := newProgress(s.env, "received", f.progress)
 	defer p.done()
@@ -348,6 +359,9 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if rctx.Err() != nil {
+				return fmt.Errorf("stream: our node stopped after %d octets: %w", total, err)
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", s.n.PeerName(sender), total, err)
 			}
@@ -378,17 +392,57 @@ func (s *streamNode) endsHere(ctx context.Context, rd *zyregroup.Reader, wait ti
 	return n == 0 && err == io.EOF
 }
 
-// contextReader stops reading when ctx ends (checked between reads).
+// contextReader reads r in a goroutine of its own, one chunk ahead, so
+// that a Read waiting on r (a pipe with nothing to say yet) still returns
+// when ctx ends. The goroutine may stay blocked on r after that; the
+// process is about to end then.
 type contextReader struct {
-	ctx context.Context
-	r   io.Reader
+	ctx    context.Context
+	chunks chan readChunk
+	cur    readChunk
 }
 
-func (c contextReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+type readChunk struct {
+	b   []byte
+	err error
+}
+
+func newContextReader(ctx context.Context, r io.Reader, size int) *contextReader {
+	c := &contextReader{ctx: ctx, chunks: make(chan readChunk)}
+	go func() {
+		for {
+			b := make([]byte, size)
+			n, err := r.Read(b)
+			select {
+			case c.chunks <- readChunk{b[:n], err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *contextReader) Read(p []byte) (int, error) {
+	for len(c.cur.b) == 0 && c.cur.err == nil {
+		if err := c.ctx.Err(); err != nil {
+			return 0, err
+		}
+		select {
+		case c.cur = <-c.chunks:
+		case <-c.ctx.Done():
+			return 0, c.ctx.Err()
+		}
 	}
-	return c.r.Read(p)
+	n := copy(p, c.cur.b)
+	c.cur.b = c.cur.b[n:]
+	if len(c.cur.b) == 0 && c.cur.err != nil {
+		return n, c.cur.err
+	}
+	return n, nil
 }
 
 // progress prints "zyre stream: sent 12.0 MiB, 40.1 MiB/s" on stderr.

@@ -401,3 +401,26 @@ func TestStreamRecvWithGapFails(t *testing.T) {
 		t.Fatalf("carol exit %d with %d octets, stderr:\n%s", c.code, len(got), c.stderr)
 	}
 }
+
+// ^C (the context ends) while send waits on a stdin with nothing to say
+// ends send at once, without ending the stream (found by review: the
+// context was checked only between reads).
+func TestStreamSendInterruptedWhileStdinWaits(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sctx, interrupt := context.WithCancel(ctx)
+	in, feed := io.Pipe() // never written
+	defer feed.Close()
+	recv := startStreamCmd(ctx, nil, "stream", "recv", "g", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
+	send, live := startStreamCmdLive(sctx, in, "stream", "send", "g", "--loopback", "--port", port, "--home", homeA, "--progress", "0")
+	awaitOutput(t, "alice streaming", func() bool { return strings.Contains(live.stderr.String(), "streaming to 1 member(s)") })
+	interrupt()
+	s := waitStreamCmd(t, "stream send", send)
+	if s.code != 1 || !strings.Contains(s.stderr.String(), "reading stdin after 0 octets: context canceled") {
+		t.Fatalf("send exit %d, stderr:\n%s", s.code, s.stderr)
+	}
+	if r := waitStreamCmd(t, "stream recv", recv); r.code != 1 || len(r.stdout.Bytes()) != 0 {
+		t.Fatalf("recv exit %d with %d octets, stderr:\n%s", r.code, len(r.stdout.Bytes()), r.stderr)
+	}
+}
