@@ -23,6 +23,22 @@ func (q *queue) recv() ([]byte, error) {
 	return b, nil
 }
 
+// dispatch is a recv func for to's Reader of from's stream, as the node
+// dispatches: sender keys go to to's Receiver, the rest to the stream.
+func (q *queue) dispatch(to, from *member) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		for {
+			rec, err := q.recv()
+			if err != nil || rec[0] != typeSenderKey {
+				return rec, err
+			}
+			if _, err := to.recv.AddSenderKey(rec, from.pub); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
 func streamPair(t *testing.T, chunk int) (*Sender, *member, *member, *queue, *Writer) {
 	t.Helper()
 	c := newClock()
@@ -205,19 +221,7 @@ func TestStreamRotation(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The node's dispatch: sender keys go to the Receiver, the rest to the
-	// stream.
-	recv := func() ([]byte, error) {
-		for {
-			rec, err := q.recv()
-			if err != nil || rec[0] != typeSenderKey {
-				return rec, err
-			}
-			if _, err := b.recv.AddSenderKey(rec, a.pub); err != nil {
-				return nil, err
-			}
-		}
-	}
+	recv := q.dispatch(b, a)
 	got, err := io.ReadAll(NewReader(b.recv, a.id, recv))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("got %d octets, %v", len(got), err)
@@ -353,17 +357,7 @@ func TestStreamGapAcrossRotations(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-			recv := func() ([]byte, error) {
-				for {
-					rec, err := q.recv()
-					if err != nil || rec[0] != typeSenderKey {
-						return rec, err
-					}
-					if _, err := b.recv.AddSenderKey(rec, a.pub); err != nil {
-						return nil, err
-					}
-				}
-			}
+			recv := q.dispatch(b, a)
 			rd := NewReader(b.recv, a.id, recv)
 			window := b.recv.opts.Window
 			pos, lost, maxReady := 0, uint64(0), 0
