@@ -282,7 +282,7 @@ func (r *Receiver) holdsEpoch(sender uuid.UUID, epoch uint32) bool {
 	defer r.mu.Unlock()
 	if p := r.peers[sender]; p != nil {
 		for _, c := range p.chains {
-			if c.epoch == epoch {
+			if c.epoch == epoch && !c.dead {
 				return true
 			}
 		}
