@@ -328,6 +328,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 			fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
 		}
 	}
+read:
 	for limit == 0 || total < limit {
 		want := buf
 		if limit > 0 {
@@ -349,9 +350,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 			lost.Messages += gap.Messages
 		case err == io.EOF:
 			if lost.Bytes > 0 {
-				// Not acknowledged: the sender must not take the stream
-				// for delivered.
-				return fmt.Errorf("stream: the output lacks what was lost on the way: %w", &lost)
+				break read
 			}
 			ack()
 			return nil
@@ -368,9 +367,14 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 			return fmt.Errorf("stream: %w", err)
 		}
 	}
+	if lost.Bytes > 0 {
+		// Not acknowledged: the sender must not take the stream for
+		// delivered.
+		return fmt.Errorf("stream: the output lacks what was lost on the way: %w", &lost)
+	}
 	// The limit: acknowledge only if the stream ends right there (its end
 	// follows at once when it does).
-	if lost.Bytes == 0 && s.endsHere(ctx, rd, min(f.wait, streamEndWait)) {
+	if s.endsHere(ctx, rd, min(f.wait, streamEndWait)) {
 		ack()
 	}
 	return nil
