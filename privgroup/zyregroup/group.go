@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,8 +55,6 @@ var (
 	ErrBusy = errors.New("zyregroup: already open")
 	// ErrNoKey: no authenticated key is known for a peer.
 	ErrNoKey = errors.New("zyregroup: no key for peer")
-	// ErrNotMember: NewReader of a peer that is not in the group.
-	ErrNotMember = errors.New("zyregroup: not a member of the group")
 	// ErrUntrusted: the peer's key is not trusted.
 	ErrUntrusted = errors.New("zyregroup: peer not trusted")
 )
@@ -203,6 +200,10 @@ type Group struct {
 		keyIDs  map[privgroup.KeyID]uuid.UUID
 		senders map[uuid.UUID]*senderState
 		queues  map[uuid.UUID]*queue
+		// gone: senders whose keys and queue were dropped (they left, or
+		// stopped being trusted) and that have not joined or sent a key
+		// since; a Reader of one ends at once. Bounded by maxGone.
+		gone    map[uuid.UUID]struct{}
 		changed chan struct{} // closed and replaced when a sender key arrives
 		from    uuid.UUID     // the peer whose WHISPER is being handled
 		closed  bool
@@ -315,6 +316,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	g.rcv.keyIDs = map[privgroup.KeyID]uuid.UUID{}
 	g.rcv.senders = map[uuid.UUID]*senderState{}
 	g.rcv.queues = map[uuid.UUID]*queue{}
+	g.rcv.gone = map[uuid.UUID]struct{}{}
 	g.rcv.changed = make(chan struct{})
 	g.req.sent, g.req.answered = map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
 	if err := node.Join(group); err != nil {
@@ -429,6 +431,9 @@ func (g *Group) Handle(ev zre.Event) bool {
 		return g.onWhisper(e.Peer, e.Content)
 	case *zre.Join:
 		if e.Group == g.group && e.Peer != g.self {
+			g.rcv.Lock()
+			delete(g.rcv.gone, e.Peer)
+			g.rcv.Unlock()
 			g.snd.Lock()
 			if _, ok := g.snd.members[e.Peer]; !ok && !g.snd.closed {
 				g.giveKeyLocked(e.Peer)
@@ -647,6 +652,7 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 		return nil
 	}
 	g.stats.keysReceived.Add(1)
+	delete(g.rcv.gone, ki.Sender)
 	ss := g.rcv.senders[ki.Sender]
 	if ss == nil || !ss.key.Equal(from) {
 		ss = &senderState{key: from}
@@ -758,8 +764,16 @@ func (g *Group) memberGone(peer uuid.UUID) {
 	g.rcv.Unlock()
 }
 
-// dropSenderLocked forgets a sender's keys and queue. g.rcv is held.
+// maxGone bounds the senders a Group remembers as gone.
+const maxGone = 4096
+
+// dropSenderLocked forgets a sender's keys and queue, and remembers it as
+// gone. g.rcv is held.
 func (g *Group) dropSenderLocked(peer uuid.UUID) {
+	if len(g.rcv.gone) >= maxGone {
+		clear(g.rcv.gone)
+	}
+	g.rcv.gone[peer] = struct{}{}
 	if ss := g.rcv.senders[peer]; ss != nil {
 		for _, id := range ss.keyIDs {
 			delete(g.rcv.keyIDs, id)
@@ -1080,9 +1094,10 @@ type Reader struct {
 var _ io.ReadCloser = (*Reader)(nil)
 
 // NewReader opens the stream of sender (a peer's UUID). It may be opened
-// before the sender's key arrives, while the sender is in the group; for
-// a sender that is not (it left, and we held no stream of it), it fails
-// with ErrNotMember. One Reader per sender at a time.
+// before the sender's key arrives. A Reader of a sender that has left (or
+// stopped being trusted) since we last held its key, and has not joined
+// the group again, ends at once: Read returns io.ErrUnexpectedEOF. One
+// Reader per sender at a time.
 func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	g.rcv.Lock()
 	defer g.rcv.Unlock()
@@ -1090,14 +1105,12 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 		return nil, ErrClosed
 	}
 	q := g.rcv.queues[sender]
-	if q == nil {
-		// Without a queue, the sender's records would go to a new one;
-		// if it is not in the group, nothing would ever end that queue.
-		// (The node answers without waiting for us, so asking under the
-		// lock is safe, and a LEAVE handled meanwhile finds the queue.)
-		if !slices.Contains(g.node.PeersByGroup(g.group), sender) {
-			return nil, fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrNotMember)
-		}
+	if _, gone := g.rcv.gone[sender]; q == nil && gone {
+		// It left (or stopped being trusted) with no Reader open: its
+		// stream is cut, and a new queue would never end.
+		q = newQueue()
+		q.close()
+	} else if q == nil {
 		q = newQueue()
 		g.rcv.queues[sender] = q
 	}

@@ -773,21 +773,37 @@ func TestRelayedRecordsDropped(t *testing.T) {
 }
 
 // A Reader of a sender that left before it was opened (its queue already
-// gone) is refused instead of blocking until the Group closes (found by
-// review); a Reader opened before the LEAVE ends with the stream cut.
+// gone) ends at once instead of blocking until the Group closes (found by
+// review); a Reader opened before the LEAVE ends too. Once the sender
+// joins again, a new Reader waits for its stream.
 func TestReaderOfDepartedSender(t *testing.T) {
 	f := newFakeGroup(t, 0xff)
-	open, err := f.g.NewReader(f.x) // in the group, no key yet: allowed
+	early, err := f.g.NewReader(f.x) // in the group, no key yet: it waits
 	if err != nil {
-		t.Fatalf("NewReader of a member without a key: %v", err)
+		t.Fatal(err)
 	}
-	f.g.node.(*fakeNode).setPeers(nil) // both leave
 	f.g.Handle(&zre.Leave{EventHeader: zre.EventHeader{Peer: f.p}, Group: group})
 	f.g.Handle(&zre.Leave{EventHeader: zre.EventHeader{Peer: f.x}, Group: group})
-	if _, err := f.g.NewReader(f.p); !errors.Is(err, ErrNotMember) {
-		t.Fatalf("NewReader of a sender that left: %v, want ErrNotMember", err)
+	for who, rd := range map[string]func() (*Reader, error){
+		"opened before x left": func() (*Reader, error) { return early, nil },
+		"opened after p left":  func() (*Reader, error) { return f.g.NewReader(f.p) },
+	} {
+		r, err := rd()
+		if err != nil {
+			t.Fatalf("%s: NewReader: %v", who, err)
+		}
+		if _, err := r.Read(make([]byte, 10)); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s: Read: %v, want io.ErrUnexpectedEOF", who, err)
+		}
+		r.Close()
 	}
-	if _, err := open.Read(make([]byte, 10)); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("Read of a Reader whose sender left: %v, want io.ErrUnexpectedEOF", err)
+	f.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: f.p}, Group: group})
+	again, err := f.g.NewReader(f.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close() // a Reader that waits for the stream ends with Close
+	if _, err := again.Read(make([]byte, 10)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read of a Reader of a sender that joined again, after Close: %v, want ErrClosed", err)
 	}
 }
