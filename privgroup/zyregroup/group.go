@@ -1036,8 +1036,33 @@ func (g *Group) NewWriter() (*Writer, error) {
 	return w, nil
 }
 
-// Write seals and sends p.
+// testHookBetweenWrites, when set, runs between the chunk-sized pieces of
+// one Write, with no lock held.
+var testHookBetweenWrites func()
+
+// Write seals and sends p. It takes the Group's sending lock for one
+// chunk's worth of p at a time, so that a revocation (Recheck), a member
+// leaving and the other events wait for one chunk, not for all of p:
+// nothing of p after that is sealed under a key the member holds.
 func (w *Writer) Write(p []byte) (int, error) {
+	piece := w.g.opts.ChunkSize
+	if piece <= 0 {
+		piece = privgroup.DefaultChunkSize
+	}
+	n := 0
+	for {
+		k, err := w.write(p[n : n+min(piece, len(p)-n)])
+		n += k
+		if err != nil || n == len(p) {
+			return n, err
+		}
+		if testHookBetweenWrites != nil {
+			testHookBetweenWrites()
+		}
+	}
+}
+
+func (w *Writer) write(p []byte) (int, error) {
 	w.g.snd.Lock()
 	defer w.g.snd.Unlock()
 	if w.g.snd.closed || !w.ok {

@@ -807,3 +807,58 @@ func TestReaderOfDepartedSender(t *testing.T) {
 		t.Fatalf("Read of a Reader of a sender that joined again, after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A revocation during one long Write takes effect from the next chunk:
+// Write holds the Group's sending lock one chunk at a time, so Recheck
+// runs between chunks and everything after is sealed under a new key the
+// revoked member lacks (found by review: Recheck, and every event, waited
+// for the whole Write, all of it under the old key).
+func TestRevocationDuringOneWrite(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	node := f.g.node.(*fakeNode)
+	if !contains(f.g.Members(), f.p) {
+		t.Fatal("p does not hold our key")
+	}
+	f.g.snd.Lock()
+	old := f.g.snd.s.KeyID()
+	f.g.snd.Unlock()
+	rotations := f.g.Stats().Rotations
+	var once sync.Once
+	mark := -1 // shouts before the revocation
+	testHookBetweenWrites = func() {
+		once.Do(func() {
+			node.mu.Lock()
+			mark = len(node.shouts)
+			node.mu.Unlock()
+			f.revoked.Store(true)
+			f.g.Recheck()
+		})
+	}
+	defer func() { testHookBetweenWrites = nil }()
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 10*privgroup.DefaultChunkSize)); err != nil {
+		t.Fatal(err)
+	}
+	if mark < 0 {
+		t.Fatal("the revocation did not run during the Write")
+	}
+	var oldData, newData int
+	node.mu.Lock()
+	for _, c := range node.shouts[mark:] {
+		if h, err := privgroup.ParseHeader(c[0]); err == nil && h.Kind == privgroup.KindData {
+			if h.KeyID == old {
+				oldData++
+			} else {
+				newData++
+			}
+		}
+	}
+	node.mu.Unlock()
+	if oldData != 0 || newData < 9 || f.g.Stats().Rotations != rotations+1 || contains(f.g.Members(), f.p) {
+		t.Fatalf("after the revocation: %d chunks under the revoked member's key, %d under a new one, %d rotations, members %v; want 0, at least 9, 1 and not p",
+			oldData, newData, f.g.Stats().Rotations-rotations, f.g.Members())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,10 +221,11 @@ func timeAfter(testing.TB) <-chan time.Time { return time.After(2 * eventTimeout
 // other peers: p, trusted, whose sender s has given us its key record key
 // (with the suites octet fast), and x, authenticated but not trusted.
 type fakeGroup struct {
-	g    *Group
-	s    *privgroup.Sender
-	key  []byte
-	p, x uuid.UUID
+	g       *Group
+	s       *privgroup.Sender
+	key     []byte
+	p, x    uuid.UUID
+	revoked atomic.Bool // p is no longer trusted
 }
 
 func newFakeGroup(t *testing.T, fast byte) *fakeGroup {
@@ -233,8 +235,10 @@ func newFakeGroup(t *testing.T, fast byte) *fakeGroup {
 	keys := map[uuid.UUID]curve.PublicKey{f.p: pSK.Public(), f.x: xSK.Public()}
 	var err error
 	f.g, err = Attach(&fakeNode{id: uuid.New(), peers: []uuid.UUID{f.p, f.x}}, group, Options{
-		Secret:  ourSK,
-		Trusted: func(id uuid.UUID, k curve.PublicKey) bool { return id == f.p && k.Equal(pSK.Public()) },
+		Secret: ourSK,
+		Trusted: func(id uuid.UUID, k curve.PublicKey) bool {
+			return id == f.p && k.Equal(pSK.Public()) && !f.revoked.Load()
+		},
 		PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok },
 	})
 	if err != nil {
