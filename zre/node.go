@@ -497,11 +497,28 @@ func (n *Node) Whisper(peer uuid.UUID, content ...[]byte) error {
 }
 
 // Shout sends content to every peer in a group. Peers that cannot take it
-// are skipped; the first such error is returned. The content is copied.
+// are skipped, and a *ShoutError names them (it wraps the first of their
+// errors). The content is copied.
 func (n *Node) Shout(group string, content ...[]byte) error {
 	c := cloneFrames(content)
 	var err error
-	if derr := n.do(func(st *state) { err = st.shout(group, c) }); derr != nil {
+	if derr := n.do(func(st *state) { err = st.shout(group, nil, c) }); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// ShoutTo sends content as a SHOUT to the group to those of peers that are
+// in it: to retry a Shout whose *ShoutError named peers that could not take
+// it, without a second copy for the others. (On the wire it is the SHOUT
+// those peers would have had.) The content is copied.
+func (n *Node) ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error {
+	if peers == nil {
+		peers = []uuid.UUID{}
+	}
+	c := cloneFrames(content)
+	var err error
+	if derr := n.do(func(st *state) { err = st.shout(group, peers, c) }); derr != nil {
 		return derr
 	}
 	return err

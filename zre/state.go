@@ -678,9 +678,10 @@ func (s *state) whisper(id uuid.UUID, content [][]byte) error {
 	return nil
 }
 
-// shout sends to every peer in the group; it returns the first error but
-// tries every peer.
-func (s *state) shout(name string, content [][]byte) error {
+// shout sends to every peer in the group, or to those of only that are in
+// it when only is not nil; it tries every one and returns a *ShoutError
+// naming those that did not take it.
+func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
 	if err := checkGroup(name); err != nil {
 		return err
 	}
@@ -688,22 +689,50 @@ func (s *state) shout(name string, content [][]byte) error {
 	if g == nil {
 		return nil
 	}
-	var first error
+	var se *ShoutError
 	for _, p := range s.sortedPeers() {
-		if g.peers[p.id] == nil {
+		if g.peers[p.id] == nil || only != nil && !slices.Contains(only, p.id) {
 			continue
 		}
 		if err := p.send(&Msg{ID: MsgShout, Group: name, Content: content}); err != nil {
 			s.stats.sendErrors.Add(1)
-			if first == nil {
-				first = fmt.Errorf("zre: shout to %s in %q: %w", p.label(), name, err)
+			if se == nil {
+				se = &ShoutError{Group: name, first: p.label(), Err: err}
 			}
+			se.Peers = append(se.Peers, p.id)
 			continue
 		}
 		s.stats.messagesOut.Add(1)
 	}
-	return first
+	if se == nil {
+		return nil
+	}
+	return se
 }
+
+// ShoutError reports the peers of a group that did not take a SHOUT (their
+// queues were full, say); every other peer of the group took it. Err is the
+// first of their errors, and errors.Is looks through it, so
+// errors.Is(err, zmtp.ErrPeerNotResponding) holds for a full queue. To try
+// again without sending the others a second copy, use Node.ShoutTo with
+// Peers.
+type ShoutError struct {
+	Group string
+	Peers []uuid.UUID
+	Err   error
+	first string // the first peer's label, for the message
+}
+
+func (e *ShoutError) Error() string {
+	more := ""
+	if len(e.Peers) > 1 {
+		more = fmt.Sprintf(" (and %d more peers)", len(e.Peers)-1)
+	}
+	return fmt.Sprintf("zre: shout to %s in %q%s: %v", e.first, e.Group, more, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *ShoutError) Unwrap() error { return e.Err }
 
 // connectPeer is ConnectPeer: with a UUID, the same as a beacon from it;
 // without, a pending connection that the peer's HELLO resolves.

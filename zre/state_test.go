@@ -27,7 +27,7 @@ func (l *fakeLink) Send(frames ...[]byte) error {
 		return errors.New("fake link closed")
 	}
 	if l.full {
-		return errors.New("fake link full")
+		return errFakeFull
 	}
 	m, err := Decode(frames)
 	if err != nil {
@@ -38,6 +38,8 @@ func (l *fakeLink) Send(frames ...[]byte) error {
 }
 
 func (l *fakeLink) Close() error { l.closed = true; return nil }
+
+var errFakeFull = errors.New("fake link full")
 
 // harness drives a state synchronously with a fake clock and fake links.
 type harness struct {
@@ -474,10 +476,10 @@ func TestStateWhisperShout(t *testing.T) {
 	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.st.shout("g", [][]byte{[]byte("y")}); err != nil {
+	if err := h.st.shout("g", nil, [][]byte{[]byte("y")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.st.shout("other", [][]byte{[]byte("z")}); err != nil {
+	if err := h.st.shout("other", nil, [][]byte{[]byte("z")}); err != nil {
 		t.Fatal(err)
 	}
 	if len(l.sent) != 2 || l.sent[0].ID != MsgWhisper || l.sent[1].ID != MsgShout || l.sent[1].Group != "g" ||
@@ -685,5 +687,44 @@ func TestStateNoHelloStartsOver(t *testing.T) {
 	}
 	if len(h.st.peers) != 1 || again.closed || h.stats.snapshot().HelloTimeouts != 1 {
 		t.Fatalf("a ready peer was dropped: %d peers, link closed %v, stats %+v", len(h.st.peers), again.closed, h.stats.snapshot())
+	}
+}
+
+// A SHOUT that one peer cannot take reaches the others, and the error
+// names that peer; ShoutTo gives it the SHOUT without a second copy for
+// the others.
+func TestStateShoutErrorAndShoutTo(t *testing.T) {
+	h := newHarness(t)
+	if err := h.st.join("g"); err != nil {
+		t.Fatal(err)
+	}
+	h.enterB("g")
+	const epC = "tcp://127.0.0.1:50003"
+	uuidC := uuid.MustParse("22222222-3333-4444-5555-666666666666")
+	h.recv(uuidC, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
+	lb, lc := h.link(epB), h.link(epC)
+	lb.sent, lc.sent = nil, nil
+	lb.full = true
+	err := h.st.shout("g", nil, [][]byte{[]byte("y")})
+	var se *ShoutError
+	if !errors.As(err, &se) || !errors.Is(err, errFakeFull) || se.Group != "g" || len(se.Peers) != 1 || se.Peers[0] != uuidB {
+		t.Fatalf("shout with B full: %v (%+v)", err, se)
+	}
+	if !strings.Contains(err.Error(), "node-b") || len(lc.sent) != 1 || len(lb.sent) != 0 {
+		t.Fatalf("%q; sent to C %d, to B %d", err, len(lc.sent), len(lb.sent))
+	}
+	lb.full = false
+	if err := h.st.shout("g", se.Peers, [][]byte{[]byte("y")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(lb.sent) != 1 || len(lc.sent) != 1 || lb.sent[0].ID != MsgShout || lb.sent[0].Group != "g" {
+		t.Fatalf("retry to B: sent to B %d, to C %d", len(lb.sent), len(lc.sent))
+	}
+	// An empty list reaches nobody; a peer not in the group is skipped.
+	if err := h.st.shout("g", []uuid.UUID{}, [][]byte{[]byte("z")}); err != nil || len(lb.sent)+len(lc.sent) != 2 {
+		t.Fatalf("shout to nobody: %v, sent %d", err, len(lb.sent)+len(lc.sent))
+	}
+	if err := h.st.shout("g", []uuid.UUID{uuidA}, [][]byte{[]byte("z")}); err != nil || len(lb.sent)+len(lc.sent) != 2 {
+		t.Fatalf("shout to a stranger: %v, sent %d", err, len(lb.sent)+len(lc.sent))
 	}
 }

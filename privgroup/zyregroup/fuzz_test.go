@@ -18,6 +18,9 @@ type fakeNode struct {
 	mu       sync.Mutex
 	whispers [][][]byte
 	shouts   [][][]byte
+	shoutsTo [][]uuid.UUID // the peers of each ShoutTo
+	// refuse, if set, is the error of a Shout (peers nil) or a ShoutTo.
+	refuse func(peers []uuid.UUID) error
 }
 
 func (f *fakeNode) UUID() uuid.UUID    { return f.id }
@@ -51,6 +54,19 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shouts = append(f.shouts, content)
+	if f.refuse != nil {
+		return f.refuse(nil)
+	}
+	return nil
+}
+
+func (f *fakeNode) ShoutTo(_ string, peers []uuid.UUID, content ...[]byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shoutsTo = append(f.shoutsTo, peers)
+	if f.refuse != nil {
+		return f.refuse(peers)
+	}
 	return nil
 }
 

@@ -68,6 +68,7 @@ type Node interface {
 	Leave(group string) error
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	Shout(group string, content ...[]byte) error
+	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
 	PeerHeader(peer uuid.UUID, key string) (string, bool)
 	Secure() bool
@@ -906,8 +907,25 @@ func (g *Group) kickLocked() {
 // shout sends one record to the group, retrying while a peer's queue is
 // full. A retried SHOUT may reach some members twice; they refuse the
 // second copy as a replay.
+// shout sends a record to the group. When some members cannot take it
+// (their queues are full), it retries for those only, until SendTimeout:
+// the others already have it, and a second copy would only take room in
+// their queues.
 func (g *Group) shout(rec []byte) error {
-	return g.retry(func() error { return g.node.Shout(g.group, rec) })
+	var failed []uuid.UUID
+	return g.retry(func() error {
+		var err error
+		if failed == nil {
+			err = g.node.Shout(g.group, rec)
+		} else {
+			err = g.node.ShoutTo(g.group, failed, rec)
+		}
+		var se *zre.ShoutError
+		if errors.As(err, &se) {
+			failed = se.Peers
+		}
+		return err
+	})
 }
 
 func (g *Group) retry(f func() error) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -860,5 +861,41 @@ func TestRevocationDuringOneWrite(t *testing.T) {
 	if oldData != 0 || newData < 9 || f.g.Stats().Rotations != rotations+1 || contains(f.g.Members(), f.p) {
 		t.Fatalf("after the revocation: %d chunks under the revoked member's key, %d under a new one, %d rotations, members %v; want 0, at least 9, 1 and not p",
 			oldData, newData, f.g.Stats().Rotations-rotations, f.g.Members())
+	}
+}
+
+// A record that one member cannot take (its queue is full) is sent again
+// to that member only, not to every member each time (found by review:
+// each retry re-shouted to all, about 200 copies a second for the
+// members that already had it).
+func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	node := f.g.node.(*fakeNode)
+	attempts := 0
+	node.mu.Lock()
+	node.refuse = func(peers []uuid.UUID) error {
+		attempts++
+		if attempts > 3 {
+			return nil
+		}
+		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.x}, Err: zmtp.ErrPeerNotResponding}
+	}
+	shouts := len(node.shouts)
+	node.mu.Unlock()
+	if err := f.g.shout([]byte("record")); err != nil {
+		t.Fatal(err)
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if len(node.shouts)-shouts != 1 || len(node.shoutsTo) != 3 {
+		t.Fatalf("%d SHOUTs to the group and %d to some members; want 1 and 3 retries", len(node.shouts)-shouts, len(node.shoutsTo))
+	}
+	for _, p := range node.shoutsTo {
+		if len(p) != 1 || p[0] != f.x {
+			t.Fatalf("a retry went to %v, want only the slow member %v", p, f.x)
+		}
+	}
+	if st := f.g.Stats(); st.SendRetries != 3 {
+		t.Fatalf("SendRetries %d, want 3", st.SendRetries)
 	}
 }
