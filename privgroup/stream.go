@@ -106,12 +106,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		k := copy(w.chunk[len(w.chunk):cap(w.chunk)], p)
 		w.chunk = w.chunk[:len(w.chunk)+k]
 		p = p[k:]
-		n += k
 		if len(w.chunk) == cap(w.chunk) {
 			if err := w.emit(false); err != nil {
-				return n, err
+				return n, err // the k octets of p in the failed chunk are not written
 			}
 		}
+		n += k
 	}
 	return n, nil
 }
@@ -142,14 +142,16 @@ func (w *Writer) emit(last bool) error {
 		}
 	}
 	if !last && w.opts.OnRotate != nil && w.s.rotationDueAt(now) {
+		// The old epoch's last batch record goes out even when the new
+		// epoch could not be made: it authenticates what was sent.
 		rec, err := w.s.Rotate(w.out[:0])
+		if len(rec) > 0 {
+			if serr := w.send(rec); serr != nil && err == nil {
+				err = errf("privgroup: stream send: %w", serr)
+			}
+		}
 		if err != nil {
 			return w.fail(err)
-		}
-		if len(rec) > 0 {
-			if err := w.send(rec); err != nil {
-				return w.fail(errf("privgroup: stream send: %w", err))
-			}
 		}
 		if err := w.opts.OnRotate(w.s); err != nil {
 			return w.fail(errf("privgroup: stream rotate: %w", err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 )
 
@@ -389,5 +390,71 @@ func TestStreamGapAcrossRotations(t *testing.T) {
 				t.Fatalf("%d chunks ready at once, want at most the window %d and a batch %d", maxReady, window, o.BatchSize)
 			}
 		})
+	}
+}
+
+// failingRand reads r until fail is set.
+type failingRand struct {
+	r    io.Reader
+	fail atomic.Bool
+}
+
+func (f *failingRand) Read(p []byte) (int, error) {
+	if f.fail.Load() {
+		return 0, errors.New("entropy source failed")
+	}
+	return f.r.Read(p)
+}
+
+// Write reports only the octets of p it got out: a chunk whose send
+// failed is not counted (found by review: Write("01234567") whose second
+// chunk failed returned 8).
+func TestWriterCountsOnlySentOctets(t *testing.T) {
+	_, _, _, s := senderPair(t, SuiteChaCha20SHA256)
+	calls := 0
+	w, err := NewWriter(s, func([]byte) error {
+		if calls++; calls == 2 {
+			return errors.New("network down")
+		}
+		return nil
+	}, WriterOptions{ChunkSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.Write([]byte("01234567")); n != 4 || err == nil {
+		t.Fatalf("Write = %d, %v; want 4 and the send's error", n, err)
+	}
+}
+
+// When the rotation a Writer makes fails (its random source fails), the
+// old epoch's last batch record still goes out, so what was sent can be
+// authenticated (found by review: the record was dropped).
+func TestWriterSendsLastBatchWhenRotationFails(t *testing.T) {
+	c := newClock()
+	a, b := newMember(t, "a", 1, testOpts(c, 11)), newMember(t, "b", 2, testOpts(c, 12))
+	fr := &failingRand{r: detRand(13)}
+	o := testOpts(c, 13)
+	o.Rand, o.MaxMessages = fr, 3
+	s := a.sender(t, o)
+	give(t, s, a, b)
+	q := &queue{}
+	w, err := NewWriter(s, q.send, WriterOptions{ChunkSize: 4, OnRotate: func(*Sender) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr.fail.Store(true)
+	if _, err := w.Write([]byte("0123456789ab")); err == nil { // the third chunk makes the rotation due
+		t.Fatal("Write succeeded though the rotation could not make a new epoch")
+	}
+	auth := 0
+	for _, r := range q.recs {
+		_, info, err := b.recv.Open(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth += len(authenticated(info))
+	}
+	if auth != 3 {
+		t.Fatalf("%d of the 3 chunks sent can be authenticated, want all", auth)
 	}
 }

@@ -192,6 +192,11 @@ type Group struct {
 		auto bool
 		base privgroup.Suite
 		fast map[uuid.UUID]byte // suites each member said it opens fast
+		// rotateErr: a rotation that a removed member made necessary
+		// failed; nothing more is sealed under the old epoch until one
+		// succeeds (rotateExclude is the member it was for).
+		rotateErr     error
+		rotateExclude uuid.UUID
 	}
 	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
@@ -718,17 +723,26 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 // trusted members, but never to exclude. g.snd is held.
 func (g *Group) rotateLocked(exclude uuid.UUID) error {
 	if err := g.snd.s.SetSuite(g.suiteLocked(exclude)); err != nil {
-		return err
+		return g.rotationFailedLocked(exclude, err)
 	}
 	rec, err := g.snd.s.Rotate(nil)
 	if len(rec) > 0 {
 		g.shout(rec)
 	}
 	if err != nil {
-		return err
+		return g.rotationFailedLocked(exclude, err)
 	}
+	g.snd.rotateErr, g.snd.rotateExclude = nil, uuid.Nil
 	g.stats.rotations.Add(1)
 	return g.distributeLocked(exclude)
+}
+
+// rotationFailedLocked fails closed: until a rotation succeeds, the Writer
+// seals nothing more under the epoch that a removed member may hold (it
+// tries the rotation again first).
+func (g *Group) rotationFailedLocked(exclude uuid.UUID, err error) error {
+	g.snd.rotateErr, g.snd.rotateExclude = err, exclude
+	return err
 }
 
 // distributeLocked gives the current key to every trusted member of the
@@ -1085,6 +1099,11 @@ func (w *Writer) write(p []byte) (int, error) {
 	defer w.g.snd.Unlock()
 	if w.g.snd.closed || !w.ok {
 		return 0, fmt.Errorf("zyregroup: write: %w", ErrClosed)
+	}
+	if err := w.g.snd.rotateErr; err != nil {
+		if err := w.g.rotateLocked(w.g.snd.rotateExclude); err != nil {
+			return 0, fmt.Errorf("zyregroup: write: a rotation failed, and nothing is sent under the key a removed member holds: %w", err)
+		}
 	}
 	n, err := w.w.Write(p)
 	w.g.kickLocked()

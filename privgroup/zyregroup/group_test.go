@@ -3,6 +3,7 @@ package zyregroup
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -897,5 +898,47 @@ func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
 	}
 	if st := f.g.Stats(); st.SendRetries != 3 {
 		t.Fatalf("SendRetries %d, want 3", st.SendRetries)
+	}
+}
+
+// failingRand is crypto/rand until fail is set.
+type failingRand struct{ fail atomic.Bool }
+
+func (f *failingRand) Read(p []byte) (int, error) {
+	if f.fail.Load() {
+		return 0, errors.New("entropy source failed")
+	}
+	return rand.Read(p)
+}
+
+// A rotation that a revocation needs and that fails (here the random
+// source fails) fails closed: the Writer refuses to seal anything more
+// under the key the revoked member holds, and goes on once a rotation
+// succeeds (found by review: it was logged and the old key stayed in use).
+func TestFailedRotationFailsClosed(t *testing.T) {
+	fr := &failingRand{}
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.Crypto.Rand = fr })
+	f.g.snd.Lock()
+	old := f.g.snd.s.KeyID()
+	f.g.snd.Unlock()
+	fr.fail.Store(true)
+	f.revoked.Store(true)
+	f.g.Recheck()
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 100)); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Write after a failed rotation: %v, want refused", err)
+	}
+	fr.fail.Store(false)
+	if _, err := w.Write(make([]byte, 100)); err != nil {
+		t.Fatalf("Write once rotations work again: %v", err)
+	}
+	f.g.snd.Lock()
+	now := f.g.snd.s.KeyID()
+	f.g.snd.Unlock()
+	if now == old || contains(f.g.Members(), f.p) {
+		t.Fatalf("key %x (was %x), members %v: want a new key without the revoked member", now, old, f.g.Members())
 	}
 }

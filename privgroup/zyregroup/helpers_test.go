@@ -228,19 +228,23 @@ type fakeGroup struct {
 	revoked atomic.Bool // p is no longer trusted
 }
 
-func newFakeGroup(t *testing.T, fast byte) *fakeGroup {
+func newFakeGroup(t *testing.T, fast byte, options ...func(*Options)) *fakeGroup {
 	t.Helper()
 	ourSK, pSK, xSK := secretKey(t), secretKey(t), secretKey(t)
 	f := &fakeGroup{p: uuid.New(), x: uuid.New()}
 	keys := map[uuid.UUID]curve.PublicKey{f.p: pSK.Public(), f.x: xSK.Public()}
-	var err error
-	f.g, err = Attach(&fakeNode{id: uuid.New(), peers: []uuid.UUID{f.p, f.x}}, group, Options{
+	opts := Options{
 		Secret: ourSK,
 		Trusted: func(id uuid.UUID, k curve.PublicKey) bool {
 			return id == f.p && k.Equal(pSK.Public()) && !f.revoked.Load()
 		},
 		PeerKey: func(id uuid.UUID) (curve.PublicKey, bool) { k, ok := keys[id]; return k, ok },
-	})
+	}
+	for _, o := range options {
+		o(&opts)
+	}
+	var err error
+	f.g, err = Attach(&fakeNode{id: uuid.New(), peers: []uuid.UUID{f.p, f.x}}, group, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
