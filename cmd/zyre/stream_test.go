@@ -240,7 +240,7 @@ func TestDemoPrivate(t *testing.T) {
 		`bob    reads 512 octets, authenticated, in order: "room 1207`,
 		"carol  is in \"demo-private\" too and receives all ",
 		"    data   293 octets  11",
-		"carol  cannot open them: privgroup: open data: unknown sender key",
+		"carol  cannot open them: her group holds no key of alice's, and counted all",
 		"alice  refuses carol's sender key",
 		"every node stopped, 0 events dropped",
 	)
