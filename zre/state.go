@@ -724,11 +724,14 @@ type ShoutError struct {
 }
 
 func (e *ShoutError) Error() string {
-	more := ""
+	who, more := e.first, ""
+	if who == "" && len(e.Peers) > 0 {
+		who = e.Peers[0].String()
+	}
 	if len(e.Peers) > 1 {
 		more = fmt.Sprintf(" (and %d more peers)", len(e.Peers)-1)
 	}
-	return fmt.Sprintf("zre: shout to %s in %q%s: %v", e.first, e.Group, more, e.Err)
+	return fmt.Sprintf("zre: shout to %s in %q%s: %v", who, e.Group, more, e.Err)
 }
 
 // Unwrap returns Err.
