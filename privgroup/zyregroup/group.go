@@ -921,10 +921,12 @@ func (g *Group) kickLocked() {
 // shout sends one record to the group, retrying while a peer's queue is
 // full. A retried SHOUT may reach some members twice; they refuse the
 // second copy as a replay.
-// shout sends a record to the group. When some members cannot take it
-// (their queues are full), it retries for those only, until SendTimeout:
-// the others already have it, and a second copy would only take room in
-// their queues.
+// shout sends a record to the group. When some members holding our key
+// cannot take it (their queues are full), it retries for those only, until
+// SendTimeout: the others already have it, and a second copy would only
+// take room in their queues. Peers that cannot read it (untrusted, plain
+// or without our key) are not waited for: one that stops reading must not
+// hold up the stream. g.snd is held.
 func (g *Group) shout(rec []byte) error {
 	var failed []uuid.UUID
 	return g.retry(func() error {
@@ -935,8 +937,17 @@ func (g *Group) shout(rec []byte) error {
 			err = g.node.ShoutTo(g.group, failed, rec)
 		}
 		var se *zre.ShoutError
-		if errors.As(err, &se) {
-			failed = se.Peers
+		if !errors.As(err, &se) {
+			return err
+		}
+		failed = failed[:0:0]
+		for _, p := range se.Peers {
+			if _, ok := g.snd.members[p]; ok {
+				failed = append(failed, p)
+			}
+		}
+		if len(failed) == 0 {
+			return nil
 		}
 		return err
 	})
