@@ -2,12 +2,14 @@ package zre_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -84,4 +86,25 @@ func ExampleNode_Stats() {
 	st := n.Stats()
 	fmt.Println(n.Name(), st.EventsDropped, st.SequenceGaps)
 	// Output: quiet 0 0
+}
+
+// A SHOUT that some peers could not take (their queues were full) reached
+// every other peer of the group; retry it for those peers only, so that
+// the others do not get it twice. (Compiled, not run: it needs a peer
+// that stops reading.)
+func ExampleNode_ShoutTo() {
+	var node *zre.Node // a started node in "video"
+	frame := []byte("...")
+	err := node.Shout("video", frame)
+	for tries := 0; tries < 100; tries++ {
+		var se *zre.ShoutError
+		if !errors.As(err, &se) || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // back off; they catch up
+		err = node.ShoutTo("video", se.Peers, frame)
+	}
+	if err != nil {
+		log.Printf("some peers missed a frame: %v", err)
+	}
 }
