@@ -420,7 +420,9 @@ func (g *Group) Senders() []uuid.UUID {
 // makes us ask its trusted shouter for the key). JOIN, LEAVE and EXIT of the group's members
 // are acted on (a key for a trusted joiner; a rotation when a member
 // leaves) but not consumed. Handle never blocks on the network for longer
-// than Options.SendTimeout and never panics on hostile content.
+// than Options.SendTimeout (a Writer's data does not hold it up: the
+// Writer lets go of the Group between tries) and never panics on hostile
+// content.
 func (g *Group) Handle(ev zre.Event) bool {
 	select {
 	case <-g.done:
@@ -927,9 +929,19 @@ func (g *Group) kickLocked() {
 // take room in their queues. Peers that cannot read it (untrusted, plain
 // or without our key) are not waited for: one that stops reading must not
 // hold up the stream. g.snd is held.
-func (g *Group) shout(rec []byte) error {
+func (g *Group) shout(rec []byte) error { return g.shoutRetrying(rec, false) }
+
+// writerShout is shout for the records of the Writer: while it waits for a
+// slow member it lets go of g.snd, so that events (a JOIN, a LEAVE, a
+// revocation, a key) are handled meanwhile instead of waiting up to
+// SendTimeout behind it. The record's bytes are its own; whatever happens
+// meanwhile (a rotation, a member leaving) only changes who it is still
+// sent to.
+func (g *Group) writerShout(rec []byte) error { return g.shoutRetrying(rec, true) }
+
+func (g *Group) shoutRetrying(rec []byte, unlock bool) error {
 	var failed []uuid.UUID
-	return g.retry(func() error {
+	return g.retryUnlocking(unlock, func() error {
 		var err error
 		if failed == nil {
 			err = g.node.Shout(g.group, rec)
@@ -953,7 +965,11 @@ func (g *Group) shout(rec []byte) error {
 	})
 }
 
-func (g *Group) retry(f func() error) error {
+func (g *Group) retry(f func() error) error { return g.retryUnlocking(false, f) }
+
+// retryUnlocking is retry; with unlock, g.snd (held by the caller) is let
+// go while it waits between tries.
+func (g *Group) retryUnlocking(unlock bool, f func() error) error {
 	err := f()
 	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
 		return err // the common case reads no clock
@@ -974,11 +990,21 @@ func (g *Group) retry(f func() error) error {
 		} else {
 			timer.Reset(wait)
 		}
+		if unlock {
+			g.snd.Unlock()
+		}
 		select {
 		case <-timer.C:
 		case <-g.done:
+		}
+		if unlock {
+			g.snd.Lock()
+		}
+		select {
+		case <-g.done:
 			timer.Stop()
 			return fmt.Errorf("zyregroup: send: %w", ErrClosed)
+		default:
 		}
 		wait = min(2*wait, 5*time.Millisecond)
 		err = f()
@@ -1067,7 +1093,7 @@ func (g *Group) NewWriter() (*Writer, error) {
 		return nil, fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
 	}
 	w := &Writer{g: g, ok: true}
-	pw, err := privgroup.NewWriter(g.snd.s, g.shout, privgroup.WriterOptions{
+	pw, err := privgroup.NewWriter(g.snd.s, g.writerShout, privgroup.WriterOptions{
 		ChunkSize: g.opts.ChunkSize,
 		OnRotate:  func(*privgroup.Sender) error { g.stats.rotations.Add(1); return g.distributeLocked(uuid.Nil) },
 	})

@@ -956,3 +956,56 @@ func TestFailedRotationFailsClosed(t *testing.T) {
 		t.Fatalf("key %x (was %x), members %v: want a new key without the revoked member", now, old, f.g.Members())
 	}
 }
+
+// While a Write waits for a member whose queue is full, the Group still
+// handles events: the Writer lets go of its lock between tries, so a JOIN,
+// a LEAVE or a revocation does not wait up to SendTimeout behind it.
+func TestWriterRetryLetsEventsThrough(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	node := f.g.node.(*fakeNode)
+	var released atomic.Bool
+	refused := make(chan struct{})
+	var once sync.Once
+	node.mu.Lock()
+	node.refuse = func([]uuid.UUID) error {
+		if released.Load() {
+			return nil
+		}
+		once.Do(func() { close(refused) })
+		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Err: zmtp.ErrPeerNotResponding}
+	}
+	node.mu.Unlock()
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	select {
+	case <-refused:
+	case <-time.After(eventTimeout):
+		t.Fatal("the Writer never sent")
+	}
+	handled := make(chan struct{})
+	go func() {
+		f.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: f.x}, Group: group})
+		close(handled)
+	}()
+	select {
+	case <-handled:
+	case <-time.After(eventTimeout):
+		t.Fatal("a JOIN waited behind a Write that retries for a slow member")
+	}
+	released.Store(true)
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("the Write did not end once the member took the record")
+	}
+	if st := f.g.Stats(); st.SendRetries == 0 || st.Passed == 0 {
+		t.Fatalf("stats %+v: want retries, and the untrusted peer's JOIN passed over", st)
+	}
+}
