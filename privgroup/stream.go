@@ -335,9 +335,11 @@ func (rd *Reader) gap() error {
 	// (a sender's fourth epoch pushes out its first), nor once a reorder
 	// window of authenticated chunks waits behind them (so the Reader holds
 	// at most a window and a batch of chunks).
+	// A chunk below expected (late, after the Reader skipped past it) can
+	// fill nothing.
 	if len(rd.ready) < rd.r.opts.Window {
 		for key, c := range rd.waiting {
-			if c.off < low && rd.r.holdsEpoch(rd.sender, uint32(key>>32)) {
+			if c.off >= rd.expected && c.off < low && rd.r.holdsEpoch(rd.sender, uint32(key>>32)) {
 				return nil
 			}
 		}
@@ -346,7 +348,9 @@ func (rd *Reader) gap() error {
 		if c.off < low {
 			delete(rd.waiting, key)
 			rd.putBuf(c.buf)
-			rd.lostMsgs++
+			if c.off >= rd.expected {
+				rd.lostMsgs++
+			}
 		}
 	}
 	g := &GapError{Messages: rd.lostMsgs, Bytes: low - rd.expected}

@@ -1,6 +1,8 @@
 package zyregroup
 
 import (
+	"bytes"
+	"slices"
 	"sync"
 	"testing"
 
@@ -46,14 +48,24 @@ func (f *fakeNode) setPeers(p []uuid.UUID) {
 func (f *fakeNode) Whisper(_ uuid.UUID, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.whispers = append(f.whispers, content)
+	f.whispers = append(f.whispers, cloneContent(content))
 	return nil
 }
 
+func cloneContent(content [][]byte) [][]byte {
+	out := make([][]byte, len(content))
+	for i, b := range content {
+		out[i] = bytes.Clone(b)
+	}
+	return out
+}
+
+// Shout keeps a copy of content, as zre.Node does: callers reuse their
+// buffers.
 func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.shouts = append(f.shouts, content)
+	f.shouts = append(f.shouts, cloneContent(content))
 	if f.refuse != nil {
 		return f.refuse(nil)
 	}
@@ -63,7 +75,7 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 func (f *fakeNode) ShoutTo(_ string, peers []uuid.UUID, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.shoutsTo = append(f.shoutsTo, peers)
+	f.shoutsTo = append(f.shoutsTo, slices.Clone(peers))
 	if f.refuse != nil {
 		return f.refuse(peers)
 	}
