@@ -700,6 +700,7 @@ func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
 				se = &ShoutError{Group: name, first: p.label(), Err: err}
 			}
 			se.Peers = append(se.Peers, p.id)
+			se.Errs = append(se.Errs, err)
 			continue
 		}
 		s.stats.messagesOut.Add(1)
@@ -711,14 +712,15 @@ func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
 }
 
 // ShoutError reports the peers of a group that did not take a SHOUT (their
-// queues were full, say); every other peer of the group took it. Err is the
-// first of their errors, and errors.Is looks through it, so
-// errors.Is(err, zmtp.ErrPeerNotResponding) holds for a full queue. To try
-// again without sending the others a second copy, use Node.ShoutTo with
-// Peers.
+// queues were full, say); every other peer of the group took it. Errs[i]
+// is why Peers[i] did not (errors.Is(Errs[i], zmtp.ErrPeerNotResponding)
+// for a full queue). Err is the first of them, and errors.Is looks through
+// it. To try again without sending the others a second copy, use
+// Node.ShoutTo with the peers worth it.
 type ShoutError struct {
 	Group string
 	Peers []uuid.UUID
+	Errs  []error
 	Err   error
 	first string // the first peer's label, for the message
 }

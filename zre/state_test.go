@@ -707,7 +707,8 @@ func TestStateShoutErrorAndShoutTo(t *testing.T) {
 	lb.full = true
 	err := h.st.shout("g", nil, [][]byte{[]byte("y")})
 	var se *ShoutError
-	if !errors.As(err, &se) || !errors.Is(err, errFakeFull) || se.Group != "g" || len(se.Peers) != 1 || se.Peers[0] != uuidB {
+	if !errors.As(err, &se) || !errors.Is(err, errFakeFull) || se.Group != "g" || len(se.Peers) != 1 || se.Peers[0] != uuidB ||
+		len(se.Errs) != 1 || !errors.Is(se.Errs[0], errFakeFull) {
 		t.Fatalf("shout with B full: %v (%+v)", err, se)
 	}
 	if !strings.Contains(err.Error(), "node-b") || len(lc.sent) != 1 || len(lb.sent) != 0 {

@@ -952,16 +952,24 @@ func (g *Group) shoutRetrying(rec []byte, unlock bool) error {
 		if !errors.As(err, &se) {
 			return err
 		}
+		// Retry the members whose queues were full. A member that could
+		// not take it for another reason (its link is gone) loses it, as
+		// its Reader will say; that is no reason to stop the stream.
 		failed = failed[:0:0]
-		for _, p := range se.Peers {
-			if _, ok := g.snd.members[p]; ok {
-				failed = append(failed, p)
+		var first error
+		for i, p := range se.Peers {
+			if _, ok := g.snd.members[p]; !ok || i >= len(se.Errs) || !errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
+				continue
+			}
+			failed = append(failed, p)
+			if first == nil {
+				first = se.Errs[i]
 			}
 		}
 		if len(failed) == 0 {
 			return nil
 		}
-		return err
+		return &zre.ShoutError{Group: se.Group, Peers: failed, Err: first}
 	})
 }
 

@@ -888,7 +888,15 @@ func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
 				if attempts++; attempts > 3 {
 					return nil
 				}
-				return &zre.ShoutError{Group: group, Peers: []uuid.UUID{slow}, Err: zmtp.ErrPeerNotResponding}
+				// The other peer fails first, for another reason: only the
+				// slow member's own error decides (found by review).
+				other := f.x
+				if slow == f.x {
+					other = f.p
+				}
+				gone := errors.New("zre: peer not connected")
+				return &zre.ShoutError{Group: group, Peers: []uuid.UUID{other, slow},
+					Errs: []error{gone, zmtp.ErrPeerNotResponding}, Err: gone}
 			}
 			shouts := len(node.shouts)
 			node.mu.Unlock()
@@ -972,7 +980,7 @@ func TestWriterRetryLetsEventsThrough(t *testing.T) {
 			return nil
 		}
 		once.Do(func() { close(refused) })
-		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Err: zmtp.ErrPeerNotResponding}
+		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
 	}
 	node.mu.Unlock()
 	w, err := f.g.NewWriter()
