@@ -107,8 +107,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.chunk = w.chunk[:len(w.chunk)+k]
 		p = p[k:]
 		if len(w.chunk) == cap(w.chunk) {
-			if err := w.emit(false); err != nil {
-				return n, err // the k octets of p in the failed chunk are not written
+			if sent, err := w.emit(false); err != nil {
+				if sent { // what failed came after the chunk went out
+					n += k
+				}
+				return n, err
 			}
 		}
 		n += k
@@ -117,8 +120,15 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // emit seals and sends the current chunk, then a batch record or a
-// rotation when due.
-func (w *Writer) emit(last bool) error {
+// rotation when due; sent says whether the chunk went out.
+func (w *Writer) emit(last bool) (sent bool, err error) {
+	if err := w.sendChunk(last); err != nil {
+		return false, err
+	}
+	return true, w.afterChunk(last)
+}
+
+func (w *Writer) sendChunk(last bool) error {
 	data := len(w.chunk) - ChunkHeaderSize
 	hdr := w.off
 	if last {
@@ -135,6 +145,11 @@ func (w *Writer) emit(last bool) error {
 	}
 	w.off += uint64(data)
 	w.chunk = w.chunk[:ChunkHeaderSize]
+	return nil
+}
+
+// afterChunk sends a batch record or rotates when due, after a chunk.
+func (w *Writer) afterChunk(last bool) error {
 	now := w.s.opts.Now() // one clock read for both checks below
 	if last || w.s.batchDueAt(now) {
 		if err := w.sendBatch(); err != nil {
@@ -189,7 +204,7 @@ func (w *Writer) Flush() error {
 		return errf("privgroup: stream flush: %w", ErrClosed)
 	}
 	if len(w.chunk) > ChunkHeaderSize {
-		if err := w.emit(false); err != nil {
+		if _, err := w.emit(false); err != nil {
 			return err
 		}
 	}
@@ -206,7 +221,7 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	err := w.emit(true)
+	_, err := w.emit(true)
 	w.done = true
 	return err
 }

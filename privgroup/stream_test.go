@@ -443,8 +443,10 @@ func TestWriterSendsLastBatchWhenRotationFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr.fail.Store(true)
-	if _, err := w.Write([]byte("0123456789ab")); err == nil { // the third chunk makes the rotation due
-		t.Fatal("Write succeeded though the rotation could not make a new epoch")
+	// The third chunk makes the rotation due, after it went out: all 12
+	// octets are written, and the error is the rotation's.
+	if n, err := w.Write([]byte("0123456789ab")); n != 12 || err == nil {
+		t.Fatalf("Write = %d, %v; want 12 and the rotation's error", n, err)
 	}
 	auth := 0
 	for _, r := range q.recs {

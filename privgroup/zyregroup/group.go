@@ -739,6 +739,18 @@ func (g *Group) rotateLocked(exclude uuid.UUID) error {
 	return g.distributeLocked(exclude)
 }
 
+// rotatedLocked makes the rotation that failed, if one did, before the
+// Writer seals anything more (for op); it fails while rotations do.
+func (g *Group) rotatedLocked(op string) error {
+	if g.snd.rotateErr == nil {
+		return nil
+	}
+	if err := g.rotateLocked(g.snd.rotateExclude); err != nil {
+		return fmt.Errorf("zyregroup: %s: a rotation failed, and nothing is sent under the key a removed member holds: %w", op, err)
+	}
+	return nil
+}
+
 // rotationFailedLocked fails closed: until a rotation succeeds, the Writer
 // seals nothing more under the epoch that a removed member may hold (it
 // tries the rotation again first).
@@ -1145,10 +1157,8 @@ func (w *Writer) write(p []byte) (int, error) {
 	if w.g.snd.closed || !w.ok {
 		return 0, fmt.Errorf("zyregroup: write: %w", ErrClosed)
 	}
-	if err := w.g.snd.rotateErr; err != nil {
-		if err := w.g.rotateLocked(w.g.snd.rotateExclude); err != nil {
-			return 0, fmt.Errorf("zyregroup: write: a rotation failed, and nothing is sent under the key a removed member holds: %w", err)
-		}
+	if err := w.g.rotatedLocked("write"); err != nil {
+		return 0, err
 	}
 	n, err := w.w.Write(p)
 	w.g.kickLocked()
@@ -1163,6 +1173,9 @@ func (w *Writer) Flush() error {
 	if w.g.snd.closed || !w.ok {
 		return fmt.Errorf("zyregroup: flush: %w", ErrClosed)
 	}
+	if err := w.g.rotatedLocked("flush"); err != nil {
+		return err
+	}
 	return w.w.Flush()
 }
 
@@ -1174,11 +1187,16 @@ func (w *Writer) Close() error {
 	if !w.ok {
 		return nil
 	}
-	w.ok = false
-	w.g.snd.writer = nil
 	if w.g.snd.closed {
+		w.ok, w.g.snd.writer = false, nil
 		return fmt.Errorf("zyregroup: close: %w", ErrClosed)
 	}
+	// The stream's end is not sent under a key a removed member holds;
+	// the Writer stays open, so Close may be tried again.
+	if err := w.g.rotatedLocked("close"); err != nil {
+		return err
+	}
+	w.ok, w.g.snd.writer = false, nil
 	return w.w.Close()
 }
 

@@ -953,6 +953,25 @@ func TestFailedRotationFailsClosed(t *testing.T) {
 	if _, err := w.Write(make([]byte, 100)); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
 		t.Fatalf("Write after a failed rotation: %v, want refused", err)
 	}
+	// Flush and Close, which would seal what is buffered, refuse too
+	// (found by review: they sealed it under the old key).
+	node := f.g.node.(*fakeNode)
+	node.mu.Lock()
+	shouts := len(node.shouts)
+	node.mu.Unlock()
+	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Flush after a failed rotation: %v, want refused", err)
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Close after a failed rotation: %v, want refused", err)
+	}
+	node.mu.Lock()
+	for _, c := range node.shouts[shouts:] {
+		if h, err := privgroup.ParseHeader(c[0]); err == nil && h.KeyID == old {
+			t.Fatalf("a %s record under the old key after the failed rotation", h.Kind)
+		}
+	}
+	node.mu.Unlock()
 	fr.fail.Store(false)
 	if _, err := w.Write(make([]byte, 100)); err != nil {
 		t.Fatalf("Write once rotations work again: %v", err)
