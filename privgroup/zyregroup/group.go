@@ -534,10 +534,11 @@ func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
 }
 
 // memberSuites records which suites a member (whose key we took) opens
-// fast, and rotates to a suite that every member opens fast when ours is
-// automatic and no longer is. It rotates only when that changes the suite:
-// a member that resends its key with another octet cannot make us re-key
-// the group for nothing.
+// fast, and rotates to suite 1, which every member opens fast, when ours is
+// automatic and that member opens it slowly. It never rotates for anything
+// else: a member that resends its key with other octets cannot make us
+// re-key the group again and again (going back to our preferred suite
+// waits for a rotation made for another reason).
 func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 	g.snd.Lock()
 	defer g.snd.Unlock()
@@ -545,7 +546,8 @@ func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 		return
 	}
 	g.snd.fast[peer] = fast
-	if !g.snd.auto || fast&(1<<g.snd.s.Suite()) != 0 || g.suiteLocked(uuid.Nil) == g.snd.s.Suite() {
+	cur := g.snd.s.Suite()
+	if !g.snd.auto || fast&(1<<cur) != 0 || cur == privgroup.SuiteChaCha20SHA256 {
 		return
 	}
 	g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", g.snd.s.Suite())

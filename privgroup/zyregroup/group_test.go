@@ -727,6 +727,7 @@ func TestSuiteOctetCannotForceRotations(t *testing.T) {
 		{"on suite 1, told only suite 2 is fast", privgroup.SuiteChaCha20SHA256, []byte{suite2}, 0, privgroup.SuiteChaCha20SHA256},
 		{"on suite 2, told only suite 1 is fast", privgroup.SuiteAESGCMBLAKE3, []byte{suite1}, 1, privgroup.SuiteChaCha20SHA256},
 		{"on suite 2, told one thing then another", privgroup.SuiteAESGCMBLAKE3, []byte{suite1, suite1 | suite2, 0}, 1, privgroup.SuiteChaCha20SHA256},
+		{"on suite 2, told suite 2 only, then nothing, in turn", privgroup.SuiteAESGCMBLAKE3, []byte{suite2, 0}, 1, privgroup.SuiteChaCha20SHA256},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			preferredSuite = func(int) privgroup.Suite { return tc.preferred }
