@@ -231,7 +231,9 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		in = io.LimitReader(in, limit)
 	}
 	p := newProgress(s.env, "sent", f.progress)
-	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(ctx, in, f.chunk), make([]byte, f.chunk))
+	rctx, stopReading := context.WithCancel(ctx)
+	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
+	stopReading() // its goroutine ends, unless blocked on stdin itself
 	p.done()
 	if err != nil {
 		// No Close: it would mark the end of the stream, and receivers
