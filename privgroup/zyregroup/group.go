@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -960,6 +961,12 @@ func (g *Group) shoutRetrying(rec []byte, unlock bool) error {
 		if failed == nil {
 			err = g.node.Shout(g.group, rec)
 		} else {
+			// Members may have changed while we waited (a revocation, a
+			// LEAVE): only those still members are tried again.
+			failed = slices.DeleteFunc(failed, func(p uuid.UUID) bool { _, ok := g.snd.members[p]; return !ok })
+			if len(failed) == 0 {
+				return nil
+			}
 			err = g.node.ShoutTo(g.group, failed, rec)
 		}
 		var se *zre.ShoutError

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1035,5 +1036,51 @@ func TestWriterRetryLetsEventsThrough(t *testing.T) {
 	}
 	if st := f.g.Stats(); st.SendRetries == 0 || st.Passed == 0 {
 		t.Fatalf("stats %+v: want retries, and the untrusted peer's JOIN passed over", st)
+	}
+}
+
+// A member removed while a record waits for it (its queue was full) is not
+// sent that record any more: each retry goes only to those still members.
+func TestRetryDropsARemovedMember(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	node := f.g.node.(*fakeNode)
+	refused := make(chan struct{})
+	var once sync.Once
+	node.mu.Lock()
+	node.refuse = func(peers []uuid.UUID) error {
+		once.Do(func() { close(refused) })
+		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
+	}
+	node.mu.Unlock()
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	select {
+	case <-refused:
+	case <-time.After(eventTimeout):
+		t.Fatal("the Writer never sent")
+	}
+	f.revoked.Store(true)
+	f.g.Recheck() // runs while the Writer waits between tries
+	node.mu.Lock()
+	mark := len(node.shoutsTo)
+	node.mu.Unlock()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("the Write still waits for a member that was removed")
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	for _, peers := range node.shoutsTo[mark:] {
+		if slices.Contains(peers, f.p) {
+			t.Fatalf("a retry after the revocation went to the revoked member: %v", peers)
+		}
 	}
 }
