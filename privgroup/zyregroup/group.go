@@ -547,8 +547,11 @@ func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 		return
 	}
 	g.snd.fast[peer] = fast
+	// (suiteLocked counts only members in the group: a peer outside it
+	// changes nothing.)
 	cur := g.snd.s.Suite()
-	if !g.snd.auto || fast&(1<<cur) != 0 || cur == privgroup.SuiteChaCha20SHA256 {
+	if !g.snd.auto || fast&(1<<cur) != 0 || cur == privgroup.SuiteChaCha20SHA256 ||
+		g.suiteLocked(uuid.Nil) != privgroup.SuiteChaCha20SHA256 {
 		return
 	}
 	g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", g.snd.s.Suite())
@@ -1103,9 +1106,13 @@ func (g *Group) Close() error {
 // on Flush and on Close. One Writer per Group is open at a time; a Write
 // waits (up to Options.SendTimeout) when a member's queue is full.
 type Writer struct {
-	g  *Group
+	g *Group
+	// mu: one Write, Flush or Close at a time, also while one waits for
+	// a slow member with g.snd let go (then the privgroup Writer is half
+	// way through a chunk). Taken before g.snd.
+	mu sync.Mutex
 	w  *privgroup.Writer
-	ok bool
+	ok bool // under g.snd
 }
 
 var _ io.WriteCloser = (*Writer)(nil)
@@ -1143,6 +1150,8 @@ var testHookBetweenWrites func()
 // leaving and the other events wait for one chunk, not for all of p:
 // nothing of p after that is sealed under a key the member holds.
 func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	piece := w.g.opts.ChunkSize
 	if piece <= 0 {
 		piece = privgroup.DefaultChunkSize
@@ -1177,6 +1186,8 @@ func (w *Writer) write(p []byte) (int, error) {
 // Flush sends the partial chunk and a batch record, so receivers can
 // release everything written so far.
 func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.g.snd.Lock()
 	defer w.g.snd.Unlock()
 	if w.g.snd.closed || !w.ok {
@@ -1191,6 +1202,8 @@ func (w *Writer) Flush() error {
 // Close ends the stream (the last chunk carries the end mark); the Group
 // may then open another Writer.
 func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.g.snd.Lock()
 	defer w.g.snd.Unlock()
 	if !w.ok {
@@ -1205,8 +1218,12 @@ func (w *Writer) Close() error {
 	if err := w.g.rotatedLocked("close"); err != nil {
 		return err
 	}
-	w.ok, w.g.snd.writer = false, nil
-	return w.w.Close()
+	w.ok = false
+	err := w.w.Close()
+	// Only now may another Writer open: the end of this stream may have
+	// waited for a slow member, with g.snd let go.
+	w.g.snd.writer = nil
+	return err
 }
 
 // Reader is one sender's stream in the group: authenticated data, in

@@ -713,7 +713,8 @@ func TestKeyRequest(t *testing.T) {
 // change suite, but not rotate for nothing: a copy of a key already held,
 // resent a hundred times with octets that leave our suite out, rotates at
 // most once (when that moves us to suite 1), and never when we are on
-// suite 1 already (found by review: every such WHISPER re-keyed the group).
+// suite 1 already, nor for a peer outside the group (found by review:
+// every such WHISPER re-keyed the group).
 func TestSuiteOctetCannotForceRotations(t *testing.T) {
 	defer func(f func(int) privgroup.Suite) { preferredSuite = f }(preferredSuite)
 	const suite1, suite2 = byte(1 << privgroup.SuiteChaCha20SHA256), byte(1 << privgroup.SuiteAESGCMBLAKE3)
@@ -723,12 +724,14 @@ func TestSuiteOctetCannotForceRotations(t *testing.T) {
 		octets    []byte // sent in turn, 100 WHISPERs in all
 		rotations uint64
 		suite     privgroup.Suite
+		outside   bool // the member is not in the ZRE group (left, or never joined)
 	}{
-		{"on suite 1, told nothing is fast", privgroup.SuiteChaCha20SHA256, []byte{0}, 0, privgroup.SuiteChaCha20SHA256},
-		{"on suite 1, told only suite 2 is fast", privgroup.SuiteChaCha20SHA256, []byte{suite2}, 0, privgroup.SuiteChaCha20SHA256},
-		{"on suite 2, told only suite 1 is fast", privgroup.SuiteAESGCMBLAKE3, []byte{suite1}, 1, privgroup.SuiteChaCha20SHA256},
-		{"on suite 2, told one thing then another", privgroup.SuiteAESGCMBLAKE3, []byte{suite1, suite1 | suite2, 0}, 1, privgroup.SuiteChaCha20SHA256},
-		{"on suite 2, told suite 2 only, then nothing, in turn", privgroup.SuiteAESGCMBLAKE3, []byte{suite2, 0}, 1, privgroup.SuiteChaCha20SHA256},
+		{"on suite 2, from a peer outside the group", privgroup.SuiteAESGCMBLAKE3, []byte{0}, 0, privgroup.SuiteAESGCMBLAKE3, true},
+		{"on suite 1, told nothing is fast", privgroup.SuiteChaCha20SHA256, []byte{0}, 0, privgroup.SuiteChaCha20SHA256, false},
+		{"on suite 1, told only suite 2 is fast", privgroup.SuiteChaCha20SHA256, []byte{suite2}, 0, privgroup.SuiteChaCha20SHA256, false},
+		{"on suite 2, told only suite 1 is fast", privgroup.SuiteAESGCMBLAKE3, []byte{suite1}, 1, privgroup.SuiteChaCha20SHA256, false},
+		{"on suite 2, told one thing then another", privgroup.SuiteAESGCMBLAKE3, []byte{suite1, suite1 | suite2, 0}, 1, privgroup.SuiteChaCha20SHA256, false},
+		{"on suite 2, told suite 2 only, then nothing, in turn", privgroup.SuiteAESGCMBLAKE3, []byte{suite2, 0}, 1, privgroup.SuiteChaCha20SHA256, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			preferredSuite = func(int) privgroup.Suite { return tc.preferred }
@@ -737,6 +740,9 @@ func TestSuiteOctetCannotForceRotations(t *testing.T) {
 			g := f.g
 			if g.Suite() != tc.preferred {
 				t.Fatalf("suite %s before any WHISPER, want %s", g.Suite(), tc.preferred)
+			}
+			if tc.outside {
+				g.node.(*fakeNode).setPeers([]uuid.UUID{f.x})
 			}
 			before := g.Stats()
 			for i := range 100 {
@@ -1082,5 +1088,120 @@ func TestRetryDropsARemovedMember(t *testing.T) {
 		if slices.Contains(peers, f.p) {
 			t.Fatalf("a retry after the revocation went to the revoked member: %v", peers)
 		}
+	}
+}
+
+// slowMember makes f's node refuse every record for member p, as a full
+// queue does, until release is called; refused is closed at the first
+// refusal and tries counts the refusals.
+type slowMember struct {
+	released atomic.Bool
+	refused  chan struct{}
+	tries    atomic.Int64
+}
+
+func newSlowMember(f *fakeGroup) *slowMember {
+	s := &slowMember{refused: make(chan struct{})}
+	var once sync.Once
+	node := f.g.node.(*fakeNode)
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	node.refuse = func([]uuid.UUID) error {
+		if s.released.Load() {
+			return nil
+		}
+		s.tries.Add(1)
+		once.Do(func() { close(s.refused) })
+		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
+	}
+	return s
+}
+
+// await waits until the Writer has been refused n more times, so that it
+// waited, with the Group's lock let go, n times.
+func (s *slowMember) await(t *testing.T, n int64) {
+	t.Helper()
+	select {
+	case <-s.refused:
+	case <-time.After(eventTimeout):
+		t.Fatal("the Writer never sent")
+	}
+	want := s.tries.Load() + n
+	waitFor(t, "the Writer retrying", func() bool { return s.tries.Load() >= want })
+}
+
+// A Close (or Flush) from another goroutine while a Write waits for a slow
+// member waits for that Write: the chunk in flight is sent once, and the
+// end follows it (found by review: Close sealed the same chunk again,
+// under the next counter, while the Writer had let go of the Group).
+func TestWriterCloseWaitsForARetryingWrite(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	slow := newSlowMember(f)
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote, closed := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	slow.await(t, 0)
+	go func() { closed <- w.Close() }()
+	slow.await(t, 20) // twenty waits in which Close could have cut in
+	slow.released.Store(true)
+	for _, ch := range []chan error{wrote, closed} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(eventTimeout):
+			t.Fatal("Write or Close did not end")
+		}
+	}
+	node := f.g.node.(*fakeNode)
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	var sizes []int
+	for _, c := range node.shouts {
+		if h, err := privgroup.ParseHeader(c[0]); err == nil && h.Kind == privgroup.KindData {
+			sizes = append(sizes, len(c[0])-privgroup.Overhead-privgroup.ChunkHeaderSize)
+		}
+	}
+	if len(sizes) != 2 || sizes[0] != privgroup.DefaultChunkSize || sizes[1] != 0 {
+		t.Fatalf("data records of %v octets; want the chunk once, then the empty end", sizes)
+	}
+}
+
+// While Close waits for a slow member to take the end of the stream, no
+// other Writer opens (found by review: NewWriter succeeded, and two
+// streams shared one Sender).
+func TestNewWriterWaitsForAClosingWriter(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("the end is still to come")); err != nil { // buffered
+		t.Fatal(err)
+	}
+	slow := newSlowMember(f)
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	slow.await(t, 1)
+	if _, err := f.g.NewWriter(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("NewWriter while the last Writer's end waits: %v, want ErrBusy", err)
+	}
+	slow.released.Store(true)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("Close did not end")
+	}
+	if w2, err := f.g.NewWriter(); err != nil {
+		t.Fatalf("NewWriter after Close: %v", err)
+	} else {
+		w2.Close()
 	}
 }
