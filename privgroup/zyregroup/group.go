@@ -62,7 +62,10 @@ var (
 
 // Node is what a Group needs of a node; *zre.Node implements it. A node
 // that also has a method PeerKey(uuid.UUID) (curve.PublicKey, bool)
-// returning a peer's authenticated key is asked through it.
+// returning a peer's authenticated key is asked through it. Shout and
+// ShoutTo report peers that did not take a SHOUT as *zre.ShoutError with
+// each peer's error in Errs: the Group tries again, through ShoutTo, the
+// members whose error is zmtp.ErrPeerNotResponding, and no others.
 type Node interface {
 	UUID() uuid.UUID
 	Join(group string) error
