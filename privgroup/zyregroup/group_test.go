@@ -996,49 +996,16 @@ func TestFailedRotationFailsClosed(t *testing.T) {
 // handles events: the Writer lets go of its lock between tries, so a JOIN,
 // a LEAVE or a revocation does not wait up to SendTimeout behind it.
 func TestWriterRetryLetsEventsThrough(t *testing.T) {
-	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
-	node := f.g.node.(*fakeNode)
-	var released atomic.Bool
-	refused := make(chan struct{})
-	var once sync.Once
-	node.mu.Lock()
-	node.refuse = func([]uuid.UUID) error {
-		if released.Load() {
-			return nil
-		}
-		once.Do(func() { close(refused) })
-		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
-	}
-	node.mu.Unlock()
-	w, err := f.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrote := make(chan error, 1)
-	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
-	select {
-	case <-refused:
-	case <-time.After(eventTimeout):
-		t.Fatal("the Writer never sent")
-	}
-	handled := make(chan struct{})
+	f, slow, _, wrote := writeToSlowMember(t)
+	handled := make(chan error, 1)
 	go func() {
 		f.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: f.x}, Group: group})
-		close(handled)
+		handled <- nil
 	}()
-	select {
-	case <-handled:
-	case <-time.After(eventTimeout):
-		t.Fatal("a JOIN waited behind a Write that retries for a slow member")
-	}
-	released.Store(true)
-	select {
-	case err := <-wrote:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(eventTimeout):
-		t.Fatal("the Write did not end once the member took the record")
+	awaitErr(t, "a JOIN while a Write retries for a slow member", handled)
+	slow.released.Store(true)
+	if err := awaitErr(t, "the Write, once the member took the record", wrote); err != nil {
+		t.Fatal(err)
 	}
 	if st := f.g.Stats(); st.SendRetries == 0 || st.Passed == 0 {
 		t.Fatalf("stats %+v: want retries, and the untrusted peer's JOIN passed over", st)
@@ -1048,39 +1015,15 @@ func TestWriterRetryLetsEventsThrough(t *testing.T) {
 // A member removed while a record waits for it (its queue was full) is not
 // sent that record any more: each retry goes only to those still members.
 func TestRetryDropsARemovedMember(t *testing.T) {
-	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
-	node := f.g.node.(*fakeNode)
-	refused := make(chan struct{})
-	var once sync.Once
-	node.mu.Lock()
-	node.refuse = func(peers []uuid.UUID) error {
-		once.Do(func() { close(refused) })
-		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
-	}
-	node.mu.Unlock()
-	w, err := f.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrote := make(chan error, 1)
-	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
-	select {
-	case <-refused:
-	case <-time.After(eventTimeout):
-		t.Fatal("the Writer never sent")
-	}
+	f, _, _, wrote := writeToSlowMember(t) // never released
 	f.revoked.Store(true)
 	f.g.Recheck() // runs while the Writer waits between tries
+	node := f.g.node.(*fakeNode)
 	node.mu.Lock()
 	mark := len(node.shoutsTo)
 	node.mu.Unlock()
-	select {
-	case err := <-wrote:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(eventTimeout):
-		t.Fatal("the Write still waits for a member that was removed")
+	if err := awaitErr(t, "the Write, once the slow member was removed", wrote); err != nil {
+		t.Fatal(err)
 	}
 	node.mu.Lock()
 	defer node.mu.Unlock()
@@ -1117,6 +1060,35 @@ func newSlowMember(f *fakeGroup) *slowMember {
 	return s
 }
 
+// writeToSlowMember starts a Write of one chunk in a fake group whose
+// member p is slow, and returns once the Writer waits for p (the Write's
+// result comes on wrote).
+func writeToSlowMember(t *testing.T) (f *fakeGroup, slow *slowMember, w *Writer, wrote chan error) {
+	t.Helper()
+	f = newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	slow = newSlowMember(f)
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote = make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	slow.await(t, 0)
+	return f, slow, w, wrote
+}
+
+// awaitErr waits for what to end, with a deadline, and returns its error.
+func awaitErr(t *testing.T, what string, ch <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(eventTimeout):
+		t.Fatalf("%s did not end within %v", what, eventTimeout)
+		return nil
+	}
+}
+
 // await waits until the Writer has been refused n more times, so that it
 // waited, with the Group's lock let go, n times.
 func (s *slowMember) await(t *testing.T, n int64) {
@@ -1135,26 +1107,14 @@ func (s *slowMember) await(t *testing.T, n int64) {
 // end follows it (found by review: Close sealed the same chunk again,
 // under the next counter, while the Writer had let go of the Group).
 func TestWriterCloseWaitsForARetryingWrite(t *testing.T) {
-	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
-	slow := newSlowMember(f)
-	w, err := f.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrote, closed := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
-	slow.await(t, 0)
+	f, slow, w, wrote := writeToSlowMember(t)
+	closed := make(chan error, 1)
 	go func() { closed <- w.Close() }()
 	slow.await(t, 20) // twenty waits in which Close could have cut in
 	slow.released.Store(true)
-	for _, ch := range []chan error{wrote, closed} {
-		select {
-		case err := <-ch:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(eventTimeout):
-			t.Fatal("Write or Close did not end")
+	for what, ch := range map[string]chan error{"Write": wrote, "Close": closed} {
+		if err := awaitErr(t, what, ch); err != nil {
+			t.Fatal(err)
 		}
 	}
 	node := f.g.node.(*fakeNode)
@@ -1191,13 +1151,8 @@ func TestNewWriterWaitsForAClosingWriter(t *testing.T) {
 		t.Fatalf("NewWriter while the last Writer's end waits: %v, want ErrBusy", err)
 	}
 	slow.released.Store(true)
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(eventTimeout):
-		t.Fatal("Close did not end")
+	if err := awaitErr(t, "Close", closed); err != nil {
+		t.Fatal(err)
 	}
 	if w2, err := f.g.NewWriter(); err != nil {
 		t.Fatalf("NewWriter after Close: %v", err)
