@@ -140,12 +140,7 @@ func writeAll(t *testing.T, w *Writer, data []byte) {
 
 // A stream round-trips byte-exact between two secure nodes on loopback.
 func TestStreamRoundTripSecure(t *testing.T) {
-	port := testBeaconPort()
-	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
-	trusted := trustKeys(a, b)
-	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
-	b.attach(group, Options{Trusted: trusted})
-	b.awaitSender(a)
+	a, b := trustedPair(t)
 	a.awaitSender(b)
 
 	rd, err := b.g.NewReader(a.n.UUID())
@@ -587,12 +582,7 @@ func TestHandleHostileContent(t *testing.T) {
 // pauses is authenticated within BatchInterval, twice, with the timer idle
 // in between.
 func TestBatchTimerWithoutFlush(t *testing.T) {
-	port := testBeaconPort()
-	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
-	trusted := trustKeys(a, b)
-	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
-	b.attach(group, Options{Trusted: trusted})
-	b.awaitSender(a)
+	a, b := trustedPair(t)
 	_, s := readStream(t, b, a)
 	w, err := a.g.NewWriter()
 	if err != nil {

@@ -168,6 +168,20 @@ func contains(ids []uuid.UUID, id uuid.UUID) bool {
 }
 
 // trustKeys is a Trusted func that trusts the keys of the given members.
+// trustedPair is alice and bob, secure nodes on loopback that trust each
+// other, in the private group (alice's chunks of 1000 octets), once bob
+// holds alice's sender key.
+func trustedPair(t *testing.T) (a, b *member) {
+	t.Helper()
+	port := testBeaconPort()
+	a, b = newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	trusted := trustKeys(a, b)
+	a.attach(group, Options{Trusted: trusted, ChunkSize: 1000})
+	b.attach(group, Options{Trusted: trusted})
+	b.awaitSender(a)
+	return a, b
+}
+
 func trustKeys(ms ...*member) func(uuid.UUID, curve.PublicKey) bool {
 	keys := map[curve.PublicKey]bool{}
 	for _, m := range ms {
