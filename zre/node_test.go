@@ -108,6 +108,9 @@ func TestNodesDiscoverWhisperShoutExit(t *testing.T) {
 	if got := a.PeerName(c.UUID()); got != "gamma" {
 		t.Fatalf("PeerName = %q", got)
 	}
+	if k, ok := a.PeerKey(b.UUID()); ok || !k.IsZero() {
+		t.Fatalf("PeerKey on a plain node = %s, %v", k.Z85(), ok)
+	}
 	if got := len(a.Peers()); got != 2 {
 		t.Fatalf("%d peers", got)
 	}

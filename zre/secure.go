@@ -431,6 +431,22 @@ func (n *Node) PublicKey() curve.PublicKey {
 // Secure reports whether the node runs in secure mode.
 func (n *Node) Secure() bool { return n.sec != nil }
 
+// PeerKey returns the long-term public key a peer authenticated with (its
+// CURVE handshake; the key its HELLO was checked against), and false for a
+// peer that has not said HELLO or when the node is plain.
+func (n *Node) PeerKey(peer uuid.UUID) (curve.PublicKey, bool) {
+	if n.sec == nil {
+		return curve.PublicKey{}, false
+	}
+	var key curve.PublicKey
+	n.do(func(st *state) {
+		if p := st.peers[peer]; p != nil && p.ready {
+			key = p.key
+		}
+	})
+	return key, !key.IsZero()
+}
+
 // ConnectPeerKey is ConnectPeer for a secure node: it connects to the inbox
 // at endpoint, authenticating it by key (the peer's long-term public key,
 // from its certificate or a pairing), and says HELLO. The peer's HELLO must

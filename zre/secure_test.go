@@ -238,6 +238,12 @@ func TestSecureMeshThreeNodes(t *testing.T) {
 	if v, ok := a.PeerHeader(b.UUID(), HeaderPublicKey); !ok || v != b.PublicKey().Z85() {
 		t.Fatalf("X-PUBLICKEY of beta = %q", v)
 	}
+	if k, ok := a.PeerKey(b.UUID()); !ok || k != b.PublicKey() {
+		t.Fatalf("PeerKey(beta) = %s, %v; want %s", k.Z85(), ok, b.PublicKey().Z85())
+	}
+	if k, ok := a.PeerKey(uuid.New()); ok {
+		t.Fatalf("PeerKey of an unknown peer = %s, true", k.Z85())
+	}
 	if err := a.Whisper(b.UUID(), []byte("psst")); err != nil {
 		t.Fatal(err)
 	}

@@ -29,9 +29,9 @@ func (f *fakeNode) UUID() uuid.UUID    { return f.id }
 func (f *fakeNode) Join(string) error  { return nil }
 func (f *fakeNode) Leave(string) error { return nil }
 
-func (f *fakeNode) PeerHeader(uuid.UUID, string) (string, bool) { return "", false }
-func (f *fakeNode) Secure() bool                                { return false }
-func (f *fakeNode) PublicKey() curve.PublicKey                  { return curve.PublicKey{} }
+func (f *fakeNode) PeerKey(uuid.UUID) (curve.PublicKey, bool) { return curve.PublicKey{}, false }
+func (f *fakeNode) Secure() bool                              { return false }
+func (f *fakeNode) PublicKey() curve.PublicKey                { return curve.PublicKey{} }
 
 func (f *fakeNode) PeersByGroup(string) []uuid.UUID {
 	f.mu.Lock()

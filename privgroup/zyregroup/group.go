@@ -60,9 +60,8 @@ var (
 	ErrUntrusted = errors.New("zyregroup: peer not trusted")
 )
 
-// Node is what a Group needs of a node; *zre.Node implements it. A node
-// that also has a method PeerKey(uuid.UUID) (curve.PublicKey, bool)
-// returning a peer's authenticated key is asked through it. Shout and
+// Node is what a Group needs of a node; *zre.Node implements it. PeerKey
+// returns the key a peer authenticated with (false in plain mode). Shout and
 // ShoutTo report peers that did not take a SHOUT as *zre.ShoutError with
 // each peer's error in Errs: the Group tries again, through ShoutTo, the
 // members whose error is zmtp.ErrPeerNotResponding, and no others.
@@ -74,17 +73,12 @@ type Node interface {
 	Shout(group string, content ...[]byte) error
 	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
-	PeerHeader(peer uuid.UUID, key string) (string, bool)
+	PeerKey(peer uuid.UUID) (curve.PublicKey, bool)
 	Secure() bool
 	PublicKey() curve.PublicKey
 }
 
 var _ Node = (*zre.Node)(nil)
-
-// peerKeyer is the optional accessor of a peer's authenticated key.
-type peerKeyer interface {
-	PeerKey(peer uuid.UUID) (curve.PublicKey, bool)
-}
 
 // Options configure a Group. Secret and a trust decision (Trusted or
 // Trust) are required.
@@ -104,10 +98,9 @@ type Options struct {
 	Trust     *trust.Store
 	TrustTOFU bool
 
-	// PeerKey returns a peer's authenticated long-term key. Default: the
-	// node's PeerKey method if it has one, otherwise, in secure mode, the
-	// X-PUBLICKEY header of the peer's HELLO (a secure node checks that it
-	// equals the key CURVE authenticated). A plain node needs PeerKey:
+	// PeerKey returns a peer's authenticated long-term key. Default: in
+	// secure mode the node's PeerKey (the key the peer's CURVE handshake
+	// authenticated, which its HELLO must carry). A plain node needs PeerKey:
 	// keys learnt out of band (the inner boxes then carry the whole
 	// protection; see the spec).
 	PeerKey func(peer uuid.UUID) (curve.PublicKey, bool)
@@ -275,20 +268,11 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	default:
 		return nil, fmt.Errorf("zyregroup: attach %q: %w: no trust decision (Trusted or Trust)", group, ErrInvalidOptions)
 	}
-	switch pk, ok := node.(peerKeyer); {
+	switch {
 	case opts.PeerKey != nil:
 		g.peerKey = opts.PeerKey
-	case ok:
-		g.peerKey = pk.PeerKey
 	case node.Secure():
-		g.peerKey = func(peer uuid.UUID) (curve.PublicKey, bool) {
-			v, ok := node.PeerHeader(peer, zre.HeaderPublicKey)
-			if !ok {
-				return curve.PublicKey{}, false
-			}
-			k, err := curve.ParsePublicKey(v)
-			return k, err == nil && !k.IsZero()
-		}
+		g.peerKey = node.PeerKey
 	default:
 		return nil, fmt.Errorf("zyregroup: attach %q: %w: a plain node needs Options.PeerKey", group, ErrInvalidOptions)
 	}
