@@ -23,6 +23,12 @@ type fakeNode struct {
 	shoutsTo [][]uuid.UUID // the peers of each ShoutTo
 	// refuse, if set, is the error of a Shout (peers nil) or a ShoutTo.
 	refuse func(peers []uuid.UUID) error
+	// refuseWhisper, if set, is the error of a Whisper to peer (which
+	// then sends nothing, as a full queue does).
+	refuseWhisper func(peer uuid.UUID) error
+	// sent logs what went out, in order: "whisper <peer>" for each
+	// Whisper taken, "shout" for each Shout.
+	sent []string
 }
 
 func (f *fakeNode) UUID() uuid.UUID    { return f.id }
@@ -45,10 +51,16 @@ func (f *fakeNode) setPeers(p []uuid.UUID) {
 	f.peers = p
 }
 
-func (f *fakeNode) Whisper(_ uuid.UUID, content ...[]byte) error {
+func (f *fakeNode) Whisper(peer uuid.UUID, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuseWhisper != nil {
+		if err := f.refuseWhisper(peer); err != nil {
+			return err
+		}
+	}
 	f.whispers = append(f.whispers, cloneContent(content))
+	f.sent = append(f.sent, "whisper "+peer.String())
 	return nil
 }
 
@@ -66,6 +78,7 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shouts = append(f.shouts, cloneContent(content))
+	f.sent = append(f.sent, "shout")
 	if f.refuse != nil {
 		return f.refuse(nil)
 	}

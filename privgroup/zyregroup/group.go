@@ -1,6 +1,7 @@
 package zyregroup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -157,10 +158,14 @@ type Stats struct {
 	Malformed    uint64 // SHOUTs or WHISPERs of ours that did not parse
 	QueueDropped uint64 // records dropped because a sender's queue was full
 	SendRetries  uint64 // sends retried after a full peer queue
+	// Undelivered: sender keys and batch or rotation records that a
+	// member's full queue refused until SendTimeout (its Reader reports
+	// what it could not open or authenticate).
+	Undelivered uint64
 }
 
 type counters struct {
-	keysSent, keysReceived, keysRefused, passed, keyRequests, rotations, records, relayed, opaque, malformed, queueDropped, sendRetries atomic.Uint64
+	keysSent, keysReceived, keysRefused, passed, keyRequests, rotations, records, relayed, opaque, malformed, queueDropped, sendRetries, undelivered atomic.Uint64
 }
 
 // Group is a private group bound to a node. Its methods are safe for
@@ -176,8 +181,10 @@ type Group struct {
 	stats   counters
 
 	// snd guards the sending side: the Sender, the members holding our
-	// current key, and the open Writer. Sends happen under it, so a key
-	// whisper always precedes the SHOUTs of its epoch on each connection.
+	// current key, the open Writer and the sends waiting for a member's
+	// full queue. Sends happen under it; the Writer sends no data while a
+	// key waits in later, so a key whisper precedes the SHOUTs of its
+	// epoch on each connection.
 	snd struct {
 		sync.Mutex
 		s       *privgroup.Sender
@@ -194,6 +201,10 @@ type Group struct {
 		// succeeds (rotateExclude is the member it was for).
 		rotateErr     error
 		rotateExclude uuid.UUID
+		// later: keys and records that a member's full queue refused,
+		// oldest first; the Group's goroutine (and a Writer, before its
+		// data) tries them again until each one's deadline.
+		later []laterSend
 	}
 	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
@@ -220,8 +231,20 @@ type Group struct {
 
 	done      chan struct{}
 	kick      chan struct{} // capacity 1: messages are pending, start the batch timer
+	kickLater chan struct{} // capacity 1: a send waits in later, start the retry timer
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+}
+
+// laterSend is a sender key or a record that a member's full queue
+// refused, waiting to be tried again.
+type laterSend struct {
+	peer     uuid.UUID
+	whisper  [][]byte        // a key WHISPER; nil for a record
+	key      curve.PublicKey // the member's key the whisper is sealed to
+	epoch    uint32          // the epoch of that sender key
+	record   []byte          // a batch or rotation record, shouted to peer alone
+	deadline time.Time
 }
 
 type senderState struct {
@@ -243,7 +266,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	if node.Secure() && !opts.Secret.Public().Equal(node.PublicKey()) {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w: the secret key is not the node's", group, ErrInvalidOptions)
 	}
-	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, done: make(chan struct{}), kick: make(chan struct{}, 1), kickLater: make(chan struct{}, 1)}
 	g.log = opts.Logger
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -358,7 +381,7 @@ func (g *Group) Stats() Stats {
 	return Stats{
 		KeysSent: c.keysSent.Load(), KeysReceived: c.keysReceived.Load(), KeysRefused: c.keysRefused.Load(),
 		Passed: c.passed.Load(), KeyRequests: c.keyRequests.Load(), Rotations: c.rotations.Load(), Records: c.records.Load(), Relayed: c.relayed.Load(), Opaque: c.opaque.Load(),
-		Malformed: c.malformed.Load(), QueueDropped: c.queueDropped.Load(), SendRetries: c.sendRetries.Load(),
+		Malformed: c.malformed.Load(), QueueDropped: c.queueDropped.Load(), SendRetries: c.sendRetries.Load(), Undelivered: c.undelivered.Load(),
 	}
 }
 
@@ -407,10 +430,11 @@ func (g *Group) Senders() []uuid.UUID {
 // SHOUT in this group carrying a privgroup record (one we hold no key for
 // makes us ask its trusted shouter for the key). JOIN, LEAVE and EXIT of the group's members
 // are acted on (a key for a trusted joiner; a rotation when a member
-// leaves) but not consumed. Handle never blocks on the network for longer
-// than Options.SendTimeout (a Writer's data does not hold it up: the
-// Writer lets go of the Group between tries) and never panics on hostile
-// content.
+// leaves) but not consumed. Handle never waits for a peer: a key or a
+// record that a member's full queue refuses waits in the Group, which
+// tries it again until Options.SendTimeout (and a Writer's data waits for
+// such a key, letting go of the Group between tries). It never panics on
+// hostile content.
 func (g *Group) Handle(ev zre.Event) bool {
 	select {
 	case <-g.done:
@@ -702,16 +726,115 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 		g.log.Warn("zyregroup: cannot make sender key", "group", g.group, "peer", peer, "err", err)
 		return
 	}
-	err = g.retry(func() error {
-		return g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group), rec, []byte{g.fastSuites})
-	})
-	clear(rec)
-	if err != nil {
+	content := [][]byte{[]byte(WhisperPrefix), []byte(g.group), rec, {g.fastSuites}}
+	switch err := g.node.Whisper(peer, content...); {
+	case err == nil:
+		clear(rec)
+		g.snd.members[peer] = key
+		g.stats.keysSent.Add(1)
+	case errors.Is(err, zmtp.ErrPeerNotResponding):
+		// Its queue is full: the key waits in later (and the Writer's
+		// data waits for it), so that nothing here waits for the peer.
+		g.deferLocked(laterSend{peer: peer, whisper: content, key: key, epoch: g.snd.s.Epoch()})
+	default:
+		clear(rec)
 		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
-		return
 	}
-	g.snd.members[peer] = key
-	g.stats.keysSent.Add(1)
+}
+
+// deferLocked queues a send that a member's full queue refused and starts
+// the retry timer. g.snd is held.
+func (g *Group) deferLocked(l laterSend) {
+	g.stats.sendRetries.Add(1)
+	l.deadline = time.Now().Add(g.opts.SendTimeout)
+	g.snd.later = append(g.snd.later, l)
+	select {
+	case g.kickLater <- struct{}{}:
+	default:
+	}
+}
+
+// flushLaterLocked tries again the sends waiting in later, oldest first
+// and in order for each peer, and reports whether a sender key still
+// waits. It drops a send whose deadline passed (counted in Undelivered),
+// one for a peer that left the group or is no longer trusted, and a key
+// of an epoch we have rotated past (the rotation gave the peer a new
+// one). g.snd is held.
+func (g *Group) flushLaterLocked() (keyWaits bool) {
+	if len(g.snd.later) == 0 {
+		return false
+	}
+	now := time.Now()
+	inGroup := g.node.PeersByGroup(g.group)
+	var blocked []uuid.UUID // peers whose queue is still full: keep their order
+	kept := g.snd.later[:0]
+	for _, l := range g.snd.later {
+		if slices.Contains(blocked, l.peer) {
+			kept = append(kept, l)
+			keyWaits = keyWaits || l.whisper != nil
+			continue
+		}
+		key, ok := g.peerKey(l.peer)
+		var err error
+		switch {
+		case !ok || !slices.Contains(inGroup, l.peer) || !g.trusted(l.peer, key) ||
+			(l.whisper != nil && (!key.Equal(l.key) || l.epoch != g.snd.s.Epoch())):
+			g.dropLater(l, nil)
+			continue
+		case now.After(l.deadline):
+			g.stats.undelivered.Add(1)
+			g.dropLater(l, fmt.Errorf("zyregroup: send to %s: %w for %v", l.peer, zmtp.ErrPeerNotResponding, g.opts.SendTimeout))
+			continue
+		case l.whisper != nil:
+			err = g.node.Whisper(l.peer, l.whisper...)
+		default:
+			err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{l.peer}, l.record), l.peer)
+		}
+		switch {
+		case err == nil:
+			if l.whisper != nil {
+				g.snd.members[l.peer] = l.key
+				g.stats.keysSent.Add(1)
+			}
+			g.dropLater(l, nil)
+		case errors.Is(err, zmtp.ErrPeerNotResponding):
+			g.stats.sendRetries.Add(1)
+			blocked = append(blocked, l.peer)
+			kept = append(kept, l)
+			keyWaits = keyWaits || l.whisper != nil
+		default:
+			g.dropLater(l, err)
+		}
+	}
+	clear(g.snd.later[len(kept):])
+	g.snd.later = kept
+	return keyWaits
+}
+
+// peerErr is peer's own error in a *zre.ShoutError (nil when it is not
+// named there), or err.
+func peerErr(err error, peer uuid.UUID) error {
+	var se *zre.ShoutError
+	if !errors.As(err, &se) {
+		return err
+	}
+	if i := slices.Index(se.Peers, peer); i >= 0 && i < len(se.Errs) {
+		return se.Errs[i]
+	}
+	if i := slices.Index(se.Peers, peer); i >= 0 {
+		return se.Err
+	}
+	return nil
+}
+
+// dropLater forgets a waiting send (erasing a key), logging why if err.
+func (g *Group) dropLater(l laterSend, err error) {
+	if l.whisper != nil {
+		clear(l.whisper[2])
+	}
+	if err != nil {
+		g.log.Warn("zyregroup: send dropped", "group", g.group, "peer", l.peer, "key", l.whisper != nil, "err", err)
+	}
 }
 
 // rotateLocked starts a new epoch and gives the new key to the current
@@ -865,12 +988,35 @@ func (g *Group) run(interval time.Duration) {
 	batch.Stop()
 	defer batch.Stop()
 	armed := false
+	// retry: sends waiting in later are tried again after 50 µs, then
+	// twice as long each time they are refused, up to 5 ms.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	const firstWait, maxWait = 50 * time.Microsecond, 5 * time.Millisecond
+	wait, retrying := firstWait, false
 	recheck := time.NewTicker(g.opts.RecheckInterval)
 	defer recheck.Stop()
 	for {
 		select {
 		case <-g.done:
 			return
+		case <-g.kickLater:
+			if !retrying {
+				wait, retrying = firstWait, true
+				retry.Reset(wait)
+			}
+		case <-retry.C:
+			g.snd.Lock()
+			if !g.snd.closed {
+				g.flushLaterLocked()
+			}
+			retrying = len(g.snd.later) > 0
+			g.snd.Unlock()
+			if retrying {
+				wait = min(2*wait, maxWait)
+				retry.Reset(wait)
+			}
 		case <-g.kick:
 			if !armed {
 				batch.Reset(interval)
@@ -925,28 +1071,50 @@ func (g *Group) kickLocked() {
 	}
 }
 
-// shout sends one record to the group, retrying while a peer's queue is
-// full. A retried SHOUT may reach some members twice; they refuse the
-// second copy as a replay.
-// shout sends a record to the group. When some members holding our key
-// cannot take it (their queues are full), it retries for those only, until
-// SendTimeout: the others already have it, and a second copy would only
-// take room in their queues. Peers that cannot read it (untrusted, plain
-// or without our key) are not waited for: one that stops reading must not
-// hold up the stream. g.snd is held.
-func (g *Group) shout(rec []byte) error { return g.shoutRetrying(rec, false) }
+// shout sends a batch or rotation record to the group without waiting:
+// a member holding our key whose queue is full gets it later (see
+// flushLaterLocked), so that Handle and the batch timer never wait for a
+// slow member. Peers that cannot read it (untrusted, plain or without our
+// key) are not sent it again. g.snd is held.
+func (g *Group) shout(rec []byte) error {
+	err := g.node.Shout(g.group, rec)
+	var se *zre.ShoutError
+	if !errors.As(err, &se) {
+		return err
+	}
+	for i, p := range se.Peers {
+		if _, ok := g.snd.members[p]; ok && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
+			g.deferLocked(laterSend{peer: p, record: bytes.Clone(rec)})
+		}
+	}
+	return nil
+}
 
-// writerShout is shout for the records of the Writer: while it waits for a
-// slow member it lets go of g.snd, so that events (a JOIN, a LEAVE, a
-// revocation, a key) are handled meanwhile instead of waiting up to
-// SendTimeout behind it. The record's bytes are its own; whatever happens
-// meanwhile (a rotation, a member leaving) only changes who it is still
-// sent to.
-func (g *Group) writerShout(rec []byte) error { return g.shoutRetrying(rec, true) }
-
-func (g *Group) shoutRetrying(rec []byte, unlock bool) error {
+// writerShout sends a record of the Writer. A sender key that waits for a
+// member's full queue goes first (for up to SendTimeout; then the data goes
+// without it); then, when some members holding our key cannot take the
+// record, it retries for those only, until SendTimeout: the others already
+// have it, and a second copy would only take room in their queues. Peers
+// that cannot read it (untrusted, plain or without our key) are not waited
+// for: one that stops reading must not hold up the stream. While it waits
+// it lets go of g.snd, so that events (a JOIN, a LEAVE, a revocation, a
+// key) are handled meanwhile; the record's bytes are its own, and what
+// happens meanwhile (a rotation, a member leaving) only changes who it is
+// still sent to. g.snd is held.
+func (g *Group) writerShout(rec []byte) error {
+	if g.flushLaterLocked() {
+		err := g.retryUnlocking(true, func() error {
+			if g.flushLaterLocked() {
+				return errKeyWaits
+			}
+			return nil
+		})
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+	}
 	var failed []uuid.UUID
-	return g.retryUnlocking(unlock, func() error {
+	return g.retryUnlocking(true, func() error {
 		var err error
 		if failed == nil {
 			err = g.node.Shout(g.group, rec)
@@ -984,10 +1152,9 @@ func (g *Group) shoutRetrying(rec []byte, unlock bool) error {
 	})
 }
 
-func (g *Group) retry(f func() error) error { return g.retryUnlocking(false, f) }
+// errKeyWaits: a sender key waits for a member's full queue.
+var errKeyWaits = fmt.Errorf("zyregroup: a sender key waits: %w", zmtp.ErrPeerNotResponding)
 
-// retryUnlocking is retry; with unlock, g.snd (held by the caller) is let
-// go while it waits between tries.
 func (g *Group) retryUnlocking(unlock bool, f func() error) error {
 	err := f()
 	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
@@ -1073,6 +1240,10 @@ func (g *Group) Close() error {
 		}
 		g.snd.closed = true
 		g.snd.s.Close()
+		for _, l := range g.snd.later {
+			g.dropLater(l, nil)
+		}
+		g.snd.later = nil
 		g.snd.Unlock()
 		g.rcv.Lock()
 		g.rcv.closed = true

@@ -863,11 +863,13 @@ func TestRevocationDuringOneWrite(t *testing.T) {
 	}
 }
 
-// A record that one member cannot take (its queue is full) is sent again
-// to that member only, not to every member each time (found by review:
-// each retry re-shouted to all, about 200 copies a second for the
-// members that already had it); a peer that cannot read it (here x, not
-// trusted) is not waited for at all, so it cannot hold up the stream.
+// A record that some peers' full queues refused is sent again only to the
+// members holding our key among them, never to the others again, and never
+// to a peer that cannot read it (found by review: the whole SHOUT was
+// repeated, and an untrusted peer that stopped reading held up the
+// stream). The Writer's records wait for it (unlocking between tries); a
+// batch or rotation record goes on at once and the Group's goroutine
+// retries it.
 func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -877,47 +879,59 @@ func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
 		{"a member holding our key", func(f *fakeGroup) uuid.UUID { return f.p }, 3},
 		{"an untrusted peer", func(f *fakeGroup) uuid.UUID { return f.x }, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeGroup(t, 0xff)
-			node, slow := f.g.node.(*fakeNode), tc.slow(f)
-			attempts := 0
-			node.mu.Lock()
-			node.refuse = func(peers []uuid.UUID) error {
-				if attempts++; attempts > 3 {
-					return nil
+		for _, path := range []string{"Writer", "batch"} {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				f := newFakeGroup(t, 0xff)
+				node, slow := f.g.node.(*fakeNode), tc.slow(f)
+				attempts := 0
+				node.mu.Lock()
+				node.refuse = func(peers []uuid.UUID) error {
+					if attempts++; attempts > 3 {
+						return nil
+					}
+					// The other peer fails first, for another reason: only the
+					// slow member's own error decides (found by review).
+					other := f.x
+					if slow == f.x {
+						other = f.p
+					}
+					gone := errors.New("zre: peer not connected")
+					return &zre.ShoutError{Group: group, Peers: []uuid.UUID{other, slow},
+						Errs: []error{gone, zmtp.ErrPeerNotResponding}, Err: gone}
 				}
-				// The other peer fails first, for another reason: only the
-				// slow member's own error decides (found by review).
-				other := f.x
-				if slow == f.x {
-					other = f.p
+				shouts := len(node.shouts)
+				node.mu.Unlock()
+				f.g.snd.Lock()
+				var err error
+				if path == "Writer" {
+					err = f.g.writerShout([]byte("record"))
+				} else {
+					err = f.g.shout([]byte("record"))
 				}
-				gone := errors.New("zre: peer not connected")
-				return &zre.ShoutError{Group: group, Peers: []uuid.UUID{other, slow},
-					Errs: []error{gone, zmtp.ErrPeerNotResponding}, Err: gone}
-			}
-			shouts := len(node.shouts)
-			node.mu.Unlock()
-			f.g.snd.Lock()
-			err := f.g.shout([]byte("record"))
-			f.g.snd.Unlock()
-			if err != nil {
-				t.Fatal(err)
-			}
-			node.mu.Lock()
-			defer node.mu.Unlock()
-			if len(node.shouts)-shouts != 1 || len(node.shoutsTo) != tc.retries {
-				t.Fatalf("%d SHOUTs to the group and %d to some members; want 1 and %d", len(node.shouts)-shouts, len(node.shoutsTo), tc.retries)
-			}
-			for _, p := range node.shoutsTo {
-				if len(p) != 1 || p[0] != slow {
-					t.Fatalf("a retry went to %v, want only %v", p, slow)
+				f.g.snd.Unlock()
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if st := f.g.Stats(); st.SendRetries != uint64(tc.retries) {
-				t.Fatalf("SendRetries %d, want %d", st.SendRetries, tc.retries)
-			}
-		})
+				waitFor(t, "the record sent to every member", func() bool {
+					f.g.snd.Lock()
+					defer f.g.snd.Unlock()
+					return len(f.g.snd.later) == 0
+				})
+				node.mu.Lock()
+				defer node.mu.Unlock()
+				if len(node.shouts)-shouts != 1 || len(node.shoutsTo) != tc.retries {
+					t.Fatalf("%d SHOUTs to the group and %d to some members; want 1 and %d", len(node.shouts)-shouts, len(node.shoutsTo), tc.retries)
+				}
+				for _, p := range node.shoutsTo {
+					if len(p) != 1 || p[0] != slow {
+						t.Fatalf("a retry went to %v, want only %v", p, slow)
+					}
+				}
+				if st := f.g.Stats(); st.SendRetries != uint64(tc.retries) || st.Undelivered != 0 {
+					t.Fatalf("SendRetries %d, Undelivered %d; want %d and 0", st.SendRetries, st.Undelivered, tc.retries)
+				}
+			})
+		}
 	}
 }
 
@@ -1024,9 +1038,118 @@ func TestRetryDropsARemovedMember(t *testing.T) {
 	}
 }
 
-// slowMember makes f's node refuse every record for member p, as a full
-// queue does, until release is called; refused is closed at the first
-// refusal and tries counts the refusals.
+// Handle never waits for a member whose queue is full (it used to: a
+// rotation's record and the members' new keys were retried with the
+// sending lock held, so a LEAVE, a JOIN or a revocation held up the
+// application's event loop for up to SendTimeout behind one slow member).
+// The new key waits in the Group until the member takes it, and the
+// Writer's data of the new epoch waits for the key, so the member can
+// read them.
+func TestHandleDoesNotWaitForASlowMember(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) {
+		o.SendTimeout = 10 * time.Minute
+		o.Trusted = func(uuid.UUID, curve.PublicKey) bool { return true } // x too
+	})
+	if m := f.g.Members(); len(m) != 2 {
+		t.Fatalf("members %v, want p and x", m)
+	}
+	node := f.g.node.(*fakeNode)
+	slow := newSlowMember(f)
+	epoch := f.g.Epoch()
+	node.setPeers([]uuid.UUID{f.p})
+	node.mu.Lock()
+	mark := len(node.sent)
+	node.mu.Unlock()
+	handled := make(chan error, 1)
+	go func() {
+		f.g.Handle(&zre.Leave{EventHeader: zre.EventHeader{Peer: f.x}, Group: group})
+		handled <- nil
+	}()
+	awaitErr(t, "a LEAVE while a member's queue is full", handled)
+	if f.g.Epoch() == epoch {
+		t.Fatal("no rotation after the LEAVE")
+	}
+	if m := f.g.Members(); len(m) != 0 {
+		t.Fatalf("members %v while p's new key waits, want none", m)
+	}
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	slow.await(t, 20) // the key refused twenty more times
+	select {
+	case err := <-wrote:
+		t.Fatalf("the Write ended (%v) while the member's key still waited", err)
+	default:
+	}
+	slow.released.Store(true)
+	if err := awaitErr(t, "the Write, once the member took its key", wrote); err != nil {
+		t.Fatal(err)
+	}
+	if !contains(f.g.Members(), f.p) || contains(f.g.Members(), f.x) {
+		t.Fatalf("members %v, want p alone", f.g.Members())
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	shout := 0
+	for _, e := range node.sent[:mark] {
+		if e == "shout" {
+			shout++
+		}
+	}
+	keyAt := -1
+	for i, e := range node.sent[mark:] {
+		switch e {
+		case "whisper " + f.x.String():
+			t.Fatal("x, which left, was given the new key")
+		case "whisper " + f.p.String():
+			keyAt = i
+		case "shout":
+			c := node.shouts[shout]
+			shout++
+			if h, err := privgroup.ParseHeader(c[0]); err == nil && h.Kind == privgroup.KindData && keyAt < 0 {
+				t.Fatalf("data of the new epoch went out (log %q) before p's key", node.sent[mark:])
+			}
+		}
+	}
+	if keyAt < 0 {
+		t.Fatalf("p never got the new key: log %q", node.sent[mark:])
+	}
+}
+
+// A key that a member's full queue refuses until SendTimeout is dropped and
+// counted (Stats.Undelivered); the member is not one (its Reader will
+// report what it cannot open), and the Writer does not wait for it.
+func TestUndeliveredKeyDropped(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 50 * time.Millisecond })
+	newSlowMember(f) // never released
+	if err := f.g.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the key given up", func() bool { return f.g.Stats().Undelivered == 1 })
+	f.g.snd.Lock()
+	waiting := len(f.g.snd.later)
+	f.g.snd.Unlock()
+	if waiting != 0 || contains(f.g.Members(), f.p) {
+		t.Fatalf("%d sends waiting, members %v; want none", waiting, f.g.Members())
+	}
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowMember makes f's node refuse every record and WHISPER for member p,
+// as a full queue does, until released is set; refused is closed at the
+// first refusal and tries counts the refusals.
 type slowMember struct {
 	released atomic.Bool
 	refused  chan struct{}
@@ -1046,6 +1169,14 @@ func newSlowMember(f *fakeGroup) *slowMember {
 		s.tries.Add(1)
 		once.Do(func() { close(s.refused) })
 		return &zre.ShoutError{Group: group, Peers: []uuid.UUID{f.p}, Errs: []error{zmtp.ErrPeerNotResponding}, Err: zmtp.ErrPeerNotResponding}
+	}
+	node.refuseWhisper = func(peer uuid.UUID) error {
+		if peer != f.p || s.released.Load() {
+			return nil
+		}
+		s.tries.Add(1)
+		once.Do(func() { close(s.refused) })
+		return fmt.Errorf("zre: whisper: %w", zmtp.ErrPeerNotResponding)
 	}
 	return s
 }

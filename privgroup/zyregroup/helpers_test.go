@@ -280,3 +280,8 @@ func newFakeGroup(t *testing.T, fast byte, options ...func(*Options)) *fakeGroup
 func keyWhisper(peer uuid.UUID, key []byte, fast byte) *zre.Whisper {
 	return &zre.Whisper{EventHeader: zre.EventHeader{Peer: peer}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, {fast}}}
 }
+
+// retry calls f until it succeeds, or fails with an error other than
+// zmtp.ErrPeerNotResponding, or SendTimeout passes (the benchmarks' plain
+// SHOUTs wait for full queues the way the Writer does).
+func (g *Group) retry(f func() error) error { return g.retryUnlocking(false, f) }
