@@ -976,6 +976,67 @@ func TestRemoveSenderAndOldEpochs(t *testing.T) {
 	}
 }
 
+// After EndSession (the node saw the sender go), the sender's next key is
+// taken whatever its epoch: a restarted Sender starts at its clock, behind
+// the epochs a burst of rotations left. The old session's chains stay for
+// the records already received, until their grace window ends, except the
+// one of the new key's epoch; epochs only increase again from there.
+func TestEndSession(t *testing.T) {
+	c := newClock()
+	o := testOpts(c, 11)
+	o.Grace = 30 * time.Second
+	a, b := newMember(t, "a", 1, testOpts(c, 10)), newMember(t, "b", 2, o)
+	b.recv.EndSession(a.id) // unknown sender: nothing to end
+	s1 := a.sender(t, testOpts(c, 12))
+	give(t, s1, a, b)
+	e0 := s1.Epoch()
+	inE0 := seal(t, s1, "e0")
+	for range 2 {
+		if _, err := s1.Rotate(nil); err != nil {
+			t.Fatal(err)
+		}
+		give(t, s1, a, b)
+	}
+	old1, old2 := seal(t, s1, "old1"), seal(t, s1, "old2")
+
+	s2 := a.sender(t, testOpts(c, 13)) // the restart, in the same second
+	if s2.Epoch() != e0 || s1.Epoch() != e0+2 {
+		t.Fatalf("epochs %d and %d, want %d and %d", s2.Epoch(), s1.Epoch(), e0, e0+2)
+	}
+	key2, err := s2.KeyFor(b.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.recv.AddSenderKey(key2, a.pub)
+	wantErr(t, err, ErrSenderKey) // older than e0+2, without EndSession
+	b.recv.EndSession(a.id)
+	if ki, err := b.recv.AddSenderKey(key2, a.pub); err != nil || ki.Duplicate || ki.Epoch != e0 {
+		t.Fatalf("AddSenderKey after EndSession: %+v, %v", ki, err)
+	}
+	if ki, err := b.recv.AddSenderKey(key2, a.pub); err != nil || !ki.Duplicate {
+		t.Fatalf("the same key again: %+v, %v", ki, err)
+	}
+	mustOpen(t, b, old1) // the old session's last epoch is kept
+	_, _, err = b.recv.Open(nil, inE0)
+	wantErr(t, err, ErrUnknownKey) // its chain of epoch e0 is gone
+	mustOpen(t, b, seal(t, s2, "new"))
+
+	// Epochs increase again within the new session.
+	s3 := a.sender(t, testOpts(c, 14))
+	key3, err := s3.KeyFor(b.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.recv.AddSenderKey(key3, a.pub)
+	wantErr(t, err, ErrSenderKey)
+
+	// The old session's chains expire Grace after the new key.
+	c.Advance(30 * time.Second)
+	_, _, err = b.recv.Open(nil, old2)
+	wantErr(t, err, ErrEpochExpired)
+	mustOpen(t, b, seal(t, s2, "new2"))
+}
+
 // SetSuite changes the suite at the next rotation, not before: the
 // current epoch's messages keep theirs, and the receiver learns the new
 // one from the new sender key.

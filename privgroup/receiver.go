@@ -140,6 +140,9 @@ type Receiver struct {
 type peer struct {
 	key    curve.PublicKey
 	chains []*chain // oldest first; the last is current
+	// ended: the sender's session ended (EndSession); its next key starts
+	// a new session, whatever its epoch.
+	ended bool
 }
 
 // chain is one sender epoch at a receiver. Counters are uint64 so that
@@ -275,6 +278,24 @@ func (r *Receiver) RemoveSender(id uuid.UUID) {
 	delete(r.peers, id)
 }
 
+// EndSession says that sender id's session ended: the node saw it go (it
+// left the group, or its node stopped or restarted), and its next sender
+// key comes from a new Sender, whose first epoch may be older than the
+// ones held (its clock, or a burst of rotations before it restarted). That
+// key is then taken whatever its epoch, as after RemoveSender, but the keys
+// held of the ended session stay for the records already received: they
+// are superseded by it (and expire Grace later), and the one of them with
+// its epoch, if any, is dropped at once. Epochs only increase again from
+// there. Nothing else changes: the key must still be sealed by the
+// sender's long-term key to ours, and VerifySender must accept it.
+func (r *Receiver) EndSession(id uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.peers[id]; p != nil {
+		p.ended = true
+	}
+}
+
 // holdsEpoch reports whether r still holds a key of sender for epoch: the
 // records of an epoch it dropped will never be settled.
 func (r *Receiver) holdsEpoch(sender uuid.UUID, epoch uint32) bool {
@@ -358,11 +379,13 @@ func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, e
 	if p != nil && len(p.chains) > 0 {
 		cur := p.chains[len(p.chains)-1]
 		switch {
-		case body.epoch < cur.epoch:
-			return KeyInfo{}, errf("privgroup: sender key from %s: %w: stale epoch %d, have %d", id, ErrSenderKey, body.epoch, cur.epoch)
 		case body.epoch == cur.epoch && cur.id == keyID:
 			ki.Duplicate = true
 			return ki, nil
+		case p.ended:
+			// A new session: no epoch of the last one applies.
+		case body.epoch < cur.epoch:
+			return KeyInfo{}, errf("privgroup: sender key from %s: %w: stale epoch %d, have %d", id, ErrSenderKey, body.epoch, cur.epoch)
 		case body.epoch == cur.epoch:
 			return KeyInfo{}, errf("privgroup: sender key from %s: %w: a different key for epoch %d", id, ErrSenderKey, body.epoch)
 		}
@@ -382,12 +405,25 @@ func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, e
 		ad: newAD(r.group, body.senderID, body.epoch),
 	}
 	now := r.opts.Now()
+	kept := 0
 	for _, old := range p.chains {
+		if old.epoch == body.epoch {
+			// Only after EndSession: the ended session's chain of this
+			// epoch goes, so that an epoch names one chain of the sender
+			// (Settlements and the stream Reader go by epoch).
+			old.wipe()
+			delete(r.chains, old.id)
+			continue
+		}
 		if old.supersededAt.IsZero() {
 			old.supersededAt = now
 		}
+		p.chains[kept] = old
+		kept++
 	}
-	p.chains = append(p.chains, c)
+	clear(p.chains[kept:])
+	p.chains = append(p.chains[:kept], c)
+	p.ended = false
 	// Keep at most two older epochs: they are in their grace window.
 	for len(p.chains) > 3 {
 		old := p.chains[0]

@@ -904,6 +904,11 @@ func (g *Group) memberGone(peer uuid.UUID) {
 		q.close()
 		if !q.hasReader() {
 			g.dropSenderLocked(peer)
+		} else {
+			// Its Reader keeps the keys for what it has not read yet,
+			// but they must not refuse the key of the peer's next
+			// session (its node restarted, with an older epoch).
+			g.rcv.r.EndSession(peer)
 		}
 	}
 	g.rcv.Unlock()

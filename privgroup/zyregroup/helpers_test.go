@@ -62,7 +62,14 @@ func newNode(t testing.TB, name string, port int, plain bool) *member {
 // as a deployed node runs).
 func newNodeBeacon(t testing.TB, name string, port int, plain bool, interval time.Duration) *member {
 	t.Helper()
-	m := &member{t: t, name: name, sk: secretKey(t), other: make(chan zre.Event, 10000)}
+	return newNodeKey(t, name, port, plain, interval, secretKey(t))
+}
+
+// newNodeKey is newNodeBeacon with the given secret key: a secure node
+// started again with the key of one that stopped has its UUID (a restart).
+func newNodeKey(t testing.TB, name string, port int, plain bool, interval time.Duration, sk curve.SecretKey) *member {
+	t.Helper()
+	m := &member{t: t, name: name, sk: sk, other: make(chan zre.Event, 10000)}
 	cfg := zre.Config{
 		Name:   name,
 		Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: interval},
