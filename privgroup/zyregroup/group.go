@@ -907,8 +907,11 @@ func (g *Group) memberGone(peer uuid.UUID) {
 		} else {
 			// Its Reader keeps the keys for what it has not read yet,
 			// but they must not refuse the key of the peer's next
-			// session (its node restarted, with an older epoch).
+			// session (its node restarted, with an older epoch). It is
+			// gone now, not when that Reader closes: a JOIN meanwhile
+			// (the restarted node) undoes it.
 			g.rcv.r.EndSession(peer)
+			g.goneLocked(peer)
 		}
 	}
 	g.rcv.Unlock()
@@ -920,10 +923,21 @@ const maxGone = 4096
 // dropSenderLocked forgets a sender's keys and queue, and remembers it as
 // gone. g.rcv is held.
 func (g *Group) dropSenderLocked(peer uuid.UUID) {
+	g.goneLocked(peer)
+	g.forgetSenderLocked(peer)
+}
+
+// goneLocked remembers peer as gone until it joins or gives us a key.
+// g.rcv is held.
+func (g *Group) goneLocked(peer uuid.UUID) {
 	if len(g.rcv.gone) >= maxGone {
 		clear(g.rcv.gone)
 	}
 	g.rcv.gone[peer] = struct{}{}
+}
+
+// forgetSenderLocked forgets a sender's keys and queue. g.rcv is held.
+func (g *Group) forgetSenderLocked(peer uuid.UUID) {
 	if ss := g.rcv.senders[peer]; ss != nil {
 		for _, id := range ss.keyIDs {
 			delete(g.rcv.keyIDs, id)
@@ -1484,7 +1498,10 @@ func (rd *Reader) Close() error {
 		g.rcv.Lock()
 		rd.q.clearReader()
 		if rd.q.isClosed() && g.rcv.queues[rd.sender] == rd.q && !g.rcv.closed {
-			g.dropSenderLocked(rd.sender)
+			// The sender left while we read (memberGone kept its keys
+			// for us and remembered it as gone, unless it has joined
+			// again since).
+			g.forgetSenderLocked(rd.sender)
 		}
 		g.rcv.Unlock()
 	})

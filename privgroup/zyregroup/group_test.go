@@ -808,6 +808,40 @@ func TestReaderOfDepartedSender(t *testing.T) {
 	}
 }
 
+// A Reader open while its sender leaves and joins again (its node
+// restarted) does not make the sender gone when it closes: a new Reader
+// waits for the sender's stream instead of ending at once (found with
+// TestRestartedSenderReaderClosedLate: closed between the JOIN and the new
+// key, the old Reader marked the sender gone, though it was back).
+func TestReaderClosedAfterSenderCameBack(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	for _, back := range []bool{false, true} {
+		old, err := f.g.NewReader(f.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.g.Handle(&zre.Exit{EventHeader: zre.EventHeader{Peer: f.p}})
+		if back {
+			f.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: f.p}, Group: group})
+		}
+		old.Close()
+		rd, err := f.g.NewReader(f.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := io.ErrUnexpectedEOF // it left: the stream is cut
+		if back {
+			rd.Close() // it waits for the stream: Close ends it
+			want = ErrClosed
+		}
+		if _, err := rd.Read(make([]byte, 10)); !errors.Is(err, want) {
+			t.Fatalf("came back %v: Read of a new Reader: %v, want %v", back, err, want)
+		}
+		rd.Close()
+		f.g.Handle(keyWhisper(f.p, f.key, 0xff)) // p's key again, for the next round
+	}
+}
+
 // A revocation during one long Write takes effect from the next chunk:
 // Write holds the Group's sending lock one chunk at a time, so Recheck
 // runs between chunks and everything after is sealed under a new key the
