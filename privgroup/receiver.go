@@ -326,8 +326,9 @@ func (c *chain) wipe() {
 // AddSenderKey opens a sender-key record that the member with long-term
 // CURVE public key from sent us (over the authenticated CURVE connection),
 // checks that it names from, us and our group, and installs it. A record of
-// an older epoch than one already known is refused; a newer one starts the
-// grace window of the older epochs.
+// an older epoch than one already known is refused (unless EndSession ended
+// the sender's session since); a newer one starts the grace window of the
+// older epochs.
 func (r *Receiver) AddSenderKey(sealed []byte, from curve.PublicKey) (KeyInfo, error) {
 	var ki KeyInfo
 	if err := checkSenderKeyOuter(sealed); err != nil {
