@@ -21,6 +21,10 @@ type fakeNode struct {
 	whispers [][][]byte
 	shouts   [][][]byte
 	shoutsTo [][]uuid.UUID // the peers of each ShoutTo
+	// shoutsToContent and shoutsToErr: the content and the result of each
+	// ShoutTo.
+	shoutsToContent [][][]byte
+	shoutsToErr     []error
 	// refuse, if set, is the error of a Shout (peers nil) or a ShoutTo.
 	refuse func(peers []uuid.UUID) error
 	// refuseWhisper, if set, is the error of a Whisper to peer (which
@@ -89,10 +93,13 @@ func (f *fakeNode) ShoutTo(_ string, peers []uuid.UUID, content ...[]byte) error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shoutsTo = append(f.shoutsTo, slices.Clone(peers))
+	f.shoutsToContent = append(f.shoutsToContent, cloneContent(content))
+	var err error
 	if f.refuse != nil {
-		return f.refuse(peers)
+		err = f.refuse(peers)
 	}
-	return nil
+	f.shoutsToErr = append(f.shoutsToErr, err)
+	return err
 }
 
 // FuzzHandle feeds hostile WHISPER and SHOUT content to a Group that holds

@@ -453,6 +453,13 @@ func (g *Group) Handle(ev zre.Event) bool {
 		if e.Group == g.group && e.Peer != g.self {
 			g.rcv.Lock()
 			delete(g.rcv.gone, e.Peer)
+			if q := g.rcv.queues[e.Peer]; q != nil && q.isClosed() {
+				// It left while its Reader was open and is back with the
+				// keys we hold (it did not restart): its records go to a
+				// new queue, for a new Reader, not to the closed one
+				// (found by review: they were dropped there).
+				g.rcv.queues[e.Peer] = newQueue()
+			}
 			g.rcv.Unlock()
 			g.snd.Lock()
 			if _, ok := g.snd.members[e.Peer]; !ok && !g.snd.closed {
@@ -745,7 +752,6 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 // deferLocked queues a send that a member's full queue refused and starts
 // the retry timer. g.snd is held.
 func (g *Group) deferLocked(l laterSend) {
-	g.stats.sendRetries.Add(1)
 	l.deadline = time.Now().Add(g.opts.SendTimeout)
 	g.snd.later = append(g.snd.later, l)
 	select {
@@ -769,13 +775,9 @@ func (g *Group) flushLaterLocked() (keyWaits bool) {
 	var blocked []uuid.UUID // peers whose queue is still full: keep their order
 	kept := g.snd.later[:0]
 	for _, l := range g.snd.later {
-		if slices.Contains(blocked, l.peer) {
-			kept = append(kept, l)
-			keyWaits = keyWaits || l.whisper != nil
-			continue
-		}
+		// Checked also behind a send still refused (found by review: the
+		// stale keys of every rotation piled up behind a waiting record).
 		key, ok := g.peerKey(l.peer)
-		var err error
 		switch {
 		case !ok || !slices.Contains(inGroup, l.peer) || !g.trusted(l.peer, key) ||
 			(l.whisper != nil && (!key.Equal(l.key) || l.epoch != g.snd.s.Epoch())):
@@ -785,9 +787,16 @@ func (g *Group) flushLaterLocked() (keyWaits bool) {
 			g.stats.undelivered.Add(1)
 			g.dropLater(l, fmt.Errorf("zyregroup: send to %s: %w for %v", l.peer, zmtp.ErrPeerNotResponding, g.opts.SendTimeout))
 			continue
-		case l.whisper != nil:
+		case slices.Contains(blocked, l.peer):
+			kept = append(kept, l)
+			keyWaits = keyWaits || l.whisper != nil
+			continue
+		}
+		g.stats.sendRetries.Add(1)
+		var err error
+		if l.whisper != nil {
 			err = g.node.Whisper(l.peer, l.whisper...)
-		default:
+		} else {
 			err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{l.peer}, l.record), l.peer)
 		}
 		switch {
@@ -798,7 +807,6 @@ func (g *Group) flushLaterLocked() (keyWaits bool) {
 			}
 			g.dropLater(l, nil)
 		case errors.Is(err, zmtp.ErrPeerNotResponding):
-			g.stats.sendRetries.Add(1)
 			blocked = append(blocked, l.peer)
 			kept = append(kept, l)
 			keyWaits = keyWaits || l.whisper != nil
@@ -1122,7 +1130,8 @@ func (g *Group) shout(rec []byte) error {
 // still sent to. g.snd is held.
 func (g *Group) writerShout(rec []byte) error {
 	if g.flushLaterLocked() {
-		err := g.retryUnlocking(true, func() error {
+		// (flushLaterLocked counts its own retries.)
+		err := g.retryLoop(true, false, func() error {
 			if g.flushLaterLocked() {
 				return errKeyWaits
 			}
@@ -1139,8 +1148,10 @@ func (g *Group) writerShout(rec []byte) error {
 			err = g.node.Shout(g.group, rec)
 		} else {
 			// Members may have changed while we waited (a revocation, a
-			// LEAVE): only those still members are tried again.
-			failed = slices.DeleteFunc(failed, func(p uuid.UUID) bool { _, ok := g.snd.members[p]; return !ok })
+			// LEAVE): only those still members are tried again, with
+			// those whose new key waits (a rotation meanwhile; found by
+			// review: they lost the record, sealed under a key they hold).
+			failed = slices.DeleteFunc(failed, func(p uuid.UUID) bool { return !g.readerLocked(p) })
 			if len(failed) == 0 {
 				return nil
 			}
@@ -1156,7 +1167,7 @@ func (g *Group) writerShout(rec []byte) error {
 		failed = failed[:0:0]
 		var first error
 		for i, p := range se.Peers {
-			if _, ok := g.snd.members[p]; !ok || i >= len(se.Errs) || !errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
+			if !g.readerLocked(p) || i >= len(se.Errs) || !errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
 				continue
 			}
 			failed = append(failed, p)
@@ -1171,10 +1182,32 @@ func (g *Group) writerShout(rec []byte) error {
 	})
 }
 
+// readerLocked reports whether the Writer waits for peer: a member holding
+// our current key, or one whose current key waits in later (a rotation
+// while the Writer waited; it holds the key of the record in flight). A
+// member removed meanwhile (LEAVE, revocation) is neither. g.snd is held.
+func (g *Group) readerLocked(peer uuid.UUID) bool {
+	if _, ok := g.snd.members[peer]; ok {
+		return true
+	}
+	return slices.ContainsFunc(g.snd.later, func(l laterSend) bool {
+		return l.peer == peer && l.whisper != nil && l.epoch == g.snd.s.Epoch()
+	})
+}
+
 // errKeyWaits: a sender key waits for a member's full queue.
 var errKeyWaits = fmt.Errorf("zyregroup: a sender key waits: %w", zmtp.ErrPeerNotResponding)
 
+// retryUnlocking calls f until it succeeds, fails with an error other
+// than zmtp.ErrPeerNotResponding, or SendTimeout passes, waiting between
+// tries (50 µs, doubling up to 5 ms); with unlock, g.snd (held by the
+// caller) is let go while it waits. Each wait counts a retry.
 func (g *Group) retryUnlocking(unlock bool, f func() error) error {
+	return g.retryLoop(unlock, true, f)
+}
+
+// retryLoop is retryUnlocking; count says whether to count the retries.
+func (g *Group) retryLoop(unlock, count bool, f func() error) error {
 	err := f()
 	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
 		return err // the common case reads no clock
@@ -1189,7 +1222,9 @@ func (g *Group) retryUnlocking(unlock bool, f func() error) error {
 			}
 			return err
 		}
-		g.stats.sendRetries.Add(1)
+		if count {
+			g.stats.sendRetries.Add(1)
+		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
 		} else {

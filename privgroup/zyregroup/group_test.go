@@ -1315,3 +1315,143 @@ func TestNewWriterWaitsForAClosingWriter(t *testing.T) {
 		w2.Close()
 	}
 }
+
+// firstData returns the first data record the fake node was asked to
+// SHOUT to the group (refused or not).
+func firstData(t *testing.T, node *fakeNode) []byte {
+	t.Helper()
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	for _, c := range node.shouts {
+		if h, err := privgroup.ParseHeader(c[0]); err == nil && h.Kind == privgroup.KindData {
+			return bytes.Clone(c[0])
+		}
+	}
+	t.Fatal("no data record shouted")
+	return nil
+}
+
+// A rotation while a Write waits for a slow member does not make that
+// member lose the record: its new key waits (its queue is full), so it is
+// not among those holding the current key, but it holds the one the record
+// is sealed under, and the retries still go to it (found by review).
+func TestRotationWhileWriteWaitsKeepsTheRecord(t *testing.T) {
+	f, slow, _, wrote := writeToSlowMember(t)
+	node := f.g.node.(*fakeNode)
+	rec := firstData(t, node)
+	// The rotation policy, another member's LEAVE or Rotate: all the same.
+	if err := f.g.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	slow.await(t, 20)
+	slow.released.Store(true)
+	if err := awaitErr(t, "the Write", wrote); err != nil {
+		t.Fatal(err)
+	}
+	// Let the Group's goroutine deliver what waits (p's key, records).
+	waitFor(t, "nothing waiting", func() bool {
+		f.g.snd.Lock()
+		defer f.g.snd.Unlock()
+		return len(f.g.snd.later) == 0
+	})
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	for i := range node.shoutsTo {
+		if slices.Contains(node.shoutsTo[i], f.p) && bytes.Equal(node.shoutsToContent[i][0], rec) && node.shoutsToErr[i] == nil {
+			return
+		}
+	}
+	t.Fatalf("p never got the data record its queue refused (a rotation happened while the Writer waited for it); stats %+v", f.g.Stats())
+}
+
+// While a Writer waits for a member's key, each retry of the key counts
+// once in Stats.SendRetries (found by review: the Writer's wait counted it
+// a second time).
+func TestSendRetriesCountedOnceWhileAKeyWaits(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	slow := newSlowMember(f)
+	if err := f.g.Rotate(); err != nil { // p's new key waits
+		t.Fatal(err)
+	}
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); wrote <- err }()
+	slow.await(t, 100)
+	slow.released.Store(true)
+	if err := awaitErr(t, "the Write", wrote); err != nil {
+		t.Fatal(err)
+	}
+	// Every refusal (slow.tries) is at most one retry: deferLocked counts
+	// the first, flushLaterLocked each refused retry.
+	if st := f.g.Stats(); st.SendRetries > uint64(slow.tries.Load()) {
+		t.Fatalf("SendRetries %d for %d refused sends", st.SendRetries, slow.tries.Load())
+	}
+}
+
+// Behind a slow member's waiting record, the keys of epochs rotated past
+// are dropped at once (found by review: they piled up until the record's
+// deadline, one per rotation, and the Writer waited for them).
+func TestStaleKeysDroppedBehindAWaitingRecord(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.SendTimeout = 10 * time.Minute })
+	w, err := f.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 100)); err != nil { // pending
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, privgroup.DefaultChunkSize)); err != nil { // pending, unbatched
+		t.Fatal(err)
+	}
+	slow := newSlowMember(f)
+	const n = 200
+	for range n {
+		if err := f.g.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slow.await(t, 20) // the Group's goroutine flushed many times
+	f.g.snd.Lock()
+	waiting, stale := len(f.g.snd.later), 0
+	for _, l := range f.g.snd.later {
+		if l.whisper != nil && l.epoch != f.g.snd.s.Epoch() {
+			stale++
+		}
+	}
+	f.g.snd.Unlock()
+	if stale > 1 {
+		t.Fatalf("%d sends waiting, %d of them keys of epochs rotated past", waiting, stale)
+	}
+}
+
+// A sender that leaves while our Reader of it is open and joins again
+// without restarting (same Sender, same key) has its records queued for a
+// new Reader; the old one ends (found by review: they went to the old
+// Reader's closed queue and were dropped, with no key request, and no new
+// Reader could open until the old one closed).
+func TestSenderBackWithoutRestartWhileReaderOpen(t *testing.T) {
+	f := newFakeGroup(t, 0xff)
+	old, err := f.g.NewReader(f.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	hdr := zre.EventHeader{Peer: f.p}
+	f.g.Handle(&zre.Leave{EventHeader: hdr, Group: group})
+	f.g.Handle(&zre.Join{EventHeader: hdr, Group: group})
+	rec, err := f.s.Seal(nil, make([]byte, 8+10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.Handle(&zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{rec}})
+	_, nerr := f.g.NewReader(f.p)
+	if st := f.g.Stats(); st.QueueDropped != 0 || st.Records != 1 || errors.Is(nerr, ErrBusy) {
+		t.Fatalf("the back sender's record: stats %+v, a new Reader: %v; want it queued for a Reader", st, nerr)
+	}
+}
