@@ -123,9 +123,11 @@ type Options struct {
 	// checked again (a revocation then rotates our key and drops theirs).
 	// Call Recheck for an immediate check.
 	RecheckInterval time.Duration
-	// SendTimeout bounds the retries of a send that a full peer queue
-	// refused (zmtp.ErrPeerNotResponding): the Writer waits for the
-	// receivers rather than dropping data.
+	// SendTimeout bounds how long what a member's full queue refused
+	// (zmtp.ErrPeerNotResponding) waits in its outbox: the Writer waits
+	// for its members rather than dropping data, but a member whose
+	// outbox waited longer is given up (Stats.Undelivered) and no longer
+	// waited for.
 	SendTimeout time.Duration
 
 	// OnOpaque, if set, is called from Handle with every record of the
@@ -181,10 +183,10 @@ type Group struct {
 	stats   counters
 
 	// snd guards the sending side: the Sender, the members holding our
-	// current key, the open Writer and the sends waiting for a member's
-	// full queue. Sends happen under it; the Writer sends no data while a
-	// key waits in later, so a key whisper precedes the SHOUTs of its
-	// epoch on each connection.
+	// current key, the open Writer and the outboxes of members whose
+	// queues were full. Sends happen under it, and everything for a
+	// member with an outbox goes through it, so each member gets our keys
+	// and records in the order we made them.
 	snd struct {
 		sync.Mutex
 		s       *privgroup.Sender
@@ -201,10 +203,13 @@ type Group struct {
 		// succeeds (rotateExclude is the member it was for).
 		rotateErr     error
 		rotateExclude uuid.UUID
-		// later: keys and records that a member's full queue refused,
-		// oldest first; the Group's goroutine (and a Writer, before its
-		// data) tries them again until each one's deadline.
-		later []laterSend
+		// out: for each member whose queue refused something, what waits
+		// for it, oldest first (present only while not empty); the
+		// Group's goroutine and a waiting Writer send it on. stalled:
+		// members whose outbox waited longer than SendTimeout and was
+		// dropped; nobody waits for them until they are given a key.
+		out     map[uuid.UUID]*outbox
+		stalled map[uuid.UUID]bool
 	}
 	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
@@ -217,7 +222,10 @@ type Group struct {
 		// gone: senders whose keys and queue were dropped (they left, or
 		// stopped being trusted) and that have not joined or sent a key
 		// since; a Reader of one ends at once. Bounded by maxGone.
-		gone    map[uuid.UUID]struct{}
+		gone map[uuid.UUID]struct{}
+		// readers: the open Readers of each sender (an old one may still
+		// read a queue that a new one replaced).
+		readers map[uuid.UUID]int
 		changed chan struct{} // closed and replaced when a sender key arrives
 		from    uuid.UUID     // the peer whose WHISPER is being handled
 		closed  bool
@@ -231,20 +239,23 @@ type Group struct {
 
 	done      chan struct{}
 	kick      chan struct{} // capacity 1: messages are pending, start the batch timer
-	kickLater chan struct{} // capacity 1: a send waits in later, start the retry timer
+	kickOut   chan struct{} // capacity 1: an outbox is not empty, start the retry timer
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
 
-// laterSend is a sender key or a record that a member's full queue
-// refused, waiting to be tried again.
-type laterSend struct {
-	peer     uuid.UUID
-	whisper  [][]byte        // a key WHISPER; nil for a record
-	key      curve.PublicKey // the member's key the whisper is sealed to
-	epoch    uint32          // the epoch of that sender key
-	record   []byte          // a batch or rotation record, shouted to peer alone
-	deadline time.Time
+// outbox is what waits for one member whose queue was full: sender keys
+// and records, in the order we made them.
+type outbox struct {
+	items []outItem
+}
+
+type outItem struct {
+	whisper [][]byte // a sender key WHISPER; nil for a record
+	epoch   uint32   // the epoch of that key
+	record  []byte   // a record, shouted to this member alone (shared, never written)
+	at      time.Time
+	refused bool // its queue refused it once at least (trying again is a retry)
 }
 
 type senderState struct {
@@ -266,7 +277,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	if node.Secure() && !opts.Secret.Public().Equal(node.PublicKey()) {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w: the secret key is not the node's", group, ErrInvalidOptions)
 	}
-	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, done: make(chan struct{}), kick: make(chan struct{}, 1), kickLater: make(chan struct{}, 1)}
+	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, done: make(chan struct{}), kick: make(chan struct{}, 1), kickOut: make(chan struct{}, 1)}
 	g.log = opts.Logger
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -329,11 +340,13 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
 	}
 	g.snd.s, g.snd.members, g.snd.fast = s, map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]byte{}
+	g.snd.out, g.snd.stalled = map[uuid.UUID]*outbox{}, map[uuid.UUID]bool{}
 	g.rcv.r = r
 	g.rcv.keyIDs = map[privgroup.KeyID]uuid.UUID{}
 	g.rcv.senders = map[uuid.UUID]*senderState{}
 	g.rcv.queues = map[uuid.UUID]*queue{}
 	g.rcv.gone = map[uuid.UUID]struct{}{}
+	g.rcv.readers = map[uuid.UUID]int{}
 	g.rcv.changed = make(chan struct{})
 	g.req.sent, g.req.answered = map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
 	if err := node.Join(group); err != nil {
@@ -403,7 +416,8 @@ func (g *Group) Suite() privgroup.Suite {
 	return g.snd.s.Suite()
 }
 
-// Members returns the peers holding our current sender key.
+// Members returns the peers given our current sender key: holding it, or
+// about to (it waits for a full queue, before anything else we send them).
 func (g *Group) Members() []uuid.UUID {
 	g.snd.Lock()
 	defer g.snd.Unlock()
@@ -734,89 +748,145 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 		return
 	}
 	content := [][]byte{[]byte(WhisperPrefix), []byte(g.group), rec, {g.fastSuites}}
+	epoch := g.snd.s.Epoch()
+	delete(g.snd.stalled, peer)
+	if ob := g.snd.out[peer]; ob != nil {
+		// Behind what waits for it already, once per epoch (a JOIN or a
+		// key request again meanwhile adds nothing).
+		if slices.ContainsFunc(ob.items, func(it outItem) bool { return it.whisper != nil && it.epoch == epoch }) {
+			clear(rec)
+			return
+		}
+		g.pushLocked(peer, outItem{whisper: content, epoch: epoch})
+		g.snd.members[peer] = key
+		return
+	}
 	switch err := g.node.Whisper(peer, content...); {
 	case err == nil:
 		clear(rec)
 		g.snd.members[peer] = key
 		g.stats.keysSent.Add(1)
 	case errors.Is(err, zmtp.ErrPeerNotResponding):
-		// Its queue is full: the key waits in later (and the Writer's
-		// data waits for it), so that nothing here waits for the peer.
-		g.deferLocked(laterSend{peer: peer, whisper: content, key: key, epoch: g.snd.s.Epoch()})
+		// Its queue is full: the key waits in its outbox, and so does
+		// everything after it for this member, so that nothing here
+		// waits for the peer.
+		g.pushLocked(peer, outItem{whisper: content, epoch: epoch, refused: true})
+		g.snd.members[peer] = key
 	default:
 		clear(rec)
 		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
 	}
 }
 
-// deferLocked queues a send that a member's full queue refused and starts
-// the retry timer. g.snd is held.
-func (g *Group) deferLocked(l laterSend) {
-	l.deadline = time.Now().Add(g.opts.SendTimeout)
-	g.snd.later = append(g.snd.later, l)
+// pushLocked adds it to peer's outbox and starts the retry timer. g.snd
+// is held.
+func (g *Group) pushLocked(peer uuid.UUID, it outItem) {
+	ob := g.snd.out[peer]
+	if ob == nil {
+		ob = &outbox{}
+		g.snd.out[peer] = ob
+	}
+	if it.whisper != nil {
+		// A key that no record follows is of no use once a newer one
+		// follows it (found by review: a key per rotation piled up).
+		for n := len(ob.items); n > 0 && ob.items[n-1].whisper != nil; n-- {
+			clear(ob.items[n-1].whisper[2])
+			ob.items[n-1] = outItem{}
+			ob.items = ob.items[:n-1]
+		}
+	}
+	it.at = time.Now()
+	ob.items = append(ob.items, it)
 	select {
-	case g.kickLater <- struct{}{}:
+	case g.kickOut <- struct{}{}:
 	default:
 	}
 }
 
-// flushLaterLocked tries again the sends waiting in later, oldest first
-// and in order for each peer, and reports whether a sender key still
-// waits. It drops a send whose deadline passed (counted in Undelivered),
-// one for a peer that left the group or is no longer trusted, and a key
-// of an epoch we have rotated past (the rotation gave the peer a new
-// one). g.snd is held.
-func (g *Group) flushLaterLocked() (keyWaits bool) {
-	if len(g.snd.later) == 0 {
-		return false
-	}
+// flushOutLocked sends on what waits in the outboxes, in order for each
+// member, until its queue refuses again. An outbox whose oldest item
+// waited longer than SendTimeout is dropped (counted in Undelivered) and
+// its member stalled: nobody waits for it any more, its Reader reports
+// what it could not open or authenticate, and it gets what is sent from
+// then on like any peer. So is one whose member is no longer trusted (the
+// next Recheck removes it). g.snd is held.
+func (g *Group) flushOutLocked() {
 	now := time.Now()
-	inGroup := g.node.PeersByGroup(g.group)
-	var blocked []uuid.UUID // peers whose queue is still full: keep their order
-	kept := g.snd.later[:0]
-	for _, l := range g.snd.later {
-		// Checked also behind a send still refused (found by review: the
-		// stale keys of every rotation piled up behind a waiting record).
-		key, ok := g.peerKey(l.peer)
-		switch {
-		case !ok || !slices.Contains(inGroup, l.peer) || !g.trusted(l.peer, key) ||
-			(l.whisper != nil && (!key.Equal(l.key) || l.epoch != g.snd.s.Epoch())):
-			g.dropLater(l, nil)
-			continue
-		case now.After(l.deadline):
-			g.stats.undelivered.Add(1)
-			g.dropLater(l, fmt.Errorf("zyregroup: send to %s: %w for %v", l.peer, zmtp.ErrPeerNotResponding, g.opts.SendTimeout))
-			continue
-		case slices.Contains(blocked, l.peer):
-			kept = append(kept, l)
-			keyWaits = keyWaits || l.whisper != nil
+	for p, ob := range g.snd.out {
+		key, member := g.snd.members[p]
+		if !member || !g.trusted(p, key) {
+			g.dropOutLocked(p, nil)
 			continue
 		}
-		g.stats.sendRetries.Add(1)
-		var err error
-		if l.whisper != nil {
-			err = g.node.Whisper(l.peer, l.whisper...)
-		} else {
-			err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{l.peer}, l.record), l.peer)
-		}
-		switch {
-		case err == nil:
-			if l.whisper != nil {
-				g.snd.members[l.peer] = l.key
+		for len(ob.items) > 0 {
+			it := ob.items[0]
+			if now.Sub(it.at) > g.opts.SendTimeout {
+				g.stats.undelivered.Add(uint64(len(ob.items)))
+				epoch := g.snd.s.Epoch()
+				current := slices.ContainsFunc(ob.items, func(it outItem) bool { return it.whisper != nil && it.epoch == epoch })
+				g.dropOutLocked(p, fmt.Errorf("%w for %v", zmtp.ErrPeerNotResponding, g.opts.SendTimeout))
+				if current {
+					// It never got our current key: no member.
+					g.removeMemberLocked(p)
+				} else {
+					g.snd.stalled[p] = true
+				}
+				break
+			}
+			if it.refused {
+				g.stats.sendRetries.Add(1)
+			}
+			var err error
+			if it.whisper != nil {
+				err = g.node.Whisper(p, it.whisper...)
+			} else {
+				err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{p}, it.record), p)
+			}
+			if errors.Is(err, zmtp.ErrPeerNotResponding) {
+				ob.items[0].refused = true
+				break
+			}
+			if err != nil {
+				g.log.Debug("zyregroup: send dropped", "group", g.group, "peer", p, "err", err)
+			} else if it.whisper != nil {
 				g.stats.keysSent.Add(1)
 			}
-			g.dropLater(l, nil)
-		case errors.Is(err, zmtp.ErrPeerNotResponding):
-			blocked = append(blocked, l.peer)
-			kept = append(kept, l)
-			keyWaits = keyWaits || l.whisper != nil
-		default:
-			g.dropLater(l, err)
+			if it.whisper != nil {
+				clear(it.whisper[2])
+			}
+			ob.items[0] = outItem{}
+			ob.items = ob.items[1:]
+		}
+		if len(ob.items) == 0 {
+			delete(g.snd.out, p)
 		}
 	}
-	clear(g.snd.later[len(kept):])
-	g.snd.later = kept
-	return keyWaits
+}
+
+// dropOutLocked drops what waits for peer (erasing its keys), logging why
+// if err. g.snd is held.
+func (g *Group) dropOutLocked(peer uuid.UUID, err error) {
+	ob := g.snd.out[peer]
+	if ob == nil {
+		return
+	}
+	for _, it := range ob.items {
+		if it.whisper != nil {
+			clear(it.whisper[2])
+		}
+	}
+	delete(g.snd.out, peer)
+	if err != nil {
+		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", peer, "items", len(ob.items), "err", err)
+	}
+}
+
+// removeMemberLocked makes peer no member: it holds none of our keys from
+// now on, and what waited for it is dropped. g.snd is held.
+func (g *Group) removeMemberLocked(peer uuid.UUID) {
+	delete(g.snd.members, peer)
+	delete(g.snd.stalled, peer)
+	g.dropOutLocked(peer, nil)
 }
 
 // peerErr is peer's own error in a *zre.ShoutError (nil when it is not
@@ -828,21 +898,10 @@ func peerErr(err error, peer uuid.UUID) error {
 	}
 	if i := slices.Index(se.Peers, peer); i >= 0 && i < len(se.Errs) {
 		return se.Errs[i]
-	}
-	if i := slices.Index(se.Peers, peer); i >= 0 {
+	} else if i >= 0 {
 		return se.Err
 	}
 	return nil
-}
-
-// dropLater forgets a waiting send (erasing a key), logging why if err.
-func (g *Group) dropLater(l laterSend, err error) {
-	if l.whisper != nil {
-		clear(l.whisper[2])
-	}
-	if err != nil {
-		g.log.Warn("zyregroup: send dropped", "group", g.group, "peer", l.peer, "key", l.whisper != nil, "err", err)
-	}
 }
 
 // rotateLocked starts a new epoch and gives the new key to the current
@@ -886,10 +945,17 @@ func (g *Group) rotationFailedLocked(exclude uuid.UUID, err error) error {
 // distributeLocked gives the current key to every trusted member of the
 // group except exclude, and makes them the member set.
 func (g *Group) distributeLocked(exclude uuid.UUID) error {
-	clear(g.snd.members)
+	old := g.snd.members
+	g.snd.members = make(map[uuid.UUID]curve.PublicKey, len(old))
 	for _, p := range g.node.PeersByGroup(g.group) {
 		if p != exclude {
 			g.giveKeyLocked(p)
+		}
+	}
+	// Those not given the new key get nothing more of what waited.
+	for p := range old {
+		if _, ok := g.snd.members[p]; !ok {
+			g.removeMemberLocked(p)
 		}
 	}
 	return nil
@@ -901,7 +967,7 @@ func (g *Group) memberGone(peer uuid.UUID) {
 	g.snd.Lock()
 	delete(g.snd.fast, peer)
 	if _, ok := g.snd.members[peer]; ok && !g.snd.closed {
-		delete(g.snd.members, peer)
+		g.removeMemberLocked(peer)
 		if err := g.rotateLocked(peer); err != nil {
 			g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
 		}
@@ -910,7 +976,7 @@ func (g *Group) memberGone(peer uuid.UUID) {
 	g.rcv.Lock()
 	if q := g.rcv.queues[peer]; q != nil {
 		q.close()
-		if !q.hasReader() {
+		if g.rcv.readers[peer] == 0 {
 			g.dropSenderLocked(peer)
 		} else {
 			// Its Reader keeps the keys for what it has not read yet,
@@ -975,7 +1041,7 @@ func (g *Group) Recheck() {
 	}
 	if len(gone) > 0 && !g.snd.closed {
 		for _, p := range gone {
-			delete(g.snd.members, p)
+			g.removeMemberLocked(p)
 		}
 		// distributeLocked re-asks the trust decision for everyone.
 		if err := g.rotateLocked(uuid.Nil); err != nil {
@@ -1015,8 +1081,8 @@ func (g *Group) run(interval time.Duration) {
 	batch.Stop()
 	defer batch.Stop()
 	armed := false
-	// retry: sends waiting in later are tried again after 50 µs, then
-	// twice as long each time they are refused, up to 5 ms.
+	// retry: what waits in outboxes is tried again after 50 µs, then
+	// twice as long each time it is refused, up to 5 ms.
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -1028,7 +1094,7 @@ func (g *Group) run(interval time.Duration) {
 		select {
 		case <-g.done:
 			return
-		case <-g.kickLater:
+		case <-g.kickOut:
 			if !retrying {
 				wait, retrying = firstWait, true
 				retry.Reset(wait)
@@ -1036,9 +1102,9 @@ func (g *Group) run(interval time.Duration) {
 		case <-retry.C:
 			g.snd.Lock()
 			if !g.snd.closed {
-				g.flushLaterLocked()
+				g.flushOutLocked()
 			}
-			retrying = len(g.snd.later) > 0
+			retrying = len(g.snd.out) > 0
 			g.snd.Unlock()
 			if retrying {
 				wait = min(2*wait, maxWait)
@@ -1098,105 +1164,74 @@ func (g *Group) kickLocked() {
 	}
 }
 
-// shout sends a batch or rotation record to the group without waiting:
-// a member holding our key whose queue is full gets it later (see
-// flushLaterLocked), so that Handle and the batch timer never wait for a
-// slow member. Peers that cannot read it (untrusted, plain or without our
-// key) are not sent it again. g.snd is held.
+// shout sends a record to the group without waiting for anyone: a member
+// with an outbox gets it through its outbox, behind what waits there, and
+// a member whose queue refuses it gets one. Peers that cannot read it
+// (untrusted, plain or without our key) and stalled members are not sent
+// it again: one that stops reading must not hold up the stream. g.snd is
+// held.
 func (g *Group) shout(rec []byte) error {
-	err := g.node.Shout(g.group, rec)
+	var err error
+	if len(g.snd.out) == 0 {
+		err = g.node.Shout(g.group, rec)
+	} else {
+		rec = bytes.Clone(rec) // shared by the outboxes
+		var to []uuid.UUID     // (the node's slice is not ours to change)
+		for _, p := range g.node.PeersByGroup(g.group) {
+			if g.snd.out[p] == nil {
+				to = append(to, p)
+			}
+		}
+		for p := range g.snd.out {
+			g.pushLocked(p, outItem{record: rec})
+		}
+		if len(to) > 0 {
+			err = g.node.ShoutTo(g.group, to, rec)
+		}
+	}
 	var se *zre.ShoutError
 	if !errors.As(err, &se) {
 		return err
 	}
 	for i, p := range se.Peers {
-		if _, ok := g.snd.members[p]; ok && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
-			g.deferLocked(laterSend{peer: p, record: bytes.Clone(rec)})
+		if _, ok := g.snd.members[p]; ok && !g.snd.stalled[p] && g.snd.out[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
+			g.pushLocked(p, outItem{record: bytes.Clone(rec), refused: true})
 		}
 	}
 	return nil
 }
 
-// writerShout sends a record of the Writer. A sender key that waits for a
-// member's full queue goes first (for up to SendTimeout; then the data goes
-// without it); then, when some members holding our key cannot take the
-// record, it retries for those only, until SendTimeout: the others already
-// have it, and a second copy would only take room in their queues. Peers
-// that cannot read it (untrusted, plain or without our key) are not waited
-// for: one that stops reading must not hold up the stream. While it waits
-// it lets go of g.snd, so that events (a JOIN, a LEAVE, a revocation, a
-// key) are handled meanwhile; the record's bytes are its own, and what
-// happens meanwhile (a rotation, a member leaving) only changes who it is
-// still sent to. g.snd is held.
+// writerShout sends a record of the Writer as shout does, then waits
+// while anything waits in an outbox, so that a Writer goes no faster than
+// its slowest member (and what waits stays bounded). While it waits it
+// lets go of g.snd, so that events (a JOIN, a LEAVE, a revocation, a key)
+// are handled meanwhile; what happens meanwhile (a rotation, a member
+// removed) only changes what is still sent to whom. It does not fail for
+// a slow member: a member whose outbox waits longer than SendTimeout is
+// stalled (see flushOutLocked). g.snd is held.
 func (g *Group) writerShout(rec []byte) error {
-	if g.flushLaterLocked() {
-		// (flushLaterLocked counts its own retries.)
-		err := g.retryLoop(true, false, func() error {
-			if g.flushLaterLocked() {
-				return errKeyWaits
-			}
-			return nil
-		})
-		if errors.Is(err, ErrClosed) {
-			return err
-		}
+	if err := g.shout(rec); err != nil {
+		return err
 	}
-	var failed []uuid.UUID
-	return g.retryUnlocking(true, func() error {
-		var err error
-		if failed == nil {
-			err = g.node.Shout(g.group, rec)
-		} else {
-			// Members may have changed while we waited (a revocation, a
-			// LEAVE): only those still members are tried again, with
-			// those whose new key waits (a rotation meanwhile; found by
-			// review: they lost the record, sealed under a key they hold).
-			failed = slices.DeleteFunc(failed, func(p uuid.UUID) bool { return !g.readerLocked(p) })
-			if len(failed) == 0 {
-				return nil
-			}
-			err = g.node.ShoutTo(g.group, failed, rec)
+	if len(g.snd.out) == 0 {
+		return nil
+	}
+	// (flushOutLocked counts its own retries.)
+	err := g.retryLoop(true, false, func() error {
+		g.flushOutLocked()
+		if len(g.snd.out) > 0 {
+			return errBacklog
 		}
-		var se *zre.ShoutError
-		if !errors.As(err, &se) {
-			return err
-		}
-		// Retry the members whose queues were full. A member that could
-		// not take it for another reason (its link is gone) loses it, as
-		// its Reader will say; that is no reason to stop the stream.
-		failed = failed[:0:0]
-		var first error
-		for i, p := range se.Peers {
-			if !g.readerLocked(p) || i >= len(se.Errs) || !errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
-				continue
-			}
-			failed = append(failed, p)
-			if first == nil {
-				first = se.Errs[i]
-			}
-		}
-		if len(failed) == 0 {
-			return nil
-		}
-		return &zre.ShoutError{Group: se.Group, Peers: failed, Err: first}
+		return nil
 	})
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil // waited SendTimeout: what still waits is dropped in time
 }
 
-// readerLocked reports whether the Writer waits for peer: a member holding
-// our current key, or one whose current key waits in later (a rotation
-// while the Writer waited; it holds the key of the record in flight). A
-// member removed meanwhile (LEAVE, revocation) is neither. g.snd is held.
-func (g *Group) readerLocked(peer uuid.UUID) bool {
-	if _, ok := g.snd.members[peer]; ok {
-		return true
-	}
-	return slices.ContainsFunc(g.snd.later, func(l laterSend) bool {
-		return l.peer == peer && l.whisper != nil && l.epoch == g.snd.s.Epoch()
-	})
-}
-
-// errKeyWaits: a sender key waits for a member's full queue.
-var errKeyWaits = fmt.Errorf("zyregroup: a sender key waits: %w", zmtp.ErrPeerNotResponding)
+// errBacklog: something waits in a member's outbox.
+var errBacklog = fmt.Errorf("zyregroup: a member's queue is full: %w", zmtp.ErrPeerNotResponding)
 
 // retryUnlocking calls f until it succeeds, fails with an error other
 // than zmtp.ErrPeerNotResponding, or SendTimeout passes, waiting between
@@ -1294,10 +1329,10 @@ func (g *Group) Close() error {
 		}
 		g.snd.closed = true
 		g.snd.s.Close()
-		for _, l := range g.snd.later {
-			g.dropLater(l, nil)
+		for p, ob := range g.snd.out {
+			g.stats.undelivered.Add(uint64(len(ob.items)))
+			g.dropOutLocked(p, nil)
 		}
-		g.snd.later = nil
 		g.snd.Unlock()
 		g.rcv.Lock()
 		g.rcv.closed = true
@@ -1316,7 +1351,8 @@ func (g *Group) Close() error {
 // Writer is a byte stream into the group: an io.WriteCloser that seals
 // chunks (Options.ChunkSize) and shouts them, with batch records when due,
 // on Flush and on Close. One Writer per Group is open at a time; a Write
-// waits (up to Options.SendTimeout) when a member's queue is full.
+// waits while a member's queue is full (each refused send up to
+// Options.SendTimeout, then that member is given up).
 type Writer struct {
 	g *Group
 	// mu: one Write, Flush or Close at a time, also while one waits for
@@ -1480,6 +1516,7 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	if !q.setReader() {
 		return nil, fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
 	}
+	g.rcv.readers[sender]++
 	rd := &Reader{g: g, sender: sender, q: q, done: make(chan struct{})}
 	rd.rd = privgroup.NewReader(g.rcv.r, sender, rd.recv)
 	return rd, nil
@@ -1532,11 +1569,14 @@ func (rd *Reader) Close() error {
 		g := rd.g
 		g.rcv.Lock()
 		rd.q.clearReader()
-		if rd.q.isClosed() && g.rcv.queues[rd.sender] == rd.q && !g.rcv.closed {
-			// The sender left while we read (memberGone kept its keys
-			// for us and remembered it as gone, unless it has joined
-			// again since).
-			g.forgetSenderLocked(rd.sender)
+		if g.rcv.readers[rd.sender]--; g.rcv.readers[rd.sender] <= 0 {
+			delete(g.rcv.readers, rd.sender)
+			if q := g.rcv.queues[rd.sender]; q != nil && q.isClosed() && !g.rcv.closed {
+				// The sender left while we read (memberGone kept its
+				// keys for the open Readers and remembered it as gone,
+				// unless it has joined again since).
+				g.forgetSenderLocked(rd.sender)
+			}
 		}
 		g.rcv.Unlock()
 	})

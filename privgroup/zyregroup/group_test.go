@@ -949,7 +949,7 @@ func TestShoutRetriesOnlyTheSlowMember(t *testing.T) {
 				waitFor(t, "the record sent to every member", func() bool {
 					f.g.snd.Lock()
 					defer f.g.snd.Unlock()
-					return len(f.g.snd.later) == 0
+					return len(f.g.snd.out) == 0
 				})
 				node.mu.Lock()
 				defer node.mu.Unlock()
@@ -1103,9 +1103,16 @@ func TestHandleDoesNotWaitForASlowMember(t *testing.T) {
 	if f.g.Epoch() == epoch {
 		t.Fatal("no rotation after the LEAVE")
 	}
-	if m := f.g.Members(); len(m) != 0 {
-		t.Fatalf("members %v while p's new key waits, want none", m)
+	if m := f.g.Members(); len(m) != 1 || m[0] != f.p {
+		t.Fatalf("members %v while p's new key waits, want p alone", m)
 	}
+	node.mu.Lock()
+	for _, e := range node.sent[mark:] {
+		if e == "whisper "+f.p.String() {
+			t.Fatal("p took a key while its queue was full")
+		}
+	}
+	node.mu.Unlock()
 	w, err := f.g.NewWriter()
 	if err != nil {
 		t.Fatal(err)
@@ -1164,7 +1171,7 @@ func TestUndeliveredKeyDropped(t *testing.T) {
 	}
 	waitFor(t, "the key given up", func() bool { return f.g.Stats().Undelivered == 1 })
 	f.g.snd.Lock()
-	waiting := len(f.g.snd.later)
+	waiting := len(f.g.snd.out)
 	f.g.snd.Unlock()
 	if waiting != 0 || contains(f.g.Members(), f.p) {
 		t.Fatalf("%d sends waiting, members %v; want none", waiting, f.g.Members())
@@ -1196,9 +1203,9 @@ func newSlowMember(f *fakeGroup) *slowMember {
 	node := f.g.node.(*fakeNode)
 	node.mu.Lock()
 	defer node.mu.Unlock()
-	node.refuse = func([]uuid.UUID) error {
-		if s.released.Load() {
-			return nil
+	node.refuse = func(peers []uuid.UUID) error {
+		if s.released.Load() || (peers != nil && !slices.Contains(peers, f.p)) {
+			return nil // (a ShoutTo of others: p's queue is not asked)
 		}
 		s.tries.Add(1)
 		once.Do(func() { close(s.refused) })
@@ -1352,7 +1359,7 @@ func TestRotationWhileWriteWaitsKeepsTheRecord(t *testing.T) {
 	waitFor(t, "nothing waiting", func() bool {
 		f.g.snd.Lock()
 		defer f.g.snd.Unlock()
-		return len(f.g.snd.later) == 0
+		return len(f.g.snd.out) == 0
 	})
 	node.mu.Lock()
 	defer node.mu.Unlock()
@@ -1384,9 +1391,9 @@ func TestSendRetriesCountedOnceWhileAKeyWaits(t *testing.T) {
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
 	}
-	// Every refusal (slow.tries) is at most one retry: deferLocked counts
-	// the first, flushLaterLocked each refused retry.
-	if st := f.g.Stats(); st.SendRetries > uint64(slow.tries.Load()) {
+	// Each refusal (slow.tries) is followed by one retry: the first
+	// refusal was the key's first try, and the last retry was taken.
+	if st := f.g.Stats(); st.SendRetries != uint64(slow.tries.Load()) {
 		t.Fatalf("SendRetries %d for %d refused sends", st.SendRetries, slow.tries.Load())
 	}
 }
@@ -1418,14 +1425,17 @@ func TestStaleKeysDroppedBehindAWaitingRecord(t *testing.T) {
 	}
 	slow.await(t, 20) // the Group's goroutine flushed many times
 	f.g.snd.Lock()
-	waiting, stale := len(f.g.snd.later), 0
-	for _, l := range f.g.snd.later {
-		if l.whisper != nil && l.epoch != f.g.snd.s.Epoch() {
-			stale++
+	waiting, stale := 0, 0
+	for _, ob := range f.g.snd.out {
+		waiting += len(ob.items)
+		for _, it := range ob.items {
+			if it.whisper != nil && it.epoch != f.g.snd.s.Epoch() {
+				stale++
+			}
 		}
 	}
 	f.g.snd.Unlock()
-	if stale > 1 {
+	if stale != 0 {
 		t.Fatalf("%d sends waiting, %d of them keys of epochs rotated past", waiting, stale)
 	}
 }
