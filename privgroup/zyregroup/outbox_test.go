@@ -338,18 +338,7 @@ func TestSlowMemberReadsEverything(t *testing.T) {
 			go func() { _, err := w.Write(data); wrote <- err }()
 			d.awaitSealedInFlight(t)
 			tc.meanwhile(t, d)
-			d.node.setFull(d.p, false)
-			if err := awaitErr(t, "the Write", wrote); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			d.awaitNothingWaiting(t)
-			got, gaps, _ := d.readAs(t, d.p)
-			if gaps != 0 || !bytes.Equal(got, data) {
-				t.Fatalf("p, a trusted member that was only slow, read %d of %d octets with %d gaps", len(got), len(data), gaps)
-			}
+			d.catchUp(t, w, wrote, data)
 		})
 	}
 }
@@ -612,6 +601,14 @@ func TestBatchTimerWhileKeyWaits(t *testing.T) {
 		defer d.g.snd.Unlock()
 		return d.g.snd.s.Pending() == 0
 	})
+	d.catchUp(t, w, wrote, data)
+}
+
+// catchUp lets p's queue take what waits for it, waits for the Write (its
+// result on wrote) and closes w, then checks that p, a trusted member that
+// was only slow, reads all of data with no gap.
+func (d *deliverGroup) catchUp(t *testing.T, w *Writer, wrote <-chan error, data []byte) {
+	t.Helper()
 	d.node.setFull(d.p, false)
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
