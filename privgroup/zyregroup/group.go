@@ -160,9 +160,9 @@ type Stats struct {
 	Malformed    uint64 // SHOUTs or WHISPERs of ours that did not parse
 	QueueDropped uint64 // records dropped because a sender's queue was full
 	SendRetries  uint64 // sends retried after a full peer queue
-	// Undelivered: sender keys and batch or rotation records that a
-	// member's full queue refused until SendTimeout (its Reader reports
-	// what it could not open or authenticate).
+	// Undelivered: keys and records that waited for a member's full
+	// queue and were given up, after SendTimeout or at Close (its Reader
+	// reports what it could not open or authenticate).
 	Undelivered uint64
 }
 
@@ -210,6 +210,8 @@ type Group struct {
 		// dropped; nobody waits for them until they are given a key.
 		out     map[uuid.UUID]*outbox
 		stalled map[uuid.UUID]bool
+		// holds: the epoch of the last key each member took.
+		holds map[uuid.UUID]uint32
 	}
 	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
@@ -340,7 +342,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w", group, err)
 	}
 	g.snd.s, g.snd.members, g.snd.fast = s, map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]byte{}
-	g.snd.out, g.snd.stalled = map[uuid.UUID]*outbox{}, map[uuid.UUID]bool{}
+	g.snd.out, g.snd.stalled, g.snd.holds = map[uuid.UUID]*outbox{}, map[uuid.UUID]bool{}, map[uuid.UUID]uint32{}
 	g.rcv.r = r
 	g.rcv.keyIDs = map[privgroup.KeyID]uuid.UUID{}
 	g.rcv.senders = map[uuid.UUID]*senderState{}
@@ -749,22 +751,23 @@ func (g *Group) giveKeyLocked(peer uuid.UUID) {
 	}
 	content := [][]byte{[]byte(WhisperPrefix), []byte(g.group), rec, {g.fastSuites}}
 	epoch := g.snd.s.Epoch()
-	delete(g.snd.stalled, peer)
 	if ob := g.snd.out[peer]; ob != nil {
 		// Behind what waits for it already, once per epoch (a JOIN or a
 		// key request again meanwhile adds nothing).
+		g.snd.members[peer] = key
 		if slices.ContainsFunc(ob.items, func(it outItem) bool { return it.whisper != nil && it.epoch == epoch }) {
 			clear(rec)
 			return
 		}
 		g.pushLocked(peer, outItem{whisper: content, epoch: epoch})
-		g.snd.members[peer] = key
 		return
 	}
 	switch err := g.node.Whisper(peer, content...); {
 	case err == nil:
 		clear(rec)
 		g.snd.members[peer] = key
+		g.snd.holds[peer] = epoch
+		delete(g.snd.stalled, peer)
 		g.stats.keysSent.Add(1)
 	case errors.Is(err, zmtp.ErrPeerNotResponding):
 		// Its queue is full: the key waits in its outbox, and so does
@@ -822,14 +825,14 @@ func (g *Group) flushOutLocked() {
 			it := ob.items[0]
 			if now.Sub(it.at) > g.opts.SendTimeout {
 				g.stats.undelivered.Add(uint64(len(ob.items)))
-				epoch := g.snd.s.Epoch()
-				current := slices.ContainsFunc(ob.items, func(it outItem) bool { return it.whisper != nil && it.epoch == epoch })
 				g.dropOutLocked(p, fmt.Errorf("%w for %v", zmtp.ErrPeerNotResponding, g.opts.SendTimeout))
-				if current {
-					// It never got our current key: no member.
-					g.removeMemberLocked(p)
-				} else {
+				if g.snd.holds[p] == g.snd.s.Epoch() {
 					g.snd.stalled[p] = true
+				} else {
+					// It never took our current key (found by review:
+					// a second copy of a key it held made it no member,
+					// and its revocation no rotation): no member.
+					g.removeMemberLocked(p)
 				}
 				break
 			}
@@ -848,8 +851,12 @@ func (g *Group) flushOutLocked() {
 			}
 			if err != nil {
 				g.log.Debug("zyregroup: send dropped", "group", g.group, "peer", p, "err", err)
-			} else if it.whisper != nil {
-				g.stats.keysSent.Add(1)
+			} else {
+				delete(g.snd.stalled, p) // it reads again
+				if it.whisper != nil {
+					g.snd.holds[p] = max(g.snd.holds[p], it.epoch)
+					g.stats.keysSent.Add(1)
+				}
 			}
 			if it.whisper != nil {
 				clear(it.whisper[2])
@@ -886,6 +893,7 @@ func (g *Group) dropOutLocked(peer uuid.UUID, err error) {
 func (g *Group) removeMemberLocked(peer uuid.UUID) {
 	delete(g.snd.members, peer)
 	delete(g.snd.stalled, peer)
+	delete(g.snd.holds, peer)
 	g.dropOutLocked(peer, nil)
 }
 
@@ -1178,12 +1186,14 @@ func (g *Group) shout(rec []byte) error {
 		rec = bytes.Clone(rec) // shared by the outboxes
 		var to []uuid.UUID     // (the node's slice is not ours to change)
 		for _, p := range g.node.PeersByGroup(g.group) {
-			if g.snd.out[p] == nil {
+			if g.snd.out[p] == nil || g.snd.stalled[p] {
 				to = append(to, p)
 			}
 		}
 		for p := range g.snd.out {
-			g.pushLocked(p, outItem{record: rec})
+			if !g.snd.stalled[p] {
+				g.pushLocked(p, outItem{record: rec})
+			}
 		}
 		if len(to) > 0 {
 			err = g.node.ShoutTo(g.group, to, rec)
@@ -1213,13 +1223,17 @@ func (g *Group) writerShout(rec []byte) error {
 	if err := g.shout(rec); err != nil {
 		return err
 	}
-	if len(g.snd.out) == 0 {
+	if !g.backlogLocked() {
 		return nil
 	}
+	// The batch timer runs meanwhile (found by review: a chunk sealed
+	// before the wait got no batch record until it ended, so the other
+	// members could not release it).
+	g.kickLocked()
 	// (flushOutLocked counts its own retries.)
 	err := g.retryLoop(true, false, func() error {
 		g.flushOutLocked()
-		if len(g.snd.out) > 0 {
+		if g.backlogLocked() {
 			return errBacklog
 		}
 		return nil
@@ -1228,6 +1242,17 @@ func (g *Group) writerShout(rec []byte) error {
 		return err
 	}
 	return nil // waited SendTimeout: what still waits is dropped in time
+}
+
+// backlogLocked reports whether something waits for a member that is not
+// stalled: the Writer waits for those. g.snd is held.
+func (g *Group) backlogLocked() bool {
+	for p := range g.snd.out {
+		if !g.snd.stalled[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // errBacklog: something waits in a member's outbox.
@@ -1324,7 +1349,8 @@ func (g *Group) Close() error {
 		g.snd.Lock()
 		if g.snd.s.Pending() > 0 {
 			if rec, err := g.snd.s.Batch(nil); err == nil && len(rec) > 0 {
-				g.node.Shout(g.group, rec)
+				g.shout(rec) // behind what waits (found by review: it overtook it)
+				g.flushOutLocked()
 			}
 		}
 		g.snd.closed = true
