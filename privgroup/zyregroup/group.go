@@ -927,7 +927,15 @@ func (g *Group) rotateLocked(exclude uuid.UUID) error {
 	}
 	g.snd.rotateErr, g.snd.rotateExclude = nil, uuid.Nil
 	g.stats.rotations.Add(1)
-	return g.distributeLocked(exclude)
+	if err := g.distributeLocked(exclude); err != nil {
+		return err
+	}
+	if g.snd.rotateErr != nil {
+		// A removed peer took this key meanwhile: once more (it gets
+		// none of the next).
+		return g.rotatedLocked("rotate")
+	}
+	return nil
 }
 
 // rotatedLocked makes the rotation that failed, if one did, before the
@@ -961,13 +969,25 @@ func (g *Group) distributeLocked(exclude uuid.UUID) error {
 		}
 	}
 	// Those not given the new key get nothing more of what waited.
+	leaked := false
 	for p := range old {
 		if _, ok := g.snd.members[p]; !ok {
+			// One that took this very key meanwhile (the privgroup Writer
+			// rotates the Sender before it waits for the old epoch's last
+			// record, and calls OnRotate after; found by review): nothing
+			// more is sealed under it until the next rotation.
+			leaked = leaked || g.snd.holds[p] == g.snd.s.Epoch()
 			g.removeMemberLocked(p)
 		}
 	}
+	if leaked {
+		g.rotationFailedLocked(uuid.Nil, errRemovedHolds)
+	}
 	return nil
 }
+
+// errRemovedHolds: a peer removed from the members holds the current key.
+var errRemovedHolds = errors.New("zyregroup: a removed peer holds the current key")
 
 // memberGone handles a LEAVE of the group or an EXIT: a member holding our
 // key makes us rotate; its own stream ends.
@@ -1200,8 +1220,18 @@ func (g *Group) shout(rec []byte) error {
 		}
 	}
 	var se *zre.ShoutError
-	if !errors.As(err, &se) {
+	if err != nil && !errors.As(err, &se) {
 		return err
+	}
+	// A given-up member that took it reads again (found by review: it
+	// stayed given up until the next rotation).
+	for p := range g.snd.stalled {
+		if se == nil || !slices.Contains(se.Peers, p) {
+			delete(g.snd.stalled, p)
+		}
+	}
+	if se == nil {
+		return nil
 	}
 	for i, p := range se.Peers {
 		if _, ok := g.snd.members[p]; ok && !g.snd.stalled[p] && g.snd.out[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
@@ -1454,7 +1484,19 @@ func (w *Writer) write(p []byte) (int, error) {
 	}
 	n, err := w.w.Write(p)
 	w.g.kickLocked()
-	return n, err
+	return n, w.g.rotateNowLocked("write", err)
+}
+
+// rotateNowLocked makes, after the privgroup Writer returned (with err),
+// the rotation its own rotation found necessary (a removed peer took the
+// new key while it waited), so that nothing more is sealed under that key.
+func (g *Group) rotateNowLocked(op string, err error) error {
+	if g.snd.rotateErr != nil {
+		if rerr := g.rotatedLocked(op); err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 // Flush sends the partial chunk and a batch record, so receivers can
@@ -1470,7 +1512,7 @@ func (w *Writer) Flush() error {
 	if err := w.g.rotatedLocked("flush"); err != nil {
 		return err
 	}
-	return w.w.Flush()
+	return w.g.rotateNowLocked("flush", w.w.Flush())
 }
 
 // Close ends the stream (the last chunk carries the end mark); the Group

@@ -858,7 +858,11 @@ loop:
 // without making it one, and it was removed with its outbox).
 func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
-		o.SendTimeout = time.Second
+		// The Writer's wait ends at this deadline, with p's new key still
+		// waiting, which then waits about as long again as the Writer had
+		// waited before it was queued (1.5 s): the time the test has to
+		// let it go before it would be given up.
+		o.SendTimeout = 3 * time.Second
 		o.Crypto.MaxMessages = 1 // the Writer rotates after its first chunk
 		o.Crypto.BatchInterval = time.Hour
 		o.RecheckInterval = time.Hour
@@ -885,7 +889,7 @@ func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	go func() { _, err := w.Write(randomBytes(1000, 83)); wrote <- err }()
 	// The old epoch's last record waits for p, the Writer with it, for a
 	// while (so that what is queued next is younger than the wait).
-	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 40 })
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 300 })
 	d.node.mu.Lock()
 	blockWhisper = true
 	d.node.mu.Unlock()
@@ -896,7 +900,14 @@ func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
 	}
-	if !contains(d.g.Members(), d.p) {
+	d.node.mu.Lock()
+	blockWhisper = false
+	d.node.mu.Unlock()
+	d.awaitNothingWaiting(t)
+	d.g.snd.Lock()
+	took := d.g.snd.holds[d.p] == d.g.snd.s.Epoch()
+	d.g.snd.Unlock()
+	if !contains(d.g.Members(), d.p) || !took {
 		d.g.snd.Lock()
 		ob := d.g.snd.out[d.p]
 		d.g.snd.Unlock()
