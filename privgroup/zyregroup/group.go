@@ -1200,11 +1200,14 @@ func (g *Group) kickLocked() {
 // held.
 func (g *Group) shout(rec []byte) error {
 	var err error
+	var to []uuid.UUID // (the node's slice is not ours to change)
 	if len(g.snd.out) == 0 {
+		if len(g.snd.stalled) > 0 {
+			to = g.node.PeersByGroup(g.group) // those it is sent to
+		}
 		err = g.node.Shout(g.group, rec)
 	} else {
 		rec = bytes.Clone(rec) // shared by the outboxes
-		var to []uuid.UUID     // (the node's slice is not ours to change)
 		for _, p := range g.node.PeersByGroup(g.group) {
 			if g.snd.out[p] == nil || g.snd.stalled[p] {
 				to = append(to, p)
@@ -1224,9 +1227,10 @@ func (g *Group) shout(rec []byte) error {
 		return err
 	}
 	// A given-up member that took it reads again (found by review: it
-	// stayed given up until the next rotation).
+	// stayed given up until the next rotation); one it was not sent to
+	// (it left, its LEAVE not handled yet) took nothing.
 	for p := range g.snd.stalled {
-		if se == nil || !slices.Contains(se.Peers, p) {
+		if slices.Contains(to, p) && (se == nil || !slices.Contains(se.Peers, p)) {
 			delete(g.snd.stalled, p)
 		}
 	}

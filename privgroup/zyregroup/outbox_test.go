@@ -13,7 +13,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1267,4 +1269,185 @@ func (d *deliverGroup) setBlock(f func()) {
 	d.node.mu.Lock()
 	defer d.node.mu.Unlock()
 	f()
+}
+
+// leakSetup: the Writer (MaxMessages 1) rotated the Sender and waits for
+// p to take the old epoch's last batch record; x takes the new key (a key
+// request) and is revoked before OnRotate. op runs the Writer's rotation
+// ("write" or "flush"). Returns the group, the Writer, the leaked epoch,
+// its key id and the channel of op's result (after p is unblocked).
+func leakSetup(t *testing.T, op string, fr *failingRand, failAtDistribute bool) (*deliverGroup, *Writer, uint32, privgroup.KeyID, chan error) {
+	d := newDeliverGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, func(o *Options) {
+		o.Crypto.MaxMessages = 1
+		o.Crypto.BatchInterval = time.Hour
+		o.RecheckInterval = time.Hour
+		o.ChunkSize = 1000
+		if fr != nil {
+			o.Crypto.Rand = fr
+		}
+	})
+	var blockBatch atomic.Bool
+	blockBatch.Store(true)
+	d.node.mu.Lock()
+	d.node.refuse = func(peer uuid.UUID, content [][]byte) bool {
+		if peer != d.p || len(content) != 1 {
+			return false
+		}
+		h, err := privgroup.ParseHeader(content[0])
+		return err == nil && h.Kind == privgroup.KindBatch && blockBatch.Load()
+	}
+	d.node.mu.Unlock()
+	w, err := d.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	switch op {
+	case "write":
+		go func() { _, err := w.Write(randomBytes(1000, 90)); done <- err }()
+	case "flush":
+		if _, err := w.Write(randomBytes(500, 90)); err != nil { // buffered only
+			t.Fatal(err)
+		}
+		go func() { done <- w.Flush() }()
+	}
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 5 })
+	cur := d.g.Epoch()
+	d.g.snd.Lock()
+	kid := d.g.snd.s.KeyID()
+	d.g.snd.Unlock()
+	d.g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: d.x}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}})
+	d.g.snd.Lock()
+	hx := d.g.snd.holds[d.x]
+	d.g.snd.Unlock()
+	if hx != cur {
+		t.Fatalf("x holds %d, want %d", hx, cur)
+	}
+	d.revoke(d.x)
+	if failAtDistribute {
+		// The random source fails from OnRotate's distribution on (the
+		// trust decision about x is asked there first).
+		d.mu.Lock()
+		d.onTrusted = func(peer uuid.UUID) {
+			if peer == d.x {
+				fr.fail.Store(true)
+			}
+		}
+		d.mu.Unlock()
+	}
+	blockBatch.Store(false)
+	return d, w, cur, kid, done
+}
+
+// The extra rotation fails (random source): the Writer fails closed as in
+// TestFailedRotationFailsClosed, and goes on once rotations work.
+func TestRemovedHolderThenFailedExtraRotation(t *testing.T) {
+	fr := &failingRand{}
+	d, w, cur, kid, done := leakSetup(t, "write", fr, true)
+	mark := len(d.node.received(d.p))
+	err := awaitErr(t, "the Write", done)
+	if err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Write whose extra rotation failed: %v, want refused", err)
+	}
+	if _, err := w.Write(randomBytes(2000, 95)); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Write while rotations fail: %v", err)
+	}
+	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Flush while rotations fail: %v", err)
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "a rotation failed") {
+		t.Fatalf("Close while rotations fail: %v", err)
+	}
+	for _, dl := range d.node.received(d.p)[mark:] {
+		if h, err := privgroup.ParseHeader(dl.content[0]); !dl.whisper && err == nil && h.KeyID == kid && h.Kind == privgroup.KindData {
+			t.Fatalf("a data record under the leaked key (epoch %d)", cur)
+		}
+	}
+	fr.fail.Store(false)
+	d.mu.Lock()
+	d.onTrusted = nil
+	d.mu.Unlock()
+	mark = len(d.node.received(d.p))
+	secret := randomBytes(2000, 96)
+	if _, err := w.Write(secret); err != nil {
+		t.Fatalf("Write once rotations work: %v", err)
+	}
+	if d.g.Epoch() == cur || contains(d.g.Members(), d.x) {
+		t.Fatalf("epoch %d (leaked %d), members %v", d.g.Epoch(), cur, d.g.Members())
+	}
+	if n := d.openAs(t, d.x, d.node.received(d.p)[mark:], secret); n != 0 {
+		t.Fatalf("x opens %d octets written after", n)
+	}
+}
+
+// The Writer's rotation made by Flush: the extra rotation comes before
+// anything more is sealed.
+func TestRemovedHolderAtFlush(t *testing.T) {
+	d, w, cur, _, done := leakSetup(t, "flush", nil, false)
+	if err := awaitErr(t, "the Flush", done); err != nil {
+		t.Fatal(err)
+	}
+	if d.g.Epoch() == cur {
+		t.Fatalf("x revoked holding epoch %d and no rotation after Flush", cur)
+	}
+	mark := len(d.node.received(d.p))
+	secret := randomBytes(3000, 97)
+	if _, err := w.Write(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.openAs(t, d.x, d.node.received(d.p)[mark:], secret); n != 0 {
+		t.Fatalf("x opens %d octets", n)
+	}
+}
+
+// A given-up member that left the group (its LEAVE not handled yet) takes
+// nothing of a SHOUT (the node sends it none), so it stays given up: the
+// Writer does not wait for the key waiting in its outbox (found by review:
+// it was un-stalled for not being named in the ShoutError, and the Writer
+// waited up to SendTimeout for a peer not even in the group).
+func TestDepartedGivenUpMemberNotWaitedFor(t *testing.T) {
+	const timeout = 1500 * time.Millisecond
+	d := newDeliverGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, func(o *Options) {
+		o.SendTimeout = timeout
+		o.ChunkSize = 1000
+		o.Crypto.BatchInterval = time.Hour
+		o.RecheckInterval = time.Hour
+	})
+	w, err := d.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.node.setFull(d.p, true)
+	if _, err := w.Write(randomBytes(1000, 98)); err != nil { // waits SendTimeout: p given up
+		t.Fatal(err)
+	}
+	waitFor(t, "p stalled", func() bool {
+		d.g.snd.Lock()
+		defer d.g.snd.Unlock()
+		return d.g.snd.stalled[d.p] && len(d.g.snd.out) == 0
+	})
+	if err := d.g.Rotate(); err != nil { // p's full queue refuses its key: it waits in p's outbox
+		t.Fatal(err)
+	}
+	d.g.snd.Lock()
+	st, ob := d.g.snd.stalled[d.p], d.g.snd.out[d.p] != nil
+	d.g.snd.Unlock()
+	if !st || !ob {
+		t.Fatalf("stalled %v, outbox %v", st, ob)
+	}
+	d.node.setPeers(d.x) // p leaves the group; its LEAVE is not handled yet
+	start := time.Now()
+	if _, err := w.Write(randomBytes(2000, 99)); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	d.g.snd.Lock()
+	st = d.g.snd.stalled[d.p]
+	d.g.snd.Unlock()
+	if !st {
+		t.Fatalf("p, given up and no longer in the group, took nothing, yet it is waited for again (the Write took %v; SendTimeout %v)", el, timeout)
+	}
 }
