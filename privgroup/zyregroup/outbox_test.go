@@ -1129,25 +1129,7 @@ func TestGivenUpMemberThatReadsAgain(t *testing.T) {
 }
 
 func stalledReadsAgain(t *testing.T, what string) {
-	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
-		o.SendTimeout = 100 * time.Millisecond
-		o.ChunkSize = 1000
-		o.Crypto.BatchInterval = time.Hour
-		o.RecheckInterval = time.Hour
-	})
-	w, err := d.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.node.setFull(d.p, true)
-	if _, err := w.Write(randomBytes(1000, 92)); err != nil { // waits SendTimeout: p given up
-		t.Fatal(err)
-	}
-	waitFor(t, "p stalled", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return d.g.snd.stalled[d.p] && len(d.g.snd.out) == 0
-	})
+	d, w := givenUpGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, 100*time.Millisecond)
 	d.node.setFull(d.p, false)
 	// p reads again: it takes the next chunks.
 	if _, err := w.Write(randomBytes(3000, 93)); err != nil {
@@ -1410,25 +1392,7 @@ func TestRemovedHolderAtFlush(t *testing.T) {
 // waited up to SendTimeout for a peer not even in the group).
 func TestDepartedGivenUpMemberNotWaitedFor(t *testing.T) {
 	const timeout = 1500 * time.Millisecond
-	d := newDeliverGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, func(o *Options) {
-		o.SendTimeout = timeout
-		o.ChunkSize = 1000
-		o.Crypto.BatchInterval = time.Hour
-		o.RecheckInterval = time.Hour
-	})
-	w, err := d.g.NewWriter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.node.setFull(d.p, true)
-	if _, err := w.Write(randomBytes(1000, 98)); err != nil { // waits SendTimeout: p given up
-		t.Fatal(err)
-	}
-	waitFor(t, "p stalled", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return d.g.snd.stalled[d.p] && len(d.g.snd.out) == 0
-	})
+	d, w := givenUpGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, timeout)
 	if err := d.g.Rotate(); err != nil { // p's full queue refuses its key: it waits in p's outbox
 		t.Fatal(err)
 	}
@@ -1450,4 +1414,31 @@ func TestDepartedGivenUpMemberNotWaitedFor(t *testing.T) {
 	if !st {
 		t.Fatalf("p, given up and no longer in the group, took nothing, yet it is waited for again (the Write took %v; SendTimeout %v)", el, timeout)
 	}
+}
+
+// givenUpGroup is a deliverGroup of the peers inGroup with SendTimeout
+// timeout whose Writer gave p up: p's full queue refused a chunk for
+// longer than that.
+func givenUpGroup(t *testing.T, inGroup func(p, x uuid.UUID) []uuid.UUID, timeout time.Duration) (*deliverGroup, *Writer) {
+	t.Helper()
+	d := newDeliverGroup(t, inGroup, func(o *Options) {
+		o.SendTimeout = timeout
+		o.ChunkSize = 1000
+		o.Crypto.BatchInterval = time.Hour
+		o.RecheckInterval = time.Hour
+	})
+	w, err := d.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.node.setFull(d.p, true)
+	if _, err := w.Write(randomBytes(1000, 92)); err != nil { // waits SendTimeout: p given up
+		t.Fatal(err)
+	}
+	waitFor(t, "p given up", func() bool {
+		d.g.snd.Lock()
+		defer d.g.snd.Unlock()
+		return d.g.snd.stalled[d.p] && len(d.g.snd.out) == 0
+	})
+	return d, w
 }
