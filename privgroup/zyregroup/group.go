@@ -1292,15 +1292,10 @@ func (g *Group) backlogLocked() bool {
 // errBacklog: something waits in a member's outbox.
 var errBacklog = fmt.Errorf("zyregroup: a member's queue is full: %w", zmtp.ErrPeerNotResponding)
 
-// retryUnlocking calls f until it succeeds, fails with an error other
-// than zmtp.ErrPeerNotResponding, or SendTimeout passes, waiting between
-// tries (50 µs, doubling up to 5 ms); with unlock, g.snd (held by the
-// caller) is let go while it waits. Each wait counts a retry.
-func (g *Group) retryUnlocking(unlock bool, f func() error) error {
-	return g.retryLoop(unlock, true, f)
-}
-
-// retryLoop is retryUnlocking; count says whether to count the retries.
+// retryLoop calls f until it succeeds, fails with an error other than
+// zmtp.ErrPeerNotResponding, or SendTimeout passes, waiting between tries
+// (50 µs, doubling up to 5 ms); with unlock, g.snd (held by the caller) is
+// let go while it waits; with count, each wait counts a retry.
 func (g *Group) retryLoop(unlock, count bool, f func() error) error {
 	err := f()
 	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {

@@ -291,4 +291,4 @@ func keyWhisper(peer uuid.UUID, key []byte, fast byte) *zre.Whisper {
 // retry calls f until it succeeds, or fails with an error other than
 // zmtp.ErrPeerNotResponding, or SendTimeout passes (the benchmarks' plain
 // SHOUTs wait for full queues the way the Writer does).
-func (g *Group) retry(f func() error) error { return g.retryUnlocking(false, f) }
+func (g *Group) retry(f func() error) error { return g.retryLoop(false, true, f) }
