@@ -212,6 +212,9 @@ type Group struct {
 		stalled map[uuid.UUID]bool
 		// holds: the epoch of the last key each member took.
 		holds map[uuid.UUID]uint32
+		// stallChecked: when shout last asked the node which peers a
+		// record goes to, to see whether a given-up member takes it.
+		stallChecked time.Time
 	}
 	fastSuites byte // ours, sent with our key
 	// rcv guards the receiving side.
@@ -904,12 +907,13 @@ func peerErr(err error, peer uuid.UUID) error {
 	if !errors.As(err, &se) {
 		return err
 	}
-	if i := slices.Index(se.Peers, peer); i >= 0 && i < len(se.Errs) {
+	switch i := slices.Index(se.Peers, peer); {
+	case i < 0:
+		return nil
+	case i < len(se.Errs):
 		return se.Errs[i]
-	} else if i >= 0 {
-		return se.Err
 	}
-	return nil
+	return se.Err
 }
 
 // rotateLocked starts a new epoch and gives the new key to the current
@@ -1202,8 +1206,11 @@ func (g *Group) shout(rec []byte) error {
 	var err error
 	var to []uuid.UUID // (the node's slice is not ours to change)
 	if len(g.snd.out) == 0 {
-		if len(g.snd.stalled) > 0 {
-			to = g.node.PeersByGroup(g.group) // those it is sent to
+		if len(g.snd.stalled) > 0 && time.Since(g.snd.stallChecked) >= stallCheckInterval {
+			// Those it is sent to, to see whether a given-up member
+			// takes it: a call to the node, so not at every record.
+			to = g.node.PeersByGroup(g.group)
+			g.snd.stallChecked = time.Now()
 		}
 		err = g.node.Shout(g.group, rec)
 	} else {
@@ -1237,9 +1244,13 @@ func (g *Group) shout(rec []byte) error {
 	if se == nil {
 		return nil
 	}
+	var own []byte // one copy for every outbox (never written)
 	for i, p := range se.Peers {
 		if _, ok := g.snd.members[p]; ok && !g.snd.stalled[p] && g.snd.out[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
-			g.pushLocked(p, outItem{record: bytes.Clone(rec), refused: true})
+			if own == nil {
+				own = bytes.Clone(rec)
+			}
+			g.pushLocked(p, outItem{record: own, refused: true})
 		}
 	}
 	return nil
@@ -1288,6 +1299,10 @@ func (g *Group) backlogLocked() bool {
 	}
 	return false
 }
+
+// stallCheckInterval: how often, at most, shout asks the node which peers
+// a record goes to while a member is given up.
+const stallCheckInterval = 10 * time.Millisecond
 
 // errBacklog: something waits in a member's outbox.
 var errBacklog = fmt.Errorf("zyregroup: a member's queue is full: %w", zmtp.ErrPeerNotResponding)
