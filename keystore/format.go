@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
-	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/internal/keyid"
 )
 
 // The key-file format (spec/keystore.md, "Key files"): a first line
@@ -161,7 +161,7 @@ func parsePublic(data []byte) (*PublicIdentity, error) {
 	if p.Created, err = parseCreated(f["created"]); err != nil {
 		return nil, fmt.Errorf("%w: public key file: %v", ErrCorrupt, err)
 	}
-	if want := zre.UUIDFromKey(p.CurveKey); want != p.UUID {
+	if want := keyid.UUID(p.CurveKey); want != p.UUID {
 		return nil, fmt.Errorf("%w: public key file: uuid %s is not the one derived from its key (%s)", ErrCorrupt, p.UUID, want)
 	}
 	return &p, nil

@@ -3,7 +3,6 @@ package keystore
 import (
 	"crypto/ed25519"
 	"fmt"
-	"github.com/zyre-go/zyre/internal/keyid"
 	"io"
 	"strings"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
-	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/internal/keyid"
 )
 
 // MaxNameLen is the longest node name we store, in octets (a ZRE short
@@ -24,7 +23,7 @@ const MaxNameLen = 255
 type PublicIdentity struct {
 	// Name is the node's display name.
 	Name string
-	// UUID is zre.UUIDFromKey(CurveKey).
+	// UUID is the UUID bound to CurveKey (zre.UUIDFromKey, spec/identity.md).
 	UUID uuid.UUID
 	// CurveKey is the node's long-term CURVE (X25519) public key.
 	CurveKey curve.PublicKey
@@ -86,7 +85,7 @@ func newIdentity(name string, created time.Time, cs curve.SecretKey, seed []byte
 	}
 	id := &Identity{curveSecret: cs, signing: ed25519.NewKeyFromSeed(seed)}
 	id.CurveKey = cs.Public()
-	id.UUID = zre.UUIDFromKey(id.CurveKey)
+	id.UUID = keyid.UUID(id.CurveKey)
 	id.SigningKey = id.signing.Public().(ed25519.PublicKey)
 	if name == "" {
 		name = DefaultName(id.UUID)
