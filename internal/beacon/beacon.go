@@ -74,7 +74,11 @@ type Packet struct {
 
 // Stats counts a Service's datagrams since Start.
 type Stats struct {
-	Sent       uint64 // datagrams sent
+	// Sent counts datagrams written, after the write returns: a caller
+	// that sees it grow knows the datagram left (zre.Node.Stop relies on
+	// it). The kernel may loop a broadcast back before WriteTo returns, so
+	// Echoes may briefly count an echo whose send Sent does not count yet.
+	Sent       uint64
 	SendErrors uint64 // sends that failed (logged)
 	Received   uint64 // datagrams read from the socket, echoes included
 	Echoes     uint64 // received datagrams equal to our own payload, discarded

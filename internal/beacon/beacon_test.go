@@ -81,9 +81,16 @@ func TestThreeServicesOnOnePort(t *testing.T) {
 		if s.Addr() != netip.MustParseAddr("127.0.0.1") || s.Broadcast() != netip.AddrPortFrom(loopbackBroadcast, uint16(port)) {
 			t.Fatalf("service %d: addr %v broadcast %v", i, s.Addr(), s.Broadcast())
 		}
+		// Wait for both other payloads and for Stats to show our own sends
+		// and their discarded echoes. Sent grows after the write returns
+		// and Echoes when recvLoop reads the echo; neither is ordered with
+		// the other services' packets, so Stats is checked again at every
+		// packet: the others repeat every interval, so one arrives after
+		// our echo has been counted.
 		seen := map[string]bool{}
+		var st Stats
 		timeout := time.After(deadline)
-		for len(seen) < 2 {
+		for len(seen) < 2 || st.Sent == 0 || st.Echoes == 0 {
 			select {
 			case p := <-s.Packets():
 				if string(p.Payload) == fmt.Sprintf("node-%d", i) {
@@ -93,12 +100,10 @@ func TestThreeServicesOnOnePort(t *testing.T) {
 					t.Errorf("service %d: packet from %v", i, p.From)
 				}
 				seen[string(p.Payload)] = true
+				st = s.Stats()
 			case <-timeout:
-				t.Fatalf("service %d saw only %v after %v", i, seen, deadline)
+				t.Fatalf("service %d after %v: saw %v, stats %+v; want both others, sends and echoes", i, deadline, seen, st)
 			}
-		}
-		if st := s.Stats(); st.Sent == 0 || st.Echoes == 0 {
-			t.Errorf("service %d stats %+v: want sends and echoes", i, st)
 		}
 	}
 }
