@@ -183,10 +183,12 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Choices() []Choice { return append([]Choice(nil), s.choices...) }
 
 // Addr returns our IPv4 address on the interface (127.0.0.1 in Loopback
-// mode): the host part of the endpoint a node advertises.
+// mode; on the first interface with All): the host part of the endpoint a
+// node advertises.
 func (s *Service) Addr() netip.Addr { return s.local }
 
-// Broadcast returns the address the service binds to and sends to.
+// Broadcast returns the address the service sends to (the first of them
+// with All, where it binds to 0.0.0.0; otherwise it binds to this one).
 func (s *Service) Broadcast() netip.AddrPort { return s.bcast }
 
 // Interface returns the name of the interface in use ("lo" in Loopback
