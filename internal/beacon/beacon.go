@@ -93,15 +93,15 @@ type Stats struct {
 
 // Service broadcasts a payload and receives datagrams on one UDP port.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
+	cfg     Config
+	log     *slog.Logger
 	local   netip.Addr     // our IPv4 address on the (first) interface
 	bcast   netip.AddrPort // where we bind and send (the first target)
 	bind    netip.AddrPort // where we bind: bcast, or 0.0.0.0 for several
 	targets []netip.AddrPort
 	iface   string
 	choices []Choice
-	packet chan Packet
+	packet  chan Packet
 
 	payload atomic.Pointer[[]byte] // nil: silent
 	wake    chan struct{}          // capacity 1: send now
