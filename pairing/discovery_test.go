@@ -250,3 +250,28 @@ func FuzzAnnouncement(f *testing.F) {
 		}
 	})
 }
+
+// A scanner whose own store refuses the displayer (it revoked it) says so,
+// and the displayer does not report a success.
+func TestScannerRefusesAtTheEnd(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	if _, err := Join(ctx, tok.URI(), bob.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.trust.Revoke(ctx, alice.key(), "stolen"); err != nil {
+		t.Fatal(err)
+	}
+	d, tok = newDisplayer(t, alice, func(o *Options) { o.Linger = time.Minute })
+	if _, err := Join(ctx, tok.URI(), bob.opts()); !errors.Is(err, ErrRefused) {
+		t.Fatalf("scanner that revoked the displayer: %v, want ErrRefused", err)
+	}
+	// Not after the minute of Linger: the ERR ends it at once.
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "did not record us") {
+		t.Fatalf("displayer: %v, want ErrRefused saying the scanner did not record us", err)
+	}
+}

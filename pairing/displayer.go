@@ -485,6 +485,16 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 		}
 		return
 	}
+	if cmd == cmdErr && st.pending != nil && bytes.Equal(st.pending.identity, id) {
+		// The scanner could not record us after all (its own store
+		// refused): no success, though we recorded it already.
+		st.pending.linger.Stop()
+		st.pending = nil
+		err := fmt.Errorf("pairing: scanner %s did not record us (our record of it stays): %w", trust.Fingerprint(peerKey), remoteErr(f))
+		d.opts.Logger.Warn("pairing: the scanner refused at the end", "err", err)
+		d.finish(Result{}, err)
+		return
+	}
 	if cmd == cmdErr || cmd == cmdCodeYes {
 		d.onVerdictMsg(st, id, peerKey, cmd, f)
 		return

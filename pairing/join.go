@@ -66,6 +66,7 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 	}
 	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, At: opts.Now()}
 	if err := accept(ctx, opts, &res); err != nil {
+		lastWord(ctx, c, opts, err) // the displayer must not report a success
 		return Result{}, err
 	}
 	bye(ctx, c, opts)
@@ -162,6 +163,7 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 	noConfirm := opts
 	noConfirm.Confirm = nil // asked above, before the displayer recorded us
 	if err := accept(ctx, noConfirm, &res); err != nil {
+		lastWord(ctx, c, opts, err)
 		return Result{}, err
 	}
 	bye(ctx, c, opts)

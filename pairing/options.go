@@ -84,8 +84,9 @@ type Options struct {
 	// always ends it.
 	EndOnCodeFailure bool
 	// Hints replaces the endpoint hints put in the token; by default the
-	// Listen address, or this host's interface addresses when Listen's
-	// host is unspecified.
+	// addresses of the beacon interface (see Listen), or with Listen set
+	// its address, or this host's interface addresses when its host is
+	// unspecified.
 	Hints []netip.AddrPort
 	// TTL is the token's lifetime; default DefaultTTL.
 	TTL time.Duration
