@@ -173,6 +173,17 @@ func TestNetnsNoDefaultRoute(t *testing.T) {
 		return
 	}
 	lab := netns.NewWith(t, 2, netns.Options{Prefix: "pa-", NoDefaultRoute: true})
+	// Host 1 has a second broadcast interface, so that All means two.
+	for _, args := range [][]string{
+		{"link", "add", "pa-v0", "type", "veth", "peer", "name", "pa-v1"},
+		{"addr", "add", "192.0.2.1/24", "brd", "+", "dev", "pa-v0"},
+		{"link", "set", "pa-v1", "up"},
+		{"link", "set", "pa-v0", "up"},
+	} {
+		if out, err := lab.Command(1, "ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
 	lines := make(chan string, 16)
 	var stdins []io.WriteCloser
 	var cmds []*exec.Cmd
@@ -208,6 +219,8 @@ func TestNetnsNoDefaultRoute(t *testing.T) {
 		want[fmt.Sprintf("%d BEACON chose %s %v (broadcast %v, %s)", i, netns.IfName, lab.Addr(i), lab.Broadcast(), whys[i])] = true
 		want[fmt.Sprintf("%d BEACON heard node-%d from %v", i, 1-i, lab.Addr(1-i))] = true
 	}
+	want["0 BEACON interfaces zre0"] = true
+	want["1 BEACON interfaces zre0,pa-v0"] = true
 	timeout := time.After(netnsDeadline)
 	for len(want) > 0 {
 		select {
@@ -247,6 +260,7 @@ func noRouteHelper(t *testing.T, i int) {
 	}
 	defer s.Close()
 	fmt.Printf("BEACON chose %s\n", s.Choices()[0])
+	fmt.Printf("BEACON interfaces %s\n", s.Interface())
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +275,7 @@ func noRouteHelper(t *testing.T, i int) {
 		t.Fatalf("heard nothing after %v (stats %+v)", netnsDeadline, s.Stats())
 	}
 	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+	if st := s.Stats(); st.SendErrors != 0 {
+		t.Errorf("stats %+v: send errors", st)
+	}
 }
