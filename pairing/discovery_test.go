@@ -47,7 +47,11 @@ func TestDiscoverAmbiguous(t *testing.T) {
 	}
 	stop := broadcastLoopback(t, bob.discoveryPort, fake.appendMarshal(nil))
 	defer stop()
-	_, err = Discover(ctx, tok.ShortCode(), bob.opts())
+	// Discover listens 3 intervals for a second match: make that long
+	// enough for a loaded machine (it returns as soon as both are heard).
+	o := bob.opts()
+	o.AnnounceInterval = 10 * time.Second
+	_, err = Discover(ctx, tok.ShortCode(), o)
 	if !errors.Is(err, ErrAmbiguous) {
 		t.Fatalf("Discover with two matching sessions: %v, want ErrAmbiguous", err)
 	}

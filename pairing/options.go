@@ -66,8 +66,9 @@ type Options struct {
 	// DiscoveryPort is the UDP port of short-code announcements; default
 	// DefaultDiscoveryPort.
 	DiscoveryPort int
-	// AnnounceInterval is the time between announcements; default
-	// DefaultAnnounceInterval.
+	// AnnounceInterval is the time between a displayer's announcements;
+	// default DefaultAnnounceInterval. A joiner listens three of them
+	// after the first matching announcement for a second one.
 	AnnounceInterval time.Duration
 	// DisableDiscovery stops the displayer from announcing its short-code
 	// session; a joiner then needs the code endpoint.
