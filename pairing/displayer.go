@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"encoding/binary"
@@ -10,10 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
@@ -32,7 +36,10 @@ type Displayer struct {
 	key     curve.PublicKey
 	binding []byte
 	router  *zmtp.Router
-	advert  *zmtp.Router // nil when the short code is off
+	advert  *zmtp.Router        // nil when the short code is off
+	ann     *beacon.Service     // nil without discovery
+	iface   string              // where the hints come from, for display
+	verdict chan confirmVerdict // the short code's Confirm, once
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -70,7 +77,15 @@ type codeSession struct {
 	identity []byte
 	peer     curve.PublicKey
 	keys     cpaceKeys
+	// After CODE-C: both sides' users compare the number at once.
+	res      *Result
+	cancel   context.CancelFunc // stops our Confirm
+	localYes bool               // our Confirm said yes
+	peerYes  bool               // CODE-YES arrived
 }
+
+// confirmVerdict is the outcome of the short code's Confirm.
+type confirmVerdict struct{ err error }
 
 type inbound struct {
 	m      zmtp.Message
@@ -93,20 +108,24 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 	if err != nil {
 		return nil, Token{}, fmt.Errorf("pairing: binding: %w", err)
 	}
-	router, err := zmtp.ListenRouter("tcp", opts.Listen, zmtp.Options{
+	listen, hints, iface, err := listenPlan(opts)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	router, err := zmtp.ListenRouter("tcp", listen, zmtp.Options{
 		Mechanism:  zmtp.CurveServer(zmtp.CurveServerConfig{Public: pub, Secret: sec}),
 		MaxMsgSize: maxMsgSize,
 		Logger:     opts.Logger,
 	})
 	if err != nil {
-		return nil, Token{}, fmt.Errorf("pairing: listen on %s: %w", opts.Listen, err)
+		return nil, Token{}, fmt.Errorf("pairing: listen on %s: %w", listen, err)
 	}
-	d := &Displayer{opts: opts, key: pub, binding: binding, router: router}
+	d := &Displayer{opts: opts, key: pub, binding: binding, router: router, iface: iface, verdict: make(chan confirmVerdict, 1)}
 	d.outcome.done = make(chan struct{})
 	if !opts.DisableCode {
 		addr := opts.CodeListen
 		if addr == "" {
-			host, _, _ := net.SplitHostPort(opts.Listen)
+			host, _, _ := net.SplitHostPort(listen)
 			addr = net.JoinHostPort(host, "0")
 		}
 		d.advert, err = zmtp.ListenRouter("tcp", addr, zmtp.Options{MaxMsgSize: maxMsgSize, Logger: opts.Logger})
@@ -115,7 +134,13 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 			return nil, Token{}, fmt.Errorf("pairing: listen for the short code on %s: %w", addr, err)
 		}
 	}
-	hints := opts.Hints
+	port := uint16(router.Addr().(*net.TCPAddr).Port)
+	for i, h := range hints {
+		hints[i] = netip.AddrPortFrom(h.Addr(), port)
+	}
+	if len(opts.Hints) > 0 {
+		hints = opts.Hints
+	}
 	if len(hints) == 0 {
 		hints = hintsFor(router.Addr())
 	}
@@ -125,10 +150,85 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 		return nil, Token{}, err
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if d.advert != nil && !opts.DisableDiscovery {
+		if err := d.announce(); err != nil {
+			d.cancel()
+			d.closeSockets()
+			return nil, Token{}, err
+		}
+	}
 	d.wg.Add(1)
 	go d.serve()
 	return d, d.tok, nil
 }
+
+// listenPlan returns where the displayer listens, the hints to put in the
+// token (ports to be filled in) and a description of their interface. By
+// default it listens on all addresses, as a node does, and the hints are
+// the addresses of the beacon interface.
+func listenPlan(o Options) (listen string, hints []netip.AddrPort, iface string, err error) {
+	if o.Listen != "" {
+		return o.Listen, nil, "", nil
+	}
+	if o.Loopback {
+		lo := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		return netip.AddrPortFrom(lo, 0).String(), []netip.AddrPort{netip.AddrPortFrom(lo, 0)}, "lo (loopback)", nil
+	}
+	choices, err := beacon.Choose(o.Interface)
+	if err != nil {
+		return "", nil, "", fmt.Errorf("pairing: choosing the interface to pair on: %w", err)
+	}
+	var descs []string
+	seen := map[netip.Addr]bool{}
+	for _, c := range choices {
+		descs = append(descs, c.String())
+		for _, a := range c.Addrs {
+			if !seen[a] && len(hints) < MaxHints {
+				seen[a] = true
+				hints = append(hints, netip.AddrPortFrom(a, 0))
+			}
+		}
+	}
+	// IPv4 first across all interfaces: most joiners reach those.
+	slices.SortStableFunc(hints, func(a, b netip.AddrPort) int {
+		return cmp.Compare(boolInt(!a.Addr().Is4()), boolInt(!b.Addr().Is4()))
+	})
+	return ":0", hints, strings.Join(descs, "; "), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// announce starts broadcasting the short-code session on the beacon
+// interface (spec/pairing.md, "Discovery").
+func (d *Displayer) announce() error {
+	a, err := newAnnouncement(d.opts.Rand, d.tok.code, uint16(d.advert.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		return err
+	}
+	svc, err := beacon.New(d.opts.beaconConfig())
+	if err == nil {
+		err = svc.Start(d.ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("pairing: announcing the short code: %w", err)
+	}
+	svc.Publish(a.appendMarshal(nil))
+	d.ann = svc
+	if d.iface == "" {
+		d.iface = svc.Interface()
+	}
+	return nil
+}
+
+// Interface describes where the displayer's hints and announcements are:
+// the beacon interface chosen, its address and why it was chosen; empty
+// when Listen was given and discovery is off.
+func (d *Displayer) Interface() string { return d.iface }
 
 // hintsFor returns the endpoints to put in a token for a listener: its
 // own address, or this host's interface addresses when it listens on all.
@@ -224,9 +324,20 @@ func (d *Displayer) closeSockets() {
 	if d.advert != nil {
 		d.advert.Close()
 	}
+	if d.ann != nil {
+		d.ann.Close()
+	}
+}
+
+// silence stops announcing: the code is used or the outcome known.
+func (d *Displayer) silence() {
+	if d.ann != nil {
+		d.ann.Silence()
+	}
 }
 
 func (d *Displayer) finish(res Result, err error) {
+	d.silence()
 	d.outcome.once.Do(func() {
 		d.outcome.res, d.outcome.err = res, err
 		close(d.outcome.done)
@@ -276,6 +387,8 @@ func (d *Displayer) serve() {
 			}
 		case <-lingerC:
 			d.succeed(&st)
+		case v := <-d.verdict:
+			d.onVerdict(&st, v)
 		case ib := <-in:
 			if ib.err != nil {
 				if !errors.Is(ib.err, zmtp.ErrClosed) && d.ctx.Err() == nil {
@@ -321,6 +434,19 @@ func (d *Displayer) reply(to []byte, advert bool, frames [][]byte) {
 	}
 }
 
+// replyFinal sends the last word to a scanner and waits (at most
+// Options.Linger) until it is written out, before the outcome is known:
+// the owner may Close as soon as Wait returns, and a refusal dropped then
+// would leave the scanner waiting for its timeout.
+func (d *Displayer) replyFinal(to []byte, frames [][]byte) {
+	d.reply(to, false, frames)
+	fctx, cancel := context.WithTimeout(d.ctx, d.opts.Linger)
+	defer cancel()
+	if err := d.router.Flush(fctx, to); err != nil {
+		d.opts.Logger.Info("pairing: final reply", "err", err)
+	}
+}
+
 func (d *Displayer) handle(st *dstate, ib inbound) {
 	m := ib.m
 	id := m.Peer.Identity
@@ -359,6 +485,20 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 		}
 		return
 	}
+	if cmd == cmdErr && st.pending != nil && bytes.Equal(st.pending.identity, id) {
+		// The scanner could not record us after all (its own store
+		// refused): no success, though we recorded it already.
+		st.pending.linger.Stop()
+		st.pending = nil
+		err := fmt.Errorf("pairing: scanner %s did not record us (our record of it stays): %w", trust.Fingerprint(peerKey), remoteErr(f))
+		d.opts.Logger.Warn("pairing: the scanner refused at the end", "err", err)
+		d.finish(Result{}, err)
+		return
+	}
+	if cmd == cmdErr || cmd == cmdCodeYes {
+		d.onVerdictMsg(st, id, peerKey, cmd, f)
+		return
+	}
 	// The state refusals, in order of precedence.
 	switch {
 	case st.used:
@@ -393,7 +533,7 @@ func (d *Displayer) attemptFailed(st *dstate, id []byte, err error, log *slog.Lo
 	if st.failures >= d.opts.MaxAttempts {
 		st.burnt = true
 		berr := fmt.Errorf("pairing: token %x: %d failed attempts: %w", d.tok.ID, st.failures, ErrBurnt)
-		d.reply(id, false, errMsg(berr))
+		d.replyFinal(id, errMsg(berr))
 		d.fail(st, berr)
 		return
 	}
@@ -417,15 +557,19 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		return
 	}
 	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, At: d.opts.Now()}
-	d.complete(st, id, res, newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name)))
+	d.complete(st, id, res, newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name)), true)
 }
 
 // complete accepts a proven peer: Confirm, record, then the last message
 // and a linger for the scanner's BYE.
-func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte) {
+func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte, ask bool) {
 	st.used = true
-	if err := accept(d.ctx, d.opts, &res); err != nil {
-		d.reply(id, false, errMsg(err))
+	o := d.opts
+	if !ask {
+		o.Confirm = nil
+	}
+	if err := accept(d.ctx, o, &res); err != nil {
+		d.replyFinal(id, errMsg(err))
 		d.finish(Result{}, err)
 		return
 	}
@@ -448,6 +592,7 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		return
 	}
 	st.codeUsed = true // one attempt per code, whatever happens next
+	d.silence()
 	log.Info("pairing: short-code attempt")
 	p, err := newCPaceParty(d.opts.Rand, []byte(d.tok.code), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
 	if err != nil {
@@ -474,20 +619,107 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-C without CODE-A: %w", ErrProtocol)))
 		return
 	}
-	st.code = nil
+	if cs.res != nil {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: second CODE-C: %w", ErrProtocol)))
+		return
+	}
 	if !hmac.Equal(f[0], cs.keys.tagA) {
+		st.code = nil
 		err := fmt.Errorf("pairing: short code from %s: %w", trust.Fingerprint(peerKey), ErrWrongCode)
 		log.Warn("pairing: short code failed; the code is burnt", "err", err)
-		d.reply(id, false, errMsg(err))
+		d.replyFinal(id, errMsg(err))
+		d.codeFailed(st, err)
 		return
 	}
 	info, err := checkPeerInfo(f[1], f[2], peerKey)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		st.code = nil
+		d.replyFinal(id, errMsg(err))
+		d.codeFailed(st, err)
 		return
 	}
 	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, At: d.opts.Now()}
-	d.complete(st, id, res, newMsg(cmdCodeOK))
+	cs.res = &res
+	// The scanner shows the number as soon as it has sent CODE-C: ask our
+	// user now, off the serving goroutine, so that a refusal from the
+	// other side can stop the question.
+	if d.opts.Confirm == nil {
+		cs.localYes = true
+		d.maybeComplete(st)
+		return
+	}
+	cctx, cancel := context.WithCancel(d.ctx)
+	cs.cancel = cancel
+	confirm := d.opts.Confirm
+	go func() {
+		err := confirm(cctx, res)
+		d.verdict <- confirmVerdict{err: err} // capacity 1, one session per code
+	}()
+}
+
+// onVerdict takes our user's answer to the comparison.
+func (d *Displayer) onVerdict(st *dstate, v confirmVerdict) {
+	cs := st.code
+	if cs == nil || cs.res == nil {
+		return // the session ended first
+	}
+	cs.cancel()
+	if v.err != nil {
+		err := fmt.Errorf("pairing: not confirmed: %v: %w", v.err, ErrRefused)
+		st.code = nil
+		d.replyFinal(cs.identity, errMsg(err))
+		d.fail(st, err)
+		return
+	}
+	cs.localYes = true
+	d.maybeComplete(st)
+}
+
+// onVerdictMsg takes the scanner's answer: CODE-YES, or ERR (its user
+// refused, or it found the code wrong).
+func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey, cmd string, f [][]byte) {
+	cs := st.code
+	if cs == nil || !bytes.Equal(cs.identity, id) || cs.peer != peerKey {
+		if cmd == cmdErr {
+			return // nothing to answer an ERR with
+		}
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: %s outside a short-code exchange: %w", cmd, ErrProtocol)))
+		return
+	}
+	if cmd == cmdErr {
+		if cs.cancel != nil {
+			cs.cancel()
+		}
+		st.code = nil
+		err := remoteErr(f)
+		d.opts.Logger.Warn("pairing: the scanner ended the short-code exchange", "peer", trust.Fingerprint(peerKey), "err", err)
+		d.codeFailed(st, fmt.Errorf("pairing: scanner %s: %w", trust.Fingerprint(peerKey), err))
+		return
+	}
+	if cs.res == nil {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-YES before CODE-C: %w", ErrProtocol)))
+		return
+	}
+	cs.peerYes = true
+	d.maybeComplete(st)
+}
+
+// codeFailed ends the pairing after a failed short-code exchange when
+// Options.EndOnCodeFailure says so; otherwise only the code is burnt.
+func (d *Displayer) codeFailed(st *dstate, err error) {
+	if d.opts.EndOnCodeFailure {
+		d.fail(st, err)
+	}
+}
+
+// maybeComplete records the scanner once both users have said yes.
+func (d *Displayer) maybeComplete(st *dstate) {
+	cs := st.code
+	if !cs.localYes || !cs.peerYes {
+		return
+	}
+	st.code = nil
+	d.complete(st, cs.identity, *cs.res, newMsg(cmdCodeOK), false) // both asked already
 }
 
 // accept runs Confirm and records the peer.

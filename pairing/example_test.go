@@ -70,14 +70,17 @@ func ExampleJoinCode() {
 	bob, _, done2 := identity("bob")
 	defer done2()
 
-	d, tok, err := pairing.NewDisplayer(pairing.Options{Identity: alice})
+	// Loopback keeps the example on this host; on a network, leave it out.
+	d, tok, err := pairing.NewDisplayer(pairing.Options{Identity: alice, Loopback: true, DisableDiscovery: true})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer d.Close()
 	code, endpoint := tok.ShortCode(), d.CodeAddr() // shown to the user
 
-	res, err := pairing.JoinCode(ctx, code, endpoint, pairing.Options{Identity: bob})
+	// With discovery (the default) the endpoint may be "": JoinCode finds
+	// the displayer on the beacon interface.
+	res, err := pairing.JoinCode(ctx, code, endpoint, pairing.Options{Identity: bob, Loopback: true})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func ExampleJoinCode() {
 func ExampleParseToken() {
 	alice, _, done := identity("alice")
 	defer done()
-	d, tok, err := pairing.NewDisplayer(pairing.Options{Identity: alice, DisableCode: true})
+	d, tok, err := pairing.NewDisplayer(pairing.Options{Identity: alice, DisableCode: true, Loopback: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -66,6 +66,7 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 	}
 	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, At: opts.Now()}
 	if err := accept(ctx, opts, &res); err != nil {
+		lastWord(ctx, c, opts, err) // the displayer must not report a success
 		return Result{}, err
 	}
 	bye(ctx, c, opts)
@@ -73,7 +74,9 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 }
 
 // JoinCode pairs by short code with the displayer whose code endpoint
-// (Displayer.CodeAddr) is endpoint: it asks the endpoint for the
+// (Displayer.CodeAddr) is endpoint, or, when endpoint is "", with the
+// displayer that Discover finds on the beacon interface: it asks the
+// endpoint for the
 // displayer's CURVE key (in plaintext), connects over CURVE, and runs CPace
 // with the code bound to both CURVE keys. Key confirmation fails (ErrWrongCode)
 // for a wrong code or a man in the middle. It records the displayer as
@@ -87,6 +90,12 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 	prs, err := NormalizeCode(code)
 	if err != nil {
 		return Result{}, err
+	}
+	if endpoint == "" {
+		if endpoint, err = Discover(ctx, prs, opts); err != nil {
+			return Result{}, err
+		}
+		opts.Logger.Info("pairing: found the displayer", "endpoint", endpoint)
 	}
 	host, _, err := net.SplitHostPort(endpoint)
 	if err != nil {
@@ -128,33 +137,116 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 		return Result{}, err
 	}
 	if !hmac.Equal(f[1], keys.tagB) {
-		return Result{}, fmt.Errorf("pairing: displayer %s at %s: %w", trust.Fingerprint(dkey), endpoint, ErrWrongCode)
+		err := fmt.Errorf("pairing: displayer %s at %s: %w", trust.Fingerprint(dkey), endpoint, ErrWrongCode)
+		lastWord(ctx, c, opts, err) // the displayer reports it at once
+		return Result{}, err
 	}
 	info, err := checkPeerInfo(f[2], f[3], dkey)
 	if err != nil {
+		lastWord(ctx, c, opts, err)
 		return Result{}, err
 	}
 	res := Result{Method: "code", PeerKey: dkey, PeerUUID: zre.UUIDFromKey(dkey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: keys.number}
-	if opts.Confirm != nil {
-		if err := opts.Confirm(ctx, res); err != nil {
-			return Result{}, fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
-		}
-	}
 	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, opts.Now())
 	if err != nil {
 		return Result{}, fmt.Errorf("pairing: binding: %w", err)
 	}
-	if _, err := exchange(ctx, c, opts, newMsg(cmdCodeC, keys.tagA, binding, []byte(opts.Identity.Name)), cmdCodeOK); err != nil {
+	if err := c.Send(newMsg(cmdCodeC, keys.tagA, binding, []byte(opts.Identity.Name))...); err != nil {
+		return Result{}, fmt.Errorf("pairing: send %s: %v: %w", cmdCodeC, err, ErrUnreachable)
+	}
+	// The displayer shows the number as soon as CODE-C checks out; so do
+	// we, and each side's refusal reaches the other at once.
+	if err := confirmTogether(ctx, c, opts, res); err != nil {
 		return Result{}, err
 	}
 	res.At = opts.Now()
 	noConfirm := opts
 	noConfirm.Confirm = nil // asked above, before the displayer recorded us
 	if err := accept(ctx, noConfirm, &res); err != nil {
+		lastWord(ctx, c, opts, err)
 		return Result{}, err
 	}
 	bye(ctx, c, opts)
 	return res, nil
+}
+
+// confirmTogether asks our user (Options.Confirm) while it listens to the
+// displayer: an ERR from it (its user refused, or it found our code
+// wrong) cancels the question and is returned at once. On our yes it sends
+// CODE-YES and waits for CODE-OK, which the displayer sends once its own
+// user said yes too; on our no it sends ERR refused.
+func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Result) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type reply struct {
+		f   [][]byte
+		err error
+	}
+	replies := make(chan reply, 1)
+	go func() {
+		f, err := awaitReply(rctx, c, cmdCodeOK)
+		replies <- reply{f, err}
+	}()
+	verdict := make(chan error, 1)
+	if opts.Confirm == nil {
+		verdict <- nil
+	} else {
+		go func() { verdict <- opts.Confirm(rctx, res) }()
+	}
+	select {
+	case r := <-replies:
+		// Before our yes the displayer can only refuse.
+		if r.err == nil {
+			r.err = fmt.Errorf("pairing: CODE-OK before CODE-YES: %w", ErrProtocol)
+		}
+		cancel()
+		return r.err
+	case err := <-verdict:
+		if err != nil {
+			err = fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
+			lastWord(ctx, c, opts, err)
+			return err
+		}
+	}
+	if err := c.Send(newMsg(cmdCodeYes)...); err != nil {
+		return fmt.Errorf("pairing: send %s: %v: %w", cmdCodeYes, err, ErrUnreachable)
+	}
+	r := <-replies
+	return r.err
+}
+
+// awaitReply waits for the reply want or an ERR; unlike exchange it waits
+// as long as ctx allows, since a person on the other side is deciding.
+func awaitReply(ctx context.Context, c conn, want string) ([][]byte, error) {
+	m, err := c.Recv(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pairing: waiting for %s: %w", want, ctx.Err())
+		}
+		return nil, fmt.Errorf("pairing: waiting for %s: %v: %w", want, err, ErrUnreachable)
+	}
+	cmd, f, err := parseMsg(m.Frames)
+	if err != nil {
+		return nil, err
+	}
+	switch cmd {
+	case want:
+		return f, nil
+	case cmdErr:
+		return nil, remoteErr(f)
+	}
+	return nil, fmt.Errorf("pairing: got %s, want %s: %w", cmd, want, ErrProtocol)
+}
+
+// lastWord tells the displayer why we stop (an ERR), and waits at most
+// Options.Linger for it to be written before the connection closes.
+func lastWord(ctx context.Context, c *zmtp.Dealer, opts Options, err error) {
+	if c.Send(errMsg(err)...) != nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, opts.Linger)
+	defer cancel()
+	_ = c.Flush(fctx)
 }
 
 // askKey gets the displayer's CURVE key and port from its plaintext advert.

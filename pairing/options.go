@@ -24,7 +24,9 @@ var _ Recorder = (*trust.Store)(nil)
 
 // Defaults of Options.
 const (
-	DefaultListen      = "127.0.0.1:0"
+	// DefaultListen ("") listens where a node does: on all addresses,
+	// with the token's hints taken from the beacon interface (Interface).
+	DefaultListen      = ""
 	DefaultMaxAttempts = 3
 	DefaultTimeout     = 30 * time.Second
 	DefaultLinger      = 2 * time.Second
@@ -36,21 +38,56 @@ type Options struct {
 	Identity *keystore.Identity
 	// Recorder, if set, records the peer as verified on success.
 	Recorder Recorder
-	// Confirm, if set, is called with the result before it is recorded
-	// (on the displayer, on its serving goroutine); an error refuses the
-	// pairing. Apps show Result.Comparison here and ask the user.
+	// Confirm, if set, is called with the result before it is recorded;
+	// an error refuses the pairing, and the other side is told at once.
+	// Apps show Result.Comparison here and ask the user. For a short code
+	// both sides call it at the same moment (once each has checked the
+	// other's key confirmation), each on a goroutine of its own; ctx is
+	// cancelled when the other side refuses or gives up, and Confirm must
+	// then return. For a QR token it runs on the displayer's serving
+	// goroutine and must return quickly. It may not call back into the
+	// Displayer.
 	Confirm func(ctx context.Context, r Result) error
 
-	// Listen is the displayer's TCP address for CURVE; default DefaultListen.
+	// Listen is the displayer's TCP address for CURVE. By default it
+	// listens on all addresses, as a node does, and the token's hints are
+	// the addresses of the beacon interface chosen by Interface (127.0.0.1
+	// with Loopback).
 	Listen string
+	// Interface chooses the beacon interface as zre's Config.Beacon does
+	// (a name, one of its IPv4 addresses, "*" for all, or "" for that of
+	// the default route, else the first up broadcast interface). It sets
+	// the default hints and where short-code sessions are announced and
+	// looked for.
+	Interface string
+	// Loopback confines hints and discovery to lo, for tests and demos on
+	// one host (as zre's Loopback).
+	Loopback bool
+	// DiscoveryPort is the UDP port of short-code announcements; default
+	// DefaultDiscoveryPort.
+	DiscoveryPort int
+	// AnnounceInterval is the time between a displayer's announcements;
+	// default DefaultAnnounceInterval. A joiner listens three of them
+	// after the first matching announcement for a second one.
+	AnnounceInterval time.Duration
+	// DisableDiscovery stops the displayer from announcing its short-code
+	// session; a joiner then needs the code endpoint.
+	DisableDiscovery bool
 	// CodeListen is the displayer's TCP address for the plaintext key
 	// advert of the short-code path; default: Listen's host, any port.
 	CodeListen string
 	// DisableCode turns the short-code path off.
 	DisableCode bool
+	// EndOnCodeFailure makes a failed short-code exchange (a wrong code,
+	// or the scanner's refusal of the comparison) end the pairing: Wait
+	// returns its error (ErrWrongCode, ErrRefused). By default only the
+	// code is burnt and the QR token stays valid. Our own user's refusal
+	// always ends it.
+	EndOnCodeFailure bool
 	// Hints replaces the endpoint hints put in the token; by default the
-	// Listen address, or this host's interface addresses when Listen's
-	// host is unspecified.
+	// addresses of the beacon interface (see Listen), or with Listen set
+	// its address, or this host's interface addresses when its host is
+	// unspecified.
 	Hints []netip.AddrPort
 	// TTL is the token's lifetime; default DefaultTTL.
 	TTL time.Duration
@@ -74,8 +111,11 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Listen == "" {
-		o.Listen = DefaultListen
+	if o.DiscoveryPort == 0 {
+		o.DiscoveryPort = DefaultDiscoveryPort
+	}
+	if o.AnnounceInterval <= 0 {
+		o.AnnounceInterval = DefaultAnnounceInterval
 	}
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL

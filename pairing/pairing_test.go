@@ -19,8 +19,9 @@ import (
 
 // node is one side of a test: an identity and its trust store.
 type node struct {
-	id    *keystore.Identity
-	trust *trust.Store
+	id            *keystore.Identity
+	trust         *trust.Store
+	discoveryPort int
 }
 
 func newNode(t *testing.T, name string) node {
@@ -38,11 +39,38 @@ func newNode(t *testing.T, name string) node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return node{id: id, trust: st}
+	return node{id: id, trust: st, discoveryPort: testDiscoveryPort(t)}
 }
 
+// testDiscoveryPort is a UDP port of this test: all nodes of one test share
+// it, other tests (and packages) use others, so that no test hears
+// another's announcements.
+func testDiscoveryPort(t *testing.T) int {
+	t.Helper()
+	ports.Lock()
+	defer ports.Unlock()
+	if p, ok := ports.m[t.Name()]; ok {
+		return p
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := c.LocalAddr().(*net.UDPAddr).Port
+	ports.m[t.Name()] = p
+	return p
+}
+
+var ports = struct {
+	sync.Mutex
+	m map[string]int
+}{m: map[string]int{}}
+
+// opts stay on loopback (hints and announcements), with this test's own
+// discovery port.
 func (n node) opts() Options {
-	return Options{Identity: n.id, Recorder: n.trust, Timeout: 20 * time.Second}
+	return Options{Identity: n.id, Recorder: n.trust, Timeout: 20 * time.Second, Loopback: true, DiscoveryPort: n.discoveryPort}
 }
 
 func (n node) key() curve.PublicKey { return n.id.CurveKey }
@@ -423,6 +451,9 @@ func TestAttackerCodeMITM(t *testing.T) {
 			if err := up.Send(m.Frames...); err != nil {
 				relayed <- err
 				return
+			}
+			if cmd, _, _ := parseMsg(m.Frames); cmd == cmdErr {
+				break // bob's last word (he found the code wrong): no answer
 			}
 			r, err := up.Recv(mctx)
 			if err != nil {

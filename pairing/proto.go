@@ -26,6 +26,7 @@ const (
 	cmdCodeB     = "CODE-B"     // Yb, tagB, binding, name
 	cmdCodeC     = "CODE-C"     // tagA, binding, name
 	cmdCodeOK    = "CODE-OK"    //
+	cmdCodeYes   = "CODE-YES"   // (the scanner's user confirmed the number)
 	cmdBye       = "BYE"        //
 	cmdErr       = "ERR"        // reason, text
 	cmdWho       = "WHO"        // (plaintext advert request)
@@ -40,7 +41,7 @@ const (
 
 var fieldCount = map[string]int{
 	cmdQRProof: 4, cmdQRConfirm: 3, cmdCodeA: 2, cmdCodeB: 4, cmdCodeC: 3,
-	cmdCodeOK: 0, cmdBye: 0, cmdErr: 2, cmdWho: 0, cmdMe: 2,
+	cmdCodeOK: 0, cmdCodeYes: 0, cmdBye: 0, cmdErr: 2, cmdWho: 0, cmdMe: 2,
 }
 
 // Reasons in ERR messages and the sentinels they map to.

@@ -50,7 +50,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.StringVar(&f.name, "name", "", "node `name` (default: the first 6 characters of its UUID)")
 	f.fs.Var(&f.groups, "group", "join `GROUP` (repeatable)")
 	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
-	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address` (default: that of the default route)")
+	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address`, or * for all (default: that of the default route, else the first up broadcast interface)")
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
 	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
@@ -149,6 +149,9 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err
+	}
+	if !f.loopback {
+		cfg.Beacon.Interface = chooseInterface(env, f.iface)
 	}
 	if f.secure {
 		sc, name, err := f.secureConfig(ctx, env)

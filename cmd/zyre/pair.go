@@ -19,9 +19,13 @@ import (
 )
 
 const pairUsage = `usage:
-  zyre pair [flags]                              show a QR code and a short code, wait for one device
-  zyre pair [flags] TOKEN                        pair with the device showing TOKEN (ZYRE:...)
-  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows
+  zyre pair [flags]                  show a QR code and a short code, wait for one device
+  zyre pair [flags] TOKEN            pair with the device showing TOKEN (ZYRE:...)
+  zyre pair [flags] --code CODE      pair by the short code another terminal on this network shows
+                                     (--peer ENDPOINT when it is not found on the network)
+
+Both sides use the network interface a node would (--interface); with
+--loopback they stay on this host.
 
 flags:`
 
@@ -36,9 +40,11 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	home := fs.String("home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
 	passFile := fs.String("passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	plain := fs.Bool("insecure-plaintext", false, "when the home has no identity yet, make one with UNENCRYPTED secret keys (headless devices, tests)")
-	listen := fs.String("listen", pairing.DefaultListen, "TCP `ADDR` to listen on while showing a token (0.0.0.0:0 for the local network)")
+	listen := fs.String("listen", pairing.DefaultListen, "TCP `ADDR` to listen on while showing a token (default: all addresses, the token names those of the beacon interface)")
+	iface := fs.String("interface", "", "pair on this interface `name or address`, or * for all (default: that of the default route, else the first up broadcast interface)")
+	loopback := fs.Bool("loopback", false, "stay on this host: listen on 127.0.0.1, announce and look for the short code on lo")
 	code := fs.String("code", "", "join by this short `CODE`")
-	peer := fs.String("peer", "", "the `ENDPOINT` the showing side printed for --code")
+	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -51,8 +57,6 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: more than one TOKEN", errUsage)
 	case fs.NArg() == 1 && *code != "":
 		return fmt.Errorf("%w: give a TOKEN or --code, not both", errUsage)
-	case *code != "" && *peer == "":
-		return fmt.Errorf("%w: --code needs --peer ENDPOINT (the address the showing side printed)", errUsage)
 	case *code == "" && *peer != "":
 		return fmt.Errorf("%w: --peer goes with --code", errUsage)
 	}
@@ -88,10 +92,16 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	opts := pairing.Options{Identity: id, Recorder: ts, Listen: *listen, Logger: log, Confirm: confirmNumber(env)}
+	opts := pairing.Options{
+		Identity: id, Recorder: ts, Listen: *listen, Interface: *iface, Loopback: *loopback, Logger: log,
+		Confirm: confirmNumber(env), EndOnCodeFailure: true,
+	}
 	var res pairing.Result
 	switch {
 	case *code != "":
+		if *peer == "" {
+			announceSearch(env, &opts)
+		}
 		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
 	case fs.NArg() == 1:
 		res, err = pairing.Join(ctx, fs.Arg(0), opts)
@@ -99,7 +109,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		res, err = pairShow(ctx, env, opts)
 	}
 	if err != nil {
-		return err
+		return pairFailure(err, *timeout)
 	}
 	fmt.Fprintf(env.stdout, "paired with %q\n  fingerprint %s\n  uuid        %s\n  method      %s\n", res.PeerName, keystore.Fingerprint(res.PeerKey), res.PeerUUID, res.Method)
 	if res.Comparison != "" {
@@ -117,12 +127,16 @@ func pairShow(ctx context.Context, env *cliEnv, opts pairing.Options) (pairing.R
 		return pairing.Result{}, err
 	}
 	defer d.Close()
+	if i := d.Interface(); i != "" {
+		fmt.Fprintf(env.stderr, "zyre: pairing on interface %s\n", i)
+	}
 	uri := tok.URI()
 	w := env.stdout
 	fmt.Fprintln(w, "scan this code with the other device:")
 	renderQR(w, uri)
 	fmt.Fprintf(w, "or run there:\n  zyre pair %s\n", uri)
-	fmt.Fprintf(w, "or, without a camera:\n  zyre pair --code %s --peer %s\n", tok.ShortCode(), d.CodeAddr())
+	fmt.Fprintf(w, "or, without a camera, on the same network:\n  zyre pair --code %s\n", tok.ShortCode())
+	fmt.Fprintf(w, "  (from elsewhere add: --peer %s)\n", d.CodeAddr())
 	fmt.Fprintf(w, "token: %s\ncode: %s\ncode endpoint: %s\n", uri, tok.ShortCode(), d.CodeAddr())
 	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", tok.Expires.Local().Format(time.TimeOnly))
 	return d.Wait(ctx)
@@ -141,8 +155,12 @@ func renderQR(w io.Writer, text string) {
 
 // confirmNumber shows the comparison number of a short-code pairing and,
 // on a terminal, asks the user to compare it.
+//
+// Both sides call it at the same moment. When the other side refuses
+// first, ctx is cancelled and the question ends at once (the line being
+// read is abandoned: the command exits).
 func confirmNumber(env *cliEnv) func(context.Context, pairing.Result) error {
-	return func(_ context.Context, r pairing.Result) error {
+	return func(ctx context.Context, r pairing.Result) error {
 		if r.Comparison == "" {
 			return nil
 		}
@@ -151,11 +169,21 @@ func confirmNumber(env *cliEnv) func(context.Context, pairing.Result) error {
 			return nil
 		}
 		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", r.Comparison)
-		line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return errors.New("the comparison numbers were not confirmed")
+		answer := make(chan string, 1)
+		go func() {
+			line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+			answer <- line
+		}()
+		select {
+		case line := <-answer:
+			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				return errors.New("the comparison numbers were not confirmed")
+			}
+			return nil
+		case <-ctx.Done():
+			fmt.Fprintln(env.stderr)
+			return ctx.Err()
 		}
-		return nil
 	}
 }
 

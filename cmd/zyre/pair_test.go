@@ -176,7 +176,6 @@ func TestPairCLIUsage(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--code", "1234-5678-9012"}, 2, "--code needs --peer"},
 		{[]string{"--peer", "127.0.0.1:1"}, 2, "--peer goes with --code"},
 		{[]string{"--code", "12", "--peer", "127.0.0.1:1"}, 2, "bad short code"},
 		{[]string{"A", "B"}, 2, "more than one TOKEN"},

@@ -11,8 +11,13 @@
 // that address with SO_REUSEADDR/SO_REUSEPORT, so many services on one host
 // and one port all hear each other. Unicast to 127.0.0.1 would reach only
 // one of them (SO_REUSEPORT balances unicast), which is why Loopback mode
-// does not use it. Every socket sets SO_REUSEADDR, SO_REUSEPORT and
-// SO_BROADCAST, so several nodes on a host share the port.
+// does not use it. With Config.Interface = All it binds to 0.0.0.0 and
+// sends to the broadcast address of every chosen interface. Every socket
+// sets SO_REUSEADDR, SO_REUSEPORT and SO_BROADCAST, so several nodes on a
+// host share the port.
+//
+// Which interface: Choose, as the C reference picks it (the default
+// route's, else the first up broadcast interface, or all of them).
 //
 // A Service discards datagrams equal to its own current payload (the kernel
 // loops broadcasts back to the sender), as zbeacon's noecho does.
@@ -28,7 +33,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,7 +60,9 @@ type Config struct {
 	Port     int           // UDP port; 0 means DefaultPort (5670)
 	Interval time.Duration // time between broadcasts; 0 means DefaultInterval
 	// Interface is an interface name ("eth0") or one of its IPv4
-	// addresses; "" means the interface of the default IPv4 route.
+	// addresses; All ("*") means every broadcast interface; "" means the
+	// interface of the default IPv4 route, or without one the first
+	// broadcast interface (see Choose).
 	Interface string
 	// Loopback confines the service to lo (127.255.255.255), for tests and
 	// demos on one host; it overrides Interface.
@@ -74,7 +80,11 @@ type Packet struct {
 
 // Stats counts a Service's datagrams since Start.
 type Stats struct {
-	Sent       uint64 // datagrams sent
+	// Sent counts datagrams written, after the write returns: a caller
+	// that sees it grow knows the datagram left (zre.Node.Stop relies on
+	// it). The kernel may loop a broadcast back before WriteTo returns, so
+	// Echoes may briefly count an echo whose send Sent does not count yet.
+	Sent       uint64
 	SendErrors uint64 // sends that failed (logged)
 	Received   uint64 // datagrams read from the socket, echoes included
 	Echoes     uint64 // received datagrams equal to our own payload, discarded
@@ -83,12 +93,15 @@ type Stats struct {
 
 // Service broadcasts a payload and receives datagrams on one UDP port.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	local  netip.Addr     // our IPv4 address on the interface
-	bcast  netip.AddrPort // where we bind and send
-	iface  string
-	packet chan Packet
+	cfg     Config
+	log     *slog.Logger
+	local   netip.Addr     // our IPv4 address on the (first) interface
+	bcast   netip.AddrPort // where we bind and send (the first target)
+	bind    netip.AddrPort // where we bind: bcast, or 0.0.0.0 for several
+	targets []netip.AddrPort
+	iface   string
+	choices []Choice
+	packet  chan Packet
 
 	payload atomic.Pointer[[]byte] // nil: silent
 	wake    chan struct{}          // capacity 1: send now
@@ -142,24 +155,44 @@ func New(cfg Config) (*Service, error) {
 		s.iface = "lo"
 		s.local = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		s.bcast = netip.AddrPortFrom(loopbackBroadcast, port)
+		s.bind, s.targets = s.bcast, []netip.AddrPort{s.bcast}
+		s.choices = []Choice{{Name: "lo", Addr: s.local, Broadcast: loopbackBroadcast, Addrs: []netip.Addr{s.local}, Why: "loopback"}}
 		return s, nil
 	}
-	name, local, bcast, err := resolveInterface(cfg.Interface)
+	choices, err := Choose(cfg.Interface)
 	if err != nil {
 		return nil, err
 	}
-	s.iface, s.local, s.bcast = name, local, netip.AddrPortFrom(bcast, port)
+	s.choices = choices
+	var names []string
+	for _, c := range choices {
+		names = append(names, c.Name)
+		s.targets = append(s.targets, netip.AddrPortFrom(c.Broadcast, port))
+	}
+	s.iface, s.local, s.bcast = strings.Join(names, ","), choices[0].Addr, s.targets[0]
+	s.bind = s.bcast
+	if len(choices) > 1 {
+		// One socket hears the broadcasts of every interface.
+		s.bind = netip.AddrPortFrom(netip.IPv4Unspecified(), port)
+	}
 	return s, nil
 }
 
+// Choices returns the interfaces in use, as Choose returned them (one "lo"
+// in Loopback mode).
+func (s *Service) Choices() []Choice { return append([]Choice(nil), s.choices...) }
+
 // Addr returns our IPv4 address on the interface (127.0.0.1 in Loopback
-// mode): the host part of the endpoint a node advertises.
+// mode; on the first interface with All): the host part of the endpoint a
+// node advertises.
 func (s *Service) Addr() netip.Addr { return s.local }
 
-// Broadcast returns the address the service binds to and sends to.
+// Broadcast returns the address the service sends to (the first of them
+// with All, where it binds to 0.0.0.0; otherwise it binds to this one).
 func (s *Service) Broadcast() netip.AddrPort { return s.bcast }
 
-// Interface returns the name of the interface in use ("lo" in Loopback mode).
+// Interface returns the name of the interface in use ("lo" in Loopback
+// mode; the names joined by commas with All).
 func (s *Service) Interface() string { return s.iface }
 
 // Start opens the socket and starts the sending and receiving goroutines.
@@ -174,9 +207,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return errors.New("beacon: already started")
 	}
 	lc := net.ListenConfig{Control: setSockopts}
-	pc, err := lc.ListenPacket(ctx, "udp4", s.bcast.String())
+	pc, err := lc.ListenPacket(ctx, "udp4", s.bind.String())
 	if err != nil {
-		return fmt.Errorf("beacon: failed to bind %v on %s: %w", s.bcast, s.iface, err)
+		return fmt.Errorf("beacon: failed to bind %v on %s: %w", s.bind, s.iface, err)
 	}
 	conn := pc.(*net.UDPConn)
 	s.state.conn = conn
@@ -293,17 +326,19 @@ func (s *Service) sendLoop(conn *net.UDPConn) {
 		if p == nil {
 			continue
 		}
-		if _, err := conn.WriteToUDPAddrPort(*p, s.bcast); err != nil {
-			select {
-			case <-s.done:
-				return
-			default:
+		for _, to := range s.targets {
+			if _, err := conn.WriteToUDPAddrPort(*p, to); err != nil {
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+				s.sendErrors.Add(1)
+				s.log.Warn("beacon: send failed", "to", to, "err", err)
+				continue
 			}
-			s.sendErrors.Add(1)
-			s.log.Warn("beacon: send failed", "to", s.bcast, "err", err)
-			continue
+			s.sent.Add(1)
 		}
-		s.sent.Add(1)
 	}
 }
 
@@ -357,64 +392,6 @@ func (s *Service) deliver(pkt Packet) {
 	}
 }
 
-// resolveInterface finds the interface named by spec (a name, one of its
-// IPv4 addresses, or "" for the default route's interface) and returns
-// its name, IPv4 address and IPv4 broadcast address.
-func resolveInterface(spec string) (name string, local, bcast netip.Addr, err error) {
-	var ifi *net.Interface
-	var want netip.Addr
-	switch {
-	case spec == "":
-		f, err := os.Open("/proc/net/route")
-		if err != nil {
-			return "", local, bcast, fmt.Errorf("beacon: failed to find the default route: %w", err)
-		}
-		dev, err := parseDefaultRoute(f)
-		f.Close()
-		if err != nil {
-			return "", local, bcast, err
-		}
-		if ifi, err = net.InterfaceByName(dev); err != nil {
-			return "", local, bcast, fmt.Errorf("beacon: default route interface %s: %w", dev, err)
-		}
-	default:
-		if a, perr := netip.ParseAddr(spec); perr == nil {
-			want = a.Unmap()
-			ifi, err = interfaceWithAddr(want)
-		} else {
-			ifi, err = net.InterfaceByName(spec)
-		}
-		if err != nil {
-			return "", local, bcast, fmt.Errorf("beacon: interface %q: %w", spec, err)
-		}
-	}
-	if ifi.Flags&net.FlagUp == 0 {
-		return "", local, bcast, fmt.Errorf("beacon: interface %s is down", ifi.Name)
-	}
-	if ifi.Flags&net.FlagBroadcast == 0 {
-		return "", local, bcast, fmt.Errorf("beacon: interface %s cannot broadcast (use Loopback mode for lo)", ifi.Name)
-	}
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return "", local, bcast, fmt.Errorf("beacon: interface %s: %w", ifi.Name, err)
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		pfx, ok := netipPrefix(ipn)
-		if !ok || (want.IsValid() && pfx.Addr() != want) {
-			continue
-		}
-		if pfx.Bits() >= 31 {
-			continue // no broadcast address on /31 and /32
-		}
-		return ifi.Name, pfx.Addr(), broadcastOf(pfx), nil
-	}
-	return "", local, bcast, fmt.Errorf("beacon: interface %s has no IPv4 address with a broadcast address", ifi.Name)
-}
-
 func netipPrefix(ipn *net.IPNet) (netip.Prefix, bool) {
 	ip4 := ipn.IP.To4()
 	if ip4 == nil {
@@ -436,27 +413,6 @@ func broadcastOf(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-func interfaceWithAddr(want netip.Addr) (*net.Interface, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, err
-	}
-	for i := range ifs {
-		addrs, err := ifs[i].Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok {
-				if p, ok := netipPrefix(ipn); ok && p.Addr() == want {
-					return &ifs[i], nil
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("no interface has address %v", want)
-}
-
 // parseDefaultRoute returns the interface of the first default route
 // (destination 0.0.0.0/0) in the /proc/net/route format.
 func parseDefaultRoute(r io.Reader) (string, error) {
@@ -476,5 +432,5 @@ func parseDefaultRoute(r io.Reader) (string, error) {
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("beacon: failed to read routes: %w", err)
 	}
-	return "", errors.New("beacon: no default IPv4 route; set Config.Interface")
+	return "", errNoDefaultRoute
 }

@@ -81,9 +81,16 @@ func TestThreeServicesOnOnePort(t *testing.T) {
 		if s.Addr() != netip.MustParseAddr("127.0.0.1") || s.Broadcast() != netip.AddrPortFrom(loopbackBroadcast, uint16(port)) {
 			t.Fatalf("service %d: addr %v broadcast %v", i, s.Addr(), s.Broadcast())
 		}
+		// Wait for both other payloads and for Stats to show our own sends
+		// and their discarded echoes. Sent grows after the write returns
+		// and Echoes when recvLoop reads the echo; neither is ordered with
+		// the other services' packets, so Stats is checked again at every
+		// packet: the others repeat every interval, so one arrives after
+		// our echo has been counted.
 		seen := map[string]bool{}
+		var st Stats
 		timeout := time.After(deadline)
-		for len(seen) < 2 {
+		for len(seen) < 2 || st.Sent == 0 || st.Echoes == 0 {
 			select {
 			case p := <-s.Packets():
 				if string(p.Payload) == fmt.Sprintf("node-%d", i) {
@@ -93,12 +100,10 @@ func TestThreeServicesOnOnePort(t *testing.T) {
 					t.Errorf("service %d: packet from %v", i, p.From)
 				}
 				seen[string(p.Payload)] = true
+				st = s.Stats()
 			case <-timeout:
-				t.Fatalf("service %d saw only %v after %v", i, seen, deadline)
+				t.Fatalf("service %d after %v: saw %v, stats %+v; want both others, sends and echoes", i, deadline, seen, st)
 			}
-		}
-		if st := s.Stats(); st.Sent == 0 || st.Echoes == 0 {
-			t.Errorf("service %d stats %+v: want sends and echoes", i, st)
 		}
 	}
 }
@@ -343,5 +348,66 @@ func TestBroadcastOf(t *testing.T) {
 		if got := broadcastOf(netip.MustParsePrefix(tt.in)); got.String() != tt.want {
 			t.Errorf("broadcastOf(%s) = %v, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestChoose(t *testing.T) {
+	up := net.FlagUp | net.FlagBroadcast | net.FlagRunning
+	lo := ifaceInfo{"lo", net.FlagUp | net.FlagLoopback, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}
+	down := ifaceInfo{"eth0", net.FlagBroadcast, []netip.Prefix{netip.MustParsePrefix("192.168.1.2/24")}}
+	tun := ifaceInfo{"tun0", net.FlagUp | net.FlagPointToPoint, []netip.Prefix{netip.MustParsePrefix("10.8.0.2/24")}}
+	host32 := ifaceInfo{"eth1", up, []netip.Prefix{netip.MustParsePrefix("10.1.0.5/32")}}
+	wlan := ifaceInfo{"wlan0", up, []netip.Prefix{netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8::5/64"), netip.MustParsePrefix("10.77.0.2/24")}}
+	eth2 := ifaceInfo{"eth2", up, []netip.Prefix{netip.MustParsePrefix("172.16.0.9/16"), netip.MustParsePrefix("172.17.0.9/16")}}
+	ifs := []ifaceInfo{lo, down, tun, host32, wlan, eth2}
+	tests := []struct {
+		spec, def string
+		want      []string // "name addr broadcast why"
+		err       string
+	}{
+		{"", "", []string{"wlan0 10.77.0.2 10.77.0.255 first broadcast interface"}, ""},
+		{"", "eth2", []string{"eth2 172.16.0.9 172.16.255.255 default route"}, ""},
+		{"", "tun0", []string{"wlan0 10.77.0.2 10.77.0.255 first broadcast interface"}, ""},
+		{All, "", []string{"wlan0 10.77.0.2 10.77.0.255 all", "eth2 172.16.0.9 172.16.255.255 all"}, ""},
+		{"eth2", "", []string{"eth2 172.16.0.9 172.16.255.255 named"}, ""},
+		{"172.17.0.9", "", []string{"eth2 172.17.0.9 172.17.255.255 named"}, ""},
+		{"eth0", "", nil, "eth0 is down"},
+		{"tun0", "", nil, "tun0 cannot broadcast"},
+		{"eth1", "", nil, "no IPv4 address with a broadcast address"},
+		{"eth9", "", nil, "no such interface"},
+		{"10.9.9.9", "", nil, "no interface has address 10.9.9.9"},
+	}
+	for _, tt := range tests {
+		got, err := choose(tt.spec, ifs, tt.def)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("choose(%q, def %q) = %v, %v; want error with %q", tt.spec, tt.def, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("choose(%q, def %q): %v", tt.spec, tt.def, err)
+			continue
+		}
+		var g []string
+		for _, c := range got {
+			g = append(g, fmt.Sprintf("%s %v %v %s", c.Name, c.Addr, c.Broadcast, c.Why))
+		}
+		if strings.Join(g, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("choose(%q, def %q) = %q, want %q", tt.spec, tt.def, g, tt.want)
+		}
+	}
+	// wlan0's addresses: IPv4 first, then IPv6 without the link-local one.
+	got, _ := choose("wlan0", ifs, "")
+	if fmt.Sprint(got[0].Addrs) != "[10.77.0.2 2001:db8::5]" {
+		t.Errorf("wlan0 addrs %v", got[0].Addrs)
+	}
+	// Nothing usable: the error lists what there is.
+	_, err := choose("", []ifaceInfo{lo, down, tun}, "")
+	if err == nil || !strings.Contains(err.Error(), "lo (loopback), eth0 (down), tun0 (point-to-point)") {
+		t.Errorf("no candidates: %v", err)
+	}
+	if _, err := choose(All, []ifaceInfo{lo}, ""); err == nil {
+		t.Error("All with no candidates: no error")
 	}
 }

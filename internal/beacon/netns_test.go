@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,5 +160,122 @@ func broadcastHelper(t *testing.T, i int) {
 	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
 	if st := s.Stats(); st.Sent == 0 || st.Echoes == 0 {
 		t.Errorf("stats %+v: want sends and echoes", st)
+	}
+}
+
+// TestNetnsNoDefaultRoute runs two Services in two namespaces that have no
+// default route (prefix "pa-"): host 0 with Interface "" falls back to the
+// first broadcast interface, host 1 uses All. Each must pick the lab
+// interface and hear the other.
+func TestNetnsNoDefaultRoute(t *testing.T) {
+	if i, ok := netns.HelperIndex(); ok {
+		noRouteHelper(t, i)
+		return
+	}
+	lab := netns.NewWith(t, 2, netns.Options{Prefix: "pa-", NoDefaultRoute: true})
+	// Host 1 has a second broadcast interface, so that All means two.
+	for _, args := range [][]string{
+		{"link", "add", "pa-v0", "type", "veth", "peer", "name", "pa-v1"},
+		{"addr", "add", "192.0.2.1/24", "brd", "+", "dev", "pa-v0"},
+		{"link", "set", "pa-v1", "up"},
+		{"link", "set", "pa-v0", "up"},
+	} {
+		if out, err := lab.Command(1, "ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	lines := make(chan string, 16)
+	var stdins []io.WriteCloser
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for i := range 2 {
+		cmd := lab.TestHelper(i, "TestNetnsNoDefaultRoute")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		stdins, cmds, outs = append(stdins, in), append(cmds, cmd), append(outs, &stderr)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- fmt.Sprintf("%d %s", i, sc.Text())
+			}
+			io.Copy(io.Discard, out)
+		}()
+	}
+	whys := []string{"first broadcast interface", "all"}
+	want := map[string]bool{}
+	for i := range 2 {
+		want[fmt.Sprintf("%d BEACON chose %s %v (broadcast %v, %s)", i, netns.IfName, lab.Addr(i), lab.Broadcast(), whys[i])] = true
+		want[fmt.Sprintf("%d BEACON heard node-%d from %v", i, 1-i, lab.Addr(1-i))] = true
+	}
+	want["0 BEACON interfaces zre0"] = true
+	want["1 BEACON interfaces zre0,pa-v0"] = true
+	timeout := time.After(netnsDeadline)
+	for len(want) > 0 {
+		select {
+		case l := <-lines:
+			t.Log(l)
+			if strings.Contains(l, " BEACON ") && !want[l] {
+				t.Errorf("unexpected line %q", l)
+			}
+			delete(want, l)
+		case <-timeout:
+			for i, e := range outs {
+				t.Logf("host %d stderr: %s", i, e.String())
+			}
+			t.Fatalf("after %v still missing %v", netnsDeadline, want)
+		}
+	}
+	for _, in := range stdins {
+		in.Close() // tells the helpers to stop
+	}
+	for i, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("host %d helper: %v\n%s", i, err, outs[i].String())
+		}
+	}
+}
+
+// noRouteHelper runs in namespace i: it prints the interface chosen, the
+// first payload heard, and keeps publishing until stdin closes.
+func noRouteHelper(t *testing.T, i int) {
+	spec := ""
+	if i == 1 {
+		spec = beacon.All
+	}
+	s, err := beacon.New(beacon.Config{Interface: spec, Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fmt.Printf("BEACON chose %s\n", s.Choices()[0])
+	fmt.Printf("BEACON interfaces %s\n", s.Interface())
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Publish([]byte(fmt.Sprintf("node-%d", i)))
+	select {
+	case p := <-s.Packets():
+		if want := fmt.Sprintf("node-%d", 1-i); string(p.Payload) != want {
+			t.Fatalf("heard %q from %v, want %q", p.Payload, p.From, want)
+		}
+		fmt.Printf("BEACON heard %s from %v\n", p.Payload, p.From.Addr())
+	case <-time.After(netnsDeadline):
+		t.Fatalf("heard nothing after %v (stats %+v)", netnsDeadline, s.Stats())
+	}
+	io.Copy(io.Discard, os.Stdin) // until the parent closes stdin
+	if st := s.Stats(); st.SendErrors != 0 {
+		t.Errorf("stats %+v: send errors", st)
 	}
 }

@@ -76,6 +76,25 @@ type Lab struct {
 // iproute2, and fails it if a step fails.
 func New(t testing.TB, n int) *Lab {
 	t.Helper()
+	return NewWith(t, n, Options{})
+}
+
+// Options vary a lab.
+type Options struct {
+	// Prefix replaces Prefix in the namespaces' names, so that a test's
+	// namespaces carry its own mark ("pa-").
+	Prefix string
+	// NoDefaultRoute leaves the hosts without a default route, as on a
+	// network with no way to the Internet (a car's hotspot).
+	NoDefaultRoute bool
+}
+
+// NewWith is New with options.
+func NewWith(t testing.TB, n int, o Options) *Lab {
+	t.Helper()
+	if o.Prefix == "" {
+		o.Prefix = Prefix
+	}
 	testenv.RequireRoot(t)
 	if n < 1 || n > 250 {
 		t.Fatalf("netns: %d hosts, want 1 to 250", n)
@@ -89,9 +108,9 @@ func New(t testing.TB, n int) *Lab {
 		id:     fmt.Sprintf("%x", r[:3]),
 		prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, r[3], r[4], 0}), 24),
 	}
-	l.bridge = Prefix + l.id + "-br"
+	l.bridge = o.Prefix + l.id + "-br"
 	for i := range n {
-		l.hosts = append(l.hosts, fmt.Sprintf("%s%s-%d", Prefix, l.id, i))
+		l.hosts = append(l.hosts, fmt.Sprintf("%s%s-%d", o.Prefix, l.id, i))
 	}
 	// Registered first, so a failure half-way still removes what exists.
 	t.Cleanup(l.destroy)
@@ -108,7 +127,9 @@ func New(t testing.TB, n int) *Lab {
 		l.ip("-n", ns, "link", "add", IfName, "type", "veth", "peer", "name", port, "netns", l.bridge)
 		l.ip("-n", ns, "addr", "add", netip.PrefixFrom(l.Addr(i), 24).String(), "brd", "+", "dev", IfName)
 		l.ip("-n", ns, "link", "set", IfName, "up")
-		l.ip("-n", ns, "route", "add", "default", "dev", IfName)
+		if !o.NoDefaultRoute {
+			l.ip("-n", ns, "route", "add", "default", "dev", IfName)
+		}
 		l.ip("-n", l.bridge, "link", "set", port, "master", "br0")
 		l.ip("-n", l.bridge, "link", "set", port, "up")
 	}

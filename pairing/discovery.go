@@ -1,0 +1,196 @@
+package pairing
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/zyre-go/zyre/internal/beacon"
+)
+
+// LAN discovery of a short-code session (spec/pairing.md, "Discovery"):
+// the displayer broadcasts an announcement on the beacon interface; the
+// joiner, who knows the code, recognises it by a one-octet tag computed
+// from the code and a per-session random salt. The announcement carries no
+// key and no name, and its tag leaves an eavesdropper 8 bits short of
+// nothing: see the spec for the threat analysis.
+const (
+	// DefaultDiscoveryPort is the UDP port of pairing announcements.
+	DefaultDiscoveryPort = 5679
+	// DefaultAnnounceInterval is the time between two announcements.
+	DefaultAnnounceInterval = 250 * time.Millisecond
+
+	annMagic     = "ZPD"
+	annVersion   = 1
+	annSaltSize  = 16
+	annSize      = len(annMagic) + 1 + annSaltSize + 1 + 2
+	annTagLabel  = "zyre-pair-discovery-v1"
+	annGraceMult = 3 // a joiner listens this many intervals more for a second match
+)
+
+// ErrAmbiguous: more than one displayer on the network announced a session
+// that matches the code's tag; the joiner connects to none (pass the
+// endpoint the displayer printed).
+var ErrAmbiguous = errors.New("pairing: several displayers match this code")
+
+// announcement is the discovery datagram, in this layout (23 octets):
+//
+//	"ZPD" | version = 1 | salt (16) | tag (1) | code port (2, big-endian)
+//
+// The code port is the TCP port of the displayer's plaintext key advert
+// (WHO/ME); its address is the datagram's source address.
+type announcement struct {
+	salt [annSaltSize]byte
+	tag  byte
+	port uint16
+}
+
+func (a announcement) appendMarshal(b []byte) []byte {
+	b = append(b, annMagic...)
+	b = append(b, annVersion)
+	b = append(b, a.salt[:]...)
+	b = append(b, a.tag)
+	return binary.BigEndian.AppendUint16(b, a.port)
+}
+
+var errShortAnnouncement = fmt.Errorf("pairing: announcement: wrong size, want %d octets: %w", annSize, ErrProtocol)
+
+// parseAnnouncement reads an announcement; anything else on the port is
+// an error wrapping ErrProtocol.
+func parseAnnouncement(b []byte) (announcement, error) {
+	var a announcement
+	if len(b) != annSize {
+		return a, errShortAnnouncement
+	}
+	if string(b[:len(annMagic)]) != annMagic {
+		return a, fmt.Errorf("pairing: announcement: bad magic %q: %w", b[:len(annMagic)], ErrProtocol)
+	}
+	off := len(annMagic)
+	if b[off] != annVersion {
+		return a, fmt.Errorf("pairing: announcement: version %d, this zyre reads %d: %w", b[off], annVersion, ErrProtocol)
+	}
+	off++
+	copy(a.salt[:], b[off:])
+	off += annSaltSize
+	a.tag = b[off]
+	off++
+	a.port = binary.BigEndian.Uint16(b[off:])
+	if a.port == 0 {
+		return a, fmt.Errorf("pairing: announcement: port 0: %w", ErrProtocol)
+	}
+	return a, nil
+}
+
+// codeTag is the first octet of SHA-256(lv_cat(label, salt, code)), with
+// code the 12 ASCII digits.
+func codeTag(salt []byte, code string) byte {
+	h := sha256.Sum256(lvCat([]byte(annTagLabel), salt, []byte(code)))
+	return h[0]
+}
+
+// newAnnouncement makes the announcement of a session with a fresh salt.
+func newAnnouncement(r io.Reader, code string, port uint16) (announcement, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var a announcement
+	if _, err := io.ReadFull(r, a.salt[:]); err != nil {
+		return a, fmt.Errorf("pairing: announcement salt: %w", err)
+	}
+	a.tag, a.port = codeTag(a.salt[:], code), port
+	return a, nil
+}
+
+// beaconConfig is the UDP service for announcements, on the interface(s)
+// the node would use.
+func (o Options) beaconConfig() beacon.Config {
+	return beacon.Config{Port: o.DiscoveryPort, Interval: o.AnnounceInterval, Interface: o.Interface, Loopback: o.onLoopback(), Logger: o.Logger}
+}
+
+// onLoopback reports whether pairing stays on lo: Loopback, or a Listen
+// address on loopback (then announcements stay there too).
+func (o Options) onLoopback() bool {
+	if o.Loopback {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(o.Listen)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
+}
+
+// Discover listens on the beacon interface for a displayer announcing a
+// short-code session that matches code, and returns its code endpoint
+// (what JoinCode connects to). It waits at most Options.Timeout for the
+// first match, then a few announcement intervals more: when two different
+// sessions match it returns ErrAmbiguous rather than guess, since one
+// wrong CPace run would burn the other's code.
+func Discover(ctx context.Context, code string, opts Options) (string, error) {
+	opts = opts.withDefaults()
+	prs, err := NormalizeCode(code)
+	if err != nil {
+		return "", err
+	}
+	svc, err := beacon.New(opts.beaconConfig())
+	if err != nil {
+		return "", fmt.Errorf("pairing: discovery: %w", err)
+	}
+	defer svc.Close()
+	if err := svc.Start(ctx); err != nil {
+		return "", fmt.Errorf("pairing: discovery: %w", err)
+	}
+	type session struct {
+		from netip.Addr
+		salt [annSaltSize]byte
+	}
+	found := map[session]netip.AddrPort{}
+	var first netip.AddrPort
+	deadline := time.NewTimer(opts.Timeout)
+	defer deadline.Stop()
+	var grace <-chan time.Time
+	for {
+		select {
+		case p, ok := <-svc.Packets():
+			if !ok {
+				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", svc.Interface(), ErrUnreachable)
+			}
+			a, err := parseAnnouncement(p.Payload)
+			if err != nil {
+				opts.Logger.Debug("pairing: discovery: ignored datagram", "from", p.From, "err", err)
+				continue
+			}
+			if codeTag(a.salt[:], prs) != a.tag {
+				continue
+			}
+			s := session{from: p.From.Addr(), salt: a.salt}
+			ep := netip.AddrPortFrom(p.From.Addr(), a.port)
+			if _, ok := found[s]; ok {
+				continue
+			}
+			found[s] = ep
+			if len(found) == 1 {
+				first = ep
+				t := time.NewTimer(annGraceMult * opts.AnnounceInterval)
+				defer t.Stop()
+				grace = t.C
+				continue
+			}
+			var eps []string
+			for _, e := range found {
+				eps = append(eps, e.String())
+			}
+			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", svc.Interface(), strings.Join(eps, ", "), ErrAmbiguous)
+		case <-grace:
+			return first.String(), nil
+		case <-deadline.C:
+			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", svc.Interface(), opts.Timeout, ErrUnreachable)
+		case <-ctx.Done():
+			return "", fmt.Errorf("pairing: looking for the displayer: %w", ctx.Err())
+		}
+	}
+}

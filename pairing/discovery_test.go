@@ -1,0 +1,281 @@
+package pairing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/trust"
+)
+
+// A short code alone is enough: the joiner finds the displayer by its
+// announcement (on lo here, on the beacon interface in the netns test of
+// cmd/zyre).
+func TestPairCodeDiscovered(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	res, err := JoinCode(ctx, tok.ShortCode(), "", bob.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dres, err := d.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Comparison == "" || res.Comparison != dres.Comparison {
+		t.Fatalf("comparison numbers %q and %q", res.Comparison, dres.Comparison)
+	}
+	mustVerified(t, alice, bob, "code")
+	mustVerified(t, bob, alice, "code")
+}
+
+// Another session on the network, or an announcement whose tag happens to
+// match the code: the joiner connects to neither.
+func TestDiscoverAmbiguous(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	_, tok := newDisplayer(t, alice, nil)
+	// A second "session" with the same tag under another salt.
+	fake, err := newAnnouncement(nil, tok.code, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := broadcastLoopback(t, bob.discoveryPort, fake.appendMarshal(nil))
+	defer stop()
+	// Discover listens 3 intervals for a second match: make that long
+	// enough for a loaded machine (it returns as soon as both are heard).
+	o := bob.opts()
+	o.AnnounceInterval = 10 * time.Second
+	_, err = Discover(ctx, tok.ShortCode(), o)
+	if !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("Discover with two matching sessions: %v, want ErrAmbiguous", err)
+	}
+	mustNoRecords(t, alice)
+}
+
+// No displayer: Discover says so after Options.Timeout, naming where it
+// looked.
+func TestDiscoverNothing(t *testing.T) {
+	ctx := testCtx(t)
+	bob := newNode(t, "bob")
+	o := bob.opts()
+	o.Timeout = 300 * time.Millisecond
+	_, err := Discover(ctx, "1234-5678-9012", o)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "on lo") {
+		t.Fatalf("Discover with no displayer: %v, want ErrUnreachable on lo", err)
+	}
+}
+
+// broadcastLoopback sends payload to 127.255.255.255:port until stop.
+func broadcastLoopback(t *testing.T, port int, payload []byte) (stop func()) {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			c.WriteToUDP(payload, &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: port})
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	return func() { close(done); <-exited; c.Close() }
+}
+
+// Both users see the number at the same moment: each side's Confirm waits
+// until the other's has been called, which only works when both run at
+// once.
+func TestCodeComparisonAtOnce(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	aliceShown, bobShown := make(chan string, 1), make(chan string, 1)
+	both := func(mine chan<- string, other <-chan string) func(context.Context, Result) error {
+		return func(ctx context.Context, r Result) error {
+			mine <- r.Comparison
+			select {
+			case n := <-other:
+				if n != r.Comparison {
+					return errors.New("numbers differ")
+				}
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = both(aliceShown, bobShown) })
+	bo := bob.opts()
+	bo.Confirm = both(bobShown, aliceShown)
+	if _, err := JoinCode(ctx, tok.ShortCode(), "", bo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustVerified(t, alice, bob, "code")
+	mustVerified(t, bob, alice, "code")
+}
+
+// A refusal on either side reaches the other at once: its question is
+// cancelled, nobody records anything, and the displayer (with
+// EndOnCodeFailure, as the CLI runs it) ends with ErrRefused.
+func TestCodeRefusalReachesOther(t *testing.T) {
+	for _, refuser := range []string{"displayer", "joiner"} {
+		t.Run(refuser, func(t *testing.T) {
+			ctx := testCtx(t)
+			alice, bob := newNode(t, "alice"), newNode(t, "bob")
+			cancelled := make(chan struct{})
+			no := func(context.Context, Result) error { return errors.New("numbers differ") }
+			wait := func(ctx context.Context, _ Result) error { // until the other side refuses
+				<-ctx.Done()
+				close(cancelled)
+				return ctx.Err()
+			}
+			dConfirm, jConfirm := no, wait
+			if refuser == "joiner" {
+				dConfirm, jConfirm = wait, no
+			}
+			d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm, o.EndOnCodeFailure = dConfirm, true })
+			bo := bob.opts()
+			bo.Confirm = jConfirm
+			_, jerr := JoinCode(ctx, tok.ShortCode(), "", bo)
+			_, derr := d.Wait(ctx)
+			if !errors.Is(jerr, ErrRefused) || !errors.Is(derr, ErrRefused) {
+				t.Fatalf("joiner: %v; displayer: %v; want ErrRefused on both", jerr, derr)
+			}
+			select {
+			case <-cancelled:
+			case <-ctx.Done():
+				t.Fatal("the waiting side's question was not cancelled")
+			}
+			mustNoRecords(t, alice)
+			mustNoRecords(t, bob)
+		})
+	}
+}
+
+// With EndOnCodeFailure the displayer reports a wrong code (found on
+// either side) and ends.
+func TestCodeWrongEndsDisplayer(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.EndOnCodeFailure = true })
+	wrong := []byte(tok.code)
+	wrong[0] = '0' + (wrong[0]-'0'+1)%10
+	if _, err := JoinCode(ctx, string(wrong), d.CodeAddr(), bob.opts()); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("joiner: %v, want ErrWrongCode", err)
+	}
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("displayer: %v, want ErrWrongCode", err)
+	}
+}
+
+// A joiner the displayer refuses (its key is revoked there) is told so at
+// once, with the reason, not after its timeout.
+func TestRefusedJoinerToldAtOnce(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	if _, err := Join(ctx, tok.URI(), bob.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.trust.Revoke(ctx, bob.key(), "lost phone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []string{"qr", "code"} {
+		d, tok := newDisplayer(t, alice, nil)
+		o := bob.opts()
+		o.Timeout = time.Minute // "at once" is well inside one step's timeout
+		start := time.Now()
+		var err error
+		if method == "qr" {
+			_, err = Join(ctx, tok.URI(), o)
+		} else {
+			_, err = JoinCode(ctx, tok.ShortCode(), "", o)
+		}
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), trust.ErrRevoked.Error()) {
+			t.Fatalf("%s: revoked joiner: %v, want ErrRefused saying revoked", method, err)
+		}
+		if el := time.Since(start); el >= o.Timeout {
+			t.Fatalf("%s: refusal took %v, a step's timeout", method, el)
+		}
+		if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) {
+			t.Fatalf("%s: displayer: %v, want ErrRefused", method, err)
+		}
+	}
+}
+
+func FuzzAnnouncement(f *testing.F) {
+	a, err := newAnnouncement(nil, "123456789012", 40000)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := a.appendMarshal(nil)
+	f.Add(good)
+	f.Add(good[:annSize-1])
+	f.Add(append(bytes.Clone(good), 0))
+	bad := bytes.Clone(good)
+	bad[3] = 2 // version
+	f.Add(bad)
+	zeroPort := bytes.Clone(good)
+	zeroPort[annSize-1], zeroPort[annSize-2] = 0, 0
+	f.Add(zeroPort)
+	f.Add([]byte("ZRE\x01"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := parseAnnouncement(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			}
+			return
+		}
+		if a.port == 0 {
+			t.Fatal("port 0 accepted")
+		}
+		if out := a.appendMarshal(nil); !bytes.Equal(out, b) {
+			t.Fatalf("round trip: %x -> %x", b, out)
+		}
+	})
+}
+
+// A scanner whose own store refuses the displayer (it revoked it) says so,
+// and the displayer does not report a success.
+func TestScannerRefusesAtTheEnd(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	if _, err := Join(ctx, tok.URI(), bob.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.trust.Revoke(ctx, alice.key(), "stolen"); err != nil {
+		t.Fatal(err)
+	}
+	d, tok = newDisplayer(t, alice, func(o *Options) { o.Linger = time.Minute })
+	if _, err := Join(ctx, tok.URI(), bob.opts()); !errors.Is(err, ErrRefused) {
+		t.Fatalf("scanner that revoked the displayer: %v, want ErrRefused", err)
+	}
+	// Not after the minute of Linger: the ERR ends it at once.
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "did not record us") {
+		t.Fatalf("displayer: %v, want ErrRefused saying the scanner did not record us", err)
+	}
+}
