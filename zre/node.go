@@ -310,8 +310,9 @@ func (n *Node) do(f func(*state)) error {
 	return nil
 }
 
-// Stop says goodbye and stops the node: a GOODBYE to every peer, a port-0
-// beacon (peers remove us at once), then every socket is closed. Before
+// Stop says goodbye and stops the node: a GOODBYE to every peer that
+// understands it (see HeaderGoodbye), a port-0 beacon (peers remove us at
+// once), then every socket is closed. Before
 // closing a connected peer's link, Stop waits until what was queued on it
 // (earlier whispers and shouts, then the GOODBYE) has been written to the
 // socket, for at most a couple of seconds (stopLinger) and never past ctx;

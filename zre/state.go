@@ -194,7 +194,7 @@ func (s *state) hello() *Msg {
 		Groups:   s.own.list(),
 		Status:   s.status,
 		Name:     s.cfg.Name,
-		Headers:  slices.Clone(s.cfg.Headers),
+		Headers:  s.helloHeaders(), // goodbye.go
 	}
 	if s.sec != nil {
 		if s.sec.trust != nil && s.sec.trust.binding != "" {
@@ -794,7 +794,8 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	return nil
 }
 
-// stop says goodbye to every peer over TCP (GOODBYE, best effort), forgets
+// stop says goodbye over TCP (GOODBYE, best effort) to the peers that
+// understand it (goodbye.go), forgets
 // every peer and queues the Stop event; it returns the links for the caller
 // to close once the GOODBYEs had a chance to leave. The node then ignores
 // the network.
@@ -804,7 +805,7 @@ func (s *state) stop() []link {
 	}
 	var links []link
 	for _, p := range s.sortedPeers() {
-		if p.ready {
+		if p.ready && s.wantsGoodbye(p) { // goodbye.go
 			s.sendTo(p, &Msg{ID: MsgGoodbye})
 		}
 		if p.link != nil {

@@ -156,7 +156,7 @@ func TestMonitor(t *testing.T) {
 	peer := testPeer(t, port, "tester", "g")
 	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--port", fmt.Sprint(port), "--name", "mon", "--header", "X-A=1", "--group", "g")
 	e := awaitEvent(t, peer, "ENTER mon", enterNamed("mon")).(*zre.Enter)
-	if len(e.Headers) != 1 || e.Headers[0] != (zre.Header{Key: "X-A", Value: "1"}) {
+	if len(e.Headers) != 2 || e.Headers[0] != (zre.Header{Key: "X-A", Value: "1"}) || e.Headers[1] != (zre.Header{Key: zre.HeaderGoodbye, Value: "1"}) {
 		t.Fatalf("monitor's headers %+v", e.Headers)
 	}
 	id := uuidText(peer.UUID())
