@@ -39,8 +39,8 @@ import (
 // Config.Silent gets a Silent event; one silent for Config.Expired is
 // removed. A peer whose beacons arrive but whose HELLO never did (lost
 // with a connection that broke) is dropped after Config.Expired and
-// dialled again on its next beacon (Stats.HelloTimeouts). ELECT and LEADER (zyre's leader election) are decoded and
-// ignored: leader election is not implemented.
+// dialled again on its next beacon (Stats.HelloTimeouts). Leader election
+// (ELECT, LEADER) follows the C reference: see SetContest and election.go.
 //
 // Events: Events returns an unbuffered channel that the node feeds from an
 // internal queue, so the node never blocks on its consumer. When

@@ -296,6 +296,7 @@ func (s *state) removePeer(p *peer) {
 		s.emit(&Exit{s.header(p)})
 		s.stats.peersExited.Add(1)
 	}
+	s.electOnRemove(p) // election.go
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)
@@ -489,6 +490,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
 		for _, g := range m.Groups {
 			s.joinPeerGroup(p, g)
+			s.electOnHelloGroup(g) // election.go
 		}
 		p.status = m.Status
 	case MsgWhisper:
@@ -515,11 +517,15 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		p.status = m.Status
 		if m.ID == MsgJoin {
 			s.joinPeerGroup(p, m.Group)
+			s.electOnJoin(m.Group) // election.go
 		} else {
 			s.leavePeerGroup(p, m.Group)
+			s.electOnLeave(p, m.Group) // election.go
 		}
-	case MsgElect, MsgLeader:
-		// Leader election (zyre-only) is out of scope: decoded, ignored.
+	case MsgElect:
+		s.onElect(p, m, now) // election.go
+	case MsgLeader:
+		s.onLeader(p, m, now) // election.go
 	case MsgGoodbye:
 		s.removePeer(p)
 		return
@@ -570,6 +576,7 @@ func (s *state) reap(now time.Time) {
 	if s.sec != nil && s.sec.trust != nil {
 		s.trustTick()
 	}
+	s.electionReap(now) // election.go
 	for _, p := range s.sortedPeers() {
 		if p.ready {
 			p.unreadySince = time.Time{}

@@ -299,3 +299,28 @@ func TestKeyChangedLine(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorLeader: with --contest, the monitor takes part in the
+// group's leader election with a node that contests it too, and prints
+// the LEADER event that both report.
+func TestMonitorLeader(t *testing.T) {
+	port := randomBeaconPort()
+	peer, err := zre.New(zre.Config{Name: "tester", Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	if err := peer.SetContest("g"); err != nil {
+		t.Fatal(err)
+	}
+	peer.Join("g")
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--port", fmt.Sprint(port), "--name", "mon", "--contest", "g", "--group", "g")
+	e := awaitEvent(t, peer, "LEADER", func(e zre.Event) bool { _, ok := e.(*zre.Leader); return ok }).(*zre.Leader)
+	if e.Group != "g" {
+		t.Fatalf("leader event %+v", e)
+	}
+	mon.stdout.waitFor(t, "LEADER "+e.Name+" "+uuidText(e.Peer)+" g\n")
+}

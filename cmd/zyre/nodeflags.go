@@ -37,6 +37,7 @@ type nodeFlags struct {
 	loopback bool
 	verbose  bool
 	headers  listFlag
+	contest  listFlag // groups whose leadership we contest
 
 	// --secure: CURVE, v3 beacons, UUID from key (spec/secure-node.md).
 	secure         bool
@@ -54,6 +55,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
 	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
+	f.fs.Var(&f.contest, "contest", "contest the leadership of `GROUP` (repeatable; LEADER events say who won)")
 	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
 	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
@@ -164,6 +166,12 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 	if err != nil {
 		return nil, err
 	}
+	for _, g := range f.contest {
+		if err := n.SetContest(g); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("%w: --contest: %v", errUsage, err)
+		}
+	}
 	for _, g := range f.groups {
 		if err := n.Join(g); err != nil {
 			n.Close()
@@ -243,6 +251,8 @@ func eventLine(e zre.Event) string {
 	case *zre.Join:
 		return head + " " + e.Group
 	case *zre.Leave:
+		return head + " " + e.Group
+	case *zre.Leader:
 		return head + " " + e.Group
 	case *zre.Whisper:
 		return head + " " + contentText(e.Content)
