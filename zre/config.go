@@ -98,6 +98,10 @@ type Config struct {
 	// Our UUID is then UUIDFromKey(Secure's public key); a different
 	// non-nil UUID is an error. Plain and secure nodes never mesh.
 	Secure *SecureConfig
+
+	// Gossip, when set, discovers peers by ZGOSSIP (gossip.go) instead of
+	// UDP beacons, or beside them with GossipConfig.Beacons.
+	Gossip *GossipConfig
 }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.

@@ -26,6 +26,9 @@ var goodbyeHeader = Header{Key: HeaderGoodbye, Value: "1"}
 
 // wantsGoodbye reports whether p is sent a GOODBYE when we stop.
 func (s *state) wantsGoodbye(p *peer) bool {
+	if s.gossipMode() {
+		return true
+	}
 	for _, h := range p.headers {
 		if h.Key == HeaderGoodbye {
 			return h.Value == "1"

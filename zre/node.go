@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -82,11 +83,17 @@ type Node struct {
 	linger time.Duration
 
 	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
+
+	gossip     *zgossip.Service // set by Start in gossip mode (gossip.go)
+	gossipAddr string
 }
 
 // New makes a node from a copy of cfg. It opens no socket; Start does.
 func New(cfg Config) (*Node, error) {
 	c, err := cfg.withDefaults()
+	if err == nil {
+		err = c.gossipNew() // gossip.go
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -194,12 +201,19 @@ func (n *Node) Start(ctx context.Context) error {
 		case b != nil:
 			host = b.Addr().String()
 		default:
-			host = "127.0.0.1"
+			host = n.hostWithoutBeacon() // gossip.go
 		}
 	}
 	n.router, n.beacon = r, b
 	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 	n.st.endpoint = n.endpoint
+	if err := n.startGossip(); err != nil { // gossip.go
+		r.Close()
+		if b != nil {
+			b.Close()
+		}
+		return err
+	}
 	if n.sec != nil && n.sec.trust != nil {
 		n.st.trustTick() // the store's pins, before the first beacon
 	}
@@ -248,6 +262,7 @@ func (n *Node) loop() {
 	if n.router != nil {
 		routed = n.router.Messages()
 	}
+	gossipIn := n.gossipDeliveries() // gossip.go
 	reap := time.NewTicker(reapInterval)
 	defer reap.Stop()
 	st := n.st
@@ -277,6 +292,12 @@ func (n *Node) loop() {
 			if !st.stopped {
 				st.note(e)
 			}
+		case t, ok := <-gossipIn:
+			if !ok {
+				gossipIn = nil
+				continue
+			}
+			st.onGossip(t, n.now())
 		case <-reap.C:
 			st.reap(n.now())
 		case out <- next:
@@ -356,6 +377,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		l.Close()
 	}
 	n.router.Close()
+	n.stopGossip() // gossip.go
 	return nil
 }
 
@@ -438,6 +460,7 @@ func (n *Node) Close() error {
 		if n.beacon != nil {
 			n.beacon.Close()
 		}
+		n.stopGossip() // gossip.go
 		n.cancel()
 	})
 	n.wg.Wait()

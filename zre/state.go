@@ -17,6 +17,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zgossip"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -137,6 +138,8 @@ type state struct {
 	// context of its Authorize calls.
 	sec     *secure
 	baseCtx context.Context
+
+	gossip *zgossip.Service // gossip mode (gossip.go), else nil
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -297,6 +300,7 @@ func (s *state) removePeer(p *peer) {
 		s.stats.peersExited.Add(1)
 	}
 	s.electOnRemove(p) // election.go
+	s.gossipForget(p)  // gossip.go
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)

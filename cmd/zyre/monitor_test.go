@@ -324,3 +324,15 @@ func TestMonitorLeader(t *testing.T) {
 	}
 	mon.stdout.waitFor(t, "LEADER "+e.Name+" "+uuidText(e.Peer)+" g\n")
 }
+
+// TestMonitorGossip: a monitor that serves gossip on loopback meets a node
+// that connects to it, without beacons.
+func TestMonitorGossip(t *testing.T) {
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--name", "mon", "--gossip-bind", "tcp://127.0.0.1:*")
+	mon.stderr.waitFor(t, "zyre: serving gossip on ")
+	out := mon.stderr.String()
+	ep := strings.Fields(out[strings.Index(out, "zyre: serving gossip on ")+len("zyre: serving gossip on "):])[0]
+	peer := startTestPeer(t, zre.Config{Name: "leaf", Bind: "127.0.0.1", Gossip: &zre.GossipConfig{Connect: []zre.GossipServer{{Endpoint: ep}}}}, nil)
+	awaitEvent(t, peer, "ENTER mon", enterNamed("mon"))
+	mon.stdout.waitFor(t, "ENTER leaf "+uuidText(peer.UUID()))
+}
