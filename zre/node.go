@@ -84,6 +84,8 @@ type Node struct {
 
 	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
 
+	closedConns chan inboxClosed // the inbox's ended connections (exit.go)
+
 	gossip     *zgossip.Service // set by Start in gossip mode (gossip.go)
 	gossipAddr string
 }
@@ -106,6 +108,8 @@ func New(cfg Config) (*Node, error) {
 		quit:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		linger:   stopLinger,
+
+		closedConns: make(chan inboxClosed, 256),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
@@ -162,7 +166,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.Transport != nil {
 		return n.startAttached()
 	}
-	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), n.routerOptions())
+	ropts := n.routerOptions()
+	ropts.OnDisconnect = n.inboxDisconnected // exit.go
+	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), ropts)
 	if err != nil {
 		return fmt.Errorf("zre: failed to bind inbox: %w", err)
 	}
@@ -292,6 +298,8 @@ func (n *Node) loop() {
 			if !st.stopped {
 				st.note(e)
 			}
+		case c := <-n.closedConns:
+			st.onInboxClosed(c, n.now()) // exit.go
 		case t, ok := <-gossipIn:
 			if !ok {
 				gossipIn = nil

@@ -355,6 +355,9 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 			// a peer's UUID and public key. Ask the peer instead: a PING
 			// that a live peer answers (refreshing its timers), and
 			// removal after Config.Evasive if it does not.
+			if s.secureGoodbye(p, now) { // exit.go
+				return
+			}
 			s.log.Debug("zre: port-0 beacon for a connected peer: pinging it", "peer", p.label())
 			s.sendTo(p, &Msg{ID: MsgPing})
 			if exp := now.Add(s.cfg.Evasive); exp.Before(p.expiredAt) {
@@ -581,6 +584,7 @@ func (s *state) reap(now time.Time) {
 		s.trustTick()
 	}
 	s.electionReap(now) // election.go
+	s.exitReap(now)     // exit.go
 	for _, p := range s.sortedPeers() {
 		if p.ready {
 			p.unreadySince = time.Time{}
