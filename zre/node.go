@@ -96,6 +96,9 @@ func New(cfg Config) (*Node, error) {
 	if err == nil {
 		err = c.gossipNew() // gossip.go
 	}
+	if err == nil {
+		err = c.checkAdvertise() // parity.go
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +201,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("zre: inbox bound to %v: not a TCP address", r.Addr())
 	}
 	host := n.cfg.Advertise
+	if n.cfg.advertisedEndpoint() != "" {
+		host = "" // a whole endpoint (parity.go), set below
+	}
 	if host == "" {
 		ip, _ := netip.AddrFromSlice(tcp.IP)
 		ip = ip.Unmap()
@@ -212,6 +218,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.router, n.beacon = r, b
 	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	if ep := n.cfg.advertisedEndpoint(); ep != "" {
+		n.endpoint = ep // parity.go
+	}
 	n.st.endpoint = n.endpoint
 	if err := n.startGossip(); err != nil { // gossip.go
 		r.Close()
