@@ -202,7 +202,7 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 		s.log.Debug("zre: election: ELECT ignored", "err", fmt.Errorf("%w: ELECT from %s: group %q, challenger %q", ErrProtocol, p.label(), m.Group, m.ChallengerID))
 		return
 	}
-	g := s.requireGroup(m.Group)
+	g := s.groups[m.Group] // not made: a message of a group nobody we know is in leaves nothing behind
 	if !s.inElection(g, p, m) {
 		return
 	}
@@ -243,7 +243,7 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 		s.log.Debug("zre: election: LEADER ignored", "err", fmt.Errorf("%w: LEADER from %s: group %q, leader %q", ErrProtocol, p.label(), m.Group, m.LeaderID))
 		return
 	}
-	g := s.requireGroup(m.Group)
+	g := s.groups[m.Group] // not made: a message of a group nobody we know is in leaves nothing behind
 	if !s.inElection(g, p, m) {
 		return
 	}
@@ -292,10 +292,10 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 // leader or never ends. In a run where every node is in the group, as the
 // C reference's own tests, nothing changes.)
 func (s *state) inElection(g *group, p *peer, m *Msg) bool {
-	if s.own.has(g.name) && g.peers[p.id] != nil {
+	if g != nil && s.own.has(g.name) && g.peers[p.id] != nil {
 		return true
 	}
-	s.log.Debug("zre: election: message from outside the group ignored", "group", g.name, "msg", m.ID, "from", p.label(), "we are in it", s.own.has(g.name))
+	s.log.Debug("zre: election: message from outside the group ignored", "group", m.Group, "msg", m.ID, "from", p.label(), "we are in it", s.own.has(m.Group))
 	return false
 }
 

@@ -461,3 +461,32 @@ func TestElectionNodes(t *testing.T) {
 	contester(l3)
 	t.Logf("after %s stopped: leader %s", l2.Name(), l3.Name())
 }
+
+// TestStateElectionHostile: ELECT and LEADER for groups we are not in, or
+// from a peer that is not in the group, change nothing and make no group.
+func TestStateElectionHostile(t *testing.T) {
+	h := newHarness(t)
+	h.st.requireGroup("g").contest = true
+	if err := h.st.join("g"); err != nil {
+		t.Fatal(err)
+	}
+	h.enterB()
+	seq := uint16(2)
+	for i := range 50 {
+		h.recv(uuidB, &Msg{ID: MsgElect, Sequence: seq, Group: fmt.Sprintf("x%d", i), ChallengerID: "0"})
+		seq++
+		h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: seq, Group: fmt.Sprintf("y%d", i), LeaderID: "0"})
+		seq++
+	}
+	// B is not in g: its ELECT and LEADER for g are ignored too.
+	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: seq, Group: "g", ChallengerID: "0"})
+	seq++
+	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: seq, Group: "g", LeaderID: "0"})
+	if len(h.st.groups) != 1 || h.st.groups["g"].election != nil {
+		t.Fatalf("groups %d, election %+v", len(h.st.groups), h.st.groups["g"].election)
+	}
+	h.wantEvents()
+	if st := h.stats.snapshot(); st.SequenceGaps != 0 || st.ProtocolErrors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
