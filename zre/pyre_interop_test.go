@@ -17,17 +17,17 @@ import (
 
 // pyrePython returns the python of the venv that scripts/test makes with
 // pyre (zeromq-pyre) on Debian's python3-zmq: $ZYRE_PYRE_PYTHON, or
-// ~/.cache/zyre/pyre-venv/bin/python. Under CI a missing pyre fails the
+// zyre/pyre-venv/bin/python in the user's cache directory (~/.cache). Under CI a missing pyre fails the
 // test.
 func pyrePython(t *testing.T) string {
 	t.Helper()
 	py := os.Getenv("ZYRE_PYRE_PYTHON")
 	if py == "" {
-		home, err := os.UserHomeDir()
+		cache, err := os.UserCacheDir()
 		if err != nil {
-			testenv.Missing(t, "pyre (no home directory for its venv)", "set ZYRE_PYRE_PYTHON")
+			testenv.Missing(t, "pyre (no cache directory for its venv)", "set ZYRE_PYRE_PYTHON")
 		}
-		py = filepath.Join(home, ".cache", "zyre", "pyre-venv", "bin", "python")
+		py = filepath.Join(cache, "zyre", "pyre-venv", "bin", "python")
 	}
 	if out, err := exec.Command(py, "-c", "import pyre, zmq").CombinedOutput(); err != nil {
 		testenv.Missing(t, "pyre in "+py+": "+strings.TrimSpace(string(out)), "scripts/test makes the venv")
