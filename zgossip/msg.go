@@ -59,8 +59,10 @@ func (id MsgID) String() string {
 }
 
 // MaxValue bounds a tuple's value. czmq sets none; ZRE's values (an
-// endpoint, and in secure mode "|" and a Z85 key) are far shorter.
-const MaxValue = 64 << 10
+// endpoint, and in secure mode "|" and a Z85 key) are under 100 octets.
+// With DefaultMaxTuples it bounds what a Service holds (its table, and
+// the deliveries queued, which share the strings) to about 45 MB at worst.
+const MaxValue = 4 << 10
 
 // ErrMalformed is wrapped by every Decode error.
 var ErrMalformed = errors.New("zgossip: malformed message")
