@@ -105,3 +105,26 @@ func gossipTuple(id uuid.UUID, ep string) (t zgossip.Tuple) {
 }
 
 func gossipTupleRaw(k, v string) zgossip.Tuple { return zgossip.Tuple{Key: k, Value: v} }
+
+// FuzzGossipTuple: any tuple from a gossip server is either a peer with a
+// valid endpoint or dropped; nothing panics.
+func FuzzGossipTuple(f *testing.F) {
+	f.Add(uuidString(uuidB), epB)
+	f.Add(uuidString(uuidB), epB+"|rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7")
+	f.Add("0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0", "tcp://[::1]:5")
+	f.Add("x", "tcp://h:0")
+	f.Fuzz(func(t *testing.T, k, v string) {
+		cfg, err := Config{UUID: uuidS, Name: "self"}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stats counters
+		st := newState(&cfg, epSelf, func(ep string) (link, error) { return &fakeLink{endpoint: ep}, nil }, &stats)
+		st.onGossip(zgossip.Tuple{Key: k, Value: v}, time.Unix(1000, 0))
+		for _, p := range st.peers {
+			if err := checkEndpoint(p.endpoint); err != nil || p.id == uuidS {
+				t.Fatalf("peer %v at %q from %q=%q", p.id, p.endpoint, k, v)
+			}
+		}
+	})
+}
