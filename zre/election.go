@@ -53,6 +53,7 @@ type election struct {
 	erec   int       // ELECTs received in the wave
 	lrec   int       // LEADERs received
 	leader string    // the leader the LEADERs name
+	echoed bool      // we echoed the wave to our father
 	last   time.Time // the last ELECT or LEADER of the group (zero until the next reap)
 }
 
@@ -150,6 +151,9 @@ func (s *state) electOnLeave(p *peer, name string) {
 	if g == nil || !g.contest || !s.own.has(name) || g.leader != p.id {
 		return
 	}
+	if s.keepWave(g, p.id, len(g.peers)) {
+		return
+	}
 	g.election = nil
 	if len(g.peers) == 0 {
 		s.leaderSelf(g)
@@ -174,11 +178,14 @@ func (s *state) electOnRemove(p *peer) {
 		if !(e != nil && e.lrec != len(g.peers) || g.leader == p.id) {
 			continue
 		}
-		g.election = nil
 		others := len(g.peers)
 		if g.peers[p.id] != nil {
 			others--
 		}
+		if s.keepWave(g, p.id, others) {
+			continue
+		}
+		g.election = nil
 		if others == 0 {
 			s.leaderSelf(g)
 			continue
@@ -231,10 +238,39 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 		s.log.Debug("zre: election: LEADER decision", "group", g.name)
 		return
 	}
+	s.echo(g, e)
+}
+
+// echo sends the wave back to our father.
+func (s *state) echo(g *group, e *election) {
+	e.echoed = true
 	if f := s.peers[e.father]; f != nil {
 		c := Msg{ID: MsgElect, Group: g.name, ChallengerID: e.caw}
 		s.sendTo(f, &c)
 	}
+}
+
+// keepWave reports whether g's election goes on across the departure of
+// gone, leaving size peers in the group: when it is the wave of a lower
+// challenger than us whose root and our father are not gone. (The C
+// reference starts a wave of its own instead, and the two then often leave
+// counts that never add up: a lower challenger, having seen the change
+// first, started its wave before the change reached us.) A kept wave is
+// checked against the new size: the ELECT or LEADER of gone will not come.
+func (s *state) keepWave(g *group, gone uuid.UUID, size int) bool {
+	e := g.election
+	if e == nil || e.caw == "" || e.caw >= uuidString(s.self) || e.father == gone || e.caw == uuidString(gone) || size == 0 {
+		return false
+	}
+	switch {
+	case e.lrec > 0:
+		if e.lrec >= size {
+			s.finishElection(g, e)
+		}
+	case !e.echoed && e.erec >= size:
+		s.echo(g, e)
+	}
+	return true
 }
 
 // onLeader handles a LEADER from p.
@@ -274,7 +310,12 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 	if e.lrec != len(g.peers) {
 		return
 	}
-	if e.leader == self {
+	s.finishElection(g, e)
+}
+
+// finishElection reports the leader and ends the election.
+func (s *state) finishElection(g *group, e *election) {
+	if e.leader == uuidString(s.self) {
 		s.leaderSelf(g)
 	} else if id, err := uuid.Parse(e.leader); err == nil && s.peers[id] != nil {
 		lp := s.peers[id]

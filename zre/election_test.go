@@ -24,6 +24,8 @@ type elNet struct {
 	queues []*elLink
 	rnd    *rand.Rand
 	now    time.Time
+
+	runs, stalls int // how many runs ended with an election unfinished before the stall timers
 }
 
 type elNode struct {
@@ -109,6 +111,13 @@ func (net *elNet) meet() {
 // send; then it collects the Leader events.
 func (net *elNet) run() {
 	net.deliver()
+	net.runs++
+	for _, nd := range net.nodes {
+		if g := nd.st.groups["g"]; !nd.dead && g != nil && g.election != nil && g.election.caw != "" {
+			net.stalls++ // it needs the stall timers
+			break
+		}
+	}
 	for range 12 {
 		net.now = net.now.Add(time.Second)
 		for _, nd := range net.nodes {
@@ -271,11 +280,12 @@ func all(n int) []bool { return slices.Repeat([]bool{true}, n) }
 // algorithm may elect another contester (see election.go), and the test
 // counts how often the lowest won.
 func TestElectionEcho(t *testing.T) {
-	lowest, rounds := 0, 0
+	lowest, rounds, runs, stalls := 0, 0, 0, 0
 	for n := 3; n <= 5; n++ {
 		for seed := uint64(0); seed < 30; seed++ {
 			t.Run(fmt.Sprintf("%d nodes seed %d", n, seed), func(t *testing.T) {
 				net := newElNet(t, n, seed, all(n), "g")
+				defer func() { runs += net.runs; stalls += net.stalls }()
 				check := func(l, lowestLive int) {
 					t.Helper()
 					rounds++
@@ -314,7 +324,7 @@ func TestElectionEcho(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("the lowest UUID won %d of %d elections", lowest, rounds)
+	t.Logf("the lowest UUID won %d of %d elections; %d of %d rounds of messages needed the stall timers", lowest, rounds, stalls, runs)
 }
 
 // lowestIn returns the lowest live node in group g.
@@ -404,17 +414,19 @@ func waitAgree(t *testing.T, g string, nodes []*Node) *Node {
 	}
 }
 
-// TestElectionNodes: four nodes on loopback, three contesting, one not
+// TestElectionNodes: five nodes on loopback, four contesting, one not
 // (it answers the waves all the same): they agree on one leader, a
 // contester; it leaves the group and the others agree on another; that one
-// stops and the last two agree on a third.
+// stops and the others agree on a third; that one dies (no goodbye: the
+// others expire it) and the last two agree on a fourth.
 func TestElectionNodes(t *testing.T) {
 	port := testBeaconPort()
 	var nodes []*Node
-	for i, name := range []string{"e0", "e1", "e2", "e3"} {
-		n := startNode(t, Config{Name: name, Beacon: BeaconConfig{Port: port}})
+	for i, name := range []string{"e0", "e1", "e2", "e3", "e4"} {
+		n := startNode(t, Config{Name: name, Beacon: BeaconConfig{Port: port},
+			Evasive: time.Second, Silent: time.Second, Expired: 3 * time.Second})
 		leaderWatch(n)
-		if i != 3 {
+		if i != 4 {
 			if err := n.SetContest("g"); err != nil {
 				t.Fatal(err)
 			}
@@ -426,7 +438,7 @@ func TestElectionNodes(t *testing.T) {
 	}
 	contester := func(l *Node) {
 		t.Helper()
-		if l == nodes[3] {
+		if l == nodes[4] {
 			t.Fatal("the node that does not contest was elected")
 		}
 	}
@@ -439,17 +451,19 @@ func TestElectionNodes(t *testing.T) {
 		}
 		return out
 	}
+	start := time.Now()
 	l1 := waitAgree(t, "g", nodes)
 	contester(l1)
-	t.Logf("leader %s", l1.Name())
+	t.Logf("leader %s (%v)", l1.Name(), time.Since(start).Round(time.Millisecond))
 
 	if err := l1.Leave("g"); err != nil {
 		t.Fatal(err)
 	}
 	rest := without(nodes, l1)
+	start = time.Now()
 	l2 := waitAgree(t, "g", rest)
 	contester(l2)
-	t.Logf("after %s left: leader %s", l1.Name(), l2.Name())
+	t.Logf("after %s left: leader %s (%v)", l1.Name(), l2.Name(), time.Since(start).Round(time.Millisecond))
 
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
@@ -457,9 +471,17 @@ func TestElectionNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	rest = without(rest, l2)
+	start = time.Now()
 	l3 := waitAgree(t, "g", rest)
 	contester(l3)
-	t.Logf("after %s stopped: leader %s", l2.Name(), l3.Name())
+	t.Logf("after %s stopped: leader %s (%v)", l2.Name(), l3.Name(), time.Since(start).Round(time.Millisecond))
+
+	l3.Close() // dies: no port-0 beacon, no GOODBYE
+	rest = without(rest, l3)
+	start = time.Now()
+	l4 := waitAgree(t, "g", rest)
+	contester(l4)
+	t.Logf("after %s died: leader %s (%v)", l3.Name(), l4.Name(), time.Since(start).Round(time.Millisecond))
 }
 
 // TestStateElectionHostile: ELECT and LEADER for groups we are not in, or
