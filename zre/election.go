@@ -2,6 +2,7 @@ package zre
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -109,10 +110,14 @@ func (s *state) requireGroup(name string) *group {
 // groupSend sends a copy of m to every peer of g (zyre_group_send), in
 // UUID order, skipping except.
 func (s *state) groupSend(g *group, m Msg, except uuid.UUID) {
-	for _, p := range s.sortedPeers() {
-		if g.peers[p.id] == nil || p.id == except {
-			continue
+	ps := make([]*peer, 0, len(g.peers))
+	for id, p := range g.peers {
+		if id != except {
+			ps = append(ps, p)
 		}
+	}
+	slices.SortFunc(ps, comparePeers)
+	for _, p := range ps {
 		c := m
 		s.sendTo(p, &c)
 	}

@@ -2,9 +2,11 @@ package zre
 
 import (
 	"bytes"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -45,7 +47,14 @@ func (n *Node) inboxDisconnected(p *zmtp.Peer) {
 // it reports true when the peer was removed.
 func (s *state) secureGoodbye(p *peer, now time.Time) bool {
 	p.goodbyeAt = now
-	return s.exitIfGone(p, now)
+	if s.exitIfGone(p, now) {
+		return true
+	}
+	if s.goodbyes == nil {
+		s.goodbyes = make(map[uuid.UUID]*peer)
+	}
+	s.goodbyes[p.id] = p // watched by exitReap until Evasive has passed
+	return false
 }
 
 // exitIfGone removes p if a port-0 beacon came for it within Evasive and
@@ -78,11 +87,20 @@ func (s *state) onInboxClosed(c inboxClosed, now time.Time) {
 	s.exitIfGone(p, now)
 }
 
-// exitReap runs exitIfGone for every peer that sent a port-0 beacon (reap).
+// exitReap runs exitIfGone for the peers whose port-0 beacon came within
+// Evasive (reap); it looks at those only.
 func (s *state) exitReap(now time.Time) {
-	for _, p := range s.sortedPeers() {
-		if !p.goodbyeAt.IsZero() {
-			s.exitIfGone(p, now)
+	if len(s.goodbyes) == 0 {
+		return
+	}
+	ps := make([]*peer, 0, len(s.goodbyes))
+	for _, p := range s.goodbyes {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, comparePeers) // removals in a fixed order
+	for _, p := range ps {
+		if s.peers[p.id] != p || now.Sub(p.goodbyeAt) > s.cfg.Evasive || s.exitIfGone(p, now) {
+			delete(s.goodbyes, p.id)
 		}
 	}
 }

@@ -139,7 +139,8 @@ type state struct {
 	sec     *secure
 	baseCtx context.Context
 
-	gossip *zgossip.Service // gossip mode (gossip.go), else nil
+	gossip   *zgossip.Service    // gossip mode (gossip.go), else nil
+	goodbyes map[uuid.UUID]*peer // secure mode: peers whose port-0 beacon came lately (exit.go)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
