@@ -60,7 +60,8 @@ type Config struct {
 	Bind string
 	// Advertise is the host put in our HELLO endpoint. "" means the bound
 	// host, or when that is unspecified (0.0.0.0) the beacon interface's
-	// address, or 127.0.0.1 when beacons are disabled.
+	// address, or 127.0.0.1 when beacons are disabled. A whole endpoint
+	// (tcp://host:port) is advertised as it is (parity.go).
 	Advertise string
 
 	// Evasive: a peer we heard nothing from (no beacon, no message) for
@@ -98,6 +99,10 @@ type Config struct {
 	// Our UUID is then UUIDFromKey(Secure's public key); a different
 	// non-nil UUID is an error. Plain and secure nodes never mesh.
 	Secure *SecureConfig
+
+	// Gossip, when set, discovers peers by ZGOSSIP (gossip.go) instead of
+	// UDP beacons, or beside them with GossipConfig.Beacons.
+	Gossip *GossipConfig
 }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.

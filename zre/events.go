@@ -20,13 +20,14 @@ const (
 	EventStop
 	EventRefused    // secure mode: see Refused
 	EventKeyChanged // secure mode with a trust store: see KeyChanged
+	EventLeader     // leader election: see Leader (election.go)
 )
 
 var eventNames = [...]string{
 	EventEnter: "ENTER", EventExit: "EXIT", EventJoin: "JOIN", EventLeave: "LEAVE",
 	EventWhisper: "WHISPER", EventShout: "SHOUT", EventEvasive: "EVASIVE",
 	EventSilent: "SILENT", EventStop: "STOP", EventRefused: "REFUSED",
-	EventKeyChanged: "KEY-CHANGED",
+	EventKeyChanged: "KEY-CHANGED", EventLeader: "LEADER",
 }
 
 // String returns the C reference's name: "ENTER", "WHISPER", ... (and
@@ -40,8 +41,8 @@ func (t EventType) String() string {
 
 // Event is one thing that happened on the network, delivered by
 // Node.Events. It is one of *Enter, *Exit, *Join, *Leave, *Whisper, *Shout,
-// *Evasive, *Silent or *Stop, and in secure mode *Refused or *KeyChanged;
-// switch on the concrete type or on Type.
+// *Evasive, *Silent, *Stop or *Leader (election.go), and in secure mode
+// *Refused or *KeyChanged; switch on the concrete type or on Type.
 type Event interface {
 	Type() EventType
 	PeerUUID() uuid.UUID // the peer concerned (our own UUID for Stop)

@@ -2,6 +2,7 @@ package zre
 
 import (
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -11,6 +12,13 @@ import (
 type group struct {
 	name  string
 	peers map[uuid.UUID]*peer
+
+	// Leader election (election.go): whether we contest the group, the
+	// election under way, and the leader when it is a peer.
+	contest   bool
+	election  *election
+	leader    uuid.UUID
+	restartAt time.Time // when to start a stalled election again
 }
 
 // ownGroups is the set of groups we are in, in the order we joined them

@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -39,8 +40,8 @@ import (
 // Config.Silent gets a Silent event; one silent for Config.Expired is
 // removed. A peer whose beacons arrive but whose HELLO never did (lost
 // with a connection that broke) is dropped after Config.Expired and
-// dialled again on its next beacon (Stats.HelloTimeouts). ELECT and LEADER (zyre's leader election) are decoded and
-// ignored: leader election is not implemented.
+// dialled again on its next beacon (Stats.HelloTimeouts). Leader election
+// (ELECT, LEADER) follows the C reference: see SetContest and election.go.
 //
 // Events: Events returns an unbuffered channel that the node feeds from an
 // internal queue, so the node never blocks on its consumer. When
@@ -82,11 +83,22 @@ type Node struct {
 	linger time.Duration
 
 	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
+
+	closedConns chan inboxClosed // the inbox's ended connections (exit.go)
+
+	gossip     *zgossip.Service // set by Start in gossip mode (gossip.go)
+	gossipAddr string
 }
 
 // New makes a node from a copy of cfg. It opens no socket; Start does.
 func New(cfg Config) (*Node, error) {
 	c, err := cfg.withDefaults()
+	if err == nil {
+		err = c.gossipNew() // gossip.go
+	}
+	if err == nil {
+		err = c.checkAdvertise() // parity.go
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +111,8 @@ func New(cfg Config) (*Node, error) {
 		quit:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		linger:   stopLinger,
+
+		closedConns: make(chan inboxClosed, 256),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
@@ -155,7 +169,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.Transport != nil {
 		return n.startAttached()
 	}
-	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), n.routerOptions())
+	ropts := n.routerOptions()
+	ropts.OnDisconnect = n.inboxDisconnected // exit.go
+	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), ropts)
 	if err != nil {
 		return fmt.Errorf("zre: failed to bind inbox: %w", err)
 	}
@@ -185,6 +201,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("zre: inbox bound to %v: not a TCP address", r.Addr())
 	}
 	host := n.cfg.Advertise
+	if n.cfg.advertisedEndpoint() != "" {
+		host = "" // a whole endpoint (parity.go), set below
+	}
 	if host == "" {
 		ip, _ := netip.AddrFromSlice(tcp.IP)
 		ip = ip.Unmap()
@@ -194,12 +213,22 @@ func (n *Node) Start(ctx context.Context) error {
 		case b != nil:
 			host = b.Addr().String()
 		default:
-			host = "127.0.0.1"
+			host = n.hostWithoutBeacon() // gossip.go
 		}
 	}
 	n.router, n.beacon = r, b
 	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+	if ep := n.cfg.advertisedEndpoint(); ep != "" {
+		n.endpoint = ep // parity.go
+	}
 	n.st.endpoint = n.endpoint
+	if err := n.startGossip(); err != nil { // gossip.go
+		r.Close()
+		if b != nil {
+			b.Close()
+		}
+		return err
+	}
 	if n.sec != nil && n.sec.trust != nil {
 		n.st.trustTick() // the store's pins, before the first beacon
 	}
@@ -248,6 +277,7 @@ func (n *Node) loop() {
 	if n.router != nil {
 		routed = n.router.Messages()
 	}
+	gossipIn := n.gossipDeliveries() // gossip.go
 	reap := time.NewTicker(reapInterval)
 	defer reap.Stop()
 	st := n.st
@@ -277,6 +307,14 @@ func (n *Node) loop() {
 			if !st.stopped {
 				st.note(e)
 			}
+		case c := <-n.closedConns:
+			st.onInboxClosed(c, n.now()) // exit.go
+		case t, ok := <-gossipIn:
+			if !ok {
+				gossipIn = nil
+				continue
+			}
+			st.onGossip(t, n.now())
 		case <-reap.C:
 			st.reap(n.now())
 		case out <- next:
@@ -310,8 +348,9 @@ func (n *Node) do(f func(*state)) error {
 	return nil
 }
 
-// Stop says goodbye and stops the node: a GOODBYE to every peer, a port-0
-// beacon (peers remove us at once), then every socket is closed. Before
+// Stop says goodbye and stops the node: a GOODBYE to every peer that
+// understands it (see HeaderGoodbye), a port-0 beacon (peers remove us at
+// once), then every socket is closed. Before
 // closing a connected peer's link, Stop waits until what was queued on it
 // (earlier whispers and shouts, then the GOODBYE) has been written to the
 // socket, for at most a couple of seconds (stopLinger) and never past ctx;
@@ -355,6 +394,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		l.Close()
 	}
 	n.router.Close()
+	n.stopGossip() // gossip.go
 	return nil
 }
 
@@ -437,6 +477,7 @@ func (n *Node) Close() error {
 		if n.beacon != nil {
 			n.beacon.Close()
 		}
+		n.stopGossip() // gossip.go
 		n.cancel()
 	})
 	n.wg.Wait()

@@ -37,6 +37,7 @@ type peer struct {
 	evasiveAt, silentAt, expiredAt time.Time
 	evasive, silent                bool      // the event of the current episode was sent
 	unreadySince                   time.Time // reap: when it was first seen without an accepted HELLO
+	goodbyeAt, inboxClosedAt       time.Time // a port-0 beacon, its inbox connection closed (exit.go)
 }
 
 func newPeer(id uuid.UUID) *peer {
@@ -80,6 +81,7 @@ func (p *peer) heard(now time.Time, cfg *Config, message bool) {
 	if message {
 		p.silentAt = now.Add(cfg.Silent)
 		p.silent = false
+		p.inboxClosedAt = time.Time{} // it talks: a connection is open (exit.go)
 	}
 }
 

@@ -87,7 +87,8 @@ func TestStopFlushesGoodbye(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	hello, err := (&Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw"}).Frames()
+	hello, err := (&Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw",
+		Headers: []Header{{HeaderGoodbye, "1"}}}).Frames()
 	if err != nil {
 		t.Fatal(err)
 	}

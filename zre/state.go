@@ -17,6 +17,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zgossip"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -137,6 +138,9 @@ type state struct {
 	// context of its Authorize calls.
 	sec     *secure
 	baseCtx context.Context
+
+	gossip   *zgossip.Service    // gossip mode (gossip.go), else nil
+	goodbyes map[uuid.UUID]*peer // secure mode: peers whose port-0 beacon came lately (exit.go)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -194,7 +198,7 @@ func (s *state) hello() *Msg {
 		Groups:   s.own.list(),
 		Status:   s.status,
 		Name:     s.cfg.Name,
-		Headers:  slices.Clone(s.cfg.Headers),
+		Headers:  s.helloHeaders(), // goodbye.go
 	}
 	if s.sec != nil {
 		if s.sec.trust != nil && s.sec.trust.binding != "" {
@@ -296,6 +300,8 @@ func (s *state) removePeer(p *peer) {
 		s.emit(&Exit{s.header(p)})
 		s.stats.peersExited.Add(1)
 	}
+	s.electOnRemove(p) // election.go
+	s.gossipForget(p)  // gossip.go
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)
@@ -350,6 +356,9 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 			// a peer's UUID and public key. Ask the peer instead: a PING
 			// that a live peer answers (refreshing its timers), and
 			// removal after Config.Evasive if it does not.
+			if s.secureGoodbye(p, now) { // exit.go
+				return
+			}
 			s.log.Debug("zre: port-0 beacon for a connected peer: pinging it", "peer", p.label())
 			s.sendTo(p, &Msg{ID: MsgPing})
 			if exp := now.Add(s.cfg.Evasive); exp.Before(p.expiredAt) {
@@ -489,6 +498,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
 		for _, g := range m.Groups {
 			s.joinPeerGroup(p, g)
+			s.electOnHelloGroup(g) // election.go
 		}
 		p.status = m.Status
 	case MsgWhisper:
@@ -515,11 +525,15 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		p.status = m.Status
 		if m.ID == MsgJoin {
 			s.joinPeerGroup(p, m.Group)
+			s.electOnJoin(m.Group) // election.go
 		} else {
 			s.leavePeerGroup(p, m.Group)
+			s.electOnLeave(p, m.Group) // election.go
 		}
-	case MsgElect, MsgLeader:
-		// Leader election (zyre-only) is out of scope: decoded, ignored.
+	case MsgElect:
+		s.onElect(p, m, now) // election.go
+	case MsgLeader:
+		s.onLeader(p, m, now) // election.go
 	case MsgGoodbye:
 		s.removePeer(p)
 		return
@@ -570,6 +584,8 @@ func (s *state) reap(now time.Time) {
 	if s.sec != nil && s.sec.trust != nil {
 		s.trustTick()
 	}
+	s.electionReap(now) // election.go
+	s.exitReap(now)     // exit.go
 	for _, p := range s.sortedPeers() {
 		if p.ready {
 			p.unreadySince = time.Time{}
@@ -794,7 +810,8 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	return nil
 }
 
-// stop says goodbye to every peer over TCP (GOODBYE, best effort), forgets
+// stop says goodbye over TCP (GOODBYE, best effort) to the peers that
+// understand it (goodbye.go), forgets
 // every peer and queues the Stop event; it returns the links for the caller
 // to close once the GOODBYEs had a chance to leave. The node then ignores
 // the network.
@@ -804,7 +821,7 @@ func (s *state) stop() []link {
 	}
 	var links []link
 	for _, p := range s.sortedPeers() {
-		if p.ready {
+		if p.ready && s.wantsGoodbye(p) { // goodbye.go
 			s.sendTo(p, &Msg{ID: MsgGoodbye})
 		}
 		if p.link != nil {

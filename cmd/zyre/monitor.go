@@ -24,6 +24,9 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer stopNode(n)
 	fmt.Fprintf(env.stderr, "zyre: monitoring as %s %s at %s\n", n.Name(), uuidText(n.UUID()), n.Endpoint())
+	if a := n.GossipAddr(); a != "" {
+		fmt.Fprintf(env.stderr, "zyre: serving gossip on tcp://%s\n", a)
+	}
 	for {
 		select {
 		case e, ok := <-n.Events():

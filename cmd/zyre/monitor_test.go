@@ -156,7 +156,7 @@ func TestMonitor(t *testing.T) {
 	peer := testPeer(t, port, "tester", "g")
 	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--port", fmt.Sprint(port), "--name", "mon", "--header", "X-A=1", "--group", "g")
 	e := awaitEvent(t, peer, "ENTER mon", enterNamed("mon")).(*zre.Enter)
-	if len(e.Headers) != 1 || e.Headers[0] != (zre.Header{Key: "X-A", Value: "1"}) {
+	if len(e.Headers) != 2 || e.Headers[0] != (zre.Header{Key: "X-A", Value: "1"}) || e.Headers[1] != (zre.Header{Key: zre.HeaderGoodbye, Value: "1"}) {
 		t.Fatalf("monitor's headers %+v", e.Headers)
 	}
 	id := uuidText(peer.UUID())
@@ -298,4 +298,41 @@ func TestKeyChangedLine(t *testing.T) {
 			t.Errorf("line %q lacks %q", l, want)
 		}
 	}
+}
+
+// TestMonitorLeader: with --contest, the monitor takes part in the
+// group's leader election with a node that contests it too, and prints
+// the LEADER event that both report.
+func TestMonitorLeader(t *testing.T) {
+	port := randomBeaconPort()
+	peer, err := zre.New(zre.Config{Name: "tester", Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	if err := peer.SetContest("g"); err != nil {
+		t.Fatal(err)
+	}
+	peer.Join("g")
+	if err := peer.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--port", fmt.Sprint(port), "--name", "mon", "--contest", "g", "--group", "g")
+	e := awaitEvent(t, peer, "LEADER", func(e zre.Event) bool { _, ok := e.(*zre.Leader); return ok }).(*zre.Leader)
+	if e.Group != "g" {
+		t.Fatalf("leader event %+v", e)
+	}
+	mon.stdout.waitFor(t, "LEADER "+e.Name+" "+uuidText(e.Peer)+" g\n")
+}
+
+// TestMonitorGossip: a monitor that serves gossip on loopback meets a node
+// that connects to it, without beacons.
+func TestMonitorGossip(t *testing.T) {
+	mon := startCmd(t, strings.NewReader(""), "monitor", "--loopback", "--name", "mon", "--gossip-bind", "tcp://127.0.0.1:*")
+	mon.stderr.waitFor(t, "zyre: serving gossip on ")
+	out := mon.stderr.String()
+	ep := strings.Fields(out[strings.Index(out, "zyre: serving gossip on ")+len("zyre: serving gossip on "):])[0]
+	peer := startTestPeer(t, zre.Config{Name: "leaf", Bind: "127.0.0.1", Gossip: &zre.GossipConfig{Connect: []zre.GossipServer{{Endpoint: ep}}}}, nil)
+	awaitEvent(t, peer, "ENTER mon", enterNamed("mon"))
+	mon.stdout.waitFor(t, "ENTER leaf "+uuidText(peer.UUID()))
 }

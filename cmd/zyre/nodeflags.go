@@ -37,6 +37,13 @@ type nodeFlags struct {
 	loopback bool
 	verbose  bool
 	headers  listFlag
+	contest  listFlag // groups whose leadership we contest
+
+	// Gossip discovery (ZGOSSIP, as zyre_gossip_bind/connect).
+	gossipBind    string
+	gossipConnect listFlag
+	gossipKey     string
+	gossipBeacons bool
 
 	// --secure: CURVE, v3 beacons, UUID from key (spec/secure-node.md).
 	secure         bool
@@ -54,6 +61,11 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
 	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
+	f.fs.StringVar(&f.gossipBind, "gossip-bind", "", "discover by gossip: serve it on `ENDPOINT` (tcp://host:port; port * for any); beacons off")
+	f.fs.Var(&f.gossipConnect, "gossip-connect", "discover by gossip: connect to the gossip server at `ENDPOINT` (repeatable); beacons off")
+	f.fs.StringVar(&f.gossipKey, "gossip-key", "", "the gossip servers' CURVE public `key` (Z85) for --gossip-connect")
+	f.fs.BoolVar(&f.gossipBeacons, "gossip-beacons", false, "with --gossip-bind/--gossip-connect, keep UDP beacons on too")
+	f.fs.Var(&f.contest, "contest", "contest the leadership of `GROUP` (repeatable; LEADER events say who won)")
 	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
 	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
@@ -98,6 +110,22 @@ func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
 			return cfg, fmt.Errorf("%w: --header %q: want K=V", errUsage, h)
 		}
 		cfg.Headers = append(cfg.Headers, zre.Header{Key: k, Value: v})
+	}
+	if f.gossipBind != "" || len(f.gossipConnect) > 0 {
+		g := &zre.GossipConfig{Bind: f.gossipBind, Beacons: f.gossipBeacons}
+		var key curve.PublicKey
+		if f.gossipKey != "" {
+			var err error
+			if key, err = curve.ParsePublicKey(f.gossipKey); err != nil {
+				return cfg, fmt.Errorf("%w: --gossip-key: %v", errUsage, err)
+			}
+		}
+		for _, ep := range f.gossipConnect {
+			g.Connect = append(g.Connect, zre.GossipServer{Endpoint: ep, Key: key})
+		}
+		cfg.Gossip = g
+	} else if f.gossipKey != "" || f.gossipBeacons {
+		return cfg, fmt.Errorf("%w: --gossip-key and --gossip-beacons go with --gossip-bind or --gossip-connect", errUsage)
 	}
 	return cfg, nil
 }
@@ -166,6 +194,12 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 	n, err := zre.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	for _, g := range f.contest {
+		if err := n.SetContest(g); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("%w: --contest: %v", errUsage, err)
+		}
 	}
 	for _, g := range f.groups {
 		if err := n.Join(g); err != nil {
@@ -246,6 +280,8 @@ func eventLine(e zre.Event) string {
 	case *zre.Join:
 		return head + " " + e.Group
 	case *zre.Leave:
+		return head + " " + e.Group
+	case *zre.Leader:
 		return head + " " + e.Group
 	case *zre.Whisper:
 		return head + " " + contentText(e.Content)

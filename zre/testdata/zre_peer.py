@@ -38,7 +38,7 @@ def main():
         fail("name %r, want %r" % (name, go_name))
     if groups != ["GLOBAL"] or status != 1:
         fail("groups %r status %d, want ['GLOBAL'] 1" % (groups, status))
-    if headers != [("X-LANG", "go"), ("X-ROLE", "interop")]:
+    if headers != [("X-LANG", "go"), ("X-ROLE", "interop"), ("X-ZRE-GOODBYE", "1")]:
         fail("headers %r" % headers)
     if not go_endpoint.startswith("tcp://127.0.0.1:"):
         fail("endpoint %r" % go_endpoint)
