@@ -34,10 +34,15 @@ func newTrustCLI(t *testing.T) *trustCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Flush(context.Background()) })
 	return &trustCLI{t: t, home: home, env: map[string]string{}, st: st}
 }
 
+// run runs a zyre trust command, as another process would: c.st's
+// changes are written first, and the command's read after.
 func (c *trustCLI) run(args ...string) (int, string, string) {
+	c.flush()
+	defer c.flush()
 	var out, errb bytes.Buffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return c.env[k] }}
 	code := run(context.Background(), env, append([]string{"trust", args[0], "--home", c.home}, args[1:]...))
@@ -69,6 +74,15 @@ func newTrustPeer(n byte, name string) trustPeer {
 
 func (p trustPeer) obs() trust.Observation {
 	return trust.Observation{UUID: p.id, Name: p.name, Key: p.key, Addr: "tcp://127.0.0.1:5670"}
+}
+
+// flush writes c.st's changes (Admit writes on the store's goroutine) and
+// reads those of other processes.
+func (c *trustCLI) flush() {
+	c.t.Helper()
+	if err := c.st.Flush(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func (c *trustCLI) admit(p trustPeer, now time.Time) trust.Verdict {
@@ -317,6 +331,10 @@ func TestTrustCLIWhileNodeRuns(t *testing.T) {
 	if err := <-nodeErr; err != nil {
 		t.Fatal(err)
 	}
+	if err := node.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.flush()
 	recs, err := c.st.List()
 	if err != nil {
 		t.Fatal(err)
