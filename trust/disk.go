@@ -107,6 +107,9 @@ func readFileLimited(path string) ([]byte, fileID, error) {
 func (s *Store) readAll() (*state, diskState, error) {
 	for try := 0; ; try++ {
 		st, ds, err := s.readOnce()
+		if err == nil {
+			st.evict(s.opts.MaxPeers, nil)
+		}
 		if errors.Is(err, errRetry) && try < 20 {
 			time.Sleep(time.Duration(try+1) * time.Millisecond)
 			continue
@@ -216,6 +219,7 @@ func (s *Store) catchUp() error {
 			revoked = append(revoked, r.clone())
 		}
 	}
+	s.st.evict(s.opts.MaxPeers, nil)
 	s.mu.Unlock()
 	ds.jOff += int64(pj.used)
 	ds.jTorn = pj.torn
@@ -286,48 +290,68 @@ func (s *Store) reload() error {
 // pendingWrite is what write takes from the state: the entries and what
 // to mark dirty again if the write fails.
 type pendingWrite struct {
-	data    []byte
-	keys    map[curve.PublicKey]*Record // and their bases
+	keys    map[curve.PublicKey]*Record // the dirty keys and their bases
+	recs    map[curve.PublicKey]*Record // copies to write; nil: delete
+	stmts   []*Statement
 	dropped []sigKey
-	policy  bool
+	policy  *Policy
 	logs    map[sigKey]int // statements written per log after success
 }
 
-// collect encodes the changes not written yet and clears their marks.
-// Called with s.mu held.
+// collect takes the changes not written yet and clears their marks;
+// encode turns them into journal lines. collect runs with s.mu held and
+// only copies; encode runs without it.
 func (st *state) collect() *pendingWrite {
-	pw := &pendingWrite{logs: map[sigKey]int{}, keys: map[curve.PublicKey]*Record{}}
+	pw := &pendingWrite{logs: map[sigKey]int{}, keys: map[curve.PublicKey]*Record{}, recs: map[curve.PublicKey]*Record{}}
 	for k := range st.dropped {
-		pw.data = appendEntry(pw.data, &journalEntry{DropLog: signingKeyText(k[:])})
 		pw.dropped = append(pw.dropped, k)
 	}
-	clear(st.dropped)
+	st.dropped = map[sigKey]bool{}
 	for _, l := range st.logs {
 		w := st.written[l.signer]
-		for _, stmt := range l.stmts[w:] {
-			pw.data = appendEntry(pw.data, &journalEntry{Statement: base64.StdEncoding.EncodeToString(stmt.Raw)})
-		}
+		pw.stmts = append(pw.stmts, l.stmts[w:]...)
 		if len(l.stmts) > w {
 			pw.logs[l.signer] = len(l.stmts)
 		}
 	}
 	if st.dirtyPolicy {
 		p := st.policy
-		pw.data = appendEntry(pw.data, &journalEntry{Policy: &filePolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}})
-		pw.policy = true
+		pw.policy = &p
 		st.dirtyPolicy = false
 	}
 	for k, base := range st.dirty {
-		if r := st.byKey[k]; r != nil {
-			fr := fromRecord(r)
-			pw.data = appendEntry(pw.data, &journalEntry{Put: &fr})
-		} else {
-			pw.data = appendEntry(pw.data, &journalEntry{Del: k.Z85()})
-		}
 		pw.keys[k] = base
+		if r := st.byKey[k]; r != nil {
+			c := r.clone()
+			pw.recs[k] = &c
+		} else {
+			pw.recs[k] = nil
+		}
 	}
-	clear(st.dirty)
+	st.dirty = map[curve.PublicKey]*Record{} // not clear: a cleared map keeps its size, and ranging over it costs that
 	return pw
+}
+
+func (pw *pendingWrite) encode() []byte {
+	var data []byte
+	for _, k := range pw.dropped {
+		data = appendEntry(data, &journalEntry{DropLog: signingKeyText(k[:])})
+	}
+	for _, stmt := range pw.stmts {
+		data = appendEntry(data, &journalEntry{Statement: base64.StdEncoding.EncodeToString(stmt.Raw)})
+	}
+	if p := pw.policy; p != nil {
+		data = appendEntry(data, &journalEntry{Policy: &filePolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}})
+	}
+	for k, r := range pw.recs {
+		if r != nil {
+			fr := fromRecord(r)
+			data = appendEntry(data, &journalEntry{Put: &fr})
+		} else {
+			data = appendEntry(data, &journalEntry{Del: k.Z85()})
+		}
+	}
+	return data
 }
 
 // restore marks the changes of a failed write dirty again.
@@ -340,7 +364,7 @@ func (st *state) restore(pw *pendingWrite) {
 			st.dropped[k] = true
 		}
 	}
-	if pw.policy {
+	if pw.policy != nil {
 		st.dirtyPolicy = true
 	}
 }
@@ -393,10 +417,11 @@ func (s *Store) flushLocked() error {
 	s.mu.Lock()
 	pw := s.st.collect()
 	s.mu.Unlock()
-	if len(pw.data) == 0 {
+	data := pw.encode()
+	if len(data) == 0 {
 		return nil
 	}
-	if err := s.appendJournal(pw.data); err != nil {
+	if err := s.appendJournal(data); err != nil {
 		s.mu.Lock()
 		s.st.restore(pw)
 		s.mu.Unlock()
@@ -407,7 +432,7 @@ func (s *Store) flushLocked() error {
 		s.st.written[k] = max(s.st.written[k], n)
 	}
 	s.mu.Unlock()
-	if s.disk.jOff > max(compactMin, s.snapSize()) {
+	if s.disk.jOff > max(compactMin, compactRatio*s.snapSize()) {
 		if err := s.compact(); err != nil {
 			// The journal holds everything: a failed compaction loses nothing.
 			s.opts.Logger.Warn("trust: failed to compact the journal", "path", s.jpath, "err", err)
@@ -417,7 +442,15 @@ func (s *Store) flushLocked() error {
 }
 
 // compactMin is the journal size below which it is never compacted.
-const compactMin = 64 << 10
+// Beyond it the journal is compacted when it holds compactRatio times the
+// octets of trust.json: each compaction rewrites S octets after at least
+// compactRatio x S were appended, so a change costs O(1) disk work,
+// amortized, whatever the size of the store; the files stay under
+// (1 + compactRatio) x S.
+const (
+	compactMin   = 1 << 20
+	compactRatio = 8
+)
 
 func (s *Store) snapSize() int64 {
 	if s.disk.snap.fi == nil {

@@ -33,6 +33,25 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // appendEntry appends one journal line: the CRC-32C of the JSON in 8 hex
 // digits, a space, the JSON, a newline.
 func appendEntry(dst []byte, e *journalEntry) []byte {
+	if e.Put != nil {
+		// The hot path, without reflection (jsonenc.go).
+		start := len(dst)
+		dst = append(dst, "00000000 {\"put\":"...)
+		dst = appendRecordJSON(dst, e.Put)
+		dst = append(dst, '}')
+		js := dst[start+9:]
+		sum := crc32.Checksum(js, crcTable)
+		for i := 7; i >= 0; i-- {
+			dst[start+i] = hexDigits[sum&0xf]
+			sum >>= 4
+		}
+		return append(dst, '\n')
+	}
+	return appendEntryJSON(dst, e)
+}
+
+// appendEntryJSON is appendEntry by encoding/json.
+func appendEntryJSON(dst []byte, e *journalEntry) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

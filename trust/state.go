@@ -264,7 +264,12 @@ func (st *state) evict(max int, keep *Record) int {
 			}
 			continue
 		}
-		st.remove(r)
+		// Forgotten in memory only: no entry is written (a record on disk
+		// is dropped by the next compaction, or by the eviction that
+		// follows every read of the files).
+		st.unindex(r)
+		delete(st.dirty, r.Key)
+		st.version++
 		n++
 	}
 	return n

@@ -62,6 +62,14 @@ type Options struct {
 	// per interval, a call starts a look on the store's goroutine and
 	// answers at once from memory. 0 means DefaultPollInterval.
 	PollInterval time.Duration
+	// WriteDelay is how long a change made by Admit or Apply (a key
+	// pinned, a name or LastSeen updated, a statement from the network)
+	// may wait in memory before it is written: the changes of that time
+	// go to disk in one append, and a tofu record forgotten within it (a
+	// flood of new keys) is never written at all. A crash loses at most
+	// that much of them; they are learned again. 0 means
+	// DefaultWriteDelay. The user's acts are written before they return.
+	WriteDelay time.Duration
 	// OnRevoked, if set, is called after a change revokes keys (Apply of
 	// an honoured revocation, Revoke, Sign, MarkVerified honouring a
 	// stored revocation, or another process's revocation read from disk).
@@ -72,8 +80,11 @@ type Options struct {
 	OnRevoked func([]Record)
 }
 
-// DefaultPollInterval is Options.PollInterval's default.
-const DefaultPollInterval = 500 * time.Millisecond
+// Defaults of Options.PollInterval and Options.WriteDelay.
+const (
+	DefaultPollInterval = 500 * time.Millisecond
+	DefaultWriteDelay   = time.Second
+)
 
 // writeTimeout bounds the wait of the store's goroutine for the file lock.
 const writeTimeout = 30 * time.Second
@@ -102,12 +113,15 @@ type Store struct {
 
 	mu       sync.Mutex // guards st and what follows; never held for file work
 	st       *state
-	running  bool          // the writer goroutine runs
-	again    bool          // it must run once more
-	idle     chan struct{} // closed when it stops
-	lastPoll time.Time
-	lastErr  error
-	warned   time.Time
+	running  bool // the writer goroutine runs
+	again    bool // it must run once more
+	writeNow bool // it must write what is pending (due, or Flush)
+	// writeTimer makes the writer write WriteDelay after a change.
+	writeTimer *time.Timer
+	idle       chan struct{} // closed when it stops
+	lastPoll   time.Time
+	lastErr    error
+	warned     time.Time
 
 	nmu       sync.Mutex // guards notes and notifying
 	notes     [][]Record
@@ -146,6 +160,9 @@ func Open(home string, opts Options) (*Store, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.WriteDelay <= 0 {
+		opts.WriteDelay = DefaultWriteDelay
 	}
 	return &Store{path: filepath.Join(home, FileName), jpath: filepath.Join(home, JournalName), opts: opts, fs: osFileOps{fs: opts.FS}}, nil
 }
@@ -204,12 +221,17 @@ func (s *Store) kick() {
 }
 
 // work is the store's goroutine: it catches up with the files and writes
-// what is pending, until nothing is left to do.
+// what is pending once it is due (WriteDelay after the first unwritten
+// change, or at once for Flush), until nothing is left to do.
 func (s *Store) work() {
 	for {
+		s.mu.Lock()
+		due := s.writeNow
+		s.writeNow = false
+		s.mu.Unlock()
 		s.wmu.Lock()
 		err := s.catchUp()
-		if err == nil {
+		if err == nil && due {
 			s.mu.Lock()
 			p := s.st.pending()
 			s.mu.Unlock()
@@ -229,12 +251,30 @@ func (s *Store) work() {
 		if !s.again {
 			s.running = false
 			close(s.idle)
+			if s.st.pending() {
+				s.scheduleWrite() // not due yet, or failed: later
+			}
 			s.mu.Unlock()
 			return
 		}
 		s.again = false
 		s.mu.Unlock()
 	}
+}
+
+// scheduleWrite makes the writer run WriteDelay from now, unless a run is
+// scheduled already. Called with s.mu held.
+func (s *Store) scheduleWrite() {
+	if s.writeTimer != nil {
+		return
+	}
+	s.writeTimer = time.AfterFunc(s.opts.WriteDelay, func() {
+		s.mu.Lock()
+		s.writeTimer = nil
+		s.writeNow = true
+		s.kick()
+		s.mu.Unlock()
+	})
 }
 
 // Flush waits until every change made so far is written (and any change
@@ -245,6 +285,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Lock()
+	s.writeNow = true
 	s.kick()
 	for {
 		ch := s.idle
@@ -285,7 +326,7 @@ func (s *Store) changeNow(fn func(st *state) []Record) error {
 	err := s.view(func(st *state) {
 		revoked = fn(st)
 		if st.pending() {
-			s.kick()
+			s.scheduleWrite()
 		}
 	})
 	if err != nil {
