@@ -493,10 +493,8 @@ func (s *Store) appendJournal(data []byte) error {
 func (s *Store) compact() error {
 	ds := &s.disk
 	s.mu.Lock()
-	if s.st.pending() {
-		s.mu.Unlock()
-		return nil // the next write compacts
-	}
+	// Changes not written yet go into the snapshot too; they stay marked
+	// and go to the new journal as well (replaying them changes nothing).
 	sn := s.st.snapshot(ds.gen + 1)
 	s.mu.Unlock()
 	data, err := sn.marshal()
