@@ -304,6 +304,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(helperProcess(spec))
 	}
+	if spec := os.Getenv(writerEnv); spec != "" {
+		os.Exit(writerProcess(spec))
+	}
 	os.Exit(m.Run())
 }
 
