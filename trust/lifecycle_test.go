@@ -2,7 +2,10 @@ package trust
 
 import (
 	"errors"
+	"os"
+	"strings"
 	"testing"
+	"time"
 )
 
 // exchange delivers every statement of each store's logs to the others,
@@ -202,5 +205,72 @@ func TestTrustedIsNotKnown(t *testing.T) {
 	}
 	if !s.Trusted(a.id, a.key) || s.Trusted(b.id, b.key) || s.Trusted(b.id, a.key) {
 		t.Fatal("Trusted is wrong")
+	}
+}
+
+// TestOnRevokedMayCallTheStore: OnRevoked runs on the store's goroutine,
+// so it may call the store (reads and writes) without deadlock, for a
+// revocation made by the user and for one that arrived from the network
+// (Apply, the node's loop).
+func TestOnRevokedMayCallTheStore(t *testing.T) {
+	s := newTestStore(t)
+	b, c, d := newPeer(2, "bob"), newPeer(3, "carol"), newPeer(4, "dave")
+	mustVerify(t, s, b)
+	mustAdmit(t, s, c.obs(), t0)
+	mustAdmit(t, s, d.obs(), t0)
+	done := make(chan string, 4)
+	s.opts.OnRevoked = func(rs []Record) {
+		for _, r := range rs {
+			if got, ok, err := s.Lookup(r.Key); err != nil || !ok || got.State != StateRevoked {
+				done <- "lookup failed"
+				return
+			}
+			if _, err := s.List(); err != nil {
+				done <- err.Error()
+				return
+			}
+			if err := s.SetNotes(ctx, r.Key, "seen by OnRevoked"); err != nil {
+				done <- err.Error()
+				return
+			}
+			done <- r.Name
+		}
+	}
+	if _, err := s.Revoke(ctx, c.key, "x"); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, sign(t, b, 1, nil, t0, &Revoke{Key: d.key, Reason: "stolen"}).Raw)
+	for _, want := range []string{"carol", "dave"} {
+		select {
+		case got := <-done:
+			if got != want {
+				t.Fatalf("OnRevoked: %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("OnRevoked deadlocked")
+		}
+	}
+	if r, _, _ := s.Lookup(d.key); r.Notes != "seen by OnRevoked" {
+		t.Fatalf("notes %q", r.Notes)
+	}
+}
+
+// TestInsecureModeRefused: a store others can read is refused, as
+// identity.key is, before anything is read or written.
+func TestInsecureModeRefused(t *testing.T) {
+	s := newTestStore(t)
+	mustAdmit(t, s, newPeer(1, "alice").obs(), t0)
+	if err := s.compactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{s.path, s.jpath} {
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := openStore(t, s.path[:len(s.path)-len(FileName)], Options{}).List()
+		if !errors.Is(err, ErrInsecure) || !strings.Contains(err.Error(), "chmod 600") {
+			t.Fatalf("%s mode 0644: %v", path, err)
+		}
+		os.Chmod(path, 0o600)
 	}
 }
