@@ -146,7 +146,9 @@ func (s *Store) readOnce() (*state, diskState, error) {
 	}
 	ds.jrnl = jid
 	if !pj.header {
-		// Empty, or a header cut short: a journal being created.
+		// Empty, or a header cut short: nothing in it counts, and the next
+		// write starts it again.
+		ds.jStale = true
 		return st, ds, nil
 	}
 	switch {
