@@ -707,9 +707,8 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 		if o := st.byKey[r.Key]; o != nil {
 			return o
 		}
-		n := r.clone()
-		st.add(&n)
-		return &n
+		st.add(r) // r is this call's own: no copy
+		return r
 	}
 }
 
