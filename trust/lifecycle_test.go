@@ -274,3 +274,41 @@ func TestInsecureModeRefused(t *testing.T) {
 		os.Chmod(path, 0o600)
 	}
 }
+
+// TestTwoProcessesChangeOneRecord: a node's automatic change (last seen,
+// a key change) and a user's change in another process (notes, a
+// revocation) to one record, neither having seen the other's: both
+// survive, and a revocation always does.
+func TestTwoProcessesChangeOneRecord(t *testing.T) {
+	home := t.TempDir()
+	node := openStore(t, home, Options{WriteDelay: time.Hour})
+	cli := openStore(t, home, Options{})
+	a, b := newPeer(1, "alice"), newPeer(2, "bob")
+	mustAdmit(t, node, a.obs(), t0)
+	mustAdmit(t, node, b.obs(), t0)
+	onDisk(t, node)
+	// The node sees both again later (not written yet: WriteDelay).
+	later := t0.Add(2 * time.Hour)
+	mustAdmit(t, node, a.obs(), later)
+	mustAdmit(t, node, b.obs(), later)
+	// Meanwhile the CLI annotates alice and revokes bob.
+	if err := cli.SetNotes(ctx, a.key, "from the CLI"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Revoke(ctx, b.key, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{node, openStore(t, home, Options{})} {
+		ra, _, _ := s.Lookup(a.key)
+		rb, _, _ := s.Lookup(b.key)
+		if ra.Notes != "from the CLI" || !ra.LastSeen.Equal(later) {
+			t.Fatalf("alice: notes %q, last seen %v", ra.Notes, ra.LastSeen)
+		}
+		if rb.State != StateRevoked || !rb.LastSeen.Equal(later) {
+			t.Fatalf("bob: %s, last seen %v", rb.State, rb.LastSeen)
+		}
+	}
+}
