@@ -2,15 +2,12 @@ package trust_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,58 +60,6 @@ func identityMeta(id uuid.UUID) zmtp.Metadata {
 	return zmtp.Metadata{{Name: "Socket-Type", Value: []byte("DEALER")}, {Name: "Identity", Value: append([]byte{1}, id[:]...)}}
 }
 
-func TestAuthorizer(t *testing.T) {
-	st, err := trust.Open(t.TempDir(), trust.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var verdicts []trust.Verdict
-	auth := st.Authorizer(trust.AuthorizerOptions{OnVerdict: func(_ trust.Observation, v trust.Verdict) { verdicts = append(verdicts, v) }})
-	ctx := context.Background()
-	k1, k2 := genKey(t, 1), genKey(t, 2)
-	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 49152}
-	req := zmtp.AuthRequest{Mechanism: "CURVE", RemoteAddr: addr, PublicKey: k1.Bytes(), Metadata: identityMeta(zre.UUIDFromKey(k1))}
-	if err := auth(ctx, req); err != nil {
-		t.Fatalf("first connection denied: %v", err)
-	}
-	if r, ok, _ := st.Lookup(k1); !ok || r.LastAddr != addr.String() {
-		t.Fatalf("not pinned with its address: %+v", r)
-	}
-	// The same UUID with another key: denied, and the node hears of it.
-	req.PublicKey = k2.Bytes()
-	err = auth(ctx, req)
-	if !errors.Is(err, trust.ErrDenied) || !strings.Contains(err.Error(), "key changed") {
-		t.Fatalf("impostor = %v", err)
-	}
-	if kc := verdicts[len(verdicts)-1].KeyChange; kc == nil || kc.Old != k1 || kc.New != k2 {
-		t.Fatalf("OnVerdict did not see the key change: %+v", verdicts)
-	}
-	// A bare 16-octet identity works too; a missing one does not.
-	id := uuid.New()
-	if err := auth(ctx, zmtp.AuthRequest{Mechanism: "CURVE", PublicKey: genKey(t, 3).Bytes(), Metadata: zmtp.Metadata{{Name: "Identity", Value: id[:]}}}); err != nil {
-		t.Fatalf("16-octet identity: %v", err)
-	}
-	if err := auth(ctx, zmtp.AuthRequest{Mechanism: "CURVE", PublicKey: genKey(t, 4).Bytes()}); !errors.Is(err, trust.ErrDenied) {
-		t.Fatalf("no identity = %v", err)
-	}
-	if err := auth(ctx, zmtp.AuthRequest{Mechanism: "CURVE", PublicKey: []byte{1, 2}, Metadata: identityMeta(id)}); !errors.Is(err, trust.ErrDenied) {
-		t.Fatalf("short key = %v", err)
-	}
-	// NULL connections: only in open mode.
-	null := zmtp.AuthRequest{Mechanism: "NULL", Metadata: identityMeta(id)}
-	if err := auth(ctx, null); !errors.Is(err, trust.ErrDenied) {
-		t.Fatalf("NULL under tofu = %v", err)
-	}
-	p, _ := st.Policy()
-	p.Mode = trust.ModeOpen
-	if err := st.SetPolicy(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	if err := auth(ctx, null); err != nil {
-		t.Fatalf("NULL under open = %v", err)
-	}
-}
-
 // A node admits peers with its trust store, once per connection or HELLO.
 func ExampleStore_Admit() {
 	home, _ := os.MkdirTemp("", "zyre-example")
@@ -163,27 +108,3 @@ func ExampleStore_Sign() {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func TestAuthorizerRevokedAndStrict(t *testing.T) {
-	st, err := trust.Open(t.TempDir(), trust.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	auth := st.Authorizer(trust.AuthorizerOptions{})
-	k1, k2 := genKey(t, 1), genKey(t, 2)
-	if _, err := st.Revoke(ctx, k1, "secret reason"); err != nil {
-		t.Fatal(err)
-	}
-	err = auth(ctx, zmtp.AuthRequest{Mechanism: "CURVE", PublicKey: k1.Bytes(), Metadata: identityMeta(zre.UUIDFromKey(k1))})
-	if !errors.Is(err, trust.ErrDenied) || !strings.Contains(err.Error(), "key revoked") || strings.Contains(err.Error(), "secret reason") {
-		t.Fatalf("revoked = %v", err)
-	}
-	p, _ := st.Policy()
-	p.Mode = trust.ModeStrict
-	st.SetPolicy(ctx, p)
-	err = auth(ctx, zmtp.AuthRequest{Mechanism: "CURVE", PublicKey: k2.Bytes(), Metadata: identityMeta(zre.UUIDFromKey(k2))})
-	if !errors.Is(err, trust.ErrDenied) || !strings.Contains(err.Error(), "not trusted") {
-		t.Fatalf("strict unknown = %v", err)
-	}
-}

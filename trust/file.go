@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,15 +15,17 @@ import (
 	"github.com/zyre-go/zyre/curve"
 )
 
-// FileVersion is the version of trust.json this package writes and reads.
-const FileVersion = 1
+// FileVersion is the version of trust.json this package writes. It reads
+// version 1 too (a store without a journal, generation 0).
+const FileVersion = 2
 
 // The JSON shapes of trust.json (see spec/trust.md).
 type fileDoc struct {
-	Version int          `json:"version"`
-	Policy  filePolicy   `json:"policy"`
-	Peers   []fileRecord `json:"peers"`
-	Logs    []fileLog    `json:"logs"`
+	Version    int          `json:"version"`
+	Generation uint64       `json:"generation"`
+	Policy     filePolicy   `json:"policy"`
+	Peers      []fileRecord `json:"peers"`
+	Logs       []fileLog    `json:"logs"`
 }
 
 type filePolicy struct {
@@ -49,6 +50,7 @@ type fileRecord struct {
 	SigningKey     string         `json:"signing_key,omitempty"`
 	BindingTime    *time.Time     `json:"binding_time,omitempty"`
 	RevokedAt      *time.Time     `json:"revoked_at,omitempty"`
+	RevokedFrom    string         `json:"revoked_from,omitempty"`
 	RevokedBy      string         `json:"revoked_by,omitempty"`
 	RevokeReason   string         `json:"revoke_reason,omitempty"`
 	KeyChange      *fileKeyChange `json:"key_change,omitempty"`
@@ -67,93 +69,6 @@ type fileKeyChange struct {
 type fileLog struct {
 	Signer     string   `json:"signer"`
 	Statements []string `json:"statements"`
-}
-
-// sigKey is an Ed25519 public key as a map key.
-type sigKey [ed25519.PublicKeySize]byte
-
-func toSigKey(k ed25519.PublicKey) (sigKey, bool) {
-	var s sigKey
-	if len(k) != len(s) {
-		return s, false
-	}
-	copy(s[:], k)
-	return s, true
-}
-
-// signerLog is one signer's chain of statements, oldest first.
-type signerLog struct {
-	signer sigKey
-	stmts  []*Statement
-}
-
-func (l *signerLog) head() (uint64, [32]byte) {
-	if len(l.stmts) == 0 {
-		return 0, [32]byte{}
-	}
-	last := l.stmts[len(l.stmts)-1]
-	return last.Seq, last.Hash()
-}
-
-// state is the parsed store with its indexes. A state that has been
-// published to the cache is never modified: mutations work on a fresh
-// parse of the file.
-type state struct {
-	policy Policy
-	recs   []*Record
-	logs   []*signerLog
-
-	byKey    map[curve.PublicKey]*Record
-	byUUID   map[uuid.UUID]*Record
-	bySigner map[sigKey]*Record
-	logOf    map[sigKey]*signerLog
-	// vouches maps a vouched-for key to the signers of vouches for it.
-	vouches map[curve.PublicKey][]sigKey
-	// revokes maps a key to the signers of revocations of it.
-	revokes map[curve.PublicKey][]sigKey
-}
-
-func newState() *state {
-	st := &state{policy: DefaultPolicy()}
-	st.reindex()
-	return st
-}
-
-// reindex rebuilds the indexes after a change.
-func (st *state) reindex() {
-	st.byKey = make(map[curve.PublicKey]*Record, len(st.recs))
-	st.byUUID = make(map[uuid.UUID]*Record, len(st.recs))
-	st.bySigner = make(map[sigKey]*Record)
-	for _, r := range st.recs {
-		st.byKey[r.Key] = r
-		st.byUUID[r.UUID] = r
-		if k, ok := toSigKey(r.SigningKey); ok {
-			st.bySigner[k] = r
-		}
-	}
-	st.logOf = make(map[sigKey]*signerLog, len(st.logs))
-	st.vouches = make(map[curve.PublicKey][]sigKey)
-	st.revokes = make(map[curve.PublicKey][]sigKey)
-	for _, l := range st.logs {
-		st.logOf[l.signer] = l
-		for _, s := range l.stmts {
-			st.indexStatement(s)
-		}
-	}
-}
-
-func (st *state) indexStatement(s *Statement) {
-	k, _ := toSigKey(s.Signer)
-	switch b := s.Body.(type) {
-	case *Vouch:
-		if !slices.Contains(st.vouches[b.Key], k) {
-			st.vouches[b.Key] = append(st.vouches[b.Key], k)
-		}
-	case *Revoke:
-		if !slices.Contains(st.revokes[b.Key], k) {
-			st.revokes[b.Key] = append(st.revokes[b.Key], k)
-		}
-	}
 }
 
 // parseError is a corrupt-file error at a line.
@@ -213,6 +128,7 @@ func parseFile(data []byte) (*state, error) {
 		return nil, parseError(data, 0, "want a JSON object")
 	}
 	st := &state{}
+	var recs []*Record
 	var doc fileDoc
 	seen := map[string]bool{}
 	for dec.More() {
@@ -232,9 +148,14 @@ func parseFile(data []byte) (*state, error) {
 			if err := dec.Decode(&doc.Version); err != nil {
 				return nil, jsonError(data, dec, start, err)
 			}
-			if doc.Version != FileVersion {
-				return nil, fmt.Errorf("%w: line %d: version %d (this zyre reads version %d)", ErrUnsupportedVersion, lineAt(data, start), doc.Version, FileVersion)
+			if doc.Version != 1 && doc.Version != FileVersion {
+				return nil, fmt.Errorf("%w: line %d: version %d (this zyre reads versions 1 and %d)", ErrUnsupportedVersion, lineAt(data, start), doc.Version, FileVersion)
 			}
+		case "generation":
+			if err := dec.Decode(&doc.Generation); err != nil {
+				return nil, jsonError(data, dec, start, err)
+			}
+			st.gen = doc.Generation
 		case "policy":
 			if err := dec.Decode(&doc.Policy); err != nil {
 				return nil, jsonError(data, dec, start, err)
@@ -254,7 +175,8 @@ func parseFile(data []byte) (*state, error) {
 				if err != nil {
 					return parseError(data, at, "peer %d: %v", i+1, err)
 				}
-				st.recs = append(st.recs, r)
+				r.order = uint64(len(recs))
+				recs = append(recs, r)
 				return nil
 			}); err != nil {
 				return nil, err
@@ -290,12 +212,15 @@ func parseFile(data []byte) (*state, error) {
 	if !seen["policy"] {
 		return nil, parseError(data, 0, "no policy")
 	}
+	if seen["generation"] != (doc.Version >= 2) {
+		return nil, parseError(data, 0, "version %d with%s generation", doc.Version, map[bool]string{true: "", false: "out"}[seen["generation"]])
+	}
 	// Uniqueness: one record per key, per UUID, per signing key; one log
 	// per signer.
 	keys := map[curve.PublicKey]bool{}
 	uuids := map[uuid.UUID]bool{}
 	signers := map[sigKey]bool{}
-	for i, r := range st.recs {
+	for i, r := range recs {
 		switch {
 		case keys[r.Key]:
 			return nil, fmt.Errorf("%w: peer %d: key %s appears twice", ErrCorrupt, i+1, r.Key.Z85())
@@ -317,7 +242,7 @@ func parseFile(data []byte) (*state, error) {
 		}
 		logs[l.signer] = true
 	}
-	st.reindex()
+	st.loaded(recs)
 	return st, nil
 }
 
@@ -409,6 +334,11 @@ func (fr *fileRecord) record() (*Record, error) {
 	if r.State, err = ParseState(fr.State); err != nil {
 		return nil, err
 	}
+	if fr.RevokedFrom != "" {
+		if r.RevokedFrom, err = ParseState(fr.RevokedFrom); err != nil || r.RevokedFrom == StateRevoked {
+			return nil, fmt.Errorf("bad revoked_from %q", fr.RevokedFrom)
+		}
+	}
 	if r.IntroducedBy, err = optKey(fr.IntroducedBy); err != nil {
 		return nil, fmt.Errorf("bad introduced_by: %v", err)
 	}
@@ -452,6 +382,9 @@ func fromRecord(r *Record) fileRecord {
 		RevokedAt: timePtr(r.RevokedAt), RevokedBy: keyText(r.RevokedBy), RevokeReason: r.RevokeReason,
 		Notes: r.Notes,
 	}
+	if r.RevokedFrom != 0 {
+		fr.RevokedFrom = r.RevokedFrom.String()
+	}
 	if r.SigningKey != nil {
 		fr.SigningKey = signingKeyText(r.SigningKey)
 	}
@@ -491,19 +424,45 @@ func (fl *fileLog) log() (*signerLog, error) {
 	return l, nil
 }
 
-// marshal encodes the state as trust.json: indented, one field per line,
-// records and logs in a stable order.
-func (st *state) marshal() ([]byte, error) {
-	doc := fileDoc{
-		Version: FileVersion,
-		Policy:  filePolicy{Mode: st.policy.Mode.String(), Introductions: st.policy.Introductions, VerifiedRevoke: st.policy.VerifiedRevoke},
-		Peers:   make([]fileRecord, 0, len(st.recs)),
-		Logs:    make([]fileLog, 0, len(st.logs)),
-	}
-	for _, r := range st.recs {
-		doc.Peers = append(doc.Peers, fromRecord(r))
+// snapshot is a copy of the state to write as trust.json, taken under
+// the store's lock and encoded outside it.
+type snapshot struct {
+	gen    uint64
+	policy Policy
+	recs   []Record
+	logs   []signerLog
+}
+
+// snapshot copies st (records in order, logs as they are: statements are
+// never modified, so sharing them is safe).
+func (st *state) snapshot(gen uint64) *snapshot {
+	sn := &snapshot{gen: gen, policy: st.policy, recs: make([]Record, 0, len(st.byKey)), logs: make([]signerLog, 0, len(st.logs))}
+	for _, r := range st.sorted() {
+		sn.recs = append(sn.recs, r.clone())
 	}
 	for _, l := range st.logs {
+		sn.logs = append(sn.logs, signerLog{signer: l.signer, stmts: l.stmts[:len(l.stmts):len(l.stmts)]})
+	}
+	return sn
+}
+
+// marshal encodes st as trust.json (tests, and the fuzz target).
+func (st *state) marshal() ([]byte, error) { return st.snapshot(st.gen).marshal() }
+
+// marshal encodes the snapshot as trust.json: indented, one field per
+// line, records and logs in a stable order.
+func (sn *snapshot) marshal() ([]byte, error) {
+	doc := fileDoc{
+		Version:    FileVersion,
+		Generation: sn.gen,
+		Policy:     filePolicy{Mode: sn.policy.Mode.String(), Introductions: sn.policy.Introductions, VerifiedRevoke: sn.policy.VerifiedRevoke},
+		Peers:      make([]fileRecord, 0, len(sn.recs)),
+		Logs:       make([]fileLog, 0, len(sn.logs)),
+	}
+	for i := range sn.recs {
+		doc.Peers = append(doc.Peers, fromRecord(&sn.recs[i]))
+	}
+	for _, l := range sn.logs {
 		fl := fileLog{Signer: signingKeyText(l.signer[:]), Statements: make([]string, 0, len(l.stmts))}
 		for _, s := range l.stmts {
 			fl.Statements = append(fl.Statements, base64.StdEncoding.EncodeToString(s.Raw))

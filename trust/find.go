@@ -29,17 +29,28 @@ func (e *AmbiguousError) Is(target error) bool { return target == ErrAmbiguous }
 // counts too) or the full Z85 key. Several matches give an
 // *AmbiguousError listing them; none gives ErrNotFound.
 func (s *Store) Find(q string) (Record, error) {
-	st, err := s.load()
-	if err != nil {
-		return Record{}, err
-	}
 	if q == "" {
 		return Record{}, fmt.Errorf("%w: empty name", ErrNotFound)
 	}
-	var found []*Record
-	for _, r := range st.recs {
+	var found []Record
+	err := s.view(func(st *state) { found = find(st, q) })
+	if err != nil {
+		return Record{}, err
+	}
+	switch len(found) {
+	case 0:
+		return Record{}, fmt.Errorf("%w: %q is no known name, UUID prefix or fingerprint prefix", ErrNotFound, q)
+	case 1:
+		return found[0], nil
+	}
+	return Record{}, &AmbiguousError{Query: q, Candidates: found}
+}
+
+func find(st *state, q string) []Record {
+	var found []Record
+	for _, r := range st.sorted() {
 		if r.Name == q {
-			found = append(found, r)
+			found = append(found, r.clone())
 		}
 	}
 	if len(found) == 0 {
@@ -47,7 +58,7 @@ func (s *Store) Find(q string) (Record, error) {
 		lower, upper := strings.ToLower(norm), strings.ToUpper(norm)
 		hex := strings.Trim(lower, "0123456789abcdef") == ""
 		b32 := strings.Trim(upper, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
-		for _, r := range st.recs {
+		for _, r := range st.sorted() {
 			switch {
 			case r.Key.Z85() == q:
 			case hex && strings.HasPrefix(strings.ReplaceAll(r.UUID.String(), "-", ""), lower):
@@ -56,18 +67,8 @@ func (s *Store) Find(q string) (Record, error) {
 			default:
 				continue
 			}
-			found = append(found, r)
+			found = append(found, r.clone())
 		}
 	}
-	switch len(found) {
-	case 0:
-		return Record{}, fmt.Errorf("%w: %q is no known name, UUID prefix or fingerprint prefix", ErrNotFound, q)
-	case 1:
-		return found[0].clone(), nil
-	}
-	e := &AmbiguousError{Query: q}
-	for _, r := range found {
-		e.Candidates = append(e.Candidates, r.clone())
-	}
-	return Record{}, e
+	return found
 }

@@ -148,26 +148,29 @@ func (s *Store) Handle(ctx context.Context, raw []byte) (replies [][]byte, appli
 		}
 		return nil, &a, nil
 	case MsgHead:
-		st, err := s.load()
-		if err != nil {
-			return nil, nil, err
-		}
 		k, _ := toSigKey(m.Signer)
-		l := st.logOf[k]
-		if l == nil && st.bySigner[k] == nil {
-			return nil, nil, nil // not a signer we track
-		}
+		var tracked bool
 		var seq uint64
 		var h [32]byte
-		if l != nil {
-			seq, h = l.head()
+		var label string
+		if err := s.view(func(st *state) {
+			l := st.logOf[k]
+			tracked = l != nil || st.bySigner[k] != nil
+			if l != nil {
+				seq, h = l.head()
+			}
+			label = s.signerLabel(st, k)
+		}); err != nil {
+			return nil, nil, err
 		}
 		switch {
+		case !tracked:
+			return nil, nil, nil // not a signer we track
 		case m.Seq > seq:
 			want := &Message{Type: MsgWant, Signer: m.Signer, Seq: seq, Max: MaxWantReply}
 			return [][]byte{want.AppendMarshal(nil)}, nil, nil
 		case m.Seq == seq && seq > 0 && m.Hash != h:
-			return nil, nil, fmt.Errorf("%w: head #%d of %s", ErrFork, seq, s.signerLabel(st, k))
+			return nil, nil, fmt.Errorf("%w: head #%d of %s", ErrFork, seq, label)
 		}
 		return nil, nil, nil
 	case MsgWant:

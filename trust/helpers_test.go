@@ -72,7 +72,55 @@ func openStore(t testing.TB, home string, o Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Writes happen on the store's goroutine: finish them before the test
+	// removes its directory.
+	t.Cleanup(func() { s.Flush(context.Background()) })
 	return s
+}
+
+// onDisk flushes s and returns what its files hold.
+func onDisk(t testing.TB, s *Store) string {
+	t.Helper()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	for _, p := range []string{s.path, s.jpath} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		out += string(b) + "\x00"
+	}
+	return out
+}
+
+// revokedCh collects OnRevoked calls, which come on the store's goroutine.
+type revokedCh chan []Record
+
+func (c revokedCh) on(rs []Record) { c <- rs }
+
+// next waits for the next OnRevoked call.
+func (c revokedCh) next(t testing.TB) []Record {
+	t.Helper()
+	select {
+	case rs := <-c:
+		return rs
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OnRevoked call within 10 s")
+		return nil
+	}
+}
+
+// none checks that no OnRevoked call is pending (after a Flush of the
+// change, the call would have been queued already).
+func (c revokedCh) none(t testing.TB) {
+	t.Helper()
+	select {
+	case rs := <-c:
+		t.Fatalf("unexpected OnRevoked(%v)", rs)
+	case <-time.After(50 * time.Millisecond):
+	}
 }
 
 func newTestStore(t testing.TB) *Store {

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"container/list"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -23,13 +24,21 @@ var (
 	// ErrAmbiguous: a PEER argument matches more than one record; the
 	// *AmbiguousError lists them.
 	ErrAmbiguous = errors.New("trust: ambiguous peer")
-	// ErrRevoked: the key is revoked; revocation is permanent.
+	// ErrRevoked: the key is revoked. Only its revoker can withdraw the
+	// revocation (Unrevoke, or a signed Unrevoke statement).
 	ErrRevoked = errors.New("trust: key revoked")
+	// ErrNotRevoked: Unrevoke of a key that is not revoked.
+	ErrNotRevoked = errors.New("trust: key not revoked")
+	// ErrInsecure: trust.json (or its journal) can be read or written by
+	// group or others; chmod 600 it.
+	ErrInsecure = errors.New("trust: trust store readable or writable by others")
 	// ErrNoKeyChange: Accept found no pending key change to accept.
 	ErrNoKeyChange = errors.New("trust: no key change to accept")
 	// ErrConflict: the change would give a UUID or key to two records.
 	ErrConflict = errors.New("trust: conflicting record")
-	// ErrStoreFull: the store holds Options.MaxPeers records already.
+	// ErrStoreFull: the store holds as many verified, introduced and
+	// revoked records as it may (Options.MaxPeers times 4); tofu records
+	// never fill it, the least recently seen is forgotten instead.
 	ErrStoreFull = errors.New("trust: too many peers")
 	// ErrInvalidKey: a zero or malformed key.
 	ErrInvalidKey = errors.New("trust: invalid key")
@@ -171,18 +180,32 @@ type Record struct {
 	RevokedAt    time.Time
 	RevokedBy    curve.PublicKey
 	RevokeReason string
+	// RevokedFrom is the state before the revocation, restored when the
+	// revocation is withdrawn (Unrevoke).
+	RevokedFrom State
 	// KeyChange is set while a peer known as this record presents another
 	// key: the new key waits for "zyre trust accept".
 	KeyChange *KeyChange
 	// Notes is free text for people.
 	Notes string
+
+	order uint64        // when first recorded, for List
+	elem  *list.Element // in the eviction order (tofu records)
 }
+
+// Trusted reports whether the key may see private data: it is verified
+// (a person checked it by pairing) or introduced (a verified peer vouched
+// for it). A tofu record is only known: its key is pinned, so a changed
+// key is caught, but nobody checked who holds it. A revoked key is never
+// trusted.
+func (r *Record) Trusted() bool { return r.State == StateVerified || r.State == StateIntroduced }
 
 // ShortUUID is the first 8 hex digits of the UUID.
 func (r *Record) ShortUUID() string { return r.UUID.String()[:8] }
 
 func (r *Record) clone() Record {
 	c := *r
+	c.elem = nil
 	if r.SigningKey != nil {
 		c.SigningKey = append(ed25519.PublicKey(nil), r.SigningKey...)
 	}

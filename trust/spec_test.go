@@ -44,7 +44,7 @@ func TestSpecExample(t *testing.T) {
 		t.Fatalf("re-encoding differs:\n%s", got)
 	}
 	want := map[string]State{"alice": StateTOFU, "bob": StateVerified, "c-node": StateTOFU, "": StateRevoked}
-	for _, r := range st.recs {
+	for _, r := range st.sorted() {
 		if want[r.Name] != r.State {
 			t.Errorf("%q is %s", r.Name, r.State)
 		}

@@ -59,6 +59,8 @@ const (
 	KindVouch Kind = 2
 	// KindRevoke: "I revoke key K (reason)".
 	KindRevoke Kind = 3
+	// KindUnrevoke: "I withdraw my revocation of key K (reason)".
+	KindUnrevoke Kind = 4
 )
 
 func (k Kind) String() string {
@@ -69,11 +71,14 @@ func (k Kind) String() string {
 		return "vouch"
 	case KindRevoke:
 		return "revoke"
+	case KindUnrevoke:
+		return "unrevoke"
 	}
 	return fmt.Sprintf("Kind(%d)", byte(k))
 }
 
-// Body is the content of a statement: *Binding, *Vouch or *Revoke.
+// Body is the content of a statement: *Binding, *Vouch, *Revoke or
+// *Unrevoke.
 type Body interface {
 	Kind() Kind
 	appendBody(dst []byte) []byte
@@ -93,6 +98,24 @@ type Vouch struct {
 type Revoke struct {
 	Key    curve.PublicKey
 	Reason string
+}
+
+// Unrevoke withdraws the signer's own earlier revocation of Key: a
+// mistaken revocation undone by its signer (spec/trust.md, "Undoing a
+// revocation"). It withdraws no other signer's revocation, and a
+// revocation signed by the revoked key itself can never be withdrawn.
+type Unrevoke struct {
+	Key    curve.PublicKey
+	Reason string
+}
+
+// Kind returns KindUnrevoke.
+func (*Unrevoke) Kind() Kind { return KindUnrevoke }
+
+func (r *Unrevoke) appendBody(dst []byte) []byte {
+	dst = append(dst, r.Key.Bytes()...)
+	dst = append(dst, byte(len(r.Reason)))
+	return append(dst, r.Reason...)
 }
 
 // Kind returns KindBinding.
@@ -172,6 +195,8 @@ func (s *Statement) String() string {
 		return fmt.Sprintf("%s: vouch for %s (%q, %s)", head, b.Key.Z85(), b.Name, b.UUID)
 	case *Revoke:
 		return fmt.Sprintf("%s: revoke %s (%q)", head, b.Key.Z85(), b.Reason)
+	case *Unrevoke:
+		return fmt.Sprintf("%s: withdraw the revocation of %s (%q)", head, b.Key.Z85(), b.Reason)
 	}
 	return head
 }
@@ -211,6 +236,13 @@ func checkBody(b Body) error {
 			return fmt.Errorf("%w: revoke: zero key", ErrMalformed)
 		}
 		if err := checkText("revoke: reason", b.Reason); err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+	case *Unrevoke:
+		if b.Key.IsZero() {
+			return fmt.Errorf("%w: unrevoke: zero key", ErrMalformed)
+		}
+		if err := checkText("unrevoke: reason", b.Reason); err != nil {
 			return fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	case nil:
@@ -374,6 +406,16 @@ func parseBody(kind Kind, b []byte) (Body, error) {
 			return nil, err
 		}
 		r := &Revoke{Key: k}
+		if r.Reason, err = text("reason"); err != nil {
+			return nil, err
+		}
+		body = r
+	case KindUnrevoke:
+		k, err := key()
+		if err != nil {
+			return nil, err
+		}
+		r := &Unrevoke{Key: k}
 		if r.Reason, err = text("reason"); err != nil {
 			return nil, err
 		}

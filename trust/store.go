@@ -5,14 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,62 +42,97 @@ type Options struct {
 	// FS performs atomic file replacement; nil means the real file system.
 	// Tests use it to inject crashes.
 	FS atomicfile.FS
-	// MaxPeers caps the records; a new peer beyond it is refused.
+	// MaxPeers caps the tofu records (keys pinned, never verified): beyond
+	// it the least recently seen one is forgotten, so a flood of new keys
+	// never locks anyone out. Verified, introduced and revoked records are
+	// never forgotten; they are capped at 4 x MaxPeers (ErrStoreFull).
 	MaxPeers int
 	// MaxSigners caps the statement logs kept (one per signer).
 	MaxSigners int
 	// MaxStatementsPerSigner caps one signer's log.
 	MaxStatementsPerSigner int
 	// SeenResolution is how stale a record's LastSeen may get before
-	// Admit rewrites it; 0 means DefaultSeenResolution. Keeping it coarse
-	// keeps Admit of known peers free of writes.
+	// Admit records it again; 0 means DefaultSeenResolution. Keeping it
+	// coarse keeps Admit of known peers free of writes.
 	SeenResolution time.Duration
 	// MaxClockSkew is how far in the future a statement's time may be.
 	MaxClockSkew time.Duration
+	// PollInterval is how often the store looks for changes made by
+	// another process (the zyre CLI beside a running node): at most once
+	// per interval, a call starts a look on the store's goroutine and
+	// answers at once from memory. 0 means DefaultPollInterval.
+	PollInterval time.Duration
+	// WriteDelay is how long a change made by Admit or Apply (a key
+	// pinned, a name or LastSeen updated, a statement from the network)
+	// may wait in memory before it is written: the changes of that time
+	// go to disk in one append, and a tofu record forgotten within it (a
+	// flood of new keys) is never written at all. A crash loses at most
+	// that much of them; they are learned again. 0 means
+	// DefaultWriteDelay. The user's acts are written before they return.
+	WriteDelay time.Duration
 	// OnRevoked, if set, is called after a change revokes keys (Apply of
-	// an honoured revocation, Revoke, MarkVerified honouring a stored
-	// revocation), outside the store's locks, on the caller's goroutine.
-	// The node closes its connections to these keys.
+	// an honoured revocation, Revoke, Sign, MarkVerified honouring a
+	// stored revocation, or another process's revocation read from disk).
+	// It runs on a goroutine of the Store, never the caller's, one call at
+	// a time in order, with no lock held: it may call any Store method
+	// except Flush, and any method of a node (zre.Node) or of a private
+	// group (zyregroup.Group.Recheck) without deadlock.
 	OnRevoked func([]Record)
 }
 
-// Store is one trust.json. Its methods are safe for concurrent use by
-// goroutines and by processes (the zyre CLI beside a running node): every
-// change takes the file lock, re-reads the file, applies the change and
-// replaces the file atomically. Reads use a copy cached while the file's
-// identity, size and modification time are unchanged.
+// Defaults of Options.PollInterval and Options.WriteDelay.
+const (
+	DefaultPollInterval = 500 * time.Millisecond
+	DefaultWriteDelay   = time.Second
+)
+
+// writeTimeout bounds the wait of the store's goroutine for the file lock.
+const writeTimeout = 30 * time.Second
+
+// Store is one trust store: trust.json and its journal (spec/trust.md).
+// Its methods are safe for concurrent use by goroutines and by processes
+// (the zyre CLI beside a running node).
+//
+// The store lives in memory. Reads, Admit and Apply/Handle (the methods a
+// node calls from its loop) answer from memory and never wait for the
+// disk: what they change is written to the journal by a goroutine the
+// Store owns, which also picks up changes made by other processes (at
+// most once per Options.PollInterval, started by a call) — the goroutine
+// runs only while there is such work, so a Store needs no Close. Flush
+// waits until everything is written. The user's acts (MarkVerified,
+// Accept, Revoke, Unrevoke, Forget, Sign, SetPolicy, SetNotes) are written
+// before they return: an error means nothing changed.
 type Store struct {
-	path string
-	opts Options
+	path, jpath string
+	opts        Options
+	fs          fileOps
 
-	cache struct {
-		sync.Mutex
-		st    *state
-		stamp fileStamp
-	}
-}
+	loaded atomic.Bool
+	wmu    sync.Mutex // the disk work of this process; guards disk
+	disk   diskState
 
-// fileStamp identifies a version of the file: every write renames a new
-// file into place, so each version is a different file (os.SameFile), and
-// size and modification time guard against in-place edits.
-type fileStamp struct {
-	fi      fs.FileInfo // nil when the file is missing
-	missing bool
-}
+	mu       sync.Mutex // guards st and what follows; never held for file work
+	st       *state
+	running  bool // the writer goroutine runs
+	again    bool // it must run once more
+	writeNow bool // it must write what is pending (due, or Flush)
+	// writeTimer makes the writer write WriteDelay after a change.
+	writeTimer *time.Timer
+	idle       chan struct{} // closed when it stops
+	lastPoll   time.Time
+	lastErr    error
+	warned     time.Time
 
-func stampOf(fi fs.FileInfo) fileStamp { return fileStamp{fi: fi} }
-
-func (a fileStamp) equal(b fileStamp) bool {
-	if a.missing || b.missing || a.fi == nil || b.fi == nil {
-		return a.missing && b.missing
-	}
-	return os.SameFile(a.fi, b.fi) && a.fi.Size() == b.fi.Size() && a.fi.ModTime().Equal(b.fi.ModTime())
+	nmu       sync.Mutex // guards notes and notifying
+	notes     [][]Record
+	notifying bool
 }
 
 // Open returns the store in directory home (the node's home, see
-// keystore.DefaultHome). It does not touch the disk; the directory and
-// trust.json are created (mode 0700 and 0600) by the first change. A
-// missing file is an empty store with DefaultPolicy.
+// keystore.DefaultHome). It does not touch the disk; the first call
+// reads the store, and the first change creates the directory (mode 0700),
+// trust.json and trust.journal (mode 0600). A missing file is an empty
+// store with DefaultPolicy.
 func Open(home string, opts Options) (*Store, error) {
 	if home == "" {
 		return nil, errors.New("trust: empty home directory")
@@ -126,121 +158,273 @@ func Open(home string, opts Options) (*Store, error) {
 	if opts.MaxClockSkew <= 0 {
 		opts.MaxClockSkew = DefaultMaxClockSkew
 	}
-	return &Store{path: filepath.Join(home, FileName), opts: opts}, nil
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.WriteDelay <= 0 {
+		opts.WriteDelay = DefaultWriteDelay
+	}
+	return &Store{path: filepath.Join(home, FileName), jpath: filepath.Join(home, JournalName), opts: opts, fs: osFileOps{fs: opts.FS}}, nil
 }
 
 // Path returns the path of trust.json.
 func (s *Store) Path() string { return s.path }
 
-// read parses the file; a missing file is a new state.
-func (s *Store) read() (*state, fileStamp, error) {
-	f, err := os.Open(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return newState(), fileStamp{missing: true}, nil
+// ensure reads the store on first use. An unreadable store is read again
+// by the next call.
+func (s *Store) ensure() error {
+	if s.loaded.Load() {
+		return nil
 	}
-	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("trust: %w", err)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.loaded.Load() {
+		return nil
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("trust: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fileStamp{}, fmt.Errorf("%w: %s: not a regular file", ErrCorrupt, s.path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("trust: read %s: %w", s.path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fileStamp{}, fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, s.path, maxFileSize)
-	}
-	st, err := parseFile(data)
-	if err != nil {
-		return nil, fileStamp{}, fmt.Errorf("%s: %w", s.path, err)
-	}
-	return st, stampOf(fi), nil
-}
-
-// load returns the current state, from the cache when the file has not
-// changed. The result must not be modified.
-func (s *Store) load() (*state, error) {
-	var stamp fileStamp
-	fi, err := os.Stat(s.path)
-	switch {
-	case err == nil:
-		stamp = stampOf(fi)
-	case errors.Is(err, fs.ErrNotExist):
-		stamp = fileStamp{missing: true}
-	default:
-		return nil, fmt.Errorf("trust: %w", err)
-	}
-	s.cache.Lock()
-	defer s.cache.Unlock()
-	if s.cache.st != nil && s.cache.stamp.equal(stamp) {
-		return s.cache.st, nil
-	}
-	st, stamp, err := s.read()
-	if err != nil {
-		return nil, err
-	}
-	s.cache.st, s.cache.stamp = st, stamp
-	return st, nil
-}
-
-// errNoChange tells mutate that fn changed nothing: no write.
-var errNoChange = errors.New("no change")
-
-// mutate runs one read-modify-write cycle: take the lock, parse the file
-// afresh, apply fn, write the file atomically, release the lock. When fn
-// fails nothing is written; when it returns errNoChange neither.
-func (s *Store) mutate(ctx context.Context, fn func(st *state) error) error {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
-		return fmt.Errorf("trust: failed to create %s: %w", filepath.Dir(s.path), err)
-	}
-	unlock, err := atomicfile.Lock(ctx, s.path)
-	if err != nil {
-		return fmt.Errorf("trust: %w", err)
-	}
-	defer unlock()
-	st, _, err := s.read()
+	st, ds, err := s.readAll()
 	if err != nil {
 		return err
 	}
-	if err := fn(st); err != nil {
-		if errors.Is(err, errNoChange) {
-			return nil
+	s.disk = ds
+	s.mu.Lock()
+	s.st, s.lastPoll = st, time.Now()
+	s.mu.Unlock()
+	s.loaded.Store(true)
+	return nil
+}
+
+// view runs fn on the state in memory, with s.mu held. It starts a look
+// for other processes' changes when one is due.
+func (s *Store) view(fn func(st *state)) error {
+	if err := s.ensure(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running && time.Since(s.lastPoll) >= s.opts.PollInterval {
+		s.kick()
+	}
+	fn(s.st)
+	return nil
+}
+
+// kick makes the writer goroutine run (once more). Called with s.mu held.
+func (s *Store) kick() {
+	s.lastPoll = time.Now()
+	if s.running {
+		s.again = true
+		return
+	}
+	s.running = true
+	s.idle = make(chan struct{})
+	go s.work()
+}
+
+// work is the store's goroutine: it catches up with the files and writes
+// what is pending once it is due (WriteDelay after the first unwritten
+// change, or at once for Flush), until nothing is left to do.
+func (s *Store) work() {
+	for {
+		s.mu.Lock()
+		due := s.writeNow
+		s.writeNow = false
+		s.mu.Unlock()
+		s.wmu.Lock()
+		err := s.catchUp()
+		if err == nil && due {
+			s.mu.Lock()
+			p := s.st.pending()
+			s.mu.Unlock()
+			if p {
+				ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+				err = s.write(ctx)
+				cancel()
+			}
+		}
+		s.wmu.Unlock()
+		s.mu.Lock()
+		s.lastErr = err
+		if err != nil && time.Since(s.warned) > time.Minute {
+			s.warned = time.Now()
+			s.opts.Logger.Warn("trust: store not written, will try again", "path", s.path, "err", err)
+		}
+		if !s.again {
+			s.running = false
+			close(s.idle)
+			if s.st.pending() {
+				s.scheduleWrite() // not due yet, or failed: later
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.again = false
+		s.mu.Unlock()
+	}
+}
+
+// scheduleWrite makes the writer run WriteDelay from now, unless a run is
+// scheduled already. Called with s.mu held.
+func (s *Store) scheduleWrite() {
+	if s.writeTimer != nil {
+		return
+	}
+	s.writeTimer = time.AfterFunc(s.opts.WriteDelay, func() {
+		s.mu.Lock()
+		s.writeTimer = nil
+		s.writeNow = true
+		s.kick()
+		s.mu.Unlock()
+	})
+}
+
+// Flush waits until every change made so far is written (and any change
+// by another process is read), and returns the error of the last write
+// if changes remain unwritten. Do not call it from OnRevoked.
+func (s *Store) Flush(ctx context.Context) error {
+	if !s.loaded.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	s.writeNow = true
+	s.kick()
+	for {
+		ch := s.idle
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("trust: flush: %w", ctx.Err())
+		}
+		s.mu.Lock()
+		if s.running {
+			continue
+		}
+		err := s.lastErr
+		pending := s.st.pending()
+		s.mu.Unlock()
+		if pending && err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// Version counts the changes to the store in memory, ours and those read
+// from other processes: a node compares it on its housekeeping tick and
+// reads the records (List) only when it moved. It never touches the disk.
+func (s *Store) Version() uint64 {
+	var v uint64
+	s.view(func(st *state) { v = st.version })
+	return v
+}
+
+// changeNow applies a change in memory (the node's path: Admit, Apply)
+// and leaves the writing to the store's goroutine. fn runs with s.mu held
+// and returns the records it revoked.
+func (s *Store) changeNow(fn func(st *state) []Record) error {
+	var revoked []Record
+	err := s.view(func(st *state) {
+		revoked = fn(st)
+		if st.pending() {
+			s.scheduleWrite()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.notify(revoked)
+	return nil
+}
+
+// errNoChange tells mutate that fn changed nothing.
+var errNoChange = errors.New("no change")
+
+// mutate applies a user's change and writes it before returning: it takes
+// the file lock, catches up with the files, applies fn in memory (fn must
+// change nothing when it fails) and appends it to the journal. If the
+// write fails, the store is read again from disk, so that memory never
+// holds what the disk does not. fn returns the records it revoked.
+func (s *Store) mutate(ctx context.Context, fn func(st *state) ([]Record, error)) error {
+	if err := s.ensure(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	unlock, err := s.lockFiles(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s.mu.Lock()
+	revoked, err := fn(s.st)
+	s.mu.Unlock()
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.flushLocked(); err != nil {
+		if rerr := s.replaceFromDisk(); rerr != nil {
+			s.opts.Logger.Warn("trust: cannot read the store back after a failed write", "path", s.path, "err", rerr)
 		}
 		return err
 	}
-	st.reindex()
-	data, err := st.marshal()
+	s.notify(revoked)
+	return nil
+}
+
+// replaceFromDisk drops the state in memory for the one on disk (after a
+// failed write: changes not written are lost, as in a crash). Called with
+// s.wmu held.
+func (s *Store) replaceFromDisk() error {
+	st, ds, err := s.readAll()
 	if err != nil {
 		return err
 	}
-	// Never write what we could not read back.
-	if _, err := parseFile(data); err != nil {
-		return fmt.Errorf("trust: internal error, refusing to write %s: %w", s.path, err)
-	}
-	if err := atomicfile.WriteWith(s.path, data, 0o600, atomicfile.Options{FS: s.opts.FS}); err != nil {
-		return fmt.Errorf("trust: %w", err)
-	}
-	if fi, err := os.Stat(s.path); err == nil {
-		s.cache.Lock()
-		s.cache.st, s.cache.stamp = st, stampOf(fi)
-		s.cache.Unlock()
-	}
+	s.disk = ds
+	s.mu.Lock()
+	st.version = s.st.version + 1
+	s.st = st
+	s.mu.Unlock()
 	return nil
+}
+
+// notify hands revoked records to OnRevoked on the store's notifier
+// goroutine. Call it with no lock held.
+func (s *Store) notify(rs []Record) {
+	if len(rs) == 0 || s.opts.OnRevoked == nil {
+		return
+	}
+	s.nmu.Lock()
+	s.notes = append(s.notes, rs)
+	if !s.notifying {
+		s.notifying = true
+		go s.deliver()
+	}
+	s.nmu.Unlock()
+}
+
+func (s *Store) deliver() {
+	for {
+		s.nmu.Lock()
+		if len(s.notes) == 0 {
+			s.notifying = false
+			s.nmu.Unlock()
+			return
+		}
+		rs := s.notes[0]
+		s.notes = s.notes[1:]
+		s.nmu.Unlock()
+		s.opts.OnRevoked(rs)
+	}
 }
 
 // Policy returns the local policy.
 func (s *Store) Policy() (Policy, error) {
-	st, err := s.load()
-	if err != nil {
-		return Policy{}, err
-	}
-	return st.policy, nil
+	var p Policy
+	err := s.view(func(st *state) { p = st.policy })
+	return p, err
 }
 
 // SetPolicy replaces the local policy.
@@ -248,60 +432,66 @@ func (s *Store) SetPolicy(ctx context.Context, p Policy) error {
 	if _, ok := modeNames[p.Mode]; !ok {
 		return fmt.Errorf("%w: mode %v", ErrInvalidPolicy, p.Mode)
 	}
-	return s.mutate(ctx, func(st *state) error {
-		st.policy = p
-		return nil
+	return s.mutate(ctx, func(st *state) ([]Record, error) {
+		if st.policy == p {
+			return nil, errNoChange
+		}
+		st.policy, st.dirtyPolicy = p, true
+		st.version++
+		// Revocations by verified peers may count now.
+		return s.honourStored(st, s.opts.Now().UTC()), nil
 	})
 }
 
 // List returns copies of all records, in the order they were first seen.
+// It copies the whole store: a node calls it only when Version moved.
 func (s *Store) List() ([]Record, error) {
-	st, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Record, 0, len(st.recs))
-	for _, r := range st.recs {
-		out = append(out, r.clone())
-	}
-	return out, nil
+	var out []Record
+	err := s.view(func(st *state) {
+		out = make([]Record, 0, len(st.byKey))
+		for _, r := range st.sorted() {
+			out = append(out, r.clone())
+		}
+	})
+	return out, err
 }
 
 // Lookup returns the record of a key.
 func (s *Store) Lookup(key curve.PublicKey) (Record, bool, error) {
-	st, err := s.load()
-	if err != nil {
-		return Record{}, false, err
-	}
-	r, ok := st.byKey[key]
-	if !ok {
-		return Record{}, false, nil
-	}
-	return r.clone(), true, nil
-}
-
-// Revoked returns the revoked records. A node can call it on its
-// housekeeping tick (it costs one stat(2) when nothing changed) to close
-// connections to keys revoked by another process, such as "zyre trust
-// revoke".
-func (s *Store) Revoked() ([]Record, error) {
-	st, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	for _, r := range st.recs {
-		if r.State == StateRevoked {
-			out = append(out, r.clone())
+	var out Record
+	var ok bool
+	err := s.view(func(st *state) {
+		if r := st.byKey[key]; r != nil {
+			out, ok = r.clone(), true
 		}
-	}
-	return out, nil
+	})
+	return out, ok, err
 }
 
-func (s *Store) notifyRevoked(rs []Record) {
-	if len(rs) > 0 && s.opts.OnRevoked != nil {
-		s.opts.OnRevoked(rs)
-	}
+// Trusted reports whether key, presented by the peer with UUID id, may
+// see private data: its record is verified or introduced (Record.Trusted)
+// and pinned to that UUID. A tofu (only known), revoked or unknown key is
+// not trusted. It answers from memory.
+func (s *Store) Trusted(id uuid.UUID, key curve.PublicKey) bool {
+	ok := false
+	s.view(func(st *state) {
+		r := st.byKey[key]
+		ok = r != nil && r.Trusted() && (r.UUID == id || r.UUID == uuid.Nil)
+	})
+	return ok
+}
+
+// Revoked returns the revoked records.
+func (s *Store) Revoked() ([]Record, error) {
+	var out []Record
+	err := s.view(func(st *state) {
+		for _, r := range st.sorted() {
+			if r.State == StateRevoked {
+				out = append(out, r.clone())
+			}
+		}
+	})
+	return out, err
 }
 
 // cleanText makes untrusted text storable: valid UTF-8, at most 255
@@ -318,12 +508,11 @@ func cleanText(s string) string {
 func toValidUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // Admit decides whether to admit a peer and records what it learned. The
-// node calls it once per connection (from the zmtp authorizer, see
-// Authorizer) and once per HELLO (with the name), never per message. A
-// known peer seen again costs a stat(2) and map look-ups; the file is
-// rewritten only when something changed: a new key pinned, a name, UUID or
-// address changed, a key change to record, or LastSeen older than
-// Options.SeenResolution.
+// node calls it once per connection and once per HELLO (with the name),
+// never per message. It answers from memory and never waits for the
+// disk: what it records (a new key pinned; a name, UUID or address
+// changed; a key change; LastSeen older than Options.SeenResolution) is
+// written by the store's goroutine.
 //
 // The rules, in order (spec/trust.md):
 //   - a revoked key is refused, in every mode;
@@ -335,11 +524,13 @@ func toValidUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 //     introduced;
 //   - a new key vouched for by a verified peer (Policy.Introductions) is
 //     recorded as introduced and admitted;
-//   - any other new key is pinned as tofu in tofu mode, refused in strict
-//     mode.
+//   - any other new key is pinned as tofu in tofu mode (forgetting the
+//     least recently seen tofu record beyond Options.MaxPeers), refused in
+//     strict mode.
 //
-// An error means the store could not be read or written (a corrupt file,
-// say): the node must refuse the peer and report the error.
+// Admitted is not trusted: a tofu key is only known (Record.Trusted).
+// An error means the store could not be read (a corrupt file, say): the
+// node must refuse the peer and report the error.
 func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verdict, error) {
 	if obs.Key.IsZero() {
 		return Verdict{Reason: "no CURVE key"}, nil
@@ -362,36 +553,39 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 			binding = &learnedBinding{key: k, time: t}
 		}
 	}
-	st, err := s.load()
-	if err != nil {
-		return Verdict{Reason: "trust store unreadable"}, err
-	}
-	v, change := s.decide(st, obs, binding, now)
-	if change == nil {
-		return v, nil
-	}
-	var revoked []Record
-	err = s.mutate(ctx, func(st *state) error {
-		var change func(st *state)
+	var v Verdict
+	err := s.changeNow(func(st *state) []Record {
+		var change func(st *state) *Record
 		v, change = s.decide(st, obs, binding, now)
+		if r := st.byKey[obs.Key]; r != nil && v.Allow {
+			st.seen(r)
+		}
 		if change == nil {
-			return errNoChange
+			return nil
 		}
-		change(st)
-		st.reindex()
-		if binding != nil {
-			// A newly learned signing key may make stored revocations count.
-			revoked = s.honourStored(st, now)
+		var signer ed25519.PublicKey
+		if r := st.byKey[obs.Key]; r != nil {
+			signer = r.SigningKey
 		}
-		if r, ok := st.byKey[obs.Key]; ok && v.KeyChange == nil {
+		r := change(st)
+		if r == nil {
+			return nil
+		}
+		if v.New {
+			st.evict(s.opts.MaxPeers, r)
+		}
+		if v.KeyChange == nil {
 			v.Record = r.clone()
+		}
+		if k, ok := toSigKey(r.SigningKey); ok && !r.SigningKey.Equal(signer) {
+			// A newly learned signing key may make stored revocations count.
+			return s.honourSigner(st, k, now)
 		}
 		return nil
 	})
 	if err != nil {
-		return Verdict{Reason: "trust store unwritable"}, err
+		return Verdict{Reason: "trust store unreadable"}, err
 	}
-	s.notifyRevoked(revoked)
 	return v, nil
 }
 
@@ -401,8 +595,9 @@ type learnedBinding struct {
 }
 
 // decide computes the verdict on st, which it does not modify, and the
-// change to record (nil when nothing needs writing).
-func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.Time) (Verdict, func(*state)) {
+// change to record (nil when nothing needs recording), which returns the
+// record it changed.
+func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.Time) (Verdict, func(*state) *Record) {
 	pol := st.policy
 	bound := isBound(obs.UUID, obs.Key)
 	rec := st.byKey[obs.Key]
@@ -438,10 +633,12 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 		if old != nil && (now.Sub(old.Seen) < s.opts.SeenResolution || old.New == kc.New && old.UUID == kc.UUID && old.Name == kc.Name) {
 			return v, nil
 		}
-		return v, func(st *state) {
-			if r := st.byKey[other.Key]; r != nil {
-				r.KeyChange = kc
+		return v, func(st *state) *Record {
+			r := st.byKey[other.Key]
+			if r != nil {
+				st.change(r, func(r *Record) { r.KeyChange = kc })
 			}
+			return r
 		}
 	}
 	var introducer *Record
@@ -464,25 +661,28 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 			v.Reason = "introduced by " + peerLabel(introducer)
 		}
 		intro := introducer
-		return v, func(st *state) {
+		return v, func(st *state) *Record {
 			r := st.byKey[obs.Key]
 			if r == nil {
-				return
+				return nil
 			}
-			r.UUID, r.Bound = obs.UUID, bound
-			if obs.Name != "" {
-				r.Name = obs.Name
-			}
-			if obs.Addr != "" {
-				r.LastAddr = obs.Addr
-			}
-			if now.After(r.LastSeen) {
-				r.LastSeen = now
-			}
-			if intro != nil && r.State == StateTOFU {
-				r.State, r.IntroducedBy = StateIntroduced, intro.Key
-			}
-			learn(st, r, b)
+			st.change(r, func(r *Record) {
+				r.UUID, r.Bound = obs.UUID, bound
+				if obs.Name != "" {
+					r.Name = obs.Name
+				}
+				if obs.Addr != "" {
+					r.LastAddr = obs.Addr
+				}
+				if now.After(r.LastSeen) {
+					r.LastSeen = now
+				}
+				if intro != nil && r.State == StateTOFU {
+					r.State, r.IntroducedBy = StateIntroduced, intro.Key
+				}
+				learn(st, r, b)
+			})
+			return r
 		}
 	}
 	// A new key.
@@ -493,8 +693,8 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	case pol.Mode == ModeStrict:
 		return Verdict{Reason: "strict policy: unknown key " + Fingerprint(obs.Key)}, nil
 	}
-	if len(st.recs) >= s.opts.MaxPeers {
-		return Verdict{Reason: fmt.Sprintf("trust store full (%d peers)", s.opts.MaxPeers)}, nil
+	if _, other := st.counts(); initial != StateTOFU && other >= s.maxKept() {
+		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified, introduced and revoked peers)", other)}, nil
 	}
 	r := &Record{UUID: obs.UUID, Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key),
 		Bound: bound, State: initial, FirstSeen: now, LastSeen: now, LastAddr: obs.Addr}
@@ -503,14 +703,18 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	}
 	learn(st, r, b)
 	v := Verdict{Allow: true, Reason: why, Record: r.clone(), New: true}
-	return v, func(st *state) {
-		if _, ok := st.byKey[r.Key]; ok {
-			return
+	return v, func(st *state) *Record {
+		if o := st.byKey[r.Key]; o != nil {
+			return o
 		}
-		n := r.clone()
-		st.recs = append(st.recs, &n)
+		st.add(r) // r is this call's own: no copy
+		return r
 	}
 }
+
+// maxKept caps the records never forgotten (verified, introduced,
+// revoked).
+func (s *Store) maxKept() int { return 4 * s.opts.MaxPeers }
 
 // canLearn reports whether binding b would teach r a new signing key: it
 // is not older than the one recorded, and no other record uses the key.
@@ -542,12 +746,13 @@ func (s *Store) conflicting(st *state, obs Observation, bound bool) *Record {
 	if obs.Name == "" {
 		return nil
 	}
-	for _, r := range st.recs {
-		if r.Name == obs.Name && r.Key != obs.Key && r.State != StateRevoked && (!bound || r.State == StateVerified) {
-			return r
+	var found *Record
+	for _, r := range st.byName[obs.Name] {
+		if r.Key != obs.Key && r.State != StateRevoked && (!bound || r.State == StateVerified) && (found == nil || r.order < found.order) {
+			found = r
 		}
 	}
-	return nil
+	return found
 }
 
 // introducer returns the verified peer whose vouch introduces key, if
@@ -577,24 +782,36 @@ func canRevoke(st *state, signer sigKey, key curve.PublicKey) (*Record, bool) {
 	return r, r.State == StateVerified && st.policy.VerifiedRevoke
 }
 
-// honourStored applies stored revocations that count now (after a
-// signer was verified or its signing key learned) and returns the records
-// it revoked. st's indexes must be current.
+// honourStored applies the stored revocations that count now (after the
+// policy changed) and returns the records it revoked.
 func (s *Store) honourStored(st *state, now time.Time) []Record {
 	var out []Record
 	for _, l := range st.logs {
-		for _, stmt := range l.stmts {
-			rv, ok := stmt.Body.(*Revoke)
-			if !ok {
-				continue
-			}
-			signer, ok := canRevoke(st, l.signer, rv.Key)
-			if !ok {
-				continue
-			}
-			if r := revokeKey(st, rv.Key, signer.Key, rv.Reason, stmt.Time, s.opts.MaxPeers); r != nil {
-				out = append(out, r.clone())
-			}
+		out = append(out, s.honourSigner(st, l.signer, now)...)
+	}
+	return out
+}
+
+// honourSigner applies the revocations of signer's log that count now
+// (after its signing key was learned or its owner verified) and were not
+// withdrawn, and returns the records it revoked. It reads only that log.
+func (s *Store) honourSigner(st *state, signer sigKey, now time.Time) []Record {
+	l := st.logOf[signer]
+	if l == nil {
+		return nil
+	}
+	var out []Record
+	for _, stmt := range l.stmts {
+		rv, ok := stmt.Body.(*Revoke)
+		if !ok || st.lastRev[revKey{rv.Key, signer}] != stmt {
+			continue // not a revocation, or withdrawn since
+		}
+		by, ok := canRevoke(st, signer, rv.Key)
+		if !ok {
+			continue
+		}
+		if r := s.revokeKey(st, rv.Key, by.Key, rv.Reason, stmt.Time); r != nil {
+			out = append(out, r.clone())
 		}
 	}
 	return out
@@ -602,49 +819,129 @@ func (s *Store) honourStored(st *state, now time.Time) []Record {
 
 // revokeKey marks key revoked (creating its record if needed) and returns
 // the record, or nil if it was revoked already or there is no room.
-func revokeKey(st *state, key, by curve.PublicKey, reason string, at time.Time, maxPeers int) *Record {
+func (s *Store) revokeKey(st *state, key, by curve.PublicKey, reason string, at time.Time) *Record {
 	r := st.byKey[key]
 	if r != nil && r.State == StateRevoked {
 		return nil
 	}
+	set := func(r *Record) {
+		if r.State != StateRevoked {
+			r.RevokedFrom = r.State
+		}
+		r.State, r.RevokedAt, r.RevokedBy, r.RevokeReason = StateRevoked, at.UTC(), by, reason
+		r.KeyChange = nil
+	}
 	if r == nil {
-		if len(st.recs) >= maxPeers+maxPeers/4 { // room beyond MaxPeers for revocations
+		if _, other := st.counts(); other >= s.maxKept()+s.opts.MaxPeers { // room beyond maxKept for revocations
 			return nil
 		}
-		r = &Record{Key: key, Fingerprint: Fingerprint(key), FirstSeen: at, UUID: keyUUID(key)}
-		r.Bound = true
+		r = &Record{Key: key, Fingerprint: Fingerprint(key), FirstSeen: at.UTC(), UUID: keyUUID(key), Bound: true}
 		if st.byUUID[r.UUID] != nil {
 			return nil
 		}
-		st.recs = append(st.recs, r)
+		set(r)
+		r.RevokedFrom = 0
+		st.add(r)
+	} else {
+		st.change(r, set)
 	}
-	r.State, r.RevokedAt, r.RevokedBy, r.RevokeReason = StateRevoked, at.UTC(), by, reason
-	r.KeyChange = nil
-	st.byKey[key] = r
-	st.byUUID[r.UUID] = r
 	demoteIntroduced(st, key)
 	return r
+}
+
+// standing returns a revocation of key that counts and is not withdrawn,
+// by a signer other than skip, and its signer's record.
+func standing(st *state, key curve.PublicKey, skip sigKey) (*Record, *Statement) {
+	for _, signer := range st.revokes[key] {
+		last := st.lastRev[revKey{key, signer}]
+		if _, ok := last.Body.(*Revoke); !ok || signer == skip {
+			continue
+		}
+		if by, ok := canRevoke(st, signer, key); ok {
+			return by, last
+		}
+	}
+	return nil, nil
+}
+
+// unrevokeKey withdraws a revocation of r (local, or signed by skip): the
+// record stays revoked while another revocation that counts stands, else
+// it gets back its state from before.
+func (s *Store) unrevokeKey(st *state, r *Record, skip sigKey, reason string, at time.Time) {
+	if by, stmt := standing(st, r.Key, skip); by != nil {
+		st.change(r, func(r *Record) {
+			r.RevokedBy, r.RevokeReason, r.RevokedAt = by.Key, stmt.Body.(*Revoke).Reason, stmt.Time
+		})
+		return
+	}
+	st.change(r, func(r *Record) {
+		r.State = r.RevokedFrom
+		if r.State == 0 || r.State == StateRevoked {
+			r.State = StateTOFU
+		}
+		if r.State == StateIntroduced {
+			if i := s.introducer(st, r.Key); i != nil {
+				r.IntroducedBy = i.Key
+			} else {
+				r.State, r.IntroducedBy = StateTOFU, curve.PublicKey{}
+			}
+		}
+		r.RevokedFrom, r.RevokedAt, r.RevokedBy, r.RevokeReason = 0, time.Time{}, curve.PublicKey{}, ""
+		note := fmt.Sprintf("%s: revocation withdrawn", at.UTC().Format(time.RFC3339))
+		if reason != "" {
+			note += ": " + reason
+		}
+		if r.Notes != "" {
+			r.Notes += "\n"
+		}
+		r.Notes += note
+	})
 }
 
 // demoteIntroduced re-examines the peers introduced by the peer with key
 // gone (revoked, or no longer verified): each keeps its state if another
 // verified peer vouched for it, else falls back to tofu.
 func demoteIntroduced(st *state, gone curve.PublicKey) {
-	for _, r := range st.recs {
-		if r.State != StateIntroduced || r.IntroducedBy != gone {
-			continue
-		}
-		r.State, r.IntroducedBy = StateTOFU, curve.PublicKey{}
-		if !st.policy.Introductions {
-			continue
-		}
-		for _, signer := range st.vouches[r.Key] {
-			if v := st.bySigner[signer]; v != nil && v.State == StateVerified && v.Key != gone {
-				r.State, r.IntroducedBy = StateIntroduced, v.Key
-				break
-			}
+	var hit []*Record
+	for _, k := range st.vouchedBy(gone) {
+		if r := st.byKey[k]; r != nil && r.State == StateIntroduced && r.IntroducedBy == gone {
+			hit = append(hit, r)
 		}
 	}
+	for _, r := range hit {
+		st.change(r, func(r *Record) {
+			r.State, r.IntroducedBy = StateTOFU, curve.PublicKey{}
+			if !st.policy.Introductions {
+				return
+			}
+			for _, signer := range st.vouches[r.Key] {
+				if v := st.bySigner[signer]; v != nil && v.State == StateVerified && v.Key != gone {
+					r.State, r.IntroducedBy = StateIntroduced, v.Key
+					break
+				}
+			}
+		})
+	}
+}
+
+// vouchedBy returns the keys the peer with CURVE key k vouched for (from
+// its log, if its signing key is known).
+func (st *state) vouchedBy(k curve.PublicKey) []curve.PublicKey {
+	r := st.byKey[k]
+	if r == nil {
+		return nil
+	}
+	sk, ok := toSigKey(r.SigningKey)
+	if !ok || st.logOf[sk] == nil {
+		return nil
+	}
+	var out []curve.PublicKey
+	for _, stmt := range st.logOf[sk].stmts {
+		if v, ok := stmt.Body.(*Vouch); ok {
+			out = append(out, v.Key)
+		}
+	}
+	return out
 }
 
 // describe names a peer by key for messages.
@@ -665,9 +962,10 @@ func peerLabel(r *Record) string {
 // MarkVerified records that key was verified by a person (pairing:
 // method says how, e.g. "qr" or "code"): it creates or updates the record
 // with state verified, and learns the peer's signing key when given. A
-// revoked key gives ErrRevoked; a UUID pinned to another key gives
-// ErrConflict (resolve it with Accept or Revoke first). Revocations the
-// peer signed earlier and that now count are honoured.
+// revoked key gives ErrRevoked at once (a device revoked for a lost key
+// comes back only with a new key); a UUID pinned to another key gives
+// ErrConflict (resolve it with Accept, Forget or Revoke first).
+// Revocations the peer signed earlier and that now count are honoured.
 func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (Record, error) {
 	if key.IsZero() {
 		return Record{}, fmt.Errorf("%w: zero CURVE key", ErrInvalidKey)
@@ -680,46 +978,50 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 	}
 	now := s.opts.Now().UTC()
 	var out Record
-	var revoked []Record
-	err := s.mutate(ctx, func(st *state) error {
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[key]
 		if r != nil && r.State == StateRevoked {
-			return fmt.Errorf("%w: %s", ErrRevoked, peerLabel(r))
+			return nil, fmt.Errorf("%w: %s", ErrRevoked, peerLabel(r))
 		}
 		if o := st.byUUID[id]; o != nil && o.Key != key {
-			return fmt.Errorf("%w: uuid %s is pinned to %s", ErrConflict, id, peerLabel(o))
+			return nil, fmt.Errorf("%w: uuid %s is pinned to %s", ErrConflict, id, peerLabel(o))
 		}
 		if signingKey != nil {
 			if k, _ := toSigKey(signingKey); st.bySigner[k] != nil && st.bySigner[k].Key != key {
-				return fmt.Errorf("%w: signing key already belongs to %s", ErrConflict, peerLabel(st.bySigner[k]))
+				return nil, fmt.Errorf("%w: signing key already belongs to %s", ErrConflict, peerLabel(st.bySigner[k]))
+			}
+		}
+		if _, other := st.counts(); (r == nil || r.State == StateTOFU) && other >= s.maxKept() {
+			return nil, fmt.Errorf("%w (%d verified, introduced and revoked peers)", ErrStoreFull, other)
+		}
+		set := func(r *Record) {
+			r.UUID, r.Bound = id, isBound(id, key)
+			if name := cleanText(name); name != "" {
+				r.Name = name
+			}
+			r.State, r.VerifiedMethod, r.VerifiedAt = StateVerified, cleanText(method), now
+			r.IntroducedBy = curve.PublicKey{}
+			if signingKey != nil {
+				r.SigningKey = append(ed25519.PublicKey(nil), signingKey...)
+				r.BindingTime = now
 			}
 		}
 		if r == nil {
-			if len(st.recs) >= s.opts.MaxPeers {
-				return fmt.Errorf("%w (%d)", ErrStoreFull, s.opts.MaxPeers)
-			}
 			r = &Record{Key: key, Fingerprint: Fingerprint(key), FirstSeen: now, LastSeen: now}
-			st.recs = append(st.recs, r)
+			set(r)
+			st.add(r)
+		} else {
+			st.change(r, set)
 		}
-		r.UUID, r.Bound = id, isBound(id, key)
-		if name = cleanText(name); name != "" {
-			r.Name = name
-		}
-		r.State, r.VerifiedMethod, r.VerifiedAt = StateVerified, cleanText(method), now
-		r.IntroducedBy = curve.PublicKey{}
-		if signingKey != nil {
-			r.SigningKey = append(ed25519.PublicKey(nil), signingKey...)
-			r.BindingTime = now
-		}
-		st.reindex()
-		revoked = s.honourStored(st, now)
 		out = r.clone()
-		return nil
+		if k, ok := toSigKey(r.SigningKey); ok {
+			return s.honourSigner(st, k, now), nil
+		}
+		return nil, nil
 	})
 	if err != nil {
 		return Record{}, err
 	}
-	s.notifyRevoked(revoked)
 	return out, nil
 }
 
@@ -728,101 +1030,153 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 // name, and state tofu (a verification does not carry over to a new key).
 // It is the explicit user act behind "zyre trust accept". A tofu record
 // of the new key (pinned when it connected, before its name was known)
-// merges into this one. It refuses
-// (ErrConflict) a bound UUID presented with another key: such a peer is
-// an impostor, since a new key gives a new UUID.
+// merges into this one. It refuses (ErrConflict) a bound UUID presented
+// with another key: such a peer is an impostor, since a new key gives a
+// new UUID.
 func (s *Store) Accept(ctx context.Context, old curve.PublicKey) (Record, error) {
 	now := s.opts.Now().UTC()
 	var out Record
-	err := s.mutate(ctx, func(st *state) error {
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[old]
 		if r == nil {
-			return fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(old))
+			return nil, fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(old))
 		}
 		if r.State == StateRevoked {
-			return fmt.Errorf("%w: %s", ErrRevoked, peerLabel(r))
+			return nil, fmt.Errorf("%w: %s", ErrRevoked, peerLabel(r))
 		}
 		kc := r.KeyChange
 		if kc == nil {
-			return fmt.Errorf("%w for %s", ErrNoKeyChange, peerLabel(r))
+			return nil, fmt.Errorf("%w for %s", ErrNoKeyChange, peerLabel(r))
 		}
 		if r.Bound && kc.UUID == r.UUID {
-			return fmt.Errorf("%w: uuid %s is derived from the old key %s, so a peer presenting it with %s is an impostor, not a key change",
+			return nil, fmt.Errorf("%w: uuid %s is derived from the old key %s, so a peer presenting it with %s is an impostor, not a key change",
 				ErrConflict, r.UUID, r.Fingerprint, kc.NewFingerprint)
 		}
-		if o := st.byKey[kc.New]; o != nil {
-			// The new key may have been pinned on its own already (the
-			// authorizer admits by UUID before HELLO tells the name): a
-			// tofu record of it merges into this one.
-			if o.State != StateTOFU {
-				return fmt.Errorf("%w: the new key already belongs to %s (%s)", ErrConflict, peerLabel(o), o.State)
-			}
-			st.recs = slices.DeleteFunc(st.recs, func(x *Record) bool { return x == o })
-			delete(st.byUUID, o.UUID)
-			delete(st.byKey, o.Key)
+		o := st.byKey[kc.New]
+		if o != nil && o.State != StateTOFU {
+			return nil, fmt.Errorf("%w: the new key already belongs to %s (%s)", ErrConflict, peerLabel(o), o.State)
 		}
-		if o := st.byUUID[kc.UUID]; o != nil && o != r {
-			return fmt.Errorf("%w: uuid %s belongs to %s", ErrConflict, kc.UUID, peerLabel(o))
+		if u := st.byUUID[kc.UUID]; u != nil && u != r && u != o {
+			return nil, fmt.Errorf("%w: uuid %s belongs to %s", ErrConflict, kc.UUID, peerLabel(u))
+		}
+		if o != nil {
+			// The new key may have been pinned on its own already (admitted
+			// by UUID before HELLO told the name): that tofu record merges
+			// into this one.
+			st.remove(o)
 		}
 		prev := r.State
 		if prev == StateVerified {
 			demoteIntroduced(st, r.Key)
 		}
-		r.Key, r.Fingerprint, r.UUID, r.Bound = kc.New, kc.NewFingerprint, kc.UUID, kc.Bound
-		if kc.Name != "" {
-			r.Name = kc.Name
-		}
-		r.State, r.LastSeen, r.LastAddr = StateTOFU, kc.Seen, kc.Addr
-		r.VerifiedMethod, r.VerifiedAt, r.IntroducedBy = "", time.Time{}, curve.PublicKey{}
-		r.SigningKey, r.BindingTime = nil, time.Time{}
-		note := fmt.Sprintf("%s: accepted key change from %s (was %s)", now.Format(time.RFC3339), kc.OldFingerprint, prev)
-		if r.Notes != "" {
-			r.Notes += "\n"
-		}
-		r.Notes += note
-		r.KeyChange = nil
+		st.change(r, func(r *Record) {
+			r.Key, r.Fingerprint, r.UUID, r.Bound = kc.New, kc.NewFingerprint, kc.UUID, kc.Bound
+			if kc.Name != "" {
+				r.Name = kc.Name
+			}
+			r.State, r.LastSeen, r.LastAddr = StateTOFU, kc.Seen, kc.Addr
+			r.VerifiedMethod, r.VerifiedAt, r.IntroducedBy = "", time.Time{}, curve.PublicKey{}
+			r.SigningKey, r.BindingTime = nil, time.Time{}
+			note := fmt.Sprintf("%s: accepted key change from %s (was %s)", now.Format(time.RFC3339), kc.OldFingerprint, prev)
+			if r.Notes != "" {
+				r.Notes += "\n"
+			}
+			r.Notes += note
+			r.KeyChange = nil
+		})
 		out = r.clone()
-		return nil
+		return nil, nil
 	})
 	return out, err
 }
 
-// Revoke revokes key locally (the user's act behind "zyre trust revoke"):
-// it is refused from then on. To tell other nodes, sign a Revoke
-// statement with Sign as well. Revoking a revoked key is not an error.
+// Revoke revokes key locally only: it is refused from then on, here. To
+// revoke it for the network (what "zyre trust revoke" does), sign a
+// Revoke statement with Sign instead, which also revokes it here, in one
+// change. Revoking a revoked key is not an error.
 func (s *Store) Revoke(ctx context.Context, key curve.PublicKey, reason string) (Record, error) {
 	if key.IsZero() {
 		return Record{}, fmt.Errorf("%w: zero CURVE key", ErrInvalidKey)
 	}
 	now := s.opts.Now().UTC()
 	var out Record
-	var revoked []Record
-	err := s.mutate(ctx, func(st *state) error {
-		if r := revokeKey(st, key, curve.PublicKey{}, cleanText(reason), now, s.opts.MaxPeers); r != nil {
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
+		var revoked []Record
+		if r := s.revokeKey(st, key, curve.PublicKey{}, cleanText(reason), now); r != nil {
 			revoked = append(revoked, r.clone())
 		}
 		r := st.byKey[key]
 		if r == nil {
-			return fmt.Errorf("%w (%d)", ErrStoreFull, s.opts.MaxPeers)
+			return nil, fmt.Errorf("%w (%d)", ErrStoreFull, s.maxKept())
 		}
 		out = r.clone()
-		return nil
+		return revoked, nil
 	})
 	if err != nil {
 		return Record{}, err
 	}
-	s.notifyRevoked(revoked)
 	return out, nil
+}
+
+// Unrevoke withdraws a local revocation of key (made by Revoke): the
+// record gets back the state it had, unless another revocation that
+// counts still stands. A revocation signed by this node is withdrawn for
+// the network by signing an Unrevoke statement (Sign) instead, which also
+// applies here; a revocation by another signer only that signer can
+// withdraw (ErrConflict). A key that revoked itself (lost) stays revoked.
+func (s *Store) Unrevoke(ctx context.Context, key curve.PublicKey, reason string) (Record, error) {
+	now := s.opts.Now().UTC()
+	var out Record
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
+		r := st.byKey[key]
+		if r == nil {
+			return nil, fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(key))
+		}
+		if r.State != StateRevoked {
+			return nil, fmt.Errorf("%w: %s is %s", ErrNotRevoked, peerLabel(r), r.State)
+		}
+		if !r.RevokedBy.IsZero() {
+			return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(r), s.describe(st, r.RevokedBy))
+		}
+		s.unrevokeKey(st, r, sigKey{}, cleanText(reason), now)
+		out = r.clone()
+		return nil, nil
+	})
+	return out, err
+}
+
+// Forget removes the record of key: a passer-by the user does not want
+// to keep. Its key is unknown again (pinned anew if it comes back). A
+// revoked key cannot be forgotten (ErrRevoked), so that it cannot come
+// back that way.
+func (s *Store) Forget(ctx context.Context, key curve.PublicKey) (Record, error) {
+	var out Record
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
+		r := st.byKey[key]
+		if r == nil {
+			return nil, fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(key))
+		}
+		if r.State == StateRevoked {
+			return nil, fmt.Errorf("%w: %s: a revoked key is kept so that it stays refused", ErrRevoked, peerLabel(r))
+		}
+		if r.State == StateVerified {
+			demoteIntroduced(st, r.Key)
+		}
+		out = r.clone()
+		st.remove(r)
+		return nil, nil
+	})
+	return out, err
 }
 
 // SetNotes replaces a record's notes.
 func (s *Store) SetNotes(ctx context.Context, key curve.PublicKey, notes string) error {
-	return s.mutate(ctx, func(st *state) error {
+	return s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[key]
 		if r == nil {
-			return fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(key))
+			return nil, fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(key))
 		}
-		r.Notes = notes
-		return nil
+		st.change(r, func(r *Record) { r.Notes = notes })
+		return nil, nil
 	})
 }

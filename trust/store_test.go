@@ -108,7 +108,7 @@ func TestAdmitUnboundPinnedPeer(t *testing.T) {
 func TestAdmitOpenRecordsNothing(t *testing.T) {
 	s := newTestStore(t)
 	setMode(t, s, ModeOpen)
-	before := readFile(t, s.Path())
+	before := onDisk(t, s)
 	a := newPeer(1, "alice")
 	v := mustAdmit(t, s, a.obs(), t0)
 	imp := newPeer(2, "alice")
@@ -121,8 +121,8 @@ func TestAdmitOpenRecordsNothing(t *testing.T) {
 	if recs, _ := s.List(); len(recs) != 0 {
 		t.Fatalf("open mode recorded %d peers", len(recs))
 	}
-	if !bytes.Equal(before, readFile(t, s.Path())) {
-		t.Fatal("open mode wrote the file")
+	if before != onDisk(t, s) {
+		t.Fatal("open mode wrote the store")
 	}
 	// A revoked key is refused even in open mode.
 	if _, err := s.Revoke(ctx, imp.key, "stolen"); err != nil {
@@ -191,62 +191,59 @@ func TestPolicyModes(t *testing.T) {
 	}
 }
 
-func TestAdmitKnownPeerUsesCacheAndDoesNotWrite(t *testing.T) {
+func TestAdmitKnownPeerWritesNothing(t *testing.T) {
 	s := newTestStore(t)
 	a := newPeer(1, "alice")
 	mustAdmit(t, s, a.obs(), t0)
-	fi1, err := os.Stat(s.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := readFile(t, s.Path())
-	// Damage the file in place, same size, same modification time: a cached
-	// Admit does not notice, which proves it does not re-read.
-	f, err := os.OpenFile(s.Path(), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(bytes.Repeat([]byte("x"), len(data))); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if err := os.Chtimes(s.Path(), fi1.ModTime(), fi1.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	if v := mustAdmit(t, s, a.obs(), t0.Add(time.Second)); !v.Allow {
-		t.Fatalf("cached admit: %+v", v)
-	}
-	// Once the file visibly changes, it is re-read, and the damage found.
-	later := fi1.ModTime().Add(time.Second)
-	if err := os.Chtimes(s.Path(), later, later); err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Admit(ctx, a.obs(), t0.Add(2*time.Second))
-	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("admit after damage = %v, want ErrCorrupt", err)
-	}
-	// Nothing overwrote the damaged file.
-	if got := readFile(t, s.Path()); !bytes.Equal(got, bytes.Repeat([]byte("x"), len(data))) {
-		t.Fatal("corrupt file was overwritten")
-	}
-	// Restore it: seen again within SeenResolution writes nothing.
-	if err := os.WriteFile(s.Path(), data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fi2, _ := os.Stat(s.Path())
+	disk := onDisk(t, s)
+	// Seen again within SeenResolution: nothing to write.
 	mustAdmit(t, s, a.obs(), t0.Add(30*time.Second))
-	fi3, _ := os.Stat(s.Path())
-	if !os.SameFile(fi2, fi3) {
-		t.Fatal("Admit of a known peer rewrote the file")
+	if onDisk(t, s) != disk {
+		t.Fatal("Admit of a known peer wrote")
 	}
-	// After SeenResolution, LastSeen is updated (one write).
+	// After SeenResolution, LastSeen is updated (one entry).
 	v := mustAdmit(t, s, a.obs(), t0.Add(2*time.Minute))
 	if !v.Record.LastSeen.Equal(t0.Add(2 * time.Minute)) {
 		t.Fatalf("LastSeen %v", v.Record.LastSeen)
 	}
-	fi4, _ := os.Stat(s.Path())
-	if os.SameFile(fi3, fi4) {
+	if onDisk(t, s) == disk {
 		t.Fatal("LastSeen not written")
+	}
+	if r, _, _ := openStore(t, s.path[:len(s.path)-len(FileName)], Options{}).Lookup(a.key); !r.LastSeen.Equal(t0.Add(2 * time.Minute)) {
+		t.Fatalf("LastSeen on disk %v", r.LastSeen)
+	}
+}
+
+// TestDamagedStoreNeverOverwritten damages the files under a running
+// store: it goes on answering from memory, refuses to write, and never
+// overwrites what it cannot read.
+func TestDamagedStoreNeverOverwritten(t *testing.T) {
+	s := newTestStore(t)
+	a, b := newPeer(1, "alice"), newPeer(2, "bob")
+	mustAdmit(t, s, a.obs(), t0)
+	if err := s.compactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	junk := bytes.Repeat([]byte("x"), 100)
+	if err := os.WriteFile(s.Path(), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if v := mustAdmit(t, s, a.obs(), t0.Add(time.Second)); !v.Allow {
+		t.Fatalf("admit from memory: %+v", v)
+	}
+	mustAdmit(t, s, b.obs(), t0)
+	if err := s.Flush(ctx); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Flush over a damaged file = %v, want ErrCorrupt", err)
+	}
+	if _, err := s.Revoke(ctx, a.key, "x"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Revoke over a damaged file = %v, want ErrCorrupt", err)
+	}
+	if got := readFile(t, s.Path()); !bytes.Equal(got, junk) {
+		t.Fatal("corrupt file was overwritten")
+	}
+	// A new process refuses to start on it.
+	if _, err := openStore(t, s.path[:len(s.path)-len(FileName)], Options{}).List(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("List = %v", err)
 	}
 }
 
@@ -330,13 +327,13 @@ func TestRevokeAndAcceptErrors(t *testing.T) {
 	if _, err := s.Accept(ctx, newPeer(9, "x").key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Accept unknown = %v", err)
 	}
-	var got []Record
-	s.opts.OnRevoked = func(rs []Record) { got = append(got, rs...) }
+	ch := make(revokedCh, 4)
+	s.opts.OnRevoked = ch.on
 	r, err := s.Revoke(ctx, a.key, "lost laptop")
 	if err != nil || r.State != StateRevoked || r.RevokeReason != "lost laptop" {
 		t.Fatalf("Revoke = %+v, %v", r, err)
 	}
-	if len(got) != 1 || got[0].Key != a.key {
+	if got := ch.next(t); len(got) != 1 || got[0].Key != a.key {
 		t.Fatalf("OnRevoked got %v", got)
 	}
 	if _, err := s.MarkVerified(ctx, newPeer(8, "x").key, uuid.UUID{}, "x", "qr", nil); !errors.Is(err, ErrInvalidKey) {
@@ -361,13 +358,38 @@ func TestRevokeAndAcceptErrors(t *testing.T) {
 	}
 }
 
-func TestStoreFull(t *testing.T) {
+// TestTofuEviction: beyond MaxPeers tofu records, the least recently
+// seen is forgotten; verified and revoked records never are.
+func TestTofuEviction(t *testing.T) {
 	s := openStore(t, t.TempDir(), Options{MaxPeers: 2})
-	mustAdmit(t, s, newPeer(1, "a").obs(), t0)
-	mustAdmit(t, s, newPeer(2, "b").obs(), t0)
-	v := mustAdmit(t, s, newPeer(3, "c").obs(), t0)
-	if v.Allow || !strings.Contains(v.Reason, "full") {
+	v, r := newPeer(10, "verified"), newPeer(11, "revoked")
+	mustVerify(t, s, v)
+	if _, err := s.Revoke(ctx, r.key, "x"); err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := newPeer(1, "a"), newPeer(2, "b"), newPeer(3, "c")
+	mustAdmit(t, s, a.obs(), t0)
+	mustAdmit(t, s, b.obs(), t0)
+	mustAdmit(t, s, a.obs(), t0) // a seen again: b is now the oldest
+	if v := mustAdmit(t, s, c.obs(), t0); !v.Allow || !v.New {
 		t.Fatalf("third peer: %+v", v)
+	}
+	for _, tc := range []struct {
+		p    testPeer
+		kept bool
+	}{{a, true}, {b, false}, {c, true}, {v, true}, {r, true}} {
+		if _, ok, _ := s.Lookup(tc.p.key); ok != tc.kept {
+			t.Errorf("%s kept = %v, want %v", tc.p.name, ok, tc.kept)
+		}
+	}
+	// The same on disk, read by another process.
+	s2 := openStore(t, s.path[:len(s.path)-len(FileName)], Options{MaxPeers: 2})
+	onDisk(t, s)
+	if recs, _ := s2.List(); len(recs) != 4 {
+		t.Fatalf("%d records on disk, want 4", len(recs))
+	}
+	if rv := mustAdmit(t, s, r.obs(), t0); rv.Allow {
+		t.Fatal("revoked key admitted after eviction")
 	}
 }
 
@@ -375,21 +397,18 @@ func TestImpostorChurnWritesOnce(t *testing.T) {
 	s := newTestStore(t)
 	a := newPeer(1, "alice")
 	mustAdmit(t, s, a.obs(), t0)
-	var first os.FileInfo
+	var first string
 	for i := range 10 {
 		o := newPeer(100+i, "alice").obs()
 		o.UUID = a.id
 		if v := mustAdmit(t, s, o, t0.Add(time.Second)); v.Allow || v.KeyChange == nil {
 			t.Fatalf("impostor %d: %+v", i, v)
 		}
-		fi, err := os.Stat(s.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
+		disk := onDisk(t, s)
 		if i == 0 {
-			first = fi
-		} else if !os.SameFile(first, fi) {
-			t.Fatalf("impostor %d rewrote the file", i)
+			first = disk
+		} else if disk != first {
+			t.Fatalf("impostor %d wrote", i)
 		}
 	}
 }
@@ -405,6 +424,9 @@ func TestRevokedUUIDStaysTaken(t *testing.T) {
 	o.UUID = a.id
 	if v := mustAdmit(t, s, o, t0); v.Allow {
 		t.Fatalf("revoked peer's UUID claimed by another key: %+v", v)
+	}
+	if err := s.compactNow(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := parseFile(readFile(t, s.Path())); err != nil {
 		t.Fatal(err)

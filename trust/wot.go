@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,9 +48,13 @@ type Applied struct {
 	Revoked []Record
 }
 
-// Sign appends a statement with body (a *Vouch or a *Revoke) to the log
-// of id's signing key and returns it; the node shouts its Raw octets in
-// the group zyre-trust. A Revoke also revokes the key locally.
+// Sign appends a statement with body (a *Vouch, *Revoke or *Unrevoke) to
+// the log of id's signing key and returns it; the node shouts its Raw
+// octets in the group zyre-trust. A Revoke also revokes the key here, an
+// Unrevoke withdraws our revocation here, in the same change: it is
+// written whole or not at all. An Unrevoke of a key we did not revoke
+// gives ErrNotRevoked; of a key revoked by another signer too,
+// ErrConflict.
 func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, error) {
 	if body == nil || body.Kind() == KindBinding {
 		return nil, fmt.Errorf("%w: only vouches and revocations go in a log (use NewBinding)", ErrMalformed)
@@ -63,39 +66,52 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 	signer, _ := toSigKey(priv.Public().(ed25519.PublicKey))
 	now := s.opts.Now().UTC()
 	var out *Statement
-	var revoked []Record
-	err := s.mutate(ctx, func(st *state) error {
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
 		l := st.logOf[signer]
-		if l == nil {
-			l = &signerLog{signer: signer}
-			st.logs = append(st.logs, l)
-			st.logOf[signer] = l
-		}
-		if len(l.stmts) >= s.opts.MaxStatementsPerSigner {
-			return fmt.Errorf("%w: own log has %d", ErrSignerFull, len(l.stmts))
-		}
-		seq, prev := l.head()
+		var seq uint64
+		var prev [32]byte
 		t := now
-		if seq > 0 && t.Before(l.stmts[seq-1].Time) {
-			t = l.stmts[seq-1].Time
+		if l != nil {
+			if len(l.stmts) >= s.opts.MaxStatementsPerSigner {
+				return nil, fmt.Errorf("%w: own log has %d", ErrSignerFull, len(l.stmts))
+			}
+			seq, prev = l.head()
+			if seq > 0 && t.Before(l.stmts[seq-1].Time) {
+				t = l.stmts[seq-1].Time
+			}
+		}
+		var target *Record
+		if u, ok := body.(*Unrevoke); ok {
+			target = st.byKey[u.Key]
+			switch {
+			case target == nil || target.State != StateRevoked:
+				return nil, fmt.Errorf("%w: %s", ErrNotRevoked, Fingerprint(u.Key))
+			case !target.RevokedBy.IsZero():
+				return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(target), s.describe(st, target.RevokedBy))
+			}
 		}
 		stmt, err := signStatement(priv, seq+1, prev, t, body)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		l.stmts = append(l.stmts, stmt)
-		if rv, ok := body.(*Revoke); ok {
-			if r := revokeKey(st, rv.Key, curve.PublicKey{}, rv.Reason, t, s.opts.MaxPeers); r != nil {
-				revoked = append(revoked, r.clone())
-			}
+		if l == nil {
+			l = st.addLog(signer)
 		}
+		st.appendStatement(l, stmt)
 		out = stmt
-		return nil
+		switch b := body.(type) {
+		case *Revoke:
+			if r := s.revokeKey(st, b.Key, curve.PublicKey{}, b.Reason, t); r != nil {
+				return []Record{r.clone()}, nil
+			}
+		case *Unrevoke:
+			s.unrevokeKey(st, target, signer, b.Reason, t)
+		}
+		return nil, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.notifyRevoked(revoked)
 	return out, nil
 }
 
@@ -103,10 +119,13 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 // next one in its signer's log, stores it and applies its effect:
 //   - a revocation is honoured when signed by the revoked key's own
 //     signing key, or by a verified peer (Policy.VerifiedRevoke);
+//   - an unrevocation withdraws its signer's own earlier revocation (the
+//     key gets back its state if no other revocation stands);
 //   - a vouch by a verified peer introduces its key (Policy.Introductions);
 //   - anything else is stored (it may count later, when its signer is
 //     verified) and Applied.Effect says why it does nothing now.
 //
+// It answers from memory; the store's goroutine writes the statement.
 // Statements are taken only from signers tied to a known, unrevoked peer
 // (or already tracked). Errors wrap ErrTooLarge, ErrMalformed,
 // ErrBadSignature, ErrUnknownSigner, ErrSignerRevoked, ErrReplay, ErrFork,
@@ -121,43 +140,56 @@ func (s *Store) Apply(ctx context.Context, raw []byte) (Applied, error) {
 		return Applied{}, fmt.Errorf("%w: a binding is not a log statement", ErrMalformed)
 	}
 	signer, _ := toSigKey(stmt.Signer)
-	// Duplicates are common (gossip): refuse them without the file lock.
-	st, err := s.load()
-	if err != nil {
-		return Applied{}, err
-	}
-	if err := s.checkStatement(st, signer, stmt); err != nil && !errors.Is(err, ErrGap) {
-		return Applied{}, err
-	}
 	now := s.opts.Now().UTC()
 	var out Applied
-	err = s.mutate(ctx, func(st *state) error {
-		if err := s.checkStatement(st, signer, stmt); err != nil {
-			return err
+	var aerr error
+	err = s.changeNow(func(st *state) []Record {
+		if aerr = s.checkStatement(st, signer, stmt); aerr != nil {
+			return nil
 		}
 		if stmt.Time.After(now.Add(s.opts.MaxClockSkew)) {
-			return fmt.Errorf("%w: statement #%d is dated %s, in the future", ErrBadTime, stmt.Seq, stmt.Time.Format(time.RFC3339))
+			aerr = fmt.Errorf("%w: statement #%d is dated %s, in the future", ErrBadTime, stmt.Seq, stmt.Time.Format(time.RFC3339))
+			return nil
 		}
 		l := st.logOf[signer]
 		if l == nil {
-			if len(st.logs) >= s.opts.MaxSigners {
-				return fmt.Errorf("%w: %d tracked", ErrTooManySigners, len(st.logs))
+			if len(st.logs) >= s.opts.MaxSigners && !st.dropLog() {
+				aerr = fmt.Errorf("%w: %d tracked", ErrTooManySigners, len(st.logs))
+				return nil
 			}
-			l = &signerLog{signer: signer}
-			st.logs = append(st.logs, l)
-			st.logOf[signer] = l
+			l = st.addLog(signer)
 		}
-		l.stmts = append(l.stmts, stmt)
-		st.indexStatement(stmt)
+		st.appendStatement(l, stmt)
 		out = s.effect(st, signer, stmt)
 		out.Statement = stmt
-		return nil
+		return out.Revoked
 	})
 	if err != nil {
 		return Applied{}, err
 	}
-	s.notifyRevoked(out.Revoked)
+	if aerr != nil {
+		return Applied{}, aerr
+	}
 	return out, nil
+}
+
+// dropLog forgets the log of a signer that is no verified, introduced or
+// revoked-by-others peer's (unknown, or tofu), to make room for a new
+// signer; it reports whether it found one. Strangers' logs thus never
+// lock out a trusted signer's.
+func (st *state) dropLog() bool {
+	for i, l := range st.logs {
+		if o := st.bySigner[l.signer]; o != nil && !evictable(o) {
+			continue
+		}
+		st.logs = append(st.logs[:i:i], st.logs[i+1:]...)
+		delete(st.logOf, l.signer)
+		delete(st.written, l.signer)
+		st.dropped[l.signer] = true
+		st.version++
+		return true
+	}
+	return false
 }
 
 // checkStatement checks that stmt can be the next statement of its
@@ -218,11 +250,28 @@ func (s *Store) effect(st *state, signer sigKey, stmt *Statement) Applied {
 			out.Effect = fmt.Sprintf("stored, ignored: %s is %s; only a key's own signing key or a verified peer can revoke it", who, by.State)
 		default:
 			out.Honoured = true
-			if r := revokeKey(st, b.Key, by.Key, b.Reason, stmt.Time, s.opts.MaxPeers); r != nil {
+			if r := s.revokeKey(st, b.Key, by.Key, b.Reason, stmt.Time); r != nil {
 				out.Revoked = append(out.Revoked, r.clone())
 				out.Effect = fmt.Sprintf("revoked %s (by %s)", peerLabel(r), who)
 			} else {
 				out.Effect = fmt.Sprintf("key %s already revoked", Fingerprint(b.Key))
+			}
+		}
+	case *Unrevoke:
+		r := st.byKey[b.Key]
+		by := st.bySigner[signer]
+		switch {
+		case r == nil || r.State != StateRevoked:
+			out.Effect = "stored: the key is not revoked"
+		case by == nil || r.RevokedBy != by.Key:
+			out.Effect = fmt.Sprintf("stored: %s withdraws its revocation; the key stays revoked by %s", who, s.describe(st, r.RevokedBy))
+		default:
+			out.Honoured = true
+			s.unrevokeKey(st, r, signer, b.Reason, stmt.Time)
+			if r.State == StateRevoked {
+				out.Effect = fmt.Sprintf("%s withdraws its revocation of %s; still revoked by %s", who, peerLabel(r), s.describe(st, r.RevokedBy))
+			} else {
+				out.Effect = fmt.Sprintf("%s withdraws its revocation of %s: now %s", who, peerLabel(r), r.State)
 			}
 		}
 	case *Vouch:
@@ -238,7 +287,7 @@ func (s *Store) effect(st *state, signer sigKey, stmt *Statement) Applied {
 			out.Honoured = true
 			out.Effect = fmt.Sprintf("%s introduces %s", who, Fingerprint(b.Key))
 			if r := st.byKey[b.Key]; r != nil && r.State == StateTOFU {
-				r.State, r.IntroducedBy = StateIntroduced, by.Key
+				st.change(r, func(r *Record) { r.State, r.IntroducedBy = StateIntroduced, by.Key })
 			}
 		}
 	}
@@ -246,47 +295,44 @@ func (s *Store) effect(st *state, signer sigKey, stmt *Statement) Applied {
 }
 
 // Head returns the sequence number and hash of the last statement of
-// signer's log (0 and zeros when there is none).
+// signer's log (0 and zeros when there is none). It answers from memory.
 func (s *Store) Head(signer ed25519.PublicKey) (uint64, [32]byte, error) {
-	st, err := s.load()
-	if err != nil {
-		return 0, [32]byte{}, err
-	}
 	k, ok := toSigKey(signer)
 	if !ok {
 		return 0, [32]byte{}, fmt.Errorf("%w: signing key is %d octets", ErrInvalidKey, len(signer))
 	}
-	if l := st.logOf[k]; l != nil {
-		seq, h := l.head()
-		return seq, h, nil
-	}
-	return 0, [32]byte{}, nil
+	var seq uint64
+	var h [32]byte
+	err := s.view(func(st *state) {
+		if l := st.logOf[k]; l != nil {
+			seq, h = l.head()
+		}
+	})
+	return seq, h, err
 }
 
 // LogSince returns up to max (all when max <= 0) statements of signer's
 // log after sequence number after, oldest first: the answer to a peer's
-// request for missing statements.
+// request for missing statements. It answers from memory.
 func (s *Store) LogSince(signer ed25519.PublicKey, after uint64, max int) ([][]byte, error) {
-	st, err := s.load()
-	if err != nil {
-		return nil, err
-	}
 	k, ok := toSigKey(signer)
 	if !ok {
 		return nil, fmt.Errorf("%w: signing key is %d octets", ErrInvalidKey, len(signer))
 	}
-	l := st.logOf[k]
-	if l == nil || after >= uint64(len(l.stmts)) {
-		return nil, nil
-	}
 	var out [][]byte
-	for _, stmt := range l.stmts[after:] {
-		if max > 0 && len(out) >= max {
-			break
+	err := s.view(func(st *state) {
+		l := st.logOf[k]
+		if l == nil || after >= uint64(len(l.stmts)) {
+			return
 		}
-		out = append(out, append([]byte(nil), stmt.Raw...))
-	}
-	return out, nil
+		for _, stmt := range l.stmts[after:] {
+			if max > 0 && len(out) >= max {
+				break
+			}
+			out = append(out, append([]byte(nil), stmt.Raw...))
+		}
+	})
+	return out, err
 }
 
 // Log is one signer's log, for people ("zyre trust log").
@@ -295,24 +341,22 @@ type Log struct {
 	// Owner is the record of the peer the signing key belongs to, if known.
 	Owner *Record
 	// Statements are the signer's statements, oldest first. They are
-	// shared with the store's cache: do not modify them.
+	// shared with the store: do not modify them.
 	Statements []*Statement
 }
 
 // Logs returns every stored log.
 func (s *Store) Logs() ([]Log, error) {
-	st, err := s.load()
-	if err != nil {
-		return nil, err
-	}
 	var out []Log
-	for _, l := range st.logs {
-		lg := Log{Signer: append(ed25519.PublicKey(nil), l.signer[:]...), Statements: append([]*Statement(nil), l.stmts...)}
-		if r := st.bySigner[l.signer]; r != nil {
-			c := r.clone()
-			lg.Owner = &c
+	err := s.view(func(st *state) {
+		for _, l := range st.logs {
+			lg := Log{Signer: append(ed25519.PublicKey(nil), l.signer[:]...), Statements: append([]*Statement(nil), l.stmts...)}
+			if r := st.bySigner[l.signer]; r != nil {
+				c := r.clone()
+				lg.Owner = &c
+			}
+			out = append(out, lg)
 		}
-		out = append(out, lg)
-	}
-	return out, nil
+	})
+	return out, err
 }

@@ -47,8 +47,8 @@ func mustApply(t testing.TB, s *Store, raw []byte) Applied {
 
 func TestRevocation(t *testing.T) {
 	s := newTestStore(t)
-	var notified []Record
-	s.opts.OnRevoked = func(rs []Record) { notified = append(notified, rs...) }
+	notified := make(revokedCh, 8)
+	s.opts.OnRevoked = notified.on
 	b, c, e := newPeer(2, "bob"), newPeer(3, "carol"), newPeer(5, "eve")
 	d, d2, x := newPeer(4, "dave"), newPeer(6, "dora"), newPeer(7, "xavier")
 	mustVerify(t, s, b)
@@ -65,8 +65,8 @@ func TestRevocation(t *testing.T) {
 		if v := mustAdmit(t, s, c.obs(), t0); v.Allow || !strings.Contains(v.Reason, "key compromised") {
 			t.Fatalf("revoked key admitted: %+v", v)
 		}
-		if len(notified) != 1 || notified[0].Key != c.key {
-			t.Fatalf("OnRevoked: %v", notified)
+		if got := notified.next(t); len(got) != 1 || got[0].Key != c.key {
+			t.Fatalf("OnRevoked: %v", got)
 		}
 		// A revoked signer says nothing more.
 		_, err := s.Apply(ctx, sign(t, c, 2, nil, t0, &Vouch{Key: x.key}).Raw)
@@ -79,6 +79,7 @@ func TestRevocation(t *testing.T) {
 		if !a.Honoured || len(a.Revoked) != 1 {
 			t.Fatalf("revocation by verified peer: %+v", a)
 		}
+		notified.next(t)
 		r, _, _ := s.Lookup(d.key)
 		if r.State != StateRevoked || r.RevokedBy != b.key || r.RevokeReason != "stolen" {
 			t.Fatalf("record %+v", r)
@@ -101,13 +102,13 @@ func TestRevocation(t *testing.T) {
 			t.Fatalf("unknown signer = %v", err)
 		}
 		// Once eve is verified, her stored revocation counts.
-		notified = nil
+		notified.none(t)
 		mustVerify(t, s, e)
 		if v := mustAdmit(t, s, d2.obs(), t0); v.Allow {
 			t.Fatalf("revocation by now-verified signer ignored: %+v", v)
 		}
-		if len(notified) != 1 || notified[0].Key != d2.key {
-			t.Fatalf("OnRevoked after verification: %v", notified)
+		if got := notified.next(t); len(got) != 1 || got[0].Key != d2.key {
+			t.Fatalf("OnRevoked after verification: %v", got)
 		}
 	})
 	t.Run("policy without verified revokers", func(t *testing.T) {

@@ -481,6 +481,12 @@ func (n *Node) Close() error {
 		n.cancel()
 	})
 	n.wg.Wait()
+	if n.sec != nil && n.sec.trust != nil {
+		// The store writes on its own goroutine: finish before returning.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.sec.trust.store.Flush(ctx)
+		cancel()
+	}
 	return nil
 }
 

@@ -68,6 +68,8 @@ type trustState struct {
 	// revoked holds the revoked keys, reloaded with pins.
 	revoked     map[curve.PublicKey]bool
 	lastShouted uint64 // seq of the last statement of our log shouted
+	version     uint64 // the store's Version when last listed
+	listed      bool
 }
 
 func newTrustState(c *TrustConfig, pub curve.PublicKey) (*trustState, error) {
@@ -136,11 +138,17 @@ func (t *trustState) admit(ctx context.Context, pk PeerKey, note func(Event)) er
 // file), drop peers whose key is revoked, shout our new statements.
 func (s *state) trustTick() {
 	t := s.sec.trust
+	v := t.store.Version() // from memory: no file work on the loop
+	if v == t.version && t.listed {
+		s.shoutOwnStatements() // nothing changed: no copy of the store
+		return
+	}
 	recs, err := t.store.List()
 	if err != nil {
 		s.log.Warn("zre: trust store unreadable", "err", err)
 		return
 	}
+	t.version, t.listed = v, true
 	pins := make(map[uuid.UUID]curve.PublicKey)
 	revoked := make(map[curve.PublicKey]bool)
 	for _, r := range recs {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -276,6 +277,21 @@ func TestMonitorSecureTrustRevoke(t *testing.T) {
 	mon.stderr.waitFor(t, "trust store ")
 	id := uuidText(peer.UUID())
 	mon.stdout.waitFor(t, "ENTER doomed "+id)
+	// The monitor's store writes its pins on its own goroutine, just after
+	// the ENTER: wait until the pin is on disk, as another process sees it.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		st, err := trust.Open(home, trust.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := st.Lookup(peer.PublicKey()); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor's pin of doomed never reached the disk")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	out.Reset()
 	errb.Reset()
 	if code := run(context.Background(), env, []string{"trust", "revoke", "doomed", "--home", home, "--reason", "test"}); code != 0 {

@@ -25,8 +25,17 @@ const trustUsage = `usage: zyre trust COMMAND [flags]
 commands:
   list [--json]                     the peers: name, UUID, fingerprint, state, last seen
   show PEER                         everything known about one peer
-  revoke PEER [--reason R]          refuse PEER's key from now on; with this node's
-                                    identity, also sign a revocation for other nodes
+  revoke PEER [--reason R] [--local]
+                                    refuse PEER's key from now on: signed with this
+                                    node's identity and shared with other nodes, or
+                                    (--local) here only
+  unrevoke PEER [--reason R] [--local]
+                                    withdraw a mistaken revocation of ours (signed,
+                                    so that other nodes follow); a key revoked
+                                    because it was lost must not come back: pair
+                                    the device again with a new key instead
+  forget PEER                       remove PEER's record (a passer-by); not for a
+                                    revoked key
   accept PEER                       accept the new key PEER presented (KEY CHANGED)
   log                               the signed statements: ours and others'
   policy [open|tofu|strict]         show or set the policy
@@ -34,8 +43,9 @@ commands:
 
 common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre).
 PEER is a name, a UUID prefix or a fingerprint prefix.
-revoke signs with the identity when its keys are unencrypted, or when the
-passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE.`
+revoke and unrevoke sign with the identity when its keys are unencrypted, or
+when the passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE;
+without it they change nothing and fail, unless --local.`
 
 // runTrust implements "zyre trust".
 func runTrust(ctx context.Context, env *cliEnv, args []string) error {
@@ -44,12 +54,14 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: missing trust command", errUsage)
 	}
 	sub := map[string]func(context.Context, *cliEnv, []string) error{
-		"list":   trustList,
-		"show":   trustShow,
-		"revoke": trustRevoke,
-		"accept": trustAccept,
-		"log":    trustLog,
-		"policy": trustPolicy,
+		"list":     trustList,
+		"show":     trustShow,
+		"revoke":   trustRevoke,
+		"unrevoke": trustUnrevoke,
+		"forget":   trustForget,
+		"accept":   trustAccept,
+		"log":      trustLog,
+		"policy":   trustPolicy,
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -350,6 +362,7 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "revoke")
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
 	st, r, err := f.record(env, args)
 	if err != nil {
 		return err
@@ -357,23 +370,26 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
 	}
-	if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
-		return err
+	if *local {
+		if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s) here only; other nodes were not told\n", safe(r.Name), r.Fingerprint, r.ShortUUID())
+		return nil
 	}
-	fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s)\n", safe(r.Name), r.Fingerprint, r.ShortUUID())
-	// Tell other nodes, when this node's identity can sign.
+	// All or nothing: signed (and so shared by the node) or not applied.
 	home, _ := f.homeDir(env)
 	id, why := trustIdentity(ctx, env, home, *passFile)
 	if id == nil {
-		fmt.Fprintf(env.stderr, "zyre: revoked locally only: %s\n", why)
-		return nil
+		return fmt.Errorf("not revoked: %s (nothing was changed; --local revokes here only, unsigned)", why)
 	}
 	defer id.Wipe()
 	s, err := st.Sign(ctx, id, &trust.Revoke{Key: r.Key, Reason: *reason})
 	if err != nil {
-		return fmt.Errorf("revoked locally, but failed to sign the revocation: %w", err)
+		return fmt.Errorf("not revoked: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "signed revocation #%d; the node shares it in the group zyre-trust\n", s.Seq)
+	fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s): signed revocation #%d; a node running on this store shares it in the group zyre-trust\n",
+		safe(r.Name), r.Fingerprint, r.ShortUUID(), s.Seq)
 	return nil
 }
 
@@ -395,7 +411,7 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 			passFile = env.getenv("ZYRE_PASSPHRASE_FILE")
 		}
 		if passFile == "" {
-			return nil, "to sign a revocation for other nodes, give --passphrase-file or ZYRE_PASSPHRASE_FILE"
+			return nil, "the identity is protected by a passphrase: give --passphrase-file or ZYRE_PASSPHRASE_FILE"
 		}
 		u.Passphrase = func(context.Context) (string, error) { return readPassphraseFile(passFile) }
 	default:
@@ -508,6 +524,8 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 				fmt.Fprintf(w, "vouch   %s as %s uuid %s\n", label(b.Key), safe(b.Name), b.UUID)
 			case *trust.Revoke:
 				fmt.Fprintf(w, "revoke  %s: %s\n", label(b.Key), safe(b.Reason))
+			case *trust.Unrevoke:
+				fmt.Fprintf(w, "unrevoke %s: %s\n", label(b.Key), safe(b.Reason))
 			default:
 				fmt.Fprintf(w, "%s\n", s.Kind())
 			}

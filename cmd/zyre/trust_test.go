@@ -34,10 +34,15 @@ func newTrustCLI(t *testing.T) *trustCLI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Flush(context.Background()) })
 	return &trustCLI{t: t, home: home, env: map[string]string{}, st: st}
 }
 
+// run runs a zyre trust command, as another process would: c.st's
+// changes are written first, and the command's read after.
 func (c *trustCLI) run(args ...string) (int, string, string) {
+	c.flush()
+	defer c.flush()
 	var out, errb bytes.Buffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return c.env[k] }}
 	code := run(context.Background(), env, append([]string{"trust", args[0], "--home", c.home}, args[1:]...))
@@ -69,6 +74,15 @@ func newTrustPeer(n byte, name string) trustPeer {
 
 func (p trustPeer) obs() trust.Observation {
 	return trust.Observation{UUID: p.id, Name: p.name, Key: p.key, Addr: "tcp://127.0.0.1:5670"}
+}
+
+// flush writes c.st's changes (Admit writes on the store's goroutine) and
+// reads those of other processes.
+func (c *trustCLI) flush() {
+	c.t.Helper()
+	if err := c.st.Flush(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func (c *trustCLI) admit(p trustPeer, now time.Time) trust.Verdict {
@@ -162,9 +176,17 @@ func TestTrustAcceptAndRevoke(t *testing.T) {
 	if v := c.admit(carol2, trustT0.Add(2*time.Minute)); !v.Allow {
 		t.Fatalf("accepted key refused: %+v", v)
 	}
+	// Without an identity to sign with, a revoke changes nothing and fails.
 	code, out, errs := c.run("revoke", "alice", "--reason", "lost laptop")
-	if code != 0 || !strings.Contains(out, "revoked alice") || !strings.Contains(errs, "revoked locally only") {
-		t.Fatalf("revoke: %d\n%s\n%s", code, out, errs)
+	if code != 1 || !strings.Contains(errs, "not revoked: no identity to sign with") {
+		t.Fatalf("revoke without identity: %d\n%s\n%s", code, out, errs)
+	}
+	if v := c.admit(alice, trustT0.Add(3*time.Minute)); !v.Allow {
+		t.Fatal("a failed revoke was applied")
+	}
+	code, out, errs = c.run("revoke", "alice", "--reason", "lost laptop", "--local")
+	if code != 0 || !strings.Contains(out, "revoked alice") || !strings.Contains(out, "here only") {
+		t.Fatalf("revoke --local: %d\n%s\n%s", code, out, errs)
 	}
 	if v := c.admit(alice, trustT0.Add(3*time.Minute)); v.Allow {
 		t.Fatal("revoked alice admitted")
@@ -202,11 +224,18 @@ func TestTrustRevokeSigns(t *testing.T) {
 			p := newTrustPeer(7, "mallory")
 			c.admit(p, trustT0)
 			code, out, errs := c.run("revoke", "mallory", "--reason", "stole a key")
-			if code != 0 {
+			// All or nothing: signed, or not applied with an error.
+			if tc.signed != (code == 0) {
 				t.Fatalf("revoke: %d %s", code, errs)
 			}
 			if got := strings.Contains(out, "signed revocation #1"); got != tc.signed {
 				t.Fatalf("signed = %v, want %v\nstdout: %s\nstderr: %s", got, tc.signed, out, errs)
+			}
+			if r, _, _ := c.st.Lookup(p.key); (r.State == trust.StateRevoked) != tc.signed {
+				t.Fatalf("state %s after revoke with exit %d", r.State, code)
+			}
+			if !tc.signed && !strings.Contains(errs, "not revoked: the identity is protected by a passphrase") {
+				t.Fatalf("unclear error: %s", errs)
 			}
 			log := c.mustRun("log")
 			if tc.signed && (!strings.Contains(log, "this node, 1 statement\n") || !strings.Contains(log, "revoke  mallory") || !strings.Contains(log, "stole a key")) {
@@ -306,7 +335,7 @@ func TestTrustCLIWhileNodeRuns(t *testing.T) {
 	}()
 	for i, p := range vs {
 		if i%2 == 0 {
-			c.mustRun("revoke", p.name, "--reason", "test")
+			c.mustRun("revoke", p.name, "--reason", "test", "--local")
 		} else {
 			c.mustRun("accept", p.name)
 		}
@@ -317,6 +346,10 @@ func TestTrustCLIWhileNodeRuns(t *testing.T) {
 	if err := <-nodeErr; err != nil {
 		t.Fatal(err)
 	}
+	if err := node.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.flush()
 	recs, err := c.st.List()
 	if err != nil {
 		t.Fatal(err)

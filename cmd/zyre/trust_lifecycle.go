@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zyre-go/zyre/trust"
+)
+
+// "zyre trust unrevoke" and "zyre trust forget": the end of a record's
+// life (spec/trust.md, "Undoing a revocation", "Forgetting a peer").
+
+func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "unrevoke")
+	reason := f.fs.String("reason", "", "why the revocation is withdrawn (at most 255 octets; other nodes see it)")
+	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	local := f.fs.Bool("local", false, "withdraw a local (unsigned) revocation, here only")
+	st, r, err := f.record(env, args)
+	if err != nil {
+		return err
+	}
+	if len(*reason) > 255 {
+		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	if r.State != trust.StateRevoked {
+		return fmt.Errorf("%w: %s (%s) is %s", trust.ErrNotRevoked, safe(r.Name), r.Fingerprint, r.State)
+	}
+	if !r.RevokedBy.IsZero() {
+		return fmt.Errorf("%w: %s was revoked by %s; only that node can withdraw its revocation", trust.ErrConflict, safe(r.Name), trust.Fingerprint(r.RevokedBy))
+	}
+	var nr trust.Record
+	if *local {
+		if nr, err = st.Unrevoke(ctx, r.Key, *reason); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "withdrew the revocation of %s (%s) here only: now %s\n", safe(nr.Name), nr.Fingerprint, stateLabel(&nr))
+		return nil
+	}
+	home, _ := f.homeDir(env)
+	id, why := trustIdentity(ctx, env, home, *passFile)
+	if id == nil {
+		return fmt.Errorf("revocation not withdrawn: %s (nothing was changed; --local withdraws a local revocation here only)", why)
+	}
+	defer id.Wipe()
+	s, err := st.Sign(ctx, id, &trust.Unrevoke{Key: r.Key, Reason: *reason})
+	if err != nil {
+		return fmt.Errorf("revocation not withdrawn: %w", err)
+	}
+	nr, _, _ = st.Lookup(r.Key)
+	fmt.Fprintf(env.stdout, "withdrew the revocation of %s (%s): signed statement #%d, shared by a node running on this store; now %s\n",
+		safe(nr.Name), nr.Fingerprint, s.Seq, stateLabel(&nr))
+	if nr.State == trust.StateRevoked {
+		fmt.Fprintf(env.stderr, "zyre: %s stays revoked by another node's revocation\n", safe(nr.Name))
+	}
+	return nil
+}
+
+func trustForget(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "forget")
+	st, r, err := f.record(env, args)
+	if err != nil {
+		return err
+	}
+	old, err := st.Forget(ctx, r.Key)
+	if errors.Is(err, trust.ErrRevoked) {
+		return fmt.Errorf("%w (zyre trust unrevoke withdraws a mistaken revocation)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "forgot %s (%s, uuid %s, was %s)\n", safe(old.Name), old.Fingerprint, old.ShortUUID(), old.State)
+	if old.Trusted() {
+		fmt.Fprintf(env.stderr, "zyre: %s was %s: it is a stranger now; pair again to trust it\n", safe(old.Name), old.State)
+	}
+	return nil
+}
