@@ -77,6 +77,9 @@ type codeSession struct {
 	identity []byte
 	peer     curve.PublicKey
 	keys     cpaceKeys
+	// proveBy runs from CODE-B until CODE-C: a taker who does not prove
+	// the code within Options.Timeout has burnt it (codeAbandoned).
+	proveBy *time.Timer
 	// After CODE-C: both sides' users compare the number at once.
 	res      *Result
 	cancel   context.CancelFunc // stops our Confirm
@@ -371,10 +374,18 @@ func (d *Displayer) serve() {
 	var st dstate
 	exp := time.NewTimer(d.untilExpiry())
 	defer exp.Stop()
+	defer func() {
+		if st.code != nil {
+			st.code.stop()
+		}
+	}()
 	for {
-		var lingerC <-chan time.Time
+		var lingerC, proveC <-chan time.Time
 		if st.pending != nil {
 			lingerC = st.pending.linger.C
+		}
+		if st.code != nil && st.code.proveBy != nil {
+			proveC = st.code.proveBy.C
 		}
 		select {
 		case <-d.ctx.Done():
@@ -387,6 +398,8 @@ func (d *Displayer) serve() {
 			}
 		case <-lingerC:
 			d.succeed(&st)
+		case <-proveC:
+			d.codeAbandoned(&st)
 		case v := <-d.verdict:
 			d.onVerdict(&st, v)
 		case ib := <-in:
@@ -411,8 +424,43 @@ func (d *Displayer) expired() bool { return !d.opts.Now().Before(d.tok.Expires) 
 func (d *Displayer) fail(st *dstate, err error) {
 	if st.final == nil && !st.used {
 		st.final = err
+		d.endCode(st, err)
 		d.finish(Result{}, err)
 	}
+}
+
+// stop cancels the session's timer and our user's question.
+func (cs *codeSession) stop() {
+	if cs.proveBy != nil {
+		cs.proveBy.Stop()
+	}
+	if cs.cancel != nil {
+		cs.cancel()
+	}
+}
+
+// endCode ends a short-code exchange in progress because the pairing
+// ended or the token was used by another scanner: our user's question is
+// cancelled and the scanner told at once, so that neither waits for a
+// comparison that can no longer complete.
+func (d *Displayer) endCode(st *dstate, err error) {
+	cs := st.code
+	if cs == nil {
+		return
+	}
+	st.code = nil
+	cs.stop()
+	d.replyFinal(cs.identity, errMsg(err))
+}
+
+// codeAbandoned: whoever took the code did not prove it in time. The code
+// is burnt (one attempt per code); this is reported like a wrong code.
+func (d *Displayer) codeAbandoned(st *dstate) {
+	cs := st.code
+	err := fmt.Errorf("pairing: short code taken by %s, who did not prove it within %s: %w", trust.Fingerprint(cs.peer), d.opts.Timeout, ErrWrongCode)
+	d.opts.Logger.Warn("pairing: short code abandoned; the code is burnt", "err", err)
+	d.endCode(st, err)
+	d.codeFailed(st, err)
 }
 
 func (d *Displayer) succeed(st *dstate) {
@@ -564,6 +612,7 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f []
 // and a linger for the scanner's BYE.
 func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte, ask bool) {
 	st.used = true
+	d.endCode(st, fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)) // another scanner's, if any
 	o := d.opts
 	if !ask {
 		o.Confirm = nil
@@ -609,7 +658,7 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(err))
 		return
 	}
-	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys}
+	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}
 	d.reply(id, false, newMsg(cmdCodeB, p.share, keys.tagB, d.binding, []byte(d.opts.Identity.Name)))
 }
 
@@ -623,6 +672,8 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: second CODE-C: %w", ErrProtocol)))
 		return
 	}
+	cs.proveBy.Stop()
+	cs.proveBy = nil
 	if !hmac.Equal(f[0], cs.keys.tagA) {
 		st.code = nil
 		err := fmt.Errorf("pairing: short code from %s: %w", trust.Fingerprint(peerKey), ErrWrongCode)
@@ -651,7 +702,9 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 	cctx, cancel := context.WithCancel(d.ctx)
 	cs.cancel = cancel
 	confirm := d.opts.Confirm
+	d.wg.Add(1) // Close waits for our user's question too
 	go func() {
+		defer d.wg.Done()
 		err := confirm(cctx, res)
 		d.verdict <- confirmVerdict{err: err} // capacity 1, one session per code
 	}()
@@ -687,9 +740,7 @@ func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey,
 		return
 	}
 	if cmd == cmdErr {
-		if cs.cancel != nil {
-			cs.cancel()
-		}
+		cs.stop()
 		st.code = nil
 		err := remoteErr(f)
 		d.opts.Logger.Warn("pairing: the scanner ended the short-code exchange", "peer", trust.Fingerprint(peerKey), "err", err)
@@ -716,6 +767,14 @@ func (d *Displayer) codeFailed(st *dstate, err error) {
 func (d *Displayer) maybeComplete(st *dstate) {
 	cs := st.code
 	if !cs.localYes || !cs.peerYes {
+		return
+	}
+	if st.used || st.final != nil { // endCode should have ended it; never record twice
+		err := st.final
+		if err == nil {
+			err = fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)
+		}
+		d.endCode(st, err)
 		return
 	}
 	st.code = nil

@@ -177,7 +177,6 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 // user said yes too; on our no it sends ERR refused.
 func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Result) error {
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type reply struct {
 		f   [][]byte
 		err error
@@ -193,15 +192,29 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 	} else {
 		go func() { verdict <- opts.Confirm(rctx, res) }()
 	}
+	// Both goroutines are ours: we return only once both have, so that
+	// the user's question is down when JoinCode returns (Confirm returns
+	// once rctx is cancelled).
+	gotReply, gotVerdict := false, false
+	defer func() {
+		cancel()
+		if !gotReply {
+			<-replies
+		}
+		if !gotVerdict {
+			<-verdict
+		}
+	}()
 	select {
 	case r := <-replies:
+		gotReply = true
 		// Before our yes the displayer can only refuse.
 		if r.err == nil {
 			r.err = fmt.Errorf("pairing: CODE-OK before CODE-YES: %w", ErrProtocol)
 		}
-		cancel()
 		return r.err
 	case err := <-verdict:
+		gotVerdict = true
 		if err != nil {
 			err = fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
 			lastWord(ctx, c, opts, err)
@@ -212,6 +225,7 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 		return fmt.Errorf("pairing: send %s: %v: %w", cmdCodeYes, err, ErrUnreachable)
 	}
 	r := <-replies
+	gotReply = true
 	return r.err
 }
 
