@@ -124,6 +124,22 @@ func (o Options) onLoopback() bool {
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
+// onLink reports whether an announcement's source can be a displayer on
+// the network we look on: a unicast address inside the subnet of one of
+// the interfaces, other than its network and broadcast addresses. Anything
+// else is off-link (with All the socket is bound to 0.0.0.0 and hears
+// unicast from anywhere) or a spoofed source meant to make the joiner
+// connect elsewhere.
+func onLink(a netip.Addr, cs []beacon.Choice) bool {
+	a = a.Unmap()
+	for _, c := range cs {
+		if c.Prefix.Contains(a) && a != c.Broadcast && a != c.Prefix.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
 // Discover listens on the beacon interface for a displayer announcing a
 // short-code session that matches code, and returns its code endpoint
 // (what JoinCode connects to). It waits at most Options.Timeout for the
@@ -158,6 +174,10 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		case p, ok := <-svc.Packets():
 			if !ok {
 				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", svc.Interface(), ErrUnreachable)
+			}
+			if !onLink(p.From.Addr(), svc.Choices()) {
+				opts.Logger.Debug("pairing: discovery: ignored datagram from off the interface's subnet", "from", p.From)
+				continue
 			}
 			a, err := parseAnnouncement(p.Payload)
 			if err != nil {

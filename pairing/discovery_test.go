@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/trust"
 )
 
@@ -277,5 +279,82 @@ func TestScannerRefusesAtTheEnd(t *testing.T) {
 	// Not after the minute of Linger: the ERR ends it at once.
 	if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "did not record us") {
 		t.Fatalf("displayer: %v, want ErrRefused saying the scanner did not record us", err)
+	}
+}
+
+// An announcement from an address outside the interface's subnet is not
+// a displayer the joiner can have met on this network (off-link, or a
+// spoofed source meant to make the joiner connect elsewhere): Discover
+// ignores it. Here the interface is lo (127.0.0.0/8) and the forger sends
+// from one of the host's other addresses, to 127.255.255.255 (the datagram
+// stays on lo).
+func TestDiscoverIgnoresOffLinkSource(t *testing.T) {
+	ctx := testCtx(t)
+	var src net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			src = ipn.IP.To4()
+			break
+		}
+	}
+	if src == nil {
+		t.Skip("this host has no IPv4 address besides loopback to send from")
+	}
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	fake, err := newAnnouncement(nil, tok.code, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lo := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: bob.discoveryPort}
+	// Before Discover listens and all through its grace (3 intervals).
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			c.WriteToUDP(fake.appendMarshal(nil), lo)
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	o := bob.opts()
+	o.AnnounceInterval = time.Second
+	ep, err := Discover(ctx, tok.ShortCode(), o)
+	if err != nil {
+		t.Fatalf("Discover with an off-link forger: %v, want the displayer", err)
+	}
+	if ep != d.CodeAddr() {
+		t.Fatalf("Discover found %s, want %s", ep, d.CodeAddr())
+	}
+}
+
+func TestOnLink(t *testing.T) {
+	cs := []beacon.Choice{{Addr: netip.MustParseAddr("10.77.0.2"), Broadcast: netip.MustParseAddr("10.77.0.255"), Prefix: netip.MustParsePrefix("10.77.0.0/24")}}
+	for _, tt := range []struct {
+		from string
+		want bool
+	}{
+		{"10.77.0.9", true},
+		{"::ffff:10.77.0.9", true},
+		{"10.77.1.9", false},   // another subnet
+		{"8.8.8.8", false},     // off-link, or spoofed
+		{"10.77.0.255", false}, // the broadcast address is nobody's source
+		{"10.77.0.0", false},   // nor the network address
+		{"fd00::9", false},
+	} {
+		if got := onLink(netip.MustParseAddr(tt.from), cs); got != tt.want {
+			t.Errorf("onLink(%s) = %v, want %v", tt.from, got, tt.want)
+		}
 	}
 }
