@@ -358,3 +358,32 @@ func TestOnLink(t *testing.T) {
 		}
 	}
 }
+
+// The displayer never reads what arrives on its announcing socket: a flood
+// there holds at most one datagram (of up to 64 KiB) in memory.
+func TestDisplayerKeepsNoAnnouncementBacklog(t *testing.T) {
+	ctx := testCtx(t)
+	alice := newNode(t, "alice")
+	d, _ := newDisplayer(t, alice, nil)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 16
+	junk := bytes.Repeat([]byte{'x'}, 60000)
+	// Sent until they have arrived (the kernel may drop some of a burst).
+	for st := d.ann.Stats(); st.Received-st.Echoes < n; st = d.ann.Stats() {
+		if _, err := c.WriteToUDP(junk, &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: alice.discoveryPort}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the displayer's socket got %+v, want %d foreign datagrams", d.ann.Stats(), n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if q := len(d.ann.Packets()); q > 1 {
+		t.Fatalf("the displayer holds %d unread datagrams, want at most 1", q)
+	}
+}

@@ -213,7 +213,9 @@ func (d *Displayer) announce() error {
 	if err != nil {
 		return err
 	}
-	svc, err := beacon.New(d.opts.beaconConfig())
+	cfg := d.opts.beaconConfig()
+	cfg.Queue = 1 // we only send: whatever arrives is never read
+	svc, err := beacon.New(cfg)
 	if err == nil {
 		err = svc.Start(d.ctx)
 	}
