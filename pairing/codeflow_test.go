@@ -3,6 +3,7 @@ package pairing
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,4 +188,37 @@ func TestCodeTakenAndAbandoned(t *testing.T) {
 		t.Fatalf("displayer after an abandoned short code: %v, want ErrWrongCode", err)
 	}
 	mustNoRecords(t, alice)
+}
+
+// The displayer is closed (its user pressed Ctrl-C, or its command timed
+// out) while both users compare the number: the joiner is told at once
+// instead of waiting for its context with the question on screen.
+func TestDisplayerCloseTellsJoiner(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	asked, release := make(chan struct{}, 1), make(chan error)
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
+	joined := make(chan error, 1)
+	go func() {
+		_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts()) // bob says yes at once
+		joined <- err
+	}()
+	select {
+	case <-asked:
+	case err := <-joined:
+		t.Fatalf("JoinCode ended before the comparison: %v", err)
+	case <-ctx.Done():
+		t.Fatal("the displayer never asked for the comparison")
+	}
+	d.Close()
+	select {
+	case err := <-joined:
+		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ErrClosed.Error()) {
+			t.Fatalf("joiner: %v, want ErrRefused saying the displayer closed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the joiner was not told that the displayer closed")
+	}
+	mustNoRecords(t, alice)
+	mustNoRecords(t, bob)
 }

@@ -300,7 +300,9 @@ func (d *Displayer) CodeAddr() string {
 }
 
 // Wait returns the outcome: the first successful pairing, or an error
-// wrapping ErrExpired, ErrBurnt, ErrRefused or ErrClosed, or ctx's error.
+// wrapping ErrExpired, ErrBurnt, ErrRefused or ErrClosed (with
+// EndOnCodeFailure also ErrWrongCode, or the scanner's reason), or ctx's
+// error.
 // It may be called more than once and from several goroutines.
 func (d *Displayer) Wait(ctx context.Context) (Result, error) {
 	select {
@@ -311,14 +313,15 @@ func (d *Displayer) Wait(ctx context.Context) (Result, error) {
 	}
 }
 
-// Close stops listening. It is idempotent and returns when the
-// Displayer's goroutines have exited; Wait then returns ErrClosed unless
-// the outcome was known.
+// Close stops listening. A scanner in the middle of a short-code
+// exchange is told (at most Options.Linger). It is idempotent and returns
+// when the Displayer's goroutines have exited, our Confirm included; Wait
+// then returns ErrClosed unless the outcome was known.
 func (d *Displayer) Close() error {
 	d.closeOnce.Do(func() {
 		d.cancel()
+		d.wg.Wait() // the serving goroutine says its last word first
 		d.closeSockets()
-		d.wg.Wait()
 		d.finish(Result{}, ErrClosed)
 	})
 	return nil
@@ -391,6 +394,11 @@ func (d *Displayer) serve() {
 		}
 		select {
 		case <-d.ctx.Done():
+			if cs := st.code; cs != nil {
+				st.code = nil
+				cs.stop()
+				d.replyLast(context.Background(), cs.identity, errMsg(fmt.Errorf("%w: %w", ErrClosed, ErrRefused)))
+			}
 			return
 		case <-exp.C:
 			if d.expired() {
@@ -489,8 +497,13 @@ func (d *Displayer) reply(to []byte, advert bool, frames [][]byte) {
 // the owner may Close as soon as Wait returns, and a refusal dropped then
 // would leave the scanner waiting for its timeout.
 func (d *Displayer) replyFinal(to []byte, frames [][]byte) {
+	d.replyLast(d.ctx, to, frames)
+}
+
+// replyLast is replyFinal under ctx (Close's last word uses its own).
+func (d *Displayer) replyLast(ctx context.Context, to []byte, frames [][]byte) {
 	d.reply(to, false, frames)
-	fctx, cancel := context.WithTimeout(d.ctx, d.opts.Linger)
+	fctx, cancel := context.WithTimeout(ctx, d.opts.Linger)
 	defer cancel()
 	if err := d.router.Flush(fctx, to); err != nil {
 		d.opts.Logger.Info("pairing: final reply", "err", err)

@@ -81,10 +81,10 @@ type Options struct {
 	// DisableCode turns the short-code path off.
 	DisableCode bool
 	// EndOnCodeFailure makes a failed short-code exchange (a wrong code,
-	// or the scanner's refusal of the comparison) end the pairing: Wait
-	// returns its error (ErrWrongCode, ErrRefused). By default only the
-	// code is burnt and the QR token stays valid. Our own user's refusal
-	// always ends it.
+	// a code taken and not proven within Timeout, or the scanner's
+	// refusal of the comparison) end the pairing: Wait returns its error
+	// (ErrWrongCode, ErrRefused). By default only the code is burnt and
+	// the QR token stays valid. Our own user's refusal always ends it.
 	EndOnCodeFailure bool
 	// Hints replaces the endpoint hints put in the token; by default the
 	// addresses of the beacon interface (see Listen), or with Listen set
