@@ -1,6 +1,7 @@
 package pairing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -221,4 +222,25 @@ func TestDisplayerCloseTellsJoiner(t *testing.T) {
 	}
 	mustNoRecords(t, alice)
 	mustNoRecords(t, bob)
+}
+
+// A CODE-A whose share is not a valid group element also uses the code
+// (one attempt per code); the displayer reports it like a wrong code
+// instead of waiting silently until the token expires.
+func TestCodeBurntByInvalidShare(t *testing.T) {
+	ctx := testCtx(t)
+	alice, mallory := newNode(t, "alice"), newNode(t, "mallory")
+	d, _ := newDisplayer(t, alice, func(o *Options) { o.EndOnCodeFailure = true })
+	c := attacker(t, ctx, mallory, d)
+	var sid [cpaceSIDSize]byte
+	bad := bytes.Repeat([]byte{0xff}, cpaceElemSize) // not a canonical encoding
+	if _, err := exchange(ctx, c, mallory.opts().withDefaults(), newMsg(cmdCodeA, sid[:], bad), cmdCodeB); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("CODE-A with an invalid share: %v, want ErrProtocol", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second) // well before the token expires
+	defer cancel()
+	if _, err := d.Wait(wctx); !errors.Is(err, ErrWrongCode) || !errors.Is(err, ErrProtocol) {
+		t.Fatalf("displayer after a CODE-A with an invalid share: %v, want ErrWrongCode and ErrProtocol", err)
+	}
+	mustNoRecords(t, alice)
 }

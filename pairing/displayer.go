@@ -658,19 +658,26 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 	st.codeUsed = true // one attempt per code, whatever happens next
 	d.silence()
 	log.Info("pairing: short-code attempt")
+	// From here on a failure has used the code: say so, as for a wrong code.
+	burnt := func(err error) {
+		d.replyFinal(id, errMsg(err))
+		err = fmt.Errorf("pairing: short code taken by %s, exchange failed (%w): %w", trust.Fingerprint(peerKey), err, ErrWrongCode)
+		log.Warn("pairing: short code failed; the code is burnt", "err", err)
+		d.codeFailed(st, err)
+	}
 	p, err := newCPaceParty(d.opts.Rand, []byte(d.tok.code), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
 	K, err := p.sharedK(ya)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
 	keys, err := deriveKeys(sid, K, ya, p.share)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
 	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}

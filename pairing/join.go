@@ -81,7 +81,10 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 // with the code bound to both CURVE keys. Key confirmation fails (ErrWrongCode)
 // for a wrong code or a man in the middle. It records the displayer as
 // verified (method "code"); Result.Comparison is the 6-digit number both
-// sides show.
+// sides show. Once its own user said yes it waits for the displayer's
+// user as long as ctx allows: the displayer says when it refuses, expires
+// or is closed, but a displayer whose host vanishes says nothing, so give
+// ctx a deadline (zyre pair uses its --timeout).
 func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if opts.Identity == nil {
