@@ -173,6 +173,9 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		select {
 		case p, ok := <-svc.Packets():
 			if !ok {
+				if ctx.Err() != nil { // the service stops with ctx, maybe before we see ctx
+					return "", fmt.Errorf("pairing: looking for the displayer: %w", ctx.Err())
+				}
 				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", svc.Interface(), ErrUnreachable)
 			}
 			if !onLink(p.From.Addr(), svc.Choices()) {

@@ -387,3 +387,18 @@ func TestDisplayerKeepsNoAnnouncementBacklog(t *testing.T) {
 		t.Fatalf("the displayer holds %d unread datagrams, want at most 1", q)
 	}
 }
+
+// A cancelled search says so (the CLI words a deadline differently from an
+// unreachable displayer), also when the UDP service stops first because
+// of the same cancellation.
+func TestDiscoverCancelled(t *testing.T) {
+	bob := newNode(t, "bob")
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%4)*time.Millisecond)
+		_, err := Discover(ctx, "1234-5678-9012", bob.opts())
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Discover with its context ending: %v, want context.DeadlineExceeded", err)
+		}
+	}
+}
