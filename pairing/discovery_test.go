@@ -402,3 +402,24 @@ func TestDiscoverCancelled(t *testing.T) {
 		}
 	}
 }
+
+// With several interfaces ("*") the token's hints are IPv4 first across
+// all of them, then capped: an interface's many IPv6 addresses (SLAAC
+// privacy addresses) do not push another interface's IPv4 address out.
+func TestHintsFromChoicesIPv4First(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	cs := []beacon.Choice{
+		{Name: "eth0", Addrs: []netip.Addr{a("10.0.0.2"), a("2001:db8::1"), a("2001:db8::2"), a("2001:db8::3"), a("2001:db8::4")}},
+		{Name: "wlan0", Addrs: []netip.Addr{a("192.168.1.5"), a("10.0.0.2")}},
+	}
+	got := hintsFromChoices(cs)
+	want := []string{"10.0.0.2", "192.168.1.5", "2001:db8::1", "2001:db8::2"}
+	if len(got) != len(want) {
+		t.Fatalf("hints %v, want %v", got, want)
+	}
+	for i, h := range got {
+		if h.Addr().String() != want[i] || h.Port() != 0 {
+			t.Fatalf("hints %v, want %v (port 0)", got, want)
+		}
+	}
+}

@@ -182,21 +182,31 @@ func listenPlan(o Options) (listen string, hints []netip.AddrPort, iface string,
 		return "", nil, "", fmt.Errorf("pairing: choosing the interface to pair on: %w", err)
 	}
 	var descs []string
-	seen := map[netip.Addr]bool{}
 	for _, c := range choices {
 		descs = append(descs, c.String())
+	}
+	return ":0", hintsFromChoices(choices), strings.Join(descs, "; "), nil
+}
+
+// hintsFromChoices returns the interfaces' addresses (port 0), each once,
+// IPv4 first across all interfaces (most joiners reach those), at most
+// MaxHints: the cap comes after the sort, so that one interface's many
+// IPv6 addresses do not push another's IPv4 address out.
+func hintsFromChoices(choices []beacon.Choice) []netip.AddrPort {
+	var hints []netip.AddrPort
+	seen := map[netip.Addr]bool{}
+	for _, c := range choices {
 		for _, a := range c.Addrs {
-			if !seen[a] && len(hints) < MaxHints {
+			if !seen[a] {
 				seen[a] = true
 				hints = append(hints, netip.AddrPortFrom(a, 0))
 			}
 		}
 	}
-	// IPv4 first across all interfaces: most joiners reach those.
 	slices.SortStableFunc(hints, func(a, b netip.AddrPort) int {
 		return cmp.Compare(boolInt(!a.Addr().Is4()), boolInt(!b.Addr().Is4()))
 	})
-	return ":0", hints, strings.Join(descs, "; "), nil
+	return hints[:min(len(hints), MaxHints)]
 }
 
 func boolInt(b bool) int {
