@@ -160,6 +160,7 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 	if err := svc.Start(ctx); err != nil {
 		return "", fmt.Errorf("pairing: discovery: %w", err)
 	}
+	where := fmt.Sprintf("%s %v", svc.Interface(), svc.Broadcast()) // for errors
 	type session struct {
 		from netip.Addr
 		salt [annSaltSize]byte
@@ -174,9 +175,9 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		case p, ok := <-svc.Packets():
 			if !ok {
 				if ctx.Err() != nil { // the service stops with ctx, maybe before we see ctx
-					return "", fmt.Errorf("pairing: looking for the displayer: %w", ctx.Err())
+					return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
 				}
-				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", svc.Interface(), ErrUnreachable)
+				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", where, ErrUnreachable)
 			}
 			if !onLink(p.From.Addr(), svc.Choices()) {
 				opts.Logger.Debug("pairing: discovery: ignored datagram from off the interface's subnet", "from", p.From)
@@ -207,13 +208,13 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 			for _, e := range found {
 				eps = append(eps, e.String())
 			}
-			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", svc.Interface(), strings.Join(eps, ", "), ErrAmbiguous)
+			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", where, strings.Join(eps, ", "), ErrAmbiguous)
 		case <-grace:
 			return first.String(), nil
 		case <-deadline.C:
-			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", svc.Interface(), opts.Timeout, ErrUnreachable)
+			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", where, opts.Timeout, ErrUnreachable)
 		case <-ctx.Done():
-			return "", fmt.Errorf("pairing: looking for the displayer: %w", ctx.Err())
+			return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
 		}
 	}
 }
