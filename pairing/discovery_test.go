@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -422,4 +425,44 @@ func TestHintsFromChoicesIPv4First(t *testing.T) {
 			t.Fatalf("hints %v, want %v (port 0)", got, want)
 		}
 	}
+}
+
+// Another program holds the discovery port (without sharing it): the
+// displayer still shows its token and code, without announcing (the
+// joiner then needs the code endpoint), and says why in its log.
+func TestDisplayerWithoutDiscoveryPort(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	hog, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: alice.discoveryPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	var logged strings.Builder
+	var mu sync.Mutex
+	d, tok := newDisplayer(t, alice, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	})
+	if _, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts()); err != nil {
+		t.Fatalf("JoinCode with the code endpoint: %v", err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "not announcing") {
+		t.Fatalf("the displayer did not say it is not announcing; log:\n%s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

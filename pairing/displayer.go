@@ -154,10 +154,11 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.advert != nil && !opts.DisableDiscovery {
+		// Without the announcement the token and the code still work
+		// (the joiner needs the code endpoint): a program that holds the
+		// port must not stop all pairing.
 		if err := d.announce(); err != nil {
-			d.cancel()
-			d.closeSockets()
-			return nil, Token{}, err
+			opts.Logger.Warn("pairing: not announcing the short code on the network; the joiner needs the code endpoint", "endpoint", d.CodeAddr(), "err", err)
 		}
 	}
 	d.wg.Add(1)

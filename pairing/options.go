@@ -73,7 +73,9 @@ type Options struct {
 	// after the first matching announcement for a second one.
 	AnnounceInterval time.Duration
 	// DisableDiscovery stops the displayer from announcing its short-code
-	// session; a joiner then needs the code endpoint.
+	// session; a joiner then needs the code endpoint. A displayer that
+	// cannot announce (another program holds the port) logs a warning and
+	// goes on the same way.
 	DisableDiscovery bool
 	// CodeListen is the displayer's TCP address for the plaintext key
 	// advert of the short-code path; default: Listen's host, any port.
