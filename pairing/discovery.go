@@ -124,6 +124,22 @@ func (o Options) onLoopback() bool {
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
+// onLink reports whether an announcement's source can be a displayer on
+// the network we look on: a unicast address inside the subnet of one of
+// the interfaces, other than its network and broadcast addresses. Anything
+// else is off-link (with All the socket is bound to 0.0.0.0 and hears
+// unicast from anywhere) or a spoofed source meant to make the joiner
+// connect elsewhere.
+func onLink(a netip.Addr, cs []beacon.Choice) bool {
+	a = a.Unmap()
+	for _, c := range cs {
+		if c.Prefix.Contains(a) && a != c.Broadcast && a != c.Prefix.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
 // Discover listens on the beacon interface for a displayer announcing a
 // short-code session that matches code, and returns its code endpoint
 // (what JoinCode connects to). It waits at most Options.Timeout for the
@@ -144,6 +160,7 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 	if err := svc.Start(ctx); err != nil {
 		return "", fmt.Errorf("pairing: discovery: %w", err)
 	}
+	where := fmt.Sprintf("%s %v", svc.Interface(), svc.Broadcast()) // for errors
 	type session struct {
 		from netip.Addr
 		salt [annSaltSize]byte
@@ -157,7 +174,14 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		select {
 		case p, ok := <-svc.Packets():
 			if !ok {
-				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", svc.Interface(), ErrUnreachable)
+				if ctx.Err() != nil { // the service stops with ctx, maybe before we see ctx
+					return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
+				}
+				return "", fmt.Errorf("pairing: discovery on %s: the UDP service stopped: %w", where, ErrUnreachable)
+			}
+			if !onLink(p.From.Addr(), svc.Choices()) {
+				opts.Logger.Debug("pairing: discovery: ignored datagram from off the interface's subnet", "from", p.From)
+				continue
 			}
 			a, err := parseAnnouncement(p.Payload)
 			if err != nil {
@@ -184,13 +208,13 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 			for _, e := range found {
 				eps = append(eps, e.String())
 			}
-			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", svc.Interface(), strings.Join(eps, ", "), ErrAmbiguous)
+			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", where, strings.Join(eps, ", "), ErrAmbiguous)
 		case <-grace:
 			return first.String(), nil
 		case <-deadline.C:
-			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", svc.Interface(), opts.Timeout, ErrUnreachable)
+			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", where, opts.Timeout, ErrUnreachable)
 		case <-ctx.Done():
-			return "", fmt.Errorf("pairing: looking for the displayer: %w", ctx.Err())
+			return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
 		}
 	}
 }

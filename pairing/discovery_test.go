@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/trust"
 )
 
@@ -278,4 +283,186 @@ func TestScannerRefusesAtTheEnd(t *testing.T) {
 	if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "did not record us") {
 		t.Fatalf("displayer: %v, want ErrRefused saying the scanner did not record us", err)
 	}
+}
+
+// An announcement from an address outside the interface's subnet is not
+// a displayer the joiner can have met on this network (off-link, or a
+// spoofed source meant to make the joiner connect elsewhere): Discover
+// ignores it. Here the interface is lo (127.0.0.0/8) and the forger sends
+// from one of the host's other addresses, to 127.255.255.255 (the datagram
+// stays on lo).
+func TestDiscoverIgnoresOffLinkSource(t *testing.T) {
+	ctx := testCtx(t)
+	var src net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			src = ipn.IP.To4()
+			break
+		}
+	}
+	if src == nil {
+		t.Skip("this host has no IPv4 address besides loopback to send from")
+	}
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	d, tok := newDisplayer(t, alice, nil)
+	fake, err := newAnnouncement(nil, tok.code, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lo := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: bob.discoveryPort}
+	// Before Discover listens and all through its grace (3 intervals).
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			c.WriteToUDP(fake.appendMarshal(nil), lo)
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	o := bob.opts()
+	o.AnnounceInterval = time.Second
+	ep, err := Discover(ctx, tok.ShortCode(), o)
+	if err != nil {
+		t.Fatalf("Discover with an off-link forger: %v, want the displayer", err)
+	}
+	if ep != d.CodeAddr() {
+		t.Fatalf("Discover found %s, want %s", ep, d.CodeAddr())
+	}
+}
+
+func TestOnLink(t *testing.T) {
+	cs := []beacon.Choice{{Addr: netip.MustParseAddr("10.77.0.2"), Broadcast: netip.MustParseAddr("10.77.0.255"), Prefix: netip.MustParsePrefix("10.77.0.0/24")}}
+	for _, tt := range []struct {
+		from string
+		want bool
+	}{
+		{"10.77.0.9", true},
+		{"::ffff:10.77.0.9", true},
+		{"10.77.1.9", false},   // another subnet
+		{"8.8.8.8", false},     // off-link, or spoofed
+		{"10.77.0.255", false}, // the broadcast address is nobody's source
+		{"10.77.0.0", false},   // nor the network address
+		{"fd00::9", false},
+	} {
+		if got := onLink(netip.MustParseAddr(tt.from), cs); got != tt.want {
+			t.Errorf("onLink(%s) = %v, want %v", tt.from, got, tt.want)
+		}
+	}
+}
+
+// The displayer never reads what arrives on its announcing socket: a flood
+// there holds at most one datagram (of up to 64 KiB) in memory.
+func TestDisplayerKeepsNoAnnouncementBacklog(t *testing.T) {
+	ctx := testCtx(t)
+	alice := newNode(t, "alice")
+	d, _ := newDisplayer(t, alice, nil)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 16
+	junk := bytes.Repeat([]byte{'x'}, 60000)
+	// Sent until they have arrived (the kernel may drop some of a burst).
+	for st := d.ann.Stats(); st.Received-st.Echoes < n; st = d.ann.Stats() {
+		if _, err := c.WriteToUDP(junk, &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: alice.discoveryPort}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the displayer's socket got %+v, want %d foreign datagrams", d.ann.Stats(), n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if q := len(d.ann.Packets()); q > 1 {
+		t.Fatalf("the displayer holds %d unread datagrams, want at most 1", q)
+	}
+}
+
+// A cancelled search says so (the CLI words a deadline differently from an
+// unreachable displayer), also when the UDP service stops first because
+// of the same cancellation.
+func TestDiscoverCancelled(t *testing.T) {
+	bob := newNode(t, "bob")
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%4)*time.Millisecond)
+		_, err := Discover(ctx, "1234-5678-9012", bob.opts())
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Discover with its context ending: %v, want context.DeadlineExceeded", err)
+		}
+	}
+}
+
+// With several interfaces ("*") the token's hints are IPv4 first across
+// all of them, then capped: an interface's many IPv6 addresses (SLAAC
+// privacy addresses) do not push another interface's IPv4 address out.
+func TestHintsFromChoicesIPv4First(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	cs := []beacon.Choice{
+		{Name: "eth0", Addrs: []netip.Addr{a("10.0.0.2"), a("2001:db8::1"), a("2001:db8::2"), a("2001:db8::3"), a("2001:db8::4")}},
+		{Name: "wlan0", Addrs: []netip.Addr{a("192.168.1.5"), a("10.0.0.2")}},
+	}
+	got := hintsFromChoices(cs)
+	want := []string{"10.0.0.2", "192.168.1.5", "2001:db8::1", "2001:db8::2"}
+	if len(got) != len(want) {
+		t.Fatalf("hints %v, want %v", got, want)
+	}
+	for i, h := range got {
+		if h.Addr().String() != want[i] || h.Port() != 0 {
+			t.Fatalf("hints %v, want %v (port 0)", got, want)
+		}
+	}
+}
+
+// Another program holds the discovery port (without sharing it): the
+// displayer still shows its token and code, without announcing (the
+// joiner then needs the code endpoint), and says why in its log.
+func TestDisplayerWithoutDiscoveryPort(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	hog, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: alice.discoveryPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	var logged strings.Builder
+	var mu sync.Mutex
+	d, tok := newDisplayer(t, alice, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	})
+	if _, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts()); err != nil {
+		t.Fatalf("JoinCode with the code endpoint: %v", err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "not announcing") {
+		t.Fatalf("the displayer did not say it is not announcing; log:\n%s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -77,6 +77,9 @@ type codeSession struct {
 	identity []byte
 	peer     curve.PublicKey
 	keys     cpaceKeys
+	// proveBy runs from CODE-B until CODE-C: a taker who does not prove
+	// the code within Options.Timeout has burnt it (codeAbandoned).
+	proveBy *time.Timer
 	// After CODE-C: both sides' users compare the number at once.
 	res      *Result
 	cancel   context.CancelFunc // stops our Confirm
@@ -151,10 +154,11 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.advert != nil && !opts.DisableDiscovery {
+		// Without the announcement the token and the code still work
+		// (the joiner needs the code endpoint): a program that holds the
+		// port must not stop all pairing.
 		if err := d.announce(); err != nil {
-			d.cancel()
-			d.closeSockets()
-			return nil, Token{}, err
+			opts.Logger.Warn("pairing: not announcing the short code on the network; the joiner needs the code endpoint", "endpoint", d.CodeAddr(), "err", err)
 		}
 	}
 	d.wg.Add(1)
@@ -179,21 +183,31 @@ func listenPlan(o Options) (listen string, hints []netip.AddrPort, iface string,
 		return "", nil, "", fmt.Errorf("pairing: choosing the interface to pair on: %w", err)
 	}
 	var descs []string
-	seen := map[netip.Addr]bool{}
 	for _, c := range choices {
 		descs = append(descs, c.String())
+	}
+	return ":0", hintsFromChoices(choices), strings.Join(descs, "; "), nil
+}
+
+// hintsFromChoices returns the interfaces' addresses (port 0), each once,
+// IPv4 first across all interfaces (most joiners reach those), at most
+// MaxHints: the cap comes after the sort, so that one interface's many
+// IPv6 addresses do not push another's IPv4 address out.
+func hintsFromChoices(choices []beacon.Choice) []netip.AddrPort {
+	var hints []netip.AddrPort
+	seen := map[netip.Addr]bool{}
+	for _, c := range choices {
 		for _, a := range c.Addrs {
-			if !seen[a] && len(hints) < MaxHints {
+			if !seen[a] {
 				seen[a] = true
 				hints = append(hints, netip.AddrPortFrom(a, 0))
 			}
 		}
 	}
-	// IPv4 first across all interfaces: most joiners reach those.
 	slices.SortStableFunc(hints, func(a, b netip.AddrPort) int {
 		return cmp.Compare(boolInt(!a.Addr().Is4()), boolInt(!b.Addr().Is4()))
 	})
-	return ":0", hints, strings.Join(descs, "; "), nil
+	return hints[:min(len(hints), MaxHints)]
 }
 
 func boolInt(b bool) int {
@@ -210,7 +224,9 @@ func (d *Displayer) announce() error {
 	if err != nil {
 		return err
 	}
-	svc, err := beacon.New(d.opts.beaconConfig())
+	cfg := d.opts.beaconConfig()
+	cfg.Queue = 1 // we only send: whatever arrives is never read
+	svc, err := beacon.New(cfg)
 	if err == nil {
 		err = svc.Start(d.ctx)
 	}
@@ -295,7 +311,9 @@ func (d *Displayer) CodeAddr() string {
 }
 
 // Wait returns the outcome: the first successful pairing, or an error
-// wrapping ErrExpired, ErrBurnt, ErrRefused or ErrClosed, or ctx's error.
+// wrapping ErrExpired, ErrBurnt, ErrRefused or ErrClosed (with
+// EndOnCodeFailure also ErrWrongCode, or the scanner's reason), or ctx's
+// error.
 // It may be called more than once and from several goroutines.
 func (d *Displayer) Wait(ctx context.Context) (Result, error) {
 	select {
@@ -306,14 +324,15 @@ func (d *Displayer) Wait(ctx context.Context) (Result, error) {
 	}
 }
 
-// Close stops listening. It is idempotent and returns when the
-// Displayer's goroutines have exited; Wait then returns ErrClosed unless
-// the outcome was known.
+// Close stops listening. A scanner in the middle of a short-code
+// exchange is told (at most Options.Linger). It is idempotent and returns
+// when the Displayer's goroutines have exited, our Confirm included; Wait
+// then returns ErrClosed unless the outcome was known.
 func (d *Displayer) Close() error {
 	d.closeOnce.Do(func() {
 		d.cancel()
+		d.wg.Wait() // the serving goroutine says its last word first
 		d.closeSockets()
-		d.wg.Wait()
 		d.finish(Result{}, ErrClosed)
 	})
 	return nil
@@ -371,13 +390,26 @@ func (d *Displayer) serve() {
 	var st dstate
 	exp := time.NewTimer(d.untilExpiry())
 	defer exp.Stop()
+	defer func() {
+		if st.code != nil {
+			st.code.stop()
+		}
+	}()
 	for {
-		var lingerC <-chan time.Time
+		var lingerC, proveC <-chan time.Time
 		if st.pending != nil {
 			lingerC = st.pending.linger.C
 		}
+		if st.code != nil && st.code.proveBy != nil {
+			proveC = st.code.proveBy.C
+		}
 		select {
 		case <-d.ctx.Done():
+			if cs := st.code; cs != nil {
+				st.code = nil
+				cs.stop()
+				d.replyLast(context.Background(), cs.identity, errMsg(fmt.Errorf("%w: %w", ErrClosed, ErrRefused)))
+			}
 			return
 		case <-exp.C:
 			if d.expired() {
@@ -387,6 +419,8 @@ func (d *Displayer) serve() {
 			}
 		case <-lingerC:
 			d.succeed(&st)
+		case <-proveC:
+			d.codeAbandoned(&st)
 		case v := <-d.verdict:
 			d.onVerdict(&st, v)
 		case ib := <-in:
@@ -411,8 +445,43 @@ func (d *Displayer) expired() bool { return !d.opts.Now().Before(d.tok.Expires) 
 func (d *Displayer) fail(st *dstate, err error) {
 	if st.final == nil && !st.used {
 		st.final = err
+		d.endCode(st, err)
 		d.finish(Result{}, err)
 	}
+}
+
+// stop cancels the session's timer and our user's question.
+func (cs *codeSession) stop() {
+	if cs.proveBy != nil {
+		cs.proveBy.Stop()
+	}
+	if cs.cancel != nil {
+		cs.cancel()
+	}
+}
+
+// endCode ends a short-code exchange in progress because the pairing
+// ended or the token was used by another scanner: our user's question is
+// cancelled and the scanner told at once, so that neither waits for a
+// comparison that can no longer complete.
+func (d *Displayer) endCode(st *dstate, err error) {
+	cs := st.code
+	if cs == nil {
+		return
+	}
+	st.code = nil
+	cs.stop()
+	d.replyFinal(cs.identity, errMsg(err))
+}
+
+// codeAbandoned: whoever took the code did not prove it in time. The code
+// is burnt (one attempt per code); this is reported like a wrong code.
+func (d *Displayer) codeAbandoned(st *dstate) {
+	cs := st.code
+	err := fmt.Errorf("pairing: short code taken by %s, who did not prove it within %s: %w", trust.Fingerprint(cs.peer), d.opts.Timeout, ErrWrongCode)
+	d.opts.Logger.Warn("pairing: short code abandoned; the code is burnt", "err", err)
+	d.endCode(st, err)
+	d.codeFailed(st, err)
 }
 
 func (d *Displayer) succeed(st *dstate) {
@@ -439,8 +508,13 @@ func (d *Displayer) reply(to []byte, advert bool, frames [][]byte) {
 // the owner may Close as soon as Wait returns, and a refusal dropped then
 // would leave the scanner waiting for its timeout.
 func (d *Displayer) replyFinal(to []byte, frames [][]byte) {
+	d.replyLast(d.ctx, to, frames)
+}
+
+// replyLast is replyFinal under ctx (Close's last word uses its own).
+func (d *Displayer) replyLast(ctx context.Context, to []byte, frames [][]byte) {
 	d.reply(to, false, frames)
-	fctx, cancel := context.WithTimeout(d.ctx, d.opts.Linger)
+	fctx, cancel := context.WithTimeout(ctx, d.opts.Linger)
 	defer cancel()
 	if err := d.router.Flush(fctx, to); err != nil {
 		d.opts.Logger.Info("pairing: final reply", "err", err)
@@ -564,6 +638,7 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f []
 // and a linger for the scanner's BYE.
 func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte, ask bool) {
 	st.used = true
+	d.endCode(st, fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)) // another scanner's, if any
 	o := d.opts
 	if !ask {
 		o.Confirm = nil
@@ -594,22 +669,29 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 	st.codeUsed = true // one attempt per code, whatever happens next
 	d.silence()
 	log.Info("pairing: short-code attempt")
+	// From here on a failure has used the code: say so, as for a wrong code.
+	burnt := func(err error) {
+		d.replyFinal(id, errMsg(err))
+		err = fmt.Errorf("pairing: short code taken by %s, exchange failed (%w): %w", trust.Fingerprint(peerKey), err, ErrWrongCode)
+		log.Warn("pairing: short code failed; the code is burnt", "err", err)
+		d.codeFailed(st, err)
+	}
 	p, err := newCPaceParty(d.opts.Rand, []byte(d.tok.code), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
 	K, err := p.sharedK(ya)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
 	keys, err := deriveKeys(sid, K, ya, p.share)
 	if err != nil {
-		d.reply(id, false, errMsg(err))
+		burnt(err)
 		return
 	}
-	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys}
+	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}
 	d.reply(id, false, newMsg(cmdCodeB, p.share, keys.tagB, d.binding, []byte(d.opts.Identity.Name)))
 }
 
@@ -623,6 +705,8 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: second CODE-C: %w", ErrProtocol)))
 		return
 	}
+	cs.proveBy.Stop()
+	cs.proveBy = nil
 	if !hmac.Equal(f[0], cs.keys.tagA) {
 		st.code = nil
 		err := fmt.Errorf("pairing: short code from %s: %w", trust.Fingerprint(peerKey), ErrWrongCode)
@@ -651,7 +735,9 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 	cctx, cancel := context.WithCancel(d.ctx)
 	cs.cancel = cancel
 	confirm := d.opts.Confirm
+	d.wg.Add(1) // Close waits for our user's question too
 	go func() {
+		defer d.wg.Done()
 		err := confirm(cctx, res)
 		d.verdict <- confirmVerdict{err: err} // capacity 1, one session per code
 	}()
@@ -687,9 +773,7 @@ func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey,
 		return
 	}
 	if cmd == cmdErr {
-		if cs.cancel != nil {
-			cs.cancel()
-		}
+		cs.stop()
 		st.code = nil
 		err := remoteErr(f)
 		d.opts.Logger.Warn("pairing: the scanner ended the short-code exchange", "peer", trust.Fingerprint(peerKey), "err", err)
@@ -716,6 +800,14 @@ func (d *Displayer) codeFailed(st *dstate, err error) {
 func (d *Displayer) maybeComplete(st *dstate) {
 	cs := st.code
 	if !cs.localYes || !cs.peerYes {
+		return
+	}
+	if st.used || st.final != nil { // endCode should have ended it; never record twice
+		err := st.final
+		if err == nil {
+			err = fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)
+		}
+		d.endCode(st, err)
 		return
 	}
 	st.code = nil

@@ -81,7 +81,10 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 // with the code bound to both CURVE keys. Key confirmation fails (ErrWrongCode)
 // for a wrong code or a man in the middle. It records the displayer as
 // verified (method "code"); Result.Comparison is the 6-digit number both
-// sides show.
+// sides show. Once its own user said yes it waits for the displayer's
+// user as long as ctx allows: the displayer says when it refuses, expires
+// or is closed, but a displayer whose host vanishes says nothing, so give
+// ctx a deadline (zyre pair uses its --timeout).
 func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	if opts.Identity == nil {
@@ -177,7 +180,6 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 // user said yes too; on our no it sends ERR refused.
 func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Result) error {
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	type reply struct {
 		f   [][]byte
 		err error
@@ -193,15 +195,29 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 	} else {
 		go func() { verdict <- opts.Confirm(rctx, res) }()
 	}
+	// Both goroutines are ours: we return only once both have, so that
+	// the user's question is down when JoinCode returns (Confirm returns
+	// once rctx is cancelled).
+	gotReply, gotVerdict := false, false
+	defer func() {
+		cancel()
+		if !gotReply {
+			<-replies
+		}
+		if !gotVerdict {
+			<-verdict
+		}
+	}()
 	select {
 	case r := <-replies:
+		gotReply = true
 		// Before our yes the displayer can only refuse.
 		if r.err == nil {
 			r.err = fmt.Errorf("pairing: CODE-OK before CODE-YES: %w", ErrProtocol)
 		}
-		cancel()
 		return r.err
 	case err := <-verdict:
+		gotVerdict = true
 		if err != nil {
 			err = fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
 			lastWord(ctx, c, opts, err)
@@ -212,6 +228,7 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 		return fmt.Errorf("pairing: send %s: %v: %w", cmdCodeYes, err, ErrUnreachable)
 	}
 	r := <-replies
+	gotReply = true
 	return r.err
 }
 

@@ -44,9 +44,11 @@ type Options struct {
 	// both sides call it at the same moment (once each has checked the
 	// other's key confirmation), each on a goroutine of its own; ctx is
 	// cancelled when the other side refuses or gives up, and Confirm must
-	// then return. For a QR token it runs on the displayer's serving
-	// goroutine and must return quickly. It may not call back into the
-	// Displayer.
+	// then return (the Displayer's Close and JoinCode wait for it). When
+	// the token expires or another scanner uses it during the comparison,
+	// ctx is cancelled and the joiner told. For a QR token it runs on the
+	// displayer's serving goroutine and must return quickly. It may not
+	// call back into the Displayer.
 	Confirm func(ctx context.Context, r Result) error
 
 	// Listen is the displayer's TCP address for CURVE. By default it
@@ -71,7 +73,9 @@ type Options struct {
 	// after the first matching announcement for a second one.
 	AnnounceInterval time.Duration
 	// DisableDiscovery stops the displayer from announcing its short-code
-	// session; a joiner then needs the code endpoint.
+	// session; a joiner then needs the code endpoint. A displayer that
+	// cannot announce (another program holds the port) logs a warning and
+	// goes on the same way.
 	DisableDiscovery bool
 	// CodeListen is the displayer's TCP address for the plaintext key
 	// advert of the short-code path; default: Listen's host, any port.
@@ -79,10 +83,10 @@ type Options struct {
 	// DisableCode turns the short-code path off.
 	DisableCode bool
 	// EndOnCodeFailure makes a failed short-code exchange (a wrong code,
-	// or the scanner's refusal of the comparison) end the pairing: Wait
-	// returns its error (ErrWrongCode, ErrRefused). By default only the
-	// code is burnt and the QR token stays valid. Our own user's refusal
-	// always ends it.
+	// a code taken and not proven within Timeout, or the scanner's
+	// refusal of the comparison) end the pairing: Wait returns its error
+	// (ErrWrongCode, ErrRefused). By default only the code is burnt and
+	// the QR token stays valid. Our own user's refusal always ends it.
 	EndOnCodeFailure bool
 	// Hints replaces the endpoint hints put in the token; by default the
 	// addresses of the beacon interface (see Listen), or with Listen set
@@ -96,7 +100,10 @@ type Options struct {
 	MaxAttempts int
 
 	// Timeout bounds each step of the scanner (connecting to one
-	// endpoint, waiting for one reply); default DefaultTimeout.
+	// endpoint, waiting for one reply; not the wait for the other user's
+	// answer to the comparison); default DefaultTimeout. On the displayer
+	// it is the time a short-code taker has from CODE-B to prove the code
+	// (CODE-C); after it the code is burnt and reported as ErrWrongCode.
 	Timeout time.Duration
 	// Linger is how long a displayer waits for the scanner's BYE after its
 	// last message before it reports success anyway; default DefaultLinger.

@@ -9,8 +9,9 @@ import (
 
 // chooseInterface resolves --interface as the node's beacon will (see
 // beacon.Choose), prints the choice on stderr, and returns the spec to give
-// the node: the chosen name, so that both agree, or "*" for all. An error
-// is left for the node to report, with spec unchanged.
+// the node: the chosen address, so that both agree (a name would mean the
+// interface's first address, not the one asked for), or "*" for all. An
+// error is left for the node to report, with spec unchanged.
 func chooseInterface(env *cliEnv, spec string) string {
 	cs, err := beacon.Choose(spec)
 	if err != nil {
@@ -24,5 +25,5 @@ func chooseInterface(env *cliEnv, spec string) string {
 	if spec == beacon.All {
 		return spec
 	}
-	return cs[0].Name
+	return cs[0].Addr.String()
 }

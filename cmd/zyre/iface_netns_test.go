@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,35 @@ func TestInterfaceNetnsNoDefaultRoute(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("monitor: no %q and ENTER dev0 within %v; it printed:\n%s", want(1), pairNetnsDeadline, strings.Join(seen, "\n"))
 		}
+	}
+}
+
+// TestInterfaceNetnsByAddress names the interface by its second IPv4
+// address (--interface ADDR): the node and the pairing joiner must use
+// that address and its subnet, not the interface's first address. One
+// namespace (prefix "rp-") whose lab interface gets a second address on
+// another subnet.
+func TestInterfaceNetnsByAddress(t *testing.T) {
+	bin := buildZyre(t)
+	lab := netns.NewWith(t, 1, netns.Options{Prefix: "rp-"})
+	second := netip.MustParseAddr("10.251.7.1")
+	if out, err := lab.Command(0, "ip", "addr", "add", second.String()+"/24", "brd", "+", "dev", netns.IfName).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add: %v: %s", err, out)
+	}
+	out, err := runIn(t, lab, 0, bin, "peers", "--interface", second.String(), "--wait", "300ms", "--verbose")
+	if err != nil {
+		t.Fatalf("peers: %v\n%s", err, out)
+	}
+	if want := "addr=" + second.String(); !strings.Contains(out, "beacon: started") || !strings.Contains(out, want) {
+		t.Errorf("the node's beacon did not start on %s (%q):\n%s", second, want, out)
+	}
+	// The joiner looks for the showing device on the same address's
+	// subnet: no announcement there, so it says where it looked.
+	out, err = runIn(t, lab, 0, bin, "pair", "--home", t.TempDir(), "--insecure-plaintext", "--interface", second.String(), "--code", "1234-5678-9012", "--timeout", "2s")
+	if err == nil {
+		t.Fatalf("pair --code with nobody showing succeeded:\n%s", out)
+	}
+	if want := "10.251.7.255:5679"; !strings.Contains(out, want) {
+		t.Errorf("the joiner did not look on %s's subnet (%q):\n%s", second, want, out)
 	}
 }

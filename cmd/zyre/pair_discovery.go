@@ -11,7 +11,8 @@ import (
 )
 
 // announceSearch says where a short-code joiner looks for the displayer,
-// and pins the interface it chose so that the search uses the same one.
+// and pins the interface it chose (by address, as chooseInterface does)
+// so that the search uses the same one.
 func announceSearch(env *cliEnv, opts *pairing.Options) {
 	if opts.Loopback {
 		fmt.Fprintln(env.stderr, "zyre: looking for the showing device on lo (loopback)...")
@@ -25,7 +26,7 @@ func announceSearch(env *cliEnv, opts *pairing.Options) {
 		fmt.Fprintf(env.stderr, "zyre: looking for the showing device on interface %s...\n", c)
 	}
 	if opts.Interface != beacon.All {
-		opts.Interface = cs[0].Name
+		opts.Interface = cs[0].Addr.String()
 	}
 }
 

@@ -15,7 +15,7 @@ func TestPairCLIShowReportsFailures(t *testing.T) {
 	s, wait := startShow(t, ctx, homeA)
 	wrong := []byte(s.code)
 	wrong[0] = '0' + (wrong[0]-'0'+1)%10
-	code, out, errs := runPairCmd(ctx, "--home", homeB, "--insecure-plaintext", "--code", string(wrong), "--peer", s.endpoint)
+	code, out, errs := runPairCmd(ctx, "--loopback", "--home", homeB, "--insecure-plaintext", "--code", string(wrong), "--peer", s.endpoint)
 	if code != 1 || !strings.Contains(errs, "did not match") {
 		t.Fatalf("joining side with a wrong code: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}

@@ -55,7 +55,7 @@ func startShow(t *testing.T, ctx context.Context, home string) (shown, func() (i
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, pairEnv(pw, &stderr), []string{"pair", "--home", home, "--insecure-plaintext", "--listen", "127.0.0.1:0", "--timeout", "60s"})
+		done <- run(ctx, pairEnv(pw, &stderr), []string{"pair", "--home", home, "--insecure-plaintext", "--loopback", "--listen", "127.0.0.1:0", "--timeout", "60s"})
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -119,7 +119,7 @@ func TestPairCLIQR(t *testing.T) {
 	defer cancel()
 	homeA, homeB := t.TempDir(), t.TempDir()
 	s, wait := startShow(t, ctx, homeA)
-	code, out, errs := runPairCmd(ctx, "--home", homeB, "--insecure-plaintext", s.token)
+	code, out, errs := runPairCmd(ctx, "--loopback", "--home", homeB, "--insecure-plaintext", s.token)
 	if code != 0 || !strings.Contains(out, "paired with") || !strings.Contains(out, "method      qr") {
 		t.Fatalf("joining side: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -136,7 +136,7 @@ func TestPairCLIQR(t *testing.T) {
 	checkQR(t, s.lines, s.token)
 
 	// The token works once.
-	code, _, errs = runPairCmd(ctx, "--home", t.TempDir(), "--insecure-plaintext", "--timeout", "10s", s.token)
+	code, _, errs = runPairCmd(ctx, "--loopback", "--home", t.TempDir(), "--insecure-plaintext", "--timeout", "10s", s.token)
 	if code != 1 || !strings.Contains(errs, "zyre: pairing:") {
 		t.Fatalf("reused token: exit %d, stderr %q", code, errs)
 	}
@@ -147,7 +147,7 @@ func TestPairCLICode(t *testing.T) {
 	defer cancel()
 	homeA, homeB := t.TempDir(), t.TempDir()
 	s, wait := startShow(t, ctx, homeA)
-	code, out, errs := runPairCmd(ctx, "--home", homeB, "--insecure-plaintext", "--code", s.code, "--peer", s.endpoint)
+	code, out, errs := runPairCmd(ctx, "--loopback", "--home", homeB, "--insecure-plaintext", "--code", s.code, "--peer", s.endpoint)
 	if code != 0 || !strings.Contains(out, "method      code") {
 		t.Fatalf("joining side: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -190,7 +190,7 @@ func TestPairCLIUsage(t *testing.T) {
 			t.Errorf("zyre pair %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errs, tc.code, tc.want)
 		}
 	}
-	code, _, errs := runPairCmd(ctx, "--home", t.TempDir(), "ZYRE:AAAA")
+	code, _, errs := runPairCmd(ctx, "--loopback", "--home", t.TempDir(), "ZYRE:AAAA")
 	if code != 1 || !strings.Contains(errs, "keys init") {
 		t.Errorf("no identity: exit %d, stderr %q", code, errs)
 	}

@@ -156,7 +156,7 @@ func New(cfg Config) (*Service, error) {
 		s.local = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		s.bcast = netip.AddrPortFrom(loopbackBroadcast, port)
 		s.bind, s.targets = s.bcast, []netip.AddrPort{s.bcast}
-		s.choices = []Choice{{Name: "lo", Addr: s.local, Broadcast: loopbackBroadcast, Addrs: []netip.Addr{s.local}, Why: "loopback"}}
+		s.choices = []Choice{{Name: "lo", Addr: s.local, Broadcast: loopbackBroadcast, Prefix: netip.MustParsePrefix("127.0.0.0/8"), Addrs: []netip.Addr{s.local}, Why: "loopback"}}
 		return s, nil
 	}
 	choices, err := Choose(cfg.Interface)

@@ -399,6 +399,9 @@ func TestChoose(t *testing.T) {
 	}
 	// wlan0's addresses: IPv4 first, then IPv6 without the link-local one.
 	got, _ := choose("wlan0", ifs, "")
+	if got[0].Prefix != netip.MustParsePrefix("10.77.0.0/24") {
+		t.Errorf("wlan0 prefix %v, want 10.77.0.0/24", got[0].Prefix)
+	}
 	if fmt.Sprint(got[0].Addrs) != "[10.77.0.2 2001:db8::5]" {
 		t.Errorf("wlan0 addrs %v", got[0].Addrs)
 	}

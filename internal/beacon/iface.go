@@ -19,9 +19,10 @@ var errNoDefaultRoute = errors.New("beacon: no default IPv4 route")
 
 // Choice is one interface a Service beacons on.
 type Choice struct {
-	Name      string     // interface name ("eth0")
-	Addr      netip.Addr // our IPv4 address on it
-	Broadcast netip.Addr // its IPv4 broadcast address
+	Name      string       // interface name ("eth0")
+	Addr      netip.Addr   // our IPv4 address on it
+	Broadcast netip.Addr   // its IPv4 broadcast address
+	Prefix    netip.Prefix // Addr's subnet (masked): who is on-link with us
 	// Addrs are all the interface's addresses, IPv4 first (Addr among
 	// them), then IPv6 ones other than link-local: where a TCP listener
 	// bound to all addresses is reachable through this interface.
@@ -63,7 +64,7 @@ func (i ifaceInfo) choice(want netip.Addr, why string) (Choice, bool) {
 		case a.Is4():
 			c.Addrs = append(c.Addrs, a)
 			if !c.Addr.IsValid() && p.Bits() < 31 && (!want.IsValid() || a == want) {
-				c.Addr, c.Broadcast = a, broadcastOf(p)
+				c.Addr, c.Broadcast, c.Prefix = a, broadcastOf(p), p.Masked()
 			}
 		case !a.IsLinkLocalUnicast() && !a.IsLoopback():
 			v6 = append(v6, a)
