@@ -20,6 +20,14 @@ const (
 	DefaultSilent         = 5 * time.Second
 	DefaultExpired        = 30 * time.Second
 	DefaultEventQueue     = 10000
+
+	// Defaults of Limits.
+	DefaultMaxPending        = 256
+	DefaultMaxPendingPerAddr = 64
+	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerAddr   = 64
+	DefaultConnRate          = 20
+	DefaultConnBurst         = 64
 	// reapInterval is how often the node checks its peers' timers (the C
 	// reference's REAP_INTERVAL).
 	reapInterval = time.Second
@@ -39,6 +47,59 @@ type BeaconConfig struct {
 	// Disabled turns discovery off: peers are only those given to
 	// ConnectPeer and those that connect to us.
 	Disabled bool
+}
+
+// Limits bound what strangers on the network can make a node hold and
+// compute: beacons are not authenticated and anyone can connect to the
+// inbox. A zero field means its default; a negative one, no limit. The
+// defaults leave room for many nodes on one host (all connecting from one
+// address) while a flood from one address cannot lock others out.
+type Limits struct {
+	// MaxPending bounds the peers dialled on a beacon that have not said
+	// HELLO yet, in total (DefaultMaxPending, 256); MaxPendingPerAddr
+	// bounds them per beacon source address (DefaultMaxPendingPerAddr,
+	// 64). A beacon of an unknown peer beyond them is ignored
+	// (Stats.PendingRefused); a real peer beacons again a second later.
+	// Each pending peer holds one connection attempt: one that never
+	// completes its handshake is given up after at most two tries
+	// (Stats.DialsGivenUp), and a beacon does not dial that endpoint again
+	// for 10 s.
+	MaxPending        int
+	MaxPendingPerAddr int
+	// MaxConns bounds the connections open on our inbox, in total
+	// (DefaultMaxConns, 1024), and MaxConnsPerAddr per remote address
+	// (DefaultMaxConnsPerAddr, 64); a connection beyond them is closed as
+	// soon as it is accepted (Stats.InboxRefused). Keep MaxConns below the
+	// process's file descriptor limit (ulimit -n), with room for our own
+	// connections to peers.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// ConnRate is the rate of new inbox connections accepted per remote
+	// address, per second (DefaultConnRate, 20), with bursts of ConnBurst
+	// (DefaultConnBurst, 64); beyond it a connection is closed as soon as
+	// it is accepted (Stats.InboxRateLimited). Each CURVE handshake
+	// needs its own connection, so this bounds the X25519 work a stranger
+	// can make a secure node do (about 0.3 ms each: 20 a second is under
+	// 1 % of a core per address).
+	ConnRate  float64
+	ConnBurst int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxPending, DefaultMaxPending)
+	def(&l.MaxPendingPerAddr, DefaultMaxPendingPerAddr)
+	def(&l.MaxConns, DefaultMaxConns)
+	def(&l.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	def(&l.ConnBurst, DefaultConnBurst)
+	if l.ConnRate == 0 {
+		l.ConnRate = DefaultConnRate
+	}
+	return l
 }
 
 // Config configures a Node. New copies it; the zero value is usable (a
@@ -79,6 +140,9 @@ type Config struct {
 	// SendHWM is the number of messages queued per peer before sends fail
 	// with zmtp.ErrPeerNotResponding; 0 means the zmtp default.
 	SendHWM int
+
+	// Limits bound what strangers can make the node hold; see Limits.
+	Limits Limits
 
 	// Logger receives the node's logs; nil means none.
 	Logger *slog.Logger
@@ -166,6 +230,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.EventQueue <= 0 {
 		c.EventQueue = DefaultEventQueue
 	}
+	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -56,6 +56,7 @@ type Node struct {
 
 	cmds     chan func(*state)
 	inbox    chan inboxMsg
+	verdicts chan verdict // secure mode: checks of HELLOs run off the loop (checkOffLoop)
 	events   chan Event
 	quit     chan struct{} // closed by Close
 	loopDone chan struct{} // closed when the loop exited
@@ -110,6 +111,8 @@ func New(cfg Config) (*Node, error) {
 		sec.dial = n.dialKey
 		sec.disconnect = n.disconnectInbound
 		n.sec, n.st.sec = sec, sec
+		n.verdicts = make(chan verdict)
+		n.st.checkOffLoop = n.checkOffLoop
 		n.st.baseCtx = n.ctx
 		if sec.trust != nil {
 			n.st.own.add(trust.Group) // the reserved group of trust statements
@@ -135,7 +138,7 @@ func (n *Node) dialKey(endpoint string, key curve.PublicKey) (link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return newGiveUpLink(d, giveUpAfter), nil
 }
 
 // Start binds the inbox, starts the beacon and the node's goroutines. ctx
@@ -273,6 +276,8 @@ func (n *Node) loop() {
 			st.onMessage(routerInbox(m), n.now())
 		case in := <-n.inbox:
 			st.onMessage(in, n.now())
+		case v := <-n.verdicts:
+			st.onVerdict(v, n.now())
 		case e := <-reports:
 			if !st.stopped {
 				st.note(e)

@@ -1,6 +1,7 @@
 package zre
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,10 @@ type peer struct {
 	evasiveAt, silentAt, expiredAt time.Time
 	evasive, silent                bool      // the event of the current episode was sent
 	unreadySince                   time.Time // reap: when it was first seen without an accepted HELLO
+
+	probedAt    time.Time  // when probe last pinged it (another UUID claimed its endpoint)
+	helloSentAt time.Time  // when we last said HELLO to it (new link)
+	pendingSrc  netip.Addr // valid while it counts against the pending caps (dialled on a beacon from there, no HELLO yet)
 }
 
 func newPeer(id uuid.UUID) *peer {

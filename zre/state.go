@@ -64,6 +64,12 @@ type Stats struct {
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
 	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
 	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
+	// Hostile input (see Limits):
+	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
+	PendingRefused    uint64 // beacons of unknown peers ignored: Limits.MaxPending or MaxPendingPerAddr reached, or their endpoint failed to connect lately
+	DialsGivenUp      uint64 // links given up because their connection never completed (two attempts)
+	InboxRefused      uint64 // inbox connections closed at once: Limits.MaxConns or MaxConnsPerAddr reached
+	InboxRateLimited  uint64 // inbox connections closed at once: Limits.ConnRate exceeded for their address
 }
 
 // counters are Stats as atomics: written by the state goroutine, read by
@@ -74,10 +80,20 @@ type counters struct {
 	sequenceGaps, protocolErrors, peersEntered, peersExited atomic.Uint64
 	eventsDropped, beaconsRefused, peersRefused             atomic.Uint64
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
+	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
+	// inbox returns the inbox limiter's counters (refused, rate limited),
+	// or nil; set before Start.
+	inbox func() (refused, rateLimited uint64)
 }
 
 func (c *counters) snapshot() Stats {
+	var inRefused, inLimited uint64
+	if c.inbox != nil {
+		inRefused, inLimited = c.inbox()
+	}
 	return Stats{
+		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
+		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: inRefused, InboxRateLimited: inLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
 		BeaconsInvalid: c.beaconsInvalid.Load(), MessagesIn: c.messagesIn.Load(),
 		MessagesDropped: c.messagesDropped.Load(), MessagesOut: c.messagesOut.Load(),
@@ -133,10 +149,28 @@ type state struct {
 	events  []Event // waiting for the consumer
 	stopped bool
 
+	// clock is the time of what the state is handling (onBeacon,
+	// onMessage, reap, connectPeerKey set it).
+	clock time.Time
+	// Peers dialled on a beacon whose HELLO has not come yet, per beacon
+	// source address and in total (Limits.MaxPending...).
+	pendingBySrc map[netip.Addr]int
+	pendingTotal int
+	// failed holds endpoints whose link was given up, until when a beacon
+	// does not dial them again; bounded by maxFailed.
+	failed map[string]time.Time
+
 	// sec is the secure mode's state (nil in plain mode), baseCtx the
 	// context of its Authorize calls.
 	sec     *secure
 	baseCtx context.Context
+	// checkOffLoop, set by the node in secure mode, runs the checks of a
+	// HELLO off the state goroutine; the verdict comes back to onVerdict.
+	// nil (state tests): checked on the spot.
+	checkOffLoop func(id uuid.UUID, token uint64, pk PeerKey)
+	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
+	heldSeq      uint64
+	heldBytes    int // octets of the messages in held
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -161,6 +195,9 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		peers:    make(map[uuid.UUID]*peer),
 		groups:   make(map[string]*group),
 		pending:  make(map[string]*pendingPeer),
+
+		pendingBySrc: make(map[netip.Addr]int),
+		failed:       make(map[string]time.Time),
 	}
 }
 
@@ -214,35 +251,56 @@ func (s *state) sendTo(p *peer, m *Msg) {
 	s.stats.messagesOut.Add(1)
 }
 
+// How a peer came to be required: the checks differ by how much the claim
+// is worth.
+type via uint8
+
+const (
+	viaBeacon via = iota // a UDP beacon: unauthenticated, anyone can send one
+	viaHello             // a HELLO on our inbox
+	viaAPI               // ConnectPeer
+)
+
 // requirePeer finds or creates the peer with this UUID, connecting to
 // endpoint and saying HELLO when it is new (zyre_node_require_peer). key is
 // its key in secure mode (checked by the caller), zero in plain mode.
-func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) *peer {
+//
+// A peer that is alive on its connection (ready, and its link connected;
+// in secure mode ready is enough) is never evicted by another UUID
+// claiming its endpoint: it is probed instead (see probe), and the claim
+// waits until the probe removed it. A beacon making such a claim is
+// ignored (requirePeer returns nil); a HELLO gets its peer, unconnected
+// until the endpoint is free. Other peers at the endpoint (no HELLO yet,
+// or their link down) are removed: the C reference disconnects them.
+func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey, how via) *peer {
 	if p, ok := s.peers[id]; ok {
 		if p.key.IsZero() {
 			p.key = key
 		}
 		if p.link == nil {
-			// Disconnected (an endpoint taken over, a failed dial): again.
+			// Disconnected (an endpoint taken over, a failed dial): again,
+			// unless a live peer holds the endpoint or it failed lately.
+			if live, _ := s.endpointHolders(endpoint, id); live != nil {
+				s.probe(live)
+				return p
+			}
+			if how == viaBeacon && s.dialFailedLately(endpoint) {
+				return p
+			}
 			p.endpoint = endpoint
 			s.connect(p)
 		}
 		return p
 	}
-	// A previous peer at the same endpoint restarted with a new UUID. (The
-	// C reference only disconnects it and lets it expire; removing it now
-	// keeps every Enter paired with one Exit.)
-	// In secure mode a peer that proved its key (ready) is not removed on
-	// an unauthenticated claim: anyone can send a beacon with its port.
-	// Looked for without sorting every peer: this runs for each new peer,
-	// and there is almost never a stale one.
-	var stale []*peer
-	for _, old := range s.peers {
-		if old.endpoint == endpoint && (s.sec == nil || !old.ready) {
-			stale = append(stale, old)
+	live, stale := s.endpointHolders(endpoint, id)
+	if live != nil {
+		s.stats.endpointConflicts.Add(1)
+		s.probe(live)
+		if how == viaBeacon {
+			s.log.Debug("zre: beacon claims the endpoint of a live peer: ignored", "uuid", uuidString(id), "endpoint", endpoint, "peer", live.label())
+			return nil
 		}
 	}
-	slices.SortFunc(stale, comparePeers)
 	for _, old := range stale {
 		s.removePeer(old)
 	}
@@ -250,14 +308,57 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) 
 	p.endpoint = endpoint
 	p.key = key
 	s.peers[id] = p
+	if live != nil {
+		return p // a HELLO: the peer exists, our link waits for the endpoint
+	}
 	if pp, ok := s.pending[endpoint]; ok {
 		// ConnectPeer already connected there and said HELLO.
 		delete(s.pending, endpoint)
-		p.link, p.sentSeq = pp.link, pp.sentSeq
+		p.link, p.sentSeq, p.helloSentAt = pp.link, pp.sentSeq, s.clock
 		return p
 	}
 	s.connect(p)
 	return p
+}
+
+// endpointHolders returns the peers other than id whose endpoint is
+// endpoint: the one alive on its connection, if any, and the others in
+// UUID order. Looked for without sorting every peer: this runs for each new
+// peer, and there is almost never one.
+func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stale []*peer) {
+	for _, old := range s.peers {
+		if old.id == id || old.endpoint != endpoint {
+			continue
+		}
+		if old.ready && (s.sec != nil || linkConnected(old.link)) {
+			// In secure mode a peer that proved its key is not removed on
+			// an unauthenticated claim even while its link reconnects.
+			live = old
+			continue
+		}
+		stale = append(stale, old)
+	}
+	slices.SortFunc(stale, comparePeers)
+	return live, stale
+}
+
+// probe asks a ready peer whose endpoint another UUID claims whether it is
+// still there: a PING, and removal after Config.Evasive unless something
+// (its beacon, its PING-OK) is heard from it before. A peer that restarted
+// with a new UUID on the same port is gone after that, and the new one
+// enters on its next beacon: one re-entry. At most one probe per peer per
+// Config.Evasive, however many claims arrive.
+func (s *state) probe(p *peer) {
+	now := s.clock
+	if !p.probedAt.IsZero() && now.Sub(p.probedAt) < s.cfg.Evasive {
+		return
+	}
+	p.probedAt = now
+	s.log.Debug("zre: another UUID claims the endpoint of a peer: pinging it", "peer", p.label(), "endpoint", p.endpoint)
+	s.sendTo(p, &Msg{ID: MsgPing})
+	if exp := now.Add(s.cfg.Evasive); p.expiredAt.IsZero() || exp.Before(p.expiredAt) {
+		p.expiredAt = exp
+	}
 }
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
@@ -274,6 +375,7 @@ func (s *state) connect(p *peer) {
 		return
 	}
 	p.link, p.sentSeq = l, 0
+	p.helloSentAt = s.clock
 	s.sendTo(p, s.hello())
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
 }
@@ -292,18 +394,123 @@ func linkConnected(l link) bool {
 
 // removePeer forgets p: Exit event, out of every group, link closed.
 func (s *state) removePeer(p *peer) {
+	s.leaveAll(p)
+	s.uncountPending(p)
+	p.disconnect()
+	delete(s.peers, p.id)
+	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// leaveAll emits p's Exit if it entered and takes it out of every group.
+func (s *state) leaveAll(p *peer) {
 	if p.entered {
 		s.emit(&Exit{s.header(p)})
 		s.stats.peersExited.Add(1)
+		p.entered = false
 	}
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)
 		}
 	}
-	p.disconnect()
-	delete(s.peers, p.id)
-	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+	clear(p.groups)
+}
+
+// helloHoldoff: after saying HELLO to a peer we do not answer its second
+// HELLO with another one for this long (see restartPeer).
+const helloHoldoff = 10 * time.Second
+
+// restartPeer handles a second HELLO from a ready peer: it restarted with
+// the same UUID, or dialled us again (it gave up waiting for our HELLO, or
+// its link broke). Its state starts over: Exit now, Enter with the new
+// HELLO's groups (one re-entry). We answer with a HELLO of our own on a
+// new link (requirePeer dials it), so that a peer that restarted gets one;
+// but not when we said HELLO to it less than helloHoldoff ago: the peer
+// takes our answer for a second HELLO too, and without the holdoff two
+// nodes would answer each other's HELLOs forever. A peer that restarted
+// and missed our HELLO that way starts over after Config.Expired (reap)
+// and says HELLO again, which we then answer.
+func (s *state) restartPeer(p *peer, endpoint string) {
+	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint)
+	s.leaveAll(p)
+	p.ready = false
+	p.wantSeq = 0
+	answer := p.helloSentAt.IsZero() || s.clock.Sub(p.helloSentAt) >= helloHoldoff
+	if (answer || endpoint != p.endpoint) && p.link != nil {
+		p.link.Close()
+		p.link = nil
+	}
+}
+
+// Pending peers: dialled on a beacon, no HELLO yet. A stranger can send
+// beacons with any UUID and port, so what they make us hold is capped.
+
+// admitPending reports whether a beacon from src for a new peer at
+// endpoint may dial it: the caps on pending peers and the endpoints that
+// failed lately.
+func (s *state) admitPending(src netip.Addr, endpoint string) bool {
+	lim := &s.cfg.Limits
+	switch {
+	case s.dialFailedLately(endpoint),
+		lim.MaxPending > 0 && s.pendingTotal >= lim.MaxPending,
+		lim.MaxPendingPerAddr > 0 && s.pendingBySrc[src] >= lim.MaxPendingPerAddr:
+		s.stats.pendingRefused.Add(1)
+		return false
+	}
+	return true
+}
+
+func (s *state) countPending(p *peer, src netip.Addr) {
+	if p.pendingSrc.IsValid() || p.ready {
+		return
+	}
+	p.pendingSrc = src
+	s.pendingBySrc[src]++
+	s.pendingTotal++
+}
+
+func (s *state) uncountPending(p *peer) {
+	if !p.pendingSrc.IsValid() {
+		return
+	}
+	if n := s.pendingBySrc[p.pendingSrc] - 1; n > 0 {
+		s.pendingBySrc[p.pendingSrc] = n
+	} else {
+		delete(s.pendingBySrc, p.pendingSrc)
+	}
+	s.pendingTotal--
+	p.pendingSrc = netip.Addr{}
+}
+
+// dialRetryAfter is how long a beacon does not dial an endpoint whose link
+// was given up; maxFailed bounds the endpoints remembered (all are
+// forgotten when it is reached).
+const (
+	dialRetryAfter = 10 * time.Second
+	maxFailed      = 4096
+)
+
+func (s *state) dialFailedLately(endpoint string) bool {
+	t, ok := s.failed[endpoint]
+	if ok && !s.clock.Before(t) {
+		delete(s.failed, endpoint)
+		return false
+	}
+	return ok
+}
+
+func (s *state) markFailed(endpoint string) {
+	if len(s.failed) >= maxFailed {
+		clear(s.failed)
+	}
+	s.failed[endpoint] = s.clock.Add(dialRetryAfter)
+}
+
+// linkGaveUp reports whether l stopped trying to connect because its
+// connection never completed (see giveUpLink).
+func linkGaveUp(l link) bool {
+	g, ok := l.(interface{ GaveUp() bool })
+	return ok && g.GaveUp()
 }
 
 // onBeacon handles one UDP datagram from the beacon service.
@@ -311,6 +518,7 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	s.stats.beaconsReceived.Add(1)
 	b, err := ParseBeacon(payload)
 	switch {
@@ -375,7 +583,15 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		}
 	} else {
 		endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
-		p = s.requirePeer(b.UUID, endpoint, b.PublicKey)
+		if !ok && !s.admitPending(addr, endpoint) {
+			return
+		}
+		if p = s.requirePeer(b.UUID, endpoint, b.PublicKey, viaBeacon); p == nil {
+			return
+		}
+		if !ok {
+			s.countPending(p, addr)
+		}
 	}
 	p.heard(now, s.cfg, false)
 	if p.silentAt.IsZero() {
@@ -394,6 +610,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	if len(in.identity) != IdentitySize {
 		s.dropMsg(in, fmt.Errorf("%w: %d octets, want %d", ErrBadIdentity, len(in.identity), IdentitySize))
 		return
@@ -414,31 +631,56 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
 		return
 	}
+	if h := s.held[id]; h != nil {
+		// Its HELLO is being checked off the loop: wait for the verdict.
+		s.hold(id, h, in, m)
+		return
+	}
+	s.handle(id, m, in, now, nil)
+}
+
+// handle acts on a decoded message from id. checked is the key that the
+// checks off the loop (secure mode) accepted for this HELLO, nil before.
+func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
 	p := s.peers[id]
 	if m.ID == MsgHello {
 		var key curve.PublicKey
 		if s.sec != nil {
 			// Checked before anything changes: a refused HELLO leaves the
 			// real peer (if any) as it was.
-			if key, err = s.secureHello(id, p, m, in); err != nil {
+			var pk PeerKey
+			var err error
+			key, pk, err = s.secureHello(id, p, m, in)
+			if err == nil && (checked == nil || *checked != key) {
+				if s.checkOffLoop != nil {
+					// Authorize and the trust store may block or call the
+					// node: they run on a goroutine of their own, and this
+					// peer's messages wait for the verdict (onVerdict).
+					s.startHold(id, in, m, pk)
+					return
+				}
+				err = s.checkHello(pk, in)
+			}
+			if err != nil {
 				s.stats.messagesDropped.Add(1)
 				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.from(), Reason: err})
 				return
 			}
 		}
-		if p != nil && p.ready {
-			// A second HELLO: the peer restarted with the same UUID.
-			s.removePeer(p)
-			p = nil
-		}
 		if err := checkEndpoint(m.Endpoint); err != nil {
-			s.protocolError(nil, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
+			if p != nil && !p.ready {
+				p = nil // (a ready one is dropped: its state is gone with this HELLO)
+			}
+			s.protocolError(p, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
 			return
+		}
+		if p != nil && p.ready {
+			s.restartPeer(p, m.Endpoint)
 		}
 		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
 			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
 		}
-		p = s.requirePeer(id, m.Endpoint, key)
+		p = s.requirePeer(id, m.Endpoint, key, viaHello)
 		if s.sec != nil && p.endpoint != m.Endpoint && !linkConnected(p.link) {
 			// The HELLO is authenticated, the beacon that gave p.endpoint
 			// is not (it may replay the peer's UUID and key from another
@@ -453,6 +695,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 			s.connect(p)
 		}
 		p.ready = true
+		s.uncountPending(p)
 		p.wantSeq = 0
 	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {
 		// Cannot happen while the inbox refuses a second connection with
@@ -567,10 +810,26 @@ func (s *state) reap(now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	if s.sec != nil && s.sec.trust != nil {
 		s.trustTick()
 	}
+	s.expireHeld(now)
 	for _, p := range s.sortedPeers() {
+		if p.link != nil && linkGaveUp(p.link) {
+			// Its connection never completed: a dead or hostile endpoint.
+			// Do not dial it again for a while; a peer that never said
+			// HELLO is forgotten (its next beacon may bring it back).
+			s.stats.dialsGivenUp.Add(1)
+			s.log.Debug("zre: connection to peer never completed: given up", "peer", p.label(), "endpoint", p.endpoint)
+			s.markFailed(p.endpoint)
+			p.link.Close()
+			p.link = nil
+			if !p.ready {
+				s.removePeer(p)
+				continue
+			}
+		}
 		if p.ready {
 			p.unreadySince = time.Time{}
 		} else if p.unreadySince.IsZero() {
@@ -607,7 +866,7 @@ func (s *state) reap(now time.Time) {
 		}
 	}
 	for ep, pp := range s.pending {
-		if !now.Before(pp.expires) {
+		if !now.Before(pp.expires) || linkGaveUp(pp.link) {
 			pp.link.Close()
 			delete(s.pending, ep)
 			s.log.Debug("zre: no HELLO from endpoint", "endpoint", ep)
@@ -754,8 +1013,9 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	if endpoint == s.endpoint || id == s.self {
 		return fmt.Errorf("%w: %s is ourselves", ErrBadEndpoint, endpoint)
 	}
+	s.clock = now
 	if id != uuid.Nil {
-		p := s.requirePeer(id, endpoint, key)
+		p := s.requirePeer(id, endpoint, key, viaAPI)
 		p.heard(now, s.cfg, true)
 		return nil
 	}
@@ -817,6 +1077,8 @@ func (s *state) stop() []link {
 		delete(s.pending, ep)
 	}
 	s.closeLinks()
+	clear(s.held)
+	s.heldBytes = 0
 	s.stopped = true
 	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
 	return links

@@ -20,7 +20,10 @@ type fakeLink struct {
 	sent     []*Msg
 	closed   bool
 	full     bool // refuse sends, as a full DEALER queue does
+	gaveUp   bool // never connected: given up (giveUpLink)
 }
+
+func (l *fakeLink) GaveUp() bool { return l.gaveUp }
 
 func (l *fakeLink) Send(frames ...[]byte) error {
 	if l.closed {
@@ -58,6 +61,8 @@ var (
 )
 
 const epSelf = "tcp://127.0.0.1:40000"
+
+const epA = "tcp://127.0.0.1:50001"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -455,14 +460,97 @@ func mustFrames(m *Msg) [][]byte {
 	return f
 }
 
+// A second HELLO (the peer restarted with the same UUID): one re-entry,
+// and our HELLO again on a new link; but a HELLO that answers ours (we
+// said HELLO less than helloHoldoff ago) is not answered, so that two
+// nodes never feed each other HELLOs.
 func TestStateSecondHelloReenters(t *testing.T) {
 	h := newHarness(t)
 	h.enterB("g")
+	h.advance(helloHoldoff)
 	h.recv(uuidB, helloB(1, 0))
 	h.wantEvents("EXIT node-b", "ENTER node-b")
 	if len(h.links[epB]) != 2 || !h.links[epB][0].closed {
 		t.Fatal("want the old link closed and a new one")
 	}
+	if got := h.link(epB).sent; len(got) != 1 || got[0].ID != MsgHello || got[0].Sequence != 1 {
+		t.Fatalf("sent %+v, want our HELLO", got)
+	}
+	// B takes our HELLO for a second one and answers: re-entry, no answer.
+	h.advance(time.Second)
+	h.recv(uuidB, helloB(1, 0, "g"))
+	h.wantEvents("EXIT node-b", "ENTER node-b", "JOIN node-b g")
+	if len(h.links[epB]) != 2 || h.link(epB).closed || len(h.link(epB).sent) != 1 {
+		t.Fatalf("answered a HELLO that answered ours: %d links, sent %+v", len(h.links[epB]), h.link(epB).sent)
+	}
+	// The sequence goes on from our HELLO.
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.link(epB).sent; got[1].Sequence != 2 {
+		t.Fatalf("sent %+v", got)
+	}
+	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}})
+	h.wantEvents("WHISPER node-b y")
+}
+
+// Two states connected through fake links, one of which gets a second
+// HELLO: they settle after one exchange however long they run.
+func TestStateTwoNodesSettleAfterSecondHello(t *testing.T) {
+	a, b := newHarness(t), newHarness(t)
+	b.cfg.UUID, b.st.self, b.cfg.Name = uuidB, uuidB, "node-b"
+	b.st.endpoint = epB
+	a.cfg.UUID, a.st.self, a.cfg.Name = uuidA, uuidA, "node-a"
+	a.st.endpoint = epA
+	// deliver moves what each sent on its links (from index done[...]) to
+	// the other; it returns how many HELLOs went across.
+	done := map[*fakeLink]int{}
+	deliver := func() (hellos int) {
+		for _, pair := range []struct {
+			from, to *harness
+			ep       string
+		}{{a, b, epB}, {b, a, epA}} {
+			for _, l := range pair.from.links[pair.ep] {
+				for _, m := range l.sent[done[l]:] {
+					if m.ID == MsgHello {
+						hellos++
+					}
+					frames, err := m.Frames()
+					if err != nil {
+						t.Fatal(err)
+					}
+					pair.to.st.onMessage(inboxMsg{identity: Identity(pair.from.st.self), frames: frames}, pair.to.now)
+				}
+				done[l] = len(l.sent)
+			}
+		}
+		return hellos
+	}
+	a.beacon(uuidB, 50002, "127.0.0.1:5670")
+	b.beacon(uuidA, 50001, "127.0.0.1:5670")
+	if n := deliver(); n != 2 {
+		t.Fatalf("%d HELLOs at the start", n)
+	}
+	a.wantEvents("ENTER node-b")
+	b.wantEvents("ENTER node-a")
+	// A says HELLO again (it restarted, or gave up waiting): B answers
+	// once, and nothing more goes across.
+	a.advance(helloHoldoff)
+	b.advance(helloHoldoff)
+	a.st.peers[uuidB].link.Close()
+	a.st.peers[uuidB].link = nil
+	a.beacon(uuidB, 50002, "127.0.0.1:5670")
+	total := 0
+	for range 10 {
+		a.advance(time.Second)
+		b.advance(time.Second)
+		total += deliver()
+	}
+	if total != 2 {
+		t.Fatalf("%d HELLOs went across, want 2 (A's and B's answer)", total)
+	}
+	a.wantEvents("EXIT node-b", "ENTER node-b")
+	b.wantEvents("EXIT node-a", "ENTER node-a")
 }
 
 func TestStateWhisperShout(t *testing.T) {
@@ -642,13 +730,70 @@ func FuzzStateMessage(f *testing.F) {
 }
 
 func TestStateEndpointTakenOver(t *testing.T) {
-	// B restarts with a new UUID (A's) on the same endpoint: B exits, A enters.
+	// B restarts with a new UUID (A's) on the same endpoint: A's HELLO
+	// makes A enter, but a HELLO is no proof that B is gone (anyone may
+	// send one): B is probed with a PING, and removed when nothing was
+	// heard from it for Config.Evasive. Then A's beacon connects to A.
 	h := newHarness(t)
 	h.enterB("g")
 	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b2"})
-	h.wantEvents("EXIT node-b", "ENTER node-b2")
+	h.wantEvents("ENTER node-b2")
+	if got := h.link(epB).sent; got[len(got)-1].ID != MsgPing {
+		t.Fatalf("B not probed: sent %+v", got)
+	}
+	if len(h.links[epB]) != 1 || h.st.peers[uuidA].link != nil {
+		t.Fatal("dialled B's endpoint for A while B is alive")
+	}
+	h.advance(h.cfg.Evasive - time.Second)
+	h.beacon(uuidA, 50002, "127.0.0.1:5670") // A's beacon: still waits for B
+	if len(h.links[epB]) != 1 {
+		t.Fatal("dialled B's endpoint for A while B is alive")
+	}
+	h.advance(time.Second)
+	h.st.reap(h.now)
+	h.wantEvents("EXIT node-b", "SILENT node-b2") // (A sent nothing since its HELLO)
 	if len(h.st.peers) != 1 || h.st.peers[uuidA] == nil || len(h.st.groups["g"].peers) != 0 {
 		t.Fatalf("peers %v", h.st.peers)
+	}
+	h.beacon(uuidA, 50002, "127.0.0.1:5670")
+	if len(h.links[epB]) != 2 || h.st.peers[uuidA].link == nil {
+		t.Fatal("A not connected once B was gone")
+	}
+	if got := h.link(epB).sent; got[0].ID != MsgHello {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+// A spoofed beacon (a new UUID with a live peer's address and port) never
+// evicts the peer: it is ignored, the peer probed once per Config.Evasive,
+// and the peer stays as long as it is heard.
+func TestStateSpoofedBeaconKeepsLivePeer(t *testing.T) {
+	h := newHarness(t)
+	h.enterB("g")
+	for i := range 3 * int(h.cfg.Expired/time.Second) {
+		h.advance(time.Second)
+		h.beacon(uuid.New(), 50002, "127.0.0.1:5670") // the spoof
+		h.beacon(uuidB, 50002, "127.0.0.1:5670")      // the real one
+		if i%3 == 0 {
+			h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: uint16(2 + i/3)})
+		}
+		h.st.reap(h.now)
+	}
+	h.wantEvents()
+	if len(h.st.peers) != 1 || len(h.links[epB]) != 1 || h.link(epB).closed {
+		t.Fatalf("peers %d, links %d", len(h.st.peers), len(h.links[epB]))
+	}
+	pings := 0
+	for _, m := range h.link(epB).sent {
+		if m.ID == MsgPing {
+			pings++
+		}
+	}
+	if max := 3*int(h.cfg.Expired/h.cfg.Evasive) + 1; pings == 0 || pings > max {
+		t.Fatalf("%d probes, want 1 to %d", pings, max)
+	}
+	if got := h.stats.snapshot().EndpointConflicts; got != uint64(3*int(h.cfg.Expired/time.Second)) {
+		t.Fatalf("EndpointConflicts = %d", got)
 	}
 }
 
