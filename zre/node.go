@@ -15,6 +15,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/internal/netlimit"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
 )
@@ -158,10 +159,16 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.Transport != nil {
 		return n.startAttached()
 	}
-	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), n.routerOptions())
+	ln, err := net.Listen("tcp", n.cfg.bindAddr())
 	if err != nil {
 		return fmt.Errorf("zre: failed to bind inbox: %w", err)
 	}
+	lim := n.cfg.Limits
+	inbox := netlimit.New(ln, netlimit.Config{
+		MaxConns: lim.MaxConns, MaxConnsPerAddr: lim.MaxConnsPerAddr, Rate: lim.ConnRate, Burst: lim.ConnBurst,
+	})
+	n.stats.inbox.Store(inbox)
+	r := zmtp.NewRouter(inbox, n.routerOptions())
 	var b *beacon.Service
 	if !n.cfg.Beacon.Disabled {
 		b, err = beacon.New(beacon.Config{

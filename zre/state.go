@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/netlimit"
 	"github.com/zyre-go/zyre/trust"
 )
 
@@ -81,19 +82,17 @@ type counters struct {
 	eventsDropped, beaconsRefused, peersRefused             atomic.Uint64
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
-	// inbox returns the inbox limiter's counters (refused, rate limited),
-	// or nil; set before Start.
-	inbox func() (refused, rateLimited uint64)
+	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
 }
 
 func (c *counters) snapshot() Stats {
-	var inRefused, inLimited uint64
-	if c.inbox != nil {
-		inRefused, inLimited = c.inbox()
+	var in netlimit.Stats
+	if l := c.inbox.Load(); l != nil {
+		in = l.Stats()
 	}
 	return Stats{
 		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
-		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: inRefused, InboxRateLimited: inLimited,
+		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: in.Refused, InboxRateLimited: in.RateLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
 		BeaconsInvalid: c.beaconsInvalid.Load(), MessagesIn: c.messagesIn.Load(),
 		MessagesDropped: c.messagesDropped.Load(), MessagesOut: c.messagesOut.Load(),
