@@ -20,6 +20,8 @@ const (
 	DefaultSilent         = 5 * time.Second
 	DefaultExpired        = 30 * time.Second
 	DefaultEventQueue     = 10000
+	DefaultEventBytes     = 64 << 20 // 64 MiB
+	DefaultMaxPeerGroups  = 4096
 
 	// Defaults of Limits.
 	DefaultMaxPending        = 256
@@ -134,8 +136,17 @@ type Config struct {
 	// (Exit event).
 	Expired time.Duration
 
-	// EventQueue bounds the events waiting for the consumer; see Events.
+	// EventQueue bounds the events waiting for the consumer (counted in
+	// Events' channel and behind it); see Node for the policy.
 	EventQueue int
+	// EventBytes bounds the memory of the events waiting for the consumer
+	// (their content plus a fixed cost per event); 0 means
+	// DefaultEventBytes. See Node for the policy.
+	EventBytes int
+	// MaxPeerGroups bounds the groups one peer may be in (from its HELLO
+	// and JOINs); further JOINs of that peer are ignored and counted in
+	// Stats.GroupsIgnored. 0 means DefaultMaxPeerGroups.
+	MaxPeerGroups int
 
 	// SendHWM is the number of messages queued per peer before sends fail
 	// with zmtp.ErrPeerNotResponding; 0 means the zmtp default.
@@ -229,6 +240,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.EventQueue <= 0 {
 		c.EventQueue = DefaultEventQueue
+	}
+	if c.EventBytes <= 0 {
+		c.EventBytes = DefaultEventBytes
+	}
+	if c.MaxPeerGroups <= 0 {
+		c.MaxPeerGroups = DefaultMaxPeerGroups
 	}
 	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {

@@ -443,13 +443,8 @@ func (n *Node) PeerKey(peer uuid.UUID) (curve.PublicKey, bool) {
 	if n.sec == nil {
 		return curve.PublicKey{}, false
 	}
-	var key curve.PublicKey
-	n.do(func(st *state) {
-		if p := st.peers[peer]; p != nil && p.ready {
-			key = p.key
-		}
-	})
-	return key, !key.IsZero()
+	info, _ := n.dir.info(peer) // (published at Enter: no round trip to the loop)
+	return info.Key, !info.Key.IsZero()
 }
 
 // ConnectPeerKey is ConnectPeer for a secure node: it connects to the inbox

@@ -2,6 +2,7 @@ package zre
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/netlimit"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zmtp"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -59,7 +61,11 @@ type Stats struct {
 	HelloTimeouts   uint64 // peers dropped (and dialled again on their next beacon) for sending no HELLO within Config.Expired
 	PeersEntered    uint64 // Enter events
 	PeersExited     uint64 // Exit events
-	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent/Refused events dropped for a slow consumer
+	EventsDropped   uint64 // events dropped for a slow consumer (all kinds; see Node)
+	// MembershipDropped counts the Enter/Exit/Join/Leave events among
+	// EventsDropped (each episode is reported by an Overflow event).
+	MembershipDropped uint64
+	GroupsIgnored     uint64 // JOINs ignored: the peer was in Config.MaxPeerGroups groups
 	// Secure mode (see Refused):
 	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
@@ -83,6 +89,7 @@ type counters struct {
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
 	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
+	membershipDropped, groupsIgnored                        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -101,7 +108,8 @@ func (c *counters) snapshot() Stats {
 		PeersExited: c.peersExited.Load(), EventsDropped: c.eventsDropped.Load(),
 		BeaconsRefused: c.beaconsRefused.Load(), PeersRefused: c.peersRefused.Load(),
 		PeersRevoked: c.peersRevoked.Load(), TrustErrors: c.trustErrors.Load(),
-		HelloTimeouts: c.helloTimeouts.Load(),
+		HelloTimeouts: c.helloTimeouts.Load(), MembershipDropped: c.membershipDropped.Load(),
+		GroupsIgnored: c.groupsIgnored.Load(),
 	}
 }
 
@@ -145,7 +153,7 @@ type state struct {
 	groups  map[string]*group // groups of peers
 	pending map[string]*pendingPeer
 
-	events  []Event // waiting for the consumer
+	events  []Event // waiting for the loop to put them into evq
 	stopped bool
 
 	// clock is the time of what the state is handling (onBeacon,
@@ -158,6 +166,30 @@ type state struct {
 	// failed holds endpoints whose link was given up, until when a beacon
 	// does not dial them again; bounded by maxFailed.
 	failed map[string]time.Time
+	// dialing holds the peers whose link has not been seen connected yet:
+	// reapDials gives up those that never connect.
+	dialing map[*peer]struct{}
+
+	// evq is the buffered channel of Node.Events (nil in state tests); the
+	// loop fills it in batches (flushEvents). The slow-consumer policy
+	// counts what is in it and in events: see emit.
+	evq      chan Event
+	evBytes  int     // bytes of the events in events and in evq
+	ring     []int32 // sizes of the events put into evq, oldest first
+	ringHead int
+	ringLen  int
+	pushed   uint64 // events put into evq
+	// overflow: membership events were dropped and an Overflow event
+	// queued; overflowAt is the pushed count once it went into evq.
+	overflow   bool
+	overflowAt uint64
+
+	emptyGroups int // groups emptied since the last sweep: see groupEmptied
+
+	// dir is what the application reads without the loop: see directory.
+	dir *directory
+	// timers orders the peers by their next presence deadline (reap).
+	timers timerHeap
 
 	// sec is the secure mode's state (nil in plain mode), baseCtx the
 	// context of its Authorize calls.
@@ -197,18 +229,84 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 
 		pendingBySrc: make(map[netip.Addr]int),
 		failed:       make(map[string]time.Time),
+		dialing:      make(map[*peer]struct{}),
+		dir:          newDirectory(),
 	}
 }
 
 // emit queues an event for the consumer, applying the slow-consumer
-// policy: past cfg.EventQueue waiting events, droppable events are dropped
-// and counted; membership events are always queued.
+// policy (see Node): what waits — in events and in evq — is bounded by
+// cfg.EventQueue events and cfg.EventBytes bytes for droppable events; by
+// twice the count and a sixteenth more bytes for membership events, past
+// which they are dropped too and one Overflow event says so.
 func (s *state) emit(e Event) {
-	if len(s.events) >= s.cfg.EventQueue && droppable(e) {
+	s.reclaim()
+	size := eventSize(e)
+	n := len(s.events) + len(s.evq)
+	if droppable(e) {
+		if n >= s.cfg.EventQueue || s.evBytes > 0 && s.evBytes+size > s.cfg.EventBytes {
+			s.stats.eventsDropped.Add(1)
+			return
+		}
+	} else if n >= 2*s.cfg.EventQueue || s.evBytes > 0 && s.evBytes+size > s.cfg.EventBytes+s.cfg.EventBytes/16 {
 		s.stats.eventsDropped.Add(1)
+		s.stats.membershipDropped.Add(1)
+		if !s.overflow {
+			s.overflow, s.overflowAt = true, 0
+			o := &Overflow{EventHeader{Peer: s.self, Name: s.cfg.Name}}
+			s.events = append(s.events, o)
+			s.evBytes += eventSize(o)
+		}
 		return
 	}
 	s.events = append(s.events, e)
+	s.evBytes += size
+}
+
+// reclaim takes the events the consumer received from evq off the byte
+// count: evq is FIFO, so they are the oldest of ring.
+func (s *state) reclaim() {
+	in := len(s.evq)
+	for s.ringLen > in {
+		s.evBytes -= int(s.ring[s.ringHead])
+		s.ringHead++
+		if s.ringHead == len(s.ring) {
+			s.ringHead = 0
+		}
+		s.ringLen--
+	}
+	if s.overflow && s.overflowAt > 0 && s.pushed-uint64(in) >= s.overflowAt {
+		s.overflow = false // the consumer has it: the next drop tells again
+	}
+}
+
+// flushEvents puts as many waiting events into evq as it takes without
+// blocking (the loop, after each thing it handled).
+func (s *state) flushEvents() {
+	for len(s.events) > 0 {
+		select {
+		case s.evq <- s.events[0]:
+			s.pushedHead()
+		default:
+			return
+		}
+	}
+}
+
+// pushedHead records that events[0] went into evq and removes it.
+func (s *state) pushedHead() {
+	e := s.events[0]
+	if s.ring == nil {
+		s.ring = make([]int32, cap(s.evq))
+	}
+	s.reclaim()
+	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
+	s.ringLen++
+	s.pushed++
+	if _, ok := e.(*Overflow); ok {
+		s.overflowAt = s.pushed
+	}
+	s.popEvent()
 }
 
 // popEvent removes the first waiting event.
@@ -373,9 +471,13 @@ func (s *state) connect(p *peer) {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
 	}
-	p.link, p.sentSeq = l, 0
+	p.link, p.sentSeq = l, 0 // (tx is closed: see dropLink)
 	p.helloSentAt = s.clock
+	s.dialing[p] = struct{}{}
 	s.sendTo(p, s.hello())
+	if p.ready && p.entered {
+		p.openTx(s.stats) // a link given up, dialled again
+	}
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
 }
 
@@ -395,9 +497,23 @@ func linkConnected(l link) bool {
 func (s *state) removePeer(p *peer) {
 	s.leaveAll(p)
 	s.uncountPending(p)
+	s.dir.remove(p.id)
 	p.disconnect()
+	s.timers.remove(p)
+	delete(s.dialing, p)
 	delete(s.peers, p.id)
 	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// dropLink closes p's link; the application can no longer send to it
+// until connect gives it another.
+func (s *state) dropLink(p *peer) {
+	if p.link != nil {
+		p.link.Close() // first: a sender waiting for room returns
+	}
+	p.closeTx()
+	p.link = nil
+	delete(s.dialing, p)
 }
 
 // leaveAll emits p's Exit if it entered and takes it out of every group.
@@ -410,6 +526,7 @@ func (s *state) leaveAll(p *peer) {
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)
+			s.groupEmptied(g)
 		}
 	}
 	clear(p.groups)
@@ -432,12 +549,14 @@ const helloHoldoff = 10 * time.Second
 func (s *state) restartPeer(p *peer, endpoint string) {
 	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint)
 	s.leaveAll(p)
+	s.dir.remove(p.id)
 	p.ready = false
 	p.wantSeq = 0
 	answer := p.helloSentAt.IsZero() || s.clock.Sub(p.helloSentAt) >= helloHoldoff
-	if (answer || endpoint != p.endpoint) && p.link != nil {
-		p.link.Close()
-		p.link = nil
+	if answer || endpoint != p.endpoint {
+		s.dropLink(p)
+	} else {
+		p.closeTx() // opened again at its Enter, on the same link
 	}
 }
 
@@ -503,6 +622,31 @@ func (s *state) markFailed(endpoint string) {
 		clear(s.failed)
 	}
 	s.failed[endpoint] = s.clock.Add(dialRetryAfter)
+}
+
+// reapDials looks at the links not seen connected yet: one that gave up
+// (its connection never completed: a dead or hostile endpoint) is dropped
+// and its endpoint not dialled again by a beacon for dialRetryAfter; a
+// peer that never said HELLO is forgotten with it (its next beacon may
+// bring it back), a ready one stays, unconnected.
+func (s *state) reapDials() {
+	for p := range s.dialing {
+		switch {
+		case p.link == nil:
+			delete(s.dialing, p)
+		case linkGaveUp(p.link):
+			s.stats.dialsGivenUp.Add(1)
+			s.log.Debug("zre: connection to peer never completed: given up", "peer", p.label(), "endpoint", p.endpoint)
+			s.markFailed(p.endpoint)
+			if p.ready {
+				s.dropLink(p)
+			} else {
+				s.removePeer(p)
+			}
+		case linkConnected(p.link):
+			delete(s.dialing, p)
+		}
+	}
 }
 
 // linkGaveUp reports whether l stopped trying to connect because its
@@ -686,10 +830,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			// address): while our link there has not completed a CURVE
 			// handshake, follow the HELLO.
 			s.log.Debug("zre: reconnecting to the endpoint of an authenticated HELLO", "peer", p.label(), "from", p.endpoint, "to", m.Endpoint)
-			if p.link != nil {
-				p.link.Close()
-				p.link = nil
-			}
+			s.dropLink(p)
 			p.endpoint = m.Endpoint
 			s.connect(p)
 		}
@@ -726,6 +867,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 		p.name = m.Name
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
+		s.entered(p)
 		s.emit(&Enter{EventHeader: s.header(p), Headers: slices.Clone(m.Headers), Addr: m.Endpoint})
 		s.stats.peersEntered.Add(1)
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
@@ -777,7 +919,43 @@ func (s *state) protocolError(p *peer, id uuid.UUID, err error) {
 	}
 }
 
+// groupEmptied counts a group left without peers; past maxEmptyGroups of
+// them they are all forgotten, so that JOIN/LEAVE churn over ever new
+// names holds no memory (an empty group is kept a while: it costs little,
+// and a JOIN often follows).
+func (s *state) groupEmptied(g *group) {
+	if len(g.peers) > 0 {
+		return
+	}
+	s.emptyGroups++
+	if s.emptyGroups <= maxEmptyGroups {
+		return
+	}
+	for name, g := range s.groups {
+		if len(g.peers) == 0 {
+			delete(s.groups, name)
+		}
+	}
+	s.emptyGroups = 0
+}
+
+// maxEmptyGroups: see groupEmptied.
+const maxEmptyGroups = 1024
+
+// entered publishes a peer whose HELLO we accepted: the application can
+// find it and send to it.
+func (s *state) entered(p *peer) {
+	s.dir.add(p, s.peerInfo(p))
+	p.openTx(s.stats)
+}
+
 func (s *state) joinPeerGroup(p *peer, name string) {
+	if !p.groups[name] && len(p.groups) >= s.cfg.MaxPeerGroups {
+		// Bounded whatever a peer sends: its further groups are ignored.
+		s.stats.groupsIgnored.Add(1)
+		s.log.Debug("zre: peer in too many groups: join ignored", "peer", p.label(), "group", name, "max", s.cfg.MaxPeerGroups)
+		return
+	}
 	g := s.groups[name]
 	if g == nil {
 		g = &group{name: name, peers: make(map[uuid.UUID]*peer)}
@@ -785,6 +963,7 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 	}
 	g.peers[p.id] = p
 	p.groups[name] = true
+	s.dir.join(p.id, name)
 	if !s.reservedGroup(name) {
 		s.emit(&Join{EventHeader: s.header(p), Group: name})
 	} else {
@@ -793,10 +972,15 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 }
 
 func (s *state) leavePeerGroup(p *peer, name string) {
+	if !p.groups[name] && len(p.groups) >= s.cfg.MaxPeerGroups {
+		return // (a join ignored above)
+	}
 	if g := s.groups[name]; g != nil {
 		delete(g.peers, p.id)
+		s.groupEmptied(g)
 	}
 	delete(p.groups, name)
+	s.dir.leave(p.id, name)
 	if !s.reservedGroup(name) {
 		s.emit(&Leave{EventHeader: s.header(p), Group: name})
 	}
@@ -804,7 +988,8 @@ func (s *state) leavePeerGroup(p *peer, name string) {
 
 // reap runs the presence timers (zyre_node_ping_peer): expired peers are
 // removed, evasive ones get a PING and an Evasive event, silent ones a
-// Silent event.
+// Silent event. It looks only at the peers whose next deadline passed: a
+// heap orders them (timerHeap); nothing is sorted.
 func (s *state) reap(now time.Time) {
 	if s.stopped {
 		return
@@ -814,54 +999,20 @@ func (s *state) reap(now time.Time) {
 		s.trustTick()
 	}
 	s.expireHeld(now)
-	for _, p := range s.sortedPeers() {
-		if p.link != nil && linkGaveUp(p.link) {
-			// Its connection never completed: a dead or hostile endpoint.
-			// Do not dial it again for a while; a peer that never said
-			// HELLO is forgotten (its next beacon may bring it back).
-			s.stats.dialsGivenUp.Add(1)
-			s.log.Debug("zre: connection to peer never completed: given up", "peer", p.label(), "endpoint", p.endpoint)
-			s.markFailed(p.endpoint)
-			p.link.Close()
-			p.link = nil
-			if !p.ready {
-				s.removePeer(p)
-				continue
+	s.reapDials()
+	if len(s.timers) != len(s.peers) {
+		// New peers since the last reap: checked now, as the C reference
+		// checks every peer at each reap.
+		for _, p := range s.peers {
+			if p.timer < 0 {
+				s.timers.schedule(p, now)
 			}
 		}
-		if p.ready {
-			p.unreadySince = time.Time{}
-		} else if p.unreadySince.IsZero() {
-			p.unreadySince = now
-		} else if now.Sub(p.unreadySince) >= s.cfg.Expired {
-			// Its beacons keep it alive, but its HELLO never came: lost
-			// with a connection that broke right after the handshake, or
-			// refused. Start over: its next beacon dials it again and we
-			// say HELLO again; a peer that had us as ready drops us on that
-			// second HELLO and dials back, which brings its HELLO.
-			s.log.Debug("zre: no HELLO from peer: starting over", "peer", p.label(), "endpoint", p.endpoint)
-			s.stats.helloTimeouts.Add(1)
-			s.removePeer(p)
-			continue
-		}
-		switch {
-		case p.expiredAt.IsZero():
-		case !now.Before(p.expiredAt):
-			s.log.Debug("zre: peer expired", "peer", p.label(), "endpoint", p.endpoint)
-			s.removePeer(p)
-		case !now.Before(p.evasiveAt):
-			if !p.evasive {
-				p.evasive = true
-				if p.ready {
-					s.sendTo(p, &Msg{ID: MsgPing})
-					s.emit(&Evasive{s.header(p)})
-				}
-			}
-		case !p.silentAt.IsZero() && !now.Before(p.silentAt):
-			if !p.silent && p.ready {
-				p.silent = true
-				s.emit(&Silent{s.header(p)})
-			}
+	}
+	for len(s.timers) > 0 && !now.Before(s.timers[0].timerAt) {
+		p := s.timers[0]
+		if s.reapPeer(p, now) {
+			s.timers.schedule(p, s.nextCheck(p, now))
 		}
 	}
 	for ep, pp := range s.pending {
@@ -870,6 +1021,115 @@ func (s *state) reap(now time.Time) {
 			delete(s.pending, ep)
 			s.log.Debug("zre: no HELLO from endpoint", "endpoint", ep)
 		}
+	}
+}
+
+// reapPeer runs one peer's timers; it returns false when it removed the
+// peer.
+func (s *state) reapPeer(p *peer, now time.Time) bool {
+	if p.ready {
+		p.unreadySince = time.Time{}
+	} else if p.unreadySince.IsZero() {
+		p.unreadySince = now
+	} else if now.Sub(p.unreadySince) >= s.cfg.Expired {
+		// Its beacons keep it alive, but its HELLO never came: lost
+		// with a connection that broke right after the handshake, or
+		// refused. Start over: its next beacon dials it again and we
+		// say HELLO again; a peer that had us as ready drops us on that
+		// second HELLO and dials back, which brings its HELLO.
+		s.log.Debug("zre: no HELLO from peer: starting over", "peer", p.label(), "endpoint", p.endpoint)
+		s.stats.helloTimeouts.Add(1)
+		s.removePeer(p)
+		return false
+	}
+	switch {
+	case p.expiredAt.IsZero():
+	case !now.Before(p.expiredAt):
+		s.log.Debug("zre: peer expired", "peer", p.label(), "endpoint", p.endpoint)
+		s.removePeer(p)
+		return false
+	case !now.Before(p.evasiveAt):
+		if !p.evasive {
+			p.evasive = true
+			if p.ready {
+				s.sendTo(p, &Msg{ID: MsgPing})
+				s.emit(&Evasive{s.header(p)})
+			}
+		}
+	case !p.silentAt.IsZero() && !now.Before(p.silentAt):
+		if !p.silent && p.ready {
+			p.silent = true
+			s.emit(&Silent{s.header(p)})
+		}
+	}
+	return true
+}
+
+// nextCheck is when reap must look at p again: its earliest deadline
+// still ahead, and at the latest min(Evasive, Silent) from now. Deadlines
+// move later as we hear from a peer (then reap looks too early, finds
+// nothing to do and schedules again); the one that moves earlier — a
+// port-0 beacon for a secure peer sets expiry to now + Evasive — never
+// moves before that latest check.
+func (s *state) nextCheck(p *peer, now time.Time) time.Time {
+	next := now.Add(min(s.cfg.Evasive, s.cfg.Silent))
+	for _, t := range [...]time.Time{p.expiredAt, p.evasiveAt, p.silentAt} {
+		if !t.IsZero() && t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	if !p.ready && !p.unreadySince.IsZero() {
+		if t := p.unreadySince.Add(s.cfg.Expired); t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// timerHeap is the peers ordered by when reap looks at them next
+// (peer.timerAt; UUID order for the same instant, so that reap is
+// deterministic). peer.timer is a peer's index, -1 when not in it.
+type timerHeap []*peer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].timerAt.Equal(h[j].timerAt) {
+		return h[i].timerAt.Before(h[j].timerAt)
+	}
+	return comparePeers(h[i], h[j]) < 0
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].timer, h[j].timer = i, j
+}
+func (h *timerHeap) Push(x any) {
+	p := x.(*peer)
+	p.timer = len(*h)
+	*h = append(*h, p)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	p.timer = -1
+	return p
+}
+
+// schedule puts p in the heap at t, or moves it there.
+func (h *timerHeap) schedule(p *peer, t time.Time) {
+	p.timerAt = t
+	if p.timer >= 0 {
+		heap.Fix(h, p.timer)
+		return
+	}
+	heap.Push(h, p)
+}
+
+// remove takes p out of the heap if it is in it.
+func (h *timerHeap) remove(p *peer) {
+	if p.timer >= 0 {
+		heap.Remove(h, p.timer)
 	}
 }
 
@@ -902,6 +1162,7 @@ func (s *state) join(name string) error {
 	if !s.own.add(name) {
 		return nil
 	}
+	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
@@ -916,6 +1177,7 @@ func (s *state) leave(name string) error {
 	if !s.own.remove(name) {
 		return nil
 	}
+	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgLeave, Group: name, Status: s.status})
@@ -923,45 +1185,97 @@ func (s *state) leave(name string) error {
 	return nil
 }
 
+// whisper is Node.Whisper on the state (tests): see directory.whisper.
 func (s *state) whisper(id uuid.UUID, content [][]byte) error {
-	p, ok := s.peers[id]
-	if !ok || !p.ready {
+	return s.dir.whisper(nil, s.stats, id, content)
+}
+
+// shout is Node.Shout and Node.ShoutTo on the state (tests): see
+// directory.shout.
+func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
+	return s.dir.shout(nil, s.stats, name, only, content)
+}
+
+// whisper sends a WHISPER from an application goroutine (or a state test):
+// without waiting for room when ctx is nil, waiting until ctx is done
+// otherwise. The loop is not involved: see tx.
+func (d *directory) whisper(ctx context.Context, stats *counters, id uuid.UUID, content [][]byte) error {
+	p, name := d.peerName(id)
+	if p == nil {
 		return fmt.Errorf("zre: whisper to %s: %w", uuidString(id), ErrUnknownPeer)
 	}
-	if err := p.send(&Msg{ID: MsgWhisper, Content: content}); err != nil {
-		s.stats.sendErrors.Add(1)
-		return fmt.Errorf("zre: whisper to %s: %w", p.label(), err)
+	m := &Msg{ID: MsgWhisper, Content: content}
+	var err error
+	if ctx == nil {
+		err = p.sendApp(m)
+	} else {
+		err = p.sendAppContext(ctx, m)
 	}
-	s.stats.messagesOut.Add(1)
+	if err != nil {
+		stats.sendErrors.Add(1)
+		return fmt.Errorf("zre: whisper to %s: %w", name, appErr(err))
+	}
+	stats.messagesOut.Add(1)
 	return nil
 }
 
-// shout sends to every peer in the group, or to those of only that are in
-// it when only is not nil; it tries every one and returns a *ShoutError
-// naming those that did not take it.
-func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
+// appErr is err as the application sees it: a peer that went away while
+// we sent is an unknown peer.
+func appErr(err error) error {
+	if errors.Is(err, errNotConnected) {
+		return fmt.Errorf("%w: %w", ErrUnknownPeer, err)
+	}
+	return err
+}
+
+// shout sends a SHOUT to every peer in the group, or to those of only that
+// are in it when only is not nil, from an application goroutine (or a state
+// test). It walks the group's members as the directory keeps them (no
+// sort). With ctx nil it waits for no one; otherwise it first gives the
+// SHOUT to every peer that takes it at once, then waits, until ctx is done,
+// for those whose queues were full. It returns a *ShoutError naming those
+// that did not take it.
+func (d *directory) shout(ctx context.Context, stats *counters, name string, only []uuid.UUID, content [][]byte) error {
 	if err := checkGroup(name); err != nil {
 		return err
 	}
-	g := s.groups[name]
-	if g == nil {
+	var buf [16]*peer
+	members := d.members(buf[:0], name)
+	if len(members) == 0 {
 		return nil
 	}
+	m := &Msg{ID: MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
 	var se *ShoutError
-	for _, p := range s.sortedPeers() {
-		if g.peers[p.id] == nil || only != nil && !slices.Contains(only, p.id) {
+	fail := func(p *peer, err error) {
+		stats.sendErrors.Add(1)
+		err = appErr(err)
+		if se == nil {
+			se = &ShoutError{Group: name, first: p.label(), Err: err}
+		}
+		se.Peers = append(se.Peers, p.id)
+		se.Errs = append(se.Errs, err)
+	}
+	var full []*peer
+	for _, p := range members {
+		if only != nil && !slices.Contains(only, p.id) {
 			continue
 		}
-		if err := p.send(&Msg{ID: MsgShout, Group: name, Content: content}); err != nil {
-			s.stats.sendErrors.Add(1)
-			if se == nil {
-				se = &ShoutError{Group: name, first: p.label(), Err: err}
-			}
-			se.Peers = append(se.Peers, p.id)
-			se.Errs = append(se.Errs, err)
+		err := p.sendApp(m)
+		switch {
+		case err == nil:
+			stats.messagesOut.Add(1)
+		case ctx != nil && errors.Is(err, zmtp.ErrPeerNotResponding):
+			full = append(full, p)
+		default:
+			fail(p, err)
+		}
+	}
+	for _, p := range full {
+		if err := p.sendAppContext(ctx, m); err != nil {
+			fail(p, err)
 			continue
 		}
-		s.stats.messagesOut.Add(1)
+		stats.messagesOut.Add(1)
 	}
 	if se == nil {
 		return nil
@@ -1062,20 +1376,27 @@ func (s *state) stop() []link {
 		return nil
 	}
 	var links []link
+	s.dir.clear()
 	for _, p := range s.sortedPeers() {
 		if p.ready {
+			// Once tx is open, whoever sends the GOODBYE closes it: no
+			// WHISPER or SHOUT follows it.
 			s.sendTo(p, &Msg{ID: MsgGoodbye})
 		}
 		if p.link != nil {
 			links = append(links, p.link)
-			p.link = nil
+			if !p.opened {
+				p.link = nil
+			}
+			// An open peer keeps its link (an application sender may be
+			// using it): the caller flushes and closes it.
 		}
 	}
 	for ep, pp := range s.pending {
 		links = append(links, pp.link)
 		delete(s.pending, ep)
 	}
-	s.closeLinks()
+	s.forget()
 	clear(s.held)
 	s.heldBytes = 0
 	s.stopped = true
@@ -1091,8 +1412,17 @@ func (s *state) closeLinks() {
 		pp.link.Close()
 		delete(s.pending, ep)
 	}
+	s.forget()
+}
+
+// forget drops every peer and group (their links are closed or handed to
+// the caller).
+func (s *state) forget() {
+	s.dir.clear()
+	clear(s.dialing)
 	s.peers = make(map[uuid.UUID]*peer)
 	s.groups = make(map[string]*group)
+	s.timers = s.timers[:0]
 }
 
 // checkEndpoint accepts tcp://host:port with a non-zero port.
