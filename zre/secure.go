@@ -409,6 +409,9 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		// Tries at 0, 1 s, 3 s...: giveUpLink closes a link that never
 		// connected between the second and the third (see dial.go).
 		ReconnectInterval: dialRetry,
+		// Nothing comes back on a DEALER to a ZRE inbox: no buffer for it
+		// (a peer that sends anyway is not read from).
+		RecvHWM: 1,
 	}
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: n.sec.pub, Secret: n.sec.sec, ServerKey: serverKey})
