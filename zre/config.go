@@ -69,11 +69,13 @@ type Limits struct {
 	MaxPending        int
 	MaxPendingPerAddr int
 	// MaxConns bounds the connections open on our inbox, in total
-	// (DefaultMaxConns, 1024), and MaxConnsPerAddr per remote address
-	// (DefaultMaxConnsPerAddr, 64); a connection beyond them is closed as
-	// soon as it is accepted (Stats.InboxRefused). Keep MaxConns below the
-	// process's file descriptor limit (ulimit -n), with room for our own
-	// connections to peers.
+	// (DefaultMaxConns, 1024, or half the process's limit of open files
+	// when that is lower, leaving the other half to our connections to
+	// peers and the rest of the process), and MaxConnsPerAddr per remote
+	// address (DefaultMaxConnsPerAddr, 64); a connection beyond them is
+	// closed as soon as it is accepted (Stats.InboxRefused). Strangers can
+	// fill MaxConns from many addresses; from one they get
+	// MaxConnsPerAddr.
 	MaxConns        int
 	MaxConnsPerAddr int
 	// ConnRate is the rate of new inbox connections accepted per remote
@@ -95,7 +97,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	def(&l.MaxPending, DefaultMaxPending)
 	def(&l.MaxPendingPerAddr, DefaultMaxPendingPerAddr)
-	def(&l.MaxConns, DefaultMaxConns)
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+		if fds := fdLimit(); fds > 0 && fds/2 < l.MaxConns {
+			l.MaxConns = max(fds/2, 1)
+		}
+	}
 	def(&l.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
 	def(&l.ConnBurst, DefaultConnBurst)
 	if l.ConnRate == 0 {
