@@ -24,6 +24,7 @@ func TestHostileInbox(t *testing.T) {
 	victim := startNode(t, Config{Name: "victim", Beacon: BeaconConfig{Port: port}})
 	friend := startNode(t, Config{Name: "friend", Beacon: BeaconConfig{Port: port}})
 	waitEvent(t, victim, eventTimeout, "ENTER friend", isEnter(friend.UUID()))
+	waitEvent(t, friend, eventTimeout, "ENTER victim", isEnter(victim.UUID()))
 	addr := victim.Endpoint()[len("tcp://"):]
 
 	// An attacker with a well-formed identity.

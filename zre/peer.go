@@ -54,7 +54,8 @@ type peer struct {
 	unreadySince                   time.Time // reap: when it was first seen without an accepted HELLO
 
 	probedAt    time.Time  // when probe last pinged it (another UUID claimed its endpoint)
-	helloSentAt time.Time  // when we last said HELLO to it (new link)
+	helloSentAt time.Time  // when we last said HELLO to it
+	helloFrom   string     // the remote address its accepted HELLO came from (restartPeer)
 	pendingSrc  netip.Addr // valid while it counts against the pending caps (dialled on a beacon from there, no HELLO yet)
 
 	// opened: the loop opened tx (at Enter) and has not closed it.

@@ -66,6 +66,7 @@ type watcher struct {
 	exits   map[uuid.UUID]int
 	done    chan struct{}
 	whisper func(*Whisper)
+	nWhisp  atomic.Int64 // whispers seen
 }
 
 func watch(n *Node, whisper func(*Whisper)) *watcher {
@@ -83,6 +84,7 @@ func watch(n *Node, whisper func(*Whisper)) *watcher {
 				w.exits[e.Peer]++
 				w.mu.Unlock()
 			case *Whisper:
+				w.nWhisp.Add(1)
 				if w.whisper != nil {
 					w.whisper(e)
 				}
@@ -334,3 +336,60 @@ func TestHostileBeaconToDeadEndpoint(t *testing.T) {
 }
 
 func slicesSortDurations(d []time.Duration) { slices.Sort(d) }
+
+// A peer that restarts with the same UUID on the same port (no goodbye)
+// re-enters once, both sides talk again at once, and nothing more happens:
+// its second HELLO is answered once and the answer is not.
+func TestHostileRestartSameUUID(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		name := "plain"
+		if secure {
+			name = "secure"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			port := testBeaconPort()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bind := ln.Addr().String()
+			ln.Close()
+			cfg := func(name string) Config {
+				if secure {
+					return secureConfig(t, name, port)
+				}
+				return Config{Name: name, Beacon: BeaconConfig{Port: port}}
+			}
+			a := startNode(t, cfg("a"))
+			bcfg := cfg("b")
+			bcfg.Bind = bind
+			if !secure {
+				bcfg.UUID = uuid.New()
+			}
+			b := startNode(t, bcfg)
+			wa := watch(a, nil)
+			wa.waitEnter(t, b.UUID(), "ENTER b")
+			waitFor(t, "b to see a", func() bool { return len(b.Peers()) == 1 })
+			b.Close()
+			b2 := startNode(t, bcfg)
+			if b2.UUID() != b.UUID() || b2.Endpoint() != b.Endpoint() {
+				t.Fatalf("restarted as %s at %s", b2.UUID(), b2.Endpoint())
+			}
+			wb := watch(b2, nil)
+			wb.waitEnter(t, a.UUID(), "ENTER a at the restarted b")
+			waitFor(t, "a to see b again", func() bool { return len(wa.entersOf(b.UUID())) == 2 })
+			if err := a.Whisper(b.UUID(), []byte("again")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a's whisper at the restarted b", func() bool { return wb.nWhisp.Load() == 1 })
+			time.Sleep(5 * time.Second) // what would happen in it is the assertion
+			if n := len(wa.entersOf(b.UUID())); n != 2 {
+				t.Errorf("a saw b ENTER %d times, want 2", n)
+			}
+			if n := len(wb.entersOf(a.UUID())); n != 1 {
+				t.Errorf("the restarted b saw a ENTER %d times, want 1", n)
+			}
+		})
+	}
+}

@@ -532,31 +532,41 @@ func (s *state) leaveAll(p *peer) {
 	clear(p.groups)
 }
 
-// helloHoldoff: after saying HELLO to a peer we do not answer its second
-// HELLO with another one for this long (see restartPeer).
+// helloHoldoff: after saying HELLO to a peer we do not answer a second
+// HELLO of its that came over the connection of its first one with another
+// HELLO for this long (see restartPeer).
 const helloHoldoff = 10 * time.Second
 
-// restartPeer handles a second HELLO from a ready peer: it restarted with
-// the same UUID, or dialled us again (it gave up waiting for our HELLO, or
-// its link broke). Its state starts over: Exit now, Enter with the new
-// HELLO's groups (one re-entry). We answer with a HELLO of our own on a
-// new link (requirePeer dials it), so that a peer that restarted gets one;
-// but not when we said HELLO to it less than helloHoldoff ago: the peer
-// takes our answer for a second HELLO too, and without the holdoff two
-// nodes would answer each other's HELLOs forever. A peer that restarted
-// and missed our HELLO that way starts over after Config.Expired (reap)
-// and says HELLO again, which we then answer.
-func (s *state) restartPeer(p *peer, endpoint string) {
-	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint)
+// restartPeer handles a second HELLO from a ready peer, which came from
+// the remote address from: the peer restarted with the same UUID, or
+// dialled us again (it gave up waiting for our HELLO, or its link broke),
+// or it answers a second HELLO of ours. Its state starts over: Exit now,
+// Enter with the new HELLO's groups (one re-entry).
+//
+// We answer with a HELLO of our own when the peer may have lost ours: its
+// HELLO came over a new connection (a restarted peer dials anew), or we
+// said HELLO to it helloHoldoff ago or more. The answer goes over our
+// link as it is (sequence 1 again; a DEALER reconnects by itself to a peer
+// restarted on the same port), or over a new link when the endpoint
+// changed. A peer that answers comes over the connection of its previous
+// HELLO (its link to us as it was), so we do not answer the answer: two
+// nodes never feed each other HELLOs.
+func (s *state) restartPeer(p *peer, endpoint, from string) {
+	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint, "from", from)
 	s.leaveAll(p)
 	s.dir.remove(p.id)
 	p.ready = false
 	p.wantSeq = 0
-	answer := p.helloSentAt.IsZero() || s.clock.Sub(p.helloSentAt) >= helloHoldoff
-	if answer || endpoint != p.endpoint {
-		s.dropLink(p)
-	} else {
-		p.closeTx() // opened again at its Enter, on the same link
+	if endpoint != p.endpoint || p.link == nil {
+		s.dropLink(p) // requirePeer dials the new endpoint and says HELLO
+		return
+	}
+	p.closeTx() // opened again at its Enter
+	newConn := from != p.helloFrom
+	if newConn || p.helloSentAt.IsZero() || s.clock.Sub(p.helloSentAt) >= helloHoldoff {
+		p.sentSeq = 0
+		p.helloSentAt = s.clock
+		s.sendTo(p, s.hello())
 	}
 }
 
@@ -818,7 +828,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			return
 		}
 		if p != nil && p.ready {
-			s.restartPeer(p, m.Endpoint)
+			s.restartPeer(p, m.Endpoint, in.from())
 		}
 		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
 			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
@@ -835,6 +845,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			s.connect(p)
 		}
 		p.ready = true
+		p.helloFrom = in.from()
 		s.uncountPending(p)
 		p.wantSeq = 0
 	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {

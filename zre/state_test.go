@@ -460,38 +460,60 @@ func mustFrames(m *Msg) [][]byte {
 	return f
 }
 
-// A second HELLO (the peer restarted with the same UUID): one re-entry,
-// and our HELLO again on a new link; but a HELLO that answers ours (we
-// said HELLO less than helloHoldoff ago) is not answered, so that two
-// nodes never feed each other HELLOs.
+// A second HELLO (the peer restarted with the same UUID) over a new
+// connection: one re-entry, and our HELLO again (sequence 1, on our link
+// as it is). A HELLO that answers ours comes over the connection of the
+// peer's previous one and is not answered (within helloHoldoff), so that
+// two nodes never feed each other HELLOs. A second HELLO with another
+// endpoint gets a new link.
 func TestStateSecondHelloReenters(t *testing.T) {
 	h := newHarness(t)
 	h.enterB("g")
-	h.advance(helloHoldoff)
-	h.recv(uuidB, helloB(1, 0))
-	h.wantEvents("EXIT node-b", "ENTER node-b")
-	if len(h.links[epB]) != 2 || !h.links[epB][0].closed {
-		t.Fatal("want the old link closed and a new one")
+	recvFrom := func(m *Msg, remote string) {
+		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: mustFrames(m), remote: remote}, h.now)
 	}
-	if got := h.link(epB).sent; len(got) != 1 || got[0].ID != MsgHello || got[0].Sequence != 1 {
+	first := h.link(epB)
+	sent := len(first.sent)
+	recvFrom(helloB(1, 0), "127.0.0.1:1001") // the restarted peer's new connection
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(h.links[epB]) != 1 || first.closed {
+		t.Fatal("want the link kept")
+	}
+	if got := first.sent[sent:]; len(got) != 1 || got[0].ID != MsgHello || got[0].Sequence != 1 {
 		t.Fatalf("sent %+v, want our HELLO", got)
 	}
-	// B takes our HELLO for a second one and answers: re-entry, no answer.
+	// B takes our HELLO for a second one and answers over the same
+	// connection: re-entry, no answer.
 	h.advance(time.Second)
-	h.recv(uuidB, helloB(1, 0, "g"))
+	recvFrom(helloB(1, 0, "g"), "127.0.0.1:1001")
 	h.wantEvents("EXIT node-b", "ENTER node-b", "JOIN node-b g")
-	if len(h.links[epB]) != 2 || h.link(epB).closed || len(h.link(epB).sent) != 1 {
-		t.Fatalf("answered a HELLO that answered ours: %d links, sent %+v", len(h.links[epB]), h.link(epB).sent)
+	if len(h.links[epB]) != 1 || len(first.sent) != sent+1 {
+		t.Fatalf("answered a HELLO that answered ours: %d links, sent %+v", len(h.links[epB]), first.sent[sent:])
 	}
 	// The sequence goes on from our HELLO.
 	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.link(epB).sent; got[1].Sequence != 2 {
+	if got := first.sent[sent+1]; got.Sequence != 2 {
 		t.Fatalf("sent %+v", got)
 	}
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}})
+	recvFrom(&Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}}, "127.0.0.1:1001")
 	h.wantEvents("WHISPER node-b y")
+	// Over the same connection but after helloHoldoff: answered.
+	h.advance(helloHoldoff)
+	recvFrom(helloB(1, 0), "127.0.0.1:1001")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if got := first.sent[len(first.sent)-1]; got.ID != MsgHello || got.Sequence != 1 {
+		t.Fatalf("sent %+v, want our HELLO", got)
+	}
+	// B restarted elsewhere: a new link to its new endpoint.
+	moved := helloB(1, 0)
+	moved.Endpoint = "tcp://127.0.0.1:50003"
+	recvFrom(moved, "127.0.0.1:1002")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if !first.closed || len(h.links["tcp://127.0.0.1:50003"]) != 1 {
+		t.Fatal("want the old link closed and one to the new endpoint")
+	}
 }
 
 // Two states connected through fake links, one of which gets a second
