@@ -232,8 +232,10 @@ func (s *state) emit(e Event) {
 
 // reclaim takes the events the consumer received from evq off the byte
 // count: evq is FIFO, so they are the oldest of ring.
-func (s *state) reclaim() {
-	in := len(s.evq)
+func (s *state) reclaim() { s.reclaimTo(len(s.evq)) }
+
+// reclaimTo is reclaim when in of ring's events may still be in evq.
+func (s *state) reclaimTo(in int) {
 	for s.ringLen > in {
 		s.evBytes -= int(s.ring[s.ringHead])
 		s.ringHead++
@@ -266,7 +268,7 @@ func (s *state) pushedHead() {
 	if s.ring == nil {
 		s.ring = make([]int32, cap(s.evq))
 	}
-	s.reclaim()
+	s.reclaimTo(len(s.evq) - 1) // (e is in evq, not yet in ring)
 	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
 	s.ringLen++
 	s.pushed++
