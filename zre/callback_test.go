@@ -2,6 +2,7 @@ package zre
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,6 +112,7 @@ func TestSecureAuthorizeBlocks(t *testing.T) {
 	}
 	friend := startNode(t, friendCfg)
 	waitEvent(t, n, eventTimeout, "ENTER friend", isEnter(friend.UUID()))
+	waitFor(t, "friend to see alpha", func() bool { return slices.Contains(friend.Peers(), n.UUID()) })
 	if err := friend.Whisper(n.UUID(), []byte("hi")); err != nil {
 		t.Fatal(err)
 	}

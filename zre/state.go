@@ -185,6 +185,12 @@ type state struct {
 	overflowAt uint64
 
 	emptyGroups int // groups emptied since the last sweep: see groupEmptied
+	// txRetry holds the peers whose tx has loop messages pending (reap
+	// tries them again).
+	txRetry map[*peer]struct{}
+	// stopPending: the peers whose GOODBYE (or earlier loop messages)
+	// waited for room at stop; Node.Stop sends them before it flushes.
+	stopPending []*peer
 
 	// dir is what the application reads without the loop: see directory.
 	dir *directory
@@ -231,6 +237,7 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		failed:       make(map[string]time.Time),
 		dialing:      make(map[*peer]struct{}),
 		dir:          newDirectory(),
+		txRetry:      make(map[*peer]struct{}),
 	}
 }
 
@@ -265,8 +272,10 @@ func (s *state) emit(e Event) {
 
 // reclaim takes the events the consumer received from evq off the byte
 // count: evq is FIFO, so they are the oldest of ring.
-func (s *state) reclaim() {
-	in := len(s.evq)
+func (s *state) reclaim() { s.reclaimTo(len(s.evq)) }
+
+// reclaimTo is reclaim when in of ring's events may still be in evq.
+func (s *state) reclaimTo(in int) {
 	for s.ringLen > in {
 		s.evBytes -= int(s.ring[s.ringHead])
 		s.ringHead++
@@ -299,7 +308,7 @@ func (s *state) pushedHead() {
 	if s.ring == nil {
 		s.ring = make([]int32, cap(s.evq))
 	}
-	s.reclaim()
+	s.reclaimTo(max(len(s.evq)-1, 0)) // (e is in evq, not yet in ring; or taken already, and all before it)
 	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
 	s.ringLen++
 	s.pushed++
@@ -340,7 +349,11 @@ func (s *state) hello() *Msg {
 }
 
 func (s *state) sendTo(p *peer, m *Msg) {
-	if err := p.send(m); err != nil {
+	queued, err := p.send(m)
+	if queued {
+		s.txRetry[p] = struct{}{} // (retried at reap)
+	}
+	if err != nil {
 		s.stats.sendErrors.Add(1)
 		s.log.Debug("zre: send failed", "peer", p.label(), "msg", m.ID, "err", err)
 		return
@@ -499,6 +512,7 @@ func (s *state) removePeer(p *peer) {
 	s.uncountPending(p)
 	s.dir.remove(p.id)
 	p.disconnect()
+	delete(s.txRetry, p)
 	s.timers.remove(p)
 	delete(s.dialing, p)
 	delete(s.peers, p.id)
@@ -514,6 +528,7 @@ func (s *state) dropLink(p *peer) {
 	p.closeTx()
 	p.link = nil
 	delete(s.dialing, p)
+	delete(s.txRetry, p)
 }
 
 // leaveAll emits p's Exit if it entered and takes it out of every group.
@@ -532,10 +547,15 @@ func (s *state) leaveAll(p *peer) {
 	clear(p.groups)
 }
 
-// helloHoldoff: after saying HELLO to a peer we do not answer a second
-// HELLO of its that came over the connection of its first one with another
-// HELLO for this long (see restartPeer).
-const helloHoldoff = 10 * time.Second
+// We answer a second HELLO that came over the connection of the peer's
+// previous one (the peer's answer to ours, as likely as not) only when our
+// last HELLO to it is helloHoldoff old, and one over a new connection (a
+// restarted peer dials anew) unless we answered one less than helloMinGap
+// ago (see restartPeer).
+const (
+	helloHoldoff = 10 * time.Second
+	helloMinGap  = time.Second
+)
 
 // restartPeer handles a second HELLO from a ready peer, which came from
 // the remote address from: the peer restarted with the same UUID, or
@@ -544,13 +564,15 @@ const helloHoldoff = 10 * time.Second
 // Enter with the new HELLO's groups (one re-entry).
 //
 // We answer with a HELLO of our own when the peer may have lost ours: its
-// HELLO came over a new connection (a restarted peer dials anew), or we
-// said HELLO to it helloHoldoff ago or more. The answer goes over our
-// link as it is (sequence 1 again; a DEALER reconnects by itself to a peer
-// restarted on the same port), or over a new link when the endpoint
-// changed. A peer that answers comes over the connection of its previous
-// HELLO (its link to us as it was), so we do not answer the answer: two
-// nodes never feed each other HELLOs.
+// HELLO came over a new connection, or ours is old (helloHoldoff). The
+// answer goes over our link as it is, with sequence 1 again (a DEALER
+// reconnects by itself to a peer restarted on the same port), or over a
+// new link when the endpoint changed or an application sender holds the
+// link. A peer answering us does so over its link as it was, the
+// connection of its previous HELLO, so we do not answer the answer: two
+// nodes never feed each other HELLOs (and helloMinGap bounds them to one
+// exchange a second if both keep making new links, as the C reference
+// does on every second HELLO).
 func (s *state) restartPeer(p *peer, endpoint, from string) {
 	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint, "from", from)
 	s.leaveAll(p)
@@ -559,15 +581,41 @@ func (s *state) restartPeer(p *peer, endpoint, from string) {
 	p.wantSeq = 0
 	if endpoint != p.endpoint || p.link == nil {
 		s.dropLink(p) // requirePeer dials the new endpoint and says HELLO
+		p.answeredAt = s.clock
 		return
 	}
-	p.closeTx() // opened again at its Enter
-	newConn := from != p.helloFrom
-	if newConn || p.helloSentAt.IsZero() || s.clock.Sub(p.helloSentAt) >= helloHoldoff {
-		p.sentSeq = 0
-		p.helloSentAt = s.clock
-		s.sendTo(p, s.hello())
+	if from != p.helloFrom {
+		if !p.answeredAt.IsZero() && s.clock.Sub(p.answeredAt) < helloMinGap {
+			return
+		}
+	} else if !p.helloSentAt.IsZero() && s.clock.Sub(p.helloSentAt) < helloHoldoff {
+		return // an answer to ours: tx stays as it is, Enter follows
 	}
+	p.helloSentAt, p.answeredAt = s.clock, s.clock
+	if !p.opened {
+		p.sentSeq = 0
+		s.sendTo(p, s.hello())
+		return
+	}
+	// The application may be sending on the link: the sequence starts
+	// again under tx's lock, which the loop never waits for.
+	if !p.tryLock() {
+		s.dropLink(p)
+		return
+	}
+	p.tx.pendingMu.Lock()
+	p.tx.pending = nil // the loop's messages to the peer before it restarted
+	p.tx.npending.Store(0)
+	p.tx.pendingMu.Unlock()
+	p.sentSeq = 0
+	err := p.sendLocked(s.hello())
+	p.unlock()
+	if err != nil {
+		s.stats.sendErrors.Add(1)
+		s.dropLink(p) // its queue is stuck: a new link
+		return
+	}
+	s.stats.messagesOut.Add(1)
 }
 
 // Pending peers: dialled on a beacon, no HELLO yet. A stranger can send
@@ -1020,6 +1068,11 @@ func (s *state) reap(now time.Time) {
 			}
 		}
 	}
+	for p := range s.txRetry {
+		if !p.opened || !p.retryPending() {
+			delete(s.txRetry, p)
+		}
+	}
 	for len(s.timers) > 0 && !now.Before(s.timers[0].timerAt) {
 		p := s.timers[0]
 		if s.reapPeer(p, now) {
@@ -1407,6 +1460,9 @@ func (s *state) stop() []link {
 		links = append(links, pp.link)
 		delete(s.pending, ep)
 	}
+	for p := range s.txRetry {
+		s.stopPending = append(s.stopPending, p)
+	}
 	s.forget()
 	clear(s.held)
 	s.heldBytes = 0
@@ -1434,6 +1490,7 @@ func (s *state) forget() {
 	s.peers = make(map[uuid.UUID]*peer)
 	s.groups = make(map[string]*group)
 	s.timers = s.timers[:0]
+	clear(s.txRetry)
 }
 
 // checkEndpoint accepts tcp://host:port with a non-zero port.

@@ -474,6 +474,7 @@ func TestStateSecondHelloReenters(t *testing.T) {
 	}
 	first := h.link(epB)
 	sent := len(first.sent)
+	h.advance(helloMinGap)
 	recvFrom(helloB(1, 0), "127.0.0.1:1001") // the restarted peer's new connection
 	h.wantEvents("EXIT node-b", "ENTER node-b")
 	if len(h.links[epB]) != 1 || first.closed {
@@ -513,6 +514,21 @@ func TestStateSecondHelloReenters(t *testing.T) {
 	h.wantEvents("EXIT node-b", "ENTER node-b")
 	if !first.closed || len(h.links["tcp://127.0.0.1:50003"]) != 1 {
 		t.Fatal("want the old link closed and one to the new endpoint")
+	}
+	// Another over yet another connection at once (a peer that makes a
+	// new link for each answer, as the C reference does): re-entry, but
+	// no answer within helloMinGap of ours.
+	moved2 := h.link("tcp://127.0.0.1:50003")
+	recvFrom(moved, "127.0.0.1:1003")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(moved2.sent) != 1 || moved2.closed {
+		t.Fatalf("answered again within %v: sent %+v", helloMinGap, moved2.sent)
+	}
+	h.advance(helloMinGap)
+	recvFrom(moved, "127.0.0.1:1004")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(moved2.sent) != 2 || moved2.sent[1].ID != MsgHello || moved2.sent[1].Sequence != 1 {
+		t.Fatalf("not answered after %v: sent %+v", helloMinGap, moved2.sent)
 	}
 }
 
