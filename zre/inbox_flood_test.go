@@ -2,7 +2,6 @@ package zre
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,7 +26,7 @@ const curveHelloSize = 64 + 2 + 200
 // captureCurveHello records what a CURVE client sends to the inbox of n
 // before the server answers: its greeting and HELLO, which a replay sends
 // again on new connections without any cryptography of its own.
-func captureCurveHello(t *testing.T, n *Node) []byte {
+func captureCurveHello(t testing.TB, n *Node) []byte {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,8 +81,8 @@ func captureCurveHello(t *testing.T, n *Node) []byte {
 
 // inboxAttack is the attacker, run in a process of its own (so that the
 // test's CPU time is the node's): idleN idle connections from each of the
-// idle addresses, kept open (opened again 100 ms after the node closed
-// one), and a replay of one CURVE HELLO from the replay address on
+// idle addresses, kept open (opened again a second after the node closed
+// one: the node refuses most of them at once), and a replay of one CURVE HELLO from the replay address on
 // replayRate new connections a second (the rate at which the issue's
 // measurement, without limits, made the node spend 66 % of a core on
 // X25519), for the given time.
@@ -110,7 +110,7 @@ func inboxAttack(addr string, hello []byte, idleFrom []string, idleN int, replay
 						}
 						c.Close()
 					}
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(time.Second)
 				}
 			})
 		}
@@ -159,9 +159,72 @@ func TestHostileInboxFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("an 8 s attack")
 	}
+	r := inboxFlood(t, Limits{}, 8*time.Second, true)
+	t.Log(r)
+	if r.refused == 0 || r.rateLimited == 0 {
+		t.Errorf("the attack did not reach the limits: %s", r)
+	}
+	if r.attackCPU > 0.25 {
+		t.Errorf("the attack cost the node %.2f of a core, want under 0.25", r.attackCPU)
+	}
+}
+
+// BenchmarkHostileCurveReplay measures the node's CPU for the attack of
+// TestHostileInboxFlood (4 s), with the default Limits and with none, and
+// the honest peer's whisper latency meanwhile. One attack per iteration:
+// run it with -benchtime=1x -count=3 (the two alternate).
+func BenchmarkHostileCurveReplay(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		lim  Limits
+	}{
+		{"limits", Limits{}},
+		{"nolimits", Limits{MaxConns: -1, MaxConnsPerAddr: -1, ConnRate: -1}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				r := inboxFlood(b, bc.lim, 4*time.Second, false)
+				b.ReportMetric(r.attackCPU, "attack-cores")
+				b.ReportMetric(float64(r.answered)/r.wall.Seconds(), "hellos/s")
+				b.ReportMetric(float64(r.p99.Microseconds())/1000, "p99-ms")
+				b.Log(r)
+			}
+		})
+	}
+}
+
+// inboxFloodResult is what the attack of TestHostileInboxFlood did.
+type inboxFloodResult struct {
+	attacker             string // the attacker's own report
+	lateAdmitted         time.Duration
+	refused, rateLimited uint64
+	busy, quiet          float64 // cores, during the attack and before
+	attackCPU            float64 // busy - quiet
+	answered             int     // HELLOs the node answered (from the attacker's report)
+	wall                 time.Duration
+	whispers             int64
+	p99                  time.Duration
+}
+
+func (r inboxFloodResult) String() string {
+	late := "no late peer"
+	if r.lateAdmitted > 0 {
+		late = fmt.Sprintf("late peer admitted %v after the attack began", r.lateAdmitted.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%s; %s; inbox refused %d, rate limited %d; CPU %.3f cores during the attack, %.3f before: %.3f for the attack; honest whispers %d, p99 %v",
+		r.attacker, late, r.refused, r.rateLimited, r.busy, r.quiet, r.attackCPU, r.whispers, r.p99)
+}
+
+// inboxFlood runs the attack of TestHostileInboxFlood for d against a
+// secure victim with lim, while an honest peer whispers to it every 10 ms
+// (all of which must arrive), and with late a peer that starts 2 s into
+// the attack and must be admitted.
+func inboxFlood(t testing.TB, lim Limits, d time.Duration, late bool) inboxFloodResult {
 	port := testBeaconPort()
-	victim := startNode(t, secureConfig(t, "victim", port))
-	honest := startNode(t, secureConfig(t, "honest", port))
+	vcfg := secureConfig(t, "victim", port)
+	vcfg.Limits = lim
+	victim := startNodeTB(t, vcfg)
+	honest := startNodeTB(t, secureConfig(t, "honest", port))
 	var tk *talker
 	var ready atomic.Bool
 	w := watch(victim, func(wh *Whisper) {
@@ -170,20 +233,20 @@ func TestHostileInboxFlood(t *testing.T) {
 		}
 	})
 	w.waitEnter(t, honest.UUID(), "ENTER honest")
-	waitFor(t, "honest to see the victim", func() bool { return len(honest.Peers()) == 1 })
+	waitForTB(t, "honest to see the victim", func() bool { return len(honest.Peers()) == 1 })
 	tk = startTalker(honest, victim.UUID(), 10*time.Millisecond)
 	ready.Store(true)
 	hello := captureCurveHello(t, victim)
 
-	// The node's CPU without the attack, for as long as the attack lasts.
-	const attack = 8 * time.Second
+	// The node's CPU without the attack.
+	var r inboxFloodResult
 	cpu0, wall0 := testenv.ProcessCPU(), time.Now()
-	time.Sleep(attack / 2)
-	quiet := float64(testenv.ProcessCPU()-cpu0) / float64(time.Since(wall0))
+	time.Sleep(d / 2)
+	r.quiet = float64(testenv.ProcessCPU()-cpu0) / float64(time.Since(wall0))
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileInboxFlood$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "ZRE_HO_ATTACK="+victim.Endpoint()[len("tcp://"):],
-		"ZRE_HO_HELLO="+hex.EncodeToString(hello), "ZRE_HO_SECS="+strconv.Itoa(int(attack/time.Second)))
+		"ZRE_HO_HELLO="+hex.EncodeToString(hello), "ZRE_HO_SECS="+strconv.Itoa(int(d/time.Second)))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	before := victim.Stats()
@@ -194,43 +257,35 @@ func TestHostileInboxFlood(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// A peer arriving during the attack is admitted.
-	time.Sleep(2 * time.Second)
-	lateCfg := secureConfig(t, "late", port)
-	lateCfg.Beacon.Loopback, lateCfg.Beacon.Interval = true, 100*time.Millisecond
-	late, err := New(lateCfg)
-	if err != nil {
-		t.Fatal(err)
+	if late {
+		time.Sleep(2 * time.Second)
+		lateNode := startNodeTB(t, secureConfig(t, "late", port))
+		w.waitEnter(t, lateNode.UUID(), "ENTER late (during the attack)")
+		r.lateAdmitted = time.Since(wall1)
 	}
-	defer late.Close()
-	if err := late.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w.waitEnter(t, late.UUID(), "ENTER late (during the attack)")
-	admitted := time.Now()
-	var err2 error
+	var err error
 	select {
-	case err2 = <-done:
-	case <-time.After(attack + eventTimeout):
+	case err = <-done:
+	case <-time.After(d + eventTimeout):
 		cmd.Process.Kill()
 		t.Fatal("attacker did not finish")
 	}
-	wall := time.Since(wall1)
-	busy := float64(testenv.ProcessCPU()-cpu1) / float64(wall)
+	r.wall = time.Since(wall1)
+	r.busy = float64(testenv.ProcessCPU()-cpu1) / float64(r.wall)
+	r.attackCPU = r.busy - r.quiet
 	after := victim.Stats()
+	r.refused, r.rateLimited = after.InboxRefused-before.InboxRefused, after.InboxRateLimited-before.InboxRateLimited
 	tk.finish(t, "honest to victim")
-	if err2 != nil {
-		t.Fatalf("attacker: %v\n%s", err2, out.String())
+	if err != nil {
+		t.Fatalf("attacker: %v\n%s", err, out.String())
 	}
-	attackCPU := busy - quiet
-	t.Logf("%s; late peer admitted %v after the attack began; inbox refused %d, rate limited %d; CPU %.3f cores during the attack, %.3f before: %.3f for the attack; honest whispers %d, p99 %v",
-		bytes.TrimSpace(out.Bytes()), admitted.Sub(wall1).Round(time.Millisecond),
-		after.InboxRefused-before.InboxRefused, after.InboxRateLimited-before.InboxRateLimited,
-		busy, quiet, attackCPU, tk.got.Load(), tk.lat.p(0.99))
-	if after.InboxRefused == before.InboxRefused || after.InboxRateLimited == before.InboxRateLimited {
-		t.Errorf("the attack did not reach the limits: %+v", after)
+	r.attacker = string(bytes.TrimSpace(out.Bytes()))
+	for line := range strings.Lines(r.attacker) {
+		var idle, tried int
+		if _, err := fmt.Sscanf(line, "ATTACK opened %d idle connections, %d HELLOs replayed, %d answered", &idle, &tried, &r.answered); err == nil {
+			r.attacker = strings.TrimSpace(line)
+		}
 	}
-	if attackCPU > 0.25 {
-		t.Errorf("the attack cost the node %.2f of a core, want under 0.25", attackCPU)
-	}
+	r.whispers, r.p99 = tk.got.Load(), tk.lat.p(0.99)
+	return r
 }
