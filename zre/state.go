@@ -484,7 +484,11 @@ func (s *state) connect(p *peer) {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
 	}
-	p.link, p.sentSeq = l, 0 // (tx is closed: see dropLink)
+	// The loop sets link and sentSeq only while tx is closed. It is open
+	// here for a peer that entered without a link (its HELLO claimed the
+	// endpoint of a live peer): with no link, no sender waits on it.
+	p.closeTx()
+	p.link, p.sentSeq = l, 0
 	p.helloSentAt = s.clock
 	s.dialing[p] = struct{}{}
 	s.sendTo(p, s.hello())

@@ -800,6 +800,13 @@ func TestStateEndpointTakenOver(t *testing.T) {
 	if got := h.link(epB).sent; got[0].ID != MsgHello {
 		t.Fatalf("sent %+v", got)
 	}
+	// A entered without a link; now it has one, the application can send.
+	if err := h.st.whisper(uuidA, [][]byte{[]byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.link(epB).sent; len(got) != 2 || got[1].ID != MsgWhisper || got[1].Sequence != 2 {
+		t.Fatalf("sent %+v", got)
+	}
 }
 
 // A spoofed beacon (a new UUID with a live peer's address and port) never
