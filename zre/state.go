@@ -268,7 +268,9 @@ func (s *state) pushedHead() {
 	if s.ring == nil {
 		s.ring = make([]int32, cap(s.evq))
 	}
-	s.reclaimTo(len(s.evq) - 1) // (e is in evq, not yet in ring)
+	// e went into evq and is not yet in ring; the consumer may have taken
+	// it already, and then everything before it.
+	s.reclaimTo(max(len(s.evq)-1, 0))
 	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
 	s.ringLen++
 	s.pushed++
