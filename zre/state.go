@@ -1213,14 +1213,3 @@ func (s *state) peerInfo(p *peer) PeerInfo {
 	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs,
 		Key: p.key, Bound: !p.key.IsZero() && IsBound(p.id, p.key)}
 }
-
-// readyPeers returns the peers that said HELLO, in UUID order.
-func (s *state) readyPeers() []*peer {
-	var out []*peer
-	for _, p := range s.sortedPeers() {
-		if p.ready {
-			out = append(out, p)
-		}
-	}
-	return out
-}
