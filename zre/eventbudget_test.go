@@ -150,3 +150,23 @@ func TestEventBudgetHugeHello(t *testing.T) {
 	}
 	checkBudget(t, h, base, budget)
 }
+
+// The consumer may take an event out of the channel before the loop
+// records that it went in (the loop's select sent it): the byte count
+// stays right.
+func TestEventBudgetConsumerFirst(t *testing.T) {
+	h := budgetHarness(t, 10, 1<<20)
+	h.enterB()
+	h.st.evBytes = 0 // (wantEvents took the ENTER out behind the count's back)
+	for i := range 3 {
+		h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: uint16(2 + i), Content: [][]byte{make([]byte, 100)}})
+	}
+	for range 3 { // as the loop's "case out <- next", the consumer quicker
+		h.st.evq <- h.st.events[0]
+		<-h.st.evq
+		h.st.pushedHead()
+	}
+	if h.st.reclaim(); h.st.evBytes != 0 || h.st.ringLen != 0 {
+		t.Fatalf("%d bytes, %d ring entries counted for an empty queue", h.st.evBytes, h.st.ringLen)
+	}
+}

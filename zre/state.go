@@ -308,7 +308,9 @@ func (s *state) pushedHead() {
 	if s.ring == nil {
 		s.ring = make([]int32, cap(s.evq))
 	}
-	s.reclaimTo(max(len(s.evq)-1, 0)) // (e is in evq, not yet in ring; or taken already, and all before it)
+	// e went into evq and is not yet in ring; the consumer may have taken
+	// it already, and then everything before it.
+	s.reclaimTo(max(len(s.evq)-1, 0))
 	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
 	s.ringLen++
 	s.pushed++
@@ -1552,15 +1554,4 @@ func (s *state) peerInfo(p *peer) PeerInfo {
 	slices.Sort(gs)
 	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs,
 		Key: p.key, Bound: !p.key.IsZero() && IsBound(p.id, p.key)}
-}
-
-// readyPeers returns the peers that said HELLO, in UUID order.
-func (s *state) readyPeers() []*peer {
-	var out []*peer
-	for _, p := range s.sortedPeers() {
-		if p.ready {
-			out = append(out, p)
-		}
-	}
-	return out
 }
