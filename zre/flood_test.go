@@ -118,7 +118,10 @@ func beaconFlood(t testing.TB, n, rate int) floodResult {
 	interval := time.Duration(batch) * time.Second / time.Duration(rate)
 	next := start
 	for i := 0; i < n; i++ {
-		b := Beacon{Version: BeaconV1, UUID: uuid.New(), Port: uint16(1024 + rand.IntN(60000))}
+		// Ports below the ephemeral range (32768 and up on Linux) and
+		// above the usual services: the nodes dial them, and a listener of
+		// another program there (on 0.0.0.0) would get our HELLOs.
+		b := Beacon{Version: BeaconV1, UUID: uuid.New(), Port: uint16(10000 + rand.IntN(22768))}
 		if err := senders[i%len(senders)].send(b); err == nil {
 			r.sent++
 		}
