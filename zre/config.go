@@ -55,7 +55,9 @@ type BeaconConfig struct {
 // compute: beacons are not authenticated and anyone can connect to the
 // inbox. A zero field means its default; a negative one, no limit. The
 // defaults leave room for many nodes on one host (all connecting from one
-// address) while a flood from one address cannot lock others out.
+// address) while a flood from one address cannot lock others out: up to
+// 64 nodes behind one address (one host on loopback, a NAT) mesh at once;
+// for more, raise MaxPendingPerAddr, MaxConnsPerAddr and ConnBurst.
 type Limits struct {
 	// MaxPending bounds the peers dialled on a beacon that have not said
 	// HELLO yet, in total (DefaultMaxPending, 256); MaxPendingPerAddr

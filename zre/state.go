@@ -427,6 +427,7 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey, 
 		// ConnectPeer already connected there and said HELLO.
 		delete(s.pending, endpoint)
 		p.link, p.sentSeq, p.helloSentAt = pp.link, pp.sentSeq, s.clock
+		s.dialing[p] = struct{}{}
 		return p
 	}
 	s.connect(p)
