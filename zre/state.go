@@ -455,23 +455,24 @@ func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stal
 	return live, stale
 }
 
-// probe asks a ready peer whose endpoint another UUID claims whether it is
-// still there: a PING, and removal after Config.Evasive unless something
-// (its beacon, its PING-OK) is heard from it before. A peer that restarted
-// with a new UUID on the same port is gone after that, and the new one
-// enters on its next beacon: one re-entry. At most one probe per peer per
+// probe asks a ready peer that an unauthenticated claim says is gone
+// (another UUID claims its endpoint, a port-0 beacon) whether it is still
+// there: a PING, and removal after Config.Evasive unless something (its
+// beacon, its PING-OK) is heard from it before. A peer that restarted with
+// a new UUID on the same port is gone after that, and the new one enters
+// on its next beacon: one re-entry. At most one PING per peer per
 // Config.Evasive, however many claims arrive.
 func (s *state) probe(p *peer) {
 	now := s.clock
+	if exp := now.Add(s.cfg.Evasive); p.expiredAt.IsZero() || exp.Before(p.expiredAt) {
+		p.expiredAt = exp
+	}
 	if !p.probedAt.IsZero() && now.Sub(p.probedAt) < s.cfg.Evasive {
 		return
 	}
 	p.probedAt = now
-	s.log.Debug("zre: another UUID claims the endpoint of a peer: pinging it", "peer", p.label(), "endpoint", p.endpoint)
+	s.log.Debug("zre: unauthenticated claim that a peer is gone: pinging it", "peer", p.label(), "endpoint", p.endpoint)
 	s.sendTo(p, &Msg{ID: MsgPing})
-	if exp := now.Add(s.cfg.Evasive); p.expiredAt.IsZero() || exp.Before(p.expiredAt) {
-		p.expiredAt = exp
-	}
 }
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
@@ -761,16 +762,15 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		p, ok := s.peers[b.UUID]
 		switch {
 		case !ok:
-		case s.sec != nil && p.ready:
+		case p.ready && (s.sec != nil || linkConnected(p.link)):
 			// Beacons are not authenticated: anyone can send this one with
-			// a peer's UUID and public key. Ask the peer instead: a PING
-			// that a live peer answers (refreshing its timers), and
-			// removal after Config.Evasive if it does not.
-			s.log.Debug("zre: port-0 beacon for a connected peer: pinging it", "peer", p.label())
-			s.sendTo(p, &Msg{ID: MsgPing})
-			if exp := now.Add(s.cfg.Evasive); exp.Before(p.expiredAt) {
-				p.expiredAt = exp
-			}
+			// a peer's UUID (and public key). A peer alive on its
+			// connection is asked instead (probe): a PING that a live peer
+			// answers (refreshing its timers), and removal after
+			// Config.Evasive if nothing is heard from it. (Our peers say
+			// GOODBYE over TCP before this beacon, and go at once.)
+			s.log.Debug("zre: port-0 beacon for a connected peer: probing it", "peer", p.label())
+			s.probe(p)
 		default:
 			s.log.Debug("zre: peer said goodbye by beacon", "peer", p.label())
 			s.removePeer(p)

@@ -21,9 +21,12 @@ type fakeLink struct {
 	closed   bool
 	full     bool // refuse sends, as a full DEALER queue does
 	gaveUp   bool // never connected: given up (giveUpLink)
+	down     bool // not connected (a DEALER reconnecting)
 }
 
 func (l *fakeLink) GaveUp() bool { return l.gaveUp }
+
+func (l *fakeLink) Connected() bool { return !l.down }
 
 func (l *fakeLink) Send(frames ...[]byte) error {
 	if l.closed {
@@ -389,12 +392,27 @@ func TestStateBeacons(t *testing.T) {
 	if len(h.links[epB]) != 1 {
 		t.Fatalf("%d links", len(h.links[epB]))
 	}
-	// Port 0: the peer leaves.
+	// Port 0: anyone can send that beacon, so a peer alive on its
+	// connection is probed (a PING) and leaves when nothing is heard from
+	// it for Config.Evasive.
 	h.beacon(uuidB, 0, "127.0.0.1:5670")
+	h.wantEvents()
+	if got := l.sent[len(l.sent)-1]; got.ID != MsgPing {
+		t.Fatalf("sent %+v, want a PING", got)
+	}
+	h.advance(h.cfg.Evasive)
+	h.st.reap(h.now)
 	h.wantEvents("EXIT node-b")
 	if !l.closed || len(h.st.peers) != 0 {
 		t.Fatal("peer not removed")
 	}
+	// A peer whose link is down goes at once.
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	h.st.peers[uuidB].link.(*fakeLink).down = true
+	h.beacon(uuidB, 0, "127.0.0.1:5670")
+	h.wantEvents("EXIT node-b")
 	// Port 0 from an unknown peer: nothing.
 	h.beacon(uuidA, 0, "127.0.0.1:5670")
 	h.wantEvents()
