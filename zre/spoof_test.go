@@ -393,3 +393,55 @@ func TestHostileRestartSameUUID(t *testing.T) {
 		})
 	}
 }
+
+// Port-0 beacons spoofed for a live peer (5 a second for 10 s) never make
+// it exit: it is probed and answers, and keeps talking without a loss.
+func TestHostileSpoofedPortZero(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		name := "plain"
+		if secure {
+			name = "secure"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			port := testBeaconPort()
+			cfg := func(name string) Config {
+				if secure {
+					return secureConfig(t, name, port)
+				}
+				return Config{Name: name, Beacon: BeaconConfig{Port: port}}
+			}
+			victim := startNode(t, cfg("victim"))
+			honest := startNode(t, cfg("honest"))
+			var tk *talker
+			var ready atomic.Bool
+			wv := watch(victim, func(w *Whisper) {
+				if ready.Load() {
+					tk.receive(w)
+				}
+			})
+			wv.waitEnter(t, honest.UUID(), "ENTER honest")
+			waitFor(t, "honest to see the victim", func() bool { return len(honest.Peers()) == 1 })
+			tk = startTalker(honest, victim.UUID(), 20*time.Millisecond)
+			ready.Store(true)
+			spoof := Beacon{Version: BeaconV1, UUID: honest.UUID()}
+			if secure {
+				spoof = Beacon{Version: BeaconV3, UUID: honest.UUID(), PublicKey: honest.PublicKey()}
+			}
+			bs := newBeaconSender(t, port, "127.0.0.1")
+			for range 50 {
+				if err := bs.send(spoof); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			tk.finish(t, "honest to victim")
+			wv.mu.Lock()
+			exits := wv.exits[honest.UUID()]
+			wv.mu.Unlock()
+			if n := len(wv.entersOf(honest.UUID())); n != 1 || exits != 0 {
+				t.Fatalf("honest entered %d times and exited %d times under spoofed port-0 beacons", n, exits)
+			}
+		})
+	}
+}
