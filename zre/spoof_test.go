@@ -190,6 +190,7 @@ func (tk *talker) finish(t testing.TB, what string) {
 // hundreds of times a second, forever. Now: at most one extra ENTER within
 // 15 s and none after, and the two keep talking without a loss.
 func TestHostileSpoofedBeaconSettles(t *testing.T) {
+	t.Parallel() // tens of seconds of watching, little CPU
 	for _, secure := range []bool{false, true} {
 		name := "plain"
 		if secure {
@@ -265,6 +266,7 @@ func TestHostileSpoofedBeaconSettles(t *testing.T) {
 // two connection attempts from each node, and the honest peers keep
 // talking.
 func TestHostileBeaconToDeadEndpoint(t *testing.T) {
+	t.Parallel() // tens of seconds of watching, little CPU
 	port := testBeaconPort()
 	var nodes []*Node
 	for _, name := range []string{"a", "b", "c"} {
@@ -341,6 +343,7 @@ func slicesSortDurations(d []time.Duration) { slices.Sort(d) }
 // re-enters once, both sides talk again at once, and nothing more happens:
 // its second HELLO is answered once and the answer is not.
 func TestHostileRestartSameUUID(t *testing.T) {
+	t.Parallel() // tens of seconds of watching, little CPU
 	for _, secure := range []bool{false, true} {
 		name := "plain"
 		if secure {
@@ -383,7 +386,7 @@ func TestHostileRestartSameUUID(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "a's whisper at the restarted b", func() bool { return wb.nWhisp.Load() == 1 })
-			time.Sleep(5 * time.Second) // what would happen in it is the assertion
+			time.Sleep(3 * time.Second) // what would happen in it is the assertion
 			if n := len(wa.entersOf(b.UUID())); n != 2 {
 				t.Errorf("a saw b ENTER %d times, want 2", n)
 			}
@@ -394,9 +397,10 @@ func TestHostileRestartSameUUID(t *testing.T) {
 	}
 }
 
-// Port-0 beacons spoofed for a live peer (5 a second for 10 s) never make
+// Port-0 beacons spoofed for a live peer (5 a second for 6 s) never make
 // it exit: it is probed and answers, and keeps talking without a loss.
 func TestHostileSpoofedPortZero(t *testing.T) {
+	t.Parallel() // tens of seconds of watching, little CPU
 	for _, secure := range []bool{false, true} {
 		name := "plain"
 		if secure {
@@ -429,7 +433,7 @@ func TestHostileSpoofedPortZero(t *testing.T) {
 				spoof = Beacon{Version: BeaconV3, UUID: honest.UUID(), PublicKey: honest.PublicKey()}
 			}
 			bs := newBeaconSender(t, port, "127.0.0.1")
-			for range 50 {
+			for range 30 {
 				if err := bs.send(spoof); err != nil {
 					t.Fatal(err)
 				}
