@@ -139,6 +139,7 @@ type state struct {
 	pending map[string]*pendingPeer
 
 	events  []Event // waiting for the loop to put them into evq
+	evBase  []Event // events' array, kept for reuse: see appendEvent
 	stopped bool
 
 	// evq is the buffered channel of Node.Events (nil in state tests); the
@@ -221,14 +222,30 @@ func (s *state) emit(e Event) {
 		if !s.overflow {
 			s.overflow, s.overflowAt = true, 0
 			o := &Overflow{EventHeader{Peer: s.self, Name: s.cfg.Name}}
-			s.events = append(s.events, o)
+			s.appendEvent(o)
 			s.evBytes += eventSize(o)
 		}
 		return
 	}
-	s.events = append(s.events, e)
+	s.appendEvent(e)
 	s.evBytes += size
 }
+
+// appendEvent queues e, reusing the queue's array once it emptied (the
+// loop empties it after nearly every message: a new array each time cost
+// an allocation per event).
+func (s *state) appendEvent(e Event) {
+	if len(s.events) == 0 && s.evBase != nil {
+		s.events = s.evBase[:0]
+	}
+	s.events = append(s.events, e)
+	if cap(s.events) > cap(s.evBase) && cap(s.events) <= maxEvBase {
+		s.evBase = s.events[:0]
+	}
+}
+
+// maxEvBase: a queue array larger than this (after a burst) is not kept.
+const maxEvBase = 1024
 
 // reclaim takes the events the consumer received from evq off the byte
 // count: evq is FIFO, so they are the oldest of ring.
@@ -285,7 +302,7 @@ func (s *state) popEvent() {
 	s.events[0] = nil
 	s.events = s.events[1:]
 	if len(s.events) == 0 {
-		s.events = nil // let the backing array go
+		s.events = nil // (appendEvent reuses evBase)
 	}
 }
 
