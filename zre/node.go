@@ -158,6 +158,10 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// loopBatch is how many more inbox messages the loop takes after one
+// without going back to its select.
+const loopBatch = 63
+
 // eventChanSize is the capacity of the events channel; the rest of
 // Config.EventQueue waits in the loop's queue (a channel of 10 000 would
 // cost 160 KiB per node, too much for a simulation of thousands).
@@ -324,9 +328,32 @@ func (n *Node) loop() {
 			}
 			st.onBeacon(pkt.Payload, pkt.From, n.now())
 		case m := <-routed:
-			st.onMessage(routerInbox(m), n.now())
+			now := n.now()
+			st.onMessage(routerInbox(m), now)
+			// More messages are often waiting: take them without a
+			// select over every source (its locks cost more than the
+			// message), a bounded batch so that the rest gets its turn.
+			for range loopBatch {
+				select {
+				case m = <-routed:
+					st.onMessage(routerInbox(m), now)
+					continue
+				default:
+				}
+				break
+			}
 		case in := <-n.inbox:
-			st.onMessage(in, n.now())
+			now := n.now()
+			st.onMessage(in, now)
+			for range loopBatch {
+				select {
+				case in = <-n.inbox:
+					st.onMessage(in, now)
+					continue
+				default:
+				}
+				break
+			}
 		case v := <-n.verdicts:
 			st.onVerdict(v, n.now())
 		case e := <-reports:

@@ -154,6 +154,7 @@ type state struct {
 	pending map[string]*pendingPeer
 
 	events  []Event // waiting for the loop to put them into evq
+	evBase  []Event // events' array, kept for reuse: see appendEvent
 	stopped bool
 
 	// clock is the time of what the state is handling (onBeacon,
@@ -261,14 +262,30 @@ func (s *state) emit(e Event) {
 		if !s.overflow {
 			s.overflow, s.overflowAt = true, 0
 			o := &Overflow{EventHeader{Peer: s.self, Name: s.cfg.Name}}
-			s.events = append(s.events, o)
+			s.appendEvent(o)
 			s.evBytes += eventSize(o)
 		}
 		return
 	}
-	s.events = append(s.events, e)
+	s.appendEvent(e)
 	s.evBytes += size
 }
+
+// appendEvent queues e, reusing the queue's array once it emptied (the
+// loop empties it after nearly every message: a new array each time cost
+// an allocation per event).
+func (s *state) appendEvent(e Event) {
+	if len(s.events) == 0 && s.evBase != nil {
+		s.events = s.evBase[:0]
+	}
+	s.events = append(s.events, e)
+	if cap(s.events) > cap(s.evBase) && cap(s.events) <= maxEvBase {
+		s.evBase = s.events[:0]
+	}
+}
+
+// maxEvBase: a queue array larger than this (after a burst) is not kept.
+const maxEvBase = 1024
 
 // reclaim takes the events the consumer received from evq off the byte
 // count: evq is FIFO, so they are the oldest of ring.
@@ -325,7 +342,7 @@ func (s *state) popEvent() {
 	s.events[0] = nil
 	s.events = s.events[1:]
 	if len(s.events) == 0 {
-		s.events = nil // let the backing array go
+		s.events = nil // (appendEvent reuses evBase)
 	}
 }
 
@@ -1028,8 +1045,10 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 		s.groups[name] = g
 	}
 	g.peers[p.id] = p
-	p.groups[name] = true
-	s.dir.join(p.id, name)
+	if !p.groups[name] {
+		p.groups[name] = true
+		s.dir.join(p.id, name)
+	}
 	if !s.reservedGroup(name) {
 		s.emit(&Join{EventHeader: s.header(p), Group: name})
 	} else {

@@ -344,6 +344,11 @@ func runBenchRemote(ctx context.Context, env *cliEnv, args []string) error {
 		}()
 		logf("I: Started node %d", i+1)
 	}
+	stopProfile, err := f.startProfile() // (--cpuprofile: the remote side's cost, until it stops)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	<-ctx.Done()
 	return nil
 }
