@@ -20,6 +20,16 @@ const (
 	DefaultSilent         = 5 * time.Second
 	DefaultExpired        = 30 * time.Second
 	DefaultEventQueue     = 10000
+	DefaultEventBytes     = 64 << 20 // 64 MiB
+	DefaultMaxPeerGroups  = 4096
+
+	// Defaults of Limits.
+	DefaultMaxPending        = 256
+	DefaultMaxPendingPerAddr = 64
+	DefaultMaxConns          = 1024
+	DefaultMaxConnsPerAddr   = 64
+	DefaultConnRate          = 20
+	DefaultConnBurst         = 64
 	// reapInterval is how often the node checks its peers' timers (the C
 	// reference's REAP_INTERVAL).
 	reapInterval = time.Second
@@ -39,6 +49,68 @@ type BeaconConfig struct {
 	// Disabled turns discovery off: peers are only those given to
 	// ConnectPeer and those that connect to us.
 	Disabled bool
+}
+
+// Limits bound what strangers on the network can make a node hold and
+// compute: beacons are not authenticated and anyone can connect to the
+// inbox. A zero field means its default; a negative one, no limit. The
+// defaults leave room for many nodes on one host (all connecting from one
+// address) while a flood from one address cannot lock others out: up to
+// 64 nodes behind one address (one host on loopback, a NAT) mesh at once;
+// for more, raise MaxPendingPerAddr, MaxConnsPerAddr and ConnBurst.
+type Limits struct {
+	// MaxPending bounds the peers dialled on a beacon that have not said
+	// HELLO yet, in total (DefaultMaxPending, 256); MaxPendingPerAddr
+	// bounds them per beacon source address (DefaultMaxPendingPerAddr,
+	// 64). A beacon of an unknown peer beyond them is ignored
+	// (Stats.PendingRefused); a real peer beacons again a second later.
+	// Each pending peer holds one connection attempt: one that never
+	// completes its handshake is given up after at most two tries
+	// (Stats.DialsGivenUp), and a beacon does not dial that endpoint again
+	// for 10 s.
+	MaxPending        int
+	MaxPendingPerAddr int
+	// MaxConns bounds the connections open on our inbox, in total
+	// (DefaultMaxConns, 1024, or half the process's limit of open files
+	// when that is lower, leaving the other half to our connections to
+	// peers and the rest of the process), and MaxConnsPerAddr per remote
+	// address (DefaultMaxConnsPerAddr, 64); a connection beyond them is
+	// closed as soon as it is accepted (Stats.InboxRefused). Strangers can
+	// fill MaxConns from many addresses; from one they get
+	// MaxConnsPerAddr.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// ConnRate is the rate of new inbox connections accepted per remote
+	// address, per second (DefaultConnRate, 20), with bursts of ConnBurst
+	// (DefaultConnBurst, 64); beyond it a connection is closed as soon as
+	// it is accepted (Stats.InboxRateLimited). Each CURVE handshake
+	// needs its own connection, so this bounds the X25519 work a stranger
+	// can make a secure node do (about 0.3 ms each: 20 a second is under
+	// 1 % of a core per address).
+	ConnRate  float64
+	ConnBurst int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxPending, DefaultMaxPending)
+	def(&l.MaxPendingPerAddr, DefaultMaxPendingPerAddr)
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+		if fds := fdLimit(); fds > 0 && fds/2 < l.MaxConns {
+			l.MaxConns = max(fds/2, 1)
+		}
+	}
+	def(&l.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	def(&l.ConnBurst, DefaultConnBurst)
+	if l.ConnRate == 0 {
+		l.ConnRate = DefaultConnRate
+	}
+	return l
 }
 
 // Config configures a Node. New copies it; the zero value is usable (a
@@ -74,12 +146,24 @@ type Config struct {
 	// (Exit event).
 	Expired time.Duration
 
-	// EventQueue bounds the events waiting for the consumer; see Events.
+	// EventQueue bounds the events waiting for the consumer (counted in
+	// Events' channel and behind it); see Node for the policy.
 	EventQueue int
+	// EventBytes bounds the memory of the events waiting for the consumer
+	// (their content plus a fixed cost per event); 0 means
+	// DefaultEventBytes. See Node for the policy.
+	EventBytes int
+	// MaxPeerGroups bounds the groups one peer may be in (from its HELLO
+	// and JOINs); further JOINs of that peer are ignored and counted in
+	// Stats.GroupsIgnored. 0 means DefaultMaxPeerGroups.
+	MaxPeerGroups int
 
 	// SendHWM is the number of messages queued per peer before sends fail
 	// with zmtp.ErrPeerNotResponding; 0 means the zmtp default.
 	SendHWM int
+
+	// Limits bound what strangers can make the node hold; see Limits.
+	Limits Limits
 
 	// Logger receives the node's logs; nil means none.
 	Logger *slog.Logger
@@ -171,6 +255,13 @@ func (c Config) withDefaults() (Config, error) {
 	if c.EventQueue <= 0 {
 		c.EventQueue = DefaultEventQueue
 	}
+	if c.EventBytes <= 0 {
+		c.EventBytes = DefaultEventBytes
+	}
+	if c.MaxPeerGroups <= 0 {
+		c.MaxPeerGroups = DefaultMaxPeerGroups
+	}
+	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

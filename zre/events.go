@@ -20,6 +20,7 @@ const (
 	EventStop
 	EventRefused    // secure mode: see Refused
 	EventKeyChanged // secure mode with a trust store: see KeyChanged
+	EventOverflow   // membership events were dropped: see Overflow
 	EventLeader     // leader election: see Leader (election.go)
 )
 
@@ -27,7 +28,7 @@ var eventNames = [...]string{
 	EventEnter: "ENTER", EventExit: "EXIT", EventJoin: "JOIN", EventLeave: "LEAVE",
 	EventWhisper: "WHISPER", EventShout: "SHOUT", EventEvasive: "EVASIVE",
 	EventSilent: "SILENT", EventStop: "STOP", EventRefused: "REFUSED",
-	EventKeyChanged: "KEY-CHANGED", EventLeader: "LEADER",
+	EventKeyChanged: "KEY-CHANGED", EventOverflow: "OVERFLOW", EventLeader: "LEADER",
 }
 
 // String returns the C reference's name: "ENTER", "WHISPER", ... (and
@@ -41,8 +42,8 @@ func (t EventType) String() string {
 
 // Event is one thing that happened on the network, delivered by
 // Node.Events. It is one of *Enter, *Exit, *Join, *Leave, *Whisper, *Shout,
-// *Evasive, *Silent, *Stop or *Leader (election.go), and in secure mode
-// *Refused or *KeyChanged; switch on the concrete type or on Type.
+// *Evasive, *Silent, *Overflow, *Stop or *Leader (election.go), and in secure
+// mode *Refused or *KeyChanged; switch on the concrete type or on Type.
 type Event interface {
 	Type() EventType
 	PeerUUID() uuid.UUID // the peer concerned (our own UUID for Stop)
@@ -110,16 +111,26 @@ type Silent struct{ EventHeader }
 // Stop: our node stopped; it is the last event before Events is closed.
 type Stop struct{ EventHeader }
 
+// Overflow: the consumer was so far behind that membership events (Enter,
+// Exit, Join, Leave) were dropped after this point (counted in
+// Stats.MembershipDropped): the application re-reads what it keeps of the
+// network — Peers, PeerInfos, PeersByGroup, PeerGroups — which are always
+// current, and goes on with the events that follow. Its header names our
+// own node. One Overflow is queued per episode: the next one comes after
+// this one was received. See Node for the policy.
+type Overflow struct{ EventHeader }
+
 // Type implementations.
-func (*Enter) Type() EventType   { return EventEnter }
-func (*Exit) Type() EventType    { return EventExit }
-func (*Join) Type() EventType    { return EventJoin }
-func (*Leave) Type() EventType   { return EventLeave }
-func (*Whisper) Type() EventType { return EventWhisper }
-func (*Shout) Type() EventType   { return EventShout }
-func (*Evasive) Type() EventType { return EventEvasive }
-func (*Silent) Type() EventType  { return EventSilent }
-func (*Stop) Type() EventType    { return EventStop }
+func (*Enter) Type() EventType    { return EventEnter }
+func (*Exit) Type() EventType     { return EventExit }
+func (*Join) Type() EventType     { return EventJoin }
+func (*Leave) Type() EventType    { return EventLeave }
+func (*Whisper) Type() EventType  { return EventWhisper }
+func (*Shout) Type() EventType    { return EventShout }
+func (*Evasive) Type() EventType  { return EventEvasive }
+func (*Silent) Type() EventType   { return EventSilent }
+func (*Stop) Type() EventType     { return EventStop }
+func (*Overflow) Type() EventType { return EventOverflow }
 
 var (
 	_ Event = (*Enter)(nil)
@@ -131,7 +142,41 @@ var (
 	_ Event = (*Evasive)(nil)
 	_ Event = (*Silent)(nil)
 	_ Event = (*Stop)(nil)
+	_ Event = (*Overflow)(nil)
 )
+
+// eventOverhead is what the byte budget counts for an event besides its
+// content and strings: the struct, the interface, the slice headers.
+const eventOverhead = 128
+
+// eventSize is what an event counts against Config.EventBytes.
+func eventSize(e Event) int {
+	n := eventOverhead + len(e.PeerName())
+	frames := func(fs [][]byte) {
+		for _, f := range fs {
+			n += 24 + len(f)
+		}
+	}
+	switch e := e.(type) {
+	case *Whisper:
+		frames(e.Content)
+	case *Shout:
+		n += len(e.Group)
+		frames(e.Content)
+	case *Join:
+		n += len(e.Group)
+	case *Leave:
+		n += len(e.Group)
+	case *Enter:
+		n += len(e.Addr)
+		for _, h := range e.Headers {
+			n += 32 + len(h.Key) + len(h.Value)
+		}
+	case *Refused:
+		n += 256 // address, reason
+	}
+	return n
+}
 
 // droppable reports whether the slow-consumer policy may drop e: message
 // events, presence hints and refusals (anyone can cause many) are; membership events (Enter, Exit, Join,

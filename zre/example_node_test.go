@@ -88,23 +88,70 @@ func ExampleNode_Stats() {
 	// Output: quiet 0 0
 }
 
-// A SHOUT that some peers could not take (their queues were full) reached
-// every other peer of the group; retry it for those peers only, so that
-// the others do not get it twice. (Compiled, not run: it needs a peer
-// that stops reading.)
-func ExampleNode_ShoutTo() {
-	var node *zre.Node // a started node in "video"
-	frame := []byte("...")
-	err := node.Shout("video", frame)
-	for tries := 0; tries < 100; tries++ {
-		var se *zre.ShoutError
-		if !errors.As(err, &se) || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+// Back-pressure: WhisperContext waits for room in a slow peer's queue
+// instead of failing, for as long as its context allows; no retry loop, no
+// sleep. Here alice sends bob more messages than his queue (SendHWM) holds
+// while bob reads slowly.
+func ExampleNode_WhisperContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	newNode := func(name string) *zre.Node {
+		n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Disabled: true}, Bind: "127.0.0.1", SendHWM: 4})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := n.Start(ctx); err != nil {
+			log.Fatal(err)
+		}
+		return n
+	}
+	alice, bob := newNode("alice"), newNode("bob")
+	defer alice.Close()
+	defer bob.Close()
+	if err := alice.ConnectPeer(ctx, bob.Endpoint(), bob.UUID()); err != nil {
+		log.Fatal(err)
+	}
+	for e := range alice.Events() {
+		if _, ok := e.(*zre.Enter); ok {
 			break
 		}
-		time.Sleep(5 * time.Millisecond) // back off; they catch up
-		err = node.ShoutTo("video", se.Peers, frame)
 	}
-	if err != nil {
-		log.Printf("some peers missed a frame: %v", err)
+	const count = 100
+	go func() {
+		for i := range count {
+			// Waits while bob's queue is full; fails only when ctx ends
+			// (errors.Is(err, context.DeadlineExceeded)), bob is gone
+			// (zre.ErrUnknownPeer) or alice closed (zre.ErrClosed).
+			if err := alice.WhisperContext(ctx, bob.UUID(), []byte{byte(i)}); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}()
+	got := 0
+	for e := range bob.Events() {
+		if w, ok := e.(*zre.Whisper); ok && int(w.Content[0][0]) == got {
+			got++
+			if got == count {
+				break
+			}
+		}
+	}
+	fmt.Println("bob got", got, "whispers in order")
+	// Output: bob got 100 whispers in order
+}
+
+// ShoutContext gives a SHOUT to every peer of the group with room at once,
+// then waits until the others took it or ctx is done; the *ShoutError
+// names those that did not. (Compiled, not run: it needs a peer that stops
+// reading.)
+func ExampleNode_ShoutContext() {
+	var node *zre.Node // a started node in "video"
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := node.ShoutContext(ctx, "video", []byte("..."))
+	var se *zre.ShoutError
+	if errors.As(err, &se) && errors.Is(err, zmtp.ErrPeerNotResponding) {
+		// Still full after 100 ms: too slow for this stream.
+		log.Printf("%d peers missed a frame: %v", len(se.Peers), err)
 	}
 }

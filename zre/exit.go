@@ -43,9 +43,9 @@ func (n *Node) inboxDisconnected(p *zmtp.Peer) {
 	}
 }
 
-// secureGoodbye handles a port-0 beacon for a ready peer in secure mode:
-// it reports true when the peer was removed.
-func (s *state) secureGoodbye(p *peer, now time.Time) bool {
+// beaconGoodbye handles a port-0 beacon for a ready, connected peer: it
+// reports true when the peer was removed.
+func (s *state) beaconGoodbye(p *peer, now time.Time) bool {
 	p.goodbyeAt = now
 	if s.exitIfGone(p, now) {
 		return true

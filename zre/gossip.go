@@ -184,7 +184,23 @@ func (s *state) onGossip(t zgossip.Tuple, now time.Time) {
 		s.log.Debug("zre: gossip tuple dropped", "key", t.Key, "value", t.Value, "err", err)
 		return
 	}
-	p := s.requirePeer(id, endpoint, key)
+	// A tuple is as unauthenticated as a beacon (the hub or anyone who
+	// publishes to it chose it): it goes through the same caps on pending
+	// peers, counted against the address it names.
+	p, known := s.peers[id]
+	if !known {
+		ap, perr := netip.ParseAddrPort(strings.TrimPrefix(endpoint, "tcp://"))
+		if perr != nil || !s.admitPending(ap.Addr().Unmap(), endpoint) {
+			return
+		}
+	}
+	if p = s.requirePeer(id, endpoint, key, viaBeacon); p == nil {
+		return
+	}
+	if !known {
+		ap, _ := netip.ParseAddrPort(strings.TrimPrefix(endpoint, "tcp://"))
+		s.countPending(p, ap.Addr().Unmap())
+	}
 	p.heard(now, s.cfg, false)
 }
 

@@ -1,7 +1,9 @@
 package zre
 
 import (
+	"bytes"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,3 +51,248 @@ func (g *ownGroups) remove(name string) bool {
 func (g *ownGroups) list() []string { return slices.Clone(g.names) }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// directory is what the application's goroutines read of the state without
+// a round trip to the loop: the peers that entered, their groups, and our
+// own groups. The loop writes it as the state changes (O(1) per peer or
+// group change: no copy of the whole), under mu; readers take mu for
+// reading. Whisper and Shout find their peers here.
+//
+// (Not an immutable snapshot behind an atomic pointer: rebuilding one per
+// change costs O(peers) each time, O(peers²) for a node meeting a network,
+// which is the cost issue 18 measured in reap's sort; nor one rebuilt on
+// demand, which needs the round trip it avoids.)
+type directory struct {
+	mu     sync.RWMutex
+	peers  map[uuid.UUID]*dirPeer
+	groups map[string]*dirGroup
+	own    []string
+}
+
+// dirPeer is one entered peer: what its HELLO said (immutable) and its
+// groups (a slice: usually one or a few names, and it costs a tenth of a
+// map; at most Config.MaxPeerGroups).
+type dirPeer struct {
+	p      *peer
+	info   PeerInfo // Groups unset: see groups
+	groups []string
+}
+
+// dirGroup is the peers of one group, in the order they joined: Shout
+// walks it as it is, without sorting. index finds a member's place.
+type dirGroup struct {
+	members []*peer
+	index   map[*peer]int
+}
+
+func newDirectory() *directory {
+	return &directory{peers: make(map[uuid.UUID]*dirPeer), groups: make(map[string]*dirGroup)}
+}
+
+// add publishes a peer that entered (the loop).
+func (d *directory) add(p *peer, info PeerInfo) {
+	info.Groups = nil
+	d.mu.Lock()
+	d.peers[p.id] = &dirPeer{p: p, info: info}
+	d.mu.Unlock()
+}
+
+// remove forgets a peer and takes it out of its groups (the loop).
+func (d *directory) remove(id uuid.UUID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dp := d.peers[id]
+	if dp == nil {
+		return
+	}
+	for len(dp.groups) > 0 {
+		d.leaveLocked(dp, dp.groups[len(dp.groups)-1])
+	}
+	delete(d.peers, id)
+}
+
+// join records that an entered peer is in a group (the loop).
+func (d *directory) join(id uuid.UUID, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dp := d.peers[id]
+	if dp == nil {
+		return
+	}
+	dp.groups = append(dp.groups, name) // (the state calls it for a new membership only)
+	g := d.groups[name]
+	if g == nil {
+		g = &dirGroup{index: make(map[*peer]int)}
+		d.groups[name] = g
+	}
+	g.index[dp.p] = len(g.members)
+	g.members = append(g.members, dp.p)
+}
+
+// leave records that a peer left a group (the loop).
+func (d *directory) leave(id uuid.UUID, name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dp := d.peers[id]; dp != nil {
+		d.leaveLocked(dp, name)
+	}
+}
+
+func (d *directory) leaveLocked(dp *dirPeer, name string) {
+	i := slices.Index(dp.groups, name)
+	if i < 0 {
+		return
+	}
+	end := len(dp.groups) - 1 // (order is kept by sorting at read)
+	dp.groups[i] = dp.groups[end]
+	dp.groups[end] = ""
+	dp.groups = dp.groups[:end]
+	g := d.groups[name]
+	i, ok := g.index[dp.p]
+	if !ok {
+		return
+	}
+	// Swap with the last member: O(1), and the order stays the same for
+	// the same history.
+	last := len(g.members) - 1
+	g.members[i] = g.members[last]
+	g.index[g.members[i]] = i
+	g.members[last] = nil
+	g.members = g.members[:last]
+	delete(g.index, dp.p)
+	if len(g.members) == 0 {
+		delete(d.groups, name)
+	}
+}
+
+// setOwn publishes our own groups (the loop, or Join/Leave before Start).
+func (d *directory) setOwn(names []string) {
+	d.mu.Lock()
+	d.own = names
+	d.mu.Unlock()
+}
+
+// clear forgets every peer (the loop, at Stop and Close).
+func (d *directory) clear() {
+	d.mu.Lock()
+	d.peers = make(map[uuid.UUID]*dirPeer)
+	d.groups = make(map[string]*dirGroup)
+	d.mu.Unlock()
+}
+
+// peer returns an entered peer, or nil.
+func (d *directory) peer(id uuid.UUID) *peer {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if dp := d.peers[id]; dp != nil {
+		return dp.p
+	}
+	return nil
+}
+
+// members appends the peers of a group to buf, in the group's order.
+func (d *directory) members(buf []*peer, name string) []*peer {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if g := d.groups[name]; g != nil {
+		buf = append(buf, g.members...)
+	}
+	return buf
+}
+
+// ids returns the UUIDs of the entered peers, sorted.
+func (d *directory) ids() []uuid.UUID {
+	d.mu.RLock()
+	out := make([]uuid.UUID, 0, len(d.peers))
+	for id := range d.peers {
+		out = append(out, id)
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, compareUUIDs)
+	return out
+}
+
+// groupIDs returns the UUIDs of a group's peers, sorted.
+func (d *directory) groupIDs(name string) []uuid.UUID {
+	d.mu.RLock()
+	var out []uuid.UUID
+	if g := d.groups[name]; g != nil {
+		out = make([]uuid.UUID, 0, len(g.members))
+		for _, p := range g.members {
+			out = append(out, p.id)
+		}
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, compareUUIDs)
+	return out
+}
+
+// infos returns what we know of every entered peer, in UUID order.
+func (d *directory) infos() []PeerInfo {
+	d.mu.RLock()
+	out := make([]PeerInfo, 0, len(d.peers))
+	for _, dp := range d.peers {
+		out = append(out, dp.infoLocked())
+	}
+	d.mu.RUnlock()
+	slices.SortFunc(out, func(a, b PeerInfo) int { return compareUUIDs(a.UUID, b.UUID) })
+	return out
+}
+
+// info returns what we know of one entered peer.
+func (d *directory) info(id uuid.UUID) (PeerInfo, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	dp := d.peers[id]
+	if dp == nil {
+		return PeerInfo{}, false
+	}
+	return dp.info, true // (Headers is never changed: callers that hand it out clone it)
+}
+
+func (dp *dirPeer) infoLocked() PeerInfo {
+	info := dp.info
+	info.Headers = slices.Clone(info.Headers)
+	info.Groups = slices.Clone(dp.groups)
+	if info.Groups == nil {
+		info.Groups = []string{}
+	}
+	slices.Sort(info.Groups)
+	return info
+}
+
+// groupNames returns the groups our peers are in, sorted.
+func (d *directory) groupNames() []string {
+	d.mu.RLock()
+	out := make([]string, 0, len(d.groups))
+	for name := range d.groups {
+		out = append(out, name)
+	}
+	d.mu.RUnlock()
+	slices.Sort(out)
+	return out
+}
+
+// ownGroups returns our groups, in the order we joined them.
+func (d *directory) ownGroups() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return slices.Clone(d.own)
+}
+
+func compareUUIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+
+// peerName returns an entered peer and its name (or label), or nil.
+func (d *directory) peerName(id uuid.UUID) (*peer, string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	dp := d.peers[id]
+	if dp == nil {
+		return nil, ""
+	}
+	name := dp.info.Name
+	if name == "" {
+		name = DefaultName(id)
+	}
+	return dp.p, name
+}

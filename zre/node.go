@@ -9,12 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/internal/netlimit"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
@@ -43,12 +45,42 @@ import (
 // dialled again on its next beacon (Stats.HelloTimeouts). Leader election
 // (ELECT, LEADER) follows the C reference: see SetContest and election.go.
 //
-// Events: Events returns an unbuffered channel that the node feeds from an
-// internal queue, so the node never blocks on its consumer. When
-// Config.EventQueue events are waiting, further Whisper, Shout, Evasive,
-// Silent and Refused events are dropped and counted in Stats().EventsDropped; Enter,
-// Exit, Join, Leave and Stop are never dropped (the queue may then grow
-// past the limit, by at most the membership changes of the network).
+// Sending: Whisper, Shout and ShoutTo never wait: a peer whose queue
+// (Config.SendHWM messages) is full refuses with an error wrapping
+// zmtp.ErrPeerNotResponding. WhisperContext, ShoutContext and
+// ShoutToContext wait for room until their context is done: that is the
+// node's back-pressure. None of them goes through the node's goroutine: the
+// caller queues the message on the peer's connection itself, and the
+// sequence numbers stay in order on the wire (a per-peer lock takes the
+// number and queues the frames in one step). Content given to Whisper and
+// the others is copied; WhisperOwned and ShoutOwned take it as it is.
+//
+// Reading: Peers, PeerInfos, PeersByGroup, PeerGroups, OwnGroups,
+// PeerAddress, PeerHeader, PeerName and PeerKey read what the node's
+// goroutine publishes as it changes (no round trip to it): a peer is there
+// from before its Enter event is delivered until before its Exit event is.
+//
+// Events: Events returns a buffered channel that the node's goroutine fills
+// in batches from its queue, so the node never blocks on its consumer.
+// What waits — in the channel and in the queue behind it — is bounded:
+//   - Whisper, Shout, Evasive, Silent, Refused and KeyChanged events are
+//     dropped (Stats.EventsDropped) when Config.EventQueue events wait, or
+//     when they would take the waiting events past Config.EventBytes bytes
+//     (content plus a fixed cost per event; one event larger than the
+//     budget gets through when nothing waits);
+//   - Enter, Exit, Join and Leave events may take the queue past those,
+//     to twice Config.EventQueue events and EventBytes + 1/16 bytes; past
+//     that they are dropped too (Stats.MembershipDropped) and one Overflow
+//     event is queued in their place, after which the application re-reads
+//     the peers and groups (always current: see above) and carries on;
+//     the next Overflow comes once this one was received;
+//   - a peer is in at most Config.MaxPeerGroups groups: its further JOINs
+//     (in its HELLO too) are ignored (Stats.GroupsIgnored), so that one
+//     peer cannot make the node hold unbounded membership;
+//   - Stop is never dropped.
+//
+// So an application that never reads holds at most about EventBytes x
+// 17/16 of events, whatever peers send.
 type Node struct {
 	cfg   Config
 	stats counters
@@ -57,7 +89,10 @@ type Node struct {
 
 	cmds     chan func(*state)
 	inbox    chan inboxMsg
+	verdicts chan verdict // secure mode: checks of HELLOs run off the loop (checkOffLoop)
 	events   chan Event
+	dir      *directory    // n.st.dir: what the API reads without the loop
+	closing  atomic.Bool   // set by Close: sends fail with ErrClosed
 	quit     chan struct{} // closed by Close
 	loopDone chan struct{} // closed when the loop exited
 
@@ -107,7 +142,7 @@ func New(cfg Config) (*Node, error) {
 		now:      time.Now,
 		cmds:     make(chan func(*state)),
 		inbox:    make(chan inboxMsg, 256),
-		events:   make(chan Event),
+		events:   make(chan Event, min(c.EventQueue, eventChanSize)),
 		quit:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		linger:   stopLinger,
@@ -116,6 +151,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
+	n.st.evq = n.events
+	n.dir = n.st.dir
 	if c.Secure != nil {
 		sec, err := newSecure(c.Secure)
 		if err != nil {
@@ -124,13 +161,25 @@ func New(cfg Config) (*Node, error) {
 		sec.dial = n.dialKey
 		sec.disconnect = n.disconnectInbound
 		n.sec, n.st.sec = sec, sec
+		n.verdicts = make(chan verdict)
+		n.st.checkOffLoop = n.checkOffLoop
 		n.st.baseCtx = n.ctx
 		if sec.trust != nil {
 			n.st.own.add(trust.Group) // the reserved group of trust statements
 		}
 	}
+	n.dir.setOwn(n.st.own.list())
 	return n, nil
 }
+
+// loopBatch is how many more inbox messages the loop takes after one
+// without going back to its select.
+const loopBatch = 63
+
+// eventChanSize is the capacity of the events channel; the rest of
+// Config.EventQueue waits in the loop's queue (a channel of 10 000 would
+// cost 160 KiB per node, too much for a simulation of thousands).
+const eventChanSize = 256
 
 // dial opens the DEALER to a peer in plain mode.
 func (n *Node) dial(endpoint string) (link, error) { return n.dialKey(endpoint, curve.PublicKey{}) }
@@ -149,7 +198,7 @@ func (n *Node) dialKey(endpoint string, key curve.PublicKey) (link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return newGiveUpLink(d, giveUpAfter), nil
 }
 
 // Start binds the inbox, starts the beacon and the node's goroutines. ctx
@@ -169,12 +218,18 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.Transport != nil {
 		return n.startAttached()
 	}
-	ropts := n.routerOptions()
-	ropts.OnDisconnect = n.inboxDisconnected // exit.go
-	r, err := zmtp.ListenRouter("tcp", n.cfg.bindAddr(), ropts)
+	ln, err := net.Listen("tcp", n.cfg.bindAddr())
 	if err != nil {
 		return fmt.Errorf("zre: failed to bind inbox: %w", err)
 	}
+	lim := n.cfg.Limits
+	inbox := netlimit.New(ln, netlimit.Config{
+		MaxConns: lim.MaxConns, MaxConnsPerAddr: lim.MaxConnsPerAddr, Rate: lim.ConnRate, Burst: lim.ConnBurst,
+	})
+	n.stats.inbox.Store(inbox)
+	ropts := n.routerOptions()
+	ropts.OnDisconnect = n.inboxDisconnected // exit.go
+	r := zmtp.NewRouter(inbox, ropts)
 	var b *beacon.Service
 	if !n.cfg.Beacon.Disabled {
 		b, err = beacon.New(beacon.Config{
@@ -282,6 +337,9 @@ func (n *Node) loop() {
 	defer reap.Stop()
 	st := n.st
 	for {
+		// Events go into the channel in batches, after each thing handled:
+		// no hand-off per event while the consumer keeps up.
+		st.flushEvents()
 		if st.stopped && len(st.events) == 0 {
 			return
 		}
@@ -300,9 +358,34 @@ func (n *Node) loop() {
 			}
 			st.onBeacon(pkt.Payload, pkt.From, n.now())
 		case m := <-routed:
-			st.onMessage(routerInbox(m), n.now())
+			now := n.now()
+			st.onMessage(routerInbox(m), now)
+			// More messages are often waiting: take them without a
+			// select over every source (its locks cost more than the
+			// message), a bounded batch so that the rest gets its turn.
+			for range loopBatch {
+				select {
+				case m = <-routed:
+					st.onMessage(routerInbox(m), now)
+					continue
+				default:
+				}
+				break
+			}
 		case in := <-n.inbox:
-			st.onMessage(in, n.now())
+			now := n.now()
+			st.onMessage(in, now)
+			for range loopBatch {
+				select {
+				case in = <-n.inbox:
+					st.onMessage(in, now)
+					continue
+				default:
+				}
+				break
+			}
+		case v := <-n.verdicts:
+			st.onVerdict(v, n.now())
 		case e := <-reports:
 			if !st.stopped {
 				st.note(e)
@@ -318,7 +401,7 @@ func (n *Node) loop() {
 		case <-reap.C:
 			st.reap(n.now())
 		case out <- next:
-			st.popEvent()
+			st.pushedHead()
 		case <-n.quit:
 			return
 		}
@@ -374,8 +457,16 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Unlock()
 
 	var links []link
-	if err := n.do(func(st *state) { links = st.stop() }); err != nil {
+	var pending []*peer
+	if err := n.do(func(st *state) { links, pending = st.stop(), st.stopPending }); err != nil {
 		return err
+	}
+	if len(pending) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, n.linger)
+		for _, p := range pending {
+			p.flushPending(lctx)
+		}
+		cancel()
 	}
 	if n.att != nil {
 		n.stopAttached(links)
@@ -457,6 +548,7 @@ func waitUntil(ctx context.Context, max time.Duration, cond func() bool) {
 // once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.closing.Store(true)
 		n.mu.Lock()
 		n.mu.closed = true
 		started := n.mu.started
@@ -530,45 +622,111 @@ func (n *Node) Leave(group string) error {
 	return err
 }
 
-// Whisper sends content (one frame per argument) to one peer. It returns
-// an error wrapping ErrUnknownPeer for a peer that has not said HELLO, and
-// one wrapping zmtp.ErrPeerNotResponding when the peer's queue is full.
-// The content is copied.
+// Whisper sends content (one frame per argument) to one peer without
+// waiting: it returns an error wrapping ErrUnknownPeer for a peer that has
+// not said HELLO (or is gone), one wrapping zmtp.ErrPeerNotResponding when
+// the peer's queue is full, and ErrClosed after Close. The content is
+// copied. It may be called from any goroutine, including while handling
+// an event.
 func (n *Node) Whisper(peer uuid.UUID, content ...[]byte) error {
-	c := cloneFrames(content)
-	var err error
-	if derr := n.do(func(st *state) { err = st.whisper(peer, c) }); derr != nil {
-		return derr
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	return n.dir.whisper(nil, &n.stats, peer, cloneFrames(content))
+}
+
+// WhisperContext is Whisper that waits, until ctx is done, for room in the
+// peer's queue. Its error wraps ErrUnknownPeer, ErrClosed, or (when ctx
+// ended first) both zmtp.ErrPeerNotResponding and ctx.Err(). The content
+// is copied. Senders to one peer that wait are served in turn; a Whisper
+// to that peer meanwhile fails at once (the queue is full).
+func (n *Node) WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error {
+	return n.WhisperOwned(ctx, peer, cloneFrames(content)...)
+}
+
+// WhisperOwned is WhisperContext without the copy: the node takes the
+// frames as they are and may still read them after it returned (until
+// they are written to the socket), so the caller must not change them
+// afterwards, whatever the result. For large payloads the caller does not
+// reuse.
+func (n *Node) WhisperOwned(ctx context.Context, peer uuid.UUID, content ...[]byte) error {
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	if err := n.dir.whisper(ctx, &n.stats, peer, content); err != nil {
+		return n.closedErr(err)
+	}
+	return nil
+}
+
+// closedErr is err, or ErrClosed when the node was closed meanwhile.
+func (n *Node) closedErr(err error) error {
+	if n.closing.Load() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return err
 }
 
-// Shout sends content to every peer in a group. Peers that cannot take it
-// are skipped, and a *ShoutError names them (it wraps the first of their
-// errors). The content is copied.
+// Shout sends content to every peer in a group without waiting. Peers
+// that cannot take it are skipped, and a *ShoutError names them (it wraps
+// the first of their errors). The content is copied.
 func (n *Node) Shout(group string, content ...[]byte) error {
-	c := cloneFrames(content)
-	var err error
-	if derr := n.do(func(st *state) { err = st.shout(group, nil, c) }); derr != nil {
-		return derr
+	if n.closing.Load() {
+		return ErrClosed
 	}
-	return err
+	return n.dir.shout(nil, &n.stats, group, nil, cloneFrames(content))
+}
+
+// ShoutContext sends content to every peer in the group at the call,
+// waiting until each took it or ctx is done: it first gives it to every
+// peer with room, then waits for the others. A *ShoutError names the
+// peers that did not take it (errors.Is(err, zmtp.ErrPeerNotResponding)
+// and errors.Is(err, ctx.Err()) for those still full when ctx ended); to
+// give it to them later, use ShoutToContext with ShoutError.Peers. The
+// content is copied.
+func (n *Node) ShoutContext(ctx context.Context, group string, content ...[]byte) error {
+	return n.ShoutOwned(ctx, group, cloneFrames(content)...)
+}
+
+// ShoutOwned is ShoutContext without the copy; see WhisperOwned for the
+// ownership of content (every peer's queue shares the same frames).
+func (n *Node) ShoutOwned(ctx context.Context, group string, content ...[]byte) error {
+	if n.closing.Load() {
+		return ErrClosed
+	}
+	if err := n.dir.shout(ctx, &n.stats, group, nil, content); err != nil {
+		return n.closedErr(err)
+	}
+	return nil
 }
 
 // ShoutTo sends content as a SHOUT to the group to those of peers that are
-// in it: to retry a Shout whose *ShoutError named peers that could not take
-// it, without a second copy for the others. (On the wire it is the SHOUT
-// those peers would have had.) The content is copied.
+// in it, without waiting: to retry a Shout whose *ShoutError named peers
+// that could not take it, without a second copy for the others. (On the
+// wire it is the SHOUT those peers would have had.) The content is copied.
 func (n *Node) ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error {
+	if n.closing.Load() {
+		return ErrClosed
+	}
 	if peers == nil {
 		peers = []uuid.UUID{}
 	}
-	c := cloneFrames(content)
-	var err error
-	if derr := n.do(func(st *state) { err = st.shout(group, peers, c) }); derr != nil {
-		return derr
+	return n.dir.shout(nil, &n.stats, group, peers, cloneFrames(content))
+}
+
+// ShoutToContext is ShoutTo that waits, as ShoutContext does, until those
+// peers took it or ctx is done.
+func (n *Node) ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
+	if n.closing.Load() {
+		return ErrClosed
 	}
-	return err
+	if peers == nil {
+		peers = []uuid.UUID{}
+	}
+	if err := n.dir.shout(ctx, &n.stats, group, peers, cloneFrames(content)); err != nil {
+		return n.closedErr(err)
+	}
+	return nil
 }
 
 // ConnectPeer connects to a node's inbox at endpoint (tcp://host:port)
@@ -607,101 +765,48 @@ func (n *Node) connectPeer(ctx context.Context, endpoint string, expect uuid.UUI
 	return err
 }
 
-// Peers returns the UUIDs of the peers that said HELLO.
-func (n *Node) Peers() []uuid.UUID {
-	var out []uuid.UUID
-	n.do(func(st *state) {
-		for _, p := range st.readyPeers() {
-			out = append(out, p.id)
-		}
-	})
-	return out
-}
+// Peers returns the UUIDs of the peers that said HELLO, in UUID order.
+func (n *Node) Peers() []uuid.UUID { return nilIfEmpty(n.dir.ids()) }
 
-// PeerInfos returns what we know of every peer that said HELLO.
-func (n *Node) PeerInfos() []PeerInfo {
-	var out []PeerInfo
-	n.do(func(st *state) {
-		for _, p := range st.readyPeers() {
-			out = append(out, st.peerInfo(p))
-		}
-	})
-	return out
-}
+// PeerInfos returns what we know of every peer that said HELLO, in UUID
+// order.
+func (n *Node) PeerInfos() []PeerInfo { return nilIfEmpty(n.dir.infos()) }
 
-// PeersByGroup returns the UUIDs of the peers in a group.
-func (n *Node) PeersByGroup(group string) []uuid.UUID {
-	var out []uuid.UUID
-	n.do(func(st *state) {
-		g := st.groups[group]
-		if g == nil {
-			return
-		}
-		for _, p := range st.readyPeers() {
-			if g.peers[p.id] != nil {
-				out = append(out, p.id)
-			}
-		}
-	})
-	return out
-}
+// PeersByGroup returns the UUIDs of the peers in a group, in UUID order.
+func (n *Node) PeersByGroup(group string) []uuid.UUID { return nilIfEmpty(n.dir.groupIDs(group)) }
 
 // OwnGroups returns the groups we are in, in the order we joined them.
-func (n *Node) OwnGroups() []string {
-	var out []string
-	n.do(func(st *state) { out = st.own.list() })
-	return out
-}
+func (n *Node) OwnGroups() []string { return nilIfEmpty(n.dir.ownGroups()) }
 
 // PeerGroups returns the groups our peers are in, sorted.
-func (n *Node) PeerGroups() []string {
-	var out []string
-	n.do(func(st *state) {
-		for name, g := range st.groups {
-			if len(g.peers) > 0 {
-				out = append(out, name)
-			}
-		}
-	})
-	sortStrings(out)
-	return out
-}
+func (n *Node) PeerGroups() []string { return nilIfEmpty(n.dir.groupNames()) }
 
 // PeerAddress returns the endpoint we connect to for a peer, or "".
 func (n *Node) PeerAddress(peer uuid.UUID) string {
-	var out string
-	n.do(func(st *state) {
-		if p := st.peers[peer]; p != nil && p.ready {
-			out = p.endpoint
-		}
-	})
-	return out
+	info, _ := n.dir.info(peer)
+	return info.Endpoint
 }
 
 // PeerHeader returns the value of a header from a peer's HELLO.
 func (n *Node) PeerHeader(peer uuid.UUID, key string) (string, bool) {
-	var v string
-	var ok bool
-	n.do(func(st *state) {
-		if p := st.peers[peer]; p != nil && p.ready {
-			for _, h := range p.headers {
-				if h.Key == key {
-					v, ok = h.Value, true
-					return
-				}
-			}
+	info, _ := n.dir.info(peer)
+	for _, h := range info.Headers {
+		if h.Key == key {
+			return h.Value, true
 		}
-	})
-	return v, ok
+	}
+	return "", false
 }
 
 // PeerName returns a peer's name from its HELLO, or "".
 func (n *Node) PeerName(peer uuid.UUID) string {
-	var out string
-	n.do(func(st *state) {
-		if p := st.peers[peer]; p != nil && p.ready {
-			out = p.name
-		}
-	})
-	return out
+	info, _ := n.dir.info(peer)
+	return info.Name
+}
+
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }

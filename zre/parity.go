@@ -100,12 +100,14 @@ func (n *Node) Print(w io.Writer) error {
 	if err := n.do(func(st *state) {
 		hdrs = st.helloHeaders()
 		own = st.own.list()
-		for _, p := range st.readyPeers() {
-			infos = append(infos, st.peerInfo(p))
+		for _, p := range st.sortedPeers() {
+			if p.ready {
+				infos = append(infos, st.peerInfo(p))
+			}
 		}
 		for name, g := range st.groups {
-			for _, p := range st.readyPeers() {
-				if g.peers[p.id] != nil {
+			for _, p := range st.sortedPeers() {
+				if p.ready && g.peers[p.id] != nil {
 					groups[name] = append(groups[name], p.label())
 				}
 			}

@@ -1,22 +1,37 @@
 package zre
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/zmtp"
 )
 
 // link is our outgoing connection to one peer: a DEALER in the node, a
-// recorder in tests. Send must not block (zmtp.Dealer.Send).
+// recorder in tests. Send must not block (zmtp.Dealer.Send). A link that can
+// also wait for room in its queue implements contextSender
+// (zmtp.Dealer.SendContext).
 type link interface {
 	Send(frames ...[]byte) error
 	Close() error
 }
 
+// contextSender is a link with a send that waits for room.
+type contextSender interface {
+	SendContext(ctx context.Context, frames ...[]byte) error
+}
+
 // peer is one remote node as the state knows it. Only the state goroutine
-// touches it.
+// touches it, except for tx and, while tx is open, link and sentSeq: see tx.
 type peer struct {
 	id       uuid.UUID
 	name     string
@@ -38,10 +53,63 @@ type peer struct {
 	evasive, silent                bool      // the event of the current episode was sent
 	unreadySince                   time.Time // reap: when it was first seen without an accepted HELLO
 	goodbyeAt, inboxClosedAt       time.Time // a port-0 beacon, its inbox connection closed (exit.go)
+
+	probedAt    time.Time  // when probe last pinged it (another UUID claimed its endpoint)
+	helloSentAt time.Time  // when we last said HELLO to it
+	helloFrom   string     // the remote address its accepted HELLO came from (restartPeer)
+	answeredAt  time.Time  // when we last answered a second HELLO of its (restartPeer)
+	pendingSrc  netip.Addr // valid while it counts against the pending caps (dialled on a beacon from there, no HELLO yet)
+
+	// opened: the loop opened tx (at Enter) and has not closed it.
+	// Loop-owned.
+	opened  bool
+	tx      tx
+	timer   int       // index in the state's timer heap, -1 when not in it (reap)
+	timerAt time.Time // when reap looks at it next
 }
 
+// tx is the sending side of a peer once it entered: the application's
+// goroutines (Whisper, Shout and their Context variants) send on it
+// directly, without the loop, and so does the loop.
+//
+// Its lock is sem, a one-slot channel (so that a wait for it can end with a
+// context). Whoever holds it owns link and sentSeq for the send: the
+// sequence number is taken and the frames queued on the link in one step,
+// so the numbers reach the wire in order. The loop writes link and sentSeq
+// only while tx is closed (before open, after close), which orders its
+// writes with every sender's reads.
+//
+// A sender that waits for room in a full queue (WhisperContext) holds sem
+// while it waits. The loop never waits: when it cannot take sem, or the
+// queue is full, its message (PING, PING-OK, JOIN, LEAVE, GOODBYE, a trust
+// message) goes to pending, and whoever holds sem next sends the pending
+// messages first, in order — a waiting sender waits for room for them too —
+// so they are neither lost to senders that keep the queue full nor
+// reordered; the loop tries again at each reap. Non-blocking senders
+// (Whisper) do not wait behind a waiting sender: while one waits
+// (waiting > 0) or loop messages are pending, the queue is full for them
+// and they fail at once with zmtp.ErrPeerNotResponding.
+type tx struct {
+	sem     chan struct{}
+	open    bool // guarded by sem: application messages may be sent
+	waiting atomic.Int32
+	stats   *counters // set by open
+
+	pendingMu sync.Mutex // guards pending; never held while waiting
+	pending   []*Msg
+	npending  atomic.Int32
+	added     atomic.Uint64 // messages ever added to pending
+}
+
+// maxPending bounds the loop's messages waiting for a peer that does not
+// read; past it the oldest are dropped (Stats.SendErrors). Presence expires
+// such a peer long before.
+const maxPending = 1024
+
 func newPeer(id uuid.UUID) *peer {
-	return &peer{id: id, groups: make(map[string]bool)}
+	p := &peer{id: id, groups: make(map[string]bool), timer: -1}
+	p.tx.sem = make(chan struct{}, 1)
+	return p
 }
 
 // label is the peer's name for logs and errors: its name once known,
@@ -53,10 +121,68 @@ func (p *peer) label() string {
 	return DefaultName(p.id)
 }
 
-// send encodes m with the next sequence number and queues it. The
-// sequence only advances when the message was queued, so a refused send
-// leaves no gap at the receiver.
-func (p *peer) send(m *Msg) error {
+// send encodes m with the next sequence number and queues it; the loop
+// calls it. The sequence only advances when the message was queued, so a
+// refused send leaves no gap at the receiver. Once tx is open, a message
+// that cannot go at once (a sender holds tx's lock, or loop messages wait
+// already) is left pending (see tx) and send returns nil with queued true;
+// Stats.SendErrors counts it if it is dropped later.
+func (p *peer) send(m *Msg) (queued bool, err error) {
+	if !p.opened {
+		return false, p.sendLocked(m)
+	}
+	if p.tryLock() {
+		if p.drainLocked(nil) == nil {
+			err = p.sendLocked(m)
+			if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+				p.unlock()
+				return false, err
+			}
+		}
+		p.addPending(m) // behind the pending ones, or until there is room
+		p.unlock()
+		return true, nil
+	}
+	p.addPending(m)
+	if p.tryLock() {
+		p.drainLocked(nil)
+		p.unlock()
+	}
+	return true, nil
+}
+
+// retryPending sends the loop's pending messages if it can without
+// waiting (the loop, at reap); it reports whether some are still pending.
+func (p *peer) retryPending() bool {
+	if p.tx.npending.Load() == 0 {
+		return false
+	}
+	if p.tryLock() {
+		p.drainLocked(nil)
+		p.unlock()
+	}
+	return p.tx.npending.Load() > 0
+}
+
+func (p *peer) addPending(m *Msg) {
+	p.tx.pendingMu.Lock()
+	if len(p.tx.pending) >= maxPending {
+		p.tx.pending[0] = nil
+		p.tx.pending = p.tx.pending[1:]
+		if p.tx.stats != nil {
+			p.tx.stats.sendErrors.Add(1)
+		}
+	}
+	p.tx.pending = append(p.tx.pending, m)
+	p.tx.npending.Store(int32(len(p.tx.pending)))
+	p.tx.added.Add(1)
+	p.tx.pendingMu.Unlock()
+}
+
+// sendLocked sends m with the next sequence number; the caller holds tx's
+// lock (or tx is not open and the caller is the loop). A GOODBYE closes tx:
+// nothing follows it.
+func (p *peer) sendLocked(m *Msg) error {
 	if p.link == nil {
 		return errNotConnected
 	}
@@ -69,7 +195,235 @@ func (p *peer) send(m *Msg) error {
 		return err
 	}
 	p.sentSeq++
+	if m.ID == MsgGoodbye {
+		p.tx.open = false
+	}
 	return nil
+}
+
+// sendLockedContext is sendLocked that waits, until ctx is done, for room
+// in the link's queue when the link can wait (contextSender); others
+// refuse at once as sendLocked does.
+func (p *peer) sendLockedContext(ctx context.Context, m *Msg) error {
+	err := p.sendLocked(m)
+	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+		return err
+	}
+	cs, ok := p.link.(contextSender)
+	if !ok {
+		return err
+	}
+	// Queue full: wait for room, holding the lock so that the sequence
+	// number stays ours.
+	m.Sequence = p.sentSeq + 1
+	frames, err := m.Frames()
+	if err != nil {
+		return err
+	}
+	p.tx.waiting.Add(1)
+	err = cs.SendContext(ctx, frames...)
+	p.tx.waiting.Add(-1)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", zmtp.ErrPeerNotResponding, err)
+		}
+		return err
+	}
+	p.sentSeq++
+	if m.ID == MsgGoodbye {
+		p.tx.open = false
+	}
+	return nil
+}
+
+// tryLock takes tx's lock if it is free.
+func (p *peer) tryLock() bool {
+	select {
+	case p.tx.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// lockContext takes tx's lock, waiting until ctx is done.
+func (p *peer) lockContext(ctx context.Context) error {
+	select {
+	case p.tx.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case p.tx.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unlock lets go of tx's lock after trying the pending messages once
+// more, and takes it again to send those the loop added meanwhile (the
+// loop does not wait for the lock: its holder sends them).
+func (p *peer) unlock() {
+	for {
+		added := p.tx.added.Load()
+		p.drainLocked(nil)
+		<-p.tx.sem
+		if p.tx.npending.Load() == 0 || p.tx.added.Load() == added {
+			return // nothing new: those left wait for room (or the next reap)
+		}
+		if !p.tryLock() {
+			return // its holder sends them
+		}
+	}
+}
+
+// drainLocked sends the loop's pending messages in order; tx's lock is
+// held. With ctx nil it stops at a full queue; otherwise it waits for room
+// until ctx is done. What it could not send stays pending, first; it
+// returns the error that stopped it.
+func (p *peer) drainLocked(ctx context.Context) error {
+	if p.tx.npending.Load() == 0 {
+		return nil
+	}
+	p.tx.pendingMu.Lock()
+	ms := p.tx.pending
+	p.tx.pending = nil
+	p.tx.pendingMu.Unlock()
+	var stop error
+	for i, m := range ms {
+		var err error
+		switch {
+		case !p.tx.open:
+			err = errNotConnected
+		case ctx == nil:
+			err = p.sendLocked(m)
+		default:
+			err = p.sendLockedContext(ctx, m)
+		}
+		if err != nil && (errors.Is(err, zmtp.ErrPeerNotResponding) || ctx != nil && ctx.Err() != nil) {
+			ms, stop = ms[i:], err
+			break
+		}
+		if err != nil && p.tx.stats != nil {
+			p.tx.stats.sendErrors.Add(1) // the link is gone: dropped
+		}
+		ms[i] = nil
+	}
+	if stop == nil {
+		ms = nil
+	}
+	p.tx.pendingMu.Lock()
+	if len(ms) > 0 {
+		p.tx.pending = append(ms, p.tx.pending...)
+	}
+	p.tx.npending.Store(int32(len(p.tx.pending)))
+	p.tx.pendingMu.Unlock()
+	return stop
+}
+
+// openTx lets the application send to p (the loop, at Enter).
+func (p *peer) openTx(stats *counters) {
+	if p.opened {
+		return
+	}
+	p.tx.sem <- struct{}{} // free: nobody can send before it is open
+	p.tx.stats = stats
+	p.tx.open = true
+	<-p.tx.sem
+	p.opened = true
+}
+
+// closeTx stops the application's sends to p (the loop). The link must be
+// closed first: a sender waiting for room on it then returns, and the
+// loop waits for tx's lock only for a send in progress.
+func (p *peer) closeTx() {
+	if !p.opened {
+		return
+	}
+	p.tx.sem <- struct{}{}
+	p.tx.open = false
+	p.tx.pendingMu.Lock()
+	p.tx.pending = nil
+	p.tx.npending.Store(0)
+	p.tx.pendingMu.Unlock()
+	<-p.tx.sem
+	p.opened = false
+}
+
+// flushPending sends the loop's pending messages (a GOODBYE at Stop),
+// waiting for room until ctx is done.
+func (p *peer) flushPending(ctx context.Context) {
+	if p.lockContext(ctx) != nil {
+		return
+	}
+	p.drainLocked(ctx)
+	p.unlock()
+}
+
+// errQueueFull is what a non-blocking send returns while another sender
+// waits for room in the peer's queue, or the loop's messages wait for it.
+var errQueueFull = fmt.Errorf("zre: peer queue full, senders waiting: %w", zmtp.ErrPeerNotResponding)
+
+// sendApp sends an application message (WHISPER, SHOUT) without waiting
+// for room: from any goroutine, never from the loop.
+func (p *peer) sendApp(m *Msg) error {
+	for !p.tryLock() {
+		if p.tx.waiting.Load() > 0 {
+			return errQueueFull
+		}
+		runtime.Gosched() // a send in progress: it takes a few hundred ns
+	}
+	defer p.unlock()
+	if !p.tx.open {
+		return errNotConnected
+	}
+	if p.drainLocked(nil) != nil {
+		return errQueueFull
+	}
+	return p.sendLocked(m)
+}
+
+// pollMin and pollMax bound the pauses of a waiting send on a link that
+// cannot wait by itself (a Transport's).
+const (
+	pollMin = 200 * time.Microsecond
+	pollMax = 20 * time.Millisecond
+)
+
+// sendAppContext sends an application message, waiting for room in the
+// peer's queue until ctx is done: from any goroutine, never from the loop.
+func (p *peer) sendAppContext(ctx context.Context, m *Msg) error {
+	pause := pollMin
+	for {
+		if err := p.lockContext(ctx); err != nil {
+			return fmt.Errorf("%w (%w)", zmtp.ErrPeerNotResponding, err)
+		}
+		if !p.tx.open {
+			p.unlock()
+			return errNotConnected
+		}
+		err := p.drainLocked(ctx)
+		if err == nil {
+			err = p.sendLockedContext(ctx, m)
+		}
+		p.unlock()
+		if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) || ctx.Err() != nil {
+			return err
+		}
+		if _, ok := p.link.(contextSender); ok {
+			return err
+		}
+		// A link that cannot wait (a Transport's): try again after a pause.
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+		pause = min(2*pause, pollMax)
+	}
 }
 
 // heard records activity: anything (beacon or message) refreshes the
@@ -85,10 +439,12 @@ func (p *peer) heard(now time.Time, cfg *Config, message bool) {
 	}
 }
 
+// disconnect closes p's link; the application can no longer send to it.
 func (p *peer) disconnect() {
 	if p.link != nil {
-		p.link.Close()
-		p.link = nil
+		p.link.Close() // first: a sender waiting for room returns
 	}
+	p.closeTx()
+	p.link = nil
 	p.ready = false
 }

@@ -52,10 +52,21 @@ type SecureConfig struct {
 	RequireBound bool
 	// Authorize, if set, decides on every peer key after the node's own
 	// checks passed: once per connection (in the CURVE handshake, before
-	// READY; PeerKey.Name is then empty) and once per HELLO. It runs on a
-	// connection's or the node's goroutine and should return quickly. A
-	// non-nil error refuses the peer; its text is sent to the peer at the
+	// READY; PeerKey.Name is then empty) and once per HELLO. A non-nil
+	// error refuses the peer; its text is sent to the peer at the
 	// connection stage, so keep it short.
+	//
+	// It never runs on the node's own goroutine: at the connection stage
+	// on that connection's handshake goroutine, at the hello stage on a
+	// goroutine of its own (the peer's later messages wait for it, up to
+	// Config.Expired). Calls may therefore be concurrent, with each other
+	// and with any Node method. It may call any Node method but Stop and
+	// Close (Peers, PeerInfos, Whisper...), and it may block: a
+	// connection's handshake waits for it
+	// within zmtp's handshake timeout (10 s), a HELLO within
+	// Config.Expired. ctx is cancelled when the node closes; Close waits
+	// for Authorize calls to return, so one that ignores ctx holds Close
+	// up.
 	Authorize func(ctx context.Context, k PeerKey) error
 	// Trust, optional, wires a trust store in (see TrustConfig): it then
 	// decides on every connection and HELLO after the checks above, pins
@@ -334,17 +345,8 @@ func (n *Node) authorize(ctx context.Context, req zmtp.AuthRequest) error {
 	}
 	id := uuid.UUID(idb[1:])
 	pk := PeerKey{Stage: StageConnection, UUID: id, Key: key, Bound: IsBound(id, key), Addr: addr}
-	send := func(e Event) {
-		select {
-		case sc.reports <- e:
-		default:
-			if _, ok := e.(*Refused); ok {
-				n.stats.peersRefused.Add(1)
-			}
-		}
-	}
-	if err := sc.check(ctx, pk, send); err != nil {
-		send(&Refused{EventHeader: EventHeader{Peer: id}, Key: key, Stage: StageConnection, Addr: addr, Reason: err})
+	if err := sc.check(ctx, pk, n.sendReport); err != nil {
+		n.sendReport(&Refused{EventHeader: EventHeader{Peer: id}, Key: key, Stage: StageConnection, Addr: addr, Reason: err})
 		return shortReason(err)
 	}
 	return nil
@@ -404,6 +406,12 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		Identity: Identity(n.cfg.UUID),
 		SendHWM:  n.cfg.SendHWM,
 		Logger:   n.cfg.Logger,
+		// Tries at 0, 1 s, 3 s...: giveUpLink closes a link that never
+		// connected between the second and the third (see dial.go).
+		ReconnectInterval: dialRetry,
+		// Nothing comes back on a DEALER to a ZRE inbox: no buffer for it
+		// (a peer that sends anyway is not read from).
+		RecvHWM: 1,
 	}
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: n.sec.pub, Secret: n.sec.sec, ServerKey: serverKey})
@@ -438,13 +446,8 @@ func (n *Node) PeerKey(peer uuid.UUID) (curve.PublicKey, bool) {
 	if n.sec == nil {
 		return curve.PublicKey{}, false
 	}
-	var key curve.PublicKey
-	n.do(func(st *state) {
-		if p := st.peers[peer]; p != nil && p.ready {
-			key = p.key
-		}
-	})
-	return key, !key.IsZero()
+	info, _ := n.dir.info(peer) // (published at Enter: no round trip to the loop)
+	return info.Key, !info.Key.IsZero()
 }
 
 // ConnectPeerKey is ConnectPeer for a secure node: it connects to the inbox
@@ -465,39 +468,49 @@ func (n *Node) ConnectPeerKey(ctx context.Context, endpoint string, key curve.Pu
 
 // secureHello checks a HELLO in secure mode before it is acted on: the key
 // CURVE authenticated, the HELLO's X-PUBLICKEY and the key we dialled (from
-// a beacon or ConnectPeerKey) must agree; the claim must pass checkClaim
-// and SecureConfig.Authorize. It returns the peer's key.
-func (s *state) secureHello(id uuid.UUID, p *peer, m *Msg, in inboxMsg) (curve.PublicKey, error) {
+// a beacon or ConnectPeerKey) must agree. It returns the peer's key and
+// what checkHello (the claim, the trust store and SecureConfig.Authorize)
+// is to decide on.
+func (s *state) secureHello(id uuid.UUID, p *peer, m *Msg, in inboxMsg) (curve.PublicKey, PeerKey, error) {
 	key, err := curve.NewPublicKey(in.publicKey)
 	if err != nil || key.IsZero() {
-		return key, fmt.Errorf("%w: HELLO from %s over a connection without a CURVE key", ErrNoKey, uuidString(id))
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s over a connection without a CURVE key", ErrNoKey, uuidString(id))
 	}
 	hk, ok := m.Header(HeaderPublicKey)
 	if !ok {
-		return key, fmt.Errorf("%w: HELLO from %s without %s", ErrNoKey, uuidString(id), HeaderPublicKey)
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s without %s", ErrNoKey, uuidString(id), HeaderPublicKey)
 	}
 	claimed, err := curve.ParsePublicKey(hk)
 	if err != nil {
-		return key, fmt.Errorf("%w: HELLO from %s: %s: %w", ErrKeyMismatch, uuidString(id), HeaderPublicKey, err)
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s: %s: %w", ErrKeyMismatch, uuidString(id), HeaderPublicKey, err)
 	}
 	if claimed != key {
-		return key, fmt.Errorf("%w: HELLO from %s: %s %s, but the connection is authenticated as %s", ErrKeyMismatch, uuidString(id), HeaderPublicKey, claimed, key)
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s: %s %s, but the connection is authenticated as %s", ErrKeyMismatch, uuidString(id), HeaderPublicKey, claimed, key)
 	}
 	if p != nil && !p.key.IsZero() && p.key != key {
-		return key, fmt.Errorf("%w: HELLO from %s with key %s, but we know it with key %s", ErrKeyMismatch, uuidString(id), key, p.key)
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s with key %s, but we know it with key %s", ErrKeyMismatch, uuidString(id), key, p.key)
 	}
 	if pp := s.pending[m.Endpoint]; pp != nil && pp.key != key {
-		return key, fmt.Errorf("%w: HELLO from %s advertises %s, which we connected to with key %s, not %s", ErrKeyMismatch, uuidString(id), m.Endpoint, pp.key, key)
+		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s advertises %s, which we connected to with key %s, not %s", ErrKeyMismatch, uuidString(id), m.Endpoint, pp.key, key)
 	}
 	pk := PeerKey{Stage: StageHello, UUID: id, Name: m.Name, Key: key, Bound: IsBound(id, key), Addr: in.from(), Headers: slices.Clone(m.Headers)}
-	if err := s.sec.check(s.ctx(), pk, s.note); err != nil {
-		if errors.Is(err, ErrRevoked) {
-			// A connection made before the revocation: close it.
-			s.disconnectRevoked(in.identity, key)
-		}
-		return key, err
+	return key, pk, nil
+}
+
+// checkHello runs secure.check on a HELLO on the state goroutine: only
+// when there is no checkOffLoop (state tests).
+func (s *state) checkHello(pk PeerKey, in inboxMsg) error {
+	err := s.sec.check(s.ctx(), pk, s.note)
+	s.afterCheck(err, in.identity, pk.Key)
+	return err
+}
+
+// afterCheck closes the connection of a peer refused as revoked: one
+// made before the revocation.
+func (s *state) afterCheck(err error, identity []byte, key curve.PublicKey) {
+	if errors.Is(err, ErrRevoked) {
+		s.disconnectRevoked(identity, key)
 	}
-	return key, nil
 }
 
 // headerValue returns the value of the first header named key.

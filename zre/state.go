@@ -2,6 +2,7 @@ package zre
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +17,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/netlimit"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zgossip"
+	"github.com/zyre-go/zyre/zmtp"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -59,12 +62,22 @@ type Stats struct {
 	HelloTimeouts   uint64 // peers dropped (and dialled again on their next beacon) for sending no HELLO within Config.Expired
 	PeersEntered    uint64 // Enter events
 	PeersExited     uint64 // Exit events
-	EventsDropped   uint64 // Whisper/Shout/Evasive/Silent/Refused events dropped for a slow consumer
+	EventsDropped   uint64 // events dropped for a slow consumer (all kinds; see Node)
+	// MembershipDropped counts the Enter/Exit/Join/Leave events among
+	// EventsDropped (each episode is reported by an Overflow event).
+	MembershipDropped uint64
+	GroupsIgnored     uint64 // JOINs ignored: the peer was in Config.MaxPeerGroups groups
 	// Secure mode (see Refused):
 	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
 	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
 	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
+	// Hostile input (see Limits):
+	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
+	PendingRefused    uint64 // beacons of unknown peers ignored: Limits.MaxPending or MaxPendingPerAddr reached, or their endpoint failed to connect lately
+	DialsGivenUp      uint64 // links given up because their connection never completed (two attempts)
+	InboxRefused      uint64 // inbox connections closed at once: Limits.MaxConns or MaxConnsPerAddr reached
+	InboxRateLimited  uint64 // inbox connections closed at once: Limits.ConnRate exceeded for their address
 }
 
 // counters are Stats as atomics: written by the state goroutine, read by
@@ -75,10 +88,19 @@ type counters struct {
 	sequenceGaps, protocolErrors, peersEntered, peersExited atomic.Uint64
 	eventsDropped, beaconsRefused, peersRefused             atomic.Uint64
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
+	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
+	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
+	membershipDropped, groupsIgnored                        atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
+	var in netlimit.Stats
+	if l := c.inbox.Load(); l != nil {
+		in = l.Stats()
+	}
 	return Stats{
+		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
+		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: in.Refused, InboxRateLimited: in.RateLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
 		BeaconsInvalid: c.beaconsInvalid.Load(), MessagesIn: c.messagesIn.Load(),
 		MessagesDropped: c.messagesDropped.Load(), MessagesOut: c.messagesOut.Load(),
@@ -87,7 +109,8 @@ func (c *counters) snapshot() Stats {
 		PeersExited: c.peersExited.Load(), EventsDropped: c.eventsDropped.Load(),
 		BeaconsRefused: c.beaconsRefused.Load(), PeersRefused: c.peersRefused.Load(),
 		PeersRevoked: c.peersRevoked.Load(), TrustErrors: c.trustErrors.Load(),
-		HelloTimeouts: c.helloTimeouts.Load(),
+		HelloTimeouts: c.helloTimeouts.Load(), MembershipDropped: c.membershipDropped.Load(),
+		GroupsIgnored: c.groupsIgnored.Load(),
 	}
 }
 
@@ -131,8 +154,50 @@ type state struct {
 	groups  map[string]*group // groups of peers
 	pending map[string]*pendingPeer
 
-	events  []Event // waiting for the consumer
+	events  []Event // waiting for the loop to put them into evq
+	evBase  []Event // events' array, kept for reuse: see appendEvent
 	stopped bool
+
+	// clock is the time of what the state is handling (onBeacon,
+	// onMessage, reap, connectPeerKey set it).
+	clock time.Time
+	// Peers dialled on a beacon whose HELLO has not come yet, per beacon
+	// source address and in total (Limits.MaxPending...).
+	pendingBySrc map[netip.Addr]int
+	pendingTotal int
+	// failed holds endpoints whose link was given up, until when a beacon
+	// does not dial them again; bounded by maxFailed.
+	failed map[string]time.Time
+	// dialing holds the peers whose link has not been seen connected yet:
+	// reapDials gives up those that never connect.
+	dialing map[*peer]struct{}
+
+	// evq is the buffered channel of Node.Events (nil in state tests); the
+	// loop fills it in batches (flushEvents). The slow-consumer policy
+	// counts what is in it and in events: see emit.
+	evq      chan Event
+	evBytes  int     // bytes of the events in events and in evq
+	ring     []int32 // sizes of the events put into evq, oldest first
+	ringHead int
+	ringLen  int
+	pushed   uint64 // events put into evq
+	// overflow: membership events were dropped and an Overflow event
+	// queued; overflowAt is the pushed count once it went into evq.
+	overflow   bool
+	overflowAt uint64
+
+	emptyGroups int // groups emptied since the last sweep: see groupEmptied
+	// txRetry holds the peers whose tx has loop messages pending (reap
+	// tries them again).
+	txRetry map[*peer]struct{}
+	// stopPending: the peers whose GOODBYE (or earlier loop messages)
+	// waited for room at stop; Node.Stop sends them before it flushes.
+	stopPending []*peer
+
+	// dir is what the application reads without the loop: see directory.
+	dir *directory
+	// timers orders the peers by their next presence deadline (reap).
+	timers timerHeap
 
 	// sec is the secure mode's state (nil in plain mode), baseCtx the
 	// context of its Authorize calls.
@@ -140,7 +205,15 @@ type state struct {
 	baseCtx context.Context
 
 	gossip   *zgossip.Service    // gossip mode (gossip.go), else nil
-	goodbyes map[uuid.UUID]*peer // secure mode: peers whose port-0 beacon came lately (exit.go)
+	goodbyes map[uuid.UUID]*peer // peers whose port-0 beacon came lately (exit.go)
+
+	// checkOffLoop, set by the node in secure mode, runs the checks of a
+	// HELLO off the state goroutine; the verdict comes back to onVerdict.
+	// nil (state tests): checked on the spot.
+	checkOffLoop func(id uuid.UUID, token uint64, pk PeerKey)
+	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
+	heldSeq      uint64
+	heldBytes    int // octets of the messages in held
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -165,18 +238,108 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		peers:    make(map[uuid.UUID]*peer),
 		groups:   make(map[string]*group),
 		pending:  make(map[string]*pendingPeer),
+
+		pendingBySrc: make(map[netip.Addr]int),
+		failed:       make(map[string]time.Time),
+		dialing:      make(map[*peer]struct{}),
+		dir:          newDirectory(),
+		txRetry:      make(map[*peer]struct{}),
 	}
 }
 
 // emit queues an event for the consumer, applying the slow-consumer
-// policy: past cfg.EventQueue waiting events, droppable events are dropped
-// and counted; membership events are always queued.
+// policy (see Node): what waits — in events and in evq — is bounded by
+// cfg.EventQueue events and cfg.EventBytes bytes for droppable events; by
+// twice the count and a sixteenth more bytes for membership events, past
+// which they are dropped too and one Overflow event says so.
 func (s *state) emit(e Event) {
-	if len(s.events) >= s.cfg.EventQueue && droppable(e) {
+	s.reclaim()
+	size := eventSize(e)
+	n := len(s.events) + len(s.evq)
+	if droppable(e) {
+		if n >= s.cfg.EventQueue || s.evBytes > 0 && s.evBytes+size > s.cfg.EventBytes {
+			s.stats.eventsDropped.Add(1)
+			return
+		}
+	} else if n >= 2*s.cfg.EventQueue || s.evBytes > 0 && s.evBytes+size > s.cfg.EventBytes+s.cfg.EventBytes/16 {
 		s.stats.eventsDropped.Add(1)
+		s.stats.membershipDropped.Add(1)
+		if !s.overflow {
+			s.overflow, s.overflowAt = true, 0
+			o := &Overflow{EventHeader{Peer: s.self, Name: s.cfg.Name}}
+			s.appendEvent(o)
+			s.evBytes += eventSize(o)
+		}
 		return
 	}
+	s.appendEvent(e)
+	s.evBytes += size
+}
+
+// appendEvent queues e, reusing the queue's array once it emptied (the
+// loop empties it after nearly every message: a new array each time cost
+// an allocation per event).
+func (s *state) appendEvent(e Event) {
+	if len(s.events) == 0 && s.evBase != nil {
+		s.events = s.evBase[:0]
+	}
 	s.events = append(s.events, e)
+	if cap(s.events) > cap(s.evBase) && cap(s.events) <= maxEvBase {
+		s.evBase = s.events[:0]
+	}
+}
+
+// maxEvBase: a queue array larger than this (after a burst) is not kept.
+const maxEvBase = 1024
+
+// reclaim takes the events the consumer received from evq off the byte
+// count: evq is FIFO, so they are the oldest of ring.
+func (s *state) reclaim() { s.reclaimTo(len(s.evq)) }
+
+// reclaimTo is reclaim when in of ring's events may still be in evq.
+func (s *state) reclaimTo(in int) {
+	for s.ringLen > in {
+		s.evBytes -= int(s.ring[s.ringHead])
+		s.ringHead++
+		if s.ringHead == len(s.ring) {
+			s.ringHead = 0
+		}
+		s.ringLen--
+	}
+	if s.overflow && s.overflowAt > 0 && s.pushed-uint64(in) >= s.overflowAt {
+		s.overflow = false // the consumer has it: the next drop tells again
+	}
+}
+
+// flushEvents puts as many waiting events into evq as it takes without
+// blocking (the loop, after each thing it handled).
+func (s *state) flushEvents() {
+	for len(s.events) > 0 {
+		select {
+		case s.evq <- s.events[0]:
+			s.pushedHead()
+		default:
+			return
+		}
+	}
+}
+
+// pushedHead records that events[0] went into evq and removes it.
+func (s *state) pushedHead() {
+	e := s.events[0]
+	if s.ring == nil {
+		s.ring = make([]int32, cap(s.evq))
+	}
+	// e went into evq and is not yet in ring; the consumer may have taken
+	// it already, and then everything before it.
+	s.reclaimTo(max(len(s.evq)-1, 0))
+	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
+	s.ringLen++
+	s.pushed++
+	if _, ok := e.(*Overflow); ok {
+		s.overflowAt = s.pushed
+	}
+	s.popEvent()
 }
 
 // popEvent removes the first waiting event.
@@ -184,7 +347,7 @@ func (s *state) popEvent() {
 	s.events[0] = nil
 	s.events = s.events[1:]
 	if len(s.events) == 0 {
-		s.events = nil // let the backing array go
+		s.events = nil // (appendEvent reuses evBase)
 	}
 }
 
@@ -210,7 +373,11 @@ func (s *state) hello() *Msg {
 }
 
 func (s *state) sendTo(p *peer, m *Msg) {
-	if err := p.send(m); err != nil {
+	queued, err := p.send(m)
+	if queued {
+		s.txRetry[p] = struct{}{} // (retried at reap)
+	}
+	if err != nil {
 		s.stats.sendErrors.Add(1)
 		s.log.Debug("zre: send failed", "peer", p.label(), "msg", m.ID, "err", err)
 		return
@@ -218,35 +385,56 @@ func (s *state) sendTo(p *peer, m *Msg) {
 	s.stats.messagesOut.Add(1)
 }
 
+// How a peer came to be required: the checks differ by how much the claim
+// is worth.
+type via uint8
+
+const (
+	viaBeacon via = iota // a UDP beacon: unauthenticated, anyone can send one
+	viaHello             // a HELLO on our inbox
+	viaAPI               // ConnectPeer
+)
+
 // requirePeer finds or creates the peer with this UUID, connecting to
 // endpoint and saying HELLO when it is new (zyre_node_require_peer). key is
 // its key in secure mode (checked by the caller), zero in plain mode.
-func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) *peer {
+//
+// A peer that is alive on its connection (ready, and its link connected;
+// in secure mode ready is enough) is never evicted by another UUID
+// claiming its endpoint: it is probed instead (see probe), and the claim
+// waits until the probe removed it. A beacon making such a claim is
+// ignored (requirePeer returns nil); a HELLO gets its peer, unconnected
+// until the endpoint is free. Other peers at the endpoint (no HELLO yet,
+// or their link down) are removed: the C reference disconnects them.
+func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey, how via) *peer {
 	if p, ok := s.peers[id]; ok {
 		if p.key.IsZero() {
 			p.key = key
 		}
 		if p.link == nil {
-			// Disconnected (an endpoint taken over, a failed dial): again.
+			// Disconnected (an endpoint taken over, a failed dial): again,
+			// unless a live peer holds the endpoint or it failed lately.
+			if live, _ := s.endpointHolders(endpoint, id); live != nil {
+				s.probe(live)
+				return p
+			}
+			if how == viaBeacon && s.dialFailedLately(endpoint) {
+				return p
+			}
 			p.endpoint = endpoint
 			s.connect(p)
 		}
 		return p
 	}
-	// A previous peer at the same endpoint restarted with a new UUID. (The
-	// C reference only disconnects it and lets it expire; removing it now
-	// keeps every Enter paired with one Exit.)
-	// In secure mode a peer that proved its key (ready) is not removed on
-	// an unauthenticated claim: anyone can send a beacon with its port.
-	// Looked for without sorting every peer: this runs for each new peer,
-	// and there is almost never a stale one.
-	var stale []*peer
-	for _, old := range s.peers {
-		if old.endpoint == endpoint && (s.sec == nil || !old.ready) {
-			stale = append(stale, old)
+	live, stale := s.endpointHolders(endpoint, id)
+	if live != nil {
+		s.stats.endpointConflicts.Add(1)
+		s.probe(live)
+		if how == viaBeacon {
+			s.log.Debug("zre: beacon claims the endpoint of a live peer: ignored", "uuid", uuidString(id), "endpoint", endpoint, "peer", live.label())
+			return nil
 		}
 	}
-	slices.SortFunc(stale, comparePeers)
 	for _, old := range stale {
 		s.removePeer(old)
 	}
@@ -254,14 +442,59 @@ func (s *state) requirePeer(id uuid.UUID, endpoint string, key curve.PublicKey) 
 	p.endpoint = endpoint
 	p.key = key
 	s.peers[id] = p
+	if live != nil {
+		return p // a HELLO: the peer exists, our link waits for the endpoint
+	}
 	if pp, ok := s.pending[endpoint]; ok {
 		// ConnectPeer already connected there and said HELLO.
 		delete(s.pending, endpoint)
-		p.link, p.sentSeq = pp.link, pp.sentSeq
+		p.link, p.sentSeq, p.helloSentAt = pp.link, pp.sentSeq, s.clock
+		s.dialing[p] = struct{}{}
 		return p
 	}
 	s.connect(p)
 	return p
+}
+
+// endpointHolders returns the peers other than id whose endpoint is
+// endpoint: the one alive on its connection, if any, and the others in
+// UUID order. Looked for without sorting every peer: this runs for each new
+// peer, and there is almost never one.
+func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stale []*peer) {
+	for _, old := range s.peers {
+		if old.id == id || old.endpoint != endpoint {
+			continue
+		}
+		if old.ready && (s.sec != nil || linkConnected(old.link)) {
+			// In secure mode a peer that proved its key is not removed on
+			// an unauthenticated claim even while its link reconnects.
+			live = old
+			continue
+		}
+		stale = append(stale, old)
+	}
+	slices.SortFunc(stale, comparePeers)
+	return live, stale
+}
+
+// probe asks a ready peer that an unauthenticated claim says is gone
+// (another UUID claims its endpoint, a port-0 beacon) whether it is still
+// there: a PING, and removal after Config.Evasive unless something (its
+// beacon, its PING-OK) is heard from it before. A peer that restarted with
+// a new UUID on the same port is gone after that, and the new one enters
+// on its next beacon: one re-entry. At most one PING per peer per
+// Config.Evasive, however many claims arrive.
+func (s *state) probe(p *peer) {
+	now := s.clock
+	if exp := now.Add(s.cfg.Evasive); p.expiredAt.IsZero() || exp.Before(p.expiredAt) {
+		p.expiredAt = exp
+	}
+	if !p.probedAt.IsZero() && now.Sub(p.probedAt) < s.cfg.Evasive {
+		return
+	}
+	p.probedAt = now
+	s.log.Debug("zre: unauthenticated claim that a peer is gone: pinging it", "peer", p.label(), "endpoint", p.endpoint)
+	s.sendTo(p, &Msg{ID: MsgPing})
 }
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
@@ -277,8 +510,17 @@ func (s *state) connect(p *peer) {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
 	}
+	// The loop sets link and sentSeq only while tx is closed. It is open
+	// here for a peer that entered without a link (its HELLO claimed the
+	// endpoint of a live peer): with no link, no sender waits on it.
+	p.closeTx()
 	p.link, p.sentSeq = l, 0
+	p.helloSentAt = s.clock
+	s.dialing[p] = struct{}{}
 	s.sendTo(p, s.hello())
+	if p.ready && p.entered {
+		p.openTx(s.stats) // a link given up, dialled again
+	}
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
 }
 
@@ -296,20 +538,212 @@ func linkConnected(l link) bool {
 
 // removePeer forgets p: Exit event, out of every group, link closed.
 func (s *state) removePeer(p *peer) {
+	s.leaveAll(p)
+	s.uncountPending(p)
+	s.dir.remove(p.id)
+	p.disconnect()
+	delete(s.txRetry, p)
+	s.timers.remove(p)
+	delete(s.dialing, p)
+	delete(s.peers, p.id)
+	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+}
+
+// dropLink closes p's link; the application can no longer send to it
+// until connect gives it another.
+func (s *state) dropLink(p *peer) {
+	if p.link != nil {
+		p.link.Close() // first: a sender waiting for room returns
+	}
+	p.closeTx()
+	p.link = nil
+	delete(s.dialing, p)
+	delete(s.txRetry, p)
+}
+
+// leaveAll emits p's Exit if it entered and takes it out of every group.
+func (s *state) leaveAll(p *peer) {
 	if p.entered {
 		s.emit(&Exit{s.header(p)})
 		s.stats.peersExited.Add(1)
+		p.entered = false
 	}
 	s.electOnRemove(p) // election.go
 	s.gossipForget(p)  // gossip.go
 	for name := range p.groups {
 		if g := s.groups[name]; g != nil {
 			delete(g.peers, p.id)
+			s.groupEmptied(g)
 		}
 	}
-	p.disconnect()
-	delete(s.peers, p.id)
-	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
+	clear(p.groups)
+}
+
+// We answer a second HELLO that came over the connection of the peer's
+// previous one (the peer's answer to ours, as likely as not) only when our
+// last HELLO to it is helloHoldoff old, and one over a new connection (a
+// restarted peer dials anew) unless we answered one less than helloMinGap
+// ago (see restartPeer).
+const (
+	helloHoldoff = 10 * time.Second
+	helloMinGap  = time.Second
+)
+
+// restartPeer handles a second HELLO from a ready peer, which came from
+// the remote address from: the peer restarted with the same UUID, or
+// dialled us again (it gave up waiting for our HELLO, or its link broke),
+// or it answers a second HELLO of ours. Its state starts over: Exit now,
+// Enter with the new HELLO's groups (one re-entry).
+//
+// We answer with a HELLO of our own when the peer may have lost ours: its
+// HELLO came over a new connection, or ours is old (helloHoldoff). The
+// answer goes over our link as it is, with sequence 1 again (a DEALER
+// reconnects by itself to a peer restarted on the same port), or over a
+// new link when the endpoint changed or an application sender holds the
+// link. A peer answering us does so over its link as it was, the
+// connection of its previous HELLO, so we do not answer the answer: two
+// nodes never feed each other HELLOs (and helloMinGap bounds them to one
+// exchange a second if both keep making new links, as the C reference
+// does on every second HELLO).
+func (s *state) restartPeer(p *peer, endpoint, from string) {
+	s.log.Debug("zre: second HELLO: peer starts over", "peer", p.label(), "endpoint", endpoint, "from", from)
+	s.leaveAll(p)
+	s.dir.remove(p.id)
+	p.ready = false
+	p.wantSeq = 0
+	if endpoint != p.endpoint || p.link == nil {
+		s.dropLink(p) // requirePeer dials the new endpoint and says HELLO
+		p.answeredAt = s.clock
+		return
+	}
+	if from != p.helloFrom {
+		if !p.answeredAt.IsZero() && s.clock.Sub(p.answeredAt) < helloMinGap {
+			return
+		}
+	} else if !p.helloSentAt.IsZero() && s.clock.Sub(p.helloSentAt) < helloHoldoff {
+		return // an answer to ours: tx stays as it is, Enter follows
+	}
+	p.helloSentAt, p.answeredAt = s.clock, s.clock
+	if !p.opened {
+		p.sentSeq = 0
+		s.sendTo(p, s.hello())
+		return
+	}
+	// The application may be sending on the link: the sequence starts
+	// again under tx's lock, which the loop never waits for.
+	if !p.tryLock() {
+		s.dropLink(p)
+		return
+	}
+	p.tx.pendingMu.Lock()
+	p.tx.pending = nil // the loop's messages to the peer before it restarted
+	p.tx.npending.Store(0)
+	p.tx.pendingMu.Unlock()
+	p.sentSeq = 0
+	err := p.sendLocked(s.hello())
+	p.unlock()
+	if err != nil {
+		s.stats.sendErrors.Add(1)
+		s.dropLink(p) // its queue is stuck: a new link
+		return
+	}
+	s.stats.messagesOut.Add(1)
+}
+
+// Pending peers: dialled on a beacon, no HELLO yet. A stranger can send
+// beacons with any UUID and port, so what they make us hold is capped.
+
+// admitPending reports whether a beacon from src for a new peer at
+// endpoint may dial it: the caps on pending peers and the endpoints that
+// failed lately.
+func (s *state) admitPending(src netip.Addr, endpoint string) bool {
+	lim := &s.cfg.Limits
+	switch {
+	case s.dialFailedLately(endpoint),
+		lim.MaxPending > 0 && s.pendingTotal >= lim.MaxPending,
+		lim.MaxPendingPerAddr > 0 && s.pendingBySrc[src] >= lim.MaxPendingPerAddr:
+		s.stats.pendingRefused.Add(1)
+		return false
+	}
+	return true
+}
+
+func (s *state) countPending(p *peer, src netip.Addr) {
+	if p.pendingSrc.IsValid() || p.ready {
+		return
+	}
+	p.pendingSrc = src
+	s.pendingBySrc[src]++
+	s.pendingTotal++
+}
+
+func (s *state) uncountPending(p *peer) {
+	if !p.pendingSrc.IsValid() {
+		return
+	}
+	if n := s.pendingBySrc[p.pendingSrc] - 1; n > 0 {
+		s.pendingBySrc[p.pendingSrc] = n
+	} else {
+		delete(s.pendingBySrc, p.pendingSrc)
+	}
+	s.pendingTotal--
+	p.pendingSrc = netip.Addr{}
+}
+
+// dialRetryAfter is how long a beacon does not dial an endpoint whose link
+// was given up; maxFailed bounds the endpoints remembered (all are
+// forgotten when it is reached).
+const (
+	dialRetryAfter = 10 * time.Second
+	maxFailed      = 4096
+)
+
+func (s *state) dialFailedLately(endpoint string) bool {
+	t, ok := s.failed[endpoint]
+	if ok && !s.clock.Before(t) {
+		delete(s.failed, endpoint)
+		return false
+	}
+	return ok
+}
+
+func (s *state) markFailed(endpoint string) {
+	if len(s.failed) >= maxFailed {
+		clear(s.failed)
+	}
+	s.failed[endpoint] = s.clock.Add(dialRetryAfter)
+}
+
+// reapDials looks at the links not seen connected yet: one that gave up
+// (its connection never completed: a dead or hostile endpoint) is dropped
+// and its endpoint not dialled again by a beacon for dialRetryAfter; a
+// peer that never said HELLO is forgotten with it (its next beacon may
+// bring it back), a ready one stays, unconnected.
+func (s *state) reapDials() {
+	for p := range s.dialing {
+		switch {
+		case p.link == nil:
+			delete(s.dialing, p)
+		case linkGaveUp(p.link):
+			s.stats.dialsGivenUp.Add(1)
+			s.log.Debug("zre: connection to peer never completed: given up", "peer", p.label(), "endpoint", p.endpoint)
+			s.markFailed(p.endpoint)
+			if p.ready {
+				s.dropLink(p)
+			} else {
+				s.removePeer(p)
+			}
+		case linkConnected(p.link):
+			delete(s.dialing, p)
+		}
+	}
+}
+
+// linkGaveUp reports whether l stopped trying to connect because its
+// connection never completed (see giveUpLink).
+func linkGaveUp(l link) bool {
+	g, ok := l.(interface{ GaveUp() bool })
+	return ok && g.GaveUp()
 }
 
 // onBeacon handles one UDP datagram from the beacon service.
@@ -317,6 +751,7 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	s.stats.beaconsReceived.Add(1)
 	b, err := ParseBeacon(payload)
 	switch {
@@ -351,19 +786,20 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		p, ok := s.peers[b.UUID]
 		switch {
 		case !ok:
-		case s.sec != nil && p.ready:
+		case p.ready && (s.sec != nil || linkConnected(p.link)):
 			// Beacons are not authenticated: anyone can send this one with
-			// a peer's UUID and public key. Ask the peer instead: a PING
-			// that a live peer answers (refreshing its timers), and
-			// removal after Config.Evasive if it does not.
-			if s.secureGoodbye(p, now) { // exit.go
+			// a peer's UUID (and public key). A peer is removed at once
+			// when one of its connections has closed too (exit.go);
+			// otherwise a peer alive on its connection is asked instead
+			// (probe): a PING that a live peer answers (refreshing its
+			// timers), and removal after Config.Evasive if nothing is heard
+			// from it. (Our peers say GOODBYE over TCP before this beacon,
+			// and go at once.)
+			if s.beaconGoodbye(p, now) { // exit.go
 				return
 			}
-			s.log.Debug("zre: port-0 beacon for a connected peer: pinging it", "peer", p.label())
-			s.sendTo(p, &Msg{ID: MsgPing})
-			if exp := now.Add(s.cfg.Evasive); exp.Before(p.expiredAt) {
-				p.expiredAt = exp
-			}
+			s.log.Debug("zre: port-0 beacon for a connected peer: probing it", "peer", p.label())
+			s.probe(p)
 		default:
 			s.log.Debug("zre: peer said goodbye by beacon", "peer", p.label())
 			s.removePeer(p)
@@ -384,7 +820,15 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 		}
 	} else {
 		endpoint := "tcp://" + netip.AddrPortFrom(addr, b.Port).String()
-		p = s.requirePeer(b.UUID, endpoint, b.PublicKey)
+		if !ok && !s.admitPending(addr, endpoint) {
+			return
+		}
+		if p = s.requirePeer(b.UUID, endpoint, b.PublicKey, viaBeacon); p == nil {
+			return
+		}
+		if !ok {
+			s.countPending(p, addr)
+		}
 	}
 	p.heard(now, s.cfg, false)
 	if p.silentAt.IsZero() {
@@ -403,6 +847,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	if len(in.identity) != IdentitySize {
 		s.dropMsg(in, fmt.Errorf("%w: %d octets, want %d", ErrBadIdentity, len(in.identity), IdentitySize))
 		return
@@ -423,45 +868,69 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
 		return
 	}
+	if h := s.held[id]; h != nil {
+		// Its HELLO is being checked off the loop: wait for the verdict.
+		s.hold(id, h, in, m)
+		return
+	}
+	s.handle(id, m, in, now, nil)
+}
+
+// handle acts on a decoded message from id. checked is the key that the
+// checks off the loop (secure mode) accepted for this HELLO, nil before.
+func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
 	p := s.peers[id]
 	if m.ID == MsgHello {
 		var key curve.PublicKey
 		if s.sec != nil {
 			// Checked before anything changes: a refused HELLO leaves the
 			// real peer (if any) as it was.
-			if key, err = s.secureHello(id, p, m, in); err != nil {
+			var pk PeerKey
+			var err error
+			key, pk, err = s.secureHello(id, p, m, in)
+			if err == nil && (checked == nil || *checked != key) {
+				if s.checkOffLoop != nil {
+					// Authorize and the trust store may block or call the
+					// node: they run on a goroutine of their own, and this
+					// peer's messages wait for the verdict (onVerdict).
+					s.startHold(id, in, m, pk)
+					return
+				}
+				err = s.checkHello(pk, in)
+			}
+			if err != nil {
 				s.stats.messagesDropped.Add(1)
 				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.from(), Reason: err})
 				return
 			}
 		}
-		if p != nil && p.ready {
-			// A second HELLO: the peer restarted with the same UUID.
-			s.removePeer(p)
-			p = nil
-		}
 		if err := checkEndpoint(m.Endpoint); err != nil {
-			s.protocolError(nil, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
+			if p != nil && !p.ready {
+				p = nil // (a ready one is dropped: its state is gone with this HELLO)
+			}
+			s.protocolError(p, id, fmt.Errorf("%w: peer %s: HELLO: %w", ErrProtocol, DefaultName(id), err))
 			return
+		}
+		if p != nil && p.ready {
+			s.restartPeer(p, m.Endpoint, in.from())
 		}
 		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
 			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
 		}
-		p = s.requirePeer(id, m.Endpoint, key)
+		p = s.requirePeer(id, m.Endpoint, key, viaHello)
 		if s.sec != nil && p.endpoint != m.Endpoint && !linkConnected(p.link) {
 			// The HELLO is authenticated, the beacon that gave p.endpoint
 			// is not (it may replay the peer's UUID and key from another
 			// address): while our link there has not completed a CURVE
 			// handshake, follow the HELLO.
 			s.log.Debug("zre: reconnecting to the endpoint of an authenticated HELLO", "peer", p.label(), "from", p.endpoint, "to", m.Endpoint)
-			if p.link != nil {
-				p.link.Close()
-				p.link = nil
-			}
+			s.dropLink(p)
 			p.endpoint = m.Endpoint
 			s.connect(p)
 		}
 		p.ready = true
+		p.helloFrom = in.from()
+		s.uncountPending(p)
 		p.wantSeq = 0
 	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {
 		// Cannot happen while the inbox refuses a second connection with
@@ -493,6 +962,7 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		p.name = m.Name
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
+		s.entered(p)
 		s.emit(&Enter{EventHeader: s.header(p), Headers: slices.Clone(m.Headers), Addr: m.Endpoint})
 		s.stats.peersEntered.Add(1)
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
@@ -549,14 +1019,53 @@ func (s *state) protocolError(p *peer, id uuid.UUID, err error) {
 	}
 }
 
+// groupEmptied counts a group left without peers; past maxEmptyGroups of
+// them they are all forgotten, so that JOIN/LEAVE churn over ever new
+// names holds no memory (an empty group is kept a while: it costs little,
+// and a JOIN often follows).
+func (s *state) groupEmptied(g *group) {
+	if len(g.peers) > 0 {
+		return
+	}
+	s.emptyGroups++
+	if s.emptyGroups <= maxEmptyGroups {
+		return
+	}
+	for name, g := range s.groups {
+		if len(g.peers) == 0 {
+			delete(s.groups, name)
+		}
+	}
+	s.emptyGroups = 0
+}
+
+// maxEmptyGroups: see groupEmptied.
+const maxEmptyGroups = 1024
+
+// entered publishes a peer whose HELLO we accepted: the application can
+// find it and send to it.
+func (s *state) entered(p *peer) {
+	s.dir.add(p, s.peerInfo(p))
+	p.openTx(s.stats)
+}
+
 func (s *state) joinPeerGroup(p *peer, name string) {
+	if !p.groups[name] && len(p.groups) >= s.cfg.MaxPeerGroups {
+		// Bounded whatever a peer sends: its further groups are ignored.
+		s.stats.groupsIgnored.Add(1)
+		s.log.Debug("zre: peer in too many groups: join ignored", "peer", p.label(), "group", name, "max", s.cfg.MaxPeerGroups)
+		return
+	}
 	g := s.groups[name]
 	if g == nil {
 		g = &group{name: name, peers: make(map[uuid.UUID]*peer)}
 		s.groups[name] = g
 	}
 	g.peers[p.id] = p
-	p.groups[name] = true
+	if !p.groups[name] {
+		p.groups[name] = true
+		s.dir.join(p.id, name)
+	}
 	if !s.reservedGroup(name) {
 		s.emit(&Join{EventHeader: s.header(p), Group: name})
 	} else {
@@ -565,10 +1074,15 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 }
 
 func (s *state) leavePeerGroup(p *peer, name string) {
+	if !p.groups[name] && len(p.groups) >= s.cfg.MaxPeerGroups {
+		return // (a join ignored above)
+	}
 	if g := s.groups[name]; g != nil {
 		delete(g.peers, p.id)
+		s.groupEmptied(g)
 	}
 	delete(p.groups, name)
+	s.dir.leave(p.id, name)
 	if !s.reservedGroup(name) {
 		s.emit(&Leave{EventHeader: s.header(p), Group: name})
 	}
@@ -576,58 +1090,155 @@ func (s *state) leavePeerGroup(p *peer, name string) {
 
 // reap runs the presence timers (zyre_node_ping_peer): expired peers are
 // removed, evasive ones get a PING and an Evasive event, silent ones a
-// Silent event.
+// Silent event. It looks only at the peers whose next deadline passed: a
+// heap orders them (timerHeap); nothing is sorted.
 func (s *state) reap(now time.Time) {
 	if s.stopped {
 		return
 	}
+	s.clock = now
 	if s.sec != nil && s.sec.trust != nil {
 		s.trustTick()
 	}
 	s.electionReap(now) // election.go
 	s.exitReap(now)     // exit.go
-	for _, p := range s.sortedPeers() {
-		if p.ready {
-			p.unreadySince = time.Time{}
-		} else if p.unreadySince.IsZero() {
-			p.unreadySince = now
-		} else if now.Sub(p.unreadySince) >= s.cfg.Expired {
-			// Its beacons keep it alive, but its HELLO never came: lost
-			// with a connection that broke right after the handshake, or
-			// refused. Start over: its next beacon dials it again and we
-			// say HELLO again; a peer that had us as ready drops us on that
-			// second HELLO and dials back, which brings its HELLO.
-			s.log.Debug("zre: no HELLO from peer: starting over", "peer", p.label(), "endpoint", p.endpoint)
-			s.stats.helloTimeouts.Add(1)
-			s.removePeer(p)
-			continue
-		}
-		switch {
-		case p.expiredAt.IsZero():
-		case !now.Before(p.expiredAt):
-			s.log.Debug("zre: peer expired", "peer", p.label(), "endpoint", p.endpoint)
-			s.removePeer(p)
-		case !now.Before(p.evasiveAt):
-			if !p.evasive {
-				p.evasive = true
-				if p.ready {
-					s.sendTo(p, &Msg{ID: MsgPing})
-					s.emit(&Evasive{s.header(p)})
-				}
-			}
-		case !p.silentAt.IsZero() && !now.Before(p.silentAt):
-			if !p.silent && p.ready {
-				p.silent = true
-				s.emit(&Silent{s.header(p)})
+	s.expireHeld(now)
+	s.reapDials()
+	if len(s.timers) != len(s.peers) {
+		// New peers since the last reap: checked now, as the C reference
+		// checks every peer at each reap.
+		for _, p := range s.peers {
+			if p.timer < 0 {
+				s.timers.schedule(p, now)
 			}
 		}
 	}
+	for p := range s.txRetry {
+		if !p.opened || !p.retryPending() {
+			delete(s.txRetry, p)
+		}
+	}
+	for len(s.timers) > 0 && !now.Before(s.timers[0].timerAt) {
+		p := s.timers[0]
+		if s.reapPeer(p, now) {
+			s.timers.schedule(p, s.nextCheck(p, now))
+		}
+	}
 	for ep, pp := range s.pending {
-		if !now.Before(pp.expires) {
+		if !now.Before(pp.expires) || linkGaveUp(pp.link) {
 			pp.link.Close()
 			delete(s.pending, ep)
 			s.log.Debug("zre: no HELLO from endpoint", "endpoint", ep)
 		}
+	}
+}
+
+// reapPeer runs one peer's timers; it returns false when it removed the
+// peer.
+func (s *state) reapPeer(p *peer, now time.Time) bool {
+	if p.ready {
+		p.unreadySince = time.Time{}
+	} else if p.unreadySince.IsZero() {
+		p.unreadySince = now
+	} else if now.Sub(p.unreadySince) >= s.cfg.Expired {
+		// Its beacons keep it alive, but its HELLO never came: lost
+		// with a connection that broke right after the handshake, or
+		// refused. Start over: its next beacon dials it again and we
+		// say HELLO again; a peer that had us as ready drops us on that
+		// second HELLO and dials back, which brings its HELLO.
+		s.log.Debug("zre: no HELLO from peer: starting over", "peer", p.label(), "endpoint", p.endpoint)
+		s.stats.helloTimeouts.Add(1)
+		s.removePeer(p)
+		return false
+	}
+	switch {
+	case p.expiredAt.IsZero():
+	case !now.Before(p.expiredAt):
+		s.log.Debug("zre: peer expired", "peer", p.label(), "endpoint", p.endpoint)
+		s.removePeer(p)
+		return false
+	case !now.Before(p.evasiveAt):
+		if !p.evasive {
+			p.evasive = true
+			if p.ready {
+				s.sendTo(p, &Msg{ID: MsgPing})
+				s.emit(&Evasive{s.header(p)})
+			}
+		}
+	case !p.silentAt.IsZero() && !now.Before(p.silentAt):
+		if !p.silent && p.ready {
+			p.silent = true
+			s.emit(&Silent{s.header(p)})
+		}
+	}
+	return true
+}
+
+// nextCheck is when reap must look at p again: its earliest deadline
+// still ahead, and at the latest min(Evasive, Silent) from now. Deadlines
+// move later as we hear from a peer (then reap looks too early, finds
+// nothing to do and schedules again); the one that moves earlier — a
+// port-0 beacon for a secure peer sets expiry to now + Evasive — never
+// moves before that latest check.
+func (s *state) nextCheck(p *peer, now time.Time) time.Time {
+	next := now.Add(min(s.cfg.Evasive, s.cfg.Silent))
+	for _, t := range [...]time.Time{p.expiredAt, p.evasiveAt, p.silentAt} {
+		if !t.IsZero() && t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	if !p.ready && !p.unreadySince.IsZero() {
+		if t := p.unreadySince.Add(s.cfg.Expired); t.After(now) && t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// timerHeap is the peers ordered by when reap looks at them next
+// (peer.timerAt; UUID order for the same instant, so that reap is
+// deterministic). peer.timer is a peer's index, -1 when not in it.
+type timerHeap []*peer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].timerAt.Equal(h[j].timerAt) {
+		return h[i].timerAt.Before(h[j].timerAt)
+	}
+	return comparePeers(h[i], h[j]) < 0
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].timer, h[j].timer = i, j
+}
+func (h *timerHeap) Push(x any) {
+	p := x.(*peer)
+	p.timer = len(*h)
+	*h = append(*h, p)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	p.timer = -1
+	return p
+}
+
+// schedule puts p in the heap at t, or moves it there.
+func (h *timerHeap) schedule(p *peer, t time.Time) {
+	p.timerAt = t
+	if p.timer >= 0 {
+		heap.Fix(h, p.timer)
+		return
+	}
+	heap.Push(h, p)
+}
+
+// remove takes p out of the heap if it is in it.
+func (h *timerHeap) remove(p *peer) {
+	if p.timer >= 0 {
+		heap.Remove(h, p.timer)
 	}
 }
 
@@ -660,6 +1271,7 @@ func (s *state) join(name string) error {
 	if !s.own.add(name) {
 		return nil
 	}
+	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
@@ -674,6 +1286,7 @@ func (s *state) leave(name string) error {
 	if !s.own.remove(name) {
 		return nil
 	}
+	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgLeave, Group: name, Status: s.status})
@@ -681,45 +1294,97 @@ func (s *state) leave(name string) error {
 	return nil
 }
 
+// whisper is Node.Whisper on the state (tests): see directory.whisper.
 func (s *state) whisper(id uuid.UUID, content [][]byte) error {
-	p, ok := s.peers[id]
-	if !ok || !p.ready {
+	return s.dir.whisper(nil, s.stats, id, content)
+}
+
+// shout is Node.Shout and Node.ShoutTo on the state (tests): see
+// directory.shout.
+func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
+	return s.dir.shout(nil, s.stats, name, only, content)
+}
+
+// whisper sends a WHISPER from an application goroutine (or a state test):
+// without waiting for room when ctx is nil, waiting until ctx is done
+// otherwise. The loop is not involved: see tx.
+func (d *directory) whisper(ctx context.Context, stats *counters, id uuid.UUID, content [][]byte) error {
+	p, name := d.peerName(id)
+	if p == nil {
 		return fmt.Errorf("zre: whisper to %s: %w", uuidString(id), ErrUnknownPeer)
 	}
-	if err := p.send(&Msg{ID: MsgWhisper, Content: content}); err != nil {
-		s.stats.sendErrors.Add(1)
-		return fmt.Errorf("zre: whisper to %s: %w", p.label(), err)
+	m := &Msg{ID: MsgWhisper, Content: content}
+	var err error
+	if ctx == nil {
+		err = p.sendApp(m)
+	} else {
+		err = p.sendAppContext(ctx, m)
 	}
-	s.stats.messagesOut.Add(1)
+	if err != nil {
+		stats.sendErrors.Add(1)
+		return fmt.Errorf("zre: whisper to %s: %w", name, appErr(err))
+	}
+	stats.messagesOut.Add(1)
 	return nil
 }
 
-// shout sends to every peer in the group, or to those of only that are in
-// it when only is not nil; it tries every one and returns a *ShoutError
-// naming those that did not take it.
-func (s *state) shout(name string, only []uuid.UUID, content [][]byte) error {
+// appErr is err as the application sees it: a peer that went away while
+// we sent is an unknown peer.
+func appErr(err error) error {
+	if errors.Is(err, errNotConnected) {
+		return fmt.Errorf("%w: %w", ErrUnknownPeer, err)
+	}
+	return err
+}
+
+// shout sends a SHOUT to every peer in the group, or to those of only that
+// are in it when only is not nil, from an application goroutine (or a state
+// test). It walks the group's members as the directory keeps them (no
+// sort). With ctx nil it waits for no one; otherwise it first gives the
+// SHOUT to every peer that takes it at once, then waits, until ctx is done,
+// for those whose queues were full. It returns a *ShoutError naming those
+// that did not take it.
+func (d *directory) shout(ctx context.Context, stats *counters, name string, only []uuid.UUID, content [][]byte) error {
 	if err := checkGroup(name); err != nil {
 		return err
 	}
-	g := s.groups[name]
-	if g == nil {
+	var buf [16]*peer
+	members := d.members(buf[:0], name)
+	if len(members) == 0 {
 		return nil
 	}
+	m := &Msg{ID: MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
 	var se *ShoutError
-	for _, p := range s.sortedPeers() {
-		if g.peers[p.id] == nil || only != nil && !slices.Contains(only, p.id) {
+	fail := func(p *peer, err error) {
+		stats.sendErrors.Add(1)
+		err = appErr(err)
+		if se == nil {
+			se = &ShoutError{Group: name, first: p.label(), Err: err}
+		}
+		se.Peers = append(se.Peers, p.id)
+		se.Errs = append(se.Errs, err)
+	}
+	var full []*peer
+	for _, p := range members {
+		if only != nil && !slices.Contains(only, p.id) {
 			continue
 		}
-		if err := p.send(&Msg{ID: MsgShout, Group: name, Content: content}); err != nil {
-			s.stats.sendErrors.Add(1)
-			if se == nil {
-				se = &ShoutError{Group: name, first: p.label(), Err: err}
-			}
-			se.Peers = append(se.Peers, p.id)
-			se.Errs = append(se.Errs, err)
+		err := p.sendApp(m)
+		switch {
+		case err == nil:
+			stats.messagesOut.Add(1)
+		case ctx != nil && errors.Is(err, zmtp.ErrPeerNotResponding):
+			full = append(full, p)
+		default:
+			fail(p, err)
+		}
+	}
+	for _, p := range full {
+		if err := p.sendAppContext(ctx, m); err != nil {
+			fail(p, err)
 			continue
 		}
-		s.stats.messagesOut.Add(1)
+		stats.messagesOut.Add(1)
 	}
 	if se == nil {
 		return nil
@@ -770,8 +1435,9 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	if endpoint == s.endpoint || id == s.self {
 		return fmt.Errorf("%w: %s is ourselves", ErrBadEndpoint, endpoint)
 	}
+	s.clock = now
 	if id != uuid.Nil {
-		p := s.requirePeer(id, endpoint, key)
+		p := s.requirePeer(id, endpoint, key, viaAPI)
 		p.heard(now, s.cfg, true)
 		return nil
 	}
@@ -820,20 +1486,32 @@ func (s *state) stop() []link {
 		return nil
 	}
 	var links []link
+	s.dir.clear()
 	for _, p := range s.sortedPeers() {
 		if p.ready && s.wantsGoodbye(p) { // goodbye.go
+			// Once tx is open, whoever sends the GOODBYE closes it: no
+			// WHISPER or SHOUT follows it.
 			s.sendTo(p, &Msg{ID: MsgGoodbye})
 		}
 		if p.link != nil {
 			links = append(links, p.link)
-			p.link = nil
+			if !p.opened {
+				p.link = nil
+			}
+			// An open peer keeps its link (an application sender may be
+			// using it): the caller flushes and closes it.
 		}
 	}
 	for ep, pp := range s.pending {
 		links = append(links, pp.link)
 		delete(s.pending, ep)
 	}
-	s.closeLinks()
+	for p := range s.txRetry {
+		s.stopPending = append(s.stopPending, p)
+	}
+	s.forget()
+	clear(s.held)
+	s.heldBytes = 0
 	s.stopped = true
 	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
 	return links
@@ -847,8 +1525,18 @@ func (s *state) closeLinks() {
 		pp.link.Close()
 		delete(s.pending, ep)
 	}
+	s.forget()
+}
+
+// forget drops every peer and group (their links are closed or handed to
+// the caller).
+func (s *state) forget() {
+	s.dir.clear()
+	clear(s.dialing)
 	s.peers = make(map[uuid.UUID]*peer)
 	s.groups = make(map[string]*group)
+	s.timers = s.timers[:0]
+	clear(s.txRetry)
 }
 
 // checkEndpoint accepts tcp://host:port with a non-zero port.
@@ -906,15 +1594,4 @@ func (s *state) peerInfo(p *peer) PeerInfo {
 	slices.Sort(gs)
 	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs,
 		Key: p.key, Bound: !p.key.IsZero() && IsBound(p.id, p.key)}
-}
-
-// readyPeers returns the peers that said HELLO, in UUID order.
-func (s *state) readyPeers() []*peer {
-	var out []*peer
-	for _, p := range s.sortedPeers() {
-		if p.ready {
-			out = append(out, p)
-		}
-	}
-	return out
 }

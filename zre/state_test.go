@@ -20,7 +20,13 @@ type fakeLink struct {
 	sent     []*Msg
 	closed   bool
 	full     bool // refuse sends, as a full DEALER queue does
+	gaveUp   bool // never connected: given up (giveUpLink)
+	down     bool // not connected (a DEALER reconnecting)
 }
+
+func (l *fakeLink) GaveUp() bool { return l.gaveUp }
+
+func (l *fakeLink) Connected() bool { return !l.down }
 
 func (l *fakeLink) Send(frames ...[]byte) error {
 	if l.closed {
@@ -58,6 +64,8 @@ var (
 )
 
 const epSelf = "tcp://127.0.0.1:40000"
+
+const epA = "tcp://127.0.0.1:50001"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -385,12 +393,27 @@ func TestStateBeacons(t *testing.T) {
 	if len(h.links[epB]) != 1 {
 		t.Fatalf("%d links", len(h.links[epB]))
 	}
-	// Port 0: the peer leaves.
+	// Port 0: anyone can send that beacon, so a peer alive on its
+	// connection is probed (a PING) and leaves when nothing is heard from
+	// it for Config.Evasive.
 	h.beacon(uuidB, 0, "127.0.0.1:5670")
+	h.wantEvents()
+	if got := l.sent[len(l.sent)-1]; got.ID != MsgPing {
+		t.Fatalf("sent %+v, want a PING", got)
+	}
+	h.advance(h.cfg.Evasive)
+	h.st.reap(h.now)
 	h.wantEvents("EXIT node-b")
 	if !l.closed || len(h.st.peers) != 0 {
 		t.Fatal("peer not removed")
 	}
+	// A peer whose link is down goes at once.
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	h.st.peers[uuidB].link.(*fakeLink).down = true
+	h.beacon(uuidB, 0, "127.0.0.1:5670")
+	h.wantEvents("EXIT node-b")
 	// Port 0 from an unknown peer: nothing.
 	h.beacon(uuidA, 0, "127.0.0.1:5670")
 	h.wantEvents()
@@ -456,14 +479,135 @@ func mustFrames(m *Msg) [][]byte {
 	return f
 }
 
+// A second HELLO (the peer restarted with the same UUID) over a new
+// connection: one re-entry, and our HELLO again (sequence 1, on our link
+// as it is). A HELLO that answers ours comes over the connection of the
+// peer's previous one and is not answered (within helloHoldoff), so that
+// two nodes never feed each other HELLOs. A second HELLO with another
+// endpoint gets a new link.
 func TestStateSecondHelloReenters(t *testing.T) {
 	h := newHarness(t)
 	h.enterB("g")
-	h.recv(uuidB, helloB(1, 0))
-	h.wantEvents("EXIT node-b", "ENTER node-b")
-	if len(h.links[epB]) != 2 || !h.links[epB][0].closed {
-		t.Fatal("want the old link closed and a new one")
+	recvFrom := func(m *Msg, remote string) {
+		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: mustFrames(m), remote: remote}, h.now)
 	}
+	first := h.link(epB)
+	sent := len(first.sent)
+	h.advance(helloMinGap)
+	recvFrom(helloB(1, 0), "127.0.0.1:1001") // the restarted peer's new connection
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(h.links[epB]) != 1 || first.closed {
+		t.Fatal("want the link kept")
+	}
+	if got := first.sent[sent:]; len(got) != 1 || got[0].ID != MsgHello || got[0].Sequence != 1 {
+		t.Fatalf("sent %+v, want our HELLO", got)
+	}
+	// B takes our HELLO for a second one and answers over the same
+	// connection: re-entry, no answer.
+	h.advance(time.Second)
+	recvFrom(helloB(1, 0, "g"), "127.0.0.1:1001")
+	h.wantEvents("EXIT node-b", "ENTER node-b", "JOIN node-b g")
+	if len(h.links[epB]) != 1 || len(first.sent) != sent+1 {
+		t.Fatalf("answered a HELLO that answered ours: %d links, sent %+v", len(h.links[epB]), first.sent[sent:])
+	}
+	// The sequence goes on from our HELLO.
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := first.sent[sent+1]; got.Sequence != 2 {
+		t.Fatalf("sent %+v", got)
+	}
+	recvFrom(&Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}}, "127.0.0.1:1001")
+	h.wantEvents("WHISPER node-b y")
+	// Over the same connection but after helloHoldoff: answered.
+	h.advance(helloHoldoff)
+	recvFrom(helloB(1, 0), "127.0.0.1:1001")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if got := first.sent[len(first.sent)-1]; got.ID != MsgHello || got.Sequence != 1 {
+		t.Fatalf("sent %+v, want our HELLO", got)
+	}
+	// B restarted elsewhere: a new link to its new endpoint.
+	moved := helloB(1, 0)
+	moved.Endpoint = "tcp://127.0.0.1:50003"
+	recvFrom(moved, "127.0.0.1:1002")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if !first.closed || len(h.links["tcp://127.0.0.1:50003"]) != 1 {
+		t.Fatal("want the old link closed and one to the new endpoint")
+	}
+	// Another over yet another connection at once (a peer that makes a
+	// new link for each answer, as the C reference does): re-entry, but
+	// no answer within helloMinGap of ours.
+	moved2 := h.link("tcp://127.0.0.1:50003")
+	recvFrom(moved, "127.0.0.1:1003")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(moved2.sent) != 1 || moved2.closed {
+		t.Fatalf("answered again within %v: sent %+v", helloMinGap, moved2.sent)
+	}
+	h.advance(helloMinGap)
+	recvFrom(moved, "127.0.0.1:1004")
+	h.wantEvents("EXIT node-b", "ENTER node-b")
+	if len(moved2.sent) != 2 || moved2.sent[1].ID != MsgHello || moved2.sent[1].Sequence != 1 {
+		t.Fatalf("not answered after %v: sent %+v", helloMinGap, moved2.sent)
+	}
+}
+
+// Two states connected through fake links, one of which gets a second
+// HELLO: they settle after one exchange however long they run.
+func TestStateTwoNodesSettleAfterSecondHello(t *testing.T) {
+	a, b := newHarness(t), newHarness(t)
+	b.cfg.UUID, b.st.self, b.cfg.Name = uuidB, uuidB, "node-b"
+	b.st.endpoint = epB
+	a.cfg.UUID, a.st.self, a.cfg.Name = uuidA, uuidA, "node-a"
+	a.st.endpoint = epA
+	// deliver moves what each sent on its links (from index done[...]) to
+	// the other; it returns how many HELLOs went across.
+	done := map[*fakeLink]int{}
+	deliver := func() (hellos int) {
+		for _, pair := range []struct {
+			from, to *harness
+			ep       string
+		}{{a, b, epB}, {b, a, epA}} {
+			for _, l := range pair.from.links[pair.ep] {
+				for _, m := range l.sent[done[l]:] {
+					if m.ID == MsgHello {
+						hellos++
+					}
+					frames, err := m.Frames()
+					if err != nil {
+						t.Fatal(err)
+					}
+					pair.to.st.onMessage(inboxMsg{identity: Identity(pair.from.st.self), frames: frames}, pair.to.now)
+				}
+				done[l] = len(l.sent)
+			}
+		}
+		return hellos
+	}
+	a.beacon(uuidB, 50002, "127.0.0.1:5670")
+	b.beacon(uuidA, 50001, "127.0.0.1:5670")
+	if n := deliver(); n != 2 {
+		t.Fatalf("%d HELLOs at the start", n)
+	}
+	a.wantEvents("ENTER node-b")
+	b.wantEvents("ENTER node-a")
+	// A says HELLO again (it restarted, or gave up waiting): B answers
+	// once, and nothing more goes across.
+	a.advance(helloHoldoff)
+	b.advance(helloHoldoff)
+	a.st.peers[uuidB].link.Close()
+	a.st.peers[uuidB].link = nil
+	a.beacon(uuidB, 50002, "127.0.0.1:5670")
+	total := 0
+	for range 10 {
+		a.advance(time.Second)
+		b.advance(time.Second)
+		total += deliver()
+	}
+	if total != 2 {
+		t.Fatalf("%d HELLOs went across, want 2 (A's and B's answer)", total)
+	}
+	a.wantEvents("EXIT node-b", "ENTER node-b")
+	b.wantEvents("EXIT node-a", "ENTER node-a")
 }
 
 func TestStateWhisperShout(t *testing.T) {
@@ -646,13 +790,77 @@ func FuzzStateMessage(f *testing.F) {
 }
 
 func TestStateEndpointTakenOver(t *testing.T) {
-	// B restarts with a new UUID (A's) on the same endpoint: B exits, A enters.
+	// B restarts with a new UUID (A's) on the same endpoint: A's HELLO
+	// makes A enter, but a HELLO is no proof that B is gone (anyone may
+	// send one): B is probed with a PING, and removed when nothing was
+	// heard from it for Config.Evasive. Then A's beacon connects to A.
 	h := newHarness(t)
 	h.enterB("g")
 	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b2"})
-	h.wantEvents("EXIT node-b", "ENTER node-b2")
+	h.wantEvents("ENTER node-b2")
+	if got := h.link(epB).sent; got[len(got)-1].ID != MsgPing {
+		t.Fatalf("B not probed: sent %+v", got)
+	}
+	if len(h.links[epB]) != 1 || h.st.peers[uuidA].link != nil {
+		t.Fatal("dialled B's endpoint for A while B is alive")
+	}
+	h.advance(h.cfg.Evasive - time.Second)
+	h.beacon(uuidA, 50002, "127.0.0.1:5670") // A's beacon: still waits for B
+	if len(h.links[epB]) != 1 {
+		t.Fatal("dialled B's endpoint for A while B is alive")
+	}
+	h.advance(time.Second)
+	h.st.reap(h.now)
+	h.wantEvents("EXIT node-b", "SILENT node-b2") // (A sent nothing since its HELLO)
 	if len(h.st.peers) != 1 || h.st.peers[uuidA] == nil || len(h.st.groups["g"].peers) != 0 {
 		t.Fatalf("peers %v", h.st.peers)
+	}
+	h.beacon(uuidA, 50002, "127.0.0.1:5670")
+	if len(h.links[epB]) != 2 || h.st.peers[uuidA].link == nil {
+		t.Fatal("A not connected once B was gone")
+	}
+	if got := h.link(epB).sent; got[0].ID != MsgHello {
+		t.Fatalf("sent %+v", got)
+	}
+	// A entered without a link; now it has one, the application can send.
+	if err := h.st.whisper(uuidA, [][]byte{[]byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.link(epB).sent; len(got) != 2 || got[1].ID != MsgWhisper || got[1].Sequence != 2 {
+		t.Fatalf("sent %+v", got)
+	}
+}
+
+// A spoofed beacon (a new UUID with a live peer's address and port) never
+// evicts the peer: it is ignored, the peer probed once per Config.Evasive,
+// and the peer stays as long as it is heard.
+func TestStateSpoofedBeaconKeepsLivePeer(t *testing.T) {
+	h := newHarness(t)
+	h.enterB("g")
+	for i := range 3 * int(h.cfg.Expired/time.Second) {
+		h.advance(time.Second)
+		h.beacon(uuid.New(), 50002, "127.0.0.1:5670") // the spoof
+		h.beacon(uuidB, 50002, "127.0.0.1:5670")      // the real one
+		if i%3 == 0 {
+			h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: uint16(2 + i/3)})
+		}
+		h.st.reap(h.now)
+	}
+	h.wantEvents()
+	if len(h.st.peers) != 1 || len(h.links[epB]) != 1 || h.link(epB).closed {
+		t.Fatalf("peers %d, links %d", len(h.st.peers), len(h.links[epB]))
+	}
+	pings := 0
+	for _, m := range h.link(epB).sent {
+		if m.ID == MsgPing {
+			pings++
+		}
+	}
+	if max := 3*int(h.cfg.Expired/h.cfg.Evasive) + 1; pings == 0 || pings > max {
+		t.Fatalf("%d probes, want 1 to %d", pings, max)
+	}
+	if got := h.stats.snapshot().EndpointConflicts; got != uint64(3*int(h.cfg.Expired/time.Second)) {
+		t.Fatalf("EndpointConflicts = %d", got)
 	}
 }
 

@@ -1,0 +1,170 @@
+package netlimit
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// setup listens on 127.0.0.1 with cfg and accepts in the background.
+func setup(t *testing.T, cfg Config) (*Listener, chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(ln, cfg)
+	t.Cleanup(func() { l.Close() })
+	got := make(chan net.Conn, 100)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- c
+		}
+	}()
+	return l, got
+}
+
+// dial connects from the local address from (127.0.0.x) and waits until
+// the listener took or refused the connection; it returns whether the
+// connection was accepted.
+func dial(t *testing.T, l *Listener, got chan net.Conn, from string) (net.Conn, bool) {
+	t.Helper()
+	before := l.Stats()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", l.Addr().String())
+	if err == nil { // (it may see the reset of a refused connection)
+		t.Cleanup(func() { c.Close() })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		s := l.Stats()
+		if s.Accepted > before.Accepted {
+			srv := <-got
+			t.Cleanup(func() { srv.Close() })
+			return srv, true
+		}
+		if s.Refused+s.RateLimited > before.Refused+before.RateLimited {
+			return nil, false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("connection neither accepted nor refused")
+	return nil, false
+}
+
+func TestLimits(t *testing.T) {
+	type step struct {
+		from    string
+		advance time.Duration
+		close   int // close the n-th accepted connection (1-based) before dialling
+		want    bool
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		steps []step
+		stats Stats
+	}{
+		{"per address", Config{MaxConnsPerAddr: 2}, []step{
+			{from: "127.0.0.1", want: true}, {from: "127.0.0.1", want: true}, {from: "127.0.0.1", want: false},
+			{from: "127.0.0.2", want: true}, {from: "127.0.0.1", close: 1, want: true},
+		}, Stats{Accepted: 4, Refused: 1, Open: 3}},
+		{"total", Config{MaxConns: 3, MaxConnsPerAddr: 2}, []step{
+			{from: "127.0.0.1", want: true}, {from: "127.0.0.2", want: true}, {from: "127.0.0.3", want: true},
+			{from: "127.0.0.4", want: false}, {from: "127.0.0.4", close: 2, want: true},
+		}, Stats{Accepted: 4, Refused: 1, Open: 3}},
+		{"rate", Config{Rate: 1, Burst: 2}, []step{
+			{from: "127.0.0.1", want: true}, {from: "127.0.0.1", want: true}, {from: "127.0.0.1", want: false},
+			{from: "127.0.0.2", want: true},
+			{from: "127.0.0.1", advance: 500 * time.Millisecond, want: false},
+			{from: "127.0.0.1", advance: 500 * time.Millisecond, want: true},
+			{from: "127.0.0.1", want: false},
+		}, Stats{Accepted: 4, RateLimited: 3, Open: 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1000, 0)}
+			tc.cfg.Now = clk.now
+			l, got := setup(t, tc.cfg)
+			var accepted []net.Conn
+			for i, s := range tc.steps {
+				clk.add(s.advance)
+				if s.close > 0 {
+					accepted[s.close-1].Close()
+					accepted[s.close-1].Close() // twice: counted once
+				}
+				c, ok := dial(t, l, got, s.from)
+				if ok != s.want {
+					t.Fatalf("step %d (%s): accepted %v, want %v; %+v", i, s.from, ok, s.want, l.Stats())
+				}
+				if ok {
+					accepted = append(accepted, c)
+				}
+			}
+			if s := l.Stats(); s != tc.stats {
+				t.Fatalf("stats %+v, want %+v", s, tc.stats)
+			}
+		})
+	}
+}
+
+// A refused connection is reset: the client reads an error at once, not
+// after a timeout.
+func TestRefusedIsReset(t *testing.T) {
+	l, got := setup(t, Config{MaxConns: 1})
+	dial(t, l, got, "127.0.0.1")
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return // reset before connect returned
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read from a refused connection")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("refused connection left open")
+	}
+}
+
+// Addresses with nothing open and a full bucket are forgotten.
+func TestSweep(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	l := New(nil, Config{Rate: 10, Burst: 1, Now: clk.now})
+	for i := range maxIdleSources + 10 {
+		a := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
+		addr := netipFrom4(a)
+		if !l.admit(addr) {
+			t.Fatal("refused")
+		}
+		l.release(addr)
+	}
+	clk.add(time.Second)
+	l.admit(netipFrom4([4]byte{11, 0, 0, 1}))
+	l.mu.Lock()
+	n := len(l.mu.srcs)
+	l.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d addresses kept", n)
+	}
+}
+
+func netipFrom4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }

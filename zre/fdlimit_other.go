@@ -1,0 +1,6 @@
+//go:build !unix
+
+package zre
+
+// fdLimit returns 0: unknown.
+func fdLimit() int { return 0 }
