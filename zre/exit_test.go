@@ -6,29 +6,39 @@ import (
 	"time"
 )
 
-// TestSecureExitFast: a secure peer that stops without a GOODBYE to us (as
-// a C node does outside gossip mode: we tell it we do not want one) is
-// seen to exit as soon as its port-0 beacon and the close of its
-// connection are both in, not after Config.Evasive.
-func TestSecureExitFast(t *testing.T) {
-	port := testBeaconPort()
-	ac := secureConfig(t, "alpha", port)
-	ac.Headers = []Header{{HeaderGoodbye, "0"}} // no GOODBYE for us
-	a := startNode(t, ac)
-	b := startNode(t, secureConfig(t, "beta", port))
-	waitEvent(t, a, eventTimeout, "ENTER beta", isEnter(b.UUID()))
-	waitEvent(t, b, eventTimeout, "ENTER alpha", isEnter(a.UUID()))
-	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
-	defer cancel()
-	stopped := time.Now()
-	if err := b.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, a, eventTimeout, "EXIT beta", func(e Event) bool { x, ok := e.(*Exit); return ok && x.Peer == b.UUID() })
-	d := time.Since(stopped)
-	t.Logf("EXIT %v after Stop", d)
-	if d >= DefaultEvasive {
-		t.Fatalf("EXIT after %v: by the PING's timeout, not by the beacon and the closed connection", d)
+// TestExitFast: a peer that stops without a GOODBYE to us (as a C node
+// does outside gossip mode: we tell it we do not want one) is seen to exit
+// as soon as its port-0 beacon and the close of its connection are both
+// in, not after Config.Evasive — in secure mode and in plain mode (where a
+// port-0 beacon alone only gets a live peer probed, since anyone can send
+// one).
+func TestExitFast(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "secure"}[secure], func(t *testing.T) {
+			port := testBeaconPort()
+			ac := Config{Name: "alpha", Beacon: BeaconConfig{Port: port}}
+			bc := Config{Name: "beta", Beacon: BeaconConfig{Port: port}}
+			if secure {
+				ac, bc = secureConfig(t, "alpha", port), secureConfig(t, "beta", port)
+			}
+			ac.Headers = []Header{{HeaderGoodbye, "0"}} // no GOODBYE for us
+			a := startNode(t, ac)
+			b := startNode(t, bc)
+			waitEvent(t, a, eventTimeout, "ENTER beta", isEnter(b.UUID()))
+			waitEvent(t, b, eventTimeout, "ENTER alpha", isEnter(a.UUID()))
+			ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+			defer cancel()
+			stopped := time.Now()
+			if err := b.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, a, eventTimeout, "EXIT beta", func(e Event) bool { x, ok := e.(*Exit); return ok && x.Peer == b.UUID() })
+			d := time.Since(stopped)
+			t.Logf("EXIT %v after Stop", d)
+			if d >= DefaultEvasive {
+				t.Fatalf("EXIT after %v: by the PING's timeout, not by the beacon and the closed connection", d)
+			}
+		})
 	}
 }
 
