@@ -62,17 +62,7 @@ type CurveClientConfig struct {
 // wrapping curve.ErrInvalidKey.
 func CurveServer(cfg CurveServerConfig) Mechanism {
 	m := &curveMechanism{server: true, rand: cfg.Rand}
-	m.public = cfg.Public
-	m.secret = cfg.Secret
-	s, err := curve.NewServer(curve.ServerConfig{Public: cfg.Public, Secret: cfg.Secret, Rand: cfg.Rand})
-	if err != nil {
-		m.err = err
-	} else {
-		s.Wipe()
-	}
-	if m.public.IsZero() {
-		m.public = m.secret.Public()
-	}
+	m.key, m.err = curve.NewKeyPair(cfg.Public, cfg.Secret)
 	return m
 }
 
@@ -87,17 +77,16 @@ func CurveServer(cfg CurveServerConfig) Mechanism {
 // curve.ErrInvalidKey.
 func CurveClient(cfg CurveClientConfig) Mechanism {
 	m := &curveMechanism{rand: cfg.Rand, serverKey: cfg.ServerKey}
-	m.public = cfg.Public
-	m.secret = cfg.Secret
+	// One NewClient checks the whole configuration (the server key against
+	// low-order points included); the prepared key pair then saves every
+	// connection's handshake the derivations and that check.
 	c, err := curve.NewClient(curve.ClientConfig{Public: cfg.Public, Secret: cfg.Secret, ServerKey: cfg.ServerKey, Rand: cfg.Rand})
 	if err != nil {
 		m.err = err
-	} else {
-		c.Wipe()
+		return m
 	}
-	if m.public.IsZero() {
-		m.public = m.secret.Public()
-	}
+	c.Wipe()
+	m.key, m.err = curve.NewKeyPair(cfg.Public, cfg.Secret)
 	return m
 }
 
@@ -105,8 +94,7 @@ func CurveClient(cfg CurveClientConfig) Mechanism {
 // connections of a socket.
 type curveMechanism struct {
 	server    bool
-	public    curve.PublicKey
-	secret    curve.SecretKey
+	key       *curve.KeyPair  // our long-term key pair, prepared once
 	serverKey curve.PublicKey // client only
 	rand      io.Reader
 	err       error // configuration error, reported by NewSession
@@ -178,7 +166,7 @@ func (s *curveSession) Handshake(ctx context.Context, c CommandConn, server bool
 
 func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local Metadata) (HandshakeResult, error) {
 	m := s.m
-	cl, err := curve.NewClient(curve.ClientConfig{Public: m.public, Secret: m.secret, ServerKey: m.serverKey, Rand: m.rand})
+	cl, err := curve.NewClient(curve.ClientConfig{Key: m.key, ServerKey: m.serverKey, Rand: m.rand})
 	if err != nil {
 		return HandshakeResult{}, fmt.Errorf("zmtp: curve: client: %w", err)
 	}
@@ -224,7 +212,7 @@ func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local
 
 func (s *curveSession) serverHandshake(ctx context.Context, c CommandConn, local Metadata, auth Authorizer) (HandshakeResult, error) {
 	m := s.m
-	sv, err := curve.NewServer(curve.ServerConfig{Public: m.public, Secret: m.secret, Rand: m.rand})
+	sv, err := curve.NewServer(curve.ServerConfig{Key: m.key, Rand: m.rand})
 	if err != nil {
 		return HandshakeResult{}, fmt.Errorf("zmtp: curve: server: %w", err)
 	}
