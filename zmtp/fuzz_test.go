@@ -68,11 +68,12 @@ func FuzzFrameReader(f *testing.F) {
 		defer z.Close()
 		c := &conn{nc: a, opts: &opts, log: opts.Logger, ctrl: make(chan []byte, 8), done: make(chan struct{})}
 		c.br = bufio.NewReaderSize(bytes.NewReader(b), 4096)
-		c.bw = bufio.NewWriter(io.Discard)
+		c.fw.w = io.Discard
+		c.pool = &bufPool{}
 		c.fr.r = c.br
 		c.live.Store(true)
 		var total int
-		err := c.readLoop(func(frames [][]byte) bool {
+		err := c.readLoop(func(frames [][]byte, _ []*[]byte) bool {
 			for _, fr := range frames {
 				total += len(fr)
 			}

@@ -154,14 +154,16 @@ func newTestReader(b []byte) *frameReader {
 
 func TestFrames(t *testing.T) {
 	var w bytes.Buffer
-	bw := bufio.NewWriter(&w)
+	fw := frameWriter{w: &w}
 	bodies := [][]byte{nil, []byte("x"), bytes.Repeat([]byte{1}, 255), bytes.Repeat([]byte{2}, 256), bytes.Repeat([]byte{3}, 200000)}
 	for i, b := range bodies {
-		if err := writeFrame(bw, byte(i%2)*FlagMore, b); err != nil {
+		if err := fw.writeFrame(byte(i%2)*FlagMore, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bw.Flush()
+	if err := fw.flush(); err != nil {
+		t.Fatal(err)
+	}
 	raw := w.Bytes()
 	if raw[0] != 0 || raw[1] != 0 {
 		t.Fatalf("empty frame header % x", raw[:2])

@@ -1,0 +1,132 @@
+package zmtp
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// Buffers for large frames, and the writer that sends frames without
+// copying large bodies.
+
+const (
+	// poolMin is the smallest frame read into a pooled buffer: from it up
+	// to chunk, a received frame's body (or, under CURVE, its plaintext
+	// and the sealed frame it is opened from) lives in a buffer of a
+	// socket's bufPool, which Message.Release gives back.
+	poolMin = 64 << 10
+	// poolStep is the granularity of pooled capacities: a buffer for n
+	// octets has cap n rounded up to a multiple of poolStep.
+	poolStep = 64 << 10
+	// bigBody is the smallest body the frameWriter does not copy: it is
+	// written from where it is, by one writev with what precedes it.
+	bigBody = 16 << 10
+	// writeBatch bounds what the frameWriter queues (copied, or by
+	// reference) before it writes.
+	writeBatch = 256 << 10
+)
+
+// bufPool keeps the buffers of large frames of one socket (a Router or a
+// Dealer, shared by its connections), by capacity class. Its zero value is
+// ready. A buffer is reused only after Message.Release gave it back.
+type bufPool struct {
+	classes [chunk / poolStep]sync.Pool // class i holds buffers of cap (i+1)*poolStep
+}
+
+// get returns a buffer of len n (poolMin <= n <= chunk), not zeroed when it
+// comes from the pool. The pointer is what put takes back.
+func (p *bufPool) get(n int) *[]byte {
+	i := (n - 1) / poolStep
+	if b, ok := p.classes[i].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, (i+1)*poolStep)
+	return &b
+}
+
+// put gives back a buffer that get returned.
+func (p *bufPool) put(b *[]byte) {
+	c := cap(*b)
+	if c < poolStep || c > chunk || c%poolStep != 0 {
+		return // not one of ours
+	}
+	p.classes[c/poolStep-1].Put(b)
+}
+
+// Release gives the buffers of the message's large frames (64 KiB to
+// 4 MiB) back to the Router or Dealer that received it, which reads later
+// frames into them instead of allocating (and zeroing) new ones. After
+// Release, m.Frames is nil, and neither a frame of the message nor any
+// copy of its Frames may be used any more: the socket writes into them.
+// Release is optional (a message never released is collected like any
+// other memory), safe from any goroutine, and does nothing the second
+// time on the same Message; releasing two copies of one Message is a bug
+// that corrupts later messages.
+func (m *Message) Release() {
+	if m.pool != nil {
+		for _, b := range m.bufs {
+			m.pool.put(b)
+		}
+	}
+	m.Frames, m.bufs, m.pool = nil, nil, nil
+}
+
+// frameWriter queues the frames of one connection and writes them with
+// few system calls: headers and small bodies are copied into one buffer;
+// a body of bigBody octets or more is not copied but written where it is,
+// by one writev (net.Buffers) with everything queued before it. It owns
+// no goroutine: the connection's writer (or, during the handshake, its
+// handshake) is its only user.
+type frameWriter struct {
+	w      io.Writer
+	buf    []byte      // headers and small bodies not yet written
+	start  int         // buf[start:] is not yet referenced by vec
+	vec    net.Buffers // queued segments when a big body is queued
+	queued int         // octets queued, copied or not
+}
+
+// writeFrame queues one frame. A big body is referenced until the next
+// flush: it must not change until then (the frames of a message never
+// do; a codec's scratch buffer is flushed at once, see conn.writeLogical).
+func (fw *frameWriter) writeFrame(flags byte, body []byte) error {
+	fw.buf = appendFrameHeader(fw.buf, flags, len(body))
+	if len(body) < bigBody {
+		fw.buf = append(fw.buf, body...)
+	} else {
+		fw.vec = append(fw.vec, fw.buf[fw.start:len(fw.buf):len(fw.buf)], body)
+		fw.start = len(fw.buf)
+	}
+	fw.queued += 9 + len(body)
+	if fw.queued >= writeBatch {
+		return fw.flush()
+	}
+	return nil
+}
+
+// buffered reports the octets queued and not yet written.
+func (fw *frameWriter) buffered() int { return fw.queued }
+
+// flush writes everything queued: one write, or one writev when big
+// bodies are queued.
+func (fw *frameWriter) flush() error {
+	var err error
+	if len(fw.vec) == 0 {
+		if len(fw.buf) > 0 {
+			_, err = fw.w.Write(fw.buf)
+		}
+	} else {
+		if fw.start < len(fw.buf) {
+			fw.vec = append(fw.vec, fw.buf[fw.start:])
+		}
+		v := fw.vec
+		_, err = v.WriteTo(fw.w)
+		clear(fw.vec[:cap(fw.vec)]) // drop the references to the bodies
+		fw.vec = fw.vec[:0]
+	}
+	if cap(fw.buf) > 2*writeBatch {
+		fw.buf = nil // one burst of small frames grew it: do not keep that
+	}
+	fw.buf, fw.start, fw.queued = fw.buf[:0], 0, 0
+	return err
+}
