@@ -49,7 +49,10 @@ type Server struct {
 	rand  io.Reader
 	state serverState
 
-	cookieKey  [32]byte // fresh per WELCOME, wiped on INITIATE
+	sn         SecretKey // s', drawn by Prepare (or Hello), wiped by Hello
+	snPub      PublicKey // S'
+	prepared   bool      // Prepare drew s'
+	cookieKey  [32]byte  // fresh per WELCOME, wiped on INITIATE
 	helloNonce uint64   // client's HELLO short nonce
 	precom     [32]byte // box key s' -> C', after INITIATE
 	peerNonce  uint64   // client's INITIATE short nonce
@@ -82,6 +85,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) Wipe() {
 	s.sec.Wipe()
 	s.key = nil
+	s.sn.Wipe()
 	clear(s.cookieKey[:])
 	clear(s.precom[:])
 	s.state = serverFailed
@@ -92,10 +96,36 @@ func (s *Server) fail(format string, args ...any) error {
 	return fmt.Errorf(format, args...)
 }
 
+// Prepare draws the transient key pair S' (the first of Hello's draws) and
+// derives S' before the HELLO arrives: a server that waits for it anyway
+// (the zmtp layer, while the greetings cross) takes that work off the
+// handshake's path. It is optional, and allowed once, before Hello; s'
+// is wiped by Hello, or by Wipe.
+func (s *Server) Prepare() error {
+	if s.state != serverStart || s.prepared {
+		return s.fail("%w: Prepare out of order", ErrHandshake)
+	}
+	if err := s.drawTransient(); err != nil {
+		s.Wipe()
+		return err
+	}
+	s.prepared = true
+	return nil
+}
+
+func (s *Server) drawTransient() error {
+	if err := draw(s.rand, s.sn.b[:], "transient secret key s'"); err != nil {
+		return err
+	}
+	_, s.snPub = s.sn.prepare()
+	return nil
+}
+
 // Hello reads the client's HELLO command body and returns the WELCOME
 // command body. It draws, in this order and in one read each: the
-// transient secret key s' (32), the cookie nonce (16), the cookie key (32)
-// and the WELCOME nonce (16) — libzmq's order.
+// transient secret key s' (32; unless Prepare drew it before), the cookie
+// nonce (16), the cookie key (32) and the WELCOME nonce (16) — libzmq's
+// order.
 func (s *Server) Hello(hello []byte) (welcome []byte, err error) {
 	if s.state != serverStart {
 		return nil, s.fail("%w: HELLO out of order", ErrHandshake)
@@ -131,14 +161,15 @@ func (s *Server) Hello(hello []byte) (welcome []byte, err error) {
 		return nil, s.fail("%w: HELLO signature box does not hold 64 zeros", ErrHandshake)
 	}
 
-	// Transient key pair S', drawn per connection.
-	var sn SecretKey
-	defer sn.Wipe()
-	if err := draw(s.rand, sn.b[:], "transient secret key s'"); err != nil {
-		s.Wipe()
-		return nil, err
+	// Transient key pair S', drawn per connection (by Prepare, or now).
+	if !s.prepared {
+		if err := s.drawTransient(); err != nil {
+			s.Wipe()
+			return nil, err
+		}
 	}
-	_, snPub := sn.prepare()
+	defer s.sn.Wipe()
+	sn, snPub := &s.sn, s.snPub
 
 	// cookie = cookie nonce + Box[C' + s'](K)
 	var cookieNonce [longNonce]byte

@@ -28,14 +28,18 @@ const (
 
 // bufPool keeps the buffers of large frames of one socket (a Router or a
 // Dealer, shared by its connections), by capacity class. Its zero value is
-// ready. A buffer is reused only after Message.Release gave it back.
+// ready; its classes are allocated by the first large frame, so that a
+// socket that never receives one does not pay for them. A buffer is
+// reused only after Message.Release gave it back.
 type bufPool struct {
-	classes [chunk / poolStep]sync.Pool // class i holds buffers of cap (i+1)*poolStep
+	once    sync.Once
+	classes *[chunk / poolStep]sync.Pool // class i holds buffers of cap (i+1)*poolStep
 }
 
 // get returns a buffer of len n (poolMin <= n <= chunk), not zeroed when it
 // comes from the pool. The pointer is what put takes back.
 func (p *bufPool) get(n int) *[]byte {
+	p.once.Do(func() { p.classes = new([chunk / poolStep]sync.Pool) })
 	i := (n - 1) / poolStep
 	if b, ok := p.classes[i].Get().(*[]byte); ok {
 		*b = (*b)[:n]
@@ -45,10 +49,10 @@ func (p *bufPool) get(n int) *[]byte {
 	return &b
 }
 
-// put gives back a buffer that get returned.
+// put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
-	if c < poolStep || c > chunk || c%poolStep != 0 {
+	if p.classes == nil || c < poolStep || c > chunk || c%poolStep != 0 {
 		return // not one of ours
 	}
 	p.classes[c/poolStep-1].Put(b)

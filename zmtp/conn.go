@@ -51,6 +51,8 @@ type conn struct {
 	cmdBuf    []byte
 	wire      []byte    // scratch for sealed frames under poolMin (reader only)
 	rdl       time.Time // read deadline last set (reader only)
+	small     bool      // br is still the handshake's small buffer (reader only)
+	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)
 }
 
 // outMsg is one entry of a send queue: a message, or a Flush marker.
@@ -83,7 +85,40 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	return c.nc.Read(p)
+	n, err := c.nc.Read(p)
+	if c.small && n == len(p) && n >= handshakeBufSize/2 {
+		c.grow = true
+	}
+	return n, err
+}
+
+// growReader moves the reader to a buffer of bufSize, keeping what the
+// small one holds: once reads fill the handshake's buffer, a larger one
+// takes more messages per system call.
+func (c *conn) growReader() {
+	c.small, c.grow = false, false
+	var rd io.Reader = deadlineReader{c}
+	if n := c.br.Buffered(); n > 0 {
+		left, _ := c.br.Peek(n)
+		rd = &prefixReader{left: bytes.Clone(left), r: rd}
+	}
+	c.br = bufio.NewReaderSize(rd, bufSize)
+	c.fr.r = c.br
+}
+
+// prefixReader reads left, then r.
+type prefixReader struct {
+	left []byte
+	r    io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.left) > 0 {
+		n := copy(b, p.left)
+		p.left = p.left[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
 }
 
 func (c *conn) idleTimeout() time.Duration {
@@ -140,6 +175,14 @@ func closeSession(s Session, log *slog.Logger) {
 			log.Warn("zmtp: closing the session", "err", err)
 		}
 	}
+}
+
+// preparer is implemented by the Sessions of this package that can do
+// part of their handshake before the peer's greeting arrives (CURVE: the
+// transient key pair, and the client's HELLO), so that the wait for the
+// greeting hides it. prepare is called once, before Handshake.
+type preparer interface {
+	prepare() error
 }
 
 // serverRole reports whether this side's mechanism plays the server: by
@@ -199,6 +242,21 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	if _, err := nc.Write(g); err != nil {
 		return nil, fmt.Errorf("zmtp: sending greeting: %w", err)
 	}
+	sess, err := mech.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
+	}
+	defer func() {
+		if err != nil {
+			closeSession(sess, c.log)
+		}
+	}()
+	if p, ok := sess.(preparer); ok {
+		// While the peer's greeting crosses ours.
+		if err := p.prepare(); err != nil {
+			return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
+		}
+	}
 	var gb [GreetingSize]byte
 	// Read the signature first so that a non-ZMTP peer is refused at once:
 	// a ZMTP 1.0 peer starts with a length octet, not 0xFF.
@@ -227,15 +285,6 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// The peer's as-server bit is not checked: libzmq does not check it
 	// either, and the C reference's CURVE server sends 0 (see
 	// testdata/zre/curvezmq_server_to_client.hex).
-	sess, err := mech.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
-	}
-	defer func() {
-		if err != nil {
-			closeSession(sess, c.log)
-		}
-	}()
 	// Like libzmq, a ROUTER or DEALER always sends Identity, empty when it
 	// has none (the READY in testdata/zre/curvezmq_server_to_client.hex).
 	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}, {Name: "Identity", Value: opts.Identity}}
@@ -293,14 +342,9 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	dlMu.Unlock()
 	stop()
 	nc.SetDeadline(time.Time{})
-	// Full-size buffers from now on, keeping what was already read.
-	var rd io.Reader = deadlineReader{c}
-	if n := c.br.Buffered(); n > 0 {
-		left, _ := c.br.Peek(n)
-		rd = io.MultiReader(bytes.NewReader(bytes.Clone(left)), rd)
-	}
-	c.br = bufio.NewReaderSize(rd, bufSize)
-	c.fr.r = c.br
+	// The reader keeps the handshake's small buffer until a read fills it
+	// (growReader): a connection that carries little costs little.
+	c.small = true
 	c.live.Store(true)
 	return c, nil
 }
@@ -530,6 +574,9 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) erro
 	var bufs []*[]byte  // pooled buffers of the message being read
 	var total int64
 	for {
+		if c.grow {
+			c.growReader()
+		}
 		limit := int64(-1)
 		if limitMsg >= 0 {
 			limit = limitMsg - total

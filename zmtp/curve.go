@@ -134,6 +134,38 @@ func (m *curveMechanism) NewSession() (Session, error) {
 type curveSession struct {
 	m     *curveMechanism
 	codec *curveCodec // set by a successful handshake
+	// Made by prepare, while the greetings cross (one of them).
+	cl    *curve.Client
+	hello []byte
+	sv    *curve.Server
+}
+
+// prepare starts the handshake before the peer's greeting arrives: a
+// client draws C' and makes its HELLO, a server draws S' (see
+// curve.Server.Prepare). A failure is the handshake's.
+func (s *curveSession) prepare() error {
+	m := s.m
+	if m.server {
+		sv, err := curve.NewServer(curve.ServerConfig{Key: m.key, Rand: m.rand})
+		if err != nil {
+			return fmt.Errorf("zmtp: curve: server: %w", err)
+		}
+		if err := sv.Prepare(); err != nil {
+			return fmt.Errorf("zmtp: curve: server: %w", err)
+		}
+		s.sv = sv
+		return nil
+	}
+	cl, err := curve.NewClient(curve.ClientConfig{Key: m.key, ServerKey: m.serverKey, Rand: m.rand})
+	if err != nil {
+		return fmt.Errorf("zmtp: curve: client: %w", err)
+	}
+	hello, err := cl.Hello()
+	if err != nil {
+		return fmt.Errorf("zmtp: curve: HELLO: %w", err)
+	}
+	s.cl, s.hello = cl, hello
+	return nil
 }
 
 func (s *curveSession) Codec() FrameCodec {
@@ -145,11 +177,17 @@ func (s *curveSession) Codec() FrameCodec {
 
 // Close wipes the session keys and scratch buffers (curve.Session.Wipe).
 // The zmtp core calls it once, after the connection's reader and writer
-// stopped; Seal and Open fail afterwards. It is a no-op when the handshake
-// did not complete (the handshake state wipes itself).
+// stopped; Seal and Open fail afterwards. When the handshake did not
+// complete, it wipes what prepare made and the handshake did not take.
 func (s *curveSession) Close() error {
 	if s.codec != nil {
 		s.codec.s.Wipe()
+	}
+	if s.cl != nil {
+		s.cl.Wipe()
+	}
+	if s.sv != nil {
+		s.sv.Wipe()
 	}
 	return nil
 }
@@ -167,15 +205,14 @@ func (s *curveSession) Handshake(ctx context.Context, c CommandConn, server bool
 
 func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local Metadata) (HandshakeResult, error) {
 	m := s.m
-	cl, err := curve.NewClient(curve.ClientConfig{Key: m.key, ServerKey: m.serverKey, Rand: m.rand})
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: client: %w", err)
+	if s.cl == nil {
+		if err := s.prepare(); err != nil {
+			return HandshakeResult{}, err
+		}
 	}
+	cl, hello := s.cl, s.hello
+	s.cl, s.hello = nil, nil
 	defer cl.Wipe() // no-op on success: Ready already wiped it
-	hello, err := cl.Hello()
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: HELLO: %w", err)
-	}
 	if err := writeCurveCommand(c, hello); err != nil {
 		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending HELLO: %w", err)
 	}
@@ -212,11 +249,13 @@ func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local
 }
 
 func (s *curveSession) serverHandshake(ctx context.Context, c CommandConn, local Metadata, auth Authorizer) (HandshakeResult, error) {
-	m := s.m
-	sv, err := curve.NewServer(curve.ServerConfig{Key: m.key, Rand: m.rand})
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: server: %w", err)
+	if s.sv == nil {
+		if err := s.prepare(); err != nil {
+			return HandshakeResult{}, err
+		}
 	}
+	sv := s.sv
+	s.sv = nil
 	defer sv.Wipe() // no-op on success: Ready already wiped it
 	hello, err := readCurveCommand(ctx, c, "HELLO")
 	if err != nil {
