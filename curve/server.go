@@ -53,9 +53,9 @@ type Server struct {
 	snPub      PublicKey // S'
 	prepared   bool      // Prepare drew s'
 	cookieKey  [32]byte  // fresh per WELCOME, wiped on INITIATE
-	helloNonce uint64   // client's HELLO short nonce
-	precom     [32]byte // box key s' -> C', after INITIATE
-	peerNonce  uint64   // client's INITIATE short nonce
+	helloNonce uint64    // client's HELLO short nonce
+	precom     [32]byte  // box key s' -> C', after INITIATE
+	peerNonce  uint64    // client's INITIATE short nonce
 }
 
 // NewServer checks the configuration and returns a Server waiting for a
