@@ -93,6 +93,17 @@ func benchStream(b *testing.B, r *zmtp.Router, d *zmtp.Dealer, size int) {
 // BenchmarkLibzmqDealerToRouter runs the same measurement with libzmq
 // (testdata/libzmq_thr.c, compiled here) for comparison on this machine.
 func BenchmarkLibzmqDealerToRouter(b *testing.B) {
+	bin := libzmqThrBinary(b)
+	for _, bc := range benchSizes {
+		b.Run(bc.name, func(b *testing.B) {
+			reportLibzmq(b, bc.size, runLibzmq(b, bin, strconv.Itoa(bc.size), strconv.Itoa(b.N)))
+		})
+	}
+}
+
+// libzmqThrBinary builds testdata/libzmq_thr.c against libzmq.
+func libzmqThrBinary(b *testing.B) string {
+	b.Helper()
 	if _, err := exec.LookPath("cc"); err != nil {
 		b.Skip("no C compiler")
 	}
@@ -103,28 +114,32 @@ func BenchmarkLibzmqDealerToRouter(b *testing.B) {
 	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/libzmq_thr.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
 		b.Fatalf("building libzmq_thr: %v\n%s", err, out)
 	}
-	for _, bc := range []struct {
-		name string
-		size int
-	}{{"64B", 64}, {"4KiB", 4 << 10}, {"1MiB", 1 << 20}} {
-		b.Run(bc.name, func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, bin, strconv.Itoa(bc.size), strconv.Itoa(b.N)).Output()
-			if err != nil {
-				b.Fatalf("libzmq_thr: %v", err)
-			}
-			var ns int64
-			if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
-				b.Fatalf("libzmq_thr said %q", out)
-			}
-			el := time.Duration(ns).Seconds()
-			b.SetBytes(int64(bc.size))
-			b.ReportMetric(float64(b.N)/el, "msg/s")
-			b.ReportMetric(float64(b.N)*float64(bc.size)/el/1e6, "MB/s")
-			b.ReportMetric(float64(ns)/float64(b.N), "ns/op")
-		})
+	return bin
+}
+
+// runLibzmq runs a C benchmark program that prints "elapsed_ns N".
+func runLibzmq(b *testing.B, bin string, args ...string) time.Duration {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if err != nil {
+		b.Fatalf("%s %q: %v", filepath.Base(bin), args, err)
 	}
+	var ns int64
+	if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
+		b.Fatalf("%s said %q", filepath.Base(bin), out)
+	}
+	return time.Duration(ns)
+}
+
+// reportLibzmq reports b.N messages of size octets in el as msg/s, MB/s
+// and ns/op.
+func reportLibzmq(b *testing.B, size int, el time.Duration) {
+	b.SetBytes(int64(size))
+	b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
+	b.ReportMetric(float64(b.N)*float64(size)/el.Seconds()/1e6, "MB/s")
+	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/op")
 }
 
 // BenchmarkRawTCP is the wire's bound for BenchmarkDealerToRouter: one
