@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 )
@@ -11,13 +12,20 @@ import (
 
 const (
 	// poolMin is the smallest frame read into a pooled buffer: from it up
-	// to chunk, a received frame's body (or, under CURVE, its plaintext
-	// and the sealed frame it is opened from) lives in a buffer of a
-	// socket's bufPool, which Message.Release gives back.
-	poolMin = 64 << 10
-	// poolStep is the granularity of pooled capacities: a buffer for n
-	// octets has cap n rounded up to a multiple of poolStep.
+	// to chunk, a received frame's body (or, under CURVE, its plaintext)
+	// lives in a buffer of a socket's bufPool, which Message.Release gives
+	// back. Smaller frames are carved from a slab.
+	poolMin = smallFrame + 1
+	// scratchMax bounds the connection's own scratch buffer for sealed
+	// frames; a larger sealed frame is read into a pooled buffer, given
+	// back once opened.
+	scratchMax = 64 << 10
+	// poolStep is the granularity of pooled capacities over scratchMax:
+	// a buffer for n octets has cap n rounded up to a multiple of
+	// poolStep; up to scratchMax, to a power of two (2 KiB at least).
 	poolStep = 64 << 10
+	// smallClasses are the power-of-two classes, 2 KiB to 64 KiB.
+	smallClasses = 6
 	// bigBody is the smallest body the frameWriter does not copy: it is
 	// written from where it is, by one writev with what precedes it.
 	bigBody = 16 << 10
@@ -33,33 +41,55 @@ const (
 // reused only after Message.Release gave it back.
 type bufPool struct {
 	once    sync.Once
-	classes *[chunk / poolStep]sync.Pool // class i holds buffers of cap (i+1)*poolStep
+	classes *[poolClasses]sync.Pool // class i holds buffers of cap classCap(i)
+}
+
+// poolClasses: 2 KiB to 64 KiB by powers of two, then by poolStep up to
+// chunk.
+const poolClasses = smallClasses + (chunk-scratchMax)/poolStep
+
+// classOf returns the class of the smallest capacity that holds n octets
+// (poolMin <= n <= chunk).
+func classOf(n int) int {
+	if n <= scratchMax {
+		return max(bits.Len(uint(n-1)), 11) - 11 // 2 KiB is 1<<11
+	}
+	return smallClasses + (n-scratchMax-1)/poolStep
+}
+
+// classCap is the capacity of the buffers of class i.
+func classCap(i int) int {
+	if i < smallClasses {
+		return 2 << 10 << i
+	}
+	return scratchMax + (i-smallClasses+1)*poolStep
 }
 
 // get returns a buffer of len n (poolMin <= n <= chunk), not zeroed when it
 // comes from the pool. The pointer is what put takes back.
 func (p *bufPool) get(n int) *[]byte {
-	p.once.Do(func() { p.classes = new([chunk / poolStep]sync.Pool) })
-	i := (n - 1) / poolStep
+	p.once.Do(func() { p.classes = new([poolClasses]sync.Pool) })
+	i := classOf(n)
 	if b, ok := p.classes[i].Get().(*[]byte); ok {
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]byte, n, (i+1)*poolStep)
+	b := make([]byte, n, classCap(i))
 	return &b
 }
 
 // put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
-	if p.classes == nil || c < poolStep || c > chunk || c%poolStep != 0 {
-		return // not one of ours
+	if p.classes == nil || c < poolMin || c > chunk {
+		return
 	}
-	p.classes[c/poolStep-1].Put(b)
+	if i := classOf(c); classCap(i) == c {
+		p.classes[i].Put(b)
+	}
 }
 
-// Release gives the buffers of the message's large frames (64 KiB to
-// 4 MiB) back to the Router or Dealer that received it, which reads later
+// Release gives the buffers of the message's frames of 1 KiB to 4 MiB back to the Router or Dealer that received it, which reads later
 // frames into them instead of allocating (and zeroing) new ones. After
 // Release, m.Frames is nil, and neither a frame of the message nor any
 // copy of its Frames may be used any more: the socket writes into them.

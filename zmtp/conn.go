@@ -49,7 +49,7 @@ type conn struct {
 	live      atomic.Bool  // past the handshake: reads get the idle deadline
 	sealBuf   []byte
 	cmdBuf    []byte
-	wire      []byte    // scratch for sealed frames under poolMin (reader only)
+	wire      []byte    // scratch for sealed frames up to scratchMax (reader only)
 	rdl       time.Time // read deadline last set (reader only)
 	small     bool      // br is still the handshake's small buffer (reader only)
 	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)

@@ -82,16 +82,26 @@ func (fr *frameReader) readFrame(limit int64) (flags byte, body []byte, err erro
 	return flags, body, err
 }
 
-// readFramePooled is readFrame, except that a body of poolMin to chunk
-// octets is read into a buffer from pool, returned as pb (nil otherwise),
-// and that a smaller body is read into *scratch, when scratch is not nil:
-// the caller's buffer, grown as needed and overwritten by the next call.
+// readFramePooled is readFrame, except that a body of at most scratchMax
+// octets is read into *scratch, when scratch is not nil (the caller's
+// buffer, grown as needed and overwritten by the next call), and that
+// otherwise a body of poolMin to chunk octets is read into a buffer from
+// pool, returned as pb (nil otherwise).
 func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]byte) (flags byte, body []byte, pb *[]byte, err error) {
 	flags, size, err := fr.readSize(limit)
 	if err != nil {
 		return 0, nil, nil, err
 	}
 	switch {
+	case scratch != nil && size <= scratchMax:
+		if int64(cap(*scratch)) < size {
+			*scratch = make([]byte, min(max(size, int64(2*cap(*scratch))), scratchMax))
+		}
+		b := (*scratch)[:size]
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			return 0, nil, nil, unexpected(err)
+		}
+		return flags, b, nil, nil
 	case pool != nil && size >= poolMin && size <= chunk:
 		pb = pool.get(int(size))
 		if _, err := io.ReadFull(fr.r, *pb); err != nil {
@@ -99,15 +109,6 @@ func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]by
 			return 0, nil, nil, unexpected(err)
 		}
 		return flags, *pb, pb, nil
-	case scratch != nil && size < poolMin:
-		if int64(cap(*scratch)) < size {
-			*scratch = make([]byte, min(max(size, int64(2*cap(*scratch))), poolMin))
-		}
-		b := (*scratch)[:size]
-		if _, err := io.ReadFull(fr.r, b); err != nil {
-			return 0, nil, nil, unexpected(err)
-		}
-		return flags, b, nil, nil
 	}
 	body, err = fr.readBody(size)
 	return flags, body, nil, err

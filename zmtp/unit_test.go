@@ -259,3 +259,36 @@ func TestCompatible(t *testing.T) {
 		}
 	}
 }
+
+// TestBufPoolClasses: every size from poolMin to chunk gets a buffer of
+// the smallest class that holds it, and put takes back exactly the
+// capacities of the classes.
+func TestBufPoolClasses(t *testing.T) {
+	var p bufPool
+	for _, n := range []int{poolMin, 2 << 10, 2<<10 + 1, 4 << 10, 5000, 64 << 10, 64<<10 + 1, 1 << 20, 1<<20 + 33, chunk} {
+		b := p.get(n)
+		i := classOf(n)
+		if len(*b) != n || cap(*b) != classCap(i) || classCap(i) < n || (i > 0 && classCap(i-1) >= n) {
+			t.Errorf("get(%d): len %d cap %d, class %d", n, len(*b), cap(*b), i)
+		}
+		p.put(b)
+	}
+	for i := range poolClasses {
+		if c := classCap(i); classOf(c) != i {
+			t.Errorf("class %d: cap %d maps back to class %d", i, c, classOf(c))
+		}
+	}
+	if classCap(poolClasses-1) != chunk {
+		t.Errorf("last class holds %d, want chunk %d", classCap(poolClasses-1), chunk)
+	}
+	// Buffers that are not of a class's capacity are dropped.
+	for _, c := range []int{100, 3000, 70000, chunk + poolStep} {
+		b := make([]byte, c)
+		p.put(&b)
+	}
+	for _, n := range []int{3000, 70000} {
+		if b := p.get(n); cap(*b) != classCap(classOf(n)) {
+			t.Errorf("get(%d) after puts of odd capacities: cap %d", n, cap(*b))
+		}
+	}
+}
