@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -59,7 +60,7 @@ func benchStream(b *testing.B, r *zmtp.Router, d *zmtp.Dealer, size int) {
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), testenv.ProcessCPU()
 	done := make(chan error, 1)
 	go func() {
 		for range b.N {
@@ -88,6 +89,14 @@ func benchStream(b *testing.B, r *zmtp.Router, d *zmtp.Dealer, size int) {
 	el := time.Since(start).Seconds()
 	b.ReportMetric(float64(b.N)/el, "msg/s")
 	b.ReportMetric(float64(b.N)*float64(size)/el/1e6, "MB/s")
+	reportCPU(b, testenv.ProcessCPU()-cpu0)
+}
+
+// reportCPU reports cpu, the CPU time of every thread of the process that
+// did b.N operations (sender and receiver, for a stream), per operation:
+// less sensitive than msg/s to what else runs on the machine.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkLibzmqDealerToRouter runs the same measurement with libzmq
@@ -122,10 +131,14 @@ func runLibzmq(b *testing.B, bin string, args ...string) time.Duration {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("%s %q: %v", filepath.Base(bin), args, err)
 	}
+	// The whole process: its setup and the warm-up message too, which a
+	// run of a second makes negligible.
+	reportCPU(b, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 	var ns int64
 	if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
 		b.Fatalf("%s said %q", filepath.Base(bin), out)
