@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Buffers for large frames, and the writer that sends frames without
@@ -42,6 +43,10 @@ const (
 type bufPool struct {
 	once    sync.Once
 	classes *[poolClasses]sync.Pool // class i holds buffers of cap classCap(i)
+	// released is set by the first Message.Release: until then, received
+	// frames are allocated at their size (getMsg), since nothing would
+	// come back to a pool whose classes round sizes up.
+	released atomic.Bool
 }
 
 // poolClasses: 2 KiB to 64 KiB by powers of two, then by poolStep up to
@@ -78,6 +83,18 @@ func (p *bufPool) get(n int) *[]byte {
 	return &b
 }
 
+// getMsg returns a buffer of len n (poolMin <= n <= chunk) for a frame
+// handed to the receiver: from the pool (pb its handle) once the socket's
+// receiver has released a message, else a plain allocation of n octets
+// (pb nil).
+func (p *bufPool) getMsg(n int) (b []byte, pb *[]byte) {
+	if !p.released.Load() {
+		return make([]byte, n), nil
+	}
+	pb = p.get(n)
+	return *pb, pb
+}
+
 // put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
@@ -89,16 +106,22 @@ func (p *bufPool) put(b *[]byte) {
 	}
 }
 
-// Release gives the buffers of the message's frames of 1 KiB to 4 MiB back to the Router or Dealer that received it, which reads later
-// frames into them instead of allocating (and zeroing) new ones. After
-// Release, m.Frames is nil, and neither a frame of the message nor any
-// copy of its Frames may be used any more: the socket writes into them.
-// Release is optional (a message never released is collected like any
-// other memory), safe from any goroutine, and does nothing the second
-// time on the same Message; releasing two copies of one Message is a bug
-// that corrupts later messages.
+// Release gives the buffers of the message's frames of 1 KiB to 4 MiB
+// back to the Router or Dealer that received it, which reads later frames
+// into them instead of allocating (and zeroing) new ones. A socket pools
+// from its receiver's first Release on: until then it allocates each frame
+// at its size, as nothing would come back. After Release, m.Frames is nil,
+// and neither a frame of the message nor any copy of its Frames may be
+// used any more: the socket writes into them. Release is optional (a
+// message never released is collected like any other memory), safe from
+// any goroutine, and does nothing the second time on the same Message;
+// releasing two copies of one Message is a bug that corrupts later
+// messages.
 func (m *Message) Release() {
 	if m.pool != nil {
+		if !m.pool.released.Load() {
+			m.pool.released.Store(true)
+		}
 		for _, b := range m.bufs {
 			m.pool.put(b)
 		}

@@ -546,8 +546,8 @@ func (c *conn) readLogical(limit int64) (flags byte, body []byte, pb *[]byte, re
 	case n <= smallFrame:
 		dst = c.fr.carve(n)
 	case c.pool != nil && n >= poolMin && n <= chunk:
-		pb = c.pool.get(n)
-		dst = (*pb)[:0]
+		dst, pb = c.pool.getMsg(n)
+		dst = dst[:0]
 	default:
 		dst = make([]byte, 0, n)
 	}

@@ -86,7 +86,8 @@ func (fr *frameReader) readFrame(limit int64) (flags byte, body []byte, err erro
 // octets is read into *scratch, when scratch is not nil (the caller's
 // buffer, grown as needed and overwritten by the next call), and that
 // otherwise a body of poolMin to chunk octets is read into a buffer from
-// pool, returned as pb (nil otherwise).
+// pool (bufPool.getMsg without scratch: a plain allocation until the
+// socket's first Message.Release), returned as pb (nil otherwise).
 func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]byte) (flags byte, body []byte, pb *[]byte, err error) {
 	flags, size, err := fr.readSize(limit)
 	if err != nil {
@@ -103,12 +104,20 @@ func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]by
 		}
 		return flags, b, nil, nil
 	case pool != nil && size >= poolMin && size <= chunk:
-		pb = pool.get(int(size))
-		if _, err := io.ReadFull(fr.r, *pb); err != nil {
-			pool.put(pb)
+		var b []byte
+		if scratch != nil {
+			pb = pool.get(int(size)) // scratch too: the caller gives it back
+			b = *pb
+		} else {
+			b, pb = pool.getMsg(int(size))
+		}
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			if pb != nil {
+				pool.put(pb)
+			}
 			return 0, nil, nil, unexpected(err)
 		}
-		return flags, *pb, pb, nil
+		return flags, b, pb, nil
 	}
 	body, err = fr.readBody(size)
 	return flags, body, nil, err

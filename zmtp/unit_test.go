@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/golden"
 )
 
@@ -290,5 +291,57 @@ func TestBufPoolClasses(t *testing.T) {
 		if b := p.get(n); cap(*b) != classCap(classOf(n)) {
 			t.Errorf("get(%d) after puts of odd capacities: cap %d", n, cap(*b))
 		}
+	}
+}
+
+// TestReleasePooling: until its receiver releases a message, a Router
+// reads frames at their size (nothing would come back to a pool); after a
+// Release, frames of 1 KiB to 4 MiB come from its pool's classes, and a
+// released buffer is read into again.
+func TestReleasePooling(t *testing.T) {
+	for _, mech := range []struct {
+		name string
+		opts func() (Options, Options)
+	}{
+		{"NULL", func() (Options, Options) { return Options{}, Options{Identity: []byte("p")} }},
+		{"CURVE", func() (Options, Options) {
+			spub, ssec, _ := curve.GenerateKeyPair(nil)
+			cpub, csec, _ := curve.GenerateKeyPair(nil)
+			return Options{Mechanism: CurveServer(CurveServerConfig{Public: spub, Secret: ssec})},
+				Options{Identity: []byte("p"), Mechanism: CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})}
+		}},
+	} {
+		t.Run(mech.name, func(t *testing.T) {
+			ro, do := mech.opts()
+			r := listen(t, ro)
+			d := dial(t, r.Addr().String(), do)
+			const size = 5000 // class 8 KiB
+			send := func(b byte) {
+				if err := d.SendContext(testCtx(t), bytes.Repeat([]byte{b}, size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(1)
+			m := recvR(t, r)
+			if f := m.Frames[0]; len(f) != size || len(m.bufs) != 0 {
+				t.Fatalf("before any Release: frame of %d octets, %d pooled buffers", len(f), len(m.bufs))
+			}
+			m.Release()
+			if m.Frames != nil {
+				t.Fatal("Release left the frames")
+			}
+			send(2)
+			m = recvR(t, r)
+			if f := m.Frames[0]; len(m.bufs) != 1 || cap(*m.bufs[0]) != classCap(classOf(size)) || !bytes.Equal(f, bytes.Repeat([]byte{2}, size)) {
+				t.Fatalf("after a Release: %d pooled buffers, frame intact %v", len(m.bufs), bytes.Equal(f, bytes.Repeat([]byte{2}, size)))
+			}
+			m.Release()
+			m.Release() // a second time: nothing
+			send(3)
+			m = recvR(t, r)
+			if !bytes.Equal(m.Frames[0], bytes.Repeat([]byte{3}, size)) {
+				t.Fatal("a frame read into a released buffer is not intact")
+			}
+		})
 	}
 }
