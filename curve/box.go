@@ -1,6 +1,7 @@
 package curve
 
 import (
+	"crypto/ecdh"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,8 +84,15 @@ const (
 // public key: HSalsa20 over the X25519 output, as box.Precompute does, but
 // through SharedSecret so a low-order peer key is an error, not zeros.
 func boxKey(sk *SecretKey, peer PublicKey) ([KeySize]byte, error) {
+	priv, _ := sk.prepare()
+	return preparedBoxKey(priv, peer)
+}
+
+// preparedBoxKey is boxKey with a prepared secret: one scalar
+// multiplication.
+func preparedBoxKey(priv *ecdh.PrivateKey, peer PublicKey) ([KeySize]byte, error) {
 	var k [KeySize]byte
-	ss, err := sk.SharedSecret(peer)
+	ss, err := sharedSecret(priv, peer)
 	if err != nil {
 		return k, err
 	}
@@ -153,10 +161,10 @@ func checkPeerKey(k PublicKey) error {
 	return nil
 }
 
-// peerBoxKey is boxKey after checkPeerKey.
-func peerBoxKey(sk *SecretKey, peer PublicKey) ([KeySize]byte, error) {
+// peerBoxKey is preparedBoxKey after checkPeerKey.
+func peerBoxKey(priv *ecdh.PrivateKey, peer PublicKey) ([KeySize]byte, error) {
 	if err := checkPeerKey(peer); err != nil {
 		return [KeySize]byte{}, err
 	}
-	return boxKey(sk, peer)
+	return preparedBoxKey(priv, peer)
 }

@@ -1,6 +1,7 @@
 package curve
 
 import (
+	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -15,6 +16,16 @@ type ClientConfig struct {
 	Secret    SecretKey // our long-term secret key c
 	ServerKey PublicKey // the server's long-term public key S
 	Rand      io.Reader // source of randomness; nil means crypto/rand
+	// Key, when not nil, is our long-term key pair prepared once (see
+	// KeyPair); Public and Secret are then ignored, and so is the check
+	// of ServerKey against low-order points that NewClient otherwise
+	// makes: the HELLO's X25519 with ServerKey makes it again, so a
+	// low-order ServerKey fails Hello instead. A caller that makes many
+	// Clients checks its configuration once with a NewClient without Key
+	// (as zmtp.CurveClient does), and saves two of the six scalar
+	// multiplications of every handshake (four remain: C' and the three
+	// box keys c'S, c'S' and cS').
+	Key *KeyPair
 }
 
 type clientState int
@@ -33,18 +44,20 @@ const (
 // secrets and every later call fails.
 type Client struct {
 	pub    PublicKey
-	sec    SecretKey
+	sec    SecretKey        // a copy of the configured secret, wiped (zero with Key)
+	key    *ecdh.PrivateKey // c, prepared; nil once wiped
 	server PublicKey
 	rand   io.Reader
 	state  clientState
 
-	cnPub    PublicKey // C'
-	cnSec    SecretKey // c'
-	helloKey [32]byte  // box key c' -> S, for HELLO and WELCOME
-	precom   [32]byte  // box key c' -> S'
-	nonce    uint64    // next short nonce we send
-	cookie   [96]byte  // from WELCOME
-	cnServer PublicKey // S'
+	cnPub    PublicKey        // C'
+	cnSec    SecretKey        // c'
+	cnKey    *ecdh.PrivateKey // c', prepared; nil once wiped
+	helloKey [32]byte         // box key c' -> S, for HELLO and WELCOME
+	precom   [32]byte         // box key c' -> S'
+	nonce    uint64           // next short nonce we send
+	cookie   [96]byte         // from WELCOME
+	cnServer PublicKey        // S'
 }
 
 // NewClient checks the configuration and returns a Client ready for Hello.
@@ -52,25 +65,31 @@ type Client struct {
 // ServerKey is a low-order point.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	c := &Client{server: cfg.ServerKey, rand: cfg.Rand, nonce: 1}
-	c.sec.b = cfg.Secret.b
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
-	pub := c.sec.Public()
-	if !cfg.Public.IsZero() && !cfg.Public.Equal(pub) {
-		c.Wipe()
-		return nil, fmt.Errorf("curve: new client: %w: public key does not match the secret key", ErrInvalidKey)
+	if cfg.Key != nil {
+		c.key, c.pub = cfg.Key.priv, cfg.Key.pub
+	} else {
+		c.sec.b = cfg.Secret.b
+		key, pub := c.sec.prepare()
+		if !cfg.Public.IsZero() && !cfg.Public.Equal(pub) {
+			c.Wipe()
+			return nil, fmt.Errorf("curve: new client: %w: public key does not match the secret key", ErrInvalidKey)
+		}
+		c.key, c.pub = key, pub
 	}
-	c.pub = pub
 	if cfg.ServerKey.IsZero() {
 		c.Wipe()
 		return nil, fmt.Errorf("curve: new client: %w: no server key", ErrInvalidKey)
 	}
-	k, err := peerBoxKey(&c.sec, cfg.ServerKey)
-	clear(k[:])
-	if err != nil {
-		c.Wipe()
-		return nil, fmt.Errorf("curve: new client: server key: %w", err)
+	if cfg.Key == nil {
+		k, err := peerBoxKey(c.key, cfg.ServerKey)
+		clear(k[:])
+		if err != nil {
+			c.Wipe()
+			return nil, fmt.Errorf("curve: new client: server key: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -80,7 +99,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // returned by Ready is not affected.
 func (c *Client) Wipe() {
 	c.sec.Wipe()
+	c.key = nil
 	c.cnSec.Wipe()
+	c.cnKey = nil
 	clear(c.helloKey[:])
 	clear(c.precom[:])
 	clear(c.cookie[:])
@@ -102,8 +123,9 @@ func (c *Client) Hello() ([]byte, error) {
 		c.Wipe()
 		return nil, err
 	}
-	c.cnPub = c.cnSec.Public()
-	k, err := peerBoxKey(&c.cnSec, c.server)
+	c.cnKey, c.cnPub = c.cnSec.prepare()
+	c.cnSec.Wipe() // c.cnKey holds it from now on
+	k, err := peerBoxKey(c.cnKey, c.server)
 	if err != nil {
 		return nil, c.fail("%w: HELLO: server key: %w", ErrHandshake, err)
 	}
@@ -154,7 +176,7 @@ func (c *Client) Welcome(welcome []byte, metadata []byte) (initiate []byte, err 
 	copy(c.cookie[:], plain[KeySize:])
 	clear(plain[:])
 
-	c.precom, err = peerBoxKey(&c.cnSec, c.cnServer)
+	c.precom, err = peerBoxKey(c.cnKey, c.cnServer)
 	if err != nil {
 		return nil, c.fail("%w: WELCOME: server transient key: %w", ErrHandshake, err)
 	}
@@ -165,7 +187,7 @@ func (c *Client) Welcome(welcome []byte, metadata []byte) (initiate []byte, err 
 		c.Wipe()
 		return nil, err
 	}
-	vk, err := peerBoxKey(&c.sec, c.cnServer)
+	vk, err := peerBoxKey(c.key, c.cnServer)
 	if err != nil {
 		return nil, c.fail("%w: WELCOME: server transient key: %w", ErrHandshake, err)
 	}

@@ -101,3 +101,29 @@ func ExampleSplitCommand() {
 	// ERROR "\x03400"
 	// 400 <nil>
 }
+
+// A socket that makes many handshakes prepares its long-term key pair once.
+func ExampleNewKeyPair() {
+	spub, ssec, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	kp, err := curve.NewKeyPair(spub, ssec)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// One Server per connection, each sharing kp.
+	for range 2 {
+		s, err := curve.NewServer(curve.ServerConfig{Key: kp})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		s.Wipe()
+	}
+	fmt.Println(kp.Public().Equal(spub))
+	// Output:
+	// true
+}

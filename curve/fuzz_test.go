@@ -105,6 +105,16 @@ func FuzzOpen(f *testing.F) {
 		if flags&^flagMask != 0 || len(p) != len(b)-MessageOverhead {
 			t.Fatalf("opened flags %#x and %d octets from %d", flags, len(p), len(b))
 		}
+		// Straight into a dst of the core's kind (empty, room enough, no
+		// overlap), the same result.
+		dst := make([]byte, 0, len(b))
+		flags2, p2, err := v.serverSession(t).Open(dst, b)
+		if err != nil || flags2 != flags || !bytes.Equal(p2, p) {
+			t.Fatalf("opened into dst: flags %#x, %d octets, %v; through scratch: flags %#x, %d octets", flags2, len(p2), err, flags, len(p))
+		}
+		if len(p2) > 0 && &p2[0] != &dst[:2][1] {
+			t.Fatal("opened into dst: the payload is not in dst's storage")
+		}
 	})
 }
 

@@ -5,14 +5,13 @@
 package curve
 
 import (
+	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-
-	"golang.org/x/crypto/curve25519"
 )
 
 // KeySize is the size of a CURVE public or secret key in octets.
@@ -127,15 +126,26 @@ func (k *SecretKey) Equal(o *SecretKey) bool { return subtle.ConstantTimeCompare
 // IsZero reports whether k is the zero value.
 func (k *SecretKey) IsZero() bool { return k.b == [KeySize]byte{} }
 
-// Public computes the public key of k.
+// Public computes the public key of k (one scalar multiplication).
 func (k *SecretKey) Public() PublicKey {
-	var p PublicKey
-	pub, err := curve25519.X25519(k.b[:], curve25519.Basepoint)
-	if err != nil { // cannot happen with the base point
-		panic("curve: X25519 with base point failed: " + err.Error())
-	}
-	copy(p.b[:], pub)
+	_, p := k.prepare()
 	return p
+}
+
+// prepare returns k ready for X25519 and its public key, for one scalar
+// multiplication (crypto/ecdh derives the public key when it takes a
+// private key; golang.org/x/crypto/curve25519.X25519 goes through it too,
+// so that each of its calls costs two multiplications). The returned key
+// holds a copy of the secret that Wipe cannot reach: the caller drops it
+// when done, as the garbage collector then may reuse its memory.
+func (k *SecretKey) prepare() (*ecdh.PrivateKey, PublicKey) {
+	var p PublicKey
+	priv, err := ecdh.X25519().NewPrivateKey(k.b[:])
+	if err != nil { // cannot happen: any 32 octets are an X25519 scalar
+		panic("curve: X25519 private key: " + err.Error())
+	}
+	copy(p.b[:], priv.PublicKey().Bytes())
+	return priv, p
 }
 
 // Wipe overwrites the secret with zeros.
@@ -164,11 +174,50 @@ func GenerateKeyPair(r io.Reader) (PublicKey, SecretKey, error) {
 // SharedSecret computes X25519(k, peer) and rejects a low-order peer key
 // (an all-zero result) with an error wrapping ErrInvalidKey.
 func (k *SecretKey) SharedSecret(peer PublicKey) ([KeySize]byte, error) {
+	priv, _ := k.prepare()
+	return sharedSecret(priv, peer)
+}
+
+// sharedSecret is X25519(priv, peer): one scalar multiplication. A
+// low-order peer key (an all-zero result) is an error wrapping
+// ErrInvalidKey.
+func sharedSecret(priv *ecdh.PrivateKey, peer PublicKey) ([KeySize]byte, error) {
 	var out [KeySize]byte
-	s, err := curve25519.X25519(k.b[:], peer.b[:])
+	pk, err := ecdh.X25519().NewPublicKey(peer.b[:])
+	if err != nil { // cannot happen: any 32 octets are an X25519 point
+		return out, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	}
+	s, err := priv.ECDH(pk)
 	if err != nil {
 		return out, fmt.Errorf("%w: low-order peer public key", ErrInvalidKey)
 	}
 	copy(out[:], s)
+	clear(s)
 	return out, nil
 }
+
+// KeyPair is a long-term key pair prepared once for many handshakes: its
+// public key derived (and checked against the one given) and its secret
+// ready for X25519, so that a handshake spends no scalar multiplication on
+// it. Give it to ServerConfig.Key or ClientConfig.Key. It is immutable and
+// safe for concurrent use. It keeps a copy of the secret key for its
+// whole life, which nothing wipes: hold it as long as the socket that
+// uses it, as one holds the SecretKey itself.
+type KeyPair struct {
+	pub  PublicKey
+	priv *ecdh.PrivateKey
+}
+
+// NewKeyPair prepares the key pair of sec. It fails with ErrInvalidKey when
+// pub is not zero and does not belong to sec.
+func NewKeyPair(pub PublicKey, sec SecretKey) (*KeyPair, error) {
+	priv, derived := sec.prepare()
+	sec.Wipe()
+	if !pub.IsZero() && !pub.Equal(derived) {
+		return nil, fmt.Errorf("curve: key pair: %w: public key does not match the secret key", ErrInvalidKey)
+	}
+	return &KeyPair{pub: derived, priv: priv}, nil
+}
+
+// Public returns the public key of the pair.
+func (k *KeyPair) Public() PublicKey { return k.pub }

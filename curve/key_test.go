@@ -139,3 +139,88 @@ func FuzzDecodeZ85(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyPair: a prepared key pair derives the public key, refuses one
+// that does not match, and gives Clients and Servers the same handshake
+// as the raw keys; a Client with a prepared key checks the server key at
+// Hello instead of NewClient.
+func TestKeyPair(t *testing.T) {
+	spub, ssec, err := GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpub, csec, err := GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skp, err := NewKeyPair(PublicKey{}, ssec)
+	if err != nil || !skp.Public().Equal(spub) {
+		t.Fatalf("NewKeyPair without a public key: %v, %v", skp, err)
+	}
+	if _, err := NewKeyPair(cpub, ssec); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("NewKeyPair with another public key: %v", err)
+	}
+	ckp, err := NewKeyPair(cpub, csec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerConfig{Key: skp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := NewClient(ClientConfig{Key: ckp, ServerKey: spub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello, err := cli.Hello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome, err := srv.Hello(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initiate, err := cli.Welcome(welcome, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _, err := srv.Initiate(initiate)
+	if err != nil || !client.Equal(cpub) {
+		t.Fatalf("Initiate: client %v, %v", client, err)
+	}
+	ready, ss, err := srv.Ready(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cs, err := cli.Ready(ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := cs.Seal(nil, 0, []byte("over prepared keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := ss.Open(nil, body); err != nil || string(p) != "over prepared keys" {
+		t.Fatalf("Open: %q, %v", p, err)
+	}
+	for _, h := range lowOrder {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, err := NewPublicKey(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad.IsZero() {
+			continue // "no server key", refused by NewClient in any case
+		}
+		c, err := NewClient(ClientConfig{Key: ckp, ServerKey: bad})
+		if err != nil {
+			t.Fatalf("NewClient with a prepared key: %v", err)
+		}
+		if _, err := c.Hello(); !errors.Is(err, ErrInvalidKey) || !errors.Is(err, ErrHandshake) {
+			t.Errorf("Hello to server key %s: err = %v", h[:8], err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"golang.org/x/crypto/nacl/secretbox"
 )
@@ -88,8 +89,13 @@ func (s *Session) Seal(dst []byte, flags byte, payload []byte) ([]byte, error) {
 // Open reads a MESSAGE command body, checks that its short nonce is higher
 // than every nonce seen before from the peer, and appends the payload to
 // dst. It does not allocate when dst has room (after the first use at that
-// size). dst may overlap body (dst = body[:0] opens in place). Any failure
-// wraps ErrBadMessage and ends the receive side: every later Open fails.
+// size). dst may overlap body (dst = body[:0] opens in place, through the
+// Session's scratch buffer and a copy). When dst is empty, does not
+// overlap body and has room for the payload and one octet more, the box
+// is opened straight into dst's storage, without a copy: the payload
+// returned then starts one octet into it (the flags octet first). Any
+// failure wraps ErrBadMessage and ends the receive side: every later Open
+// fails.
 func (s *Session) Open(dst []byte, body []byte) (flags byte, payload []byte, err error) {
 	st := &s.recv
 	if st.err != nil {
@@ -106,17 +112,45 @@ func (s *Session) Open(dst []byte, body []byte) (flags byte, payload []byte, err
 		return 0, dst, st.fail("%w: MESSAGE short nonce %d is not above %d (replayed or reordered)", ErrBadMessage, n, st.last)
 	}
 	nonce := shortNonceOf(st.prefix, n)
-	out, ok := secretbox.Open(st.buf[:0], body[16:], &nonce, &s.key)
+	box := body[16:]
+	if len(dst) == 0 && cap(dst) >= len(box)-boxOverhead && !overlap(dst[:cap(dst)], body) {
+		// Straight into dst's storage, no copy: flags first, the payload
+		// one octet further.
+		out, ok := secretbox.Open(dst, box, &nonce, &s.key)
+		if !ok {
+			return 0, dst, st.fail("%w: MESSAGE box with nonce %d does not open", ErrBadMessage, n)
+		}
+		return st.accept(n, out)
+	}
+	out, ok := secretbox.Open(st.buf[:0], box, &nonce, &s.key)
 	if !ok {
 		return 0, dst, st.fail("%w: MESSAGE box with nonce %d does not open", ErrBadMessage, n)
 	}
 	st.buf = out
+	flags, payload, err = st.accept(n, out)
+	if err != nil {
+		return 0, dst, err
+	}
+	return flags, append(dst, payload...), nil
+}
+
+// accept checks the flags of an opened box (flags || payload) and records
+// its short nonce as the highest seen.
+func (st *opener) accept(n uint64, out []byte) (flags byte, payload []byte, err error) {
 	flags = out[0]
 	if flags&^flagMask != 0 {
-		return 0, dst, st.fail("%w: MESSAGE flags %#02x have reserved bits set", ErrBadMessage, flags)
+		return 0, nil, st.fail("%w: MESSAGE flags %#02x have reserved bits set", ErrBadMessage, flags)
 	}
 	st.last = n
-	return flags, append(dst, out[1:]...), nil
+	return flags, out[1:], nil
+}
+
+// overlap reports whether x and y share any memory (as
+// golang.org/x/crypto/internal/alias.AnyOverlap, which secretbox checks).
+func overlap(x, y []byte) bool {
+	return len(x) > 0 && len(y) > 0 &&
+		uintptr(unsafe.Pointer(&x[0])) <= uintptr(unsafe.Pointer(&y[len(y)-1])) &&
+		uintptr(unsafe.Pointer(&y[0])) <= uintptr(unsafe.Pointer(&x[len(x)-1]))
 }
 
 func (st *opener) fail(format string, args ...any) error {

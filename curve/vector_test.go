@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"testing"
 
 	"golang.org/x/crypto/chacha20"
@@ -374,4 +375,51 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestServerPrepare: a Server that drew S' with Prepare before the HELLO
+// makes the same WELCOME, from the same draws, as libzmq's server in the
+// vector; Prepare is allowed once, and only before Hello.
+func TestServerPrepare(t *testing.T) {
+	v := loadVector(t)
+	s, _ := v.server(t)
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	welcome, err := s.Hello(v.hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(welcome, v.welcome) {
+		t.Fatal("WELCOME after Prepare differs from the vector's")
+	}
+	if !s.sn.IsZero() {
+		t.Error("Hello left s' in the Server")
+	}
+	if _, _, err := s.Initiate(v.initiate); err != nil {
+		t.Fatalf("INITIATE after Prepare: %v", err)
+	}
+	s, _ = v.server(t)
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(); !errors.Is(err, ErrHandshake) {
+		t.Errorf("second Prepare: %v", err)
+	}
+	s = v.welcomedServer(t)
+	if err := s.Prepare(); !errors.Is(err, ErrHandshake) {
+		t.Errorf("Prepare after Hello: %v", err)
+	}
+	// Wipe clears a prepared s'.
+	s, _ = v.server(t)
+	if err := s.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if s.sn.IsZero() {
+		t.Fatal("Prepare drew no s'")
+	}
+	s.Wipe()
+	if !s.sn.IsZero() {
+		t.Error("Wipe left the prepared s'")
+	}
 }

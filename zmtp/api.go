@@ -277,7 +277,12 @@ func (o Options) withDefaults() Options {
 }
 
 // Message is one whole multipart message and the connection it came from.
+// The frames belong to the receiver; Release may hand the large ones back
+// to the socket once they are no longer needed.
 type Message struct {
 	Frames [][]byte
 	Peer   *Peer
+
+	bufs []*[]byte // pooled buffers behind large frames (see Release)
+	pool *bufPool  // where they go back
 }

@@ -33,8 +33,9 @@ type conn struct {
 	opts  *Options
 	log   *slog.Logger
 	br    *bufio.Reader
-	bw    *bufio.Writer
+	fw    frameWriter
 	fr    frameReader
+	pool  *bufPool // large received frames' buffers; nil = no pooling
 	codec FrameCodec
 	sess  Session
 	peer  *Peer
@@ -48,6 +49,10 @@ type conn struct {
 	live      atomic.Bool  // past the handshake: reads get the idle deadline
 	sealBuf   []byte
 	cmdBuf    []byte
+	wire      []byte    // scratch for sealed frames up to scratchMax (reader only)
+	rdl       time.Time // read deadline last set (reader only)
+	small     bool      // br is still the handshake's small buffer (reader only)
+	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)
 }
 
 // outMsg is one entry of a send queue: a message, or a Flush marker.
@@ -66,12 +71,54 @@ type outMsg struct {
 type deadlineReader struct{ c *conn }
 
 func (d deadlineReader) Read(p []byte) (int, error) {
-	if d.c.live.Load() {
-		if to := d.c.idleTimeout(); to > 0 {
-			d.c.nc.SetReadDeadline(time.Now().Add(to))
+	c := d.c
+	if c.live.Load() {
+		if to := c.idleTimeout(); to > 0 {
+			// The deadline stays between to and to+to/8 from now: it is
+			// moved only when less than to is left (or, after the peer's
+			// TTL shrank, more than to+to/8), not at every read, since a
+			// large frame arrives in many reads.
+			now := time.Now()
+			if left := c.rdl.Sub(now); left < to || left > to+to/8 {
+				c.rdl = now.Add(to + to/8)
+				c.nc.SetReadDeadline(c.rdl)
+			}
 		}
 	}
-	return d.c.nc.Read(p)
+	n, err := c.nc.Read(p)
+	if c.small && n == len(p) && n >= handshakeBufSize/2 {
+		c.grow = true
+	}
+	return n, err
+}
+
+// growReader moves the reader to a buffer of bufSize, keeping what the
+// small one holds: once reads fill the handshake's buffer, a larger one
+// takes more messages per system call.
+func (c *conn) growReader() {
+	c.small, c.grow = false, false
+	var rd io.Reader = deadlineReader{c}
+	if n := c.br.Buffered(); n > 0 {
+		left, _ := c.br.Peek(n)
+		rd = &prefixReader{left: bytes.Clone(left), r: rd}
+	}
+	c.br = bufio.NewReaderSize(rd, bufSize)
+	c.fr.r = c.br
+}
+
+// prefixReader reads left, then r.
+type prefixReader struct {
+	left []byte
+	r    io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.left) > 0 {
+		n := copy(b, p.left)
+		p.left = p.left[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
 }
 
 func (c *conn) idleTimeout() time.Duration {
@@ -93,10 +140,10 @@ func (h handshakeConn) WriteCommand(name string, body []byte) error {
 		return fmt.Errorf("zmtp: command name %q: bad length", name)
 	}
 	b := appendCommand(nil, name, body)
-	if err := writeFrame(h.c.bw, FlagCommand, b); err != nil {
+	if err := h.c.fw.writeFrame(FlagCommand, b); err != nil {
 		return err
 	}
-	return h.c.bw.Flush()
+	return h.c.fw.flush()
 }
 
 func (h handshakeConn) ReadCommand() (string, []byte, error) {
@@ -130,6 +177,14 @@ func closeSession(s Session, log *slog.Logger) {
 	}
 }
 
+// preparer is implemented by the Sessions of this package that can do
+// part of their handshake before the peer's greeting arrives (CURVE: the
+// transient key pair, and the client's HELLO), so that the wait for the
+// greeting hides it. prepare is called once, before Handshake.
+type preparer interface {
+	prepare() error
+}
+
 // serverRole reports whether this side's mechanism plays the server: by
 // its configuration when it implements ServerRole, else when this side
 // accepted the connection.
@@ -153,7 +208,7 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// Small buffers until the handshake is done, so that connections that
 	// never finish it cost little.
 	c.br = bufio.NewReaderSize(deadlineReader{c}, handshakeBufSize)
-	c.bw = bufio.NewWriterSize(nc, handshakeBufSize)
+	c.fw.w = nc
 	c.fr.r = c.br
 
 	deadline := time.Now().Add(opts.HandshakeTimeout)
@@ -187,6 +242,21 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	if _, err := nc.Write(g); err != nil {
 		return nil, fmt.Errorf("zmtp: sending greeting: %w", err)
 	}
+	sess, err := mech.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
+	}
+	defer func() {
+		if err != nil {
+			closeSession(sess, c.log)
+		}
+	}()
+	if p, ok := sess.(preparer); ok {
+		// While the peer's greeting crosses ours.
+		if err := p.prepare(); err != nil {
+			return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
+		}
+	}
 	var gb [GreetingSize]byte
 	// Read the signature first so that a non-ZMTP peer is refused at once:
 	// a ZMTP 1.0 peer starts with a length octet, not 0xFF.
@@ -215,15 +285,6 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// The peer's as-server bit is not checked: libzmq does not check it
 	// either, and the C reference's CURVE server sends 0 (see
 	// testdata/zre/curvezmq_server_to_client.hex).
-	sess, err := mech.NewSession()
-	if err != nil {
-		return nil, fmt.Errorf("zmtp: %s session: %w", mech.Name(), err)
-	}
-	defer func() {
-		if err != nil {
-			closeSession(sess, c.log)
-		}
-	}()
 	// Like libzmq, a ROUTER or DEALER always sends Identity, empty when it
 	// has none (the READY in testdata/zre/curvezmq_server_to_client.hex).
 	local := Metadata{{Name: "Socket-Type", Value: []byte(socketType)}, {Name: "Identity", Value: opts.Identity}}
@@ -281,15 +342,9 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	dlMu.Unlock()
 	stop()
 	nc.SetDeadline(time.Time{})
-	// Full-size buffers from now on, keeping what was already read.
-	var rd io.Reader = deadlineReader{c}
-	if n := c.br.Buffered(); n > 0 {
-		left, _ := c.br.Peek(n)
-		rd = io.MultiReader(bytes.NewReader(bytes.Clone(left)), rd)
-	}
-	c.br = bufio.NewReaderSize(rd, bufSize)
-	c.fr.r = c.br
-	c.bw = bufio.NewWriterSize(nc, bufSize)
+	// The reader keeps the handshake's small buffer until a read fills it
+	// (growReader): a connection that carries little costs little.
+	c.small = true
 	c.live.Store(true)
 	return c, nil
 }
@@ -312,7 +367,7 @@ func (c *conn) release() {
 // the calling goroutine reads and hands whole messages to deliver, which
 // blocks for backpressure and returns false to stop. run returns when the
 // connection is closed, both have stopped and the session is released.
-func (c *conn) run(sendq <-chan outMsg, deliver func([][]byte) bool) error {
+func (c *conn) run(sendq <-chan outMsg, deliver func(frames [][]byte, bufs []*[]byte) bool) error {
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
@@ -383,7 +438,7 @@ func (c *conn) writeLoop(sendq <-chan outMsg) error {
 			err = c.writeMsg(m.frames)
 		}
 		if err == nil {
-			err = c.bw.Flush()
+			err = c.fw.flush()
 		}
 		if err == nil && len(marks) > 0 {
 			for _, m := range marks {
@@ -429,23 +484,99 @@ func (c *conn) writeMsg(frames [][]byte) error {
 
 func (c *conn) writeLogical(flags byte, body []byte) error {
 	if c.codec == nil {
-		return writeFrame(c.bw, flags, body)
+		return c.fw.writeFrame(flags, body)
 	}
 	wf, out, err := c.codec.Seal(c.sealBuf[:0], flags, body)
 	if err != nil {
 		return fmt.Errorf("zmtp: sealing frame: %w", err)
 	}
 	c.sealBuf = out[:0]
-	return writeFrame(c.bw, wf&^FlagLong, out)
+	if err := c.fw.writeFrame(wf&^FlagLong, out); err != nil {
+		return err
+	}
+	if len(out) >= bigBody {
+		// The frame writer references out, which the next Seal reuses:
+		// write it now, with what was queued before it, in one writev.
+		return c.fw.flush()
+	}
+	return nil
+}
+
+// openInto is implemented by the FrameCodecs of this package that open a
+// frame into storage the core gives (the CURVE codec): dst has len 0 and
+// room for len(wire) octets and does not overlap wire, which the core
+// reuses once openInto returns. The core owns dst's storage and hands it
+// to the receiver; the body returned lies in it. Other codecs get Open's
+// documented contract (dst nil, wire handed over).
+type openInto interface {
+	openInto(dst []byte, wireFlags byte, wire []byte) (flags byte, out []byte, err error)
+}
+
+// readLogical reads one frame and opens it with the codec. A body of
+// poolMin to chunk octets lies in a buffer of c.pool, returned as pb. A
+// failure to read is returned as it is, with rerr set: readErr turns it
+// into readLoop's result.
+func (c *conn) readLogical(limit int64) (flags byte, body []byte, pb *[]byte, rerr bool, err error) {
+	oi, into := c.codec.(openInto)
+	if !into {
+		flags, body, pb, err = c.fr.readFramePooled(limit, c.pool, nil)
+		if err != nil {
+			return 0, nil, nil, true, err
+		}
+		if c.codec != nil {
+			// Open may write over the wire buffer, which it is handed,
+			// and return a part of it: pb stays the body's buffer.
+			flags, body, err = c.codec.Open(nil, flags, body)
+			if err != nil {
+				return 0, nil, nil, false, fmt.Errorf("zmtp: opening frame from %v: %w", c.nc.RemoteAddr(), err)
+			}
+		}
+		return flags, body, pb, false, nil
+	}
+	// The sealed frame goes into scratch (c.wire, or a pooled buffer
+	// given back at once), and is opened straight into the storage the
+	// body keeps: one pass of the cipher, no copy.
+	wflags, wire, wpb, err := c.fr.readFramePooled(limit, c.pool, &c.wire)
+	if err != nil {
+		return 0, nil, nil, true, err
+	}
+	n := len(wire)
+	var dst []byte
+	switch {
+	case n <= smallFrame:
+		dst = c.fr.carve(n)
+	case c.pool != nil && n >= poolMin && n <= chunk:
+		dst, pb = c.pool.getMsg(n)
+		dst = dst[:0]
+	default:
+		dst = make([]byte, 0, n)
+	}
+	flags, body, err = oi.openInto(dst, wflags, wire)
+	if wpb != nil {
+		c.pool.put(wpb)
+	}
+	if err != nil {
+		if pb != nil {
+			c.pool.put(pb)
+		}
+		return 0, nil, nil, false, fmt.Errorf("zmtp: opening frame from %v: %w", c.nc.RemoteAddr(), err)
+	}
+	return flags, body, pb, false, nil
 }
 
 // readLoop reads frames until an error or until deliver returns false.
-func (c *conn) readLoop(deliver func([][]byte) bool) error {
+// deliver gets a message's frames and the pooled buffers behind them (see
+// Message.Release).
+func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) error {
 	limitMsg := c.opts.MaxMsgSize
 	var frames [][]byte // scratch, reused
 	var slab [][]byte   // delivered frame lists are carved from it
+	var bufs []*[]byte  // pooled buffers of the message being read
 	var total int64
 	for {
+		if c.grow {
+			c.growReader()
+		}
 		limit := int64(-1)
 		if limitMsg >= 0 {
 			limit = limitMsg - total
@@ -453,21 +584,24 @@ func (c *conn) readLoop(deliver func([][]byte) bool) error {
 				limit += codecSlack
 			}
 		}
-		flags, body, err := c.fr.readFrame(limit)
-		if err != nil {
+		flags, body, pb, rerr, err := c.readLogical(limit)
+		if rerr {
 			return c.readErr(err)
 		}
-		if c.codec != nil {
-			flags, body, err = c.codec.Open(nil, flags, body)
-			if err != nil {
-				return fmt.Errorf("zmtp: opening frame from %v: %w", c.nc.RemoteAddr(), err)
-			}
+		if err != nil {
+			return err
 		}
 		if flags&FlagCommand != 0 {
+			if pb != nil {
+				c.pool.put(pb)
+			}
 			if err := c.onCommand(body); err != nil {
 				return err
 			}
 			continue
+		}
+		if pb != nil {
+			bufs = append(bufs, pb)
 		}
 		total += int64(len(body))
 		if limitMsg >= 0 && total > limitMsg {
@@ -485,7 +619,12 @@ func (c *conn) readLoop(deliver func([][]byte) bool) error {
 			clear(frames)
 			frames = frames[:0]
 			total = 0
-			if !deliver(out) {
+			var outBufs []*[]byte
+			if len(bufs) > 0 {
+				outBufs = bufs
+				bufs = nil
+			}
+			if !deliver(out, outBufs) {
 				return nil
 			}
 		}

@@ -62,17 +62,7 @@ type CurveClientConfig struct {
 // wrapping curve.ErrInvalidKey.
 func CurveServer(cfg CurveServerConfig) Mechanism {
 	m := &curveMechanism{server: true, rand: cfg.Rand}
-	m.public = cfg.Public
-	m.secret = cfg.Secret
-	s, err := curve.NewServer(curve.ServerConfig{Public: cfg.Public, Secret: cfg.Secret, Rand: cfg.Rand})
-	if err != nil {
-		m.err = err
-	} else {
-		s.Wipe()
-	}
-	if m.public.IsZero() {
-		m.public = m.secret.Public()
-	}
+	m.key, m.err = curve.NewKeyPair(cfg.Public, cfg.Secret)
 	return m
 }
 
@@ -87,17 +77,16 @@ func CurveServer(cfg CurveServerConfig) Mechanism {
 // curve.ErrInvalidKey.
 func CurveClient(cfg CurveClientConfig) Mechanism {
 	m := &curveMechanism{rand: cfg.Rand, serverKey: cfg.ServerKey}
-	m.public = cfg.Public
-	m.secret = cfg.Secret
+	// One NewClient checks the whole configuration (the server key against
+	// low-order points included); the prepared key pair then saves every
+	// connection's handshake the derivations and that check.
 	c, err := curve.NewClient(curve.ClientConfig{Public: cfg.Public, Secret: cfg.Secret, ServerKey: cfg.ServerKey, Rand: cfg.Rand})
 	if err != nil {
 		m.err = err
-	} else {
-		c.Wipe()
+		return m
 	}
-	if m.public.IsZero() {
-		m.public = m.secret.Public()
-	}
+	c.Wipe()
+	m.key, m.err = curve.NewKeyPair(cfg.Public, cfg.Secret)
 	return m
 }
 
@@ -105,8 +94,7 @@ func CurveClient(cfg CurveClientConfig) Mechanism {
 // connections of a socket.
 type curveMechanism struct {
 	server    bool
-	public    curve.PublicKey
-	secret    curve.SecretKey
+	key       *curve.KeyPair  // our long-term key pair, prepared once
 	serverKey curve.PublicKey // client only
 	rand      io.Reader
 	err       error // configuration error, reported by NewSession
@@ -118,6 +106,7 @@ var (
 	_ Session    = (*curveSession)(nil)
 	_ io.Closer  = (*curveSession)(nil)
 	_ FrameCodec = (*curveCodec)(nil)
+	_ openInto   = (*curveCodec)(nil)
 )
 
 func (m *curveMechanism) Name() string { return "CURVE" }
@@ -145,6 +134,38 @@ func (m *curveMechanism) NewSession() (Session, error) {
 type curveSession struct {
 	m     *curveMechanism
 	codec *curveCodec // set by a successful handshake
+	// Made by prepare, while the greetings cross (one of them).
+	cl    *curve.Client
+	hello []byte
+	sv    *curve.Server
+}
+
+// prepare starts the handshake before the peer's greeting arrives: a
+// client draws C' and makes its HELLO, a server draws S' (see
+// curve.Server.Prepare). A failure is the handshake's.
+func (s *curveSession) prepare() error {
+	m := s.m
+	if m.server {
+		sv, err := curve.NewServer(curve.ServerConfig{Key: m.key, Rand: m.rand})
+		if err != nil {
+			return fmt.Errorf("zmtp: curve: server: %w", err)
+		}
+		if err := sv.Prepare(); err != nil {
+			return fmt.Errorf("zmtp: curve: server: %w", err)
+		}
+		s.sv = sv
+		return nil
+	}
+	cl, err := curve.NewClient(curve.ClientConfig{Key: m.key, ServerKey: m.serverKey, Rand: m.rand})
+	if err != nil {
+		return fmt.Errorf("zmtp: curve: client: %w", err)
+	}
+	hello, err := cl.Hello()
+	if err != nil {
+		return fmt.Errorf("zmtp: curve: HELLO: %w", err)
+	}
+	s.cl, s.hello = cl, hello
+	return nil
 }
 
 func (s *curveSession) Codec() FrameCodec {
@@ -156,11 +177,17 @@ func (s *curveSession) Codec() FrameCodec {
 
 // Close wipes the session keys and scratch buffers (curve.Session.Wipe).
 // The zmtp core calls it once, after the connection's reader and writer
-// stopped; Seal and Open fail afterwards. It is a no-op when the handshake
-// did not complete (the handshake state wipes itself).
+// stopped; Seal and Open fail afterwards. When the handshake did not
+// complete, it wipes what prepare made and the handshake did not take.
 func (s *curveSession) Close() error {
 	if s.codec != nil {
 		s.codec.s.Wipe()
+	}
+	if s.cl != nil {
+		s.cl.Wipe()
+	}
+	if s.sv != nil {
+		s.sv.Wipe()
 	}
 	return nil
 }
@@ -178,15 +205,14 @@ func (s *curveSession) Handshake(ctx context.Context, c CommandConn, server bool
 
 func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local Metadata) (HandshakeResult, error) {
 	m := s.m
-	cl, err := curve.NewClient(curve.ClientConfig{Public: m.public, Secret: m.secret, ServerKey: m.serverKey, Rand: m.rand})
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: client: %w", err)
+	if s.cl == nil {
+		if err := s.prepare(); err != nil {
+			return HandshakeResult{}, err
+		}
 	}
+	cl, hello := s.cl, s.hello
+	s.cl, s.hello = nil, nil
 	defer cl.Wipe() // no-op on success: Ready already wiped it
-	hello, err := cl.Hello()
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: HELLO: %w", err)
-	}
 	if err := writeCurveCommand(c, hello); err != nil {
 		return HandshakeResult{}, fmt.Errorf("zmtp: curve: sending HELLO: %w", err)
 	}
@@ -223,11 +249,13 @@ func (s *curveSession) clientHandshake(ctx context.Context, c CommandConn, local
 }
 
 func (s *curveSession) serverHandshake(ctx context.Context, c CommandConn, local Metadata, auth Authorizer) (HandshakeResult, error) {
-	m := s.m
-	sv, err := curve.NewServer(curve.ServerConfig{Public: m.public, Secret: m.secret, Rand: m.rand})
-	if err != nil {
-		return HandshakeResult{}, fmt.Errorf("zmtp: curve: server: %w", err)
+	if s.sv == nil {
+		if err := s.prepare(); err != nil {
+			return HandshakeResult{}, err
+		}
 	}
+	sv := s.sv
+	s.sv = nil
 	defer sv.Wipe() // no-op on success: Ready already wiped it
 	hello, err := readCurveCommand(ctx, c, "HELLO")
 	if err != nil {
@@ -365,6 +393,9 @@ func (k *curveCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte
 	if dst == nil {
 		dst = wire[:0]
 	}
+	// With dst wire[:0], curve.Session.Open opens through its scratch
+	// buffer and copies; with the core's own dst (openInto), straight into
+	// dst.
 	in, out, err := k.s.Open(dst, wire)
 	if err != nil {
 		k.openDead = true
@@ -378,4 +409,12 @@ func (k *curveCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte
 		flags |= FlagCommand
 	}
 	return flags, out, nil
+}
+
+// openInto is Open with the core's dst (see openInto in conn.go): the box
+// is opened straight into dst's storage, which has room for len(wire)
+// octets and does not overlap wire, so a frame costs one pass of the
+// cipher and no copy.
+func (k *curveCodec) openInto(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	return k.Open(dst[:0:cap(dst)], wireFlags, wire)
 }

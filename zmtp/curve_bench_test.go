@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkCurveHandshake(b *testing.B) {
 	defer cancel()
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), testenv.ProcessCPU()
 	for range b.N {
 		d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Mechanism: mech})
 		if err != nil {
@@ -62,6 +63,7 @@ func BenchmarkCurveHandshake(b *testing.B) {
 		d.Close()
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "conn/s")
+	reportCPU(b, testenv.ProcessCPU()-cpu0)
 }
 
 // curvePerfBinary builds testdata/curve_perf.c against libzmq.
@@ -84,10 +86,12 @@ func curvePerfRun(b *testing.B, bin string, args ...string) time.Duration {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out, err := cmd.Output()
 	if err != nil {
 		b.Fatalf("curve_perf %q: %v", args, err)
 	}
+	reportCPU(b, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 	var ns int64
 	if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
 		b.Fatalf("curve_perf said %q", out)

@@ -14,6 +14,7 @@ import (
 // background, reconnects with exponential backoff, and keeps its send queue
 // across reconnections.
 type Dealer struct {
+	pool    bufPool // large received frames' buffers (Message.Release)
 	opts    Options
 	network string
 	address string
@@ -112,8 +113,9 @@ func (d *Dealer) loop() {
 		d.connected.Store(true)
 		log.Debug("zmtp: dealer connected")
 		peer := c.peer
-		err = c.run(d.sendq, func(frames [][]byte) bool {
-			m := Message{Frames: frames, Peer: peer}
+		c.pool = &d.pool
+		err = c.run(d.sendq, func(frames [][]byte, bufs []*[]byte) bool {
+			m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &d.pool}
 			select {
 			case d.recv <- m:
 				return true

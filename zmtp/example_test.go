@@ -107,3 +107,41 @@ func ExampleDealer_Flush() {
 	// goodbye from bob
 	// bob disconnected
 }
+
+// A receiver that is done with a message gives its buffers back, so that
+// the socket reads later large frames into them instead of allocating.
+func ExampleMessage_Release() {
+	r, err := zmtp.ListenRouter("tcp", "127.0.0.1:0", zmtp.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Identity: []byte("bulk")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer d.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	block := make([]byte, 256<<10)
+	var total int
+	for range 4 {
+		if err := d.SendContext(ctx, block); err != nil {
+			fmt.Println(err)
+			return
+		}
+		m, err := r.Recv(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		total += len(m.Frames[0]) // use the frames first...
+		m.Release()               // ...then no more
+	}
+	fmt.Println(total, "octets")
+	// Output:
+	// 1048576 octets
+}

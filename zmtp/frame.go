@@ -23,8 +23,9 @@ const (
 
 // frameReader reads ZMTP frames from a bufio.Reader.
 type frameReader struct {
-	r    *bufio.Reader
-	slab []byte
+	r        *bufio.Reader
+	slab     []byte
+	slabSize int // size of the last slab
 }
 
 // readHeader reads a frame's flags and size.
@@ -53,31 +54,91 @@ func (fr *frameReader) readHeader() (flags byte, size uint64, err error) {
 	return flags &^ FlagLong, size, nil
 }
 
+// readSize reads a frame's header and checks its size against limit (limit
+// <0 means no limit).
+func (fr *frameReader) readSize(limit int64) (flags byte, size int64, err error) {
+	flags, usize, err := fr.readHeader()
+	if err != nil {
+		return 0, 0, err
+	}
+	if limit >= 0 && usize > uint64(limit) {
+		return 0, 0, fmt.Errorf("zmtp: frame of %d octets over the limit of %d: %w", usize, limit, ErrTooLarge)
+	}
+	if usize > 1<<62 {
+		return 0, 0, fmt.Errorf("zmtp: frame of %d octets: %w", usize, ErrTooLarge)
+	}
+	return flags, int64(usize), nil
+}
+
 // readFrame reads one frame whose body may be at most limit octets (limit <0
 // means no limit). The body is freshly allocated (or carved from a slab no
 // one else writes to) and owned by the caller.
 func (fr *frameReader) readFrame(limit int64) (flags byte, body []byte, err error) {
-	flags, size, err := fr.readHeader()
+	flags, size, err := fr.readSize(limit)
 	if err != nil {
 		return 0, nil, err
 	}
-	if limit >= 0 && size > uint64(limit) {
-		return 0, nil, fmt.Errorf("zmtp: frame of %d octets over the limit of %d: %w", size, limit, ErrTooLarge)
-	}
-	if size > 1<<62 {
-		return 0, nil, fmt.Errorf("zmtp: frame of %d octets: %w", size, ErrTooLarge)
-	}
-	body, err = fr.readBody(int64(size))
+	body, err = fr.readBody(size)
 	return flags, body, err
+}
+
+// readFramePooled is readFrame, except that a body of at most scratchMax
+// octets is read into *scratch, when scratch is not nil (the caller's
+// buffer, grown as needed and overwritten by the next call), and that
+// otherwise a body of poolMin to chunk octets is read into a buffer from
+// pool (bufPool.getMsg without scratch: a plain allocation until the
+// socket's first Message.Release), returned as pb (nil otherwise).
+func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]byte) (flags byte, body []byte, pb *[]byte, err error) {
+	flags, size, err := fr.readSize(limit)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	switch {
+	case scratch != nil && size <= scratchMax:
+		if int64(cap(*scratch)) < size {
+			*scratch = make([]byte, min(max(size, int64(2*cap(*scratch))), scratchMax))
+		}
+		b := (*scratch)[:size]
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			return 0, nil, nil, unexpected(err)
+		}
+		return flags, b, nil, nil
+	case pool != nil && size >= poolMin && size <= chunk:
+		var b []byte
+		if scratch != nil {
+			pb = pool.get(int(size)) // scratch too: the caller gives it back
+			b = *pb
+		} else {
+			b, pb = pool.getMsg(int(size))
+		}
+		if _, err := io.ReadFull(fr.r, b); err != nil {
+			if pb != nil {
+				pool.put(pb)
+			}
+			return 0, nil, nil, unexpected(err)
+		}
+		return flags, b, pb, nil
+	}
+	body, err = fr.readBody(size)
+	return flags, body, nil, err
+}
+
+// carve returns an empty slice with room for n <= smallFrame octets from
+// the slab. The slabs start small and grow, so that a connection that
+// only shakes hands costs little.
+func (fr *frameReader) carve(n int) []byte {
+	if len(fr.slab) < n {
+		fr.slabSize = min(max(2*fr.slabSize, 2*smallFrame), slabSize)
+		fr.slab = make([]byte, fr.slabSize)
+	}
+	b := fr.slab[:0:n]
+	fr.slab = fr.slab[n:]
+	return b
 }
 
 func (fr *frameReader) readBody(size int64) ([]byte, error) {
 	if size <= smallFrame {
-		if int64(len(fr.slab)) < size {
-			fr.slab = make([]byte, slabSize)
-		}
-		b := fr.slab[:size:size]
-		fr.slab = fr.slab[size:]
+		b := fr.carve(int(size))[:size]
 		if _, err := io.ReadFull(fr.r, b); err != nil {
 			return nil, unexpected(err)
 		}
@@ -132,17 +193,6 @@ func appendFrameHeader(dst []byte, flags byte, n int) []byte {
 		return binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
 	return append(dst, flags, byte(n))
-}
-
-// writeFrame writes one frame to w without allocating.
-func writeFrame(w *bufio.Writer, flags byte, body []byte) error {
-	var hdr [9]byte
-	h := appendFrameHeader(hdr[:0], flags, len(body))
-	if _, err := w.Write(h); err != nil {
-		return err
-	}
-	_, err := w.Write(body)
-	return err
 }
 
 // appendCommand appends a command body: name length, name, data.

@@ -68,14 +68,24 @@ func FuzzFrameReader(f *testing.F) {
 		defer z.Close()
 		c := &conn{nc: a, opts: &opts, log: opts.Logger, ctrl: make(chan []byte, 8), done: make(chan struct{})}
 		c.br = bufio.NewReaderSize(bytes.NewReader(b), 4096)
-		c.bw = bufio.NewWriter(io.Discard)
+		c.fw.w = io.Discard
+		// Half the inputs run with pooling on, their buffers given back
+		// as soon as delivered (a receiver that releases at once).
+		c.pool = &bufPool{}
+		pooled := len(b)%2 == 1
+		c.pool.released.Store(pooled)
 		c.fr.r = c.br
 		c.live.Store(true)
 		var total int
-		err := c.readLoop(func(frames [][]byte) bool {
+		err := c.readLoop(func(frames [][]byte, bufs []*[]byte) bool {
 			for _, fr := range frames {
 				total += len(fr)
 			}
+			if len(bufs) > 0 && !pooled {
+				t.Fatalf("%d pooled buffers before any release", len(bufs))
+			}
+			m := Message{Frames: frames, bufs: bufs, pool: c.pool}
+			m.Release()
 			return true
 		})
 		if err == nil {

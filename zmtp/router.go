@@ -15,6 +15,7 @@ import (
 // Router is a ZMTP ROUTER: it accepts connections, gives each peer a routing
 // identity and receives whole messages from all of them.
 type Router struct {
+	pool bufPool // large received frames' buffers (Message.Release)
 	opts Options
 	ln   net.Listener
 	recv chan Message
@@ -126,8 +127,9 @@ func (r *Router) serve(nc net.Conn) {
 		return
 	}
 	peer := c.peer
-	err = c.run(rc.sendq, func(frames [][]byte) bool {
-		m := Message{Frames: frames, Peer: peer}
+	c.pool = &r.pool
+	err = c.run(rc.sendq, func(frames [][]byte, bufs []*[]byte) bool {
+		m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &r.pool}
 		select {
 		case r.recv <- m:
 			return true

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/golden"
 )
 
@@ -154,14 +155,16 @@ func newTestReader(b []byte) *frameReader {
 
 func TestFrames(t *testing.T) {
 	var w bytes.Buffer
-	bw := bufio.NewWriter(&w)
+	fw := frameWriter{w: &w}
 	bodies := [][]byte{nil, []byte("x"), bytes.Repeat([]byte{1}, 255), bytes.Repeat([]byte{2}, 256), bytes.Repeat([]byte{3}, 200000)}
 	for i, b := range bodies {
-		if err := writeFrame(bw, byte(i%2)*FlagMore, b); err != nil {
+		if err := fw.writeFrame(byte(i%2)*FlagMore, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bw.Flush()
+	if err := fw.flush(); err != nil {
+		t.Fatal(err)
+	}
 	raw := w.Bytes()
 	if raw[0] != 0 || raw[1] != 0 {
 		t.Fatalf("empty frame header % x", raw[:2])
@@ -255,5 +258,90 @@ func TestCompatible(t *testing.T) {
 		if compatible(tc.a, tc.b) != tc.ok {
 			t.Errorf("compatible(%s, %s) != %v", tc.a, tc.b, tc.ok)
 		}
+	}
+}
+
+// TestBufPoolClasses: every size from poolMin to chunk gets a buffer of
+// the smallest class that holds it, and put takes back exactly the
+// capacities of the classes.
+func TestBufPoolClasses(t *testing.T) {
+	var p bufPool
+	for _, n := range []int{poolMin, 2 << 10, 2<<10 + 1, 4 << 10, 5000, 64 << 10, 64<<10 + 1, 1 << 20, 1<<20 + 33, chunk} {
+		b := p.get(n)
+		i := classOf(n)
+		if len(*b) != n || cap(*b) != classCap(i) || classCap(i) < n || (i > 0 && classCap(i-1) >= n) {
+			t.Errorf("get(%d): len %d cap %d, class %d", n, len(*b), cap(*b), i)
+		}
+		p.put(b)
+	}
+	for i := range poolClasses {
+		if c := classCap(i); classOf(c) != i {
+			t.Errorf("class %d: cap %d maps back to class %d", i, c, classOf(c))
+		}
+	}
+	if classCap(poolClasses-1) != chunk {
+		t.Errorf("last class holds %d, want chunk %d", classCap(poolClasses-1), chunk)
+	}
+	// Buffers that are not of a class's capacity are dropped.
+	for _, c := range []int{100, 3000, 70000, chunk + poolStep} {
+		b := make([]byte, c)
+		p.put(&b)
+	}
+	for _, n := range []int{3000, 70000} {
+		if b := p.get(n); cap(*b) != classCap(classOf(n)) {
+			t.Errorf("get(%d) after puts of odd capacities: cap %d", n, cap(*b))
+		}
+	}
+}
+
+// TestReleasePooling: until its receiver releases a message, a Router
+// reads frames at their size (nothing would come back to a pool); after a
+// Release, frames of 1 KiB to 4 MiB come from its pool's classes, and a
+// released buffer is read into again.
+func TestReleasePooling(t *testing.T) {
+	for _, mech := range []struct {
+		name string
+		opts func() (Options, Options)
+	}{
+		{"NULL", func() (Options, Options) { return Options{}, Options{Identity: []byte("p")} }},
+		{"CURVE", func() (Options, Options) {
+			spub, ssec, _ := curve.GenerateKeyPair(nil)
+			cpub, csec, _ := curve.GenerateKeyPair(nil)
+			return Options{Mechanism: CurveServer(CurveServerConfig{Public: spub, Secret: ssec})},
+				Options{Identity: []byte("p"), Mechanism: CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})}
+		}},
+	} {
+		t.Run(mech.name, func(t *testing.T) {
+			ro, do := mech.opts()
+			r := listen(t, ro)
+			d := dial(t, r.Addr().String(), do)
+			const size = 5000 // class 8 KiB
+			send := func(b byte) {
+				if err := d.SendContext(testCtx(t), bytes.Repeat([]byte{b}, size)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(1)
+			m := recvR(t, r)
+			if f := m.Frames[0]; len(f) != size || len(m.bufs) != 0 {
+				t.Fatalf("before any Release: frame of %d octets, %d pooled buffers", len(f), len(m.bufs))
+			}
+			m.Release()
+			if m.Frames != nil {
+				t.Fatal("Release left the frames")
+			}
+			send(2)
+			m = recvR(t, r)
+			if f := m.Frames[0]; len(m.bufs) != 1 || cap(*m.bufs[0]) != classCap(classOf(size)) || !bytes.Equal(f, bytes.Repeat([]byte{2}, size)) {
+				t.Fatalf("after a Release: %d pooled buffers, frame intact %v", len(m.bufs), bytes.Equal(f, bytes.Repeat([]byte{2}, size)))
+			}
+			m.Release()
+			m.Release() // a second time: nothing
+			send(3)
+			m = recvR(t, r)
+			if !bytes.Equal(m.Frames[0], bytes.Repeat([]byte{3}, size)) {
+				t.Fatal("a frame read into a released buffer is not intact")
+			}
+		})
 	}
 }
