@@ -891,10 +891,7 @@ func (s *Store) unrevokeKey(st *state, r *Record, skip sigKey, reason string, at
 		if reason != "" {
 			note += ": " + reason
 		}
-		if r.Notes != "" {
-			r.Notes += "\n"
-		}
-		r.Notes += note
+		r.Notes = appendNote(r.Notes, note)
 	})
 }
 
@@ -1078,10 +1075,7 @@ func (s *Store) Accept(ctx context.Context, old curve.PublicKey) (Record, error)
 			r.VerifiedMethod, r.VerifiedAt, r.IntroducedBy = "", time.Time{}, curve.PublicKey{}
 			r.SigningKey, r.BindingTime = nil, time.Time{}
 			note := fmt.Sprintf("%s: accepted key change from %s (was %s)", now.Format(time.RFC3339), kc.OldFingerprint, prev)
-			if r.Notes != "" {
-				r.Notes += "\n"
-			}
-			r.Notes += note
+			r.Notes = appendNote(r.Notes, note)
 			r.KeyChange = nil
 		})
 		out = r.clone()
@@ -1169,8 +1163,13 @@ func (s *Store) Forget(ctx context.Context, key curve.PublicKey) (Record, error)
 	return out, err
 }
 
-// SetNotes replaces a record's notes.
+// SetNotes replaces a record's notes: valid UTF-8 of at most 4096
+// octets (longer notes are refused).
 func (s *Store) SetNotes(ctx context.Context, key curve.PublicKey, notes string) error {
+	notes = toValidUTF8(notes)
+	if len(notes) > maxNotesLen {
+		return fmt.Errorf("trust: notes of %d octets, at most %d", len(notes), maxNotesLen)
+	}
 	return s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[key]
 		if r == nil {
@@ -1179,4 +1178,31 @@ func (s *Store) SetNotes(ctx context.Context, key curve.PublicKey, notes string)
 		st.change(r, func(r *Record) { r.Notes = notes })
 		return nil, nil
 	})
+}
+
+// maxNotesLen caps Record.Notes (and the other free texts of a record on
+// disk): a longer one makes trust.json corrupt.
+const maxNotesLen = 4096
+
+// appendNote appends a line to notes, dropping the oldest lines (then
+// octets) so that the result stays within maxNotesLen: the store adds a
+// line for every withdrawn revocation and accepted key change, which the
+// network can repeat at will.
+func appendNote(notes, line string) string {
+	if notes != "" {
+		notes += "\n"
+	}
+	notes += line
+	for len(notes) > maxNotesLen {
+		i := strings.IndexByte(notes, '\n')
+		if i < 0 || len(notes)-i-1 > maxNotesLen {
+			notes = toValidUTF8(notes[len(notes)-maxNotesLen:])
+			for len(notes) > maxNotesLen { // ToValidUTF8 may lengthen a cut rune
+				notes = toValidUTF8(notes[1:])
+			}
+			break
+		}
+		notes = notes[i+1:]
+	}
+	return notes
 }
