@@ -822,6 +822,15 @@ func (s *Store) honourSigner(st *state, signer sigKey, now time.Time) []Record {
 func (s *Store) revokeKey(st *state, key, by curve.PublicKey, reason string, at time.Time) *Record {
 	r := st.byKey[key]
 	if r != nil && r.State == StateRevoked {
+		if by.IsZero() && !r.RevokedBy.IsZero() && r.RevokedBy != r.Key {
+			// Revoked by another signer, and now by us too: ours is the
+			// one the record names, so that the other signer's unrevoke
+			// does not undo it (only we can, spec/trust.md). A key's own
+			// revocation stays: it is final.
+			st.change(r, func(r *Record) {
+				r.RevokedAt, r.RevokedBy, r.RevokeReason = at.UTC(), curve.PublicKey{}, reason
+			})
+		}
 		return nil
 	}
 	set := func(r *Record) {
