@@ -245,7 +245,7 @@ func (s *Store) reload() error {
 			switch {
 			case mine == nil:
 				continue // we forgot it; whatever the disk says stands
-			case theirs == nil && base != nil:
+			case theirs == nil && base != nil && !keepOverDelete(base, mine):
 				continue // another process forgot it
 			case theirs == nil:
 				if st.byUUID[mine.UUID] != nil {
@@ -255,7 +255,7 @@ func (s *Store) reload() error {
 					continue
 				}
 				c := mine.clone()
-				st.add(&c)
+				st.add(&c) // dirty, with base nil: written as new
 			default:
 				m := mergeRecord(base, mine, theirs)
 				st.change(theirs, func(r *Record) {

@@ -221,6 +221,13 @@ func (st *state) applyEntry(e *journalEntry) (*Record, error) {
 			return nil, fmt.Errorf("bad key %q", e.Del)
 		}
 		if r := st.byKey[k]; r != nil {
+			if base, ok := st.dirty[k]; ok && keepOverDelete(base, r) {
+				// We revoked it meanwhile (not written yet): another
+				// process forgot what it saw as a passer-by, but a
+				// revocation is never lost. Ours is written as new.
+				st.dirty[k] = nil
+				return nil, nil
+			}
 			st.unindex(r)
 		}
 		delete(st.dirty, k)
@@ -292,4 +299,11 @@ func (st *state) applyEntry(e *journalEntry) (*Record, error) {
 		st.version++
 	}
 	return nil, nil
+}
+
+// keepOverDelete reports whether our unwritten change of a record (base
+// to mine) outweighs another process's deletion of it: a revocation (a
+// record is never forgotten out from under it).
+func keepOverDelete(base, mine *Record) bool {
+	return mine != nil && mine.State == StateRevoked && (base == nil || base.State != StateRevoked)
 }

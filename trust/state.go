@@ -216,10 +216,11 @@ func mergeRecord(base, mine, theirs *Record) *Record {
 	if out.FirstSeen.IsZero() || !mine.FirstSeen.IsZero() && mine.FirstSeen.Before(out.FirstSeen) {
 		out.FirstSeen = mine.FirstSeen
 	}
-	trustChanged := mine.State != base.State || mine.IntroducedBy != base.IntroducedBy || mine.VerifiedMethod != base.VerifiedMethod ||
-		!mine.VerifiedAt.Equal(base.VerifiedAt) || mine.RevokedBy != base.RevokedBy || !mine.RevokedAt.Equal(base.RevokedAt) ||
-		mine.RevokeReason != base.RevokeReason || mine.RevokedFrom != base.RevokedFrom
-	if trustChanged && (theirs.State != StateRevoked || mine.State == StateRevoked) {
+	// The trust fields: ours win if only we changed them; if both
+	// processes did, the stronger state wins (revoked, then verified,
+	// introduced, tofu), so that a verification or a revocation is never
+	// lost to a concurrent weaker change.
+	if mineT, theirsT := trustChanged(base, mine), trustChanged(base, &out); mineT && (!theirsT || trustRank(mine.State) >= trustRank(out.State)) {
 		out.State, out.IntroducedBy, out.VerifiedMethod, out.VerifiedAt = mine.State, mine.IntroducedBy, mine.VerifiedMethod, mine.VerifiedAt
 		out.RevokedBy, out.RevokedAt, out.RevokeReason, out.RevokedFrom = mine.RevokedBy, mine.RevokedAt, mine.RevokeReason, mine.RevokedFrom
 	}
@@ -234,6 +235,28 @@ func mergeRecord(base, mine, theirs *Record) *Record {
 	}
 	out.order = theirs.order
 	return &out
+}
+
+// trustChanged reports whether the trust fields of r differ from base's.
+func trustChanged(base, r *Record) bool {
+	return r.State != base.State || r.IntroducedBy != base.IntroducedBy || r.VerifiedMethod != base.VerifiedMethod ||
+		!r.VerifiedAt.Equal(base.VerifiedAt) || r.RevokedBy != base.RevokedBy || !r.RevokedAt.Equal(base.RevokedAt) ||
+		r.RevokeReason != base.RevokeReason || r.RevokedFrom != base.RevokedFrom
+}
+
+// trustRank orders the states for a merge: the higher wins.
+func trustRank(s State) int {
+	switch s {
+	case StateRevoked:
+		return 4
+	case StateVerified:
+		return 3
+	case StateIntroduced:
+		return 2
+	case StateTOFU:
+		return 1
+	}
+	return 0
 }
 
 func keyChangeEqual(a, b *KeyChange) bool {
@@ -266,9 +289,16 @@ func (st *state) evict(max int, keep *Record) int {
 		}
 		// Forgotten in memory only: no entry is written (a record on disk
 		// is dropped by the next compaction, or by the eviction that
-		// follows every read of the files).
+		// follows every read of the files) — unless the disk holds it in
+		// a state that is not evictable (introduced, say, demoted here
+		// since): then its deletion is written, so that it cannot come
+		// back from disk trusted.
 		st.unindex(r)
-		delete(st.dirty, r.Key)
+		if base, ok := st.dirty[r.Key]; ok && base != nil && !evictable(base) {
+			st.dirty[r.Key] = base // byKey has none: a deletion
+		} else {
+			delete(st.dirty, r.Key)
+		}
 		st.version++
 		n++
 	}
