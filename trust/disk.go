@@ -71,6 +71,17 @@ func statFile(path string) (fileID, error) {
 	return fileID{fi: fi}, nil
 }
 
+// maxFileSize caps what a read of trust.json or of the journal accepts
+// (a variable for tests).
+var maxFileSize int64 = 64 << 20
+
+// maxStrangerStatements caps the log of a signer that is no verified,
+// introduced or revoked peer's (a tofu peer, or one not known any more):
+// such statements count only once their signer is verified, and the rest
+// of the log comes by gossip then. MaxSigners strangers thus hold at most
+// MaxSigners x maxStrangerStatements statements.
+const maxStrangerStatements = 32
+
 // readFileLimited reads a whole file of at most maxFileSize octets.
 func readFileLimited(path string) ([]byte, fileID, error) {
 	f, err := os.Open(path)
@@ -95,7 +106,7 @@ func readFileLimited(path string) ([]byte, fileID, error) {
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("trust: read %s: %w", path, err)
 	}
-	if len(data) > maxFileSize {
+	if int64(len(data)) > maxFileSize {
 		return nil, fileID{}, fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, path, maxFileSize)
 	}
 	return data, fileID{fi: fi}, nil
@@ -434,7 +445,7 @@ func (s *Store) flushLocked() error {
 		s.st.written[k] = max(s.st.written[k], n)
 	}
 	s.mu.Unlock()
-	if s.disk.jOff > max(compactMin, compactRatio*s.snapSize()) {
+	if s.disk.jOff > min(max(compactMin, compactRatio*s.snapSize()), maxFileSize/2) {
 		if err := s.compact(); err != nil {
 			// The journal holds everything: a failed compaction loses nothing.
 			s.opts.Logger.Warn("trust: failed to compact the journal", "path", s.jpath, "err", err)
@@ -448,7 +459,8 @@ func (s *Store) flushLocked() error {
 // octets of trust.json: each compaction rewrites S octets after at least
 // compactRatio x S were appended, so a change costs O(1) disk work,
 // amortized, whatever the size of the store; the files stay under
-// (1 + compactRatio) x S.
+// (1 + compactRatio) x S. The journal is compacted at maxFileSize/2 at
+// the latest, so that it never outgrows what a read accepts.
 const (
 	compactMin   = 1 << 20
 	compactRatio = 8
@@ -502,6 +514,9 @@ func (s *Store) compact() error {
 	data, err := sn.marshal()
 	if err != nil {
 		return err
+	}
+	if int64(len(data)) > maxFileSize {
+		return fmt.Errorf("trust: refusing to write %s of %d octets, more than a read accepts (%d)", s.path, len(data), maxFileSize)
 	}
 	if _, err := parseFile(data); err != nil {
 		return fmt.Errorf("trust: internal error, refusing to write %s: %w", s.path, err)

@@ -76,6 +76,9 @@ type state struct {
 	dirtyPolicy bool
 	dropped     map[sigKey]bool // logs forgotten (dropLog)
 	written     map[sigKey]int  // statements of each log on disk
+	// own holds the signers whose statements this process signed (Sign):
+	// the node's own log, never dropped to make room.
+	own map[sigKey]bool
 	// version counts the changes (Store.Version).
 	version uint64
 }
@@ -99,6 +102,7 @@ func (st *state) init() {
 	st.dirty = map[curve.PublicKey]*Record{}
 	st.written = map[sigKey]int{}
 	st.dropped = map[sigKey]bool{}
+	st.own = map[sigKey]bool{}
 }
 
 // index enters r in the indexes (r.Key must not be in byKey yet).
@@ -294,6 +298,9 @@ func (st *state) evict(max int, keep *Record) int {
 		// since): then its deletion is written, so that it cannot come
 		// back from disk trusted.
 		st.unindex(r)
+		if k, ok := toSigKey(r.SigningKey); ok && !st.own[k] {
+			st.dropLogOf(k) // a stranger's log goes with its record
+		}
 		if base, ok := st.dirty[r.Key]; ok && base != nil && !evictable(base) {
 			st.dirty[r.Key] = base // byKey has none: a deletion
 		} else {

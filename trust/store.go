@@ -29,7 +29,7 @@ const (
 	DefaultMaxStatementsPerSigner = 1000
 	DefaultSeenResolution         = time.Minute
 	DefaultMaxClockSkew           = 24 * time.Hour
-	maxFileSize                   = 64 << 20
+
 )
 
 // Options tune a Store. The zero value is ready to use.
@@ -1167,6 +1167,9 @@ func (s *Store) Forget(ctx context.Context, key curve.PublicKey) (Record, error)
 		}
 		out = r.clone()
 		st.remove(r)
+		if k, ok := toSigKey(r.SigningKey); ok && evictable(r) && !st.own[k] {
+			st.dropLogOf(k) // a passer-by's statements go with it
+		}
 		return nil, nil
 	})
 	return out, err

@@ -1,0 +1,99 @@
+package trust
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// strangerVouch makes stranger n known (tofu, with its signing key) to s
+// and applies its first statement, as a flood of fresh keys would.
+func strangerVouch(t *testing.T, s *Store, n int) {
+	t.Helper()
+	p := newPeer(n, fmt.Sprintf("stranger%d", n))
+	knowWithBinding(t, s, p)
+	if _, err := s.Apply(ctx, sign(t, p, 1, nil, t0, &Vouch{Key: newPeer(9, "x").key}).Raw); err != nil {
+		t.Fatalf("stranger %d: %v", n, err)
+	}
+}
+
+// TestOwnLogSurvivesStrangerFlood: when MaxSigners logs are held, a new
+// stranger's log makes room by dropping a stranger's, never this node's
+// own log (which has no record of its own): dropping it lost our signed
+// revocations, and our next statement would fork our log for everyone.
+func TestOwnLogSurvivesStrangerFlood(t *testing.T) {
+	home := t.TempDir()
+	s := openStore(t, home, Options{MaxSigners: 4})
+	me, x := newPeer(2, "me"), newPeer(9, "x")
+	if _, err := s.Sign(ctx, me, &Revoke{Key: x.key, Reason: "mine"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		strangerVouch(t, s, 100+i)
+	}
+	if seq, _, _ := s.Head(me.signPub()); seq != 1 {
+		t.Fatalf("own log head #%d after a flood of strangers, want #1", seq)
+	}
+	onDisk(t, s)
+	// Another process (it never signed): the same.
+	s2 := openStore(t, home, Options{MaxSigners: 4})
+	for i := 0; i < 10; i++ {
+		strangerVouch(t, s2, 200+i)
+	}
+	if seq, _, _ := s2.Head(me.signPub()); seq != 1 {
+		t.Fatalf("own log head #%d after a flood of strangers (re-read), want #1", seq)
+	}
+}
+
+// TestStrangerLogBounded: a tofu peer's log holds at most
+// maxStrangerStatements (the rest comes by gossip once it is verified), so
+// MaxSigners strangers cannot make the store hold MaxSigners x
+// MaxStatementsPerSigner statements.
+func TestStrangerLogBounded(t *testing.T) {
+	s := newTestStore(t)
+	p := newPeer(100, "stranger")
+	knowWithBinding(t, s, p)
+	var prev *Statement
+	var err error
+	n := 0
+	for i := 1; i <= maxStrangerStatements+10; i++ {
+		st := sign(t, p, uint64(i), prev, t0, &Vouch{Key: newPeer(9, "x").key})
+		if _, err = s.Apply(ctx, st.Raw); err != nil {
+			break
+		}
+		prev, n = st, i
+	}
+	if n != maxStrangerStatements || !errors.Is(err, ErrSignerFull) {
+		t.Fatalf("stranger's log took %d statements (then %v), want %d then ErrSignerFull", n, err, maxStrangerStatements)
+	}
+	mustVerify(t, s, p)
+	if _, err := s.Apply(ctx, sign(t, p, uint64(n+1), prev, t0, &Vouch{Key: newPeer(9, "x").key}).Raw); err != nil {
+		t.Fatalf("verified signer's statement #%d: %v", n+1, err)
+	}
+}
+
+// TestJournalStaysReadable: the journal is compacted before it outgrows
+// what a read accepts (maxFileSize), whatever the size of trust.json.
+func TestJournalStaysReadable(t *testing.T) {
+	defer func(old int64) { maxFileSize = old }(maxFileSize)
+	maxFileSize = 256 << 10
+	home := t.TempDir()
+	s := openStore(t, home, Options{MaxPeers: 200})
+	for i := 0; i < 1500; i++ {
+		mustAdmit(t, s, newPeer(1000+i, "").obs(), t0.Add(time.Duration(i)*time.Second))
+		if i%100 == 99 {
+			onDisk(t, s)
+		}
+	}
+	onDisk(t, s)
+	fi, err := os.Stat(s.jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, home, Options{MaxPeers: 200})
+	if _, err := s2.List(); err != nil {
+		t.Fatalf("journal of %d octets (read limit %d): %v", fi.Size(), maxFileSize, err)
+	}
+}
