@@ -29,7 +29,6 @@ const (
 	DefaultMaxStatementsPerSigner = 1000
 	DefaultSeenResolution         = time.Minute
 	DefaultMaxClockSkew           = 24 * time.Hour
-
 )
 
 // Options tune a Store. The zero value is ready to use.
