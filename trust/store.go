@@ -588,6 +588,21 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 	return v, nil
 }
 
+// Seen moves the tofu records of keys to the front of the eviction order
+// (the node calls it on its housekeeping tick with the keys of the peers
+// connected): a peer that keeps talking on one connection, and so is not
+// admitted again, is never the least recently seen one that a flood of
+// new keys evicts. It changes memory only, and never waits for the disk.
+func (s *Store) Seen(keys []curve.PublicKey) {
+	s.view(func(st *state) {
+		for _, k := range keys {
+			if r := st.byKey[k]; r != nil {
+				st.seen(r)
+			}
+		}
+	})
+}
+
 type learnedBinding struct {
 	key  ed25519.PublicKey
 	time time.Time

@@ -1,0 +1,35 @@
+package trust
+
+import (
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/curve"
+)
+
+// TestFloodDoesNotEvictTalkingPeer: an honest tofu peer admitted once
+// keeps talking on its connection (the node reports it with Seen on every
+// tick) while a flood of new keys fills the tofu records many times over:
+// its pin stays, so a later impostor of its name is still caught.
+func TestFloodDoesNotEvictTalkingPeer(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{MaxPeers: 8})
+	honest := newPeer(1, "honest")
+	o := honest.obs()
+	o.UUID = randomUUID(1) // a C node: unbound, pinned by name
+	mustAdmit(t, s, o, t0)
+	for i := 0; i < 100; i++ {
+		mustAdmit(t, s, newPeer(1000+i, "").obs(), t0.Add(time.Duration(i)*time.Second))
+		if i%4 == 3 { // a tick every few new keys
+			s.Seen([]curve.PublicKey{honest.key})
+		}
+	}
+	if _, ok, _ := s.Lookup(honest.key); !ok {
+		t.Fatal("the flood evicted the pin of a peer that keeps talking")
+	}
+	imp := newPeer(2, "honest")
+	io := imp.obs()
+	io.UUID = randomUUID(1)
+	if v := mustAdmit(t, s, io, t0.Add(time.Hour)); v.Allow || v.KeyChange == nil {
+		t.Fatalf("impostor of the pinned peer: %+v", v)
+	}
+}
