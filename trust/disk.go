@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -345,7 +346,17 @@ func (st *state) collect() *pendingWrite {
 	return pw
 }
 
+// encode returns the journal lines of the changes, ended by their commit
+// (nothing when there is no change).
 func (pw *pendingWrite) encode() []byte {
+	data := pw.encodeEntries()
+	if len(data) == 0 {
+		return nil
+	}
+	return appendCommit(data, uint64(bytes.Count(data, []byte{'\n'})))
+}
+
+func (pw *pendingWrite) encodeEntries() []byte {
 	var data []byte
 	for _, k := range pw.dropped {
 		data = appendEntry(data, &journalEntry{DropLog: signingKeyText(k[:])})
