@@ -97,3 +97,30 @@ func TestJournalStaysReadable(t *testing.T) {
 		t.Fatalf("journal of %d octets (read limit %d): %v", fi.Size(), maxFileSize, err)
 	}
 }
+
+// TestRotatingStrangerLeavesNoLogs: a tofu peer that presents a new
+// signing key (a newer binding) again and again, with a statement from
+// each, leaves no log tied to no record behind (such logs are never
+// dropped): the signers' slots stay free for a verified peer's log.
+func TestRotatingStrangerLeavesNoLogs(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{MaxSigners: 4})
+	alice := newPeer(1, "alice")
+	mustVerify(t, s, alice)
+	stranger := newPeer(100, "stranger")
+	for i := 0; i < 10; i++ {
+		signerOf := newPeer(200+i, "")
+		o := stranger.obs()
+		b, err := NewBinding(signerOf.sign, stranger.key, t0.Add(time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Binding = b
+		mustAdmit(t, s, o, t0.Add(time.Duration(i)*time.Minute))
+		if _, err := s.Apply(ctx, sign(t, signerOf, 1, nil, t0, &Vouch{Key: newPeer(9, "x").key}).Raw); err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+	if _, err := s.Apply(ctx, sign(t, alice, 1, nil, t0, &Vouch{Key: newPeer(9, "x").key}).Raw); err != nil {
+		t.Fatalf("verified signer's statement after the rotations: %v", err)
+	}
+}

@@ -746,6 +746,11 @@ func learn(st *state, r *Record, b *learnedBinding) {
 	if !canLearn(st, r, b) {
 		return
 	}
+	if old, ok := toSigKey(r.SigningKey); ok && evictable(r) && !st.own[old] {
+		// A stranger's old log goes with its old key: a log tied to no
+		// record is never dropped to make room (dropLog).
+		st.dropLogOf(old)
+	}
 	r.SigningKey = append(ed25519.PublicKey(nil), b.key...)
 	r.BindingTime = b.time
 }
