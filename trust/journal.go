@@ -75,8 +75,8 @@ func appendCommit(dst []byte, n uint64) []byte { return appendEntry(dst, &journa
 
 // parsedJournal is what parseJournal read.
 type parsedJournal struct {
-	gen     uint64 // from the header (when header is set)
-	header  bool   // the data started at offset 0 and held the header
+	gen     uint64         // from the header (when header is set)
+	header  bool           // the data started at offset 0 and held the header
 	entries []journalEntry // the committed ones
 	used    int            // octets of the header and of committed entries
 	torn    bool           // octets after used: a write cut short (or one under way)
