@@ -124,3 +124,28 @@ func TestRotatingStrangerLeavesNoLogs(t *testing.T) {
 		t.Fatalf("verified signer's statement after the rotations: %v", err)
 	}
 }
+
+// TestNoWantBeyondCap: a HEAD of a stranger whose log is at its cap gets
+// no WANT (the answer would be refused: 64 statements for nothing, on
+// every HEAD).
+func TestNoWantBeyondCap(t *testing.T) {
+	s := newTestStore(t)
+	p := newPeer(100, "stranger")
+	knowWithBinding(t, s, p)
+	var prev *Statement
+	for i := 1; i <= maxStrangerStatements+1; i++ {
+		prev = sign(t, p, uint64(i), prev, t0, &Vouch{Key: newPeer(9, "x").key})
+		if i <= maxStrangerStatements {
+			mustApply(t, s, prev.Raw)
+		}
+	}
+	head := (&Message{Type: MsgHead, Signer: p.signPub(), Seq: prev.Seq, Hash: prev.Hash()}).AppendMarshal(nil)
+	replies, _, err := s.Handle(ctx, head)
+	if err != nil || len(replies) != 0 {
+		t.Fatalf("HEAD beyond the cap: %d replies, %v", len(replies), err)
+	}
+	mustVerify(t, s, p)
+	if replies, _, err := s.Handle(ctx, head); err != nil || len(replies) != 1 {
+		t.Fatalf("HEAD of a verified signer: %d replies, %v; want a WANT", len(replies), err)
+	}
+}
