@@ -144,6 +144,11 @@ func TestNoWantBeyondCap(t *testing.T) {
 	if err != nil || len(replies) != 0 {
 		t.Fatalf("HEAD beyond the cap: %d replies, %v", len(replies), err)
 	}
+	// Nor a statement beyond it that leaves a gap.
+	later := sign(t, p, prev.Seq+5, prev, t0, &Vouch{Key: newPeer(9, "x").key})
+	if replies, _, err := s.Handle(ctx, StatementMessage(later.Raw)); !errors.Is(err, ErrSignerFull) || len(replies) != 0 {
+		t.Fatalf("statement beyond the cap: %d replies, %v", len(replies), err)
+	}
 	mustVerify(t, s, p)
 	if replies, _, err := s.Handle(ctx, head); err != nil || len(replies) != 1 {
 		t.Fatalf("HEAD of a verified signer: %d replies, %v; want a WANT", len(replies), err)

@@ -238,14 +238,15 @@ func (s *Store) checkStatement(st *state, signer sigKey, stmt *Statement) error 
 			return fmt.Errorf("%w: #%d from %s", ErrReplay, stmt.Seq, s.signerLabel(st, signer))
 		}
 		return fmt.Errorf("%w: #%d from %s differs from the one applied", ErrFork, stmt.Seq, s.signerLabel(st, signer))
+	case l != nil && len(l.stmts) >= s.logCap(st, signer):
+		// Before the gap: a WANT would bring only more to refuse.
+		return fmt.Errorf("%w: %s has %d", ErrSignerFull, s.signerLabel(st, signer), len(l.stmts))
 	case stmt.Seq > head+1:
 		return &GapError{Signer: append(ed25519.PublicKey(nil), signer[:]...), Have: head, Got: stmt.Seq}
 	case stmt.Prev != hash:
 		return fmt.Errorf("%w: #%d from %s names a previous statement we do not have", ErrBrokenChain, stmt.Seq, s.signerLabel(st, signer))
 	case head > 0 && stmt.Time.Before(l.stmts[head-1].Time):
 		return fmt.Errorf("%w: #%d from %s is older than #%d", ErrBadTime, stmt.Seq, s.signerLabel(st, signer), head)
-	case l != nil && len(l.stmts) >= s.logCap(st, signer):
-		return fmt.Errorf("%w: %s has %d", ErrSignerFull, s.signerLabel(st, signer), len(l.stmts))
 	}
 	return nil
 }
