@@ -384,9 +384,9 @@ func (st *state) restore(pw *pendingWrite) {
 		st.dirty[k] = base // what the disk holds, whatever changed since
 	}
 	for _, k := range pw.dropped {
-		if st.logOf[k] == nil {
-			st.dropped[k] = true
-		}
+		// Also when the log was started again since: the disk may hold
+		// the old one, which the new one's statements must not follow.
+		st.dropped[k] = true
 	}
 	if pw.policy != nil {
 		st.dirtyPolicy = true
