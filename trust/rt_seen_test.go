@@ -33,3 +33,38 @@ func TestFloodDoesNotEvictTalkingPeer(t *testing.T) {
 		t.Fatalf("impostor of the pinned peer: %+v", v)
 	}
 }
+
+// TestSeenSurvivesAnotherProcess: the pin of a peer that keeps talking is
+// kept by another process too (the CLI reads the files and evicts by
+// LastSeen), and so after its compaction.
+func TestSeenSurvivesAnotherProcess(t *testing.T) {
+	home := t.TempDir()
+	now := t0
+	node := openStore(t, home, Options{MaxPeers: 8, Now: func() time.Time { return now }})
+	honest := newPeer(1, "honest")
+	mustAdmit(t, node, honest.obs(), t0)
+	for i := 0; i < 100; i++ {
+		now = t0.Add(time.Duration(i+1) * time.Minute)
+		mustAdmit(t, node, newPeer(1000+i, "").obs(), now)
+		if i%4 == 3 {
+			node.Seen([]curve.PublicKey{honest.key})
+		}
+		if i%10 == 9 {
+			onDisk(t, node) // the flood's keys reach the disk (its evictions do not)
+		}
+	}
+	onDisk(t, node)
+	cli := openStore(t, home, Options{MaxPeers: 8})
+	if err := cli.compactNow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := cli.Lookup(honest.key); !ok {
+		t.Fatal("another process evicted the pin of a peer that keeps talking")
+	}
+	if err := node.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := node.Lookup(honest.key); !ok {
+		t.Fatal("the node lost the pin after another process's compaction")
+	}
+}

@@ -592,14 +592,24 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 // (the node calls it on its housekeeping tick with the keys of the peers
 // connected): a peer that keeps talking on one connection, and so is not
 // admitted again, is never the least recently seen one that a flood of
-// new keys evicts. It changes memory only, and never waits for the disk.
+// new keys evicts. A LastSeen older than Options.SeenResolution is
+// updated too (written by the store's goroutine, as for Admit), so that
+// another process that reads the files evicts by the same order. It may
+// be called from any goroutine and never waits for the disk.
 func (s *Store) Seen(keys []curve.PublicKey) {
-	s.view(func(st *state) {
+	now := s.opts.Now().UTC()
+	s.changeNow(func(st *state) []Record {
 		for _, k := range keys {
-			if r := st.byKey[k]; r != nil {
-				st.seen(r)
+			r := st.byKey[k]
+			if r == nil {
+				continue
+			}
+			st.seen(r)
+			if r.State != StateRevoked && now.Sub(r.LastSeen) >= s.opts.SeenResolution {
+				st.change(r, func(r *Record) { r.LastSeen = now })
 			}
 		}
+		return nil
 	})
 }
 
