@@ -68,3 +68,36 @@ func TestSeenSurvivesAnotherProcess(t *testing.T) {
 		t.Fatal("the node lost the pin after another process's compaction")
 	}
 }
+
+// TestOnRevokedMayFlush: OnRevoked may call Flush (zre.Node.Close does),
+// for a revocation made by this process and for one read from another's.
+func TestOnRevokedMayFlush(t *testing.T) {
+	home := t.TempDir()
+	done := make(chan error, 4)
+	var s *Store
+	s = openStore(t, home, Options{OnRevoked: func([]Record) { done <- s.Flush(ctx) }})
+	cli := openStore(t, home, Options{})
+	b, c := newPeer(2, "bob"), newPeer(3, "carol")
+	mustAdmit(t, s, b.obs(), t0)
+	mustAdmit(t, s, c.obs(), t0)
+	onDisk(t, s)
+	if _, err := s.Revoke(ctx, b.key, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Revoke(ctx, c.key, "y"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if i == 1 {
+			s.Flush(ctx) // picks up the CLI's revocation
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Flush from OnRevoked: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Flush from OnRevoked deadlocked")
+		}
+	}
+}

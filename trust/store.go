@@ -74,8 +74,10 @@ type Options struct {
 	// stored revocation, or another process's revocation read from disk).
 	// It runs on a goroutine of the Store, never the caller's, one call at
 	// a time in order, with no lock held: it may call any Store method
-	// except Flush, and any method of a node (zre.Node) or of a private
-	// group (zyregroup.Group.Recheck) without deadlock.
+	// (Flush included: it waits for the writer goroutine, which never
+	// waits for OnRevoked), and any method of a node (zre.Node, Close
+	// included) or of a private group (zyregroup.Group.Recheck) without
+	// deadlock. A slow OnRevoked delays only the calls after it.
 	OnRevoked func([]Record)
 }
 
@@ -278,7 +280,8 @@ func (s *Store) scheduleWrite() {
 
 // Flush waits until every change made so far is written (and any change
 // by another process is read), and returns the error of the last write
-// if changes remain unwritten. Do not call it from OnRevoked.
+// if changes remain unwritten. It may be called from any goroutine,
+// OnRevoked included.
 func (s *Store) Flush(ctx context.Context) error {
 	if !s.loaded.Load() {
 		return nil
