@@ -1,6 +1,9 @@
 package trust
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // TestOwnRevokeOutlivesAnotherSignersUnrevoke: alice revokes the phone,
 // then this node's user revokes it too (signed, or --local); alice's
@@ -48,5 +51,33 @@ func TestOwnRevokeOutlivesAnotherSignersUnrevoke(t *testing.T) {
 		if got := stateOf(t, sm, phone); got != StateVerified {
 			t.Fatalf("local=%v: phone is %s after we withdrew our revocation", local, got)
 		}
+	}
+}
+
+// TestUnrevokeWhenRevokerNoLongerCounts: alice revoked the phone, then
+// alice's own key is revoked (a thief could have signed that revocation).
+// Alice can no longer withdraw it (her statements are refused), so the
+// user can, locally; a revocation by a signer that still counts cannot
+// be withdrawn that way.
+func TestUnrevokeWhenRevokerNoLongerCounts(t *testing.T) {
+	alice, bob, phone := newPeer(1, "alice"), newPeer(2, "bob"), newPeer(4, "phone")
+	s := newTestStore(t)
+	mustVerify(t, s, alice)
+	mustVerify(t, s, bob)
+	mustVerify(t, s, phone)
+	sa := newTestStore(t)
+	mustApply(t, s, signed(t, sa, alice, &Revoke{Key: phone.key, Reason: "by a thief?"}))
+	if _, err := s.Unrevoke(ctx, phone.key, ""); !errors.Is(err, ErrConflict) {
+		t.Fatalf("local unrevoke of a standing revocation by a verified peer = %v, want ErrConflict", err)
+	}
+	if _, err := s.Revoke(ctx, alice.key, "stolen"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Unrevoke(ctx, phone.key, "alice's key was stolen")
+	if err != nil {
+		t.Fatalf("local unrevoke after the revoker was revoked: %v", err)
+	}
+	if r.State != StateVerified {
+		t.Fatalf("phone is %s", r.State)
 	}
 }

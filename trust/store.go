@@ -1158,7 +1158,10 @@ func (s *Store) Revoke(ctx context.Context, key curve.PublicKey, reason string) 
 // counts still stands. A revocation signed by this node is withdrawn for
 // the network by signing an Unrevoke statement (Sign) instead, which also
 // applies here; a revocation by another signer only that signer can
-// withdraw (ErrConflict). A key that revoked itself (lost) stays revoked.
+// withdraw (ErrConflict) — unless that signer no longer counts (its own
+// key revoked, no longer verified, or forgotten): then it never can, and
+// the user may withdraw it here. A key that revoked itself (lost) stays
+// revoked.
 func (s *Store) Unrevoke(ctx context.Context, key curve.PublicKey, reason string) (Record, error) {
 	now := s.opts.Now().UTC()
 	var out Record
@@ -1170,10 +1173,23 @@ func (s *Store) Unrevoke(ctx context.Context, key curve.PublicKey, reason string
 		if r.State != StateRevoked {
 			return nil, fmt.Errorf("%w: %s is %s", ErrNotRevoked, peerLabel(r), r.State)
 		}
+		var skip sigKey
 		if !r.RevokedBy.IsZero() {
-			return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(r), s.describe(st, r.RevokedBy))
+			counts := r.RevokedBy == r.Key // its own revocation: final
+			if by := st.byKey[r.RevokedBy]; by != nil && !counts {
+				if k, ok := toSigKey(by.SigningKey); ok {
+					_, counts = canRevoke(st, k, r.Key)
+					skip = k
+				}
+			}
+			if counts {
+				return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(r), s.describe(st, r.RevokedBy))
+			}
+			// Its signer no longer counts (its key revoked, no longer
+			// verified, or forgotten), so it can never withdraw it: the
+			// user may, here.
 		}
-		s.unrevokeKey(st, r, sigKey{}, cleanText(reason), now)
+		s.unrevokeKey(st, r, skip, cleanText(reason), now)
 		out = r.clone()
 		return nil, nil
 	})
