@@ -83,8 +83,14 @@ var maxFileSize int64 = 64 << 20
 // MaxSigners x maxStrangerStatements statements.
 const maxStrangerStatements = 32
 
+// readHook, if set, is called for every whole read of a file (tests).
+var readHook func(path string)
+
 // readFileLimited reads a whole file of at most maxFileSize octets.
 func readFileLimited(path string) ([]byte, fileID, error) {
+	if readHook != nil {
+		readHook(path)
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fileID{}, nil

@@ -109,8 +109,12 @@ type Store struct {
 	fs          fileOps
 
 	loaded atomic.Bool
-	wmu    sync.Mutex // the disk work of this process; guards disk
+	wmu    sync.Mutex // the disk work of this process; guards disk and loadErr
 	disk   diskState
+	// loadErr is why the last read of the store on first use failed, at
+	// loadErrAt.
+	loadErr   error
+	loadErrAt time.Time
 
 	mu       sync.Mutex // guards st and what follows; never held for file work
 	st       *state
@@ -172,7 +176,9 @@ func Open(home string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // ensure reads the store on first use. An unreadable store is read again
-// by the next call.
+// by a call at most once per PollInterval; the calls between get the
+// same error at once (a node calls Admit for every connection: reading a
+// large corrupt file each time would stall it).
 func (s *Store) ensure() error {
 	if s.loaded.Load() {
 		return nil
@@ -182,10 +188,15 @@ func (s *Store) ensure() error {
 	if s.loaded.Load() {
 		return nil
 	}
+	if s.loadErr != nil && time.Since(s.loadErrAt) < s.opts.PollInterval {
+		return s.loadErr
+	}
 	st, ds, err := s.readAll()
 	if err != nil {
+		s.loadErr, s.loadErrAt = err, time.Now()
 		return err
 	}
+	s.loadErr = nil
 	s.disk = ds
 	s.mu.Lock()
 	s.st, s.lastPoll = st, time.Now()
