@@ -115,6 +115,7 @@ type Store struct {
 	// loadErrAt.
 	loadErr   error
 	loadErrAt time.Time
+	loadFails int
 
 	mu       sync.Mutex // guards st and what follows; never held for file work
 	st       *state
@@ -176,8 +177,8 @@ func Open(home string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // ensure reads the store on first use. An unreadable store is read again
-// by a call at most once per PollInterval; the calls between get the
-// same error at once (a node calls Admit for every connection: reading a
+// by a call at most once per PollInterval, doubling after each failure up
+// to a minute; the calls between get the same error at once (a node calls Admit for every connection: reading a
 // large corrupt file each time would stall it).
 func (s *Store) ensure() error {
 	if s.loaded.Load() {
@@ -188,15 +189,16 @@ func (s *Store) ensure() error {
 	if s.loaded.Load() {
 		return nil
 	}
-	if s.loadErr != nil && time.Since(s.loadErrAt) < s.opts.PollInterval {
+	if s.loadErr != nil && time.Since(s.loadErrAt) < min(s.opts.PollInterval<<min(s.loadFails, 16), time.Minute) {
 		return s.loadErr
 	}
 	st, ds, err := s.readAll()
 	if err != nil {
 		s.loadErr, s.loadErrAt = err, time.Now()
+		s.loadFails++
 		return err
 	}
-	s.loadErr = nil
+	s.loadErr, s.loadFails = nil, 0
 	s.disk = ds
 	s.mu.Lock()
 	s.st, s.lastPoll = st, time.Now()
