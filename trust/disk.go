@@ -48,6 +48,9 @@ type diskState struct {
 	jrnl  fileID // the journal as read (nil: missing)
 	jOff  int64  // octets of the journal applied
 	jTorn bool   // octets after jOff that are no whole entry
+	// jSeen is the journal's identity when last read: a torn tail that
+	// has not changed since is not read again by every look.
+	jSeen fileID
 	// jStale: the journal is of an older generation than trust.json (a
 	// compaction was cut short): the next write starts a new one.
 	jStale bool
@@ -182,7 +185,7 @@ func (s *Store) readOnce() (*state, diskState, error) {
 			return nil, ds, fmt.Errorf("%s: %w: entry %d: %v", s.jpath, ErrCorrupt, i+1, err)
 		}
 	}
-	ds.jOff, ds.jTorn = int64(pj.used), pj.torn
+	ds.jOff, ds.jTorn, ds.jSeen = int64(pj.used), pj.torn, jid
 	return st, ds, nil
 }
 
@@ -204,8 +207,11 @@ func (s *Store) catchUp() error {
 	if !snap.sameVersion(ds.snap) || (jr.fi != nil && ds.jrnl.fi != nil && !jr.same(ds.jrnl)) || (jr.fi == nil) != (ds.jrnl.fi == nil) {
 		return s.reload()
 	}
-	if jr.fi == nil || jr.fi.Size() <= ds.jOff {
+	if jr.fi == nil || jr.fi.Size() <= ds.jOff || ds.jTorn && jr.sameVersion(ds.jSeen) {
 		return nil
+	}
+	if readHook != nil {
+		readHook(s.jpath)
 	}
 	f, err := os.Open(s.jpath)
 	if err != nil {
@@ -242,7 +248,7 @@ func (s *Store) catchUp() error {
 	s.st.evict(s.opts.MaxPeers, nil)
 	s.mu.Unlock()
 	ds.jOff += int64(pj.used)
-	ds.jTorn = pj.torn
+	ds.jTorn, ds.jSeen = pj.torn, jr
 	s.notify(revoked)
 	return nil
 }

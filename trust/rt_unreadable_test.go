@@ -32,3 +32,40 @@ func TestUnreadableStoreReadOncePerInterval(t *testing.T) {
 		t.Fatalf("the corrupt store was read %d times by 50 calls", n)
 	}
 }
+
+// TestTornTailReadOnce: a torn tail (a crash's, or garbage) is not read
+// again by every look for other processes' changes while it stays as it
+// is; an append after it is read.
+func TestTornTailReadOnce(t *testing.T) {
+	home := t.TempDir()
+	s := openStore(t, home, Options{})
+	a, b := newPeer(1, "alice"), newPeer(2, "bob")
+	mustVerify(t, s, a)
+	f, err := os.OpenFile(filepath.Join(home, JournalName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 1<<20)); err != nil { // no newline: torn
+		t.Fatal(err)
+	}
+	f.Close()
+	var reads atomic.Int64
+	readHook = func(string) { reads.Add(1) }
+	defer func() { readHook = nil }()
+	for i := 0; i < 5; i++ {
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reads.Load(); n > 1 {
+		t.Fatalf("the torn tail was read %d times by 5 looks", n)
+	}
+	// Another process writes (cutting the tail): this one reads it.
+	mustVerify(t, openStore(t, home, Options{}), b)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Lookup(b.key); !ok {
+		t.Fatal("the other process's write after the torn tail was not read")
+	}
+}
