@@ -154,3 +154,25 @@ func TestNoWantBeyondCap(t *testing.T) {
 		t.Fatalf("HEAD of a verified signer: %d replies, %v; want a WANT", len(replies), err)
 	}
 }
+
+// TestRevocationsDoNotBlockPairing: a verified peer (compromised, say)
+// revokes thousands of keys never seen here; the records this creates
+// are capped, and never make pairing a new device fail (ErrStoreFull).
+func TestRevocationsDoNotBlockPairing(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{MaxPeers: 4}) // 16 trusted, 20 revoked
+	alice, phone := newPeer(1, "alice"), newPeer(4, "phone")
+	mustVerify(t, s, alice)
+	var prev *Statement
+	for i := 0; i < 30; i++ {
+		prev = sign(t, alice, uint64(i+1), prev, t0, &Revoke{Key: newPeer(1000+i, "").key})
+		mustApply(t, s, prev.Raw)
+	}
+	if _, err := s.MarkVerified(ctx, phone.key, phone.id, "phone", "qr", nil); err != nil {
+		t.Fatalf("pairing after a flood of revocations: %v", err)
+	}
+	recs, _ := s.List()
+	if len(recs) > 2+4*4+4 { // alice, the phone, 20 revocations
+
+		t.Fatalf("%d records", len(recs))
+	}
+}

@@ -67,6 +67,8 @@ type state struct {
 	// lru holds the tofu records, the most recently seen at the front:
 	// the back is evicted first.
 	lru *list.List
+	// nRevoked counts the revoked records that are not evictable.
+	nRevoked int
 
 	// What changed since the last write to disk.
 	// dirty holds the records changed (upserted or deleted) since the
@@ -99,6 +101,7 @@ func (st *state) init() {
 	st.revokes = map[curve.PublicKey][]sigKey{}
 	st.lastRev = map[revKey]*Statement{}
 	st.lru = list.New()
+	st.nRevoked = 0
 	st.dirty = map[curve.PublicKey]*Record{}
 	st.written = map[sigKey]int{}
 	st.dropped = map[sigKey]bool{}
@@ -117,6 +120,9 @@ func (st *state) index(r *Record) {
 	}
 	if evictable(r) && r.elem == nil {
 		r.elem = st.lru.PushFront(r)
+	}
+	if r.State == StateRevoked && !evictable(r) {
+		st.nRevoked++
 	}
 }
 
@@ -150,6 +156,9 @@ func (st *state) unindex(r *Record) {
 	if r.elem != nil {
 		st.lru.Remove(r.elem)
 		r.elem = nil
+	}
+	if r.State == StateRevoked && !evictable(r) {
+		st.nRevoked--
 	}
 }
 
@@ -325,6 +334,12 @@ func (st *state) sorted() []*Record {
 // counts returns the number of evictable records and of the others.
 func (st *state) counts() (tofu, other int) {
 	return st.lru.Len(), len(st.byKey) - st.lru.Len()
+}
+
+// trustedCount returns the number of verified and introduced records.
+func (st *state) trustedCount() int {
+	_, other := st.counts()
+	return other - st.nRevoked
 }
 
 // addLog starts the log of signer.

@@ -44,7 +44,9 @@ type Options struct {
 	// MaxPeers caps the tofu records (keys pinned, never verified): beyond
 	// it the least recently seen one is forgotten, so a flood of new keys
 	// never locks anyone out. Verified, introduced and revoked records are
-	// never forgotten; they are capped at 4 x MaxPeers (ErrStoreFull).
+	// never forgotten; verified and introduced ones are capped at
+	// 4 x MaxPeers (ErrStoreFull); the revoked records that revocations
+	// of keys never seen here create, apart, at 5 x MaxPeers.
 	MaxPeers int
 	// MaxSigners caps the statement logs kept (one per signer).
 	MaxSigners int
@@ -733,8 +735,8 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	case pol.Mode == ModeStrict:
 		return Verdict{Reason: "strict policy: unknown key " + Fingerprint(obs.Key)}, nil
 	}
-	if _, other := st.counts(); initial != StateTOFU && other >= s.maxKept() {
-		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified, introduced and revoked peers)", other)}, nil
+	if n := st.trustedCount(); initial != StateTOFU && n >= s.maxKept() {
+		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified and introduced peers)", n)}, nil
 	}
 	r := &Record{UUID: obs.UUID, Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key),
 		Bound: bound, State: initial, FirstSeen: now, LastSeen: now, LastAddr: obs.Addr}
@@ -886,7 +888,7 @@ func (s *Store) revokeKey(st *state, key, by curve.PublicKey, reason string, at 
 		r.KeyChange = nil
 	}
 	if r == nil {
-		if _, other := st.counts(); other >= s.maxKept()+s.opts.MaxPeers { // room beyond maxKept for revocations
+		if st.nRevoked >= s.maxKept()+s.opts.MaxPeers { // revocations of keys never seen here: capped apart
 			return nil
 		}
 		r = &Record{Key: key, Fingerprint: Fingerprint(key), FirstSeen: at.UTC(), UUID: keyUUID(key), Bound: true}
@@ -1042,8 +1044,8 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 				return nil, fmt.Errorf("%w: signing key already belongs to %s", ErrConflict, peerLabel(st.bySigner[k]))
 			}
 		}
-		if _, other := st.counts(); (r == nil || r.State == StateTOFU) && other >= s.maxKept() {
-			return nil, fmt.Errorf("%w (%d verified, introduced and revoked peers)", ErrStoreFull, other)
+		if n := st.trustedCount(); (r == nil || r.State == StateTOFU) && n >= s.maxKept() {
+			return nil, fmt.Errorf("%w (%d verified and introduced peers)", ErrStoreFull, n)
 		}
 		set := func(r *Record) {
 			r.UUID, r.Bound = id, isBound(id, key)
