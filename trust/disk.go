@@ -86,14 +86,8 @@ var maxFileSize int64 = 64 << 20
 // MaxSigners x maxStrangerStatements statements.
 const maxStrangerStatements = 32
 
-// readHook, if set, is called for every whole read of a file (tests).
-var readHook func(path string)
-
 // readFileLimited reads a whole file of at most maxFileSize octets.
 func readFileLimited(path string) ([]byte, fileID, error) {
-	if readHook != nil {
-		readHook(path)
-	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fileID{}, nil
@@ -146,6 +140,7 @@ var errRetry = errors.New("retry")
 
 func (s *Store) readOnce() (*state, diskState, error) {
 	var ds diskState
+	s.readHook(s.path)
 	data, id, err := readFileLimited(s.path)
 	if err != nil {
 		return nil, ds, err
@@ -157,6 +152,7 @@ func (s *Store) readOnce() (*state, diskState, error) {
 		}
 	}
 	ds.snap, ds.gen = id, st.gen
+	s.readHook(s.jpath)
 	jdata, jid, err := readFileLimited(s.jpath)
 	if err != nil || jid.fi == nil {
 		return st, ds, err
@@ -210,9 +206,7 @@ func (s *Store) catchUp() error {
 	if jr.fi == nil || jr.fi.Size() <= ds.jOff || ds.jTorn && jr.sameVersion(ds.jSeen) {
 		return nil
 	}
-	if readHook != nil {
-		readHook(s.jpath)
-	}
+	s.readHook(s.jpath)
 	f, err := os.Open(s.jpath)
 	if err != nil {
 		return fmt.Errorf("trust: %w", err)
@@ -620,4 +614,11 @@ func (s *Store) compactNow(ctx context.Context) error {
 		return err
 	}
 	return s.compact()
+}
+
+// readHook calls Store.onRead, if set, for a read of a file.
+func (s *Store) readHook(path string) {
+	if s.onRead != nil {
+		s.onRead(path)
+	}
 }

@@ -176,3 +176,24 @@ func TestRevocationsDoNotBlockPairing(t *testing.T) {
 		t.Fatalf("%d records", len(recs))
 	}
 }
+
+// TestRevokedBeyondCapStillRefused: a key whose revocation came beyond
+// the cap of revoked records (no record made) is still refused when it
+// connects: its revocation stands in its signer's log.
+func TestRevokedBeyondCapStillRefused(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{MaxPeers: 1}) // 5 revoked records
+	alice := newPeer(1, "alice")
+	mustVerify(t, s, alice)
+	var prev *Statement
+	for i := 0; i < 10; i++ {
+		prev = sign(t, alice, uint64(i+1), prev, t0, &Revoke{Key: newPeer(1000+i, "").key})
+		mustApply(t, s, prev.Raw)
+	}
+	late := newPeer(1009, "")
+	if _, ok, _ := s.Lookup(late.key); ok {
+		t.Fatal("a record beyond the cap")
+	}
+	if v := mustAdmit(t, s, late.obs(), t0); v.Allow {
+		t.Fatalf("a key revoked by a verified peer was admitted: %s", v.Reason)
+	}
+}

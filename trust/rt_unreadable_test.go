@@ -19,9 +19,8 @@ func TestUnreadableStoreReadOncePerInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reads atomic.Int64
-	readHook = func(string) { reads.Add(1) }
-	defer func() { readHook = nil }()
 	s := openStore(t, home, Options{PollInterval: time.Hour})
+	s.onRead = func(string) { reads.Add(1) }
 	p := newPeer(1, "alice")
 	for i := 0; i < 50; i++ {
 		if _, err := s.Admit(ctx, p.obs(), t0); !errors.Is(err, ErrCorrupt) {
@@ -50,8 +49,9 @@ func TestTornTailReadOnce(t *testing.T) {
 	}
 	f.Close()
 	var reads atomic.Int64
-	readHook = func(string) { reads.Add(1) }
-	defer func() { readHook = nil }()
+	s.wmu.Lock() // the store's goroutine reads onRead under wmu
+	s.onRead = func(string) { reads.Add(1) }
+	s.wmu.Unlock()
 	for i := 0; i < 5; i++ {
 		if err := s.Flush(ctx); err != nil {
 			t.Fatal(err)

@@ -109,6 +109,7 @@ type Store struct {
 	path, jpath string
 	opts        Options
 	fs          fileOps
+	onRead      func(path string) // tests: called for each read of a file
 
 	loaded atomic.Bool
 	wmu    sync.Mutex // the disk work of this process; guards disk and loadErr
@@ -652,6 +653,17 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 			why += ": " + rec.RevokeReason
 		}
 		return Verdict{Reason: why, Record: rec.clone()}, nil
+	}
+	if rec == nil {
+		// A revocation that made no record (beyond the cap of revoked
+		// records) still stands in its signer's log.
+		if by, stmt := standing(st, obs.Key, sigKey{}); by != nil {
+			why := "key revoked by " + peerLabel(by)
+			if r := stmt.Body.(*Revoke).Reason; r != "" {
+				why += ": " + r
+			}
+			return Verdict{Reason: why}, nil
+		}
 	}
 	if pol.Mode == ModeOpen {
 		v := Verdict{Allow: true, Reason: "open policy"}
