@@ -262,7 +262,13 @@ func (s *Store) reload() error {
 			mine, theirs := old.byKey[k], st.byKey[k]
 			switch {
 			case mine == nil:
-				continue // we forgot it; whatever the disk says stands
+				if base != nil && theirs != nil && !evictable(base) && !trustChanged(base, theirs) {
+					// We deleted it (evicted after a demotion, see
+					// evict) and the disk still holds it as it was: the
+					// deletion stands.
+					st.remove(theirs)
+				}
+				continue // else whatever the disk says stands
 			case theirs == nil && base != nil && !keepOverDelete(base, mine):
 				continue // another process forgot it
 			case theirs == nil:

@@ -81,6 +81,14 @@ func TestForgetDoesNotEraseRevocation(t *testing.T) {
 // it before the change is written. It must not come back introduced
 // (trusted) from disk.
 func TestEvictionKeepsDemotion(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(map[bool]string{false: "append", true: "after another process compacts"}[compact], func(t *testing.T) {
+			testEvictionKeepsDemotion(t, compact)
+		})
+	}
+}
+
+func testEvictionKeepsDemotion(t *testing.T, compact bool) {
 	home := t.TempDir()
 	node := openStore(t, home, Options{WriteDelay: time.Hour, MaxPeers: 4})
 	alice, bob, phone := newPeer(1, "alice"), newPeer(2, "bob"), newPeer(4, "phone")
@@ -107,12 +115,21 @@ func TestEvictionKeepsDemotion(t *testing.T) {
 	if _, ok, _ := node.Lookup(phone.key); ok {
 		t.Fatal("phone not evicted by the flood")
 	}
+	if compact {
+		// The CLI, which still reads the phone introduced, compacts.
+		if err := openStore(t, home, Options{MaxPeers: 4}).compactNow(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := node.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, home, Options{MaxPeers: 4})
 	if r, ok, _ := s2.Lookup(phone.key); ok && r.Trusted() {
 		t.Fatalf("phone is %s on disk after its introducer was revoked", r.State)
+	}
+	if r, ok, _ := node.Lookup(phone.key); ok && r.Trusted() {
+		t.Fatalf("phone is %s in the node after its introducer was revoked", r.State)
 	}
 	if got := stateOf(t, s2, alice); got != StateRevoked {
 		t.Fatalf("alice is %s on disk", got)
