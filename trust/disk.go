@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -47,6 +48,9 @@ type diskState struct {
 	jrnl  fileID // the journal as read (nil: missing)
 	jOff  int64  // octets of the journal applied
 	jTorn bool   // octets after jOff that are no whole entry
+	// jSeen is the journal's identity when last read: a torn tail that
+	// has not changed since is not read again by every look.
+	jSeen fileID
 	// jStale: the journal is of an older generation than trust.json (a
 	// compaction was cut short): the next write starts a new one.
 	jStale bool
@@ -70,6 +74,17 @@ func statFile(path string) (fileID, error) {
 	}
 	return fileID{fi: fi}, nil
 }
+
+// maxFileSize caps what a read of trust.json or of the journal accepts
+// (a variable for tests).
+var maxFileSize int64 = 64 << 20
+
+// maxStrangerStatements caps the log of a signer that is no verified,
+// introduced or revoked peer's (a tofu peer, or one not known any more):
+// such statements count only once their signer is verified, and the rest
+// of the log comes by gossip then. MaxSigners strangers thus hold at most
+// MaxSigners x maxStrangerStatements statements.
+const maxStrangerStatements = 32
 
 // readFileLimited reads a whole file of at most maxFileSize octets.
 func readFileLimited(path string) ([]byte, fileID, error) {
@@ -95,7 +110,7 @@ func readFileLimited(path string) ([]byte, fileID, error) {
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("trust: read %s: %w", path, err)
 	}
-	if len(data) > maxFileSize {
+	if int64(len(data)) > maxFileSize {
 		return nil, fileID{}, fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, path, maxFileSize)
 	}
 	return data, fileID{fi: fi}, nil
@@ -125,6 +140,7 @@ var errRetry = errors.New("retry")
 
 func (s *Store) readOnce() (*state, diskState, error) {
 	var ds diskState
+	s.readHook(s.path)
 	data, id, err := readFileLimited(s.path)
 	if err != nil {
 		return nil, ds, err
@@ -136,6 +152,7 @@ func (s *Store) readOnce() (*state, diskState, error) {
 		}
 	}
 	ds.snap, ds.gen = id, st.gen
+	s.readHook(s.jpath)
 	jdata, jid, err := readFileLimited(s.jpath)
 	if err != nil || jid.fi == nil {
 		return st, ds, err
@@ -164,7 +181,7 @@ func (s *Store) readOnce() (*state, diskState, error) {
 			return nil, ds, fmt.Errorf("%s: %w: entry %d: %v", s.jpath, ErrCorrupt, i+1, err)
 		}
 	}
-	ds.jOff, ds.jTorn = int64(pj.used), pj.torn
+	ds.jOff, ds.jTorn, ds.jSeen = int64(pj.used), pj.torn, jid
 	return st, ds, nil
 }
 
@@ -186,9 +203,10 @@ func (s *Store) catchUp() error {
 	if !snap.sameVersion(ds.snap) || (jr.fi != nil && ds.jrnl.fi != nil && !jr.same(ds.jrnl)) || (jr.fi == nil) != (ds.jrnl.fi == nil) {
 		return s.reload()
 	}
-	if jr.fi == nil || jr.fi.Size() <= ds.jOff {
+	if jr.fi == nil || jr.fi.Size() <= ds.jOff || ds.jTorn && jr.sameVersion(ds.jSeen) {
 		return nil
 	}
+	s.readHook(s.jpath)
 	f, err := os.Open(s.jpath)
 	if err != nil {
 		return fmt.Errorf("trust: %w", err)
@@ -224,7 +242,7 @@ func (s *Store) catchUp() error {
 	s.st.evict(s.opts.MaxPeers, nil)
 	s.mu.Unlock()
 	ds.jOff += int64(pj.used)
-	ds.jTorn = pj.torn
+	ds.jTorn, ds.jSeen = pj.torn, jr
 	s.notify(revoked)
 	return nil
 }
@@ -244,8 +262,14 @@ func (s *Store) reload() error {
 			mine, theirs := old.byKey[k], st.byKey[k]
 			switch {
 			case mine == nil:
-				continue // we forgot it; whatever the disk says stands
-			case theirs == nil && base != nil:
+				if base != nil && theirs != nil && !evictable(base) && !trustChanged(base, theirs) {
+					// We deleted it (evicted after a demotion, see
+					// evict) and the disk still holds it as it was: the
+					// deletion stands.
+					st.remove(theirs)
+				}
+				continue // else whatever the disk says stands
+			case theirs == nil && base != nil && !keepOverDelete(base, mine):
 				continue // another process forgot it
 			case theirs == nil:
 				if st.byUUID[mine.UUID] != nil {
@@ -255,7 +279,7 @@ func (s *Store) reload() error {
 					continue
 				}
 				c := mine.clone()
-				st.add(&c)
+				st.add(&c) // dirty, with base nil: written as new
 			default:
 				m := mergeRecord(base, mine, theirs)
 				st.change(theirs, func(r *Record) {
@@ -334,7 +358,17 @@ func (st *state) collect() *pendingWrite {
 	return pw
 }
 
+// encode returns the journal lines of the changes, ended by their commit
+// (nothing when there is no change).
 func (pw *pendingWrite) encode() []byte {
+	data := pw.encodeEntries()
+	if len(data) == 0 {
+		return nil
+	}
+	return appendCommit(data, uint64(bytes.Count(data, []byte{'\n'})))
+}
+
+func (pw *pendingWrite) encodeEntries() []byte {
 	var data []byte
 	for _, k := range pw.dropped {
 		data = appendEntry(data, &journalEntry{DropLog: signingKeyText(k[:])})
@@ -362,9 +396,9 @@ func (st *state) restore(pw *pendingWrite) {
 		st.dirty[k] = base // what the disk holds, whatever changed since
 	}
 	for _, k := range pw.dropped {
-		if st.logOf[k] == nil {
-			st.dropped[k] = true
-		}
+		// Also when the log was started again since: the disk may hold
+		// the old one, which the new one's statements must not follow.
+		st.dropped[k] = true
 	}
 	if pw.policy != nil {
 		st.dirtyPolicy = true
@@ -434,7 +468,7 @@ func (s *Store) flushLocked() error {
 		s.st.written[k] = max(s.st.written[k], n)
 	}
 	s.mu.Unlock()
-	if s.disk.jOff > max(compactMin, compactRatio*s.snapSize()) {
+	if s.disk.jOff > min(max(compactMin, compactRatio*s.snapSize()), maxFileSize/2) {
 		if err := s.compact(); err != nil {
 			// The journal holds everything: a failed compaction loses nothing.
 			s.opts.Logger.Warn("trust: failed to compact the journal", "path", s.jpath, "err", err)
@@ -448,7 +482,8 @@ func (s *Store) flushLocked() error {
 // octets of trust.json: each compaction rewrites S octets after at least
 // compactRatio x S were appended, so a change costs O(1) disk work,
 // amortized, whatever the size of the store; the files stay under
-// (1 + compactRatio) x S.
+// (1 + compactRatio) x S. The journal is compacted at maxFileSize/2 at
+// the latest, so that it never outgrows what a read accepts.
 const (
 	compactMin   = 1 << 20
 	compactRatio = 8
@@ -502,6 +537,9 @@ func (s *Store) compact() error {
 	data, err := sn.marshal()
 	if err != nil {
 		return err
+	}
+	if int64(len(data)) > maxFileSize {
+		return fmt.Errorf("trust: refusing to write %s of %d octets, more than a read accepts (%d)", s.path, len(data), maxFileSize)
 	}
 	if _, err := parseFile(data); err != nil {
 		return fmt.Errorf("trust: internal error, refusing to write %s: %w", s.path, err)
@@ -582,4 +620,11 @@ func (s *Store) compactNow(ctx context.Context) error {
 		return err
 	}
 	return s.compact()
+}
+
+// readHook calls Store.onRead, if set, for a read of a file.
+func (s *Store) readHook(path string) {
+	if s.onRead != nil {
+		s.onRead(path)
+	}
 }

@@ -366,7 +366,7 @@ func (fr *fileRecord) record() (*Record, error) {
 		r.KeyChange = kc
 	}
 	for what, s := range map[string]string{"name": r.Name, "notes": r.Notes, "revoke_reason": r.RevokeReason, "last_addr": r.LastAddr, "verified_method": r.VerifiedMethod} {
-		if len(s) > 4096 {
+		if len(s) > maxNotesLen {
 			return nil, fmt.Errorf("%s too long", what)
 		}
 	}

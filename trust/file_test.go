@@ -395,6 +395,7 @@ func FuzzParseJournal(f *testing.F) {
 	seed = appendEntry(seed, &journalEntry{Put: &fr})
 	seed = appendEntry(seed, &journalEntry{Del: r.key.Z85()})
 	seed = appendEntry(seed, &journalEntry{Policy: &filePolicy{Mode: "strict"}})
+	seed = appendCommit(seed, 3)
 	f.Add(seed, true)
 	f.Add(seed[:len(seed)-7], true)
 	f.Add([]byte("00000000 {}\n"), false)

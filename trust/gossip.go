@@ -149,7 +149,7 @@ func (s *Store) Handle(ctx context.Context, raw []byte) (replies [][]byte, appli
 		return nil, &a, nil
 	case MsgHead:
 		k, _ := toSigKey(m.Signer)
-		var tracked bool
+		var tracked, full bool
 		var seq uint64
 		var h [32]byte
 		var label string
@@ -158,6 +158,7 @@ func (s *Store) Handle(ctx context.Context, raw []byte) (replies [][]byte, appli
 			tracked = l != nil || st.bySigner[k] != nil
 			if l != nil {
 				seq, h = l.head()
+				full = len(l.stmts) >= s.logCap(st, k)
 			}
 			label = s.signerLabel(st, k)
 		}); err != nil {
@@ -166,6 +167,8 @@ func (s *Store) Handle(ctx context.Context, raw []byte) (replies [][]byte, appli
 		switch {
 		case !tracked:
 			return nil, nil, nil // not a signer we track
+		case m.Seq > seq && full:
+			return nil, nil, nil // we would refuse what we asked for (a stranger's log at its cap)
 		case m.Seq > seq:
 			want := &Message{Type: MsgWant, Signer: m.Signer, Seq: seq, Max: MaxWantReply}
 			return [][]byte{want.AppendMarshal(nil)}, nil, nil

@@ -26,6 +26,11 @@ type journalEntry struct {
 	Statement  string      `json:"statement,omitempty"`
 	DropLog    string      `json:"drop_log,omitempty"`
 	Policy     *filePolicy `json:"policy,omitempty"`
+	// Commit ends each append: the number of entries before it since the
+	// previous commit (or the header). Entries not followed by their
+	// commit were cut short by a crash (or are being appended): they do
+	// not count, so one change is on disk whole or not at all.
+	Commit *uint64 `json:"commit,omitempty"`
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -66,23 +71,27 @@ func appendEntryJSON(dst []byte, e *journalEntry) []byte {
 
 func headerEntry(gen uint64) []byte { return appendEntry(nil, &journalEntry{Generation: &gen}) }
 
+func appendCommit(dst []byte, n uint64) []byte { return appendEntry(dst, &journalEntry{Commit: &n}) }
+
 // parsedJournal is what parseJournal read.
 type parsedJournal struct {
-	gen     uint64 // from the header (when header is set)
-	header  bool   // the data started at offset 0 and held the header
-	entries []journalEntry
-	used    int  // octets of whole, valid entries
-	torn    bool // octets after used: a write cut short (or one under way)
+	gen     uint64         // from the header (when header is set)
+	header  bool           // the data started at offset 0 and held the header
+	entries []journalEntry // the committed ones
+	used    int            // octets of the header and of committed entries
+	torn    bool           // octets after used: a write cut short (or one under way)
 }
 
 // parseJournal reads journal lines from data, which starts at a line
 // boundary (offset 0 when first is true: the header comes first). Lines
-// that are cut short or fail their checksum at the end of data are a torn
-// tail (a crash during an append, or an append under way), not an error;
-// a bad line followed by a good one is corruption. Every error wraps
-// ErrCorrupt and names the line (counted from the start of data).
+// that are cut short or fail their checksum at the end of data, and
+// entries not followed by their commit, are a torn tail (a crash during
+// an append, or an append under way), not an error; a bad line followed
+// by a good one is corruption. Every error wraps ErrCorrupt and names the
+// line (counted from the start of data).
 func parseJournal(data []byte, first bool) (parsedJournal, error) {
 	var pj parsedJournal
+	var batch []journalEntry
 	line := 0
 	for off := 0; off < len(data); {
 		line++
@@ -100,19 +109,29 @@ func parseJournal(data []byte, first bool) (parsedJournal, error) {
 			}
 			return pj, fmt.Errorf("%w: journal line %d: %v", ErrCorrupt, line, err)
 		}
+		off += nl + 1
 		switch {
 		case first && line == 1:
 			if e.Generation == nil {
 				return pj, fmt.Errorf("%w: journal line 1: no header", ErrCorrupt)
 			}
 			pj.gen, pj.header = *e.Generation, true
+			pj.used = off
 		case e.Generation != nil:
 			return pj, fmt.Errorf("%w: journal line %d: a second header", ErrCorrupt, line)
+		case e.Commit != nil:
+			if *e.Commit == 0 || *e.Commit != uint64(len(batch)) {
+				return pj, fmt.Errorf("%w: journal line %d: commit of %d entries after %d", ErrCorrupt, line, *e.Commit, len(batch))
+			}
+			pj.entries = append(pj.entries, batch...)
+			batch = nil
+			pj.used = off
 		default:
-			pj.entries = append(pj.entries, e)
+			batch = append(batch, e)
 		}
-		off += nl + 1
-		pj.used = off
+	}
+	if len(batch) > 0 {
+		pj.torn = true // entries without their commit
 	}
 	return pj, nil
 }
@@ -160,7 +179,7 @@ func parseEntry(raw []byte) (journalEntry, error) {
 		return e, fmt.Errorf("data after the entry")
 	}
 	n := 0
-	for _, set := range []bool{e.Generation != nil, e.Put != nil, e.Del != "", e.Statement != "", e.DropLog != "", e.Policy != nil} {
+	for _, set := range []bool{e.Generation != nil, e.Put != nil, e.Del != "", e.Statement != "", e.DropLog != "", e.Policy != nil, e.Commit != nil} {
 		if set {
 			n++
 		}
@@ -221,6 +240,13 @@ func (st *state) applyEntry(e *journalEntry) (*Record, error) {
 			return nil, fmt.Errorf("bad key %q", e.Del)
 		}
 		if r := st.byKey[k]; r != nil {
+			if base, ok := st.dirty[k]; ok && keepOverDelete(base, r) {
+				// We revoked it meanwhile (not written yet): another
+				// process forgot what it saw as a passer-by, but a
+				// revocation is never lost. Ours is written as new.
+				st.dirty[k] = nil
+				return nil, nil
+			}
 			st.unindex(r)
 		}
 		delete(st.dirty, k)
@@ -292,4 +318,11 @@ func (st *state) applyEntry(e *journalEntry) (*Record, error) {
 		st.version++
 	}
 	return nil, nil
+}
+
+// keepOverDelete reports whether our unwritten change of a record (base
+// to mine) outweighs another process's deletion of it: a revocation (a
+// record is never forgotten out from under it).
+func keepOverDelete(base, mine *Record) bool {
+	return mine != nil && mine.State == StateRevoked && (base == nil || base.State != StateRevoked)
 }

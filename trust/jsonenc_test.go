@@ -2,12 +2,22 @@ package trust
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"time"
 )
 
+// peerCache holds newPeer's results for entryOf: making keys would cost
+// the fuzz target most of its time.
+var peerCache sync.Map
+
 func entryOf(name, addr, notes string, kc bool, sec int64) *journalEntry {
-	p := newPeer(int(sec%1000), name)
+	n := int(sec % 1000)
+	v, ok := peerCache.Load(n)
+	if !ok {
+		v, _ = peerCache.LoadOrStore(n, newPeer(n, ""))
+	}
+	p := v.(testPeer)
 	r := &Record{UUID: p.id, Name: name, Key: p.key, Fingerprint: Fingerprint(p.key), Bound: true, State: StateRevoked,
 		FirstSeen: time.Unix(sec, sec%1e9).UTC(), LastSeen: time.Unix(sec+5, 0).In(time.FixedZone("x", 3600)), LastAddr: addr,
 		IntroducedBy: p.key, VerifiedMethod: notes, VerifiedAt: t0, SigningKey: p.signPub(), BindingTime: t0,

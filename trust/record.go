@@ -36,9 +36,10 @@ var (
 	ErrNoKeyChange = errors.New("trust: no key change to accept")
 	// ErrConflict: the change would give a UUID or key to two records.
 	ErrConflict = errors.New("trust: conflicting record")
-	// ErrStoreFull: the store holds as many verified, introduced and
-	// revoked records as it may (Options.MaxPeers times 4); tofu records
-	// never fill it, the least recently seen is forgotten instead.
+	// ErrStoreFull: the store holds as many verified and introduced
+	// records as it may (Options.MaxPeers times 4); tofu records never
+	// fill it (the least recently seen is forgotten instead), nor do
+	// revoked ones (capped apart).
 	ErrStoreFull = errors.New("trust: too many peers")
 	// ErrInvalidKey: a zero or malformed key.
 	ErrInvalidKey = errors.New("trust: invalid key")

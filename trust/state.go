@@ -67,6 +67,8 @@ type state struct {
 	// lru holds the tofu records, the most recently seen at the front:
 	// the back is evicted first.
 	lru *list.List
+	// nRevoked counts the revoked records that are not evictable.
+	nRevoked int
 
 	// What changed since the last write to disk.
 	// dirty holds the records changed (upserted or deleted) since the
@@ -76,6 +78,9 @@ type state struct {
 	dirtyPolicy bool
 	dropped     map[sigKey]bool // logs forgotten (dropLog)
 	written     map[sigKey]int  // statements of each log on disk
+	// own holds the signers whose statements this process signed (Sign):
+	// the node's own log, never dropped to make room.
+	own map[sigKey]bool
 	// version counts the changes (Store.Version).
 	version uint64
 }
@@ -96,9 +101,11 @@ func (st *state) init() {
 	st.revokes = map[curve.PublicKey][]sigKey{}
 	st.lastRev = map[revKey]*Statement{}
 	st.lru = list.New()
+	st.nRevoked = 0
 	st.dirty = map[curve.PublicKey]*Record{}
 	st.written = map[sigKey]int{}
 	st.dropped = map[sigKey]bool{}
+	st.own = map[sigKey]bool{}
 }
 
 // index enters r in the indexes (r.Key must not be in byKey yet).
@@ -113,6 +120,9 @@ func (st *state) index(r *Record) {
 	}
 	if evictable(r) && r.elem == nil {
 		r.elem = st.lru.PushFront(r)
+	}
+	if r.State == StateRevoked && !evictable(r) {
+		st.nRevoked++
 	}
 }
 
@@ -146,6 +156,9 @@ func (st *state) unindex(r *Record) {
 	if r.elem != nil {
 		st.lru.Remove(r.elem)
 		r.elem = nil
+	}
+	if r.State == StateRevoked && !evictable(r) {
+		st.nRevoked--
 	}
 }
 
@@ -216,10 +229,11 @@ func mergeRecord(base, mine, theirs *Record) *Record {
 	if out.FirstSeen.IsZero() || !mine.FirstSeen.IsZero() && mine.FirstSeen.Before(out.FirstSeen) {
 		out.FirstSeen = mine.FirstSeen
 	}
-	trustChanged := mine.State != base.State || mine.IntroducedBy != base.IntroducedBy || mine.VerifiedMethod != base.VerifiedMethod ||
-		!mine.VerifiedAt.Equal(base.VerifiedAt) || mine.RevokedBy != base.RevokedBy || !mine.RevokedAt.Equal(base.RevokedAt) ||
-		mine.RevokeReason != base.RevokeReason || mine.RevokedFrom != base.RevokedFrom
-	if trustChanged && (theirs.State != StateRevoked || mine.State == StateRevoked) {
+	// The trust fields: ours win if only we changed them; if both
+	// processes did, the stronger state wins (revoked, then verified,
+	// introduced, tofu), so that a verification or a revocation is never
+	// lost to a concurrent weaker change.
+	if mineT, theirsT := trustChanged(base, mine), trustChanged(base, &out); mineT && (!theirsT || trustRank(mine.State) >= trustRank(out.State)) {
 		out.State, out.IntroducedBy, out.VerifiedMethod, out.VerifiedAt = mine.State, mine.IntroducedBy, mine.VerifiedMethod, mine.VerifiedAt
 		out.RevokedBy, out.RevokedAt, out.RevokeReason, out.RevokedFrom = mine.RevokedBy, mine.RevokedAt, mine.RevokeReason, mine.RevokedFrom
 	}
@@ -234,6 +248,28 @@ func mergeRecord(base, mine, theirs *Record) *Record {
 	}
 	out.order = theirs.order
 	return &out
+}
+
+// trustChanged reports whether the trust fields of r differ from base's.
+func trustChanged(base, r *Record) bool {
+	return r.State != base.State || r.IntroducedBy != base.IntroducedBy || r.VerifiedMethod != base.VerifiedMethod ||
+		!r.VerifiedAt.Equal(base.VerifiedAt) || r.RevokedBy != base.RevokedBy || !r.RevokedAt.Equal(base.RevokedAt) ||
+		r.RevokeReason != base.RevokeReason || r.RevokedFrom != base.RevokedFrom
+}
+
+// trustRank orders the states for a merge: the higher wins.
+func trustRank(s State) int {
+	switch s {
+	case StateRevoked:
+		return 4
+	case StateVerified:
+		return 3
+	case StateIntroduced:
+		return 2
+	case StateTOFU:
+		return 1
+	}
+	return 0
 }
 
 func keyChangeEqual(a, b *KeyChange) bool {
@@ -266,9 +302,19 @@ func (st *state) evict(max int, keep *Record) int {
 		}
 		// Forgotten in memory only: no entry is written (a record on disk
 		// is dropped by the next compaction, or by the eviction that
-		// follows every read of the files).
+		// follows every read of the files) — unless the disk holds it in
+		// a state that is not evictable (introduced, say, demoted here
+		// since): then its deletion is written, so that it cannot come
+		// back from disk trusted.
 		st.unindex(r)
-		delete(st.dirty, r.Key)
+		if k, ok := toSigKey(r.SigningKey); ok && !st.own[k] {
+			st.dropLogOf(k) // a stranger's log goes with its record
+		}
+		if base, ok := st.dirty[r.Key]; ok && base != nil && !evictable(base) {
+			st.dirty[r.Key] = base // byKey has none: a deletion
+		} else {
+			delete(st.dirty, r.Key)
+		}
 		st.version++
 		n++
 	}
@@ -288,6 +334,12 @@ func (st *state) sorted() []*Record {
 // counts returns the number of evictable records and of the others.
 func (st *state) counts() (tofu, other int) {
 	return st.lru.Len(), len(st.byKey) - st.lru.Len()
+}
+
+// trustedCount returns the number of verified and introduced records.
+func (st *state) trustedCount() int {
+	_, other := st.counts()
+	return other - st.nRevoked
 }
 
 // addLog starts the log of signer.

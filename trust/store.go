@@ -29,7 +29,6 @@ const (
 	DefaultMaxStatementsPerSigner = 1000
 	DefaultSeenResolution         = time.Minute
 	DefaultMaxClockSkew           = 24 * time.Hour
-	maxFileSize                   = 64 << 20
 )
 
 // Options tune a Store. The zero value is ready to use.
@@ -45,7 +44,9 @@ type Options struct {
 	// MaxPeers caps the tofu records (keys pinned, never verified): beyond
 	// it the least recently seen one is forgotten, so a flood of new keys
 	// never locks anyone out. Verified, introduced and revoked records are
-	// never forgotten; they are capped at 4 x MaxPeers (ErrStoreFull).
+	// never forgotten; verified and introduced ones are capped at
+	// 4 x MaxPeers (ErrStoreFull); the revoked records that revocations
+	// of keys never seen here create, apart, at 5 x MaxPeers.
 	MaxPeers int
 	// MaxSigners caps the statement logs kept (one per signer).
 	MaxSigners int
@@ -75,8 +76,10 @@ type Options struct {
 	// stored revocation, or another process's revocation read from disk).
 	// It runs on a goroutine of the Store, never the caller's, one call at
 	// a time in order, with no lock held: it may call any Store method
-	// except Flush, and any method of a node (zre.Node) or of a private
-	// group (zyregroup.Group.Recheck) without deadlock.
+	// (Flush included: it waits for the writer goroutine, which never
+	// waits for OnRevoked), and any method of a node (zre.Node, Close
+	// included) or of a private group (zyregroup.Group.Recheck) without
+	// deadlock. A slow OnRevoked delays only the calls after it.
 	OnRevoked func([]Record)
 }
 
@@ -106,10 +109,16 @@ type Store struct {
 	path, jpath string
 	opts        Options
 	fs          fileOps
+	onRead      func(path string) // tests: called for each read of a file
 
 	loaded atomic.Bool
-	wmu    sync.Mutex // the disk work of this process; guards disk
+	wmu    sync.Mutex // the disk work of this process; guards disk and loadErr
 	disk   diskState
+	// loadErr is why the last read of the store on first use failed, at
+	// loadErrAt.
+	loadErr   error
+	loadErrAt time.Time
+	loadFails int
 
 	mu       sync.Mutex // guards st and what follows; never held for file work
 	st       *state
@@ -171,7 +180,9 @@ func Open(home string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // ensure reads the store on first use. An unreadable store is read again
-// by the next call.
+// by a call at most once per PollInterval, doubling after each failure up
+// to a minute; the calls between get the same error at once (a node calls Admit for every connection: reading a
+// large corrupt file each time would stall it).
 func (s *Store) ensure() error {
 	if s.loaded.Load() {
 		return nil
@@ -181,10 +192,16 @@ func (s *Store) ensure() error {
 	if s.loaded.Load() {
 		return nil
 	}
+	if s.loadErr != nil && time.Since(s.loadErrAt) < min(s.opts.PollInterval<<min(s.loadFails, 16), time.Minute) {
+		return s.loadErr
+	}
 	st, ds, err := s.readAll()
 	if err != nil {
+		s.loadErr, s.loadErrAt = err, time.Now()
+		s.loadFails++
 		return err
 	}
+	s.loadErr, s.loadFails = nil, 0
 	s.disk = ds
 	s.mu.Lock()
 	s.st, s.lastPoll = st, time.Now()
@@ -279,7 +296,8 @@ func (s *Store) scheduleWrite() {
 
 // Flush waits until every change made so far is written (and any change
 // by another process is read), and returns the error of the last write
-// if changes remain unwritten. Do not call it from OnRevoked.
+// if changes remain unwritten. It may be called from any goroutine,
+// OnRevoked included.
 func (s *Store) Flush(ctx context.Context) error {
 	if !s.loaded.Load() {
 		return nil
@@ -589,6 +607,31 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 	return v, nil
 }
 
+// Seen moves the tofu records of keys to the front of the eviction order
+// (the node calls it on its housekeeping tick with the keys of the peers
+// connected): a peer that keeps talking on one connection, and so is not
+// admitted again, is never the least recently seen one that a flood of
+// new keys evicts. A LastSeen older than Options.SeenResolution is
+// updated too (written by the store's goroutine, as for Admit), so that
+// another process that reads the files evicts by the same order. It may
+// be called from any goroutine and never waits for the disk.
+func (s *Store) Seen(keys []curve.PublicKey) {
+	now := s.opts.Now().UTC()
+	s.changeNow(func(st *state) []Record {
+		for _, k := range keys {
+			r := st.byKey[k]
+			if r == nil {
+				continue
+			}
+			st.seen(r)
+			if r.State != StateRevoked && now.Sub(r.LastSeen) >= s.opts.SeenResolution {
+				st.change(r, func(r *Record) { r.LastSeen = now })
+			}
+		}
+		return nil
+	})
+}
+
 type learnedBinding struct {
 	key  ed25519.PublicKey
 	time time.Time
@@ -610,6 +653,17 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 			why += ": " + rec.RevokeReason
 		}
 		return Verdict{Reason: why, Record: rec.clone()}, nil
+	}
+	if rec == nil {
+		// A revocation that made no record (beyond the cap of revoked
+		// records) still stands in its signer's log.
+		if by, stmt := standing(st, obs.Key, sigKey{}); by != nil {
+			why := "key revoked by " + peerLabel(by)
+			if r := stmt.Body.(*Revoke).Reason; r != "" {
+				why += ": " + r
+			}
+			return Verdict{Reason: why}, nil
+		}
 	}
 	if pol.Mode == ModeOpen {
 		v := Verdict{Allow: true, Reason: "open policy"}
@@ -693,8 +747,8 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	case pol.Mode == ModeStrict:
 		return Verdict{Reason: "strict policy: unknown key " + Fingerprint(obs.Key)}, nil
 	}
-	if _, other := st.counts(); initial != StateTOFU && other >= s.maxKept() {
-		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified, introduced and revoked peers)", other)}, nil
+	if n := st.trustedCount(); initial != StateTOFU && n >= s.maxKept() {
+		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified and introduced peers)", n)}, nil
 	}
 	r := &Record{UUID: obs.UUID, Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key),
 		Bound: bound, State: initial, FirstSeen: now, LastSeen: now, LastAddr: obs.Addr}
@@ -731,6 +785,11 @@ func canLearn(st *state, r *Record, b *learnedBinding) bool {
 func learn(st *state, r *Record, b *learnedBinding) {
 	if !canLearn(st, r, b) {
 		return
+	}
+	if old, ok := toSigKey(r.SigningKey); ok && evictable(r) && !st.own[old] {
+		// A stranger's old log goes with its old key: a log tied to no
+		// record is never dropped to make room (dropLog).
+		st.dropLogOf(old)
 	}
 	r.SigningKey = append(ed25519.PublicKey(nil), b.key...)
 	r.BindingTime = b.time
@@ -822,6 +881,15 @@ func (s *Store) honourSigner(st *state, signer sigKey, now time.Time) []Record {
 func (s *Store) revokeKey(st *state, key, by curve.PublicKey, reason string, at time.Time) *Record {
 	r := st.byKey[key]
 	if r != nil && r.State == StateRevoked {
+		if by.IsZero() && !r.RevokedBy.IsZero() && r.RevokedBy != r.Key {
+			// Revoked by another signer, and now by us too: ours is the
+			// one the record names, so that the other signer's unrevoke
+			// does not undo it (only we can, spec/trust.md). A key's own
+			// revocation stays: it is final.
+			st.change(r, func(r *Record) {
+				r.RevokedAt, r.RevokedBy, r.RevokeReason = at.UTC(), curve.PublicKey{}, reason
+			})
+		}
 		return nil
 	}
 	set := func(r *Record) {
@@ -832,7 +900,7 @@ func (s *Store) revokeKey(st *state, key, by curve.PublicKey, reason string, at 
 		r.KeyChange = nil
 	}
 	if r == nil {
-		if _, other := st.counts(); other >= s.maxKept()+s.opts.MaxPeers { // room beyond maxKept for revocations
+		if st.nRevoked >= s.maxKept()+s.opts.MaxPeers { // revocations of keys never seen here: capped apart
 			return nil
 		}
 		r = &Record{Key: key, Fingerprint: Fingerprint(key), FirstSeen: at.UTC(), UUID: keyUUID(key), Bound: true}
@@ -891,10 +959,7 @@ func (s *Store) unrevokeKey(st *state, r *Record, skip sigKey, reason string, at
 		if reason != "" {
 			note += ": " + reason
 		}
-		if r.Notes != "" {
-			r.Notes += "\n"
-		}
-		r.Notes += note
+		r.Notes = appendNote(r.Notes, note)
 	})
 }
 
@@ -991,8 +1056,8 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 				return nil, fmt.Errorf("%w: signing key already belongs to %s", ErrConflict, peerLabel(st.bySigner[k]))
 			}
 		}
-		if _, other := st.counts(); (r == nil || r.State == StateTOFU) && other >= s.maxKept() {
-			return nil, fmt.Errorf("%w (%d verified, introduced and revoked peers)", ErrStoreFull, other)
+		if n := st.trustedCount(); (r == nil || r.State == StateTOFU) && n >= s.maxKept() {
+			return nil, fmt.Errorf("%w (%d verified and introduced peers)", ErrStoreFull, n)
 		}
 		set := func(r *Record) {
 			r.UUID, r.Bound = id, isBound(id, key)
@@ -1078,10 +1143,7 @@ func (s *Store) Accept(ctx context.Context, old curve.PublicKey) (Record, error)
 			r.VerifiedMethod, r.VerifiedAt, r.IntroducedBy = "", time.Time{}, curve.PublicKey{}
 			r.SigningKey, r.BindingTime = nil, time.Time{}
 			note := fmt.Sprintf("%s: accepted key change from %s (was %s)", now.Format(time.RFC3339), kc.OldFingerprint, prev)
-			if r.Notes != "" {
-				r.Notes += "\n"
-			}
-			r.Notes += note
+			r.Notes = appendNote(r.Notes, note)
 			r.KeyChange = nil
 		})
 		out = r.clone()
@@ -1123,7 +1185,10 @@ func (s *Store) Revoke(ctx context.Context, key curve.PublicKey, reason string) 
 // counts still stands. A revocation signed by this node is withdrawn for
 // the network by signing an Unrevoke statement (Sign) instead, which also
 // applies here; a revocation by another signer only that signer can
-// withdraw (ErrConflict). A key that revoked itself (lost) stays revoked.
+// withdraw (ErrConflict) — unless that signer no longer counts (its own
+// key revoked, no longer verified, or forgotten): then it never can, and
+// the user may withdraw it here. A key that revoked itself (lost) stays
+// revoked.
 func (s *Store) Unrevoke(ctx context.Context, key curve.PublicKey, reason string) (Record, error) {
 	now := s.opts.Now().UTC()
 	var out Record
@@ -1135,10 +1200,23 @@ func (s *Store) Unrevoke(ctx context.Context, key curve.PublicKey, reason string
 		if r.State != StateRevoked {
 			return nil, fmt.Errorf("%w: %s is %s", ErrNotRevoked, peerLabel(r), r.State)
 		}
+		var skip sigKey
 		if !r.RevokedBy.IsZero() {
-			return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(r), s.describe(st, r.RevokedBy))
+			counts := r.RevokedBy == r.Key // its own revocation: final
+			if by := st.byKey[r.RevokedBy]; by != nil && !counts {
+				if k, ok := toSigKey(by.SigningKey); ok {
+					_, counts = canRevoke(st, k, r.Key)
+					skip = k
+				}
+			}
+			if counts {
+				return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(r), s.describe(st, r.RevokedBy))
+			}
+			// Its signer no longer counts (its key revoked, no longer
+			// verified, or forgotten), so it can never withdraw it: the
+			// user may, here.
 		}
-		s.unrevokeKey(st, r, sigKey{}, cleanText(reason), now)
+		s.unrevokeKey(st, r, skip, cleanText(reason), now)
 		out = r.clone()
 		return nil, nil
 	})
@@ -1164,13 +1242,21 @@ func (s *Store) Forget(ctx context.Context, key curve.PublicKey) (Record, error)
 		}
 		out = r.clone()
 		st.remove(r)
+		if k, ok := toSigKey(r.SigningKey); ok && evictable(r) && !st.own[k] {
+			st.dropLogOf(k) // a passer-by's statements go with it
+		}
 		return nil, nil
 	})
 	return out, err
 }
 
-// SetNotes replaces a record's notes.
+// SetNotes replaces a record's notes: valid UTF-8 of at most 4096
+// octets (longer notes are refused).
 func (s *Store) SetNotes(ctx context.Context, key curve.PublicKey, notes string) error {
+	notes = toValidUTF8(notes)
+	if len(notes) > maxNotesLen {
+		return fmt.Errorf("trust: notes of %d octets, at most %d", len(notes), maxNotesLen)
+	}
 	return s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[key]
 		if r == nil {
@@ -1179,4 +1265,31 @@ func (s *Store) SetNotes(ctx context.Context, key curve.PublicKey, notes string)
 		st.change(r, func(r *Record) { r.Notes = notes })
 		return nil, nil
 	})
+}
+
+// maxNotesLen caps Record.Notes (and the other free texts of a record on
+// disk): a longer one makes trust.json corrupt.
+const maxNotesLen = 4096
+
+// appendNote appends a line to notes, dropping the oldest lines (then
+// octets) so that the result stays within maxNotesLen: the store adds a
+// line for every withdrawn revocation and accepted key change, which the
+// network can repeat at will.
+func appendNote(notes, line string) string {
+	if notes != "" {
+		notes += "\n"
+	}
+	notes += line
+	for len(notes) > maxNotesLen {
+		i := strings.IndexByte(notes, '\n')
+		if i < 0 || len(notes)-i-1 > maxNotesLen {
+			notes = toValidUTF8(notes[len(notes)-maxNotesLen:])
+			for len(notes) > maxNotesLen { // ToValidUTF8 may lengthen a cut rune
+				notes = toValidUTF8(notes[1:])
+			}
+			break
+		}
+		notes = notes[i+1:]
+	}
+	return notes
 }

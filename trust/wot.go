@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zyre-go/zyre/curve"
@@ -97,6 +98,7 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 		if l == nil {
 			l = st.addLog(signer)
 		}
+		st.own[signer] = true
 		st.appendStatement(l, stmt)
 		out = stmt
 		switch b := body.(type) {
@@ -173,23 +175,44 @@ func (s *Store) Apply(ctx context.Context, raw []byte) (Applied, error) {
 	return out, nil
 }
 
-// dropLog forgets the log of a signer that is no verified, introduced or
-// revoked-by-others peer's (unknown, or tofu), to make room for a new
-// signer; it reports whether it found one. Strangers' logs thus never
-// lock out a trusted signer's.
+// logCap is how many statements signer's log may hold: a stranger's
+// (no verified, introduced or revoked peer's, nor this node's own) at
+// most maxStrangerStatements.
+func (s *Store) logCap(st *state, signer sigKey) int {
+	if o := st.bySigner[signer]; o != nil && !evictable(o) || st.own[signer] {
+		return s.opts.MaxStatementsPerSigner
+	}
+	return min(s.opts.MaxStatementsPerSigner, maxStrangerStatements)
+}
+
+// dropLog forgets a tofu peer's log to make room for a new signer; it
+// reports whether it found one. It never drops a verified, introduced or
+// revoked-by-others peer's log, nor one tied to no record: this node's
+// own log is such a one (a stranger's log goes with its record when the
+// record is evicted or forgotten). Strangers' logs thus never lock out a
+// trusted signer's, and never make this node's own log go (which would
+// lose its signed revocations and fork its next statement).
 func (st *state) dropLog() bool {
-	for i, l := range st.logs {
-		if o := st.bySigner[l.signer]; o != nil && !evictable(o) {
-			continue
+	for _, l := range st.logs {
+		if o := st.bySigner[l.signer]; o != nil && evictable(o) {
+			st.dropLogOf(l.signer)
+			return true
 		}
-		st.logs = append(st.logs[:i:i], st.logs[i+1:]...)
-		delete(st.logOf, l.signer)
-		delete(st.written, l.signer)
-		st.dropped[l.signer] = true
-		st.version++
-		return true
 	}
 	return false
+}
+
+// dropLogOf forgets signer's log (and writes that it did).
+func (st *state) dropLogOf(signer sigKey) {
+	l := st.logOf[signer]
+	if l == nil {
+		return
+	}
+	st.logs = slices.DeleteFunc(st.logs, func(x *signerLog) bool { return x == l })
+	delete(st.logOf, signer)
+	delete(st.written, signer)
+	st.dropped[signer] = true
+	st.version++
 }
 
 // checkStatement checks that stmt can be the next statement of its
@@ -215,14 +238,15 @@ func (s *Store) checkStatement(st *state, signer sigKey, stmt *Statement) error 
 			return fmt.Errorf("%w: #%d from %s", ErrReplay, stmt.Seq, s.signerLabel(st, signer))
 		}
 		return fmt.Errorf("%w: #%d from %s differs from the one applied", ErrFork, stmt.Seq, s.signerLabel(st, signer))
+	case l != nil && len(l.stmts) >= s.logCap(st, signer):
+		// Before the gap: a WANT would bring only more to refuse.
+		return fmt.Errorf("%w: %s has %d", ErrSignerFull, s.signerLabel(st, signer), len(l.stmts))
 	case stmt.Seq > head+1:
 		return &GapError{Signer: append(ed25519.PublicKey(nil), signer[:]...), Have: head, Got: stmt.Seq}
 	case stmt.Prev != hash:
 		return fmt.Errorf("%w: #%d from %s names a previous statement we do not have", ErrBrokenChain, stmt.Seq, s.signerLabel(st, signer))
 	case head > 0 && stmt.Time.Before(l.stmts[head-1].Time):
 		return fmt.Errorf("%w: #%d from %s is older than #%d", ErrBadTime, stmt.Seq, s.signerLabel(st, signer), head)
-	case l != nil && len(l.stmts) >= s.opts.MaxStatementsPerSigner:
-		return fmt.Errorf("%w: %s has %d", ErrSignerFull, s.signerLabel(st, signer), len(l.stmts))
 	}
 	return nil
 }

@@ -138,6 +138,15 @@ func (t *trustState) admit(ctx context.Context, pk PeerKey, note func(Event)) er
 // file), drop peers whose key is revoked, shout our new statements.
 func (s *state) trustTick() {
 	t := s.sec.trust
+	// The peers connected are seen: a flood of new keys never evicts the
+	// pin of one that keeps talking (from memory: no file work).
+	keys := make([]curve.PublicKey, 0, len(s.peers))
+	for _, p := range s.peers {
+		if !p.key.IsZero() {
+			keys = append(keys, p.key)
+		}
+	}
+	t.store.Seen(keys)
 	v := t.store.Version() // from memory: no file work on the loop
 	if v == t.version && t.listed {
 		s.shoutOwnStatements() // nothing changed: no copy of the store

@@ -26,16 +26,18 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if r.State != trust.StateRevoked {
 		return fmt.Errorf("%w: %s (%s) is %s", trust.ErrNotRevoked, safe(r.Name), r.Fingerprint, r.State)
 	}
-	if !r.RevokedBy.IsZero() {
-		return fmt.Errorf("%w: %s was revoked by %s; only that node can withdraw its revocation", trust.ErrConflict, safe(r.Name), trust.Fingerprint(r.RevokedBy))
-	}
 	var nr trust.Record
 	if *local {
+		// The store refuses (ErrConflict) a revocation whose signer still
+		// counts; one whose signer no longer does can be withdrawn here.
 		if nr, err = st.Unrevoke(ctx, r.Key, *reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "withdrew the revocation of %s (%s) here only: now %s\n", safe(nr.Name), nr.Fingerprint, stateLabel(&nr))
 		return nil
+	}
+	if !r.RevokedBy.IsZero() {
+		return fmt.Errorf("%w: %s was revoked by %s; only that node can withdraw its revocation (--local withdraws it here if that node's key is revoked or no longer verified)", trust.ErrConflict, safe(r.Name), trust.Fingerprint(r.RevokedBy))
 	}
 	home, _ := f.homeDir(env)
 	id, why := trustIdentity(ctx, env, home, *passFile)
