@@ -664,6 +664,7 @@ func (s *state) join(name string) error {
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
 	}
+	s.electOnOwnJoin(name) // election.go
 	return nil
 }
 
