@@ -314,11 +314,22 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 		s.log.Debug("zre: election: LEADER without a wave (an election was reset): ignored", "group", g.name, "from", p.label())
 		return
 	}
+	if m.LeaderID < e.caw && e.lrec == 0 {
+		// The wave of a lower challenger has ended: every node echoed it,
+		// we too, before we started a wave of our own again (a peer entered
+		// or joined). Ours cannot win against it; support the winner. (The
+		// C reference counts the LEADER and passes one on naming whatever
+		// wave it supports; ignoring it would leave our peers waiting for
+		// our LEADER for ever.)
+		s.log.Debug("zre: election: LEADER of a lower challenger: supported", "group", g.name, "leader", m.LeaderID, "supported", e.caw)
+		e.caw = m.LeaderID
+	}
 	if m.LeaderID != e.caw {
-		// Not the wave we support: in a run that ends, every node supports
-		// the winner when its LEADER comes. (The C reference counts it all
-		// the same, and two nodes that both count a wave complete can
-		// then each be reported leader; we leave the election to stall.)
+		// The LEADER of a higher challenger than the wave we support: in
+		// a run that ends, the lower wave's LEADER comes later, and we pass
+		// that one on. (The C reference counts it all the same, and two
+		// nodes that both count a wave complete can then each be reported
+		// leader.)
 		s.log.Debug("zre: election: LEADER for another wave ignored", "group", g.name, "leader", m.LeaderID, "supported", e.caw)
 		return
 	}

@@ -35,3 +35,46 @@ func TestElectionContestThenJoin(t *testing.T) {
 		})
 	}
 }
+
+// TestStateElectionLeaderOfLowerWave: we echoed the wave of a lower
+// challenger B, then started a wave of our own again (a peer entered or
+// joined); B's wave ended and its LEADER comes. We support B and pass a
+// LEADER on to our other peers of the group, as a C node passes one on:
+// they count one from each peer and wait for ours for ever otherwise (a C
+// node has no stall timers). (We ignored a LEADER for another wave than
+// ours.)
+func TestStateElectionLeaderOfLowerWave(t *testing.T) {
+	h := newHarness(t)
+	h.st.requireGroup("g").contest = true
+	if err := h.st.join("g"); err != nil {
+		t.Fatal(err)
+	}
+	h.enterB("g")
+	const epA = "tcp://127.0.0.1:50001"
+	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epA, Groups: []string{"g"}, Status: 1, Name: "node-a"})
+	h.events()
+	b, a := uuidString(uuidB), uuidString(uuidA)
+	if !(b < uuidString(uuidS) && uuidString(uuidS) < a) {
+		t.Fatal("want B < us < A")
+	}
+	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
+	h.recv(uuidA, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
+	g := h.st.groups["g"]
+	if e := g.election; e == nil || e.caw != b || !e.echoed {
+		t.Fatalf("after B's wave from both: %+v", g.election)
+	}
+	h.st.startElection(g) // as on a peer's HELLO or JOIN
+	sentA := len(h.link(epA).sent)
+	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
+	var got []string
+	for _, m := range h.link(epA).sent[sentA:] {
+		got = append(got, m.ID.String()+" "+m.LeaderID)
+	}
+	if len(got) != 1 || got[0] != MsgLeader.String()+" "+b {
+		t.Fatalf("to A after B's LEADER: %q, want one LEADER naming B", got)
+	}
+	h.recv(uuidA, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
+	if l, ok := h.st.groups["g"].leader, h.st.groups["g"].election == nil; !ok || l != uuidB {
+		t.Fatalf("leader %v, election %+v; want B, finished", l, h.st.groups["g"].election)
+	}
+}
