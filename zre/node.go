@@ -116,6 +116,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
+	n.st.inboxConnected = n.inboxHas // exit.go
 	if c.Secure != nil {
 		sec, err := newSecure(c.Secure)
 		if err != nil {

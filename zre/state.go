@@ -124,6 +124,9 @@ type state struct {
 	log      *slog.Logger
 	dial     dialFunc
 	stats    *counters
+	// inboxConnected reports whether a connection with this ZMTP identity
+	// is open into our inbox now (exit.go); nil: none is known.
+	inboxConnected func(identity []byte) bool
 
 	status  uint8 // incremented on every JOIN and LEAVE we send
 	own     ownGroups
