@@ -99,11 +99,13 @@ type client struct {
 	identity  []byte
 	connected bool // said HELLO
 	last      time.Time
+	dump      int // the tuples of order from here on are still to send after HELLO; -1: none
 }
 
 type remote struct {
 	endpoint string
 	dealer   *zmtp.Dealer
+	dump     int // as client.dump, for what we send after our HELLO
 }
 
 // loopState is what the loop goroutine owns.
@@ -111,7 +113,8 @@ type loopState struct {
 	s       *Service
 	router  *zmtp.Router
 	tuples  map[string]Tuple
-	order   []string // keys in publication order: a new client gets them in this order
+	frames  map[string][]byte // each tuple's PUBLISH, encoded once: every queue that sends it shares it
+	order   []string          // keys in publication order: a new client gets them in this order
 	clients map[string]*client
 	remotes map[string]*remote
 	queue   []Tuple // deliveries waiting for the consumer
@@ -142,7 +145,7 @@ func New(cfg Config) *Service {
 		wake:       make(chan struct{}, 1),
 		in:         make(chan input, 256),
 	}
-	ls := &loopState{s: s, tuples: map[string]Tuple{}, clients: map[string]*client{}, remotes: map[string]*remote{}}
+	ls := &loopState{s: s, tuples: map[string]Tuple{}, frames: map[string][]byte{}, clients: map[string]*client{}, remotes: map[string]*remote{}}
 	go s.loop(ls)
 	return s
 }
@@ -255,7 +258,7 @@ func (s *Service) Connect(endpoint string, serverKey curve.PublicKey) error {
 		}
 		opts.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: pub, Secret: sec, ServerKey: serverKey})
 	}
-	rm := &remote{endpoint: endpoint}
+	rm := &remote{endpoint: endpoint, dump: -1}
 	opts.OnDisconnect = func(*zmtp.Peer) {
 		// czmq says HELLO again when a connection comes back: queued
 		// now, it is the first thing on the next one.
@@ -318,7 +321,20 @@ func (s *Service) Unpublish(key string) {
 	s.do(func(ls *loopState) {
 		if _, ok := ls.tuples[key]; ok {
 			delete(ls.tuples, key)
-			ls.order = slices.DeleteFunc(ls.order, func(k string) bool { return k == key })
+			delete(ls.frames, key)
+			i := slices.Index(ls.order, key)
+			ls.order = slices.Delete(ls.order, i, i+1)
+			// A dump under way past i goes on one earlier.
+			for _, c := range ls.clients {
+				if c.dump > i {
+					c.dump--
+				}
+			}
+			for _, r := range ls.remotes {
+				if r.dump > i {
+					r.dump--
+				}
+			}
 			s.count(func(st *Stats) { st.Tuples = len(ls.tuples) })
 		}
 	})
@@ -427,10 +443,25 @@ func encode(m Msg) []byte {
 // helloRemote queues HELLO and every tuple on a remote.
 func (ls *loopState) helloRemote(r *remote) {
 	r.dealer.Send(encode(Msg{ID: MsgHello}))
-	for _, k := range ls.order {
-		t := ls.tuples[k]
-		r.dealer.Send(encode(Msg{ID: MsgPublish, Key: t.Key, Value: t.Value, TTL: t.TTL}))
+	r.dump = ls.dump(0, r.dealer.Send)
+}
+
+// dump queues the tuples of order from i on with send until its queue is
+// full (zmtp's SendHWM), and returns where to go on (tick), or -1 when all
+// are queued. The tuples after HELLO can be more than a socket queues;
+// queued at once, those past the bound were dropped, and a node that came
+// to a hub of more than 1000 never learnt of the rest. The frames are the
+// table's, shared by every queue.
+func (ls *loopState) dump(i int, send func(...[]byte) error) int {
+	for ; i < len(ls.order); i++ {
+		if err := send(ls.frames[ls.order[i]]); err != nil {
+			if errors.Is(err, zmtp.ErrPeerNotResponding) {
+				return i
+			}
+			return -1 // closed or gone: HELLO starts over
+		}
 	}
+	return -1
 }
 
 // accept stores a tuple unless it is a duplicate, delivers it and
@@ -446,7 +477,9 @@ func (ls *loopState) accept(t Tuple) {
 		ls.s.cfg.Logger.Warn("zgossip: tuple dropped: table full", "key", t.Key, "max", ls.s.cfg.MaxTuples)
 		return
 	}
+	frame := encode(Msg{ID: MsgPublish, Key: t.Key, Value: t.Value, TTL: t.TTL})
 	ls.tuples[t.Key] = t
+	ls.frames[t.Key] = frame
 	if !ok {
 		ls.order = append(ls.order, t.Key)
 	}
@@ -457,7 +490,6 @@ func (ls *loopState) accept(t Tuple) {
 	} else {
 		ls.s.count(func(st *Stats) { st.Dropped++ })
 	}
-	frame := encode(Msg{ID: MsgPublish, Key: t.Key, Value: t.Value, TTL: t.TTL})
 	if ls.router != nil {
 		for _, c := range ls.sortedClients() {
 			if c.connected {
@@ -536,10 +568,7 @@ func (ls *loopState) onInput(in input, now time.Time) {
 	case m.ID == MsgPing:
 		ls.router.Send(c.identity, encode(Msg{ID: MsgPong}))
 	case !c.connected && m.ID == MsgHello:
-		for _, k := range ls.order {
-			t := ls.tuples[k]
-			ls.router.Send(c.identity, encode(Msg{ID: MsgPublish, Key: t.Key, Value: t.Value, TTL: t.TTL}))
-		}
+		c.dump = ls.dump(0, func(f ...[]byte) error { return ls.router.Send(c.identity, f...) })
 		c.connected = true
 	case c.connected && m.ID == MsgPublish:
 		ls.accept(Tuple{Key: m.Key, Value: m.Value, TTL: m.TTL})
@@ -555,7 +584,7 @@ func (ls *loopState) onInput(in input, now time.Time) {
 func (ls *loopState) touch(identity string, now time.Time) *client {
 	c := ls.clients[identity]
 	if c == nil {
-		c = &client{identity: []byte(identity)}
+		c = &client{identity: []byte(identity), dump: -1}
 		ls.clients[identity] = c
 	}
 	c.last = now
@@ -566,8 +595,16 @@ func (ls *loopState) touch(identity string, now time.Time) *client {
 func (ls *loopState) tick(now time.Time) {
 	ping := encode(Msg{ID: MsgPing})
 	for _, r := range ls.sortedRemotes() {
+		if r.dump >= 0 {
+			r.dump = ls.dump(r.dump, r.dealer.Send)
+		}
 		if r.dealer.Connected() {
 			r.dealer.Send(ping)
+		}
+	}
+	for _, c := range ls.sortedClients() {
+		if c.dump >= 0 {
+			c.dump = ls.dump(c.dump, func(f ...[]byte) error { return ls.router.Send(c.identity, f...) })
 		}
 	}
 	for k, c := range ls.clients {

@@ -134,11 +134,27 @@ func (s *state) startElection(g *group) {
 }
 
 // electOnHelloGroup: a peer entered with group name in its HELLO (already
-// joined to it). As the C reference, this starts a wave when we contest
-// the group, whether we are in it or not.
+// joined to it). This starts a wave when we contest the group and are in
+// it. (The C reference starts one whether it is in the group or not; we
+// count no answer for a group we are not in, and the peers that supported
+// our wave would wait for its end for ever. electOnOwnJoin starts the wave
+// when we join.)
 func (s *state) electOnHelloGroup(name string) {
-	if g := s.groups[name]; g != nil && g.contest {
+	if g := s.groups[name]; g != nil && g.contest && s.own.has(name) {
 		s.startElection(g)
+	}
+}
+
+// electOnOwnJoin: we joined group name (our JOIN sent). When we contest it
+// and it has peers, the next reap starts a wave: the one the C reference
+// would have started on meeting them, had we contested it then. Not at
+// once: a peer that passes our ELECT on to another before our JOIN reached
+// that one makes it count a group without us, and the wave never ends
+// (TestElectionContestThenJoin); a reap (up to a second) later, our JOIN
+// has reached them.
+func (s *state) electOnOwnJoin(name string) {
+	if g := s.groups[name]; g != nil && g.contest && len(g.peers) > 0 {
+		g.joinWave = true
 	}
 }
 
@@ -298,11 +314,22 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 		s.log.Debug("zre: election: LEADER without a wave (an election was reset): ignored", "group", g.name, "from", p.label())
 		return
 	}
+	if m.LeaderID < e.caw && e.lrec == 0 {
+		// The wave of a lower challenger has ended: every node echoed it,
+		// we too, before we started a wave of our own again (a peer entered
+		// or joined). Ours cannot win against it; support the winner. (The
+		// C reference counts the LEADER and passes one on naming whatever
+		// wave it supports; ignoring it would leave our peers waiting for
+		// our LEADER for ever.)
+		s.log.Debug("zre: election: LEADER of a lower challenger: supported", "group", g.name, "leader", m.LeaderID, "supported", e.caw)
+		e.caw = m.LeaderID
+	}
 	if m.LeaderID != e.caw {
-		// Not the wave we support: in a run that ends, every node supports
-		// the winner when its LEADER comes. (The C reference counts it all
-		// the same, and two nodes that both count a wave complete can
-		// then each be reported leader; we leave the election to stall.)
+		// The LEADER of a higher challenger than the wave we support: in
+		// a run that ends, the lower wave's LEADER comes later, and we pass
+		// that one on. (The C reference counts it all the same, and two
+		// nodes that both count a wave complete can then each be reported
+		// leader.)
 		s.log.Debug("zre: election: LEADER for another wave ignored", "group", g.name, "leader", m.LeaderID, "supported", e.caw)
 		return
 	}
@@ -336,7 +363,10 @@ func (s *state) finishElection(g *group, e *election) {
 // node that has left, or before we are in the group, counts towards a
 // number of peers it is not among, and a wave then ends early with a wrong
 // leader or never ends. In a run where every node is in the group, as the
-// C reference's own tests, nothing changes.)
+// C reference's own tests, nothing changes. A C node that contests a
+// group it has not joined starts a wave on meeting its members; C members
+// that answer it elect it in few interleavings and in some pass ELECT and
+// LEADER back and forth without end (spec/election.md); we ignore it.)
 func (s *state) inElection(g *group, p *peer, m *Msg) bool {
 	if g != nil && s.own.has(g.name) && g.peers[p.id] != nil {
 		return true
@@ -362,6 +392,15 @@ func (s *state) electionReap(now time.Time) {
 				if g.contest && len(g.peers) > 0 {
 					g.restartAt = e.last.Add(electionRestart)
 				}
+			}
+		}
+		if g.joinWave {
+			g.joinWave = false
+			// Unless a wave that ours cannot beat runs (a lower
+			// challenger's; then it elects a leader without us starting).
+			if e := g.election; g.contest && len(g.peers) > 0 && (e == nil || e.caw == "" || e.caw > uuidString(s.self)) {
+				s.log.Debug("zre: election: we joined a group we contest", "group", name)
+				s.startElection(g)
 			}
 		}
 		if !g.restartAt.IsZero() && !now.Before(g.restartAt) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ type elNode struct {
 	ep     string
 	dead   bool
 	leader []string // Leader events, as "group:name"
+	// noTimers: the node has no election stall timers, as a C node
+	// (election_c_test.go); the rest of its election is ours.
+	noTimers bool
 }
 
 type elLink struct {
@@ -128,6 +132,14 @@ func (net *elNet) run() {
 				if b != nd && !b.dead {
 					bc := Beacon{Version: BeaconV1, UUID: b.id, Port: uint16(41000 + j)}
 					nd.st.onBeacon(bc.AppendMarshal(nil), netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", 41000+j)), net.now)
+				}
+			}
+			if nd.noTimers {
+				for _, g := range nd.st.groups {
+					if g.election != nil {
+						g.election.last = net.now
+					}
+					g.restartAt = time.Time{}
 				}
 			}
 			nd.st.reap(net.now)
@@ -365,7 +377,7 @@ func TestElectionNobodyContests(t *testing.T) {
 
 var _ = context.Background
 
-var elTrace = false
+var elTrace = os.Getenv("EL_TRACE") != ""
 
 // leaderWatch drains a node's events in the background, counting Leader
 // events, until the node's events close.

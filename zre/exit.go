@@ -20,11 +20,26 @@ import (
 //
 //   - a port-0 beacon for it, and
 //   - its authenticated connection into our inbox closed (with no message
-//     from it since), or our own connection to it is down.
+//     from it since, and no connection of it open into our inbox again),
+//     or our own connection to it is down.
 //
 // A C node that stops sends the beacon and closes its sockets at once: its
 // EXIT comes within milliseconds instead of about 5.5 s. The checks of our
 // own connection run on the beacon and on every reap (each second).
+
+// inboxHas reports whether a connection with this ZMTP identity is open
+// into our inbox (state.inboxConnected). Called on the loop goroutine.
+func (n *Node) inboxHas(identity []byte) bool {
+	if n.router == nil {
+		return false
+	}
+	for _, id := range n.router.Peers() {
+		if bytes.Equal(id, identity) {
+			return true
+		}
+	}
+	return false
+}
 
 // inboxClosed is a connection into our inbox that ended: who it was (the
 // ZMTP identity) and the key CURVE authenticated (nil in plain mode).
@@ -64,6 +79,13 @@ func (s *state) exitIfGone(p *peer, now time.Time) bool {
 		return false
 	}
 	inboxGone := !p.inboxClosedAt.IsZero() && now.Sub(p.inboxClosedAt) <= s.cfg.Evasive
+	if inboxGone && s.inboxConnected != nil && s.inboxConnected(Identity(p.id)) {
+		// It connected again (a network blip, or its ZMTP reconnect took
+		// over): it did not stop, whatever the beacon says. (Without this,
+		// a forged port-0 beacon in the Evasive after any reconnect of a
+		// peer that had nothing to send removed it.)
+		inboxGone = false
+	}
 	if !inboxGone && linkConnected(p.link) {
 		return false
 	}

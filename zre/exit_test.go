@@ -2,8 +2,12 @@ package zre
 
 import (
 	"context"
+	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestExitFast: a peer that stops without a GOODBYE to us (as a C node
@@ -84,4 +88,73 @@ func TestStateSecureExitNeedsBoth(t *testing.T) {
 	h.recvKey(idB, kb, &Msg{ID: MsgPing, Sequence: 2}) // it talks again: a new connection
 	h.beaconV3(idB, kb, 0, "127.0.0.1:5670")
 	h.wantEvents()
+}
+
+// sendBeacon broadcasts one beacon on lo to 127.255.255.255:port, as a
+// stranger on the network can.
+func sendBeacon(t *testing.T, port int, b Beacon) {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1) })
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: port}
+	if _, err := pc.WriteTo(b.AppendMarshal(nil), dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSecureExitForgedAfterReconnect: a secure peer's connection into our
+// inbox closes and it connects again at once (a network blip), with
+// nothing to say; a stranger then forges its port-0 beacon. The peer did
+// not stop, and stays. (Its connection had closed within Evasive, and the
+// forged beacon removed it at once.) Then the peer dies, and the forged
+// beacon does remove it at once.
+func TestSecureExitForgedAfterReconnect(t *testing.T) {
+	port := testBeaconPort()
+	ac := secureConfig(t, "alpha", port)
+	ac.Headers = []Header{{HeaderGoodbye, "0"}}
+	a := startNode(t, ac)
+	b := startNode(t, secureConfig(t, "beta", port))
+	waitEvent(t, a, eventTimeout, "ENTER beta", isEnter(b.UUID()))
+	waitEvent(t, b, eventTimeout, "ENTER alpha", isEnter(a.UUID()))
+	idB := Identity(b.UUID())
+	waitFor(t, "beta's connection into alpha's inbox", func() bool { return a.inboxHas(idB) })
+	if !a.disconnectInbound(idB) {
+		t.Fatal("no connection from beta to close")
+	}
+	waitFor(t, "beta connecting again", func() bool { return a.inboxHas(idB) })
+	forged := Beacon{Version: BeaconV3, UUID: b.UUID(), Port: 0, PublicKey: b.PublicKey()}
+	sendBeacon(t, port, forged)
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+wait:
+	for {
+		select {
+		case e := <-a.Events():
+			if x, ok := e.(*Exit); ok && x.Peer == b.UUID() {
+				t.Fatal("a forged port-0 beacon after a reconnect removed a live peer")
+			}
+		case <-deadline.C:
+			break wait
+		}
+	}
+	if a.PeerAddress(b.UUID()) == "" {
+		t.Fatal("beta is gone")
+	}
+
+	b.Close() // dies: no port-0 beacon, its connections close
+	waitFor(t, "beta's connection closed", func() bool { return !a.inboxHas(idB) })
+	died := time.Now()
+	sendBeacon(t, port, forged)
+	waitEvent(t, a, eventTimeout, "EXIT beta", func(e Event) bool { x, ok := e.(*Exit); return ok && x.Peer == b.UUID() })
+	if d := time.Since(died); d >= DefaultEvasive {
+		t.Fatalf("EXIT after %v: not by the beacon and the closed connection", d)
+	}
 }

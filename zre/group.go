@@ -21,6 +21,7 @@ type group struct {
 	election  *election
 	leader    uuid.UUID
 	restartAt time.Time // when to start a stalled election again
+	joinWave  bool      // start a wave at the next reap: we joined the group (electOnOwnJoin)
 }
 
 // ownGroups is the set of groups we are in, in the order we joined them

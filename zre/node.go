@@ -153,6 +153,7 @@ func New(cfg Config) (*Node, error) {
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
 	n.st.evq = n.events
 	n.dir = n.st.dir
+	n.st.inboxConnected = n.inboxHas // exit.go
 	if c.Secure != nil {
 		sec, err := newSecure(c.Secure)
 		if err != nil {

@@ -147,6 +147,9 @@ type state struct {
 	log      *slog.Logger
 	dial     dialFunc
 	stats    *counters
+	// inboxConnected reports whether a connection with this ZMTP identity
+	// is open into our inbox now (exit.go); nil: none is known.
+	inboxConnected func(identity []byte) bool
 
 	status  uint8 // incremented on every JOIN and LEAVE we send
 	own     ownGroups
@@ -1276,6 +1279,7 @@ func (s *state) join(name string) error {
 	for _, p := range s.sortedPeers() {
 		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
 	}
+	s.electOnOwnJoin(name) // election.go
 	return nil
 }
 
