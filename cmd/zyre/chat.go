@@ -57,7 +57,7 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 			if !ok {
 				return nil
 			}
-			fmt.Fprintln(env.stdout, eventLine(e))
+			fmt.Fprintln(env.stdout, f.eventText(e))
 		case <-ctx.Done():
 			return nil
 		}

@@ -30,7 +30,7 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 			if !ok {
 				return nil
 			}
-			fmt.Fprintln(env.stdout, eventLine(e))
+			fmt.Fprintln(env.stdout, f.eventText(e))
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
 			}

@@ -21,9 +21,7 @@ import (
 const pairUsage = `usage:
   zyre pair [flags]                              show a QR code and a short code, wait for one device
   zyre pair [flags] TOKEN                        pair with the device showing TOKEN (ZYRE:...)
-  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows
-
-flags:`
+  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows`
 
 // runPair implements "zyre pair".
 func runPair(ctx context.Context, env *cliEnv, args []string) error {
@@ -40,16 +38,14 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the `ENDPOINT` the showing side printed for --code")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := parseFlags(env, fs, pairUsage, args)
+	if err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 1:
+	case len(pos) > 1:
 		return fmt.Errorf("%w: more than one TOKEN", errUsage)
-	case fs.NArg() == 1 && *code != "":
+	case len(pos) == 1 && *code != "":
 		return fmt.Errorf("%w: give a TOKEN or --code, not both", errUsage)
 	case *code != "" && *peer == "":
 		return fmt.Errorf("%w: --code needs --peer ENDPOINT (the address the showing side printed)", errUsage)
@@ -93,8 +89,8 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	switch {
 	case *code != "":
 		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
-	case fs.NArg() == 1:
-		res, err = pairing.Join(ctx, fs.Arg(0), opts)
+	case len(pos) == 1:
+		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
 		res, err = pairShow(ctx, env, opts)
 	}
@@ -174,7 +170,7 @@ func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain
 		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})
 	}
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, fmt.Errorf("%w (run \"zyre keys init\", or pass --insecure-plaintext)", err)
+		return nil, withHint(err, `run "zyre keys init", or pass --insecure-plaintext`)
 	}
 	return id, err
 }

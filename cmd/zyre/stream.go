@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,17 +22,15 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-const streamUsage = `usage: zyre stream send GROUP [flags] < FILE
-       zyre stream recv GROUP [flags] > FILE
+const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
+       zyre stream recv [flags] GROUP > FILE
 
-Send stdin to the trusted members of GROUP, or write the stream of one
+Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
 trust store of --home), tofu (tofu records too) or any (every authenticated
-peer: anyone on the network can read).
-
-flags:`
+peer: anyone on the network can read).`
 
 // streamAck is the WHISPER a receiver sends to the sender at the end of a
 // stream, so the sender knows its data arrived before it stops: frames
@@ -52,31 +50,26 @@ type streamFlags struct {
 	suite    string
 	suiteID  privgroup.Suite
 	progress time.Duration
+	file     string // send: the file to send; "" is stdin
+	in       io.Reader
+	size     int64 // of in, or -1 when unknown
 }
 
 // runStream implements "zyre stream send|recv GROUP".
 func runStream(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) < 2 || (args[0] != "send" && args[0] != "recv") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(env.stderr, streamUsage)
 			return flag.ErrHelp
 		}
-		fmt.Fprintln(env.stderr, streamUsage)
-		return fmt.Errorf("%w: want send or recv, then GROUP", errUsage)
-	}
-	mode, group := args[0], args[1]
-	if strings.HasPrefix(group, "-") {
-		// A flag where GROUP belongs: never start a node for it.
-		fmt.Fprintln(env.stderr, streamUsage)
-		if group == "-h" || group == "-help" || group == "--help" {
-			return flag.ErrHelp
+		if len(args) > 0 {
+			return withHint(fmt.Errorf("%w: unknown command \"stream %s\"", errUsage, args[0]), `run "zyre stream --help": the commands are send and recv`)
 		}
-		return fmt.Errorf("%w: want GROUP before the flags, got %q", errUsage, group)
+		return withHint(fmt.Errorf("%w: want send or recv, then GROUP", errUsage), `run "zyre stream --help" for usage`)
 	}
-	if group == "" || len(group) > privgroup.MaxGroupLen {
-		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
-	}
+	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
+	f.synopsis = streamUsage
 	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the first sender)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
@@ -86,8 +79,26 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
 	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
 	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress line on stderr (0: none)")
-	if err := f.parse(args[2:]); err != nil {
+	pos, err := f.parseArgs(args[1:])
+	if err != nil {
 		return err
+	}
+	maxArgs, want := 1, "GROUP"
+	if mode == "send" {
+		maxArgs, want = 2, "GROUP [FILE]"
+	}
+	switch {
+	case len(pos) == 0:
+		return fmt.Errorf("%w: missing GROUP: want %s", errUsage, want)
+	case len(pos) > maxArgs:
+		return fmt.Errorf("%w: unexpected argument %q: want %s", errUsage, pos[maxArgs], want)
+	}
+	group := pos[0]
+	if group == "" || len(group) > privgroup.MaxGroupLen {
+		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
+	}
+	if len(pos) == 2 && pos[1] != "-" {
+		f.file = pos[1]
 	}
 	switch {
 	case f.chunk < 1 || f.chunk > privgroup.MaxPlaintext-privgroup.ChunkHeaderSize:
@@ -105,9 +116,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --suite: %w", errUsage, err)
 	}
-	secureSet := false
-	f.fs.Visit(func(fl *flag.Flag) { secureSet = secureSet || fl.Name == "secure" })
-	if secureSet && !f.secure {
+	if flagSet(f.fs, "secure") && !f.secure {
 		return fmt.Errorf("%w: private streams need secure mode", errUsage)
 	}
 	f.secure = true
@@ -117,6 +126,21 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	}
 
 	f.suiteID = suite
+	var in io.Reader = env.stdin
+	size := int64(-1) // unknown
+	if mode == "send" && f.file != "" {
+		// Opened before the node starts: a wrong name fails at once.
+		fh, err := os.Open(f.file)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		in = fh
+	}
+	f.in, f.size = in, size
 	s, err := startStreamNode(ctx, env, f, group)
 	if err != nil {
 		return err
@@ -226,7 +250,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	if err != nil {
 		return err
 	}
-	var in io.Reader = s.env.stdin
+	in := f.in
 	if limit > 0 {
 		in = io.LimitReader(in, limit)
 	}

@@ -203,7 +203,9 @@ func TestStreamUsage(t *testing.T) {
 		{"stream", "recv", "g", "--chunk", "0"},
 		{"stream", "recv", "g", "extra"},
 		{"stream", "recv", strings.Repeat("g", 256)},
-		{"stream", "send", "--loopback", "g"}, // a flag where GROUP belongs
+		{"stream", "send", "g", "file", "extra"},
+		{"stream", "recv", "--loopback"}, // no GROUP
+		{"stream", "frob", "g"},
 	} {
 		var out, errb bytes.Buffer
 		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}

@@ -58,8 +58,7 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fn, ok := sub[args[0]]
 	if !ok {
-		fmt.Fprintln(env.stderr, trustUsage)
-		return fmt.Errorf("%w: unknown trust command %q", errUsage, args[0])
+		return withHint(fmt.Errorf("%w: unknown command \"trust %s\"", errUsage, args[0]), `run "zyre trust --help" for the trust commands`)
 	}
 	return fn(ctx, env, args[1:])
 }
@@ -67,10 +66,11 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 type trustFlags struct {
 	fs   *flag.FlagSet
 	home string
+	env  *cliEnv
 }
 
 func newTrustFlags(env *cliEnv, name string) *trustFlags {
-	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError)}
+	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError), env: env}
 	f.fs.SetOutput(env.stderr)
 	f.fs.StringVar(&f.home, "home", "", "node home directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
 	return f
@@ -79,20 +79,9 @@ func newTrustFlags(env *cliEnv, name string) *trustFlags {
 // parse parses flags placed before, between or after the positional
 // arguments, and checks their number.
 func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
-	var pos []string
-	for {
-		if err := f.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = f.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	pos, err := parseFlags(f.env, f.fs, "", args)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(pos) < minArgs:
