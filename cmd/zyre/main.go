@@ -31,8 +31,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version (also --version)", runVersion},
-		// "agent":   {"run this device's node in the foreground and serve a control socket", runAgent},
-		// "members": {"list the peers: name, ID, address, presence, trust, groups", runMembers},
+		"agent":   {"run this device's node in the foreground and serve a control socket", runAgent},
+		"members": {"list the peers: name, ID, address, presence, trust, groups", runMembers},
 		"keys":    {"manage this node's identity and keys", runKeys},
 		"pair":    {"pair with a nearby device by QR code or short code", runPair},
 		"trust":   {"list, show, revoke and accept peers' keys", runTrust},

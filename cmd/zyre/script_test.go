@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zyre-go/zyre/agent/client"
 )
 
 // TestMain lets the test binary run as the zyre command in the scripts.
@@ -37,8 +40,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exits":    cmdExits,
-			"waitfile": cmdWaitFile,
+			"exits":      cmdExits,
+			"waitfile":   cmdWaitFile,
+			"waitmember": cmdWaitMember,
 		},
 	})
 }
@@ -82,5 +86,32 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s did not appear in a minute", p)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cmdWaitMember: waitmember SOCKET NAME waits (at most a minute) until the
+// agent at SOCKET lists a member named NAME.
+func cmdWaitMember(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitmember SOCKET NAME")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer c.Close()
+	for {
+		ms, err := c.Members(ctx)
+		ts.Check(err)
+		for _, m := range ms {
+			if m.Name == args[1] {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			ts.Fatalf("no member %q in a minute: %+v", args[1], ms)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -150,10 +150,15 @@ func keyChangeWarning(w io.Writer, r *trust.Record) {
 	}
 }
 
-func trustList(_ context.Context, env *cliEnv, args []string) error {
+func trustList(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "list")
 	asJSON := f.fs.Bool("json", false, "print JSON")
+	var a agentFlags
+	a.register(f.fs)
 	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if done, err := trustListAgent(ctx, env, f, &a, *asJSON); done {
 		return err
 	}
 	st, err := f.store(env)
