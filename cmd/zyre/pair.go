@@ -162,9 +162,7 @@ func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain
 	if err != nil {
 		return nil, err
 	}
-	id, err := st.Load(ctx, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
-		return passphrase(env, passFile, true, "passphrase for this node's keys", false)
-	}})
+	id, err := loadWithTries(ctx, env, st, passFile)
 	if errors.Is(err, keystore.ErrNotFound) && plain {
 		fmt.Fprintln(env.stderr, "zyre: warning: no identity yet: making one with UNENCRYPTED secret keys (--insecure-plaintext)")
 		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})

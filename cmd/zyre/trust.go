@@ -277,9 +277,13 @@ func find(st *trust.Store, q string) (trust.Record, error) {
 
 func trustShow(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "show")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	st, r, err := f.record(env, args)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, toJSON(&r))
 	}
 	recs, _ := st.List()
 	nameOf := func(k curve.PublicKey) string {
@@ -445,6 +449,7 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 
 func trustLog(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "log")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -472,6 +477,9 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 			}
 		}
 		return trust.Fingerprint(k)
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, logsJSON(logs, self))
 	}
 	if len(logs) == 0 {
 		fmt.Fprintf(env.stderr, "zyre: no statements in %s\n", st.Path())
@@ -512,6 +520,7 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 
 func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "policy")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
 	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
 	pos, err := f.parse(args, 0, 1)
@@ -546,6 +555,9 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 		if err := st.SetPolicy(ctx, p); err != nil {
 			return err
 		}
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, map[string]any{"mode": p.Mode.String(), "introductions": p.Introductions, "verified_revoke": p.VerifiedRevoke})
 	}
 	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
 	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)
