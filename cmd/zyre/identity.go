@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -79,4 +81,28 @@ func (f *nodeFlags) eventText(e zre.Event) string {
 		}
 	}
 	return eventLine(e)
+}
+
+// notBesideAgent refuses to run a secure node of this command's own with
+// the identity of the agent that answers at the default socket: two nodes
+// with one UUID would confuse every peer (messages for one reach the
+// other).
+func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
+	if !n.Secure() {
+		return nil
+	}
+	sock := client.DefaultSocket(env.getenv)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, sock)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	info, err := c.Info(ctx)
+	if err != nil || info.UUID != n.UUID().String() {
+		return nil
+	}
+	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, info.Name, shortID(n.UUID())),
+		"stop the agent while this command runs (members, peers, monitor, chat and trust list go through it instead)")
 }

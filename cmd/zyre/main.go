@@ -42,6 +42,8 @@ func commands() map[string]command {
 		"peers":   {"run a node briefly and list the peers it saw", runPeers},
 		"bench":   {"measure throughput and scale (perf_local / perf_remote protocol)", runBench},
 		"stream":  {"send or receive a private, end-to-end encrypted stream in a group", runStream},
+		"send":    {"send files and folders to one trusted peer (resumable, checked)", runSend},
+		"receive": {"receive files from a trusted peer into a folder", runReceive},
 	}
 }
 

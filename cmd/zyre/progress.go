@@ -90,3 +90,48 @@ func sizeText(n float64) string {
 	}
 	return fmt.Sprintf("%.0f B", n)
 }
+
+// transferBar is the progress bar of send and receive: octets held by the
+// receiver of a known total, with percentage and time left.
+type transferBar struct {
+	env   *cliEnv
+	bar   *progressbar.ProgressBar
+	ended bool
+}
+
+func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
+	t := &transferBar{env: env}
+	if every <= 0 {
+		return t
+	}
+	t.bar = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(env.stderr),
+		progressbar.OptionSetDescription("zyre: "+verb),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(every),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+	return t
+}
+
+// set shows held octets of total.
+func (t *transferBar) set(held, total int64) {
+	if t.bar != nil {
+		t.bar.Set64(held)
+	}
+}
+
+func (t *transferBar) done() {
+	if t.bar == nil || t.ended {
+		return
+	}
+	t.ended = true
+	t.bar.Exit()
+	fmt.Fprintln(t.env.stderr)
+}
