@@ -83,7 +83,8 @@ type hintError struct {
 func (e *hintError) Error() string { return e.err.Error() }
 func (e *hintError) Unwrap() error { return e.err }
 
-// withHint wraps err with a hint.
+// withHint wraps err with a hint. An empty hint says that the error needs
+// none (the usage was just printed), so none is added.
 func withHint(err error, hint string) error {
 	if err == nil {
 		return nil

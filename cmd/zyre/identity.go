@@ -32,13 +32,17 @@ func homeDir(env *cliEnv, home string) (string, error) {
 // terminal. A missing home or identity is an error whose hint says how to
 // make one, never a silent fallback.
 func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string, error) {
+	given := home != ""
 	home, err := homeDir(env, home)
 	if err != nil {
 		return nil, "", err
 	}
 	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		return nil, home, withHint(fmt.Errorf("no keystore: %s does not exist", home),
-			fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home))
+		hint := `run "zyre keys init" to make this device's identity, or pass --ephemeral for a key of this run only`
+		if given {
+			hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home)
+		}
+		return nil, home, withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
 	}
 	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
 	if err != nil {

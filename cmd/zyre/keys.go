@@ -38,7 +38,7 @@ prompt when stdin is a terminal.`
 func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(env.stderr, keysUsage)
-		return fmt.Errorf("%w: missing keys command", errUsage)
+		return withHint(fmt.Errorf("%w: missing keys command", errUsage), "")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":

@@ -136,7 +136,8 @@ func exitCode(env *cliEnv, cmd string, err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		if cmd != "" && len(hints(err)) == 0 {
+		var h *hintError
+		if cmd != "" && !errors.As(err, &h) {
 			err = withHint(err, fmt.Sprintf("run \"zyre %s --help\" for usage", cmd))
 		}
 		printError(env.stderr, err)

@@ -41,7 +41,7 @@ passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE.`
 func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(env.stderr, trustUsage)
-		return fmt.Errorf("%w: missing trust command", errUsage)
+		return withHint(fmt.Errorf("%w: missing trust command", errUsage), "")
 	}
 	sub := map[string]func(context.Context, *cliEnv, []string) error{
 		"list":   trustList,
