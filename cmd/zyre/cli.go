@@ -54,6 +54,8 @@ func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	if synopsis == "" {
 		synopsis = "usage: " + fs.Name() + " [flags]"
 	}
+	// A synopsis that ends in its own "flags:" gets no second one.
+	synopsis = strings.TrimSuffix(strings.TrimRight(synopsis, "\n"), "flags:")
 	fmt.Fprintln(w, strings.TrimRight(synopsis, "\n"))
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

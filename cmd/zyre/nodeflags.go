@@ -173,15 +173,15 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := notBesideAgent(ctx, env, n); err != nil {
-		n.Close()
-		return nil, err
-	}
 	for _, g := range f.groups {
 		if err := n.Join(g); err != nil {
 			n.Close()
 			return nil, err
 		}
+	}
+	if err := notBesideAgent(ctx, env, n); err != nil {
+		n.Close()
+		return nil, err
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()

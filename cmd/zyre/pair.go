@@ -21,7 +21,9 @@ import (
 const pairUsage = `usage:
   zyre pair [flags]                              show a QR code and a short code, wait for one device
   zyre pair [flags] TOKEN                        pair with the device showing TOKEN (ZYRE:...)
-  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows`
+  zyre pair [flags] --code CODE --peer ENDPOINT  pair by the short code another terminal shows
+
+flags:`
 
 // runPair implements "zyre pair".
 func runPair(ctx context.Context, env *cliEnv, args []string) error {
