@@ -13,6 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/trust"
 )
 
 // TestMain lets the test binary run as the zyre command in the scripts.
@@ -43,6 +45,8 @@ func TestScripts(t *testing.T) {
 			"exits":      cmdExits,
 			"waitfile":   cmdWaitFile,
 			"waitmember": cmdWaitMember,
+			"waittrust":  cmdWaitTrust,
+			"verify":     cmdVerify,
 		},
 	})
 }
@@ -114,4 +118,40 @@ func cmdWaitMember(ts *testscript.TestScript, neg bool, args []string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// cmdWaitTrust: waittrust HOME NAME waits (at most a minute) until the
+// trust store of HOME, read by this process, has a record named NAME.
+func cmdWaitTrust(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waittrust HOME NAME")
+	}
+	st, err := trust.Open(ts.MkAbs(args[0]), trust.Options{})
+	ts.Check(err)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := st.Find(args[1]); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("no record %q in %s in a minute", args[1], args[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdVerify: verify HOME OTHER marks the identity of the home OTHER as
+// verified in HOME's trust store, as a pairing would.
+func cmdVerify(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: verify HOME OTHER")
+	}
+	ks, err := keystore.Open(ts.MkAbs(args[1]), keystore.Options{})
+	ts.Check(err)
+	p, err := ks.Public()
+	ts.Check(err)
+	st, err := trust.Open(ts.MkAbs(args[0]), trust.Options{})
+	ts.Check(err)
+	_, err = st.MarkVerified(context.Background(), p.CurveKey, p.UUID, p.Name, "test", p.SigningKey)
+	ts.Check(err)
 }
