@@ -60,6 +60,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	f.fs.BoolVar(&f.ephemeral, "ephemeral", false, "secure mode with a new key for this run only, not the keystore's")
+	f.fs.Lookup("secure").Usage = "secure mode: CURVE with this node's keys from the keystore (an error when it has none; see --ephemeral), v3 beacons; meets only secure nodes"
 	return f
 }
 
