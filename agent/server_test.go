@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 
 const testTimeout = 30 * time.Second
 
-func startNode(t *testing.T, port int, name string, groups ...string) *zre.Node {
+func startNode(t testing.TB, port int, name string, groups ...string) *zre.Node {
 	t.Helper()
 	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond}})
 	if err != nil {

@@ -276,3 +276,69 @@ func hexOf(b []byte) string {
 	}
 	return string(out)
 }
+
+// A DATA out of place gets an ACK with resync at the receiver's offset
+// (the sender goes back there); DATA beyond the file's end ends the
+// transfer with a DONE that says so.
+func TestReceiverResyncAndBounds(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "sender", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	data := []byte("0123456789")
+	s := sha256.Sum256(data)
+	o := Offer{ID: strings.Repeat("2e", 16), Files: []File{{Path: "f.txt", Size: int64(len(data)), SHA256: hexOf(s[:])}}}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: t.TempDir(), Trusted: anyone, Accept: yes})
+		recvErr <- err
+	}()
+	// next returns the next message of our protocol from b.
+	next := func(want string) any {
+		t.Helper()
+		for {
+			select {
+			case e := <-a.Events():
+				w, ok := e.(*zre.Whisper)
+				if !ok {
+					continue
+				}
+				kind, hdr, _, ok, err := parse(w.Content)
+				if !ok || err != nil {
+					t.Fatalf("bad message: %v", err)
+				}
+				if kind == want {
+					return hdr
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", want)
+			}
+		}
+	}
+	offer := func() {
+		if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer()
+	if acc := next(kindAccept).(*accept); len(acc.Offsets) != 1 || acc.Offsets[0] != 0 {
+		t.Fatalf("ACCEPT %+v", acc)
+	}
+	// Offset 4 before 0..4 arrived: resync at 0.
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 4}, data[4:])...)
+	if ak := next(kindAck).(*ack); !ak.Resync || ak.Offset != 0 || ak.File != 0 {
+		t.Fatalf("ACK %+v, want a resync at 0", ak)
+	}
+	// Four octets in place, then six more where only six fit... and one
+	// more beyond the end.
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, data[:4])...)
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 4}, append(data[4:], 'x'))...)
+	if d := next(kindDone).(*done); d.OK || !strings.Contains(d.Error, "beyond the end") {
+		t.Fatalf("DONE %+v", d)
+	}
+	if err := <-recvErr; !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Receive: %v", err)
+	}
+}
