@@ -193,7 +193,7 @@ func TestBenchNetns(t *testing.T) {
 	}
 	// The endpoints are the lab's private addresses, never loopback's
 	// (netns-run merges each command's stderr into its prefixed output).
-	if !regexp.MustCompile(`(?m)^\[0\] zyre: bench local [0-9A-F]+ at tcp://10\.\d+\.\d+\.1:\d+`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^\[0\] zyre: bench local [0-9A-Fa-f]+ at tcp://10\.\d+\.\d+\.1:\d+`).MatchString(out) {
 		t.Errorf("bench local not on the lab's segment")
 	}
 	m := regexp.MustCompile(`namespaces (zyret-[0-9a-f]+)-`).FindStringSubmatch(stderr.String())

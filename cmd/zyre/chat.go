@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
+
+	"github.com/zyre-go/zyre/agent/client"
 )
 
 // runChat implements "zyre chat": join a group (default "chat"), shout
@@ -11,11 +14,21 @@ import (
 // stdin or when interrupted, and says goodbye.
 func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "chat")
+	var a agentFlags
+	a.register(f.fs)
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if len(f.groups) == 0 {
 		f.groups = listFlag{"chat"}
+	}
+	c, err := a.dial(ctx, env, f.fs)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
 	}
 	n, err := f.startNode(ctx, env)
 	if err != nil {
@@ -24,21 +37,7 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	defer stopNode(n)
 	fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s\n", f.groups[0], n.Name(), uuidText(n.UUID()))
 
-	lines := make(chan string)
-	readDone := make(chan error, 1)
-	go func() {
-		// This goroutine may outlive the command while blocked on a
-		// terminal read; the process exits right after.
-		sc := bufio.NewScanner(env.stdin)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		readDone <- sc.Err()
-	}()
+	lines, readDone := readLines(ctx, env)
 	for {
 		select {
 		case l := <-lines:
@@ -57,7 +56,99 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 			if !ok {
 				return nil
 			}
-			fmt.Fprintln(env.stdout, eventLine(e))
+			fmt.Fprintln(env.stdout, f.eventText(e))
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// readLines reads stdin's lines in a goroutine of its own; readDone gets
+// the end (nil at EOF). The goroutine may outlive the command while
+// blocked on a terminal read; the process exits right after.
+func readLines(ctx context.Context, env *cliEnv) (<-chan string, <-chan error) {
+	lines := make(chan string)
+	readDone := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(env.stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		readDone <- sc.Err()
+	}()
+	return lines, readDone
+}
+
+// chatAgent chats in group through the agent: one connection carries its
+// events, c the shouts. The agent's node joins the group if it was not in
+// it, and leaves it again at the end.
+func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group string) error {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	joined := !slices.Contains(info.Groups, group)
+	if joined {
+		if err := c.Join(ctx, group); err != nil {
+			return err
+		}
+		defer func() {
+			lctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+			defer cancel()
+			c.Leave(lctx, group)
+		}()
+	}
+	ev, err := client.Dial(ctx, sock)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	if err := ev.Subscribe(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, info.Name, info.UUID[:8])
+	events := make(chan client.Event)
+	evErr := make(chan error, 1)
+	go func() {
+		for {
+			e, err := ev.Next(ctx)
+			if err != nil {
+				evErr <- err
+				return
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	lines, readDone := readLines(ctx, env)
+	for {
+		select {
+		case l := <-lines:
+			if l == "" {
+				continue
+			}
+			if err := c.Shout(ctx, group, []byte(l)); err != nil {
+				fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+			}
+		case err := <-readDone:
+			if err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			return nil
+		case e := <-events:
+			fmt.Fprintln(env.stdout, agentEventLine(e))
+		case err := <-evErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the agent's events: %w", err)
 		case <-ctx.Done():
 			return nil
 		}

@@ -38,7 +38,7 @@ prompt when stdin is a terminal.`
 func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(env.stderr, keysUsage)
-		return fmt.Errorf("%w: missing keys command", errUsage)
+		return withHint(fmt.Errorf("%w: missing keys command", errUsage), "")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
@@ -55,8 +55,7 @@ func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 	case "passwd":
 		return keysPasswd(ctx, env, args[1:])
 	}
-	fmt.Fprintln(env.stderr, keysUsage)
-	return fmt.Errorf("%w: unknown keys command %q", errUsage, args[0])
+	return withHint(fmt.Errorf("%w: unknown command \"keys %s\"", errUsage, args[0]), `run "zyre keys --help" for the keys commands`)
 }
 
 // keysFlags are the flags every keys subcommand takes.
@@ -66,15 +65,22 @@ type keysFlags struct {
 	passphraseFile string
 	ageIdentity    string
 	workFactor     int
+	env            *cliEnv
+	args           []string // the positional arguments
+	json           bool     // --json, for the commands that print an identity
 }
 
 func newKeysFlags(env *cliEnv, name string) *keysFlags {
-	k := &keysFlags{fs: flag.NewFlagSet("zyre keys "+name, flag.ContinueOnError)}
+	k := &keysFlags{fs: flag.NewFlagSet("zyre keys "+name, flag.ContinueOnError), env: env}
 	k.fs.SetOutput(env.stderr)
 	k.fs.StringVar(&k.home, "home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
 	k.fs.StringVar(&k.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	k.fs.StringVar(&k.ageIdentity, "age-identity", "", "encrypt to / decrypt with the age identity `FILE` instead of a passphrase")
 	k.fs.IntVar(&k.workFactor, "work-factor", 0, "scrypt work factor (log2 N) for a new passphrase; 0 means age's default, lower is weaker")
+	switch name {
+	case "init", "show", "import":
+		k.fs.BoolVar(&k.json, "json", false, "print the public identity as JSON")
+	}
 	return k
 }
 
@@ -90,17 +96,20 @@ func (k *keysFlags) open(env *cliEnv, args []string) (*keystore.Store, error) {
 // parseArgs parses the flags and wants n arguments after them (what names
 // them in the error).
 func (k *keysFlags) parseArgs(args []string, n int, what string) error {
-	if err := k.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	synopsis := "usage: " + k.fs.Name() + " [flags]"
+	if n > 0 {
+		synopsis += " FILE"
 	}
+	pos, err := parseFlags(k.env, k.fs, synopsis, args)
+	if err != nil {
+		return err
+	}
+	k.args = pos
 	switch {
-	case k.fs.NArg() == n:
+	case len(pos) == n:
 		return nil
 	case n == 0:
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, k.fs.Arg(0))
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	default:
 		return fmt.Errorf("%w: want %s", errUsage, what)
 	}
@@ -230,6 +239,29 @@ func (k *keysFlags) unlock(env *cliEnv) (keystore.Unlock, error) {
 	}}, nil
 }
 
+// load loads the identity, asking for a wrong passphrase up to three times
+// on a terminal, and returns the Unlock that opened it.
+func (k *keysFlags) load(ctx context.Context, env *cliEnv, st *keystore.Store) (*keystore.Identity, keystore.Unlock, error) {
+	tries := 1
+	if _, tty := terminalFd(env); tty && k.ageIdentity == "" && k.passphraseFile == "" && env.getenv("ZYRE_PASSPHRASE_FILE") == "" {
+		tries = passphraseTries
+	}
+	for i := 0; ; i++ {
+		u, err := k.unlock(env)
+		if err != nil {
+			return nil, u, err
+		}
+		id, err := st.Load(ctx, u)
+		if err == nil {
+			return id, u, nil
+		}
+		if !errors.Is(err, keystore.ErrWrongPassphrase) || i+1 >= tries {
+			return nil, u, err
+		}
+		fmt.Fprintln(env.stderr, "zyre: wrong passphrase, try again")
+	}
+}
+
 // protection says how to protect new secret keys. useEnv lets the
 // passphrase come from $ZYRE_PASSPHRASE_FILE (not for passwd, where that
 // holds the old one).
@@ -282,8 +314,25 @@ func keysInit(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer id.Wipe()
 	fmt.Fprintf(env.stderr, "zyre: new identity in %s\n", st.Home())
-	printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
-	return nil
+	return k.printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
+}
+
+// printPublic prints the public identity as text, or as JSON.
+func (k *keysFlags) printPublic(w io.Writer, p *keystore.PublicIdentity, protection string) error {
+	if !k.json {
+		printPublic(w, p, protection)
+		return nil
+	}
+	sk, _ := curve.EncodeZ85(p.SigningKey)
+	return writeJSON(w, struct {
+		Name        string    `json:"name"`
+		UUID        string    `json:"uuid"`
+		PublicKey   string    `json:"public_key"`
+		Fingerprint string    `json:"fingerprint"`
+		SigningKey  string    `json:"signing_key"`
+		Created     time.Time `json:"created"`
+		Protection  string    `json:"protection,omitempty"`
+	}{p.Name, p.UUID.String(), p.CurveKey.Z85(), p.Fingerprint(), sk, p.Created, protection})
 }
 
 func printPublic(w io.Writer, p *keystore.PublicIdentity, protection string) {
@@ -316,7 +365,9 @@ func keysShow(_ context.Context, env *cliEnv, args []string) error {
 	} else {
 		fmt.Fprintf(env.stderr, "zyre: warning: %v\n", err)
 	}
-	printPublic(env.stdout, p, prot)
+	if err := k.printPublic(env.stdout, p, prot); err != nil || k.json {
+		return err
+	}
 	if *qr {
 		qrterminal.GenerateWithConfig(p.CurveKey.Z85(), qrterminal.Config{
 			Level:      qrterminal.M,
@@ -351,11 +402,7 @@ func keysExport(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return atomicfile.Write(*out, b.Bytes(), 0o644)
 	}
-	u, err := k.unlock(env)
-	if err != nil {
-		return err
-	}
-	id, err := st.Load(ctx, u)
+	id, _, err := k.load(ctx, env, st)
 	if err != nil {
 		return err
 	}
@@ -391,7 +438,7 @@ func keysImport(ctx context.Context, env *cliEnv, args []string) error {
 	if err := k.parseArgs(args, 1, "one certificate FILE"); err != nil {
 		return err
 	}
-	path := k.fs.Arg(0)
+	path := k.args[0]
 	// Like czmq's zcert_load: prefer FILE_secret when it exists.
 	if !strings.HasSuffix(path, "_secret") {
 		if _, err := os.Stat(path + "_secret"); err == nil {
@@ -429,8 +476,7 @@ func keysImport(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer id.Wipe()
 	fmt.Fprintf(env.stderr, "zyre: imported %s into %s\n", path, st.Home())
-	printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
-	return nil
+	return k.printPublic(env.stdout, &id.PublicIdentity, p.Kind().String())
 }
 
 func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
@@ -442,12 +488,8 @@ func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, err := k.unlock(env)
-	if err != nil {
-		return err
-	}
 	// Check the old passphrase before asking for a new one.
-	id, err := st.Load(ctx, u)
+	id, u, err := k.load(ctx, env, st)
 	if err != nil {
 		return err
 	}

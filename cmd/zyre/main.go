@@ -1,9 +1,11 @@
 // Command zyre runs and inspects secure ZRE nodes: a loopback demo, an event
 // monitor, a group chat, the peer list, keys, trust and pairing.
 //
-// Output rules: results go to stdout; diagnostics go to stderr, lowercase,
-// prefixed with "zyre: ". Exit status 0 on success, 1 on failure, 2 on a
-// usage error.
+// Output rules (cli.go holds them): results go to stdout; diagnostics go to
+// stderr, lowercase, prefixed once with "zyre: ", each hint once on a
+// "zyre: hint:" line. Flags go before, between or after the arguments.
+// Exit status 0 on success, 1 on failure, 2 on a usage error, 130 when
+// interrupted by SIGINT (143 by SIGTERM).
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -27,7 +30,9 @@ type command struct {
 // commands is the static table of subcommands; each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
+		"version": {"print the version (also --version)", runVersion},
+		"agent":   {"run this device's node in the foreground and serve a control socket", runAgent},
+		"members": {"list the peers: name, ID, address, presence, trust, groups", runMembers},
 		"keys":    {"manage this node's identity and keys", runKeys},
 		"pair":    {"pair with a nearby device by QR code or short code", runPair},
 		"trust":   {"list, show, revoke and accept peers' keys", runTrust},
@@ -37,6 +42,8 @@ func commands() map[string]command {
 		"peers":   {"run a node briefly and list the peers it saw", runPeers},
 		"bench":   {"measure throughput and scale (perf_local / perf_remote protocol)", runBench},
 		"stream":  {"send or receive a private, end-to-end encrypted stream in a group", runStream},
+		"send":    {"send files and folders to one trusted peer (resumable, checked)", runSend},
+		"receive": {"receive files from a trusted peer into a folder", runReceive},
 	}
 }
 
@@ -58,46 +65,91 @@ func runVersion(_ context.Context, env *cliEnv, _ []string) error {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value // the first signal
+	go func() {
+		s := <-sigs
+		got.Store(s)
+		cancel()
+		// A second signal while the command says goodbye ends it at once.
+		<-sigs
+		os.Exit(exitStatus(s))
+	}()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	code := run(ctx, env, os.Args[1:])
-	stop()
+	signal.Stop(sigs)
+	if s, ok := got.Load().(os.Signal); ok {
+		code = exitStatus(s)
+	}
+	cancel()
 	os.Exit(code)
+}
+
+// exitStatus is the shell's status for a process ended by s: 128 + s.
+func exitStatus(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 1
 }
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, env *cliEnv, args []string) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(env.stderr, "zyre: unknown command %q\n", args[0])
+	if len(args) == 0 {
 		usage(env.stderr, cmds)
 		return 2
 	}
-	err := c.run(ctx, env, args[1:])
+	switch args[0] {
+	case "-h", "--help":
+		usage(env.stderr, cmds)
+		return 0
+	case "--version", "-version":
+		return exitCode(env, "", runVersion(ctx, env, nil))
+	case "help":
+		// zyre help CMD [SUB] is zyre CMD [SUB] --help.
+		if len(args) == 1 {
+			usage(env.stderr, cmds)
+			return 0
+		}
+		if _, ok := cmds[args[1]]; !ok {
+			printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[1]), `run "zyre --help" for the commands`))
+			return 2
+		}
+		args = append(args[1:len(args):len(args)], "--help")
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
+		return 2
+	}
+	return exitCode(env, args[0], c.run(ctx, env, args[1:]))
+}
+
+// exitCode prints err by the CLI's rules and returns the exit status.
+func exitCode(env *cliEnv, cmd string, err error) int {
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.stderr, "zyre %s: %v\n", args[0], err)
+		var h *hintError
+		if cmd != "" && !errors.As(err, &h) {
+			err = withHint(err, fmt.Sprintf("run \"zyre %s --help\" for usage", cmd))
+		}
+		printError(env.stderr, err)
 		return 2
 	default:
-		fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+		printError(env.stderr, err)
 		return 1
 	}
 }
 
 func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: zyre COMMAND [flags] [args]\n\ncommands:")
+	fmt.Fprintln(w, "usage: zyre COMMAND [flags] [args]    (flags may also follow the args)\n\ncommands:")
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
@@ -106,4 +158,5 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
+	fmt.Fprintln(w, "\nrun \"zyre help COMMAND\" for a command's flags; \"zyre --version\" for the version")
 }

@@ -299,7 +299,7 @@ func TestMonitorSecureTrustRevoke(t *testing.T) {
 	}
 	mon.stdout.waitFor(t, "EXIT doomed "+id)
 	// Its beacons are refused from then on (it is still running).
-	mon.stdout.waitFor(t, "REFUSED  "+id+" beacon key="+peer.PublicKey().Z85())
+	mon.stdout.waitFor(t, "REFUSED doomed "+id+" beacon key="+peer.PublicKey().Z85())
 	mon.stdout.waitFor(t, "key revoked")
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
-	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -49,10 +47,14 @@ type nodeFlags struct {
 	secure         bool
 	home           string
 	passphraseFile string
+	ephemeral      bool
+	env            *cliEnv
+	trustStore     *trust.Store // secure mode's, once the node is configured
+	synopsis       string       // the first lines of --help
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
-	f := &nodeFlags{fs: flag.NewFlagSet("zyre "+cmd, flag.ContinueOnError)}
+	f := &nodeFlags{fs: flag.NewFlagSet("zyre "+cmd, flag.ContinueOnError), env: env}
 	f.fs.SetOutput(env.stderr)
 	f.fs.StringVar(&f.name, "name", "", "node `name` (default: the first 6 characters of its UUID)")
 	f.fs.Var(&f.groups, "group", "join `GROUP` (repeatable)")
@@ -69,19 +71,37 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
 	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
+	f.fs.BoolVar(&f.ephemeral, "ephemeral", false, "secure mode with a new key for this run only, not the keystore's")
+	f.fs.Lookup("secure").Usage = "secure mode: CURVE with this node's keys from the keystore (an error when it has none; see --ephemeral), v3 beacons; meets only secure nodes"
 	return f
 }
 
 // parse parses args; extra positional arguments are a usage error.
 func (f *nodeFlags) parse(args []string) error {
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := f.parseArgs(args)
+	if err != nil {
+		return err
 	}
-	if f.fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, f.fs.Arg(0))
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	return nil
+}
+
+// parseArgs parses the flags wherever they are and returns the positional
+// arguments.
+func (f *nodeFlags) parseArgs(args []string) ([]string, error) {
+	pos, err := parseFlags(f.env, f.fs, f.synopsis, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, f.check()
+}
+
+// check checks the flags' values.
+func (f *nodeFlags) check() error {
+	if f.ephemeral {
+		f.secure = true
 	}
 	if f.port <= 0 || f.port > 65535 {
 		return fmt.Errorf("%w: bad --port %d", errUsage, f.port)
@@ -132,32 +152,21 @@ func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
 
 // secureConfig returns the secure mode's configuration for --secure: this
 // node's identity from the keystore (and its name, unless --name is given),
-// or when the store has none an ephemeral keypair, said on stderr. A
-// passphrase is asked only for an encrypted store.
+// or with --ephemeral a new keypair for this run, said on stderr. A missing
+// home or identity is an error. A passphrase is asked only for an
+// encrypted store, three times on a terminal.
 func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureConfig, string, error) {
-	ephemeral := func(why string) (*zre.SecureConfig, string, error) {
+	if f.ephemeral {
 		pub, sec, err := curve.GenerateKeyPair(nil)
 		if err != nil {
 			return nil, "", err
 		}
-		fmt.Fprintf(env.stderr, "zyre: %s: using an ephemeral key %s for this run\n", why, pub)
+		fmt.Fprintf(env.stderr, "zyre: --ephemeral: using the new key %s for this run\n", pub)
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	home := f.home
-	if home == "" {
-		var err error
-		if home, err = keystore.DefaultHome(env.getenv); err != nil {
-			return ephemeral(fmt.Sprintf("no keystore (%v)", err))
-		}
-	}
-	id, err := keystore.LoadIdentity(ctx, home, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
-		return passphrase(env, f.passphraseFile, true, "passphrase for this node's keys", false)
-	}})
-	if errors.Is(err, keystore.ErrNotFound) {
-		return ephemeral(fmt.Sprintf("no identity in %s (zyre keys init makes one)", home))
-	}
+	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile)
 	if err != nil {
-		return nil, "", fmt.Errorf("loading this node's keys from %s: %w", home, err)
+		return nil, "", err
 	}
 	defer id.Wipe()
 	pub, sec := id.CurveKeyPair()
@@ -167,6 +176,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	if err != nil {
 		return nil, "", err
 	}
+	f.trustStore = ts
 	sign := append(ed25519.PrivateKey(nil), id.Signer()...)
 	fmt.Fprintf(env.stderr, "zyre: secure mode with the identity in %s: key %s, trust store %s\n", home, pub, ts.Path())
 	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil
@@ -207,6 +217,10 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 			return nil, err
 		}
 	}
+	if err := notBesideAgent(ctx, env, n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -223,10 +237,8 @@ func stopNode(n *zre.Node) {
 	n.Close()
 }
 
-// uuidText is zyre's text form of a UUID: 32 upper-case hex digits.
-func uuidText(id uuid.UUID) string {
-	return strings.ToUpper(strings.ReplaceAll(id.String(), "-", ""))
-}
+// uuidText is zyre's short text form of a UUID (shortID).
+func uuidText(id uuid.UUID) string { return shortID(id) }
 
 // contentText renders message frames for a terminal: printable UTF-8 as
 // is, anything else quoted; frames separated by spaces.
@@ -269,14 +281,14 @@ func keyChangedWarning(e *zre.KeyChanged) string {
 // the type in capitals, the peer's name and UUID, the group where there is
 // one, then the content or other details.
 func eventLine(e zre.Event) string {
-	head := fmt.Sprintf("%s %s %s", e.Type(), e.PeerName(), uuidText(e.PeerUUID()))
+	name := e.PeerName()
+	if _, ok := e.(*zre.Refused); ok && name == "" {
+		name = "unknown" // refused before its HELLO
+	}
+	head := fmt.Sprintf("%s %s %s", e.Type(), name, uuidText(e.PeerUUID()))
 	switch e := e.(type) {
 	case *zre.Enter:
-		s := head + " " + e.Addr
-		for _, h := range e.Headers {
-			s += " " + h.Key + "=" + h.Value
-		}
-		return s
+		return head + " " + e.Addr + headersText(e.Headers)
 	case *zre.Join:
 		return head + " " + e.Group
 	case *zre.Leave:

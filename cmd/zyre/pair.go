@@ -46,16 +46,14 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	pos, err := parseFlags(env, fs, pairUsage, args)
+	if err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 1:
+	case len(pos) > 1:
 		return fmt.Errorf("%w: more than one TOKEN", errUsage)
-	case fs.NArg() == 1 && *code != "":
+	case len(pos) == 1 && *code != "":
 		return fmt.Errorf("%w: give a TOKEN or --code, not both", errUsage)
 	case *code == "" && *peer != "":
 		return fmt.Errorf("%w: --peer goes with --code", errUsage)
@@ -103,8 +101,8 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 			announceSearch(env, &opts)
 		}
 		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
-	case fs.NArg() == 1:
-		res, err = pairing.Join(ctx, fs.Arg(0), opts)
+	case len(pos) == 1:
+		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
 		res, err = pairShow(ctx, env, opts)
 	}
@@ -194,15 +192,13 @@ func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain
 	if err != nil {
 		return nil, err
 	}
-	id, err := st.Load(ctx, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
-		return passphrase(env, passFile, true, "passphrase for this node's keys", false)
-	}})
+	id, err := loadWithTries(ctx, env, st, passFile)
 	if errors.Is(err, keystore.ErrNotFound) && plain {
 		fmt.Fprintln(env.stderr, "zyre: warning: no identity yet: making one with UNENCRYPTED secret keys (--insecure-plaintext)")
 		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})
 	}
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, fmt.Errorf("%w (run \"zyre keys init\", or pass --insecure-plaintext)", err)
+		return nil, withHint(err, `run "zyre keys init", or pass --insecure-plaintext`)
 	}
 	return id, err
 }

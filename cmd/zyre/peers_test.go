@@ -33,17 +33,21 @@ func TestPeers(t *testing.T) {
 	}
 }
 
-// TestPeersSecure: peers --secure without a keystore uses an ephemeral key
-// and lists only the secure nodes.
+// TestPeersSecure: peers --ephemeral uses a key of its own for the run
+// and lists only the secure nodes; --secure without a keystore is an error.
 func TestPeersSecure(t *testing.T) {
 	port := randomBeaconPort()
 	a := testSecurePeer(t, port, "secure-one", "lab")
 	testPeer(t, port, "plain-one")
 	r := startCmd(t, strings.NewReader(""), "peers", "--secure", "--home", t.TempDir(), "--loopback", "--port", fmt.Sprint(port), "--wait", "2s")
+	if code := r.wait(t); code != 1 || !strings.Contains(r.stderr.String(), "zyre: keystore: no identity") || !strings.Contains(r.stderr.String(), "--ephemeral") {
+		t.Fatalf("no keystore: exit %d: %s", code, r.stderr.String())
+	}
+	r = startCmd(t, strings.NewReader(""), "peers", "--ephemeral", "--loopback", "--port", fmt.Sprint(port), "--wait", "2s")
 	if code := r.wait(t); code != 0 {
 		t.Fatalf("exit %d: %s", code, r.stderr.String())
 	}
-	if !strings.Contains(r.stderr.String(), "using an ephemeral key") {
+	if !strings.Contains(r.stderr.String(), "--ephemeral: using the new key") {
 		t.Fatalf("stderr %q", r.stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout.String()), "\n")

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,17 +22,22 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-const streamUsage = `usage: zyre stream send GROUP [flags] < FILE
-       zyre stream recv GROUP [flags] > FILE
+const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
+       zyre stream recv [flags] GROUP > FILE
 
-Send stdin to the trusted members of GROUP, or write the stream of one
+Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
 trust store of --home), tofu (tofu records too) or any (every authenticated
 peer: anyone on the network can read).
 
-flags:`
+send shows a progress bar (with the total, percentage and time left when
+FILE's size is known) and both sides end with a summary: octets, time, rate
+and SHA-256. A receiver that joins a stream late lacks its beginning: an
+error, unless --live says the stream is live (then joining late, and data
+lost on the way, are reported and normal). send --live starts without
+waiting for members and waits for no acknowledgement.`
 
 // streamAck is the WHISPER a receiver sends to the sender at the end of a
 // stream, so the sender knows its data arrived before it stops: frames
@@ -52,31 +57,27 @@ type streamFlags struct {
 	suite    string
 	suiteID  privgroup.Suite
 	progress time.Duration
+	live     bool
+	file     string // send: the file to send; "" is stdin
+	in       io.Reader
+	size     int64 // of in, or -1 when unknown
 }
 
 // runStream implements "zyre stream send|recv GROUP".
 func runStream(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) < 2 || (args[0] != "send" && args[0] != "recv") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(env.stderr, streamUsage)
 			return flag.ErrHelp
 		}
-		fmt.Fprintln(env.stderr, streamUsage)
-		return fmt.Errorf("%w: want send or recv, then GROUP", errUsage)
-	}
-	mode, group := args[0], args[1]
-	if strings.HasPrefix(group, "-") {
-		// A flag where GROUP belongs: never start a node for it.
-		fmt.Fprintln(env.stderr, streamUsage)
-		if group == "-h" || group == "-help" || group == "--help" {
-			return flag.ErrHelp
+		if len(args) > 0 {
+			return withHint(fmt.Errorf("%w: unknown command \"stream %s\"", errUsage, args[0]), `run "zyre stream --help": the commands are send and recv`)
 		}
-		return fmt.Errorf("%w: want GROUP before the flags, got %q", errUsage, group)
+		return withHint(fmt.Errorf("%w: want send or recv, then GROUP", errUsage), `run "zyre stream --help" for usage`)
 	}
-	if group == "" || len(group) > privgroup.MaxGroupLen {
-		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
-	}
+	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
+	f.synopsis = streamUsage
 	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the first sender)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
@@ -85,9 +86,31 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
 	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
-	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress line on stderr (0: none)")
-	if err := f.parse(args[2:]); err != nil {
+	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
+	pos, err := f.parseArgs(args[1:])
+	if err != nil {
 		return err
+	}
+	maxArgs, want := 1, "GROUP"
+	if mode == "send" {
+		maxArgs, want = 2, "GROUP [FILE]"
+	}
+	switch {
+	case len(pos) == 0:
+		return fmt.Errorf("%w: missing GROUP: want %s", errUsage, want)
+	case len(pos) > maxArgs:
+		return fmt.Errorf("%w: unexpected argument %q: want %s", errUsage, pos[maxArgs], want)
+	}
+	group := pos[0]
+	if group == "" || len(group) > privgroup.MaxGroupLen {
+		return fmt.Errorf("%w: group name of %d octets, want 1..%d", errUsage, len(group), privgroup.MaxGroupLen)
+	}
+	if len(pos) == 2 && pos[1] != "-" {
+		f.file = pos[1]
+	}
+	if f.live && mode == "send" && !flagSet(f.fs, "members") {
+		f.members = 0
 	}
 	switch {
 	case f.chunk < 1 || f.chunk > privgroup.MaxPlaintext-privgroup.ChunkHeaderSize:
@@ -105,9 +128,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --suite: %w", errUsage, err)
 	}
-	secureSet := false
-	f.fs.Visit(func(fl *flag.Flag) { secureSet = secureSet || fl.Name == "secure" })
-	if secureSet && !f.secure {
+	if flagSet(f.fs, "secure") && !f.secure {
 		return fmt.Errorf("%w: private streams need secure mode", errUsage)
 	}
 	f.secure = true
@@ -117,6 +138,21 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	}
 
 	f.suiteID = suite
+	var in io.Reader = env.stdin
+	size := int64(-1) // unknown
+	if mode == "send" && f.file != "" {
+		// Opened before the node starts: a wrong name fails at once.
+		fh, err := os.Open(f.file)
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		if fi, err := fh.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		in = fh
+	}
+	f.in, f.size = in, size
 	s, err := startStreamNode(ctx, env, f, group)
 	if err != nil {
 		return err
@@ -176,6 +212,10 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	if err != nil {
 		return nil, err
 	}
+	if err := notBesideAgent(ctx, env, n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -221,16 +261,34 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	if err := waitMembers(wctx, s.g, f.members); err != nil {
 		return err
 	}
-	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q (%s)\n", len(s.g.Members()), s.group, s.g.Suite())
+	sentTo := len(s.g.Members())
+	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q (%s)\n", sentTo, s.group, s.g.Suite())
 	w, err := s.g.NewWriter()
 	if err != nil {
 		return err
 	}
-	var in io.Reader = s.env.stdin
+	in := f.in
+	size := f.size
 	if limit > 0 {
 		in = io.LimitReader(in, limit)
+		if size < 0 || limit < size {
+			size = limit
+		}
 	}
-	p := newProgress(s.env, "sent", f.progress)
+	source := "stdin"
+	if f.file != "" {
+		source = f.file
+	}
+	p := newProgress(s.env, "sending", size, f.progress)
+	acked := map[uuid.UUID]bool{}
+	defer func() {
+		live := ""
+		if f.live {
+			live = " (live)"
+		}
+		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %d acknowledged the end\n",
+			max(sentTo, len(s.g.Members()), len(acked)), s.group, live, p.summary(), len(acked))
+	}()
 	rctx, stopReading := context.WithCancel(ctx)
 	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
 	stopReading() // its goroutine ends, unless blocked on stdin itself
@@ -243,7 +301,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		if errors.As(err, &we) {
 			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
 		}
-		return fmt.Errorf("stream: reading stdin after %d octets: %w (the stream was not ended: receivers see it cut)", p.total, err)
+		return fmt.Errorf("stream: reading %s after %d octets: %w (the stream was not ended: receivers see it cut)", source, p.total, err)
 	}
 	// The members that get the end: trusted, holding our key. Only their
 	// acknowledgements count, each once. (Taken now: one that acknowledges
@@ -257,7 +315,6 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// Wait for the members' acknowledgements: the data is then delivered.
 	actx, cancel2 := context.WithTimeout(ctx, f.wait)
 	defer cancel2()
-	acked := map[uuid.UUID]bool{}
 	for len(acked) < f.members {
 		select {
 		case peer := <-s.acks:
@@ -300,7 +357,8 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		}
 		return fmt.Errorf("stream: %s: %w", who, err)
 	}
-	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", s.n.PeerName(sender), uuidText(sender), s.group)
+	senderName := s.n.PeerName(sender)
+	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", safe(senderName), uuidText(sender), s.group)
 	rd, err := s.g.NewReader(sender)
 	if err != nil {
 		return err
@@ -319,14 +377,30 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	}()
 	stop := context.AfterFunc(rctx, func() { rd.Close() })
 	defer stop()
-	p := newProgress(s.env, "received", f.progress)
-	defer p.done()
+	p := newProgress(s.env, "receiving", -1, f.progress)
 	buf := make([]byte, max(f.chunk, 32<<10))
 	var total int64
-	var lost privgroup.GapError // summed
+	var lost privgroup.GapError // summed, after the first octet
+	var late uint64             // octets sent before we joined
+	ended := false
+	defer func() {
+		p.done()
+		state := "the stream did not end"
+		if ended {
+			state = "the stream ended"
+		}
+		if late > 0 {
+			state += fmt.Sprintf("; joined late: the first %d octets were sent before", late)
+		}
+		if lost.Bytes > 0 {
+			state += fmt.Sprintf("; %d octets lost on the way", lost.Bytes)
+		}
+		fmt.Fprintf(s.env.stderr, "zyre: received from %s %s in %q: %s; %s\n", safe(senderName), uuidText(sender), s.group, p.summary(), state)
+	}()
 	ack := func() {
 		// Tell the sender: its data arrived.
-		if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil {
+		// A live sender waits for none and may be gone already.
+		if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil && !f.live {
 			fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
 		}
 	}
@@ -342,16 +416,23 @@ read:
 				return fmt.Errorf("stream: write: %w", werr)
 			}
 			total += int64(n)
-			p.add(n)
+			p.add(want[:n])
 		}
 		var gap *privgroup.GapError
 		switch {
+		case errors.As(err, &gap) && total == 0 && lost.Bytes == 0:
+			// Nothing read yet: the stream began before we joined.
+			late += gap.Bytes
+			if !f.live {
+				fmt.Fprintf(s.env.stderr, "\nzyre: warning: joined the stream late: its first %d octets were sent before\n", gap.Bytes)
+			}
 		case errors.As(err, &gap):
 			fmt.Fprintf(s.env.stderr, "\nzyre: warning: %v\n", gap)
 			lost.Bytes += gap.Bytes
 			lost.Messages += gap.Messages
 		case err == io.EOF:
-			if lost.Bytes > 0 {
+			ended = true
+			if (lost.Bytes > 0 || late > 0) && !f.live {
 				break read
 			}
 			ack()
@@ -369,10 +450,15 @@ read:
 			return fmt.Errorf("stream: %w", err)
 		}
 	}
-	if lost.Bytes > 0 {
+	if lost.Bytes > 0 && !f.live {
 		// Not acknowledged: the sender must not take the stream for
 		// delivered.
-		return fmt.Errorf("stream: the output lacks what was lost on the way: %w", &lost)
+		return withHint(fmt.Errorf("stream: the output lacks what was lost on the way: %w", &lost),
+			"with --live, a stream with gaps is normal")
+	}
+	if late > 0 && !f.live {
+		return withHint(fmt.Errorf("stream: the output lacks the first %d octets: this receiver joined the stream late", late),
+			"with --live, joining a stream late is normal")
 	}
 	// The limit: acknowledge only if the stream ends right there (its end
 	// follows at once when it does).
@@ -451,62 +537,6 @@ func (c *contextReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// progress prints "zyre stream: sent 12.0 MiB, 40.1 MiB/s" on stderr.
-type progress struct {
-	env      *cliEnv
-	verb     string
-	every    time.Duration
-	start    time.Time
-	last     time.Time
-	total    int64
-	printed  bool
-	finished bool
-}
-
-func newProgress(env *cliEnv, verb string, every time.Duration) *progress {
-	now := time.Now()
-	return &progress{env: env, verb: verb, every: every, start: now, last: now}
-}
-
-func (p *progress) add(n int) {
-	p.total += int64(n)
-	if p.every > 0 && time.Since(p.last) >= p.every {
-		p.last = time.Now()
-		p.print("\r")
-	}
-}
-
-func (p *progress) print(prefix string) {
-	secs := time.Since(p.start).Seconds()
-	rate := 0.0
-	if secs > 0 {
-		rate = float64(p.total) / secs
-	}
-	fmt.Fprintf(p.env.stderr, "%szyre stream: %s %s in %.1fs, %s/s, %.1f Mbit/s", prefix, p.verb, sizeText(float64(p.total)), secs, sizeText(rate), rate*8/1e6)
-	p.printed = true
-}
-
-func (p *progress) done() {
-	if p.finished || p.every <= 0 {
-		return
-	}
-	p.finished = true
-	p.print("\r")
-	fmt.Fprintln(p.env.stderr)
-}
-
-func sizeText(n float64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", n/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", n/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", n/(1<<10))
-	}
-	return fmt.Sprintf("%.0f B", n)
-}
-
 // progressWriter counts what passes to the Writer.
 type progressWriter struct {
 	w io.Writer
@@ -515,7 +545,7 @@ type progressWriter struct {
 
 func (pw progressWriter) Write(b []byte) (int, error) {
 	n, err := pw.w.Write(b)
-	pw.p.add(n)
+	pw.p.add(b[:n])
 	if err != nil {
 		err = writeError{err}
 	}

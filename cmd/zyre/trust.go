@@ -51,7 +51,7 @@ without it they change nothing and fail, unless --local.`
 func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(env.stderr, trustUsage)
-		return fmt.Errorf("%w: missing trust command", errUsage)
+		return withHint(fmt.Errorf("%w: missing trust command", errUsage), "")
 	}
 	sub := map[string]func(context.Context, *cliEnv, []string) error{
 		"list":     trustList,
@@ -70,8 +70,7 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fn, ok := sub[args[0]]
 	if !ok {
-		fmt.Fprintln(env.stderr, trustUsage)
-		return fmt.Errorf("%w: unknown trust command %q", errUsage, args[0])
+		return withHint(fmt.Errorf("%w: unknown command \"trust %s\"", errUsage, args[0]), `run "zyre trust --help" for the trust commands`)
 	}
 	return fn(ctx, env, args[1:])
 }
@@ -79,10 +78,11 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 type trustFlags struct {
 	fs   *flag.FlagSet
 	home string
+	env  *cliEnv
 }
 
 func newTrustFlags(env *cliEnv, name string) *trustFlags {
-	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError)}
+	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError), env: env}
 	f.fs.SetOutput(env.stderr)
 	f.fs.StringVar(&f.home, "home", "", "node home directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
 	return f
@@ -91,20 +91,9 @@ func newTrustFlags(env *cliEnv, name string) *trustFlags {
 // parse parses flags placed before, between or after the positional
 // arguments, and checks their number.
 func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
-	var pos []string
-	for {
-		if err := f.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		args = f.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+	pos, err := parseFlags(f.env, f.fs, "", args)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(pos) < minArgs:
@@ -173,10 +162,15 @@ func keyChangeWarning(w io.Writer, r *trust.Record) {
 	}
 }
 
-func trustList(_ context.Context, env *cliEnv, args []string) error {
+func trustList(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "list")
 	asJSON := f.fs.Bool("json", false, "print JSON")
+	var a agentFlags
+	a.register(f.fs)
 	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if done, err := trustListAgent(ctx, env, f, &a, *asJSON); done {
 		return err
 	}
 	st, err := f.store(env)
@@ -295,9 +289,13 @@ func find(st *trust.Store, q string) (trust.Record, error) {
 
 func trustShow(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "show")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	st, r, err := f.record(env, args)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, toJSON(&r))
 	}
 	recs, _ := st.List()
 	nameOf := func(k curve.PublicKey) string {
@@ -467,6 +465,7 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 
 func trustLog(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "log")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -494,6 +493,9 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 			}
 		}
 		return trust.Fingerprint(k)
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, logsJSON(logs, self))
 	}
 	if len(logs) == 0 {
 		fmt.Fprintf(env.stderr, "zyre: no statements in %s\n", st.Path())
@@ -536,6 +538,7 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 
 func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "policy")
+	asJSON := f.fs.Bool("json", false, "print JSON")
 	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
 	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
 	pos, err := f.parse(args, 0, 1)
@@ -570,6 +573,9 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 		if err := st.SetPolicy(ctx, p); err != nil {
 			return err
 		}
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, map[string]any{"mode": p.Mode.String(), "introductions": p.Introductions, "verified_revoke": p.VerifiedRevoke})
 	}
 	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
 	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)

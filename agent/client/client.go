@@ -1,0 +1,314 @@
+// Package client talks to a running zyre agent (the "zyre agent" command)
+// over its control socket: line-delimited JSON on a Unix socket, as
+// spec/agent.md describes. It holds the protocol's types so that an app in
+// another process needs only this package.
+//
+// A Client carries one request at a time. Subscribe turns its connection
+// into a stream of events; open a second Client for requests meanwhile.
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ProtocolVersion is the version of the control protocol in Info.
+const ProtocolVersion = 1
+
+// MaxLine bounds one line of the protocol, either way.
+const MaxLine = 1 << 20
+
+// SocketName is the socket's file name in its directory.
+const SocketName = "agent.sock"
+
+// DefaultSocket returns where the agent of this user listens:
+// $ZYRE_AGENT_SOCKET, else $XDG_RUNTIME_DIR/zyre/agent.sock, else
+// zyre-UID/agent.sock in the temporary directory ($TMPDIR, else /tmp).
+func DefaultSocket(getenv func(string) string) string {
+	if p := getenv("ZYRE_AGENT_SOCKET"); p != "" {
+		return p
+	}
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "zyre", SocketName)
+	}
+	tmp := getenv("TMPDIR")
+	if tmp == "" {
+		tmp = "/tmp"
+	}
+	return filepath.Join(tmp, "zyre-"+strconv.Itoa(os.Getuid()), SocketName)
+}
+
+// Request is one line from the client.
+type Request struct {
+	ID      uint64   `json:"id"`
+	Op      string   `json:"op"`
+	Group   string   `json:"group,omitempty"`
+	Peer    string   `json:"peer,omitempty"`
+	Content [][]byte `json:"content,omitempty"`
+}
+
+// Response is one line from the agent: the answer to the request with the
+// same ID (OK with a Result, or Error), or an Event after "subscribe".
+type Response struct {
+	ID     uint64          `json:"id"`
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Event  *Event          `json:"event,omitempty"`
+}
+
+// Info describes the agent and its node ("info").
+type Info struct {
+	Protocol    int       `json:"protocol"`
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Name        string    `json:"name"`
+	UUID        string    `json:"uuid"`
+	Endpoint    string    `json:"endpoint"`
+	Secure      bool      `json:"secure"`
+	PublicKey   string    `json:"public_key,omitempty"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Home        string    `json:"home,omitempty"`
+	Groups      []string  `json:"groups"`
+	Started     time.Time `json:"started"`
+}
+
+// Presence values of a Member.
+const (
+	Alive   = "alive"   // heard from within the evasive interval
+	Evasive = "evasive" // nothing heard for the evasive interval: pinged
+	Silent  = "silent"  // beacons heard, but no message for the silent interval
+)
+
+// Member is one peer the agent's node knows ("members").
+type Member struct {
+	Name        string    `json:"name"`
+	UUID        string    `json:"uuid"`
+	ID          string    `json:"id"` // the short form: the UUID's first 8 hex digits
+	Address     string    `json:"address"`
+	Presence    string    `json:"presence"`
+	Trust       string    `json:"trust"` // the trust store's state of its key; "-" in plain mode
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Groups      []string  `json:"groups"`
+	Since       time.Time `json:"since"` // when its presence last changed
+}
+
+// Event is one event of the node ("subscribe"). Type is the zre event
+// type in capitals (ENTER, EXIT, JOIN, LEAVE, WHISPER, SHOUT, EVASIVE,
+// SILENT, REFUSED, KEY-CHANGED, ...). Dropped counts the events this
+// subscriber missed just before this one because it read too slowly.
+type Event struct {
+	Type    string            `json:"type"`
+	Peer    string            `json:"peer"`
+	Name    string            `json:"name"`
+	Group   string            `json:"group,omitempty"`
+	Addr    string            `json:"addr,omitempty"`
+	Content [][]byte          `json:"content,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Stage   string            `json:"stage,omitempty"`
+	Key     string            `json:"key,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	Time    time.Time         `json:"time"`
+	Dropped uint64            `json:"dropped,omitempty"`
+}
+
+// TrustRecord is one record of the agent's trust store ("trust.list"),
+// in the form of "zyre trust list --json".
+type TrustRecord struct {
+	Name           string    `json:"name"`
+	UUID           string    `json:"uuid"`
+	Key            string    `json:"key"`
+	Fingerprint    string    `json:"fingerprint"`
+	Bound          bool      `json:"bound"`
+	State          string    `json:"state"`
+	KeyChanged     bool      `json:"key_changed,omitempty"`
+	FirstSeen      time.Time `json:"first_seen"`
+	LastSeen       time.Time `json:"last_seen"`
+	LastAddr       string    `json:"last_addr,omitempty"`
+	VerifiedMethod string    `json:"verified_method,omitempty"`
+	RevokeReason   string    `json:"revoke_reason,omitempty"`
+}
+
+// ErrNoAgent: nothing listens at the socket.
+var ErrNoAgent = errors.New("client: no agent")
+
+// Client is one connection to the agent.
+type Client struct {
+	conn net.Conn
+	rd   *bufio.Reader
+	mu   sync.Mutex
+	next uint64
+	subd bool
+}
+
+// Dial connects to the agent at path. It returns an error wrapping
+// ErrNoAgent when no agent listens there.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrNoAgent, path, err)
+	}
+	return &Client{conn: conn, rd: bufio.NewReaderSize(conn, 64<<10)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// readLine reads one line of at most MaxLine octets.
+func (c *Client) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		part, isPrefix, err := c.rd.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		line = append(line, part...)
+		if len(line) > MaxLine {
+			return nil, fmt.Errorf("client: line longer than %d octets", MaxLine)
+		}
+		if !isPrefix {
+			return line, nil
+		}
+	}
+}
+
+// Call sends req (its ID is set here) and decodes the result into out
+// (which may be nil). The agent's refusal is an error.
+func (c *Client) Call(ctx context.Context, req Request, out any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subd {
+		return errors.New("client: the connection carries events since Subscribe")
+	}
+	resp, err := c.roundTrip(ctx, req)
+	if err != nil {
+		return err
+	}
+	if out != nil && len(resp.Result) > 0 {
+		if err := json.Unmarshal(resp.Result, out); err != nil {
+			return fmt.Errorf("client: %s: bad result: %w", req.Op, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) roundTrip(ctx context.Context, req Request) (Response, error) {
+	c.next++
+	req.ID = c.next
+	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, err
+	}
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return Response{}, c.ctxErr(ctx, fmt.Errorf("client: %s: %w", req.Op, err))
+	}
+	line, err := c.readLine()
+	if err != nil {
+		return Response{}, c.ctxErr(ctx, fmt.Errorf("client: %s: %w", req.Op, err))
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return Response{}, fmt.Errorf("client: %s: bad response: %w", req.Op, err)
+	}
+	if !resp.OK {
+		return resp, fmt.Errorf("agent: %s", resp.Error)
+	}
+	if resp.ID != req.ID {
+		return resp, fmt.Errorf("client: %s: response %d to request %d", req.Op, resp.ID, req.ID)
+	}
+	return resp, nil
+}
+
+func (c *Client) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Info describes the agent and its node.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var i Info
+	err := c.Call(ctx, Request{Op: "info"}, &i)
+	return i, err
+}
+
+// Members lists the peers the node knows, by name then UUID.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var m []Member
+	err := c.Call(ctx, Request{Op: "members"}, &m)
+	return m, err
+}
+
+// Join makes the node join group.
+func (c *Client) Join(ctx context.Context, group string) error {
+	return c.Call(ctx, Request{Op: "join", Group: group}, nil)
+}
+
+// Leave makes the node leave group.
+func (c *Client) Leave(ctx context.Context, group string) error {
+	return c.Call(ctx, Request{Op: "leave", Group: group}, nil)
+}
+
+// Shout sends a message of one or more frames to group.
+func (c *Client) Shout(ctx context.Context, group string, content ...[]byte) error {
+	return c.Call(ctx, Request{Op: "shout", Group: group, Content: content}, nil)
+}
+
+// Whisper sends a message to one peer, named by its UUID.
+func (c *Client) Whisper(ctx context.Context, peer string, content ...[]byte) error {
+	return c.Call(ctx, Request{Op: "whisper", Peer: peer, Content: content}, nil)
+}
+
+// TrustList returns the records of the agent's trust store.
+func (c *Client) TrustList(ctx context.Context) ([]TrustRecord, error) {
+	var r []TrustRecord
+	err := c.Call(ctx, Request{Op: "trust.list"}, &r)
+	return r, err
+}
+
+// Subscribe asks for the node's events from now on; read them with Next.
+// The connection carries nothing else afterwards.
+func (c *Client) Subscribe(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.roundTrip(ctx, Request{Op: "subscribe"}); err != nil {
+		return err
+	}
+	c.subd = true
+	return nil
+}
+
+// Next returns the next event after Subscribe. It ends with ctx (its error)
+// or when the agent goes away (io.EOF).
+func (c *Client) Next(ctx context.Context) (Event, error) {
+	stop := context.AfterFunc(ctx, func() { c.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	line, err := c.readLine()
+	if err != nil {
+		return Event{}, c.ctxErr(ctx, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return Event{}, fmt.Errorf("client: bad event: %w", err)
+	}
+	if resp.Event == nil {
+		if resp.Error != "" {
+			return Event{}, fmt.Errorf("agent: %s", resp.Error)
+		}
+		return Event{}, errors.New("client: a line without an event")
+	}
+	return *resp.Event, nil
+}

@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/zyre-go/zyre/agent/client"
+)
+
+// FuzzRequest: any request line gets one JSON response (an answer or an
+// error), never a panic or a hang, and the server still answers after it.
+func FuzzRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"op":"info"}`, `{"id":2,"op":"members"}`, `{"id":3,"op":"join","group":"g"}`,
+		`{"id":4,"op":"shout","group":"g","content":["aGk="]}`, `{"id":5,"op":"whisper","peer":"x","content":["aGk="]}`,
+		`{"id":6,"op":"trust.list"}`, `{"id":7,"op":"leave","group":""}`, `{"op":7}`, `[]`, `null`, `{`,
+	} {
+		f.Add(s)
+	}
+	n := startNode(f, 20000+rand.IntN(40000), "fuzz")
+	sock := filepath.Join(f.TempDir(), client.SocketName)
+	srv, err := Listen(Config{Node: n, Socket: sock})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(ctx); close(served) }()
+	f.Cleanup(func() { cancel(); <-served })
+	f.Fuzz(func(t *testing.T, line string) {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		go c.Write([]byte(line + "\n"))
+		rd := bufio.NewReader(c)
+		resp, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%q: no response: %v", line, err)
+		}
+		var r client.Response
+		if err := json.Unmarshal([]byte(resp), &r); err != nil {
+			t.Fatalf("%q: response %q: %v", line, resp, err)
+		}
+	})
+}

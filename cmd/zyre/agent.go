@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/zre"
+)
+
+const agentUsage = `usage: zyre agent [flags]
+
+Run this device's node in the foreground: unlock the identity once, run one
+secure node (beacons, the groups of --group), own its trust store, and serve
+a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
+$TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
+monitor, chat, peers and trust list use while it runs. Only this user may
+connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
+It runs until interrupted (SIGINT or SIGTERM).`
+
+// agentFlags are the flags of the commands that can use a running agent.
+type agentFlags struct {
+	socket  string
+	noAgent bool
+}
+
+func (a *agentFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.socket, "socket", "", "the agent's control `socket` (default $ZYRE_AGENT_SOCKET, else $XDG_RUNTIME_DIR/zyre/agent.sock)")
+	fs.BoolVar(&a.noAgent, "no-agent", false, "run a node of this command's own even when an agent runs")
+}
+
+func (a *agentFlags) path(env *cliEnv) string {
+	if a.socket != "" {
+		return a.socket
+	}
+	return client.DefaultSocket(env.getenv)
+}
+
+// nodeOnlyFlags are the node flags that are about the command's output or
+// wait, not about the node: they do not stop a command from using the agent.
+var nodeOnlyFlags = map[string]bool{"group": true, "json": true, "wait": true, "verbose": true, "socket": true, "no-agent": true}
+
+// dial returns a client of the running agent, or nil when the command runs
+// a node of its own: with --no-agent, when flags configure a node (--port,
+// --loopback, --secure, --home ...), or when no agent answers. With
+// --socket, an agent that does not answer is an error.
+func (a *agentFlags) dial(ctx context.Context, env *cliEnv, fs *flag.FlagSet, alsoAllowed ...string) (*client.Client, error) {
+	if a.noAgent {
+		return nil, nil
+	}
+	own := ""
+	fs.Visit(func(f *flag.Flag) {
+		if !nodeOnlyFlags[f.Name] && !slices.Contains(alsoAllowed, f.Name) && own == "" {
+			own = f.Name
+		}
+	})
+	if own != "" {
+		if a.socket != "" {
+			return nil, fmt.Errorf("%w: --socket uses the agent's node; --%s configures a node of this command's own", errUsage, own)
+		}
+		return nil, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := client.Dial(dctx, a.path(env))
+	if err != nil {
+		if a.socket != "" {
+			return nil, withHint(err, `is "zyre agent --socket `+a.socket+`" running?`)
+		}
+		return nil, nil
+	}
+	if _, err := c.Info(dctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("the agent at %s: %w", a.path(env), err)
+	}
+	return c, nil
+}
+
+// runAgent implements "zyre agent".
+func runAgent(ctx context.Context, env *cliEnv, args []string) error {
+	f := newNodeFlags(env, "agent")
+	f.synopsis = agentUsage
+	var a agentFlags
+	a.register(f.fs)
+	plain := f.fs.Bool("plain", false, "run a plain (not secure) node: no identity, no trust store")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if a.noAgent {
+		return fmt.Errorf("%w: --no-agent: this is the agent", errUsage)
+	}
+	if *plain && (f.secure || f.ephemeral || f.home != "") {
+		return fmt.Errorf("%w: --plain excludes --secure, --ephemeral and --home", errUsage)
+	}
+	f.secure = !*plain
+	sock := a.path(env)
+	// Refuse early, before unlocking the identity, when one runs already.
+	if c, err := client.Dial(ctx, sock); err == nil {
+		c.Close()
+		return withHint(fmt.Errorf("%w at %s", agent.ErrRunning, sock), "stop it first, or give another --socket")
+	}
+	n, err := f.startNode(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stopNode(n)
+	home := ""
+	if f.secure && !f.ephemeral {
+		home, _ = homeDir(env, f.home)
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Socket: sock, Home: home, Version: version, Logger: log,
+		OnEvent: func(e zre.Event) {
+			if kc, ok := e.(*zre.KeyChanged); ok {
+				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: agent %s %s at %s, control socket %s\n", n.Name(), shortID(n.UUID()), n.Endpoint(), srv.Addr())
+	err = srv.Serve(ctx)
+	if ctx.Err() != nil {
+		fmt.Fprintln(env.stderr, "zyre: agent stopping")
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,224 @@
+package main
+
+// The CLI's conventions in one place: how flags are parsed (before, between
+// or after the arguments), how --help lists them, how errors and hints are
+// printed (one "zyre: " prefix, each hint once), the short form of a UUID,
+// and the passphrase prompt's three tries.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/keystore"
+)
+
+// parseFlags parses fs's flags wherever they are among args and returns the
+// positional arguments in order. "--" ends the flags: everything after it
+// is positional. -h and --help give flag.ErrHelp after printing synopsis and
+// the flags on env.stderr; any other flag error is a usage error.
+func parseFlags(env *cliEnv, fs *flag.FlagSet, synopsis string, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			printFlagUsage(env.stderr, fs, synopsis)
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// printFlagUsage prints synopsis, then every flag of fs.
+func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	if synopsis == "" {
+		synopsis = "usage: " + fs.Name() + " [flags]"
+	}
+	// A synopsis that ends in its own "flags:" gets no second one.
+	synopsis = strings.TrimSuffix(strings.TrimRight(synopsis, "\n"), "flags:")
+	fmt.Fprintln(w, strings.TrimRight(synopsis, "\n"))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// hintError adds advice for the user to an error. The CLI prints the
+// error, then each distinct hint of the chain once on its own line.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// withHint wraps err with a hint. An empty hint says that the error needs
+// none (the usage was just printed), so none is added.
+func withHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintError{err: err, hint: hint}
+}
+
+// hints returns the distinct hints in err's chain, outermost first.
+func hints(err error) []string {
+	var out []string
+	for err != nil {
+		if h, ok := err.(*hintError); ok && h.hint != "" {
+			dup := false
+			for _, o := range out {
+				dup = dup || o == h.hint
+			}
+			if !dup {
+				out = append(out, h.hint)
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				out = append(out, hints(e)...)
+			}
+			return out
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// errorText is the text of err for the "zyre: " line: a leading "usage: "
+// (errUsage's own text) dropped, and a prefix said twice in a row
+// ("pairing: pairing: ...", the layers each naming themselves) said once.
+func errorText(err error) string {
+	s := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+	if len(hints(err)) > 0 {
+		// A lower layer's own advice, such as the keystore's
+		// (run "zyre keys init"), gives way to the hint.
+		s = runAdvice.ReplaceAllString(s, "")
+	}
+	return dedupPrefixes(s)
+}
+
+// runAdvice matches advice in parentheses that names a zyre command.
+var runAdvice = regexp.MustCompile(` \((run|see|use) "zyre [^)]*\)`)
+
+// dedupPrefixes collapses "a: a: rest" to "a: rest" anywhere in s, where
+// a is one word of letters, digits, '-' or '_'.
+func dedupPrefixes(s string) string {
+	parts := strings.Split(s, ": ")
+	out := parts[:0:0]
+	for i, p := range parts {
+		if i > 0 && p == parts[i-1] && i < len(parts)-1 && isWord(p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
+}
+
+func isWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// printError prints err by the CLI's rules on w: "zyre: TEXT", then
+// "zyre: hint: ..." for each distinct hint.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "zyre: %s\n", errorText(err))
+	for _, h := range hints(err) {
+		fmt.Fprintf(w, "zyre: hint: %s\n", h)
+	}
+}
+
+// shortID is the one short form of a UUID everywhere in the CLI's text
+// output: its first 8 hex digits, lower case (as trust.Record.ShortUUID).
+// --json output and "show" commands give the full UUID.
+func shortID(id uuid.UUID) string { return id.String()[:8] }
+
+// passphraseTries is how many times a terminal prompt asks for a wrong
+// passphrase, as ssh does.
+const passphraseTries = 3
+
+// loadWithTries loads the identity in st, asking for the passphrase on the
+// terminal up to three times when it is wrong. A passphrase from a file is
+// tried once.
+func loadWithTries(ctx context.Context, env *cliEnv, st *keystore.Store, passFile string) (*keystore.Identity, error) {
+	file := passFile
+	if file == "" {
+		file = env.getenv("ZYRE_PASSPHRASE_FILE")
+	}
+	_, tty := terminalFd(env)
+	tries := 1
+	if file == "" && tty {
+		tries = passphraseTries
+	}
+	var err error
+	for i := 0; i < tries; i++ {
+		var id *keystore.Identity
+		id, err = st.Load(ctx, keystore.Unlock{Passphrase: func(context.Context) (string, error) {
+			return passphrase(env, passFile, true, "passphrase for this node's keys", false)
+		}})
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, keystore.ErrWrongPassphrase) {
+			break
+		}
+		if i < tries-1 {
+			fmt.Fprintln(env.stderr, "zyre: wrong passphrase, try again")
+		}
+	}
+	return nil, err
+}
+
+// writeJSON writes v as indented JSON, without HTML escapes (Z85 keys hold
+// < > &).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

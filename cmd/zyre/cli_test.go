@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestErrorText(t *testing.T) {
+	base := errors.New("pairing: short code already used")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("pairing: %w (one attempt per code)", base), "zyre: pairing: short code already used (one attempt per code)\n"},
+		{fmt.Errorf("%w: unknown command %q", errUsage, "x"), "zyre: unknown command \"x\"\n"},
+		{withHint(withHint(errors.New(`keystore: no identity: f does not exist (run "zyre keys init")`), "run it"), "run it"),
+			"zyre: keystore: no identity: f does not exist\nzyre: hint: run it\n"},
+		{withHint(fmt.Errorf("outer: %w", withHint(errors.New("inner"), "b")), "a"), "zyre: outer: inner\nzyre: hint: a\nzyre: hint: b\n"},
+		// Only a whole repeated word is said once; a repeated phrase at the
+		// end is content.
+		{errors.New("a: b: b"), "zyre: a: b: b\n"},
+	} {
+		var b strings.Builder
+		printError(&b, tc.err)
+		if b.String() != tc.want {
+			t.Errorf("%v:\n got %q\nwant %q", tc.err, b.String(), tc.want)
+		}
+	}
+}
+
+func TestParseFlagsAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pos  string
+		n    int
+	}{
+		{[]string{"a", "--n", "3", "b"}, "a b", 3},
+		{[]string{"--n=3", "a", "b"}, "a b", 3},
+		{[]string{"a", "b", "-n", "3"}, "a b", 3},
+		{[]string{"a", "--", "-n", "3"}, "a -n 3", 0},
+	} {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		n := fs.Int("n", 0, "")
+		env := &cliEnv{stderr: io.Discard}
+		pos, err := parseFlags(env, fs, "", tc.args)
+		if err != nil || strings.Join(pos, " ") != tc.pos || *n != tc.n {
+			t.Errorf("%q: %q, n=%d, %v", tc.args, pos, *n, err)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Int("n", 0, "a `number`")
+	var help strings.Builder
+	if _, err := parseFlags(&cliEnv{stderr: &help}, fs, "usage: x [flags] ARG", []string{"a", "--help"}); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(help.String(), "usage: x [flags] ARG\n\nflags:\n  -n number") {
+		t.Errorf("--help: %v\n%s", err, help.String())
+	}
+	if _, err := parseFlags(&cliEnv{stderr: io.Discard}, fs, "", []string{"--frob"}); !errors.Is(err, errUsage) {
+		t.Errorf("bad flag: %v", err)
+	}
+}

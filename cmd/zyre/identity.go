@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// homeDir returns home, else the default home ($ZYRE_HOME, ...).
+func homeDir(env *cliEnv, home string) (string, error) {
+	if home != "" {
+		return home, nil
+	}
+	h, err := keystore.DefaultHome(env.getenv)
+	if err != nil {
+		return "", withHint(err, "pass --home DIR, or --ephemeral for a key of this run only")
+	}
+	return h, nil
+}
+
+// loadNodeIdentity loads this node's identity from home (default: the
+// default home), asking for the passphrase up to three times on a
+// terminal. A missing home or identity is an error whose hint says how to
+// make one, never a silent fallback.
+func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string, error) {
+	given := home != ""
+	home, err := homeDir(env, home)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
+		hint := `run "zyre keys init" to make this device's identity, or pass --ephemeral for a key of this run only`
+		if given {
+			hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home)
+		}
+		return nil, home, withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
+	}
+	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	if err != nil {
+		return nil, home, err
+	}
+	id, err := loadWithTries(ctx, env, st, passFile)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, home, withHint(fmt.Errorf("%w in %s", err, home),
+			fmt.Sprintf("run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home))
+	}
+	if err != nil {
+		return nil, home, fmt.Errorf("loading this node's keys from %s: %w", home, err)
+	}
+	return id, home, nil
+}
+
+// headersText is the ENTER line's headers: " K=V" each, without the long
+// ones zyre sends itself (the binding and the public key, which
+// "zyre members --json" and "zyre trust show" give in full).
+func headersText(hs []zre.Header) string {
+	var b strings.Builder
+	for _, h := range hs {
+		if h.Key == trust.BindingHeader || h.Key == zre.HeaderPublicKey || len(h.Value) > 64 {
+			continue
+		}
+		b.WriteString(" " + safe(h.Key) + "=" + safe(h.Value))
+	}
+	return b.String()
+}
+
+// eventText is eventLine with the name of a refused peer filled in from
+// the trust store when its HELLO never came (a refused beacon or
+// connection), else "unknown".
+func (f *nodeFlags) eventText(e zre.Event) string {
+	if r, ok := e.(*zre.Refused); ok && r.Name == "" && f.trustStore != nil {
+		if rec, ok, err := f.trustStore.Lookup(r.Key); err == nil && ok && rec.Name != "" {
+			c := *r
+			c.Name = rec.Name
+			e = &c
+		}
+	}
+	return eventLine(e)
+}
+
+// notBesideAgent refuses to run a secure node of this command's own with
+// the identity of the agent that answers at the default socket: two nodes
+// with one UUID would confuse every peer (messages for one reach the
+// other).
+func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
+	if !n.Secure() {
+		return nil
+	}
+	sock := client.DefaultSocket(env.getenv)
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, sock)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	info, err := c.Info(ctx)
+	if err != nil || info.UUID != n.UUID().String() {
+		return nil
+	}
+	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, info.Name, shortID(n.UUID())),
+		"stop the agent while this command runs (members, peers, monitor, chat and trust list go through it instead)")
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/transfer"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
+)
+
+const sendUsage = `usage: zyre send [flags] PEER FILE|DIR...
+
+Send files and folders (kept as trees) to one trusted peer, end-to-end
+encrypted (WHISPERs over the CURVE connection between the two nodes), each
+file checked by its SHA-256 on arrival. The peer runs "zyre receive". A
+transfer cut by a broken connection or a restart of either side resumes
+when both run again: run the same command. PEER is a name, a UUID prefix or
+a fingerprint from "zyre trust list"; it must be verified (paired) or
+introduced, or met on first use with --trust tofu. Symbolic links are not
+sent.`
+
+const receiveUsage = `usage: zyre receive [flags]
+
+Receive what one trusted peer sends with "zyre send" into --dir, and exit.
+Nothing is written outside --dir, whatever names the sender uses; a name
+already taken gets " (N)" added. Files arrive in DIR/.zyre-partial first and
+are moved into place once their SHA-256 is checked; a cut transfer resumes
+from there. The offer is accepted on the terminal, or with --yes (with
+--from, for that peer only).`
+
+// transferFlags are the flags send and receive share beside the node's.
+type transferFlags struct {
+	*nodeFlags
+	trust    string
+	wait     time.Duration
+	progress time.Duration
+}
+
+func newTransferFlags(env *cliEnv, cmd, synopsis string) *transferFlags {
+	f := &transferFlags{nodeFlags: newNodeFlags(env, cmd)}
+	f.synopsis = synopsis
+	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified (verified or introduced in the trust store) or tofu (first use too)")
+	f.fs.DurationVar(&f.wait, "wait", 2*time.Minute, "how long the peer may be away (before it comes, or after a cut) before giving up")
+	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	return f
+}
+
+func (f *transferFlags) check() error {
+	switch {
+	case f.trust != "verified" && f.trust != "tofu":
+		return fmt.Errorf("%w: --trust %q: want verified or tofu", errUsage, f.trust)
+	case f.wait <= 0:
+		return fmt.Errorf("%w: bad --wait %v", errUsage, f.wait)
+	case f.ephemeral:
+		return fmt.Errorf("%w: --ephemeral: a transfer needs this node's identity and trust store", errUsage)
+	case len(f.groups) > 0:
+		return fmt.Errorf("%w: --group: a transfer needs no group", errUsage)
+	case flagSet(f.fs, "secure") && !f.secure:
+		return fmt.Errorf("%w: a transfer needs secure mode", errUsage)
+	}
+	f.secure = true
+	return nil
+}
+
+// trusted reports whether peer's key is trusted enough.
+func (f *transferFlags) trusted(n *zre.Node, peer uuid.UUID) bool {
+	key, ok := n.PeerKey(peer)
+	if !ok || f.trustStore == nil {
+		return false
+	}
+	rec, ok, err := f.trustStore.Lookup(key)
+	if err != nil || !ok || rec.UUID != peer {
+		return false
+	}
+	switch rec.State {
+	case trust.StateVerified, trust.StateIntroduced:
+		return true
+	case trust.StateTOFU:
+		return f.trust == "tofu"
+	}
+	return false
+}
+
+// runSend implements "zyre send".
+func runSend(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTransferFlags(env, "send", sendUsage)
+	pos, err := f.parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return fmt.Errorf("%w: want PEER and at least one FILE or DIR", errUsage)
+	}
+	who, paths := pos[0], pos[1:]
+	fmt.Fprintf(env.stderr, "zyre: reading and hashing %s\n", strings.Join(paths, ", "))
+	src, err := transfer.Prepare(paths)
+	if err != nil {
+		return err
+	}
+	for _, s := range src.Skipped {
+		fmt.Fprintf(env.stderr, "zyre: warning: %s is not a regular file: not sent\n", s)
+	}
+	n, err := f.startNode(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stopNode(n)
+	rec, err := findPeer(ctx, n, f.trustStore, who, f.trust == "tofu", f.wait)
+	if err != nil {
+		return withHint(fmt.Errorf("peer %q: %w", who, err), `see "zyre trust list"; pair with a new device first ("zyre pair")`)
+	}
+	peer := rec.UUID
+	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && f.trust != "tofu" {
+		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st),
+			`pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`)
+	}
+	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
+	if err := waitForPeer(ctx, n, peer, f.wait); err != nil {
+		return err
+	}
+	if !f.trusted(n, peer) {
+		return fmt.Errorf("%s %s is not trusted with the key it presents", safe(rec.Name), shortID(peer))
+	}
+	total := src.Offer.Total()
+	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
+	bar := newTransferBar(env, "sending", total, f.progress)
+	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.logger(env),
+		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) }})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: sent %d file(s), %s, to %s %s in %.1fs%s; the receiver checked every file's sha256\n",
+		res.Files, sizeText(float64(res.Octets)), safe(rec.Name), shortID(peer), res.Elapsed.Seconds(), resumedText(res.Resumed))
+	return nil
+}
+
+func resumedText(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (resumed: %s were there already)", sizeText(float64(n)))
+}
+
+// findPeer finds who in the trust store. With tofu, a peer not met yet
+// may be met now: it is looked for again, for up to wait, while the node
+// meets the network (and records the keys it meets on first use).
+func findPeer(ctx context.Context, n *zre.Node, st *trust.Store, who string, tofu bool, wait time.Duration) (trust.Record, error) {
+	rec, err := find(st, who)
+	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
+		return rec, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.Events():
+		case <-tick.C:
+			if rec, err = find(st, who); err == nil || !errors.Is(err, trust.ErrNotFound) {
+				return rec, err
+			}
+		case <-ctx.Done():
+			return rec, err
+		}
+	}
+}
+
+// waitForPeer waits until peer said HELLO, draining the node's events.
+func waitForPeer(ctx context.Context, n *zre.Node, peer uuid.UUID, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, p := range n.Peers() {
+			if p == peer {
+				return nil
+			}
+		}
+		select {
+		case <-n.Events():
+		case <-tick.C:
+		case <-ctx.Done():
+			return withHint(fmt.Errorf("the peer %s did not appear: %w", shortID(peer), ctx.Err()), "is it running \"zyre receive\" on this network?")
+		}
+	}
+}
+
+// runReceive implements "zyre receive".
+func runReceive(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTransferFlags(env, "receive", receiveUsage)
+	dir := f.fs.String("dir", ".", "the `folder` to receive into")
+	from := f.fs.String("from", "", "take offers from this `PEER` only (name, UUID prefix or fingerprint)")
+	yes := f.fs.Bool("yes", false, "accept without asking (with --from: that peer's offers only)")
+	asJSON := f.fs.Bool("json", false, "print what was received as JSON")
+	pos, err := f.parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected argument %q (the folder is --dir)", errUsage, pos[0])
+	}
+	if err := f.check(); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return err
+	}
+	n, err := f.startNode(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stopNode(n)
+	var only uuid.UUID
+	if *from != "" {
+		rec, err := find(f.trustStore, *from)
+		if err != nil {
+			return withHint(fmt.Errorf("--from %q: %w", *from, err), `see "zyre trust list"`)
+		}
+		only = rec.UUID
+	}
+	_, tty := terminalFd(env)
+	if !*yes && !tty {
+		return withHint(fmt.Errorf("%w: stdin is not a terminal: nobody can accept an offer", errUsage), "pass --yes (with --from PEER to accept that peer's offers only)")
+	}
+	fmt.Fprintf(env.stderr, "zyre: receiving into %s as %s %s; waiting for an offer\n", abs, n.Name(), shortID(n.UUID()))
+	var bar *transferBar
+	res, err := transfer.Receive(ctx, n, transfer.ReceiveOptions{
+		Dir:      abs,
+		PeerWait: f.wait,
+		Trusted: func(p uuid.UUID) bool {
+			return (only == uuid.Nil || p == only) && f.trusted(n, p)
+		},
+		Accept: func(ctx context.Context, p uuid.UUID, name string, o *transfer.Offer, held int64) (bool, error) {
+			what := fmt.Sprintf("%d file(s), %s, from %s %s", len(o.Files), sizeText(float64(o.Total())), safe(name), shortID(p))
+			if held > 0 {
+				what += fmt.Sprintf(" (%s held from an earlier attempt)", sizeText(float64(held)))
+			}
+			ok := *yes
+			if !ok {
+				for i, fl := range o.Files {
+					if i == 10 {
+						fmt.Fprintf(env.stderr, "  ... and %d more\n", len(o.Files)-10)
+						break
+					}
+					fmt.Fprintf(env.stderr, "  %s  %s\n", safe(fl.Path), sizeText(float64(fl.Size)))
+				}
+				fmt.Fprintf(env.stderr, "accept %s into %s? [y/N] ", what, abs)
+				line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+				a := strings.ToLower(strings.TrimSpace(line))
+				ok = a == "y" || a == "yes"
+			}
+			if !ok {
+				fmt.Fprintf(env.stderr, "zyre: declined %s\n", what)
+				return false, nil
+			}
+			fmt.Fprintf(env.stderr, "zyre: accepted %s\n", what)
+			bar = newTransferBar(env, "receiving", o.Total(), f.progress)
+			bar.set(held, o.Total())
+			return true, nil
+		},
+		Progress: func(held, total int64) {
+			if bar != nil {
+				bar.set(held, total)
+			}
+		},
+		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) },
+		Logger: f.logger(env),
+	})
+	if bar != nil {
+		bar.done()
+	}
+	if errors.Is(err, transfer.ErrRejected) {
+		return errors.New("the offer was declined")
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := writeJSON(env.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range res.Paths {
+			fmt.Fprintln(env.stdout, filepath.Join(abs, filepath.FromSlash(p)))
+		}
+	}
+	fmt.Fprintf(env.stderr, "zyre: received %d file(s), %s, from %s %s in %.1fs%s; every file's sha256 checked\n",
+		res.Files, sizeText(float64(res.Octets)), safe(res.Name), shortID(res.From), res.Elapsed.Seconds(), resumedText(res.Resumed))
+	return nil
+}

@@ -1,0 +1,451 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
+)
+
+// partialDir holds, inside the receive folder, the files being received:
+// partialDir/ID/INDEX, moved into place once checked.
+const partialDir = ".zyre-partial"
+
+// ReceiveOptions configure Receive.
+type ReceiveOptions struct {
+	// Dir is the folder everything is written in (and nothing outside it).
+	Dir string
+	// Trusted says whether offers from a peer are considered at all
+	// (others get a REJECT). Nil refuses everyone.
+	Trusted func(peer uuid.UUID) bool
+	// Accept is asked about an offer of a trusted peer, with the octets
+	// already held from an earlier attempt. It runs on Receive's goroutine.
+	Accept func(ctx context.Context, peer uuid.UUID, name string, o *Offer, held int64) (bool, error)
+	// PeerWait is how long the sender may be away after an EXIT before
+	// Receive gives up (its partial files stay for a later resume); 0
+	// means 2 minutes.
+	PeerWait time.Duration
+	// Progress, if set, is called on Receive's goroutine with the octets
+	// held and the total; it must not block.
+	Progress func(held, total int64)
+	// Notify, if set, is told on Receive's goroutine when the sender goes
+	// away and when it comes back; it must not block.
+	Notify func(string)
+	// Logger gets what happens; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Received sums up a transfer received.
+type Received struct {
+	Result
+	From  uuid.UUID `json:"from"`
+	Name  string    `json:"name"`
+	Offer Offer     `json:"offer"`
+	// Paths are where the files were put, relative to Dir (a name that
+	// was taken gets " (N)" added).
+	Paths []string `json:"paths"`
+}
+
+// Receive waits for an offer from a trusted peer, receives it into
+// opts.Dir, checks every file's SHA-256, moves each into place, and
+// returns when all are. It reads n's events itself.
+func Receive(ctx context.Context, n *zre.Node, opts ReceiveOptions) (Received, error) {
+	if opts.PeerWait <= 0 {
+		opts.PeerWait = 2 * time.Minute
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	root, err := os.OpenRoot(opts.Dir)
+	if err != nil {
+		return Received{}, fmt.Errorf("transfer: the receive folder: %w", err)
+	}
+	defer root.Close()
+	r := &receiver{n: n, opts: opts, log: log, root: root}
+	defer r.closeFile()
+	return r.run(ctx)
+}
+
+type receiver struct {
+	n    *zre.Node
+	opts ReceiveOptions
+	log  *slog.Logger
+	root *os.Root
+
+	peer      uuid.UUID
+	name      string
+	offer     *Offer
+	start     time.Time
+	resumed   int64
+	away      bool
+	awaySince time.Time
+
+	held     []int64 // per file
+	placed   []string
+	file     int // the first file not held whole
+	fh       *os.File
+	fhi      int
+	acked    int64 // of file, last ACK sent
+	resyncAt time.Time
+}
+
+func (r *receiver) notify(msg string) {
+	if r.opts.Notify != nil {
+		r.opts.Notify(msg)
+	}
+}
+
+func (r *receiver) closeFile() {
+	if r.fh != nil {
+		r.fh.Close()
+		r.fh = nil
+	}
+}
+
+func (r *receiver) partial(i int) string {
+	return path.Join(partialDir, r.offer.ID, fmt.Sprint(i))
+}
+
+func (r *receiver) whisper(peer uuid.UUID, kind string, hdr any) {
+	if err := r.n.Whisper(peer, frames(kind, hdr, nil)...); err != nil {
+		r.log.Debug("transfer: not sent", "kind", kind, "err", err)
+	}
+}
+
+func (r *receiver) totalHeld() int64 {
+	var t int64
+	for _, h := range r.held {
+		t += h
+	}
+	return t
+}
+
+func (r *receiver) progress() {
+	if r.opts.Progress != nil && r.offer != nil {
+		r.opts.Progress(r.totalHeld(), r.offer.Total())
+	}
+}
+
+func (r *receiver) run(ctx context.Context) (Received, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Received{}, ctx.Err()
+		case <-tick.C:
+			if r.offer != nil && r.away && time.Since(r.awaySince) > r.opts.PeerWait {
+				return Received{}, fmt.Errorf("transfer: %s was away for %v; run again to resume (%d of %d octets held)",
+					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
+			}
+		case e, ok := <-r.n.Events():
+			if !ok {
+				return Received{}, errors.New("transfer: our node stopped")
+			}
+			res, fin, err := r.handle(ctx, e)
+			if fin || err != nil {
+				return res, err
+			}
+		}
+	}
+}
+
+func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, error) {
+	if r.offer != nil && e.PeerUUID() == r.peer {
+		switch e.(type) {
+		case *zre.Exit:
+			r.away, r.awaySince = true, time.Now()
+			r.notify(fmt.Sprintf("%s went away with %d of %d octets held; waiting up to %v", r.name, r.totalHeld(), r.offer.Total(), r.opts.PeerWait))
+		case *zre.Enter:
+			if r.away {
+				r.notify(fmt.Sprintf("%s is back", r.name))
+			}
+			r.away = false
+		}
+	}
+	w, ok := e.(*zre.Whisper)
+	if !ok {
+		return Received{}, false, nil
+	}
+	kind, hdr, data, ok, err := parse(w.Content)
+	if !ok {
+		return Received{}, false, nil
+	}
+	if err != nil {
+		if r.offer != nil && w.Peer == r.peer {
+			return Received{}, true, fmt.Errorf("from %s: %w", r.name, err)
+		}
+		r.log.Debug("transfer: bad message", "peer", w.Peer, "err", err)
+		return Received{}, false, nil
+	}
+	switch h := hdr.(type) {
+	case *Offer:
+		if err := r.onOffer(ctx, w, h); err != nil {
+			return Received{}, true, err
+		}
+		if r.offer != nil && r.file >= len(r.offer.Files) {
+			// Everything was held already (an earlier attempt).
+			return r.complete(), true, nil
+		}
+		return Received{}, false, nil
+	case *dataHdr:
+		if r.offer == nil || w.Peer != r.peer || h.ID != r.offer.ID {
+			return Received{}, false, nil
+		}
+		return r.onData(h, data)
+	default:
+		r.log.Debug("transfer: unexpected message", "kind", kind)
+	}
+	return Received{}, false, nil
+}
+
+func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error {
+	if r.offer != nil {
+		if w.Peer == r.peer && o.ID == r.offer.ID {
+			// The sender came back (or restarted): go on from here.
+			r.notify(fmt.Sprintf("resuming at %d of %d octets", r.totalHeld(), r.offer.Total()))
+			r.away = false
+			r.closeFile()
+			r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
+			r.acked = r.held[r.file]
+			return nil
+		}
+		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "busy with another transfer"})
+		return nil
+	}
+	if r.opts.Trusted == nil || !r.opts.Trusted(w.Peer) {
+		r.log.Debug("transfer: offer from an untrusted peer", "peer", w.Peer)
+		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "not trusted"})
+		return nil
+	}
+	if err := CheckOffer(o); err != nil {
+		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: err.Error()})
+		return fmt.Errorf("the offer of %s: %w", w.Name, err)
+	}
+	r.offer, r.peer, r.name = o, w.Peer, w.Name
+	held, err := r.resume()
+	if err != nil {
+		return err
+	}
+	ok, err := r.opts.Accept(ctx, w.Peer, w.Name, o, held)
+	if err != nil || !ok {
+		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "declined"})
+		r.offer = nil
+		if err != nil {
+			return err
+		}
+		return ErrRejected
+	}
+	r.start, r.resumed = time.Now(), held
+	// Files held whole are checked now; empty ones made.
+	for i := range o.Files {
+		if r.held[i] == o.Files[i].Size && r.placed[i] == "" {
+			if err := r.finish(i); err != nil {
+				r.whisper(r.peer, kindDone, &done{ID: o.ID, Error: err.Error()})
+				return err
+			}
+		}
+	}
+	r.advance()
+	r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
+	r.acked = r.heldOf(r.file)
+	r.progress()
+	return nil
+}
+
+func (r *receiver) heldOf(i int) int64 {
+	if i < len(r.held) {
+		return r.held[i]
+	}
+	return 0
+}
+
+// resume finds what an earlier attempt left: partial files, and files
+// already in place with the right content.
+func (r *receiver) resume() (int64, error) {
+	o := r.offer
+	r.held = make([]int64, len(o.Files))
+	r.placed = make([]string, len(o.Files))
+	var total int64
+	for i, f := range o.Files {
+		if fi, err := r.root.Lstat(r.partial(i)); err == nil && fi.Mode().IsRegular() {
+			if fi.Size() <= f.Size {
+				r.held[i] = fi.Size()
+			} else if err := r.root.Remove(r.partial(i)); err != nil {
+				return 0, err
+			}
+		} else if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
+			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
+				r.held[i], r.placed[i] = f.Size, f.Path
+			}
+		}
+		total += r.held[i]
+	}
+	return total, nil
+}
+
+func (r *receiver) hash(name string) (string, error) {
+	fh, err := r.root.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// advance moves r.file to the first file not held whole.
+func (r *receiver) advance() {
+	for r.file < len(r.held) && r.held[r.file] == r.offer.Files[r.file].Size {
+		r.file++
+	}
+}
+
+func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
+	o := r.offer
+	if r.file >= len(o.Files) {
+		return Received{}, false, nil
+	}
+	if h.File != r.file || h.Offset != r.held[r.file] {
+		// Out of place (a DATA lost before it, or one of before a
+		// resume): tell the sender where we are, now and then.
+		if h.File >= r.file && time.Since(r.resyncAt) > 200*time.Millisecond {
+			r.resyncAt = time.Now()
+			r.whisper(r.peer, kindAck, &ack{ID: o.ID, File: r.file, Offset: r.held[r.file], Resync: true})
+		}
+		return Received{}, false, nil
+	}
+	f := o.Files[r.file]
+	if h.Offset+int64(len(data)) > f.Size {
+		err := fmt.Errorf("%w: DATA beyond the end of %q", ErrProtocol, f.Path)
+		r.whisper(r.peer, kindDone, &done{ID: o.ID, Error: err.Error()})
+		return Received{}, true, err
+	}
+	if r.fh == nil || r.fhi != r.file {
+		r.closeFile()
+		if err := r.root.MkdirAll(path.Join(partialDir, o.ID), 0o700); err != nil {
+			return Received{}, true, err
+		}
+		perm := fs.FileMode(0o644)
+		if f.Mode&0o111 != 0 {
+			perm = 0o755
+		}
+		fh, err := r.root.OpenFile(r.partial(r.file), os.O_WRONLY|os.O_CREATE, perm)
+		if err != nil {
+			return Received{}, true, err
+		}
+		r.fh, r.fhi = fh, r.file
+	}
+	if _, err := r.fh.WriteAt(data, h.Offset); err != nil {
+		return Received{}, true, fmt.Errorf("transfer: writing %q: %w", f.Path, err)
+	}
+	r.held[r.file] += int64(len(data))
+	r.progress()
+	if r.held[r.file] < f.Size {
+		if r.held[r.file]-r.acked >= AckEvery {
+			r.acked = r.held[r.file]
+			r.whisper(r.peer, kindAck, &ack{ID: o.ID, File: r.file, Offset: r.acked})
+		}
+		return Received{}, false, nil
+	}
+	// The file is whole: check it and put it in place.
+	r.closeFile()
+	if err := r.finish(r.file); err != nil {
+		r.whisper(r.peer, kindDone, &done{ID: o.ID, Error: err.Error()})
+		return Received{}, true, err
+	}
+	r.whisper(r.peer, kindAck, &ack{ID: o.ID, File: r.file, Offset: f.Size})
+	r.advance()
+	r.acked = r.heldOf(r.file)
+	if r.file < len(o.Files) {
+		return Received{}, false, nil
+	}
+	return r.complete(), true, nil
+}
+
+// complete tells the sender all is in place and sums up.
+func (r *receiver) complete() Received {
+	o := r.offer
+	r.whisper(r.peer, kindDone, &done{ID: o.ID, OK: true})
+	r.root.Remove(path.Join(partialDir, o.ID))
+	r.root.Remove(partialDir) // when empty
+	return Received{From: r.peer, Name: r.name, Offer: *o, Paths: r.placed,
+		Result: Result{Files: len(o.Files), Octets: o.Total(), Resumed: r.resumed, Elapsed: time.Since(r.start)}}
+}
+
+// finish checks file i (held whole) and moves it into place.
+func (r *receiver) finish(i int) error {
+	f := r.offer.Files[i]
+	if r.placed[i] != "" {
+		return nil
+	}
+	src := r.partial(i)
+	if f.Size == 0 {
+		if err := r.root.MkdirAll(path.Join(partialDir, r.offer.ID), 0o700); err != nil {
+			return err
+		}
+		fh, err := r.root.OpenFile(src, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		fh.Close()
+	}
+	sum, err := r.hash(src)
+	if err != nil {
+		return err
+	}
+	if sum != f.SHA256 {
+		r.root.Remove(src)
+		r.held[i] = 0
+		return fmt.Errorf("transfer: %q arrived with sha256 %s, the sender's is %s: discarded", f.Path, sum, f.SHA256)
+	}
+	if dir := path.Dir(f.Path); dir != "." {
+		if err := r.root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("transfer: folder for %q: %w", f.Path, err)
+		}
+	}
+	dst, err := r.freeName(f.Path)
+	if err != nil {
+		return err
+	}
+	if err := r.root.Rename(src, dst); err != nil {
+		return fmt.Errorf("transfer: putting %q in place: %w", f.Path, err)
+	}
+	r.placed[i] = dst
+	return nil
+}
+
+// freeName returns p, or p with " (N)" before its extension when p is
+// taken.
+func (r *receiver) freeName(p string) (string, error) {
+	ext := path.Ext(p)
+	stem := strings.TrimSuffix(p, ext)
+	for n := 0; n < 1000; n++ {
+		c := p
+		if n > 0 {
+			c = fmt.Sprintf("%s (%d)%s", stem, n, ext)
+		}
+		if _, err := r.root.Lstat(c); errors.Is(err, fs.ErrNotExist) {
+			return c, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("transfer: no free name for %q", p)
+}

@@ -1,0 +1,432 @@
+package transfer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Source is a prepared offer with the local file behind each entry.
+type Source struct {
+	Offer Offer
+	Local []string // Local[i] is the file of Offer.Files[i]
+	// Skipped names what was left out (symbolic links, devices...).
+	Skipped []string
+}
+
+// Prepare walks paths (files, or directories kept as trees under their
+// base name) and hashes every regular file. Symbolic links and other
+// non-regular files are skipped and listed.
+func Prepare(paths []string) (*Source, error) {
+	src := &Source{}
+	add := func(local, rel string, fi fs.FileInfo) error {
+		sum, err := hashFile(local)
+		if err != nil {
+			return err
+		}
+		src.Offer.Files = append(src.Offer.Files, File{Path: rel, Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum})
+		src.Local = append(src.Local, local)
+		return nil
+	}
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil, err
+		}
+		base := filepath.Base(filepath.Clean(p))
+		switch {
+		case fi.Mode().IsRegular():
+			if err := add(p, base, fi); err != nil {
+				return nil, err
+			}
+		case fi.IsDir():
+			err := filepath.WalkDir(p, func(local string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, err := filepath.Rel(p, local)
+				if err != nil {
+					return err
+				}
+				rel = filepath.ToSlash(filepath.Join(base, rel))
+				if d.IsDir() {
+					return nil
+				}
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				if !info.Mode().IsRegular() {
+					src.Skipped = append(src.Skipped, local)
+					return nil
+				}
+				return add(local, rel, info)
+			})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			src.Skipped = append(src.Skipped, p)
+		}
+	}
+	if len(src.Offer.Files) == 0 {
+		return nil, errors.New("transfer: no regular file to send")
+	}
+	// The same files give the same ID: a restarted sender resumes.
+	b, _ := json.Marshal(src.Offer.Files)
+	id := sha256.Sum256(b)
+	src.Offer.ID = hex.EncodeToString(id[:16])
+	if err := CheckOffer(&src.Offer); err != nil {
+		return nil, fmt.Errorf("transfer: these names cannot be sent: %w", err)
+	}
+	return src, nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("transfer: reading %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SendOptions configure Send.
+type SendOptions struct {
+	// PeerWait is how long the peer may be away (before it first comes, or
+	// after an EXIT) before Send gives up; 0 means 2 minutes.
+	PeerWait time.Duration
+	// AcceptWait is how long the receiver may take to accept; 0 means 10
+	// minutes.
+	AcceptWait time.Duration
+	// Progress, if set, is called on Send's goroutine with the octets the
+	// receiver holds and the total; it must not block.
+	Progress func(held, total int64)
+	// Notify, if set, is told on Send's goroutine when the peer goes away
+	// and when it comes back (the transfer resumes); it must not block.
+	Notify func(string)
+	// Event, if set, is called with every event Send reads that is not
+	// for it (Send owns the node's events while it runs).
+	Event func(zre.Event)
+	// Logger gets what happens; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Result sums up a transfer.
+type Result struct {
+	Files   int           `json:"files"`
+	Octets  int64         `json:"octets"`  // of all files
+	Resumed int64         `json:"resumed"` // octets the receiver held already
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// ErrRejected: the receiver said no.
+var ErrRejected = errors.New("transfer: the receiver rejected the offer")
+
+// Send offers src to peer and sends what the receiver does not hold yet,
+// until the receiver has checked every file. It reads n's events itself.
+func Send(ctx context.Context, n *zre.Node, peer uuid.UUID, src *Source, opts SendOptions) (Result, error) {
+	if opts.PeerWait <= 0 {
+		opts.PeerWait = 2 * time.Minute
+	}
+	if opts.AcceptWait <= 0 {
+		opts.AcceptWait = 10 * time.Minute
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &sender{n: n, peer: peer, src: src, opts: opts, log: log, start: time.Now()}
+	defer s.closeFile()
+	return s.run(ctx)
+}
+
+type sender struct {
+	n     *zre.Node
+	peer  uuid.UUID
+	src   *Source
+	opts  SendOptions
+	log   *slog.Logger
+	start time.Time
+
+	present   bool // the peer is here (HELLO seen, no EXIT since)
+	awaySince time.Time
+	accepted  bool
+	offered   time.Time
+
+	file    int   // the file being sent
+	acked   int64 // of file: the receiver holds everything before
+	next    int64 // of file: the next octet to send
+	lastAck time.Time
+	held    int64 // octets the receiver holds, all files
+	resumed int64
+
+	fh  *os.File
+	fhi int
+	buf []byte
+}
+
+func (s *sender) closeFile() {
+	if s.fh != nil {
+		s.fh.Close()
+		s.fh = nil
+	}
+}
+
+func (s *sender) total() int64 { return s.src.Offer.Total() }
+
+func (s *sender) notify(msg string) {
+	if s.opts.Notify != nil {
+		s.opts.Notify(msg)
+	}
+}
+
+func (s *sender) progress() {
+	if s.opts.Progress != nil {
+		s.opts.Progress(s.held, s.total())
+	}
+}
+
+func (s *sender) whisper(kind string, hdr any, data []byte) error {
+	return s.n.Whisper(s.peer, frames(kind, hdr, data)...)
+}
+
+func (s *sender) run(ctx context.Context) (Result, error) {
+	s.present = s.n.PeerName(s.peer) != "" || contains(s.n.Peers(), s.peer)
+	s.awaySince = time.Now()
+	acceptBy := time.Now().Add(s.opts.AcceptWait)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// Send while the window allows.
+		if s.accepted && s.present {
+			if err := s.pump(); err != nil {
+				return Result{}, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case e, ok := <-s.n.Events():
+			if !ok {
+				return Result{}, errors.New("transfer: our node stopped")
+			}
+			res, fin, err := s.handle(e)
+			if fin || err != nil {
+				return res, err
+			}
+		case now := <-tick.C:
+			if !s.present {
+				if now.Sub(s.awaySince) > s.opts.PeerWait {
+					return Result{}, fmt.Errorf("transfer: the peer was away for %v", s.opts.PeerWait)
+				}
+				continue
+			}
+			if !s.accepted {
+				if now.After(acceptBy) {
+					return Result{}, fmt.Errorf("transfer: no answer to the offer in %v", s.opts.AcceptWait)
+				}
+				if now.Sub(s.offered) >= 2*time.Second {
+					s.offer()
+				}
+				continue
+			}
+			// Quiet with data outstanding: go back to the last ACK.
+			if s.next > s.acked && now.Sub(s.lastAck) > 3*time.Second {
+				s.log.Debug("transfer: no ACK; going back", "file", s.file, "offset", s.acked)
+				s.next = s.acked
+				s.lastAck = now
+			}
+		}
+	}
+}
+
+func contains(ids []uuid.UUID, id uuid.UUID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *sender) offer() {
+	s.offered = time.Now()
+	if err := s.whisper(kindOffer, &s.src.Offer, nil); err != nil {
+		s.log.Debug("transfer: offer not sent", "err", err)
+	}
+}
+
+// handle takes one event; fin when the transfer is over.
+func (s *sender) handle(e zre.Event) (Result, bool, error) {
+	if e.PeerUUID() != s.peer {
+		if s.opts.Event != nil {
+			s.opts.Event(e)
+		}
+		return Result{}, false, nil
+	}
+	switch e := e.(type) {
+	case *zre.Enter:
+		if !s.present {
+			s.notify(fmt.Sprintf("%s is back; offering again to resume", e.Name))
+		}
+		s.present, s.accepted = true, false
+		s.offer()
+	case *zre.Exit:
+		if s.present {
+			s.notify(fmt.Sprintf("%s went away with %d of %d octets held; waiting up to %v", e.Name, s.held, s.total(), s.opts.PeerWait))
+		}
+		s.present, s.accepted = false, false
+		s.awaySince = time.Now()
+	case *zre.Whisper:
+		kind, hdr, _, ok, err := parse(e.Content)
+		if !ok {
+			break
+		}
+		if err != nil {
+			return Result{}, true, err
+		}
+		switch h := hdr.(type) {
+		case *accept:
+			if h.ID != s.src.Offer.ID || len(h.Offsets) != len(s.src.Offer.Files) {
+				return Result{}, true, fmt.Errorf("%w: ACCEPT of another offer", ErrProtocol)
+			}
+			if err := s.accept(h.Offsets); err != nil {
+				return Result{}, true, err
+			}
+		case *reject:
+			if h.ID == s.src.Offer.ID {
+				return Result{}, true, fmt.Errorf("%w: %s", ErrRejected, h.Reason)
+			}
+		case *ack:
+			if h.ID != s.src.Offer.ID || !s.accepted {
+				break
+			}
+			s.onAck(h)
+		case *done:
+			if h.ID != s.src.Offer.ID {
+				break
+			}
+			if !h.OK {
+				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", h.Error)
+			}
+			s.held = s.total()
+			s.progress()
+			return Result{Files: len(s.src.Offer.Files), Octets: s.total(), Resumed: s.resumed, Elapsed: time.Since(s.start)}, true, nil
+		default:
+			s.log.Debug("transfer: unexpected message", "kind", kind)
+		}
+	}
+	return Result{}, false, nil
+}
+
+// accept starts (again) from the receiver's offsets: the first file it
+// does not hold whole.
+func (s *sender) accept(offsets []int64) error {
+	var held int64
+	first := len(offsets)
+	for i, o := range offsets {
+		size := s.src.Offer.Files[i].Size
+		if o < 0 || o > size {
+			return fmt.Errorf("%w: ACCEPT offset %d of a file of %d octets", ErrProtocol, o, size)
+		}
+		held += o
+		if o < size && first == len(offsets) {
+			first = i
+		}
+	}
+	if !s.accepted && s.held == 0 {
+		s.resumed = held
+	} else if held > 0 {
+		s.notify(fmt.Sprintf("resuming at %d of %d octets", held, s.total()))
+	}
+	s.accepted, s.held, s.lastAck = true, held, time.Now()
+	s.file = first
+	if first < len(offsets) {
+		s.acked, s.next = offsets[first], offsets[first]
+	}
+	s.progress()
+	return nil
+}
+
+func (s *sender) onAck(a *ack) {
+	if a.File != s.file || a.File < 0 || a.File >= len(s.src.Offer.Files) {
+		return
+	}
+	if a.Offset < 0 || a.Offset > s.src.Offer.Files[s.file].Size {
+		return
+	}
+	if a.Offset > s.acked {
+		s.held += a.Offset - s.acked
+		s.acked = a.Offset
+		s.progress()
+	}
+	s.lastAck = time.Now()
+	if a.Resync && a.Offset < s.next {
+		s.next = a.Offset
+	}
+	// On to the next file the receiver does not hold (empty files it
+	// makes itself).
+	for s.acked == s.src.Offer.Files[s.file].Size && s.file < len(s.src.Offer.Files)-1 {
+		s.file++
+		s.acked, s.next = 0, 0
+	}
+}
+
+// pump sends DATA while the window allows.
+func (s *sender) pump() error {
+	for s.file < len(s.src.Offer.Files) {
+		f := s.src.Offer.Files[s.file]
+		if s.next >= f.Size || s.next-s.acked >= Window {
+			// All of the file sent, or the window full: the receiver's
+			// ACK moves on. (Empty files need no DATA: the receiver
+			// makes them itself.)
+			return nil
+		}
+		if s.fh == nil || s.fhi != s.file {
+			s.closeFile()
+			fh, err := os.Open(s.src.Local[s.file])
+			if err != nil {
+				return err
+			}
+			s.fh, s.fhi = fh, s.file
+		}
+		if s.buf == nil {
+			s.buf = make([]byte, ChunkSize)
+		}
+		want := min(int64(ChunkSize), f.Size-s.next)
+		n, err := s.fh.ReadAt(s.buf[:want], s.next)
+		if int64(n) != want {
+			return fmt.Errorf("transfer: reading %s at %d: %v (did it change?)", s.src.Local[s.file], s.next, err)
+		}
+		if err := s.whisper(kindData, &dataHdr{ID: s.src.Offer.ID, File: s.file, Offset: s.next}, s.buf[:n]); err != nil {
+			if errors.Is(err, zre.ErrUnknownPeer) {
+				s.present, s.accepted = false, false
+				s.awaySince = time.Now()
+				return nil
+			}
+			// A full queue: try again at the next turn.
+			s.log.Debug("transfer: DATA not sent", "err", err)
+			return nil
+		}
+		s.next += int64(n)
+	}
+	return nil
+}

@@ -1,0 +1,344 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/zre"
+)
+
+const testTimeout = 60 * time.Second
+
+// newNode starts a secure loopback node with secret key sec.
+func newNode(t *testing.T, port int, name string, sec curve.SecretKey) *zre.Node {
+	t.Helper()
+	n, err := zre.New(zre.Config{Name: name, Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+		Secure: &zre.SecureConfig{Secret: sec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+func newKey(t *testing.T) curve.SecretKey {
+	_, sec, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+// waitPeer reads n's events until peer said HELLO.
+func waitPeer(t *testing.T, n *zre.Node, peer uuid.UUID) {
+	t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		select {
+		case e := <-n.Events():
+			if _, ok := e.(*zre.Enter); ok && e.PeerUUID() == peer {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no ENTER of %s", peer)
+		}
+	}
+}
+
+func yes(context.Context, uuid.UUID, string, *Offer, int64) (bool, error) { return true, nil }
+func anyone(uuid.UUID) bool                                               { return true }
+
+func writeFile(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// A directory tree and a file go whole, kept as trees, checked.
+func TestSendReceiveTree(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	src := t.TempDir()
+	files := map[string][]byte{
+		"photos/2026/beach.jpg": randomData(3*ChunkSize+17, 1),
+		"photos/2026/empty.txt": {},
+		"photos/notes.txt":      []byte("hello cousin\n"),
+	}
+	for p, d := range files {
+		writeFile(t, filepath.Join(src, filepath.FromSlash(p)), d)
+	}
+	single := filepath.Join(t.TempDir(), "single.bin")
+	writeFile(t, single, randomData(ChunkSize, 2))
+	if err := os.Symlink("/etc/passwd", filepath.Join(src, "photos", "link")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare([]string{filepath.Join(src, "photos"), single})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Offer.Files) != 4 || len(s.Skipped) != 1 {
+		t.Fatalf("offer %+v, skipped %v", s.Offer.Files, s.Skipped)
+	}
+	dst := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	got := make(chan Received, 1)
+	rerr := make(chan error, 1)
+	go func() {
+		r, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+		got <- r
+		rerr <- err
+	}()
+	res, err := Send(ctx, a, b.UUID(), s, SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-rerr; err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if res.Files != 4 || r.Files != 4 || r.Name != "alice" || r.From != a.UUID() {
+		t.Errorf("send %+v, receive %+v", res, r)
+	}
+	files["single.bin"], _ = os.ReadFile(single)
+	for p, want := range files {
+		b, err := os.ReadFile(filepath.Join(dst, filepath.FromSlash(p)))
+		if err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s: %d octets, %v", p, len(b), err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dst, "photos", "link")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a symbolic link was sent: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, partialDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("partial folder left: %v", err)
+	}
+}
+
+// The receiver stops half-way (its node goes away, as at a restart or a
+// broken connection); a new receiver with the same key resumes from its
+// partial file, and the file arrives whole.
+func TestResumeAfterReceiverRestart(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	bobKey := newKey(t)
+	a := newNode(t, port, "alice", newKey(t))
+	b1 := newNode(t, port, "bob", bobKey)
+	waitPeer(t, a, b1.UUID())
+	data := randomData(24<<20, 3)
+	file := filepath.Join(t.TempDir(), "video.bin")
+	writeFile(t, file, data)
+	s, err := Prepare([]string{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+	defer cancel()
+	sent := make(chan error, 1)
+	var sendRes Result
+	go func() {
+		var err error
+		sendRes, err = Send(ctx, a, b1.UUID(), s, SendOptions{PeerWait: testTimeout})
+		sent <- err
+	}()
+	// Receive until half is held, then stop.
+	rctx, rcancel := context.WithCancel(ctx)
+	var half atomic.Bool
+	_, err = Receive(rctx, b1, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes, Progress: func(held, total int64) {
+		if held >= total/2 && half.CompareAndSwap(false, true) {
+			rcancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("first receive: %v", err)
+	}
+	b1.Close()
+	// Restart: a new node with the same key, the same folder.
+	b2 := newNode(t, port, "bob", bobKey)
+	r, err := Receive(ctx, b2, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: func(_ context.Context, _ uuid.UUID, _ string, o *Offer, held int64) (bool, error) {
+		if held < o.Total()/2 {
+			t.Errorf("resumed with %d of %d octets held", held, o.Total())
+		}
+		return true, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dst, "video.bin"))
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+		t.Fatalf("received %d octets, %v", len(got), err)
+	}
+	if r.Resumed < int64(len(data))/2 || sendRes.Resumed == 0 && r.Resumed == 0 {
+		t.Errorf("resumed %d (sender saw %d)", r.Resumed, sendRes.Resumed)
+	}
+}
+
+// A hostile sender's names write nothing outside the receive folder: the
+// offer is refused whole before anything is written. A symbolic link
+// planted in the folder does not lead out of it either.
+func TestHostileNames(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "mallory", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	outside := t.TempDir()
+	dst := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dst, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	sum := strings.Repeat("ab", 32)
+	for _, p := range []string{"../evil", "/tmp/evil", "a/../../evil", "a//b", "./a", "a/./b", ".zyre-partial/0/x", "a\\..\\evil", "a\x00b", ""} {
+		t.Run(p, func(t *testing.T) {
+			o := Offer{ID: strings.Repeat("0f", 16), Files: []File{{Path: p, Size: 5, SHA256: sum}}}
+			if err := CheckOffer(&o); err == nil {
+				t.Fatalf("CheckOffer took %q", p)
+			}
+		})
+	}
+	// Through the network: a bad name is refused, and a planted link is
+	// not followed out of the folder.
+	for _, p := range []string{"../evil", "escape/evil"} {
+		data := []byte("evil!")
+		s := sha256.Sum256(data)
+		o := Offer{ID: strings.Repeat("1f", 16), Files: []File{{Path: p, Size: int64(len(data)), SHA256: hexOf(s[:])}}}
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		done := make(chan error, 1)
+		go func() {
+			_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+			done <- err
+		}()
+		// The raw sender: OFFER, then DATA without waiting.
+		tick := time.NewTicker(100 * time.Millisecond)
+	loop:
+		for {
+			a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...)
+			a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, data)...)
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Errorf("%q: received", p)
+				}
+				break loop
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+		cancel()
+	}
+	for _, dir := range []string{outside, filepath.Dir(dst)} {
+		if _, err := os.Stat(filepath.Join(dir, "evil")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s/evil written: %v", dir, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("outside folder holds %v", ents)
+	}
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// A DATA out of place gets an ACK with resync at the receiver's offset
+// (the sender goes back there); DATA beyond the file's end ends the
+// transfer with a DONE that says so.
+func TestReceiverResyncAndBounds(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "sender", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	data := []byte("0123456789")
+	s := sha256.Sum256(data)
+	o := Offer{ID: strings.Repeat("2e", 16), Files: []File{{Path: "f.txt", Size: int64(len(data)), SHA256: hexOf(s[:])}}}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: t.TempDir(), Trusted: anyone, Accept: yes})
+		recvErr <- err
+	}()
+	// next returns the next message of our protocol from b.
+	next := func(want string) any {
+		t.Helper()
+		for {
+			select {
+			case e := <-a.Events():
+				w, ok := e.(*zre.Whisper)
+				if !ok {
+					continue
+				}
+				kind, hdr, _, ok, err := parse(w.Content)
+				if !ok || err != nil {
+					t.Fatalf("bad message: %v", err)
+				}
+				if kind == want {
+					return hdr
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", want)
+			}
+		}
+	}
+	offer := func() {
+		if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer()
+	if acc := next(kindAccept).(*accept); len(acc.Offsets) != 1 || acc.Offsets[0] != 0 {
+		t.Fatalf("ACCEPT %+v", acc)
+	}
+	// Offset 4 before 0..4 arrived: resync at 0.
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 4}, data[4:])...)
+	if ak := next(kindAck).(*ack); !ak.Resync || ak.Offset != 0 || ak.File != 0 {
+		t.Fatalf("ACK %+v, want a resync at 0", ak)
+	}
+	// Four octets in place, then six more where only six fit... and one
+	// more beyond the end.
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, data[:4])...)
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 4}, append(data[4:], 'x'))...)
+	if d := next(kindDone).(*done); d.OK || !strings.Contains(d.Error, "beyond the end") {
+		t.Fatalf("DONE %+v", d)
+	}
+	if err := <-recvErr; !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Receive: %v", err)
+	}
+}
