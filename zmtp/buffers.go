@@ -95,11 +95,21 @@ func (p *bufPool) getMsg(n int) (b []byte, pb *[]byte) {
 	return *pb, pb
 }
 
+// poisonPut, set by tests only, makes put fill a buffer with 0xDB before
+// pooling it, so that a buffer used after it was given back shows.
+var poisonPut atomic.Bool
+
 // put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
 	if p.classes == nil || c < poolMin || c > chunk {
 		return
+	}
+	if poisonPut.Load() {
+		full := (*b)[:c]
+		for i := range full {
+			full[i] = 0xDB
+		}
 	}
 	if i := classOf(c); classCap(i) == c {
 		p.classes[i].Put(b)

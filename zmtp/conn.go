@@ -592,10 +592,14 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) erro
 			return err
 		}
 		if flags&FlagCommand != 0 {
+			// The command's buffer goes back only once onCommand is done
+			// with it: another connection of the socket may take it from
+			// the pool at once and read its frames into it.
+			err := c.onCommand(body)
 			if pb != nil {
 				c.pool.put(pb)
 			}
-			if err := c.onCommand(body); err != nil {
+			if err != nil {
 				return err
 			}
 			continue
