@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -283,6 +284,24 @@ type Message struct {
 	Frames [][]byte
 	Peer   *Peer
 
-	bufs []*[]byte // pooled buffers behind large frames (see Release)
-	pool *bufPool  // where they go back
+	pool *bufPool // the receiving socket's pool (see Release)
+	bufs *msgBufs // pooled buffers behind large frames; nil when none
+}
+
+// msgBufs are the pooled buffers of one received message. Every copy of
+// the Message points to the same msgBufs, so that they go back to the
+// pool once, whichever copy is released and however often.
+type msgBufs struct {
+	released atomic.Bool
+	bufs     []*[]byte
+}
+
+// newMessage makes the Message the receiver gets: frames, and the pooled
+// buffers behind some of them, from pool.
+func newMessage(frames [][]byte, peer *Peer, bufs []*[]byte, pool *bufPool) Message {
+	m := Message{Frames: frames, Peer: peer, pool: pool}
+	if len(bufs) > 0 {
+		m.bufs = &msgBufs{bufs: bufs}
+	}
+	return m
 }

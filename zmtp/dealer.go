@@ -115,7 +115,7 @@ func (d *Dealer) loop() {
 		peer := c.peer
 		c.pool = &d.pool
 		err = c.run(d.sendq, func(frames [][]byte, bufs []*[]byte) bool {
-			m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &d.pool}
+			m := newMessage(frames, peer, bufs, &d.pool)
 			select {
 			case d.recv <- m:
 				return true

@@ -84,7 +84,7 @@ func FuzzFrameReader(f *testing.F) {
 			if len(bufs) > 0 && !pooled {
 				t.Fatalf("%d pooled buffers before any release", len(bufs))
 			}
-			m := Message{Frames: frames, bufs: bufs, pool: c.pool}
+			m := newMessage(frames, nil, bufs, c.pool)
 			m.Release()
 			return true
 		})

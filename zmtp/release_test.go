@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/curve"
 )
 
 // poison makes bufPool.put fill what it pools with 0xDB for the test's
@@ -69,5 +72,119 @@ func TestPooledCommandKeptUntilHandled(t *testing.T) {
 			t.Fatalf("PONG context % x, want the PING's %q", data, pctx[:maxPingCtx])
 		}
 		return
+	}
+}
+
+// pooledBufs returns the pooled buffers behind m's frames.
+func (m *Message) pooledBufs() []*[]byte {
+	if m.bufs == nil {
+		return nil
+	}
+	return m.bufs.bufs
+}
+
+// TestReleaseCopies: releasing a Message and a copy of it, or the same
+// one twice, gives its buffers back once, so that the pool never hands
+// one buffer to two later messages.
+func TestReleaseCopies(t *testing.T) {
+	var p bufPool
+	p.released.Store(true)
+	b := p.get(5000)
+	m := newMessage([][]byte{*b}, nil, []*[]byte{b}, &p)
+	m2 := m
+	m.Release()
+	m2.Release()
+	m.Release()
+	x, y := p.get(5000), p.get(5000)
+	if x == y {
+		t.Fatal("one released buffer handed out twice")
+	}
+}
+
+// TestReleaseStress: a Dealer sends messages of pooled sizes, each filled
+// with its own octet; the receiver checks each one, then releases it in
+// one of several patterns (once; a copy and the original at the same time
+// from two goroutines; twice; or kept a while and checked again before
+// its release). No message may ever show another's octets. Bounded by a
+// count and by the test deadline.
+func TestReleaseStress(t *testing.T) {
+	checkNoLeak(t)
+	for _, mech := range []string{"NULL", "CURVE"} {
+		t.Run(mech, func(t *testing.T) {
+			ro, do := Options{}, Options{Identity: []byte("s")}
+			if mech == "CURVE" {
+				spub, ssec, _ := curve.GenerateKeyPair(nil)
+				cpub, csec, _ := curve.GenerateKeyPair(nil)
+				ro.Mechanism = CurveServer(CurveServerConfig{Public: spub, Secret: ssec})
+				do.Mechanism = CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})
+			}
+			r := listen(t, ro)
+			d := dial(t, r.Addr().String(), do)
+			const n = 400
+			sizes := []int{1500, 5000, 20000, 70000, 200000}
+			ctx := testCtx(t)
+			go func() {
+				for i := range n {
+					body := bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)])
+					if d.SendContext(ctx, []byte{byte(i)}, body) != nil {
+						return
+					}
+				}
+			}()
+			check := func(m Message, i int) {
+				t.Helper()
+				want := byte(i)
+				if len(m.Frames) != 2 || len(m.Frames[0]) != 1 || m.Frames[0][0] != want || len(m.Frames[1]) != sizes[i%len(sizes)] {
+					t.Fatalf("message %d: %d frames", i, len(m.Frames))
+				}
+				for j, c := range m.Frames[1] {
+					if c != want {
+						t.Fatalf("message %d: octet %d is %#x, want %#x (another message's)", i, j, c, want)
+					}
+				}
+			}
+			type kept struct {
+				m Message
+				i int
+			}
+			var keep []kept
+			var wg sync.WaitGroup
+			for i := range n {
+				m, err := r.Recv(ctx)
+				if err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+				check(m, i)
+				switch i % 4 {
+				case 0:
+					m.Release()
+				case 1:
+					c := m
+					wg.Add(2)
+					go func() { defer wg.Done(); c.Release() }()
+					go func() { defer wg.Done(); m.Release() }()
+				case 2:
+					c := m
+					m.Release()
+					m.Release()
+					c.Release()
+				case 3:
+					keep = append(keep, kept{m, i})
+					if len(keep) > 4 {
+						check(keep[0].m, keep[0].i)
+						keep[0].m.Release()
+						keep = keep[1:]
+					}
+				}
+			}
+			wg.Wait()
+			for _, k := range keep {
+				check(k.m, k.i)
+			}
+			r.Close()
+			for _, k := range keep {
+				k.m.Release() // after the socket closed
+			}
+		})
 	}
 }

@@ -129,7 +129,7 @@ func (r *Router) serve(nc net.Conn) {
 	peer := c.peer
 	c.pool = &r.pool
 	err = c.run(rc.sendq, func(frames [][]byte, bufs []*[]byte) bool {
-		m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &r.pool}
+		m := newMessage(frames, peer, bufs, &r.pool)
 		select {
 		case r.recv <- m:
 			return true
