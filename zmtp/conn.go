@@ -607,6 +607,10 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) erro
 		if pb != nil {
 			bufs = append(bufs, pb)
 		}
+		// The receiver's frame ends where its octets do: the rest of a
+		// pooled buffer (or of the storage CURVE opened into) holds an
+		// earlier message's octets, from any peer of the socket.
+		body = body[:len(body):len(body)]
 		total += int64(len(body))
 		if limitMsg >= 0 && total > limitMsg {
 			return fmt.Errorf("zmtp: message from %v over %d octets: %w", c.nc.RemoteAddr(), limitMsg, ErrTooLarge)

@@ -188,3 +188,34 @@ func TestReleaseStress(t *testing.T) {
 		})
 	}
 }
+
+// TestPooledFrameCapacity: a frame read into a pooled buffer ends where
+// its octets end: its capacity does not reach the rest of the buffer,
+// which holds an earlier message's octets (from any peer of the socket).
+func TestPooledFrameCapacity(t *testing.T) {
+	checkNoLeak(t)
+	for _, mech := range []string{"NULL", "CURVE"} {
+		t.Run(mech, func(t *testing.T) {
+			ro, do := Options{}, Options{Identity: []byte("c")}
+			if mech == "CURVE" {
+				spub, ssec, _ := curve.GenerateKeyPair(nil)
+				cpub, csec, _ := curve.GenerateKeyPair(nil)
+				ro.Mechanism = CurveServer(CurveServerConfig{Public: spub, Secret: ssec})
+				do.Mechanism = CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})
+			}
+			r := listen(t, ro)
+			d := dial(t, r.Addr().String(), do)
+			for i, size := range []int{8000, 8000, 5000, 5000} { // one class, 8 KiB
+				if err := d.SendContext(testCtx(t), bytes.Repeat([]byte{'a' + byte(i)}, size)); err != nil {
+					t.Fatal(err)
+				}
+				m := recvR(t, r)
+				f := m.Frames[0]
+				if len(f) != size || cap(f) != len(f) {
+					t.Fatalf("message %d: frame of %d octets has capacity %d", i, len(f), cap(f))
+				}
+				m.Release()
+			}
+		})
+	}
+}
