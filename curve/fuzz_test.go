@@ -95,6 +95,15 @@ func FuzzOpen(f *testing.F) {
 		seedTruncations(f, m)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// A failure writes nothing into a dst of the core's kind (no
+		// unauthenticated plaintext where the caller looks).
+		sentinel := bytes.Repeat([]byte{0xA5}, len(b))
+		dst0 := bytes.Clone(sentinel)[:0]
+		if _, p0, err := v.serverSession(t).Open(dst0, b); err != nil {
+			if len(p0) != 0 || !bytes.Equal(dst0[:len(sentinel)], sentinel) {
+				t.Fatalf("failed open returned %d octets or wrote into dst: %v", len(p0), err)
+			}
+		}
 		flags, p, err := v.serverSession(t).Open(nil, b)
 		if err != nil {
 			if !errors.Is(err, ErrBadMessage) {
