@@ -198,7 +198,9 @@ type FrameCodec interface {
 	// Open appends the logical body to dst and returns its flags; any error closes the connection.
 	//
 	// The core always passes dst == nil and hands wire over: wire is a buffer (or a part of a
-	// slab) allocated for this one frame, which the core never reads or reuses afterwards, so
+	// slab) allocated for this one frame, which the core neither reads nor reuses afterwards
+	// (a pooled buffer only once the receiver released the message it went to; see
+	// Message.Release), so
 	// Open may write the logical body over wire and return a subslice of it (as the CURVE codec
 	// does, allocating nothing), or return newly allocated storage. The body returned is
 	// delivered to Recv as is and kept by the caller: it must not alias storage that the codec

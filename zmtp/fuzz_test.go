@@ -75,6 +75,13 @@ func FuzzFrameReader(f *testing.F) {
 		pooled := len(b)%2 == 1
 		c.pool.released.Store(pooled)
 		c.fr.r = c.br
+		// A quarter of the inputs in each pooling case go through a codec
+		// that opens into the core's storage, as CURVE does: the sealed
+		// frame read into scratch or a pooled buffer, opened into a slab,
+		// a pooled or an allocated buffer.
+		if len(b)%4 >= 2 {
+			c.codec = intoCodec{}
+		}
 		c.live.Store(true)
 		var total int
 		err := c.readLoop(func(frames [][]byte, bufs []*[]byte) bool {
@@ -95,4 +102,23 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("delivered %d octets from %d of input", total, len(b))
 		}
 	})
+}
+
+// intoCodec is a FrameCodec that opens into the core's storage (openInto)
+// without sealing: the wire body is the logical one.
+type intoCodec struct{}
+
+func (intoCodec) Seal(dst []byte, flags byte, body []byte) (byte, []byte, error) {
+	return flags, append(dst, body...), nil
+}
+
+func (intoCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	return wireFlags, append(dst, wire...), nil
+}
+
+func (k intoCodec) openInto(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	if cap(dst) < len(wire) || len(dst) != 0 {
+		panic("openInto: dst without room")
+	}
+	return k.Open(dst, wireFlags, wire)
 }
