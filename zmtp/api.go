@@ -200,9 +200,8 @@ type FrameCodec interface {
 	// The core always passes dst == nil and hands wire over: wire is a buffer (or a part of a
 	// slab) allocated for this one frame, which the core neither reads nor reuses afterwards
 	// (a pooled buffer only once the receiver released the message it went to; see
-	// Message.Release), so
-	// Open may write the logical body over wire and return a subslice of it (as the CURVE codec
-	// does, allocating nothing), or return newly allocated storage. The body returned is
+	// Message.Release), so Open may write the logical body over wire and return a subslice of
+	// it (as the CURVE codec does, allocating nothing), or return newly allocated storage. The body returned is
 	// delivered to Recv as is and kept by the caller: it must not alias storage that the codec
 	// reuses for later frames.
 	Open(dst []byte, wireFlags byte, wire []byte) (flags byte, out []byte, err error)
