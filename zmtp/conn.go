@@ -83,6 +83,11 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 				c.rdl = now.Add(to + to/8)
 				c.nc.SetReadDeadline(c.rdl)
 			}
+		} else if !c.rdl.IsZero() {
+			// No timeout any more (the peer's TTL went to 0, RFC 37):
+			// the deadline of the last one must not drop the peer.
+			c.rdl = time.Time{}
+			c.nc.SetReadDeadline(c.rdl)
 		}
 	}
 	n, err := c.nc.Read(p)

@@ -219,3 +219,43 @@ func TestPooledFrameCapacity(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerTTLZero: a peer that announced a TTL in a PING and then a TTL
+// of 0 (RFC 37: no timeout) is not dropped by the first TTL's deadline
+// while it keeps sending (our own heartbeats are off).
+func TestPeerTTLZero(t *testing.T) {
+	checkNoLeak(t)
+	r := listen(t, Options{})
+	nc, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rawHandshake(t, nc, "DEALER", "ttl")
+	write := func(b []byte) {
+		t.Helper()
+		if _, err := nc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ttl := range []byte{2, 0} { // 200 ms, then none
+		ping := appendCommand(nil, "PING", []byte{0, ttl})
+		write(append(appendFrameHeader(nil, FlagCommand, len(ping)), ping...))
+		// A message after each PING, received: the Router read again
+		// (and moved its deadline) after taking the PING's TTL.
+		write(append(appendFrameHeader(nil, 0, 1), 'p'))
+		if m := recvR(t, r); string(m.Frames[0]) != "p" {
+			t.Fatalf("got %q", m.Frames)
+		}
+	}
+	// Messages for well over the first TTL, each received before the next
+	// is sent.
+	start := time.Now()
+	for i := 0; time.Since(start) < 600*time.Millisecond; i++ {
+		write(append(appendFrameHeader(nil, 0, 1), byte(i)))
+		if m := recvR(t, r); m.Frames[0][0] != byte(i) {
+			t.Fatalf("message %d: got %q", i, m.Frames)
+		}
+		time.Sleep(20 * time.Millisecond) // pacing, not synchronisation
+	}
+}
