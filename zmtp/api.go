@@ -289,20 +289,27 @@ type Message struct {
 	bufs *msgBufs // pooled buffers behind large frames; nil when none
 }
 
-// msgBufs are the pooled buffers of one received message. Every copy of
-// the Message points to the same msgBufs, so that they go back to the
-// pool once, whichever copy is released and however often.
+// msgBufs are the pooled buffers of one received message (the first one
+// inline: one allocation for the common message with one large frame).
+// Every copy of the Message points to the same msgBufs, so that they go
+// back to the pool once, whichever copy is released and however often.
 type msgBufs struct {
 	released atomic.Bool
-	bufs     []*[]byte
+	first    *[]byte
+	rest     []*[]byte
+}
+
+// add records one more pooled buffer of the message.
+func (mb *msgBufs) add(b *[]byte) {
+	if mb.first == nil {
+		mb.first = b
+	} else {
+		mb.rest = append(mb.rest, b)
+	}
 }
 
 // newMessage makes the Message the receiver gets: frames, and the pooled
-// buffers behind some of them, from pool.
-func newMessage(frames [][]byte, peer *Peer, bufs []*[]byte, pool *bufPool) Message {
-	m := Message{Frames: frames, Peer: peer, pool: pool}
-	if len(bufs) > 0 {
-		m.bufs = &msgBufs{bufs: bufs}
-	}
-	return m
+// buffers behind some of them (nil when none), from pool.
+func newMessage(frames [][]byte, peer *Peer, bufs *msgBufs, pool *bufPool) Message {
+	return Message{Frames: frames, Peer: peer, pool: pool, bufs: bufs}
 }

@@ -137,10 +137,13 @@ func (m *Message) Release() {
 			m.pool.released.Store(true)
 		}
 		if mb := m.bufs; mb != nil && mb.released.CompareAndSwap(false, true) {
-			for _, b := range mb.bufs {
+			if mb.first != nil {
+				m.pool.put(mb.first)
+			}
+			for _, b := range mb.rest {
 				m.pool.put(b)
 			}
-			mb.bufs = nil
+			mb.first, mb.rest = nil, nil
 		}
 	}
 	m.Frames, m.bufs, m.pool = nil, nil, nil

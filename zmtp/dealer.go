@@ -114,7 +114,7 @@ func (d *Dealer) loop() {
 		log.Debug("zmtp: dealer connected")
 		peer := c.peer
 		c.pool = &d.pool
-		err = c.run(d.sendq, func(frames [][]byte, bufs []*[]byte) bool {
+		err = c.run(d.sendq, func(frames [][]byte, bufs *msgBufs) bool {
 			m := newMessage(frames, peer, bufs, &d.pool)
 			select {
 			case d.recv <- m:

@@ -84,12 +84,12 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		c.live.Store(true)
 		var total int
-		err := c.readLoop(func(frames [][]byte, bufs []*[]byte) bool {
+		err := c.readLoop(func(frames [][]byte, bufs *msgBufs) bool {
 			for _, fr := range frames {
 				total += len(fr)
 			}
-			if len(bufs) > 0 && !pooled {
-				t.Fatalf("%d pooled buffers before any release", len(bufs))
+			if n := len(bufs.list()); n > 0 && !pooled {
+				t.Fatalf("%d pooled buffers before any release", n)
 			}
 			m := newMessage(frames, nil, bufs, c.pool)
 			m.Release()

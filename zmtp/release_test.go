@@ -77,10 +77,15 @@ func TestPooledCommandKeptUntilHandled(t *testing.T) {
 
 // pooledBufs returns the pooled buffers behind m's frames.
 func (m *Message) pooledBufs() []*[]byte {
-	if m.bufs == nil {
+	return m.bufs.list()
+}
+
+// list returns the pooled buffers (mb may be nil).
+func (mb *msgBufs) list() []*[]byte {
+	if mb == nil || mb.first == nil {
 		return nil
 	}
-	return m.bufs.bufs
+	return append([]*[]byte{mb.first}, mb.rest...)
 }
 
 // TestReleaseCopies: releasing a Message and a copy of it, or the same
@@ -90,7 +95,9 @@ func TestReleaseCopies(t *testing.T) {
 	var p bufPool
 	p.released.Store(true)
 	b := p.get(5000)
-	m := newMessage([][]byte{*b}, nil, []*[]byte{b}, &p)
+	mb := new(msgBufs)
+	mb.add(b)
+	m := newMessage([][]byte{*b}, nil, mb, &p)
 	m2 := m
 	m.Release()
 	m2.Release()

@@ -128,7 +128,7 @@ func (r *Router) serve(nc net.Conn) {
 	}
 	peer := c.peer
 	c.pool = &r.pool
-	err = c.run(rc.sendq, func(frames [][]byte, bufs []*[]byte) bool {
+	err = c.run(rc.sendq, func(frames [][]byte, bufs *msgBufs) bool {
 		m := newMessage(frames, peer, bufs, &r.pool)
 		select {
 		case r.recv <- m:
