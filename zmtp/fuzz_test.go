@@ -61,6 +61,20 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{FlagCommand, 7, 5, 'E', 'R', 'R', 'O', 'R', 0})
 	f.Add([]byte{FlagCommand, 0})
 	f.Add([]byte{0x80, 0})
+	// Two messages of one pooled frame (over 1 KiB), one of two, then
+	// tail octets: the input's length chosen for pooling on and copies
+	// released twice, with and without the codec. A buffer given back
+	// twice would hold both frames of the third message.
+	pooledMsgs := func(size int, tail ...byte) []byte {
+		var b []byte
+		for i, flags := range []byte{0, 0, FlagMore, 0} {
+			b = appendFrameHeader(b, flags, size)
+			b = append(b, bytes.Repeat([]byte{byte(i)}, size)...)
+		}
+		return append(b, tail...)
+	}
+	f.Add(pooledMsgs(1031, 0))       // 4161 octets: pooled, copies, no codec
+	f.Add(pooledMsgs(1032, 0, 0, 0)) // 4167 octets: pooled, copies, codec
 	f.Fuzz(func(t *testing.T, b []byte) {
 		opts := Options{MaxMsgSize: 1 << 16}.withDefaults()
 		a, z := net.Pipe()
@@ -84,6 +98,11 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		c.live.Store(true)
 		var total int
+		// Each message is held until the next one arrived: the two share
+		// no pooled buffer and the held one stays intact. It is then
+		// released, and for a third of the inputs a copy of it too.
+		var prev Message
+		var prevCopy [][]byte
 		err := c.readLoop(func(frames [][]byte, bufs *msgBufs) bool {
 			for _, fr := range frames {
 				total += len(fr)
@@ -91,10 +110,32 @@ func FuzzFrameReader(f *testing.F) {
 			if n := len(bufs.list()); n > 0 && !pooled {
 				t.Fatalf("%d pooled buffers before any release", n)
 			}
-			m := newMessage(frames, nil, bufs, c.pool)
-			m.Release()
+			live := append(prev.bufs.list(), bufs.list()...)
+			for i, x := range live {
+				for _, y := range live[:i] {
+					if x == y {
+						t.Fatal("one pooled buffer behind two live frames")
+					}
+				}
+			}
+			for i, f := range prev.Frames {
+				if !bytes.Equal(f, prevCopy[i]) {
+					t.Fatalf("held message: frame %d changed", i)
+				}
+			}
+			dup := prev
+			prev.Release()
+			if len(b)%3 == 0 {
+				dup.Release()
+			}
+			prev = newMessage(frames, nil, bufs, c.pool)
+			prevCopy = prevCopy[:0]
+			for _, f := range frames {
+				prevCopy = append(prevCopy, bytes.Clone(f))
+			}
 			return true
 		})
+		prev.Release()
 		if err == nil {
 			t.Fatal("readLoop ended without an error")
 		}
