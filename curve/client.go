@@ -68,6 +68,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
+	if cfg.Key != nil && cfg.Key.priv == nil {
+		return nil, fmt.Errorf("curve: new client: %w: key pair not made by NewKeyPair", ErrInvalidKey)
+	}
 	if cfg.Key != nil {
 		c.key, c.pub = cfg.Key.priv, cfg.Key.pub
 	} else {

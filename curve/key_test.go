@@ -224,3 +224,18 @@ func TestKeyPair(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroKeyPair: a KeyPair not made by NewKeyPair is refused by
+// NewServer and NewClient, not a nil dereference at the peer's HELLO.
+func TestZeroKeyPair(t *testing.T) {
+	spub, _, err := GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := NewServer(ServerConfig{Key: &KeyPair{}}); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("NewServer with a zero KeyPair: %v (server %v)", err, s != nil)
+	}
+	if c, err := NewClient(ClientConfig{Key: &KeyPair{}, ServerKey: spub}); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("NewClient with a zero KeyPair: %v (client %v)", err, c != nil)
+	}
+}

@@ -65,6 +65,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if s.rand == nil {
 		s.rand = rand.Reader
 	}
+	if cfg.Key != nil && cfg.Key.priv == nil {
+		return nil, fmt.Errorf("curve: new server: %w: key pair not made by NewKeyPair", ErrInvalidKey)
+	}
 	if cfg.Key != nil {
 		s.key, s.pub = cfg.Key.priv, cfg.Key.pub
 		return s, nil

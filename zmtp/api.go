@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -197,9 +198,10 @@ type FrameCodec interface {
 	// Open appends the logical body to dst and returns its flags; any error closes the connection.
 	//
 	// The core always passes dst == nil and hands wire over: wire is a buffer (or a part of a
-	// slab) allocated for this one frame, which the core never reads or reuses afterwards, so
-	// Open may write the logical body over wire and return a subslice of it (as the CURVE codec
-	// does, allocating nothing), or return newly allocated storage. The body returned is
+	// slab) allocated for this one frame, which the core neither reads nor reuses afterwards
+	// (a pooled buffer only once the receiver released the message it went to; see
+	// Message.Release), so Open may write the logical body over wire and return a subslice of
+	// it (as the CURVE codec does, allocating nothing), or return newly allocated storage. The body returned is
 	// delivered to Recv as is and kept by the caller: it must not alias storage that the codec
 	// reuses for later frames.
 	Open(dst []byte, wireFlags byte, wire []byte) (flags byte, out []byte, err error)
@@ -283,6 +285,31 @@ type Message struct {
 	Frames [][]byte
 	Peer   *Peer
 
-	bufs []*[]byte // pooled buffers behind large frames (see Release)
-	pool *bufPool  // where they go back
+	pool *bufPool // the receiving socket's pool (see Release)
+	bufs *msgBufs // pooled buffers behind large frames; nil when none
+}
+
+// msgBufs are the pooled buffers of one received message (the first one
+// inline: one allocation for the common message with one large frame).
+// Every copy of the Message points to the same msgBufs, so that they go
+// back to the pool once, whichever copy is released and however often.
+type msgBufs struct {
+	released atomic.Bool
+	first    *[]byte
+	rest     []*[]byte
+}
+
+// add records one more pooled buffer of the message.
+func (mb *msgBufs) add(b *[]byte) {
+	if mb.first == nil {
+		mb.first = b
+	} else {
+		mb.rest = append(mb.rest, b)
+	}
+}
+
+// newMessage makes the Message the receiver gets: frames, and the pooled
+// buffers behind some of them (nil when none), from pool.
+func newMessage(frames [][]byte, peer *Peer, bufs *msgBufs, pool *bufPool) Message {
+	return Message{Frames: frames, Peer: peer, pool: pool, bufs: bufs}
 }

@@ -95,11 +95,21 @@ func (p *bufPool) getMsg(n int) (b []byte, pb *[]byte) {
 	return *pb, pb
 }
 
+// poisonPut, set by tests only, makes put fill a buffer with 0xDB before
+// pooling it, so that a buffer used after it was given back shows.
+var poisonPut atomic.Bool
+
 // put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
 	if p.classes == nil || c < poolMin || c > chunk {
 		return
+	}
+	if poisonPut.Load() {
+		full := (*b)[:c]
+		for i := range full {
+			full[i] = 0xDB
+		}
 	}
 	if i := classOf(c); classCap(i) == c {
 		p.classes[i].Put(b)
@@ -110,20 +120,30 @@ func (p *bufPool) put(b *[]byte) {
 // back to the Router or Dealer that received it, which reads later frames
 // into them instead of allocating (and zeroing) new ones. A socket pools
 // from its receiver's first Release on: until then it allocates each frame
-// at its size, as nothing would come back. After Release, m.Frames is nil,
-// and neither a frame of the message nor any copy of its Frames may be
-// used any more: the socket writes into them. Release is optional (a
-// message never released is collected like any other memory), safe from
-// any goroutine, and does nothing the second time on the same Message;
-// releasing two copies of one Message is a bug that corrupts later
-// messages.
+// at its size, as nothing would come back.
+//
+// The caller's duties: after Release, m.Frames is nil, and neither a frame
+// of the message nor any copy of its Frames may be used any more, by any
+// goroutine: the socket reads other messages into them, from any of its
+// peers. That includes a Send of those frames (forwarding the message):
+// release it only once a Flush after that Send returned. Release is
+// optional (a message never released is collected like any other memory)
+// and safe from any goroutine; the buffers go back once, however many
+// times m or copies of m are released, from whichever goroutines. It may
+// be called after the socket was closed.
 func (m *Message) Release() {
 	if m.pool != nil {
 		if !m.pool.released.Load() {
 			m.pool.released.Store(true)
 		}
-		for _, b := range m.bufs {
-			m.pool.put(b)
+		if mb := m.bufs; mb != nil && mb.released.CompareAndSwap(false, true) {
+			if mb.first != nil {
+				m.pool.put(mb.first)
+			}
+			for _, b := range mb.rest {
+				m.pool.put(b)
+			}
+			mb.first, mb.rest = nil, nil
 		}
 	}
 	m.Frames, m.bufs, m.pool = nil, nil, nil

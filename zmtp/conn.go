@@ -83,6 +83,11 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 				c.rdl = now.Add(to + to/8)
 				c.nc.SetReadDeadline(c.rdl)
 			}
+		} else if !c.rdl.IsZero() {
+			// No timeout any more (the peer's TTL went to 0, RFC 37):
+			// the deadline of the last one must not drop the peer.
+			c.rdl = time.Time{}
+			c.nc.SetReadDeadline(c.rdl)
 		}
 	}
 	n, err := c.nc.Read(p)
@@ -367,7 +372,7 @@ func (c *conn) release() {
 // the calling goroutine reads and hands whole messages to deliver, which
 // blocks for backpressure and returns false to stop. run returns when the
 // connection is closed, both have stopped and the session is released.
-func (c *conn) run(sendq <-chan outMsg, deliver func(frames [][]byte, bufs []*[]byte) bool) error {
+func (c *conn) run(sendq <-chan outMsg, deliver func(frames [][]byte, bufs *msgBufs) bool) error {
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
@@ -567,11 +572,11 @@ func (c *conn) readLogical(limit int64) (flags byte, body []byte, pb *[]byte, re
 // readLoop reads frames until an error or until deliver returns false.
 // deliver gets a message's frames and the pooled buffers behind them (see
 // Message.Release).
-func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) error {
+func (c *conn) readLoop(deliver func(frames [][]byte, bufs *msgBufs) bool) error {
 	limitMsg := c.opts.MaxMsgSize
 	var frames [][]byte // scratch, reused
 	var slab [][]byte   // delivered frame lists are carved from it
-	var bufs []*[]byte  // pooled buffers of the message being read
+	var bufs *msgBufs   // pooled buffers of the message being read
 	var total int64
 	for {
 		if c.grow {
@@ -592,17 +597,28 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) erro
 			return err
 		}
 		if flags&FlagCommand != 0 {
+			// The command's buffer goes back only once onCommand is done
+			// with it: another connection of the socket may take it from
+			// the pool at once and read its frames into it.
+			err := c.onCommand(body)
 			if pb != nil {
 				c.pool.put(pb)
 			}
-			if err := c.onCommand(body); err != nil {
+			if err != nil {
 				return err
 			}
 			continue
 		}
 		if pb != nil {
-			bufs = append(bufs, pb)
+			if bufs == nil {
+				bufs = new(msgBufs)
+			}
+			bufs.add(pb)
 		}
+		// The receiver's frame ends where its octets do: the rest of a
+		// pooled buffer (or of the storage CURVE opened into) holds an
+		// earlier message's octets, from any peer of the socket.
+		body = body[:len(body):len(body)]
 		total += int64(len(body))
 		if limitMsg >= 0 && total > limitMsg {
 			return fmt.Errorf("zmtp: message from %v over %d octets: %w", c.nc.RemoteAddr(), limitMsg, ErrTooLarge)
@@ -619,11 +635,8 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs []*[]byte) bool) erro
 			clear(frames)
 			frames = frames[:0]
 			total = 0
-			var outBufs []*[]byte
-			if len(bufs) > 0 {
-				outBufs = bufs
-				bufs = nil
-			}
+			outBufs := bufs
+			bufs = nil
 			if !deliver(out, outBufs) {
 				return nil
 			}

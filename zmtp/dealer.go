@@ -114,8 +114,8 @@ func (d *Dealer) loop() {
 		log.Debug("zmtp: dealer connected")
 		peer := c.peer
 		c.pool = &d.pool
-		err = c.run(d.sendq, func(frames [][]byte, bufs []*[]byte) bool {
-			m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &d.pool}
+		err = c.run(d.sendq, func(frames [][]byte, bufs *msgBufs) bool {
+			m := newMessage(frames, peer, bufs, &d.pool)
 			select {
 			case d.recv <- m:
 				return true

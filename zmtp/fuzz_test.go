@@ -61,6 +61,20 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{FlagCommand, 7, 5, 'E', 'R', 'R', 'O', 'R', 0})
 	f.Add([]byte{FlagCommand, 0})
 	f.Add([]byte{0x80, 0})
+	// Two messages of one pooled frame (over 1 KiB), one of two, then
+	// tail octets: the input's length chosen for pooling on and copies
+	// released twice, with and without the codec. A buffer given back
+	// twice would hold both frames of the third message.
+	pooledMsgs := func(size int, tail ...byte) []byte {
+		var b []byte
+		for i, flags := range []byte{0, 0, FlagMore, 0} {
+			b = appendFrameHeader(b, flags, size)
+			b = append(b, bytes.Repeat([]byte{byte(i)}, size)...)
+		}
+		return append(b, tail...)
+	}
+	f.Add(pooledMsgs(1031, 0))       // 4161 octets: pooled, copies, no codec
+	f.Add(pooledMsgs(1032, 0, 0, 0)) // 4167 octets: pooled, copies, codec
 	f.Fuzz(func(t *testing.T, b []byte) {
 		opts := Options{MaxMsgSize: 1 << 16}.withDefaults()
 		a, z := net.Pipe()
@@ -75,19 +89,53 @@ func FuzzFrameReader(f *testing.F) {
 		pooled := len(b)%2 == 1
 		c.pool.released.Store(pooled)
 		c.fr.r = c.br
+		// A quarter of the inputs in each pooling case go through a codec
+		// that opens into the core's storage, as CURVE does: the sealed
+		// frame read into scratch or a pooled buffer, opened into a slab,
+		// a pooled or an allocated buffer.
+		if len(b)%4 >= 2 {
+			c.codec = intoCodec{}
+		}
 		c.live.Store(true)
 		var total int
-		err := c.readLoop(func(frames [][]byte, bufs []*[]byte) bool {
+		// Each message is held until the next one arrived: the two share
+		// no pooled buffer and the held one stays intact. It is then
+		// released, and for a third of the inputs a copy of it too.
+		var prev Message
+		var prevCopy [][]byte
+		err := c.readLoop(func(frames [][]byte, bufs *msgBufs) bool {
 			for _, fr := range frames {
 				total += len(fr)
 			}
-			if len(bufs) > 0 && !pooled {
-				t.Fatalf("%d pooled buffers before any release", len(bufs))
+			if n := len(bufs.list()); n > 0 && !pooled {
+				t.Fatalf("%d pooled buffers before any release", n)
 			}
-			m := Message{Frames: frames, bufs: bufs, pool: c.pool}
-			m.Release()
+			live := append(prev.bufs.list(), bufs.list()...)
+			for i, x := range live {
+				for _, y := range live[:i] {
+					if x == y {
+						t.Fatal("one pooled buffer behind two live frames")
+					}
+				}
+			}
+			for i, f := range prev.Frames {
+				if !bytes.Equal(f, prevCopy[i]) {
+					t.Fatalf("held message: frame %d changed", i)
+				}
+			}
+			dup := prev
+			prev.Release()
+			if len(b)%3 == 0 {
+				dup.Release()
+			}
+			prev = newMessage(frames, nil, bufs, c.pool)
+			prevCopy = prevCopy[:0]
+			for _, f := range frames {
+				prevCopy = append(prevCopy, bytes.Clone(f))
+			}
 			return true
 		})
+		prev.Release()
 		if err == nil {
 			t.Fatal("readLoop ended without an error")
 		}
@@ -95,4 +143,23 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("delivered %d octets from %d of input", total, len(b))
 		}
 	})
+}
+
+// intoCodec is a FrameCodec that opens into the core's storage (openInto)
+// without sealing: the wire body is the logical one.
+type intoCodec struct{}
+
+func (intoCodec) Seal(dst []byte, flags byte, body []byte) (byte, []byte, error) {
+	return flags, append(dst, body...), nil
+}
+
+func (intoCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	return wireFlags, append(dst, wire...), nil
+}
+
+func (k intoCodec) openInto(dst []byte, wireFlags byte, wire []byte) (byte, []byte, error) {
+	if cap(dst) < len(wire) || len(dst) != 0 {
+		panic("openInto: dst without room")
+	}
+	return k.Open(dst, wireFlags, wire)
 }

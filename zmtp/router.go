@@ -128,8 +128,8 @@ func (r *Router) serve(nc net.Conn) {
 	}
 	peer := c.peer
 	c.pool = &r.pool
-	err = c.run(rc.sendq, func(frames [][]byte, bufs []*[]byte) bool {
-		m := Message{Frames: frames, Peer: peer, bufs: bufs, pool: &r.pool}
+	err = c.run(rc.sendq, func(frames [][]byte, bufs *msgBufs) bool {
+		m := newMessage(frames, peer, bufs, &r.pool)
 		select {
 		case r.recv <- m:
 			return true

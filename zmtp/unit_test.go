@@ -323,8 +323,8 @@ func TestReleasePooling(t *testing.T) {
 			}
 			send(1)
 			m := recvR(t, r)
-			if f := m.Frames[0]; len(f) != size || len(m.bufs) != 0 {
-				t.Fatalf("before any Release: frame of %d octets, %d pooled buffers", len(f), len(m.bufs))
+			if f := m.Frames[0]; len(f) != size || len(m.pooledBufs()) != 0 {
+				t.Fatalf("before any Release: frame of %d octets, %d pooled buffers", len(f), len(m.pooledBufs()))
 			}
 			m.Release()
 			if m.Frames != nil {
@@ -332,8 +332,8 @@ func TestReleasePooling(t *testing.T) {
 			}
 			send(2)
 			m = recvR(t, r)
-			if f := m.Frames[0]; len(m.bufs) != 1 || cap(*m.bufs[0]) != classCap(classOf(size)) || !bytes.Equal(f, bytes.Repeat([]byte{2}, size)) {
-				t.Fatalf("after a Release: %d pooled buffers, frame intact %v", len(m.bufs), bytes.Equal(f, bytes.Repeat([]byte{2}, size)))
+			if f := m.Frames[0]; len(m.pooledBufs()) != 1 || cap(*m.pooledBufs()[0]) != classCap(classOf(size)) || !bytes.Equal(f, bytes.Repeat([]byte{2}, size)) {
+				t.Fatalf("after a Release: %d pooled buffers, frame intact %v", len(m.pooledBufs()), bytes.Equal(f, bytes.Repeat([]byte{2}, size)))
 			}
 			m.Release()
 			m.Release() // a second time: nothing
