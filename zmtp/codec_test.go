@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // xorMechanism is a toy mechanism whose codec works like CURVE's MESSAGE:
@@ -60,7 +62,7 @@ func (c xorCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte, e
 
 // TestFrameCodec: with a codec, data frames and PING/PONG all go through it.
 func TestFrameCodec(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	rs, ds := &codecStats{}, &codecStats{}
 	hb := 10 * time.Millisecond
 	r := listen(t, Options{Mechanism: xorMechanism{rs}, HeartbeatInterval: hb})
@@ -75,13 +77,13 @@ func TestFrameCodec(t *testing.T) {
 		t.Fatalf("dealer got %q %v", dm.Frames, err)
 	}
 	// PINGs and PONGs both ways went through the codecs.
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, testDeadline, "condition", func() bool {
 		return rs.sealedCmds.Load() >= 2 && rs.openedCmds.Load() >= 2 && ds.sealedCmds.Load() >= 2 && ds.openedCmds.Load() >= 2
 	})
 	// A NULL dealer cannot talk to it: mechanism mismatch, seen on both sides.
 	var logs lockedBuffer
 	nd := dial(t, r.Addr().String(), Options{ReconnectInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	waitFor(t, func() bool { return strings.Contains(logs.String(), `mechanism mismatch: peer \"X-XOR\", we \"NULL\"`) })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return strings.Contains(logs.String(), `mechanism mismatch: peer \"X-XOR\", we \"NULL\"`) })
 	if nd.Connected() {
 		t.Fatal("a NULL dealer connected to an X-XOR router")
 	}

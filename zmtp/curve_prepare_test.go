@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // drawLog records every read from crypto/rand, by size.
@@ -30,7 +31,7 @@ func (d *drawLog) Read(p []byte) (int, error) {
 // HELLO: each connection, reconnections included, draws its own, never one
 // kept from an earlier connection (which would break forward secrecy).
 func TestCurveTransientKeysPerConnection(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	spub, ssec, _ := curve.GenerateKeyPair(nil)
 	cpub, csec, _ := curve.GenerateKeyPair(nil)
 	var sr, cr drawLog

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/golden"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
 	"golang.org/x/crypto/chacha20"
 )
@@ -171,23 +171,6 @@ func (l *curveLog) waitFor(t testing.TB, sub string, n int) {
 	}
 }
 
-// curveNoLeak records the goroutine count and, at cleanup (register it
-// first, so that it runs last), waits with a deadline until it is back.
-func curveNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(curveDeadline)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling, bounded by the deadline
-		}
-	})
-}
-
 func curveLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -330,7 +313,7 @@ func TestCurveGoldenClient(t *testing.T) {
 // exactly the bytes libzmq's server sent, greeting included, and delivers
 // the recorded messages.
 func TestCurveGoldenServer(t *testing.T) {
-	curveNoLeak(t)
+	testenv.NoLeak(t, curveDeadline)
 	c2s := golden.HexLines(t, "curvezmq_client_to_server.hex")
 	s2c := golden.HexLines(t, "curvezmq_server_to_client.hex")
 	if len(c2s) != 7 || len(s2c) != 3 {
@@ -699,7 +682,7 @@ func TestCurveSessionFailures(t *testing.T) {
 // TestCurveRouterDealer: our CURVE Dealer and Router end to end, with
 // heartbeats, multi-frame messages both ways and large frames.
 func TestCurveRouterDealer(t *testing.T) {
-	curveNoLeak(t)
+	testenv.NoLeak(t, curveDeadline)
 	srv, cli := curveNewKeys(t), curveNewKeys(t)
 	logs := newCurveLog()
 	r := curveListen(t, zmtp.Options{
@@ -863,7 +846,7 @@ func curveRawClient(t *testing.T, addr string, server curve.PublicKey, cli curve
 // that connection, delivers nothing from the bad frame (nor the partial
 // message before it) and keeps serving a good Dealer.
 func TestCurveHostileMessages(t *testing.T) {
-	curveNoLeak(t)
+	testenv.NoLeak(t, curveDeadline)
 	srv, good, raw := curveNewKeys(t), curveNewKeys(t), curveNewKeys(t)
 	logs := newCurveLog()
 	r := curveListen(t, zmtp.Options{

@@ -10,6 +10,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 func ioReadFull(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
@@ -18,7 +20,7 @@ func ioReadFull(r io.Reader, b []byte) (int, error) { return io.ReadFull(r, b) }
 // send it malformed READY properties, frame headers claiming 1 TiB, idle
 // connections, old versions and garbage.
 func TestHostileInput(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{HandshakeTimeout: 30 * time.Second})
 	d := dial(t, r.Addr().String(), Options{Identity: []byte("good")})
 	seq := 0
@@ -106,7 +108,7 @@ func TestHostileInput(t *testing.T) {
 // TestIdleConnectionDoesNotBlockHandshake: an idle connection hits the
 // handshake timeout while other peers connect freely.
 func TestHandshakeTimeout(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{HandshakeTimeout: 200 * time.Millisecond})
 	nc, err := net.Dial("tcp", r.Addr().String())
 	if err != nil {

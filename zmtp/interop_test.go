@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+
 	"github.com/zyre-go/zyre/internal/testenv"
 )
 
@@ -81,7 +82,7 @@ func TestInteropLibzmqDealer(t *testing.T) {
 		{"we ping", 0, 50 * time.Millisecond, "zmtp: PONG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkNoLeak(t)
+			testenv.NoLeak(t, testDeadline)
 			var logs lockedBuffer
 			r := listen(t, Options{HeartbeatInterval: tc.ourIvl, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			py := startPy(t, "dealer", "tcp://"+r.Addr().String(), "py-dealer", fmt.Sprint(tc.theirIvl), "600")
@@ -126,7 +127,7 @@ func TestInteropLibzmqRouter(t *testing.T) {
 		{"we ping", 0, 50 * time.Millisecond, "zmtp: PONG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			checkNoLeak(t)
+			testenv.NoLeak(t, testDeadline)
 			py := startPy(t, "router", "go-dealer", fmt.Sprint(tc.theirIvl), "600")
 			addr := py.expect("endpoint ")
 			var logs lockedBuffer

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // Tests of a connection's life: Router.Disconnect, OnDisconnect, Flush,
@@ -22,7 +23,7 @@ import (
 // TestRouterDisconnect: Disconnect closes one peer's connection at once and
 // forgets it; OnDisconnect reports it on both sides.
 func TestRouterDisconnect(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	gone := make(chan *Peer, 8)
 	r := listen(t, Options{OnDisconnect: func(p *Peer) { gone <- p }})
 	dgone := make(chan *Peer, 8)
@@ -96,7 +97,7 @@ func TestRouterDisconnect(t *testing.T) {
 // Close follows at once; Flush waits for the socket, for a reconnection,
 // and honours ctx and Close.
 func TestDealerFlush(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	// A small RecvHWM and a backlog larger than the kernel's socket
 	// buffers: Flush has to wait for the reader.
 	r := listen(t, Options{RecvHWM: 2})
@@ -141,7 +142,7 @@ func TestDealerFlush(t *testing.T) {
 // TestDealerFlushAfterReconnect: a Flush made while disconnected returns
 // once the queue went out over the new connection.
 func TestDealerFlushAfterReconnect(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	addr := r.Addr().String()
 	r.Close()
@@ -152,7 +153,7 @@ func TestDealerFlushAfterReconnect(t *testing.T) {
 	fctx := testCtx(t)
 	go func() { errc <- d.Flush(fctx) }()
 	var r2 *Router
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, testDeadline, "condition", func() bool {
 		var err error
 		r2, err = ListenRouter("tcp", addr, Options{})
 		return err == nil
@@ -172,7 +173,7 @@ func TestDealerFlushAfterReconnect(t *testing.T) {
 // TestRouterFlush: what the Router queued for a peer before Flush is
 // written before Disconnect closes the connection.
 func TestRouterFlush(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	d := dial(t, r.Addr().String(), Options{Identity: []byte("reader"), ReconnectInterval: time.Hour, RecvHWM: 2})
 	d.Send([]byte("hi"))
@@ -261,7 +262,7 @@ func (c closeCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byte,
 // TestSessionClose: the core closes every session exactly once, after the
 // connection's last Seal and Open, whether the handshake succeeded or not.
 func TestSessionClose(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	rs, ds := &closeStats{}, &closeStats{}
 	hb := 2 * time.Millisecond // PING/PONG keep both codecs busy until the end
 	r, err := ListenRouter("tcp", "127.0.0.1:0", Options{
@@ -290,12 +291,12 @@ func TestSessionClose(t *testing.T) {
 	d.Send([]byte("x"))
 	recvR(t, r)
 	// The denied handshake's sessions are closed too.
-	waitFor(t, func() bool { return rs.closed.Load() >= 1 && ds.closed.Load() >= 1 })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return rs.closed.Load() >= 1 && ds.closed.Load() >= 1 })
 	// A connection closed by the peer, then the rest by Close.
 	if err := r.Disconnect([]byte("ok")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return rs.closed.Load() >= 2 })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return rs.closed.Load() >= 2 })
 	dd.Close()
 	d.Close()
 	r.Close()
@@ -339,7 +340,7 @@ func curveKeys(t *testing.T) (curve.PublicKey, curve.SecretKey) {
 // TestCurveSessionWipedOnClose: once a CURVE connection is over, its session
 // keys are wiped: the codec can neither seal nor open.
 func TestCurveSessionWipedOnClose(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	spub, ssec := curveKeys(t)
 	cpub, csec := curveKeys(t)
 	var mu sync.Mutex
@@ -375,7 +376,7 @@ func TestCurveSessionWipedOnClose(t *testing.T) {
 // server (it connects out to a Router that is the CURVE client) asks its
 // Authorizer; the Router, the CURVE client, never asks its own.
 func TestDealerCurveServerAuthorizer(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	spub, ssec := curveKeys(t)
 	cpub, csec := curveKeys(t)
 	r := listen(t, Options{
@@ -504,7 +505,7 @@ func (c inPlaceCodec) Open(dst []byte, wireFlags byte, wire []byte) (byte, []byt
 // stays intact while later frames (slab-carved small ones, large ones)
 // arrive.
 func TestFrameCodecOpenInPlace(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	var bad atomic.Int64
 	// Fast PINGs (through the codec too), but a generous timeout: a
 	// loaded machine must not break the connection.
@@ -580,7 +581,7 @@ func (s *lateSession) Close() error { return s.Session.(io.Closer).Close() }
 // connection took is gone): a ZRE HELLO lost this way left a secure pair
 // of nodes half meshed forever.
 func TestHandshakeCompleteAtTheDeadline(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	spub, ssec := curveKeys(t)
 	cpub, csec := curveKeys(t)
 	var first atomic.Bool

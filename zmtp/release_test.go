@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // poison makes bufPool.put fill what it pools with 0xDB for the test's
@@ -23,7 +24,7 @@ func poison(t *testing.T) {
 // it: the PONG carries the PING's context, not whatever the pool's next
 // user (another connection of the socket) wrote into the buffer.
 func TestPooledCommandKeptUntilHandled(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	poison(t)
 	r := listen(t, Options{})
 	// Pooling starts with the receiver's first Release.
@@ -115,7 +116,7 @@ func TestReleaseCopies(t *testing.T) {
 // its release). No message may ever show another's octets. Bounded by a
 // count and by the test deadline.
 func TestReleaseStress(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	for _, mech := range []string{"NULL", "CURVE"} {
 		t.Run(mech, func(t *testing.T) {
 			ro, do := Options{}, Options{Identity: []byte("s")}
@@ -200,7 +201,7 @@ func TestReleaseStress(t *testing.T) {
 // its octets end: its capacity does not reach the rest of the buffer,
 // which holds an earlier message's octets (from any peer of the socket).
 func TestPooledFrameCapacity(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	for _, mech := range []string{"NULL", "CURVE"} {
 		t.Run(mech, func(t *testing.T) {
 			ro, do := Options{}, Options{Identity: []byte("c")}
@@ -231,7 +232,7 @@ func TestPooledFrameCapacity(t *testing.T) {
 // of 0 (RFC 37: no timeout) is not dropped by the first TTL's deadline
 // while it keeps sending (our own heartbeats are off).
 func TestPeerTTLZero(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	nc, err := net.Dial("tcp", r.Addr().String())
 	if err != nil {

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 const testDeadline = 20 * time.Second
@@ -20,27 +21,6 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// checkNoLeak records the goroutine count and, at cleanup, waits (with a
-// deadline) until it is back.
-func checkNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(testDeadline)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // polling, bounded by the deadline
-		}
-	})
 }
 
 func listen(t *testing.T, opts Options) *Router {
@@ -73,7 +53,7 @@ func recvR(t *testing.T, r *Router) Message {
 }
 
 func TestRouterDealer(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	d := dial(t, r.Addr().String(), Options{Identity: []byte("alice")})
 	if err := d.Send([]byte("hello"), nil, []byte("world")); err != nil {
@@ -118,7 +98,7 @@ func TestRouterDealer(t *testing.T) {
 }
 
 func TestGeneratedIdentity(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	d1 := dial(t, r.Addr().String(), Options{})
 	d2 := dial(t, r.Addr().String(), Options{})
@@ -146,7 +126,7 @@ func TestGeneratedIdentity(t *testing.T) {
 // TestIdentityTakeover: a second connection with the same identity and the
 // same (nil) key takes over; the old one is closed.
 func TestIdentityTakeover(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{})
 	d1 := dial(t, r.Addr().String(), Options{Identity: []byte("same"), ReconnectInterval: time.Hour})
 	d1.Send([]byte("from1"))
@@ -190,7 +170,7 @@ func (k keySession) Handshake(ctx context.Context, c CommandConn, server bool, l
 }
 
 func TestIdentityCollision(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	var logs lockedBuffer
 	r := listen(t, Options{Mechanism: keyMechanism{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	d1 := dial(t, r.Addr().String(), Options{Identity: []byte("id"), Mechanism: keyMechanism{[]byte("k1")}, ReconnectInterval: time.Hour})
@@ -200,7 +180,7 @@ func TestIdentityCollision(t *testing.T) {
 	}
 	// Same identity, different key: refused; the first keeps its place.
 	dial(t, r.Addr().String(), Options{Identity: []byte("id"), Mechanism: keyMechanism{[]byte("k2")}, ReconnectInterval: time.Hour})
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "identity in use by another key") })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return strings.Contains(logs.String(), "identity in use by another key") })
 	if err := r.Send([]byte("id"), []byte("still1")); err != nil {
 		t.Fatal(err)
 	}
@@ -238,19 +218,8 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testDeadline)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met before the deadline")
-		}
-		time.Sleep(5 * time.Millisecond) // polling, bounded by the deadline
-	}
-}
-
 func TestAuthorizerDenies(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	var got AuthRequest
 	var mu sync.Mutex
 	r := listen(t, Options{Authorize: func(ctx context.Context, req AuthRequest) error {
@@ -264,7 +233,7 @@ func TestAuthorizerDenies(t *testing.T) {
 	}})
 	var logs lockedBuffer
 	bad := dial(t, r.Addr().String(), Options{Identity: []byte("mallory"), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	waitFor(t, func() bool { return strings.Contains(logs.String(), `peer sent ERROR \"go away\"`) })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return strings.Contains(logs.String(), `peer sent ERROR \"go away\"`) })
 	if bad.Connected() {
 		t.Fatal("denied dealer is connected")
 	}
@@ -283,14 +252,14 @@ func TestAuthorizerDenies(t *testing.T) {
 // TestDealerReconnect is go-zeromq/zmq4 issue 115: after the router
 // restarts on the same port, every message sent afterwards arrives.
 func TestDealerReconnect(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r1 := listen(t, Options{})
 	addr := r1.Addr().String()
 	d := dial(t, addr, Options{Identity: []byte("d"), ReconnectInterval: 10 * time.Millisecond, ReconnectIntervalMax: 50 * time.Millisecond})
 	d.Send([]byte("before"))
 	recvR(t, r1)
 	r1.Close()
-	waitFor(t, func() bool { return !d.Connected() })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return !d.Connected() })
 	// Queued while disconnected.
 	const n = 200
 	for i := range n / 2 {
@@ -299,7 +268,7 @@ func TestDealerReconnect(t *testing.T) {
 		}
 	}
 	var r2 *Router
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, testDeadline, "condition", func() bool {
 		var err error
 		r2, err = ListenRouter("tcp", addr, Options{})
 		return err == nil
@@ -325,7 +294,7 @@ func TestDealerReconnect(t *testing.T) {
 // both kernels' socket buffers and the Dealer's queue are full, Send reports
 // ErrPeerNotResponding, and every accepted message arrives once it is read.
 func TestHWM(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{RecvHWM: 10})
 	d := dial(t, r.Addr().String(), Options{SendHWM: 10})
 	d.Send([]byte("first"))
@@ -365,13 +334,13 @@ func TestHWM(t *testing.T) {
 }
 
 func TestMaxMsgSize(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	var logs lockedBuffer
 	r := listen(t, Options{MaxMsgSize: 1000, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	big := dial(t, r.Addr().String(), Options{Identity: []byte("big"), ReconnectInterval: time.Hour})
 	// Two frames of 600 octets: each under the limit, the message over it.
 	big.Send(make([]byte, 600), make([]byte, 600))
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "message too large") })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return strings.Contains(logs.String(), "message too large") })
 	small := dial(t, r.Addr().String(), Options{MaxMsgSize: 1000})
 	small.Send(make([]byte, 1000))
 	if m := recvR(t, r); len(m.Frames[0]) != 1000 {
@@ -385,7 +354,7 @@ func TestMaxMsgSize(t *testing.T) {
 // TestHeartbeat: a peer that stops answering is dropped after the timeout,
 // while our own pair keeps its connection over idle periods.
 func TestHeartbeat(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	hb := Options{HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 100 * time.Millisecond}
 	var logs lockedBuffer
 	hbr := hb
@@ -401,7 +370,7 @@ func TestHeartbeat(t *testing.T) {
 	}
 	defer nc.Close()
 	rawHandshake(t, nc, "DEALER", "silent")
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "heartbeat: nothing from") })
+	testenv.WaitFor(t, testDeadline, "condition", func() bool { return strings.Contains(logs.String(), "heartbeat: nothing from") })
 	// The live dealer was not dropped: PINGs were answered with PONGs.
 	if strings.Contains(logs.String(), "identity=\"\"") || !d.Connected() {
 		t.Fatal("the answering dealer was dropped")
@@ -431,7 +400,7 @@ func rawHandshake(t *testing.T, nc net.Conn, socketType, identity string) {
 }
 
 func TestUnixSocket(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	path := t.TempDir() + "/zmtp.sock"
 	r, err := ListenRouter("unix", path, Options{})
 	if err != nil {
@@ -452,7 +421,7 @@ func TestUnixSocket(t *testing.T) {
 // TestRouterHWM: the Router's per-connection queue fills when the Dealer
 // does not read; nothing accepted is lost.
 func TestRouterHWM(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	r := listen(t, Options{SendHWM: 5})
 	d := dial(t, r.Addr().String(), Options{Identity: []byte("slow"), RecvHWM: 5})
 	d.Send([]byte("hi"))
@@ -482,7 +451,7 @@ func TestRouterHWM(t *testing.T) {
 // TestDealerQueueWhileDisconnected: with nobody listening, Send queues up to
 // SendHWM and then refuses; the queue is delivered once a Router appears.
 func TestDealerQueueWhileDisconnected(t *testing.T) {
-	checkNoLeak(t)
+	testenv.NoLeak(t, testDeadline)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -502,7 +471,7 @@ func TestDealerQueueWhileDisconnected(t *testing.T) {
 		t.Fatal("connected to nothing")
 	}
 	var r *Router
-	waitFor(t, func() bool {
+	testenv.WaitFor(t, testDeadline, "condition", func() bool {
 		r, err = ListenRouter("tcp", addr, Options{})
 		return err == nil
 	})

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // deadline is how long a test waits for an event on a loaded machine.
@@ -46,27 +47,7 @@ func startLoopback(t *testing.T, port int, cfg Config) *Service {
 // noServiceGoroutines fails if a goroutine of this package is still running.
 func noServiceGoroutines(t *testing.T) {
 	t.Helper()
-	// A goroutine that has called wg.Done may still be on its way out when
-	// Close returns, so poll until none is left or the deadline passes.
-	var left []string
-	for end := time.Now().Add(deadline); ; {
-		left = left[:0]
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "internal/beacon.(*Service)") {
-				left = append(left, g)
-			}
-		}
-		if len(left) == 0 || time.Now().After(end) {
-			break
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-	for _, g := range left {
-		t.Errorf("goroutine still running after Close:\n%s", g)
-	}
+	testenv.NoGoroutines(t, deadline, func(g string) bool { return strings.Contains(g, "internal/beacon.(*Service)") })
 }
 
 func TestThreeServicesOnOnePort(t *testing.T) {
