@@ -1,0 +1,423 @@
+package zyregroup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Receiving: the node's events, the senders' keys and their records'
+// queues, and the Readers.
+
+// receiving is the receiving side's state, owned by the Group's goroutine.
+type receiving struct {
+	r       *privgroup.Receiver
+	keyIDs  map[privgroup.KeyID]uuid.UUID
+	senders map[uuid.UUID]*senderState
+	queues  map[uuid.UUID]*queue
+	// gone: senders whose keys and queue were dropped (they left, or
+	// stopped being trusted) and that have not joined or sent a key
+	// since; a Reader of one ends at once. Bounded by maxGone.
+	gone map[uuid.UUID]struct{}
+	// readers: the open Readers of each sender (an old one may still read
+	// a queue that a new one replaced).
+	readers map[uuid.UUID]int
+	changed chan struct{} // closed and replaced when a sender key arrives
+	from    uuid.UUID     // the peer whose WHISPER is being handled
+}
+
+type senderState struct {
+	key    curve.PublicKey
+	keyIDs []privgroup.KeyID // oldest first; at most 3 (as the Receiver)
+}
+
+// maxGone bounds the senders a Group remembers as gone.
+const maxGone = 4096
+
+func (rv *receiving) init(g *Group, opts Options) error {
+	crypto := opts.Crypto
+	crypto.VerifySender = g.verifySender
+	r, err := privgroup.NewReceiver(g.group, &opts.Secret, crypto)
+	if err != nil {
+		return err
+	}
+	rv.r, rv.keyIDs, rv.senders = r, map[privgroup.KeyID]uuid.UUID{}, map[uuid.UUID]*senderState{}
+	rv.queues, rv.gone, rv.readers = map[uuid.UUID]*queue{}, map[uuid.UUID]struct{}{}, map[uuid.UUID]int{}
+	rv.changed = make(chan struct{})
+	return nil
+}
+
+// Handle acts on one event of the node and reports whether it consumed
+// it: a WHISPER carrying a sender key of this group or a key request, a
+// SHOUT in this group carrying a privgroup record (one we hold no key for
+// makes us ask its trusted shouter for the key). JOIN, LEAVE and EXIT of
+// the group's members are acted on (a key for a trusted joiner; a rotation
+// when a member leaves) but not consumed. Handle never waits for a peer,
+// only for the Group's goroutine. It never panics on hostile content.
+func (g *Group) Handle(ev zre.Event) bool {
+	var consumed bool
+	var opaque []byte
+	var from uuid.UUID
+	if g.do(func() {
+		if !g.closing {
+			consumed, from, opaque = g.handle(ev)
+		}
+	}) != nil {
+		return false
+	}
+	if opaque != nil && g.opts.OnOpaque != nil {
+		g.opts.OnOpaque(from, opaque)
+	}
+	return consumed
+}
+
+func (g *Group) handle(ev zre.Event) (consumed bool, from uuid.UUID, opaque []byte) {
+	switch e := ev.(type) {
+	case *zre.Shout:
+		if e.Group == g.group {
+			return g.onShout(e.Peer, e.Content)
+		}
+	case *zre.Whisper:
+		return g.onWhisper(e.Peer, e.Content), e.Peer, nil
+	case *zre.Join:
+		if e.Group == g.group && e.Peer != g.self {
+			delete(g.rcv.gone, e.Peer)
+			if q := g.rcv.queues[e.Peer]; q != nil && q.isClosed() {
+				// It left while its Reader was open and is back with the
+				// keys we hold: its records go to a new queue, for a new
+				// Reader.
+				g.rcv.queues[e.Peer] = newQueue()
+			}
+			if _, ok := g.send.members[e.Peer]; !ok {
+				g.giveKey(e.Peer)
+			}
+		}
+	case *zre.Leave:
+		if e.Group == g.group {
+			g.memberGone(e.Peer)
+		}
+	case *zre.Exit:
+		g.memberGone(e.Peer)
+	}
+	return false, uuid.Nil, nil
+}
+
+// onShout routes a record of the group to its sender's queue; one we hold
+// no key for is returned as opaque.
+func (g *Group) onShout(peer uuid.UUID, content [][]byte) (bool, uuid.UUID, []byte) {
+	if len(content) != 1 || len(content[0]) == 0 {
+		return false, peer, nil
+	}
+	rec := content[0]
+	h, err := privgroup.ParseHeader(rec)
+	if err != nil {
+		if errors.Is(err, privgroup.ErrVersion) {
+			return false, peer, nil // not a record: a plain SHOUT in the group
+		}
+		g.st.Malformed++
+		g.log.Debug("zyregroup: malformed record", "group", g.group, "peer", peer, "err", err)
+		return true, peer, nil
+	}
+	sender, known := g.rcv.keyIDs[h.KeyID]
+	if known && sender != peer {
+		// A sender shouts its own records; a copy from anyone else would
+		// only take room in the sender's queue.
+		g.st.Relayed++
+		return true, peer, nil
+	}
+	q := g.rcv.queues[sender]
+	if !known || q == nil {
+		g.st.Opaque++
+		g.requestKey(peer)
+		return true, peer, rec
+	}
+	if !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes) {
+		g.st.QueueDropped++
+	} else {
+		g.st.Records++
+	}
+	return true, peer, nil
+}
+
+// onWhisper installs a sender key of this group, or answers a key request.
+func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
+	if len(content) == 0 || string(content[0]) != WhisperPrefix {
+		return false
+	}
+	if len(content) == 2 && string(content[1]) == g.group {
+		g.answerRequest(peer)
+		return true
+	}
+	if (len(content) != 3 && len(content) != 4) || (len(content) == 4 && len(content[3]) != 1) {
+		if len(content) >= 2 && string(content[1]) != g.group {
+			return false // another group's; let its Group count it
+		}
+		g.st.Malformed++
+		return len(content) >= 2
+	}
+	if string(content[1]) != g.group {
+		return false
+	}
+	if err := g.addKey(peer, content[2]); err != nil {
+		g.st.KeysRefused++
+		g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
+		return true
+	}
+	if len(content) == 4 {
+		g.memberSuites(peer, content[3][0])
+	}
+	return true
+}
+
+func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
+	rv := &g.rcv
+	from, ok := g.peerKey(peer)
+	if !ok {
+		return fmt.Errorf("zyregroup: sender key from %s: %w", peer, ErrNoKey)
+	}
+	rv.from = peer
+	ki, err := rv.r.AddSenderKey(rec, from)
+	rv.from = uuid.Nil
+	if err != nil || ki.Duplicate {
+		return err
+	}
+	g.st.KeysReceived++
+	delete(rv.gone, ki.Sender)
+	ss := rv.senders[ki.Sender]
+	if ss == nil || !ss.key.Equal(from) {
+		ss = &senderState{key: from}
+		rv.senders[ki.Sender] = ss
+	}
+	ss.keyIDs = append(ss.keyIDs, ki.KeyID)
+	for len(ss.keyIDs) > 3 {
+		delete(rv.keyIDs, ss.keyIDs[0])
+		ss.keyIDs = ss.keyIDs[1:]
+	}
+	rv.keyIDs[ki.KeyID] = ki.Sender
+	if q := rv.queues[ki.Sender]; q == nil || q.isClosed() {
+		if q != nil && !q.reader {
+			q.close()
+		}
+		rv.queues[ki.Sender] = newQueue()
+	}
+	close(rv.changed)
+	rv.changed = make(chan struct{})
+	g.log.Debug("zyregroup: sender key", "group", g.group, "sender", ki.Sender, "epoch", ki.Epoch, "counter", ki.Counter)
+	return nil
+}
+
+// dropSender forgets a sender's keys and queue, and remembers it as gone.
+func (g *Group) dropSender(peer uuid.UUID) {
+	g.gone(peer)
+	g.forgetSender(peer)
+}
+
+// gone remembers peer as gone until it joins or gives us a key.
+func (g *Group) gone(peer uuid.UUID) {
+	if len(g.rcv.gone) >= maxGone {
+		clear(g.rcv.gone)
+	}
+	g.rcv.gone[peer] = struct{}{}
+}
+
+// forgetSender forgets a sender's keys and queue.
+func (g *Group) forgetSender(peer uuid.UUID) {
+	rv := &g.rcv
+	if ss := rv.senders[peer]; ss != nil {
+		for _, id := range ss.keyIDs {
+			delete(rv.keyIDs, id)
+		}
+	}
+	delete(rv.senders, peer)
+	if q := rv.queues[peer]; q != nil {
+		q.close()
+		delete(rv.queues, peer)
+	}
+	rv.r.RemoveSender(peer)
+}
+
+// Reader is one sender's stream in the group: authenticated data, in
+// order. Read returns io.EOF at the end of the sender's stream, a
+// *privgroup.GapError for lost or unauthenticated data (reading goes on
+// after it), io.ErrUnexpectedEOF when the sender left before ending its
+// stream, and an error wrapping ErrClosed after Close.
+type Reader struct {
+	g      *Group
+	sender uuid.UUID
+	q      *queue
+	rd     *privgroup.Reader
+	done   chan struct{}
+	once   sync.Once
+	taken  [][]byte // records taken from q in one go, not yet read
+	next   int      // index of the next of them
+}
+
+var _ io.ReadCloser = (*Reader)(nil)
+
+// NewReader opens the stream of sender (a peer's UUID). It may be opened
+// before the sender's key arrives. A Reader of a sender that has left (or
+// stopped being trusted) since we last held its key, and has not joined
+// the group again, ends at once: Read returns io.ErrUnexpectedEOF. One
+// Reader per sender at a time.
+func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
+	rv := &g.rcv
+	var q *queue
+	err := ErrClosed
+	g.do(func() {
+		if g.closing {
+			return
+		}
+		err = nil
+		q = rv.queues[sender]
+		if _, gone := rv.gone[sender]; q == nil && gone {
+			q = newQueue() // its stream is cut: a new queue would never end
+			q.close()
+		} else if q == nil {
+			q = newQueue()
+			rv.queues[sender] = q
+		}
+		if q.reader {
+			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
+			return
+		}
+		q.reader = true
+		rv.readers[sender]++
+	})
+	if err != nil {
+		return nil, err
+	}
+	rd := &Reader{g: g, sender: sender, q: q, done: make(chan struct{})}
+	rd.rd = privgroup.NewReader(rv.r, sender, rd.recv)
+	return rd, nil
+}
+
+func (rd *Reader) recv() ([]byte, error) {
+	for {
+		if rd.next < len(rd.taken) {
+			rec := rd.taken[rd.next]
+			rd.taken[rd.next] = nil
+			rd.next++
+			return rec, nil
+		}
+		var closed bool
+		rd.taken, closed = rd.q.takeAll(rd.taken[:0])
+		rd.next = 0
+		if len(rd.taken) > 0 {
+			continue
+		}
+		if closed {
+			select {
+			case <-rd.g.done:
+				return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+			default:
+			}
+			return nil, io.EOF
+		}
+		select {
+		case <-rd.q.wake:
+		case <-rd.done:
+			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+		case <-rd.g.done:
+			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+		}
+	}
+}
+
+// Read implements io.Reader.
+func (rd *Reader) Read(p []byte) (int, error) { return rd.rd.Read(p) }
+
+// Dropped returns how many records the Reader refused (replayed, forged,
+// stale or not from its sender).
+func (rd *Reader) Dropped() uint64 { return rd.rd.Dropped() }
+
+// Close ends the Reader; a blocked Read returns. Another Reader of the
+// same sender may then be opened.
+func (rd *Reader) Close() error {
+	rd.once.Do(func() {
+		close(rd.done)
+		g, rv := rd.g, &rd.g.rcv
+		g.do(func() {
+			rd.q.reader = false
+			if rv.readers[rd.sender]--; rv.readers[rd.sender] <= 0 {
+				delete(rv.readers, rd.sender)
+				if q := rv.queues[rd.sender]; q != nil && q.isClosed() && !g.closing {
+					// The sender left while we read (memberGone kept its
+					// keys for the open Readers).
+					g.forgetSender(rd.sender)
+				}
+			}
+		})
+	})
+	return nil
+}
+
+// queue holds one sender's records until its Reader takes them. The
+// Group's goroutine pushes and closes, the Reader takes; reader is the
+// Group goroutine's.
+type queue struct {
+	mu     sync.Mutex
+	recs   [][]byte
+	bytes  int
+	closed bool
+	wake   chan struct{} // capacity 1
+	reader bool
+}
+
+func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
+
+func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
+	q.mu.Lock()
+	if q.closed || len(q.recs) >= maxRecs || q.bytes+len(rec) > maxBytes {
+		q.mu.Unlock()
+		return false
+	}
+	q.recs = append(q.recs, rec)
+	q.bytes += len(rec)
+	q.mu.Unlock()
+	q.signal()
+	return true
+}
+
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeAll returns every queued record, in order, and queues the next ones
+// in spare (an empty slice whose array the caller is done with), so that
+// the Reader takes a burst at once and the two arrays alternate. closed is
+// reported once nothing is left.
+func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
+	if cap(spare) > 1024 {
+		spare = nil // a burst grew it; let it go
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recs) == 0 {
+		return spare, q.closed
+	}
+	recs, q.recs, q.bytes = q.recs, spare, 0
+	return recs, false
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *queue) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
