@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,13 +19,11 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// WhisperPrefix is the first frame of the WHISPERs of private groups:
-// reserved, and versioned (a later wire version takes "zyre-privgroup/2").
-// A sender key travels as WhisperPrefix, the group name, the sender-key
-// record and one octet naming the suites its maker opens at full speed
-// (bit n: suite n; a key without it names none); WhisperPrefix and the
-// group name alone are a key request (the sender answers a trusted member
-// of the group with its current key).
+// WhisperPrefix is the first frame of the WHISPERs of private groups,
+// reserved and versioned. A sender key is WhisperPrefix, the group name,
+// the sender-key record and one octet naming the suites its maker opens
+// at full speed (bit n: suite n); WhisperPrefix and the group name alone
+// are a key request.
 const WhisperPrefix = "zyre-privgroup/1"
 
 // requestInterval is the least time between two key requests to one peer,
@@ -41,26 +41,19 @@ const (
 // Errors. Every error of this package wraps one of these or an error of
 // privgroup, zre or trust.
 var (
-	// ErrInvalidOptions: bad arguments to Attach.
 	ErrInvalidOptions = errors.New("zyregroup: invalid options")
-	// ErrClosed: the Group (or the Reader) was closed.
-	ErrClosed = errors.New("zyregroup: closed")
-	// ErrBusy: a Writer of this Group, or a Reader of that sender, is open.
-	ErrBusy = errors.New("zyregroup: already open")
-	// ErrNoKey: no authenticated key is known for a peer.
-	ErrNoKey = errors.New("zyregroup: no key for peer")
-	// ErrUntrusted: the peer's key is not trusted.
-	ErrUntrusted = errors.New("zyregroup: peer not trusted")
+	ErrClosed         = errors.New("zyregroup: closed")
+	ErrBusy           = errors.New("zyregroup: already open") // a Writer, or a Reader of that sender
+	ErrNoKey          = errors.New("zyregroup: no key for peer")
+	ErrUntrusted      = errors.New("zyregroup: peer not trusted")
 )
 
-// Node is what a Group needs of a node; *zre.Node implements it. PeerKey
-// returns the key a peer authenticated with (false in plain mode).
-// Whisper, Shout and ShoutTo never wait: a peer whose queue is full does
-// not take the content (zmtp.ErrPeerNotResponding; Shout and ShoutTo name
-// such peers in a *zre.ShoutError with each peer's error). WhisperContext
-// and ShoutToContext wait, until ctx ends, for the peer's queue to take
-// it. PeersByGroup reads a snapshot: it must not wait for the node's
-// goroutine.
+// Node is what a Group needs of a node; *zre.Node implements it. Whisper,
+// Shout and ShoutTo never wait: a full queue refuses (an error wrapping
+// zmtp.ErrPeerNotResponding; for a SHOUT per peer in a *zre.ShoutError).
+// WhisperContext and ShoutToContext wait for the queue until ctx ends.
+// PeersByGroup and PeerKey (the key a peer authenticated with; false in
+// plain mode) must not wait for the node's goroutine.
 type Node interface {
 	UUID() uuid.UUID
 	Join(group string) error
@@ -79,68 +72,51 @@ type Node interface {
 var _ Node = (*zre.Node)(nil)
 
 // Options configure a Group. Secret and a trust decision (Trusted or
-// Trust) are required. The callbacks Trusted, PeerKey and FastSuite run on
-// the Group's goroutine: they must be quick and may call no method of the
-// Group but Recheck.
+// Trust) are required. Trusted, PeerKey and FastSuite run on the Group's
+// goroutine: they must be quick and may call no method of the Group but
+// Recheck.
 type Options struct {
-	// Secret is our long-term CURVE secret key: the node's own in secure
-	// mode (checked against Node.PublicKey). It seals our sender keys to
-	// members and opens theirs. The Group keeps copies.
+	// Secret is our long-term CURVE secret key (the node's in secure
+	// mode): it seals our sender keys to members and opens theirs.
 	Secret curve.SecretKey
-
 	// Trusted decides whether a peer, authenticated with key, may hold our
-	// sender key and give us its own. It is asked when a member joins,
-	// when a key arrives, before waiting for a member and at every
-	// recheck.
+	// sender key and give us its own: asked when it joins, when its key
+	// arrives, before waiting for it and at every recheck.
 	Trusted func(peer uuid.UUID, key curve.PublicKey) bool
-	// Trust is the trust store used when Trusted is nil: a key is trusted
-	// when its record is verified or introduced (or tofu with TrustTOFU),
-	// and never when revoked.
+	// Trust is used when Trusted is nil: a key is trusted when its record
+	// is verified or introduced (or tofu with TrustTOFU), never revoked.
 	Trust     *trust.Store
 	TrustTOFU bool
-
-	// PeerKey returns a peer's authenticated long-term key. Default: in
-	// secure mode the node's PeerKey. A plain node needs PeerKey: keys
-	// learnt out of band (the inner boxes then carry the whole
-	// protection; see the spec).
+	// PeerKey returns a peer's authenticated long-term key; default, in
+	// secure mode, the node's. A plain node needs it (keys learnt out of
+	// band).
 	PeerKey func(peer uuid.UUID) (curve.PublicKey, bool)
-
-	// Crypto configures the privgroup Sender and Receiver. Its Suite
-	// SuiteAuto means privgroup.PreferredSuite(ChunkSize).
+	// Crypto configures the privgroup Sender and Receiver; SuiteAuto means
+	// privgroup.PreferredSuite(ChunkSize).
 	Crypto privgroup.Options
-	// ChunkSize is the Writer's chunk size (privgroup.DefaultChunkSize
-	// when 0).
+	// ChunkSize is the Writer's (privgroup.DefaultChunkSize when 0).
 	ChunkSize int
-
-	// QueueRecords and QueueBytes bound the records kept per sender until
-	// its Reader takes them; more are dropped (Stats.QueueDropped), which
-	// the Reader reports as a gap.
+	// QueueRecords and QueueBytes bound the records kept per sender for
+	// its Reader; more are dropped (Stats.QueueDropped, a gap).
 	QueueRecords, QueueBytes int
-	// RecheckInterval is how often the trust of members and senders is
-	// checked again. Call Recheck for an immediate check.
+	// RecheckInterval is how often trust is asked again (also: Recheck).
 	RecheckInterval time.Duration
-	// SendTimeout bounds how long what a member's full queue refused
-	// waits for it: the Writer waits for its members rather than dropping
-	// data, but a member that took nothing for longer is given up
+	// SendTimeout bounds how long the Group waits for a member's full
+	// queue: one that takes nothing for longer is given up
 	// (Stats.Undelivered) and no longer waited for.
 	SendTimeout time.Duration
-
-	// OnOpaque, if set, is called by Handle, on its caller's goroutine
-	// after the Group acted on the event, with every record of the group
-	// that we hold no key for. It must not keep rec.
+	// OnOpaque, if set, gets every record of the group we hold no key for,
+	// from Handle, on its caller's goroutine. It must not keep rec.
 	OnOpaque func(peer uuid.UUID, rec []byte)
-
-	// FastSuite says which suites this member opens at full speed; it tells
-	// every sender so (default: privgroup.Suite.Fast). A sender whose suite
-	// is automatic uses suite 2 only while every member that said so opens
-	// it fast, and switches at once, by a rotation, when one does not.
+	// FastSuite says which suites we open at full speed (default
+	// privgroup.Suite.Fast), told to every sender: an automatic suite 2
+	// turns to suite 1, by a rotation, when a member opens it slowly.
 	FastSuite func(privgroup.Suite) bool
-
 	// Logger receives the Group's logs; nil means none.
 	Logger *slog.Logger
 
-	// preferredSuite replaces privgroup.PreferredSuite, and betweenWrites
-	// runs between the chunk-sized pieces of one Write (tests).
+	// Tests: preferredSuite replaces privgroup.PreferredSuite;
+	// betweenWrites runs between the chunk-sized pieces of one Write.
 	preferredSuite func(chunk int) privgroup.Suite
 	betweenWrites  func()
 }
@@ -159,14 +135,12 @@ type Stats struct {
 	Malformed    uint64 // SHOUTs or WHISPERs of ours that did not parse
 	QueueDropped uint64 // records dropped because a sender's queue was full
 	SendRetries  uint64 // sends that waited for a member's full queue (each once)
-	// Undelivered: keys and records that waited for a member's full
-	// queue and were given up, after SendTimeout or at Close.
-	Undelivered uint64
+	Undelivered  uint64 // keys and records given up (SendTimeout, or at Close)
 }
 
 // Group is a private group bound to a node. Its methods are safe for
-// concurrent use. One goroutine owns its state; the methods hand it work
-// and wait for it, and it never waits for a peer.
+// concurrent use. One goroutine owns its state; the methods hand it work,
+// and it never waits for a peer.
 type Group struct {
 	node    Node
 	group   string
@@ -177,17 +151,17 @@ type Group struct {
 	peerKey func(uuid.UUID) (curve.PublicKey, bool)
 
 	calls   chan call
-	results chan sent // the senders' reports
+	results chan sent // the line senders' reports
 	wake    chan struct{}
 	recheck atomic.Bool // Recheck was called
 	done    chan struct{}
 	exited  chan struct{}
 	once    sync.Once
 	pool    sync.Pool       // of the calls' done channels
-	ctx     context.Context // the senders'; cancelled at Close
+	ctx     context.Context // the line senders'; cancelled at Close
 	cancel  context.CancelFunc
 
-	// Owned by the Group's goroutine (and read by anyone after exited).
+	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats
 	closing bool
 	send    sending
@@ -201,60 +175,66 @@ type call struct {
 
 // Attach binds a private group to node: it makes our sender key, joins the
 // ZRE group and gives the key to each trusted member already there. The
-// application must then pass every event of node to Handle. Close undoes
-// it (and leaves the ZRE group).
+// application then passes every event of node to Handle. Close undoes it.
 func Attach(node Node, group string, opts Options) (*Group, error) {
-	fail := func(format string, args ...any) (*Group, error) {
-		return nil, fmt.Errorf("zyregroup: attach %q: "+format, append([]any{group}, args...)...)
+	fail := func(err error, why string) (*Group, error) {
+		return nil, fmt.Errorf("zyregroup: attach %q: %w%s", group, err, why)
 	}
 	switch {
 	case node == nil:
-		return fail("%w: nil node", ErrInvalidOptions)
+		return fail(ErrInvalidOptions, ": nil node")
 	case opts.Secret.IsZero():
-		return fail("%w: no secret key", ErrInvalidOptions)
+		return fail(ErrInvalidOptions, ": no secret key")
 	case node.Secure() && !opts.Secret.Public().Equal(node.PublicKey()):
-		return fail("%w: the secret key is not the node's", ErrInvalidOptions)
+		return fail(ErrInvalidOptions, ": the secret key is not the node's")
 	}
-	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger,
-		calls: make(chan call), results: make(chan sent), wake: make(chan struct{}, 1),
-		done: make(chan struct{}), exited: make(chan struct{})}
+	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger, trusted: opts.Trusted, peerKey: opts.PeerKey,
+		calls: make(chan call), results: make(chan sent), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	o := &g.opts
-	o.QueueRecords = cmp(o.QueueRecords, DefaultQueueRecords)
-	o.QueueBytes = cmp(o.QueueBytes, DefaultQueueBytes)
-	o.RecheckInterval = cmp(o.RecheckInterval, DefaultRecheckInterval)
-	o.SendTimeout = cmp(o.SendTimeout, DefaultSendTimeout)
-	o.ChunkSize = cmp(o.ChunkSize, privgroup.DefaultChunkSize)
-	switch {
-	case opts.Trusted != nil:
-		g.trusted = opts.Trusted
-	case opts.Trust != nil:
+	o.QueueRecords, o.QueueBytes = orDefault(o.QueueRecords, DefaultQueueRecords), orDefault(o.QueueBytes, DefaultQueueBytes)
+	o.RecheckInterval, o.SendTimeout = orDefault(o.RecheckInterval, DefaultRecheckInterval), orDefault(o.SendTimeout, DefaultSendTimeout)
+	o.ChunkSize = orDefault(o.ChunkSize, privgroup.DefaultChunkSize)
+	if g.trusted == nil && opts.Trust != nil {
 		g.trusted = storeTrusted(opts.Trust, opts.TrustTOFU)
-	default:
-		return fail("%w: no trust decision (Trusted or Trust)", ErrInvalidOptions)
+	} else if g.trusted == nil {
+		return fail(ErrInvalidOptions, ": no trust decision (Trusted or Trust)")
 	}
-	switch {
-	case opts.PeerKey != nil:
-		g.peerKey = opts.PeerKey
-	case node.Secure():
+	if g.peerKey == nil && node.Secure() {
 		g.peerKey = node.PeerKey
-	default:
-		return fail("%w: a plain node needs Options.PeerKey", ErrInvalidOptions)
+	} else if g.peerKey == nil {
+		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
 	}
-	if err := g.send.init(g, opts); err != nil {
-		return fail("%w", err)
+	crypto := opts.Crypto
+	crypto.VerifySender = g.verifySender
+	pref, fast := opts.preferredSuite, opts.FastSuite
+	if pref == nil {
+		pref = privgroup.PreferredSuite
 	}
-	if err := g.rcv.init(g, opts); err != nil {
-		g.send.s.Close()
-		return fail("%w", err)
+	if fast == nil {
+		fast = privgroup.Suite.Fast
 	}
-	if err := node.Join(group); err != nil {
-		g.send.s.Close()
-		g.rcv.r.Close()
-		return fail("%w", err)
+	if crypto.Suite == privgroup.SuiteAuto {
+		crypto.Suite, g.send.auto = pref(o.ChunkSize), true
 	}
+	s, err := privgroup.NewSender(group, g.self, &opts.Secret, crypto)
+	if err != nil {
+		return fail(err, "")
+	}
+	r, err := privgroup.NewReceiver(group, &opts.Secret, crypto)
+	if err == nil {
+		if err = node.Join(group); err != nil {
+			r.Close()
+		}
+	}
+	if err != nil {
+		s.Close()
+		return fail(err, "")
+	}
+	g.send.init(s, crypto.Suite, fast, orDefault(opts.Crypto.BatchInterval, privgroup.DefaultBatchInterval))
+	g.rcv.init(r)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	for _, p := range node.PeersByGroup(group) {
 		g.giveKey(p)
@@ -263,8 +243,8 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	return g, nil
 }
 
-// cmp is v, or def when v is not positive.
-func cmp[T int | time.Duration](v, def T) T {
+// orDefault is v, or def when v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -278,20 +258,14 @@ func storeTrusted(st *trust.Store, tofu bool) func(uuid.UUID, curve.PublicKey) b
 		if err != nil || !ok || (rec.UUID != uuid.Nil && rec.UUID != peer) {
 			return false
 		}
-		switch rec.State {
-		case trust.StateVerified, trust.StateIntroduced:
-			return true
-		case trust.StateTOFU:
-			return tofu
-		}
-		return false
+		return rec.State == trust.StateVerified || rec.State == trust.StateIntroduced || rec.State == trust.StateTOFU && tofu
 	}
 }
 
-// run is the Group's goroutine: it runs the calls, takes the senders'
-// reports, shouts batch records when due, rotates on the policy and
-// rechecks trust, until Close. The batch timer runs only while messages
-// wait for a batch record, so an idle group wakes once a RecheckInterval.
+// run is the Group's goroutine: it runs the calls, takes the line
+// senders' reports, shouts batch records when due (its timer runs only
+// while messages wait for one), rotates on the policy and rechecks trust,
+// until Close.
 func (g *Group) run() {
 	defer close(g.exited)
 	recheck := time.NewTicker(g.opts.RecheckInterval)
@@ -328,85 +302,66 @@ func (g *Group) run() {
 }
 
 // do runs f on the Group's goroutine and waits for it; ErrClosed once the
-// Group is closed.
+// Group has closed.
 func (g *Group) do(f func()) error {
 	done, _ := g.pool.Get().(chan struct{})
 	if done == nil {
 		done = make(chan struct{}, 1)
 	}
+	defer g.pool.Put(done)
 	select {
 	case g.calls <- call{f, done}:
+		<-done
+		return nil
 	case <-g.exited:
-		g.pool.Put(done)
 		return ErrClosed
 	}
-	<-done
-	g.pool.Put(done)
-	return nil
 }
 
 // read runs f on the Group's goroutine, or here once it has exited.
 func (g *Group) read(f func()) {
 	if g.do(f) != nil {
-		<-g.exited
 		f()
 	}
+}
+
+func get[T any](g *Group, f func() T) (v T) {
+	g.read(func() { v = f() })
+	return v
 }
 
 // Name returns the group's name.
 func (g *Group) Name() string { return g.group }
 
 // Stats returns the counters so far.
-func (g *Group) Stats() (s Stats) {
-	g.read(func() { s = g.st })
-	return s
-}
+func (g *Group) Stats() Stats { return get(g, func() Stats { return g.st }) }
 
-// ReceiverStats returns the privgroup Receiver's counters (replays, bad
-// tags, bad signatures ...).
+// ReceiverStats returns the privgroup Receiver's counters.
 func (g *Group) ReceiverStats() privgroup.Stats { return g.rcv.r.Stats() }
 
 // Epoch returns our sender key's current epoch.
-func (g *Group) Epoch() (e uint32) {
-	g.read(func() { e = g.send.s.Epoch() })
-	return e
-}
+func (g *Group) Epoch() uint32 { return get(g, g.send.s.Epoch) }
 
 // Suite returns the suite our sender key uses.
-func (g *Group) Suite() (s privgroup.Suite) {
-	g.read(func() { s = g.send.s.Suite() })
-	return s
-}
+func (g *Group) Suite() privgroup.Suite { return get(g, g.send.s.Suite) }
 
 // Members returns the peers given our current sender key: holding it, or
-// about to (it waits for a full queue, before anything else we send them).
-func (g *Group) Members() (out []uuid.UUID) {
-	g.read(func() {
-		for p := range g.send.members {
-			out = append(out, p)
-		}
-	})
-	return out
+// about to (it waits for their full queue).
+func (g *Group) Members() []uuid.UUID {
+	return get(g, func() []uuid.UUID { return slices.Collect(maps.Keys(g.send.members)) })
 }
 
 // Senders returns the peers whose sender keys we hold.
-func (g *Group) Senders() (out []uuid.UUID) {
-	g.read(func() {
-		for p := range g.rcv.senders {
-			out = append(out, p)
-		}
-	})
-	return out
+func (g *Group) Senders() []uuid.UUID {
+	return get(g, func() []uuid.UUID { return slices.Collect(maps.Keys(g.rcv.senders)) })
 }
 
 // Recheck asks the trust decision again about every member holding our
-// key and every sender whose key we hold: a member no longer trusted
-// (revoked) makes us rotate, and it gets nothing of the new epoch; a sender
-// no longer trusted is dropped (its records become opaque). The Group does
-// it every Options.RecheckInterval. Recheck never waits: it may be called
-// from any goroutine and any callback (trust.Options.OnRevoked, Trusted);
-// the check runs on the Group's goroutine before anything else it does
-// after Recheck returns.
+// key (one no longer trusted makes us rotate, without it) and every sender
+// whose key we hold (one no longer trusted is dropped). The Group does it
+// every RecheckInterval. Recheck never waits: call it from any goroutine
+// or callback (trust.Options.OnRevoked, Trusted); the Group does it before
+// anything else asked of it after Recheck returns.
 func (g *Group) Recheck() {
 	g.recheck.Store(true)
 	select {
@@ -423,14 +378,13 @@ func (g *Group) rechecked() {
 
 // Rotate starts a new epoch of our sender key now and gives it to the
 // current trusted members.
-func (g *Group) Rotate() (err error) {
-	if g.do(func() {
-		if err = ErrClosed; !g.closing {
+func (g *Group) Rotate() error {
+	err := ErrClosed
+	g.do(func() {
+		if !g.closing {
 			err = g.rotate(uuid.Nil)
 		}
-	}) != nil {
-		return ErrClosed
-	}
+	})
 	return err
 }
 
@@ -465,16 +419,12 @@ func (g *Group) AwaitSender(ctx context.Context, match func(peer uuid.UUID) bool
 }
 
 // Close sends a last batch record (behind what waits for slow members,
-// which get one more try), erases the keys, ends the Readers (ErrClosed)
-// and the Writer's wait, and leaves the ZRE group. It is safe to call
-// twice.
+// tried once more), erases the keys, ends the Readers and the Writer
+// (ErrClosed) and leaves the ZRE group. It is safe to call twice.
 func (g *Group) Close() error {
 	g.once.Do(func() {
 		close(g.done)
-		g.do(func() {
-			g.closing = true
-			g.cancel()
-		})
+		g.do(func() { g.closing = true; g.cancel() })
 		<-g.exited
 	})
 	return nil

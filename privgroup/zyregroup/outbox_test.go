@@ -217,12 +217,21 @@ func (d *deliverGroup) revoke(p uuid.UUID) {
 }
 
 // awaitSealedInFlight waits until the Writer has sealed a chunk (the
-// Sender has a message pending) while it does not hold the Group's lock:
-// it waits in writerShout with g.snd let go.
+// Sender has a message pending, or a data record waits for a member) and
+// waits for a member.
 func (d *deliverGroup) awaitSealedInFlight(t *testing.T) {
 	t.Helper()
 	waitFor(t, "the Writer waiting with a sealed chunk", func() bool {
-		return d.g.is(func() bool { return d.g.send.s.Pending() > 0 })
+		return d.g.is(func() bool {
+			for _, l := range d.g.send.pend {
+				for _, it := range l.items {
+					if h, err := privgroup.ParseHeader(it.rec); it.rec != nil && err == nil && h.Kind == privgroup.KindData {
+						return true
+					}
+				}
+			}
+			return d.g.send.s.Pending() > 0
+		})
 	})
 }
 

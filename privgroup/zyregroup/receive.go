@@ -13,24 +13,21 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// Receiving: the node's events, the senders' keys and their records'
-// queues, and the Readers.
+// Receiving: the node's events, the senders' keys, their records' queues
+// and the Readers.
 
-// receiving is the receiving side's state, owned by the Group's goroutine.
+// receiving is the receiving side's state.
 type receiving struct {
 	r       *privgroup.Receiver
 	keyIDs  map[privgroup.KeyID]uuid.UUID
 	senders map[uuid.UUID]*senderState
 	queues  map[uuid.UUID]*queue
-	// gone: senders whose keys and queue were dropped (they left, or
-	// stopped being trusted) and that have not joined or sent a key
-	// since; a Reader of one ends at once. Bounded by maxGone.
-	gone map[uuid.UUID]struct{}
-	// readers: the open Readers of each sender (an old one may still read
-	// a queue that a new one replaced).
-	readers map[uuid.UUID]int
-	changed chan struct{} // closed and replaced when a sender key arrives
-	from    uuid.UUID     // the peer whose WHISPER is being handled
+	// gone: senders dropped (they left, or stopped being trusted) that
+	// have not joined or sent a key since: a Reader of one ends at once.
+	gone    map[uuid.UUID]struct{}
+	readers map[uuid.UUID]int // open Readers per sender (an old one may read a replaced queue)
+	changed chan struct{}     // closed and replaced when a sender key arrives
+	from    uuid.UUID         // the peer whose WHISPER is being handled
 }
 
 type senderState struct {
@@ -38,62 +35,48 @@ type senderState struct {
 	keyIDs []privgroup.KeyID // oldest first; at most 3 (as the Receiver)
 }
 
-// maxGone bounds the senders a Group remembers as gone.
-const maxGone = 4096
-
-func (rv *receiving) init(g *Group, opts Options) error {
-	crypto := opts.Crypto
-	crypto.VerifySender = g.verifySender
-	r, err := privgroup.NewReceiver(g.group, &opts.Secret, crypto)
-	if err != nil {
-		return err
-	}
+func (rv *receiving) init(r *privgroup.Receiver) {
 	rv.r, rv.keyIDs, rv.senders = r, map[privgroup.KeyID]uuid.UUID{}, map[uuid.UUID]*senderState{}
 	rv.queues, rv.gone, rv.readers = map[uuid.UUID]*queue{}, map[uuid.UUID]struct{}{}, map[uuid.UUID]int{}
 	rv.changed = make(chan struct{})
-	return nil
 }
 
 // Handle acts on one event of the node and reports whether it consumed
 // it: a WHISPER carrying a sender key of this group or a key request, a
 // SHOUT in this group carrying a privgroup record (one we hold no key for
-// makes us ask its trusted shouter for the key). JOIN, LEAVE and EXIT of
-// the group's members are acted on (a key for a trusted joiner; a rotation
-// when a member leaves) but not consumed. Handle never waits for a peer,
-// only for the Group's goroutine. It never panics on hostile content.
+// makes us ask its trusted shouter for the key). JOIN, LEAVE, EXIT and
+// OVERFLOW are acted on (a key for a trusted joiner; a rotation when a
+// member leaves) but not consumed. Handle waits for the Group's goroutine,
+// never for a peer, and never panics on hostile content.
 func (g *Group) Handle(ev zre.Event) bool {
 	var consumed bool
 	var opaque []byte
-	var from uuid.UUID
 	if g.do(func() {
 		if !g.closing {
-			consumed, from, opaque = g.handle(ev)
+			consumed, opaque = g.handle(ev)
 		}
 	}) != nil {
 		return false
 	}
-	if opaque != nil && g.opts.OnOpaque != nil {
-		g.opts.OnOpaque(from, opaque)
+	if s, ok := ev.(*zre.Shout); ok && opaque != nil && g.opts.OnOpaque != nil {
+		g.opts.OnOpaque(s.Peer, opaque)
 	}
 	return consumed
 }
 
-func (g *Group) handle(ev zre.Event) (consumed bool, from uuid.UUID, opaque []byte) {
+func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	switch e := ev.(type) {
 	case *zre.Shout:
-		if e.Group == g.group {
-			return g.onShout(e.Peer, e.Content)
+		if e.Group == g.group && len(e.Content) == 1 && len(e.Content[0]) > 0 {
+			return g.onShout(e.Peer, e.Content[0])
 		}
 	case *zre.Whisper:
-		return g.onWhisper(e.Peer, e.Content), e.Peer, nil
+		return g.onWhisper(e.Peer, e.Content), nil
 	case *zre.Join:
 		if e.Group == g.group && e.Peer != g.self {
 			delete(g.rcv.gone, e.Peer)
 			if q := g.rcv.queues[e.Peer]; q != nil && q.isClosed() {
-				// It left while its Reader was open and is back with the
-				// keys we hold: its records go to a new queue, for a new
-				// Reader.
-				g.rcv.queues[e.Peer] = newQueue()
+				g.rcv.queues[e.Peer] = newQueue() // back with the keys we hold: for a new Reader
 			}
 			if _, ok := g.send.members[e.Peer]; !ok {
 				g.giveKey(e.Peer)
@@ -105,45 +88,35 @@ func (g *Group) handle(ev zre.Event) (consumed bool, from uuid.UUID, opaque []by
 		}
 	case *zre.Exit:
 		g.memberGone(e.Peer)
+	case *zre.Overflow:
+		g.resync()
 	}
-	return false, uuid.Nil, nil
+	return false, nil
 }
 
 // onShout routes a record of the group to its sender's queue; one we hold
-// no key for is returned as opaque.
-func (g *Group) onShout(peer uuid.UUID, content [][]byte) (bool, uuid.UUID, []byte) {
-	if len(content) != 1 || len(content[0]) == 0 {
-		return false, peer, nil
-	}
-	rec := content[0]
+// no key for is opaque.
+func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
 	h, err := privgroup.ParseHeader(rec)
-	if err != nil {
-		if errors.Is(err, privgroup.ErrVersion) {
-			return false, peer, nil // not a record: a plain SHOUT in the group
-		}
-		g.st.Malformed++
-		g.log.Debug("zyregroup: malformed record", "group", g.group, "peer", peer, "err", err)
-		return true, peer, nil
+	if errors.Is(err, privgroup.ErrVersion) {
+		return false, nil // not a record: a plain SHOUT in the group
 	}
 	sender, known := g.rcv.keyIDs[h.KeyID]
-	if known && sender != peer {
-		// A sender shouts its own records; a copy from anyone else would
-		// only take room in the sender's queue.
-		g.st.Relayed++
-		return true, peer, nil
-	}
-	q := g.rcv.queues[sender]
-	if !known || q == nil {
+	switch q := g.rcv.queues[sender]; {
+	case err != nil:
+		g.st.Malformed++
+	case known && sender != peer:
+		g.st.Relayed++ // a sender shouts its own records; a copy would take room in its queue
+	case !known || q == nil:
 		g.st.Opaque++
 		g.requestKey(peer)
-		return true, peer, rec
-	}
-	if !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes) {
+		return true, rec
+	case !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes):
 		g.st.QueueDropped++
-	} else {
+	default:
 		g.st.Records++
 	}
-	return true, peer, nil
+	return true, nil
 }
 
 // onWhisper installs a sender key of this group, or answers a key request.
@@ -221,7 +194,7 @@ func (g *Group) dropSender(peer uuid.UUID) {
 
 // gone remembers peer as gone until it joins or gives us a key.
 func (g *Group) gone(peer uuid.UUID) {
-	if len(g.rcv.gone) >= maxGone {
+	if len(g.rcv.gone) >= 4096 {
 		clear(g.rcv.gone)
 	}
 	g.rcv.gone[peer] = struct{}{}
