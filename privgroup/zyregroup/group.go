@@ -151,7 +151,6 @@ type Group struct {
 	peerKey func(uuid.UUID) (curve.PublicKey, bool)
 
 	calls   chan call
-	results chan sent // the line senders' reports
 	wake    chan struct{}
 	recheck atomic.Bool // Recheck was called
 	done    chan struct{}
@@ -189,7 +188,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return fail(ErrInvalidOptions, ": the secret key is not the node's")
 	}
 	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger, trusted: opts.Trusted, peerKey: opts.PeerKey,
-		calls: make(chan call), results: make(chan sent), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+		calls: make(chan call), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -262,10 +261,10 @@ func storeTrusted(st *trust.Store, tofu bool) func(uuid.UUID, curve.PublicKey) b
 	}
 }
 
-// run is the Group's goroutine: it runs the calls, takes the line
-// senders' reports, shouts batch records when due (its timer runs only
-// while messages wait for one), rotates on the policy and rechecks trust,
-// until Close.
+// run is the Group's goroutine: it runs the calls (the line senders'
+// reports too), shouts batch records when due (its timer runs only while
+// messages wait for one), rotates on the policy and rechecks trust, until
+// Close, once no line send is in flight.
 func (g *Group) run() {
 	defer close(g.exited)
 	recheck := time.NewTicker(g.opts.RecheckInterval)
@@ -280,8 +279,6 @@ func (g *Group) run() {
 			g.rechecked()
 			c.f()
 			c.done <- struct{}{}
-		case r := <-g.results:
-			g.onSent(r)
 		case <-g.wake:
 			g.rechecked()
 		case <-batch:

@@ -1455,3 +1455,78 @@ func TestSenderBackWithoutRestartWhileReaderOpen(t *testing.T) {
 		t.Fatalf("the back sender's record: stats %+v, a new Reader: %v; want it queued for a Reader", st, nerr)
 	}
 }
+
+// Recheck never waits, so any callback may call it: the trust decision,
+// on the Group's goroutine, and trust.Options.OnRevoked, wherever the store
+// runs it (a revocation applied by the node runs it on the node's
+// goroutine: Recheck used to deadlock there). OnOpaque runs on Handle's
+// caller and may call any method of the Group.
+func TestRecheckFromCallbacks(t *testing.T) {
+	var gp atomic.Pointer[Group]
+	var opaque atomic.Int64
+	f := newFakeGroup(t, 0xff, func(o *Options) {
+		trusted := o.Trusted
+		o.Trusted = func(id uuid.UUID, k curve.PublicKey) bool {
+			if g := gp.Load(); g != nil {
+				g.Recheck()
+			}
+			return trusted(id, k)
+		}
+		o.OnOpaque = func(uuid.UUID, []byte) {
+			if g := gp.Load(); g != nil && !contains(g.Members(), uuid.Nil) {
+				g.Recheck()
+				opaque.Add(1)
+			}
+		}
+	})
+	gp.Store(f.g)
+	done := make(chan error, 1)
+	go func() {
+		f.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: f.p}, Group: group})
+		if err := f.g.Rotate(); err != nil {
+			done <- err
+			return
+		}
+		f.revoked.Store(true)
+		f.g.Recheck()
+		rec, err := f.s.Seal(nil, make([]byte, 8+10))
+		if err == nil {
+			f.g.Handle(&zre.Shout{EventHeader: zre.EventHeader{Peer: f.p}, Group: group, Content: [][]byte{rec}})
+		}
+		done <- err
+	}()
+	if err := awaitErr(t, "calls from the callbacks", done); err != nil {
+		t.Fatal(err)
+	}
+	if contains(f.g.Members(), f.p) || contains(f.g.Senders(), f.p) || opaque.Load() != 1 {
+		t.Fatalf("after the revocation: members %v, senders %v, %d opaque records (want p in neither, 1)", f.g.Members(), f.g.Senders(), opaque.Load())
+	}
+
+	// Secure nodes: the store's OnRevoked calls Recheck, and nothing else.
+	port := testBeaconPort()
+	a, b := newNode(t, "alice", port, false), newNode(t, "bob", port, false)
+	var ga atomic.Pointer[Group]
+	st, err := trust.Open(t.TempDir(), trust.Options{OnRevoked: func([]trust.Record) {
+		if g := ga.Load(); g != nil {
+			g.Recheck()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MarkVerified(context.Background(), b.sk.Public(), b.n.UUID(), b.name, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	a.attach(group, Options{Trust: st, RecheckInterval: time.Hour})
+	ga.Store(a.g)
+	b.attach(group, Options{Trusted: trustKeys(a, b)})
+	b.awaitSender(a)
+	waitFor(t, "bob a member", func() bool { return contains(a.g.Members(), b.n.UUID()) })
+	epoch := a.g.Epoch()
+	if _, err := st.Revoke(context.Background(), b.sk.Public(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if contains(a.g.Members(), b.n.UUID()) || a.g.Epoch() == epoch {
+		t.Fatalf("after OnRevoked: members %v, epoch %d (was %d)", a.g.Members(), a.g.Epoch(), epoch)
+	}
+}

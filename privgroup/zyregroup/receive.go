@@ -75,7 +75,7 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	case *zre.Join:
 		if e.Group == g.group && e.Peer != g.self {
 			delete(g.rcv.gone, e.Peer)
-			if q := g.rcv.queues[e.Peer]; q != nil && q.isClosed() {
+			if q := g.rcv.queues[e.Peer]; q != nil && q.closed {
 				g.rcv.queues[e.Peer] = newQueue() // back with the keys we hold: for a new Reader
 			}
 			if _, ok := g.send.members[e.Peer]; !ok {
@@ -120,31 +120,22 @@ func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
 }
 
 // onWhisper installs a sender key of this group, or answers a key request.
-func (g *Group) onWhisper(peer uuid.UUID, content [][]byte) bool {
-	if len(content) == 0 || string(content[0]) != WhisperPrefix {
-		return false
-	}
-	if len(content) == 2 && string(content[1]) == g.group {
+func (g *Group) onWhisper(peer uuid.UUID, c [][]byte) bool {
+	switch {
+	case len(c) == 0 || string(c[0]) != WhisperPrefix || len(c) >= 2 && string(c[1]) != g.group:
+		return false // (another group's: its Group counts it)
+	case len(c) == 2:
 		g.answerRequest(peer)
-		return true
-	}
-	if (len(content) != 3 && len(content) != 4) || (len(content) == 4 && len(content[3]) != 1) {
-		if len(content) >= 2 && string(content[1]) != g.group {
-			return false // another group's; let its Group count it
-		}
+	case len(c) != 3 && len(c) != 4 || len(c) == 4 && len(c[3]) != 1:
 		g.st.Malformed++
-		return len(content) >= 2
-	}
-	if string(content[1]) != g.group {
-		return false
-	}
-	if err := g.addKey(peer, content[2]); err != nil {
-		g.st.KeysRefused++
-		g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
-		return true
-	}
-	if len(content) == 4 {
-		g.memberSuites(peer, content[3][0])
+		return len(c) >= 2
+	default:
+		if err := g.addKey(peer, c[2]); err != nil {
+			g.st.KeysRefused++
+			g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
+		} else if len(c) == 4 {
+			g.memberSuites(peer, c[3][0])
+		}
 	}
 	return true
 }
@@ -157,8 +148,7 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 	}
 	rv.from = peer
 	ki, err := rv.r.AddSenderKey(rec, from)
-	rv.from = uuid.Nil
-	if err != nil || ki.Duplicate {
+	if rv.from = uuid.Nil; err != nil || ki.Duplicate {
 		return err
 	}
 	g.st.KeysReceived++
@@ -168,13 +158,11 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 		ss = &senderState{key: from}
 		rv.senders[ki.Sender] = ss
 	}
-	ss.keyIDs = append(ss.keyIDs, ki.KeyID)
-	for len(ss.keyIDs) > 3 {
+	for ss.keyIDs = append(ss.keyIDs, ki.KeyID); len(ss.keyIDs) > 3; ss.keyIDs = ss.keyIDs[1:] {
 		delete(rv.keyIDs, ss.keyIDs[0])
-		ss.keyIDs = ss.keyIDs[1:]
 	}
 	rv.keyIDs[ki.KeyID] = ki.Sender
-	if q := rv.queues[ki.Sender]; q == nil || q.isClosed() {
+	if q := rv.queues[ki.Sender]; q == nil || q.closed {
 		if q != nil && !q.reader {
 			q.close()
 		}
@@ -208,11 +196,11 @@ func (g *Group) forgetSender(peer uuid.UUID) {
 			delete(rv.keyIDs, id)
 		}
 	}
-	delete(rv.senders, peer)
 	if q := rv.queues[peer]; q != nil {
 		q.close()
-		delete(rv.queues, peer)
 	}
+	delete(rv.senders, peer)
+	delete(rv.queues, peer)
 	rv.r.RemoveSender(peer)
 }
 
@@ -228,78 +216,77 @@ type Reader struct {
 	rd     *privgroup.Reader
 	done   chan struct{}
 	once   sync.Once
-	taken  [][]byte // records taken from q in one go, not yet read
-	next   int      // index of the next of them
+	taken  [][]byte // records taken from q in one go; the next is taken[next]
+	next   int
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
 
-// NewReader opens the stream of sender (a peer's UUID). It may be opened
-// before the sender's key arrives. A Reader of a sender that has left (or
-// stopped being trusted) since we last held its key, and has not joined
-// the group again, ends at once: Read returns io.ErrUnexpectedEOF. One
-// Reader per sender at a time.
+// NewReader opens the stream of sender (a peer's UUID), also before its
+// key arrives. A Reader of a sender that left (or stopped being trusted)
+// since we last held its key, and has not joined again, ends at once
+// (io.ErrUnexpectedEOF). One Reader per sender at a time.
 func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
-	rv := &g.rcv
-	var q *queue
+	rd := &Reader{g: g, sender: sender, done: make(chan struct{})}
 	err := ErrClosed
 	g.do(func() {
-		if g.closing {
+		rv := &g.rcv
+		_, gone := rv.gone[sender]
+		switch rd.q = rv.queues[sender]; {
+		case g.closing:
 			return
-		}
-		err = nil
-		q = rv.queues[sender]
-		if _, gone := rv.gone[sender]; q == nil && gone {
-			q = newQueue() // its stream is cut: a new queue would never end
-			q.close()
-		} else if q == nil {
-			q = newQueue()
-			rv.queues[sender] = q
-		}
-		if q.reader {
+		case rd.q == nil && gone:
+			rd.q = newQueue() // its stream is cut: a new queue would never end
+			rd.q.close()
+		case rd.q == nil:
+			rd.q = newQueue()
+			rv.queues[sender] = rd.q
+		case rd.q.reader:
 			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
 			return
 		}
-		q.reader = true
+		err, rd.q.reader = nil, true
 		rv.readers[sender]++
 	})
 	if err != nil {
 		return nil, err
 	}
-	rd := &Reader{g: g, sender: sender, q: q, done: make(chan struct{})}
-	rd.rd = privgroup.NewReader(rv.r, sender, rd.recv)
+	rd.rd = privgroup.NewReader(g.rcv.r, sender, rd.recv)
 	return rd, nil
 }
 
 func (rd *Reader) recv() ([]byte, error) {
-	for {
-		if rd.next < len(rd.taken) {
-			rec := rd.taken[rd.next]
-			rd.taken[rd.next] = nil
-			rd.next++
-			return rec, nil
+	for rd.next == len(rd.taken) {
+		var end bool
+		rd.taken, end = rd.q.takeAll(rd.taken[:0])
+		if rd.next = 0; len(rd.taken) > 0 {
+			break
 		}
-		var closed bool
-		rd.taken, closed = rd.q.takeAll(rd.taken[:0])
-		rd.next = 0
-		if len(rd.taken) > 0 {
-			continue
-		}
-		if closed {
-			select {
-			case <-rd.g.done:
-				return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
-			default:
-			}
+		if end && !isDone(rd.g.done) {
 			return nil, io.EOF
 		}
-		select {
-		case <-rd.q.wake:
-		case <-rd.done:
-			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
-		case <-rd.g.done:
-			return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+		if !end {
+			select {
+			case <-rd.q.wake:
+				continue
+			case <-rd.done:
+			case <-rd.g.done:
+			}
 		}
+		return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+	}
+	rec := rd.taken[rd.next]
+	rd.taken[rd.next] = nil
+	rd.next++
+	return rec, nil
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -320,10 +307,8 @@ func (rd *Reader) Close() error {
 			rd.q.reader = false
 			if rv.readers[rd.sender]--; rv.readers[rd.sender] <= 0 {
 				delete(rv.readers, rd.sender)
-				if q := rv.queues[rd.sender]; q != nil && q.isClosed() && !g.closing {
-					// The sender left while we read (memberGone kept its
-					// keys for the open Readers).
-					g.forgetSender(rd.sender)
+				if q := rv.queues[rd.sender]; q != nil && q.closed {
+					g.forgetSender(rd.sender) // it left while we read: memberGone kept its keys
 				}
 			}
 		})
@@ -332,8 +317,8 @@ func (rd *Reader) Close() error {
 }
 
 // queue holds one sender's records until its Reader takes them. The
-// Group's goroutine pushes and closes, the Reader takes; reader is the
-// Group goroutine's.
+// Group's goroutine pushes and closes (so it reads closed, and reader,
+// without the lock); the Reader takes.
 type queue struct {
 	mu     sync.Mutex
 	recs   [][]byte
@@ -347,15 +332,16 @@ func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
 
 func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
 	q.mu.Lock()
-	if q.closed || len(q.recs) >= maxRecs || q.bytes+len(rec) > maxBytes {
-		q.mu.Unlock()
-		return false
+	ok := !q.closed && len(q.recs) < maxRecs && q.bytes+len(rec) <= maxBytes
+	if ok {
+		q.recs = append(q.recs, rec)
+		q.bytes += len(rec)
 	}
-	q.recs = append(q.recs, rec)
-	q.bytes += len(rec)
 	q.mu.Unlock()
-	q.signal()
-	return true
+	if ok {
+		q.signal()
+	}
+	return ok
 }
 
 func (q *queue) signal() {
@@ -387,10 +373,4 @@ func (q *queue) close() {
 	q.closed = true
 	q.mu.Unlock()
 	q.signal()
-}
-
-func (q *queue) isClosed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
 }

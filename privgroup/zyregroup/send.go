@@ -41,14 +41,6 @@ type line struct {
 	cancel context.CancelFunc
 }
 
-// sent reports a line's first item sent to peer, or err.
-type sent struct {
-	peer uuid.UUID
-	l    *line
-	it   item
-	err  error
-}
-
 func eraseKey(it item) {
 	if it.key != nil {
 		clear(it.key[2])
@@ -94,49 +86,49 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 		} else {
 			err = peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 		}
-		g.results <- sent{peer, l, it, err} // (the Group's goroutine runs while any is in flight)
+		g.do(func() { g.onSent(peer, l, it, err) }) // (the Group's goroutine runs while one is in flight)
 	}()
 }
 
 // onSent takes a line sender's report. A member that took nothing for
 // SendTimeout is given up: what waits for it is dropped, and it stays a
 // member only if it holds our current key.
-func (g *Group) onSent(r sent) {
+func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 	sd := &g.send
 	sd.inflight--
-	r.l.cancel()
-	r.l.cancel = nil
-	if r.err == nil && r.it.key != nil {
+	l.cancel()
+	l.cancel = nil
+	if err == nil && it.key != nil {
 		g.st.KeysSent++
 	}
 	switch {
-	case sd.pend[r.peer] != r.l: // dropped meanwhile
-	case r.err == nil:
-		delete(sd.stalled, r.peer)
-		if r.it.key != nil {
-			sd.holds[r.peer] = max(sd.holds[r.peer], r.it.epoch)
+	case sd.pend[peer] != l: // dropped meanwhile
+	case err == nil:
+		delete(sd.stalled, peer)
+		if it.key != nil {
+			sd.holds[peer] = max(sd.holds[peer], it.epoch)
 		}
 	case g.closing:
 		return // Close tries it once more
-	case errors.Is(r.err, context.DeadlineExceeded) || errors.Is(r.err, zmtp.ErrPeerNotResponding):
-		g.st.Undelivered += uint64(len(r.l.items))
-		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", r.peer, "items", len(r.l.items), "err", r.err)
-		if sd.holds[r.peer] != sd.s.Epoch() {
-			g.removeMember(r.peer)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, zmtp.ErrPeerNotResponding):
+		g.st.Undelivered += uint64(len(l.items))
+		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", peer, "items", len(l.items), "err", err)
+		if sd.holds[peer] != sd.s.Epoch() {
+			g.removeMember(peer)
 		} else {
-			g.dropLine(r.peer)
-			sd.stalled[r.peer] = true
+			g.dropLine(peer)
+			sd.stalled[peer] = true
 		}
 		return
 	default:
-		g.log.Debug("zyregroup: send dropped", "group", g.group, "peer", r.peer, "err", r.err)
+		g.log.Debug("zyregroup: send dropped", "group", g.group, "peer", peer, "err", err)
 	}
-	eraseKey(r.it)
-	if sd.pend[r.peer] == r.l {
-		if r.l.items = r.l.items[1:]; len(r.l.items) == 0 {
-			delete(sd.pend, r.peer)
+	eraseKey(it)
+	if sd.pend[peer] == l {
+		if l.items = l.items[1:]; len(l.items) == 0 {
+			delete(sd.pend, peer)
 		}
-		g.startSend(r.peer, r.l)
+		g.startSend(peer, l)
 	}
 }
 
