@@ -152,7 +152,8 @@ type Group struct {
 
 	calls   chan call
 	wake    chan struct{}
-	recheck atomic.Bool // Recheck was called
+	recheck atomic.Bool  // Recheck was called
+	inCall  atomic.Int32 // Trusted or PeerKey runs
 	done    chan struct{}
 	exited  chan struct{}
 	once    sync.Once
@@ -188,7 +189,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return fail(ErrInvalidOptions, ": the secret key is not the node's")
 	}
 	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger, trusted: opts.Trusted, peerKey: opts.PeerKey,
-		calls: make(chan call), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+		calls: make(chan call, 64), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -206,6 +207,13 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	} else if g.peerKey == nil {
 		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
 	}
+	trusted, peerKey := g.trusted, g.peerKey // (Recheck from them must not wait)
+	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
+		g.inCall.Add(1)
+		defer g.inCall.Add(-1)
+		return trusted(p, k)
+	}
+	g.peerKey = func(p uuid.UUID) (curve.PublicKey, bool) { g.inCall.Add(1); defer g.inCall.Add(-1); return peerKey(p) }
 	crypto := opts.Crypto
 	crypto.VerifySender = g.verifySender
 	pref, fast := opts.preferredSuite, opts.FastSuite
@@ -277,8 +285,9 @@ func (g *Group) run() {
 		select {
 		case c := <-g.calls:
 			g.rechecked()
-			c.f()
-			c.done <- struct{}{}
+			if c.f(); c.done != nil {
+				c.done <- struct{}{}
+			}
 		case <-g.wake:
 			g.rechecked()
 		case <-batch:
@@ -308,10 +317,19 @@ func (g *Group) do(f func()) error {
 	defer g.pool.Put(done)
 	select {
 	case g.calls <- call{f, done}:
-		<-done
-		return nil
 	case <-g.exited:
 		return ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-g.exited: // (f ran if done was sent before)
+		select {
+		case <-done:
+			return nil
+		default:
+			return ErrClosed
+		}
 	}
 }
 
@@ -354,13 +372,20 @@ func (g *Group) Senders() []uuid.UUID {
 }
 
 // Recheck asks the trust decision again about every member holding our
-// key (one no longer trusted makes us rotate, without it) and every sender
-// whose key we hold (one no longer trusted is dropped). The Group does it
-// every RecheckInterval. Recheck never waits: call it from any goroutine
-// or callback (trust.Options.OnRevoked, Trusted); the Group does it before
-// anything else asked of it after Recheck returns.
+// key (one no longer trusted makes us rotate, without it, and gets nothing
+// more) and every sender whose key we hold (one no longer trusted is
+// dropped). The Group does it every RecheckInterval. Recheck waits for the
+// Group's goroutine, which never waits for a peer nor for the node's
+// goroutine: call it from any goroutine or callback
+// (trust.Options.OnRevoked); from Trusted or PeerKey, which run on the
+// Group's goroutine, it does not wait, and the check comes before anything
+// else the Group does.
 func (g *Group) Recheck() {
 	g.recheck.Store(true)
+	if g.inCall.Load() == 0 {
+		g.do(func() {}) // (the check runs first)
+		return
+	}
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -423,6 +448,9 @@ func (g *Group) Close() error {
 		close(g.done)
 		g.do(func() { g.closing = true; g.cancel() })
 		<-g.exited
+		if err := g.node.Leave(g.group); err != nil && !errors.Is(err, zre.ErrClosed) {
+			g.log.Debug("zyregroup: leave", "group", g.group, "err", err)
+		}
 	})
 	return nil
 }
@@ -435,7 +463,4 @@ func (g *Group) finish() {
 	}
 	clear(g.rcv.readers)
 	g.rcv.r.Close()
-	if err := g.node.Leave(g.group); err != nil && !errors.Is(err, zre.ErrClosed) {
-		g.log.Debug("zyregroup: leave", "group", g.group, "err", err)
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,7 @@ type sending struct {
 	// nothing is sealed until one succeeds (without rotateExclude).
 	rotateErr      error
 	rotateExclude  uuid.UUID
+	failing        atomic.Bool // rotateErr != nil
 	writer         *Writer
 	drained        []chan struct{} // Writers waiting for the lines
 	batch          *time.Timer
@@ -121,10 +123,10 @@ func (g *Group) rotate(exclude uuid.UUID) error {
 		}
 	}
 	if err != nil {
-		sd.rotateErr, sd.rotateExclude = err, exclude
+		g.failed(err, exclude)
 		return err
 	}
-	sd.rotateErr, sd.rotateExclude = nil, uuid.Nil
+	g.failed(nil, uuid.Nil)
 	g.st.Rotations++
 	g.distribute(exclude)
 	return g.rotated("rotate") // a removed peer held this key: once more
@@ -140,6 +142,13 @@ func (g *Group) rotated(op string) error {
 		return fmt.Errorf("zyregroup: %s: a rotation failed, and nothing is sent under the key a removed member holds: %w", op, err)
 	}
 	return nil
+}
+
+// failed records a rotation that failed (nil: none did); the Writer
+// reads failing without the Group.
+func (g *Group) failed(err error, exclude uuid.UUID) {
+	g.send.rotateErr, g.send.rotateExclude = err, exclude
+	g.send.failing.Store(err != nil)
 }
 
 // errRemovedHolds: a peer removed from the members holds the current key.
@@ -161,7 +170,7 @@ func (g *Group) distribute(exclude uuid.UUID) {
 	for p := range old {
 		if _, ok := sd.members[p]; !ok {
 			if sd.holds[p] == sd.s.Epoch() {
-				sd.rotateErr, sd.rotateExclude = errRemovedHolds, uuid.Nil
+				g.failed(errRemovedHolds, uuid.Nil)
 			}
 			g.removeMember(p)
 		}

@@ -49,6 +49,26 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // member leaves) but not consumed. Handle waits for the Group's goroutine,
 // never for a peer, and never panics on hostile content.
 func (g *Group) Handle(ev zre.Event) bool {
+	if s, ok := ev.(*zre.Shout); ok && g.opts.OnOpaque == nil {
+		// Consumed or not, whatever the Group then does with it: the caller
+		// need not wait (the Group does it before anything asked later).
+		if s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0 || isDone(g.done) {
+			return false
+		}
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) {
+			return false
+		}
+		select {
+		case g.calls <- call{f: func() {
+			if !g.closing {
+				g.onShout(s.Peer, s.Content[0])
+			}
+		}}:
+			return true
+		case <-g.exited:
+			return false
+		}
+	}
 	var consumed bool
 	var opaque []byte
 	if g.do(func() {

@@ -301,6 +301,7 @@ type Writer struct {
 	mu     sync.Mutex // one Write, Flush or Close at a time, also while one waits
 	w      *privgroup.Writer
 	closed bool
+	fill   int // octets in w's partial chunk
 }
 
 var _ io.WriteCloser = (*Writer)(nil)
@@ -336,13 +337,20 @@ func (g *Group) NewWriter() (*Writer, error) {
 func (w *Writer) Write(p []byte) (n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for {
+	for cs := w.g.opts.ChunkSize; ; {
+		if w.fill+len(p)-n < cs && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+			// Less than fills the chunk: privgroup's Writer only keeps it
+			// (it seals and sends nothing), so no need of the Group.
+			k, err := w.w.Write(p[n:])
+			w.fill += k
+			return n + k, err
+		}
 		var k int
 		err = w.op("write", func() (err error) {
-			k, err = w.w.Write(p[n : n+min(w.g.opts.ChunkSize, len(p)-n)])
+			k, err = w.w.Write(p[n : n+min(cs-w.fill, len(p)-n)]) // (at most) one chunk
 			return err
 		})
-		if n += k; err != nil || n == len(p) {
+		if n, w.fill = n+k, (w.fill+k)%cs; err != nil || n == len(p) {
 			return n, err
 		}
 		if f := w.g.opts.betweenWrites; f != nil {
@@ -397,7 +405,7 @@ func (w *Writer) op(name string, f func() error) (err error) {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.op("flush", func() error { return w.w.Flush() })
+	return w.op("flush", func() error { w.fill = 0; return w.w.Flush() })
 }
 
 // Close ends the stream (its last chunk carries the end mark); the Group
