@@ -24,6 +24,9 @@ func TestHostileInbox(t *testing.T) {
 	victim := startNode(t, Config{Name: "victim", Beacon: BeaconConfig{Port: port}})
 	friend := startNode(t, Config{Name: "friend", Beacon: BeaconConfig{Port: port}})
 	waitEvent(t, victim, eventTimeout, "ENTER friend", isEnter(friend.UUID()))
+	// (Friend's HELLO reaching victim does not mean victim's reached
+	// friend: wait for both before friend whispers.)
+	waitEvent(t, friend, eventTimeout, "ENTER victim", isEnter(victim.UUID()))
 	addr := victim.Endpoint()[len("tcp://"):]
 
 	// An attacker with a well-formed identity.

@@ -379,8 +379,16 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Unlock()
 
 	var links []link
-	if err := n.do(func(st *state) { links = st.stop() }); err != nil {
+	var pending []*peer
+	if err := n.do(func(st *state) { links, pending = st.stop(), st.stopPending }); err != nil {
 		return err
+	}
+	if len(pending) > 0 {
+		lctx, cancel := context.WithTimeout(ctx, n.linger)
+		for _, p := range pending {
+			p.flushPending(lctx)
+		}
+		cancel()
 	}
 	if n.att != nil {
 		n.stopAttached(links)

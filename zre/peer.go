@@ -72,12 +72,15 @@ type peer struct {
 // writes with every sender's reads.
 //
 // A sender that waits for room in a full queue (WhisperContext) holds sem
-// while it waits. The loop never waits for sem: when it cannot take it, its
-// message goes to pending, and whoever holds sem sends the pending
-// messages, in order, before its own and before letting go of sem.
-// Non-blocking senders (Whisper) do not wait behind a waiting sender
-// either: while one waits (waiting > 0) the queue is full, and they fail at
-// once with zmtp.ErrPeerNotResponding.
+// while it waits. The loop never waits: when it cannot take sem, or the
+// queue is full, its message (PING, PING-OK, JOIN, LEAVE, GOODBYE, a trust
+// message) goes to pending, and whoever holds sem next sends the pending
+// messages first, in order — a waiting sender waits for room for them too —
+// so they are neither lost to senders that keep the queue full nor
+// reordered; the loop tries again at each reap. Non-blocking senders
+// (Whisper) do not wait behind a waiting sender: while one waits
+// (waiting > 0) or loop messages are pending, the queue is full for them
+// and they fail at once with zmtp.ErrPeerNotResponding.
 type tx struct {
 	sem     chan struct{}
 	open    bool // guarded by sem: application messages may be sent
@@ -87,7 +90,13 @@ type tx struct {
 	pendingMu sync.Mutex // guards pending; never held while waiting
 	pending   []*Msg
 	npending  atomic.Int32
+	added     atomic.Uint64 // messages ever added to pending
 }
+
+// maxPending bounds the loop's messages waiting for a peer that does not
+// read; past it the oldest are dropped (Stats.SendErrors). Presence expires
+// such a peer long before.
+const maxPending = 1024
 
 func newPeer(id uuid.UUID) *peer {
 	p := &peer{id: id, groups: make(map[string]bool), timer: -1}
@@ -107,30 +116,64 @@ func (p *peer) label() string {
 // send encodes m with the next sequence number and queues it; the loop
 // calls it. The sequence only advances when the message was queued, so a
 // refused send leaves no gap at the receiver. Once tx is open, a message
-// that cannot take tx's lock at once (a sender waits for room) is queued
-// behind that sender and nil is returned; whoever sends it later counts its
-// failure in Stats.SendErrors.
-func (p *peer) send(m *Msg) error {
+// that cannot go at once (a sender holds tx's lock, or loop messages wait
+// already) is left pending (see tx) and send returns nil with queued true;
+// Stats.SendErrors counts it if it is dropped later.
+func (p *peer) send(m *Msg) (queued bool, err error) {
 	if !p.opened {
-		return p.sendLocked(m)
+		return false, p.sendLocked(m)
 	}
 	if p.tryLock() {
-		err := p.sendLocked(m)
+		if p.drainLocked(nil) == nil {
+			err = p.sendLocked(m)
+			if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+				p.unlock()
+				return false, err
+			}
+		}
+		p.addPending(m) // behind the pending ones, or until there is room
 		p.unlock()
-		return err
+		return true, nil
 	}
+	p.addPending(m)
+	if p.tryLock() {
+		p.drainLocked(nil)
+		p.unlock()
+	}
+	return true, nil
+}
+
+// retryPending sends the loop's pending messages if it can without
+// waiting (the loop, at reap); it reports whether some are still pending.
+func (p *peer) retryPending() bool {
+	if p.tx.npending.Load() == 0 {
+		return false
+	}
+	if p.tryLock() {
+		p.drainLocked(nil)
+		p.unlock()
+	}
+	return p.tx.npending.Load() > 0
+}
+
+func (p *peer) addPending(m *Msg) {
 	p.tx.pendingMu.Lock()
-	p.tx.pending = append(p.tx.pending, m)
-	p.tx.npending.Add(1)
-	p.tx.pendingMu.Unlock()
-	if p.tryLock() {
-		p.unlock()
+	if len(p.tx.pending) >= maxPending {
+		p.tx.pending[0] = nil
+		p.tx.pending = p.tx.pending[1:]
+		if p.tx.stats != nil {
+			p.tx.stats.sendErrors.Add(1)
+		}
 	}
-	return nil
+	p.tx.pending = append(p.tx.pending, m)
+	p.tx.npending.Store(int32(len(p.tx.pending)))
+	p.tx.added.Add(1)
+	p.tx.pendingMu.Unlock()
 }
 
 // sendLocked sends m with the next sequence number; the caller holds tx's
-// lock (or tx is not open and the caller is the loop).
+// lock (or tx is not open and the caller is the loop). A GOODBYE closes tx:
+// nothing follows it.
 func (p *peer) sendLocked(m *Msg) error {
 	if p.link == nil {
 		return errNotConnected
@@ -144,15 +187,51 @@ func (p *peer) sendLocked(m *Msg) error {
 		return err
 	}
 	p.sentSeq++
+	if m.ID == MsgGoodbye {
+		p.tx.open = false
+	}
 	return nil
 }
 
-// tryLock takes tx's lock if it is free, and then sends what the loop left
-// pending.
+// sendLockedContext is sendLocked that waits, until ctx is done, for room
+// in the link's queue when the link can wait (contextSender); others
+// refuse at once as sendLocked does.
+func (p *peer) sendLockedContext(ctx context.Context, m *Msg) error {
+	err := p.sendLocked(m)
+	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
+		return err
+	}
+	cs, ok := p.link.(contextSender)
+	if !ok {
+		return err
+	}
+	// Queue full: wait for room, holding the lock so that the sequence
+	// number stays ours.
+	m.Sequence = p.sentSeq + 1
+	frames, err := m.Frames()
+	if err != nil {
+		return err
+	}
+	p.tx.waiting.Add(1)
+	err = cs.SendContext(ctx, frames...)
+	p.tx.waiting.Add(-1)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", zmtp.ErrPeerNotResponding, err)
+		}
+		return err
+	}
+	p.sentSeq++
+	if m.ID == MsgGoodbye {
+		p.tx.open = false
+	}
+	return nil
+}
+
+// tryLock takes tx's lock if it is free.
 func (p *peer) tryLock() bool {
 	select {
 	case p.tx.sem <- struct{}{}:
-		p.drainLocked()
 		return true
 	default:
 		return false
@@ -163,61 +242,76 @@ func (p *peer) tryLock() bool {
 func (p *peer) lockContext(ctx context.Context) error {
 	select {
 	case p.tx.sem <- struct{}{}:
+		return nil
 	default:
-		select {
-		case p.tx.sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
 	}
-	p.drainLocked()
-	return nil
+	select {
+	case p.tx.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// unlock sends what the loop left pending, lets go of tx's lock, and takes
-// it again if the loop left a message meanwhile.
+// unlock lets go of tx's lock after trying the pending messages once
+// more, and takes it again to send those the loop added meanwhile (the
+// loop does not wait for the lock: its holder sends them).
 func (p *peer) unlock() {
 	for {
-		p.drainLocked()
+		added := p.tx.added.Load()
+		p.drainLocked(nil)
 		<-p.tx.sem
-		if p.tx.npending.Load() == 0 {
-			return
+		if p.tx.npending.Load() == 0 || p.tx.added.Load() == added {
+			return // nothing new: those left wait for room (or the next reap)
 		}
-		select {
-		case p.tx.sem <- struct{}{}:
-		default:
+		if !p.tryLock() {
 			return // its holder sends them
 		}
 	}
 }
 
-// drainLocked sends the loop's pending messages; tx's lock is held.
-func (p *peer) drainLocked() {
+// drainLocked sends the loop's pending messages in order; tx's lock is
+// held. With ctx nil it stops at a full queue; otherwise it waits for room
+// until ctx is done. What it could not send stays pending, first; it
+// returns the error that stopped it.
+func (p *peer) drainLocked(ctx context.Context) error {
 	if p.tx.npending.Load() == 0 {
-		return
+		return nil
 	}
 	p.tx.pendingMu.Lock()
 	ms := p.tx.pending
 	p.tx.pending = nil
-	p.tx.npending.Store(0)
 	p.tx.pendingMu.Unlock()
-	for _, m := range ms {
+	var stop error
+	for i, m := range ms {
 		var err error
-		if p.tx.open {
-			err = p.sendLocked(m)
-		} else {
+		switch {
+		case !p.tx.open:
 			err = errNotConnected
+		case ctx == nil:
+			err = p.sendLocked(m)
+		default:
+			err = p.sendLockedContext(ctx, m)
 		}
-		if err != nil {
-			if p.tx.stats != nil {
-				p.tx.stats.sendErrors.Add(1)
-			}
-			continue
+		if err != nil && (errors.Is(err, zmtp.ErrPeerNotResponding) || ctx != nil && ctx.Err() != nil) {
+			ms, stop = ms[i:], err
+			break
 		}
-		if m.ID == MsgGoodbye {
-			p.tx.open = false // nothing after our GOODBYE
+		if err != nil && p.tx.stats != nil {
+			p.tx.stats.sendErrors.Add(1) // the link is gone: dropped
 		}
+		ms[i] = nil
 	}
+	if stop == nil {
+		ms = nil
+	}
+	p.tx.pendingMu.Lock()
+	if len(ms) > 0 {
+		p.tx.pending = append(ms, p.tx.pending...)
+	}
+	p.tx.npending.Store(int32(len(p.tx.pending)))
+	p.tx.pendingMu.Unlock()
+	return stop
 }
 
 // openTx lets the application send to p (the loop, at Enter).
@@ -233,22 +327,34 @@ func (p *peer) openTx(stats *counters) {
 }
 
 // closeTx stops the application's sends to p (the loop). The link must be
-// closed first (or about to be flushed): a sender waiting for room on it
-// then returns, and the loop waits for tx's lock only for a send in
-// progress.
+// closed first: a sender waiting for room on it then returns, and the
+// loop waits for tx's lock only for a send in progress.
 func (p *peer) closeTx() {
 	if !p.opened {
 		return
 	}
 	p.tx.sem <- struct{}{}
-	p.drainLocked()
 	p.tx.open = false
+	p.tx.pendingMu.Lock()
+	p.tx.pending = nil
+	p.tx.npending.Store(0)
+	p.tx.pendingMu.Unlock()
 	<-p.tx.sem
 	p.opened = false
 }
 
+// flushPending sends the loop's pending messages (a GOODBYE at Stop),
+// waiting for room until ctx is done.
+func (p *peer) flushPending(ctx context.Context) {
+	if p.lockContext(ctx) != nil {
+		return
+	}
+	p.drainLocked(ctx)
+	p.unlock()
+}
+
 // errQueueFull is what a non-blocking send returns while another sender
-// waits for room in the peer's queue.
+// waits for room in the peer's queue, or the loop's messages wait for it.
 var errQueueFull = fmt.Errorf("zre: peer queue full, senders waiting: %w", zmtp.ErrPeerNotResponding)
 
 // sendApp sends an application message (WHISPER, SHOUT) without waiting
@@ -263,6 +369,9 @@ func (p *peer) sendApp(m *Msg) error {
 	defer p.unlock()
 	if !p.tx.open {
 		return errNotConnected
+	}
+	if p.drainLocked(nil) != nil {
+		return errQueueFull
 	}
 	return p.sendLocked(m)
 }
@@ -286,33 +395,18 @@ func (p *peer) sendAppContext(ctx context.Context, m *Msg) error {
 			p.unlock()
 			return errNotConnected
 		}
-		err := p.sendLocked(m)
-		if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
-			p.unlock()
-			return err
+		err := p.drainLocked(ctx)
+		if err == nil {
+			err = p.sendLockedContext(ctx, m)
 		}
-		if cs, ok := p.link.(contextSender); ok {
-			// Queue full: wait for room, holding the lock so that the
-			// sequence number stays ours.
-			m.Sequence = p.sentSeq + 1
-			frames, ferr := m.Frames()
-			if ferr != nil {
-				p.unlock()
-				return ferr
-			}
-			p.tx.waiting.Add(1)
-			err = cs.SendContext(ctx, frames...)
-			p.tx.waiting.Add(-1)
-			if err == nil {
-				p.sentSeq++
-			} else if ctx.Err() != nil {
-				err = fmt.Errorf("%w (%w)", zmtp.ErrPeerNotResponding, err)
-			}
-			p.unlock()
-			return err
-		}
-		// A link that cannot wait: try again after a pause.
 		p.unlock()
+		if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) || ctx.Err() != nil {
+			return err
+		}
+		if _, ok := p.link.(contextSender); ok {
+			return err
+		}
+		// A link that cannot wait (a Transport's): try again after a pause.
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:

@@ -156,6 +156,12 @@ type state struct {
 	overflowAt uint64
 
 	emptyGroups int // groups emptied since the last sweep: see groupEmptied
+	// txRetry holds the peers whose tx has loop messages pending (reap
+	// tries them again).
+	txRetry map[*peer]struct{}
+	// stopPending: the peers whose GOODBYE (or earlier loop messages)
+	// waited for room at stop; Node.Stop sends them before it flushes.
+	stopPending []*peer
 
 	// dir is what the application reads without the loop: see directory.
 	dir *directory
@@ -191,6 +197,7 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		groups:   make(map[string]*group),
 		pending:  make(map[string]*pendingPeer),
 		dir:      newDirectory(),
+		txRetry:  make(map[*peer]struct{}),
 	}
 }
 
@@ -300,7 +307,11 @@ func (s *state) hello() *Msg {
 }
 
 func (s *state) sendTo(p *peer, m *Msg) {
-	if err := p.send(m); err != nil {
+	queued, err := p.send(m)
+	if queued {
+		s.txRetry[p] = struct{}{} // (retried at reap)
+	}
+	if err != nil {
 		s.stats.sendErrors.Add(1)
 		s.log.Debug("zre: send failed", "peer", p.label(), "msg", m.ID, "err", err)
 		return
@@ -398,6 +409,7 @@ func (s *state) removePeer(p *peer) {
 	}
 	s.dir.remove(p.id)
 	p.disconnect()
+	delete(s.txRetry, p)
 	s.timers.remove(p)
 	delete(s.peers, p.id)
 	s.log.Debug("zre: peer removed", "peer", p.label(), "endpoint", p.endpoint)
@@ -718,6 +730,11 @@ func (s *state) reap(now time.Time) {
 			if p.timer < 0 {
 				s.timers.schedule(p, now)
 			}
+		}
+	}
+	for p := range s.txRetry {
+		if !p.opened || !p.retryPending() {
+			delete(s.txRetry, p)
 		}
 	}
 	for len(s.timers) > 0 && !now.Before(s.timers[0].timerAt) {
@@ -1106,6 +1123,9 @@ func (s *state) stop() []link {
 		links = append(links, pp.link)
 		delete(s.pending, ep)
 	}
+	for p := range s.txRetry {
+		s.stopPending = append(s.stopPending, p)
+	}
 	s.forget()
 	s.stopped = true
 	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
@@ -1130,6 +1150,7 @@ func (s *state) forget() {
 	s.peers = make(map[uuid.UUID]*peer)
 	s.groups = make(map[string]*group)
 	s.timers = s.timers[:0]
+	clear(s.txRetry)
 }
 
 // checkEndpoint accepts tcp://host:port with a non-zero port.

@@ -1,0 +1,279 @@
+package zre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zmtp"
+)
+
+// queueLink is a link with a bounded queue, as a zmtp.Dealer's: Send
+// refuses when it is full, SendContext waits for room. A reader takes the
+// frames out.
+type queueLink struct {
+	q      chan [][]byte
+	done   chan struct{}
+	closed sync.Once
+}
+
+func newQueueLink(size int) *queueLink {
+	return &queueLink{q: make(chan [][]byte, size), done: make(chan struct{})}
+}
+
+func (l *queueLink) Send(frames ...[]byte) error {
+	select {
+	case <-l.done:
+		return zmtp.ErrClosed
+	default:
+	}
+	select {
+	case l.q <- frames:
+		return nil
+	default:
+		return fmt.Errorf("queue link: %w", zmtp.ErrPeerNotResponding)
+	}
+}
+
+func (l *queueLink) SendContext(ctx context.Context, frames ...[]byte) error {
+	select {
+	case <-l.done:
+		return zmtp.ErrClosed
+	default:
+	}
+	select {
+	case l.q <- frames:
+		return nil
+	case <-l.done:
+		return zmtp.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *queueLink) Close() error { l.closed.Do(func() { close(l.done) }); return nil }
+
+// queueHarness is a harness whose links to B are queueLinks.
+func queueHarness(t *testing.T, size int) (*harness, *queueLink) {
+	h := newHarness(t)
+	l := newQueueLink(size)
+	h.st.dial = func(string) (link, error) { return l, nil }
+	h.enterB("g")
+	if m := <-l.q; mustDecode(t, m).ID != MsgHello {
+		t.Fatal("first message is not our HELLO")
+	}
+	return h, l
+}
+
+func mustDecode(t *testing.T, frames [][]byte) *Msg {
+	t.Helper()
+	m, err := Decode(frames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Many goroutines whisper and shout with and without waiting while the
+// loop sends PING-OKs and JOINs: every message arrives once, with
+// consecutive sequence numbers, and nothing waits for the loop.
+func TestConcurrentSendersKeepSequence(t *testing.T) {
+	h, l := queueHarness(t, 8)
+	const senders, each = 4, 200
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+
+	got := make(chan []*Msg)
+	go func() { // the peer: reads until it had everything
+		var ms []*Msg
+		want := senders*each + 50 + 20
+		for len(ms) < want {
+			select {
+			case f := <-l.q:
+				m, err := Decode(f)
+				if err != nil {
+					t.Error(err)
+				}
+				ms = append(ms, m)
+				if len(ms)%16 == 0 {
+					runtime.Gosched() // a slow reader: queues fill
+				}
+			case <-ctx.Done():
+				got <- ms
+				return
+			}
+		}
+		got <- ms
+	}()
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Go(func() {
+			for j := range each {
+				var err error
+				switch i % 2 {
+				case 0:
+					err = h.st.dir.whisper(ctx, &h.stats, uuidB, [][]byte{[]byte("w")})
+				default:
+					err = h.st.dir.shout(ctx, &h.stats, "g", nil, [][]byte{[]byte("s")})
+				}
+				if err != nil {
+					t.Errorf("sender %d, message %d: %v", i, j, err)
+					return
+				}
+			}
+		})
+	}
+	// Meanwhile the loop (this goroutine): 50 PINGs from B get PING-OKs,
+	// and we join 20 groups. None of this may wait for the senders.
+	for i := range 50 {
+		h.recv(uuidB, &Msg{ID: MsgPing, Sequence: uint16(2 + i)})
+		if i < 20 {
+			if err := h.st.join(fmt.Sprintf("j%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wg.Wait()
+	ms := <-got
+	if len(ms) != senders*each+70 {
+		t.Fatalf("peer got %d messages, want %d", len(ms), senders*each+70)
+	}
+	var pingOKs, joins int
+	for i, m := range ms {
+		if m.Sequence != uint16(i+2) {
+			t.Fatalf("message %d (%s) has sequence %d, want %d", i, m.ID, m.Sequence, i+2)
+		}
+		switch m.ID {
+		case MsgPingOK:
+			pingOKs++
+		case MsgJoin:
+			joins++
+			if m.Status != uint8(joins) {
+				t.Fatalf("JOIN %d with status %d: out of order", joins, m.Status)
+			}
+		}
+	}
+	if pingOKs != 50 || joins != 20 {
+		t.Fatalf("%d PING-OKs, %d JOINs, want 50 and 20", pingOKs, joins)
+	}
+}
+
+// WhisperContext waits while the queue is full and gives up at ctx's end
+// with an error that says both; Whisper fails at once meanwhile; the loop's
+// messages wait behind the waiting sender and go out in order.
+func TestWhisperContextFullQueue(t *testing.T) {
+	h, l := queueHarness(t, 2)
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	err := h.st.whisper(uuidB, [][]byte{[]byte("3")})
+	if !errors.Is(err, zmtp.ErrPeerNotResponding) {
+		t.Fatalf("whisper to a full queue: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	err = h.st.dir.whisper(ctx, &h.stats, uuidB, [][]byte{[]byte("3")})
+	cancel()
+	if !errors.Is(err, zmtp.ErrPeerNotResponding) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WhisperContext past its deadline: %v", err)
+	}
+
+	// A waiting sender: the loop's PING-OK queues behind it, a Whisper
+	// fails at once.
+	ctx, cancel = context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.st.dir.whisper(ctx, &h.stats, uuidB, [][]byte{[]byte("3")}) }()
+	p := h.st.peers[uuidB]
+	for p.tx.waiting.Load() == 0 {
+		runtime.Gosched()
+	}
+	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 2}) // the loop does not wait
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); !errors.Is(err, zmtp.ErrPeerNotResponding) {
+		t.Fatalf("Whisper while a sender waits: %v", err)
+	}
+	var seqs []uint16
+	var ids []MsgID
+	for len(seqs) < 3 { // room: the waiting one goes, then the PING-OK
+		m := mustDecode(t, <-l.q)
+		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for len(seqs) < 4 {
+		m := mustDecode(t, <-l.q)
+		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
+	}
+	if fmt.Sprint(seqs) != "[2 3 4 5]" || ids[2] != MsgWhisper || ids[3] != MsgPingOK {
+		t.Fatalf("sent %v %v, want sequences 2 to 5, the waiting WHISPER before the PING-OK", seqs, ids)
+	}
+}
+
+// A peer removed while a sender waits for it: the wait ends with
+// ErrUnknownPeer (its link is closed); sends after that fail at once.
+func TestWhisperContextPeerGone(t *testing.T) {
+	h, l := queueHarness(t, 1)
+	if err := h.st.whisper(uuidB, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.st.dir.whisper(ctx, &h.stats, uuidB, nil) }()
+	for h.st.peers[uuidB].tx.waiting.Load() == 0 {
+		runtime.Gosched()
+	}
+	h.recv(uuidB, &Msg{ID: MsgGoodbye, Sequence: 2})
+	if err := <-done; err == nil || ctx.Err() != nil {
+		t.Fatalf("wait for a peer that left: %v (ctx %v)", err, ctx.Err())
+	}
+	if err := h.st.dir.whisper(ctx, &h.stats, uuidB, nil); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("whisper to a peer that left: %v", err)
+	}
+	_ = l
+}
+
+// ShoutContext gives the SHOUT to peers with room at once and waits for
+// the full one; at ctx's end the ShoutError names only the full one.
+func TestShoutContextWaitsForFullPeers(t *testing.T) {
+	h := newHarness(t)
+	lb, lc := newQueueLink(1), newQueueLink(100)
+	h.st.dial = func(ep string) (link, error) {
+		if ep == epB {
+			return lb, nil
+		}
+		return lc, nil
+	}
+	h.enterB("g")
+	const epC = "tcp://127.0.0.1:50003"
+	uuidC := uuid.MustParse("22222222-3333-4444-5555-666666666666")
+	h.recv(uuidC, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	err := h.st.dir.shout(ctx, &h.stats, "g", nil, [][]byte{[]byte("s")}) // B's queue holds our HELLO
+	var se *ShoutError
+	if !errors.As(err, &se) || len(se.Peers) != 1 || se.Peers[0] != uuidB || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shout with B full: %v", err)
+	}
+	if len(lc.q) != 2 { // HELLO, SHOUT
+		t.Fatalf("C has %d messages, want 2", len(lc.q))
+	}
+	<-lb.q // B reads: room
+	ctx2, cancel2 := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel2()
+	if err := h.st.dir.shout(ctx2, &h.stats, "g", se.Peers, [][]byte{[]byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := mustDecode(t, <-lb.q); m.ID != MsgShout || m.Sequence != 2 || len(lc.q) != 2 {
+		t.Fatalf("retry to B: %+v, C has %d", m, len(lc.q))
+	}
+}
