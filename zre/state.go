@@ -232,8 +232,10 @@ func (s *state) emit(e Event) {
 
 // reclaim takes the events the consumer received from evq off the byte
 // count: evq is FIFO, so they are the oldest of ring.
-func (s *state) reclaim() {
-	in := len(s.evq)
+func (s *state) reclaim() { s.reclaimTo(len(s.evq)) }
+
+// reclaimTo is reclaim when in of ring's events may still be in evq.
+func (s *state) reclaimTo(in int) {
 	for s.ringLen > in {
 		s.evBytes -= int(s.ring[s.ringHead])
 		s.ringHead++
@@ -266,7 +268,9 @@ func (s *state) pushedHead() {
 	if s.ring == nil {
 		s.ring = make([]int32, cap(s.evq))
 	}
-	s.reclaim()
+	// e went into evq and is not yet in ring; the consumer may have taken
+	// it already, and then everything before it.
+	s.reclaimTo(max(len(s.evq)-1, 0))
 	s.ring[(s.ringHead+s.ringLen)%len(s.ring)] = int32(eventSize(e))
 	s.ringLen++
 	s.pushed++
@@ -1208,15 +1212,4 @@ func (s *state) peerInfo(p *peer) PeerInfo {
 	slices.Sort(gs)
 	return PeerInfo{UUID: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(p.headers), Groups: gs,
 		Key: p.key, Bound: !p.key.IsZero() && IsBound(p.id, p.key)}
-}
-
-// readyPeers returns the peers that said HELLO, in UUID order.
-func (s *state) readyPeers() []*peer {
-	var out []*peer
-	for _, p := range s.sortedPeers() {
-		if p.ready {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -34,10 +34,6 @@ const (
 	perfTimeout         = 5 * time.Minute
 )
 
-// retryWait is how long a sender waits before retrying a message its
-// peer's full queue refused (zmtp.ErrPeerNotResponding).
-const retryWait = time.Millisecond
-
 // perfLocal is the state of "zyre bench local": the peers that entered and
 // what came back from them.
 type perfLocal struct {
@@ -170,29 +166,23 @@ func runBenchLocal(ctx context.Context, env *cliEnv, args []string) error {
 			}
 		}
 	}
-	// send retries a send refused by a full queue, handling events
-	// meanwhile, until ctx ends.
+	// send tries without waiting, and when a full queue refuses (counted
+	// in retries) waits for room with the Context variant: the node's
+	// back-pressure, no retry loop.
 	retries := 0
-	send := func(f func() error) error {
-		for {
-			err := f()
-			if !errors.Is(err, zmtp.ErrPeerNotResponding) {
-				return err
-			}
-			retries++
-			t := time.NewTimer(retryWait)
-			select {
-			case ev, ok := <-events:
-				if ok {
-					l.handle(ev)
-				}
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
+	send := func(now func() error, wait func() error) error {
+		err := now()
+		if !errors.Is(err, zmtp.ErrPeerNotResponding) {
+			return err
+		}
+		retries++
+		if err := wait(); err != nil {
+			if ctx.Err() != nil {
 				return benchCtxErr(ctx)
 			}
-			t.Stop()
+			return err
 		}
+		return nil
 	}
 
 	if err := wait("remote nodes", func() bool { return len(l.peers) >= nodes && l.hellos >= nodes }); err != nil {
@@ -210,7 +200,8 @@ func runBenchLocal(ctx context.Context, env *cliEnv, args []string) error {
 	l.whispers = 0
 	for i := range messages {
 		peer := l.peers[i%nodes]
-		if err := send(func() error { return n.Whisper(peer, []byte(perfWhisper)) }); err != nil {
+		if err := send(func() error { return n.Whisper(peer, []byte(perfWhisper)) },
+			func() error { return n.WhisperContext(ctx, peer, []byte(perfWhisper)) }); err != nil {
 			return fmt.Errorf("bench local: whisper %d: %w", i+1, err)
 		}
 		drain()
@@ -228,7 +219,18 @@ func runBenchLocal(ctx context.Context, env *cliEnv, args []string) error {
 	start = time.Now()
 	l.shouts = 0
 	for i := range shouts {
-		if err := send(func() error { return n.Shout(perfGroup, []byte(perfShout)) }); err != nil {
+		// A SHOUT that full queues refused went to the other peers: those
+		// get it with ShoutToContext, which waits for room.
+		var se *zre.ShoutError
+		err := n.Shout(perfGroup, []byte(perfShout))
+		if errors.As(err, &se) && errors.Is(err, zmtp.ErrPeerNotResponding) {
+			retries++
+			err = n.ShoutToContext(ctx, perfGroup, se.Peers, []byte(perfShout))
+			if ctx.Err() != nil {
+				err = benchCtxErr(ctx)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("bench local: shout %d: %w", i+1, err)
 		}
 		drain()
@@ -269,7 +271,8 @@ func benchCtxErr(ctx context.Context) error {
 //
 // Unlike the C program, a node does not exit after being idle for a random
 // moment under a second (its zpoller_wait timeout ends the node's loop),
-// and a reply refused by a full queue is retried instead of lost.
+// and a whispered reply waits for room in a full queue (WhisperContext)
+// instead of being lost.
 func runBenchRemote(ctx context.Context, env *cliEnv, args []string) error {
 	f := newBenchFlags(env, "remote", 0)
 	nums, err := f.parse(args, 1)
@@ -361,10 +364,10 @@ func perfRemoteNode(ctx context.Context, n *zre.Node) {
 		var err error
 		switch ev := ev.(type) {
 		case *zre.Enter:
-			err = retrySend(ctx, func() error { return n.Whisper(ev.Peer, []byte(perfHello)) })
+			err = n.WhisperContext(ctx, ev.Peer, []byte(perfHello))
 		case *zre.Whisper:
 			if firstFrame(ev.Content) == perfWhisper {
-				err = retrySend(ctx, func() error { return n.Whisper(ev.Peer, []byte(perfWhisperReply)) })
+				err = n.WhisperContext(ctx, ev.Peer, []byte(perfWhisperReply))
 			}
 		case *zre.Shout:
 			if firstFrame(ev.Content) == perfShout {
@@ -375,23 +378,6 @@ func perfRemoteNode(ctx context.Context, n *zre.Node) {
 		}
 		if errors.Is(err, zre.ErrClosed) {
 			return
-		}
-	}
-}
-
-// retrySend retries f while a full queue refuses it, until ctx ends.
-func retrySend(ctx context.Context, f func() error) error {
-	for {
-		err := f()
-		if !errors.Is(err, zmtp.ErrPeerNotResponding) {
-			return err
-		}
-		t := time.NewTimer(retryWait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
 		}
 	}
 }
