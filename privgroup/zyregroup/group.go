@@ -377,9 +377,9 @@ func (g *Group) Senders() []uuid.UUID {
 // dropped). The Group does it every RecheckInterval. Recheck waits for the
 // Group's goroutine, which never waits for a peer nor for the node's
 // goroutine: call it from any goroutine or callback
-// (trust.Options.OnRevoked); from Trusted or PeerKey, which run on the
-// Group's goroutine, it does not wait, and the check comes before anything
-// else the Group does.
+// (trust.Options.OnRevoked). From Trusted or PeerKey, which run on the
+// Group's goroutine (and from anywhere while they run), it does not wait:
+// the check comes before anything else the Group does.
 func (g *Group) Recheck() {
 	g.recheck.Store(true)
 	if g.inCall.Load() == 0 {
