@@ -47,7 +47,9 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // makes us ask its trusted shouter for the key). JOIN, LEAVE, EXIT and
 // OVERFLOW are acted on (a key for a trusted joiner; a rotation when a
 // member leaves) but not consumed. Handle waits for the Group's goroutine,
-// never for a peer, and never panics on hostile content.
+// never for a peer, and never panics on hostile content; a SHOUT it hands
+// over without waiting (unless OnOpaque is set): whatever is asked of the
+// Group afterwards sees it.
 func (g *Group) Handle(ev zre.Event) bool {
 	if s, ok := ev.(*zre.Shout); ok && g.opts.OnOpaque == nil {
 		// Consumed or not, whatever the Group then does with it: the caller
