@@ -1530,3 +1530,26 @@ func TestRecheckFromCallbacks(t *testing.T) {
 		t.Fatalf("after OnRevoked: members %v, epoch %d (was %d)", a.g.Members(), a.g.Epoch(), epoch)
 	}
 }
+
+// After an OVERFLOW (the node dropped membership events), the Group
+// follows the group's members as the node has them: a member gone meanwhile
+// is removed with a rotation (its stream ends), one that joined gets our
+// key.
+func TestOverflowFollowsMembers(t *testing.T) {
+	f := newFakeGroup(t, 0xff, func(o *Options) { o.Trusted = func(uuid.UUID, curve.PublicKey) bool { return true } })
+	node := f.g.node.(*fakeNode)
+	if m := f.g.Members(); len(m) != 2 {
+		t.Fatalf("members %v, want p and x", m)
+	}
+	epoch := f.g.Epoch()
+	node.setPeers([]uuid.UUID{f.x}) // p left; its LEAVE was dropped
+	f.g.Handle(&zre.Overflow{})
+	if m := f.g.Members(); len(m) != 1 || m[0] != f.x || f.g.Epoch() == epoch || contains(f.g.Senders(), f.p) {
+		t.Fatalf("after p left: members %v, senders %v, epoch %d (was %d)", f.g.Members(), f.g.Senders(), f.g.Epoch(), epoch)
+	}
+	node.setPeers([]uuid.UUID{f.x, f.p}) // p back; its JOIN was dropped
+	f.g.Handle(&zre.Overflow{})
+	if !contains(f.g.Members(), f.p) {
+		t.Fatalf("after p joined: members %v", f.g.Members())
+	}
+}
