@@ -62,11 +62,12 @@ type directory struct {
 }
 
 // dirPeer is one entered peer: what its HELLO said (immutable) and its
-// groups.
+// groups (a slice: usually one or a few names, and it costs a tenth of a
+// map; at most Config.MaxPeerGroups).
 type dirPeer struct {
 	p      *peer
 	info   PeerInfo // Groups unset: see groups
-	groups map[string]struct{}
+	groups []string
 }
 
 // dirGroup is the peers of one group, in the order they joined: Shout
@@ -84,7 +85,7 @@ func newDirectory() *directory {
 func (d *directory) add(p *peer, info PeerInfo) {
 	info.Groups = nil
 	d.mu.Lock()
-	d.peers[p.id] = &dirPeer{p: p, info: info, groups: make(map[string]struct{})}
+	d.peers[p.id] = &dirPeer{p: p, info: info}
 	d.mu.Unlock()
 }
 
@@ -96,8 +97,8 @@ func (d *directory) remove(id uuid.UUID) {
 	if dp == nil {
 		return
 	}
-	for name := range dp.groups {
-		d.leaveLocked(dp, name)
+	for len(dp.groups) > 0 {
+		d.leaveLocked(dp, dp.groups[len(dp.groups)-1])
 	}
 	delete(d.peers, id)
 }
@@ -110,10 +111,7 @@ func (d *directory) join(id uuid.UUID, name string) {
 	if dp == nil {
 		return
 	}
-	if _, ok := dp.groups[name]; ok {
-		return
-	}
-	dp.groups[name] = struct{}{}
+	dp.groups = append(dp.groups, name) // (the state calls it for a new membership only)
 	g := d.groups[name]
 	if g == nil {
 		g = &dirGroup{index: make(map[*peer]int)}
@@ -133,10 +131,14 @@ func (d *directory) leave(id uuid.UUID, name string) {
 }
 
 func (d *directory) leaveLocked(dp *dirPeer, name string) {
-	if _, ok := dp.groups[name]; !ok {
+	i := slices.Index(dp.groups, name)
+	if i < 0 {
 		return
 	}
-	delete(dp.groups, name)
+	end := len(dp.groups) - 1 // (order is kept by sorting at read)
+	dp.groups[i] = dp.groups[end]
+	dp.groups[end] = ""
+	dp.groups = dp.groups[:end]
 	g := d.groups[name]
 	i, ok := g.index[dp.p]
 	if !ok {
@@ -243,9 +245,9 @@ func (d *directory) info(id uuid.UUID) (PeerInfo, bool) {
 func (dp *dirPeer) infoLocked() PeerInfo {
 	info := dp.info
 	info.Headers = slices.Clone(info.Headers)
-	info.Groups = make([]string, 0, len(dp.groups))
-	for g := range dp.groups {
-		info.Groups = append(info.Groups, g)
+	info.Groups = slices.Clone(dp.groups)
+	if info.Groups == nil {
+		info.Groups = []string{}
 	}
 	slices.Sort(info.Groups)
 	return info

@@ -692,8 +692,10 @@ func (s *state) joinPeerGroup(p *peer, name string) {
 		s.groups[name] = g
 	}
 	g.peers[p.id] = p
-	p.groups[name] = true
-	s.dir.join(p.id, name)
+	if !p.groups[name] {
+		p.groups[name] = true
+		s.dir.join(p.id, name)
+	}
 	if !s.reservedGroup(name) {
 		s.emit(&Join{EventHeader: s.header(p), Group: name})
 	} else {
