@@ -1414,3 +1414,65 @@ func givenUpGroup(t *testing.T, inGroup func(p, x uuid.UUID) []uuid.UUID, timeou
 	})
 	return d, w
 }
+
+// A given-up member whose new key waits in its line (its full queue
+// refused it at a rotation) gets no record before that key, even when its
+// queue takes records meanwhile (found by review of the actor: records
+// went to a given-up member directly, so one it took overtook its key).
+func TestGivenUpMemberKeyNotOvertaken(t *testing.T) {
+	d, w := givenUpGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, 200*time.Millisecond)
+	d.g.read(func() { d.g.opts.SendTimeout = 10 * time.Minute }) // the key waits; nothing more is given up
+	if err := d.g.Rotate(); err != nil { // p's full queue refuses its key: it waits in p's line
+		t.Fatal(err)
+	}
+	var st, ob bool
+	d.g.read(func() { st, ob = d.g.send.stalled[d.p], d.g.send.pend[d.p] != nil })
+	if !st || !ob {
+		t.Fatalf("stalled %v, line %v; want p given up with its key waiting", st, ob)
+	}
+	mark := len(d.node.received(d.p))
+	b := d.block(false, true) // p's queue takes records again, not yet its key
+	d.node.setFull(d.p, false)
+	tookData := func() bool {
+		for _, dl := range d.node.received(d.p)[mark:] {
+			if h, err := privgroup.ParseHeader(dl.content[0]); !dl.whisper && err == nil && h.Kind == privgroup.KindData {
+				return true
+			}
+		}
+		return false
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := w.Write(randomBytes(2000, 101))
+		if err == nil {
+			err = w.Flush()
+		}
+		wrote <- err
+	}()
+	var err error
+	waitFor(t, "the Write, or p taking a data record", func() bool {
+		select {
+		case err = <-wrote:
+			wrote <- err
+			return true
+		default:
+			return tookData() // (then the Writer waits for p's key)
+		}
+	})
+	d.setBlock(func() { b.whisper = false })
+	if err := awaitErr(t, "the Write", wrote); err != nil {
+		t.Fatal(err)
+	}
+	d.awaitNothingWaiting(t)
+	for i, dl := range d.node.received(d.p)[mark:] {
+		if dl.whisper {
+			break
+		}
+		if h, err := privgroup.ParseHeader(dl.content[0]); err == nil && h.Kind == privgroup.KindData {
+			t.Fatalf("p took a data record (%d after the rotation) before its waiting key", i)
+		}
+	}
+	if !d.g.is(func() bool { return d.g.send.holds[d.p] == d.g.send.s.Epoch() && !d.g.send.stalled[d.p] }) {
+		t.Fatal("p took its key yet is given up, or holds an old epoch")
+	}
+}

@@ -178,7 +178,7 @@ func (g *Group) shout(rec []byte) error {
 		err = g.node.Shout(g.group, rec)
 	} else {
 		for _, p := range g.node.PeersByGroup(g.group) {
-			if sd.pend[p] == nil || sd.stalled[p] {
+			if sd.pend[p] == nil { // (a given-up member whose key waits gets none before it)
 				to = append(to, p)
 			}
 		}
