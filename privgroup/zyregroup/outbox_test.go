@@ -1422,7 +1422,7 @@ func givenUpGroup(t *testing.T, inGroup func(p, x uuid.UUID) []uuid.UUID, timeou
 func TestGivenUpMemberKeyNotOvertaken(t *testing.T) {
 	d, w := givenUpGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, 200*time.Millisecond)
 	d.g.read(func() { d.g.opts.SendTimeout = 10 * time.Minute }) // the key waits; nothing more is given up
-	if err := d.g.Rotate(); err != nil { // p's full queue refuses its key: it waits in p's line
+	if err := d.g.Rotate(); err != nil {                         // p's full queue refuses its key: it waits in p's line
 		t.Fatal(err)
 	}
 	var st, ob bool
