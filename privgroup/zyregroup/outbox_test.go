@@ -518,8 +518,19 @@ func TestDuplicateJoinsQueueOneKey(t *testing.T) {
 // the record sealed before the revocation. (The periodic recheck is off: it
 // is the application's Recheck that acts.)
 func TestRevokedWhileItsKeyWaitsGetsNothing(t *testing.T) {
+	for _, periodic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("periodic=%v", periodic), func(t *testing.T) { revokedWhileKeyWaits(t, periodic) })
+	}
+}
+
+// revokedWhileKeyWaits: the revocation is acted on by Recheck, or by the
+// periodic recheck (RecheckInterval 10 ms, as a594fbc's test had it).
+func revokedWhileKeyWaits(t *testing.T, periodic bool) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
 		o.RecheckInterval = time.Hour
+		if periodic {
+			o.RecheckInterval = 10 * time.Millisecond
+		}
 	})
 	d.node.setFull(d.p, true)
 	w, err := d.g.NewWriter()
@@ -534,7 +545,11 @@ func TestRevokedWhileItsKeyWaitsGetsNothing(t *testing.T) {
 	}
 	d.revoke(d.p)
 	mark := len(d.node.received(d.p))
-	d.g.Recheck()
+	if periodic {
+		waitFor(t, "p removed by the periodic recheck", func() bool { return !contains(d.g.Members(), d.p) })
+	} else {
+		d.g.Recheck()
+	}
 	d.node.setFull(d.p, false)
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
@@ -848,14 +863,12 @@ loop:
 // a member meanwhile (here its key request); when OnRotate's
 // distributeLocked then gives the key again, the member stays a member
 // (giveKeyLocked's "this epoch's key already waits" shortcut returned
-// without making it one, and it was removed with its outbox).
+// without making it one, and it was removed with its outbox). The actor
+// rotates and gives the key in one step; here the key request comes while
+// the new key waits behind the rotation record, and the Writer waits for
+// that key (each step waits for an event: no fixed wait).
 func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
-		// The Writer's wait ends at this deadline, with p's new key still
-		// waiting, which waits SendTimeout from when the record before it
-		// was taken (1.5 s after the Writer began to wait): the time the
-		// test has to let it go before it would be given up.
-		o.SendTimeout = 3 * time.Second
 		o.Crypto.MaxMessages = 1 // the Writer rotates after its first chunk
 		o.Crypto.BatchInterval = time.Hour
 		o.RecheckInterval = time.Hour
@@ -868,24 +881,30 @@ func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	}
 	wrote := make(chan error, 1)
 	go func() { _, err := w.Write(randomBytes(1000, 83)); wrote <- err }()
-	// The old epoch's last record waits for p, the Writer with it, for a
-	// while (so that what waits next waits from later than the Writer).
-	start := time.Now()
-	waitFor(t, "the Writer waiting on its rotation record for 1.5 s", func() bool {
-		return len(d.g.pending(d.p)) > 0 && time.Since(start) > 1500*time.Millisecond
-	})
+	// The old epoch's last record waits for p, the Writer with it.
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return len(d.g.pending(d.p)) > 0 })
 	d.setBlock(func() { b.whisper = true })
 	d.g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: d.p}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}})
 	d.setBlock(func() { b.batch = false })
+	// p took the rotation record; its new key waits (the Writer with it).
+	waitFor(t, "p's key alone waiting", func() bool {
+		l := d.g.pending(d.p)
+		return len(l) == 1 && l[0].key != nil
+	})
+	select {
+	case err := <-wrote:
+		t.Fatalf("the Write returned (%v) while p's key waited", err)
+	default:
+	}
+	d.setBlock(func() { b.whisper = false })
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
 	}
-	d.setBlock(func() { b.whisper = false })
 	d.awaitNothingWaiting(t)
 	took := d.g.is(func() bool { return d.g.send.holds[d.p] == d.g.send.s.Epoch() })
 	if !contains(d.g.Members(), d.p) || !took {
 		ob := d.g.pending(d.p)
-		t.Fatalf("p, trusted and in the group, is no member after the Writer's rotation (its outbox %v, Undelivered %d)", ob, d.g.Stats().Undelivered)
+		t.Fatalf("p, trusted and in the group, is no member after the Writer's rotation (its line %v, Undelivered %d)", ob, d.g.Stats().Undelivered)
 	}
 }
 
@@ -1474,5 +1493,58 @@ func TestGivenUpMemberKeyNotOvertaken(t *testing.T) {
 	}
 	if !d.g.is(func() bool { return d.g.send.holds[d.p] == d.g.send.s.Epoch() && !d.g.send.stalled[d.p] }) {
 		t.Fatal("p took its key yet is given up, or holds an old epoch")
+	}
+}
+
+// What waits for a slow member stays small: a member that takes a message
+// now and then, each time before SendTimeout (so it is never given up),
+// holds the Writer to its pace (found by review of the actor: the Writer
+// waited SendTimeout at most and then sealed more, so the line of a member
+// that took one message in less than SendTimeout, but fewer than the
+// Writer made, grew without bound).
+func TestSlowMemberLineStaysSmall(t *testing.T) {
+	const timeout, every = 60 * time.Millisecond, 40 * time.Millisecond
+	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
+		o.SendTimeout = timeout
+		o.ChunkSize = 1000
+		o.Crypto.BatchInterval = time.Millisecond // a chunk and a batch record per Write
+		o.RecheckInterval = time.Hour
+	})
+	var last time.Time
+	d.node.mu.Lock()
+	d.node.refuse = func(peer uuid.UUID, _ [][]byte) bool { // p takes one message every 40 ms
+		if peer != d.p || time.Since(last) < every {
+			return peer == d.p
+		}
+		last = time.Now()
+		return false
+	}
+	d.node.mu.Unlock()
+	w, err := d.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		m := 0
+		for {
+			m = max(m, len(d.g.pending(d.p)))
+			select {
+			case <-done:
+				most <- m
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	for i := range 25 {
+		if _, err := w.Write(randomBytes(1000, uint64(200+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if m := <-most; m > 4 {
+		t.Fatalf("%d messages waited for p at once (Undelivered %d); want at most a chunk, its batch record and a key or two", m, d.g.Stats().Undelivered)
 	}
 }

@@ -23,8 +23,8 @@ import (
 // the node's WhisperContext or ShoutToContext, which waits for the queue,
 // and reports back; the others get records by ShoutTo meanwhile. So each
 // member gets our keys and records in the order we made them, and the
-// Group's goroutine never waits. A Writer waits while a line is not empty
-// (up to SendTimeout): it goes no faster than its slowest member.
+// Group's goroutine never waits. A Writer waits while a line is not empty:
+// it goes no faster than its slowest member not given up.
 
 // item is a key WHISPER (key, epoch) or a record (rec: shared, never
 // written) waiting for a member.
@@ -80,10 +80,12 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	g.send.inflight++
 	g.st.SendRetries++
 	go func() {
-		var err error
-		if it.key != nil {
+		err := ctx.Err() // dropped before this ran (the node would try it at once)
+		switch {
+		case err != nil:
+		case it.key != nil:
 			err = g.node.WhisperContext(ctx, peer, it.key...)
-		} else {
+		default:
 			err = peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 		}
 		g.do(func() { g.onSent(peer, l, it, err) }) // (the Group's goroutine runs while one is in flight)
@@ -295,7 +297,8 @@ func (g *Group) closeSending() {
 // Writer is a byte stream into the group: an io.WriteCloser that seals
 // chunks (Options.ChunkSize) and shouts them, with batch records when due,
 // on Flush and on Close. One Writer per Group is open at a time. It waits
-// while a member's queue is full (up to SendTimeout at a time).
+// while a member's queue is full: it goes at the pace of its slowest
+// member not given up (one that takes nothing for SendTimeout).
 type Writer struct {
 	g      *Group
 	mu     sync.Mutex // one Write, Flush or Close at a time, also while one waits
@@ -360,9 +363,10 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 }
 
 // op runs f on the Group's goroutine, after the rotation a removed member
-// made necessary and before the one f's rotation did; then it waits while
-// a member's queue is full, and after a wait asks the trust decision
-// again (a revocation may have come meanwhile).
+// made necessary and before the one f's rotation did; then it waits until
+// nothing waits for a member not given up (so a line holds about one
+// chunk's worth), and after a wait asks the trust decision again (a
+// revocation may have come meanwhile).
 func (w *Writer) op(name string, f func() error) (err error) {
 	g := w.g
 	closed := fmt.Errorf("zyregroup: %s: %w", name, ErrClosed)
@@ -383,11 +387,8 @@ func (w *Writer) op(name string, f func() error) (err error) {
 	if drained == nil {
 		return err
 	}
-	t := time.NewTimer(g.opts.SendTimeout)
-	defer t.Stop()
 	select {
-	case <-drained:
-	case <-t.C: // what still waits is given up in time
+	case <-drained: // (a member that takes nothing for SendTimeout is given up)
 	case <-g.done:
 		return closed
 	}
