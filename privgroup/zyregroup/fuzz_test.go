@@ -113,8 +113,10 @@ func untilTaken(ctx context.Context, try func() error) error {
 		}
 		select {
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
 		case <-t.C:
+		}
+		if ctx.Err() != nil { // (a tick and the end together: the end, as the node's wait)
+			return errors.Join(err, ctx.Err())
 		}
 	}
 }

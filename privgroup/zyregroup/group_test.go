@@ -1456,8 +1456,9 @@ func TestSenderBackWithoutRestartWhileReaderOpen(t *testing.T) {
 	}
 }
 
-// Recheck never waits, so any callback may call it: the trust decision,
-// on the Group's goroutine, and trust.Options.OnRevoked, wherever the store
+// Any callback may call Recheck (it waits only for the Group's goroutine,
+// which waits for no peer, and not at all from the trust decision, which
+// runs on that goroutine): the trust decision, and trust.Options.OnRevoked, wherever the store
 // runs it (a revocation applied by the node runs it on the node's
 // goroutine: Recheck used to deadlock there). OnOpaque runs on Handle's
 // caller and may call any method of the Group.
