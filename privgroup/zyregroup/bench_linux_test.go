@@ -3,6 +3,7 @@
 package zyregroup
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -153,7 +154,7 @@ func BenchmarkNodeStream(b *testing.B) {
 				p := newBenchPair(b, size.msg, suite)
 				chunk := randomBytes(size.write, 9)
 				shout := func(c []byte) error {
-					return p.a.g.retry(func() error { return p.a.n.Shout(plainGroup, c) })
+					return p.a.n.ShoutContext(context.Background(), plainGroup, c)
 				}
 				plainSend, plainFlush := shout, func() error { return nil }
 				if size.msg != size.write {

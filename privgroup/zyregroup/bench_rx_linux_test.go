@@ -204,7 +204,7 @@ func newRxBench(b *testing.B, c rxCase) *rxBench {
 	}
 	r := &rxBench{b: b, c: c, tx: tx, w: w, child: child, pattern: rxPattern()}
 	r.plain = rxChunker{buf: make([]byte, 0, size), send: func(p []byte) error {
-		return tx.g.retry(func() error { return tx.n.Shout(rxPlainGroup, p) })
+		return tx.n.ShoutContext(context.Background(), rxPlainGroup, p)
 	}}
 	return r
 }

@@ -2,14 +2,18 @@ package zyregroup
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -33,6 +37,8 @@ type fakeNode struct {
 	// sent logs what went out, in order: "whisper <peer>" for each
 	// Whisper taken, "shout" for each Shout.
 	sent []string
+	// waits counts the calls of WhisperContext and ShoutToContext.
+	waits int
 }
 
 func (f *fakeNode) UUID() uuid.UUID    { return f.id }
@@ -66,6 +72,53 @@ func (f *fakeNode) Whisper(peer uuid.UUID, content ...[]byte) error {
 	f.whispers = append(f.whispers, cloneContent(content))
 	f.sent = append(f.sent, "whisper "+peer.String())
 	return nil
+}
+
+// WhisperContext is Whisper tried again, as the node's queue would take it
+// once it has room, until ctx ends.
+func (f *fakeNode) WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error {
+	f.mu.Lock()
+	f.waits++
+	f.mu.Unlock()
+	return untilTaken(ctx, func() error { return f.Whisper(peer, content...) })
+}
+
+// ShoutToContext is ShoutTo tried again (each try recorded) while one of
+// peers refuses it as a full queue does, until ctx ends.
+func (f *fakeNode) ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
+	f.mu.Lock()
+	f.waits++
+	f.mu.Unlock()
+	return untilTaken(ctx, func() error {
+		err := f.ShoutTo(group, peers, content...)
+		for _, p := range peers {
+			if e := peerErr(err, p); errors.Is(e, zmtp.ErrPeerNotResponding) {
+				return e
+			}
+		}
+		return err
+	})
+}
+
+// untilTaken calls try until it does not fail with
+// zmtp.ErrPeerNotResponding, or ctx ends (then an error wrapping both, as
+// zre's).
+func untilTaken(ctx context.Context, try func() error) error {
+	t := time.NewTicker(100 * time.Microsecond)
+	defer t.Stop()
+	for {
+		err := try()
+		if !errors.Is(err, zmtp.ErrPeerNotResponding) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		if ctx.Err() != nil { // (a tick and the end together: the end, as the node's wait)
+			return errors.Join(err, ctx.Err())
+		}
+	}
 }
 
 func cloneContent(content [][]byte) [][]byte {

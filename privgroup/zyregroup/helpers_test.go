@@ -3,6 +3,7 @@ package zyregroup
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -288,7 +289,39 @@ func keyWhisper(peer uuid.UUID, key []byte, fast byte) *zre.Whisper {
 	return &zre.Whisper{EventHeader: zre.EventHeader{Peer: peer}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, {fast}}}
 }
 
-// retry calls f until it succeeds, or fails with an error other than
-// zmtp.ErrPeerNotResponding, or SendTimeout passes (the benchmarks' plain
-// SHOUTs wait for full queues the way the Writer does).
-func (g *Group) retry(f func() error) error { return g.retryLoop(false, true, f) }
+// is reports f, run on the Group's goroutine.
+func (g *Group) is(f func() bool) (r bool) {
+	g.read(func() { r = f() })
+	return r
+}
+
+// pending returns what waits for peer (the items share their keys and
+// records with the Group's).
+func (g *Group) pending(peer uuid.UUID) (items []item) {
+	g.read(func() {
+		if l := g.send.pend[peer]; l != nil {
+			items = slices.Clone(l.items)
+		}
+	})
+	return items
+}
+
+// writerShout shouts rec as the Writer does: then it waits while a member's
+// queue is full (up to SendTimeout).
+func (g *Group) writerShout(rec []byte) error {
+	var err error
+	var drained chan struct{}
+	g.read(func() {
+		if err = g.shout(rec); err == nil && g.backlog() {
+			drained = make(chan struct{})
+			g.send.drained = append(g.send.drained, drained)
+		}
+	})
+	if drained != nil {
+		select {
+		case <-drained:
+		case <-time.After(g.opts.SendTimeout):
+		}
+	}
+	return err
+}

@@ -1,6 +1,6 @@
 package zyregroup
 
-// Tests of the outboxes: what a member's full queue refuses waits for it,
+// Tests of slow members: what a member's full queue refuses waits for it,
 // in order, and Handle never waits. Found by two reviews: most tests below
 // failed on a first version that kept refused sends in one list beside the
 // direct ones, or on the first version with outboxes (8c1d369). They play
@@ -8,6 +8,7 @@ package zyregroup
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,12 @@ type deliverNode struct {
 	// refuse, if set, says whether peer's queue refuses content (as if
 	// full at that moment), called with mu held.
 	refuse func(peer uuid.UUID, content [][]byte) bool
+	// order, if set, is the peer whose sends are checked: none may be
+	// tried while an earlier one it refused has not been taken (then it
+	// would overtake it); violations lists those.
+	order      uuid.UUID
+	refused    []byte // the first refused, not yet taken (its key or record)
+	violations []string
 }
 
 type delivery struct {
@@ -84,11 +91,47 @@ func (d *deliverNode) received(p uuid.UUID) []delivery {
 func (d *deliverNode) Whisper(peer uuid.UUID, content ...[]byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.full[peer] || (d.refuse != nil && d.refuse(peer, content)) {
+	if !d.take(peer, content) {
 		return fmt.Errorf("zre: whisper: %w", zmtp.ErrPeerNotResponding)
 	}
 	d.got[peer] = append(d.got[peer], delivery{whisper: true, content: cloneContent(content)})
 	return nil
+}
+
+// take reports whether peer's queue takes content, and checks the order
+// (d.mu held).
+func (d *deliverNode) take(peer uuid.UUID, content [][]byte) bool {
+	ok := !d.full[peer] && (d.refuse == nil || !d.refuse(peer, content))
+	if peer != d.order || d.order == uuid.Nil || len(content) == 2 {
+		return ok
+	}
+	id := content[0]
+	if len(content) >= 3 {
+		id = content[2]
+	}
+	switch {
+	case d.refused != nil && !bytes.Equal(d.refused, id):
+		d.violations = append(d.violations, fmt.Sprintf("a send to %v (%d frames) while one it refused waits", peer, len(content)))
+	case !ok && d.refused == nil:
+		d.refused = bytes.Clone(id)
+	case ok && d.refused != nil:
+		d.refused = nil
+	}
+	return ok
+}
+
+func (d *deliverNode) WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error {
+	return untilTaken(ctx, func() error { return d.Whisper(peer, content...) })
+}
+
+func (d *deliverNode) ShoutToContext(ctx context.Context, group string, to []uuid.UUID, content ...[]byte) error {
+	return untilTaken(ctx, func() error {
+		err := d.ShoutTo(group, to, content...)
+		if len(to) == 1 {
+			return peerErr(err, to[0])
+		}
+		return err
+	})
 }
 
 func (d *deliverNode) Shout(group string, content ...[]byte) error {
@@ -103,7 +146,7 @@ func (d *deliverNode) ShoutTo(group string, to []uuid.UUID, content ...[]byte) e
 		if !slices.Contains(d.peers, p) {
 			continue
 		}
-		if d.full[p] || (d.refuse != nil && d.refuse(p, content)) {
+		if !d.take(p, content) {
 			se.Peers = append(se.Peers, p)
 			se.Errs = append(se.Errs, zmtp.ErrPeerNotResponding)
 			se.Err = zmtp.ErrPeerNotResponding
@@ -174,23 +217,28 @@ func (d *deliverGroup) revoke(p uuid.UUID) {
 }
 
 // awaitSealedInFlight waits until the Writer has sealed a chunk (the
-// Sender has a message pending) while it does not hold the Group's lock:
-// it waits in writerShout with g.snd let go.
+// Sender has a message pending, or a data record waits for a member) and
+// waits for a member.
 func (d *deliverGroup) awaitSealedInFlight(t *testing.T) {
 	t.Helper()
 	waitFor(t, "the Writer waiting with a sealed chunk", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return d.g.snd.s.Pending() > 0
+		return d.g.is(func() bool {
+			for _, l := range d.g.send.pend {
+				for _, it := range l.items {
+					if h, err := privgroup.ParseHeader(it.rec); it.rec != nil && err == nil && h.Kind == privgroup.KindData {
+						return true
+					}
+				}
+			}
+			return d.g.send.s.Pending() > 0
+		})
 	})
 }
 
 func (d *deliverGroup) awaitNothingWaiting(t *testing.T) {
 	t.Helper()
 	waitFor(t, "nothing waiting", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return len(d.g.snd.out) == 0
+		return d.g.is(func() bool { return len(d.g.send.pend) == 0 })
 	})
 }
 
@@ -358,14 +406,11 @@ func TestWaitingBatchNotOvertaken(t *testing.T) {
 	d.node.setFull(d.p, true)
 	d.node.setPeers(d.p, d.x) // x joins: giveKeyLocked shouts B0 first, p refuses it
 	d.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: d.x}, Group: group})
-	d.g.snd.Lock()
-	ob := d.g.snd.out[d.p]
-	if ob == nil || len(ob.items) != 1 || ob.items[0].record == nil {
-		d.g.snd.Unlock()
+	ob := d.g.pending(d.p)
+	if len(ob) != 1 || ob[0].rec == nil {
 		t.Fatal("B0 is not waiting for p")
 	}
-	b0 := ob.items[0].record
-	d.g.snd.Unlock()
+	b0 := ob[0].rec
 	b0Tries, triedOther := 0, false
 	d.node.mu.Lock()
 	d.node.full[d.p] = false
@@ -427,9 +472,7 @@ func TestCloseWhileWriterWaitsForKey(t *testing.T) {
 	if err := d.g.Rotate(); err != nil {
 		t.Fatal(err)
 	}
-	d.g.snd.Lock()
-	key := d.g.snd.out[d.p].items[0].whisper[2]
-	d.g.snd.Unlock()
+	key := d.g.pending(d.p)[0].key[2]
 	w, err := d.g.NewWriter()
 	if err != nil {
 		t.Fatal(err)
@@ -463,40 +506,32 @@ func TestDuplicateJoinsQueueOneKey(t *testing.T) {
 	for range 1000 {
 		d.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: d.p}, Group: group})
 	}
-	d.g.snd.Lock()
-	n := len(d.g.snd.out[d.p].items)
-	d.g.snd.Unlock()
+	n := len(d.g.pending(d.p))
 	if n > 1 {
 		t.Fatalf("%d keys waiting for one member after 1000 duplicate JOINs, want 1", n)
 	}
 }
 
 // A member revoked while its new key waits (a rotation while the Writer
-// waited for it) is sent nothing more: Recheck removes it (a member whose
-// key waits is a member) and drops its outbox. Here the Group's goroutine
-// is held in its own Recheck (g.rcv held by the test), so no flush comes
-// first.
+// waited for it) is sent nothing more: Recheck (OnRevoked's) removes it (a
+// member whose key waits is a member) and drops what waits for it, also
+// the record sealed before the revocation. (The periodic recheck is off: it
+// is the application's Recheck that acts.)
 func TestRevokedWhileItsKeyWaitsGetsNothing(t *testing.T) {
-	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
-		o.RecheckInterval = 10 * time.Millisecond
-	})
-	inRecheck := make(chan struct{})
-	var once sync.Once
-	d.g.rcv.Lock() // the Group's goroutine stops in Recheck, after its sending part
-	rcvHeld := true
-	defer func() {
-		if rcvHeld {
-			d.g.rcv.Unlock()
-		}
-	}()
-	d.mu.Lock()
-	d.onTrusted = func(uuid.UUID) { once.Do(func() { close(inRecheck) }) }
-	d.mu.Unlock()
-	select {
-	case <-inRecheck:
-	case <-time.After(eventTimeout):
-		t.Fatal("no Recheck")
+	for _, periodic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("periodic=%v", periodic), func(t *testing.T) { revokedWhileKeyWaits(t, periodic) })
 	}
+}
+
+// revokedWhileKeyWaits: the revocation is acted on by Recheck, or by the
+// periodic recheck (RecheckInterval 10 ms, as a594fbc's test had it).
+func revokedWhileKeyWaits(t *testing.T, periodic bool) {
+	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
+		o.RecheckInterval = time.Hour
+		if periodic {
+			o.RecheckInterval = 10 * time.Millisecond
+		}
+	})
 	d.node.setFull(d.p, true)
 	w, err := d.g.NewWriter()
 	if err != nil {
@@ -510,6 +545,11 @@ func TestRevokedWhileItsKeyWaitsGetsNothing(t *testing.T) {
 	}
 	d.revoke(d.p)
 	mark := len(d.node.received(d.p))
+	if periodic {
+		waitFor(t, "p removed by the periodic recheck", func() bool { return !contains(d.g.Members(), d.p) })
+	} else {
+		d.g.Recheck()
+	}
 	d.node.setFull(d.p, false)
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
@@ -533,7 +573,7 @@ func TestBatchTimerWhileKeyWaits(t *testing.T) {
 	}
 	rotated := make(chan struct{})
 	var once sync.Once
-	testHookBetweenWrites = func() {
+	d.g.opts.betweenWrites = func() {
 		once.Do(func() {
 			d.node.setFull(d.p, true)
 			if err := d.g.Rotate(); err != nil {
@@ -542,7 +582,6 @@ func TestBatchTimerWhileKeyWaits(t *testing.T) {
 			close(rotated)
 		})
 	}
-	defer func() { testHookBetweenWrites = nil }()
 	data := randomBytes(2*privgroup.DefaultChunkSize, 13)
 	wrote := make(chan error, 1)
 	go func() { _, err := w.Write(data); wrote <- err }()
@@ -553,9 +592,7 @@ func TestBatchTimerWhileKeyWaits(t *testing.T) {
 	}
 	d.awaitSealedInFlight(t) // the second chunk waits for p's key
 	waitFor(t, "the batch timer's record", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return d.g.snd.s.Pending() == 0
+		return d.g.is(func() bool { return d.g.send.s.Pending() == 0 })
 	})
 	d.catchUp(t, w, wrote, data)
 }
@@ -627,25 +664,15 @@ func TestCloseBatchGoesBehindTheOutbox(t *testing.T) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
 		o.Crypto.BatchInterval = time.Hour
 	})
-	direct := false
 	d.node.mu.Lock()
+	d.node.order = d.p // a send that overtakes the refused chunk is a violation
 	d.node.refuse = func(peer uuid.UUID, content [][]byte) bool {
 		// p's queue has room for a batch record, not for a chunk.
 		if peer != d.p || len(content) != 1 {
 			return false
 		}
 		h, err := privgroup.ParseHeader(content[0])
-		if err != nil {
-			return false
-		}
-		if h.Kind == privgroup.KindData {
-			return true
-		}
-		// Called under g.snd (every node call is): p's outbox is stable.
-		if ob := d.g.snd.out[peer]; ob != nil && len(ob.items) > 0 && !bytes.Equal(ob.items[0].record, content[0]) {
-			direct = true
-		}
-		return false
+		return err == nil && h.Kind == privgroup.KindData
 	}
 	d.node.mu.Unlock()
 	w, err := d.g.NewWriter()
@@ -659,8 +686,8 @@ func TestCloseBatchGoesBehindTheOutbox(t *testing.T) {
 	awaitErr(t, "the Write", wrote)
 	d.node.mu.Lock()
 	defer d.node.mu.Unlock()
-	if direct {
-		t.Fatal("a record went to p directly while its outbox held an earlier one (Close's last batch)")
+	if len(d.node.violations) > 0 {
+		t.Fatalf("a record went to p directly while an earlier one waited for it (Close's last batch): %s", d.node.violations[0])
 	}
 }
 
@@ -729,30 +756,11 @@ func randomSlowMember(t *testing.T, seed uint64) {
 		o.ChunkSize = 1000
 	})
 	rnd := rand.New(rand.NewPCG(seed, 99))
-	var violations []string
 	refuseP, refuseX := false, false
 	d.node.mu.Lock()
+	d.node.order = d.p // a send that overtakes one p refused is a violation
 	d.node.refuse = func(peer uuid.UUID, content [][]byte) bool {
-		if (peer == d.p && refuseP) || (peer == d.x && refuseX) {
-			return true
-		}
-		if peer != d.p || (len(content) == 2) {
-			return false
-		}
-		// Under g.snd (every send of the sending side is).
-		if ob := d.g.snd.out[peer]; ob != nil && len(ob.items) > 0 {
-			head := ob.items[0]
-			same := false
-			if head.whisper != nil {
-				same = len(content) == len(head.whisper) && bytes.Equal(content[2], head.whisper[2])
-			} else {
-				same = len(content) == 1 && bytes.Equal(content[0], head.record)
-			}
-			if !same {
-				violations = append(violations, fmt.Sprintf("a send to p (%d frames) while its outbox holds %d items", len(content), len(ob.items)))
-			}
-		}
-		return false
+		return (peer == d.p && refuseP) || (peer == d.x && refuseX)
 	}
 	d.node.mu.Unlock()
 	setRefuse := func(p, x bool) {
@@ -809,9 +817,7 @@ loop:
 			}
 			xIn = !xIn
 		case 4:
-			d.g.req.Lock()
-			clear(d.g.req.answered) // (the rate limit would hide most)
-			d.g.req.Unlock()
+			d.g.read(func() { clear(d.g.send.answered) }) // (the rate limit would hide most)
 			d.g.Handle(req)
 		case 5:
 			d.g.Handle(&zre.Join{EventHeader: zre.EventHeader{Peer: d.p}, Group: group}) // duplicate JOIN
@@ -825,7 +831,7 @@ loop:
 	setRefuse(false, false)
 	d.awaitNothingWaiting(t)
 	d.node.mu.Lock()
-	v := slices.Clone(violations)
+	v := slices.Clone(d.node.violations)
 	d.node.mu.Unlock()
 	if len(v) > 0 {
 		t.Errorf("%d direct sends to p while it had an outbox, first: %s", len(v), v[0])
@@ -857,14 +863,12 @@ loop:
 // a member meanwhile (here its key request); when OnRotate's
 // distributeLocked then gives the key again, the member stays a member
 // (giveKeyLocked's "this epoch's key already waits" shortcut returned
-// without making it one, and it was removed with its outbox).
+// without making it one, and it was removed with its outbox). The actor
+// rotates and gives the key in one step; here the key request comes while
+// the new key waits behind the rotation record, and the Writer waits for
+// that key (each step waits for an event: no fixed wait).
 func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
-		// The Writer's wait ends at this deadline, with p's new key still
-		// waiting, which then waits about as long again as the Writer had
-		// waited before it was queued (1.5 s): the time the test has to
-		// let it go before it would be given up.
-		o.SendTimeout = 3 * time.Second
 		o.Crypto.MaxMessages = 1 // the Writer rotates after its first chunk
 		o.Crypto.BatchInterval = time.Hour
 		o.RecheckInterval = time.Hour
@@ -877,25 +881,30 @@ func TestWriterRotationKeepsAMemberWhoseKeyWaits(t *testing.T) {
 	}
 	wrote := make(chan error, 1)
 	go func() { _, err := w.Write(randomBytes(1000, 83)); wrote <- err }()
-	// The old epoch's last record waits for p, the Writer with it, for a
-	// while (so that what is queued next is younger than the wait).
-	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 300 })
+	// The old epoch's last record waits for p, the Writer with it.
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return len(d.g.pending(d.p)) > 0 })
 	d.setBlock(func() { b.whisper = true })
 	d.g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: d.p}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}})
 	d.setBlock(func() { b.batch = false })
+	// p took the rotation record; its new key waits (the Writer with it).
+	waitFor(t, "p's key alone waiting", func() bool {
+		l := d.g.pending(d.p)
+		return len(l) == 1 && l[0].key != nil
+	})
+	select {
+	case err := <-wrote:
+		t.Fatalf("the Write returned (%v) while p's key waited", err)
+	default:
+	}
+	d.setBlock(func() { b.whisper = false })
 	if err := awaitErr(t, "the Write", wrote); err != nil {
 		t.Fatal(err)
 	}
-	d.setBlock(func() { b.whisper = false })
 	d.awaitNothingWaiting(t)
-	d.g.snd.Lock()
-	took := d.g.snd.holds[d.p] == d.g.snd.s.Epoch()
-	d.g.snd.Unlock()
+	took := d.g.is(func() bool { return d.g.send.holds[d.p] == d.g.send.s.Epoch() })
 	if !contains(d.g.Members(), d.p) || !took {
-		d.g.snd.Lock()
-		ob := d.g.snd.out[d.p]
-		d.g.snd.Unlock()
-		t.Fatalf("p, trusted and in the group, is no member after the Writer's rotation (its outbox %v, Undelivered %d)", ob, d.g.Stats().Undelivered)
+		ob := d.g.pending(d.p)
+		t.Fatalf("p, trusted and in the group, is no member after the Writer's rotation (its line %v, Undelivered %d)", ob, d.g.Stats().Undelivered)
 	}
 }
 
@@ -924,14 +933,10 @@ func TestGivenUpMemberReadsOn(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "p given up", func() bool {
-				d.g.snd.Lock()
-				defer d.g.snd.Unlock()
-				return len(d.g.snd.out) == 0
+				return d.g.is(func() bool { return len(d.g.send.pend) == 0 })
 			})
-			d.g.snd.Lock()
-			_, member := d.g.snd.members[d.p]
-			stalled := d.g.snd.stalled[d.p]
-			d.g.snd.Unlock()
+			var member, stalled bool
+			d.g.read(func() { _, member = d.g.send.members[d.p]; stalled = d.g.send.stalled[d.p] })
 			if member == keyDropped || stalled == keyDropped {
 				t.Fatalf("member %v stalled %v", member, stalled)
 			}
@@ -952,9 +957,8 @@ func TestGivenUpMemberReadsOn(t *testing.T) {
 			if err := d.g.Rotate(); err != nil {
 				t.Fatal(err)
 			}
-			d.g.snd.Lock()
-			n := len(d.g.snd.stalled)
-			d.g.snd.Unlock()
+			var n int
+			d.g.read(func() { n = len(d.g.send.stalled) })
 			if n != 0 {
 				t.Fatal("stalled not cleared by a rotation")
 			}
@@ -983,9 +987,9 @@ func TestReadersCounted(t *testing.T) {
 	}
 	r1.Close()
 	r1.Close()
-	f.g.rcv.Lock()
-	n, ok := f.g.rcv.readers[f.p]
-	f.g.rcv.Unlock()
+	var n int
+	var ok bool
+	f.g.read(func() { n, ok = f.g.rcv.readers[f.p] })
 	if ok || n != 0 || len(f.g.Senders()) != 0 {
 		t.Fatalf("readers %d (%v), senders %v after the last Reader closed", n, ok, f.g.Senders())
 	}
@@ -998,9 +1002,7 @@ func TestReadersCounted(t *testing.T) {
 	}
 	r2.Close()
 	r2.Close()
-	f.g.rcv.Lock()
-	_, ok = f.g.rcv.readers[f.p]
-	f.g.rcv.Unlock()
+	f.g.read(func() { _, ok = f.g.rcv.readers[f.p] })
 	if ok {
 		t.Fatal("readers leaked")
 	}
@@ -1013,9 +1015,7 @@ func TestReadersCounted(t *testing.T) {
 	f.g.Close()
 	r3.Close()
 	r3.Close()
-	f.g.rcv.Lock()
-	_, ok = f.g.rcv.readers[f.p]
-	f.g.rcv.Unlock()
+	f.g.read(func() { _, ok = f.g.rcv.readers[f.p] })
 	if ok {
 		t.Fatal("readers leaked after Group.Close")
 	}
@@ -1050,14 +1050,13 @@ func onRotateDropsHolder(t *testing.T, how string) {
 	}
 	wrote := make(chan error, 1)
 	go func() { _, err := w.Write(randomBytes(1000, 90)); wrote <- err }()
-	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 5 })
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return len(d.g.pending(d.p)) > 0 })
 	cur := d.g.Epoch()
 	// x asks for our key (it may: any member does when it sees a record it
 	// cannot open) and takes the current one, e+1.
 	d.g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: d.x}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}})
-	d.g.snd.Lock()
-	hx := d.g.snd.holds[d.x]
-	d.g.snd.Unlock()
+	var hx uint32
+	d.g.read(func() { hx = d.g.send.holds[d.x] })
 	if hx != cur {
 		t.Fatalf("x holds epoch %d, want %d", hx, cur)
 	}
@@ -1135,9 +1134,8 @@ func stalledReadsAgain(t *testing.T, what string) {
 	if _, err := w.Write(randomBytes(3000, 93)); err != nil {
 		t.Fatal(err)
 	}
-	d.g.snd.Lock()
-	stalled := d.g.snd.stalled[d.p]
-	d.g.snd.Unlock()
+	var stalled bool
+	d.g.read(func() { stalled = d.g.send.stalled[d.p] })
 	t.Logf("p took %d sends since; stalled %v", len(d.node.received(d.p)), stalled)
 	once := true
 	var first time.Time
@@ -1293,15 +1291,13 @@ func leakSetup(t *testing.T, op string, fr *failingRand, failAtDistribute bool) 
 		}
 		go func() { done <- w.Flush() }()
 	}
-	waitFor(t, "the Writer waiting on its rotation record", func() bool { return d.g.Stats().SendRetries >= 5 })
+	waitFor(t, "the Writer waiting on its rotation record", func() bool { return len(d.g.pending(d.p)) > 0 })
 	cur := d.g.Epoch()
-	d.g.snd.Lock()
-	kid := d.g.snd.s.KeyID()
-	d.g.snd.Unlock()
+	var kid privgroup.KeyID
+	d.g.read(func() { kid = d.g.send.s.KeyID() })
 	d.g.Handle(&zre.Whisper{EventHeader: zre.EventHeader{Peer: d.x}, Content: [][]byte{[]byte(WhisperPrefix), []byte(group)}})
-	d.g.snd.Lock()
-	hx := d.g.snd.holds[d.x]
-	d.g.snd.Unlock()
+	var hx uint32
+	d.g.read(func() { hx = d.g.send.holds[d.x] })
 	if hx != cur {
 		t.Fatalf("x holds %d, want %d", hx, cur)
 	}
@@ -1396,9 +1392,8 @@ func TestDepartedGivenUpMemberNotWaitedFor(t *testing.T) {
 	if err := d.g.Rotate(); err != nil { // p's full queue refuses its key: it waits in p's outbox
 		t.Fatal(err)
 	}
-	d.g.snd.Lock()
-	st, ob := d.g.snd.stalled[d.p], d.g.snd.out[d.p] != nil
-	d.g.snd.Unlock()
+	var st, ob bool
+	d.g.read(func() { st, ob = d.g.send.stalled[d.p], d.g.send.pend[d.p] != nil })
 	if !st || !ob {
 		t.Fatalf("stalled %v, outbox %v", st, ob)
 	}
@@ -1408,9 +1403,7 @@ func TestDepartedGivenUpMemberNotWaitedFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	el := time.Since(start)
-	d.g.snd.Lock()
-	st = d.g.snd.stalled[d.p]
-	d.g.snd.Unlock()
+	d.g.read(func() { st = d.g.send.stalled[d.p] })
 	if !st {
 		t.Fatalf("p, given up and no longer in the group, took nothing, yet it is waited for again (the Write took %v; SendTimeout %v)", el, timeout)
 	}
@@ -1436,9 +1429,122 @@ func givenUpGroup(t *testing.T, inGroup func(p, x uuid.UUID) []uuid.UUID, timeou
 		t.Fatal(err)
 	}
 	waitFor(t, "p given up", func() bool {
-		d.g.snd.Lock()
-		defer d.g.snd.Unlock()
-		return d.g.snd.stalled[d.p] && len(d.g.snd.out) == 0
+		return d.g.is(func() bool { return d.g.send.stalled[d.p] && len(d.g.send.pend) == 0 })
 	})
 	return d, w
+}
+
+// A given-up member whose new key waits in its line (its full queue
+// refused it at a rotation) gets no record before that key, even when its
+// queue takes records meanwhile (found by review of the actor: records
+// went to a given-up member directly, so one it took overtook its key).
+func TestGivenUpMemberKeyNotOvertaken(t *testing.T) {
+	d, w := givenUpGroup(t, func(p, x uuid.UUID) []uuid.UUID { return []uuid.UUID{p, x} }, 200*time.Millisecond)
+	d.g.read(func() { d.g.opts.SendTimeout = 10 * time.Minute }) // the key waits; nothing more is given up
+	if err := d.g.Rotate(); err != nil {                         // p's full queue refuses its key: it waits in p's line
+		t.Fatal(err)
+	}
+	var st, ob bool
+	d.g.read(func() { st, ob = d.g.send.stalled[d.p], d.g.send.pend[d.p] != nil })
+	if !st || !ob {
+		t.Fatalf("stalled %v, line %v; want p given up with its key waiting", st, ob)
+	}
+	mark := len(d.node.received(d.p))
+	b := d.block(false, true) // p's queue takes records again, not yet its key
+	d.node.setFull(d.p, false)
+	tookData := func() bool {
+		for _, dl := range d.node.received(d.p)[mark:] {
+			if h, err := privgroup.ParseHeader(dl.content[0]); !dl.whisper && err == nil && h.Kind == privgroup.KindData {
+				return true
+			}
+		}
+		return false
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := w.Write(randomBytes(2000, 101))
+		if err == nil {
+			err = w.Flush()
+		}
+		wrote <- err
+	}()
+	var err error
+	waitFor(t, "the Write, or p taking a data record", func() bool {
+		select {
+		case err = <-wrote:
+			wrote <- err
+			return true
+		default:
+			return tookData() // (then the Writer waits for p's key)
+		}
+	})
+	d.setBlock(func() { b.whisper = false })
+	if err := awaitErr(t, "the Write", wrote); err != nil {
+		t.Fatal(err)
+	}
+	d.awaitNothingWaiting(t)
+	for i, dl := range d.node.received(d.p)[mark:] {
+		if dl.whisper {
+			break
+		}
+		if h, err := privgroup.ParseHeader(dl.content[0]); err == nil && h.Kind == privgroup.KindData {
+			t.Fatalf("p took a data record (%d after the rotation) before its waiting key", i)
+		}
+	}
+	if !d.g.is(func() bool { return d.g.send.holds[d.p] == d.g.send.s.Epoch() && !d.g.send.stalled[d.p] }) {
+		t.Fatal("p took its key yet is given up, or holds an old epoch")
+	}
+}
+
+// What waits for a slow member stays small: a member that takes a message
+// now and then, each time before SendTimeout (so it is never given up),
+// holds the Writer to its pace (found by review of the actor: the Writer
+// waited SendTimeout at most and then sealed more, so the line of a member
+// that took one message in less than SendTimeout, but fewer than the
+// Writer made, grew without bound).
+func TestSlowMemberLineStaysSmall(t *testing.T) {
+	const timeout, every = 60 * time.Millisecond, 40 * time.Millisecond
+	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
+		o.SendTimeout = timeout
+		o.ChunkSize = 1000
+		o.Crypto.BatchInterval = time.Millisecond // a chunk and a batch record per Write
+		o.RecheckInterval = time.Hour
+	})
+	var last time.Time
+	d.node.mu.Lock()
+	d.node.refuse = func(peer uuid.UUID, _ [][]byte) bool { // p takes one message every 40 ms
+		if peer != d.p || time.Since(last) < every {
+			return peer == d.p
+		}
+		last = time.Now()
+		return false
+	}
+	d.node.mu.Unlock()
+	w, err := d.g.NewWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		m := 0
+		for {
+			m = max(m, len(d.g.pending(d.p)))
+			select {
+			case <-done:
+				most <- m
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	for i := range 25 {
+		if _, err := w.Write(randomBytes(1000, uint64(200+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	if m := <-most; m > 4 {
+		t.Fatalf("%d messages waited for p at once (Undelivered %d); want at most a chunk, its batch record and a key or two", m, d.g.Stats().Undelivered)
+	}
 }

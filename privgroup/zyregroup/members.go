@@ -1,0 +1,322 @@
+package zyregroup
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zmtp"
+)
+
+// Members and keys: who holds our sender key, rotations, trust rechecks,
+// key requests. All of it runs on the Group's goroutine.
+
+// sending is the sending side's state.
+type sending struct {
+	s        *privgroup.Sender
+	members  map[uuid.UUID]curve.PublicKey // given our current key
+	holds    map[uuid.UUID]uint32          // the epoch of the last key each took
+	stalled  map[uuid.UUID]bool            // given up: not waited for until it takes something
+	pend     map[uuid.UUID]*line           // what waits for a member's full queue
+	inflight int                           // line sends waiting, on their goroutines
+	auto     bool                          // our suite follows the members' (SuiteAuto)
+	base     privgroup.Suite
+	fast     map[uuid.UUID]byte // the suites each member opens fast
+	ours     byte
+	// rotateErr: a rotation that a removed member made necessary failed;
+	// nothing is sealed until one succeeds (without rotateExclude).
+	rotateErr      error
+	rotateExclude  uuid.UUID
+	failing        atomic.Bool // rotateErr != nil
+	writer         *Writer
+	drained        []chan struct{} // Writers waiting for the lines
+	batch          *time.Timer
+	armed          bool
+	interval       time.Duration
+	sent, answered map[uuid.UUID]time.Time // key requests
+}
+
+func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(privgroup.Suite) bool, interval time.Duration) {
+	sd.s, sd.base, sd.interval = s, base, interval
+	for _, su := range []privgroup.Suite{privgroup.SuiteChaCha20SHA256, privgroup.SuiteAESGCMBLAKE3} {
+		if fast(su) {
+			sd.ours |= 1 << su
+		}
+	}
+	sd.members, sd.holds, sd.stalled, sd.pend = map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]uint32{}, map[uuid.UUID]bool{}, map[uuid.UUID]*line{}
+	sd.fast, sd.sent, sd.answered = map[uuid.UUID]byte{}, map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
+	sd.batch = time.NewTimer(time.Hour)
+	sd.batch.Stop()
+}
+
+// giveKey sends our current sender key to peer if it is trusted: at once,
+// or behind what waits for it (once per epoch).
+func (g *Group) giveKey(peer uuid.UUID) {
+	sd := &g.send
+	key, ok := g.peerKey(peer)
+	if peer == g.self {
+		return
+	} else if !ok || !g.trusted(peer, key) {
+		g.st.Passed++
+		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
+		return
+	}
+	if sd.s.Pending() > 0 { // a batch record first: it can authenticate from its first message
+		if rec, err := sd.s.Batch(nil); err == nil && len(rec) > 0 {
+			g.shout(rec)
+		}
+	}
+	rec, err := sd.s.KeyFor(key)
+	if err != nil {
+		g.log.Warn("zyregroup: cannot make sender key", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	it := item{key: [][]byte{[]byte(WhisperPrefix), []byte(g.group), rec, {sd.ours}}, epoch: sd.s.Epoch()}
+	if l := sd.pend[peer]; l != nil {
+		sd.members[peer] = key
+		if slices.ContainsFunc(l.items, func(o item) bool { return o.key != nil && o.epoch == it.epoch }) {
+			clear(rec)
+		} else {
+			g.push(peer, it)
+		}
+		return
+	}
+	switch err := g.node.Whisper(peer, it.key...); {
+	case err == nil:
+		clear(rec)
+		sd.members[peer], sd.holds[peer] = key, it.epoch
+		delete(sd.stalled, peer)
+		g.st.KeysSent++
+	case errors.Is(err, zmtp.ErrPeerNotResponding):
+		sd.members[peer] = key
+		g.push(peer, it)
+	default:
+		clear(rec)
+		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
+	}
+}
+
+// removeMember makes peer no member: it gets none of our keys from now on,
+// nor what waited for it.
+func (g *Group) removeMember(peer uuid.UUID) {
+	delete(g.send.members, peer)
+	delete(g.send.stalled, peer)
+	delete(g.send.holds, peer)
+	g.dropLine(peer)
+}
+
+// rotate starts a new epoch and gives its key to the current trusted
+// members, but never to exclude. A failure fails closed (see rotated).
+func (g *Group) rotate(exclude uuid.UUID) error {
+	sd := &g.send
+	err := sd.s.SetSuite(g.suite(exclude))
+	if err == nil {
+		var rec []byte
+		if rec, err = sd.s.Rotate(nil); len(rec) > 0 {
+			g.shout(rec)
+		}
+	}
+	if err != nil {
+		g.failed(err, exclude)
+		return err
+	}
+	g.failed(nil, uuid.Nil)
+	g.st.Rotations++
+	g.distribute(exclude)
+	return g.rotated("rotate") // a removed peer held this key: once more
+}
+
+// rotated makes the rotation that failed, if one did, before anything more
+// is sealed (for op); it fails while rotations do.
+func (g *Group) rotated(op string) error {
+	if g.send.rotateErr == nil {
+		return nil
+	}
+	if err := g.rotate(g.send.rotateExclude); err != nil {
+		return fmt.Errorf("zyregroup: %s: a rotation failed, and nothing is sent under the key a removed member holds: %w", op, err)
+	}
+	return nil
+}
+
+// failed records a rotation that failed (nil: none did); the Writer
+// reads failing without the Group.
+func (g *Group) failed(err error, exclude uuid.UUID) {
+	g.send.rotateErr, g.send.rotateExclude = err, exclude
+	g.send.failing.Store(err != nil)
+}
+
+// errRemovedHolds: a peer removed from the members holds the current key.
+var errRemovedHolds = errors.New("zyregroup: a removed peer holds the current key")
+
+// distribute gives the current key to every trusted member of the group
+// but exclude, and makes them the members. One left out that took this
+// very key (a key request answered meanwhile) makes the next seal rotate
+// first.
+func (g *Group) distribute(exclude uuid.UUID) {
+	sd := &g.send
+	old := sd.members
+	sd.members = make(map[uuid.UUID]curve.PublicKey, len(old))
+	for _, p := range g.node.PeersByGroup(g.group) {
+		if p != exclude {
+			g.giveKey(p)
+		}
+	}
+	for p := range old {
+		if _, ok := sd.members[p]; !ok {
+			if sd.holds[p] == sd.s.Epoch() {
+				g.failed(errRemovedHolds, uuid.Nil)
+			}
+			g.removeMember(p)
+		}
+	}
+}
+
+func (g *Group) rotateIfDue() {
+	if g.send.s.RotationDue() {
+		g.logRotate(g.rotate(uuid.Nil))
+	}
+}
+
+func (g *Group) logRotate(err error) {
+	if err != nil {
+		g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
+	}
+}
+
+// memberSuites records which suites a member opens fast and rotates to
+// suite 1, which every member opens fast, when ours is automatic and that
+// member opens it slowly; for nothing else, so that a member resending its
+// key cannot make us re-key again and again.
+func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
+	sd := &g.send
+	sd.fast[peer] = fast
+	if cur := sd.s.Suite(); sd.auto && fast&(1<<cur) == 0 && cur != privgroup.SuiteChaCha20SHA256 && g.suite(uuid.Nil) == privgroup.SuiteChaCha20SHA256 {
+		g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", cur)
+		g.logRotate(g.rotate(uuid.Nil))
+	}
+}
+
+// suite is the suite for our next epoch: our own, unless it is automatic
+// and a member in the group (but exclude) opens it slowly; then suite 1.
+func (g *Group) suite(exclude uuid.UUID) privgroup.Suite {
+	sd := &g.send
+	for _, p := range g.node.PeersByGroup(g.group) {
+		if f, ok := sd.fast[p]; sd.auto && ok && p != exclude && f&(1<<sd.base) == 0 {
+			return privgroup.SuiteChaCha20SHA256
+		}
+	}
+	return sd.base
+}
+
+// memberGone handles a LEAVE of the group or an EXIT: a member holding our
+// key makes us rotate; its own stream ends.
+func (g *Group) memberGone(peer uuid.UUID) {
+	delete(g.send.fast, peer)
+	if _, ok := g.send.members[peer]; ok {
+		g.removeMember(peer)
+		g.logRotate(g.rotate(peer))
+	}
+	if q := g.rcv.queues[peer]; q != nil {
+		q.close()
+		if g.rcv.readers[peer] == 0 {
+			g.dropSender(peer)
+		} else {
+			// Its Readers keep the keys for what they have not read, but
+			// the peer's next session (a restart) is a new one.
+			g.rcv.r.EndSession(peer)
+			g.gone(peer)
+		}
+	}
+}
+
+// resync follows the group's members after the node dropped membership
+// events (zre.Overflow).
+func (g *Group) resync() {
+	in := g.node.PeersByGroup(g.group)
+	for p := range g.send.members {
+		if !slices.Contains(in, p) {
+			g.memberGone(p)
+		}
+	}
+	for _, p := range in {
+		if _, ok := g.send.members[p]; !ok {
+			g.giveKey(p)
+		}
+	}
+}
+
+// doRecheck is Recheck, on the Group's goroutine.
+func (g *Group) doRecheck() {
+	gone := false
+	for p, k := range g.send.members {
+		if cur, ok := g.peerKey(p); !ok || !cur.Equal(k) || !g.trusted(p, k) {
+			g.removeMember(p)
+			gone = true
+		}
+	}
+	if gone {
+		g.logRotate(g.rotate(uuid.Nil)) // (distribute asks everyone again)
+	}
+	for p, ss := range g.rcv.senders {
+		if !g.trusted(p, ss.key) {
+			g.dropSender(p)
+		}
+	}
+}
+
+// allow reports whether an event for peer in m is requestInterval after the
+// last one, and records it (m is cleared when full).
+func allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
+	now := time.Now()
+	if last, ok := m[peer]; ok && now.Sub(last) < requestInterval {
+		return false
+	}
+	if len(m) >= 4096 {
+		clear(m)
+	}
+	m[peer] = now
+	return true
+}
+
+// requestKey asks a trusted peer that shouted a record we hold no key for
+// for its key (it may have sent it before we attached, or lost it).
+func (g *Group) requestKey(peer uuid.UUID) {
+	if key, ok := g.peerKey(peer); !allow(g.send.sent, peer) || !ok || !g.trusted(peer, key) {
+		return
+	}
+	if err := g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group)); err != nil {
+		g.log.Debug("zyregroup: key request", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	g.st.KeyRequests++
+}
+
+// answerRequest gives our current key to peer if it is a trusted member.
+func (g *Group) answerRequest(peer uuid.UUID) {
+	if peer == g.self || !allow(g.send.answered, peer) {
+		return
+	}
+	if !slices.Contains(g.node.PeersByGroup(g.group), peer) {
+		g.st.Passed++
+		return
+	}
+	g.giveKey(peer)
+}
+
+// verifySender is the Receiver's VerifySender (inside AddSenderKey): the
+// sender of a key must be the peer that whispered it, and trusted.
+func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
+	if id != g.rcv.from {
+		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
+	}
+	if !g.trusted(id, key) {
+		return fmt.Errorf("%w: %s", ErrUntrusted, id)
+	}
+	return nil
+}

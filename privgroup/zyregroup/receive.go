@@ -1,0 +1,398 @@
+package zyregroup
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Receiving: the node's events, the senders' keys, their records' queues
+// and the Readers.
+
+// receiving is the receiving side's state.
+type receiving struct {
+	r       *privgroup.Receiver
+	keyIDs  map[privgroup.KeyID]uuid.UUID
+	senders map[uuid.UUID]*senderState
+	queues  map[uuid.UUID]*queue
+	// gone: senders dropped (they left, or stopped being trusted) that
+	// have not joined or sent a key since: a Reader of one ends at once.
+	gone    map[uuid.UUID]struct{}
+	readers map[uuid.UUID]int // open Readers per sender (an old one may read a replaced queue)
+	changed chan struct{}     // closed and replaced when a sender key arrives
+	from    uuid.UUID         // the peer whose WHISPER is being handled
+}
+
+type senderState struct {
+	key    curve.PublicKey
+	keyIDs []privgroup.KeyID // oldest first; at most 3 (as the Receiver)
+}
+
+func (rv *receiving) init(r *privgroup.Receiver) {
+	rv.r, rv.keyIDs, rv.senders = r, map[privgroup.KeyID]uuid.UUID{}, map[uuid.UUID]*senderState{}
+	rv.queues, rv.gone, rv.readers = map[uuid.UUID]*queue{}, map[uuid.UUID]struct{}{}, map[uuid.UUID]int{}
+	rv.changed = make(chan struct{})
+}
+
+// Handle acts on one event of the node and reports whether it consumed
+// it: a WHISPER carrying a sender key of this group or a key request, a
+// SHOUT in this group carrying a privgroup record (one we hold no key for
+// makes us ask its trusted shouter for the key). JOIN, LEAVE, EXIT and
+// OVERFLOW are acted on (a key for a trusted joiner; a rotation when a
+// member leaves) but not consumed. Handle waits for the Group's goroutine,
+// never for a peer, and never panics on hostile content; a SHOUT it hands
+// over without waiting (unless OnOpaque is set): whatever is asked of the
+// Group afterwards sees it.
+func (g *Group) Handle(ev zre.Event) bool {
+	if s, ok := ev.(*zre.Shout); ok && g.opts.OnOpaque == nil {
+		// Consumed or not, whatever the Group then does with it: the caller
+		// need not wait (the Group does it before anything asked later).
+		if s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0 || isDone(g.done) {
+			return false
+		}
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) {
+			return false
+		}
+		select {
+		case g.calls <- call{f: func() {
+			if !g.closing {
+				g.onShout(s.Peer, s.Content[0])
+			}
+		}}:
+			return true
+		case <-g.exited:
+			return false
+		}
+	}
+	var consumed bool
+	var opaque []byte
+	if g.do(func() {
+		if !g.closing {
+			consumed, opaque = g.handle(ev)
+		}
+	}) != nil {
+		return false
+	}
+	if s, ok := ev.(*zre.Shout); ok && opaque != nil && g.opts.OnOpaque != nil {
+		g.opts.OnOpaque(s.Peer, opaque)
+	}
+	return consumed
+}
+
+func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
+	switch e := ev.(type) {
+	case *zre.Shout:
+		if e.Group == g.group && len(e.Content) == 1 && len(e.Content[0]) > 0 {
+			return g.onShout(e.Peer, e.Content[0])
+		}
+	case *zre.Whisper:
+		return g.onWhisper(e.Peer, e.Content), nil
+	case *zre.Join:
+		if e.Group == g.group && e.Peer != g.self {
+			delete(g.rcv.gone, e.Peer)
+			if q := g.rcv.queues[e.Peer]; q != nil && q.closed {
+				g.rcv.queues[e.Peer] = newQueue() // back with the keys we hold: for a new Reader
+			}
+			if _, ok := g.send.members[e.Peer]; !ok {
+				g.giveKey(e.Peer)
+			}
+		}
+	case *zre.Leave:
+		if e.Group == g.group {
+			g.memberGone(e.Peer)
+		}
+	case *zre.Exit:
+		g.memberGone(e.Peer)
+	case *zre.Overflow:
+		g.resync()
+	}
+	return false, nil
+}
+
+// onShout routes a record of the group to its sender's queue; one we hold
+// no key for is opaque.
+func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
+	h, err := privgroup.ParseHeader(rec)
+	if errors.Is(err, privgroup.ErrVersion) {
+		return false, nil // not a record: a plain SHOUT in the group
+	}
+	sender, known := g.rcv.keyIDs[h.KeyID]
+	switch q := g.rcv.queues[sender]; {
+	case err != nil:
+		g.st.Malformed++
+	case known && sender != peer:
+		g.st.Relayed++ // a sender shouts its own records; a copy would take room in its queue
+	case !known || q == nil:
+		g.st.Opaque++
+		g.requestKey(peer)
+		return true, rec
+	case !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes):
+		g.st.QueueDropped++
+	default:
+		g.st.Records++
+	}
+	return true, nil
+}
+
+// onWhisper installs a sender key of this group, or answers a key request.
+func (g *Group) onWhisper(peer uuid.UUID, c [][]byte) bool {
+	switch {
+	case len(c) == 0 || string(c[0]) != WhisperPrefix || len(c) >= 2 && string(c[1]) != g.group:
+		return false // (another group's: its Group counts it)
+	case len(c) == 2:
+		g.answerRequest(peer)
+	case len(c) != 3 && len(c) != 4 || len(c) == 4 && len(c[3]) != 1:
+		g.st.Malformed++
+		return len(c) >= 2
+	default:
+		if err := g.addKey(peer, c[2]); err != nil {
+			g.st.KeysRefused++
+			g.log.Warn("zyregroup: sender key refused", "group", g.group, "peer", peer, "err", err)
+		} else if len(c) == 4 {
+			g.memberSuites(peer, c[3][0])
+		}
+	}
+	return true
+}
+
+func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
+	rv := &g.rcv
+	from, ok := g.peerKey(peer)
+	if !ok {
+		return fmt.Errorf("zyregroup: sender key from %s: %w", peer, ErrNoKey)
+	}
+	rv.from = peer
+	ki, err := rv.r.AddSenderKey(rec, from)
+	if rv.from = uuid.Nil; err != nil || ki.Duplicate {
+		return err
+	}
+	g.st.KeysReceived++
+	delete(rv.gone, ki.Sender)
+	ss := rv.senders[ki.Sender]
+	if ss == nil || !ss.key.Equal(from) {
+		ss = &senderState{key: from}
+		rv.senders[ki.Sender] = ss
+	}
+	for ss.keyIDs = append(ss.keyIDs, ki.KeyID); len(ss.keyIDs) > 3; ss.keyIDs = ss.keyIDs[1:] {
+		delete(rv.keyIDs, ss.keyIDs[0])
+	}
+	rv.keyIDs[ki.KeyID] = ki.Sender
+	if q := rv.queues[ki.Sender]; q == nil || q.closed {
+		if q != nil && !q.reader {
+			q.close()
+		}
+		rv.queues[ki.Sender] = newQueue()
+	}
+	close(rv.changed)
+	rv.changed = make(chan struct{})
+	g.log.Debug("zyregroup: sender key", "group", g.group, "sender", ki.Sender, "epoch", ki.Epoch, "counter", ki.Counter)
+	return nil
+}
+
+// dropSender forgets a sender's keys and queue, and remembers it as gone.
+func (g *Group) dropSender(peer uuid.UUID) {
+	g.gone(peer)
+	g.forgetSender(peer)
+}
+
+// gone remembers peer as gone until it joins or gives us a key.
+func (g *Group) gone(peer uuid.UUID) {
+	if len(g.rcv.gone) >= 4096 {
+		clear(g.rcv.gone)
+	}
+	g.rcv.gone[peer] = struct{}{}
+}
+
+// forgetSender forgets a sender's keys and queue.
+func (g *Group) forgetSender(peer uuid.UUID) {
+	rv := &g.rcv
+	if ss := rv.senders[peer]; ss != nil {
+		for _, id := range ss.keyIDs {
+			delete(rv.keyIDs, id)
+		}
+	}
+	if q := rv.queues[peer]; q != nil {
+		q.close()
+	}
+	delete(rv.senders, peer)
+	delete(rv.queues, peer)
+	rv.r.RemoveSender(peer)
+}
+
+// Reader is one sender's stream in the group: authenticated data, in
+// order. Read returns io.EOF at the end of the sender's stream, a
+// *privgroup.GapError for lost or unauthenticated data (reading goes on
+// after it), io.ErrUnexpectedEOF when the sender left before ending its
+// stream, and an error wrapping ErrClosed after Close.
+type Reader struct {
+	g      *Group
+	sender uuid.UUID
+	q      *queue
+	rd     *privgroup.Reader
+	done   chan struct{}
+	once   sync.Once
+	taken  [][]byte // records taken from q in one go; the next is taken[next]
+	next   int
+}
+
+var _ io.ReadCloser = (*Reader)(nil)
+
+// NewReader opens the stream of sender (a peer's UUID), also before its
+// key arrives. A Reader of a sender that left (or stopped being trusted)
+// since we last held its key, and has not joined again, ends at once
+// (io.ErrUnexpectedEOF). One Reader per sender at a time.
+func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
+	rd := &Reader{g: g, sender: sender, done: make(chan struct{})}
+	err := ErrClosed
+	g.do(func() {
+		rv := &g.rcv
+		_, gone := rv.gone[sender]
+		switch rd.q = rv.queues[sender]; {
+		case g.closing:
+			return
+		case rd.q == nil && gone:
+			rd.q = newQueue() // its stream is cut: a new queue would never end
+			rd.q.close()
+		case rd.q == nil:
+			rd.q = newQueue()
+			rv.queues[sender] = rd.q
+		case rd.q.reader:
+			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
+			return
+		}
+		err, rd.q.reader = nil, true
+		rv.readers[sender]++
+	})
+	if err != nil {
+		return nil, err
+	}
+	rd.rd = privgroup.NewReader(g.rcv.r, sender, rd.recv)
+	return rd, nil
+}
+
+func (rd *Reader) recv() ([]byte, error) {
+	for rd.next == len(rd.taken) {
+		var end bool
+		rd.taken, end = rd.q.takeAll(rd.taken[:0])
+		if rd.next = 0; len(rd.taken) > 0 {
+			break
+		}
+		if end && !isDone(rd.g.done) {
+			return nil, io.EOF
+		}
+		if !end {
+			select {
+			case <-rd.q.wake:
+				continue
+			case <-rd.done:
+			case <-rd.g.done:
+			}
+		}
+		return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
+	}
+	rec := rd.taken[rd.next]
+	rd.taken[rd.next] = nil
+	rd.next++
+	return rec, nil
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Read implements io.Reader.
+func (rd *Reader) Read(p []byte) (int, error) { return rd.rd.Read(p) }
+
+// Dropped returns how many records the Reader refused (replayed, forged,
+// stale or not from its sender).
+func (rd *Reader) Dropped() uint64 { return rd.rd.Dropped() }
+
+// Close ends the Reader; a blocked Read returns. Another Reader of the
+// same sender may then be opened.
+func (rd *Reader) Close() error {
+	rd.once.Do(func() {
+		close(rd.done)
+		g, rv := rd.g, &rd.g.rcv
+		g.do(func() {
+			rd.q.reader = false
+			if rv.readers[rd.sender]--; rv.readers[rd.sender] <= 0 {
+				delete(rv.readers, rd.sender)
+				if q := rv.queues[rd.sender]; q != nil && q.closed {
+					g.forgetSender(rd.sender) // it left while we read: memberGone kept its keys
+				}
+			}
+		})
+	})
+	return nil
+}
+
+// queue holds one sender's records until its Reader takes them. The
+// Group's goroutine pushes and closes (so it reads closed, and reader,
+// without the lock); the Reader takes.
+type queue struct {
+	mu     sync.Mutex
+	recs   [][]byte
+	bytes  int
+	closed bool
+	wake   chan struct{} // capacity 1
+	reader bool
+}
+
+func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
+
+func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
+	q.mu.Lock()
+	ok := !q.closed && len(q.recs) < maxRecs && q.bytes+len(rec) <= maxBytes
+	if ok {
+		q.recs = append(q.recs, rec)
+		q.bytes += len(rec)
+	}
+	q.mu.Unlock()
+	if ok {
+		q.signal()
+	}
+	return ok
+}
+
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeAll returns every queued record, in order, and queues the next ones
+// in spare (an empty slice whose array the caller is done with), so that
+// the Reader takes a burst at once and the two arrays alternate. closed is
+// reported once nothing is left.
+func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
+	if cap(spare) > 1024 {
+		spare = nil // a burst grew it; let it go
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recs) == 0 {
+		return spare, q.closed
+	}
+	recs, q.recs, q.bytes = q.recs, spare, 0
+	return recs, false
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}

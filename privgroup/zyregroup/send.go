@@ -1,0 +1,428 @@
+package zyregroup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Sending. A record goes to the group with one Shout that waits for no
+// one. A member whose full queue refuses it (or a key) gets it, and all
+// after it, through its line: a goroutine hands the line's first item to
+// the node's WhisperContext or ShoutToContext, which waits for the queue,
+// and reports back; the others get records by ShoutTo meanwhile. So each
+// member gets our keys and records in the order we made them, and the
+// Group's goroutine never waits. A Writer waits while a line is not empty:
+// it goes no faster than its slowest member not given up.
+
+// item is a key WHISPER (key, epoch) or a record (rec: shared, never
+// written) waiting for a member.
+type item struct {
+	key   [][]byte
+	epoch uint32
+	rec   []byte
+}
+
+// line is what waits for one member, oldest first; the first is in flight
+// while cancel is set.
+type line struct {
+	items  []item
+	cancel context.CancelFunc
+}
+
+func eraseKey(it item) {
+	if it.key != nil {
+		clear(it.key[2])
+	}
+}
+
+// push adds it to peer's line. A waiting key that no record follows is of
+// no use once a newer one follows it: it is dropped.
+func (g *Group) push(peer uuid.UUID, it item) {
+	l := g.send.pend[peer]
+	if l == nil {
+		l = &line{}
+		g.send.pend[peer] = l
+	}
+	for n := len(l.items); it.key != nil && n > 0 && l.items[n-1].key != nil && (n > 1 || l.cancel == nil); n-- {
+		eraseKey(l.items[n-1])
+		l.items = l.items[:n-1]
+	}
+	l.items = append(l.items, it)
+	g.startSend(peer, l)
+}
+
+// startSend hands l's first item to a goroutine that waits for peer's
+// queue, up to SendTimeout or until the line is dropped. A member no
+// longer trusted gets nothing more.
+func (g *Group) startSend(peer uuid.UUID, l *line) {
+	if g.closing || l.cancel != nil || len(l.items) == 0 {
+		return
+	}
+	if key, ok := g.send.members[peer]; !ok || !g.trusted(peer, key) {
+		g.dropLine(peer)
+		return
+	}
+	it := l.items[0]
+	ctx, cancel := context.WithTimeout(g.ctx, g.opts.SendTimeout)
+	l.cancel = cancel
+	g.send.inflight++
+	g.st.SendRetries++
+	go func() {
+		err := ctx.Err() // dropped before this ran (the node would try it at once)
+		switch {
+		case err != nil:
+		case it.key != nil:
+			err = g.node.WhisperContext(ctx, peer, it.key...)
+		default:
+			err = peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+		}
+		g.do(func() { g.onSent(peer, l, it, err) }) // (the Group's goroutine runs while one is in flight)
+	}()
+}
+
+// onSent takes a line sender's report. A member that took nothing for
+// SendTimeout is given up: what waits for it is dropped, and it stays a
+// member only if it holds our current key.
+func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
+	sd := &g.send
+	sd.inflight--
+	l.cancel()
+	l.cancel = nil
+	if err == nil && it.key != nil {
+		g.st.KeysSent++
+	}
+	switch {
+	case sd.pend[peer] != l: // dropped meanwhile
+	case err == nil:
+		delete(sd.stalled, peer)
+		if it.key != nil {
+			sd.holds[peer] = max(sd.holds[peer], it.epoch)
+		}
+	case g.closing:
+		return // Close tries it once more
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, zmtp.ErrPeerNotResponding):
+		g.st.Undelivered += uint64(len(l.items))
+		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", peer, "items", len(l.items), "err", err)
+		if sd.holds[peer] != sd.s.Epoch() {
+			g.removeMember(peer)
+		} else {
+			g.dropLine(peer)
+			sd.stalled[peer] = true
+		}
+		return
+	default:
+		g.log.Debug("zyregroup: send dropped", "group", g.group, "peer", peer, "err", err)
+	}
+	eraseKey(it)
+	if sd.pend[peer] == l {
+		if l.items = l.items[1:]; len(l.items) == 0 {
+			delete(sd.pend, peer)
+		}
+		g.startSend(peer, l)
+	}
+}
+
+// dropLine drops what waits for peer, erasing its keys (the one in flight
+// when its report comes).
+func (g *Group) dropLine(peer uuid.UUID) {
+	if l := g.send.pend[peer]; l != nil {
+		for i, it := range l.items {
+			if i > 0 || l.cancel == nil {
+				eraseKey(it)
+			} else {
+				l.cancel()
+			}
+		}
+		delete(g.send.pend, peer)
+	}
+}
+
+// peerErr is peer's own error in a *zre.ShoutError (nil when it is not
+// named there), or err.
+func peerErr(err error, peer uuid.UUID) error {
+	var se *zre.ShoutError
+	if !errors.As(err, &se) {
+		return err
+	}
+	if i := slices.Index(se.Peers, peer); i < 0 {
+		return nil
+	} else if i < len(se.Errs) {
+		return se.Errs[i]
+	}
+	return se.Err
+}
+
+// shout sends a record to the group without waiting: through their lines
+// to members with one, and a member whose queue refuses it gets one. A
+// peer that cannot read it (untrusted, or without our key) or is given up
+// is not sent it again: one that stops reading must not hold up the
+// stream, and a given-up member that takes it reads again.
+func (g *Group) shout(rec []byte) error {
+	sd := &g.send
+	var err error
+	var to []uuid.UUID
+	if len(sd.pend) == 0 {
+		if len(sd.stalled) > 0 {
+			to = g.node.PeersByGroup(g.group)
+		}
+		err = g.node.Shout(g.group, rec)
+	} else {
+		for _, p := range g.node.PeersByGroup(g.group) {
+			if sd.pend[p] == nil { // (a given-up member whose key waits gets none before it)
+				to = append(to, p)
+			}
+		}
+		shared := bytes.Clone(rec)
+		for p := range sd.pend {
+			if !sd.stalled[p] {
+				g.push(p, item{rec: shared})
+			}
+		}
+		if len(to) > 0 {
+			err = g.node.ShoutTo(g.group, to, rec)
+		}
+	}
+	var se *zre.ShoutError
+	if err != nil && !errors.As(err, &se) {
+		return err
+	}
+	for p := range sd.stalled {
+		if slices.Contains(to, p) && peerErr(err, p) == nil {
+			delete(sd.stalled, p)
+		}
+	}
+	if se == nil {
+		return nil
+	}
+	var own []byte
+	for i, p := range se.Peers {
+		if _, ok := sd.members[p]; ok && !sd.stalled[p] && sd.pend[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
+			if own == nil {
+				own = bytes.Clone(rec)
+			}
+			g.push(p, item{rec: own})
+		}
+	}
+	return nil
+}
+
+// backlog reports whether something waits for a member not given up.
+func (g *Group) backlog() bool {
+	for p := range g.send.pend {
+		if !g.send.stalled[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// wakeWriter ends the Writers' wait once nothing waits for their members.
+func (g *Group) wakeWriter() {
+	if len(g.send.drained) > 0 && (g.closing || !g.backlog()) {
+		for _, ch := range g.send.drained {
+			close(ch)
+		}
+		g.send.drained = nil
+	}
+}
+
+// kick starts the batch timer when our messages wait for a batch record.
+func (g *Group) kick() {
+	if sd := &g.send; sd.s.Pending() > 0 && !sd.armed {
+		sd.batch.Reset(sd.interval)
+		sd.armed = true
+	}
+}
+
+func (g *Group) onBatchTimer() {
+	sd := &g.send
+	if g.closing {
+		return
+	}
+	if sd.s.BatchDue() {
+		g.batch()
+	}
+	g.rotateIfDue()
+	if at := sd.s.BatchDueAt(); !at.IsZero() {
+		sd.batch.Reset(min(max(time.Until(at), time.Millisecond), sd.interval))
+		sd.armed = true
+	}
+}
+
+func (g *Group) batch() {
+	if rec, err := g.send.s.Batch(nil); err == nil && len(rec) > 0 {
+		g.shout(rec)
+	}
+}
+
+// closeSending sends a last batch record behind what waits, tries once
+// more, without waiting, what waits for each member, and erases our keys.
+func (g *Group) closeSending() {
+	sd := &g.send
+	sd.batch.Stop()
+	if sd.s.Pending() > 0 {
+		g.batch()
+	}
+	for p, l := range sd.pend {
+		for ; len(l.items) > 0; l.items = l.items[1:] {
+			it, err := l.items[0], error(nil)
+			if it.key != nil {
+				err = g.node.Whisper(p, it.key...)
+			} else {
+				err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{p}, it.rec), p)
+			}
+			if errors.Is(err, zmtp.ErrPeerNotResponding) {
+				break
+			}
+			eraseKey(it)
+		}
+		g.st.Undelivered += uint64(len(l.items))
+		g.dropLine(p)
+	}
+	sd.s.Close()
+}
+
+// Writer is a byte stream into the group: an io.WriteCloser that seals
+// chunks (Options.ChunkSize) and shouts them, with batch records when due,
+// on Flush and on Close. One Writer per Group is open at a time. It waits
+// while a member's queue is full: it goes at the pace of its slowest
+// member not given up (one that takes nothing for SendTimeout).
+type Writer struct {
+	g      *Group
+	mu     sync.Mutex // one Write, Flush or Close at a time, also while one waits
+	w      *privgroup.Writer
+	closed bool
+	fill   int // octets in w's partial chunk
+}
+
+var _ io.WriteCloser = (*Writer)(nil)
+
+// NewWriter opens the Group's stream. Receivers read it with
+// NewReader(our UUID); the stream ends at Close.
+func (g *Group) NewWriter() (*Writer, error) {
+	w := &Writer{g: g}
+	err := ErrClosed
+	g.do(func() {
+		if g.closing {
+			return
+		} else if g.send.writer != nil {
+			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
+			return
+		}
+		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize,
+			OnRotate: func(*privgroup.Sender) error { g.st.Rotations++; g.distribute(uuid.Nil); return nil }})
+		if err != nil {
+			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
+		} else {
+			g.send.writer = w
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Write seals and sends p one chunk's worth at a time, so that a
+// revocation or a member leaving waits for one chunk, not for all of p.
+func (w *Writer) Write(p []byte) (n int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for cs := w.g.opts.ChunkSize; ; {
+		if w.fill+len(p)-n < cs && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+			// Less than fills the chunk: privgroup's Writer only keeps it
+			// (it seals and sends nothing), so no need of the Group.
+			k, err := w.w.Write(p[n:])
+			w.fill += k
+			return n + k, err
+		}
+		var k int
+		err = w.op("write", func() (err error) {
+			k, err = w.w.Write(p[n : n+min(cs-w.fill, len(p)-n)]) // (at most) one chunk
+			return err
+		})
+		if n, w.fill = n+k, (w.fill+k)%cs; err != nil || n == len(p) {
+			return n, err
+		}
+		if f := w.g.opts.betweenWrites; f != nil {
+			f()
+		}
+	}
+}
+
+// op runs f on the Group's goroutine, after the rotation a removed member
+// made necessary and before the one f's rotation did; then it waits until
+// nothing waits for a member not given up (so a line holds about one
+// chunk's worth), and after a wait asks the trust decision again (a
+// revocation may have come meanwhile).
+func (w *Writer) op(name string, f func() error) (err error) {
+	g := w.g
+	closed := fmt.Errorf("zyregroup: %s: %w", name, ErrClosed)
+	var drained chan struct{}
+	if w.closed || g.do(func() {
+		if err = closed; !g.closing {
+			if err = g.rotated(name); err == nil {
+				err = errors.Join(f(), g.rotated(name))
+			}
+		}
+		if g.kick(); err == nil && g.backlog() {
+			drained = make(chan struct{})
+			g.send.drained = append(g.send.drained, drained)
+		}
+	}) != nil {
+		return closed
+	}
+	if drained == nil {
+		return err
+	}
+	select {
+	case <-drained: // (a member that takes nothing for SendTimeout is given up)
+	case <-g.done:
+		return closed
+	}
+	g.do(func() {
+		if !g.closing {
+			g.doRecheck()
+			err = g.rotated(name)
+		}
+	})
+	return err
+}
+
+// Flush sends the partial chunk and a batch record, so receivers can
+// release everything written so far.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.op("flush", func() error { w.fill = 0; return w.w.Flush() })
+}
+
+// Close ends the stream (its last chunk carries the end mark); the Group
+// may then open another Writer. While rotations fail the Writer stays
+// open, and Close may be tried again.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	ran := false
+	err := w.op("close", func() error { ran = true; return w.w.Close() })
+	if ran || errors.Is(err, ErrClosed) {
+		w.closed = true
+		w.g.do(func() { w.g.send.writer = nil })
+	}
+	return err
+}
