@@ -1,6 +1,9 @@
-// Package testenv decides, for tests, whether a real peer or privilege is
-// there and what to do when it is not: under CI (CI set to a true value) a
-// missing interop peer fails the test, elsewhere it skips with the reason.
+// Package testenv is the test kit every package shares. It decides whether
+// a real peer or privilege is there and what to do when it is not: under CI
+// (CI set to a true value) a missing interop peer fails the test, elsewhere
+// it skips with the reason. It also waits for states no event announces
+// (WaitFor) and checks that tests leave no goroutine behind (NoLeak,
+// NoGoroutines).
 package testenv
 
 import (
