@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -155,15 +156,7 @@ func (m *member) awaitSender(from *member) {
 // waitFor polls cond with a deadline, for states no event announces.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(eventTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, eventTimeout)
-		}
-		<-tick.C
-	}
+	testenv.WaitFor(t, eventTimeout, what, cond)
 }
 
 func contains(ids []uuid.UUID, id uuid.UUID) bool {
