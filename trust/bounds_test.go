@@ -77,10 +77,10 @@ func TestStrangerLogBounded(t *testing.T) {
 // TestJournalStaysReadable: the journal is compacted before it outgrows
 // what a read accepts (maxFileSize), whatever the size of trust.json.
 func TestJournalStaysReadable(t *testing.T) {
-	defer func(old int64) { maxFileSize = old }(maxFileSize)
-	maxFileSize = 256 << 10
+	const limit = 256 << 10
 	home := t.TempDir()
 	s := openStore(t, home, Options{MaxPeers: 200})
+	s.maxFile = limit
 	for i := 0; i < 1500; i++ {
 		mustAdmit(t, s, newPeer(1000+i, "").obs(), t0.Add(time.Duration(i)*time.Second))
 		if i%100 == 99 {
@@ -93,8 +93,9 @@ func TestJournalStaysReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, home, Options{MaxPeers: 200})
+	s2.maxFile = limit
 	if _, err := s2.List(); err != nil {
-		t.Fatalf("journal of %d octets (read limit %d): %v", fi.Size(), maxFileSize, err)
+		t.Fatalf("journal of %d octets (read limit %d): %v", fi.Size(), limit, err)
 	}
 }
 

@@ -76,8 +76,8 @@ func statFile(path string) (fileID, error) {
 }
 
 // maxFileSize caps what a read of trust.json or of the journal accepts
-// (a variable for tests).
-var maxFileSize int64 = 64 << 20
+// (Store.maxFile, which tests may lower).
+const maxFileSize = 64 << 20
 
 // maxStrangerStatements caps the log of a signer that is no verified,
 // introduced or revoked peer's (a tofu peer, or one not known any more):
@@ -86,8 +86,8 @@ var maxFileSize int64 = 64 << 20
 // MaxSigners x maxStrangerStatements statements.
 const maxStrangerStatements = 32
 
-// readFileLimited reads a whole file of at most maxFileSize octets.
-func readFileLimited(path string) ([]byte, fileID, error) {
+// readFileLimited reads a whole file of at most limit octets.
+func readFileLimited(path string, limit int64) ([]byte, fileID, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fileID{}, nil
@@ -106,12 +106,12 @@ func readFileLimited(path string) ([]byte, fileID, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fileID{}, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s", ErrInsecure, path, fi.Mode().Perm(), path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fileID{}, fmt.Errorf("trust: read %s: %w", path, err)
 	}
-	if int64(len(data)) > maxFileSize {
-		return nil, fileID{}, fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, path, maxFileSize)
+	if int64(len(data)) > limit {
+		return nil, fileID{}, fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, path, limit)
 	}
 	return data, fileID{fi: fi}, nil
 }
@@ -141,7 +141,7 @@ var errRetry = errors.New("retry")
 func (s *Store) readOnce() (*state, diskState, error) {
 	var ds diskState
 	s.readHook(s.path)
-	data, id, err := readFileLimited(s.path)
+	data, id, err := readFileLimited(s.path, s.maxFile)
 	if err != nil {
 		return nil, ds, err
 	}
@@ -153,7 +153,7 @@ func (s *Store) readOnce() (*state, diskState, error) {
 	}
 	ds.snap, ds.gen = id, st.gen
 	s.readHook(s.jpath)
-	jdata, jid, err := readFileLimited(s.jpath)
+	jdata, jid, err := readFileLimited(s.jpath, s.maxFile)
 	if err != nil || jid.fi == nil {
 		return st, ds, err
 	}
@@ -213,8 +213,8 @@ func (s *Store) catchUp() error {
 	}
 	defer f.Close()
 	n := jr.fi.Size() - ds.jOff
-	if n > maxFileSize {
-		return fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, s.jpath, maxFileSize)
+	if n > s.maxFile {
+		return fmt.Errorf("%w: %s: larger than %d octets", ErrCorrupt, s.jpath, s.maxFile)
 	}
 	data := make([]byte, n)
 	if _, err := f.ReadAt(data, ds.jOff); err != nil && !errors.Is(err, io.EOF) {
@@ -468,7 +468,7 @@ func (s *Store) flushLocked() error {
 		s.st.written[k] = max(s.st.written[k], n)
 	}
 	s.mu.Unlock()
-	if s.disk.jOff > min(max(compactMin, compactRatio*s.snapSize()), maxFileSize/2) {
+	if s.disk.jOff > min(max(compactMin, compactRatio*s.snapSize()), s.maxFile/2) {
 		if err := s.compact(); err != nil {
 			// The journal holds everything: a failed compaction loses nothing.
 			s.opts.Logger.Warn("trust: failed to compact the journal", "path", s.jpath, "err", err)
@@ -538,8 +538,8 @@ func (s *Store) compact() error {
 	if err != nil {
 		return err
 	}
-	if int64(len(data)) > maxFileSize {
-		return fmt.Errorf("trust: refusing to write %s of %d octets, more than a read accepts (%d)", s.path, len(data), maxFileSize)
+	if int64(len(data)) > s.maxFile {
+		return fmt.Errorf("trust: refusing to write %s of %d octets, more than a read accepts (%d)", s.path, len(data), s.maxFile)
 	}
 	if _, err := parseFile(data); err != nil {
 		return fmt.Errorf("trust: internal error, refusing to write %s: %w", s.path, err)

@@ -110,6 +110,7 @@ type Store struct {
 	opts        Options
 	fs          fileOps
 	onRead      func(path string) // tests: called for each read of a file
+	maxFile     int64             // what a read of a file accepts: maxFileSize (tests lower it)
 
 	loaded atomic.Bool
 	wmu    sync.Mutex // the disk work of this process; guards disk and loadErr
@@ -173,7 +174,7 @@ func Open(home string, opts Options) (*Store, error) {
 	if opts.WriteDelay <= 0 {
 		opts.WriteDelay = DefaultWriteDelay
 	}
-	return &Store{path: filepath.Join(home, FileName), jpath: filepath.Join(home, JournalName), opts: opts, fs: osFileOps{fs: opts.FS}}, nil
+	return &Store{path: filepath.Join(home, FileName), jpath: filepath.Join(home, JournalName), opts: opts, fs: osFileOps{fs: opts.FS}, maxFile: maxFileSize}, nil
 }
 
 // Path returns the path of trust.json.

@@ -47,6 +47,9 @@ type bufPool struct {
 	// frames are allocated at their size (getMsg), since nothing would
 	// come back to a pool whose classes round sizes up.
 	released atomic.Bool
+	// poison, set by tests only, makes put fill a buffer with 0xDB before
+	// pooling it, so that a buffer used after it was given back shows.
+	poison atomic.Bool
 }
 
 // poolClasses: 2 KiB to 64 KiB by powers of two, then by poolStep up to
@@ -95,17 +98,13 @@ func (p *bufPool) getMsg(n int) (b []byte, pb *[]byte) {
 	return *pb, pb
 }
 
-// poisonPut, set by tests only, makes put fill a buffer with 0xDB before
-// pooling it, so that a buffer used after it was given back shows.
-var poisonPut atomic.Bool
-
 // put gives back a buffer that get returned (so the classes exist).
 func (p *bufPool) put(b *[]byte) {
 	c := cap(*b)
 	if p.classes == nil || c < poolMin || c > chunk {
 		return
 	}
-	if poisonPut.Load() {
+	if p.poison.Load() {
 		full := (*b)[:c]
 		for i := range full {
 			full[i] = 0xDB

@@ -12,12 +12,9 @@ import (
 	"github.com/zyre-go/zyre/internal/testenv"
 )
 
-// poison makes bufPool.put fill what it pools with 0xDB for the test's
-// duration, so that a buffer still in use after it went back shows.
-func poison(t *testing.T) {
-	poisonPut.Store(true)
-	t.Cleanup(func() { poisonPut.Store(false) })
-}
+// poison makes the pool's put fill what it pools with 0xDB, so that a
+// buffer still in use after it went back shows.
+func poison(p *bufPool) { p.poison.Store(true) }
 
 // TestPooledCommandKeptUntilHandled: a large command (a PING with a long
 // context) read into a pooled buffer stays its own until the core handled
@@ -25,8 +22,8 @@ func poison(t *testing.T) {
 // user (another connection of the socket) wrote into the buffer.
 func TestPooledCommandKeptUntilHandled(t *testing.T) {
 	testenv.NoLeak(t, testDeadline)
-	poison(t)
 	r := listen(t, Options{})
+	poison(&r.pool)
 	// Pooling starts with the receiver's first Release.
 	d := dial(t, r.Addr().String(), Options{Identity: []byte("d")})
 	d.Send(make([]byte, 5000))
