@@ -44,8 +44,6 @@ func (g *ownGroups) remove(name string) bool {
 
 func (g *ownGroups) list() []string { return slices.Clone(g.names) }
 
-func sortStrings(s []string) { slices.Sort(s) }
-
 // directory is what the application's goroutines read of the state without
 // a round trip to the loop: the peers that entered, their groups, and our
 // own groups. The loop writes it as the state changes (O(1) per peer or
