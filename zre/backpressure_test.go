@@ -277,3 +277,74 @@ func TestShoutContextWaitsForFullPeers(t *testing.T) {
 		t.Fatalf("retry to B: %+v, C has %d", m, len(lc.q))
 	}
 }
+
+// A node whose application reads nothing while a peer churns through
+// JOIN/LEAVE: its membership events stop at twice EventQueue and one
+// Overflow says so; the peers and groups it reads are current all the
+// same (they do not wait for the events), so the application catches up
+// by re-reading them.
+func TestNodeOverflowThenReread(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	a := startNode(t, Config{Name: "a", Beacon: BeaconConfig{Disabled: true}})
+	b := startNode(t, Config{Name: "b", Beacon: BeaconConfig{Disabled: true}, EventQueue: 5})
+	if err := a.ConnectPeer(ctx, b.Endpoint(), b.UUID()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(eventTimeout)
+	for len(a.Peers()) == 0 || len(b.Peers()) == 0 { // b's events unread
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not meet")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 30 {
+		g := fmt.Sprintf("g%d", i)
+		if err := a.Join(g); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Leave(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Join("final"); err != nil {
+		t.Fatal(err)
+	}
+	for len(b.PeersByGroup("final")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b does not see a in final (stats %+v)", b.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.PeerGroups(); len(got) != 1 || got[0] != "final" {
+		t.Fatalf("b reads groups %v, want [final]", got)
+	}
+	// ENTER, 30 × (JOIN, LEAVE), JOIN final: 62, of which 2 × EventQueue
+	// are kept.
+	if st := b.Stats(); st.MembershipDropped != 62-10 || st.EventsDropped != 62-10 {
+		t.Fatalf("dropped %d membership events (%d in all), want 52: %+v", st.MembershipDropped, st.EventsDropped, st)
+	}
+	var n, overflows int
+	for n < 10+1 {
+		select {
+		case e := <-b.Events():
+			n++
+			if _, ok := e.(*Overflow); ok {
+				overflows++
+				if e.PeerUUID() != b.UUID() {
+					t.Fatalf("Overflow names %s, want b", e.PeerUUID())
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %d events, want 11 (10 and the Overflow)", n)
+		}
+	}
+	select {
+	case e := <-b.Events():
+		t.Fatalf("event %s past the bound", e.Type())
+	default:
+	}
+	if overflows != 1 {
+		t.Fatalf("%d Overflow events, want 1", overflows)
+	}
+}
