@@ -1038,8 +1038,10 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 // queues were full, say); every other peer of the group took it. Errs[i]
 // is why Peers[i] did not (errors.Is(Errs[i], zmtp.ErrPeerNotResponding)
 // for a full queue). Err is the first of them, and errors.Is looks through
-// it. To try again without sending the others a second copy, use
-// Node.ShoutTo with the peers worth it.
+// it. Peers come in the group's order (the order the node keeps its
+// members in, not sorted). To try again without sending the others a
+// second copy, use Node.ShoutTo or Node.ShoutToContext with the peers
+// worth it.
 type ShoutError struct {
 	Group string
 	Peers []uuid.UUID
