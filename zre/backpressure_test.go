@@ -348,3 +348,30 @@ func TestNodeOverflowThenReread(t *testing.T) {
 		t.Fatalf("%d Overflow events, want 1", overflows)
 	}
 }
+
+// A peer that entered while our dial to it failed gets a link on its next
+// beacon, and the application can then send to it, in sequence after our
+// new HELLO.
+func TestWhisperAfterLateLink(t *testing.T) {
+	h := newHarness(t)
+	var l *fakeLink
+	h.st.dial = func(ep string) (link, error) {
+		if l == nil {
+			l = &fakeLink{endpoint: ep} // (the next dial succeeds)
+			return nil, errors.New("dial failed")
+		}
+		return l, nil
+	}
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	if err := h.st.whisper(uuidB, nil); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("whisper without a link: %v", err)
+	}
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.sent) != 2 || l.sent[0].ID != MsgHello || l.sent[1].ID != MsgWhisper || l.sent[1].Sequence != 2 {
+		t.Fatalf("sent %+v", l.sent)
+	}
+}

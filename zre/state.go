@@ -399,8 +399,16 @@ func (s *state) connect(p *peer) {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
 	}
+	// The loop sets link and sentSeq only while tx is closed; it is open
+	// here for a peer that entered without a link (its dial had failed).
+	// With no link, no sender waits on it: closing is quick.
+	reopen := p.opened
+	p.closeTx()
 	p.link, p.sentSeq = l, 0
 	s.sendTo(p, s.hello())
+	if reopen {
+		p.openTx(s.stats)
+	}
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
 }
 
