@@ -140,7 +140,19 @@ func TestConcurrentSendersKeepSequence(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	ms := <-got
+	// Loop messages still waiting for room when the last sender was done
+	// go out at the loop's next reap.
+	var ms []*Msg
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for received := false; !received; {
+		select {
+		case ms = <-got:
+			received = true
+		case <-tick.C:
+			h.st.reap(h.now)
+		}
+	}
 	if len(ms) != senders*each+70 {
 		t.Fatalf("peer got %d messages, want %d", len(ms), senders*each+70)
 	}
@@ -202,13 +214,16 @@ func TestWhisperContextFullQueue(t *testing.T) {
 	}
 	var seqs []uint16
 	var ids []MsgID
-	for len(seqs) < 3 { // room: the waiting one goes, then the PING-OK
+	for len(seqs) < 3 { // room: the waiting one goes
 		m := mustDecode(t, <-l.q)
 		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	// The waiting sender sent the PING-OK after its WHISPER if the queue
+	// had room by then; if not, the loop's next reap does.
+	h.st.reap(h.now)
 	for len(seqs) < 4 {
 		m := mustDecode(t, <-l.q)
 		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
@@ -275,5 +290,103 @@ func TestShoutContextWaitsForFullPeers(t *testing.T) {
 	}
 	if m := mustDecode(t, <-lb.q); m.ID != MsgShout || m.Sequence != 2 || len(lc.q) != 2 {
 		t.Fatalf("retry to B: %+v, C has %d", m, len(lc.q))
+	}
+}
+
+// A node whose application reads nothing while a peer churns through
+// JOIN/LEAVE: its membership events stop at twice EventQueue and one
+// Overflow says so; the peers and groups it reads are current all the
+// same (they do not wait for the events), so the application catches up
+// by re-reading them.
+func TestNodeOverflowThenReread(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	a := startNode(t, Config{Name: "a", Beacon: BeaconConfig{Disabled: true}})
+	b := startNode(t, Config{Name: "b", Beacon: BeaconConfig{Disabled: true}, EventQueue: 5})
+	if err := a.ConnectPeer(ctx, b.Endpoint(), b.UUID()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(eventTimeout)
+	for len(a.Peers()) == 0 || len(b.Peers()) == 0 { // b's events unread
+		if time.Now().After(deadline) {
+			t.Fatal("nodes did not meet")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 30 {
+		g := fmt.Sprintf("g%d", i)
+		if err := a.Join(g); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Leave(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Join("final"); err != nil {
+		t.Fatal(err)
+	}
+	for len(b.PeersByGroup("final")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b does not see a in final (stats %+v)", b.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := b.PeerGroups(); len(got) != 1 || got[0] != "final" {
+		t.Fatalf("b reads groups %v, want [final]", got)
+	}
+	// ENTER, 30 × (JOIN, LEAVE), JOIN final: 62, of which 2 × EventQueue
+	// are kept.
+	if st := b.Stats(); st.MembershipDropped != 62-10 || st.EventsDropped != 62-10 {
+		t.Fatalf("dropped %d membership events (%d in all), want 52: %+v", st.MembershipDropped, st.EventsDropped, st)
+	}
+	var n, overflows int
+	for n < 10+1 {
+		select {
+		case e := <-b.Events():
+			n++
+			if _, ok := e.(*Overflow); ok {
+				overflows++
+				if e.PeerUUID() != b.UUID() {
+					t.Fatalf("Overflow names %s, want b", e.PeerUUID())
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %d events, want 11 (10 and the Overflow)", n)
+		}
+	}
+	select {
+	case e := <-b.Events():
+		t.Fatalf("event %s past the bound", e.Type())
+	default:
+	}
+	if overflows != 1 {
+		t.Fatalf("%d Overflow events, want 1", overflows)
+	}
+}
+
+// A peer that entered while our dial to it failed gets a link on its next
+// beacon, and the application can then send to it, in sequence after our
+// new HELLO.
+func TestWhisperAfterLateLink(t *testing.T) {
+	h := newHarness(t)
+	var l *fakeLink
+	h.st.dial = func(ep string) (link, error) {
+		if l == nil {
+			l = &fakeLink{endpoint: ep} // (the next dial succeeds)
+			return nil, errors.New("dial failed")
+		}
+		return l, nil
+	}
+	h.recv(uuidB, helloB(1, 0))
+	h.wantEvents("ENTER node-b")
+	if err := h.st.whisper(uuidB, nil); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("whisper without a link: %v", err)
+	}
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	if err := h.st.whisper(uuidB, [][]byte{[]byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.sent) != 2 || l.sent[0].ID != MsgHello || l.sent[1].ID != MsgWhisper || l.sent[1].Sequence != 2 {
+		t.Fatalf("sent %+v", l.sent)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/curve"
 )
 
 // group is a group some peers are in, as we know it from their HELLO and
@@ -51,8 +53,6 @@ func (g *ownGroups) remove(name string) bool {
 
 func (g *ownGroups) list() []string { return slices.Clone(g.names) }
 
-func sortStrings(s []string) { slices.Sort(s) }
-
 // directory is what the application's goroutines read of the state without
 // a round trip to the loop: the peers that entered, their groups, and our
 // own groups. The loop writes it as the state changes (O(1) per peer or
@@ -75,15 +75,50 @@ type directory struct {
 // map; at most Config.MaxPeerGroups).
 type dirPeer struct {
 	p      *peer
-	info   PeerInfo // Groups unset: see groups
-	groups []string
+	info   dirInfo
+	groups []dirMember
 }
 
-// dirGroup is the peers of one group, in the order they joined: Shout
-// walks it as it is, without sorting. index finds a member's place.
+// dirMember is one of a peer's groups and its place in the group's
+// members (an index map per group cost 60 octets a link).
+type dirMember struct {
+	name string
+	at   int
+}
+
+// member returns the index in dp.groups of group name, or -1.
+func (dp *dirPeer) member(name string) int {
+	for i := range dp.groups {
+		if dp.groups[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// groupNames returns dp's groups, sorted.
+func (dp *dirPeer) groupNames() []string {
+	out := make([]string, len(dp.groups))
+	for i, m := range dp.groups {
+		out[i] = m.name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dirInfo is what a PeerInfo tells but its UUID, groups and Bound (a
+// copy of the whole PeerInfo cost 48 octets more a link).
+type dirInfo struct {
+	name, endpoint string
+	headers        []Header
+	key            curve.PublicKey
+}
+
+// dirGroup is the peers of one group, in the order they joined (a peer
+// that leaves is replaced by the last): Shout walks it as it is, without
+// sorting.
 type dirGroup struct {
-	members []*peer
-	index   map[*peer]int
+	members []*dirPeer
 }
 
 func newDirectory() *directory {
@@ -92,9 +127,9 @@ func newDirectory() *directory {
 
 // add publishes a peer that entered (the loop).
 func (d *directory) add(p *peer, info PeerInfo) {
-	info.Groups = nil
+	di := dirInfo{name: info.Name, endpoint: info.Endpoint, headers: info.Headers, key: info.Key}
 	d.mu.Lock()
-	d.peers[p.id] = &dirPeer{p: p, info: info}
+	d.peers[p.id] = &dirPeer{p: p, info: di}
 	d.mu.Unlock()
 }
 
@@ -107,7 +142,7 @@ func (d *directory) remove(id uuid.UUID) {
 		return
 	}
 	for len(dp.groups) > 0 {
-		d.leaveLocked(dp, dp.groups[len(dp.groups)-1])
+		d.leaveLocked(dp, dp.groups[len(dp.groups)-1].name)
 	}
 	delete(d.peers, id)
 }
@@ -120,14 +155,14 @@ func (d *directory) join(id uuid.UUID, name string) {
 	if dp == nil {
 		return
 	}
-	dp.groups = append(dp.groups, name) // (the state calls it for a new membership only)
 	g := d.groups[name]
 	if g == nil {
-		g = &dirGroup{index: make(map[*peer]int)}
+		g = &dirGroup{}
 		d.groups[name] = g
 	}
-	g.index[dp.p] = len(g.members)
-	g.members = append(g.members, dp.p)
+	// (The state calls it for a new membership only.)
+	dp.groups = append(dp.groups, dirMember{name: name, at: len(g.members)})
+	g.members = append(g.members, dp)
 }
 
 // leave records that a peer left a group (the loop).
@@ -140,27 +175,26 @@ func (d *directory) leave(id uuid.UUID, name string) {
 }
 
 func (d *directory) leaveLocked(dp *dirPeer, name string) {
-	i := slices.Index(dp.groups, name)
+	i := dp.member(name)
 	if i < 0 {
 		return
 	}
+	at := dp.groups[i].at
 	end := len(dp.groups) - 1 // (order is kept by sorting at read)
 	dp.groups[i] = dp.groups[end]
-	dp.groups[end] = ""
+	dp.groups[end] = dirMember{}
 	dp.groups = dp.groups[:end]
 	g := d.groups[name]
-	i, ok := g.index[dp.p]
-	if !ok {
-		return
-	}
-	// Swap with the last member: O(1), and the order stays the same for
-	// the same history.
+	// The group's last member takes the place: O(its groups), and the
+	// order stays the same for the same history.
 	last := len(g.members) - 1
-	g.members[i] = g.members[last]
-	g.index[g.members[i]] = i
+	if at != last {
+		moved := g.members[last]
+		g.members[at] = moved
+		moved.groups[moved.member(name)].at = at
+	}
 	g.members[last] = nil
 	g.members = g.members[:last]
-	delete(g.index, dp.p)
 	if len(g.members) == 0 {
 		delete(d.groups, name)
 	}
@@ -196,7 +230,9 @@ func (d *directory) members(buf []*peer, name string) []*peer {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if g := d.groups[name]; g != nil {
-		buf = append(buf, g.members...)
+		for _, dp := range g.members {
+			buf = append(buf, dp.p)
+		}
 	}
 	return buf
 }
@@ -219,8 +255,8 @@ func (d *directory) groupIDs(name string) []uuid.UUID {
 	var out []uuid.UUID
 	if g := d.groups[name]; g != nil {
 		out = make([]uuid.UUID, 0, len(g.members))
-		for _, p := range g.members {
-			out = append(out, p.id)
+		for _, dp := range g.members {
+			out = append(out, dp.p.id)
 		}
 	}
 	d.mu.RUnlock()
@@ -248,17 +284,20 @@ func (d *directory) info(id uuid.UUID) (PeerInfo, bool) {
 	if dp == nil {
 		return PeerInfo{}, false
 	}
-	return dp.info, true // (Headers is never changed: callers that hand it out clone it)
+	return dp.pub(), true // (Headers is never changed: callers that hand it out clone it)
+}
+
+// pub is the PeerInfo without its groups, Headers shared.
+func (dp *dirPeer) pub() PeerInfo {
+	i := &dp.info
+	return PeerInfo{UUID: dp.p.id, Name: i.name, Endpoint: i.endpoint, Headers: i.headers, Key: i.key,
+		Bound: !i.key.IsZero() && IsBound(dp.p.id, i.key)}
 }
 
 func (dp *dirPeer) infoLocked() PeerInfo {
-	info := dp.info
+	info := dp.pub()
 	info.Headers = slices.Clone(info.Headers)
-	info.Groups = slices.Clone(dp.groups)
-	if info.Groups == nil {
-		info.Groups = []string{}
-	}
-	slices.Sort(info.Groups)
+	info.Groups = dp.groupNames()
 	return info
 }
 
@@ -291,7 +330,7 @@ func (d *directory) peerName(id uuid.UUID) (*peer, string) {
 	if dp == nil {
 		return nil, ""
 	}
-	name := dp.info.Name
+	name := dp.info.name
 	if name == "" {
 		name = DefaultName(id)
 	}

@@ -72,17 +72,18 @@ type peer struct {
 // goroutines (Whisper, Shout and their Context variants) send on it
 // directly, without the loop, and so does the loop.
 //
-// Its lock is sem, a one-slot channel (so that a wait for it can end with a
-// context). Whoever holds it owns link and sentSeq for the send: the
+// Its lock is mu; a wait for it that a context can end (lockContext)
+// sleeps on wake, a channel made only while someone waits (a channel per
+// peer cost 96 octets a link). Whoever holds it owns link and sentSeq for the send: the
 // sequence number is taken and the frames queued on the link in one step,
 // so the numbers reach the wire in order. The loop writes link and sentSeq
 // only while tx is closed (before open, after close), which orders its
 // writes with every sender's reads.
 //
-// A sender that waits for room in a full queue (WhisperContext) holds sem
-// while it waits. The loop never waits: when it cannot take sem, or the
+// A sender that waits for room in a full queue (WhisperContext) holds mu
+// while it waits. The loop never waits: when it cannot take mu, or the
 // queue is full, its message (PING, PING-OK, JOIN, LEAVE, GOODBYE, a trust
-// message) goes to pending, and whoever holds sem next sends the pending
+// message) goes to pending, and whoever holds mu next sends the pending
 // messages first, in order — a waiting sender waits for room for them too —
 // so they are neither lost to senders that keep the queue full nor
 // reordered; the loop tries again at each reap. Non-blocking senders
@@ -90,10 +91,14 @@ type peer struct {
 // (waiting > 0) or loop messages are pending, the queue is full for them
 // and they fail at once with zmtp.ErrPeerNotResponding.
 type tx struct {
-	sem     chan struct{}
-	open    bool // guarded by sem: application messages may be sent
+	mu      sync.Mutex
+	open    bool // guarded by mu: application messages may be sent
 	waiting atomic.Int32
 	stats   *counters // set by open
+
+	wakeMu  sync.Mutex    // guards wake
+	wake    chan struct{} // closed at the next release of mu; nil when nobody waits
+	waiters atomic.Int32  // goroutines in lockContext that may sleep on wake
 
 	pendingMu sync.Mutex // guards pending; never held while waiting
 	pending   []*Msg
@@ -108,7 +113,6 @@ const maxPending = 1024
 
 func newPeer(id uuid.UUID) *peer {
 	p := &peer{id: id, groups: make(map[string]bool), timer: -1}
-	p.tx.sem = make(chan struct{}, 1)
 	return p
 }
 
@@ -237,27 +241,47 @@ func (p *peer) sendLockedContext(ctx context.Context, m *Msg) error {
 }
 
 // tryLock takes tx's lock if it is free.
-func (p *peer) tryLock() bool {
-	select {
-	case p.tx.sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (p *peer) tryLock() bool { return p.tx.mu.TryLock() }
 
 // lockContext takes tx's lock, waiting until ctx is done.
 func (p *peer) lockContext(ctx context.Context) error {
-	select {
-	case p.tx.sem <- struct{}{}:
-		return nil
-	default:
+	for {
+		if p.tx.mu.TryLock() {
+			return nil
+		}
+		// Register, then try again: a release after our registration
+		// closes the wake we hold; one before it let our TryLock in.
+		p.tx.wakeMu.Lock()
+		if p.tx.wake == nil {
+			p.tx.wake = make(chan struct{})
+		}
+		w := p.tx.wake
+		p.tx.waiters.Add(1)
+		p.tx.wakeMu.Unlock()
+		if p.tx.mu.TryLock() {
+			p.tx.waiters.Add(-1)
+			return nil
+		}
+		select {
+		case <-w:
+			p.tx.waiters.Add(-1)
+		case <-ctx.Done():
+			p.tx.waiters.Add(-1)
+			return ctx.Err()
+		}
 	}
-	select {
-	case p.tx.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+}
+
+// release lets go of tx's lock and wakes those waiting for it.
+func (p *peer) release() {
+	p.tx.mu.Unlock()
+	if p.tx.waiters.Load() > 0 {
+		p.tx.wakeMu.Lock()
+		if p.tx.wake != nil {
+			close(p.tx.wake)
+			p.tx.wake = nil
+		}
+		p.tx.wakeMu.Unlock()
 	}
 }
 
@@ -268,7 +292,7 @@ func (p *peer) unlock() {
 	for {
 		added := p.tx.added.Load()
 		p.drainLocked(nil)
-		<-p.tx.sem
+		p.release()
 		if p.tx.npending.Load() == 0 || p.tx.added.Load() == added {
 			return // nothing new: those left wait for room (or the next reap)
 		}
@@ -327,10 +351,10 @@ func (p *peer) openTx(stats *counters) {
 	if p.opened {
 		return
 	}
-	p.tx.sem <- struct{}{} // free: nobody can send before it is open
+	p.tx.mu.Lock() // free: nobody can send before it is open
 	p.tx.stats = stats
 	p.tx.open = true
-	<-p.tx.sem
+	p.release()
 	p.opened = true
 }
 
@@ -341,13 +365,13 @@ func (p *peer) closeTx() {
 	if !p.opened {
 		return
 	}
-	p.tx.sem <- struct{}{}
+	p.tx.mu.Lock()
 	p.tx.open = false
 	p.tx.pendingMu.Lock()
 	p.tx.pending = nil
 	p.tx.npending.Store(0)
 	p.tx.pendingMu.Unlock()
-	<-p.tx.sem
+	p.release()
 	p.opened = false
 }
 

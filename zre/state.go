@@ -513,15 +513,17 @@ func (s *state) connect(p *peer) {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
 	}
-	// The loop sets link and sentSeq only while tx is closed. It is open
-	// here for a peer that entered without a link (its HELLO claimed the
-	// endpoint of a live peer): with no link, no sender waits on it.
+	// The loop sets link and sentSeq only while tx is closed; it is open
+	// here for a peer that entered without a link (its dial had failed, or
+	// its HELLO claimed the endpoint of a live peer). With no link, no
+	// sender waits on it: closing is quick.
+	reopen := p.opened
 	p.closeTx()
 	p.link, p.sentSeq = l, 0
 	p.helloSentAt = s.clock
 	s.dialing[p] = struct{}{}
 	s.sendTo(p, s.hello())
-	if p.ready && p.entered {
+	if reopen {
 		p.openTx(s.stats) // a link given up, dialled again
 	}
 	s.log.Debug("zre: connected to peer", "peer", p.label(), "endpoint", p.endpoint)
@@ -1400,8 +1402,10 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 // queues were full, say); every other peer of the group took it. Errs[i]
 // is why Peers[i] did not (errors.Is(Errs[i], zmtp.ErrPeerNotResponding)
 // for a full queue). Err is the first of them, and errors.Is looks through
-// it. To try again without sending the others a second copy, use
-// Node.ShoutTo with the peers worth it.
+// it. Peers come in the group's order (the order the node keeps its
+// members in, not sorted). To try again without sending the others a
+// second copy, use Node.ShoutTo or Node.ShoutToContext with the peers
+// worth it.
 type ShoutError struct {
 	Group string
 	Peers []uuid.UUID
