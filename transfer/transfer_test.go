@@ -342,3 +342,36 @@ func TestReceiverResyncAndBounds(t *testing.T) {
 		t.Fatalf("Receive: %v", err)
 	}
 }
+
+// TestCheckPathNames: names that would be written as given but mislead
+// or attack whoever lists the folder later (C1 controls a terminal takes
+// for escapes, bidi overrides, line separators), a component longer than
+// a file system takes (refused only at the final rename, after all the
+// data came), and the partial folder spelled in another case (the same
+// folder on a case-insensitive file system) are refused; ordinary
+// non-ASCII names are not.
+func TestCheckPathNames(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{
+		{"photos/été 2026.jpg", true},
+		{"日本語/ファイル.txt", true},
+		{"family\u200d.png", true}, // a joiner, as in emoji sequences
+		{strings.Repeat("a", 255), true},
+		{"a\u0085b", false},          // NEL, a C1 control
+		{"\u009b31mred", false},      // CSI, a C1 control
+		{"evil\u202etxt.exe", false}, // RIGHT-TO-LEFT OVERRIDE
+		{"a\u2028b", false},          // LINE SEPARATOR
+		{"a\ufeffb", false},          // a zero-width no-break space
+		{strings.Repeat("a", 256), false},
+		{"d/" + strings.Repeat("é", 128), false}, // 256 octets
+		{".ZYRE-PARTIAL/0/x", false},
+		{"a/.Zyre-Partial", false},
+	} {
+		err := CheckPath(c.path)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckPath(%q) = %v, want ok %v", c.path, err, c.ok)
+		}
+	}
+}
