@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -281,11 +282,15 @@ func (r *receiver) resume() (int64, error) {
 	r.placed = make([]string, len(o.Files))
 	var total int64
 	for i, f := range o.Files {
-		if fi, err := r.root.Lstat(r.partial(i)); err == nil && fi.Mode().IsRegular() {
-			if fi.Size() <= f.Size {
+		if fi, err := r.root.Lstat(r.partial(i)); err == nil {
+			// Only a regular file of one link, not longer than the
+			// file, is ours: a hard link planted there (to a file
+			// outside the folder) or a symbolic link would be written
+			// through.
+			if fi.Mode().IsRegular() && links(fi) == 1 && fi.Size() <= f.Size {
 				r.held[i] = fi.Size()
 			} else if err := r.root.Remove(r.partial(i)); err != nil {
-				return 0, err
+				return 0, fmt.Errorf("transfer: removing %s: %w", r.partial(i), err)
 			}
 		} else if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
 			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
@@ -346,7 +351,7 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 		if f.Mode&0o111 != 0 {
 			perm = 0o755
 		}
-		fh, err := r.root.OpenFile(r.partial(r.file), os.O_WRONLY|os.O_CREATE, perm)
+		fh, err := r.openPartial(r.file, r.held[r.file], perm)
 		if err != nil {
 			return Received{}, true, err
 		}
@@ -400,7 +405,7 @@ func (r *receiver) finish(i int) error {
 		if err := r.root.MkdirAll(path.Join(partialDir, r.offer.ID), 0o700); err != nil {
 			return err
 		}
-		fh, err := r.root.OpenFile(src, os.O_WRONLY|os.O_CREATE, 0o644)
+		fh, err := r.openPartial(i, 0, 0o644)
 		if err != nil {
 			return err
 		}
@@ -429,6 +434,50 @@ func (r *receiver) finish(i int) error {
 	}
 	r.placed[i] = dst
 	return nil
+}
+
+// openPartial opens partial file i for writing at held: a new file when
+// held is 0 (O_EXCL: whatever was planted there is removed first, and a
+// link made there meanwhile fails the open), else the file resume found,
+// checked again once open to be that same regular file of one link and
+// held octets (not a link swapped in since).
+func (r *receiver) openPartial(i int, held int64, perm fs.FileMode) (*os.File, error) {
+	name := r.partial(i)
+	if held == 0 {
+		if err := r.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("transfer: removing %s: %w", name, err)
+		}
+		fh, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return nil, fmt.Errorf("transfer: making %s: %w", name, err)
+		}
+		return fh, nil
+	}
+	fh, err := r.root.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: opening %s: %w", name, err)
+	}
+	fi, err := fh.Stat()
+	if err == nil {
+		var li fs.FileInfo
+		li, err = r.root.Lstat(name)
+		if err == nil && (!fi.Mode().IsRegular() || links(fi) != 1 || fi.Size() != held || !os.SameFile(fi, li)) {
+			err = errors.New("changed since it was checked (a link put there?)")
+		}
+	}
+	if err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("transfer: %s: %w", name, err)
+	}
+	return fh, nil
+}
+
+// links returns the number of hard links of fi's file (1 where unknown).
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }
 
 // freeName returns p, or p with " (N)" before its extension when p is

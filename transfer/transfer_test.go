@@ -375,3 +375,69 @@ func TestCheckPathNames(t *testing.T) {
 		}
 	}
 }
+
+// TestPlantedPartial: a hard link planted where a partial file goes (by
+// someone who may write in the folder and knows the offer's id, which is
+// the same for the same files) is not written through, whatever file it
+// links; nor is a symbolic link there followed, or put in place.
+func TestPlantedPartial(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	outside, dst := t.TempDir(), t.TempDir()
+	srcDir := t.TempDir()
+	data := randomData(300<<10, 7)
+	writeFile(t, filepath.Join(srcDir, "a.bin"), data)
+	writeFile(t, filepath.Join(srcDir, "b.bin"), data[:1000])
+	src, err := Prepare([]string{filepath.Join(srcDir, "a.bin"), filepath.Join(srcDir, "b.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Plant: partial 0 a hard link to a file outside, partial 1 a
+	// symbolic link to a file of the folder.
+	victim := []byte("a victim outside the folder")
+	writeFile(t, filepath.Join(outside, "victim"), victim)
+	inside := []byte("a file of the folder")
+	writeFile(t, filepath.Join(dst, "mine.txt"), inside)
+	pdir := filepath.Join(dst, partialDir, src.Offer.ID)
+	if err := os.MkdirAll(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(outside, "victim"), filepath.Join(pdir, "0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../mine.txt", filepath.Join(pdir, "1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	recvDone := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+		recvDone <- err
+	}()
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if err := <-recvDone; err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(outside, "victim")); !bytes.Equal(got, victim) {
+		t.Errorf("the file outside, hard-linked as a partial file, was written: %d octets", len(got))
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "mine.txt")); !bytes.Equal(got, inside) {
+		t.Errorf("mine.txt, symlinked as a partial file, was written: %d octets", len(got))
+	}
+	for name, want := range map[string][]byte{"a.bin": data, "b.bin": data[:1000]} {
+		p := filepath.Join(dst, name)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v: want a regular file", name, fi, err)
+			continue
+		}
+		if got, _ := os.ReadFile(p); !bytes.Equal(got, want) {
+			t.Errorf("%s: %d octets, not what was sent", name, len(got))
+		}
+	}
+}
