@@ -136,15 +136,27 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		var backoff time.Duration
 		for {
 			c, err := s.ln.AcceptUnix()
 			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("agent: accept", "err", err)
-					cancel()
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
 				}
-				return
+				// Out of descriptors (a client that opens connections
+				// without end) or a connection aborted: wait and go on,
+				// as net/http does; the agent must not stop for one
+				// client.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("agent: accept", "err", err, "retry", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return
+				}
+				continue
 			}
+			backoff = 0
 			conns.Store(c, struct{}{})
 			s.wg.Add(1)
 			go func() {
