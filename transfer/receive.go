@@ -99,7 +99,8 @@ type receiver struct {
 	file     int // the first file not held whole
 	fh       *os.File
 	fhi      int
-	acked    int64 // of file, last ACK sent
+	acked    int64     // of file, last ACK sent
+	lastData time.Time // the last DATA in place, or ACCEPT, or the peer's return
 	resyncAt time.Time
 }
 
@@ -152,6 +153,15 @@ func (r *receiver) run(ctx context.Context) (Received, error) {
 				return Received{}, fmt.Errorf("transfer: %s was away for %v; run again to resume (%d of %d octets held)",
 					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
 			}
+			// Present but silent (a sender that stopped sending, or
+			// never started): a live sender goes back to the last ACK
+			// after 3 s without one, so it always sends something.
+			if r.offer != nil && !r.away && time.Since(r.lastData) > r.opts.PeerWait {
+				err := fmt.Errorf("transfer: %s sent nothing for %v; run again to resume (%d of %d octets held)",
+					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
+				r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Error: err.Error()})
+				return Received{}, err
+			}
 		case e, ok := <-r.n.Events():
 			if !ok {
 				return Received{}, errors.New("transfer: our node stopped")
@@ -174,7 +184,7 @@ func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, err
 			if r.away {
 				r.notify(fmt.Sprintf("%s is back", r.name))
 			}
-			r.away = false
+			r.away, r.lastData = false, time.Now()
 		}
 	}
 	w, ok := e.(*zre.Whisper)
@@ -218,7 +228,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		if w.Peer == r.peer && o.ID == r.offer.ID {
 			// The sender came back (or restarted): go on from here.
 			r.notify(fmt.Sprintf("resuming at %d of %d octets", r.totalHeld(), r.offer.Total()))
-			r.away = false
+			r.away, r.lastData = false, time.Now()
 			r.closeFile()
 			r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
 			r.acked = r.held[r.file]
@@ -241,6 +251,17 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 	if err != nil {
 		return err
 	}
+	// Room for what is missing, before anyone is asked (with --yes, a
+	// sender that lies about sizes would fill the disk and fail at the
+	// end).
+	if need := o.Total() - held; need > 0 {
+		if free, err := freeSpace(r.opts.Dir); err == nil && need > free {
+			err := fmt.Errorf("transfer: the offer of %s needs %d octets more; the folder's file system has %d free", w.Name, need, free)
+			r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: fmt.Sprintf("the receiver has %d octets free, not %d", free, need)})
+			r.offer = nil
+			return err
+		}
+	}
 	ok, err := r.opts.Accept(ctx, w.Peer, w.Name, o, held)
 	if err != nil || !ok {
 		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "declined"})
@@ -251,6 +272,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		return ErrRejected
 	}
 	r.start, r.resumed = time.Now(), held
+	r.lastData = r.start
 	// Files held whole are checked now; empty ones made.
 	for i := range o.Files {
 		if r.held[i] == o.Files[i].Size && r.placed[i] == "" {
@@ -361,6 +383,7 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 		return Received{}, true, fmt.Errorf("transfer: writing %q: %w", f.Path, err)
 	}
 	r.held[r.file] += int64(len(data))
+	r.lastData = time.Now()
 	r.progress()
 	if r.held[r.file] < f.Size {
 		if r.held[r.file]-r.acked >= AckEvery {

@@ -441,3 +441,104 @@ func TestPlantedPartial(t *testing.T) {
 		}
 	}
 }
+
+// rawSender starts two nodes and a Receive on b into dir with peerWait;
+// it returns the sender's node a, a function returning the next message
+// of kind want that a gets, and Receive's result channel.
+func rawSender(t *testing.T, ctx context.Context, dir string, peerWait time.Duration) (*zre.Node, *zre.Node, func(string) any, chan error) {
+	t.Helper()
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "mallory", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dir, Trusted: anyone, Accept: yes, PeerWait: peerWait})
+		recvErr <- err
+	}()
+	next := func(want string) any {
+		t.Helper()
+		for {
+			select {
+			case e := <-a.Events():
+				w, ok := e.(*zre.Whisper)
+				if !ok {
+					continue
+				}
+				kind, hdr, _, ok, err := parse(w.Content)
+				if !ok || err != nil {
+					t.Fatalf("bad message: %v", err)
+				}
+				if kind == want {
+					return hdr
+				}
+				if kind == kindReject || kind == kindDone {
+					t.Fatalf("%s %+v, want %s", kind, hdr, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", want)
+			}
+		}
+	}
+	return a, b, next, recvErr
+}
+
+// TestSenderGoesQuiet: a sender that stays on the network but sends
+// nothing after the ACCEPT (or stops halfway) does not hold the receiver
+// for ever: after PeerWait without DATA it gives up, partial files kept.
+func TestSenderGoesQuiet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a, b, next, recvErr := rawSender(t, ctx, t.TempDir(), time.Second)
+	o := Offer{ID: strings.Repeat("3d", 16), Files: []File{{Path: "f.bin", Size: 10, SHA256: strings.Repeat("ab", 32)}}}
+	if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	next(kindAccept)
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, []byte("0123"))...)
+	select {
+	case err := <-recvErr:
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "sent nothing") {
+			t.Fatalf("Receive: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Receive still waits for a sender that sends nothing")
+	}
+}
+
+// TestOfferBeyondFreeSpace: an offer larger than the free space of the
+// folder's file system is refused before it is accepted (a sender that
+// lies about sizes with --yes cannot fill the disk and fail at the end).
+func TestOfferBeyondFreeSpace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a, b, _, recvErr := rawSender(t, ctx, t.TempDir(), time.Minute)
+	o := Offer{ID: strings.Repeat("4c", 16), Files: []File{{Path: "huge.bin", Size: MaxSize, SHA256: strings.Repeat("ab", 32)}}}
+	if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case e := <-a.Events():
+			w, ok := e.(*zre.Whisper)
+			if !ok {
+				continue
+			}
+			kind, hdr, _, _, _ := parse(w.Content)
+			if kind == kindAccept {
+				t.Fatalf("ACCEPT of %d octets", o.Total())
+			}
+			if rj, ok := hdr.(*reject); ok {
+				if !strings.Contains(rj.Reason, "free") {
+					t.Errorf("REJECT %q", rj.Reason)
+				}
+				if err := <-recvErr; err == nil || !strings.Contains(err.Error(), "free") {
+					t.Errorf("Receive: %v", err)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no answer to the offer")
+		}
+	}
+}
