@@ -297,7 +297,7 @@ func (r *receiver) heldOf(i int) int64 {
 }
 
 // resume finds what an earlier attempt left: partial files, and files
-// already in place with the right content.
+// already in place with the right content. It only reads.
 func (r *receiver) resume() (int64, error) {
 	o := r.offer
 	r.held = make([]int64, len(o.Files))
@@ -308,11 +308,11 @@ func (r *receiver) resume() (int64, error) {
 			// Only a regular file of one link, not longer than the
 			// file, is ours: a hard link planted there (to a file
 			// outside the folder) or a symbolic link would be written
-			// through.
+			// through. Anything else counts as nothing held, and is
+			// removed only when the first DATA comes (openPartial):
+			// nothing is touched before the offer is accepted.
 			if fi.Mode().IsRegular() && links(fi) == 1 && fi.Size() <= f.Size {
 				r.held[i] = fi.Size()
-			} else if err := r.root.Remove(r.partial(i)); err != nil {
-				return 0, fmt.Errorf("transfer: removing %s: %w", r.partial(i), err)
 			}
 		} else if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
 			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {

@@ -542,3 +542,43 @@ func TestOfferBeyondFreeSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestDeclinedOfferTouchesNothing: an offer that is declined (or one from
+// a peer who knows another transfer's id, which is the same for the same
+// files) removes no partial file of the folder.
+func TestDeclinedOfferTouchesNothing(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "mallory", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	dst := t.TempDir()
+	o := Offer{ID: strings.Repeat("5b", 16), Files: []File{{Path: "f.bin", Size: 1, SHA256: strings.Repeat("ab", 32)}}}
+	part := filepath.Join(dst, partialDir, o.ID, "0")
+	writeFile(t, part, []byte("octets of another sender's transfer"))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	no := func(context.Context, uuid.UUID, string, *Offer, int64) (bool, error) { return false, nil }
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: no})
+		recvErr <- err
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...)
+		select {
+		case err := <-recvErr:
+			if !errors.Is(err, ErrRejected) {
+				t.Fatalf("Receive: %v", err)
+			}
+			if _, err := os.Stat(part); err != nil {
+				t.Fatalf("the partial file after a declined offer: %v", err)
+			}
+			return
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no answer")
+		}
+	}
+}
