@@ -172,6 +172,26 @@ func parse(content [][]byte) (kind string, hdr any, data []byte, ok bool, err er
 	return kind, hdr, data, true, nil
 }
 
+// MaxRemoteText bounds the text of a peer's REJECT or DONE kept in an
+// error.
+const MaxRemoteText = 500
+
+// remoteText makes a peer's REJECT reason or DONE error fit for an error
+// of ours: without the "transfer: " its own error began with (ours says
+// it already), at most MaxRemoteText octets, valid UTF-8. Callers print
+// it escaped (it is the peer's text).
+func remoteText(s string) string {
+	s = strings.TrimPrefix(strings.ToValidUTF8(s, "\uFFFD"), "transfer: ")
+	if len(s) > MaxRemoteText {
+		cut := MaxRemoteText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
 // CheckPath reports whether p is a safe relative path for a received file:
 // '/'-separated, clean, not absolute, no "..", ".", empty or hidden-partial
 // component (in any case), no backslash, only graphic characters and

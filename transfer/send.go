@@ -313,7 +313,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 			}
 		case *reject:
 			if h.ID == s.src.Offer.ID {
-				return Result{}, true, fmt.Errorf("%w: %s", ErrRejected, h.Reason)
+				return Result{}, true, fmt.Errorf("%w: %s", ErrRejected, remoteText(h.Reason))
 			}
 		case *ack:
 			if h.ID != s.src.Offer.ID || !s.accepted {
@@ -325,7 +325,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 				break
 			}
 			if !h.OK {
-				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", h.Error)
+				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", remoteText(h.Error))
 			}
 			s.held = s.total()
 			s.progress()

@@ -582,3 +582,16 @@ func TestDeclinedOfferTouchesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoteText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`transfer: "a.bin" arrived with sha256 x`, `"a.bin" arrived with sha256 x`},
+		{"declined", "declined"},
+		{"bad \xff utf-8", "bad \uFFFD utf-8"},
+		{strings.Repeat("é", MaxRemoteText), strings.Repeat("é", MaxRemoteText/2) + "…"},
+	} {
+		if got := remoteText(c.in); got != c.want {
+			t.Errorf("remoteText(%.40q) = %.40q…, want %.40q…", c.in, got, c.want)
+		}
+	}
+}

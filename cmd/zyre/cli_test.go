@@ -23,6 +23,12 @@ func TestErrorText(t *testing.T) {
 		// Only a whole repeated word is said once; a repeated phrase at the
 		// end is content.
 		{errors.New("a: b: b"), "zyre: a: b: b\n"},
+		// Text from a peer or the agent (a REJECT's reason, a DONE's
+		// error) reaches the terminal without its escapes or line breaks.
+		{errors.New("transfer: the receiver: \x1b]0;pwned\x07\x1b[2Jgone\nzyre: received 1 file\u202e\u009b"),
+			`zyre: transfer: the receiver: \x1b]0;pwned\a\x1b[2Jgone` + "\n  " + `zyre: received 1 file\u202e\u009b` + "\n"},
+		{withHint(errors.New("e"), "hint\x1b[1m"), "zyre: e\nzyre: hint: hint" + `\x1b` + "[1m\n"},
+		{errors.New("photos/été 2026.jpg: 日本"), "zyre: photos/été 2026.jpg: 日本\n"},
 	} {
 		var b strings.Builder
 		printError(&b, tc.err)
