@@ -68,3 +68,13 @@ func TestParseFlagsAnywhere(t *testing.T) {
 		t.Errorf("bad flag: %v", err)
 	}
 }
+
+// TestNotifyLineEscaped: a transfer's news names the peer by the name it
+// chose, which reaches the terminal escaped.
+func TestNotifyLineEscaped(t *testing.T) {
+	var b strings.Builder
+	notifyLine(&b)("evil\x1b[2J\rzyre: received went away")
+	if want := "\nzyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
 	bar := newTransferBar(env, "sending", total, f.progress)
 	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.logger(env),
-		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) }})
+		Notify: notifyLine(env.stderr)})
 	bar.done()
 	if err != nil {
 		return err
@@ -278,7 +279,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 				bar.set(held, total)
 			}
 		},
-		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) },
+		Notify: notifyLine(env.stderr),
 		Logger: f.logger(env),
 	})
 	if bar != nil {
@@ -302,4 +303,10 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: received %d file(s), %s, from %s %s in %.1fs%s; every file's sha256 checked\n",
 		res.Files, sizeText(float64(res.Octets)), safe(res.Name), shortID(res.From), res.Elapsed.Seconds(), resumedText(res.Resumed))
 	return nil
+}
+
+// notifyLine prints a transfer's news on a line of its own, escaped: it
+// names the peer by the name the peer chose.
+func notifyLine(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(w, "\nzyre: %s\n", terminalText(msg)) }
 }
