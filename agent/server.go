@@ -104,6 +104,11 @@ func Listen(cfg Config) (*Server, error) {
 		c.Close()
 		return nil, fmt.Errorf("%w at %s", ErrRunning, cfg.Socket)
 	}
+	// Only a socket (or a link, itself removed) is stale: a mistyped
+	// --socket naming a file or directory of the user's is not removed.
+	if fi, err := os.Lstat(cfg.Socket); err == nil && fi.Mode()&(os.ModeSocket|os.ModeSymlink) == 0 {
+		return nil, fmt.Errorf("agent: %s is not a socket (mode %v): not removed", cfg.Socket, fi.Mode())
+	}
 	if err := os.Remove(cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("agent: stale socket: %w", err)
 	}

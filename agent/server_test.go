@@ -394,3 +394,29 @@ func TestAcceptErrorNotFatal(t *testing.T) {
 		t.Fatalf("after the connections closed: %v", err)
 	}
 }
+
+// TestSocketPathNotASocket: a file that is not a socket at the socket's
+// path (a mistyped --socket naming a file of the user's, an empty
+// directory) is refused, not removed as a stale socket.
+func TestSocketPathNotASocket(t *testing.T) {
+	n := startNode(t, 20000+rand.IntN(40000), "x")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, empty} {
+		srv, err := Listen(Config{Node: n, Socket: p})
+		if err == nil {
+			srv.ln.Close()
+			t.Errorf("Listen at %s: no error", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s after Listen: %v", p, err)
+		}
+	}
+}
