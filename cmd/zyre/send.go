@@ -35,7 +35,9 @@ Nothing is written outside --dir, whatever names the sender uses; a name
 already taken gets " (N)" added. Files arrive in DIR/.zyre-partial first and
 are moved into place once their SHA-256 is checked; a cut transfer resumes
 from there. The offer is accepted on the terminal, or with --yes (with
---from, for that peer only).`
+--from, for that peer only). Offers come from verified or introduced peers
+only, unless --trust tofu: then --yes without --from accepts the first
+offer of any peer on the network, and says so.`
 
 // transferFlags are the flags send and receive share beside the node's.
 type transferFlags struct {
@@ -237,6 +239,9 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	_, tty := terminalFd(env)
 	if !*yes && !tty {
 		return withHint(fmt.Errorf("%w: stdin is not a terminal: nobody can accept an offer", errUsage), "pass --yes (with --from PEER to accept that peer's offers only)")
+	}
+	if *yes && only == uuid.Nil && f.trust == "tofu" {
+		fmt.Fprintln(env.stderr, "zyre: warning: --yes --trust tofu without --from: the first offer of any peer on the network is accepted")
 	}
 	fmt.Fprintf(env.stderr, "zyre: receiving into %s as %s %s; waiting for an offer\n", abs, n.Name(), shortID(n.UUID()))
 	var bar *transferBar
