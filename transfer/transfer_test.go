@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -594,4 +595,46 @@ func TestRemoteText(t *testing.T) {
 			t.Errorf("remoteText(%.40q) = %.40q…, want %.40q…", c.in, got, c.want)
 		}
 	}
+}
+
+// TestSenderFileSwapped: a file of the offer replaced after Prepare by a
+// link to another file (of the same size: one the sender never meant to
+// send) is not read for the transfer.
+func TestSenderFileSwapped(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	srcDir, dst, private := t.TempDir(), t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(srcDir, "share", "a.txt"), []byte("public text"))
+	secret := []byte("SECRET-KEY!")
+	writeFile(t, filepath.Join(private, "key"), secret)
+	src, err := Prepare([]string{filepath.Join(srcDir, "share")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(srcDir, "share", "a.txt")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(private, "key"), p); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go Receive(rctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err == nil || !strings.Contains(err.Error(), "not the file it was") {
+		t.Fatalf("Send: %v", err)
+	}
+	rcancel()
+	filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, secret) {
+				t.Errorf("%s holds the secret", p)
+			}
+		}
+		return nil
+	})
 }
