@@ -448,11 +448,8 @@ func (r *receiver) finish(i int) error {
 			return fmt.Errorf("transfer: folder for %q: %w", f.Path, err)
 		}
 	}
-	dst, err := r.freeName(f.Path)
+	dst, err := r.place(src, f.Path)
 	if err != nil {
-		return err
-	}
-	if err := r.root.Rename(src, dst); err != nil {
 		return fmt.Errorf("transfer: putting %q in place: %w", f.Path, err)
 	}
 	r.placed[i] = dst
@@ -501,6 +498,41 @@ func links(fi fs.FileInfo) uint64 {
 		return uint64(st.Nlink)
 	}
 	return 1
+}
+
+// testHookBeforePlace, if set, is called between finding a free name and
+// taking it (a test makes the name taken there).
+var testHookBeforePlace func(root *os.Root, dst string)
+
+// place moves src to a free name for p and returns it. A hard link makes
+// the new name, and fails when the name was taken since freeName looked
+// (a rename would replace that file); a file system without hard links
+// gets the rename.
+func (r *receiver) place(src, p string) (string, error) {
+	for range 10 {
+		dst, err := r.freeName(p)
+		if err != nil {
+			return "", err
+		}
+		if testHookBeforePlace != nil {
+			testHookBeforePlace(r.root, dst)
+		}
+		err = r.root.Link(src, dst)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			if err := r.root.Rename(src, dst); err != nil {
+				return "", err
+			}
+			return dst, nil
+		}
+		if err := r.root.Remove(src); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	return "", fmt.Errorf("no free name for %q", p)
 }
 
 // freeName returns p, or p with " (N)" before its extension when p is

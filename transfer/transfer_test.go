@@ -638,3 +638,48 @@ func TestSenderFileSwapped(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPlaceNeverReplaces: a file made at the free name after it was found
+// (by the user, or another program) is not replaced: the received file
+// takes the next free name.
+func TestPlaceNeverReplaces(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	srcDir, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(srcDir, "n.txt"), []byte("received"))
+	src, err := Prepare([]string{filepath.Join(srcDir, "n.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHookBeforePlace = func(root *os.Root, dst string) {
+		if dst == "n.txt" {
+			root.WriteFile(dst, []byte("the user's own"), 0o644)
+		}
+	}
+	defer func() { testHookBeforePlace = nil }()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	got := make(chan Received, 1)
+	go func() {
+		r, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}()
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if b, _ := os.ReadFile(filepath.Join(dst, "n.txt")); string(b) != "the user's own" {
+		t.Errorf("n.txt: %q: replaced", b)
+	}
+	if len(r.Paths) != 1 || r.Paths[0] != "n (1).txt" {
+		t.Fatalf("placed at %q", r.Paths)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "n (1).txt")); string(b) != "received" {
+		t.Errorf("n (1).txt: %q", b)
+	}
+}
