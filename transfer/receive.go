@@ -271,6 +271,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		}
 		return ErrRejected
 	}
+	held += r.resumePlaced()
 	r.start, r.resumed = time.Now(), held
 	r.lastData = r.start
 	// Files held whole are checked now; empty ones made.
@@ -296,8 +297,8 @@ func (r *receiver) heldOf(i int) int64 {
 	return 0
 }
 
-// resume finds what an earlier attempt left: partial files, and files
-// already in place with the right content. It only reads.
+// resume finds the partial files an earlier attempt left. It only looks
+// (Lstat), before the offer is accepted.
 func (r *receiver) resume() (int64, error) {
 	o := r.offer
 	r.held = make([]int64, len(o.Files))
@@ -314,17 +315,43 @@ func (r *receiver) resume() (int64, error) {
 			if fi.Mode().IsRegular() && links(fi) == 1 && fi.Size() <= f.Size {
 				r.held[i] = fi.Size()
 			}
-		} else if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
-			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
-				r.held[i], r.placed[i] = f.Size, f.Path
-			}
 		}
 		total += r.held[i]
 	}
 	return total, nil
 }
 
+// resumePlaced counts as held the files already in place with the right
+// SHA-256 (an earlier attempt that was cut after placing them), where no
+// partial file is. It reads them whole, so it runs once the offer is
+// accepted: an offer declined reads nothing of the folder, and the
+// ACCEPT that says what is there goes only to a peer accepted.
+func (r *receiver) resumePlaced() int64 {
+	var total int64
+	for i, f := range r.offer.Files {
+		if r.held[i] != 0 {
+			continue
+		}
+		if _, err := r.root.Lstat(r.partial(i)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
+			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
+				r.held[i], r.placed[i] = f.Size, f.Path
+				total += f.Size
+			}
+		}
+	}
+	return total
+}
+
+// testHookHash, if set, is told every file hash reads.
+var testHookHash func(name string)
+
 func (r *receiver) hash(name string) (string, error) {
+	if testHookHash != nil {
+		testHookHash(name)
+	}
 	fh, err := r.root.Open(name)
 	if err != nil {
 		return "", err

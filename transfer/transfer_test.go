@@ -553,11 +553,18 @@ func TestDeclinedOfferTouchesNothing(t *testing.T) {
 	b := newNode(t, port, "bob", newKey(t))
 	waitPeer(t, a, b.UUID())
 	dst := t.TempDir()
-	o := Offer{ID: strings.Repeat("5b", 16), Files: []File{{Path: "f.bin", Size: 1, SHA256: strings.Repeat("ab", 32)}}}
+	o := Offer{ID: strings.Repeat("5b", 16), Files: []File{{Path: "f.bin", Size: 1, SHA256: strings.Repeat("ab", 32)},
+		{Path: "g.bin", Size: 1, SHA256: strings.Repeat("ab", 32)}}}
 	part := filepath.Join(dst, partialDir, o.ID, "0")
 	writeFile(t, part, []byte("octets of another sender's transfer"))
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	// A file of the folder of the offered size: a declined offer does
+	// not read it either.
+	writeFile(t, filepath.Join(dst, "g.bin"), []byte("x"))
+	var hashed atomic.Int32
+	testHookHash = func(string) { hashed.Add(1) }
+	defer func() { testHookHash = nil }()
 	no := func(context.Context, uuid.UUID, string, *Offer, int64) (bool, error) { return false, nil }
 	recvErr := make(chan error, 1)
 	go func() {
@@ -575,6 +582,9 @@ func TestDeclinedOfferTouchesNothing(t *testing.T) {
 			}
 			if _, err := os.Stat(part); err != nil {
 				t.Fatalf("the partial file after a declined offer: %v", err)
+			}
+			if n := hashed.Load(); n != 0 {
+				t.Fatalf("a declined offer read %d file(s) of the folder", n)
 			}
 			return
 		case <-tick.C:
