@@ -2,8 +2,8 @@ package transfer
 
 import (
 	"strings"
-	"unicode"
 	"testing"
+	"unicode"
 )
 
 // FuzzParse: any WHISPER content parses without panic, and an OFFER that
