@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,5 +77,20 @@ func TestNotifyLineEscaped(t *testing.T) {
 	notifyLine(&b)("evil\x1b[2J\rzyre: received went away")
 	if want := "\nzyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// TestInterruptedSaysSo: a command whose context ends (main cancels it on
+// SIGINT, then exits 130) says "interrupted", not "context canceled".
+func TestInterruptedSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb strings.Builder
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(ctx, env, []string{"members", "--no-agent", "--loopback", "--port", "45999", "--wait", "5s"}); code != 1 {
+		t.Errorf("exit %d", code)
+	}
+	if errb.String() != "zyre: interrupted\n" {
+		t.Errorf("stderr %q", errb.String())
 	}
 }
