@@ -126,9 +126,10 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		return 2
 	}
 	err := c.run(ctx, env, args[1:])
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if err == context.Canceled && ctx.Err() != nil {
 		// Ctrl-C (main cancels ctx, and exits 130): said as such, not
-		// as "context canceled".
+		// as a bare "context canceled". (An error that says what was
+		// cut short keeps its text.)
 		err = errInterrupted
 	}
 	return exitCode(env, args[0], err)
