@@ -163,6 +163,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			backoff = 0
 			conns.Store(c, struct{}{})
+			if ctx.Err() != nil {
+				// Accepted as Serve stops, perhaps after it closed the
+				// connections it knew: its reader would hold Serve's
+				// wait until the client hangs up.
+				conns.Delete(c)
+				c.Close()
+				return
+			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
