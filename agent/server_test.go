@@ -420,3 +420,26 @@ func TestSocketPathNotASocket(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketDirOfAnotherUser: a socket directory another user made first
+// (/tmp/zyre-UID, say) is refused, and nothing is made in it.
+func TestSocketDirOfAnotherUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := filepath.Join(t.TempDir(), "zyre-run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, 20000+rand.IntN(40000), "x")
+	sock := filepath.Join(dir, client.SocketName)
+	if _, err := Listen(Config{Node: n, Socket: sock}); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("Listen in uid 65534's directory: %v", err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket made: %v", err)
+	}
+}
