@@ -8,6 +8,10 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
 )
 
 func TestErrorText(t *testing.T) {
@@ -92,5 +96,16 @@ func TestInterruptedSaysSo(t *testing.T) {
 	}
 	if errb.String() != "zyre: interrupted\n" {
 		t.Errorf("stderr %q", errb.String())
+	}
+}
+
+// TestKeyChangedWarningHostileName: the peer's chosen name is shown
+// escaped, and the command to paste names the key by its fingerprint.
+func TestKeyChangedWarningHostileName(t *testing.T) {
+	e := &zre.KeyChanged{EventHeader: zre.EventHeader{Peer: uuid.New(), Name: "carol; rm -rf ~\x1b[2J"},
+		OldFingerprint: "OLD-FP", NewFingerprint: "NEW-FP", Addr: "127.0.0.1:5"}
+	w := keyChangedWarning(e)
+	if strings.ContainsRune(w, '\x1b') || strings.Contains(w, "accept carol") || !strings.HasSuffix(w, "run: zyre trust accept NEW-FP") {
+		t.Errorf("%q", w)
 	}
 }
