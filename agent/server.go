@@ -104,6 +104,11 @@ func Listen(cfg Config) (*Server, error) {
 		c.Close()
 		return nil, fmt.Errorf("%w at %s", ErrRunning, cfg.Socket)
 	}
+	// Only a socket (or a link, itself removed) is stale: a mistyped
+	// --socket naming a file or directory of the user's is not removed.
+	if fi, err := os.Lstat(cfg.Socket); err == nil && fi.Mode()&(os.ModeSocket|os.ModeSymlink) == 0 {
+		return nil, fmt.Errorf("agent: %s is not a socket (mode %v): not removed", cfg.Socket, fi.Mode())
+	}
 	if err := os.Remove(cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("agent: stale socket: %w", err)
 	}
@@ -136,16 +141,36 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		var backoff time.Duration
 		for {
 			c, err := s.ln.AcceptUnix()
 			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("agent: accept", "err", err)
-					cancel()
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
 				}
+				// Out of descriptors (a client that opens connections
+				// without end) or a connection aborted: wait and go on,
+				// as net/http does; the agent must not stop for one
+				// client.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("agent: accept", "err", err, "retry", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			backoff = 0
+			conns.Store(c, struct{}{})
+			if ctx.Err() != nil {
+				// Accepted as Serve stops, perhaps after it closed the
+				// connections it knew: its reader would hold Serve's
+				// wait until the client hangs up.
+				conns.Delete(c)
+				c.Close()
 				return
 			}
-			conns.Store(c, struct{}{})
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()

@@ -334,3 +334,112 @@ func TestOtherUserRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAcceptErrorNotFatal: running out of file descriptors (a client that
+// opens connections without end) makes accept fail for a while; the agent
+// serves again once they are closed, rather than stopping.
+func TestAcceptErrorNotFatal(t *testing.T) {
+	n := startNode(t, 20000+rand.IntN(40000), "agent-node")
+	sock := filepath.Join(t.TempDir(), client.SocketName)
+	_, _, done := startServer(t, n, sock)
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// Our own descriptors, and 64 more.
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	lim := old
+	lim.Cur = uint64(len(ents) + 64)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	func() {
+		defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
+		for range 1000 {
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				break
+			}
+			conns = append(conns, c)
+		}
+		// The agent meets EMFILE accepting the last ones; give it time
+		// to (wrongly) stop on it.
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case err := <-done:
+				t.Fatalf("Serve returned while out of descriptors: %v", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	if len(conns) >= 1000 {
+		t.Fatalf("%d connections under a limit of %d descriptors", len(conns), lim.Cur)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := client.Dial(ctx, sock)
+	if err != nil {
+		t.Fatalf("after the connections closed: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Info(ctx); err != nil {
+		t.Fatalf("after the connections closed: %v", err)
+	}
+}
+
+// TestSocketPathNotASocket: a file that is not a socket at the socket's
+// path (a mistyped --socket naming a file of the user's, an empty
+// directory) is refused, not removed as a stale socket.
+func TestSocketPathNotASocket(t *testing.T) {
+	n := startNode(t, 20000+rand.IntN(40000), "x")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, empty} {
+		srv, err := Listen(Config{Node: n, Socket: p})
+		if err == nil {
+			srv.ln.Close()
+			t.Errorf("Listen at %s: no error", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s after Listen: %v", p, err)
+		}
+	}
+}
+
+// TestSocketDirOfAnotherUser: a socket directory another user made first
+// (/tmp/zyre-UID, say) is refused, and nothing is made in it.
+func TestSocketDirOfAnotherUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := filepath.Join(t.TempDir(), "zyre-run")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, 20000+rand.IntN(40000), "x")
+	sock := filepath.Join(dir, client.SocketName)
+	if _, err := Listen(Config{Node: n, Socket: sock}); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Fatalf("Listen in uid 65534's directory: %v", err)
+	}
+	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("socket made: %v", err)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,6 +43,7 @@ const (
 	AckEvery  = 1 << 20   // the receiver ACKs at least this often
 	MaxFiles  = 100000
 	MaxPath   = 4096
+	MaxName   = 255      // octets of one path component (NAME_MAX)
 	MaxHeader = 16 << 20 // one JSON header (an OFFER of many files)
 	MaxSize   = 1 << 50  // octets of one file
 )
@@ -170,10 +172,30 @@ func parse(content [][]byte) (kind string, hdr any, data []byte, ok bool, err er
 	return kind, hdr, data, true, nil
 }
 
+// MaxRemoteText bounds the text of a peer's REJECT or DONE kept in an
+// error.
+const MaxRemoteText = 500
+
+// remoteText makes a peer's REJECT reason or DONE error fit for an error
+// of ours: without the "transfer: " its own error began with (ours says
+// it already), at most MaxRemoteText octets, valid UTF-8. Callers print
+// it escaped (it is the peer's text).
+func remoteText(s string) string {
+	s = strings.TrimPrefix(strings.ToValidUTF8(s, "\uFFFD"), "transfer: ")
+	if len(s) > MaxRemoteText {
+		cut := MaxRemoteText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
 // CheckPath reports whether p is a safe relative path for a received file:
 // '/'-separated, clean, not absolute, no "..", ".", empty or hidden-partial
-// component, no backslash or control character, valid UTF-8, at most
-// MaxPath octets.
+// component (in any case), no backslash, only graphic characters and
+// spaces, valid UTF-8, at most MaxPath octets and MaxName per component.
 func CheckPath(p string) error {
 	bad := func(why string) error { return fmt.Errorf("%w: path %q: %s", ErrProtocol, p, why) }
 	switch {
@@ -191,15 +213,23 @@ func CheckPath(p string) error {
 		return bad("not clean")
 	}
 	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
-			return bad("control character")
+		// Graphic characters and spaces only: no C0 or C1 control (a
+		// terminal listing the folder later takes them for escapes), no
+		// bidi override, line separator or other invisible format
+		// character; the joiners of emoji and scripts stay.
+		if !unicode.IsGraphic(r) && r != '\u200c' && r != '\u200d' {
+			return bad(fmt.Sprintf("character %U", r))
 		}
 	}
 	for _, c := range strings.Split(p, "/") {
 		switch {
 		case c == "" || c == "." || c == "..":
 			return bad("component " + fmt.Sprintf("%q", c))
-		case c == partialDir:
+		case len(c) > MaxName:
+			return bad(fmt.Sprintf("a name of %d octets", len(c)))
+		case strings.EqualFold(c, partialDir):
+			// In any case: the same folder on a case-insensitive file
+			// system.
 			return bad("reserved name")
 		}
 	}

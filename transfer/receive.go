@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,7 +99,8 @@ type receiver struct {
 	file     int // the first file not held whole
 	fh       *os.File
 	fhi      int
-	acked    int64 // of file, last ACK sent
+	acked    int64     // of file, last ACK sent
+	lastData time.Time // the last DATA in place, or ACCEPT, or the peer's return
 	resyncAt time.Time
 }
 
@@ -151,6 +153,15 @@ func (r *receiver) run(ctx context.Context) (Received, error) {
 				return Received{}, fmt.Errorf("transfer: %s was away for %v; run again to resume (%d of %d octets held)",
 					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
 			}
+			// Present but silent (a sender that stopped sending, or
+			// never started): a live sender goes back to the last ACK
+			// after 3 s without one, so it always sends something.
+			if r.offer != nil && !r.away && time.Since(r.lastData) > r.opts.PeerWait {
+				err := fmt.Errorf("transfer: %s sent nothing for %v; run again to resume (%d of %d octets held)",
+					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
+				r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Error: err.Error()})
+				return Received{}, err
+			}
 		case e, ok := <-r.n.Events():
 			if !ok {
 				return Received{}, errors.New("transfer: our node stopped")
@@ -173,7 +184,7 @@ func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, err
 			if r.away {
 				r.notify(fmt.Sprintf("%s is back", r.name))
 			}
-			r.away = false
+			r.away, r.lastData = false, time.Now()
 		}
 	}
 	w, ok := e.(*zre.Whisper)
@@ -217,7 +228,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		if w.Peer == r.peer && o.ID == r.offer.ID {
 			// The sender came back (or restarted): go on from here.
 			r.notify(fmt.Sprintf("resuming at %d of %d octets", r.totalHeld(), r.offer.Total()))
-			r.away = false
+			r.away, r.lastData = false, time.Now()
 			r.closeFile()
 			r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
 			r.acked = r.held[r.file]
@@ -240,6 +251,17 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 	if err != nil {
 		return err
 	}
+	// Room for what is missing, before anyone is asked (with --yes, a
+	// sender that lies about sizes would fill the disk and fail at the
+	// end).
+	if need := o.Total() - held; need > 0 {
+		if free, err := freeSpace(r.opts.Dir); err == nil && need > free {
+			err := fmt.Errorf("transfer: the offer of %s needs %d octets more; the folder's file system has %d free", w.Name, need, free)
+			r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: fmt.Sprintf("the receiver has %d octets free, not %d", free, need)})
+			r.offer = nil
+			return err
+		}
+	}
 	ok, err := r.opts.Accept(ctx, w.Peer, w.Name, o, held)
 	if err != nil || !ok {
 		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "declined"})
@@ -249,7 +271,9 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		}
 		return ErrRejected
 	}
+	held += r.resumePlaced()
 	r.start, r.resumed = time.Now(), held
+	r.lastData = r.start
 	// Files held whole are checked now; empty ones made.
 	for i := range o.Files {
 		if r.held[i] == o.Files[i].Size && r.placed[i] == "" {
@@ -273,23 +297,23 @@ func (r *receiver) heldOf(i int) int64 {
 	return 0
 }
 
-// resume finds what an earlier attempt left: partial files, and files
-// already in place with the right content.
+// resume finds the partial files an earlier attempt left. It only looks
+// (Lstat), before the offer is accepted.
 func (r *receiver) resume() (int64, error) {
 	o := r.offer
 	r.held = make([]int64, len(o.Files))
 	r.placed = make([]string, len(o.Files))
 	var total int64
 	for i, f := range o.Files {
-		if fi, err := r.root.Lstat(r.partial(i)); err == nil && fi.Mode().IsRegular() {
-			if fi.Size() <= f.Size {
+		if fi, err := r.root.Lstat(r.partial(i)); err == nil {
+			// Only a regular file of one link, not longer than the
+			// file, is ours: a hard link planted there (to a file
+			// outside the folder) or a symbolic link would be written
+			// through. Anything else counts as nothing held, and is
+			// removed only when the first DATA comes (openPartial):
+			// nothing is touched before the offer is accepted.
+			if fi.Mode().IsRegular() && links(fi) == 1 && fi.Size() <= f.Size {
 				r.held[i] = fi.Size()
-			} else if err := r.root.Remove(r.partial(i)); err != nil {
-				return 0, err
-			}
-		} else if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
-			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
-				r.held[i], r.placed[i] = f.Size, f.Path
 			}
 		}
 		total += r.held[i]
@@ -297,7 +321,37 @@ func (r *receiver) resume() (int64, error) {
 	return total, nil
 }
 
+// resumePlaced counts as held the files already in place with the right
+// SHA-256 (an earlier attempt that was cut after placing them), where no
+// partial file is. It reads them whole, so it runs once the offer is
+// accepted: an offer declined reads nothing of the folder, and the
+// ACCEPT that says what is there goes only to a peer accepted.
+func (r *receiver) resumePlaced() int64 {
+	var total int64
+	for i, f := range r.offer.Files {
+		if r.held[i] != 0 {
+			continue
+		}
+		if _, err := r.root.Lstat(r.partial(i)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if fi, err := r.root.Lstat(f.Path); err == nil && fi.Mode().IsRegular() && fi.Size() == f.Size {
+			if sum, err := r.hash(f.Path); err == nil && sum == f.SHA256 {
+				r.held[i], r.placed[i] = f.Size, f.Path
+				total += f.Size
+			}
+		}
+	}
+	return total
+}
+
+// testHookHash, if set, is told every file hash reads.
+var testHookHash func(name string)
+
 func (r *receiver) hash(name string) (string, error) {
+	if testHookHash != nil {
+		testHookHash(name)
+	}
 	fh, err := r.root.Open(name)
 	if err != nil {
 		return "", err
@@ -346,7 +400,7 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 		if f.Mode&0o111 != 0 {
 			perm = 0o755
 		}
-		fh, err := r.root.OpenFile(r.partial(r.file), os.O_WRONLY|os.O_CREATE, perm)
+		fh, err := r.openPartial(r.file, r.held[r.file], perm)
 		if err != nil {
 			return Received{}, true, err
 		}
@@ -356,6 +410,7 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 		return Received{}, true, fmt.Errorf("transfer: writing %q: %w", f.Path, err)
 	}
 	r.held[r.file] += int64(len(data))
+	r.lastData = time.Now()
 	r.progress()
 	if r.held[r.file] < f.Size {
 		if r.held[r.file]-r.acked >= AckEvery {
@@ -400,7 +455,7 @@ func (r *receiver) finish(i int) error {
 		if err := r.root.MkdirAll(path.Join(partialDir, r.offer.ID), 0o700); err != nil {
 			return err
 		}
-		fh, err := r.root.OpenFile(src, os.O_WRONLY|os.O_CREATE, 0o644)
+		fh, err := r.openPartial(i, 0, 0o644)
 		if err != nil {
 			return err
 		}
@@ -420,15 +475,91 @@ func (r *receiver) finish(i int) error {
 			return fmt.Errorf("transfer: folder for %q: %w", f.Path, err)
 		}
 	}
-	dst, err := r.freeName(f.Path)
+	dst, err := r.place(src, f.Path)
 	if err != nil {
-		return err
-	}
-	if err := r.root.Rename(src, dst); err != nil {
 		return fmt.Errorf("transfer: putting %q in place: %w", f.Path, err)
 	}
 	r.placed[i] = dst
 	return nil
+}
+
+// openPartial opens partial file i for writing at held: a new file when
+// held is 0 (O_EXCL: whatever was planted there is removed first, and a
+// link made there meanwhile fails the open), else the file resume found,
+// checked again once open to be that same regular file of one link and
+// held octets (not a link swapped in since).
+func (r *receiver) openPartial(i int, held int64, perm fs.FileMode) (*os.File, error) {
+	name := r.partial(i)
+	if held == 0 {
+		if err := r.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("transfer: removing %s: %w", name, err)
+		}
+		fh, err := r.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return nil, fmt.Errorf("transfer: making %s: %w", name, err)
+		}
+		return fh, nil
+	}
+	fh, err := r.root.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: opening %s: %w", name, err)
+	}
+	fi, err := fh.Stat()
+	if err == nil {
+		var li fs.FileInfo
+		li, err = r.root.Lstat(name)
+		if err == nil && (!fi.Mode().IsRegular() || links(fi) != 1 || fi.Size() != held || !os.SameFile(fi, li)) {
+			err = errors.New("changed since it was checked (a link put there?)")
+		}
+	}
+	if err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("transfer: %s: %w", name, err)
+	}
+	return fh, nil
+}
+
+// links returns the number of hard links of fi's file (1 where unknown).
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
+// testHookBeforePlace, if set, is called between finding a free name and
+// taking it (a test makes the name taken there).
+var testHookBeforePlace func(root *os.Root, dst string)
+
+// place moves src to a free name for p and returns it. A hard link makes
+// the new name, and fails when the name was taken since freeName looked
+// (a rename would replace that file); a file system without hard links
+// gets the rename.
+func (r *receiver) place(src, p string) (string, error) {
+	for range 10 {
+		dst, err := r.freeName(p)
+		if err != nil {
+			return "", err
+		}
+		if testHookBeforePlace != nil {
+			testHookBeforePlace(r.root, dst)
+		}
+		err = r.root.Link(src, dst)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			if err := r.root.Rename(src, dst); err != nil {
+				return "", err
+			}
+			return dst, nil
+		}
+		if err := r.root.Remove(src); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	return "", fmt.Errorf("no free name for %q", p)
 }
 
 // freeName returns p, or p with " (N)" before its extension when p is

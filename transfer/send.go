@@ -25,6 +25,9 @@ type Source struct {
 	Local []string // Local[i] is the file of Offer.Files[i]
 	// Skipped names what was left out (symbolic links, devices...).
 	Skipped []string
+	// info[i] is Local[i] as Prepare found it: Send sends only from
+	// that same file (not a link put in its place since).
+	info []fs.FileInfo
 }
 
 // Prepare walks paths (files, or directories kept as trees under their
@@ -33,12 +36,13 @@ type Source struct {
 func Prepare(paths []string) (*Source, error) {
 	src := &Source{}
 	add := func(local, rel string, fi fs.FileInfo) error {
-		sum, err := hashFile(local)
+		sum, err := hashFile(local, fi)
 		if err != nil {
 			return err
 		}
 		src.Offer.Files = append(src.Offer.Files, File{Path: rel, Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum})
 		src.Local = append(src.Local, local)
+		src.info = append(src.info, fi)
 		return nil
 	}
 	for _, p := range paths {
@@ -95,8 +99,8 @@ func Prepare(paths []string) (*Source, error) {
 	return src, nil
 }
 
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
+func hashFile(p string, fi fs.FileInfo) (string, error) {
+	f, err := openSame(p, fi)
 	if err != nil {
 		return "", err
 	}
@@ -106,6 +110,27 @@ func hashFile(p string) (string, error) {
 		return "", fmt.Errorf("transfer: reading %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// openSame opens p for reading if it is still the file fi describes (fi
+// from Lstat: a regular file); a symbolic link put in its place, to a
+// file the sender never meant to send, is refused.
+func openSame(p string, fi fs.FileInfo) (*os.File, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	if fi != nil {
+		now, err := f.Stat()
+		if err == nil && !os.SameFile(now, fi) {
+			err = errors.New("not the file it was (replaced, or a link put in its place)")
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("transfer: %s: %w", p, err)
+		}
+	}
+	return f, nil
 }
 
 // SendOptions configure Send.
@@ -313,7 +338,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 			}
 		case *reject:
 			if h.ID == s.src.Offer.ID {
-				return Result{}, true, fmt.Errorf("%w: %s", ErrRejected, h.Reason)
+				return Result{}, true, fmt.Errorf("%w: %s", ErrRejected, remoteText(h.Reason))
 			}
 		case *ack:
 			if h.ID != s.src.Offer.ID || !s.accepted {
@@ -325,7 +350,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 				break
 			}
 			if !h.OK {
-				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", h.Error)
+				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", remoteText(h.Error))
 			}
 			s.held = s.total()
 			s.progress()
@@ -402,7 +427,11 @@ func (s *sender) pump() error {
 		}
 		if s.fh == nil || s.fhi != s.file {
 			s.closeFile()
-			fh, err := os.Open(s.src.Local[s.file])
+			var fi fs.FileInfo
+			if s.file < len(s.src.info) {
+				fi = s.src.info[s.file]
+			}
+			fh, err := openSame(s.src.Local[s.file], fi)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -340,5 +341,355 @@ func TestReceiverResyncAndBounds(t *testing.T) {
 	}
 	if err := <-recvErr; !errors.Is(err, ErrProtocol) {
 		t.Fatalf("Receive: %v", err)
+	}
+}
+
+// TestCheckPathNames: names that would be written as given but mislead
+// or attack whoever lists the folder later (C1 controls a terminal takes
+// for escapes, bidi overrides, line separators), a component longer than
+// a file system takes (refused only at the final rename, after all the
+// data came), and the partial folder spelled in another case (the same
+// folder on a case-insensitive file system) are refused; ordinary
+// non-ASCII names are not.
+func TestCheckPathNames(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{
+		{"photos/été 2026.jpg", true},
+		{"日本語/ファイル.txt", true},
+		{"family\u200d.png", true}, // a joiner, as in emoji sequences
+		{strings.Repeat("a", 255), true},
+		{"a\u0085b", false},          // NEL, a C1 control
+		{"\u009b31mred", false},      // CSI, a C1 control
+		{"evil\u202etxt.exe", false}, // RIGHT-TO-LEFT OVERRIDE
+		{"a\u2028b", false},          // LINE SEPARATOR
+		{"a\ufeffb", false},          // a zero-width no-break space
+		{strings.Repeat("a", 256), false},
+		{"d/" + strings.Repeat("é", 128), false}, // 256 octets
+		{".ZYRE-PARTIAL/0/x", false},
+		{"a/.Zyre-Partial", false},
+	} {
+		err := CheckPath(c.path)
+		if (err == nil) != c.ok {
+			t.Errorf("CheckPath(%q) = %v, want ok %v", c.path, err, c.ok)
+		}
+	}
+}
+
+// TestPlantedPartial: a hard link planted where a partial file goes (by
+// someone who may write in the folder and knows the offer's id, which is
+// the same for the same files) is not written through, whatever file it
+// links; nor is a symbolic link there followed, or put in place.
+func TestPlantedPartial(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	outside, dst := t.TempDir(), t.TempDir()
+	srcDir := t.TempDir()
+	data := randomData(300<<10, 7)
+	writeFile(t, filepath.Join(srcDir, "a.bin"), data)
+	writeFile(t, filepath.Join(srcDir, "b.bin"), data[:1000])
+	src, err := Prepare([]string{filepath.Join(srcDir, "a.bin"), filepath.Join(srcDir, "b.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Plant: partial 0 a hard link to a file outside, partial 1 a
+	// symbolic link to a file of the folder.
+	victim := []byte("a victim outside the folder")
+	writeFile(t, filepath.Join(outside, "victim"), victim)
+	inside := []byte("a file of the folder")
+	writeFile(t, filepath.Join(dst, "mine.txt"), inside)
+	pdir := filepath.Join(dst, partialDir, src.Offer.ID)
+	if err := os.MkdirAll(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(outside, "victim"), filepath.Join(pdir, "0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../mine.txt", filepath.Join(pdir, "1")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	recvDone := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+		recvDone <- err
+	}()
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if err := <-recvDone; err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(outside, "victim")); !bytes.Equal(got, victim) {
+		t.Errorf("the file outside, hard-linked as a partial file, was written: %d octets", len(got))
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "mine.txt")); !bytes.Equal(got, inside) {
+		t.Errorf("mine.txt, symlinked as a partial file, was written: %d octets", len(got))
+	}
+	for name, want := range map[string][]byte{"a.bin": data, "b.bin": data[:1000]} {
+		p := filepath.Join(dst, name)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("%s: %v, %v: want a regular file", name, fi, err)
+			continue
+		}
+		if got, _ := os.ReadFile(p); !bytes.Equal(got, want) {
+			t.Errorf("%s: %d octets, not what was sent", name, len(got))
+		}
+	}
+}
+
+// rawSender starts two nodes and a Receive on b into dir with peerWait;
+// it returns the sender's node a, a function returning the next message
+// of kind want that a gets, and Receive's result channel.
+func rawSender(t *testing.T, ctx context.Context, dir string, peerWait time.Duration) (*zre.Node, *zre.Node, func(string) any, chan error) {
+	t.Helper()
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "mallory", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dir, Trusted: anyone, Accept: yes, PeerWait: peerWait})
+		recvErr <- err
+	}()
+	next := func(want string) any {
+		t.Helper()
+		for {
+			select {
+			case e := <-a.Events():
+				w, ok := e.(*zre.Whisper)
+				if !ok {
+					continue
+				}
+				kind, hdr, _, ok, err := parse(w.Content)
+				if !ok || err != nil {
+					t.Fatalf("bad message: %v", err)
+				}
+				if kind == want {
+					return hdr
+				}
+				if kind == kindReject || kind == kindDone {
+					t.Fatalf("%s %+v, want %s", kind, hdr, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", want)
+			}
+		}
+	}
+	return a, b, next, recvErr
+}
+
+// TestSenderGoesQuiet: a sender that stays on the network but sends
+// nothing after the ACCEPT (or stops halfway) does not hold the receiver
+// for ever: after PeerWait without DATA it gives up, partial files kept.
+func TestSenderGoesQuiet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a, b, next, recvErr := rawSender(t, ctx, t.TempDir(), time.Second)
+	o := Offer{ID: strings.Repeat("3d", 16), Files: []File{{Path: "f.bin", Size: 10, SHA256: strings.Repeat("ab", 32)}}}
+	if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	next(kindAccept)
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, []byte("0123"))...)
+	select {
+	case err := <-recvErr:
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "sent nothing") {
+			t.Fatalf("Receive: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Receive still waits for a sender that sends nothing")
+	}
+}
+
+// TestOfferBeyondFreeSpace: an offer larger than the free space of the
+// folder's file system is refused before it is accepted (a sender that
+// lies about sizes with --yes cannot fill the disk and fail at the end).
+func TestOfferBeyondFreeSpace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a, b, _, recvErr := rawSender(t, ctx, t.TempDir(), time.Minute)
+	o := Offer{ID: strings.Repeat("4c", 16), Files: []File{{Path: "huge.bin", Size: MaxSize, SHA256: strings.Repeat("ab", 32)}}}
+	if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case e := <-a.Events():
+			w, ok := e.(*zre.Whisper)
+			if !ok {
+				continue
+			}
+			kind, hdr, _, _, _ := parse(w.Content)
+			if kind == kindAccept {
+				t.Fatalf("ACCEPT of %d octets", o.Total())
+			}
+			if rj, ok := hdr.(*reject); ok {
+				if !strings.Contains(rj.Reason, "free") {
+					t.Errorf("REJECT %q", rj.Reason)
+				}
+				if err := <-recvErr; err == nil || !strings.Contains(err.Error(), "free") {
+					t.Errorf("Receive: %v", err)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no answer to the offer")
+		}
+	}
+}
+
+// TestDeclinedOfferTouchesNothing: an offer that is declined (or one from
+// a peer who knows another transfer's id, which is the same for the same
+// files) removes no partial file of the folder.
+func TestDeclinedOfferTouchesNothing(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "mallory", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	dst := t.TempDir()
+	o := Offer{ID: strings.Repeat("5b", 16), Files: []File{{Path: "f.bin", Size: 1, SHA256: strings.Repeat("ab", 32)},
+		{Path: "g.bin", Size: 1, SHA256: strings.Repeat("ab", 32)}}}
+	part := filepath.Join(dst, partialDir, o.ID, "0")
+	writeFile(t, part, []byte("octets of another sender's transfer"))
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	// A file of the folder of the offered size: a declined offer does
+	// not read it either.
+	writeFile(t, filepath.Join(dst, "g.bin"), []byte("x"))
+	var hashed atomic.Int32
+	testHookHash = func(string) { hashed.Add(1) }
+	defer func() { testHookHash = nil }()
+	no := func(context.Context, uuid.UUID, string, *Offer, int64) (bool, error) { return false, nil }
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: no})
+		recvErr <- err
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...)
+		select {
+		case err := <-recvErr:
+			if !errors.Is(err, ErrRejected) {
+				t.Fatalf("Receive: %v", err)
+			}
+			if _, err := os.Stat(part); err != nil {
+				t.Fatalf("the partial file after a declined offer: %v", err)
+			}
+			if n := hashed.Load(); n != 0 {
+				t.Fatalf("a declined offer read %d file(s) of the folder", n)
+			}
+			return
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("no answer")
+		}
+	}
+}
+
+func TestRemoteText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`transfer: "a.bin" arrived with sha256 x`, `"a.bin" arrived with sha256 x`},
+		{"declined", "declined"},
+		{"bad \xff utf-8", "bad \uFFFD utf-8"},
+		{strings.Repeat("é", MaxRemoteText), strings.Repeat("é", MaxRemoteText/2) + "…"},
+	} {
+		if got := remoteText(c.in); got != c.want {
+			t.Errorf("remoteText(%.40q) = %.40q…, want %.40q…", c.in, got, c.want)
+		}
+	}
+}
+
+// TestSenderFileSwapped: a file of the offer replaced after Prepare by a
+// link to another file (of the same size: one the sender never meant to
+// send) is not read for the transfer.
+func TestSenderFileSwapped(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	srcDir, dst, private := t.TempDir(), t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(srcDir, "share", "a.txt"), []byte("public text"))
+	secret := []byte("SECRET-KEY!")
+	writeFile(t, filepath.Join(private, "key"), secret)
+	src, err := Prepare([]string{filepath.Join(srcDir, "share")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(srcDir, "share", "a.txt")
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(private, "key"), p); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go Receive(rctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err == nil || !strings.Contains(err.Error(), "not the file it was") {
+		t.Fatalf("Send: %v", err)
+	}
+	rcancel()
+	filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, secret) {
+				t.Errorf("%s holds the secret", p)
+			}
+		}
+		return nil
+	})
+}
+
+// TestPlaceNeverReplaces: a file made at the free name after it was found
+// (by the user, or another program) is not replaced: the received file
+// takes the next free name.
+func TestPlaceNeverReplaces(t *testing.T) {
+	port := 20000 + rand.IntN(40000)
+	a := newNode(t, port, "alice", newKey(t))
+	b := newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	srcDir, dst := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(srcDir, "n.txt"), []byte("received"))
+	src, err := Prepare([]string{filepath.Join(srcDir, "n.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testHookBeforePlace = func(root *os.Root, dst string) {
+		if dst == "n.txt" {
+			root.WriteFile(dst, []byte("the user's own"), 0o644)
+		}
+	}
+	defer func() { testHookBeforePlace = nil }()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	got := make(chan Received, 1)
+	go func() {
+		r, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes})
+		if err != nil {
+			t.Error(err)
+		}
+		got <- r
+	}()
+	if _, err := Send(ctx, a, b.UUID(), src, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if b, _ := os.ReadFile(filepath.Join(dst, "n.txt")); string(b) != "the user's own" {
+		t.Errorf("n.txt: %q: replaced", b)
+	}
+	if len(r.Paths) != 1 || r.Paths[0] != "n (1).txt" {
+		t.Fatalf("placed at %q", r.Paths)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "n (1).txt")); string(b) != "received" {
+		t.Errorf("n (1).txt: %q", b)
 	}
 }

@@ -141,6 +141,10 @@ type TrustRecord struct {
 // ErrNoAgent: nothing listens at the socket.
 var ErrNoAgent = errors.New("client: no agent")
 
+// ErrForeignAgent: the socket is served by a process of another user
+// (one who made the socket's directory first, say); Dial refuses it.
+var ErrForeignAgent = errors.New("client: not our agent")
+
 // Client is one connection to the agent.
 type Client struct {
 	conn net.Conn
@@ -157,6 +161,18 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", ErrNoAgent, path, err)
+	}
+	// The socket may sit where another user could have made it (the
+	// temporary directory when $XDG_RUNTIME_DIR is unset): talk only to a
+	// process of our own uid, by the kernel's word, before sending it
+	// anything.
+	uid, err := PeerUID(conn.(*net.UnixConn))
+	if err != nil || uid != os.Getuid() {
+		conn.Close()
+		if err != nil {
+			return nil, fmt.Errorf("client: the socket %s: no peer credentials: %w", path, err)
+		}
+		return nil, fmt.Errorf("%w at %s: the process listening there is of uid %d, not ours (%d)", ErrForeignAgent, path, uid, os.Getuid())
 	}
 	return &Client{conn: conn, rd: bufio.NewReaderSize(conn, 64<<10)}, nil
 }

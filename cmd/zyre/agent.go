@@ -70,7 +70,7 @@ func (a *agentFlags) dial(ctx context.Context, env *cliEnv, fs *flag.FlagSet, al
 	defer cancel()
 	c, err := client.Dial(dctx, a.path(env))
 	if err != nil {
-		if a.socket != "" {
+		if a.socket != "" || errors.Is(err, client.ErrForeignAgent) {
 			return nil, withHint(err, `is "zyre agent --socket `+a.socket+`" running?`)
 		}
 		return nil, nil

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -167,10 +169,37 @@ func isWord(s string) bool {
 // printError prints err by the CLI's rules on w: "zyre: TEXT", then
 // "zyre: hint: ..." for each distinct hint.
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "zyre: %s\n", errorText(err))
+	fmt.Fprintf(w, "zyre: %s\n", terminalText(errorText(err)))
 	for _, h := range hints(err) {
-		fmt.Fprintf(w, "zyre: hint: %s\n", h)
+		fmt.Fprintf(w, "zyre: hint: %s\n", terminalText(h))
 	}
+}
+
+// terminalText escapes, Go-style, every character of s that is not
+// printable: an error may carry text from a peer or the agent (a REJECT's
+// reason, a DONE's error, a file name), and its escapes and bidi
+// overrides must not reach the terminal as such. A line break stays, with
+// the next line indented.
+func terminalText(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		if r == '\n' {
+			// Lines of errors.Join: indented, so that none can pass
+			// for a line of ours.
+			b.WriteString("\n  ")
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\x1b', '\u202e', '\n'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // shortID is the one short form of a UUID everywhere in the CLI's text

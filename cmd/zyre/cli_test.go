@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre"
 )
 
 func TestErrorText(t *testing.T) {
@@ -23,6 +28,12 @@ func TestErrorText(t *testing.T) {
 		// Only a whole repeated word is said once; a repeated phrase at the
 		// end is content.
 		{errors.New("a: b: b"), "zyre: a: b: b\n"},
+		// Text from a peer or the agent (a REJECT's reason, a DONE's
+		// error) reaches the terminal without its escapes or line breaks.
+		{errors.New("transfer: the receiver: \x1b]0;pwned\x07\x1b[2Jgone\nzyre: received 1 file\u202e\u009b"),
+			`zyre: transfer: the receiver: \x1b]0;pwned\a\x1b[2Jgone` + "\n  " + `zyre: received 1 file\u202e\u009b` + "\n"},
+		{withHint(errors.New("e"), "hint\x1b[1m"), "zyre: e\nzyre: hint: hint" + `\x1b` + "[1m\n"},
+		{errors.New("photos/été 2026.jpg: 日本"), "zyre: photos/été 2026.jpg: 日本\n"},
 	} {
 		var b strings.Builder
 		printError(&b, tc.err)
@@ -60,5 +71,41 @@ func TestParseFlagsAnywhere(t *testing.T) {
 	}
 	if _, err := parseFlags(&cliEnv{stderr: io.Discard}, fs, "", []string{"--frob"}); !errors.Is(err, errUsage) {
 		t.Errorf("bad flag: %v", err)
+	}
+}
+
+// TestNotifyLineEscaped: a transfer's news names the peer by the name it
+// chose, which reaches the terminal escaped.
+func TestNotifyLineEscaped(t *testing.T) {
+	var b strings.Builder
+	notifyLine(&b)("evil\x1b[2J\rzyre: received went away")
+	if want := "\nzyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// TestInterruptedSaysSo: a command whose context ends (main cancels it on
+// SIGINT, then exits 130) says "interrupted", not "context canceled".
+func TestInterruptedSaysSo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb strings.Builder
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(ctx, env, []string{"members", "--no-agent", "--loopback", "--port", "45999", "--wait", "5s"}); code != 1 {
+		t.Errorf("exit %d", code)
+	}
+	if errb.String() != "zyre: interrupted\n" {
+		t.Errorf("stderr %q", errb.String())
+	}
+}
+
+// TestKeyChangedWarningHostileName: the peer's chosen name is shown
+// escaped, and the command to paste names the key by its fingerprint.
+func TestKeyChangedWarningHostileName(t *testing.T) {
+	e := &zre.KeyChanged{EventHeader: zre.EventHeader{Peer: uuid.New(), Name: "carol; rm -rf ~\x1b[2J"},
+		OldFingerprint: "OLD-FP", NewFingerprint: "NEW-FP", Addr: "127.0.0.1:5"}
+	w := keyChangedWarning(e)
+	if strings.ContainsRune(w, '\x1b') || strings.Contains(w, "accept carol") || !strings.HasSuffix(w, "run: zyre trust accept NEW-FP") {
+		t.Errorf("%q", w)
 	}
 }

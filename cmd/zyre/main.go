@@ -125,8 +125,19 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
 		return 2
 	}
-	return exitCode(env, args[0], c.run(ctx, env, args[1:]))
+	err := c.run(ctx, env, args[1:])
+	if err == context.Canceled && ctx.Err() != nil {
+		// Ctrl-C (main cancels ctx, and exits 130): said as such, not
+		// as a bare "context canceled". (An error that says what was
+		// cut short keeps its text.)
+		err = errInterrupted
+	}
+	return exitCode(env, args[0], err)
 }
+
+// errInterrupted is the error of a command its context ended (SIGINT or
+// SIGTERM) during.
+var errInterrupted = errors.New("interrupted")
 
 // exitCode prints err by the CLI's rules and returns the exit status.
 func exitCode(env *cliEnv, cmd string, err error) int {

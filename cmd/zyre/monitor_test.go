@@ -309,7 +309,7 @@ func TestKeyChangedLine(t *testing.T) {
 	e := &zre.KeyChanged{EventHeader: zre.EventHeader{Peer: uuid.New(), Name: "carol"}, Old: old, New: nw,
 		OldFingerprint: "OLD-FP", NewFingerprint: "NEW-FP", Addr: "127.0.0.1:5"}
 	l := eventLine(e)
-	for _, want := range []string{"KEY-CHANGED carol ", "WARNING: KEY CHANGED for carol", "OLD-FP", "NEW-FP", "REFUSED", "zyre trust accept carol"} {
+	for _, want := range []string{"KEY-CHANGED carol ", "WARNING: KEY CHANGED for carol", "OLD-FP", "NEW-FP", "REFUSED", "zyre trust accept NEW-FP"} {
 		if !strings.Contains(l, want) {
 			t.Errorf("line %q lacks %q", l, want)
 		}

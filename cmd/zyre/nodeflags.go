@@ -267,14 +267,17 @@ func printable(b []byte) bool {
 }
 
 // keyChangedWarning is the unmissable line for a key change.
+// The peer chose its name: it is shown escaped, and the command to run
+// names the new key by its fingerprint, never by that name (which could
+// be "x; rm -rf ~", pasted into a shell).
 func keyChangedWarning(e *zre.KeyChanged) string {
-	name := e.Name
-	if name == "" {
+	name := safe(e.Name)
+	if e.Name == "" {
 		name = uuidText(e.Peer)
 	}
 	return fmt.Sprintf("WARNING: KEY CHANGED for %s: known key %s, presented key %s from %s; REFUSED. "+
 		"Someone may be impersonating this peer. If the change is expected, run: zyre trust accept %s",
-		name, e.OldFingerprint, e.NewFingerprint, e.Addr, name)
+		name, e.OldFingerprint, e.NewFingerprint, e.Addr, e.NewFingerprint)
 }
 
 // eventLine is the one-line form of an event that monitor and chat print:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -34,7 +35,9 @@ Nothing is written outside --dir, whatever names the sender uses; a name
 already taken gets " (N)" added. Files arrive in DIR/.zyre-partial first and
 are moved into place once their SHA-256 is checked; a cut transfer resumes
 from there. The offer is accepted on the terminal, or with --yes (with
---from, for that peer only).`
+--from, for that peer only). Offers come from verified or introduced peers
+only, unless --trust tofu: then --yes without --from accepts the first
+offer of any peer on the network, and says so.`
 
 // transferFlags are the flags send and receive share beside the node's.
 type transferFlags struct {
@@ -136,7 +139,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
 	bar := newTransferBar(env, "sending", total, f.progress)
 	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.logger(env),
-		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) }})
+		Notify: notifyLine(env.stderr)})
 	bar.done()
 	if err != nil {
 		return err
@@ -237,6 +240,9 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if !*yes && !tty {
 		return withHint(fmt.Errorf("%w: stdin is not a terminal: nobody can accept an offer", errUsage), "pass --yes (with --from PEER to accept that peer's offers only)")
 	}
+	if *yes && only == uuid.Nil && f.trust == "tofu" {
+		fmt.Fprintln(env.stderr, "zyre: warning: --yes --trust tofu without --from: the first offer of any peer on the network is accepted")
+	}
 	fmt.Fprintf(env.stderr, "zyre: receiving into %s as %s %s; waiting for an offer\n", abs, n.Name(), shortID(n.UUID()))
 	var bar *transferBar
 	res, err := transfer.Receive(ctx, n, transfer.ReceiveOptions{
@@ -278,7 +284,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 				bar.set(held, total)
 			}
 		},
-		Notify: func(msg string) { fmt.Fprintf(env.stderr, "\nzyre: %s\n", msg) },
+		Notify: notifyLine(env.stderr),
 		Logger: f.logger(env),
 	})
 	if bar != nil {
@@ -302,4 +308,10 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: received %d file(s), %s, from %s %s in %.1fs%s; every file's sha256 checked\n",
 		res.Files, sizeText(float64(res.Octets)), safe(res.Name), shortID(res.From), res.Elapsed.Seconds(), resumedText(res.Resumed))
 	return nil
+}
+
+// notifyLine prints a transfer's news on a line of its own, escaped: it
+// names the peer by the name the peer chose.
+func notifyLine(w io.Writer) func(string) {
+	return func(msg string) { fmt.Fprintf(w, "\nzyre: %s\n", terminalText(msg)) }
 }

@@ -1,4 +1,4 @@
-package agent
+package client
 
 import (
 	"net"
@@ -6,9 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerUID returns the uid of the process at the other end of c, from the
-// kernel (SO_PEERCRED), as it was when that process connected.
-func peerUID(c *net.UnixConn) (int, error) {
+// PeerUID returns the uid of the process at the other end of c, from the
+// kernel (SO_PEERCRED): for a client, the uid of the process that made
+// the listening socket.
+func PeerUID(c *net.UnixConn) (int, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return -1, err

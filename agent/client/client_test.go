@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary run as another user (TestForeignAgentRefused) listens
+// at $CLIENT_TEST_LISTEN, says "listening" and answers every line with an
+// agent's answer until its stdin closes.
+func TestMain(m *testing.M) {
+	if sock := os.Getenv("CLIENT_TEST_LISTEN"); sock != "" {
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			os.Stdout.WriteString("listen: " + err.Error() + "\n")
+			os.Exit(3)
+		}
+		os.Chmod(sock, 0o666)
+		os.Stdout.WriteString("listening\n")
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					buf := make([]byte, 4096)
+					for {
+						if _, err := c.Read(buf); err != nil {
+							return
+						}
+						c.Write([]byte(`{"id":1,"ok":true,"result":{"protocol":1,"name":"impostor"}}` + "\n"))
+					}
+				}()
+			}
+		}()
+		os.Stdin.Read(make([]byte, 1))
+		ln.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestForeignAgentRefused: a socket at the agent's path served by a
+// process of another uid (another user made /tmp/zyre-UID first, say) is
+// refused before anything is sent to it. Needs root, to run the child as
+// uid 65534.
+func TestForeignAgentRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a child as another uid")
+	}
+	dir, err := os.MkdirTemp("", "client-uid-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "client.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, SocketName)
+	cmd := exec.Command(exe)
+	cmd.Env = []string{"CLIENT_TEST_LISTEN=" + sock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line := make([]byte, 64)
+	k, _ := out.Read(line)
+	if !strings.HasPrefix(string(line[:k]), "listening") {
+		t.Fatalf("child: %q", line[:k])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, sock)
+	if err == nil {
+		info, ierr := c.Info(ctx)
+		c.Close()
+		t.Fatalf("Dial of uid 65534's socket succeeded; Info: %+v, %v", info, ierr)
+	}
+	if !errors.Is(err, ErrForeignAgent) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("Dial of uid 65534's socket: %v", err)
+	}
+}
