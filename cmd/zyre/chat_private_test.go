@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A private chat between two paired devices (verified both ways): a line
+// typed before the other is present waits and goes out when it joins, own
+// lines are echoed, and a stranger in the same group (a secure node that
+// nobody trusts) sees only SEALED records, never a line in clear.
+func TestChatPrivate(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	stranger, strangerOut := startStreamCmdLive(ctx, nil, "monitor", "--secure", "--ephemeral", "--loopback", "--port", port, "--name", "stranger", "--group", "family")
+	inA, inAw := io.Pipe()
+	defer inAw.Close()
+	chatA, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
+	if _, err := io.WriteString(inAw, "typed before anyone listens\n"); err != nil {
+		t.Fatal(err)
+	}
+	awaitOutput(t, "alice says her line waits", func() bool { return strings.Contains(outA.stderr.String(), "your lines wait") })
+
+	inB, inBw := io.Pipe()
+	defer inBw.Close()
+	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	awaitOutput(t, "bob reads the waiting line", func() bool {
+		return strings.Contains(outB.stdout.String(), "SHOUT alice ") && strings.Contains(outB.stdout.String(), " family typed before anyone listens\n")
+	})
+	if _, err := io.WriteString(inBw, "hello from the bar\n"); err != nil {
+		t.Fatal(err)
+	}
+	awaitOutput(t, "alice reads bob's line", func() bool {
+		return strings.Contains(outA.stdout.String(), "SHOUT bob ") && strings.Contains(outA.stdout.String(), " family hello from the bar\n")
+	})
+	if !strings.Contains(outB.stdout.String(), "SHOUT bob ") || !strings.Contains(outA.stdout.String(), "SHOUT alice ") {
+		t.Errorf("own lines not echoed:\nalice:\n%s\nbob:\n%s", outA.stdout, outB.stdout)
+	}
+	awaitOutput(t, "the stranger sees sealed records of alice and bob", func() bool {
+		s := strangerOut.stdout.String()
+		return strings.Contains(s, "SEALED alice ") && strings.Contains(s, "SEALED bob ")
+	})
+	inAw.Close()
+	inBw.Close()
+	for name, ch := range map[string]chan streamCmdResult{"alice": chatA, "bob": chatB} {
+		if r := waitStreamCmd(t, "chat "+name, ch); r.code != 0 {
+			t.Errorf("chat %s: exit %d:\n%s", name, r.code, r.stderr)
+		}
+	}
+	cancel()
+	r := waitStreamCmd(t, "monitor", stranger)
+	out := r.stdout.String()
+	t.Logf("alice:\n%s%s\nbob:\n%s%s\nstranger:\n%s", outA.stdout, outA.stderr, outB.stdout, outB.stderr, out)
+	for _, clear := range []string{"typed before anyone listens", "hello from the bar"} {
+		if strings.Contains(out, clear) {
+			t.Errorf("the stranger read %q in clear:\n%s", clear, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "SHOUT ") && strings.Contains(l, " family ") {
+			t.Errorf("the stranger got a group line not shown as SEALED: %s", l)
+		}
+	}
+	if !strings.Contains(out, " family ") || !strings.Contains(out, " octets") {
+		t.Errorf("monitor output:\n%s", out)
+	}
+}
+
+// With nobody trusted present, a private chat tells the user at the end
+// of stdin that nobody listened, and fails.
+func TestChatPrivateNobodyListening(t *testing.T) {
+	homeA, _, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ch, _ := startStreamCmdLive(ctx, strings.NewReader("anyone?\n"), "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family", "--wait", "1s")
+	r := waitStreamCmd(t, "chat", ch)
+	if r.code == 0 || !strings.Contains(r.stderr.String(), "nobody is listening") || !strings.Contains(r.stderr.String(), "1 line(s) not sent") {
+		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
+	}
+}
