@@ -23,12 +23,18 @@ type revocations struct {
 	g    atomic.Pointer[zyregroup.Group]
 	own  atomic.Pointer[curve.PublicKey]
 	ours chan trust.Record // buffered: the first revocation of our key
+	// before, if set, is called first with the revoked records: a command
+	// tells the revoked members, while its node still reaches them.
+	before atomic.Pointer[func([]trust.Record)]
 }
 
 func newRevocations() *revocations { return &revocations{ours: make(chan trust.Record, 1)} }
 
 // hook is trust.Options.OnRevoked.
 func (r *revocations) hook(rs []trust.Record) {
+	if f := r.before.Load(); f != nil {
+		(*f)(rs)
+	}
 	if g := r.g.Load(); g != nil {
 		g.Recheck()
 	}
@@ -55,7 +61,7 @@ func ownRevokedError(rec trust.Record, st *trust.Store) error {
 	if rec.RevokeReason != "" {
 		reason = " (" + safe(rec.RevokeReason) + ")"
 	}
-	return fmt.Errorf("this device's key was revoked by %s%s: removed from the private group", by, reason)
+	return fmt.Errorf("this device's key was revoked by %s%s: it is removed from the private group", by, reason)
 }
 
 // memberWatch follows a private group's members (those holding our sender

@@ -181,6 +181,11 @@ type streamNode struct {
 	// time (UnixNano) a record of it could not be opened since.
 	reading  atomic.Pointer[uuid.UUID]
 	opaqueAt atomic.Int64
+	// removed is set when the sender we read told us we are removed.
+	removed atomic.Pointer[string]
+	// silent is set when the sender we read sends us nothing any more
+	// while its beacons arrive (a Silent event): its node dropped ours.
+	silent atomic.Bool
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -242,6 +247,8 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 		return nil, err
 	}
 	s.n, s.g = n, g
+	tell := s.tellRemoved
+	rv.before.Store(&tell)
 	rv.g.Store(g)
 	go s.pump()
 	return s, nil
@@ -255,11 +262,46 @@ func (s *streamNode) pump() {
 		if s.g.Handle(ev) {
 			continue
 		}
+		if si, ok := ev.(*zre.Silent); ok {
+			if p := s.reading.Load(); p != nil && *p == si.Peer {
+				s.silent.Store(true)
+			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && len(w.Content) == 4 && string(w.Content[0]) == streamAck &&
+			string(w.Content[1]) == streamRemoved && string(w.Content[2]) == s.group {
+			if p := s.reading.Load(); p != nil && *p == w.Peer {
+				why := string(w.Content[3])
+				s.removed.Store(&why)
+			}
+			continue
+		}
 		if w, ok := ev.(*zre.Whisper); ok && s.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
 			string(w.Content[1]) == "EOF" && string(w.Content[2]) == s.group {
 			select {
 			case s.acks <- w.Peer:
 			default:
+			}
+		}
+	}
+}
+
+// streamRemoved is the WHISPER a sender sends to a member whose key was
+// revoked, before its node drops it: frames streamAck, "REMOVED", group,
+// the reason.
+const streamRemoved = "REMOVED"
+
+// tellRemoved whispers streamRemoved to the members whose key rs revoke
+// (on the trust store's goroutine, before the group rechecks).
+func (s *streamNode) tellRemoved(rs []trust.Record) {
+	for _, pi := range s.n.PeerInfos() {
+		for _, r := range rs {
+			if !pi.Key.IsZero() && pi.Key.Equal(r.Key) {
+				reason := "its key is revoked"
+				if r.RevokeReason != "" {
+					reason += " (" + r.RevokeReason + ")"
+				}
+				s.n.Whisper(pi.UUID, []byte(streamAck), []byte(streamRemoved), []byte(s.group), []byte(reason))
 			}
 		}
 	}
@@ -448,6 +490,14 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 				rcancel(ownRevokedError(rec, s.st))
 				return
 			case <-tick.C:
+				if why := s.removed.Load(); why != nil {
+					rcancel(fmt.Errorf("%s %s removed this device from the private group %q: %s", safe(senderName), uuidText(sender), s.group, safe(*why)))
+					return
+				}
+				if s.silent.Load() {
+					rcancel(fmt.Errorf("%s %s sends this device nothing any more while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)", safe(senderName), uuidText(sender), s.group))
+					return
+				}
 				if t := s.opaqueAt.Load(); t != 0 && time.Since(time.Unix(0, t)) >= chatRemovedAfter {
 					rcancel(fmt.Errorf("%s %s no longer gives this device its key: removed from the private group %q (revoked?)", safe(senderName), uuidText(sender), s.group))
 					return

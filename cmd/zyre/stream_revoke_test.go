@@ -65,7 +65,7 @@ func TestStreamRevokeMidStream(t *testing.T) {
 		}
 	}
 	t.Logf("bob stopped %v after the revocation", time.Since(revokedAt))
-	if b.code == 0 || !strings.Contains(b.stderr.String(), "removed from the private group") {
+	if b.code == 0 || !strings.Contains(b.stderr.String(), "from the private group") {
 		t.Errorf("bob: exit %d, want a clear error:\n%s", b.code, b.stderr)
 	}
 	awaitOutput(t, "alice names the removed member", func() bool {
