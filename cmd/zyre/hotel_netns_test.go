@@ -190,6 +190,7 @@ func TestHotelNetns(t *testing.T) {
 		fed <- nil
 	}()
 	awaitOutput(t, "the phone receives the second stream", func() bool { return recv2.stdout.Len() > 0 })
+	revokedAt := time.Now()
 	if out, err := runIn(t, lab, room, bin, "trust", "revoke", "phone", "--home", homes[room], "--reason", "phone stolen"); err != nil {
 		t.Fatalf("trust revoke: %v\n%s", err, out)
 	}
@@ -199,6 +200,7 @@ func TestHotelNetns(t *testing.T) {
 		t.Fatalf("the revoked phone still receives %v after its revocation:\n%s\nroom:\n%s", pairNetnsDeadline, recv2.stderr, send2.stderr)
 	}
 	err = recv2.wait(t, "the revoked phone's stream recv")
+	t.Logf("the phone stopped %v after the revoke command started: %s", time.Since(revokedAt), lastLine(recv2.stderr.String()))
 	if err == nil || !strings.Contains(recv2.stderr.String(), "from the private group") {
 		t.Errorf("the revoked phone: %v, want a non-zero exit with a clear error:\n%s", err, recv2.stderr)
 	}
@@ -206,7 +208,11 @@ func TestHotelNetns(t *testing.T) {
 	if err := <-fed; err != nil && err != io.ErrClosedPipe {
 		t.Logf("feeding the stream: %v", err)
 	}
-	send2.wait(t, "stream send after the revocation")
+	closedAt := time.Now()
+	if err := send2.wait(t, "stream send after the revocation"); err != nil {
+		t.Errorf("stream send after the revocation: %v\n%s", err, send2.stderr)
+	}
+	t.Logf("the room's stream ended %v after its input did", time.Since(closedAt))
 	if s := send2.stderr.String(); !strings.Contains(s, "removed phone ") || !strings.Contains(s, "its key is revoked (phone stolen)") {
 		t.Errorf("the room does not name the removed member:\n%s", s)
 	}
@@ -265,4 +271,10 @@ func loadKey(t *testing.T, home string) curve.PublicKey {
 		t.Fatal(err)
 	}
 	return id.CurveKey
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	return ls[len(ls)-1]
 }
