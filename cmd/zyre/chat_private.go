@@ -12,6 +12,7 @@ import (
 
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -74,6 +75,8 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	}
 	defer g.Close()
 	c.g = g
+	tell := func(rs []trust.Record) { tellRemoved(n, group, rs) }
+	rv.before.Store(&tell)
 	rv.g.Store(g)
 	defer rv.g.Store(nil)
 	w, err := g.NewWriter()
@@ -118,6 +121,14 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			}
 			if g.Handle(e) {
 				continue
+			}
+			if w, ok := e.(*zre.Whisper); ok {
+				if why, ok := removedNotice(w, group); ok && c.readers[w.Peer] {
+					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
+				}
+			}
+			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
+				fmt.Fprintf(env.stderr, "zyre: %s %s sends this device nothing any more while its beacons arrive (revoked? the network?)\n", safe(si.Name), uuidText(si.Peer))
 			}
 			if line, ok := sealedLine(e); ok {
 				fmt.Fprintln(env.stdout, line)

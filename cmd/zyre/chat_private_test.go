@@ -83,3 +83,33 @@ func TestChatPrivateNobodyListening(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", r.code, r.stderr)
 	}
 }
+
+// "zyre trust revoke bob" on alice's home during a private chat: alice's
+// chat names bob as removed, with why; bob's chat stops with a clear error
+// and a non-zero exit.
+func TestChatPrivateRevoke(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	inA, inAw := io.Pipe()
+	defer inAw.Close()
+	_, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
+	inB, inBw := io.Pipe()
+	defer inBw.Close()
+	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	if _, err := io.WriteString(inAw, "are you there\n"); err != nil {
+		t.Fatal(err)
+	}
+	awaitOutput(t, "bob reads alice", func() bool { return strings.Contains(outB.stdout.String(), " family are you there\n") })
+	rv := startStreamCmd(ctx, nil, "trust", "revoke", "bob", "--home", homeA, "--reason", "phone lost")
+	if r := waitStreamCmd(t, "trust revoke", rv); r.code != 0 {
+		t.Fatalf("trust revoke: exit %d:\n%s", r.code, r.stderr)
+	}
+	r := waitStreamCmd(t, "bob's chat", chatB)
+	if r.code == 0 || !strings.Contains(r.stderr.String(), "from the private group") {
+		t.Errorf("bob's chat: exit %d, want a clear error:\n%s", r.code, r.stderr)
+	}
+	awaitOutput(t, "alice names the removed member", func() bool {
+		return strings.Contains(outA.stderr.String(), "removed bob ") && strings.Contains(outA.stderr.String(), "its key is revoked (phone lost)")
+	})
+}

@@ -131,3 +131,36 @@ func (m *memberWatch) update() (count int, removed []removal) {
 func (r removal) report(w io.Writer, group string) {
 	fmt.Fprintf(w, "zyre: removed %s %s from the private group %q: %s\n", safe(r.name), uuidText(r.peer), group, r.reason)
 }
+
+// removedFrame is the second frame of the WHISPER by which a command tells
+// a member whose key was revoked that it is removed from the private
+// group, before its node drops that member: frames streamAck,
+// removedFrame, the group, the reason. The node drops a revoked peer on
+// its next housekeeping tick and discards what waits for it, so the notice
+// may be lost; the member then learns it from the silence of the sender
+// (a Silent event) or from records it cannot open.
+const removedFrame = "REMOVED"
+
+// tellRemoved whispers the notice to the peers of n whose key rs revoke.
+func tellRemoved(n *zre.Node, group string, rs []trust.Record) {
+	for _, pi := range n.PeerInfos() {
+		for _, r := range rs {
+			if !pi.Key.IsZero() && pi.Key.Equal(r.Key) {
+				reason := "its key is revoked"
+				if r.RevokeReason != "" {
+					reason += " (" + r.RevokeReason + ")"
+				}
+				n.Whisper(pi.UUID, []byte(streamAck), []byte(removedFrame), []byte(group), []byte(reason))
+			}
+		}
+	}
+}
+
+// removedNotice reports whether w is a removal notice for group, and its
+// reason.
+func removedNotice(w *zre.Whisper, group string) (string, bool) {
+	if len(w.Content) != 4 || string(w.Content[0]) != streamAck || string(w.Content[1]) != removedFrame || string(w.Content[2]) != group {
+		return "", false
+	}
+	return string(w.Content[3]), true
+}

@@ -268,13 +268,13 @@ func (s *streamNode) pump() {
 			}
 			continue
 		}
-		if w, ok := ev.(*zre.Whisper); ok && len(w.Content) == 4 && string(w.Content[0]) == streamAck &&
-			string(w.Content[1]) == streamRemoved && string(w.Content[2]) == s.group {
-			if p := s.reading.Load(); p != nil && *p == w.Peer {
-				why := string(w.Content[3])
-				s.removed.Store(&why)
+		if w, ok := ev.(*zre.Whisper); ok {
+			if why, ok := removedNotice(w, s.group); ok {
+				if p := s.reading.Load(); p != nil && *p == w.Peer {
+					s.removed.Store(&why)
+				}
+				continue
 			}
-			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && s.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
 			string(w.Content[1]) == "EOF" && string(w.Content[2]) == s.group {
@@ -286,26 +286,9 @@ func (s *streamNode) pump() {
 	}
 }
 
-// streamRemoved is the WHISPER a sender sends to a member whose key was
-// revoked, before its node drops it: frames streamAck, "REMOVED", group,
-// the reason.
-const streamRemoved = "REMOVED"
-
-// tellRemoved whispers streamRemoved to the members whose key rs revoke
-// (on the trust store's goroutine, before the group rechecks).
-func (s *streamNode) tellRemoved(rs []trust.Record) {
-	for _, pi := range s.n.PeerInfos() {
-		for _, r := range rs {
-			if !pi.Key.IsZero() && pi.Key.Equal(r.Key) {
-				reason := "its key is revoked"
-				if r.RevokeReason != "" {
-					reason += " (" + r.RevokeReason + ")"
-				}
-				s.n.Whisper(pi.UUID, []byte(streamAck), []byte(streamRemoved), []byte(s.group), []byte(reason))
-			}
-		}
-	}
-}
+// tellRemoved tells the members whose key rs revoke (tellRemoved), on
+// the trust store's goroutine, before the group rechecks.
+func (s *streamNode) tellRemoved(rs []trust.Record) { tellRemoved(s.n, s.group, rs) }
 
 // onOpaque is Options.OnOpaque, called on the pump's goroutine: a record
 // of the sender we read that we cannot open means it no longer gives us
