@@ -97,6 +97,10 @@ func monitorAgent(ctx context.Context, env *cliEnv, c *client.Client, groups []s
 			}
 			continue
 		}
+		if line, ok := sealedAgentLine(e); ok {
+			fmt.Fprintln(env.stdout, line)
+			continue
+		}
 		fmt.Fprintln(env.stdout, agentEventLine(e))
 	}
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"fmt"
 
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/agent/client"
+
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/zre"
@@ -32,6 +36,22 @@ func sealedLine(e zre.Event) (string, bool) {
 			n += len(f)
 		}
 		return fmt.Sprintf("SEALED %s %s %s %d octets (sender key)", safe(e.Name), uuidText(e.Peer), safe(string(e.Content[1])), n), true
+	}
+	return "", false
+}
+
+// sealedAgentLine is sealedLine for an event from the agent.
+func sealedAgentLine(e client.Event) (string, bool) {
+	id, err := uuid.Parse(e.Peer)
+	if err != nil {
+		return "", false
+	}
+	h := zre.EventHeader{Peer: id, Name: e.Name}
+	switch e.Type {
+	case zre.EventShout.String():
+		return sealedLine(&zre.Shout{EventHeader: h, Group: e.Group, Content: e.Content})
+	case zre.EventWhisper.String():
+		return sealedLine(&zre.Whisper{EventHeader: h, Content: e.Content})
 	}
 	return "", false
 }
