@@ -28,12 +28,16 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	if *wait <= 0 {
 		return fmt.Errorf("%w: --wait %s: want a positive duration", errUsage, *wait)
 	}
-	c, err := a.dial(ctx, env, f.fs)
+	c, err := a.dial(ctx, env, f.fs, "public")
 	if err != nil {
 		return err
 	}
 	if c != nil {
 		defer c.Close()
+		if !*public {
+			// The agent carries no private groups yet.
+			fmt.Fprintln(env.stderr, `zyre: warning: through the agent, chat is not sealed: every peer of the group reads it (run "zyre chat --no-agent --secure" for a private chat)`)
+		}
 		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
 	}
 	private := f.secure && !*public

@@ -54,6 +54,7 @@ type privateChat struct {
 	msgs    chan chatMsg
 	readers map[uuid.UUID]bool      // a Reader was opened: true while it runs
 	opaque  map[uuid.UUID]time.Time // first opaque record of a sender we read
+	probed  map[uuid.UUID]time.Time // probes of silent senders, unanswered
 	pending []string
 	pendSz  int
 	told    bool // the user was told that lines wait
@@ -62,7 +63,7 @@ type privateChat struct {
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}}
+		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.logger(env),
 		OnOpaque: c.onOpaque}
 	if f.trustStore == nil {
@@ -127,12 +128,19 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
 			}
-			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
-				fmt.Fprintf(env.stderr, "zyre: %s %s sends this device nothing any more while its beacons arrive (revoked? the network?)\n", safe(si.Name), uuidText(si.Peer))
-			}
-			if line, ok := sealedLine(e); ok {
-				fmt.Fprintln(env.stdout, line)
+			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, false) {
+				sendProbe(n, w.Peer, group, true)
 				continue
+			}
+			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, true) {
+				delete(c.probed, w.Peer)
+				continue
+			}
+			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
+				// Idle, or its node dropped ours (a revocation whose
+				// notice was lost): a probe tells.
+				c.probed[si.Peer] = time.Now()
+				sendProbe(n, si.Peer, group, false)
 			}
 			fmt.Fprintln(env.stdout, f.eventText(e))
 		case m := <-c.msgs:
@@ -158,6 +166,22 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					c.readers[p] = true
 					go c.read(rctx, p)
 				}
+			}
+			for p, t := range c.probed {
+				if time.Since(t) < probeWait {
+					continue
+				}
+				delete(c.probed, p)
+				others := 0
+				for q, running := range c.readers {
+					if running && q != p {
+						others++
+					}
+				}
+				if others == 0 {
+					return fmt.Errorf("chat: %w", cutOffError(n.PeerName(p), p, group))
+				}
+				fmt.Fprintf(env.stderr, "zyre: %v\n", cutOffError(n.PeerName(p), p, group))
 			}
 			for p, t := range c.opaque {
 				if time.Since(t) >= chatRemovedAfter {

@@ -113,3 +113,38 @@ func TestChatPrivateRevoke(t *testing.T) {
 		return strings.Contains(outA.stderr.String(), "removed bob ") && strings.Contains(outA.stderr.String(), "its key is revoked (phone lost)")
 	})
 }
+
+// An idle member goes silent (SILENT: beacons, no message): the chat
+// probes it, it answers, and the chat goes on.
+func TestChatPrivateIdleGoesOn(t *testing.T) {
+	homeA, homeB, port := streamPeers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	inA, inAw := io.Pipe()
+	defer inAw.Close()
+	chatA, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
+	inB, inBw := io.Pipe()
+	defer inBw.Close()
+	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	if _, err := io.WriteString(inAw, "hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	awaitOutput(t, "bob reads alice", func() bool { return strings.Contains(outB.stdout.String(), " family hello\n") })
+	awaitOutput(t, "bob sees alice go silent", func() bool { return strings.Contains(outB.stdout.String(), "SILENT alice ") })
+	silentAt := time.Now()
+	// The probe's answer is due within probeWait: still chatting after it.
+	for time.Since(silentAt) < probeWait+time.Second {
+		select {
+		case r := <-chatB:
+			t.Fatalf("bob's chat ended while alice was only idle: exit %d\n%s", r.code, r.stderr)
+		case r := <-chatA:
+			t.Fatalf("alice's chat ended: exit %d\n%s", r.code, r.stderr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if _, err := io.WriteString(inAw, "still here\n"); err != nil {
+		t.Fatal(err)
+	}
+	awaitOutput(t, "bob reads alice after the silence", func() bool { return strings.Contains(outB.stdout.String(), " family still here\n") })
+	_ = outA
+}

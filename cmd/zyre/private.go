@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -163,4 +164,40 @@ func removedNotice(w *zre.Whisper, group string) (string, bool) {
 		return "", false
 	}
 	return string(w.Content[3]), true
+}
+
+// A member that goes silent (its beacons arrive, no message for
+// zre.Config.Silent: a Silent event) is idle, or its node dropped ours. A
+// probe tells: frames streamAck, probeFrame, the group, answered with
+// probedFrame in place of probeFrame. No answer within probeWait: cut
+// off.
+const (
+	probeFrame  = "PROBE"
+	probedFrame = "PROBED"
+	probeWait   = 3 * time.Second
+)
+
+// probeMsg reports whether w is a probe (or, with answer, the answer to
+// one) for group.
+func probeMsg(w *zre.Whisper, group string, answer bool) bool {
+	want := probeFrame
+	if answer {
+		want = probedFrame
+	}
+	return len(w.Content) == 3 && string(w.Content[0]) == streamAck && string(w.Content[1]) == want && string(w.Content[2]) == group
+}
+
+// sendProbe whispers a probe (or an answer) for group to peer.
+func sendProbe(n *zre.Node, peer uuid.UUID, group string, answer bool) {
+	f := probeFrame
+	if answer {
+		f = probedFrame
+	}
+	n.Whisper(peer, []byte(streamAck), []byte(f), []byte(group))
+}
+
+// cutOffError is the error of a command whose sender no longer answers.
+func cutOffError(name string, peer uuid.UUID, group string) error {
+	return fmt.Errorf("%s %s sends this device nothing any more and answers no probe while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)",
+		safe(name), uuidText(peer), group)
 }

@@ -183,9 +183,9 @@ type streamNode struct {
 	opaqueAt atomic.Int64
 	// removed is set when the sender we read told us we are removed.
 	removed atomic.Pointer[string]
-	// silent is set when the sender we read sends us nothing any more
-	// while its beacons arrive (a Silent event): its node dropped ours.
-	silent atomic.Bool
+	// probedAt is when (UnixNano) we probed the sender we read, silent;
+	// 0 when it answered.
+	probedAt atomic.Int64
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -263,9 +263,19 @@ func (s *streamNode) pump() {
 			continue
 		}
 		if si, ok := ev.(*zre.Silent); ok {
+			// Idle, or its node dropped ours: a probe tells.
 			if p := s.reading.Load(); p != nil && *p == si.Peer {
-				s.silent.Store(true)
+				s.probedAt.CompareAndSwap(0, time.Now().UnixNano())
+				sendProbe(s.n, si.Peer, s.group, false)
 			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
+			sendProbe(s.n, w.Peer, s.group, true)
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, true) {
+			s.probedAt.Store(0)
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok {
@@ -477,8 +487,8 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 					rcancel(fmt.Errorf("%s %s removed this device from the private group %q: %s", safe(senderName), uuidText(sender), s.group, safe(*why)))
 					return
 				}
-				if s.silent.Load() {
-					rcancel(fmt.Errorf("%s %s sends this device nothing any more while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)", safe(senderName), uuidText(sender), s.group))
+				if t := s.probedAt.Load(); t != 0 && time.Since(time.Unix(0, t)) >= probeWait {
+					rcancel(cutOffError(senderName, sender, s.group))
 					return
 				}
 				if t := s.opaqueAt.Load(); t != 0 && time.Since(time.Unix(0, t)) >= chatRemovedAfter {
