@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
 )
@@ -16,26 +17,48 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "chat")
 	var a agentFlags
 	a.register(f.fs)
+	public := f.fs.Bool("public", false, "secure mode: shout in clear to every peer of the group (as C nodes do), not sealed to the trusted members")
+	wait := f.fs.Duration("wait", 30*time.Second, "private chat: how long lines typed before any trusted member is present wait after stdin ends")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if len(f.groups) == 0 {
 		f.groups = listFlag{"chat"}
 	}
-	c, err := a.dial(ctx, env, f.fs)
+	if *wait <= 0 {
+		return fmt.Errorf("%w: --wait %s: want a positive duration", errUsage, *wait)
+	}
+	c, err := a.dial(ctx, env, f.fs, "public")
 	if err != nil {
 		return err
 	}
 	if c != nil {
 		defer c.Close()
+		if !*public {
+			// The agent carries no private groups yet.
+			fmt.Fprintln(env.stderr, `zyre: warning: through the agent, chat is not sealed: every peer of the group reads it (run "zyre chat --no-agent --secure" for a private chat)`)
+		}
 		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
+	}
+	private := f.secure && !*public
+	group := f.groups[0]
+	rv := newRevocations()
+	if private {
+		// The private group joins the group itself.
+		f.groups = f.groups[1:]
+		f.onRevoked = rv.hook
 	}
 	n, err := f.startNode(ctx, env)
 	if err != nil {
 		return err
 	}
 	defer stopNode(n)
-	fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s\n", f.groups[0], n.Name(), uuidText(n.UUID()))
+	if private {
+		own := n.PublicKey()
+		rv.own.Store(&own)
+		return chatPrivate(ctx, env, f, n, rv, group, *wait)
+	}
+	fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s\n", group, n.Name(), uuidText(n.UUID()))
 
 	lines, readDone := readLines(ctx, env)
 	for {
@@ -44,9 +67,11 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 			if l == "" {
 				continue
 			}
-			if err := n.Shout(f.groups[0], []byte(l)); err != nil {
+			if err := n.Shout(group, []byte(l)); err != nil {
 				fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+				continue
 			}
+			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.Name()), uuidText(n.UUID()), group, contentText([][]byte{[]byte(l)}))
 		case err := <-readDone:
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)

@@ -46,7 +46,7 @@ func TestChatSecure(t *testing.T) {
 	peer := testSecurePeer(t, port, "tester", "room")
 	in, inw := io.Pipe()
 	defer inw.Close()
-	chat := startCmd(t, in, "chat", "--ephemeral", "--loopback", "--port", fmt.Sprint(port), "--name", "chatter", "--group", "room")
+	chat := startCmd(t, in, "chat", "--ephemeral", "--public", "--loopback", "--port", fmt.Sprint(port), "--name", "chatter", "--group", "room")
 	awaitEvent(t, peer, "JOIN chatter room", func(e zre.Event) bool {
 		j, ok := e.(*zre.Join)
 		return ok && j.Name == "chatter" && j.Group == "room"

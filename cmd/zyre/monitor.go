@@ -53,6 +53,8 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 				if err := writeJSONLine(env.stdout, agent.EventOf(e, time.Now())); err != nil {
 					return err
 				}
+			} else if line, ok := sealedLine(e); ok {
+				fmt.Fprintln(env.stdout, line)
 			} else {
 				fmt.Fprintln(env.stdout, f.eventText(e))
 			}
@@ -93,6 +95,10 @@ func monitorAgent(ctx context.Context, env *cliEnv, c *client.Client, groups []s
 			if err := writeJSONLine(env.stdout, e); err != nil {
 				return err
 			}
+			continue
+		}
+		if line, ok := sealedAgentLine(e); ok {
+			fmt.Fprintln(env.stdout, line)
 			continue
 		}
 		fmt.Fprintln(env.stdout, agentEventLine(e))

@@ -49,8 +49,10 @@ type nodeFlags struct {
 	passphraseFile string
 	ephemeral      bool
 	env            *cliEnv
-	trustStore     *trust.Store // secure mode's, once the node is configured
-	synopsis       string       // the first lines of --help
+	trustStore     *trust.Store         // secure mode's, once the node is configured
+	secret         curve.SecretKey      // secure mode's, once the node is configured
+	onRevoked      func([]trust.Record) // passed to the trust store (trust.Options.OnRevoked)
+	synopsis       string               // the first lines of --help
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -162,6 +164,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 			return nil, "", err
 		}
 		fmt.Fprintf(env.stderr, "zyre: --ephemeral: using the new key %s for this run\n", pub)
+		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
 	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile)
@@ -172,11 +175,11 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	pub, sec := id.CurveKeyPair()
 	// The trust store beside the identity decides on every peer key; our
 	// signing key ties our statements (zyre trust revoke) to our key.
-	ts, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	ts, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil)), OnRevoked: f.onRevoked})
 	if err != nil {
 		return nil, "", err
 	}
-	f.trustStore = ts
+	f.trustStore, f.secret = ts, sec
 	sign := append(ed25519.PrivateKey(nil), id.Signer()...)
 	fmt.Fprintf(env.stderr, "zyre: secure mode with the identity in %s: key %s, trust store %s\n", home, pub, ts.Path())
 	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil

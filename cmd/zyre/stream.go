@@ -175,6 +175,17 @@ type streamNode struct {
 	// acknowledgement before that cannot be one of our stream.
 	ending atomic.Bool
 	done   chan struct{}
+	st     *trust.Store // the node's trust store; nil with --trust any
+	rv     *revocations
+	// reading is the sender recv reads (a *uuid.UUID); opaqueAt the first
+	// time (UnixNano) a record of it could not be opened since.
+	reading  atomic.Pointer[uuid.UUID]
+	opaqueAt atomic.Int64
+	// removed is set when the sender we read told us we are removed.
+	removed atomic.Pointer[string]
+	// probedAt is when (UnixNano) we probed the sender we read, silent;
+	// 0 when it answered.
+	probedAt atomic.Int64
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -182,6 +193,8 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	if err != nil {
 		return nil, err
 	}
+	rv := newRevocations()
+	f.onRevoked = rv.hook
 	sc, name, err := f.secureConfig(ctx, env)
 	if err != nil {
 		return nil, err
@@ -196,18 +209,24 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 		fmt.Fprintln(env.stderr, "zyre: warning: --trust any: every authenticated peer in the group can read the stream")
 		opts.Trusted = func(uuid.UUID, curve.PublicKey) bool { return true }
 	default:
-		home := f.home
-		if home == "" {
-			if home, err = keystore.DefaultHome(env.getenv); err != nil {
-				return nil, fmt.Errorf("no home for the trust store (use --home or --trust any): %w", err)
+		// The node's own store: a revocation it applies (gossip, or
+		// "zyre trust revoke" beside it) reaches the group at once.
+		st := f.trustStore
+		if st == nil {
+			home := f.home
+			if home == "" {
+				if home, err = keystore.DefaultHome(env.getenv); err != nil {
+					return nil, fmt.Errorf("no home for the trust store (use --home or --trust any): %w", err)
+				}
 			}
-		}
-		st, err := trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return nil, err
+			if st, err = trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler), OnRevoked: rv.hook}); err != nil {
+				return nil, err
+			}
 		}
 		opts.Trust, opts.TrustTOFU = st, f.trust == "tofu"
 	}
+	s := &streamNode{env: env, group: group, acks: make(chan uuid.UUID, 64), done: make(chan struct{}), st: opts.Trust, rv: rv}
+	opts.OnOpaque = s.onOpaque
 	n, err := zre.New(cfg)
 	if err != nil {
 		return nil, err
@@ -220,12 +239,17 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 		n.Close()
 		return nil, err
 	}
+	own := n.PublicKey()
+	rv.own.Store(&own)
 	g, err := zyregroup.Attach(n, group, opts)
 	if err != nil {
 		stopNode(n)
 		return nil, err
 	}
-	s := &streamNode{env: env, n: n, g: g, group: group, acks: make(chan uuid.UUID, 64), done: make(chan struct{})}
+	s.n, s.g = n, g
+	tell := s.tellRemoved
+	rv.before.Store(&tell)
+	rv.g.Store(g)
 	go s.pump()
 	return s, nil
 }
@@ -238,6 +262,30 @@ func (s *streamNode) pump() {
 		if s.g.Handle(ev) {
 			continue
 		}
+		if si, ok := ev.(*zre.Silent); ok {
+			// Idle, or its node dropped ours: a probe tells.
+			if p := s.reading.Load(); p != nil && *p == si.Peer {
+				s.probedAt.CompareAndSwap(0, time.Now().UnixNano())
+				sendProbe(s.n, si.Peer, s.group, false)
+			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
+			sendProbe(s.n, w.Peer, s.group, true)
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, true) {
+			s.probedAt.Store(0)
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok {
+			if why, ok := removedNotice(w, s.group); ok {
+				if p := s.reading.Load(); p != nil && *p == w.Peer {
+					s.removed.Store(&why)
+				}
+				continue
+			}
+		}
 		if w, ok := ev.(*zre.Whisper); ok && s.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == streamAck &&
 			string(w.Content[1]) == "EOF" && string(w.Content[2]) == s.group {
 			select {
@@ -245,6 +293,19 @@ func (s *streamNode) pump() {
 			default:
 			}
 		}
+	}
+}
+
+// tellRemoved tells the members whose key rs revoke (tellRemoved), on
+// the trust store's goroutine, before the group rechecks.
+func (s *streamNode) tellRemoved(rs []trust.Record) { tellRemoved(s.n, s.group, rs) }
+
+// onOpaque is Options.OnOpaque, called on the pump's goroutine: a record
+// of the sender we read that we cannot open means it no longer gives us
+// its key.
+func (s *streamNode) onOpaque(peer uuid.UUID, _ []byte) {
+	if p := s.reading.Load(); p != nil && *p == peer {
+		s.opaqueAt.CompareAndSwap(0, time.Now().UnixNano())
 	}
 }
 
@@ -289,6 +350,41 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %d acknowledged the end\n",
 			max(sentTo, len(s.g.Members()), len(acked)), s.group, live, p.summary(), len(acked))
 	}()
+	// A member removed on the way (revoked, or gone) is named, with why;
+	// one whose key was revoked owes us no acknowledgement.
+	var revokedGone atomic.Int64
+	watchDone := make(chan struct{})
+	watchStop := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		watch := newMemberWatch(s.n, s.g, s.st)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_, removed := watch.update()
+			for _, r := range removed {
+				if r.revoked {
+					revokedGone.Add(1)
+				}
+				fmt.Fprint(s.env.stderr, "\n")
+				r.report(s.env.stderr, s.group)
+			}
+			select {
+			case <-tick.C:
+			case <-watchStop:
+				return
+			}
+		}
+	}()
+	stopWatch := func() {
+		select {
+		case <-watchStop:
+		default:
+			close(watchStop)
+			<-watchDone
+		}
+	}
+	defer stopWatch()
 	rctx, stopReading := context.WithCancel(ctx)
 	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
 	stopReading() // its goroutine ends, unless blocked on stdin itself
@@ -315,15 +411,19 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// Wait for the members' acknowledgements: the data is then delivered.
 	actx, cancel2 := context.WithTimeout(ctx, f.wait)
 	defer cancel2()
-	for len(acked) < f.members {
+	for len(acked) < f.members-int(revokedGone.Load()) {
 		select {
 		case peer := <-s.acks:
 			if slices.Contains(members, peer) {
 				acked[peer] = true
 			}
 		case <-actx.Done():
-			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), f.members, actx.Err())
+			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), f.members-int(revokedGone.Load()), actx.Err())
 		}
+	}
+	stopWatch()
+	if n := revokedGone.Load(); n > 0 {
+		fmt.Fprintf(s.env.stderr, "zyre: %d member(s) removed on the way: their keys are revoked\n", n)
 	}
 	return nil
 }
@@ -358,6 +458,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		return fmt.Errorf("stream: %s: %w", who, err)
 	}
 	senderName := s.n.PeerName(sender)
+	s.reading.Store(&sender)
 	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", safe(senderName), uuidText(sender), s.group)
 	rd, err := s.g.NewReader(sender)
 	if err != nil {
@@ -366,13 +467,37 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	defer rd.Close()
 	// The Reader ends with ctx, or if our node stops under us (its events
 	// end, and nothing would reach the Reader any more).
-	rctx, rcancel := context.WithCancel(ctx)
-	defer rcancel()
+	// It ends too when this device is removed from the group: our key
+	// revoked, or the sender's records no longer open for us.
+	rctx, rcancel := context.WithCancelCause(ctx)
+	defer rcancel(nil)
 	go func() {
-		select {
-		case <-s.done:
-			rcancel()
-		case <-rctx.Done():
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.done:
+				rcancel(nil)
+				return
+			case rec := <-s.rv.ours:
+				rcancel(ownRevokedError(rec, s.st))
+				return
+			case <-tick.C:
+				if why := s.removed.Load(); why != nil {
+					rcancel(fmt.Errorf("%s %s removed this device from the private group %q: %s", safe(senderName), uuidText(sender), s.group, safe(*why)))
+					return
+				}
+				if t := s.probedAt.Load(); t != 0 && time.Since(time.Unix(0, t)) >= probeWait {
+					rcancel(cutOffError(senderName, sender, s.group))
+					return
+				}
+				if t := s.opaqueAt.Load(); t != 0 && time.Since(time.Unix(0, t)) >= chatRemovedAfter {
+					rcancel(fmt.Errorf("%s %s no longer gives this device its key: removed from the private group %q (revoked?)", safe(senderName), uuidText(sender), s.group))
+					return
+				}
+			case <-rctx.Done():
+				return
+			}
 		}
 	}()
 	stop := context.AfterFunc(rctx, func() { rd.Close() })
@@ -417,6 +542,7 @@ read:
 			}
 			total += int64(n)
 			p.add(want[:n])
+			s.opaqueAt.Store(0)
 		}
 		var gap *privgroup.GapError
 		switch {
@@ -442,6 +568,9 @@ read:
 				return ctx.Err()
 			}
 			if rctx.Err() != nil {
+				if cause := context.Cause(rctx); cause != nil && !errors.Is(cause, context.Canceled) {
+					return fmt.Errorf("stream: after %d octets: %w", total, cause)
+				}
 				return fmt.Errorf("stream: our node stopped after %d octets: %w", total, err)
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
