@@ -3,9 +3,7 @@ package zmtp_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -69,17 +67,7 @@ func BenchmarkCurveHandshake(b *testing.B) {
 // curvePerfBinary builds testdata/curve_perf.c against libzmq.
 func curvePerfBinary(b *testing.B) string {
 	b.Helper()
-	if _, err := exec.LookPath("cc"); err != nil {
-		b.Skip("no C compiler")
-	}
-	if _, err := os.Stat("/usr/include/zmq.h"); err != nil {
-		b.Skip("no libzmq3-dev")
-	}
-	bin := filepath.Join(b.TempDir(), "curve_perf")
-	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/curve_perf.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
-		b.Fatalf("building curve_perf: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.BuildC(b, "curve_perf", "zmq.h", "libzmq3-dev", "-lzmq", "-lpthread")
 }
 
 func curvePerfRun(b *testing.B, bin string, args ...string) time.Duration {
