@@ -48,6 +48,19 @@ func joinCodeUntilAsked(t *testing.T, ctx context.Context, d *Displayer, tok Tok
 	return joined
 }
 
+// joinerTold is the result of the JoinCode on joined, which must come
+// before ctx ends: the joiner is told what happened at once.
+func joinerTold(t *testing.T, ctx context.Context, joined <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-joined:
+		return err
+	case <-ctx.Done():
+		t.Fatalf("the joiner was not told that %s", what)
+		return nil
+	}
+}
+
 // The token works once: a QR scanner that succeeds while the short code's
 // comparison is on screen wins, and the short-code joiner is told the token
 // is used instead of being recorded as a second device.
@@ -97,13 +110,8 @@ func TestCodeExpiresDuringComparison(t *testing.T) {
 	if _, err := d.Wait(ctx); !errors.Is(err, ErrExpired) {
 		t.Fatalf("displayer: %v, want ErrExpired", err)
 	}
-	select {
-	case err := <-joined:
-		if !errors.Is(err, ErrExpired) {
-			t.Fatalf("joiner: %v, want ErrExpired", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the joiner was not told that the token expired")
+	if err := joinerTold(t, ctx, joined, "the token expired"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("joiner: %v, want ErrExpired", err)
 	}
 	select {
 	case <-cancelled:
@@ -199,13 +207,8 @@ func TestDisplayerCloseTellsJoiner(t *testing.T) {
 	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
 	joined := joinCodeUntilAsked(t, ctx, d, tok, bob.opts(), asked) // bob says yes at once
 	d.Close()
-	select {
-	case err := <-joined:
-		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ErrClosed.Error()) {
-			t.Fatalf("joiner: %v, want ErrRefused saying the displayer closed", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the joiner was not told that the displayer closed")
+	if err := joinerTold(t, ctx, joined, "the displayer closed"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ErrClosed.Error()) {
+		t.Fatalf("joiner: %v, want ErrRefused saying the displayer closed", err)
 	}
 	mustNoRecords(t, alice)
 	mustNoRecords(t, bob)
