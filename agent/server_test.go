@@ -60,7 +60,7 @@ func startNode(t testing.TB, port int, name string, groups ...string) *zre.Node 
 
 // startServer runs a Server for a node on loopback; it stops with the
 // test. It returns the server and the channel Serve's result comes on.
-func startServer(t *testing.T, n *zre.Node, sock string) (*Server, context.CancelFunc, chan error) {
+func startServer(t testing.TB, n *zre.Node, sock string) (*Server, context.CancelFunc, chan error) {
 	t.Helper()
 	srv, err := Listen(Config{Node: n, Socket: sock, Version: "test"})
 	if err != nil {
