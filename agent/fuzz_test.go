@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net"
@@ -25,14 +24,7 @@ func FuzzRequest(f *testing.F) {
 	}
 	n := startNode(f, 20000+rand.IntN(40000), "fuzz")
 	sock := filepath.Join(f.TempDir(), client.SocketName)
-	srv, err := Listen(Config{Node: n, Socket: sock})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { srv.Serve(ctx); close(served) }()
-	f.Cleanup(func() { cancel(); <-served })
+	startServer(f, n, sock)
 	f.Fuzz(func(t *testing.T, line string) {
 		c, err := net.Dial("unix", sock)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -59,7 +60,7 @@ func startNode(t testing.TB, port int, name string, groups ...string) *zre.Node 
 
 // startServer runs a Server for a node on loopback; it stops with the
 // test. It returns the server and the channel Serve's result comes on.
-func startServer(t *testing.T, n *zre.Node, sock string) (*Server, context.CancelFunc, chan error) {
+func startServer(t testing.TB, n *zre.Node, sock string) (*Server, context.CancelFunc, chan error) {
 	t.Helper()
 	srv, err := Listen(Config{Node: n, Socket: sock, Version: "test"})
 	if err != nil {
@@ -273,30 +274,8 @@ func TestSocketDirChecked(t *testing.T) {
 // (its mode opened up for the test) is refused by its peer credentials.
 // Needs root, to run the child as uid 65534.
 func TestOtherUserRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a child as another uid")
-	}
-	dir, err := os.MkdirTemp("", "agent-uid-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// A copy of the test binary the other user may run.
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "agent.test")
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, exe := testenv.OtherUserExe(t, "agent", 0o755)
 	sockDir := filepath.Join(dir, "run")
 	if err := os.Mkdir(sockDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -308,7 +287,7 @@ func TestOtherUserRefused(t *testing.T) {
 	runAs := func() string {
 		cmd := exec.Command(exe)
 		cmd.Env = []string{"AGENT_TEST_DIAL=" + sock}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		testenv.AsOtherUser(cmd)
 		out, _ := cmd.Output()
 		return string(out)
 	}

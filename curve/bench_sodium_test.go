@@ -3,13 +3,12 @@ package curve
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/internal/testenv"
 	"golang.org/x/crypto/nacl/secretbox"
 )
 
@@ -64,16 +63,7 @@ func BenchmarkSecretbox(b *testing.B) {
 // octets.
 func sodiumRun(b *testing.B, size int) (seal, open time.Duration) {
 	b.Helper()
-	if _, err := exec.LookPath("cc"); err != nil {
-		b.Skip("no C compiler")
-	}
-	if _, err := os.Stat("/usr/include/sodium.h"); err != nil {
-		b.Skip("no libsodium-dev")
-	}
-	bin := filepath.Join(b.TempDir(), "sodium_secretbox")
-	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/sodium_secretbox.c", "-lsodium").CombinedOutput(); err != nil {
-		b.Fatalf("building sodium_secretbox: %v\n%s", err, out)
-	}
+	bin := testenv.BuildC(b, "sodium_secretbox", "sodium.h", "libsodium-dev", "-lsodium")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, strconv.Itoa(size), strconv.Itoa(b.N)).Output()

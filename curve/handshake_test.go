@@ -30,6 +30,14 @@ func handshake(t testing.TB) (cs, ss *Session) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return handshakeOf(t, srv, cli, cpub)
+}
+
+// handshakeOf runs the handshake of srv and cli, whose public key is
+// cpub, in memory, each side sending metadata, and checks what each side
+// learnt of the other.
+func handshakeOf(t testing.TB, srv *Server, cli *Client, cpub PublicKey) (cs, ss *Session) {
+	t.Helper()
 	hello, err := cli.Hello()
 	if err != nil {
 		t.Fatal(err)

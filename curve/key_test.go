@@ -172,30 +172,7 @@ func TestKeyPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello, err := cli.Hello()
-	if err != nil {
-		t.Fatal(err)
-	}
-	welcome, err := srv.Hello(hello)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initiate, err := cli.Welcome(welcome, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, _, err := srv.Initiate(initiate)
-	if err != nil || !client.Equal(cpub) {
-		t.Fatalf("Initiate: client %v, %v", client, err)
-	}
-	ready, ss, err := srv.Ready(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, cs, err := cli.Ready(ready)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, ss := handshakeOf(t, srv, cli, cpub)
 	body, err := cs.Seal(nil, 0, []byte("over prepared keys"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,17 +19,7 @@ import (
 // buildCZMQHelper compiles testdata/NAME.c against the real libczmq.
 func buildCZMQHelper(t *testing.T, name string) string {
 	t.Helper()
-	testenv.RequireCZMQ(t)
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "libczmq").Output()
-	if err != nil {
-		testenv.Missing(t, "pkg-config libczmq", "apt-get install pkg-config libczmq-dev")
-	}
-	bin := filepath.Join(t.TempDir(), name)
-	args := append([]string{"-o", bin, filepath.Join("testdata", name+".c")}, strings.Fields(string(flags))...)
-	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("cc %s: %v\n%s", name, err, out)
-	}
-	return bin
+	return testenv.BuildCZMQ(t, name)
 }
 
 // TestReadRealCZMQ has the real czmq write a certificate (zcert_new,

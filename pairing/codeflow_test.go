@@ -28,17 +28,14 @@ func codeConfirm(asked chan<- struct{}, release <-chan error) func(context.Conte
 	}
 }
 
-// The token works once: a QR scanner that succeeds while the short code's
-// comparison is on screen wins, and the short-code joiner is told the token
-// is used instead of being recorded as a second device.
-func TestCodeComparisonAfterQRSuccess(t *testing.T) {
-	ctx := testCtx(t)
-	alice, bob, carol := newNode(t, "alice"), newNode(t, "bob"), newNode(t, "carol")
-	asked, release := make(chan struct{}, 1), make(chan error, 1)
-	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
+// joinCodeUntilAsked starts JoinCode with tok's short code at d's code
+// address, and returns once the displayer asks for the comparison (asked,
+// from codeConfirm); JoinCode's result comes on the channel it returns.
+func joinCodeUntilAsked(t *testing.T, ctx context.Context, d *Displayer, tok Token, o Options, asked <-chan struct{}) <-chan error {
+	t.Helper()
 	joined := make(chan error, 1)
 	go func() {
-		_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts())
+		_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), o)
 		joined <- err
 	}()
 	select {
@@ -48,6 +45,31 @@ func TestCodeComparisonAfterQRSuccess(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the displayer never asked for the comparison")
 	}
+	return joined
+}
+
+// joinerTold is the result of the JoinCode on joined, which must come
+// before ctx ends: the joiner is told what happened at once.
+func joinerTold(t *testing.T, ctx context.Context, joined <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-joined:
+		return err
+	case <-ctx.Done():
+		t.Fatalf("the joiner was not told that %s", what)
+		return nil
+	}
+}
+
+// The token works once: a QR scanner that succeeds while the short code's
+// comparison is on screen wins, and the short-code joiner is told the token
+// is used instead of being recorded as a second device.
+func TestCodeComparisonAfterQRSuccess(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob, carol := newNode(t, "alice"), newNode(t, "bob"), newNode(t, "carol")
+	asked, release := make(chan struct{}, 1), make(chan error, 1)
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
+	joined := joinCodeUntilAsked(t, ctx, d, tok, bob.opts(), asked)
 	if _, err := Join(ctx, tok.URI(), carol.opts()); err != nil {
 		t.Fatalf("QR scanner: %v", err)
 	}
@@ -83,29 +105,13 @@ func TestCodeExpiresDuringComparison(t *testing.T) {
 			return err
 		}
 	})
-	joined := make(chan error, 1)
-	go func() {
-		_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts()) // bob says yes at once
-		joined <- err
-	}()
-	select {
-	case <-asked:
-	case err := <-joined:
-		t.Fatalf("JoinCode ended before the comparison: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the displayer never asked for the comparison")
-	}
+	joined := joinCodeUntilAsked(t, ctx, d, tok, bob.opts(), asked) // bob says yes at once
 	clk.Add(time.Hour)
 	if _, err := d.Wait(ctx); !errors.Is(err, ErrExpired) {
 		t.Fatalf("displayer: %v, want ErrExpired", err)
 	}
-	select {
-	case err := <-joined:
-		if !errors.Is(err, ErrExpired) {
-			t.Fatalf("joiner: %v, want ErrExpired", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the joiner was not told that the token expired")
+	if err := joinerTold(t, ctx, joined, "the token expired"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("joiner: %v, want ErrExpired", err)
 	}
 	select {
 	case <-cancelled:
@@ -199,26 +205,10 @@ func TestDisplayerCloseTellsJoiner(t *testing.T) {
 	alice, bob := newNode(t, "alice"), newNode(t, "bob")
 	asked, release := make(chan struct{}, 1), make(chan error)
 	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
-	joined := make(chan error, 1)
-	go func() {
-		_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), bob.opts()) // bob says yes at once
-		joined <- err
-	}()
-	select {
-	case <-asked:
-	case err := <-joined:
-		t.Fatalf("JoinCode ended before the comparison: %v", err)
-	case <-ctx.Done():
-		t.Fatal("the displayer never asked for the comparison")
-	}
+	joined := joinCodeUntilAsked(t, ctx, d, tok, bob.opts(), asked) // bob says yes at once
 	d.Close()
-	select {
-	case err := <-joined:
-		if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ErrClosed.Error()) {
-			t.Fatalf("joiner: %v, want ErrRefused saying the displayer closed", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the joiner was not told that the displayer closed")
+	if err := joinerTold(t, ctx, joined, "the displayer closed"); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), ErrClosed.Error()) {
+		t.Fatalf("joiner: %v, want ErrRefused saying the displayer closed", err)
 	}
 	mustNoRecords(t, alice)
 	mustNoRecords(t, bob)

@@ -17,28 +17,6 @@ import (
 	"github.com/zyre-go/zyre/trust"
 )
 
-// A short code alone is enough: the joiner finds the displayer by its
-// announcement (on lo here, on the beacon interface in the netns test of
-// cmd/zyre).
-func TestPairCodeDiscovered(t *testing.T) {
-	ctx := testCtx(t)
-	alice, bob := newNode(t, "alice"), newNode(t, "bob")
-	d, tok := newDisplayer(t, alice, nil)
-	res, err := JoinCode(ctx, tok.ShortCode(), "", bob.opts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dres, err := d.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Comparison == "" || res.Comparison != dres.Comparison {
-		t.Fatalf("comparison numbers %q and %q", res.Comparison, dres.Comparison)
-	}
-	mustVerified(t, alice, bob, "code")
-	mustVerified(t, bob, alice, "code")
-}
-
 // Another session on the network, or an announcement whose tag happens to
 // match the code: the joiner connects to neither.
 func TestDiscoverAmbiguous(t *testing.T) {
@@ -193,13 +171,7 @@ func TestCodeWrongEndsDisplayer(t *testing.T) {
 func TestRefusedJoinerToldAtOnce(t *testing.T) {
 	ctx := testCtx(t)
 	alice, bob := newNode(t, "alice"), newNode(t, "bob")
-	d, tok := newDisplayer(t, alice, nil)
-	if _, err := Join(ctx, tok.URI(), bob.opts()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pairQR(t, ctx, alice, bob)
 	if _, err := alice.trust.Revoke(ctx, bob.key(), "lost phone"); err != nil {
 		t.Fatal(err)
 	}
@@ -265,17 +237,11 @@ func FuzzAnnouncement(f *testing.F) {
 func TestScannerRefusesAtTheEnd(t *testing.T) {
 	ctx := testCtx(t)
 	alice, bob := newNode(t, "alice"), newNode(t, "bob")
-	d, tok := newDisplayer(t, alice, nil)
-	if _, err := Join(ctx, tok.URI(), bob.opts()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	pairQR(t, ctx, alice, bob)
 	if _, err := bob.trust.Revoke(ctx, alice.key(), "stolen"); err != nil {
 		t.Fatal(err)
 	}
-	d, tok = newDisplayer(t, alice, func(o *Options) { o.Linger = time.Minute })
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.Linger = time.Minute })
 	if _, err := Join(ctx, tok.URI(), bob.opts()); !errors.Is(err, ErrRefused) {
 		t.Fatalf("scanner that revoked the displayer: %v, want ErrRefused", err)
 	}

@@ -242,17 +242,7 @@ func awaitReply(ctx context.Context, c conn, want string) ([][]byte, error) {
 		}
 		return nil, fmt.Errorf("pairing: waiting for %s: %v: %w", want, err, ErrUnreachable)
 	}
-	cmd, f, err := parseMsg(m.Frames)
-	if err != nil {
-		return nil, err
-	}
-	switch cmd {
-	case want:
-		return f, nil
-	case cmdErr:
-		return nil, remoteErr(f)
-	}
-	return nil, fmt.Errorf("pairing: got %s, want %s: %w", cmd, want, ErrProtocol)
+	return expectReply(m, want)
 }
 
 // lastWord tells the displayer why we stop (an ERR), and waits at most
@@ -329,6 +319,12 @@ func exchange(ctx context.Context, c conn, opts Options, msg [][]byte, want stri
 		}
 		return nil, fmt.Errorf("pairing: no %s within %s: %v: %w", want, opts.Timeout, err, ErrUnreachable)
 	}
+	return expectReply(m, want)
+}
+
+// expectReply is the frames of m if it is the reply want; an ERR is returned
+// as the error it carries, anything else as ErrProtocol.
+func expectReply(m zmtp.Message, want string) ([][]byte, error) {
 	cmd, f, err := parseMsg(m.Frames)
 	if err != nil {
 		return nil, err

@@ -135,6 +135,19 @@ func newDisplayer(t *testing.T, n node, mod func(*Options)) (*Displayer, Token) 
 	return d, tok
 }
 
+// pairQR pairs joiner with displayer by a scanned QR code, as users do
+// before a test turns against them.
+func pairQR(t *testing.T, ctx context.Context, displayer, joiner node) {
+	t.Helper()
+	d, tok := newDisplayer(t, displayer, nil)
+	if _, err := Join(ctx, tok.URI(), joiner.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // attacker connects to the displayer over CURVE with its own key (it knows
 // the displayer's public key and endpoint, which are no secrets).
 func attacker(t *testing.T, ctx context.Context, a node, d *Displayer) *zmtp.Dealer {
@@ -186,39 +199,56 @@ func TestPairQR(t *testing.T) {
 	mustVerified(t, alice, bob, "qr")
 }
 
+// TestPairCode pairs by the short code, at the code endpoint given (as
+// read from the screen with the code) and found by the displayer's
+// announcement alone (on lo here, on the beacon interface in the netns
+// test of cmd/zyre).
 func TestPairCode(t *testing.T) {
-	ctx := testCtx(t)
-	alice, bob := newNode(t, "alice"), newNode(t, "bob")
-	var mu sync.Mutex
-	var shown []string
-	confirm := func(_ context.Context, r Result) error {
-		mu.Lock()
-		shown = append(shown, r.Comparison)
-		mu.Unlock()
-		return nil
+	for _, c := range []struct {
+		name     string
+		discover bool
+	}{{"endpoint", false}, {"discovered", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			alice, bob := newNode(t, "alice"), newNode(t, "bob")
+			var mu sync.Mutex
+			var shown []string
+			confirm := func(_ context.Context, r Result) error {
+				mu.Lock()
+				shown = append(shown, r.Comparison)
+				mu.Unlock()
+				return nil
+			}
+			d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = confirm })
+			o := bob.opts()
+			o.Confirm = confirm
+			addr := d.CodeAddr()
+			if c.discover {
+				addr = ""
+			}
+			res, err := JoinCode(ctx, tok.ShortCode(), addr, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dres, err := d.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Comparison) != 6 || res.Comparison != dres.Comparison {
+				t.Fatalf("comparison numbers %q and %q", res.Comparison, dres.Comparison)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(shown) != 2 || shown[0] != shown[1] {
+				t.Fatalf("Confirm saw %v", shown)
+			}
+			if res.PeerKey != alice.key() || dres.PeerKey != bob.key() || res.Method != "code" {
+				t.Fatalf("results %+v / %+v", res, dres)
+			}
+			mustVerified(t, alice, bob, "code")
+			mustVerified(t, bob, alice, "code")
+		})
 	}
-	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = confirm })
-	o := bob.opts()
-	o.Confirm = confirm
-	res, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dres, err := d.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Comparison) != 6 || res.Comparison != dres.Comparison {
-		t.Fatalf("comparison numbers %q and %q", res.Comparison, dres.Comparison)
-	}
-	if len(shown) != 2 || shown[0] != shown[1] {
-		t.Fatalf("Confirm saw %v", shown)
-	}
-	if res.PeerKey != alice.key() || dres.PeerKey != bob.key() || res.Method != "code" {
-		t.Fatalf("results %+v / %+v", res, dres)
-	}
-	mustVerified(t, alice, bob, "code")
-	mustVerified(t, bob, alice, "code")
 }
 
 func TestPairWrongCode(t *testing.T) {

@@ -37,6 +37,17 @@ func newNode(t *testing.T, port int, name string, sec curve.SecretKey) *zre.Node
 	return n
 }
 
+// twoNodes starts the sender a, named name, and the receiver "bob" on one
+// loopback beacon port, and waits until a has seen b.
+func twoNodes(t *testing.T, name string) (a, b *zre.Node) {
+	t.Helper()
+	port := 20000 + rand.IntN(40000)
+	a = newNode(t, port, name, newKey(t))
+	b = newNode(t, port, "bob", newKey(t))
+	waitPeer(t, a, b.UUID())
+	return a, b
+}
+
 func newKey(t *testing.T) curve.SecretKey {
 	_, sec, err := curve.GenerateKeyPair(nil)
 	if err != nil {
@@ -85,10 +96,7 @@ func randomData(n int, seed uint64) []byte {
 
 // A directory tree and a file go whole, kept as trees, checked.
 func TestSendReceiveTree(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "alice", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "alice")
 	src := t.TempDir()
 	files := map[string][]byte{
 		"photos/2026/beach.jpg": randomData(3*ChunkSize+17, 1),
@@ -211,10 +219,7 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 // offer is refused whole before anything is written. A symbolic link
 // planted in the folder does not lead out of it either.
 func TestHostileNames(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "mallory", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "mallory")
 	outside := t.TempDir()
 	dst := t.TempDir()
 	if err := os.Symlink(outside, filepath.Join(dst, "escape")); err != nil {
@@ -282,42 +287,12 @@ func hexOf(b []byte) string {
 // (the sender goes back there); DATA beyond the file's end ends the
 // transfer with a DONE that says so.
 func TestReceiverResyncAndBounds(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "sender", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
 	data := []byte("0123456789")
 	s := sha256.Sum256(data)
 	o := Offer{ID: strings.Repeat("2e", 16), Files: []File{{Path: "f.txt", Size: int64(len(data)), SHA256: hexOf(s[:])}}}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	recvErr := make(chan error, 1)
-	go func() {
-		_, err := Receive(ctx, b, ReceiveOptions{Dir: t.TempDir(), Trusted: anyone, Accept: yes})
-		recvErr <- err
-	}()
-	// next returns the next message of our protocol from b.
-	next := func(want string) any {
-		t.Helper()
-		for {
-			select {
-			case e := <-a.Events():
-				w, ok := e.(*zre.Whisper)
-				if !ok {
-					continue
-				}
-				kind, hdr, _, ok, err := parse(w.Content)
-				if !ok || err != nil {
-					t.Fatalf("bad message: %v", err)
-				}
-				if kind == want {
-					return hdr
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %s", want)
-			}
-		}
-	}
+	a, b, next, recvErr := rawSender(t, ctx, t.TempDir(), 0)
 	offer := func() {
 		if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
 			t.Fatal(err)
@@ -382,10 +357,7 @@ func TestCheckPathNames(t *testing.T) {
 // the same for the same files) is not written through, whatever file it
 // links; nor is a symbolic link there followed, or put in place.
 func TestPlantedPartial(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "alice", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "alice")
 	outside, dst := t.TempDir(), t.TempDir()
 	srcDir := t.TempDir()
 	data := randomData(300<<10, 7)
@@ -448,10 +420,7 @@ func TestPlantedPartial(t *testing.T) {
 // of kind want that a gets, and Receive's result channel.
 func rawSender(t *testing.T, ctx context.Context, dir string, peerWait time.Duration) (*zre.Node, *zre.Node, func(string) any, chan error) {
 	t.Helper()
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "mallory", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "mallory")
 	recvErr := make(chan error, 1)
 	go func() {
 		_, err := Receive(ctx, b, ReceiveOptions{Dir: dir, Trusted: anyone, Accept: yes, PeerWait: peerWait})
@@ -548,10 +517,7 @@ func TestOfferBeyondFreeSpace(t *testing.T) {
 // a peer who knows another transfer's id, which is the same for the same
 // files) removes no partial file of the folder.
 func TestDeclinedOfferTouchesNothing(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "mallory", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "mallory")
 	dst := t.TempDir()
 	o := Offer{ID: strings.Repeat("5b", 16), Files: []File{{Path: "f.bin", Size: 1, SHA256: strings.Repeat("ab", 32)},
 		{Path: "g.bin", Size: 1, SHA256: strings.Repeat("ab", 32)}}}
@@ -611,10 +577,7 @@ func TestRemoteText(t *testing.T) {
 // link to another file (of the same size: one the sender never meant to
 // send) is not read for the transfer.
 func TestSenderFileSwapped(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "alice", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "alice")
 	srcDir, dst, private := t.TempDir(), t.TempDir(), t.TempDir()
 	writeFile(t, filepath.Join(srcDir, "share", "a.txt"), []byte("public text"))
 	secret := []byte("SECRET-KEY!")
@@ -653,10 +616,7 @@ func TestSenderFileSwapped(t *testing.T) {
 // (by the user, or another program) is not replaced: the received file
 // takes the next free name.
 func TestPlaceNeverReplaces(t *testing.T) {
-	port := 20000 + rand.IntN(40000)
-	a := newNode(t, port, "alice", newKey(t))
-	b := newNode(t, port, "bob", newKey(t))
-	waitPeer(t, a, b.UUID())
+	a, b := twoNodes(t, "alice")
 	srcDir, dst := t.TempDir(), t.TempDir()
 	writeFile(t, filepath.Join(srcDir, "n.txt"), []byte("received"))
 	src, err := Prepare([]string{filepath.Join(srcDir, "n.txt")})

@@ -16,64 +16,74 @@ func signed(t *testing.T, from *Store, p testPeer, body Body) []byte {
 	return st.Raw
 }
 
+// mergeRace is the set-up of the tests of two processes' changes: the
+// node's store (writing only when flushed) and the CLI's, of one home;
+// alice is verified and the phone admitted (tofu), on disk.
+type mergeRace struct {
+	home         string
+	node, cli    *Store
+	alice, phone testPeer
+}
+
+func newMergeRace(t *testing.T) *mergeRace {
+	t.Helper()
+	home := t.TempDir()
+	m := &mergeRace{home: home, node: openStore(t, home, Options{WriteDelay: time.Hour}), cli: openStore(t, home, Options{}),
+		alice: newPeer(1, "alice"), phone: newPeer(4, "phone")}
+	mustVerify(t, m.node, m.alice)
+	mustAdmit(t, m.node, m.phone.obs(), t0)
+	onDisk(t, m.node)
+	return m
+}
+
+// fromAlice applies alice's statement body to the node (not written yet).
+func (m *mergeRace) fromAlice(t *testing.T, body Body) {
+	t.Helper()
+	if _, err := m.node.Apply(ctx, signed(t, newTestStore(t), m.alice, body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flushed writes the node's change and checks that the phone is in state
+// want (what says why) in the node and in a store that reads the disk.
+func (m *mergeRace) flushed(t *testing.T, want State, what string) {
+	t.Helper()
+	if err := m.node.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []*Store{m.node, openStore(t, m.home, Options{})} {
+		if got := stateOf(t, s, m.phone); got != want {
+			t.Fatalf("store %d: phone is %s, want %s", i, got, what)
+		}
+	}
+}
+
 // TestMergeKeepsVerification: the node introduces a peer (a vouch from
 // the network, not written yet) while the CLI verifies it: the
 // verification is not lost when the node writes its change.
 func TestMergeKeepsVerification(t *testing.T) {
-	home := t.TempDir()
-	node := openStore(t, home, Options{WriteDelay: time.Hour})
-	cli := openStore(t, home, Options{})
-	alice, phone := newPeer(1, "alice"), newPeer(4, "phone")
-	mustVerify(t, node, alice)
-	mustAdmit(t, node, phone.obs(), t0)
-	onDisk(t, node)
-	vouch := signed(t, newTestStore(t), alice, &Vouch{Key: phone.key, UUID: phone.id, Name: "phone"})
-	if _, err := node.Apply(ctx, vouch); err != nil {
-		t.Fatal(err)
-	}
-	if got := stateOf(t, node, phone); got != StateIntroduced {
+	m := newMergeRace(t)
+	m.fromAlice(t, &Vouch{Key: m.phone.key, UUID: m.phone.id, Name: "phone"})
+	if got := stateOf(t, m.node, m.phone); got != StateIntroduced {
 		t.Fatalf("phone is %s after alice's vouch", got)
 	}
-	mustVerify(t, cli, phone)
-	if err := node.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []*Store{node, openStore(t, home, Options{})} {
-		if got := stateOf(t, s, phone); got != StateVerified {
-			t.Fatalf("store %d: phone is %s, want the CLI's verification", i, got)
-		}
-	}
+	mustVerify(t, m.cli, m.phone)
+	m.flushed(t, StateVerified, "the CLI's verification")
 }
 
 // TestForgetDoesNotEraseRevocation: the node honours a revocation from
 // the network (not written yet) while the CLI forgets the record (tofu,
 // as the CLI read it): the revocation stands.
 func TestForgetDoesNotEraseRevocation(t *testing.T) {
-	home := t.TempDir()
-	node := openStore(t, home, Options{WriteDelay: time.Hour})
-	cli := openStore(t, home, Options{})
-	alice, phone := newPeer(1, "alice"), newPeer(4, "phone")
-	mustVerify(t, node, alice)
-	mustAdmit(t, node, phone.obs(), t0)
-	onDisk(t, node)
-	if _, ok, _ := cli.Lookup(phone.key); !ok {
+	m := newMergeRace(t)
+	if _, ok, _ := m.cli.Lookup(m.phone.key); !ok {
 		t.Fatal("the CLI does not see the phone")
 	}
-	rev := signed(t, newTestStore(t), alice, &Revoke{Key: phone.key, Reason: "stolen"})
-	if _, err := node.Apply(ctx, rev); err != nil {
+	m.fromAlice(t, &Revoke{Key: m.phone.key, Reason: "stolen"})
+	if _, err := m.cli.Forget(ctx, m.phone.key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.Forget(ctx, phone.key); err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range []*Store{node, openStore(t, home, Options{})} {
-		if got := stateOf(t, s, phone); got != StateRevoked {
-			t.Fatalf("store %d: phone is %s, want revoked", i, got)
-		}
-	}
+	m.flushed(t, StateRevoked, "revoked")
 }
 
 // TestEvictionKeepsDemotion: a peer introduced by alice falls back to

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,17 +16,7 @@ import (
 // buildPeer compiles testdata/zgossip_peer.c against Debian's libczmq.
 func buildPeer(t *testing.T) string {
 	t.Helper()
-	testenv.RequireCZMQ(t)
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "libczmq").Output()
-	if err != nil {
-		testenv.Missing(t, "pkg-config libczmq", "apt-get install libczmq-dev pkg-config")
-	}
-	bin := filepath.Join(t.TempDir(), "zgossip_peer")
-	args := append([]string{"-o", bin, "testdata/zgossip_peer.c"}, strings.Fields(string(flags))...)
-	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("cc %v: %v\n%s", args, err, out)
-	}
-	return bin
+	return testenv.BuildCZMQ(t, "zgossip_peer")
 }
 
 // cPeer is the running C program and its stdout lines.

@@ -52,7 +52,7 @@ func BenchmarkHogDealerToRouter(b *testing.B) {
 		b.Run("libzmq-curve/"+size.name, func(b *testing.B) {
 			defer hog(b)()
 			b.ResetTimer()
-			reportLibzmq(b, size.n, curvePerfRun(b, curvePerf, "thr", strconv.Itoa(size.n), strconv.Itoa(b.N)))
+			reportLibzmq(b, size.n, runLibzmq(b, curvePerf, "thr", strconv.Itoa(size.n), strconv.Itoa(b.N)))
 		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -102,17 +101,7 @@ type pacedResult struct {
 
 // buildLibzmqRx compiles testdata/libzmq_rx.c, or says what is missing.
 func buildLibzmqRx(b *testing.B) (bin, missing string) {
-	if _, err := exec.LookPath("cc"); err != nil {
-		return "", "no C compiler"
-	}
-	if _, err := os.Stat("/usr/include/zmq.h"); err != nil {
-		return "", "no libzmq3-dev"
-	}
-	bin = filepath.Join(b.TempDir(), "libzmq_rx")
-	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/libzmq_rx.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
-		b.Fatalf("building libzmq_rx: %v\n%s", err, out)
-	}
-	return bin, ""
+	return testenv.TryBuildC(b, "libzmq_rx", "zmq.h", "libzmq3-dev", "-lzmq", "-lpthread")
 }
 
 // pacedRun starts a receiver process of the mode, sends it 3 s of

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -113,17 +112,7 @@ func BenchmarkLibzmqDealerToRouter(b *testing.B) {
 // libzmqThrBinary builds testdata/libzmq_thr.c against libzmq.
 func libzmqThrBinary(b *testing.B) string {
 	b.Helper()
-	if _, err := exec.LookPath("cc"); err != nil {
-		b.Skip("no C compiler")
-	}
-	if _, err := os.Stat("/usr/include/zmq.h"); err != nil {
-		b.Skip("no libzmq3-dev")
-	}
-	bin := filepath.Join(b.TempDir(), "libzmq_thr")
-	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/libzmq_thr.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
-		b.Fatalf("building libzmq_thr: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.BuildC(b, "libzmq_thr", "zmq.h", "libzmq3-dev", "-lzmq", "-lpthread")
 }
 
 // runLibzmq runs a C benchmark program that prints "elapsed_ns N".

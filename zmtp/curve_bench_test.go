@@ -2,10 +2,6 @@ package zmtp_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -69,34 +65,7 @@ func BenchmarkCurveHandshake(b *testing.B) {
 // curvePerfBinary builds testdata/curve_perf.c against libzmq.
 func curvePerfBinary(b *testing.B) string {
 	b.Helper()
-	if _, err := exec.LookPath("cc"); err != nil {
-		b.Skip("no C compiler")
-	}
-	if _, err := os.Stat("/usr/include/zmq.h"); err != nil {
-		b.Skip("no libzmq3-dev")
-	}
-	bin := filepath.Join(b.TempDir(), "curve_perf")
-	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/curve_perf.c", "-lzmq", "-lpthread").CombinedOutput(); err != nil {
-		b.Fatalf("building curve_perf: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func curvePerfRun(b *testing.B, bin string, args ...string) time.Duration {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	out, err := cmd.Output()
-	if err != nil {
-		b.Fatalf("curve_perf %q: %v", args, err)
-	}
-	reportCPU(b, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
-	var ns int64
-	if _, err := fmt.Sscanf(string(out), "elapsed_ns %d", &ns); err != nil || ns <= 0 {
-		b.Fatalf("curve_perf said %q", out)
-	}
-	return time.Duration(ns)
+	return testenv.BuildC(b, "curve_perf", "zmq.h", "libzmq3-dev", "-lzmq", "-lpthread")
 }
 
 // BenchmarkCurveLibzmqDealerToRouter runs the same stream with libzmq CURVE
@@ -105,11 +74,7 @@ func BenchmarkCurveLibzmqDealerToRouter(b *testing.B) {
 	bin := curvePerfBinary(b)
 	for _, bc := range benchSizes {
 		b.Run(bc.name, func(b *testing.B) {
-			el := curvePerfRun(b, bin, "thr", strconv.Itoa(bc.size), strconv.Itoa(b.N))
-			b.SetBytes(int64(bc.size))
-			b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
-			b.ReportMetric(float64(b.N)*float64(bc.size)/el.Seconds()/1e6, "MB/s")
-			b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/op")
+			reportLibzmq(b, bc.size, runLibzmq(b, bin, "thr", strconv.Itoa(bc.size), strconv.Itoa(b.N)))
 		})
 	}
 }
@@ -117,7 +82,7 @@ func BenchmarkCurveLibzmqDealerToRouter(b *testing.B) {
 // BenchmarkCurveLibzmqHandshake is BenchmarkCurveHandshake with libzmq.
 func BenchmarkCurveLibzmqHandshake(b *testing.B) {
 	bin := curvePerfBinary(b)
-	el := curvePerfRun(b, bin, "hs", strconv.Itoa(b.N))
+	el := runLibzmq(b, bin, "hs", strconv.Itoa(b.N))
 	b.ReportMetric(float64(b.N)/el.Seconds(), "conn/s")
 	b.ReportMetric(float64(el.Nanoseconds())/float64(b.N), "ns/op")
 }

@@ -106,6 +106,27 @@ func TestReleaseCopies(t *testing.T) {
 	}
 }
 
+// mechPair is a Router and a Dealer of identity connected to it, with
+// mech "NULL" or "CURVE" (fresh keys).
+func mechPair(t *testing.T, mech, identity string) (*Router, *Dealer) {
+	t.Helper()
+	ro, do := Options{}, Options{Identity: []byte(identity)}
+	if mech == "CURVE" {
+		spub, ssec, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpub, csec, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro.Mechanism = CurveServer(CurveServerConfig{Public: spub, Secret: ssec})
+		do.Mechanism = CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})
+	}
+	r := listen(t, ro)
+	return r, dial(t, r.Addr().String(), do)
+}
+
 // TestReleaseStress: a Dealer sends messages of pooled sizes, each filled
 // with its own octet; the receiver checks each one, then releases it in
 // one of several patterns (once; a copy and the original at the same time
@@ -116,15 +137,7 @@ func TestReleaseStress(t *testing.T) {
 	testenv.NoLeak(t, testDeadline)
 	for _, mech := range []string{"NULL", "CURVE"} {
 		t.Run(mech, func(t *testing.T) {
-			ro, do := Options{}, Options{Identity: []byte("s")}
-			if mech == "CURVE" {
-				spub, ssec, _ := curve.GenerateKeyPair(nil)
-				cpub, csec, _ := curve.GenerateKeyPair(nil)
-				ro.Mechanism = CurveServer(CurveServerConfig{Public: spub, Secret: ssec})
-				do.Mechanism = CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})
-			}
-			r := listen(t, ro)
-			d := dial(t, r.Addr().String(), do)
+			r, d := mechPair(t, mech, "s")
 			const n = 400
 			sizes := []int{1500, 5000, 20000, 70000, 200000}
 			ctx := testCtx(t)
@@ -201,15 +214,7 @@ func TestPooledFrameCapacity(t *testing.T) {
 	testenv.NoLeak(t, testDeadline)
 	for _, mech := range []string{"NULL", "CURVE"} {
 		t.Run(mech, func(t *testing.T) {
-			ro, do := Options{}, Options{Identity: []byte("c")}
-			if mech == "CURVE" {
-				spub, ssec, _ := curve.GenerateKeyPair(nil)
-				cpub, csec, _ := curve.GenerateKeyPair(nil)
-				ro.Mechanism = CurveServer(CurveServerConfig{Public: spub, Secret: ssec})
-				do.Mechanism = CurveClient(CurveClientConfig{Public: cpub, Secret: csec, ServerKey: spub})
-			}
-			r := listen(t, ro)
-			d := dial(t, r.Addr().String(), do)
+			r, d := mechPair(t, mech, "c")
 			for i, size := range []int{8000, 8000, 5000, 5000} { // one class, 8 KiB
 				if err := d.SendContext(testCtx(t), bytes.Repeat([]byte{'a' + byte(i)}, size)); err != nil {
 					t.Fatal(err)

@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // The test binary run as another user (TestForeignAgentRefused) listens
@@ -54,33 +55,11 @@ func TestMain(m *testing.M) {
 // refused before anything is sent to it. Needs root, to run the child as
 // uid 65534.
 func TestForeignAgentRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run a child as another uid")
-	}
-	dir, err := os.MkdirTemp("", "client-uid-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "client.test")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir, exe := testenv.OtherUserExe(t, "client", 0o777)
 	sock := filepath.Join(dir, SocketName)
 	cmd := exec.Command(exe)
 	cmd.Env = []string{"CLIENT_TEST_LISTEN=" + sock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	testenv.AsOtherUser(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

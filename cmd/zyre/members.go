@@ -24,11 +24,17 @@ idle peer), evasive (nothing heard at all for a while: it was pinged).`
 
 // runMembers implements "zyre members", like "serf members".
 func runMembers(ctx context.Context, env *cliEnv, args []string) error {
-	f := newNodeFlags(env, "members")
-	f.synopsis = membersUsage
+	return runMemberList(ctx, env, args, "members", membersUsage, "print JSON (with the full UUIDs)", printMembers)
+}
+
+// runMemberList is "zyre members" and "zyre peers", which differ in
+// their synopsis, the help of --json and how they print a table.
+func runMemberList(ctx context.Context, env *cliEnv, args []string, cmd, synopsis, jsonHelp string, print func(io.Writer, []client.Member) error) error {
+	f := newNodeFlags(env, cmd)
+	f.synopsis = synopsis
 	var a agentFlags
 	a.register(f.fs)
-	asJSON := f.fs.Bool("json", false, "print JSON (with the full UUIDs)")
+	asJSON := f.fs.Bool("json", false, jsonHelp)
 	wait := f.fs.Duration("wait", 3*time.Second, "without an agent: listen this `long` before printing")
 	if err := f.parse(args); err != nil {
 		return err
@@ -43,7 +49,7 @@ func runMembers(ctx context.Context, env *cliEnv, args []string) error {
 	if *asJSON {
 		return writeJSON(env.stdout, ms)
 	}
-	return printMembers(env.stdout, ms)
+	return print(env.stdout, ms)
 }
 
 // members lists the members from the agent, or from a node of this

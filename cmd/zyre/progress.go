@@ -29,9 +29,17 @@ func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *pro
 	if every <= 0 {
 		return p
 	}
-	p.bar = progressbar.NewOptions64(size,
+	p.bar = newBar(env, verb, size, every, progressbar.OptionSpinnerType(14))
+	return p
+}
+
+// newBar is the progress bar of the CLI on stderr, described by verb, of
+// size octets (-1: unknown), redrawn at most every interval; extra options
+// follow the common ones.
+func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...progressbar.Option) *progressbar.ProgressBar {
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(env.stderr),
-		progressbar.OptionSetDescription("zyre: "+verb),
+		progressbar.OptionSetDescription("zyre: " + verb),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowTotalBytes(true),
@@ -41,9 +49,8 @@ func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *pro
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetRenderBlankState(true),
-		progressbar.OptionSpinnerType(14),
-	)
-	return p
+	}
+	return progressbar.NewOptions64(size, append(opts, extra...)...)
 }
 
 // add counts b, which passed.
@@ -104,19 +111,7 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 	if every <= 0 {
 		return t
 	}
-	t.bar = progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(env.stderr),
-		progressbar.OptionSetDescription("zyre: "+verb),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowTotalBytes(true),
-		progressbar.OptionUseIECUnits(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(every),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionSetRenderBlankState(true),
-	)
+	t.bar = newBar(env, verb, total, every)
 	return t
 }
 

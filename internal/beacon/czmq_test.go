@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,16 +26,7 @@ func TestNetnsCZMQ(t *testing.T) {
 		return
 	}
 	testenv.RequireRoot(t)
-	testenv.RequireCZMQ(t)
-	bin := filepath.Join(t.TempDir(), "zbeacon_peer")
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "libczmq").Output()
-	if err != nil {
-		testenv.Missing(t, "pkg-config libczmq", "apt-get install libczmq-dev pkg-config")
-	}
-	args := append([]string{"-o", bin, "testdata/zbeacon_peer.c"}, strings.Fields(string(flags))...)
-	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("cc %v: %v\n%s", args, err, out)
-	}
+	bin := testenv.BuildCZMQ(t, "zbeacon_peer")
 
 	lab := netns.New(t, 2)
 	lines := make(chan string, 256)

@@ -19,27 +19,28 @@ import (
 
 const netnsDeadline = 30 * time.Second
 
-// TestNetnsBroadcast runs one Service in each of three namespaces on one
-// bridge, by broadcast on the real port 5670 of the lab interface: each
-// hears the other two. Host 0 finds its interface from the default route
-// (Interface ""), the others name it.
-func TestNetnsBroadcast(t *testing.T) {
-	if i, ok := netns.HelperIndex(); ok {
-		broadcastHelper(t, i)
-		return
-	}
-	const n = 3
-	lab := netns.New(t, n)
-	type line struct {
-		host int
-		text string
-	}
-	lines := make(chan line, 64)
-	var stdins []io.WriteCloser
-	var stderrs []*strings.Builder
-	var cmds []interface{ Wait() error }
+// hostLine is a line a helper printed, and its namespace.
+type hostLine struct {
+	host int
+	text string
+}
+
+// helpers are a test's helper processes, one per namespace, which publish
+// until their stdin closes.
+type helpers struct {
+	stdins  []io.WriteCloser
+	cmds    []*exec.Cmd
+	stderrs []*strings.Builder
+}
+
+// startHelpers runs test testName in the first n namespaces of lab (killed
+// when the test ends, if still running) and sends every line they print
+// to lines.
+func startHelpers(t *testing.T, lab *netns.Lab, n int, testName string, lines chan<- hostLine, env ...string) *helpers {
+	t.Helper()
+	hs := &helpers{}
 	for i := range n {
-		cmd := lab.TestHelper(i, "TestNetnsBroadcast", "BEACON_NODES="+strconv.Itoa(n))
+		cmd := lab.TestHelper(i, testName, env...)
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -53,16 +54,53 @@ func TestNetnsBroadcast(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		defer cmd.Process.Kill()
-		stdins, stderrs, cmds = append(stdins, in), append(stderrs, &stderr), append(cmds, cmd)
+		t.Cleanup(func() { cmd.Process.Kill() })
+		hs.stdins, hs.cmds, hs.stderrs = append(hs.stdins, in), append(hs.cmds, cmd), append(hs.stderrs, &stderr)
 		go func() {
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
-				lines <- line{i, sc.Text()}
+				lines <- hostLine{i, sc.Text()}
 			}
 			io.Copy(io.Discard, out)
 		}()
 	}
+	return hs
+}
+
+// logStderr logs what each helper wrote to stderr so far.
+func (hs *helpers) logStderr(t *testing.T) {
+	for i, e := range hs.stderrs {
+		t.Logf("host %d stderr: %s", i, e.String())
+	}
+}
+
+// stop closes the helpers' stdins, which tells them to stop, and fails
+// t for each that does not exit cleanly.
+func (hs *helpers) stop(t *testing.T) {
+	t.Helper()
+	for _, in := range hs.stdins {
+		in.Close()
+	}
+	for i, c := range hs.cmds {
+		if err := c.Wait(); err != nil {
+			t.Errorf("host %d helper: %v\n%s", i, err, hs.stderrs[i].String())
+		}
+	}
+}
+
+// TestNetnsBroadcast runs one Service in each of three namespaces on one
+// bridge, by broadcast on the real port 5670 of the lab interface: each
+// hears the other two. Host 0 finds its interface from the default route
+// (Interface ""), the others name it.
+func TestNetnsBroadcast(t *testing.T) {
+	if i, ok := netns.HelperIndex(); ok {
+		broadcastHelper(t, i)
+		return
+	}
+	const n = 3
+	lab := netns.New(t, n)
+	lines := make(chan hostLine, 64)
+	hs := startHelpers(t, lab, n, "TestNetnsBroadcast", lines, "BEACON_NODES="+strconv.Itoa(n))
 	seen := map[int]string{}
 	timeout := time.After(netnsDeadline)
 	for len(seen) < n {
@@ -76,9 +114,7 @@ func TestNetnsBroadcast(t *testing.T) {
 				t.Errorf("host %d: service addr/broadcast %q, want %v %v", l.host, rest, lab.Addr(l.host), lab.Broadcast())
 			}
 		case <-timeout:
-			for i, e := range stderrs {
-				t.Logf("host %d stderr: %s", i, e.String())
-			}
+			hs.logStderr(t)
 			t.Fatalf("after %v only %d of %d hosts saw all others: %v", netnsDeadline, len(seen), n, seen)
 		}
 	}
@@ -93,14 +129,7 @@ func TestNetnsBroadcast(t *testing.T) {
 			t.Errorf("host %d saw %q, want %q", i, seen[i], strings.Join(want, ","))
 		}
 	}
-	for _, in := range stdins {
-		in.Close() // tells the helpers to stop
-	}
-	for i, c := range cmds {
-		if err := c.Wait(); err != nil {
-			t.Errorf("host %d helper: %v\n%s", i, err, stderrs[i].String())
-		}
-	}
+	hs.stop(t)
 }
 
 // broadcastHelper runs inside namespace i: it publishes node-i@addr, waits
@@ -184,35 +213,8 @@ func TestNetnsNoDefaultRoute(t *testing.T) {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	lines := make(chan string, 16)
-	var stdins []io.WriteCloser
-	var cmds []*exec.Cmd
-	var outs []*strings.Builder
-	for i := range 2 {
-		cmd := lab.TestHelper(i, "TestNetnsNoDefaultRoute")
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()
-		stdins, cmds, outs = append(stdins, in), append(cmds, cmd), append(outs, &stderr)
-		go func() {
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines <- fmt.Sprintf("%d %s", i, sc.Text())
-			}
-			io.Copy(io.Discard, out)
-		}()
-	}
+	lines := make(chan hostLine, 16)
+	hs := startHelpers(t, lab, 2, "TestNetnsNoDefaultRoute", lines)
 	whys := []string{"first broadcast interface", "all"}
 	want := map[string]bool{}
 	for i := range 2 {
@@ -224,27 +226,19 @@ func TestNetnsNoDefaultRoute(t *testing.T) {
 	timeout := time.After(netnsDeadline)
 	for len(want) > 0 {
 		select {
-		case l := <-lines:
+		case hl := <-lines:
+			l := fmt.Sprintf("%d %s", hl.host, hl.text)
 			t.Log(l)
 			if strings.Contains(l, " BEACON ") && !want[l] {
 				t.Errorf("unexpected line %q", l)
 			}
 			delete(want, l)
 		case <-timeout:
-			for i, e := range outs {
-				t.Logf("host %d stderr: %s", i, e.String())
-			}
+			hs.logStderr(t)
 			t.Fatalf("after %v still missing %v", netnsDeadline, want)
 		}
 	}
-	for _, in := range stdins {
-		in.Close() // tells the helpers to stop
-	}
-	for i, c := range cmds {
-		if err := c.Wait(); err != nil {
-			t.Errorf("host %d helper: %v\n%s", i, err, outs[i].String())
-		}
-	}
+	hs.stop(t)
 }
 
 // noRouteHelper runs in namespace i: it prints the interface chosen, the
