@@ -62,8 +62,12 @@ type Limits struct {
 	// MaxPending bounds the peers dialled on a beacon that have not said
 	// HELLO yet, in total (DefaultMaxPending, 256); MaxPendingPerAddr
 	// bounds them per beacon source address (DefaultMaxPendingPerAddr,
-	// 64). A beacon of an unknown peer beyond them is ignored
-	// (Stats.PendingRefused); a real peer beacons again a second later.
+	// 64). A beacon of an unknown peer beyond MaxPendingPerAddr is
+	// ignored (Stats.PendingRefused); a real peer beacons again a second
+	// later. At MaxPending, a beacon from an address below its own cap
+	// takes the place of a pending peer chosen at random (also counted in
+	// PendingRefused), so that strangers beaconing from many addresses
+	// cannot keep a new honest peer out for good.
 	// Each pending peer holds one connection attempt: one that never
 	// completes its handshake is given up after at most two tries
 	// (Stats.DialsGivenUp), and a beacon does not dial that endpoint again
