@@ -219,6 +219,7 @@ type state struct {
 	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
 	heldSeq      uint64
 	heldBytes    int // octets of the messages in held
+	checking     int // checks started by checkOffLoop whose verdict has not come back (maxChecks)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
