@@ -168,3 +168,32 @@ func TestSweep(t *testing.T) {
 }
 
 func netipFrom4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
+
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// One address, one bucket: an IPv4 address counts the same whether the
+// socket reports it in 4 or 16 octets (an IPv4-mapped IPv6 address from a
+// dual-stack listener), and an IPv6 zone does not make another.
+func TestRemoteIPNormalised(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1).To4(), Port: 1}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 2}, "192.0.2.1"}, // 16 octets
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 3}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 4}, "2001:db8::1"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 5, Zone: "eth0"}, "fe80::1"},
+		{&net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 6}, "192.0.2.1"}, // not TCP: parsed
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, "invalid IP"},
+	} {
+		if got := remoteIP(addrConn{remote: tc.addr}).String(); got != tc.want {
+			t.Errorf("remoteIP(%v) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
