@@ -81,7 +81,9 @@ type Limits struct {
 	// address (DefaultMaxConnsPerAddr, 64); a connection beyond them is
 	// closed as soon as it is accepted (Stats.InboxRefused). Strangers can
 	// fill MaxConns from many addresses; from one they get
-	// MaxConnsPerAddr.
+	// MaxConnsPerAddr (an IPv6 address counts as its /64: the inbox
+	// listens on IPv6 too, where one host has as many addresses as it
+	// likes).
 	MaxConns        int
 	MaxConnsPerAddr int
 	// ConnRate is the rate of new inbox connections accepted per remote
