@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // rssBytes returns the process's resident set (VmRSS), or 0.
@@ -216,11 +218,5 @@ func startNodeTB(tb testing.TB, cfg Config) *Node {
 // waitForTB is waitFor for tests and benchmarks.
 func waitForTB(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(eventTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("no %s within %v", what, eventTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(tb, eventTimeout, what, cond)
 }

@@ -2,27 +2,32 @@ package zre
 
 import (
 	"context"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 // ourGoroutines returns the stacks of goroutines running code of this
 // module (other than the test's own).
 func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "zyre-go/zyre/") && !strings.Contains(g, "TestCloseLeaksNoGoroutine") &&
-			!strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "testing.(*T).Run") {
-			out = append(out, g)
-		}
-	}
-	return out
+	return testenv.Goroutines(isOurs)
+}
+
+func isOurs(g string) bool {
+	return strings.Contains(g, "zyre-go/zyre/") && !strings.Contains(g, "TestCloseLeaksNoGoroutine") &&
+		!strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "testing.(*T).Run")
+}
+
+// noneOfOurs fails t unless every goroutine of ours ends soon: a Close
+// returned, and goroutines that only just returned may still be on their
+// way out.
+func noneOfOurs(t *testing.T) {
+	t.Helper()
+	testenv.NoGoroutines(t, 5*time.Second, isOurs)
 }
 
 func TestCloseLeaksNoGoroutine(t *testing.T) {
@@ -55,15 +60,6 @@ func TestCloseLeaksNoGoroutine(t *testing.T) {
 		}
 		n.Close()
 	}
-	// Close returned: every goroutine of ours must be gone. Goroutines that
-	// only just returned may still be on their way out, so look a few times.
-	var left []string
-	for range 100 {
-		if left = ourGoroutines(); len(left) == 0 {
-			return
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("%d goroutines left after Close:\n%s", len(left), strings.Join(left, "\n\n"))
+	// Close returned: every goroutine of ours must be gone.
+	noneOfOurs(t)
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
 )
 
@@ -38,15 +37,7 @@ func secureConfig(t testing.TB, name string, port int) Config {
 // event announces, such as counters.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(eventTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, eventTimeout)
-		}
-		<-tick.C
-	}
+	testenv.WaitFor(t, eventTimeout, what, cond)
 }
 
 func isRefused(id uuid.UUID, key curve.PublicKey, stage Stage, reason error) func(Event) bool {
@@ -869,13 +860,5 @@ func TestSecureCloseLeaksNoGoroutine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var left []string
-	for range 100 {
-		if left = ourGoroutines(); len(left) == 0 {
-			return
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("%d goroutines left after Close:\n%s", len(left), strings.Join(left, "\n\n"))
+	noneOfOurs(t)
 }
