@@ -70,12 +70,18 @@ var (
 	ErrZcert = errors.New("keystore: zcert")
 	// ErrNoSecret: a certificate without a secret key was given for import.
 	ErrNoSecret = errors.New("keystore: certificate has no secret key")
+	// ErrBackupExists: Rotate would overwrite the backup of an earlier
+	// rotation (RotateOptions.Force replaces it).
+	ErrBackupExists = errors.New("keystore: a backup of an earlier identity exists")
 )
 
 // File names inside the store directory.
 const (
 	PublicFile = "identity.pub"
 	SecretFile = "identity.key"
+	// BackupSuffix names the backups Rotate keeps of the identity it
+	// replaces (identity.key.old, identity.pub.old). Nothing loads them.
+	BackupSuffix = ".old"
 	lockName   = "keystore" // the lock file is keystore.lock
 )
 
@@ -314,6 +320,12 @@ func (s *Store) load(ctx context.Context, u Unlock) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer clear(data)
+	return s.open(ctx, u, data)
+}
+
+// open decrypts and parses data, the contents of the secret file.
+func (s *Store) open(ctx context.Context, u Unlock, data []byte) (*Identity, error) {
 	plain, err := u.open(ctx, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.secretPath(), err)
