@@ -82,7 +82,7 @@ const (
 	// BackupSuffix names the backups Rotate keeps of the identity it
 	// replaces (identity.key.old, identity.pub.old). Nothing loads them.
 	BackupSuffix = ".old"
-	lockName   = "keystore" // the lock file is keystore.lock
+	lockName     = "keystore" // the lock file is keystore.lock
 )
 
 // DefaultHome returns the store directory: $ZYRE_HOME, else
