@@ -11,6 +11,9 @@
 //	identity.pub  the public identity; readable without a passphrase
 //	identity.key  the secret keys (age-encrypted, or plaintext)
 //
+// and, after Rotate, identity.key.old and identity.pub.old: the identity it
+// replaced, which nothing loads.
+//
 // Their format is in spec/keystore.md. The secret file is the source of
 // truth; identity.pub is rewritten from it when Load finds it missing or
 // stale. Every change takes the store's lock and replaces files atomically
