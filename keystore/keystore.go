@@ -11,6 +11,9 @@
 //	identity.pub  the public identity; readable without a passphrase
 //	identity.key  the secret keys (age-encrypted, or plaintext)
 //
+// and, after Rotate, identity.key.old and identity.pub.old: the identity it
+// replaced, which nothing loads.
+//
 // Their format is in spec/keystore.md. The secret file is the source of
 // truth; identity.pub is rewritten from it when Load finds it missing or
 // stale. Every change takes the store's lock and replaces files atomically
@@ -70,13 +73,19 @@ var (
 	ErrZcert = errors.New("keystore: zcert")
 	// ErrNoSecret: a certificate without a secret key was given for import.
 	ErrNoSecret = errors.New("keystore: certificate has no secret key")
+	// ErrBackupExists: Rotate would overwrite the backup of an earlier
+	// rotation (RotateOptions.Force replaces it).
+	ErrBackupExists = errors.New("keystore: a backup of an earlier identity exists")
 )
 
 // File names inside the store directory.
 const (
 	PublicFile = "identity.pub"
 	SecretFile = "identity.key"
-	lockName   = "keystore" // the lock file is keystore.lock
+	// BackupSuffix names the backups Rotate keeps of the identity it
+	// replaces (identity.key.old, identity.pub.old). Nothing loads them.
+	BackupSuffix = ".old"
+	lockName     = "keystore" // the lock file is keystore.lock
 )
 
 // DefaultHome returns the store directory: $ZYRE_HOME, else
@@ -314,6 +323,12 @@ func (s *Store) load(ctx context.Context, u Unlock) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer clear(data)
+	return s.open(ctx, u, data)
+}
+
+// open decrypts and parses data, the contents of the secret file.
+func (s *Store) open(ctx context.Context, u Unlock, data []byte) (*Identity, error) {
 	plain, err := u.open(ctx, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.secretPath(), err)

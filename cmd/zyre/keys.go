@@ -29,6 +29,7 @@ commands:
   export [--public] [--out FILE]           write a czmq zcert certificate
   import [--name N] [--force] FILE         take the identity from a czmq certificate
   passwd                                   change how the secret keys are protected
+  rotate [--force]                         replace the keys (a new UUID); the device pairs again
 
 common flags: --home DIR, --passphrase-file FILE, --age-identity FILE, --work-factor N.
 The passphrase comes from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else a
@@ -54,6 +55,8 @@ func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 		return keysImport(ctx, env, args[1:])
 	case "passwd":
 		return keysPasswd(ctx, env, args[1:])
+	case "rotate":
+		return keysRotate(ctx, env, args[1:])
 	}
 	return withHint(fmt.Errorf("%w: unknown command \"keys %s\"", errUsage, args[0]), `run "zyre keys --help" for the keys commands`)
 }
@@ -78,7 +81,7 @@ func newKeysFlags(env *cliEnv, name string) *keysFlags {
 	k.fs.StringVar(&k.ageIdentity, "age-identity", "", "encrypt to / decrypt with the age identity `FILE` instead of a passphrase")
 	k.fs.IntVar(&k.workFactor, "work-factor", 0, "scrypt work factor (log2 N) for a new passphrase; 0 means age's default, lower is weaker")
 	switch name {
-	case "init", "show", "import":
+	case "init", "show", "import", "rotate":
 		k.fs.BoolVar(&k.json, "json", false, "print the public identity as JSON")
 	}
 	return k
@@ -508,6 +511,63 @@ func keysPasswd(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "zyre: secret keys now protected by %s\n", p.Kind().String())
 	return nil
+}
+
+// keysRotate implements "zyre keys rotate": a new CURVE key and signing key
+// (so a new UUID) under the same name and protection; the old identity is
+// kept as identity.key.old / identity.pub.old, which nothing loads.
+func keysRotate(ctx context.Context, env *cliEnv, args []string) error {
+	k := newKeysFlags(env, "rotate")
+	force := k.fs.Bool("force", false, "replace the backup an earlier rotation left (identity.key.old)")
+	st, err := k.open(env, args)
+	if err != nil {
+		return err
+	}
+	prev, err := st.Public()
+	if err != nil {
+		return withHint(err, `run "zyre keys init" to make a first identity`)
+	}
+	// Check the passphrase (up to three tries on a terminal) before
+	// changing anything; Rotate opens the file again with the same Unlock.
+	old, u, err := k.load(ctx, env, st)
+	if err != nil {
+		return err
+	}
+	old.Wipe()
+	wf := 0
+	if flagSet(k.fs, "work-factor") {
+		wf = k.workFactor
+	}
+	id, err := st.Rotate(ctx, u, keystore.RotateOptions{Force: *force, WorkFactor: wf})
+	if errors.Is(err, keystore.ErrBackupExists) {
+		return withHint(err, "that backup is the identity before the last rotation; keep a copy elsewhere if you may need it, then run again with --force")
+	}
+	if err != nil {
+		return err
+	}
+	defer id.Wipe()
+	prot := ""
+	if kind, err := st.Kind(); err == nil {
+		prot = kind.String()
+	}
+	fmt.Fprintf(env.stderr, "zyre: new identity in %s (was %s, kept in %s%s)\n", st.Home(), prev.UUID, keystore.SecretFile, keystore.BackupSuffix)
+	if k.json {
+		sk, _ := curve.EncodeZ85(id.SigningKey)
+		err = writeJSON(env.stdout, struct {
+			Name         string    `json:"name"`
+			UUID         string    `json:"uuid"`
+			PublicKey    string    `json:"public_key"`
+			Fingerprint  string    `json:"fingerprint"`
+			SigningKey   string    `json:"signing_key"`
+			Created      time.Time `json:"created"`
+			Protection   string    `json:"protection,omitempty"`
+			PreviousUUID string    `json:"previous_uuid"`
+		}{id.Name, id.UUID.String(), id.CurveKey.Z85(), id.Fingerprint(), sk, id.Created, prot, prev.UUID.String()})
+	} else {
+		printPublic(env.stdout, &id.PublicIdentity, prot)
+	}
+	fmt.Fprintln(env.stderr, `zyre: this device is a new peer now: pair it again ("zyre pair" on a trusted device, "zyre pair TOKEN" here); peers know it only after that`)
+	return err
 }
 
 // readCapped reads a file of at most max octets.
