@@ -8,17 +8,20 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/zre"
 )
 
 // runChat implements "zyre chat": join a group (default "chat"), shout
-// every line read from stdin to it, print every event. It ends on EOF of
-// stdin or when interrupted, and says goodbye.
+// every line read from stdin to it, print every event. Lines read while
+// the group has no peer wait (see pendingLines) and go out when one
+// joins. It ends on EOF of stdin (once no line waits, or --wait after it)
+// or when interrupted, and says goodbye.
 func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "chat")
 	var a agentFlags
 	a.register(f.fs)
 	public := f.fs.Bool("public", false, "secure mode: shout in clear to every peer of the group (as C nodes do), not sealed to the trusted members")
-	wait := f.fs.Duration("wait", 30*time.Second, "private chat: how long lines typed before any trusted member is present wait after stdin ends")
+	wait := f.fs.Duration("wait", 30*time.Second, "how long lines typed while nobody is in the group (no peer; in a private chat, no trusted member) wait after stdin ends before the chat fails")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -60,28 +63,70 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s\n", group, n.Name(), uuidText(n.UUID()))
 
+	return chatPublic(ctx, env, f, n, group, *wait)
+}
+
+// chatPublic shouts stdin's lines to group in clear; lines read while the
+// group has no peer wait and go out, in order, when one joins.
+func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, group string, wait time.Duration) error {
+	pending := pendingLines{stderr: env.stderr, group: group, who: "peer"}
+	send := func(l string) error {
+		if err := n.Shout(group, []byte(l)); err != nil {
+			fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+			return nil // as a line typed to a present peer: told, and on
+		}
+		fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.Name()), uuidText(n.UUID()), group, contentText([][]byte{[]byte(l)}))
+		return nil
+	}
+	// flush sends the waiting lines once the group has a peer; done: stdin
+	// ended and nothing waits any more.
+	var eofAt time.Time // stdin's end, while lines wait
+	flush := func() (done bool) {
+		if pending.waiting() == 0 || len(n.PeersByGroup(group)) == 0 {
+			return false
+		}
+		pending.flush(send)
+		return !eofAt.IsZero()
+	}
 	lines, readDone := readLines(ctx, env)
+	tick := time.NewTicker(chatTick)
+	defer tick.Stop()
 	for {
 		select {
 		case l := <-lines:
 			if l == "" {
 				continue
 			}
-			if err := n.Shout(group, []byte(l)); err != nil {
-				fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+			if pending.waiting() > 0 || len(n.PeersByGroup(group)) == 0 {
+				pending.add(l)
 				continue
 			}
-			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.Name()), uuidText(n.UUID()), group, contentText([][]byte{[]byte(l)}))
+			send(l)
 		case err := <-readDone:
+			lines, readDone = nil, nil
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
 			}
-			return nil
+			if pending.waiting() == 0 {
+				return nil
+			}
+			eofAt = time.Now()
+			pending.atEOF(wait)
 		case e, ok := <-n.Events():
 			if !ok {
 				return nil
 			}
 			fmt.Fprintln(env.stdout, f.eventText(e))
+			if j, ok := e.(*zre.Join); ok && j.Group == group && flush() {
+				return nil
+			}
+		case <-tick.C:
+			if flush() {
+				return nil
+			}
+			if !eofAt.IsZero() && time.Since(eofAt) >= wait {
+				return pending.nobody(wait)
+			}
 		case <-ctx.Done():
 			return nil
 		}

@@ -55,15 +55,14 @@ type privateChat struct {
 	readers map[uuid.UUID]bool      // a Reader was opened: true while it runs
 	opaque  map[uuid.UUID]time.Time // first opaque record of a sender we read
 	probed  map[uuid.UUID]time.Time // probes of silent senders, unanswered
-	pending []string
-	pendSz  int
-	told    bool // the user was told that lines wait
+	pending pendingLines
 }
 
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{}}
+		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.logger(env),
 		OnOpaque: c.onOpaque}
 	if f.trustStore == nil {
@@ -99,8 +98,8 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			if l == "" {
 				continue
 			}
-			if len(g.Members()) == 0 || len(c.pending) > 0 {
-				c.queue(l)
+			if len(g.Members()) == 0 || c.pending.waiting() > 0 {
+				c.pending.add(l)
 				continue
 			}
 			if err := c.send(w, l); err != nil {
@@ -111,11 +110,11 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
 			}
-			if len(c.pending) == 0 {
+			if c.pending.waiting() == 0 {
 				return c.end(w)
 			}
 			eofAt = time.Now()
-			fmt.Fprintf(env.stderr, "zyre: waiting up to %s for a trusted member to send %d line(s) to\n", wait, len(c.pending))
+			c.pending.atEOF(wait)
 		case e, ok := <-n.Events():
 			if !ok {
 				return errors.New("chat: the node stopped")
@@ -189,19 +188,16 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 						safe(n.PeerName(p)), uuidText(p), group)
 				}
 			}
-			if count > 0 && len(c.pending) > 0 {
-				for _, l := range c.pending {
-					if err := c.send(w, l); err != nil {
-						return err
-					}
+			if count > 0 && c.pending.waiting() > 0 {
+				if err := c.pending.flush(func(l string) error { return c.send(w, l) }); err != nil {
+					return err
 				}
-				c.pending, c.pendSz, c.told = nil, 0, false
 				if !eofAt.IsZero() {
 					return c.end(w)
 				}
 			}
 			if !eofAt.IsZero() && time.Since(eofAt) >= wait {
-				return fmt.Errorf("chat: nobody is listening: no trusted member joined %q within %s; %d line(s) not sent", group, wait, len(c.pending))
+				return c.pending.nobody(wait)
 			}
 		case <-ctx.Done():
 			return nil
@@ -216,20 +212,6 @@ func (c *privateChat) onOpaque(peer uuid.UUID, _ []byte) {
 		if _, ok := c.opaque[peer]; !ok {
 			c.opaque[peer] = time.Now()
 		}
-	}
-}
-
-// queue keeps a line until a trusted member is present, within bounds.
-func (c *privateChat) queue(l string) {
-	if len(c.pending) >= chatPendingLines || c.pendSz+len(l) > chatPendingBytes {
-		fmt.Fprintf(c.env.stderr, "zyre: nobody is listening: no trusted member in %q; line dropped (%d lines wait already)\n", c.group, len(c.pending))
-		return
-	}
-	c.pending = append(c.pending, l)
-	c.pendSz += len(l)
-	if !c.told {
-		c.told = true
-		fmt.Fprintf(c.env.stderr, "zyre: no trusted member in %q yet: your lines wait (up to %d) and go out when one joins\n", c.group, chatPendingLines)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/zyre-go/zyre/zre"
@@ -62,5 +63,82 @@ func TestChatSecure(t *testing.T) {
 	inw.Close()
 	if code := chat.wait(t); code != 0 {
 		t.Fatalf("exit %d: %s", code, chat.stderr.String())
+	}
+}
+
+// A line typed while the group has no peer waits, is told once, and goes
+// out when a peer joins: with stdin still open, or already ended (then
+// the chat ends once the line is out).
+func TestChatWaitsForPeer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		closeEOF bool // stdin ends before the peer comes
+	}{
+		{"stdin open", false},
+		{"stdin ended", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := randomBeaconPort()
+			in, inw := io.Pipe()
+			defer inw.Close()
+			chat := startCmd(t, in, "chat", "--loopback", "--port", fmt.Sprint(port), "--name", "chatter", "--group", "room", "--wait", "60s")
+			if _, err := io.WriteString(inw, "typed before anyone\nsecond\n"); err != nil {
+				t.Fatal(err)
+			}
+			awaitOutput(t, "the chat says the lines wait", func() bool { return strings.Contains(chat.stderr.String(), "your lines wait") })
+			if tc.closeEOF {
+				inw.Close()
+				awaitOutput(t, "the chat waits after stdin's end", func() bool {
+					return strings.Contains(chat.stderr.String(), "waiting up to 1m0s for a peer to send 2 line(s) to")
+				})
+			}
+			if strings.Contains(chat.stdout.String(), "SHOUT chatter") {
+				t.Fatalf("a waiting line echoed as sent:\n%s", chat.stdout)
+			}
+			peer := testPeer(t, port, "tester", "room")
+			var got []string
+			for len(got) < 2 {
+				s := awaitEvent(t, peer, "SHOUT", func(e zre.Event) bool { _, ok := e.(*zre.Shout); return ok }).(*zre.Shout)
+				if s.Group != "room" {
+					t.Fatalf("shout %+v", s)
+				}
+				got = append(got, string(s.Content[0]))
+			}
+			if got[0] != "typed before anyone" || got[1] != "second" {
+				t.Fatalf("peer got %q, want the lines in order", got)
+			}
+			chat.stdout.waitFor(t, " room typed before anyone\n")
+			chat.stdout.waitFor(t, " room second\n")
+			if !tc.closeEOF {
+				if _, err := io.WriteString(inw, "after\n"); err != nil {
+					t.Fatal(err)
+				}
+				s := awaitEvent(t, peer, "SHOUT", func(e zre.Event) bool { _, ok := e.(*zre.Shout); return ok }).(*zre.Shout)
+				if string(s.Content[0]) != "after" {
+					t.Fatalf("shout %+v", s)
+				}
+				inw.Close()
+			}
+			if code := chat.wait(t); code != 0 {
+				t.Fatalf("exit %d: %s", code, chat.stderr.String())
+			}
+			if n := strings.Count(chat.stderr.String(), "your lines wait"); n != 1 {
+				t.Errorf("told %d times that lines wait:\n%s", n, chat.stderr)
+			}
+		})
+	}
+}
+
+// With nobody in the group, the end of stdin waits --wait for a peer,
+// then the chat fails saying nobody listened.
+func TestChatNobodyListening(t *testing.T) {
+	port := randomBeaconPort()
+	chat := startCmd(t, strings.NewReader("anyone?\n"), "chat", "--loopback", "--port", fmt.Sprint(port), "--name", "chatter", "--group", "room", "--wait", "1s")
+	code := chat.wait(t)
+	if e := chat.stderr.String(); code != 1 || !strings.Contains(e, "nobody is listening") || !strings.Contains(e, "1 line(s) not sent") {
+		t.Fatalf("exit %d:\n%s", code, e)
+	}
+	if strings.Contains(chat.stdout.String(), "SHOUT chatter") {
+		t.Errorf("a line not sent echoed:\n%s", chat.stdout)
 	}
 }
