@@ -1,7 +1,6 @@
 package zre
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -172,7 +171,8 @@ type Config struct {
 	// UDP beacons) with another one, such as internal/sim's in-memory
 	// network for simulations of many nodes; see transport.go. Beacon
 	// settings other than Disabled, Bind and Advertise are then unused.
-	// Secure mode needs the real network.
+	// Secure mode runs on it too (the transport stands in for CURVE's
+	// authentication); gossip discovery needs the real network.
 	Transport Transport
 
 	// Secure, when set, turns on secure mode (see SecureConfig and
@@ -201,9 +201,6 @@ func (c Config) withDefaults() (Config, error) {
 				return c, fmt.Errorf("zre: UUID %s given, but secure mode derives %s from the public key: %w", c.UUID, id, ErrKeyMismatch)
 			}
 			c.UUID = id
-		}
-		if c.Transport != nil {
-			return c, errors.New("zre: secure mode needs the real network (CURVE over TCP), not Config.Transport")
 		}
 		for _, h := range c.Headers {
 			if h.Key == HeaderPublicKey {

@@ -188,11 +188,11 @@ func (n *Node) dial(endpoint string) (link, error) { return n.dialKey(endpoint, 
 // dialKey opens the DEALER to a peer; in secure mode it is a CURVE client
 // that authenticates the peer's inbox by key.
 func (n *Node) dialKey(endpoint string, key curve.PublicKey) (link, error) {
-	if n.att != nil {
-		return n.dialAttached(endpoint)
-	}
 	if n.sec != nil && key.IsZero() {
 		return nil, fmt.Errorf("zre: dial %s: %w", endpoint, ErrNoKey)
+	}
+	if n.att != nil {
+		return n.dialAttached(endpoint, key)
 	}
 	addr := strings.TrimPrefix(endpoint, "tcp://")
 	d, err := zmtp.DialDealer("tcp", addr, n.dealerOptions(key))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
 )
 
@@ -22,7 +23,11 @@ import (
 // sequence numbers, groups, presence) runs unchanged above it. Its purpose
 // is simulation: internal/sim runs a thousand nodes in one process over an
 // in-memory Transport, which a thousand nodes in full mesh over TCP (a
-// million connections) could not do. Secure mode needs the real network.
+// million connections) could not do. Secure mode runs on a Transport
+// too: the transport stands in for CURVE, telling the node the key each
+// inbound message was authenticated with (InboxMessage.Key) and refusing a
+// Dial whose peer has not the key the node expects; the node's own checks
+// (claims, pins, trust, Authorize at the HELLO stage) then run unchanged.
 type Transport interface {
 	// Attach puts a node on the network. It is called once, by Start.
 	Attach(node TransportNode) (Attachment, error)
@@ -34,6 +39,10 @@ type TransportNode struct {
 	Name    string
 	Bind    string // Config.Bind, possibly ""
 	Beacons bool   // discovery is on (Config.Beacon.Disabled is false)
+	// Key is the node's public key in secure mode (zero in plain mode):
+	// what the transport reports as InboxMessage.Key to the peers this
+	// node sends to, and what a peer's Dial with a key must find.
+	Key curve.PublicKey
 }
 
 // Attachment is one node's place on a Transport. The node calls Recv from
@@ -57,21 +66,27 @@ type Attachment interface {
 	// repeats beacons; nil stops sending.
 	Publish(payload []byte)
 	// Dial opens our link to the inbox at endpoint; what we send on it
-	// arrives with identity as the sender's identity. Neither Dial nor the
+	// arrives with identity as the sender's identity and our
+	// TransportNode.Key as its key. A non-zero key is the key the inbox's
+	// node must have (as a CURVE client authenticates its server): Dial
+	// fails when it has another. Neither Dial nor the
 	// link's Send may block: a Send that its queue cannot take returns an
 	// error wrapping zmtp.ErrPeerNotResponding. Send may keep the frames
 	// (the node never changes them after sending).
-	Dial(endpoint string, identity []byte) (Link, error)
+	Dial(endpoint string, identity []byte, key curve.PublicKey) (Link, error)
 	Close() error
 }
 
 // InboxMessage is one message our inbox received: the sender's ZMTP
-// identity (0x01 + its UUID for a ZRE peer), the frames and, for logs, the
-// sender's address.
+// identity (0x01 + its UUID for a ZRE peer), the frames, for logs the
+// sender's address and, from a secure node, the public key the transport
+// authenticated it with (zero from a plain one): a secure node checks it
+// on every message as it checks CURVE's.
 type InboxMessage struct {
 	Identity []byte
 	Frames   [][]byte
 	Remote   string
+	Key      curve.PublicKey
 }
 
 // BeaconPacket is one received beacon: the payload (which the node only
@@ -91,12 +106,11 @@ var ErrUnsupported = errors.New("zre: unsupported configuration")
 
 // startAttached is Start on Config.Transport; n.mu is held.
 func (n *Node) startAttached() error {
-	if n.cfg.Secure != nil {
-		return fmt.Errorf("zre: secure mode needs the real network, not Config.Transport: %w", ErrUnsupported)
+	tn := TransportNode{UUID: n.cfg.UUID, Name: n.cfg.Name, Bind: n.cfg.Bind, Beacons: !n.cfg.Beacon.Disabled}
+	if n.sec != nil {
+		tn.Key = n.sec.pub
 	}
-	a, err := n.cfg.Transport.Attach(TransportNode{
-		UUID: n.cfg.UUID, Name: n.cfg.Name, Bind: n.cfg.Bind, Beacons: !n.cfg.Beacon.Disabled,
-	})
+	a, err := n.cfg.Transport.Attach(tn)
 	if err != nil {
 		return fmt.Errorf("zre: failed to attach to transport: %w", err)
 	}
@@ -109,8 +123,11 @@ func (n *Node) startAttached() error {
 	n.att = a
 	n.endpoint = ep
 	n.st.endpoint = ep
+	if n.sec != nil && n.sec.trust != nil {
+		n.st.trustTick() // the store's pins, before the first beacon
+	}
 	if !n.cfg.Beacon.Disabled {
-		bc := Beacon{Version: BeaconV1, UUID: n.cfg.UUID, Port: port}
+		bc := n.beaconFor(port)
 		a.Publish(bc.AppendMarshal(nil))
 	}
 	n.mu.started = true
@@ -133,16 +150,24 @@ func (n *Node) readAttached() {
 		// A Transport may give every receiver the same frames (Link.Send
 		// may keep them); events hand content to the application, which
 		// owns it, so take a copy here.
-		case n.inbox <- inboxMsg{identity: m.Identity, frames: cloneFrames(m.Frames), remote: m.Remote}:
+		case n.inbox <- inboxMsg{identity: m.Identity, frames: cloneFrames(m.Frames), remote: m.Remote, publicKey: keyBytes(m.Key)}:
 		case <-n.quit:
 			return
 		}
 	}
 }
 
-// dialAttached is dial on Config.Transport.
-func (n *Node) dialAttached(endpoint string) (link, error) {
-	l, err := n.att.Dial(endpoint, Identity(n.cfg.UUID))
+// keyBytes is k as inboxMsg.publicKey takes it: nil for the zero key.
+func keyBytes(k curve.PublicKey) []byte {
+	if k.IsZero() {
+		return nil
+	}
+	return k.Bytes()
+}
+
+// dialAttached is dialKey on Config.Transport.
+func (n *Node) dialAttached(endpoint string, key curve.PublicKey) (link, error) {
+	l, err := n.att.Dial(endpoint, Identity(n.cfg.UUID), key)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +178,7 @@ func (n *Node) dialAttached(endpoint string) (link, error) {
 // (the transport sends it at once), then links and attachment closed.
 func (n *Node) stopAttached(links []link) {
 	if !n.cfg.Beacon.Disabled {
-		port0 := Beacon{Version: BeaconV1, UUID: n.cfg.UUID}
+		port0 := n.beaconFor(0)
 		n.att.Publish(port0.AppendMarshal(nil))
 		n.att.Publish(nil)
 	}

@@ -8,6 +8,12 @@
 // state machine (HELLO, sequence numbers, groups, presence) runs unchanged.
 // A thousand nodes in full mesh over TCP would need about a million
 // connections; here a link is one small struct.
+//
+// Secure nodes run too: the network stands in for CURVE. It tells a node
+// the key of the node each message came from (zre.InboxMessage.Key, the
+// sender's zre.TransportNode.Key) and refuses a Dial whose target has not
+// the key the dialler expects (ErrKeyMismatch), as a CURVE client refuses
+// a server; there is no encryption (nothing leaves the process).
 package sim
 
 import (
@@ -23,6 +29,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -31,6 +38,8 @@ import (
 var (
 	ErrClosed = errors.New("sim: closed")
 	ErrNoNode = errors.New("sim: no node at endpoint")
+	// ErrKeyMismatch: a Dial expected another key than the target node's.
+	ErrKeyMismatch = errors.New("sim: key mismatch")
 )
 
 // Addresses the network hands out: node i (from 0) is 10.0.0.0 + i + 1,
@@ -139,6 +148,7 @@ func (n *Network) Attach(node zre.TransportNode) (zre.Attachment, error) {
 	a := &attachment{
 		net:      n,
 		id:       node.UUID,
+		key:      node.Key,
 		endpoint: "tcp://" + netip.AddrPortFrom(addr, InboxPort).String(),
 		from:     netip.AddrPortFrom(addr, BeaconPort),
 		wake:     make(chan struct{}, 1),
@@ -212,6 +222,7 @@ func (n *Network) detach(a *attachment) {
 type attachment struct {
 	net      *Network
 	id       uuid.UUID
+	key      curve.PublicKey // the node's key (zero for a plain node)
 	endpoint string
 	from     netip.AddrPort // where our beacons come from
 
@@ -272,7 +283,7 @@ func (a *attachment) Recv(ctx context.Context) (zre.InboxMessage, error) {
 			}
 			a.mu.Unlock()
 			it.l.queued.Add(-1)
-			return zre.InboxMessage{Identity: it.l.identity, Frames: it.frames, Remote: it.l.from.endpoint}, nil
+			return zre.InboxMessage{Identity: it.l.identity, Frames: it.frames, Remote: it.l.from.endpoint, Key: it.l.from.key}, nil
 		}
 		a.mu.Unlock()
 		select {
@@ -350,12 +361,19 @@ func (a *attachment) pumpBeacons() {
 }
 
 // Dial implements zre.Attachment.
-func (a *attachment) Dial(endpoint string, identity []byte) (zre.Link, error) {
+func (a *attachment) Dial(endpoint string, identity []byte, key curve.PublicKey) (zre.Link, error) {
 	a.net.mu.Lock()
 	to := a.net.mu.byEndpoint[endpoint]
 	a.net.mu.Unlock()
 	if to == nil {
 		return nil, fmt.Errorf("sim: dial %s: %w", endpoint, ErrNoNode)
+	}
+	if !to.key.IsZero() && a.key.IsZero() {
+		// A plain client to a CURVE server: the handshake fails.
+		return nil, fmt.Errorf("sim: dial %s: the node there is secure, we are not: %w", endpoint, ErrKeyMismatch)
+	}
+	if !key.IsZero() && key != to.key {
+		return nil, fmt.Errorf("sim: dial %s: want key %s, the node there has %s: %w", endpoint, key, to.key, ErrKeyMismatch)
 	}
 	// A node dials with the same identity every time: keep one copy.
 	a.idMu.Lock()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"runtime"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -56,7 +58,7 @@ func TestLinkOrderAndHWM(t *testing.T) {
 	if a.Endpoint() == b.Endpoint() {
 		t.Fatalf("same endpoint %s", a.Endpoint())
 	}
-	l, err := a.Dial(b.Endpoint(), []byte("id-a"))
+	l, err := a.Dial(b.Endpoint(), []byte("id-a"), curve.PublicKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestLinkOrderAndHWM(t *testing.T) {
 		t.Fatalf("send past HWM: %v, want ErrPeerNotResponding", err)
 	}
 	// Another link to the same inbox has its own HWM.
-	l2, _ := a.Dial(b.Endpoint(), []byte("id-a"))
+	l2, _ := a.Dial(b.Endpoint(), []byte("id-a"), curve.PublicKey{})
 	if err := l2.Send([]byte{3}); err != nil {
 		t.Fatalf("second link: %v", err)
 	}
@@ -94,10 +96,10 @@ func TestLinkOrderAndHWM(t *testing.T) {
 func TestDialUnknownAndClosed(t *testing.T) {
 	n := NewNetwork(NetworkOptions{})
 	a, b := attach(t, n, false), attach(t, n, false)
-	if _, err := a.Dial("tcp://10.9.9.9:1", nil); !errors.Is(err, ErrNoNode) {
+	if _, err := a.Dial("tcp://10.9.9.9:1", nil, curve.PublicKey{}); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("dial nowhere: %v", err)
 	}
-	l, err := a.Dial(b.Endpoint(), []byte("a"))
+	l, err := a.Dial(b.Endpoint(), []byte("a"), curve.PublicKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestDialUnknownAndClosed(t *testing.T) {
 	if err := l.Send([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Dial(b.Endpoint(), nil); !errors.Is(err, ErrNoNode) {
+	if _, err := a.Dial(b.Endpoint(), nil, curve.PublicKey{}); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("dial a detached node: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -183,5 +185,44 @@ func TestRepeatedBeaconsAndNoLeak(t *testing.T) {
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDialKeys: the network stands in for CURVE: a Dial expecting a key
+// reaches only the node with that key, a plain node cannot reach a secure
+// one, and messages carry the sender's key.
+func TestDialKeys(t *testing.T) {
+	n := NewNetwork(NetworkOptions{})
+	defer n.Close()
+	ka, _, _ := curve.GenerateKeyPair(rand.Reader)
+	kb, _, _ := curve.GenerateKeyPair(rand.Reader)
+	a, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Key: ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Key: kb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := attach(t, n, false)
+	if _, err := a.Dial(b.Endpoint(), []byte("a"), ka); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("dial with the wrong key: %v, want ErrKeyMismatch", err)
+	}
+	if _, err := plain.Dial(b.Endpoint(), []byte("p"), curve.PublicKey{}); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("plain dials secure: %v, want ErrKeyMismatch", err)
+	}
+	l, err := a.Dial(b.Endpoint(), []byte("a"), kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Send([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, b); m.Key != ka {
+		t.Fatalf("message key %s, want the sender's %s", m.Key, ka)
+	}
+	l2, err := plain.Dial(a.Endpoint(), []byte("p"), curve.PublicKey{})
+	if err == nil {
+		t.Fatalf("plain dials secure a: no error (link %v)", l2)
 	}
 }
