@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/seam"
 )
 
 // Defaults for the zero fields of Config. The timers are those of the C
@@ -167,14 +169,6 @@ type Config struct {
 	// Logger receives the node's logs; nil means none.
 	Logger *slog.Logger
 
-	// Transport, when set, replaces the real network (TCP inbox, DEALERs,
-	// UDP beacons) with another one, such as internal/sim's in-memory
-	// network for simulations of many nodes; see transport.go. Beacon
-	// settings other than Disabled, Bind and Advertise are then unused.
-	// Secure mode runs on it too (the transport stands in for CURVE's
-	// authentication); gossip discovery needs the real network.
-	Transport Transport
-
 	// Secure, when set, turns on secure mode (see SecureConfig and
 	// spec/secure-node.md): the inbox is a CURVE server with an
 	// authorizer, each DEALER a CURVE client with the key from the peer's
@@ -187,6 +181,10 @@ type Config struct {
 	// Gossip, when set, discovers peers by ZGOSSIP (gossip.go) instead of
 	// UDP beacons, or beside them with GossipConfig.Beacons.
 	Gossip *GossipConfig
+
+	// transport, set by zretest.WithTransport, replaces the real network
+	// (transport.go).
+	transport seam.Transport
 }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.

@@ -14,6 +14,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/sim"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 // simTimeout is a generous deadline for a simulation phase on a loaded
@@ -64,7 +65,7 @@ func TestSim1000(t *testing.T) {
 // simNode starts a node on network net and closes it when the test ends.
 func simNode(t *testing.T, net *sim.Network, name string, groups ...string) *zre.Node {
 	t.Helper()
-	n, err := zre.New(zre.Config{Name: name, Transport: net})
+	n, err := zre.New(zretest.WithTransport(zre.Config{Name: name}, net))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestSimTransportSecure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := zre.New(zre.Config{Name: name, Transport: net, Secure: &zre.SecureConfig{Secret: sk, RequireBound: true}})
+		n, err := zre.New(zretest.WithTransport(zre.Config{Name: name, Secure: &zre.SecureConfig{Secret: sk, RequireBound: true}}, net))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +228,7 @@ func TestSimNoGoroutineLeft(t *testing.T) {
 	net := sim.NewNetwork(sim.NetworkOptions{})
 	var nodes []*zre.Node
 	for _, name := range []string{"a", "b", "c"} {
-		n, err := zre.New(zre.Config{Name: name, Transport: net})
+		n, err := zre.New(zretest.WithTransport(zre.Config{Name: name}, net))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,20 +13,21 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 const testTimeout = 20 * time.Second
 
-func attach(t *testing.T, n *Network, beacons bool) zre.Attachment {
+func attach(t *testing.T, n *Network, beacons bool) zretest.Attachment {
 	t.Helper()
-	a, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Beacons: beacons})
+	a, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Beacons: beacons})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func recv(t *testing.T, a zre.Attachment) zre.InboxMessage {
+func recv(t *testing.T, a zretest.Attachment) zretest.InboxMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -37,14 +38,14 @@ func recv(t *testing.T, a zre.Attachment) zre.InboxMessage {
 	return m
 }
 
-func beaconFrom(t *testing.T, a zre.Attachment) zre.BeaconPacket {
+func beaconFrom(t *testing.T, a zretest.Attachment) zretest.BeaconPacket {
 	t.Helper()
 	select {
 	case p := <-a.Beacons():
 		return p
 	case <-time.After(testTimeout):
 		t.Fatal("no beacon")
-		return zre.BeaconPacket{}
+		return zretest.BeaconPacket{}
 	}
 }
 
@@ -122,7 +123,7 @@ func TestDialUnknownAndClosed(t *testing.T) {
 	}
 	n.Close()
 	n.Close()
-	if _, err := n.Attach(zre.TransportNode{}); !errors.Is(err, ErrClosed) {
+	if _, err := n.Attach(zretest.TransportNode{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Attach after Close: %v", err)
 	}
 	if st := n.Stats(); st.Lost != 1 {
@@ -151,7 +152,7 @@ func TestBeacons(t *testing.T) {
 		t.Fatalf("late node got %q", p.Payload)
 	}
 	c.Publish([]byte("beacon-c"))
-	for _, x := range []zre.Attachment{a, b} {
+	for _, x := range []zretest.Attachment{a, b} {
 		if p := beaconFrom(t, x); string(p.Payload) != "beacon-c" {
 			t.Fatalf("got %q", p.Payload)
 		}
@@ -196,11 +197,11 @@ func TestDialKeys(t *testing.T) {
 	defer n.Close()
 	ka, _, _ := curve.GenerateKeyPair(rand.Reader)
 	kb, _, _ := curve.GenerateKeyPair(rand.Reader)
-	a, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Key: ka})
+	a, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Key: ka})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Key: kb})
+	b, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Key: kb})
 	if err != nil {
 		t.Fatal(err)
 	}

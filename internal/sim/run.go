@@ -15,6 +15,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 // Defaults of Options.
@@ -183,14 +184,13 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	cpu0 := CPUTime()
 	t0 := time.Now()
 	for i := range opts.Nodes {
-		cfg := zre.Config{
-			Name:      fmt.Sprintf("sim%04d", i),
-			Transport: net,
-			Evasive:   opts.Presence,
-			Silent:    opts.Presence,
-			Expired:   2 * opts.Presence,
-			Logger:    opts.Logger,
-		}
+		cfg := zretest.WithTransport(zre.Config{
+			Name:    fmt.Sprintf("sim%04d", i),
+			Evasive: opts.Presence,
+			Silent:  opts.Presence,
+			Expired: 2 * opts.Presence,
+			Logger:  opts.Logger,
+		}, net)
 		if opts.Secure {
 			_, sk, err := curve.GenerateKeyPair(rand.Reader)
 			if err != nil {
