@@ -63,8 +63,12 @@ type Limits struct {
 	// MaxPending bounds the peers dialled on a beacon that have not said
 	// HELLO yet, in total (DefaultMaxPending, 256); MaxPendingPerAddr
 	// bounds them per beacon source address (DefaultMaxPendingPerAddr,
-	// 64). A beacon of an unknown peer beyond them is ignored
-	// (Stats.PendingRefused); a real peer beacons again a second later.
+	// 64). A beacon of an unknown peer beyond MaxPendingPerAddr is
+	// ignored (Stats.PendingRefused); a real peer beacons again a second
+	// later. At MaxPending, a beacon from an address below its own cap
+	// takes the place of a pending peer chosen at random (also counted in
+	// PendingRefused), so that strangers beaconing from many addresses
+	// cannot keep a new honest peer out for good.
 	// Each pending peer holds one connection attempt: one that never
 	// completes its handshake is given up after at most two tries
 	// (Stats.DialsGivenUp), and a beacon does not dial that endpoint again
@@ -78,7 +82,9 @@ type Limits struct {
 	// address (DefaultMaxConnsPerAddr, 64); a connection beyond them is
 	// closed as soon as it is accepted (Stats.InboxRefused). Strangers can
 	// fill MaxConns from many addresses; from one they get
-	// MaxConnsPerAddr.
+	// MaxConnsPerAddr (an IPv6 address counts as its /64: the inbox
+	// listens on IPv6 too, where one host has as many addresses as it
+	// likes).
 	MaxConns        int
 	MaxConnsPerAddr int
 	// ConnRate is the rate of new inbox connections accepted per remote

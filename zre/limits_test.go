@@ -37,12 +37,16 @@ func TestStatePendingCaps(t *testing.T) {
 	if got := len(h.st.peers) - 1; got != lim.MaxPending || h.st.pendingTotal != lim.MaxPending {
 		t.Fatalf("%d pending peers (counted %d), want %d", got, h.st.pendingTotal, lim.MaxPending)
 	}
-	dialled := 0
+	open := 0
 	for _, ls := range h.links {
-		dialled += len(ls)
+		for _, l := range ls {
+			if !l.closed {
+				open++
+			}
+		}
 	}
-	if dialled != lim.MaxPending+1 {
-		t.Fatalf("%d links, want %d", dialled, lim.MaxPending+1)
+	if open != lim.MaxPending+1 {
+		t.Fatalf("%d links open, want %d", open, lim.MaxPending+1)
 	}
 	// The real peer is still served.
 	if err := h.st.whisper(uuidB, [][]byte{[]byte("hi")}); err != nil {
@@ -120,4 +124,59 @@ func TestStateDialGivenUp(t *testing.T) {
 	if len(h.links[epB]) != 2 {
 		t.Fatalf("%d links to B", len(h.links[epB]))
 	}
+}
+
+// Strangers beaconing from as many addresses as MaxPending, with fresh
+// UUIDs, keep the total cap full; a new honest peer still gets its place
+// (a random pending peer makes room) and enters on its HELLO, while the
+// caps and the count of pending peers hold throughout. First come, first
+// served, its beacon was refused for as long as the flood went on.
+func TestStatePendingCapFairToNewPeers(t *testing.T) {
+	h := newHarness(t)
+	h.enterB()
+	lim := h.cfg.Limits
+	n := 0
+	spoof := func(k int) {
+		for range k {
+			n++
+			b := Beacon{Version: BeaconV1, UUID: uuid.New(), Port: uint16(1000 + n%5000)}
+			from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), 5670)
+			h.st.onBeacon(b.AppendMarshal(nil), from, h.now)
+		}
+	}
+	check := func() {
+		t.Helper()
+		if h.st.pendingTotal > lim.MaxPending || len(h.st.pendingList) != h.st.pendingTotal {
+			t.Fatalf("pending %d, listed %d, cap %d", h.st.pendingTotal, len(h.st.pendingList), lim.MaxPending)
+		}
+		for i, p := range h.st.pendingList {
+			if p.pendingIdx != i || !p.pendingSrc.IsValid() || h.st.peers[p.id] != p {
+				t.Fatalf("pending list entry %d inconsistent", i)
+			}
+		}
+	}
+	spoof(lim.MaxPending)
+	check()
+	honest := uuid.New()
+	const honestFrom, honestEp = "10.9.9.9:5670", "tcp://10.9.9.9:40000"
+	for second := range 30 {
+		spoof(lim.MaxPending) // a new full cap's worth every second
+		h.beacon(honest, 40000, honestFrom)
+		check()
+		spoof(lim.MaxPending / 8) // while its handshake and HELLO are under way
+		check()
+		if p := h.st.peers[honest]; p != nil && p.link != nil {
+			h.recv(honest, &Msg{ID: MsgHello, Sequence: 1, Endpoint: honestEp, Name: "honest"})
+			if p := h.st.peers[honest]; p == nil || !p.ready {
+				t.Fatal("honest peer not ready after its HELLO")
+			}
+			t.Logf("honest peer entered after %d s of flood (%d spoofed beacons)", second+1, n)
+			if p := h.st.peers[uuidB]; p == nil || !p.ready {
+				t.Fatal("known peer lost")
+			}
+			return
+		}
+		h.advance(time.Second)
+	}
+	t.Fatalf("honest peer never dialled in 30 s of spoofed beacons from %d addresses", n)
 }

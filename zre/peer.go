@@ -59,6 +59,7 @@ type peer struct {
 	helloFrom   string     // the remote address its accepted HELLO came from (restartPeer)
 	answeredAt  time.Time  // when we last answered a second HELLO of its (restartPeer)
 	pendingSrc  netip.Addr // valid while it counts against the pending caps (dialled on a beacon from there, no HELLO yet)
+	pendingIdx  int        // its index in state.pendingList while pendingSrc is valid
 
 	// opened: the loop opened tx (at Enter) and has not closed it.
 	// Loop-owned.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -74,7 +75,7 @@ type Stats struct {
 	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
 	// Hostile input (see Limits):
 	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
-	PendingRefused    uint64 // beacons of unknown peers ignored: Limits.MaxPending or MaxPendingPerAddr reached, or their endpoint failed to connect lately
+	PendingRefused    uint64 // beacons of unknown peers ignored (MaxPendingPerAddr reached, or their endpoint failed to connect lately), and pending peers evicted for a new one at MaxPending
 	DialsGivenUp      uint64 // links given up because their connection never completed (two attempts)
 	InboxRefused      uint64 // inbox connections closed at once: Limits.MaxConns or MaxConnsPerAddr reached
 	InboxRateLimited  uint64 // inbox connections closed at once: Limits.ConnRate exceeded for their address
@@ -168,6 +169,7 @@ type state struct {
 	// source address and in total (Limits.MaxPending...).
 	pendingBySrc map[netip.Addr]int
 	pendingTotal int
+	pendingList  []*peer // the pending peers counted in pendingTotal, for evictPending
 	// failed holds endpoints whose link was given up, until when a beacon
 	// does not dial them again; bounded by maxFailed.
 	failed map[string]time.Time
@@ -217,6 +219,7 @@ type state struct {
 	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
 	heldSeq      uint64
 	heldBytes    int // octets of the messages in held
+	checking     int // checks started by checkOffLoop whose verdict has not come back (maxChecks)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -661,16 +664,51 @@ func (s *state) restartPeer(p *peer, endpoint, from string) {
 // admitPending reports whether a beacon from src for a new peer at
 // endpoint may dial it: the caps on pending peers and the endpoints that
 // failed lately.
+//
+// The total cap is not first come, first served: beacons are not
+// authenticated, so a stranger can send them from any number of source
+// addresses and, refreshing them every second, hold every place for as
+// long as it likes; a new honest peer would then never be dialled (nor,
+// if the stranger floods it too, would it dial us). When the total is
+// reached, a beacon from an address below its own cap takes the place of
+// a pending peer chosen at random (evictPending), preferring one whose
+// link has not connected yet. An honest peer needs its place for a
+// handshake and a HELLO, a few milliseconds on a LAN; to keep it out a
+// stranger must send MaxPending beacons within those, and it only delays
+// it: the peer beacons again a second later. The cap per address stays a
+// refusal, so one address cannot take the places of others.
 func (s *state) admitPending(src netip.Addr, endpoint string) bool {
 	lim := &s.cfg.Limits
 	switch {
 	case s.dialFailedLately(endpoint),
-		lim.MaxPending > 0 && s.pendingTotal >= lim.MaxPending,
 		lim.MaxPendingPerAddr > 0 && s.pendingBySrc[src] >= lim.MaxPendingPerAddr:
 		s.stats.pendingRefused.Add(1)
 		return false
+	case lim.MaxPending > 0 && s.pendingTotal >= lim.MaxPending:
+		s.stats.pendingRefused.Add(1) // the evicted one
+		for s.pendingTotal >= lim.MaxPending && len(s.pendingList) > 0 {
+			s.evictPending()
+		}
 	}
 	return true
+}
+
+// evictPendingSamples is how many pending peers evictPending looks at for
+// one whose link has not connected.
+const evictPendingSamples = 4
+
+// evictPending removes a pending peer chosen at random, one whose link has
+// not completed its handshake if one of a few samples has not.
+func (s *state) evictPending() {
+	var victim *peer
+	for range evictPendingSamples {
+		victim = s.pendingList[rand.IntN(len(s.pendingList))]
+		if !linkConnected(victim.link) {
+			break
+		}
+	}
+	s.log.Debug("zre: pending peer evicted for a new one", "peer", victim.label(), "endpoint", victim.endpoint)
+	s.removePeer(victim)
 }
 
 func (s *state) countPending(p *peer, src netip.Addr) {
@@ -678,6 +716,8 @@ func (s *state) countPending(p *peer, src netip.Addr) {
 		return
 	}
 	p.pendingSrc = src
+	p.pendingIdx = len(s.pendingList)
+	s.pendingList = append(s.pendingList, p)
 	s.pendingBySrc[src]++
 	s.pendingTotal++
 }
@@ -691,6 +731,12 @@ func (s *state) uncountPending(p *peer) {
 	} else {
 		delete(s.pendingBySrc, p.pendingSrc)
 	}
+	last := len(s.pendingList) - 1
+	moved := s.pendingList[last]
+	s.pendingList[p.pendingIdx] = moved
+	moved.pendingIdx = p.pendingIdx
+	s.pendingList[last] = nil
+	s.pendingList = s.pendingList[:last]
 	s.pendingTotal--
 	p.pendingSrc = netip.Addr{}
 }

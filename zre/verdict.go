@@ -18,11 +18,19 @@ import (
 // messages or maxHeldBytes octets for one peer, maxHeldTotal octets for all,
 // or Config.Expired without a verdict, the HELLO and what followed are
 // dropped (the peer then starts over, as one whose HELLO was lost).
+//
+// The checks themselves are bounded too: a hold dropped at Config.Expired
+// leaves its check running (an Authorize that waits for a user, say), and
+// a stranger could send a HELLO again on each of its connections every
+// Expired, each starting one more goroutine (and one more prompt). At most
+// maxChecks checks run at once; a HELLO beyond is dropped (counted in
+// Stats.MessagesDropped) as one lost, until a verdict comes back.
 
 const (
 	maxHeldMsgs  = 1024
 	maxHeldBytes = 4 << 20
 	maxHeldTotal = 32 << 20
+	maxChecks    = 256
 )
 
 // heldPeer is a HELLO being checked off the loop and what its sender sent
@@ -57,9 +65,15 @@ func frameBytes(fs [][]byte) int {
 
 // startHold holds id's messages from this HELLO on and starts its checks.
 func (s *state) startHold(id uuid.UUID, in inboxMsg, m *Msg, pk PeerKey) {
+	if s.checking >= maxChecks {
+		s.stats.messagesDropped.Add(1)
+		s.log.Debug("zre: too many HELLOs being checked: dropped", "peer", DefaultName(id), "checks", s.checking)
+		return
+	}
 	if s.held == nil {
 		s.held = make(map[uuid.UUID]*heldPeer)
 	}
+	s.checking++
 	s.heldSeq++
 	h := &heldPeer{token: s.heldSeq, since: s.clock, msgs: []heldMsg{{in, m}}, bytes: frameBytes(in.frames)}
 	s.held[id] = h
@@ -89,6 +103,7 @@ func (s *state) unhold(id uuid.UUID, h *heldPeer) {
 // onVerdict acts on the checks of a held HELLO: the HELLO and what
 // followed it are handled in order, or dropped with a Refused event.
 func (s *state) onVerdict(v verdict, now time.Time) {
+	s.checking-- // every check started sends its verdict, late or not
 	if s.stopped {
 		return
 	}

@@ -5,7 +5,11 @@
 // before anything is read from it; Accept goes on to the next one.
 //
 // The address is the remote IP (IPv4-mapped IPv6 addresses count as
-// IPv4); the port is ignored. Limits per address let honest peers in
+// IPv4); the port is ignored. An IPv6 address counts as its /64 prefix:
+// one host can take any number of addresses in its /64 for nothing (a
+// link-local or SLAAC address per connection), so per address it would
+// have MaxConns to itself from a handful of them; a /64 is one site (a
+// LAN) as an IPv4 address is one host. Limits per address let honest peers in
 // while one address floods; the total bounds the file descriptors and
 // goroutines a server spends on connections. A rate per address bounds
 // the work a handshake costs (a CURVE handshake's X25519, say) when every
@@ -191,15 +195,23 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
+// remoteIP is the address c counts against: its remote IPv4 address, or
+// the /64 prefix of its IPv6 address (see the package doc).
 func remoteIP(c net.Conn) netip.Addr {
+	var a netip.Addr
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		a, _ := netip.AddrFromSlice(ta.IP)
-		return a.Unmap()
+		a, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		a = ap.Addr()
+	} else {
+		return netip.Addr{} // one bucket for what has no IP (a pipe, a Unix socket)
 	}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		a = p.Addr()
 	}
-	return netip.Addr{} // one bucket for what has no IP (a pipe, a Unix socket)
+	return a
 }
 
 // reset closes c at once; a TCP connection with a reset, so that no

@@ -1,6 +1,7 @@
 package netlimit
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -168,3 +169,102 @@ func TestSweep(t *testing.T) {
 }
 
 func netipFrom4(a [4]byte) netip.Addr { return netip.AddrFrom4(a) }
+
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// One address, one bucket: an IPv4 address counts the same whether the
+// socket reports it in 4 or 16 octets (an IPv4-mapped IPv6 address from a
+// dual-stack listener); IPv6 addresses count by /64, zone or not.
+func TestRemoteIPNormalised(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1).To4(), Port: 1}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 2}, "192.0.2.1"}, // 16 octets
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 3}, "192.0.2.1"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 4}, "2001:db8::"}, // its /64
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:0:0:abcd::99"), Port: 4}, "2001:db8::"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:0:1::1"), Port: 4}, "2001:db8:0:1::"},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 5, Zone: "eth0"}, "fe80::"},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 5}, "::"},
+		{&net.UDPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 6}, "192.0.2.1"}, // not TCP: parsed
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, "invalid IP"},
+	} {
+		if got := remoteIP(addrConn{remote: tc.addr}).String(); got != tc.want {
+			t.Errorf("remoteIP(%v) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
+
+// fakeListener hands out connections from the addresses the test gives.
+type fakeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+}
+
+func (l *fakeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+func (l *fakeListener) Close() error   { close(l.closed); return nil }
+func (l *fakeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv6loopback} }
+
+type closeConn struct {
+	addrConn
+}
+
+func (closeConn) Close() error { return nil }
+
+// A host with many IPv6 addresses in one /64 (an address per connection)
+// gets MaxConnsPerAddr, not MaxConns: others still get in.
+func TestIPv6AddressesOfOnePrefixShareALimit(t *testing.T) {
+	fl := &fakeListener{conns: make(chan net.Conn, 32), closed: make(chan struct{})}
+	l := New(fl, Config{MaxConns: 8, MaxConnsPerAddr: 2})
+	defer l.Close()
+	accepted := make(chan net.Conn, 32)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}
+	}()
+	from := func(ip string) net.Conn {
+		return closeConn{addrConn{remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 1}}}
+	}
+	for i := range 20 {
+		fl.conns <- from(fmt.Sprintf("fe80::%x", i+1))
+	}
+	fl.conns <- from("fe80:0:0:1::1") // another /64
+	var got []net.Conn
+	for len(got) < 3 {
+		select {
+		case c := <-accepted:
+			got = append(got, c)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d accepted, stats %+v", len(got), l.Stats())
+		}
+	}
+	if s := l.Stats(); s.Refused != 18 || s.Open != 3 {
+		t.Fatalf("stats %+v: want 18 refused from one /64, 3 open", s)
+	}
+	for _, c := range got {
+		c.Close()
+	}
+	if s := l.Stats(); s.Open != 0 {
+		t.Fatalf("stats %+v after closing all", s)
+	}
+}

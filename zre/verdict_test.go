@@ -1,0 +1,57 @@
+package zre
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// A peer whose checks never end (an Authorize waiting for a user) sends its
+// HELLO again after each hold expires: the checks running at once stay
+// within maxChecks, late verdicts of dropped holds are ignored, and once
+// verdicts come back a HELLO is checked and accepted again.
+func TestStateChecksInFlightBounded(t *testing.T) {
+	h := newSecureHarness(t)
+	kb, _ := genKeys(t)
+	idB := UUIDFromKey(kb)
+	type call struct {
+		id    uuid.UUID
+		token uint64
+		pk    PeerKey
+	}
+	var calls []call
+	h.st.checkOffLoop = func(id uuid.UUID, token uint64, pk PeerKey) {
+		calls = append(calls, call{id, token, pk})
+	}
+	const rounds = 4 * maxChecks
+	for range rounds {
+		h.recvKey(idB, kb, helloWithKey(epB, kb))
+		h.advance(h.cfg.Expired)
+		h.st.reap(h.now)
+	}
+	if len(calls) > maxChecks {
+		t.Fatalf("%d checks running after %d HELLOs whose checks never ended, want at most %d", len(calls), rounds, maxChecks)
+	}
+	if got := h.stats.snapshot().MessagesDropped; got < rounds-maxChecks {
+		t.Fatalf("MessagesDropped = %d", got)
+	}
+	// The verdicts come back, late: nothing enters.
+	for _, c := range calls {
+		h.st.onVerdict(verdict{id: c.id, token: c.token, key: c.pk.Key}, h.now)
+	}
+	if p := h.st.peers[idB]; p != nil && p.ready {
+		t.Fatal("a late verdict let the peer in")
+	}
+	if h.st.checking != 0 {
+		t.Fatalf("%d checks counted after every verdict", h.st.checking)
+	}
+	calls = nil
+	h.recvKey(idB, kb, helloWithKey(epB, kb))
+	if len(calls) != 1 {
+		t.Fatalf("%d checks started for a HELLO after the verdicts", len(calls))
+	}
+	h.st.onVerdict(verdict{id: idB, token: calls[0].token, key: kb}, h.now)
+	if p := h.st.peers[idB]; p == nil || !p.ready {
+		t.Fatal("peer not ready after its verdict")
+	}
+}
