@@ -2,7 +2,6 @@ package zre
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,9 +41,6 @@ func init() {
 		return c
 	}
 }
-
-// ErrUnsupported is wrapped by Start for a configuration it cannot run.
-var ErrUnsupported = errors.New("zre: unsupported configuration")
 
 // tcpNet is the real network; Start (node.go) sets n.router and n.beacon.
 type tcpNet struct{ n *Node }
