@@ -1,7 +1,6 @@
 package zre
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/internal/seam"
 )
 
 // Defaults for the zero fields of Config. The timers are those of the C
@@ -174,13 +175,6 @@ type Config struct {
 	// Logger receives the node's logs; nil means none.
 	Logger *slog.Logger
 
-	// Transport, when set, replaces the real network (TCP inbox, DEALERs,
-	// UDP beacons) with another one, such as internal/sim's in-memory
-	// network for simulations of many nodes; see transport.go. Beacon
-	// settings other than Disabled, Bind and Advertise are then unused.
-	// Secure mode needs the real network.
-	Transport Transport
-
 	// Secure, when set, turns on secure mode (see SecureConfig and
 	// spec/secure-node.md): the inbox is a CURVE server with an
 	// authorizer, each DEALER a CURVE client with the key from the peer's
@@ -193,6 +187,10 @@ type Config struct {
 	// Gossip, when set, discovers peers by ZGOSSIP (gossip.go) instead of
 	// UDP beacons, or beside them with GossipConfig.Beacons.
 	Gossip *GossipConfig
+
+	// transport, set by zretest.WithTransport, replaces the real network
+	// (transport.go).
+	transport seam.Transport
 }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.
@@ -207,9 +205,6 @@ func (c Config) withDefaults() (Config, error) {
 				return c, fmt.Errorf("zre: UUID %s given, but secure mode derives %s from the public key: %w", c.UUID, id, ErrKeyMismatch)
 			}
 			c.UUID = id
-		}
-		if c.Transport != nil {
-			return c, errors.New("zre: secure mode needs the real network (CURVE over TCP), not Config.Transport")
 		}
 		for _, h := range c.Headers {
 			if h.Key == HeaderPublicKey {

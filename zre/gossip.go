@@ -68,8 +68,8 @@ func (c *Config) gossipNew() error {
 			return fmt.Errorf("zre: gossip server: %w", err)
 		}
 	}
-	if c.Transport != nil {
-		return fmt.Errorf("zre: gossip needs the real network, not Config.Transport")
+	if c.transport != nil {
+		return fmt.Errorf("zre: gossip needs the real network, not a transport (zretest.WithTransport)")
 	}
 	if !g.Beacons {
 		c.Beacon.Disabled = true

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +116,7 @@ type Node struct {
 	// (stopLinger; tests may raise it).
 	linger time.Duration
 
-	att Attachment // set by Start on Config.Transport instead of router and beacon; see transport.go
+	net network // set by Start: tcpNet or attachedNet (transport.go)
 
 	closedConns chan inboxClosed // the inbox's ended connections (exit.go)
 
@@ -188,18 +187,10 @@ func (n *Node) dial(endpoint string) (link, error) { return n.dialKey(endpoint, 
 // dialKey opens the DEALER to a peer; in secure mode it is a CURVE client
 // that authenticates the peer's inbox by key.
 func (n *Node) dialKey(endpoint string, key curve.PublicKey) (link, error) {
-	if n.att != nil {
-		return n.dialAttached(endpoint)
-	}
 	if n.sec != nil && key.IsZero() {
 		return nil, fmt.Errorf("zre: dial %s: %w", endpoint, ErrNoKey)
 	}
-	addr := strings.TrimPrefix(endpoint, "tcp://")
-	d, err := zmtp.DialDealer("tcp", addr, n.dealerOptions(key))
-	if err != nil {
-		return nil, err
-	}
-	return newGiveUpLink(d, giveUpAfter), nil
+	return n.net.dial(endpoint, key)
 }
 
 // Start binds the inbox, starts the beacon and the node's goroutines. ctx
@@ -216,8 +207,8 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if n.cfg.Transport != nil {
-		return n.startAttached()
+	if n.cfg.transport != nil {
+		return n.startAttached() // transport.go
 	}
 	ln, err := net.Listen("tcp", n.cfg.bindAddr())
 	if err != nil {
@@ -273,6 +264,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.router, n.beacon = r, b
+	n.net = tcpNet{n}
 	n.endpoint = "tcp://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 	if ep := n.cfg.advertisedEndpoint(); ep != "" {
 		n.endpoint = ep // parity.go
@@ -315,20 +307,14 @@ func (n *Node) loop() {
 	defer n.wg.Done()
 	defer close(n.loopDone)
 	defer close(n.events)
-	var packets <-chan beacon.Packet
-	if n.beacon != nil {
-		packets = n.beacon.Packets()
-	}
-	if n.att != nil {
-		packets = n.att.Beacons()
-	}
+	packets := n.net.beacons()
 	var reports <-chan Event
 	if n.sec != nil {
 		reports = n.sec.reports
 	}
 	// The inbox ROUTER's messages are taken here, in the loop's select: a
 	// goroutine between them cost a hand-off (often a thread wake-up) per
-	// message. A Transport's come through n.inbox (readAttached).
+	// message. A transport's come through n.inbox (attachedNet.read).
 	var routed <-chan zmtp.Message
 	if n.router != nil {
 		routed = n.router.Messages()
@@ -469,24 +455,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 		cancel()
 	}
-	if n.att != nil {
-		n.stopAttached(links)
-		return nil
-	}
-	if b := n.beacon; b != nil {
-		port0 := n.beaconFor(0)
-		before := b.Stats().Sent
-		b.Publish(port0.AppendMarshal(nil))
-		waitUntil(ctx, 2*n.cfg.Beacon.Interval+time.Second, func() bool { return b.Stats().Sent > before })
-		b.Silence()
-		b.Close()
-	}
-	flushLinks(ctx, n.linger, links)
-	for _, l := range links {
-		l.Close()
-	}
-	n.router.Close()
-	n.stopGossip() // gossip.go
+	n.net.stop(ctx, n.linger, links) // transport.go
 	return nil
 }
 
@@ -517,13 +486,13 @@ func flushLinks(ctx context.Context, max time.Duration, links []link) {
 
 // disconnectInbound closes the connection into our inbox whose ZMTP
 // identity is identity, if there is one; it reports whether there was
-// (secure.disconnect: revocations). Set by Start, n.router is read-only
+// (secure.disconnect: revocations). Set by Start, n.net is read-only
 // afterwards.
 func (n *Node) disconnectInbound(identity []byte) bool {
-	if n.router == nil {
+	if n.net == nil {
 		return false
 	}
-	return n.router.Disconnect(identity) == nil
+	return n.net.disconnect(identity)
 }
 
 // waitUntil polls cond until it holds, ctx is done or max passed.
@@ -562,15 +531,7 @@ func (n *Node) Close() error {
 		}
 		<-n.loopDone
 		n.st.closeLinks()
-		if n.att != nil {
-			n.att.Close()
-		} else {
-			n.router.Close()
-		}
-		if n.beacon != nil {
-			n.beacon.Close()
-		}
-		n.stopGossip() // gossip.go
+		n.net.close() // transport.go
 		n.cancel()
 	})
 	n.wg.Wait()

@@ -410,7 +410,7 @@ func (p *peer) sendApp(m *Msg) error {
 }
 
 // pollMin and pollMax bound the pauses of a waiting send on a link that
-// cannot wait by itself (a Transport's).
+// cannot wait by itself (a transport's: zretest).
 const (
 	pollMin = 200 * time.Microsecond
 	pollMax = 20 * time.Millisecond
@@ -439,7 +439,7 @@ func (p *peer) sendAppContext(ctx context.Context, m *Msg) error {
 		if _, ok := p.link.(contextSender); ok {
 			return err
 		}
-		// A link that cannot wait (a Transport's): try again after a pause.
+		// A link that cannot wait (a transport's: zretest): try again after a pause.
 		t := time.NewTimer(pause)
 		select {
 		case <-t.C:

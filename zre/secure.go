@@ -352,6 +352,11 @@ func (n *Node) authorize(ctx context.Context, req zmtp.AuthRequest) error {
 	return nil
 }
 
+// mayBlock reports whether check may block or call the node: an
+// Authorize or a trust store is set. Without them it is a lookup in the
+// pins, which the loop may do itself (checkOffLoop).
+func (sc *secure) mayBlock() bool { return sc.authorize != nil || sc.trust != nil }
+
 // check decides on an authenticated claim (connection or HELLO stage):
 // the claim check, the trust store if any, then SecureConfig.Authorize.
 // note gets the KeyChanged events the store raises.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/sim"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 // simTimeout is a generous deadline for a simulation phase on a loaded
@@ -65,7 +65,7 @@ func TestSim1000(t *testing.T) {
 // simNode starts a node on network net and closes it when the test ends.
 func simNode(t *testing.T, net *sim.Network, name string, groups ...string) *zre.Node {
 	t.Helper()
-	n, err := zre.New(zre.Config{Name: name, Transport: net})
+	n, err := zre.New(zretest.WithTransport(zre.Config{Name: name}, net))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,25 +178,46 @@ func TestSimTransport(t *testing.T) {
 	}
 }
 
-// TestSimTransportRefusesSecure: secure mode runs on the real network only.
-func TestSimTransportRefusesSecure(t *testing.T) {
+// TestSimTransportSecure: secure nodes run on the in-memory network, which
+// stands in for CURVE: they meet, each knows the other by the key its
+// messages came with, whispers arrive.
+func TestSimTransportSecure(t *testing.T) {
 	net := sim.NewNetwork(sim.NetworkOptions{})
 	defer net.Close()
-	_, sk, err := curve.GenerateKeyPair(rand.Reader)
-	if err != nil {
+	secureNode := func(name string) (*zre.Node, curve.PublicKey) {
+		pk, sk, err := curve.GenerateKeyPair(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := zre.New(zretest.WithTransport(zre.Config{Name: name, Secure: &zre.SecureConfig{Secret: sk, RequireBound: true}}, net))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return n, pk
+	}
+	a, ka := secureNode("a")
+	b, kb := secureNode("b")
+	if a.UUID() != zre.UUIDFromKey(ka) {
+		t.Fatalf("a's UUID %s is not bound to its key", a.UUID())
+	}
+	next(t, a, "ENTER b", is[*zre.Enter](b.UUID()))
+	next(t, b, "ENTER a", is[*zre.Enter](a.UUID()))
+	if k, ok := a.PeerKey(b.UUID()); !ok || k != kb {
+		t.Fatalf("a: PeerKey(b) = %s, %v; want %s", k, ok, kb)
+	}
+	if k, ok := b.PeerKey(a.UUID()); !ok || k != ka {
+		t.Fatalf("b: PeerKey(a) = %s, %v; want %s", k, ok, ka)
+	}
+	if err := a.Whisper(b.UUID(), []byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	// Refused by New (config check) or, failing that, by Start.
-	n, err := zre.New(zre.Config{Transport: net, Secure: &zre.SecureConfig{Secret: sk}})
-	if err == nil {
-		defer n.Close()
-		err = n.Start(context.Background())
-		if !errors.Is(err, zre.ErrUnsupported) {
-			t.Fatalf("Start: %v, want ErrUnsupported", err)
-		}
-	}
-	if err == nil || !strings.Contains(err.Error(), "Transport") {
-		t.Fatalf("secure node on a Transport: %v, want a refusal naming Transport", err)
+	w := next(t, b, "WHISPER", is[*zre.Whisper](a.UUID())).(*zre.Whisper)
+	if string(w.Content[0]) != "hi" {
+		t.Fatalf("whisper %q", w.Content)
 	}
 }
 
@@ -207,7 +228,7 @@ func TestSimNoGoroutineLeft(t *testing.T) {
 	net := sim.NewNetwork(sim.NetworkOptions{})
 	var nodes []*zre.Node
 	for _, name := range []string{"a", "b", "c"} {
-		n, err := zre.New(zre.Config{Name: name, Transport: net})
+		n, err := zre.New(zretest.WithTransport(zre.Config{Name: name}, net))
 		if err != nil {
 			t.Fatal(err)
 		}

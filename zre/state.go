@@ -124,7 +124,7 @@ type dialFunc func(endpoint string) (link, error)
 type inboxMsg struct {
 	identity  []byte
 	frames    [][]byte
-	remote    string   // the sender's address (a Transport's), or
+	remote    string   // the sender's address (a transport's: zretest), or
 	addr      net.Addr // the connection's, formatted only when needed
 	publicKey []byte
 }
@@ -1024,7 +1024,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 		p.status = m.Status
 	case MsgWhisper:
 		// The frames are this message's own (zmtp gives every message
-		// fresh storage; readAttached copies a Transport's), so the event
+		// fresh storage; attachedNet.read copies a transport's), so the event
 		// takes them without a copy.
 		s.emit(&Whisper{EventHeader: s.header(p), Content: m.Content})
 	case MsgShout:

@@ -2,101 +2,109 @@ package zre
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
+	"github.com/zyre-go/zyre/internal/seam"
+	"github.com/zyre-go/zyre/zmtp"
 )
 
-// Transport is the network under a Node when Config.Transport is set: how
-// its inbox receives, how it reaches its peers' inboxes, and how beacons
-// come and go. With Config.Transport nil (the normal case) a node runs on
-// the real network: a ZMTP ROUTER on TCP, one ZMTP DEALER per peer and UDP
-// beacons.
-//
-// A Transport carries the same bytes as the real network — encoded ZRE
-// frames and 22-octet beacons — so the node's state machine (HELLO,
-// sequence numbers, groups, presence) runs unchanged above it. Its purpose
-// is simulation: internal/sim runs a thousand nodes in one process over an
-// in-memory Transport, which a thousand nodes in full mesh over TCP (a
-// million connections) could not do. Secure mode needs the real network.
-type Transport interface {
-	// Attach puts a node on the network. It is called once, by Start.
-	Attach(node TransportNode) (Attachment, error)
+// network is what a started node runs on: the real network (tcpNet: the
+// inbox ROUTER, one DEALER per peer, the UDP beacon) or a transport of
+// internal/seam (attachedNet: internal/sim's in-memory network). Either
+// way an inbound message reaches the state with the key that
+// authenticated its sender (inboxMsg.publicKey), so secure mode runs on
+// both. Start picks one; the rest of the node does not branch on which.
+type network interface {
+	// dial opens our link to the inbox at endpoint; a non-zero key is
+	// the key its node must prove (CURVE's server key).
+	dial(endpoint string, key curve.PublicKey) (link, error)
+	// beacons are the beacons heard, nil without discovery.
+	beacons() <-chan beacon.Packet
+	// disconnect closes the inbound connection of identity, if any, and
+	// reports whether there was one.
+	disconnect(identity []byte) bool
+	// stop is the end of Stop: a port-0 beacon, the links flushed (at
+	// most linger, never past ctx) and closed, the inbox closed.
+	stop(ctx context.Context, linger time.Duration, links []link)
+	// close closes what is left, at once.
+	close()
 }
 
-// TransportNode is what a Transport is told about the node it attaches.
-type TransportNode struct {
-	UUID    uuid.UUID
-	Name    string
-	Bind    string // Config.Bind, possibly ""
-	Beacons bool   // discovery is on (Config.Beacon.Disabled is false)
-}
-
-// Attachment is one node's place on a Transport. The node calls Recv from
-// one goroutine, Dial and Publish from its state goroutine, and Close once,
-// after which Recv returns an error and Beacons is closed.
-type Attachment interface {
-	// Endpoint is how peers reach our inbox, "tcp://host:port" with a
-	// non-zero port: it goes into our HELLO and our beacon's port, and is
-	// what a peer's Dial gets.
-	Endpoint() string
-	// Recv returns the next message sent to our inbox, blocking until one
-	// arrives, ctx ends (ctx.Err()) or the attachment is closed (an error
-	// wrapping ErrClosed). Its frames may be shared with other receivers:
-	// the node copies them.
-	Recv(ctx context.Context) (InboxMessage, error)
-	// Beacons returns the beacons other nodes publish, or nil when
-	// discovery is off. It is closed after Close.
-	Beacons() <-chan BeaconPacket
-	// Publish makes payload our beacon: it is sent at once (at least
-	// once, even if replaced right after) and then as the transport
-	// repeats beacons; nil stops sending.
-	Publish(payload []byte)
-	// Dial opens our link to the inbox at endpoint; what we send on it
-	// arrives with identity as the sender's identity. Neither Dial nor the
-	// link's Send may block: a Send that its queue cannot take returns an
-	// error wrapping zmtp.ErrPeerNotResponding. Send may keep the frames
-	// (the node never changes them after sending).
-	Dial(endpoint string, identity []byte) (Link, error)
-	Close() error
-}
-
-// InboxMessage is one message our inbox received: the sender's ZMTP
-// identity (0x01 + its UUID for a ZRE peer), the frames and, for logs, the
-// sender's address.
-type InboxMessage struct {
-	Identity []byte
-	Frames   [][]byte
-	Remote   string
-}
-
-// BeaconPacket is one received beacon: the payload (which the node only
-// reads, so a transport may give every receiver the same slice) and the
-// sender's address, whose host and the beacon's port make the peer's
-// endpoint.
-type BeaconPacket = beacon.Packet
-
-// Link is a node's outgoing connection to one peer's inbox.
-type Link interface {
-	Send(frames ...[]byte) error
-	Close() error
-}
-
-// ErrUnsupported is wrapped by Start for a configuration it cannot run.
-var ErrUnsupported = errors.New("zre: unsupported configuration")
-
-// startAttached is Start on Config.Transport; n.mu is held.
-func (n *Node) startAttached() error {
-	if n.cfg.Secure != nil {
-		return fmt.Errorf("zre: secure mode needs the real network, not Config.Transport: %w", ErrUnsupported)
+func init() {
+	seam.WithTransport = func(cfg any, t seam.Transport) any {
+		c := cfg.(Config)
+		c.transport = t
+		return c
 	}
-	a, err := n.cfg.Transport.Attach(TransportNode{
-		UUID: n.cfg.UUID, Name: n.cfg.Name, Bind: n.cfg.Bind, Beacons: !n.cfg.Beacon.Disabled,
-	})
+}
+
+// tcpNet is the real network; Start (node.go) sets n.router and n.beacon.
+type tcpNet struct{ n *Node }
+
+func (t tcpNet) dial(endpoint string, key curve.PublicKey) (link, error) {
+	addr := strings.TrimPrefix(endpoint, "tcp://")
+	d, err := zmtp.DialDealer("tcp", addr, t.n.dealerOptions(key))
+	if err != nil {
+		return nil, err
+	}
+	return newGiveUpLink(d, giveUpAfter), nil
+}
+
+func (t tcpNet) beacons() <-chan beacon.Packet {
+	if t.n.beacon == nil {
+		return nil
+	}
+	return t.n.beacon.Packets()
+}
+
+func (t tcpNet) disconnect(identity []byte) bool {
+	return t.n.router.Disconnect(identity) == nil
+}
+
+func (t tcpNet) stop(ctx context.Context, linger time.Duration, links []link) {
+	n := t.n
+	if b := n.beacon; b != nil {
+		port0 := n.beaconFor(0)
+		before := b.Stats().Sent
+		b.Publish(port0.AppendMarshal(nil))
+		waitUntil(ctx, 2*n.cfg.Beacon.Interval+time.Second, func() bool { return b.Stats().Sent > before })
+		b.Silence()
+		b.Close()
+	}
+	flushLinks(ctx, linger, links)
+	for _, l := range links {
+		l.Close()
+	}
+	n.router.Close()
+	n.stopGossip() // gossip.go
+}
+
+func (t tcpNet) close() {
+	n := t.n
+	n.router.Close()
+	if n.beacon != nil {
+		n.beacon.Close()
+	}
+	n.stopGossip() // gossip.go
+}
+
+// attachedNet is a node on a transport of internal/seam (zretest).
+type attachedNet struct {
+	n   *Node
+	att seam.Attachment
+}
+
+// startAttached is Start on a transport; n.mu is held.
+func (n *Node) startAttached() error {
+	tn := seam.Node{UUID: n.cfg.UUID, Name: n.cfg.Name, Bind: n.cfg.Bind, Beacons: !n.cfg.Beacon.Disabled}
+	if n.sec != nil {
+		tn.Key = n.sec.pub
+	}
+	a, err := n.cfg.transport.Attach(tn)
 	if err != nil {
 		return fmt.Errorf("zre: failed to attach to transport: %w", err)
 	}
@@ -106,62 +114,83 @@ func (n *Node) startAttached() error {
 		a.Close()
 		return fmt.Errorf("zre: transport gave endpoint %q: %w", ep, err)
 	}
-	n.att = a
+	an := attachedNet{n: n, att: a}
+	n.net = an
 	n.endpoint = ep
 	n.st.endpoint = ep
+	if n.sec != nil && n.sec.trust != nil {
+		n.st.trustTick() // the store's pins, before the first beacon
+	}
 	if !n.cfg.Beacon.Disabled {
-		bc := Beacon{Version: BeaconV1, UUID: n.cfg.UUID, Port: port}
+		bc := n.beaconFor(port)
 		a.Publish(bc.AppendMarshal(nil))
 	}
 	n.mu.started = true
 	n.wg.Add(2)
-	go n.readAttached()
+	go an.read()
 	go n.loop()
 	n.cfg.Logger.Debug("zre: node started on transport", "node", n.cfg.Name, "uuid", uuidString(n.cfg.UUID), "endpoint", ep)
 	return nil
 }
 
-// readAttached hands the messages of a Config.Transport to the loop.
-func (n *Node) readAttached() {
+// read hands the transport's messages to the loop.
+func (t attachedNet) read() {
+	n := t.n
 	defer n.wg.Done()
 	for {
-		m, err := n.att.Recv(n.ctx)
+		m, err := t.att.Recv(n.ctx)
 		if err != nil {
 			return
 		}
 		select {
-		// A Transport may give every receiver the same frames (Link.Send
+		// A transport may give every receiver the same frames (Link.Send
 		// may keep them); events hand content to the application, which
 		// owns it, so take a copy here.
-		case n.inbox <- inboxMsg{identity: m.Identity, frames: cloneFrames(m.Frames), remote: m.Remote}:
+		case n.inbox <- inboxMsg{identity: m.Identity, frames: cloneFrames(m.Frames), remote: m.Remote, publicKey: keyBytes(m.Key)}:
 		case <-n.quit:
 			return
 		}
 	}
 }
 
-// dialAttached is dial on Config.Transport.
-func (n *Node) dialAttached(endpoint string) (link, error) {
-	l, err := n.att.Dial(endpoint, Identity(n.cfg.UUID))
+// keyBytes is k as inboxMsg.publicKey takes it: nil for the zero key.
+func keyBytes(k curve.PublicKey) []byte {
+	if k.IsZero() {
+		return nil
+	}
+	return k.Bytes()
+}
+
+func (t attachedNet) dial(endpoint string, key curve.PublicKey) (link, error) {
+	l, err := t.att.Dial(endpoint, Identity(t.n.cfg.UUID), key)
 	if err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// stopAttached is the end of Stop on Config.Transport: a port-0 beacon
-// (the transport sends it at once), then links and attachment closed.
-func (n *Node) stopAttached(links []link) {
-	if !n.cfg.Beacon.Disabled {
-		port0 := Beacon{Version: BeaconV1, UUID: n.cfg.UUID}
-		n.att.Publish(port0.AppendMarshal(nil))
-		n.att.Publish(nil)
+func (t attachedNet) beacons() <-chan beacon.Packet { return t.att.Beacons() }
+
+// disconnect: a transport has no connections to close; the state drops
+// the peer's messages by its key.
+func (t attachedNet) disconnect([]byte) bool { return false }
+
+// stop: a port-0 beacon (the transport sends it at once), then links and
+// attachment closed. A transport's links do not flush: what was sent is
+// in the peer's inbox already.
+func (t attachedNet) stop(_ context.Context, _ time.Duration, links []link) {
+	if !t.n.cfg.Beacon.Disabled {
+		port0 := t.n.beaconFor(0)
+		t.att.Publish(port0.AppendMarshal(nil))
+		t.att.Publish(nil)
 	}
 	for _, l := range links {
 		l.Close()
 	}
-	n.att.Close()
+	t.att.Close()
 }
+
+func (t attachedNet) close() { t.att.Close() }
 
 // endpointPort returns the port of a valid tcp://host:port endpoint.
 func endpointPort(ep string) (uint16, error) {

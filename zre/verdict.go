@@ -150,6 +150,15 @@ func (s *state) expireHeld(now time.Time) {
 // the verdict to the loop. The goroutine is counted in n.wg: Close waits
 // for it, and cancels the context it gives Authorize.
 func (n *Node) checkOffLoop(id uuid.UUID, token uint64, pk PeerKey) {
+	if !n.sec.mayBlock() {
+		// Without Authorize and a trust store the checks are a lookup in
+		// the pins: done here, on the loop, and the verdict taken at once.
+		// No goroutine, and a burst of HELLOs (a thousand nodes starting)
+		// never reaches maxChecks.
+		err := n.sec.check(n.ctx, pk, n.sendReport)
+		n.st.onVerdict(verdict{id: id, token: token, key: pk.Key, err: err}, n.now())
+		return
+	}
 	n.wg.Add(1) // on the loop, which n.wg counts: never after Close's Wait began
 	go func() {
 		defer n.wg.Done()

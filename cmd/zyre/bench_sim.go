@@ -25,6 +25,7 @@ func runBenchSim(ctx context.Context, env *cliEnv, args []string) error {
 	shouts := fs.Int("shouts", 1, "shouts per sender once meshed (0: none)")
 	senders := fs.Int("senders", 0, "number of nodes that shout (0: all)")
 	timeout := fs.Duration("timeout", sim.DefaultTimeout, "bound on each phase")
+	secure := fs.Bool("secure", false, "run the nodes in secure mode (a key pair each; the in-memory network stands in for CURVE)")
 	memprof := fs.String("memprofile", "", "write a heap profile taken at full mesh to `file` (go tool pprof)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -40,7 +41,7 @@ func runBenchSim(ctx context.Context, env *cliEnv, args []string) error {
 	if s == 0 {
 		s = -1 // sim.Options: <0 is none
 	}
-	opts := sim.Options{Nodes: *nodes, Shouts: s, Senders: *senders, Timeout: *timeout}
+	opts := sim.Options{Nodes: *nodes, Shouts: s, Senders: *senders, Timeout: *timeout, Secure: *secure}
 	if *memprof != "" {
 		file, err := os.Create(*memprof)
 		if err != nil {
@@ -49,7 +50,11 @@ func runBenchSim(ctx context.Context, env *cliEnv, args []string) error {
 		defer file.Close()
 		opts.HeapProfile = file
 	}
-	fmt.Fprintf(env.stderr, "zyre: bench sim: %d nodes in memory...\n", *nodes)
+	mode := ""
+	if *secure {
+		mode = " secure"
+	}
+	fmt.Fprintf(env.stderr, "zyre: bench sim: %d%s nodes in memory...\n", *nodes, mode)
 	r, err := sim.Run(ctx, opts)
 	if err != nil {
 		return err

@@ -2,12 +2,18 @@
 // and measures them: the time until every node has seen every other (full
 // mesh), CPU and memory per node, and shout fan-out.
 //
-// Network is a zre.Transport: beacons travel over an in-memory bus and a
+// Network is a zretest.Transport: beacons travel over an in-memory bus and a
 // message is delivered by appending its encoded frames to the target
 // node's inbox queue — no socket, no goroutine per link — so the real node
 // state machine (HELLO, sequence numbers, groups, presence) runs unchanged.
 // A thousand nodes in full mesh over TCP would need about a million
 // connections; here a link is one small struct.
+//
+// Secure nodes run too: the network stands in for CURVE. It tells a node
+// the key of the node each message came from (zretest.InboxMessage.Key, the
+// sender's zretest.TransportNode.Key) and refuses a Dial whose target has
+// not the key the dialler expects (ErrKeyMismatch), as a CURVE client refuses
+// a server; there is no encryption (nothing leaves the process).
 package sim
 
 import (
@@ -23,14 +29,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 // Errors of the in-memory network.
 var (
 	ErrClosed = errors.New("sim: closed")
 	ErrNoNode = errors.New("sim: no node at endpoint")
+	// ErrKeyMismatch: a Dial expected another key than the target node's.
+	ErrKeyMismatch = errors.New("sim: key mismatch")
 )
 
 // Addresses the network hands out: node i (from 0) is 10.0.0.0 + i + 1,
@@ -64,9 +74,9 @@ type NetworkStats struct {
 	Beacons  uint64 // beacons delivered
 }
 
-// Network is an in-memory network of zre nodes; give it to zre.Config's
-// Transport. Its methods may be called from any goroutine. Close it when
-// done.
+// Network is an in-memory network of zre nodes; give it to
+// zretest.WithTransport. Its methods may be called from any goroutine.
+// Close it when done.
 type Network struct {
 	hwm int
 
@@ -83,7 +93,7 @@ type Network struct {
 	messages, refused, lost, beacons atomic.Uint64
 }
 
-var _ zre.Transport = (*Network)(nil)
+var _ zretest.Transport = (*Network)(nil)
 
 // NewNetwork makes an empty network.
 func NewNetwork(opts NetworkOptions) *Network {
@@ -123,8 +133,8 @@ func (n *Network) Close() error {
 	return nil
 }
 
-// Attach implements zre.Transport: it gives the node the next address.
-func (n *Network) Attach(node zre.TransportNode) (zre.Attachment, error) {
+// Attach implements zretest.Transport: it gives the node the next address.
+func (n *Network) Attach(node zretest.TransportNode) (zretest.Attachment, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mu.closed {
@@ -139,18 +149,19 @@ func (n *Network) Attach(node zre.TransportNode) (zre.Attachment, error) {
 	a := &attachment{
 		net:      n,
 		id:       node.UUID,
+		key:      node.Key,
 		endpoint: "tcp://" + netip.AddrPortFrom(addr, InboxPort).String(),
 		from:     netip.AddrPortFrom(addr, BeaconPort),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	if node.Beacons {
-		a.beaconCh = make(chan zre.BeaconPacket, 16)
+		a.beaconCh = make(chan zretest.BeaconPacket, 16)
 		a.bwake = make(chan struct{}, 1)
 		// Every beacon published so far, as if heard at once.
 		for _, o := range n.mu.nodes {
 			if p := o.currentBeacon(); p != nil {
-				a.pending = append(a.pending, zre.BeaconPacket{Payload: p, From: o.from})
+				a.pending = append(a.pending, zretest.BeaconPacket{Payload: p, From: o.from})
 			}
 		}
 		a.wg.Add(1)
@@ -171,7 +182,7 @@ func (n *Network) broadcast(from *attachment, payload []byte) {
 	n.mu.Unlock()
 	for _, o := range nodes {
 		if o != from {
-			o.pushBeacon(zre.BeaconPacket{Payload: payload, From: from.from})
+			o.pushBeacon(zretest.BeaconPacket{Payload: payload, From: from.from})
 		}
 	}
 }
@@ -212,6 +223,7 @@ func (n *Network) detach(a *attachment) {
 type attachment struct {
 	net      *Network
 	id       uuid.UUID
+	key      curve.PublicKey // the node's key (zero for a plain node)
 	endpoint string
 	from     netip.AddrPort // where our beacons come from
 
@@ -225,10 +237,10 @@ type attachment struct {
 	idMu      sync.Mutex
 	identity  []byte // the identity of our last Dial, shared by our links
 	pendingMu sync.Mutex
-	pending   []zre.BeaconPacket // beacons not yet handed to beaconCh
-	wake      chan struct{}      // capacity 1: the inbox has messages
-	bwake     chan struct{}      // capacity 1: pending has beacons
-	beaconCh  chan zre.BeaconPacket
+	pending   []zretest.BeaconPacket // beacons not yet handed to beaconCh
+	wake      chan struct{}          // capacity 1: the inbox has messages
+	bwake     chan struct{}          // capacity 1: pending has beacons
+	beaconCh  chan zretest.BeaconPacket
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -242,20 +254,20 @@ type item struct {
 
 func (a *attachment) Endpoint() string { return a.endpoint }
 
-func (a *attachment) Beacons() <-chan zre.BeaconPacket {
+func (a *attachment) Beacons() <-chan zretest.BeaconPacket {
 	if a.beaconCh == nil {
 		return nil
 	}
 	return a.beaconCh
 }
 
-// Recv implements zre.Attachment.
-func (a *attachment) Recv(ctx context.Context) (zre.InboxMessage, error) {
+// Recv implements zretest.Attachment.
+func (a *attachment) Recv(ctx context.Context) (zretest.InboxMessage, error) {
 	for {
 		a.mu.Lock()
 		if a.mu.closed {
 			a.mu.Unlock()
-			return zre.InboxMessage{}, fmt.Errorf("sim: %s: %w", a.endpoint, zre.ErrClosed)
+			return zretest.InboxMessage{}, fmt.Errorf("sim: %s: %w", a.endpoint, zre.ErrClosed)
 		}
 		if a.mu.head < len(a.mu.queue) {
 			it := a.mu.queue[a.mu.head]
@@ -272,19 +284,19 @@ func (a *attachment) Recv(ctx context.Context) (zre.InboxMessage, error) {
 			}
 			a.mu.Unlock()
 			it.l.queued.Add(-1)
-			return zre.InboxMessage{Identity: it.l.identity, Frames: it.frames, Remote: it.l.from.endpoint}, nil
+			return zretest.InboxMessage{Identity: it.l.identity, Frames: it.frames, Remote: it.l.from.endpoint, Key: it.l.from.key}, nil
 		}
 		a.mu.Unlock()
 		select {
 		case <-a.wake:
 		case <-a.done:
 		case <-ctx.Done():
-			return zre.InboxMessage{}, ctx.Err()
+			return zretest.InboxMessage{}, ctx.Err()
 		}
 	}
 }
 
-// Publish implements zre.Attachment: the beacon is delivered at once.
+// Publish implements zretest.Attachment: the beacon is delivered at once.
 func (a *attachment) Publish(payload []byte) {
 	var p []byte
 	if payload != nil {
@@ -307,7 +319,7 @@ func (a *attachment) currentBeacon() []byte {
 
 // pushBeacon queues a beacon for the node; receivers share the payload
 // (the node only reads it).
-func (a *attachment) pushBeacon(p zre.BeaconPacket) {
+func (a *attachment) pushBeacon(p zretest.BeaconPacket) {
 	if a.beaconCh == nil {
 		return
 	}
@@ -325,7 +337,7 @@ func (a *attachment) pushBeacon(p zre.BeaconPacket) {
 func (a *attachment) pumpBeacons() {
 	defer a.wg.Done()
 	defer close(a.beaconCh)
-	var batch []zre.BeaconPacket
+	var batch []zretest.BeaconPacket
 	for {
 		select {
 		case <-a.bwake:
@@ -341,7 +353,7 @@ func (a *attachment) pumpBeacons() {
 			case <-a.done:
 				return
 			}
-			batch[i] = zre.BeaconPacket{}
+			batch[i] = zretest.BeaconPacket{}
 		}
 		if cap(batch) > 64 {
 			batch = nil
@@ -349,13 +361,20 @@ func (a *attachment) pumpBeacons() {
 	}
 }
 
-// Dial implements zre.Attachment.
-func (a *attachment) Dial(endpoint string, identity []byte) (zre.Link, error) {
+// Dial implements zretest.Attachment.
+func (a *attachment) Dial(endpoint string, identity []byte, key curve.PublicKey) (zretest.Link, error) {
 	a.net.mu.Lock()
 	to := a.net.mu.byEndpoint[endpoint]
 	a.net.mu.Unlock()
 	if to == nil {
 		return nil, fmt.Errorf("sim: dial %s: %w", endpoint, ErrNoNode)
+	}
+	if !to.key.IsZero() && a.key.IsZero() {
+		// A plain client to a CURVE server: the handshake fails.
+		return nil, fmt.Errorf("sim: dial %s: the node there is secure, we are not: %w", endpoint, ErrKeyMismatch)
+	}
+	if !key.IsZero() && key != to.key {
+		return nil, fmt.Errorf("sim: dial %s: want key %s, the node there has %s: %w", endpoint, key, to.key, ErrKeyMismatch)
 	}
 	// A node dials with the same identity every time: keep one copy.
 	a.idMu.Lock()
@@ -367,7 +386,7 @@ func (a *attachment) Dial(endpoint string, identity []byte) (zre.Link, error) {
 	return &link{to: to, from: a, identity: id}, nil
 }
 
-// Close implements zre.Attachment; it is safe to call more than once.
+// Close implements zretest.Attachment; it is safe to call more than once.
 func (a *attachment) Close() error {
 	a.closeOnce.Do(func() {
 		a.net.detach(a)
@@ -393,7 +412,7 @@ type link struct {
 	closed   atomic.Bool
 }
 
-// Send implements zre.Link: it queues the frames in the peer's inbox, or
+// Send implements zretest.Link: it queues the frames in the peer's inbox, or
 // refuses when HWM messages of this link wait there.
 func (l *link) Send(frames ...[]byte) error {
 	if l.closed.Load() {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"runtime"
 	"testing"
@@ -9,22 +10,24 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zretest"
 )
 
 const testTimeout = 20 * time.Second
 
-func attach(t *testing.T, n *Network, beacons bool) zre.Attachment {
+func attach(t *testing.T, n *Network, beacons bool) zretest.Attachment {
 	t.Helper()
-	a, err := n.Attach(zre.TransportNode{UUID: uuid.New(), Beacons: beacons})
+	a, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Beacons: beacons})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func recv(t *testing.T, a zre.Attachment) zre.InboxMessage {
+func recv(t *testing.T, a zretest.Attachment) zretest.InboxMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -35,14 +38,14 @@ func recv(t *testing.T, a zre.Attachment) zre.InboxMessage {
 	return m
 }
 
-func beaconFrom(t *testing.T, a zre.Attachment) zre.BeaconPacket {
+func beaconFrom(t *testing.T, a zretest.Attachment) zretest.BeaconPacket {
 	t.Helper()
 	select {
 	case p := <-a.Beacons():
 		return p
 	case <-time.After(testTimeout):
 		t.Fatal("no beacon")
-		return zre.BeaconPacket{}
+		return zretest.BeaconPacket{}
 	}
 }
 
@@ -56,7 +59,7 @@ func TestLinkOrderAndHWM(t *testing.T) {
 	if a.Endpoint() == b.Endpoint() {
 		t.Fatalf("same endpoint %s", a.Endpoint())
 	}
-	l, err := a.Dial(b.Endpoint(), []byte("id-a"))
+	l, err := a.Dial(b.Endpoint(), []byte("id-a"), curve.PublicKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +72,7 @@ func TestLinkOrderAndHWM(t *testing.T) {
 		t.Fatalf("send past HWM: %v, want ErrPeerNotResponding", err)
 	}
 	// Another link to the same inbox has its own HWM.
-	l2, _ := a.Dial(b.Endpoint(), []byte("id-a"))
+	l2, _ := a.Dial(b.Endpoint(), []byte("id-a"), curve.PublicKey{})
 	if err := l2.Send([]byte{3}); err != nil {
 		t.Fatalf("second link: %v", err)
 	}
@@ -94,10 +97,10 @@ func TestLinkOrderAndHWM(t *testing.T) {
 func TestDialUnknownAndClosed(t *testing.T) {
 	n := NewNetwork(NetworkOptions{})
 	a, b := attach(t, n, false), attach(t, n, false)
-	if _, err := a.Dial("tcp://10.9.9.9:1", nil); !errors.Is(err, ErrNoNode) {
+	if _, err := a.Dial("tcp://10.9.9.9:1", nil, curve.PublicKey{}); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("dial nowhere: %v", err)
 	}
-	l, err := a.Dial(b.Endpoint(), []byte("a"))
+	l, err := a.Dial(b.Endpoint(), []byte("a"), curve.PublicKey{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func TestDialUnknownAndClosed(t *testing.T) {
 	if err := l.Send([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Dial(b.Endpoint(), nil); !errors.Is(err, ErrNoNode) {
+	if _, err := a.Dial(b.Endpoint(), nil, curve.PublicKey{}); !errors.Is(err, ErrNoNode) {
 		t.Fatalf("dial a detached node: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -120,7 +123,7 @@ func TestDialUnknownAndClosed(t *testing.T) {
 	}
 	n.Close()
 	n.Close()
-	if _, err := n.Attach(zre.TransportNode{}); !errors.Is(err, ErrClosed) {
+	if _, err := n.Attach(zretest.TransportNode{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Attach after Close: %v", err)
 	}
 	if st := n.Stats(); st.Lost != 1 {
@@ -149,7 +152,7 @@ func TestBeacons(t *testing.T) {
 		t.Fatalf("late node got %q", p.Payload)
 	}
 	c.Publish([]byte("beacon-c"))
-	for _, x := range []zre.Attachment{a, b} {
+	for _, x := range []zretest.Attachment{a, b} {
 		if p := beaconFrom(t, x); string(p.Payload) != "beacon-c" {
 			t.Fatalf("got %q", p.Payload)
 		}
@@ -183,5 +186,44 @@ func TestRepeatedBeaconsAndNoLeak(t *testing.T) {
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDialKeys: the network stands in for CURVE: a Dial expecting a key
+// reaches only the node with that key, a plain node cannot reach a secure
+// one, and messages carry the sender's key.
+func TestDialKeys(t *testing.T) {
+	n := NewNetwork(NetworkOptions{})
+	defer n.Close()
+	ka, _, _ := curve.GenerateKeyPair(rand.Reader)
+	kb, _, _ := curve.GenerateKeyPair(rand.Reader)
+	a, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Key: ka})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Attach(zretest.TransportNode{UUID: uuid.New(), Key: kb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := attach(t, n, false)
+	if _, err := a.Dial(b.Endpoint(), []byte("a"), ka); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("dial with the wrong key: %v, want ErrKeyMismatch", err)
+	}
+	if _, err := plain.Dial(b.Endpoint(), []byte("p"), curve.PublicKey{}); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("plain dials secure: %v, want ErrKeyMismatch", err)
+	}
+	l, err := a.Dial(b.Endpoint(), []byte("a"), kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Send([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, b); m.Key != ka {
+		t.Fatalf("message key %s, want the sender's %s", m.Key, ka)
+	}
+	l2, err := plain.Dial(a.Endpoint(), []byte("p"), curve.PublicKey{})
+	if err == nil {
+		t.Fatalf("plain dials secure a: no error (link %v)", l2)
 	}
 }

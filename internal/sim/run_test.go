@@ -38,3 +38,23 @@ func TestRun(t *testing.T) {
 		t.Fatalf("no shouts: %+v, %v", r, err)
 	}
 }
+
+// TestRunSecure: 20 secure nodes (a key pair each) reach full mesh on the
+// in-memory network and every shout arrives, with nothing refused.
+func TestRunSecure(t *testing.T) {
+	r, err := Run(context.Background(), Options{Nodes: 20, Shouts: 1, Secure: true, Timeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Secure || r.Shouts != 20 || r.Deliveries != 20*19 {
+		t.Fatalf("result %+v", r)
+	}
+	if r.Refused != 0 || r.Exits != 0 || r.SequenceGaps != 0 || r.EventsDropped != 0 || r.Network.Lost != 0 {
+		t.Fatalf("refused %d, exits %d, gaps %d, dropped %d, lost %d: want none", r.Refused, r.Exits, r.SequenceGaps, r.EventsDropped, r.Network.Lost)
+	}
+	var out bytes.Buffer
+	r.Write(&out)
+	if !strings.Contains(out.String(), "links 380 (in memory, secure)") {
+		t.Errorf("Write output does not say secure:\n%s", out.String())
+	}
+}
