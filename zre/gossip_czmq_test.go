@@ -3,7 +3,6 @@ package zre
 import (
 	"bufio"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,16 +16,7 @@ import (
 // endpoint) to its application, as it would to a C zyre node; the hub's
 // own tuple, not a ZRE one, is dropped by our node.
 func TestGossipCZMQHub(t *testing.T) {
-	testenv.RequireCZMQ(t)
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "libczmq").Output()
-	if err != nil {
-		testenv.Missing(t, "pkg-config libczmq", "apt-get install libczmq-dev pkg-config")
-	}
-	bin := filepath.Join(t.TempDir(), "zgossip_peer")
-	args := append([]string{"-o", bin, "../zgossip/testdata/zgossip_peer.c"}, strings.Fields(string(flags))...)
-	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("cc %v: %v\n%s", args, err, out)
-	}
+	bin := testenv.BuildCZMQFile(t, "../zgossip/testdata/zgossip_peer.c")
 	cmd := exec.Command(bin, "server", "plain")
 	stdin, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/sim"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zre"
 	"github.com/zyre-go/zyre/zre/zretest"
 )
@@ -225,6 +226,7 @@ func TestSimTransportSecure(t *testing.T) {
 // network, leave no goroutine behind (node loop, inbox reader, beacon pump).
 func TestSimNoGoroutineLeft(t *testing.T) {
 	before := runtime.NumGoroutine()
+	testenv.NoLeak(t, simTimeout) // at the end: every goroutine gone again
 	net := sim.NewNetwork(sim.NetworkOptions{})
 	var nodes []*zre.Node
 	for _, name := range []string{"a", "b", "c"} {
@@ -258,12 +260,4 @@ func TestSimNoGoroutineLeft(t *testing.T) {
 		n.Close()
 	}
 	net.Close()
-	// Goroutines that just returned may still be on their way out.
-	deadline := time.Now().Add(simTimeout)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left, %d before", runtime.NumGoroutine(), before)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 	"github.com/zyre-go/zyre/zre/zretest"
@@ -169,7 +169,7 @@ func TestBeacons(t *testing.T) {
 }
 
 func TestRepeatedBeaconsAndNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
+	testenv.NoLeak(t, testTimeout)
 	n := NewNetwork(NetworkOptions{BeaconInterval: 10 * time.Millisecond})
 	a, b := attach(t, n, true), attach(t, n, true)
 	a.Publish([]byte("a"))
@@ -179,14 +179,6 @@ func TestRepeatedBeaconsAndNoLeak(t *testing.T) {
 		}
 	}
 	n.Close()
-	deadline := time.Now().Add(testTimeout)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left, %d before", runtime.NumGoroutine(), before)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // TestDialKeys: the network stands in for CURVE: a Dial expecting a key

@@ -45,13 +45,20 @@ func TryBuildC(tb testing.TB, name, header, pkg string, libs ...string) (bin, mi
 // missing compiler, czmq or pkg-config is Missing.
 func BuildCZMQ(tb testing.TB, name string) string {
 	tb.Helper()
+	return BuildCZMQFile(tb, filepath.Join("testdata", name+".c"))
+}
+
+// BuildCZMQFile is BuildCZMQ for a C file at path (another package's
+// testdata, say).
+func BuildCZMQFile(tb testing.TB, path string) string {
+	tb.Helper()
 	RequireCZMQ(tb)
 	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "libczmq").Output()
 	if err != nil {
 		Missing(tb, "pkg-config libczmq", "apt-get install libczmq-dev pkg-config")
 	}
-	bin := filepath.Join(tb.TempDir(), name)
-	args := append([]string{"-o", bin, filepath.Join("testdata", name+".c")}, strings.Fields(string(flags))...)
+	bin := filepath.Join(tb.TempDir(), strings.TrimSuffix(filepath.Base(path), ".c"))
+	args := append([]string{"-o", bin, path}, strings.Fields(string(flags))...)
 	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
 		tb.Fatalf("cc %v: %v\n%s", args, err, out)
 	}
