@@ -224,15 +224,17 @@ func (s *state) leaderSelf(g *group) {
 	s.log.Debug("zre: election: we lead", "group", g.name)
 }
 
-// onElect handles an ELECT from p.
-func (s *state) onElect(p *peer, m *Msg, now time.Time) {
-	if checkGroup(m.Group) != nil || m.ChallengerID == "" {
-		s.log.Debug("zre: election: ELECT ignored", "err", fmt.Errorf("%w: ELECT from %s: group %q, challenger %q", ErrProtocol, p.label(), m.Group, m.ChallengerID))
-		return
+// electionMsg checks an ELECT or LEADER from p (id is its challenger or
+// leader) and returns the group and its election, made if need be, marked
+// as alive at now; a nil election when the message is to be ignored.
+func (s *state) electionMsg(p *peer, m *Msg, what, id string, now time.Time) (*group, *election) {
+	if checkGroup(m.Group) != nil || id == "" {
+		s.log.Debug("zre: election: message ignored", "err", fmt.Errorf("%w: %s from %s: group %q, %s %q", ErrProtocol, m.ID, p.label(), m.Group, what, id))
+		return nil, nil
 	}
 	g := s.groups[m.Group] // not made: a message of a group nobody we know is in leaves nothing behind
 	if !s.inElection(g, p, m) {
-		return
+		return nil, nil
 	}
 	if g.election == nil {
 		g.election = &election{}
@@ -240,6 +242,15 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 	e := g.election
 	e.last = now
 	g.restartAt = time.Time{}
+	return g, e
+}
+
+// onElect handles an ELECT from p.
+func (s *state) onElect(p *peer, m *Msg, now time.Time) {
+	g, e := s.electionMsg(p, m, "challenger", m.ChallengerID, now)
+	if e == nil {
+		return
+	}
 	challenger := m.ChallengerID
 	if e.caw == "" || challenger < e.caw {
 		// A better wave: support it, pass it on to everyone else.
@@ -296,20 +307,10 @@ func (s *state) keepWave(g *group, gone uuid.UUID, size int) bool {
 
 // onLeader handles a LEADER from p.
 func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
-	if checkGroup(m.Group) != nil || m.LeaderID == "" {
-		s.log.Debug("zre: election: LEADER ignored", "err", fmt.Errorf("%w: LEADER from %s: group %q, leader %q", ErrProtocol, p.label(), m.Group, m.LeaderID))
+	g, e := s.electionMsg(p, m, "leader", m.LeaderID, now)
+	if e == nil {
 		return
 	}
-	g := s.groups[m.Group] // not made: a message of a group nobody we know is in leaves nothing behind
-	if !s.inElection(g, p, m) {
-		return
-	}
-	if g.election == nil {
-		g.election = &election{}
-	}
-	e := g.election
-	e.last = now
-	g.restartAt = time.Time{}
 	if e.caw == "" {
 		s.log.Debug("zre: election: LEADER without a wave (an election was reset): ignored", "group", g.name, "from", p.label())
 		return
