@@ -749,6 +749,11 @@ func (d *Displayer) onVerdict(st *dstate, v confirmVerdict) {
 	if cs == nil || cs.res == nil {
 		return // the session ended first
 	}
+	if v.err != nil && d.ctx.Err() != nil {
+		// Close cancelled our user's question; the ctx.Done case tells
+		// the scanner that the displayer closed, not that it refused.
+		return
+	}
 	cs.cancel()
 	if v.err != nil {
 		err := fmt.Errorf("pairing: not confirmed: %v: %w", v.err, ErrRefused)
