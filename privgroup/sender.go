@@ -139,35 +139,70 @@ func (s *Sender) Counter() uint64 { return s.counter }
 // spare capacity. plaintext must not overlap that capacity. The message is
 // "pending" at receivers until a batch record (Batch) covers it.
 func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
-	if s.closed {
-		return dst, errf("privgroup: seal: %w", ErrClosed)
+	if err := s.checkSeal(len(plaintext)); err != nil {
+		return dst, err
 	}
-	if len(plaintext) > MaxPlaintext {
-		return dst, errf("privgroup: seal: %w: plaintext of %d octets, limit %d", ErrInvalidOptions, len(plaintext), MaxPlaintext)
+	ret, out := sliceForAppend(dst, len(plaintext)+Overhead)
+	if err := s.seal(out, plaintext); err != nil {
+		return dst, err
+	}
+	return ret, nil
+}
+
+// sealInPlace seals the data message rec, whose plaintext is already in
+// place: rec is DataHeaderSize octets of room for the header, the
+// plaintext, and TagSize octets of room for the tag. The AEAD encrypts the
+// plaintext where it lies (a Writer assembles each chunk there, so the
+// data is copied once, from Write's argument into the record).
+func (s *Sender) sealInPlace(rec []byte) error {
+	n := len(rec) - Overhead
+	if err := s.checkSeal(n); err != nil {
+		return err
+	}
+	return s.seal(rec, rec[DataHeaderSize:DataHeaderSize+n])
+}
+
+// checkSeal says whether a plaintext of n octets may be sealed now.
+func (s *Sender) checkSeal(n int) error {
+	if s.closed {
+		return errf("privgroup: seal: %w", ErrClosed)
+	}
+	if n > MaxPlaintext {
+		return errf("privgroup: seal: %w: plaintext of %d octets, limit %d", ErrInvalidOptions, n, MaxPlaintext)
 	}
 	if s.counter > 0xffffffff {
-		return dst, errf("privgroup: seal: %w: epoch %d has used all counters", ErrExhausted, s.epoch)
+		return errf("privgroup: seal: %w: epoch %d has used all counters", ErrExhausted, s.epoch)
 	}
 	// A batch record covers at most MaxBatch messages (the wire format),
 	// and a receiver keeps at most Window/2 of them pending.
 	if s.pendCount >= min(s.opts.Window/2, MaxBatch) {
-		return dst, errf("privgroup: seal: %w: %d messages not covered by a batch record; call Batch", ErrBatchFull, s.pendCount)
+		return errf("privgroup: seal: %w: %d messages not covered by a batch record; call Batch", ErrBatchFull, s.pendCount)
 	}
+	return nil
+}
+
+// seal writes into out (len(plaintext)+Overhead octets) the data message
+// of plaintext, which is either apart from out or exactly
+// out[DataHeaderSize:len(out)-TagSize] (sealed in place), hashes it once
+// for the batch record and steps the chain. checkSeal passed.
+func (s *Sender) seal(out, plaintext []byte) error {
+	ck := s.ck
+	mk := ratchet(&ck)
+	aead, err := s.suite.aead(&mk)
+	clear(mk[:])
+	if err != nil { // cannot happen: the key is 32 octets
+		clear(ck[:])
+		return errf("privgroup: seal: %w", err)
+	}
+	s.ck = ck
+	clear(ck[:])
 	if s.pendCount == 0 {
 		s.pendFirst = s.counter
 		s.pendSince = s.opts.Now()
 	}
-	n := len(plaintext) + Overhead
-	ret, out := sliceForAppend(dst, n)
 	c := uint32(s.counter)
 	putHeader(out[:DataHeaderSize], s.keyID, c)
 	copy(s.ad[:DataHeaderSize], out[:DataHeaderSize])
-	mk := ratchet(&s.ck)
-	aead, err := s.suite.aead(&mk)
-	clear(mk[:])
-	if err != nil { // cannot happen: the key is 32 octets
-		return dst, errf("privgroup: seal: %w", err)
-	}
 	s.nonce = nonceOf(s.keyID, c)
 	aead.Seal(out[DataHeaderSize:DataHeaderSize], s.nonce[:], plaintext, s.ad)
 	s.sum = s.suite.sum(out)
@@ -175,7 +210,7 @@ func (s *Sender) Seal(dst, plaintext []byte) ([]byte, error) {
 	s.pendCount++
 	s.pendBytes += len(plaintext)
 	s.counter++
-	return ret, nil
+	return nil
 }
 
 // BatchDue reports whether a batch record should be made now: BatchSize

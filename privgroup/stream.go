@@ -57,16 +57,21 @@ type WriterOptions struct {
 
 // Writer chunks a byte stream into sealed data messages and batch records
 // and hands each, in order, to send. send must not keep the slice after it
-// returns. Flush ends a batch (call it at the end of a video frame: the
+// returns. The Writer assembles each chunk inside the one record buffer it
+// keeps and seals it there: Write's data is copied once, into the record
+// that send gets. Flush ends a batch (call it at the end of a video frame: the
 // receiver releases data only once a batch record covers it); Close sends
 // the last chunk, marked as the end, and its batch record. A Writer is not
 // safe for concurrent use.
 type Writer struct {
-	s     *Sender
-	send  func([]byte) error
-	opts  WriterOptions
-	chunk []byte // ChunkHeaderSize + data
-	out   []byte
+	s    *Sender
+	send func([]byte) error
+	opts WriterOptions
+	// rec is the record being assembled: room for the data-message header,
+	// the chunk (ChunkHeaderSize + data, len(rec) - DataHeaderSize octets
+	// so far) and, within its capacity, room for the tag.
+	rec   []byte
+	small [BatchRecordSize]byte // batch records
 	off   uint64
 	err   error
 	done  bool
@@ -87,8 +92,7 @@ func NewWriter(s *Sender, send func([]byte) error, opts WriterOptions) (*Writer,
 	}
 	return &Writer{
 		s: s, send: send, opts: opts,
-		chunk: make([]byte, ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize),
-		out:   make([]byte, 0, ChunkHeaderSize+opts.ChunkSize+Overhead),
+		rec: make([]byte, DataHeaderSize+ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize+Overhead),
 	}, nil
 }
 
@@ -102,11 +106,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return 0, errf("privgroup: stream write: %w", ErrClosed)
 	}
 	n := 0
+	full := cap(w.rec) - TagSize
 	for len(p) > 0 {
-		k := copy(w.chunk[len(w.chunk):cap(w.chunk)], p)
-		w.chunk = w.chunk[:len(w.chunk)+k]
+		k := copy(w.rec[len(w.rec):full], p)
+		w.rec = w.rec[:len(w.rec)+k]
 		p = p[k:]
-		if len(w.chunk) == cap(w.chunk) {
+		if len(w.rec) == full {
 			if sent, err := w.emit(false); err != nil {
 				if sent { // what failed came after the chunk went out
 					n += k
@@ -129,22 +134,21 @@ func (w *Writer) emit(last bool) (sent bool, err error) {
 }
 
 func (w *Writer) sendChunk(last bool) error {
-	data := len(w.chunk) - ChunkHeaderSize
+	data := w.chunkData()
 	hdr := w.off
 	if last {
 		hdr |= chunkEOF
 	}
-	binary.BigEndian.PutUint64(w.chunk, hdr)
-	out, err := w.s.Seal(w.out[:0], w.chunk)
-	if err != nil {
+	binary.BigEndian.PutUint64(w.rec[DataHeaderSize:], hdr)
+	rec := w.rec[:len(w.rec)+TagSize]
+	if err := w.s.sealInPlace(rec); err != nil {
 		return w.fail(err)
 	}
-	w.out = out[:0]
-	if err := w.send(out); err != nil {
+	if err := w.send(rec); err != nil {
 		return w.fail(errf("privgroup: stream send: %w", err))
 	}
 	w.off += uint64(data)
-	w.chunk = w.chunk[:ChunkHeaderSize]
+	w.rec = w.rec[:DataHeaderSize+ChunkHeaderSize]
 	return nil
 }
 
@@ -159,7 +163,7 @@ func (w *Writer) afterChunk(last bool) error {
 	if !last && w.opts.OnRotate != nil && w.s.rotationDueAt(now) {
 		// The old epoch's last batch record goes out even when the new
 		// epoch could not be made: it authenticates what was sent.
-		rec, err := w.s.Rotate(w.out[:0])
+		rec, err := w.s.Rotate(w.small[:0])
 		if len(rec) > 0 {
 			if serr := w.send(rec); serr != nil && err == nil {
 				err = errf("privgroup: stream send: %w", serr)
@@ -176,7 +180,7 @@ func (w *Writer) afterChunk(last bool) error {
 }
 
 func (w *Writer) sendBatch() error {
-	rec, err := w.s.Batch(w.out[:0])
+	rec, err := w.s.Batch(w.small[:0])
 	if err != nil {
 		return w.fail(err)
 	}
@@ -188,6 +192,9 @@ func (w *Writer) sendBatch() error {
 	}
 	return nil
 }
+
+// chunkData is the number of stream octets in the chunk being assembled.
+func (w *Writer) chunkData() int { return len(w.rec) - DataHeaderSize - ChunkHeaderSize }
 
 func (w *Writer) fail(err error) error {
 	w.err = err
@@ -203,7 +210,7 @@ func (w *Writer) Flush() error {
 	if w.done {
 		return errf("privgroup: stream flush: %w", ErrClosed)
 	}
-	if len(w.chunk) > ChunkHeaderSize {
+	if w.chunkData() > 0 {
 		if _, err := w.emit(false); err != nil {
 			return err
 		}
