@@ -17,7 +17,8 @@ import (
 var benchSizes = []struct {
 	name string
 	n    int
-}{{"1KiB", 1 << 10}, {"4KiB", 4 << 10}, {"16KiB", 16 << 10}, {"64KiB", 64 << 10}}
+}{{"1KiB", 1 << 10}, {"4KiB", 4 << 10}, {"16KiB", 16 << 10}, {"64KiB", 64 << 10},
+	{"1MiB", MaxPlaintext - ChunkHeaderSize}} // 1MiB: the largest chunk a Writer sends
 
 func benchPair(b *testing.B, suite Suite) (*member, *member, *Sender) {
 	c := newClock()
