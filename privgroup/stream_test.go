@@ -566,9 +566,11 @@ func TestStreamLateChunkDoesNotHoldAGap(t *testing.T) {
 // beside the record buffer). Octets allocated by NewWriter, a full chunk
 // and a Flush stay under 1.5 chunks (two buffers were 2 chunks), and the
 // records still round-trip.
-func TestWriterSealsInPlace(t *testing.T) {
+func TestWriterSealsInPlace(t *testing.T) { forEachSuite(t, testWriterSealsInPlace) }
+
+func testWriterSealsInPlace(t *testing.T, suite Suite) {
 	const chunk = MaxPlaintext - ChunkHeaderSize
-	_, a, b, s := senderPair(t, SuiteChaCha20SHA256)
+	_, a, b, s := senderPair(t, suite)
 	data := make([]byte, chunk+100)
 	for i := range data {
 		data[i] = byte(i * 7)
