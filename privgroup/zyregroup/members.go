@@ -14,8 +14,8 @@ import (
 	"github.com/zyre-go/zyre/zmtp"
 )
 
-// Members and keys: who holds our sender key, rotations, trust rechecks,
-// key requests. All of it runs on the Group's goroutine.
+// Members and keys: who holds our sender key, rotations, trust rechecks
+// and key requests, on the Group's goroutine.
 
 // sending is the sending side's state.
 type sending struct {
@@ -29,11 +29,11 @@ type sending struct {
 	base     privgroup.Suite
 	fast     map[uuid.UUID]byte // the suites each member opens fast
 	ours     byte
-	// rotateErr: a rotation that a removed member made necessary failed;
-	// nothing is sealed until one succeeds (without rotateExclude).
+	// A rotation that a removed member made necessary failed: nothing is
+	// sealed until one succeeds (without rotateExclude).
 	rotateErr      error
 	rotateExclude  uuid.UUID
-	failing        atomic.Bool // rotateErr != nil
+	failing        atomic.Bool // rotateErr != nil, for the Writer
 	writer         *Writer
 	drained        []chan struct{} // Writers waiting for the lines
 	batch          *time.Timer
@@ -44,6 +44,9 @@ type sending struct {
 
 func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(privgroup.Suite) bool, interval time.Duration) {
 	sd.s, sd.base, sd.interval = s, base, interval
+	if fast == nil {
+		fast = privgroup.Suite.Fast
+	}
 	for _, su := range []privgroup.Suite{privgroup.SuiteChaCha20SHA256, privgroup.SuiteAESGCMBLAKE3} {
 		if fast(su) {
 			sd.ours |= 1 << su
@@ -59,18 +62,17 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 // or behind what waits for it (once per epoch).
 func (g *Group) giveKey(peer uuid.UUID) {
 	sd := &g.send
-	key, ok := g.peerKey(peer)
 	if peer == g.self {
 		return
-	} else if !ok || !g.trusted(peer, key) {
+	}
+	key, ok := g.peerKey(peer)
+	if !ok || !g.trusted(peer, key) {
 		g.st.Passed++
 		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
 		return
 	}
-	if sd.s.Pending() > 0 { // a batch record first: it can authenticate from its first message
-		if rec, err := sd.s.Batch(nil); err == nil && len(rec) > 0 {
-			g.shout(rec)
-		}
+	if sd.s.Pending() > 0 { // a batch record first: the key authenticates from its first message
+		g.batch()
 	}
 	rec, err := sd.s.KeyFor(key)
 	if err != nil {
@@ -112,7 +114,7 @@ func (g *Group) removeMember(peer uuid.UUID) {
 }
 
 // rotate starts a new epoch and gives its key to the current trusted
-// members, but never to exclude. A failure fails closed (see rotated).
+// members but exclude. A failure fails closed (see rotated).
 func (g *Group) rotate(exclude uuid.UUID) error {
 	sd := &g.send
 	err := sd.s.SetSuite(g.suite(exclude))
@@ -122,11 +124,10 @@ func (g *Group) rotate(exclude uuid.UUID) error {
 			g.shout(rec)
 		}
 	}
+	g.failed(err, exclude)
 	if err != nil {
-		g.failed(err, exclude)
 		return err
 	}
-	g.failed(nil, uuid.Nil)
 	g.st.Rotations++
 	g.distribute(exclude)
 	return g.rotated("rotate") // a removed peer held this key: once more
@@ -144,9 +145,11 @@ func (g *Group) rotated(op string) error {
 	return nil
 }
 
-// failed records a rotation that failed (nil: none did); the Writer
-// reads failing without the Group.
+// failed records a rotation that failed (err nil: none did).
 func (g *Group) failed(err error, exclude uuid.UUID) {
+	if err == nil {
+		exclude = uuid.Nil
+	}
 	g.send.rotateErr, g.send.rotateExclude = err, exclude
 	g.send.failing.Store(err != nil)
 }
@@ -307,16 +310,4 @@ func (g *Group) answerRequest(peer uuid.UUID) {
 		return
 	}
 	g.giveKey(peer)
-}
-
-// verifySender is the Receiver's VerifySender (inside AddSenderKey): the
-// sender of a key must be the peer that whispered it, and trusted.
-func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
-	if id != g.rcv.from {
-		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
-	}
-	if !g.trusted(id, key) {
-		return fmt.Errorf("%w: %s", ErrUntrusted, id)
-	}
-	return nil
 }

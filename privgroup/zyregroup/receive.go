@@ -51,21 +51,16 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // over without waiting (unless OnOpaque is set): whatever is asked of the
 // Group afterwards sees it.
 func (g *Group) Handle(ev zre.Event) bool {
-	if s, ok := ev.(*zre.Shout); ok && g.opts.OnOpaque == nil {
-		// Consumed or not, whatever the Group then does with it: the caller
-		// need not wait (the Group does it before anything asked later).
-		if s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0 || isDone(g.done) {
-			return false
-		}
-		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) {
+	s, shout := ev.(*zre.Shout)
+	if shout && (s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0) {
+		return false
+	}
+	if shout && g.opts.OnOpaque == nil {
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) || isDone(g.done) {
 			return false
 		}
 		select {
-		case g.calls <- call{f: func() {
-			if !g.closing {
-				g.onShout(s.Peer, s.Content[0])
-			}
-		}}:
+		case g.calls <- call{f: func() { g.handle(ev) }}:
 			return true
 		case <-g.exited:
 			return false
@@ -73,25 +68,24 @@ func (g *Group) Handle(ev zre.Event) bool {
 	}
 	var consumed bool
 	var opaque []byte
-	if g.do(func() {
-		if !g.closing {
-			consumed, opaque = g.handle(ev)
-		}
-	}) != nil {
+	if g.do(func() { consumed, opaque = g.handle(ev) }) != nil {
 		return false
 	}
-	if s, ok := ev.(*zre.Shout); ok && opaque != nil && g.opts.OnOpaque != nil {
+	if opaque != nil && g.opts.OnOpaque != nil {
 		g.opts.OnOpaque(s.Peer, opaque)
 	}
 	return consumed
 }
 
+// handle is Handle on the Group's goroutine; opaque is a record of the
+// group we hold no key for.
 func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
+	if g.closing {
+		return false, nil
+	}
 	switch e := ev.(type) {
 	case *zre.Shout:
-		if e.Group == g.group && len(e.Content) == 1 && len(e.Content[0]) > 0 {
-			return g.onShout(e.Peer, e.Content[0])
-		}
+		return g.onShout(e.Peer, e.Content[0])
 	case *zre.Whisper:
 		return g.onWhisper(e.Peer, e.Content), nil
 	case *zre.Join:
@@ -193,6 +187,18 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 	close(rv.changed)
 	rv.changed = make(chan struct{})
 	g.log.Debug("zyregroup: sender key", "group", g.group, "sender", ki.Sender, "epoch", ki.Epoch, "counter", ki.Counter)
+	return nil
+}
+
+// verifySender is the Receiver's VerifySender (inside AddSenderKey): the
+// sender of a key must be the peer that whispered it, and trusted.
+func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
+	if id != g.rcv.from {
+		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
+	}
+	if !g.trusted(id, key) {
+		return fmt.Errorf("%w: %s", ErrUntrusted, id)
+	}
 	return nil
 }
 
@@ -301,15 +307,6 @@ func (rd *Reader) recv() ([]byte, error) {
 	rd.taken[rd.next] = nil
 	rd.next++
 	return rec, nil
-}
-
-func isDone(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // Read implements io.Reader.

@@ -22,9 +22,9 @@ import (
 // after it, through its line: a goroutine hands the line's first item to
 // the node's WhisperContext or ShoutToContext, which waits for the queue,
 // and reports back; the others get records by ShoutTo meanwhile. So each
-// member gets our keys and records in the order we made them, and the
-// Group's goroutine never waits. A Writer waits while a line is not empty:
-// it goes no faster than its slowest member not given up.
+// member gets our keys and records in order, and the Group's goroutine
+// never waits. A Writer waits while a line is not empty: it goes no faster
+// than its slowest member not given up.
 
 // item is a key WHISPER (key, epoch) or a record (rec: shared, never
 // written) waiting for a member.
@@ -81,15 +81,25 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	g.st.SendRetries++
 	go func() {
 		err := ctx.Err() // dropped before this ran (the node would try it at once)
-		switch {
-		case err != nil:
-		case it.key != nil:
-			err = g.node.WhisperContext(ctx, peer, it.key...)
-		default:
-			err = peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+		if err == nil {
+			err = g.sendItem(ctx, peer, it)
 		}
 		g.do(func() { g.onSent(peer, l, it, err) }) // (the Group's goroutine runs while one is in flight)
 	}()
+}
+
+// sendItem sends it to peer, waiting for its queue until ctx ends (ctx
+// nil: not at all).
+func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
+	switch {
+	case it.key != nil && ctx == nil:
+		return g.node.Whisper(peer, it.key...)
+	case it.key != nil:
+		return g.node.WhisperContext(ctx, peer, it.key...)
+	case ctx == nil:
+		return peerErr(g.node.ShoutTo(g.group, []uuid.UUID{peer}, it.rec), peer)
+	}
+	return peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 }
 
 // onSent takes a line sender's report. A member that took nothing for
@@ -218,24 +228,35 @@ func (g *Group) shout(rec []byte) error {
 	return nil
 }
 
-// backlog reports whether something waits for a member not given up.
-func (g *Group) backlog() bool {
+// drained returns a channel closed once nothing waits for a member not
+// given up, or nil when nothing does now.
+func (g *Group) drained() chan struct{} {
 	for p := range g.send.pend {
 		if !g.send.stalled[p] {
-			return true
+			ch := make(chan struct{})
+			g.send.drained = append(g.send.drained, ch)
+			return ch
 		}
 	}
-	return false
+	return nil
 }
 
 // wakeWriter ends the Writers' wait once nothing waits for their members.
 func (g *Group) wakeWriter() {
-	if len(g.send.drained) > 0 && (g.closing || !g.backlog()) {
-		for _, ch := range g.send.drained {
-			close(ch)
-		}
-		g.send.drained = nil
+	if len(g.send.drained) == 0 {
+		return
 	}
+	if !g.closing {
+		for p := range g.send.pend {
+			if !g.send.stalled[p] {
+				return
+			}
+		}
+	}
+	for _, ch := range g.send.drained {
+		close(ch)
+	}
+	g.send.drained = nil
 }
 
 // kick starts the batch timer when our messages wait for a batch record.
@@ -272,21 +293,13 @@ func (g *Group) batch() {
 func (g *Group) closeSending() {
 	sd := &g.send
 	sd.batch.Stop()
-	if sd.s.Pending() > 0 {
-		g.batch()
-	}
+	g.batch()
 	for p, l := range sd.pend {
 		for ; len(l.items) > 0; l.items = l.items[1:] {
-			it, err := l.items[0], error(nil)
-			if it.key != nil {
-				err = g.node.Whisper(p, it.key...)
-			} else {
-				err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{p}, it.rec), p)
-			}
-			if errors.Is(err, zmtp.ErrPeerNotResponding) {
+			if errors.Is(g.sendItem(nil, p, l.items[0]), zmtp.ErrPeerNotResponding) {
 				break
 			}
-			eraseKey(it)
+			eraseKey(l.items[0])
 		}
 		g.st.Undelivered += uint64(len(l.items))
 		g.dropLine(p)
@@ -341,19 +354,17 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for cs := w.g.opts.ChunkSize; ; {
-		if w.fill+len(p)-n < cs && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
-			// Less than fills the chunk: privgroup's Writer only keeps it
-			// (it seals and sends nothing), so no need of the Group.
-			k, err := w.w.Write(p[n:])
+		k := min(cs-w.fill, len(p)-n)
+		if k < cs-w.fill && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+			// Less than fills the chunk: privgroup's Writer keeps it
+			// (it seals and sends nothing), with no need of the Group.
+			k, err = w.w.Write(p[n:])
 			w.fill += k
 			return n + k, err
 		}
-		var k int
-		err = w.op("write", func() (err error) {
-			k, err = w.w.Write(p[n : n+min(cs-w.fill, len(p)-n)]) // (at most) one chunk
-			return err
-		})
-		if n, w.fill = n+k, (w.fill+k)%cs; err != nil || n == len(p) {
+		wrote := 0
+		err = w.op("write", func() (err error) { wrote, err = w.w.Write(p[n : n+k]); return err })
+		if n, w.fill = n+wrote, (w.fill+wrote)%cs; err != nil || n == len(p) {
 			return n, err
 		}
 		if f := w.g.opts.betweenWrites; f != nil {
@@ -377,9 +388,8 @@ func (w *Writer) op(name string, f func() error) (err error) {
 				err = errors.Join(f(), g.rotated(name))
 			}
 		}
-		if g.kick(); err == nil && g.backlog() {
-			drained = make(chan struct{})
-			g.send.drained = append(g.send.drained, drained)
+		if g.kick(); err == nil {
+			drained = g.drained()
 		}
 	}) != nil {
 		return closed
