@@ -53,11 +53,15 @@ type WriterOptions struct {
 	// OnRotate, which must deliver KeyFor(m) to each current member before
 	// it returns. Without it the caller rotates.
 	OnRotate func(*Sender) error
+	// Keep, when set, seals every message into a new slice that send may
+	// keep (and hand on without a copy); otherwise the Writer reuses one
+	// buffer and send must not keep the slice.
+	Keep bool
 }
 
 // Writer chunks a byte stream into sealed data messages and batch records
 // and hands each, in order, to send. send must not keep the slice after it
-// returns. Flush ends a batch (call it at the end of a video frame: the
+// returns (unless WriterOptions.Keep). Flush ends a batch (call it at the end of a video frame: the
 // receiver releases data only once a batch record covers it); Close sends
 // the last chunk, marked as the end, and its batch record. A Writer is not
 // safe for concurrent use.
@@ -85,11 +89,11 @@ func NewWriter(s *Sender, send func([]byte) error, opts WriterOptions) (*Writer,
 	if s == nil || send == nil {
 		return nil, errf("privgroup: new writer: %w: nil sender or send func", ErrInvalidOptions)
 	}
-	return &Writer{
-		s: s, send: send, opts: opts,
-		chunk: make([]byte, ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize),
-		out:   make([]byte, 0, ChunkHeaderSize+opts.ChunkSize+Overhead),
-	}, nil
+	w := &Writer{s: s, send: send, opts: opts, chunk: make([]byte, ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize)}
+	if !opts.Keep {
+		w.out = make([]byte, 0, ChunkHeaderSize+opts.ChunkSize+Overhead)
+	}
+	return w, nil
 }
 
 // Write seals p into chunks; a partial chunk waits for more data, Flush or
@@ -135,11 +139,13 @@ func (w *Writer) sendChunk(last bool) error {
 		hdr |= chunkEOF
 	}
 	binary.BigEndian.PutUint64(w.chunk, hdr)
-	out, err := w.s.Seal(w.out[:0], w.chunk)
+	out, err := w.s.Seal(w.buf(len(w.chunk)+Overhead), w.chunk)
 	if err != nil {
 		return w.fail(err)
 	}
-	w.out = out[:0]
+	if !w.opts.Keep {
+		w.out = out[:0]
+	}
 	if err := w.send(out); err != nil {
 		return w.fail(errf("privgroup: stream send: %w", err))
 	}
@@ -159,7 +165,7 @@ func (w *Writer) afterChunk(last bool) error {
 	if !last && w.opts.OnRotate != nil && w.s.rotationDueAt(now) {
 		// The old epoch's last batch record goes out even when the new
 		// epoch could not be made: it authenticates what was sent.
-		rec, err := w.s.Rotate(w.out[:0])
+		rec, err := w.s.Rotate(w.buf(BatchRecordSize))
 		if len(rec) > 0 {
 			if serr := w.send(rec); serr != nil && err == nil {
 				err = errf("privgroup: stream send: %w", serr)
@@ -176,7 +182,7 @@ func (w *Writer) afterChunk(last bool) error {
 }
 
 func (w *Writer) sendBatch() error {
-	rec, err := w.s.Batch(w.out[:0])
+	rec, err := w.s.Batch(w.buf(BatchRecordSize))
 	if err != nil {
 		return w.fail(err)
 	}
@@ -187,6 +193,15 @@ func (w *Writer) sendBatch() error {
 		return w.fail(errf("privgroup: stream send: %w", err))
 	}
 	return nil
+}
+
+// buf is an empty slice to seal n octets into: w.out, or a new one that
+// send may keep.
+func (w *Writer) buf(n int) []byte {
+	if w.opts.Keep {
+		return make([]byte, 0, n)
+	}
+	return w.out[:0]
 }
 
 func (w *Writer) fail(err error) error {

@@ -51,8 +51,9 @@ var (
 // Node is what a Group needs of a node; *zre.Node implements it. Whisper,
 // Shout and ShoutTo never wait: a full queue refuses (an error wrapping
 // zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
-// variants wait until ctx ends. PeersByGroup and PeerKey (false in plain
-// mode) must not wait for the node's goroutine.
+// variants wait until ctx ends; ShoutOwned keeps content without a copy
+// (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
+// PeerKey (false in plain mode) must not wait for the node's goroutine.
 type Node interface {
 	UUID() uuid.UUID
 	Join(group string) error
@@ -60,6 +61,7 @@ type Node interface {
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
 	Shout(group string, content ...[]byte) error
+	ShoutOwned(ctx context.Context, group string, content ...[]byte) error
 	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
@@ -159,6 +161,7 @@ type Group struct {
 	cancel       context.CancelFunc
 	stopPump     chan struct{} // Open's event reader
 	pumped       chan struct{}
+	nowait       context.Context // ended: a ShoutOwned that waits for no one
 
 	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats
@@ -239,6 +242,9 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	g.send.init(s, crypto.Suite, opts.FastSuite, orDefault(opts.Crypto.BatchInterval, privgroup.DefaultBatchInterval))
 	g.rcv.init(r)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	var stop context.CancelFunc
+	g.nowait, stop = context.WithCancel(context.Background())
+	stop()
 	for _, p := range node.PeersByGroup(group) {
 		g.giveKey(p)
 	}

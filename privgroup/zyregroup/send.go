@@ -1,7 +1,6 @@
 package zyregroup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -174,8 +173,9 @@ func peerErr(err error, peer uuid.UUID) error {
 	return se.Err
 }
 
-// shout sends a record to the group without waiting: through their lines
-// to members with one, and a member whose queue refuses it gets one. A
+// shout sends a record to the group without waiting, and without a copy:
+// rec is the Group's and nobody changes it. Members with a line get it
+// through it, and a member whose queue refuses it gets one. A
 // peer that cannot read it (untrusted, or without our key) or is given up
 // is not sent it again: one that stops reading must not hold up the
 // stream, and a given-up member that takes it reads again.
@@ -187,17 +187,16 @@ func (g *Group) shout(rec []byte) error {
 		if len(sd.stalled) > 0 {
 			to = g.node.PeersByGroup(g.group)
 		}
-		err = g.node.Shout(g.group, rec)
+		err = g.node.ShoutOwned(g.nowait, g.group, rec)
 	} else {
 		for _, p := range g.node.PeersByGroup(g.group) {
 			if sd.pend[p] == nil { // (a given-up member whose key waits gets none before it)
 				to = append(to, p)
 			}
 		}
-		shared := bytes.Clone(rec)
 		for p := range sd.pend {
 			if !sd.stalled[p] {
-				g.push(p, item{rec: shared})
+				g.push(p, item{rec: rec})
 			}
 		}
 		if len(to) > 0 {
@@ -216,13 +215,9 @@ func (g *Group) shout(rec []byte) error {
 	if se == nil {
 		return nil
 	}
-	var own []byte
 	for i, p := range se.Peers {
 		if _, ok := sd.members[p]; ok && !sd.stalled[p] && sd.pend[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
-			if own == nil {
-				own = bytes.Clone(rec)
-			}
-			g.push(p, item{rec: own})
+			g.push(p, item{rec: rec})
 		}
 	}
 	return nil
@@ -334,7 +329,7 @@ func (g *Group) NewWriter() (*Writer, error) {
 			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
 			return
 		}
-		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize,
+		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize, Keep: true,
 			OnRotate: func(*privgroup.Sender) error { g.st.Rotations++; g.distribute(uuid.Nil); return nil }})
 		if err != nil {
 			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
@@ -380,19 +375,19 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 // revocation may have come meanwhile).
 func (w *Writer) op(name string, f func() error) (err error) {
 	g := w.g
-	closed := fmt.Errorf("zyregroup: %s: %w", name, ErrClosed)
+	closed := func() error { return fmt.Errorf("zyregroup: %s: %w", name, ErrClosed) }
 	var drained chan struct{}
 	if w.closed || g.do(func() {
-		if err = closed; !g.closing {
-			if err = g.rotated(name); err == nil {
-				err = errors.Join(f(), g.rotated(name))
-			}
+		if g.closing {
+			err = closed()
+		} else if err = g.rotated(name); err == nil {
+			err = errors.Join(f(), g.rotated(name))
 		}
 		if g.kick(); err == nil {
 			drained = g.drained()
 		}
 	}) != nil {
-		return closed
+		return closed()
 	}
 	if drained == nil {
 		return err
@@ -400,7 +395,7 @@ func (w *Writer) op(name string, f func() error) (err error) {
 	select {
 	case <-drained: // (a member that takes nothing for SendTimeout is given up)
 	case <-g.done:
-		return closed
+		return closed()
 	}
 	g.do(func() {
 		if !g.closing {
