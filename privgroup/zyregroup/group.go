@@ -26,9 +26,7 @@ import (
 // are a key request.
 const WhisperPrefix = "zyre-privgroup/1"
 
-// requestInterval is the least time between two key requests to one peer,
-// and between two answers to one peer.
-const requestInterval = time.Second
+const requestInterval = time.Second // between key requests (and answers) per peer
 
 // Defaults of Options.
 const (
@@ -140,28 +138,26 @@ type Stats struct {
 }
 
 // Group is a private group bound to a node. Its methods are safe for
-// concurrent use.
+// concurrent use; see the package doc.
 type Group struct {
 	node    Node
 	group   string
 	self    uuid.UUID
 	opts    Options
 	log     *slog.Logger
-	trusted func(uuid.UUID, curve.PublicKey) bool // (counted in inCall)
+	trusted func(uuid.UUID, curve.PublicKey) bool // both counted in inCall
 	peerKey func(uuid.UUID) (curve.PublicKey, bool)
 
-	calls        chan call
-	wake         chan struct{}
-	recheck      atomic.Bool  // Recheck was called
-	inCall       atomic.Int32 // trusted or peerKey runs
-	done, exited chan struct{}
-	once         sync.Once
-	pool         sync.Pool       // of the calls' done channels
-	ctx          context.Context // the line senders'; cancelled at Close
-	cancel       context.CancelFunc
-	stopPump     chan struct{} // Open's event reader
-	pumped       chan struct{}
-	nowait       context.Context // ended: a ShoutOwned that waits for no one
+	calls            chan call
+	wake             chan struct{}
+	recheck          atomic.Bool  // Recheck was called
+	inCall           atomic.Int32 // trusted or peerKey runs
+	done, exited     chan struct{}
+	once             sync.Once
+	pool             sync.Pool          // of the calls' done channels
+	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
+	cancel           context.CancelFunc // ctx's
+	stopPump, pumped chan struct{}      // Open's event reader
 
 	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats
@@ -185,7 +181,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	if node == nil {
 		return fail(ErrInvalidOptions, ": nil node")
 	}
-	trusted, peerKey := opts.Trusted, opts.PeerKey
+	trusted, peerKey, pref := opts.Trusted, opts.PeerKey, opts.preferredSuite
 	if trusted == nil && opts.Trust != nil {
 		trusted = storeTrusted(opts.Trust, opts.TrustTOFU)
 	}
@@ -204,7 +200,6 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	}
 	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger,
 		calls: make(chan call, 64), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
-	// Recheck from trusted or peerKey, on our goroutine, must not wait.
 	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
 		g.inCall.Add(1)
 		defer g.inCall.Add(-1)
@@ -220,10 +215,11 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	o.ChunkSize = orDefault(o.ChunkSize, privgroup.DefaultChunkSize)
 	crypto := opts.Crypto
 	crypto.VerifySender = g.verifySender
-	if pref := opts.preferredSuite; crypto.Suite == privgroup.SuiteAuto && pref != nil {
+	if pref == nil {
+		pref = privgroup.PreferredSuite
+	}
+	if crypto.Suite == privgroup.SuiteAuto {
 		crypto.Suite, g.send.auto = pref(o.ChunkSize), true
-	} else if crypto.Suite == privgroup.SuiteAuto {
-		crypto.Suite, g.send.auto = privgroup.PreferredSuite(o.ChunkSize), true
 	}
 	s, err := privgroup.NewSender(group, g.self, &opts.Secret, crypto)
 	if err != nil {
@@ -271,9 +267,7 @@ func storeTrusted(st *trust.Store, tofu bool) func(uuid.UUID, curve.PublicKey) b
 	}
 }
 
-// run is the Group's goroutine: it runs the calls (the line senders'
-// reports too), shouts batch records when due, rotates on the policy and
-// rechecks trust, until Close, once no line send is in flight.
+// run is the Group's goroutine, until Close and no line send in flight.
 func (g *Group) run() {
 	defer close(g.exited)
 	recheck := time.NewTicker(g.opts.RecheckInterval)
@@ -296,7 +290,7 @@ func (g *Group) run() {
 			g.onBatchTimer()
 		case <-recheck.C:
 			if !g.closing {
-				g.rotateIfDue()
+				g.rotateNow(g.send.s.RotationDue(), uuid.Nil)
 				g.doRecheck()
 			}
 		}
@@ -309,7 +303,7 @@ func (g *Group) run() {
 }
 
 // do runs f on the Group's goroutine and waits for it; ErrClosed once the
-// Group has exited (f ran if it reported before).
+// Group has exited.
 func (g *Group) do(f func()) error {
 	done, _ := g.pool.Get().(chan struct{})
 	if done == nil {
@@ -460,7 +454,6 @@ func (g *Group) Close() error {
 	return nil
 }
 
-// finish ends the Group, on its goroutine, once no send is in flight.
 func (g *Group) finish() {
 	g.closeSending()
 	for _, q := range g.rcv.queues {

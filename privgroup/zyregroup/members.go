@@ -17,21 +17,18 @@ import (
 // Members and keys: who holds our sender key, rotations, trust rechecks
 // and key requests, on the Group's goroutine.
 
-// sending is the sending side's state.
 type sending struct {
-	s        *privgroup.Sender
-	members  map[uuid.UUID]curve.PublicKey // given our current key
-	holds    map[uuid.UUID]uint32          // the epoch of the last key each took
-	stalled  map[uuid.UUID]bool            // given up: not waited for until it takes something
-	pend     map[uuid.UUID]*line           // what waits for a member's full queue
-	inflight int                           // line sends waiting, on their goroutines
-	auto     bool                          // our suite follows the members' (SuiteAuto)
-	base     privgroup.Suite
-	fast     map[uuid.UUID]byte // the suites each member opens fast
-	ours     byte
-	// A rotation that a removed member made necessary failed: nothing is
-	// sealed until one succeeds (without rotateExclude).
-	rotateErr      error
+	s              *privgroup.Sender
+	members        map[uuid.UUID]curve.PublicKey // given our current key
+	holds          map[uuid.UUID]uint32          // the epoch of the last key each took
+	stalled        map[uuid.UUID]bool            // given up: not waited for until it takes something
+	pend           map[uuid.UUID]*line           // what waits for a member's full queue
+	inflight       int                           // line sends waiting, on their goroutines
+	auto           bool                          // our suite follows the members' (SuiteAuto)
+	base           privgroup.Suite
+	fast           map[uuid.UUID]byte // the suites each member opens fast
+	ours           byte
+	rotateErr      error // a rotation that a removed member made necessary failed: seal nothing
 	rotateExclude  uuid.UUID
 	failing        atomic.Bool // rotateErr != nil, for the Writer
 	writer         *Writer
@@ -104,8 +101,7 @@ func (g *Group) giveKey(peer uuid.UUID) {
 	}
 }
 
-// removeMember makes peer no member: it gets none of our keys from now on,
-// nor what waited for it.
+// removeMember: peer gets none of our keys from now on, nor what waited.
 func (g *Group) removeMember(peer uuid.UUID) {
 	delete(g.send.members, peer)
 	delete(g.send.stalled, peer)
@@ -114,7 +110,7 @@ func (g *Group) removeMember(peer uuid.UUID) {
 }
 
 // rotate starts a new epoch and gives its key to the current trusted
-// members but exclude. A failure fails closed (see rotated).
+// members but exclude; a failure fails closed (rotated).
 func (g *Group) rotate(exclude uuid.UUID) error {
 	sd := &g.send
 	err := sd.s.SetSuite(g.suite(exclude))
@@ -134,7 +130,7 @@ func (g *Group) rotate(exclude uuid.UUID) error {
 }
 
 // rotated makes the rotation that failed, if one did, before anything more
-// is sealed (for op); it fails while rotations do.
+// is sealed (by op).
 func (g *Group) rotated(op string) error {
 	if g.send.rotateErr == nil {
 		return nil
@@ -145,7 +141,6 @@ func (g *Group) rotated(op string) error {
 	return nil
 }
 
-// failed records a rotation that failed (err nil: none did).
 func (g *Group) failed(err error, exclude uuid.UUID) {
 	if err == nil {
 		exclude = uuid.Nil
@@ -154,7 +149,6 @@ func (g *Group) failed(err error, exclude uuid.UUID) {
 	g.send.failing.Store(err != nil)
 }
 
-// errRemovedHolds: a peer removed from the members holds the current key.
 var errRemovedHolds = errors.New("zyregroup: a removed peer holds the current key")
 
 // distribute gives the current key to every trusted member of the group
@@ -180,14 +174,12 @@ func (g *Group) distribute(exclude uuid.UUID) {
 	}
 }
 
-func (g *Group) rotateIfDue() {
-	if g.send.s.RotationDue() {
-		g.logRotate(g.rotate(uuid.Nil))
+// rotateNow rotates when due is true, and logs a failure.
+func (g *Group) rotateNow(due bool, exclude uuid.UUID) {
+	if !due {
+		return
 	}
-}
-
-func (g *Group) logRotate(err error) {
-	if err != nil {
+	if err := g.rotate(exclude); err != nil {
 		g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
 	}
 }
@@ -201,7 +193,7 @@ func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 	sd.fast[peer] = fast
 	if cur := sd.s.Suite(); sd.auto && fast&(1<<cur) == 0 && cur != privgroup.SuiteChaCha20SHA256 && g.suite(uuid.Nil) == privgroup.SuiteChaCha20SHA256 {
 		g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", cur)
-		g.logRotate(g.rotate(uuid.Nil))
+		g.rotateNow(true, uuid.Nil)
 	}
 }
 
@@ -223,7 +215,7 @@ func (g *Group) memberGone(peer uuid.UUID) {
 	delete(g.send.fast, peer)
 	if _, ok := g.send.members[peer]; ok {
 		g.removeMember(peer)
-		g.logRotate(g.rotate(peer))
+		g.rotateNow(true, peer)
 	}
 	if q := g.rcv.queues[peer]; q != nil {
 		q.close()
@@ -254,7 +246,6 @@ func (g *Group) resync() {
 	}
 }
 
-// doRecheck is Recheck, on the Group's goroutine.
 func (g *Group) doRecheck() {
 	gone := false
 	for p, k := range g.send.members {
@@ -263,9 +254,7 @@ func (g *Group) doRecheck() {
 			gone = true
 		}
 	}
-	if gone {
-		g.logRotate(g.rotate(uuid.Nil)) // (distribute asks everyone again)
-	}
+	g.rotateNow(gone, uuid.Nil) // (distribute asks everyone again)
 	for p, ss := range g.rcv.senders {
 		if !g.trusted(p, ss.key) {
 			g.dropSender(p)
@@ -273,8 +262,8 @@ func (g *Group) doRecheck() {
 	}
 }
 
-// allow reports whether an event for peer in m is requestInterval after the
-// last one, and records it (m is cleared when full).
+// allow reports whether peer's last event in m is requestInterval old, and
+// records this one.
 func allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
 	now := time.Now()
 	if last, ok := m[peer]; ok && now.Sub(last) < requestInterval {
@@ -300,7 +289,6 @@ func (g *Group) requestKey(peer uuid.UUID) {
 	g.st.KeyRequests++
 }
 
-// answerRequest gives our current key to peer if it is a trusted member.
 func (g *Group) answerRequest(peer uuid.UUID) {
 	if peer == g.self || !allow(g.send.answered, peer) {
 		return

@@ -15,19 +15,15 @@ import (
 
 // Receiving: the node's events, the senders' keys, their records' queues
 // and the Readers.
-
-// receiving is the receiving side's state.
 type receiving struct {
 	r       *privgroup.Receiver
 	keyIDs  map[privgroup.KeyID]uuid.UUID
 	senders map[uuid.UUID]*senderState
 	queues  map[uuid.UUID]*queue
-	// gone: senders dropped (they left, or stopped being trusted) that
-	// have not joined or sent a key since: a Reader of one ends at once.
-	gone    map[uuid.UUID]struct{}
-	readers map[uuid.UUID]int // open Readers per sender (an old one may read a replaced queue)
-	changed chan struct{}     // closed and replaced when a sender key arrives
-	from    uuid.UUID         // the peer whose WHISPER is being handled
+	gone    map[uuid.UUID]struct{} // dropped, not back since: a Reader of one ends at once
+	readers map[uuid.UUID]int      // open Readers per sender (an old one may read a replaced queue)
+	changed chan struct{}          // closed and replaced when a sender key arrives
+	from    uuid.UUID              // the peer whose WHISPER is being handled
 }
 
 type senderState struct {
@@ -77,8 +73,7 @@ func (g *Group) Handle(ev zre.Event) bool {
 	return consumed
 }
 
-// handle is Handle on the Group's goroutine; opaque is a record of the
-// group we hold no key for.
+// handle is Handle on the Group's goroutine.
 func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	if g.closing {
 		return false, nil
@@ -110,8 +105,7 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	return false, nil
 }
 
-// onShout routes a record of the group to its sender's queue; one we hold
-// no key for is opaque.
+// onShout queues a record for its sender's Reader; opaque: we lack its key.
 func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
 	h, err := privgroup.ParseHeader(rec)
 	if errors.Is(err, privgroup.ErrVersion) {
@@ -190,8 +184,8 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 	return nil
 }
 
-// verifySender is the Receiver's VerifySender (inside AddSenderKey): the
-// sender of a key must be the peer that whispered it, and trusted.
+// verifySender is the Receiver's VerifySender: the sender of a key must be
+// the peer that whispered it, and trusted.
 func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
 	if id != g.rcv.from {
 		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
@@ -202,7 +196,6 @@ func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
 	return nil
 }
 
-// dropSender forgets a sender's keys and queue, and remembers it as gone.
 func (g *Group) dropSender(peer uuid.UUID) {
 	g.gone(peer)
 	g.forgetSender(peer)
@@ -216,7 +209,6 @@ func (g *Group) gone(peer uuid.UUID) {
 	g.rcv.gone[peer] = struct{}{}
 }
 
-// forgetSender forgets a sender's keys and queue.
 func (g *Group) forgetSender(peer uuid.UUID) {
 	rv := &g.rcv
 	if ss := rv.senders[peer]; ss != nil {
@@ -335,9 +327,8 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
-// queue holds one sender's records until its Reader takes them. The
-// Group's goroutine pushes and closes (so it reads closed, and reader,
-// without the lock); the Reader takes.
+// queue holds one sender's records for its Reader. The Group's goroutine
+// pushes and closes (so it reads closed and reader without the lock).
 type queue struct {
 	mu     sync.Mutex
 	recs   [][]byte
@@ -370,10 +361,9 @@ func (q *queue) signal() {
 	}
 }
 
-// takeAll returns every queued record, in order, and queues the next ones
-// in spare (an empty slice whose array the caller is done with), so that
-// the Reader takes a burst at once and the two arrays alternate. closed is
-// reported once nothing is left.
+// takeAll returns every queued record and queues the next ones in spare
+// (an empty slice the caller is done with): the two arrays alternate.
+// closed is reported once nothing is left.
 func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
 	if cap(spare) > 1024 {
 		spare = nil // a burst grew it; let it go

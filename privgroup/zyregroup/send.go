@@ -16,17 +16,8 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// Sending. A record goes to the group with one Shout that waits for no
-// one. A member whose full queue refuses it (or a key) gets it, and all
-// after it, through its line: a goroutine hands the line's first item to
-// the node's WhisperContext or ShoutToContext, which waits for the queue,
-// and reports back; the others get records by ShoutTo meanwhile. So each
-// member gets our keys and records in order, and the Group's goroutine
-// never waits. A Writer waits while a line is not empty: it goes no faster
-// than its slowest member not given up.
-
 // item is a key WHISPER (key, epoch) or a record (rec: shared, never
-// written) waiting for a member.
+// written) in a line.
 type item struct {
 	key   [][]byte
 	epoch uint32
@@ -63,8 +54,7 @@ func (g *Group) push(peer uuid.UUID, it item) {
 }
 
 // startSend hands l's first item to a goroutine that waits for peer's
-// queue, up to SendTimeout or until the line is dropped. A member no
-// longer trusted gets nothing more.
+// queue (SendTimeout at most). A member no longer trusted gets nothing.
 func (g *Group) startSend(peer uuid.UUID, l *line) {
 	if g.closing || l.cancel != nil || len(l.items) == 0 {
 		return
@@ -87,8 +77,7 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	}()
 }
 
-// sendItem sends it to peer, waiting for its queue until ctx ends (ctx
-// nil: not at all).
+// sendItem sends it to peer, waiting until ctx ends (nil: not at all).
 func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	switch {
 	case it.key != nil && ctx == nil:
@@ -101,9 +90,8 @@ func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	return peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 }
 
-// onSent takes a line sender's report. A member that took nothing for
-// SendTimeout is given up: what waits for it is dropped, and it stays a
-// member only if it holds our current key.
+// onSent takes a line sender's report. A member given up (SendTimeout)
+// stays a member only if it holds our current key.
 func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 	sd := &g.send
 	sd.inflight--
@@ -143,8 +131,8 @@ func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 	}
 }
 
-// dropLine drops what waits for peer, erasing its keys (the one in flight
-// when its report comes).
+// dropLine drops peer's line, erasing its keys (the one in flight when its
+// report comes).
 func (g *Group) dropLine(peer uuid.UUID) {
 	if l := g.send.pend[peer]; l != nil {
 		for i, it := range l.items {
@@ -223,8 +211,8 @@ func (g *Group) shout(rec []byte) error {
 	return nil
 }
 
-// drained returns a channel closed once nothing waits for a member not
-// given up, or nil when nothing does now.
+// drained returns a channel closed once no line of a member not given up
+// holds anything, or nil when none does.
 func (g *Group) drained() chan struct{} {
 	for p := range g.send.pend {
 		if !g.send.stalled[p] {
@@ -236,7 +224,6 @@ func (g *Group) drained() chan struct{} {
 	return nil
 }
 
-// wakeWriter ends the Writers' wait once nothing waits for their members.
 func (g *Group) wakeWriter() {
 	if len(g.send.drained) == 0 {
 		return
@@ -254,7 +241,7 @@ func (g *Group) wakeWriter() {
 	g.send.drained = nil
 }
 
-// kick starts the batch timer when our messages wait for a batch record.
+// kick starts the batch timer when messages wait for a batch record.
 func (g *Group) kick() {
 	if sd := &g.send; sd.s.Pending() > 0 && !sd.armed {
 		sd.batch.Reset(sd.interval)
@@ -270,7 +257,7 @@ func (g *Group) onBatchTimer() {
 	if sd.s.BatchDue() {
 		g.batch()
 	}
-	g.rotateIfDue()
+	g.rotateNow(g.send.s.RotationDue(), uuid.Nil)
 	if at := sd.s.BatchDueAt(); !at.IsZero() {
 		sd.batch.Reset(min(max(time.Until(at), time.Millisecond), sd.interval))
 		sd.armed = true
@@ -283,8 +270,8 @@ func (g *Group) batch() {
 	}
 }
 
-// closeSending sends a last batch record behind what waits, tries once
-// more, without waiting, what waits for each member, and erases our keys.
+// closeSending sends a last batch record, tries the lines once more without
+// waiting, and erases our keys.
 func (g *Group) closeSending() {
 	sd := &g.send
 	sd.batch.Stop()
@@ -368,11 +355,9 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	}
 }
 
-// op runs f on the Group's goroutine, after the rotation a removed member
-// made necessary and before the one f's rotation did; then it waits until
-// nothing waits for a member not given up (so a line holds about one
-// chunk's worth), and after a wait asks the trust decision again (a
-// revocation may have come meanwhile).
+// op runs f on the Group's goroutine, between the rotations a removed
+// member made necessary; then it waits for the lines (so each holds about
+// a chunk) and, after a wait, rechecks trust.
 func (w *Writer) op(name string, f func() error) (err error) {
 	g := w.g
 	closed := func() error { return fmt.Errorf("zyregroup: %s: %w", name, ErrClosed) }
