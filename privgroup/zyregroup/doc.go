@@ -21,5 +21,6 @@
 // item to the node's WhisperContext or ShoutToContext and reports back. A
 // Writer waits while a line is not empty, so it goes at the pace of its
 // slowest member; one that takes nothing for Options.SendTimeout is given
-// up. Callbacks (Options) run on the Group's goroutine.
+// up. Trusted, PeerKey and FastSuite run on the Group's goroutine, OnOpaque
+// on Handle's caller's.
 package zyregroup
