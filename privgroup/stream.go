@@ -53,11 +53,15 @@ type WriterOptions struct {
 	// OnRotate, which must deliver KeyFor(m) to each current member before
 	// it returns. Without it the caller rotates.
 	OnRotate func(*Sender) error
+	// Keep, when set, seals every message into a new slice that send may
+	// keep (and hand on without a copy); otherwise the Writer reuses one
+	// buffer and send must not keep the slice.
+	Keep bool
 }
 
 // Writer chunks a byte stream into sealed data messages and batch records
 // and hands each, in order, to send. send must not keep the slice after it
-// returns. The Writer assembles each chunk inside the one record buffer it
+// returns (unless WriterOptions.Keep). The Writer assembles each chunk inside the one record buffer it
 // keeps and seals it there: Write's data is copied once, into the record
 // that send gets. Flush ends a batch (call it at the end of a video frame: the
 // receiver releases data only once a batch record covers it); Close sends
@@ -90,10 +94,14 @@ func NewWriter(s *Sender, send func([]byte) error, opts WriterOptions) (*Writer,
 	if s == nil || send == nil {
 		return nil, errf("privgroup: new writer: %w: nil sender or send func", ErrInvalidOptions)
 	}
-	return &Writer{
-		s: s, send: send, opts: opts,
-		rec: make([]byte, DataHeaderSize+ChunkHeaderSize, ChunkHeaderSize+opts.ChunkSize+Overhead),
-	}, nil
+	w := &Writer{s: s, send: send, opts: opts}
+	w.newRecord()
+	return w, nil
+}
+
+// newRecord gives the Writer an empty record buffer for the next chunk.
+func (w *Writer) newRecord() {
+	w.rec = make([]byte, DataHeaderSize+ChunkHeaderSize, ChunkHeaderSize+w.opts.ChunkSize+Overhead)
 }
 
 // Write seals p into chunks; a partial chunk waits for more data, Flush or
@@ -148,7 +156,11 @@ func (w *Writer) sendChunk(last bool) error {
 		return w.fail(errf("privgroup: stream send: %w", err))
 	}
 	w.off += uint64(data)
-	w.rec = w.rec[:DataHeaderSize+ChunkHeaderSize]
+	if w.opts.Keep { // send has the record now
+		w.newRecord()
+	} else {
+		w.rec = w.rec[:DataHeaderSize+ChunkHeaderSize]
+	}
 	return nil
 }
 
@@ -163,7 +175,7 @@ func (w *Writer) afterChunk(last bool) error {
 	if !last && w.opts.OnRotate != nil && w.s.rotationDueAt(now) {
 		// The old epoch's last batch record goes out even when the new
 		// epoch could not be made: it authenticates what was sent.
-		rec, err := w.s.Rotate(w.small[:0])
+		rec, err := w.s.Rotate(w.smallBuf())
 		if len(rec) > 0 {
 			if serr := w.send(rec); serr != nil && err == nil {
 				err = errf("privgroup: stream send: %w", serr)
@@ -180,7 +192,7 @@ func (w *Writer) afterChunk(last bool) error {
 }
 
 func (w *Writer) sendBatch() error {
-	rec, err := w.s.Batch(w.small[:0])
+	rec, err := w.s.Batch(w.smallBuf())
 	if err != nil {
 		return w.fail(err)
 	}
@@ -191,6 +203,15 @@ func (w *Writer) sendBatch() error {
 		return w.fail(errf("privgroup: stream send: %w", err))
 	}
 	return nil
+}
+
+// smallBuf is an empty slice to seal a batch record into: w.small, or a
+// new one that send may keep.
+func (w *Writer) smallBuf() []byte {
+	if w.opts.Keep {
+		return make([]byte, 0, BatchRecordSize)
+	}
+	return w.small[:0]
 }
 
 // chunkData is the number of stream octets in the chunk being assembled.

@@ -609,3 +609,44 @@ func testWriterSealsInPlace(t *testing.T, suite Suite) {
 		t.Fatalf("read %d octets, want the %d written", len(got), len(data))
 	}
 }
+
+// With Keep, send may keep every slice it gets: each is a new one, the
+// Writer never writes to it again, and the kept records read back as the
+// stream; without Keep the Writer reuses one buffer.
+func TestWriterKeep(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		s, a, b, _, _ := streamPair(t, 16)
+		var kept, clones [][]byte
+		w, err := NewWriter(s, func(rec []byte) error {
+			kept, clones = append(kept, rec), append(clones, bytes.Clone(rec))
+			return nil
+		}, WriterOptions{ChunkSize: 16, Keep: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.Repeat([]byte("kept, not copied "), 20)
+		if _, err := w.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		same := 0
+		for i := range kept {
+			if bytes.Equal(kept[i], clones[i]) {
+				same++
+			}
+		}
+		if keep && same != len(kept) || !keep && same == len(kept) {
+			t.Fatalf("Keep %v: %d of %d kept records unchanged after the Writer went on", keep, same, len(kept))
+		}
+		if !keep {
+			continue
+		}
+		q := &queue{recs: kept}
+		got, err := io.ReadAll(NewReader(b.recv, a.id, q.recv))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read %q (%v), want %q", got, err, want)
+		}
+	}
+}

@@ -1,24 +1,26 @@
 // Package zyregroup binds a private group (package privgroup, the crypto
-// core) to a running ZRE node: it delivers sender keys to the group's
-// trusted members by WHISPER, seals what it SHOUTs, shouts batch records on
-// a timer, rotates when a member leaves, exits or stops being trusted, and
-// carries byte streams (Writer, Reader) through the group. It uses the
-// node's public API; zre does not import privgroup.
-//
-// The application reads Node.Events and passes each event to Group.Handle
-// (to each Group, if it runs several), which acts on its group's events
-// and reports whether it consumed one: WHISPERs that carry sender keys and
-// SHOUTs of records are consumed, membership events never. See
-// ExampleAttach.
-//
-// A Group is one goroutine that owns its state, as the node is; it never
-// waits for a peer. A member whose queue is full gets what it refused, and
-// all after it, in order, as the node's queue takes it; a Writer goes no
-// faster than its slowest member, which is given up after
-// Options.SendTimeout.
-//
-// Wire: see WhisperPrefix and spec/private-groups.md, "In the node". Trust:
-// a member gets our sender key, and we accept its own, only when
+// core) to a running ZRE node through the node's public API: it gives our
+// sender key to the group's trusted members by WHISPER, rotates when a
+// member leaves, exits or stops being trusted, seals what it SHOUTs (with
+// batch records on a timer) and carries byte streams (Writer, Reader).
+// Trust: a member gets our sender key, and we accept its own, only when
 // Options.Trusted (or the trust store Options.Trust) trusts its
-// authenticated key; the others see only ciphertext.
+// authenticated key; the others see only ciphertext. Wire: WhisperPrefix
+// and spec/private-groups.md, "In the node".
+//
+// The application passes each event of the node to Group.Handle (to each
+// Group, if it runs several), which reports whether it consumed it: sender
+// keys and records are consumed, membership events never (ExampleAttach);
+// or Open has the Group read the node's events itself.
+//
+// Concurrency: one goroutine per Group owns its state, as the node's does;
+// every method hands it work and is safe for concurrent use. It never waits
+// for a peer: a record goes to the group with one SHOUT that waits for no
+// one, and a member whose full queue refuses it (or a key) gets it, and all
+// after it, in order, through its line: a goroutine hands the line's first
+// item to the node's WhisperContext or ShoutToContext and reports back. A
+// Writer waits while a line is not empty, so it goes at the pace of its
+// slowest member; one that takes nothing for Options.SendTimeout is given
+// up. Trusted, PeerKey and FastSuite run on the Group's goroutine, OnOpaque
+// on Handle's caller's.
 package zyregroup

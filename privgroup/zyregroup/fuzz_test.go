@@ -37,8 +37,9 @@ type fakeNode struct {
 	// sent logs what went out, in order: "whisper <peer>" for each
 	// Whisper taken, "shout" for each Shout.
 	sent []string
-	// waits counts the calls of WhisperContext and ShoutToContext.
-	waits int
+	// waits counts the calls of WhisperContext and ShoutToContext, owned
+	// those of ShoutOwned.
+	waits, owned int
 }
 
 func (f *fakeNode) UUID() uuid.UUID    { return f.id }
@@ -136,6 +137,20 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 	defer f.mu.Unlock()
 	f.shouts = append(f.shouts, cloneContent(content))
 	f.sent = append(f.sent, "shout")
+	if f.refuse != nil {
+		return f.refuse(nil)
+	}
+	return nil
+}
+
+// ShoutOwned keeps content as it is, as zre.Node does: the caller gave it
+// away. It waits for no one (the Group gives it an ended ctx).
+func (f *fakeNode) ShoutOwned(_ context.Context, _ string, content ...[]byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shouts = append(f.shouts, content)
+	f.sent = append(f.sent, "shout")
+	f.owned++
 	if f.refuse != nil {
 		return f.refuse(nil)
 	}

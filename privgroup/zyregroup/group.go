@@ -26,9 +26,7 @@ import (
 // are a key request.
 const WhisperPrefix = "zyre-privgroup/1"
 
-// requestInterval is the least time between two key requests to one peer,
-// and between two answers to one peer.
-const requestInterval = time.Second
+const requestInterval = time.Second // between key requests (and answers) per peer
 
 // Defaults of Options.
 const (
@@ -50,10 +48,10 @@ var (
 
 // Node is what a Group needs of a node; *zre.Node implements it. Whisper,
 // Shout and ShoutTo never wait: a full queue refuses (an error wrapping
-// zmtp.ErrPeerNotResponding; for a SHOUT per peer in a *zre.ShoutError).
-// WhisperContext and ShoutToContext wait for the queue until ctx ends.
-// PeersByGroup and PeerKey (the key a peer authenticated with; false in
-// plain mode) must not wait for the node's goroutine.
+// zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
+// variants wait until ctx ends; ShoutOwned keeps content without a copy
+// (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
+// PeerKey (false in plain mode) must not wait for the node's goroutine.
 type Node interface {
 	UUID() uuid.UUID
 	Join(group string) error
@@ -61,6 +59,7 @@ type Node interface {
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
 	Shout(group string, content ...[]byte) error
+	ShoutOwned(ctx context.Context, group string, content ...[]byte) error
 	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
@@ -139,27 +138,26 @@ type Stats struct {
 }
 
 // Group is a private group bound to a node. Its methods are safe for
-// concurrent use. One goroutine owns its state; the methods hand it work,
-// and it never waits for a peer.
+// concurrent use; see the package doc.
 type Group struct {
 	node    Node
 	group   string
 	self    uuid.UUID
 	opts    Options
 	log     *slog.Logger
-	trusted func(uuid.UUID, curve.PublicKey) bool
+	trusted func(uuid.UUID, curve.PublicKey) bool // both counted in inCall
 	peerKey func(uuid.UUID) (curve.PublicKey, bool)
 
-	calls   chan call
-	wake    chan struct{}
-	recheck atomic.Bool  // Recheck was called
-	inCall  atomic.Int32 // Trusted or PeerKey runs
-	done    chan struct{}
-	exited  chan struct{}
-	once    sync.Once
-	pool    sync.Pool       // of the calls' done channels
-	ctx     context.Context // the line senders'; cancelled at Close
-	cancel  context.CancelFunc
+	calls            chan call
+	wake             chan struct{}
+	recheck          atomic.Bool  // Recheck was called
+	inCall           atomic.Int32 // trusted or peerKey runs
+	done, exited     chan struct{}
+	once             sync.Once
+	pool             sync.Pool          // of the calls' done channels
+	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
+	cancel           context.CancelFunc // ctx's
+	stopPump, pumped chan struct{}      // Open's event reader
 
 	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats
@@ -180,16 +178,34 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	fail := func(err error, why string) (*Group, error) {
 		return nil, fmt.Errorf("zyregroup: attach %q: %w%s", group, err, why)
 	}
-	switch {
-	case node == nil:
+	if node == nil {
 		return fail(ErrInvalidOptions, ": nil node")
+	}
+	trusted, peerKey, pref := opts.Trusted, opts.PeerKey, opts.preferredSuite
+	if trusted == nil && opts.Trust != nil {
+		trusted = storeTrusted(opts.Trust, opts.TrustTOFU)
+	}
+	if peerKey == nil && node.Secure() {
+		peerKey = node.PeerKey
+	}
+	switch {
 	case opts.Secret.IsZero():
 		return fail(ErrInvalidOptions, ": no secret key")
 	case node.Secure() && !opts.Secret.Public().Equal(node.PublicKey()):
 		return fail(ErrInvalidOptions, ": the secret key is not the node's")
+	case trusted == nil:
+		return fail(ErrInvalidOptions, ": no trust decision (Trusted or Trust)")
+	case peerKey == nil:
+		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
 	}
-	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger, trusted: opts.Trusted, peerKey: opts.PeerKey,
+	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger,
 		calls: make(chan call, 64), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
+		g.inCall.Add(1)
+		defer g.inCall.Add(-1)
+		return trusted(p, k)
+	}
+	g.peerKey = func(p uuid.UUID) (curve.PublicKey, bool) { g.inCall.Add(1); defer g.inCall.Add(-1); return peerKey(p) }
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -197,31 +213,10 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	o.QueueRecords, o.QueueBytes = orDefault(o.QueueRecords, DefaultQueueRecords), orDefault(o.QueueBytes, DefaultQueueBytes)
 	o.RecheckInterval, o.SendTimeout = orDefault(o.RecheckInterval, DefaultRecheckInterval), orDefault(o.SendTimeout, DefaultSendTimeout)
 	o.ChunkSize = orDefault(o.ChunkSize, privgroup.DefaultChunkSize)
-	if g.trusted == nil && opts.Trust != nil {
-		g.trusted = storeTrusted(opts.Trust, opts.TrustTOFU)
-	} else if g.trusted == nil {
-		return fail(ErrInvalidOptions, ": no trust decision (Trusted or Trust)")
-	}
-	if g.peerKey == nil && node.Secure() {
-		g.peerKey = node.PeerKey
-	} else if g.peerKey == nil {
-		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
-	}
-	trusted, peerKey := g.trusted, g.peerKey // (Recheck from them must not wait)
-	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
-		g.inCall.Add(1)
-		defer g.inCall.Add(-1)
-		return trusted(p, k)
-	}
-	g.peerKey = func(p uuid.UUID) (curve.PublicKey, bool) { g.inCall.Add(1); defer g.inCall.Add(-1); return peerKey(p) }
 	crypto := opts.Crypto
 	crypto.VerifySender = g.verifySender
-	pref, fast := opts.preferredSuite, opts.FastSuite
 	if pref == nil {
 		pref = privgroup.PreferredSuite
-	}
-	if fast == nil {
-		fast = privgroup.Suite.Fast
 	}
 	if crypto.Suite == privgroup.SuiteAuto {
 		crypto.Suite, g.send.auto = pref(o.ChunkSize), true
@@ -240,9 +235,12 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		s.Close()
 		return fail(err, "")
 	}
-	g.send.init(s, crypto.Suite, fast, orDefault(opts.Crypto.BatchInterval, privgroup.DefaultBatchInterval))
+	g.send.init(s, crypto.Suite, opts.FastSuite, orDefault(opts.Crypto.BatchInterval, privgroup.DefaultBatchInterval))
 	g.rcv.init(r)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	var stop context.CancelFunc
+	g.nowait, stop = context.WithCancel(context.Background())
+	stop()
 	for _, p := range node.PeersByGroup(group) {
 		g.giveKey(p)
 	}
@@ -269,10 +267,7 @@ func storeTrusted(st *trust.Store, tofu bool) func(uuid.UUID, curve.PublicKey) b
 	}
 }
 
-// run is the Group's goroutine: it runs the calls (the line senders'
-// reports too), shouts batch records when due (its timer runs only while
-// messages wait for one), rotates on the policy and rechecks trust, until
-// Close, once no line send is in flight.
+// run is the Group's goroutine, until Close and no line send in flight.
 func (g *Group) run() {
 	defer close(g.exited)
 	recheck := time.NewTicker(g.opts.RecheckInterval)
@@ -295,7 +290,7 @@ func (g *Group) run() {
 			g.onBatchTimer()
 		case <-recheck.C:
 			if !g.closing {
-				g.rotateIfDue()
+				g.rotateNow(g.send.s.RotationDue(), uuid.Nil)
 				g.doRecheck()
 			}
 		}
@@ -308,7 +303,7 @@ func (g *Group) run() {
 }
 
 // do runs f on the Group's goroutine and waits for it; ErrClosed once the
-// Group has closed.
+// Group has exited.
 func (g *Group) do(f func()) error {
 	done, _ := g.pool.Get().(chan struct{})
 	if done == nil {
@@ -323,7 +318,7 @@ func (g *Group) do(f func()) error {
 	select {
 	case <-done:
 		return nil
-	case <-g.exited: // (f ran if done was sent before)
+	case <-g.exited:
 		select {
 		case <-done:
 			return nil
@@ -372,14 +367,13 @@ func (g *Group) Senders() []uuid.UUID {
 }
 
 // Recheck asks the trust decision again about every member holding our
-// key (one no longer trusted makes us rotate, without it, and gets nothing
-// more) and every sender whose key we hold (one no longer trusted is
-// dropped). The Group does it every RecheckInterval. Recheck waits for the
-// Group's goroutine, which never waits for a peer nor for the node's
-// goroutine: call it from any goroutine or callback
-// (trust.Options.OnRevoked). From Trusted or PeerKey, which run on the
-// Group's goroutine (and from anywhere while they run), it does not wait:
-// the check comes before anything else the Group does.
+// key (one no longer trusted makes us rotate, without it) and every sender
+// whose key we hold (one no longer trusted is dropped), as the Group does
+// every RecheckInterval. It waits for the Group's goroutine, which waits
+// for no peer: call it from any goroutine or callback
+// (trust.Options.OnRevoked). From Trusted or PeerKey (and from anywhere
+// while they run) it does not wait: the check comes before anything else
+// the Group does.
 func (g *Group) Recheck() {
 	g.recheck.Store(true)
 	if g.inCall.Load() == 0 {
@@ -440,11 +434,16 @@ func (g *Group) AwaitSender(ctx context.Context, match func(peer uuid.UUID) bool
 	}
 }
 
-// Close sends a last batch record (behind what waits for slow members,
-// tried once more), erases the keys, ends the Readers and the Writer
-// (ErrClosed) and leaves the ZRE group. It is safe to call twice.
+// Close stops reading the node's events (Open), sends a last batch record
+// (behind what waits for slow members, tried once more), erases the keys,
+// ends the Readers and the Writer (ErrClosed) and leaves the ZRE group.
+// The node stays up. It is safe to call twice.
 func (g *Group) Close() error {
 	g.once.Do(func() {
+		if g.stopPump != nil {
+			close(g.stopPump)
+			<-g.pumped
+		}
 		close(g.done)
 		g.do(func() { g.closing = true; g.cancel() })
 		<-g.exited
@@ -455,7 +454,6 @@ func (g *Group) Close() error {
 	return nil
 }
 
-// finish ends the Group, on its goroutine, once no send is in flight.
 func (g *Group) finish() {
 	g.closeSending()
 	for _, q := range g.rcv.queues {
@@ -463,4 +461,13 @@ func (g *Group) finish() {
 	}
 	clear(g.rcv.readers)
 	g.rcv.r.Close()
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

@@ -305,9 +305,8 @@ func (g *Group) writerShout(rec []byte) error {
 	var err error
 	var drained chan struct{}
 	g.read(func() {
-		if err = g.shout(rec); err == nil && g.backlog() {
-			drained = make(chan struct{})
-			g.send.drained = append(g.send.drained, drained)
+		if err = g.shout(rec); err == nil {
+			drained = g.drained()
 		}
 	})
 	if drained != nil {

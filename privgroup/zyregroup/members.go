@@ -14,26 +14,23 @@ import (
 	"github.com/zyre-go/zyre/zmtp"
 )
 
-// Members and keys: who holds our sender key, rotations, trust rechecks,
-// key requests. All of it runs on the Group's goroutine.
+// Members and keys: who holds our sender key, rotations, trust rechecks
+// and key requests, on the Group's goroutine.
 
-// sending is the sending side's state.
 type sending struct {
-	s        *privgroup.Sender
-	members  map[uuid.UUID]curve.PublicKey // given our current key
-	holds    map[uuid.UUID]uint32          // the epoch of the last key each took
-	stalled  map[uuid.UUID]bool            // given up: not waited for until it takes something
-	pend     map[uuid.UUID]*line           // what waits for a member's full queue
-	inflight int                           // line sends waiting, on their goroutines
-	auto     bool                          // our suite follows the members' (SuiteAuto)
-	base     privgroup.Suite
-	fast     map[uuid.UUID]byte // the suites each member opens fast
-	ours     byte
-	// rotateErr: a rotation that a removed member made necessary failed;
-	// nothing is sealed until one succeeds (without rotateExclude).
-	rotateErr      error
+	s              *privgroup.Sender
+	members        map[uuid.UUID]curve.PublicKey // given our current key
+	holds          map[uuid.UUID]uint32          // the epoch of the last key each took
+	stalled        map[uuid.UUID]bool            // given up: not waited for until it takes something
+	pend           map[uuid.UUID]*line           // what waits for a member's full queue
+	inflight       int                           // line sends waiting, on their goroutines
+	auto           bool                          // our suite follows the members' (SuiteAuto)
+	base           privgroup.Suite
+	fast           map[uuid.UUID]byte // the suites each member opens fast
+	ours           byte
+	rotateErr      error // a rotation that a removed member made necessary failed: seal nothing
 	rotateExclude  uuid.UUID
-	failing        atomic.Bool // rotateErr != nil
+	failing        atomic.Bool // rotateErr != nil, for the Writer
 	writer         *Writer
 	drained        []chan struct{} // Writers waiting for the lines
 	batch          *time.Timer
@@ -44,6 +41,9 @@ type sending struct {
 
 func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(privgroup.Suite) bool, interval time.Duration) {
 	sd.s, sd.base, sd.interval = s, base, interval
+	if fast == nil {
+		fast = privgroup.Suite.Fast
+	}
 	for _, su := range []privgroup.Suite{privgroup.SuiteChaCha20SHA256, privgroup.SuiteAESGCMBLAKE3} {
 		if fast(su) {
 			sd.ours |= 1 << su
@@ -59,18 +59,17 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 // or behind what waits for it (once per epoch).
 func (g *Group) giveKey(peer uuid.UUID) {
 	sd := &g.send
-	key, ok := g.peerKey(peer)
 	if peer == g.self {
 		return
-	} else if !ok || !g.trusted(peer, key) {
+	}
+	key, ok := g.peerKey(peer)
+	if !ok || !g.trusted(peer, key) {
 		g.st.Passed++
 		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
 		return
 	}
-	if sd.s.Pending() > 0 { // a batch record first: it can authenticate from its first message
-		if rec, err := sd.s.Batch(nil); err == nil && len(rec) > 0 {
-			g.shout(rec)
-		}
+	if sd.s.Pending() > 0 { // a batch record first: the key authenticates from its first message
+		g.batch()
 	}
 	rec, err := sd.s.KeyFor(key)
 	if err != nil {
@@ -102,8 +101,7 @@ func (g *Group) giveKey(peer uuid.UUID) {
 	}
 }
 
-// removeMember makes peer no member: it gets none of our keys from now on,
-// nor what waited for it.
+// removeMember: peer gets none of our keys from now on, nor what waited.
 func (g *Group) removeMember(peer uuid.UUID) {
 	delete(g.send.members, peer)
 	delete(g.send.stalled, peer)
@@ -112,7 +110,7 @@ func (g *Group) removeMember(peer uuid.UUID) {
 }
 
 // rotate starts a new epoch and gives its key to the current trusted
-// members, but never to exclude. A failure fails closed (see rotated).
+// members but exclude; a failure fails closed (rotated).
 func (g *Group) rotate(exclude uuid.UUID) error {
 	sd := &g.send
 	err := sd.s.SetSuite(g.suite(exclude))
@@ -122,18 +120,17 @@ func (g *Group) rotate(exclude uuid.UUID) error {
 			g.shout(rec)
 		}
 	}
+	g.failed(err, exclude)
 	if err != nil {
-		g.failed(err, exclude)
 		return err
 	}
-	g.failed(nil, uuid.Nil)
 	g.st.Rotations++
 	g.distribute(exclude)
 	return g.rotated("rotate") // a removed peer held this key: once more
 }
 
 // rotated makes the rotation that failed, if one did, before anything more
-// is sealed (for op); it fails while rotations do.
+// is sealed (by op).
 func (g *Group) rotated(op string) error {
 	if g.send.rotateErr == nil {
 		return nil
@@ -144,14 +141,14 @@ func (g *Group) rotated(op string) error {
 	return nil
 }
 
-// failed records a rotation that failed (nil: none did); the Writer
-// reads failing without the Group.
 func (g *Group) failed(err error, exclude uuid.UUID) {
+	if err == nil {
+		exclude = uuid.Nil
+	}
 	g.send.rotateErr, g.send.rotateExclude = err, exclude
 	g.send.failing.Store(err != nil)
 }
 
-// errRemovedHolds: a peer removed from the members holds the current key.
 var errRemovedHolds = errors.New("zyregroup: a removed peer holds the current key")
 
 // distribute gives the current key to every trusted member of the group
@@ -177,14 +174,12 @@ func (g *Group) distribute(exclude uuid.UUID) {
 	}
 }
 
-func (g *Group) rotateIfDue() {
-	if g.send.s.RotationDue() {
-		g.logRotate(g.rotate(uuid.Nil))
+// rotateNow rotates when due is true, and logs a failure.
+func (g *Group) rotateNow(due bool, exclude uuid.UUID) {
+	if !due {
+		return
 	}
-}
-
-func (g *Group) logRotate(err error) {
-	if err != nil {
+	if err := g.rotate(exclude); err != nil {
 		g.log.Warn("zyregroup: rotate", "group", g.group, "err", err)
 	}
 }
@@ -198,7 +193,7 @@ func (g *Group) memberSuites(peer uuid.UUID, fast byte) {
 	sd.fast[peer] = fast
 	if cur := sd.s.Suite(); sd.auto && fast&(1<<cur) == 0 && cur != privgroup.SuiteChaCha20SHA256 && g.suite(uuid.Nil) == privgroup.SuiteChaCha20SHA256 {
 		g.log.Info("zyregroup: a member opens our suite slowly; changing suite", "group", g.group, "peer", peer, "suite", cur)
-		g.logRotate(g.rotate(uuid.Nil))
+		g.rotateNow(true, uuid.Nil)
 	}
 }
 
@@ -220,7 +215,7 @@ func (g *Group) memberGone(peer uuid.UUID) {
 	delete(g.send.fast, peer)
 	if _, ok := g.send.members[peer]; ok {
 		g.removeMember(peer)
-		g.logRotate(g.rotate(peer))
+		g.rotateNow(true, peer)
 	}
 	if q := g.rcv.queues[peer]; q != nil {
 		q.close()
@@ -251,7 +246,6 @@ func (g *Group) resync() {
 	}
 }
 
-// doRecheck is Recheck, on the Group's goroutine.
 func (g *Group) doRecheck() {
 	gone := false
 	for p, k := range g.send.members {
@@ -260,9 +254,7 @@ func (g *Group) doRecheck() {
 			gone = true
 		}
 	}
-	if gone {
-		g.logRotate(g.rotate(uuid.Nil)) // (distribute asks everyone again)
-	}
+	g.rotateNow(gone, uuid.Nil) // (distribute asks everyone again)
 	for p, ss := range g.rcv.senders {
 		if !g.trusted(p, ss.key) {
 			g.dropSender(p)
@@ -270,8 +262,8 @@ func (g *Group) doRecheck() {
 	}
 }
 
-// allow reports whether an event for peer in m is requestInterval after the
-// last one, and records it (m is cleared when full).
+// allow reports whether peer's last event in m is requestInterval old, and
+// records this one.
 func allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
 	now := time.Now()
 	if last, ok := m[peer]; ok && now.Sub(last) < requestInterval {
@@ -297,7 +289,6 @@ func (g *Group) requestKey(peer uuid.UUID) {
 	g.st.KeyRequests++
 }
 
-// answerRequest gives our current key to peer if it is a trusted member.
 func (g *Group) answerRequest(peer uuid.UUID) {
 	if peer == g.self || !allow(g.send.answered, peer) {
 		return
@@ -307,16 +298,4 @@ func (g *Group) answerRequest(peer uuid.UUID) {
 		return
 	}
 	g.giveKey(peer)
-}
-
-// verifySender is the Receiver's VerifySender (inside AddSenderKey): the
-// sender of a key must be the peer that whispered it, and trusted.
-func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
-	if id != g.rcv.from {
-		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
-	}
-	if !g.trusted(id, key) {
-		return fmt.Errorf("%w: %s", ErrUntrusted, id)
-	}
-	return nil
 }

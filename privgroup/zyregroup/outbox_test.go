@@ -138,6 +138,12 @@ func (d *deliverNode) Shout(group string, content ...[]byte) error {
 	return d.ShoutTo(group, d.PeersByGroup(group), content...)
 }
 
+// ShoutOwned is Shout (the deliveries are copies); the Group gives it an
+// ended ctx: it waits for no one.
+func (d *deliverNode) ShoutOwned(_ context.Context, group string, content ...[]byte) error {
+	return d.Shout(group, content...)
+}
+
 func (d *deliverNode) ShoutTo(group string, to []uuid.UUID, content ...[]byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -15,19 +15,15 @@ import (
 
 // Receiving: the node's events, the senders' keys, their records' queues
 // and the Readers.
-
-// receiving is the receiving side's state.
 type receiving struct {
 	r       *privgroup.Receiver
 	keyIDs  map[privgroup.KeyID]uuid.UUID
 	senders map[uuid.UUID]*senderState
 	queues  map[uuid.UUID]*queue
-	// gone: senders dropped (they left, or stopped being trusted) that
-	// have not joined or sent a key since: a Reader of one ends at once.
-	gone    map[uuid.UUID]struct{}
-	readers map[uuid.UUID]int // open Readers per sender (an old one may read a replaced queue)
-	changed chan struct{}     // closed and replaced when a sender key arrives
-	from    uuid.UUID         // the peer whose WHISPER is being handled
+	gone    map[uuid.UUID]struct{} // dropped, not back since: a Reader of one ends at once
+	readers map[uuid.UUID]int      // open Readers per sender (an old one may read a replaced queue)
+	changed chan struct{}          // closed and replaced when a sender key arrives
+	from    uuid.UUID              // the peer whose WHISPER is being handled
 }
 
 type senderState struct {
@@ -51,21 +47,16 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // over without waiting (unless OnOpaque is set): whatever is asked of the
 // Group afterwards sees it.
 func (g *Group) Handle(ev zre.Event) bool {
-	if s, ok := ev.(*zre.Shout); ok && g.opts.OnOpaque == nil {
-		// Consumed or not, whatever the Group then does with it: the caller
-		// need not wait (the Group does it before anything asked later).
-		if s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0 || isDone(g.done) {
-			return false
-		}
-		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) {
+	s, shout := ev.(*zre.Shout)
+	if shout && (s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0) {
+		return false
+	}
+	if shout && g.opts.OnOpaque == nil {
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) || isDone(g.done) {
 			return false
 		}
 		select {
-		case g.calls <- call{f: func() {
-			if !g.closing {
-				g.onShout(s.Peer, s.Content[0])
-			}
-		}}:
+		case g.calls <- call{f: func() { g.handle(ev) }}:
 			return true
 		case <-g.exited:
 			return false
@@ -73,25 +64,23 @@ func (g *Group) Handle(ev zre.Event) bool {
 	}
 	var consumed bool
 	var opaque []byte
-	if g.do(func() {
-		if !g.closing {
-			consumed, opaque = g.handle(ev)
-		}
-	}) != nil {
+	if g.do(func() { consumed, opaque = g.handle(ev) }) != nil {
 		return false
 	}
-	if s, ok := ev.(*zre.Shout); ok && opaque != nil && g.opts.OnOpaque != nil {
+	if opaque != nil && g.opts.OnOpaque != nil {
 		g.opts.OnOpaque(s.Peer, opaque)
 	}
 	return consumed
 }
 
+// handle is Handle on the Group's goroutine.
 func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
+	if g.closing {
+		return false, nil
+	}
 	switch e := ev.(type) {
 	case *zre.Shout:
-		if e.Group == g.group && len(e.Content) == 1 && len(e.Content[0]) > 0 {
-			return g.onShout(e.Peer, e.Content[0])
-		}
+		return g.onShout(e.Peer, e.Content[0])
 	case *zre.Whisper:
 		return g.onWhisper(e.Peer, e.Content), nil
 	case *zre.Join:
@@ -116,8 +105,7 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	return false, nil
 }
 
-// onShout routes a record of the group to its sender's queue; one we hold
-// no key for is opaque.
+// onShout queues a record for its sender's Reader; opaque: we lack its key.
 func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
 	h, err := privgroup.ParseHeader(rec)
 	if errors.Is(err, privgroup.ErrVersion) {
@@ -196,7 +184,18 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 	return nil
 }
 
-// dropSender forgets a sender's keys and queue, and remembers it as gone.
+// verifySender is the Receiver's VerifySender: the sender of a key must be
+// the peer that whispered it, and trusted.
+func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
+	if id != g.rcv.from {
+		return fmt.Errorf("sender id %s in a key whispered by %s", id, g.rcv.from)
+	}
+	if !g.trusted(id, key) {
+		return fmt.Errorf("%w: %s", ErrUntrusted, id)
+	}
+	return nil
+}
+
 func (g *Group) dropSender(peer uuid.UUID) {
 	g.gone(peer)
 	g.forgetSender(peer)
@@ -210,7 +209,6 @@ func (g *Group) gone(peer uuid.UUID) {
 	g.rcv.gone[peer] = struct{}{}
 }
 
-// forgetSender forgets a sender's keys and queue.
 func (g *Group) forgetSender(peer uuid.UUID) {
 	rv := &g.rcv
 	if ss := rv.senders[peer]; ss != nil {
@@ -303,15 +301,6 @@ func (rd *Reader) recv() ([]byte, error) {
 	return rec, nil
 }
 
-func isDone(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // Read implements io.Reader.
 func (rd *Reader) Read(p []byte) (int, error) { return rd.rd.Read(p) }
 
@@ -338,9 +327,8 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
-// queue holds one sender's records until its Reader takes them. The
-// Group's goroutine pushes and closes (so it reads closed, and reader,
-// without the lock); the Reader takes.
+// queue holds one sender's records for its Reader. The Group's goroutine
+// pushes and closes (so it reads closed and reader without the lock).
 type queue struct {
 	mu     sync.Mutex
 	recs   [][]byte
@@ -373,10 +361,9 @@ func (q *queue) signal() {
 	}
 }
 
-// takeAll returns every queued record, in order, and queues the next ones
-// in spare (an empty slice whose array the caller is done with), so that
-// the Reader takes a burst at once and the two arrays alternate. closed is
-// reported once nothing is left.
+// takeAll returns every queued record and queues the next ones in spare
+// (an empty slice the caller is done with): the two arrays alternate.
+// closed is reported once nothing is left.
 func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
 	if cap(spare) > 1024 {
 		spare = nil // a burst grew it; let it go

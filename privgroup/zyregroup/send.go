@@ -1,7 +1,6 @@
 package zyregroup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,17 +16,8 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// Sending. A record goes to the group with one Shout that waits for no
-// one. A member whose full queue refuses it (or a key) gets it, and all
-// after it, through its line: a goroutine hands the line's first item to
-// the node's WhisperContext or ShoutToContext, which waits for the queue,
-// and reports back; the others get records by ShoutTo meanwhile. So each
-// member gets our keys and records in the order we made them, and the
-// Group's goroutine never waits. A Writer waits while a line is not empty:
-// it goes no faster than its slowest member not given up.
-
 // item is a key WHISPER (key, epoch) or a record (rec: shared, never
-// written) waiting for a member.
+// written) in a line.
 type item struct {
 	key   [][]byte
 	epoch uint32
@@ -64,8 +54,7 @@ func (g *Group) push(peer uuid.UUID, it item) {
 }
 
 // startSend hands l's first item to a goroutine that waits for peer's
-// queue, up to SendTimeout or until the line is dropped. A member no
-// longer trusted gets nothing more.
+// queue (SendTimeout at most). A member no longer trusted gets nothing.
 func (g *Group) startSend(peer uuid.UUID, l *line) {
 	if g.closing || l.cancel != nil || len(l.items) == 0 {
 		return
@@ -81,20 +70,28 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	g.st.SendRetries++
 	go func() {
 		err := ctx.Err() // dropped before this ran (the node would try it at once)
-		switch {
-		case err != nil:
-		case it.key != nil:
-			err = g.node.WhisperContext(ctx, peer, it.key...)
-		default:
-			err = peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+		if err == nil {
+			err = g.sendItem(ctx, peer, it)
 		}
 		g.do(func() { g.onSent(peer, l, it, err) }) // (the Group's goroutine runs while one is in flight)
 	}()
 }
 
-// onSent takes a line sender's report. A member that took nothing for
-// SendTimeout is given up: what waits for it is dropped, and it stays a
-// member only if it holds our current key.
+// sendItem sends it to peer, waiting until ctx ends (nil: not at all).
+func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
+	switch {
+	case it.key != nil && ctx == nil:
+		return g.node.Whisper(peer, it.key...)
+	case it.key != nil:
+		return g.node.WhisperContext(ctx, peer, it.key...)
+	case ctx == nil:
+		return peerErr(g.node.ShoutTo(g.group, []uuid.UUID{peer}, it.rec), peer)
+	}
+	return peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+}
+
+// onSent takes a line sender's report. A member given up (SendTimeout)
+// stays a member only if it holds our current key.
 func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 	sd := &g.send
 	sd.inflight--
@@ -134,8 +131,8 @@ func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 	}
 }
 
-// dropLine drops what waits for peer, erasing its keys (the one in flight
-// when its report comes).
+// dropLine drops peer's line, erasing its keys (the one in flight when its
+// report comes).
 func (g *Group) dropLine(peer uuid.UUID) {
 	if l := g.send.pend[peer]; l != nil {
 		for i, it := range l.items {
@@ -164,8 +161,9 @@ func peerErr(err error, peer uuid.UUID) error {
 	return se.Err
 }
 
-// shout sends a record to the group without waiting: through their lines
-// to members with one, and a member whose queue refuses it gets one. A
+// shout sends a record to the group without waiting, and without a copy:
+// rec is the Group's and nobody changes it. Members with a line get it
+// through it, and a member whose queue refuses it gets one. A
 // peer that cannot read it (untrusted, or without our key) or is given up
 // is not sent it again: one that stops reading must not hold up the
 // stream, and a given-up member that takes it reads again.
@@ -177,17 +175,16 @@ func (g *Group) shout(rec []byte) error {
 		if len(sd.stalled) > 0 {
 			to = g.node.PeersByGroup(g.group)
 		}
-		err = g.node.Shout(g.group, rec)
+		err = g.node.ShoutOwned(g.nowait, g.group, rec)
 	} else {
 		for _, p := range g.node.PeersByGroup(g.group) {
 			if sd.pend[p] == nil { // (a given-up member whose key waits gets none before it)
 				to = append(to, p)
 			}
 		}
-		shared := bytes.Clone(rec)
 		for p := range sd.pend {
 			if !sd.stalled[p] {
-				g.push(p, item{rec: shared})
+				g.push(p, item{rec: rec})
 			}
 		}
 		if len(to) > 0 {
@@ -206,39 +203,45 @@ func (g *Group) shout(rec []byte) error {
 	if se == nil {
 		return nil
 	}
-	var own []byte
 	for i, p := range se.Peers {
 		if _, ok := sd.members[p]; ok && !sd.stalled[p] && sd.pend[p] == nil && i < len(se.Errs) && errors.Is(se.Errs[i], zmtp.ErrPeerNotResponding) {
-			if own == nil {
-				own = bytes.Clone(rec)
-			}
-			g.push(p, item{rec: own})
+			g.push(p, item{rec: rec})
 		}
 	}
 	return nil
 }
 
-// backlog reports whether something waits for a member not given up.
-func (g *Group) backlog() bool {
+// drained returns a channel closed once no line of a member not given up
+// holds anything, or nil when none does.
+func (g *Group) drained() chan struct{} {
 	for p := range g.send.pend {
 		if !g.send.stalled[p] {
-			return true
+			ch := make(chan struct{})
+			g.send.drained = append(g.send.drained, ch)
+			return ch
 		}
 	}
-	return false
+	return nil
 }
 
-// wakeWriter ends the Writers' wait once nothing waits for their members.
 func (g *Group) wakeWriter() {
-	if len(g.send.drained) > 0 && (g.closing || !g.backlog()) {
-		for _, ch := range g.send.drained {
-			close(ch)
-		}
-		g.send.drained = nil
+	if len(g.send.drained) == 0 {
+		return
 	}
+	if !g.closing {
+		for p := range g.send.pend {
+			if !g.send.stalled[p] {
+				return
+			}
+		}
+	}
+	for _, ch := range g.send.drained {
+		close(ch)
+	}
+	g.send.drained = nil
 }
 
-// kick starts the batch timer when our messages wait for a batch record.
+// kick starts the batch timer when messages wait for a batch record.
 func (g *Group) kick() {
 	if sd := &g.send; sd.s.Pending() > 0 && !sd.armed {
 		sd.batch.Reset(sd.interval)
@@ -254,7 +257,7 @@ func (g *Group) onBatchTimer() {
 	if sd.s.BatchDue() {
 		g.batch()
 	}
-	g.rotateIfDue()
+	g.rotateNow(g.send.s.RotationDue(), uuid.Nil)
 	if at := sd.s.BatchDueAt(); !at.IsZero() {
 		sd.batch.Reset(min(max(time.Until(at), time.Millisecond), sd.interval))
 		sd.armed = true
@@ -267,26 +270,18 @@ func (g *Group) batch() {
 	}
 }
 
-// closeSending sends a last batch record behind what waits, tries once
-// more, without waiting, what waits for each member, and erases our keys.
+// closeSending sends a last batch record, tries the lines once more without
+// waiting, and erases our keys.
 func (g *Group) closeSending() {
 	sd := &g.send
 	sd.batch.Stop()
-	if sd.s.Pending() > 0 {
-		g.batch()
-	}
+	g.batch()
 	for p, l := range sd.pend {
 		for ; len(l.items) > 0; l.items = l.items[1:] {
-			it, err := l.items[0], error(nil)
-			if it.key != nil {
-				err = g.node.Whisper(p, it.key...)
-			} else {
-				err = peerErr(g.node.ShoutTo(g.group, []uuid.UUID{p}, it.rec), p)
-			}
-			if errors.Is(err, zmtp.ErrPeerNotResponding) {
+			if errors.Is(g.sendItem(nil, p, l.items[0]), zmtp.ErrPeerNotResponding) {
 				break
 			}
-			eraseKey(it)
+			eraseKey(l.items[0])
 		}
 		g.st.Undelivered += uint64(len(l.items))
 		g.dropLine(p)
@@ -321,7 +316,7 @@ func (g *Group) NewWriter() (*Writer, error) {
 			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
 			return
 		}
-		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize,
+		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize, Keep: true,
 			OnRotate: func(*privgroup.Sender) error { g.st.Rotations++; g.distribute(uuid.Nil); return nil }})
 		if err != nil {
 			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
@@ -341,19 +336,17 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for cs := w.g.opts.ChunkSize; ; {
-		if w.fill+len(p)-n < cs && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
-			// Less than fills the chunk: privgroup's Writer only keeps it
-			// (it seals and sends nothing), so no need of the Group.
-			k, err := w.w.Write(p[n:])
+		k := min(cs-w.fill, len(p)-n)
+		if k < cs-w.fill && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+			// Less than fills the chunk: privgroup's Writer keeps it
+			// (it seals and sends nothing), with no need of the Group.
+			k, err = w.w.Write(p[n:])
 			w.fill += k
 			return n + k, err
 		}
-		var k int
-		err = w.op("write", func() (err error) {
-			k, err = w.w.Write(p[n : n+min(cs-w.fill, len(p)-n)]) // (at most) one chunk
-			return err
-		})
-		if n, w.fill = n+k, (w.fill+k)%cs; err != nil || n == len(p) {
+		wrote := 0
+		err = w.op("write", func() (err error) { wrote, err = w.w.Write(p[n : n+k]); return err })
+		if n, w.fill = n+wrote, (w.fill+wrote)%cs; err != nil || n == len(p) {
 			return n, err
 		}
 		if f := w.g.opts.betweenWrites; f != nil {
@@ -362,27 +355,24 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	}
 }
 
-// op runs f on the Group's goroutine, after the rotation a removed member
-// made necessary and before the one f's rotation did; then it waits until
-// nothing waits for a member not given up (so a line holds about one
-// chunk's worth), and after a wait asks the trust decision again (a
-// revocation may have come meanwhile).
+// op runs f on the Group's goroutine, between the rotations a removed
+// member made necessary; then it waits for the lines (so each holds about
+// a chunk) and, after a wait, rechecks trust.
 func (w *Writer) op(name string, f func() error) (err error) {
 	g := w.g
-	closed := fmt.Errorf("zyregroup: %s: %w", name, ErrClosed)
+	closed := func() error { return fmt.Errorf("zyregroup: %s: %w", name, ErrClosed) }
 	var drained chan struct{}
 	if w.closed || g.do(func() {
-		if err = closed; !g.closing {
-			if err = g.rotated(name); err == nil {
-				err = errors.Join(f(), g.rotated(name))
-			}
+		if g.closing {
+			err = closed()
+		} else if err = g.rotated(name); err == nil {
+			err = errors.Join(f(), g.rotated(name))
 		}
-		if g.kick(); err == nil && g.backlog() {
-			drained = make(chan struct{})
-			g.send.drained = append(g.send.drained, drained)
+		if g.kick(); err == nil {
+			drained = g.drained()
 		}
 	}) != nil {
-		return closed
+		return closed()
 	}
 	if drained == nil {
 		return err
@@ -390,7 +380,7 @@ func (w *Writer) op(name string, f func() error) (err error) {
 	select {
 	case <-drained: // (a member that takes nothing for SendTimeout is given up)
 	case <-g.done:
-		return closed
+		return closed()
 	}
 	g.do(func() {
 		if !g.closing {
