@@ -14,6 +14,9 @@ import (
 // 32 octets, the rest from block 1. No primitive is written here. The test
 // FuzzSealFlagged checks the result against secretbox.Seal octet for octet.
 //
+// x/crypto marks its poly1305 package deprecated as a general-purpose MAC;
+// here it is used as secretbox uses it, with a one-time key per box.
+//
 // out's spare capacity must not overlap payload (Session.Seal falls back
 // to the copy when it does).
 func sealFlagged(out []byte, flags byte, payload []byte, nonce *[24]byte, key *[32]byte) []byte {

@@ -59,6 +59,12 @@ import (
 // goroutine publishes as it changes (no round trip to it): a peer is there
 // from before its Enter event is delivered until before its Exit event is.
 //
+// Content: the frames of a Whisper or Shout event are the receiver's; its
+// Release hands those of 1 KiB to 4 MiB back to the node's inbox socket,
+// which reads later messages into them (optional; content not released is
+// collected as any memory; see Whisper.Release for what may not be used
+// after it).
+//
 // Events: Events returns a buffered channel that the node's goroutine fills
 // in batches from its queue, so the node never blocks on its consumer.
 // What waits — in the channel and in the queue behind it — is bounded:
