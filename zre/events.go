@@ -103,17 +103,16 @@ type Whisper struct {
 // (zmtp.Message.Release). Release is optional: content never released is
 // collected like any other memory.
 //
-// After Release, Content is nil, and neither a frame of it nor a copy of
-// the frames' slices may be used any more, by any goroutine: that
-// includes a frame given to WhisperOwned, ShoutOwned or a transport that
-// keeps it (release such content only once it was sent, or copy it). A
-// frame copied (bytes.Clone, string(...)) before Release stays valid.
-// Release may be called from any goroutine, once or more, also after
-// the node stopped; on an event not made by a node it only clears Content.
-func (w *Whisper) Release() {
-	w.msg.Release()
-	w.Content = nil
-}
+// After Release, neither Content nor any frame of it may be used any
+// more, by any goroutine: that includes a frame given to WhisperOwned,
+// ShoutOwned or a transport that keeps it (release such content only once
+// it was sent, or copy it). A frame copied (bytes.Clone, string(...))
+// before Release stays valid. Release leaves the Content field as it is
+// (the node may still read its length after handing the event over):
+// set it to nil yourself if the event lives on. Release may be called
+// from one goroutine at a time, once or more, also after the node
+// stopped; on an event not made by a node it does nothing.
+func (w *Whisper) Release() { w.msg.Release() }
 
 // Shout: a peer sent a message to a group we are in. Content is the
 // receiver's own, as for Whisper, and Release hands it back likewise.
@@ -126,10 +125,7 @@ type Shout struct {
 }
 
 // Release is Whisper.Release for a Shout.
-func (s *Shout) Release() {
-	s.msg.Release()
-	s.Content = nil
-}
+func (s *Shout) Release() { s.msg.Release() }
 
 // Evasive: we heard nothing from a peer for Config.Evasive; it was sent a
 // PING. Reported once per episode.
