@@ -60,6 +60,7 @@ func benchStream(b *testing.B, r *zmtp.Router, d *zmtp.Dealer, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu0 := time.Now(), testenv.ProcessCPU()
+	vcs0, ics0 := contextSwitches()
 	done := make(chan error, 1)
 	go func() {
 		for range b.N {
@@ -89,6 +90,9 @@ func benchStream(b *testing.B, r *zmtp.Router, d *zmtp.Dealer, size int) {
 	b.ReportMetric(float64(b.N)/el, "msg/s")
 	b.ReportMetric(float64(b.N)*float64(size)/el/1e6, "MB/s")
 	reportCPU(b, testenv.ProcessCPU()-cpu0)
+	vcs, ics := contextSwitches()
+	b.ReportMetric(float64(vcs-vcs0)/float64(b.N), "vcsw/op")
+	b.ReportMetric(float64(ics-ics0)/float64(b.N), "ivcsw/op")
 }
 
 // reportCPU reports cpu, the CPU time of every thread of the process that

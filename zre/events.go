@@ -2,6 +2,8 @@ package zre
 
 import (
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zmtp"
 )
 
 // EventType says what an Event is.
@@ -87,18 +89,43 @@ type Leave struct {
 
 // Whisper: a peer sent a message to us. Content is the receiver's own:
 // the node keeps no reference to it and shares it with no other event.
+// The receiver may hand it back with Release once done with it.
 type Whisper struct {
 	EventHeader
 	Content [][]byte
+
+	msg zmtp.Message // the inbox message Content lies in (see Release)
 }
 
+// Release hands the storage of the content back to the node: its frames
+// of 1 KiB to 4 MiB were read into buffers of the node's inbox socket,
+// which then reads later messages into them instead of allocating new ones
+// (zmtp.Message.Release). Release is optional: content never released is
+// collected like any other memory.
+//
+// After Release, neither Content nor any frame of it may be used any
+// more, by any goroutine: that includes a frame given to WhisperOwned,
+// ShoutOwned or a transport that keeps it (release such content only once
+// it was sent, or copy it). A frame copied (bytes.Clone, string(...))
+// before Release stays valid. Release leaves the Content field as it is
+// (the node may still read its length after handing the event over):
+// set it to nil yourself if the event lives on. Release may be called
+// from one goroutine at a time, once or more, also after the node
+// stopped; on an event not made by a node it does nothing.
+func (w *Whisper) Release() { w.msg.Release() }
+
 // Shout: a peer sent a message to a group we are in. Content is the
-// receiver's own, as for Whisper.
+// receiver's own, as for Whisper, and Release hands it back likewise.
 type Shout struct {
 	EventHeader
 	Group   string
 	Content [][]byte
+
+	msg zmtp.Message // see Whisper.Release
 }
+
+// Release is Whisper.Release for a Shout.
+func (s *Shout) Release() { s.msg.Release() }
 
 // Evasive: we heard nothing from a peer for Config.Evasive; it was sent a
 // PING. Reported once per episode.

@@ -59,6 +59,7 @@ func Example() {
 			fmt.Println("JOIN", e.Name, e.Group)
 		case *zre.Shout:
 			fmt.Printf("SHOUT %s %s: %s\n", e.Name, e.Group, e.Content[0])
+			e.Release()   // done with the content: large frames' buffers go back to the node
 			bob.Stop(ctx) // says goodbye
 		case *zre.Exit:
 			fmt.Println("EXIT", e.Name)

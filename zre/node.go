@@ -59,6 +59,12 @@ import (
 // goroutine publishes as it changes (no round trip to it): a peer is there
 // from before its Enter event is delivered until before its Exit event is.
 //
+// Content: the frames of a Whisper or Shout event are the receiver's; its
+// Release hands those of 1 KiB to 4 MiB back to the node's inbox socket,
+// which reads later messages into them (optional; content not released is
+// collected as any memory; see Whisper.Release for what may not be used
+// after it).
+//
 // Events: Events returns a buffered channel that the node's goroutine fills
 // in batches from its queue, so the node never blocks on its consumer.
 // What waits — in the channel and in the queue behind it — is bounded:
@@ -302,6 +308,43 @@ func routerInbox(m zmtp.Message) inboxMsg {
 	return in
 }
 
+// onRouted hands one message of the inbox ROUTER to the state, and gives
+// the Whisper or Shout event that took its content the message itself, so
+// that the receiver's Release (Whisper.Release, Shout.Release) hands its
+// pooled buffers back to the ROUTER.
+//
+// Who owns what: Decode's Content aliases the message's frames (frames[1:])
+// and the event takes Content as it is, without a copy; the node keeps no
+// other reference to a frame once onMessage returned, except for a message
+// held for a verdict (secure mode) or taken by the trust protocol, which
+// makes no event here and is never released (collected as before). So the
+// event whose Content is this message's frames[1:], if any, is the one
+// owner left: only its Release gives the buffers back, and the node itself
+// never releases a message.
+func onRouted(st *state, m zmtp.Message, now time.Time) {
+	k := len(st.events) // onMessage only appends (flushEvents runs in loop)
+	in := routerInbox(m)
+	st.onMessage(in, now)
+	if len(in.frames) < 2 {
+		return
+	}
+	own := &in.frames[1]
+	for _, e := range st.events[min(k, len(st.events)):] {
+		switch e := e.(type) {
+		case *Whisper:
+			if len(e.Content) > 0 && &e.Content[0] == own {
+				e.msg = m
+				return
+			}
+		case *Shout:
+			if len(e.Content) > 0 && &e.Content[0] == own {
+				e.msg = m
+				return
+			}
+		}
+	}
+}
+
 // loop is the goroutine that owns the state.
 func (n *Node) loop() {
 	defer n.wg.Done()
@@ -346,14 +389,14 @@ func (n *Node) loop() {
 			st.onBeacon(pkt.Payload, pkt.From, n.now())
 		case m := <-routed:
 			now := n.now()
-			st.onMessage(routerInbox(m), now)
+			onRouted(st, m, now)
 			// More messages are often waiting: take them without a
 			// select over every source (its locks cost more than the
 			// message), a bounded batch so that the rest gets its turn.
 			for range loopBatch {
 				select {
 				case m = <-routed:
-					st.onMessage(routerInbox(m), now)
+					onRouted(st, m, now)
 					continue
 				default:
 				}
