@@ -3,8 +3,6 @@ package curve
 import (
 	"fmt"
 	"testing"
-
-	"github.com/zyre-go/zyre/internal/testenv"
 )
 
 var benchSizes = []int{64, 4 << 10, 1 << 20}
@@ -21,14 +19,11 @@ func BenchmarkSeal(b *testing.B) {
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := testenv.ProcessCPU()
 			for b.Loop() {
 				if _, err := cs.Seal(dst[:0], 0, payload); err != nil {
 					b.Fatal(err)
 				}
 			}
-			// CPU time moves far less than wall time on a loaded machine.
-			b.ReportMetric(float64((testenv.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -73,20 +73,14 @@ func (s *Session) Seal(dst []byte, flags byte, payload []byte) ([]byte, error) {
 	if st.done {
 		return dst, fmt.Errorf("curve: seal: session is closed or out of nonces")
 	}
+	st.buf = append(st.buf[:0], flags)
+	st.buf = append(st.buf, payload...)
 	n := st.next
 	if n == math.MaxUint64 {
 		st.done = true
 	}
 	st.next++
 	nonce := shortNonceOf(st.prefix, n)
-	if !overlap(dst[len(dst):cap(dst)], payload) {
-		// Straight from payload into dst: no copy behind the flags.
-		dst = append(dst, nameMessage...)
-		dst = binary.BigEndian.AppendUint64(dst, n)
-		return sealFlagged(dst, flags, payload, &nonce, &s.key), nil
-	}
-	st.buf = append(st.buf[:0], flags)
-	st.buf = append(st.buf, payload...)
 	dst = append(dst, nameMessage...)
 	dst = binary.BigEndian.AppendUint64(dst, n)
 	return secretbox.Seal(dst, st.buf, &nonce, &s.key), nil
