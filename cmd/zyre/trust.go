@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
@@ -182,14 +183,11 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		out := make([]jsonRecord, 0, len(recs))
+		out := make([]client.TrustRecord, 0, len(recs))
 		for i := range recs {
-			out = append(out, toJSON(&recs[i]))
+			out = append(out, agent.TrustRecordOf(&recs[i]))
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetEscapeHTML(false) // Z85 keys hold < > &
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(env.stdout, out)
 	}
 	if len(recs) == 0 {
 		fmt.Fprintf(env.stderr, "zyre: no peers in %s\n", st.Path())
@@ -211,49 +209,6 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	return nil
-}
-
-// jsonRecord is the --json form of a record.
-type jsonRecord struct {
-	Name           string         `json:"name"`
-	UUID           string         `json:"uuid"`
-	Key            string         `json:"key"`
-	Fingerprint    string         `json:"fingerprint"`
-	Bound          bool           `json:"bound"`
-	State          string         `json:"state"`
-	FirstSeen      time.Time      `json:"first_seen"`
-	LastSeen       time.Time      `json:"last_seen"`
-	LastAddr       string         `json:"last_addr,omitempty"`
-	IntroducedBy   string         `json:"introduced_by,omitempty"`
-	VerifiedMethod string         `json:"verified_method,omitempty"`
-	SigningKey     string         `json:"signing_key,omitempty"`
-	RevokeReason   string         `json:"revoke_reason,omitempty"`
-	KeyChange      *jsonKeyChange `json:"key_change,omitempty"`
-	Notes          string         `json:"notes,omitempty"`
-}
-
-type jsonKeyChange struct {
-	UUID        string    `json:"uuid"`
-	Name        string    `json:"name"`
-	Key         string    `json:"key"`
-	Fingerprint string    `json:"fingerprint"`
-	Seen        time.Time `json:"seen"`
-}
-
-func toJSON(r *trust.Record) jsonRecord {
-	j := jsonRecord{Name: r.Name, UUID: r.UUID.String(), Key: r.Key.Z85(), Fingerprint: r.Fingerprint,
-		Bound: r.Bound, State: r.State.String(), FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
-		LastAddr: r.LastAddr, VerifiedMethod: r.VerifiedMethod, RevokeReason: r.RevokeReason, Notes: r.Notes}
-	if !r.IntroducedBy.IsZero() {
-		j.IntroducedBy = trust.Fingerprint(r.IntroducedBy)
-	}
-	if r.SigningKey != nil {
-		j.SigningKey, _ = curve.EncodeZ85(r.SigningKey)
-	}
-	if kc := r.KeyChange; kc != nil {
-		j.KeyChange = &jsonKeyChange{UUID: kc.UUID.String(), Name: kc.Name, Key: kc.New.Z85(), Fingerprint: kc.NewFingerprint, Seen: kc.Seen}
-	}
-	return j
 }
 
 // find resolves PEER, listing the candidates of an ambiguous one.
@@ -295,7 +250,7 @@ func trustShow(_ context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(env.stdout, toJSON(&r))
+		return writeJSON(env.stdout, agent.TrustRecordOf(&r))
 	}
 	recs, _ := st.List()
 	nameOf := func(k curve.PublicKey) string {

@@ -47,7 +47,7 @@ func trustListAgent(ctx context.Context, env *cliEnv, f *trustFlags, a *agentFla
 	fmt.Fprintln(tw, "NAME\tUUID\tFINGERPRINT\tSTATE\tLAST SEEN")
 	for _, r := range recs {
 		state := r.State
-		if r.KeyChanged && r.State != "revoked" {
+		if r.KeyChange != nil && r.State != "revoked" {
 			state += " KEY-CHANGED!"
 		}
 		if r.State == "revoked" {
@@ -59,7 +59,7 @@ func trustListAgent(ctx context.Context, env *cliEnv, f *trustFlags, a *agentFla
 		return true, err
 	}
 	for _, r := range recs {
-		if r.KeyChanged && r.State != "revoked" {
+		if r.KeyChange != nil && r.State != "revoked" {
 			fmt.Fprintf(env.stdout, "\nWARNING: KEY CHANGED for %s (uuid %s): see zyre trust show %s\n", safe(r.Name), r.UUID[:8], r.Fingerprint)
 		}
 	}
