@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -54,7 +56,7 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, trustUsage)
 		return withHint(fmt.Errorf("%w: missing trust command", errUsage), "")
 	}
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	subs := map[string]func(context.Context, *cliEnv, []string) error{
 		"list":     trustList,
 		"show":     trustShow,
 		"revoke":   trustRevoke,
@@ -64,12 +66,16 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		"log":      trustLog,
 		"policy":   trustPolicy,
 	}
+	args, err := subcommandFirst("trust", args, slices.Collect(maps.Keys(subs))...)
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Fprintln(env.stderr, trustUsage)
 		return flag.ErrHelp
 	}
-	fn, ok := sub[args[0]]
+	fn, ok := subs[args[0]]
 	if !ok {
 		return withHint(fmt.Errorf("%w: unknown command \"trust %s\"", errUsage, args[0]), `run "zyre trust --help" for the trust commands`)
 	}
