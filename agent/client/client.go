@@ -54,6 +54,10 @@ type Request struct {
 	Group   string   `json:"group,omitempty"`
 	Peer    string   `json:"peer,omitempty"`
 	Content [][]byte `json:"content,omitempty"`
+	// Trust and Pair carry the arguments of the trust changes and of
+	// "pair" (trustops.go, pair.go).
+	Trust *TrustArgs `json:"trust,omitempty"`
+	Pair  *PairArgs  `json:"pair,omitempty"`
 }
 
 // Response is one line from the agent: the answer to the request with the
@@ -64,6 +68,7 @@ type Response struct {
 	Error  string          `json:"error,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Event  *Event          `json:"event,omitempty"`
+	Pair   *PairProgress   `json:"pair,omitempty"` // a step of "pair" (pair.go)
 }
 
 // Info describes the agent and its node ("info").

@@ -99,6 +99,12 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: --plain excludes --secure, --ephemeral and --home", errUsage)
 	}
 	f.secure = !*plain
+	f.keepIdentity = true
+	defer func() {
+		if f.identity != nil {
+			f.identity.Wipe()
+		}
+	}()
 	sock := a.path(env)
 	// Refuse early, before unlocking the identity, when one runs already.
 	if c, err := client.Dial(ctx, sock); err == nil {
@@ -115,7 +121,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		home, _ = homeDir(env, f.home)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Socket: sock, Home: home, Version: version, Logger: log,
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Socket: sock, Home: home, Version: version, Logger: log,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))

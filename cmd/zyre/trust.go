@@ -225,11 +225,16 @@ func (f *trustFlags) record(env *cliEnv, args []string) (*trust.Store, trust.Rec
 	if err != nil {
 		return nil, trust.Record{}, err
 	}
+	return f.recordOf(env, pos[0])
+}
+
+// recordOf opens the store and finds the record q names.
+func (f *trustFlags) recordOf(env *cliEnv, q string) (*trust.Store, trust.Record, error) {
 	st, err := f.store(env)
 	if err != nil {
 		return nil, trust.Record{}, err
 	}
-	r, err := find(st, pos[0])
+	r, err := find(st, q)
 	return st, r, err
 }
 
@@ -322,12 +327,25 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
-	st, r, err := f.record(env, args)
+	var a agentFlags
+	a.register(f.fs)
+	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local})
+	}
+	st, r, err := f.recordOf(env, pos[0])
+	if err != nil {
+		return err
 	}
 	if *local {
 		if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
@@ -385,9 +403,18 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 
 func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "accept")
+	var a agentFlags
+	a.register(f.fs)
 	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.accept", client.TrustArgs{Peer: pos[0]})
 	}
 	st, err := f.store(env)
 	if err != nil {
@@ -502,9 +529,41 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := f.fs.Bool("json", false, "print JSON")
 	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
 	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
+	var a agentFlags
+	a.register(f.fs)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if len(pos) == 1 || flagSet(f.fs, "introductions") || flagSet(f.fs, "verified-revoke") {
+		// A change: through the agent when one runs with this home.
+		args := client.TrustArgs{}
+		if len(pos) == 1 {
+			if _, err := trust.ParseMode(pos[0]); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			args.Mode = pos[0]
+		}
+		if flagSet(f.fs, "introductions") {
+			args.Introductions = intro
+		}
+		if flagSet(f.fs, "verified-revoke") {
+			args.VerifiedRevoke = vrev
+		}
+		if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ch, err := c.TrustChange(ctx, "trust.policy", args)
+			if err != nil {
+				return err
+			}
+			if ch.Policy == nil {
+				return errors.New("agent: trust.policy: no policy in the answer")
+			}
+			return printPolicy(env, *ch.Policy, *asJSON)
+		}
 	}
 	st, err := f.store(env)
 	if err != nil {
@@ -535,8 +594,12 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	if *asJSON {
-		return writeJSON(env.stdout, map[string]any{"mode": p.Mode.String(), "introductions": p.Introductions, "verified_revoke": p.VerifiedRevoke})
+	return printPolicy(env, client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}, *asJSON)
+}
+
+func printPolicy(env *cliEnv, p client.TrustPolicy, asJSON bool) error {
+	if asJSON {
+		return writeJSON(env.stdout, p)
 	}
 	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
 	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)
