@@ -44,7 +44,9 @@ commands:
   policy [open|tofu|strict]         show or set the policy
          [--introductions=BOOL] [--verified-revoke=BOOL]
 
-common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre).
+common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre),
+before or after the command. With an agent of that home running ("zyre
+agent"), list and the changes go through it, and it signs.
 PEER is a name, a UUID prefix or a fingerprint prefix.
 revoke and unrevoke sign with the identity when its keys are unencrypted, or
 when the passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE;
