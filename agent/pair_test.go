@@ -1,16 +1,20 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/internal/testenv"
@@ -339,4 +343,51 @@ func TestOtherUserRefusedTrustAndPair(t *testing.T) {
 	if r, _ := alice.ts.Find("bob"); r.State != trust.StateVerified {
 		t.Errorf("bob after another user's revoke: %s", r.State)
 	}
+}
+
+// FuzzTrustRequest: any trust change request to an agent with a trust
+// store gets one JSON response, never a panic or a hang. Pairing
+// requests are left out: a pairing listens and announces on the network
+// its arguments name (TestPairThroughAgent covers it on loopback).
+func FuzzTrustRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"op":"trust.revoke","trust":{"peer":"bob","local":true}}`,
+		`{"id":2,"op":"trust.revoke","trust":{"peer":"bob","reason":"lost"}}`,
+		`{"id":3,"op":"trust.unrevoke","trust":{"peer":"bob","local":true}}`,
+		`{"id":4,"op":"trust.forget","trust":{"peer":"b"}}`,
+		`{"id":5,"op":"trust.accept","trust":{"peer":"bob"}}`,
+		`{"id":6,"op":"trust.policy","trust":{"mode":"strict","introductions":false}}`,
+		`{"id":7,"op":"trust.policy","trust":null}`, `{"id":8,"op":"trust.revoke"}`,
+		`{"id":9,"op":"pair.confirm","pair":{"confirm":true}}`,
+	} {
+		f.Add(s)
+	}
+	alice, bob := newDevice(f, "alice"), newDevice(f, "bob")
+	p := bob.id.Public()
+	if _, err := alice.ts.MarkVerified(context.Background(), p.CurveKey, p.UUID, p.Name, "test", p.SigningKey); err != nil {
+		f.Fatal(err)
+	}
+	sock := filepath.Join(f.TempDir(), client.SocketName)
+	startSecureAgent(f, alice, sock)
+	f.Fuzz(func(t *testing.T, line string) {
+		var req client.Request
+		if json.Unmarshal([]byte(line), &req) == nil && req.Op == "pair" {
+			t.Skip("pairing listens on the network")
+		}
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		go c.Write([]byte(line + "\n"))
+		resp, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("%q: no response: %v", line, err)
+		}
+		var r client.Response
+		if err := json.Unmarshal([]byte(resp), &r); err != nil {
+			t.Fatalf("%q: response %q: %v", line, resp, err)
+		}
+	})
 }
