@@ -66,6 +66,10 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	// The client's lines: answers to the comparison; its hanging up (or
 	// anything else) ends the pairing.
 	answers := make(chan bool, 1)
+	var (
+		askMu  sync.Mutex
+		asking bool // an answer is taken only to a question asked
+	)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -81,10 +85,12 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 				return
 			}
 			ok := r.Pair != nil && r.Pair.Confirm
-			select {
-			case answers <- ok:
-			default: // an answer nobody asked for
+			askMu.Lock()
+			if asking {
+				asking = false
+				answers <- ok
 			}
+			askMu.Unlock()
 		}
 	}()
 	defer func() {
@@ -99,6 +105,18 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			if r.Comparison == "" {
 				return nil
 			}
+			askMu.Lock()
+			asking = true
+			askMu.Unlock()
+			defer func() { // the question ends with this call: a late answer is dropped
+				askMu.Lock()
+				asking = false
+				select {
+				case <-answers:
+				default:
+				}
+				askMu.Unlock()
+			}()
 			if psend(client.Response{OK: true, Pair: &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison}}) != nil {
 				return errors.New("the client went away")
 			}
