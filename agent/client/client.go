@@ -130,7 +130,7 @@ type Event struct {
 // record, in the agent's answers ("trust.list", the trust changes, "pair")
 // and in the CLI's --json output ("zyre trust list --json", "show --json",
 // "log --json"). Keys are Z85, fingerprints as keystore.Fingerprint; the
-// fields after RevokeReason are set only when they apply.
+// fields from LastAddr on are left out when they do not apply.
 type TrustRecord struct {
 	Name           string     `json:"name"`
 	UUID           string     `json:"uuid"`
