@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	Node *zre.Node
 	// Trust is the node's trust store (nil in plain mode).
 	Trust *trust.Store
+	// Identity is the node's identity (nil in plain mode), for pairing
+	// and for signing trust statements; the caller wipes it after Serve.
+	Identity *keystore.Identity
 	// Socket is the control socket's path (client.DefaultSocket).
 	Socket string
 	// Home is the node's home directory, reported in Info.
@@ -284,6 +288,10 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 			s.subscribe(ctx, req, send)
 			return
 		}
+		if req.Op == "pair" { // pair.go
+			s.pair(ctx, c, rd, req, send)
+			return
+		}
 		result, err := s.handle(ctx, req)
 		resp := client.Response{ID: req.ID, OK: err == nil}
 		if err != nil {
@@ -388,6 +396,8 @@ func (s *Server) handle(ctx context.Context, req client.Request) (any, error) {
 			out = append(out, TrustRecordOf(&recs[i]))
 		}
 		return out, nil
+	case "trust.revoke", "trust.unrevoke", "trust.forget", "trust.accept", "trust.policy": // trustops.go
+		return s.trustChange(ctx, req.Op, req.Trust)
 	}
 	return nil, fmt.Errorf("unknown op %q", req.Op)
 }

@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 			os.Stdout.WriteString("dial: " + err.Error() + "\n")
 			os.Exit(3)
 		}
-		c.Write([]byte(`{"id":1,"op":"members"}` + "\n"))
+		req := os.Getenv("AGENT_TEST_REQUEST") // TestOtherUserRefusedTrustAndPair
+		if req == "" {
+			req = `{"id":1,"op":"members"}`
+		}
+		c.Write([]byte(req + "\n"))
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		os.Stdout.WriteString(line)
 		os.Exit(0)

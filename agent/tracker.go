@@ -119,10 +119,3 @@ func EventOf(e zre.Event, now time.Time) client.Event {
 	}
 	return ev
 }
-
-// TrustRecordOf is the protocol's form of a trust record.
-func TrustRecordOf(r *trust.Record) client.TrustRecord {
-	return client.TrustRecord{Name: r.Name, UUID: r.UUID.String(), Key: r.Key.Z85(), Fingerprint: r.Fingerprint,
-		Bound: r.Bound, State: r.State.String(), KeyChanged: r.KeyChange != nil, FirstSeen: r.FirstSeen,
-		LastSeen: r.LastSeen, LastAddr: r.LastAddr, VerifiedMethod: r.VerifiedMethod, RevokeReason: r.RevokeReason}
-}

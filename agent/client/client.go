@@ -54,6 +54,10 @@ type Request struct {
 	Group   string   `json:"group,omitempty"`
 	Peer    string   `json:"peer,omitempty"`
 	Content [][]byte `json:"content,omitempty"`
+	// Trust and Pair carry the arguments of the trust changes and of
+	// "pair" (trustops.go, pair.go).
+	Trust *TrustArgs `json:"trust,omitempty"`
+	Pair  *PairArgs  `json:"pair,omitempty"`
 }
 
 // Response is one line from the agent: the answer to the request with the
@@ -64,6 +68,7 @@ type Response struct {
 	Error  string          `json:"error,omitempty"`
 	Result json.RawMessage `json:"result,omitempty"`
 	Event  *Event          `json:"event,omitempty"`
+	Pair   *PairProgress   `json:"pair,omitempty"` // a step of "pair" (pair.go)
 }
 
 // Info describes the agent and its node ("info").
@@ -121,21 +126,41 @@ type Event struct {
 	Dropped uint64            `json:"dropped,omitempty"`
 }
 
-// TrustRecord is one record of the agent's trust store ("trust.list"),
-// in the form of "zyre trust list --json".
+// TrustRecord is one record of a trust store: the one JSON shape of a
+// record, in the agent's answers ("trust.list", the trust changes, "pair")
+// and in the CLI's --json output ("zyre trust list --json", "show --json",
+// "log --json"). Keys are Z85, fingerprints as keystore.Fingerprint; the
+// fields from LastAddr on are left out when they do not apply.
 type TrustRecord struct {
-	Name           string    `json:"name"`
-	UUID           string    `json:"uuid"`
-	Key            string    `json:"key"`
-	Fingerprint    string    `json:"fingerprint"`
-	Bound          bool      `json:"bound"`
-	State          string    `json:"state"`
-	KeyChanged     bool      `json:"key_changed,omitempty"`
-	FirstSeen      time.Time `json:"first_seen"`
-	LastSeen       time.Time `json:"last_seen"`
-	LastAddr       string    `json:"last_addr,omitempty"`
-	VerifiedMethod string    `json:"verified_method,omitempty"`
-	RevokeReason   string    `json:"revoke_reason,omitempty"`
+	Name           string     `json:"name"`
+	UUID           string     `json:"uuid"`
+	Key            string     `json:"key"`
+	Fingerprint    string     `json:"fingerprint"`
+	Bound          bool       `json:"bound"`
+	State          string     `json:"state"` // tofu, verified, introduced or revoked
+	FirstSeen      time.Time  `json:"first_seen"`
+	LastSeen       time.Time  `json:"last_seen"`
+	LastAddr       string     `json:"last_addr,omitempty"`
+	IntroducedBy   string     `json:"introduced_by,omitempty"` // the introducer's fingerprint
+	VerifiedMethod string     `json:"verified_method,omitempty"`
+	VerifiedAt     time.Time  `json:"verified_at,omitzero"`
+	SigningKey     string     `json:"signing_key,omitempty"` // Ed25519, Z85
+	RevokedAt      time.Time  `json:"revoked_at,omitzero"`
+	RevokedBy      string     `json:"revoked_by,omitempty"` // the signer's fingerprint; empty for a local revocation
+	RevokeReason   string     `json:"revoke_reason,omitempty"`
+	KeyChange      *KeyChange `json:"key_change,omitempty"`
+	Notes          string     `json:"notes,omitempty"`
+}
+
+// KeyChange is another key presented by a peer known with the record's
+// key: refused until "zyre trust accept".
+type KeyChange struct {
+	UUID        string    `json:"uuid"`
+	Name        string    `json:"name"`
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	Seen        time.Time `json:"seen"`
+	Addr        string    `json:"addr,omitempty"`
 }
 
 // ErrNoAgent: nothing listens at the socket.

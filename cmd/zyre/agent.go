@@ -20,7 +20,8 @@ Run this device's node in the foreground: unlock the identity once, run one
 secure node (beacons, the groups of --group), own its trust store, and serve
 a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
-monitor, chat, peers and trust list use while it runs. Only this user may
+monitor, chat, peers, pair and trust use while it runs (pair and trust
+changes sign with the identity unlocked here). Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
 It runs until interrupted (SIGINT or SIGTERM).`
 
@@ -99,6 +100,12 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: --plain excludes --secure, --ephemeral and --home", errUsage)
 	}
 	f.secure = !*plain
+	f.keepIdentity = true
+	defer func() {
+		if f.identity != nil {
+			f.identity.Wipe()
+		}
+	}()
 	sock := a.path(env)
 	// Refuse early, before unlocking the identity, when one runs already.
 	if c, err := client.Dial(ctx, sock); err == nil {
@@ -115,7 +122,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		home, _ = homeDir(env, f.home)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Socket: sock, Home: home, Version: version, Logger: log,
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Socket: sock, Home: home, Version: version, Logger: log,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))

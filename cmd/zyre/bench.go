@@ -31,6 +31,10 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, benchUsage)
 		return fmt.Errorf("%w: want local, remote, sim or idle", errUsage)
 	}
+	args, err := subcommandFirst("bench", args, "local", "remote", "sim", "idle")
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "local":
 		return runBenchLocal(ctx, env, args[1:])

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -250,4 +251,38 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// subcommandFirst lets flags come before a subcommand as well as after it
+// ("zyre trust --home X list" is "zyre trust list --home X"): when args
+// start with a flag, the first argument that names one of subs moves to
+// the front, so that the subcommand's own flag set parses every flag.
+// Only flags may come before the subcommand: with none named, -h or
+// --help among them asks for cmd's help (args becomes ["--help"]), and
+// anything else is a usage error. Arguments after "--" are never taken.
+func subcommandFirst(cmd string, args []string, subs ...string) ([]string, error) {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") || args[0] == "-" {
+		return args, nil
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return args, nil
+	}
+	help := false
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if slices.Contains(subs, a) {
+			out := make([]string, 0, len(args))
+			out = append(append(append(out, a), args[:i]...), args[i+1:]...)
+			return out, nil
+		}
+		help = help || a == "-h" || a == "-help" || a == "--help"
+	}
+	if help {
+		return []string{"--help"}, nil
+	}
+	return nil, withHint(fmt.Errorf("%w: missing %s command before or after the flags %s", errUsage, cmd, strings.Join(args, " ")),
+		fmt.Sprintf(`run "zyre %s --help" for the %s commands`, cmd, cmd))
 }

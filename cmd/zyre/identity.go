@@ -108,5 +108,5 @@ func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
 		return nil
 	}
 	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, info.Name, shortID(n.UUID())),
-		"stop the agent while this command runs (members, peers, monitor, chat and trust list go through it instead)")
+		"stop the agent while this command runs (members, peers, monitor, chat, pair and trust go through it instead)")
 }

@@ -41,6 +41,10 @@ func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, keysUsage)
 		return withHint(fmt.Errorf("%w: missing keys command", errUsage), "")
 	}
+	args, err := subcommandFirst("keys", args, "init", "show", "export", "import", "passwd", "rotate")
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Fprintln(env.stderr, keysUsage)

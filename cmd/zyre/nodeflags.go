@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -53,6 +54,8 @@ type nodeFlags struct {
 	secret         curve.SecretKey      // secure mode's, once the node is configured
 	onRevoked      func([]trust.Record) // passed to the trust store (trust.Options.OnRevoked)
 	synopsis       string               // the first lines of --help
+	keepIdentity   bool                 // keep the identity in identity (the agent's pairing and signing)
+	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -171,7 +174,11 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	if err != nil {
 		return nil, "", err
 	}
-	defer id.Wipe()
+	if f.keepIdentity {
+		f.identity = id
+	} else {
+		defer id.Wipe()
+	}
 	pub, sec := id.CurveKeyPair()
 	// The trust store beside the identity decides on every peer key; our
 	// signing key ties our statements (zyre trust revoke) to our key.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/mdp/qrterminal/v3"
 
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/pairing"
 	"github.com/zyre-go/zyre/trust"
@@ -25,7 +27,11 @@ const pairUsage = `usage:
                                      (--peer ENDPOINT when it is not found on the network)
 
 Both sides use the network interface a node would (--interface); with
---loopback they stay on this host.
+--loopback they stay on this host. When an agent of this home runs
+("zyre agent"), the pairing runs in it, with its identity and trust store:
+this terminal shows the code and asks for the comparison (--no-agent:
+unlock the identity here instead). --json prints the result as JSON on
+stdout (the code to show goes to stderr then).
 
 flags:`
 
@@ -46,6 +52,9 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
+	asJSON := fs.Bool("json", false, "print the result as JSON (name, uuid, key, fingerprint, method, comparison, at); the code to show goes to stderr")
+	var a agentFlags
+	a.register(fs)
 	pos, err := parseFlags(env, fs, pairUsage, args)
 	if err != nil {
 		return err
@@ -70,6 +79,15 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		*home = h
 	}
+	out := env.stdout // what the user reads: the code to show, the comparison
+	if *asJSON {
+		out = env.stderr
+	}
+	args2 := client.PairArgs{Token: strings.Join(pos, ""), Code: *code, Endpoint: *peer, Listen: *listen,
+		Interface: *iface, Loopback: *loopback, TimeoutMS: timeout.Milliseconds()}
+	if done, err := pairAgent(ctx, env, fs, &a, *home, args2, out, *asJSON); done {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
 		Level: slog.LevelWarn,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -92,7 +110,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	defer cancel()
 	opts := pairing.Options{
 		Identity: id, Recorder: ts, Listen: *listen, Interface: *iface, Loopback: *loopback, Logger: log,
-		Confirm: confirmNumber(env), EndOnCodeFailure: true,
+		Confirm: confirmNumber(env, out), EndOnCodeFailure: true,
 	}
 	var res pairing.Result
 	switch {
@@ -104,40 +122,56 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	case len(pos) == 1:
 		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
-		res, err = pairShow(ctx, env, opts)
+		res, err = pairShow(ctx, env, out, opts)
 	}
 	if err != nil {
 		return pairFailure(err, *timeout)
 	}
-	fmt.Fprintf(env.stdout, "paired with %q\n  fingerprint %s\n  uuid        %s\n  method      %s\n", res.PeerName, keystore.Fingerprint(res.PeerKey), res.PeerUUID, res.Method)
-	if res.Comparison != "" {
-		fmt.Fprintf(env.stdout, "  comparison  %s (the other screen shows the same number)\n", res.Comparison)
+	return printPaired(env, agent.PairResultOf(res), *asJSON, ts.Path())
+}
+
+// printPaired prints a pairing's result: JSON, or text ending with where
+// it was recorded.
+func printPaired(env *cliEnv, r client.PairResult, asJSON bool, where string) error {
+	if asJSON {
+		return writeJSON(env.stdout, r)
 	}
-	fmt.Fprintf(env.stdout, "recorded as verified in %s\n", ts.Path())
+	fmt.Fprintf(env.stdout, "paired with %q\n  fingerprint %s\n  uuid        %s\n  method      %s\n", r.Name, r.Fingerprint, r.UUID, r.Method)
+	if r.Comparison != "" {
+		fmt.Fprintf(env.stdout, "  comparison  %s (the other screen shows the same number)\n", r.Comparison)
+	}
+	fmt.Fprintf(env.stdout, "recorded as verified in %s\n", where)
 	return nil
 }
 
 // pairShow shows the token as a QR code and text, and the short code, and
 // waits for one device.
-func pairShow(ctx context.Context, env *cliEnv, opts pairing.Options) (pairing.Result, error) {
+func pairShow(ctx context.Context, env *cliEnv, w io.Writer, opts pairing.Options) (pairing.Result, error) {
 	d, tok, err := pairing.NewDisplayer(opts)
 	if err != nil {
 		return pairing.Result{}, err
 	}
 	defer d.Close()
-	if i := d.Interface(); i != "" {
-		fmt.Fprintf(env.stderr, "zyre: pairing on interface %s\n", i)
+	showToken(env, w, client.PairProgress{Token: tok.URI(), Code: tok.ShortCode(), CodeEndpoint: d.CodeAddr(),
+		Interface: d.Interface(), Expires: tok.Expires})
+	return d.Wait(ctx)
+}
+
+// showToken shows a token to scan or type on w: a QR code, the URI and the
+// short code.
+func showToken(env *cliEnv, w io.Writer, p client.PairProgress) {
+	if p.Interface != "" {
+		fmt.Fprintf(env.stderr, "zyre: pairing on interface %s\n", terminalText(p.Interface))
 	}
-	uri := tok.URI()
-	w := env.stdout
+	// From the agent: its text goes to the terminal as text only.
+	uri, code, addr := terminalText(p.Token), terminalText(p.Code), terminalText(p.CodeEndpoint)
 	fmt.Fprintln(w, "scan this code with the other device:")
 	renderQR(w, uri)
 	fmt.Fprintf(w, "or run there:\n  zyre pair %s\n", uri)
-	fmt.Fprintf(w, "or, without a camera, on the same network:\n  zyre pair --code %s\n", tok.ShortCode())
-	fmt.Fprintf(w, "  (from elsewhere add: --peer %s)\n", d.CodeAddr())
-	fmt.Fprintf(w, "token: %s\ncode: %s\ncode endpoint: %s\n", uri, tok.ShortCode(), d.CodeAddr())
-	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", tok.Expires.Local().Format(time.TimeOnly))
-	return d.Wait(ctx)
+	fmt.Fprintf(w, "or, without a camera, on the same network:\n  zyre pair --code %s\n", code)
+	fmt.Fprintf(w, "  (from elsewhere add: --peer %s)\n", addr)
+	fmt.Fprintf(w, "token: %s\ncode: %s\ncode endpoint: %s\n", uri, code, addr)
+	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", p.Expires.Local().Format(time.TimeOnly))
 }
 
 // renderQR prints text as a QR code (level M) with half blocks, as
@@ -157,16 +191,16 @@ func renderQR(w io.Writer, text string) {
 // Both sides call it at the same moment. When the other side refuses
 // first, ctx is cancelled and the question ends at once (the line being
 // read is abandoned: the command exits).
-func confirmNumber(env *cliEnv) func(context.Context, pairing.Result) error {
+func confirmNumber(env *cliEnv, out io.Writer) func(context.Context, pairing.Result) error {
 	return func(ctx context.Context, r pairing.Result) error {
 		if r.Comparison == "" {
 			return nil
 		}
 		if _, ok := terminalFd(env); !ok {
-			fmt.Fprintf(env.stdout, "comparison number: %s\n", r.Comparison)
+			fmt.Fprintf(out, "comparison number: %s\n", terminalText(r.Comparison))
 			return nil
 		}
-		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", r.Comparison)
+		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", terminalText(r.Comparison))
 		answer := make(chan string, 1)
 		go func() {
 			line, _ := bufio.NewReader(env.stdin).ReadString('\n')

@@ -51,11 +51,17 @@ type shown struct {
 // token; wait returns its exit status and whole output.
 func startShow(t *testing.T, ctx context.Context, home string) (shown, func() (int, string, string)) {
 	t.Helper()
+	return startShowArgs(t, ctx, "--home", home, "--insecure-plaintext", "--loopback", "--listen", "127.0.0.1:0", "--timeout", "60s")
+}
+
+// startShowArgs is startShow with the arguments of "zyre pair" given.
+func startShowArgs(t *testing.T, ctx context.Context, args ...string) (shown, func() (int, string, string)) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, pairEnv(pw, &stderr), []string{"pair", "--home", home, "--insecure-plaintext", "--loopback", "--listen", "127.0.0.1:0", "--timeout", "60s"})
+		done <- run(ctx, pairEnv(pw, &stderr), append([]string{"pair"}, args...))
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)

@@ -65,6 +65,10 @@ type streamFlags struct {
 
 // runStream implements "zyre stream send|recv GROUP".
 func runStream(ctx context.Context, env *cliEnv, args []string) error {
+	args, err := subcommandFirst("stream", args, "send", "recv")
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprintln(env.stderr, streamUsage)

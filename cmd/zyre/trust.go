@@ -3,18 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
 
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
@@ -41,7 +44,9 @@ commands:
   policy [open|tofu|strict]         show or set the policy
          [--introductions=BOOL] [--verified-revoke=BOOL]
 
-common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre).
+common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre),
+before or after the command. With an agent of that home running ("zyre
+agent"), list and the changes go through it, and it signs.
 PEER is a name, a UUID prefix or a fingerprint prefix.
 revoke and unrevoke sign with the identity when its keys are unencrypted, or
 when the passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE;
@@ -53,7 +58,7 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, trustUsage)
 		return withHint(fmt.Errorf("%w: missing trust command", errUsage), "")
 	}
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
+	subs := map[string]func(context.Context, *cliEnv, []string) error{
 		"list":     trustList,
 		"show":     trustShow,
 		"revoke":   trustRevoke,
@@ -63,12 +68,16 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		"log":      trustLog,
 		"policy":   trustPolicy,
 	}
+	args, err := subcommandFirst("trust", args, slices.Collect(maps.Keys(subs))...)
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "-h", "--help", "help":
 		fmt.Fprintln(env.stderr, trustUsage)
 		return flag.ErrHelp
 	}
-	fn, ok := sub[args[0]]
+	fn, ok := subs[args[0]]
 	if !ok {
 		return withHint(fmt.Errorf("%w: unknown command \"trust %s\"", errUsage, args[0]), `run "zyre trust --help" for the trust commands`)
 	}
@@ -182,14 +191,11 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		out := make([]jsonRecord, 0, len(recs))
+		out := make([]client.TrustRecord, 0, len(recs))
 		for i := range recs {
-			out = append(out, toJSON(&recs[i]))
+			out = append(out, agent.TrustRecordOf(&recs[i]))
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetEscapeHTML(false) // Z85 keys hold < > &
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(env.stdout, out)
 	}
 	if len(recs) == 0 {
 		fmt.Fprintf(env.stderr, "zyre: no peers in %s\n", st.Path())
@@ -213,49 +219,6 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// jsonRecord is the --json form of a record.
-type jsonRecord struct {
-	Name           string         `json:"name"`
-	UUID           string         `json:"uuid"`
-	Key            string         `json:"key"`
-	Fingerprint    string         `json:"fingerprint"`
-	Bound          bool           `json:"bound"`
-	State          string         `json:"state"`
-	FirstSeen      time.Time      `json:"first_seen"`
-	LastSeen       time.Time      `json:"last_seen"`
-	LastAddr       string         `json:"last_addr,omitempty"`
-	IntroducedBy   string         `json:"introduced_by,omitempty"`
-	VerifiedMethod string         `json:"verified_method,omitempty"`
-	SigningKey     string         `json:"signing_key,omitempty"`
-	RevokeReason   string         `json:"revoke_reason,omitempty"`
-	KeyChange      *jsonKeyChange `json:"key_change,omitempty"`
-	Notes          string         `json:"notes,omitempty"`
-}
-
-type jsonKeyChange struct {
-	UUID        string    `json:"uuid"`
-	Name        string    `json:"name"`
-	Key         string    `json:"key"`
-	Fingerprint string    `json:"fingerprint"`
-	Seen        time.Time `json:"seen"`
-}
-
-func toJSON(r *trust.Record) jsonRecord {
-	j := jsonRecord{Name: r.Name, UUID: r.UUID.String(), Key: r.Key.Z85(), Fingerprint: r.Fingerprint,
-		Bound: r.Bound, State: r.State.String(), FirstSeen: r.FirstSeen, LastSeen: r.LastSeen,
-		LastAddr: r.LastAddr, VerifiedMethod: r.VerifiedMethod, RevokeReason: r.RevokeReason, Notes: r.Notes}
-	if !r.IntroducedBy.IsZero() {
-		j.IntroducedBy = trust.Fingerprint(r.IntroducedBy)
-	}
-	if r.SigningKey != nil {
-		j.SigningKey, _ = curve.EncodeZ85(r.SigningKey)
-	}
-	if kc := r.KeyChange; kc != nil {
-		j.KeyChange = &jsonKeyChange{UUID: kc.UUID.String(), Name: kc.Name, Key: kc.New.Z85(), Fingerprint: kc.NewFingerprint, Seen: kc.Seen}
-	}
-	return j
-}
-
 // find resolves PEER, listing the candidates of an ambiguous one.
 // record parses the one argument (a UUID or fingerprint prefix), opens
 // the store and finds that record.
@@ -264,11 +227,16 @@ func (f *trustFlags) record(env *cliEnv, args []string) (*trust.Store, trust.Rec
 	if err != nil {
 		return nil, trust.Record{}, err
 	}
+	return f.recordOf(env, pos[0])
+}
+
+// recordOf opens the store and finds the record q names.
+func (f *trustFlags) recordOf(env *cliEnv, q string) (*trust.Store, trust.Record, error) {
 	st, err := f.store(env)
 	if err != nil {
 		return nil, trust.Record{}, err
 	}
-	r, err := find(st, pos[0])
+	r, err := find(st, q)
 	return st, r, err
 }
 
@@ -295,7 +263,7 @@ func trustShow(_ context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(env.stdout, toJSON(&r))
+		return writeJSON(env.stdout, agent.TrustRecordOf(&r))
 	}
 	recs, _ := st.List()
 	nameOf := func(k curve.PublicKey) string {
@@ -361,12 +329,25 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
-	st, r, err := f.record(env, args)
+	var a agentFlags
+	a.register(f.fs)
+	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local})
+	}
+	st, r, err := f.recordOf(env, pos[0])
+	if err != nil {
+		return err
 	}
 	if *local {
 		if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
@@ -424,9 +405,18 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 
 func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "accept")
+	var a agentFlags
+	a.register(f.fs)
 	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.accept", client.TrustArgs{Peer: pos[0]})
 	}
 	st, err := f.store(env)
 	if err != nil {
@@ -541,9 +531,41 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := f.fs.Bool("json", false, "print JSON")
 	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
 	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
+	var a agentFlags
+	a.register(f.fs)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
+	}
+	if len(pos) == 1 || flagSet(f.fs, "introductions") || flagSet(f.fs, "verified-revoke") {
+		// A change: through the agent when one runs with this home.
+		args := client.TrustArgs{}
+		if len(pos) == 1 {
+			if _, err := trust.ParseMode(pos[0]); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			args.Mode = pos[0]
+		}
+		if flagSet(f.fs, "introductions") {
+			args.Introductions = intro
+		}
+		if flagSet(f.fs, "verified-revoke") {
+			args.VerifiedRevoke = vrev
+		}
+		if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ch, err := c.TrustChange(ctx, "trust.policy", args)
+			if err != nil {
+				return err
+			}
+			if ch.Policy == nil {
+				return errors.New("agent: trust.policy: no policy in the answer")
+			}
+			return printPolicy(env, *ch.Policy, *asJSON)
+		}
 	}
 	st, err := f.store(env)
 	if err != nil {
@@ -574,8 +596,12 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	if *asJSON {
-		return writeJSON(env.stdout, map[string]any{"mode": p.Mode.String(), "introductions": p.Introductions, "verified_revoke": p.VerifiedRevoke})
+	return printPolicy(env, client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}, *asJSON)
+}
+
+func printPolicy(env *cliEnv, p client.TrustPolicy, asJSON bool) error {
+	if asJSON {
+		return writeJSON(env.stdout, p)
 	}
 	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
 	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)

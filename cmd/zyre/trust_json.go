@@ -5,16 +5,18 @@ import (
 	"crypto/ed25519"
 	"time"
 
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
 )
 
 // jsonLog is the --json form of one signer's statements ("zyre trust log").
 type jsonLog struct {
-	Signer     string          `json:"signer"`
-	Self       bool            `json:"self"`
-	Owner      *jsonRecord     `json:"owner,omitempty"`
-	Statements []jsonStatement `json:"statements"`
+	Signer     string              `json:"signer"`
+	Self       bool                `json:"self"`
+	Owner      *client.TrustRecord `json:"owner,omitempty"`
+	Statements []jsonStatement     `json:"statements"`
 }
 
 type jsonStatement struct {
@@ -33,7 +35,7 @@ func logsJSON(logs []trust.Log, self ed25519.PublicKey) []jsonLog {
 		sk, _ := curve.EncodeZ85(l.Signer)
 		j := jsonLog{Signer: sk, Self: self != nil && bytes.Equal(l.Signer, self), Statements: []jsonStatement{}}
 		if l.Owner != nil {
-			r := toJSON(l.Owner)
+			r := agent.TrustRecordOf(l.Owner)
 			j.Owner = &r
 		}
 		for _, s := range l.Statements {

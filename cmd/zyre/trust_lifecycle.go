@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/trust"
 )
 
@@ -16,12 +17,25 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 	reason := f.fs.String("reason", "", "why the revocation is withdrawn (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	local := f.fs.Bool("local", false, "withdraw a local (unsigned) revocation, here only")
-	st, r, err := f.record(env, args)
+	var a agentFlags
+	a.register(f.fs)
+	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.unrevoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local})
+	}
+	st, r, err := f.recordOf(env, pos[0])
+	if err != nil {
+		return err
 	}
 	if r.State != trust.StateRevoked {
 		return fmt.Errorf("%w: %s (%s) is %s", trust.ErrNotRevoked, safe(r.Name), r.Fingerprint, r.State)
@@ -60,7 +74,20 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 
 func trustForget(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "forget")
-	st, r, err := f.record(env, args)
+	var a agentFlags
+	a.register(f.fs)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return trustChangeAgent(ctx, env, c, "trust.forget", client.TrustArgs{Peer: pos[0]})
+	}
+	st, r, err := f.recordOf(env, pos[0])
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,176 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PairArgs are the arguments of "pair": with neither Token nor Code the
+// agent shows a token (the displayer), else it joins the device that
+// shows Token, or the short Code (at Endpoint, else found on the
+// network). Confirm is the user's answer in "pair.confirm".
+type PairArgs struct {
+	Token     string `json:"token,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	Listen    string `json:"listen,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	Loopback  bool   `json:"loopback,omitempty"`
+	// TimeoutMS bounds the whole pairing (0: the agent's default, the
+	// token's lifetime and 30 s).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// Confirm is the answer of "pair.confirm": true when the user saw the
+	// same comparison number on both screens.
+	Confirm bool `json:"confirm,omitempty"`
+}
+
+// Stages of a pairing the agent reports (PairProgress.Stage).
+const (
+	PairToken   = "token"   // the token to show (displayer)
+	PairConfirm = "confirm" // the comparison number to confirm
+)
+
+// PairProgress is a step of a pairing, for the client to show.
+type PairProgress struct {
+	Stage        string    `json:"stage"`
+	Token        string    `json:"token,omitempty"`         // PairToken: the URI (ZYRE:...)
+	Code         string    `json:"code,omitempty"`          // PairToken: the short code
+	CodeEndpoint string    `json:"code_endpoint,omitempty"` // PairToken: for --peer
+	Interface    string    `json:"interface,omitempty"`     // PairToken: where it is announced
+	Expires      time.Time `json:"expires,omitzero"`        // PairToken
+	Comparison   string    `json:"comparison,omitempty"`    // PairConfirm
+}
+
+// PairResult is a pairing's outcome: the peer, now verified in the trust
+// store. It is also the form of "zyre pair --json".
+type PairResult struct {
+	Name        string    `json:"name"` // as the peer gave it: untrusted text
+	UUID        string    `json:"uuid"`
+	Key         string    `json:"key"`
+	Fingerprint string    `json:"fingerprint"`
+	Method      string    `json:"method"`               // qr or code
+	Comparison  string    `json:"comparison,omitempty"` // code: the number both screens showed
+	At          time.Time `json:"at"`
+}
+
+// PairHandler shows a pairing's steps in the client. Show gets the token
+// to show (displayer). Confirm asks the user to compare the number of a
+// short-code pairing; nil accepts it. Confirm's ctx ends when the other
+// side gives up or refuses first: it must then return. Both run on the
+// goroutine that called Pair, except Confirm, on one of its own.
+type PairHandler struct {
+	Show    func(PairProgress)
+	Confirm func(ctx context.Context, comparison string) error
+}
+
+// Pair runs a pairing in the agent, with its identity and trust store.
+// It uses the connection up: the Client is closed when Pair returns.
+// Ending ctx ends the pairing (the agent closes its side).
+func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.conn.Close()
+	if c.subd {
+		return PairResult{}, errors.New("client: the connection carries events since Subscribe")
+	}
+	c.subd = true
+	c.next++
+	id := c.next
+	write := func(r Request) error {
+		r.ID = id
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = c.conn.Write(append(b, '\n'))
+		return err
+	}
+	if err := write(Request{Op: "pair", Pair: &args}); err != nil {
+		return PairResult{}, c.ctxErr(ctx, fmt.Errorf("client: pair: %w", err))
+	}
+	type line struct {
+		r   Response
+		err error
+	}
+	lines := make(chan line)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			b, err := c.readLine()
+			var l line
+			if err == nil {
+				err = json.Unmarshal(b, &l.r)
+			}
+			l.err = err
+			select {
+			case lines <- l:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// A pending question to the user: cancelled when the agent's answer
+	// comes first.
+	var (
+		answers = make(chan error, 1)
+		asking  context.CancelFunc
+	)
+	stopAsking := func() {
+		if asking != nil {
+			asking()
+			<-answers
+			asking = nil
+		}
+	}
+	defer stopAsking()
+	for {
+		select {
+		case <-ctx.Done():
+			return PairResult{}, ctx.Err()
+		case err := <-answers:
+			if asking != nil {
+				asking()
+				asking = nil
+			}
+			if err := write(Request{Op: "pair.confirm", Pair: &PairArgs{Confirm: err == nil}}); err != nil {
+				return PairResult{}, c.ctxErr(ctx, fmt.Errorf("client: pair: %w", err))
+			}
+		case l := <-lines:
+			if l.err != nil {
+				return PairResult{}, c.ctxErr(ctx, fmt.Errorf("client: pair: %w", l.err))
+			}
+			r := l.r
+			switch {
+			case !r.OK:
+				stopAsking()
+				return PairResult{}, fmt.Errorf("agent: %s", r.Error)
+			case r.Pair == nil:
+				stopAsking()
+				var res PairResult
+				if err := json.Unmarshal(r.Result, &res); err != nil {
+					return PairResult{}, fmt.Errorf("client: pair: bad result: %w", err)
+				}
+				return res, nil
+			case r.Pair.Stage == PairToken:
+				if h.Show != nil {
+					h.Show(*r.Pair)
+				}
+			case r.Pair.Stage == PairConfirm && asking == nil:
+				if h.Confirm == nil {
+					answers <- nil
+					continue
+				}
+				actx, cancel := context.WithCancel(ctx)
+				asking = cancel
+				go func(n string) { answers <- h.Confirm(actx, n) }(r.Pair.Comparison)
+			}
+		}
+	}
+}

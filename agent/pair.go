@@ -1,0 +1,183 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/pairing"
+)
+
+// MaxPairTimeout bounds a pairing's timeout_ms.
+const MaxPairTimeout = time.Hour
+
+// pair runs one pairing for the client on c (spec/agent.md, "Pairing"):
+// the agent's identity and trust store do the pairing; the client shows
+// the token and asks its user to compare the number. The connection is
+// the pairing's until it ends: the client's only other line is
+// "pair.confirm", and its hanging up ends the pairing.
+func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req client.Request, send func(client.Response) error) {
+	var mu sync.Mutex // send is the connection's writer: Confirm runs on a pairing goroutine
+	psend := func(r client.Response) error {
+		mu.Lock()
+		defer mu.Unlock()
+		r.ID = req.ID
+		return send(r)
+	}
+	fail := func(err error) { psend(client.Response{Error: err.Error()}) }
+	a := req.Pair
+	if a == nil {
+		a = &client.PairArgs{}
+	}
+	switch {
+	case s.cfg.Identity == nil || s.cfg.Trust == nil:
+		fail(errors.New("pair: the agent's node is in plain mode: no identity to pair"))
+		return
+	case a.Token != "" && a.Code != "":
+		fail(errors.New("pair: give a token or a code, not both"))
+		return
+	case a.Endpoint != "" && a.Code == "":
+		fail(errors.New("pair: an endpoint goes with a code"))
+		return
+	case a.TimeoutMS < 0 || time.Duration(a.TimeoutMS)*time.Millisecond > MaxPairTimeout:
+		fail(fmt.Errorf("pair: timeout_ms %d: want 0 to %d", a.TimeoutMS, MaxPairTimeout.Milliseconds()))
+		return
+	}
+	if a.Code != "" {
+		if _, err := pairing.NormalizeCode(a.Code); err != nil {
+			fail(err)
+			return
+		}
+	}
+	timeout := time.Duration(a.TimeoutMS) * time.Millisecond
+	if timeout == 0 {
+		timeout = pairing.DefaultTTL + 30*time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// The client's lines: answers to the comparison; its hanging up (or
+	// anything else) ends the pairing.
+	answers := make(chan bool, 1)
+	var (
+		askMu  sync.Mutex
+		asking bool // an answer is taken only to a question asked
+	)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		defer cancel()
+		for {
+			line, err := readLine(rd)
+			if err != nil {
+				return
+			}
+			var r client.Request
+			if json.Unmarshal(line, &r) != nil || r.Op != "pair.confirm" {
+				psend(client.Response{Error: "pair: only pair.confirm may come during a pairing"})
+				return
+			}
+			ok := r.Pair != nil && r.Pair.Confirm
+			askMu.Lock()
+			if asking {
+				asking = false
+				answers <- ok
+			}
+			askMu.Unlock()
+		}
+	}()
+	defer func() {
+		c.Close()
+		<-readerDone
+	}()
+
+	opts := pairing.Options{
+		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: a.Listen, Interface: a.Interface,
+		Loopback: a.Loopback, Logger: s.log, EndOnCodeFailure: true,
+		Confirm: func(cctx context.Context, r pairing.Result) error {
+			if r.Comparison == "" {
+				return nil
+			}
+			askMu.Lock()
+			asking = true
+			askMu.Unlock()
+			defer func() { // the question ends with this call: a late answer is dropped
+				askMu.Lock()
+				asking = false
+				select {
+				case <-answers:
+				default:
+				}
+				askMu.Unlock()
+			}()
+			if psend(client.Response{OK: true, Pair: &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison}}) != nil {
+				return errors.New("the client went away")
+			}
+			select {
+			case ok := <-answers:
+				if !ok {
+					return errors.New("the comparison numbers were not confirmed")
+				}
+				return nil
+			case <-cctx.Done():
+				return cctx.Err()
+			case <-pctx.Done():
+				return pctx.Err()
+			}
+		},
+	}
+	var (
+		res pairing.Result
+		err error
+	)
+	switch {
+	case a.Code != "":
+		res, err = pairing.JoinCode(pctx, a.Code, a.Endpoint, opts)
+	case a.Token != "":
+		res, err = pairing.Join(pctx, a.Token, opts)
+	default:
+		res, err = s.pairShow(pctx, opts, psend)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no device paired within %s: %w", timeout, err)
+		}
+		fail(err)
+		return
+	}
+	b, err := json.Marshal(PairResultOf(res))
+	if err != nil {
+		fail(err)
+		return
+	}
+	psend(client.Response{OK: true, Result: b})
+}
+
+// pairShow shows a token (sent to the client) and waits for one device.
+func (s *Server) pairShow(ctx context.Context, opts pairing.Options, psend func(client.Response) error) (pairing.Result, error) {
+	d, tok, err := pairing.NewDisplayer(opts)
+	if err != nil {
+		return pairing.Result{}, err
+	}
+	defer d.Close()
+	p := &client.PairProgress{Stage: client.PairToken, Token: tok.URI(), Code: tok.ShortCode(),
+		CodeEndpoint: d.CodeAddr(), Interface: d.Interface(), Expires: tok.Expires}
+	if err := psend(client.Response{OK: true, Pair: p}); err != nil {
+		return pairing.Result{}, fmt.Errorf("the client went away: %w", err)
+	}
+	return d.Wait(ctx)
+}
+
+// PairResultOf is the protocol's (and "zyre pair --json"'s) form of a
+// pairing's result.
+func PairResultOf(r pairing.Result) client.PairResult {
+	return client.PairResult{Name: r.PeerName, UUID: r.PeerUUID.String(), Key: r.PeerKey.Z85(),
+		Fingerprint: keystore.Fingerprint(r.PeerKey), Method: r.Method, Comparison: r.Comparison, At: r.At}
+}

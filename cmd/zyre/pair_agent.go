@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/pairing"
+)
+
+// pairAgent runs the pairing in the agent when one runs with home: the
+// agent's identity and trust store pair, and this process shows the token
+// on out and asks the user to compare the number. done is false when no
+// such agent runs (the command pairs on its own).
+func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags, home string, args client.PairArgs, out io.Writer, asJSON bool) (done bool, err error) {
+	// Every pair flag is about the pairing, not about a node: all go to
+	// the agent (--passphrase-file and --insecure-plaintext are moot there).
+	var allowed []string
+	fs.VisitAll(func(f *flag.Flag) { allowed = append(allowed, f.Name) })
+	c, info, err := agentOfHome(ctx, env, fs, a, home, allowed...)
+	if err != nil || c == nil {
+		return err != nil, err
+	}
+	defer c.Close()
+	fmt.Fprintf(env.stderr, "zyre: pairing through the agent %s %s (pid %d, home %s)\n", safe(info.Name), info.UUID[:min(8, len(info.UUID))], info.PID, info.Home)
+	if args.Code != "" && args.Endpoint == "" {
+		if args.Loopback {
+			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on lo (loopback)...")
+		} else {
+			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
+		}
+	}
+	confirm := confirmNumber(env, out)
+	res, err := c.Pair(ctx, args, client.PairHandler{
+		Show: func(p client.PairProgress) { showToken(env, out, p) },
+		Confirm: func(ctx context.Context, n string) error {
+			return confirm(ctx, pairing.Result{Comparison: n})
+		},
+	})
+	if err != nil {
+		return true, err
+	}
+	return true, printPaired(env, res, asJSON, "the agent's trust store ("+info.Home+")")
+}
