@@ -377,7 +377,7 @@ func (pw *pendingWrite) encodeEntries() []byte {
 		data = appendEntry(data, &journalEntry{Statement: base64.StdEncoding.EncodeToString(stmt.Raw)})
 	}
 	if p := pw.policy; p != nil {
-		data = appendEntry(data, &journalEntry{Policy: &filePolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}})
+		data = appendEntry(data, &journalEntry{Policy: policyEntry(*p)})
 	}
 	for k, r := range pw.recs {
 		if r != nil {
@@ -627,4 +627,10 @@ func (s *Store) readHook(path string) {
 	if s.onRead != nil {
 		s.onRead(path)
 	}
+}
+
+// policyEntry is the journal's form of p.
+func policyEntry(p Policy) *filePolicy {
+	fp := filePolicyOf(p)
+	return &fp
 }

@@ -32,6 +32,27 @@ type filePolicy struct {
 	Mode           string `json:"mode"`
 	Introductions  bool   `json:"introductions"`
 	VerifiedRevoke bool   `json:"verified_revoke"`
+	// Vouch is absent when true (the default, and what stores written
+	// before it existed mean): only "vouch": false is written.
+	Vouch *bool `json:"vouch,omitempty"`
+}
+
+// filePolicyOf is p as written.
+func filePolicyOf(p Policy) filePolicy {
+	fp := filePolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}
+	if !p.Vouch {
+		fp.Vouch = new(bool)
+	}
+	return fp
+}
+
+// policy parses fp.
+func (fp *filePolicy) policy() (Policy, error) {
+	m, err := ParseMode(fp.Mode)
+	if err != nil {
+		return Policy{}, err
+	}
+	return Policy{Mode: m, Introductions: fp.Introductions, VerifiedRevoke: fp.VerifiedRevoke, Vouch: fp.Vouch == nil || *fp.Vouch}, nil
 }
 
 type fileRecord struct {
@@ -160,11 +181,11 @@ func parseFile(data []byte) (*state, error) {
 			if err := dec.Decode(&doc.Policy); err != nil {
 				return nil, jsonError(data, dec, start, err)
 			}
-			m, err := ParseMode(doc.Policy.Mode)
+			p, err := doc.Policy.policy()
 			if err != nil {
 				return nil, parseError(data, start, "policy: %v", err)
 			}
-			st.policy = Policy{Mode: m, Introductions: doc.Policy.Introductions, VerifiedRevoke: doc.Policy.VerifiedRevoke}
+			st.policy = p
 		case "peers":
 			if err := decodeArray(data, dec, func(i int, at int64) error {
 				var fr fileRecord
@@ -455,7 +476,7 @@ func (sn *snapshot) marshal() ([]byte, error) {
 	doc := fileDoc{
 		Version:    FileVersion,
 		Generation: sn.gen,
-		Policy:     filePolicy{Mode: sn.policy.Mode.String(), Introductions: sn.policy.Introductions, VerifiedRevoke: sn.policy.VerifiedRevoke},
+		Policy:     filePolicyOf(sn.policy),
 		Peers:      make([]fileRecord, 0, len(sn.recs)),
 		Logs:       make([]fileLog, 0, len(sn.logs)),
 	}

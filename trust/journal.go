@@ -309,11 +309,11 @@ func (st *state) applyEntry(e *journalEntry) (*Record, error) {
 		delete(st.dropped, k)
 		st.version++
 	case e.Policy != nil:
-		m, err := ParseMode(e.Policy.Mode)
+		p, err := e.Policy.policy()
 		if err != nil {
 			return nil, err
 		}
-		st.policy = Policy{Mode: m, Introductions: e.Policy.Introductions, VerifiedRevoke: e.Policy.VerifiedRevoke}
+		st.policy = p
 		st.dirtyPolicy = false
 		st.version++
 	}

@@ -136,12 +136,19 @@ type Policy struct {
 	// VerifiedRevoke honours revocations signed by verified peers. A
 	// revocation signed by the key's own signing key is always honoured.
 	VerifiedRevoke bool
+	// Vouch makes pairing sign a vouch for each peer it verifies
+	// (Store.MarkVerifiedVouch): every node that verified us then trusts
+	// that peer as introduced. It tells the peers we exchange statements
+	// with whom we paired (key, UUID and name). Turn it off on a shared
+	// device (a hotel room's camera) whose pairings should not make its
+	// users' devices trust each other.
+	Vouch bool
 }
 
 // DefaultPolicy is the policy of a new store: tofu, introductions and
-// revocations by verified peers honoured.
+// revocations by verified peers honoured, vouches signed on pairing.
 func DefaultPolicy() Policy {
-	return Policy{Mode: ModeTOFU, Introductions: true, VerifiedRevoke: true}
+	return Policy{Mode: ModeTOFU, Introductions: true, VerifiedRevoke: true, Vouch: true}
 }
 
 // Record is what the store knows about one peer key. Records returned by

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -1031,19 +1032,51 @@ func peerLabel(r *Record) string {
 // revoked key gives ErrRevoked at once (a device revoked for a lost key
 // comes back only with a new key); a UUID pinned to another key gives
 // ErrConflict (resolve it with Accept, Forget or Revoke first).
-// Revocations the peer signed earlier and that now count are honoured.
+// Revocations the peer signed earlier and that now count are honoured,
+// and the tofu peers it vouched for earlier become introduced
+// (Policy.Introductions). It signs nothing: MarkVerifiedVouch also
+// vouches for the peer.
 func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (Record, error) {
+	r, _, err := s.markVerified(ctx, nil, key, id, name, method, signingKey)
+	return r, err
+}
+
+// MarkVerifiedVouch is MarkVerified by a node that can sign, as pairing
+// is: in the same change, when Policy.Vouch is on (the default), it signs
+// with signer (the node's identity) a vouch for the peer (its key, UUID
+// and name) and appends it to our log, which a running node shouts in
+// the group zyre-trust. Every node that verified us then trusts the peer
+// as introduced (spec/trust.md, "Vouching on pairing"). It signs no
+// second vouch for a key our log vouched for already (pairing again). When
+// our log is full it records the verification without a vouch and logs a
+// warning: pairing does not fail for want of a vouch. The statement is
+// nil when none was signed. A signer of the wrong size is ErrInvalidKey,
+// before any change.
+func (s *Store) MarkVerifiedVouch(ctx context.Context, signer Signer, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (Record, *Statement, error) {
+	if signer == nil {
+		return Record{}, nil, fmt.Errorf("%w: no signer to vouch with", ErrInvalidKey)
+	}
+	priv := signer.Signer()
+	if len(priv) != ed25519.PrivateKeySize {
+		return Record{}, nil, fmt.Errorf("%w: signing key is %d octets", ErrInvalidKey, len(priv))
+	}
+	return s.markVerified(ctx, priv, key, id, name, method, signingKey)
+}
+
+// markVerified is MarkVerified, and with priv set MarkVerifiedVouch.
+func (s *Store) markVerified(ctx context.Context, priv ed25519.PrivateKey, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (Record, *Statement, error) {
 	if key.IsZero() {
-		return Record{}, fmt.Errorf("%w: zero CURVE key", ErrInvalidKey)
+		return Record{}, nil, fmt.Errorf("%w: zero CURVE key", ErrInvalidKey)
 	}
 	if signingKey != nil && len(signingKey) != ed25519.PublicKeySize {
-		return Record{}, fmt.Errorf("%w: signing key is %d octets", ErrInvalidKey, len(signingKey))
+		return Record{}, nil, fmt.Errorf("%w: signing key is %d octets", ErrInvalidKey, len(signingKey))
 	}
 	if id == (uuid.UUID{}) {
-		return Record{}, fmt.Errorf("%w: zero UUID", ErrInvalidKey)
+		return Record{}, nil, fmt.Errorf("%w: zero UUID", ErrInvalidKey)
 	}
 	now := s.opts.Now().UTC()
 	var out Record
+	var vouch *Statement
 	err := s.mutate(ctx, func(st *state) ([]Record, error) {
 		r := st.byKey[key]
 		if r != nil && r.State == StateRevoked {
@@ -1059,6 +1092,15 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 		}
 		if n := st.trustedCount(); (r == nil || r.State == StateTOFU) && n >= s.maxKept() {
 			return nil, fmt.Errorf("%w (%d verified and introduced peers)", ErrStoreFull, n)
+		}
+		if priv != nil && st.policy.Vouch {
+			// Signed first: it is the one step that can fail, and a
+			// failure must leave st as it was.
+			stmt, err := s.vouchFor(st, priv, key, id, name, r, now)
+			if err != nil {
+				return nil, err
+			}
+			vouch = stmt
 		}
 		set := func(r *Record) {
 			r.UUID, r.Bound = id, isBound(id, key)
@@ -1081,14 +1123,79 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 		}
 		out = r.clone()
 		if k, ok := toSigKey(r.SigningKey); ok {
+			s.introduceVouched(st, k, r)
 			return s.honourSigner(st, k, now), nil
 		}
 		return nil, nil
 	})
 	if err != nil {
-		return Record{}, err
+		return Record{}, nil, err
 	}
-	return out, nil
+	return out, vouch, nil
+}
+
+// vouchFor signs a vouch for key (peer id, name; r its record, if any)
+// with priv and appends it to our log, unless our log vouched for key
+// already (nil, nil). A full log is logged and gives nil, nil too.
+// Called inside mutate; it changes st only when it returns a statement.
+func (s *Store) vouchFor(st *state, priv ed25519.PrivateKey, key curve.PublicKey, id uuid.UUID, name string, r *Record, now time.Time) (*Statement, error) {
+	signer, _ := toSigKey(priv.Public().(ed25519.PublicKey))
+	if l := st.logOf[signer]; l != nil {
+		for _, stmt := range l.stmts {
+			if v, ok := stmt.Body.(*Vouch); ok && v.Key == key {
+				return nil, nil
+			}
+		}
+	}
+	if name == "" && r != nil {
+		name = r.Name
+	}
+	stmt, err := s.appendOwn(st, priv, signer, now, &Vouch{Key: key, UUID: id, Name: statementText(name)})
+	if errors.Is(err, ErrSignerFull) {
+		s.opts.Logger.Warn("trust: peer verified without a vouch: our statement log is full", "peer", Fingerprint(key), "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trust: vouching for %s: %w", Fingerprint(key), err)
+	}
+	return stmt, nil
+}
+
+// statementText makes s fit a statement's text field: valid UTF-8, no
+// control characters (dropped), at most maxTextLen octets (cut at a
+// character boundary).
+func statementText(s string) string {
+	var b strings.Builder
+	for _, r := range toValidUTF8(s) {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > maxTextLen {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// introduceVouched makes the tofu peers that signer (the signing key of
+// by, just verified) vouched for earlier introduced, as Admit would when
+// they connect again. A vouch stored before its signer was verified thus
+// counts at once, for peers already connected too.
+func (s *Store) introduceVouched(st *state, signer sigKey, by *Record) {
+	l := st.logOf[signer]
+	if l == nil || !st.policy.Introductions {
+		return
+	}
+	for _, stmt := range l.stmts {
+		v, ok := stmt.Body.(*Vouch)
+		if !ok {
+			continue
+		}
+		if r := st.byKey[v.Key]; r != nil && r.State == StateTOFU {
+			st.change(r, func(r *Record) { r.State, r.IntroducedBy = StateIntroduced, by.Key })
+		}
+	}
 }
 
 // Accept makes the pending key change of the record with key old (see

@@ -68,19 +68,6 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 	now := s.opts.Now().UTC()
 	var out *Statement
 	err := s.mutate(ctx, func(st *state) ([]Record, error) {
-		l := st.logOf[signer]
-		var seq uint64
-		var prev [32]byte
-		t := now
-		if l != nil {
-			if len(l.stmts) >= s.opts.MaxStatementsPerSigner {
-				return nil, fmt.Errorf("%w: own log has %d", ErrSignerFull, len(l.stmts))
-			}
-			seq, prev = l.head()
-			if seq > 0 && t.Before(l.stmts[seq-1].Time) {
-				t = l.stmts[seq-1].Time
-			}
-		}
 		var target *Record
 		if u, ok := body.(*Unrevoke); ok {
 			target = st.byKey[u.Key]
@@ -91,23 +78,18 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 				return nil, fmt.Errorf("%w: %s was revoked by %s; only that signer can withdraw it", ErrConflict, peerLabel(target), s.describe(st, target.RevokedBy))
 			}
 		}
-		stmt, err := signStatement(priv, seq+1, prev, t, body)
+		stmt, err := s.appendOwn(st, priv, signer, now, body)
 		if err != nil {
 			return nil, err
 		}
-		if l == nil {
-			l = st.addLog(signer)
-		}
-		st.own[signer] = true
-		st.appendStatement(l, stmt)
 		out = stmt
 		switch b := body.(type) {
 		case *Revoke:
-			if r := s.revokeKey(st, b.Key, curve.PublicKey{}, b.Reason, t); r != nil {
+			if r := s.revokeKey(st, b.Key, curve.PublicKey{}, b.Reason, stmt.Time); r != nil {
 				return []Record{r.clone()}, nil
 			}
 		case *Unrevoke:
-			s.unrevokeKey(st, target, signer, b.Reason, t)
+			s.unrevokeKey(st, target, signer, b.Reason, stmt.Time)
 		}
 		return nil, nil
 	})
@@ -115,6 +97,35 @@ func (s *Store) Sign(ctx context.Context, id Signer, body Body) (*Statement, err
 		return nil, err
 	}
 	return out, nil
+}
+
+// appendOwn signs body as the next statement of our log (signer is
+// priv's public key) and appends it in st; it changes nothing when it
+// fails. Called with s.mu held, inside mutate.
+func (s *Store) appendOwn(st *state, priv ed25519.PrivateKey, signer sigKey, now time.Time, body Body) (*Statement, error) {
+	l := st.logOf[signer]
+	var seq uint64
+	var prev [32]byte
+	t := now
+	if l != nil {
+		if len(l.stmts) >= s.opts.MaxStatementsPerSigner {
+			return nil, fmt.Errorf("%w: own log has %d", ErrSignerFull, len(l.stmts))
+		}
+		seq, prev = l.head()
+		if seq > 0 && t.Before(l.stmts[seq-1].Time) {
+			t = l.stmts[seq-1].Time
+		}
+	}
+	stmt, err := signStatement(priv, seq+1, prev, t, body)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		l = st.addLog(signer)
+	}
+	st.own[signer] = true
+	st.appendStatement(l, stmt)
+	return stmt, nil
 }
 
 // Apply verifies a statement received from the network and, if it is the
