@@ -827,7 +827,13 @@ func accept(ctx context.Context, o Options, res *Result) error {
 		}
 	}
 	if o.Recorder != nil {
-		rec, err := o.Recorder.MarkVerified(ctx, res.PeerKey, res.PeerUUID, res.PeerName, res.Method, res.PeerSigningKey)
+		var rec trust.Record
+		var err error
+		if v, ok := o.Recorder.(Voucher); ok && o.Identity != nil {
+			rec, res.Vouch, err = v.MarkVerifiedVouch(ctx, o.Identity, res.PeerKey, res.PeerUUID, res.PeerName, res.Method, res.PeerSigningKey)
+		} else {
+			rec, err = o.Recorder.MarkVerified(ctx, res.PeerKey, res.PeerUUID, res.PeerName, res.Method, res.PeerSigningKey)
+		}
 		if err != nil {
 			return fmt.Errorf("pairing: recording %s as verified: %v: %w", trust.Fingerprint(res.PeerKey), err, ErrRefused)
 		}

@@ -20,7 +20,21 @@ type Recorder interface {
 	MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (trust.Record, error)
 }
 
-var _ Recorder = (*trust.Store)(nil)
+// Voucher is a Recorder that can also vouch for the peer it records,
+// signing with our identity (trust.Store.MarkVerifiedVouch): when
+// Options.Recorder is one, pairing uses it, and every node that verified
+// us then trusts the new peer as introduced (the store's Policy.Vouch
+// decides whether a vouch is signed; spec/trust.md, "Vouching on
+// pairing"). *trust.Store is one.
+type Voucher interface {
+	Recorder
+	MarkVerifiedVouch(ctx context.Context, signer trust.Signer, key curve.PublicKey, id uuid.UUID, name, method string, signingKey ed25519.PublicKey) (trust.Record, *trust.Statement, error)
+}
+
+var (
+	_ Recorder = (*trust.Store)(nil)
+	_ Voucher  = (*trust.Store)(nil)
+)
 
 // Defaults of Options.
 const (
@@ -36,7 +50,8 @@ const (
 type Options struct {
 	// Identity is this node's identity (CURVE keypair, signing key, name).
 	Identity *keystore.Identity
-	// Recorder, if set, records the peer as verified on success.
+	// Recorder, if set, records the peer as verified on success; a
+	// Voucher (a *trust.Store) also signs a vouch for it with Identity.
 	Recorder Recorder
 	// Confirm, if set, is called with the result before it is recorded;
 	// an error refuses the pairing, and the other side is told at once.

@@ -158,4 +158,8 @@ type Result struct {
 	At time.Time
 	// Record is the trust record written, when Options.Recorder is set.
 	Record trust.Record
+	// Vouch is the vouch for the peer signed with our identity, when the
+	// Recorder is a Voucher and signed one (nil: vouching is off, or we
+	// vouched for this key before).
+	Vouch *trust.Statement
 }
