@@ -146,10 +146,13 @@ func (s *Server) trustPolicy(ctx context.Context, a *client.TrustArgs) (client.T
 	if a.VerifiedRevoke != nil {
 		p.VerifiedRevoke = *a.VerifiedRevoke
 	}
+	if a.Vouch != nil {
+		p.Vouch = *a.Vouch
+	}
 	if err := st.SetPolicy(ctx, p); err != nil {
 		return client.TrustChange{}, err
 	}
-	return client.TrustChange{Policy: &client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}}, nil
+	return client.TrustChange{Policy: &client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke, Vouch: p.Vouch}}, nil
 }
 
 // findRecord finds the record q names, listing the candidates of an

@@ -14,11 +14,12 @@ type TrustArgs struct {
 	// Local revokes, or withdraws a local revocation, here only
 	// (unsigned); otherwise the agent signs with its identity.
 	Local bool `json:"local,omitempty"`
-	// Mode (open, tofu, strict), Introductions and VerifiedRevoke set the
-	// policy ("trust.policy"); the ones not given stay.
+	// Mode (open, tofu, strict), Introductions, VerifiedRevoke and Vouch
+	// set the policy ("trust.policy"); the ones not given stay.
 	Mode           string `json:"mode,omitempty"`
 	Introductions  *bool  `json:"introductions,omitempty"`
 	VerifiedRevoke *bool  `json:"verified_revoke,omitempty"`
+	Vouch          *bool  `json:"vouch,omitempty"`
 }
 
 // TrustPolicy is a trust store's admission policy.
@@ -26,6 +27,8 @@ type TrustPolicy struct {
 	Mode           string `json:"mode"`
 	Introductions  bool   `json:"introductions"`
 	VerifiedRevoke bool   `json:"verified_revoke"`
+	// Vouch: pairing signs a vouch for the peer it verifies.
+	Vouch bool `json:"vouch"`
 }
 
 // TrustChange is the result of a trust change.

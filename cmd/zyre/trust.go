@@ -42,7 +42,9 @@ commands:
   accept PEER                       accept the new key PEER presented (KEY CHANGED)
   log                               the signed statements: ours and others'
   policy [open|tofu|strict]         show or set the policy
-         [--introductions=BOOL] [--verified-revoke=BOOL]
+         [--introductions=BOOL] [--verified-revoke=BOOL] [--vouch=BOOL]
+                                    --vouch=false: pairing no longer vouches for
+                                    the peer (a shared device, see README)
 
 common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre),
 before or after the command. With an agent of that home running ("zyre
@@ -201,11 +203,19 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stderr, "zyre: no peers in %s\n", st.Path())
 		return nil
 	}
+	names := map[string]string{}
+	for i := range recs {
+		names[recs[i].Fingerprint] = recs[i].Name
+	}
 	tw := tabwriter.NewWriter(env.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tUUID\tFINGERPRINT\tSTATE\tLAST SEEN")
 	for i := range recs {
 		r := &recs[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(r.Name), r.ShortUUID(), r.Fingerprint, stateLabel(r), fmtTime(r.LastSeen))
+		state := stateLabel(r)
+		if r.State == trust.StateIntroduced && !r.IntroducedBy.IsZero() {
+			state += introducerLabel(names, trust.Fingerprint(r.IntroducedBy))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(r.Name), r.ShortUUID(), r.Fingerprint, state, fmtTime(r.LastSeen))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -217,6 +227,16 @@ func trustList(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	return nil
+}
+
+// introducerLabel is " by NAME" (or " by FINGERPRINT" for an introducer
+// without a name here) for the STATE column of "zyre trust list"; names
+// maps fingerprints to names.
+func introducerLabel(names map[string]string, fp string) string {
+	if n := names[fp]; n != "" {
+		return " by " + safe(n)
+	}
+	return " by " + fp
 }
 
 // find resolves PEER, listing the candidates of an ambiguous one.
@@ -531,13 +551,14 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := f.fs.Bool("json", false, "print JSON")
 	intro := f.fs.Bool("introductions", true, "let vouches by verified peers introduce keys")
 	vrev := f.fs.Bool("verified-revoke", true, "honour revocations signed by verified peers")
+	vouch := f.fs.Bool("vouch", true, "vouch for the peers this node pairs with: the nodes that verified it then trust them as introduced")
 	var a agentFlags
 	a.register(f.fs)
 	pos, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 1 || flagSet(f.fs, "introductions") || flagSet(f.fs, "verified-revoke") {
+	if len(pos) == 1 || flagSet(f.fs, "introductions") || flagSet(f.fs, "verified-revoke") || flagSet(f.fs, "vouch") {
 		// A change: through the agent when one runs with this home.
 		args := client.TrustArgs{}
 		if len(pos) == 1 {
@@ -551,6 +572,9 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		if flagSet(f.fs, "verified-revoke") {
 			args.VerifiedRevoke = vrev
+		}
+		if flagSet(f.fs, "vouch") {
+			args.Vouch = vouch
 		}
 		if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
 			if err != nil {
@@ -582,6 +606,8 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 			p.Introductions, changed = *intro, true
 		case "verified-revoke":
 			p.VerifiedRevoke, changed = *vrev, true
+		case "vouch":
+			p.Vouch, changed = *vouch, true
 		}
 	})
 	if len(pos) == 1 {
@@ -596,7 +622,7 @@ func trustPolicy(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	return printPolicy(env, client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke}, *asJSON)
+	return printPolicy(env, client.TrustPolicy{Mode: p.Mode.String(), Introductions: p.Introductions, VerifiedRevoke: p.VerifiedRevoke, Vouch: p.Vouch}, *asJSON)
 }
 
 func printPolicy(env *cliEnv, p client.TrustPolicy, asJSON bool) error {
@@ -606,5 +632,6 @@ func printPolicy(env *cliEnv, p client.TrustPolicy, asJSON bool) error {
 	fmt.Fprintf(env.stdout, "mode:            %s\n", p.Mode)
 	fmt.Fprintf(env.stdout, "introductions:   %v\n", p.Introductions)
 	fmt.Fprintf(env.stdout, "verified-revoke: %v\n", p.VerifiedRevoke)
+	fmt.Fprintf(env.stdout, "vouch:           %v\n", p.Vouch)
 	return nil
 }

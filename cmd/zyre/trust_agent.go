@@ -66,10 +66,17 @@ func trustListAgent(ctx context.Context, env *cliEnv, f *trustFlags, a *agentFla
 		fmt.Fprintf(env.stderr, "zyre: no peers in the trust store of the agent (%s)\n", info.Home)
 		return true, nil
 	}
+	names := map[string]string{}
+	for _, r := range recs {
+		names[r.Fingerprint] = r.Name
+	}
 	tw := tabwriter.NewWriter(env.stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tUUID\tFINGERPRINT\tSTATE\tLAST SEEN")
 	for _, r := range recs {
 		state := r.State
+		if r.State == "introduced" && r.IntroducedBy != "" {
+			state += introducerLabel(names, r.IntroducedBy)
+		}
 		if r.KeyChange != nil && r.State != "revoked" {
 			state += " KEY-CHANGED!"
 		}

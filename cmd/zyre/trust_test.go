@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -258,7 +260,50 @@ func TestTrustPolicy(t *testing.T) {
 	if code, _, _ := c.run("policy", "lax"); code != 2 {
 		t.Fatalf("bad mode: exit %d", code)
 	}
+	if out := c.mustRun("policy", "--vouch=false"); !strings.Contains(out, "vouch:           false") {
+		t.Fatalf("policy --vouch=false:\n%s", out)
+	}
+	if p, err := c.st.Policy(); err != nil || p.Vouch || p.Mode != trust.ModeStrict {
+		t.Fatalf("policy after --vouch=false: %+v, %v", p, err)
+	}
 }
+
+// TestTrustListIntroducer: "zyre trust list" says who introduced a peer.
+func TestTrustListIntroducer(t *testing.T) {
+	c := newTrustCLI(t)
+	ctx := context.Background()
+	room, phone := newTrustPeer(1, "room"), newTrustPeer(2, "phone2")
+	_, roomSigner, err := ed25519.GenerateKey(rand.NewChaCha8([32]byte{'r'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.st.MarkVerified(ctx, room.key, room.id, room.name, "qr", roomSigner.Public().(ed25519.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	roomStore, err := trust.Open(t.TempDir(), trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := roomStore.Sign(ctx, keySigner(roomSigner), &trust.Vouch{Key: phone.key, UUID: phone.id, Name: phone.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.st.Apply(ctx, stmt.Raw); err != nil || !a.Honoured {
+		t.Fatalf("room's vouch: %+v, %v", a, err)
+	}
+	if v, err := c.st.Admit(ctx, phone.obs(), time.Now()); err != nil || v.Record.State != trust.StateIntroduced {
+		t.Fatalf("phone2: %+v, %v", v, err)
+	}
+	if out := c.mustRun("list"); !regexp.MustCompile(`(?m)^phone2 .* introduced by room `).MatchString(out) {
+		t.Fatalf("list:\n%s", out)
+	}
+	roomStore.Flush(ctx)
+}
+
+// keySigner is a trust.Signer of an Ed25519 key.
+type keySigner ed25519.PrivateKey
+
+func (k keySigner) Signer() ed25519.PrivateKey { return ed25519.PrivateKey(k) }
 
 func TestTrustUsage(t *testing.T) {
 	var out, errb bytes.Buffer
