@@ -37,7 +37,10 @@
 // Statements (Vouch, Revoke, Unrevoke) are signed with the node's Ed25519
 // key and kept in one append-only, hash-chained log per signer; Binding
 // statements tie a signing key to a CURVE key over the authenticated
-// connection.
+// connection. Pairing records a peer with MarkVerifiedVouch, which also
+// signs a vouch for it (Policy.Vouch, on by default): every node that
+// verified us then trusts that peer as introduced, and loses it again
+// when it revokes us (spec/trust.md, "Vouching on pairing").
 //
 // The package has no package-level mutable state. It imports neither zre
 // nor keystore nor zmtp (the node in zre imports it); Fingerprint and the
