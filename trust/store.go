@@ -963,6 +963,11 @@ func (s *Store) unrevokeKey(st *state, r *Record, skip sigKey, reason string, at
 		}
 		r.Notes = appendNote(r.Notes, note)
 	})
+	if k, ok := toSigKey(r.SigningKey); ok && r.State == StateVerified {
+		// Verified again: the peers it vouched for, sent back to tofu by
+		// its revocation, are introduced again.
+		s.introduceVouched(st, k, r)
+	}
 }
 
 // demoteIntroduced re-examines the peers introduced by the peer with key

@@ -111,6 +111,14 @@ func TestVouchOnPairing(t *testing.T) {
 	if r := recordOf(t, s2, ph1); r.State != StateTOFU || !r.IntroducedBy.IsZero() || s2.Trusted(ph1.id, ph1.key) {
 		t.Fatalf("phone1 at phone2 after the room's revocation: %+v", r)
 	}
+	// A mistake: withdrawn, the room is verified again, and phone1
+	// introduced again at once.
+	if _, err := s2.Unrevoke(ctx, room.key, "found it"); err != nil {
+		t.Fatal(err)
+	}
+	if r := recordOf(t, s2, ph1); r.State != StateIntroduced || r.IntroducedBy != room.key {
+		t.Fatalf("phone1 at phone2 after the room's revocation was withdrawn: %+v", r)
+	}
 }
 
 // TestVouchPolicyOff: with Policy.Vouch off, pairing verifies and signs
