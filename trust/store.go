@@ -1053,7 +1053,8 @@ func (s *Store) MarkVerified(ctx context.Context, key curve.PublicKey, id uuid.U
 // the group zyre-trust. Every node that verified us then trusts the peer
 // as introduced (spec/trust.md, "Vouching on pairing"). It signs no
 // second vouch for a key our log vouched for already (pairing again). When
-// our log is full it records the verification without a vouch and logs a
+// our log is three quarters full (the last quarter is kept for
+// revocations) it records the verification without a vouch and logs a
 // warning: pairing does not fail for want of a vouch. The statement is
 // nil when none was signed. A signer of the wrong size is ErrInvalidKey,
 // before any change.
@@ -1141,7 +1142,8 @@ func (s *Store) markVerified(ctx context.Context, priv ed25519.PrivateKey, key c
 
 // vouchFor signs a vouch for key (peer id, name; r its record, if any)
 // with priv and appends it to our log, unless our log vouched for key
-// already (nil, nil). A full log is logged and gives nil, nil too.
+// already (nil, nil). A log three quarters full (the rest is kept for
+// revocations) is logged and gives nil, nil too.
 // Called inside mutate; it changes st only when it returns a statement.
 func (s *Store) vouchFor(st *state, priv ed25519.PrivateKey, key curve.PublicKey, id uuid.UUID, name string, r *Record, now time.Time) (*Statement, error) {
 	signer, _ := toSigKey(priv.Public().(ed25519.PublicKey))
@@ -1150,6 +1152,14 @@ func (s *Store) vouchFor(st *state, priv ed25519.PrivateKey, key curve.PublicKey
 			if v, ok := stmt.Body.(*Vouch); ok && v.Key == key {
 				return nil, nil
 			}
+		}
+		if max := s.opts.MaxStatementsPerSigner * 3 / 4; len(l.stmts) >= max {
+			// The last quarter of our log is kept for revocations: a
+			// device that paired a thousand times must still be able to
+			// revoke.
+			s.opts.Logger.Warn("trust: peer verified without a vouch: our statement log keeps its last quarter for revocations",
+				"peer", Fingerprint(key), "statements", len(l.stmts), "limit", s.opts.MaxStatementsPerSigner)
+			return nil, nil
 		}
 	}
 	if name == "" && r != nil {

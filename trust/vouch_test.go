@@ -249,11 +249,18 @@ func TestVouchHostile(t *testing.T) {
 	}
 }
 
-// TestVouchLogFull: pairing still verifies when our log cannot take a
-// vouch; a name the statement cannot carry is cleaned.
+// TestVouchLogFull: pairing stops vouching when our log is three
+// quarters full, and still verifies; the last quarter stays for
+// revocations. A name the statement cannot carry is cleaned.
 func TestVouchLogFull(t *testing.T) {
-	room, a, b := newPeer(2, "room"), newPeer(3, "a"), newPeer(4, "b")
-	s := openStore(t, t.TempDir(), Options{MaxStatementsPerSigner: 1})
+	room, a, b, c := newPeer(2, "room"), newPeer(3, "a"), newPeer(4, "b"), newPeer(5, "c")
+	s := openStore(t, t.TempDir(), Options{MaxStatementsPerSigner: 4})
+	if _, err := s.Sign(ctx, room, &Revoke{Key: c.key, Reason: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sign(ctx, room, &Unrevoke{Key: c.key, Reason: "two"}); err != nil {
+		t.Fatal(err)
+	}
 	_, st, err := s.MarkVerifiedVouch(ctx, room, a.key, a.id, "a\x1b[31m"+strings.Repeat("é", 200), "qr", a.signPub())
 	if err != nil || st == nil {
 		t.Fatalf("first vouch: %v, %v", st, err)
@@ -264,6 +271,13 @@ func TestVouchLogFull(t *testing.T) {
 	r, st, err := s.MarkVerifiedVouch(ctx, room, b.key, b.id, b.name, "qr", b.signPub())
 	if err != nil || st != nil || r.State != StateVerified {
 		t.Fatalf("pairing with a full log: %+v, %v, %v", r, st, err)
+	}
+	if seq, _, _ := s.Head(room.signPub()); seq != 3 {
+		t.Fatalf("head %d, want 3", seq)
+	}
+	// The quarter kept: a revocation still fits.
+	if _, err := s.Sign(ctx, room, &Revoke{Key: c.key, Reason: "three"}); err != nil {
+		t.Fatalf("revocation with a log three quarters full: %v", err)
 	}
 	if _, _, err := s.MarkVerifiedVouch(ctx, nil, b.key, b.id, b.name, "qr", nil); !errors.Is(err, ErrInvalidKey) {
 		t.Fatalf("no signer: %v", err)
