@@ -119,6 +119,13 @@ func TestVouchOnPairing(t *testing.T) {
 	if r := recordOf(t, s2, ph1); r.State != StateIntroduced || r.IntroducedBy != room.key {
 		t.Fatalf("phone1 at phone2 after the room's revocation was withdrawn: %+v", r)
 	}
+	// Checking out: phone2 forgets the room, phone1 is a stranger again.
+	if _, err := s2.Forget(ctx, room.key); err != nil {
+		t.Fatal(err)
+	}
+	if r := recordOf(t, s2, ph1); r.State != StateTOFU || s2.Trusted(ph1.id, ph1.key) {
+		t.Fatalf("phone1 at phone2 after forgetting the room: %+v", r)
+	}
 }
 
 // TestVouchPolicyOff: with Policy.Vouch off, pairing verifies and signs
