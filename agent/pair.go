@@ -46,7 +46,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	case a.Endpoint != "" && a.Code == "":
 		fail(errors.New("pair: an endpoint goes with a code"))
 		return
-	case a.TimeoutMS < 0 || time.Duration(a.TimeoutMS)*time.Millisecond > MaxPairTimeout:
+	case a.TimeoutMS < 0 || a.TimeoutMS > MaxPairTimeout.Milliseconds(): // compared in ms: a Duration would overflow
 		fail(fmt.Errorf("pair: timeout_ms %d: want 0 to %d", a.TimeoutMS, MaxPairTimeout.Milliseconds()))
 		return
 	}
