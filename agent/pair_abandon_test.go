@@ -178,3 +178,53 @@ func TestPairConcurrent(t *testing.T) {
 		t.Fatalf("paired with %v, want bob and carol", names)
 	}
 }
+
+// The agent shows and the other device joins by the short code: the
+// agent's client is asked the comparison number, the same as the joiner.
+func TestPairShowJoinedByCode(t *testing.T) {
+	alice, carol := newDevice(t, "alice"), newDevice(t, "carol")
+	sock := filepath.Join(t.TempDir(), "run", client.SocketName)
+	startSecureAgent(t, alice, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tokens := make(chan client.PairProgress, 1)
+	asked := make(chan string, 1)
+	type outcome struct {
+		r   client.PairResult
+		err error
+	}
+	shown := make(chan outcome, 1)
+	go func() {
+		c, err := client.Dial(ctx, sock)
+		if err != nil {
+			shown <- outcome{err: err}
+			return
+		}
+		r, err := c.Pair(ctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
+			Show:    func(p client.PairProgress) { tokens <- p },
+			Confirm: func(_ context.Context, n string) error { asked <- n; return nil },
+		})
+		shown <- outcome{r, err}
+	}()
+	var p client.PairProgress
+	select {
+	case p = <-tokens:
+	case o := <-shown:
+		t.Fatalf("no token: %v", o.err)
+	}
+	var carolSaw string
+	res, err := pairing.JoinCode(ctx, p.Code, p.CodeEndpoint, pairing.Options{Identity: carol.id, Recorder: carol.ts, Loopback: true,
+		Confirm: func(_ context.Context, r pairing.Result) error { carolSaw = r.Comparison; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := <-shown
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	n := <-asked
+	if n == "" || n != carolSaw || o.r.Comparison != n || o.r.Method != "code" || o.r.Name != "carol" || res.PeerName != "alice" {
+		t.Fatalf("asked %q, carol saw %q, agent's result %+v, carol's %+v", n, carolSaw, o.r, res)
+	}
+	verified(t, alice.ts, o.r.Fingerprint, "code")
+}
