@@ -229,3 +229,51 @@ func TestPairShowJoinedByCode(t *testing.T) {
 	}
 	verified(t, alice.ts, o.r.Fingerprint, "code")
 }
+
+// The agent shows, the other device joins by code, and the client goes
+// while its user is asked: the joiner is told (a refusal) at once.
+func TestPairShowAbandonedAtComparison(t *testing.T) {
+	alice, carol := newDevice(t, "alice"), newDevice(t, "carol")
+	sock := filepath.Join(t.TempDir(), "run", client.SocketName)
+	startSecureAgent(t, alice, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	cctx, ccancel := context.WithCancel(ctx)
+	tokens := make(chan client.PairProgress, 1)
+	done := make(chan error, 1)
+	go func() {
+		c, err := client.Dial(ctx, sock)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = c.Pair(cctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
+			Show: func(p client.PairProgress) { tokens <- p },
+			Confirm: func(qctx context.Context, _ string) error {
+				ccancel() // Ctrl-C while the question is up
+				<-qctx.Done()
+				return qctx.Err()
+			},
+		})
+		done <- err
+	}()
+	var p client.PairProgress
+	select {
+	case p = <-tokens:
+	case err := <-done:
+		t.Fatalf("no token: %v", err)
+	}
+	// carol says yes and waits for the agent's side.
+	_, err := pairing.JoinCode(ctx, p.Code, p.CodeEndpoint, pairing.Options{Identity: carol.id, Recorder: carol.ts, Loopback: true})
+	if !errors.Is(err, pairing.ErrRefused) {
+		t.Fatalf("joiner after the showing side's client went away: %v, want ErrRefused", err)
+	}
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("abandoned Pair: %v, want context.Canceled", err)
+	}
+	for _, ts := range []*trust.Store{alice.ts, carol.ts} {
+		if rs, _ := ts.List(); len(rs) != 0 {
+			t.Errorf("records after an abandoned pairing: %+v", rs)
+		}
+	}
+}
