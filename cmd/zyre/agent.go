@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -120,6 +121,11 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	home := ""
 	if f.secure && !f.ephemeral {
 		home, _ = homeDir(env, f.home)
+		// Info's home is compared by commands run in other directories:
+		// a relative one would name another directory there.
+		if abs, err := filepath.Abs(home); err == nil {
+			home = abs
+		}
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Socket: sock, Home: home, Version: version, Logger: log,
