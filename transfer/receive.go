@@ -62,7 +62,7 @@ type Received struct {
 // Receive waits for an offer from a trusted peer, receives it into
 // opts.Dir, checks every file's SHA-256, moves each into place, and
 // returns when all are. It reads n's events itself.
-func Receive(ctx context.Context, n *zre.Node, opts ReceiveOptions) (Received, error) {
+func Receive(ctx context.Context, n Node, opts ReceiveOptions) (Received, error) {
 	if opts.PeerWait <= 0 {
 		opts.PeerWait = 2 * time.Minute
 	}
@@ -81,7 +81,7 @@ func Receive(ctx context.Context, n *zre.Node, opts ReceiveOptions) (Received, e
 }
 
 type receiver struct {
-	n    *zre.Node
+	n    Node
 	opts ReceiveOptions
 	log  *slog.Logger
 	root *os.Root
