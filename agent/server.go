@@ -65,6 +65,7 @@ type Server struct {
 	subs    map[*subscriber]struct{}
 	uid     int
 	wg      sync.WaitGroup
+	xfer    xferState // file transfers (transfer.go); the event goroutine's
 }
 
 type subscriber struct {
@@ -210,6 +211,7 @@ func (s *Server) loop(ctx context.Context) error {
 				return errors.New("agent: the node stopped")
 			}
 			s.tracker.Handle(e)
+			s.xfer.feed(e)
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(e)
 			}
@@ -282,6 +284,10 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 		}
 		if req.Op == "subscribe" {
 			s.subscribe(ctx, req, send)
+			return
+		}
+		if h := s.xferOp(req.Op); h != nil {
+			h(ctx, c, rd, line) // owns the connection from here
 			return
 		}
 		result, err := s.handle(ctx, req)
@@ -375,6 +381,8 @@ func (s *Server) handle(ctx context.Context, req client.Request) (any, error) {
 			return nil, errors.New("whisper: no content")
 		}
 		return nil, n.Whisper(id, req.Content...)
+	case "transfers":
+		return s.transfers(ctx)
 	case "trust.list":
 		if s.cfg.Trust == nil {
 			return nil, errors.New("trust.list: the agent's node is in plain mode: no trust store")
