@@ -20,7 +20,7 @@ Run this device's node in the foreground: unlock the identity once, run one
 secure node (beacons, the groups of --group), own its trust store, and serve
 a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
-monitor, chat, peers and trust list use while it runs. Only this user may
+monitor, chat, peers, trust list, send and receive use while it runs. Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
 It runs until interrupted (SIGINT or SIGTERM).`
 

@@ -28,6 +28,7 @@ introduced, or met on first use with --trust tofu. Symbolic links are not
 sent.`
 
 const receiveUsage = `usage: zyre receive [flags]
+       zyre receive auto-accept list|add PEER|remove PEER
 
 Receive what one trusted peer sends with "zyre send" into --dir, and exit.
 Nothing is written outside --dir, whatever names the sender uses; a name
@@ -36,7 +37,18 @@ are moved into place once their SHA-256 is checked; a cut transfer resumes
 from there. The offer is accepted on the terminal, or with --yes (with
 --from, for that peer only). Offers come from verified or introduced peers
 only, unless --trust tofu: then --yes without --from accepts the first
-offer of any peer on the network, and says so.`
+offer of any peer on the network, and says so.
+
+The offers of the peers in the auto-accept list are accepted without
+asking (without a terminal and without --yes, only theirs): --always-from
+PEER adds one, "receive auto-accept" lists, adds and removes them. The list
+is HOME/auto-accept.json (the agent's home while an agent runs, else --home
+or the default home); an entry holds the peer's UUID and key, so the same
+UUID with another key is asked about again.
+
+While an agent runs (zyre agent), receive goes through it: its node takes
+the offer and it writes the files; the same for send, whose files the
+agent reads.`
 
 // transferFlags are the flags send and receive share beside the node's.
 type transferFlags struct {

@@ -289,19 +289,15 @@ func addAutoAccept(ctx context.Context, env *cliEnv, home string, list *autoacce
 	return e, nil
 }
 
-const autoAcceptUsage = `usage: zyre receive auto-accept list [--json]
-       zyre receive auto-accept add PEER
-       zyre receive auto-accept remove PEER
-
-The peers whose offers "zyre receive" (and the agent) accept without
-asking, kept in HOME/auto-accept.json (the agent's home while one runs,
-else --home or the default home). An entry holds the peer's UUID and key:
-the same UUID with another key is asked about again.`
-
 // runAutoAccept implements "zyre receive auto-accept".
 func runAutoAccept(ctx context.Context, env *cliEnv, f *transferFlags, home string, asJSON bool, args []string) error {
 	if len(args) == 0 {
-		return withHint(fmt.Errorf("%w: auto-accept: want list, add PEER or remove PEER", errUsage), autoAcceptUsage)
+		return withHint(fmt.Errorf("%w: auto-accept: want list, add PEER or remove PEER", errUsage), `see "zyre receive --help"`)
+	}
+	switch args[0] {
+	case "list", "add", "remove":
+	default:
+		return withHint(fmt.Errorf("%w: unknown command \"receive auto-accept %s\"", errUsage, args[0]), `the commands are list, add PEER and remove PEER (see "zyre receive --help")`)
 	}
 	list := autoaccept.Open(home)
 	want := 0
@@ -344,5 +340,5 @@ func runAutoAccept(ctx context.Context, env *cliEnv, f *transferFlags, home stri
 		fmt.Fprintf(env.stderr, "zyre: %s %s removed from the auto-accept list: its offers are asked about again\n", safe(e.Name), shortID(e.UUID))
 		return nil
 	}
-	return withHint(fmt.Errorf("%w: unknown command \"receive auto-accept %s\"", errUsage, args[0]), autoAcceptUsage)
+	return nil
 }
