@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	Node *zre.Node
 	// Trust is the node's trust store (nil in plain mode).
 	Trust *trust.Store
+	// Secret is the node's secret key (zero in plain mode): private
+	// streams through the agent seal and open with it (stream.go).
+	Secret curve.SecretKey
 	// Socket is the control socket's path (client.DefaultSocket).
 	Socket string
 	// Home is the node's home directory, reported in Info.

@@ -36,6 +36,7 @@ const TapQueue = 512
 type xferState struct {
 	taps      map[*tap]struct{}
 	receiving bool
+	streams   map[string]bool // groups with a stream through the agent (stream.go)
 }
 
 // transfers answers "transfers": how many run.
@@ -43,7 +44,8 @@ func (s *Server) transfers(ctx context.Context) (client.Transfers, error) {
 	var t client.Transfers
 	if !s.do(ctx, func() {
 		t.Receiving = s.xfer.receiving
-		t.Sending = len(s.xfer.taps)
+		t.Streams = len(s.xfer.streams)
+		t.Sending = len(s.xfer.taps) - t.Streams
 		if t.Receiving {
 			t.Sending--
 		}
@@ -58,6 +60,21 @@ func (s *Server) transfers(ctx context.Context) (client.Transfers, error) {
 type tap struct {
 	*zre.Node
 	ch chan zre.Event
+	// all: every event (a private group's), not only a transfer's; lost:
+	// events were dropped since the last one handed on, which an
+	// Overflow event tells before the next.
+	all, lost bool
+	// keep: the node was in the group before a stream's Group joined it:
+	// its Leave leaves the node in it.
+	keep string
+}
+
+// Leave leaves group, unless the node was in it before (keep).
+func (t *tap) Leave(group string) error {
+	if group == t.keep {
+		return nil
+	}
+	return t.Node.Leave(group)
 }
 
 func (t *tap) Events() <-chan zre.Event { return t.ch }
@@ -68,19 +85,29 @@ func (x *xferState) feed(e zre.Event) {
 	if len(x.taps) == 0 {
 		return
 	}
+	forTransfer := false
 	switch e := e.(type) {
 	case *zre.Whisper:
-		if !transfer.IsMessage(e.Content) {
-			return
-		}
+		forTransfer = transfer.IsMessage(e.Content)
 	case *zre.Enter, *zre.Exit:
-	default:
-		return
+		forTransfer = true
 	}
 	for t := range x.taps {
+		if !t.all && !forTransfer {
+			continue
+		}
+		if t.lost {
+			select {
+			case t.ch <- &zre.Overflow{}:
+				t.lost = false
+			default:
+				continue
+			}
+		}
 		select {
 		case t.ch <- e:
 		default:
+			t.lost = t.all
 		}
 	}
 }
@@ -93,6 +120,8 @@ func (s *Server) xferOp(op string) func(ctx context.Context, c *net.UnixConn, rd
 		return s.serveSend
 	case "receive":
 		return s.serveReceive
+	case "stream.send", "stream.recv":
+		return s.serveStream // stream.go
 	}
 	return nil
 }

@@ -197,6 +197,7 @@ func (c *Client) transfer(ctx context.Context, id *uint64, req any, on func(Tran
 type Transfers struct {
 	Sending   int  `json:"sending"`
 	Receiving bool `json:"receiving"`
+	Streams   int  `json:"streams"` // streams sent or received (stream.go)
 }
 
 // Transfers asks the agent what transfers run.

@@ -115,7 +115,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		home, _ = homeDir(env, f.home)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Socket: sock, Home: home, Version: version, Logger: log,
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Secret: f.secret, Socket: sock, Home: home, Version: version, Logger: log,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
