@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 )
 
 // Private streams through the agent ("stream.send", "stream.recv";
@@ -138,7 +137,9 @@ func (c *Client) startStream(ctx context.Context, req *StreamRequest) (StreamMsg
 	c.subd = true
 	c.next++
 	req.ID = c.next
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	// The connection is this transfer's: ending ctx closes it, which
+	// ends the transfer in the agent too.
+	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
 	if err := c.writeJSON(req); err != nil {
 		return StreamMsg{}, stop, c.ctxErr(ctx, fmt.Errorf("client: %s: %w", req.Op, err))
 	}

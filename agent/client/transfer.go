@@ -162,7 +162,9 @@ func (c *Client) transfer(ctx context.Context, id *uint64, req any, on func(Tran
 	c.subd = true
 	c.next++
 	*id = c.next
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	// The connection is this transfer's: ending ctx closes it, which
+	// ends the transfer in the agent too.
+	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
 	defer stop()
 	if err := c.writeJSON(req); err != nil {
 		return TransferResult{}, c.ctxErr(ctx, fmt.Errorf("client: transfer: %w", err))
