@@ -86,6 +86,10 @@ type streamGroup struct {
 	ending atomic.Bool
 	opaque atomic.Int64 // UnixNano of the first record of the read sender we could not open since the last we could
 	sender atomic.Pointer[uuid.UUID]
+	// readers: the senders a private chat reads (chat.go), uuid.UUID ->
+	// *atomic.Int64: UnixNano of the first record of it we could not open
+	// since its last line.
+	readers sync.Map
 }
 
 func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, sc *streamConn, req *client.StreamRequest) (client.StreamMsg, error) {
@@ -124,54 +128,11 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 	// The stream ends with its client.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tap{Node: n, ch: make(chan zre.Event, StreamTapQueue), all: true}
-	if slices.Contains(n.OwnGroups(), req.Group) {
-		t.keep = req.Group
-	}
-	busy := false
-	if !s.do(ctx, func() {
-		if s.xfer.streams[req.Group] {
-			busy = true
-			return
-		}
-		if s.xfer.taps == nil {
-			s.xfer.taps = map[*tap]struct{}{}
-		}
-		if s.xfer.streams == nil {
-			s.xfer.streams = map[string]bool{}
-		}
-		s.xfer.taps[t] = struct{}{}
-		s.xfer.streams[req.Group] = true
-	}) {
-		return none, errors.New("the agent is stopping")
-	}
-	if busy {
-		return none, fmt.Errorf("a stream in %q runs already through this agent: one at a time per group", req.Group)
-	}
-	defer s.do(ctx, func() {
-		delete(s.xfer.taps, t)
-		delete(s.xfer.streams, req.Group)
-	})
-	g := &streamGroup{acks: make(chan uuid.UUID, 64)}
-	opts.OnOpaque = func(peer uuid.UUID, _ []byte) {
-		if p := g.sender.Load(); p != nil && *p == peer {
-			g.opaque.CompareAndSwap(0, time.Now().UnixNano())
-		}
-	}
-	o, err := zyregroup.Open(t, req.Group, opts, func(ev zre.Event) {
-		if w, ok := ev.(*zre.Whisper); ok && g.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == StreamAck &&
-			string(w.Content[1]) == "EOF" && string(w.Content[2]) == req.Group {
-			select {
-			case g.acks <- w.Peer:
-			default:
-			}
-		}
-	})
+	g, closeGroup, err := s.openGroup(ctx, req.Group, opts)
 	if err != nil {
 		return none, err
 	}
-	g.Opened = o
-	defer o.Close()
+	defer closeGroup()
 	if req.Op == "stream.send" {
 		// The client's frames: data, then the end. Its hanging up, or
 		// anything else, cuts the stream.
@@ -184,6 +145,67 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 		cancel()
 	}()
 	return s.streamRecv(sctx, sc, g, req, wait)
+}
+
+// openGroup attaches the private group to the agent's node, fed by a tap
+// of every event; one per group at a time. closeGroup undoes it.
+func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
+	n := s.cfg.Node
+	t := &tap{Node: n, ch: make(chan zre.Event, StreamTapQueue), all: true}
+	if slices.Contains(n.OwnGroups(), group) {
+		t.keep = group
+	}
+	busy := false
+	if !s.do(ctx, func() {
+		if s.xfer.streams[group] {
+			busy = true
+			return
+		}
+		if s.xfer.taps == nil {
+			s.xfer.taps = map[*tap]struct{}{}
+		}
+		if s.xfer.streams == nil {
+			s.xfer.streams = map[string]bool{}
+		}
+		s.xfer.taps[t] = struct{}{}
+		s.xfer.streams[group] = true
+	}) {
+		return nil, nil, errors.New("the agent is stopping")
+	}
+	if busy {
+		return nil, nil, fmt.Errorf("a stream or private chat in %q runs already through this agent: one at a time per group", group)
+	}
+	untap := func() {
+		s.do(ctx, func() {
+			delete(s.xfer.taps, t)
+			delete(s.xfer.streams, group)
+		})
+	}
+	g = &streamGroup{acks: make(chan uuid.UUID, 64)}
+	opts.OnOpaque = func(peer uuid.UUID, _ []byte) {
+		now := time.Now().UnixNano()
+		if p := g.sender.Load(); p != nil && *p == peer {
+			g.opaque.CompareAndSwap(0, now)
+		}
+		if v, ok := g.readers.Load(peer); ok {
+			v.(*atomic.Int64).CompareAndSwap(0, now)
+		}
+	}
+	o, err := zyregroup.Open(t, group, opts, func(ev zre.Event) {
+		if w, ok := ev.(*zre.Whisper); ok && g.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == StreamAck &&
+			string(w.Content[1]) == "EOF" && string(w.Content[2]) == group {
+			select {
+			case g.acks <- w.Peer:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		untap()
+		return nil, nil, err
+	}
+	g.Opened = o
+	return g, func() { o.Close(); untap() }, nil
 }
 
 func orAuto(s string) string {

@@ -122,6 +122,8 @@ func (s *Server) xferOp(op string) func(ctx context.Context, c *net.UnixConn, rd
 		return s.serveReceive
 	case "stream.send", "stream.recv":
 		return s.serveStream // stream.go
+	case "chat.private":
+		return s.serveChat // chat.go
 	}
 	return nil
 }

@@ -358,3 +358,69 @@ func TestStreamThroughAgent(t *testing.T) {
 		})
 	}
 }
+
+func TestPrivateChatThroughAgent(t *testing.T) {
+	a, b := twoAgents(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ca, fa, err := dial(t, a.sock).ChatPrivate(ctx, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	cb, fb, err := dial(t, b.sock).ChatPrivate(ctx, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cb.Close()
+	// next reads c's messages until one of kind (others: members, sent).
+	next := func(c *client.PrivateChat, kind string) client.StreamMsg {
+		t.Helper()
+		for {
+			m, err := c.Next()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", kind, err)
+			}
+			if m.Kind == kind {
+				return m
+			}
+		}
+	}
+	// Each waits until the other holds its key.
+	if fa.Kind != client.ChatChatting || fb.Kind != client.ChatChatting {
+		t.Fatalf("first messages %+v, %+v", fa, fb)
+	}
+	if fa.Members == 0 {
+		if m := next(ca, client.ChatMembers); m.Members != 1 {
+			t.Fatalf("laptop's members %+v", m)
+		}
+	}
+	if fb.Members == 0 {
+		if m := next(cb, client.ChatMembers); m.Members != 1 {
+			t.Fatalf("tablet's members %+v", m)
+		}
+	}
+	if err := ca.Send("hello tablet"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(ca, client.ChatSent); m.Text != "hello tablet" {
+		t.Fatalf("sent %+v", m)
+	}
+	if m := next(cb, client.ChatLine); m.Text != "hello tablet" || m.Name != "laptop" || m.Peer != a.n.UUID().String() {
+		t.Fatalf("tablet got %+v", m)
+	}
+	if err := cb.Send("hello laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(ca, client.ChatLine); m.Text != "hello laptop" || m.Name != "tablet" {
+		t.Fatalf("laptop got %+v", m)
+	}
+	if err := ca.End(); err != nil {
+		t.Fatal(err)
+	}
+	next(ca, client.StreamResult)
+	// A stream in the same group of the same agent waits its turn.
+	if _, _, err := dial(t, b.sock).StreamSend(ctx, client.StreamRequest{Group: "lab"}); err == nil || !strings.Contains(err.Error(), "runs already") {
+		t.Fatalf("a stream beside the chat: %v", err)
+	}
+}

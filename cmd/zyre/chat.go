@@ -38,8 +38,15 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	if c != nil {
 		defer c.Close()
 		if !*public {
-			// The agent carries no private groups yet.
-			fmt.Fprintln(env.stderr, `zyre: warning: through the agent, chat is not sealed: every peer of the group reads it (run "zyre chat --no-agent --secure" for a private chat)`)
+			// Sealed to the trusted members when the agent's node is
+			// secure, as the one-shot secure chat (chat_agent.go).
+			info, err := c.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if info.Secure {
+				return chatAgentPrivate(ctx, env, c, info, a.path(env), f.groups[0], *wait)
+			}
 		}
 		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
 	}
