@@ -44,6 +44,11 @@ type Config struct {
 	// Secret is the node's secret key (zero in plain mode): private
 	// streams through the agent seal and open with it (stream.go).
 	Secret curve.SecretKey
+	// ReceiveDir, if set, is where the agent receives, in the background,
+	// the offers of the peers of its auto-accept list (background.go);
+	// Notify, if set, is told what it received, on its own goroutine.
+	ReceiveDir string
+	Notify     func(string)
 	// Socket is the control socket's path (client.DefaultSocket).
 	Socket string
 	// Home is the node's home directory, reported in Info.
@@ -184,6 +189,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			}()
 		}
 	}()
+	s.goBackground(ctx) // background.go
 	err := s.loop(ctx)
 	cancel()
 	s.ln.Close()

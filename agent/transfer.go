@@ -35,8 +35,11 @@ const TapQueue = 512
 // xferState is owned by the event goroutine.
 type xferState struct {
 	taps      map[*tap]struct{}
-	receiving bool
-	streams   map[string]bool // groups with a stream through the agent (stream.go)
+	receiving bool // a receive runs: a client's, or the background's (background)
+	// background: the receive that runs is the background one's
+	// (background.go).
+	background bool
+	streams    map[string]bool // groups with a stream through the agent (stream.go)
 }
 
 // transfers answers "transfers": how many run.
@@ -45,8 +48,13 @@ func (s *Server) transfers(ctx context.Context) (client.Transfers, error) {
 	if !s.do(ctx, func() {
 		t.Receiving = s.xfer.receiving
 		t.Streams = len(s.xfer.streams)
-		t.Sending = len(s.xfer.taps) - t.Streams
-		if t.Receiving {
+		t.Background = s.xfer.background
+		for tp := range s.xfer.taps {
+			if !tp.all && !tp.background {
+				t.Sending++
+			}
+		}
+		if t.Receiving && !t.Background {
 			t.Sending--
 		}
 	}) {
@@ -67,6 +75,9 @@ type tap struct {
 	// keep: the node was in the group before a stream's Group joined it:
 	// its Leave leaves the node in it.
 	keep string
+	// background: the background receive's, fed nothing while a client's
+	// receive runs.
+	background bool
 }
 
 // Leave leaves group, unless the node was in it before (keep).
@@ -93,7 +104,7 @@ func (x *xferState) feed(e zre.Event) {
 		forTransfer = true
 	}
 	for t := range x.taps {
-		if !t.all && !forTransfer {
+		if !t.all && !forTransfer || t.background && x.receiving && !x.background {
 			continue
 		}
 		if t.lost {
@@ -209,10 +220,10 @@ func (s *Server) runXfer(ctx context.Context, c *net.UnixConn, rd *bufio.Reader,
 	defer cancel(nil)
 	go x.read(rd, cancel)
 	t := &tap{Node: n, ch: make(chan zre.Event, TapQueue)}
-	var busy bool
+	var busy, bg bool
 	if !s.do(ctx, func() {
 		if receive && s.xfer.receiving {
-			busy = true
+			busy, bg = true, s.xfer.background
 			return
 		}
 		if s.xfer.taps == nil {
@@ -224,6 +235,10 @@ func (s *Server) runXfer(ctx context.Context, c *net.UnixConn, rd *bufio.Reader,
 		}
 	}) {
 		fail(errors.New("the agent is stopping"))
+		return
+	}
+	if busy && bg {
+		fail(errors.New("the agent is receiving from an auto-accepted peer in the background: one receive at a time; try again when it is done"))
 		return
 	}
 	if busy {

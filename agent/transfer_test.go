@@ -29,7 +29,7 @@ type secureAgent struct {
 	sock string
 }
 
-func newSecureAgent(t *testing.T, port int, name string) *secureAgent {
+func newSecureAgent(t *testing.T, port int, name string, opts ...func(*Config)) *secureAgent {
 	t.Helper()
 	_, sec, err := curve.GenerateKeyPair(rand.Reader)
 	if err != nil {
@@ -50,7 +50,11 @@ func newSecureAgent(t *testing.T, port int, name string) *secureAgent {
 		t.Fatal(err)
 	}
 	a := &secureAgent{n: n, sec: sec, st: st, home: home, sock: filepath.Join(t.TempDir(), "run", client.SocketName)}
-	srv, err := Listen(Config{Node: n, Trust: st, Secret: sec, Home: home, Socket: a.sock, Version: "test"})
+	cfg := Config{Node: n, Trust: st, Secret: sec, Home: home, Socket: a.sock, Version: "test"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,9 +82,9 @@ func (a *secureAgent) verify(t *testing.T, b *secureAgent) {
 
 // twoAgents starts laptop and tablet, trusting each other, and waits
 // until each sees the other.
-func twoAgents(t *testing.T) (a, b *secureAgent) {
+func twoAgents(t *testing.T, tabletOpts ...func(*Config)) (a, b *secureAgent) {
 	port := 20000 + mrand.IntN(40000)
-	a, b = newSecureAgent(t, port, "laptop"), newSecureAgent(t, port, "tablet")
+	a, b = newSecureAgent(t, port, "laptop"), newSecureAgent(t, port, "tablet", tabletOpts...)
 	a.verify(t, b)
 	b.verify(t, a)
 	waitMember(t, dial(t, a.sock), "tablet")
@@ -422,5 +426,64 @@ func TestPrivateChatThroughAgent(t *testing.T) {
 	// A stream in the same group of the same agent waits its turn.
 	if _, _, err := dial(t, b.sock).StreamSend(ctx, client.StreamRequest{Group: "lab"}); err == nil || !strings.Contains(err.Error(), "runs already") {
 		t.Fatalf("a stream beside the chat: %v", err)
+	}
+}
+
+func TestBackgroundReceive(t *testing.T) {
+	inbox := t.TempDir()
+	notes := make(chan string, 16)
+	a, b := twoAgents(t, func(c *Config) {
+		c.ReceiveDir = inbox
+		c.Notify = func(m string) { notes <- m }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	src := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(src, []byte("hello"), 0o600)
+
+	// laptop is not auto-accepted: the background receive leaves its
+	// offer alone (no REJECT), and a client's receive takes it.
+	sent := make(chan error, 1)
+	go func() {
+		_, err := dial(t, a.sock).Send(ctx, client.SendRequest{Peer: "tablet", Paths: []string{src}}, func(client.TransferEvent) {})
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		t.Fatalf("the send ended before any receive: %v", err)
+	case <-time.After(3 * time.Second): // more than one re-offer (every 2 s)
+	}
+	dst := t.TempDir()
+	o := <-receive(t, b.sock, client.ReceiveRequest{Dir: dst, Yes: true}, false)
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "notes.txt")); err == nil {
+		t.Fatal("the background receive took an offer of a peer not in the list")
+	}
+
+	// In the list: received in the background, with nobody asking.
+	if _, err := autoaccept.Open(b.home).Add(ctx, autoaccept.Entry{UUID: a.n.UUID(), Name: "laptop", Key: a.n.PublicKey().Z85()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(t, a.sock).Send(ctx, client.SendRequest{Peer: "tablet", Paths: []string{src}}, func(client.TransferEvent) {}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-notes:
+			if !strings.HasPrefix(m, "received 1 file(s)") {
+				continue
+			}
+			if got, _ := os.ReadFile(filepath.Join(inbox, "notes.txt")); string(got) != "hello" {
+				t.Fatalf("the background receive wrote %q", got)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("nothing received in the background")
+		}
 	}
 }

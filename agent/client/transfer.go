@@ -200,6 +200,9 @@ type Transfers struct {
 	Sending   int  `json:"sending"`
 	Receiving bool `json:"receiving"`
 	Streams   int  `json:"streams"` // streams sent or received (stream.go)
+	// Background: the receive that runs is the agent's background one
+	// (an auto-accepted peer's offer into its --receive-dir).
+	Background bool `json:"background,omitempty"`
 }
 
 // Transfers asks the agent what transfers run.

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -22,7 +24,9 @@ a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
 monitor, chat, peers, trust list, send and receive use while it runs. Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
-It runs until interrupted (SIGINT or SIGTERM).`
+With --receive-dir, it receives the files that the peers of the
+auto-accept list send ("zyre receive auto-accept") into that folder, with
+nobody running "zyre receive". It runs until interrupted (SIGINT or SIGTERM).`
 
 // agentFlags are the flags of the commands that can use a running agent.
 type agentFlags struct {
@@ -89,6 +93,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	var a agentFlags
 	a.register(f.fs)
 	plain := f.fs.Bool("plain", false, "run a plain (not secure) node: no identity, no trust store")
+	recvDir := f.fs.String("receive-dir", "", "receive the offers of the peers of the auto-accept list (\"zyre receive auto-accept\") into this `folder`, in the background, while no \"zyre receive\" runs")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -99,6 +104,19 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: --plain excludes --secure, --ephemeral and --home", errUsage)
 	}
 	f.secure = !*plain
+	if *recvDir != "" {
+		if *plain || f.ephemeral {
+			return fmt.Errorf("%w: --receive-dir needs the identity and trust store of a home (not --plain or --ephemeral)", errUsage)
+		}
+		abs, err := filepath.Abs(*recvDir)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--receive-dir %s: not a folder", abs)
+		}
+		*recvDir = abs
+	}
 	sock := a.path(env)
 	// Refuse early, before unlocking the identity, when one runs already.
 	if c, err := client.Dial(ctx, sock); err == nil {
@@ -115,7 +133,8 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		home, _ = homeDir(env, f.home)
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Secret: f.secret, Socket: sock, Home: home, Version: version, Logger: log,
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Secret: f.secret, ReceiveDir: *recvDir,
+		Notify: func(msg string) { fmt.Fprintln(env.stderr, "zyre: "+terminalText(msg)) }, Socket: sock, Home: home, Version: version, Logger: log,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
