@@ -44,8 +44,12 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 			if err != nil {
 				return err
 			}
-			if info.Secure {
+			if info.Secure && info.Home != "" {
 				return chatAgentPrivate(ctx, env, c, info, a.path(env), f.groups[0], *wait)
+			}
+			if info.Secure {
+				// An --ephemeral agent: no trust store to seal to.
+				fmt.Fprintln(env.stderr, `zyre: warning: the agent runs an ephemeral identity without a trust store: this chat is not sealed, every peer of the group reads it`)
 			}
 		}
 		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
