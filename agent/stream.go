@@ -222,9 +222,19 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	defer wcancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	// The client sends nothing before "streaming": a Peek that returns
+	// meanwhile is its hanging up. (It returns later with the first frame;
+	// frames are read once it has.)
+	peeked := make(chan error, 1)
+	go func() { _, err := rd.Peek(1); peeked <- err }()
 	for len(g.Members()) < req.Members {
 		select {
 		case <-tick.C:
+		case err := <-peeked:
+			if err == nil {
+				err = errors.New("data before the stream was opened")
+			}
+			return none, fmt.Errorf("stream: the client, while waiting for members: %w", err)
 		case <-wctx.Done():
 			return none, fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
 				len(g.Members()), req.Members, req.Group, wctx.Err())
@@ -237,6 +247,11 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	}
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamStreaming, Members: sentTo, Suite: g.Suite().String()}); err != nil {
 		return none, err
+	}
+	select {
+	case <-peeked:
+	case <-ctx.Done():
+		return none, ctx.Err()
 	}
 	var buf []byte
 	var total int64

@@ -487,3 +487,46 @@ func TestBackgroundReceive(t *testing.T) {
 		}
 	}
 }
+
+// A stream's sender that hangs up while the agent waits for members ends
+// the stream at once, not after the wait.
+func TestStreamSenderGoneWhileWaiting(t *testing.T) {
+	a, _ := twoAgents(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c := dial(t, a.sock)
+	sctx, scancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.StreamSend(sctx, client.StreamRequest{Group: "nobody-here", Members: 1, WaitMS: testTimeout.Milliseconds()})
+		errc <- err
+	}()
+	// The agent holds the group while it waits.
+	ac := dial(t, a.sock)
+	for {
+		tr, err := ac.Transfers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Streams == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	scancel()
+	<-errc
+	start := time.Now()
+	for {
+		tr, err := ac.Transfers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.Streams == 0 {
+			break
+		}
+		if time.Since(start) > testTimeout/2 {
+			t.Fatal("the stream outlived its client")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
