@@ -148,6 +148,30 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				}
 			}
 			var removed error
+			for p, running := range readers {
+				if !running {
+					continue
+				}
+				if err := g.cutOff(p, n.PeerName(p), req.Group); err != nil {
+					if _, ok := g.removed.Load(p); ok {
+						removed = err
+						break
+					}
+					// Cut off: an error only when nobody else is read.
+					g.probed.Delete(p)
+					others := 0
+					for q, r := range readers {
+						if r && q != p {
+							others++
+						}
+					}
+					if others == 0 {
+						removed = err
+						break
+					}
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: n.PeerName(p), Text: err.Error()})
+				}
+			}
 			g.readers.Range(func(k, v any) bool {
 				if t := v.(*atomic.Int64).Load(); t != 0 && time.Since(time.Unix(0, t)) >= chatRemovedAfter {
 					p := k.(uuid.UUID)

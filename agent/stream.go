@@ -31,6 +31,19 @@ import (
 // stream (frames StreamAck, "EOF", group), as "zyre stream recv" does.
 const StreamAck = "zyre-stream/1"
 
+// The other WHISPERs of "zyre stream" and "zyre chat" about a private
+// group, frames StreamAck, the kind, the group: a probe of a silent member
+// (answered with ProbedFrame), and a sender's notice that it removed us
+// (a fourth frame: why).
+const (
+	ProbeFrame   = "PROBE"
+	ProbedFrame  = "PROBED"
+	RemovedFrame = "REMOVED"
+	// ProbeWait is how long a probe may go unanswered before the member
+	// is taken for cut off.
+	ProbeWait = 3 * time.Second
+)
+
 // StreamTapQueue is a stream's queue of node events (a full one drops and
 // tells the Group with an Overflow, which resynchronises).
 const StreamTapQueue = 4096
@@ -90,6 +103,33 @@ type streamGroup struct {
 	// *atomic.Int64: UnixNano of the first record of it we could not open
 	// since its last line.
 	readers sync.Map
+	// probed: senders we read that went silent and were probed, unanswered
+	// (uuid.UUID -> time.Time); removed: senders we read that told us we
+	// are removed (uuid.UUID -> why).
+	probed, removed sync.Map
+}
+
+// reading reports whether peer is a sender we read.
+func (g *streamGroup) reading(peer uuid.UUID) bool {
+	if p := g.sender.Load(); p != nil && *p == peer {
+		return true
+	}
+	_, ok := g.readers.Load(peer)
+	return ok
+}
+
+// cutOff returns why the sender peer, named name, is no longer read: it
+// told us we are removed, or a probe went unanswered for ProbeWait; nil
+// while neither.
+func (g *streamGroup) cutOff(peer uuid.UUID, name, group string) error {
+	if why, ok := g.removed.Load(peer); ok {
+		return fmt.Errorf("%s %s removed this device from the private group %q: %s", name, peer.String()[:8], group, why)
+	}
+	if t, ok := g.probed.Load(peer); ok && time.Since(t.(time.Time)) >= ProbeWait {
+		return fmt.Errorf("%s %s sends this device nothing any more and answers no probe while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)",
+			name, peer.String()[:8], group)
+	}
+	return nil
 }
 
 func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, sc *streamConn, req *client.StreamRequest) (client.StreamMsg, error) {
@@ -192,12 +232,29 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 		}
 	}
 	o, err := zyregroup.Open(t, group, opts, func(ev zre.Event) {
-		if w, ok := ev.(*zre.Whisper); ok && g.ending.Load() && len(w.Content) == 3 && string(w.Content[0]) == StreamAck &&
-			string(w.Content[1]) == "EOF" && string(w.Content[2]) == group {
+		if si, ok := ev.(*zre.Silent); ok && g.reading(si.Peer) {
+			// Idle, or its node dropped ours: a probe tells.
+			g.probed.LoadOrStore(si.Peer, time.Now())
+			n.Whisper(si.Peer, []byte(StreamAck), []byte(ProbeFrame), []byte(group))
+			return
+		}
+		w, ok := ev.(*zre.Whisper)
+		if !ok || len(w.Content) < 3 || string(w.Content[0]) != StreamAck || string(w.Content[2]) != group {
+			return
+		}
+		switch kind := string(w.Content[1]); {
+		case kind == "EOF" && len(w.Content) == 3 && g.ending.Load():
 			select {
 			case g.acks <- w.Peer:
 			default:
 			}
+		case kind == ProbeFrame && len(w.Content) == 3:
+			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
+		case kind == ProbedFrame && len(w.Content) == 3:
+			g.probed.Delete(w.Peer)
+		case kind == RemovedFrame && len(w.Content) == 4 && g.reading(w.Peer):
+			why := string(w.Content[3])
+			g.removed.Store(w.Peer, why)
 		}
 	})
 	if err != nil {
@@ -330,6 +387,10 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 		for {
 			select {
 			case <-tick.C:
+				if err := g.cutOff(sender, name, req.Group); err != nil {
+					rcancel(err)
+					return
+				}
 				if t := g.opaque.Load(); t != 0 && time.Since(time.Unix(0, t)) >= opaqueWait {
 					rcancel(fmt.Errorf("%s %s no longer gives this device its key: removed from the private group %q (revoked?)", name, sender.String()[:8], req.Group))
 					return

@@ -530,3 +530,48 @@ func TestStreamSenderGoneWhileWaiting(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An agent that hosts a private group answers the probe of a member that
+// found it silent, as a one-shot "zyre stream" or "zyre chat" does.
+func TestAgentAnswersProbe(t *testing.T) {
+	port := 20000 + mrand.IntN(40000)
+	a := newSecureAgent(t, port, "laptop")
+	_, sec, err := curve.GenerateKeyPair(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := zre.New(zre.Config{Name: "prober", Beacon: zre.BeaconConfig{Port: port, Loopback: true, Interval: 100 * time.Millisecond},
+		Secure: &zre.SecureConfig{Secret: sec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	chat, _, err := dial(t, a.sock).ChatPrivate(ctx, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chat.Close()
+	waitMember(t, dial(t, a.sock), "prober")
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	probe := func() { p.Whisper(a.n.UUID(), []byte(StreamAck), []byte(ProbeFrame), []byte("lab")) }
+	probe()
+	for {
+		select {
+		case e := <-p.Events():
+			if w, ok := e.(*zre.Whisper); ok && len(w.Content) == 3 && string(w.Content[0]) == StreamAck && string(w.Content[1]) == ProbedFrame &&
+				string(w.Content[2]) == "lab" {
+				return
+			}
+		case <-tick.C:
+			probe() // before the agent's node knew us, it was dropped
+		case <-ctx.Done():
+			t.Fatal("no answer to the probe")
+		}
+	}
+}
