@@ -122,3 +122,19 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+type countingWriter struct{ writes, octets int }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; w.octets += len(p); return len(p), nil }
+
+// An empty frame (the end) is one write: a second, empty one would fail
+// on a socket the agent closes as soon as it has read the end.
+func TestWriteFrameEmptyIsOneWrite(t *testing.T) {
+	var w countingWriter
+	if err := WriteFrame(&w, FrameEnd, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes != 1 || w.octets != 5 {
+		t.Fatalf("%d writes of %d octets, want 1 of 5", w.writes, w.octets)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // Private streams through the agent ("stream.send", "stream.recv";
@@ -20,6 +21,9 @@ const (
 	FrameEnd  = 'e' // client -> agent: the stream ends here (empty)
 	FrameMsg  = 'j' // a StreamMsg in JSON
 )
+
+// errAgent marks an error the agent sent ("agent: " and its text).
+var errAgent = errors.New("agent: ")
 
 // MaxFrame bounds a frame's payload.
 const MaxFrame = 1 << 20
@@ -79,10 +83,15 @@ func WriteFrame(w io.Writer, kind byte, p []byte) error {
 	var h [5]byte
 	h[0] = kind
 	binary.BigEndian.PutUint32(h[1:], uint32(len(p)))
-	if _, err := w.Write(h[:]); err != nil {
+	if len(p) == 0 {
+		// No write of nothing: on a socket the agent closed after this
+		// frame (the end), it would fail.
+		_, err := w.Write(h[:])
 		return err
 	}
-	_, err := w.Write(p)
+	// One writev where w is a connection.
+	bufs := net.Buffers{h[:], p}
+	_, err := bufs.WriteTo(w)
 	return err
 }
 
@@ -165,7 +174,7 @@ func decodeMsg(p []byte) (StreamMsg, error) {
 		return m, fmt.Errorf("client: stream: bad message: %w", err)
 	}
 	if m.Kind == StreamError {
-		return m, fmt.Errorf("agent: %s", m.Error)
+		return m, fmt.Errorf("%w%s", errAgent, m.Error)
 	}
 	return m, nil
 }
@@ -193,7 +202,7 @@ func (s *StreamSender) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		k := min(len(p), MaxFrame)
 		if err := WriteFrame(s.c.conn, FrameData, p[:k]); err != nil {
-			return n, s.c.ctxErr(s.ctx, fmt.Errorf("client: stream: %w", err))
+			return n, s.agentErr(err)
 		}
 		n += k
 		p = p[k:]
@@ -206,9 +215,20 @@ func (s *StreamSender) Write(p []byte) (int, error) {
 func (s *StreamSender) Close() (StreamMsg, error) {
 	defer s.stop()
 	if err := WriteFrame(s.c.conn, FrameEnd, nil); err != nil {
-		return StreamMsg{}, s.c.ctxErr(s.ctx, fmt.Errorf("client: stream: %w", err))
+		return StreamMsg{}, s.agentErr(err)
 	}
 	return s.c.nextMsg(s.ctx)
+}
+
+// agentErr is the error of a failed write: the agent's word on why it
+// closed the connection, when it said one.
+func (s *StreamSender) agentErr(err error) error {
+	if s.ctx.Err() == nil {
+		if _, merr := s.c.nextMsg(s.ctx); merr != nil && errors.Is(merr, errAgent) {
+			return merr
+		}
+	}
+	return s.c.ctxErr(s.ctx, fmt.Errorf("client: stream: %w", err))
 }
 
 // Abort cuts the stream: the connection closes without its end.
