@@ -125,7 +125,11 @@ func FuzzReadFrame(f *testing.F) {
 
 type countingWriter struct{ writes, octets int }
 
-func (w *countingWriter) Write(p []byte) (int, error) { w.writes++; w.octets += len(p); return len(p), nil }
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	w.octets += len(p)
+	return len(p), nil
+}
 
 // An empty frame (the end) is one write: a second, empty one would fail
 // on a socket the agent closes as soon as it has read the end.
