@@ -137,5 +137,5 @@ func TestSendAgentNetns(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("send:\n%s\nreceive:\n%s", lastLines(sendOut.String(), 6), lastLines(recvOut.String(), 6))
+	t.Logf("send:\n%s\nreceive:\n%s", lastLines(sendOut.String(), 12), lastLines(recvOut.String(), 6))
 }
