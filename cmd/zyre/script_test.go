@@ -42,12 +42,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exits":         cmdExits,
-			"waitfile":      cmdWaitFile,
-			"waitmember":    cmdWaitMember,
-			"waittrust":     cmdWaitTrust,
-			"verify":        cmdVerify,
-			"waitreceiving": cmdWaitReceiving, // send_agent_test.go
+			"exits":      cmdExits,
+			"waitfile":   cmdWaitFile,
+			"waitmember": cmdWaitMember,
+			"waittrust":  cmdWaitTrust,
+			"verify":     cmdVerify,
+			"waitrecv":   cmdWaitRecv, // send_agent_test.go
 		},
 	})
 }

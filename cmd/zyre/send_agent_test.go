@@ -9,11 +9,11 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 )
 
-// cmdWaitReceiving: waitreceiving SOCKET waits (at most a minute) until
+// cmdWaitRecv: waitrecv SOCKET waits (at most a minute) until
 // the agent at SOCKET runs a receive.
-func cmdWaitReceiving(ts *testscript.TestScript, neg bool, args []string) {
+func cmdWaitRecv(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitreceiving SOCKET")
+		ts.Fatalf("usage: waitrecv SOCKET")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
