@@ -674,7 +674,10 @@ func TestIgnoredOfferUnanswered(t *testing.T) {
 	recvErr := make(chan error, 1)
 	go func() {
 		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Ignore: func(uuid.UUID) bool { return ignore.Load() },
-			Accept: func(ctx context.Context, p uuid.UUID, n string, o *Offer, h int64) (bool, error) { asked.Add(1); return true, nil }})
+			Accept: func(ctx context.Context, p uuid.UUID, n string, o *Offer, h int64) (bool, error) {
+				asked.Add(1)
+				return true, nil
+			}})
 		recvErr <- err
 	}()
 	// The sender offers every 2 s; with no answer in 5 s it gives up
