@@ -341,7 +341,7 @@ func TestOtherUserRefusedTrustAndPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, req := range []string{
-		`{"id":1,"op":"trust.revoke","trust":{"peer":"bob","local":true}}`,
+		`{"id":1,"op":"trust.revoke","change":{"peer":"bob","local":true}}`,
 		`{"id":1,"op":"pair","pair":{"loopback":true,"listen":"127.0.0.1:0"}}`,
 	} {
 		cmd := exec.Command(exe)
@@ -363,12 +363,12 @@ func TestOtherUserRefusedTrustAndPair(t *testing.T) {
 // its arguments name (TestPairThroughAgent covers it on loopback).
 func FuzzTrustRequest(f *testing.F) {
 	for _, s := range []string{
-		`{"id":1,"op":"trust.revoke","trust":{"peer":"bob","local":true}}`,
-		`{"id":2,"op":"trust.revoke","trust":{"peer":"bob","reason":"lost"}}`,
-		`{"id":3,"op":"trust.unrevoke","trust":{"peer":"bob","local":true}}`,
-		`{"id":4,"op":"trust.forget","trust":{"peer":"b"}}`,
-		`{"id":5,"op":"trust.accept","trust":{"peer":"bob"}}`,
-		`{"id":6,"op":"trust.policy","trust":{"mode":"strict","introductions":false}}`,
+		`{"id":1,"op":"trust.revoke","change":{"peer":"bob","local":true}}`,
+		`{"id":2,"op":"trust.revoke","change":{"peer":"bob","reason":"lost"}}`,
+		`{"id":3,"op":"trust.unrevoke","change":{"peer":"bob","local":true}}`,
+		`{"id":4,"op":"trust.forget","change":{"peer":"b"}}`,
+		`{"id":5,"op":"trust.accept","change":{"peer":"bob"}}`,
+		`{"id":6,"op":"trust.policy","change":{"mode":"strict","introductions":false}}`,
 		`{"id":7,"op":"trust.policy","trust":null}`, `{"id":8,"op":"trust.revoke"}`,
 		`{"id":9,"op":"pair.confirm","pair":{"confirm":true}}`,
 	} {
