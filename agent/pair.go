@@ -46,7 +46,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	case a.Endpoint != "" && a.Code == "":
 		fail(errors.New("pair: an endpoint goes with a code"))
 		return
-	case a.TimeoutMS < 0 || time.Duration(a.TimeoutMS)*time.Millisecond > MaxPairTimeout:
+	case a.TimeoutMS < 0 || a.TimeoutMS > MaxPairTimeout.Milliseconds(): // compared in ms: a Duration would overflow
 		fail(fmt.Errorf("pair: timeout_ms %d: want 0 to %d", a.TimeoutMS, MaxPairTimeout.Milliseconds()))
 		return
 	}
@@ -69,19 +69,39 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	var (
 		askMu  sync.Mutex
 		asking bool // an answer is taken only to a question asked
+		grace  *time.Timer
 	)
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		defer cancel()
+		// With the question up, the client's going is a "no": the
+		// pairing tells the other side, which would otherwise wait with
+		// its own question up until its token expires. Cancelling at once
+		// would cut that last word short, so cancel after it.
+		end := func() {
+			askMu.Lock()
+			pending := asking
+			if asking {
+				asking = false
+				answers <- false
+			}
+			askMu.Unlock()
+			if pending {
+				grace = time.AfterFunc(2*pairing.DefaultLinger, cancel)
+				return
+			}
+			cancel()
+		}
 		for {
 			line, err := readLine(rd)
 			if err != nil {
+				end()
 				return
 			}
 			var r client.Request
 			if json.Unmarshal(line, &r) != nil || r.Op != "pair.confirm" {
 				psend(client.Response{Error: "pair: only pair.confirm may come during a pairing"})
+				end()
 				return
 			}
 			ok := r.Pair != nil && r.Pair.Confirm
@@ -96,6 +116,9 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	defer func() {
 		c.Close()
 		<-readerDone
+		if grace != nil {
+			grace.Stop()
+		}
 	}()
 
 	opts := pairing.Options{

@@ -217,9 +217,21 @@ func TestPairThroughAgentRefused(t *testing.T) {
 	}
 
 	// Bad arguments are refused before anything listens.
-	for _, a := range []client.PairArgs{{Token: "ZYRE:x", Code: "123456789012"}, {Endpoint: "127.0.0.1:1"}, {Code: "12"}, {TimeoutMS: -1}} {
-		if _, err := dial(t, sock).Pair(ctx, a, client.PairHandler{}); err == nil {
-			t.Errorf("%+v: no error", a)
+	for _, a := range []client.PairArgs{{Token: "ZYRE:x", Code: "123456789012"}, {Endpoint: "127.0.0.1:1"}, {Code: "12"}, {TimeoutMS: -1},
+		// Loopback, in case a bad timeout were let through.
+		{TimeoutMS: MaxPairTimeout.Milliseconds() + 1, Loopback: true, Listen: "127.0.0.1:0"},
+		{TimeoutMS: 18446744073710, Loopback: true, Listen: "127.0.0.1:0"}, // times 1e6 wraps around to 448 µs
+		{TimeoutMS: 1 << 62, Loopback: true, Listen: "127.0.0.1:0"}} {      // wraps around to 0: the default
+
+		qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := dial(t, sock).Pair(qctx, a, client.PairHandler{})
+		qcancel()
+		want := "agent: pair"
+		if a.TimeoutMS != 0 {
+			want = "timeout_ms"
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want the agent's refusal of the arguments (%q)", a, err, want)
 		}
 	}
 }
@@ -329,7 +341,7 @@ func TestOtherUserRefusedTrustAndPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, req := range []string{
-		`{"id":1,"op":"trust.revoke","trust":{"peer":"bob","local":true}}`,
+		`{"id":1,"op":"trust.revoke","change":{"peer":"bob","local":true}}`,
 		`{"id":1,"op":"pair","pair":{"loopback":true,"listen":"127.0.0.1:0"}}`,
 	} {
 		cmd := exec.Command(exe)
@@ -351,12 +363,12 @@ func TestOtherUserRefusedTrustAndPair(t *testing.T) {
 // its arguments name (TestPairThroughAgent covers it on loopback).
 func FuzzTrustRequest(f *testing.F) {
 	for _, s := range []string{
-		`{"id":1,"op":"trust.revoke","trust":{"peer":"bob","local":true}}`,
-		`{"id":2,"op":"trust.revoke","trust":{"peer":"bob","reason":"lost"}}`,
-		`{"id":3,"op":"trust.unrevoke","trust":{"peer":"bob","local":true}}`,
-		`{"id":4,"op":"trust.forget","trust":{"peer":"b"}}`,
-		`{"id":5,"op":"trust.accept","trust":{"peer":"bob"}}`,
-		`{"id":6,"op":"trust.policy","trust":{"mode":"strict","introductions":false}}`,
+		`{"id":1,"op":"trust.revoke","change":{"peer":"bob","local":true}}`,
+		`{"id":2,"op":"trust.revoke","change":{"peer":"bob","reason":"lost"}}`,
+		`{"id":3,"op":"trust.unrevoke","change":{"peer":"bob","local":true}}`,
+		`{"id":4,"op":"trust.forget","change":{"peer":"b"}}`,
+		`{"id":5,"op":"trust.accept","change":{"peer":"bob"}}`,
+		`{"id":6,"op":"trust.policy","change":{"mode":"strict","introductions":false}}`,
 		`{"id":7,"op":"trust.policy","trust":null}`, `{"id":8,"op":"trust.revoke"}`,
 		`{"id":9,"op":"pair.confirm","pair":{"confirm":true}}`,
 	} {

@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -44,6 +45,14 @@ type Config struct {
 	// Identity is the node's identity (nil in plain mode), for pairing
 	// and for signing trust statements; the caller wipes it after Serve.
 	Identity *keystore.Identity
+	// Secret is the node's secret key (zero in plain mode): private
+	// streams through the agent seal and open with it (stream.go).
+	Secret curve.SecretKey
+	// ReceiveDir, if set, is where the agent receives, in the background,
+	// the offers of the peers of its auto-accept list (background.go);
+	// Notify, if set, is told what it received, on its own goroutine.
+	ReceiveDir string
+	Notify     func(string)
 	// Socket is the control socket's path (client.DefaultSocket).
 	Socket string
 	// Home is the node's home directory, reported in Info.
@@ -69,6 +78,7 @@ type Server struct {
 	subs    map[*subscriber]struct{}
 	uid     int
 	wg      sync.WaitGroup
+	xfer    xferState // file transfers (transfer.go); the event goroutine's
 }
 
 type subscriber struct {
@@ -183,6 +193,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			}()
 		}
 	}()
+	s.goBackground(ctx) // background.go
 	err := s.loop(ctx)
 	cancel()
 	s.ln.Close()
@@ -214,6 +225,7 @@ func (s *Server) loop(ctx context.Context) error {
 				return errors.New("agent: the node stopped")
 			}
 			s.tracker.Handle(e)
+			s.xfer.feed(e)
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(e)
 			}
@@ -290,6 +302,10 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 		}
 		if req.Op == "pair" { // pair.go
 			s.pair(ctx, c, rd, req, send)
+			return
+		}
+		if h := s.xferOp(req.Op); h != nil {
+			h(ctx, c, rd, line) // owns the connection from here
 			return
 		}
 		result, err := s.handle(ctx, req)
@@ -383,6 +399,8 @@ func (s *Server) handle(ctx context.Context, req client.Request) (any, error) {
 			return nil, errors.New("whisper: no content")
 		}
 		return nil, n.Whisper(id, req.Content...)
+	case "transfers":
+		return s.transfers(ctx)
 	case "trust.list":
 		if s.cfg.Trust == nil {
 			return nil, errors.New("trust.list: the agent's node is in plain mode: no trust store")

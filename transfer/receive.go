@@ -31,6 +31,11 @@ type ReceiveOptions struct {
 	// Trusted says whether offers from a peer are considered at all
 	// (others get a REJECT). Nil refuses everyone.
 	Trusted func(peer uuid.UUID) bool
+	// Ignore, if set, says which peers' offers Receive neither answers nor
+	// considers (before Trusted): their sender goes on offering, for
+	// another receiver (a background receive of the agent leaves them to
+	// "zyre receive").
+	Ignore func(peer uuid.UUID) bool
 	// Accept is asked about an offer of a trusted peer, with the octets
 	// already held from an earlier attempt. It runs on Receive's goroutine.
 	Accept func(ctx context.Context, peer uuid.UUID, name string, o *Offer, held int64) (bool, error)
@@ -62,7 +67,7 @@ type Received struct {
 // Receive waits for an offer from a trusted peer, receives it into
 // opts.Dir, checks every file's SHA-256, moves each into place, and
 // returns when all are. It reads n's events itself.
-func Receive(ctx context.Context, n *zre.Node, opts ReceiveOptions) (Received, error) {
+func Receive(ctx context.Context, n Node, opts ReceiveOptions) (Received, error) {
 	if opts.PeerWait <= 0 {
 		opts.PeerWait = 2 * time.Minute
 	}
@@ -81,7 +86,7 @@ func Receive(ctx context.Context, n *zre.Node, opts ReceiveOptions) (Received, e
 }
 
 type receiver struct {
-	n    *zre.Node
+	n    Node
 	opts ReceiveOptions
 	log  *slog.Logger
 	root *os.Root
@@ -235,6 +240,10 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 			return nil
 		}
 		r.whisper(w.Peer, kindReject, &reject{ID: o.ID, Reason: "busy with another transfer"})
+		return nil
+	}
+	if r.opts.Ignore != nil && r.opts.Ignore(w.Peer) {
+		r.log.Debug("transfer: offer ignored", "peer", w.Peer)
 		return nil
 	}
 	if r.opts.Trusted == nil || !r.opts.Trusted(w.Peer) {

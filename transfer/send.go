@@ -167,7 +167,7 @@ var ErrRejected = errors.New("transfer: the receiver rejected the offer")
 
 // Send offers src to peer and sends what the receiver does not hold yet,
 // until the receiver has checked every file. It reads n's events itself.
-func Send(ctx context.Context, n *zre.Node, peer uuid.UUID, src *Source, opts SendOptions) (Result, error) {
+func Send(ctx context.Context, n Node, peer uuid.UUID, src *Source, opts SendOptions) (Result, error) {
 	if opts.PeerWait <= 0 {
 		opts.PeerWait = 2 * time.Minute
 	}
@@ -184,7 +184,7 @@ func Send(ctx context.Context, n *zre.Node, peer uuid.UUID, src *Source, opts Se
 }
 
 type sender struct {
-	n     *zre.Node
+	n     Node
 	peer  uuid.UUID
 	src   *Source
 	opts  SendOptions

@@ -653,3 +653,50 @@ func TestPlaceNeverReplaces(t *testing.T) {
 		t.Errorf("n (1).txt: %q", b)
 	}
 }
+
+// An ignored peer's offer gets no answer at all (its sender goes on
+// offering, for another receiver) and is never asked about; a peer not
+// ignored is served as usual.
+func TestIgnoredOfferUnanswered(t *testing.T) {
+	a, b := twoNodes(t, "alice")
+	src := filepath.Join(t.TempDir(), "f.txt")
+	writeFile(t, src, []byte("hello"))
+	s, err := Prepare([]string{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ignore atomic.Bool
+	ignore.Store(true)
+	var asked atomic.Int32
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	dst := t.TempDir()
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: dst, Trusted: anyone, Ignore: func(uuid.UUID) bool { return ignore.Load() },
+			Accept: func(ctx context.Context, p uuid.UUID, n string, o *Offer, h int64) (bool, error) {
+				asked.Add(1)
+				return true, nil
+			}})
+		recvErr <- err
+	}()
+	// The sender offers every 2 s; with no answer in 5 s it gives up
+	// (AcceptWait), not rejected.
+	_, err = Send(ctx, a, b.UUID(), s, SendOptions{AcceptWait: 5 * time.Second})
+	if err == nil || errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "no answer to the offer") {
+		t.Fatalf("Send to a receiver that ignores it: %v", err)
+	}
+	if asked.Load() != 0 {
+		t.Fatal("an ignored offer was asked about")
+	}
+	ignore.Store(false)
+	if _, err := Send(ctx, a, b.UUID(), s, SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recvErr; err != nil {
+		t.Fatal(err)
+	}
+	if asked.Load() != 1 {
+		t.Fatalf("asked %d times", asked.Load())
+	}
+}

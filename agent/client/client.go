@@ -54,9 +54,9 @@ type Request struct {
 	Group   string   `json:"group,omitempty"`
 	Peer    string   `json:"peer,omitempty"`
 	Content [][]byte `json:"content,omitempty"`
-	// Trust and Pair carry the arguments of the trust changes and of
+	// Trust (JSON "change") and Pair carry the arguments of the trust changes and of
 	// "pair" (trustops.go, pair.go).
-	Trust *TrustArgs `json:"trust,omitempty"`
+	Trust *TrustArgs `json:"change,omitempty"`
 	Pair  *PairArgs  `json:"pair,omitempty"`
 }
 

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -88,5 +90,55 @@ func TestForeignAgentRefused(t *testing.T) {
 	}
 	if !errors.Is(err, ErrForeignAgent) || !strings.Contains(err.Error(), "uid 65534") {
 		t.Fatalf("Dial of uid 65534's socket: %v", err)
+	}
+}
+
+// FuzzReadFrame: any input gives a frame within bounds or an error,
+// never a panic, and a frame written reads back the same.
+func FuzzReadFrame(f *testing.F) {
+	var b bytes.Buffer
+	WriteFrame(&b, FrameData, []byte("some octets"))
+	f.Add(b.Bytes())
+	b.Reset()
+	WriteMsg(&b, StreamMsg{Kind: StreamResult, Acked: 1})
+	f.Add(b.Bytes())
+	f.Add([]byte{'e', 0, 0, 0, 0})
+	f.Add([]byte{'d', 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{'x', 0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		kind, p, err := ReadFrame(bufio.NewReader(bytes.NewReader(in)), nil)
+		if err != nil {
+			return
+		}
+		if len(p) > MaxFrame || len(p) > len(in) {
+			t.Fatalf("a frame of %d octets from %d", len(p), len(in))
+		}
+		var out bytes.Buffer
+		if err := WriteFrame(&out, kind, p); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), in[:out.Len()]) {
+			t.Fatal("the frame does not write back the same")
+		}
+	})
+}
+
+type countingWriter struct{ writes, octets int }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	w.octets += len(p)
+	return len(p), nil
+}
+
+// An empty frame (the end) is one write: a second, empty one would fail
+// on a socket the agent closes as soon as it has read the end.
+func TestWriteFrameEmptyIsOneWrite(t *testing.T) {
+	var w countingWriter
+	if err := WriteFrame(&w, FrameEnd, nil); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes != 1 || w.octets != 5 {
+		t.Fatalf("%d writes of %d octets, want 1 of 5", w.writes, w.octets)
 	}
 }

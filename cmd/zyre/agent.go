@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -20,10 +22,12 @@ Run this device's node in the foreground: unlock the identity once, run one
 secure node (beacons, the groups of --group), own its trust store, and serve
 a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
-monitor, chat, peers, pair and trust use while it runs (pair and trust
-changes sign with the identity unlocked here). Only this user may
+monitor, chat, peers, pair, trust, send, receive and stream use while it
+runs (pair and trust changes sign with the identity unlocked here). Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
-It runs until interrupted (SIGINT or SIGTERM).`
+With --receive-dir, it receives the files that the peers of the
+auto-accept list send ("zyre receive auto-accept") into that folder, with
+nobody running "zyre receive". It runs until interrupted (SIGINT or SIGTERM).`
 
 // agentFlags are the flags of the commands that can use a running agent.
 type agentFlags struct {
@@ -90,6 +94,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	var a agentFlags
 	a.register(f.fs)
 	plain := f.fs.Bool("plain", false, "run a plain (not secure) node: no identity, no trust store")
+	recvDir := f.fs.String("receive-dir", "", "receive the offers of the peers of the auto-accept list (\"zyre receive auto-accept\") into this `folder`, in the background, while no \"zyre receive\" runs")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -106,6 +111,19 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 			f.identity.Wipe()
 		}
 	}()
+	if *recvDir != "" {
+		if *plain || f.ephemeral {
+			return fmt.Errorf("%w: --receive-dir needs the identity and trust store of a home (not --plain or --ephemeral)", errUsage)
+		}
+		abs, err := filepath.Abs(*recvDir)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--receive-dir %s: not a folder", abs)
+		}
+		*recvDir = abs
+	}
 	sock := a.path(env)
 	// Refuse early, before unlocking the identity, when one runs already.
 	if c, err := client.Dial(ctx, sock); err == nil {
@@ -120,9 +138,15 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	home := ""
 	if f.secure && !f.ephemeral {
 		home, _ = homeDir(env, f.home)
+		// Info's home is compared by commands run in other directories:
+		// a relative one would name another directory there.
+		if abs, err := filepath.Abs(home); err == nil {
+			home = abs
+		}
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Socket: sock, Home: home, Version: version, Logger: log,
+	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Secret: f.secret, ReceiveDir: *recvDir,
+		Notify: func(msg string) { fmt.Fprintln(env.stderr, "zyre: "+terminalText(msg)) }, Socket: sock, Home: home, Version: version, Logger: log,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))

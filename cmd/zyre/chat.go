@@ -38,8 +38,19 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	if c != nil {
 		defer c.Close()
 		if !*public {
-			// The agent carries no private groups yet.
-			fmt.Fprintln(env.stderr, `zyre: warning: through the agent, chat is not sealed: every peer of the group reads it (run "zyre chat --no-agent --secure" for a private chat)`)
+			// Sealed to the trusted members when the agent's node is
+			// secure, as the one-shot secure chat (chat_agent.go).
+			info, err := c.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if info.Secure && info.Home != "" {
+				return chatAgentPrivate(ctx, env, c, info, a.path(env), f.groups[0], *wait)
+			}
+			if info.Secure {
+				// An --ephemeral agent: no trust store to seal to.
+				fmt.Fprintln(env.stderr, `zyre: warning: the agent runs an ephemeral identity without a trust store: this chat is not sealed, every peer of the group reads it`)
+			}
 		}
 		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
 	}

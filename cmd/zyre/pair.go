@@ -66,6 +66,8 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: give a TOKEN or --code, not both", errUsage)
 	case *code == "" && *peer != "":
 		return fmt.Errorf("%w: --peer goes with --code", errUsage)
+	case *timeout < time.Millisecond:
+		return fmt.Errorf("%w: --timeout %s: want at least 1ms", errUsage, *timeout)
 	}
 	if *code != "" {
 		if _, err := pairing.NormalizeCode(*code); err != nil {
@@ -84,7 +86,9 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		out = env.stderr
 	}
 	args2 := client.PairArgs{Token: strings.Join(pos, ""), Code: *code, Endpoint: *peer, Listen: *listen,
-		Interface: *iface, Loopback: *loopback, TimeoutMS: timeout.Milliseconds()}
+		Interface: *iface, Loopback: *loopback,
+		// The agent takes at most an hour: the token lives minutes anyway.
+		TimeoutMS: min(*timeout, agent.MaxPairTimeout).Milliseconds()}
 	if done, err := pairAgent(ctx, env, fs, &a, *home, args2, out, *asJSON); done {
 		return err
 	}

@@ -84,6 +84,20 @@ func TestPairThroughAgentCLI(t *testing.T) {
 	}
 	verifiedIn(t, homeC, "code")
 
+	// --timeout means what it means without an agent: a long one is no
+	// protocol error (the pairing cannot outlive its token anyway), and
+	// one of 0 or less is a usage error, not the agent's default.
+	code, _, errs = runPairCmd(ctx, "--home", homeA, "--socket", sock, "--loopback", "--code", "1234-5678-9012", "--peer", "127.0.0.1:1", "--timeout", "2h")
+	if code != 1 || !strings.Contains(errs, "unreachable") || strings.Contains(errs, "timeout_ms") {
+		t.Fatalf("pair --timeout 2h through the agent: exit %d\n%s", code, errs)
+	}
+	for _, d := range []string{"0", "-1s", "100us"} {
+		code, _, errs = runPairCmd(ctx, "--home", homeA, "--socket", sock, "--loopback", "--code", "1234-5678-9012", "--peer", "127.0.0.1:1", "--timeout", d)
+		if code != 2 || !strings.Contains(errs, "--timeout") {
+			t.Fatalf("pair --timeout %s through the agent: exit %d\n%s", d, code, errs)
+		}
+	}
+
 	// --socket insists on that agent: another home is an error.
 	code, _, errs = runPairCmd(ctx, "--home", homeB, "--socket", sock, "--loopback", "ZYRE:x")
 	if code != 2 || !strings.Contains(errs, "serves the home") {

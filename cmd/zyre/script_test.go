@@ -47,6 +47,7 @@ func TestScripts(t *testing.T) {
 			"waitmember": cmdWaitMember,
 			"waittrust":  cmdWaitTrust,
 			"verify":     cmdVerify,
+			"waitrecv":   cmdWaitRecv, // send_agent_test.go
 		},
 	})
 }

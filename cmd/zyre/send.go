@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/transfer"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -29,6 +28,7 @@ introduced, or met on first use with --trust tofu. Symbolic links are not
 sent.`
 
 const receiveUsage = `usage: zyre receive [flags]
+       zyre receive auto-accept list|add PEER|remove PEER
 
 Receive what one trusted peer sends with "zyre send" into --dir, and exit.
 Nothing is written outside --dir, whatever names the sender uses; a name
@@ -37,7 +37,18 @@ are moved into place once their SHA-256 is checked; a cut transfer resumes
 from there. The offer is accepted on the terminal, or with --yes (with
 --from, for that peer only). Offers come from verified or introduced peers
 only, unless --trust tofu: then --yes without --from accepts the first
-offer of any peer on the network, and says so.`
+offer of any peer on the network, and says so.
+
+The offers of the peers in the auto-accept list are accepted without
+asking (without a terminal and without --yes, only theirs): --always-from
+PEER adds one, "receive auto-accept" lists, adds and removes them. The list
+is HOME/auto-accept.json (the agent's home while an agent runs, else --home
+or the default home); an entry holds the peer's UUID and key, so the same
+UUID with another key is asked about again.
+
+While an agent runs (zyre agent), receive goes through it: its node takes
+the offer and it writes the files; the same for send, whose files the
+agent reads.`
 
 // transferFlags are the flags send and receive share beside the node's.
 type transferFlags struct {
@@ -45,6 +56,7 @@ type transferFlags struct {
 	trust    string
 	wait     time.Duration
 	progress time.Duration
+	agent    agentFlags
 }
 
 func newTransferFlags(env *cliEnv, cmd, synopsis string) *transferFlags {
@@ -53,6 +65,7 @@ func newTransferFlags(env *cliEnv, cmd, synopsis string) *transferFlags {
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified (verified or introduced in the trust store) or tofu (first use too)")
 	f.fs.DurationVar(&f.wait, "wait", 2*time.Minute, "how long the peer may be away (before it comes, or after a cut) before giving up")
 	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	f.agent.register(f.fs)
 	return f
 }
 
@@ -106,6 +119,14 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: want PEER and at least one FILE or DIR", errUsage)
 	}
 	who, paths := pos[0], pos[1:]
+	c, err := f.agent.dial(ctx, env, f.fs, "trust", "progress")
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return sendAgent(ctx, env, c, f, who, paths)
+	}
 	fmt.Fprintf(env.stderr, "zyre: reading and hashing %s\n", strings.Join(paths, ", "))
 	src, err := transfer.Prepare(paths)
 	if err != nil {
@@ -205,13 +226,35 @@ func waitForPeer(ctx context.Context, n *zre.Node, peer uuid.UUID, wait time.Dur
 // runReceive implements "zyre receive".
 func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTransferFlags(env, "receive", receiveUsage)
-	dir := f.fs.String("dir", ".", "the `folder` to receive into")
-	from := f.fs.String("from", "", "take offers from this `PEER` only (name, UUID prefix or fingerprint)")
-	yes := f.fs.Bool("yes", false, "accept without asking (with --from: that peer's offers only)")
-	asJSON := f.fs.Bool("json", false, "print what was received as JSON")
+	r := &receiveArgs{}
+	f.fs.StringVar(&r.dir, "dir", ".", "the `folder` to receive into")
+	f.fs.StringVar(&r.from, "from", "", "take offers from this `PEER` only (name, UUID prefix or fingerprint)")
+	f.fs.BoolVar(&r.yes, "yes", false, "accept without asking (with --from: that peer's offers only)")
+	f.fs.StringVar(&r.always, "always-from", "", "accept the offers of this `PEER` without asking, from now on (kept in the auto-accept list; see \"zyre receive auto-accept\"), and take its offer now")
+	f.fs.BoolVar(&r.json, "json", false, "print what was received as JSON")
 	pos, err := f.parseArgs(args)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 && pos[0] == "auto-accept" {
+		home := f.home
+		if home == "" && !f.agent.noAgent {
+			// The agent's list while one runs.
+			if c, err := f.agent.dial(ctx, env, f.fs, "json"); err != nil {
+				return err
+			} else if c != nil {
+				info, err := c.Info(ctx)
+				c.Close()
+				if err != nil {
+					return err
+				}
+				home = info.Home
+			}
+		}
+		if home, err = homeDir(env, home); err != nil {
+			return err
+		}
+		return runAutoAccept(ctx, env, f, home, r.json, pos[1:])
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (the folder is --dir)", errUsage, pos[0])
@@ -219,8 +262,19 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	abs, err := filepath.Abs(*dir)
+	c, err := f.agent.dial(ctx, env, f.fs, "dir", "from", "yes", "always-from", "trust", "progress")
 	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return receiveAgent(ctx, env, c, f, r)
+	}
+	home, err := homeDir(env, f.home)
+	if err != nil {
+		return err
+	}
+	if err := r.setup(ctx, env, home, f); err != nil {
 		return err
 	}
 	n, err := f.startNode(ctx, env)
@@ -229,52 +283,40 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer stopNode(n)
 	var only uuid.UUID
-	if *from != "" {
-		rec, err := find(f.trustStore, *from)
+	if r.from != "" {
+		rec, err := find(f.trustStore, r.from)
 		if err != nil {
-			return withHint(fmt.Errorf("--from %q: %w", *from, err), `see "zyre trust list"`)
+			return withHint(fmt.Errorf("--from %q: %w", r.from, err), `see "zyre trust list"`)
 		}
 		only = rec.UUID
 	}
-	_, tty := terminalFd(env)
-	if !*yes && !tty {
-		return withHint(fmt.Errorf("%w: stdin is not a terminal: nobody can accept an offer", errUsage), "pass --yes (with --from PEER to accept that peer's offers only)")
+	auto := func(p uuid.UUID) bool {
+		key, ok := n.PeerKey(p)
+		return r.auto(env, p, key, ok)
 	}
-	if *yes && only == uuid.Nil && f.trust == "tofu" {
-		fmt.Fprintln(env.stderr, "zyre: warning: --yes --trust tofu without --from: the first offer of any peer on the network is accepted")
-	}
-	fmt.Fprintf(env.stderr, "zyre: receiving into %s as %s %s; waiting for an offer\n", abs, n.Name(), shortID(n.UUID()))
+	// Without --yes nor a terminal, only the auto-accept list's peers.
+	autoOnly := !r.yes && !r.ask
+	fmt.Fprintf(env.stderr, "zyre: receiving into %s as %s %s; waiting for an offer\n", r.abs, n.Name(), shortID(n.UUID()))
 	var bar *transferBar
 	res, err := transfer.Receive(ctx, n, transfer.ReceiveOptions{
-		Dir:      abs,
+		Dir:      r.abs,
 		PeerWait: f.wait,
 		Trusted: func(p uuid.UUID) bool {
-			return (only == uuid.Nil || p == only) && f.trusted(n, p)
+			return (only == uuid.Nil || p == only) && f.trusted(n, p) && (!autoOnly || auto(p))
 		},
 		Accept: func(ctx context.Context, p uuid.UUID, name string, o *transfer.Offer, held int64) (bool, error) {
-			what := fmt.Sprintf("%d file(s), %s, from %s %s", len(o.Files), sizeText(float64(o.Total())), safe(name), shortID(p))
-			if held > 0 {
-				what += fmt.Sprintf(" (%s held from an earlier attempt)", sizeText(float64(held)))
-			}
-			ok := *yes
-			if !ok {
-				for i, fl := range o.Files {
-					if i == 10 {
-						fmt.Fprintf(env.stderr, "  ... and %d more\n", len(o.Files)-10)
-						break
-					}
-					fmt.Fprintf(env.stderr, "  %s  %s\n", safe(fl.Path), sizeText(float64(fl.Size)))
-				}
-				fmt.Fprintf(env.stderr, "accept %s into %s? [y/N] ", what, abs)
-				line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-				a := strings.ToLower(strings.TrimSpace(line))
-				ok = a == "y" || a == "yes"
+			e := client.TransferEvent{Peer: p.String(), Name: name, Count: len(o.Files), Files: offerFiles(o), Total: o.Total(), Held: held}
+			what := offerText(e)
+			isAuto := auto(p)
+			ok := r.yes || isAuto
+			if !ok && r.ask {
+				ok = r.askUser(env, what, e.Files, e.Count)
 			}
 			if !ok {
 				fmt.Fprintf(env.stderr, "zyre: declined %s\n", what)
 				return false, nil
 			}
-			fmt.Fprintf(env.stderr, "zyre: accepted %s\n", what)
+			fmt.Fprintf(env.stderr, "zyre: accepted %s%s\n", what, autoText(isAuto))
 			bar = newTransferBar(env, "receiving", o.Total(), f.progress)
 			bar.set(held, o.Total())
 			return true, nil
@@ -296,18 +338,16 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := writeJSON(env.stdout, res); err != nil {
-			return err
-		}
-	} else {
-		for _, p := range res.Paths {
-			fmt.Fprintln(env.stdout, filepath.Join(abs, filepath.FromSlash(p)))
-		}
+	return r.summary(env, &res)
+}
+
+// offerFiles is the client form of an offer's files.
+func offerFiles(o *transfer.Offer) []client.OfferFile {
+	fs := make([]client.OfferFile, len(o.Files))
+	for i, f := range o.Files {
+		fs[i] = client.OfferFile{Path: f.Path, Size: f.Size, Mode: f.Mode, SHA256: f.SHA256}
 	}
-	fmt.Fprintf(env.stderr, "zyre: received %d file(s), %s, from %s %s in %.1fs%s; every file's sha256 checked\n",
-		res.Files, sizeText(float64(res.Octets)), safe(res.Name), shortID(res.From), res.Elapsed.Seconds(), resumedText(res.Resumed))
-	return nil
+	return fs
 }
 
 // notifyLine prints a transfer's news on a line of its own, escaped: it

@@ -59,6 +59,7 @@ type streamFlags struct {
 	progress time.Duration
 	live     bool
 	file     string // send: the file to send; "" is stdin
+	agent    agentFlags
 	in       io.Reader
 	size     int64 // of in, or -1 when unknown
 }
@@ -91,6 +92,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
 	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
 	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	f.agent.register(f.fs)
 	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
 	pos, err := f.parseArgs(args[1:])
 	if err != nil {
@@ -157,6 +159,14 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		in = fh
 	}
 	f.in, f.size = in, size
+	c, err := f.agent.dial(ctx, env, f.fs, streamAgentAllowed...)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return streamAgent(ctx, env, c, f, mode, group, limit)
+	}
 	s, err := startStreamNode(ctx, env, f, group)
 	if err != nil {
 		return err

@@ -96,9 +96,15 @@ func trustListAgent(ctx context.Context, env *cliEnv, f *trustFlags, a *agentFla
 	return true, nil
 }
 
-// sameDir reports whether a and b name the same directory.
+// sameDir reports whether a, relative to this process's directory, and
+// the agent's home b name the same directory. A relative b (another
+// process's directory) never does.
 func sameDir(a, b string) bool {
-	if a == "" || b == "" {
+	if a == "" || b == "" || !filepath.IsAbs(b) {
+		return false
+	}
+	a, err := filepath.Abs(a)
+	if err != nil {
 		return false
 	}
 	ea, err1 := filepath.EvalSymlinks(a)

@@ -1,0 +1,475 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/privgroup"
+	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// Private streams through the agent: "stream.send" and "stream.recv"
+// attach a private group (zyregroup) to the agent's node, fed by a tap of
+// every event, and carry the stream's octets over the connection in
+// frames (client.WriteFrame). One stream per group at a time.
+
+// StreamAck is the WHISPER a receiver sends to the sender at the end of a
+// stream (frames StreamAck, "EOF", group), as "zyre stream recv" does.
+const StreamAck = "zyre-stream/1"
+
+// The other WHISPERs of "zyre stream" and "zyre chat" about a private
+// group, frames StreamAck, the kind, the group: a probe of a silent member
+// (answered with ProbedFrame), and a sender's notice that it removed us
+// (a fourth frame: why).
+const (
+	ProbeFrame   = "PROBE"
+	ProbedFrame  = "PROBED"
+	RemovedFrame = "REMOVED"
+	// ProbeWait is how long a probe may go unanswered before the member
+	// is taken for cut off.
+	ProbeWait = 3 * time.Second
+)
+
+// StreamTapQueue is a stream's queue of node events (a full one drops and
+// tells the Group with an Overflow, which resynchronises).
+const StreamTapQueue = 4096
+
+// streamConn writes a stream's frames.
+type streamConn struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (sc *streamConn) msg(m client.StreamMsg) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if err := client.WriteMsg(sc.w, m); err != nil {
+		return err
+	}
+	return sc.w.Flush()
+}
+
+func (sc *streamConn) data(p []byte) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for len(p) > 0 {
+		k := min(len(p), client.MaxFrame)
+		if err := client.WriteFrame(sc.w, client.FrameData, p[:k]); err != nil {
+			return err
+		}
+		p = p[k:]
+	}
+	return sc.w.Flush()
+}
+
+func (s *Server) serveStream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
+	sc := &streamConn{w: bufio.NewWriter(c)}
+	var req client.StreamRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: "bad request: " + err.Error()})
+		return
+	}
+	res, err := s.stream(ctx, c, rd, sc, &req)
+	if err != nil {
+		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: err.Error()})
+		return
+	}
+	res.Kind = client.StreamResult
+	sc.msg(res)
+}
+
+// streamGroup is a private group of the agent's node for one stream.
+type streamGroup struct {
+	*zyregroup.Group
+	acks   chan uuid.UUID
+	ending atomic.Bool
+	opaque atomic.Int64 // UnixNano of the first record of the read sender we could not open since the last we could
+	sender atomic.Pointer[uuid.UUID]
+	// readers: the senders a private chat reads (chat.go), uuid.UUID ->
+	// *atomic.Int64: UnixNano of the first record of it we could not open
+	// since its last line.
+	readers sync.Map
+	// probed: senders we read that went silent and were probed, unanswered
+	// (uuid.UUID -> time.Time); removed: senders we read that told us we
+	// are removed (uuid.UUID -> why).
+	probed, removed sync.Map
+}
+
+// reading reports whether peer is a sender we read.
+func (g *streamGroup) reading(peer uuid.UUID) bool {
+	if p := g.sender.Load(); p != nil && *p == peer {
+		return true
+	}
+	_, ok := g.readers.Load(peer)
+	return ok
+}
+
+// cutOff returns why the sender peer, named name, is no longer read: it
+// told us we are removed, or a probe went unanswered for ProbeWait; nil
+// while neither.
+func (g *streamGroup) cutOff(peer uuid.UUID, name, group string) error {
+	if why, ok := g.removed.Load(peer); ok {
+		return fmt.Errorf("%s %s removed this device from the private group %q: %s", name, peer.String()[:8], group, why)
+	}
+	if t, ok := g.probed.Load(peer); ok && time.Since(t.(time.Time)) >= ProbeWait {
+		return fmt.Errorf("%s %s sends this device nothing any more and answers no probe while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)",
+			name, peer.String()[:8], group)
+	}
+	return nil
+}
+
+func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, sc *streamConn, req *client.StreamRequest) (client.StreamMsg, error) {
+	var none client.StreamMsg
+	n := s.cfg.Node
+	switch {
+	case !n.Secure() || s.cfg.Secret.IsZero():
+		return none, errors.New("the agent's node is in plain mode: a private stream needs a secure node")
+	case req.Group == "" || len(req.Group) > privgroup.MaxGroupLen:
+		return none, fmt.Errorf("group name of %d octets, want 1..%d", len(req.Group), privgroup.MaxGroupLen)
+	case req.Chunk < 0 || req.Chunk > privgroup.MaxPlaintext-privgroup.ChunkHeaderSize:
+		return none, fmt.Errorf("chunk %d out of range 1..%d", req.Chunk, privgroup.MaxPlaintext-privgroup.ChunkHeaderSize)
+	case req.Members < 0 || req.WaitMS < 0 || req.Limit < 0:
+		return none, errors.New("negative members, wait or limit")
+	}
+	suite, err := privgroup.ParseSuite(orAuto(req.Suite))
+	if err != nil {
+		return none, err
+	}
+	wait := 30 * time.Second
+	if req.WaitMS > 0 {
+		wait = time.Duration(req.WaitMS) * time.Millisecond
+	}
+	opts := zyregroup.Options{Secret: s.cfg.Secret, ChunkSize: req.Chunk, Crypto: privgroup.Options{Suite: suite}, Logger: s.log}
+	switch req.Trust {
+	case "any":
+		opts.Trusted = func(uuid.UUID, curve.PublicKey) bool { return true }
+	case "", "verified", "tofu":
+		if s.cfg.Trust == nil {
+			return none, errors.New("the agent has no trust store")
+		}
+		opts.Trust, opts.TrustTOFU = s.cfg.Trust, req.Trust == "tofu"
+	default:
+		return none, fmt.Errorf("trust %q: want verified, tofu or any", req.Trust)
+	}
+	// The stream ends with its client.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, closeGroup, err := s.openGroup(ctx, req.Group, opts)
+	if err != nil {
+		return none, err
+	}
+	defer closeGroup()
+	if req.Op == "stream.send" {
+		// The client's frames: data, then the end. Its hanging up, or
+		// anything else, cuts the stream.
+		return s.streamSend(sctx, rd, sc, g, req, wait)
+	}
+	// While reading, the client only hangs up.
+	go func() {
+		var one [1]byte
+		rd.Read(one[:])
+		cancel()
+	}()
+	return s.streamRecv(sctx, sc, g, req, wait)
+}
+
+// openGroup attaches the private group to the agent's node, fed by a tap
+// of every event; one per group at a time. closeGroup undoes it.
+func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
+	n := s.cfg.Node
+	t := &tap{Node: n, ch: make(chan zre.Event, StreamTapQueue), all: true}
+	if slices.Contains(n.OwnGroups(), group) {
+		t.keep = group
+	}
+	busy := false
+	if !s.do(ctx, func() {
+		if s.xfer.streams[group] {
+			busy = true
+			return
+		}
+		if s.xfer.taps == nil {
+			s.xfer.taps = map[*tap]struct{}{}
+		}
+		if s.xfer.streams == nil {
+			s.xfer.streams = map[string]bool{}
+		}
+		s.xfer.taps[t] = struct{}{}
+		s.xfer.streams[group] = true
+	}) {
+		return nil, nil, errors.New("the agent is stopping")
+	}
+	if busy {
+		return nil, nil, fmt.Errorf("a stream or private chat in %q runs already through this agent: one at a time per group", group)
+	}
+	untap := func() {
+		s.do(ctx, func() {
+			delete(s.xfer.taps, t)
+			delete(s.xfer.streams, group)
+		})
+	}
+	g = &streamGroup{acks: make(chan uuid.UUID, 64)}
+	opts.OnOpaque = func(peer uuid.UUID, _ []byte) {
+		now := time.Now().UnixNano()
+		if p := g.sender.Load(); p != nil && *p == peer {
+			g.opaque.CompareAndSwap(0, now)
+		}
+		if v, ok := g.readers.Load(peer); ok {
+			v.(*atomic.Int64).CompareAndSwap(0, now)
+		}
+	}
+	o, err := zyregroup.Open(t, group, opts, func(ev zre.Event) {
+		if si, ok := ev.(*zre.Silent); ok && g.reading(si.Peer) {
+			// Idle, or its node dropped ours: a probe tells.
+			g.probed.LoadOrStore(si.Peer, time.Now())
+			n.Whisper(si.Peer, []byte(StreamAck), []byte(ProbeFrame), []byte(group))
+			return
+		}
+		w, ok := ev.(*zre.Whisper)
+		if !ok || len(w.Content) < 3 || string(w.Content[0]) != StreamAck || string(w.Content[2]) != group {
+			return
+		}
+		switch kind := string(w.Content[1]); {
+		case kind == "EOF" && len(w.Content) == 3 && g.ending.Load():
+			select {
+			case g.acks <- w.Peer:
+			default:
+			}
+		case kind == ProbeFrame && len(w.Content) == 3:
+			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
+		case kind == ProbedFrame && len(w.Content) == 3:
+			g.probed.Delete(w.Peer)
+		case kind == RemovedFrame && len(w.Content) == 4 && g.reading(w.Peer):
+			why := string(w.Content[3])
+			g.removed.Store(w.Peer, why)
+		}
+	})
+	if err != nil {
+		untap()
+		return nil, nil, err
+	}
+	g.Group = o
+	return g, func() { o.Close(); untap() }, nil
+}
+
+func orAuto(s string) string {
+	if s == "" {
+		return "auto"
+	}
+	return s
+}
+
+func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamConn, g *streamGroup,
+	req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
+	var none client.StreamMsg
+	wctx, wcancel := context.WithTimeout(ctx, wait)
+	defer wcancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	// The client sends nothing before "streaming": a Peek that returns
+	// meanwhile is its hanging up. (It returns later with the first frame;
+	// frames are read once it has.)
+	peeked := make(chan error, 1)
+	go func() { _, err := rd.Peek(1); peeked <- err }()
+	for len(g.Members()) < req.Members {
+		select {
+		case <-tick.C:
+		case err := <-peeked:
+			if err == nil {
+				err = errors.New("data before the stream was opened")
+			}
+			return none, fmt.Errorf("stream: the client, while waiting for members: %w", err)
+		case <-wctx.Done():
+			return none, fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
+				len(g.Members()), req.Members, req.Group, wctx.Err())
+		}
+	}
+	sentTo := len(g.Members())
+	w, err := g.NewWriter()
+	if err != nil {
+		return none, err
+	}
+	if err := sc.msg(client.StreamMsg{Kind: client.StreamStreaming, Members: sentTo, Suite: g.Suite().String()}); err != nil {
+		return none, err
+	}
+	select {
+	case <-peeked:
+	case <-ctx.Done():
+		return none, ctx.Err()
+	}
+	var buf []byte
+	var total int64
+	for {
+		kind, p, err := client.ReadFrame(rd, buf)
+		if err != nil {
+			// No Close: receivers see the stream cut, not ended.
+			return none, fmt.Errorf("stream: the client went away after %d octets: %w (the stream was not ended: receivers see it cut)", total, err)
+		}
+		if kind == client.FrameEnd {
+			break
+		}
+		if kind != client.FrameData {
+			return none, fmt.Errorf("stream: a frame %q from the client", kind)
+		}
+		buf = p
+		if _, err := w.Write(p); err != nil {
+			return none, fmt.Errorf("stream: sending after %d octets: %w", total, err)
+		}
+		total += int64(len(p))
+	}
+	members := g.Members()
+	g.ending.Store(true)
+	if err := w.Close(); err != nil {
+		return none, fmt.Errorf("stream: ending the stream: %w", err)
+	}
+	acked := map[uuid.UUID]bool{}
+	want := req.Members
+	actx, acancel := context.WithTimeout(ctx, wait)
+	defer acancel()
+	for len(acked) < want {
+		select {
+		case peer := <-g.acks:
+			if slices.Contains(members, peer) {
+				acked[peer] = true
+			}
+		case <-actx.Done():
+			return none, fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), want, actx.Err())
+		}
+	}
+	return client.StreamMsg{SentTo: max(sentTo, len(g.Members()), len(acked)), Acked: len(acked)}, nil
+}
+
+// opaqueWait is how long the records of the sender we read may stay
+// unopenable before we take it that it no longer gives us its key.
+const opaqueWait = 5 * time.Second
+
+func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup, req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
+	var none client.StreamMsg
+	n := s.cfg.Node
+	wctx, wcancel := context.WithTimeout(ctx, wait)
+	sender, err := g.AwaitSender(wctx, func(p uuid.UUID) bool { return req.PeerName == "" || n.PeerName(p) == req.PeerName })
+	wcancel()
+	if err != nil {
+		who := "no trusted sender"
+		if req.PeerName != "" {
+			who += " named " + req.PeerName
+		}
+		return none, fmt.Errorf("stream: %s: %w", who, err)
+	}
+	name := n.PeerName(sender)
+	g.sender.Store(&sender)
+	if err := sc.msg(client.StreamMsg{Kind: client.StreamReading, Peer: sender.String(), Name: name}); err != nil {
+		return none, err
+	}
+	rd, err := g.NewReader(sender)
+	if err != nil {
+		return none, err
+	}
+	defer rd.Close()
+	rctx, rcancel := context.WithCancelCause(ctx)
+	defer rcancel(nil)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if err := g.cutOff(sender, name, req.Group); err != nil {
+					rcancel(err)
+					return
+				}
+				if t := g.opaque.Load(); t != 0 && time.Since(time.Unix(0, t)) >= opaqueWait {
+					rcancel(fmt.Errorf("%s %s no longer gives this device its key: removed from the private group %q (revoked?)", name, sender.String()[:8], req.Group))
+					return
+				}
+			case <-rctx.Done():
+				return
+			}
+		}
+	}()
+	stop := context.AfterFunc(rctx, func() { rd.Close() })
+	defer stop()
+	chunk := req.Chunk
+	if chunk == 0 {
+		chunk = privgroup.DefaultChunkSize
+	}
+	buf := make([]byte, max(chunk, 32<<10))
+	var res client.StreamMsg
+	var total int64
+	ack := func() {
+		if werr := n.Whisper(sender, []byte(StreamAck), []byte("EOF"), []byte(req.Group)); werr != nil && !req.Live {
+			sc.msg(client.StreamMsg{Kind: client.StreamGap, Text: "acknowledgement not sent: " + werr.Error()})
+		}
+	}
+	limit := req.Limit
+	for limit == 0 || total < limit {
+		want := buf
+		if limit > 0 {
+			want = buf[:min(int64(len(buf)), limit-total)]
+		}
+		k, err := rd.Read(want)
+		if k > 0 {
+			if werr := sc.data(want[:k]); werr != nil {
+				return none, fmt.Errorf("stream: the client went away: %w", werr)
+			}
+			total += int64(k)
+			g.opaque.Store(0)
+		}
+		var gap *privgroup.GapError
+		switch {
+		case errors.As(err, &gap) && total == 0 && res.Lost == 0:
+			res.Late += gap.Bytes
+			sc.msg(client.StreamMsg{Kind: client.StreamLate, Octets: gap.Bytes, Messages: gap.Messages})
+		case errors.As(err, &gap):
+			res.Lost += gap.Bytes
+			sc.msg(client.StreamMsg{Kind: client.StreamGap, Octets: gap.Bytes, Messages: gap.Messages, Text: gap.Error()})
+		case err == io.EOF:
+			res.Ended = true
+			if (res.Lost > 0 || res.Late > 0) && !req.Live {
+				return res, nil
+			}
+			ack()
+			res.Acked = 1
+			return res, nil
+		case err != nil:
+			if cause := context.Cause(rctx); rctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+				return none, fmt.Errorf("stream: after %d octets: %w", total, cause)
+			}
+			if ctx.Err() != nil {
+				return none, ctx.Err()
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", name, total, err)
+			}
+			return none, fmt.Errorf("stream: %w", err)
+		}
+	}
+	if (res.Lost > 0 || res.Late > 0) && !req.Live {
+		return res, nil
+	}
+	// The limit: acknowledge only if the stream ends right there.
+	ectx, ecancel := context.WithTimeout(ctx, min(wait, 5*time.Second))
+	defer ecancel()
+	estop := context.AfterFunc(ectx, func() { rd.Close() })
+	defer estop()
+	var one [1]byte
+	if k, err := rd.Read(one[:]); k == 0 && err == io.EOF {
+		res.Ended = true
+		ack()
+		res.Acked = 1
+	}
+	return res, nil
+}

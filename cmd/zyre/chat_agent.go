@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/zre"
+)
+
+// chatAgentPrivate is the private chat through the agent: the agent's
+// node seals our lines to the trusted members of group and opens theirs
+// (op chat.private); a second connection carries the node's other events,
+// printed as the public chat through the agent prints them. Lines typed
+// while no trusted member holds our key wait, as in the one-shot chat.
+func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info client.Info, sock, group string, wait time.Duration) error {
+	pc, first, err := c.ChatPrivate(ctx, group)
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	ev, err := client.Dial(ctx, sock)
+	if err != nil {
+		return err
+	}
+	defer ev.Close()
+	if err := ev.Subscribe(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "zyre: private chat in %s through the agent %s %s: sealed to the trusted members (verified or introduced; --public for all)\n",
+		group, safe(info.Name), info.UUID[:8])
+	events := make(chan client.Event)
+	evErr := make(chan error, 1)
+	go func() {
+		for {
+			e, err := ev.Next(ctx)
+			if err != nil {
+				evErr <- err
+				return
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	msgs := make(chan client.StreamMsg)
+	msgErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := pc.Next()
+			if err != nil {
+				msgErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	members := first.Members
+	pending := pendingLines{stderr: env.stderr, group: group, who: "trusted member"}
+	lines, readDone := readLines(ctx, env)
+	var eofAt time.Time
+	ending := false
+	end := func() error {
+		ending = true
+		return pc.End()
+	}
+	tick := time.NewTicker(chatTick)
+	defer tick.Stop()
+	for {
+		select {
+		case l := <-lines:
+			if l == "" {
+				continue
+			}
+			if members == 0 || pending.waiting() > 0 {
+				pending.add(l)
+				continue
+			}
+			if err := pc.Send(l); err != nil {
+				return err
+			}
+		case err := <-readDone:
+			lines, readDone = nil, nil
+			if err != nil {
+				return fmt.Errorf("reading stdin: %w", err)
+			}
+			if pending.waiting() == 0 {
+				if err := end(); err != nil {
+					return err
+				}
+				continue
+			}
+			eofAt = time.Now()
+			pending.atEOF(wait)
+		case m := <-msgs:
+			switch m.Kind {
+			case client.ChatSent:
+				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), info.UUID[:8], group, contentText([][]byte{[]byte(m.Text)}))
+			case client.ChatLine:
+				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(m.Name), peerShort(m.Peer), group, contentText([][]byte{[]byte(m.Text)}))
+			case client.ChatNotice:
+				fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(m.Name), peerShort(m.Peer), terminalText(m.Text))
+			case client.ChatMembers:
+				members = m.Members
+				if members > 0 && pending.waiting() > 0 && !ending {
+					if err := pending.flush(pc.Send); err != nil {
+						return err
+					}
+					if !eofAt.IsZero() {
+						if err := end(); err != nil {
+							return err
+						}
+					}
+				}
+			case client.ChatRemoved:
+				return fmt.Errorf("chat: %s", terminalText(m.Text))
+			case client.StreamResult:
+				return nil
+			}
+		case err := <-msgErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("chat: %w", err)
+		case e := <-events:
+			if !privateNoise(e, group) {
+				fmt.Fprintln(env.stdout, agentEventLine(e))
+			}
+		case err := <-evErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the agent's events: %w", err)
+		case <-tick.C:
+			if !eofAt.IsZero() && !ending && time.Since(eofAt) >= wait {
+				return pending.nobody(wait)
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// privateNoise reports whether an event of the agent is the private
+// group's own traffic (sealed records, sender keys, acknowledgements),
+// which the one-shot chat does not print either.
+func privateNoise(e client.Event, group string) bool {
+	switch e.Type {
+	case zre.EventShout.String():
+		return e.Group == group
+	case zre.EventWhisper.String():
+		return len(e.Content) > 0 && (string(e.Content[0]) == zyregroup.WhisperPrefix || strings.HasPrefix(string(e.Content[0]), "zyre-"))
+	}
+	return false
+}
