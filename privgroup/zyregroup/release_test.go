@@ -18,7 +18,8 @@ import (
 // the buffers released before, and the stream then reads back intact —
 // a record released too early would be overwritten and fail to open
 // (Dropped, a gap). Records the Reader opened are released (most of them:
-// the last one is held until the next read). Under both suites, chunks
+// the last one is held until the next read). Every record took the fast
+// path (queued on the caller's goroutine). Under both suites, chunks
 // from 1 KiB up (the node pools frames of 1 KiB to 4 MiB).
 func TestReleaseAfterOpen(t *testing.T) {
 	for _, c := range []struct {
@@ -111,6 +112,11 @@ func TestReleaseAfterOpen(t *testing.T) {
 			}
 			if r, st := b.g.released.Load(), b.g.Stats(); r < st.Records-1 {
 				t.Fatalf("%d events released, want at least %d of the %d records read", r, st.Records-1, st.Records)
+			}
+			// Every record came after the sender's key: Handle queued each
+			// on the pump's goroutine (fastShout).
+			if f, st := b.g.fast.records.Load(), b.g.Stats(); f != st.Records || f < chunks {
+				t.Fatalf("%d records queued by fastShout of %d, want all, at least %d", f, st.Records, chunks)
 			}
 		})
 	}
