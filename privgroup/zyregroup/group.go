@@ -154,13 +154,11 @@ type Group struct {
 	inCall           atomic.Int32 // trusted or peerKey runs
 	done, exited     chan struct{}
 	once             sync.Once
-	pool             sync.Pool                                 // of the calls' done channels
-	ctx, nowait      context.Context                           // the line senders' (cancelled at Close); an ended one
-	cancel           context.CancelFunc                        // ctx's
-	stopPump, pumped chan struct{}                             // Open's event reader
-	released         atomic.Uint64                             // events whose content was handed back (see Handle); for tests
-	routes           atomic.Pointer[map[privgroup.KeyID]route] // see fastShout
-	fast             struct{ records, dropped atomic.Uint64 }  // fastShout's Stats.Records and QueueDropped
+	pool             sync.Pool          // of the calls' done channels
+	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
+	cancel           context.CancelFunc // ctx's
+	stopPump, pumped chan struct{}      // Open's event reader
+	released         atomic.Uint64      // events whose content was handed back (see Handle); for tests
 
 	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats
@@ -347,14 +345,7 @@ func get[T any](g *Group, f func() T) (v T) {
 func (g *Group) Name() string { return g.group }
 
 // Stats returns the counters so far.
-func (g *Group) Stats() Stats {
-	return get(g, func() Stats {
-		st := g.st
-		st.Records += g.fast.records.Load()
-		st.QueueDropped += g.fast.dropped.Load()
-		return st
-	})
-}
+func (g *Group) Stats() Stats { return get(g, func() Stats { return g.st }) }
 
 // ReceiverStats returns the privgroup Receiver's counters.
 func (g *Group) ReceiverStats() privgroup.Stats { return g.rcv.r.Stats() }

@@ -43,10 +43,9 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // makes us ask its trusted shouter for the key). JOIN, LEAVE, EXIT and
 // OVERFLOW are acted on (a key for a trusted joiner; a rotation when a
 // member leaves) but not consumed. Handle waits for the Group's goroutine,
-// never for a peer, and never panics on hostile content. A SHOUT of a
-// sender whose key it holds it queues for that sender's Reader on the
-// caller's goroutine; another SHOUT it hands over without waiting (unless
-// OnOpaque is set): whatever is asked of the Group afterwards sees it.
+// never for a peer, and never panics on hostile content; a SHOUT it hands
+// over without waiting (unless OnOpaque is set): whatever is asked of the
+// Group afterwards sees it.
 //
 // Ownership: an event Handle consumed is the Group's. Its header fields
 // stay the caller's to read, but its content must no longer be used: the
@@ -61,17 +60,8 @@ func (g *Group) Handle(ev zre.Event) bool {
 	if shout && (s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0) {
 		return false
 	}
-	if shout {
-		h, err := privgroup.ParseHeader(s.Content[0])
-		if errors.Is(err, privgroup.ErrVersion) {
-			return false // not a record: a plain SHOUT in the group
-		}
-		if err == nil && g.fastShout(s, h.KeyID) {
-			return true
-		}
-	}
 	if shout && g.opts.OnOpaque == nil {
-		if isDone(g.done) {
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) || isDone(g.done) {
 			return false
 		}
 		select {
@@ -98,49 +88,6 @@ func (g *Group) Handle(ev zre.Event) bool {
 		g.release(ev)
 	}
 	return consumed
-}
-
-// fastShout queues the record of s for its sender's Reader on the
-// caller's goroutine, without a round trip through the Group's goroutine
-// (a wake-up of another goroutine per record, the largest per-record cost
-// of a stream of small chunks), when the routes the Group's goroutine last
-// published (publishRoutes) name its key id, its sender shouted it, and the
-// Group is open. Anything else — an unknown key, a relayed record, a
-// closed Group — goes the slow way, to onShout. The routes are published
-// before the call that changed them returns (a sender key Handle took is
-// in them when Handle returns), so records of one sender stay in order.
-func (g *Group) fastShout(s *zre.Shout, id privgroup.KeyID) bool {
-	rt := g.routes.Load()
-	if rt == nil || isDone(g.done) {
-		return false
-	}
-	r, ok := (*rt)[id]
-	if !ok || r.sender != s.Peer || r.q == nil {
-		return false
-	}
-	if r.q.push(record{rec: s.Content[0], ev: s}, g.opts.QueueRecords, g.opts.QueueBytes) {
-		g.fast.records.Add(1)
-		return true
-	}
-	g.fast.dropped.Add(1)
-	g.release(s)
-	return true
-}
-
-// route is where a key id's records go.
-type route struct {
-	sender uuid.UUID
-	q      *queue
-}
-
-// publishRoutes publishes the key ids and queues for fastShout; the
-// Group's goroutine calls it whenever either changes.
-func (g *Group) publishRoutes() {
-	rt := make(map[privgroup.KeyID]route, len(g.rcv.keyIDs))
-	for id, sender := range g.rcv.keyIDs {
-		rt[id] = route{sender: sender, q: g.rcv.queues[sender]}
-	}
-	g.routes.Store(&rt)
 }
 
 // releaser is a node's event whose content may be handed back
@@ -172,7 +119,6 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte, kept bool) {
 			delete(g.rcv.gone, e.Peer)
 			if q := g.rcv.queues[e.Peer]; q != nil && q.closed {
 				g.rcv.queues[e.Peer] = newQueue() // back with the keys we hold: for a new Reader
-				g.publishRoutes()
 			}
 			if _, ok := g.send.members[e.Peer]; !ok {
 				g.giveKey(e.Peer)
@@ -266,7 +212,6 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 		}
 		rv.queues[ki.Sender] = newQueue()
 	}
-	g.publishRoutes()
 	close(rv.changed)
 	rv.changed = make(chan struct{})
 	g.log.Debug("zyregroup: sender key", "group", g.group, "sender", ki.Sender, "epoch", ki.Epoch, "counter", ki.Counter)
@@ -311,7 +256,6 @@ func (g *Group) forgetSender(peer uuid.UUID) {
 	delete(rv.senders, peer)
 	delete(rv.queues, peer)
 	rv.r.RemoveSender(peer)
-	g.publishRoutes()
 }
 
 // Reader is one sender's stream in the group: authenticated data, in
@@ -352,7 +296,6 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 		case rd.q == nil:
 			rd.q = newQueue()
 			rv.queues[sender] = rd.q
-			g.publishRoutes()
 		case rd.q.reader:
 			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
 			return

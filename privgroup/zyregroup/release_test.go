@@ -5,12 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -22,8 +18,7 @@ import (
 // the buffers released before, and the stream then reads back intact —
 // a record released too early would be overwritten and fail to open
 // (Dropped, a gap). Records the Reader opened are released (most of them:
-// the last one is held until the next read). Every record took the fast
-// path (queued on the caller's goroutine). Under both suites, chunks
+// the last one is held until the next read). Under both suites, chunks
 // from 1 KiB up (the node pools frames of 1 KiB to 4 MiB).
 func TestReleaseAfterOpen(t *testing.T) {
 	for _, c := range []struct {
@@ -116,124 +111,6 @@ func TestReleaseAfterOpen(t *testing.T) {
 			}
 			if r, st := b.g.released.Load(), b.g.Stats(); r < st.Records-1 {
 				t.Fatalf("%d events released, want at least %d of the %d records read", r, st.Records-1, st.Records)
-			}
-			// Every record came after the sender's key: Handle queued each
-			// on the pump's goroutine (fastShout).
-			if f, st := b.g.fast.records.Load(), b.g.Stats(); f != st.Records || f < chunks {
-				t.Fatalf("%d records queued by fastShout of %d, want all, at least %d", f, st.Records, chunks)
-			}
-		})
-	}
-}
-
-// BenchmarkHandleRecord measures what a record costs the receiving side of
-// a Group, without a network: a Writer of the sender (1 KiB chunks, suite
-// 1) hands each record, as a SHOUT event, to Handle; a Reader reads the
-// stream on another goroutine. "fast" is Handle as it is (the record of a
-// known sender queued on the caller's goroutine, fastShout); "slow" turns
-// fastShout off, so that each record takes the way through the Group's
-// goroutine (as before it). The sealing is in both alike. Flat out, and
-// paced at 50 Mbit/s (where each burst wakes the goroutines it passes
-// through). Metrics: ns/op (one op: one 1 KiB chunk), cpu-ns/op, the CPU
-// of the process (sender and receiver); paced, %core@50Mbit.
-//
-//	go test -run '^$' -bench HandleRecord -benchtime 20000x -count 3 ./privgroup/zyregroup/
-func BenchmarkHandleRecord(b *testing.B) {
-	for _, c := range []struct {
-		path  string
-		paced bool
-	}{{"slow", false}, {"fast", false}, {"slow", true}, {"fast", true}} {
-		path := c.path
-		name := path
-		if c.paced {
-			name += "/paced-50Mbit"
-		}
-		b.Run(name, func(b *testing.B) {
-			f := newFakeGroup(b, 0xff)
-			// Suite 1, the default for 1 KiB chunks: a new epoch whose key
-			// the Group takes.
-			if err := f.s.SetSuite(privgroup.SuiteChaCha20SHA256); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := f.s.Rotate(nil); err != nil {
-				b.Fatal(err)
-			}
-			key, err := f.s.KeyFor(f.g.opts.Secret.Public())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if f.g.Handle(keyWhisper(f.p, key, 0xff)); f.g.Stats().KeysReceived != 2 {
-				b.Fatalf("the new key was not taken: %+v", f.g.Stats())
-			}
-			rd, err := f.g.NewReader(f.p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rd.Close()
-			if path == "slow" {
-				f.g.read(func() { f.g.routes.Store(nil) }) // republished only when keys or queues change
-			}
-			const chunk = 1 << 10
-			var read atomic.Int64
-			done := make(chan error, 1)
-			go func() {
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := rd.Read(buf)
-					read.Add(int64(n))
-					if err != nil {
-						done <- err
-						return
-					}
-				}
-			}()
-			var written int64
-			w, err := privgroup.NewWriter(f.s, func(rec []byte) error {
-				// A node's SHOUT content is the receiver's own: a copy.
-				f.g.Handle(&zre.Shout{EventHeader: zre.EventHeader{Peer: f.p}, Group: group, Content: [][]byte{bytes.Clone(rec)}})
-				return nil
-			}, privgroup.WriterOptions{ChunkSize: chunk})
-			if err != nil {
-				b.Fatal(err)
-			}
-			data := randomBytes(chunk, 3)
-			b.SetBytes(chunk)
-			b.ResetTimer()
-			cpu0 := testenv.ProcessCPU()
-			start := time.Now()
-			for i := range b.N {
-				// Paced: 50 Mbit/s, the sender sleeping until the next
-				// record is due (records then leave in small bursts).
-				if due := start.Add(time.Duration(i) * time.Second * chunk * 8 / 50e6); c.paced && time.Until(due) > 0 {
-					time.Sleep(time.Until(due))
-				}
-				// At most 2 MiB ahead of the Reader (a batch is 256 records).
-				for written-read.Load() > 2<<20 {
-					runtime.Gosched()
-				}
-				if _, err := w.Write(data); err != nil {
-					b.Fatal(err)
-				}
-				written += chunk
-			}
-			if err := w.Close(); err != nil {
-				b.Fatal(err)
-			}
-			if err := <-done; err != io.EOF {
-				b.Fatalf("read: %v", err)
-			}
-			b.StopTimer()
-			cpu := testenv.ProcessCPU() - cpu0
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-			if c.paced {
-				// Both ends' CPU for a second of a 50 Mbit/s stream.
-				b.ReportMetric(100*cpu.Seconds()/(float64(b.N)*chunk*8/50e6), "%core@50Mbit")
-			}
-			if read.Load() != written || rd.Dropped() != 0 {
-				b.Fatalf("read %d of %d octets, %d records dropped", read.Load(), written, rd.Dropped())
-			}
-			if fast := f.g.fast.records.Load(); (path == "fast") != (fast > 0) {
-				b.Fatalf("%s: %d records by fastShout", path, fast)
 			}
 		})
 	}
