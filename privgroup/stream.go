@@ -264,7 +264,10 @@ func (w *Writer) Close() error {
 // gap when the Receiver has dropped the hole's epoch, or when a reorder
 // window (Options.Window) of authenticated chunks is ready behind the hole,
 // so it holds at most that many and a batch. Read returns io.EOF after the
-// chunk marked as the end, and passes on any error of recv. A Reader is not
+// chunk marked as the end, and passes on any error of recv. The Reader
+// keeps no reference to a record recv returned: it has opened it (into a
+// buffer of its own) before it calls recv again or Read returns, so recv
+// may hand the storage of the previous record back then. A Reader is not
 // safe for concurrent use; the Receiver may be shared with other Readers.
 type Reader struct {
 	r      *Receiver

@@ -58,6 +58,9 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 			} else {
 				fmt.Fprintln(env.stdout, f.eventText(e))
 			}
+			if r, ok := e.(interface{ Release() }); ok {
+				r.Release() // printed (copied into the line): the content goes back to the node
+			}
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
 			}

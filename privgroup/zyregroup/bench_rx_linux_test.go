@@ -653,6 +653,7 @@ func (rx *rxReceiver) pump() {
 			off += int64(len(p))
 			rx.plain.add(len(p))
 		}
+		s.Release() // checked: the content goes back to the node, as an application's would
 	}
 }
 

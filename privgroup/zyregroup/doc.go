@@ -11,7 +11,10 @@
 // The application passes each event of the node to Group.Handle (to each
 // Group, if it runs several), which reports whether it consumed it: sender
 // keys and records are consumed, membership events never (ExampleAttach);
-// or Open has the Group read the node's events itself.
+// or Open has the Group read the node's events itself. A consumed event's
+// content is the Group's: it hands the buffers back to the node
+// (zre.Shout.Release) once done with them, so the caller must not use
+// the content afterwards; an event not consumed stays the caller's.
 //
 // Concurrency: one goroutine per Group owns its state, as the node's does;
 // every method hands it work and is safe for concurrent use. It never waits

@@ -158,6 +158,7 @@ type Group struct {
 	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
 	cancel           context.CancelFunc // ctx's
 	stopPump, pumped chan struct{}      // Open's event reader
+	released         atomic.Uint64      // events whose content was handed back (see Handle); for tests
 
 	// The Group's goroutine's (anyone's once exited is closed).
 	st      Stats

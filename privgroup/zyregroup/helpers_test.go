@@ -243,7 +243,7 @@ type fakeGroup struct {
 	revoked atomic.Bool // p is no longer trusted
 }
 
-func newFakeGroup(t *testing.T, fast byte, options ...func(*Options)) *fakeGroup {
+func newFakeGroup(t testing.TB, fast byte, options ...func(*Options)) *fakeGroup {
 	t.Helper()
 	ourSK, pSK, xSK := secretKey(t), secretKey(t), secretKey(t)
 	f := &fakeGroup{p: uuid.New(), x: uuid.New()}

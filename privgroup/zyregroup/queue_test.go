@@ -17,7 +17,7 @@ import (
 // left.
 func TestQueueTakeAll(t *testing.T) {
 	q := newQueue()
-	rec := func(i int) []byte { return []byte{byte(i)} }
+	rec := func(i int) record { return record{rec: []byte{byte(i)}} }
 	for i := range 3 {
 		if !q.push(rec(i), 3, 100) {
 			t.Fatalf("push %d refused", i)
@@ -26,9 +26,9 @@ func TestQueueTakeAll(t *testing.T) {
 	if q.push(rec(3), 3, 100) {
 		t.Fatal("a fourth record passed a limit of 3")
 	}
-	spare := make([][]byte, 0, 8)
+	spare := make([]record, 0, 8)
 	got, closed := q.takeAll(spare)
-	if closed || len(got) != 3 || got[0][0] != 0 || got[2][0] != 2 {
+	if closed || len(got) != 3 || got[0].rec[0] != 0 || got[2].rec[0] != 2 {
 		t.Fatalf("takeAll: %v closed=%v, want records 0, 1, 2", got, closed)
 	}
 	// The taken records no longer count against the limits, and the next
@@ -41,19 +41,19 @@ func TestQueueTakeAll(t *testing.T) {
 	if &q.recs[0] != &spare[:1][0] {
 		t.Fatal("the queue did not reuse the spare array")
 	}
-	if q.push(rec(6), 3, 100) || q.push(make([]byte, 98), 10, 100) {
+	if q.push(rec(6), 3, 100) || q.push(record{rec: make([]byte, 98)}, 10, 100) {
 		t.Fatal("limits not applied to the new records")
 	}
 	q.close()
 	got, closed = q.takeAll(got[:0])
-	if closed || len(got) != 3 || got[0][0] != 3 {
+	if closed || len(got) != 3 || got[0].rec[0] != 3 {
 		t.Fatalf("takeAll after close: %v closed=%v, want records 3, 4, 5 first", got, closed)
 	}
 	if got, closed = q.takeAll(got[:0]); !closed || len(got) != 0 {
 		t.Fatalf("takeAll of an empty closed queue: %v closed=%v", got, closed)
 	}
 	// A spare array grown by a burst is let go rather than kept.
-	if got, _ := q.takeAll(make([][]byte, 0, 2048)); cap(got) != 0 {
+	if got, _ := q.takeAll(make([]record, 0, 2048)); cap(got) != 0 {
 		t.Fatalf("kept a spare of capacity %d", cap(got))
 	}
 }

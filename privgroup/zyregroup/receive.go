@@ -46,6 +46,15 @@ func (rv *receiving) init(r *privgroup.Receiver) {
 // never for a peer, and never panics on hostile content; a SHOUT it hands
 // over without waiting (unless OnOpaque is set): whatever is asked of the
 // Group afterwards sees it.
+//
+// Ownership: an event Handle consumed is the Group's. Its header fields
+// stay the caller's to read, but its content must no longer be used: the
+// Group hands the content's buffers back to the node (Shout.Release,
+// Whisper.Release) once it is done with them — at once for a sender key,
+// a key request, or a record it drops or cannot open yet (after OnOpaque
+// returned), and for a queued record once the sender's Reader has opened
+// it into a buffer of its own. An event Handle did not consume stays the
+// caller's, content included, released or not as the caller sees fit.
 func (g *Group) Handle(ev zre.Event) bool {
 	s, shout := ev.(*zre.Shout)
 	if shout && (s.Group != g.group || len(s.Content) != 1 || len(s.Content[0]) == 0) {
@@ -56,33 +65,55 @@ func (g *Group) Handle(ev zre.Event) bool {
 			return false
 		}
 		select {
-		case g.calls <- call{f: func() { g.handle(ev) }}:
+		case g.calls <- call{f: func() {
+			// Consumed whatever handle says: the event is the Group's.
+			if _, _, kept := g.handle(s); !kept {
+				g.release(s)
+			}
+		}}:
 			return true
 		case <-g.exited:
 			return false
 		}
 	}
-	var consumed bool
+	var consumed, kept bool
 	var opaque []byte
-	if g.do(func() { consumed, opaque = g.handle(ev) }) != nil {
+	if g.do(func() { consumed, opaque, kept = g.handle(ev) }) != nil {
 		return false
 	}
 	if opaque != nil && g.opts.OnOpaque != nil {
-		g.opts.OnOpaque(s.Peer, opaque)
+		g.opts.OnOpaque(s.Peer, opaque) // it must not keep opaque
+	}
+	if consumed && !kept {
+		g.release(ev)
 	}
 	return consumed
 }
 
-// handle is Handle on the Group's goroutine.
-func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
+// releaser is a node's event whose content may be handed back
+// (zre.Shout, zre.Whisper).
+type releaser interface{ Release() }
+
+// release hands ev's content back to the node (see Handle): ev must be
+// consumed and nothing of its content kept. Any goroutine.
+func (g *Group) release(ev zre.Event) {
+	if r, ok := ev.(releaser); ok {
+		r.Release()
+		g.released.Add(1)
+	}
+}
+
+// handle is Handle on the Group's goroutine. kept: a SHOUT's record went
+// to its sender's queue, whose Reader releases the event (see Handle).
+func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte, kept bool) {
 	if g.closing {
-		return false, nil
+		return false, nil, false
 	}
 	switch e := ev.(type) {
 	case *zre.Shout:
-		return g.onShout(e.Peer, e.Content[0])
+		return g.onShout(e)
 	case *zre.Whisper:
-		return g.onWhisper(e.Peer, e.Content), nil
+		return g.onWhisper(e.Peer, e.Content), nil, false
 	case *zre.Join:
 		if e.Group == g.group && e.Peer != g.self {
 			delete(g.rcv.gone, e.Peer)
@@ -102,14 +133,16 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte) {
 	case *zre.Overflow:
 		g.resync()
 	}
-	return false, nil
+	return false, nil, false
 }
 
-// onShout queues a record for its sender's Reader; opaque: we lack its key.
-func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
+// onShout queues a record for its sender's Reader (kept: the queue holds
+// s until the Reader opened it); opaque: we lack its key.
+func (g *Group) onShout(s *zre.Shout) (consumed bool, opaque []byte, kept bool) {
+	peer, rec := s.Peer, s.Content[0]
 	h, err := privgroup.ParseHeader(rec)
 	if errors.Is(err, privgroup.ErrVersion) {
-		return false, nil // not a record: a plain SHOUT in the group
+		return false, nil, false // not a record: a plain SHOUT in the group
 	}
 	sender, known := g.rcv.keyIDs[h.KeyID]
 	switch q := g.rcv.queues[sender]; {
@@ -120,13 +153,14 @@ func (g *Group) onShout(peer uuid.UUID, rec []byte) (bool, []byte) {
 	case !known || q == nil:
 		g.st.Opaque++
 		g.requestKey(peer)
-		return true, rec
-	case !q.push(rec, g.opts.QueueRecords, g.opts.QueueBytes):
+		return true, rec, false
+	case !q.push(record{rec: rec, ev: s}, g.opts.QueueRecords, g.opts.QueueBytes):
 		g.st.QueueDropped++
 	default:
 		g.st.Records++
+		return true, nil, true
 	}
-	return true, nil
+	return true, nil, false
 }
 
 // onWhisper installs a sender key of this group, or answers a key request.
@@ -236,8 +270,9 @@ type Reader struct {
 	rd     *privgroup.Reader
 	done   chan struct{}
 	once   sync.Once
-	taken  [][]byte // records taken from q in one go; the next is taken[next]
+	taken  []record // records taken from q in one go; the next is taken[next]
 	next   int
+	held   releaser // the event of the record recv returned last (see recv)
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
@@ -275,7 +310,17 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	return rd, nil
 }
 
+// recv hands the privgroup.Reader its next record. The privgroup.Reader
+// is done with a record once it asks for the next (it opens each into a
+// buffer of its own and keeps no reference to it), so recv first releases
+// the event of the record it returned last. One held back when the Reader
+// closes is left to the garbage collector (Close may run beside Read).
 func (rd *Reader) recv() ([]byte, error) {
+	if rd.held != nil {
+		rd.held.Release()
+		rd.g.released.Add(1)
+		rd.held = nil
+	}
 	for rd.next == len(rd.taken) {
 		var end bool
 		rd.taken, end = rd.q.takeAll(rd.taken[:0])
@@ -295,10 +340,13 @@ func (rd *Reader) recv() ([]byte, error) {
 		}
 		return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
 	}
-	rec := rd.taken[rd.next]
-	rd.taken[rd.next] = nil
+	r := rd.taken[rd.next]
+	rd.taken[rd.next] = record{}
 	rd.next++
-	return rec, nil
+	if r.ev != nil {
+		rd.held = r.ev
+	}
+	return r.rec, nil
 }
 
 // Read implements io.Reader.
@@ -327,11 +375,20 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
+// record is a queued record and the event it lies in (nil for none),
+// which the Reader releases once it opened the record.
+type record struct {
+	rec []byte
+	ev  releaser
+}
+
 // queue holds one sender's records for its Reader. The Group's goroutine
 // pushes and closes (so it reads closed and reader without the lock).
+// Records still queued when a queue is dropped are not released: the
+// garbage collector takes them.
 type queue struct {
 	mu     sync.Mutex
-	recs   [][]byte
+	recs   []record
 	bytes  int
 	closed bool
 	wake   chan struct{} // capacity 1
@@ -340,12 +397,12 @@ type queue struct {
 
 func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
 
-func (q *queue) push(rec []byte, maxRecs, maxBytes int) bool {
+func (q *queue) push(r record, maxRecs, maxBytes int) bool {
 	q.mu.Lock()
-	ok := !q.closed && len(q.recs) < maxRecs && q.bytes+len(rec) <= maxBytes
+	ok := !q.closed && len(q.recs) < maxRecs && q.bytes+len(r.rec) <= maxBytes
 	if ok {
-		q.recs = append(q.recs, rec)
-		q.bytes += len(rec)
+		q.recs = append(q.recs, r)
+		q.bytes += len(r.rec)
 	}
 	q.mu.Unlock()
 	if ok {
@@ -364,7 +421,7 @@ func (q *queue) signal() {
 // takeAll returns every queued record and queues the next ones in spare
 // (an empty slice the caller is done with): the two arrays alternate.
 // closed is reported once nothing is left.
-func (q *queue) takeAll(spare [][]byte) (recs [][]byte, closed bool) {
+func (q *queue) takeAll(spare []record) (recs []record, closed bool) {
 	if cap(spare) > 1024 {
 		spare = nil // a burst grew it; let it go
 	}
