@@ -188,10 +188,17 @@ type Config struct {
 	// UDP beacons, or beside them with GossipConfig.Beacons.
 	Gossip *GossipConfig
 
-	// transport, set by zretest.WithTransport, replaces the real network
-	// (transport.go).
-	transport seam.Transport
+	// seamSlot holds the transport that zretest.WithTransport sets to
+	// replace the real network (transport.go); empty for the real one.
+	seamSlot
 }
+
+// seamSlot is unexported so that Config's field is too: zre's API shows no
+// seam. seam.Set reaches it through the Slot's promoted method.
+type seamSlot = seam.Slot
+
+// transport is the transport that replaces the real network, nil for it.
+func (c *Config) transport() seam.Transport { return seam.TransportOf(c.seamSlot) }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.
 func (c Config) withDefaults() (Config, error) {

@@ -207,7 +207,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if n.cfg.transport != nil {
+	if n.cfg.transport() != nil {
 		return n.startAttached() // transport.go
 	}
 	ln, err := net.Listen("tcp", n.cfg.bindAddr())
