@@ -10,7 +10,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/internal/seam"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
+
+// Header is one HELLO header property (Config.Headers, Enter.Headers), in
+// the order of the wire; see package zremsg, the message codec.
+type Header = zremsg.Header
 
 // Defaults for the zero fields of Config. The timers are those of the C
 // reference (zyre_node.c).

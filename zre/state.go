@@ -22,6 +22,7 @@ import (
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -360,9 +361,9 @@ func (s *state) popEvent() {
 func (s *state) header(p *peer) EventHeader { return EventHeader{Peer: p.id, Name: p.name} }
 
 // hello builds our HELLO; in secure mode its last header is X-PUBLICKEY.
-func (s *state) hello() *Msg {
-	m := &Msg{
-		ID:       MsgHello,
+func (s *state) hello() *zremsg.Msg {
+	m := &zremsg.Msg{
+		ID:       zremsg.MsgHello,
 		Endpoint: s.endpoint,
 		Groups:   s.own.list(),
 		Status:   s.status,
@@ -378,7 +379,7 @@ func (s *state) hello() *Msg {
 	return m
 }
 
-func (s *state) sendTo(p *peer, m *Msg) {
+func (s *state) sendTo(p *peer, m *zremsg.Msg) {
 	queued, err := p.send(m)
 	if queued {
 		s.txRetry[p] = struct{}{} // (retried at reap)
@@ -500,7 +501,7 @@ func (s *state) probe(p *peer) {
 	}
 	p.probedAt = now
 	s.log.Debug("zre: unauthenticated claim that a peer is gone: pinging it", "peer", p.label(), "endpoint", p.endpoint)
-	s.sendTo(p, &Msg{ID: MsgPing})
+	s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPing})
 }
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
@@ -909,12 +910,12 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: our own UUID", ErrBadIdentity))
 		return
 	}
-	m, err := Decode(in.frames)
+	m, err := zremsg.Decode(in.frames)
 	if err != nil {
 		s.dropMsg(in, fmt.Errorf("zre: from %s: %w", DefaultName(id), err))
 		return
 	}
-	if m.Version != Version {
+	if m.Version != zremsg.Version {
 		// The C reference drops other versions.
 		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
 		return
@@ -929,9 +930,9 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 
 // handle acts on a decoded message from id. checked is the key that the
 // checks off the loop (secure mode) accepted for this HELLO, nil before.
-func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
+func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
 	p := s.peers[id]
-	if m.ID == MsgHello {
+	if m.ID == zremsg.MsgHello {
 		var key curve.PublicKey
 		if s.sec != nil {
 			// Checked before anything changes: a refused HELLO leaves the
@@ -996,7 +997,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 	// Sequence check (zyre_peer_messages_lost): HELLO is 1, then +1 each,
 	// wrapping 65535 to 0.
 	want := p.wantSeq + 1
-	if m.ID == MsgHello {
+	if m.ID == zremsg.MsgHello {
 		want = 1
 	}
 	if m.Sequence != want {
@@ -1009,7 +1010,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 	s.stats.messagesIn.Add(1)
 
 	switch m.ID {
-	case MsgHello:
+	case zremsg.MsgHello:
 		p.name = m.Name
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
@@ -1022,21 +1023,21 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			s.electOnHelloGroup(g) // election.go
 		}
 		p.status = m.Status
-	case MsgWhisper:
+	case zremsg.MsgWhisper:
 		// The frames are this message's own (zmtp gives every message
 		// fresh storage; attachedNet.read copies a transport's), so the event
 		// takes them without a copy.
 		s.emit(&Whisper{EventHeader: s.header(p), Content: m.Content})
-	case MsgShout:
+	case zremsg.MsgShout:
 		if s.reservedGroup(m.Group) {
 			s.onTrustMessage(p, m.Content)
 			break
 		}
 		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: m.Content})
-	case MsgPing:
-		s.sendTo(p, &Msg{ID: MsgPingOK})
-	case MsgPingOK:
-	case MsgJoin, MsgLeave:
+	case zremsg.MsgPing:
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPingOK})
+	case zremsg.MsgPingOK:
+	case zremsg.MsgJoin, zremsg.MsgLeave:
 		// The C reference asserts that the status is the previous one + 1
 		// (a wrong one aborts it); we treat it as lost state: drop the peer.
 		if m.Status != p.status+1 {
@@ -1044,18 +1045,18 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			return
 		}
 		p.status = m.Status
-		if m.ID == MsgJoin {
+		if m.ID == zremsg.MsgJoin {
 			s.joinPeerGroup(p, m.Group)
 			s.electOnJoin(m.Group) // election.go
 		} else {
 			s.leavePeerGroup(p, m.Group)
 			s.electOnLeave(p, m.Group) // election.go
 		}
-	case MsgElect:
+	case zremsg.MsgElect:
 		s.onElect(p, m, now) // election.go
-	case MsgLeader:
+	case zremsg.MsgLeader:
 		s.onLeader(p, m, now) // election.go
-	case MsgGoodbye:
+	case zremsg.MsgGoodbye:
 		s.removePeer(p)
 		return
 	}
@@ -1212,7 +1213,7 @@ func (s *state) reapPeer(p *peer, now time.Time) bool {
 		if !p.evasive {
 			p.evasive = true
 			if p.ready {
-				s.sendTo(p, &Msg{ID: MsgPing})
+				s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPing})
 				s.emit(&Evasive{s.header(p)})
 			}
 		}
@@ -1325,7 +1326,7 @@ func (s *state) join(name string) error {
 	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
-		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgJoin, Group: name, Status: s.status})
 	}
 	s.electOnOwnJoin(name) // election.go
 	return nil
@@ -1341,7 +1342,7 @@ func (s *state) leave(name string) error {
 	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
-		s.sendTo(p, &Msg{ID: MsgLeave, Group: name, Status: s.status})
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgLeave, Group: name, Status: s.status})
 	}
 	return nil
 }
@@ -1365,7 +1366,7 @@ func (d *directory) whisper(ctx context.Context, stats *counters, id uuid.UUID, 
 	if p == nil {
 		return fmt.Errorf("zre: whisper to %s: %w", uuidString(id), ErrUnknownPeer)
 	}
-	m := &Msg{ID: MsgWhisper, Content: content}
+	m := &zremsg.Msg{ID: zremsg.MsgWhisper, Content: content}
 	var err error
 	if ctx == nil {
 		err = p.sendApp(m)
@@ -1405,7 +1406,7 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 	if len(members) == 0 {
 		return nil
 	}
-	m := &Msg{ID: MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
+	m := &zremsg.Msg{ID: zremsg.MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
 	var se *ShoutError
 	fail := func(p *peer, err error) {
 		stats.sendErrors.Add(1)
@@ -1545,7 +1546,7 @@ func (s *state) stop() []link {
 		if p.ready && s.wantsGoodbye(p) { // goodbye.go
 			// Once tx is open, whoever sends the GOODBYE closes it: no
 			// WHISPER or SHOUT follows it.
-			s.sendTo(p, &Msg{ID: MsgGoodbye})
+			s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgGoodbye})
 		}
 		if p.link != nil {
 			links = append(links, p.link)
