@@ -160,7 +160,8 @@ func New(cfg Config) (*Node, error) {
 		}
 		sec.dial = n.dialKey
 		sec.disconnect = n.disconnectInbound
-		n.sec, n.st.sec = sec, sec
+		n.sec = sec
+		n.st.setSecure(sec) // admit.go
 		n.verdicts = make(chan verdict)
 		n.st.checkOffLoop = n.checkOffLoop
 		n.st.baseCtx = n.ctx

@@ -593,7 +593,7 @@ func newSecureHarness(t *testing.T) *secureHarness {
 		h.links[ep] = append(h.links[ep], l)
 		return l, nil
 	}
-	h.st.sec = sc
+	h.st.setSecure(sc)
 	return sh
 }
 

@@ -19,7 +19,6 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/netlimit"
-	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre/zremsg"
@@ -205,22 +204,12 @@ type state struct {
 	// timers orders the peers by their next presence deadline (reap).
 	timers timerHeap
 
-	// sec is the secure mode's state (nil in plain mode), baseCtx the
-	// context of its Authorize calls.
-	sec     *secure
-	baseCtx context.Context
+	// admission decides who may be a peer (admit.go): plain, or secure
+	// mode's keys, pins, trust and refusals.
+	admission
 
 	gossip   *zgossip.Service    // gossip mode (gossip.go), else nil
 	goodbyes map[uuid.UUID]*peer // peers whose port-0 beacon came lately (exit.go)
-
-	// checkOffLoop, set by the node in secure mode, runs the checks of a
-	// HELLO off the state goroutine; the verdict comes back to onVerdict.
-	// nil (state tests): checked on the spot.
-	checkOffLoop func(id uuid.UUID, token uint64, pk PeerKey)
-	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
-	heldSeq      uint64
-	heldBytes    int // octets of the messages in held
-	checking     int // checks started by checkOffLoop whose verdict has not come back (maxChecks)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -235,7 +224,7 @@ type pendingPeer struct {
 }
 
 func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *state {
-	return &state{
+	s := &state{
 		cfg:      cfg,
 		self:     cfg.UUID,
 		endpoint: endpoint,
@@ -252,6 +241,8 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		dir:          newDirectory(),
 		txRetry:      make(map[*peer]struct{}),
 	}
+	s.adm = plainAdmitter{s}
+	return s
 }
 
 // emit queues an event for the consumer, applying the slow-consumer
@@ -362,21 +353,14 @@ func (s *state) header(p *peer) EventHeader { return EventHeader{Peer: p.id, Nam
 
 // hello builds our HELLO; in secure mode its last header is X-PUBLICKEY.
 func (s *state) hello() *zremsg.Msg {
-	m := &zremsg.Msg{
+	return &zremsg.Msg{
 		ID:       zremsg.MsgHello,
 		Endpoint: s.endpoint,
 		Groups:   s.own.list(),
 		Status:   s.status,
 		Name:     s.cfg.Name,
-		Headers:  s.helloHeaders(), // goodbye.go
+		Headers:  s.adm.helloHeaders(s.helloHeaders()), // admit.go, goodbye.go
 	}
-	if s.sec != nil {
-		if s.sec.trust != nil && s.sec.trust.binding != "" {
-			m.Headers = append(m.Headers, Header{Key: trust.BindingHeader, Value: s.sec.trust.binding})
-		}
-		m.Headers = append(m.Headers, Header{Key: HeaderPublicKey, Value: s.sec.pub.Z85()})
-	}
-	return m
 }
 
 func (s *state) sendTo(p *peer, m *zremsg.Msg) {
@@ -472,9 +456,7 @@ func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stal
 		if old.id == id || old.endpoint != endpoint {
 			continue
 		}
-		if old.ready && (s.sec != nil || linkConnected(old.link)) {
-			// In secure mode a peer that proved its key is not removed on
-			// an unauthenticated claim even while its link reconnects.
+		if s.alive(old) {
 			live = old
 			continue
 		}
@@ -482,6 +464,13 @@ func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stal
 	}
 	slices.SortFunc(stale, comparePeers)
 	return live, stale
+}
+
+// alive reports whether p is alive on its connection: ready, and its link
+// connected. In secure mode a peer that proved its key is not removed on
+// an unauthenticated claim even while its link reconnects: ready is enough.
+func (s *state) alive(p *peer) bool {
+	return p.ready && (s.adm.readyIsLive() || linkConnected(p.link))
 }
 
 // probe asks a ready peer that an unauthenticated claim says is gone
@@ -506,13 +495,7 @@ func (s *state) probe(p *peer) {
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
 func (s *state) connect(p *peer) {
-	var l link
-	var err error
-	if s.sec != nil {
-		l, err = s.sec.dial(p.endpoint, p.key)
-	} else {
-		l, err = s.dial(p.endpoint)
-	}
+	l, err := s.adm.dial(p.endpoint, p.key)
 	if err != nil {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
@@ -806,39 +789,26 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 	s.clock = now
 	s.stats.beaconsReceived.Add(1)
 	b, err := ParseBeacon(payload)
-	switch {
-	case err != nil:
-	case s.sec == nil && b.Version != BeaconV1:
-		err = fmt.Errorf("%w: version %d beacon in plain mode", ErrBadBeacon, b.Version)
-	case s.sec != nil && !b.HasKey():
-		// As the C reference: a secure node uses only v3 beacons with a
-		// key (a v1 beacon, or a v3 one whose key starts with 0x00, would
-		// be a downgrade).
-		err = fmt.Errorf("%w: version %d beacon without a key in secure mode", ErrBadBeacon, b.Version)
+	if err == nil {
+		err = s.adm.beaconForm(b) // admit.go
 	}
 	if err != nil {
 		s.stats.beaconsInvalid.Add(1)
 		s.log.Debug("zre: beacon dropped", "from", from, "err", err)
 		return
 	}
-	if b.UUID == s.self {
-		if s.sec != nil && b.PublicKey != s.sec.pub {
-			// Someone claims our UUID: a forgery.
-			s.report(&Refused{EventHeader: EventHeader{Peer: b.UUID}, Key: b.PublicKey, Stage: StageBeacon, Addr: from.String(),
-				Reason: fmt.Errorf("%w: beacon claims our own UUID with key %s", ErrKeyMismatch, b.PublicKey)})
-			return
-		}
-		s.stats.beaconsOwn.Add(1)
-		return
+	if !s.adm.beacon(b, from) {
+		return // refused (a forgery of our own UUID among them)
 	}
-	if s.sec != nil && !s.secureBeacon(b, from.String()) {
+	if b.UUID == s.self {
+		s.stats.beaconsOwn.Add(1)
 		return
 	}
 	if b.Stopping() {
 		p, ok := s.peers[b.UUID]
 		switch {
 		case !ok:
-		case p.ready && (s.sec != nil || linkConnected(p.link)):
+		case s.alive(p):
 			// Beacons are not authenticated: anyone can send this one with
 			// a peer's UUID (and public key). A peer is removed at once
 			// when one of its connections has closed too (exit.go);
@@ -920,10 +890,8 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
 		return
 	}
-	if h := s.held[id]; h != nil {
-		// Its HELLO is being checked off the loop: wait for the verdict.
-		s.hold(id, h, in, m)
-		return
+	if s.adm.waits(id, in, m) {
+		return // its HELLO is being checked off the loop (admit.go)
 	}
 	s.handle(id, m, in, now, nil)
 }
@@ -933,28 +901,9 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
 	p := s.peers[id]
 	if m.ID == zremsg.MsgHello {
-		var key curve.PublicKey
-		if s.sec != nil {
-			// Checked before anything changes: a refused HELLO leaves the
-			// real peer (if any) as it was.
-			var pk PeerKey
-			var err error
-			key, pk, err = s.secureHello(id, p, m, in)
-			if err == nil && (checked == nil || *checked != key) {
-				if s.checkOffLoop != nil {
-					// Authorize and the trust store may block or call the
-					// node: they run on a goroutine of their own, and this
-					// peer's messages wait for the verdict (onVerdict).
-					s.startHold(id, in, m, pk)
-					return
-				}
-				err = s.checkHello(pk, in)
-			}
-			if err != nil {
-				s.stats.messagesDropped.Add(1)
-				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.from(), Reason: err})
-				return
-			}
+		key, ok := s.adm.hello(id, p, m, in, checked) // admit.go
+		if !ok {
+			return
 		}
 		if err := checkEndpoint(m.Endpoint); err != nil {
 			if p != nil && !p.ready {
@@ -966,29 +915,17 @@ func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, 
 		if p != nil && p.ready {
 			s.restartPeer(p, m.Endpoint, in.from())
 		}
-		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
-			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
-		}
 		p = s.requirePeer(id, m.Endpoint, key, viaHello)
-		if s.sec != nil && p.endpoint != m.Endpoint && !linkConnected(p.link) {
-			// The HELLO is authenticated, the beacon that gave p.endpoint
-			// is not (it may replay the peer's UUID and key from another
-			// address): while our link there has not completed a CURVE
-			// handshake, follow the HELLO.
-			s.log.Debug("zre: reconnecting to the endpoint of an authenticated HELLO", "peer", p.label(), "from", p.endpoint, "to", m.Endpoint)
-			s.dropLink(p)
-			p.endpoint = m.Endpoint
-			s.connect(p)
-		}
+		s.adm.admitted(p, key, m.Endpoint) // admit.go
 		p.ready = true
 		p.helloFrom = in.from()
 		s.uncountPending(p)
 		p.wantSeq = 0
-	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {
-		// Cannot happen while the inbox refuses a second connection with
-		// the same identity and another key; checked all the same.
-		s.dropMsg(in, fmt.Errorf("%w: %s from %s over a connection not authenticated with its key", ErrKeyMismatch, m.ID, p.label()))
-		return
+	} else if p != nil && p.ready {
+		if err := s.adm.sender(p, m, in); err != nil {
+			s.dropMsg(in, err)
+			return
+		}
 	}
 	if p == nil || !p.ready {
 		s.dropMsg(in, fmt.Errorf("%w: %s from %s before its HELLO", ErrUnknownPeer, m.ID, DefaultName(id)))
@@ -1149,9 +1086,7 @@ func (s *state) reap(now time.Time) {
 		return
 	}
 	s.clock = now
-	if s.sec != nil && s.sec.trust != nil {
-		s.trustTick()
-	}
+	s.adm.tick()        // admit.go
 	s.electionReap(now) // election.go
 	s.exitReap(now)     // exit.go
 	s.expireHeld(now)
@@ -1504,13 +1439,7 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	if _, ok := s.pending[endpoint]; ok {
 		return nil
 	}
-	var l link
-	var err error
-	if s.sec != nil {
-		l, err = s.sec.dial(endpoint, key)
-	} else {
-		l, err = s.dial(endpoint)
-	}
+	l, err := s.adm.dial(endpoint, key)
 	if err != nil {
 		return fmt.Errorf("zre: connect to %s: %w", endpoint, err)
 	}
