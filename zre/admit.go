@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -55,8 +56,9 @@ type admitter interface {
 	// p's; an error drops m.
 	sender(p *peer, m *zremsg.Msg, in inboxMsg) error
 
-	// tick is admission's part of the housekeeping tick (reap).
-	tick()
+	// tick is admission's part of the housekeeping tick (reap): the
+	// trust store's reload, the holds that waited too long for a verdict.
+	tick(now time.Time)
 }
 
 // admission is the part of the state that admission owns; state embeds
@@ -111,7 +113,7 @@ func (plainAdmitter) beacon(Beacon, netip.AddrPort) bool          { return true 
 func (plainAdmitter) waits(uuid.UUID, inboxMsg, *zremsg.Msg) bool { return false }
 func (plainAdmitter) admitted(*peer, curve.PublicKey, string)     {}
 func (plainAdmitter) sender(*peer, *zremsg.Msg, inboxMsg) error   { return nil }
-func (plainAdmitter) tick()                                       {}
+func (plainAdmitter) tick(time.Time)                              {}
 func (plainAdmitter) hello(uuid.UUID, *peer, *zremsg.Msg, inboxMsg, *curve.PublicKey) (curve.PublicKey, bool) {
 	return curve.PublicKey{}, true
 }
@@ -219,8 +221,9 @@ func (secureAdmitter) sender(p *peer, m *zremsg.Msg, in inboxMsg) error {
 	return nil
 }
 
-func (a secureAdmitter) tick() {
+func (a secureAdmitter) tick(now time.Time) {
 	if a.sc.trust != nil {
 		a.s.trustTick() // trust.go
 	}
+	a.s.expireHeld(now) // verdict.go
 }

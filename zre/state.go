@@ -1086,10 +1086,9 @@ func (s *state) reap(now time.Time) {
 		return
 	}
 	s.clock = now
-	s.adm.tick()        // admit.go
+	s.adm.tick(now)     // admit.go
 	s.electionReap(now) // election.go
 	s.exitReap(now)     // exit.go
-	s.expireHeld(now)
 	s.reapDials()
 	if len(s.timers) != len(s.peers) {
 		// New peers since the last reap: checked now, as the C reference
@@ -1494,8 +1493,7 @@ func (s *state) stop() []link {
 		s.stopPending = append(s.stopPending, p)
 	}
 	s.forget()
-	clear(s.held)
-	s.heldBytes = 0
+	s.dropHolds() // verdict.go
 	s.stopped = true
 	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
 	return links

@@ -96,6 +96,12 @@ func (s *state) hold(id uuid.UUID, h *heldPeer, in inboxMsg, m *zremsg.Msg) {
 	s.heldBytes += n
 }
 
+// dropHolds forgets every hold (the node stops).
+func (s *state) dropHolds() {
+	clear(s.held)
+	s.heldBytes = 0
+}
+
 func (s *state) unhold(id uuid.UUID, h *heldPeer) {
 	delete(s.held, id)
 	s.heldBytes -= h.bytes
