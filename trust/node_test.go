@@ -23,6 +23,7 @@ import (
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 const nodeTimeout = 30 * time.Second
@@ -195,11 +196,11 @@ func (r *rawNode) hello(n *zre.Node, name string) {
 	}
 	r.t.Cleanup(func() { d.Close() })
 	r.dealer = d
-	r.send(&zre.Msg{ID: zre.MsgHello, Endpoint: r.endpoint, Name: name, Groups: []string{trust.Group},
+	r.send(&zremsg.Msg{ID: zremsg.MsgHello, Endpoint: r.endpoint, Name: name, Groups: []string{trust.Group},
 		Headers: []zre.Header{{Key: zre.HeaderPublicKey, Value: r.pub.Z85()}}})
 }
 
-func (r *rawNode) send(m *zre.Msg) {
+func (r *rawNode) send(m *zremsg.Msg) {
 	r.t.Helper()
 	r.seq++
 	m.Sequence = r.seq

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // queueLink is a link with a bounded queue, as a zmtp.Dealer's: Send
@@ -65,15 +66,15 @@ func queueHarness(t *testing.T, size int) (*harness, *queueLink) {
 	l := newQueueLink(size)
 	h.st.dial = func(string) (link, error) { return l, nil }
 	h.enterB("g")
-	if m := <-l.q; mustDecode(t, m).ID != MsgHello {
+	if m := <-l.q; mustDecode(t, m).ID != zremsg.MsgHello {
 		t.Fatal("first message is not our HELLO")
 	}
 	return h, l
 }
 
-func mustDecode(t *testing.T, frames [][]byte) *Msg {
+func mustDecode(t *testing.T, frames [][]byte) *zremsg.Msg {
 	t.Helper()
-	m, err := Decode(frames)
+	m, err := zremsg.Decode(frames)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,14 +90,14 @@ func TestConcurrentSendersKeepSequence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
 
-	got := make(chan []*Msg)
+	got := make(chan []*zremsg.Msg)
 	go func() { // the peer: reads until it had everything
-		var ms []*Msg
+		var ms []*zremsg.Msg
 		want := senders*each + 50 + 20
 		for len(ms) < want {
 			select {
 			case f := <-l.q:
-				m, err := Decode(f)
+				m, err := zremsg.Decode(f)
 				if err != nil {
 					t.Error(err)
 				}
@@ -132,7 +133,7 @@ func TestConcurrentSendersKeepSequence(t *testing.T) {
 	// Meanwhile the loop (this goroutine): 50 PINGs from B get PING-OKs,
 	// and we join 20 groups. None of this may wait for the senders.
 	for i := range 50 {
-		h.recv(uuidB, &Msg{ID: MsgPing, Sequence: uint16(2 + i)})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: uint16(2 + i)})
 		if i < 20 {
 			if err := h.st.join(fmt.Sprintf("j%d", i)); err != nil {
 				t.Fatal(err)
@@ -142,7 +143,7 @@ func TestConcurrentSendersKeepSequence(t *testing.T) {
 	wg.Wait()
 	// Loop messages still waiting for room when the last sender was done
 	// go out at the loop's next reap.
-	var ms []*Msg
+	var ms []*zremsg.Msg
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for received := false; !received; {
@@ -162,9 +163,9 @@ func TestConcurrentSendersKeepSequence(t *testing.T) {
 			t.Fatalf("message %d (%s) has sequence %d, want %d", i, m.ID, m.Sequence, i+2)
 		}
 		switch m.ID {
-		case MsgPingOK:
+		case zremsg.MsgPingOK:
 			pingOKs++
-		case MsgJoin:
+		case zremsg.MsgJoin:
 			joins++
 			if m.Status != uint8(joins) {
 				t.Fatalf("JOIN %d with status %d: out of order", joins, m.Status)
@@ -208,12 +209,12 @@ func TestWhisperContextFullQueue(t *testing.T) {
 	for p.tx.waiting.Load() == 0 {
 		runtime.Gosched()
 	}
-	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 2}) // the loop does not wait
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: 2}) // the loop does not wait
 	if err := h.st.whisper(uuidB, [][]byte{[]byte("x")}); !errors.Is(err, zmtp.ErrPeerNotResponding) {
 		t.Fatalf("Whisper while a sender waits: %v", err)
 	}
 	var seqs []uint16
-	var ids []MsgID
+	var ids []zremsg.MsgID
 	for len(seqs) < 3 { // room: the waiting one goes
 		m := mustDecode(t, <-l.q)
 		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
@@ -228,7 +229,7 @@ func TestWhisperContextFullQueue(t *testing.T) {
 		m := mustDecode(t, <-l.q)
 		seqs, ids = append(seqs, m.Sequence), append(ids, m.ID)
 	}
-	if fmt.Sprint(seqs) != "[2 3 4 5]" || ids[2] != MsgWhisper || ids[3] != MsgPingOK {
+	if fmt.Sprint(seqs) != "[2 3 4 5]" || ids[2] != zremsg.MsgWhisper || ids[3] != zremsg.MsgPingOK {
 		t.Fatalf("sent %v %v, want sequences 2 to 5, the waiting WHISPER before the PING-OK", seqs, ids)
 	}
 }
@@ -247,7 +248,7 @@ func TestWhisperContextPeerGone(t *testing.T) {
 	for h.st.peers[uuidB].tx.waiting.Load() == 0 {
 		runtime.Gosched()
 	}
-	h.recv(uuidB, &Msg{ID: MsgGoodbye, Sequence: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgGoodbye, Sequence: 2})
 	if err := <-done; err == nil || ctx.Err() != nil {
 		t.Fatalf("wait for a peer that left: %v (ctx %v)", err, ctx.Err())
 	}
@@ -271,7 +272,7 @@ func TestShoutContextWaitsForFullPeers(t *testing.T) {
 	h.enterB("g")
 	const epC = "tcp://127.0.0.1:50003"
 	uuidC := uuid.MustParse("22222222-3333-4444-5555-666666666666")
-	h.recv(uuidC, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
+	h.recv(uuidC, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	err := h.st.dir.shout(ctx, &h.stats, "g", nil, [][]byte{[]byte("s")}) // B's queue holds our HELLO
@@ -288,7 +289,7 @@ func TestShoutContextWaitsForFullPeers(t *testing.T) {
 	if err := h.st.dir.shout(ctx2, &h.stats, "g", se.Peers, [][]byte{[]byte("s")}); err != nil {
 		t.Fatal(err)
 	}
-	if m := mustDecode(t, <-lb.q); m.ID != MsgShout || m.Sequence != 2 || len(lc.q) != 2 {
+	if m := mustDecode(t, <-lb.q); m.ID != zremsg.MsgShout || m.Sequence != 2 || len(lc.q) != 2 {
 		t.Fatalf("retry to B: %+v, C has %d", m, len(lc.q))
 	}
 }
@@ -386,7 +387,7 @@ func TestWhisperAfterLateLink(t *testing.T) {
 	if err := h.st.whisper(uuidB, [][]byte{[]byte("hi")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.sent) != 2 || l.sent[0].ID != MsgHello || l.sent[1].ID != MsgWhisper || l.sent[1].Sequence != 2 {
+	if len(l.sent) != 2 || l.sent[0].ID != zremsg.MsgHello || l.sent[1].ID != zremsg.MsgWhisper || l.sent[1].Sequence != 2 {
 		t.Fatalf("sent %+v", l.sent)
 	}
 }

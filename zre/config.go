@@ -10,7 +10,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/internal/seam"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
+
+// Header is one HELLO header property (Config.Headers, Enter.Headers), in
+// the order of the wire; see package zremsg, the message codec.
+type Header = zremsg.Header
 
 // Defaults for the zero fields of Config. The timers are those of the C
 // reference (zyre_node.c).
@@ -188,10 +193,17 @@ type Config struct {
 	// UDP beacons, or beside them with GossipConfig.Beacons.
 	Gossip *GossipConfig
 
-	// transport, set by zretest.WithTransport, replaces the real network
-	// (transport.go).
-	transport seam.Transport
+	// seamSlot holds the transport that zretest.WithTransport sets to
+	// replace the real network (transport.go); empty for the real one.
+	seamSlot
 }
+
+// seamSlot is unexported so that Config's field is too: zre's API shows no
+// seam. seam.Set reaches it through the Slot's promoted method.
+type seamSlot = seam.Slot
+
+// transport is the transport that replaces the real network, nil for it.
+func (c *Config) transport() seam.Transport { return seam.TransportOf(c.seamSlot) }
 
 // withDefaults returns a copy of c with defaults filled in and checks it.
 func (c Config) withDefaults() (Config, error) {

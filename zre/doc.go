@@ -1,12 +1,8 @@
 // Package zre implements the ZeroMQ Realtime Exchange protocol (ZRE, RFC 36
-// and 43, as the C reference zeromq/zyre puts it on the wire): the message
-// codec (Msg, Decode), the UDP discovery beacon (Beacon, ParseBeacon), node
-// identities, and the node built on them.
+// and 43, as the C reference zeromq/zyre puts it on the wire): the UDP
+// discovery beacon (Beacon, ParseBeacon), node identities, and the node
+// built on them and on the message codec, package zre/zremsg.
 //
-// The codec sends message version 2, as the C reference does, and accepts
-// versions 2 and 3. Decode takes all the frames of one ZMTP message and
-// returns one message or an error wrapping ErrMalformed: unlike the C
-// decoder, it never leaves frames behind to be read as another message.
 // Beacons are 22 octets (version 1) or 54 octets (version 3, with the
 // node's CURVE public key); anything else is an error wrapping ErrBadBeacon.
 // Sockets live elsewhere: the UDP beacon service is internal/beacon.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Leader election, as the C reference does it (zyre_election.c and the
@@ -109,7 +110,7 @@ func (s *state) requireGroup(name string) *group {
 
 // groupSend sends a copy of m to every peer of g (zyre_group_send), in
 // UUID order, skipping except.
-func (s *state) groupSend(g *group, m Msg, except uuid.UUID) {
+func (s *state) groupSend(g *group, m zremsg.Msg, except uuid.UUID) {
 	ps := make([]*peer, 0, len(g.peers))
 	for id, p := range g.peers {
 		if id != except {
@@ -130,7 +131,7 @@ func (s *state) startElection(g *group) {
 	g.election = &election{caw: uuidString(s.self)}
 	g.leader = uuid.Nil
 	s.log.Debug("zre: election: send ELECT", "group", g.name)
-	s.groupSend(g, Msg{ID: MsgElect, Group: g.name, ChallengerID: g.election.caw}, uuid.Nil)
+	s.groupSend(g, zremsg.Msg{ID: zremsg.MsgElect, Group: g.name, ChallengerID: g.election.caw}, uuid.Nil)
 }
 
 // electOnHelloGroup: a peer entered with group name in its HELLO (already
@@ -213,7 +214,7 @@ func (s *state) electOnRemove(p *peer) {
 		}
 		g.election = &election{caw: uuidString(s.self)}
 		g.leader = uuid.Nil
-		s.groupSend(g, Msg{ID: MsgElect, Group: g.name, ChallengerID: g.election.caw}, p.id)
+		s.groupSend(g, zremsg.Msg{ID: zremsg.MsgElect, Group: g.name, ChallengerID: g.election.caw}, p.id)
 	}
 }
 
@@ -227,7 +228,7 @@ func (s *state) leaderSelf(g *group) {
 // electionMsg checks an ELECT or LEADER from p (id is its challenger or
 // leader) and returns the group and its election, made if need be, marked
 // as alive at now; a nil election when the message is to be ignored.
-func (s *state) electionMsg(p *peer, m *Msg, what, id string, now time.Time) (*group, *election) {
+func (s *state) electionMsg(p *peer, m *zremsg.Msg, what, id string, now time.Time) (*group, *election) {
 	if checkGroup(m.Group) != nil || id == "" {
 		s.log.Debug("zre: election: message ignored", "err", fmt.Errorf("%w: %s from %s: group %q, %s %q", ErrProtocol, m.ID, p.label(), m.Group, what, id))
 		return nil, nil
@@ -246,7 +247,7 @@ func (s *state) electionMsg(p *peer, m *Msg, what, id string, now time.Time) (*g
 }
 
 // onElect handles an ELECT from p.
-func (s *state) onElect(p *peer, m *Msg, now time.Time) {
+func (s *state) onElect(p *peer, m *zremsg.Msg, now time.Time) {
 	g, e := s.electionMsg(p, m, "challenger", m.ChallengerID, now)
 	if e == nil {
 		return
@@ -255,7 +256,7 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 	if e.caw == "" || challenger < e.caw {
 		// A better wave: support it, pass it on to everyone else.
 		*e = election{caw: challenger, father: p.id, last: now}
-		s.groupSend(g, Msg{ID: MsgElect, Group: g.name, ChallengerID: e.caw}, p.id)
+		s.groupSend(g, zremsg.Msg{ID: zremsg.MsgElect, Group: g.name, ChallengerID: e.caw}, p.id)
 		s.log.Debug("zre: election: support challenger", "group", g.name, "challenger", challenger)
 	}
 	if e.caw != challenger {
@@ -266,7 +267,7 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 		return
 	}
 	if e.caw == uuidString(s.self) {
-		s.groupSend(g, Msg{ID: MsgLeader, Group: g.name, LeaderID: e.caw}, uuid.Nil)
+		s.groupSend(g, zremsg.Msg{ID: zremsg.MsgLeader, Group: g.name, LeaderID: e.caw}, uuid.Nil)
 		s.log.Debug("zre: election: LEADER decision", "group", g.name)
 		return
 	}
@@ -277,7 +278,7 @@ func (s *state) onElect(p *peer, m *Msg, now time.Time) {
 func (s *state) echo(g *group, e *election) {
 	e.echoed = true
 	if f := s.peers[e.father]; f != nil {
-		c := Msg{ID: MsgElect, Group: g.name, ChallengerID: e.caw}
+		c := zremsg.Msg{ID: zremsg.MsgElect, Group: g.name, ChallengerID: e.caw}
 		s.sendTo(f, &c)
 	}
 }
@@ -306,7 +307,7 @@ func (s *state) keepWave(g *group, gone uuid.UUID, size int) bool {
 }
 
 // onLeader handles a LEADER from p.
-func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
+func (s *state) onLeader(p *peer, m *zremsg.Msg, now time.Time) {
 	g, e := s.electionMsg(p, m, "leader", m.LeaderID, now)
 	if e == nil {
 		return
@@ -336,7 +337,7 @@ func (s *state) onLeader(p *peer, m *Msg, now time.Time) {
 	}
 	self := uuidString(s.self)
 	if m.LeaderID != self && e.lrec == 0 {
-		s.groupSend(g, Msg{ID: MsgLeader, Group: g.name, LeaderID: e.caw}, uuid.Nil)
+		s.groupSend(g, zremsg.Msg{ID: zremsg.MsgLeader, Group: g.name, LeaderID: e.caw}, uuid.Nil)
 	}
 	e.lrec++
 	e.leader = m.LeaderID
@@ -368,7 +369,7 @@ func (s *state) finishElection(g *group, e *election) {
 // group it has not joined starts a wave on meeting its members; C members
 // that answer it elect it in few interleavings and in some pass ELECT and
 // LEADER back and forth without end (spec/election.md); we ignore it.)
-func (s *state) inElection(g *group, p *peer, m *Msg) bool {
+func (s *state) inElection(g *group, p *peer, m *zremsg.Msg) bool {
 	if g != nil && s.own.has(g.name) && g.peers[p.id] != nil {
 		return true
 	}

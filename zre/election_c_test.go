@@ -3,6 +3,8 @@ package zre
 import (
 	"fmt"
 	"testing"
+
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Elections with nodes that behave as C zyre nodes where it matters to us:
@@ -51,29 +53,29 @@ func TestStateElectionLeaderOfLowerWave(t *testing.T) {
 	}
 	h.enterB("g")
 	const epA = "tcp://127.0.0.1:50001"
-	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epA, Groups: []string{"g"}, Status: 1, Name: "node-a"})
+	h.recv(uuidA, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: epA, Groups: []string{"g"}, Status: 1, Name: "node-a"})
 	h.events()
 	b, a := uuidString(uuidB), uuidString(uuidA)
 	if !(b < uuidString(uuidS) && uuidString(uuidS) < a) {
 		t.Fatal("want B < us < A")
 	}
-	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
-	h.recv(uuidA, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
+	h.recv(uuidA, &zremsg.Msg{ID: zremsg.MsgElect, Sequence: 2, Group: "g", ChallengerID: b})
 	g := h.st.groups["g"]
 	if e := g.election; e == nil || e.caw != b || !e.echoed {
 		t.Fatalf("after B's wave from both: %+v", g.election)
 	}
 	h.st.startElection(g) // as on a peer's HELLO or JOIN
 	sentA := len(h.link(epA).sent)
-	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
 	var got []string
 	for _, m := range h.link(epA).sent[sentA:] {
 		got = append(got, m.ID.String()+" "+m.LeaderID)
 	}
-	if len(got) != 1 || got[0] != MsgLeader.String()+" "+b {
+	if len(got) != 1 || got[0] != zremsg.MsgLeader.String()+" "+b {
 		t.Fatalf("to A after B's LEADER: %q, want one LEADER naming B", got)
 	}
-	h.recv(uuidA, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
+	h.recv(uuidA, &zremsg.Msg{ID: zremsg.MsgLeader, Sequence: 3, Group: "g", LeaderID: b})
 	if l, ok := h.st.groups["g"].leader, h.st.groups["g"].election == nil; !ok || l != uuidB {
 		t.Fatalf("leader %v, election %+v; want B, finished", l, h.st.groups["g"].election)
 	}

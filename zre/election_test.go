@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // elNet runs several states in one goroutine, deterministically: a link
@@ -182,7 +183,7 @@ func (net *elNet) deliver() {
 			continue
 		}
 		if elTrace {
-			if m, err := Decode(frames); err == nil && (m.ID == MsgElect || m.ID == MsgLeader || m.ID == MsgLeave || m.ID == MsgJoin || m.ID == MsgHello) {
+			if m, err := zremsg.Decode(frames); err == nil && (m.ID == zremsg.MsgElect || m.ID == zremsg.MsgLeader || m.ID == zremsg.MsgLeave || m.ID == zremsg.MsgJoin || m.ID == zremsg.MsgHello) {
 				net.t.Logf("%s -> %s: %s %s %.8s%.8s", l.from.cfg.Name, to.cfg.Name, m.ID, m.Group, m.ChallengerID, m.LeaderID)
 			}
 		}
@@ -507,15 +508,15 @@ func TestStateElectionHostile(t *testing.T) {
 	h.enterB()
 	seq := uint16(2)
 	for i := range 50 {
-		h.recv(uuidB, &Msg{ID: MsgElect, Sequence: seq, Group: fmt.Sprintf("x%d", i), ChallengerID: "0"})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgElect, Sequence: seq, Group: fmt.Sprintf("x%d", i), ChallengerID: "0"})
 		seq++
-		h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: seq, Group: fmt.Sprintf("y%d", i), LeaderID: "0"})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeader, Sequence: seq, Group: fmt.Sprintf("y%d", i), LeaderID: "0"})
 		seq++
 	}
 	// B is not in g: its ELECT and LEADER for g are ignored too.
-	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: seq, Group: "g", ChallengerID: "0"})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgElect, Sequence: seq, Group: "g", ChallengerID: "0"})
 	seq++
-	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: seq, Group: "g", LeaderID: "0"})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeader, Sequence: seq, Group: "g", LeaderID: "0"})
 	if len(h.st.groups) != 1 || h.st.groups["g"].election != nil {
 		t.Fatalf("groups %d, election %+v", len(h.st.groups), h.st.groups["g"].election)
 	}

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // budgetHarness is a state test harness whose events go into a channel as
@@ -51,7 +53,7 @@ func TestEventBudgetLargeWhispers(t *testing.T) {
 	h.enterB()
 	base := heapInUse()
 	for i := range 1000 { // 64 MiB offered
-		h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: uint16(2 + i), Content: [][]byte{make([]byte, 64<<10)}})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: uint16(2 + i), Content: [][]byte{make([]byte, 64<<10)}})
 		h.st.flushEvents()
 	}
 	checkBudget(t, h, base, budget)
@@ -74,10 +76,10 @@ func TestEventBudgetJoinLeaveChurn(t *testing.T) {
 	for i := range 100000 { // 200 000 messages
 		g := fmt.Sprintf("group-%d-%s", i, strings.Repeat("x", i%50))
 		status++
-		h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: seq, Group: g, Status: status})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgJoin, Sequence: seq, Group: g, Status: status})
 		seq++
 		status++
-		h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: seq, Group: g, Status: status})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeave, Sequence: seq, Group: g, Status: status})
 		seq++
 		h.st.flushEvents()
 	}
@@ -143,8 +145,8 @@ func TestEventBudgetHugeHello(t *testing.T) {
 	}
 	// A LEAVE of an ignored group changes nothing; one of a kept group
 	// does.
-	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: 2, Group: "g099999", Status: 1})
-	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: 3, Group: "g000000", Status: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeave, Sequence: 2, Group: "g099999", Status: 1})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeave, Sequence: 3, Group: "g000000", Status: 2})
 	if len(p.groups) != DefaultMaxPeerGroups-1 || h.st.peers[uuidB] == nil {
 		t.Fatalf("peer in %d groups after leaving one", len(p.groups))
 	}
@@ -159,7 +161,7 @@ func TestEventBudgetConsumerFirst(t *testing.T) {
 	h.enterB()
 	h.st.evBytes = 0 // (wantEvents took the ENTER out behind the count's back)
 	for i := range 3 {
-		h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: uint16(2 + i), Content: [][]byte{make([]byte, 100)}})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: uint16(2 + i), Content: [][]byte{make([]byte, 100)}})
 	}
 	for range 3 { // as the loop's "case out <- next", the consumer quicker
 		h.st.evq <- h.st.events[0]

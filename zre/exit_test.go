@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/zre/zremsg"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +26,7 @@ func TestExitFast(t *testing.T) {
 			if secure {
 				ac, bc = secureConfig(t, "alpha", port), secureConfig(t, "beta", port)
 			}
-			ac.Headers = []Header{{HeaderGoodbye, "0"}} // no GOODBYE for us
+			ac.Headers = []Header{{Key: HeaderGoodbye, Value: "0"}} // no GOODBYE for us
 			a := startNode(t, ac)
 			b := startNode(t, bc)
 			waitEvent(t, a, eventTimeout, "ENTER beta", isEnter(b.UUID()))
@@ -85,7 +86,7 @@ func TestStateSecureExitNeedsBoth(t *testing.T) {
 	h.wantEvents("ENTER peer")
 	h.st.onInboxClosed(inboxClosed{identity: Identity(idB), publicKey: kb.Bytes()}, h.now)
 	h.advance(time.Second)
-	h.recvKey(idB, kb, &Msg{ID: MsgPing, Sequence: 2}) // it talks again: a new connection
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: 2}) // it talks again: a new connection
 	h.beaconV3(idB, kb, 0, "127.0.0.1:5670")
 	h.wantEvents()
 }
@@ -119,7 +120,7 @@ func sendBeacon(t *testing.T, port int, b Beacon) {
 func TestSecureExitForgedAfterReconnect(t *testing.T) {
 	port := testBeaconPort()
 	ac := secureConfig(t, "alpha", port)
-	ac.Headers = []Header{{HeaderGoodbye, "0"}}
+	ac.Headers = []Header{{Key: HeaderGoodbye, Value: "0"}}
 	a := startNode(t, ac)
 	b := startNode(t, secureConfig(t, "beta", port))
 	waitEvent(t, a, eventTimeout, "ENTER beta", isEnter(b.UUID()))

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // TestStateGoodbyeOnlyToPeersThatKnowIt: at Stop, a peer whose HELLO
@@ -21,19 +22,19 @@ func TestStateGoodbyeOnlyToPeersThatKnowIt(t *testing.T) {
 		headers []Header
 		want    bool
 	}{
-		{"no header", []Header{{"X-ROLE", "tester"}}, false},
-		{"header 1", []Header{{"X-ROLE", "tester"}, {HeaderGoodbye, "1"}}, true},
-		{"header other value", []Header{{HeaderGoodbye, "0"}}, false},
+		{"no header", []Header{{Key: "X-ROLE", Value: "tester"}}, false},
+		{"header 1", []Header{{Key: "X-ROLE", Value: "tester"}, {Key: HeaderGoodbye, Value: "1"}}, true},
+		{"header other value", []Header{{Key: HeaderGoodbye, Value: "0"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t)
-			h.recv(uuidB, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b", Headers: tt.headers})
+			h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b", Headers: tt.headers})
 			h.wantEvents("ENTER node-b")
 			l := h.link(epB)
 			sent := len(l.sent)
 			h.st.stop()
-			got := len(l.sent) > sent && l.sent[len(l.sent)-1].ID == MsgGoodbye
+			got := len(l.sent) > sent && l.sent[len(l.sent)-1].ID == zremsg.MsgGoodbye
 			if got != tt.want || len(l.sent) > sent+1 {
 				t.Fatalf("GOODBYE sent: %v, want %v (sent %+v)", got, tt.want, l.sent[sent:])
 			}
@@ -46,9 +47,9 @@ func TestStateGoodbyeOnlyToPeersThatKnowIt(t *testing.T) {
 // refused by the encoder).
 func TestStateHelloAnnouncesGoodbyeOnce(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.Headers = []Header{{HeaderGoodbye, "1"}, {"X-K", "v"}}
+	h.cfg.Headers = []Header{{Key: HeaderGoodbye, Value: "1"}, {Key: "X-K", Value: "v"}}
 	m := h.st.hello()
-	if len(m.Headers) != 2 || m.Headers[0] != (Header{HeaderGoodbye, "1"}) {
+	if len(m.Headers) != 2 || m.Headers[0] != (Header{Key: HeaderGoodbye, Value: "1"}) {
 		t.Fatalf("headers %q", m.Headers)
 	}
 	if _, err := m.Frames(); err != nil {
@@ -80,14 +81,14 @@ func stopToRawPeer(t *testing.T, knows bool) {
 	defer inbox.Close()
 	// Everything the inbox gets, read as it comes (a message the test had
 	// not taken when the connection closed would be lost).
-	got := make(chan MsgID, 16)
+	got := make(chan zremsg.MsgID, 16)
 	go func() {
 		for {
 			m, err := inbox.Recv(ctx)
 			if err != nil {
 				return
 			}
-			if zm, err := Decode(m.Frames); err == nil {
+			if zm, err := zremsg.Decode(m.Frames); err == nil {
 				got <- zm.ID
 			}
 		}
@@ -98,9 +99,9 @@ func stopToRawPeer(t *testing.T, knows bool) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	hello := &Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw"}
+	hello := &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw"}
 	if knows {
-		hello.Headers = []Header{{HeaderGoodbye, "1"}}
+		hello.Headers = []Header{{Key: HeaderGoodbye, Value: "1"}}
 	}
 	frames, err := hello.Frames()
 	if err != nil {
@@ -113,7 +114,7 @@ func stopToRawPeer(t *testing.T, knows bool) {
 	if err := a.Whisper(rawID, []byte("last")); err != nil {
 		t.Fatal(err)
 	}
-	var ids []MsgID
+	var ids []zremsg.MsgID
 	for len(ids) < 2 {
 		select {
 		case id := <-got:
@@ -137,9 +138,9 @@ func stopToRawPeer(t *testing.T, knows bool) {
 	for len(got) > 0 {
 		ids = append(ids, <-got)
 	}
-	want := []MsgID{MsgHello, MsgWhisper}
+	want := []zremsg.MsgID{zremsg.MsgHello, zremsg.MsgWhisper}
 	if knows {
-		want = append(want, MsgGoodbye)
+		want = append(want, zremsg.MsgGoodbye)
 	}
 	if fmt.Sprint(ids) != fmt.Sprint(want) {
 		t.Fatalf("raw peer got %v, want %v", ids, want)

@@ -68,7 +68,7 @@ func (c *Config) gossipNew() error {
 			return fmt.Errorf("zre: gossip server: %w", err)
 		}
 	}
-	if c.transport != nil {
+	if c.transport() != nil {
 		return fmt.Errorf("zre: gossip needs the real network, not a transport (zretest.WithTransport)")
 	}
 	if !g.Beacons {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/zgossip"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // TestGossipHub: three nodes without beacons meet through gossip, plain
@@ -84,7 +85,7 @@ func TestGossipConfigErrors(t *testing.T) {
 func TestStateGossipTuples(t *testing.T) {
 	h := newHarness(t)
 	h.st.onGossip(gossipTuple(uuidB, epB), h.now)
-	if l := h.link(epB); len(l.sent) != 1 || l.sent[0].ID != MsgHello {
+	if l := h.link(epB); len(l.sent) != 1 || l.sent[0].ID != zremsg.MsgHello {
 		t.Fatalf("sent %+v", l.sent)
 	}
 	for _, tp := range []struct{ k, v string }{

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // TestHostileInbox throws garbage at a node's inbox and beacon port and
@@ -36,22 +37,22 @@ func TestHostileInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	hello := mustFrames(&Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://127.0.0.1:9", Status: 250, Name: "evil"})
+	hello := mustFrames(&zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "tcp://127.0.0.1:9", Status: 250, Name: "evil"})
 	sends := [][][]byte{
 		{[]byte("garbage")},
 		{{}},
 		{{0xAA, 0xA1}},
-		{{0xAA, 0xA1, 1, 2, 0, 1, 255, 255, 255}},              // truncated HELLO
-		mustFrames(&Msg{ID: MsgWhisper, Sequence: 1}),          // before HELLO
-		{withVersion(hello[0], 1)}, {withVersion(hello[0], 3)}, // wrong versions
+		{{0xAA, 0xA1, 1, 2, 0, 1, 255, 255, 255}},                   // truncated HELLO
+		mustFrames(&zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 1}), // before HELLO
+		{withVersion(hello[0], 1)}, {withVersion(hello[0], 3)},      // wrong versions
 		{withVersion(hello[0], 255)},
-		{{0xAA, 0xA1, 99, 2, 0, 1}},                                         // unknown id
-		append(mustFrames(&Msg{ID: MsgPing, Sequence: 1}), []byte("extra")), // extra frame
+		{{0xAA, 0xA1, 99, 2, 0, 1}}, // unknown id
+		append(mustFrames(&zremsg.Msg{ID: zremsg.MsgPing, Sequence: 1}), []byte("extra")), // extra frame
 		hello, // bogus status 250: a HELLO's status is the peer's to choose
-		mustFrames(&Msg{ID: MsgJoin, Sequence: 2, Group: "g", Status: 7}), // want 251: reset
-		mustFrames(&Msg{ID: MsgWhisper, Sequence: 3}),                     // after the reset: dropped
-		mustFrames(&Msg{ID: MsgHello, Sequence: 1, Endpoint: "bogus"}),    // bad endpoint
-		mustFrames(&Msg{ID: MsgHello, Sequence: 9, Endpoint: "tcp://127.0.0.1:9"}),
+		mustFrames(&zremsg.Msg{ID: zremsg.MsgJoin, Sequence: 2, Group: "g", Status: 7}), // want 251: reset
+		mustFrames(&zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 3}),                     // after the reset: dropped
+		mustFrames(&zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "bogus"}),    // bad endpoint
+		mustFrames(&zremsg.Msg{ID: zremsg.MsgHello, Sequence: 9, Endpoint: "tcp://127.0.0.1:9"}),
 	}
 	for i := range 200 { // random frames, bounded
 		f := make([]byte, 1+i%40)

@@ -28,7 +28,7 @@ func TestInteropLibzmqPeer(t *testing.T) {
 func interopLibzmqPeer(t *testing.T, knownUUID bool) {
 	n := startNode(t, Config{
 		Name:    "go-node",
-		Headers: []Header{{"X-LANG", "go"}, {"X-ROLE", "interop"}},
+		Headers: []Header{{Key: "X-LANG", Value: "go"}, {Key: "X-ROLE", Value: "interop"}},
 		Beacon:  BeaconConfig{Disabled: true},
 		Bind:    "127.0.0.1",
 	})
@@ -51,7 +51,7 @@ func interopLibzmqPeer(t *testing.T, knownUUID bool) {
 
 	e := waitEvent(t, n, eventTimeout, "ENTER", isEnter(pyUUID)).(*Enter)
 	if e.Name != "node-py" || e.Addr != pyEndpoint ||
-		len(e.Headers) != 2 || e.Headers[0] != (Header{"X-ROLE", "tester"}) || e.Headers[1] != (Header{"X-COLOR", "blue"}) {
+		len(e.Headers) != 2 || e.Headers[0] != (Header{Key: "X-ROLE", Value: "tester"}) || e.Headers[1] != (Header{Key: "X-COLOR", Value: "blue"}) {
 		t.Fatalf("enter %+v", e)
 	}
 	var joins []string

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Spoofed beacons with random UUIDs make at most Limits.MaxPendingPerAddr
@@ -60,7 +61,7 @@ func TestStatePendingCaps(t *testing.T) {
 			break
 		}
 	}
-	h.recv(some.id, &Msg{ID: MsgHello, Sequence: 1, Endpoint: some.endpoint, Name: "late"})
+	h.recv(some.id, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: some.endpoint, Name: "late"})
 	if h.st.pendingTotal != lim.MaxPending-1 {
 		t.Fatalf("pending %d after a HELLO", h.st.pendingTotal)
 	}
@@ -72,8 +73,8 @@ func TestStatePendingCaps(t *testing.T) {
 	for range int(h.cfg.Expired/time.Second) + 1 {
 		h.advance(time.Second)
 		h.beacon(uuidB, 50002, "127.0.0.1:5670")
-		h.recv(uuidB, &Msg{ID: MsgPing, Sequence: h.st.peers[uuidB].wantSeq + 1})
-		h.recv(some.id, &Msg{ID: MsgPing, Sequence: h.st.peers[some.id].wantSeq + 1})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: h.st.peers[uuidB].wantSeq + 1})
+		h.recv(some.id, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: h.st.peers[some.id].wantSeq + 1})
 		h.st.reap(h.now)
 	}
 	if len(h.st.peers) != 2 || h.st.pendingTotal != 0 || len(h.st.pendingBySrc) != 0 {
@@ -166,7 +167,7 @@ func TestStatePendingCapFairToNewPeers(t *testing.T) {
 		spoof(lim.MaxPending / 8) // while its handshake and HELLO are under way
 		check()
 		if p := h.st.peers[honest]; p != nil && p.link != nil {
-			h.recv(honest, &Msg{ID: MsgHello, Sequence: 1, Endpoint: honestEp, Name: "honest"})
+			h.recv(honest, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: honestEp, Name: "honest"})
 			if p := h.st.peers[honest]; p == nil || !p.ready {
 				t.Fatal("honest peer not ready after its HELLO")
 			}

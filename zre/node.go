@@ -166,7 +166,8 @@ func New(cfg Config) (*Node, error) {
 		}
 		sec.dial = n.dialKey
 		sec.disconnect = n.disconnectInbound
-		n.sec, n.st.sec = sec, sec
+		n.sec = sec
+		n.st.setSecure(sec) // admit.go
 		n.verdicts = make(chan verdict)
 		n.st.checkOffLoop = n.checkOffLoop
 		n.st.baseCtx = n.ctx
@@ -213,7 +214,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if n.cfg.transport != nil {
+	if n.cfg.transport() != nil {
 		return n.startAttached() // transport.go
 	}
 	ln, err := net.Listen("tcp", n.cfg.bindAddr())

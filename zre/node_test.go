@@ -71,7 +71,7 @@ func TestNodesDiscoverWhisperShoutExit(t *testing.T) {
 	var nodes []*Node
 	for _, name := range []string{"alpha", "beta", "gamma"} {
 		nodes = append(nodes, startNode(t, Config{Name: name, Beacon: BeaconConfig{Port: port},
-			Headers: []Header{{"X-NAME", name}}}))
+			Headers: []Header{{Key: "X-NAME", Value: name}}}))
 	}
 	for _, n := range nodes {
 		if err := n.Join("lab"); err != nil {
@@ -274,7 +274,7 @@ func TestNodeAPIErrors(t *testing.T) {
 	if err := n.Start(context.Background()); err == nil {
 		t.Fatal("Start after Close succeeded")
 	}
-	if _, err := New(Config{Headers: []Header{{"K", "1"}, {"K", "2"}}}); err == nil {
+	if _, err := New(Config{Headers: []Header{{Key: "K", Value: "1"}, {Key: "K", Value: "2"}}}); err == nil {
 		t.Fatal("duplicate header accepted")
 	}
 	m, _ := New(Config{UUID: uuidB})

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Parity with the rest of the C reference's API (zyre.h):
@@ -52,7 +54,7 @@ func LibraryVersion() string {
 			}
 		}
 	}
-	return fmt.Sprintf("zyre-go %s (ZRE message v%d, beacon v%d/v%d, ZMTP 3.1)", v, Version, BeaconV1, BeaconV3)
+	return fmt.Sprintf("zyre-go %s (ZRE message v%d, beacon v%d/v%d, ZMTP 3.1)", v, zremsg.Version, BeaconV1, BeaconV3)
 }
 
 // Header returns the value of a header of the peer's HELLO (the C

@@ -25,7 +25,7 @@ func TestParity(t *testing.T) {
 	port := freePort(t)
 	adv := fmt.Sprintf("tcp://localhost:%d", port)
 	a := startNode(t, Config{Name: "a", Bind: fmt.Sprintf("127.0.0.1:%d", port), Advertise: adv,
-		Headers: []Header{{"X-COLOR", "blue"}}, Beacon: BeaconConfig{Disabled: true}})
+		Headers: []Header{{Key: "X-COLOR", Value: "blue"}}, Beacon: BeaconConfig{Disabled: true}})
 	if a.Endpoint() != adv {
 		t.Fatalf("endpoint %s, want %s", a.Endpoint(), adv)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // link is our outgoing connection to one peer: a DEALER in the node, a
@@ -102,7 +103,7 @@ type tx struct {
 	waiters atomic.Int32  // goroutines in lockContext that may sleep on wake
 
 	pendingMu sync.Mutex // guards pending; never held while waiting
-	pending   []*Msg
+	pending   []*zremsg.Msg
 	npending  atomic.Int32
 	added     atomic.Uint64 // messages ever added to pending
 }
@@ -132,7 +133,7 @@ func (p *peer) label() string {
 // that cannot go at once (a sender holds tx's lock, or loop messages wait
 // already) is left pending (see tx) and send returns nil with queued true;
 // Stats.SendErrors counts it if it is dropped later.
-func (p *peer) send(m *Msg) (queued bool, err error) {
+func (p *peer) send(m *zremsg.Msg) (queued bool, err error) {
 	if !p.opened {
 		return false, p.sendLocked(m)
 	}
@@ -169,7 +170,7 @@ func (p *peer) retryPending() bool {
 	return p.tx.npending.Load() > 0
 }
 
-func (p *peer) addPending(m *Msg) {
+func (p *peer) addPending(m *zremsg.Msg) {
 	p.tx.pendingMu.Lock()
 	if len(p.tx.pending) >= maxPending {
 		p.tx.pending[0] = nil
@@ -187,7 +188,7 @@ func (p *peer) addPending(m *Msg) {
 // sendLocked sends m with the next sequence number; the caller holds tx's
 // lock (or tx is not open and the caller is the loop). A GOODBYE closes tx:
 // nothing follows it.
-func (p *peer) sendLocked(m *Msg) error {
+func (p *peer) sendLocked(m *zremsg.Msg) error {
 	if p.link == nil {
 		return errNotConnected
 	}
@@ -200,7 +201,7 @@ func (p *peer) sendLocked(m *Msg) error {
 		return err
 	}
 	p.sentSeq++
-	if m.ID == MsgGoodbye {
+	if m.ID == zremsg.MsgGoodbye {
 		p.tx.open = false
 	}
 	return nil
@@ -209,7 +210,7 @@ func (p *peer) sendLocked(m *Msg) error {
 // sendLockedContext is sendLocked that waits, until ctx is done, for room
 // in the link's queue when the link can wait (contextSender); others
 // refuse at once as sendLocked does.
-func (p *peer) sendLockedContext(ctx context.Context, m *Msg) error {
+func (p *peer) sendLockedContext(ctx context.Context, m *zremsg.Msg) error {
 	err := p.sendLocked(m)
 	if err == nil || !errors.Is(err, zmtp.ErrPeerNotResponding) {
 		return err
@@ -235,7 +236,7 @@ func (p *peer) sendLockedContext(ctx context.Context, m *Msg) error {
 		return err
 	}
 	p.sentSeq++
-	if m.ID == MsgGoodbye {
+	if m.ID == zremsg.MsgGoodbye {
 		p.tx.open = false
 	}
 	return nil
@@ -392,7 +393,7 @@ var errQueueFull = fmt.Errorf("zre: peer queue full, senders waiting: %w", zmtp.
 
 // sendApp sends an application message (WHISPER, SHOUT) without waiting
 // for room: from any goroutine, never from the loop.
-func (p *peer) sendApp(m *Msg) error {
+func (p *peer) sendApp(m *zremsg.Msg) error {
 	for !p.tryLock() {
 		if p.tx.waiting.Load() > 0 {
 			return errQueueFull
@@ -418,7 +419,7 @@ const (
 
 // sendAppContext sends an application message, waiting for room in the
 // peer's queue until ctx is done: from any goroutine, never from the loop.
-func (p *peer) sendAppContext(ctx context.Context, m *Msg) error {
+func (p *peer) sendAppContext(ctx context.Context, m *zremsg.Msg) error {
 	pause := pollMin
 	for {
 		if err := p.lockContext(ctx); err != nil {

@@ -117,7 +117,7 @@ func pyreGoSide(t *testing.T) {
 	cfg := func(name string) Config {
 		return Config{
 			Name:    name,
-			Headers: []Header{{"X-LANG", "go"}},
+			Headers: []Header{{Key: "X-LANG", Value: "go"}},
 			Beacon:  BeaconConfig{Interface: netns.IfName, Interval: 250 * time.Millisecond},
 		}
 	}

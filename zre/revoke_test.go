@@ -13,6 +13,7 @@ import (
 
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // TestRevokedPeerInboundClosed: when alice's trust store revokes carol's
@@ -87,8 +88,8 @@ func TestStopFlushesGoodbye(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	hello, err := (&Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw",
-		Headers: []Header{{HeaderGoodbye, "1"}}}).Frames()
+	hello, err := (&zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "tcp://" + inbox.Addr().String(), Name: "raw",
+		Headers: []Header{{Key: HeaderGoodbye, Value: "1"}}}).Frames()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +124,14 @@ func TestStopFlushesGoodbye(t *testing.T) {
 		if err != nil {
 			t.Fatalf("raw peer: after %d whispers: no GOODBYE: %v", whispers, err)
 		}
-		zm, err := Decode(m.Frames)
+		zm, err := zremsg.Decode(m.Frames)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if zm.ID == MsgGoodbye {
+		if zm.ID == zremsg.MsgGoodbye {
 			break
 		}
-		if zm.ID != MsgWhisper {
+		if zm.ID != zremsg.MsgWhisper {
 			continue // our HELLO, a PING
 		}
 		if len(zm.Content) != 1 || len(zm.Content[0]) != size || zm.Content[0][0] != byte(whispers) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Secure mode: CURVE on every connection, v3 beacons, identity bound to
@@ -476,7 +477,7 @@ func (n *Node) ConnectPeerKey(ctx context.Context, endpoint string, key curve.Pu
 // a beacon or ConnectPeerKey) must agree. It returns the peer's key and
 // what checkHello (the claim, the trust store and SecureConfig.Authorize)
 // is to decide on.
-func (s *state) secureHello(id uuid.UUID, p *peer, m *Msg, in inboxMsg) (curve.PublicKey, PeerKey, error) {
+func (s *state) secureHello(id uuid.UUID, p *peer, m *zremsg.Msg, in inboxMsg) (curve.PublicKey, PeerKey, error) {
 	key, err := curve.NewPublicKey(in.publicKey)
 	if err != nil || key.IsZero() {
 		return key, PeerKey{}, fmt.Errorf("%w: HELLO from %s over a connection without a CURVE key", ErrNoKey, uuidString(id))

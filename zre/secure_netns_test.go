@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/internal/netns"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // seededReader is a deterministic byte stream (SHA-256 in counter mode)
@@ -223,8 +224,8 @@ func netnsForger(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			hello := &Msg{ID: MsgHello, Sequence: 1, Endpoint: endpoint, Name: "host1",
-				Headers: []Header{{HeaderPublicKey, pub.Z85()}}}
+			hello := &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: endpoint, Name: "host1",
+				Headers: []Header{{Key: HeaderPublicKey, Value: pub.Z85()}}}
 			frames, _ := hello.Frames()
 			d.Send(frames...)
 			fmt.Println("forger: connecting to host 0 at", addr)

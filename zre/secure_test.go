@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/internal/testenv"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 func genKeys(t testing.TB) (curve.PublicKey, curve.SecretKey) {
@@ -103,7 +104,7 @@ func (p *rawPeer) dial(n *Node) {
 	p.dealer = d
 }
 
-func (p *rawPeer) send(m *Msg) {
+func (p *rawPeer) send(m *zremsg.Msg) {
 	p.t.Helper()
 	p.seq++
 	m.Sequence = p.seq
@@ -120,14 +121,14 @@ func (p *rawPeer) send(m *Msg) {
 func (p *rawPeer) hello(name, keyHeader string) {
 	var hs []Header
 	if keyHeader != "" {
-		hs = append(hs, Header{HeaderPublicKey, keyHeader})
+		hs = append(hs, Header{Key: HeaderPublicKey, Value: keyHeader})
 	}
-	p.send(&Msg{ID: MsgHello, Endpoint: p.endpoint, Name: name, Headers: hs})
+	p.send(&zremsg.Msg{ID: zremsg.MsgHello, Endpoint: p.endpoint, Name: name, Headers: hs})
 }
 
 // recv returns the next ZRE message on the raw peer's inbox that match
 // accepts (others are skipped), with the key that sent it.
-func (p *rawPeer) recv(what string, match func(*Msg) bool) (*Msg, []byte) {
+func (p *rawPeer) recv(what string, match func(*zremsg.Msg) bool) (*zremsg.Msg, []byte) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
@@ -136,7 +137,7 @@ func (p *rawPeer) recv(what string, match func(*Msg) bool) (*Msg, []byte) {
 		if err != nil {
 			p.t.Fatalf("raw peer: no %s: %v", what, err)
 		}
-		zm, err := Decode(m.Frames)
+		zm, err := zremsg.Decode(m.Frames)
 		if err != nil {
 			p.t.Fatalf("raw peer: %v", err)
 		}
@@ -325,7 +326,7 @@ func TestSecureForgedBeaconAndConnection(t *testing.T) {
 
 	forger.dial(a)
 	forger.hello("beta", forger.pub.Z85())
-	forger.send(&Msg{ID: MsgWhisper, Content: [][]byte{[]byte("I am beta")}})
+	forger.send(&zremsg.Msg{ID: zremsg.MsgWhisper, Content: [][]byte{[]byte("I am beta")}})
 	waitEvent(t, a, eventTimeout, "REFUSED forged connection", isRefused(b.UUID(), forger.pub, StageConnection, ErrKeyMismatch))
 
 	// The forged port-0 beacon: beta's own UUID and key.
@@ -412,7 +413,7 @@ func TestSecureUnboundPinned(t *testing.T) {
 	waitEvent(t, a, eventTimeout, "ENTER c-node", isEnter(cid))
 	// alpha connected back with CURVE, authenticating c's inbox by the key
 	// of its HELLO, and said HELLO with its own X-PUBLICKEY.
-	hello, key := c.recv("HELLO", func(m *Msg) bool { return m.ID == MsgHello })
+	hello, key := c.recv("HELLO", func(m *zremsg.Msg) bool { return m.ID == zremsg.MsgHello })
 	if v, _ := hello.Header(HeaderPublicKey); v != a.PublicKey().Z85() || string(key) != string(a.PublicKey().Bytes()) {
 		t.Fatalf("alpha's HELLO X-PUBLICKEY %q, connection key %x", v, key)
 	}
@@ -426,12 +427,12 @@ func TestSecureUnboundPinned(t *testing.T) {
 	imp.hello("c-node", imp.pub.Z85())
 	waitEvent(t, a, eventTimeout, "REFUSED impostor", isRefused(cid, imp.pub, StageConnection, ErrKeyMismatch))
 	// The real one keeps working both ways.
-	c.send(&Msg{ID: MsgWhisper, Content: [][]byte{[]byte("still me")}})
+	c.send(&zremsg.Msg{ID: zremsg.MsgWhisper, Content: [][]byte{[]byte("still me")}})
 	waitEvent(t, a, eventTimeout, "WHISPER", isWhisper(cid, "still me"))
 	if err := a.Whisper(cid, []byte("hi c")); err != nil {
 		t.Fatal(err)
 	}
-	c.recv("WHISPER", func(m *Msg) bool { return m.ID == MsgWhisper && string(m.Content[0]) == "hi c" })
+	c.recv("WHISPER", func(m *zremsg.Msg) bool { return m.ID == zremsg.MsgWhisper && string(m.Content[0]) == "hi c" })
 
 	// RequireBound refuses unbound peers at the connection.
 	strict := startNode(t, Config{Name: "strict", Beacon: BeaconConfig{Disabled: true}, Bind: "127.0.0.1",
@@ -491,7 +492,7 @@ func TestSecureConfigErrors(t *testing.T) {
 		{"no secret", Config{Secure: &SecureConfig{Public: pub}}, ErrNoKey},
 		{"public not matching", Config{Secure: &SecureConfig{Public: other, Secret: sec}}, curve.ErrInvalidKey},
 		{"UUID not from key", Config{UUID: uuid.New(), Secure: &SecureConfig{Secret: sec}}, ErrKeyMismatch},
-		{"X-PUBLICKEY header", Config{Headers: []Header{{HeaderPublicKey, pub.Z85()}}, Secure: &SecureConfig{Secret: sec}}, nil},
+		{"X-PUBLICKEY header", Config{Headers: []Header{{Key: HeaderPublicKey, Value: pub.Z85()}}, Secure: &SecureConfig{Secret: sec}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := New(tc.cfg)
@@ -592,7 +593,7 @@ func newSecureHarness(t *testing.T) *secureHarness {
 		h.links[ep] = append(h.links[ep], l)
 		return l, nil
 	}
-	h.st.sec = sc
+	h.st.setSecure(sc)
 	return sh
 }
 
@@ -601,7 +602,7 @@ func (h *secureHarness) beaconV3(id uuid.UUID, key curve.PublicKey, port uint16,
 	h.st.onBeacon(b.AppendMarshal(nil), netip.MustParseAddrPort(from), h.now)
 }
 
-func (h *secureHarness) recvKey(id uuid.UUID, key curve.PublicKey, m *Msg) {
+func (h *secureHarness) recvKey(id uuid.UUID, key curve.PublicKey, m *zremsg.Msg) {
 	h.t.Helper()
 	frames, err := m.Frames()
 	if err != nil {
@@ -610,9 +611,9 @@ func (h *secureHarness) recvKey(id uuid.UUID, key curve.PublicKey, m *Msg) {
 	h.st.onMessage(inboxMsg{identity: Identity(id), frames: frames, remote: "test", publicKey: key.Bytes()}, h.now)
 }
 
-func helloWithKey(ep string, key curve.PublicKey) *Msg {
-	return &Msg{ID: MsgHello, Sequence: 1, Endpoint: ep, Name: "peer",
-		Headers: []Header{{HeaderPublicKey, key.Z85()}}}
+func helloWithKey(ep string, key curve.PublicKey) *zremsg.Msg {
+	return &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: ep, Name: "peer",
+		Headers: []Header{{Key: HeaderPublicKey, Value: key.Z85()}}}
 }
 
 // TestStateSecureBeacons: v1 and keyless v3 beacons are dropped; the key
@@ -632,7 +633,7 @@ func TestStateSecureBeacons(t *testing.T) {
 	if h.keys[epB] != kb {
 		t.Fatalf("dialled %s with key %s, want %s", epB, h.keys[epB], kb)
 	}
-	if m := h.link(epB).sent[0]; m.ID != MsgHello || m.Headers[len(m.Headers)-1] != (Header{HeaderPublicKey, h.st.sec.pub.Z85()}) {
+	if m := h.link(epB).sent[0]; m.ID != zremsg.MsgHello || m.Headers[len(m.Headers)-1] != (Header{Key: HeaderPublicKey, Value: h.st.sec.pub.Z85()}) {
 		t.Fatalf("our HELLO %+v", m)
 	}
 	// Forged: B's UUID with another key, from another port.
@@ -653,12 +654,12 @@ func TestStateSecureBeacons(t *testing.T) {
 	h.beaconV3(idB, kb, 0, "127.0.0.1:5670")
 	h.wantEvents()
 	l := h.link(epB)
-	if last := l.sent[len(l.sent)-1]; last.ID != MsgPing {
+	if last := l.sent[len(l.sent)-1]; last.ID != zremsg.MsgPing {
 		t.Fatalf("sent %v, want a PING", last.ID)
 	}
 	// B answers: it stays past the grace period.
 	h.advance(time.Second)
-	h.recvKey(idB, kb, &Msg{ID: MsgPingOK, Sequence: 2})
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgPingOK, Sequence: 2})
 	h.advance(h.cfg.Evasive - time.Millisecond) // past the grace, not yet evasive
 	h.st.reap(h.now)
 	if p := h.st.peers[idB]; p == nil || !p.ready {
@@ -696,8 +697,8 @@ func TestStateSecureHello(t *testing.T) {
 	}
 	// Unbound peer: accepted, then pinned.
 	cid := uuid.New()
-	h.recvKey(cid, kf, &Msg{ID: MsgHello, Sequence: 1, Endpoint: "tcp://127.0.0.1:50003", Name: "c",
-		Headers: []Header{{HeaderPublicKey, kf.Z85()}}})
+	h.recvKey(cid, kf, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "tcp://127.0.0.1:50003", Name: "c",
+		Headers: []Header{{Key: HeaderPublicKey, Value: kf.Z85()}}})
 	h.wantEvents("ENTER c")
 	if k, ok := h.st.sec.pins.get(cid); !ok || k != kf {
 		t.Fatal("unbound peer not pinned")
@@ -707,7 +708,7 @@ func TestStateSecureHello(t *testing.T) {
 	}
 	// A message on a connection with another key is dropped.
 	before := h.stats.snapshot().MessagesDropped
-	h.recvKey(cid, kb, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("x")}})
+	h.recvKey(cid, kb, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("x")}})
 	if h.stats.snapshot().MessagesDropped != before+1 {
 		t.Fatal("message over another key accepted")
 	}

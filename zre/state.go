@@ -19,9 +19,9 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/netlimit"
-	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zgossip"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Sentinel errors of the node; the errors returned wrap them with details.
@@ -204,22 +204,12 @@ type state struct {
 	// timers orders the peers by their next presence deadline (reap).
 	timers timerHeap
 
-	// sec is the secure mode's state (nil in plain mode), baseCtx the
-	// context of its Authorize calls.
-	sec     *secure
-	baseCtx context.Context
+	// admission decides who may be a peer (admit.go): plain, or secure
+	// mode's keys, pins, trust and refusals.
+	admission
 
 	gossip   *zgossip.Service    // gossip mode (gossip.go), else nil
 	goodbyes map[uuid.UUID]*peer // peers whose port-0 beacon came lately (exit.go)
-
-	// checkOffLoop, set by the node in secure mode, runs the checks of a
-	// HELLO off the state goroutine; the verdict comes back to onVerdict.
-	// nil (state tests): checked on the spot.
-	checkOffLoop func(id uuid.UUID, token uint64, pk PeerKey)
-	held         map[uuid.UUID]*heldPeer // HELLOs being checked, and what followed
-	heldSeq      uint64
-	heldBytes    int // octets of the messages in held
-	checking     int // checks started by checkOffLoop whose verdict has not come back (maxChecks)
 }
 
 // pendingPeer is a ConnectPeer to an endpoint whose UUID we do not know
@@ -234,7 +224,7 @@ type pendingPeer struct {
 }
 
 func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *state {
-	return &state{
+	s := &state{
 		cfg:      cfg,
 		self:     cfg.UUID,
 		endpoint: endpoint,
@@ -251,6 +241,8 @@ func newState(cfg *Config, endpoint string, dial dialFunc, stats *counters) *sta
 		dir:          newDirectory(),
 		txRetry:      make(map[*peer]struct{}),
 	}
+	s.adm = plainAdmitter{s}
+	return s
 }
 
 // emit queues an event for the consumer, applying the slow-consumer
@@ -360,25 +352,18 @@ func (s *state) popEvent() {
 func (s *state) header(p *peer) EventHeader { return EventHeader{Peer: p.id, Name: p.name} }
 
 // hello builds our HELLO; in secure mode its last header is X-PUBLICKEY.
-func (s *state) hello() *Msg {
-	m := &Msg{
-		ID:       MsgHello,
+func (s *state) hello() *zremsg.Msg {
+	return &zremsg.Msg{
+		ID:       zremsg.MsgHello,
 		Endpoint: s.endpoint,
 		Groups:   s.own.list(),
 		Status:   s.status,
 		Name:     s.cfg.Name,
-		Headers:  s.helloHeaders(), // goodbye.go
+		Headers:  s.adm.helloHeaders(s.helloHeaders()), // admit.go, goodbye.go
 	}
-	if s.sec != nil {
-		if s.sec.trust != nil && s.sec.trust.binding != "" {
-			m.Headers = append(m.Headers, Header{Key: trust.BindingHeader, Value: s.sec.trust.binding})
-		}
-		m.Headers = append(m.Headers, Header{Key: HeaderPublicKey, Value: s.sec.pub.Z85()})
-	}
-	return m
 }
 
-func (s *state) sendTo(p *peer, m *Msg) {
+func (s *state) sendTo(p *peer, m *zremsg.Msg) {
 	queued, err := p.send(m)
 	if queued {
 		s.txRetry[p] = struct{}{} // (retried at reap)
@@ -471,9 +456,7 @@ func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stal
 		if old.id == id || old.endpoint != endpoint {
 			continue
 		}
-		if old.ready && (s.sec != nil || linkConnected(old.link)) {
-			// In secure mode a peer that proved its key is not removed on
-			// an unauthenticated claim even while its link reconnects.
+		if s.alive(old) {
 			live = old
 			continue
 		}
@@ -481,6 +464,13 @@ func (s *state) endpointHolders(endpoint string, id uuid.UUID) (live *peer, stal
 	}
 	slices.SortFunc(stale, comparePeers)
 	return live, stale
+}
+
+// alive reports whether p is alive on its connection: ready, and its link
+// connected. In secure mode a peer that proved its key is not removed on
+// an unauthenticated claim even while its link reconnects: ready is enough.
+func (s *state) alive(p *peer) bool {
+	return p.ready && (s.adm.readyIsLive() || linkConnected(p.link))
 }
 
 // probe asks a ready peer that an unauthenticated claim says is gone
@@ -500,18 +490,12 @@ func (s *state) probe(p *peer) {
 	}
 	p.probedAt = now
 	s.log.Debug("zre: unauthenticated claim that a peer is gone: pinging it", "peer", p.label(), "endpoint", p.endpoint)
-	s.sendTo(p, &Msg{ID: MsgPing})
+	s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPing})
 }
 
 // connect opens a link to p.endpoint and says HELLO (sequence 1).
 func (s *state) connect(p *peer) {
-	var l link
-	var err error
-	if s.sec != nil {
-		l, err = s.sec.dial(p.endpoint, p.key)
-	} else {
-		l, err = s.dial(p.endpoint)
-	}
+	l, err := s.adm.dial(p.endpoint, p.key)
 	if err != nil {
 		s.log.Warn("zre: cannot connect to peer", "peer", p.label(), "endpoint", p.endpoint, "err", err)
 		return
@@ -805,39 +789,26 @@ func (s *state) onBeacon(payload []byte, from netip.AddrPort, now time.Time) {
 	s.clock = now
 	s.stats.beaconsReceived.Add(1)
 	b, err := ParseBeacon(payload)
-	switch {
-	case err != nil:
-	case s.sec == nil && b.Version != BeaconV1:
-		err = fmt.Errorf("%w: version %d beacon in plain mode", ErrBadBeacon, b.Version)
-	case s.sec != nil && !b.HasKey():
-		// As the C reference: a secure node uses only v3 beacons with a
-		// key (a v1 beacon, or a v3 one whose key starts with 0x00, would
-		// be a downgrade).
-		err = fmt.Errorf("%w: version %d beacon without a key in secure mode", ErrBadBeacon, b.Version)
+	if err == nil {
+		err = s.adm.beaconForm(b) // admit.go
 	}
 	if err != nil {
 		s.stats.beaconsInvalid.Add(1)
 		s.log.Debug("zre: beacon dropped", "from", from, "err", err)
 		return
 	}
-	if b.UUID == s.self {
-		if s.sec != nil && b.PublicKey != s.sec.pub {
-			// Someone claims our UUID: a forgery.
-			s.report(&Refused{EventHeader: EventHeader{Peer: b.UUID}, Key: b.PublicKey, Stage: StageBeacon, Addr: from.String(),
-				Reason: fmt.Errorf("%w: beacon claims our own UUID with key %s", ErrKeyMismatch, b.PublicKey)})
-			return
-		}
-		s.stats.beaconsOwn.Add(1)
-		return
+	if !s.adm.beacon(b, from) {
+		return // refused (a forgery of our own UUID among them)
 	}
-	if s.sec != nil && !s.secureBeacon(b, from.String()) {
+	if b.UUID == s.self {
+		s.stats.beaconsOwn.Add(1)
 		return
 	}
 	if b.Stopping() {
 		p, ok := s.peers[b.UUID]
 		switch {
 		case !ok:
-		case p.ready && (s.sec != nil || linkConnected(p.link)):
+		case s.alive(p):
 			// Beacons are not authenticated: anyone can send this one with
 			// a peer's UUID (and public key). A peer is removed at once
 			// when one of its connections has closed too (exit.go);
@@ -909,51 +880,30 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: our own UUID", ErrBadIdentity))
 		return
 	}
-	m, err := Decode(in.frames)
+	m, err := zremsg.Decode(in.frames)
 	if err != nil {
 		s.dropMsg(in, fmt.Errorf("zre: from %s: %w", DefaultName(id), err))
 		return
 	}
-	if m.Version != Version {
+	if m.Version != zremsg.Version {
 		// The C reference drops other versions.
 		s.dropMsg(in, fmt.Errorf("%w: peer %s: version %d", ErrProtocol, DefaultName(id), m.Version))
 		return
 	}
-	if h := s.held[id]; h != nil {
-		// Its HELLO is being checked off the loop: wait for the verdict.
-		s.hold(id, h, in, m)
-		return
+	if s.adm.waits(id, in, m) {
+		return // its HELLO is being checked off the loop (admit.go)
 	}
 	s.handle(id, m, in, now, nil)
 }
 
 // handle acts on a decoded message from id. checked is the key that the
 // checks off the loop (secure mode) accepted for this HELLO, nil before.
-func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
+func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, checked *curve.PublicKey) {
 	p := s.peers[id]
-	if m.ID == MsgHello {
-		var key curve.PublicKey
-		if s.sec != nil {
-			// Checked before anything changes: a refused HELLO leaves the
-			// real peer (if any) as it was.
-			var pk PeerKey
-			var err error
-			key, pk, err = s.secureHello(id, p, m, in)
-			if err == nil && (checked == nil || *checked != key) {
-				if s.checkOffLoop != nil {
-					// Authorize and the trust store may block or call the
-					// node: they run on a goroutine of their own, and this
-					// peer's messages wait for the verdict (onVerdict).
-					s.startHold(id, in, m, pk)
-					return
-				}
-				err = s.checkHello(pk, in)
-			}
-			if err != nil {
-				s.stats.messagesDropped.Add(1)
-				s.report(&Refused{EventHeader: EventHeader{Peer: id, Name: m.Name}, Key: key, Stage: StageHello, Addr: in.from(), Reason: err})
-				return
-			}
+	if m.ID == zremsg.MsgHello {
+		key, ok := s.adm.hello(id, p, m, in, checked) // admit.go
+		if !ok {
+			return
 		}
 		if err := checkEndpoint(m.Endpoint); err != nil {
 			if p != nil && !p.ready {
@@ -965,29 +915,17 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 		if p != nil && p.ready {
 			s.restartPeer(p, m.Endpoint, in.from())
 		}
-		if s.sec != nil && s.sec.trust == nil && !IsBound(id, key) {
-			s.sec.pins.pin(id, key) // (the trust store pins it when there is one)
-		}
 		p = s.requirePeer(id, m.Endpoint, key, viaHello)
-		if s.sec != nil && p.endpoint != m.Endpoint && !linkConnected(p.link) {
-			// The HELLO is authenticated, the beacon that gave p.endpoint
-			// is not (it may replay the peer's UUID and key from another
-			// address): while our link there has not completed a CURVE
-			// handshake, follow the HELLO.
-			s.log.Debug("zre: reconnecting to the endpoint of an authenticated HELLO", "peer", p.label(), "from", p.endpoint, "to", m.Endpoint)
-			s.dropLink(p)
-			p.endpoint = m.Endpoint
-			s.connect(p)
-		}
+		s.adm.admitted(p, key, m.Endpoint) // admit.go
 		p.ready = true
 		p.helloFrom = in.from()
 		s.uncountPending(p)
 		p.wantSeq = 0
-	} else if s.sec != nil && p != nil && p.ready && !bytes.Equal(in.publicKey, p.key.Bytes()) {
-		// Cannot happen while the inbox refuses a second connection with
-		// the same identity and another key; checked all the same.
-		s.dropMsg(in, fmt.Errorf("%w: %s from %s over a connection not authenticated with its key", ErrKeyMismatch, m.ID, p.label()))
-		return
+	} else if p != nil && p.ready {
+		if err := s.adm.sender(p, m, in); err != nil {
+			s.dropMsg(in, err)
+			return
+		}
 	}
 	if p == nil || !p.ready {
 		s.dropMsg(in, fmt.Errorf("%w: %s from %s before its HELLO", ErrUnknownPeer, m.ID, DefaultName(id)))
@@ -996,7 +934,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 	// Sequence check (zyre_peer_messages_lost): HELLO is 1, then +1 each,
 	// wrapping 65535 to 0.
 	want := p.wantSeq + 1
-	if m.ID == MsgHello {
+	if m.ID == zremsg.MsgHello {
 		want = 1
 	}
 	if m.Sequence != want {
@@ -1009,7 +947,7 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 	s.stats.messagesIn.Add(1)
 
 	switch m.ID {
-	case MsgHello:
+	case zremsg.MsgHello:
 		p.name = m.Name
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
@@ -1022,21 +960,21 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			s.electOnHelloGroup(g) // election.go
 		}
 		p.status = m.Status
-	case MsgWhisper:
+	case zremsg.MsgWhisper:
 		// The frames are this message's own (zmtp gives every message
 		// fresh storage; attachedNet.read copies a transport's), so the event
 		// takes them without a copy.
 		s.emit(&Whisper{EventHeader: s.header(p), Content: m.Content})
-	case MsgShout:
+	case zremsg.MsgShout:
 		if s.reservedGroup(m.Group) {
 			s.onTrustMessage(p, m.Content)
 			break
 		}
 		s.emit(&Shout{EventHeader: s.header(p), Group: m.Group, Content: m.Content})
-	case MsgPing:
-		s.sendTo(p, &Msg{ID: MsgPingOK})
-	case MsgPingOK:
-	case MsgJoin, MsgLeave:
+	case zremsg.MsgPing:
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPingOK})
+	case zremsg.MsgPingOK:
+	case zremsg.MsgJoin, zremsg.MsgLeave:
 		// The C reference asserts that the status is the previous one + 1
 		// (a wrong one aborts it); we treat it as lost state: drop the peer.
 		if m.Status != p.status+1 {
@@ -1044,18 +982,18 @@ func (s *state) handle(id uuid.UUID, m *Msg, in inboxMsg, now time.Time, checked
 			return
 		}
 		p.status = m.Status
-		if m.ID == MsgJoin {
+		if m.ID == zremsg.MsgJoin {
 			s.joinPeerGroup(p, m.Group)
 			s.electOnJoin(m.Group) // election.go
 		} else {
 			s.leavePeerGroup(p, m.Group)
 			s.electOnLeave(p, m.Group) // election.go
 		}
-	case MsgElect:
+	case zremsg.MsgElect:
 		s.onElect(p, m, now) // election.go
-	case MsgLeader:
+	case zremsg.MsgLeader:
 		s.onLeader(p, m, now) // election.go
-	case MsgGoodbye:
+	case zremsg.MsgGoodbye:
 		s.removePeer(p)
 		return
 	}
@@ -1148,12 +1086,9 @@ func (s *state) reap(now time.Time) {
 		return
 	}
 	s.clock = now
-	if s.sec != nil && s.sec.trust != nil {
-		s.trustTick()
-	}
+	s.adm.tick(now)     // admit.go
 	s.electionReap(now) // election.go
 	s.exitReap(now)     // exit.go
-	s.expireHeld(now)
 	s.reapDials()
 	if len(s.timers) != len(s.peers) {
 		// New peers since the last reap: checked now, as the C reference
@@ -1212,7 +1147,7 @@ func (s *state) reapPeer(p *peer, now time.Time) bool {
 		if !p.evasive {
 			p.evasive = true
 			if p.ready {
-				s.sendTo(p, &Msg{ID: MsgPing})
+				s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgPing})
 				s.emit(&Evasive{s.header(p)})
 			}
 		}
@@ -1325,7 +1260,7 @@ func (s *state) join(name string) error {
 	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
-		s.sendTo(p, &Msg{ID: MsgJoin, Group: name, Status: s.status})
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgJoin, Group: name, Status: s.status})
 	}
 	s.electOnOwnJoin(name) // election.go
 	return nil
@@ -1341,7 +1276,7 @@ func (s *state) leave(name string) error {
 	s.dir.setOwn(s.own.list())
 	s.status++
 	for _, p := range s.sortedPeers() {
-		s.sendTo(p, &Msg{ID: MsgLeave, Group: name, Status: s.status})
+		s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgLeave, Group: name, Status: s.status})
 	}
 	return nil
 }
@@ -1365,7 +1300,7 @@ func (d *directory) whisper(ctx context.Context, stats *counters, id uuid.UUID, 
 	if p == nil {
 		return fmt.Errorf("zre: whisper to %s: %w", uuidString(id), ErrUnknownPeer)
 	}
-	m := &Msg{ID: MsgWhisper, Content: content}
+	m := &zremsg.Msg{ID: zremsg.MsgWhisper, Content: content}
 	var err error
 	if ctx == nil {
 		err = p.sendApp(m)
@@ -1405,7 +1340,7 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 	if len(members) == 0 {
 		return nil
 	}
-	m := &Msg{ID: MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
+	m := &zremsg.Msg{ID: zremsg.MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
 	var se *ShoutError
 	fail := func(p *peer, err error) {
 		stats.sendErrors.Add(1)
@@ -1503,13 +1438,7 @@ func (s *state) connectPeerKey(id uuid.UUID, endpoint string, key curve.PublicKe
 	if _, ok := s.pending[endpoint]; ok {
 		return nil
 	}
-	var l link
-	var err error
-	if s.sec != nil {
-		l, err = s.sec.dial(endpoint, key)
-	} else {
-		l, err = s.dial(endpoint)
-	}
+	l, err := s.adm.dial(endpoint, key)
 	if err != nil {
 		return fmt.Errorf("zre: connect to %s: %w", endpoint, err)
 	}
@@ -1545,7 +1474,7 @@ func (s *state) stop() []link {
 		if p.ready && s.wantsGoodbye(p) { // goodbye.go
 			// Once tx is open, whoever sends the GOODBYE closes it: no
 			// WHISPER or SHOUT follows it.
-			s.sendTo(p, &Msg{ID: MsgGoodbye})
+			s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgGoodbye})
 		}
 		if p.link != nil {
 			links = append(links, p.link)
@@ -1564,8 +1493,7 @@ func (s *state) stop() []link {
 		s.stopPending = append(s.stopPending, p)
 	}
 	s.forget()
-	clear(s.held)
-	s.heldBytes = 0
+	s.dropHolds() // verdict.go
 	s.stopped = true
 	s.events = append(s.events, &Stop{EventHeader{Peer: s.self, Name: s.cfg.Name}})
 	return links

@@ -12,12 +12,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/internal/golden"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // fakeLink records what the state sends to one peer.
 type fakeLink struct {
 	endpoint string
-	sent     []*Msg
+	sent     []*zremsg.Msg
 	closed   bool
 	full     bool // refuse sends, as a full DEALER queue does
 	gaveUp   bool // never connected: given up (giveUpLink)
@@ -35,7 +36,7 @@ func (l *fakeLink) Send(frames ...[]byte) error {
 	if l.full {
 		return errFakeFull
 	}
-	m, err := Decode(frames)
+	m, err := zremsg.Decode(frames)
 	if err != nil {
 		return fmt.Errorf("fake link: we sent a bad message: %w", err)
 	}
@@ -69,7 +70,7 @@ const epA = "tcp://127.0.0.1:50001"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	cfg, err := Config{UUID: uuidS, Name: "self", Headers: []Header{{"X-K", "v"}}}.withDefaults()
+	cfg, err := Config{UUID: uuidS, Name: "self", Headers: []Header{{Key: "X-K", Value: "v"}}}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (h *harness) beacon(id uuid.UUID, port uint16, from string) {
 	h.st.onBeacon(b.AppendMarshal(nil), netip.MustParseAddrPort(from), h.now)
 }
 
-func (h *harness) recv(id uuid.UUID, m *Msg) {
+func (h *harness) recv(id uuid.UUID, m *zremsg.Msg) {
 	h.t.Helper()
 	frames, err := m.Frames()
 	if err != nil {
@@ -138,9 +139,9 @@ func (h *harness) wantEvents(want ...string) {
 
 const epB = "tcp://127.0.0.1:50002"
 
-func helloB(seq uint16, status uint8, groups ...string) *Msg {
-	return &Msg{ID: MsgHello, Sequence: seq, Endpoint: epB, Groups: groups, Status: status, Name: "node-b",
-		Headers: []Header{{"X-ROLE", "tester"}}}
+func helloB(seq uint16, status uint8, groups ...string) *zremsg.Msg {
+	return &zremsg.Msg{ID: zremsg.MsgHello, Sequence: seq, Endpoint: epB, Groups: groups, Status: status, Name: "node-b",
+		Headers: []Header{{Key: "X-ROLE", Value: "tester"}}}
 }
 
 // enterB makes peer B known and ready, with sequence 1 consumed.
@@ -167,9 +168,9 @@ func TestStateHelloEnter(t *testing.T) {
 		t.Fatalf("sent %d messages, want our HELLO", len(l.sent))
 	}
 	m := l.sent[0]
-	if m.ID != MsgHello || m.Sequence != 1 || m.Endpoint != epSelf || m.Status != 1 || m.Name != "self" ||
-		len(m.Groups) != 1 || m.Groups[0] != "chat" || len(m.Headers) != 2 || m.Headers[0] != (Header{"X-K", "v"}) ||
-		m.Headers[1] != (Header{HeaderGoodbye, "1"}) {
+	if m.ID != zremsg.MsgHello || m.Sequence != 1 || m.Endpoint != epSelf || m.Status != 1 || m.Name != "self" ||
+		len(m.Groups) != 1 || m.Groups[0] != "chat" || len(m.Headers) != 2 || m.Headers[0] != (Header{Key: "X-K", Value: "v"}) ||
+		m.Headers[1] != (Header{Key: HeaderGoodbye, Value: "1"}) {
 		t.Fatalf("our HELLO = %+v", m)
 	}
 	p := h.st.peers[uuidB]
@@ -180,8 +181,8 @@ func TestStateHelloEnter(t *testing.T) {
 		t.Fatalf("PeersEntered = %d", got)
 	}
 	// A whisper reaches the consumer; a shout too.
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("hi"), []byte("there")}})
-	h.recv(uuidB, &Msg{ID: MsgShout, Sequence: 3, Group: "chat", Content: [][]byte{[]byte("all")}})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("hi"), []byte("there")}})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgShout, Sequence: 3, Group: "chat", Content: [][]byte{[]byte("all")}})
 	h.wantEvents("WHISPER node-b hi|there", "SHOUT node-b chat all")
 }
 
@@ -203,8 +204,8 @@ func TestStateGoldenHello(t *testing.T) {
 func TestStateJoinLeaveStatus(t *testing.T) {
 	h := newHarness(t)
 	h.enterB("GLOBAL") // status 1
-	h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: 2, Group: "ops", Status: 2})
-	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: 3, Group: "GLOBAL", Status: 3})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgJoin, Sequence: 2, Group: "ops", Status: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeave, Sequence: 3, Group: "GLOBAL", Status: 3})
 	h.wantEvents("JOIN node-b ops", "LEAVE node-b GLOBAL")
 	if got := h.st.peers[uuidB].status; got != 3 {
 		t.Fatalf("peer status = %d, want 3", got)
@@ -248,7 +249,7 @@ func TestStateWrongJoinStatusResetsPeer(t *testing.T) {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			h := newHarness(t)
 			h.enterB("GLOBAL")
-			h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: 2, Group: "ops", Status: status})
+			h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgJoin, Sequence: 2, Group: "ops", Status: status})
 			h.wantEvents("EXIT node-b")
 			if _, ok := h.st.peers[uuidB]; ok {
 				t.Fatal("peer still known")
@@ -260,7 +261,7 @@ func TestStateWrongJoinStatusResetsPeer(t *testing.T) {
 				t.Fatal("link not closed")
 			}
 			// Further messages from it are dropped until it says HELLO again.
-			h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 3})
+			h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 3})
 			h.wantEvents()
 			h.recv(uuidB, helloB(1, 0))
 			h.wantEvents("ENTER node-b")
@@ -271,8 +272,8 @@ func TestStateWrongJoinStatusResetsPeer(t *testing.T) {
 func TestStateSequenceGap(t *testing.T) {
 	h := newHarness(t)
 	h.enterB()
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("ok")}})
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 5, Content: [][]byte{[]byte("lost")}})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("ok")}})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 5, Content: [][]byte{[]byte("lost")}})
 	h.wantEvents("WHISPER node-b ok", "EXIT node-b")
 	if got := h.stats.snapshot().SequenceGaps; got != 1 {
 		t.Fatalf("SequenceGaps = %d", got)
@@ -290,7 +291,7 @@ func TestStateSequenceWrap(t *testing.T) {
 	h.enterB()
 	h.st.peers[uuidB].wantSeq = 65534
 	for _, seq := range []uint16{65535, 0, 1} {
-		h.recv(uuidB, &Msg{ID: MsgPing, Sequence: seq})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: seq})
 	}
 	h.wantEvents()
 	if got := h.stats.snapshot().SequenceGaps; got != 0 {
@@ -301,9 +302,9 @@ func TestStateSequenceWrap(t *testing.T) {
 	p := h.st.peers[uuidB]
 	p.sentSeq = 65534
 	l.sent = nil
-	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 2})
-	h.recv(uuidB, &Msg{ID: MsgPing, Sequence: 3})
-	if len(l.sent) != 2 || l.sent[0].Sequence != 65535 || l.sent[1].Sequence != 0 || l.sent[1].ID != MsgPingOK {
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPing, Sequence: 3})
+	if len(l.sent) != 2 || l.sent[0].Sequence != 65535 || l.sent[1].Sequence != 0 || l.sent[1].ID != zremsg.MsgPingOK {
 		t.Fatalf("sent %+v", l.sent)
 	}
 	// The golden wrap vectors: 65535 then 0.
@@ -342,11 +343,11 @@ func TestStatePresenceTimers(t *testing.T) {
 		h.st.reap(h.now)
 	}
 	h.wantEvents("EVASIVE node-b")
-	if len(l.sent) != 1 || l.sent[0].ID != MsgPing {
+	if len(l.sent) != 1 || l.sent[0].ID != zremsg.MsgPing {
 		t.Fatalf("sent %+v, want one PING", l.sent)
 	}
 	// A PING-OK refreshes the timers.
-	h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPingOK, Sequence: 2})
 	h.advance(4 * time.Second)
 	h.st.reap(h.now)
 	h.wantEvents()
@@ -377,11 +378,11 @@ func TestStateBeacons(t *testing.T) {
 	// A beacon from an unknown peer connects to it and says HELLO.
 	h.beacon(uuidB, 50002, "127.0.0.1:5670")
 	l := h.link(epB)
-	if len(l.sent) != 1 || l.sent[0].ID != MsgHello || l.sent[0].Sequence != 1 {
+	if len(l.sent) != 1 || l.sent[0].ID != zremsg.MsgHello || l.sent[0].Sequence != 1 {
 		t.Fatalf("sent %+v", l.sent)
 	}
 	// Messages before its HELLO are dropped.
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 1})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 1})
 	h.wantEvents()
 	if got := h.stats.snapshot().MessagesDropped; got != 1 {
 		t.Fatalf("MessagesDropped = %d", got)
@@ -398,7 +399,7 @@ func TestStateBeacons(t *testing.T) {
 	// it for Config.Evasive.
 	h.beacon(uuidB, 0, "127.0.0.1:5670")
 	h.wantEvents()
-	if got := l.sent[len(l.sent)-1]; got.ID != MsgPing {
+	if got := l.sent[len(l.sent)-1]; got.ID != zremsg.MsgPing {
 		t.Fatalf("sent %+v, want a PING", got)
 	}
 	h.advance(h.cfg.Evasive)
@@ -422,7 +423,7 @@ func TestStateBeacons(t *testing.T) {
 func TestStateGoodbye(t *testing.T) {
 	h := newHarness(t)
 	h.enterB()
-	h.recv(uuidB, &Msg{ID: MsgGoodbye, Sequence: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgGoodbye, Sequence: 2})
 	h.wantEvents("EXIT node-b")
 }
 
@@ -441,8 +442,8 @@ func TestStateDrops(t *testing.T) {
 		{"no frames", inboxMsg{identity: Identity(uuidB)}},
 		{"version 3", inboxMsg{identity: Identity(uuidB), frames: [][]byte{withVersion(hello[0], 3)}}},
 		{"version 1", inboxMsg{identity: Identity(uuidB), frames: [][]byte{withVersion(hello[0], 1)}}},
-		{"whisper before hello", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&Msg{ID: MsgWhisper, Sequence: 1})}},
-		{"bad endpoint", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&Msg{ID: MsgHello, Sequence: 1, Endpoint: "udp://x:1"})}},
+		{"whisper before hello", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 1})}},
+		{"bad endpoint", inboxMsg{identity: Identity(uuidB), frames: mustFrames(&zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: "udp://x:1"})}},
 	}
 	for i, c := range cases {
 		h.st.onMessage(c.in, h.now)
@@ -457,8 +458,8 @@ func TestStateDrops(t *testing.T) {
 	}
 	// ELECT and LEADER are decoded and ignored.
 	h.enterB()
-	h.recv(uuidB, &Msg{ID: MsgElect, Sequence: 2, Group: "g", ChallengerID: "x"})
-	h.recv(uuidB, &Msg{ID: MsgLeader, Sequence: 3, Group: "g", LeaderID: "x"})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgElect, Sequence: 2, Group: "g", ChallengerID: "x"})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeader, Sequence: 3, Group: "g", LeaderID: "x"})
 	h.wantEvents()
 	if h.st.peers[uuidB] == nil {
 		t.Fatal("peer dropped")
@@ -471,7 +472,7 @@ func withVersion(f []byte, v byte) []byte {
 	return g
 }
 
-func mustFrames(m *Msg) [][]byte {
+func mustFrames(m *zremsg.Msg) [][]byte {
 	f, err := m.Frames()
 	if err != nil {
 		panic(err)
@@ -488,7 +489,7 @@ func mustFrames(m *Msg) [][]byte {
 func TestStateSecondHelloReenters(t *testing.T) {
 	h := newHarness(t)
 	h.enterB("g")
-	recvFrom := func(m *Msg, remote string) {
+	recvFrom := func(m *zremsg.Msg, remote string) {
 		h.st.onMessage(inboxMsg{identity: Identity(uuidB), frames: mustFrames(m), remote: remote}, h.now)
 	}
 	first := h.link(epB)
@@ -499,7 +500,7 @@ func TestStateSecondHelloReenters(t *testing.T) {
 	if len(h.links[epB]) != 1 || first.closed {
 		t.Fatal("want the link kept")
 	}
-	if got := first.sent[sent:]; len(got) != 1 || got[0].ID != MsgHello || got[0].Sequence != 1 {
+	if got := first.sent[sent:]; len(got) != 1 || got[0].ID != zremsg.MsgHello || got[0].Sequence != 1 {
 		t.Fatalf("sent %+v, want our HELLO", got)
 	}
 	// B takes our HELLO for a second one and answers over the same
@@ -517,13 +518,13 @@ func TestStateSecondHelloReenters(t *testing.T) {
 	if got := first.sent[sent+1]; got.Sequence != 2 {
 		t.Fatalf("sent %+v", got)
 	}
-	recvFrom(&Msg{ID: MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}}, "127.0.0.1:1001")
+	recvFrom(&zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("y")}}, "127.0.0.1:1001")
 	h.wantEvents("WHISPER node-b y")
 	// Over the same connection but after helloHoldoff: answered.
 	h.advance(helloHoldoff)
 	recvFrom(helloB(1, 0), "127.0.0.1:1001")
 	h.wantEvents("EXIT node-b", "ENTER node-b")
-	if got := first.sent[len(first.sent)-1]; got.ID != MsgHello || got.Sequence != 1 {
+	if got := first.sent[len(first.sent)-1]; got.ID != zremsg.MsgHello || got.Sequence != 1 {
 		t.Fatalf("sent %+v, want our HELLO", got)
 	}
 	// B restarted elsewhere: a new link to its new endpoint.
@@ -546,7 +547,7 @@ func TestStateSecondHelloReenters(t *testing.T) {
 	h.advance(helloMinGap)
 	recvFrom(moved, "127.0.0.1:1004")
 	h.wantEvents("EXIT node-b", "ENTER node-b")
-	if len(moved2.sent) != 2 || moved2.sent[1].ID != MsgHello || moved2.sent[1].Sequence != 1 {
+	if len(moved2.sent) != 2 || moved2.sent[1].ID != zremsg.MsgHello || moved2.sent[1].Sequence != 1 {
 		t.Fatalf("not answered after %v: sent %+v", helloMinGap, moved2.sent)
 	}
 }
@@ -569,7 +570,7 @@ func TestStateTwoNodesSettleAfterSecondHello(t *testing.T) {
 		}{{a, b, epB}, {b, a, epA}} {
 			for _, l := range pair.from.links[pair.ep] {
 				for _, m := range l.sent[done[l]:] {
-					if m.ID == MsgHello {
+					if m.ID == zremsg.MsgHello {
 						hellos++
 					}
 					frames, err := m.Frames()
@@ -627,7 +628,7 @@ func TestStateWhisperShout(t *testing.T) {
 	if err := h.st.shout("other", nil, [][]byte{[]byte("z")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.sent) != 2 || l.sent[0].ID != MsgWhisper || l.sent[1].ID != MsgShout || l.sent[1].Group != "g" ||
+	if len(l.sent) != 2 || l.sent[0].ID != zremsg.MsgWhisper || l.sent[1].ID != zremsg.MsgShout || l.sent[1].Group != "g" ||
 		l.sent[0].Sequence != 2 || l.sent[1].Sequence != 3 {
 		t.Fatalf("sent %+v", l.sent)
 	}
@@ -652,7 +653,7 @@ func TestStateConnectPeerPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := h.link(epB)
-	if len(l.sent) != 1 || l.sent[0].ID != MsgHello || l.sent[0].Sequence != 1 {
+	if len(l.sent) != 1 || l.sent[0].ID != zremsg.MsgHello || l.sent[0].Sequence != 1 {
 		t.Fatalf("sent %+v", l.sent)
 	}
 	// Its HELLO adopts the pending link: no second connection, no second HELLO.
@@ -686,14 +687,14 @@ func TestStateSlowConsumerPolicy(t *testing.T) {
 	h.enterB()
 	seq := uint16(2)
 	for range 10 {
-		h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: seq, Content: [][]byte{[]byte("w")}})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: seq, Content: [][]byte{[]byte("w")}})
 		seq++
 	}
-	h.recv(uuidB, &Msg{ID: MsgJoin, Sequence: seq, Group: "g", Status: 1})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgJoin, Sequence: seq, Group: "g", Status: 1})
 	seq++
-	h.recv(uuidB, &Msg{ID: MsgShout, Sequence: seq, Group: "g"})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgShout, Sequence: seq, Group: "g"})
 	seq++
-	h.recv(uuidB, &Msg{ID: MsgLeave, Sequence: seq, Group: "g", Status: 2})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgLeave, Sequence: seq, Group: "g", Status: 2})
 	h.wantEvents("WHISPER node-b w", "WHISPER node-b w", "WHISPER node-b w", "JOIN node-b g", "LEAVE node-b g")
 	if got := h.stats.snapshot().EventsDropped; got != 8 {
 		t.Fatalf("EventsDropped = %d, want 8", got)
@@ -712,7 +713,7 @@ func TestStateStop(t *testing.T) {
 		t.Fatalf("links %d, sent %+v", len(links), l.sent[sent:])
 	}
 	h.wantEvents("STOP self")
-	h.recv(uuidB, &Msg{ID: MsgWhisper, Sequence: 3})
+	h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 3})
 	h.beacon(uuidA, 1, "127.0.0.1:5670")
 	h.wantEvents()
 }
@@ -739,7 +740,7 @@ func TestStateReconnectsDisconnectedPeer(t *testing.T) {
 	if err := h.st.whisper(uuidB, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.link(epB).sent; got[0].ID != MsgHello || got[0].Sequence != 1 || got[1].Sequence != 2 {
+	if got := h.link(epB).sent; got[0].ID != zremsg.MsgHello || got[0].Sequence != 1 || got[1].Sequence != 2 {
 		t.Fatalf("sent %+v", got)
 	}
 }
@@ -796,9 +797,9 @@ func TestStateEndpointTakenOver(t *testing.T) {
 	// heard from it for Config.Evasive. Then A's beacon connects to A.
 	h := newHarness(t)
 	h.enterB("g")
-	h.recv(uuidA, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b2"})
+	h.recv(uuidA, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: epB, Name: "node-b2"})
 	h.wantEvents("ENTER node-b2")
-	if got := h.link(epB).sent; got[len(got)-1].ID != MsgPing {
+	if got := h.link(epB).sent; got[len(got)-1].ID != zremsg.MsgPing {
 		t.Fatalf("B not probed: sent %+v", got)
 	}
 	if len(h.links[epB]) != 1 || h.st.peers[uuidA].link != nil {
@@ -819,14 +820,14 @@ func TestStateEndpointTakenOver(t *testing.T) {
 	if len(h.links[epB]) != 2 || h.st.peers[uuidA].link == nil {
 		t.Fatal("A not connected once B was gone")
 	}
-	if got := h.link(epB).sent; got[0].ID != MsgHello {
+	if got := h.link(epB).sent; got[0].ID != zremsg.MsgHello {
 		t.Fatalf("sent %+v", got)
 	}
 	// A entered without a link; now it has one, the application can send.
 	if err := h.st.whisper(uuidA, [][]byte{[]byte("hi")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.link(epB).sent; len(got) != 2 || got[1].ID != MsgWhisper || got[1].Sequence != 2 {
+	if got := h.link(epB).sent; len(got) != 2 || got[1].ID != zremsg.MsgWhisper || got[1].Sequence != 2 {
 		t.Fatalf("sent %+v", got)
 	}
 }
@@ -842,7 +843,7 @@ func TestStateSpoofedBeaconKeepsLivePeer(t *testing.T) {
 		h.beacon(uuid.New(), 50002, "127.0.0.1:5670") // the spoof
 		h.beacon(uuidB, 50002, "127.0.0.1:5670")      // the real one
 		if i%3 == 0 {
-			h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: uint16(2 + i/3)})
+			h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPingOK, Sequence: uint16(2 + i/3)})
 		}
 		h.st.reap(h.now)
 	}
@@ -852,7 +853,7 @@ func TestStateSpoofedBeaconKeepsLivePeer(t *testing.T) {
 	}
 	pings := 0
 	for _, m := range h.link(epB).sent {
-		if m.ID == MsgPing {
+		if m.ID == zremsg.MsgPing {
 			pings++
 		}
 	}
@@ -886,7 +887,7 @@ func TestStateNoHelloStartsOver(t *testing.T) {
 	h.wantEvents() // it never entered, so no EXIT
 	h.beacon(uuidB, 50002, "127.0.0.1:5670")
 	again := h.link(epB)
-	if again == first || len(again.sent) != 1 || again.sent[0].ID != MsgHello || again.sent[0].Sequence != 1 {
+	if again == first || len(again.sent) != 1 || again.sent[0].ID != zremsg.MsgHello || again.sent[0].Sequence != 1 {
 		t.Fatalf("not dialled again with a HELLO: %+v", again.sent)
 	}
 	h.recv(uuidB, helloB(1, 0))
@@ -894,7 +895,7 @@ func TestStateNoHelloStartsOver(t *testing.T) {
 	for i := 0; i < 2*int(h.cfg.Expired/time.Second); i++ {
 		h.advance(time.Second)
 		h.beacon(uuidB, 50002, "127.0.0.1:5670")
-		h.recv(uuidB, &Msg{ID: MsgPingOK, Sequence: uint16(2 + i)})
+		h.recv(uuidB, &zremsg.Msg{ID: zremsg.MsgPingOK, Sequence: uint16(2 + i)})
 		h.st.reap(h.now)
 	}
 	if len(h.st.peers) != 1 || again.closed || h.stats.snapshot().HelloTimeouts != 1 {
@@ -913,7 +914,7 @@ func TestStateShoutErrorAndShoutTo(t *testing.T) {
 	h.enterB("g")
 	const epC = "tcp://127.0.0.1:50003"
 	uuidC := uuid.MustParse("22222222-3333-4444-5555-666666666666")
-	h.recv(uuidC, &Msg{ID: MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
+	h.recv(uuidC, &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: epC, Groups: []string{"g"}, Status: 1, Name: "node-c"})
 	lb, lc := h.link(epB), h.link(epC)
 	lb.sent, lc.sent = nil, nil
 	lb.full = true
@@ -930,7 +931,7 @@ func TestStateShoutErrorAndShoutTo(t *testing.T) {
 	if err := h.st.shout("g", se.Peers, [][]byte{[]byte("y")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(lb.sent) != 1 || len(lc.sent) != 1 || lb.sent[0].ID != MsgShout || lb.sent[0].Group != "g" {
+	if len(lb.sent) != 1 || len(lc.sent) != 1 || lb.sent[0].ID != zremsg.MsgShout || lb.sent[0].Group != "g" {
 		t.Fatalf("retry to B: sent to B %d, to C %d", len(lb.sent), len(lc.sent))
 	}
 	// An empty list reaches nobody; a peer not in the group is skipped.

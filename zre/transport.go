@@ -34,14 +34,6 @@ type network interface {
 	close()
 }
 
-func init() {
-	seam.WithTransport = func(cfg any, t seam.Transport) any {
-		c := cfg.(Config)
-		c.transport = t
-		return c
-	}
-}
-
 // tcpNet is the real network; Start (node.go) sets n.router and n.beacon.
 type tcpNet struct{ n *Node }
 
@@ -104,7 +96,7 @@ func (n *Node) startAttached() error {
 	if n.sec != nil {
 		tn.Key = n.sec.pub
 	}
-	a, err := n.cfg.transport.Attach(tn)
+	a, err := n.cfg.transport().Attach(tn)
 	if err != nil {
 		return fmt.Errorf("zre: failed to attach to transport: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // The trust store in the secure node (spec/secure-node.md, "Trust store";
@@ -254,7 +255,7 @@ func (s *state) trustShout(frame []byte) {
 // trustSendTo "whispers" a trust message: a SHOUT in trust.Group sent to
 // p alone, so that trust messages never mix with application WHISPERs.
 func (s *state) trustSendTo(p *peer, frame []byte) {
-	s.sendTo(p, &Msg{ID: MsgShout, Group: trust.Group, Content: [][]byte{frame}})
+	s.sendTo(p, &zremsg.Msg{ID: zremsg.MsgShout, Group: trust.Group, Content: [][]byte{frame}})
 }
 
 // trustEnter sends the head of our log to a peer that joined trust.Group

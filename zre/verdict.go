@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // Secure mode checks every HELLO with the claim, the trust store and
@@ -44,7 +45,7 @@ type heldPeer struct {
 
 type heldMsg struct {
 	in inboxMsg
-	m  *Msg
+	m  *zremsg.Msg
 }
 
 // verdict is the result of the checks of one HELLO, sent back to the loop.
@@ -64,7 +65,7 @@ func frameBytes(fs [][]byte) int {
 }
 
 // startHold holds id's messages from this HELLO on and starts its checks.
-func (s *state) startHold(id uuid.UUID, in inboxMsg, m *Msg, pk PeerKey) {
+func (s *state) startHold(id uuid.UUID, in inboxMsg, m *zremsg.Msg, pk PeerKey) {
 	if s.checking >= maxChecks {
 		s.stats.messagesDropped.Add(1)
 		s.log.Debug("zre: too many HELLOs being checked: dropped", "peer", DefaultName(id), "checks", s.checking)
@@ -82,7 +83,7 @@ func (s *state) startHold(id uuid.UUID, in inboxMsg, m *Msg, pk PeerKey) {
 }
 
 // hold queues a message of a peer whose HELLO is being checked.
-func (s *state) hold(id uuid.UUID, h *heldPeer, in inboxMsg, m *Msg) {
+func (s *state) hold(id uuid.UUID, h *heldPeer, in inboxMsg, m *zremsg.Msg) {
 	n := frameBytes(in.frames)
 	if len(h.msgs) >= maxHeldMsgs || h.bytes+n > maxHeldBytes || s.heldBytes+n > maxHeldTotal {
 		s.stats.messagesDropped.Add(uint64(len(h.msgs)) + 1)
@@ -93,6 +94,12 @@ func (s *state) hold(id uuid.UUID, h *heldPeer, in inboxMsg, m *Msg) {
 	h.msgs = append(h.msgs, heldMsg{in, m})
 	h.bytes += n
 	s.heldBytes += n
+}
+
+// dropHolds forgets every hold (the node stops).
+func (s *state) dropHolds() {
+	clear(s.held)
+	s.heldBytes = 0
 }
 
 func (s *state) unhold(id uuid.UUID, h *heldPeer) {

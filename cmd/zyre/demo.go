@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // demoTimeout bounds the whole demo.
@@ -256,7 +257,7 @@ func demoForger(ctx context.Context, out func(string, ...any), port int, nodes [
 		return err
 	}
 	defer d.Close()
-	hello := &zre.Msg{ID: zre.MsgHello, Sequence: 1, Endpoint: fmt.Sprintf("tcp://127.0.0.1:%d", rport), Name: bob.n.Name(),
+	hello := &zremsg.Msg{ID: zremsg.MsgHello, Sequence: 1, Endpoint: fmt.Sprintf("tcp://127.0.0.1:%d", rport), Name: bob.n.Name(),
 		Headers: []zre.Header{{Key: zre.HeaderPublicKey, Value: pub.Z85()}}}
 	frames, err := hello.Frames()
 	if err != nil {

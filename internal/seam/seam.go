@@ -17,6 +17,7 @@ package seam
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -98,8 +99,28 @@ type Link interface {
 	Close() error
 }
 
-// WithTransport returns cfg, a zre.Config, set to run on t. Package zre
-// sets it in its init, once, before any other package can call it (zre is
-// imported by every caller); it is never changed afterwards. Package
-// zre/zretest wraps it with zre's types.
-var WithTransport func(cfg any, t Transport) any
+// Slot is where a config of package zre keeps its Transport: zre.Config
+// embeds it as an unexported field (through an unexported alias), so zre's
+// API shows no seam, and Set fills it from outside package zre without any
+// package-level variable. The zero Slot means the real network.
+type Slot struct{ t Transport }
+
+func (s *Slot) setTransport(t Transport) { s.t = t }
+
+// TransportOf returns the transport in s, nil for the real network.
+func TransportOf(s Slot) Transport { return s.t }
+
+// slotted is a pointer to a config that embeds a Slot: only a type of this
+// package has the method, so only a Slot's promoted method satisfies it.
+type slotted interface{ setTransport(Transport) }
+
+// Set makes cfg, a pointer to a config embedding a Slot (*zre.Config),
+// run on t. It panics if cfg has no Slot: a programming error of package
+// zre/zretest, its only caller.
+func Set(cfg any, t Transport) {
+	s, ok := cfg.(slotted)
+	if !ok {
+		panic(fmt.Sprintf("seam: %T embeds no seam.Slot", cfg))
+	}
+	s.setTransport(t)
+}

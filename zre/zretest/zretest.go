@@ -32,5 +32,6 @@ type (
 // secure mode runs on it (the transport stands in for CURVE's
 // authentication), gossip discovery does not (New refuses it).
 func WithTransport(cfg zre.Config, t Transport) zre.Config {
-	return seam.WithTransport(cfg, t).(zre.Config)
+	seam.Set(&cfg, t)
+	return cfg
 }

@@ -1,4 +1,4 @@
-package zre
+package zremsg
 
 import (
 	"bytes"

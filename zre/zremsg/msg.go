@@ -1,4 +1,4 @@
-package zre
+package zremsg
 
 import (
 	"encoding/binary"
@@ -11,7 +11,7 @@ import (
 // ErrMalformed is wrapped by every error Decode returns for bytes that are
 // not one well-formed ZRE message, and by Encode errors for a Msg that cannot
 // be put on the wire.
-var ErrMalformed = errors.New("zre: malformed message")
+var ErrMalformed = errors.New("zremsg: malformed message")
 
 // Signature is the 2-octet signature that starts every ZRE message frame.
 const Signature uint16 = 0xAAA1
