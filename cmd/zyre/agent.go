@@ -22,7 +22,9 @@ secure node (beacons, the groups of --group), own its trust store, and serve
 a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
 monitor, chat, peers, pair and trust use while it runs (pair and trust
-changes sign with the identity unlocked here). Only this user may
+changes sign with the identity unlocked here; a pairing listens and
+announces where the node runs, --interface and --loopback, or narrower
+unless --pair-any-network). Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
 It runs until interrupted (SIGINT or SIGTERM).`
 
@@ -91,6 +93,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	var a agentFlags
 	a.register(f.fs)
 	plain := f.fs.Bool("plain", false, "run a plain (not secure) node: no identity, no trust store")
+	anyNet := f.fs.Bool("pair-any-network", false, "let a pair request listen and announce anywhere this user may (default: where the node runs, or narrower)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -129,6 +132,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Socket: sock, Home: home, Version: version, Logger: log,
+		Network: agent.Network{Interface: f.iface, Loopback: f.loopback}, PairAnyNetwork: *anyNet,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
