@@ -56,6 +56,14 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			return
 		}
 	}
+	listen, iface, loopback, err := pairNetwork(s.cfg.Network, s.cfg.PairAnyNetwork, *a)
+	if errors.Is(err, errWiderNetwork) {
+		err = fmt.Errorf("%w; an agent started with --pair-any-network allows it", err)
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
 	timeout := time.Duration(a.TimeoutMS) * time.Millisecond
 	if timeout == 0 {
 		timeout = pairing.DefaultTTL + 30*time.Second
@@ -122,8 +130,8 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	}()
 
 	opts := pairing.Options{
-		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: a.Listen, Interface: a.Interface,
-		Loopback: a.Loopback, Logger: s.log, EndOnCodeFailure: true,
+		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: listen, Interface: iface,
+		Loopback: loopback, Logger: s.log, EndOnCodeFailure: true,
 		Confirm: func(cctx context.Context, r pairing.Result) error {
 			if r.Comparison == "" {
 				return nil
@@ -156,10 +164,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			}
 		},
 	}
-	var (
-		res pairing.Result
-		err error
-	)
+	var res pairing.Result
 	switch {
 	case a.Code != "":
 		res, err = pairing.JoinCode(pctx, a.Code, a.Endpoint, opts)

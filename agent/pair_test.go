@@ -66,7 +66,7 @@ func startSecureAgent(t testing.TB, d device, sock string) {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Listen(Config{Node: n, Trust: d.ts, Identity: d.id, Socket: sock, Home: d.home, Version: "test"})
+	srv, err := Listen(Config{Node: n, Trust: d.ts, Identity: d.id, Socket: sock, Home: d.home, Version: "test", Network: Network{Loopback: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

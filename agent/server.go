@@ -55,6 +55,13 @@ type Config struct {
 	Notify     func(string)
 	// Socket is the control socket's path (client.DefaultSocket).
 	Socket string
+	// Network is where the node runs (its beacon interface, loopback
+	// mode, bind host): pairings listen and announce there. A pair
+	// request may narrow it, not widen it (spec/agent.md, "Pairing").
+	Network Network
+	// PairAnyNetwork lets a pair request name any listen address and
+	// interface ("zyre agent --pair-any-network").
+	PairAnyNetwork bool
 	// Home is the node's home directory, reported in Info.
 	Home string
 	// Version is the software's version, reported in Info.

@@ -405,11 +405,7 @@ func (d *Displayer) serve() {
 		}
 		select {
 		case <-d.ctx.Done():
-			if cs := st.code; cs != nil {
-				st.code = nil
-				cs.stop()
-				d.replyLast(context.Background(), cs.identity, errMsg(fmt.Errorf("%w: %w", ErrClosed, ErrRefused)))
-			}
+			d.closing(&st)
 			return
 		case <-exp.C:
 			if d.expired() {
@@ -428,10 +424,23 @@ func (d *Displayer) serve() {
 				if !errors.Is(ib.err, zmtp.ErrClosed) && d.ctx.Err() == nil {
 					d.opts.Logger.Warn("pairing: receive", "err", ib.err)
 				}
+				if d.ctx.Err() != nil { // Close's cancel ended the receive: say so
+					d.closing(&st)
+				}
 				return
 			}
 			d.handle(&st, ib)
 		}
+	}
+}
+
+// closing tells a scanner in the middle of a short-code exchange that the
+// displayer closed.
+func (d *Displayer) closing(st *dstate) {
+	if cs := st.code; cs != nil {
+		st.code = nil
+		cs.stop()
+		d.replyLast(context.Background(), cs.identity, errMsg(fmt.Errorf("%w: %w", ErrClosed, ErrRefused)))
 	}
 }
 
@@ -511,10 +520,12 @@ func (d *Displayer) replyFinal(to []byte, frames [][]byte) {
 	d.replyLast(d.ctx, to, frames)
 }
 
-// replyLast is replyFinal under ctx (Close's last word uses its own).
+// replyLast is replyFinal under ctx. The last word is written even when
+// ctx has ended (Close cancelled it: that is often why it is said), at
+// most for Options.Linger.
 func (d *Displayer) replyLast(ctx context.Context, to []byte, frames [][]byte) {
 	d.reply(to, false, frames)
-	fctx, cancel := context.WithTimeout(ctx, d.opts.Linger)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.Linger)
 	defer cancel()
 	if err := d.router.Flush(fctx, to); err != nil {
 		d.opts.Logger.Info("pairing: final reply", "err", err)

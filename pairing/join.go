@@ -215,6 +215,11 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 		if r.err == nil {
 			r.err = fmt.Errorf("pairing: CODE-OK before CODE-YES: %w", ErrProtocol)
 		}
+		if ctx.Err() != nil {
+			// Our context ended (Ctrl-C, our deadline) with the question
+			// up: the displayer is asking too, and is told.
+			lastWord(ctx, c, opts, fmt.Errorf("pairing: not confirmed: %v: %w", ctx.Err(), ErrRefused))
+		}
 		return r.err
 	case err := <-verdict:
 		gotVerdict = true
@@ -246,12 +251,13 @@ func awaitReply(ctx context.Context, c conn, want string) ([][]byte, error) {
 }
 
 // lastWord tells the displayer why we stop (an ERR), and waits at most
-// Options.Linger for it to be written before the connection closes.
+// Options.Linger for it to be written before the connection closes, even
+// when ctx has ended: that is often why we stop.
 func lastWord(ctx context.Context, c *zmtp.Dealer, opts Options, err error) {
 	if c.Send(errMsg(err)...) != nil {
 		return
 	}
-	fctx, cancel := context.WithTimeout(ctx, opts.Linger)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.Linger)
 	defer cancel()
 	_ = c.Flush(fctx)
 }

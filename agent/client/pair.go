@@ -13,9 +13,12 @@ import (
 // shows Token, or the short Code (at Endpoint, else found on the
 // network). Confirm is the user's answer in "pair.confirm".
 type PairArgs struct {
-	Token     string `json:"token,omitempty"`
-	Code      string `json:"code,omitempty"`
-	Endpoint  string `json:"endpoint,omitempty"`
+	Token    string `json:"token,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	// Listen, Interface and Loopback narrow where the agent pairs: by
+	// default where its node runs; wider is refused unless the agent
+	// allows any network (spec/agent.md, "Pairing").
 	Listen    string `json:"listen,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	Loopback  bool   `json:"loopback,omitempty"`

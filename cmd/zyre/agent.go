@@ -23,7 +23,9 @@ secure node (beacons, the groups of --group), own its trust store, and serve
 a control socket (default $XDG_RUNTIME_DIR/zyre/agent.sock, else
 $TMPDIR/zyre-UID/agent.sock; --socket or $ZYRE_AGENT_SOCKET) that members,
 monitor, chat, peers, pair, trust, send, receive and stream use while it
-runs (pair and trust changes sign with the identity unlocked here). Only this user may
+runs (pair and trust changes sign with the identity unlocked here; a
+pairing listens and announces where the node runs, --interface and
+--loopback, or narrower unless --pair-any-network). Only this user may
 connect (mode 0600, peer credentials). The protocol is in spec/agent.md.
 With --receive-dir, it receives the files that the peers of the
 auto-accept list send ("zyre receive auto-accept") into that folder, with
@@ -95,6 +97,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	a.register(f.fs)
 	plain := f.fs.Bool("plain", false, "run a plain (not secure) node: no identity, no trust store")
 	recvDir := f.fs.String("receive-dir", "", "receive the offers of the peers of the auto-accept list (\"zyre receive auto-accept\") into this `folder`, in the background, while no \"zyre receive\" runs")
+	anyNet := f.fs.Bool("pair-any-network", false, "let a pair request listen and announce anywhere this user may (default: where the node runs, or narrower)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -147,6 +150,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Secret: f.secret, ReceiveDir: *recvDir,
 		Notify: func(msg string) { fmt.Fprintln(env.stderr, "zyre: "+terminalText(msg)) }, Socket: sock, Home: home, Version: version, Logger: log,
+		Network: agent.Network{Interface: f.iface, Loopback: f.loopback}, PairAnyNetwork: *anyNet,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))

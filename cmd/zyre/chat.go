@@ -191,7 +191,7 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 	if err := ev.Subscribe(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, info.Name, info.UUID[:8])
+	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, safe(info.Name), shortText(info.UUID))
 	events := make(chan client.Event)
 	evErr := make(chan error, 1)
 	go func() {

@@ -85,7 +85,7 @@ func monitorAgent(ctx context.Context, env *cliEnv, c *client.Client, groups []s
 	if err := c.Subscribe(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "zyre: monitoring through the agent %s %s at %s\n", info.Name, info.UUID[:8], info.Endpoint)
+	fmt.Fprintf(env.stderr, "zyre: monitoring through the agent %s %s at %s\n", safe(info.Name), shortText(info.UUID), safe(info.Endpoint))
 	for {
 		e, err := c.Next(ctx)
 		if err != nil {

@@ -28,7 +28,8 @@ const pairUsage = `usage:
 
 Both sides use the network interface a node would (--interface); with
 --loopback they stay on this host. When an agent of this home runs
-("zyre agent"), the pairing runs in it, with its identity and trust store:
+("zyre agent"), the pairing runs in it, with its identity and trust store
+and where its node runs (--loopback, --interface, --listen may narrow it):
 this terminal shows the code and asks for the comparison (--no-agent:
 unlock the identity here instead). --json prints the result as JSON on
 stdout (the code to show goes to stderr then).

@@ -25,10 +25,26 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 	}
 	defer c.Close()
 	fmt.Fprintf(env.stderr, "zyre: pairing through the agent %s %s (pid %d, home %s)\n", safe(info.Name), info.UUID[:min(8, len(info.UUID))], info.PID, info.Home)
+	// The agent pairs where its node runs; only the network flags given
+	// here go to it, to narrow that (spec/agent.md, "Pairing").
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["listen"] {
+		args.Listen = ""
+	}
+	if !given["interface"] {
+		args.Interface = ""
+	}
+	if !given["loopback"] {
+		args.Loopback = false
+	}
 	if args.Code != "" && args.Endpoint == "" {
-		if args.Loopback {
+		switch {
+		case args.Loopback:
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on lo (loopback)...")
-		} else {
+		case args.Listen == "" && args.Interface == "":
+			fmt.Fprintln(env.stderr, "zyre: looking for the showing device where the agent's node runs...")
+		default:
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}

@@ -83,18 +83,22 @@ func trustListAgent(ctx context.Context, env *cliEnv, f *trustFlags, a *agentFla
 		if r.State == "revoked" {
 			state = "REVOKED"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(r.Name), r.UUID[:min(8, len(r.UUID))], r.Fingerprint, state, fmtTime(r.LastSeen))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", safe(r.Name), shortText(r.UUID), safe(r.Fingerprint), state, fmtTime(r.LastSeen))
 	}
 	if err := tw.Flush(); err != nil {
 		return true, err
 	}
 	for _, r := range recs {
 		if r.KeyChange != nil && r.State != "revoked" {
-			fmt.Fprintf(env.stdout, "\nWARNING: KEY CHANGED for %s (uuid %s): see zyre trust show %s\n", safe(r.Name), r.UUID[:8], r.Fingerprint)
+			fmt.Fprintf(env.stdout, "\nWARNING: KEY CHANGED for %s (uuid %s): see zyre trust show %s\n", safe(r.Name), shortText(r.UUID), safe(r.Fingerprint))
 		}
 	}
 	return true, nil
 }
+
+// shortText is the CLI's short form (the first 8 characters) of a UUID
+// the agent sent, safe to print whatever its length and content.
+func shortText(s string) string { return safe(s[:min(8, len(s))]) }
 
 // sameDir reports whether a, relative to this process's directory, and
 // the agent's home b name the same directory. A relative b (another
