@@ -18,7 +18,7 @@ func FuzzRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"id":1,"op":"info"}`, `{"id":2,"op":"members"}`, `{"id":3,"op":"join","group":"g"}`,
 		`{"id":4,"op":"shout","group":"g","content":["aGk="]}`, `{"id":5,"op":"whisper","peer":"x","content":["aGk="]}`,
-		`{"id":6,"op":"trust.list"}`, `{"id":7,"op":"leave","group":""}`, `{"op":7}`, `[]`, `null`, `{`,
+		`{"id":6,"op":"trust.list"}`, `{"id":7,"op":"leave","group":""}`, `{"op":7}`, `[]`, `null`, `{`, `{"id":8,"op":"stream.recv","group":"g"}`, `{"id":9,"op":"chat.private","group":"g"}`, `{"id":10,"op":"send"}`, `{"id":11,"op":"pair"}`,
 	} {
 		f.Add(s)
 	}
