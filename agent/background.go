@@ -65,24 +65,42 @@ func (s *Server) backgroundReceive(ctx context.Context) {
 		}) {
 			return
 		}
+		// busy: this receive holds the agent's one receive. It is taken
+		// in Ignore, before the offer is answered at all, so an offer
+		// that a client's receive (started meanwhile) takes is left
+		// unanswered here, never rejected; it is given back when the
+		// peer turns out not trusted.
 		busy := false
+		claim := func() bool {
+			s.do(ctx, func() {
+				if !s.xfer.receiving {
+					s.xfer.receiving, s.xfer.background = true, true
+					busy = true
+				}
+			})
+			return busy
+		}
+		release := func() {
+			s.do(ctx, func() {
+				if busy {
+					s.xfer.receiving, s.xfer.background = false, false
+					busy = false
+				}
+			})
+		}
 		res, err := transfer.Receive(ctx, t, transfer.ReceiveOptions{
-			Dir:    s.cfg.ReceiveDir,
-			Ignore: func(p uuid.UUID) bool { return !auto(p) },
+			Dir: s.cfg.ReceiveDir,
+			// Other peers' offers, and any while a client's receive
+			// runs, are left to a "zyre receive".
+			Ignore: func(p uuid.UUID) bool { return !auto(p) || !claim() },
 			Trusted: func(p uuid.UUID) bool {
-				return s.trusted(p, false)
+				if !s.trusted(p, false) {
+					release()
+					return false
+				}
+				return true
 			},
 			Accept: func(ctx context.Context, p uuid.UUID, name string, o *transfer.Offer, held int64) (bool, error) {
-				client := false
-				s.do(ctx, func() {
-					if client = s.xfer.receiving; !client {
-						s.xfer.receiving, s.xfer.background = true, true
-						busy = true
-					}
-				})
-				if client {
-					return false, nil // a client's receive takes it
-				}
 				s.notify(fmt.Sprintf("receiving %d file(s), %d octets, from %s %s into %s (auto-accept)", len(o.Files), o.Total(), name, p.String()[:8], s.cfg.ReceiveDir))
 				return true, nil
 			},

@@ -324,7 +324,7 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 		}
 	}
 	pw := wait(req.WaitMS)
-	src, err := transfer.Prepare(req.Paths)
+	src, err := transfer.PrepareContext(ctx, req.Paths)
 	if err != nil {
 		return nil, err
 	}

@@ -34,9 +34,15 @@ type Source struct {
 // base name) and hashes every regular file. Symbolic links and other
 // non-regular files are skipped and listed.
 func Prepare(paths []string) (*Source, error) {
+	return PrepareContext(context.Background(), paths)
+}
+
+// PrepareContext is Prepare that stops, with ctx's error, when ctx ends
+// (hashing a big folder takes minutes; the agent's client may hang up).
+func PrepareContext(ctx context.Context, paths []string) (*Source, error) {
 	src := &Source{}
 	add := func(local, rel string, fi fs.FileInfo) error {
-		sum, err := hashFile(local, fi)
+		sum, err := hashFile(ctx, local, fi)
 		if err != nil {
 			return err
 		}
@@ -59,6 +65,9 @@ func Prepare(paths []string) (*Source, error) {
 		case fi.IsDir():
 			err := filepath.WalkDir(p, func(local string, d fs.DirEntry, err error) error {
 				if err != nil {
+					return err
+				}
+				if err := ctx.Err(); err != nil {
 					return err
 				}
 				rel, err := filepath.Rel(p, local)
@@ -99,17 +108,33 @@ func Prepare(paths []string) (*Source, error) {
 	return src, nil
 }
 
-func hashFile(p string, fi fs.FileInfo) (string, error) {
+func hashFile(ctx context.Context, p string, fi fs.FileInfo) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
 	f, err := openSame(p, fi)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, ctxReader{ctx, f}); err != nil {
 		return "", fmt.Errorf("transfer: reading %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader reads r until ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // openSame opens p for reading if it is still the file fi describes (fi

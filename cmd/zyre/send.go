@@ -128,7 +128,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 		return sendAgent(ctx, env, c, f, who, paths)
 	}
 	fmt.Fprintf(env.stderr, "zyre: reading and hashing %s\n", strings.Join(paths, ", "))
-	src, err := transfer.Prepare(paths)
+	src, err := transfer.PrepareContext(ctx, paths)
 	if err != nil {
 		return err
 	}

@@ -199,7 +199,7 @@ func match(es []Entry, q string) (int, error) {
 	var hits []int
 	for i, e := range es {
 		id := strings.ReplaceAll(e.UUID.String(), "-", "")
-		if e.Name == q || strings.HasPrefix(id, lq) || strings.EqualFold(e.Fingerprint, q) {
+		if e.Name == q || lq != "" && strings.HasPrefix(id, lq) || e.Fingerprint != "" && strings.EqualFold(e.Fingerprint, q) {
 			hits = append(hits, i)
 		}
 	}

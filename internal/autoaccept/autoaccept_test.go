@@ -153,3 +153,48 @@ func Example() {
 	fmt.Println(filepath.Base(l.Path()), ok)
 	// Output: auto-accept.json true
 }
+
+// A query of dashes only is no UUID prefix: it matches nobody (it used to
+// match every entry, so removed the only one).
+func TestRemoveDashesOnly(t *testing.T) {
+	ctx := context.Background()
+	l := autoaccept.Open(t.TempDir())
+	id := uuid.New()
+	if _, err := l.Add(ctx, autoaccept.Entry{UUID: id, Name: "tablet", Key: key(t).Z85()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"-", "---"} {
+		if gone, err := l.Remove(ctx, q); !errors.Is(err, autoaccept.ErrNotFound) {
+			t.Fatalf("Remove(%q): %+v, %v; want not found", q, gone, err)
+		}
+	}
+	if ok, err := l.Allows(id, key(t)); err != nil || ok {
+		t.Fatalf("Allows with another key: %v, %v", ok, err)
+	}
+	if es, err := l.Entries(); err != nil || len(es) != 1 {
+		t.Fatalf("entries: %v, %v", es, err)
+	}
+}
+
+// Adds from many goroutines at once (as from the CLI and the agent) all
+// land: the lock serialises read, change and replace.
+func TestConcurrentAdds(t *testing.T) {
+	l := autoaccept.Open(t.TempDir())
+	const n = 16
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		k := key(t).Z85()
+		go func() {
+			_, err := autoaccept.Open(filepath.Dir(l.Path())).Add(context.Background(), autoaccept.Entry{UUID: uuid.New(), Key: k})
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if es, err := l.Entries(); err != nil || len(es) != n {
+		t.Fatalf("%d entries, want %d: %v", len(es), n, err)
+	}
+}
