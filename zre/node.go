@@ -422,7 +422,14 @@ func (n *Node) loop() {
 				st.note(e)
 			}
 		case c := <-n.closedConns:
-			st.onInboxClosed(c, n.now()) // exit.go
+			// What the connection delivered before it closed is queued
+			// on routed already (the ROUTER reports a close after the
+			// last message): take it first, or the close (with a port-0
+			// beacon: the peer stopped) removes the peer and its last
+			// messages are dropped as coming from a stranger.
+			now := n.now()
+			takeRouted(st, routed, now)
+			st.onInboxClosed(c, now) // exit.go
 		case t, ok := <-gossipIn:
 			if !ok {
 				gossipIn = nil
@@ -430,12 +437,26 @@ func (n *Node) loop() {
 			}
 			st.onGossip(t, n.now())
 		case <-reap.C:
-			st.reap(n.now())
+			// reap may remove a peer that stopped (exit.go): its last
+			// messages first, as for closedConns.
+			now := n.now()
+			takeRouted(st, routed, now)
+			st.reap(now)
 		case out <- next:
 			st.pushedHead()
 		case <-n.quit:
 			return
 		}
+	}
+}
+
+// takeRouted handles the messages queued on routed when it is called,
+// and no more (bounded: the ROUTER may keep adding). Called on the loop
+// goroutine before what may remove a peer, so that what the peer sent
+// before it closed its connection is not overtaken by the close.
+func takeRouted(st *state, routed <-chan zmtp.Message, now time.Time) {
+	for range len(routed) {
+		onRouted(st, <-routed, now)
 	}
 }
 
