@@ -234,3 +234,31 @@ func TestCodeBurntByInvalidShare(t *testing.T) {
 	}
 	mustNoRecords(t, alice)
 }
+
+// The joiner's context ends (zyre pair's --timeout, or Ctrl-C) while both
+// users compare the number: JoinCode returns the context's error, never a
+// refusal, also when its cancelled Confirm returns before the wait for the
+// displayer's answer does.
+func TestJoinerContextEndsDuringComparison(t *testing.T) {
+	ctx := testCtx(t)
+	alice, bob := newNode(t, "alice"), newNode(t, "bob")
+	asked, release := make(chan struct{}, 1), make(chan error)
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.Confirm = codeConfirm(asked, release) })
+	bobAsked := make(chan struct{}, 1)
+	bo := bob.opts()
+	bo.Confirm = codeConfirm(bobAsked, nil) // bob's question stays up until JoinCode's context ends
+	jctx, jcancel := context.WithCancel(ctx)
+	defer jcancel()
+	joined := joinCodeUntilAsked(t, jctx, d, tok, bo, asked)
+	select {
+	case <-bobAsked:
+	case <-ctx.Done():
+		t.Fatal("the joiner never asked for the comparison")
+	}
+	jcancel()
+	if err := joinerTold(t, ctx, joined, "its context ended"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrRefused) {
+		t.Fatalf("joiner: %v, want context.Canceled and no refusal", err)
+	}
+	mustNoRecords(t, alice)
+	mustNoRecords(t, bob)
+}

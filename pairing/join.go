@@ -223,6 +223,12 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 		return r.err
 	case err := <-verdict:
 		gotVerdict = true
+		if err != nil && ctx.Err() != nil {
+			// Our caller gave up (its deadline, Ctrl-C), which
+			// cancelled our user's question too: not a refusal, the
+			// same error as when the wait for CODE-OK returns first.
+			return fmt.Errorf("pairing: waiting for %s: %w", cmdCodeOK, ctx.Err())
+		}
 		if err != nil {
 			err = fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
 			lastWord(ctx, c, opts, err)

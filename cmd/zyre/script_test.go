@@ -95,15 +95,28 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdWaitMember: waitmember SOCKET NAME waits (at most a minute) until the
-// agent at SOCKET lists a member named NAME.
+// agent at SOCKET answers and lists a member named NAME.
 func cmdWaitMember(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: waitmember SOCKET NAME")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, ts.MkAbs(args[0]))
-	ts.Check(err)
+	// The socket's file appears at bind(), before the agent's listen():
+	// a connection in between is refused, so "waitfile SOCKET" does not
+	// mean the agent answers yet. Dial until it does.
+	var c *client.Client
+	for {
+		var err error
+		if c, err = client.Dial(ctx, ts.MkAbs(args[0])); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			ts.Fatalf("no agent answering at %s in a minute: %v", args[0], err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	defer c.Close()
 	for {
 		ms, err := c.Members(ctx)
