@@ -80,7 +80,7 @@ type keysFlags struct {
 func newKeysFlags(env *cliEnv, name string) *keysFlags {
 	k := &keysFlags{fs: flag.NewFlagSet("zyre keys "+name, flag.ContinueOnError), env: env}
 	k.fs.SetOutput(env.stderr)
-	k.fs.StringVar(&k.home, "home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	k.fs.StringVar(&k.home, "home", "", homeUsage)
 	k.fs.StringVar(&k.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	k.fs.StringVar(&k.ageIdentity, "age-identity", "", "encrypt to / decrypt with the age identity `FILE` instead of a passphrase")
 	k.fs.IntVar(&k.workFactor, "work-factor", 0, "scrypt work factor (log2 N) for a new passphrase; 0 means age's default, lower is weaker")

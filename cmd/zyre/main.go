@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -103,15 +104,15 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help":
-		usage(env.stderr, cmds)
+	case "-h", "-help", "--help":
+		usage(env.stdout, cmds)
 		return 0
 	case "--version", "-version":
 		return exitCode(env, "", runVersion(ctx, env, nil))
 	case "help":
 		// zyre help CMD [SUB] is zyre CMD [SUB] --help.
 		if len(args) == 1 {
-			usage(env.stderr, cmds)
+			usage(env.stdout, cmds)
 			return 0
 		}
 		if _, ok := cmds[args[1]]; !ok {
@@ -125,7 +126,12 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
 		return 2
 	}
-	err := c.run(ctx, env, args[1:])
+	var err error
+	if asksHelp(args[1:]) {
+		err = runHelp(ctx, env, c, args[1:])
+	} else {
+		err = c.run(ctx, env, args[1:])
+	}
 	if err == context.Canceled && ctx.Err() != nil {
 		// Ctrl-C (main cancels ctx, and exits 130): said as such, not
 		// as a bare "context canceled". (An error that says what was
@@ -133,6 +139,38 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		err = errInterrupted
 	}
 	return exitCode(env, args[0], err)
+}
+
+// asksHelp reports whether args ask for help (-h or --help before any
+// "--").
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// runHelp runs a command asked for its help. Help asked for is output:
+// what the command writes to stderr goes to stdout when it ends with
+// flag.ErrHelp, and to stderr otherwise (a usage error found before the
+// help). A command asked for help runs nothing, so holding its stderr
+// until it ends holds nothing back.
+func runHelp(ctx context.Context, env *cliEnv, c command, args []string) error {
+	var buf bytes.Buffer
+	e := *env
+	e.stderr = &buf
+	err := c.run(ctx, &e, args)
+	if errors.Is(err, flag.ErrHelp) {
+		env.stdout.Write(buf.Bytes())
+	} else {
+		env.stderr.Write(buf.Bytes())
+	}
+	return err
 }
 
 // errInterrupted is the error of a command its context ended (SIGINT or

@@ -74,11 +74,49 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.gossipBeacons, "gossip-beacons", false, "with --gossip-bind/--gossip-connect, keep UDP beacons on too")
 	f.fs.Var(&f.contest, "contest", "contest the leadership of `GROUP` (repeatable; LEADER events say who won)")
 	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
-	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
+	f.fs.StringVar(&f.home, "home", "", homeUsage)
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	f.fs.BoolVar(&f.ephemeral, "ephemeral", false, "secure mode with a new key for this run only, not the keystore's")
 	f.fs.Lookup("secure").Usage = "secure mode: CURVE with this node's keys from the keystore (an error when it has none; see --ephemeral), v3 beacons; meets only secure nodes"
+	f.synopsis = nodeSynopses[cmd]
+	switch {
+	case cmd == "agent":
+		// Secure unless --plain: --secure says nothing more.
+		hideFlags(f.fs, "secure")
+	case cmd == "send" || cmd == "receive" || strings.HasPrefix(cmd, "stream"):
+		// Always secure with this node's identity and trust store.
+		hideFlags(f.fs, "secure", "ephemeral")
+	}
 	return f
+}
+
+// homeUsage is the one wording of --home and its default.
+const homeUsage = "keystore and trust store `directory` (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/.config/zyre)"
+
+// nodeSynopses are the first lines of --help of the commands that run a
+// node and set none of their own.
+var nodeSynopses = map[string]string{
+	"monitor": `usage: zyre monitor [flags]
+
+Print every event of a node, one line each, until interrupted: ENTER,
+EXIT, JOIN, LEAVE, SHOUT, WHISPER, LEADER, EVASIVE, SILENT, and in secure
+mode REFUSED and KEY CHANGED. With an agent running ("zyre agent"), the
+events of its node; else of a node run by this command: a plain one, or
+with --secure (or --passphrase-file) this device's identity.`,
+	"chat": `usage: zyre chat [flags]
+
+Chat in a group (--group, default "chat"): each line read from stdin is
+shouted to the group, and every event is printed. In secure mode the lines
+are sealed to the group's trusted members unless --public. With an agent
+running ("zyre agent"), the chat goes through its node. It ends at the end
+of stdin or when interrupted.`,
+	"demo": `usage: zyre demo [flags]
+
+Run three nodes on loopback and show what they do: discovery, groups,
+shouts and whispers, leaving. With --secure they run in secure mode (each
+with an ephemeral key) and a forger claiming one of their UUIDs is
+refused; --private adds an end-to-end encrypted group. Nothing leaves the
+machine.`,
 }
 
 // parse parses args; extra positional arguments are a usage error.
@@ -106,6 +144,12 @@ func (f *nodeFlags) parseArgs(args []string) ([]string, error) {
 // check checks the flags' values.
 func (f *nodeFlags) check() error {
 	if f.ephemeral {
+		f.secure = true
+	}
+	if flagSet(f.fs, "passphrase-file") {
+		// A passphrase is for this device's identity: asking for it says
+		// secure mode (private by default), never a plain node that
+		// ignores it.
 		f.secure = true
 	}
 	if f.port <= 0 || f.port > 65535 {

@@ -43,7 +43,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, pairUsage)
 		fs.PrintDefaults()
 	}
-	home := fs.String("home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	home := fs.String("home", "", homeUsage)
 	passFile := fs.String("passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	plain := fs.Bool("insecure-plaintext", false, "when the home has no identity yet, make one with UNENCRYPTED secret keys (headless devices, tests)")
 	listen := fs.String("listen", pairing.DefaultListen, "TCP `ADDR` to listen on while showing a token (default: all addresses, the token names those of the beacon interface)")

@@ -44,7 +44,7 @@ commands:
   policy [open|tofu|strict]         show or set the policy
          [--introductions=BOOL] [--verified-revoke=BOOL]
 
-common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre),
+common flag: --home DIR (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/.config/zyre),
 before or after the command. With an agent of that home running ("zyre
 agent"), list and the changes go through it, and it signs.
 PEER is a name, a UUID prefix or a fingerprint prefix.
@@ -93,7 +93,7 @@ type trustFlags struct {
 func newTrustFlags(env *cliEnv, name string) *trustFlags {
 	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError), env: env}
 	f.fs.SetOutput(env.stderr)
-	f.fs.StringVar(&f.home, "home", "", "node home directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	f.fs.StringVar(&f.home, "home", "", homeUsage)
 	return f
 }
 
