@@ -201,21 +201,17 @@ func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bo
 	if !ok {
 		return "", errors.New("no passphrase: stdin is not a terminal; use --passphrase-file, ZYRE_PASSPHRASE_FILE, --age-identity or --insecure-plaintext")
 	}
-	fmt.Fprint(env.stderr, prompt+": ")
-	p, err := term.ReadPassword(fd)
-	fmt.Fprintln(env.stderr)
+	p, err := readSecret(fd, env.stderr, prompt)
 	if err != nil {
-		return "", fmt.Errorf("failed to read the passphrase: %w", err)
+		return "", err
 	}
 	if len(p) == 0 {
 		return "", errors.New("empty passphrase")
 	}
 	if confirm {
-		fmt.Fprint(env.stderr, "repeat the passphrase: ")
-		q, err := term.ReadPassword(fd)
-		fmt.Fprintln(env.stderr)
+		q, err := readSecret(fd, env.stderr, "repeat the passphrase")
 		if err != nil {
-			return "", fmt.Errorf("failed to read the passphrase: %w", err)
+			return "", err
 		}
 		if !bytes.Equal(p, q) {
 			return "", errors.New("the passphrases do not match")

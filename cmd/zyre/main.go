@@ -73,9 +73,15 @@ func main() {
 	go func() {
 		s := <-sigs
 		got.Store(s)
+		if restorePrompt(os.Stderr) {
+			// A passphrase prompt cannot be cancelled: end at once,
+			// the terminal as it was.
+			os.Exit(exitStatus(s))
+		}
 		cancel()
 		// A second signal while the command says goodbye ends it at once.
 		<-sigs
+		restorePrompt(os.Stderr)
 		os.Exit(exitStatus(s))
 	}()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
