@@ -48,9 +48,9 @@ common flag: --home DIR (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/
 before or after the command. With an agent of that home running ("zyre
 agent"), list and the changes go through it, and it signs.
 PEER is a name, a UUID prefix or a fingerprint prefix.
-revoke and unrevoke sign with the identity when its keys are unencrypted, or
-when the passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE;
-without it they change nothing and fail, unless --local.`
+revoke and unrevoke sign with the identity: its passphrase comes from
+--passphrase-file, else $ZYRE_PASSPHRASE_FILE, else the terminal (three
+tries); without any they change nothing and fail, unless --local.`
 
 // runTrust implements "zyre trust".
 func runTrust(ctx context.Context, env *cliEnv, args []string) error {
@@ -386,13 +386,19 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 	switch kind {
 	case keystore.KindPlaintext:
 	case keystore.KindPassphrase:
-		if passFile == "" {
-			passFile = env.getenv("ZYRE_PASSPHRASE_FILE")
+		file := passFile
+		if file == "" {
+			file = env.getenv("ZYRE_PASSPHRASE_FILE")
 		}
-		if passFile == "" {
-			return nil, "the identity is protected by a passphrase: give --passphrase-file or ZYRE_PASSPHRASE_FILE"
+		if _, tty := terminalFd(env); file == "" && !tty {
+			return nil, "the identity is protected by a passphrase and stdin is not a terminal: give --passphrase-file or ZYRE_PASSPHRASE_FILE"
 		}
-		u.Passphrase = func(context.Context) (string, error) { return readPassphraseFile(passFile) }
+		// From the file, else asked on the terminal (three tries).
+		id, err := loadWithTries(ctx, env, ks, passFile)
+		if err != nil {
+			return nil, fmt.Sprintf("cannot load the identity: %v", err)
+		}
+		return id, ""
 	default:
 		return nil, fmt.Sprintf("the identity is protected by %s; only passphrase or plaintext identities can sign here", kind)
 	}
