@@ -27,22 +27,52 @@ func homeDir(env *cliEnv, home string) (string, error) {
 	return h, nil
 }
 
+// ephemeralAlt is the hint's alternative for the commands that take
+// --ephemeral.
+const ephemeralAlt = "pass --ephemeral for a key of this run only"
+
+// missingHome is the error for a keystore directory home that does not
+// exist, else nil: a mistyped --home is said as such, never read as an
+// empty store nor created. given says that --home named it; alt, when not
+// empty, is an alternative that works for the command, added to the hint.
+func missingHome(home string, given bool, alt string) error {
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var hint string
+	switch {
+	case given && alt != "":
+		hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or %s", home, alt)
+	case given:
+		hint = fmt.Sprintf("check --home, or run \"zyre keys init --home %s\"", home)
+	case alt != "":
+		hint = `run "zyre keys init" to make this device's identity, or ` + alt
+	default:
+		hint = `run "zyre keys init" to make this device's identity`
+	}
+	return withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
+}
+
 // loadNodeIdentity loads this node's identity from home (default: the
 // default home), asking for the passphrase up to three times on a
 // terminal. A missing home or identity is an error whose hint says how to
-// make one, never a silent fallback.
-func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string, error) {
+// make one (or, with ephemeralOK, to pass --ephemeral), never a silent
+// fallback.
+func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string, ephemeralOK bool) (*keystore.Identity, string, error) {
+	alt := ""
+	if ephemeralOK {
+		alt = ephemeralAlt
+	}
 	given := home != ""
 	home, err := homeDir(env, home)
 	if err != nil {
+		if !ephemeralOK {
+			err = withHint(err, "pass --home DIR")
+		}
 		return nil, "", err
 	}
-	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		hint := `run "zyre keys init" to make this device's identity, or pass --ephemeral for a key of this run only`
-		if given {
-			hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home)
-		}
-		return nil, home, withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
+	if err := missingHome(home, given, alt); err != nil {
+		return nil, home, err
 	}
 	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
 	if err != nil {
@@ -50,8 +80,11 @@ func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string) (
 	}
 	id, err := loadWithTries(ctx, env, st, passFile)
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, home, withHint(fmt.Errorf("%w in %s", err, home),
-			fmt.Sprintf("run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home))
+		hint := fmt.Sprintf("run \"zyre keys init --home %s\"", home)
+		if alt != "" {
+			hint += ", or " + alt
+		}
+		return nil, home, withHint(fmt.Errorf("%w in %s", err, home), hint)
 	}
 	if err != nil {
 		return nil, home, fmt.Errorf("loading this node's keys from %s: %w", home, err)

@@ -55,6 +55,7 @@ type nodeFlags struct {
 	onRevoked      func([]trust.Record) // passed to the trust store (trust.Options.OnRevoked)
 	synopsis       string               // the first lines of --help
 	keepIdentity   bool                 // keep the identity in identity (the agent's pairing and signing)
+	noEphemeral    bool                 // the command refuses --ephemeral: hints do not offer it
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
 }
 
@@ -86,6 +87,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	case cmd == "send" || cmd == "receive" || strings.HasPrefix(cmd, "stream"):
 		// Always secure with this node's identity and trust store.
 		hideFlags(f.fs, "secure", "ephemeral")
+		f.noEphemeral = true
 	}
 	return f
 }
@@ -214,7 +216,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile)
+	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
 	if err != nil {
 		return nil, "", err
 	}

@@ -72,12 +72,24 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	if *home == "" {
+	given := *home != ""
+	if !given {
 		h, err := keystore.DefaultHome(env.getenv)
 		if err != nil {
-			return err
+			return withHint(err, "pass --home DIR")
 		}
 		*home = h
+	}
+	// A mistyped --home is said as such, never created; the default
+	// home is made for a first identity with --insecure-plaintext.
+	if given || !*plain {
+		alt := ""
+		if !given {
+			alt = "pass --insecure-plaintext"
+		}
+		if err := missingHome(*home, given, alt); err != nil {
+			return err
+		}
 	}
 	out := env.stdout // what the user reads: the code to show, the comparison
 	if *asJSON {
@@ -232,7 +244,7 @@ func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain
 		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})
 	}
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, withHint(err, `run "zyre keys init", or pass --insecure-plaintext`)
+		return nil, withHint(fmt.Errorf("%w in %s", err, home), fmt.Sprintf("run \"zyre keys init --home %s\", or pass --insecure-plaintext", home))
 	}
 	return id, err
 }

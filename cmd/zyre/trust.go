@@ -113,11 +113,21 @@ func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error
 	return pos, nil
 }
 
+// homeDir returns the home of --home, else the default one; one that does
+// not exist is an error (a mistyped --home is neither read as an empty
+// store nor created).
 func (f *trustFlags) homeDir(env *cliEnv) (string, error) {
-	if f.home != "" {
-		return f.home, nil
+	home := f.home
+	if home == "" {
+		var err error
+		if home, err = keystore.DefaultHome(env.getenv); err != nil {
+			return "", withHint(err, "pass --home DIR")
+		}
 	}
-	return keystore.DefaultHome(env.getenv)
+	if err := missingHome(home, f.home != "", ""); err != nil {
+		return "", err
+	}
+	return home, nil
 }
 
 func (f *trustFlags) store(env *cliEnv) (*trust.Store, error) {
