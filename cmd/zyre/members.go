@@ -47,9 +47,28 @@ func runMemberList(ctx context.Context, env *cliEnv, args []string, cmd, synopsi
 		return err
 	}
 	if *asJSON {
-		return writeJSON(env.stdout, ms)
+		return writeJSON(env.stdout, membersJSON(ms))
 	}
 	return print(env.stdout, ms)
+}
+
+// memberJSON is a member in --json: its trust state null when there is
+// none (plain mode, "-" in the table).
+type memberJSON struct {
+	client.Member
+	Trust *string `json:"trust"`
+}
+
+func membersJSON(ms []client.Member) []memberJSON {
+	out := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		out[i].Member = m
+		if m.Trust != "" && m.Trust != "-" {
+			t := m.Trust
+			out[i].Trust = &t
+		}
+	}
+	return out
 }
 
 // members lists the members from the agent, or from a node of this
