@@ -5,9 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
+	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // progress shows a transfer on stderr: a progress bar with the total,
@@ -15,6 +18,7 @@ import (
 // rate; and counts the octets and their SHA-256 for the summary.
 type progress struct {
 	bar   *progressbar.ProgressBar // nil without a bar
+	lines *lineProgress            // instead of the bar when stderr is not a terminal
 	env   *cliEnv
 	start time.Time
 	total int64
@@ -29,8 +33,61 @@ func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *pro
 	if every <= 0 {
 		return p
 	}
+	if !stderrTerminal(env) {
+		p.lines = newLineProgress(env, verb, size, every)
+		return p
+	}
 	p.bar = newBar(env, verb, size, every, progressbar.OptionSpinnerType(14))
 	return p
+}
+
+// stderrTerminal reports whether env's stderr is a terminal: only there
+// are progress bars redrawn with \r.
+func stderrTerminal(env *cliEnv) bool {
+	f, ok := env.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// minLineEvery is the least interval of progress lines (not a terminal:
+// a log, where each line stays).
+const minLineEvery = 5 * time.Second
+
+// lineProgress is the progress of a transfer when stderr is not a
+// terminal: a plain line at most every interval (minLineEvery at least),
+// never a \r frame.
+type lineProgress struct {
+	w     io.Writer
+	verb  string
+	size  int64 // -1: unknown
+	every time.Duration
+	start time.Time
+	last  time.Time
+	now   func() time.Time
+}
+
+func newLineProgress(env *cliEnv, verb string, size int64, every time.Duration) *lineProgress {
+	now := time.Now()
+	return &lineProgress{w: env.stderr, verb: verb, size: size, every: max(every, minLineEvery), start: now, last: now, now: time.Now}
+}
+
+// update says done octets (of size, when known) when the interval has
+// passed since the last line.
+func (l *lineProgress) update(done, size int64) {
+	now := l.now()
+	if now.Sub(l.last) < l.every {
+		return
+	}
+	l.last = now
+	secs := now.Sub(l.start).Seconds()
+	rate := ""
+	if secs > 0 {
+		rate = fmt.Sprintf(", %s/s", sizeText(float64(done)/secs))
+	}
+	if size > 0 {
+		fmt.Fprintf(l.w, "zyre: %s: %s of %s (%d%%)%s\n", l.verb, sizeText(float64(done)), sizeText(float64(size)), done*100/size, rate)
+		return
+	}
+	fmt.Fprintf(l.w, "zyre: %s: %s%s\n", l.verb, sizeText(float64(done)), rate)
 }
 
 // newBar is the progress bar of the CLI on stderr, described by verb, of
@@ -59,6 +116,9 @@ func (p *progress) add(b []byte) {
 	p.sum.Write(b)
 	if p.bar != nil {
 		p.bar.Add64(int64(len(b)))
+	}
+	if p.lines != nil {
+		p.lines.update(p.total, p.lines.size)
 	}
 }
 
@@ -103,12 +163,17 @@ func sizeText(n float64) string {
 type transferBar struct {
 	env   *cliEnv
 	bar   *progressbar.ProgressBar
+	lines *lineProgress // instead of the bar when stderr is not a terminal
 	ended bool
 }
 
 func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
 	t := &transferBar{env: env}
 	if every <= 0 {
+		return t
+	}
+	if !stderrTerminal(env) {
+		t.lines = newLineProgress(env, verb, total, every)
 		return t
 	}
 	t.bar = newBar(env, verb, total, every)
@@ -119,6 +184,9 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 func (t *transferBar) set(held, total int64) {
 	if t.bar != nil {
 		t.bar.Set64(held)
+	}
+	if t.lines != nil {
+		t.lines.update(held, total)
 	}
 }
 
