@@ -35,6 +35,28 @@ common flags: --home DIR, --passphrase-file FILE, --age-identity FILE, --work-fa
 The passphrase comes from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else a
 prompt when stdin is a terminal.`
 
+// keysDescriptions are the paragraphs of the keys commands' --help.
+var keysDescriptions = map[string]string{
+	"init": `Make this device's identity in --home: a CURVE keypair for its
+connections, a signing key, and the UUID derived from them. The secret
+keys are encrypted with a passphrase (asked twice on a terminal), or to
+--age-identity; --insecure-plaintext leaves them unencrypted (headless
+devices, tests).`,
+	"show": `Print the public identity and how its secret keys are protected;
+--qr adds the public key as a QR code, --json prints JSON.`,
+	"export": `Write the identity as a czmq zcert certificate: to stdout, or with
+--out to FILE and FILE_secret (the secret one unencrypted: keep it
+private); --public writes the public part only.`,
+	"import": `Take the identity from a czmq zcert certificate FILE (FILE_secret
+when there is one); --force replaces an identity already there.`,
+	"passwd": `Change how the secret keys are protected: a new passphrase
+(--new-passphrase-file, else asked twice), --new-age-identity, or
+--insecure-plaintext. The old protection is checked first.`,
+	"rotate": `Replace the keys with new ones, and so the UUID, under the same name
+and protection: peers that trusted the old key see a new device, which
+pairs again. The old identity is kept as identity.key.old.`,
+}
+
 // runKeys implements "zyre keys".
 func runKeys(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
@@ -106,6 +128,9 @@ func (k *keysFlags) parseArgs(args []string, n int, what string) error {
 	synopsis := "usage: " + k.fs.Name() + " [flags]"
 	if n > 0 {
 		synopsis += " FILE"
+	}
+	if d := keysDescriptions[strings.TrimPrefix(k.fs.Name(), "zyre keys ")]; d != "" {
+		synopsis += "\n\n" + d
 	}
 	pos, err := parseFlags(k.env, k.fs, synopsis, args)
 	if err != nil {

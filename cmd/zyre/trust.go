@@ -84,6 +84,48 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	return fn(ctx, env, args[1:])
 }
 
+// trustSynopses are the first lines of the trust commands' --help.
+var trustSynopses = map[string]string{
+	"list": `usage: zyre trust list [flags]
+
+List the peers of the trust store: name, short UUID, fingerprint, state
+(verified, introduced, tofu, revoked), last seen.`,
+	"show": `usage: zyre trust show [flags] PEER
+
+Print everything known about one peer: its key, fingerprint, state, how it
+was verified or introduced, a revocation, a key change it presented.
+PEER is a name, a UUID prefix or a fingerprint prefix.`,
+	"revoke": `usage: zyre trust revoke [flags] PEER
+
+Refuse PEER's key from now on: signed with this device's identity (its
+passphrase from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else the
+terminal) and shared with the other nodes, or with --local here only.`,
+	"unrevoke": `usage: zyre trust unrevoke [flags] PEER
+
+Withdraw a mistaken revocation of ours, signed so that other nodes follow
+(--local: here only). A key revoked because it was lost must not come
+back: pair the device again with a new key instead.`,
+	"forget": `usage: zyre trust forget [flags] PEER
+
+Remove PEER's record (a passer-by); not for a revoked key, whose record
+keeps it refused.`,
+	"accept": `usage: zyre trust accept [flags] PEER
+
+Accept the new key PEER presented (a KEY CHANGED warning), when you know
+the device changed its key. PEER is best given as the new key's
+fingerprint, which the warning prints.`,
+	"log": `usage: zyre trust log [flags]
+
+Print the signed statements (revocations, introductions) in the trust
+store: this node's and the other nodes'.`,
+	"policy": `usage: zyre trust policy [flags] [open|tofu|strict]
+
+Show or set the trust policy: tofu (new keys are pinned on first use; the
+default), open (any key but a revoked one, nothing recorded), strict
+(verified peers only, and introduced ones with --introductions);
+--verified-revoke says whether verified peers' revocations count.`,
+}
+
 type trustFlags struct {
 	fs   *flag.FlagSet
 	home string
@@ -100,7 +142,7 @@ func newTrustFlags(env *cliEnv, name string) *trustFlags {
 // parse parses flags placed before, between or after the positional
 // arguments, and checks their number.
 func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
-	pos, err := parseFlags(f.env, f.fs, "", args)
+	pos, err := parseFlags(f.env, f.fs, trustSynopses[strings.TrimPrefix(f.fs.Name(), "zyre trust ")], args)
 	if err != nil {
 		return nil, err
 	}
