@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -101,8 +102,27 @@ func members(ctx context.Context, env *cliEnv, f *nodeFlags, a *agentFlags, wait
 		}
 	}
 	ms := tr.Members(n, f.trustStore)
-	fmt.Fprintf(env.stderr, "zyre: no agent: %d peers seen by a node of this command in %v\n", len(ms), wait)
+	fmt.Fprintf(env.stderr, "zyre: %s: %d peers seen by a node of this command in %v\n", ownNodeReason(f.fs, a), len(ms), wait)
 	return ms, nil
+}
+
+// ownNodeReason says why a command ran a node of its own rather than use
+// the agent's (agentFlags.dial): --no-agent, a flag that configures a
+// node, or no agent answering.
+func ownNodeReason(fs *flag.FlagSet, a *agentFlags) string {
+	if a.noAgent {
+		return "--no-agent"
+	}
+	own := ""
+	fs.Visit(func(f *flag.Flag) {
+		if !nodeOnlyFlags[f.Name] && own == "" {
+			own = f.Name
+		}
+	})
+	if own != "" {
+		return "--" + own + " configures a node of this command's own, not the agent's"
+	}
+	return "no agent"
 }
 
 func printMembers(w io.Writer, ms []client.Member) error {
