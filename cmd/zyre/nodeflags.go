@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/term"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
@@ -56,6 +58,7 @@ type nodeFlags struct {
 	synopsis       string               // the first lines of --help
 	keepIdentity   bool                 // keep the identity in identity (the agent's pairing and signing)
 	noEphemeral    bool                 // the command refuses --ephemeral: hints do not offer it
+	binaryStdout   bool                 // the command writes binary to stdout: never to a terminal
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
 }
 
@@ -89,6 +92,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 		hideFlags(f.fs, "secure", "ephemeral")
 		f.noEphemeral = true
 	}
+	f.binaryStdout = cmd == "stream recv"
 	return f
 }
 
@@ -157,7 +161,21 @@ func (f *nodeFlags) check() error {
 	if f.port <= 0 || f.port > 65535 {
 		return fmt.Errorf("%w: bad --port %d", errUsage, f.port)
 	}
+	if f.binaryStdout {
+		return binaryToTerminal(f.env)
+	}
 	return nil
+}
+
+// binaryToTerminal refuses, as age does, binary output to a terminal: a
+// usage error when env's stdout is one, else nil.
+func binaryToTerminal(env *cliEnv) error {
+	f, ok := env.stdout.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return withHint(fmt.Errorf("%w: refusing to write the stream (binary) to the terminal", errUsage),
+		"redirect stdout to a file or a pipe: zyre stream recv GROUP > FILE, or | a player")
 }
 
 // logger returns the logger for --verbose, or nil (no logs).
