@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -74,7 +73,7 @@ func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string, e
 	if err := missingHome(home, given, alt); err != nil {
 		return nil, home, err
 	}
-	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	st, err := keystore.Open(home, keystore.Options{Logger: plainLog(env)})
 	if err != nil {
 		return nil, home, err
 	}

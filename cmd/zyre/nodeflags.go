@@ -246,7 +246,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	pub, sec := id.CurveKeyPair()
 	// The trust store beside the identity decides on every peer key; our
 	// signing key ties our statements (zyre trust revoke) to our key.
-	ts, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil)), OnRevoked: f.onRevoked})
+	ts, err := trust.Open(home, trust.Options{Logger: plainLog(env), OnRevoked: f.onRevoked})
 	if err != nil {
 		return nil, "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,7 +125,11 @@ func (e *sentenceError) Unwrap() error { return e.err }
 // pairLog is the pairing's logger for the terminal: plain "zyre: " lines,
 // not slog's; warnings about a failure that ends the pairing are left out
 // (the command's error says it once).
-func pairLog(env *cliEnv) *slog.Logger {
+func pairLog(env *cliEnv) *slog.Logger { return plainLog(env) }
+
+// plainLog is a logger of warnings and errors for the terminal (of the
+// keystore, the trust store, pairing): plain "zyre: " lines, not slog's.
+func plainLog(env *cliEnv) *slog.Logger {
 	return slog.New(&plainHandler{w: env.stderr})
 }
 
@@ -140,17 +145,26 @@ func (h *plainHandler) Enabled(_ context.Context, l slog.Level) bool { return l 
 func (h *plainHandler) Handle(_ context.Context, r slog.Record) error {
 	var cause error
 	attempt, max := "", ""
+	var rest strings.Builder // the other attributes, " k=v" each
 	each := func(a slog.Attr) bool {
 		switch a.Key {
 		case "err":
 			if e, ok := a.Value.Any().(error); ok {
 				cause = e
+				return true
 			}
 		case "attempt":
 			attempt = a.Value.String()
+			return true
 		case "max":
 			max = a.Value.String()
+			return true
 		}
+		v := a.Value.String()
+		if strings.ContainsAny(v, " \t\"=") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&rest, " %s=%s", a.Key, v)
 		return true
 	}
 	for _, a := range h.attrs {
@@ -171,6 +185,7 @@ func (h *plainHandler) Handle(_ context.Context, r slog.Record) error {
 		}
 		line += ": " + why
 	}
+	line += rest.String()
 	_, err := fmt.Fprintf(h.w, "zyre: %s\n", terminalText(line))
 	return err
 }

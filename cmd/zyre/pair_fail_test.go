@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/pairing"
 	"github.com/zyre-go/zyre/trust"
 )
 
@@ -68,5 +70,22 @@ func TestPairCLIInterrupted(t *testing.T) {
 	code, out, errs := wait()
 	if code != 1 || !strings.HasSuffix(errs, "zyre: interrupted\n") || strings.Contains(errs, "context canceled") {
 		t.Fatalf("interrupted: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// The terminal's logger: plain "zyre: " lines with the cause in one
+// sentence and the other attributes as k=v; a failure that ends the
+// pairing is left to the command's error.
+func TestPlainLog(t *testing.T) {
+	var b strings.Builder
+	log := plainLog(&cliEnv{stderr: &b})
+	log.Info("not shown")
+	log.Warn("pairing: failed attempt", "attempt", 1, "max", 3, "err", fmt.Errorf("pairing: from X: %w", pairing.ErrBadProof))
+	log.Warn("trust: journal repaired", "path", "/a b/trust.journal")
+	log.Warn("pairing: short code failed; the code is burnt", "err", fmt.Errorf("pairing: x: %w", pairing.ErrWrongCode))
+	want := "zyre: failed attempt (1 of 3): the other device did not prove the pairing secret (a damaged token, or someone in the middle); nothing was recorded\n" +
+		"zyre: trust: journal repaired path=\"/a b/trust.journal\"\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

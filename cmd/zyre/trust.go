@@ -177,7 +177,7 @@ func (f *trustFlags) store(env *cliEnv) (*trust.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	return trust.Open(home, trust.Options{Logger: plainLog(env)})
 }
 
 // safe makes untrusted text (peer names come from the network) harmless
