@@ -10,14 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/term"
 )
 
 // activePrompt is the terminal state to restore while a prompt reads, or
-// nil.
-var activePrompt atomic.Pointer[promptState]
+// nil. promptMu orders a prompt's start (its state saved, echo off) and
+// restorePrompt: a signal never restores before echo goes off.
+var (
+	activePrompt atomic.Pointer[promptState]
+	promptMu     sync.Mutex
+)
 
 type promptState struct {
 	fd    int
@@ -25,10 +30,14 @@ type promptState struct {
 }
 
 // restorePrompt restores the terminal of a prompt that is reading, if
-// any, and reports whether there was one. main calls it on SIGINT.
+// any, and reports whether there was one. main calls it on SIGINT, and
+// exits when it reports true: then no prompt starts any more (promptMu
+// stays held).
 func restorePrompt(w io.Writer) bool {
+	promptMu.Lock()
 	p := activePrompt.Swap(nil)
 	if p == nil {
+		promptMu.Unlock()
 		return false
 	}
 	term.Restore(p.fd, p.state)
@@ -44,13 +53,16 @@ func readSecret(fd int, w io.Writer, prompt string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the passphrase: %w", err)
 	}
+	promptMu.Lock()
 	activePrompt.Store(&promptState{fd: fd, state: old})
+	err = echoOff(fd)
+	promptMu.Unlock()
 	defer func() {
 		if activePrompt.Swap(nil) != nil {
 			term.Restore(fd, old)
 		}
 	}()
-	if err := echoOff(fd); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("failed to read the passphrase: %w", err)
 	}
 	fmt.Fprint(w, prompt+": ")
