@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -155,15 +154,17 @@ func (k *keysFlags) store(env *cliEnv) (*keystore.Store, error) {
 			return nil, err
 		}
 	}
-	// Warnings from the store go to stderr without timestamps.
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	// A mistyped --home is said as such; only init and import make a
+	// home.
+	switch strings.TrimPrefix(k.fs.Name(), "zyre keys ") {
+	case "init", "import":
+	default:
+		if err := missingHome(home, k.home != "", ""); err != nil {
+			return nil, err
+		}
+	}
+	// Warnings from the store go to stderr as plain lines.
+	log := plainLog(env)
 	return keystore.Open(home, keystore.Options{Logger: log})
 }
 
