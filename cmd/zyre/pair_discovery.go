@@ -45,7 +45,14 @@ func pairFailure(err error, timeout time.Duration) error {
 		return context.Canceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &sentenceError{fmt.Sprintf("no device paired within %s (--timeout)", timeout), err}
+		msg := fmt.Sprintf("no device paired within %s (--timeout)", timeout)
+		// Where a joiner looked is worth saying; that a displayer
+		// waited is not.
+		where := strings.TrimSuffix(strings.ReplaceAll(err.Error(), "pairing: ", ""), ": "+context.DeadlineExceeded.Error())
+		if where != "" && where != context.DeadlineExceeded.Error() && !strings.HasPrefix(where, "waiting for") {
+			msg += ": " + where
+		}
+		return &sentenceError{msg, err}
 	}
 	msg, hint := pairingSentence(err)
 	if msg == "" {
