@@ -101,8 +101,20 @@ func cmdWaitMember(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, ts.MkAbs(args[0]))
-	ts.Check(err)
+	// The socket's file exists from bind, before listen: connection
+	// refused until then.
+	var c *client.Client
+	for {
+		var err error
+		if c, err = client.Dial(ctx, ts.MkAbs(args[0])); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			ts.Fatalf("no agent at %s in a minute: %v", args[0], err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	defer c.Close()
 	for {
 		ms, err := c.Members(ctx)
