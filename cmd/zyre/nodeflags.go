@@ -234,6 +234,10 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
+	// Refused beside an agent of this identity before any passphrase.
+	if err := notBesideAgentEarly(ctx, env, f.home); err != nil {
+		return nil, "", err
+	}
 	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
 	if err != nil {
 		return nil, "", err
