@@ -94,6 +94,21 @@ func parseMsg(frames [][]byte) (string, [][]byte, error) {
 	return cmd, frames[2:], nil
 }
 
+// RemoteError is a failure the other side reported (an ERR message): its
+// reason, one of this package's sentinel errors, which it unwraps to, and
+// its text, as the other side wrote it (untrusted: escape it before
+// showing it).
+type RemoteError struct {
+	Reason error  // ErrWrongCode, ErrRefused, ...
+	Text   string // valid UTF-8 when sent, cut after 200 octets
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("pairing: the other side said: %q: %v", e.Text, e.Reason)
+}
+
+func (e *RemoteError) Unwrap() error { return e.Reason }
+
 // remoteErr turns an ERR message into an error wrapping the sentinel.
 func remoteErr(fields [][]byte) error {
 	e, ok := reasons[string(fields[0])]
@@ -104,7 +119,7 @@ func remoteErr(fields [][]byte) error {
 	if !utf8.ValidString(text) {
 		text = "(invalid text)"
 	}
-	return fmt.Errorf("pairing: the other side said: %q: %w", truncate(text, 200), e)
+	return &RemoteError{Reason: e, Text: truncate(text, 200)}
 }
 
 // qrProof is HMAC-SHA-256 under the one-time secret over the label, the

@@ -21,7 +21,26 @@ const benchUsage = `usage:
   zyre bench local [NODES [MESSAGES]] [flags]   perf_local: wait for NODES remote nodes, whisper MESSAGES round-robin, then shout
   zyre bench remote [NODES] [flags]             perf_remote: run NODES nodes that answer a local bench node
   zyre bench sim [--nodes N] [flags]            NODES nodes in one process over an in-memory network
-  zyre bench idle [NODES] [flags]               CPU cost of NODES idle nodes on loopback (beacons, presence)`
+  zyre bench idle [NODES] [flags]               CPU cost of NODES idle nodes on loopback (beacons, presence)
+
+` + benchDescription
+
+// benchDescription is the paragraph of the bench commands' --help.
+const benchDescription = `Measure zyre: throughput between nodes with the C reference's perf_local
+and perf_remote protocol (same groups, message texts and printed figures),
+the scale of many nodes in one process, and the CPU cost of idle nodes.`
+
+// benchSynopsis is the --help synopsis of "zyre bench CMD" (name is the
+// flag set's name): its usage line, then the paragraph.
+func benchSynopsis(name string) string {
+	cmd := strings.TrimPrefix(name, "zyre bench ")
+	for _, l := range strings.Split(benchUsage, "\n")[1:] {
+		if strings.HasPrefix(strings.TrimSpace(l), "zyre bench "+cmd+" ") {
+			return "usage: " + strings.TrimSpace(l) + "\n\n" + benchDescription
+		}
+	}
+	return "usage: " + name + " [flags]\n\n" + benchDescription
+}
 
 // runBench implements "zyre bench": the C reference's perf_local and
 // perf_remote protocol (same groups, message texts and printed figures),
@@ -68,14 +87,6 @@ type benchFlags struct {
 func newBenchFlags(env *cliEnv, cmd string, timeout time.Duration) *benchFlags {
 	f := &benchFlags{fs: flag.NewFlagSet("zyre bench "+cmd, flag.ContinueOnError)}
 	f.fs.SetOutput(env.stderr)
-	f.fs.Usage = func() {
-		for _, l := range strings.Split(benchUsage, "\n")[1:] {
-			if strings.HasPrefix(strings.TrimSpace(l), "zyre bench "+cmd+" ") {
-				fmt.Fprintf(env.stderr, "usage: %s\n", strings.TrimSpace(l))
-			}
-		}
-		f.fs.PrintDefaults()
-	}
 	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
 	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address` (default: that of the default route)")
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inboxes on 127.0.0.1")
@@ -116,6 +127,7 @@ func (f *benchFlags) parse(args []string, max int) ([]int, error) {
 // parseInterleaved parses flags found anywhere in args and returns the
 // positional arguments in order.
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.Usage = func() { printFlagUsage(fs.Output(), fs, benchSynopsis(fs.Name())) }
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

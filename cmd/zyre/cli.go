@@ -26,7 +26,8 @@ import (
 // parseFlags parses fs's flags wherever they are among args and returns the
 // positional arguments in order. "--" ends the flags: everything after it
 // is positional. -h and --help give flag.ErrHelp after printing synopsis and
-// the flags on env.stderr; any other flag error is a usage error.
+// the flags on env.stdout (help asked for is output); any other flag error
+// is a usage error.
 func parseFlags(env *cliEnv, fs *flag.FlagSet, synopsis string, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
@@ -34,7 +35,7 @@ func parseFlags(env *cliEnv, fs *flag.FlagSet, synopsis string, args []string) (
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
-			printFlagUsage(env.stderr, fs, synopsis)
+			printFlagUsage(env.stdout, fs, synopsis)
 			return nil, err
 		}
 		if err != nil {
@@ -52,7 +53,8 @@ func parseFlags(env *cliEnv, fs *flag.FlagSet, synopsis string, args []string) (
 	}
 }
 
-// printFlagUsage prints synopsis, then every flag of fs.
+// printFlagUsage prints synopsis, then every flag of fs that is not hidden
+// (hideFlags), each as --name.
 func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	if synopsis == "" {
 		synopsis = "usage: " + fs.Name() + " [flags]"
@@ -60,15 +62,66 @@ func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	// A synopsis that ends in its own "flags:" gets no second one.
 	synopsis = strings.TrimSuffix(strings.TrimRight(synopsis, "\n"), "flags:")
 	fmt.Fprintln(w, strings.TrimRight(synopsis, "\n"))
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	if n == 0 {
+	var b strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, hiddenMark) {
+			return
+		}
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		if name != "" {
+			fmt.Fprintf(&b, " %s", name)
+		}
+		b.WriteString("\n    \t")
+		b.WriteString(strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if !zeroDefault(f) {
+			if isStringFlag(f) {
+				fmt.Fprintf(&b, " (default %q)", f.DefValue)
+			} else {
+				fmt.Fprintf(&b, " (default %v)", f.DefValue)
+			}
+		}
+		b.WriteString("\n")
+	})
+	if b.Len() == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nflags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, "\nflags:\n"+b.String())
+}
+
+// zeroDefault reports whether f's default is its type's zero value (and so
+// not worth saying).
+func zeroDefault(f *flag.Flag) bool {
+	switch f.DefValue {
+	case "", "0", "false", "0s", "[]":
+		return true
+	}
+	return false
+}
+
+// isStringFlag reports whether f holds a plain string (whose default is
+// quoted).
+func isStringFlag(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(string)
+	return ok
+}
+
+// hiddenMark starts the usage of a flag that --help does not list: a flag
+// that a command accepts for compatibility but that makes no sense for it
+// (--secure on a command that is always secure).
+const hiddenMark = "\x00hidden "
+
+// hideFlags leaves the flags names of fs out of its --help.
+func hideFlags(fs *flag.FlagSet, names ...string) {
+	for _, n := range names {
+		if f := fs.Lookup(n); f != nil && !strings.HasPrefix(f.Usage, hiddenMark) {
+			f.Usage = hiddenMark + f.Usage
+		}
+	}
 }
 
 // flagSet reports whether the flag name was given on the command line.

@@ -65,8 +65,8 @@ func TestParseFlagsAnywhere(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.Int("n", 0, "a `number`")
 	var help strings.Builder
-	if _, err := parseFlags(&cliEnv{stderr: &help}, fs, "usage: x [flags] ARG", []string{"a", "--help"}); !errors.Is(err, flag.ErrHelp) ||
-		!strings.Contains(help.String(), "usage: x [flags] ARG\n\nflags:\n  -n number") {
+	if _, err := parseFlags(&cliEnv{stdout: &help}, fs, "usage: x [flags] ARG", []string{"a", "--help"}); !errors.Is(err, flag.ErrHelp) ||
+		!strings.Contains(help.String(), "usage: x [flags] ARG\n\nflags:\n  --n number") {
 		t.Errorf("--help: %v\n%s", err, help.String())
 	}
 	if _, err := parseFlags(&cliEnv{stderr: io.Discard}, fs, "", []string{"--frob"}); !errors.Is(err, errUsage) {

@@ -91,7 +91,7 @@ func TestHotelNetns(t *testing.T) {
 		if byCode {
 			arg = "--code=" + show.code
 		}
-		out, err := runIn(t, lab, phone, bin, "pair", "--home", homes[phone], "--timeout", "60s", arg)
+		out, err := runIn(t, lab, phone, bin, "pair", "--home", homes[phone], "--timeout", "60s", "--yes", arg)
 		if err != nil {
 			t.Fatalf("pair (code %v), phone: %v\n%s", byCode, err, out)
 		}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
@@ -27,31 +28,64 @@ func homeDir(env *cliEnv, home string) (string, error) {
 	return h, nil
 }
 
+// ephemeralAlt is the hint's alternative for the commands that take
+// --ephemeral.
+const ephemeralAlt = "pass --ephemeral for a key of this run only"
+
+// missingHome is the error for a keystore directory home that does not
+// exist, else nil: a mistyped --home is said as such, never read as an
+// empty store nor created. given says that --home named it; alt, when not
+// empty, is an alternative that works for the command, added to the hint.
+func missingHome(home string, given bool, alt string) error {
+	if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var hint string
+	switch {
+	case given && alt != "":
+		hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or %s", home, alt)
+	case given:
+		hint = fmt.Sprintf("check --home, or run \"zyre keys init --home %s\"", home)
+	case alt != "":
+		hint = `run "zyre keys init" to make this device's identity, or ` + alt
+	default:
+		hint = `run "zyre keys init" to make this device's identity`
+	}
+	return withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
+}
+
 // loadNodeIdentity loads this node's identity from home (default: the
 // default home), asking for the passphrase up to three times on a
 // terminal. A missing home or identity is an error whose hint says how to
-// make one, never a silent fallback.
-func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string, error) {
+// make one (or, with ephemeralOK, to pass --ephemeral), never a silent
+// fallback.
+func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string, ephemeralOK bool) (*keystore.Identity, string, error) {
+	alt := ""
+	if ephemeralOK {
+		alt = ephemeralAlt
+	}
 	given := home != ""
 	home, err := homeDir(env, home)
 	if err != nil {
+		if !ephemeralOK {
+			err = withHint(err, "pass --home DIR")
+		}
 		return nil, "", err
 	}
-	if _, err := os.Stat(home); errors.Is(err, os.ErrNotExist) {
-		hint := `run "zyre keys init" to make this device's identity, or pass --ephemeral for a key of this run only`
-		if given {
-			hint = fmt.Sprintf("check --home, run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home)
-		}
-		return nil, home, withHint(fmt.Errorf("no keystore: %s does not exist", home), hint)
+	if err := missingHome(home, given, alt); err != nil {
+		return nil, home, err
 	}
-	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	st, err := keystore.Open(home, keystore.Options{Logger: plainLog(env)})
 	if err != nil {
 		return nil, home, err
 	}
 	id, err := loadWithTries(ctx, env, st, passFile)
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, home, withHint(fmt.Errorf("%w in %s", err, home),
-			fmt.Sprintf("run \"zyre keys init --home %s\", or pass --ephemeral for a key of this run only", home))
+		hint := fmt.Sprintf("run \"zyre keys init --home %s\"", home)
+		if alt != "" {
+			hint += ", or " + alt
+		}
+		return nil, home, withHint(fmt.Errorf("%w in %s", err, home), hint)
 	}
 	if err != nil {
 		return nil, home, fmt.Errorf("loading this node's keys from %s: %w", home, err)
@@ -95,6 +129,35 @@ func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
 	if !n.Secure() {
 		return nil
 	}
+	return agentRunsIdentity(ctx, env, n.UUID())
+}
+
+// notBesideAgentEarly is notBesideAgent before the identity in home is
+// unlocked (its public part gives the UUID): the refusal comes before
+// any passphrase is asked. A home without a readable public identity
+// passes: loading it says what is wrong.
+func notBesideAgentEarly(ctx context.Context, env *cliEnv, home string) error {
+	h, err := homeDir(env, home)
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(h); err != nil {
+		return nil
+	}
+	st, err := keystore.Open(h, keystore.Options{Logger: plainLog(env)})
+	if err != nil {
+		return nil
+	}
+	p, err := st.Public()
+	if err != nil {
+		return nil
+	}
+	return agentRunsIdentity(ctx, env, p.UUID)
+}
+
+// agentRunsIdentity is the refusal when the agent at the default socket
+// runs the identity id, else nil.
+func agentRunsIdentity(ctx context.Context, env *cliEnv, id uuid.UUID) error {
 	sock := client.DefaultSocket(env.getenv)
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -104,9 +167,9 @@ func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
 	}
 	defer c.Close()
 	info, err := c.Info(ctx)
-	if err != nil || info.UUID != n.UUID().String() {
+	if err != nil || info.UUID != id.String() {
 		return nil
 	}
-	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, info.Name, shortID(n.UUID())),
+	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, safe(info.Name), shortID(id)),
 		"stop the agent while this command runs (members, peers, monitor, chat, pair and trust go through it instead)")
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -34,6 +33,28 @@ commands:
 common flags: --home DIR, --passphrase-file FILE, --age-identity FILE, --work-factor N.
 The passphrase comes from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else a
 prompt when stdin is a terminal.`
+
+// keysDescriptions are the paragraphs of the keys commands' --help.
+var keysDescriptions = map[string]string{
+	"init": `Make this device's identity in --home: a CURVE keypair for its
+connections, a signing key, and the UUID derived from them. The secret
+keys are encrypted with a passphrase (asked twice on a terminal), or to
+--age-identity; --insecure-plaintext leaves them unencrypted (headless
+devices, tests).`,
+	"show": `Print the public identity and how its secret keys are protected;
+--qr adds the public key as a QR code, --json prints JSON.`,
+	"export": `Write the identity as a czmq zcert certificate: to stdout, or with
+--out to FILE and FILE_secret (the secret one unencrypted: keep it
+private); --public writes the public part only.`,
+	"import": `Take the identity from a czmq zcert certificate FILE (FILE_secret
+when there is one); --force replaces an identity already there.`,
+	"passwd": `Change how the secret keys are protected: a new passphrase
+(--new-passphrase-file, else asked twice), --new-age-identity, or
+--insecure-plaintext. The old protection is checked first.`,
+	"rotate": `Replace the keys with new ones, and so the UUID, under the same name
+and protection: peers that trusted the old key see a new device, which
+pairs again. The old identity is kept as identity.key.old.`,
+}
 
 // runKeys implements "zyre keys".
 func runKeys(ctx context.Context, env *cliEnv, args []string) error {
@@ -80,7 +101,7 @@ type keysFlags struct {
 func newKeysFlags(env *cliEnv, name string) *keysFlags {
 	k := &keysFlags{fs: flag.NewFlagSet("zyre keys "+name, flag.ContinueOnError), env: env}
 	k.fs.SetOutput(env.stderr)
-	k.fs.StringVar(&k.home, "home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	k.fs.StringVar(&k.home, "home", "", homeUsage)
 	k.fs.StringVar(&k.passphraseFile, "passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	k.fs.StringVar(&k.ageIdentity, "age-identity", "", "encrypt to / decrypt with the age identity `FILE` instead of a passphrase")
 	k.fs.IntVar(&k.workFactor, "work-factor", 0, "scrypt work factor (log2 N) for a new passphrase; 0 means age's default, lower is weaker")
@@ -107,6 +128,9 @@ func (k *keysFlags) parseArgs(args []string, n int, what string) error {
 	if n > 0 {
 		synopsis += " FILE"
 	}
+	if d := keysDescriptions[strings.TrimPrefix(k.fs.Name(), "zyre keys ")]; d != "" {
+		synopsis += "\n\n" + d
+	}
 	pos, err := parseFlags(k.env, k.fs, synopsis, args)
 	if err != nil {
 		return err
@@ -130,15 +154,17 @@ func (k *keysFlags) store(env *cliEnv) (*keystore.Store, error) {
 			return nil, err
 		}
 	}
-	// Warnings from the store go to stderr without timestamps.
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	// A mistyped --home is said as such; only init and import make a
+	// home.
+	switch strings.TrimPrefix(k.fs.Name(), "zyre keys ") {
+	case "init", "import":
+	default:
+		if err := missingHome(home, k.home != "", ""); err != nil {
+			return nil, err
+		}
+	}
+	// Warnings from the store go to stderr as plain lines.
+	log := plainLog(env)
 	return keystore.Open(home, keystore.Options{Logger: log})
 }
 
@@ -201,21 +227,17 @@ func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bo
 	if !ok {
 		return "", errors.New("no passphrase: stdin is not a terminal; use --passphrase-file, ZYRE_PASSPHRASE_FILE, --age-identity or --insecure-plaintext")
 	}
-	fmt.Fprint(env.stderr, prompt+": ")
-	p, err := term.ReadPassword(fd)
-	fmt.Fprintln(env.stderr)
+	p, err := readSecret(fd, env.stderr, prompt)
 	if err != nil {
-		return "", fmt.Errorf("failed to read the passphrase: %w", err)
+		return "", err
 	}
 	if len(p) == 0 {
 		return "", errors.New("empty passphrase")
 	}
 	if confirm {
-		fmt.Fprint(env.stderr, "repeat the passphrase: ")
-		q, err := term.ReadPassword(fd)
-		fmt.Fprintln(env.stderr)
+		q, err := readSecret(fd, env.stderr, "repeat the passphrase")
 		if err != nil {
-			return "", fmt.Errorf("failed to read the passphrase: %w", err)
+			return "", err
 		}
 		if !bytes.Equal(p, q) {
 			return "", errors.New("the passphrases do not match")

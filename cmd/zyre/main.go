@@ -1,14 +1,17 @@
 // Command zyre runs and inspects secure ZRE nodes: a loopback demo, an event
 // monitor, a group chat, the peer list, keys, trust and pairing.
 //
-// Output rules (cli.go holds them): results go to stdout; diagnostics go to
-// stderr, lowercase, prefixed once with "zyre: ", each hint once on a
-// "zyre: hint:" line. Flags go before, between or after the arguments.
+// Output rules (cli.go holds them): results go to stdout, and so does help
+// asked for (--help, zyre help CMD; exit 0); diagnostics go to stderr,
+// lowercase, prefixed once with "zyre: ", each hint once on a
+// "zyre: hint:" line; a usage error prints no help. Progress bars redraw
+// with \r only on a terminal. Flags go before, between or after the arguments.
 // Exit status 0 on success, 1 on failure, 2 on a usage error, 130 when
 // interrupted by SIGINT (143 by SIGTERM).
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -72,9 +75,15 @@ func main() {
 	go func() {
 		s := <-sigs
 		got.Store(s)
+		if restorePrompt(os.Stderr) {
+			// A passphrase prompt cannot be cancelled: end at once,
+			// the terminal as it was.
+			os.Exit(exitStatus(s))
+		}
 		cancel()
 		// A second signal while the command says goodbye ends it at once.
 		<-sigs
+		restorePrompt(os.Stderr)
 		os.Exit(exitStatus(s))
 	}()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
@@ -103,15 +112,15 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help":
-		usage(env.stderr, cmds)
+	case "-h", "-help", "--help":
+		usage(env.stdout, cmds)
 		return 0
 	case "--version", "-version":
 		return exitCode(env, "", runVersion(ctx, env, nil))
 	case "help":
 		// zyre help CMD [SUB] is zyre CMD [SUB] --help.
 		if len(args) == 1 {
-			usage(env.stderr, cmds)
+			usage(env.stdout, cmds)
 			return 0
 		}
 		if _, ok := cmds[args[1]]; !ok {
@@ -125,7 +134,12 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
 		return 2
 	}
-	err := c.run(ctx, env, args[1:])
+	var err error
+	if asksHelp(args[1:]) {
+		err = runHelp(ctx, env, c, args[1:])
+	} else {
+		err = c.run(ctx, env, args[1:])
+	}
 	if err == context.Canceled && ctx.Err() != nil {
 		// Ctrl-C (main cancels ctx, and exits 130): said as such, not
 		// as a bare "context canceled". (An error that says what was
@@ -133,6 +147,38 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		err = errInterrupted
 	}
 	return exitCode(env, args[0], err)
+}
+
+// asksHelp reports whether args ask for help (-h or --help before any
+// "--").
+func asksHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// runHelp runs a command asked for its help. Help asked for is output:
+// what the command writes to stderr goes to stdout when it ends with
+// flag.ErrHelp, and to stderr otherwise (a usage error found before the
+// help). A command asked for help runs nothing, so holding its stderr
+// until it ends holds nothing back.
+func runHelp(ctx context.Context, env *cliEnv, c command, args []string) error {
+	var buf bytes.Buffer
+	e := *env
+	e.stderr = &buf
+	err := c.run(ctx, &e, args)
+	if errors.Is(err, flag.ErrHelp) {
+		env.stdout.Write(buf.Bytes())
+	} else {
+		env.stderr.Write(buf.Bytes())
+	}
+	return err
 }
 
 // errInterrupted is the error of a command its context ended (SIGINT or

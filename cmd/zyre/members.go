@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -47,9 +48,28 @@ func runMemberList(ctx context.Context, env *cliEnv, args []string, cmd, synopsi
 		return err
 	}
 	if *asJSON {
-		return writeJSON(env.stdout, ms)
+		return writeJSON(env.stdout, membersJSON(ms))
 	}
 	return print(env.stdout, ms)
+}
+
+// memberJSON is a member in --json: its trust state null when there is
+// none (plain mode, "-" in the table).
+type memberJSON struct {
+	client.Member
+	Trust *string `json:"trust"`
+}
+
+func membersJSON(ms []client.Member) []memberJSON {
+	out := make([]memberJSON, len(ms))
+	for i, m := range ms {
+		out[i].Member = m
+		if m.Trust != "" && m.Trust != "-" {
+			t := m.Trust
+			out[i].Trust = &t
+		}
+	}
+	return out
 }
 
 // members lists the members from the agent, or from a node of this
@@ -82,8 +102,27 @@ func members(ctx context.Context, env *cliEnv, f *nodeFlags, a *agentFlags, wait
 		}
 	}
 	ms := tr.Members(n, f.trustStore)
-	fmt.Fprintf(env.stderr, "zyre: no agent: %d peers seen by a node of this command in %v\n", len(ms), wait)
+	fmt.Fprintf(env.stderr, "zyre: %s: %d peers seen by a node of this command in %v\n", ownNodeReason(f.fs, a), len(ms), wait)
 	return ms, nil
+}
+
+// ownNodeReason says why a command ran a node of its own rather than use
+// the agent's (agentFlags.dial): --no-agent, a flag that configures a
+// node, or no agent answering.
+func ownNodeReason(fs *flag.FlagSet, a *agentFlags) string {
+	if a.noAgent {
+		return "--no-agent"
+	}
+	own := ""
+	fs.Visit(func(f *flag.Flag) {
+		if !nodeOnlyFlags[f.Name] && own == "" {
+			own = f.Name
+		}
+	})
+	if own != "" {
+		return "--" + own + " configures a node of this command's own, not the agent's"
+	}
+	return "no agent"
 }
 
 func printMembers(w io.Writer, ms []client.Member) error {

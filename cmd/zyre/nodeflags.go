@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/term"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
@@ -55,6 +57,8 @@ type nodeFlags struct {
 	onRevoked      func([]trust.Record) // passed to the trust store (trust.Options.OnRevoked)
 	synopsis       string               // the first lines of --help
 	keepIdentity   bool                 // keep the identity in identity (the agent's pairing and signing)
+	noEphemeral    bool                 // the command refuses --ephemeral: hints do not offer it
+	binaryStdout   bool                 // the command writes binary to stdout: never to a terminal
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
 }
 
@@ -74,11 +78,51 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.BoolVar(&f.gossipBeacons, "gossip-beacons", false, "with --gossip-bind/--gossip-connect, keep UDP beacons on too")
 	f.fs.Var(&f.contest, "contest", "contest the leadership of `GROUP` (repeatable; LEADER events say who won)")
 	f.fs.BoolVar(&f.secure, "secure", false, "secure mode: CURVE with this node's keys (from the keystore, else ephemeral), v3 beacons; meets only secure nodes")
-	f.fs.StringVar(&f.home, "home", "", "keystore `directory` for --secure (default $ZYRE_HOME, else ~/.config/zyre)")
+	f.fs.StringVar(&f.home, "home", "", homeUsage)
 	f.fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the keystore passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	f.fs.BoolVar(&f.ephemeral, "ephemeral", false, "secure mode with a new key for this run only, not the keystore's")
 	f.fs.Lookup("secure").Usage = "secure mode: CURVE with this node's keys from the keystore (an error when it has none; see --ephemeral), v3 beacons; meets only secure nodes"
+	f.synopsis = nodeSynopses[cmd]
+	switch {
+	case cmd == "agent":
+		// Secure unless --plain: --secure says nothing more.
+		hideFlags(f.fs, "secure")
+	case cmd == "send" || cmd == "receive" || strings.HasPrefix(cmd, "stream"):
+		// Always secure with this node's identity and trust store.
+		hideFlags(f.fs, "secure", "ephemeral")
+		f.noEphemeral = true
+	}
+	f.binaryStdout = cmd == "stream recv"
 	return f
+}
+
+// homeUsage is the one wording of --home and its default.
+const homeUsage = "keystore and trust store `directory` (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/.config/zyre)"
+
+// nodeSynopses are the first lines of --help of the commands that run a
+// node and set none of their own.
+var nodeSynopses = map[string]string{
+	"monitor": `usage: zyre monitor [flags]
+
+Print every event of a node, one line each, until interrupted: ENTER,
+EXIT, JOIN, LEAVE, SHOUT, WHISPER, LEADER, EVASIVE, SILENT, and in secure
+mode REFUSED and KEY CHANGED. With an agent running ("zyre agent"), the
+events of its node; else of a node run by this command: a plain one, or
+with --secure (or --passphrase-file) this device's identity.`,
+	"chat": `usage: zyre chat [flags]
+
+Chat in a group (--group, default "chat"): each line read from stdin is
+shouted to the group, and every event is printed. In secure mode the lines
+are sealed to the group's trusted members unless --public. With an agent
+running ("zyre agent"), the chat goes through its node. It ends at the end
+of stdin or when interrupted.`,
+	"demo": `usage: zyre demo [flags]
+
+Run three nodes on loopback and show what they do: discovery, groups,
+shouts and whispers, leaving. With --secure they run in secure mode (each
+with an ephemeral key) and a forger claiming one of their UUIDs is
+refused; --private adds an end-to-end encrypted group. Nothing leaves the
+machine.`,
 }
 
 // parse parses args; extra positional arguments are a usage error.
@@ -108,10 +152,30 @@ func (f *nodeFlags) check() error {
 	if f.ephemeral {
 		f.secure = true
 	}
+	if flagSet(f.fs, "passphrase-file") {
+		// A passphrase is for this device's identity: asking for it says
+		// secure mode (private by default), never a plain node that
+		// ignores it.
+		f.secure = true
+	}
 	if f.port <= 0 || f.port > 65535 {
 		return fmt.Errorf("%w: bad --port %d", errUsage, f.port)
 	}
+	if f.binaryStdout {
+		return binaryToTerminal(f.env)
+	}
 	return nil
+}
+
+// binaryToTerminal refuses, as age does, binary output to a terminal: a
+// usage error when env's stdout is one, else nil.
+func binaryToTerminal(env *cliEnv) error {
+	f, ok := env.stdout.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return withHint(fmt.Errorf("%w: refusing to write the stream (binary) to the terminal", errUsage),
+		"redirect stdout to a file or a pipe: zyre stream recv GROUP > FILE, or | a player")
 }
 
 // logger returns the logger for --verbose, or nil (no logs).
@@ -170,7 +234,11 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile)
+	// Refused beside an agent of this identity before any passphrase.
+	if err := notBesideAgentEarly(ctx, env, f.home); err != nil {
+		return nil, "", err
+	}
+	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
 	if err != nil {
 		return nil, "", err
 	}
@@ -182,7 +250,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	pub, sec := id.CurveKeyPair()
 	// The trust store beside the identity decides on every peer key; our
 	// signing key ties our statements (zyre trust revoke) to our key.
-	ts, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil)), OnRevoked: f.onRevoked})
+	ts, err := trust.Open(home, trust.Options{Logger: plainLog(env), OnRevoked: f.onRevoked})
 	if err != nil {
 		return nil, "", err
 	}

@@ -44,7 +44,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(env.stderr, pairUsage)
 		fs.PrintDefaults()
 	}
-	home := fs.String("home", "", "keystore directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	home := fs.String("home", "", homeUsage)
 	passFile := fs.String("passphrase-file", "", "read the passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	plain := fs.Bool("insecure-plaintext", false, "when the home has no identity yet, make one with UNENCRYPTED secret keys (headless devices, tests)")
 	listen := fs.String("listen", pairing.DefaultListen, "TCP `ADDR` to listen on while showing a token (default: all addresses, the token names those of the beacon interface)")
@@ -53,6 +53,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
+	yes := fs.Bool("yes", false, "without a terminal: take the short code's comparison number as compared and equal (a script that checked it another way); without it, no terminal means no pairing by short code")
 	asJSON := fs.Bool("json", false, "print the result as JSON (name, uuid, key, fingerprint, method, comparison, at); the code to show goes to stderr")
 	var a agentFlags
 	a.register(fs)
@@ -75,12 +76,31 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	if *home == "" {
-		h, err := keystore.DefaultHome(env.getenv)
-		if err != nil {
+	if len(pos) == 1 {
+		// A bad or expired token is a usage error, said before any
+		// passphrase is asked.
+		if err := checkToken(pos[0], time.Now()); err != nil {
 			return err
 		}
+	}
+	given := *home != ""
+	if !given {
+		h, err := keystore.DefaultHome(env.getenv)
+		if err != nil {
+			return withHint(err, "pass --home DIR")
+		}
 		*home = h
+	}
+	// A mistyped --home is said as such, never created; the default
+	// home is made for a first identity with --insecure-plaintext.
+	if given || !*plain {
+		alt := ""
+		if !given {
+			alt = "pass --insecure-plaintext"
+		}
+		if err := missingHome(*home, given, alt); err != nil {
+			return err
+		}
 	}
 	out := env.stdout // what the user reads: the code to show, the comparison
 	if *asJSON {
@@ -93,15 +113,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	if done, err := pairAgent(ctx, env, fs, &a, *home, args2, out, *asJSON); done {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{
-		Level: slog.LevelWarn,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	log := pairLog(env)
 	id, err := pairIdentity(ctx, env, *home, *passFile, *plain, log)
 	if err != nil {
 		return err
@@ -115,7 +127,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	defer cancel()
 	opts := pairing.Options{
 		Identity: id, Recorder: ts, Listen: *listen, Interface: *iface, Loopback: *loopback, Logger: log,
-		Confirm: confirmNumber(env, out), EndOnCodeFailure: true,
+		Confirm: confirmNumber(env, out, *yes), EndOnCodeFailure: true,
 	}
 	var res pairing.Result
 	switch {
@@ -133,6 +145,26 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		return pairFailure(err, *timeout)
 	}
 	return printPaired(env, agent.PairResultOf(res), *asJSON, ts.Path())
+}
+
+// checkToken checks a token given on the command line: well formed and
+// not expired at now; else a usage error that says why.
+func checkToken(s string, now time.Time) error {
+	tok, err := pairing.ParseToken(s)
+	if err == nil && !now.Before(tok.Expires) {
+		err = pairing.ErrExpired
+	}
+	if err == nil {
+		return nil
+	}
+	msg, hint := pairingSentence(err)
+	if msg == "" {
+		msg = strings.ReplaceAll(err.Error(), "pairing: ", "")
+	}
+	if errors.Is(err, pairing.ErrExpired) {
+		msg = fmt.Sprintf("the pairing token expired at %s", tok.Expires.Local().Format(time.TimeOnly))
+	}
+	return withHint(fmt.Errorf("%w: %s", errUsage, msg), hint)
 }
 
 // printPaired prints a pairing's result: JSON, or text ending with where
@@ -191,18 +223,23 @@ func renderQR(w io.Writer, text string) {
 }
 
 // confirmNumber shows the comparison number of a short-code pairing and,
-// on a terminal, asks the user to compare it.
+// on a terminal, asks the user to compare it. Without a terminal nobody
+// can: the pairing is refused unless yes (--yes) says that the number is
+// compared another way.
 //
 // Both sides call it at the same moment. When the other side refuses
 // first, ctx is cancelled and the question ends at once (the line being
 // read is abandoned: the command exits).
-func confirmNumber(env *cliEnv, out io.Writer) func(context.Context, pairing.Result) error {
+func confirmNumber(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairing.Result) error {
 	return func(ctx context.Context, r pairing.Result) error {
 		if r.Comparison == "" {
 			return nil
 		}
 		if _, ok := terminalFd(env); !ok {
 			fmt.Fprintf(out, "comparison number: %s\n", terminalText(r.Comparison))
+			if !yes {
+				return errNoTerminal
+			}
 			return nil
 		}
 		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", terminalText(r.Comparison))
@@ -214,7 +251,7 @@ func confirmNumber(env *cliEnv, out io.Writer) func(context.Context, pairing.Res
 		select {
 		case line := <-answer:
 			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-				return errors.New("the comparison numbers were not confirmed")
+				return errNotConfirmed
 			}
 			return nil
 		case <-ctx.Done():
@@ -237,7 +274,7 @@ func pairIdentity(ctx context.Context, env *cliEnv, home, passFile string, plain
 		return st.Init(ctx, keystore.InitOptions{Protection: keystore.Protection{Plaintext: true}})
 	}
 	if errors.Is(err, keystore.ErrNotFound) {
-		return nil, withHint(err, `run "zyre keys init", or pass --insecure-plaintext`)
+		return nil, withHint(fmt.Errorf("%w in %s", err, home), fmt.Sprintf("run \"zyre keys init --home %s\", or pass --insecure-plaintext", home))
 	}
 	return id, err
 }

@@ -48,7 +48,7 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}
-	confirm := confirmNumber(env, out)
+	confirm := confirmNumber(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
 	res, err := c.Pair(ctx, args, client.PairHandler{
 		Show: func(p client.PairProgress) { showToken(env, out, p) },
 		Confirm: func(ctx context.Context, n string) error {

@@ -68,7 +68,7 @@ func TestPairThroughAgentCLI(t *testing.T) {
 	// Carol shows on her own; the agent joins by the short code, and the
 	// comparison is shown here (stderr with --json: stdout is the JSON).
 	s, wait = startShow(t, ctx, homeC)
-	code, out, errs = runPairCmd(ctx, "--home", homeA, "--socket", sock, "--loopback", "--code", s.code, "--peer", s.endpoint, "--json")
+	code, out, errs = runPairCmd(ctx, "--home", homeA, "--socket", sock, "--loopback", "--code", s.code, "--peer", s.endpoint, "--json", "--yes")
 	if code != 0 {
 		t.Fatalf("joining side: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
@@ -99,7 +99,7 @@ func TestPairThroughAgentCLI(t *testing.T) {
 	}
 
 	// --socket insists on that agent: another home is an error.
-	code, _, errs = runPairCmd(ctx, "--home", homeB, "--socket", sock, "--loopback", "ZYRE:x")
+	code, _, errs = runPairCmd(ctx, "--home", homeB, "--socket", sock, "--loopback", "--code", "1234-5678-9012")
 	if code != 2 || !strings.Contains(errs, "serves the home") {
 		t.Fatalf("pair --socket with another home: exit %d\n%s", code, errs)
 	}

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zyre-go/zyre/internal/beacon"
@@ -30,18 +35,177 @@ func announceSearch(env *cliEnv, opts *pairing.Options) {
 	}
 }
 
-// pairFailure words a failed pairing for the terminal; the error still
-// wraps the pairing sentinel (the exit status is 1).
+// pairFailure words a failed pairing for the terminal in one sentence
+// that says the cause once (the layers' "pairing: ... pairing: ..." and
+// the other side's own wording of it are left out); the error still wraps
+// the pairing sentinel (the exit status is 1). An interruption is
+// context.Canceled, which the CLI says as "interrupted".
 func pairFailure(err error, timeout time.Duration) error {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("no device paired within %s (--timeout): %w", timeout, err)
-	case errors.Is(err, pairing.ErrWrongCode):
-		return fmt.Errorf("the short code did not match (mistyped, or someone in the middle); start again with a new code: %w", err)
-	case errors.Is(err, pairing.ErrRefused):
-		return fmt.Errorf("pairing refused: %w", err)
-	case errors.Is(err, pairing.ErrAmbiguous):
-		return fmt.Errorf("%w", err)
+	if errors.Is(err, context.Canceled) {
+		return context.Canceled
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg := fmt.Sprintf("no device paired within %s (--timeout)", timeout)
+		// Where a joiner looked is worth saying; that a displayer
+		// waited is not.
+		where := strings.TrimSuffix(strings.ReplaceAll(err.Error(), "pairing: ", ""), ": "+context.DeadlineExceeded.Error())
+		if where != "" && where != context.DeadlineExceeded.Error() && !strings.HasPrefix(where, "waiting for") {
+			msg += ": " + where
+		}
+		return &sentenceError{msg, err}
+	}
+	msg, hint := pairingSentence(err)
+	if msg == "" {
+		return err
+	}
+	return withHint(&sentenceError{msg, err}, hint)
+}
+
+// newCodeHint is the advice after a failure that burns the code or token.
+const newCodeHint = "start again with a new code (`zyre pair` on the showing device)"
+
+// pairingSentence is the one sentence (and a hint, or "") that says why a
+// pairing failed, from the pairing sentinel err wraps; "" when err wraps
+// none.
+func pairingSentence(err error) (msg, hint string) {
+	var remote *pairing.RemoteError
+	fromPeer := errors.As(err, &remote)
+	switch {
+	case errors.Is(err, pairing.ErrWrongCode):
+		return "the short code did not match (mistyped, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrCodeUsed):
+		return "this short code was tried already (one try per code); nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrBurnt):
+		return "the token was destroyed after too many failed attempts; nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrExpired):
+		return "the pairing token has expired; nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrUsed):
+		return "the pairing token was used already (a token pairs one device); nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrChecksum):
+		return "the token is mistyped or damaged (its checksum does not match)", "copy the token again, or scan its QR code"
+	case errors.Is(err, pairing.ErrBadToken):
+		return "not a pairing token (ZYRE:...)", ""
+	case errors.Is(err, pairing.ErrBadCode):
+		return fmt.Sprintf("not a short code: want %d digits", pairing.CodeDigits), ""
+	case errors.Is(err, pairing.ErrBadProof):
+		return "the other device did not prove the pairing secret (a damaged token, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, pairing.ErrHandshake):
+		return "the device at the token's address does not hold the token's key (someone in the middle?); nothing was recorded", ""
+	case errors.Is(err, pairing.ErrRefused) && fromPeer:
+		// Its reason (such as a revoked key) is worth reading once.
+		why := strings.ReplaceAll(remote.Text, "pairing: ", "")
+		why = strings.TrimSuffix(why, ": "+strings.TrimPrefix(pairing.ErrRefused.Error(), "pairing: "))
+		return fmt.Sprintf("the other device refused the pairing (it said: %s); nothing was recorded", why), ""
+	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNoTerminal.Error()):
+		return "nobody compared the comparison numbers (stdin is not a terminal); nothing was recorded", "run it on a terminal, or pass --yes when the numbers are compared another way"
+	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNotConfirmed.Error()):
+		// (pairing keeps the Confirm's error as text)
+		return "the comparison numbers were not confirmed; nothing was recorded", ""
+	case errors.Is(err, pairing.ErrRefused):
+		return "pairing refused: " + strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
+	case errors.Is(err, pairing.ErrAmbiguous):
+		return strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
+	case errors.Is(err, pairing.ErrUnreachable):
+		// The outermost layer says where; the sentinel's own text
+		// ("displayer unreachable") adds nothing.
+		t := strings.TrimSuffix(err.Error(), ": "+pairing.ErrUnreachable.Error())
+		return "the showing device did not answer: " + strings.ReplaceAll(t, "pairing: ", ""), "check that both devices are on the same network and that it still shows the code"
+	}
+	return "", ""
+}
+
+// errNoTerminal: no terminal to ask the comparison on, and no --yes.
+var errNoTerminal = errors.New("no terminal to confirm the comparison number on")
+
+// errNotConfirmed: the user did not confirm the comparison number.
+var errNotConfirmed = errors.New("the comparison numbers were not confirmed")
+
+// sentenceError is err said in one sentence of its own for the terminal.
+type sentenceError struct {
+	msg string
+	err error
+}
+
+func (e *sentenceError) Error() string { return e.msg }
+func (e *sentenceError) Unwrap() error { return e.err }
+
+// pairLog is the pairing's logger for the terminal: plain "zyre: " lines,
+// not slog's; warnings about a failure that ends the pairing are left out
+// (the command's error says it once).
+func pairLog(env *cliEnv) *slog.Logger { return plainLog(env) }
+
+// plainLog is a logger of warnings and errors for the terminal (of the
+// keystore, the trust store, pairing): plain "zyre: " lines, not slog's.
+func plainLog(env *cliEnv) *slog.Logger {
+	return slog.New(&plainHandler{w: env.stderr})
+}
+
+// plainHandler writes warnings and errors as "zyre: MESSAGE: CAUSE"
+// lines.
+type plainHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *plainHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *plainHandler) Handle(_ context.Context, r slog.Record) error {
+	var cause error
+	attempt, max := "", ""
+	var rest strings.Builder // the other attributes, " k=v" each
+	each := func(a slog.Attr) bool {
+		switch a.Key {
+		case "err":
+			if e, ok := a.Value.Any().(error); ok {
+				cause = e
+				return true
+			}
+		case "attempt":
+			attempt = a.Value.String()
+			return true
+		case "max":
+			max = a.Value.String()
+			return true
+		}
+		v := a.Value.String()
+		if strings.ContainsAny(v, " \t\"=") {
+			v = strconv.Quote(v)
+		}
+		fmt.Fprintf(&rest, " %s=%s", a.Key, v)
+		return true
+	}
+	for _, a := range h.attrs {
+		each(a)
+	}
+	r.Attrs(each)
+	if cause != nil && endsPairing(cause) {
+		return nil
+	}
+	line := strings.TrimPrefix(r.Message, "pairing: ")
+	if attempt != "" && max != "" {
+		line += fmt.Sprintf(" (%s of %s)", attempt, max)
+	}
+	if cause != nil {
+		why, _ := pairingSentence(cause)
+		if why == "" {
+			why = strings.ReplaceAll(cause.Error(), "pairing: ", "")
+		}
+		line += ": " + why
+	}
+	line += rest.String()
+	_, err := fmt.Fprintf(h.w, "zyre: %s\n", terminalText(line))
 	return err
+}
+
+func (h *plainHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &plainHandler{w: h.w, attrs: append(slices.Clip(h.attrs), as...)}
+}
+
+func (h *plainHandler) WithGroup(string) slog.Handler { return h }
+
+// endsPairing reports whether a logged failure ends the pairing (with
+// EndOnCodeFailure): a short code that did not match or was refused, which
+// the command's error says.
+func endsPairing(err error) bool {
+	return errors.Is(err, pairing.ErrWrongCode) || errors.Is(err, pairing.ErrRefused) || errors.Is(err, pairing.ErrCodeUsed)
 }

@@ -47,7 +47,7 @@ func TestPairNetnsDefaults(t *testing.T) {
 			}
 			args := []string{"pair", "--home", homeB, "--insecure-plaintext", "--timeout", "60s"}
 			if tc.code {
-				args = append(args, "--code", show.code)
+				args = append(args, "--yes", "--code", show.code)
 			} else {
 				args = append(args, show.token)
 			}
@@ -160,7 +160,7 @@ func (s *netnsShow) wait(t *testing.T) (string, error) {
 // printed its token and code.
 func startPairShow(t *testing.T, lab *netns.Lab, bin, home string) *netnsShow {
 	t.Helper()
-	s := &netnsShow{cmd: lab.Command(0, bin, "pair", "--home", home, "--insecure-plaintext", "--timeout", "60s"), done: make(chan struct{})}
+	s := &netnsShow{cmd: lab.Command(0, bin, "pair", "--home", home, "--insecure-plaintext", "--timeout", "60s", "--yes"), done: make(chan struct{})}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

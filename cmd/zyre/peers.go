@@ -9,11 +9,17 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 )
 
+const peersUsage = `usage: zyre peers [flags]
+
+List the peers: name, short ID, endpoint, groups ("zyre members" adds
+presence and trust). From the agent when one runs (see "zyre agent"),
+else from a node run for --wait.`
+
 // runPeers implements "zyre peers": the peers of the agent's node when an
 // agent runs, else of a node run for --wait: name, short ID, endpoint,
 // groups ("zyre members" adds presence and trust).
 func runPeers(ctx context.Context, env *cliEnv, args []string) error {
-	return runMemberList(ctx, env, args, "peers", "", "print JSON (with the full UUIDs), as zyre members --json", printPeers)
+	return runMemberList(ctx, env, args, "peers", peersUsage, "print JSON (with the full UUIDs), as zyre members --json", printPeers)
 }
 
 func printPeers(w io.Writer, ms []client.Member) error {

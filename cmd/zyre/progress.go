@@ -5,9 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // progress shows a transfer on stderr: a progress bar with the total,
@@ -15,6 +19,7 @@ import (
 // rate; and counts the octets and their SHA-256 for the summary.
 type progress struct {
 	bar   *progressbar.ProgressBar // nil without a bar
+	lines *frameLines              // the bar's lines when stderr is not a terminal
 	env   *cliEnv
 	start time.Time
 	total int64
@@ -29,16 +34,75 @@ func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *pro
 	if every <= 0 {
 		return p
 	}
-	p.bar = newBar(env, verb, size, every, progressbar.OptionSpinnerType(14))
+	p.bar, p.lines = newBar(env, verb, size, every, progressbar.OptionSpinnerType(14))
 	return p
+}
+
+// stderrTerminal reports whether env's stderr is a terminal: only there
+// are progress bars redrawn with \r.
+func stderrTerminal(env *cliEnv) bool {
+	f, ok := env.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// minLineEvery is the least interval of progress lines when stderr is not
+// a terminal (a log, where each line stays).
+const minLineEvery = 5 * time.Second
+
+// frameLines takes the progress bar's frames ("\r" + the bar) when stderr
+// is not a terminal and writes them as plain lines: the first at once,
+// then the latest at most every interval, and the last at the end
+// (flush); never a "\r".
+type frameLines struct {
+	w       io.Writer
+	every   time.Duration
+	now     func() time.Time
+	last    time.Time // of the last line; zero before the first
+	frame   string    // the latest frame, "" once written
+	printed string    // the last frame written
+}
+
+func newFrameLines(w io.Writer, every time.Duration) *frameLines {
+	return &frameLines{w: w, every: max(every, minLineEvery), now: time.Now}
+}
+
+func (l *frameLines) Write(b []byte) (int, error) {
+	for _, seg := range strings.Split(string(b), "\r") {
+		seg = strings.TrimSpace(strings.ReplaceAll(seg, "\x1b[2K", ""))
+		if seg != "" {
+			l.frame = seg
+		}
+	}
+	if l.frame != "" && (l.last.IsZero() || l.now().Sub(l.last) >= l.every) {
+		l.flush()
+	}
+	return len(b), nil
+}
+
+// flush writes the latest frame, unless it was written already.
+func (l *frameLines) flush() {
+	if l.frame == "" || l.frame == l.printed {
+		l.frame = ""
+		return
+	}
+	fmt.Fprintln(l.w, l.frame)
+	l.printed, l.frame, l.last = l.frame, "", l.now()
 }
 
 // newBar is the progress bar of the CLI on stderr, described by verb, of
 // size octets (-1: unknown), redrawn at most every interval; extra options
-// follow the common ones.
-func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...progressbar.Option) *progressbar.ProgressBar {
+// follow the common ones. When stderr is not a terminal the bar's frames
+// become plain lines (lines, to flush at the end), at most every
+// minLineEvery.
+func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...progressbar.Option) (*progressbar.ProgressBar, *frameLines) {
+	var w io.Writer = env.stderr
+	var lines *frameLines
+	if !stderrTerminal(env) {
+		lines = newFrameLines(env.stderr, every)
+		w = lines
+	}
 	opts := []progressbar.Option{
-		progressbar.OptionSetWriter(env.stderr),
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("zyre: " + verb),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
@@ -50,7 +114,7 @@ func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetRenderBlankState(true),
 	}
-	return progressbar.NewOptions64(size, append(opts, extra...)...)
+	return progressbar.NewOptions64(size, append(opts, extra...)...), lines
 }
 
 // add counts b, which passed.
@@ -71,7 +135,11 @@ func (p *progress) done() {
 	if p.bar != nil {
 		p.bar.Finish()
 		p.bar.Exit()
-		fmt.Fprintln(p.env.stderr)
+		if p.lines != nil {
+			p.lines.flush()
+		} else {
+			fmt.Fprintln(p.env.stderr)
+		}
 	}
 }
 
@@ -103,6 +171,7 @@ func sizeText(n float64) string {
 type transferBar struct {
 	env   *cliEnv
 	bar   *progressbar.ProgressBar
+	lines *frameLines // the bar's lines when stderr is not a terminal
 	ended bool
 }
 
@@ -111,7 +180,7 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 	if every <= 0 {
 		return t
 	}
-	t.bar = newBar(env, verb, total, every)
+	t.bar, t.lines = newBar(env, verb, total, every)
 	return t
 }
 
@@ -128,5 +197,9 @@ func (t *transferBar) done() {
 	}
 	t.ended = true
 	t.bar.Exit()
+	if t.lines != nil {
+		t.lines.flush()
+		return
+	}
 	fmt.Fprintln(t.env.stderr)
 }

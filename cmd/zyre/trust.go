@@ -46,13 +46,13 @@ commands:
                                     --vouch=false: pairing no longer vouches for
                                     the peer (a shared device, see README)
 
-common flag: --home DIR (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre),
+common flag: --home DIR (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/.config/zyre),
 before or after the command. With an agent of that home running ("zyre
 agent"), list and the changes go through it, and it signs.
 PEER is a name, a UUID prefix or a fingerprint prefix.
-revoke and unrevoke sign with the identity when its keys are unencrypted, or
-when the passphrase comes from --passphrase-file or $ZYRE_PASSPHRASE_FILE;
-without it they change nothing and fail, unless --local.`
+revoke and unrevoke sign with the identity: its passphrase comes from
+--passphrase-file, else $ZYRE_PASSPHRASE_FILE, else the terminal (three
+tries); without any they change nothing and fail, unless --local.`
 
 // runTrust implements "zyre trust".
 func runTrust(ctx context.Context, env *cliEnv, args []string) error {
@@ -86,6 +86,48 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 	return fn(ctx, env, args[1:])
 }
 
+// trustSynopses are the first lines of the trust commands' --help.
+var trustSynopses = map[string]string{
+	"list": `usage: zyre trust list [flags]
+
+List the peers of the trust store: name, short UUID, fingerprint, state
+(verified, introduced, tofu, revoked), last seen.`,
+	"show": `usage: zyre trust show [flags] PEER
+
+Print everything known about one peer: its key, fingerprint, state, how it
+was verified or introduced, a revocation, a key change it presented.
+PEER is a name, a UUID prefix or a fingerprint prefix.`,
+	"revoke": `usage: zyre trust revoke [flags] PEER
+
+Refuse PEER's key from now on: signed with this device's identity (its
+passphrase from --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else the
+terminal) and shared with the other nodes, or with --local here only.`,
+	"unrevoke": `usage: zyre trust unrevoke [flags] PEER
+
+Withdraw a mistaken revocation of ours, signed so that other nodes follow
+(--local: here only). A key revoked because it was lost must not come
+back: pair the device again with a new key instead.`,
+	"forget": `usage: zyre trust forget [flags] PEER
+
+Remove PEER's record (a passer-by); not for a revoked key, whose record
+keeps it refused.`,
+	"accept": `usage: zyre trust accept [flags] PEER
+
+Accept the new key PEER presented (a KEY CHANGED warning), when you know
+the device changed its key. PEER is best given as the new key's
+fingerprint, which the warning prints.`,
+	"log": `usage: zyre trust log [flags]
+
+Print the signed statements (revocations, introductions) in the trust
+store: this node's and the other nodes'.`,
+	"policy": `usage: zyre trust policy [flags] [open|tofu|strict]
+
+Show or set the trust policy: tofu (new keys are pinned on first use; the
+default), open (any key but a revoked one, nothing recorded), strict
+(verified peers only, and introduced ones with --introductions);
+--verified-revoke says whether verified peers' revocations count.`,
+}
+
 type trustFlags struct {
 	fs   *flag.FlagSet
 	home string
@@ -95,14 +137,14 @@ type trustFlags struct {
 func newTrustFlags(env *cliEnv, name string) *trustFlags {
 	f := &trustFlags{fs: flag.NewFlagSet("zyre trust "+name, flag.ContinueOnError), env: env}
 	f.fs.SetOutput(env.stderr)
-	f.fs.StringVar(&f.home, "home", "", "node home directory (default $ZYRE_HOME, $XDG_CONFIG_HOME/zyre, ~/.config/zyre)")
+	f.fs.StringVar(&f.home, "home", "", homeUsage)
 	return f
 }
 
 // parse parses flags placed before, between or after the positional
 // arguments, and checks their number.
 func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
-	pos, err := parseFlags(f.env, f.fs, "", args)
+	pos, err := parseFlags(f.env, f.fs, trustSynopses[strings.TrimPrefix(f.fs.Name(), "zyre trust ")], args)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +157,21 @@ func (f *trustFlags) parse(args []string, minArgs, maxArgs int) ([]string, error
 	return pos, nil
 }
 
+// homeDir returns the home of --home, else the default one; one that does
+// not exist is an error (a mistyped --home is neither read as an empty
+// store nor created).
 func (f *trustFlags) homeDir(env *cliEnv) (string, error) {
-	if f.home != "" {
-		return f.home, nil
+	home := f.home
+	if home == "" {
+		var err error
+		if home, err = keystore.DefaultHome(env.getenv); err != nil {
+			return "", withHint(err, "pass --home DIR")
+		}
 	}
-	return keystore.DefaultHome(env.getenv)
+	if err := missingHome(home, f.home != "", ""); err != nil {
+		return "", err
+	}
+	return home, nil
 }
 
 func (f *trustFlags) store(env *cliEnv) (*trust.Store, error) {
@@ -127,7 +179,7 @@ func (f *trustFlags) store(env *cliEnv) (*trust.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(env.stderr, nil))})
+	return trust.Open(home, trust.Options{Logger: plainLog(env)})
 }
 
 // safe makes untrusted text (peer names come from the network) harmless
@@ -406,13 +458,19 @@ func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*ke
 	switch kind {
 	case keystore.KindPlaintext:
 	case keystore.KindPassphrase:
-		if passFile == "" {
-			passFile = env.getenv("ZYRE_PASSPHRASE_FILE")
+		file := passFile
+		if file == "" {
+			file = env.getenv("ZYRE_PASSPHRASE_FILE")
 		}
-		if passFile == "" {
-			return nil, "the identity is protected by a passphrase: give --passphrase-file or ZYRE_PASSPHRASE_FILE"
+		if _, tty := terminalFd(env); file == "" && !tty {
+			return nil, "the identity is protected by a passphrase and stdin is not a terminal: give --passphrase-file or ZYRE_PASSPHRASE_FILE"
 		}
-		u.Passphrase = func(context.Context) (string, error) { return readPassphraseFile(passFile) }
+		// From the file, else asked on the terminal (three tries).
+		id, err := loadWithTries(ctx, env, ks, passFile)
+		if err != nil {
+			return nil, fmt.Sprintf("cannot load the identity: %v", err)
+		}
+		return id, ""
 	default:
 		return nil, fmt.Sprintf("the identity is protected by %s; only passphrase or plaintext identities can sign here", kind)
 	}

@@ -32,6 +32,10 @@ type trustCLI struct {
 
 func newTrustCLI(t *testing.T) *trustCLI {
 	home := filepath.Join(t.TempDir(), "zyre")
+	// A home exists (a missing one is a mistyped --home: "no keystore").
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	st, err := trust.Open(home, trust.Options{})
 	if err != nil {
 		t.Fatal(err)

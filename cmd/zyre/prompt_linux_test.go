@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// TestPromptInterrupt: one Ctrl-C at the passphrase prompt (usertry #2)
+// ends the command with status 130 and leaves the terminal's echo on; the
+// echo is off as soon as the prompt shows.
+func TestPromptInterrupt(t *testing.T) {
+	zyre, err := exec.LookPath("zyre") // testscript.Main's copy of this binary
+	if err != nil {
+		t.Skip("no zyre command on PATH:", err)
+	}
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	pass := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pass, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "ZYRE_AGENT_SOCKET=", "ZYRE_PASSPHRASE_FILE=", "ZYRE_HOME=")
+	init := exec.Command(zyre, "keys", "init", "--home", home, "--name", "t", "--passphrase-file", pass, "--work-factor", "10")
+	init.Env = env
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip("no pty:", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	cmd := exec.Command(zyre, "monitor", "--secure", "--home", home, "--loopback", "--port", strconv.Itoa(randomBeaconPort()))
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	// Read the terminal until the prompt shows.
+	var out bytes.Buffer
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := ptmx.Read(buf)
+			out.Write(buf[:n])
+			if strings.Contains(out.String(), "passphrase for this node's keys: ") {
+				read <- nil
+				return
+			}
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatalf("reading the terminal: %v\n%s", err, out.String())
+		}
+	case err := <-done:
+		t.Fatalf("zyre ended before its prompt: %v\n%s", err, out.String())
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("no prompt in a minute:\n%s", out.String())
+	}
+	if echo(t, tty) {
+		t.Error("the echo is on while the prompt shows")
+	}
+	// One Ctrl-C, as the terminal sends it.
+	if _, err := ptmx.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want status 130", err)
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("one Ctrl-C did not end zyre in a minute")
+	}
+	if !echo(t, tty) {
+		t.Error("the echo is off after zyre ended")
+	}
+}
+
+// echo reports whether the terminal's echo is on.
+func echo(t *testing.T, tty *os.File) bool {
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio.Lflag&unix.ECHO != 0
+}
