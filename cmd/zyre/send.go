@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +33,7 @@ const receiveUsage = `usage: zyre receive [flags]
        zyre receive auto-accept list|add PEER|remove PEER
 
 Receive what one trusted peer sends with "zyre send" into --dir, and exit.
+A --dir that does not exist is created first (mode 0700).
 Nothing is written outside --dir, whatever names the sender uses; a name
 already taken gets " (N)" added. Files arrive in DIR/.zyre-partial first and
 are moved into place once their SHA-256 is checked; a cut transfer resumes
@@ -339,6 +342,26 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return r.summary(env, &res)
+}
+
+// receiveDir makes sure dir is a folder before anything starts (the
+// node, or the agent's receive): a missing one is created, as mkdir -p
+// with mode 0700, and the user told; a file in its place is an error.
+func receiveDir(env *cliEnv, dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: --dir %s: not a folder", errUsage, dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--dir: creating the folder: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "zyre: created the folder %s\n", dir)
+	return nil
 }
 
 // offerFiles is the client form of an offer's files.

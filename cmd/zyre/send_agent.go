@@ -212,7 +212,7 @@ func (r *receiveArgs) setup(ctx context.Context, env *cliEnv, home string, f *tr
 	if r.yes && r.from == "" && f.trust == "tofu" {
 		fmt.Fprintln(env.stderr, "zyre: warning: --yes --trust tofu without --from: the first offer of any peer on the network is accepted")
 	}
-	return nil
+	return receiveDir(env, r.abs)
 }
 
 // auto reports whether peer, presenting key, is in the auto-accept list.
