@@ -149,8 +149,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	peer := rec.UUID
 	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && f.trust != "tofu" {
-		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st),
-			`pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`)
+		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st), untrustedHint(st))
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
 	if err := waitForPeer(ctx, n, peer, f.wait); err != nil {
@@ -171,6 +170,16 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: sent %d file(s), %s, to %s %s in %.1fs%s; the receiver checked every file's sha256\n",
 		res.Files, sizeText(float64(res.Octets)), safe(rec.Name), shortID(peer), res.Elapsed.Seconds(), resumedText(res.Resumed))
 	return nil
+}
+
+// untrustedHint is the hint for a peer not trusted for a transfer: for a
+// revoked key --trust tofu does not help, only withdrawing a mistaken
+// revocation; a key met on first use may be paired.
+func untrustedHint(st trust.State) string {
+	if st == trust.StateRevoked {
+		return `its key is revoked: nothing is sent to it (--trust tofu does not change that); if the revocation was a mistake, "zyre trust unrevoke PEER" withdraws it`
+	}
+	return `pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`
 }
 
 func resumedText(n int64) string {

@@ -62,8 +62,11 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		bar.done()
 	}
 	if err != nil {
+		if strings.Contains(err.Error(), "is revoked, not trusted for a transfer") {
+			return withHint(err, untrustedHint(trust.StateRevoked))
+		}
 		if strings.Contains(err.Error(), "not trusted for a transfer") {
-			return withHint(err, `pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`)
+			return withHint(err, untrustedHint(trust.StateTOFU))
 		}
 		if strings.Contains(err.Error(), "peer \"") {
 			return withHint(err, `see "zyre trust list"; pair with a new device first ("zyre pair")`)
