@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +33,7 @@ const receiveUsage = `usage: zyre receive [flags]
        zyre receive auto-accept list|add PEER|remove PEER
 
 Receive what one trusted peer sends with "zyre send" into --dir, and exit.
+A --dir that does not exist is created first (mode 0700).
 Nothing is written outside --dir, whatever names the sender uses; a name
 already taken gets " (N)" added. Files arrive in DIR/.zyre-partial first and
 are moved into place once their SHA-256 is checked; a cut transfer resumes
@@ -146,8 +149,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	peer := rec.UUID
 	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && f.trust != "tofu" {
-		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st),
-			`pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`)
+		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st), untrustedHint(st))
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
 	if err := waitForPeer(ctx, n, peer, f.wait); err != nil {
@@ -168,6 +170,16 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: sent %d file(s), %s, to %s %s in %.1fs%s; the receiver checked every file's sha256\n",
 		res.Files, sizeText(float64(res.Octets)), safe(rec.Name), shortID(peer), res.Elapsed.Seconds(), resumedText(res.Resumed))
 	return nil
+}
+
+// untrustedHint is the hint for a peer not trusted for a transfer: for a
+// revoked key --trust tofu does not help, only withdrawing a mistaken
+// revocation; a key met on first use may be paired.
+func untrustedHint(st trust.State) string {
+	if st == trust.StateRevoked {
+		return `its key is revoked: nothing is sent to it (--trust tofu does not change that); if the revocation was a mistake, "zyre trust unrevoke PEER" withdraws it`
+	}
+	return `pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`
 }
 
 func resumedText(n int64) string {
@@ -339,6 +351,26 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return r.summary(env, &res)
+}
+
+// receiveDir makes sure dir is a folder before anything starts (the
+// node, or the agent's receive): a missing one is created, as mkdir -p
+// with mode 0700, and the user told; a file in its place is an error.
+func receiveDir(env *cliEnv, dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: --dir %s: not a folder", errUsage, dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("--dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--dir: creating the folder: %w", err)
+	}
+	fmt.Fprintf(env.stderr, "zyre: created the folder %s\n", dir)
+	return nil
 }
 
 // offerFiles is the client form of an offer's files.

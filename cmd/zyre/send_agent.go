@@ -62,8 +62,11 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		bar.done()
 	}
 	if err != nil {
+		if strings.Contains(err.Error(), "is revoked, not trusted for a transfer") {
+			return withHint(err, untrustedHint(trust.StateRevoked))
+		}
 		if strings.Contains(err.Error(), "not trusted for a transfer") {
-			return withHint(err, `pair with it ("zyre pair"), or pass --trust tofu to take a key met on first use`)
+			return withHint(err, untrustedHint(trust.StateTOFU))
 		}
 		if strings.Contains(err.Error(), "peer \"") {
 			return withHint(err, `see "zyre trust list"; pair with a new device first ("zyre pair")`)
@@ -212,7 +215,7 @@ func (r *receiveArgs) setup(ctx context.Context, env *cliEnv, home string, f *tr
 	if r.yes && r.from == "" && f.trust == "tofu" {
 		fmt.Fprintln(env.stderr, "zyre: warning: --yes --trust tofu without --from: the first offer of any peer on the network is accepted")
 	}
-	return nil
+	return receiveDir(env, r.abs)
 }
 
 // auto reports whether peer, presenting key, is in the auto-accept list.
