@@ -34,7 +34,7 @@ func TestStopDeliversWhatWasSent(t *testing.T) {
 				ac, bc = secureConfig(t, "alpha", port), secureConfig(t, "beta", port)
 			}
 			if !tc.goodbye {
-				ac.Headers = []Header{{HeaderGoodbye, "0"}} // no GOODBYE for alpha
+				ac.Headers = []Header{{Key: HeaderGoodbye, Value: "0"}} // no GOODBYE for alpha
 			}
 			a := startNode(t, ac)
 			b := startNode(t, bc)
