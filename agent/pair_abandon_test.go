@@ -39,28 +39,10 @@ func TestPairAbandonedWhileShowing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	cctx, ccancel := context.WithCancel(ctx)
-	tokens := make(chan client.PairProgress, 1)
-	done := make(chan error, 1)
-	go func() {
-		c, err := client.Dial(ctx, sock)
-		if err != nil {
-			done <- err
-			return
-		}
-		_, err = c.Pair(cctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
-			Show: func(p client.PairProgress) { tokens <- p },
-		})
-		done <- err
-	}()
-	var p client.PairProgress
-	select {
-	case p = <-tokens:
-	case err := <-done:
-		t.Fatalf("no token: %v", err)
-	}
+	p, done := showPair(t, cctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{})
 	ccancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("abandoned Pair: %v, want context.Canceled", err)
+	if o := <-done; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("abandoned Pair: %v, want context.Canceled", o.err)
 	}
 	tok, err := pairing.ParseToken(p.Token)
 	if err != nil {
@@ -125,33 +107,11 @@ func TestPairConcurrent(t *testing.T) {
 	startSecureAgent(t, alice, sock)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	type outcome struct {
-		r   client.PairResult
-		err error
-	}
-	tokens := make(chan client.PairProgress, 2)
-	results := make(chan outcome, 2)
-	for range 2 {
-		go func() {
-			c, err := client.Dial(ctx, sock)
-			if err != nil {
-				results <- outcome{err: err}
-				return
-			}
-			r, err := c.Pair(ctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
-				Show: func(p client.PairProgress) { tokens <- p },
-			})
-			results <- outcome{r, err}
-		}()
-	}
 	var ps []client.PairProgress
-	for len(ps) < 2 {
-		select {
-		case p := <-tokens:
-			ps = append(ps, p)
-		case o := <-results:
-			t.Fatalf("a pairing ended before showing its token: %v", o.err)
-		}
+	var results []<-chan pairOutcome
+	for range 2 { // the first shows its token and waits while the second starts
+		p, out := showPair(t, ctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{})
+		ps, results = append(ps, p), append(results, out)
 	}
 	if ps[0].Token == ps[1].Token || ps[0].CodeEndpoint == ps[1].CodeEndpoint {
 		t.Fatalf("two pairings share a token or an endpoint: %+v", ps)
@@ -164,11 +124,11 @@ func TestPairConcurrent(t *testing.T) {
 		}()
 	}
 	names := map[string]bool{}
-	for range 2 {
+	for i := range 2 {
 		if err := <-joined; err != nil {
 			t.Fatal(err)
 		}
-		o := <-results
+		o := <-results[i]
 		if o.err != nil {
 			t.Fatal(o.err)
 		}
@@ -188,31 +148,10 @@ func TestPairShowJoinedByCode(t *testing.T) {
 	startSecureAgent(t, alice, sock)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	tokens := make(chan client.PairProgress, 1)
 	asked := make(chan string, 1)
-	type outcome struct {
-		r   client.PairResult
-		err error
-	}
-	shown := make(chan outcome, 1)
-	go func() {
-		c, err := client.Dial(ctx, sock)
-		if err != nil {
-			shown <- outcome{err: err}
-			return
-		}
-		r, err := c.Pair(ctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
-			Show:    func(p client.PairProgress) { tokens <- p },
-			Confirm: func(_ context.Context, n string) error { asked <- n; return nil },
-		})
-		shown <- outcome{r, err}
-	}()
-	var p client.PairProgress
-	select {
-	case p = <-tokens:
-	case o := <-shown:
-		t.Fatalf("no token: %v", o.err)
-	}
+	p, shown := showPair(t, ctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
+		Confirm: func(_ context.Context, n string) error { asked <- n; return nil },
+	})
 	var carolSaw string
 	res, err := pairing.JoinCode(ctx, p.Code, p.CodeEndpoint, pairing.Options{Identity: carol.id, Recorder: carol.ts, Loopback: true,
 		Confirm: func(_ context.Context, r pairing.Result) error { carolSaw = r.Comparison; return nil }})
@@ -239,37 +178,20 @@ func TestPairShowAbandonedAtComparison(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	cctx, ccancel := context.WithCancel(ctx)
-	tokens := make(chan client.PairProgress, 1)
-	done := make(chan error, 1)
-	go func() {
-		c, err := client.Dial(ctx, sock)
-		if err != nil {
-			done <- err
-			return
-		}
-		_, err = c.Pair(cctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
-			Show: func(p client.PairProgress) { tokens <- p },
-			Confirm: func(qctx context.Context, _ string) error {
-				ccancel() // Ctrl-C while the question is up
-				<-qctx.Done()
-				return qctx.Err()
-			},
-		})
-		done <- err
-	}()
-	var p client.PairProgress
-	select {
-	case p = <-tokens:
-	case err := <-done:
-		t.Fatalf("no token: %v", err)
-	}
+	p, done := showPair(t, cctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
+		Confirm: func(qctx context.Context, _ string) error {
+			ccancel() // Ctrl-C while the question is up
+			<-qctx.Done()
+			return qctx.Err()
+		},
+	})
 	// carol says yes and waits for the agent's side.
 	_, err := pairing.JoinCode(ctx, p.Code, p.CodeEndpoint, pairing.Options{Identity: carol.id, Recorder: carol.ts, Loopback: true})
 	if !errors.Is(err, pairing.ErrRefused) {
 		t.Fatalf("joiner after the showing side's client went away: %v, want ErrRefused", err)
 	}
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("abandoned Pair: %v, want context.Canceled", err)
+	if o := <-done; !errors.Is(o.err, context.Canceled) {
+		t.Fatalf("abandoned Pair: %v, want context.Canceled", o.err)
 	}
 	for _, ts := range []*trust.Store{alice.ts, carol.ts} {
 		if rs, _ := ts.List(); len(rs) != 0 {

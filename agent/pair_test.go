@@ -79,6 +79,48 @@ func startSecureAgent(t testing.TB, d device, sock string) {
 	})
 }
 
+// pairOutcome is how a client's Pair through the agent ended.
+type pairOutcome struct {
+	r   client.PairResult
+	err error
+}
+
+// showPair runs a client's Pair through the agent at sock, with ctx,
+// args and h, on a goroutine of its own, and waits for the token the
+// agent shows (h.Show, if set, sees it too). The channel gives the
+// Pair's outcome.
+func showPair(t *testing.T, ctx context.Context, sock string, args client.PairArgs, h client.PairHandler) (client.PairProgress, <-chan pairOutcome) {
+	t.Helper()
+	tokens := make(chan client.PairProgress, 1)
+	show := h.Show
+	h.Show = func(p client.PairProgress) {
+		if show != nil {
+			show(p)
+		}
+		select {
+		case tokens <- p:
+		default:
+		}
+	}
+	out := make(chan pairOutcome, 1)
+	go func() {
+		c, err := client.Dial(ctx, sock)
+		if err != nil {
+			out <- pairOutcome{err: err}
+			return
+		}
+		r, err := c.Pair(ctx, args, h)
+		out <- pairOutcome{r, err}
+	}()
+	select {
+	case p := <-tokens:
+		return p, out
+	case o := <-out:
+		t.Fatalf("no token: %v", o.err)
+		return client.PairProgress{}, nil
+	}
+}
+
 func verified(t *testing.T, ts *trust.Store, key string, method string) trust.Record {
 	t.Helper()
 	r, err := ts.Find(key)
@@ -102,29 +144,7 @@ func TestPairThroughAgent(t *testing.T) {
 	defer cancel()
 
 	// Displayer: the agent shows, bob scans the token it gave the client.
-	tokens := make(chan client.PairProgress, 1)
-	type outcome struct {
-		r   client.PairResult
-		err error
-	}
-	shown := make(chan outcome, 1)
-	go func() {
-		c, err := client.Dial(ctx, sock)
-		if err != nil {
-			shown <- outcome{err: err}
-			return
-		}
-		r, err := c.Pair(ctx, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{
-			Show: func(p client.PairProgress) { tokens <- p },
-		})
-		shown <- outcome{r, err}
-	}()
-	var p client.PairProgress
-	select {
-	case p = <-tokens:
-	case o := <-shown:
-		t.Fatalf("no token: %v", o.err)
-	}
+	p, shown := showPair(t, ctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{})
 	if p.Stage != client.PairToken || !strings.HasPrefix(p.Token, "ZYRE:") || len(p.Code) < pairing.CodeDigits || p.CodeEndpoint == "" {
 		t.Fatalf("token step %+v", p)
 	}

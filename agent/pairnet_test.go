@@ -77,20 +77,7 @@ func TestPairShowStaysOnAgentsLoopback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	cctx, ccancel := context.WithCancel(ctx)
-	tokens := make(chan client.PairProgress, 1)
-	done := make(chan error, 1)
-	go func() {
-		_, err := dial(t, sock).Pair(cctx, client.PairArgs{}, client.PairHandler{
-			Show: func(p client.PairProgress) { tokens <- p },
-		})
-		done <- err
-	}()
-	var p client.PairProgress
-	select {
-	case p = <-tokens:
-	case err := <-done:
-		t.Fatalf("no token: %v", err)
-	}
+	p, done := showPair(t, cctx, sock, client.PairArgs{}, client.PairHandler{})
 	ccancel()
 	<-done
 	if p.Interface != "lo (loopback)" {

@@ -226,7 +226,9 @@ func confirmTogether(ctx context.Context, c *zmtp.Dealer, opts Options, res Resu
 		if err != nil && ctx.Err() != nil {
 			// Our caller gave up (its deadline, Ctrl-C), which
 			// cancelled our user's question too: not a refusal, the
-			// same error as when the wait for CODE-OK returns first.
+			// same error as when the wait for CODE-OK returns first,
+			// and the displayer, asking too, is told.
+			lastWord(ctx, c, opts, fmt.Errorf("pairing: not confirmed: %v: %w", ctx.Err(), ErrRefused))
 			return fmt.Errorf("pairing: waiting for %s: %w", cmdCodeOK, ctx.Err())
 		}
 		if err != nil {
