@@ -340,7 +340,7 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 		return nil, fmt.Errorf("%s (%s) is %s, not trusted for a transfer", rec.Name, peer.String()[:8], st)
 	}
 	x.event(client.TransferEvent{Kind: client.XferWaiting, Peer: peer.String(), Name: rec.Name, Total: pw.Milliseconds()})
-	if err := waitPeer(ctx, t, peer, pw); err != nil {
+	if err := transfer.WaitPeer(ctx, t, peer, pw); err != nil {
 		return nil, err
 	}
 	if !s.trusted(peer, tofu) {
@@ -371,42 +371,11 @@ func (s *Server) findPeer(ctx context.Context, t *tap, who string, tofu bool, wa
 	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
 		return rec, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.ch:
-		case <-tick.C:
-			if rec, err = s.cfg.Trust.Find(who); err == nil || !errors.Is(err, trust.ErrNotFound) {
-				return rec, err
-			}
-		case <-ctx.Done():
-			return rec, err
-		}
-	}
-}
-
-// waitPeer waits until the node knows peer.
-func waitPeer(ctx context.Context, t *tap, peer uuid.UUID, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, p := range t.Peers() {
-			if p == peer {
-				return nil
-			}
-		}
-		select {
-		case <-t.ch:
-		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("the peer %s did not appear: %w", peer.String()[:8], ctx.Err())
-		}
-	}
+	transfer.Poll(ctx, t, 100*time.Millisecond, wait, func() bool {
+		rec, err = s.cfg.Trust.Find(who)
+		return err == nil || !errors.Is(err, trust.ErrNotFound)
+	})
+	return rec, err
 }
 
 func (s *Server) serveReceive(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
@@ -440,21 +409,7 @@ func (s *Server) receive(ctx context.Context, x *xferConn, t *tap, req *client.R
 	if s.cfg.Home != "" {
 		list = autoaccept.Open(s.cfg.Home)
 	}
-	n := s.cfg.Node
-	auto := func(p uuid.UUID) bool {
-		if list == nil {
-			return false
-		}
-		key, ok := n.PeerKey(p)
-		if !ok {
-			return false
-		}
-		ok, err := list.Allows(p, key)
-		if err != nil {
-			s.log.Warn("agent: the auto-accept list", "err", err)
-		}
-		return ok
-	}
+	auto := s.autoAccepts(list)
 	// Without --yes nor anyone to ask, only the auto-accept list's peers.
 	autoOnly := !req.Yes && !req.Ask
 	res, err := transfer.Receive(ctx, t, transfer.ReceiveOptions{

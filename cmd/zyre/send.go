@@ -152,8 +152,8 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st), untrustedHint(st))
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
-	if err := waitForPeer(ctx, n, peer, f.wait); err != nil {
-		return err
+	if err := transfer.WaitPeer(ctx, n, peer, f.wait); err != nil {
+		return withHint(err, "is it running \"zyre receive\" on this network?")
 	}
 	if !f.trusted(n, peer) {
 		return fmt.Errorf("%s %s is not trusted with the key it presents", safe(rec.Name), shortID(peer))
@@ -197,42 +197,11 @@ func findPeer(ctx context.Context, n *zre.Node, st *trust.Store, who string, tof
 	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
 		return rec, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.Events():
-		case <-tick.C:
-			if rec, err = find(st, who); err == nil || !errors.Is(err, trust.ErrNotFound) {
-				return rec, err
-			}
-		case <-ctx.Done():
-			return rec, err
-		}
-	}
-}
-
-// waitForPeer waits until peer said HELLO, draining the node's events.
-func waitForPeer(ctx context.Context, n *zre.Node, peer uuid.UUID, wait time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, p := range n.Peers() {
-			if p == peer {
-				return nil
-			}
-		}
-		select {
-		case <-n.Events():
-		case <-tick.C:
-		case <-ctx.Done():
-			return withHint(fmt.Errorf("the peer %s did not appear: %w", shortID(peer), ctx.Err()), "is it running \"zyre receive\" on this network?")
-		}
-	}
+	transfer.Poll(ctx, n, 100*time.Millisecond, wait, func() bool {
+		rec, err = find(st, who)
+		return err == nil || !errors.Is(err, trust.ErrNotFound)
+	})
+	return rec, err
 }
 
 // runReceive implements "zyre receive".
