@@ -41,20 +41,28 @@ func (s *Server) notify(msg string) {
 	}
 }
 
-func (s *Server) backgroundReceive(ctx context.Context) {
-	list := autoaccept.Open(s.cfg.Home)
-	n := s.cfg.Node
-	auto := func(p uuid.UUID) bool {
-		key, ok := n.PeerKey(p)
+// autoAccepts reports whether list lets peer's offers in without asking,
+// for the key the node knows it by; a nil list lets nobody in.
+func (s *Server) autoAccepts(list *autoaccept.List) func(peer uuid.UUID) bool {
+	return func(peer uuid.UUID) bool {
+		if list == nil {
+			return false
+		}
+		key, ok := s.cfg.Node.PeerKey(peer)
 		if !ok {
 			return false
 		}
-		ok, err := list.Allows(p, key)
+		ok, err := list.Allows(peer, key)
 		if err != nil {
 			s.log.Warn("agent: the auto-accept list", "err", err)
 		}
 		return ok
 	}
+}
+
+func (s *Server) backgroundReceive(ctx context.Context) {
+	n := s.cfg.Node
+	auto := s.autoAccepts(autoaccept.Open(s.cfg.Home))
 	for ctx.Err() == nil {
 		t := &tap{Node: n, ch: make(chan zre.Event, TapQueue), background: true}
 		if !s.do(ctx, func() {
