@@ -206,7 +206,10 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 func (c *Client) Close() error { return c.conn.Close() }
 
 // readLine reads one line of at most MaxLine octets.
-func (c *Client) readLine() ([]byte, error) {
+func (c *Client) readLine() ([]byte, error) { return c.readLineMax(MaxLine) }
+
+// readLineMax reads one line of at most limit octets.
+func (c *Client) readLineMax(limit int) ([]byte, error) {
 	var line []byte
 	for {
 		part, isPrefix, err := c.rd.ReadLine()
@@ -214,8 +217,8 @@ func (c *Client) readLine() ([]byte, error) {
 			return nil, err
 		}
 		line = append(line, part...)
-		if len(line) > MaxLine {
-			return nil, fmt.Errorf("client: line longer than %d octets", MaxLine)
+		if len(line) > limit {
+			return nil, fmt.Errorf("client: line longer than %d octets", limit)
 		}
 		if !isPrefix {
 			return line, nil

@@ -211,21 +211,3 @@ func (c *Client) Transfers(ctx context.Context) (Transfers, error) {
 	err := c.Call(ctx, Request{Op: "transfers"}, &t)
 	return t, err
 }
-
-// readLineMax reads one line of at most limit octets.
-func (c *Client) readLineMax(limit int) ([]byte, error) {
-	var line []byte
-	for {
-		part, isPrefix, err := c.rd.ReadLine()
-		if err != nil {
-			return nil, err
-		}
-		line = append(line, part...)
-		if len(line) > limit {
-			return nil, fmt.Errorf("client: line longer than %d octets", limit)
-		}
-		if !isPrefix {
-			return line, nil
-		}
-	}
-}
