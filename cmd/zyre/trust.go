@@ -410,12 +410,8 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
 	}
-	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return trustChangeAgent(ctx, env, c, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local})
+	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local}); ok {
+		return err
 	}
 	st, r, err := f.recordOf(env, pos[0])
 	if err != nil {
@@ -489,12 +485,8 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return trustChangeAgent(ctx, env, c, "trust.accept", client.TrustArgs{Peer: pos[0]})
+	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.accept", client.TrustArgs{Peer: pos[0]}); ok {
+		return err
 	}
 	st, err := f.store(env)
 	if err != nil {

@@ -150,6 +150,18 @@ func recordLabel(r *client.TrustRecord) string {
 
 // trustChangeAgent makes the change op through the agent c and prints its
 // outcome as the command does without one.
+// changeViaAgent asks the agent that runs for this home, if one does, for
+// the trust change op (ok true, with its error); else ok is false and the
+// caller changes the store itself.
+func (f *trustFlags) changeViaAgent(ctx context.Context, env *cliEnv, a *agentFlags, op string, args client.TrustArgs) (ok bool, err error) {
+	c, err := f.agent(ctx, env, a)
+	if err != nil || c == nil {
+		return err != nil, err
+	}
+	defer c.Close()
+	return true, trustChangeAgent(ctx, env, c, op, args)
+}
+
 func trustChangeAgent(ctx context.Context, env *cliEnv, c *client.Client, op string, args client.TrustArgs) error {
 	ch, err := c.TrustChange(ctx, op, args)
 	if err != nil {

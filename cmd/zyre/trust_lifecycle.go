@@ -26,12 +26,8 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
 	}
-	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return trustChangeAgent(ctx, env, c, "trust.unrevoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local})
+	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.unrevoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local}); ok {
+		return err
 	}
 	st, r, err := f.recordOf(env, pos[0])
 	if err != nil {
@@ -80,12 +76,8 @@ func trustForget(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c, err := f.agent(ctx, env, &a); err != nil || c != nil {
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return trustChangeAgent(ctx, env, c, "trust.forget", client.TrustArgs{Peer: pos[0]})
+	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.forget", client.TrustArgs{Peer: pos[0]}); ok {
+		return err
 	}
 	st, r, err := f.recordOf(env, pos[0])
 	if err != nil {
