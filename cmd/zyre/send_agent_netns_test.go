@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"io"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -97,38 +96,11 @@ func TestSendAgentNetns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", "p0", "down").CombinedOutput(); err != nil {
-		t.Fatalf("cut: %v\n%s", err, out)
-	}
-	time.Sleep(cutFor) // the cut itself, not a wait for something
-	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", "p0", "up").CombinedOutput(); err != nil {
-		t.Fatalf("link up: %v\n%s", err, out)
-	}
-	done := make(chan error, 2)
-	go func() { done <- send.Wait() }()
-	go func() { done <- recv.Wait() }()
-	for range 2 {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("%v; send:\n%s\nreceive:\n%s\nagent a:\n%s\nagent b:\n%s", err, sendOut, recvOut, agentA, agentB)
-			}
-		case <-ctx.Done():
-			t.Fatalf("not done in 4 minutes; send:\n%s\nreceive:\n%s", sendOut, recvOut)
-		}
-	}
-	f, err := os.Open(filepath.Join(dst, "video.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("the received file's sha256 differs")
-	}
+	cutLink(t, lab, "p0", cutFor)
+	waitBoth(t, ctx, send, recv, func() string {
+		return fmt.Sprintf("send:\n%s\nreceive:\n%s\nagent a:\n%s\nagent b:\n%s", sendOut, recvOut, agentA, agentB)
+	})
+	checkSHA256(t, filepath.Join(dst, "video.bin"), want)
 	for name, out := range map[string]string{"send": sendOut.String(), "receive": recvOut.String()} {
 		for _, re := range []string{`through the agent`, `\d+% \|`, `\(\d+/57 MiB`, `100% \|`, `1 file\(s\), 57\.2 MiB`,
 			`zyre: \w+ went away with \d+ of 60000000 octets held`} {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -87,39 +88,9 @@ func TestSendNetns(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	port := "p0"
-	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", port, "down").CombinedOutput(); err != nil {
-		t.Fatalf("cut: %v\n%s", err, out)
-	}
-	time.Sleep(cutFor) // the cut itself, not a wait for something
-	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", port, "up").CombinedOutput(); err != nil {
-		t.Fatalf("link up: %v\n%s", err, out)
-	}
-	done := make(chan error, 2)
-	go func() { done <- send.Wait() }()
-	go func() { done <- recv.Wait() }()
-	for range 2 {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("%v; send:\n%s\nreceive:\n%s", err, sendOut, recvOut)
-			}
-		case <-ctx.Done():
-			t.Fatalf("not done in 4 minutes; send:\n%s\nreceive:\n%s", sendOut, recvOut)
-		}
-	}
-	f, err := os.Open(filepath.Join(dst, "video.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("the received file's sha256 differs")
-	}
+	cutLink(t, lab, "p0", cutFor)
+	waitBoth(t, ctx, send, recv, func() string { return fmt.Sprintf("send:\n%s\nreceive:\n%s", sendOut, recvOut) })
+	checkSHA256(t, filepath.Join(dst, "video.bin"), want)
 	for name, out := range map[string]string{"send": sendOut.String(), "receive": recvOut.String()} {
 		for _, re := range []string{`\d+% \|`, `\(\d+/191 MiB`, `100% \|`, `1 file\(s\), 190\.7 MiB`,
 			`zyre: \w+ went away with \d+ of 200000000 octets held`, `zyre: resuming at \d+ of 200000000 octets`} {
@@ -132,6 +103,54 @@ func TestSendNetns(t *testing.T) {
 }
 
 // partialSize returns the octets of the partial files in dir.
+// cutLink takes port on lab's bridge down for cutFor, then up again.
+func cutLink(t *testing.T, lab *netns.Lab, port string, cutFor time.Duration) {
+	t.Helper()
+	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", port, "down").CombinedOutput(); err != nil {
+		t.Fatalf("cut: %v\n%s", err, out)
+	}
+	time.Sleep(cutFor) // the cut itself, not a wait for something
+	if out, err := exec.Command("ip", "-n", lab.BridgeNamespace(), "link", "set", port, "up").CombinedOutput(); err != nil {
+		t.Fatalf("link up: %v\n%s", err, out)
+	}
+}
+
+// waitBoth waits until send and recv exit, each successfully, or ctx
+// ends; out tells what they printed.
+func waitBoth(t *testing.T, ctx context.Context, send, recv *exec.Cmd, out func() string) {
+	t.Helper()
+	done := make(chan error, 2)
+	go func() { done <- send.Wait() }()
+	go func() { done <- recv.Wait() }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v; %s", err, out())
+			}
+		case <-ctx.Done():
+			t.Fatalf("not done: %v; %s", ctx.Err(), out())
+		}
+	}
+}
+
+// checkSHA256 fails t unless the file at path has the sha256 want.
+func checkSHA256(t *testing.T, path string, want [sha256.Size]byte) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatalf("the sha256 of %s differs", path)
+	}
+}
+
 func partialSize(dir string) int64 {
 	var n int64
 	filepath.Walk(filepath.Join(dir, ".zyre-partial"), func(_ string, fi os.FileInfo, err error) error {
