@@ -101,6 +101,13 @@ func (s *state) onInboxClosed(c inboxClosed, now time.Time) {
 	}
 	var id uuid.UUID
 	copy(id[:], c.identity[1:])
+	if h := s.held[id]; h != nil && bytes.Equal(c.publicKey, h.msgs[0].in.publicKey) {
+		// Its HELLO's checks still run: their verdict, late, must not
+		// admit a peer whose connection is gone (it says HELLO again if
+		// it lives). Another key's close is not this peer's.
+		s.stats.messagesDropped.Add(uint64(len(h.msgs)))
+		s.unhold(id, h) // verdict.go
+	}
 	p := s.peers[id]
 	if p == nil || !p.ready || s.sec != nil && !bytes.Equal(c.publicKey, p.key.Bytes()) {
 		return

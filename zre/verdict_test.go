@@ -55,3 +55,42 @@ func TestStateChecksInFlightBounded(t *testing.T) {
 		t.Fatal("peer not ready after its verdict")
 	}
 }
+
+// A HELLO whose connection closes while its checks run is not admitted by
+// their verdict, late: its hold goes with the connection (the peer, if it
+// lives, connects and says HELLO again). Another key's close on the same
+// identity leaves the hold alone.
+func TestStateVerdictAfterClose(t *testing.T) {
+	h := newSecureHarness(t)
+	kb, _ := genKeys(t)
+	kf, _ := genKeys(t)
+	idB := UUIDFromKey(kb)
+	var tokens []uint64
+	h.st.checkOffLoop = func(id uuid.UUID, token uint64, pk PeerKey) { tokens = append(tokens, token) }
+
+	// A forger's connection with B's identity closes: B's hold stays.
+	h.recvKey(idB, kb, helloWithKey(epB, kb))
+	h.st.onInboxClosed(inboxClosed{identity: Identity(idB), publicKey: kf.Bytes()}, h.now)
+	h.st.onVerdict(verdict{id: idB, token: tokens[0], key: kb}, h.now)
+	if p := h.st.peers[idB]; p == nil || !p.ready {
+		t.Fatal("another key's close dropped the HELLO held for B")
+	}
+
+	// B's own connection closes while its next HELLO's checks run.
+	h2 := newSecureHarness(t)
+	tokens = nil
+	h2.st.checkOffLoop = func(id uuid.UUID, token uint64, pk PeerKey) { tokens = append(tokens, token) }
+	h2.recvKey(idB, kb, helloWithKey(epB, kb))
+	dropped := h2.stats.snapshot().MessagesDropped
+	h2.st.onInboxClosed(inboxClosed{identity: Identity(idB), publicKey: kb.Bytes()}, h2.now)
+	h2.st.onVerdict(verdict{id: idB, token: tokens[0], key: kb}, h2.now)
+	if p := h2.st.peers[idB]; p != nil && p.ready {
+		t.Fatal("a verdict after its connection closed let the peer in")
+	}
+	if got := h2.stats.snapshot().MessagesDropped - dropped; got != 1 {
+		t.Fatalf("MessagesDropped grew by %d, want 1 (the held HELLO)", got)
+	}
+	if h2.st.checking != 0 {
+		t.Fatalf("%d checks counted after the verdict", h2.st.checking)
+	}
+}
