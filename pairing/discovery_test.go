@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,7 +177,10 @@ func TestRefusedJoinerToldAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, method := range []string{"qr", "code"} {
-		d, tok := newDisplayer(t, alice, nil)
+		var asked atomic.Int32 // alice's user is not asked to compare for a revoked key
+		d, tok := newDisplayer(t, alice, func(o *Options) {
+			o.Confirm = func(context.Context, Result) error { asked.Add(1); return nil }
+		})
 		o := bob.opts()
 		o.Timeout = time.Minute // "at once" is well inside one step's timeout
 		start := time.Now()
@@ -192,8 +196,11 @@ func TestRefusedJoinerToldAtOnce(t *testing.T) {
 		if el := time.Since(start); el >= o.Timeout {
 			t.Fatalf("%s: refusal took %v, a step's timeout", method, el)
 		}
-		if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) {
-			t.Fatalf("%s: displayer: %v, want ErrRefused", method, err)
+		if _, err := d.Wait(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), trust.ErrRevoked.Error()) {
+			t.Fatalf("%s: displayer: %v, want ErrRefused saying revoked", method, err)
+		}
+		if n := asked.Load(); n != 0 {
+			t.Errorf("%s: the displayer's user was asked %d time(s) to compare for a revoked key", method, n)
 		}
 	}
 }

@@ -733,6 +733,14 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.codeFailed(st, err)
 		return
 	}
+	if err := screen(d.opts, peerKey); err != nil {
+		// As accept would refuse it at the end (complete), before
+		// either user is asked.
+		st.code, st.used = nil, true
+		d.replyFinal(id, errMsg(err))
+		d.finish(Result{}, err)
+		return
+	}
 	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, At: d.opts.Now()}
 	cs.res = &res
 	// The scanner shows the number as soon as it has sent CODE-C: ask our
@@ -830,8 +838,29 @@ func (d *Displayer) maybeComplete(st *dstate) {
 	d.complete(st, cs.identity, *cs.res, newMsg(cmdCodeOK), false) // both asked already
 }
 
+// looker is a Recorder that can look a key up (*trust.Store is one).
+type looker interface {
+	Lookup(key curve.PublicKey) (trust.Record, bool, error)
+}
+
+// screen refuses a key the Recorder holds as revoked, before anyone is
+// asked to compare numbers: recording it would fail at the end anyway.
+func screen(o Options, key curve.PublicKey) error {
+	l, ok := o.Recorder.(looker)
+	if !ok {
+		return nil
+	}
+	if r, found, err := l.Lookup(key); err == nil && found && r.State == trust.StateRevoked {
+		return fmt.Errorf("pairing: recording %s as verified: %w: %w", trust.Fingerprint(key), trust.ErrRevoked, ErrRefused)
+	}
+	return nil
+}
+
 // accept runs Confirm and records the peer.
 func accept(ctx context.Context, o Options, res *Result) error {
+	if err := screen(o, res.PeerKey); err != nil {
+		return err
+	}
 	if o.Confirm != nil {
 		if err := o.Confirm(ctx, *res); err != nil {
 			return fmt.Errorf("pairing: not confirmed: %v: %w", err, ErrRefused)
