@@ -150,9 +150,11 @@ type Group struct {
 
 	calls            chan call
 	wake             chan struct{}
-	recheck          atomic.Bool  // Recheck was called
-	inCall           atomic.Int32 // trusted or peerKey runs
-	done, exited     chan struct{}
+	recheck          atomic.Bool     // Recheck was called
+	inCall           atomic.Int32    // trusted or peerKey runs
+	done             context.Context // ended by Close
+	stop             context.CancelFunc
+	exited           chan struct{}
 	once             sync.Once
 	pool             sync.Pool          // of the calls' done channels
 	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
@@ -200,7 +202,8 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
 	}
 	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger,
-		calls: make(chan call, 64), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+		calls: make(chan call, 64), wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	g.done, g.stop = context.WithCancel(context.Background())
 	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
 		g.inCall.Add(1)
 		defer g.inCall.Add(-1)
@@ -429,7 +432,7 @@ func (g *Group) AwaitSender(ctx context.Context, match func(peer uuid.UUID) bool
 		case <-changed:
 		case <-ctx.Done():
 			return uuid.Nil, fmt.Errorf("zyregroup: waiting for a sender in %q: %w", g.group, ctx.Err())
-		case <-g.done:
+		case <-g.done.Done():
 			return uuid.Nil, ErrClosed
 		}
 	}
@@ -445,7 +448,7 @@ func (g *Group) Close() error {
 			close(g.stopPump)
 			<-g.pumped
 		}
-		close(g.done)
+		g.stop()
 		g.do(func() { g.closing = true; g.cancel() })
 		<-g.exited
 		if err := g.node.Leave(g.group); err != nil && !errors.Is(err, zre.ErrClosed) {
@@ -458,17 +461,8 @@ func (g *Group) Close() error {
 func (g *Group) finish() {
 	g.closeSending()
 	for _, q := range g.rcv.queues {
-		q.close()
+		q.Close()
 	}
 	clear(g.rcv.readers)
 	g.rcv.r.Close()
-}
-
-func isDone(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

@@ -337,7 +337,7 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	defer w.mu.Unlock()
 	for cs := w.g.opts.ChunkSize; ; {
 		k := min(cs-w.fill, len(p)-n)
-		if k < cs-w.fill && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+		if k < cs-w.fill && !w.closed && w.g.done.Err() == nil && !w.g.send.failing.Load() {
 			// Less than fills the chunk: privgroup's Writer keeps it
 			// (it seals and sends nothing), with no need of the Group.
 			k, err = w.w.Write(p[n:])
@@ -379,7 +379,7 @@ func (w *Writer) op(name string, f func() error) (err error) {
 	}
 	select {
 	case <-drained: // (a member that takes nothing for SendTimeout is given up)
-	case <-g.done:
+	case <-g.done.Done():
 		return closed()
 	}
 	g.do(func() {
