@@ -332,6 +332,18 @@ func (g *Group) do(f func()) error {
 	}
 }
 
+// act runs f on the Group's goroutine and returns its error, or ErrClosed
+// once the Group is closing.
+func (g *Group) act(f func() error) error {
+	err := ErrClosed
+	g.do(func() {
+		if !g.closing {
+			err = f()
+		}
+	})
+	return err
+}
+
 // read runs f on the Group's goroutine, or here once it has exited.
 func (g *Group) read(f func()) {
 	if g.do(f) != nil {
@@ -398,15 +410,7 @@ func (g *Group) rechecked() {
 
 // Rotate starts a new epoch of our sender key now and gives it to the
 // current trusted members.
-func (g *Group) Rotate() error {
-	err := ErrClosed
-	g.do(func() {
-		if !g.closing {
-			err = g.rotate(uuid.Nil)
-		}
-	})
-	return err
-}
+func (g *Group) Rotate() error { return g.act(func() error { return g.rotate(uuid.Nil) }) }
 
 // AwaitSender waits until we hold the sender key of a peer that match
 // accepts (any peer when match is nil) and returns it.

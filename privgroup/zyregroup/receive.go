@@ -279,13 +279,10 @@ var _ io.ReadCloser = (*Reader)(nil)
 // (io.ErrUnexpectedEOF). One Reader per sender at a time.
 func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 	rd := &Reader{g: g, sender: sender}
-	err := ErrClosed
-	g.do(func() {
+	err := g.act(func() error {
 		rv := &g.rcv
 		_, gone := rv.gone[sender]
 		switch rd.q = rv.queues[sender]; {
-		case g.closing:
-			return
 		case rd.q == nil && gone:
 			rd.q = g.newQueue() // its stream is cut: a new queue would never end
 			rd.q.Close()
@@ -293,11 +290,11 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 			rd.q = g.newQueue()
 			rv.queues[sender] = rd.q
 		case rd.q.reader:
-			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
-			return
+			return fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
 		}
-		err, rd.q.reader = nil, true
+		rd.q.reader = true
 		rv.readers[sender]++
+		return nil
 	})
 	if err != nil {
 		return nil, err
