@@ -300,7 +300,6 @@ type Writer struct {
 	mu     sync.Mutex // one Write, Flush or Close at a time, also while one waits
 	w      *privgroup.Writer
 	closed bool
-	fill   int // octets in w's partial chunk
 }
 
 var _ io.WriteCloser = (*Writer)(nil)
@@ -333,17 +332,17 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for cs := w.g.opts.ChunkSize; ; {
-		k := min(cs-w.fill, len(p)-n)
-		if k < cs-w.fill && !w.closed && w.g.done.Err() == nil && !w.g.send.failing.Load() {
+		room := cs - w.w.Buffered()
+		k := min(room, len(p)-n)
+		if k < room && !w.closed && w.g.done.Err() == nil && !w.g.send.failing.Load() {
 			// Less than fills the chunk: privgroup's Writer keeps it
 			// (it seals and sends nothing), with no need of the Group.
 			k, err = w.w.Write(p[n:])
-			w.fill += k
 			return n + k, err
 		}
 		wrote := 0
 		err = w.op("write", func() (err error) { wrote, err = w.w.Write(p[n : n+k]); return err })
-		if n, w.fill = n+wrote, (w.fill+wrote)%cs; err != nil || n == len(p) {
+		if n += wrote; err != nil || n == len(p) {
 			return n, err
 		}
 		if f := w.g.opts.betweenWrites; f != nil {
@@ -393,7 +392,7 @@ func (w *Writer) op(name string, f func() error) error {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.op("flush", func() error { w.fill = 0; return w.w.Flush() })
+	return w.op("flush", w.w.Flush)
 }
 
 // Close ends the stream (its last chunk carries the end mark); the Group
