@@ -12,13 +12,13 @@ import (
 // octets, and closable. Push and Close may run beside Recv; Recv runs on
 // one goroutine at a time.
 type Queue struct {
-	mu           sync.Mutex
-	recs         []queued
-	bytes        int
-	closed       bool
-	wake         chan struct{} // capacity 1
-	maxRecs, max int
-	release      func(owner any)
+	mu                sync.Mutex
+	recs              []queued
+	bytes             int
+	closed            bool
+	wake              chan struct{} // capacity 1
+	maxRecs, maxBytes int
+	release           func(owner any)
 
 	// Recv's: records taken in one go (the next is taken[next]), and the
 	// owner of the record Recv returned last.
@@ -36,7 +36,7 @@ type queued struct {
 // bytes octets of them. release, if not nil, hands a record's owner back
 // (on Recv's goroutine) once the Reader is done with the record.
 func NewQueue(records, bytes int, release func(owner any)) *Queue {
-	return &Queue{wake: make(chan struct{}, 1), maxRecs: records, max: bytes, release: release}
+	return &Queue{wake: make(chan struct{}, 1), maxRecs: records, maxBytes: bytes, release: release}
 }
 
 // Push queues rec, which lies in owner's storage (nil for none): Recv
@@ -45,7 +45,7 @@ func NewQueue(records, bytes int, release func(owner any)) *Queue {
 // queued when a Queue is dropped are not released.
 func (q *Queue) Push(rec []byte, owner any) bool {
 	q.mu.Lock()
-	ok := !q.closed && len(q.recs) < q.maxRecs && q.bytes+len(rec) <= q.max
+	ok := !q.closed && len(q.recs) < q.maxRecs && q.bytes+len(rec) <= q.maxBytes
 	if ok {
 		q.recs = append(q.recs, queued{rec, owner})
 		q.bytes += len(rec)
