@@ -46,8 +46,8 @@ var (
 	ErrUntrusted      = errors.New("zyregroup: peer not trusted")
 )
 
-// Node is what a Group needs of a node; *zre.Node implements it. Whisper,
-// Shout and ShoutTo never wait: a full queue refuses (an error wrapping
+// Node is what a Group needs of a node; *zre.Node implements it. Whisper
+// and ShoutTo never wait: a full queue refuses (an error wrapping
 // zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
 // variants wait until ctx ends; ShoutOwned keeps content without a copy
 // (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
@@ -58,7 +58,6 @@ type Node interface {
 	Leave(group string) error
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
-	Shout(group string, content ...[]byte) error
 	ShoutOwned(ctx context.Context, group string, content ...[]byte) error
 	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
