@@ -8,9 +8,9 @@ import (
 
 // Queue holds one sender's records, in order, between the goroutine that
 // receives them (from the node's events) and the goroutine of that
-// sender's Reader, whose recv is Recv. It is bounded in records and
-// octets, and closable. Push and Close may run beside Recv; Recv runs on
-// one goroutine at a time.
+// sender's Reader, whose recv func calls Recv. It is bounded in records
+// and octets, and closable. Push and Close may run beside Recv; Recv runs
+// on one goroutine at a time.
 type Queue struct {
 	mu                sync.Mutex
 	recs              []queued
