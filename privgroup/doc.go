@@ -25,7 +25,8 @@
 //
 // Writer and Reader carry a byte stream over sealed messages: the Reader
 // releases only authenticated data, in order, and reports lost data as a
-// *GapError.
+// *GapError. A Queue carries one sender's records, bounded, from the
+// goroutine that receives them to the goroutine of its Reader.
 //
 // The caller's duties: deliver KeyFor records only to current trusted
 // members, before the first message of the epoch (ZRE sends WHISPER and

@@ -2,6 +2,8 @@ package privgroup_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -92,6 +94,40 @@ func ExampleNewWriter() {
 	w.Close()
 
 	got, err := io.ReadAll(privgroup.NewReader(bob, aliceID, recv))
+	fmt.Printf("%s (%v)\n", got, err)
+	// Output:
+	// the video stream from the hotel room to the phone in the bar (<nil>)
+}
+
+// A Queue between the goroutine that receives a sender's records (here
+// the Writer's send) and the goroutine of its Reader.
+func ExampleQueue() {
+	alicePub, aliceSec, _ := curve.GenerateKeyPair(nil)
+	bobPub, bobSec, _ := curve.GenerateKeyPair(nil)
+	aliceID := uuid.NewSHA1(uuid.NameSpaceOID, alicePub.Bytes())
+	alice, _ := privgroup.NewSender("video", aliceID, &aliceSec, privgroup.Options{})
+	bob, _ := privgroup.NewReceiver("video", &bobSec, privgroup.Options{})
+	key, _ := alice.KeyFor(bobPub)
+	if _, err := bob.AddSenderKey(key, alicePub); err != nil {
+		log.Fatal(err)
+	}
+
+	q := privgroup.NewQueue(1024, 1<<20, nil)
+	go func() {
+		// Keep: each record in a slice of its own, which the queue holds.
+		w, _ := privgroup.NewWriter(alice, func(rec []byte) error {
+			if !q.Push(rec, nil) {
+				return errors.New("queue full")
+			}
+			return nil
+		}, privgroup.WriterOptions{ChunkSize: 16, Keep: true})
+		io.WriteString(w, "the video stream from the hotel room to the phone in the bar")
+		w.Close()
+		q.Close()
+	}()
+
+	ctx := context.Background()
+	got, err := io.ReadAll(privgroup.NewReader(bob, aliceID, func() ([]byte, error) { return q.Recv(ctx) }))
 	fmt.Printf("%s (%v)\n", got, err)
 	// Output:
 	// the video stream from the hotel room to the phone in the bar (<nil>)

@@ -217,6 +217,10 @@ func (w *Writer) smallBuf() []byte {
 // chunkData is the number of stream octets in the chunk being assembled.
 func (w *Writer) chunkData() int { return len(w.rec) - DataHeaderSize - ChunkHeaderSize }
 
+// Buffered returns the octets of the partial chunk: a Write that does not
+// fill the chunk (ChunkSize minus Buffered) seals and sends nothing.
+func (w *Writer) Buffered() int { return w.chunkData() }
+
 func (w *Writer) fail(err error) error {
 	w.err = err
 	return err

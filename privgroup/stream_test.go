@@ -650,3 +650,30 @@ func TestWriterKeep(t *testing.T) {
 		}
 	}
 }
+
+// Buffered counts the octets of the partial chunk, which a Write that
+// does not fill the chunk adds to without sending anything.
+func TestWriterBuffered(t *testing.T) {
+	_, _, _, s := senderPair(t, SuiteChaCha20SHA256)
+	sent := 0
+	w, err := NewWriter(s, func([]byte) error { sent++; return nil }, WriterOptions{ChunkSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		write    string
+		buffered int
+		sent     bool
+	}{{"ab", 2, false}, {"c", 3, false}, {"d", 0, true}, {"efghi", 1, true}} {
+		before := sent
+		if n, err := w.Write([]byte(c.write)); n != len(c.write) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", c.write, n, err)
+		}
+		if w.Buffered() != c.buffered || (sent > before) != c.sent {
+			t.Fatalf("after Write(%q): Buffered %d, sent %v; want %d, %v", c.write, w.Buffered(), sent > before, c.buffered, c.sent)
+		}
+	}
+	if err := w.Flush(); err != nil || w.Buffered() != 0 {
+		t.Fatalf("Flush: %v, Buffered %d", err, w.Buffered())
+	}
+}

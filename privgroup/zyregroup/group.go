@@ -46,8 +46,8 @@ var (
 	ErrUntrusted      = errors.New("zyregroup: peer not trusted")
 )
 
-// Node is what a Group needs of a node; *zre.Node implements it. Whisper,
-// Shout and ShoutTo never wait: a full queue refuses (an error wrapping
+// Node is what a Group needs of a node; *zre.Node implements it. Whisper
+// and ShoutTo never wait: a full queue refuses (an error wrapping
 // zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
 // variants wait until ctx ends; ShoutOwned keeps content without a copy
 // (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
@@ -58,7 +58,6 @@ type Node interface {
 	Leave(group string) error
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
-	Shout(group string, content ...[]byte) error
 	ShoutOwned(ctx context.Context, group string, content ...[]byte) error
 	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
@@ -150,9 +149,11 @@ type Group struct {
 
 	calls            chan call
 	wake             chan struct{}
-	recheck          atomic.Bool  // Recheck was called
-	inCall           atomic.Int32 // trusted or peerKey runs
-	done, exited     chan struct{}
+	recheck          atomic.Bool     // Recheck was called
+	inCall           atomic.Int32    // trusted or peerKey runs
+	done             context.Context // ended by Close
+	stop             context.CancelFunc
+	exited           chan struct{}
 	once             sync.Once
 	pool             sync.Pool          // of the calls' done channels
 	ctx, nowait      context.Context    // the line senders' (cancelled at Close); an ended one
@@ -200,7 +201,8 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return fail(ErrInvalidOptions, ": a plain node needs Options.PeerKey")
 	}
 	g := &Group{node: node, group: group, self: node.UUID(), opts: opts, log: opts.Logger,
-		calls: make(chan call, 64), wake: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
+		calls: make(chan call, 64), wake: make(chan struct{}, 1), exited: make(chan struct{})}
+	g.done, g.stop = context.WithCancel(context.Background())
 	g.trusted = func(p uuid.UUID, k curve.PublicKey) bool {
 		g.inCall.Add(1)
 		defer g.inCall.Add(-1)
@@ -329,6 +331,18 @@ func (g *Group) do(f func()) error {
 	}
 }
 
+// act runs f on the Group's goroutine and returns its error, or ErrClosed
+// once the Group is closing.
+func (g *Group) act(f func() error) error {
+	err := ErrClosed
+	g.do(func() {
+		if !g.closing {
+			err = f()
+		}
+	})
+	return err
+}
+
 // read runs f on the Group's goroutine, or here once it has exited.
 func (g *Group) read(f func()) {
 	if g.do(f) != nil {
@@ -395,15 +409,7 @@ func (g *Group) rechecked() {
 
 // Rotate starts a new epoch of our sender key now and gives it to the
 // current trusted members.
-func (g *Group) Rotate() error {
-	err := ErrClosed
-	g.do(func() {
-		if !g.closing {
-			err = g.rotate(uuid.Nil)
-		}
-	})
-	return err
-}
+func (g *Group) Rotate() error { return g.act(func() error { return g.rotate(uuid.Nil) }) }
 
 // AwaitSender waits until we hold the sender key of a peer that match
 // accepts (any peer when match is nil) and returns it.
@@ -429,7 +435,7 @@ func (g *Group) AwaitSender(ctx context.Context, match func(peer uuid.UUID) bool
 		case <-changed:
 		case <-ctx.Done():
 			return uuid.Nil, fmt.Errorf("zyregroup: waiting for a sender in %q: %w", g.group, ctx.Err())
-		case <-g.done:
+		case <-g.done.Done():
 			return uuid.Nil, ErrClosed
 		}
 	}
@@ -445,7 +451,7 @@ func (g *Group) Close() error {
 			close(g.stopPump)
 			<-g.pumped
 		}
-		close(g.done)
+		g.stop()
 		g.do(func() { g.closing = true; g.cancel() })
 		<-g.exited
 		if err := g.node.Leave(g.group); err != nil && !errors.Is(err, zre.ErrClosed) {
@@ -458,17 +464,8 @@ func (g *Group) Close() error {
 func (g *Group) finish() {
 	g.closeSending()
 	for _, q := range g.rcv.queues {
-		q.close()
+		q.Close()
 	}
 	clear(g.rcv.readers)
 	g.rcv.r.Close()
-}
-
-func isDone(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }

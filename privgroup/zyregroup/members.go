@@ -218,7 +218,7 @@ func (g *Group) memberGone(peer uuid.UUID) {
 		g.rotateNow(true, peer)
 	}
 	if q := g.rcv.queues[peer]; q != nil {
-		q.close()
+		q.Close()
 		if g.rcv.readers[peer] == 0 {
 			g.dropSender(peer)
 		} else {

@@ -1,6 +1,7 @@
 package zyregroup
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +62,7 @@ func (g *Group) Handle(ev zre.Event) bool {
 		return false
 	}
 	if shout && g.opts.OnOpaque == nil {
-		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) || isDone(g.done) {
+		if _, err := privgroup.ParseHeader(s.Content[0]); errors.Is(err, privgroup.ErrVersion) || g.done.Err() != nil {
 			return false
 		}
 		select {
@@ -117,8 +118,8 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte, kept bool) {
 	case *zre.Join:
 		if e.Group == g.group && e.Peer != g.self {
 			delete(g.rcv.gone, e.Peer)
-			if q := g.rcv.queues[e.Peer]; q != nil && q.closed {
-				g.rcv.queues[e.Peer] = newQueue() // back with the keys we hold: for a new Reader
+			if q := g.rcv.queues[e.Peer]; q != nil && q.Closed() {
+				g.rcv.queues[e.Peer] = g.newQueue() // back with the keys we hold: for a new Reader
 			}
 			if _, ok := g.send.members[e.Peer]; !ok {
 				g.giveKey(e.Peer)
@@ -154,7 +155,7 @@ func (g *Group) onShout(s *zre.Shout) (consumed bool, opaque []byte, kept bool) 
 		g.st.Opaque++
 		g.requestKey(peer)
 		return true, rec, false
-	case !q.push(record{rec: rec, ev: s}, g.opts.QueueRecords, g.opts.QueueBytes):
+	case !q.Push(rec, s):
 		g.st.QueueDropped++
 	default:
 		g.st.Records++
@@ -206,11 +207,8 @@ func (g *Group) addKey(peer uuid.UUID, rec []byte) error {
 		delete(rv.keyIDs, ss.keyIDs[0])
 	}
 	rv.keyIDs[ki.KeyID] = ki.Sender
-	if q := rv.queues[ki.Sender]; q == nil || q.closed {
-		if q != nil && !q.reader {
-			q.close()
-		}
-		rv.queues[ki.Sender] = newQueue()
+	if q := rv.queues[ki.Sender]; q == nil || q.Closed() {
+		rv.queues[ki.Sender] = g.newQueue()
 	}
 	close(rv.changed)
 	rv.changed = make(chan struct{})
@@ -251,7 +249,7 @@ func (g *Group) forgetSender(peer uuid.UUID) {
 		}
 	}
 	if q := rv.queues[peer]; q != nil {
-		q.close()
+		q.Close()
 	}
 	delete(rv.senders, peer)
 	delete(rv.queues, peer)
@@ -268,11 +266,9 @@ type Reader struct {
 	sender uuid.UUID
 	q      *queue
 	rd     *privgroup.Reader
-	done   chan struct{}
+	ctx    context.Context // ended by Close, and by the Group's
+	cancel context.CancelFunc
 	once   sync.Once
-	taken  []record // records taken from q in one go; the next is taken[next]
-	next   int
-	held   releaser // the event of the record recv returned last (see recv)
 }
 
 var _ io.ReadCloser = (*Reader)(nil)
@@ -282,71 +278,41 @@ var _ io.ReadCloser = (*Reader)(nil)
 // since we last held its key, and has not joined again, ends at once
 // (io.ErrUnexpectedEOF). One Reader per sender at a time.
 func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
-	rd := &Reader{g: g, sender: sender, done: make(chan struct{})}
-	err := ErrClosed
-	g.do(func() {
+	rd := &Reader{g: g, sender: sender}
+	err := g.act(func() error {
 		rv := &g.rcv
 		_, gone := rv.gone[sender]
 		switch rd.q = rv.queues[sender]; {
-		case g.closing:
-			return
 		case rd.q == nil && gone:
-			rd.q = newQueue() // its stream is cut: a new queue would never end
-			rd.q.close()
+			rd.q = g.newQueue() // its stream is cut: a new queue would never end
+			rd.q.Close()
 		case rd.q == nil:
-			rd.q = newQueue()
+			rd.q = g.newQueue()
 			rv.queues[sender] = rd.q
 		case rd.q.reader:
-			err = fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
-			return
+			return fmt.Errorf("zyregroup: reader of %s in %q: %w", sender, g.group, ErrBusy)
 		}
-		err, rd.q.reader = nil, true
+		rd.q.reader = true
 		rv.readers[sender]++
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	rd.ctx, rd.cancel = context.WithCancel(g.done)
 	rd.rd = privgroup.NewReader(g.rcv.r, sender, rd.recv)
 	return rd, nil
 }
 
-// recv hands the privgroup.Reader its next record. The privgroup.Reader
-// is done with a record once it asks for the next (it opens each into a
-// buffer of its own and keeps no reference to it), so recv first releases
-// the event of the record it returned last. One held back when the Reader
-// closes is left to the garbage collector (Close may run beside Read).
+// recv hands the privgroup.Reader its next record (the queue releases the
+// event of the one before). One held back when the Reader closes is left
+// to the garbage collector (Close may run beside Read).
 func (rd *Reader) recv() ([]byte, error) {
-	if rd.held != nil {
-		rd.held.Release()
-		rd.g.released.Add(1)
-		rd.held = nil
+	rec, err := rd.q.Recv(rd.ctx)
+	if err == nil || err == io.EOF && rd.g.done.Err() == nil {
+		return rec, err
 	}
-	for rd.next == len(rd.taken) {
-		var end bool
-		rd.taken, end = rd.q.takeAll(rd.taken[:0])
-		if rd.next = 0; len(rd.taken) > 0 {
-			break
-		}
-		if end && !isDone(rd.g.done) {
-			return nil, io.EOF
-		}
-		if !end {
-			select {
-			case <-rd.q.wake:
-				continue
-			case <-rd.done:
-			case <-rd.g.done:
-			}
-		}
-		return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
-	}
-	r := rd.taken[rd.next]
-	rd.taken[rd.next] = record{}
-	rd.next++
-	if r.ev != nil {
-		rd.held = r.ev
-	}
-	return r.rec, nil
+	return nil, fmt.Errorf("zyregroup: read: %w", ErrClosed)
 }
 
 // Read implements io.Reader.
@@ -360,13 +326,13 @@ func (rd *Reader) Dropped() uint64 { return rd.rd.Dropped() }
 // same sender may then be opened.
 func (rd *Reader) Close() error {
 	rd.once.Do(func() {
-		close(rd.done)
+		rd.cancel()
 		g, rv := rd.g, &rd.g.rcv
 		g.do(func() {
 			rd.q.reader = false
 			if rv.readers[rd.sender]--; rv.readers[rd.sender] <= 0 {
 				delete(rv.readers, rd.sender)
-				if q := rv.queues[rd.sender]; q != nil && q.closed {
+				if q := rv.queues[rd.sender]; q != nil && q.Closed() {
 					g.forgetSender(rd.sender) // it left while we read: memberGone kept its keys
 				}
 			}
@@ -375,68 +341,13 @@ func (rd *Reader) Close() error {
 	return nil
 }
 
-// record is a queued record and the event it lies in (nil for none),
-// which the Reader releases once it opened the record.
-type record struct {
-	rec []byte
-	ev  releaser
-}
-
-// queue holds one sender's records for its Reader. The Group's goroutine
-// pushes and closes (so it reads closed and reader without the lock).
-// Records still queued when a queue is dropped are not released: the
-// garbage collector takes them.
+// queue is one sender's records for its Reader; reader is set while a
+// Reader reads it (on the Group's goroutine).
 type queue struct {
-	mu     sync.Mutex
-	recs   []record
-	bytes  int
-	closed bool
-	wake   chan struct{} // capacity 1
+	*privgroup.Queue
 	reader bool
 }
 
-func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
-
-func (q *queue) push(r record, maxRecs, maxBytes int) bool {
-	q.mu.Lock()
-	ok := !q.closed && len(q.recs) < maxRecs && q.bytes+len(r.rec) <= maxBytes
-	if ok {
-		q.recs = append(q.recs, r)
-		q.bytes += len(r.rec)
-	}
-	q.mu.Unlock()
-	if ok {
-		q.signal()
-	}
-	return ok
-}
-
-func (q *queue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// takeAll returns every queued record and queues the next ones in spare
-// (an empty slice the caller is done with): the two arrays alternate.
-// closed is reported once nothing is left.
-func (q *queue) takeAll(spare []record) (recs []record, closed bool) {
-	if cap(spare) > 1024 {
-		spare = nil // a burst grew it; let it go
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.recs) == 0 {
-		return spare, q.closed
-	}
-	recs, q.recs, q.bytes = q.recs, spare, 0
-	return recs, false
-}
-
-func (q *queue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.signal()
+func (g *Group) newQueue() *queue {
+	return &queue{Queue: privgroup.NewQueue(g.opts.QueueRecords, g.opts.QueueBytes, func(ev any) { g.release(ev.(zre.Event)) })}
 }

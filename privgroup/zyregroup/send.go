@@ -211,29 +211,30 @@ func (g *Group) shout(rec []byte) error {
 	return nil
 }
 
-// drained returns a channel closed once no line of a member not given up
-// holds anything, or nil when none does.
-func (g *Group) drained() chan struct{} {
+// waiting reports whether the line of a member not given up holds anything.
+func (g *Group) waiting() bool {
 	for p := range g.send.pend {
 		if !g.send.stalled[p] {
-			ch := make(chan struct{})
-			g.send.drained = append(g.send.drained, ch)
-			return ch
+			return true
 		}
 	}
-	return nil
+	return false
+}
+
+// drained returns a channel closed once nothing is waiting, or nil when
+// nothing is.
+func (g *Group) drained() chan struct{} {
+	if !g.waiting() {
+		return nil
+	}
+	ch := make(chan struct{})
+	g.send.drained = append(g.send.drained, ch)
+	return ch
 }
 
 func (g *Group) wakeWriter() {
-	if len(g.send.drained) == 0 {
+	if len(g.send.drained) == 0 || !g.closing && g.waiting() {
 		return
-	}
-	if !g.closing {
-		for p := range g.send.pend {
-			if !g.send.stalled[p] {
-				return
-			}
-		}
 	}
 	for _, ch := range g.send.drained {
 		close(ch)
@@ -299,7 +300,6 @@ type Writer struct {
 	mu     sync.Mutex // one Write, Flush or Close at a time, also while one waits
 	w      *privgroup.Writer
 	closed bool
-	fill   int // octets in w's partial chunk
 }
 
 var _ io.WriteCloser = (*Writer)(nil)
@@ -308,21 +308,17 @@ var _ io.WriteCloser = (*Writer)(nil)
 // NewReader(our UUID); the stream ends at Close.
 func (g *Group) NewWriter() (*Writer, error) {
 	w := &Writer{g: g}
-	err := ErrClosed
-	g.do(func() {
-		if g.closing {
-			return
-		} else if g.send.writer != nil {
-			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
-			return
+	err := g.act(func() (err error) {
+		if g.send.writer != nil {
+			return fmt.Errorf("zyregroup: writer of %q: %w", g.group, ErrBusy)
 		}
 		w.w, err = privgroup.NewWriter(g.send.s, g.shout, privgroup.WriterOptions{ChunkSize: g.opts.ChunkSize, Keep: true,
 			OnRotate: func(*privgroup.Sender) error { g.st.Rotations++; g.distribute(uuid.Nil); return nil }})
 		if err != nil {
-			err = fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
-		} else {
-			g.send.writer = w
+			return fmt.Errorf("zyregroup: writer of %q: %w", g.group, err)
 		}
+		g.send.writer = w
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -336,17 +332,17 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for cs := w.g.opts.ChunkSize; ; {
-		k := min(cs-w.fill, len(p)-n)
-		if k < cs-w.fill && !w.closed && !isDone(w.g.done) && !w.g.send.failing.Load() {
+		room := cs - w.w.Buffered()
+		k := min(room, len(p)-n)
+		if k < room && !w.closed && w.g.done.Err() == nil && !w.g.send.failing.Load() {
 			// Less than fills the chunk: privgroup's Writer keeps it
 			// (it seals and sends nothing), with no need of the Group.
 			k, err = w.w.Write(p[n:])
-			w.fill += k
 			return n + k, err
 		}
 		wrote := 0
 		err = w.op("write", func() (err error) { wrote, err = w.w.Write(p[n : n+k]); return err })
-		if n, w.fill = n+wrote, (w.fill+wrote)%cs; err != nil || n == len(p) {
+		if n += wrote; err != nil || n == len(p) {
 			return n, err
 		}
 		if f := w.g.opts.betweenWrites; f != nil {
@@ -358,36 +354,36 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 // op runs f on the Group's goroutine, between the rotations a removed
 // member made necessary; then it waits for the lines (so each holds about
 // a chunk) and, after a wait, rechecks trust.
-func (w *Writer) op(name string, f func() error) (err error) {
+func (w *Writer) op(name string, f func() error) error {
 	g := w.g
 	closed := func() error { return fmt.Errorf("zyregroup: %s: %w", name, ErrClosed) }
+	if w.closed {
+		return closed()
+	}
 	var drained chan struct{}
-	if w.closed || g.do(func() {
-		if g.closing {
-			err = closed()
-		} else if err = g.rotated(name); err == nil {
+	err := g.act(func() error {
+		err := g.rotated(name)
+		if err == nil {
 			err = errors.Join(f(), g.rotated(name))
 		}
 		if g.kick(); err == nil {
 			drained = g.drained()
 		}
-	}) != nil {
+		return err
+	})
+	if err == ErrClosed {
 		return closed()
-	}
-	if drained == nil {
+	} else if drained == nil {
 		return err
 	}
 	select {
 	case <-drained: // (a member that takes nothing for SendTimeout is given up)
-	case <-g.done:
+	case <-g.done.Done():
 		return closed()
 	}
-	g.do(func() {
-		if !g.closing {
-			g.doRecheck()
-			err = g.rotated(name)
-		}
-	})
+	if err = g.act(func() error { g.doRecheck(); return g.rotated(name) }); err == ErrClosed {
+		return nil // (closed after the wait)
+	}
 	return err
 }
 
@@ -396,7 +392,7 @@ func (w *Writer) op(name string, f func() error) (err error) {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.op("flush", func() error { w.fill = 0; return w.w.Flush() })
+	return w.op("flush", w.w.Flush)
 }
 
 // Close ends the stream (its last chunk carries the end mark); the Group
