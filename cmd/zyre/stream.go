@@ -380,9 +380,9 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %s\n",
 			max(sentTo, len(res.Receivers)), s.group, live, p.summary(), ackText(res.Receivers, ended))
 	}()
-	// A member removed on the way (revoked, or gone) is named, with why;
-	// it owes us no acknowledgement. The roster is this goroutine's
-	// while the stream goes out, then the wait's.
+	// A member removed on the way (revoked, or gone) is named, with why,
+	// as it happens: by this goroutine while the stream goes out, then
+	// by the wait for the acknowledgements.
 	watchDone := make(chan struct{})
 	watchStop := make(chan struct{})
 	report := func(removed []client.StreamReceiver) {

@@ -114,3 +114,84 @@ func TestAckText(t *testing.T) {
 		}
 	}
 }
+
+// "zyre trust revoke bob" through alice's agent while the agent streams
+// to bob and carol: bob is removed on the way, named with the reason, and
+// owes no acknowledgement; carol's is enough (before, the agent waited
+// for bob's until --wait ran out).
+func TestStreamRevokeMidStreamThroughAgent(t *testing.T) {
+	homeA, idA := streamHome(t, "alice")
+	homeB, idB := streamHome(t, "bob")
+	homeC, idC := streamHome(t, "carol")
+	streamVerify(t, homeA, idB, idC)
+	streamVerify(t, homeB, idA)
+	streamVerify(t, homeC, idA)
+	port := fmt.Sprint(randomBeaconPort())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ag := startCmd(t, strings.NewReader(""), "agent", "--home", homeA, "--loopback", "--port", port, "--socket", sock)
+	ag.stderr.waitFor(t, "control socket "+sock)
+
+	recvB, liveB := startStreamCmdLive(ctx, nil, "stream", "recv", "hotel-room", "--loopback", "--port", port, "--home", homeB, "--progress", "0")
+	recvC, liveC := startStreamCmdLive(ctx, nil, "stream", "recv", "hotel-room", "--loopback", "--port", port, "--home", homeC, "--progress", "0")
+	in, inw := io.Pipe()
+	defer inw.Close()
+	send, liveA := startStreamCmdLive(ctx, in, "stream", "send", "hotel-room", "--socket", sock, "--members", "2", "--progress", "0", "--wait", "60s")
+	chunk := []byte(strings.Repeat("the video of room 1207 ", 2000))
+	written := 0
+	write := func() {
+		if _, err := inw.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		written += len(chunk)
+		if written > 200<<20 {
+			t.Fatal("200 MiB written and still waiting")
+		}
+	}
+	for liveB.stdout.Len() == 0 || liveC.stdout.Len() == 0 {
+		write()
+	}
+	rv := startStreamCmd(ctx, nil, "trust", "revoke", "bob", "--home", homeA, "--socket", sock, "--reason", "phone lost")
+	if r := waitStreamCmd(t, "trust revoke", rv); r.code != 0 {
+		t.Fatalf("trust revoke: exit %d:\n%s", r.code, r.stderr)
+	}
+	// Bob is cut off: his node no longer hears alice's.
+	var b streamCmdResult
+	for done := false; !done; {
+		select {
+		case b = <-recvB:
+			done = true
+		case <-ctx.Done():
+			t.Fatalf("bob still receives:\n%s", liveB.stderr)
+		default:
+			write()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if b.code == 0 {
+		t.Errorf("bob: exit 0 after his revocation:\n%s", b.stderr)
+	}
+	for range 20 {
+		write()
+	}
+	inw.Close()
+	a := waitStreamCmd(t, "stream send", send)
+	c := waitStreamCmd(t, "carol's stream recv", recvC)
+	errs := a.stderr.String()
+	if a.code != 0 || c.code != 0 {
+		t.Fatalf("send exit %d:\n%s\ncarol exit %d:\n%s", a.code, errs, c.code, c.stderr)
+	}
+	if c.stdout.Len() != written {
+		t.Errorf("carol read %d octets, want %d", c.stdout.Len(), written)
+	}
+	for _, want := range []string{
+		"zyre: removed bob " + shortID(idB.UUID) + ` from the private group "hotel-room": its key is revoked (phone lost)` + "\n",
+		"; 1 acknowledged the end: carol " + shortID(idC.UUID) + "; removed on the way: bob " + shortID(idB.UUID) + "\n",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("send's stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	_ = liveA
+}
