@@ -377,7 +377,7 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 // AckGrace is how long a sender still waits for the acknowledgement of a
 // receiver that left or stopped: its acknowledgement (over its
 // connection) may come after the news of its leaving (a goodbye beacon).
-const AckGrace = 3 * time.Second
+const AckGrace = 5 * time.Second
 
 // AwaitAcks waits, within wait, for the acknowledgements of the end of a
 // stream (acks: the peers that sent one) by every receiver of the start;
