@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +86,10 @@ func (s *Server) serveStream(ctx context.Context, c *net.UnixConn, rd *bufio.Rea
 	}
 	res, err := s.stream(ctx, c, rd, sc, &req)
 	if err != nil {
-		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: err.Error()})
+		// With what is known so far: a send that waited in vain for
+		// acknowledgements names its receivers.
+		res.Kind, res.Error = client.StreamError, err.Error()
+		sc.msg(res)
 		return
 	}
 	res.Kind = client.StreamResult
@@ -297,7 +301,12 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 				len(g.Members()), req.Members, req.Group, wctx.Err())
 		}
 	}
+	// The receivers whose acknowledgements we wait for: the members
+	// holding our key as the first octets go out (or the end, for an
+	// empty stream).
+	roster := NewRoster(s.cfg.Node, g.Group, s.cfg.Trust)
 	sentTo := len(g.Members())
+	started := false
 	w, err := g.NewWriter()
 	if err != nil {
 		return none, err
@@ -310,6 +319,25 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	case <-ctx.Done():
 		return none, ctx.Err()
 	}
+	// The roster follows the members while the stream goes out (a
+	// member removed on the way is named in the result), then the wait
+	// for the acknowledgements takes it over.
+	watchStop, watchDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			roster.Update()
+			select {
+			case <-t.C:
+			case <-watchStop:
+				return
+			}
+		}
+	}()
+	stopWatch := sync.OnceFunc(func() { close(watchStop); <-watchDone })
+	defer stopWatch()
 	var buf []byte
 	var total int64
 	for {
@@ -325,31 +353,131 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 			return none, fmt.Errorf("stream: a frame %q from the client", kind)
 		}
 		buf = p
+		if !started {
+			started, sentTo = true, roster.Start()
+		}
 		if _, err := w.Write(p); err != nil {
 			return none, fmt.Errorf("stream: sending after %d octets: %w", total, err)
 		}
 		total += int64(len(p))
 	}
-	members := g.Members()
+	stopWatch()
+	if !started {
+		sentTo = roster.Start()
+	}
 	g.ending.Store(true)
 	if err := w.Close(); err != nil {
 		return none, fmt.Errorf("stream: ending the stream: %w", err)
 	}
-	acked := map[uuid.UUID]bool{}
-	want := req.Members
-	actx, acancel := context.WithTimeout(ctx, wait)
-	defer acancel()
-	for len(acked) < want {
-		select {
-		case peer := <-g.acks:
-			if slices.Contains(members, peer) {
-				acked[peer] = true
-			}
-		case <-actx.Done():
-			return none, fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), want, actx.Err())
+	res, err := AwaitAcks(ctx, roster, g.acks, req.Live, req.Members, wait, nil)
+	res.SentTo = max(sentTo, len(res.Receivers))
+	return res, err
+}
+
+// AckGrace is how long a sender still waits for the acknowledgement of a
+// receiver that left or stopped: its acknowledgement (over its
+// connection) may come after the news of its leaving (a goodbye beacon).
+const AckGrace = 5 * time.Second
+
+// AwaitAcks waits, within wait, for the acknowledgements of the end of a
+// stream (acks: the peers that sent one) by every receiver of the start;
+// live, by members of them. A receiver removed on the way because its key
+// was revoked (or is no longer trusted) owes none; one that left or
+// stopped is waited for AckGrace more, then its missing acknowledgement
+// is an error. The result (Acked, Receivers) names the receivers, also
+// with the error. onRemoved, if not nil, is called with the receivers
+// removed meanwhile (those that left, once AckGrace is over), on the
+// caller's goroutine.
+func AwaitAcks(ctx context.Context, roster *Roster, acks <-chan uuid.UUID, live bool, members int, wait time.Duration,
+	onRemoved func([]client.StreamReceiver)) (client.StreamMsg, error) {
+	actx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	report := func(rs []client.StreamReceiver) {
+		if len(rs) > 0 && onRemoved != nil {
+			onRemoved(rs)
 		}
 	}
-	return client.StreamMsg{SentTo: max(sentTo, len(g.Members()), len(acked)), Acked: len(acked)}, nil
+	var left []uuid.UUID // left or stopped during the wait, not reported yet
+	lastLeft := time.Now()
+	reportLeft := func() {
+		var rs []client.StreamReceiver
+		for _, r := range roster.Missing() {
+			for _, p := range left {
+				if r.Peer == p.String() && r.Removed != "" {
+					rs = append(rs, r)
+				}
+			}
+		}
+		report(rs)
+	}
+	for {
+		for drained := false; !drained; {
+			select {
+			case p := <-acks:
+				roster.Ack(p)
+			default:
+				drained = true
+			}
+		}
+		var revoked []client.StreamReceiver
+		for _, r := range roster.Update() {
+			if r.Revoked {
+				revoked = append(revoked, r)
+				continue
+			}
+			if p, err := uuid.Parse(r.Peer); err == nil {
+				left, lastLeft = append(left, p), time.Now()
+			}
+		}
+		report(revoked)
+		res := client.StreamMsg{Acked: roster.Acked(), Receivers: roster.Receivers()}
+		missing := roster.Missing()
+		want := res.Acked + len(missing)
+		if live {
+			want = members - roster.Revoked()
+		}
+		switch {
+		case live && res.Acked >= want:
+			return res, nil
+		case !live && len(missing) == 0:
+			return res, nil
+		case !live && len(roster.Waiting()) == 0 && time.Since(lastLeft) >= AckGrace:
+			reportLeft()
+			return res, fmt.Errorf("stream: %d of %d members acknowledged the end; not acknowledged by %s",
+				res.Acked, want, receiverList(missing))
+		}
+		select {
+		case p := <-acks:
+			roster.Ack(p)
+		case <-tick.C:
+		case <-actx.Done():
+			reportLeft()
+			return res, fmt.Errorf("stream: %d of %d members acknowledged the end; not acknowledged by %s: %w",
+				res.Acked, want, receiverList(missing), actx.Err())
+		}
+	}
+}
+
+// receiverList lists receivers as "name 1234abcd (why removed), ...",
+// the names as they are (a terminal needs them made safe).
+func receiverList(rs []client.StreamReceiver) string {
+	var b strings.Builder
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		name := r.Name
+		if name == "" {
+			name = "-"
+		}
+		b.WriteString(name + " " + r.Peer[:min(8, len(r.Peer))])
+		if r.Removed != "" {
+			b.WriteString(" (" + r.Removed + ")")
+		}
+	}
+	return b.String()
 }
 
 // opaqueWait is how long the records of the sender we read may stay

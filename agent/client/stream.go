@@ -73,6 +73,25 @@ type StreamMsg struct {
 	Ended  bool   `json:"ended,omitempty"`
 	Late   uint64 `json:"late,omitempty"`
 	Lost   uint64 `json:"lost,omitempty"`
+	// Receivers, in the result (or error) of send: the members that
+	// held our key when the stream started, and any other that
+	// acknowledged the end.
+	Receivers []StreamReceiver `json:"receivers,omitempty"`
+}
+
+// StreamReceiver is one receiver of a sent stream, in its result.
+type StreamReceiver struct {
+	Peer    string `json:"peer"` // UUID
+	Name    string `json:"name,omitempty"`
+	AtStart bool   `json:"at_start,omitempty"` // held our key when the stream started
+	Acked   bool   `json:"acked,omitempty"`    // acknowledged the end
+	// Removed says why the member no longer held our key before it
+	// acknowledged the end (its key revoked, no longer trusted, it left
+	// or stopped); "" while it holds it.
+	Removed string `json:"removed,omitempty"`
+	// Revoked: removed because its key is revoked or no longer
+	// trusted; such a receiver owes no acknowledgement.
+	Revoked bool `json:"revoked,omitempty"`
 }
 
 // WriteFrame writes one frame.

@@ -45,14 +45,14 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 				return err
 			}
 			if info.Secure && info.Home != "" {
-				return chatAgentPrivate(ctx, env, c, info, a.path(env), f.groups[0], *wait)
+				return chatAgentPrivate(ctx, env, c, info, a.path(env), f.groups[0], *wait, f.verbose)
 			}
 			if info.Secure {
 				// An --ephemeral agent: no trust store to seal to.
 				fmt.Fprintln(env.stderr, `zyre: warning: the agent runs an ephemeral identity without a trust store: this chat is not sealed, every peer of the group reads it`)
 			}
 		}
-		return chatAgent(ctx, env, c, a.path(env), f.groups[0])
+		return chatAgent(ctx, env, c, a.path(env), f.groups[0], f.verbose)
 	}
 	private := f.secure && !*public
 	group := f.groups[0]
@@ -127,7 +127,9 @@ func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, gro
 			if !ok {
 				return nil
 			}
-			fmt.Fprintln(env.stdout, f.eventText(e))
+			if chatEventShown(e.Type().String(), f.verbose) {
+				fmt.Fprintln(env.stdout, f.eventText(e))
+			}
 			if j, ok := e.(*zre.Join); ok && j.Group == group && flush() {
 				return nil
 			}
@@ -167,7 +169,7 @@ func readLines(ctx context.Context, env *cliEnv) (<-chan string, <-chan error) {
 // chatAgent chats in group through the agent: one connection carries its
 // events, c the shouts. The agent's node joins the group if it was not in
 // it, and leaves it again at the end.
-func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group string) error {
+func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group string, verbose bool) error {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return err
@@ -191,7 +193,12 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 	if err := ev.Subscribe(ctx); err != nil {
 		return err
 	}
+	present, err := agentPresent(ctx, c, group)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, safe(info.Name), shortText(info.UUID))
+	present.print(env)
 	events := make(chan client.Event)
 	evErr := make(chan error, 1)
 	go func() {
@@ -217,14 +224,19 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 			}
 			if err := c.Shout(ctx, group, []byte(l)); err != nil {
 				fmt.Fprintf(env.stderr, "zyre: %v\n", err)
+				continue
 			}
+			// Echoed, as the one-shot chat does.
+			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), shortText(info.UUID), group, contentText([][]byte{[]byte(l)}))
 		case err := <-readDone:
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
 			}
 			return nil
 		case e := <-events:
-			fmt.Fprintln(env.stdout, agentEventLine(e))
+			if present.shows(e, group, verbose) {
+				fmt.Fprintln(env.stdout, agentEventLine(e))
+			}
 		case err := <-evErr:
 			if ctx.Err() != nil {
 				return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,12 +17,7 @@ import (
 // (op chat.private); a second connection carries the node's other events,
 // printed as the public chat through the agent prints them. Lines typed
 // while no trusted member holds our key wait, as in the one-shot chat.
-func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info client.Info, sock, group string, wait time.Duration) error {
-	pc, first, err := c.ChatPrivate(ctx, group)
-	if err != nil {
-		return err
-	}
-	defer pc.Close()
+func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info client.Info, sock, group string, wait time.Duration, verbose bool) error {
 	ev, err := client.Dial(ctx, sock)
 	if err != nil {
 		return err
@@ -30,8 +26,19 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 	if err := ev.Subscribe(ctx); err != nil {
 		return err
 	}
+	// Before c carries the chat: the peers there already.
+	present, err := agentPresent(ctx, c, group)
+	if err != nil {
+		return err
+	}
+	pc, first, err := c.ChatPrivate(ctx, group)
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
 	fmt.Fprintf(env.stderr, "zyre: private chat in %s through the agent %s %s: sealed to the trusted members (verified or introduced; --public for all)\n",
 		group, safe(info.Name), info.UUID[:8])
+	present.print(env)
 	events := make(chan client.Event)
 	evErr := make(chan error, 1)
 	go func() {
@@ -132,7 +139,7 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 			}
 			return fmt.Errorf("chat: %w", err)
 		case e := <-events:
-			if !privateNoise(e, group) {
+			if !privateNoise(e, group) && present.shows(e, group, verbose) {
 				fmt.Fprintln(env.stdout, agentEventLine(e))
 			}
 		case err := <-evErr:
@@ -161,4 +168,86 @@ func privateNoise(e client.Event, group string) bool {
 		return len(e.Content) > 0 && (string(e.Content[0]) == zyregroup.WhisperPrefix || strings.HasPrefix(string(e.Content[0]), "zyre-"))
 	}
 	return false
+}
+
+// chatPresent is what a chat through the agent has shown of the peers:
+// the one-shot chat's node meets every peer anew, and shows an ENTER for
+// each and a JOIN for those in the group; the agent's node met them
+// before the chat began. The chat's goroutine owns it.
+type chatPresent struct {
+	group   string
+	members []client.Member // at the start, to print
+	entered map[string]bool // UUIDs shown entered, not yet exited
+	joined  map[string]bool // UUIDs shown in the group, not yet gone
+}
+
+// agentPresent asks the agent for the peers its node knows. Call it after
+// subscribing: an event that races with the answer is then shown once
+// (shows), not lost.
+func agentPresent(ctx context.Context, c *client.Client, group string) (*chatPresent, error) {
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the agent's members: %w", err)
+	}
+	p := &chatPresent{group: group, members: ms, entered: map[string]bool{}, joined: map[string]bool{}}
+	for _, m := range ms {
+		p.entered[m.UUID] = true
+		if slices.Contains(m.Groups, group) {
+			p.joined[m.UUID] = true
+		}
+	}
+	return p, nil
+}
+
+// print shows the peers of the start as the one-shot chat's first lines:
+// ENTER for each, then JOIN for those in the group.
+func (p *chatPresent) print(env *cliEnv) {
+	for _, m := range p.members {
+		fmt.Fprintln(env.stdout, agentEventLine(client.Event{Type: zre.EventEnter.String(), Peer: m.UUID, Name: m.Name, Addr: m.Address}))
+	}
+	for _, m := range p.members {
+		if p.joined[m.UUID] {
+			fmt.Fprintln(env.stdout, agentEventLine(client.Event{Type: zre.EventJoin.String(), Peer: m.UUID, Name: m.Name, Group: p.group}))
+		}
+	}
+	p.members = nil
+}
+
+// shows reports whether the chat prints e, an event of the agent's node,
+// as the one-shot chat in group would: not an ENTER or JOIN shown at the
+// start already, not a SHOUT of another group (the one-shot chat's node is
+// in group only), and presence (EVASIVE, SILENT) only when verbose.
+func (p *chatPresent) shows(e client.Event, group string, verbose bool) bool {
+	switch e.Type {
+	case zre.EventEnter.String():
+		if p.entered[e.Peer] {
+			return false
+		}
+		p.entered[e.Peer] = true
+	case zre.EventExit.String():
+		delete(p.entered, e.Peer)
+		delete(p.joined, e.Peer)
+	case zre.EventJoin.String():
+		if e.Group == group {
+			if p.joined[e.Peer] {
+				return false
+			}
+			p.joined[e.Peer] = true
+		}
+	case zre.EventLeave.String():
+		if e.Group == group {
+			delete(p.joined, e.Peer)
+		}
+	case zre.EventShout.String():
+		return e.Group == group
+	}
+	return chatEventShown(e.Type, verbose)
+}
+
+// chatEventShown reports whether a chat prints an event of type typ on
+// stdout: presence changes (EVASIVE, SILENT) only with --verbose; a chat
+// is for the conversation and who is in it ("zyre members" and "zyre
+// monitor" show presence).
+func chatEventShown(typ string, verbose bool) bool {
+	return verbose || (typ != zre.EventEvasive.String() && typ != zre.EventSilent.String())
 }

@@ -141,7 +141,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				c.probed[si.Peer] = time.Now()
 				sendProbe(n, si.Peer, group, false)
 			}
-			fmt.Fprintln(env.stdout, f.eventText(e))
+			if chatEventShown(e.Type().String(), f.verbose) {
+				fmt.Fprintln(env.stdout, f.eventText(e))
+			}
 		case m := <-c.msgs:
 			if m.done {
 				c.readers[m.peer] = false // its stream ended: not opened again

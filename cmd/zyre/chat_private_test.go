@@ -115,7 +115,8 @@ func TestChatPrivateRevoke(t *testing.T) {
 }
 
 // An idle member goes silent (SILENT: beacons, no message): the chat
-// probes it, it answers, and the chat goes on.
+// probes it, it answers, and the chat goes on. (Bob's chat is --verbose,
+// to print the SILENT it waits for.)
 func TestChatPrivateIdleGoesOn(t *testing.T) {
 	homeA, homeB, port := streamPeers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -125,7 +126,7 @@ func TestChatPrivateIdleGoesOn(t *testing.T) {
 	chatA, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
 	inB, inBw := io.Pipe()
 	defer inBw.Close()
-	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family", "--verbose")
 	if _, err := io.WriteString(inAw, "hello\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent"
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/privgroup"
@@ -34,9 +37,14 @@ peer: anyone on the network can read).
 
 send shows a progress bar (with the total, percentage and time left when
 FILE's size is known) and both sides end with a summary: octets, time, rate
-and SHA-256. A receiver that joins a stream late lacks its beginning: an
-error, unless --live says the stream is live (then joining late, and data
-lost on the way, are reported and normal). send --live starts without
+and SHA-256; the sender's names who acknowledged the end. send waits for
+the acknowledgement of every member holding its key when the stream starts
+(--members is only the minimum to start) and fails, naming them, if one did
+not acknowledge (one whose key was revoked on the way owes none).
+
+A receiver that joins a stream late lacks its beginning: an error, unless
+--live says the stream is live (then joining late, and data lost on the
+way, are reported and normal). send --live starts without
 waiting for members and waits for no acknowledgement.`
 
 // streamAck is the WHISPER a receiver sends to the sender at the end of a
@@ -87,7 +95,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
-	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending, and for their acknowledgements at the end")
+	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
 	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
 	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
@@ -336,7 +344,12 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	if err := waitMembers(wctx, s.g, f.members); err != nil {
 		return err
 	}
+	// The receivers whose acknowledgements we wait for: the members
+	// holding our key as the first octets go out (or the end, for an
+	// empty stream).
+	roster := agent.NewRoster(s.n, s.g, s.st)
 	sentTo := len(s.g.Members())
+	start := sync.OnceFunc(func() { sentTo = roster.Start() })
 	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q (%s)\n", sentTo, s.group, s.g.Suite())
 	w, err := s.g.NewWriter()
 	if err != nil {
@@ -355,34 +368,35 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		source = f.file
 	}
 	p := newProgress(s.env, "sending", size, f.progress)
-	acked := map[uuid.UUID]bool{}
+	// res is the result, for the summary: the roster's receivers, once
+	// the wait for the acknowledgements has ended.
+	var res client.StreamMsg
+	ended := false
 	defer func() {
 		live := ""
 		if f.live {
 			live = " (live)"
 		}
-		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %d acknowledged the end\n",
-			max(sentTo, len(s.g.Members()), len(acked)), s.group, live, p.summary(), len(acked))
+		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %s\n",
+			max(sentTo, len(res.Receivers)), s.group, live, p.summary(), ackText(res.Receivers, ended))
 	}()
-	// A member removed on the way (revoked, or gone) is named, with why;
-	// one whose key was revoked owes us no acknowledgement.
-	var revokedGone atomic.Int64
+	// A member removed on the way (revoked, or gone) is named, with why,
+	// as it happens: by this goroutine while the stream goes out, then
+	// by the wait for the acknowledgements.
 	watchDone := make(chan struct{})
 	watchStop := make(chan struct{})
+	report := func(removed []client.StreamReceiver) {
+		for _, r := range removed {
+			fmt.Fprint(s.env.stderr, "\n")
+			reportRemoved(s.env.stderr, s.group, r)
+		}
+	}
 	go func() {
 		defer close(watchDone)
-		watch := newMemberWatch(s.n, s.g, s.st)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_, removed := watch.update()
-			for _, r := range removed {
-				if r.revoked {
-					revokedGone.Add(1)
-				}
-				fmt.Fprint(s.env.stderr, "\n")
-				r.report(s.env.stderr, s.group)
-			}
+			report(roster.Update())
 			select {
 			case <-tick.C:
 			case <-watchStop:
@@ -390,20 +404,16 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 			}
 		}
 	}()
-	stopWatch := func() {
-		select {
-		case <-watchStop:
-		default:
-			close(watchStop)
-			<-watchDone
-		}
-	}
+	stopWatch := sync.OnceFunc(func() { close(watchStop); <-watchDone })
 	defer stopWatch()
 	rctx, stopReading := context.WithCancel(ctx)
-	_, err = io.CopyBuffer(progressWriter{w, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
+	_, err = io.CopyBuffer(progressWriter{startWriter{w, start}, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
 	stopReading() // its goroutine ends, unless blocked on stdin itself
 	p.done()
+	start()
 	if err != nil {
+		stopWatch()
+		res.Receivers = roster.Receivers()
 		// No Close: it would mark the end of the stream, and receivers
 		// would take what they got for all of it. Leaving the group
 		// (s.close) cuts the stream for them instead.
@@ -413,33 +423,60 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		}
 		return fmt.Errorf("stream: reading %s after %d octets: %w (the stream was not ended: receivers see it cut)", source, p.total, err)
 	}
-	// The members that get the end: trusted, holding our key. Only their
-	// acknowledgements count, each once. (Taken now: one that acknowledges
-	// and stops may be gone from Members by the time we read its
-	// acknowledgement.)
-	members := s.g.Members()
+	stopWatch()
+	report(roster.Update())
 	s.ending.Store(true)
 	if err := w.Close(); err != nil {
+		res.Receivers = roster.Receivers()
 		return fmt.Errorf("stream: ending the stream: %w", err)
 	}
-	// Wait for the members' acknowledgements: the data is then delivered.
-	actx, cancel2 := context.WithTimeout(ctx, f.wait)
-	defer cancel2()
-	for len(acked) < f.members-int(revokedGone.Load()) {
-		select {
-		case peer := <-s.acks:
-			if slices.Contains(members, peer) {
-				acked[peer] = true
-			}
-		case <-actx.Done():
-			return fmt.Errorf("stream: %d of %d members acknowledged the end: %w", len(acked), f.members-int(revokedGone.Load()), actx.Err())
+	ended = true
+	// Wait for the acknowledgements of the receivers of the start: the
+	// data is then delivered. (Removals on the way are told as they are
+	// seen.)
+	res, err = agent.AwaitAcks(ctx, roster, s.acks, f.live, f.members, f.wait, func(removed []client.StreamReceiver) { report(removed) })
+	return err
+}
+
+// ackText is the end of a sender's summary: who acknowledged the end and,
+// once it was sent (ended), who did not; who was removed on the way.
+func ackText(rs []client.StreamReceiver, ended bool) string {
+	var acked, not, removed []client.StreamReceiver
+	for _, r := range rs {
+		switch {
+		case r.Acked:
+			acked = append(acked, r)
+		case r.Removed != "":
+			removed = append(removed, r)
+		case r.AtStart:
+			not = append(not, r)
 		}
 	}
-	stopWatch()
-	if n := revokedGone.Load(); n > 0 {
-		fmt.Fprintf(s.env.stderr, "zyre: %d member(s) removed on the way: their keys are revoked\n", n)
+	t := fmt.Sprintf("%d acknowledged the end", len(acked))
+	if len(acked) > 0 {
+		t += ": " + receiverNames(acked)
 	}
-	return nil
+	if ended && len(not) > 0 {
+		t += "; not acknowledged: " + receiverNames(not)
+	}
+	if len(removed) > 0 {
+		t += "; removed on the way: " + receiverNames(removed)
+	}
+	return t
+}
+
+// receiverNames lists receivers as "name 1234abcd, name 5678abcd".
+func receiverNames(rs []client.StreamReceiver) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = safe(r.Name) + " " + peerShort(r.Peer)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reportRemoved prints the removal of a receiver on w.
+func reportRemoved(w io.Writer, group string, r client.StreamReceiver) {
+	fmt.Fprintf(w, "zyre: removed %s %s from the private group %q: %s\n", safe(r.Name), peerShort(r.Peer), group, terminalText(r.Removed))
 }
 
 // waitMembers waits until n trusted members hold our key.
@@ -693,6 +730,17 @@ func (pw progressWriter) Write(b []byte) (int, error) {
 		err = writeError{err}
 	}
 	return n, err
+}
+
+// startWriter calls start before its first Write.
+type startWriter struct {
+	w     io.Writer
+	start func() // sync.OnceFunc
+}
+
+func (sw startWriter) Write(b []byte) (int, error) {
+	sw.start()
+	return sw.w.Write(b)
 }
 
 // writeError tells a failed send from a failed read of stdin in send's copy.

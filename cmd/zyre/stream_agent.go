@@ -48,13 +48,19 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	}
 	p := newProgress(env, "sending", size, f.progress)
 	res := client.StreamMsg{SentTo: m.Members}
+	ended := false
 	defer func() {
 		live := ""
 		if f.live {
 			live = " (live)"
 		}
-		fmt.Fprintf(env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %d acknowledged the end\n",
-			max(res.SentTo, m.Members), req.Group, live, p.summary(), res.Acked)
+		for _, r := range res.Receivers {
+			if r.Removed != "" {
+				reportRemoved(env.stderr, req.Group, r)
+			}
+		}
+		fmt.Fprintf(env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %s\n",
+			max(res.SentTo, m.Members), req.Group, live, p.summary(), ackText(res.Receivers, ended))
 	}()
 	rctx, stopReading := context.WithCancel(ctx)
 	_, err = io.CopyBuffer(progressWriter{ss, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
@@ -68,7 +74,10 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 		}
 		return fmt.Errorf("stream: reading %s after %d octets: %w (the stream was not ended: receivers see it cut)", source, p.total, err)
 	}
+	// The agent's result (or error) names the receivers: who
+	// acknowledged the end, who did not, who was removed on the way.
 	res, err = ss.Close()
+	ended = res.Receivers != nil || err == nil
 	return err
 }
 
