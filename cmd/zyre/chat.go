@@ -199,22 +199,7 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 	}
 	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, safe(info.Name), shortText(info.UUID))
 	present.print(env)
-	events := make(chan client.Event)
-	evErr := make(chan error, 1)
-	go func() {
-		for {
-			e, err := ev.Next(ctx)
-			if err != nil {
-				evErr <- err
-				return
-			}
-			select {
-			case events <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	events, evErr := pumpEvents(ctx, ev)
 	lines, readDone := readLines(ctx, env)
 	for {
 		select {
@@ -246,4 +231,26 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 			return nil
 		}
 	}
+}
+
+// pumpEvents reads ev's events on a goroutine of its own until ctx ends
+// or ev fails (its error on the second channel).
+func pumpEvents(ctx context.Context, ev *client.Client) (<-chan client.Event, <-chan error) {
+	events := make(chan client.Event)
+	evErr := make(chan error, 1)
+	go func() {
+		for {
+			e, err := ev.Next(ctx)
+			if err != nil {
+				evErr <- err
+				return
+			}
+			select {
+			case events <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return events, evErr
 }

@@ -37,24 +37,9 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 	}
 	defer pc.Close()
 	fmt.Fprintf(env.stderr, "zyre: private chat in %s through the agent %s %s: sealed to the trusted members (verified or introduced; --public for all)\n",
-		group, safe(info.Name), info.UUID[:8])
+		group, safe(info.Name), shortText(info.UUID))
 	present.print(env)
-	events := make(chan client.Event)
-	evErr := make(chan error, 1)
-	go func() {
-		for {
-			e, err := ev.Next(ctx)
-			if err != nil {
-				evErr <- err
-				return
-			}
-			select {
-			case events <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	events, evErr := pumpEvents(ctx, ev)
 	msgs := make(chan client.StreamMsg)
 	msgErr := make(chan error, 1)
 	go func() {
@@ -111,7 +96,7 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 		case m := <-msgs:
 			switch m.Kind {
 			case client.ChatSent:
-				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), info.UUID[:8], group, contentText([][]byte{[]byte(m.Text)}))
+				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), shortText(info.UUID), group, contentText([][]byte{[]byte(m.Text)}))
 			case client.ChatLine:
 				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(m.Name), peerShort(m.Peer), group, contentText([][]byte{[]byte(m.Text)}))
 			case client.ChatNotice:

@@ -34,7 +34,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "zyre: through the agent %s %s: reading and hashing %s\n", safe(info.Name), info.UUID[:8], strings.Join(paths, ", "))
+	fmt.Fprintf(env.stderr, "zyre: through the agent %s %s: reading and hashing %s\n", safe(info.Name), shortText(info.UUID), strings.Join(paths, ", "))
 	var bar *transferBar
 	defer func() {
 		if bar != nil {
@@ -100,7 +100,7 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 	if err := r.setup(ctx, env, info.Home, f); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "zyre: receiving into %s through the agent %s %s; waiting for an offer\n", r.abs, safe(info.Name), info.UUID[:8])
+	fmt.Fprintf(env.stderr, "zyre: receiving into %s through the agent %s %s; waiting for an offer\n", r.abs, safe(info.Name), shortText(info.UUID))
 	var bar *transferBar
 	declined := ""
 	res, err := c.Receive(ctx, client.ReceiveRequest{Dir: r.abs, From: r.from, Trust: f.trust, WaitMS: f.wait.Milliseconds(),

@@ -34,7 +34,7 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stderr, "zyre: streaming to %d member(s) of %q (%s) through the agent %s %s\n", m.Members, req.Group, m.Suite, safe(info.Name), info.UUID[:8])
+	fmt.Fprintf(env.stderr, "zyre: streaming to %d member(s) of %q (%s) through the agent %s %s\n", m.Members, req.Group, m.Suite, safe(info.Name), shortText(info.UUID))
 	in, size := f.in, f.size
 	if limit > 0 {
 		in = io.LimitReader(in, limit)
@@ -95,7 +95,7 @@ func streamRecvAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 		switch m.Kind {
 		case client.StreamReading:
 			who = safe(m.Name) + " " + peerShort(m.Peer)
-			fmt.Fprintf(env.stderr, "zyre: reading the stream of %s in %q through the agent %s %s\n", who, req.Group, safe(info.Name), info.UUID[:8])
+			fmt.Fprintf(env.stderr, "zyre: reading the stream of %s in %q through the agent %s %s\n", who, req.Group, safe(info.Name), shortText(info.UUID))
 			p = newProgress(env, "receiving", -1, f.progress)
 		case client.StreamLate:
 			if !f.live {
