@@ -199,6 +199,14 @@ func (m *Msg) appendEncode(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// SetSequence writes seq into first, a first frame that AppendEncode
+// made: copies of one message for several peers differ only in their
+// sequence numbers, so a sender can encode it once and number each copy.
+// It panics if first is shorter than the fixed header.
+func SetSequence(first []byte, seq uint16) {
+	binary.BigEndian.PutUint16(first[4:headerSize], seq)
+}
+
 // Frames returns the whole message ready for ZMTP: the first frame, then
 // the content frames (shared with m.Content, not copied).
 func (m *Msg) Frames() ([][]byte, error) {
