@@ -1395,48 +1395,51 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 // its peer's lock; one array holds every copy's first frame and one every
 // copy's frame list, where encoding at each send cost two allocations per
 // peer. A copy is never used twice: a peer's queue keeps its frames until
-// they are written.
+// they are written. The first copy, as encoded, is the model of the others
+// (only read after its send, as its socket's writer reads it).
 type shoutFrames struct {
-	first  []byte   // the first frame, sequence 0
-	firsts []byte   // room for the copies' first frames
-	frames [][]byte // room for the copies' frame lists
-	per    int      // frames per copy: 1 + len(content)
-	m      *zremsg.Msg
+	model   []byte   // the first copy's first frame
+	content [][]byte // every copy's content frames
+	firsts  []byte   // the copies' first frames
+	frames  [][]byte // the copies' frame lists
 }
 
 // newShoutFrames encodes m for n peers. If it cannot, every next is nil
 // and each send encodes m itself (and reports the error as before).
 func newShoutFrames(m *zremsg.Msg, n int) shoutFrames {
-	first, err := m.AppendEncode(nil)
+	size := 0
+	if n > 0 {
+		size = zremsg.HeaderSize + 1 + len(m.Group)
+	}
+	firsts, err := m.AppendEncode(make([]byte, 0, n*size))
 	if err != nil {
 		return shoutFrames{}
 	}
-	per := 1 + len(m.Content)
-	return shoutFrames{
-		first:  first,
-		firsts: make([]byte, 0, n*len(first)),
-		frames: make([][]byte, 0, n*per),
-		per:    per,
-		m:      m,
-	}
+	e := shoutFrames{model: firsts, content: m.Content, firsts: firsts}
+	e.frames = make([][]byte, 0, n*(1+len(m.Content)))
+	return e
 }
 
 // next returns the frames of a fresh copy, or nil (see newShoutFrames).
 func (e *shoutFrames) next() [][]byte {
-	if e.first == nil {
+	if e.model == nil {
 		return nil
 	}
-	if len(e.firsts)+len(e.first) > cap(e.firsts) || len(e.frames)+e.per > cap(e.frames) {
-		// More copies than planned (ShoutTo naming a peer twice, say):
-		// new arrays for the rest.
-		*e = newShoutFrames(e.m, max(1, cap(e.frames)/e.per))
+	var first []byte
+	if len(e.frames) == 0 {
+		first = e.model[:len(e.model):len(e.model)] // the model itself
+	} else {
+		at := len(e.firsts)
+		if at+len(e.model) > cap(e.firsts) {
+			// More copies than planned (ShoutTo naming a peer twice, say).
+			e.firsts, at = make([]byte, 0, 4*len(e.model)), 0
+		}
+		e.firsts = append(e.firsts, e.model...)
+		first = e.firsts[at:len(e.firsts):len(e.firsts)]
 	}
-	at := len(e.firsts)
-	e.firsts = append(e.firsts, e.first...)
-	first := e.firsts[at:len(e.firsts):len(e.firsts)]
-	at = len(e.frames)
+	at := len(e.frames)
 	e.frames = append(e.frames, first)
-	e.frames = append(e.frames, e.m.Content...)
+	e.frames = append(e.frames, e.content...)
 	return e.frames[at:len(e.frames):len(e.frames)]
 }
 

@@ -23,9 +23,11 @@ const (
 	VersionV3 uint8 = 3
 )
 
-// headerSize is the size of the fixed part of every message: signature,
-// id, version and sequence.
-const headerSize = 6
+// HeaderSize is the size of the fixed part of every message's first
+// frame: signature, id, version and sequence.
+const HeaderSize = 6
+
+const headerSize = HeaderSize
 
 // MsgID is the type of a ZRE message, the third octet of its first frame.
 type MsgID uint8
