@@ -118,7 +118,7 @@ func (l *keepLink) Close() error                { return nil }
 // own sequence number and content while the next copies and the next
 // shouts are written, as a queue holds them until the socket writes them.
 // Checked after every send, with ShoutTo (fewer copies than members) and
-// a peer named twice (more copies than planned).
+// a peer named twice (fewer copies than planned).
 func TestShoutCopiesApart(t *testing.T) {
 	cfg, err := Config{UUID: uuidS, Name: "self"}.withDefaults()
 	if err != nil {

@@ -1431,7 +1431,8 @@ func (e *shoutFrames) next() [][]byte {
 	} else {
 		at := len(e.firsts)
 		if at+len(e.model) > cap(e.firsts) {
-			// More copies than planned (ShoutTo naming a peer twice, say).
+			// More copies than planned: not expected (one per member, and
+			// only a member named in only), but then an array of its own.
 			e.firsts, at = make([]byte, 0, 4*len(e.model)), 0
 		}
 		e.firsts = append(e.firsts, e.model...)
