@@ -188,14 +188,25 @@ func (p *peer) addPending(m *zremsg.Msg) {
 // sendLocked sends m with the next sequence number; the caller holds tx's
 // lock (or tx is not open and the caller is the loop). A GOODBYE closes tx:
 // nothing follows it.
-func (p *peer) sendLocked(m *zremsg.Msg) error {
+func (p *peer) sendLocked(m *zremsg.Msg) error { return p.sendLockedFrames(m, nil) }
+
+// sendLockedFrames is sendLocked with m encoded already when pre is not
+// nil: pre is m's frames for this peer alone (its first frame, with the
+// sequence number still to write, then m.Content), as shoutFrames makes
+// them.
+func (p *peer) sendLockedFrames(m *zremsg.Msg, pre [][]byte) error {
 	if p.link == nil {
 		return errNotConnected
 	}
-	m.Sequence = p.sentSeq + 1
-	frames, err := m.Frames()
-	if err != nil {
-		return err
+	frames := pre
+	if pre != nil {
+		zremsg.SetSequence(pre[0], p.sentSeq+1)
+	} else {
+		m.Sequence = p.sentSeq + 1
+		var err error
+		if frames, err = m.Frames(); err != nil {
+			return err
+		}
 	}
 	if err := p.link.Send(frames...); err != nil {
 		return err
@@ -392,8 +403,9 @@ func (p *peer) flushPending(ctx context.Context) {
 var errQueueFull = fmt.Errorf("zre: peer queue full, senders waiting: %w", zmtp.ErrPeerNotResponding)
 
 // sendApp sends an application message (WHISPER, SHOUT) without waiting
-// for room: from any goroutine, never from the loop.
-func (p *peer) sendApp(m *zremsg.Msg) error {
+// for room: from any goroutine, never from the loop. pre, when not nil, is
+// m encoded for this peer (see sendLockedFrames).
+func (p *peer) sendApp(m *zremsg.Msg, pre [][]byte) error {
 	for !p.tryLock() {
 		if p.tx.waiting.Load() > 0 {
 			return errQueueFull
@@ -407,7 +419,7 @@ func (p *peer) sendApp(m *zremsg.Msg) error {
 	if p.drainLocked(nil) != nil {
 		return errQueueFull
 	}
-	return p.sendLocked(m)
+	return p.sendLockedFrames(m, pre)
 }
 
 // pollMin and pollMax bound the pauses of a waiting send on a link that

@@ -201,6 +201,8 @@ type state struct {
 
 	// dir is what the application reads without the loop: see directory.
 	dir *directory
+	// rx is where onMessage decodes each message (reused).
+	rx zremsg.Msg
 	// timers orders the peers by their next presence deadline (reap).
 	timers timerHeap
 
@@ -880,8 +882,12 @@ func (s *state) onMessage(in inboxMsg, now time.Time) {
 		s.dropMsg(in, fmt.Errorf("%w: our own UUID", ErrBadIdentity))
 		return
 	}
-	m, err := zremsg.Decode(in.frames)
-	if err != nil {
+	// Decoded into s.rx, not a new Msg each time (an allocation per
+	// message): what handles it keeps no pointer to it but a held
+	// message's copy (verdict.go).
+	m := &s.rx
+	defer func() { *m = zremsg.Msg{} }() // no reference to the frames left behind
+	if err := m.UnmarshalFrames(in.frames); err != nil {
 		s.dropMsg(in, fmt.Errorf("zre: from %s: %w", DefaultName(id), err))
 		return
 	}
@@ -1303,7 +1309,7 @@ func (d *directory) whisper(ctx context.Context, stats *counters, id uuid.UUID, 
 	m := &zremsg.Msg{ID: zremsg.MsgWhisper, Content: content}
 	var err error
 	if ctx == nil {
-		err = p.sendApp(m)
+		err = p.sendApp(m, nil)
 	} else {
 		err = p.sendAppContext(ctx, m)
 	}
@@ -1335,12 +1341,17 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 	if err := checkGroup(name); err != nil {
 		return err
 	}
-	var buf [16]*peer
+	var buf [32]*peer
 	members := d.members(buf[:0], name)
 	if len(members) == 0 {
 		return nil
 	}
-	m := &zremsg.Msg{ID: zremsg.MsgShout, Group: name, Content: content} // encoded at each send, under that peer's lock
+	m := &zremsg.Msg{ID: zremsg.MsgShout, Group: name, Content: content}
+	copies := len(members)
+	if only != nil {
+		copies = min(copies, len(only))
+	}
+	enc := newShoutFrames(m, copies) // numbered at each send, under that peer's lock
 	var se *ShoutError
 	fail := func(p *peer, err error) {
 		stats.sendErrors.Add(1)
@@ -1356,7 +1367,7 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 		if only != nil && !slices.Contains(only, p.id) {
 			continue
 		}
-		err := p.sendApp(m)
+		err := p.sendApp(m, enc.next())
 		switch {
 		case err == nil:
 			stats.messagesOut.Add(1)
@@ -1377,6 +1388,60 @@ func (d *directory) shout(ctx context.Context, stats *counters, name string, onl
 		return nil
 	}
 	return se
+}
+
+// shoutFrames is a SHOUT encoded once for the peers it goes to. Their
+// copies differ only in the sequence number, which each send writes under
+// its peer's lock; one array holds every copy's first frame and one every
+// copy's frame list, where encoding at each send cost two allocations per
+// peer. A copy is never used twice: a peer's queue keeps its frames until
+// they are written. The first copy, as encoded, is the model of the others
+// (only read after its send, as its socket's writer reads it).
+type shoutFrames struct {
+	model   []byte   // the first copy's first frame
+	content [][]byte // every copy's content frames
+	firsts  []byte   // the copies' first frames
+	frames  [][]byte // the copies' frame lists
+}
+
+// newShoutFrames encodes m for n peers. If it cannot, every next is nil
+// and each send encodes m itself (and reports the error as before).
+func newShoutFrames(m *zremsg.Msg, n int) shoutFrames {
+	size := 0
+	if n > 0 {
+		size = zremsg.HeaderSize + 1 + len(m.Group)
+	}
+	firsts, err := m.AppendEncode(make([]byte, 0, n*size))
+	if err != nil {
+		return shoutFrames{}
+	}
+	e := shoutFrames{model: firsts, content: m.Content, firsts: firsts}
+	e.frames = make([][]byte, 0, n*(1+len(m.Content)))
+	return e
+}
+
+// next returns the frames of a fresh copy, or nil (see newShoutFrames).
+func (e *shoutFrames) next() [][]byte {
+	if e.model == nil {
+		return nil
+	}
+	var first []byte
+	if len(e.frames) == 0 {
+		first = e.model[:len(e.model):len(e.model)] // the model itself
+	} else {
+		at := len(e.firsts)
+		if at+len(e.model) > cap(e.firsts) {
+			// More copies than planned: not expected (one per member, and
+			// only a member named in only), but then an array of its own.
+			e.firsts, at = make([]byte, 0, 4*len(e.model)), 0
+		}
+		e.firsts = append(e.firsts, e.model...)
+		first = e.firsts[at:len(e.firsts):len(e.firsts)]
+	}
+	at := len(e.frames)
+	e.frames = append(e.frames, first)
+	e.frames = append(e.frames, e.content...)
+	return e.frames[at:len(e.frames):len(e.frames)]
 }
 
 // ShoutError reports the peers of a group that did not take a SHOUT (their

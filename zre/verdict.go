@@ -48,6 +48,13 @@ type heldMsg struct {
 	m  *zremsg.Msg
 }
 
+// held returns a held message: a copy of m, which is the loop's decoding
+// space (state.rx), rewritten at the next message.
+func held(in inboxMsg, m *zremsg.Msg) heldMsg {
+	c := *m
+	return heldMsg{in, &c}
+}
+
 // verdict is the result of the checks of one HELLO, sent back to the loop.
 type verdict struct {
 	id    uuid.UUID
@@ -76,7 +83,7 @@ func (s *state) startHold(id uuid.UUID, in inboxMsg, m *zremsg.Msg, pk PeerKey) 
 	}
 	s.checking++
 	s.heldSeq++
-	h := &heldPeer{token: s.heldSeq, since: s.clock, msgs: []heldMsg{{in, m}}, bytes: frameBytes(in.frames)}
+	h := &heldPeer{token: s.heldSeq, since: s.clock, msgs: []heldMsg{held(in, m)}, bytes: frameBytes(in.frames)}
 	s.held[id] = h
 	s.heldBytes += h.bytes
 	s.checkOffLoop(id, h.token, pk)
@@ -91,7 +98,7 @@ func (s *state) hold(id uuid.UUID, h *heldPeer, in inboxMsg, m *zremsg.Msg) {
 		s.log.Warn("zre: too much from a peer whose HELLO is being checked: dropped", "peer", DefaultName(id), "messages", len(h.msgs)+1, "octets", h.bytes+n)
 		return
 	}
-	h.msgs = append(h.msgs, heldMsg{in, m})
+	h.msgs = append(h.msgs, held(in, m))
 	h.bytes += n
 	s.heldBytes += n
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // A peer whose checks never end (an Authorize waiting for a user) sends its
@@ -92,5 +94,33 @@ func TestStateVerdictAfterClose(t *testing.T) {
 	}
 	if h2.st.checking != 0 {
 		t.Fatalf("%d checks counted after the verdict", h2.st.checking)
+	}
+}
+
+// Messages held behind a HELLO whose checks run off the loop are handled
+// after the verdict, in order, each with its own fields: onMessage decodes
+// every message into the same Msg (state.rx), so what is held must be a
+// copy, not that Msg.
+func TestStateHeldMessagesKeepTheirOwnFields(t *testing.T) {
+	h := newSecureHarness(t)
+	kb, _ := genKeys(t)
+	idB := UUIDFromKey(kb)
+	var tokens []uint64
+	h.st.checkOffLoop = func(id uuid.UUID, token uint64, pk PeerKey) { tokens = append(tokens, token) }
+	hello := helloWithKey(epB, kb)
+	hello.Groups, hello.Status = []string{"g"}, 1
+	h.recvKey(idB, kb, hello)
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgWhisper, Sequence: 2, Content: [][]byte{[]byte("one")}})
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgShout, Sequence: 3, Group: "g", Content: [][]byte{[]byte("two"), []byte("2b")}})
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgJoin, Sequence: 4, Group: "h", Status: 2})
+	h.recvKey(idB, kb, &zremsg.Msg{ID: zremsg.MsgShout, Sequence: 5, Group: "h", Content: [][]byte{[]byte("three")}})
+	if len(tokens) != 1 {
+		t.Fatalf("%d checks started, want 1", len(tokens))
+	}
+	h.wantEvents() // nothing before the verdict
+	h.st.onVerdict(verdict{id: idB, token: tokens[0], key: kb}, h.now)
+	h.wantEvents("ENTER peer", "JOIN peer g", "WHISPER peer one", "SHOUT peer g two|2b", "JOIN peer h", "SHOUT peer h three")
+	if got := h.stats.snapshot().SequenceGaps; got != 0 {
+		t.Fatalf("SequenceGaps = %d", got)
 	}
 }

@@ -23,9 +23,9 @@ const (
 	VersionV3 uint8 = 3
 )
 
-// headerSize is the size of the fixed part of every message: signature,
-// id, version and sequence.
-const headerSize = 6
+// HeaderSize is the size of the fixed part of every message's first
+// frame: signature, id, version and sequence.
+const HeaderSize = 6
 
 // MsgID is the type of a ZRE message, the third octet of its first frame.
 type MsgID uint8
@@ -199,6 +199,14 @@ func (m *Msg) appendEncode(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// SetSequence writes seq into first, a first frame that AppendEncode
+// made: copies of one message for several peers differ only in their
+// sequence numbers, so a sender can encode it once and number each copy.
+// It panics if first is shorter than the fixed header.
+func SetSequence(first []byte, seq uint16) {
+	binary.BigEndian.PutUint16(first[4:HeaderSize], seq)
+}
+
 // Frames returns the whole message ready for ZMTP: the first frame, then
 // the content frames (shared with m.Content, not copied).
 func (m *Msg) Frames() ([][]byte, error) {
@@ -212,7 +220,7 @@ func (m *Msg) Frames() ([][]byte, error) {
 }
 
 func (m *Msg) encodedSizeHint() int {
-	n := headerSize
+	n := HeaderSize
 	switch m.ID {
 	case MsgHello:
 		n += 1 + len(m.Endpoint) + 4 + 1 + 1 + len(m.Name) + 4
@@ -372,8 +380,8 @@ func (m *Msg) UnmarshalFrames(frames [][]byte) error {
 		return fmt.Errorf("%w: no frames", ErrMalformed)
 	}
 	f := frames[0]
-	if len(f) < headerSize {
-		return fmt.Errorf("%w: first frame is %d octets, shorter than the %d-octet header", ErrMalformed, len(f), headerSize)
+	if len(f) < HeaderSize {
+		return fmt.Errorf("%w: first frame is %d octets, shorter than the %d-octet header", ErrMalformed, len(f), HeaderSize)
 	}
 	if sig := binary.BigEndian.Uint16(f); sig != Signature {
 		return fmt.Errorf("%w: bad signature %#04x, want %#04x", ErrMalformed, sig, Signature)
@@ -389,7 +397,7 @@ func (m *Msg) UnmarshalFrames(frames [][]byte) error {
 		return fmt.Errorf("%w: %s: %d extra frames after a message without content", ErrMalformed, id, len(frames)-1)
 	}
 	*m = Msg{ID: id, Version: f[3], Sequence: binary.BigEndian.Uint16(f[4:])}
-	if len(f) == headerSize {
+	if len(f) == HeaderSize {
 		// Fast path: nothing to convert (WHISPER, PING, PING-OK, GOODBYE).
 		switch id {
 		case MsgWhisper:
@@ -399,7 +407,7 @@ func (m *Msg) UnmarshalFrames(frames [][]byte) error {
 			return nil
 		}
 	}
-	d := decoder{id: id, s: string(f), off: headerSize}
+	d := decoder{id: id, s: string(f), off: HeaderSize}
 	switch id {
 	case MsgHello:
 		m.Endpoint = d.str("endpoint")
