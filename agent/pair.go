@@ -176,6 +176,11 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("no device paired within %s: %w", timeout, err)
+		} else if msg, hint := pairing.Explain(err); msg != "" {
+			// One sentence for the person at the client, as the
+			// one-shot "zyre pair" says it.
+			psend(client.Response{Error: "pair: " + msg, Hint: hint})
+			return
 		}
 		fail(err)
 		return

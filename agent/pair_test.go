@@ -423,3 +423,28 @@ func FuzzTrustRequest(f *testing.F) {
 		}
 	})
 }
+
+// A pairing that fails through the agent is said in one sentence with a
+// hint, as the one-shot "zyre pair" says it (pairing.Explain), not as the
+// layers' chain of "pairing: ...".
+func TestPairFailureExplained(t *testing.T) {
+	alice := newDevice(t, "alice")
+	sock := filepath.Join(t.TempDir(), "run", client.SocketName)
+	startSecureAgent(t, alice, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	p, done := showPair(t, ctx, sock, client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}, client.PairHandler{})
+	typo := []byte(p.Token)
+	if typo[30] == 'A' { // still base32: a checksum error
+		typo[30] = 'B'
+	} else {
+		typo[30] = 'A'
+	}
+	_, err := dial(t, sock).Pair(ctx, client.PairArgs{Token: string(typo), Loopback: true}, client.PairHandler{})
+	var ae *client.Error
+	if !errors.As(err, &ae) || ae.Text != "pair: the token is mistyped or damaged (its checksum does not match)" || ae.Hint == "" {
+		t.Fatalf("a mistyped token through the agent: %#v (%v), want one sentence with a hint", ae, err)
+	}
+	cancel() // the token shown meanwhile is not used
+	<-done
+}

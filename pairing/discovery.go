@@ -52,6 +52,9 @@ type announcement struct {
 	port uint16
 }
 
+// errNotAnnounced: discovery heard no announcement of the code (Explain).
+var errNotAnnounced = errors.New("no announcement")
+
 func (a announcement) appendMarshal(b []byte) []byte {
 	b = append(b, annMagic...)
 	b = append(b, annVersion)
@@ -212,7 +215,7 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		case <-grace:
 			return first.String(), nil
 		case <-deadline.C:
-			return "", fmt.Errorf("pairing: no displayer announced this code on %s within %s: %w", where, opts.Timeout, ErrUnreachable)
+			return "", fmt.Errorf("pairing: no device on %s showed this code within %s: %w: %w", where, opts.Timeout, errNotAnnounced, ErrUnreachable)
 		case <-ctx.Done():
 			return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
 		}

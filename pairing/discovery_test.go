@@ -53,6 +53,10 @@ func TestDiscoverNothing(t *testing.T) {
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "on lo") {
 		t.Fatalf("Discover with no displayer: %v, want ErrUnreachable on lo", err)
 	}
+	// Explained as a code nobody shows (a typo, most often).
+	if msg, hint := Explain(err); !strings.HasPrefix(msg, "no device on lo") || !strings.Contains(hint, "check the code") {
+		t.Fatalf("Explain: %q, %q", msg, hint)
+	}
 }
 
 // broadcastLoopback sends payload to 127.255.255.255:port until stop.

@@ -66,10 +66,20 @@ type Response struct {
 	ID     uint64          `json:"id"`
 	OK     bool            `json:"ok"`
 	Error  string          `json:"error,omitempty"`
+	Hint   string          `json:"hint,omitempty"` // with Error: what the user may do next
 	Result json.RawMessage `json:"result,omitempty"`
 	Event  *Event          `json:"event,omitempty"`
 	Pair   *PairProgress   `json:"pair,omitempty"` // a step of "pair" (pair.go)
 }
+
+// Error is a failure the agent reported: its text, and a hint of what
+// to do next when it has one.
+type Error struct {
+	Text string
+	Hint string
+}
+
+func (e *Error) Error() string { return "agent: " + e.Text }
 
 // Info describes the agent and its node ("info").
 type Info struct {

@@ -153,7 +153,7 @@ func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairRe
 			switch {
 			case !r.OK:
 				stopAsking()
-				return PairResult{}, fmt.Errorf("agent: %s", r.Error)
+				return PairResult{}, &Error{Text: r.Error, Hint: r.Hint}
 			case r.Pair == nil:
 				stopAsking()
 				var res PairResult

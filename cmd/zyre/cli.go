@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 )
 
@@ -154,14 +155,15 @@ func withHint(err error, hint string) error {
 func hints(err error) []string {
 	var out []string
 	for err != nil {
-		if h, ok := err.(*hintError); ok && h.hint != "" {
-			dup := false
-			for _, o := range out {
-				dup = dup || o == h.hint
-			}
-			if !dup {
-				out = append(out, h.hint)
-			}
+		hint := ""
+		switch e := err.(type) {
+		case *hintError:
+			hint = e.hint
+		case *client.Error: // the agent's own hint
+			hint = e.Hint
+		}
+		if hint != "" && !slices.Contains(out, hint) {
+			out = append(out, hint)
 		}
 		switch u := err.(type) {
 		case interface{ Unwrap() error }:

@@ -88,7 +88,7 @@ func TestPairThroughAgentCLI(t *testing.T) {
 	// protocol error (the pairing cannot outlive its token anyway), and
 	// one of 0 or less is a usage error, not the agent's default.
 	code, _, errs = runPairCmd(ctx, "--home", homeA, "--socket", sock, "--loopback", "--code", "1234-5678-9012", "--peer", "127.0.0.1:1", "--timeout", "2h")
-	if code != 1 || !strings.Contains(errs, "unreachable") || strings.Contains(errs, "timeout_ms") {
+	if code != 1 || !strings.Contains(errs, "the showing device did not answer") || strings.Contains(errs, "timeout_ms") {
 		t.Fatalf("pair --timeout 2h through the agent: exit %d\n%s", code, errs)
 	}
 	for _, d := range []string{"0", "-1s", "100us"} {

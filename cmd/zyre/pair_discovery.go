@@ -61,57 +61,17 @@ func pairFailure(err error, timeout time.Duration) error {
 	return withHint(&sentenceError{msg, err}, hint)
 }
 
-// newCodeHint is the advice after a failure that burns the code or token.
-const newCodeHint = "start again with a new code (`zyre pair` on the showing device)"
-
-// pairingSentence is the one sentence (and a hint, or "") that says why a
-// pairing failed, from the pairing sentinel err wraps; "" when err wraps
-// none.
+// pairingSentence is pairing.Explain with the CLI's own two causes of a
+// refusal: no terminal to ask on, and a comparison not confirmed.
 func pairingSentence(err error) (msg, hint string) {
-	var remote *pairing.RemoteError
-	fromPeer := errors.As(err, &remote)
 	switch {
-	case errors.Is(err, pairing.ErrWrongCode):
-		return "the short code did not match (mistyped, or someone in the middle); nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrCodeUsed):
-		return "this short code was tried already (one try per code); nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrBurnt):
-		return "the token was destroyed after too many failed attempts; nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrExpired):
-		return "the pairing token has expired; nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrUsed):
-		return "the pairing token was used already (a token pairs one device); nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrChecksum):
-		return "the token is mistyped or damaged (its checksum does not match)", "copy the token again, or scan its QR code"
-	case errors.Is(err, pairing.ErrBadToken):
-		return "not a pairing token (ZYRE:...)", ""
-	case errors.Is(err, pairing.ErrBadCode):
-		return fmt.Sprintf("not a short code: want %d digits", pairing.CodeDigits), ""
-	case errors.Is(err, pairing.ErrBadProof):
-		return "the other device did not prove the pairing secret (a damaged token, or someone in the middle); nothing was recorded", newCodeHint
-	case errors.Is(err, pairing.ErrHandshake):
-		return "the device at the token's address does not hold the token's key (someone in the middle?); nothing was recorded", ""
-	case errors.Is(err, pairing.ErrRefused) && fromPeer:
-		// Its reason (such as a revoked key) is worth reading once.
-		why := strings.ReplaceAll(remote.Text, "pairing: ", "")
-		why = strings.TrimSuffix(why, ": "+strings.TrimPrefix(pairing.ErrRefused.Error(), "pairing: "))
-		return fmt.Sprintf("the other device refused the pairing (it said: %s); nothing was recorded", why), ""
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNoTerminal.Error()):
 		return "nobody compared the comparison numbers (stdin is not a terminal); nothing was recorded", "run it on a terminal, or pass --yes when the numbers are compared another way"
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNotConfirmed.Error()):
 		// (pairing keeps the Confirm's error as text)
 		return "the comparison numbers were not confirmed; nothing was recorded", ""
-	case errors.Is(err, pairing.ErrRefused):
-		return "pairing refused: " + strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
-	case errors.Is(err, pairing.ErrAmbiguous):
-		return strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
-	case errors.Is(err, pairing.ErrUnreachable):
-		// The outermost layer says where; the sentinel's own text
-		// ("displayer unreachable") adds nothing.
-		t := strings.TrimSuffix(err.Error(), ": "+pairing.ErrUnreachable.Error())
-		return "the showing device did not answer: " + strings.ReplaceAll(t, "pairing: ", ""), "check that both devices are on the same network and that it still shows the code"
 	}
-	return "", ""
+	return pairing.Explain(err)
 }
 
 // errNoTerminal: no terminal to ask the comparison on, and no --yes.

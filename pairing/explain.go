@@ -1,0 +1,60 @@
+package pairing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// newCodeHint is the advice after a failure that burns the code or token.
+const newCodeHint = "start again with a new code (`zyre pair` on the showing device)"
+
+// Explain says in one sentence, for a person, why a pairing failed, from
+// the sentinel err wraps, with a hint of what to do next (or ""): the
+// layers' "pairing: ... pairing: ..." and the other side's own wording of
+// the same cause are left out. It returns "", "" when err wraps none.
+func Explain(err error) (sentence, hint string) {
+	var remote *RemoteError
+	fromPeer := errors.As(err, &remote)
+	switch {
+	case errors.Is(err, ErrWrongCode):
+		return "the short code did not match (mistyped, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrCodeUsed):
+		return "this short code was tried already (one try per code); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrBurnt):
+		return "the token was destroyed after too many failed attempts; nothing was recorded", newCodeHint
+	case errors.Is(err, ErrExpired):
+		return "the pairing token has expired; nothing was recorded", newCodeHint
+	case errors.Is(err, ErrUsed):
+		return "the pairing token was used already (a token pairs one device); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrChecksum):
+		return "the token is mistyped or damaged (its checksum does not match)", "copy the token again, or scan its QR code"
+	case errors.Is(err, ErrBadToken):
+		return "not a pairing token (ZYRE:...)", ""
+	case errors.Is(err, ErrBadCode):
+		return fmt.Sprintf("not a short code: want %d digits", CodeDigits), ""
+	case errors.Is(err, ErrBadProof):
+		return "the other device did not prove the pairing secret (a damaged token, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrHandshake):
+		return "the device at the token's address does not hold the token's key (someone in the middle?); nothing was recorded", ""
+	case errors.Is(err, ErrRefused) && fromPeer:
+		// Its reason (such as a revoked key) is worth reading once.
+		why := strings.ReplaceAll(remote.Text, "pairing: ", "")
+		why = strings.TrimSuffix(why, ": "+strings.TrimPrefix(ErrRefused.Error(), "pairing: "))
+		return fmt.Sprintf("the other device refused the pairing (it said: %s); nothing was recorded", why), ""
+	case errors.Is(err, ErrRefused):
+		return "pairing refused: " + strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
+	case errors.Is(err, ErrAmbiguous):
+		return strings.ReplaceAll(err.Error(), "pairing: ", ""), ""
+	case errors.Is(err, errNotAnnounced):
+		// Discovery found nobody: a mistyped code looks exactly so.
+		t := strings.TrimSuffix(err.Error(), ": "+errNotAnnounced.Error()+": "+ErrUnreachable.Error())
+		return strings.ReplaceAll(t, "pairing: ", ""), "check the code (a typo finds nobody), and that the other device still shows it on this network"
+	case errors.Is(err, ErrUnreachable):
+		// The outermost layer says where; the sentinel's own text
+		// ("displayer unreachable") adds nothing.
+		t := strings.TrimSuffix(err.Error(), ": "+ErrUnreachable.Error())
+		return "the showing device did not answer: " + strings.ReplaceAll(t, "pairing: ", ""), "check that both devices are on the same network and that it still shows the code"
+	}
+	return "", ""
+}
