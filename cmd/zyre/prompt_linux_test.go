@@ -112,3 +112,93 @@ func echo(t *testing.T, tty *os.File) bool {
 	}
 	return tio.Lflag&unix.ECHO != 0
 }
+
+// TestReceivePromptInterrupt: one Ctrl-C at "zyre receive"'s accept
+// question (user trial 2, #9) ends the command with status 130; it used to
+// decline the offer and wait for the next one, until a second Ctrl-C.
+// Loopback only.
+func TestReceivePromptInterrupt(t *testing.T) {
+	zyre, err := exec.LookPath("zyre") // testscript.Main's copy of this binary
+	if err != nil {
+		t.Skip("no zyre command on PATH:", err)
+	}
+	dir := t.TempDir()
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "ZYRE_AGENT_SOCKET=", "ZYRE_PASSPHRASE_FILE=", "ZYRE_HOME=")
+	homeA, homeB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, h := range []struct{ home, name string }{{homeA, "laptop"}, {homeB, "tablet"}} {
+		c := exec.Command(zyre, "keys", "init", "--insecure-plaintext", "--home", h.home, "--name", h.name)
+		c.Env = env
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("keys init: %v\n%s", err, out)
+		}
+	}
+	file := filepath.Join(dir, "note.txt")
+	if err := os.WriteFile(file, []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(randomBeaconPort())
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip("no pty:", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	recv := exec.Command(zyre, "receive", "--dir", filepath.Join(dir, "in"), "--trust", "tofu", "--home", homeB, "--loopback", "--port", port)
+	recv.Env = env
+	recv.Stdin, recv.Stdout, recv.Stderr = tty, tty, tty
+	recv.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- recv.Wait() }()
+	send := exec.Command(zyre, "send", "tablet", file, "--trust", "tofu", "--home", homeA, "--loopback", "--port", port, "--wait", "1m", "--progress", "0")
+	send.Env = env
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Process.Kill(); send.Wait() })
+
+	var out bytes.Buffer
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := ptmx.Read(buf)
+			out.Write(buf[:n])
+			if strings.Contains(out.String(), "? [y/N] ") {
+				read <- nil
+				return
+			}
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatalf("reading the terminal: %v\n%s", err, out.String())
+		}
+	case err := <-done:
+		t.Fatalf("zyre receive ended before its question: %v\n%s", err, out.String())
+	case <-time.After(2 * time.Minute):
+		recv.Process.Kill()
+		t.Fatalf("no question in two minutes:\n%s", out.String())
+	}
+	if _, err := ptmx.Write([]byte{3}); err != nil { // one Ctrl-C
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want status 130\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		recv.Process.Kill()
+		t.Fatalf("one Ctrl-C did not end zyre receive in a minute\n%s", out.String())
+	}
+}

@@ -291,7 +291,10 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 			isAuto := auto(p)
 			ok := r.yes || isAuto
 			if !ok && r.ask {
-				ok = r.askUser(env, what, e.Files, e.Count)
+				ok = r.askUser(ctx, env, what, e.Files, e.Count)
+			}
+			if err := ctx.Err(); err != nil {
+				return false, err // Ctrl-C at the question
 			}
 			if !ok {
 				fmt.Fprintf(env.stderr, "zyre: declined %s\n", what)

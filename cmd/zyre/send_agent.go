@@ -107,7 +107,7 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 		Yes: r.yes, Ask: r.ask}, func(e client.TransferEvent) bool {
 		switch e.Kind {
 		case client.XferOffer:
-			return r.askUser(env, offerText(e), e.Files, e.Count)
+			return r.askUser(ctx, env, offerText(e), e.Files, e.Count)
 		case client.XferAccepted:
 			fmt.Fprintf(env.stderr, "zyre: accepted %s%s\n", offerText(e), autoText(e.Text == "auto-accept"))
 			bar = newTransferBar(env, "receiving", e.Total, f.progress)
@@ -230,8 +230,9 @@ func (r *receiveArgs) auto(env *cliEnv, peer uuid.UUID, key curve.PublicKey, ok 
 	return yes
 }
 
-// askUser asks on the terminal whether to accept an offer.
-func (r *receiveArgs) askUser(env *cliEnv, what string, files []client.OfferFile, count int) bool {
+// askUser asks on the terminal whether to accept an offer; ctx ending
+// (Ctrl-C) ends the question with a no, and the command with ctx.
+func (r *receiveArgs) askUser(ctx context.Context, env *cliEnv, what string, files []client.OfferFile, count int) bool {
 	for i, fl := range files {
 		if i == client.EventFiles {
 			break
@@ -242,9 +243,19 @@ func (r *receiveArgs) askUser(env *cliEnv, what string, files []client.OfferFile
 		fmt.Fprintf(env.stderr, "  ... and %d more\n", count-client.EventFiles)
 	}
 	fmt.Fprintf(env.stderr, "accept %s into %s? [y/N] ", what, r.abs)
-	line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes"
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case line := <-answer:
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes"
+	case <-ctx.Done():
+		fmt.Fprintln(env.stderr)
+		return false
+	}
 }
 
 // summary prints what was received.
