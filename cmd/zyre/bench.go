@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -74,6 +73,7 @@ func runBench(ctx context.Context, env *cliEnv, args []string) error {
 // benchFlags are the flags of "zyre bench local/remote/idle": where the
 // nodes run.
 type benchFlags struct {
+	env      *cliEnv
 	fs       *flag.FlagSet
 	port     int
 	iface    string
@@ -85,7 +85,7 @@ type benchFlags struct {
 }
 
 func newBenchFlags(env *cliEnv, cmd string, timeout time.Duration) *benchFlags {
-	f := &benchFlags{fs: flag.NewFlagSet("zyre bench "+cmd, flag.ContinueOnError)}
+	f := &benchFlags{env: env, fs: flag.NewFlagSet("zyre bench "+cmd, flag.ContinueOnError)}
 	f.fs.SetOutput(env.stderr)
 	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
 	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address` (default: that of the default route)")
@@ -100,7 +100,7 @@ func newBenchFlags(env *cliEnv, cmd string, timeout time.Duration) *benchFlags {
 // parse parses flags and up to max positional integers (flags may come
 // before, between or after them) and returns the integers.
 func (f *benchFlags) parse(args []string, max int) ([]int, error) {
-	pos, err := parseInterleaved(f.fs, args)
+	pos, err := parseInterleaved(f.env, f.fs, args)
 	if err != nil {
 		return nil, err
 	}
@@ -125,23 +125,9 @@ func (f *benchFlags) parse(args []string, max int) ([]int, error) {
 }
 
 // parseInterleaved parses flags found anywhere in args and returns the
-// positional arguments in order.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.Usage = func() { printFlagUsage(fs.Output(), fs, benchSynopsis(fs.Name())) }
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+// positional arguments in order, as every command does (parseFlags).
+func parseInterleaved(env *cliEnv, fs *flag.FlagSet, args []string) ([]string, error) {
+	return parseFlags(env, fs, benchSynopsis(fs.Name()), args)
 }
 
 // config is the configuration of one bench node. With --secure every node

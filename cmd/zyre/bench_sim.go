@@ -27,7 +27,7 @@ func runBenchSim(ctx context.Context, env *cliEnv, args []string) error {
 	timeout := fs.Duration("timeout", sim.DefaultTimeout, "bound on each phase")
 	secure := fs.Bool("secure", false, "run the nodes in secure mode (a key pair each; the in-memory network stands in for CURVE)")
 	memprof := fs.String("memprofile", "", "write a heap profile taken at full mesh to `file` (go tool pprof)")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(env, fs, args)
 	if err != nil {
 		return err
 	}

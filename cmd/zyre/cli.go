@@ -24,6 +24,9 @@ import (
 	"github.com/zyre-go/zyre/keystore"
 )
 
+// flagDash finds a flag named -name in the flag package's errors.
+var flagDash = regexp.MustCompile(`(: |flag )-(\w)`)
+
 // parseFlags parses fs's flags wherever they are among args and returns the
 // positional arguments in order. "--" ends the flags: everything after it
 // is positional. -h and --help give flag.ErrHelp after printing synopsis and
@@ -40,7 +43,8 @@ func parseFlags(env *cliEnv, fs *flag.FlagSet, synopsis string, args []string) (
 			return nil, err
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			// The flag package names a flag -name; we write --name.
+			return nil, fmt.Errorf("%w: %s", errUsage, flagDash.ReplaceAllString(err.Error(), "${1}--$2"))
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
