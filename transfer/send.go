@@ -187,6 +187,10 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
+// unansweredNotice is how long an offer goes unanswered before Send says
+// so through SendOptions.Notify (once).
+const unansweredNotice = 5 * time.Second
+
 // ErrRejected: the receiver said no.
 var ErrRejected = errors.New("transfer: the receiver rejected the offer")
 
@@ -220,6 +224,7 @@ type sender struct {
 	awaySince time.Time
 	accepted  bool
 	offered   time.Time
+	nudged    bool // the notice of an unanswered offer was given
 
 	file    int   // the file being sent
 	acked   int64 // of file: the receiver holds everything before
@@ -292,6 +297,11 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 			if !s.accepted {
 				if now.After(acceptBy) {
 					return Result{}, fmt.Errorf("transfer: no answer to the offer in %v", s.opts.AcceptWait)
+				}
+				if !s.nudged && now.Sub(acceptBy.Add(-s.opts.AcceptWait)) >= unansweredNotice {
+					// Said once: an offer nobody answers looks like a hang.
+					s.nudged = true
+					s.notify(fmt.Sprintf("%s has not answered the offer yet: is anyone receiving there? (waiting up to %v)", remoteText(s.n.PeerName(s.peer)), s.opts.AcceptWait))
 				}
 				if now.Sub(s.offered) >= 2*time.Second {
 					s.offer()

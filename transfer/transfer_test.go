@@ -680,11 +680,17 @@ func TestIgnoredOfferUnanswered(t *testing.T) {
 			}})
 		recvErr <- err
 	}()
-	// The sender offers every 2 s; with no answer in 5 s it gives up
-	// (AcceptWait), not rejected.
-	_, err = Send(ctx, a, b.UUID(), s, SendOptions{AcceptWait: 5 * time.Second})
+	// The sender offers every 2 s; it says once that nobody answers (after
+	// unansweredNotice), and with no answer in AcceptWait it gives up, not
+	// rejected.
+	var notices []string
+	_, err = Send(ctx, a, b.UUID(), s, SendOptions{AcceptWait: unansweredNotice + 2*time.Second,
+		Notify: func(m string) { notices = append(notices, m) }})
 	if err == nil || errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "no answer to the offer") {
 		t.Fatalf("Send to a receiver that ignores it: %v", err)
+	}
+	if len(notices) != 1 || !strings.Contains(notices[0], "bob has not answered the offer yet") {
+		t.Fatalf("notices %q, want one that bob has not answered", notices)
 	}
 	if asked.Load() != 0 {
 		t.Fatal("an ignored offer was asked about")
