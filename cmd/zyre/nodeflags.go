@@ -152,10 +152,10 @@ func (f *nodeFlags) check() error {
 	if f.ephemeral {
 		f.secure = true
 	}
-	if flagSet(f.fs, "passphrase-file") {
-		// A passphrase is for this device's identity: asking for it says
-		// secure mode (private by default), never a plain node that
-		// ignores it.
+	if flagSet(f.fs, "passphrase-file") || flagSet(f.fs, "home") {
+		// A passphrase or a home is for this device's identity: asking
+		// for it says secure mode (private by default), never a plain
+		// node in clear that ignores it (usertry2 #1).
 		f.secure = true
 	}
 	if f.port <= 0 || f.port > 65535 {
