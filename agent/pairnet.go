@@ -21,6 +21,9 @@ type Network struct {
 	// Bind is the host the node's inbox listens on (zre.Config.Bind
 	// without its port); "" for all addresses (127.0.0.1 with Loopback).
 	Bind string
+	// Port is the node's UDP beacon port (zre.BeaconConfig.Port), said
+	// in Info; 0 when not known.
+	Port int
 }
 
 // errWiderNetwork is a pair request's network beyond the node's.

@@ -373,7 +373,8 @@ func (s *Server) handle(ctx context.Context, req client.Request) (any, error) {
 	case "info":
 		i := client.Info{Protocol: client.ProtocolVersion, Version: s.cfg.Version, PID: os.Getpid(), Name: n.Name(),
 			UUID: n.UUID().String(), Endpoint: n.Endpoint(), Secure: n.Secure(), Home: s.cfg.Home,
-			Groups: n.OwnGroups(), Started: s.started}
+			Groups: n.OwnGroups(), Started: s.started,
+			BeaconPort: s.cfg.Network.Port, Interface: s.cfg.Network.Interface, Loopback: s.cfg.Network.Loopback}
 		if i.Groups == nil {
 			i.Groups = []string{}
 		}

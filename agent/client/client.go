@@ -95,6 +95,13 @@ type Info struct {
 	Home        string    `json:"home,omitempty"`
 	Groups      []string  `json:"groups"`
 	Started     time.Time `json:"started"`
+	// Where the node runs, as "zyre agent" was told: its beacon port
+	// (0: not said, an older agent), --interface ("" for that of the
+	// default route) and --loopback. A command compares them with its
+	// own flags (a differing one asks for a second node).
+	BeaconPort int    `json:"beacon_port,omitempty"`
+	Interface  string `json:"interface,omitempty"`
+	Loopback   bool   `json:"loopback,omitempty"`
 }
 
 // Presence values of a Member.

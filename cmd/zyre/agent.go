@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
@@ -73,20 +72,7 @@ func (a *agentFlags) dial(ctx context.Context, env *cliEnv, fs *flag.FlagSet, al
 		}
 		return nil, nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	c, err := client.Dial(dctx, a.path(env))
-	if err != nil {
-		if a.socket != "" || errors.Is(err, client.ErrForeignAgent) {
-			return nil, withHint(err, `is "zyre agent --socket `+a.socket+`" running?`)
-		}
-		return nil, nil
-	}
-	if _, err := c.Info(dctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("the agent at %s: %w", a.path(env), err)
-	}
-	return c, nil
+	return a.connect(ctx, env)
 }
 
 // runAgent implements "zyre agent".
@@ -150,7 +136,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Secret: f.secret, ReceiveDir: *recvDir,
 		Notify: func(msg string) { fmt.Fprintln(env.stderr, "zyre: "+terminalText(msg)) }, Socket: sock, Home: home, Version: version, Logger: log,
-		Network: agent.Network{Interface: f.iface, Loopback: f.loopback}, PairAnyNetwork: *anyNet,
+		Network: agent.Network{Interface: f.iface, Loopback: f.loopback, Port: f.port}, PairAnyNetwork: *anyNet,
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))

@@ -31,7 +31,7 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 	if *wait <= 0 {
 		return fmt.Errorf("%w: --wait %s: want a positive duration", errUsage, *wait)
 	}
-	c, err := a.dial(ctx, env, f.fs, "public")
+	c, _, err := a.nodeAgent(ctx, env, f, "public")
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,11 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 		rv.own.Store(&own)
 		return chatPrivate(ctx, env, f, n, rv, group, *wait)
 	}
-	fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s\n", group, n.Name(), uuidText(n.UUID()))
+	if f.secure {
+		fmt.Fprintf(env.stderr, "zyre: chatting in %s as %s %s: --public, every peer of the group reads it\n", group, n.Name(), uuidText(n.UUID()))
+	} else {
+		fmt.Fprintf(env.stderr, "zyre: chatting in %s in clear as %s %s (plain ZRE, no --secure): anyone on the network reads it\n", group, n.Name(), uuidText(n.UUID()))
+	}
 
 	return chatPublic(ctx, env, f, n, group, *wait)
 }

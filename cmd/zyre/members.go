@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -75,7 +74,7 @@ func membersJSON(ms []client.Member) []memberJSON {
 // members lists the members from the agent, or from a node of this
 // command's own run for wait.
 func members(ctx context.Context, env *cliEnv, f *nodeFlags, a *agentFlags, wait time.Duration) ([]client.Member, error) {
-	c, err := a.dial(ctx, env, f.fs)
+	c, reason, err := a.nodeAgent(ctx, env, f)
 	if err != nil {
 		return nil, err
 	}
@@ -102,27 +101,11 @@ func members(ctx context.Context, env *cliEnv, f *nodeFlags, a *agentFlags, wait
 		}
 	}
 	ms := tr.Members(n, f.trustStore)
-	fmt.Fprintf(env.stderr, "zyre: %s: %d peers seen by a node of this command in %v\n", ownNodeReason(f.fs, a), len(ms), wait)
+	fmt.Fprintf(env.stderr, "zyre: %s: %d peers seen by a node of this command in %v\n", reason, len(ms), wait)
+	if len(ms) == 0 && !f.secure {
+		fmt.Fprintln(env.stderr, `zyre: hint: a plain node sees no secure peer: start "zyre agent" (this command then asks it), or pass --secure`)
+	}
 	return ms, nil
-}
-
-// ownNodeReason says why a command ran a node of its own rather than use
-// the agent's (agentFlags.dial): --no-agent, a flag that configures a
-// node, or no agent answering.
-func ownNodeReason(fs *flag.FlagSet, a *agentFlags) string {
-	if a.noAgent {
-		return "--no-agent"
-	}
-	own := ""
-	fs.Visit(func(f *flag.Flag) {
-		if !nodeOnlyFlags[f.Name] && own == "" {
-			own = f.Name
-		}
-	})
-	if own != "" {
-		return "--" + own + " configures a node of this command's own, not the agent's"
-	}
-	return "no agent"
 }
 
 func printMembers(w io.Writer, ms []client.Member) error {

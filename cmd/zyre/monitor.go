@@ -26,7 +26,7 @@ func runMonitor(ctx context.Context, env *cliEnv, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	c, err := a.dial(ctx, env, f.fs)
+	c, _, err := a.nodeAgent(ctx, env, f)
 	if err != nil {
 		return err
 	}

@@ -107,15 +107,20 @@ var nodeSynopses = map[string]string{
 Print every event of a node, one line each, until interrupted: ENTER,
 EXIT, JOIN, LEAVE, SHOUT, WHISPER, LEADER, EVASIVE, SILENT, and in secure
 mode REFUSED and KEY CHANGED. With an agent running ("zyre agent"), the
-events of its node; else of a node run by this command: a plain one, or
-with --secure (or --passphrase-file) this device's identity.`,
+events of its node (also with --secure, --home or --passphrase-file when
+they name the identity it runs); else of a node run by this command: a
+plain one, or with --secure (or --home, --passphrase-file) this device's
+identity.`,
 	"chat": `usage: zyre chat [flags]
 
 Chat in a group (--group, default "chat"): each line read from stdin is
 shouted to the group, and every event is printed. In secure mode the lines
 are sealed to the group's trusted members unless --public. With an agent
-running ("zyre agent"), the chat goes through its node. It ends at the end
-of stdin or when interrupted.`,
+running ("zyre agent"), the chat goes through its node (also with
+--secure, --home or --passphrase-file when they name the identity it
+runs). Without --secure, --home, --passphrase-file or an agent, the chat
+is plain ZRE, in clear, and says so. It ends at the end of stdin or when
+interrupted.`,
 	"demo": `usage: zyre demo [flags]
 
 Run three nodes on loopback and show what they do: discovery, groups,
@@ -152,10 +157,10 @@ func (f *nodeFlags) check() error {
 	if f.ephemeral {
 		f.secure = true
 	}
-	if flagSet(f.fs, "passphrase-file") {
-		// A passphrase is for this device's identity: asking for it says
-		// secure mode (private by default), never a plain node that
-		// ignores it.
+	if flagSet(f.fs, "passphrase-file") || flagSet(f.fs, "home") {
+		// A passphrase or a home is for this device's identity: asking
+		// for it says secure mode (private by default), never a plain
+		// node in clear that ignores it (usertry2 #1).
 		f.secure = true
 	}
 	if f.port <= 0 || f.port > 65535 {
