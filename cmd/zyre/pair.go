@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -242,22 +241,14 @@ func confirmNumber(env *cliEnv, out io.Writer, yes bool) func(context.Context, p
 			}
 			return nil
 		}
-		fmt.Fprintf(env.stderr, "does the other screen show %s? [y/N] ", terminalText(r.Comparison))
-		answer := make(chan string, 1)
-		go func() {
-			line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-			answer <- line
-		}()
-		select {
-		case line := <-answer:
-			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-				return errNotConfirmed
-			}
-			return nil
-		case <-ctx.Done():
-			fmt.Fprintln(env.stderr)
-			return ctx.Err()
+		yes, err := askYes(ctx, env, fmt.Sprintf("does the other screen show %s?", terminalText(r.Comparison)))
+		if err != nil {
+			return err
 		}
+		if !yes {
+			return errNotConfirmed
+		}
+		return nil
 	}
 }
 

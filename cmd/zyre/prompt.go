@@ -7,9 +7,12 @@ package main
 // calls).
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -112,5 +115,25 @@ func readLine(fd int) ([]byte, error) {
 			}
 			return nil, io.EOF
 		}
+	}
+}
+
+// askYes asks question (with " [y/N] ") on env.stderr and reads the answer
+// from env.stdin: yes for "y" or "yes". ctx ending (Ctrl-C) ends the
+// question with ctx's error; the line read meanwhile is left unread.
+func askYes(ctx context.Context, env *cliEnv, question string) (bool, error) {
+	fmt.Fprintf(env.stderr, "%s [y/N] ", question)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case line := <-answer:
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", nil
+	case <-ctx.Done():
+		fmt.Fprintln(env.stderr)
+		return false, ctx.Err()
 	}
 }

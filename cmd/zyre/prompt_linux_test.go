@@ -53,35 +53,7 @@ func TestPromptInterrupt(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 
-	// Read the terminal until the prompt shows.
-	var out bytes.Buffer
-	read := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 1024)
-		for {
-			n, err := ptmx.Read(buf)
-			out.Write(buf[:n])
-			if strings.Contains(out.String(), "passphrase for this node's keys: ") {
-				read <- nil
-				return
-			}
-			if err != nil {
-				read <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-read:
-		if err != nil {
-			t.Fatalf("reading the terminal: %v\n%s", err, out.String())
-		}
-	case err := <-done:
-		t.Fatalf("zyre ended before its prompt: %v\n%s", err, out.String())
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("no prompt in a minute:\n%s", out.String())
-	}
+	readUntil(t, ptmx, "passphrase for this node's keys: ", cmd, done, time.Minute)
 	if echo(t, tty) {
 		t.Error("the echo is on while the prompt shows")
 	}
@@ -102,6 +74,42 @@ func TestPromptInterrupt(t *testing.T) {
 	if !echo(t, tty) {
 		t.Error("the echo is off after zyre ended")
 	}
+}
+
+// readUntil reads the terminal ptmx until want shows, and returns what it
+// read; it fails t if cmd (its end reported on done) ends first, or after
+// within (cmd killed).
+func readUntil(t *testing.T, ptmx *os.File, want string, cmd *exec.Cmd, done <-chan error, within time.Duration) string {
+	t.Helper()
+	var out bytes.Buffer
+	read := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := ptmx.Read(buf)
+			out.Write(buf[:n])
+			if strings.Contains(out.String(), want) {
+				read <- nil
+				return
+			}
+			if err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Fatalf("reading the terminal: %v\n%s", err, out.String())
+		}
+	case err := <-done:
+		t.Fatalf("zyre ended before %q showed: %v\n%s", want, err, out.String())
+	case <-time.After(within):
+		cmd.Process.Kill()
+		t.Fatalf("no %q in %v:\n%s", want, within, out.String())
+	}
+	return out.String()
 }
 
 // echo reports whether the terminal's echo is on.
@@ -160,34 +168,7 @@ func TestReceivePromptInterrupt(t *testing.T) {
 	}
 	t.Cleanup(func() { send.Process.Kill(); send.Wait() })
 
-	var out bytes.Buffer
-	read := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 1024)
-		for {
-			n, err := ptmx.Read(buf)
-			out.Write(buf[:n])
-			if strings.Contains(out.String(), "? [y/N] ") {
-				read <- nil
-				return
-			}
-			if err != nil {
-				read <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-read:
-		if err != nil {
-			t.Fatalf("reading the terminal: %v\n%s", err, out.String())
-		}
-	case err := <-done:
-		t.Fatalf("zyre receive ended before its question: %v\n%s", err, out.String())
-	case <-time.After(2 * time.Minute):
-		recv.Process.Kill()
-		t.Fatalf("no question in two minutes:\n%s", out.String())
-	}
+	out := readUntil(t, ptmx, "? [y/N] ", recv, done, 2*time.Minute)
 	if _, err := ptmx.Write([]byte{3}); err != nil { // one Ctrl-C
 		t.Fatal(err)
 	}
@@ -195,10 +176,10 @@ func TestReceivePromptInterrupt(t *testing.T) {
 	case err := <-done:
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("exit %v, want status 130\n%s", err, out.String())
+			t.Errorf("exit %v, want status 130\n%s", err, out)
 		}
 	case <-time.After(time.Minute):
 		recv.Process.Kill()
-		t.Fatalf("one Ctrl-C did not end zyre receive in a minute\n%s", out.String())
+		t.Fatalf("one Ctrl-C did not end zyre receive in a minute\n%s", out)
 	}
 }

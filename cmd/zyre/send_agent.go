@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -242,20 +241,8 @@ func (r *receiveArgs) askUser(ctx context.Context, env *cliEnv, what string, fil
 	if count > client.EventFiles {
 		fmt.Fprintf(env.stderr, "  ... and %d more\n", count-client.EventFiles)
 	}
-	fmt.Fprintf(env.stderr, "accept %s into %s? [y/N] ", what, r.abs)
-	answer := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(env.stdin).ReadString('\n')
-		answer <- line
-	}()
-	select {
-	case line := <-answer:
-		a := strings.ToLower(strings.TrimSpace(line))
-		return a == "y" || a == "yes"
-	case <-ctx.Done():
-		fmt.Fprintln(env.stderr)
-		return false
-	}
+	yes, err := askYes(ctx, env, fmt.Sprintf("accept %s into %s?", what, r.abs))
+	return yes && err == nil
 }
 
 // summary prints what was received.
