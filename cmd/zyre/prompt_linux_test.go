@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
+	"github.com/zyre-go/zyre/zre"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,5 +185,102 @@ func TestReceivePromptInterrupt(t *testing.T) {
 	case <-time.After(time.Minute):
 		recv.Process.Kill()
 		t.Fatalf("one Ctrl-C did not end zyre receive in a minute\n%s", out)
+	}
+}
+
+// TestForgetVerifiedAsks: "zyre trust forget" of a verified peer on a
+// terminal asks first (user trial 2, #10): "n" keeps it (exit 1, "not
+// forgotten"), "y" forgets it; --yes does not ask.
+func TestForgetVerifiedAsks(t *testing.T) {
+	zyre, err := exec.LookPath("zyre") // testscript.Main's copy of this binary
+	if err != nil {
+		t.Skip("no zyre command on PATH:", err)
+	}
+	dir := t.TempDir()
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "ZYRE_AGENT_SOCKET=", "ZYRE_PASSPHRASE_FILE=", "ZYRE_HOME=")
+	home := filepath.Join(dir, "room")
+	c := exec.Command(zyre, "keys", "init", "--insecure-plaintext", "--home", home, "--name", "room")
+	c.Env = env
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("keys init: %v\n%s", err, out)
+	}
+	pub, _, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := trust.Open(home, trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MarkVerified(context.Background(), pub, zre.UUIDFromKey(pub), "phone", "qr", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	forget := func(answer string, args ...string) (int, string) {
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skip("no pty:", err)
+		}
+		defer ptmx.Close()
+		defer tty.Close()
+		cmd := exec.Command(zyre, append([]string{"trust", "forget", "phone", "--home", home}, args...)...)
+		cmd.Env = env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		out := ""
+		if answer != "" {
+			out = readUntil(t, ptmx, "[y/N] ", cmd, done, time.Minute)
+			if _, err := ptmx.Write([]byte(answer + "\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return ee.ExitCode(), out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return 0, out
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Fatalf("trust forget did not end in a minute\n%s", out)
+		}
+		return 0, ""
+	}
+	known := func() bool {
+		st, err := trust.Open(home, trust.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, found, err := st.Lookup(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if code, out := forget("n"); code != 1 || !strings.Contains(out, "phone") || !strings.Contains(out, "is verified: forget it?") || !known() {
+		t.Fatalf("answer n: exit %d, known %v\n%s", code, known(), out)
+	}
+	if code, out := forget("y"); code != 0 || known() {
+		t.Fatalf("answer y: exit %d, known %v\n%s", code, known(), out)
+	}
+	if _, err := st.MarkVerified(context.Background(), pub, zre.UUIDFromKey(pub), "phone", "qr", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := forget("", "--yes"); code != 0 || known() {
+		t.Fatalf("--yes: exit %d, known %v", code, known())
 	}
 }

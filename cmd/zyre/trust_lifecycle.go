@@ -72,9 +72,23 @@ func trustForget(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "forget")
 	var a agentFlags
 	a.register(f.fs)
+	yes := f.fs.Bool("yes", false, "forget a verified or introduced peer without asking (on a terminal, zyre asks first)")
 	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
+	}
+	// A paired device is not forgotten by a slip: on a terminal, ask.
+	// (The store is read here, also when the agent makes the change.)
+	if _, isTerm := terminalFd(env); isTerm && !*yes {
+		if _, r, err := f.recordOf(env, pos[0]); err == nil && r.Trusted() {
+			ok, err := askYes(ctx, env, fmt.Sprintf("%s %s is %s: forget it? It becomes a stranger, to pair again.", safe(r.Name), r.ShortUUID(), r.State))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errors.New("not forgotten")
+			}
+		}
 	}
 	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.forget", client.TrustArgs{Peer: pos[0]}); ok {
 		return err
