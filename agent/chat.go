@@ -65,6 +65,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 		return err
 	}
 	defer closeGroup()
+	g.chat.Store(true)
 	w, err := g.NewWriter()
 	if err != nil {
 		return err
@@ -141,7 +142,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				sc.msg(client.StreamMsg{Kind: client.ChatMembers, Members: k})
 			}
 			for _, p := range g.Senders() {
-				if _, ok := readers[p]; !ok {
+				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
 					readers[p] = true
 					g.readers.Store(p, new(atomic.Int64))
 					go chatRead(ctx, g, p, lines)
@@ -205,6 +206,13 @@ func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- 
 		return
 	}
 	defer rd.Close()
+	// A sender that says it streams (markStreaming) closes rd: its
+	// records are a file, not lines.
+	g.chatReaders.Store(peer, rd)
+	defer g.chatReaders.Delete(peer)
+	if g.isStreaming(peer) {
+		rd.Close()
+	}
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 	for {

@@ -45,6 +45,86 @@ const (
 	ProbeWait = 3 * time.Second
 )
 
+// A stream's sender says so, which a private chat's member does not: it
+// whispers frames StreamAck, StreamingFrame, the group to the group's
+// peers when its stream starts, and in answer to a QueryFrame (frames
+// StreamAck, QueryFrame, the group) while the stream goes out (before its
+// end is sent). A receiver that names no sender reads the first whose
+// key it holds that said so (AwaitStreamer), never one that only chats.
+//
+// A private chat's member answers a StreamingFrame with a ChattingFrame
+// (frames StreamAck, ChattingFrame, the group): it reads no stream, and
+// the sender waits for no acknowledgement of it (Roster.Decline).
+const (
+	QueryFrame     = "QUERY"
+	StreamingFrame = "STREAMING"
+	ChattingFrame  = "CHATTING"
+	// StreamQueryInterval is how often a waiting receiver asks again the
+	// senders whose keys it holds and that have not said they stream.
+	StreamQueryInterval = 2 * time.Second
+)
+
+// AwaitStreamer waits until g holds the key of a sender that said it
+// streams (streaming reports it) and returns that sender; query asks a
+// sender (whispers a QueryFrame), when its key is first seen and every
+// StreamQueryInterval after. The error, when ctx ends first, is a
+// *NotStreamingError naming the senders whose keys g holds.
+func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
+	asked := map[uuid.UUID]time.Time{}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		senders := g.Senders()
+		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+		for _, p := range senders {
+			if streaming(p) {
+				return p, nil
+			}
+		}
+		for _, p := range senders {
+			if t, ok := asked[p]; !ok || time.Since(t) >= StreamQueryInterval {
+				asked[p] = time.Now()
+				query(p)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return uuid.Nil, &NotStreamingError{Group: g.Name(), Senders: senders, Err: ctx.Err()}
+		}
+	}
+}
+
+// NotStreamingError is AwaitStreamer's error: nobody streams in Group;
+// Senders are the members whose keys we hold (they chat, or stream
+// nothing now).
+type NotStreamingError struct {
+	Group   string
+	Senders []uuid.UUID
+	Err     error
+}
+
+func (e *NotStreamingError) Error() string {
+	return fmt.Sprintf("nothing is being streamed in %q: no trusted member said it streams (%v)", e.Group, e.Err)
+}
+
+func (e *NotStreamingError) Unwrap() error { return e.Err }
+
+// Text is the error for a user: nothing streamed, who is there, what to
+// do; name names a peer.
+func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
+	if len(e.Senders) == 0 {
+		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
+	}
+	names := make([]string, len(e.Senders))
+	for i, p := range e.Senders {
+		names[i] = name(p) + " " + p.String()[:8]
+	}
+	return fmt.Sprintf("nothing is being streamed in %q: %s there stream(s) nothing (a private chat?); "+
+		"a stream that ended before this receiver started is gone: start the receiver first, then the sender (or name one with --peer-name): %v",
+		e.Group, strings.Join(names, ", "), e.Err)
+}
+
 // StreamTapQueue is a stream's queue of node events (a full one drops and
 // tells the Group with an Overflow, which resynchronises).
 const StreamTapQueue = 4096
@@ -111,6 +191,34 @@ type streamGroup struct {
 	// (uuid.UUID -> time.Time); removed: senders we read that told us we
 	// are removed (uuid.UUID -> why).
 	probed, removed sync.Map
+	// writing: our stream goes out (a stream's, not a chat's), until its
+	// end is sent; streaming: the senders that said they stream
+	// (uuid.UUID -> struct{}).
+	writing   atomic.Bool
+	streaming sync.Map
+	// chatReaders: a private chat's Readers (uuid.UUID ->
+	// *zyregroup.Reader), closed when their sender says it streams.
+	chatReaders sync.Map
+	// chat: a private chat uses the group; roster: our stream's, while it
+	// goes out.
+	chat   atomic.Bool
+	roster atomic.Pointer[Roster]
+}
+
+// markStreaming records that peer streams, and closes a chat's Reader of
+// it: the records that follow are a file, not lines. On the Group's
+// event reader, before those records are handled.
+func (g *streamGroup) markStreaming(peer uuid.UUID) {
+	g.streaming.Store(peer, struct{}{})
+	if rd, ok := g.chatReaders.Load(peer); ok {
+		rd.(*zyregroup.Reader).Close()
+	}
+}
+
+// isStreaming reports whether peer said it streams.
+func (g *streamGroup) isStreaming(peer uuid.UUID) bool {
+	_, ok := g.streaming.Load(peer)
+	return ok
 }
 
 // reading reports whether peer is a sender we read.
@@ -254,6 +362,19 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 			}
 		case kind == ProbeFrame && len(w.Content) == 3:
 			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
+		case kind == QueryFrame && len(w.Content) == 3:
+			if g.writing.Load() {
+				n.Whisper(w.Peer, []byte(StreamAck), []byte(StreamingFrame), []byte(group))
+			}
+		case kind == StreamingFrame && len(w.Content) == 3:
+			g.markStreaming(w.Peer)
+			if g.chat.Load() && g.sender.Load() == nil {
+				n.Whisper(w.Peer, []byte(StreamAck), []byte(ChattingFrame), []byte(group))
+			}
+		case kind == ChattingFrame && len(w.Content) == 3:
+			if r := g.roster.Load(); r != nil {
+				r.Decline(w.Peer)
+			}
 		case kind == ProbedFrame && len(w.Content) == 3:
 			g.probed.Delete(w.Peer)
 		case kind == RemovedFrame && len(w.Content) == 4 && g.reading(w.Peer):
@@ -276,9 +397,18 @@ func orAuto(s string) string {
 	return s
 }
 
+// AnnounceStream tells the peers of group that our stream starts (a
+// StreamingFrame).
+func AnnounceStream(n *zre.Node, group string) {
+	for _, p := range n.PeersByGroup(group) {
+		n.Whisper(p, []byte(StreamAck), []byte(StreamingFrame), []byte(group))
+	}
+}
+
 func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamConn, g *streamGroup,
 	req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
 	var none client.StreamMsg
+	n := s.cfg.Node
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	defer wcancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -305,12 +435,17 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// holding our key as the first octets go out (or the end, for an
 	// empty stream).
 	roster := NewRoster(s.cfg.Node, g.Group, s.cfg.Trust)
+	g.roster.Store(roster)
 	sentTo := len(g.Members())
 	started := false
 	w, err := g.NewWriter()
 	if err != nil {
 		return none, err
 	}
+	// Said before the first record, which follows it on each
+	// connection: a private chat of a member then reads none of it.
+	g.writing.Store(true)
+	AnnounceStream(n, req.Group)
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamStreaming, Members: sentTo, Suite: g.Suite().String()}); err != nil {
 		return none, err
 	}
@@ -366,6 +501,7 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 		sentTo = roster.Start()
 	}
 	g.ending.Store(true)
+	g.writing.Store(false) // a receiver that asks now would come too late
 	if err := w.Close(); err != nil {
 		return none, fmt.Errorf("stream: ending the stream: %w", err)
 	}
@@ -488,14 +624,25 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	var none client.StreamMsg
 	n := s.cfg.Node
 	wctx, wcancel := context.WithTimeout(ctx, wait)
-	sender, err := g.AwaitSender(wctx, func(p uuid.UUID) bool { return req.PeerName == "" || n.PeerName(p) == req.PeerName })
+	var sender uuid.UUID
+	var err error
+	if req.PeerName != "" {
+		sender, err = g.AwaitSender(wctx, func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = AwaitStreamer(wctx, g.Group, g.isStreaming, func(p uuid.UUID) {
+			n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+		})
+	}
 	wcancel()
-	if err != nil {
-		who := "no trusted sender"
-		if req.PeerName != "" {
-			who += " named " + req.PeerName
-		}
-		return none, fmt.Errorf("stream: %s: %w", who, err)
+	var ns *NotStreamingError
+	switch {
+	case errors.As(err, &ns) && ctx.Err() == nil:
+		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
+	case err != nil && req.PeerName != "":
+		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
+	case err != nil:
+		return none, fmt.Errorf("stream: %w", err)
 	}
 	name := n.PeerName(sender)
 	g.sender.Store(&sender)

@@ -208,6 +208,19 @@ type streamNode struct {
 	// probedAt is when (UnixNano) we probed the sender we read, silent;
 	// 0 when it answered.
 	probedAt atomic.Int64
+	// writing: our stream goes out, until its end is sent (we answer
+	// queries); streaming: the senders that said they stream
+	// (uuid.UUID -> struct{}), see agent.AwaitStreamer.
+	writing   atomic.Bool
+	streaming sync.Map
+	// roster is our stream's, while it goes out: a private chat's
+	// member declines it (agent.ChattingFrame).
+	roster atomic.Pointer[agent.Roster]
+}
+
+func (s *streamNode) isStreaming(peer uuid.UUID) bool {
+	_, ok := s.streaming.Load(peer)
+	return ok
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -292,6 +305,22 @@ func (s *streamNode) pump() {
 			}
 			continue
 		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.QueryFrame) {
+			if s.writing.Load() {
+				s.n.Whisper(w.Peer, []byte(streamAck), []byte(agent.StreamingFrame), []byte(s.group))
+			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
+			s.streaming.Store(w.Peer, struct{}{})
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.ChattingFrame) {
+			if r := s.roster.Load(); r != nil {
+				r.Decline(w.Peer)
+			}
+			continue
+		}
 		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
 			sendProbe(s.n, w.Peer, s.group, true)
 			continue
@@ -348,6 +377,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// holding our key as the first octets go out (or the end, for an
 	// empty stream).
 	roster := agent.NewRoster(s.n, s.g, s.st)
+	s.roster.Store(roster)
 	sentTo := len(s.g.Members())
 	start := sync.OnceFunc(func() { sentTo = roster.Start() })
 	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q (%s)\n", sentTo, s.group, s.g.Suite())
@@ -355,6 +385,10 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	if err != nil {
 		return err
 	}
+	// Said before the first record, which follows it on each connection:
+	// receivers read us, not a member that only chats.
+	s.writing.Store(true)
+	agent.AnnounceStream(s.n, s.group)
 	in := f.in
 	size := f.size
 	if limit > 0 {
@@ -426,6 +460,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	stopWatch()
 	report(roster.Update())
 	s.ending.Store(true)
+	s.writing.Store(false) // a receiver that asks now would come too late
 	if err := w.Close(); err != nil {
 		res.Receivers = roster.Receivers()
 		return fmt.Errorf("stream: ending the stream: %w", err)
@@ -498,15 +533,24 @@ func waitMembers(ctx context.Context, g *zyregroup.Group, n int) error {
 func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) error {
 	wctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
-	sender, err := s.g.AwaitSender(wctx, func(p uuid.UUID) bool {
-		return f.peerName == "" || s.n.PeerName(p) == f.peerName
-	})
-	if err != nil {
-		who := "no trusted sender"
-		if f.peerName != "" {
-			who += " named " + f.peerName
-		}
-		return fmt.Errorf("stream: %s: %w", who, err)
+	var sender uuid.UUID
+	var err error
+	if f.peerName != "" {
+		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
+			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+		})
+	}
+	var ns *agent.NotStreamingError
+	switch {
+	case errors.As(err, &ns) && ctx.Err() == nil:
+		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
+	case err != nil && f.peerName != "":
+		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
+	case err != nil:
+		return fmt.Errorf("stream: %w", err)
 	}
 	senderName := s.n.PeerName(sender)
 	s.reading.Store(&sender)
