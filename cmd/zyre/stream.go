@@ -91,7 +91,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
 	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the first sender)")
+	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the member that says it streams, not one that only chats)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
