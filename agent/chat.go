@@ -60,12 +60,13 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, closeGroup, err := s.openGroup(ctx, req.Group, zyregroup.Options{Secret: s.cfg.Secret, Trust: s.cfg.Trust, Logger: s.log})
+	g, closeGroup, err := s.openGroup(ctx, req.Group, zyregroup.Options{Secret: s.cfg.Secret, Trust: s.cfg.Trust, Logger: s.log}, "chat", "verified")
 	if err != nil {
 		return err
 	}
 	defer closeGroup()
 	g.chat.Store(true)
+	defer g.chat.Store(false)
 	w, err := g.NewWriter()
 	if err != nil {
 		return err

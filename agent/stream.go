@@ -201,18 +201,18 @@ type streamGroup struct {
 	chatReaders sync.Map
 	// chat: a private chat uses the group; roster: our stream's, while it
 	// goes out.
-	chat   atomic.Bool
-	roster atomic.Pointer[Roster]
+	chat, recv atomic.Bool
+	roster     atomic.Pointer[Roster]
 }
 
 // markStreaming records that peer streams, and closes a chat's Reader of
 // it: the records that follow are a file, not lines. On the Group's
 // event reader, before those records are handled.
 func (g *streamGroup) markStreaming(peer uuid.UUID) {
-	g.streaming.Store(peer, struct{}{})
 	if rd, ok := g.chatReaders.Load(peer); ok {
-		rd.(*zyregroup.Reader).Close()
+		rd.(*zyregroup.Reader).Close() // first: a stream receiver beside the chat then opens its own
 	}
+	g.streaming.Store(peer, struct{}{})
 }
 
 // isStreaming reports whether peer said it streams.
@@ -280,7 +280,14 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 	// The stream ends with its client.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, closeGroup, err := s.openGroup(ctx, req.Group, opts)
+	use, trust := "stream recv", req.Trust
+	if req.Op == "stream.send" {
+		use = "stream send"
+	}
+	if trust == "" {
+		trust = "verified"
+	}
+	g, closeGroup, err := s.openGroup(ctx, req.Group, opts, use, trust)
 	if err != nil {
 		return none, err
 	}
@@ -299,9 +306,106 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 	return s.streamRecv(sctx, sc, g, req, wait)
 }
 
-// openGroup attaches the private group to the agent's node, fed by a tap
-// of every event; one per group at a time. closeGroup undoes it.
-func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
+// sharedGroup is a private group of the agent's node used by a private
+// chat and a stream receiver at once (usertry2 #4: the README's story
+// reads a stream in the group a chat is open in). A stream send shares
+// it with nothing: this device has one sender key (one Writer) per group,
+// which the chat's lines hold while it runs. Owned by the event goroutine
+// but g, err and closeGroup, set by the opener before ready is closed.
+type sharedGroup struct {
+	ready      chan struct{}
+	g          *streamGroup
+	err        error
+	closeGroup func()
+	users      map[string]bool // "chat", "stream send", "stream recv"
+	trust      string
+}
+
+// refuse says why use, with trust, cannot share the group, or nil.
+func (sh *sharedGroup) refuse(group, use, trust string) error {
+	var other string
+	for u := range sh.users {
+		other = u
+	}
+	switch {
+	case use == "stream send" && sh.users["chat"]:
+		return fmt.Errorf("a private chat in %q runs through this agent, and its lines hold this device's one sender key in the group: "+
+			"a stream would mix with them; end the chat (Ctrl-D), stream, then chat again (or stream in another group)", group)
+	case use == "chat" && sh.users["stream send"]:
+		return fmt.Errorf("a stream goes out in %q through this agent and holds this device's one sender key in the group: "+
+			"chat once it has ended (or chat in another group)", group)
+	case sh.users[use]:
+		return fmt.Errorf("a %s in %q runs already through this agent: one at a time per group", use, group)
+	case use == "stream send" || sh.users["stream send"]:
+		return fmt.Errorf("a %s in %q runs through this agent: a stream send shares the group with nothing else; wait for its end", other, group)
+	case sh.trust != trust:
+		return fmt.Errorf("a %s in %q runs through this agent, trusting %s: a %s beside it trusts the same (--trust %s)", other, group, sh.trust, use, sh.trust)
+	}
+	return nil
+}
+
+// openGroup opens the private group for use ("chat", "stream send" or
+// "stream recv") trusting trust (verified, tofu, any): the agent's
+// group already open for a chat or a stream receiver is shared between
+// them (opts are the first user's); closeGroup releases it, and the last
+// user's closes it.
+func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options, use, trust string) (*streamGroup, func(), error) {
+	var sh *sharedGroup
+	var refuse error
+	creator := false
+	if !s.do(ctx, func() {
+		if sh = s.xfer.shared[group]; sh == nil {
+			if s.xfer.shared == nil {
+				s.xfer.shared = map[string]*sharedGroup{}
+			}
+			sh = &sharedGroup{ready: make(chan struct{}), users: map[string]bool{}, trust: trust}
+			s.xfer.shared[group], creator = sh, true
+		} else if refuse = sh.refuse(group, use, trust); refuse != nil {
+			return
+		}
+		sh.users[use] = true
+	}) {
+		return nil, nil, errors.New("the agent is stopping")
+	}
+	if refuse != nil {
+		return nil, nil, refuse
+	}
+	release := func() bool {
+		last := false
+		ok := s.do(ctx, func() {
+			delete(sh.users, use)
+			if len(sh.users) == 0 && s.xfer.shared[group] == sh {
+				delete(s.xfer.shared, group)
+				last = true
+			}
+		})
+		return last || !ok
+	}
+	if creator {
+		sh.g, sh.closeGroup, sh.err = s.attachGroup(ctx, group, opts)
+		close(sh.ready)
+	} else {
+		select {
+		case <-sh.ready:
+		case <-ctx.Done():
+			release()
+			return nil, nil, ctx.Err()
+		}
+	}
+	if sh.err != nil {
+		release()
+		return nil, nil, sh.err
+	}
+	return sh.g, func() {
+		if release() {
+			sh.closeGroup()
+		}
+	}, nil
+}
+
+// attachGroup attaches the private group to the agent's node, fed by a
+// tap of every event; one per group at a time. closeGroup undoes it.
+func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
 	n := s.cfg.Node
 	t := &tap{Node: n, ch: make(chan zre.Event, StreamTapQueue), all: true}
 	if slices.Contains(n.OwnGroups(), group) {
@@ -368,7 +472,7 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 			}
 		case kind == StreamingFrame && len(w.Content) == 3:
 			g.markStreaming(w.Peer)
-			if g.chat.Load() && g.sender.Load() == nil {
+			if g.chat.Load() && !g.recv.Load() {
 				n.Whisper(w.Peer, []byte(StreamAck), []byte(ChattingFrame), []byte(group))
 			}
 		case kind == ChattingFrame && len(w.Content) == 3:
@@ -623,6 +727,10 @@ const opaqueWait = 5 * time.Second
 func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup, req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
 	var none client.StreamMsg
 	n := s.cfg.Node
+	// A private chat beside us in the group (sharedGroup) no longer
+	// declines a stream: we read it.
+	g.recv.Store(true)
+	defer func() { g.sender.Store(nil); g.recv.Store(false) }()
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	var sender uuid.UUID
 	var err error
@@ -649,7 +757,13 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamReading, Peer: sender.String(), Name: name}); err != nil {
 		return none, err
 	}
+	// A chat beside us may still hold its Reader of the sender for a
+	// moment (markStreaming closes it): try again, briefly.
 	rd, err := g.NewReader(sender)
+	for try := 0; errors.Is(err, zyregroup.ErrBusy) && try < 100 && ctx.Err() == nil; try++ {
+		time.Sleep(20 * time.Millisecond)
+		rd, err = g.NewReader(sender)
+	}
 	if err != nil {
 		return none, err
 	}

@@ -59,6 +59,32 @@ func TestStreamRecvReadsTheStreamerNotAChatter(t *testing.T) {
 				return strings.Contains(chatOut.stdout.String(), "family hello from phone2\n")
 			})
 
+			if through == "agent" {
+				// Bob chats too, through the agent his recv goes through:
+				// the chat and the stream share its group (usertry2 #4).
+				bobIn, bobInW := io.Pipe()
+				defer bobInW.Close()
+				bobChat, bobOut := startStreamCmdLive(ctx, bobIn, append([]string{"chat", "--group", "family"}, bob...)...)
+				awaitOutput(t, "bob's chat reads carol", func() bool {
+					return strings.Contains(bobOut.stdout.String(), "family hello from phone2\n")
+				})
+				defer func() {
+					if strings.Contains(bobOut.stdout.String(), "of the video") {
+						t.Errorf("bob's chat printed alice's stream as lines:\n%.2000s", bobOut.stdout)
+					}
+					bobInW.Close()
+					if c := waitStreamCmd(t, "bob's chat", bobChat); c.code != 0 {
+						t.Errorf("bob's chat: exit %d:\n%s", c.code, c.stderr)
+					}
+				}()
+				// Carol cannot stream beside her chat through her agent: it
+				// says what to do.
+				r := waitStreamCmd(t, "carol's send beside her chat", startStreamCmd(ctx, []byte("x"), append([]string{"stream", "send", "family"}, carol...)...))
+				if r.code != 1 || !strings.Contains(r.stderr.String(), "end the chat (Ctrl-D), stream, then chat again") {
+					t.Errorf("carol's send beside her chat: exit %d:\n%s", r.code, r.stderr)
+				}
+			}
+
 			// Nobody streams: bob says so, naming carol, and reads nothing.
 			l := waitStreamCmd(t, "bob's first recv", listen)
 			if l.code != 1 || l.stdout.Len() != 0 || strings.Contains(l.stderr.String(), "reading the stream of carol") ||
