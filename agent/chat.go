@@ -142,6 +142,14 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				members = k
 				sc.msg(client.StreamMsg{Kind: client.ChatMembers, Members: k})
 			}
+			g.rejoined.Range(func(k, _ any) bool {
+				p := k.(uuid.UUID)
+				if running, ok := readers[p]; ok && !running {
+					delete(readers, p) // its stream ended: it is back with a new one
+				}
+				g.rejoined.Delete(p)
+				return true
+			})
 			for _, p := range g.Senders() {
 				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
 					readers[p] = true

@@ -201,6 +201,9 @@ type streamGroup struct {
 	chatReaders sync.Map
 	// chat: a private chat uses the group; roster: our stream's, while it
 	// goes out.
+	// rejoined: peers that joined the group again (uuid.UUID ->
+	// struct{}), for a chat that read their last stream to its end.
+	rejoined   sync.Map
 	chat, recv atomic.Bool
 	roster     atomic.Pointer[Roster]
 }
@@ -448,6 +451,13 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		}
 	}
 	o, err := zyregroup.Open(t, group, opts, func(ev zre.Event) {
+		if j, ok := ev.(*zre.Join); ok && j.Group == group {
+			// Back in the group (a new chat, or a stream): not a
+			// streamer until it says so; a chat reads its new stream.
+			g.streaming.Delete(j.Peer)
+			g.rejoined.Store(j.Peer, struct{}{})
+			return
+		}
 		if si, ok := ev.(*zre.Silent); ok && g.reading(si.Peer) {
 			// Idle, or its node dropped ours: a probe tells.
 			g.probed.LoadOrStore(si.Peer, time.Now())

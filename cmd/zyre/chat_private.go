@@ -154,6 +154,14 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				delete(c.probed, w.Peer)
 				continue
 			}
+			if j, ok := e.(*zre.Join); ok && j.Group == group {
+				// Back in the group (a new chat, or a stream): its new
+				// stream is read, unless it says it streams.
+				if running, ok := c.readers[j.Peer]; ok && !running {
+					delete(c.readers, j.Peer)
+				}
+				delete(c.streaming, j.Peer)
+			}
 			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
 				// Idle, or its node dropped ours (a revocation whose
 				// notice was lost): a probe tells.

@@ -111,6 +111,22 @@ func TestStreamRecvReadsTheStreamerNotAChatter(t *testing.T) {
 				t.Errorf("carol's chat printed alice's stream as lines:\n%.2000s", chatOut.stdout)
 			}
 
+			// Alice chats after her stream: carol's chat, which read none
+			// of the stream, reads her lines.
+			aliceIn, aliceInW := io.Pipe()
+			defer aliceInW.Close()
+			aliceChat := startStreamCmdReader(ctx, aliceIn, "chat", "--secure", "--group", "family", "--loopback", "--port", port, "--home", homeA)
+			if _, err := io.WriteString(aliceInW, "alice after her stream\n"); err != nil {
+				t.Fatal(err)
+			}
+			awaitOutput(t, "carol's chat reads alice's line", func() bool {
+				return strings.Contains(chatOut.stdout.String(), "family alice after her stream\n")
+			})
+			aliceInW.Close()
+			if c := waitStreamCmd(t, "alice's chat", aliceChat); c.code != 0 {
+				t.Fatalf("alice's chat: exit %d:\n%s", c.code, c.stderr)
+			}
+
 			// Carol ends her chat, then streams herself.
 			chatInW.Close()
 			if c := waitStreamCmd(t, "carol's chat", chat); c.code != 0 {
