@@ -70,11 +70,18 @@ const (
 // StreamQueryInterval after. The error, when ctx ends first, is a
 // *NotStreamingError naming the senders whose keys g holds.
 func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
+	return AwaitStreamerMatch(ctx, g, nil, "", streaming, query)
+}
+
+// AwaitStreamerMatch is AwaitStreamer for a sender that match accepts
+// (nil: any), named name (for the error: "" when any).
+func AwaitStreamerMatch(ctx context.Context, g *zyregroup.Group, match func(uuid.UUID) bool, name string,
+	streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
 	asked := map[uuid.UUID]time.Time{}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		senders := g.Senders()
+		senders := slices.DeleteFunc(g.Senders(), func(p uuid.UUID) bool { return match != nil && !match(p) })
 		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 		for _, p := range senders {
 			if streaming(p) {
@@ -90,7 +97,7 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return uuid.Nil, &NotStreamingError{Group: g.Name(), Senders: senders, Err: ctx.Err()}
+			return uuid.Nil, &NotStreamingError{Group: g.Name(), PeerName: name, Senders: senders, Err: ctx.Err()}
 		}
 	}
 }
@@ -99,9 +106,10 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.
 // Senders are the members whose keys we hold (they chat, or stream
 // nothing now).
 type NotStreamingError struct {
-	Group   string
-	Senders []uuid.UUID
-	Err     error
+	Group    string
+	PeerName string // the sender looked for; "": any
+	Senders  []uuid.UUID
+	Err      error
 }
 
 func (e *NotStreamingError) Error() string {
@@ -113,15 +121,22 @@ func (e *NotStreamingError) Unwrap() error { return e.Err }
 // Text is the error for a user: nothing streamed, who is there, what to
 // do; name names a peer.
 func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
-	if len(e.Senders) == 0 {
+	switch {
+	case len(e.Senders) == 0 && e.PeerName != "":
+		return fmt.Sprintf("no trusted sender named %s in %q: nobody of that name there gives this device its key (is it there, and trusted? see zyre trust, --trust): %v", e.PeerName, e.Group, e.Err)
+	case len(e.Senders) == 0:
 		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
 	}
 	names := make([]string, len(e.Senders))
 	for i, p := range e.Senders {
-		names[i] = name(p) + " " + p.String()[:8]
+		n := name(p)
+		if n == "" {
+			n = "-"
+		}
+		names[i] = n + " " + p.String()[:8]
 	}
 	return fmt.Sprintf("nothing is being streamed in %q: %s there stream(s) nothing (a private chat?); "+
-		"a stream that ended before this receiver started is gone: start the receiver first, then the sender (or name one with --peer-name): %v",
+		"a stream that ended before this receiver started is gone: start the receiver first, then the sender: %v",
 		e.Group, strings.Join(names, ", "), e.Err)
 }
 
@@ -744,21 +759,19 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	var sender uuid.UUID
 	var err error
+	var match func(uuid.UUID) bool
 	if req.PeerName != "" {
-		sender, err = g.AwaitSender(wctx, func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName })
-	} else {
-		// The member that streams, not one that only chats.
-		sender, err = AwaitStreamer(wctx, g.Group, g.isStreaming, func(p uuid.UUID) {
-			n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
-		})
+		match = func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName }
 	}
+	// The member that streams, not one that only chats.
+	sender, err = AwaitStreamerMatch(wctx, g.Group, match, req.PeerName, g.isStreaming, func(p uuid.UUID) {
+		n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+	})
 	wcancel()
 	var ns *NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
 		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
-	case err != nil && req.PeerName != "":
-		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
 	case err != nil:
 		return none, fmt.Errorf("stream: %w", err)
 	}

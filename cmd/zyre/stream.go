@@ -91,7 +91,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
 	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the member that says it streams, not one that only chats)")
+	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: any; always one that says it streams, not one that only chats)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
@@ -535,20 +535,18 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	defer cancel()
 	var sender uuid.UUID
 	var err error
+	var match func(uuid.UUID) bool
 	if f.peerName != "" {
-		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
-	} else {
-		// The member that streams, not one that only chats.
-		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
-			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
-		})
+		match = func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName }
 	}
+	// The member that streams, not one that only chats.
+	sender, err = agent.AwaitStreamerMatch(wctx, s.g, match, f.peerName, s.isStreaming, func(p uuid.UUID) {
+		s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+	})
 	var ns *agent.NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
 		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
-	case err != nil && f.peerName != "":
-		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
 	case err != nil:
 		return fmt.Errorf("stream: %w", err)
 	}
