@@ -70,18 +70,11 @@ const (
 // StreamQueryInterval after. The error, when ctx ends first, is a
 // *NotStreamingError naming the senders whose keys g holds.
 func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
-	return AwaitStreamerMatch(ctx, g, nil, "", streaming, query)
-}
-
-// AwaitStreamerMatch is AwaitStreamer for a sender that match accepts
-// (nil: any), named name (for the error: "" when any).
-func AwaitStreamerMatch(ctx context.Context, g *zyregroup.Group, match func(uuid.UUID) bool, name string,
-	streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
 	asked := map[uuid.UUID]time.Time{}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		senders := slices.DeleteFunc(g.Senders(), func(p uuid.UUID) bool { return match != nil && !match(p) })
+		senders := g.Senders()
 		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 		for _, p := range senders {
 			if streaming(p) {
@@ -97,7 +90,7 @@ func AwaitStreamerMatch(ctx context.Context, g *zyregroup.Group, match func(uuid
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return uuid.Nil, &NotStreamingError{Group: g.Name(), PeerName: name, Senders: senders, Err: ctx.Err()}
+			return uuid.Nil, &NotStreamingError{Group: g.Name(), Senders: senders, Err: ctx.Err()}
 		}
 	}
 }
@@ -106,10 +99,9 @@ func AwaitStreamerMatch(ctx context.Context, g *zyregroup.Group, match func(uuid
 // Senders are the members whose keys we hold (they chat, or stream
 // nothing now).
 type NotStreamingError struct {
-	Group    string
-	PeerName string // the sender looked for; "": any
-	Senders  []uuid.UUID
-	Err      error
+	Group   string
+	Senders []uuid.UUID
+	Err     error
 }
 
 func (e *NotStreamingError) Error() string {
@@ -121,10 +113,7 @@ func (e *NotStreamingError) Unwrap() error { return e.Err }
 // Text is the error for a user: nothing streamed, who is there, what to
 // do; name names a peer.
 func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
-	switch {
-	case len(e.Senders) == 0 && e.PeerName != "":
-		return fmt.Sprintf("no trusted sender named %s in %q: nobody of that name there gives this device its key (is it there, and trusted? see zyre trust, --trust): %v", e.PeerName, e.Group, e.Err)
-	case len(e.Senders) == 0:
+	if len(e.Senders) == 0 {
 		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
 	}
 	names := make([]string, len(e.Senders))
@@ -759,24 +748,31 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	var sender uuid.UUID
 	var err error
-	var match func(uuid.UUID) bool
 	if req.PeerName != "" {
-		match = func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName }
+		// Named: that member's stream, whatever it is.
+		sender, err = g.AwaitSender(wctx, func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = AwaitStreamer(wctx, g.Group, g.isStreaming, func(p uuid.UUID) {
+			n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+		})
 	}
-	// The member that streams, not one that only chats.
-	sender, err = AwaitStreamerMatch(wctx, g.Group, match, req.PeerName, g.isStreaming, func(p uuid.UUID) {
-		n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
-	})
 	wcancel()
 	var ns *NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
 		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
+	case err != nil && req.PeerName != "":
+		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
 	case err != nil:
 		return none, fmt.Errorf("stream: %w", err)
 	}
 	name := n.PeerName(sender)
 	g.sender.Store(&sender)
+	if req.PeerName != "" {
+		// Whether it streams tells, if it leaves with nothing sent, why.
+		n.Whisper(sender, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+	}
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamReading, Peer: sender.String(), Name: name}); err != nil {
 		return none, err
 	}
@@ -862,6 +858,10 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 			}
 			if ctx.Err() != nil {
 				return none, ctx.Err()
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) && total == 0 && res.Late == 0 && !g.isStreaming(sender) {
+				return none, fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
+					name, sender.String()[:8])
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", name, total, err)

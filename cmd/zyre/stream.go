@@ -91,7 +91,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
 	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: any; always one that says it streams, not one that only chats)")
+	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
@@ -535,23 +535,30 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	defer cancel()
 	var sender uuid.UUID
 	var err error
-	var match func(uuid.UUID) bool
 	if f.peerName != "" {
-		match = func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName }
+		// Named: that member's stream, whatever it is.
+		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
+			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+		})
 	}
-	// The member that streams, not one that only chats.
-	sender, err = agent.AwaitStreamerMatch(wctx, s.g, match, f.peerName, s.isStreaming, func(p uuid.UUID) {
-		s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
-	})
 	var ns *agent.NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
 		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
+	case err != nil && f.peerName != "":
+		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
 	case err != nil:
 		return fmt.Errorf("stream: %w", err)
 	}
 	senderName := s.n.PeerName(sender)
 	s.reading.Store(&sender)
+	if f.peerName != "" {
+		// Whether it streams tells, if it leaves with nothing sent, why.
+		s.n.Whisper(sender, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+	}
 	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", safe(senderName), uuidText(sender), s.group)
 	rd, err := s.g.NewReader(sender)
 	if err != nil {
@@ -665,6 +672,10 @@ read:
 					return fmt.Errorf("stream: after %d octets: %w", total, cause)
 				}
 				return fmt.Errorf("stream: our node stopped after %d octets: %w", total, err)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) && total == 0 && late == 0 && !s.isStreaming(sender) {
+				return fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
+					safe(senderName), uuidText(sender))
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", s.n.PeerName(sender), total, err)
