@@ -678,7 +678,7 @@ read:
 					safe(senderName), uuidText(sender))
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", s.n.PeerName(sender), total, err)
+				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets: %w", safe(senderName), uuidText(sender), total, err)
 			}
 			return fmt.Errorf("stream: %w", err)
 		}
