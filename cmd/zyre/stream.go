@@ -30,6 +30,10 @@ const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
 
 Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
+recv reads the member that says it streams, never one that only chats in GROUP
+(--peer-name: the member of that name, whatever it sends); with nobody streaming
+within --wait it says so. Start the receivers first: a stream that ended before
+is gone.
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
 trust store of --home), tofu (tofu records too) or any (every authenticated
