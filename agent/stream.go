@@ -207,7 +207,9 @@ type streamGroup struct {
 	// goes out.
 	// rejoined: peers that joined the group again (uuid.UUID ->
 	// struct{}), for a chat that read their last stream to its end.
-	rejoined   sync.Map
+	rejoined sync.Map
+	// opened is Group, for the event callback (set once Open returned).
+	opened     atomic.Pointer[zyregroup.Group]
 	chat, recv atomic.Bool
 	roster     atomic.Pointer[Roster]
 }
@@ -481,8 +483,8 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		case kind == ProbeFrame && len(w.Content) == 3:
 			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
 		case kind == QueryFrame && len(w.Content) == 3:
-			if g.writing.Load() {
-				n.Whisper(w.Peer, []byte(StreamAck), []byte(StreamingFrame), []byte(group))
+			if o := g.opened.Load(); o != nil {
+				AnswerQuery(n, o, w.Peer, g.writing.Load())
 			}
 		case kind == StreamingFrame && len(w.Content) == 3:
 			g.markStreaming(w.Peer)
@@ -505,6 +507,7 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		return nil, nil, err
 	}
 	g.Group = o
+	g.opened.Store(o)
 	return g, func() { o.Close(); untap() }, nil
 }
 
@@ -515,11 +518,20 @@ func orAuto(s string) string {
 	return s
 }
 
-// AnnounceStream tells the peers of group that our stream starts (a
+// AnnounceStream tells the members of g (those given our key: the
+// others learn nothing from us) that our stream starts (a
 // StreamingFrame).
-func AnnounceStream(n *zre.Node, group string) {
-	for _, p := range n.PeersByGroup(group) {
-		n.Whisper(p, []byte(StreamAck), []byte(StreamingFrame), []byte(group))
+func AnnounceStream(n *zre.Node, g *zyregroup.Group) {
+	for _, p := range g.Members() {
+		n.Whisper(p, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
+	}
+}
+
+// AnswerQuery answers a QueryFrame of peer: StreamingFrame while writing,
+// to a member of g only (given our key); nothing otherwise.
+func AnswerQuery(n *zre.Node, g *zyregroup.Group, peer uuid.UUID, writing bool) {
+	if writing && slices.Contains(g.Members(), peer) {
+		n.Whisper(peer, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
 	}
 }
 
@@ -563,7 +575,7 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// Said before the first record, which follows it on each
 	// connection: a private chat of a member then reads none of it.
 	g.writing.Store(true)
-	AnnounceStream(n, req.Group)
+	AnnounceStream(n, g.Group)
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamStreaming, Members: sentTo, Suite: g.Suite().String()}); err != nil {
 		return none, err
 	}

@@ -310,9 +310,7 @@ func (s *streamNode) pump() {
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.QueryFrame) {
-			if s.writing.Load() {
-				s.n.Whisper(w.Peer, []byte(streamAck), []byte(agent.StreamingFrame), []byte(s.group))
-			}
+			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load())
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
@@ -392,7 +390,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// Said before the first record, which follows it on each connection:
 	// receivers read us, not a member that only chats.
 	s.writing.Store(true)
-	agent.AnnounceStream(s.n, s.group)
+	agent.AnnounceStream(s.n, s.g)
 	in := f.in
 	size := f.size
 	if limit > 0 {
