@@ -203,13 +203,13 @@ type streamGroup struct {
 	// chatReaders: a private chat's Readers (uuid.UUID ->
 	// *zyregroup.Reader), closed when their sender says it streams.
 	chatReaders sync.Map
-	// chat: a private chat uses the group; roster: our stream's, while it
-	// goes out.
 	// rejoined: peers that joined the group again (uuid.UUID ->
 	// struct{}), for a chat that read their last stream to its end.
 	rejoined sync.Map
 	// opened is Group, for the event callback (set once Open returned).
-	opened     atomic.Pointer[zyregroup.Group]
+	opened atomic.Pointer[zyregroup.Group]
+	// chat: a private chat uses the group; recv: a stream receiver does
+	// (sharedGroup); roster: our stream's, while it goes out.
 	chat, recv atomic.Bool
 	roster     atomic.Pointer[Roster]
 }
