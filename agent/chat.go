@@ -60,11 +60,13 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, closeGroup, err := s.openGroup(ctx, req.Group, zyregroup.Options{Secret: s.cfg.Secret, Trust: s.cfg.Trust, Logger: s.log})
+	g, closeGroup, err := s.openGroup(ctx, req.Group, zyregroup.Options{Secret: s.cfg.Secret, Trust: s.cfg.Trust, Logger: s.log}, "chat", "verified")
 	if err != nil {
 		return err
 	}
 	defer closeGroup()
+	g.chat.Store(true)
+	defer g.chat.Store(false)
 	w, err := g.NewWriter()
 	if err != nil {
 		return err
@@ -140,8 +142,16 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				members = k
 				sc.msg(client.StreamMsg{Kind: client.ChatMembers, Members: k})
 			}
+			g.rejoined.Range(func(k, _ any) bool {
+				p := k.(uuid.UUID)
+				if running, ok := readers[p]; ok && !running {
+					delete(readers, p) // its stream ended: it is back with a new one
+				}
+				g.rejoined.Delete(p)
+				return true
+			})
 			for _, p := range g.Senders() {
-				if _, ok := readers[p]; !ok {
+				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
 					readers[p] = true
 					g.readers.Store(p, new(atomic.Int64))
 					go chatRead(ctx, g, p, lines)
@@ -205,6 +215,13 @@ func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- 
 		return
 	}
 	defer rd.Close()
+	// A sender that says it streams (markStreaming) closes rd: its
+	// records are a file, not lines.
+	g.chatReaders.Store(peer, rd)
+	defer g.chatReaders.Delete(peer)
+	if g.isStreaming(peer) {
+		rd.Close()
+	}
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 	for {

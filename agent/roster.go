@@ -26,6 +26,9 @@ type Roster struct {
 	st    *trust.Store // nil: removals are not looked up
 	known map[uuid.UUID]*rosterEntry
 	order []uuid.UUID // known, in the order first seen
+	// declined: members that said they read no stream (a private chat's
+	// ChattingFrame): they owe no acknowledgement.
+	declined map[uuid.UUID]bool
 }
 
 type rosterEntry struct {
@@ -38,7 +41,7 @@ type rosterEntry struct {
 // not nil, tells why a removed member was removed (its key revoked, no
 // longer trusted).
 func NewRoster(n *zre.Node, g *zyregroup.Group, st *trust.Store) *Roster {
-	return &Roster{n: n, g: g, st: st, known: map[uuid.UUID]*rosterEntry{}}
+	return &Roster{n: n, g: g, st: st, known: map[uuid.UUID]*rosterEntry{}, declined: map[uuid.UUID]bool{}}
 }
 
 // Start notes the members holding our key now, as the stream's first
@@ -142,6 +145,16 @@ func (r *Roster) Ack(peer uuid.UUID) bool {
 	return true
 }
 
+// Decline notes that peer, a member, reads no stream (a private chat in
+// the group): it is no receiver and owes no acknowledgement.
+func (r *Roster) Decline(peer uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.declined) < 4096 {
+		r.declined[peer] = true
+	}
+}
+
 // Acked is how many receivers acknowledged the end.
 func (r *Roster) Acked() int {
 	r.mu.Lock()
@@ -162,7 +175,7 @@ func (r *Roster) Waiting() []client.StreamReceiver {
 	defer r.mu.Unlock()
 	var out []client.StreamReceiver
 	for _, p := range r.order {
-		if e := r.known[p]; e.r.AtStart && !e.r.Acked && e.r.Removed == "" {
+		if e := r.known[p]; e.r.AtStart && !e.r.Acked && e.r.Removed == "" && !r.declined[p] {
 			out = append(out, e.r)
 		}
 	}
@@ -177,7 +190,7 @@ func (r *Roster) Missing() []client.StreamReceiver {
 	defer r.mu.Unlock()
 	var out []client.StreamReceiver
 	for _, p := range r.order {
-		if e := r.known[p]; e.r.AtStart && !e.r.Acked && !e.r.Revoked {
+		if e := r.known[p]; e.r.AtStart && !e.r.Acked && !e.r.Revoked && !r.declined[p] {
 			out = append(out, e.r)
 		}
 	}
@@ -190,8 +203,8 @@ func (r *Roster) Revoked() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := 0
-	for _, e := range r.known {
-		if e.r.AtStart && !e.r.Acked && e.r.Revoked {
+	for p, e := range r.known {
+		if e.r.AtStart && !e.r.Acked && e.r.Revoked && !r.declined[p] {
 			k++
 		}
 	}
@@ -205,7 +218,7 @@ func (r *Roster) Receivers() []client.StreamReceiver {
 	defer r.mu.Unlock()
 	var out []client.StreamReceiver
 	for _, p := range r.order {
-		if e := r.known[p]; e.r.AtStart || e.r.Acked {
+		if e := r.known[p]; e.r.AtStart && !r.declined[p] || e.r.Acked {
 			out = append(out, e.r)
 		}
 	}

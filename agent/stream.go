@@ -45,6 +45,90 @@ const (
 	ProbeWait = 3 * time.Second
 )
 
+// A stream's sender says so, which a private chat's member does not: it
+// whispers frames StreamAck, StreamingFrame, the group to the group's
+// peers when its stream starts, and in answer to a QueryFrame (frames
+// StreamAck, QueryFrame, the group) while the stream goes out (before its
+// end is sent). A receiver that names no sender reads the first whose
+// key it holds that said so (AwaitStreamer), never one that only chats.
+//
+// A private chat's member answers a StreamingFrame with a ChattingFrame
+// (frames StreamAck, ChattingFrame, the group): it reads no stream, and
+// the sender waits for no acknowledgement of it (Roster.Decline).
+const (
+	QueryFrame     = "QUERY"
+	StreamingFrame = "STREAMING"
+	ChattingFrame  = "CHATTING"
+	// StreamQueryInterval is how often a waiting receiver asks again the
+	// senders whose keys it holds and that have not said they stream.
+	StreamQueryInterval = 2 * time.Second
+)
+
+// AwaitStreamer waits until g holds the key of a sender that said it
+// streams (streaming reports it) and returns that sender; query asks a
+// sender (whispers a QueryFrame), when its key is first seen and every
+// StreamQueryInterval after. The error, when ctx ends first, is a
+// *NotStreamingError naming the senders whose keys g holds.
+func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
+	asked := map[uuid.UUID]time.Time{}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		senders := g.Senders()
+		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+		for _, p := range senders {
+			if streaming(p) {
+				return p, nil
+			}
+		}
+		for _, p := range senders {
+			if t, ok := asked[p]; !ok || time.Since(t) >= StreamQueryInterval {
+				asked[p] = time.Now()
+				query(p)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return uuid.Nil, &NotStreamingError{Group: g.Name(), Senders: senders, Err: ctx.Err()}
+		}
+	}
+}
+
+// NotStreamingError is AwaitStreamer's error: nobody streams in Group;
+// Senders are the members whose keys we hold (they chat, or stream
+// nothing now).
+type NotStreamingError struct {
+	Group   string
+	Senders []uuid.UUID
+	Err     error
+}
+
+func (e *NotStreamingError) Error() string {
+	return fmt.Sprintf("nothing is being streamed in %q: no trusted member said it streams (%v)", e.Group, e.Err)
+}
+
+func (e *NotStreamingError) Unwrap() error { return e.Err }
+
+// Text is the error for a user: nothing streamed, who is there, what to
+// do; name names a peer.
+func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
+	if len(e.Senders) == 0 {
+		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
+	}
+	names := make([]string, len(e.Senders))
+	for i, p := range e.Senders {
+		n := name(p)
+		if n == "" {
+			n = "-"
+		}
+		names[i] = n + " " + p.String()[:8]
+	}
+	return fmt.Sprintf("nothing is being streamed in %q: %s there stream(s) nothing (a private chat?); "+
+		"a stream that ended before this receiver started is gone: start the receiver first, then the sender: %v",
+		e.Group, strings.Join(names, ", "), e.Err)
+}
+
 // StreamTapQueue is a stream's queue of node events (a full one drops and
 // tells the Group with an Overflow, which resynchronises).
 const StreamTapQueue = 4096
@@ -111,6 +195,39 @@ type streamGroup struct {
 	// (uuid.UUID -> time.Time); removed: senders we read that told us we
 	// are removed (uuid.UUID -> why).
 	probed, removed sync.Map
+	// writing: our stream goes out (a stream's, not a chat's), until its
+	// end is sent; streaming: the senders that said they stream
+	// (uuid.UUID -> struct{}).
+	writing   atomic.Bool
+	streaming sync.Map
+	// chatReaders: a private chat's Readers (uuid.UUID ->
+	// *zyregroup.Reader), closed when their sender says it streams.
+	chatReaders sync.Map
+	// rejoined: peers that joined the group again (uuid.UUID ->
+	// struct{}), for a chat that read their last stream to its end.
+	rejoined sync.Map
+	// opened is Group, for the event callback (set once Open returned).
+	opened atomic.Pointer[zyregroup.Group]
+	// chat: a private chat uses the group; recv: a stream receiver does
+	// (sharedGroup); roster: our stream's, while it goes out.
+	chat, recv atomic.Bool
+	roster     atomic.Pointer[Roster]
+}
+
+// markStreaming records that peer streams, and closes a chat's Reader of
+// it: the records that follow are a file, not lines. On the Group's
+// event reader, before those records are handled.
+func (g *streamGroup) markStreaming(peer uuid.UUID) {
+	if rd, ok := g.chatReaders.Load(peer); ok {
+		rd.(*zyregroup.Reader).Close() // first: a stream receiver beside the chat then opens its own
+	}
+	g.streaming.Store(peer, struct{}{})
+}
+
+// isStreaming reports whether peer said it streams.
+func (g *streamGroup) isStreaming(peer uuid.UUID) bool {
+	_, ok := g.streaming.Load(peer)
+	return ok
 }
 
 // reading reports whether peer is a sender we read.
@@ -172,7 +289,14 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 	// The stream ends with its client.
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, closeGroup, err := s.openGroup(ctx, req.Group, opts)
+	use, trust := "stream recv", req.Trust
+	if req.Op == "stream.send" {
+		use = "stream send"
+	}
+	if trust == "" {
+		trust = "verified"
+	}
+	g, closeGroup, err := s.openGroup(ctx, req.Group, opts, use, trust)
 	if err != nil {
 		return none, err
 	}
@@ -191,9 +315,106 @@ func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, 
 	return s.streamRecv(sctx, sc, g, req, wait)
 }
 
-// openGroup attaches the private group to the agent's node, fed by a tap
-// of every event; one per group at a time. closeGroup undoes it.
-func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
+// sharedGroup is a private group of the agent's node used by a private
+// chat and a stream receiver at once (usertry2 #4: the README's story
+// reads a stream in the group a chat is open in). A stream send shares
+// it with nothing: this device has one sender key (one Writer) per group,
+// which the chat's lines hold while it runs. Owned by the event goroutine
+// but g, err and closeGroup, set by the opener before ready is closed.
+type sharedGroup struct {
+	ready      chan struct{}
+	g          *streamGroup
+	err        error
+	closeGroup func()
+	users      map[string]bool // "chat", "stream send", "stream recv"
+	trust      string
+}
+
+// refuse says why use, with trust, cannot share the group, or nil.
+func (sh *sharedGroup) refuse(group, use, trust string) error {
+	var other string
+	for u := range sh.users {
+		other = u
+	}
+	switch {
+	case use == "stream send" && sh.users["chat"]:
+		return fmt.Errorf("a private chat in %q runs through this agent, and its lines hold this device's one sender key in the group: "+
+			"a stream would mix with them; end the chat (Ctrl-D), stream, then chat again (or stream in another group)", group)
+	case use == "chat" && sh.users["stream send"]:
+		return fmt.Errorf("a stream goes out in %q through this agent and holds this device's one sender key in the group: "+
+			"chat once it has ended (or chat in another group)", group)
+	case sh.users[use]:
+		return fmt.Errorf("a %s in %q runs already through this agent: one at a time per group", use, group)
+	case use == "stream send" || sh.users["stream send"]:
+		return fmt.Errorf("a %s in %q runs through this agent: a stream send shares the group with nothing else; wait for its end", other, group)
+	case sh.trust != trust:
+		return fmt.Errorf("a %s in %q runs through this agent, trusting %s: a %s beside it trusts the same (--trust %s)", other, group, sh.trust, use, sh.trust)
+	}
+	return nil
+}
+
+// openGroup opens the private group for use ("chat", "stream send" or
+// "stream recv") trusting trust (verified, tofu, any): the agent's
+// group already open for a chat or a stream receiver is shared between
+// them (opts are the first user's); closeGroup releases it, and the last
+// user's closes it.
+func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Options, use, trust string) (*streamGroup, func(), error) {
+	var sh *sharedGroup
+	var refuse error
+	creator := false
+	if !s.do(ctx, func() {
+		if sh = s.xfer.shared[group]; sh == nil {
+			if s.xfer.shared == nil {
+				s.xfer.shared = map[string]*sharedGroup{}
+			}
+			sh = &sharedGroup{ready: make(chan struct{}), users: map[string]bool{}, trust: trust}
+			s.xfer.shared[group], creator = sh, true
+		} else if refuse = sh.refuse(group, use, trust); refuse != nil {
+			return
+		}
+		sh.users[use] = true
+	}) {
+		return nil, nil, errors.New("the agent is stopping")
+	}
+	if refuse != nil {
+		return nil, nil, refuse
+	}
+	release := func() bool {
+		last := false
+		ok := s.do(ctx, func() {
+			delete(sh.users, use)
+			if len(sh.users) == 0 && s.xfer.shared[group] == sh {
+				delete(s.xfer.shared, group)
+				last = true
+			}
+		})
+		return last || !ok
+	}
+	if creator {
+		sh.g, sh.closeGroup, sh.err = s.attachGroup(ctx, group, opts)
+		close(sh.ready)
+	} else {
+		select {
+		case <-sh.ready:
+		case <-ctx.Done():
+			release()
+			return nil, nil, ctx.Err()
+		}
+	}
+	if sh.err != nil {
+		release()
+		return nil, nil, sh.err
+	}
+	return sh.g, func() {
+		if release() {
+			sh.closeGroup()
+		}
+	}, nil
+}
+
+// attachGroup attaches the private group to the agent's node, fed by a
+// tap of every event; one per group at a time. closeGroup undoes it.
+func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.Options) (g *streamGroup, closeGroup func(), err error) {
 	n := s.cfg.Node
 	t := &tap{Node: n, ch: make(chan zre.Event, StreamTapQueue), all: true}
 	if slices.Contains(n.OwnGroups(), group) {
@@ -236,6 +457,13 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 		}
 	}
 	o, err := zyregroup.Open(t, group, opts, func(ev zre.Event) {
+		if j, ok := ev.(*zre.Join); ok && j.Group == group {
+			// Back in the group (a new chat, or a stream): not a
+			// streamer until it says so; a chat reads its new stream.
+			g.streaming.Delete(j.Peer)
+			g.rejoined.Store(j.Peer, struct{}{})
+			return
+		}
 		if si, ok := ev.(*zre.Silent); ok && g.reading(si.Peer) {
 			// Idle, or its node dropped ours: a probe tells.
 			g.probed.LoadOrStore(si.Peer, time.Now())
@@ -254,6 +482,19 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 			}
 		case kind == ProbeFrame && len(w.Content) == 3:
 			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
+		case kind == QueryFrame && len(w.Content) == 3:
+			if o := g.opened.Load(); o != nil {
+				AnswerQuery(n, o, w.Peer, g.writing.Load())
+			}
+		case kind == StreamingFrame && len(w.Content) == 3:
+			g.markStreaming(w.Peer)
+			if g.chat.Load() && !g.recv.Load() {
+				n.Whisper(w.Peer, []byte(StreamAck), []byte(ChattingFrame), []byte(group))
+			}
+		case kind == ChattingFrame && len(w.Content) == 3:
+			if r := g.roster.Load(); r != nil {
+				r.Decline(w.Peer)
+			}
 		case kind == ProbedFrame && len(w.Content) == 3:
 			g.probed.Delete(w.Peer)
 		case kind == RemovedFrame && len(w.Content) == 4 && g.reading(w.Peer):
@@ -266,6 +507,7 @@ func (s *Server) openGroup(ctx context.Context, group string, opts zyregroup.Opt
 		return nil, nil, err
 	}
 	g.Group = o
+	g.opened.Store(o)
 	return g, func() { o.Close(); untap() }, nil
 }
 
@@ -276,9 +518,27 @@ func orAuto(s string) string {
 	return s
 }
 
+// AnnounceStream tells the members of g (those given our key: the
+// others learn nothing from us) that our stream starts (a
+// StreamingFrame).
+func AnnounceStream(n *zre.Node, g *zyregroup.Group) {
+	for _, p := range g.Members() {
+		n.Whisper(p, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
+	}
+}
+
+// AnswerQuery answers a QueryFrame of peer: StreamingFrame while writing,
+// to a member of g only (given our key); nothing otherwise.
+func AnswerQuery(n *zre.Node, g *zyregroup.Group, peer uuid.UUID, writing bool) {
+	if writing && slices.Contains(g.Members(), peer) {
+		n.Whisper(peer, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
+	}
+}
+
 func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamConn, g *streamGroup,
 	req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
 	var none client.StreamMsg
+	n := s.cfg.Node
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	defer wcancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -305,12 +565,17 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// holding our key as the first octets go out (or the end, for an
 	// empty stream).
 	roster := NewRoster(s.cfg.Node, g.Group, s.cfg.Trust)
+	g.roster.Store(roster)
 	sentTo := len(g.Members())
 	started := false
 	w, err := g.NewWriter()
 	if err != nil {
 		return none, err
 	}
+	// Said before the first record, which follows it on each
+	// connection: a private chat of a member then reads none of it.
+	g.writing.Store(true)
+	AnnounceStream(n, g.Group)
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamStreaming, Members: sentTo, Suite: g.Suite().String()}); err != nil {
 		return none, err
 	}
@@ -366,6 +631,7 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 		sentTo = roster.Start()
 	}
 	g.ending.Store(true)
+	g.writing.Store(false) // a receiver that asks now would come too late
 	if err := w.Close(); err != nil {
 		return none, fmt.Errorf("stream: ending the stream: %w", err)
 	}
@@ -487,22 +753,48 @@ const opaqueWait = 5 * time.Second
 func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup, req *client.StreamRequest, wait time.Duration) (client.StreamMsg, error) {
 	var none client.StreamMsg
 	n := s.cfg.Node
+	// A private chat beside us in the group (sharedGroup) no longer
+	// declines a stream: we read it.
+	g.recv.Store(true)
+	defer func() { g.sender.Store(nil); g.recv.Store(false) }()
 	wctx, wcancel := context.WithTimeout(ctx, wait)
-	sender, err := g.AwaitSender(wctx, func(p uuid.UUID) bool { return req.PeerName == "" || n.PeerName(p) == req.PeerName })
+	var sender uuid.UUID
+	var err error
+	if req.PeerName != "" {
+		// Named: that member's stream, whatever it is.
+		sender, err = g.AwaitSender(wctx, func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = AwaitStreamer(wctx, g.Group, g.isStreaming, func(p uuid.UUID) {
+			n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+		})
+	}
 	wcancel()
-	if err != nil {
-		who := "no trusted sender"
-		if req.PeerName != "" {
-			who += " named " + req.PeerName
-		}
-		return none, fmt.Errorf("stream: %s: %w", who, err)
+	var ns *NotStreamingError
+	switch {
+	case errors.As(err, &ns) && ctx.Err() == nil:
+		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
+	case err != nil && req.PeerName != "":
+		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
+	case err != nil:
+		return none, fmt.Errorf("stream: %w", err)
 	}
 	name := n.PeerName(sender)
 	g.sender.Store(&sender)
+	if req.PeerName != "" {
+		// Whether it streams tells, if it leaves with nothing sent, why.
+		n.Whisper(sender, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
+	}
 	if err := sc.msg(client.StreamMsg{Kind: client.StreamReading, Peer: sender.String(), Name: name}); err != nil {
 		return none, err
 	}
+	// A chat beside us may still hold its Reader of the sender for a
+	// moment (markStreaming closes it): try again, briefly.
 	rd, err := g.NewReader(sender)
+	for try := 0; errors.Is(err, zyregroup.ErrBusy) && try < 100 && ctx.Err() == nil; try++ {
+		time.Sleep(20 * time.Millisecond)
+		rd, err = g.NewReader(sender)
+	}
 	if err != nil {
 		return none, err
 	}
@@ -578,6 +870,10 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 			}
 			if ctx.Err() != nil {
 				return none, ctx.Err()
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) && total == 0 && res.Late == 0 && !g.isStreaming(sender) {
+				return none, fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
+					name, sender.String()[:8])
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", name, total, err)

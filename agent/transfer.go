@@ -39,7 +39,8 @@ type xferState struct {
 	// background: the receive that runs is the background one's
 	// (background.go).
 	background bool
-	streams    map[string]bool // groups with a stream through the agent (stream.go)
+	streams    map[string]bool         // groups with a stream through the agent (stream.go)
+	shared     map[string]*sharedGroup // their users (stream.go)
 }
 
 // transfers answers "transfers": how many run.

@@ -423,8 +423,10 @@ func TestPrivateChatThroughAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(ca, client.StreamResult)
-	// A stream in the same group of the same agent waits its turn.
-	if _, _, err := dial(t, b.sock).StreamSend(ctx, client.StreamRequest{Group: "lab"}); err == nil || !strings.Contains(err.Error(), "runs already") {
+	// A stream sent in the same group of the same agent waits its turn
+	// (this device's one sender key there holds the chat's lines), and
+	// the refusal says what to do.
+	if _, _, err := dial(t, b.sock).StreamSend(ctx, client.StreamRequest{Group: "lab"}); err == nil || !strings.Contains(err.Error(), "end the chat (Ctrl-D), stream, then chat again") {
 		t.Fatalf("a stream beside the chat: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/trust"
@@ -52,16 +53,21 @@ type privateChat struct {
 	wait  time.Duration
 
 	msgs    chan chatMsg
-	readers map[uuid.UUID]bool      // a Reader was opened: true while it runs
-	opaque  map[uuid.UUID]time.Time // first opaque record of a sender we read
-	probed  map[uuid.UUID]time.Time // probes of silent senders, unanswered
-	pending pendingLines
+	readers map[uuid.UUID]bool // a Reader was opened: true while it runs
+	// rds are the running Readers; streaming the senders that said they
+	// stream (a "zyre stream send"): their records are a file, not lines,
+	// and are not read.
+	rds       map[uuid.UUID]*zyregroup.Reader
+	streaming map[uuid.UUID]bool
+	opaque    map[uuid.UUID]time.Time // first opaque record of a sender we read
+	probed    map[uuid.UUID]time.Time // probes of silent senders, unanswered
+	pending   pendingLines
 }
 
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.logger(env),
 		OnOpaque: c.onOpaque}
@@ -127,6 +133,19 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
 			}
+			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.StreamingFrame) {
+				// A stream, not a chat: its records (which follow this
+				// notice) are not lines.
+				c.streaming[w.Peer] = true
+				n.Whisper(w.Peer, []byte(streamAck), []byte(agent.ChattingFrame), []byte(group)) // owes no acknowledgement
+				if rd := c.rds[w.Peer]; rd != nil {
+					rd.Close()
+				}
+				continue
+			}
+			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.QueryFrame) {
+				continue // a receiver looks for a stream: a chat is none
+			}
 			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, false) {
 				sendProbe(n, w.Peer, group, true)
 				continue
@@ -134,6 +153,14 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, true) {
 				delete(c.probed, w.Peer)
 				continue
+			}
+			if j, ok := e.(*zre.Join); ok && j.Group == group {
+				// Back in the group (a new chat, or a stream): its new
+				// stream is read, unless it says it streams.
+				if running, ok := c.readers[j.Peer]; ok && !running {
+					delete(c.readers, j.Peer)
+				}
+				delete(c.streaming, j.Peer)
 			}
 			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
 				// Idle, or its node dropped ours (a revocation whose
@@ -147,6 +174,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 		case m := <-c.msgs:
 			if m.done {
 				c.readers[m.peer] = false // its stream ended: not opened again
+				delete(c.rds, m.peer)
 				delete(c.opaque, m.peer)
 				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
 					fmt.Fprintf(env.stderr, "zyre: %s %s: %v\n", safe(n.PeerName(m.peer)), uuidText(m.peer), m.end)
@@ -163,9 +191,13 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				r.report(env.stderr, group)
 			}
 			for _, p := range g.Senders() {
-				if _, ok := c.readers[p]; !ok {
+				if _, ok := c.readers[p]; !ok && !c.streaming[p] {
 					c.readers[p] = true
-					go c.read(rctx, p)
+					rd, err := g.NewReader(p)
+					if err == nil {
+						c.rds[p] = rd
+					}
+					go c.read(rctx, p, rd, err)
 				}
 			}
 			for p, t := range c.probed {
@@ -237,15 +269,15 @@ func (c *privateChat) end(w *zyregroup.Writer) error {
 	return nil
 }
 
-// read sends peer's lines to c.msgs until its stream ends or ctx does.
-func (c *privateChat) read(ctx context.Context, peer uuid.UUID) {
+// read sends the lines of peer's Reader rd (or its error err) to c.msgs
+// until its stream ends or ctx does.
+func (c *privateChat) read(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error) {
 	end := func(err error) {
 		select {
 		case c.msgs <- chatMsg{peer: peer, end: err, done: true}:
 		case <-ctx.Done():
 		}
 	}
-	rd, err := c.g.NewReader(peer)
 	if err != nil {
 		end(err)
 		return

@@ -201,3 +201,9 @@ func cutOffError(name string, peer uuid.UUID, group string) error {
 	return fmt.Errorf("%s %s sends this device nothing any more and answers no probe while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)",
 		safe(name), uuidText(peer), group)
 }
+
+// streamNotice reports whether w is a stream's notice of kind
+// (agent.QueryFrame or agent.StreamingFrame) for group.
+func streamNotice(w *zre.Whisper, group, kind string) bool {
+	return len(w.Content) == 3 && string(w.Content[0]) == streamAck && string(w.Content[1]) == kind && string(w.Content[2]) == group
+}

@@ -30,6 +30,10 @@ const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
 
 Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
+recv reads the member that says it streams, never one that only chats in GROUP
+(--peer-name: the member of that name, whatever it sends); with nobody streaming
+within --wait it says so. Start the receivers first: a stream that ended before
+is gone.
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
 trust store of --home), tofu (tofu records too) or any (every authenticated
@@ -91,7 +95,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	mode := args[0]
 	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
 	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name` (default: the first sender)")
+	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
 	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
@@ -208,6 +212,19 @@ type streamNode struct {
 	// probedAt is when (UnixNano) we probed the sender we read, silent;
 	// 0 when it answered.
 	probedAt atomic.Int64
+	// writing: our stream goes out, until its end is sent (we answer
+	// queries); streaming: the senders that said they stream
+	// (uuid.UUID -> struct{}), see agent.AwaitStreamer.
+	writing   atomic.Bool
+	streaming sync.Map
+	// roster is our stream's, while it goes out: a private chat's
+	// member declines it (agent.ChattingFrame).
+	roster atomic.Pointer[agent.Roster]
+}
+
+func (s *streamNode) isStreaming(peer uuid.UUID) bool {
+	_, ok := s.streaming.Load(peer)
+	return ok
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -292,6 +309,20 @@ func (s *streamNode) pump() {
 			}
 			continue
 		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.QueryFrame) {
+			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load())
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
+			s.streaming.Store(w.Peer, struct{}{})
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.ChattingFrame) {
+			if r := s.roster.Load(); r != nil {
+				r.Decline(w.Peer)
+			}
+			continue
+		}
 		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
 			sendProbe(s.n, w.Peer, s.group, true)
 			continue
@@ -348,6 +379,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// holding our key as the first octets go out (or the end, for an
 	// empty stream).
 	roster := agent.NewRoster(s.n, s.g, s.st)
+	s.roster.Store(roster)
 	sentTo := len(s.g.Members())
 	start := sync.OnceFunc(func() { sentTo = roster.Start() })
 	fmt.Fprintf(s.env.stderr, "zyre: streaming to %d member(s) of %q (%s)\n", sentTo, s.group, s.g.Suite())
@@ -355,6 +387,10 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	if err != nil {
 		return err
 	}
+	// Said before the first record, which follows it on each connection:
+	// receivers read us, not a member that only chats.
+	s.writing.Store(true)
+	agent.AnnounceStream(s.n, s.g)
 	in := f.in
 	size := f.size
 	if limit > 0 {
@@ -426,6 +462,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	stopWatch()
 	report(roster.Update())
 	s.ending.Store(true)
+	s.writing.Store(false) // a receiver that asks now would come too late
 	if err := w.Close(); err != nil {
 		res.Receivers = roster.Receivers()
 		return fmt.Errorf("stream: ending the stream: %w", err)
@@ -498,18 +535,32 @@ func waitMembers(ctx context.Context, g *zyregroup.Group, n int) error {
 func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) error {
 	wctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
-	sender, err := s.g.AwaitSender(wctx, func(p uuid.UUID) bool {
-		return f.peerName == "" || s.n.PeerName(p) == f.peerName
-	})
-	if err != nil {
-		who := "no trusted sender"
-		if f.peerName != "" {
-			who += " named " + f.peerName
-		}
-		return fmt.Errorf("stream: %s: %w", who, err)
+	var sender uuid.UUID
+	var err error
+	if f.peerName != "" {
+		// Named: that member's stream, whatever it is.
+		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
+	} else {
+		// The member that streams, not one that only chats.
+		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
+			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+		})
+	}
+	var ns *agent.NotStreamingError
+	switch {
+	case errors.As(err, &ns) && ctx.Err() == nil:
+		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
+	case err != nil && f.peerName != "":
+		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
+	case err != nil:
+		return fmt.Errorf("stream: %w", err)
 	}
 	senderName := s.n.PeerName(sender)
 	s.reading.Store(&sender)
+	if f.peerName != "" {
+		// Whether it streams tells, if it leaves with nothing sent, why.
+		s.n.Whisper(sender, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
+	}
 	fmt.Fprintf(s.env.stderr, "zyre: reading the stream of %s %s in %q\n", safe(senderName), uuidText(sender), s.group)
 	rd, err := s.g.NewReader(sender)
 	if err != nil {
@@ -624,8 +675,12 @@ read:
 				}
 				return fmt.Errorf("stream: our node stopped after %d octets: %w", total, err)
 			}
+			if errors.Is(err, io.ErrUnexpectedEOF) && total == 0 && late == 0 && !s.isStreaming(sender) {
+				return fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
+					safe(senderName), uuidText(sender))
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", s.n.PeerName(sender), total, err)
+				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets: %w", safe(senderName), uuidText(sender), total, err)
 			}
 			return fmt.Errorf("stream: %w", err)
 		}
