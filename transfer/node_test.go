@@ -3,7 +3,11 @@ package transfer
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,5 +60,62 @@ func TestWaitPeer(t *testing.T) {
 	cancel()
 	if err := WaitPeer(ctx, n, peer, time.Hour); !errors.Is(err, ErrPeerAway) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("WaitPeer with ctx cancelled: %v, want ErrPeerAway and Canceled", err)
+	}
+}
+
+// goneNode is a Node whose peer the node forgets (Whisper: ErrUnknownPeer)
+// before the EXIT event comes, as a zre.Node does.
+type goneNode struct {
+	peersNode
+	gone atomic.Bool
+}
+
+func (n *goneNode) Whisper(uuid.UUID, ...[]byte) error {
+	if n.gone.Load() {
+		return zre.ErrUnknownPeer
+	}
+	return nil
+}
+
+func (n *goneNode) PeerName(uuid.UUID) string {
+	if n.gone.Load() {
+		return ""
+	}
+	return "bob"
+}
+
+// A peer the node forgets while DATA goes out is said to have gone away,
+// once, also when a send finds it unknown before its EXIT event comes (the
+// sender said nothing then, and nothing at the EXIT).
+func TestSendSaysGoneOnce(t *testing.T) {
+	peer := uuid.New()
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, make([]byte, 4*ChunkSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare([]string{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &goneNode{peersNode: peersNode{peers: []uuid.UUID{peer}, ev: make(chan zre.Event)}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var notices []string
+	done := make(chan error, 1)
+	go func() {
+		_, err := Send(ctx, n, peer, s, SendOptions{Notify: func(m string) { mu.Lock(); notices = append(notices, m); mu.Unlock() }})
+		done <- err
+	}()
+	n.gone.Store(true) // forgotten: the first DATA finds it unknown
+	n.ev <- &zre.Whisper{EventHeader: zre.EventHeader{Peer: peer, Name: "bob"}, Content: frames(kindAccept, &accept{ID: s.Offer.ID, Offsets: []int64{0}}, nil)}
+	n.ev <- &zre.Exit{EventHeader: zre.EventHeader{Peer: peer, Name: "bob"}}
+	n.ev <- &zre.Silent{EventHeader: zre.EventHeader{Peer: uuid.New()}} // the EXIT was handled
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) != 1 || !strings.HasPrefix(notices[0], "bob went away with ") {
+		t.Fatalf("notices %q, want one that bob went away", notices)
 	}
 }

@@ -220,7 +220,8 @@ type sender struct {
 	log   *slog.Logger
 	start time.Time
 
-	present   bool // the peer is here (HELLO seen, no EXIT since)
+	name      string // the peer's, as its ENTER or the node said it
+	present   bool   // the peer is here (HELLO seen, no EXIT since)
 	awaySince time.Time
 	accepted  bool
 	offered   time.Time
@@ -264,7 +265,8 @@ func (s *sender) whisper(kind string, hdr any, data []byte) error {
 }
 
 func (s *sender) run(ctx context.Context) (Result, error) {
-	s.present = s.n.PeerName(s.peer) != "" || contains(s.n.Peers(), s.peer)
+	s.name = s.n.PeerName(s.peer)
+	s.present = s.name != "" || contains(s.n.Peers(), s.peer)
 	s.awaySince = time.Now()
 	acceptBy := time.Now().Add(s.opts.AcceptWait)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -327,6 +329,17 @@ func contains(ids []uuid.UUID, id uuid.UUID) bool {
 	return false
 }
 
+// away marks the peer gone, and says so once: at its EXIT, or at a send
+// that finds it unknown (the node forgets a peer before its EXIT event
+// comes), whichever is first.
+func (s *sender) away() {
+	if s.present {
+		s.notify(fmt.Sprintf("%s went away with %d of %d octets held; waiting up to %v", s.name, s.held, s.total(), s.opts.PeerWait))
+	}
+	s.present, s.accepted = false, false
+	s.awaySince = time.Now()
+}
+
 func (s *sender) offer() {
 	s.offered = time.Now()
 	if err := s.whisper(kindOffer, &s.src.Offer, nil); err != nil {
@@ -342,6 +355,9 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 		}
 		return Result{}, false, nil
 	}
+	if name := e.PeerName(); name != "" {
+		s.name = name
+	}
 	switch e := e.(type) {
 	case *zre.Enter:
 		if !s.present {
@@ -350,11 +366,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 		s.present, s.accepted = true, false
 		s.offer()
 	case *zre.Exit:
-		if s.present {
-			s.notify(fmt.Sprintf("%s went away with %d of %d octets held; waiting up to %v", e.Name, s.held, s.total(), s.opts.PeerWait))
-		}
-		s.present, s.accepted = false, false
-		s.awaySince = time.Now()
+		s.away()
 	case *zre.Whisper:
 		kind, hdr, _, ok, err := parse(e.Content)
 		if !ok {
@@ -482,8 +494,7 @@ func (s *sender) pump() error {
 		}
 		if err := s.whisper(kindData, &dataHdr{ID: s.src.Offer.ID, File: s.file, Offset: s.next}, s.buf[:n]); err != nil {
 			if errors.Is(err, zre.ErrUnknownPeer) {
-				s.present, s.accepted = false, false
-				s.awaySince = time.Now()
+				s.away() // its EXIT event follows
 				return nil
 			}
 			// A full queue: try again at the next turn.

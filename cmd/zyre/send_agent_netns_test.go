@@ -23,7 +23,7 @@ import (
 // percentage, and the cut. Needs root.
 func TestSendAgentNetns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("60 MB and a 45 s cut")
+		t.Skip("60 MB and a 35 s cut")
 	}
 	lab := netns.NewWith(t, 2, netns.Options{Prefix: "ax-"})
 	bin := filepath.Join(t.TempDir(), "zyre")

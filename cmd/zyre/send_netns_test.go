@@ -22,10 +22,7 @@ import (
 // cutFor is how long the link stays down: longer than the peers' expiry
 // (zre.DefaultExpired, 30 s), so both sides see the other EXIT and the
 // transfer must resume over a new connection, not ride on TCP's retries.
-// The margin is wide: under load the sender saw no EXIT in about 1 run of
-// 10 with 5 s (likely because it still handles ACKs that arrived before the
-// cut for seconds, and its peer expires 30 s after the last of them).
-const cutFor = 45 * time.Second
+const cutFor = 35 * time.Second
 
 // TestSendNetns: "zyre send" of 200 MB from one namespace to "zyre
 // receive" in another, the link cut half-way (the receiver's partial file
@@ -35,7 +32,7 @@ const cutFor = 45 * time.Second
 func TestSendNetns(t *testing.T) {
 	testenv.RequireRoot(t)
 	if testing.Short() {
-		t.Skip("200 MB and a 45 s cut")
+		t.Skip("200 MB and a 35 s cut")
 	}
 	lab := netns.New(t, 2)
 	bin := filepath.Join(t.TempDir(), "zyre")
