@@ -2,6 +2,7 @@ package agent
 
 import (
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -72,6 +73,27 @@ func (r *Roster) seeLocked(p uuid.UUID) *rosterEntry {
 	e.member = true
 	e.r.Removed, e.r.Revoked = "", false
 	return e
+}
+
+// Watch calls Update every 50 ms on a goroutine of its own and hands
+// what it returns to report (on that goroutine), until stop is called;
+// stop waits for the goroutine and may be called more than once.
+func (r *Roster) Watch(report func(removed []client.StreamReceiver)) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			report(r.Update())
+			select {
+			case <-t.C:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(quit); <-done })
 }
 
 // Update compares the members holding our key with those of the last

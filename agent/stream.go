@@ -587,21 +587,7 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// The roster follows the members while the stream goes out (a
 	// member removed on the way is named in the result), then the wait
 	// for the acknowledgements takes it over.
-	watchStop, watchDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			roster.Update()
-			select {
-			case <-t.C:
-			case <-watchStop:
-				return
-			}
-		}
-	}()
-	stopWatch := sync.OnceFunc(func() { close(watchStop); <-watchDone })
+	stopWatch := roster.Watch(func([]client.StreamReceiver) {})
 	defer stopWatch()
 	var buf []byte
 	var total int64

@@ -419,28 +419,13 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// A member removed on the way (revoked, or gone) is named, with why,
 	// as it happens: by this goroutine while the stream goes out, then
 	// by the wait for the acknowledgements.
-	watchDone := make(chan struct{})
-	watchStop := make(chan struct{})
 	report := func(removed []client.StreamReceiver) {
 		for _, r := range removed {
 			fmt.Fprint(s.env.stderr, "\n")
 			reportRemoved(s.env.stderr, s.group, r)
 		}
 	}
-	go func() {
-		defer close(watchDone)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			report(roster.Update())
-			select {
-			case <-tick.C:
-			case <-watchStop:
-				return
-			}
-		}
-	}()
-	stopWatch := sync.OnceFunc(func() { close(watchStop); <-watchDone })
+	stopWatch := roster.Watch(report)
 	defer stopWatch()
 	rctx, stopReading := context.WithCancel(ctx)
 	_, err = io.CopyBuffer(progressWriter{startWriter{w, start}, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))
