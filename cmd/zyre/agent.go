@@ -119,6 +119,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		c.Close()
 		return withHint(fmt.Errorf("%w at %s", agent.ErrRunning, sock), "stop it first, or give another --socket")
 	}
+	f.agentSocket = sock
 	n, err := f.startNode(ctx, env)
 	if err != nil {
 		return err

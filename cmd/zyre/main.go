@@ -55,6 +55,21 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// held are released when the command ends (run): the node lock of
+	// its identity (nodelock.go). Only the command's goroutine adds.
+	held []func()
+}
+
+// hold keeps release for when the command ends.
+func (e *cliEnv) hold(release func()) { e.held = append(e.held, release) }
+
+// releaseHeld releases what the command held, last first.
+func (e *cliEnv) releaseHeld() {
+	for i := len(e.held) - 1; i >= 0; i-- {
+		e.held[i]()
+	}
+	e.held = nil
 }
 
 // errUsage marks a usage error (exit status 2); the message says what is wrong.
@@ -134,6 +149,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
 		return 2
 	}
+	defer env.releaseHeld()
 	var err error
 	if asksHelp(args[1:]) {
 		err = runHelp(ctx, env, c, args[1:])

@@ -60,6 +60,7 @@ type nodeFlags struct {
 	noEphemeral    bool                 // the command refuses --ephemeral: hints do not offer it
 	binaryStdout   bool                 // the command writes binary to stdout: never to a terminal
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
+	agentSocket    string               // the agent's control socket, said by the node lock (nodelock.go)
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -239,9 +240,16 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	// Refused beside an agent of this identity before any passphrase.
-	if err := notBesideAgentEarly(ctx, env, f.home); err != nil {
-		return nil, "", err
+	// One node per identity (the agent's or a command's own): a second
+	// is refused before any passphrase is asked.
+	if home, err := homeDir(env, f.home); err == nil {
+		unlock, err := lockNode(home, nodeHolder{Command: f.fs.Name(), Socket: f.agentSocket}, !f.noEphemeral)
+		if err != nil {
+			return nil, "", err
+		}
+		if unlock != nil {
+			env.hold(unlock)
+		}
 	}
 	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
 	if err != nil {
@@ -299,10 +307,6 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 			n.Close()
 			return nil, err
 		}
-	}
-	if err := notBesideAgent(ctx, env, n); err != nil {
-		n.Close()
-		return nil, err
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()

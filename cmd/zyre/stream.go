@@ -270,10 +270,6 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	if err != nil {
 		return nil, err
 	}
-	if err := notBesideAgent(ctx, env, n); err != nil {
-		n.Close()
-		return nil, err
-	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()
 		return nil, err
