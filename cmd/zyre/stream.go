@@ -76,6 +76,65 @@ type streamFlags struct {
 	size     int64 // of in, or -1 when unknown
 }
 
+// newStreamFlags returns the flags of "zyre stream MODE" (send or recv):
+// the node flags and stream's own, those of the other mode hidden, and
+// --group (the stream's group is the GROUP argument).
+func newStreamFlags(env *cliEnv, mode string) *streamFlags {
+	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
+	f.synopsis = streamUsage
+	f.fs.StringVar(&f.peerName, "peer-name", "", "read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
+	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
+	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
+	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
+	f.fs.IntVar(&f.members, "members", 1, "wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
+	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
+	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
+	f.fs.StringVar(&f.suite, "suite", "auto", "cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
+	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	f.agent.register(f.fs)
+	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
+	hideFlags(f.fs, "group")
+	if mode == "send" {
+		hideFlags(f.fs, "peer-name")
+	} else {
+		hideFlags(f.fs, "members", "suite")
+	}
+	return f
+}
+
+// printStreamHelp prints "zyre stream --help": the synopsis, then the
+// flags of both stream send and stream recv, and of each one only.
+func printStreamHelp(env *cliEnv) {
+	send, recv := newStreamFlags(env, "send").fs, newStreamFlags(env, "recv").fs
+	shown := func(fs *flag.FlagSet, name string) bool {
+		f := fs.Lookup(name)
+		return f != nil && !strings.HasPrefix(f.Usage, hiddenMark)
+	}
+	var both, sendOnly, recvOnly []*flag.Flag
+	send.VisitAll(func(f *flag.Flag) {
+		switch {
+		case shown(send, f.Name) && shown(recv, f.Name):
+			both = append(both, f)
+		case shown(send, f.Name):
+			sendOnly = append(sendOnly, f)
+		}
+	})
+	recv.VisitAll(func(f *flag.Flag) {
+		if shown(recv, f.Name) && !shown(send, f.Name) {
+			recvOnly = append(recvOnly, f)
+		}
+	})
+	fmt.Fprintln(env.stderr, streamUsage)
+	for _, sec := range []struct {
+		title string
+		flags []*flag.Flag
+	}{{"stream send and stream recv", both}, {"stream send only", sendOnly}, {"stream recv only", recvOnly}} {
+		if len(sec.flags) > 0 {
+			fmt.Fprintf(env.stderr, "\nflags of %s:\n%s", sec.title, flagsText(sec.flags))
+		}
+	}
+}
+
 // runStream implements "zyre stream send|recv GROUP".
 func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	args, err := subcommandFirst("stream", args, "send", "recv")
@@ -83,8 +142,8 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(env.stderr, streamUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			printStreamHelp(env)
 			return flag.ErrHelp
 		}
 		if len(args) > 0 {
@@ -93,19 +152,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return withHint(fmt.Errorf("%w: want send or recv, then GROUP", errUsage), `run "zyre stream --help" for usage`)
 	}
 	mode := args[0]
-	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
-	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
-	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
-	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
-	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
-	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
-	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
-	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
-	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
-	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
-	f.agent.register(f.fs)
-	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
+	f := newStreamFlags(env, mode)
 	pos, err := f.parseArgs(args[1:])
 	if err != nil {
 		return err
