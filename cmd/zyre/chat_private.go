@@ -69,7 +69,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
 		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
-	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.logger(env),
+	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
 	if f.trustStore == nil {
 		return withHint(fmt.Errorf("chat: a private chat needs the trust store of an identity (not --ephemeral)"),

@@ -5,7 +5,9 @@
 // asked for (--help, zyre help CMD; exit 0); diagnostics go to stderr,
 // lowercase, prefixed once with "zyre: ", each hint once on a
 // "zyre: hint:" line; a usage error prints no help. Progress bars redraw
-// with \r only on a terminal. Flags go before, between or after the arguments.
+// with \r only on a terminal. What libraries log (slog) follows one rule,
+// in logs.go: their records only with --verbose, else a warning as one
+// "zyre: " line. Flags go before, between or after the arguments.
 // Exit status 0 on success, 1 on failure, 2 on a usage error, 130 when
 // interrupted by SIGINT (143 by SIGTERM).
 package main

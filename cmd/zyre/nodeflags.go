@@ -71,7 +71,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
 	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address`, or * for all (default: that of the default route, else the first up broadcast interface)")
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
-	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
+	f.fs.BoolVar(&f.verbose, "verbose", false, "log the libraries' records (slog, from debug up) to stderr; without it, only warnings, each as one \"zyre:\" line")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
 	f.fs.StringVar(&f.gossipBind, "gossip-bind", "", "discover by gossip: serve it on `ENDPOINT` (tcp://host:port; port * for any); beacons off")
 	f.fs.Var(&f.gossipConnect, "gossip-connect", "discover by gossip: connect to the gossip server at `ENDPOINT` (repeatable); beacons off")
@@ -184,12 +184,10 @@ func binaryToTerminal(env *cliEnv) error {
 		"redirect stdout to a file or a pipe: zyre stream recv GROUP > FILE, or | a player")
 }
 
-// logger returns the logger for --verbose, or nil (no logs).
-func (f *nodeFlags) logger(env *cliEnv) *slog.Logger {
-	if !f.verbose {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// libLog is the logger of the libraries the command runs beside its
+// node n (nil before it runs), by the CLI's rule (logs.go).
+func (f *nodeFlags) libLog(env *cliEnv, n *zre.Node) *slog.Logger {
+	return termLog(env, logOptions{verbose: f.verbose, node: n, trust: f.trustStore})
 }
 
 // config makes a node configuration from the flags.
@@ -197,7 +195,7 @@ func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
 	cfg := zre.Config{
 		Name:   f.name,
 		Beacon: zre.BeaconConfig{Port: f.port, Interface: f.iface, Loopback: f.loopback},
-		Logger: f.logger(env),
+		Logger: nodeLog(env, f.verbose),
 	}
 	for _, h := range f.headers {
 		k, v, ok := strings.Cut(h, "=")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -39,7 +38,7 @@ type nodeHolder struct {
 // another process holds it, the error names that process and says what to
 // do; ephemeralOK adds --ephemeral to the hint.
 func lockNode(home string, holder nodeHolder, ephemeralOK bool) (func(), error) {
-	st, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.DiscardHandler)})
+	st, err := keystore.Open(home, keystore.Options{Logger: quietLog()})
 	if err != nil {
 		return nil, nil
 	}

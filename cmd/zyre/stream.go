@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -289,7 +288,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	if cfg.Name == "" {
 		cfg.Name = name
 	}
-	opts := zyregroup.Options{Secret: sc.Secret, ChunkSize: f.chunk, Logger: f.logger(env), Crypto: privgroup.Options{Suite: f.suiteID}}
+	opts := zyregroup.Options{Secret: sc.Secret, ChunkSize: f.chunk, Crypto: privgroup.Options{Suite: f.suiteID}}
 	switch f.trust {
 	case "any":
 		fmt.Fprintln(env.stderr, "zyre: warning: --trust any: every authenticated peer in the group can read the stream")
@@ -305,7 +304,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 					return nil, fmt.Errorf("no home for the trust store (use --home or --trust any): %w", err)
 				}
 			}
-			if st, err = trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler), OnRevoked: rv.hook}); err != nil {
+			if st, err = trust.Open(home, trust.Options{Logger: quietLog(), OnRevoked: rv.hook}); err != nil {
 				return nil, err
 			}
 		}
@@ -323,6 +322,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	}
 	own := n.PublicKey()
 	rv.own.Store(&own)
+	opts.Logger = f.libLog(env, n)
 	g, err := zyregroup.Attach(n, group, opts)
 	if err != nil {
 		stopNode(n)
