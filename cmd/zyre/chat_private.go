@@ -144,7 +144,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.QueryFrame) {
-				continue // a receiver looks for a stream: a chat is none
+				// A receiver looks for a stream: a chat is none.
+				agent.AnswerQuery(n, g, w.Peer, false, true)
+				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, false) {
 				sendProbe(n, w.Peer, group, true)

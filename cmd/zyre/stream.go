@@ -30,8 +30,10 @@ const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
 Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
 recv reads the member that says it streams, never one that only chats in GROUP
-(--peer-name: the member of that name, whatever it sends); with nobody streaming
-within --wait it says so. Start the receivers first: a stream that ended before
+(--peer-name: the member of that name, whatever it sends). When every trusted
+member there has said it streams nothing (a chat, another receiver), recv says
+so at once, naming them, and goes on waiting for a stream to start, up to
+--wait (then it fails). Start the receivers first: a stream that ended before
 is gone.
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
@@ -86,7 +88,7 @@ func newStreamFlags(env *cliEnv, mode string) *streamFlags {
 	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
 	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
 	f.fs.IntVar(&f.members, "members", 1, "wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
-	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
+	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "send: how long to wait for members and acknowledgements; recv: for a stream to start")
 	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
 	f.fs.StringVar(&f.suite, "suite", "auto", "cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
 	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
@@ -263,6 +265,9 @@ type streamNode struct {
 	// (uuid.UUID -> struct{}), see agent.AwaitStreamer.
 	writing   atomic.Bool
 	streaming sync.Map
+	// idle: the members that said they stream nothing (uuid.UUID ->
+	// agent.ChattingFrame or agent.IdleFrame).
+	idle sync.Map
 	// roster is our stream's, while it goes out: a private chat's
 	// member declines it (agent.ChattingFrame).
 	roster atomic.Pointer[agent.Roster]
@@ -271,6 +276,14 @@ type streamNode struct {
 func (s *streamNode) isStreaming(peer uuid.UUID) bool {
 	_, ok := s.streaming.Load(peer)
 	return ok
+}
+
+// answered is peer's answer that it streams nothing, or "".
+func (s *streamNode) answered(peer uuid.UUID) string {
+	if v, ok := s.idle.Load(peer); ok {
+		return v.(string)
+	}
+	return ""
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
@@ -353,10 +366,11 @@ func (s *streamNode) pump() {
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.QueryFrame) {
-			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load())
+			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load(), false)
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
+			s.idle.Delete(w.Peer)
 			s.streaming.Store(w.Peer, struct{}{})
 			continue
 		}
@@ -364,7 +378,20 @@ func (s *streamNode) pump() {
 			if r := s.roster.Load(); r != nil {
 				r.Decline(w.Peer)
 			}
+			if !s.isStreaming(w.Peer) {
+				s.idle.Store(w.Peer, agent.ChattingFrame)
+			}
 			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.IdleFrame) {
+			if !s.isStreaming(w.Peer) {
+				s.idle.Store(w.Peer, agent.IdleFrame)
+			}
+			continue
+		}
+		if j, ok := ev.(*zre.Join); ok && j.Group == s.group {
+			// Back in the group: what it said before no longer holds.
+			s.idle.Delete(j.Peer)
 		}
 		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
 			sendProbe(s.n, w.Peer, s.group, true)
@@ -570,9 +597,11 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
 	} else {
 		// The member that streams, not one that only chats.
-		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
-			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
-		})
+		sender, err = agent.AwaitStreamer(wctx, s.g, agent.StreamerWatch{Streaming: s.isStreaming, Answered: s.answered,
+			Query: func(p uuid.UUID) { s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group)) },
+			Nobody: func(a map[uuid.UUID]string) {
+				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(agent.NobodyText(s.group, a, s.n.PeerName, f.wait)))
+			}})
 	}
 	var ns *agent.NotStreamingError
 	switch {
