@@ -21,6 +21,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -66,6 +67,10 @@ const (
 	StreamingFrame = "STREAMING"
 	ChattingFrame  = "CHATTING"
 	IdleFrame      = "IDLE"
+	// RefusedFrame answers a StreamingFrame of a sender whose key we
+	// refused (our trust decision refuses it): we read nothing of its
+	// stream, and it waits for no acknowledgement of ours.
+	RefusedFrame = "REFUSED"
 	// StreamQueryInterval is how often a waiting receiver asks again the
 	// senders whose keys it holds and that have not said they stream.
 	StreamQueryInterval = 2 * time.Second
@@ -543,6 +548,7 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		})
 	}
 	g = &streamGroup{acks: make(chan uuid.UUID, 64)}
+	trusted := TrustDecision(&opts)
 	opts.OnOpaque = func(peer uuid.UUID, _ []byte) {
 		now := time.Now().UnixNano()
 		if p := g.sender.Load(); p != nil && *p == peer {
@@ -584,6 +590,9 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 				AnswerQuery(n, o, w.Peer, g.writing.Load(), g.chat.Load())
 			}
 		case kind == StreamingFrame && len(w.Content) == 3:
+			if RefuseUntrusted(n, group, w.Peer, trusted) {
+				return
+			}
 			g.idle.Delete(w.Peer)
 			g.markStreaming(w.Peer)
 			if g.chat.Load() && !g.recv.Load() {
@@ -595,6 +604,10 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 			}
 			if !g.isStreaming(w.Peer) {
 				g.idle.Store(w.Peer, ChattingFrame)
+			}
+		case kind == RefusedFrame && len(w.Content) == 3:
+			if r := g.roster.Load(); r != nil {
+				r.Refuse(w.Peer)
 			}
 		case kind == IdleFrame && len(w.Content) == 3:
 			if !g.isStreaming(w.Peer) {
@@ -630,6 +643,41 @@ func AnnounceStream(n *zre.Node, g *zyregroup.Group) {
 	for _, p := range g.Members() {
 		n.Whisper(p, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
 	}
+}
+
+// TrustDecision returns opts' trust decision as the Group makes it
+// (Trusted, else Trust with TrustTOFU: verified or introduced, or tofu
+// with TrustTOFU, the key bound to that peer), and sets opts.Trusted to
+// it, so that the Group and its caller (RefuseUntrusted) decide alike.
+// nil when opts has neither.
+func TrustDecision(opts *zyregroup.Options) func(uuid.UUID, curve.PublicKey) bool {
+	if opts.Trusted == nil && opts.Trust != nil {
+		st, tofu := opts.Trust, opts.TrustTOFU
+		opts.Trusted = func(peer uuid.UUID, key curve.PublicKey) bool {
+			rec, ok, err := st.Lookup(key)
+			if err != nil || !ok || (rec.UUID != uuid.Nil && rec.UUID != peer) {
+				return false
+			}
+			return rec.State == trust.StateVerified || rec.State == trust.StateIntroduced || rec.State == trust.StateTOFU && tofu
+		}
+	}
+	return opts.Trusted
+}
+
+// RefuseUntrusted answers the StreamingFrame of peer with a RefusedFrame
+// when trusted refuses it (so the Group refused its key: we read nothing
+// of its stream) and reports whether it did. The answer tells the sender
+// only what it could see itself: that we do not read it.
+func RefuseUntrusted(n *zre.Node, group string, peer uuid.UUID, trusted func(uuid.UUID, curve.PublicKey) bool) bool {
+	if trusted == nil {
+		return false
+	}
+	key, ok := n.PeerKey(peer)
+	if !ok || trusted(peer, key) {
+		return false
+	}
+	n.Whisper(peer, []byte(StreamAck), []byte(RefusedFrame), []byte(group))
+	return true
 }
 
 // AnswerQuery answers a QueryFrame of peer, a member of g (given our
@@ -807,6 +855,14 @@ func AwaitAcks(ctx context.Context, roster *Roster, acks <-chan uuid.UUID, live 
 		switch {
 		case live && res.Acked >= want:
 			return res, nil
+		case !live && len(missing) == 0 && res.Acked == 0 && roster.Refused() > 0:
+			var refused []client.StreamReceiver
+			for _, r := range res.Receivers {
+				if r.Refused {
+					refused = append(refused, r)
+				}
+			}
+			return res, fmt.Errorf("stream: nobody read the stream: %s refused our key (we are not trusted there)", receiverList(refused))
 		case !live && len(missing) == 0:
 			return res, nil
 		case !live && len(roster.Waiting()) == 0 && time.Since(lastLeft) >= AckGrace:

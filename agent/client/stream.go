@@ -93,6 +93,9 @@ type StreamReceiver struct {
 	// Revoked: removed because its key is revoked or no longer
 	// trusted; such a receiver owes no acknowledgement.
 	Revoked bool `json:"revoked,omitempty"`
+	// Refused: it refused our key (we are not trusted there): it read
+	// nothing and owes no acknowledgement.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // WriteFrame writes one frame.

@@ -71,6 +71,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
+	trusted := agent.TrustDecision(&opts)
 	if f.trustStore == nil {
 		return withHint(fmt.Errorf("chat: a private chat needs the trust store of an identity (not --ephemeral)"),
 			"pair the devices (zyre pair), or use --public to chat in clear with every peer of the group")
@@ -132,6 +133,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				if why, ok := removedNotice(w, group); ok && c.readers[w.Peer] {
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
+			}
+			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.StreamingFrame) && agent.RefuseUntrusted(n, group, w.Peer, trusted) {
+				continue // we refused its key: we read nothing of it
 			}
 			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.StreamingFrame) {
 				// A stream, not a chat: its records (which follow this

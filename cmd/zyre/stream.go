@@ -45,7 +45,8 @@ FILE's size is known) and both sides end with a summary: octets, time, rate
 and SHA-256; the sender's names who acknowledged the end. send waits for
 the acknowledgement of every member holding its key when the stream starts
 (--members is only the minimum to start) and fails, naming them, if one did
-not acknowledge (one whose key was revoked on the way owes none).
+not acknowledge (one whose key was revoked on the way owes none, nor one that
+refused our key because it does not trust this device: the summary names it).
 
 A receiver that joins a stream late lacks its beginning: an error, unless
 --live says the stream is live (then joining late, and data lost on the
@@ -268,6 +269,8 @@ type streamNode struct {
 	// idle: the members that said they stream nothing (uuid.UUID ->
 	// agent.ChattingFrame or agent.IdleFrame).
 	idle sync.Map
+	// trusted is the Group's trust decision (agent.TrustDecision).
+	trusted func(uuid.UUID, curve.PublicKey) bool
 	// roster is our stream's, while it goes out: a private chat's
 	// member declines it (agent.ChattingFrame).
 	roster atomic.Pointer[agent.Roster]
@@ -325,6 +328,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	}
 	s := &streamNode{env: env, group: group, acks: make(chan uuid.UUID, 64), done: make(chan struct{}), st: opts.Trust, rv: rv}
 	opts.OnOpaque = s.onOpaque
+	s.trusted = agent.TrustDecision(&opts)
 	n, err := zre.New(cfg)
 	if err != nil {
 		return nil, err
@@ -370,6 +374,9 @@ func (s *streamNode) pump() {
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
+			if agent.RefuseUntrusted(s.n, s.group, w.Peer, s.trusted) {
+				continue // we refused its key: we read nothing of it
+			}
 			s.idle.Delete(w.Peer)
 			s.streaming.Store(w.Peer, struct{}{})
 			continue
@@ -380,6 +387,12 @@ func (s *streamNode) pump() {
 			}
 			if !s.isStreaming(w.Peer) {
 				s.idle.Store(w.Peer, agent.ChattingFrame)
+			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.RefusedFrame) {
+			if r := s.roster.Load(); r != nil {
+				r.Refuse(w.Peer)
 			}
 			continue
 		}
@@ -533,11 +546,13 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 // ackText is the end of a sender's summary: who acknowledged the end and,
 // once it was sent (ended), who did not; who was removed on the way.
 func ackText(rs []client.StreamReceiver, ended bool) string {
-	var acked, not, removed []client.StreamReceiver
+	var acked, not, removed, refused []client.StreamReceiver
 	for _, r := range rs {
 		switch {
 		case r.Acked:
 			acked = append(acked, r)
+		case r.Refused:
+			refused = append(refused, r)
 		case r.Removed != "":
 			removed = append(removed, r)
 		case r.AtStart:
@@ -553,6 +568,9 @@ func ackText(rs []client.StreamReceiver, ended bool) string {
 	}
 	if len(removed) > 0 {
 		t += "; removed on the way: " + receiverNames(removed)
+	}
+	if len(refused) > 0 {
+		t += "; refused our key (we are not trusted there): " + receiverNames(refused)
 	}
 	return t
 }
