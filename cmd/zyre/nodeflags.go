@@ -61,6 +61,7 @@ type nodeFlags struct {
 	binaryStdout   bool                 // the command writes binary to stdout: never to a terminal
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
 	agentSocket    string               // the agent's control socket, said by the node lock (nodelock.go)
+	locked         bool                 // the node lock is held (lockIdentity)
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -238,16 +239,8 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	// One node per identity (the agent's or a command's own): a second
-	// is refused before any passphrase is asked.
-	if home, err := homeDir(env, f.home); err == nil {
-		unlock, err := lockNode(home, nodeHolder{Command: f.fs.Name(), Socket: f.agentSocket}, !f.noEphemeral)
-		if err != nil {
-			return nil, "", err
-		}
-		if unlock != nil {
-			env.hold(unlock)
-		}
+	if err := f.lockIdentity(env); err != nil {
+		return nil, "", err
 	}
 	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
 	if err != nil {
@@ -271,8 +264,35 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil
 }
 
+// lockIdentity takes the node lock of the identity of the home (see
+// nodelock.go), once, held until the command ends: one node per identity
+// (the agent's or a command's own), a second refused before any
+// passphrase is asked and before anything else is said. Nothing for a
+// plain node or --ephemeral.
+func (f *nodeFlags) lockIdentity(env *cliEnv) error {
+	if f.locked || !f.secure || f.ephemeral {
+		return nil
+	}
+	home, err := homeDir(env, f.home)
+	if err != nil {
+		return nil // loading the identity says what is wrong
+	}
+	unlock, err := lockNode(home, nodeHolder{Command: f.fs.Name(), Socket: f.agentSocket}, !f.noEphemeral)
+	if err != nil {
+		return err
+	}
+	if unlock != nil {
+		env.hold(unlock)
+	}
+	f.locked = true
+	return nil
+}
+
 // startNode makes, starts and joins the flags' groups.
 func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, error) {
+	if err := f.lockIdentity(env); err != nil {
+		return nil, err
+	}
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err

@@ -290,6 +290,9 @@ func (s *streamNode) answered(peer uuid.UUID) string {
 }
 
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
+	if err := f.lockIdentity(env); err != nil {
+		return nil, err
+	}
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err
