@@ -90,9 +90,8 @@ type StreamerWatch struct {
 	Answered func(uuid.UUID) string
 	// Query asks a peer whether it streams (whispers a QueryFrame).
 	Query func(uuid.UUID)
-	// Nobody, if set, is told when every trusted member there (at least
-	// one, whose key we hold and that holds ours) has said it streams
-	// nothing, with their answers: once each time that set changes, no
+	// Nobody, if set, is told when every trusted member there whose key
+	// we hold (at least one) has said it streams nothing, with their answers: once each time that set changes, no
 	// sooner than StreamSettle after the start. The wait goes on: a
 	// stream may start.
 	Nobody func(answers map[uuid.UUID]string)
@@ -125,7 +124,7 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, w StreamerWatch) (uu
 			}
 		}
 		if w.Nobody != nil && w.Answered != nil && time.Since(start) >= StreamSettle {
-			if answers, key := nobodyStreams(senders, g.Members(), w.Answered); answers != nil && key != told {
+			if answers, key := nobodyStreams(senders, w.Answered); answers != nil && key != told {
 				told = key
 				w.Nobody(answers)
 			}
@@ -139,16 +138,13 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, w StreamerWatch) (uu
 }
 
 // nobodyStreams returns the answers of the members there when every one
-// (senders: whose keys we hold; members: that hold ours; at least one)
-// said it streams nothing, with a text of them to compare, else nil.
-func nobodyStreams(senders, members []uuid.UUID, answered func(uuid.UUID) string) (map[uuid.UUID]string, string) {
+// whose key we hold (senders, sorted; at least one) said it streams
+// nothing, with a text of them to compare, else nil. A member whose key we
+// lack streams nothing we could read (it does not trust us, or its key is
+// on the way: the wait goes on).
+func nobodyStreams(senders []uuid.UUID, answered func(uuid.UUID) string) (map[uuid.UUID]string, string) {
 	if len(senders) == 0 {
 		return nil, ""
-	}
-	for _, p := range members {
-		if !slices.Contains(senders, p) {
-			return nil, "" // its key is on the way
-		}
 	}
 	answers := make(map[uuid.UUID]string, len(senders))
 	var key strings.Builder

@@ -62,7 +62,7 @@ func lockNode(home string, holder nodeHolder, ephemeralOK bool) (func(), error) 
 		b, _ := io.ReadAll(io.LimitReader(f, 4096))
 		f.Close()
 		json.Unmarshal(b, &h) // a holder still writing it: named as "another process"
-		return nil, nodeInUse(h, fmt.Sprintf("%s %s", safe(pub.Name), shortID(pub.UUID)), ephemeralOK)
+		return nil, nodeInUse(h, holder.Command, fmt.Sprintf("%s %s", safe(pub.Name), shortID(pub.UUID)), ephemeralOK)
 	}
 	if err != nil {
 		f.Close()
@@ -83,9 +83,9 @@ func lockNode(home string, holder nodeHolder, ephemeralOK bool) (func(), error) 
 	}, nil
 }
 
-// nodeInUse is the refusal of a second node with the identity ident
-// ("alice 1a2b3c4d") that h runs.
-func nodeInUse(h nodeHolder, ident string, ephemeralOK bool) error {
+// nodeInUse is the refusal of a second node, of the command cmd, with the
+// identity ident ("alice 1a2b3c4d") that h runs.
+func nodeInUse(h nodeHolder, cmd, ident string, ephemeralOK bool) error {
 	who := "another process"
 	if h.Command != "" && h.PID > 0 {
 		who = fmt.Sprintf("%q (pid %d)", safe(h.Command), h.PID)
@@ -95,8 +95,11 @@ func nodeInUse(h nodeHolder, ident string, ephemeralOK bool) error {
 		if h.Socket != "" {
 			at = " at " + safe(h.Socket)
 		}
-		return withHint(fmt.Errorf("the agent%s (pid %d) runs this identity (%s) already: a second node with it would confuse its peers", at, h.PID, ident),
-			"go through the agent (leave out --no-agent and the flags of a node of this command's own; --socket if it is not the default), or stop it while this command runs")
+		hint := "go through the agent (leave out --no-agent and the flags of a node of this command's own; --socket if it is not the default), or stop it while this command runs"
+		if cmd == "zyre agent" {
+			hint = "one agent per identity: use that one, or stop it first"
+		}
+		return withHint(fmt.Errorf("the agent%s (pid %d) runs this identity (%s) already: a second node with it would confuse its peers", at, h.PID, ident), hint)
 	}
 	hint := `start "zyre agent", which every command then goes through, or wait for that command to end`
 	if ephemeralOK {
