@@ -91,9 +91,9 @@ type StreamerWatch struct {
 	// Query asks a peer whether it streams (whispers a QueryFrame).
 	Query func(uuid.UUID)
 	// Nobody, if set, is told when every trusted member there whose key
-	// we hold (at least one) has said it streams nothing, with their answers: once each time that set changes, no
-	// sooner than StreamSettle after the start. The wait goes on: a
-	// stream may start.
+	// we hold (at least one) has said it streams nothing, with their
+	// answers: once each time that set changes, no sooner than
+	// StreamSettle after the start. The wait goes on: a stream may start.
 	Nobody func(answers map[uuid.UUID]string)
 }
 
