@@ -30,6 +30,9 @@ type Roster struct {
 	// declined: members that said they read no stream (a private chat's
 	// ChattingFrame): they owe no acknowledgement.
 	declined map[uuid.UUID]bool
+	// refused: members that refused our key (RefusedFrame; it may come
+	// before the Roster sees them): they read nothing, owe nothing.
+	refused map[uuid.UUID]bool
 }
 
 type rosterEntry struct {
@@ -42,7 +45,7 @@ type rosterEntry struct {
 // not nil, tells why a removed member was removed (its key revoked, no
 // longer trusted).
 func NewRoster(n *zre.Node, g *zyregroup.Group, st *trust.Store) *Roster {
-	return &Roster{n: n, g: g, st: st, known: map[uuid.UUID]*rosterEntry{}, declined: map[uuid.UUID]bool{}}
+	return &Roster{n: n, g: g, st: st, known: map[uuid.UUID]*rosterEntry{}, declined: map[uuid.UUID]bool{}, refused: map[uuid.UUID]bool{}}
 }
 
 // Start notes the members holding our key now, as the stream's first
@@ -177,6 +180,30 @@ func (r *Roster) Decline(peer uuid.UUID) {
 	}
 }
 
+// Refuse notes that peer, a member, refused our key (RefusedFrame: we
+// are not trusted there): it reads nothing and owes no acknowledgement;
+// Receivers lists it as Refused.
+func (r *Roster) Refuse(peer uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.refused) < 4096 {
+		r.refused[peer] = true
+	}
+}
+
+// Refused is how many receivers of the start refused our key.
+func (r *Roster) Refused() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := 0
+	for p, e := range r.known {
+		if e.r.AtStart && !e.r.Acked && r.refused[p] {
+			k++
+		}
+	}
+	return k
+}
+
 // Acked is how many receivers acknowledged the end.
 func (r *Roster) Acked() int {
 	r.mu.Lock()
@@ -197,7 +224,7 @@ func (r *Roster) Waiting() []client.StreamReceiver {
 	defer r.mu.Unlock()
 	var out []client.StreamReceiver
 	for _, p := range r.order {
-		if e := r.known[p]; e.r.AtStart && !e.r.Acked && e.r.Removed == "" && !r.declined[p] {
+		if e := r.known[p]; e.r.AtStart && !e.r.Acked && e.r.Removed == "" && !r.refused[p] && !r.declined[p] {
 			out = append(out, e.r)
 		}
 	}
@@ -212,7 +239,7 @@ func (r *Roster) Missing() []client.StreamReceiver {
 	defer r.mu.Unlock()
 	var out []client.StreamReceiver
 	for _, p := range r.order {
-		if e := r.known[p]; e.r.AtStart && !e.r.Acked && !e.r.Revoked && !r.declined[p] {
+		if e := r.known[p]; e.r.AtStart && !e.r.Acked && !e.r.Revoked && !r.refused[p] && !r.declined[p] {
 			out = append(out, e.r)
 		}
 	}
@@ -241,7 +268,9 @@ func (r *Roster) Receivers() []client.StreamReceiver {
 	var out []client.StreamReceiver
 	for _, p := range r.order {
 		if e := r.known[p]; e.r.AtStart && !r.declined[p] || e.r.Acked {
-			out = append(out, e.r)
+			rc := e.r
+			rc.Refused = r.refused[p] && !rc.Acked
+			out = append(out, rc)
 		}
 	}
 	return out

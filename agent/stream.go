@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -55,36 +57,76 @@ const (
 // A private chat's member answers a StreamingFrame with a ChattingFrame
 // (frames StreamAck, ChattingFrame, the group): it reads no stream, and
 // the sender waits for no acknowledgement of it (Roster.Decline).
+//
+// A member that does not stream answers a QueryFrame too (AnswerQuery): a
+// chat with a ChattingFrame, any other (a receiver; a sender whose end is
+// sent) with an IdleFrame, so that a receiver can tell at once that
+// nobody streams (StreamerWatch.Nobody).
 const (
 	QueryFrame     = "QUERY"
 	StreamingFrame = "STREAMING"
 	ChattingFrame  = "CHATTING"
+	IdleFrame      = "IDLE"
+	// RefusedFrame answers a StreamingFrame of a sender whose key we
+	// refused (our trust decision refuses it): we read nothing of its
+	// stream, and it waits for no acknowledgement of ours.
+	RefusedFrame = "REFUSED"
 	// StreamQueryInterval is how often a waiting receiver asks again the
 	// senders whose keys it holds and that have not said they stream.
 	StreamQueryInterval = 2 * time.Second
+	// StreamSettle is the least time a receiver looks before it says
+	// that nobody streams: peers and their keys arrive over a beacon
+	// interval or two.
+	StreamSettle = 2 * time.Second
 )
 
+// StreamerWatch is what AwaitStreamer asks of its caller and tells it.
+// The functions are called on AwaitStreamer's goroutine.
+type StreamerWatch struct {
+	// Streaming reports whether a peer said it streams (StreamingFrame).
+	Streaming func(uuid.UUID) bool
+	// Answered is a peer's answer that it streams nothing now
+	// (ChattingFrame or IdleFrame), else "" (nil: none is known).
+	Answered func(uuid.UUID) string
+	// Query asks a peer whether it streams (whispers a QueryFrame).
+	Query func(uuid.UUID)
+	// Nobody, if set, is told when every trusted member there whose key
+	// we hold (at least one) has said it streams nothing, with their
+	// answers: once each time that set changes, no sooner than
+	// StreamSettle after the start. The wait goes on: a stream may start.
+	Nobody func(answers map[uuid.UUID]string)
+}
+
 // AwaitStreamer waits until g holds the key of a sender that said it
-// streams (streaming reports it) and returns that sender; query asks a
-// sender (whispers a QueryFrame), when its key is first seen and every
-// StreamQueryInterval after. The error, when ctx ends first, is a
+// streams (w.Streaming reports it) and returns that sender; w.Query asks
+// a sender (whispers a QueryFrame), when its key is first seen and every
+// StreamQueryInterval after; w.Nobody hears when every member there said
+// it streams nothing. The error, when ctx ends first, is a
 // *NotStreamingError naming the senders whose keys g holds.
-func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.UUID) bool, query func(uuid.UUID)) (uuid.UUID, error) {
+func AwaitStreamer(ctx context.Context, g *zyregroup.Group, w StreamerWatch) (uuid.UUID, error) {
 	asked := map[uuid.UUID]time.Time{}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	start := time.Now()
+	told := "" // the answers last given to w.Nobody
 	for {
 		senders := g.Senders()
 		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 		for _, p := range senders {
-			if streaming(p) {
+			if w.Streaming(p) {
 				return p, nil
 			}
 		}
 		for _, p := range senders {
 			if t, ok := asked[p]; !ok || time.Since(t) >= StreamQueryInterval {
 				asked[p] = time.Now()
-				query(p)
+				w.Query(p)
+			}
+		}
+		if w.Nobody != nil && w.Answered != nil && time.Since(start) >= StreamSettle {
+			if answers, key := nobodyStreams(senders, w.Answered); answers != nil && key != told {
+				told = key
+				w.Nobody(answers)
 			}
 		}
 		select {
@@ -93,6 +135,50 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, streaming func(uuid.
 			return uuid.Nil, &NotStreamingError{Group: g.Name(), Senders: senders, Err: ctx.Err()}
 		}
 	}
+}
+
+// nobodyStreams returns the answers of the members there when every one
+// whose key we hold (senders, sorted; at least one) said it streams
+// nothing, with a text of them to compare, else nil. A member whose key we
+// lack streams nothing we could read (it does not trust us, or its key is
+// on the way: the wait goes on).
+func nobodyStreams(senders []uuid.UUID, answered func(uuid.UUID) string) (map[uuid.UUID]string, string) {
+	if len(senders) == 0 {
+		return nil, ""
+	}
+	answers := make(map[uuid.UUID]string, len(senders))
+	var key strings.Builder
+	for _, p := range senders { // sorted
+		a := answered(p)
+		if a == "" {
+			return nil, ""
+		}
+		answers[p] = a
+		key.WriteString(p.String() + a)
+	}
+	return answers, key.String()
+}
+
+// NobodyText is StreamerWatch.Nobody's notice for a user: nobody streams
+// in group yet, who is there and what each does (name names a peer), and
+// how long the receiver waits for a stream to start.
+func NobodyText(group string, answers map[uuid.UUID]string, name func(uuid.UUID) string, wait time.Duration) string {
+	ids := slices.Collect(maps.Keys(answers))
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	parts := make([]string, len(ids))
+	for i, p := range ids {
+		n := name(p)
+		if n == "" {
+			n = "-"
+		}
+		what := "streams nothing"
+		if answers[p] == ChattingFrame {
+			what = "chats"
+		}
+		parts[i] = n + " " + p.String()[:8] + " " + what
+	}
+	return fmt.Sprintf("nothing is being streamed in %q yet: %s; waiting up to %v for a stream to start (--wait)",
+		group, strings.Join(parts, ", "), wait)
 }
 
 // NotStreamingError is AwaitStreamer's error: nobody streams in Group;
@@ -200,6 +286,9 @@ type streamGroup struct {
 	// (uuid.UUID -> struct{}).
 	writing   atomic.Bool
 	streaming sync.Map
+	// idle: the members that said they stream nothing (uuid.UUID ->
+	// ChattingFrame or IdleFrame), until they join again or stream.
+	idle sync.Map
 	// chatReaders: a private chat's Readers (uuid.UUID ->
 	// *zyregroup.Reader), closed when their sender says it streams.
 	chatReaders sync.Map
@@ -228,6 +317,14 @@ func (g *streamGroup) markStreaming(peer uuid.UUID) {
 func (g *streamGroup) isStreaming(peer uuid.UUID) bool {
 	_, ok := g.streaming.Load(peer)
 	return ok
+}
+
+// answered is peer's answer that it streams nothing, or "".
+func (g *streamGroup) answered(peer uuid.UUID) string {
+	if v, ok := g.idle.Load(peer); ok {
+		return v.(string)
+	}
+	return ""
 }
 
 // reading reports whether peer is a sender we read.
@@ -447,6 +544,7 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		})
 	}
 	g = &streamGroup{acks: make(chan uuid.UUID, 64)}
+	trusted := TrustDecision(&opts)
 	opts.OnOpaque = func(peer uuid.UUID, _ []byte) {
 		now := time.Now().UnixNano()
 		if p := g.sender.Load(); p != nil && *p == peer {
@@ -461,6 +559,7 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 			// Back in the group (a new chat, or a stream): not a
 			// streamer until it says so; a chat reads its new stream.
 			g.streaming.Delete(j.Peer)
+			g.idle.Delete(j.Peer)
 			g.rejoined.Store(j.Peer, struct{}{})
 			return
 		}
@@ -484,9 +583,13 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 			n.Whisper(w.Peer, []byte(StreamAck), []byte(ProbedFrame), []byte(group))
 		case kind == QueryFrame && len(w.Content) == 3:
 			if o := g.opened.Load(); o != nil {
-				AnswerQuery(n, o, w.Peer, g.writing.Load())
+				AnswerQuery(n, o, w.Peer, g.writing.Load(), g.chat.Load())
 			}
 		case kind == StreamingFrame && len(w.Content) == 3:
+			if RefuseUntrusted(n, group, w.Peer, trusted) {
+				return
+			}
+			g.idle.Delete(w.Peer)
 			g.markStreaming(w.Peer)
 			if g.chat.Load() && !g.recv.Load() {
 				n.Whisper(w.Peer, []byte(StreamAck), []byte(ChattingFrame), []byte(group))
@@ -494,6 +597,17 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 		case kind == ChattingFrame && len(w.Content) == 3:
 			if r := g.roster.Load(); r != nil {
 				r.Decline(w.Peer)
+			}
+			if !g.isStreaming(w.Peer) {
+				g.idle.Store(w.Peer, ChattingFrame)
+			}
+		case kind == RefusedFrame && len(w.Content) == 3:
+			if r := g.roster.Load(); r != nil {
+				r.Refuse(w.Peer)
+			}
+		case kind == IdleFrame && len(w.Content) == 3:
+			if !g.isStreaming(w.Peer) {
+				g.idle.Store(w.Peer, IdleFrame)
 			}
 		case kind == ProbedFrame && len(w.Content) == 3:
 			g.probed.Delete(w.Peer)
@@ -527,12 +641,56 @@ func AnnounceStream(n *zre.Node, g *zyregroup.Group) {
 	}
 }
 
-// AnswerQuery answers a QueryFrame of peer: StreamingFrame while writing,
-// to a member of g only (given our key); nothing otherwise.
-func AnswerQuery(n *zre.Node, g *zyregroup.Group, peer uuid.UUID, writing bool) {
-	if writing && slices.Contains(g.Members(), peer) {
-		n.Whisper(peer, []byte(StreamAck), []byte(StreamingFrame), []byte(g.Name()))
+// TrustDecision returns opts' trust decision as the Group makes it
+// (Trusted, else Trust with TrustTOFU: verified or introduced, or tofu
+// with TrustTOFU, the key bound to that peer), and sets opts.Trusted to
+// it, so that the Group and its caller (RefuseUntrusted) decide alike.
+// nil when opts has neither.
+func TrustDecision(opts *zyregroup.Options) func(uuid.UUID, curve.PublicKey) bool {
+	if opts.Trusted == nil && opts.Trust != nil {
+		st, tofu := opts.Trust, opts.TrustTOFU
+		opts.Trusted = func(peer uuid.UUID, key curve.PublicKey) bool {
+			rec, ok, err := st.Lookup(key)
+			if err != nil || !ok || (rec.UUID != uuid.Nil && rec.UUID != peer) {
+				return false
+			}
+			return rec.State == trust.StateVerified || rec.State == trust.StateIntroduced || rec.State == trust.StateTOFU && tofu
+		}
 	}
+	return opts.Trusted
+}
+
+// RefuseUntrusted answers the StreamingFrame of peer with a RefusedFrame
+// when trusted refuses it (so the Group refused its key: we read nothing
+// of its stream) and reports whether it did. The answer tells the sender
+// only what it could see itself: that we do not read it.
+func RefuseUntrusted(n *zre.Node, group string, peer uuid.UUID, trusted func(uuid.UUID, curve.PublicKey) bool) bool {
+	if trusted == nil {
+		return false
+	}
+	key, ok := n.PeerKey(peer)
+	if !ok || trusted(peer, key) {
+		return false
+	}
+	n.Whisper(peer, []byte(StreamAck), []byte(RefusedFrame), []byte(group))
+	return true
+}
+
+// AnswerQuery answers a QueryFrame of peer, a member of g (given our
+// key; a stranger learns nothing): StreamingFrame while writing, else
+// ChattingFrame for a private chat, else IdleFrame.
+func AnswerQuery(n *zre.Node, g *zyregroup.Group, peer uuid.UUID, writing, chatting bool) {
+	if !slices.Contains(g.Members(), peer) {
+		return
+	}
+	kind := IdleFrame
+	switch {
+	case writing:
+		kind = StreamingFrame
+	case chatting:
+		kind = ChattingFrame
+	}
+	n.Whisper(peer, []byte(StreamAck), []byte(kind), []byte(g.Name()))
 }
 
 func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamConn, g *streamGroup,
@@ -693,6 +851,14 @@ func AwaitAcks(ctx context.Context, roster *Roster, acks <-chan uuid.UUID, live 
 		switch {
 		case live && res.Acked >= want:
 			return res, nil
+		case !live && len(missing) == 0 && res.Acked == 0 && roster.Refused() > 0:
+			var refused []client.StreamReceiver
+			for _, r := range res.Receivers {
+				if r.Refused {
+					refused = append(refused, r)
+				}
+			}
+			return res, fmt.Errorf("stream: nobody read the stream: %s refused our key (we are not trusted there)", receiverList(refused))
 		case !live && len(missing) == 0:
 			return res, nil
 		case !live && len(roster.Waiting()) == 0 && time.Since(lastLeft) >= AckGrace:
@@ -751,9 +917,11 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 		sender, err = g.AwaitSender(wctx, func(p uuid.UUID) bool { return n.PeerName(p) == req.PeerName })
 	} else {
 		// The member that streams, not one that only chats.
-		sender, err = AwaitStreamer(wctx, g.Group, g.isStreaming, func(p uuid.UUID) {
-			n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group))
-		})
+		sender, err = AwaitStreamer(wctx, g.Group, StreamerWatch{Streaming: g.isStreaming, Answered: g.answered,
+			Query: func(p uuid.UUID) { n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group)) },
+			Nobody: func(a map[uuid.UUID]string) {
+				sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: NobodyText(req.Group, a, n.PeerName, wait)})
+			}})
 	}
 	wcancel()
 	var ns *NotStreamingError

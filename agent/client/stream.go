@@ -48,6 +48,7 @@ type StreamRequest struct {
 const (
 	StreamStreaming = "streaming" // send: Members hold our key; Suite
 	StreamReading   = "reading"   // recv: reading the stream of Peer
+	StreamNobody    = "nobody"    // recv: every member there streams nothing yet (Text); the wait goes on
 	StreamLate      = "late"      // recv: joined late: Octets sent before
 	StreamGap       = "gap"       // recv: Octets (Messages) lost on the way; Text
 	StreamResult    = "result"    // the end (below)
@@ -92,6 +93,9 @@ type StreamReceiver struct {
 	// Revoked: removed because its key is revoked or no longer
 	// trusted; such a receiver owes no acknowledgement.
 	Revoked bool `json:"revoked,omitempty"`
+	// Refused: it refused our key (we are not trusted there): it read
+	// nothing and owes no acknowledgement.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // WriteFrame writes one frame.

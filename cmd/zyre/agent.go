@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +118,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		c.Close()
 		return withHint(fmt.Errorf("%w at %s", agent.ErrRunning, sock), "stop it first, or give another --socket")
 	}
+	f.agentSocket = sock
 	n, err := f.startNode(ctx, env)
 	if err != nil {
 		return err
@@ -133,7 +133,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 			home = abs
 		}
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := termLog(env, logOptions{verbose: f.verbose, prefix: "zyre agent", node: n, trust: f.trustStore})
 	srv, err := agent.Listen(agent.Config{Node: n, Trust: f.trustStore, Identity: f.identity, Secret: f.secret, ReceiveDir: *recvDir,
 		Notify: func(msg string) { fmt.Fprintln(env.stderr, "zyre: "+terminalText(msg)) }, Socket: sock, Home: home, Version: version, Logger: log,
 		Network: agent.Network{Interface: f.iface, Loopback: f.loopback, Port: f.port}, PairAnyNetwork: *anyNet,

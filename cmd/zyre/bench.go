@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -137,9 +136,7 @@ func (f *benchFlags) config(env *cliEnv) (zre.Config, error) {
 	cfg := zre.Config{
 		Beacon: zre.BeaconConfig{Port: f.port, Interface: f.iface, Loopback: f.loopback},
 	}
-	if f.verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	cfg.Logger = nodeLog(env, f.verbose)
 	if f.secure {
 		_, sec, err := curve.GenerateKeyPair(nil)
 		if err != nil {

@@ -69,8 +69,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
 		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
-	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.logger(env),
+	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
+	trusted := agent.TrustDecision(&opts)
 	if f.trustStore == nil {
 		return withHint(fmt.Errorf("chat: a private chat needs the trust store of an identity (not --ephemeral)"),
 			"pair the devices (zyre pair), or use --public to chat in clear with every peer of the group")
@@ -133,6 +134,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
 			}
+			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.StreamingFrame) && agent.RefuseUntrusted(n, group, w.Peer, trusted) {
+				continue // we refused its key: we read nothing of it
+			}
 			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.StreamingFrame) {
 				// A stream, not a chat: its records (which follow this
 				// notice) are not lines.
@@ -144,7 +148,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok && streamNotice(w, group, agent.QueryFrame) {
-				continue // a receiver looks for a stream: a chat is none
+				// A receiver looks for a stream: a chat is none.
+				agent.AnswerQuery(n, g, w.Peer, false, true)
+				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok && probeMsg(w, group, false) {
 				sendProbe(n, w.Peer, group, true)

@@ -67,11 +67,22 @@ func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	// A synopsis that ends in its own "flags:" gets no second one.
 	synopsis = strings.TrimSuffix(strings.TrimRight(synopsis, "\n"), "flags:")
 	fmt.Fprintln(w, strings.TrimRight(synopsis, "\n"))
-	var b strings.Builder
+	var shown []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Usage, hiddenMark) {
-			return
+		if !strings.HasPrefix(f.Usage, hiddenMark) {
+			shown = append(shown, f)
 		}
+	})
+	if len(shown) == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nflags:\n"+flagsText(shown))
+}
+
+// flagsText is the help text of flags, each as --name.
+func flagsText(flags []*flag.Flag) string {
+	var b strings.Builder
+	for _, f := range flags {
 		name, usage := flag.UnquoteUsage(f)
 		fmt.Fprintf(&b, "  --%s", f.Name)
 		if name != "" {
@@ -87,11 +98,8 @@ func printFlagUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 			}
 		}
 		b.WriteString("\n")
-	})
-	if b.Len() == 0 {
-		return
 	}
-	fmt.Fprint(w, "\nflags:\n"+b.String())
+	return b.String()
 }
 
 // zeroDefault reports whether f's default is its type's zero value (and so

@@ -6,11 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -119,57 +115,4 @@ func (f *nodeFlags) eventText(e zre.Event) string {
 		}
 	}
 	return eventLine(e)
-}
-
-// notBesideAgent refuses to run a secure node of this command's own with
-// the identity of the agent that answers at the default socket: two nodes
-// with one UUID would confuse every peer (messages for one reach the
-// other).
-func notBesideAgent(ctx context.Context, env *cliEnv, n *zre.Node) error {
-	if !n.Secure() {
-		return nil
-	}
-	return agentRunsIdentity(ctx, env, n.UUID())
-}
-
-// notBesideAgentEarly is notBesideAgent before the identity in home is
-// unlocked (its public part gives the UUID): the refusal comes before
-// any passphrase is asked. A home without a readable public identity
-// passes: loading it says what is wrong.
-func notBesideAgentEarly(ctx context.Context, env *cliEnv, home string) error {
-	h, err := homeDir(env, home)
-	if err != nil {
-		return nil
-	}
-	if _, err := os.Stat(h); err != nil {
-		return nil
-	}
-	st, err := keystore.Open(h, keystore.Options{Logger: plainLog(env)})
-	if err != nil {
-		return nil
-	}
-	p, err := st.Public()
-	if err != nil {
-		return nil
-	}
-	return agentRunsIdentity(ctx, env, p.UUID)
-}
-
-// agentRunsIdentity is the refusal when the agent at the default socket
-// runs the identity id, else nil.
-func agentRunsIdentity(ctx context.Context, env *cliEnv, id uuid.UUID) error {
-	sock := client.DefaultSocket(env.getenv)
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, sock)
-	if err != nil {
-		return nil
-	}
-	defer c.Close()
-	info, err := c.Info(ctx)
-	if err != nil || info.UUID != id.String() {
-		return nil
-	}
-	return withHint(fmt.Errorf("the agent at %s runs this identity (%s %s) already: a second node with it would confuse its peers", sock, safe(info.Name), shortID(id)),
-		"stop the agent while this command runs (members, peers, monitor, chat, pair and trust go through it instead)")
 }

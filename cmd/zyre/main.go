@@ -5,7 +5,9 @@
 // asked for (--help, zyre help CMD; exit 0); diagnostics go to stderr,
 // lowercase, prefixed once with "zyre: ", each hint once on a
 // "zyre: hint:" line; a usage error prints no help. Progress bars redraw
-// with \r only on a terminal. Flags go before, between or after the arguments.
+// with \r only on a terminal. What libraries log (slog) follows one rule,
+// in logs.go: their records only with --verbose, else a warning as one
+// "zyre: " line. Flags go before, between or after the arguments.
 // Exit status 0 on success, 1 on failure, 2 on a usage error, 130 when
 // interrupted by SIGINT (143 by SIGTERM).
 package main
@@ -55,6 +57,21 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// held are released when the command ends (run): the node lock of
+	// its identity (nodelock.go). Only the command's goroutine adds.
+	held []func()
+}
+
+// hold keeps release for when the command ends.
+func (e *cliEnv) hold(release func()) { e.held = append(e.held, release) }
+
+// releaseHeld releases what the command held, last first.
+func (e *cliEnv) releaseHeld() {
+	for i := len(e.held) - 1; i >= 0; i-- {
+		e.held[i]()
+	}
+	e.held = nil
 }
 
 // errUsage marks a usage error (exit status 2); the message says what is wrong.
@@ -134,6 +151,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		printError(env.stderr, withHint(fmt.Errorf("%w: unknown command %q", errUsage, args[0]), `run "zyre --help" for the commands`))
 		return 2
 	}
+	defer env.releaseHeld()
 	var err error
 	if asksHelp(args[1:]) {
 		err = runHelp(ctx, env, c, args[1:])

@@ -60,6 +60,8 @@ type nodeFlags struct {
 	noEphemeral    bool                 // the command refuses --ephemeral: hints do not offer it
 	binaryStdout   bool                 // the command writes binary to stdout: never to a terminal
 	identity       *keystore.Identity   // with keepIdentity, once the node is configured; the caller wipes it
+	agentSocket    string               // the agent's control socket, said by the node lock (nodelock.go)
+	locked         bool                 // the node lock is held (lockIdentity)
 }
 
 func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
@@ -70,7 +72,7 @@ func newNodeFlags(env *cliEnv, cmd string) *nodeFlags {
 	f.fs.IntVar(&f.port, "port", zre.DefaultBeaconPort, "UDP beacon `port`")
 	f.fs.StringVar(&f.iface, "interface", "", "beacon on this interface `name or address`, or * for all (default: that of the default route, else the first up broadcast interface)")
 	f.fs.BoolVar(&f.loopback, "loopback", false, "stay on loopback: beacons on lo, inbox on 127.0.0.1")
-	f.fs.BoolVar(&f.verbose, "verbose", false, "log debug messages to stderr")
+	f.fs.BoolVar(&f.verbose, "verbose", false, "log the libraries' records (slog, from debug up) to stderr; without it, only warnings, each as one \"zyre:\" line")
 	f.fs.Var(&f.headers, "header", "send header `K=V` in HELLO (repeatable)")
 	f.fs.StringVar(&f.gossipBind, "gossip-bind", "", "discover by gossip: serve it on `ENDPOINT` (tcp://host:port; port * for any); beacons off")
 	f.fs.Var(&f.gossipConnect, "gossip-connect", "discover by gossip: connect to the gossip server at `ENDPOINT` (repeatable); beacons off")
@@ -183,12 +185,10 @@ func binaryToTerminal(env *cliEnv) error {
 		"redirect stdout to a file or a pipe: zyre stream recv GROUP > FILE, or | a player")
 }
 
-// logger returns the logger for --verbose, or nil (no logs).
-func (f *nodeFlags) logger(env *cliEnv) *slog.Logger {
-	if !f.verbose {
-		return nil
-	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// libLog is the logger of the libraries the command runs beside its
+// node n (nil before it runs), by the CLI's rule (logs.go).
+func (f *nodeFlags) libLog(env *cliEnv, n *zre.Node) *slog.Logger {
+	return termLog(env, logOptions{verbose: f.verbose, node: n, trust: f.trustStore})
 }
 
 // config makes a node configuration from the flags.
@@ -196,7 +196,7 @@ func (f *nodeFlags) config(env *cliEnv) (zre.Config, error) {
 	cfg := zre.Config{
 		Name:   f.name,
 		Beacon: zre.BeaconConfig{Port: f.port, Interface: f.iface, Loopback: f.loopback},
-		Logger: f.logger(env),
+		Logger: nodeLog(env, f.verbose),
 	}
 	for _, h := range f.headers {
 		k, v, ok := strings.Cut(h, "=")
@@ -239,8 +239,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 		f.secret = sec
 		return &zre.SecureConfig{Public: pub, Secret: sec}, "", nil
 	}
-	// Refused beside an agent of this identity before any passphrase.
-	if err := notBesideAgentEarly(ctx, env, f.home); err != nil {
+	if err := f.lockIdentity(env); err != nil {
 		return nil, "", err
 	}
 	id, home, err := loadNodeIdentity(ctx, env, f.home, f.passphraseFile, !f.noEphemeral)
@@ -265,8 +264,35 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil
 }
 
+// lockIdentity takes the node lock of the identity of the home (see
+// nodelock.go), once, held until the command ends: one node per identity
+// (the agent's or a command's own), a second refused before any
+// passphrase is asked and before anything else is said. Nothing for a
+// plain node or --ephemeral.
+func (f *nodeFlags) lockIdentity(env *cliEnv) error {
+	if f.locked || !f.secure || f.ephemeral {
+		return nil
+	}
+	home, err := homeDir(env, f.home)
+	if err != nil {
+		return nil // loading the identity says what is wrong
+	}
+	unlock, err := lockNode(home, nodeHolder{Command: f.fs.Name(), Socket: f.agentSocket}, !f.noEphemeral)
+	if err != nil {
+		return err
+	}
+	if unlock != nil {
+		env.hold(unlock)
+	}
+	f.locked = true
+	return nil
+}
+
 // startNode makes, starts and joins the flags' groups.
 func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, error) {
+	if err := f.lockIdentity(env); err != nil {
+		return nil, err
+	}
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err
@@ -299,10 +325,6 @@ func (f *nodeFlags) startNode(ctx context.Context, env *cliEnv) (*zre.Node, erro
 			n.Close()
 			return nil, err
 		}
-	}
-	if err := notBesideAgent(ctx, env, n); err != nil {
-		n.Close()
-		return nil, err
 	}
 	if err := n.Start(ctx); err != nil {
 		n.Close()

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -93,75 +90,6 @@ func (e *sentenceError) Unwrap() error { return e.err }
 // not slog's; warnings about a failure that ends the pairing are left out
 // (the command's error says it once).
 func pairLog(env *cliEnv) *slog.Logger { return plainLog(env) }
-
-// plainLog is a logger of warnings and errors for the terminal (of the
-// keystore, the trust store, pairing): plain "zyre: " lines, not slog's.
-func plainLog(env *cliEnv) *slog.Logger {
-	return slog.New(&plainHandler{w: env.stderr})
-}
-
-// plainHandler writes warnings and errors as "zyre: MESSAGE: CAUSE"
-// lines.
-type plainHandler struct {
-	w     io.Writer
-	attrs []slog.Attr
-}
-
-func (h *plainHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-
-func (h *plainHandler) Handle(_ context.Context, r slog.Record) error {
-	var cause error
-	attempt, max := "", ""
-	var rest strings.Builder // the other attributes, " k=v" each
-	each := func(a slog.Attr) bool {
-		switch a.Key {
-		case "err":
-			if e, ok := a.Value.Any().(error); ok {
-				cause = e
-				return true
-			}
-		case "attempt":
-			attempt = a.Value.String()
-			return true
-		case "max":
-			max = a.Value.String()
-			return true
-		}
-		v := a.Value.String()
-		if strings.ContainsAny(v, " \t\"=") {
-			v = strconv.Quote(v)
-		}
-		fmt.Fprintf(&rest, " %s=%s", a.Key, v)
-		return true
-	}
-	for _, a := range h.attrs {
-		each(a)
-	}
-	r.Attrs(each)
-	if cause != nil && endsPairing(cause) {
-		return nil
-	}
-	line := strings.TrimPrefix(r.Message, "pairing: ")
-	if attempt != "" && max != "" {
-		line += fmt.Sprintf(" (%s of %s)", attempt, max)
-	}
-	if cause != nil {
-		why, _ := pairingSentence(cause)
-		if why == "" {
-			why = strings.ReplaceAll(cause.Error(), "pairing: ", "")
-		}
-		line += ": " + why
-	}
-	line += rest.String()
-	_, err := fmt.Fprintf(h.w, "zyre: %s\n", terminalText(line))
-	return err
-}
-
-func (h *plainHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &plainHandler{w: h.w, attrs: append(slices.Clip(h.attrs), as...)}
-}
-
-func (h *plainHandler) WithGroup(string) slog.Handler { return h }
 
 // endsPairing reports whether a logged failure ends the pairing (with
 // EndOnCodeFailure): a short code that did not match or was refused, which

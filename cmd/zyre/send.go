@@ -161,7 +161,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	total := src.Offer.Total()
 	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
 	bar := newTransferBar(env, "sending", total, f.progress)
-	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.logger(env),
+	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.libLog(env, n),
 		Notify: notifyLine(env.stderr)})
 	bar.done()
 	if err != nil {
@@ -311,7 +311,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 			}
 		},
 		Notify: notifyLine(env.stderr),
-		Logger: f.logger(env),
+		Logger: f.libLog(env, n),
 	})
 	if bar != nil {
 		bar.done()

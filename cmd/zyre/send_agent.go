@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -263,7 +262,7 @@ func (r *receiveArgs) summary(env *cliEnv, res *transfer.Received) error {
 
 // addAutoAccept records who (found in home's trust store) in list.
 func addAutoAccept(ctx context.Context, env *cliEnv, home string, list *autoaccept.List, who string) (autoaccept.Entry, error) {
-	st, err := trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler)})
+	st, err := trust.Open(home, trust.Options{Logger: quietLog()})
 	if err != nil {
 		return autoaccept.Entry{}, err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -31,8 +30,10 @@ const streamUsage = `usage: zyre stream send [flags] GROUP [FILE]
 Send FILE (default stdin) to the trusted members of GROUP, or write the stream of one
 member to stdout, end-to-end encrypted (private groups, spec/private-groups.md).
 recv reads the member that says it streams, never one that only chats in GROUP
-(--peer-name: the member of that name, whatever it sends); with nobody streaming
-within --wait it says so. Start the receivers first: a stream that ended before
+(--peer-name: the member of that name, whatever it sends). When every trusted
+member there has said it streams nothing (a chat, another receiver), recv says
+so at once, naming them, and goes on waiting for a stream to start, up to
+--wait (then it fails). Start the receivers first: a stream that ended before
 is gone.
 Always in secure mode, with this node's identity from the keystore (--home).
 Who is trusted (--trust): verified (default: verified or introduced in the
@@ -44,7 +45,8 @@ FILE's size is known) and both sides end with a summary: octets, time, rate
 and SHA-256; the sender's names who acknowledged the end. send waits for
 the acknowledgement of every member holding its key when the stream starts
 (--members is only the minimum to start) and fails, naming them, if one did
-not acknowledge (one whose key was revoked on the way owes none).
+not acknowledge (one whose key was revoked on the way owes none, nor one that
+refused our key because it does not trust this device: the summary names it).
 
 A receiver that joins a stream late lacks its beginning: an error, unless
 --live says the stream is live (then joining late, and data lost on the
@@ -76,6 +78,65 @@ type streamFlags struct {
 	size     int64 // of in, or -1 when unknown
 }
 
+// newStreamFlags returns the flags of "zyre stream MODE" (send or recv):
+// the node flags and stream's own, those of the other mode hidden, and
+// --group (the stream's group is the GROUP argument).
+func newStreamFlags(env *cliEnv, mode string) *streamFlags {
+	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
+	f.synopsis = streamUsage
+	f.fs.StringVar(&f.peerName, "peer-name", "", "read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
+	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
+	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
+	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
+	f.fs.IntVar(&f.members, "members", 1, "wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
+	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "send: how long to wait for members and acknowledgements; recv: for a stream to start")
+	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
+	f.fs.StringVar(&f.suite, "suite", "auto", "cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
+	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
+	f.agent.register(f.fs)
+	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
+	hideFlags(f.fs, "group")
+	if mode == "send" {
+		hideFlags(f.fs, "peer-name")
+	} else {
+		hideFlags(f.fs, "members", "suite")
+	}
+	return f
+}
+
+// printStreamHelp prints "zyre stream --help": the synopsis, then the
+// flags of both stream send and stream recv, and of each one only.
+func printStreamHelp(env *cliEnv) {
+	send, recv := newStreamFlags(env, "send").fs, newStreamFlags(env, "recv").fs
+	shown := func(fs *flag.FlagSet, name string) bool {
+		f := fs.Lookup(name)
+		return f != nil && !strings.HasPrefix(f.Usage, hiddenMark)
+	}
+	var both, sendOnly, recvOnly []*flag.Flag
+	send.VisitAll(func(f *flag.Flag) {
+		switch {
+		case shown(send, f.Name) && shown(recv, f.Name):
+			both = append(both, f)
+		case shown(send, f.Name):
+			sendOnly = append(sendOnly, f)
+		}
+	})
+	recv.VisitAll(func(f *flag.Flag) {
+		if shown(recv, f.Name) && !shown(send, f.Name) {
+			recvOnly = append(recvOnly, f)
+		}
+	})
+	fmt.Fprintln(env.stderr, streamUsage)
+	for _, sec := range []struct {
+		title string
+		flags []*flag.Flag
+	}{{"stream send and stream recv", both}, {"stream send only", sendOnly}, {"stream recv only", recvOnly}} {
+		if len(sec.flags) > 0 {
+			fmt.Fprintf(env.stderr, "\nflags of %s:\n%s", sec.title, flagsText(sec.flags))
+		}
+	}
+}
+
 // runStream implements "zyre stream send|recv GROUP".
 func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	args, err := subcommandFirst("stream", args, "send", "recv")
@@ -83,8 +144,8 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(args) == 0 || (args[0] != "send" && args[0] != "recv") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(env.stderr, streamUsage)
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			printStreamHelp(env)
 			return flag.ErrHelp
 		}
 		if len(args) > 0 {
@@ -93,19 +154,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return withHint(fmt.Errorf("%w: want send or recv, then GROUP", errUsage), `run "zyre stream --help" for usage`)
 	}
 	mode := args[0]
-	f := &streamFlags{nodeFlags: newNodeFlags(env, "stream "+mode)}
-	f.synopsis = streamUsage
-	f.fs.StringVar(&f.peerName, "peer-name", "", "recv: read the stream of the member with this `name`, whatever it sends (default: the member that says it streams, never one that only chats)")
-	f.fs.Int64Var(&f.count, "count", 0, "stop after `N` chunks of --chunk octets (0: no limit)")
-	f.fs.Int64Var(&f.bytes, "bytes", 0, "stop after `N` octets (0: no limit)")
-	f.fs.IntVar(&f.chunk, "chunk", privgroup.DefaultChunkSize, "chunk size in `octets` (send: octets per message)")
-	f.fs.IntVar(&f.members, "members", 1, "send: wait for `N` trusted members to hold our key before sending (the end waits for the acknowledgements of all that hold it when the stream starts)")
-	f.fs.DurationVar(&f.wait, "wait", 30*time.Second, "how long to wait for members, a sender or acknowledgements")
-	f.fs.StringVar(&f.trust, "trust", "verified", "who is trusted: verified, tofu or any")
-	f.fs.StringVar(&f.suite, "suite", "auto", "send: cipher suite: auto, chacha20poly1305-sha256 or aes256gcm-blake3 (auto: the faster one here for --chunk, and chacha20poly1305-sha256 while a member says it opens the other slowly)")
-	f.fs.DurationVar(&f.progress, "progress", 500*time.Millisecond, "interval of the progress bar on stderr (0: none)")
-	f.agent.register(f.fs)
-	f.fs.BoolVar(&f.live, "live", false, "a live stream: send starts without waiting for members (unless --members) and waits for no acknowledgement; recv takes joining late and lost data as normal (reported, exit status 0)")
+	f := newStreamFlags(env, mode)
 	pos, err := f.parseArgs(args[1:])
 	if err != nil {
 		return err
@@ -217,6 +266,11 @@ type streamNode struct {
 	// (uuid.UUID -> struct{}), see agent.AwaitStreamer.
 	writing   atomic.Bool
 	streaming sync.Map
+	// idle: the members that said they stream nothing (uuid.UUID ->
+	// agent.ChattingFrame or agent.IdleFrame).
+	idle sync.Map
+	// trusted is the Group's trust decision (agent.TrustDecision).
+	trusted func(uuid.UUID, curve.PublicKey) bool
 	// roster is our stream's, while it goes out: a private chat's
 	// member declines it (agent.ChattingFrame).
 	roster atomic.Pointer[agent.Roster]
@@ -227,7 +281,18 @@ func (s *streamNode) isStreaming(peer uuid.UUID) bool {
 	return ok
 }
 
+// answered is peer's answer that it streams nothing, or "".
+func (s *streamNode) answered(peer uuid.UUID) string {
+	if v, ok := s.idle.Load(peer); ok {
+		return v.(string)
+	}
+	return ""
+}
+
 func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group string) (*streamNode, error) {
+	if err := f.lockIdentity(env); err != nil {
+		return nil, err
+	}
 	cfg, err := f.config(env)
 	if err != nil {
 		return nil, err
@@ -242,7 +307,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	if cfg.Name == "" {
 		cfg.Name = name
 	}
-	opts := zyregroup.Options{Secret: sc.Secret, ChunkSize: f.chunk, Logger: f.logger(env), Crypto: privgroup.Options{Suite: f.suiteID}}
+	opts := zyregroup.Options{Secret: sc.Secret, ChunkSize: f.chunk, Crypto: privgroup.Options{Suite: f.suiteID}}
 	switch f.trust {
 	case "any":
 		fmt.Fprintln(env.stderr, "zyre: warning: --trust any: every authenticated peer in the group can read the stream")
@@ -258,7 +323,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 					return nil, fmt.Errorf("no home for the trust store (use --home or --trust any): %w", err)
 				}
 			}
-			if st, err = trust.Open(home, trust.Options{Logger: slog.New(slog.DiscardHandler), OnRevoked: rv.hook}); err != nil {
+			if st, err = trust.Open(home, trust.Options{Logger: quietLog(), OnRevoked: rv.hook}); err != nil {
 				return nil, err
 			}
 		}
@@ -266,12 +331,9 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	}
 	s := &streamNode{env: env, group: group, acks: make(chan uuid.UUID, 64), done: make(chan struct{}), st: opts.Trust, rv: rv}
 	opts.OnOpaque = s.onOpaque
+	s.trusted = agent.TrustDecision(&opts)
 	n, err := zre.New(cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := notBesideAgent(ctx, env, n); err != nil {
-		n.Close()
 		return nil, err
 	}
 	if err := n.Start(ctx); err != nil {
@@ -280,6 +342,7 @@ func startStreamNode(ctx context.Context, env *cliEnv, f *streamFlags, group str
 	}
 	own := n.PublicKey()
 	rv.own.Store(&own)
+	opts.Logger = f.libLog(env, n)
 	g, err := zyregroup.Attach(n, group, opts)
 	if err != nil {
 		stopNode(n)
@@ -310,10 +373,14 @@ func (s *streamNode) pump() {
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.QueryFrame) {
-			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load())
+			agent.AnswerQuery(s.n, s.g, w.Peer, s.writing.Load(), false)
 			continue
 		}
 		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.StreamingFrame) {
+			if agent.RefuseUntrusted(s.n, s.group, w.Peer, s.trusted) {
+				continue // we refused its key: we read nothing of it
+			}
+			s.idle.Delete(w.Peer)
 			s.streaming.Store(w.Peer, struct{}{})
 			continue
 		}
@@ -321,7 +388,26 @@ func (s *streamNode) pump() {
 			if r := s.roster.Load(); r != nil {
 				r.Decline(w.Peer)
 			}
+			if !s.isStreaming(w.Peer) {
+				s.idle.Store(w.Peer, agent.ChattingFrame)
+			}
 			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.RefusedFrame) {
+			if r := s.roster.Load(); r != nil {
+				r.Refuse(w.Peer)
+			}
+			continue
+		}
+		if w, ok := ev.(*zre.Whisper); ok && streamNotice(w, s.group, agent.IdleFrame) {
+			if !s.isStreaming(w.Peer) {
+				s.idle.Store(w.Peer, agent.IdleFrame)
+			}
+			continue
+		}
+		if j, ok := ev.(*zre.Join); ok && j.Group == s.group {
+			// Back in the group: what it said before no longer holds.
+			s.idle.Delete(j.Peer)
 		}
 		if w, ok := ev.(*zre.Whisper); ok && probeMsg(w, s.group, false) {
 			sendProbe(s.n, w.Peer, s.group, true)
@@ -463,11 +549,13 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 // ackText is the end of a sender's summary: who acknowledged the end and,
 // once it was sent (ended), who did not; who was removed on the way.
 func ackText(rs []client.StreamReceiver, ended bool) string {
-	var acked, not, removed []client.StreamReceiver
+	var acked, not, removed, refused []client.StreamReceiver
 	for _, r := range rs {
 		switch {
 		case r.Acked:
 			acked = append(acked, r)
+		case r.Refused:
+			refused = append(refused, r)
 		case r.Removed != "":
 			removed = append(removed, r)
 		case r.AtStart:
@@ -483,6 +571,9 @@ func ackText(rs []client.StreamReceiver, ended bool) string {
 	}
 	if len(removed) > 0 {
 		t += "; removed on the way: " + receiverNames(removed)
+	}
+	if len(refused) > 0 {
+		t += "; refused our key (we are not trusted there): " + receiverNames(refused)
 	}
 	return t
 }
@@ -527,9 +618,11 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		sender, err = s.g.AwaitSender(wctx, func(p uuid.UUID) bool { return s.n.PeerName(p) == f.peerName })
 	} else {
 		// The member that streams, not one that only chats.
-		sender, err = agent.AwaitStreamer(wctx, s.g, s.isStreaming, func(p uuid.UUID) {
-			s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group))
-		})
+		sender, err = agent.AwaitStreamer(wctx, s.g, agent.StreamerWatch{Streaming: s.isStreaming, Answered: s.answered,
+			Query: func(p uuid.UUID) { s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group)) },
+			Nobody: func(a map[uuid.UUID]string) {
+				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(agent.NobodyText(s.group, a, s.n.PeerName, f.wait)))
+			}})
 	}
 	var ns *agent.NotStreamingError
 	switch {

@@ -93,6 +93,8 @@ func streamRecvAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	})
 	res, err := c.StreamRecv(ctx, req, out, func(m client.StreamMsg) {
 		switch m.Kind {
+		case client.StreamNobody:
+			fmt.Fprintln(env.stderr, "zyre: "+terminalText(m.Text))
 		case client.StreamReading:
 			who = safe(m.Name) + " " + peerShort(m.Peer)
 			fmt.Fprintf(env.stderr, "zyre: reading the stream of %s in %q through the agent %s %s\n", who, req.Group, safe(info.Name), shortText(info.UUID))

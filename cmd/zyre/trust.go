@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -442,7 +441,7 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 
 // trustIdentity loads the node's identity to sign with, or says why not.
 func trustIdentity(ctx context.Context, env *cliEnv, home, passFile string) (*keystore.Identity, string) {
-	ks, err := keystore.Open(home, keystore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ks, err := keystore.Open(home, keystore.Options{Logger: quietLog()})
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -539,7 +538,7 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 	}
 	var self []byte
 	if home, err := f.homeDir(env); err == nil {
-		if ks, err := keystore.Open(home, keystore.Options{}); err == nil {
+		if ks, err := keystore.Open(home, keystore.Options{Logger: quietLog()}); err == nil {
 			if p, err := ks.Public(); err == nil {
 				self = p.SigningKey
 			}
