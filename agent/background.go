@@ -121,10 +121,12 @@ func (s *Server) backgroundReceive(ctx context.Context) {
 			}
 		})
 		switch {
+		case err == nil:
+			// Said even when the agent is stopping: the sender was told
+			// (DONE) before Receive returned, and may have stopped us.
+			s.notify(fmt.Sprintf("received %d file(s), %d octets, from %s %s into %s; every file's sha256 checked", res.Files, res.Octets, res.Name, res.From.String()[:8], s.cfg.ReceiveDir))
 		case ctx.Err() != nil:
 			return
-		case err == nil:
-			s.notify(fmt.Sprintf("received %d file(s), %d octets, from %s %s into %s; every file's sha256 checked", res.Files, res.Octets, res.Name, res.From.String()[:8], s.cfg.ReceiveDir))
 		case errors.Is(err, transfer.ErrRejected):
 		default:
 			s.notify(fmt.Sprintf("background receive: %v", err))
