@@ -75,12 +75,18 @@ func find(st *state, q string) []Record {
 // FindKeyChange returns the record whose pending key change q names: q is
 // a prefix of the new key's fingerprint (with or without dashes, any
 // case) or the full new key (Z85), which the KEY CHANGED warning prints;
-// else q names the record itself (Find). The caller checks that the
+// else (and first when q is a record's exact name) q names the record
+// itself (Find). The caller checks that the
 // record has a KeyChange. It is for "zyre trust accept" and "reject" only:
 // other commands never resolve a record through its pending change.
 func (s *Store) FindKeyChange(q string) (Record, error) {
 	var found []Record
+	named := false
 	err := s.view(func(st *state) {
+		if len(st.byName[q]) > 0 {
+			named = true // a record's exact name comes first, as for Find
+			return
+		}
 		norm := strings.ToUpper(strings.ReplaceAll(q, "-", ""))
 		b32 := norm != "" && strings.Trim(norm, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == ""
 		for _, r := range st.sorted() {
@@ -93,10 +99,10 @@ func (s *Store) FindKeyChange(q string) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	switch len(found) {
-	case 0:
+	switch {
+	case named || len(found) == 0:
 		return s.Find(q)
-	case 1:
+	case len(found) == 1:
 		return found[0], nil
 	}
 	return Record{}, &AmbiguousError{Query: q, Candidates: found}
