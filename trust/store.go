@@ -537,9 +537,12 @@ func toValidUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 // The rules, in order (spec/trust.md):
 //   - a revoked key is refused, in every mode;
 //   - in open mode everyone else is admitted and nothing is recorded;
-//   - a UUID, or for an unbound peer a name, known with another key is
-//     refused with a KeyChange, recorded for "zyre trust accept" (a
-//     verified peer's name is matched whether or not the peer is bound);
+//   - a UUID, or between unbound peers a name, known with another key is
+//     refused with a KeyChange, recorded for "zyre trust accept" (of
+//     unbound peers only) or "reject";
+//   - a key nobody vouched for that presents the name of a verified,
+//     introduced or revoked record is another device: refused with a
+//     NameTaken, nothing recorded on that record;
 //   - a known key is admitted in tofu mode; in strict mode if verified or
 //     introduced;
 //   - a new key vouched for by a verified peer (Policy.Introductions) is
