@@ -586,7 +586,12 @@ func (f *trustFlags) keyChangeOf(env *cliEnv, q string) (*trust.Store, trust.Rec
 		return nil, r, explainAmbiguous(q, err)
 	}
 	if r.KeyChange == nil {
-		return nil, r, fmt.Errorf("%w: %s (%s) presented no other key", trust.ErrNoKeyChange, safe(r.Name), r.Fingerprint)
+		err := fmt.Errorf("%w: %s (%s) presented no other key", trust.ErrNoKeyChange, safe(r.Name), r.Fingerprint)
+		if r.Bound && !r.Trusted() {
+			// A stranger refused for a known name, say: its own record.
+			return nil, r, withHint(err, fmt.Sprintf("%s is a device of its own; to trust it, pair with it (zyre pair)", r.Fingerprint))
+		}
+		return nil, r, err
 	}
 	return st, r, nil
 }
