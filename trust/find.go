@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -106,4 +107,34 @@ func (s *Store) FindKeyChange(q string) (Record, error) {
 		return found[0], nil
 	}
 	return Record{}, &AmbiguousError{Query: q, Candidates: found}
+}
+
+// FindUsable is Find for a command that takes only some records (send,
+// receive: not revoked, and trusted unless the user allows tofu peers):
+// when q matches several records and exactly one of them is usable, it
+// is the answer (a device re-created and paired again after its old key
+// was revoked keeps its name; a stranger named like a paired device does
+// not make the name ambiguous). Several usable matches give an
+// *AmbiguousError listing those; when none is usable, the answer is
+// Find's (its error, or the one unusable record, for the caller to refuse
+// with its own words).
+func (s *Store) FindUsable(q string, usable func(*Record) bool) (Record, error) {
+	r, err := s.Find(q)
+	var ae *AmbiguousError
+	if !errors.As(err, &ae) {
+		return r, err
+	}
+	var ok []Record
+	for i := range ae.Candidates {
+		if usable(&ae.Candidates[i]) {
+			ok = append(ok, ae.Candidates[i])
+		}
+	}
+	switch len(ok) {
+	case 0:
+		return r, err
+	case 1:
+		return ok[0], nil
+	}
+	return Record{}, &AmbiguousError{Query: q, Candidates: ok}
 }

@@ -254,3 +254,47 @@ func TestFindNotThroughKeyChange(t *testing.T) {
 		t.Fatalf("FindKeyChange(new fingerprint) = %+v, %v", r, err)
 	}
 }
+
+// TestFindUsable (usertry3 #6): phone2's old key revoked ("lost"), the
+// re-created phone2 paired: "phone2" names the paired one for commands
+// that take trusted peers only; a stranger's tofu record of a paired
+// name does not make it ambiguous; two trusted ones still are.
+func TestFindUsable(t *testing.T) {
+	s := newTestStore(t)
+	old := newPeer(1, "phone2")
+	mustAdmit(t, s, old.obs(), t0)
+	if _, err := s.Revoke(ctx, old.key, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	neu := newPeer(2, "phone2")
+	mustVerify(t, s, neu)
+	trusted := func(r *Record) bool { return r.Trusted() }
+	if _, err := s.Find("phone2"); !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("Find(phone2) = %v, want ambiguous", err)
+	}
+	if r, err := s.FindUsable("phone2", trusted); err != nil || r.Key != neu.key {
+		t.Fatalf("FindUsable(phone2) = %+v, %v", r, err)
+	}
+	// A tofu record named like it (pinned by an older zyre, say).
+	str := newPeer(3, "other")
+	mustAdmit(t, s, str.obs(), t0)
+	s.changeNow(func(st *state) []Record {
+		r := st.byKey[str.key]
+		st.change(r, func(r *Record) { r.Name = "phone2" })
+		return nil
+	})
+	if r, err := s.FindUsable("phone2", trusted); err != nil || r.Key != neu.key {
+		t.Fatalf("FindUsable(phone2) with a tofu namesake = %+v, %v", r, err)
+	}
+	// None usable: Find's answer.
+	if _, err := s.FindUsable("phone2", func(*Record) bool { return false }); !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("none usable: %v", err)
+	}
+	// Two usable: still ambiguous, listing those two.
+	twin := newPeer(4, "phone2")
+	mustVerify(t, s, twin)
+	var ae *AmbiguousError
+	if _, err := s.FindUsable("phone2", trusted); !errors.As(err, &ae) || len(ae.Candidates) != 2 {
+		t.Fatalf("two trusted phone2: %v", err)
+	}
+}
