@@ -298,3 +298,18 @@ func TestFindUsable(t *testing.T) {
 		t.Fatalf("two trusted phone2: %v", err)
 	}
 }
+
+// TestKeyChangeReasonOnce (usertry3 #10): the refusal of a key change
+// names the old and the new fingerprint once each (chat prints it).
+func TestKeyChangeReasonOnce(t *testing.T) {
+	s := newTestStore(t)
+	c := newPeer(1, "printer")
+	c.id = randomUUID(1)
+	mustAdmit(t, s, c.obs(), t0)
+	c2 := newPeer(2, "printer")
+	c2.id = randomUUID(1)
+	v := mustAdmit(t, s, c2.obs(), t0)
+	if v.KeyChange == nil || strings.Count(v.Reason, Fingerprint(c.key)) != 1 || strings.Count(v.Reason, Fingerprint(c2.key)) != 1 || !strings.Contains(v.Reason, "KEY CHANGED") {
+		t.Fatalf("reason %q", v.Reason)
+	}
+}

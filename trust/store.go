@@ -681,7 +681,7 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	if other := s.conflicting(st, obs, bound); other != nil {
 		kc := &KeyChange{UUID: obs.UUID, Name: obs.Name, Old: other.Key, New: obs.Key,
 			OldFingerprint: other.Fingerprint, NewFingerprint: Fingerprint(obs.Key), Bound: bound, Seen: now, Addr: obs.Addr}
-		why := fmt.Sprintf("KEY CHANGED: %s was %s, now presents %s", peerLabel(other), other.Fingerprint, kc.NewFingerprint)
+		why := fmt.Sprintf("KEY CHANGED: %s now presents %s", peerLabel(other), kc.NewFingerprint)
 		if other.State == StateVerified {
 			why += " (verified peer: refusing)"
 		}

@@ -130,7 +130,8 @@ func (t *trustState) admit(ctx context.Context, pk PeerKey, note func(Event)) er
 	}
 	switch {
 	case v.KeyChange != nil:
-		return fmt.Errorf("%w: trust store: key changed (old %s, new %s): %s", ErrKeyMismatch, v.KeyChange.OldFingerprint, v.KeyChange.NewFingerprint, v.Reason)
+		// The reason names the peer, the old and the new fingerprint, once.
+		return fmt.Errorf("%w: trust store: %s", ErrKeyMismatch, v.Reason)
 	case v.NameTaken != nil:
 		// Another device with a known name: the Refused event's reason
 		// says so (errors.Is trust.ErrNameTaken), on this peer only.
