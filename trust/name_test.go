@@ -313,3 +313,33 @@ func TestKeyChangeReasonOnce(t *testing.T) {
 		t.Fatalf("reason %q", v.Reason)
 	}
 }
+
+// TestNameOfKnownPeerOldNamesake: a stranger pinned as tofu under an
+// introduced phone's name by an older zyre (usertry3 #2: two "phone1")
+// loses the name when it comes back, so that the name stands for the
+// introduced phone alone.
+func TestNameOfKnownPeerOldNamesake(t *testing.T) {
+	s := newTestStore(t)
+	room := knownName(t, s, StateVerified)
+	phone1 := newPeer(11, "phone1")
+	mustApply(t, s, sign(t, room, 1, nil, t0, &Vouch{Key: phone1.key, UUID: phone1.id, Name: phone1.name}).Raw)
+	mustAdmit(t, s, phone1.obs(), t0)
+	str := newPeer(12, "phone1")
+	mustAdmit(t, s, Observation{UUID: str.id, Key: str.key}, t0)
+	s.changeNow(func(st *state) []Record {
+		st.change(st.byKey[str.key], func(r *Record) { r.Name = "phone1" })
+		return nil
+	})
+	if _, err := s.Find("phone1"); !errors.Is(err, ErrAmbiguous) {
+		t.Fatalf("the old namesake is not there: %v", err)
+	}
+	if v := mustAdmit(t, s, str.obs(), t0.Add(time.Minute)); v.Allow || v.NameTaken == nil {
+		t.Fatalf("the namesake again: %+v", v)
+	}
+	if r, err := s.Find("phone1"); err != nil || r.Key != phone1.key {
+		t.Fatalf("Find(phone1) = %+v, %v", r, err)
+	}
+	if r, _, _ := s.Lookup(str.key); r.Name != "" || strings.Count(r.Notes, "called itself phone1") != 1 {
+		t.Fatalf("the namesake's record: %+v", r)
+	}
+}

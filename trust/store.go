@@ -718,14 +718,24 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 			v.Record = rec.clone()
 			body := fmt.Sprintf("refused: called itself %s, the name of %s %s (%s)",
 				quoteName(obs.Name), known.State, quoteName(known.Name), known.Fingerprint)
-			if strings.Contains(rec.Notes, body) {
+			told := strings.Contains(rec.Notes, body)
+			if told && rec.Name != obs.Name {
 				return v, nil // told once
 			}
 			note := now.Format(time.RFC3339) + ": " + body
 			return v, func(st *state) *Record {
 				r := st.byKey[obs.Key]
 				if r != nil {
-					st.change(r, func(r *Record) { r.Notes = appendNote(r.Notes, note) })
+					st.change(r, func(r *Record) {
+						if !told {
+							r.Notes = appendNote(r.Notes, note)
+						}
+						if r.Name == obs.Name {
+							// Pinned under that name by an older zyre: the
+							// name stands for the known record only.
+							r.Name = ""
+						}
+					})
 				}
 				return r
 			}
