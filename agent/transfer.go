@@ -368,15 +368,22 @@ func offerFiles(o *transfer.Offer) []client.OfferFile {
 // findPeer finds who in the trust store; with tofu, a peer not met yet is
 // looked for again for up to wait.
 func (s *Server) findPeer(ctx context.Context, t *tap, who string, tofu bool, wait time.Duration) (trust.Record, error) {
-	rec, err := s.cfg.Trust.Find(who)
+	rec, err := s.cfg.Trust.FindUsable(who, usable(tofu))
 	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
 		return rec, err
 	}
 	transfer.Poll(ctx, t, 100*time.Millisecond, wait, func() bool {
-		rec, err = s.cfg.Trust.Find(who)
+		rec, err = s.cfg.Trust.FindUsable(who, usable(tofu))
 		return err == nil || !errors.Is(err, trust.ErrNotFound)
 	})
 	return rec, err
+}
+
+// usable says which records a name may resolve to for a transfer (a
+// name shared with revoked or untrusted records names the one that can
+// take part): not revoked, and trusted unless tofu peers are allowed.
+func usable(tofu bool) func(*trust.Record) bool {
+	return func(r *trust.Record) bool { return r.State != trust.StateRevoked && (tofu || r.Trusted()) }
 }
 
 func (s *Server) serveReceive(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
@@ -400,7 +407,7 @@ func (s *Server) receive(ctx context.Context, x *xferConn, t *tap, req *client.R
 	}
 	var only uuid.UUID
 	if req.From != "" {
-		rec, err := s.cfg.Trust.Find(req.From)
+		rec, err := s.cfg.Trust.FindUsable(req.From, usable(tofu))
 		if err != nil {
 			return nil, fmt.Errorf("from %q: %w", req.From, err)
 		}

@@ -156,25 +156,18 @@ func (s *Server) trustPolicy(ctx context.Context, a *client.TrustArgs) (client.T
 }
 
 // findRecord finds the record q names, listing the candidates of an
-// ambiguous q. With keyChange, an ambiguous q that names one record with
-// a pending key change (the new fingerprint names the new key's own
-// record too) is that record.
+// ambiguous q. With keyChange, q may also name a pending key change by
+// the presented key's fingerprint (trust.Store.FindKeyChange); otherwise
+// only a record's own name, UUID or fingerprint names it.
 func findRecord(st *trust.Store, q string, keyChange bool) (trust.Record, error) {
-	r, err := st.Find(q)
+	find := st.Find
+	if keyChange {
+		find = st.FindKeyChange
+	}
+	r, err := find(q)
 	var ae *trust.AmbiguousError
 	if !errors.As(err, &ae) {
 		return r, err
-	}
-	if keyChange {
-		var pending []trust.Record
-		for _, c := range ae.Candidates {
-			if c.KeyChange != nil {
-				pending = append(pending, c)
-			}
-		}
-		if len(pending) == 1 {
-			return pending[0], nil
-		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%q is ambiguous; it matches:", q)

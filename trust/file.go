@@ -384,7 +384,12 @@ func (fr *fileRecord) record() (*Record, error) {
 			return nil, fmt.Errorf("key_change: fingerprint %q does not match the key", fc.Fingerprint)
 		}
 		kc.Bound = isBound(kc.UUID, kc.New)
-		r.KeyChange = kc
+		// Older zyre recorded a bound peer presenting a known name as a
+		// key change of that record; it is another device (spec/trust.md,
+		// "Another peer's name"), so such a change is dropped on reading.
+		if !nameChange(r, kc) {
+			r.KeyChange = kc
+		}
 	}
 	for what, s := range map[string]string{"name": r.Name, "notes": r.Notes, "revoke_reason": r.RevokeReason, "last_addr": r.LastAddr, "verified_method": r.VerifiedMethod} {
 		if len(s) > maxNotesLen {
@@ -498,4 +503,11 @@ func (sn *snapshot) marshal() ([]byte, error) {
 		return nil, fmt.Errorf("trust: failed to encode: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// nameChange reports whether kc, pending on r, came from a name shared by
+// a bound peer or with a bound record: never a key change (a bound UUID
+// derives from its key, so another key is another device).
+func nameChange(r *Record, kc *KeyChange) bool {
+	return kc.UUID != r.UUID && (r.Bound || kc.Bound)
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -45,6 +47,14 @@ var (
 	ErrInvalidKey = errors.New("trust: invalid key")
 	// ErrInvalidPolicy: an unknown policy mode.
 	ErrInvalidPolicy = errors.New("trust: invalid policy")
+	// ErrNameTaken: a peer with a key of its own (not yet verified or
+	// introduced) presented the name of a verified, introduced or revoked
+	// record; it was refused (a *NameTaken says which).
+	ErrNameTaken = errors.New("trust: name of another peer")
+	// ErrAnotherDevice: Accept of a key change that cannot be one: a bound
+	// peer (UUID derived from its key, one of our nodes) with another key
+	// is another device, trusted by pairing with it.
+	ErrAnotherDevice = errors.New("trust: another device, not a key change")
 )
 
 // State is how far a peer's key is trusted.
@@ -272,4 +282,47 @@ type Verdict struct {
 	KeyChange *KeyChange
 	// New reports that the key was seen for the first time and pinned.
 	New bool
+	// NameTaken is set when the peer was refused because it calls itself
+	// by the name of a verified, introduced or revoked record with another
+	// key: a different peer, never a key change of that record.
+	NameTaken *NameTaken
+}
+
+// NameTaken describes a peer refused for presenting the name of a known
+// record (Verdict.NameTaken). It is an error (errors.Is ErrNameTaken)
+// whose text says it plainly, for people.
+type NameTaken struct {
+	// Name is the name presented; Key and Fingerprint the presenter's key.
+	Name        string
+	Key         curve.PublicKey
+	Fingerprint string
+	// Known is the record that holds the name (verified, introduced or
+	// revoked).
+	Known Record
+}
+
+func (e *NameTaken) Error() string {
+	what := "your " + e.Known.State.String() + " " + quoteName(e.Name) + " is " + e.Known.Fingerprint
+	if e.Known.State == StateRevoked {
+		what = "the " + quoteName(e.Name) + " you knew (" + e.Known.Fingerprint + ") was revoked"
+		if e.Known.RevokeReason != "" {
+			what += ": " + e.Known.RevokeReason
+		}
+	}
+	return fmt.Sprintf("a device with another key (%s) calls itself %s; %s; refused. If it is the same device with a new key, pair with it again",
+		e.Fingerprint, quoteName(e.Name), what)
+}
+
+// Is makes errors.Is(err, ErrNameTaken) true.
+func (e *NameTaken) Is(target error) bool { return target == ErrNameTaken }
+
+// quoteName shows a peer's name (untrusted text) as is when it is
+// printable, quoted otherwise.
+func quoteName(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

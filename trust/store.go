@@ -537,9 +537,12 @@ func toValidUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 // The rules, in order (spec/trust.md):
 //   - a revoked key is refused, in every mode;
 //   - in open mode everyone else is admitted and nothing is recorded;
-//   - a UUID, or for an unbound peer a name, known with another key is
-//     refused with a KeyChange, recorded for "zyre trust accept" (a
-//     verified peer's name is matched whether or not the peer is bound);
+//   - a UUID, or between unbound peers a name, known with another key is
+//     refused with a KeyChange, recorded for "zyre trust accept" (of
+//     unbound peers only) or "reject";
+//   - a key nobody vouched for that presents the name of a verified,
+//     introduced or revoked record is another device: refused with a
+//     NameTaken, nothing recorded on that record;
 //   - a known key is admitted in tofu mode; in strict mode if verified or
 //     introduced;
 //   - a new key vouched for by a verified peer (Policy.Introductions) is
@@ -678,7 +681,7 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	if other := s.conflicting(st, obs, bound); other != nil {
 		kc := &KeyChange{UUID: obs.UUID, Name: obs.Name, Old: other.Key, New: obs.Key,
 			OldFingerprint: other.Fingerprint, NewFingerprint: Fingerprint(obs.Key), Bound: bound, Seen: now, Addr: obs.Addr}
-		why := fmt.Sprintf("KEY CHANGED: %s was %s, now presents %s", peerLabel(other), other.Fingerprint, kc.NewFingerprint)
+		why := fmt.Sprintf("KEY CHANGED: %s now presents %s", peerLabel(other), kc.NewFingerprint)
 		if other.State == StateVerified {
 			why += " (verified peer: refusing)"
 		}
@@ -700,6 +703,43 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	var introducer *Record
 	if rec == nil || rec.State == StateTOFU {
 		introducer = s.introducer(st, obs.Key)
+	}
+	// Another peer's name: a key nobody vouched for (new, or only tofu)
+	// that calls itself like a verified, introduced or revoked record of
+	// another key is another device, refused; the notice is about it, and
+	// nothing is recorded on the record that holds the name.
+	if introducer == nil && (rec == nil || rec.State == StateTOFU) {
+		if known := nameHolder(st, obs); known != nil {
+			nt := &NameTaken{Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key), Known: known.clone()}
+			v := Verdict{Reason: nt.Error(), NameTaken: nt}
+			if rec == nil {
+				return v, nil
+			}
+			v.Record = rec.clone()
+			body := fmt.Sprintf("refused: called itself %s, the name of %s %s (%s)",
+				quoteName(obs.Name), known.State, quoteName(known.Name), known.Fingerprint)
+			told := strings.Contains(rec.Notes, body)
+			if told && rec.Name != obs.Name {
+				return v, nil // told once
+			}
+			note := now.Format(time.RFC3339) + ": " + body
+			return v, func(st *state) *Record {
+				r := st.byKey[obs.Key]
+				if r != nil {
+					st.change(r, func(r *Record) {
+						if !told {
+							r.Notes = appendNote(r.Notes, note)
+						}
+						if r.Name == obs.Name {
+							// Pinned under that name by an older zyre: the
+							// name stands for the known record only.
+							r.Name = ""
+						}
+					})
+				}
+				return r
+			}
+		}
 	}
 	if rec != nil {
 		v := Verdict{Allow: true, Reason: "known key (" + rec.State.String() + ")", Record: rec.clone()}
@@ -797,19 +837,43 @@ func learn(st *state, r *Record, b *learnedBinding) {
 	r.BindingTime = b.time
 }
 
-// conflicting returns the record that claims obs's UUID, or name, with
-// another key.
+// conflicting returns the record whose key obs's key would change: the
+// record that holds obs's UUID with another key, or, between unbound
+// peers (C zyre nodes, whose UUIDs are random, known by UUID and name),
+// the one that holds obs's name. A bound peer's UUID derives from its
+// key, so a bound peer with another key is another peer, never a key
+// change of a record by its name (nameHolder).
 func (s *Store) conflicting(st *state, obs Observation, bound bool) *Record {
 	// A revoked record's UUID stays taken: nobody else may claim it.
 	if r := st.byUUID[obs.UUID]; r != nil && r.Key != obs.Key {
 		return r
 	}
-	if obs.Name == "" {
+	if obs.Name == "" || bound {
 		return nil
 	}
 	var found *Record
 	for _, r := range st.byName[obs.Name] {
-		if r.Key != obs.Key && r.State != StateRevoked && (!bound || r.State == StateVerified) && (found == nil || r.order < found.order) {
+		if r.Key != obs.Key && r.State != StateRevoked && !r.Bound && (found == nil || r.order < found.order) {
+			found = r
+		}
+	}
+	return found
+}
+
+// nameHolder returns the record of another key that a person or a
+// verified peer acted on (verified, introduced or revoked: in that order
+// of preference, then the oldest) and that holds obs's name.
+func nameHolder(st *state, obs Observation) *Record {
+	if obs.Name == "" {
+		return nil
+	}
+	rank := map[State]int{StateVerified: 3, StateIntroduced: 2, StateRevoked: 1}
+	var found *Record
+	for _, r := range st.byName[obs.Name] {
+		if r.Key == obs.Key || rank[r.State] == 0 {
+			continue
+		}
+		if found == nil || rank[r.State] > rank[found.State] || rank[r.State] == rank[found.State] && r.order < found.order {
 			found = r
 		}
 	}
@@ -1240,6 +1304,10 @@ func (s *Store) Accept(ctx context.Context, old curve.PublicKey) (Record, error)
 			return nil, fmt.Errorf("%w: uuid %s is derived from the old key %s, so a peer presenting it with %s is an impostor, not a key change",
 				ErrConflict, r.UUID, r.Fingerprint, kc.NewFingerprint)
 		}
+		if r.Bound || kc.Bound {
+			return nil, fmt.Errorf("%w: the key %s that presented itself as %s (uuid %s) is not a new key of %s: our nodes' UUIDs derive from their keys, so another key is another device; pair with it to trust it",
+				ErrAnotherDevice, kc.NewFingerprint, quoteName(kc.Name), kc.UUID, peerLabel(r))
+		}
 		o := st.byKey[kc.New]
 		if o != nil && o.State != StateTOFU {
 			return nil, fmt.Errorf("%w: the new key already belongs to %s (%s)", ErrConflict, peerLabel(o), o.State)
@@ -1270,6 +1338,28 @@ func (s *Store) Accept(ctx context.Context, old curve.PublicKey) (Record, error)
 			r.KeyChange = nil
 		})
 		out = r.clone()
+		return nil, nil
+	})
+	return out, err
+}
+
+// Reject dismisses the pending key change of the record with key old:
+// the key presented stays refused (it is refused at each attempt, and
+// recorded again if it comes back: a peer that keeps presenting it is
+// shown again), and the record keeps its key and state. It is the user act
+// behind "zyre trust reject". ErrNoKeyChange when none is pending.
+func (s *Store) Reject(ctx context.Context, old curve.PublicKey) (KeyChange, error) {
+	var out KeyChange
+	err := s.mutate(ctx, func(st *state) ([]Record, error) {
+		r := st.byKey[old]
+		if r == nil {
+			return nil, fmt.Errorf("%w: key %s", ErrNotFound, Fingerprint(old))
+		}
+		if r.KeyChange == nil {
+			return nil, fmt.Errorf("%w for %s", ErrNoKeyChange, peerLabel(r))
+		}
+		out = *r.KeyChange
+		st.change(r, func(r *Record) { r.KeyChange = nil })
 		return nil, nil
 	})
 	return out, err

@@ -137,11 +137,18 @@ func TestVerifiedKeyChangeFailsHard(t *testing.T) {
 	s := newTestStore(t)
 	b := newPeer(5, "bob")
 	mustVerify(t, s, b)
-	// Bob reinstalled: new key, new (bound) UUID, same name.
+	// Bob reinstalled: new key, new (bound) UUID, same name. Refused, but
+	// it is another device (a bound UUID derives from its key), never a
+	// key change of bob's record: nothing is recorded there, and pairing
+	// with it again is the way (usertry3 #1; this asserted a KeyChange
+	// before, which "accept" then moved onto bob's record).
 	nb := newPeer(6, "bob")
 	v := mustAdmit(t, s, nb.obs(), t0)
-	if v.Allow || v.KeyChange == nil || !strings.Contains(v.Reason, "verified") {
+	if v.Allow || v.KeyChange != nil || v.NameTaken == nil || !strings.Contains(v.Reason, "verified") {
 		t.Fatalf("verified peer's new key: %+v", v)
+	}
+	if r, _, _ := s.Lookup(b.key); r.KeyChange != nil {
+		t.Fatalf("a key change recorded on bob: %+v", r.KeyChange)
 	}
 	// A tofu peer's bound successor with the same name is a different peer.
 	s2 := newTestStore(t)

@@ -35,8 +35,11 @@ type TrustConfig struct {
 	Signer ed25519.PrivateKey
 }
 
-// KeyChanged: the trust store knows the peer (by UUID, or by name for an
-// unbound or verified peer) with another key than the one it presented.
+// KeyChanged: the trust store knows the peer (by UUID, or by name between
+// unbound peers) with another key than the one it presented. (A peer
+// with a key of its own that presents the name of a verified, introduced
+// or revoked peer is another device: a Refused event whose Reason is a
+// trust.ErrNameTaken, never a KeyChanged.)
 // The peer was refused; "zyre trust accept" accepts the new key if the
 // change is expected. Reported once per (UUID, new key); may be dropped
 // for a slow consumer, like Refused.
@@ -127,7 +130,12 @@ func (t *trustState) admit(ctx context.Context, pk PeerKey, note func(Event)) er
 	}
 	switch {
 	case v.KeyChange != nil:
-		return fmt.Errorf("%w: trust store: key changed (old %s, new %s): %s", ErrKeyMismatch, v.KeyChange.OldFingerprint, v.KeyChange.NewFingerprint, v.Reason)
+		// The reason names the peer, the old and the new fingerprint, once.
+		return fmt.Errorf("%w: trust store: %s", ErrKeyMismatch, v.Reason)
+	case v.NameTaken != nil:
+		// Another device with a known name: the Refused event's reason
+		// says so (errors.Is trust.ErrNameTaken), on this peer only.
+		return fmt.Errorf("%w: trust store: %w", ErrNotAuthorized, v.NameTaken)
 	case v.Record.State == trust.StateRevoked && v.Record.Key == pk.Key:
 		return fmt.Errorf("%w: %w: %s", ErrNotAuthorized, ErrRevoked, v.Reason)
 	}

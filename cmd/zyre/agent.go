@@ -11,6 +11,7 @@ import (
 
 	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -140,6 +141,12 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 		OnEvent: func(e zre.Event) {
 			if kc, ok := e.(*zre.KeyChanged); ok {
 				fmt.Fprintln(env.stderr, "zyre: "+keyChangedWarning(kc))
+			}
+			// Another device with a paired device's name: told once (the
+			// node reports a refusal once), about that device.
+			var nt *trust.NameTaken
+			if r, ok := e.(*zre.Refused); ok && errors.As(r.Reason, &nt) {
+				fmt.Fprintln(env.stderr, "zyre: "+terminalText(nt.Error()))
 			}
 		}})
 	if err != nil {

@@ -27,7 +27,7 @@ const trustUsage = `usage: zyre trust COMMAND [flags]
 commands:
   list [--json]                     the peers: name, UUID, fingerprint, state, last seen
   show PEER                         everything known about one peer
-  revoke PEER [--reason R] [--local]
+  revoke PEER [--reason R] [--local] [--yes]
                                     refuse PEER's key from now on: signed with this
                                     node's identity and shared with other nodes, or
                                     (--local) here only
@@ -38,7 +38,11 @@ commands:
                                     the device again with a new key instead
   forget PEER                       remove PEER's record (a passer-by); not for a
                                     revoked key
-  accept PEER                       accept the new key PEER presented (KEY CHANGED)
+  accept PEER                       accept the new key an unbound peer (a C zyre
+                                    node) presented (KEY CHANGED); a peer of ours
+                                    with a new key is another device: pair with it
+  reject PEER                       dismiss a KEY CHANGED warning: the key presented
+                                    stays refused, PEER keeps its key
   log                               the signed statements: ours and others'
   policy [open|tofu|strict]         show or set the policy
          [--introductions=BOOL] [--verified-revoke=BOOL] [--vouch=BOOL]
@@ -48,7 +52,10 @@ commands:
 common flag: --home DIR (default $ZYRE_HOME, else $XDG_CONFIG_HOME/zyre, else ~/.config/zyre),
 before or after the command. With an agent of that home running ("zyre
 agent"), list and the changes go through it, and it signs.
-PEER is a name, a UUID prefix or a fingerprint prefix.
+PEER is a record's own name, UUID prefix or fingerprint prefix (for accept
+and reject, also the fingerprint of the key presented, which the warning
+prints); on a terminal, forget of a paired peer, and revoke of one named
+by a prefix, ask first (--yes does not).
 revoke and unrevoke sign with the identity: its passphrase comes from
 --passphrase-file, else $ZYRE_PASSPHRASE_FILE, else the terminal (three
 tries); without any they change nothing and fail, unless --local.`
@@ -66,6 +73,7 @@ func runTrust(ctx context.Context, env *cliEnv, args []string) error {
 		"unrevoke": trustUnrevoke,
 		"forget":   trustForget,
 		"accept":   trustAccept,
+		"reject":   trustReject,
 		"log":      trustLog,
 		"policy":   trustPolicy,
 	}
@@ -114,7 +122,15 @@ keeps it refused.`,
 
 Accept the new key PEER presented (a KEY CHANGED warning), when you know
 the device changed its key. PEER is best given as the new key's
-fingerprint, which the warning prints.`,
+fingerprint, which the warning prints. Only an unbound peer (a C zyre
+node, whose UUID is random) can change its key: a peer of ours with
+another key has another UUID, so it is another device; to trust it, pair
+with it.`,
+	"reject": `usage: zyre trust reject [flags] PEER
+
+Dismiss a KEY CHANGED warning: the key presented stays refused (and is
+shown again if it comes back), PEER keeps its key and state. PEER is the
+record or the presented key's fingerprint, as for accept.`,
 	"log": `usage: zyre trust log [flags]
 
 Print the signed statements (revocations, introductions) in the trust
@@ -217,9 +233,11 @@ func keyChangeWarning(w io.Writer, r *trust.Record) {
 	fmt.Fprintf(w, "WARNING:   pinned key:    %s (%s)\n", r.Fingerprint, r.State)
 	fmt.Fprintf(w, "WARNING:   presented key: %s as %s uuid %s, %s from %s\n", kc.NewFingerprint, safe(kc.Name), kc.UUID, kc.Seen.Local().Format(time.RFC3339), safe(kc.Addr))
 	fmt.Fprintln(w, "WARNING:   it is refused: someone may be impersonating this peer.")
-	if r.Bound && kc.UUID == r.UUID {
-		fmt.Fprintln(w, "WARNING:   its UUID is derived from the pinned key, so this cannot be a genuine key change.")
+	if r.Bound || kc.Bound {
+		fmt.Fprintln(w, "WARNING:   our nodes' UUIDs derive from their keys, so this cannot be a genuine key change.")
+		fmt.Fprintf(w, "WARNING:   to dismiss this warning, run: zyre trust reject %s\n", kc.NewFingerprint)
 	} else {
+		fmt.Fprintf(w, "WARNING:   to dismiss it: zyre trust reject %s\n", kc.NewFingerprint)
 		fmt.Fprintf(w, "WARNING:   if you know the peer changed its key, run: zyre trust accept %s\n", kc.NewFingerprint)
 	}
 }
@@ -313,6 +331,11 @@ func (f *trustFlags) recordOf(env *cliEnv, q string) (*trust.Store, trust.Record
 
 func find(st *trust.Store, q string) (trust.Record, error) {
 	r, err := st.Find(q)
+	return r, explainAmbiguous(q, err)
+}
+
+// explainAmbiguous lists the candidates of an ambiguous PEER q.
+func explainAmbiguous(q string, err error) error {
 	var ae *trust.AmbiguousError
 	if errors.As(err, &ae) {
 		var b strings.Builder
@@ -321,9 +344,39 @@ func find(st *trust.Store, q string) (trust.Record, error) {
 			fmt.Fprintf(&b, "\n  %s  %s  %s  %s", safe(c.Name), c.ShortUUID(), c.Fingerprint, c.State)
 		}
 		b.WriteString("\nuse a longer UUID or fingerprint prefix")
-		return r, fmt.Errorf("%w: %s", trust.ErrAmbiguous, b.String())
+		return fmt.Errorf("%w: %s", trust.ErrAmbiguous, b.String())
 	}
-	return r, err
+	return err
+}
+
+// byPrefix reports whether q named r by a prefix: not by its exact name,
+// its whole UUID, its whole fingerprint or its key.
+func byPrefix(r *trust.Record, q string) bool {
+	norm := strings.ToLower(strings.ReplaceAll(q, "-", ""))
+	return q != r.Name && q != r.Key.Z85() && norm != strings.ReplaceAll(r.UUID.String(), "-", "") &&
+		norm != strings.ToLower(strings.ReplaceAll(r.Fingerprint, "-", ""))
+}
+
+// confirm asks question on a terminal (and passes without one, or with
+// --yes): a paired device is not forgotten or revoked by a slip.
+func confirm(ctx context.Context, env *cliEnv, yes bool, question, no string) error {
+	if _, isTerm := terminalFd(env); !isTerm || yes {
+		return nil
+	}
+	ok, err := askYes(ctx, env, question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New(no)
+	}
+	return nil
+}
+
+// recordText names a record exactly, for a question: name, fingerprint,
+// whole UUID, state.
+func recordText(r *trust.Record) string {
+	return fmt.Sprintf("%s (fingerprint %s, uuid %s)", safe(r.Name), r.Fingerprint, r.UUID)
 }
 
 func trustShow(_ context.Context, env *cliEnv, args []string) error {
@@ -400,6 +453,7 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
+	yes := f.fs.Bool("yes", false, "revoke a verified or introduced peer named by a prefix without asking (on a terminal, zyre asks first)")
 	var a agentFlags
 	a.register(f.fs)
 	pos, err := f.parse(args, 1, 1)
@@ -408,6 +462,19 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
+	}
+	// A paired device named by a prefix is not revoked by a slip: on a
+	// terminal, say exactly which and ask. (The store is read here, also
+	// when the agent makes the change.)
+	if _, r, err := f.recordOf(env, pos[0]); err == nil && r.Trusted() && byPrefix(&r, pos[0]) {
+		where := "for every node that trusts this one"
+		if *local {
+			where = "here"
+		}
+		q := fmt.Sprintf("%s is %s: revoke it %s? Its key is refused from then on.", recordText(&r), r.State, where)
+		if err := confirm(ctx, env, *yes, q, "not revoked"); err != nil {
+			return err
+		}
 	}
 	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local}); ok {
 		return err
@@ -484,34 +551,18 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.accept", client.TrustArgs{Peer: pos[0]}); ok {
-		return err
-	}
-	st, err := f.store(env)
+	st, r, err := f.keyChangeOf(env, pos[0])
 	if err != nil {
 		return err
 	}
-	r, err := st.Find(pos[0])
-	var ae *trust.AmbiguousError
-	if errors.As(err, &ae) {
-		// The new fingerprint also names the new key's own record when it
-		// was pinned on connection: the record with the key change wins.
-		var pending []trust.Record
-		for _, c := range ae.Candidates {
-			if c.KeyChange != nil {
-				pending = append(pending, c)
-			}
-		}
-		if len(pending) == 1 {
-			r, err = pending[0], nil
-		}
+	if kc := r.KeyChange; r.Bound || kc.Bound {
+		return withHint(fmt.Errorf("%w: the key %s that presented itself as %s (uuid %s) is another device, not a new key of %s (%s): our nodes' UUIDs derive from their keys",
+			trust.ErrAnotherDevice, kc.NewFingerprint, safe(kc.Name), kc.UUID, safe(r.Name), r.Fingerprint),
+			fmt.Sprintf("to trust that device, pair with it (zyre pair); to dismiss the warning: zyre trust reject %s", kc.NewFingerprint))
 	}
-	if err != nil {
-		_, err = find(st, pos[0])
+	// The record, by its whole UUID: the agent resolves it the same way.
+	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.accept", client.TrustArgs{Peer: r.UUID.String()}); ok {
 		return err
-	}
-	if r.KeyChange == nil {
-		return fmt.Errorf("%w: %s (%s) presented no other key", trust.ErrNoKeyChange, safe(r.Name), r.Fingerprint)
 	}
 	nr, err := st.Accept(ctx, r.Key)
 	if err != nil {
@@ -519,6 +570,51 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "accepted the new key of %s: %s (was %s)\n", safe(nr.Name), nr.Fingerprint, r.Fingerprint)
 	fmt.Fprintf(env.stderr, "zyre: the key is now only trusted on first use; verify it by pairing\n")
+	return nil
+}
+
+// keyChangeOf opens the store and finds the record whose pending key
+// change q names (the presented key's fingerprint, or the record).
+func (f *trustFlags) keyChangeOf(env *cliEnv, q string) (*trust.Store, trust.Record, error) {
+	st, err := f.store(env)
+	if err != nil {
+		return nil, trust.Record{}, err
+	}
+	r, err := st.FindKeyChange(q)
+	if err != nil {
+		return nil, r, explainAmbiguous(q, err)
+	}
+	if r.KeyChange == nil {
+		err := fmt.Errorf("%w: %s (%s) presented no other key", trust.ErrNoKeyChange, safe(r.Name), r.Fingerprint)
+		if r.Bound && !r.Trusted() {
+			// A stranger refused for a known name, say: its own record.
+			return nil, r, withHint(err, fmt.Sprintf("%s is a device of its own; to trust it, pair with it (zyre pair)", r.Fingerprint))
+		}
+		return nil, r, err
+	}
+	return st, r, nil
+}
+
+// trustReject implements "zyre trust reject": the store is changed here
+// also when an agent runs (nothing to sign; the agent reads the change).
+func trustReject(ctx context.Context, env *cliEnv, args []string) error {
+	f := newTrustFlags(env, "reject")
+	var a agentFlags
+	a.register(f.fs)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, r, err := f.keyChangeOf(env, pos[0])
+	if err != nil {
+		return err
+	}
+	kc, err := st.Reject(ctx, r.Key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "rejected the key %s presented as %s (uuid %s): it stays refused; %s keeps its key %s (%s)\n",
+		kc.NewFingerprint, safe(kc.Name), kc.UUID, safe(r.Name), r.Fingerprint, r.State)
 	return nil
 }
 

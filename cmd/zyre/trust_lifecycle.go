@@ -77,17 +77,13 @@ func trustForget(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	// A paired device is not forgotten by a slip: on a terminal, ask.
-	// (The store is read here, also when the agent makes the change.)
-	if _, isTerm := terminalFd(env); isTerm && !*yes {
-		if _, r, err := f.recordOf(env, pos[0]); err == nil && r.Trusted() {
-			ok, err := askYes(ctx, env, fmt.Sprintf("%s %s is %s: forget it? It becomes a stranger, to pair again.", safe(r.Name), r.ShortUUID(), r.State))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errors.New("not forgotten")
-			}
+	// A paired device is not forgotten by a slip: on a terminal, say
+	// exactly which and ask. (The store is read here, also when the agent
+	// makes the change.)
+	if _, r, err := f.recordOf(env, pos[0]); err == nil && r.Trusted() {
+		q := fmt.Sprintf("%s is %s: forget it? It becomes a stranger, to pair again.", recordText(&r), r.State)
+		if err := confirm(ctx, env, *yes, q, "not forgotten"); err != nil {
+			return err
 		}
 	}
 	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.forget", client.TrustArgs{Peer: pos[0]}); ok {
