@@ -1,0 +1,240 @@
+package pairing
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ask is one question of the displayer's user, as the test sees it.
+type ask struct {
+	r      Result
+	answer chan error
+	ctx    context.Context
+}
+
+// askingConfirm is a displayer Confirm that hands every question to the
+// test and waits for its answer or for the question to be dropped.
+func askingConfirm(asks chan<- ask) func(context.Context, Result) error {
+	return func(ctx context.Context, r Result) error {
+		a := ask{r: r, answer: make(chan error, 1), ctx: ctx}
+		select {
+		case asks <- a:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case err := <-a.answer:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func nextAsk(t *testing.T, ctx context.Context, asks <-chan ask, what string) ask {
+	t.Helper()
+	select {
+	case a := <-asks:
+		return a
+	case <-ctx.Done():
+		t.Fatalf("the displayer's user was never asked %s", what)
+		return ask{}
+	}
+}
+
+func joinAsync(f func() (Result, error)) <-chan error {
+	ch := make(chan error, 1)
+	go func() {
+		_, err := f()
+		ch <- err
+	}()
+	return ch
+}
+
+func mustNoRecordsAll(t *testing.T, ns ...node) {
+	t.Helper()
+	for _, n := range ns {
+		mustNoRecords(t, n)
+	}
+}
+
+// The hotel room (usertry3 #2): a stranger who read the short code over a
+// shoulder types it before the phone. The displayer's question names the
+// stranger; the phone, which comes second, finds the session still
+// announced and is told that another device took the code (not "nobody
+// showed it"); the displayer's user is told at once that two devices
+// tried (the first question is dropped and asked again naming both), and
+// when the user picks neither nobody records anything.
+func TestCodeRaceStrangerFirst(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone, stranger := newNode(t, "room"), newNode(t, "phone1"), newNode(t, "guest")
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	so := stranger.opts()
+	so.Confirm = func(ctx context.Context, r Result) error {
+		if r.PeerName != "room" || r.PeerAddr == "" || r.AsDisplayer {
+			t.Errorf("the stranger's side was shown %q at %q (displayer %v)", r.PeerName, r.PeerAddr, r.AsDisplayer)
+		}
+		return nil // an attacker says yes at once
+	}
+	strangerDone := joinAsync(func() (Result, error) { return JoinCode(ctx, tok.ShortCode(), "", so) })
+	first := nextAsk(t, ctx, asks, "about the stranger")
+	if first.r.PeerName != "guest" || first.r.PeerKey != stranger.key() || !first.r.AsDisplayer || first.r.PeerAddr == "" || len(first.r.Others) != 0 {
+		t.Fatalf("first question: name %q key ok %v displayer %v addr %q others %v", first.r.PeerName, first.r.PeerKey == stranger.key(), first.r.AsDisplayer, first.r.PeerAddr, first.r.Others)
+	}
+	if s := first.r.Peer().String(); !strings.Contains(s, `"guest"`) || !strings.Contains(s, first.r.PeerUUID.String()[:8]) || !strings.Contains(s, "from 127.0.0.1") {
+		t.Fatalf("description of the stranger: %s", s)
+	}
+	mustNoRecordsAll(t, room, stranger, phone) // nothing before the user's yes
+
+	// The phone types the same, right code a moment later.
+	po := phone.opts()
+	po.Timeout = 10 * time.Second
+	start := time.Now()
+	_, err := JoinCode(ctx, tok.ShortCode(), "", po)
+	if !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("the phone that came second: %v, want ErrCodeUsed (the code was right, but taken)", err)
+	}
+	if el := time.Since(start); el >= po.Timeout {
+		t.Fatalf("the phone was told after %v, a step's timeout", el)
+	}
+	if msg, _ := Explain(err); !strings.Contains(msg, "already used by another device") {
+		t.Fatalf("the phone is told %q", msg)
+	}
+	// The displayer's user is told at once: the first question is
+	// dropped, and asked again naming both.
+	again := nextAsk(t, ctx, asks, "again, naming both devices")
+	if first.ctx.Err() == nil {
+		t.Fatal("the first question is still up after a second device tried the code")
+	}
+	if again.r.PeerKey != stranger.key() || len(again.r.Others) != 1 || again.r.Others[0].Key != phone.key() || again.r.Others[0].Addr == "" {
+		t.Fatalf("second question: peer ok %v, others %+v", again.r.PeerKey == stranger.key(), again.r.Others)
+	}
+	mustNoRecordsAll(t, room, stranger, phone)
+	again.answer <- errors.New("that is not my phone")
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrExposed) || !strings.Contains(err.Error(), `"guest"`) {
+		t.Fatalf("displayer: %v, want ErrExposed naming the devices", err)
+	}
+	if err := <-strangerDone; !errors.Is(err, ErrExposed) {
+		t.Fatalf("stranger: %v, want ErrExposed", err)
+	}
+	mustNoRecordsAll(t, room, stranger, phone)
+}
+
+// The phone comes first and a stranger second: the displayer's user is
+// asked again with the stranger named, picks the phone, and only the
+// phone is recorded; a yes given before the stranger came is not taken.
+func TestCodeRacePhoneFirstPicked(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone, stranger := newNode(t, "room"), newNode(t, "phone1"), newNode(t, "guest")
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	release := make(chan struct{})
+	po := phone.opts()
+	po.Confirm = func(ctx context.Context, r Result) error {
+		select { // the phone's user compares slowly
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	phoneDone := joinAsync(func() (Result, error) { return JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), po) })
+	first := nextAsk(t, ctx, asks, "about the phone")
+	if first.r.PeerKey != phone.key() {
+		t.Fatalf("first question about %q", first.r.PeerName)
+	}
+	first.answer <- nil // the room's user says yes; the phone has not yet
+	if _, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), stranger.opts()); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("stranger: %v, want ErrCodeUsed", err)
+	}
+	again := nextAsk(t, ctx, asks, "again after the stranger came")
+	if again.r.PeerKey != phone.key() || len(again.r.Others) != 1 || again.r.Others[0].Key != stranger.key() || again.r.Others[0].Name != "" {
+		t.Fatalf("second question: %q, others %+v", again.r.PeerName, again.r.Others)
+	}
+	close(release)
+	mustNoRecordsAll(t, room, phone, stranger)
+	again.answer <- nil
+	res, err := d.Wait(ctx)
+	if err != nil || res.PeerKey != phone.key() {
+		t.Fatalf("displayer: %q %v, want the phone", res.PeerName, err)
+	}
+	if err := <-phoneDone; err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	mustVerified(t, room, phone, "code")
+	mustVerified(t, phone, room, "code")
+	mustNoRecords(t, stranger)
+}
+
+// Two scanners of one QR code (a stranger photographed it): the displayer
+// asks who is pairing (the QR path asks too), the second scanner makes it
+// ask again naming both, latest first, and only the device picked is
+// recorded; the other is told that another device was chosen.
+func TestQRRaceTwoScanners(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone, stranger := newNode(t, "room"), newNode(t, "phone1"), newNode(t, "guest")
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	strangerDone := joinAsync(func() (Result, error) { return Join(ctx, tok.URI(), stranger.opts()) })
+	first := nextAsk(t, ctx, asks, "about the QR scanner")
+	if first.r.Method != "qr" || first.r.PeerName != "guest" || !first.r.AsDisplayer || first.r.PeerAddr == "" || len(first.r.Others) != 0 {
+		t.Fatalf("first question: %+v", first.r)
+	}
+	mustNoRecordsAll(t, room, stranger)
+	phoneDone := joinAsync(func() (Result, error) { return Join(ctx, tok.URI(), phone.opts()) })
+	again := nextAsk(t, ctx, asks, "again, naming both scanners")
+	if first.ctx.Err() == nil {
+		t.Fatal("the first question is still up after a second scanner")
+	}
+	if again.r.PeerKey != phone.key() || len(again.r.Others) != 1 || again.r.Others[0].Key != stranger.key() || again.r.Others[0].Name != "guest" {
+		t.Fatalf("second question: %q, others %+v", again.r.PeerName, again.r.Others)
+	}
+	mustNoRecordsAll(t, room, stranger, phone)
+	again.answer <- nil
+	if err := <-phoneDone; err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if err := <-strangerDone; !errors.Is(err, ErrUsed) {
+		t.Fatalf("stranger: %v, want ErrUsed", err)
+	}
+	if res, err := d.Wait(ctx); err != nil || res.PeerKey != phone.key() {
+		t.Fatalf("displayer: %q %v", res.PeerName, err)
+	}
+	mustVerified(t, room, phone, "qr")
+	mustVerified(t, phone, room, "qr")
+	mustNoRecords(t, stranger)
+}
+
+// Without Confirm nobody can pick: an exposed code pairs neither device.
+func TestExposedWithoutConfirm(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone, stranger := newNode(t, "room"), newNode(t, "phone1"), newNode(t, "guest")
+	d, tok := newDisplayer(t, room, nil)
+	asked := make(chan struct{})
+	so := stranger.opts()
+	so.Confirm = func(ctx context.Context, r Result) error {
+		close(asked)
+		<-ctx.Done() // waits until the displayer says
+		return ctx.Err()
+	}
+	strangerDone := joinAsync(func() (Result, error) { return JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), so) })
+	select {
+	case <-asked:
+	case <-ctx.Done():
+		t.Fatal("the stranger never got to the comparison")
+	}
+	if _, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), phone.opts()); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("phone: %v, want ErrCodeUsed", err)
+	}
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrExposed) {
+		t.Fatalf("displayer: %v, want ErrExposed", err)
+	}
+	if err := <-strangerDone; !errors.Is(err, ErrExposed) {
+		t.Fatalf("stranger: %v, want ErrExposed", err)
+	}
+	mustNoRecordsAll(t, room, phone, stranger)
+}
