@@ -718,7 +718,7 @@ func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) {
 	}
 	st.tried = append(st.tried, a)
 	if len(st.tried) > 1 {
-		log.Warn("pairing: another device tried this code or token: it is exposed", "devices", describeAll(st.tried))
+		log.Info("pairing: another device tried this code or token: it is exposed", "devices", describeAll(st.tried))
 	}
 }
 
