@@ -73,12 +73,12 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 
 	// The client's lines: answers to the comparison; its hanging up (or
 	// anything else) ends the pairing.
-	answers := make(chan bool, 1)
 	var (
-		askMu  sync.Mutex
-		asking bool // an answer is taken only to a question asked
-		askSeq int  // and only to the one up now (its number)
-		grace  *time.Timer
+		askMu   sync.Mutex
+		asking  bool      // an answer is taken only to a question asked
+		askSeq  int       // and only to the one up now (its number)
+		answers chan bool // the question up's answer (capacity 1)
+		grace   *time.Timer
 	)
 	readerDone := make(chan struct{})
 	go func() {
@@ -144,17 +144,20 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			if r.Comparison == "" && !r.AsDisplayer {
 				return nil // a QR scanner: it scanned the screen it pairs with
 			}
+			// A question dropped (another device came) may still be
+			// returning when the next is asked: each has its own
+			// answer channel, and only the one up takes answers.
 			askMu.Lock()
 			asking = true
 			askSeq++
 			seq := askSeq
+			mine := make(chan bool, 1)
+			answers = mine
 			askMu.Unlock()
 			defer func() { // the question ends with this call: a late answer is dropped
 				askMu.Lock()
-				asking = false
-				select {
-				case <-answers:
-				default:
+				if askSeq == seq {
+					asking = false
 				}
 				askMu.Unlock()
 			}()
@@ -162,7 +165,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 				return errors.New("the client went away")
 			}
 			select {
-			case ok := <-answers:
+			case ok := <-mine:
 				if !ok {
 					return errors.New("the comparison numbers were not confirmed")
 				}
