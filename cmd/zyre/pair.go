@@ -55,7 +55,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
-	yes := fs.Bool("yes", false, "without a terminal: take the short code's comparison number as compared and equal (a script that checked it another way); without it, no terminal means no pairing by short code")
+	yes := fs.Bool("yes", false, "without a terminal: take the short code's comparison number as compared and equal (a script that checked it another way); without it, no terminal means no pairing by short code. A code or token that two devices tried is never paired without a terminal")
 	asJSON := fs.Bool("json", false, "print the result as JSON (name, uuid, key, fingerprint, method, comparison, at); the code to show goes to stderr")
 	var a agentFlags
 	a.register(fs)
