@@ -26,8 +26,10 @@ func Explain(err error) (sentence, hint string) {
 		// The code was right, but another device (or this one, before)
 		// took it first; the showing device names it.
 		return "this code was already used by another device (the showing device's screen says which); nothing was recorded", askNewCodeHint
-	case errors.Is(err, ErrExposed):
+	case errors.Is(err, ErrExposed) && fromPeer:
 		return "more than one device tried this code or token (someone else may have seen it), and the showing device's user did not pick this one; nothing was recorded", askNewCodeHint
+	case errors.Is(err, ErrExposed):
+		return "more than one device tried this code or token, and none was picked: someone else may have seen it; nothing was recorded", "start again with a new code (`zyre pair`), where nobody else can see the screen"
 	case errors.Is(err, ErrBurnt):
 		return "the token was destroyed after too many failed attempts; nothing was recorded", newCodeHint
 	case errors.Is(err, ErrExpired):

@@ -302,10 +302,13 @@ func confirmNumber(env *cliEnv, out io.Writer, yes bool) func(context.Context, p
 func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairAsk) error {
 	lines := &lineReader{r: env.stdin}
 	asked := false
+	var one sync.Mutex // a dropped question ends (its line closed) before the next is asked
 	return func(ctx context.Context, q pairAsk) error {
 		if q.comparison == "" && !q.displayer {
 			return nil // a QR scanner: it scanned the screen it pairs with
 		}
+		one.Lock()
+		defer one.Unlock()
 		who := describePairPeer(q.peer)
 		what := "code"
 		if q.method == "qr" {

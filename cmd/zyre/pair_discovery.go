@@ -72,9 +72,10 @@ func pairingSentence(err error) (msg, hint string) {
 		return "the comparison numbers were not confirmed; nothing was recorded", ""
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errDeviceNotConfirmed.Error()):
 		return "the device was not confirmed; nothing was recorded", ""
-	case (errors.Is(err, pairing.ErrExposed) && !errors.As(err, new(*pairing.RemoteError))) || (errors.Is(err, pairing.ErrRefused) && (strings.Contains(err.Error(), errExposedNoTerminal.Error()) || strings.Contains(err.Error(), errNotPicked.Error()))):
-		// The devices were named when they tried (the WARNING line).
-		return "more than one device tried this code or token, and none was picked: someone else may have seen it; nothing was recorded", "start again with a new code (`zyre pair`), where nobody else can see the screen"
+	case errors.Is(err, pairing.ErrRefused) && (strings.Contains(err.Error(), errExposedNoTerminal.Error()) || strings.Contains(err.Error(), errNotPicked.Error())):
+		// (pairing ends an exposed pairing with ErrExposed, which
+		// Explain words; this is for a refusal said otherwise)
+		return pairing.Explain(pairing.ErrExposed)
 	}
 	return pairing.Explain(err)
 }
