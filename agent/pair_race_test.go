@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
@@ -101,6 +105,81 @@ func TestPairThroughAgentExposed(t *testing.T) {
 	for _, ts := range []*trust.Store{room.ts, phone.ts, stranger.ts} {
 		if rs, _ := ts.List(); len(rs) != 0 {
 			t.Fatalf("records after an exposed pairing: %+v", rs)
+		}
+	}
+}
+
+// An answer to a dropped question is not taken: a "yes" the client sent
+// for the question about the first device, arriving after a second
+// device made the agent ask again, pairs nobody; nor does a yes without
+// a question number. Raw protocol lines, loopback only.
+func TestPairThroughAgentStaleAnswer(t *testing.T) {
+	room, phone, stranger := newDevice(t, "room"), newDevice(t, "phone1"), newDevice(t, "guest")
+	sock := filepath.Join(t.TempDir(), "run", client.SocketName)
+	startSecureAgent(t, room, sock)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rd := bufio.NewReader(c)
+	send := func(r client.Request) {
+		t.Helper()
+		b, _ := json.Marshal(r)
+		if _, err := c.Write(append(b, '\n')); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv := func(what string) client.Response {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(testTimeout))
+		line, err := rd.ReadBytes('\n')
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		var r client.Response
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("%s: %v: %s", what, err, line)
+		}
+		return r
+	}
+	send(client.Request{ID: 1, Op: "pair", Pair: &client.PairArgs{Loopback: true, Listen: "127.0.0.1:0"}})
+	tok := recv("the token")
+	if tok.Pair == nil || tok.Pair.Stage != client.PairToken {
+		t.Fatalf("token step: %+v", tok)
+	}
+	strDone := make(chan error, 1)
+	go func() {
+		_, err := pairing.JoinCode(ctx, tok.Pair.Code, tok.Pair.CodeEndpoint, pairing.Options{Identity: stranger.id, Recorder: stranger.ts, Loopback: true})
+		strDone <- err
+	}()
+	q1 := recv("the first question")
+	if q1.Pair == nil || q1.Pair.Stage != client.PairConfirm || q1.Pair.Question == 0 {
+		t.Fatalf("first question: %+v", q1)
+	}
+	if _, err := pairing.JoinCode(ctx, tok.Pair.Code, tok.Pair.CodeEndpoint, pairing.Options{Identity: phone.id, Recorder: phone.ts, Loopback: true}); !errors.Is(err, pairing.ErrCodeUsed) {
+		t.Fatalf("phone: %v", err)
+	}
+	q2 := recv("the second question")
+	if q2.Pair == nil || q2.Pair.Question == q1.Pair.Question || len(q2.Pair.Others) != 1 {
+		t.Fatalf("second question: %+v", q2)
+	}
+	send(client.Request{ID: 1, Op: "pair.confirm", Pair: &client.PairArgs{Confirm: true, Question: q1.Pair.Question}}) // stale
+	send(client.Request{ID: 1, Op: "pair.confirm", Pair: &client.PairArgs{Confirm: true}})                             // unnumbered
+	// The agent reads the client's lines in order: had it taken either
+	// yes, the pairing would be over before the no below is read.
+	send(client.Request{ID: 1, Op: "pair.confirm", Pair: &client.PairArgs{Confirm: false, Question: q2.Pair.Question}})
+	if end := recv("the outcome"); end.OK || !strings.Contains(end.Error, "more than one device tried") {
+		t.Fatalf("outcome: %+v", end)
+	}
+	if err := <-strDone; !errors.Is(err, pairing.ErrExposed) {
+		t.Fatalf("stranger: %v, want ErrExposed", err)
+	}
+	for _, ts := range []*trust.Store{room.ts, phone.ts, stranger.ts} {
+		if rs, _ := ts.List(); len(rs) != 0 {
+			t.Fatalf("records: %+v", rs)
 		}
 	}
 }
