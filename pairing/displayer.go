@@ -492,6 +492,10 @@ func (d *Displayer) expired() bool { return !d.opts.Now().Before(d.tok.Expires) 
 func (d *Displayer) fail(st *dstate, err error) {
 	if st.final == nil && !st.used {
 		st.final = err
+		if st.q != nil { // our user's question: the outcome is known
+			st.q.cancel()
+			st.q = nil
+		}
 		d.endCode(st, err)
 		d.endQRs(st, nil, err)
 		d.finish(Result{}, err)

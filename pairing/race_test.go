@@ -238,3 +238,37 @@ func TestExposedWithoutConfirm(t *testing.T) {
 	}
 	mustNoRecordsAll(t, room, phone, stranger)
 }
+
+// The token expires while the displayer's user is asked about a QR
+// scanner: the question is cancelled, the scanner told at once, and
+// nobody records anything.
+func TestQRExpiresDuringQuestion(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone := newNode(t, "room"), newNode(t, "phone1")
+	clk := &fakeClock{t: time.Now()}
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) {
+		o.Now, o.TTL = clk.Now, time.Second // the expiry timer checks the clock every second
+		o.Confirm = askingConfirm(asks)
+	})
+	joined := joinAsync(func() (Result, error) { return Join(ctx, tok.URI(), phone.opts()) })
+	q := nextAsk(t, ctx, asks, "about the QR scanner")
+	clk.Add(time.Hour)
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrExpired) {
+		t.Fatalf("displayer: %v, want ErrExpired", err)
+	}
+	select {
+	case err := <-joined:
+		if !errors.Is(err, ErrExpired) {
+			t.Fatalf("scanner: %v, want ErrExpired", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the scanner was not told that the token expired")
+	}
+	select {
+	case <-q.ctx.Done():
+	case <-ctx.Done():
+		t.Fatal("the displayer's question was not cancelled at expiry")
+	}
+	mustNoRecordsAll(t, room, phone)
+}
