@@ -119,7 +119,8 @@ func TestPairCLIRaceStrangerFirst(t *testing.T) {
 		t.Fatalf("camera: exit %d\nstdout:\n%s\nstderr:\n%s", c, cam.stdout.String(), cam.stderr.String())
 	}
 	s := <-strDone
-	if s.code != 1 || !strings.Contains(s.errs, "did not pick this one") {
+	if s.code != 1 || !strings.Contains(s.errs, "did not pick this one") ||
+		!strings.Contains(s.errs, `zyre: this device is "guest" `+guest.UUID.String()[:8]+" "+keystore.Fingerprint(guest.CurveKey)) {
 		t.Fatalf("stranger: exit %d\nstdout:\n%s\nstderr:\n%s", s.code, s.out, s.errs)
 	}
 	noRecordsIn(t, homeCam, homeStr, homePh)
