@@ -129,11 +129,12 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	defer cancel()
 	opts := pairing.Options{
 		Identity: id, Recorder: ts, Listen: *listen, Interface: *iface, Loopback: *loopback, Logger: log,
-		Confirm: confirmNumber(env, out, *yes, selfPeer(id)), EndOnCodeFailure: true,
+		Confirm: confirmNumber(env, out, *yes), EndOnCodeFailure: true,
 	}
 	var res pairing.Result
 	switch {
 	case *code != "":
+		sayThisDevice(env, selfPeer(id))
 		if *peer == "" {
 			announceSearch(env, &opts)
 		}
@@ -230,6 +231,13 @@ func selfPeer(id *keystore.Identity) client.PairPeer {
 	return client.PairPeer{Name: p.Name, UUID: p.UUID.String(), Fingerprint: keystore.Fingerprint(p.CurveKey)}
 }
 
+// sayThisDevice tells a short-code joiner's user how the showing device
+// will name this one (its question, or its warning when another device
+// tried the code too), so that they can say which id is theirs.
+func sayThisDevice(env *cliEnv, self client.PairPeer) {
+	fmt.Fprintf(env.stderr, "zyre: this device is %s (the showing device names it so)\n", describePairPeer(self))
+}
+
 // pairAsk is a pairing question for the terminal, from the pairing
 // package (one-shot) or from the agent: who is pairing, and, when the
 // code or token is exposed, the other devices that tried it.
@@ -300,15 +308,12 @@ func describePairPeer(p client.PairPeer) string {
 // first, or another device comes, ctx is cancelled and the question ends
 // at once; the next question reads from the same line reader, so that a
 // line is never lost to an abandoned read.
-func confirmNumber(env *cliEnv, out io.Writer, yes bool, self client.PairPeer) func(context.Context, pairing.Result) error {
-	ask := confirmAsk(env, out, yes, self)
+func confirmNumber(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairing.Result) error {
+	ask := confirmAsk(env, out, yes)
 	return func(ctx context.Context, r pairing.Result) error { return ask(ctx, askOfResult(r)) }
 }
 
-// self is this device, as the showing side's question names it: a
-// short-code scanner shows it, so that its user can tell the person at
-// the showing device which id is theirs.
-func confirmAsk(env *cliEnv, out io.Writer, yes bool, self client.PairPeer) func(context.Context, pairAsk) error {
+func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairAsk) error {
 	lines := &lineReader{r: env.stdin}
 	asked := false
 	var one sync.Mutex // a dropped question ends (its line closed) before the next is asked
@@ -329,9 +334,6 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool, self client.PairPeer) func
 				all = append(all, describePairPeer(o))
 			}
 			fmt.Fprintf(env.stderr, "zyre: WARNING: %d devices tried this %s: %s; someone else may have seen it\n", len(all), what, strings.Join(all[:len(all)-1], ", ")+" and "+all[len(all)-1])
-		}
-		if !q.displayer && self.UUID != "" {
-			fmt.Fprintf(env.stderr, "zyre: this device is %s (the showing device's question names it so)\n", describePairPeer(client.PairPeer{Name: self.Name, UUID: self.UUID, Fingerprint: self.Fingerprint}))
 		}
 		if _, ok := terminalFd(env); !ok {
 			fmt.Fprintf(out, "pairing with %s\n", who)

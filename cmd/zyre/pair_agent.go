@@ -47,8 +47,10 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}
-	self := client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint}
-	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true", self)
+	if args.Code != "" {
+		sayThisDevice(env, client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint})
+	}
+	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
 	res, err := c.Pair(ctx, args, client.PairHandler{
 		Show: func(p client.PairProgress) { showToken(env, out, p) },
 		ConfirmPeer: func(ctx context.Context, p client.PairProgress) error {

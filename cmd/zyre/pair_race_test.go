@@ -104,7 +104,8 @@ func TestPairCLIRaceStrangerFirst(t *testing.T) {
 
 	// The phone types the same code a moment later.
 	c, out, errs := runPairCmd(ctx, "--loopback", "--home", homePh, "--code", code, "--peer", ep, "--yes", "--timeout", "60s")
-	if c != 1 || !strings.Contains(errs, "this code was already used by another device (the showing device's screen says which)") || strings.Contains(errs, "typo") {
+	if c != 1 || !strings.Contains(errs, "this code was already used by another device (the showing device's screen says which)") || strings.Contains(errs, "typo") ||
+		!strings.Contains(errs, `zyre: this device is "phone1" `+phone.UUID.String()[:8]) {
 		t.Fatalf("the phone that came second: exit %d\nstdout:\n%s\nstderr:\n%s", c, out, errs)
 	}
 	cam.stderr.waitFor(t, `zyre: WARNING: 2 devices tried this code: "guest" `+guest.UUID.String()[:8])
