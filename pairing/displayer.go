@@ -66,12 +66,13 @@ type dstate struct {
 	// tried is every device (CURVE key) that tried this window's token
 	// or code, first comer first: more than one is an exposure
 	// (spec/pairing.md, "Exposure").
-	tried    []Attempt
-	declined int       // candidates our user did not pick (exposed)
-	qrs      []*qrCand // proven QR scanners waiting for our user
-	q        *question // our user's question, when one is up
-	qseq     int       // numbers the questions
-	order    int       // numbers the candidates as they prove the secret
+	tried     []Attempt
+	declined  int       // candidates our user did not pick (exposed)
+	moreTried int       // devices beyond maxTried, counted only
+	qrs       []*qrCand // proven QR scanners waiting for our user
+	q         *question // our user's question, when one is up
+	qseq      int       // numbers the questions
+	order     int       // numbers the candidates as they prove the secret
 }
 
 // qrCand is a QR scanner that proved the token's secret and waits for
@@ -696,7 +697,10 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, addr
 	}
 	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, PeerAddr: addr, AsDisplayer: true, At: d.opts.Now()}
 	last := newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name))
-	d.noteAttempt(st, res.Peer(), log)
+	if !d.noteAttempt(st, res.Peer(), log) {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: more than %d devices tried this token: %w", maxTried, ErrExposed)))
+		return
+	}
 	for _, c := range st.qrs {
 		if c.res.PeerKey == peerKey { // the same device again (a second connection): the newest wins
 			c.identity, c.res, c.last = bytes.Clone(id), res, last
@@ -711,20 +715,31 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, addr
 // noteAttempt adds a device to those that tried this window, or fills in
 // the name it gave; a second device is an exposure (spec/pairing.md,
 // "Exposure"), which the caller's reconsider acts on.
-func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) {
+// At most maxTried devices are kept (a stranger who holds the token can
+// prove it under any number of keys): the others are refused by the
+// caller (noteAttempt returns false) and counted only.
+func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) bool {
 	for i := range st.tried {
 		if st.tried[i].Key == a.Key {
 			if a.Name != "" {
 				st.tried[i].Name = a.Name
 			}
-			return
+			return true
 		}
+	}
+	if len(st.tried) >= maxTried {
+		st.moreTried++
+		return false
 	}
 	st.tried = append(st.tried, a)
 	if len(st.tried) > 1 {
 		log.Info("pairing: another device tried this code or token: it is exposed", "devices", describeAll(st.tried))
 	}
+	return true
 }
+
+// maxTried bounds the devices an exposed pairing keeps and names.
+const maxTried = 8
 
 // othersThan is every device that tried this window but key.
 func (st *dstate) othersThan(key curve.PublicKey) []Attempt {
@@ -739,7 +754,11 @@ func (st *dstate) othersThan(key curve.PublicKey) []Attempt {
 
 // exposedErr is the outcome of an exposed pairing that nobody chose.
 func (d *Displayer) exposedErr(st *dstate, why string) error {
-	return fmt.Errorf("pairing: %d devices tried this code or token: %s; someone else may have seen it; %s: %w", len(st.tried), describeAll(st.tried), why, ErrExposed)
+	n, all := len(st.tried)+st.moreTried, describeAll(st.tried)
+	if st.moreTried > 0 {
+		all += fmt.Sprintf(" and %d more", st.moreTried)
+	}
+	return fmt.Errorf("pairing: %d devices tried this code or token: %s; someone else may have seen it; %s: %w", n, all, why, ErrExposed)
 }
 
 // reconsider asks our user about the next candidate, when none is being
@@ -880,8 +899,8 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-A sizes %d/%d: %w", len(sid), len(ya), ErrProtocol)))
 		return
 	}
-	d.noteAttempt(st, Attempt{Method: "code", Key: peerKey, UUID: zre.UUIDFromKey(peerKey), Addr: addr}, log)
-	if st.codeUsed {
+	known := d.noteAttempt(st, Attempt{Method: "code", Key: peerKey, UUID: zre.UUIDFromKey(peerKey), Addr: addr}, log)
+	if st.codeUsed || !known {
 		// Another device (or this one before) took the code; whoever
 		// comes late is told so, and our user is told of the exposure.
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by another device (one attempt per code; the showing device's screen says which)", ErrCodeUsed)))

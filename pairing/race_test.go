@@ -272,3 +272,36 @@ func TestQRExpiresDuringQuestion(t *testing.T) {
 	}
 	mustNoRecordsAll(t, room, phone)
 }
+
+// Whoever holds the token can prove it under any number of keys: the
+// displayer keeps and names at most maxTried devices and refuses the
+// others at once, so memory and the question stay bounded.
+func TestExposedDevicesBounded(t *testing.T) {
+	ctx := testCtx(t)
+	room := newNode(t, "room")
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	var joins []<-chan error
+	for i := 0; i < maxTried+2; i++ {
+		n := newNode(t, "copy")
+		joined := joinAsync(func() (Result, error) { return Join(ctx, tok.URI(), n.opts()) })
+		if i >= maxTried {
+			if err := <-joined; !errors.Is(err, ErrExposed) {
+				t.Fatalf("device %d: %v, want ErrExposed at once", i+1, err)
+			}
+			continue
+		}
+		joins = append(joins, joined)
+		a := nextAsk(t, ctx, asks, "about the newest device")
+		if a.r.PeerKey != n.key() || len(a.r.Others) != i {
+			t.Fatalf("device %d: question about another, or %d others", i+1, len(a.r.Others))
+		}
+	}
+	d.Close()
+	for i, j := range joins {
+		if err := <-j; !errors.Is(err, ErrClosed) && !errors.Is(err, ErrRefused) {
+			t.Fatalf("device %d after Close: %v", i+1, err)
+		}
+	}
+	mustNoRecords(t, room)
+}
