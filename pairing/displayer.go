@@ -624,6 +624,23 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 		d.finish(Result{}, err)
 		return
 	}
+	if cmd == cmdErr {
+		for _, c := range st.qrs {
+			if bytes.Equal(c.identity, id) {
+				// A QR scanner waiting for our user went away: it is no
+				// longer a candidate (it would be recorded but not
+				// record us).
+				d.opts.Logger.Info("pairing: a QR scanner gave up", "peer", trust.Fingerprint(peerKey), "err", remoteErr(f))
+				d.removeQR(st, c)
+				if st.q != nil && st.q.qr == c {
+					st.q.cancel()
+					st.q = nil
+				}
+				d.reconsider(st)
+				return
+			}
+		}
+	}
 	if cmd == cmdErr || cmd == cmdCodeYes {
 		d.onVerdictMsg(st, id, peerKey, cmd, f)
 		return

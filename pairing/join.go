@@ -62,6 +62,11 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 	}
 	f, err := awaitReply(ctx, c, cmdQRConfirm)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The displayer's user may still be asked about us: say we
+			// went, so that it does not pair a device that is gone.
+			lastWord(ctx, c, opts, fmt.Errorf("pairing: the scanner gave up waiting: %v: %w", ctx.Err(), ErrRefused))
+		}
 		return Result{}, err
 	}
 	if !hmac.Equal(f[0], qrProof(tok.secret[:], "displayer", tok.Key, pub, tok.ID[:])) {

@@ -305,3 +305,38 @@ func TestExposedDevicesBounded(t *testing.T) {
 	}
 	mustNoRecords(t, room)
 }
+
+// A QR scanner that gives up while the displayer's user is asked about
+// it says so: the question is dropped and nobody is recorded when the
+// user answers late.
+func TestQRScannerGivesUpDuringQuestion(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone := newNode(t, "room"), newNode(t, "phone1")
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	jctx, giveUp := context.WithCancel(ctx)
+	joined := joinAsync(func() (Result, error) { return Join(jctx, tok.URI(), phone.opts()) })
+	q := nextAsk(t, ctx, asks, "about the QR scanner")
+	giveUp()
+	if err := <-joined; !errors.Is(err, context.Canceled) {
+		t.Fatalf("scanner: %v, want context.Canceled", err)
+	}
+	select {
+	case <-q.ctx.Done():
+	case <-ctx.Done():
+		t.Fatal("the question about a scanner that went away is still up")
+	}
+	q.answer <- nil // too late
+	// The token is still good for the next scanner.
+	next := joinAsync(func() (Result, error) { return Join(ctx, tok.URI(), phone.opts()) })
+	a := nextAsk(t, ctx, asks, "about the scanner that came back")
+	mustNoRecordsAll(t, room, phone)
+	a.answer <- nil
+	if err := <-next; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustVerified(t, room, phone, "qr")
+}
