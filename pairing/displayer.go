@@ -60,9 +60,11 @@ type dstate struct {
 	burnt    bool
 	used     bool
 	codeUsed bool
-	final    error // expired or burnt, once reported
-	pending  *pending
-	code     *codeSession
+	// codeTaker is the device that took the code.
+	codeTaker curve.PublicKey
+	final     error // expired or burnt, once reported
+	pending   *pending
+	code      *codeSession
 	// tried is every device (CURVE key) that tried this window's token
 	// or code, first comer first: more than one is an exposure
 	// (spec/pairing.md, "Exposure").
@@ -920,11 +922,15 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr
 	if st.codeUsed || !known {
 		// Another device (or this one before) took the code; whoever
 		// comes late is told so, and our user is told of the exposure.
-		d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by another device (one attempt per code; the showing device's screen says which)", ErrCodeUsed)))
+		if st.codeTaker == peerKey {
+			d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by this device before (one attempt per code)", ErrCodeUsed)))
+		} else {
+			d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by another device (one attempt per code; the showing device's screen says which)", ErrCodeUsed)))
+		}
 		d.reconsider(st)
 		return
 	}
-	st.codeUsed = true // one attempt per code, whatever happens next
+	st.codeUsed, st.codeTaker = true, peerKey // one attempt per code, whatever happens next
 	// Announcing goes on: a device that comes late must find us, to be
 	// told that the code was taken and to tell our user (exposure).
 	log.Info("pairing: short-code attempt")

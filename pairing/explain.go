@@ -22,9 +22,11 @@ func Explain(err error) (sentence, hint string) {
 	switch {
 	case errors.Is(err, ErrWrongCode):
 		return "the short code did not match (mistyped, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrCodeUsed) && fromPeer && strings.Contains(remote.Text, "this device before"):
+		return "this short code was tried already by this device (one try per code); nothing was recorded", newCodeHint
 	case errors.Is(err, ErrCodeUsed):
-		// The code was right, but another device (or this one, before)
-		// took it first; the showing device names it.
+		// The code was right, but another device took it first; the
+		// showing device names it.
 		return "this code was already used by another device (the showing device's screen says which); nothing was recorded", askNewCodeHint
 	case errors.Is(err, ErrExposed) && fromPeer:
 		return "more than one device tried this code or token (someone else may have seen it), and the showing device's user did not pick this one; nothing was recorded", askNewCodeHint

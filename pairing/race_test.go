@@ -340,3 +340,23 @@ func TestQRScannerGivesUpDuringQuestion(t *testing.T) {
 	}
 	mustVerified(t, room, phone, "qr")
 }
+
+// The device that took the code and tries again is not told that
+// another device took it.
+func TestCodeRetriedBySameDevice(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone := newNode(t, "room"), newNode(t, "phone1")
+	d, tok := newDisplayer(t, room, nil)
+	wrong := []byte(tok.code)
+	wrong[11] = '0' + (wrong[11]-'0'+1)%10
+	if _, err := JoinCode(ctx, string(wrong), d.CodeAddr(), phone.opts()); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), phone.opts())
+	if !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("retry: %v, want ErrCodeUsed", err)
+	}
+	if msg, _ := Explain(err); strings.Contains(msg, "another device") {
+		t.Fatalf("the device that took the code is told %q", msg)
+	}
+}
