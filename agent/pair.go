@@ -73,11 +73,12 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 
 	// The client's lines: answers to the comparison; its hanging up (or
 	// anything else) ends the pairing.
-	answers := make(chan bool, 1)
 	var (
-		askMu  sync.Mutex
-		asking bool // an answer is taken only to a question asked
-		grace  *time.Timer
+		askMu   sync.Mutex
+		asking  bool      // an answer is taken only to a question asked
+		askSeq  int       // and only to the one up now (its number)
+		answers chan bool // the question up's answer (capacity 1)
+		grace   *time.Timer
 	)
 	readerDone := make(chan struct{})
 	go func() {
@@ -113,8 +114,15 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 				return
 			}
 			ok := r.Pair != nil && r.Pair.Confirm
+			q := 0
+			if r.Pair != nil {
+				q = r.Pair.Question
+			}
 			askMu.Lock()
-			if asking {
+			// An answer to a question dropped (another device came
+			// since) is not taken; one without a number (an older
+			// client) is taken as a no only.
+			if asking && (q == askSeq || (q == 0 && !ok)) {
 				asking = false
 				answers <- ok
 			}
@@ -133,26 +141,31 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: listen, Interface: iface,
 		Loopback: loopback, Logger: s.log, EndOnCodeFailure: true,
 		Confirm: func(cctx context.Context, r pairing.Result) error {
-			if r.Comparison == "" {
-				return nil
+			if r.Comparison == "" && !r.AsDisplayer {
+				return nil // a QR scanner: it scanned the screen it pairs with
 			}
+			// A question dropped (another device came) may still be
+			// returning when the next is asked: each has its own
+			// answer channel, and only the one up takes answers.
 			askMu.Lock()
 			asking = true
+			askSeq++
+			seq := askSeq
+			mine := make(chan bool, 1)
+			answers = mine
 			askMu.Unlock()
 			defer func() { // the question ends with this call: a late answer is dropped
 				askMu.Lock()
-				asking = false
-				select {
-				case <-answers:
-				default:
+				if askSeq == seq {
+					asking = false
 				}
 				askMu.Unlock()
 			}()
-			if psend(client.Response{OK: true, Pair: &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison}}) != nil {
+			if psend(client.Response{OK: true, Pair: pairQuestion(seq, r)}) != nil {
 				return errors.New("the client went away")
 			}
 			select {
-			case ok := <-answers:
+			case ok := <-mine:
 				if !ok {
 					return errors.New("the comparison numbers were not confirmed")
 				}
@@ -206,6 +219,22 @@ func (s *Server) pairShow(ctx context.Context, opts pairing.Options, psend func(
 		return pairing.Result{}, fmt.Errorf("the client went away: %w", err)
 	}
 	return d.Wait(ctx)
+}
+
+// pairQuestion is the protocol's form of a pairing question: who is
+// pairing, and the others when the code or token is exposed.
+func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
+	peer := func(a pairing.Attempt) client.PairPeer {
+		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+	}
+	p := &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison, Question: seq,
+		Method: r.Method, AsDisplayer: r.AsDisplayer}
+	me := peer(r.Peer())
+	p.Peer = &me
+	for _, o := range r.Others {
+		p.Others = append(p.Others, peer(o))
+	}
+	return p
 }
 
 // PairResultOf is the protocol's (and "zyre pair --json"'s) form of a

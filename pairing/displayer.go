@@ -39,7 +39,7 @@ type Displayer struct {
 	advert  *zmtp.Router        // nil when the short code is off
 	ann     *beacon.Service     // nil without discovery
 	iface   string              // where the hints come from, for display
-	verdict chan confirmVerdict // the short code's Confirm, once
+	verdict chan confirmVerdict // our user's answers (Confirm)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -60,9 +60,39 @@ type dstate struct {
 	burnt    bool
 	used     bool
 	codeUsed bool
-	final    error // expired or burnt, once reported
-	pending  *pending
-	code     *codeSession
+	// codeTaker is the device that took the code.
+	codeTaker curve.PublicKey
+	final     error // expired or burnt, once reported
+	pending   *pending
+	code      *codeSession
+	// tried is every device (CURVE key) that tried this window's token
+	// or code, first comer first: more than one is an exposure
+	// (spec/pairing.md, "Exposure").
+	tried     []Attempt
+	declined  int       // candidates our user did not pick (exposed)
+	moreTried int       // devices beyond maxTried, counted only
+	qrs       []*qrCand // proven QR scanners waiting for our user
+	q         *question // our user's question, when one is up
+	qseq      int       // numbers the questions
+	order     int       // numbers the candidates as they prove the secret
+}
+
+// qrCand is a QR scanner that proved the token's secret and waits for
+// our user's decision.
+type qrCand struct {
+	identity []byte
+	res      Result
+	last     [][]byte // QR-CONFIRM, sent once our user said yes
+	order    int
+}
+
+// question is our user's question (Confirm) about one candidate.
+type question struct {
+	seq    int
+	code   *codeSession // the candidate asked about: a short-code session
+	qr     *qrCand      // or a QR scanner
+	others int          // how many other devices the question named
+	cancel context.CancelFunc
 }
 
 // pending is a success waiting for the scanner's BYE.
@@ -76,19 +106,25 @@ type pending struct {
 type codeSession struct {
 	identity []byte
 	peer     curve.PublicKey
+	addr     string
 	keys     cpaceKeys
 	// proveBy runs from CODE-B until CODE-C: a taker who does not prove
 	// the code within Options.Timeout has burnt it (codeAbandoned).
 	proveBy *time.Timer
 	// After CODE-C: both sides' users compare the number at once.
-	res      *Result
-	cancel   context.CancelFunc // stops our Confirm
-	localYes bool               // our Confirm said yes
-	peerYes  bool               // CODE-YES arrived
+	res       *Result
+	order     int
+	cancel    context.CancelFunc // stops our Confirm about it
+	localYes  bool               // our Confirm said yes
+	yesOthers int                // how many other devices it named then
+	peerYes   bool               // CODE-YES arrived
 }
 
-// confirmVerdict is the outcome of the short code's Confirm.
-type confirmVerdict struct{ err error }
+// confirmVerdict is our user's answer to question seq.
+type confirmVerdict struct {
+	seq int
+	err error
+}
 
 type inbound struct {
 	m      zmtp.Message
@@ -123,7 +159,7 @@ func NewDisplayer(opts Options) (*Displayer, Token, error) {
 	if err != nil {
 		return nil, Token{}, fmt.Errorf("pairing: listen on %s: %w", listen, err)
 	}
-	d := &Displayer{opts: opts, key: pub, binding: binding, router: router, iface: iface, verdict: make(chan confirmVerdict, 1)}
+	d := &Displayer{opts: opts, key: pub, binding: binding, router: router, iface: iface, verdict: make(chan confirmVerdict)}
 	d.outcome.done = make(chan struct{})
 	if !opts.DisableCode {
 		addr := opts.CodeListen
@@ -437,11 +473,16 @@ func (d *Displayer) serve() {
 // closing tells a scanner in the middle of a short-code exchange that the
 // displayer closed.
 func (d *Displayer) closing(st *dstate) {
+	err := fmt.Errorf("%w: %w", ErrClosed, ErrRefused)
 	if cs := st.code; cs != nil {
 		st.code = nil
 		cs.stop()
-		d.replyLast(context.Background(), cs.identity, errMsg(fmt.Errorf("%w: %w", ErrClosed, ErrRefused)))
+		d.replyLast(context.Background(), cs.identity, errMsg(err))
 	}
+	for _, c := range st.qrs {
+		d.replyLast(context.Background(), c.identity, errMsg(err))
+	}
+	st.qrs = nil
 }
 
 func (d *Displayer) untilExpiry() time.Duration {
@@ -454,7 +495,12 @@ func (d *Displayer) expired() bool { return !d.opts.Now().Before(d.tok.Expires) 
 func (d *Displayer) fail(st *dstate, err error) {
 	if st.final == nil && !st.used {
 		st.final = err
+		if st.q != nil { // our user's question: the outcome is known
+			st.q.cancel()
+			st.q = nil
+		}
 		d.endCode(st, err)
+		d.endQRs(st, nil, err)
 		d.finish(Result{}, err)
 	}
 }
@@ -580,6 +626,23 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 		d.finish(Result{}, err)
 		return
 	}
+	if cmd == cmdErr {
+		for _, c := range st.qrs {
+			if bytes.Equal(c.identity, id) {
+				// A QR scanner waiting for our user went away: it is no
+				// longer a candidate (it would be recorded but not
+				// record us).
+				d.opts.Logger.Info("pairing: a QR scanner gave up", "peer", trust.Fingerprint(peerKey), "err", remoteErr(f))
+				d.removeQR(st, c)
+				if st.q != nil && st.q.qr == c {
+					st.q.cancel()
+					st.q = nil
+				}
+				d.reconsider(st)
+				return
+			}
+		}
+	}
 	if cmd == cmdErr || cmd == cmdCodeYes {
 		d.onVerdictMsg(st, id, peerKey, cmd, f)
 		return
@@ -599,11 +662,15 @@ func (d *Displayer) handle(st *dstate, ib inbound) {
 		return
 	}
 	log := d.opts.Logger.With("peer", trust.Fingerprint(peerKey), "addr", m.Peer.RemoteAddr)
+	addr := ""
+	if m.Peer.RemoteAddr != nil {
+		addr = m.Peer.RemoteAddr.String()
+	}
 	switch cmd {
 	case cmdQRProof:
-		d.onProof(st, id, peerKey, f, log)
+		d.onProof(st, id, peerKey, addr, f, log)
 	case cmdCodeA:
-		d.onCodeA(st, id, peerKey, f, log)
+		d.onCodeA(st, id, peerKey, addr, f, log)
 	case cmdCodeC:
 		d.onCodeC(st, id, peerKey, f, log)
 	default:
@@ -625,7 +692,7 @@ func (d *Displayer) attemptFailed(st *dstate, id []byte, err error, log *slog.Lo
 	d.reply(id, false, errMsg(err))
 }
 
-func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f [][]byte, log *slog.Logger) {
+func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, addr string, f [][]byte, log *slog.Logger) {
 	tokID, proof, binding, name := f[0], f[1], f[2], f[3]
 	if !hmac.Equal(tokID, d.tok.ID[:]) {
 		d.attemptFailed(st, id, fmt.Errorf("pairing: unknown token id %x: %w", truncate(string(tokID), IDSize), ErrBadToken), log)
@@ -641,15 +708,193 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(err))
 		return
 	}
-	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, At: d.opts.Now()}
-	d.complete(st, id, res, newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name)), true)
+	if err := screen(d.opts, peerKey); err != nil {
+		// A revoked key is refused before anyone is asked.
+		d.replyFinal(id, errMsg(err))
+		d.fail(st, err)
+		return
+	}
+	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, PeerAddr: addr, AsDisplayer: true, At: d.opts.Now()}
+	last := newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name))
+	if !d.noteAttempt(st, res.Peer(), log) {
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: more than %d devices tried this token: %w", maxTried, ErrExposed)))
+		return
+	}
+	for _, c := range st.qrs {
+		if c.res.PeerKey == peerKey { // the same device again (a second connection): the newest wins
+			c.identity, c.res, c.last = bytes.Clone(id), res, last
+			return
+		}
+	}
+	st.order++
+	st.qrs = append(st.qrs, &qrCand{identity: bytes.Clone(id), res: res, last: last, order: st.order})
+	d.reconsider(st)
+}
+
+// noteAttempt adds a device to those that tried this window, or fills in
+// the name it gave; a second device is an exposure (spec/pairing.md,
+// "Exposure"), which the caller's reconsider acts on.
+// At most maxTried devices are kept (a stranger who holds the token can
+// prove it under any number of keys): the others are refused by the
+// caller (noteAttempt returns false) and counted only.
+func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) bool {
+	for i := range st.tried {
+		if st.tried[i].Key == a.Key {
+			if a.Name != "" {
+				st.tried[i].Name = a.Name
+			}
+			return true
+		}
+	}
+	if len(st.tried) >= maxTried {
+		st.moreTried++
+		return false
+	}
+	st.tried = append(st.tried, a)
+	if len(st.tried) > 1 {
+		log.Info("pairing: another device tried this code or token: it is exposed", "devices", describeAll(st.tried))
+	}
+	return true
+}
+
+// maxTried bounds the devices an exposed pairing keeps and names.
+const maxTried = 8
+
+// othersThan is every device that tried this window but key.
+func (st *dstate) othersThan(key curve.PublicKey) []Attempt {
+	var o []Attempt
+	for _, a := range st.tried {
+		if a.Key != key {
+			o = append(o, a)
+		}
+	}
+	return o
+}
+
+// exposedErr is the outcome of an exposed pairing that nobody chose.
+func (d *Displayer) exposedErr(st *dstate, why string) error {
+	n, all := len(st.tried)+st.moreTried, describeAll(st.tried)
+	if st.moreTried > 0 {
+		all += fmt.Sprintf(" and %d more", st.moreTried)
+	}
+	return fmt.Errorf("pairing: %d devices tried this code or token: %s; someone else may have seen it; %s: %w", n, all, why, ErrExposed)
+}
+
+// reconsider asks our user about the next candidate, when none is being
+// asked and the pairing is open. Not exposed: the one candidate. Exposed:
+// the latest proven one first (the device just used is most often the
+// one in the user's hand), with the others named; a question asked before
+// a device came is asked again naming it. Exposed with nobody to ask
+// (Confirm nil) or with every candidate declined and no exchange left
+// that could still prove the code: the pairing ends with ErrExposed.
+func (d *Displayer) reconsider(st *dstate) {
+	if st.used || st.final != nil {
+		return
+	}
+	exposed := len(st.tried) > 1
+	if exposed && d.opts.Confirm == nil {
+		d.fail(st, d.exposedErr(st, "nobody is asked to pick one, so none is paired"))
+		return
+	}
+	if q := st.q; q != nil {
+		if q.others == len(st.tried)-1 {
+			return
+		}
+		// A device came since the question: drop it (a late answer is
+		// not taken) and ask again, naming the newcomer.
+		q.cancel()
+		st.q = nil
+		if q.code != nil {
+			q.code.cancel = nil
+		}
+	}
+	if cs := st.code; cs != nil && cs.localYes && cs.yesOthers != len(st.tried)-1 {
+		cs.localYes = false // said before a device came: ask again
+	}
+	// The candidate to ask about: the latest proven.
+	var qc *qrCand
+	var cc *codeSession
+	best := 0
+	for _, c := range st.qrs {
+		if c.order > best {
+			qc, cc, best = c, nil, c.order
+		}
+	}
+	if cs := st.code; cs != nil && cs.res != nil && !cs.localYes && cs.order > best {
+		qc, cc = nil, cs
+	}
+	switch {
+	case qc == nil && cc == nil:
+		if exposed && st.code == nil && len(st.qrs) == 0 && st.declined > 0 {
+			d.fail(st, d.exposedErr(st, "none was picked"))
+		}
+		return
+	case d.opts.Confirm == nil: // not exposed
+		if cc != nil {
+			cc.localYes, cc.yesOthers = true, 0
+			d.maybeComplete(st)
+		} else {
+			d.completeQR(st, qc)
+		}
+		return
+	}
+	res := Result{}
+	if cc != nil {
+		res = *cc.res
+	} else {
+		res = qc.res
+	}
+	res.Others = st.othersThan(res.PeerKey)
+	st.qseq++
+	cctx, cancel := context.WithCancel(d.ctx)
+	st.q = &question{seq: st.qseq, code: cc, qr: qc, others: len(res.Others), cancel: cancel}
+	if cc != nil {
+		cc.cancel = cancel
+	}
+	confirm, seq := d.opts.Confirm, st.qseq
+	d.wg.Add(1) // Close waits for our user's question too
+	go func() {
+		defer d.wg.Done()
+		err := confirm(cctx, res)
+		select {
+		case d.verdict <- confirmVerdict{seq: seq, err: err}:
+		case <-d.ctx.Done():
+		}
+	}()
+}
+
+// completeQR pairs with a QR scanner our user chose (or, without
+// Confirm, the only one).
+func (d *Displayer) completeQR(st *dstate, c *qrCand) {
+	d.removeQR(st, c)
+	d.complete(st, c.identity, c.res, c.last, false)
+}
+
+func (d *Displayer) removeQR(st *dstate, c *qrCand) {
+	st.qrs = slices.DeleteFunc(st.qrs, func(x *qrCand) bool { return x == c })
+}
+
+// endQRs tells every waiting QR scanner but keep why it is not paired.
+func (d *Displayer) endQRs(st *dstate, keep *qrCand, err error) {
+	for _, c := range st.qrs {
+		if c != keep {
+			d.replyFinal(c.identity, errMsg(err))
+		}
+	}
+	st.qrs = slices.DeleteFunc(st.qrs, func(x *qrCand) bool { return x != keep })
 }
 
 // complete accepts a proven peer: Confirm, record, then the last message
 // and a linger for the scanner's BYE.
 func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte, ask bool) {
 	st.used = true
-	d.endCode(st, fmt.Errorf("pairing: token %x: %w", d.tok.ID, ErrUsed)) // another scanner's, if any
+	if st.q != nil {
+		st.q.cancel()
+		st.q = nil
+	}
+	used := fmt.Errorf("pairing: token %x: %w: the showing device's user chose another device", d.tok.ID, ErrUsed)
+	d.endCode(st, used) // another scanner's, if any
+	d.endQRs(st, nil, used)
 	o := d.opts
 	if !ask {
 		o.Confirm = nil
@@ -663,13 +908,9 @@ func (d *Displayer) complete(st *dstate, id []byte, res Result, last [][]byte, a
 	st.pending = &pending{identity: bytes.Clone(id), res: res, linger: time.NewTimer(d.opts.Linger)}
 }
 
-func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f [][]byte, log *slog.Logger) {
+func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr string, f [][]byte, log *slog.Logger) {
 	if d.advert == nil {
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: the short code is off: %w", ErrRefused)))
-		return
-	}
-	if st.codeUsed {
-		d.reply(id, false, errMsg(fmt.Errorf("pairing: %w (one attempt per code)", ErrCodeUsed)))
 		return
 	}
 	sid, ya := f[0], f[1]
@@ -677,8 +918,21 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: CODE-A sizes %d/%d: %w", len(sid), len(ya), ErrProtocol)))
 		return
 	}
-	st.codeUsed = true // one attempt per code, whatever happens next
-	d.silence()
+	known := d.noteAttempt(st, Attempt{Method: "code", Key: peerKey, UUID: zre.UUIDFromKey(peerKey), Addr: addr}, log)
+	if st.codeUsed || !known {
+		// Another device (or this one before) took the code; whoever
+		// comes late is told so, and our user is told of the exposure.
+		if st.codeTaker == peerKey {
+			d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by this device before (one attempt per code)", ErrCodeUsed)))
+		} else {
+			d.reply(id, false, errMsg(fmt.Errorf("pairing: %w by another device (one attempt per code; the showing device's screen says which)", ErrCodeUsed)))
+		}
+		d.reconsider(st)
+		return
+	}
+	st.codeUsed, st.codeTaker = true, peerKey // one attempt per code, whatever happens next
+	// Announcing goes on: a device that comes late must find us, to be
+	// told that the code was taken and to tell our user (exposure).
 	log.Info("pairing: short-code attempt")
 	// From here on a failure has used the code: say so, as for a wrong code.
 	burnt := func(err error) {
@@ -702,7 +956,7 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		burnt(err)
 		return
 	}
-	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}
+	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, addr: addr, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}
 	d.reply(id, false, newMsg(cmdCodeB, p.share, keys.tagB, d.binding, []byte(d.opts.Identity.Name)))
 }
 
@@ -741,48 +995,78 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		d.finish(Result{}, err)
 		return
 	}
-	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, At: d.opts.Now()}
+	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, PeerAddr: cs.addr, AsDisplayer: true, At: d.opts.Now()}
 	cs.res = &res
+	st.order++
+	cs.order = st.order
+	d.noteAttempt(st, res.Peer(), log) // its name, now known
 	// The scanner shows the number as soon as it has sent CODE-C: ask our
 	// user now, off the serving goroutine, so that a refusal from the
 	// other side can stop the question.
-	if d.opts.Confirm == nil {
-		cs.localYes = true
-		d.maybeComplete(st)
-		return
-	}
-	cctx, cancel := context.WithCancel(d.ctx)
-	cs.cancel = cancel
-	confirm := d.opts.Confirm
-	d.wg.Add(1) // Close waits for our user's question too
-	go func() {
-		defer d.wg.Done()
-		err := confirm(cctx, res)
-		d.verdict <- confirmVerdict{err: err} // capacity 1, one session per code
-	}()
+	d.reconsider(st)
 }
 
-// onVerdict takes our user's answer to the comparison.
+// onVerdict takes our user's answer to question v.seq.
 func (d *Displayer) onVerdict(st *dstate, v confirmVerdict) {
-	cs := st.code
-	if cs == nil || cs.res == nil {
-		return // the session ended first
+	q := st.q
+	if q == nil || q.seq != v.seq {
+		return // a question dropped (a device came, the session ended)
 	}
 	if v.err != nil && d.ctx.Err() != nil {
 		// Close cancelled our user's question; the ctx.Done case tells
 		// the scanner that the displayer closed, not that it refused.
 		return
 	}
-	cs.cancel()
-	if v.err != nil {
-		err := fmt.Errorf("pairing: not confirmed: %v: %w", v.err, ErrRefused)
+	st.q = nil
+	q.cancel()
+	cs := q.code
+	if cs != nil {
+		cs.cancel = nil
+		if st.code != cs || cs.res == nil {
+			d.reconsider(st) // the session ended first
+			return
+		}
+	}
+	if q.qr != nil && !slices.Contains(st.qrs, q.qr) {
+		d.reconsider(st)
+		return
+	}
+	if v.err == nil {
+		if cs != nil {
+			cs.localYes, cs.yesOthers = true, q.others
+			d.maybeComplete(st)
+		} else {
+			d.completeQR(st, q.qr)
+		}
+		return
+	}
+	err := fmt.Errorf("pairing: not confirmed: %v: %w", v.err, ErrRefused)
+	id := q.identity()
+	if cs != nil {
 		st.code = nil
-		d.replyFinal(cs.identity, errMsg(err))
+		cs.stop()
+	} else {
+		d.removeQR(st, q.qr)
+	}
+	if len(st.tried) < 2 {
+		// Not exposed: our user's no ends the pairing.
+		d.replyFinal(id, errMsg(err))
 		d.fail(st, err)
 		return
 	}
-	cs.localYes = true
-	d.maybeComplete(st)
+	// Exposed: this one is not the device our user expects; ask about
+	// the next, or end when none is left.
+	st.declined++
+	d.replyFinal(id, errMsg(fmt.Errorf("pairing: %d devices tried this code or token, and the showing device's user did not pick this one: %w", len(st.tried), ErrExposed)))
+	d.reconsider(st)
+}
+
+// identity is the connection of the candidate asked about.
+func (q *question) identity() []byte {
+	if q.code != nil {
+		return q.code.identity
+	}
+	return q.qr.identity
 }
 
 // onVerdictMsg takes the scanner's answer: CODE-YES, or ERR (its user

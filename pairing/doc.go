@@ -21,6 +21,15 @@
 // complete the exchange. Both sides end with key confirmation and show a
 // 6-digit comparison number.
 //
+// A secret on a screen proves only that the other device saw the screen:
+// the displayer's Confirm hook is asked who is pairing (Result.Peer: its
+// name, UUID, fingerprint and address) for both paths, and nothing is
+// recorded before it said yes. A token or code tried by a second device
+// before the outcome is exposed: the question is asked again naming every
+// device that tried (Result.Others), and without Confirm nobody is paired
+// (ErrExposed); the device that came late is told that the code was
+// taken (ErrCodeUsed).
+//
 // The wire format is in spec/pairing.md. The package keeps no global
 // state. A Displayer's goroutines are those of its zmtp sockets; Wait runs
 // the protocol on the caller's goroutine.

@@ -9,6 +9,9 @@ import (
 // newCodeHint is the advice after a failure that burns the code or token.
 const newCodeHint = "start again with a new code (`zyre pair` on the showing device)"
 
+// askNewCodeHint is the advice to a device that lost a race for a code.
+const askNewCodeHint = "if it was not yours, tell the person at the showing device; ask for a new code (`zyre pair` there again)"
+
 // Explain says in one sentence, for a person, why a pairing failed, from
 // the sentinel err wraps, with a hint of what to do next (or ""): the
 // layers' "pairing: ... pairing: ..." and the other side's own wording of
@@ -19,14 +22,22 @@ func Explain(err error) (sentence, hint string) {
 	switch {
 	case errors.Is(err, ErrWrongCode):
 		return "the short code did not match (mistyped, or someone in the middle); nothing was recorded", newCodeHint
+	case errors.Is(err, ErrCodeUsed) && fromPeer && strings.Contains(remote.Text, "this device before"):
+		return "this short code was tried already by this device (one try per code); nothing was recorded", newCodeHint
 	case errors.Is(err, ErrCodeUsed):
-		return "this short code was tried already (one try per code); nothing was recorded", newCodeHint
+		// The code was right, but another device took it first; the
+		// showing device names it.
+		return "this code was already used by another device (the showing device's screen says which); nothing was recorded", askNewCodeHint
+	case errors.Is(err, ErrExposed) && fromPeer:
+		return "more than one device tried this code or token (someone else may have seen it), and the showing device's user did not pick this one; nothing was recorded", askNewCodeHint
+	case errors.Is(err, ErrExposed):
+		return "more than one device tried this code or token, and none was picked: someone else may have seen it; nothing was recorded", "start again with a new code (`zyre pair`), where nobody else can see the screen"
 	case errors.Is(err, ErrBurnt):
 		return "the token was destroyed after too many failed attempts; nothing was recorded", newCodeHint
 	case errors.Is(err, ErrExpired):
 		return "the pairing token has expired; nothing was recorded", newCodeHint
 	case errors.Is(err, ErrUsed):
-		return "the pairing token was used already (a token pairs one device); nothing was recorded", newCodeHint
+		return "the pairing token was already used by another device (a token pairs one device; the showing device's screen says which); nothing was recorded", askNewCodeHint
 	case errors.Is(err, ErrChecksum):
 		return "the token is mistyped or damaged (its checksum does not match)", "copy the token again, or scan its QR code"
 	case errors.Is(err, ErrBadToken):

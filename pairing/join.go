@@ -42,7 +42,7 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 		eps[i] = h.String()
 	}
 	pub, sec := opts.Identity.CurveKeyPair()
-	c, err := dialCurve(ctx, eps, pub, sec, tok.Key, opts)
+	c, ep, err := dialCurveAt(ctx, eps, pub, sec, tok.Key, opts)
 	sec.Wipe()
 	if err != nil {
 		return Result{}, err
@@ -53,8 +53,20 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("pairing: binding: %w", err)
 	}
 	proof := qrProof(tok.secret[:], "scanner", tok.Key, pub, tok.ID[:])
-	f, err := exchange(ctx, c, opts, newMsg(cmdQRProof, tok.ID[:], proof, binding, []byte(opts.Identity.Name)), cmdQRConfirm)
+	// The displayer's user is asked who is pairing (spec/pairing.md,
+	// "QR path"): wait for the answer as long as ctx allows, as for the
+	// short code's comparison.
+	msg := newMsg(cmdQRProof, tok.ID[:], proof, binding, []byte(opts.Identity.Name))
+	if err := c.Send(msg...); err != nil {
+		return Result{}, fmt.Errorf("pairing: send %s: %v: %w", cmdQRProof, err, ErrUnreachable)
+	}
+	f, err := awaitReply(ctx, c, cmdQRConfirm)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The displayer's user may still be asked about us: say we
+			// went, so that it does not pair a device that is gone.
+			lastWord(ctx, c, opts, fmt.Errorf("pairing: the scanner gave up waiting: %v: %w", ctx.Err(), ErrRefused))
+		}
 		return Result{}, err
 	}
 	if !hmac.Equal(f[0], qrProof(tok.secret[:], "displayer", tok.Key, pub, tok.ID[:])) {
@@ -64,7 +76,7 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, At: opts.Now()}
+	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, PeerAddr: ep, At: opts.Now()}
 	if err := accept(ctx, opts, &res); err != nil {
 		lastWord(ctx, c, opts, err) // the displayer must not report a success
 		return Result{}, err
@@ -109,7 +121,7 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 		return Result{}, err
 	}
 	pub, sec := opts.Identity.CurveKeyPair()
-	c, err := dialCurve(ctx, []string{net.JoinHostPort(host, strconv.Itoa(int(port)))}, pub, sec, dkey, opts)
+	c, ep, err := dialCurveAt(ctx, []string{net.JoinHostPort(host, strconv.Itoa(int(port)))}, pub, sec, dkey, opts)
 	sec.Wipe()
 	if err != nil {
 		return Result{}, err
@@ -149,7 +161,7 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 		lastWord(ctx, c, opts, err)
 		return Result{}, err
 	}
-	res := Result{Method: "code", PeerKey: dkey, PeerUUID: zre.UUIDFromKey(dkey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: keys.number}
+	res := Result{Method: "code", PeerKey: dkey, PeerUUID: zre.UUIDFromKey(dkey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: keys.number, PeerAddr: ep}
 	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, opts.Now())
 	if err != nil {
 		return Result{}, fmt.Errorf("pairing: binding: %w", err)
@@ -356,6 +368,12 @@ func expectReply(m zmtp.Message, want string) ([][]byte, error) {
 // handshake as serverKey. A peer with another key fails the handshake: its
 // error wraps ErrHandshake.
 func dialCurve(ctx context.Context, endpoints []string, pub curve.PublicKey, sec curve.SecretKey, serverKey curve.PublicKey, opts Options) (*zmtp.Dealer, error) {
+	d, _, err := dialCurveAt(ctx, endpoints, pub, sec, serverKey, opts)
+	return d, err
+}
+
+// dialCurveAt is dialCurve that also returns the endpoint connected to.
+func dialCurveAt(ctx context.Context, endpoints []string, pub curve.PublicKey, sec curve.SecretKey, serverKey curve.PublicKey, opts Options) (*zmtp.Dealer, string, error) {
 	var errs []error
 	for _, ep := range endpoints {
 		// A plain TCP connect first, closed at once: the Dealer retries a
@@ -380,18 +398,18 @@ func dialCurve(ctx context.Context, endpoints []string, pub curve.PublicKey, sec
 		}
 		t.Stop()
 		if err == nil {
-			return d, nil
+			return d, ep, nil
 		}
 		d.Close()
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if !errors.Is(err, ErrUnreachable) {
 			err = fmt.Errorf("pairing: %s: %w: %v", ep, ErrHandshake, err)
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	return nil, "", errors.Join(errs...)
 }
 
 // probe opens and closes a TCP connection to ep: a zmtp Dealer retries a

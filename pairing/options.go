@@ -55,15 +55,21 @@ type Options struct {
 	Recorder Recorder
 	// Confirm, if set, is called with the result before it is recorded;
 	// an error refuses the pairing, and the other side is told at once.
-	// Apps show Result.Comparison here and ask the user. For a short code
-	// both sides call it at the same moment (once each has checked the
-	// other's key confirmation), each on a goroutine of its own; ctx is
-	// cancelled when the other side refuses or gives up, and Confirm must
-	// then return (the Displayer's Close and JoinCode wait for it). When
-	// the token expires or another scanner uses it during the comparison,
-	// ctx is cancelled and the joiner told. For a QR token it runs on the
-	// displayer's serving goroutine and must return quickly. It may not
-	// call back into the Displayer.
+	// Apps show who is pairing (Result.Peer: name, UUID, fingerprint,
+	// address) and Result.Comparison here and ask the user. For a short
+	// code both sides call it at the same moment (once each has checked
+	// the other's key confirmation), each on a goroutine of its own; ctx
+	// is cancelled when the other side refuses or gives up, and Confirm
+	// must then return (the Displayer's Close and JoinCode wait for it).
+	// When the token expires or another scanner uses it during the
+	// comparison, ctx is cancelled and the joiner told. The displayer
+	// calls it for a QR scanner too, on a goroutine of its own. When
+	// another device tries the token or code before the outcome, the
+	// question up is cancelled and Confirm called again with
+	// Result.Others set (spec/pairing.md, "Exposure"): the app must then
+	// make its user pick the device they expect. Without Confirm an
+	// exposed pairing ends with ErrExposed. It may not call back into
+	// the Displayer.
 	Confirm func(ctx context.Context, r Result) error
 
 	// Listen is the displayer's TCP address for CURVE. By default it

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +57,7 @@ var reasons = map[string]error{
 	"wrong":     ErrWrongCode,
 	"protocol":  ErrProtocol,
 	"refused":   ErrRefused,
+	"exposed":   ErrExposed,
 }
 
 func reasonOf(err error) string {
@@ -169,6 +172,19 @@ type Result struct {
 	// Comparison is the 6-digit number both sides show after a short-code
 	// pairing; empty for "qr".
 	Comparison string
+	// PeerAddr is where the peer is: the address its connection came
+	// from (displayer) or the endpoint connected to (scanner); "" when
+	// unknown. For display: a LAN attacker can choose it.
+	PeerAddr string
+	// AsDisplayer is true on the displayer's side (Confirm tells the
+	// displayer's question from the scanner's by it).
+	AsDisplayer bool
+	// Others are the other devices that tried the same token or short
+	// code during this pairing window, first comer first (displayer
+	// only). When it is not empty the code or token is exposed: someone
+	// else may have seen the screen, and Confirm must make its user pick
+	// the device they expect (spec/pairing.md, "Exposure").
+	Others []Attempt
 	// At is when the pairing completed (Options.Now).
 	At time.Time
 	// Record is the trust record written, when Options.Recorder is set.
@@ -177,4 +193,59 @@ type Result struct {
 	// Recorder is a Voucher and signed one (nil: vouching is off, or we
 	// vouched for this key before).
 	Vouch *trust.Statement
+}
+
+// Attempt is a device that tried a token or short code, as the displayer
+// saw it.
+type Attempt struct {
+	// Method is "qr" (it proved the token's secret) or "code" (it asked
+	// for a short-code exchange: that proves nothing yet).
+	Method string
+	Key    curve.PublicKey
+	UUID   uuid.UUID
+	// Name is the name it gave (untrusted text); "" when it gave none (a
+	// short-code device that did not get that far).
+	Name string
+	// Addr is the address its connection came from; "" when unknown.
+	Addr string
+}
+
+// String describes the device for a person: its name (quoted, escaped),
+// UUID prefix, fingerprint and address, e.g.
+// "phone1" 9ec346dd MHYV-LSOS-4H4W-FUNT from 10.79.0.3.
+func (a Attempt) String() string { return describePeer(a.Name, a.UUID, a.Key, a.Addr) }
+
+// Peer is the other side of r as an Attempt.
+func (r Result) Peer() Attempt {
+	return Attempt{Method: r.Method, Key: r.PeerKey, UUID: r.PeerUUID, Name: r.PeerName, Addr: r.PeerAddr}
+}
+
+// describePeer is Attempt.String.
+func describePeer(name string, id uuid.UUID, key curve.PublicKey, addr string) string {
+	var b strings.Builder
+	if name == "" {
+		b.WriteString("a device that gave no name,")
+	} else {
+		fmt.Fprintf(&b, "%q", name)
+	}
+	fmt.Fprintf(&b, " %s %s", id.String()[:8], trust.Fingerprint(key))
+	if addr != "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		fmt.Fprintf(&b, " from %s", addr)
+	}
+	return b.String()
+}
+
+// describeAll joins descriptions: "A and B", "A, B and C".
+func describeAll(as []Attempt) string {
+	var ds []string
+	for _, a := range as {
+		ds = append(ds, a.String())
+	}
+	if len(ds) <= 1 {
+		return strings.Join(ds, "")
+	}
+	return strings.Join(ds[:len(ds)-1], ", ") + " and " + ds[len(ds)-1]
 }

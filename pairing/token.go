@@ -75,6 +75,11 @@ var (
 	// ErrRefused: the other side or the local user declined the pairing,
 	// or recording it failed.
 	ErrRefused = errors.New("pairing: refused")
+	// ErrExposed: more than one device tried this token or short code
+	// during one pairing window (someone else may have seen the screen),
+	// and the displayer's user picked none of them, or nobody could be
+	// asked (spec/pairing.md, "Exposure").
+	ErrExposed = errors.New("pairing: more than one device tried this code or token")
 	// ErrNoIdentity: Options.Identity is nil.
 	ErrNoIdentity = errors.New("pairing: no identity")
 )

@@ -28,6 +28,9 @@ type PairArgs struct {
 	// Confirm is the answer of "pair.confirm": true when the user saw the
 	// same comparison number on both screens.
 	Confirm bool `json:"confirm,omitempty"`
+	// Question is the PairProgress.Question answered: an answer to a
+	// question the agent dropped (another device came) is not taken.
+	Question int `json:"question,omitempty"`
 }
 
 // Stages of a pairing the agent reports (PairProgress.Stage).
@@ -45,6 +48,24 @@ type PairProgress struct {
 	Interface    string    `json:"interface,omitempty"`     // PairToken: where it is announced
 	Expires      time.Time `json:"expires,omitzero"`        // PairToken
 	Comparison   string    `json:"comparison,omitempty"`    // PairConfirm
+	// PairConfirm: who is pairing (spec/pairing.md): the question's
+	// number (answers carry it), the method, whether this side shows the
+	// token, the other device and, when the token or code is exposed,
+	// the other devices that tried it.
+	Question    int        `json:"question,omitempty"`
+	Method      string     `json:"method,omitempty"`
+	AsDisplayer bool       `json:"as_displayer,omitempty"`
+	Peer        *PairPeer  `json:"peer,omitempty"`
+	Others      []PairPeer `json:"others,omitempty"`
+}
+
+// PairPeer is a device in a pairing question: as it named itself
+// (untrusted text), its UUID, fingerprint and address.
+type PairPeer struct {
+	Name        string `json:"name,omitempty"`
+	UUID        string `json:"uuid"`
+	Fingerprint string `json:"fingerprint"`
+	Addr        string `json:"addr,omitempty"`
 }
 
 // PairResult is a pairing's outcome: the peer, now verified in the trust
@@ -67,6 +88,11 @@ type PairResult struct {
 type PairHandler struct {
 	Show    func(PairProgress)
 	Confirm func(ctx context.Context, comparison string) error
+	// ConfirmPeer, when set, is asked instead of Confirm with the whole
+	// question: who is pairing, and the other devices when the code or
+	// token is exposed. A question the agent drops (another device came)
+	// has its ctx cancelled, and the next one comes.
+	ConfirmPeer func(ctx context.Context, q PairProgress) error
 }
 
 // Pair runs a pairing in the agent, with its identity and trust store.
@@ -121,8 +147,12 @@ func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairRe
 	}()
 	// A pending question to the user: cancelled when the agent's answer
 	// comes first.
+	type answer struct {
+		q   int
+		err error
+	}
 	var (
-		answers = make(chan error, 1)
+		answers = make(chan answer, 1)
 		asking  context.CancelFunc
 	)
 	stopAsking := func() {
@@ -137,12 +167,12 @@ func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairRe
 		select {
 		case <-ctx.Done():
 			return PairResult{}, ctx.Err()
-		case err := <-answers:
+		case a := <-answers:
 			if asking != nil {
 				asking()
 				asking = nil
 			}
-			if err := write(Request{Op: "pair.confirm", Pair: &PairArgs{Confirm: err == nil}}); err != nil {
+			if err := write(Request{Op: "pair.confirm", Pair: &PairArgs{Confirm: a.err == nil, Question: a.q}}); err != nil {
 				return PairResult{}, c.ctxErr(ctx, fmt.Errorf("client: pair: %w", err))
 			}
 		case l := <-lines:
@@ -165,14 +195,24 @@ func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairRe
 				if h.Show != nil {
 					h.Show(*r.Pair)
 				}
-			case r.Pair.Stage == PairConfirm && asking == nil:
-				if h.Confirm == nil {
-					answers <- nil
+			case r.Pair.Stage == PairConfirm && (asking == nil || r.Pair.Question != 0):
+				// A new question drops the one up (the agent dropped it:
+				// another device came); its answer is not sent.
+				stopAsking()
+				q := *r.Pair
+				if h.Confirm == nil && h.ConfirmPeer == nil {
+					answers <- answer{q: q.Question}
 					continue
 				}
 				actx, cancel := context.WithCancel(ctx)
 				asking = cancel
-				go func(n string) { answers <- h.Confirm(actx, n) }(r.Pair.Comparison)
+				go func() {
+					if h.ConfirmPeer != nil {
+						answers <- answer{q.Question, h.ConfirmPeer(actx, q)}
+						return
+					}
+					answers <- answer{q.Question, h.Confirm(actx, q.Comparison)}
+				}()
 			}
 		}
 	}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mdp/qrterminal/v3"
@@ -52,7 +55,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	code := fs.String("code", "", "join by this short `CODE`")
 	peer := fs.String("peer", "", "the code `ENDPOINT` the showing side printed, when --code does not find it on the network")
 	timeout := fs.Duration("timeout", pairing.DefaultTTL+30*time.Second, "give up after this long")
-	yes := fs.Bool("yes", false, "without a terminal: take the short code's comparison number as compared and equal (a script that checked it another way); without it, no terminal means no pairing by short code")
+	yes := fs.Bool("yes", false, "without a terminal: take the short code's comparison number as compared and equal (a script that checked it another way); without it, no terminal means no pairing by short code. A code or token that two devices tried is never paired without a terminal")
 	asJSON := fs.Bool("json", false, "print the result as JSON (name, uuid, key, fingerprint, method, comparison, at); the code to show goes to stderr")
 	var a agentFlags
 	a.register(fs)
@@ -131,6 +134,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	var res pairing.Result
 	switch {
 	case *code != "":
+		sayThisDevice(env, selfPeer(id))
 		if *peer == "" {
 			announceSearch(env, &opts)
 		}
@@ -221,34 +225,233 @@ func renderQR(w io.Writer, text string) {
 	})
 }
 
-// confirmNumber shows the comparison number of a short-code pairing and,
-// on a terminal, asks the user to compare it. Without a terminal nobody
-// can: the pairing is refused unless yes (--yes) says that the number is
-// compared another way.
+// selfPeer is this device for confirmAsk.
+func selfPeer(id *keystore.Identity) client.PairPeer {
+	p := id.Public()
+	return client.PairPeer{Name: p.Name, UUID: p.UUID.String(), Fingerprint: keystore.Fingerprint(p.CurveKey)}
+}
+
+// sayThisDevice tells a short-code joiner's user how the showing device
+// will name this one (its question, or its warning when another device
+// tried the code too), so that they can say which id is theirs.
+func sayThisDevice(env *cliEnv, self client.PairPeer) {
+	fmt.Fprintf(env.stderr, "zyre: this device is %s (the showing device names it so)\n", describePairPeer(self))
+}
+
+// pairAsk is a pairing question for the terminal, from the pairing
+// package (one-shot) or from the agent: who is pairing, and, when the
+// code or token is exposed, the other devices that tried it.
+type pairAsk struct {
+	method, comparison string
+	displayer          bool
+	peer               client.PairPeer
+	others             []client.PairPeer
+}
+
+func askOfResult(r pairing.Result) pairAsk {
+	peer := func(a pairing.Attempt) client.PairPeer {
+		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+	}
+	q := pairAsk{method: r.Method, comparison: r.Comparison, displayer: r.AsDisplayer, peer: peer(r.Peer())}
+	for _, o := range r.Others {
+		q.others = append(q.others, peer(o))
+	}
+	return q
+}
+
+func askOfProgress(p client.PairProgress) pairAsk {
+	q := pairAsk{method: p.Method, comparison: p.Comparison, displayer: p.AsDisplayer, others: p.Others}
+	if p.Peer != nil {
+		q.peer = *p.Peer
+	}
+	return q
+}
+
+// describePairPeer names a device for the terminal: "name" (escaped),
+// UUID prefix, fingerprint, and the host it comes from.
+func describePairPeer(p client.PairPeer) string {
+	var b strings.Builder
+	if p.Name == "" {
+		b.WriteString("a device that gave no name,")
+	} else {
+		fmt.Fprintf(&b, "%q", p.Name)
+	}
+	if p.UUID != "" {
+		fmt.Fprintf(&b, " %s", p.UUID[:min(8, len(p.UUID))])
+	}
+	if p.Fingerprint != "" {
+		fmt.Fprintf(&b, " %s", p.Fingerprint)
+	}
+	if p.Addr != "" {
+		host := p.Addr
+		if h, _, err := net.SplitHostPort(p.Addr); err == nil {
+			host = h
+		}
+		fmt.Fprintf(&b, " from %s", host)
+	}
+	return terminalText(b.String())
+}
+
+// confirmNumber asks the user who is pairing (spec/pairing.md): the
+// other device's name, UUID, fingerprint and address, and for a short
+// code the comparison number, on a terminal. The QR path asks too, on
+// the showing side (the scanner scanned the screen it pairs with).
+// Without a terminal nobody can: the pairing is refused unless yes
+// (--yes) says that it was checked another way.
+//
+// When another device tried the same code or token (exposed), the user
+// is told at once who tried, and must pick the device they expect by
+// typing its id (a "y" typed for a dropped question must not count);
+// without a terminal an exposed pairing is refused even with --yes.
 //
 // Both sides call it at the same moment. When the other side refuses
-// first, ctx is cancelled and the question ends at once (the line being
-// read is abandoned: the command exits).
+// first, or another device comes, ctx is cancelled and the question ends
+// at once; the next question reads from the same line reader, so that a
+// line is never lost to an abandoned read.
 func confirmNumber(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairing.Result) error {
-	return func(ctx context.Context, r pairing.Result) error {
-		if r.Comparison == "" {
-			return nil
+	ask := confirmAsk(env, out, yes)
+	return func(ctx context.Context, r pairing.Result) error { return ask(ctx, askOfResult(r)) }
+}
+
+func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pairAsk) error {
+	lines := &lineReader{r: env.stdin}
+	asked := false
+	var one sync.Mutex // a dropped question ends (its line closed) before the next is asked
+	return func(ctx context.Context, q pairAsk) error {
+		if q.comparison == "" && !q.displayer {
+			return nil // a QR scanner: it scanned the screen it pairs with
+		}
+		one.Lock()
+		defer one.Unlock()
+		who := describePairPeer(q.peer)
+		what := "code"
+		if q.method == "qr" {
+			what = "QR code"
+		}
+		if len(q.others) > 0 {
+			all := []string{who}
+			for _, o := range q.others {
+				all = append(all, describePairPeer(o))
+			}
+			fmt.Fprintf(env.stderr, "zyre: WARNING: %d devices tried this %s: %s; someone else may have seen it\n", len(all), what, strings.Join(all[:len(all)-1], ", ")+" and "+all[len(all)-1])
 		}
 		if _, ok := terminalFd(env); !ok {
-			fmt.Fprintf(out, "comparison number: %s\n", terminalText(r.Comparison))
-			if !yes {
+			fmt.Fprintf(out, "pairing with %s\n", who)
+			if q.comparison != "" {
+				fmt.Fprintf(out, "comparison number: %s\n", terminalText(q.comparison))
+			}
+			switch {
+			case len(q.others) > 0:
+				return errExposedNoTerminal
+			case q.comparison == "":
+				// A QR scanner proved the token's secret, and only one
+				// device tried: nobody is here to ask, as with a
+				// script's --yes (spec/pairing.md, "Who is pairing").
+				return nil
+			case !yes:
 				return errNoTerminal
 			}
 			return nil
 		}
-		yes, err := askYes(ctx, env, fmt.Sprintf("does the other screen show %s?", terminalText(r.Comparison)))
+		if asked {
+			lines.drain() // typed for a question dropped: not an answer to this one
+		}
+		asked = true
+		if len(q.others) > 0 {
+			id := q.peer.UUID[:min(8, len(q.peer.UUID))]
+			prompt := fmt.Sprintf("pair with %s anyway? only if it is the device you expect", who)
+			if q.comparison != "" {
+				prompt += fmt.Sprintf(" and its screen shows %s", terminalText(q.comparison))
+			}
+			fmt.Fprintf(env.stderr, "%s: type its id %s to pair with it, or press Enter to refuse (then start again with a new code): ", prompt, id)
+			line, err := lines.next(ctx)
+			if err != nil {
+				fmt.Fprintln(env.stderr)
+				return err
+			}
+			if strings.TrimSpace(line) != id {
+				return errNotPicked
+			}
+			return nil
+		}
+		question := fmt.Sprintf("pair with %s?", who)
+		if q.comparison != "" {
+			question += fmt.Sprintf(" does the other screen show %s?", terminalText(q.comparison))
+		}
+		fmt.Fprintf(env.stderr, "%s [y/N] ", question)
+		line, err := lines.next(ctx)
 		if err != nil {
+			fmt.Fprintln(env.stderr)
 			return err
 		}
-		if !yes {
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			if q.comparison == "" {
+				return errDeviceNotConfirmed
+			}
 			return errNotConfirmed
 		}
 		return nil
+	}
+}
+
+// lineReader reads a terminal's lines for a run of questions: one reader
+// goroutine, started at the first question, so that a question dropped
+// halfway (its ctx ended) leaves no read behind that would swallow the
+// answer to the next one.
+type lineReader struct {
+	r     io.Reader
+	once  sync.Once
+	lines chan string
+}
+
+func (l *lineReader) start() {
+	l.once.Do(func() {
+		l.lines = make(chan string, 4)
+		go func() {
+			br := bufio.NewReader(l.r)
+			for {
+				line, err := br.ReadString('\n')
+				if line != "" || err == nil {
+					select {
+					case l.lines <- line:
+					default: // nobody asks: dropped
+					}
+				}
+				if err != nil {
+					close(l.lines)
+					return
+				}
+			}
+		}()
+	})
+}
+
+// next is the next line, or ctx's error.
+func (l *lineReader) next(ctx context.Context) (string, error) {
+	l.start()
+	select {
+	case line, ok := <-l.lines:
+		if !ok {
+			return "", io.EOF
+		}
+		return line, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// drain drops the lines typed so far.
+func (l *lineReader) drain() {
+	l.start()
+	for {
+		select {
+		case _, ok := <-l.lines:
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/zyre-go/zyre/agent/client"
-	"github.com/zyre-go/zyre/pairing"
 )
 
 // pairAgent runs the pairing in the agent when one runs with home: the
@@ -48,11 +47,14 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}
-	confirm := confirmNumber(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
+	if args.Code != "" {
+		sayThisDevice(env, client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint})
+	}
+	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
 	res, err := c.Pair(ctx, args, client.PairHandler{
 		Show: func(p client.PairProgress) { showToken(env, out, p) },
-		Confirm: func(ctx context.Context, n string) error {
-			return confirm(ctx, pairing.Result{Comparison: n})
+		ConfirmPeer: func(ctx context.Context, p client.PairProgress) error {
+			return confirm(ctx, askOfProgress(p))
 		},
 	})
 	if err != nil {

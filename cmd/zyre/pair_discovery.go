@@ -67,12 +67,29 @@ func pairingSentence(err error) (msg, hint string) {
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNotConfirmed.Error()):
 		// (pairing keeps the Confirm's error as text)
 		return "the comparison numbers were not confirmed; nothing was recorded", ""
+	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errDeviceNotConfirmed.Error()):
+		return "the device was not confirmed; nothing was recorded", ""
+	case errors.Is(err, pairing.ErrRefused) && (strings.Contains(err.Error(), errExposedNoTerminal.Error()) || strings.Contains(err.Error(), errNotPicked.Error())):
+		// (pairing ends an exposed pairing with ErrExposed, which
+		// Explain words; this is for a refusal said otherwise)
+		return pairing.Explain(pairing.ErrExposed)
 	}
 	return pairing.Explain(err)
 }
 
 // errNoTerminal: no terminal to ask the comparison on, and no --yes.
 var errNoTerminal = errors.New("no terminal to confirm the comparison number on")
+
+// errDeviceNotConfirmed: the user did not confirm the QR scanner.
+var errDeviceNotConfirmed = errors.New("the device was not confirmed")
+
+// errExposedNoTerminal: more than one device tried, and no terminal to
+// pick one on (--yes does not pick).
+var errExposedNoTerminal = errors.New("more than one device tried, and no terminal to pick one on")
+
+// errNotPicked: more than one device tried, and the user did not pick
+// this one.
+var errNotPicked = errors.New("more than one device tried, and the user did not pick this one")
 
 // errNotConfirmed: the user did not confirm the comparison number.
 var errNotConfirmed = errors.New("the comparison numbers were not confirmed")
