@@ -350,6 +350,7 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// The reader keeps the handshake's small buffer until a read fills it
 	// (growReader): a connection that carries little costs little.
 	c.small = true
+	c.fr.lowat = lowatSetter(nc)
 	c.live.Store(true)
 	return c, nil
 }
