@@ -16,10 +16,14 @@ func lowatSetter(nc net.Conn) func(int) {
 	if err != nil {
 		return nil
 	}
-	return func(n int) {
+	// One closure for the connection's life: a setting allocates nothing.
+	var mark int
+	set := func(fd uintptr) {
 		// A failure only costs the wake-ups it would have saved.
-		raw.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
-		})
+		syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, mark)
+	}
+	return func(n int) {
+		mark = n
+		raw.Control(set)
 	}
 }
