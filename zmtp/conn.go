@@ -53,6 +53,7 @@ type conn struct {
 	rdl       time.Time // read deadline last set (reader only)
 	small     bool      // br is still the handshake's small buffer (reader only)
 	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)
+	lw        *lowater  // the receive low-water mark; nil where there is none (reader only)
 }
 
 // outMsg is one entry of a send queue: a message, or a Flush marker.
@@ -91,10 +92,26 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Read(p)
+	if n == 0 && err != nil && c.lw != nil && c.lw.raised() && isTimeout(err) {
+		// The raised low-water mark (frameReader.readFull) kept octets
+		// that arrived below it from waking the reader: the peer was
+		// idle only if none did. Whatever is there is read now, without
+		// waiting, and the next read gets a new deadline.
+		c.rdl = time.Time{}
+		c.nc.SetReadDeadline(c.rdl)
+		if m, rerr := c.lw.readNow(p); m > 0 || rerr != nil {
+			n, err = m, rerr
+		}
+	}
 	if c.small && n == len(p) && n >= handshakeBufSize/2 {
 		c.grow = true
 	}
 	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // growReader moves the reader to a buffer of bufSize, keeping what the
@@ -350,7 +367,9 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// The reader keeps the handshake's small buffer until a read fills it
 	// (growReader): a connection that carries little costs little.
 	c.small = true
-	c.fr.lowat = lowatSetter(nc)
+	if c.lw = newLowater(nc); c.lw != nil {
+		c.fr.lowat = c.lw.setMark
+	}
 	c.live.Store(true)
 	return c, nil
 }

@@ -4,7 +4,12 @@ package zmtp
 
 import "net"
 
-// lowatSetter returns nil: the receive low-water mark is used on Linux
-// only, whose semantics (poll and epoll readiness, non-blocking reads
-// return what is there) readFull relies on.
-func lowatSetter(nc net.Conn) func(int) { return nil }
+// lowater is Linux only: readFull relies on Linux's semantics of the
+// receive low-water mark (poll and epoll readiness wait for it; a
+// non-blocking read returns what is there).
+type lowater struct{}
+
+func newLowater(net.Conn) *lowater           { return nil }
+func (*lowater) setMark(int)                 {}
+func (*lowater) raised() bool                { return false }
+func (*lowater) readNow([]byte) (int, error) { return 0, nil }

@@ -144,3 +144,36 @@ func TestLargeFrameInPieces(t *testing.T) {
 		}
 	}
 }
+
+// A large frame that arrives more slowly than the heartbeat timeout lets
+// nothing arrive is not taken for a silent peer: octets arrive all the
+// time, below the low-water mark the reader raised for the body.
+// (Without the check in deadlineReader the Router drops the connection
+// after the idle timeout, half a second in.)
+func TestSlowLargeFrameUnderHeartbeat(t *testing.T) {
+	testenv.NoLeak(t, testDeadline)
+	r := listen(t, Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond})
+	nc, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rawHandshake(t, nc, "DEALER", "slow")
+	const size, piece = 300 << 10, 1 << 10
+	body := bytes.Repeat([]byte("s"), size)
+	frame := append(appendFrameHeader(nil, 0, size), body...)
+	// 1 KiB every 10 ms: 3 s for the frame, while the idle timeout is
+	// 0.5 s; each gap is far below it.
+	go func() {
+		for off := 0; off < len(frame); off += piece {
+			if _, err := nc.Write(frame[off:min(off+piece, len(frame))]); err != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	m := recvR(t, r)
+	if len(m.Frames) != 1 || !bytes.Equal(m.Frames[0], body) {
+		t.Fatalf("got %d frames", len(m.Frames))
+	}
+}
