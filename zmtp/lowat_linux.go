@@ -1,6 +1,7 @@
 package zmtp
 
 import (
+	"io"
 	"net"
 	"syscall"
 )
@@ -43,8 +44,9 @@ func (l *lowater) setMark(n int) {
 func (l *lowater) raised() bool { return l.mark > 1 }
 
 // readNow reads what the socket holds into p without waiting (the mark
-// does not hold back a read, only the wake-up): 0 when it holds nothing.
-// The connection's read deadline must not have passed.
+// does not hold back a read, only the wake-up): 0 and no error when it
+// holds nothing, io.EOF when the peer closed its side. The connection's
+// read deadline must not have passed.
 func (l *lowater) readNow(p []byte) (int, error) {
 	var n int
 	var rerr error
@@ -55,8 +57,13 @@ func (l *lowater) readNow(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if rerr == syscall.EAGAIN || rerr == syscall.EINTR || n < 0 {
+	switch {
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
 		return 0, nil
+	case rerr != nil:
+		return 0, rerr
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
 	}
-	return n, rerr
+	return n, nil
 }

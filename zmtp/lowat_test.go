@@ -177,3 +177,34 @@ func TestSlowLargeFrameUnderHeartbeat(t *testing.T) {
 		t.Fatalf("got %d frames", len(m.Frames))
 	}
 }
+
+// A peer that stops in the middle of a large body is still dropped at the
+// idle timeout: reading what arrived below the low-water mark finds
+// nothing, and that is silence.
+func TestStalledLargeFrameTimesOut(t *testing.T) {
+	testenv.NoLeak(t, testDeadline)
+	gone := make(chan *Peer, 1)
+	r := listen(t, Options{
+		HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 400 * time.Millisecond,
+		OnDisconnect: func(p *Peer) { gone <- p },
+	})
+	nc, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rawHandshake(t, nc, "DEALER", "stalled")
+	const size = 300 << 10
+	frame := append(appendFrameHeader(nil, 0, size), make([]byte, 100<<10)...)
+	if _, err := nc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-gone:
+		if string(p.Identity) != "stalled" {
+			t.Fatalf("disconnected %q", p.Identity)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("a peer silent in the middle of a frame was not dropped")
+	}
+}
