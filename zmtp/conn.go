@@ -53,6 +53,7 @@ type conn struct {
 	rdl       time.Time // read deadline last set (reader only)
 	small     bool      // br is still the handshake's small buffer (reader only)
 	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)
+	lw        *lowater  // the receive low-water mark; nil where there is none (reader only)
 }
 
 // outMsg is one entry of a send queue: a message, or a Flush marker.
@@ -91,10 +92,26 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := c.nc.Read(p)
+	if n == 0 && err != nil && c.lw != nil && c.lw.raised() && isTimeout(err) {
+		// The raised low-water mark (frameReader.readFull) kept octets
+		// that arrived below it from waking the reader: the peer was
+		// idle only if none did. Whatever is there is read now, without
+		// waiting, and the next read gets a new deadline.
+		c.rdl = time.Time{}
+		c.nc.SetReadDeadline(c.rdl)
+		if m, rerr := c.lw.readNow(p); m > 0 || rerr != nil {
+			n, err = m, rerr
+		}
+	}
 	if c.small && n == len(p) && n >= handshakeBufSize/2 {
 		c.grow = true
 	}
 	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // growReader moves the reader to a buffer of bufSize, keeping what the
@@ -350,6 +367,9 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	// The reader keeps the handshake's small buffer until a read fills it
 	// (growReader): a connection that carries little costs little.
 	c.small = true
+	if c.lw = newLowater(nc); c.lw != nil {
+		c.fr.lowat = c.lw.setMark
+	}
 	c.live.Store(true)
 	return c, nil
 }
@@ -372,7 +392,7 @@ func (c *conn) release() {
 // the calling goroutine reads and hands whole messages to deliver, which
 // blocks for backpressure and returns false to stop. run returns when the
 // connection is closed, both have stopped and the session is released.
-func (c *conn) run(sendq <-chan outMsg, deliver func(frames [][]byte, bufs *msgBufs) bool) error {
+func (c *conn) run(sendq *sendQueue, deliver func(frames [][]byte, bufs *msgBufs) bool) error {
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
@@ -391,7 +411,10 @@ func (c *conn) run(sendq <-chan outMsg, deliver func(frames [][]byte, bufs *msgB
 	return err
 }
 
-func (c *conn) writeLoop(sendq <-chan outMsg) error {
+// writerBatch is the most messages the writer takes from its queue at once.
+const writerBatch = 32
+
+func (c *conn) writeLoop(q *sendQueue) error {
 	var marks []chan error // Flush markers taken, answered after the next flush
 	defer func() {
 		for _, m := range marks {
@@ -405,42 +428,46 @@ func (c *conn) writeLoop(sendq <-chan outMsg) error {
 		defer t.Stop()
 		tick = t.C
 	}
-	for {
+	var batch [writerBatch]outMsg
+	// A Dealer's queue may hold messages already: the writer starts by
+	// taking them.
+	for started := false; ; started = true {
 		var err error
-		select {
-		case <-c.done:
-			return nil
-		case cmd := <-c.ctrl:
-			err = c.writeLogical(FlagCommand, cmd)
-		case m := <-sendq:
-			if m.flushed != nil {
-				marks = append(marks, m.flushed)
-			} else {
-				err = c.writeMsg(m.frames)
+		if started {
+			select {
+			case <-c.done:
+				return nil
+			case cmd := <-c.ctrl:
+				err = c.writeLogical(FlagCommand, cmd)
+			case <-q.wake:
+			case <-tick:
+				err = c.writePing()
 			}
-		case <-tick:
-			err = c.writePing()
 		}
-		// Write whatever else is queued before one flush. Single-case
-		// selects are much cheaper than a multi-case one.
+		// Write whatever is queued before one flush. Single-case selects
+		// are much cheaper than a multi-case one.
 		for err == nil {
 			if len(c.ctrl) > 0 {
 				err = c.writeLogical(FlagCommand, <-c.ctrl)
 				continue
 			}
-			var m outMsg
-			select {
-			case m = <-sendq:
-			default:
+			k := q.take(batch[:])
+			if k == 0 {
+				break // q.wake has a token once more arrives
 			}
-			if m.flushed != nil {
-				marks = append(marks, m.flushed)
-				continue
+			for i, m := range batch[:k] {
+				if m.flushed != nil {
+					marks = append(marks, m.flushed)
+					continue
+				}
+				if err = c.writeMsg(m.frames); err != nil {
+					// The next connection (a Dealer's) writes what
+					// this one took and did not write.
+					q.unget(batch[i+1 : k])
+					break
+				}
 			}
-			if m.frames == nil {
-				break
-			}
-			err = c.writeMsg(m.frames)
+			clear(batch[:k])
 		}
 		if err == nil {
 			err = c.fw.flush()

@@ -18,7 +18,7 @@ type Dealer struct {
 	opts    Options
 	network string
 	address string
-	sendq   chan outMsg
+	sendq   *sendQueue
 	recv    chan Message
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -46,7 +46,7 @@ func DialDealer(network, address string, opts Options) (*Dealer, error) {
 		opts:    opts,
 		network: network,
 		address: address,
-		sendq:   make(chan outMsg, opts.SendHWM),
+		sendq:   newSendQueue(opts.SendHWM),
 		recv:    make(chan Message, opts.RecvHWM),
 		done:    make(chan struct{}),
 	}
@@ -154,12 +154,10 @@ func (d *Dealer) Send(frames ...[]byte) error {
 		return ErrClosed
 	default:
 	}
-	select {
-	case d.sendq <- outMsg{frames: frames}:
-		return nil
-	default:
+	if !d.sendq.push(outMsg{frames: frames}) {
 		return fmt.Errorf("zmtp: dealer send to %s: %w", d.address, ErrPeerNotResponding)
 	}
+	return nil
 }
 
 // SendContext queues a message, blocking while the queue is full.
@@ -172,20 +170,7 @@ func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
 		return ErrClosed
 	default:
 	}
-	m := outMsg{frames: frames}
-	select {
-	case d.sendq <- m:
-		return nil
-	default:
-	}
-	select {
-	case d.sendq <- m:
-		return nil
-	case <-d.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d.sendq.pushWait(ctx, outMsg{frames: frames}, d.done, ErrClosed)
 }
 
 // Flush returns when every message queued before the call has been written
@@ -205,12 +190,11 @@ func (d *Dealer) Flush(ctx context.Context) error {
 	default:
 	}
 	ch := make(chan error, 1)
-	select {
-	case d.sendq <- outMsg{flushed: ch}:
-	case <-d.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return fmt.Errorf("zmtp: dealer flush to %s: %w", d.address, ctx.Err())
+	if err := d.sendq.pushWait(ctx, outMsg{flushed: ch}, d.done, ErrClosed); err != nil {
+		if err == ErrClosed {
+			return err
+		}
+		return fmt.Errorf("zmtp: dealer flush to %s: %w", d.address, err)
 	}
 	err := waitFlushed(ctx, ch, d.done)
 	if err == nil {

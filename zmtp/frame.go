@@ -26,6 +26,52 @@ type frameReader struct {
 	r        *bufio.Reader
 	slab     []byte
 	slabSize int // size of the last slab
+	// lowat, when set, sets the connection's receive low-water mark
+	// (SO_RCVLOWAT): readFull has the kernel wake the reader only once
+	// much of a large body has arrived, not for every segment.
+	lowat func(n int)
+}
+
+const (
+	// lowatMin is the smallest body readFull reads with a raised
+	// low-water mark.
+	lowatMin = 256 << 10
+	// lowatMax caps the low-water mark.
+	lowatMax = 512 << 10
+)
+
+// readFull reads len(b) octets into b. For a body of lowatMin octets or
+// more, when fr.lowat is set, the receive low-water mark is raised so that
+// a wait for the socket ends once min(what the body still needs, lowatMax)
+// octets have arrived: fewer wake-ups and larger reads. It never exceeds
+// what the body still needs from the socket (a peer that sends the body
+// and then nothing must not leave the reader waiting), and it is set back
+// to 1 before readFull returns.
+func (fr *frameReader) readFull(b []byte) error {
+	if fr.lowat == nil || len(b) < lowatMin {
+		_, err := io.ReadFull(fr.r, b)
+		return err
+	}
+	set := 0 // the mark set; 0 = the default (1)
+	defer func() {
+		if set > 1 {
+			fr.lowat(1)
+		}
+	}()
+	for off := 0; off < len(b); {
+		if need := len(b) - off - fr.r.Buffered(); need > 0 {
+			if want := min(need, lowatMax); set == 0 && want > 1 || want < set {
+				fr.lowat(want)
+				set = want
+			}
+		}
+		n, err := fr.r.Read(b[off:])
+		off += n
+		if err != nil && off < len(b) {
+			return unexpected(err)
+		}
+	}
+	return nil
 }
 
 // readHeader reads a frame's flags and size.
@@ -111,7 +157,7 @@ func (fr *frameReader) readFramePooled(limit int64, pool *bufPool, scratch *[]by
 		} else {
 			b, pb = pool.getMsg(int(size))
 		}
-		if _, err := io.ReadFull(fr.r, b); err != nil {
+		if err := fr.readFull(b); err != nil {
 			if pb != nil {
 				pool.put(pb)
 			}
@@ -146,7 +192,7 @@ func (fr *frameReader) readBody(size int64) ([]byte, error) {
 	}
 	if size <= chunk {
 		b := make([]byte, size)
-		if _, err := io.ReadFull(fr.r, b); err != nil {
+		if err := fr.readFull(b); err != nil {
 			return nil, unexpected(err)
 		}
 		return b, nil
@@ -170,11 +216,10 @@ func (fr *frameReader) readBody(size int64) ([]byte, error) {
 				n = free
 			}
 		}
-		m, err := io.ReadFull(fr.r, b[len(b):len(b)+int(n)])
-		b = b[:len(b)+m]
-		if err != nil {
+		if err := fr.readFull(b[len(b) : len(b)+int(n)]); err != nil {
 			return nil, unexpected(err)
 		}
+		b = b[:len(b)+int(n)]
 	}
 	return b, nil
 }

@@ -36,7 +36,7 @@ type Router struct {
 
 type routerConn struct {
 	*conn
-	sendq chan outMsg
+	sendq *sendQueue
 }
 
 // ListenRouter binds now and serves in the background.
@@ -120,7 +120,7 @@ func (r *Router) serve(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	rc := &routerConn{conn: c, sendq: make(chan outMsg, r.opts.SendHWM)}
+	rc := &routerConn{conn: c, sendq: newSendQueue(r.opts.SendHWM)}
 	if !r.register(rc) {
 		c.close()
 		c.release()
@@ -239,12 +239,10 @@ func (r *Router) Send(identity []byte, frames ...[]byte) error {
 		return fmt.Errorf("zmtp: router send to %x: connection closed: %w", identity, ErrUnknownPeer)
 	default:
 	}
-	select {
-	case rc.sendq <- outMsg{frames: frames}:
-		return nil
-	default:
+	if !rc.sendq.push(outMsg{frames: frames}) {
 		return fmt.Errorf("zmtp: router send to %x: %w", identity, ErrPeerNotResponding)
 	}
+	return nil
 }
 
 // lookup returns the connection with the given identity.
@@ -273,12 +271,8 @@ func (r *Router) Flush(ctx context.Context, identity []byte) error {
 		return err
 	}
 	ch := make(chan error, 1)
-	select {
-	case rc.sendq <- outMsg{flushed: ch}:
-	case <-rc.wdone:
-		return fmt.Errorf("zmtp: router flush to %x: %w", identity, ErrDisconnected)
-	case <-ctx.Done():
-		return fmt.Errorf("zmtp: router flush to %x: %w", identity, ctx.Err())
+	if err := rc.sendq.pushWait(ctx, outMsg{flushed: ch}, rc.wdone, ErrDisconnected); err != nil {
+		return fmt.Errorf("zmtp: router flush to %x: %w", identity, err)
 	}
 	if err := waitFlushed(ctx, ch, rc.wdone); err != nil {
 		return fmt.Errorf("zmtp: router flush to %x: %w", identity, err)

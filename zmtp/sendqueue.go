@@ -1,0 +1,187 @@
+package zmtp
+
+import (
+	"context"
+	"sync"
+)
+
+const (
+	// queueMinCap is the smallest ring a send queue allocates, at its
+	// first message; it doubles as messages wait, up to what SendHWM
+	// needs.
+	queueMinCap = 16
+	// takeMax bounds the messages the writer takes from its queue at
+	// once (one lock for up to takeMax messages).
+	takeMax = 64
+)
+
+// sendQueue is the send queue of a Dealer or of one Router connection:
+// at most hwm entries (messages and Flush markers) wait in it. Its ring
+// grows on demand, from nothing to what the waiting entries need, and
+// shrinks back when the queue empties while it held less than a quarter
+// of its ring since it last emptied: a socket with a large SendHWM costs
+// what it queues, not its HWM. Senders push from any goroutine; one
+// writer at a time takes (the connection's writer goroutine).
+type sendQueue struct {
+	hwm  int
+	wake chan struct{} // one token when entries arrive and the writer waits
+
+	mu      sync.Mutex
+	buf     []outMsg // ring; len is a power of two or 0
+	head, n int
+	peak    int           // the most entries held since the queue last emptied
+	waiting bool          // the writer found the queue empty and waits on wake
+	room    chan struct{} // closed when entries are taken, made by a sender that waits for room
+}
+
+func newSendQueue(hwm int) *sendQueue {
+	return &sendQueue{hwm: hwm, wake: make(chan struct{}, 1)}
+}
+
+// push queues m if fewer than hwm entries wait and reports whether it
+// did.
+func (q *sendQueue) push(m outMsg) bool {
+	q.mu.Lock()
+	if q.n >= q.hwm {
+		q.mu.Unlock()
+		return false
+	}
+	q.put(m)
+	w := q.waiting
+	q.waiting = false
+	q.mu.Unlock()
+	if w {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// pushWait queues m, waiting while the queue is full. It returns
+// ctx.Err() when ctx ends first and errStop when stop is closed first;
+// either way m is not queued.
+func (q *sendQueue) pushWait(ctx context.Context, m outMsg, stop <-chan struct{}, errStop error) error {
+	for {
+		q.mu.Lock()
+		if q.n < q.hwm {
+			q.put(m)
+			w := q.waiting
+			q.waiting = false
+			q.mu.Unlock()
+			if w {
+				select {
+				case q.wake <- struct{}{}:
+				default:
+				}
+			}
+			return nil
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-stop:
+			return errStop
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// put appends m to the ring, growing it as needed (mu held).
+func (q *sendQueue) put(m outMsg) {
+	if q.n == len(q.buf) {
+		q.resize(max(2*len(q.buf), queueMinCap))
+	}
+	q.buf[(q.head+q.n)&(len(q.buf)-1)] = m
+	q.n++
+	q.peak = max(q.peak, q.n)
+}
+
+// resize moves the entries into a new ring of size c (a power of two,
+// at least q.n) (mu held).
+func (q *sendQueue) resize(c int) {
+	nb := make([]outMsg, c)
+	if q.n > 0 {
+		k := copy(nb, q.buf[q.head:min(q.head+q.n, len(q.buf))])
+		copy(nb[k:q.n], q.buf)
+	}
+	q.buf, q.head = nb, 0
+}
+
+// take moves up to len(dst) entries, the oldest first, into dst and
+// returns how many. When it finds the queue empty it returns 0 and the
+// writer must wait on wake before taking again.
+func (q *sendQueue) take(dst []outMsg) int {
+	q.mu.Lock()
+	k := 0
+	for k < len(dst) && q.n > 0 {
+		i := q.head
+		dst[k] = q.buf[i]
+		q.buf[i] = outMsg{} // the ring keeps no reference to a taken message
+		q.head = (i + 1) & (len(q.buf) - 1)
+		q.n--
+		k++
+	}
+	switch {
+	case q.n > 0:
+	case k == 0:
+		q.waiting = true
+	default:
+		// This take emptied the queue. The ring shrinks by half, down
+		// to queueMinCap, each time the queue empties after holding
+		// less than a quarter of it; a steady stream keeps its ring.
+		q.head = 0
+		if len(q.buf) > queueMinCap && q.peak < len(q.buf)/4 {
+			q.buf = make([]outMsg, len(q.buf)/2)
+		}
+		q.peak = 0
+	}
+	if k > 0 && q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
+	return k
+}
+
+// unget puts entries the writer took and did not write back at the front
+// of the queue, in their order (its connection ended): the next
+// connection writes them, as it writes what was never taken. The queue
+// may then hold more than hwm entries for a while.
+func (q *sendQueue) unget(ms []outMsg) {
+	if len(ms) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for q.n+len(ms) > len(q.buf) {
+		q.resize(max(2*len(q.buf), queueMinCap))
+	}
+	for i := len(ms) - 1; i >= 0; i-- {
+		q.head = (q.head - 1) & (len(q.buf) - 1)
+		q.buf[q.head] = ms[i]
+		q.n++
+	}
+	q.peak = max(q.peak, q.n)
+	w := q.waiting
+	q.waiting = false
+	q.mu.Unlock()
+	if w {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// size returns the number of entries waiting (tests).
+func (q *sendQueue) size() (n, ring int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n, len(q.buf)
+}
