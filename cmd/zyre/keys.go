@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -553,6 +555,16 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return withHint(err, `run "zyre keys init" to make a first identity`)
 	}
+	// A node that runs this identity (the agent, a one-shot command) would
+	// go on with the old key while the store holds the new one: refuse
+	// before the passphrase, and hold the lock so that none starts meanwhile.
+	unlock, err := lockNode(st.Home(), nodeHolder{Command: "zyre keys rotate"}, false)
+	if err != nil {
+		return rotateBusy(st.Home(), prev, err)
+	}
+	if unlock != nil {
+		defer unlock()
+	}
 	// Check the passphrase (up to three tries on a terminal) before
 	// changing anything; Rotate opens the file again with the same Unlock.
 	old, u, err := k.load(ctx, env, st)
@@ -593,7 +605,34 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) error {
 		printPublic(env.stdout, &id.PublicIdentity, prot)
 	}
 	fmt.Fprintln(env.stderr, `zyre: this device is a new peer now: pair it again ("zyre pair" on a trusted device, "zyre pair TOKEN" here); peers know it only after that`)
+	old8 := shortID(prev.UUID)
+	fmt.Fprintf(env.stderr, "zyre: the old key (uuid %s) is still trusted by the devices paired with it: on one of them run \"zyre trust revoke %s --reason rotated\" (the others honour its signed revocation)\n", old8, old8)
 	return err
+}
+
+// rotateBusy is the refusal of a rotation while a node runs the identity
+// prev of home; err is lockNode's (which names the holder in its own
+// words for the other commands).
+func rotateBusy(home string, prev *keystore.PublicIdentity, err error) error {
+	b, rerr := readCapped(filepath.Join(home, nodeLockName), 4096)
+	var h nodeHolder
+	if rerr != nil || json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+		return err
+	}
+	ident := fmt.Sprintf("%s %s", safe(prev.Name), shortID(prev.UUID))
+	who := fmt.Sprintf("%q (pid %d)", safe(h.Command), h.PID)
+	if h.Command == "zyre agent" {
+		who = fmt.Sprintf("the agent (pid %d)", h.PID)
+		if h.Socket != "" {
+			who = fmt.Sprintf("the agent at %s (pid %d)", safe(h.Socket), h.PID)
+		}
+	}
+	what := "stop it first"
+	if h.Command == "zyre agent" {
+		what = "stop the agent first"
+	}
+	return withHint(fmt.Errorf("%s runs this identity (%s): a rotation now would leave it running the old key", who, ident),
+		fmt.Sprintf(`%s (Ctrl-C or kill %d), then run "zyre keys rotate" again`, what, h.PID))
 }
 
 // readCapped reads a file of at most max octets.
