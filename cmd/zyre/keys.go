@@ -177,11 +177,54 @@ func ageIdentities(path string) ([]age.Identity, error) {
 		return nil, fmt.Errorf("age identity: %w", err)
 	}
 	defer f.Close()
+	if err := privateFile(f, path, "age identity"); err != nil {
+		return nil, err
+	}
 	ids, err := age.ParseIdentities(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("age identity %s: %w", path, err)
 	}
 	return ids, nil
+}
+
+// privateFile refuses a secret file (what: "passphrase file") that group
+// or others can read or write, as ssh refuses a private key file with open
+// permissions: the secret may have leaked already, and the user should
+// know. Only regular files are checked (a pipe, as from <(pass show x),
+// has no such mode).
+func privateFile(f *os.File, path, what string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return secretFileRefused(&secretFileError{what: what, path: path, perm: perm})
+	}
+	return nil
+}
+
+// secretFileError is privateFile's refusal.
+type secretFileError struct {
+	what, path string
+	perm       os.FileMode
+}
+
+func (e *secretFileError) Error() string {
+	return fmt.Sprintf("%s %s has mode %04o: group or others can read it, so it is refused", e.what, e.path, e.perm)
+}
+
+// secretFileRefused returns err, or the secretFileError in its chain with
+// its hint alone: the keystore's layers ("identity.key: keystore: failed
+// to get the passphrase: ...") say nothing more about it.
+func secretFileRefused(err error) error {
+	var se *secretFileError
+	if !errors.As(err, &se) {
+		return err
+	}
+	return withHint(se, "chmod 600 "+se.path)
 }
 
 // readPassphraseFile returns the first line of a file, without its line end.
@@ -191,6 +234,9 @@ func readPassphraseFile(path string) (string, error) {
 		return "", fmt.Errorf("passphrase file: %w", err)
 	}
 	defer f.Close()
+	if err := privateFile(f, path, "passphrase file"); err != nil {
+		return "", err
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return "", fmt.Errorf("passphrase file %s: %w", path, err)
@@ -287,7 +333,7 @@ func (k *keysFlags) load(ctx context.Context, env *cliEnv, st *keystore.Store) (
 			return id, u, nil
 		}
 		if !errors.Is(err, keystore.ErrWrongPassphrase) || i+1 >= tries {
-			return nil, u, err
+			return nil, u, secretFileRefused(err)
 		}
 		fmt.Fprintln(env.stderr, "zyre: wrong passphrase, try again")
 	}
