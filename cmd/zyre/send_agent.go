@@ -67,7 +67,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 			return withHint(err, untrustedHint(trust.StateTOFU))
 		}
 		if strings.Contains(err.Error(), "peer \"") {
-			return withHint(err, `see "zyre trust list"; pair with a new device first ("zyre pair")`)
+			return withHint(err, peerHint(err))
 		}
 		return err
 	}
