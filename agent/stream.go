@@ -710,7 +710,18 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// frames are read once it has.)
 	peeked := make(chan error, 1)
 	go func() { _, err := rd.Peek(1); peeked <- err }()
+	noticed := false
 	for len(g.Members()) < req.Members {
+		// Nobody in the group (a mistyped name, usually): said once
+		// the node has met its network, and the wait goes on.
+		if !noticed && time.Since(s.started) >= Discovery {
+			noticed = true
+			if text, ok := AbsentNotice(n, req.Group, wait); ok {
+				if err := sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: text}); err != nil {
+					return none, err
+				}
+			}
+		}
 		select {
 		case <-tick.C:
 		case err := <-peeked:
@@ -719,8 +730,10 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 			}
 			return none, fmt.Errorf("stream: the client, while waiting for members: %w", err)
 		case <-wctx.Done():
-			return none, fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
-				len(g.Members()), req.Members, req.Group, wctx.Err())
+			if ctx.Err() != nil {
+				return none, ctx.Err()
+			}
+			return none, MembersError(n, req.Group, len(g.Members()), req.Members, wait)
 		}
 	}
 	// The receivers whose acknowledgements we wait for: the members

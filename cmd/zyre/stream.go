@@ -455,7 +455,7 @@ func (s *streamNode) close() {
 func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) error {
 	wctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
-	if err := waitMembers(wctx, s.g, f.members); err != nil {
+	if err := s.waitMembers(ctx, wctx, f); err != nil {
 		return err
 	}
 	// The receivers whose acknowledgements we wait for: the members
@@ -589,16 +589,28 @@ func reportRemoved(w io.Writer, group string, r client.StreamReceiver) {
 	fmt.Fprintf(w, "zyre: removed %s %s from the private group %q: %s\n", safe(r.Name), peerShort(r.Peer), group, terminalText(r.Removed))
 }
 
-// waitMembers waits until n trusted members hold our key.
-func waitMembers(ctx context.Context, g *zyregroup.Group, n int) error {
+// waitMembers waits until f.members trusted members hold our key, for
+// as long as wctx lasts (--wait); nobody in the group (a mistyped name,
+// usually) is said once discovery had its first seconds.
+func (s *streamNode) waitMembers(ctx, wctx context.Context, f *streamFlags) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for len(g.Members()) < n {
+	start := time.Now()
+	noticed := false
+	for len(s.g.Members()) < f.members {
+		if !noticed && time.Since(start) >= agent.Discovery {
+			noticed = true
+			if text, ok := agent.AbsentNotice(s.n, s.group, f.wait); ok {
+				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(text))
+			}
+		}
 		select {
 		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
-				len(g.Members()), n, g.Name(), ctx.Err())
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return agent.MembersError(s.n, s.group, len(s.g.Members()), f.members, f.wait)
 		}
 	}
 	return nil

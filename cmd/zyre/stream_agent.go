@@ -30,7 +30,9 @@ func streamAgent(ctx context.Context, env *cliEnv, c *client.Client, f *streamFl
 }
 
 func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *streamFlags, info client.Info, req client.StreamRequest, limit int64) error {
-	ss, m, err := c.StreamSend(ctx, req)
+	ss, m, err := c.StreamSendNotify(ctx, req, func(m client.StreamMsg) {
+		fmt.Fprintln(env.stderr, "zyre: "+terminalText(m.Text))
+	})
 	if err != nil {
 		return err
 	}
