@@ -491,7 +491,11 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// the wait for the acknowledgements has ended.
 	var res client.StreamMsg
 	ended := false
+	interrupted := false // Ctrl-C mid-stream: one line, no summary
 	defer func() {
+		if interrupted {
+			return
+		}
 		live := ""
 		if f.live {
 			live = " (live)"
@@ -521,6 +525,10 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		// No Close: it would mark the end of the stream, and receivers
 		// would take what they got for all of it. Leaving the group
 		// (s.close) cuts the stream for them instead.
+		if ctx.Err() != nil {
+			interrupted = true
+			return interruptedStream(p.total)
+		}
 		var we writeError
 		if errors.As(err, &we) {
 			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
@@ -541,6 +549,12 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// seen.)
 	res, err = agent.AwaitAcks(ctx, roster, s.acks, f.live, f.members, f.wait, func(removed []client.StreamReceiver) { report(removed) })
 	return err
+}
+
+// interruptedStream is the one line of a stream sender interrupted
+// (Ctrl-C) after total octets, before the end: nothing was "sent".
+func interruptedStream(total int64) error {
+	return fmt.Errorf("interrupted after %s: receivers see the stream cut", sizeText(float64(total)))
 }
 
 // ackText is the end of a sender's summary: who acknowledged the end and,

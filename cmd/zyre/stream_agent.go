@@ -51,7 +51,11 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	p := newProgress(env, "sending", size, f.progress)
 	res := client.StreamMsg{SentTo: m.Members}
 	ended := false
+	interrupted := false // Ctrl-C mid-stream: one line, no summary
 	defer func() {
+		if interrupted {
+			return
+		}
 		live := ""
 		if f.live {
 			live = " (live)"
@@ -70,6 +74,10 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	p.done()
 	if err != nil {
 		ss.Abort()
+		if ctx.Err() != nil {
+			interrupted = true
+			return interruptedStream(p.total)
+		}
 		var we writeError
 		if errors.As(err, &we) {
 			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
