@@ -275,23 +275,31 @@ func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bo
 	if !ok {
 		return "", errors.New("no passphrase: stdin is not a terminal; use --passphrase-file, ZYRE_PASSPHRASE_FILE, --age-identity or --insecure-plaintext")
 	}
-	p, err := readSecret(fd, env.stderr, prompt)
-	if err != nil {
-		return "", err
-	}
-	if len(p) == 0 {
-		return "", errors.New("empty passphrase")
-	}
-	if confirm {
+	// A new passphrase whose repeat does not match is asked again, up to
+	// passphraseTries times, as a wrong one is when unlocking.
+	for try := 1; ; try++ {
+		p, err := readSecret(fd, env.stderr, prompt)
+		if err != nil {
+			return "", err
+		}
+		if len(p) == 0 {
+			return "", errors.New("empty passphrase")
+		}
+		if !confirm {
+			return string(p), nil
+		}
 		q, err := readSecret(fd, env.stderr, "repeat the passphrase")
 		if err != nil {
 			return "", err
 		}
-		if !bytes.Equal(p, q) {
+		if bytes.Equal(p, q) {
+			return string(p), nil
+		}
+		if try >= passphraseTries {
 			return "", errors.New("the passphrases do not match")
 		}
+		fmt.Fprintln(env.stderr, "zyre: the passphrases do not match, try again")
 	}
-	return string(p), nil
 }
 
 // unlock says how to open the secret file: with the age identity if given,
