@@ -116,6 +116,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -237,6 +238,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	if len(pos) > 0 && pos[0] == "auto-accept" {
 		home := f.home
 		if home == "" && !f.agent.noAgent {

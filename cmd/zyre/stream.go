@@ -159,6 +159,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	maxArgs, want := 1, "GROUP"
 	if mode == "send" {
 		maxArgs, want = 2, "GROUP [FILE]"
