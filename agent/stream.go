@@ -201,9 +201,13 @@ func (e *NotStreamingError) Error() string {
 func (e *NotStreamingError) Unwrap() error { return e.Err }
 
 // Text is the error for a user: nothing streamed, who is there, what to
-// do; name names a peer.
-func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
+// do; name names a peer. A wait that timed out (Err is the deadline) is
+// said as such, with wait (--wait), not as "context deadline exceeded".
+func (e *NotStreamingError) Text(name func(uuid.UUID) string, wait time.Duration) string {
 	if len(e.Senders) == 0 {
+		if errors.Is(e.Err, context.DeadlineExceeded) {
+			return fmt.Sprintf("no trusted sender in %q within %v (--wait): nobody there gives this device its key (is the sender trusted? see zyre trust, --trust)", e.Group, wait)
+		}
 		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
 	}
 	names := make([]string, len(e.Senders))
@@ -214,9 +218,13 @@ func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
 		}
 		names[i] = n + " " + p.String()[:8]
 	}
+	why := ": " + e.Err.Error()
+	if errors.Is(e.Err, context.DeadlineExceeded) {
+		why = fmt.Sprintf(" (waited %v, --wait)", wait)
+	}
 	return fmt.Sprintf("nothing is being streamed in %q: %s there stream(s) nothing (a private chat?); "+
-		"a stream that ended before this receiver started is gone: start the receiver first, then the sender: %v",
-		e.Group, strings.Join(names, ", "), e.Err)
+		"a stream that ended before this receiver started is gone: start the receiver first, then the sender%s",
+		e.Group, strings.Join(names, ", "), why)
 }
 
 // StreamTapQueue is a stream's queue of node events (a full one drops and
@@ -944,7 +952,7 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	var ns *NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
+		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName, wait))
 	case err != nil && req.PeerName != "":
 		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
 	case err != nil:

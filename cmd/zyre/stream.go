@@ -651,7 +651,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	var ns *agent.NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
+		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName, f.wait)))
 	case err != nil && f.peerName != "":
 		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
 	case err != nil:
