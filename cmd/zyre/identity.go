@@ -83,6 +83,10 @@ func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string, e
 		}
 		return nil, home, withHint(fmt.Errorf("%w in %s", err, home), hint)
 	}
+	var se *secretFileError
+	if errors.As(err, &se) {
+		return nil, home, err // it names the file and the fix
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), home) {
 			// The keystore names its file: the path once.
