@@ -1055,7 +1055,8 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 					name, sender.String()[:8])
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", name, total, err)
+				// Said in words: "unexpected EOF" adds nothing for a user.
+				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets (the stream was cut)", name, total)
 			}
 			return none, fmt.Errorf("stream: %w", err)
 		}

@@ -782,7 +782,8 @@ read:
 					safe(senderName), uuidText(sender))
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets: %w", safe(senderName), uuidText(sender), total, err)
+				// Said in words: "unexpected EOF" adds nothing for a user.
+				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets (the stream was cut)", safe(senderName), uuidText(sender), total)
 			}
 			return fmt.Errorf("stream: %w", err)
 		}

@@ -45,7 +45,8 @@ func TestStreamSendInterruptedSaysOneLine(t *testing.T) {
 			if strings.Contains(s.stderr.String(), "sent to") || strings.Contains(s.stderr.String(), "context canceled") {
 				t.Errorf("a summary or a raw error after Ctrl-C:\n%s", s.stderr)
 			}
-			if r := waitStreamCmd(t, "stream recv", recv); r.code != 1 || !strings.Contains(r.stderr.String(), "before the end of its stream") {
+			// the receiver says it in words, not "unexpected EOF"
+			if r := waitStreamCmd(t, "stream recv", recv); r.code != 1 || !strings.Contains(r.stderr.String(), "before the end of its stream") || strings.Contains(r.stderr.String(), "EOF") {
 				t.Errorf("recv exit %d, stderr:\n%s", r.code, r.stderr)
 			}
 		})
