@@ -75,11 +75,13 @@ func TestParseFlagsAnywhere(t *testing.T) {
 }
 
 // TestNotifyLineEscaped: a transfer's news names the peer by the name it
-// chose, which reaches the terminal escaped.
+// chose, which reaches the terminal escaped. Not on a terminal (no bar to
+// leave) it is one line, without a blank one before it.
 func TestNotifyLineEscaped(t *testing.T) {
 	var b strings.Builder
-	notifyLine(&b)("evil\x1b[2J\rzyre: received went away")
-	if want := "\nzyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
+	env := &cliEnv{stderr: &b}
+	notifyLine(env)("evil\x1b[2J\rzyre: received went away")
+	if want := "zyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }

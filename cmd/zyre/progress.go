@@ -46,6 +46,15 @@ func stderrTerminal(env *cliEnv) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// barBreak is what ends a progress bar's line before a notice: a line
+// break on a terminal, where a bar may be drawn, else nothing.
+func barBreak(env *cliEnv) string {
+	if stderrTerminal(env) {
+		return "\n"
+	}
+	return ""
+}
+
 // minLineEvery is the interval of progress lines when stderr is not a
 // terminal (a log, where each line stays), unless --progress says.
 const minLineEvery = 5 * time.Second

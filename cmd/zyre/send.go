@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -171,7 +170,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
 	bar := newTransferBar(env, "sending", total, f.progress)
 	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.libLog(env, n),
-		Notify: notifyLine(env.stderr)})
+		Notify: notifyLine(env)})
 	bar.done()
 	if err != nil {
 		return err
@@ -332,7 +331,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 				bar.set(held, total)
 			}
 		},
-		Notify: notifyLine(env.stderr),
+		Notify: notifyLine(env),
 		Logger: f.libLog(env, n),
 	})
 	if bar != nil {
@@ -377,7 +376,9 @@ func offerFiles(o *transfer.Offer) []client.OfferFile {
 }
 
 // notifyLine prints a transfer's news on a line of its own, escaped: it
-// names the peer by the name the peer chose.
-func notifyLine(w io.Writer) func(string) {
-	return func(msg string) { fmt.Fprintf(w, "\nzyre: %s\n", terminalText(msg)) }
+// names the peer by the name the peer chose. On a terminal it first ends
+// the progress bar's line; elsewhere there is no bar (progress.go).
+func notifyLine(env *cliEnv) func(string) {
+	nl := barBreak(env)
+	return func(msg string) { fmt.Fprintf(env.stderr, "%szyre: %s\n", nl, terminalText(msg)) }
 }

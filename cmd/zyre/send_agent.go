@@ -53,7 +53,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 				bar.set(e.Held, e.Total)
 			}
 		case client.XferNotice:
-			notifyLine(env.stderr)(e.Text)
+			notifyLine(env)(e.Text)
 		}
 	})
 	if bar != nil {
@@ -118,7 +118,7 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 				bar.set(e.Held, e.Total)
 			}
 		case client.XferNotice:
-			notifyLine(env.stderr)(e.Text)
+			notifyLine(env)(e.Text)
 		}
 		return false
 	})

@@ -509,7 +509,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// by the wait for the acknowledgements.
 	report := func(removed []client.StreamReceiver) {
 		for _, r := range removed {
-			fmt.Fprint(s.env.stderr, "\n")
+			fmt.Fprint(s.env.stderr, barBreak(s.env))
 			reportRemoved(s.env.stderr, s.group, r)
 		}
 	}
@@ -730,7 +730,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		// Tell the sender: its data arrived.
 		// A live sender waits for none and may be gone already.
 		if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil && !f.live {
-			fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
+			fmt.Fprintf(s.env.stderr, "%szyre: warning: acknowledgement not sent: %v\n", barBreak(s.env), werr)
 		}
 	}
 read:
@@ -754,10 +754,10 @@ read:
 			// Nothing read yet: the stream began before we joined.
 			late += gap.Bytes
 			if !f.live {
-				fmt.Fprintf(s.env.stderr, "\nzyre: warning: joined the stream late: its first %d octets were sent before\n", gap.Bytes)
+				fmt.Fprintf(s.env.stderr, "%szyre: warning: joined the stream late: its first %d octets were sent before\n", barBreak(s.env), gap.Bytes)
 			}
 		case errors.As(err, &gap):
-			fmt.Fprintf(s.env.stderr, "\nzyre: warning: %v\n", gap)
+			fmt.Fprintf(s.env.stderr, "%szyre: warning: %v\n", barBreak(s.env), gap)
 			lost.Bytes += gap.Bytes
 			lost.Messages += gap.Messages
 		case err == io.EOF:

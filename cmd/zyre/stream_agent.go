@@ -111,10 +111,10 @@ func streamRecvAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 			p = newProgress(env, "receiving", -1, f.progress)
 		case client.StreamLate:
 			if !f.live {
-				fmt.Fprintf(env.stderr, "\nzyre: warning: joined the stream late: its first %d octets were sent before\n", m.Octets)
+				fmt.Fprintf(env.stderr, "%szyre: warning: joined the stream late: its first %d octets were sent before\n", barBreak(env), m.Octets)
 			}
 		case client.StreamGap:
-			fmt.Fprintf(env.stderr, "\nzyre: warning: %s\n", terminalText(m.Text))
+			fmt.Fprintf(env.stderr, "%szyre: warning: %s\n", barBreak(env), terminalText(m.Text))
 		}
 	})
 	if p != nil {
