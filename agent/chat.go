@@ -45,7 +45,7 @@ func (s *Server) serveChat(ctx context.Context, c *net.UnixConn, rd *bufio.Reade
 		return
 	}
 	if err := s.chat(ctx, rd, sc, &req); err != nil {
-		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: err.Error()})
+		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: stoppedText(ctx, err)})
 		return
 	}
 	sc.msg(client.StreamMsg{Kind: client.StreamResult})
@@ -211,6 +211,19 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			return ctx.Err()
 		}
 	}
+}
+
+// ErrStopped is the word of an agent that stops to the clients of its
+// chats and streams: "the agent stopped", not "context canceled".
+var ErrStopped = errors.New("the agent stopped")
+
+// stoppedText is the error text for a client of an op that ended with
+// err: the agent's stopping (ctx, the connection's, ended) in words.
+func stoppedText(ctx context.Context, err error) string {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ErrStopped.Error()
+	}
+	return err.Error()
 }
 
 // ChatEndText is what a private chat says of a member whose stream of

@@ -270,7 +270,7 @@ func (s *Server) serveStream(ctx context.Context, c *net.UnixConn, rd *bufio.Rea
 	if err != nil {
 		// With what is known so far: a send that waited in vain for
 		// acknowledgements names its receivers.
-		res.Kind, res.Error = client.StreamError, err.Error()
+		res.Kind, res.Error = client.StreamError, stoppedText(ctx, err)
 		sc.msg(res)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/zre"
@@ -158,9 +159,10 @@ var errAgentStoppedChat = errors.New("the agent stopped; chat ended")
 // agentGone reports whether err, from reading the agent's socket, is the
 // agent going away (it stopped, or was killed): the end of the
 // connection, said as such rather than "EOF".
+// An agent that stops says so on the way (agent.ErrStopped).
 func agentGone(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) || strings.HasSuffix(err.Error(), agent.ErrStopped.Error())
 }
 
 // privateNoise reports whether an event of the agent is the private
