@@ -179,6 +179,7 @@ type transferBar struct {
 	bar   *progressbar.ProgressBar
 	lines *plainLines // instead of the bar when stderr is not a terminal
 	ended bool
+	held  int64 // the last octets held that set said
 }
 
 func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
@@ -192,6 +193,7 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 
 // set shows held octets of total.
 func (t *transferBar) set(held, total int64) {
+	t.held = held
 	if t.bar != nil {
 		t.bar.Set64(held)
 	}
@@ -207,4 +209,12 @@ func (t *transferBar) done() {
 	t.ended = true
 	t.bar.Exit()
 	fmt.Fprintln(t.env.stderr)
+}
+
+// interruptedSend is the one line of a "zyre send" interrupted (Ctrl-C)
+// with held of total octets at the receiver: a partial transfer that
+// resumes.
+func interruptedSend(held, total int64) error {
+	return fmt.Errorf("interrupted after %s of %s: the receiver keeps what it holds; run the same command again to resume",
+		sizeText(float64(held)), sizeText(float64(total)))
 }

@@ -172,6 +172,9 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.libLog(env, n),
 		Notify: notifyLine(env)})
 	bar.done()
+	if err != nil && ctx.Err() != nil {
+		return interruptedSend(bar.held, total)
+	}
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	}
 	fmt.Fprintf(env.stderr, "zyre: through the agent %s %s: reading and hashing %s\n", safe(info.Name), shortText(info.UUID), strings.Join(paths, ", "))
 	var bar *transferBar
+	var offered int64
 	defer func() {
 		if bar != nil {
 			bar.done()
@@ -48,6 +49,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		case client.XferOffering:
 			fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", e.Count, sizeText(float64(e.Total)), safe(e.Name), peerShort(e.Peer))
 			bar = newTransferBar(env, "sending", e.Total, f.progress)
+			offered = e.Total
 		case client.XferProgress:
 			if bar != nil {
 				bar.set(e.Held, e.Total)
@@ -58,6 +60,9 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	})
 	if bar != nil {
 		bar.done()
+	}
+	if err != nil && ctx.Err() != nil && bar != nil {
+		return interruptedSend(bar.held, offered)
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "is revoked, not trusted for a transfer") {
