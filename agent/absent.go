@@ -66,3 +66,49 @@ func AbsentNotice(n *zre.Node, group string, wait time.Duration) (string, bool) 
 	}
 	return fmt.Sprintf("nobody has joined %q yet (%s); waiting up to %v for a member (--wait)", group, seen, wait), true
 }
+
+// NearGroup is, when nobody has joined group, a group seen whose name is
+// at most two edits from it ("famly", "family"): a typo, said at once by
+// a stream sender rather than after its whole wait. A group nobody has
+// joined yet with a name of its own is still waited for.
+func NearGroup(n *zre.Node, group string) (string, bool) {
+	if len(n.PeersByGroup(group)) > 0 || len([]rune(group)) < 3 {
+		return "", false
+	}
+	for _, g := range n.PeerGroups() {
+		if g != trust.Group && g != group && editDistance(g, group) <= 2 {
+			return g, true
+		}
+	}
+	return "", false
+}
+
+// NearGroupError is the error of a stream sender whose group is a typo of
+// near, a group seen.
+func NearGroupError(n *zre.Node, group, near string) error {
+	seen, _ := GroupAbsent(n, group)
+	return fmt.Errorf("stream: nobody has joined %q (%s): did you mean %q?", group, seen, near)
+}
+
+// editDistance is the Levenshtein distance of a and b, in runes (names of
+// at most 255 octets: small).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

@@ -724,6 +724,9 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 		// the node has met its network, and the wait goes on.
 		if !noticed && time.Since(s.started) >= Discovery {
 			noticed = true
+			if near, ok := NearGroup(n, req.Group); ok {
+				return none, NearGroupError(n, req.Group, near)
+			}
 			if text, ok := AbsentNotice(n, req.Group, wait); ok {
 				if err := sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: text}); err != nil {
 					return none, err

@@ -615,6 +615,9 @@ func (s *streamNode) waitMembers(ctx, wctx context.Context, f *streamFlags) erro
 	for len(s.g.Members()) < f.members {
 		if !noticed && time.Since(start) >= agent.Discovery {
 			noticed = true
+			if near, ok := agent.NearGroup(s.n, s.group); ok {
+				return agent.NearGroupError(s.n, s.group, near)
+			}
 			if text, ok := agent.AbsentNotice(s.n, s.group, f.wait); ok {
 				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(text))
 			}
