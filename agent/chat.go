@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,7 @@ func (s *Server) serveChat(ctx context.Context, c *net.UnixConn, rd *bufio.Reade
 		return
 	}
 	if err := s.chat(ctx, rd, sc, &req); err != nil {
-		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: err.Error()})
+		sc.msg(client.StreamMsg{Kind: client.StreamError, Error: stoppedText(ctx, err)})
 		return
 	}
 	sc.msg(client.StreamMsg{Kind: client.StreamResult})
@@ -105,6 +106,16 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 	}()
 	lines := make(chan chatLine, 64)
 	readers := map[uuid.UUID]bool{}
+	// The names of the members read, kept: one that left (its cut
+	// stream said after its EXIT) is named still.
+	names := map[uuid.UUID]string{}
+	name := func(p uuid.UUID) string {
+		if nm := n.PeerName(p); nm != "" {
+			names[p] = nm
+			return nm
+		}
+		return names[p]
+	}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
@@ -130,7 +141,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				readers[m.peer] = false // its stream ended: not opened again
 				g.readers.Delete(m.peer)
 				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.peer.String(), Name: n.PeerName(m.peer), Text: m.end.Error()})
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.peer.String(), Name: name(m.peer), Text: ChatEndText(m.end)})
 				}
 				continue
 			}
@@ -153,6 +164,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			for _, p := range g.Senders() {
 				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
 					readers[p] = true
+					name(p)
 					g.readers.Store(p, new(atomic.Int64))
 					go chatRead(ctx, g, p, lines)
 				}
@@ -179,7 +191,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 						removed = err
 						break
 					}
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: n.PeerName(p), Text: err.Error()})
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: name(p), Text: err.Error()})
 				}
 			}
 			g.readers.Range(func(k, v any) bool {
@@ -199,6 +211,30 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			return ctx.Err()
 		}
 	}
+}
+
+// ErrStopped is the word of an agent that stops to the clients of its
+// chats and streams: "the agent stopped", not "context canceled".
+var ErrStopped = errors.New("the agent stopped")
+
+// stoppedText is the error text for a client of an op that ended with
+// err: the agent's stopping (ctx, the connection's, ended) in words.
+func stoppedText(ctx context.Context, err error) string {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return ErrStopped.Error()
+	}
+	return err.Error()
+}
+
+// ChatEndText is what a private chat says of a member whose stream of
+// lines ended with err (not zyregroup.ErrClosed): a stream cut before its
+// end (io.ErrUnexpectedEOF: the member stopped, or was cut off) in words,
+// not "unexpected EOF".
+func ChatEndText(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "left or stopped in the middle of the chat (its lines were cut)"
+	}
+	return err.Error()
 }
 
 // chatRead sends peer's lines to lines until its stream ends or ctx does.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/zre"
 )
 
 // waitSending waits until the agent runs want sends, for at most d.
@@ -45,6 +47,14 @@ func TestSendClientGoneWhileHashing(t *testing.T) {
 		t.Skipf("no sparse file of 1 TiB here: %v", err)
 	}
 	f.Close()
+	// The peer is found before the files are hashed: a known tablet.
+	tab, _, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.st.MarkVerified(context.Background(), tab, zre.UUIDFromKey(tab), "tablet", "test", nil); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

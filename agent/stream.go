@@ -197,9 +197,13 @@ func (e *NotStreamingError) Error() string {
 func (e *NotStreamingError) Unwrap() error { return e.Err }
 
 // Text is the error for a user: nothing streamed, who is there, what to
-// do; name names a peer.
-func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
+// do; name names a peer. A wait that timed out (Err is the deadline) is
+// said as such, with wait (--wait), not as "context deadline exceeded".
+func (e *NotStreamingError) Text(name func(uuid.UUID) string, wait time.Duration) string {
 	if len(e.Senders) == 0 {
+		if errors.Is(e.Err, context.DeadlineExceeded) {
+			return fmt.Sprintf("no trusted sender in %q within %v (--wait): nobody there gives this device its key (is the sender trusted? see zyre trust, --trust)", e.Group, wait)
+		}
 		return fmt.Sprintf("no trusted sender in %q: nobody there gives this device its key (is the sender trusted? see zyre trust, --trust): %v", e.Group, e.Err)
 	}
 	names := make([]string, len(e.Senders))
@@ -210,9 +214,13 @@ func (e *NotStreamingError) Text(name func(uuid.UUID) string) string {
 		}
 		names[i] = n + " " + p.String()[:8]
 	}
+	why := ": " + e.Err.Error()
+	if errors.Is(e.Err, context.DeadlineExceeded) {
+		why = fmt.Sprintf(" (waited %v, --wait)", wait)
+	}
 	return fmt.Sprintf("nothing is being streamed in %q: %s there stream(s) nothing (a private chat?); "+
-		"a stream that ended before this receiver started is gone: start the receiver first, then the sender: %v",
-		e.Group, strings.Join(names, ", "), e.Err)
+		"a stream that ended before this receiver started is gone: start the receiver first, then the sender%s",
+		e.Group, strings.Join(names, ", "), why)
 }
 
 // StreamTapQueue is a stream's queue of node events (a full one drops and
@@ -258,7 +266,7 @@ func (s *Server) serveStream(ctx context.Context, c *net.UnixConn, rd *bufio.Rea
 	if err != nil {
 		// With what is known so far: a send that waited in vain for
 		// acknowledgements names its receivers.
-		res.Kind, res.Error = client.StreamError, err.Error()
+		res.Kind, res.Error = client.StreamError, stoppedText(ctx, err)
 		sc.msg(res)
 		return
 	}
@@ -706,7 +714,21 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 	// frames are read once it has.)
 	peeked := make(chan error, 1)
 	go func() { _, err := rd.Peek(1); peeked <- err }()
+	noticed := false
 	for len(g.Members()) < req.Members {
+		// Nobody in the group (a mistyped name, usually): said once
+		// the node has met its network, and the wait goes on.
+		if !noticed && time.Since(s.started) >= Discovery {
+			noticed = true
+			if near, ok := NearGroup(n, req.Group); ok {
+				return none, NearGroupError(n, req.Group, near)
+			}
+			if text, ok := AbsentNotice(n, req.Group, wait); ok {
+				if err := sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: text}); err != nil {
+					return none, err
+				}
+			}
+		}
 		select {
 		case <-tick.C:
 		case err := <-peeked:
@@ -715,8 +737,10 @@ func (s *Server) streamSend(ctx context.Context, rd *bufio.Reader, sc *streamCon
 			}
 			return none, fmt.Errorf("stream: the client, while waiting for members: %w", err)
 		case <-wctx.Done():
-			return none, fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
-				len(g.Members()), req.Members, req.Group, wctx.Err())
+			if ctx.Err() != nil {
+				return none, ctx.Err()
+			}
+			return none, MembersError(n, req.Group, len(g.Members()), req.Members, wait)
 		}
 	}
 	// The receivers whose acknowledgements we wait for: the members
@@ -927,7 +951,7 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 	var ns *NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName))
+		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName, wait))
 	case err != nil && req.PeerName != "":
 		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
 	case err != nil:
@@ -1030,7 +1054,8 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 					name, sender.String()[:8])
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets: %w", name, total, err)
+				// Said in words: "unexpected EOF" adds nothing for a user.
+				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets (the stream was cut)", name, total)
 			}
 			return none, fmt.Errorf("stream: %w", err)
 		}

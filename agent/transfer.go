@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -325,13 +326,13 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 		}
 	}
 	pw := wait(req.WaitMS)
-	src, err := transfer.PrepareContext(ctx, req.Paths)
-	if err != nil {
-		return nil, err
+	for _, p := range req.Paths { // a missing file first, as ever
+		if _, err := os.Lstat(p); err != nil {
+			return nil, err
+		}
 	}
-	for _, p := range src.Skipped {
-		x.event(client.TransferEvent{Kind: client.XferSkipped, Text: p})
-	}
+	// Who first: a mistyped or ambiguous PEER is said before a big file
+	// is read and hashed.
 	rec, err := s.findPeer(ctx, t, req.Peer, tofu, pw)
 	if err != nil {
 		return nil, fmt.Errorf("peer %q: %w", req.Peer, err)
@@ -339,6 +340,13 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 	peer := rec.UUID
 	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && !tofu {
 		return nil, fmt.Errorf("%s (%s) is %s, not trusted for a transfer", rec.Name, peer.String()[:8], st)
+	}
+	src, err := transfer.PrepareContext(ctx, req.Paths)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range src.Skipped {
+		x.event(client.TransferEvent{Kind: client.XferSkipped, Text: p})
 	}
 	x.event(client.TransferEvent{Kind: client.XferWaiting, Peer: peer.String(), Name: rec.Name, Total: pw.Milliseconds()})
 	if err := transfer.WaitPeer(ctx, t, peer, pw); err != nil {
@@ -365,15 +373,15 @@ func offerFiles(o *transfer.Offer) []client.OfferFile {
 	return fs
 }
 
-// findPeer finds who in the trust store; with tofu, a peer not met yet is
-// looked for again for up to wait.
+// findPeer finds who among the peers a transfer may go to (FindTarget);
+// with tofu, a peer not met yet is looked for again for up to wait.
 func (s *Server) findPeer(ctx context.Context, t *tap, who string, tofu bool, wait time.Duration) (trust.Record, error) {
-	rec, err := s.cfg.Trust.FindUsable(who, usable(tofu))
+	rec, err := FindTarget(s.cfg.Trust, who, tofu)
 	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
 		return rec, err
 	}
 	transfer.Poll(ctx, t, 100*time.Millisecond, wait, func() bool {
-		rec, err = s.cfg.Trust.FindUsable(who, usable(tofu))
+		rec, err = FindTarget(s.cfg.Trust, who, tofu)
 		return err == nil || !errors.Is(err, trust.ErrNotFound)
 	})
 	return rec, err
@@ -382,10 +390,6 @@ func (s *Server) findPeer(ctx context.Context, t *tap, who string, tofu bool, wa
 // usable says which records a name may resolve to for a transfer (a
 // name shared with revoked or untrusted records names the one that can
 // take part): not revoked, and trusted unless tofu peers are allowed.
-func usable(tofu bool) func(*trust.Record) bool {
-	return func(r *trust.Record) bool { return r.State != trust.StateRevoked && (tofu || r.Trusted()) }
-}
-
 func (s *Server) serveReceive(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
 	var req client.ReceiveRequest
 	if err := json.Unmarshal(line, &req); err != nil {
@@ -407,7 +411,7 @@ func (s *Server) receive(ctx context.Context, x *xferConn, t *tap, req *client.R
 	}
 	var only uuid.UUID
 	if req.From != "" {
-		rec, err := s.cfg.Trust.FindUsable(req.From, usable(tofu))
+		rec, err := FindTarget(s.cfg.Trust, req.From, tofu)
 		if err != nil {
 			return nil, fmt.Errorf("from %q: %w", req.From, err)
 		}

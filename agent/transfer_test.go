@@ -352,7 +352,7 @@ func TestStreamThroughAgent(t *testing.T) {
 		{"bad trust", client.StreamRequest{Group: "g", Trust: "all"}, `trust "all"`},
 		{"bad suite", client.StreamRequest{Group: "g", Suite: "rot13"}, "rot13"},
 		{"bad chunk", client.StreamRequest{Group: "g", Chunk: 2 << 20}, "chunk"},
-		{"nobody", client.StreamRequest{Group: "g", Members: 1, WaitMS: 200}, "0 of 1 trusted members"},
+		{"nobody", client.StreamRequest{Group: "g", Members: 1, WaitMS: 200}, `nobody has joined "g" within 200ms`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := dial(t, a.sock).StreamSend(ctx, c.req)

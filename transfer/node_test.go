@@ -119,3 +119,84 @@ func TestSendSaysGoneOnce(t *testing.T) {
 		t.Fatalf("notices %q, want one that bob went away", notices)
 	}
 }
+
+// TestSendGivesUpOnAFlappingSilentPeer: a peer that goes away and comes
+// back again and again without ever answering the offer is the sign of a
+// node that refuses our key (its CURVE server denies the connection, which
+// the beacon brings back every few seconds) or a firewall: after
+// maxSilentFlaps the send stops and says so, instead of looping for
+// PeerWait (usertry3 #8). A peer that answered once is waited for as ever.
+func TestSendGivesUpOnAFlappingSilentPeer(t *testing.T) {
+	peer := uuid.New()
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, make([]byte, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare([]string{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &peersNode{peers: []uuid.UUID{peer}, ev: make(chan zre.Event)}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Send(ctx, n, peer, s, SendOptions{PeerWait: time.Hour, AcceptWait: time.Hour})
+		done <- err
+	}()
+	for i := 1; ; i++ {
+		select {
+		case n.ev <- &zre.Exit{EventHeader: zre.EventHeader{Peer: peer, Name: "phone1"}}:
+		case err := <-done:
+			t.Fatalf("ended before EXIT %d: %v", i, err)
+		}
+		select {
+		case n.ev <- &zre.Enter{EventHeader: zre.EventHeader{Peer: peer, Name: "phone1"}}:
+		case err := <-done:
+			if i != maxSilentFlaps || err == nil || !strings.Contains(err.Error(), "phone1 went away 3 times without ever answering the offer: its node may refuse this device's key") {
+				t.Fatalf("after %d flaps: %v", i, err)
+			}
+			return
+		}
+		if i > maxSilentFlaps {
+			t.Fatalf("still sending after %d flaps", i)
+		}
+	}
+}
+
+// A peer that answered (an ACCEPT, here) and then comes and goes
+// is waited for, as a receiver on a bad network is.
+func TestSendWaitsForAnAnsweringFlappingPeer(t *testing.T) {
+	peer := uuid.New()
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, make([]byte, 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Prepare([]string{src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &peersNode{peers: []uuid.UUID{peer}, ev: make(chan zre.Event)}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Send(ctx, n, peer, s, SendOptions{PeerWait: time.Hour, AcceptWait: time.Hour})
+		done <- err
+	}()
+	events := []zre.Event{&zre.Whisper{EventHeader: zre.EventHeader{Peer: peer, Name: "phone1"}, Content: frames(kindAccept, &accept{ID: s.Offer.ID, Offsets: []int64{0}}, nil)}}
+	for range 2 * maxSilentFlaps {
+		events = append(events, &zre.Exit{EventHeader: zre.EventHeader{Peer: peer, Name: "phone1"}}, &zre.Enter{EventHeader: zre.EventHeader{Peer: peer, Name: "phone1"}})
+	}
+	for _, e := range events {
+		select {
+		case n.ev <- e:
+		case err := <-done:
+			t.Fatalf("a peer that answered was given up: %v", err)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send: %v, want it cancelled", err)
+	}
+}

@@ -47,8 +47,14 @@ type ReceiveOptions struct {
 	// held and the total; it must not block.
 	Progress func(held, total int64)
 	// Notify, if set, is told on Receive's goroutine when the sender goes
-	// away and when it comes back; it must not block.
+	// away and when it comes back, and when a sender still present stops
+	// sending (SilentAfter) and starts again; it must not block.
 	Notify func(string)
+	// SilentAfter is how long a sender still on the network may send
+	// nothing before Notify says it stopped (an interrupted "zyre send"
+	// through an agent that stays): a live sender sends something at
+	// least every 3 s. 0 means 10 s.
+	SilentAfter time.Duration
 	// Logger gets what happens; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -70,6 +76,9 @@ type Received struct {
 func Receive(ctx context.Context, n Node, opts ReceiveOptions) (Received, error) {
 	if opts.PeerWait <= 0 {
 		opts.PeerWait = 2 * time.Minute
+	}
+	if opts.SilentAfter <= 0 {
+		opts.SilentAfter = 10 * time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -98,6 +107,7 @@ type receiver struct {
 	resumed   int64
 	away      bool
 	awaySince time.Time
+	silent    bool // Notify said the sender stopped sending
 
 	held     []int64 // per file
 	placed   []string
@@ -161,6 +171,11 @@ func (r *receiver) run(ctx context.Context) (Received, error) {
 			// Present but silent (a sender that stopped sending, or
 			// never started): a live sender goes back to the last ACK
 			// after 3 s without one, so it always sends something.
+			if r.offer != nil && !r.away && !r.silent && time.Since(r.lastData) > r.opts.SilentAfter && r.opts.SilentAfter < r.opts.PeerWait {
+				r.silent = true
+				r.notify(fmt.Sprintf("%s stopped sending with %d of %d octets held (interrupted?); waiting for it to resume (up to %v)",
+					r.name, r.totalHeld(), r.offer.Total(), (r.opts.PeerWait - time.Since(r.lastData)).Round(time.Second)))
+			}
 			if r.offer != nil && !r.away && time.Since(r.lastData) > r.opts.PeerWait {
 				err := fmt.Errorf("transfer: %s sent nothing for %v; run again to resume (%d of %d octets held)",
 					r.name, r.opts.PeerWait, r.totalHeld(), r.offer.Total())
@@ -233,7 +248,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 		if w.Peer == r.peer && o.ID == r.offer.ID {
 			// The sender came back (or restarted): go on from here.
 			r.notify(fmt.Sprintf("resuming at %d of %d octets", r.totalHeld(), r.offer.Total()))
-			r.away, r.lastData = false, time.Now()
+			r.away, r.lastData, r.silent = false, time.Now(), false
 			r.closeFile()
 			r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
 			r.acked = r.held[r.file]
@@ -420,6 +435,10 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 	}
 	r.held[r.file] += int64(len(data))
 	r.lastData = time.Now()
+	if r.silent {
+		r.silent = false
+		r.notify(fmt.Sprintf("%s is sending again", r.name))
+	}
 	r.progress()
 	if r.held[r.file] < f.Size {
 		if r.held[r.file]-r.acked >= AckEvery {

@@ -226,6 +226,8 @@ type sender struct {
 	accepted  bool
 	offered   time.Time
 	nudged    bool // the notice of an unanswered offer was given
+	answered  bool // the peer sent us a transfer message, ever
+	flaps     int  // EXITs of the peer while it never answered
 
 	file    int   // the file being sent
 	acked   int64 // of file: the receiver holds everything before
@@ -320,6 +322,12 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 	}
 }
 
+// maxSilentFlaps is how many times a peer that never answered the offer
+// may go away before Send gives up: a node that refuses our key is met
+// again by every beacon and dropped when the dial is denied, about every
+// ten seconds, and would otherwise be waited for PeerWait.
+const maxSilentFlaps = 3
+
 func contains(ids []uuid.UUID, id uuid.UUID) bool {
 	for _, x := range ids {
 		if x == id {
@@ -367,11 +375,22 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 		s.offer()
 	case *zre.Exit:
 		s.away()
+		if !s.answered {
+			// A peer that comes and goes and never answers: its node
+			// most likely denies our connection (the beacon brings
+			// the peer back, the dial is given up, again), which
+			// the node does not tell us otherwise.
+			if s.flaps++; s.flaps >= maxSilentFlaps {
+				return Result{}, true, fmt.Errorf("transfer: %s went away %d times without ever answering the offer: its node may refuse this device's key "+
+					"(we are not trusted there, or are taken for a changed key), or a firewall blocks the connection; nothing was sent", s.name, s.flaps)
+			}
+		}
 	case *zre.Whisper:
 		kind, hdr, _, ok, err := parse(e.Content)
 		if !ok {
 			break
 		}
+		s.answered = true
 		if err != nil {
 			return Result{}, true, err
 		}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -705,4 +706,53 @@ func TestIgnoredOfferUnanswered(t *testing.T) {
 	if asked.Load() != 1 {
 		t.Fatalf("asked %d times", asked.Load())
 	}
+}
+
+// TestReceiverSaysSenderStopped: a sender that stays on the network but
+// stops sending (an interrupted "zyre send" through an agent) is said at
+// once SilentAfter has passed, with how long the receiver waits, and its
+// return is said too; not a frozen bar (usertry3 #11).
+func TestReceiverSaysSenderStopped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	a, b := twoNodes(t, "laptop")
+	notes := make(chan string, 16)
+	recvErr := make(chan error, 1)
+	go func() {
+		_, err := Receive(ctx, b, ReceiveOptions{Dir: t.TempDir(), Trusted: anyone, Accept: yes, PeerWait: 30 * time.Second,
+			SilentAfter: 300 * time.Millisecond, Notify: func(m string) { notes <- m }})
+		recvErr <- err
+	}()
+	o := Offer{ID: strings.Repeat("5e", 16), Files: []File{{Path: "f.bin", Size: 10, SHA256: strings.Repeat("ab", 32)}}}
+	if err := a.Whisper(b.UUID(), frames(kindOffer, &o, nil)...); err != nil {
+		t.Fatal(err)
+	}
+	for accepted := false; !accepted; {
+		select {
+		case e := <-a.Events():
+			if w, ok := e.(*zre.Whisper); ok {
+				kind, _, _, ok, _ := parse(w.Content)
+				accepted = ok && kind == kindAccept
+			}
+		case <-ctx.Done():
+			t.Fatal("no ACCEPT")
+		}
+	}
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 0}, []byte("0123"))...)
+	want := func(re string) {
+		t.Helper()
+		select {
+		case m := <-notes:
+			if !regexp.MustCompile(re).MatchString(m) {
+				t.Fatalf("notice %q, want %s", m, re)
+			}
+		case err := <-recvErr:
+			t.Fatalf("Receive ended: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("no notice %s", re)
+		}
+	}
+	want(`^laptop stopped sending with 4 of 10 octets held \(interrupted\?\); waiting for it to resume \(up to (29|30)s\)$`)
+	a.Whisper(b.UUID(), frames(kindData, &dataHdr{ID: o.ID, File: 0, Offset: 4}, []byte("45"))...)
+	want(`^laptop is sending again$`)
 }

@@ -48,7 +48,7 @@ type StreamRequest struct {
 const (
 	StreamStreaming = "streaming" // send: Members hold our key; Suite
 	StreamReading   = "reading"   // recv: reading the stream of Peer
-	StreamNobody    = "nobody"    // recv: every member there streams nothing yet (Text); the wait goes on
+	StreamNobody    = "nobody"    // recv: every member there streams nothing yet; send: nobody has joined the group; Text; the wait goes on
 	StreamLate      = "late"      // recv: joined late: Octets sent before
 	StreamGap       = "gap"       // recv: Octets (Messages) lost on the way; Text
 	StreamResult    = "result"    // the end (below)
@@ -208,8 +208,21 @@ func decodeMsg(p []byte) (StreamMsg, error) {
 // Abort, cuts it (receivers see it cut, not ended). The connection
 // carries nothing else.
 func (c *Client) StreamSend(ctx context.Context, req StreamRequest) (*StreamSender, StreamMsg, error) {
+	return c.StreamSendNotify(ctx, req, nil)
+}
+
+// StreamSendNotify is StreamSend with on, when not nil, called with each
+// notice of the agent while it waits for members (StreamNobody: nobody
+// has joined the group), on the calling goroutine.
+func (c *Client) StreamSendNotify(ctx context.Context, req StreamRequest, on func(StreamMsg)) (*StreamSender, StreamMsg, error) {
 	req.Op = "stream.send"
 	m, stop, err := c.startStream(ctx, &req)
+	for err == nil && m.Kind == StreamNobody {
+		if on != nil {
+			on(m)
+		}
+		m, err = c.nextMsg(ctx)
+	}
 	if err != nil {
 		if stop != nil {
 			stop()

@@ -230,6 +230,9 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 			if ctx.Err() != nil {
 				return nil
 			}
+			if agentGone(err) {
+				return errAgentStoppedChat
+			}
 			return fmt.Errorf("the agent's events: %w", err)
 		case <-ctx.Done():
 			return nil

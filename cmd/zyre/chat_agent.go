@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/zre"
@@ -122,6 +127,9 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 			if ctx.Err() != nil {
 				return nil
 			}
+			if agentGone(err) {
+				return errAgentStoppedChat
+			}
 			return fmt.Errorf("chat: %w", err)
 		case e := <-events:
 			if !privateNoise(e, group) && present.shows(e, group, verbose) {
@@ -130,6 +138,9 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 		case err := <-evErr:
 			if ctx.Err() != nil {
 				return nil
+			}
+			if agentGone(err) {
+				return errAgentStoppedChat
 			}
 			return fmt.Errorf("the agent's events: %w", err)
 		case <-tick.C:
@@ -140,6 +151,18 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 			return nil
 		}
 	}
+}
+
+// errAgentStoppedChat ends a chat through the agent whose agent stopped.
+var errAgentStoppedChat = errors.New("the agent stopped; chat ended")
+
+// agentGone reports whether err, from reading the agent's socket, is the
+// agent going away (it stopped, or was killed): the end of the
+// connection, said as such rather than "EOF".
+// An agent that stops says so on the way (agent.ErrStopped).
+func agentGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) || strings.HasSuffix(err.Error(), agent.ErrStopped.Error())
 }
 
 // privateNoise reports whether an event of the agent is the private

@@ -54,6 +54,9 @@ type privateChat struct {
 
 	msgs    chan chatMsg
 	readers map[uuid.UUID]bool // a Reader was opened: true while it runs
+	// names of the members read, kept: one that left (its cut stream
+	// said after its EXIT) is named still.
+	names map[uuid.UUID]string
 	// rds are the running Readers; streaming the senders that said they
 	// stream (a "zyre stream send"): their records are a file, not lines,
 	// and are not read.
@@ -67,7 +70,7 @@ type privateChat struct {
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
@@ -183,7 +186,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				delete(c.rds, m.peer)
 				delete(c.opaque, m.peer)
 				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					fmt.Fprintf(env.stderr, "zyre: %s %s: %v\n", safe(n.PeerName(m.peer)), uuidText(m.peer), m.end)
+					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.name(m.peer)), uuidText(m.peer), terminalText(agent.ChatEndText(m.end)))
 				}
 				continue
 			}
@@ -199,6 +202,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			for _, p := range g.Senders() {
 				if _, ok := c.readers[p]; !ok && !c.streaming[p] {
 					c.readers[p] = true
+					c.name(p)
 					rd, err := g.NewReader(p)
 					if err == nil {
 						c.rds[p] = rd
@@ -309,4 +313,14 @@ func (c *privateChat) read(ctx context.Context, peer uuid.UUID, rd *zyregroup.Re
 			return
 		}
 	}
+}
+
+// name is the name of the member p, kept from when it was known: one that
+// left is named still.
+func (c *privateChat) name(p uuid.UUID) string {
+	if nm := c.n.PeerName(p); nm != "" {
+		c.names[p] = nm
+		return nm
+	}
+	return c.names[p]
 }

@@ -308,7 +308,7 @@ func loadWithTries(ctx context.Context, env *cliEnv, st *keystore.Store, passFil
 			fmt.Fprintln(env.stderr, "zyre: wrong passphrase, try again")
 		}
 	}
-	return nil, err
+	return nil, secretFileRefused(err)
 }
 
 // writeJSON writes v as indented JSON, without HTML escapes (Z85 keys hold

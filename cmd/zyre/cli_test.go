@@ -11,6 +11,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -75,11 +78,13 @@ func TestParseFlagsAnywhere(t *testing.T) {
 }
 
 // TestNotifyLineEscaped: a transfer's news names the peer by the name it
-// chose, which reaches the terminal escaped.
+// chose, which reaches the terminal escaped. Not on a terminal (no bar to
+// leave) it is one line, without a blank one before it.
 func TestNotifyLineEscaped(t *testing.T) {
 	var b strings.Builder
-	notifyLine(&b)("evil\x1b[2J\rzyre: received went away")
-	if want := "\nzyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
+	env := &cliEnv{stderr: &b}
+	notifyLine(env)("evil\x1b[2J\rzyre: received went away")
+	if want := "zyre: evil\\x1b[2J\\rzyre: received went away\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
@@ -107,5 +112,24 @@ func TestKeyChangedWarningHostileName(t *testing.T) {
 	w := keyChangedWarning(e)
 	if strings.ContainsRune(w, '\x1b') || strings.Contains(w, "accept carol") || !strings.HasSuffix(w, "run: zyre trust accept NEW-FP") {
 		t.Errorf("%q", w)
+	}
+}
+
+// TestAgentKeyChangedLineNamesKey: the KEY-CHANGED line of a command
+// through the agent (chat, monitor) names the presented key by its
+// fingerprint in the command to run, never by the peer's name: a
+// stranger's later key under that name would be accepted instead
+// (usertry3 #1).
+func TestAgentKeyChangedLineNamesKey(t *testing.T) {
+	pub, _, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := trust.Fingerprint(pub)
+	e := client.Event{Type: zre.EventKeyChanged.String(), Peer: uuid.New().String(), Name: "phone1; rm -rf ~",
+		Key: pub.Z85(), Addr: "10.0.0.4:1234", Reason: "key changed from OLD-FP to " + fp}
+	line := agentEventLine(e)
+	if !strings.HasSuffix(line, "run: zyre trust accept "+fp) || strings.Contains(line, "accept phone1") {
+		t.Errorf("%q", line)
 	}
 }

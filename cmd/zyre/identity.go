@@ -83,7 +83,15 @@ func loadNodeIdentity(ctx context.Context, env *cliEnv, home, passFile string, e
 		}
 		return nil, home, withHint(fmt.Errorf("%w in %s", err, home), hint)
 	}
+	var se *secretFileError
+	if errors.As(err, &se) {
+		return nil, home, err // it names the file and the fix
+	}
 	if err != nil {
+		if strings.Contains(err.Error(), home) {
+			// The keystore names its file: the path once.
+			return nil, home, fmt.Errorf("loading this node's keys: %w", err)
+		}
 		return nil, home, fmt.Errorf("loading this node's keys from %s: %w", home, err)
 	}
 	return id, home, nil

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -175,11 +177,54 @@ func ageIdentities(path string) ([]age.Identity, error) {
 		return nil, fmt.Errorf("age identity: %w", err)
 	}
 	defer f.Close()
+	if err := privateFile(f, path, "age identity"); err != nil {
+		return nil, err
+	}
 	ids, err := age.ParseIdentities(io.LimitReader(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("age identity %s: %w", path, err)
 	}
 	return ids, nil
+}
+
+// privateFile refuses a secret file (what: "passphrase file") that group
+// or others can read or write, as ssh refuses a private key file with open
+// permissions: the secret may have leaked already, and the user should
+// know. Only regular files are checked (a pipe, as from <(pass show x),
+// has no such mode).
+func privateFile(f *os.File, path, what string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return secretFileRefused(&secretFileError{what: what, path: path, perm: perm})
+	}
+	return nil
+}
+
+// secretFileError is privateFile's refusal.
+type secretFileError struct {
+	what, path string
+	perm       os.FileMode
+}
+
+func (e *secretFileError) Error() string {
+	return fmt.Sprintf("%s %s has mode %04o: group or others can read it, so it is refused", e.what, e.path, e.perm)
+}
+
+// secretFileRefused returns err, or the secretFileError in its chain with
+// its hint alone: the keystore's layers ("identity.key: keystore: failed
+// to get the passphrase: ...") say nothing more about it.
+func secretFileRefused(err error) error {
+	var se *secretFileError
+	if !errors.As(err, &se) {
+		return err
+	}
+	return withHint(se, "chmod 600 "+se.path)
 }
 
 // readPassphraseFile returns the first line of a file, without its line end.
@@ -189,6 +234,9 @@ func readPassphraseFile(path string) (string, error) {
 		return "", fmt.Errorf("passphrase file: %w", err)
 	}
 	defer f.Close()
+	if err := privateFile(f, path, "passphrase file"); err != nil {
+		return "", err
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return "", fmt.Errorf("passphrase file %s: %w", path, err)
@@ -227,23 +275,31 @@ func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bo
 	if !ok {
 		return "", errors.New("no passphrase: stdin is not a terminal; use --passphrase-file, ZYRE_PASSPHRASE_FILE, --age-identity or --insecure-plaintext")
 	}
-	p, err := readSecret(fd, env.stderr, prompt)
-	if err != nil {
-		return "", err
-	}
-	if len(p) == 0 {
-		return "", errors.New("empty passphrase")
-	}
-	if confirm {
+	// A new passphrase whose repeat does not match is asked again, up to
+	// passphraseTries times, as a wrong one is when unlocking.
+	for try := 1; ; try++ {
+		p, err := readSecret(fd, env.stderr, prompt)
+		if err != nil {
+			return "", err
+		}
+		if len(p) == 0 {
+			return "", errors.New("empty passphrase")
+		}
+		if !confirm {
+			return string(p), nil
+		}
 		q, err := readSecret(fd, env.stderr, "repeat the passphrase")
 		if err != nil {
 			return "", err
 		}
-		if !bytes.Equal(p, q) {
+		if bytes.Equal(p, q) {
+			return string(p), nil
+		}
+		if try >= passphraseTries {
 			return "", errors.New("the passphrases do not match")
 		}
+		fmt.Fprintln(env.stderr, "zyre: the passphrases do not match, try again")
 	}
-	return string(p), nil
 }
 
 // unlock says how to open the secret file: with the age identity if given,
@@ -285,7 +341,7 @@ func (k *keysFlags) load(ctx context.Context, env *cliEnv, st *keystore.Store) (
 			return id, u, nil
 		}
 		if !errors.Is(err, keystore.ErrWrongPassphrase) || i+1 >= tries {
-			return nil, u, err
+			return nil, u, secretFileRefused(err)
 		}
 		fmt.Fprintln(env.stderr, "zyre: wrong passphrase, try again")
 	}
@@ -553,6 +609,16 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return withHint(err, `run "zyre keys init" to make a first identity`)
 	}
+	// A node that runs this identity (the agent, a one-shot command) would
+	// go on with the old key while the store holds the new one: refuse
+	// before the passphrase, and hold the lock so that none starts meanwhile.
+	unlock, err := lockNode(st.Home(), nodeHolder{Command: "zyre keys rotate"}, false)
+	if err != nil {
+		return rotateBusy(st.Home(), prev, err)
+	}
+	if unlock != nil {
+		defer unlock()
+	}
 	// Check the passphrase (up to three tries on a terminal) before
 	// changing anything; Rotate opens the file again with the same Unlock.
 	old, u, err := k.load(ctx, env, st)
@@ -593,7 +659,34 @@ func keysRotate(ctx context.Context, env *cliEnv, args []string) error {
 		printPublic(env.stdout, &id.PublicIdentity, prot)
 	}
 	fmt.Fprintln(env.stderr, `zyre: this device is a new peer now: pair it again ("zyre pair" on a trusted device, "zyre pair TOKEN" here); peers know it only after that`)
+	old8 := shortID(prev.UUID)
+	fmt.Fprintf(env.stderr, "zyre: the old key (uuid %s) is still trusted by the devices paired with it: on one of them run \"zyre trust revoke %s --reason rotated\" (the others honour its signed revocation)\n", old8, old8)
 	return err
+}
+
+// rotateBusy is the refusal of a rotation while a node runs the identity
+// prev of home; err is lockNode's (which names the holder in its own
+// words for the other commands).
+func rotateBusy(home string, prev *keystore.PublicIdentity, err error) error {
+	b, rerr := readCapped(filepath.Join(home, nodeLockName), 4096)
+	var h nodeHolder
+	if rerr != nil || json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+		return err
+	}
+	ident := fmt.Sprintf("%s %s", safe(prev.Name), shortID(prev.UUID))
+	who := fmt.Sprintf("%q (pid %d)", safe(h.Command), h.PID)
+	if h.Command == "zyre agent" {
+		who = fmt.Sprintf("the agent (pid %d)", h.PID)
+		if h.Socket != "" {
+			who = fmt.Sprintf("the agent at %s (pid %d)", safe(h.Socket), h.PID)
+		}
+	}
+	what := "stop it first"
+	if h.Command == "zyre agent" {
+		what = "stop the agent first"
+	}
+	return withHint(fmt.Errorf("%s runs this identity (%s): a rotation now would leave it running the old key", who, ident),
+		fmt.Sprintf(`%s (Ctrl-C or kill %d), then run "zyre keys rotate" again`, what, h.PID))
 }
 
 // readCapped reads a file of at most max octets.

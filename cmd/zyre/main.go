@@ -4,8 +4,9 @@
 // Output rules (cli.go holds them): results go to stdout, and so does help
 // asked for (--help, zyre help CMD; exit 0); diagnostics go to stderr,
 // lowercase, prefixed once with "zyre: ", each hint once on a
-// "zyre: hint:" line; a usage error prints no help. Progress bars redraw
-// with \r only on a terminal. What libraries log (slog) follows one rule,
+// "zyre: hint:" line; a usage error prints no help. Progress bars and
+// spinners only on a terminal (elsewhere a plain line at most every 5 s,
+// unless --progress says). What libraries log (slog) follows one rule,
 // in logs.go: their records only with --verbose, else a warning as one
 // "zyre: " line. Flags go before, between or after the arguments.
 // Exit status 0 on success, 1 on failure, 2 on a usage error, 130 when

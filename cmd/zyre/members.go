@@ -11,6 +11,8 @@ import (
 
 	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -157,7 +159,16 @@ func agentEventLine(e client.Event) string {
 	case zre.EventRefused.String():
 		s = fmt.Sprintf("%s %s key=%s from=%s: %s", head, e.Stage, e.Key, safe(e.Addr), e.Reason)
 	case zre.EventKeyChanged.String():
-		s = fmt.Sprintf("%s WARNING: %s, presented from %s; REFUSED. If the change is expected, run: zyre trust accept %s", head, e.Reason, safe(e.Addr), safe(name))
+		// The command names the presented key by its fingerprint, never
+		// by the peer's chosen name: that would accept whatever key
+		// comes under it next, and a name can hold a shell command.
+		what := "see zyre trust show " + peerShort(e.Peer)
+		if b, err := curve.DecodeZ85(e.Key); err == nil {
+			if k, err := curve.NewPublicKey(b); err == nil {
+				what = "run: zyre trust accept " + trust.Fingerprint(k)
+			}
+		}
+		s = fmt.Sprintf("%s WARNING: %s, presented from %s; REFUSED. If the change is expected, %s", head, terminalText(e.Reason), safe(e.Addr), what)
 	default:
 		s = head
 	}

@@ -3,23 +3,24 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"hash"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
-// progress shows a transfer on stderr: a progress bar with the total,
-// percentage and time left when the size is known, else the octets and
-// rate; and counts the octets and their SHA-256 for the summary.
+// progress shows a transfer on stderr: on a terminal, a progress bar with
+// the total, percentage and time left when the size is known, else the
+// octets and rate; elsewhere plain lines (plainLines). It counts the
+// octets and their SHA-256 for the summary.
 type progress struct {
 	bar   *progressbar.ProgressBar // nil without a bar
-	lines *frameLines              // the bar's lines when stderr is not a terminal
+	lines *plainLines              // instead of the bar when stderr is not a terminal
 	env   *cliEnv
 	start time.Time
 	total int64
@@ -39,70 +40,76 @@ func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *pro
 }
 
 // stderrTerminal reports whether env's stderr is a terminal: only there
-// are progress bars redrawn with \r.
+// are progress bars and spinners drawn (and redrawn with \r).
 func stderrTerminal(env *cliEnv) bool {
 	f, ok := env.stderr.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// minLineEvery is the least interval of progress lines when stderr is not
-// a terminal (a log, where each line stays).
+// barBreak is what ends a progress bar's line before a notice: a line
+// break on a terminal, where a bar may be drawn, else nothing.
+func barBreak(env *cliEnv) string {
+	if stderrTerminal(env) {
+		return "\n"
+	}
+	return ""
+}
+
+// minLineEvery is the interval of progress lines when stderr is not a
+// terminal (a log, where each line stays), unless --progress says.
 const minLineEvery = 5 * time.Second
 
-// frameLines takes the progress bar's frames ("\r" + the bar) when stderr
-// is not a terminal and writes them as plain lines: the first at once,
-// then the latest at most every interval, and the last at the end
-// (flush); never a "\r".
-type frameLines struct {
-	w       io.Writer
-	every   time.Duration
-	now     func() time.Time
-	last    time.Time // of the last line; zero before the first
-	frame   string    // the latest frame, "" once written
-	printed string    // the last frame written
-}
-
-func newFrameLines(w io.Writer, every time.Duration) *frameLines {
-	return &frameLines{w: w, every: max(every, minLineEvery), now: time.Now}
-}
-
-func (l *frameLines) Write(b []byte) (int, error) {
-	for _, seg := range strings.Split(string(b), "\r") {
-		seg = strings.TrimSpace(strings.ReplaceAll(seg, "\x1b[2K", ""))
-		if seg != "" {
-			l.frame = seg
-		}
+// progressInterval is the interval of the progress that --progress (fs)
+// gave as d: not on a terminal, and unless given, a plain line at most
+// every minLineEvery.
+func progressInterval(env *cliEnv, fs *flag.FlagSet, d time.Duration) time.Duration {
+	if d > 0 && !stderrTerminal(env) && !flagSet(fs, "progress") {
+		return max(d, minLineEvery)
 	}
-	if l.frame != "" && (l.last.IsZero() || l.now().Sub(l.last) >= l.every) {
-		l.flush()
-	}
-	return len(b), nil
+	return d
 }
 
-// flush writes the latest frame, unless it was written already.
-func (l *frameLines) flush() {
-	if l.frame == "" || l.frame == l.printed {
-		l.frame = ""
+// plainLines is the progress when stderr is not a terminal: no bar, no
+// spinner, no \r; a plain line ("zyre: sending: 3.5 MiB of 4.0 MiB
+// (87%)") at most every interval (progressInterval), and none at the end:
+// the command's summary says how it ended.
+type plainLines struct {
+	w     io.Writer
+	verb  string
+	size  int64 // -1: unknown
+	every time.Duration
+	now   func() time.Time
+	last  time.Time // of the last line, or the start
+}
+
+func newPlainLines(w io.Writer, verb string, size int64, every time.Duration) *plainLines {
+	return &plainLines{w: w, verb: verb, size: size, every: every, now: time.Now, last: time.Now()}
+}
+
+// set says held octets, if the interval has passed since the last line.
+func (l *plainLines) set(held, size int64) {
+	now := l.now()
+	if now.Sub(l.last) < l.every {
 		return
 	}
-	fmt.Fprintln(l.w, l.frame)
-	l.printed, l.frame, l.last = l.frame, "", l.now()
+	l.last = now
+	if size > 0 {
+		fmt.Fprintf(l.w, "zyre: %s: %s of %s (%d%%)\n", l.verb, sizeText(float64(held)), sizeText(float64(size)), held*100/size)
+		return
+	}
+	fmt.Fprintf(l.w, "zyre: %s: %s\n", l.verb, sizeText(float64(held)))
 }
 
 // newBar is the progress bar of the CLI on stderr, described by verb, of
 // size octets (-1: unknown), redrawn at most every interval; extra options
-// follow the common ones. When stderr is not a terminal the bar's frames
-// become plain lines (lines, to flush at the end), at most every
-// minLineEvery.
-func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...progressbar.Option) (*progressbar.ProgressBar, *frameLines) {
-	var w io.Writer = env.stderr
-	var lines *frameLines
+// follow the common ones. When stderr is not a terminal there is no bar:
+// plain lines instead, at most every interval.
+func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...progressbar.Option) (*progressbar.ProgressBar, *plainLines) {
 	if !stderrTerminal(env) {
-		lines = newFrameLines(env.stderr, every)
-		w = lines
+		return nil, newPlainLines(env.stderr, verb, size, every)
 	}
 	opts := []progressbar.Option{
-		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetWriter(env.stderr),
 		progressbar.OptionSetDescription("zyre: " + verb),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
@@ -114,7 +121,7 @@ func newBar(env *cliEnv, verb string, size int64, every time.Duration, extra ...
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetRenderBlankState(true),
 	}
-	return progressbar.NewOptions64(size, append(opts, extra...)...), lines
+	return progressbar.NewOptions64(size, append(opts, extra...)...), nil
 }
 
 // add counts b, which passed.
@@ -123,6 +130,9 @@ func (p *progress) add(b []byte) {
 	p.sum.Write(b)
 	if p.bar != nil {
 		p.bar.Add64(int64(len(b)))
+	}
+	if p.lines != nil {
+		p.lines.set(p.total, p.lines.size)
 	}
 }
 
@@ -135,11 +145,7 @@ func (p *progress) done() {
 	if p.bar != nil {
 		p.bar.Finish()
 		p.bar.Exit()
-		if p.lines != nil {
-			p.lines.flush()
-		} else {
-			fmt.Fprintln(p.env.stderr)
-		}
+		fmt.Fprintln(p.env.stderr)
 	}
 }
 
@@ -171,8 +177,9 @@ func sizeText(n float64) string {
 type transferBar struct {
 	env   *cliEnv
 	bar   *progressbar.ProgressBar
-	lines *frameLines // the bar's lines when stderr is not a terminal
+	lines *plainLines // instead of the bar when stderr is not a terminal
 	ended bool
+	held  int64 // the last octets held that set said
 }
 
 func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
@@ -186,8 +193,12 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 
 // set shows held octets of total.
 func (t *transferBar) set(held, total int64) {
+	t.held = held
 	if t.bar != nil {
 		t.bar.Set64(held)
+	}
+	if t.lines != nil {
+		t.lines.set(held, total)
 	}
 }
 
@@ -197,9 +208,13 @@ func (t *transferBar) done() {
 	}
 	t.ended = true
 	t.bar.Exit()
-	if t.lines != nil {
-		t.lines.flush()
-		return
-	}
 	fmt.Fprintln(t.env.stderr)
+}
+
+// interruptedSend is the one line of a "zyre send" interrupted (Ctrl-C)
+// with held of total octets at the receiver: a partial transfer that
+// resumes.
+func interruptedSend(held, total int64) error {
+	return fmt.Errorf("interrupted after %s of %s: the receiver keeps what it holds; run the same command again to resume",
+		sizeText(float64(held)), sizeText(float64(total)))
 }

@@ -24,9 +24,9 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI's scripts in testdata/script: each a txtar
 // archive of commands and files (see the testscript package). Every
-// script gets its own runtime directory (so its own agent socket) and a
-// random beacon port in $PORT; scripts that start a node pass
-// --loopback.
+// script's files are made private (0600); every script gets its own
+// runtime directory (so its own agent socket) and a random beacon port in
+// $PORT; scripts that start a node pass --loopback.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
@@ -35,6 +35,20 @@ func TestScripts(t *testing.T) {
 			run := filepath.Join(e.WorkDir, "run")
 			if err := os.Mkdir(run, 0o700); err != nil {
 				return err
+			}
+			// The archive's files are private (0600), as a user keeps a
+			// passphrase file, which the CLI refuses otherwise; a script
+			// that wants another mode says so (chmod).
+			ents, err := os.ReadDir(e.WorkDir)
+			if err != nil {
+				return err
+			}
+			for _, ent := range ents {
+				if ent.Type().IsRegular() {
+					if err := os.Chmod(filepath.Join(e.WorkDir, ent.Name()), 0o600); err != nil {
+						return err
+					}
+				}
 			}
 			e.Setenv("XDG_RUNTIME_DIR", run)
 			e.Setenv("PORT", strconv.Itoa(randomBeaconPort()))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/transfer"
 	"github.com/zyre-go/zyre/trust"
@@ -115,6 +115,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	if err := f.check(); err != nil {
 		return err
 	}
@@ -130,6 +131,26 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 		defer c.Close()
 		return sendAgent(ctx, env, c, f, who, paths)
 	}
+	for _, p := range paths { // a missing file is said before a node starts
+		if _, err := os.Lstat(p); err != nil {
+			return err
+		}
+	}
+	n, err := f.startNode(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer stopNode(n)
+	// Who first: a mistyped or ambiguous PEER is said before a big file
+	// is read and hashed.
+	rec, err := findPeer(ctx, n, f.trustStore, who, f.trust == "tofu", f.wait)
+	if err != nil {
+		return withHint(fmt.Errorf("peer %q: %w", who, err), peerHint(err))
+	}
+	peer := rec.UUID
+	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && f.trust != "tofu" {
+		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st), untrustedHint(st))
+	}
 	fmt.Fprintf(env.stderr, "zyre: reading and hashing %s\n", strings.Join(paths, ", "))
 	src, err := transfer.PrepareContext(ctx, paths)
 	if err != nil {
@@ -137,19 +158,6 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	for _, s := range src.Skipped {
 		fmt.Fprintf(env.stderr, "zyre: warning: %s is not a regular file: not sent\n", s)
-	}
-	n, err := f.startNode(ctx, env)
-	if err != nil {
-		return err
-	}
-	defer stopNode(n)
-	rec, err := findPeer(ctx, n, f.trustStore, who, f.trust == "tofu", f.wait)
-	if err != nil {
-		return withHint(fmt.Errorf("peer %q: %w", who, err), `see "zyre trust list"; pair with a new device first ("zyre pair")`)
-	}
-	peer := rec.UUID
-	if st := rec.State; st == trust.StateRevoked || st == trust.StateTOFU && f.trust != "tofu" {
-		return withHint(fmt.Errorf("%s (%s) is %s, not trusted for a transfer", safe(rec.Name), shortID(peer), st), untrustedHint(st))
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
 	if err := transfer.WaitPeer(ctx, n, peer, f.wait); err != nil {
@@ -162,8 +170,11 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", len(src.Offer.Files), sizeText(float64(total)), safe(rec.Name), shortID(peer))
 	bar := newTransferBar(env, "sending", total, f.progress)
 	res, err := transfer.Send(ctx, n, peer, src, transfer.SendOptions{PeerWait: f.wait, Progress: bar.set, Logger: f.libLog(env, n),
-		Notify: notifyLine(env.stderr)})
+		Notify: notifyLine(env)})
 	bar.done()
+	if err != nil && ctx.Err() != nil {
+		return interruptedSend(bar.held, total)
+	}
 	if err != nil {
 		return err
 	}
@@ -189,16 +200,28 @@ func resumedText(n int64) string {
 	return fmt.Sprintf(" (resumed: %s were there already)", sizeText(float64(n)))
 }
 
-// findPeer finds who in the trust store. With tofu, a peer not met yet
-// may be met now: it is looked for again, for up to wait, while the node
-// meets the network (and records the keys it meets on first use).
+// peerHint is the hint for a PEER that names no record, or several a
+// transfer could go to (agent.FindTarget's error, which names their UUIDs;
+// through the agent only its text).
+func peerHint(err error) string {
+	if errors.Is(err, trust.ErrAmbiguous) || strings.Contains(err.Error(), "trust: ambiguous peer") {
+		return `see "zyre trust list"`
+	}
+	return `see "zyre trust list"; pair with a new device first ("zyre pair")`
+}
+
+// findPeer finds who among the peers a transfer may go to
+// (agent.FindTarget: a revoked record or a stranger never makes a trusted
+// name ambiguous). With tofu, a peer not met yet may be met now: it is
+// looked for again, for up to wait, while the node meets the network (and
+// records the keys it meets on first use).
 func findPeer(ctx context.Context, n *zre.Node, st *trust.Store, who string, tofu bool, wait time.Duration) (trust.Record, error) {
-	rec, err := find(st, who)
+	rec, err := agent.FindTarget(st, who, tofu)
 	if err == nil || !tofu || !errors.Is(err, trust.ErrNotFound) {
 		return rec, err
 	}
 	transfer.Poll(ctx, n, 100*time.Millisecond, wait, func() bool {
-		rec, err = find(st, who)
+		rec, err = agent.FindTarget(st, who, tofu)
 		return err == nil || !errors.Is(err, trust.ErrNotFound)
 	})
 	return rec, err
@@ -217,6 +240,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	if len(pos) > 0 && pos[0] == "auto-accept" {
 		home := f.home
 		if home == "" && !f.agent.noAgent {
@@ -265,7 +289,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	defer stopNode(n)
 	var only uuid.UUID
 	if r.from != "" {
-		rec, err := find(f.trustStore, r.from)
+		rec, err := agent.FindTarget(f.trustStore, r.from, f.trust == "tofu")
 		if err != nil {
 			return withHint(fmt.Errorf("--from %q: %w", r.from, err), `see "zyre trust list"`)
 		}
@@ -310,7 +334,7 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 				bar.set(held, total)
 			}
 		},
-		Notify: notifyLine(env.stderr),
+		Notify: notifyLine(env),
 		Logger: f.libLog(env, n),
 	})
 	if bar != nil {
@@ -355,7 +379,9 @@ func offerFiles(o *transfer.Offer) []client.OfferFile {
 }
 
 // notifyLine prints a transfer's news on a line of its own, escaped: it
-// names the peer by the name the peer chose.
-func notifyLine(w io.Writer) func(string) {
-	return func(msg string) { fmt.Fprintf(w, "\nzyre: %s\n", terminalText(msg)) }
+// names the peer by the name the peer chose. On a terminal it first ends
+// the progress bar's line; elsewhere there is no bar (progress.go).
+func notifyLine(env *cliEnv) func(string) {
+	nl := barBreak(env)
+	return func(msg string) { fmt.Fprintf(env.stderr, "%szyre: %s\n", nl, terminalText(msg)) }
 }

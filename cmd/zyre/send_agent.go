@@ -34,6 +34,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	}
 	fmt.Fprintf(env.stderr, "zyre: through the agent %s %s: reading and hashing %s\n", safe(info.Name), shortText(info.UUID), strings.Join(paths, ", "))
 	var bar *transferBar
+	var offered int64
 	defer func() {
 		if bar != nil {
 			bar.done()
@@ -48,16 +49,20 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		case client.XferOffering:
 			fmt.Fprintf(env.stderr, "zyre: offering %d file(s), %s, to %s %s\n", e.Count, sizeText(float64(e.Total)), safe(e.Name), peerShort(e.Peer))
 			bar = newTransferBar(env, "sending", e.Total, f.progress)
+			offered = e.Total
 		case client.XferProgress:
 			if bar != nil {
 				bar.set(e.Held, e.Total)
 			}
 		case client.XferNotice:
-			notifyLine(env.stderr)(e.Text)
+			notifyLine(env)(e.Text)
 		}
 	})
 	if bar != nil {
 		bar.done()
+	}
+	if err != nil && ctx.Err() != nil && bar != nil {
+		return interruptedSend(bar.held, offered)
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "is revoked, not trusted for a transfer") {
@@ -67,7 +72,7 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 			return withHint(err, untrustedHint(trust.StateTOFU))
 		}
 		if strings.Contains(err.Error(), "peer \"") {
-			return withHint(err, `see "zyre trust list"; pair with a new device first ("zyre pair")`)
+			return withHint(err, peerHint(err))
 		}
 		return err
 	}
@@ -118,7 +123,7 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 				bar.set(e.Held, e.Total)
 			}
 		case client.XferNotice:
-			notifyLine(env.stderr)(e.Text)
+			notifyLine(env)(e.Text)
 		}
 		return false
 	})

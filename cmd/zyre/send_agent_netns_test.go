@@ -102,7 +102,7 @@ func TestSendAgentNetns(t *testing.T) {
 	})
 	checkSHA256(t, filepath.Join(dst, "video.bin"), want)
 	for name, out := range map[string]string{"send": sendOut.String(), "receive": recvOut.String()} {
-		for _, re := range []string{`through the agent`, `\d+% \|`, `\(\d+/57 MiB`, `100% \|`, `1 file\(s\), 57\.2 MiB`,
+		for _, re := range []string{`through the agent`, `zyre: (sending|receiving): [\d.]+ (B|KiB|MiB) of 57\.2 MiB \(\d+%\)\n`, `1 file\(s\), 57\.2 MiB`,
 			`zyre: \w+ went away with \d+ of 60000000 octets held`} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("%s output lacks %s:\n%s", name, re, lastLines(out, 40))

@@ -159,6 +159,7 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	f.progress = progressInterval(env, f.fs, f.progress)
 	maxArgs, want := 1, "GROUP"
 	if mode == "send" {
 		maxArgs, want = 2, "GROUP [FILE]"
@@ -458,7 +459,7 @@ func (s *streamNode) close() {
 func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) error {
 	wctx, cancel := context.WithTimeout(ctx, f.wait)
 	defer cancel()
-	if err := waitMembers(wctx, s.g, f.members); err != nil {
+	if err := s.waitMembers(ctx, wctx, f); err != nil {
 		return err
 	}
 	// The receivers whose acknowledgements we wait for: the members
@@ -494,7 +495,11 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// the wait for the acknowledgements has ended.
 	var res client.StreamMsg
 	ended := false
+	interrupted := false // Ctrl-C mid-stream: one line, no summary
 	defer func() {
+		if interrupted {
+			return
+		}
 		live := ""
 		if f.live {
 			live = " (live)"
@@ -507,7 +512,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// by the wait for the acknowledgements.
 	report := func(removed []client.StreamReceiver) {
 		for _, r := range removed {
-			fmt.Fprint(s.env.stderr, "\n")
+			fmt.Fprint(s.env.stderr, barBreak(s.env))
 			reportRemoved(s.env.stderr, s.group, r)
 		}
 	}
@@ -524,6 +529,10 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 		// No Close: it would mark the end of the stream, and receivers
 		// would take what they got for all of it. Leaving the group
 		// (s.close) cuts the stream for them instead.
+		if ctx.Err() != nil {
+			interrupted = true
+			return interruptedStream(p.total)
+		}
 		var we writeError
 		if errors.As(err, &we) {
 			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
@@ -544,6 +553,12 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 	// seen.)
 	res, err = agent.AwaitAcks(ctx, roster, s.acks, f.live, f.members, f.wait, func(removed []client.StreamReceiver) { report(removed) })
 	return err
+}
+
+// interruptedStream is the one line of a stream sender interrupted
+// (Ctrl-C) after total octets, before the end: nothing was "sent".
+func interruptedStream(total int64) error {
+	return fmt.Errorf("interrupted after %s: receivers see the stream cut", sizeText(float64(total)))
 }
 
 // ackText is the end of a sender's summary: who acknowledged the end and,
@@ -592,16 +607,31 @@ func reportRemoved(w io.Writer, group string, r client.StreamReceiver) {
 	fmt.Fprintf(w, "zyre: removed %s %s from the private group %q: %s\n", safe(r.Name), peerShort(r.Peer), group, terminalText(r.Removed))
 }
 
-// waitMembers waits until n trusted members hold our key.
-func waitMembers(ctx context.Context, g *zyregroup.Group, n int) error {
+// waitMembers waits until f.members trusted members hold our key, for
+// as long as wctx lasts (--wait); nobody in the group (a mistyped name,
+// usually) is said once discovery had its first seconds.
+func (s *streamNode) waitMembers(ctx, wctx context.Context, f *streamFlags) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for len(g.Members()) < n {
+	start := time.Now()
+	noticed := false
+	for len(s.g.Members()) < f.members {
+		if !noticed && time.Since(start) >= agent.Discovery {
+			noticed = true
+			if near, ok := agent.NearGroup(s.n, s.group); ok {
+				return agent.NearGroupError(s.n, s.group, near)
+			}
+			if text, ok := agent.AbsentNotice(s.n, s.group, f.wait); ok {
+				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(text))
+			}
+		}
 		select {
 		case <-tick.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stream: %d of %d trusted members in %q (is the other side trusted? see zyre trust, --trust): %w",
-				len(g.Members()), n, g.Name(), ctx.Err())
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return agent.MembersError(s.n, s.group, len(s.g.Members()), f.members, f.wait)
 		}
 	}
 	return nil
@@ -627,7 +657,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 	var ns *agent.NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName)))
+		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName, f.wait)))
 	case err != nil && f.peerName != "":
 		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
 	case err != nil:
@@ -706,7 +736,7 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 		// Tell the sender: its data arrived.
 		// A live sender waits for none and may be gone already.
 		if werr := s.n.Whisper(sender, []byte(streamAck), []byte("EOF"), []byte(s.group)); werr != nil && !f.live {
-			fmt.Fprintf(s.env.stderr, "\nzyre: warning: acknowledgement not sent: %v\n", werr)
+			fmt.Fprintf(s.env.stderr, "%szyre: warning: acknowledgement not sent: %v\n", barBreak(s.env), werr)
 		}
 	}
 read:
@@ -730,10 +760,10 @@ read:
 			// Nothing read yet: the stream began before we joined.
 			late += gap.Bytes
 			if !f.live {
-				fmt.Fprintf(s.env.stderr, "\nzyre: warning: joined the stream late: its first %d octets were sent before\n", gap.Bytes)
+				fmt.Fprintf(s.env.stderr, "%szyre: warning: joined the stream late: its first %d octets were sent before\n", barBreak(s.env), gap.Bytes)
 			}
 		case errors.As(err, &gap):
-			fmt.Fprintf(s.env.stderr, "\nzyre: warning: %v\n", gap)
+			fmt.Fprintf(s.env.stderr, "%szyre: warning: %v\n", barBreak(s.env), gap)
 			lost.Bytes += gap.Bytes
 			lost.Messages += gap.Messages
 		case err == io.EOF:
@@ -758,7 +788,8 @@ read:
 					safe(senderName), uuidText(sender))
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets: %w", safe(senderName), uuidText(sender), total, err)
+				// Said in words: "unexpected EOF" adds nothing for a user.
+				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets (the stream was cut)", safe(senderName), uuidText(sender), total)
 			}
 			return fmt.Errorf("stream: %w", err)
 		}

@@ -30,7 +30,9 @@ func streamAgent(ctx context.Context, env *cliEnv, c *client.Client, f *streamFl
 }
 
 func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *streamFlags, info client.Info, req client.StreamRequest, limit int64) error {
-	ss, m, err := c.StreamSend(ctx, req)
+	ss, m, err := c.StreamSendNotify(ctx, req, func(m client.StreamMsg) {
+		fmt.Fprintln(env.stderr, "zyre: "+terminalText(m.Text))
+	})
 	if err != nil {
 		return err
 	}
@@ -49,7 +51,11 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	p := newProgress(env, "sending", size, f.progress)
 	res := client.StreamMsg{SentTo: m.Members}
 	ended := false
+	interrupted := false // Ctrl-C mid-stream: one line, no summary
 	defer func() {
+		if interrupted {
+			return
+		}
 		live := ""
 		if f.live {
 			live = " (live)"
@@ -68,6 +74,10 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 	p.done()
 	if err != nil {
 		ss.Abort()
+		if ctx.Err() != nil {
+			interrupted = true
+			return interruptedStream(p.total)
+		}
 		var we writeError
 		if errors.As(err, &we) {
 			return fmt.Errorf("stream: sending after %d octets: %w", p.total, we.err)
@@ -101,10 +111,10 @@ func streamRecvAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 			p = newProgress(env, "receiving", -1, f.progress)
 		case client.StreamLate:
 			if !f.live {
-				fmt.Fprintf(env.stderr, "\nzyre: warning: joined the stream late: its first %d octets were sent before\n", m.Octets)
+				fmt.Fprintf(env.stderr, "%szyre: warning: joined the stream late: its first %d octets were sent before\n", barBreak(env), m.Octets)
 			}
 		case client.StreamGap:
-			fmt.Fprintf(env.stderr, "\nzyre: warning: %s\n", terminalText(m.Text))
+			fmt.Fprintf(env.stderr, "%szyre: warning: %s\n", barBreak(env), terminalText(m.Text))
 		}
 	})
 	if p != nil {

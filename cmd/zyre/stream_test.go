@@ -419,7 +419,7 @@ func TestStreamSendInterruptedWhileStdinWaits(t *testing.T) {
 	awaitOutput(t, "alice streaming", func() bool { return strings.Contains(live.stderr.String(), "streaming to 1 member(s)") })
 	interrupt()
 	s := waitStreamCmd(t, "stream send", send)
-	if s.code != 1 || !strings.Contains(s.stderr.String(), "reading stdin after 0 octets: context canceled") {
+	if s.code != 1 || !strings.Contains(s.stderr.String(), "zyre: interrupted after 0 B: receivers see the stream cut") {
 		t.Fatalf("send exit %d, stderr:\n%s", s.code, s.stderr)
 	}
 	if r := waitStreamCmd(t, "stream recv", recv); r.code != 1 || len(r.stdout.Bytes()) != 0 {
