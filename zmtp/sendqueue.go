@@ -46,7 +46,19 @@ func (q *sendQueue) push(m outMsg) bool {
 		q.mu.Unlock()
 		return false
 	}
+	q.putAndWake(m)
+	return true
+}
+
+// putAndWake queues m, then unlocks (wakeUnlock).
+func (q *sendQueue) putAndWake(m outMsg) {
 	q.put(m)
+	q.wakeUnlock()
+}
+
+// wakeUnlock unlocks the queue (held by the caller) and wakes the writer
+// if it waits.
+func (q *sendQueue) wakeUnlock() {
 	w := q.waiting
 	q.waiting = false
 	q.mu.Unlock()
@@ -56,7 +68,6 @@ func (q *sendQueue) push(m outMsg) bool {
 		default:
 		}
 	}
-	return true
 }
 
 // pushWait queues m, waiting while the queue is full. It returns
@@ -66,16 +77,7 @@ func (q *sendQueue) pushWait(ctx context.Context, m outMsg, stop <-chan struct{}
 	for {
 		q.mu.Lock()
 		if q.n < q.hwm {
-			q.put(m)
-			w := q.waiting
-			q.waiting = false
-			q.mu.Unlock()
-			if w {
-				select {
-				case q.wake <- struct{}{}:
-				default:
-				}
-			}
+			q.putAndWake(m)
 			return nil
 		}
 		if q.room == nil {
@@ -168,15 +170,7 @@ func (q *sendQueue) unget(ms []outMsg) {
 		q.n++
 	}
 	q.peak = max(q.peak, q.n)
-	w := q.waiting
-	q.waiting = false
-	q.mu.Unlock()
-	if w {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
+	q.wakeUnlock()
 }
 
 // size returns the number of entries waiting (tests).
