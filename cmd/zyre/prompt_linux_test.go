@@ -116,6 +116,50 @@ func readUntil(t *testing.T, ptmx *os.File, want string, cmd *exec.Cmd, done <-c
 	return out.String()
 }
 
+// answerAtTerminal runs zyre with args on a new pseudo-terminal, answers
+// its "[y/N] " question with answer (none when answer is empty) and returns
+// its exit code and what it printed up to the question.
+func answerAtTerminal(t *testing.T, zyre string, env []string, answer string, args ...string) (int, string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip("no pty:", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	cmd := exec.Command(zyre, args...)
+	cmd.Env = env
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	out := ""
+	if answer != "" {
+		out = readUntil(t, ptmx, "[y/N] ", cmd, done, time.Minute)
+		if _, err := ptmx.Write([]byte(answer + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("zyre %v did not end in a minute (did it ask?)\n%s", args, out)
+	}
+	return 0, ""
+}
+
 // echo reports whether the terminal's echo is on.
 func echo(t *testing.T, tty *os.File) bool {
 	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
@@ -219,43 +263,7 @@ func TestForgetVerifiedAsks(t *testing.T) {
 		t.Fatal(err)
 	}
 	forget := func(answer string, args ...string) (int, string) {
-		ptmx, tty, err := pty.Open()
-		if err != nil {
-			t.Skip("no pty:", err)
-		}
-		defer ptmx.Close()
-		defer tty.Close()
-		cmd := exec.Command(zyre, append([]string{"trust", "forget", "phone", "--home", home}, args...)...)
-		cmd.Env = env
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		out := ""
-		if answer != "" {
-			out = readUntil(t, ptmx, "[y/N] ", cmd, done, time.Minute)
-			if _, err := ptmx.Write([]byte(answer + "\n")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		select {
-		case err := <-done:
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return ee.ExitCode(), out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return 0, out
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			t.Fatalf("trust forget did not end in a minute\n%s", out)
-		}
-		return 0, ""
+		return answerAtTerminal(t, zyre, env, answer, append([]string{"trust", "forget", "phone", "--home", home}, args...)...)
 	}
 	known := func() bool {
 		st, err := trust.Open(home, trust.Options{})

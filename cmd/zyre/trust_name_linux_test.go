@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/creack/pty"
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -48,43 +44,7 @@ func TestRevokeByPrefixAsks(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoke := func(answer string, peer string) (int, string) {
-		ptmx, tty, err := pty.Open()
-		if err != nil {
-			t.Skip("no pty:", err)
-		}
-		defer ptmx.Close()
-		defer tty.Close()
-		cmd := exec.Command(zyre, "trust", "revoke", peer, "--local", "--home", home)
-		cmd.Env = env
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		out := ""
-		if answer != "" {
-			out = readUntil(t, ptmx, "[y/N] ", cmd, done, time.Minute)
-			if _, err := ptmx.Write([]byte(answer + "\n")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		select {
-		case err := <-done:
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return ee.ExitCode(), out
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return 0, out
-		case <-time.After(time.Minute):
-			cmd.Process.Kill()
-			t.Fatalf("trust revoke did not end in a minute (did it ask?)\n%s", out)
-		}
-		return 0, ""
+		return answerAtTerminal(t, zyre, env, answer, "trust", "revoke", peer, "--local", "--home", home)
 	}
 	revoked := func() bool {
 		st, err := trust.Open(home, trust.Options{})
