@@ -58,11 +58,9 @@ func lockNode(home string, holder nodeHolder, ephemeralOK bool) (func(), error) 
 		}
 	}
 	if errors.Is(err, unix.EWOULDBLOCK) {
-		var h nodeHolder
-		b, _ := io.ReadAll(io.LimitReader(f, 4096))
+		b, _ := io.ReadAll(io.LimitReader(f, maxHolder))
 		f.Close()
-		json.Unmarshal(b, &h) // a holder still writing it: named as "another process"
-		return nil, nodeInUse(h, holder.Command, fmt.Sprintf("%s %s", safe(pub.Name), shortID(pub.UUID)), ephemeralOK)
+		return nil, nodeInUse(parseHolder(b), holder.Command, fmt.Sprintf("%s %s", safe(pub.Name), shortID(pub.UUID)), ephemeralOK)
 	}
 	if err != nil {
 		f.Close()
@@ -81,6 +79,20 @@ func lockNode(home string, holder nodeHolder, ephemeralOK bool) (func(), error) 
 			f.Close()
 		}
 	}, nil
+}
+
+// maxHolder bounds what is read of a lock file's text.
+const maxHolder = 4096
+
+// parseHolder reads the text of a lock file, written by another process
+// (perhaps an older or a hostile one, or one still writing it): anything
+// that does not parse names "another process".
+func parseHolder(b []byte) nodeHolder {
+	var h nodeHolder
+	if json.Unmarshal(b, &h) != nil || h.PID <= 0 {
+		return nodeHolder{}
+	}
+	return h
 }
 
 // nodeInUse is the refusal of a second node, of the command cmd, with the
