@@ -453,7 +453,7 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
 	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
 	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
-	yes := f.fs.Bool("yes", false, "revoke a verified or introduced peer named by a prefix without asking (on a terminal, zyre asks first)")
+	yes := f.fs.Bool("yes", false, "revoke a peer named by a prefix without asking (on a terminal, zyre asks first)")
 	var a agentFlags
 	a.register(f.fs)
 	pos, err := f.parse(args, 1, 1)
@@ -463,10 +463,12 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if len(*reason) > 255 {
 		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
 	}
-	// A paired device named by a prefix is not revoked by a slip: on a
-	// terminal, say exactly which and ask. (The store is read here, also
-	// when the agent makes the change.)
-	if _, r, err := f.recordOf(env, pos[0]); err == nil && r.Trusted() && byPrefix(&r, pos[0]) {
+	// No device named by a prefix is revoked by a slip: on a terminal, say
+	// exactly which and ask. Not only paired ones: a signed revocation is
+	// honoured by every node that trusts this one, so a typo that names a
+	// stranger's record here may revoke a device the others know (usertry4
+	// #4). (The store is read here, also when the agent makes the change.)
+	if _, r, err := f.recordOf(env, pos[0]); err == nil && byPrefix(&r, pos[0]) {
 		where := "for every node that trusts this one"
 		if *local {
 			where = "here"

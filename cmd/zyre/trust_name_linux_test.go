@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/trust"
@@ -63,5 +64,32 @@ func TestRevokeByPrefixAsks(t *testing.T) {
 	}
 	if code, out := revoke("", "phone"); code != 0 || !revoked() {
 		t.Fatalf("by name: exit %d, revoked %v\n%s", code, revoked(), out)
+	}
+
+	// A record nobody paired (tofu) named by a prefix asks too: a signed
+	// revocation of it is honoured by the devices that trust this one
+	// (usertry4 #4: "zyre trust revoke 6567" signed and shared at once).
+	gpub, _, err := curve.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = trust.Open(home, trust.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Admit(context.Background(), trust.Observation{UUID: zre.UUIDFromKey(gpub), Name: "guest", Key: gpub}, time.Now())
+	if err != nil || !v.Allow || v.Record.State != trust.StateTOFU {
+		t.Fatalf("pinning guest: %+v, %v", v, err)
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pub = gpub
+	code, out = revoke("n", v.Record.UUID.String()[:4])
+	if code != 1 || revoked() || !strings.Contains(out, "guest (fingerprint "+v.Record.Fingerprint+", uuid "+v.Record.UUID.String()+") is tofu: revoke it here?") {
+		t.Fatalf("tofu guest by a prefix, answer n: exit %d, revoked %v\n%s", code, revoked(), out)
+	}
+	if code, out := revoke("y", v.Record.UUID.String()[:4]); code != 0 || !revoked() {
+		t.Fatalf("tofu guest by a prefix, answer y: exit %d, revoked %v\n%s", code, revoked(), out)
 	}
 }
