@@ -13,7 +13,7 @@ import (
 )
 
 // Tracker follows the presence of a node's peers from its events: alive
-// from ENTER and every message, evasive from EVASIVE, silent from SILENT,
+// from ENTER and every message, evasive from EVASIVE, idle from SILENT,
 // gone at EXIT. It is not safe for concurrent use: the goroutine that
 // reads the node's events owns it.
 type Tracker struct {

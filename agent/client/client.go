@@ -108,7 +108,7 @@ type Info struct {
 const (
 	Alive   = "alive"   // heard from within the evasive interval
 	Evasive = "evasive" // nothing heard for the evasive interval: pinged
-	Silent  = "silent"  // beacons heard, but no message for the silent interval
+	Silent  = "idle"    // beacons heard, but no message for the silent interval (ZRE's SILENT): an idle peer
 )
 
 // Member is one peer the agent's node knows ("members").

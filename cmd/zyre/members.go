@@ -20,9 +20,10 @@ const membersUsage = `usage: zyre members [flags]
 
 List the peers: name, short ID, address, presence, the trust state of
 their key, groups. From the agent when one runs (see "zyre agent"), else
-from a node run for --wait. Presence is ZRE's: alive (a message came
-lately), silent (its beacons arrive but it sent no message for a while: an
-idle peer), evasive (nothing heard at all for a while: it was pinged).`
+from a node run for --wait. Presence: alive (a message came lately),
+idle (its beacons arrive but it sent no message for a while: ZRE's SILENT,
+the usual state of a peer with nothing to say), evasive (nothing heard at
+all for a while: it was pinged).`
 
 // runMembers implements "zyre members", like "serf members".
 func runMembers(ctx context.Context, env *cliEnv, args []string) error {
