@@ -34,8 +34,8 @@ var (
 	// ErrInsecure: trust.json (or its journal) can be read or written by
 	// group or others; chmod 600 it.
 	ErrInsecure = errors.New("trust: trust store readable or writable by others")
-	// ErrNoKeyChange: Accept found no pending key change to accept.
-	ErrNoKeyChange = errors.New("trust: no key change to accept")
+	// ErrNoKeyChange: Accept or Reject found no pending key change.
+	ErrNoKeyChange = errors.New("trust: no key change pending")
 	// ErrConflict: the change would give a UUID or key to two records.
 	ErrConflict = errors.New("trust: conflicting record")
 	// ErrStoreFull: the store holds as many verified and introduced
