@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -65,6 +67,19 @@ func AbsentNotice(n *zre.Node, group string, wait time.Duration) (string, bool) 
 		return "", false
 	}
 	return fmt.Sprintf("nobody has joined %q yet (%s); waiting up to %v for a member (--wait)", group, seen, wait), true
+}
+
+// NotStreamingText is a receiver's error for a user when nobody streamed
+// in its group: ns.Text, or, when the wait ended with nobody in the group
+// at all, that nobody has joined it (a mistyped name, usually), not a hint
+// about trust.
+func NotStreamingText(n *zre.Node, ns *NotStreamingError, wait time.Duration) string {
+	if len(ns.Senders) == 0 && errors.Is(ns.Err, context.DeadlineExceeded) {
+		if seen, ok := GroupAbsent(n, ns.Group); ok {
+			return fmt.Sprintf("nobody has joined %q within %v (%s)", ns.Group, wait, seen)
+		}
+	}
+	return ns.Text(n.PeerName, wait)
 }
 
 // NearGroup is, when nobody has joined group, a group seen whose name is

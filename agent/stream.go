@@ -95,6 +95,10 @@ type StreamerWatch struct {
 	// answers: once each time that set changes, no sooner than
 	// StreamSettle after the start. The wait goes on: a stream may start.
 	Nobody func(answers map[uuid.UUID]string)
+	// Absent, if set, is called once, Discovery after the start, when no
+	// sender's key is held by then: the caller says so if nobody has
+	// joined the group at all (AbsentNotice). The wait goes on.
+	Absent func()
 }
 
 // AwaitStreamer waits until g holds the key of a sender that said it
@@ -109,6 +113,7 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, w StreamerWatch) (uu
 	defer tick.Stop()
 	start := time.Now()
 	told := "" // the answers last given to w.Nobody
+	absent := w.Absent
 	for {
 		senders := g.Senders()
 		slices.SortFunc(senders, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
@@ -122,6 +127,10 @@ func AwaitStreamer(ctx context.Context, g *zyregroup.Group, w StreamerWatch) (uu
 				asked[p] = time.Now()
 				w.Query(p)
 			}
+		}
+		if absent != nil && len(senders) == 0 && time.Since(start) >= Discovery {
+			absent()
+			absent = nil
 		}
 		if w.Nobody != nil && w.Answered != nil && time.Since(start) >= StreamSettle {
 			if answers, key := nobodyStreams(senders, w.Answered); answers != nil && key != told {
@@ -945,13 +954,18 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 			Query: func(p uuid.UUID) { n.Whisper(p, []byte(StreamAck), []byte(QueryFrame), []byte(req.Group)) },
 			Nobody: func(a map[uuid.UUID]string) {
 				sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: NobodyText(req.Group, a, n.PeerName, wait)})
+			},
+			Absent: func() {
+				if text, ok := AbsentNotice(n, req.Group, wait); ok {
+					sc.msg(client.StreamMsg{Kind: client.StreamNobody, Text: text})
+				}
 			}})
 	}
 	wcancel()
 	var ns *NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return none, fmt.Errorf("stream: %s", ns.Text(n.PeerName, wait))
+		return none, fmt.Errorf("stream: %s", NotStreamingText(n, ns, wait))
 	case err != nil && req.PeerName != "":
 		return none, fmt.Errorf("stream: no trusted sender named %s: %w", req.PeerName, err)
 	case err != nil:

@@ -48,7 +48,7 @@ type StreamRequest struct {
 const (
 	StreamStreaming = "streaming" // send: Members hold our key; Suite
 	StreamReading   = "reading"   // recv: reading the stream of Peer
-	StreamNobody    = "nobody"    // recv: every member there streams nothing yet; send: nobody has joined the group; Text; the wait goes on
+	StreamNobody    = "nobody"    // recv: every member there streams nothing yet, or nobody has joined the group; send: nobody has joined the group; Text; the wait goes on
 	StreamLate      = "late"      // recv: joined late: Octets sent before
 	StreamGap       = "gap"       // recv: Octets (Messages) lost on the way; Text
 	StreamResult    = "result"    // the end (below)

@@ -652,12 +652,17 @@ func (s *streamNode) recv(ctx context.Context, f *streamFlags, limit int64) erro
 			Query: func(p uuid.UUID) { s.n.Whisper(p, []byte(streamAck), []byte(agent.QueryFrame), []byte(s.group)) },
 			Nobody: func(a map[uuid.UUID]string) {
 				fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(agent.NobodyText(s.group, a, s.n.PeerName, f.wait)))
+			},
+			Absent: func() {
+				if text, ok := agent.AbsentNotice(s.n, s.group, f.wait); ok {
+					fmt.Fprintln(s.env.stderr, "zyre: "+terminalText(text))
+				}
 			}})
 	}
 	var ns *agent.NotStreamingError
 	switch {
 	case errors.As(err, &ns) && ctx.Err() == nil:
-		return fmt.Errorf("stream: %s", terminalText(ns.Text(s.n.PeerName, f.wait)))
+		return fmt.Errorf("stream: %s", terminalText(agent.NotStreamingText(s.n, ns, f.wait)))
 	case err != nil && f.peerName != "":
 		return fmt.Errorf("stream: no trusted sender named %s: %w", f.peerName, err)
 	case err != nil:
