@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,7 +189,9 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("no device paired within %s: %w", timeout, err)
+			// Said once in words, as the one-shot "zyre pair" says it.
+			psend(client.Response{Error: "pair: " + PairTimeoutText(err, timeout)})
+			return
 		} else if msg, hint := pairing.Explain(err); msg != "" {
 			// One sentence for the person at the client, as the
 			// one-shot "zyre pair" says it.
@@ -204,6 +207,21 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 		return
 	}
 	psend(client.Response{OK: true, Result: b})
+}
+
+// PairTimeoutText is a pairing that ran out of its timeout (err wraps
+// context.DeadlineExceeded), said for a user: "no device paired within
+// 40s (--timeout)", and where a joiner looked when it says so, never
+// "context deadline exceeded" nor the pairing package's layers. That a
+// displayer was waiting for a scanner goes without saying.
+func PairTimeoutText(err error, timeout time.Duration) string {
+	msg := fmt.Sprintf("no device paired within %s (--timeout)", timeout)
+	where := strings.ReplaceAll(err.Error(), "pairing: ", "")
+	where = strings.TrimSuffix(strings.TrimSuffix(where, context.DeadlineExceeded.Error()), ": ")
+	if where != "" && !strings.HasPrefix(where, "waiting for") {
+		msg += ": " + where
+	}
+	return msg
 }
 
 // pairShow shows a token (sent to the client) and waits for one device.

@@ -343,3 +343,55 @@ func TestNameOfKnownPeerOldNamesake(t *testing.T) {
 		t.Fatalf("the namesake's record: %+v", r)
 	}
 }
+
+// TestOwnNameRefused: a new key presenting this device's own name
+// (Options.SelfName) is another device calling itself like this one
+// (usertry3 #4: a second "phone1" on phone1 itself): refused as a known
+// name is, with a notice that says so; this device's own key, another
+// name, and a key a verified peer vouched for are admitted as before.
+func TestOwnNameRefused(t *testing.T) {
+	self := newPeer(1, "phone1")
+	for _, pinned := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new", true: "pinned on connection"}[pinned], func(t *testing.T) {
+			s := openStore(t, filepath.Join(t.TempDir(), "zyre"), Options{SelfName: self.name, SelfKey: self.key})
+			stranger := newPeer(2, "phone1")
+			if pinned {
+				if v := mustAdmit(t, s, Observation{UUID: stranger.id, Key: stranger.key}, t0); !v.Allow || !v.New {
+					t.Fatalf("connection: %+v", v)
+				}
+			}
+			v := mustAdmit(t, s, stranger.obs(), t0.Add(time.Minute))
+			if v.Allow || v.KeyChange != nil || v.NameTaken == nil || !errors.Is(v.NameTaken, ErrNameTaken) || !v.NameTaken.Self {
+				t.Fatalf("stranger named like this device: %+v", v)
+			}
+			want := "a device with another key (" + Fingerprint(stranger.key) + ") calls itself phone1, the name of this device (" + Fingerprint(self.key) + "); refused"
+			if !strings.HasPrefix(v.Reason, want) || strings.Contains(v.Reason, "pair with it") {
+				t.Errorf("reason %q, want %q...", v.Reason, want)
+			}
+			if r, ok, _ := s.Lookup(stranger.key); ok != pinned || ok && (r.Name == "phone1" || !strings.Contains(r.Notes, "the name of this device")) {
+				t.Fatalf("stranger recorded %v: %+v", ok, r)
+			}
+			// Another name, or no name yet, is admitted (tofu).
+			other := newPeer(3, "phone2")
+			if v := mustAdmit(t, s, other.obs(), t0); !v.Allow {
+				t.Fatalf("another name: %+v", v)
+			}
+		})
+	}
+	// Vouched for by a verified peer: introduced, whatever the name, as
+	// for a known record's name (rule 6).
+	s := openStore(t, filepath.Join(t.TempDir(), "zyre"), Options{SelfName: self.name, SelfKey: self.key})
+	hub := newPeer(9, "hub")
+	mustVerify(t, s, hub)
+	twin := newPeer(4, "phone1")
+	mustApply(t, s, sign(t, hub, 1, nil, t0, &Vouch{Key: twin.key, UUID: twin.id, Name: twin.name}).Raw)
+	if v := mustAdmit(t, s, twin.obs(), t0); !v.Allow || v.Record.State != StateIntroduced {
+		t.Fatalf("vouched-for key named phone1: %+v", v)
+	}
+	// Without SelfName (a store opened by a command with no node), no
+	// such rule.
+	s = newTestStore(t)
+	if v := mustAdmit(t, s, newPeer(2, "phone1").obs(), t0); !v.Allow {
+		t.Fatalf("without SelfName: %+v", v)
+	}
+}

@@ -297,11 +297,18 @@ type NameTaken struct {
 	Key         curve.PublicKey
 	Fingerprint string
 	// Known is the record that holds the name (verified, introduced or
-	// revoked).
+	// revoked); when Self, this device's name and key (no record: its
+	// State is zero).
 	Known Record
+	// Self: the name is this device's own (Options.SelfName).
+	Self bool
 }
 
 func (e *NameTaken) Error() string {
+	if e.Self {
+		return fmt.Sprintf("a device with another key (%s) calls itself %s, the name of this device (%s); refused",
+			e.Fingerprint, quoteName(e.Name), e.Known.Fingerprint)
+	}
 	what := "your " + e.Known.State.String() + " " + quoteName(e.Name) + " is " + e.Known.Fingerprint
 	if e.Known.State == StateRevoked {
 		what = "the " + quoteName(e.Name) + " you knew (" + e.Known.Fingerprint + ") was revoked"

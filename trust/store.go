@@ -72,6 +72,15 @@ type Options struct {
 	// that much of them; they are learned again. 0 means
 	// DefaultWriteDelay. The user's acts are written before they return.
 	WriteDelay time.Duration
+	// SelfName and SelfKey are this device's node: the name it presents
+	// and its key. A key nobody vouched for that presents SelfName is
+	// another device calling itself like this one, refused as the name of
+	// a known record is (spec/trust.md, Admission rule 4; NameTaken.Self).
+	// The default name is derived from the UUID, so only a name chosen
+	// the same (or an impostor) meets it. Empty: no such rule (a store
+	// opened by a command without a node).
+	SelfName string
+	SelfKey  curve.PublicKey
 	// OnRevoked, if set, is called after a change revokes keys (Apply of
 	// an honoured revocation, Revoke, Sign, MarkVerified honouring a
 	// stored revocation, or another process's revocation read from disk).
@@ -709,8 +718,13 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	// another key is another device, refused; the notice is about it, and
 	// nothing is recorded on the record that holds the name.
 	if introducer == nil && (rec == nil || rec.State == StateTOFU) {
-		if known := nameHolder(st, obs); known != nil {
-			nt := &NameTaken{Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key), Known: known.clone()}
+		known := nameHolder(st, obs)
+		if known == nil && s.opts.SelfName != "" && obs.Name == s.opts.SelfName && obs.Key != s.opts.SelfKey {
+			known = &Record{Name: s.opts.SelfName, Key: s.opts.SelfKey, Fingerprint: Fingerprint(s.opts.SelfKey)}
+		}
+		if known != nil {
+			self := known.State == 0 // this device (SelfName), not a record
+			nt := &NameTaken{Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key), Known: known.clone(), Self: self}
 			v := Verdict{Reason: nt.Error(), NameTaken: nt}
 			if rec == nil {
 				return v, nil
@@ -718,6 +732,9 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 			v.Record = rec.clone()
 			body := fmt.Sprintf("refused: called itself %s, the name of %s %s (%s)",
 				quoteName(obs.Name), known.State, quoteName(known.Name), known.Fingerprint)
+			if self {
+				body = fmt.Sprintf("refused: called itself %s, the name of this device (%s)", quoteName(obs.Name), known.Fingerprint)
+			}
 			told := strings.Contains(rec.Notes, body)
 			if told && rec.Name != obs.Name {
 				return v, nil // told once

@@ -103,6 +103,7 @@ func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, gro
 		pending.flush(send)
 		return !eofAt.IsZero()
 	}
+	refusals := &chatRefusals{verbose: f.verbose}
 	lines, readDone := readLines(ctx, env)
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
@@ -132,7 +133,9 @@ func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, gro
 				return nil
 			}
 			if chatEventShown(e.Type().String(), f.verbose) {
-				fmt.Fprintln(env.stdout, f.eventText(e))
+				if l, ok := f.chatEventText(e, refusals); ok {
+					fmt.Fprintln(env.stdout, l)
+				}
 			}
 			if j, ok := e.(*zre.Join); ok && j.Group == group && flush() {
 				return nil
@@ -205,6 +208,7 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 	present.print(env)
 	events, evErr := pumpEvents(ctx, ev)
 	lines, readDone := readLines(ctx, env)
+	refusals := &chatRefusals{verbose: verbose}
 	for {
 		select {
 		case l := <-lines:
@@ -224,7 +228,9 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 			return nil
 		case e := <-events:
 			if present.shows(e, group, verbose) {
-				fmt.Fprintln(env.stdout, agentEventLine(e))
+				if l, ok := agentChatLine(e, refusals); ok {
+					fmt.Fprintln(env.stdout, l)
+				}
 			}
 		case err := <-evErr:
 			if ctx.Err() != nil {

@@ -70,6 +70,7 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 		ending = true
 		return pc.End()
 	}
+	refusals := &chatRefusals{verbose: verbose}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
@@ -133,7 +134,9 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 			return fmt.Errorf("chat: %w", err)
 		case e := <-events:
 			if !privateNoise(e, group) && present.shows(e, group, verbose) {
-				fmt.Fprintln(env.stdout, agentEventLine(e))
+				if l, ok := agentChatLine(e, refusals); ok {
+					fmt.Fprintln(env.stdout, l)
+				}
 			}
 		case err := <-evErr:
 			if ctx.Err() != nil {

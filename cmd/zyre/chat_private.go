@@ -99,6 +99,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	defer cancel()
 	watch := newMemberWatch(n, g, f.trustStore)
 	lines, readDone := readLines(rctx, env)
+	refusals := &chatRefusals{verbose: f.verbose}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	var eofAt time.Time // stdin's end, while lines wait
@@ -178,7 +179,9 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				sendProbe(n, si.Peer, group, false)
 			}
 			if chatEventShown(e.Type().String(), f.verbose) {
-				fmt.Fprintln(env.stdout, f.eventText(e))
+				if l, ok := f.chatEventText(e, refusals); ok {
+					fmt.Fprintln(env.stdout, l)
+				}
 			}
 		case m := <-c.msgs:
 			if m.done {

@@ -115,12 +115,37 @@ func headersText(hs []zre.Header) string {
 // the trust store when its HELLO never came (a refused beacon or
 // connection), else "unknown".
 func (f *nodeFlags) eventText(e zre.Event) string {
-	if r, ok := e.(*zre.Refused); ok && r.Name == "" && f.trustStore != nil {
-		if rec, ok, err := f.trustStore.Lookup(r.Key); err == nil && ok && rec.Name != "" {
+	if r, ok := e.(*zre.Refused); ok && r.Name == "" {
+		if name := f.refusedName(r); name != "" {
 			c := *r
-			c.Name = rec.Name
+			c.Name = name
 			e = &c
 		}
 	}
 	return eventLine(e)
+}
+
+// refusedName is the trust store's name for a peer refused before its
+// HELLO, or "".
+func (f *nodeFlags) refusedName(r *zre.Refused) string {
+	if f.trustStore == nil {
+		return ""
+	}
+	if rec, ok, err := f.trustStore.Lookup(r.Key); err == nil && ok {
+		return rec.Name
+	}
+	return ""
+}
+
+// chatEventText is the line a chat prints for e, and whether it prints
+// one: a refusal by refusals' rule, other events as eventText.
+func (f *nodeFlags) chatEventText(e zre.Event, refusals *chatRefusals) (string, bool) {
+	name := ""
+	if r, ok := e.(*zre.Refused); ok && r.Name == "" {
+		name = f.refusedName(r)
+	}
+	if r, ok := refusalOfEvent(e, name); ok {
+		return refusals.line(r, f.eventText(e))
+	}
+	return f.eventText(e), true
 }

@@ -254,7 +254,14 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	pub, sec := id.CurveKeyPair()
 	// The trust store beside the identity decides on every peer key; our
 	// signing key ties our statements (zyre trust revoke) to our key.
-	ts, err := trust.Open(home, trust.Options{Logger: plainLog(env), OnRevoked: f.onRevoked})
+	// Another key presenting this node's name is refused (spec/trust.md,
+	// Admission rule 4): the default name derives from the UUID, so only
+	// a chosen name meets another.
+	self := f.name
+	if self == "" {
+		self = id.Name
+	}
+	ts, err := trust.Open(home, trust.Options{Logger: plainLog(env), OnRevoked: f.onRevoked, SelfName: self, SelfKey: pub})
 	if err != nil {
 		return nil, "", err
 	}

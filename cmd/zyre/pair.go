@@ -142,7 +142,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	case len(pos) == 1:
 		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
-		res, err = pairShow(ctx, env, out, opts)
+		res, err = pairShow(ctx, env, out, opts, *timeout)
 	}
 	if err != nil {
 		return pairFailure(err, *timeout)
@@ -186,20 +186,27 @@ func printPaired(env *cliEnv, r client.PairResult, asJSON bool, where string) er
 
 // pairShow shows the token as a QR code and text, and the short code, and
 // waits for one device.
-func pairShow(ctx context.Context, env *cliEnv, w io.Writer, opts pairing.Options) (pairing.Result, error) {
+func pairShow(ctx context.Context, env *cliEnv, w io.Writer, opts pairing.Options, timeout time.Duration) (pairing.Result, error) {
 	d, tok, err := pairing.NewDisplayer(opts)
 	if err != nil {
 		return pairing.Result{}, err
 	}
 	defer d.Close()
 	showToken(env, w, client.PairProgress{Token: tok.URI(), Code: tok.ShortCode(), CodeEndpoint: d.CodeAddr(),
-		Interface: d.Interface(), Expires: tok.Expires})
+		Interface: d.Interface(), Expires: tok.Expires}, giveUp(ctx), timeout)
 	return d.Wait(ctx)
 }
 
+// giveUp is when ctx ends (its deadline), or the zero time.
+func giveUp(ctx context.Context) time.Time {
+	t, _ := ctx.Deadline()
+	return t
+}
+
 // showToken shows a token to scan or type on w: a QR code, the URI and the
-// short code.
-func showToken(env *cliEnv, w io.Writer, p client.PairProgress) {
+// short code, and until when this command waits: the token's expiry, or
+// end (the command's --timeout) when that comes first.
+func showToken(env *cliEnv, w io.Writer, p client.PairProgress, end time.Time, timeout time.Duration) {
 	if p.Interface != "" {
 		fmt.Fprintf(env.stderr, "zyre: pairing on interface %s\n", terminalText(p.Interface))
 	}
@@ -211,6 +218,10 @@ func showToken(env *cliEnv, w io.Writer, p client.PairProgress) {
 	fmt.Fprintf(w, "or, without a camera, on the same network:\n  zyre pair --code %s\n", code)
 	fmt.Fprintf(w, "  (from elsewhere add: --peer %s)\n", addr)
 	fmt.Fprintf(w, "token: %s\ncode: %s\ncode endpoint: %s\n", uri, code, addr)
+	if !end.IsZero() && end.Before(p.Expires) {
+		fmt.Fprintf(w, "waiting until %s (--timeout %s; the token works once)...\n", end.Local().Format(time.TimeOnly), timeout)
+		return
+	}
 	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", p.Expires.Local().Format(time.TimeOnly))
 }
 

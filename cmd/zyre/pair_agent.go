@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
 )
@@ -51,8 +52,12 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 		sayThisDevice(env, client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint})
 	}
 	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
+	// The agent's timeout starts with this request: the same end, to
+	// the second, as the line shows it.
+	timeout := time.Duration(args.TimeoutMS) * time.Millisecond
+	end := time.Now().Add(timeout)
 	res, err := c.Pair(ctx, args, client.PairHandler{
-		Show: func(p client.PairProgress) { showToken(env, out, p) },
+		Show: func(p client.PairProgress) { showToken(env, out, p, end, timeout) },
 		ConfirmPeer: func(ctx context.Context, p client.PairProgress) error {
 			return confirm(ctx, askOfProgress(p))
 		},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/internal/beacon"
 	"github.com/zyre-go/zyre/pairing"
 )
@@ -42,13 +43,7 @@ func pairFailure(err error, timeout time.Duration) error {
 		return context.Canceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		msg := fmt.Sprintf("no device paired within %s (--timeout)", timeout)
-		// Where a joiner looked is worth saying; that a displayer
-		// waited is not.
-		where := strings.TrimSuffix(strings.ReplaceAll(err.Error(), "pairing: ", ""), ": "+context.DeadlineExceeded.Error())
-		if where != "" && where != context.DeadlineExceeded.Error() && !strings.HasPrefix(where, "waiting for") {
-			msg += ": " + where
-		}
+		msg := agent.PairTimeoutText(err, timeout)
 		return &sentenceError{msg, err}
 	}
 	msg, hint := pairingSentence(err)

@@ -505,7 +505,7 @@ func (s *streamNode) send(ctx context.Context, f *streamFlags, limit int64) erro
 			live = " (live)"
 		}
 		fmt.Fprintf(s.env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %s\n",
-			max(sentTo, len(res.Receivers)), s.group, live, p.summary(), ackText(res.Receivers, ended))
+			readers(max(sentTo, len(res.Receivers)), res.Receivers), s.group, live, p.summary(), ackText(res.Receivers, ended))
 	}()
 	// A member removed on the way (revoked, or gone) is named, with why,
 	// as it happens: by this goroutine while the stream goes out, then
@@ -591,6 +591,18 @@ func ackText(rs []client.StreamReceiver, ended bool) string {
 		t += "; refused our key (we are not trusted there): " + receiverNames(refused)
 	}
 	return t
+}
+
+// readers is how many members a stream was sent to that could read it:
+// of the members counted (sent), not those that refused our key (we are
+// not trusted there), which ackText names apart.
+func readers(sent int, rs []client.StreamReceiver) int {
+	for _, r := range rs {
+		if r.Refused {
+			sent--
+		}
+	}
+	return max(sent, 0)
 }
 
 // receiverNames lists receivers as "name 1234abcd, name 5678abcd".

@@ -66,7 +66,7 @@ func streamSendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *stre
 			}
 		}
 		fmt.Fprintf(env.stderr, "zyre: sent to %d member(s) of %q%s: %s; %s\n",
-			max(res.SentTo, m.Members), req.Group, live, p.summary(), ackText(res.Receivers, ended))
+			readers(max(res.SentTo, m.Members), res.Receivers), req.Group, live, p.summary(), ackText(res.Receivers, ended))
 	}()
 	rctx, stopReading := context.WithCancel(ctx)
 	_, err = io.CopyBuffer(progressWriter{ss, p}, newContextReader(rctx, in, f.chunk), make([]byte, f.chunk))

@@ -50,6 +50,11 @@ func TestStreamSenderKnowsRefusedKey(t *testing.T) {
 			if s.code != 0 || c.code != 0 || !bytes.Equal(c.stdout.Bytes(), data) {
 				t.Fatalf("alice's send: exit %d:\n%s\ncarol's recv: exit %d, %d of %d octets:\n%s", s.code, s.stderr, c.code, c.stdout.Len(), len(data), c.stderr)
 			}
+			// Only carol could read it: bob, who refused our key, is named
+			// apart, not counted among those it was sent to (usertry3).
+			if !strings.Contains(s.stderr.String(), "zyre: sent to 1 member(s) of \"family\": ") {
+				t.Errorf("alice's summary counts more than carol as sent to:\n%s", s.stderr)
+			}
 			want := "refused our key (we are not trusted there): bob " + shortID(idB.UUID)
 			if !strings.Contains(s.stderr.String(), want) || !strings.Contains(s.stderr.String(), "1 acknowledged the end: carol "+shortID(idC.UUID)) {
 				t.Errorf("alice's summary does not name bob as refusing her key (want %q):\n%s", want, s.stderr)
