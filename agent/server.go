@@ -67,7 +67,9 @@ type Config struct {
 	// Version is the software's version, reported in Info.
 	Version string
 	// OnEvent, if set, is called with every node event on the Server's
-	// event goroutine, before subscribers get it; it must not block.
+	// event goroutine, before subscribers and the agent's own readers
+	// (private groups, transfers) get it; it must not block, nor keep
+	// the event's content after it returns.
 	OnEvent func(zre.Event)
 	// Logger gets the server's diagnostics; nil means slog.Default().
 	Logger *slog.Logger
@@ -231,12 +233,21 @@ func (s *Server) loop(ctx context.Context) error {
 			if !ok {
 				return errors.New("agent: the node stopped")
 			}
+			// Everything that reads the event's content comes before the
+			// taps: a tap's reader (a private group, a transfer) may
+			// consume the event and hand its content back to the node
+			// (zre.Shout.Release), which then reads other messages into
+			// those buffers. The subscribers' copy is made here (EventOf
+			// copies the content).
 			s.tracker.Handle(e)
-			s.xfer.feed(e)
 			if s.cfg.OnEvent != nil {
 				s.cfg.OnEvent(e)
 			}
-			ev := EventOf(e, time.Now())
+			var ev client.Event
+			if len(s.subs) > 0 {
+				ev = EventOf(e, time.Now())
+			}
+			s.xfer.feed(e)
 			for sub := range s.subs {
 				ev.Dropped = sub.dropped
 				select {

@@ -90,7 +90,7 @@ func (t *Tracker) Members(n *zre.Node, ts *trust.Store) []client.Member {
 	return out
 }
 
-// EventOf is the protocol's form of a node event.
+// EventOf is the protocol's form of a node event, with a copy of its content.
 func EventOf(e zre.Event, now time.Time) client.Event {
 	ev := client.Event{Type: e.Type().String(), Peer: e.PeerUUID().String(), Name: e.PeerName(), Time: now}
 	switch e := e.(type) {
@@ -105,9 +105,9 @@ func EventOf(e zre.Event, now time.Time) client.Event {
 	case *zre.Leave:
 		ev.Group = e.Group
 	case *zre.Whisper:
-		ev.Content = e.Content
+		ev.Content = cloneContent(e.Content)
 	case *zre.Shout:
-		ev.Group, ev.Content = e.Group, e.Content
+		ev.Group, ev.Content = e.Group, cloneContent(e.Content)
 	case *zre.Refused:
 		ev.Stage, ev.Key, ev.Addr = e.Stage.String(), e.Key.Z85(), e.Addr
 		if e.Reason != nil {
@@ -118,4 +118,15 @@ func EventOf(e zre.Event, now time.Time) client.Event {
 		ev.Reason = "key changed from " + e.OldFingerprint + " to " + e.NewFingerprint
 	}
 	return ev
+}
+
+// cloneContent copies a message's frames: an event's content may be
+// handed back to the node (Release) while a client's copy is still being
+// written.
+func cloneContent(fs [][]byte) [][]byte {
+	out := make([][]byte, len(fs))
+	for i, f := range fs {
+		out[i] = slices.Clone(f)
+	}
+	return out
 }
