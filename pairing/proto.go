@@ -185,6 +185,15 @@ type Result struct {
 	// else may have seen the screen, and Confirm must make its user pick
 	// the device they expect (spec/pairing.md, "Exposure").
 	Others []Attempt
+	// NameHolder, when not nil, is the record of ANOTHER key that holds
+	// PeerName in the Recorder (verified, introduced or revoked; the
+	// record trust.Store.Admit refuses a stranger by, spec/trust.md rule
+	// 4 "Another peer's name"): the peer calls itself like a device this
+	// node knows, and is not that device. Confirm must then tell its user
+	// plainly and make them pick it by its id, never on a plain yes, and
+	// without Confirm the pairing is refused (an error that is
+	// errors.Is trust.ErrNameTaken and ErrRefused).
+	NameHolder *trust.Record
 	// At is when the pairing completed (Options.Now).
 	At time.Time
 	// Record is the trust record written, when Options.Recorder is set.
