@@ -13,6 +13,7 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/pairing"
+	"github.com/zyre-go/zyre/trust"
 )
 
 // MaxPairTimeout bounds a pairing's timeout_ms.
@@ -141,7 +142,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: listen, Interface: iface,
 		Loopback: loopback, Logger: s.log, EndOnCodeFailure: true,
 		Confirm: func(cctx context.Context, r pairing.Result) error {
-			if r.Comparison == "" && !r.AsDisplayer {
+			if r.Comparison == "" && !r.AsDisplayer && r.NameHolder == nil {
 				return nil // a QR scanner: it scanned the screen it pairs with
 			}
 			// A question dropped (another device came) may still be
@@ -234,7 +235,17 @@ func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
 	for _, o := range r.Others {
 		p.Others = append(p.Others, peer(o))
 	}
+	p.NameHolder = PairKnownOf(r.NameHolder)
 	return p
+}
+
+// PairKnownOf is the protocol's form of Result.NameHolder (nil for nil).
+func PairKnownOf(r *trust.Record) *client.PairKnown {
+	if r == nil {
+		return nil
+	}
+	return &client.PairKnown{Name: r.Name, UUID: r.UUID.String(), Fingerprint: r.Fingerprint,
+		State: r.State.String(), Text: pairing.DescribeNameHolder(*r)}
 }
 
 // PairResultOf is the protocol's (and "zyre pair --json"'s) form of a

@@ -246,6 +246,9 @@ type pairAsk struct {
 	displayer          bool
 	peer               client.PairPeer
 	others             []client.PairPeer
+	// known is the device of this node whose name peer presents with
+	// another key (nil: none).
+	known *client.PairKnown
 }
 
 func askOfResult(r pairing.Result) pairAsk {
@@ -256,11 +259,12 @@ func askOfResult(r pairing.Result) pairAsk {
 	for _, o := range r.Others {
 		q.others = append(q.others, peer(o))
 	}
+	q.known = agent.PairKnownOf(r.NameHolder)
 	return q
 }
 
 func askOfProgress(p client.PairProgress) pairAsk {
-	q := pairAsk{method: p.Method, comparison: p.Comparison, displayer: p.AsDisplayer, others: p.Others}
+	q := pairAsk{method: p.Method, comparison: p.Comparison, displayer: p.AsDisplayer, others: p.Others, known: p.NameHolder}
 	if p.Peer != nil {
 		q.peer = *p.Peer
 	}
@@ -318,12 +322,18 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 	asked := false
 	var one sync.Mutex // a dropped question ends (its line closed) before the next is asked
 	return func(ctx context.Context, q pairAsk) error {
-		if q.comparison == "" && !q.displayer {
+		if q.comparison == "" && !q.displayer && q.known == nil {
 			return nil // a QR scanner: it scanned the screen it pairs with
 		}
 		one.Lock()
 		defer one.Unlock()
 		who := describePairPeer(q.peer)
+		if q.known != nil {
+			// Another device under the name of one known here: said
+			// plainly, and paired only on its id typed at a terminal
+			// (never --yes).
+			fmt.Fprintf(env.stderr, "zyre: WARNING: %s\n", nameTakenSentence(q))
+		}
 		what := "code"
 		if q.method == "qr" {
 			what = "QR code"
@@ -341,6 +351,8 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 				fmt.Fprintf(out, "comparison number: %s\n", terminalText(q.comparison))
 			}
 			switch {
+			case q.known != nil:
+				return fmt.Errorf("%s: %w", nameTakenSentence(q), errKnownNameNoTerminal)
 			case len(q.others) > 0:
 				return errExposedNoTerminal
 			case q.comparison == "":
@@ -357,9 +369,12 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 			lines.drain() // typed for a question dropped: not an answer to this one
 		}
 		asked = true
-		if len(q.others) > 0 {
+		if len(q.others) > 0 || q.known != nil {
 			id := q.peer.UUID[:min(8, len(q.peer.UUID))]
 			prompt := fmt.Sprintf("pair with %s anyway? only if it is the device you expect", who)
+			if q.known != nil {
+				prompt = fmt.Sprintf("pair with %s anyway? only if it is a new device of yours that you expect", who)
+			}
 			if q.comparison != "" {
 				prompt += fmt.Sprintf(" and its screen shows %s", terminalText(q.comparison))
 			}
@@ -370,6 +385,9 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 				return err
 			}
 			if strings.TrimSpace(line) != id {
+				if q.known != nil && len(q.others) == 0 {
+					return errKnownNameNotPicked
+				}
 				return errNotPicked
 			}
 			return nil
@@ -392,6 +410,18 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 		}
 		return nil
 	}
+}
+
+// nameTakenSentence says that q's peer calls itself by the name of
+// another device known here: "this device calls itself phone1, but your
+// verified phone1 is FAWY-FLPA-OCBC-GSIW (8b0744b8); this is ANOTHER
+// device" ("the showing device" on the scanner's side).
+func nameTakenSentence(q pairAsk) string {
+	who := "this device"
+	if !q.displayer {
+		who = "the showing device"
+	}
+	return terminalText(fmt.Sprintf("%s calls itself %s, but %s; this is ANOTHER device", who, q.peer.Name, q.known.Text))
 }
 
 // lineReader reads a terminal's lines for a run of questions: one reader
