@@ -167,7 +167,13 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			}
 			select {
 			case ok := <-mine:
-				if !ok {
+				switch {
+				case ok:
+				case r.NameHolder != nil: // as the one-shot zyre pair words each
+					return errors.New("the device under a known name was not picked by its id")
+				case r.Comparison == "":
+					return errors.New("the device was not confirmed")
+				default:
 					return errors.New("the comparison numbers were not confirmed")
 				}
 				return nil

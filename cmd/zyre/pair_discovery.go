@@ -74,7 +74,11 @@ func pairingSentence(err error) (msg, hint string) {
 		}
 		return "a device under the name of another device known here is not paired without a terminal; nothing was recorded", ""
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errKnownNameNotPicked.Error()):
-		return "the device calls itself like another device known here, and its id was not typed; nothing was recorded", ""
+		var remote *pairing.RemoteError
+		if errors.As(err, &remote) {
+			return "the other device knows another device by this device's name, and its user did not pick this one by its id; nothing was recorded", ""
+		}
+		return "this device calls itself like another device known here, and its id was not typed; nothing was recorded", ""
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNoTerminal.Error()):
 		return "nobody compared the comparison numbers (stdin is not a terminal); nothing was recorded", "run it on a terminal, or pass --yes when the numbers are compared another way"
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNotConfirmed.Error()):
