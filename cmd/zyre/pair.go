@@ -140,6 +140,8 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
 	case len(pos) == 1:
+		sayThisDevice(env, selfPeer(id))
+		sayContacting(env, pos[0])
 		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
 		res, err = pairShow(ctx, env, out, opts)
@@ -236,6 +238,22 @@ func selfPeer(id *keystore.Identity) client.PairPeer {
 // tried the code too), so that they can say which id is theirs.
 func sayThisDevice(env *cliEnv, self client.PairPeer) {
 	fmt.Fprintf(env.stderr, "zyre: this device is %s (the showing device names it so)\n", describePairPeer(self))
+}
+
+// sayContacting tells a QR scanner's user what it waits for: the showing
+// device at the token's addresses, whose user is asked who is pairing
+// (that can take a while, and ends with "used" when another device came
+// first).
+func sayContacting(env *cliEnv, token string) {
+	where := ""
+	if tok, err := pairing.ParseToken(token); err == nil && len(tok.Hints) > 0 {
+		var hs []string
+		for _, h := range tok.Hints {
+			hs = append(hs, h.String())
+		}
+		where = " at " + strings.Join(hs, ", ")
+	}
+	fmt.Fprintf(env.stderr, "zyre: looking for the showing device%s; its user is asked who is pairing...\n", terminalText(where))
 }
 
 // pairAsk is a pairing question for the terminal, from the pairing

@@ -50,8 +50,11 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}
-	if args.Code != "" {
+	if args.Code != "" || args.Token != "" {
 		sayThisDevice(env, client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint})
+	}
+	if args.Token != "" {
+		sayContacting(env, args.Token)
 	}
 	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
 	var askedKnown atomic.Bool // ConfirmPeer runs on a goroutine of its own

@@ -98,7 +98,11 @@ func TestPairCLIKnownNameAnotherDevice(t *testing.T) {
 
 	// Without a terminal (and --yes is no answer): refused, in the same words.
 	show, tok = startShowIn(t, homeCam, strings.NewReader(""))
-	if c, _, errs := runPairCmd(ctx, "--loopback", "--home", homeStr, "--timeout", "60s", tok); c != 1 {
+	// The scanner says which device it is and what it waits for (trial 4
+	// #6: a QR scanner printed nothing until it was told).
+	if c, _, errs := runPairCmd(ctx, "--loopback", "--home", homeStr, "--timeout", "60s", tok); c != 1 ||
+		!strings.Contains(errs, `zyre: this device is "phone1" `+str.UUID.String()[:8]+" "+keystore.Fingerprint(str.CurveKey)) ||
+		!strings.Contains(errs, "zyre: looking for the showing device at 127.0.0.1:") {
 		t.Fatalf("stranger: exit %d\n%s", c, errs)
 	}
 	if c := pairExitOf(t, show, "the camera's headless zyre pair"); c != 1 ||
