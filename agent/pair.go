@@ -232,7 +232,11 @@ func (s *Server) pairShow(ctx context.Context, opts pairing.Options, psend func(
 // pairing, and the others when the code or token is exposed.
 func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		if a.Name == "" && a.Known != nil {
+			p.Known = pairing.KnownAs(*a.Known)
+		}
+		return p
 	}
 	p := &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison, Question: seq,
 		Method: r.Method, AsDisplayer: r.AsDisplayer}

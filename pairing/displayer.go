@@ -757,6 +757,11 @@ func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) bool {
 		st.moreTried++
 		return false
 	}
+	if l, ok := d.opts.Recorder.(looker); ok {
+		if r, found, err := l.Lookup(a.Key); err == nil && found && r.Name != "" {
+			a.Known = &r
+		}
+	}
 	st.tried = append(st.tried, a)
 	if len(st.tried) > 1 {
 		log.Info("pairing: another device tried this code or token: it is exposed", "devices", describeAll(st.tried))

@@ -3,6 +3,7 @@ package pairing
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/zyre-go/zyre/trust"
@@ -124,5 +125,50 @@ func TestPairNameTakenAsks(t *testing.T) {
 	}
 	if _, ok := cam.records(t)[stranger.key()]; ok {
 		t.Fatal("refused by code, yet recorded")
+	}
+}
+
+// User trial 4 #1 and #6 by short code: the camera knows phone1; a
+// stranger named phone1 takes the code first, the genuine phone1 types
+// it second and gives no name (it only asked for an exchange). The
+// camera's question about the stranger names the verified phone1 it is
+// not (NameHolder), and the genuine phone is recognised by its key
+// among the others (Attempt.Known), not "a device that gave no name".
+func TestCodeRaceKnownNameStrangerFirst(t *testing.T) {
+	ctx := testCtx(t)
+	cam, phone, stranger := knownPhone(t, ctx)
+	asks := make(chan ask)
+	d, tok := newDisplayer(t, cam, func(o *Options) { o.Confirm = askingConfirm(asks) })
+	so := stranger.opts()
+	so.Confirm = func(context.Context, Result) error { return nil }
+	strangerDone := joinAsync(func() (Result, error) { return JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), so) })
+	first := nextAsk(t, ctx, asks, "about the stranger")
+	if first.r.PeerKey != stranger.key() || first.r.NameHolder == nil || first.r.NameHolder.Key != phone.key() {
+		t.Fatalf("first question: peer ok %v, name holder %+v", first.r.PeerKey == stranger.key(), first.r.NameHolder)
+	}
+	po := phone.opts()
+	if _, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), po); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("the genuine phone: %v, want ErrCodeUsed", err)
+	}
+	again := nextAsk(t, ctx, asks, "again, naming both devices")
+	if again.r.NameHolder == nil || len(again.r.Others) != 1 {
+		t.Fatalf("second question: name holder %+v, others %+v", again.r.NameHolder, again.r.Others)
+	}
+	o := again.r.Others[0]
+	if o.Key != phone.key() || o.Name != "" || o.Known == nil || o.Known.Key != phone.key() || o.Known.State != trust.StateVerified {
+		t.Fatalf("the genuine phone among the others: %+v", o)
+	}
+	if s, want := o.String(), `your verified "phone1" (by its key; it gave no name yet) `+phone.id.UUID.String()[:8]+" "+trust.Fingerprint(phone.key()); !strings.HasPrefix(s, want) {
+		t.Fatalf("the genuine phone is described %q, want it to start %q", s, want)
+	}
+	again.answer <- errors.New("not that one")
+	if _, err := d.Wait(ctx); !errors.Is(err, ErrExposed) {
+		t.Fatalf("displayer: %v, want ErrExposed", err)
+	}
+	if err := <-strangerDone; !errors.Is(err, ErrExposed) {
+		t.Fatalf("stranger: %v, want ErrExposed", err)
+	}
+	if _, ok := cam.records(t)[stranger.key()]; ok {
+		t.Fatal("the stranger was recorded")
 	}
 }

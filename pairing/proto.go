@@ -217,12 +217,32 @@ type Attempt struct {
 	Name string
 	// Addr is the address its connection came from; "" when unknown.
 	Addr string
+	// Known is this node's record of Key, when the Recorder holds one
+	// with a name (displayer only): a device that gave no name yet (a
+	// short-code device that came late) is then still recognised, by
+	// its key, e.g. as the verified phone1 (user trial 4 #6).
+	Known *trust.Record
 }
 
 // String describes the device for a person: its name (quoted, escaped),
 // UUID prefix, fingerprint and address, e.g.
 // "phone1" 9ec346dd MHYV-LSOS-4H4W-FUNT from 10.79.0.3.
-func (a Attempt) String() string { return describePeer(a.Name, a.UUID, a.Key, a.Addr) }
+// A device that gave no name but is known here by its key is named by
+// its record: your verified "phone1" (by its key; it gave no name yet)
+// 8b0744b8 FAWY-FLPA-OCBC-GSIW from 10.84.0.2.
+func (a Attempt) String() string {
+	s := describePeer(a.Name, a.UUID, a.Key, a.Addr)
+	if a.Name == "" && a.Known != nil {
+		s = KnownAs(*a.Known) + " (by its key; it gave no name yet)" + strings.TrimPrefix(s, "a device that gave no name,")
+	}
+	return s
+}
+
+// KnownAs names a device by this node's record of its key, for people:
+// `your verified "phone1"` (the name quoted and escaped).
+func KnownAs(r trust.Record) string {
+	return fmt.Sprintf("your %s %q", r.State, r.Name)
+}
 
 // Peer is the other side of r as an Attempt.
 func (r Result) Peer() Attempt {

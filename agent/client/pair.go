@@ -84,6 +84,9 @@ type PairPeer struct {
 	UUID        string `json:"uuid"`
 	Fingerprint string `json:"fingerprint"`
 	Addr        string `json:"addr,omitempty"`
+	// Known names the device by this node's record of its key (e.g.
+	// `your verified "phone1"`, pairing.KnownAs), when it gave no name.
+	Known string `json:"known,omitempty"`
 }
 
 // PairResult is a pairing's outcome: the peer, now verified in the trust

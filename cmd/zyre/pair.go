@@ -271,7 +271,11 @@ type pairAsk struct {
 
 func askOfResult(r pairing.Result) pairAsk {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		if a.Name == "" && a.Known != nil {
+			p.Known = pairing.KnownAs(*a.Known)
+		}
+		return p
 	}
 	q := pairAsk{method: r.Method, comparison: r.Comparison, displayer: r.AsDisplayer, peer: peer(r.Peer())}
 	for _, o := range r.Others {
@@ -293,9 +297,13 @@ func askOfProgress(p client.PairProgress) pairAsk {
 // UUID prefix, fingerprint, and the host it comes from.
 func describePairPeer(p client.PairPeer) string {
 	var b strings.Builder
-	if p.Name == "" {
+	switch {
+	case p.Name == "" && p.Known != "":
+		// Recognised by its key (a late short-code device gives no name).
+		fmt.Fprintf(&b, "%s (by its key; it gave no name yet)", p.Known)
+	case p.Name == "":
 		b.WriteString("a device that gave no name,")
-	} else {
+	default:
 		fmt.Fprintf(&b, "%q", p.Name)
 	}
 	if p.UUID != "" {
