@@ -172,3 +172,21 @@ func TestCodeRaceKnownNameStrangerFirst(t *testing.T) {
 		t.Fatal("the stranger was recorded")
 	}
 }
+
+func TestDescribeNameHolder(t *testing.T) {
+	id := newNode(t, "x").id
+	fp := trust.Fingerprint(id.CurveKey)
+	for _, c := range []struct {
+		r    trust.Record
+		want string
+	}{
+		{trust.Record{Name: "phone1", UUID: id.UUID, Fingerprint: fp, State: trust.StateVerified}, "your verified phone1 is " + fp + " (" + id.UUID.String()[:8] + ")"},
+		{trust.Record{Name: "phone1", UUID: id.UUID, Fingerprint: fp, State: trust.StateIntroduced}, "your introduced phone1 is " + fp + " (" + id.UUID.String()[:8] + ")"},
+		{trust.Record{Name: "phone2", UUID: id.UUID, Fingerprint: fp, State: trust.StateRevoked, RevokeReason: "lost"}, "the phone2 you knew (" + fp + ", " + id.UUID.String()[:8] + ") was revoked: lost"},
+		{trust.Record{Name: "ph\x1bone", UUID: id.UUID, Fingerprint: fp, State: trust.StateRevoked}, `the "ph\x1bone" you knew (` + fp + ", " + id.UUID.String()[:8] + ") was revoked"},
+	} {
+		if got := DescribeNameHolder(c.r); got != c.want {
+			t.Errorf("DescribeNameHolder(%s %q) = %q, want %q", c.r.State, c.r.Name, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
 )
@@ -121,4 +122,17 @@ func TestPairCLIKnownNameAnotherDevice(t *testing.T) {
 	}
 	pairExitOf(t, show, "the fake room's zyre pair")
 	notRecordedIn(t, homePh, fake)
+}
+
+// A device that gave no name but is known here by its key is named by
+// its record in the questions (trial 4 #6).
+func TestDescribePairPeerKnown(t *testing.T) {
+	p := client.PairPeer{UUID: "8b0744b8-0000-5000-8000-000000000000", Fingerprint: "FAWY-FLPA-OCBC-GSIW", Addr: "10.84.0.2:4711"}
+	if got, want := describePairPeer(p), "a device that gave no name, 8b0744b8 FAWY-FLPA-OCBC-GSIW from 10.84.0.2"; got != want {
+		t.Fatalf("nameless: %q, want %q", got, want)
+	}
+	p.Known = `your verified "phone1"`
+	if got, want := describePairPeer(p), `your verified "phone1" (by its key; it gave no name yet) 8b0744b8 FAWY-FLPA-OCBC-GSIW from 10.84.0.2`; got != want {
+		t.Fatalf("known: %q, want %q", got, want)
+	}
 }
