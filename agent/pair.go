@@ -14,6 +14,7 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/pairing"
+	"github.com/zyre-go/zyre/trust"
 )
 
 // MaxPairTimeout bounds a pairing's timeout_ms.
@@ -142,7 +143,7 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: listen, Interface: iface,
 		Loopback: loopback, Logger: s.log, EndOnCodeFailure: true,
 		Confirm: func(cctx context.Context, r pairing.Result) error {
-			if r.Comparison == "" && !r.AsDisplayer {
+			if r.Comparison == "" && !r.AsDisplayer && r.NameHolder == nil {
 				return nil // a QR scanner: it scanned the screen it pairs with
 			}
 			// A question dropped (another device came) may still be
@@ -167,7 +168,13 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 			}
 			select {
 			case ok := <-mine:
-				if !ok {
+				switch {
+				case ok:
+				case r.NameHolder != nil: // as the one-shot zyre pair words each
+					return errors.New("the device under a known name was not picked by its id")
+				case r.Comparison == "":
+					return errors.New("the device was not confirmed")
+				default:
 					return errors.New("the comparison numbers were not confirmed")
 				}
 				return nil
@@ -243,7 +250,11 @@ func (s *Server) pairShow(ctx context.Context, opts pairing.Options, psend func(
 // pairing, and the others when the code or token is exposed.
 func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		if a.Name == "" && a.Known != nil {
+			p.Known = pairing.KnownAs(*a.Known)
+		}
+		return p
 	}
 	p := &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison, Question: seq,
 		Method: r.Method, AsDisplayer: r.AsDisplayer}
@@ -252,7 +263,17 @@ func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
 	for _, o := range r.Others {
 		p.Others = append(p.Others, peer(o))
 	}
+	p.NameHolder = PairKnownOf(r.NameHolder)
 	return p
+}
+
+// PairKnownOf is the protocol's form of Result.NameHolder (nil for nil).
+func PairKnownOf(r *trust.Record) *client.PairKnown {
+	if r == nil {
+		return nil
+	}
+	return &client.PairKnown{Name: r.Name, UUID: r.UUID.String(), Fingerprint: r.Fingerprint,
+		State: r.State.String(), Text: pairing.DescribeNameHolder(*r)}
 }
 
 // PairResultOf is the protocol's (and "zyre pair --json"'s) form of a

@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/internal/beacon"
@@ -715,6 +717,11 @@ func (d *Displayer) onProof(st *dstate, id []byte, peerKey curve.PublicKey, addr
 		return
 	}
 	res := Result{Method: "qr", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, PeerAddr: addr, AsDisplayer: true, At: d.opts.Now()}
+	if err := nameCheck(d.opts, &res); err != nil {
+		d.replyFinal(id, errMsg(err))
+		d.fail(st, err)
+		return
+	}
 	last := newMsg(cmdQRConfirm, qrProof(d.tok.secret[:], "displayer", d.key, peerKey, d.tok.ID[:]), d.binding, []byte(d.opts.Identity.Name))
 	if !d.noteAttempt(st, res.Peer(), log) {
 		d.reply(id, false, errMsg(fmt.Errorf("pairing: more than %d devices tried this token: %w", maxTried, ErrExposed)))
@@ -749,6 +756,11 @@ func (d *Displayer) noteAttempt(st *dstate, a Attempt, log *slog.Logger) bool {
 	if len(st.tried) >= maxTried {
 		st.moreTried++
 		return false
+	}
+	if l, ok := d.opts.Recorder.(looker); ok {
+		if r, found, err := l.Lookup(a.Key); err == nil && found && r.Name != "" {
+			a.Known = &r
+		}
 	}
 	st.tried = append(st.tried, a)
 	if len(st.tried) > 1 {
@@ -996,6 +1008,12 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		return
 	}
 	res := Result{Method: "code", PeerKey: peerKey, PeerUUID: zre.UUIDFromKey(peerKey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: cs.keys.number, PeerAddr: cs.addr, AsDisplayer: true, At: d.opts.Now()}
+	if err := nameCheck(d.opts, &res); err != nil {
+		st.code, st.used = nil, true
+		d.replyFinal(id, errMsg(err))
+		d.finish(Result{}, err)
+		return
+	}
 	cs.res = &res
 	st.order++
 	cs.order = st.order
@@ -1140,6 +1158,69 @@ func screen(o Options, key curve.PublicKey) error {
 	return nil
 }
 
+// lister is a Recorder that can list its records (*trust.Store is one).
+type lister interface {
+	List() ([]trust.Record, error)
+}
+
+// nameHolder is the record of another key than key that holds name in
+// the Recorder and that a person or a verified peer acted on: verified,
+// introduced or revoked, in that order of preference (as the trust
+// store's admission rule 4 picks it). Nil when there is none, or the
+// Recorder cannot list its records.
+func nameHolder(o Options, key curve.PublicKey, name string) *trust.Record {
+	l, ok := o.Recorder.(lister)
+	if !ok || name == "" {
+		return nil
+	}
+	rs, err := l.List()
+	if err != nil {
+		return nil
+	}
+	rank := map[trust.State]int{trust.StateVerified: 3, trust.StateIntroduced: 2, trust.StateRevoked: 1}
+	var found *trust.Record
+	for i := range rs {
+		r := &rs[i]
+		if r.Name != name || r.Key == key || rank[r.State] == 0 {
+			continue
+		}
+		if found == nil || rank[r.State] > rank[found.State] {
+			found = r
+		}
+	}
+	return found
+}
+
+// DescribeNameHolder says, for a person, which device of this node holds
+// the name a pairing peer presents (Result.NameHolder), e.g. "your
+// verified phone1 is FAWY-FLPA-OCBC-GSIW (8b0744b8)" or "the phone1 you
+// knew (FAWY-FLPA-OCBC-GSIW, 8b0744b8) was revoked: lost". The name is
+// escaped when it is not printable.
+func DescribeNameHolder(r trust.Record) string {
+	name := quoteName(r.Name)
+	id := r.UUID.String()[:8]
+	if r.State == trust.StateRevoked {
+		s := fmt.Sprintf("the %s you knew (%s, %s) was revoked", name, r.Fingerprint, id)
+		if r.RevokeReason != "" {
+			s += ": " + quoteName(r.RevokeReason)
+		}
+		return s
+	}
+	return fmt.Sprintf("your %s %s is %s (%s)", r.State, name, r.Fingerprint, id)
+}
+
+// nameCheck sets res.NameHolder. A peer that presents the name of
+// another device known here is paired only when a person picks it
+// (Confirm); without Confirm it is refused.
+func nameCheck(o Options, res *Result) error {
+	res.NameHolder = nameHolder(o, res.PeerKey, res.PeerName)
+	if res.NameHolder == nil || o.Confirm != nil {
+		return nil
+	}
+	return fmt.Errorf("pairing: %s %s calls itself %s, but %s: it is ANOTHER device, and nobody is asked to pick it: %w: %w",
+		trust.Fingerprint(res.PeerKey), res.PeerUUID.String()[:8], quoteName(res.PeerName), DescribeNameHolder(*res.NameHolder), trust.ErrNameTaken, ErrRefused)
+}
+
 // accept runs Confirm and records the peer.
 func accept(ctx context.Context, o Options, res *Result) error {
 	if err := screen(o, res.PeerKey); err != nil {
@@ -1164,4 +1245,15 @@ func accept(ctx context.Context, o Options, res *Result) error {
 		res.Record = rec
 	}
 	return nil
+}
+
+// quoteName shows a peer's name (untrusted text) as is when it is
+// printable, quoted otherwise.
+func quoteName(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

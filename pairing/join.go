@@ -77,7 +77,11 @@ func Join(ctx context.Context, uri string, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Method: "qr", PeerKey: tok.Key, PeerUUID: tok.UUID, PeerName: info.name, PeerSigningKey: info.signingKey, PeerAddr: ep, At: opts.Now()}
-	if err := accept(ctx, opts, &res); err != nil {
+	err = nameCheck(opts, &res)
+	if err == nil {
+		err = accept(ctx, opts, &res)
+	}
+	if err != nil {
 		lastWord(ctx, c, opts, err) // the displayer must not report a success
 		return Result{}, err
 	}
@@ -162,6 +166,10 @@ func JoinCode(ctx context.Context, code, endpoint string, opts Options) (Result,
 		return Result{}, err
 	}
 	res := Result{Method: "code", PeerKey: dkey, PeerUUID: zre.UUIDFromKey(dkey), PeerName: info.name, PeerSigningKey: info.signingKey, Comparison: keys.number, PeerAddr: ep}
+	if err := nameCheck(opts, &res); err != nil {
+		lastWord(ctx, c, opts, err)
+		return Result{}, err
+	}
 	binding, err := trust.NewBinding(opts.Identity.Signer(), pub, opts.Now())
 	if err != nil {
 		return Result{}, fmt.Errorf("pairing: binding: %w", err)

@@ -185,6 +185,15 @@ type Result struct {
 	// else may have seen the screen, and Confirm must make its user pick
 	// the device they expect (spec/pairing.md, "Exposure").
 	Others []Attempt
+	// NameHolder, when not nil, is the record of ANOTHER key that holds
+	// PeerName in the Recorder (verified, introduced or revoked; the
+	// record trust.Store.Admit refuses a stranger by, spec/trust.md rule
+	// 4 "Another peer's name"): the peer calls itself like a device this
+	// node knows, and is not that device. Confirm must then tell its user
+	// plainly and make them pick it by its id, never on a plain yes, and
+	// without Confirm the pairing is refused (an error that is
+	// errors.Is trust.ErrNameTaken and ErrRefused).
+	NameHolder *trust.Record
 	// At is when the pairing completed (Options.Now).
 	At time.Time
 	// Record is the trust record written, when Options.Recorder is set.
@@ -208,12 +217,32 @@ type Attempt struct {
 	Name string
 	// Addr is the address its connection came from; "" when unknown.
 	Addr string
+	// Known is this node's record of Key, when the Recorder holds one
+	// with a name (displayer only): a device that gave no name yet (a
+	// short-code device that came late) is then still recognised, by
+	// its key, e.g. as the verified phone1 (user trial 4 #6).
+	Known *trust.Record
 }
 
 // String describes the device for a person: its name (quoted, escaped),
 // UUID prefix, fingerprint and address, e.g.
 // "phone1" 9ec346dd MHYV-LSOS-4H4W-FUNT from 10.79.0.3.
-func (a Attempt) String() string { return describePeer(a.Name, a.UUID, a.Key, a.Addr) }
+// A device that gave no name but is known here by its key is named by
+// its record: your verified "phone1" (by its key; it gave no name yet)
+// 8b0744b8 FAWY-FLPA-OCBC-GSIW from 10.84.0.2.
+func (a Attempt) String() string {
+	s := describePeer(a.Name, a.UUID, a.Key, a.Addr)
+	if a.Name == "" && a.Known != nil {
+		s = KnownAs(*a.Known) + " (by its key; it gave no name yet)" + strings.TrimPrefix(s, "a device that gave no name,")
+	}
+	return s
+}
+
+// KnownAs names a device by this node's record of its key, for people:
+// `your verified "phone1"` (the name quoted and escaped).
+func KnownAs(r trust.Record) string {
+	return fmt.Sprintf("your %s %q", r.State, r.Name)
+}
 
 // Peer is the other side of r as an Attempt.
 func (r Result) Peer() Attempt {

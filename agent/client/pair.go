@@ -57,6 +57,24 @@ type PairProgress struct {
 	AsDisplayer bool       `json:"as_displayer,omitempty"`
 	Peer        *PairPeer  `json:"peer,omitempty"`
 	Others      []PairPeer `json:"others,omitempty"`
+	// NameHolder, when set, is the device known here (verified,
+	// introduced or revoked) whose name Peer presents with another key:
+	// Peer is ANOTHER device, which the client's user must pick by its
+	// id, never on a plain yes nor without a person (spec/pairing.md,
+	// "A known name").
+	NameHolder *PairKnown `json:"name_holder,omitempty"`
+}
+
+// PairKnown is the record of this node that holds a name a pairing peer
+// presents: its name, UUID, fingerprint, state, and Text, a sentence
+// part for people such as "your verified phone1 is FAWY-FLPA-OCBC-GSIW
+// (8b0744b8)" (pairing.DescribeNameHolder).
+type PairKnown struct {
+	Name        string `json:"name"`
+	UUID        string `json:"uuid"`
+	Fingerprint string `json:"fingerprint"`
+	State       string `json:"state"`
+	Text        string `json:"text"`
 }
 
 // PairPeer is a device in a pairing question: as it named itself
@@ -66,6 +84,9 @@ type PairPeer struct {
 	UUID        string `json:"uuid"`
 	Fingerprint string `json:"fingerprint"`
 	Addr        string `json:"addr,omitempty"`
+	// Known names the device by this node's record of its key (e.g.
+	// `your verified "phone1"`, pairing.KnownAs), when it gave no name.
+	Known string `json:"known,omitempty"`
 }
 
 // PairResult is a pairing's outcome: the peer, now verified in the trust

@@ -140,6 +140,8 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		res, err = pairing.JoinCode(ctx, *code, *peer, opts)
 	case len(pos) == 1:
+		sayThisDevice(env, selfPeer(id))
+		sayContacting(env, pos[0])
 		res, err = pairing.Join(ctx, pos[0], opts)
 	default:
 		res, err = pairShow(ctx, env, out, opts, *timeout)
@@ -249,6 +251,22 @@ func sayThisDevice(env *cliEnv, self client.PairPeer) {
 	fmt.Fprintf(env.stderr, "zyre: this device is %s (the showing device names it so)\n", describePairPeer(self))
 }
 
+// sayContacting tells a QR scanner's user what it waits for: the showing
+// device at the token's addresses, whose user is asked who is pairing
+// (that can take a while, and ends with "used" when another device came
+// first).
+func sayContacting(env *cliEnv, token string) {
+	where := ""
+	if tok, err := pairing.ParseToken(token); err == nil && len(tok.Hints) > 0 {
+		var hs []string
+		for _, h := range tok.Hints {
+			hs = append(hs, h.String())
+		}
+		where = " at " + strings.Join(hs, ", ")
+	}
+	fmt.Fprintf(env.stderr, "zyre: looking for the showing device%s; its user is asked who is pairing...\n", terminalText(where))
+}
+
 // pairAsk is a pairing question for the terminal, from the pairing
 // package (one-shot) or from the agent: who is pairing, and, when the
 // code or token is exposed, the other devices that tried it.
@@ -257,21 +275,29 @@ type pairAsk struct {
 	displayer          bool
 	peer               client.PairPeer
 	others             []client.PairPeer
+	// known is the device of this node whose name peer presents with
+	// another key (nil: none).
+	known *client.PairKnown
 }
 
 func askOfResult(r pairing.Result) pairAsk {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		return client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		if a.Name == "" && a.Known != nil {
+			p.Known = pairing.KnownAs(*a.Known)
+		}
+		return p
 	}
 	q := pairAsk{method: r.Method, comparison: r.Comparison, displayer: r.AsDisplayer, peer: peer(r.Peer())}
 	for _, o := range r.Others {
 		q.others = append(q.others, peer(o))
 	}
+	q.known = agent.PairKnownOf(r.NameHolder)
 	return q
 }
 
 func askOfProgress(p client.PairProgress) pairAsk {
-	q := pairAsk{method: p.Method, comparison: p.Comparison, displayer: p.AsDisplayer, others: p.Others}
+	q := pairAsk{method: p.Method, comparison: p.Comparison, displayer: p.AsDisplayer, others: p.Others, known: p.NameHolder}
 	if p.Peer != nil {
 		q.peer = *p.Peer
 	}
@@ -282,9 +308,13 @@ func askOfProgress(p client.PairProgress) pairAsk {
 // UUID prefix, fingerprint, and the host it comes from.
 func describePairPeer(p client.PairPeer) string {
 	var b strings.Builder
-	if p.Name == "" {
+	switch {
+	case p.Name == "" && p.Known != "":
+		// Recognised by its key (a late short-code device gives no name).
+		fmt.Fprintf(&b, "%s (by its key; it gave no name yet)", p.Known)
+	case p.Name == "":
 		b.WriteString("a device that gave no name,")
-	} else {
+	default:
 		fmt.Fprintf(&b, "%q", p.Name)
 	}
 	if p.UUID != "" {
@@ -329,12 +359,18 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 	asked := false
 	var one sync.Mutex // a dropped question ends (its line closed) before the next is asked
 	return func(ctx context.Context, q pairAsk) error {
-		if q.comparison == "" && !q.displayer {
+		if q.comparison == "" && !q.displayer && q.known == nil {
 			return nil // a QR scanner: it scanned the screen it pairs with
 		}
 		one.Lock()
 		defer one.Unlock()
 		who := describePairPeer(q.peer)
+		if q.known != nil {
+			// Another device under the name of one known here: said
+			// plainly, and paired only on its id typed at a terminal
+			// (never --yes).
+			fmt.Fprintf(env.stderr, "zyre: WARNING: %s\n", nameTakenSentence(q))
+		}
 		what := "code"
 		if q.method == "qr" {
 			what = "QR code"
@@ -352,6 +388,8 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 				fmt.Fprintf(out, "comparison number: %s\n", terminalText(q.comparison))
 			}
 			switch {
+			case q.known != nil:
+				return fmt.Errorf("%s: %w", nameTakenSentence(q), errKnownNameNoTerminal)
 			case len(q.others) > 0:
 				return errExposedNoTerminal
 			case q.comparison == "":
@@ -368,9 +406,12 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 			lines.drain() // typed for a question dropped: not an answer to this one
 		}
 		asked = true
-		if len(q.others) > 0 {
+		if len(q.others) > 0 || q.known != nil {
 			id := q.peer.UUID[:min(8, len(q.peer.UUID))]
 			prompt := fmt.Sprintf("pair with %s anyway? only if it is the device you expect", who)
+			if q.known != nil {
+				prompt = fmt.Sprintf("pair with %s anyway? only if it is a new device of yours that you expect", who)
+			}
 			if q.comparison != "" {
 				prompt += fmt.Sprintf(" and its screen shows %s", terminalText(q.comparison))
 			}
@@ -381,6 +422,9 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 				return err
 			}
 			if strings.TrimSpace(line) != id {
+				if q.known != nil && len(q.others) == 0 {
+					return errKnownNameNotPicked
+				}
 				return errNotPicked
 			}
 			return nil
@@ -403,6 +447,18 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 		}
 		return nil
 	}
+}
+
+// nameTakenSentence says that q's peer calls itself by the name of
+// another device known here: "this device calls itself phone1, but your
+// verified phone1 is FAWY-FLPA-OCBC-GSIW (8b0744b8); this is ANOTHER
+// device" ("the showing device" on the scanner's side).
+func nameTakenSentence(q pairAsk) string {
+	who := "this device"
+	if !q.displayer {
+		who = "the showing device"
+	}
+	return terminalText(fmt.Sprintf("%s calls itself %s, but %s; this is ANOTHER device", who, q.peer.Name, q.known.Text))
 }
 
 // lineReader reads a terminal's lines for a run of questions: one reader

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/zyre-go/zyre/agent/client"
@@ -48,20 +51,38 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 			fmt.Fprintln(env.stderr, "zyre: looking for the showing device on the network...")
 		}
 	}
-	if args.Code != "" {
+	if args.Code != "" || args.Token != "" {
 		sayThisDevice(env, client.PairPeer{Name: info.Name, UUID: info.UUID, Fingerprint: info.Fingerprint})
+	}
+	if args.Token != "" {
+		sayContacting(env, args.Token)
 	}
 	confirm := confirmAsk(env, out, fs.Lookup("yes") != nil && fs.Lookup("yes").Value.String() == "true")
 	// The agent's timeout starts with this request: the same end, to
 	// the second, as the line shows it.
 	timeout := time.Duration(args.TimeoutMS) * time.Millisecond
 	end := time.Now().Add(timeout)
+	var askedKnown atomic.Bool // ConfirmPeer runs on a goroutine of its own
 	res, err := c.Pair(ctx, args, client.PairHandler{
 		Show: func(p client.PairProgress) { showToken(env, out, p, end, timeout) },
 		ConfirmPeer: func(ctx context.Context, p client.PairProgress) error {
+			if p.NameHolder != nil {
+				askedKnown.Store(true)
+			}
 			return confirm(ctx, askOfProgress(p))
 		},
 	})
+	var ce *client.Error
+	if errors.As(err, &ce) && askedKnown.Load() && strings.Contains(ce.Text, errKnownNameNotPicked.Error()) {
+		// Our own user's refusal of a device under a known name (the
+		// warning above named both devices), said as the one-shot
+		// command says it.
+		msg := "this device calls itself like another device known here, and its id was not typed; nothing was recorded"
+		if _, ok := terminalFd(env); !ok {
+			msg = "a device that calls itself like another device known here is not paired without a terminal (--yes does not cover it); nothing was recorded"
+		}
+		return true, &sentenceError{msg, err}
+	}
 	if err != nil {
 		return true, err
 	}

@@ -57,6 +57,23 @@ func pairFailure(err error, timeout time.Duration) error {
 // refusal: no terminal to ask on, and a comparison not confirmed.
 func pairingSentence(err error) (msg, hint string) {
 	switch {
+	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errKnownNameNoTerminal.Error()):
+		// The sentence naming both devices, as the warning said it.
+		t := err.Error()
+		i := strings.Index(t, "this device calls itself")
+		if j := strings.Index(t, "the showing device calls itself"); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+		if j := strings.Index(t, ": "+errKnownNameNoTerminal.Error()); i >= 0 && j > i {
+			return t[i:j] + ": not paired without a terminal (--yes does not cover it); nothing was recorded", "pair at a terminal, and type its id only if it is a new device of yours"
+		}
+		return "a device under the name of another device known here is not paired without a terminal; nothing was recorded", ""
+	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errKnownNameNotPicked.Error()):
+		var remote *pairing.RemoteError
+		if errors.As(err, &remote) {
+			return "the other device knows another device by this device's name, and its user did not pick this one by its id; nothing was recorded", ""
+		}
+		return "this device calls itself like another device known here, and its id was not typed; nothing was recorded", ""
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNoTerminal.Error()):
 		return "nobody compared the comparison numbers (stdin is not a terminal); nothing was recorded", "run it on a terminal, or pass --yes when the numbers are compared another way"
 	case errors.Is(err, pairing.ErrRefused) && strings.Contains(err.Error(), errNotConfirmed.Error()):
@@ -85,6 +102,14 @@ var errExposedNoTerminal = errors.New("more than one device tried, and no termin
 // errNotPicked: more than one device tried, and the user did not pick
 // this one.
 var errNotPicked = errors.New("more than one device tried, and the user did not pick this one")
+
+// errKnownNameNoTerminal: the device calls itself like another device
+// known here, and no terminal to type its id on (--yes does not cover it).
+var errKnownNameNoTerminal = errors.New("not paired without a terminal")
+
+// errKnownNameNotPicked: the device calls itself like another device
+// known here, and the user did not type its id.
+var errKnownNameNotPicked = errors.New("the device under a known name was not picked by its id")
 
 // errNotConfirmed: the user did not confirm the comparison number.
 var errNotConfirmed = errors.New("the comparison numbers were not confirmed")
