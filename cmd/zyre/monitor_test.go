@@ -238,7 +238,7 @@ func TestMonitorSecure(t *testing.T) {
 	peer := testSecurePeer(t, port, "secure-peer", "g")
 	plain := testPeer(t, port, "plain-peer")
 	mon := startCmd(t, strings.NewReader(""), "monitor", "--secure", "--home", home, "--loopback", "--port", fmt.Sprint(port), "--group", "g")
-	mon.stderr.waitFor(t, "secure mode with the identity in "+home+": key "+pubID.CurveKey.Z85())
+	mon.stderr.waitFor(t, "secure mode with the identity in "+home+": fingerprint "+trust.Fingerprint(pubID.CurveKey))
 	e := awaitEvent(t, peer, "ENTER monsec", enterNamed("monsec")).(*zre.Enter)
 	if e.Peer != zre.UUIDFromKey(pubID.CurveKey) || e.Peer != pubID.UUID {
 		t.Fatalf("monitor's UUID %s, want %s from its key", e.Peer, pubID.UUID)

@@ -267,7 +267,7 @@ func (f *nodeFlags) secureConfig(ctx context.Context, env *cliEnv) (*zre.SecureC
 	}
 	f.trustStore, f.secret = ts, sec
 	sign := append(ed25519.PrivateKey(nil), id.Signer()...)
-	fmt.Fprintf(env.stderr, "zyre: secure mode with the identity in %s: key %s, trust store %s\n", home, pub, ts.Path())
+	fmt.Fprintf(env.stderr, "zyre: secure mode with the identity in %s: fingerprint %s, trust store %s\n", home, trust.Fingerprint(pub), ts.Path())
 	return &zre.SecureConfig{Public: pub, Secret: sec, Trust: &zre.TrustConfig{Store: ts, Signer: sign}}, id.Name, nil
 }
 
