@@ -16,7 +16,6 @@ import (
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
 	"github.com/zyre-go/zyre/trust"
-	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre"
 )
 
@@ -54,10 +53,6 @@ func TestDerivationsMatch(t *testing.T) {
 	if err != nil || v.Record.Bound {
 		t.Fatalf("random UUID seen as bound: %+v, %v", v, err)
 	}
-}
-
-func identityMeta(id uuid.UUID) zmtp.Metadata {
-	return zmtp.Metadata{{Name: "Socket-Type", Value: []byte("DEALER")}, {Name: "Identity", Value: append([]byte{1}, id[:]...)}}
 }
 
 // A node admits peers with its trust store, once per connection or HELLO.

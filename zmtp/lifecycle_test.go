@@ -216,7 +216,6 @@ type closeMechanism struct{ st *closeStats }
 
 type closeStats struct {
 	created, closed, late atomic.Int64
-	denyIdentity          string
 }
 
 func (closeMechanism) Name() string   { return "X-CLOSE" }

@@ -10,9 +10,6 @@ const (
 	// first message; it doubles as messages wait, up to what SendHWM
 	// needs.
 	queueMinCap = 16
-	// takeMax bounds the messages the writer takes from its queue at
-	// once (one lock for up to takeMax messages).
-	takeMax = 64
 )
 
 // sendQueue is the send queue of a Dealer or of one Router connection:

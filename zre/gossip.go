@@ -187,14 +187,15 @@ func (s *state) onGossip(t zgossip.Tuple, now time.Time) {
 	// A tuple is as unauthenticated as a beacon (the hub or anyone who
 	// publishes to it chose it): it goes through the same caps on pending
 	// peers, counted against the address it names.
-	p, known := s.peers[id]
+	_, known := s.peers[id]
 	if !known {
 		ap, perr := netip.ParseAddrPort(strings.TrimPrefix(endpoint, "tcp://"))
 		if perr != nil || !s.admitPending(ap.Addr().Unmap(), endpoint) {
 			return
 		}
 	}
-	if p = s.requirePeer(id, endpoint, key, viaBeacon); p == nil {
+	p := s.requirePeer(id, endpoint, key, viaBeacon)
+	if p == nil {
 		return
 	}
 	if !known {

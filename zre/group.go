@@ -215,16 +215,6 @@ func (d *directory) clear() {
 	d.mu.Unlock()
 }
 
-// peer returns an entered peer, or nil.
-func (d *directory) peer(id uuid.UUID) *peer {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if dp := d.peers[id]; dp != nil {
-		return dp.p
-	}
-	return nil
-}
-
 // members appends the peers of a group to buf, in the group's order.
 func (d *directory) members(buf []*peer, name string) []*peer {
 	d.mu.RLock()
