@@ -71,7 +71,7 @@ type privateChat struct {
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
 		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
-		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
+		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
 	trusted := agent.TrustDecision(&opts)
@@ -102,30 +102,22 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	refusals := &chatRefusals{verbose: f.verbose}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
-	var eofAt time.Time // stdin's end, while lines wait
+	send := func(l string) error { return c.send(w, l) }
 	for {
 		select {
 		case l := <-lines:
-			if l == "" {
-				continue
-			}
-			if len(g.Members()) == 0 || c.pending.waiting() > 0 {
-				c.pending.add(l)
-				continue
-			}
-			if err := c.send(w, l); err != nil {
+			if err := c.pending.line(l, len(g.Members()) > 0, send); err != nil {
 				return err
 			}
 		case err := <-readDone:
 			lines, readDone = nil, nil
+			done, err := c.pending.stdinEnd(err)
 			if err != nil {
-				return fmt.Errorf("reading stdin: %w", err)
+				return err
 			}
-			if c.pending.waiting() == 0 {
+			if done {
 				return c.end(w)
 			}
-			eofAt = time.Now()
-			c.pending.atEOF(wait)
 		case e, ok := <-n.Events():
 			if !ok {
 				return errors.New("chat: the node stopped")
@@ -178,11 +170,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				c.probed[si.Peer] = time.Now()
 				sendProbe(n, si.Peer, group, false)
 			}
-			if chatEventShown(e.Type().String(), f.verbose) {
-				if l, ok := f.chatEventText(e, refusals); ok {
-					fmt.Fprintln(env.stdout, l)
-				}
-			}
+			f.showChatEvent(env, e, refusals)
 		case m := <-c.msgs:
 			if m.done {
 				c.readers[m.peer] = false // its stream ended: not opened again
@@ -194,7 +182,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			delete(c.opaque, m.peer)
-			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.PeerName(m.peer)), uuidText(m.peer), group, contentText([][]byte{[]byte(m.text)}))
+			printShout(env, n.PeerName(m.peer), uuidText(m.peer), group, m.text)
 		case rec := <-rv.ours:
 			return ownRevokedError(rec, f.trustStore)
 		case <-tick.C:
@@ -235,16 +223,15 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 						safe(n.PeerName(p)), uuidText(p), group)
 				}
 			}
-			if count > 0 && c.pending.waiting() > 0 {
-				if err := c.pending.flush(func(l string) error { return c.send(w, l) }); err != nil {
-					return err
-				}
-				if !eofAt.IsZero() {
-					return c.end(w)
-				}
+			done, err := c.pending.release(count > 0, send)
+			if err != nil {
+				return err
 			}
-			if !eofAt.IsZero() && time.Since(eofAt) >= wait {
-				return c.pending.nobody(wait)
+			if done {
+				return c.end(w)
+			}
+			if err := c.pending.expired(); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			return nil
@@ -270,7 +257,7 @@ func (c *privateChat) send(w *zyregroup.Writer, l string) error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("chat: sending: %w", err)
 	}
-	fmt.Fprintf(c.env.stdout, "SHOUT %s %s %s %s\n", safe(c.n.Name()), uuidText(c.n.UUID()), c.group, contentText([][]byte{[]byte(l)}))
+	printShout(c.env, c.n.Name(), uuidText(c.n.UUID()), c.group, l)
 	return nil
 }
 
