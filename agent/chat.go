@@ -30,11 +30,14 @@ const (
 	chatRemovedAfter = 300 * time.Millisecond
 )
 
-type chatLine struct {
-	peer uuid.UUID
-	text string
-	end  error
-	done bool
+// ChatMsg is a line of a member's stream in a private chat, or (Done) the
+// end of that stream: End is nil at its end, else why it ended
+// (ChatEndText says it).
+type ChatMsg struct {
+	Peer uuid.UUID
+	Text string
+	End  error
+	Done bool
 }
 
 func (s *Server) serveChat(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
@@ -104,7 +107,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 		}
 	}()
-	lines := make(chan chatLine, 64)
+	lines := make(chan ChatMsg, 64)
 	readers := map[uuid.UUID]bool{}
 	// The names of the members read, kept: one that left (its cut
 	// stream said after its EXIT) is named still.
@@ -137,15 +140,15 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 			return nil
 		case m := <-lines:
-			if m.done {
-				readers[m.peer] = false // its stream ended: not opened again
-				g.readers.Delete(m.peer)
-				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.peer.String(), Name: name(m.peer), Text: ChatEndText(m.end)})
+			if m.Done {
+				readers[m.Peer] = false // its stream ended: not opened again
+				g.readers.Delete(m.Peer)
+				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.Peer.String(), Name: name(m.Peer), Text: ChatEndText(m.End)})
 				}
 				continue
 			}
-			if err := sc.msg(client.StreamMsg{Kind: client.ChatLine, Peer: m.peer.String(), Name: n.PeerName(m.peer), Text: m.text}); err != nil {
+			if err := sc.msg(client.StreamMsg{Kind: client.ChatLine, Peer: m.Peer.String(), Name: n.PeerName(m.Peer), Text: m.Text}); err != nil {
 				return err
 			}
 		case <-tick.C:
@@ -238,37 +241,53 @@ func ChatEndText(err error) string {
 }
 
 // chatRead sends peer's lines to lines until its stream ends or ctx does.
-func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- chatLine) {
+func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- ChatMsg) {
+	rd, err := g.NewReader(peer)
+	if err == nil {
+		// A sender that says it streams (markStreaming) closes rd: its
+		// records are a file, not lines.
+		g.chatReaders.Store(peer, rd)
+		defer g.chatReaders.Delete(peer)
+		if g.isStreaming(peer) {
+			rd.Close()
+		}
+	}
+	ReadChat(ctx, peer, rd, err, lines, func() {
+		if v, ok := g.readers.Load(peer); ok {
+			v.(*atomic.Int64).Store(0)
+		}
+	})
+}
+
+// ReadChat sends the lines of peer's stream in a private chat to out, each
+// of at most 64 KiB and read past a gap (joined late, or lines lost on the
+// way), then its end (Done), until the stream or ctx ends. rd is peer's
+// Reader, or err why it could not be opened: then its end, at once.
+// ReadChat closes rd, also when ctx ends. onLine, if not nil, is called
+// before each line is sent. It blocks: run it on a goroutine of its own.
+func ReadChat(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error, out chan<- ChatMsg, onLine func()) {
 	end := func(err error) {
 		select {
-		case lines <- chatLine{peer: peer, end: err, done: true}:
+		case out <- ChatMsg{Peer: peer, End: err, Done: true}:
 		case <-ctx.Done():
 		}
 	}
-	rd, err := g.NewReader(peer)
 	if err != nil {
 		end(err)
 		return
 	}
 	defer rd.Close()
-	// A sender that says it streams (markStreaming) closes rd: its
-	// records are a file, not lines.
-	g.chatReaders.Store(peer, rd)
-	defer g.chatReaders.Delete(peer)
-	if g.isStreaming(peer) {
-		rd.Close()
-	}
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 	for {
 		sc := bufio.NewScanner(rd)
 		sc.Buffer(make([]byte, 4096), chatMaxLine)
 		for sc.Scan() {
-			if v, ok := g.readers.Load(peer); ok {
-				v.(*atomic.Int64).Store(0)
+			if onLine != nil {
+				onLine()
 			}
 			select {
-			case lines <- chatLine{peer: peer, text: sc.Text()}:
+			case out <- ChatMsg{Peer: peer, Text: sc.Text()}:
 			case <-ctx.Done():
 				return
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent"
-	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
@@ -22,7 +20,6 @@ import (
 const (
 	chatPendingLines = 100
 	chatPendingBytes = 64 << 10
-	chatMaxLine      = 64 << 10
 	// chatTick is how often the chat looks at the group's members and
 	// senders.
 	chatTick = 100 * time.Millisecond
@@ -30,14 +27,6 @@ const (
 	// long mean it rotated its key without giving it to us.
 	chatRemovedAfter = 300 * time.Millisecond
 )
-
-// chatMsg is a line of a member's stream, or the end of its Reader.
-type chatMsg struct {
-	peer uuid.UUID
-	text string
-	end  error
-	done bool
-}
 
 // privateChat is "zyre chat" in secure mode: the lines are sealed to the
 // trusted members of the group (verified or introduced in the trust
@@ -52,7 +41,7 @@ type privateChat struct {
 	group string
 	wait  time.Duration
 
-	msgs    chan chatMsg
+	msgs    chan agent.ChatMsg
 	readers map[uuid.UUID]bool // a Reader was opened: true while it runs
 	// names of the members read, kept: one that left (its cut stream
 	// said after its EXIT) is named still.
@@ -70,7 +59,7 @@ type privateChat struct {
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		msgs: make(chan agent.ChatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
@@ -172,17 +161,17 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			}
 			f.showChatEvent(env, e, refusals)
 		case m := <-c.msgs:
-			if m.done {
-				c.readers[m.peer] = false // its stream ended: not opened again
-				delete(c.rds, m.peer)
-				delete(c.opaque, m.peer)
-				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.name(m.peer)), uuidText(m.peer), terminalText(agent.ChatEndText(m.end)))
+			if m.Done {
+				c.readers[m.Peer] = false // its stream ended: not opened again
+				delete(c.rds, m.Peer)
+				delete(c.opaque, m.Peer)
+				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
+					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.name(m.Peer)), uuidText(m.Peer), terminalText(agent.ChatEndText(m.End)))
 				}
 				continue
 			}
-			delete(c.opaque, m.peer)
-			printShout(env, n.PeerName(m.peer), uuidText(m.peer), group, m.text)
+			delete(c.opaque, m.Peer)
+			printShout(env, n.PeerName(m.Peer), uuidText(m.Peer), group, m.Text)
 		case rec := <-rv.ours:
 			return ownRevokedError(rec, f.trustStore)
 		case <-tick.C:
@@ -198,7 +187,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					if err == nil {
 						c.rds[p] = rd
 					}
-					go c.read(rctx, p, rd, err)
+					go agent.ReadChat(rctx, p, rd, err, c.msgs, nil)
 				}
 			}
 			for p, t := range c.probed {
@@ -267,42 +256,6 @@ func (c *privateChat) end(w *zyregroup.Writer) error {
 		return fmt.Errorf("chat: ending: %w", err)
 	}
 	return nil
-}
-
-// read sends the lines of peer's Reader rd (or its error err) to c.msgs
-// until its stream ends or ctx does.
-func (c *privateChat) read(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error) {
-	end := func(err error) {
-		select {
-		case c.msgs <- chatMsg{peer: peer, end: err, done: true}:
-		case <-ctx.Done():
-		}
-	}
-	if err != nil {
-		end(err)
-		return
-	}
-	defer rd.Close()
-	stop := context.AfterFunc(ctx, func() { rd.Close() })
-	defer stop()
-	for {
-		sc := bufio.NewScanner(rd)
-		sc.Buffer(make([]byte, 4096), chatMaxLine)
-		for sc.Scan() {
-			select {
-			case c.msgs <- chatMsg{peer: peer, text: sc.Text()}:
-			case <-ctx.Done():
-				return
-			}
-		}
-		var gap *privgroup.GapError
-		if err := sc.Err(); errors.As(err, &gap) {
-			continue // joined late or lost on the way: the next lines still come
-		} else {
-			end(err)
-			return
-		}
-	}
 }
 
 // name is the name of the member p, kept from when it was known: one that
