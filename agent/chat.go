@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/zre"
 )
 
 // A private chat through the agent ("chat.private"): the private group of
@@ -108,43 +109,27 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 		}
 	}()
 	lines := make(chan ChatMsg, 64)
-	readers := map[uuid.UUID]bool{}
-	// The names of the members read, kept: one that left (its cut
-	// stream said after its EXIT) is named still.
-	names := map[uuid.UUID]string{}
-	name := func(p uuid.UUID) string {
-		if nm := n.PeerName(p); nm != "" {
-			names[p] = nm
-			return nm
-		}
-		return names[p]
-	}
+	readers := NewChatReaders(n)
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
 		select {
 		case l := <-in:
-			if _, err := w.Write(append(l, '\n')); err != nil {
-				return fmt.Errorf("chat: sending: %w", err)
-			}
-			if err := w.Flush(); err != nil {
-				return fmt.Errorf("chat: sending: %w", err)
+			if err := SendChatLine(w, string(l)); err != nil {
+				return err
 			}
 			sc.msg(client.StreamMsg{Kind: client.ChatSent, Text: string(l)})
 		case err := <-inEnd:
 			if err != nil {
 				return fmt.Errorf("chat: the client: %w", err)
 			}
-			if err := w.Close(); err != nil {
-				return fmt.Errorf("chat: ending: %w", err)
-			}
-			return nil
+			return EndChat(w)
 		case m := <-lines:
 			if m.Done {
-				readers[m.Peer] = false // its stream ended: not opened again
+				readers.Ended(m.Peer)
 				g.readers.Delete(m.Peer)
 				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.Peer.String(), Name: name(m.Peer), Text: ChatEndText(m.End)})
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.Peer.String(), Name: readers.Name(m.Peer), Text: ChatEndText(m.End)})
 				}
 				continue
 			}
@@ -158,22 +143,19 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 			g.rejoined.Range(func(k, _ any) bool {
 				p := k.(uuid.UUID)
-				if running, ok := readers[p]; ok && !running {
-					delete(readers, p) // its stream ended: it is back with a new one
-				}
+				readers.Rejoined(p)
 				g.rejoined.Delete(p)
 				return true
 			})
 			for _, p := range g.Senders() {
-				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
-					readers[p] = true
-					name(p)
+				if readers.New(p) && !g.isStreaming(p) {
+					readers.Start(p)
 					g.readers.Store(p, new(atomic.Int64))
 					go chatRead(ctx, g, p, lines)
 				}
 			}
 			var removed error
-			for p, running := range readers {
+			for p, running := range readers.Running {
 				if !running {
 					continue
 				}
@@ -184,17 +166,11 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 					}
 					// Cut off: an error only when nobody else is read.
 					g.probed.Delete(p)
-					others := 0
-					for q, r := range readers {
-						if r && q != p {
-							others++
-						}
-					}
-					if others == 0 {
+					if readers.Others(p) == 0 {
 						removed = err
 						break
 					}
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: name(p), Text: err.Error()})
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: readers.Name(p), Text: err.Error()})
 				}
 			}
 			g.readers.Range(func(k, v any) bool {
@@ -238,6 +214,87 @@ func ChatEndText(err error) string {
 		return "left or stopped in the middle of the chat (its lines were cut)"
 	}
 	return err.Error()
+}
+
+// ChatReaders are the members whose streams a private chat reads, and
+// their names. The chat's goroutine owns it.
+type ChatReaders struct {
+	n *zre.Node
+	// Running holds the members whose Reader was opened: true while it
+	// runs, false once their stream ended (not opened again, unless
+	// Rejoined).
+	Running map[uuid.UUID]bool
+	// names of the members read, kept: one that left (its cut stream
+	// said after its EXIT) is named still.
+	names map[uuid.UUID]string
+}
+
+// NewChatReaders returns the ChatReaders of a chat of n's, none read yet.
+func NewChatReaders(n *zre.Node) *ChatReaders {
+	return &ChatReaders{n: n, Running: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}}
+}
+
+// New reports whether p's stream is not read and was not read to its end.
+func (r *ChatReaders) New(p uuid.UUID) bool {
+	_, ok := r.Running[p]
+	return !ok
+}
+
+// Start notes that p's stream is read from now on, and p's name.
+func (r *ChatReaders) Start(p uuid.UUID) {
+	r.Running[p] = true
+	r.Name(p)
+}
+
+// Ended notes that p's stream ended: it is not opened again.
+func (r *ChatReaders) Ended(p uuid.UUID) { r.Running[p] = false }
+
+// Rejoined notes that p joined the group again: a stream of it that ended
+// was its last, and its new one is read.
+func (r *ChatReaders) Rejoined(p uuid.UUID) {
+	if running, ok := r.Running[p]; ok && !running {
+		delete(r.Running, p)
+	}
+}
+
+// Others is the number of members but p whose streams are read.
+func (r *ChatReaders) Others(p uuid.UUID) int {
+	others := 0
+	for q, running := range r.Running {
+		if running && q != p {
+			others++
+		}
+	}
+	return others
+}
+
+// Name is p's name, kept from when it was known: one that left is named
+// still.
+func (r *ChatReaders) Name(p uuid.UUID) string {
+	if nm := r.n.PeerName(p); nm != "" {
+		r.names[p] = nm
+		return nm
+	}
+	return r.names[p]
+}
+
+// SendChatLine seals l to the members as the next line of our stream w.
+func SendChatLine(w *zyregroup.Writer, l string) error {
+	if _, err := io.WriteString(w, l+"\n"); err != nil {
+		return fmt.Errorf("chat: sending: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("chat: sending: %w", err)
+	}
+	return nil
+}
+
+// EndChat ends our stream w, so that the members see its end.
+func EndChat(w *zyregroup.Writer) error {
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("chat: ending: %w", err)
+	}
+	return nil
 }
 
 // chatRead sends peer's lines to lines until its stream ends or ctx does.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,10 +41,7 @@ type privateChat struct {
 	wait  time.Duration
 
 	msgs    chan agent.ChatMsg
-	readers map[uuid.UUID]bool // a Reader was opened: true while it runs
-	// names of the members read, kept: one that left (its cut stream
-	// said after its EXIT) is named still.
-	names map[uuid.UUID]string
+	readers *agent.ChatReaders
 	// rds are the running Readers; streaming the senders that said they
 	// stream (a "zyre stream send"): their records are a file, not lines,
 	// and are not read.
@@ -59,7 +55,7 @@ type privateChat struct {
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan agent.ChatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		msgs: make(chan agent.ChatMsg, 64), readers: agent.NewChatReaders(n), rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
@@ -105,7 +101,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				return err
 			}
 			if done {
-				return c.end(w)
+				return agent.EndChat(w)
 			}
 		case e, ok := <-n.Events():
 			if !ok {
@@ -115,7 +111,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok {
-				if why, ok := removedNotice(w, group); ok && c.readers[w.Peer] {
+				if why, ok := removedNotice(w, group); ok && c.readers.Running[w.Peer] {
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
 			}
@@ -148,12 +144,10 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			if j, ok := e.(*zre.Join); ok && j.Group == group {
 				// Back in the group (a new chat, or a stream): its new
 				// stream is read, unless it says it streams.
-				if running, ok := c.readers[j.Peer]; ok && !running {
-					delete(c.readers, j.Peer)
-				}
+				c.readers.Rejoined(j.Peer)
 				delete(c.streaming, j.Peer)
 			}
-			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
+			if si, ok := e.(*zre.Silent); ok && c.readers.Running[si.Peer] {
 				// Idle, or its node dropped ours (a revocation whose
 				// notice was lost): a probe tells.
 				c.probed[si.Peer] = time.Now()
@@ -162,11 +156,11 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			f.showChatEvent(env, e, refusals)
 		case m := <-c.msgs:
 			if m.Done {
-				c.readers[m.Peer] = false // its stream ended: not opened again
+				c.readers.Ended(m.Peer)
 				delete(c.rds, m.Peer)
 				delete(c.opaque, m.Peer)
 				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
-					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.name(m.Peer)), uuidText(m.Peer), terminalText(agent.ChatEndText(m.End)))
+					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.readers.Name(m.Peer)), uuidText(m.Peer), terminalText(agent.ChatEndText(m.End)))
 				}
 				continue
 			}
@@ -180,9 +174,8 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				r.report(env.stderr, group)
 			}
 			for _, p := range g.Senders() {
-				if _, ok := c.readers[p]; !ok && !c.streaming[p] {
-					c.readers[p] = true
-					c.name(p)
+				if c.readers.New(p) && !c.streaming[p] {
+					c.readers.Start(p)
 					rd, err := g.NewReader(p)
 					if err == nil {
 						c.rds[p] = rd
@@ -195,13 +188,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					continue
 				}
 				delete(c.probed, p)
-				others := 0
-				for q, running := range c.readers {
-					if running && q != p {
-						others++
-					}
-				}
-				if others == 0 {
+				if c.readers.Others(p) == 0 {
 					return fmt.Errorf("chat: %w", cutOffError(n.PeerName(p), p, group))
 				}
 				fmt.Fprintf(env.stderr, "zyre: %v\n", cutOffError(n.PeerName(p), p, group))
@@ -217,7 +204,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				return err
 			}
 			if done {
-				return c.end(w)
+				return agent.EndChat(w)
 			}
 			if err := c.pending.expired(); err != nil {
 				return err
@@ -231,7 +218,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 // onOpaque notes records of a sender we read that we cannot open: Handle
 // calls it on the command's goroutine.
 func (c *privateChat) onOpaque(peer uuid.UUID, _ []byte) {
-	if c.readers[peer] {
+	if c.readers.Running[peer] {
 		if _, ok := c.opaque[peer]; !ok {
 			c.opaque[peer] = time.Now()
 		}
@@ -240,30 +227,9 @@ func (c *privateChat) onOpaque(peer uuid.UUID, _ []byte) {
 
 // send seals a line to the members and echoes it.
 func (c *privateChat) send(w *zyregroup.Writer, l string) error {
-	if _, err := io.WriteString(w, l+"\n"); err != nil {
-		return fmt.Errorf("chat: sending: %w", err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("chat: sending: %w", err)
+	if err := agent.SendChatLine(w, l); err != nil {
+		return err
 	}
 	printShout(c.env, c.n.Name(), uuidText(c.n.UUID()), c.group, l)
 	return nil
-}
-
-// end ends our stream so members see its end.
-func (c *privateChat) end(w *zyregroup.Writer) error {
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("chat: ending: %w", err)
-	}
-	return nil
-}
-
-// name is the name of the member p, kept from when it was known: one that
-// left is named still.
-func (c *privateChat) name(p uuid.UUID) string {
-	if nm := c.n.PeerName(p); nm != "" {
-		c.names[p] = nm
-		return nm
-	}
-	return c.names[p]
 }
