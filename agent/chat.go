@@ -24,7 +24,8 @@ import (
 // member's stream; what "zyre chat" does with a node of its own in secure
 // mode (chat_private.go), with the agent's node.
 
-// Bounds of a private chat, as the one-shot chat's.
+// Bounds of a private chat, as the one-shot chat's; chatMaxLine, a
+// received line's, also the one-shot chat's (ReadChat).
 const (
 	chatMaxLine      = 64 << 10
 	chatTick         = 100 * time.Millisecond
@@ -317,11 +318,12 @@ func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- 
 }
 
 // ReadChat sends the lines of peer's stream in a private chat to out, each
-// of at most 64 KiB and read past a gap (joined late, or lines lost on the
-// way), then its end (Done), until the stream or ctx ends. rd is peer's
-// Reader, or err why it could not be opened: then its end, at once.
-// ReadChat closes rd, also when ctx ends. onLine, if not nil, is called
-// before each line is sent. It blocks: run it on a goroutine of its own.
+// of at most 64 KiB (chatMaxLine) and read past a gap (joined late, or
+// lines lost on the way), then its end (Done), until the stream or ctx
+// ends. rd is peer's Reader, or err why it could not be opened: then its
+// end, at once. ReadChat closes rd, also when ctx ends. onLine, if not
+// nil, is called before each line is sent. It blocks: run it on a
+// goroutine of its own.
 func ReadChat(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error, out chan<- ChatMsg, onLine func()) {
 	end := func(err error) {
 		select {

@@ -14,8 +14,8 @@ import (
 	"github.com/zyre-go/zyre/zre"
 )
 
-// Bounds of the lines a private chat keeps while no trusted member is
-// present, and of one received line.
+// Bounds of the lines a chat keeps while nobody is there to read them
+// (a received line's: agent.ReadChat).
 const (
 	chatPendingLines = 100
 	chatPendingBytes = 64 << 10
