@@ -45,7 +45,7 @@ func (p *pendingLines) stdinEnd(err error) (done bool, _ error) {
 		return true, nil
 	}
 	p.eofAt = time.Now()
-	p.atEOF(p.wait)
+	p.atEOF()
 	return false, nil
 }
 
@@ -69,7 +69,7 @@ func (p *pendingLines) stdinEnded() bool { return !p.eofAt.IsZero() }
 // waiting for nobody; else nil.
 func (p *pendingLines) expired() error {
 	if p.stdinEnded() && time.Since(p.eofAt) >= p.wait {
-		return p.nobody(p.wait)
+		return p.nobody()
 	}
 	return nil
 }
@@ -107,12 +107,13 @@ func (p *pendingLines) flush(send func(string) error) error {
 	return nil
 }
 
-// atEOF tells the user that stdin ended with lines waiting for wait.
-func (p *pendingLines) atEOF(wait time.Duration) {
-	fmt.Fprintf(p.stderr, "zyre: waiting up to %s for a %s to send %d line(s) to\n", wait, p.who, len(p.lines))
+// atEOF tells the user that stdin ended with lines waiting for p.wait.
+func (p *pendingLines) atEOF() {
+	fmt.Fprintf(p.stderr, "zyre: waiting up to %s for a %s to send %d line(s) to\n", p.wait, p.who, len(p.lines))
 }
 
-// nobody is the chat's error when nobody came within wait of stdin's end.
-func (p *pendingLines) nobody(wait time.Duration) error {
-	return fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, wait, len(p.lines))
+// nobody is the chat's error when nobody came within p.wait of stdin's
+// end.
+func (p *pendingLines) nobody() error {
+	return fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, p.wait, len(p.lines))
 }
