@@ -16,6 +16,7 @@ import (
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
+	"github.com/zyre-go/zyre/zre"
 )
 
 // A private chat through the agent ("chat.private"): the private group of
@@ -23,18 +24,22 @@ import (
 // member's stream; what "zyre chat" does with a node of its own in secure
 // mode (chat_private.go), with the agent's node.
 
-// Bounds of a private chat, as the one-shot chat's.
+// Bounds of a private chat, as the one-shot chat's; chatMaxLine, a
+// received line's, also the one-shot chat's (ReadChat).
 const (
 	chatMaxLine      = 64 << 10
 	chatTick         = 100 * time.Millisecond
 	chatRemovedAfter = 300 * time.Millisecond
 )
 
-type chatLine struct {
-	peer uuid.UUID
-	text string
-	end  error
-	done bool
+// ChatMsg is a line of a member's stream in a private chat, or (Done) the
+// end of that stream: End is nil at its end, else why it ended
+// (ChatEndText says it).
+type ChatMsg struct {
+	Peer uuid.UUID
+	Text string
+	End  error
+	Done bool
 }
 
 func (s *Server) serveChat(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, line []byte) {
@@ -104,48 +109,32 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 		}
 	}()
-	lines := make(chan chatLine, 64)
-	readers := map[uuid.UUID]bool{}
-	// The names of the members read, kept: one that left (its cut
-	// stream said after its EXIT) is named still.
-	names := map[uuid.UUID]string{}
-	name := func(p uuid.UUID) string {
-		if nm := n.PeerName(p); nm != "" {
-			names[p] = nm
-			return nm
-		}
-		return names[p]
-	}
+	lines := make(chan ChatMsg, 64)
+	readers := NewChatReaders(n)
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
 		select {
 		case l := <-in:
-			if _, err := w.Write(append(l, '\n')); err != nil {
-				return fmt.Errorf("chat: sending: %w", err)
-			}
-			if err := w.Flush(); err != nil {
-				return fmt.Errorf("chat: sending: %w", err)
+			if err := SendChatLine(w, string(l)); err != nil {
+				return err
 			}
 			sc.msg(client.StreamMsg{Kind: client.ChatSent, Text: string(l)})
 		case err := <-inEnd:
 			if err != nil {
 				return fmt.Errorf("chat: the client: %w", err)
 			}
-			if err := w.Close(); err != nil {
-				return fmt.Errorf("chat: ending: %w", err)
-			}
-			return nil
+			return EndChat(w)
 		case m := <-lines:
-			if m.done {
-				readers[m.peer] = false // its stream ended: not opened again
-				g.readers.Delete(m.peer)
-				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.peer.String(), Name: name(m.peer), Text: ChatEndText(m.end)})
+			if m.Done {
+				readers.Ended(m.Peer)
+				g.readers.Delete(m.Peer)
+				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: m.Peer.String(), Name: readers.Name(m.Peer), Text: ChatEndText(m.End)})
 				}
 				continue
 			}
-			if err := sc.msg(client.StreamMsg{Kind: client.ChatLine, Peer: m.peer.String(), Name: n.PeerName(m.peer), Text: m.text}); err != nil {
+			if err := sc.msg(client.StreamMsg{Kind: client.ChatLine, Peer: m.Peer.String(), Name: n.PeerName(m.Peer), Text: m.Text}); err != nil {
 				return err
 			}
 		case <-tick.C:
@@ -155,22 +144,19 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 			g.rejoined.Range(func(k, _ any) bool {
 				p := k.(uuid.UUID)
-				if running, ok := readers[p]; ok && !running {
-					delete(readers, p) // its stream ended: it is back with a new one
-				}
+				readers.Rejoined(p)
 				g.rejoined.Delete(p)
 				return true
 			})
 			for _, p := range g.Senders() {
-				if _, ok := readers[p]; !ok && !g.isStreaming(p) {
-					readers[p] = true
-					name(p)
+				if readers.New(p) && !g.isStreaming(p) {
+					readers.Start(p)
 					g.readers.Store(p, new(atomic.Int64))
 					go chatRead(ctx, g, p, lines)
 				}
 			}
 			var removed error
-			for p, running := range readers {
+			for p, running := range readers.Running {
 				if !running {
 					continue
 				}
@@ -181,17 +167,11 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 					}
 					// Cut off: an error only when nobody else is read.
 					g.probed.Delete(p)
-					others := 0
-					for q, r := range readers {
-						if r && q != p {
-							others++
-						}
-					}
-					if others == 0 {
+					if readers.Others(p) == 0 {
 						removed = err
 						break
 					}
-					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: name(p), Text: err.Error()})
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: readers.Name(p), Text: err.Error()})
 				}
 			}
 			g.readers.Range(func(k, v any) bool {
@@ -237,38 +217,136 @@ func ChatEndText(err error) string {
 	return err.Error()
 }
 
+// ChatReaders are the members whose streams a private chat reads, and
+// their names. The chat's goroutine owns it.
+type ChatReaders struct {
+	n *zre.Node
+	// Running holds the members whose Reader was opened: true while it
+	// runs, false once their stream ended (not opened again, unless
+	// Rejoined).
+	Running map[uuid.UUID]bool
+	// names of the members read, kept: one that left (its cut stream
+	// said after its EXIT) is named still.
+	names map[uuid.UUID]string
+}
+
+// NewChatReaders returns the ChatReaders of a chat of n's, none read yet.
+func NewChatReaders(n *zre.Node) *ChatReaders {
+	return &ChatReaders{n: n, Running: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}}
+}
+
+// New reports whether p's stream is not read and was not read to its end.
+func (r *ChatReaders) New(p uuid.UUID) bool {
+	_, ok := r.Running[p]
+	return !ok
+}
+
+// Start notes that p's stream is read from now on, and p's name.
+func (r *ChatReaders) Start(p uuid.UUID) {
+	r.Running[p] = true
+	r.Name(p)
+}
+
+// Ended notes that p's stream ended: it is not opened again.
+func (r *ChatReaders) Ended(p uuid.UUID) { r.Running[p] = false }
+
+// Rejoined notes that p joined the group again: a stream of it that ended
+// was its last, and its new one is read.
+func (r *ChatReaders) Rejoined(p uuid.UUID) {
+	if running, ok := r.Running[p]; ok && !running {
+		delete(r.Running, p)
+	}
+}
+
+// Others is the number of members but p whose streams are read.
+func (r *ChatReaders) Others(p uuid.UUID) int {
+	others := 0
+	for q, running := range r.Running {
+		if running && q != p {
+			others++
+		}
+	}
+	return others
+}
+
+// Name is p's name, kept from when it was known: one that left is named
+// still.
+func (r *ChatReaders) Name(p uuid.UUID) string {
+	if nm := r.n.PeerName(p); nm != "" {
+		r.names[p] = nm
+		return nm
+	}
+	return r.names[p]
+}
+
+// SendChatLine seals l to the members as the next line of our stream w.
+func SendChatLine(w *zyregroup.Writer, l string) error {
+	if _, err := io.WriteString(w, l+"\n"); err != nil {
+		return fmt.Errorf("chat: sending: %w", err)
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("chat: sending: %w", err)
+	}
+	return nil
+}
+
+// EndChat ends our stream w, so that the members see its end.
+func EndChat(w *zyregroup.Writer) error {
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("chat: ending: %w", err)
+	}
+	return nil
+}
+
 // chatRead sends peer's lines to lines until its stream ends or ctx does.
-func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- chatLine) {
+func chatRead(ctx context.Context, g *streamGroup, peer uuid.UUID, lines chan<- ChatMsg) {
+	rd, err := g.NewReader(peer)
+	if err == nil {
+		// A sender that says it streams (markStreaming) closes rd: its
+		// records are a file, not lines.
+		g.chatReaders.Store(peer, rd)
+		defer g.chatReaders.Delete(peer)
+		if g.isStreaming(peer) {
+			rd.Close()
+		}
+	}
+	ReadChat(ctx, peer, rd, err, lines, func() {
+		if v, ok := g.readers.Load(peer); ok {
+			v.(*atomic.Int64).Store(0)
+		}
+	})
+}
+
+// ReadChat sends the lines of peer's stream in a private chat to out, each
+// of at most 64 KiB (chatMaxLine) and read past a gap (joined late, or
+// lines lost on the way), then its end (Done), until the stream or ctx
+// ends. rd is peer's Reader, or err why it could not be opened: then its
+// end, at once. ReadChat closes rd, also when ctx ends. onLine, if not
+// nil, is called before each line is sent. It blocks: run it on a
+// goroutine of its own.
+func ReadChat(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error, out chan<- ChatMsg, onLine func()) {
 	end := func(err error) {
 		select {
-		case lines <- chatLine{peer: peer, end: err, done: true}:
+		case out <- ChatMsg{Peer: peer, End: err, Done: true}:
 		case <-ctx.Done():
 		}
 	}
-	rd, err := g.NewReader(peer)
 	if err != nil {
 		end(err)
 		return
 	}
 	defer rd.Close()
-	// A sender that says it streams (markStreaming) closes rd: its
-	// records are a file, not lines.
-	g.chatReaders.Store(peer, rd)
-	defer g.chatReaders.Delete(peer)
-	if g.isStreaming(peer) {
-		rd.Close()
-	}
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 	for {
 		sc := bufio.NewScanner(rd)
 		sc.Buffer(make([]byte, 4096), chatMaxLine)
 		for sc.Scan() {
-			if v, ok := g.readers.Load(peer); ok {
-				v.(*atomic.Int64).Store(0)
+			if onLine != nil {
+				onLine()
 			}
 			select {
-			case lines <- chatLine{peer: peer, text: sc.Text()}:
+			case out <- ChatMsg{Peer: peer, Text: sc.Text()}:
 			case <-ctx.Done():
 				return
 			}

@@ -84,24 +84,20 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 // chatPublic shouts stdin's lines to group in clear; lines read while the
 // group has no peer wait and go out, in order, when one joins.
 func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, group string, wait time.Duration) error {
-	pending := pendingLines{stderr: env.stderr, group: group, who: "peer"}
+	pending := pendingLines{stderr: env.stderr, group: group, who: "peer", wait: wait}
 	send := func(l string) error {
 		if err := n.Shout(group, []byte(l)); err != nil {
 			fmt.Fprintf(env.stderr, "zyre: %v\n", err)
 			return nil // as a line typed to a present peer: told, and on
 		}
-		fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.Name()), uuidText(n.UUID()), group, contentText([][]byte{[]byte(l)}))
+		printShout(env, n.Name(), uuidText(n.UUID()), group, l)
 		return nil
 	}
 	// flush sends the waiting lines once the group has a peer; done: stdin
 	// ended and nothing waits any more.
-	var eofAt time.Time // stdin's end, while lines wait
 	flush := func() (done bool) {
-		if pending.waiting() == 0 || len(n.PeersByGroup(group)) == 0 {
-			return false
-		}
-		pending.flush(send)
-		return !eofAt.IsZero()
+		done, _ = pending.release(pending.waiting() > 0 && len(n.PeersByGroup(group)) > 0, send)
+		return done
 	}
 	refusals := &chatRefusals{verbose: f.verbose}
 	lines, readDone := readLines(ctx, env)
@@ -110,33 +106,17 @@ func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, gro
 	for {
 		select {
 		case l := <-lines:
-			if l == "" {
-				continue
-			}
-			if pending.waiting() > 0 || len(n.PeersByGroup(group)) == 0 {
-				pending.add(l)
-				continue
-			}
-			send(l)
+			pending.line(l, len(n.PeersByGroup(group)) > 0, send)
 		case err := <-readDone:
 			lines, readDone = nil, nil
-			if err != nil {
-				return fmt.Errorf("reading stdin: %w", err)
+			if done, err := pending.stdinEnd(err); done || err != nil {
+				return err
 			}
-			if pending.waiting() == 0 {
-				return nil
-			}
-			eofAt = time.Now()
-			pending.atEOF(wait)
 		case e, ok := <-n.Events():
 			if !ok {
 				return nil
 			}
-			if chatEventShown(e.Type().String(), f.verbose) {
-				if l, ok := f.chatEventText(e, refusals); ok {
-					fmt.Fprintln(env.stdout, l)
-				}
-			}
+			f.showChatEvent(env, e, refusals)
 			if j, ok := e.(*zre.Join); ok && j.Group == group && flush() {
 				return nil
 			}
@@ -144,11 +124,28 @@ func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, gro
 			if flush() {
 				return nil
 			}
-			if !eofAt.IsZero() && time.Since(eofAt) >= wait {
-				return pending.nobody(wait)
+			if err := pending.expired(); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// printShout prints a line of the chat as the SHOUT event that carries it:
+// from name (the peer's own: shown safe) with id (its UUID, as shown), in
+// group.
+func printShout(env *cliEnv, name, id, group, text string) {
+	fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(name), id, group, contentText([][]byte{[]byte(text)}))
+}
+
+// showChatEvent prints e, an event of the chat's node, if a chat shows
+// it (chatEventShown).
+func (f *nodeFlags) showChatEvent(env *cliEnv, e zre.Event, refusals *chatRefusals) {
+	if chatEventShown(e.Type().String(), f.verbose) {
+		if l, ok := f.chatEventText(e, refusals); ok {
+			fmt.Fprintln(env.stdout, l)
 		}
 	}
 }
@@ -192,23 +189,15 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 			c.Leave(lctx, group)
 		}()
 	}
-	ev, err := client.Dial(ctx, sock)
+	ev, present, err := subscribeChat(ctx, c, sock, group, verbose)
 	if err != nil {
 		return err
 	}
 	defer ev.Close()
-	if err := ev.Subscribe(ctx); err != nil {
-		return err
-	}
-	present, err := agentPresent(ctx, c, group)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(env.stderr, "zyre: chatting in %s through the agent %s %s\n", group, safe(info.Name), shortText(info.UUID))
 	present.print(env)
 	events, evErr := pumpEvents(ctx, ev)
 	lines, readDone := readLines(ctx, env)
-	refusals := &chatRefusals{verbose: verbose}
 	for {
 		select {
 		case l := <-lines:
@@ -220,26 +209,16 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 				continue
 			}
 			// Echoed, as the one-shot chat does.
-			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), shortText(info.UUID), group, contentText([][]byte{[]byte(l)}))
+			printShout(env, info.Name, shortText(info.UUID), group, l)
 		case err := <-readDone:
 			if err != nil {
 				return fmt.Errorf("reading stdin: %w", err)
 			}
 			return nil
 		case e := <-events:
-			if present.shows(e, group, verbose) {
-				if l, ok := agentChatLine(e, refusals); ok {
-					fmt.Fprintln(env.stdout, l)
-				}
-			}
+			present.show(env, e)
 		case err := <-evErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			if agentGone(err) {
-				return errAgentStoppedChat
-			}
-			return fmt.Errorf("the agent's events: %w", err)
+			return agentChatEnd(ctx, "the agent's events", err)
 		case <-ctx.Done():
 			return nil
 		}
@@ -249,21 +228,28 @@ func chatAgent(ctx context.Context, env *cliEnv, c *client.Client, sock, group s
 // pumpEvents reads ev's events on a goroutine of its own until ctx ends
 // or ev fails (its error on the second channel).
 func pumpEvents(ctx context.Context, ev *client.Client) (<-chan client.Event, <-chan error) {
-	events := make(chan client.Event)
-	evErr := make(chan error, 1)
+	return pump(ctx, func() (client.Event, error) { return ev.Next(ctx) })
+}
+
+// pump calls next on a goroutine of its own and hands what it returns to
+// the first channel, until ctx ends or next fails (its error on the second
+// channel).
+func pump[T any](ctx context.Context, next func() (T, error)) (<-chan T, <-chan error) {
+	out := make(chan T)
+	outErr := make(chan error, 1)
 	go func() {
 		for {
-			e, err := ev.Next(ctx)
+			v, err := next()
 			if err != nil {
-				evErr <- err
+				outErr <- err
 				return
 			}
 			select {
-			case events <- e:
+			case out <- v:
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-	return events, evErr
+	return out, outErr
 }

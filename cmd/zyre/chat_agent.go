@@ -23,19 +23,12 @@ import (
 // printed as the public chat through the agent prints them. Lines typed
 // while no trusted member holds our key wait, as in the one-shot chat.
 func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info client.Info, sock, group string, wait time.Duration, verbose bool) error {
-	ev, err := client.Dial(ctx, sock)
+	// Before c carries the chat: the peers there already.
+	ev, present, err := subscribeChat(ctx, c, sock, group, verbose)
 	if err != nil {
 		return err
 	}
 	defer ev.Close()
-	if err := ev.Subscribe(ctx); err != nil {
-		return err
-	}
-	// Before c carries the chat: the peers there already.
-	present, err := agentPresent(ctx, c, group)
-	if err != nil {
-		return err
-	}
 	pc, first, err := c.ChatPrivate(ctx, group)
 	if err != nil {
 		return err
@@ -45,78 +38,49 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 		group, safe(info.Name), shortText(info.UUID))
 	present.print(env)
 	events, evErr := pumpEvents(ctx, ev)
-	msgs := make(chan client.StreamMsg)
-	msgErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := pc.Next()
-			if err != nil {
-				msgErr <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	msgs, msgErr := pump(ctx, pc.Next)
 	members := first.Members
-	pending := pendingLines{stderr: env.stderr, group: group, who: "trusted member"}
+	pending := pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}
 	lines, readDone := readLines(ctx, env)
-	var eofAt time.Time
 	ending := false
 	end := func() error {
 		ending = true
 		return pc.End()
 	}
-	refusals := &chatRefusals{verbose: verbose}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
 		select {
 		case l := <-lines:
-			if l == "" {
-				continue
-			}
-			if members == 0 || pending.waiting() > 0 {
-				pending.add(l)
-				continue
-			}
-			if err := pc.Send(l); err != nil {
+			if err := pending.line(l, members > 0, pc.Send); err != nil {
 				return err
 			}
 		case err := <-readDone:
 			lines, readDone = nil, nil
+			done, err := pending.stdinEnd(err)
 			if err != nil {
-				return fmt.Errorf("reading stdin: %w", err)
+				return err
 			}
-			if pending.waiting() == 0 {
+			if done {
 				if err := end(); err != nil {
 					return err
 				}
-				continue
 			}
-			eofAt = time.Now()
-			pending.atEOF(wait)
 		case m := <-msgs:
 			switch m.Kind {
 			case client.ChatSent:
-				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(info.Name), shortText(info.UUID), group, contentText([][]byte{[]byte(m.Text)}))
+				printShout(env, info.Name, shortText(info.UUID), group, m.Text)
 			case client.ChatLine:
-				fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(m.Name), peerShort(m.Peer), group, contentText([][]byte{[]byte(m.Text)}))
+				printShout(env, m.Name, peerShort(m.Peer), group, m.Text)
 			case client.ChatNotice:
 				fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(m.Name), peerShort(m.Peer), terminalText(m.Text))
 			case client.ChatMembers:
 				members = m.Members
-				if members > 0 && pending.waiting() > 0 && !ending {
-					if err := pending.flush(pc.Send); err != nil {
+				if done, err := pending.release(members > 0 && !ending, pc.Send); err != nil {
+					return err
+				} else if done {
+					if err := end(); err != nil {
 						return err
-					}
-					if !eofAt.IsZero() {
-						if err := end(); err != nil {
-							return err
-						}
 					}
 				}
 			case client.ChatRemoved:
@@ -125,30 +89,18 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 				return nil
 			}
 		case err := <-msgErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			if agentGone(err) {
-				return errAgentStoppedChat
-			}
-			return fmt.Errorf("chat: %w", err)
+			return agentChatEnd(ctx, "chat", err)
 		case e := <-events:
-			if !privateNoise(e, group) && present.shows(e, group, verbose) {
-				if l, ok := agentChatLine(e, refusals); ok {
-					fmt.Fprintln(env.stdout, l)
-				}
+			if !privateNoise(e, group) {
+				present.show(env, e)
 			}
 		case err := <-evErr:
-			if ctx.Err() != nil {
-				return nil
-			}
-			if agentGone(err) {
-				return errAgentStoppedChat
-			}
-			return fmt.Errorf("the agent's events: %w", err)
+			return agentChatEnd(ctx, "the agent's events", err)
 		case <-tick.C:
-			if !eofAt.IsZero() && !ending && time.Since(eofAt) >= wait {
-				return pending.nobody(wait)
+			if !ending {
+				if err := pending.expired(); err != nil {
+					return err
+				}
 			}
 		case <-ctx.Done():
 			return nil
@@ -158,6 +110,19 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 
 // errAgentStoppedChat ends a chat through the agent whose agent stopped.
 var errAgentStoppedChat = errors.New("the agent stopped; chat ended")
+
+// agentChatEnd is the end of a chat through the agent whose reading of
+// what (its events, its chat) failed with err: none when the chat was
+// interrupted, errAgentStoppedChat when the agent went away.
+func agentChatEnd(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if agentGone(err) {
+		return errAgentStoppedChat
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
 
 // agentGone reports whether err, from reading the agent's socket, is the
 // agent going away (it stopped, or was killed): the end of the
@@ -186,21 +151,43 @@ func privateNoise(e client.Event, group string) bool {
 // each and a JOIN for those in the group; the agent's node met them
 // before the chat began. The chat's goroutine owns it.
 type chatPresent struct {
-	group   string
-	members []client.Member // at the start, to print
-	entered map[string]bool // UUIDs shown entered, not yet exited
-	joined  map[string]bool // UUIDs shown in the group, not yet gone
+	group    string
+	verbose  bool
+	refusals *chatRefusals
+	members  []client.Member // at the start, to print
+	entered  map[string]bool // UUIDs shown entered, not yet exited
+	joined   map[string]bool // UUIDs shown in the group, not yet gone
+}
+
+// subscribeChat opens the second connection of a chat through the agent
+// (at sock), which carries the events of its node, and asks c for the
+// peers there already. The caller closes ev.
+func subscribeChat(ctx context.Context, c *client.Client, sock, group string, verbose bool) (ev *client.Client, present *chatPresent, err error) {
+	ev, err = client.Dial(ctx, sock)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ev.Subscribe(ctx); err != nil {
+		ev.Close()
+		return nil, nil, err
+	}
+	present, err = agentPresent(ctx, c, group, verbose)
+	if err != nil {
+		ev.Close()
+		return nil, nil, err
+	}
+	return ev, present, nil
 }
 
 // agentPresent asks the agent for the peers its node knows. Call it after
 // subscribing: an event that races with the answer is then shown once
 // (shows), not lost.
-func agentPresent(ctx context.Context, c *client.Client, group string) (*chatPresent, error) {
+func agentPresent(ctx context.Context, c *client.Client, group string, verbose bool) (*chatPresent, error) {
 	ms, err := c.Members(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("the agent's members: %w", err)
 	}
-	p := &chatPresent{group: group, members: ms, entered: map[string]bool{}, joined: map[string]bool{}}
+	p := &chatPresent{group: group, verbose: verbose, refusals: &chatRefusals{verbose: verbose}, members: ms, entered: map[string]bool{}, joined: map[string]bool{}}
 	for _, m := range ms {
 		p.entered[m.UUID] = true
 		if slices.Contains(m.Groups, group) {
@@ -224,11 +211,23 @@ func (p *chatPresent) print(env *cliEnv) {
 	p.members = nil
 }
 
+// show prints e, an event of the agent's node, as the one-shot chat in
+// the group would (shows).
+func (p *chatPresent) show(env *cliEnv, e client.Event) {
+	if p.shows(e) {
+		if l, ok := agentChatLine(e, p.refusals); ok {
+			fmt.Fprintln(env.stdout, l)
+		}
+	}
+}
+
 // shows reports whether the chat prints e, an event of the agent's node,
-// as the one-shot chat in group would: not an ENTER or JOIN shown at the
-// start already, not a SHOUT of another group (the one-shot chat's node is
-// in group only), and presence (EVASIVE, SILENT) only when verbose.
-func (p *chatPresent) shows(e client.Event, group string, verbose bool) bool {
+// as the one-shot chat in the group would: not an ENTER or JOIN shown at
+// the start already, not a SHOUT of another group (the one-shot chat's
+// node is in the group only), and presence (EVASIVE, SILENT) only when
+// verbose.
+func (p *chatPresent) shows(e client.Event) bool {
+	group := p.group
 	switch e.Type {
 	case zre.EventEnter.String():
 		if p.entered[e.Peer] {
@@ -252,7 +251,7 @@ func (p *chatPresent) shows(e client.Event, group string, verbose bool) bool {
 	case zre.EventShout.String():
 		return e.Group == group
 	}
-	return chatEventShown(e.Type, verbose)
+	return chatEventShown(e.Type, p.verbose)
 }
 
 // chatEventShown reports whether a chat prints an event of type typ on

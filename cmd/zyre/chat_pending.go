@@ -13,10 +13,65 @@ import (
 type pendingLines struct {
 	stderr io.Writer
 	group  string
-	who    string // whom the lines wait for: "peer", "trusted member"
+	who    string        // whom the lines wait for: "peer", "trusted member"
+	wait   time.Duration // how long lines wait after stdin's end
 	lines  []string
 	size   int
-	told   bool // the user was told that lines wait
+	told   bool      // the user was told that lines wait
+	eofAt  time.Time // stdin's end, while lines wait
+}
+
+// line takes l, a line read from stdin: an empty one is passed over; it
+// waits while others wait or while nobody is there to read it (present
+// false); else it goes out with send (its error).
+func (p *pendingLines) line(l string, present bool, send func(string) error) error {
+	if l == "" {
+		return nil
+	}
+	if p.waiting() > 0 || !present {
+		p.add(l)
+		return nil
+	}
+	return send(l)
+}
+
+// stdinEnd takes the end of stdin (err, nil at EOF): done, the chat may
+// end, when no line waits; else the lines wait up to p.wait (expired).
+func (p *pendingLines) stdinEnd(err error) (done bool, _ error) {
+	if err != nil {
+		return false, fmt.Errorf("reading stdin: %w", err)
+	}
+	if p.waiting() == 0 {
+		return true, nil
+	}
+	p.eofAt = time.Now()
+	p.atEOF()
+	return false, nil
+}
+
+// release sends the waiting lines once somebody is there to read them
+// (present); done, the chat may end, when they were sent after stdin's
+// end.
+func (p *pendingLines) release(present bool, send func(string) error) (done bool, _ error) {
+	if !present || p.waiting() == 0 {
+		return false, nil
+	}
+	if err := p.flush(send); err != nil {
+		return false, err
+	}
+	return p.stdinEnded(), nil
+}
+
+// stdinEnded reports whether stdin ended while lines waited.
+func (p *pendingLines) stdinEnded() bool { return !p.eofAt.IsZero() }
+
+// expired is the chat's error once stdin ended p.wait ago with lines still
+// waiting for nobody; else nil.
+func (p *pendingLines) expired() error {
+	if p.stdinEnded() && time.Since(p.eofAt) >= p.wait {
+		return p.nobody()
+	}
+	return nil
 }
 
 // waiting is the number of lines that wait.
@@ -52,12 +107,13 @@ func (p *pendingLines) flush(send func(string) error) error {
 	return nil
 }
 
-// atEOF tells the user that stdin ended with lines waiting for wait.
-func (p *pendingLines) atEOF(wait time.Duration) {
-	fmt.Fprintf(p.stderr, "zyre: waiting up to %s for a %s to send %d line(s) to\n", wait, p.who, len(p.lines))
+// atEOF tells the user that stdin ended with lines waiting for p.wait.
+func (p *pendingLines) atEOF() {
+	fmt.Fprintf(p.stderr, "zyre: waiting up to %s for a %s to send %d line(s) to\n", p.wait, p.who, len(p.lines))
 }
 
-// nobody is the chat's error when nobody came within wait of stdin's end.
-func (p *pendingLines) nobody(wait time.Duration) error {
-	return fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, wait, len(p.lines))
+// nobody is the chat's error when nobody came within p.wait of stdin's
+// end.
+func (p *pendingLines) nobody() error {
+	return fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, p.wait, len(p.lines))
 }

@@ -1,28 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/agent"
-	"github.com/zyre-go/zyre/privgroup"
 	"github.com/zyre-go/zyre/privgroup/zyregroup"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
 
-// Bounds of the lines a private chat keeps while no trusted member is
-// present, and of one received line.
+// Bounds of the lines a chat keeps while nobody is there to read them
+// (a received line's: agent.ReadChat).
 const (
 	chatPendingLines = 100
 	chatPendingBytes = 64 << 10
-	chatMaxLine      = 64 << 10
 	// chatTick is how often the chat looks at the group's members and
 	// senders.
 	chatTick = 100 * time.Millisecond
@@ -30,14 +26,6 @@ const (
 	// long mean it rotated its key without giving it to us.
 	chatRemovedAfter = 300 * time.Millisecond
 )
-
-// chatMsg is a line of a member's stream, or the end of its Reader.
-type chatMsg struct {
-	peer uuid.UUID
-	text string
-	end  error
-	done bool
-}
 
 // privateChat is "zyre chat" in secure mode: the lines are sealed to the
 // trusted members of the group (verified or introduced in the trust
@@ -52,11 +40,8 @@ type privateChat struct {
 	group string
 	wait  time.Duration
 
-	msgs    chan chatMsg
-	readers map[uuid.UUID]bool // a Reader was opened: true while it runs
-	// names of the members read, kept: one that left (its cut stream
-	// said after its EXIT) is named still.
-	names map[uuid.UUID]string
+	msgs    chan agent.ChatMsg
+	readers *agent.ChatReaders
 	// rds are the running Readers; streaming the senders that said they
 	// stream (a "zyre stream send"): their records are a file, not lines,
 	// and are not read.
@@ -70,8 +55,8 @@ type privateChat struct {
 // chatPrivate runs the private chat on n's events until stdin ends.
 func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv *revocations, group string, wait time.Duration) error {
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
-		msgs: make(chan chatMsg, 64), readers: map[uuid.UUID]bool{}, names: map[uuid.UUID]string{}, rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
-		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member"}}
+		msgs: make(chan agent.ChatMsg, 64), readers: agent.NewChatReaders(n), rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
+		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}}
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
 	trusted := agent.TrustDecision(&opts)
@@ -102,30 +87,22 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	refusals := &chatRefusals{verbose: f.verbose}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
-	var eofAt time.Time // stdin's end, while lines wait
+	send := func(l string) error { return c.send(w, l) }
 	for {
 		select {
 		case l := <-lines:
-			if l == "" {
-				continue
-			}
-			if len(g.Members()) == 0 || c.pending.waiting() > 0 {
-				c.pending.add(l)
-				continue
-			}
-			if err := c.send(w, l); err != nil {
+			if err := c.pending.line(l, len(g.Members()) > 0, send); err != nil {
 				return err
 			}
 		case err := <-readDone:
 			lines, readDone = nil, nil
+			done, err := c.pending.stdinEnd(err)
 			if err != nil {
-				return fmt.Errorf("reading stdin: %w", err)
+				return err
 			}
-			if c.pending.waiting() == 0 {
-				return c.end(w)
+			if done {
+				return agent.EndChat(w)
 			}
-			eofAt = time.Now()
-			c.pending.atEOF(wait)
 		case e, ok := <-n.Events():
 			if !ok {
 				return errors.New("chat: the node stopped")
@@ -134,7 +111,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			if w, ok := e.(*zre.Whisper); ok {
-				if why, ok := removedNotice(w, group); ok && c.readers[w.Peer] {
+				if why, ok := removedNotice(w, group); ok && c.readers.Running[w.Peer] {
 					return fmt.Errorf("chat: %s %s removed this device from the private group %q: %s", safe(n.PeerName(w.Peer)), uuidText(w.Peer), group, safe(why))
 				}
 			}
@@ -167,34 +144,28 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 			if j, ok := e.(*zre.Join); ok && j.Group == group {
 				// Back in the group (a new chat, or a stream): its new
 				// stream is read, unless it says it streams.
-				if running, ok := c.readers[j.Peer]; ok && !running {
-					delete(c.readers, j.Peer)
-				}
+				c.readers.Rejoined(j.Peer)
 				delete(c.streaming, j.Peer)
 			}
-			if si, ok := e.(*zre.Silent); ok && c.readers[si.Peer] {
+			if si, ok := e.(*zre.Silent); ok && c.readers.Running[si.Peer] {
 				// Idle, or its node dropped ours (a revocation whose
 				// notice was lost): a probe tells.
 				c.probed[si.Peer] = time.Now()
 				sendProbe(n, si.Peer, group, false)
 			}
-			if chatEventShown(e.Type().String(), f.verbose) {
-				if l, ok := f.chatEventText(e, refusals); ok {
-					fmt.Fprintln(env.stdout, l)
-				}
-			}
+			f.showChatEvent(env, e, refusals)
 		case m := <-c.msgs:
-			if m.done {
-				c.readers[m.peer] = false // its stream ended: not opened again
-				delete(c.rds, m.peer)
-				delete(c.opaque, m.peer)
-				if m.end != nil && !errors.Is(m.end, zyregroup.ErrClosed) && ctx.Err() == nil {
-					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.name(m.peer)), uuidText(m.peer), terminalText(agent.ChatEndText(m.end)))
+			if m.Done {
+				c.readers.Ended(m.Peer)
+				delete(c.rds, m.Peer)
+				delete(c.opaque, m.Peer)
+				if m.End != nil && !errors.Is(m.End, zyregroup.ErrClosed) && ctx.Err() == nil {
+					fmt.Fprintf(env.stderr, "zyre: %s %s: %s\n", safe(c.readers.Name(m.Peer)), uuidText(m.Peer), terminalText(agent.ChatEndText(m.End)))
 				}
 				continue
 			}
-			delete(c.opaque, m.peer)
-			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.PeerName(m.peer)), uuidText(m.peer), group, contentText([][]byte{[]byte(m.text)}))
+			delete(c.opaque, m.Peer)
+			printShout(env, n.PeerName(m.Peer), uuidText(m.Peer), group, m.Text)
 		case rec := <-rv.ours:
 			return ownRevokedError(rec, f.trustStore)
 		case <-tick.C:
@@ -203,14 +174,13 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				r.report(env.stderr, group)
 			}
 			for _, p := range g.Senders() {
-				if _, ok := c.readers[p]; !ok && !c.streaming[p] {
-					c.readers[p] = true
-					c.name(p)
+				if c.readers.New(p) && !c.streaming[p] {
+					c.readers.Start(p)
 					rd, err := g.NewReader(p)
 					if err == nil {
 						c.rds[p] = rd
 					}
-					go c.read(rctx, p, rd, err)
+					go agent.ReadChat(rctx, p, rd, err, c.msgs, nil)
 				}
 			}
 			for p, t := range c.probed {
@@ -218,13 +188,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 					continue
 				}
 				delete(c.probed, p)
-				others := 0
-				for q, running := range c.readers {
-					if running && q != p {
-						others++
-					}
-				}
-				if others == 0 {
+				if c.readers.Others(p) == 0 {
 					return fmt.Errorf("chat: %w", cutOffError(n.PeerName(p), p, group))
 				}
 				fmt.Fprintf(env.stderr, "zyre: %v\n", cutOffError(n.PeerName(p), p, group))
@@ -235,16 +199,15 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 						safe(n.PeerName(p)), uuidText(p), group)
 				}
 			}
-			if count > 0 && c.pending.waiting() > 0 {
-				if err := c.pending.flush(func(l string) error { return c.send(w, l) }); err != nil {
-					return err
-				}
-				if !eofAt.IsZero() {
-					return c.end(w)
-				}
+			done, err := c.pending.release(count > 0, send)
+			if err != nil {
+				return err
 			}
-			if !eofAt.IsZero() && time.Since(eofAt) >= wait {
-				return c.pending.nobody(wait)
+			if done {
+				return agent.EndChat(w)
+			}
+			if err := c.pending.expired(); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			return nil
@@ -255,7 +218,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 // onOpaque notes records of a sender we read that we cannot open: Handle
 // calls it on the command's goroutine.
 func (c *privateChat) onOpaque(peer uuid.UUID, _ []byte) {
-	if c.readers[peer] {
+	if c.readers.Running[peer] {
 		if _, ok := c.opaque[peer]; !ok {
 			c.opaque[peer] = time.Now()
 		}
@@ -264,66 +227,9 @@ func (c *privateChat) onOpaque(peer uuid.UUID, _ []byte) {
 
 // send seals a line to the members and echoes it.
 func (c *privateChat) send(w *zyregroup.Writer, l string) error {
-	if _, err := io.WriteString(w, l+"\n"); err != nil {
-		return fmt.Errorf("chat: sending: %w", err)
+	if err := agent.SendChatLine(w, l); err != nil {
+		return err
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("chat: sending: %w", err)
-	}
-	fmt.Fprintf(c.env.stdout, "SHOUT %s %s %s %s\n", safe(c.n.Name()), uuidText(c.n.UUID()), c.group, contentText([][]byte{[]byte(l)}))
+	printShout(c.env, c.n.Name(), uuidText(c.n.UUID()), c.group, l)
 	return nil
-}
-
-// end ends our stream so members see its end.
-func (c *privateChat) end(w *zyregroup.Writer) error {
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("chat: ending: %w", err)
-	}
-	return nil
-}
-
-// read sends the lines of peer's Reader rd (or its error err) to c.msgs
-// until its stream ends or ctx does.
-func (c *privateChat) read(ctx context.Context, peer uuid.UUID, rd *zyregroup.Reader, err error) {
-	end := func(err error) {
-		select {
-		case c.msgs <- chatMsg{peer: peer, end: err, done: true}:
-		case <-ctx.Done():
-		}
-	}
-	if err != nil {
-		end(err)
-		return
-	}
-	defer rd.Close()
-	stop := context.AfterFunc(ctx, func() { rd.Close() })
-	defer stop()
-	for {
-		sc := bufio.NewScanner(rd)
-		sc.Buffer(make([]byte, 4096), chatMaxLine)
-		for sc.Scan() {
-			select {
-			case c.msgs <- chatMsg{peer: peer, text: sc.Text()}:
-			case <-ctx.Done():
-				return
-			}
-		}
-		var gap *privgroup.GapError
-		if err := sc.Err(); errors.As(err, &gap) {
-			continue // joined late or lost on the way: the next lines still come
-		} else {
-			end(err)
-			return
-		}
-	}
-}
-
-// name is the name of the member p, kept from when it was known: one that
-// left is named still.
-func (c *privateChat) name(p uuid.UUID) string {
-	if nm := c.n.PeerName(p); nm != "" {
-		c.names[p] = nm
-		return nm
-	}
-	return c.names[p]
 }

@@ -18,17 +18,13 @@ func TestChatPrivate(t *testing.T) {
 	defer cancel()
 
 	stranger, strangerOut := startStreamCmdLive(ctx, nil, "monitor", "--secure", "--ephemeral", "--loopback", "--port", port, "--name", "stranger", "--group", "family")
-	inA, inAw := io.Pipe()
-	defer inAw.Close()
-	chatA, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
+	inAw, chatA, outA := startPrivateChat(t, ctx, homeA, port)
 	if _, err := io.WriteString(inAw, "typed before anyone listens\n"); err != nil {
 		t.Fatal(err)
 	}
 	awaitOutput(t, "alice says her line waits", func() bool { return strings.Contains(outA.stderr.String(), "your lines wait") })
 
-	inB, inBw := io.Pipe()
-	defer inBw.Close()
-	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	inBw, chatB, outB := startPrivateChat(t, ctx, homeB, port)
 	awaitOutput(t, "bob reads the waiting line", func() bool {
 		return strings.Contains(outB.stdout.String(), "SHOUT alice ") && strings.Contains(outB.stdout.String(), " family typed before anyone listens\n")
 	})
@@ -91,12 +87,8 @@ func TestChatPrivateRevoke(t *testing.T) {
 	homeA, homeB, port := streamPeers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	inA, inAw := io.Pipe()
-	defer inAw.Close()
-	_, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
-	inB, inBw := io.Pipe()
-	defer inBw.Close()
-	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family")
+	inAw, _, outA := startPrivateChat(t, ctx, homeA, port)
+	_, chatB, outB := startPrivateChat(t, ctx, homeB, port)
 	if _, err := io.WriteString(inAw, "are you there\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +113,8 @@ func TestChatPrivateIdleGoesOn(t *testing.T) {
 	homeA, homeB, port := streamPeers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	inA, inAw := io.Pipe()
-	defer inAw.Close()
-	chatA, outA := startStreamCmdLive(ctx, inA, "chat", "--secure", "--loopback", "--port", port, "--home", homeA, "--group", "family")
-	inB, inBw := io.Pipe()
-	defer inBw.Close()
-	chatB, outB := startStreamCmdLive(ctx, inB, "chat", "--secure", "--loopback", "--port", port, "--home", homeB, "--group", "family", "--verbose")
+	inAw, chatA, outA := startPrivateChat(t, ctx, homeA, port)
+	_, chatB, outB := startPrivateChat(t, ctx, homeB, port, "--verbose")
 	if _, err := io.WriteString(inAw, "hello\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,4 +136,15 @@ func TestChatPrivateIdleGoesOn(t *testing.T) {
 	}
 	awaitOutput(t, "bob reads alice after the silence", func() bool { return strings.Contains(outB.stdout.String(), " family still here\n") })
 	_ = outA
+}
+
+// startPrivateChat starts "zyre chat --secure" of home in the group family
+// on port, with the flags more; its stdin is the pipe returned, closed when
+// the test ends.
+func startPrivateChat(t *testing.T, ctx context.Context, home, port string, more ...string) (*io.PipeWriter, chan streamCmdResult, streamCmdResult) {
+	t.Helper()
+	in, inw := io.Pipe()
+	t.Cleanup(func() { inw.Close() })
+	ch, out := startStreamCmdLive(ctx, in, append([]string{"chat", "--secure", "--loopback", "--port", port, "--home", home, "--group", "family"}, more...)...)
+	return inw, ch, out
 }

@@ -308,15 +308,15 @@ func introducerLabel(names map[string]string, fp string) string {
 	return " by " + fp
 }
 
-// find resolves PEER, listing the candidates of an ambiguous one.
-// record parses the one argument (a UUID or fingerprint prefix), opens
-// the store and finds that record.
-func (f *trustFlags) record(env *cliEnv, args []string) (*trust.Store, trust.Record, error) {
+// record parses the one argument PEER (a name, UUID or fingerprint
+// prefix), opens the store and finds that record with of: recordOf, or
+// keyChangeOf.
+func (f *trustFlags) record(env *cliEnv, args []string, of func(*cliEnv, string) (*trust.Store, trust.Record, error)) (*trust.Store, trust.Record, error) {
 	pos, err := f.parse(args, 1, 1)
 	if err != nil {
 		return nil, trust.Record{}, err
 	}
-	return f.recordOf(env, pos[0])
+	return of(env, pos[0])
 }
 
 // recordOf opens the store and finds the record q names.
@@ -329,6 +329,8 @@ func (f *trustFlags) recordOf(env *cliEnv, q string) (*trust.Store, trust.Record
 	return st, r, err
 }
 
+// find finds the record q names in st, listing the candidates of an
+// ambiguous q.
 func find(st *trust.Store, q string) (trust.Record, error) {
 	r, err := st.Find(q)
 	return r, explainAmbiguous(q, err)
@@ -379,25 +381,31 @@ func recordText(r *trust.Record) string {
 	return fmt.Sprintf("%s (fingerprint %s, uuid %s)", safe(r.Name), r.Fingerprint, r.UUID)
 }
 
+// keyNames returns a function that names a key by its record in st, as
+// "NAME (FINGERPRINT)", or by its fingerprint alone when st has none.
+func keyNames(st *trust.Store) func(curve.PublicKey) string {
+	recs, _ := st.List()
+	return func(k curve.PublicKey) string {
+		for _, r := range recs {
+			if r.Key == k {
+				return safe(r.Name) + " (" + r.Fingerprint + ")"
+			}
+		}
+		return trust.Fingerprint(k)
+	}
+}
+
 func trustShow(_ context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "show")
 	asJSON := f.fs.Bool("json", false, "print JSON")
-	st, r, err := f.record(env, args)
+	st, r, err := f.record(env, args, f.recordOf)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return writeJSON(env.stdout, agent.TrustRecordOf(&r))
 	}
-	recs, _ := st.List()
-	nameOf := func(k curve.PublicKey) string {
-		for _, o := range recs {
-			if o.Key == k {
-				return safe(o.Name) + " (" + o.Fingerprint + ")"
-			}
-		}
-		return trust.Fingerprint(k)
-	}
+	nameOf := keyNames(st)
 	w := env.stdout
 	if r.KeyChange != nil && r.State != trust.StateRevoked {
 		keyChangeWarning(w, &r)
@@ -450,27 +458,20 @@ func trustShow(_ context.Context, env *cliEnv, args []string) error {
 
 func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "revoke")
-	reason := f.fs.String("reason", "", "why the key is revoked (at most 255 octets; other nodes see it)")
-	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
-	local := f.fs.Bool("local", false, "revoke here only, unsigned: other nodes are not told")
+	sf := f.signedFlags("why the key is revoked (at most 255 octets; other nodes see it)", "revoke here only, unsigned: other nodes are not told")
 	yes := f.fs.Bool("yes", false, "revoke a peer named by a prefix without asking (on a terminal, zyre asks first)")
-	var a agentFlags
-	a.register(f.fs)
-	pos, err := f.parse(args, 1, 1)
+	peer, err := sf.parse(f, args)
 	if err != nil {
 		return err
-	}
-	if len(*reason) > 255 {
-		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
 	}
 	// No device named by a prefix is revoked by a slip: on a terminal, say
 	// exactly which and ask. Not only paired ones: a signed revocation is
 	// honoured by every node that trusts this one, so a typo that names a
 	// stranger's record here may revoke a device the others know (usertry4
 	// #4). (The store is read here, also when the agent makes the change.)
-	if _, r, err := f.recordOf(env, pos[0]); err == nil && byPrefix(&r, pos[0]) {
+	if _, r, err := f.recordOf(env, peer); err == nil && byPrefix(&r, peer) {
 		where := "for every node that trusts this one"
-		if *local {
+		if *sf.local {
 			where = "here"
 		}
 		q := fmt.Sprintf("%s is %s: revoke it %s? Its key is refused from then on.", recordText(&r), r.State, where)
@@ -478,34 +479,86 @@ func trustRevoke(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.revoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local}); ok {
+	if ok, err := sf.viaAgent(ctx, f, "trust.revoke", peer); ok {
 		return err
 	}
-	st, r, err := f.recordOf(env, pos[0])
+	st, r, err := f.recordOf(env, peer)
 	if err != nil {
 		return err
 	}
-	if *local {
-		if _, err := st.Revoke(ctx, r.Key, *reason); err != nil {
+	if *sf.local {
+		if _, err := st.Revoke(ctx, r.Key, *sf.reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s) here only; other nodes were not told\n", safe(r.Name), r.Fingerprint, r.ShortUUID())
 		return nil
 	}
 	// All or nothing: signed (and so shared by the node) or not applied.
-	home, _ := f.homeDir(env)
-	id, why := trustIdentity(ctx, env, home, *passFile)
-	if id == nil {
-		return fmt.Errorf("not revoked: %s (nothing was changed; --local revokes here only, unsigned)", why)
-	}
-	defer id.Wipe()
-	s, err := st.Sign(ctx, id, &trust.Revoke{Key: r.Key, Reason: *reason})
+	s, err := sf.sign(ctx, f, st, &trust.Revoke{Key: r.Key, Reason: *sf.reason}, "not revoked", "--local revokes here only, unsigned")
 	if err != nil {
-		return fmt.Errorf("not revoked: %w", err)
+		return err
 	}
 	fmt.Fprintf(env.stdout, "revoked %s (%s, uuid %s): signed revocation #%d; a node running on this store shares it in the group zyre-trust\n",
 		safe(r.Name), r.Fingerprint, r.ShortUUID(), s.Seq)
 	return nil
+}
+
+// signedFlags are the flags of a trust change that is signed with the
+// identity ("zyre trust revoke", "unrevoke"): a reason, said to the other
+// nodes; the identity's passphrase; --local, for a change here only,
+// unsigned; and the agent's.
+type signedFlags struct {
+	reason, passFile *string
+	local            *bool
+	a                agentFlags
+}
+
+// signedFlags registers the flags of a signed change on f, with the
+// usage texts of --reason and --local.
+func (f *trustFlags) signedFlags(reasonUsage, localUsage string) *signedFlags {
+	sf := &signedFlags{
+		reason:   f.fs.String("reason", "", reasonUsage),
+		passFile: f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)"),
+		local:    f.fs.Bool("local", false, localUsage),
+	}
+	sf.a.register(f.fs)
+	return sf
+}
+
+// parse parses args (the flags and one PEER) and checks the reason's
+// length; it returns PEER.
+func (sf *signedFlags) parse(f *trustFlags, args []string) (string, error) {
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return "", err
+	}
+	if len(*sf.reason) > 255 {
+		return "", fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*sf.reason))
+	}
+	return pos[0], nil
+}
+
+// viaAgent makes the change op of peer through the agent that runs for
+// f's home, if one does (changeViaAgent).
+func (sf *signedFlags) viaAgent(ctx context.Context, f *trustFlags, op, peer string) (ok bool, err error) {
+	return f.changeViaAgent(ctx, f.env, &sf.a, op, client.TrustArgs{Peer: peer, Reason: *sf.reason, Local: *sf.local})
+}
+
+// sign signs body into st's log with the identity of f's home. It fails
+// all or nothing, said as "NOT: why (nothing was changed; HINT)", or
+// "NOT: err" when signing fails.
+func (sf *signedFlags) sign(ctx context.Context, f *trustFlags, st *trust.Store, body trust.Body, not, hint string) (*trust.Statement, error) {
+	home, _ := f.homeDir(f.env)
+	id, why := trustIdentity(ctx, f.env, home, *sf.passFile)
+	if id == nil {
+		return nil, fmt.Errorf("%s: %s (nothing was changed; %s)", not, why, hint)
+	}
+	defer id.Wipe()
+	s, err := st.Sign(ctx, id, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", not, err)
+	}
+	return s, nil
 }
 
 // trustIdentity loads the node's identity to sign with, or says why not.
@@ -549,11 +602,7 @@ func trustAccept(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "accept")
 	var a agentFlags
 	a.register(f.fs)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, r, err := f.keyChangeOf(env, pos[0])
+	st, r, err := f.record(env, args, f.keyChangeOf)
 	if err != nil {
 		return err
 	}
@@ -603,11 +652,7 @@ func trustReject(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "reject")
 	var a agentFlags
 	a.register(f.fs)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, r, err := f.keyChangeOf(env, pos[0])
+	st, r, err := f.record(env, args, f.keyChangeOf)
 	if err != nil {
 		return err
 	}
@@ -642,15 +687,7 @@ func trustLog(_ context.Context, env *cliEnv, args []string) error {
 			}
 		}
 	}
-	recs, _ := st.List()
-	label := func(k curve.PublicKey) string {
-		for _, r := range recs {
-			if r.Key == k {
-				return safe(r.Name) + " (" + r.Fingerprint + ")"
-			}
-		}
-		return trust.Fingerprint(k)
-	}
+	label := keyNames(st)
 	if *asJSON {
 		return writeJSON(env.stdout, logsJSON(logs, self))
 	}

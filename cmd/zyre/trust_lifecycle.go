@@ -14,22 +14,15 @@ import (
 
 func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 	f := newTrustFlags(env, "unrevoke")
-	reason := f.fs.String("reason", "", "why the revocation is withdrawn (at most 255 octets; other nodes see it)")
-	passFile := f.fs.String("passphrase-file", "", "read the identity's passphrase from the first line of `FILE` (default $ZYRE_PASSPHRASE_FILE)")
-	local := f.fs.Bool("local", false, "withdraw a local (unsigned) revocation, here only")
-	var a agentFlags
-	a.register(f.fs)
-	pos, err := f.parse(args, 1, 1)
+	sf := f.signedFlags("why the revocation is withdrawn (at most 255 octets; other nodes see it)", "withdraw a local (unsigned) revocation, here only")
+	peer, err := sf.parse(f, args)
 	if err != nil {
 		return err
 	}
-	if len(*reason) > 255 {
-		return fmt.Errorf("%w: --reason is %d octets, at most 255", errUsage, len(*reason))
-	}
-	if ok, err := f.changeViaAgent(ctx, env, &a, "trust.unrevoke", client.TrustArgs{Peer: pos[0], Reason: *reason, Local: *local}); ok {
+	if ok, err := sf.viaAgent(ctx, f, "trust.unrevoke", peer); ok {
 		return err
 	}
-	st, r, err := f.recordOf(env, pos[0])
+	st, r, err := f.recordOf(env, peer)
 	if err != nil {
 		return err
 	}
@@ -37,10 +30,10 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %s (%s) is %s", trust.ErrNotRevoked, safe(r.Name), r.Fingerprint, r.State)
 	}
 	var nr trust.Record
-	if *local {
+	if *sf.local {
 		// The store refuses (ErrConflict) a revocation whose signer still
 		// counts; one whose signer no longer does can be withdrawn here.
-		if nr, err = st.Unrevoke(ctx, r.Key, *reason); err != nil {
+		if nr, err = st.Unrevoke(ctx, r.Key, *sf.reason); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "withdrew the revocation of %s (%s) here only: now %s\n", safe(nr.Name), nr.Fingerprint, stateLabel(&nr))
@@ -49,15 +42,9 @@ func trustUnrevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if !r.RevokedBy.IsZero() {
 		return fmt.Errorf("%w: %s was revoked by %s; only that node can withdraw its revocation (--local withdraws it here if that node's key is revoked or no longer verified)", trust.ErrConflict, safe(r.Name), trust.Fingerprint(r.RevokedBy))
 	}
-	home, _ := f.homeDir(env)
-	id, why := trustIdentity(ctx, env, home, *passFile)
-	if id == nil {
-		return fmt.Errorf("revocation not withdrawn: %s (nothing was changed; --local withdraws a local revocation here only)", why)
-	}
-	defer id.Wipe()
-	s, err := st.Sign(ctx, id, &trust.Unrevoke{Key: r.Key, Reason: *reason})
+	s, err := sf.sign(ctx, f, st, &trust.Unrevoke{Key: r.Key, Reason: *sf.reason}, "revocation not withdrawn", "--local withdraws a local revocation here only")
 	if err != nil {
-		return fmt.Errorf("revocation not withdrawn: %w", err)
+		return err
 	}
 	nr, _, _ = st.Lookup(r.Key)
 	fmt.Fprintf(env.stdout, "withdrew the revocation of %s (%s): signed statement #%d, shared by a node running on this store; now %s\n",
