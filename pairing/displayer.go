@@ -1166,8 +1166,10 @@ type lister interface {
 // nameHolder is the record of another key than key that holds name in
 // the Recorder and that a person or a verified peer acted on: verified,
 // introduced or revoked, in that order of preference (as the trust
-// store's admission rule 4 picks it). Nil when there is none, or the
-// Recorder cannot list its records.
+// store's admission rule 4 picks it). Nil when there is none, when key's
+// own record holds name with a state as strong (a device verified here
+// pairing again is not flagged by an older, revoked namesake), or when
+// the Recorder cannot list its records.
 func nameHolder(o Options, key curve.PublicKey, name string) *trust.Record {
 	l, ok := o.Recorder.(lister)
 	if !ok || name == "" {
@@ -1179,14 +1181,21 @@ func nameHolder(o Options, key curve.PublicKey, name string) *trust.Record {
 	}
 	rank := map[trust.State]int{trust.StateVerified: 3, trust.StateIntroduced: 2, trust.StateRevoked: 1}
 	var found *trust.Record
+	own := 0
 	for i := range rs {
 		r := &rs[i]
-		if r.Name != name || r.Key == key || rank[r.State] == 0 {
-			continue
-		}
-		if found == nil || rank[r.State] > rank[found.State] {
+		switch {
+		case r.Name != name || rank[r.State] == 0:
+		case r.Key == key:
+			if r.State != trust.StateRevoked {
+				own = rank[r.State]
+			}
+		case found == nil || rank[r.State] > rank[found.State]:
 			found = r
 		}
+	}
+	if found == nil || rank[found.State] <= own {
+		return nil
 	}
 	return found
 }

@@ -190,3 +190,33 @@ func TestDescribeNameHolder(t *testing.T) {
 		}
 	}
 }
+
+// TestPairAgainNotFlaggedByRevokedNamesake: a device verified here under
+// a name pairs again with no flag, though an older, revoked record holds
+// the same name (user trial 5 #9: the reset phone2, re-paired once with
+// its id typed, was flagged as ANOTHER device at every later pairing).
+func TestPairAgainNotFlaggedByRevokedNamesake(t *testing.T) {
+	ctx := testCtx(t)
+	cam, phone, _ := knownPhone(t, ctx)
+	if _, err := cam.trust.Revoke(ctx, phone.key(), "lost"); err != nil {
+		t.Fatal(err)
+	}
+	reset := newNode(t, "phone1")
+	flagged := make(chan *trust.Record, 2)
+	confirm := func(_ context.Context, r Result) error { flagged <- r.NameHolder; return nil } // the id typed
+	for i, want := range []bool{true, false} {
+		d, tok := newDisplayer(t, cam, func(o *Options) { o.Confirm = confirm })
+		if _, err := Join(ctx, tok.URI(), reset.opts()); err != nil {
+			t.Fatalf("pairing %d: %v", i+1, err)
+		}
+		if _, err := d.Wait(ctx); err != nil {
+			t.Fatalf("pairing %d: %v", i+1, err)
+		}
+		if h := <-flagged; (h != nil) != want || want && (h.Key != phone.key() || h.State != trust.StateRevoked) {
+			t.Fatalf("pairing %d: name holder %+v, want flagged %v (the revoked phone1)", i+1, h, want)
+		}
+		if r, ok := cam.records(t)[reset.key()]; !ok || r.State != trust.StateVerified {
+			t.Fatalf("pairing %d: the reset phone1 on the camera: %+v, want verified", i+1, r)
+		}
+	}
+}
