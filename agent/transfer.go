@@ -102,7 +102,7 @@ func (x *xferState) feed(e zre.Event) {
 	switch e := e.(type) {
 	case *zre.Whisper:
 		forTransfer = transfer.IsMessage(e.Content)
-	case *zre.Enter, *zre.Exit:
+	case *zre.Enter, *zre.Exit, *zre.Denied:
 		forTransfer = true
 	}
 	for t := range x.taps {

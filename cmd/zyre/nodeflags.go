@@ -17,6 +17,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/transfer"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -397,8 +398,11 @@ func keyChangedWarning(e *zre.KeyChanged) string {
 // one, then the content or other details.
 func eventLine(e zre.Event) string {
 	name := e.PeerName()
-	if _, ok := e.(*zre.Refused); ok && name == "" {
-		name = "unknown" // refused before its HELLO
+	switch e.(type) {
+	case *zre.Refused, *zre.Denied:
+		if name == "" {
+			name = "unknown" // before its HELLO
+		}
 	}
 	head := fmt.Sprintf("%s %s %s", e.Type(), name, uuidText(e.PeerUUID()))
 	switch e := e.(type) {
@@ -418,6 +422,19 @@ func eventLine(e zre.Event) string {
 		return fmt.Sprintf("%s %s key=%s from=%s: %v", head, e.Stage, e.Key, e.Addr, e.Reason)
 	case *zre.KeyChanged:
 		return head + " " + keyChangedWarning(e)
+	case *zre.Denied:
+		return head + " " + deniedText(e.Addr, name, e.Peer, e.Reason)
 	}
 	return head
+}
+
+// deniedText is the end of a DENIED line: where we dialled, and the
+// sentence that says the peer refuses our key, why, and what to do
+// (transfer.RefusedError's, as zyre send says it). name and reason are
+// the peer's: escaped here.
+func deniedText(addr, name string, peer uuid.UUID, reason string) string {
+	if name == "" || name == "unknown" {
+		name = uuidText(peer)
+	}
+	return terminalText(addr) + ": " + terminalText((&transfer.RefusedError{Name: name, Reason: reason}).Error())
 }

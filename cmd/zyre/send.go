@@ -161,6 +161,9 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
 	if err := transfer.WaitPeer(ctx, n, peer, f.wait); err != nil {
+		if errors.Is(err, transfer.ErrRefused) {
+			return err // says what to do
+		}
 		return withHint(err, "is it running \"zyre receive\" on this network?")
 	}
 	if !f.trusted(n, peer) {
