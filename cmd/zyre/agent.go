@@ -159,7 +159,7 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 				if name == "" {
 					name = uuidText(d.Peer)
 				}
-				fmt.Fprintln(env.stderr, "zyre: "+terminalText((&transfer.RefusedError{Name: name, Reason: d.Reason}).Error()))
+				fmt.Fprintln(env.stderr, "zyre: "+terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(d.Reason)}).Error()))
 			}
 		}})
 	if err != nil {

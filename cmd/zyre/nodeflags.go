@@ -423,9 +423,23 @@ func eventLine(e zre.Event) string {
 	case *zre.KeyChanged:
 		return head + " " + keyChangedWarning(e)
 	case *zre.Denied:
-		return head + " " + deniedText(e.Addr, name, e.Peer, e.Reason)
+		// The peer's name and reason, escaped (safe, deniedText).
+		return fmt.Sprintf("%s %s %s %s", e.Type(), safe(name), uuidText(e.PeerUUID()), deniedText(e.Addr, name, e.Peer, e.Reason))
 	}
 	return head
+}
+
+// deniedSentence is the line for a peer whose node refuses our key,
+// naming it as n knows it (escaped).
+func deniedSentence(n *zre.Node, d *zre.Denied) string {
+	name := d.Name
+	if name == "" {
+		name = n.PeerName(d.Peer)
+	}
+	if name == "" {
+		name = uuidText(d.Peer)
+	}
+	return terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(d.Reason)}).Error())
 }
 
 // deniedText is the end of a DENIED line: where we dialled, and the
@@ -436,5 +450,5 @@ func deniedText(addr, name string, peer uuid.UUID, reason string) string {
 	if name == "" || name == "unknown" {
 		name = uuidText(peer)
 	}
-	return terminalText(addr) + ": " + terminalText((&transfer.RefusedError{Name: name, Reason: reason}).Error())
+	return safe(addr) + ": " + terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(reason)}).Error())
 }
