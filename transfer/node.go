@@ -83,6 +83,17 @@ func Denial(n Node, peer uuid.UUID) (zre.Denied, bool) {
 	return zre.Denied{}, false
 }
 
+// NameRefused gives the *RefusedError in err, if any, the name name when
+// the node knew none for its peer (it names it by its UUID's first 8
+// digits then): the caller's name for the peer (its trust record's).
+func NameRefused(err error, peer uuid.UUID, name string) error {
+	var re *RefusedError
+	if name != "" && errors.As(err, &re) && re.Name == peer.String()[:8] {
+		re.Name = zre.CleanReason(name)
+	}
+	return err
+}
+
 // refusedError is the error for d, naming the peer as n knows it.
 func refusedError(n Node, d zre.Denied) *RefusedError {
 	name := d.Name
