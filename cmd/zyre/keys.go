@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"filippo.io/age"
 	"github.com/mdp/qrterminal/v3"
@@ -261,6 +262,10 @@ func terminalFd(env *cliEnv) (int, bool) {
 	return fd, term.IsTerminal(fd)
 }
 
+// weakPassphrase is the length below which a new passphrase typed at a
+// terminal is accepted with a warning.
+const weakPassphrase = 12
+
 // passphrase returns the passphrase from file, else $ZYRE_PASSPHRASE_FILE
 // (when useEnv is set), else a terminal prompt (asked twice when confirm is
 // set).
@@ -293,6 +298,9 @@ func passphrase(env *cliEnv, file string, useEnv bool, prompt string, confirm bo
 			return "", err
 		}
 		if bytes.Equal(p, q) {
+			if n := utf8.RuneCount(p); n < weakPassphrase {
+				fmt.Fprintf(env.stderr, "zyre: warning: a passphrase of %d character(s) is weak: whoever copies this device's files can find it quickly (%d or more characters, or a few words, are better; zyre keys passwd changes it)\n", n, weakPassphrase)
+			}
 			return string(p), nil
 		}
 		if try >= passphraseTries {

@@ -292,3 +292,49 @@ func TestForgetVerifiedAsks(t *testing.T) {
 		t.Fatalf("--yes: exit %d, known %v", code, known())
 	}
 }
+
+// TestKeysInitWeakPassphrase: a short new passphrase typed at a terminal
+// is taken with a warning that says why and how to change it (user trial
+// 5: "x" was taken silently); a long one draws no warning.
+func TestKeysInitWeakPassphrase(t *testing.T) {
+	zyre, err := exec.LookPath("zyre")
+	if err != nil {
+		t.Skip("no zyre command on PATH:", err)
+	}
+	for _, tc := range []struct {
+		pass string
+		weak bool
+	}{{"x", true}, {"correct horse battery", false}} {
+		dir := t.TempDir()
+		env := append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "ZYRE_AGENT_SOCKET=", "ZYRE_PASSPHRASE_FILE=", "ZYRE_HOME=")
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skip("no pty:", err)
+		}
+		cmd := exec.Command(zyre, "keys", "init", "--home", filepath.Join(dir, "home"), "--name", "t", "--work-factor", "10")
+		cmd.Env = env
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		readUntil(t, ptmx, "new passphrase for this node's keys", cmd, done, time.Minute)
+		ptmx.Write([]byte(tc.pass + "\n"))
+		readUntil(t, ptmx, "repeat the passphrase", cmd, done, time.Minute)
+		ptmx.Write([]byte(tc.pass + "\n"))
+		out := readUntil(t, ptmx, "protection:", cmd, done, time.Minute)
+		if got := strings.Contains(out, "passphrase of 1 character(s) is weak"); got != tc.weak {
+			t.Errorf("passphrase %q: warned %v, want %v:\n%s", tc.pass, got, tc.weak, out)
+		}
+		if tc.weak && !strings.Contains(out, "zyre keys passwd") {
+			t.Errorf("the warning does not say how to change it:\n%s", out)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("keys init with %q: %v\n%s", tc.pass, err, out)
+		}
+		ptmx.Close()
+		tty.Close()
+	}
+}
