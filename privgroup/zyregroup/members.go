@@ -22,6 +22,8 @@ type sending struct {
 	members        map[uuid.UUID]curve.PublicKey // given our current key
 	holds          map[uuid.UUID]uint32          // the epoch of the last key each took
 	stalled        map[uuid.UUID]bool            // given up: not waited for until it takes something
+	passed         map[uuid.UUID]bool            // in the group without our key, passed over (or given up: true)
+	to             []uuid.UUID                   // shout's
 	pend           map[uuid.UUID]*line           // what waits for a member's full queue
 	inflight       int                           // line sends waiting, on their goroutines
 	auto           bool                          // our suite follows the members' (SuiteAuto)
@@ -50,13 +52,14 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 		}
 	}
 	sd.members, sd.holds, sd.stalled, sd.pend = map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]uint32{}, map[uuid.UUID]bool{}, map[uuid.UUID]*line{}
-	sd.fast, sd.sent, sd.answered = map[uuid.UUID]byte{}, map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
+	sd.passed, sd.fast, sd.sent, sd.answered = map[uuid.UUID]bool{}, map[uuid.UUID]byte{}, map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
 	sd.batch = time.NewTimer(time.Hour)
 	sd.batch.Stop()
 }
 
 // giveKey sends our current sender key to peer if it is trusted: at once,
-// or behind what waits for it (once per epoch).
+// or behind what waits for it (once per epoch). One passed over is asked
+// about again at each recheck.
 func (g *Group) giveKey(peer uuid.UUID) {
 	sd := &g.send
 	if peer == g.self {
@@ -65,9 +68,11 @@ func (g *Group) giveKey(peer uuid.UUID) {
 	key, ok := g.peerKey(peer)
 	if !ok || !g.trusted(peer, key) {
 		g.st.Passed++
+		sd.passed[peer] = false
 		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
 		return
 	}
+	delete(sd.passed, peer)
 	if sd.s.Pending() > 0 { // a batch record first: the key authenticates from its first message
 		g.batch()
 	}
@@ -213,6 +218,8 @@ func (g *Group) suite(exclude uuid.UUID) privgroup.Suite {
 // key makes us rotate; its own stream ends.
 func (g *Group) memberGone(peer uuid.UUID) {
 	delete(g.send.fast, peer)
+	delete(g.send.passed, peer)
+	delete(g.send.stalled, peer)
 	if _, ok := g.send.members[peer]; ok {
 		g.removeMember(peer)
 		g.rotateNow(true, peer)
@@ -255,6 +262,18 @@ func (g *Group) doRecheck() {
 		}
 	}
 	g.rotateNow(gone, uuid.Nil) // (distribute asks everyone again)
+	// Peers passed over that are trusted now get our key, and are asked for
+	// theirs (we refused it); one given up gets it without being waited for.
+	for p, givenUp := range g.send.passed {
+		if key, ok := g.peerKey(p); !ok || !g.trusted(p, key) {
+			continue
+		} else if givenUp {
+			g.send.stalled[p] = true
+		} else {
+			g.requestKey(p)
+		}
+		g.giveKey(p)
+	}
 	for p, ss := range g.rcv.senders {
 		if !g.trusted(p, ss.key) {
 			g.dropSender(p)
@@ -276,8 +295,9 @@ func allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
 	return true
 }
 
-// requestKey asks a trusted peer that shouted a record we hold no key for
-// for its key (it may have sent it before we attached, or lost it).
+// requestKey asks a trusted peer for its key: at Attach (it may have sent
+// it before), when it turns trusted, and when it shouts a record we hold no
+// key for (we lost it).
 func (g *Group) requestKey(peer uuid.UUID) {
 	if key, ok := g.peerKey(peer); !allow(g.send.sent, peer) || !ok || !g.trusted(peer, key) {
 		return
