@@ -146,9 +146,13 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 }
 
 // ShoutToOwned keeps content as it is, as zre.Node does: the caller gave
-// it away. It waits for no one (the Group gives it an ended ctx). It is
-// logged with the shouts: the Group sends its records to its members so.
-func (f *fakeNode) ShoutToOwned(_ context.Context, _ string, peers []uuid.UUID, content ...[]byte) error {
+// it away. With an ended ctx it waits for no one and is logged with the
+// shouts (the Group sends its records to its members so); with another, it
+// is ShoutToContext (a line's send to one member).
+func (f *fakeNode) ShoutToOwned(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
+	if ctx.Err() == nil { // a line's send, which waits
+		return f.ShoutToContext(ctx, group, peers, content...)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shouts = append(f.shouts, content)

@@ -47,10 +47,10 @@ var (
 )
 
 // Node is what a Group needs of a node; *zre.Node implements it. Whisper
-// and ShoutTo never wait: a full queue refuses (an error wrapping
-// zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
-// variants wait until ctx ends; ShoutToOwned keeps content without a copy
-// (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
+// never waits: a full queue refuses (an error wrapping
+// zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError for a SHOUT).
+// WhisperContext and ShoutToOwned wait until ctx ends (an ended one: not at
+// all); ShoutToOwned keeps content without a copy. PeersByGroup and
 // PeerKey (false in plain mode) must not wait for the node's goroutine.
 type Node interface {
 	UUID() uuid.UUID
@@ -60,8 +60,6 @@ type Node interface {
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
 	ShoutToOwned(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
-	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
-	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
 	PeerKey(peer uuid.UUID) (curve.PublicKey, bool)
 	Secure() bool

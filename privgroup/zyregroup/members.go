@@ -219,11 +219,9 @@ func (g *Group) suite(exclude uuid.UUID) privgroup.Suite {
 func (g *Group) memberGone(peer uuid.UUID) {
 	delete(g.send.fast, peer)
 	delete(g.send.passed, peer)
-	delete(g.send.stalled, peer)
-	if _, ok := g.send.members[peer]; ok {
-		g.removeMember(peer)
-		g.rotateNow(true, peer)
-	}
+	_, member := g.send.members[peer]
+	g.removeMember(peer)
+	g.rotateNow(member, peer)
 	if q := g.rcv.queues[peer]; q != nil {
 		q.Close()
 		if g.rcv.readers[peer] == 0 {

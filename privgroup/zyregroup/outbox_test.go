@@ -144,9 +144,12 @@ func (d *deliverNode) Shout(group string, content ...[]byte) error {
 	return d.ShoutTo(group, d.PeersByGroup(group), content...)
 }
 
-// ShoutToOwned is ShoutTo (the deliveries are copies); the Group gives it
-// an ended ctx: it waits for no one.
-func (d *deliverNode) ShoutToOwned(_ context.Context, group string, to []uuid.UUID, content ...[]byte) error {
+// ShoutToOwned is ShoutTo (the deliveries are copies), or ShoutToContext
+// for a ctx not ended (a line's send, which waits).
+func (d *deliverNode) ShoutToOwned(ctx context.Context, group string, to []uuid.UUID, content ...[]byte) error {
+	if ctx.Err() == nil {
+		return d.ShoutToContext(ctx, group, to, content...)
+	}
 	return d.ShoutTo(group, to, content...)
 }
 

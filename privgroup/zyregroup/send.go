@@ -77,7 +77,8 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	}()
 }
 
-// sendItem sends it to peer, waiting until ctx ends (nil: not at all).
+// sendItem sends it to peer, waiting until ctx ends (nil: not at all); a
+// record without a copy (a line's records are the Group's).
 func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	switch {
 	case it.key != nil && ctx == nil:
@@ -85,9 +86,9 @@ func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	case it.key != nil:
 		return g.node.WhisperContext(ctx, peer, it.key...)
 	case ctx == nil:
-		return peerErr(g.node.ShoutTo(g.group, []uuid.UUID{peer}, it.rec), peer)
+		ctx = g.nowait
 	}
-	return peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+	return peerErr(g.node.ShoutToOwned(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 }
 
 // onSent takes a line sender's report. A member given up (SendTimeout)
