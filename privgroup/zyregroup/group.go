@@ -247,7 +247,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	g.nowait, stop = context.WithCancel(context.Background())
 	stop()
 	for _, p := range node.PeersByGroup(group) {
-		if g.giveKey(p); joined {
+		if g.giveKey(p, true); joined {
 			g.requestKey(p)
 		}
 	}

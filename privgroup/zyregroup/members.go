@@ -58,9 +58,10 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 }
 
 // giveKey sends our current sender key to peer if it is trusted: at once,
-// or behind what waits for it (once per epoch). One passed over is asked
-// about again at each recheck.
-func (g *Group) giveKey(peer uuid.UUID) {
+// or behind what waits for it (once per epoch); without wait, a key its
+// full queue refuses is dropped and offered again at the next recheck. One
+// passed over is asked about again at each recheck.
+func (g *Group) giveKey(peer uuid.UUID, wait bool) {
 	sd := &g.send
 	if peer == g.self {
 		return
@@ -97,9 +98,12 @@ func (g *Group) giveKey(peer uuid.UUID) {
 		sd.members[peer], sd.holds[peer] = key, it.epoch
 		delete(sd.stalled, peer)
 		g.st.KeysSent++
-	case errors.Is(err, zmtp.ErrPeerNotResponding):
+	case errors.Is(err, zmtp.ErrPeerNotResponding) && wait:
 		sd.members[peer] = key
 		g.push(peer, it)
+	case !wait:
+		clear(rec)
+		sd.passed[peer] = true
 	default:
 		clear(rec)
 		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
@@ -166,7 +170,7 @@ func (g *Group) distribute(exclude uuid.UUID) {
 	sd.members = make(map[uuid.UUID]curve.PublicKey, len(old))
 	for _, p := range g.node.PeersByGroup(g.group) {
 		if p != exclude {
-			g.giveKey(p)
+			g.giveKey(p, true)
 		}
 	}
 	for p := range old {
@@ -246,7 +250,7 @@ func (g *Group) resync() {
 	}
 	for _, p := range in {
 		if _, ok := g.send.members[p]; !ok {
-			g.giveKey(p)
+			g.giveKey(p, true)
 		}
 	}
 }
@@ -261,16 +265,14 @@ func (g *Group) doRecheck() {
 	}
 	g.rotateNow(gone, uuid.Nil) // (distribute asks everyone again)
 	// Peers passed over that are trusted now get our key, and are asked for
-	// theirs (we refused it); one given up gets it without being waited for.
+	// theirs (we refused it); one given up gets it if its queue takes it.
 	for p, givenUp := range g.send.passed {
-		if key, ok := g.peerKey(p); !ok || !g.trusted(p, key) {
-			continue
-		} else if givenUp {
-			g.send.stalled[p] = true
-		} else {
-			g.requestKey(p)
+		if key, ok := g.peerKey(p); ok && g.trusted(p, key) {
+			if !givenUp {
+				g.requestKey(p)
+			}
+			g.giveKey(p, !givenUp)
 		}
-		g.giveKey(p)
 	}
 	for p, ss := range g.rcv.senders {
 		if !g.trusted(p, ss.key) {
@@ -308,12 +310,11 @@ func (g *Group) requestKey(peer uuid.UUID) {
 }
 
 func (g *Group) answerRequest(peer uuid.UUID) {
-	if peer == g.self || !allow(g.send.answered, peer) {
-		return
-	}
-	if !slices.Contains(g.node.PeersByGroup(g.group), peer) {
+	switch {
+	case peer == g.self || !allow(g.send.answered, peer):
+	case !slices.Contains(g.node.PeersByGroup(g.group), peer):
 		g.st.Passed++
-		return
+	default:
+		g.giveKey(peer, true)
 	}
-	g.giveKey(peer)
 }

@@ -95,8 +95,9 @@ func TestRestartedMemberGetsKey(t *testing.T) {
 }
 
 // A member given up because its key waited SendTimeout (its queue was
-// full) is given the key again at a recheck once it takes it, without
-// being waited for, and only then records: it reads what is written after.
+// full) is offered the key again at each recheck, without being waited for
+// (a recheck while its queue is still full changes nothing), and gets
+// records only once it took it: it reads what is written after.
 func TestGivenUpMemberGetsTheKeyAgain(t *testing.T) {
 	d := newDeliverGroup(t, func(p, _ uuid.UUID) []uuid.UUID { return []uuid.UUID{p} }, func(o *Options) {
 		o.SendTimeout = 50 * time.Millisecond
@@ -117,8 +118,9 @@ func TestGivenUpMemberGetsTheKeyAgain(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got := d.node.received(d.p)[mark:]; len(got) != 0 {
-		t.Fatalf("p, given up without our key, was sent %d keys or records", len(got))
+	d.g.Recheck() // its queue is still full
+	if got := d.node.received(d.p)[mark:]; len(got) != 0 || contains(d.g.Members(), d.p) || len(d.g.pending(d.p)) != 0 {
+		t.Fatalf("p, given up without our key, was sent %d keys or records (members %v, %d waiting for it)", len(got), d.g.Members(), len(d.g.pending(d.p)))
 	}
 	d.node.setFull(d.p, false)
 	d.g.Recheck()

@@ -115,7 +115,7 @@ func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", peer, "items", len(l.items), "err", err)
 		if sd.holds[peer] != sd.s.Epoch() {
 			g.removeMember(peer)
-			sd.passed[peer] = true // the next recheck gives it the key again
+			sd.passed[peer] = true // a recheck gives it the key again, if its queue takes it
 		} else {
 			g.dropLine(peer)
 			sd.stalled[peer] = true
