@@ -23,7 +23,7 @@
 // for a peer: a record goes to the members with one SHOUT that waits for no
 // one, and a member whose full queue refuses it (or a key) gets it, and all
 // after it, in order, through its line: a goroutine hands the line's first
-// item to the node's WhisperContext or ShoutToContext and reports back. A
+// item to the node's WhisperContext or ShoutToOwned and reports back. A
 // Writer waits while a line is not empty, so it goes at the pace of its
 // slowest member; one that takes nothing for Options.SendTimeout is given
 // up. Trusted, PeerKey and FastSuite run on the Group's goroutine, OnOpaque

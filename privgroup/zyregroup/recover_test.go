@@ -185,3 +185,27 @@ func TestPeerTrustedLaterGetsTheKey(t *testing.T) {
 		t.Fatalf("p read %d octets with %d gaps, want all %d", len(got), gaps, len(before)+len(after))
 	}
 }
+
+// The same between two nodes: alice does not trust carol at first (she
+// refuses carol's key and gives her none); once her trust decision does, a
+// recheck gives carol her key and fetches carol's, and each reads the
+// other's stream.
+func TestTrustedLaterBetweenNodes(t *testing.T) {
+	port := testBeaconPort()
+	a, c := newNode(t, "alice", port, false), newNode(t, "carol", port, false)
+	var trustCarol atomic.Bool
+	both := trustKeys(a, c)
+	a.attach(group, Options{RecheckInterval: 50 * time.Millisecond, Trusted: func(p uuid.UUID, k curve.PublicKey) bool {
+		return both(p, k) && (k != c.sk.Public() || trustCarol.Load())
+	}})
+	c.attach(group, Options{Trusted: both})
+	waitFor(t, "alice refusing carol's key", func() bool { return a.g.Stats().KeysRefused > 0 })
+	if contains(c.g.Senders(), a.n.UUID()) || contains(a.g.Members(), c.n.UUID()) {
+		t.Fatal("carol holds alice's key before alice trusts her")
+	}
+	trustCarol.Store(true)
+	c.awaitSender(a)
+	a.awaitSender(c)
+	readsWhole(t, c, a)
+	readsWhole(t, a, c)
+}
