@@ -5,10 +5,8 @@
 // batch records on a timer) and carries byte streams (Writer, Reader).
 // Trust: a member gets our sender key, and we accept its own, only when
 // Options.Trusted (or the trust store Options.Trust) trusts its
-// authenticated key; records go only to the members given our key, so
-// the others (untrusted, plain nodes, strangers who join the ZRE group)
-// receive nothing of ours. Wire: WhisperPrefix and spec/private-groups.md,
-// "In the node".
+// authenticated key, and our records go to those members only: the others
+// get none. Wire: WhisperPrefix and spec/private-groups.md, "In the node".
 //
 // The application passes each event of the node to Group.Handle (to each
 // Group, if it runs several), which reports whether it consumed it: sender

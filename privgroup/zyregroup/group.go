@@ -173,9 +173,8 @@ type call struct {
 }
 
 // Attach binds a private group to node: it makes our sender key, joins the
-// ZRE group and gives the key to each trusted member already there (and,
-// if node was in the group before, asks it for its own: its WHISPER came
-// before the Group). The
+// ZRE group and gives the key to each trusted member already there (asking
+// for its own if node was in the group: it came before the Group). The
 // application then passes every event of node to Handle. Close undoes it.
 func Attach(node Node, group string, opts Options) (*Group, error) {
 	fail := func(err error, why string) (*Group, error) {

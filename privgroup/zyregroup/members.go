@@ -57,10 +57,9 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 	sd.batch.Stop()
 }
 
-// giveKey sends our current sender key to peer if it is trusted: at once,
-// or behind what waits for it (once per epoch); without wait, a key its
-// full queue refuses is dropped and offered again at the next recheck. One
-// passed over is asked about again at each recheck.
+// giveKey sends our current sender key to peer if it is trusted (else it
+// is passed over, until a recheck): at once, or behind what waits for it
+// (once per epoch), or, without wait, not at all: then at the next recheck.
 func (g *Group) giveKey(peer uuid.UUID, wait bool) {
 	sd := &g.send
 	if peer == g.self {

@@ -77,8 +77,7 @@ func (g *Group) startSend(peer uuid.UUID, l *line) {
 	}()
 }
 
-// sendItem sends it to peer, waiting until ctx ends (nil: not at all); a
-// record without a copy (a line's records are the Group's).
+// sendItem sends it to peer, waiting until ctx ends (nil: not at all).
 func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	switch {
 	case it.key != nil && ctx == nil:
