@@ -750,13 +750,19 @@ func (n *Node) ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
 // ShoutToContext is ShoutTo that waits, as ShoutContext does, until those
 // peers took it or ctx is done.
 func (n *Node) ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
+	return n.ShoutToOwned(ctx, group, peers, cloneFrames(content)...)
+}
+
+// ShoutToOwned is ShoutToContext without the copy; see WhisperOwned for
+// the ownership of content (the peers' queues share the same frames).
+func (n *Node) ShoutToOwned(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
 	if n.closing.Load() {
 		return ErrClosed
 	}
 	if peers == nil {
 		peers = []uuid.UUID{}
 	}
-	if err := n.dir.shout(ctx, &n.stats, group, peers, cloneFrames(content)); err != nil {
+	if err := n.dir.shout(ctx, &n.stats, group, peers, content); err != nil {
 		return n.closedErr(err)
 	}
 	return nil

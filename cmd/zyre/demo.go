@@ -34,7 +34,7 @@ const demoGroup = "demo"
 // beacon and connection claim bob's UUID with its own key is refused.
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	f := newNodeFlags(env, "demo")
-	private := f.fs.Bool("private", false, "add a private-group step (implies --secure): two trusted nodes stream end-to-end encrypted, the third sees ciphertext")
+	private := f.fs.Bool("private", false, "add a private-group step (implies --secure): two trusted nodes stream end-to-end encrypted, the third (untrusted) receives none of it")
 	if err := f.parse(args); err != nil {
 		return err
 	}

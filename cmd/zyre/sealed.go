@@ -14,9 +14,12 @@ import (
 
 // sealedLine is the line monitor prints for a record of a private group
 // (spec/private-groups.md): a SHOUT of one frame that parses as a sealed
-// data message or batch record, or a WHISPER carrying a sender key. Who
-// holds no key sees only "SEALED <sender> <group> <n> octets", never the
-// escaped binary. ok is false for every other event.
+// data message or batch record, or a WHISPER carrying a sender key, shown
+// as "SEALED <sender> <group> <n> octets", never the escaped binary.
+// Records go only to the members a sender gave its key, so a stranger in
+// the group sees none; a node of ours shows one that reaches it without the
+// key's WHISPER (a key lost, an older sender that shouted to the whole
+// group). ok is false for every other event.
 func sealedLine(e zre.Event) (string, bool) {
 	switch e := e.(type) {
 	case *zre.Shout:

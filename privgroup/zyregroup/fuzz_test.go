@@ -35,16 +35,18 @@ type fakeNode struct {
 	// then sends nothing, as a full queue does).
 	refuseWhisper func(peer uuid.UUID) error
 	// sent logs what went out, in order: "whisper <peer>" for each
-	// Whisper taken, "shout" for each Shout.
+	// Whisper taken, "shout" for each Shout ("shout to nobody" for one
+	// to an empty list of peers).
 	sent []string
 	// waits counts the calls of WhisperContext and ShoutToContext, owned
 	// those of ShoutOwned.
 	waits, owned int
 }
 
-func (f *fakeNode) UUID() uuid.UUID    { return f.id }
-func (f *fakeNode) Join(string) error  { return nil }
-func (f *fakeNode) Leave(string) error { return nil }
+func (f *fakeNode) UUID() uuid.UUID     { return f.id }
+func (f *fakeNode) Join(string) error   { return nil }
+func (f *fakeNode) OwnGroups() []string { return nil }
+func (f *fakeNode) Leave(string) error  { return nil }
 
 func (f *fakeNode) PeerKey(uuid.UUID) (curve.PublicKey, bool) { return curve.PublicKey{}, false }
 func (f *fakeNode) Secure() bool                              { return false }
@@ -143,16 +145,23 @@ func (f *fakeNode) Shout(_ string, content ...[]byte) error {
 	return nil
 }
 
-// ShoutOwned keeps content as it is, as zre.Node does: the caller gave it
-// away. It waits for no one (the Group gives it an ended ctx).
-func (f *fakeNode) ShoutOwned(_ context.Context, _ string, content ...[]byte) error {
+// ShoutToOwned keeps content as it is, as zre.Node does: the caller gave
+// it away. With an ended ctx it waits for no one and is logged with the
+// shouts (the Group sends its records to its members so); with another, it
+// is ShoutToContext (a line's send to one member).
+func (f *fakeNode) ShoutToOwned(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error {
+	if ctx.Err() == nil { // a line's send, which waits
+		return f.ShoutToContext(ctx, group, peers, content...)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shouts = append(f.shouts, content)
-	f.sent = append(f.sent, "shout")
+	if f.sent = append(f.sent, "shout"); len(peers) == 0 {
+		f.sent[len(f.sent)-1] = "shout to nobody"
+	}
 	f.owned++
 	if f.refuse != nil {
-		return f.refuse(nil)
+		return f.refuse(append([]uuid.UUID{}, peers...))
 	}
 	return nil
 }

@@ -47,20 +47,19 @@ var (
 )
 
 // Node is what a Group needs of a node; *zre.Node implements it. Whisper
-// and ShoutTo never wait: a full queue refuses (an error wrapping
-// zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError). The Context
-// variants wait until ctx ends; ShoutOwned keeps content without a copy
-// (the Group gives it an ended ctx: it waits for no one). PeersByGroup and
+// never waits: a full queue refuses (an error wrapping
+// zmtp.ErrPeerNotResponding; per peer in a *zre.ShoutError for a SHOUT).
+// WhisperContext and ShoutToOwned wait until ctx ends (an ended one: not at
+// all); ShoutToOwned keeps content without a copy. PeersByGroup and
 // PeerKey (false in plain mode) must not wait for the node's goroutine.
 type Node interface {
 	UUID() uuid.UUID
 	Join(group string) error
+	OwnGroups() []string
 	Leave(group string) error
 	Whisper(peer uuid.UUID, content ...[]byte) error
 	WhisperContext(ctx context.Context, peer uuid.UUID, content ...[]byte) error
-	ShoutOwned(ctx context.Context, group string, content ...[]byte) error
-	ShoutTo(group string, peers []uuid.UUID, content ...[]byte) error
-	ShoutToContext(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
+	ShoutToOwned(ctx context.Context, group string, peers []uuid.UUID, content ...[]byte) error
 	PeersByGroup(group string) []uuid.UUID
 	PeerKey(peer uuid.UUID) (curve.PublicKey, bool)
 	Secure() bool
@@ -125,7 +124,7 @@ type Stats struct {
 	KeysReceived uint64 // sender keys accepted
 	KeysRefused  uint64 // sender keys refused (untrusted, not for us, forged ...)
 	Passed       uint64 // members passed over: untrusted or without a key
-	KeyRequests  uint64 // key requests sent (a record of a group member whose key we lack)
+	KeyRequests  uint64 // key requests sent (at Attach, to a peer trusted at a recheck, for a record we cannot open)
 	Rotations    uint64 // epochs started because a member left or on policy
 	Records      uint64 // records of known senders queued for their Reader
 	Relayed      uint64 // records under a known sender's key shouted by another peer, dropped
@@ -174,7 +173,8 @@ type call struct {
 }
 
 // Attach binds a private group to node: it makes our sender key, joins the
-// ZRE group and gives the key to each trusted member already there. The
+// ZRE group and gives the key to each trusted member already there (asking
+// for its own if node was in the group: it came before the Group). The
 // application then passes every event of node to Handle. Close undoes it.
 func Attach(node Node, group string, opts Options) (*Group, error) {
 	fail := func(err error, why string) (*Group, error) {
@@ -229,6 +229,7 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 		return fail(err, "")
 	}
 	r, err := privgroup.NewReceiver(group, &opts.Secret, crypto)
+	joined := slices.Contains(node.OwnGroups(), group)
 	if err == nil {
 		if err = node.Join(group); err != nil {
 			r.Close()
@@ -245,7 +246,9 @@ func Attach(node Node, group string, opts Options) (*Group, error) {
 	g.nowait, stop = context.WithCancel(context.Background())
 	stop()
 	for _, p := range node.PeersByGroup(group) {
-		g.giveKey(p)
+		if g.giveKey(p, true); joined {
+			g.requestKey(p)
+		}
 	}
 	go g.run()
 	return g, nil

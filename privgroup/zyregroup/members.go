@@ -22,6 +22,8 @@ type sending struct {
 	members        map[uuid.UUID]curve.PublicKey // given our current key
 	holds          map[uuid.UUID]uint32          // the epoch of the last key each took
 	stalled        map[uuid.UUID]bool            // given up: not waited for until it takes something
+	passed         map[uuid.UUID]bool            // in the group without our key, passed over (or given up: true)
+	to             []uuid.UUID                   // shout's
 	pend           map[uuid.UUID]*line           // what waits for a member's full queue
 	inflight       int                           // line sends waiting, on their goroutines
 	auto           bool                          // our suite follows the members' (SuiteAuto)
@@ -50,14 +52,15 @@ func (sd *sending) init(s *privgroup.Sender, base privgroup.Suite, fast func(pri
 		}
 	}
 	sd.members, sd.holds, sd.stalled, sd.pend = map[uuid.UUID]curve.PublicKey{}, map[uuid.UUID]uint32{}, map[uuid.UUID]bool{}, map[uuid.UUID]*line{}
-	sd.fast, sd.sent, sd.answered = map[uuid.UUID]byte{}, map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
+	sd.passed, sd.fast, sd.sent, sd.answered = map[uuid.UUID]bool{}, map[uuid.UUID]byte{}, map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
 	sd.batch = time.NewTimer(time.Hour)
 	sd.batch.Stop()
 }
 
-// giveKey sends our current sender key to peer if it is trusted: at once,
-// or behind what waits for it (once per epoch).
-func (g *Group) giveKey(peer uuid.UUID) {
+// giveKey sends our current sender key to peer if it is trusted (else it
+// is passed over, until a recheck): at once, or behind what waits for it
+// (once per epoch), or, without wait, not at all: then at the next recheck.
+func (g *Group) giveKey(peer uuid.UUID, wait bool) {
 	sd := &g.send
 	if peer == g.self {
 		return
@@ -65,9 +68,11 @@ func (g *Group) giveKey(peer uuid.UUID) {
 	key, ok := g.peerKey(peer)
 	if !ok || !g.trusted(peer, key) {
 		g.st.Passed++
+		sd.passed[peer] = false
 		g.log.Debug("zyregroup: member passed over", "group", g.group, "peer", peer, "key", ok)
 		return
 	}
+	delete(sd.passed, peer)
 	if sd.s.Pending() > 0 { // a batch record first: the key authenticates from its first message
 		g.batch()
 	}
@@ -92,9 +97,12 @@ func (g *Group) giveKey(peer uuid.UUID) {
 		sd.members[peer], sd.holds[peer] = key, it.epoch
 		delete(sd.stalled, peer)
 		g.st.KeysSent++
-	case errors.Is(err, zmtp.ErrPeerNotResponding):
+	case errors.Is(err, zmtp.ErrPeerNotResponding) && wait:
 		sd.members[peer] = key
 		g.push(peer, it)
+	case !wait:
+		clear(rec)
+		sd.passed[peer] = true
 	default:
 		clear(rec)
 		g.log.Warn("zyregroup: cannot send sender key", "group", g.group, "peer", peer, "err", err)
@@ -161,7 +169,7 @@ func (g *Group) distribute(exclude uuid.UUID) {
 	sd.members = make(map[uuid.UUID]curve.PublicKey, len(old))
 	for _, p := range g.node.PeersByGroup(g.group) {
 		if p != exclude {
-			g.giveKey(p)
+			g.giveKey(p, true)
 		}
 	}
 	for p := range old {
@@ -213,10 +221,10 @@ func (g *Group) suite(exclude uuid.UUID) privgroup.Suite {
 // key makes us rotate; its own stream ends.
 func (g *Group) memberGone(peer uuid.UUID) {
 	delete(g.send.fast, peer)
-	if _, ok := g.send.members[peer]; ok {
-		g.removeMember(peer)
-		g.rotateNow(true, peer)
-	}
+	delete(g.send.passed, peer)
+	_, member := g.send.members[peer]
+	g.removeMember(peer)
+	g.rotateNow(member, peer)
 	if q := g.rcv.queues[peer]; q != nil {
 		q.Close()
 		if g.rcv.readers[peer] == 0 {
@@ -241,7 +249,7 @@ func (g *Group) resync() {
 	}
 	for _, p := range in {
 		if _, ok := g.send.members[p]; !ok {
-			g.giveKey(p)
+			g.giveKey(p, true)
 		}
 	}
 }
@@ -255,6 +263,16 @@ func (g *Group) doRecheck() {
 		}
 	}
 	g.rotateNow(gone, uuid.Nil) // (distribute asks everyone again)
+	// Peers passed over that are trusted now get our key, and are asked for
+	// theirs (we refused it); one given up gets it if its queue takes it.
+	for p, givenUp := range g.send.passed {
+		if key, ok := g.peerKey(p); ok && g.trusted(p, key) {
+			if !givenUp {
+				g.requestKey(p)
+			}
+			g.giveKey(p, !givenUp)
+		}
+	}
 	for p, ss := range g.rcv.senders {
 		if !g.trusted(p, ss.key) {
 			g.dropSender(p)
@@ -276,8 +294,9 @@ func allow(m map[uuid.UUID]time.Time, peer uuid.UUID) bool {
 	return true
 }
 
-// requestKey asks a trusted peer that shouted a record we hold no key for
-// for its key (it may have sent it before we attached, or lost it).
+// requestKey asks a trusted peer for its key: at Attach (it may have sent
+// it before), when it turns trusted, and when it shouts a record we hold no
+// key for (we lost it).
 func (g *Group) requestKey(peer uuid.UUID) {
 	if key, ok := g.peerKey(peer); !allow(g.send.sent, peer) || !ok || !g.trusted(peer, key) {
 		return
@@ -290,12 +309,11 @@ func (g *Group) requestKey(peer uuid.UUID) {
 }
 
 func (g *Group) answerRequest(peer uuid.UUID) {
-	if peer == g.self || !allow(g.send.answered, peer) {
-		return
-	}
-	if !slices.Contains(g.node.PeersByGroup(g.group), peer) {
+	switch {
+	case peer == g.self || !allow(g.send.answered, peer):
+	case !slices.Contains(g.node.PeersByGroup(g.group), peer):
 		g.st.Passed++
-		return
+	default:
+		g.giveKey(peer, true)
 	}
-	g.giveKey(peer)
 }

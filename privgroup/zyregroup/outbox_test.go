@@ -46,6 +46,7 @@ type deliverNode struct {
 	order      uuid.UUID
 	refused    []byte // the first refused, not yet taken (its key or record)
 	violations []string
+	requests   []uuid.UUID // the peers sent a key request
 }
 
 type delivery struct {
@@ -59,6 +60,7 @@ func newDeliverNode(peers ...uuid.UUID) *deliverNode {
 
 func (d *deliverNode) UUID() uuid.UUID                           { return d.id }
 func (d *deliverNode) Join(string) error                         { return nil }
+func (d *deliverNode) OwnGroups() []string                       { return nil }
 func (d *deliverNode) Leave(string) error                        { return nil }
 func (d *deliverNode) PeerKey(uuid.UUID) (curve.PublicKey, bool) { return curve.PublicKey{}, false }
 func (d *deliverNode) Secure() bool                              { return false }
@@ -91,6 +93,10 @@ func (d *deliverNode) received(p uuid.UUID) []delivery {
 func (d *deliverNode) Whisper(peer uuid.UUID, content ...[]byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(content) == 2 { // a key request (Attach, a recheck): not a delivery of ours
+		d.requests = append(d.requests, peer)
+		return nil
+	}
 	if !d.take(peer, content) {
 		return fmt.Errorf("zre: whisper: %w", zmtp.ErrPeerNotResponding)
 	}
@@ -138,10 +144,13 @@ func (d *deliverNode) Shout(group string, content ...[]byte) error {
 	return d.ShoutTo(group, d.PeersByGroup(group), content...)
 }
 
-// ShoutOwned is Shout (the deliveries are copies); the Group gives it an
-// ended ctx: it waits for no one.
-func (d *deliverNode) ShoutOwned(_ context.Context, group string, content ...[]byte) error {
-	return d.Shout(group, content...)
+// ShoutToOwned is ShoutTo (the deliveries are copies), or ShoutToContext
+// for a ctx not ended (a line's send, which waits).
+func (d *deliverNode) ShoutToOwned(ctx context.Context, group string, to []uuid.UUID, content ...[]byte) error {
+	if ctx.Err() == nil {
+		return d.ShoutToContext(ctx, group, to, content...)
+	}
+	return d.ShoutTo(group, to, content...)
 }
 
 func (d *deliverNode) ShoutTo(group string, to []uuid.UUID, content ...[]byte) error {

@@ -122,7 +122,7 @@ func (g *Group) handle(ev zre.Event) (consumed bool, opaque []byte, kept bool) {
 				g.rcv.queues[e.Peer] = g.newQueue() // back with the keys we hold: for a new Reader
 			}
 			if _, ok := g.send.members[e.Peer]; !ok {
-				g.giveKey(e.Peer)
+				g.giveKey(e.Peer, true)
 			}
 		}
 	case *zre.Leave:

@@ -85,9 +85,9 @@ func (g *Group) sendItem(ctx context.Context, peer uuid.UUID, it item) error {
 	case it.key != nil:
 		return g.node.WhisperContext(ctx, peer, it.key...)
 	case ctx == nil:
-		return peerErr(g.node.ShoutTo(g.group, []uuid.UUID{peer}, it.rec), peer)
+		ctx = g.nowait
 	}
-	return peerErr(g.node.ShoutToContext(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
+	return peerErr(g.node.ShoutToOwned(ctx, g.group, []uuid.UUID{peer}, it.rec), peer)
 }
 
 // onSent takes a line sender's report. A member given up (SendTimeout)
@@ -114,6 +114,7 @@ func (g *Group) onSent(peer uuid.UUID, l *line, it item, err error) {
 		g.log.Warn("zyregroup: sends to a member dropped", "group", g.group, "peer", peer, "items", len(l.items), "err", err)
 		if sd.holds[peer] != sd.s.Epoch() {
 			g.removeMember(peer)
+			sd.passed[peer] = true // a recheck gives it the key again, if its queue takes it
 		} else {
 			g.dropLine(peer)
 			sd.stalled[peer] = true
@@ -161,36 +162,24 @@ func peerErr(err error, peer uuid.UUID) error {
 	return se.Err
 }
 
-// shout sends a record to the group without waiting, and without a copy:
-// rec is the Group's and nobody changes it. Members with a line get it
-// through it, and a member whose queue refuses it gets one. A
-// peer that cannot read it (untrusted, or without our key) or is given up
-// is not sent it again: one that stops reading must not hold up the
-// stream, and a given-up member that takes it reads again.
+// shout sends a record to the members without waiting, and without a
+// copy: rec is the Group's and nobody changes it. Members with a line get
+// it through it, and a member whose queue refuses it gets one. Peers not
+// given our key (untrusted, plain nodes, strangers) get nothing; a given-up
+// member is not sent it again (one that stops reading must not hold up the
+// stream).
 func (g *Group) shout(rec []byte) error {
 	sd := &g.send
-	var err error
-	var to []uuid.UUID
-	if len(sd.pend) == 0 {
-		if len(sd.stalled) > 0 {
-			to = g.node.PeersByGroup(g.group)
-		}
-		err = g.node.ShoutOwned(g.nowait, g.group, rec)
-	} else {
-		for _, p := range g.node.PeersByGroup(g.group) {
-			if sd.pend[p] == nil { // (a given-up member whose key waits gets none before it)
-				to = append(to, p)
-			}
-		}
-		for p := range sd.pend {
-			if !sd.stalled[p] {
-				g.push(p, item{rec: rec})
-			}
-		}
-		if len(to) > 0 {
-			err = g.node.ShoutTo(g.group, to, rec)
+	to := sd.to[:0]
+	for p := range sd.members {
+		if sd.pend[p] == nil {
+			to = append(to, p)
+		} else if !sd.stalled[p] { // (a given-up member whose key waits gets none before it)
+			g.push(p, item{rec: rec})
 		}
 	}
+	sd.to = to
+	err := g.node.ShoutToOwned(g.nowait, g.group, to, rec)
 	var se *zre.ShoutError
 	if err != nil && !errors.As(err, &se) {
 		return err
