@@ -214,6 +214,9 @@ func ChatEndText(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return "left or stopped in the middle of the chat (its lines were cut)"
 	}
+	if errors.Is(err, zyregroup.ErrRemoved) {
+		return "removed this device from the private group: it no longer trusts this device's key"
+	}
 	return err.Error()
 }
 

@@ -1067,6 +1067,9 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 				return none, fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
 					name, sender.String()[:8])
 			}
+			if errors.Is(err, zyregroup.ErrRemoved) {
+				return none, fmt.Errorf("stream: %s %s removed this device from the private group %q after %d octets: it no longer trusts this device's key", name, sender.String()[:8], req.Group, total)
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				// Said in words: "unexpected EOF" adds nothing for a user.
 				return none, fmt.Errorf("stream: %s left or stopped before the end of its stream, after %d octets (the stream was cut)", name, total)
