@@ -212,7 +212,7 @@ func stoppedText(ctx context.Context, err error) string {
 // not "unexpected EOF".
 func ChatEndText(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "left or stopped in the middle of the chat (its lines were cut)"
+		return "left the chat without ending it (its node stopped, or the network dropped it)"
 	}
 	if errors.Is(err, zyregroup.ErrRemoved) {
 		return "removed this device from the private group: it no longer trusts this device's key"
