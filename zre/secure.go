@@ -417,7 +417,8 @@ func shortReason(err error) error {
 // routerOptions are the inbox's zmtp options: CURVE server with our key
 // and the authorizer in secure mode.
 func (n *Node) routerOptions() zmtp.Options {
-	o := zmtp.Options{Logger: n.cfg.Logger}
+	o := zmtp.Options{Logger: n.cfg.Logger,
+		PreAdmit: PreAdmitBytes, AdmitWait: n.cfg.Expired, Admitted: n.admittedAlready} // admitted.go
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveServer(zmtp.CurveServerConfig{Public: n.sec.pub, Secret: n.sec.sec})
 		o.Authorize = n.authorize
@@ -438,6 +439,9 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		// Nothing comes back on a DEALER to a ZRE inbox: no buffer for it
 		// (a peer that sends anyway is not read from).
 		RecvHWM: 1,
+		// Nor more than a HELLO's worth in one message (a stranger's
+		// inbox that we dial on its beacon may send anyway).
+		MaxRecvSize: PreAdmitBytes,
 	}
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: n.sec.pub, Secret: n.sec.sec, ServerKey: serverKey})

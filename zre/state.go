@@ -80,6 +80,7 @@ type Stats struct {
 	DialsGivenUp      uint64 // links given up because their connection never completed (two attempts)
 	InboxRefused      uint64 // inbox connections closed at once: Limits.MaxConns or MaxConnsPerAddr reached
 	InboxRateLimited  uint64 // inbox connections closed at once: Limits.ConnRate exceeded for their address
+	InboxUnadmitted   uint64 // inbox connections closed for sending more than PreAdmitBytes before their HELLO was accepted
 }
 
 // counters are Stats as atomics: written by the state goroutine, read by
@@ -92,6 +93,7 @@ type counters struct {
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
 	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
+	router                                                  atomic.Pointer[zmtp.Router]       // the inbox, set by Start
 	membershipDropped, groupsIgnored, peersDenied           atomic.Uint64
 }
 
@@ -100,7 +102,12 @@ func (c *counters) snapshot() Stats {
 	if l := c.inbox.Load(); l != nil {
 		in = l.Stats()
 	}
+	var unadmitted uint64
+	if r := c.router.Load(); r != nil {
+		unadmitted = r.Unadmitted()
+	}
 	return Stats{
+		InboxUnadmitted:   unadmitted,
 		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
 		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: in.Refused, InboxRateLimited: in.RateLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
@@ -152,6 +159,9 @@ type state struct {
 	// inboxConnected reports whether a connection with this ZMTP identity
 	// is open into our inbox now (exit.go); nil: none is known.
 	inboxConnected func(identity []byte) bool
+	// admitInbound lifts the inbox's PreAdmit bound for the connection
+	// with this ZMTP identity (admitted.go); nil: none.
+	admitInbound func(identity []byte)
 
 	status  uint8 // incremented on every JOIN and LEAVE we send
 	own     ownGroups
@@ -959,6 +969,9 @@ func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, 
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
 		s.entered(p)
+		if s.admitInbound != nil {
+			s.admitInbound(in.identity) // admitted.go
+		}
 		s.emit(&Enter{EventHeader: s.header(p), Headers: slices.Clone(m.Headers), Addr: m.Endpoint})
 		s.stats.peersEntered.Add(1)
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)
