@@ -427,6 +427,7 @@ func (n *Node) loop() {
 			st.onHandshakeReport(r) // denied.go
 		case e := <-reports:
 			if !st.stopped {
+				st.clock = n.now()
 				st.note(e)
 			}
 		case c := <-n.closedConns:

@@ -71,9 +71,13 @@ type Stats struct {
 	// Secure mode (see Refused):
 	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
-	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
-	PeersDenied    uint64 // our connections a peer refused in the handshake (every try; see Denied)
-	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
+	// RefusalsAggregated counts the refusals (among BeaconsRefused and
+	// PeersRefused) not reported by a Refused event of their own but by
+	// a later one's Count: the per-source bound of refusals.go.
+	RefusalsAggregated uint64
+	PeersRevoked       uint64 // peers dropped because the trust store revoked their key
+	PeersDenied        uint64 // our connections a peer refused in the handshake (every try; see Denied)
+	TrustErrors        uint64 // trust messages (zyre-trust) the store refused
 	// Hostile input (see Limits):
 	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
 	PendingRefused    uint64 // beacons of unknown peers ignored (MaxPendingPerAddr reached, or their endpoint failed to connect lately), and pending peers evicted for a new one at MaxPending
@@ -95,6 +99,7 @@ type counters struct {
 	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
 	router                                                  atomic.Pointer[zmtp.Router]       // the inbox, set by Start
 	membershipDropped, groupsIgnored, peersDenied           atomic.Uint64
+	refusalsAggregated                                      atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -107,7 +112,7 @@ func (c *counters) snapshot() Stats {
 		unadmitted = r.Unadmitted()
 	}
 	return Stats{
-		InboxUnadmitted:   unadmitted,
+		InboxUnadmitted: unadmitted, RefusalsAggregated: c.refusalsAggregated.Load(),
 		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
 		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: in.Refused, InboxRateLimited: in.RateLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
