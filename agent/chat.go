@@ -106,6 +106,9 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 	}()
 	lines := make(chan chatLine, 64)
 	readers := map[uuid.UUID]bool{}
+	// cut: the members said to be cut off, and when; said to be back
+	// once a message of theirs arrives after.
+	cut := map[uuid.UUID]time.Time{}
 	// The names of the members read, kept: one that left (its cut
 	// stream said after its EXIT) is named still.
 	names := map[uuid.UUID]string{}
@@ -137,6 +140,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 			return nil
 		case m := <-lines:
+			g.heardFrom(m.peer, time.Now())
 			if m.done {
 				readers[m.peer] = false // its stream ended: not opened again
 				g.readers.Delete(m.peer)
@@ -174,7 +178,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				if !running {
 					continue
 				}
-				if err := g.cutOff(p, n.PeerName(p), req.Group); err != nil {
+				if err := g.cutOff(p, n.PeerName(p), req.Group, n.PeerBacklog(p)); err != nil {
 					if _, ok := g.removed.Load(p); ok {
 						removed = err
 						break
@@ -192,6 +196,13 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 						break
 					}
 					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: name(p), Text: err.Error()})
+					cut[p] = time.Now()
+				}
+			}
+			for p, at := range cut {
+				if g.heardSince(p, at) {
+					delete(cut, p)
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: name(p), Text: BackText(name(p), p, req.Group)})
 				}
 			}
 			g.readers.Range(func(k, v any) bool {

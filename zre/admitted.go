@@ -62,3 +62,27 @@ func (n *Node) admittedAlready(p *zmtp.Peer) bool {
 	}
 	return !info.Key.IsZero() && bytes.Equal(info.Key.Bytes(), p.PublicKey)
 }
+
+// PeerBacklog returns how many of our messages to peer wait to be handed
+// to its connection (in its DEALER's queue and in the node's own), or -1
+// while a sender holds or waits for its queue (it is full, or being
+// filled); 0 for a peer not known. What was handed to the connection and
+// is still in the kernel's buffers is not counted. An application that
+// sends a peer a probe and waits for an answer learns from it that the
+// probe still waits behind its own data (agent: a private chat's probe
+// of a silent member during a large transfer).
+func (n *Node) PeerBacklog(peer uuid.UUID) int {
+	p, _ := n.dir.peerName(peer)
+	if p == nil {
+		return 0
+	}
+	if p.tx.waiting.Load() > 0 || !p.tryLock() {
+		return -1
+	}
+	q := int(p.tx.npending.Load())
+	if l, ok := p.link.(interface{ Queued() int }); ok && p.tx.open {
+		q += l.Queued()
+	}
+	p.unlock()
+	return q
+}

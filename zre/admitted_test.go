@@ -143,3 +143,23 @@ func TestInboxBeforeHelloSecure(t *testing.T) {
 	waitFor(t, "the stranger's connection closed", func() bool { return a.Stats().InboxUnadmitted >= 1 })
 	whisperBig(t, a, b, "secure")
 }
+
+// TestPeerBacklog: nothing waits for an idle peer; once the peer is gone
+// (its node closed without a word), what we whisper to it waits in its
+// DEALER's queue and PeerBacklog says so. An unknown peer has none.
+func TestPeerBacklog(t *testing.T) {
+	a, b := meshPair(t, false)
+	if got := a.PeerBacklog(uuid.New()); got != 0 {
+		t.Fatalf("unknown peer: %d", got)
+	}
+	if err := a.WhisperContext(t.Context(), b.UUID(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an idle peer's backlog at 0", func() bool { return a.PeerBacklog(b.UUID()) == 0 })
+	id := b.UUID()
+	b.Close()
+	waitFor(t, "a backlog towards a closed peer", func() bool {
+		a.Whisper(id, []byte("are you there?"))
+		return a.PeerBacklog(id) != 0
+	})
+}
