@@ -194,6 +194,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			delete(c.opaque, m.peer)
+			delete(c.probed, m.peer) // its lines arrive: no cut-off
 			fmt.Fprintf(env.stdout, "SHOUT %s %s %s %s\n", safe(n.PeerName(m.peer)), uuidText(m.peer), group, contentText([][]byte{[]byte(m.text)}))
 		case rec := <-rv.ours:
 			return ownRevokedError(rec, f.trustStore)
@@ -214,6 +215,10 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				}
 			}
 			for p, t := range c.probed {
+				if n.PeerBacklog(p) != 0 {
+					c.probed[p] = time.Now() // the probe waits behind our own data to p
+					continue
+				}
 				if time.Since(t) < probeWait {
 					continue
 				}
