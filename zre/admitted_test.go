@@ -20,19 +20,26 @@ import (
 // sends is left unread).
 func rawNullDealer(t *testing.T, n *Node) net.Conn {
 	t.Helper()
-	nc, err := net.Dial("tcp", strings.TrimPrefix(n.Endpoint(), "tcp://"))
+	nc, err := tryRawNullDealer(t, n)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return nc
+}
+
+// tryRawNullDealer is rawNullDealer for a connection the inbox may refuse.
+func tryRawNullDealer(t *testing.T, n *Node) (net.Conn, error) {
+	nc, err := net.Dial("tcp", strings.TrimPrefix(n.Endpoint(), "tcp://"))
+	if err != nil {
+		return nil, err
 	}
 	t.Cleanup(func() { nc.Close() })
 	meta := zmtp.AppendMetadata(nil, zmtp.Metadata{{Name: "Socket-Type", Value: []byte("DEALER")}, {Name: "Identity", Value: Identity(uuid.New())}})
 	ready := append([]byte{5, 'R', 'E', 'A', 'D', 'Y'}, meta...)
 	b := zmtp.AppendGreeting(nil, zmtp.Greeting{Major: 3, Minor: 1, Mechanism: "NULL"})
 	b = append(b, zmtp.FlagCommand, byte(len(ready)))
-	if _, err := nc.Write(append(b, ready...)); err != nil {
-		t.Fatal(err)
-	}
-	return nc
+	_, err = nc.Write(append(b, ready...))
+	return nc, err
 }
 
 // closedByPeer waits until the other side closes nc.
@@ -114,7 +121,9 @@ func TestInboxBeforeHelloPlain(t *testing.T) {
 			t.Error("a stranger wrote a whole 64 MiB frame: the inbox read it")
 		}
 	}
-	if after := heapInUse(); after > before+16<<20 {
+	after := heapInUse()
+	t.Logf("heap %d -> %d octets", before, after)
+	if after > before+16<<20 {
 		t.Errorf("heap in use went from %d to %d octets", before, after)
 	}
 	if got := a.Stats().InboxUnadmitted; got != 4 {
@@ -162,4 +171,39 @@ func TestPeerBacklog(t *testing.T) {
 		a.Whisper(id, []byte("are you there?"))
 		return a.PeerBacklog(id) != 0
 	})
+}
+
+// TestInboxManyStrangersBounded: strangers fill the inbox from one
+// address (Limits.MaxConnsPerAddr, 64 with the honest peer's), each
+// sending a 60 KiB message that is no HELLO and then a header claiming
+// 1 GiB: each is left waiting for a verdict that never comes, reading
+// nothing more, and all of them together hold a bounded heap; the
+// connections past the cap are refused at once; the peers still talk.
+func TestInboxManyStrangersBounded(t *testing.T) {
+	a, b := meshPair(t, false)
+	before := heapInUse()
+	msg := append(binary.BigEndian.AppendUint64([]byte{zmtp.FlagLong}, 60<<10), make([]byte, 60<<10)...)
+	claim := binary.BigEndian.AppendUint64([]byte{zmtp.FlagLong}, 1<<30)
+	var conns []net.Conn
+	for range 80 {
+		nc, err := tryRawNullDealer(t, a)
+		if err != nil {
+			continue // refused (reset) as it was accepted
+		}
+		nc.Write(append(append(bytes.Clone(msg), claim...), make([]byte, 4096)...))
+		conns = append(conns, nc)
+	}
+	waitFor(t, "the strangers' messages dropped and the extra connections refused", func() bool {
+		st := a.Stats()
+		return st.MessagesDropped >= 60 && st.InboxRefused >= 16
+	})
+	after := heapInUse()
+	t.Logf("heap %d -> %d octets with %d strangers waiting, %+v", before, after, len(conns), a.Stats())
+	if after > before+24<<20 {
+		t.Errorf("heap in use went from %d to %d octets with %d strangers waiting", before, after, len(conns))
+	}
+	if st := a.Stats(); st.InboxUnadmitted != 0 {
+		t.Errorf("InboxUnadmitted = %d before Expired: the strangers should wait", st.InboxUnadmitted)
+	}
+	whisperBig(t, a, b, "with strangers")
 }
