@@ -16,7 +16,7 @@
 //	DATA    sender -> receiver  {id, file, offset} + octets
 //	ACK     receiver -> sender  {id, file, offset} (all before offset held)
 //	DONE    receiver -> sender  {id, ok, error}
-//	DONE    either way          {id, ok: false, stopped: true, error}
+//	DONE    either way          {id, ok: false, stopped: true, error, held}
 //
 // The second DONE says that its side stopped part-way (its user's Ctrl-C,
 // its agent stopping): the other side ends at once with a *StoppedError
@@ -119,6 +119,8 @@ type done struct {
 	// Stopped: the side that sends it stopped part-way (its user's
 	// Ctrl-C, its agent stopping); the receiver keeps what it holds.
 	Stopped bool `json:"stopped,omitempty"`
+	// Held: with Stopped, from the receiver, the octets it holds.
+	Held int64 `json:"held,omitempty"`
 }
 
 // ErrProtocol marks a malformed or out-of-place message.

@@ -175,7 +175,7 @@ func (r *receiver) run(ctx context.Context) (Received, error) {
 				// Stopped here (Ctrl-C, the agent's client gone, the
 				// agent stopping): the sender is told, and ends, rather
 				// than sending on to nobody; the partial files stay.
-				r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Stopped: true,
+				r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Stopped: true, Held: r.totalHeld(),
 					Error: fmt.Sprintf("the receiver stopped, holding %d of %d octets", r.totalHeld(), r.offer.Total())})
 			}
 			return Received{}, ctx.Err()

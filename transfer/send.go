@@ -449,8 +449,13 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 			if h.ID != s.src.Offer.ID {
 				break
 			}
-			if !h.OK && h.Stopped && s.accepted {
-				return Result{}, true, &StoppedError{Name: remoteText(s.name), Held: s.held, Total: s.total()}
+			if !h.OK && h.Stopped {
+				// (Its word may come after its node's going away.)
+				held := s.held
+				if h.Held > held && h.Held <= s.total() {
+					held = h.Held // since its last ACK
+				}
+				return Result{}, true, &StoppedError{Name: remoteText(s.name), Held: held, Total: s.total()}
 			}
 			if !h.OK {
 				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", remoteText(h.Error))

@@ -3,11 +3,14 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -180,6 +183,7 @@ type transferBar struct {
 	lines *plainLines // instead of the bar when stderr is not a terminal
 	ended bool
 	held  int64 // the last octets held that set said
+	total int64 // and of what total
 }
 
 func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
@@ -193,7 +197,7 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 
 // set shows held octets of total.
 func (t *transferBar) set(held, total int64) {
-	t.held = held
+	t.held, t.total = held, total
 	if t.bar != nil {
 		t.bar.Set64(held)
 	}
@@ -217,4 +221,28 @@ func (t *transferBar) done() {
 func interruptedSend(held, total int64) error {
 	return fmt.Errorf("interrupted after %s of %s: the receiver keeps what it holds; run the same command again to resume",
 		sizeText(float64(held)), sizeText(float64(total)))
+}
+
+// interruptedReceive is the one line of a "zyre receive" interrupted
+// (Ctrl-C) with held of total octets in dir: the sender was told, and the
+// same files sent again to a receive into dir resume.
+func interruptedReceive(held, total int64, dir string) error {
+	pct := int64(100)
+	if total > 0 {
+		pct = held * 100 / total
+	}
+	return fmt.Errorf("interrupted after %s of %s (%d%%): kept in %s (the sender was told); run zyre receive --dir %s again, and the same send, to resume",
+		sizeText(float64(held)), sizeText(float64(total)), pct, filepath.Join(dir, ".zyre-partial"), dir)
+}
+
+// stoppedSentence reports whether err, from the agent, is the other side
+// of a transfer stopping (transfer.StoppedError), which says it all:
+// then the sentence, without the "agent: " before it.
+func stoppedSentence(err error) (error, bool) {
+	t, ok := strings.CutPrefix(err.Error(), "agent: ")
+	if ok && (strings.Contains(t, " stopped receiving after ") || strings.Contains(t, " stopped answering after ") ||
+		strings.Contains(t, " stopped sending after ")) {
+		return errors.New(t), true
+	}
+	return err, false
 }

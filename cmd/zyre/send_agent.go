@@ -74,6 +74,9 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		if t, ok := strings.CutPrefix(err.Error(), "agent: "); ok && strings.Contains(t, refusesKey) {
 			return errors.New(t) // the agent's node was refused: the sentence says it all
 		}
+		if err, ok := stoppedSentence(err); ok {
+			return err // the receiver stopped: so does the sentence
+		}
 		if strings.Contains(err.Error(), "peer \"") {
 			return withHint(err, peerHint(err))
 		}
@@ -137,10 +140,14 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 	if bar != nil {
 		bar.done()
 	}
+	if err != nil && ctx.Err() != nil && bar != nil {
+		return interruptedReceive(bar.held, bar.total, r.abs)
+	}
 	if err != nil {
 		if declined != "" {
 			return errors.New("the offer was declined")
 		}
+		err, _ = stoppedSentence(err)
 		return err
 	}
 	from, _ := uuid.Parse(res.Peer)
