@@ -75,3 +75,56 @@ func TestReceiveInterruptedTellsSender(t *testing.T) {
 		})
 	}
 }
+
+// TestSendInterruptedTellsReceiver: Ctrl-C of "zyre send" mid-transfer
+// tells the receiver, which ends at once saying who stopped, how far it
+// got and that what arrived is kept (its partial file stays), not "stopped
+// sending (interrupted?)" and a wait of minutes. One-shot, and with agents
+// on both sides.
+func TestSendInterruptedTellsReceiver(t *testing.T) {
+	for _, through := range []string{"one-shot", "agent"} {
+		t.Run(through, func(t *testing.T) {
+			homeA, homeB, _ := streamPeers(t)
+			port := fmt.Sprint(randomBeaconPort())
+			file := filepath.Join(t.TempDir(), "big.bin")
+			f, err := os.Create(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Truncate(256 << 20); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			dst := t.TempDir()
+			alice := []string{"--no-agent", "--loopback", "--port", port, "--home", homeA}
+			bob := []string{"--no-agent", "--loopback", "--port", port, "--home", homeB}
+			if through == "agent" {
+				sockA := filepath.Join(t.TempDir(), "a.sock")
+				agA := startCmd(t, strings.NewReader(""), "agent", "--home", homeA, "--loopback", "--port", port, "--socket", sockA)
+				agA.stderr.waitFor(t, "control socket "+sockA)
+				sockB := filepath.Join(t.TempDir(), "b.sock")
+				agB := startCmd(t, strings.NewReader(""), "agent", "--home", homeB, "--loopback", "--port", port, "--socket", sockB)
+				agB.stderr.waitFor(t, "control socket "+sockB)
+				alice, bob = []string{"--socket", sockA}, []string{"--socket", sockB}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// --wait 5m: only the sender's word ends the receive within
+			// the test's 60 s.
+			recv, bobOut := startStreamCmdLive(ctx, nil, append([]string{"receive", "--dir", dst, "--yes", "--progress", "10ms", "--wait", "5m"}, bob...)...)
+			sctx, interrupt := context.WithCancel(ctx)
+			send, _ := startStreamCmdLive(sctx, nil, append([]string{"send", "bob", file, "--progress", "10ms", "--wait", "1m"}, alice...)...)
+			awaitOutput(t, "bob receiving", func() bool { return regexp.MustCompile(`zyre: receiving: [1-9]`).MatchString(bobOut.stderr.String()) })
+			interrupt()
+			waitStreamCmd(t, "send", send)
+			r := waitStreamCmd(t, "receive", recv)
+			if r.code != 1 || !regexp.MustCompile(`\nzyre: alice stopped sending after [\d.]+ (B|KiB|MiB) of 256\.0 MiB \(\d+%\); what arrived is kept: receive again while it sends the same files again to resume\n$`).MatchString(r.stderr.String()) {
+				t.Errorf("receive exit %d, stderr:\n%s", r.code, r.stderr)
+			}
+			parts, _ := filepath.Glob(filepath.Join(dst, ".zyre-partial", "*", "0"))
+			if len(parts) != 1 {
+				t.Errorf("partial files %v", parts)
+			}
+		})
+	}
+}
