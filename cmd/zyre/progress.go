@@ -27,6 +27,7 @@ type progress struct {
 	env   *cliEnv
 	start time.Time
 	total int64
+	size  int64 // -1: unknown
 	sum   hash.Hash
 	ended bool
 }
@@ -34,7 +35,7 @@ type progress struct {
 // newProgress starts a progress bar described by verb of size octets (-1:
 // unknown), redrawn at most every interval (0: no bar).
 func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *progress {
-	p := &progress{start: time.Now(), sum: sha256.New(), env: env}
+	p := &progress{start: time.Now(), sum: sha256.New(), env: env, size: size}
 	if every <= 0 {
 		return p
 	}
@@ -139,14 +140,18 @@ func (p *progress) add(b []byte) {
 	}
 }
 
-// done ends the bar's line.
+// done ends the bar's line: at 100% when all size octets passed (or the
+// size is unknown), else where it was (an interrupted stream is not
+// drawn as complete, usertry5 #3).
 func (p *progress) done() {
 	if p.ended {
 		return
 	}
 	p.ended = true
 	if p.bar != nil {
-		p.bar.Finish()
+		if p.size < 0 || p.total >= p.size {
+			p.bar.Finish()
+		}
 		p.bar.Exit()
 		fmt.Fprintln(p.env.stderr)
 	}
