@@ -258,7 +258,8 @@ func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, err
 			return Received{}, false, nil
 		}
 		// The sender stopped part-way (its Ctrl-C): what arrived stays
-		// for a resume.
+		// for a resume. It waits for our word that we heard.
+		r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Stopped: true, Held: r.totalHeld(), Error: "the receiver heard the sender stop"})
 		return Received{}, true, &StoppedError{Name: remoteText(r.name), Sender: true, Held: r.totalHeld(), Total: r.offer.Total()}
 	default:
 		r.log.Debug("transfer: unexpected message", "kind", kind)

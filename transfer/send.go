@@ -295,7 +295,7 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 			if !s.offered.IsZero() {
 				// Stopped here (Ctrl-C, the agent's client gone): the
 				// receiver is told, not left waiting for more.
-				s.whisper(kindDone, &done{ID: s.src.Offer.ID, Stopped: true, Error: "the sender stopped"}, nil)
+				s.stop()
 			}
 			return Result{}, ctx.Err()
 		case e, ok := <-s.n.Events():
@@ -317,8 +317,8 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 			if !s.present {
 				if now.Sub(s.awaySince) > s.opts.PeerWait {
 					if s.held > 0 {
-						return Result{}, fmt.Errorf("transfer: the peer was away for %v, holding %s of %s (%d%%): send the same files again to resume",
-							s.opts.PeerWait, SizeText(s.held), SizeText(s.total()), percent(s.held, s.total()))
+						return Result{}, fmt.Errorf("transfer: %s was away for %v, holding %s of %s (%d%%): send the same files again to resume when it is back",
+							remoteText(s.name), s.opts.PeerWait, SizeText(s.held), SizeText(s.total()), percent(s.held, s.total()))
 					}
 					return Result{}, fmt.Errorf("transfer: the peer was away for %v", s.opts.PeerWait)
 				}
@@ -350,6 +350,56 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 				s.next = s.acked
 				s.lastAck = now
 			}
+		}
+	}
+}
+
+// stopWait bounds how long a sender stopped tells its receiver so:
+// again every stopAgain until the receiver says it heard (a receiver
+// busy with the DATA before may drop a message: its node drops events
+// when its queue is full).
+const (
+	stopWait  = 3 * time.Second
+	stopAgain = 300 * time.Millisecond
+)
+
+// stop tells the receiver the sender stops (DONE stopped), until it
+// answers with its own, it goes away, or stopWait passed. A receiver
+// that did not accept yet is told once.
+func (s *sender) stop() {
+	msg := &done{ID: s.src.Offer.ID, Stopped: true, Error: "the sender stopped"}
+	s.whisper(kindDone, msg, nil)
+	if !s.accepted || !s.present {
+		return
+	}
+	deadline := time.NewTimer(stopWait)
+	defer deadline.Stop()
+	again := time.NewTicker(stopAgain)
+	defer again.Stop()
+	for {
+		select {
+		case e, ok := <-s.n.Events():
+			if !ok {
+				return
+			}
+			if e.PeerUUID() != s.peer {
+				continue
+			}
+			switch e := e.(type) {
+			case *zre.Exit:
+				return
+			case *zre.Whisper:
+				if _, hdr, _, ok, err := parse(e.Content); ok && err == nil {
+					if h, ok := hdr.(*done); ok && h.ID == s.src.Offer.ID {
+						return
+					}
+				}
+			}
+		case <-again.C:
+			s.whisper(kindDone, msg, nil)
+		case <-deadline.C:
+			s.log.Debug("transfer: the receiver did not answer the stop", "peer", s.peer)
+			return
 		}
 	}
 }

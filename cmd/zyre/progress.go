@@ -232,12 +232,8 @@ func interruptedSend(held, total int64) error {
 // (Ctrl-C) with held of total octets in dir: the sender was told, and the
 // same files sent again to a receive into dir resume.
 func interruptedReceive(held, total int64, dir string) error {
-	pct := int64(100)
-	if total > 0 {
-		pct = held * 100 / total
-	}
 	return fmt.Errorf("interrupted after %s of %s (%d%%): kept in %s (the sender was told); run zyre receive --dir %s again, and the same send, to resume",
-		sizeText(float64(held)), sizeText(float64(total)), pct, filepath.Join(dir, ".zyre-partial"), dir)
+		sizeText(float64(held)), sizeText(float64(total)), percentOf(held, total), filepath.Join(dir, ".zyre-partial"), dir)
 }
 
 // stoppedSentence reports whether err, from the agent, is the other side

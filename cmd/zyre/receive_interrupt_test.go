@@ -117,7 +117,7 @@ func TestSendInterruptedTellsReceiver(t *testing.T) {
 			awaitOutput(t, "bob receiving", func() bool { return regexp.MustCompile(`zyre: receiving: [1-9]`).MatchString(bobOut.stderr.String()) })
 			interrupt()
 			waitStreamCmd(t, "send", send)
-			r := waitStreamCmd(t, "receive", recv)
+			r := waitCmdSaying(t, "receive", recv, bobOut)
 			if r.code != 1 || !regexp.MustCompile(`\nzyre: alice stopped sending after [\d.]+ (B|KiB|MiB) of 256\.0 MiB \(\d+%\); what arrived is kept: receive again while it sends the same files again to resume\n$`).MatchString(r.stderr.String()) {
 				t.Errorf("receive exit %d, stderr:\n%s", r.code, r.stderr)
 			}
@@ -126,5 +126,57 @@ func TestSendInterruptedTellsReceiver(t *testing.T) {
 				t.Errorf("partial files %v", parts)
 			}
 		})
+	}
+}
+
+// TestReceiverAgentStopsMidTransfer: the receiver's agent stopping
+// mid-transfer (SIGTERM) tells the sender, which ends at once with how far
+// it got, and the receive says the agent stopped and what was kept, not
+// "client: transfer: EOF" or "context canceled".
+func TestReceiverAgentStopsMidTransfer(t *testing.T) {
+	homeA, homeB, _ := streamPeers(t)
+	port := fmt.Sprint(randomBeaconPort())
+	file := filepath.Join(t.TempDir(), "big.bin")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(256 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	dst := t.TempDir()
+	sockA := filepath.Join(t.TempDir(), "a.sock")
+	agA := startCmd(t, strings.NewReader(""), "agent", "--home", homeA, "--loopback", "--port", port, "--socket", sockA)
+	agA.stderr.waitFor(t, "control socket "+sockA)
+	sockB := filepath.Join(t.TempDir(), "b.sock")
+	agB := startCmd(t, strings.NewReader(""), "agent", "--home", homeB, "--loopback", "--port", port, "--socket", sockB)
+	agB.stderr.waitFor(t, "control socket "+sockB)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	recv, bobOut := startStreamCmdLive(ctx, nil, "receive", "--dir", dst, "--yes", "--progress", "10ms", "--wait", "5m", "--socket", sockB)
+	send, _ := startStreamCmdLive(ctx, nil, "send", "bob", file, "--progress", "10ms", "--wait", "5m", "--socket", sockA)
+	awaitOutput(t, "bob receiving", func() bool { return regexp.MustCompile(`zyre: receiving: [1-9]`).MatchString(bobOut.stderr.String()) })
+	agB.cancel() // its SIGTERM
+	s := waitStreamCmd(t, "send", send)
+	if s.code != 1 || !regexp.MustCompile(`\nzyre: bob stopped receiving after [\d.]+ (B|KiB|MiB) of 256\.0 MiB \(\d+%\); it keeps what it holds: send the same files again to resume\n$`).MatchString(s.stderr.String()) {
+		t.Errorf("send exit %d, stderr:\n%s", s.code, s.stderr)
+	}
+	r := waitStreamCmd(t, "receive", recv)
+	if r.code != 1 || !regexp.MustCompile(`\nzyre: the agent stopped after [\d.]+ (B|KiB|MiB) of 256\.0 MiB \(\d+%\) arrived: kept in `+regexp.QuoteMeta(filepath.Join(dst, ".zyre-partial"))+`; start the agent and run zyre receive --dir `+regexp.QuoteMeta(dst)+` again, and the same send, to resume\n$`).MatchString(r.stderr.String()) {
+		t.Errorf("receive exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// waitCmdSaying is waitStreamCmd that shows what the command said so far
+// when it does not end.
+func waitCmdSaying(t *testing.T, what string, ch chan streamCmdResult, live streamCmdResult) streamCmdResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not end within 60s; it said:\n%s", what, live.stderr)
+		return streamCmdResult{}
 	}
 }
