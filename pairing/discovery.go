@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ type announcement struct {
 
 // errNotAnnounced: discovery heard no announcement of the code (Explain).
 var errNotAnnounced = errors.New("no announcement")
+
+// errOtherCode: discovery heard announcements, of other codes only.
+var errOtherCode = errors.New("other codes announced")
 
 func (a announcement) appendMarshal(b []byte) []byte {
 	b = append(b, annMagic...)
@@ -173,6 +177,7 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
 	var grace <-chan time.Time
+	var others []netip.Addr // sources of announcements of other codes
 	for {
 		select {
 		case p, ok := <-svc.Packets():
@@ -192,6 +197,11 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 				continue
 			}
 			if codeTag(a.salt[:], prs) != a.tag {
+				// A device showing another code: said if nothing matches
+				// (a typo, or a code it has replaced since).
+				if len(others) < 4 && !slices.Contains(others, p.From.Addr()) {
+					others = append(others, p.From.Addr())
+				}
 				continue
 			}
 			s := session{from: p.From.Addr(), salt: a.salt}
@@ -215,6 +225,13 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 		case <-grace:
 			return first.String(), nil
 		case <-deadline.C:
+			if len(others) > 0 {
+				var hs []string
+				for _, o := range others {
+					hs = append(hs, o.String())
+				}
+				return "", fmt.Errorf("pairing: no device on %s showed this code within %s; %s showed another code: %w: %w: %w", where, opts.Timeout, strings.Join(hs, ", "), errOtherCode, errNotAnnounced, ErrUnreachable)
+			}
 			return "", fmt.Errorf("pairing: no device on %s showed this code within %s: %w: %w", where, opts.Timeout, errNotAnnounced, ErrUnreachable)
 		case <-ctx.Done():
 			return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
