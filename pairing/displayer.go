@@ -1151,14 +1151,20 @@ func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey,
 		st.code = nil
 		err := remoteErr(f)
 		d.opts.Logger.Warn("pairing: the scanner ended the short-code exchange", "peer", trust.Fingerprint(peerKey), "err", err)
-		why := "ended the short-code exchange"
-		switch {
-		case errors.Is(err, ErrWrongCode):
-			why = "tried a wrong code" // it found our key confirmation wrong: its code differs
-		case errors.Is(err, ErrRefused):
-			why = "refused the comparison (its user said no, or gave up)"
+		err = fmt.Errorf("pairing: scanner %s: %w", trust.Fingerprint(peerKey), err)
+		if cs.res != nil && errors.Is(err, ErrRefused) {
+			// A device that proved the code (CODE-C checked out), whose
+			// user said no or gave up: a person ended it, as our own
+			// user's no does. (Before CODE-C an ERR proves nothing: it
+			// only spends the code.)
+			d.fail(st, err)
+			return
 		}
-		d.codeFailed(st, fmt.Errorf("pairing: scanner %s: %w", trust.Fingerprint(peerKey), err), peerKey, why)
+		why := "ended the short-code exchange"
+		if errors.Is(err, ErrWrongCode) {
+			why = "tried a wrong code" // it found our key confirmation wrong: its code differs
+		}
+		d.codeFailed(st, err, peerKey, why)
 		return
 	}
 	if cs.res == nil {
