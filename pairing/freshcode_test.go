@@ -224,3 +224,27 @@ func TestProveTimeoutDefault(t *testing.T) {
 		t.Fatalf("ProveTimeout %s with Timeout 1s", o.ProveTimeout)
 	}
 }
+
+// A joiner that types a code the displayer has replaced (spent) finds
+// its announcement gone; it is told that the device there shows another
+// code (a typo, or a code spent since), not only "a typo finds nobody".
+func TestSpentCodeNotAnnounced(t *testing.T) {
+	ctx := testCtx(t)
+	room, phone := newNode(t, "room"), newNode(t, "phone1")
+	var spent <-chan CodeSpent
+	d, tok := newDisplayer(t, room, func(o *Options) { spent = spentCodes(o) })
+	if _, err := JoinCode(ctx, wrongCode(tok.code), d.CodeAddr(), phone.opts()); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	nextSpent(t, ctx, spent, "after the wrong code")
+	po := phone.opts()
+	po.Timeout = 2 * time.Second
+	_, err := JoinCode(ctx, tok.ShortCode(), "", po)
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("the spent code by discovery: %v, want ErrUnreachable", err)
+	}
+	msg, hint := Explain(err)
+	if !strings.Contains(msg, "127.0.0.1 showed another code") || !strings.Contains(hint, "type the one the showing device shows now") {
+		t.Fatalf("told %q / %q", msg, hint)
+	}
+}
