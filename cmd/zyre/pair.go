@@ -36,6 +36,10 @@ this terminal shows the code and asks for the comparison (--no-agent:
 unlock the identity here instead). --json prints the result as JSON on
 stdout (the code to show goes to stderr then).
 
+A short code takes one try: a wrong one (a typo, or another device on
+the network) spends it, and the showing side names that device and
+shows a fresh code at once (6 codes at most; the QR code stays good).
+
 flags:`
 
 // runPair implements "zyre pair".
