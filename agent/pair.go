@@ -259,7 +259,7 @@ func PairCodeOf(c pairing.CodeSpent) *client.PairProgress {
 
 // pairPeerOf is the protocol's form of a device that tried.
 func pairPeerOf(a pairing.Attempt) client.PairPeer {
-	p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+	p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr, Method: a.Method}
 	if a.Name == "" && a.Known != nil {
 		p.Known = pairing.KnownAs(*a.Known)
 	}

@@ -98,6 +98,8 @@ type PairPeer struct {
 	// Known names the device by this node's record of its key (e.g.
 	// `your verified "phone1"`, pairing.KnownAs), when it gave no name.
 	Known string `json:"known,omitempty"`
+	// Method is how it tried: "qr" (the token) or "code" (a short code).
+	Method string `json:"method,omitempty"`
 }
 
 // PairResult is a pairing's outcome: the peer, now verified in the trust

@@ -310,7 +310,7 @@ type pairAsk struct {
 
 func askOfResult(r pairing.Result) pairAsk {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr, Method: a.Method}
 		if a.Name == "" && a.Known != nil {
 			p.Known = pairing.KnownAs(*a.Known)
 		}
@@ -407,6 +407,12 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 			all := []string{who}
 			for _, o := range q.others {
 				all = append(all, describePairPeer(o))
+				if o.Method != "" && o.Method != q.method {
+					// A device that spent a short code, beside a QR
+					// scanner (or the other way round): both tried this
+					// pairing, not the same secret.
+					what = "pairing (its QR code or its short codes)"
+				}
 			}
 			fmt.Fprintf(env.stderr, "zyre: WARNING: %d devices tried this %s: %s; someone else may have seen it\n", len(all), what, strings.Join(all[:len(all)-1], ", ")+" and "+all[len(all)-1])
 		}
