@@ -1197,8 +1197,9 @@ func (d *Displayer) codeFailed(st *dstate, err error, by curve.PublicKey, why st
 		}
 	}
 	if code == "" {
+		// The last code's announcement stays: whoever types it finds us
+		// and is told at once that only the QR code pairs now.
 		st.codesGone = true
-		d.silence() // nothing to find: whoever types a code finds nobody
 	} else {
 		st.shortCode, st.codes = code, st.codes+1
 		st.codeUsed, st.codeTaker = false, curve.PublicKey{}

@@ -169,11 +169,23 @@ func TestFreshCodesBounded(t *testing.T) {
 		if c.Spent != i || (i < 3) != (c.Code != "") || c.Left != max(0, 3-i-1) {
 			t.Fatalf("spent %d: %+v", i, c)
 		}
-		code = c.Code
+		if c.Code != "" {
+			code = c.Code // the last one stays the last shown
+		}
 	}
 	_, err := JoinCode(ctx, tok.ShortCode(), d.CodeAddr(), phone.opts())
 	if !errors.Is(err, ErrCodeUsed) {
 		t.Fatalf("after the last code: %v, want ErrCodeUsed", err)
+	}
+	// The last code is still announced: whoever types it is told at once
+	// (not after the step timeout, "nobody showed this code").
+	po := phone.opts()
+	po.Timeout = 15 * time.Second
+	start := time.Now()
+	if _, err := JoinCode(ctx, code, "", po); !errors.Is(err, ErrCodeUsed) {
+		t.Fatalf("the last code by discovery: %v, want ErrCodeUsed", err)
+	} else if el := time.Since(start); el >= po.Timeout {
+		t.Fatalf("told after %v", el)
 	}
 	if msg, hint := Explain(err); !strings.Contains(msg, "every short code") || !strings.Contains(hint, "QR code") {
 		t.Fatalf("told %q / %q", msg, hint)
