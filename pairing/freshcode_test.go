@@ -250,13 +250,19 @@ func TestSpentCodeNotAnnounced(t *testing.T) {
 	}
 	nextSpent(t, ctx, spent, "after the wrong code")
 	po := phone.opts()
-	po.Timeout = 2 * time.Second
+	po.Timeout = 30 * time.Second
+	start := time.Now()
 	_, err := JoinCode(ctx, tok.ShortCode(), "", po)
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("the spent code by discovery: %v, want ErrUnreachable", err)
 	}
+	// It heard the device show another code: it says so after 20
+	// announcement intervals (5s), not after its 30s step.
+	if el := time.Since(start); el >= po.Timeout {
+		t.Fatalf("told after %v", el)
+	}
 	msg, hint := Explain(err)
-	if !strings.Contains(msg, "127.0.0.1 showed another code") || !strings.Contains(hint, "type the one the showing device shows now") {
+	if !strings.Contains(msg, "within 5s; 127.0.0.1 showed another code") || !strings.Contains(hint, "type the one the showing device shows now") {
 		t.Fatalf("told %q / %q", msg, hint)
 	}
 }
