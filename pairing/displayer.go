@@ -363,7 +363,9 @@ func hintsFor(a net.Addr) []netip.AddrPort {
 	return hints
 }
 
-// Token returns the token shown.
+// Token returns the token shown. Its ShortCode is the pairing's first
+// code; the fresh codes shown after a failed attempt come through
+// Options.OnCode.
 func (d *Displayer) Token() Token { return d.tok }
 
 // Addr returns the CURVE endpoint.
