@@ -31,8 +31,11 @@ type Roster struct {
 	// ChattingFrame): they owe no acknowledgement.
 	declined map[uuid.UUID]bool
 	// refused: members that refused our key (RefusedFrame; it may come
-	// before the Roster sees them): they read nothing, owe nothing.
+	// before the Roster sees them), or whose node refuses it in the
+	// handshake (zre.Node.PeerDenial): they read nothing, owe nothing.
 	refused map[uuid.UUID]bool
+	// deniedAt: when the members were last asked about (checkDenials).
+	deniedAt time.Time
 }
 
 type rosterEntry struct {
@@ -51,6 +54,7 @@ func NewRoster(n *zre.Node, g *zyregroup.Group, st *trust.Store) *Roster {
 // Start notes the members holding our key now, as the stream's first
 // octets go out, as its receivers and returns how many there are.
 func (r *Roster) Start() int {
+	r.checkDenials(true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.updateLocked()
@@ -104,9 +108,43 @@ func (r *Roster) Watch(report func(removed []client.StreamReceiver)) (stop func(
 // that acknowledged the end already (a receiver that acknowledged may
 // stop).
 func (r *Roster) Update() []client.StreamReceiver {
+	r.checkDenials(false)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.updateLocked()
+}
+
+// checkDenials marks refused the members whose node refuses our key in
+// the handshake (a zre.Denied: nothing of ours reaches them), asking the
+// node at most once a second (now: at once). The node is asked without
+// r.mu held.
+func (r *Roster) checkDenials(now bool) {
+	if r.n == nil {
+		return
+	}
+	r.mu.Lock()
+	if !now && time.Since(r.deniedAt) < time.Second {
+		r.mu.Unlock()
+		return
+	}
+	r.deniedAt = time.Now()
+	r.mu.Unlock()
+	var denied []uuid.UUID
+	for _, p := range r.g.Members() {
+		if _, ok := r.n.PeerDenial(p); ok {
+			denied = append(denied, p)
+		}
+	}
+	if len(denied) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range denied {
+		if len(r.refused) < 4096 {
+			r.refused[p] = true
+		}
+	}
 }
 
 func (r *Roster) updateLocked() []client.StreamReceiver {
@@ -122,8 +160,8 @@ func (r *Roster) updateLocked() []client.StreamReceiver {
 			continue
 		}
 		e.member = false
-		if e.r.Acked {
-			continue
+		if e.r.Acked || r.refused[p] {
+			continue // (a refuser read nothing: its summary says so)
 		}
 		e.r.Removed, e.r.Revoked = r.why(e)
 		removed = append(removed, e.r)

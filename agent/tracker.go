@@ -113,6 +113,8 @@ func EventOf(e zre.Event, now time.Time) client.Event {
 		if e.Reason != nil {
 			ev.Reason = e.Reason.Error()
 		}
+	case *zre.Denied:
+		ev.Key, ev.Addr, ev.Reason = e.Key.Z85(), e.Addr, e.Reason
 	case *zre.KeyChanged:
 		ev.Key, ev.Addr = e.New.Z85(), e.Addr
 		ev.Reason = "key changed from " + e.OldFingerprint + " to " + e.NewFingerprint

@@ -102,7 +102,7 @@ func (x *xferState) feed(e zre.Event) {
 	switch e := e.(type) {
 	case *zre.Whisper:
 		forTransfer = transfer.IsMessage(e.Content)
-	case *zre.Enter, *zre.Exit:
+	case *zre.Enter, *zre.Exit, *zre.Denied:
 		forTransfer = true
 	}
 	for t := range x.taps {
@@ -350,7 +350,7 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 	}
 	x.event(client.TransferEvent{Kind: client.XferWaiting, Peer: peer.String(), Name: rec.Name, Total: pw.Milliseconds()})
 	if err := transfer.WaitPeer(ctx, t, peer, pw); err != nil {
-		return nil, err
+		return nil, transfer.NameRefused(err, peer, rec.Name)
 	}
 	if !s.trusted(peer, tofu) {
 		return nil, fmt.Errorf("%s %s is not trusted with the key it presents", rec.Name, peer.String()[:8])
@@ -359,7 +359,7 @@ func (s *Server) send(ctx context.Context, x *xferConn, t *tap, req *client.Send
 	res, err := transfer.Send(ctx, t, peer, src, transfer.SendOptions{PeerWait: pw, Progress: x.progress, Logger: s.log,
 		Notify: func(m string) { x.event(client.TransferEvent{Kind: client.XferNotice, Text: m}) }})
 	if err != nil {
-		return nil, err
+		return nil, transfer.NameRefused(err, peer, rec.Name)
 	}
 	return &client.TransferResult{Peer: peer.String(), Name: rec.Name, Files: res.Files, Octets: res.Octets, Resumed: res.Resumed,
 		ElapsedMS: res.Elapsed.Milliseconds()}, nil

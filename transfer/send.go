@@ -292,6 +292,13 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 				return res, err
 			}
 		case now := <-tick.C:
+			if !s.accepted || !s.present {
+				// A node that refuses our key (its Denied event went to
+				// whoever read the events before Send) is not waited for.
+				if d, ok := Denial(s.n, s.peer); ok {
+					return Result{}, refusedError(s.n, d)
+				}
+			}
 			if !s.present {
 				if now.Sub(s.awaySince) > s.opts.PeerWait {
 					return Result{}, fmt.Errorf("transfer: the peer was away for %v", s.opts.PeerWait)
@@ -367,6 +374,8 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 		s.name = name
 	}
 	switch e := e.(type) {
+	case *zre.Denied:
+		return Result{}, true, refusedError(s.n, *e)
 	case *zre.Enter:
 		if !s.present {
 			s.notify(fmt.Sprintf("%s is back; offering again to resume", e.Name))

@@ -40,6 +40,27 @@ var (
 	ErrDisconnected = errors.New("zmtp: connection lost")
 )
 
+// DeniedError is the ERROR command a peer sent in place of the next step
+// of the handshake: the errors of a handshake the peer refused carry one
+// (find it with errors.As) and wrap ErrDenied through it.
+type DeniedError struct {
+	// Reason is the peer's text as it sent it (at most 255 octets; CURVE
+	// allows printable ASCII only, NULL anything): hostile input, to be
+	// cleaned before it is shown. Empty for a malformed ERROR.
+	Reason string
+	// Instead is the command the ERROR came in place of: "WELCOME" or
+	// "READY" for a CURVE client, "READY" for NULL. A CURVE ERROR in place
+	// of READY comes after the server proved its long-term key (WELCOME);
+	// like every ERROR it is not authenticated itself.
+	Instead string
+}
+
+// Error returns ErrDenied's text: the callers' errors say the rest.
+func (e *DeniedError) Error() string { return ErrDenied.Error() }
+
+// Unwrap returns ErrDenied.
+func (e *DeniedError) Unwrap() error { return ErrDenied }
+
 // Property is one metadata property of READY or INITIATE.
 type Property struct {
 	Name  string
@@ -231,6 +252,13 @@ type Options struct {
 	// Close waits for it: it must return quickly and must not call Close. The *Peer is the
 	// one its messages carried.
 	OnDisconnect func(*Peer)
+	// OnHandshake, if set, is called by a Dealer after each handshake it
+	// tried on a TCP connection it made: with nil when it completed, else
+	// with its error (one wrapping a *DeniedError when the peer refused us
+	// with ERROR). A failed TCP connect is not a handshake: it is not
+	// reported. It runs on the Dealer's goroutine, which waits for it: it
+	// must return quickly and must not call the Dealer's Close.
+	OnHandshake func(err error)
 }
 
 // Defaults.

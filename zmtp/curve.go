@@ -332,9 +332,9 @@ func readCurveCommand(ctx context.Context, c CommandConn, want string) ([]byte, 
 	case "ERROR":
 		reason, perr := curve.ParseError(body)
 		if perr != nil {
-			return nil, fmt.Errorf("zmtp: curve: peer sent a malformed ERROR instead of %s: %w (%w)", want, perr, ErrDenied)
+			return nil, fmt.Errorf("zmtp: curve: peer sent a malformed ERROR instead of %s: %w (%w)", want, perr, &DeniedError{Instead: want})
 		}
-		return nil, fmt.Errorf("zmtp: curve: peer sent ERROR %q instead of %s: %w (%w)", reason, want, ErrDenied, curve.ErrRejected)
+		return nil, fmt.Errorf("zmtp: curve: peer sent ERROR %q instead of %s: %w (%w)", reason, want, &DeniedError{Reason: reason, Instead: want}, curve.ErrRejected)
 	}
 	return nil, fmt.Errorf("zmtp: curve: got command %q, want %s: %w", truncName(name), want, ErrProtocol)
 }

@@ -1010,3 +1010,67 @@ func curveLastLine(log, sub string) string {
 	}
 	return ""
 }
+
+// TestCurveDealerOnHandshake: a Dealer reports every handshake to
+// OnHandshake: a refusal as an error carrying the server's ERROR
+// (DeniedError, after WELCOME: in place of READY), a success as nil.
+func TestCurveDealerOnHandshake(t *testing.T) {
+	testenv.NoLeak(t, curveDeadline)
+	srv, cli := curveNewKeys(t), curveNewKeys(t)
+	var mu sync.Mutex
+	deny := true
+	r := curveListen(t, zmtp.Options{
+		Mechanism: zmtp.CurveServer(zmtp.CurveServerConfig{Public: srv.pub, Secret: srv.sec}),
+		Authorize: func(context.Context, zmtp.AuthRequest) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if deny {
+				return errors.New("key not authorized")
+			}
+			return nil
+		},
+	})
+	results := make(chan error, 64)
+	d := curveDial(t, r.Addr().String(), zmtp.Options{
+		Identity:          []byte("alice"),
+		Mechanism:         zmtp.CurveClient(zmtp.CurveClientConfig{Public: cli.pub, Secret: cli.sec, ServerKey: srv.pub}),
+		ReconnectInterval: 10 * time.Millisecond,
+		OnHandshake: func(err error) {
+			select {
+			case results <- err:
+			default:
+			}
+		},
+	})
+	ctx := curveCtx(t)
+	var err error
+	select {
+	case err = <-results:
+	case <-ctx.Done():
+		t.Fatal("no handshake reported")
+	}
+	var de *zmtp.DeniedError
+	if !errors.As(err, &de) || de.Reason != "key not authorized" || de.Instead != "READY" {
+		t.Fatalf("OnHandshake(%v): want a DeniedError with the reason, in place of READY", err)
+	}
+	if !errors.Is(err, zmtp.ErrDenied) || !errors.Is(err, curve.ErrRejected) {
+		t.Fatalf("OnHandshake(%v): want ErrDenied and curve.ErrRejected", err)
+	}
+	mu.Lock()
+	deny = false
+	mu.Unlock()
+	for {
+		select {
+		case err = <-results:
+		case <-ctx.Done():
+			t.Fatal("no successful handshake reported")
+		}
+		if err == nil {
+			break
+		}
+	}
+	if !d.Connected() {
+		// Connected is set right after OnHandshake returns.
+		testenv.WaitFor(t, curveDeadline, "connected", d.Connected)
+	}
+}

@@ -90,6 +90,9 @@ func (d *Dealer) loop() {
 			continue
 		}
 		c, err := handshake(ctx, nc, &d.opts, false, "DEALER")
+		if f := d.opts.OnHandshake; f != nil {
+			f(err)
+		}
 		if err != nil {
 			nc.Close()
 			log.Info("zmtp: dealer handshake failed", "err", err)

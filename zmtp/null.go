@@ -56,7 +56,7 @@ func readReady(c CommandConn) (Metadata, error) {
 		}
 		return md, nil
 	case "ERROR":
-		return nil, ParseError(body)
+		return nil, parseError(body, "READY")
 	default:
 		return nil, fmt.Errorf("zmtp: NULL: unexpected command %q: %w", name, ErrProtocol)
 	}
@@ -70,10 +70,15 @@ func WriteError(c CommandConn, reason string) error {
 	return c.WriteCommand("ERROR", append([]byte{byte(len(reason))}, reason...))
 }
 
-// ParseError turns the body of a peer's ERROR command into an error wrapping ErrDenied.
-func ParseError(body []byte) error {
+// ParseError turns the body of a peer's ERROR command into an error wrapping
+// ErrDenied through a *DeniedError (its Instead empty).
+func ParseError(body []byte) error { return parseError(body, "") }
+
+// parseError is ParseError for an ERROR in place of the command instead.
+func parseError(body []byte, instead string) error {
 	if len(body) == 0 || int(body[0]) > len(body)-1 {
-		return fmt.Errorf("zmtp: peer sent a malformed ERROR: %w", ErrDenied)
+		return fmt.Errorf("zmtp: peer sent a malformed ERROR: %w", &DeniedError{Instead: instead})
 	}
-	return fmt.Errorf("zmtp: peer sent ERROR %q: %w", body[1:1+int(body[0])], ErrDenied)
+	reason := body[1 : 1+int(body[0])]
+	return fmt.Errorf("zmtp: peer sent ERROR %q: %w", reason, &DeniedError{Reason: string(reason), Instead: instead})
 }

@@ -233,6 +233,11 @@ func TestCommands(t *testing.T) {
 	if err := ParseError([]byte{9, 'n'}); !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "malformed") {
 		t.Errorf("ParseError malformed = %v", err)
 	}
+	// The reason, for whoever reports the refusal (as sent: hostile).
+	var de *DeniedError
+	if err := parseError([]byte{4, 'n', 'o', '\x1b', 'p'}, "READY"); !errors.As(err, &de) || de.Reason != "no\x1bp" || de.Instead != "READY" {
+		t.Errorf("parseError = %v (%+v), want a DeniedError with the reason", err, de)
+	}
 }
 
 func TestCheckSend(t *testing.T) {

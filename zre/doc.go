@@ -10,7 +10,7 @@
 // A Node runs in plain mode or, with Config.Secure, in secure mode: CURVE
 // on every connection, v3 beacons, each peer's UUID bound to (or pinned
 // to) the key that authenticated it, forgeries refused and reported
-// (Refused), and optionally a trust store (package trust) deciding on
+// (Refused), peers that refuse us reported (Denied), and optionally a trust store (package trust) deciding on
 // every peer key (KeyChanged) and exchanging signed statements in the
 // group zyre-trust. See spec/secure-node.md.
 //

@@ -24,6 +24,7 @@ const (
 	EventKeyChanged // secure mode with a trust store: see KeyChanged
 	EventOverflow   // membership events were dropped: see Overflow
 	EventLeader     // leader election: see Leader (election.go)
+	EventDenied     // secure mode: a peer refused us; see Denied (denied.go)
 )
 
 var eventNames = [...]string{
@@ -31,10 +32,12 @@ var eventNames = [...]string{
 	EventWhisper: "WHISPER", EventShout: "SHOUT", EventEvasive: "EVASIVE",
 	EventSilent: "SILENT", EventStop: "STOP", EventRefused: "REFUSED",
 	EventKeyChanged: "KEY-CHANGED", EventOverflow: "OVERFLOW", EventLeader: "LEADER",
+	EventDenied: "DENIED",
 }
 
 // String returns the C reference's name: "ENTER", "WHISPER", ... (and
-// ours for the secure mode's events: "REFUSED").
+// ours for the secure mode's events: "REFUSED" (we refused a peer),
+// "DENIED" (a peer refused us), "KEY-CHANGED").
 func (t EventType) String() string {
 	if t >= EventEnter && int(t) < len(eventNames) {
 		return eventNames[t]
@@ -45,7 +48,8 @@ func (t EventType) String() string {
 // Event is one thing that happened on the network, delivered by
 // Node.Events. It is one of *Enter, *Exit, *Join, *Leave, *Whisper, *Shout,
 // *Evasive, *Silent, *Overflow, *Stop or *Leader (election.go), and in secure
-// mode *Refused or *KeyChanged; switch on the concrete type or on Type.
+// mode *Refused (we refused a peer), *Denied (a peer refused us) or
+// *KeyChanged; switch on the concrete type or on Type.
 type Event interface {
 	Type() EventType
 	PeerUUID() uuid.UUID // the peer concerned (our own UUID for Stop)
@@ -201,16 +205,18 @@ func eventSize(e Event) int {
 		}
 	case *Refused:
 		n += 256 // address, reason
+	case *Denied:
+		n += len(e.Addr) + len(e.Reason)
 	}
 	return n
 }
 
 // droppable reports whether the slow-consumer policy may drop e: message
-// events, presence hints and refusals (anyone can cause many) are; membership events (Enter, Exit, Join,
+// events, presence hints and refusals either way (anyone can cause many) are; membership events (Enter, Exit, Join,
 // Leave, Stop) never are.
 func droppable(e Event) bool {
 	switch e.(type) {
-	case *Whisper, *Shout, *Evasive, *Silent, *Refused, *KeyChanged:
+	case *Whisper, *Shout, *Evasive, *Silent, *Refused, *Denied, *KeyChanged:
 		return true
 	}
 	return false

@@ -68,7 +68,7 @@ import (
 // Events: Events returns a buffered channel that the node's goroutine fills
 // in batches from its queue, so the node never blocks on its consumer.
 // What waits — in the channel and in the queue behind it — is bounded:
-//   - Whisper, Shout, Evasive, Silent, Refused and KeyChanged events are
+//   - Whisper, Shout, Evasive, Silent, Refused, Denied and KeyChanged events are
 //     dropped (Stats.EventsDropped) when Config.EventQueue events wait, or
 //     when they would take the waiting events past Config.EventBytes bytes
 //     (content plus a fixed cost per event; one event larger than the
@@ -95,11 +95,14 @@ type Node struct {
 	cmds     chan func(*state)
 	inbox    chan inboxMsg
 	verdicts chan verdict // secure mode: checks of HELLOs run off the loop (checkOffLoop)
-	events   chan Event
-	dir      *directory    // n.st.dir: what the API reads without the loop
-	closing  atomic.Bool   // set by Close: sends fail with ErrClosed
-	quit     chan struct{} // closed by Close
-	loopDone chan struct{} // closed when the loop exited
+	// handshakes carries the outcome of our DEALERs' handshakes to the
+	// loop in secure mode (onHandshake, denied.go); nil in plain mode.
+	handshakes chan handshakeReport
+	events     chan Event
+	dir        *directory    // n.st.dir: what the API reads without the loop
+	closing    atomic.Bool   // set by Close: sends fail with ErrClosed
+	quit       chan struct{} // closed by Close
+	loopDone   chan struct{} // closed when the loop exited
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -169,6 +172,7 @@ func New(cfg Config) (*Node, error) {
 		n.sec = sec
 		n.st.setSecure(sec) // admit.go
 		n.verdicts = make(chan verdict)
+		n.handshakes = make(chan handshakeReport, 64)
 		n.st.checkOffLoop = n.checkOffLoop
 		n.st.baseCtx = n.ctx
 		if sec.trust != nil {
@@ -417,6 +421,8 @@ func (n *Node) loop() {
 			}
 		case v := <-n.verdicts:
 			st.onVerdict(v, n.now())
+		case r := <-n.handshakes:
+			st.onHandshakeReport(r) // denied.go
 		case e := <-reports:
 			if !st.stopped {
 				st.note(e)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/curve"
+	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
 	"github.com/zyre-go/zyre/zre/zremsg"
 )
@@ -53,7 +54,8 @@ type SecureConfig struct {
 	RequireBound bool
 	// Authorize, if set, decides on every peer key after the node's own
 	// checks passed: once per connection (in the CURVE handshake, before
-	// READY; PeerKey.Name is then empty) and once per HELLO. A non-nil
+	// READY; PeerKey.Name is then empty, unless the key's HELLO was
+	// refused before: then the name that HELLO gave) and once per HELLO. A non-nil
 	// error refuses the peer; its text is sent to the peer at the
 	// connection stage, so keep it short.
 	//
@@ -126,8 +128,8 @@ const maxPins = 4096
 const maxReported = 1024
 
 // secure is a node's secure-mode state. Its fields are read-only after
-// New, except pins (guarded by its mutex: the inbox's handshakes read it)
-// and reported (the state goroutine's).
+// New, except pins and hellos (guarded by their mutexes: the inbox's
+// handshakes read them) and reported and denials (the state goroutine's).
 type secure struct {
 	pub          curve.PublicKey
 	sec          curve.SecretKey
@@ -144,6 +146,13 @@ type secure struct {
 	pins     pinTable    // without a trust store
 	trust    *trustState // nil without a trust store
 	reported map[reportKey]bool
+	// denials are the peer keys that refused us (denied.go), oldest
+	// first in denialOrder (the state goroutine's).
+	denials     map[curve.PublicKey]*denial
+	denialOrder []curve.PublicKey
+	// hellos are the keys whose HELLO the checks refused (denied.go):
+	// written by the state goroutine, read by the inbox's handshakes.
+	hellos refusedHellos
 	// reports carries Refused and KeyChanged events from the inbox's
 	// handshake goroutines to the node's loop, which reports them; full
 	// means dropped (counted).
@@ -207,6 +216,7 @@ func newSecure(c *SecureConfig) (*secure, error) {
 		requireBound: c.RequireBound,
 		authorize:    c.Authorize,
 		reported:     make(map[reportKey]bool),
+		denials:      make(map[curve.PublicKey]*denial),
 		reports:      make(chan Event, 64),
 	}
 	if c.Trust != nil {
@@ -346,6 +356,12 @@ func (n *Node) authorize(ctx context.Context, req zmtp.AuthRequest) error {
 	}
 	id := uuid.UUID(idb[1:])
 	pk := PeerKey{Stage: StageConnection, UUID: id, Key: key, Bound: IsBound(id, key), Addr: addr}
+	if handled, err := n.recheckRefused(ctx, pk); handled { // denied.go
+		if err != nil {
+			return shortReason(err)
+		}
+		return nil
+	}
 	if err := sc.check(ctx, pk, n.sendReport); err != nil {
 		n.sendReport(&Refused{EventHeader: EventHeader{Peer: id}, Key: key, Stage: StageConnection, Addr: addr, Reason: err})
 		return shortReason(err)
@@ -379,9 +395,13 @@ func (sc *secure) check(ctx context.Context, pk PeerKey, note func(Event)) error
 }
 
 // shortReason is the text sent to a refused client in the CURVE ERROR
-// command: the kind of refusal, not our records.
+// command: the kind of refusal, not our records. (A device that calls
+// itself like another device known here learns only that the name is
+// taken, not whose it is.)
 func shortReason(err error) error {
 	switch {
+	case errors.Is(err, trust.ErrNameTaken):
+		return errors.New("name of another device here")
 	case errors.Is(err, ErrKeyMismatch):
 		return errors.New("key mismatch for this UUID")
 	case errors.Is(err, ErrUnbound):
@@ -508,6 +528,11 @@ func (s *state) secureHello(id uuid.UUID, p *peer, m *zremsg.Msg, in inboxMsg) (
 func (s *state) checkHello(pk PeerKey, in inboxMsg) error {
 	err := s.sec.check(s.ctx(), pk, s.note)
 	s.afterCheck(err, in.identity, pk.Key)
+	if err != nil {
+		s.helloRefused(pk.UUID, pk.Key, pk.Name, pk.Headers, in.identity) // denied.go
+	} else {
+		s.sec.hellos.forget(pk.Key)
+	}
 	return err
 }
 

@@ -72,6 +72,7 @@ type Stats struct {
 	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
 	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
+	PeersDenied    uint64 // our connections a peer refused in the handshake (every try; see Denied)
 	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
 	// Hostile input (see Limits):
 	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
@@ -91,7 +92,7 @@ type counters struct {
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
 	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
-	membershipDropped, groupsIgnored                        atomic.Uint64
+	membershipDropped, groupsIgnored, peersDenied           atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -111,7 +112,7 @@ func (c *counters) snapshot() Stats {
 		BeaconsRefused: c.beaconsRefused.Load(), PeersRefused: c.peersRefused.Load(),
 		PeersRevoked: c.peersRevoked.Load(), TrustErrors: c.trustErrors.Load(),
 		HelloTimeouts: c.helloTimeouts.Load(), MembershipDropped: c.membershipDropped.Load(),
-		GroupsIgnored: c.groupsIgnored.Load(),
+		GroupsIgnored: c.groupsIgnored.Load(), PeersDenied: c.peersDenied.Load(),
 	}
 }
 

@@ -39,7 +39,12 @@ type tcpNet struct{ n *Node }
 
 func (t tcpNet) dial(endpoint string, key curve.PublicKey) (link, error) {
 	addr := strings.TrimPrefix(endpoint, "tcp://")
-	d, err := zmtp.DialDealer("tcp", addr, t.n.dealerOptions(key))
+	opts := t.n.dealerOptions(key)
+	if t.n.sec != nil {
+		// On the DEALER's goroutine: hands the outcome to the loop.
+		opts.OnHandshake = func(err error) { t.n.onHandshake(endpoint, key, err) } // denied.go
+	}
+	d, err := zmtp.DialDealer("tcp", addr, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -132,8 +132,10 @@ func (s *state) onVerdict(v verdict, now time.Time) {
 	if v.err != nil {
 		s.stats.messagesDropped.Add(uint64(len(h.msgs)))
 		s.report(&Refused{EventHeader: EventHeader{Peer: v.id, Name: hello.m.Name}, Key: v.key, Stage: StageHello, Addr: hello.in.from(), Reason: v.err})
+		s.helloRefused(v.id, v.key, hello.m.Name, hello.m.Headers, hello.in.identity) // denied.go
 		return
 	}
+	s.sec.hellos.forget(v.key)
 	s.handle(v.id, hello.m, hello.in, now, &v.key)
 	for i, hm := range h.msgs[1:] {
 		if nh := s.held[v.id]; nh != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
+	"github.com/zyre-go/zyre/transfer"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -147,6 +148,18 @@ func runAgent(ctx context.Context, env *cliEnv, args []string) error {
 			var nt *trust.NameTaken
 			if r, ok := e.(*zre.Refused); ok && errors.As(r.Reason, &nt) {
 				fmt.Fprintln(env.stderr, "zyre: "+terminalText(nt.Error()))
+			}
+			// A peer that refuses this device's key: told once (the node
+			// reports it once until the peer admits us).
+			if d, ok := e.(*zre.Denied); ok {
+				name := d.Name
+				if name == "" {
+					name = f.refusedName(&zre.Refused{Key: d.Key})
+				}
+				if name == "" {
+					name = uuidText(d.Peer)
+				}
+				fmt.Fprintln(env.stderr, "zyre: "+terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(d.Reason)}).Error()))
 			}
 		}})
 	if err != nil {

@@ -122,6 +122,13 @@ func (f *nodeFlags) eventText(e zre.Event) string {
 			e = &c
 		}
 	}
+	if d, ok := e.(*zre.Denied); ok && d.Name == "" {
+		if name := f.refusedName(&zre.Refused{Key: d.Key}); name != "" {
+			c := *d
+			c.Name = name
+			e = &c
+		}
+	}
 	return eventLine(e)
 }
 

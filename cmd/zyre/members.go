@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/zyre-go/zyre/agent"
 	"github.com/zyre-go/zyre/agent/client"
 	"github.com/zyre-go/zyre/curve"
@@ -138,7 +140,7 @@ func agentEventLine(e client.Event) string {
 		id = id[:8]
 	}
 	name := e.Name
-	if name == "" && e.Type == zre.EventRefused.String() {
+	if name == "" && (e.Type == zre.EventRefused.String() || e.Type == zre.EventDenied.String()) {
 		name = "unknown"
 	}
 	head := fmt.Sprintf("%s %s %s", e.Type, safe(name), id)
@@ -159,6 +161,9 @@ func agentEventLine(e client.Event) string {
 		s = head + " " + safe(e.Group) + " " + contentText(e.Content)
 	case zre.EventRefused.String():
 		s = fmt.Sprintf("%s %s key=%s from=%s: %s", head, e.Stage, e.Key, safe(e.Addr), e.Reason)
+	case zre.EventDenied.String():
+		peer, _ := uuid.Parse(e.Peer)
+		s = head + " " + deniedText(e.Addr, name, peer, zre.CleanReason(e.Reason))
 	case zre.EventKeyChanged.String():
 		// The command names the presented key by its fingerprint, never
 		// by the peer's chosen name: that would accept whatever key

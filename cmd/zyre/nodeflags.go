@@ -17,6 +17,7 @@ import (
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/keystore"
+	"github.com/zyre-go/zyre/transfer"
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zre"
 )
@@ -397,8 +398,11 @@ func keyChangedWarning(e *zre.KeyChanged) string {
 // one, then the content or other details.
 func eventLine(e zre.Event) string {
 	name := e.PeerName()
-	if _, ok := e.(*zre.Refused); ok && name == "" {
-		name = "unknown" // refused before its HELLO
+	switch e.(type) {
+	case *zre.Refused, *zre.Denied:
+		if name == "" {
+			name = "unknown" // before its HELLO
+		}
 	}
 	head := fmt.Sprintf("%s %s %s", e.Type(), name, uuidText(e.PeerUUID()))
 	switch e := e.(type) {
@@ -418,6 +422,33 @@ func eventLine(e zre.Event) string {
 		return fmt.Sprintf("%s %s key=%s from=%s: %v", head, e.Stage, e.Key, e.Addr, e.Reason)
 	case *zre.KeyChanged:
 		return head + " " + keyChangedWarning(e)
+	case *zre.Denied:
+		// The peer's name and reason, escaped (safe, deniedText).
+		return fmt.Sprintf("%s %s %s %s", e.Type(), safe(name), uuidText(e.PeerUUID()), deniedText(e.Addr, name, e.Peer, e.Reason))
 	}
 	return head
+}
+
+// deniedSentence is the line for a peer whose node refuses our key,
+// naming it as n knows it (escaped).
+func deniedSentence(n *zre.Node, d *zre.Denied) string {
+	name := d.Name
+	if name == "" {
+		name = n.PeerName(d.Peer)
+	}
+	if name == "" {
+		name = uuidText(d.Peer)
+	}
+	return terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(d.Reason)}).Error())
+}
+
+// deniedText is the end of a DENIED line: where we dialled, and the
+// sentence that says the peer refuses our key, why, and what to do
+// (transfer.RefusedError's, as zyre send says it). name and reason are
+// the peer's: escaped here.
+func deniedText(addr, name string, peer uuid.UUID, reason string) string {
+	if name == "" || name == "unknown" {
+		name = uuidText(peer)
+	}
+	return safe(addr) + ": " + terminalText((&transfer.RefusedError{Name: safe(name), Reason: zre.CleanReason(reason)}).Error())
 }

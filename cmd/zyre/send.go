@@ -161,6 +161,9 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stderr, "zyre: waiting for %s %s (up to %v)\n", safe(rec.Name), shortID(peer), f.wait)
 	if err := transfer.WaitPeer(ctx, n, peer, f.wait); err != nil {
+		if errors.Is(err, transfer.ErrRefused) {
+			return transfer.NameRefused(err, peer, rec.Name) // says what to do
+		}
 		return withHint(err, "is it running \"zyre receive\" on this network?")
 	}
 	if !f.trusted(n, peer) {
@@ -176,7 +179,7 @@ func runSend(ctx context.Context, env *cliEnv, args []string) error {
 		return interruptedSend(bar.held, total)
 	}
 	if err != nil {
-		return err
+		return transfer.NameRefused(err, peer, rec.Name)
 	}
 	fmt.Fprintf(env.stderr, "zyre: sent %d file(s), %s, to %s %s in %.1fs%s; the receiver checked every file's sha256\n",
 		res.Files, sizeText(float64(res.Octets)), safe(rec.Name), shortID(peer), res.Elapsed.Seconds(), resumedText(res.Resumed))

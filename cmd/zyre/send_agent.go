@@ -71,6 +71,9 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		if strings.Contains(err.Error(), "not trusted for a transfer") {
 			return withHint(err, untrustedHint(trust.StateTOFU))
 		}
+		if t, ok := strings.CutPrefix(err.Error(), "agent: "); ok && strings.Contains(t, refusesKey) {
+			return errors.New(t) // the agent's node was refused: the sentence says it all
+		}
 		if strings.Contains(err.Error(), "peer \"") {
 			return withHint(err, peerHint(err))
 		}
@@ -80,6 +83,10 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		res.Files, sizeText(float64(res.Octets)), safe(res.Name), peerShort(res.Peer), res.Elapsed().Seconds(), resumedText(res.Resumed))
 	return nil
 }
+
+// refusesKey is in the sentence of a transfer refused in the handshake
+// (transfer.RefusedError).
+const refusesKey = " refuses this device's key ("
 
 // peerShort is the short form of a UUID in text form.
 func peerShort(s string) string {

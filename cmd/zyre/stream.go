@@ -365,6 +365,13 @@ func (s *streamNode) pump() {
 		if s.g.Handle(ev) {
 			continue
 		}
+		if d, ok := ev.(*zre.Denied); ok {
+			// Its node refuses our key: nothing of ours reaches it (the
+			// roster counts it as refusing, agent.Roster.checkDenials).
+			// Said once: the node reports it once.
+			fmt.Fprintln(s.env.stderr, barBreak(s.env)+"zyre: "+deniedSentence(s.n, d))
+			continue
+		}
 		if si, ok := ev.(*zre.Silent); ok {
 			// Idle, or its node dropped ours: a probe tells.
 			if p := s.reading.Load(); p != nil && *p == si.Peer {
