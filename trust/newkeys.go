@@ -1,7 +1,9 @@
 package trust
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -87,17 +89,29 @@ func (s *Store) evicted(now time.Time, n int) {
 	s.stats.Evicted += uint64(n)
 }
 
-// tell logs a minute that roll ended, once, at info level: the user
-// learns that unknown devices keep coming and that the store keeps only
-// the most recently seen of them. Called without Store.mu.
+// tell logs a minute that roll ended, once: the user learns that unknown
+// devices keep coming and that the store keeps only the most recently
+// seen of them. A minute that left keys unrecorded (more new keys than
+// Options.MaxNewPerMinute: a flood, which the user must hear of: the zyre
+// CLI shows warnings only) is a warning; one that only forgot records
+// (a busy network) is info. Called without Store.mu.
 func (s *Store) tell(m newKeys) {
-	msg := fmt.Sprintf("trust: %d new unknown devices in the last minute; recorded %d", m.recorded+m.unrecorded, m.recorded)
+	n := m.recorded + m.unrecorded
+	devices := "devices"
+	if n == 1 {
+		devices = "device"
+	}
+	msg := fmt.Sprintf("trust: %d new unknown %s in the last minute; recorded %d", n, devices, m.recorded)
 	if m.unrecorded > 0 {
 		msg += fmt.Sprintf(" (at most %d a minute), %d admitted without a record", s.opts.MaxNewPerMinute, m.unrecorded)
 	}
 	if m.evicted > 0 {
 		msg += fmt.Sprintf("; keeping the %d most recently seen (%d older forgotten)", s.opts.MaxPeers, m.evicted)
 	}
-	s.opts.Logger.Info(msg, "recorded", m.recorded, "unrecorded", m.unrecorded, "forgotten", m.evicted,
+	level := slog.LevelInfo
+	if m.unrecorded > 0 {
+		level = slog.LevelWarn
+	}
+	s.opts.Logger.Log(context.Background(), level, msg, "recorded", m.recorded, "unrecorded", m.unrecorded, "forgotten", m.evicted,
 		"max_per_minute", s.opts.MaxNewPerMinute, "max_unknown", s.opts.MaxPeers)
 }

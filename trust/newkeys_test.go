@@ -113,7 +113,8 @@ func (l *logBuffer) lines(sub string) []string {
 // MaxPeers, the least recently seen forgotten first: the records someone
 // acted on (verified, introduced, revoked) stay, and so does a tofu peer
 // that keeps talking. Each minute that left keys unrecorded or forgot
-// records is logged once, at info level, and counted.
+// records is logged once (a warning when keys were left unrecorded), and
+// counted.
 func TestNewKeysPerMinute(t *testing.T) {
 	const maxPeers, perMinute, minutes, floodPerMinute = 8, 4, 6, 50
 	home := filepath.Join(t.TempDir(), "zyre")
@@ -217,8 +218,18 @@ func TestNewKeysPerMinute(t *testing.T) {
 	}
 	want := fmt.Sprintf("%d new unknown devices in the last minute; recorded %d (at most %d a minute), %d admitted without a record; keeping the %d most recently seen",
 		floodPerMinute, perMinute, perMinute, floodPerMinute-perMinute, maxPeers)
-	if !strings.Contains(told[2], want) || !strings.Contains(told[2], "level=INFO") {
-		t.Fatalf("told %q, want %q at info level", told[2], want)
+	if !strings.Contains(told[2], want) || !strings.Contains(told[2], "level=WARN") {
+		t.Fatalf("told %q, want %q, a warning", told[2], want)
+	}
+
+	// A minute that only forgot records (a busy network, no flood) is
+	// told as info.
+	now = now.Add(time.Minute)
+	s.Seen(nil)
+	last := logs.lines("in the last minute")
+	if want := "1 new unknown device in the last minute; recorded 1; keeping the 8 most recently seen (1 older forgotten)"; len(last) != minutes+1 ||
+		!strings.Contains(last[minutes], want) || !strings.Contains(last[minutes], "level=INFO") {
+		t.Fatalf("told %q, want %q at info level", last, want)
 	}
 
 	// The journal grows by the recorded keys only: a flood of
