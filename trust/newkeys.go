@@ -112,6 +112,7 @@ func (s *Store) tell(m newKeys) {
 	if m.unrecorded > 0 {
 		level = slog.LevelWarn
 	}
-	s.opts.Logger.Log(context.Background(), level, msg, "recorded", m.recorded, "unrecorded", m.unrecorded, "forgotten", m.evicted,
-		"max_per_minute", s.opts.MaxNewPerMinute, "max_unknown", s.opts.MaxPeers)
+	// The numbers are in the message: the zyre CLI says a warning as its
+	// message (and its attributes), in one line.
+	s.opts.Logger.Log(context.Background(), level, msg)
 }
