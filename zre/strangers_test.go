@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/zyre-go/zyre/trust"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // trustNode starts a loopback secure node (no beacons) with a trust store
@@ -147,4 +150,50 @@ func TestHonestTofuPinnedAtHello(t *testing.T) {
 	q := newRawPeer(t, p.id)
 	q.dial(n)
 	waitEvent(t, n, eventTimeout, "REFUSED impostor", isRefused(p.id, q.pub, StageConnection, ErrKeyMismatch))
+}
+
+// TestBeaconsRecordNothing: beacons are not authenticated and never reach
+// the trust store: forged v3 beacons with fresh keys (unbound UUIDs and
+// key-derived ones) record nothing, and neither does a peer whose beacon
+// we followed and whose inbox completed our CURVE handshake but which
+// never said HELLO to us.
+func TestBeaconsRecordNothing(t *testing.T) {
+	port := testBeaconPort()
+	home := t.TempDir()
+	st, err := trust.Open(home, trust.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := secureConfig(t, "cam", port)
+	cfg.Beacon.Interval = 100 * time.Millisecond
+	cfg.Secure.Trust = &TrustConfig{Store: st}
+	n := startNode(t, cfg)
+	bs := newBeaconSender(t, port, "127.0.0.1")
+	const forged = 40
+	for i := range forged {
+		pub, _ := genKeys(t)
+		id := uuid.New()
+		if i%2 == 1 {
+			id = UUIDFromKey(pub)
+		}
+		// Port 1 on loopback: nobody listens there.
+		if err := bs.send(Beacon{Version: BeaconV3, UUID: id, Port: 1, PublicKey: pub}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	silent := newRawPeer(t, uuid.New())
+	sport, _ := strconv.Atoi(silent.endpoint[len("tcp://127.0.0.1:"):])
+	if err := bs.send(Beacon{Version: BeaconV3, UUID: silent.id, Port: uint16(sport), PublicKey: silent.pub}); err != nil {
+		t.Fatal(err)
+	}
+	// The node followed the last beacon: its HELLO reached the silent
+	// peer over CURVE (so the beacons before it were read too).
+	silent.recv("the node's HELLO", func(m *zremsg.Msg) bool { return m.ID == zremsg.MsgHello })
+	if got := n.Stats().BeaconsReceived; got < forged+1 {
+		t.Fatalf("%d beacons read, want at least %d", got, forged+1)
+	}
+	mem, disk := storeRecords(t, st, home)
+	if len(mem) != 0 || len(disk) != 0 {
+		t.Fatalf("%d records in memory, %d on disk after beacons only, want none", len(mem), len(disk))
+	}
 }
