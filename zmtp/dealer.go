@@ -163,6 +163,14 @@ func (d *Dealer) Send(frames ...[]byte) error {
 	return nil
 }
 
+// Queued returns how many messages wait in the send queue, not yet taken
+// by the connection's writer (which takes up to 32 at a time): 0 once
+// everything sent before was handed to the connection.
+func (d *Dealer) Queued() int {
+	n, _ := d.sendq.size()
+	return n
+}
+
 // SendContext queues a message, blocking while the queue is full.
 func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
 	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
