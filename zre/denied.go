@@ -156,6 +156,7 @@ func (s *state) onHandshakeReport(r handshakeReport) {
 		if d != nil && d.current {
 			s.log.Info("zre: a peer that refused us completed a handshake", "peer", d.ev.Name, "uuid", uuidString(d.ev.Peer), "endpoint", r.endpoint)
 			d.current = false
+			s.helloAgain(r.key, r.endpoint)
 		}
 		return
 	}
@@ -192,6 +193,26 @@ func (s *state) onHandshakeReport(r handshakeReport) {
 	s.log.Warn("zre: the peer refuses our key", "peer", ev.Name, "uuid", uuidString(ev.Peer), "endpoint", ev.Addr, "reason", reason)
 	e := ev
 	s.emit(&e)
+}
+
+// helloAgain says HELLO again, over a new link, to the peer at endpoint
+// with key once it accepts us after refusing us: the HELLO we said went
+// on a connection it refused (a HELLO whose name another device holds
+// there, closed), and the DEALER's reconnection carries only what
+// followed it, which a peer drops from a sender whose HELLO it never
+// accepted (usertry6: a re-paired phone's chat lines never arrived until
+// its agent restarted). The new link starts at sequence 1; what waited
+// on the old one is dropped, as the peer would have dropped it. State
+// goroutine only.
+func (s *state) helloAgain(key curve.PublicKey, endpoint string) {
+	for _, p := range s.peers {
+		if p.key != key || p.endpoint != endpoint || p.link == nil {
+			continue
+		}
+		s.dropLink(p) // the link first: a sender waiting for room returns
+		s.connect(p)  // (tx open again if it entered)
+		s.log.Debug("zre: HELLO again to a peer that accepts us now", "peer", p.label(), "endpoint", endpoint)
+	}
 }
 
 // peerDenial returns the latest refusal by peer if it is current: no

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/zyre-go/zyre/curve"
 	"github.com/zyre-go/zyre/zmtp"
+	"github.com/zyre-go/zyre/zre/zremsg"
 )
 
 // refusingPair starts alpha (admits everyone) and beta, whose Authorize
@@ -222,4 +224,108 @@ func FuzzCleanReason(f *testing.F) {
 			t.Fatalf("CleanReason not idempotent: %q then %q", got, again)
 		}
 	})
+}
+
+// TestAcceptedAfterHelloRefusedTalks: a node whose HELLO a peer refused
+// (a name another device holds there) says HELLO again once that peer
+// accepts its handshake (paired since): what it sends then arrives. Its
+// DEALER's reconnection alone carried only what followed the refused
+// HELLO, which the peer drops, for ever (user trial 6: a re-paired
+// phone's chat lines never arrived until its agent restarted).
+func TestAcceptedAfterHelloRefusedTalks(t *testing.T) {
+	var allow atomic.Bool
+	a, b := refusingPair(t, func(k PeerKey, alpha curve.PublicKey) bool {
+		return k.Key == alpha && k.Name != "" && !allow.Load() // refused at its HELLO, and at the connections named by it
+	})
+	waitEvent(t, b, eventTimeout, "REFUSED alpha at its HELLO", isRefused(a.UUID(), a.PublicKey(), StageHello, ErrNotAuthorized))
+	waitEvent(t, a, eventTimeout, "DENIED by beta", isDenied)
+	allow.Store(true) // beta pairs with alpha
+	deadline := time.Now().Add(eventTimeout)
+	var werr error // (the link being said HELLO again over refuses a moment)
+	for {
+		if err := a.Whisper(b.UUID(), []byte("after the pairing")); err != nil {
+			werr = err
+		}
+		select {
+		case ev := <-b.Events():
+			if w, ok := ev.(*Whisper); ok && w.Peer == a.UUID() {
+				if string(w.Content[0]) != "after the pairing" {
+					t.Fatalf("beta got %q", w.Content)
+				}
+				return
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beta heard nothing from alpha within %v of accepting it (alpha's last send error: %v)", eventTimeout, werr)
+		}
+	}
+}
+
+// TestRedialAfterGiveUpReopensSends: a peer that entered, whose link was
+// given up (never completed: a peer refusing our key, say) and then
+// dialled again, can be sent to again. The new link said HELLO, but the
+// application's sends stayed closed, and every Whisper failed with "peer
+// not connected" until the peer left (user trial 6).
+func TestRedialAfterGiveUpReopensSends(t *testing.T) {
+	h := newHarness(t)
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	h.enterB()
+	p := h.st.peers[uuidB]
+	if !p.opened {
+		t.Fatal("sends not open after ENTER")
+	}
+	h.link(epB).gaveUp = true
+	h.st.reapDials()
+	if p.opened || p.link != nil {
+		t.Fatalf("given-up link: opened %v, link %v", p.opened, p.link)
+	}
+	h.advance(dialRetryAfter + time.Second)
+	h.beacon(uuidB, 50002, "127.0.0.1:5670")
+	l := h.link(epB)
+	if len(h.links[epB]) != 2 || len(l.sent) == 0 || l.sent[0].ID != zremsg.MsgHello || l.sent[0].Sequence != 1 {
+		t.Fatalf("dialled again: %d links, first message %+v", len(h.links[epB]), l.sent)
+	}
+	if !p.opened {
+		t.Fatal("sends still closed on the new link")
+	}
+	if _, err := p.send(&zremsg.Msg{ID: zremsg.MsgWhisper, Content: [][]byte{[]byte("again")}}); err != nil {
+		t.Fatalf("send on the new link: %v", err)
+	}
+}
+
+// TestHelloAgainAfterDenial: our DEALER to a peer that refused us (its
+// ERROR in the handshake) completes a handshake at last: the peer is
+// said HELLO again over a new link, at sequence 1, and the application
+// still sends to it.
+func TestHelloAgainAfterDenial(t *testing.T) {
+	h := newSecureHarness(t)
+	key, _ := genKeys(t)
+	id := UUIDFromKey(key)
+	h.beaconV3(id, key, 50002, "127.0.0.1:5670")
+	h.recvKey(id, key, helloWithKey(epB, key))
+	p := h.st.peers[id]
+	if p == nil || !p.opened {
+		t.Fatalf("peer not entered: %+v", p)
+	}
+	first := h.link(epB)
+	denied := handshakeReport{endpoint: epB, key: key, at: h.now,
+		err: fmt.Errorf("zmtp: curve: peer sent ERROR %q: %w", "key not authorized", &zmtp.DeniedError{Reason: "key not authorized", Instead: "READY"})}
+	h.st.onHandshakeReport(denied)
+	h.st.onHandshakeReport(handshakeReport{endpoint: epB, key: key, at: h.now})
+	l := h.link(epB)
+	if l == first || !first.closed {
+		t.Fatalf("no new link after the peer accepted us (old closed %v)", first.closed)
+	}
+	if len(l.sent) == 0 || l.sent[0].ID != zremsg.MsgHello || l.sent[0].Sequence != 1 {
+		t.Fatalf("the new link's first message %+v, want our HELLO at sequence 1", l.sent)
+	}
+	if !p.opened {
+		t.Fatal("sends closed after saying HELLO again")
+	}
+	// A handshake that completes with no refusal before changes nothing.
+	h.st.onHandshakeReport(handshakeReport{endpoint: epB, key: key, at: h.now})
+	if h.link(epB) != l {
+		t.Fatal("a new link without a refusal before")
+	}
 }

@@ -521,8 +521,10 @@ func (s *state) connect(p *peer) {
 	// The loop sets link and sentSeq only while tx is closed; it is open
 	// here for a peer that entered without a link (its dial had failed, or
 	// its HELLO claimed the endpoint of a live peer). With no link, no
-	// sender waits on it: closing is quick.
-	reopen := p.opened
+	// sender waits on it: closing is quick. A peer that entered gets tx
+	// open again, also when dropLink closed it (a link given up, then
+	// dialled again: the application sends to it again).
+	reopen := p.opened || p.entered
 	p.closeTx()
 	p.link, p.sentSeq = l, 0
 	p.helloSentAt = s.clock
