@@ -3,6 +3,7 @@ package zmtp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -370,6 +371,10 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	if c.lw = newLowater(nc); c.lw != nil {
 		c.fr.lowat = c.lw.setMark
 	}
+	if b := opts.SendBound; b.Target > 0 && b.NotSentLowat >= 0 {
+		// The kernel's share of the bound (SendBound.NotSentLowat).
+		setNotSentLowat(nc, cmp.Or(b.NotSentLowat, DefaultNotSentLowat))
+	}
 	c.live.Store(true)
 	return c, nil
 }
@@ -416,7 +421,16 @@ const writerBatch = 32
 
 func (c *conn) writeLoop(q *sendQueue) error {
 	var marks []chan error // Flush markers taken, answered after the next flush
+	// With the byte bound (q.db), the writer reports the octets it wrote,
+	// when it takes again or before it waits: held were taken and not
+	// yet reported, pend handed to the frameWriter and not yet flushed,
+	// wrote flushed and not yet reported.
+	bounded := q.db != nil
+	var held, pend, wrote int64
 	defer func() {
+		if bounded && held > 0 {
+			q.drop(held) // written into a dead socket, or never
+		}
 		for _, m := range marks {
 			m <- fmt.Errorf("zmtp: connection to %v closed before the flush: %w", addrString(c.nc.RemoteAddr()), ErrDisconnected)
 		}
@@ -451,7 +465,17 @@ func (c *conn) writeLoop(q *sendQueue) error {
 				err = c.writeLogical(FlagCommand, <-c.ctrl)
 				continue
 			}
-			k := q.take(batch[:])
+			var k int
+			if bounded {
+				k = q.takeBound(batch[:], wrote, time.Now())
+				held -= wrote
+				wrote = 0
+				for _, m := range batch[:k] {
+					held += wireSize(m.frames)
+				}
+			} else {
+				k = q.take(batch[:])
+			}
 			if k == 0 {
 				break // q.wake has a token once more arrives
 			}
@@ -464,13 +488,29 @@ func (c *conn) writeLoop(q *sendQueue) error {
 					// The next connection (a Dealer's) writes what
 					// this one took and did not write.
 					q.unget(batch[i+1 : k])
+					if bounded {
+						for _, m := range batch[i+1 : k] {
+							held -= wireSize(m.frames)
+						}
+					}
 					break
+				}
+				if bounded {
+					if pend += wireSize(m.frames); c.fw.buffered() == 0 {
+						wrote, pend = wrote+pend, 0 // the frameWriter wrote it all
+					}
 				}
 			}
 			clear(batch[:k])
 		}
 		if err == nil {
 			err = c.fw.flush()
+		}
+		if err == nil && bounded && pend+wrote > 0 {
+			wrote += pend
+			q.report(wrote, time.Now())
+			held -= wrote
+			pend, wrote = 0, 0
 		}
 		if err == nil && len(marks) > 0 {
 			for _, m := range marks {

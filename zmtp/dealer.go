@@ -46,7 +46,7 @@ func DialDealer(network, address string, opts Options) (*Dealer, error) {
 		opts:    opts,
 		network: network,
 		address: address,
-		sendq:   newSendQueue(opts.SendHWM),
+		sendq:   newSendQueueBound(opts.SendHWM, opts.SendBound),
 		recv:    make(chan Message, opts.RecvHWM),
 		done:    make(chan struct{}),
 	}
@@ -146,8 +146,9 @@ func (d *Dealer) loop() {
 }
 
 // Send queues a message without blocking, or returns ErrPeerNotResponding
-// when SendHWM messages are already queued (nothing is queued then). The
-// frames must not be modified afterwards.
+// when SendHWM messages are already queued, or with Options.SendBound the
+// octets of its bound (nothing is queued then). The frames must not be
+// modified afterwards.
 func (d *Dealer) Send(frames ...[]byte) error {
 	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
 		return err
@@ -163,7 +164,8 @@ func (d *Dealer) Send(frames ...[]byte) error {
 	return nil
 }
 
-// SendContext queues a message, blocking while the queue is full.
+// SendContext queues a message, blocking while the queue is full (SendHWM,
+// or SendBound).
 func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
 	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
 		return err
