@@ -439,6 +439,9 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		// (a peer that sends anyway is not read from).
 		RecvHWM: 1,
 	}
+	if t := n.cfg.SendQueueTime; t > 0 {
+		o.SendBound = zmtp.SendBound{Target: t} // (Config.SendQueueTime)
+	}
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: n.sec.pub, Secret: n.sec.sec, ServerKey: serverKey})
 	}
