@@ -111,6 +111,9 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 	}()
 	lines := make(chan ChatMsg, 64)
 	readers := NewChatReaders(n)
+	// cut: the members said to be cut off, and when; said to be back
+	// once a message of theirs arrives after.
+	cut := map[uuid.UUID]time.Time{}
 	tick := time.NewTicker(chatTick)
 	defer tick.Stop()
 	for {
@@ -126,6 +129,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 			}
 			return EndChat(w)
 		case m := <-lines:
+			g.heardFrom(m.Peer, time.Now())
 			if m.Done {
 				readers.Ended(m.Peer)
 				g.readers.Delete(m.Peer)
@@ -160,7 +164,7 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 				if !running {
 					continue
 				}
-				if err := g.cutOff(p, n.PeerName(p), req.Group); err != nil {
+				if err := g.cutOff(p, n.PeerName(p), req.Group, n.PeerBacklog(p)); err != nil {
 					if _, ok := g.removed.Load(p); ok {
 						removed = err
 						break
@@ -172,6 +176,13 @@ func (s *Server) chat(ctx context.Context, rd *bufio.Reader, sc *streamConn, req
 						break
 					}
 					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: readers.Name(p), Text: err.Error()})
+					cut[p] = time.Now()
+				}
+			}
+			for p, at := range cut {
+				if g.heardSince(p, at) {
+					delete(cut, p)
+					sc.msg(client.StreamMsg{Kind: client.ChatNotice, Peer: p.String(), Name: readers.Name(p), Text: BackText(readers.Name(p), p, req.Group)})
 				}
 			}
 			g.readers.Range(func(k, v any) bool {
@@ -212,7 +223,10 @@ func stoppedText(ctx context.Context, err error) string {
 // not "unexpected EOF".
 func ChatEndText(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "left or stopped in the middle of the chat (its lines were cut)"
+		return "left the chat without ending it (its node stopped, or the network dropped it)"
+	}
+	if errors.Is(err, zyregroup.ErrRemoved) {
+		return "removed this device from the private group: it no longer trusts this device's key"
 	}
 	return err.Error()
 }

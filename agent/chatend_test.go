@@ -14,8 +14,8 @@ func TestChatEndText(t *testing.T) {
 		err  error
 		want string
 	}{
-		{io.ErrUnexpectedEOF, "left or stopped in the middle of the chat (its lines were cut)"},
-		{fmt.Errorf("zyregroup: reading: %w", io.ErrUnexpectedEOF), "left or stopped in the middle of the chat (its lines were cut)"},
+		{io.ErrUnexpectedEOF, "left the chat without ending it (its node stopped, or the network dropped it)"},
+		{fmt.Errorf("zyregroup: reading: %w", io.ErrUnexpectedEOF), "left the chat without ending it (its node stopped, or the network dropped it)"},
 		{errors.New("no longer gives this device its key"), "no longer gives this device its key"},
 	} {
 		if got := ChatEndText(tc.err); got != tc.want {

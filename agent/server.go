@@ -246,6 +246,7 @@ func (s *Server) loop(ctx context.Context) error {
 			var ev client.Event
 			if len(s.subs) > 0 {
 				ev = EventOf(e, time.Now())
+				s.nameRefused(e, &ev)
 			}
 			s.xfer.feed(e)
 			for sub := range s.subs {
@@ -262,6 +263,27 @@ func (s *Server) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// nameRefused names a peer refused (or refusing us) before its HELLO by
+// its record in the trust store, as the one-shot commands do: "REFUSED
+// phone2 ...: its key is revoked", not "REFUSED unknown".
+func (s *Server) nameRefused(e zre.Event, ev *client.Event) {
+	var key curve.PublicKey
+	switch e := e.(type) {
+	case *zre.Refused:
+		key = e.Key
+	case *zre.Denied:
+		key = e.Key
+	default:
+		return
+	}
+	if ev.Name != "" || key.IsZero() || s.cfg.Trust == nil {
+		return
+	}
+	if r, ok, err := s.cfg.Trust.Lookup(key); err == nil && ok {
+		ev.Name = r.Name
 	}
 }
 

@@ -298,6 +298,10 @@ type streamGroup struct {
 	// (uuid.UUID -> time.Time); removed: senders we read that told us we
 	// are removed (uuid.UUID -> why).
 	probed, removed sync.Map
+	// heard: when each peer's last message (a WHISPER to us, a line
+	// of its chat) came (uuid.UUID -> time.Time): one that arrives
+	// after a probe answers it (heardFrom).
+	heard sync.Map
 	// writing: our stream goes out (a stream's, not a chat's), until its
 	// end is sent; streaming: the senders that said they stream
 	// (uuid.UUID -> struct{}).
@@ -355,16 +359,55 @@ func (g *streamGroup) reading(peer uuid.UUID) bool {
 
 // cutOff returns why the sender peer, named name, is no longer read: it
 // told us we are removed, or a probe went unanswered for ProbeWait; nil
-// while neither.
-func (g *streamGroup) cutOff(peer uuid.UUID, name, group string) error {
+// while neither. backlog is zre.Node.PeerBacklog(peer): while our own
+// messages to peer wait to go out (a large transfer to it over a slow
+// link), the probe waits behind them, and its ProbeWait starts only once
+// they went out (user trial 5: a 32 MB stream on a 40 Mbit/s link had a
+// chat say its members were cut off while their lines arrived).
+func (g *streamGroup) cutOff(peer uuid.UUID, name, group string, backlog int) error {
+	return g.cutOffAt(peer, name, group, backlog, time.Now())
+}
+
+// cutOffAt is cutOff at now.
+func (g *streamGroup) cutOffAt(peer uuid.UUID, name, group string, backlog int, now time.Time) error {
 	if why, ok := g.removed.Load(peer); ok {
 		return fmt.Errorf("%s %s removed this device from the private group %q: %s", name, peer.String()[:8], group, why)
 	}
-	if t, ok := g.probed.Load(peer); ok && time.Since(t.(time.Time)) >= ProbeWait {
+	t, ok := g.probed.Load(peer)
+	if !ok {
+		return nil
+	}
+	if backlog != 0 {
+		// Not if an answer deleted it meanwhile.
+		g.probed.CompareAndSwap(peer, t, now)
+		return nil
+	}
+	if now.Sub(t.(time.Time)) >= ProbeWait {
 		return fmt.Errorf("%s %s sends this device nothing any more and answers no probe while its beacons arrive: cut off from the private group %q (revoked, or the network drops the connection)",
 			name, peer.String()[:8], group)
 	}
 	return nil
+}
+
+// heardFrom notes a message from peer at now: it answers a probe sent
+// before.
+func (g *streamGroup) heardFrom(peer uuid.UUID, now time.Time) {
+	g.heard.Store(peer, now)
+	if t, ok := g.probed.Load(peer); ok && !t.(time.Time).After(now) {
+		g.probed.CompareAndDelete(peer, t)
+	}
+}
+
+// heardSince reports whether a message from peer came after at.
+func (g *streamGroup) heardSince(peer uuid.UUID, at time.Time) bool {
+	t, ok := g.heard.Load(peer)
+	return ok && t.(time.Time).After(at)
+}
+
+// BackText is what a chat says of a member it said was cut off once a
+// message of it arrives again.
+func BackText(name string, peer uuid.UUID, group string) string {
+	return fmt.Sprintf("%s %s is back: its messages arrive again (no longer cut off from the private group %q)", name, peer.String()[:8], group)
 }
 
 func (s *Server) stream(ctx context.Context, c *net.UnixConn, rd *bufio.Reader, sc *streamConn, req *client.StreamRequest) (client.StreamMsg, error) {
@@ -579,6 +622,12 @@ func (s *Server) attachGroup(ctx context.Context, group string, opts zyregroup.O
 			g.idle.Delete(j.Peer)
 			g.rejoined.Store(j.Peer, struct{}{})
 			return
+		}
+		switch e := ev.(type) {
+		case *zre.Whisper:
+			g.heardFrom(e.Peer, time.Now())
+		case *zre.Shout:
+			g.heardFrom(e.Peer, time.Now())
 		}
 		if si, ok := ev.(*zre.Silent); ok && g.reading(si.Peer) {
 			// Idle, or its node dropped ours: a probe tells.
@@ -999,7 +1048,7 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 		for {
 			select {
 			case <-tick.C:
-				if err := g.cutOff(sender, name, req.Group); err != nil {
+				if err := g.cutOff(sender, name, req.Group, n.PeerBacklog(sender)); err != nil {
 					rcancel(err)
 					return
 				}
@@ -1066,6 +1115,9 @@ func (s *Server) streamRecv(ctx context.Context, sc *streamConn, g *streamGroup,
 			if errors.Is(err, io.ErrUnexpectedEOF) && total == 0 && res.Late == 0 && !g.isStreaming(sender) {
 				return none, fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
 					name, sender.String()[:8])
+			}
+			if errors.Is(err, zyregroup.ErrRemoved) {
+				return none, fmt.Errorf("stream: %s %s removed this device from the private group %q after %d octets: it no longer trusts this device's key", name, sender.String()[:8], req.Group, total)
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				// Said in words: "unexpected EOF" adds nothing for a user.

@@ -233,10 +233,38 @@ var Null Mechanism = nullMechanism{}
 
 // Options configure a Router or a Dealer. The zero value is usable.
 type Options struct {
-	Mechanism            Mechanism     // nil = Null
-	Authorize            Authorizer    // server side (see ServerRole); called for NULL too
-	Identity             []byte        // Dealer only: sent as the Identity property (0..255 octets)
-	MaxMsgSize           int64         // per message, all frames; 0 = default 256 MiB; <0 = no limit
+	Mechanism  Mechanism  // nil = Null
+	Authorize  Authorizer // server side (see ServerRole); called for NULL too
+	Identity   []byte     // Dealer only: sent as the Identity property (0..255 octets)
+	MaxMsgSize int64      // per message, all frames; 0 = default 256 MiB; <0 = no limit
+	// MaxRecvSize, when not 0, replaces MaxMsgSize for the messages this
+	// socket receives (sends keep MaxMsgSize): a ZRE DEALER, to which
+	// nothing should come back, receives little and sends much. <0 = no
+	// limit.
+	MaxRecvSize int64
+	// PreAdmit, when > 0, makes a Router's connections start unadmitted:
+	// until Router.Admit names the connection (or Admitted said yes), it
+	// may send at most PreAdmit octets in all (frames as on the wire,
+	// headers and commands included). A frame that would go past it is
+	// never read, let alone allocated: when the connection has delivered
+	// no message yet, it is closed at once; otherwise its reader waits up
+	// to AdmitWait for the receiver's decision on what it delivered (Admit,
+	// or Disconnect), reading nothing meanwhile, and closes it if none
+	// came. Router.Unadmitted counts those closed. So a stranger that
+	// never gets admitted costs at most PreAdmit octets read per
+	// connection, whatever it claims or sends. 0 = off (MaxMsgSize from
+	// the first frame).
+	PreAdmit int64
+	// AdmitWait: see PreAdmit; 0 = HandshakeTimeout.
+	AdmitWait time.Duration
+	// Admitted, if set (with PreAdmit), is asked once per Router
+	// connection after its handshake, once the Router knows its identity,
+	// on the connection's goroutine before anything is read: true admits
+	// it at once (a peer admitted before that reconnects). It must return
+	// quickly and must not call the Router's Close. A connection that
+	// takes over the identity of an admitted one with the same key is
+	// admitted without asking.
+	Admitted             func(*Peer) bool
 	HandshakeTimeout     time.Duration // 0 = 10 s; greeting+handshake must finish within it
 	HeartbeatInterval    time.Duration // ZMTP 3.1 PING every interval (idle or not); 0 = off
 	HeartbeatTimeout     time.Duration // close if nothing arrives this long after a PING; 0 = 3*interval
@@ -284,6 +312,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxRecvSize == 0 {
+		o.MaxRecvSize = o.MaxMsgSize
+	}
+	if o.AdmitWait <= 0 {
+		o.AdmitWait = o.HandshakeTimeout
 	}
 	if o.HeartbeatInterval > 0 && o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = 3 * o.HeartbeatInterval

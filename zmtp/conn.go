@@ -19,7 +19,7 @@ import (
 
 const (
 	// handshakeCommandLimit caps a command frame during the handshake.
-	handshakeCommandLimit = 1 << 20
+	handshakeCommandLimit = 64 << 10
 	// codecSlack is what a FrameCodec may add to a logical frame on the wire.
 	codecSlack = 1024
 	bufSize    = 64 << 10
@@ -50,11 +50,12 @@ type conn struct {
 	live      atomic.Bool  // past the handshake: reads get the idle deadline
 	sealBuf   []byte
 	cmdBuf    []byte
-	wire      []byte    // scratch for sealed frames up to scratchMax (reader only)
-	rdl       time.Time // read deadline last set (reader only)
-	small     bool      // br is still the handshake's small buffer (reader only)
-	grow      bool      // a read filled it: readLoop moves to bufSize (reader only)
-	lw        *lowater  // the receive low-water mark; nil where there is none (reader only)
+	wire      []byte     // scratch for sealed frames up to scratchMax (reader only)
+	rdl       time.Time  // read deadline last set (reader only)
+	small     bool       // br is still the handshake's small buffer (reader only)
+	grow      bool       // a read filled it: readLoop moves to bufSize (reader only)
+	lw        *lowater   // the receive low-water mark; nil where there is none (reader only)
+	adm       *admission // Options.PreAdmit on a Router; nil otherwise
 }
 
 // outMsg is one entry of a send queue: a message, or a Flush marker.
@@ -640,7 +641,7 @@ func (c *conn) readLogical(limit int64) (flags byte, body []byte, pb *[]byte, re
 // deliver gets a message's frames and the pooled buffers behind them (see
 // Message.Release).
 func (c *conn) readLoop(deliver func(frames [][]byte, bufs *msgBufs) bool) error {
-	limitMsg := c.opts.MaxMsgSize
+	limitMsg := c.opts.MaxRecvSize
 	var frames [][]byte // scratch, reused
 	var slab [][]byte   // delivered frame lists are carved from it
 	var bufs *msgBufs   // pooled buffers of the message being read
@@ -648,6 +649,14 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs *msgBufs) bool) error
 	for {
 		if c.grow {
 			c.growReader()
+		}
+		if a := c.adm; a != nil && !a.ok.Load() {
+			if stop, err := c.preAdmit(a); stop {
+				if err == nil {
+					return nil
+				}
+				return err
+			}
 		}
 		limit := int64(-1)
 		if limitMsg >= 0 {
@@ -704,6 +713,9 @@ func (c *conn) readLoop(deliver func(frames [][]byte, bufs *msgBufs) bool) error
 			total = 0
 			outBufs := bufs
 			bufs = nil
+			if c.adm != nil {
+				c.adm.delivered = true
+			}
 			if !deliver(out, outBufs) {
 				return nil
 			}

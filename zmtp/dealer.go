@@ -164,6 +164,15 @@ func (d *Dealer) Send(frames ...[]byte) error {
 	return nil
 }
 
+// Queued returns how many messages wait in the send queue, not yet taken
+// by the connection's writer (which takes up to 32 at a time, or with
+// SendBound up to 64 KiB of them): 0 once everything sent before was
+// handed to the connection.
+func (d *Dealer) Queued() int {
+	n, _ := d.sendq.size()
+	return n
+}
+
 // SendContext queues a message, blocking while the queue is full (SendHWM,
 // or SendBound).
 func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {

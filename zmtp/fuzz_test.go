@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func FuzzParseMetadata(f *testing.F) {
@@ -97,6 +99,15 @@ func FuzzFrameReader(f *testing.F) {
 			c.codec = intoCodec{}
 		}
 		c.live.Store(true)
+		// A fifth of the inputs come from a Router connection never
+		// admitted (Options.PreAdmit): what it delivers stays within
+		// PreAdmit, whatever the headers claim.
+		var refused atomic.Uint64
+		preAdmit := len(b)%5 == 0
+		if preAdmit {
+			opts.PreAdmit, opts.AdmitWait = 300, time.Nanosecond
+			c.adm = newAdmission(&refused)
+		}
 		var total int
 		// Each message is held until the next one arrived: the two share
 		// no pooled buffer and the held one stays intact. It is then
@@ -143,6 +154,9 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		if total > len(b) {
 			t.Fatalf("delivered %d octets from %d of input", total, len(b))
+		}
+		if preAdmit && total > 300 {
+			t.Fatalf("delivered %d octets before admission, PreAdmit 300", total)
 		}
 	})
 }

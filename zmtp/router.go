@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type Router struct {
 	peers   map[string]*routerConn
 	pending map[net.Conn]struct{} // connections still in their handshake
 	nextID  uint32
+
+	unadmitted atomic.Uint64 // connections closed for PreAdmit (Unadmitted)
 }
 
 type routerConn struct {
@@ -121,12 +124,20 @@ func (r *Router) serve(nc net.Conn) {
 		return
 	}
 	rc := &routerConn{conn: c, sendq: newSendQueueBound(r.opts.SendHWM, r.opts.SendBound)}
+	if r.opts.PreAdmit > 0 {
+		c.adm = newAdmission(&r.unadmitted)
+	}
 	if !r.register(rc) {
 		c.close()
 		c.release()
 		return
 	}
 	peer := c.peer
+	// Asked once registered: an Admit from now on finds this connection,
+	// and one made before it saw the receiver know the peer already.
+	if c.adm != nil && r.opts.Admitted != nil && r.opts.Admitted(peer) {
+		c.adm.admit()
+	}
 	c.pool = &r.pool
 	err = c.run(rc.sendq, func(frames [][]byte, bufs *msgBufs) bool {
 		m := newMessage(frames, peer, bufs, &r.pool)
@@ -186,6 +197,9 @@ func (r *Router) register(rc *routerConn) bool {
 		r.opts.Logger.Info("zmtp: router: identity reconnected, closing the old connection",
 			"remote", addrString(p.RemoteAddr), "identity", fmt.Sprintf("%x", p.Identity))
 		old.close()
+		if rc.adm != nil && (old.adm == nil || old.adm.ok.Load()) {
+			rc.adm.admit() // the same key, admitted already
+		}
 	}
 	r.peers[string(p.Identity)] = rc
 	return true
@@ -320,6 +334,26 @@ func (r *Router) Disconnect(identity []byte) error {
 	r.opts.Logger.Info("zmtp: router: disconnected a peer", "remote", addrString(rc.peer.RemoteAddr), "identity", fmt.Sprintf("%x", identity))
 	return nil
 }
+
+// Admit lifts Options.PreAdmit for the connection of the peer with the
+// given identity: from now on MaxMsgSize alone bounds what it sends, and
+// a reader waiting for the decision goes on. It returns an error wrapping
+// ErrUnknownPeer when no connection has that identity. Without PreAdmit
+// every connection is admitted already.
+func (r *Router) Admit(identity []byte) error {
+	rc, err := r.lookup("admit", identity)
+	if err != nil {
+		return err
+	}
+	if rc.adm != nil {
+		rc.adm.admit()
+	}
+	return nil
+}
+
+// Unadmitted returns how many connections were closed for sending more
+// than Options.PreAdmit before their admission.
+func (r *Router) Unadmitted() uint64 { return r.unadmitted.Load() }
 
 // Peers returns the identities of the connected peers.
 func (r *Router) Peers() [][]byte {

@@ -246,7 +246,7 @@ func (q *sendQueue) unget(ms []outMsg) {
 	q.wakeUnlock()
 }
 
-// size returns the number of entries waiting (tests).
+// size returns the number of entries waiting (Dealer.Queued, tests).
 func (q *sendQueue) size() (n, ring int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

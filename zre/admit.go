@@ -225,5 +225,6 @@ func (a secureAdmitter) tick(now time.Time) {
 	if a.sc.trust != nil {
 		a.s.trustTick() // trust.go
 	}
-	a.s.expireHeld(now) // verdict.go
+	a.s.expireHeld(now)  // verdict.go
+	a.s.refusalsDue(now) // refusals.go
 }

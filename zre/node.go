@@ -162,7 +162,8 @@ func New(cfg Config) (*Node, error) {
 	n.st = newState(&n.cfg, "", n.dial, &n.stats)
 	n.st.evq = n.events
 	n.dir = n.st.dir
-	n.st.inboxConnected = n.inboxHas // exit.go
+	n.st.inboxConnected = n.inboxHas   // exit.go
+	n.st.admitInbound = n.admitInbound // admitted.go
 	if c.Secure != nil {
 		sec, err := newSecure(c.Secure)
 		if err != nil {
@@ -234,6 +235,7 @@ func (n *Node) Start(ctx context.Context) error {
 	ropts := n.routerOptions()
 	ropts.OnDisconnect = n.inboxDisconnected // exit.go
 	r := zmtp.NewRouter(inbox, ropts)
+	n.stats.router.Store(r)
 	var b *beacon.Service
 	if !n.cfg.Beacon.Disabled {
 		b, err = beacon.New(beacon.Config{
@@ -426,6 +428,7 @@ func (n *Node) loop() {
 			st.onHandshakeReport(r) // denied.go
 		case e := <-reports:
 			if !st.stopped {
+				st.clock = n.now()
 				st.note(e)
 			}
 		case c := <-n.closedConns:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -146,6 +147,8 @@ type secure struct {
 	pins     pinTable    // without a trust store
 	trust    *trustState // nil without a trust store
 	reported map[reportKey]bool
+	// refusals bounds the Refused events per source (refusals.go).
+	refusals refusalLimiter
 	// denials are the peer keys that refused us (denied.go), oldest
 	// first in denialOrder (the state goroutine's).
 	denials     map[curve.PublicKey]*denial
@@ -288,6 +291,13 @@ type Refused struct {
 	Stage  Stage
 	Addr   string
 	Reason error
+	// Count is 0 for a refusal reported on its own; otherwise this
+	// event, the latest of them, stands for Count refusals of its source
+	// address (or of its UUID) that came within Over and were not
+	// reported one by one, and Reason says so (see refusals.go: at most
+	// a few events per source a minute).
+	Count uint64
+	Over  time.Duration
 }
 
 // Type implements Event.
@@ -328,12 +338,30 @@ func (s *state) report(r *Refused) {
 		s.log.Debug("zre: refused again", "stage", r.Stage, "uuid", uuidString(r.Peer), "key", r.Key.Z85(), "addr", r.Addr)
 		return
 	}
-	s.log.Warn("zre: refused", "stage", r.Stage, "uuid", uuidString(r.Peer), "name", r.Name, "key", r.Key.Z85(), "addr", r.Addr, "err", r.Reason)
 	if len(s.sec.reported) >= maxReported {
 		clear(s.sec.reported)
 	}
 	s.sec.reported[k] = true
+	if !s.sec.refusals.allow(r, s.clock) { // refusals.go
+		s.stats.refusalsAggregated.Add(1)
+		s.log.Debug("zre: refused (reported later, with others)", "stage", r.Stage, "uuid", uuidString(r.Peer), "key", r.Key.Z85(), "addr", r.Addr, "err", r.Reason)
+		return
+	}
+	s.emitRefused(r)
+}
+
+// emitRefused logs and queues a Refused event.
+func (s *state) emitRefused(r *Refused) {
+	s.log.Warn("zre: refused", "stage", r.Stage, "uuid", uuidString(r.Peer), "name", r.Name, "key", r.Key.Z85(), "addr", r.Addr, "err", r.Reason)
 	s.emit(r)
+}
+
+// refusalsDue reports the refusals counted since their source's last
+// report, once its gap passed (refusals.go). State goroutine (reap).
+func (s *state) refusalsDue(now time.Time) {
+	for _, r := range s.sec.refusals.due(now) {
+		s.emitRefused(r)
+	}
 }
 
 // authorize is the inbox's zmtp.Authorizer in secure mode: it runs on the
@@ -417,7 +445,8 @@ func shortReason(err error) error {
 // routerOptions are the inbox's zmtp options: CURVE server with our key
 // and the authorizer in secure mode.
 func (n *Node) routerOptions() zmtp.Options {
-	o := zmtp.Options{Logger: n.cfg.Logger}
+	o := zmtp.Options{Logger: n.cfg.Logger,
+		PreAdmit: PreAdmitBytes, AdmitWait: n.cfg.Expired, Admitted: n.admittedAlready} // admitted.go
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveServer(zmtp.CurveServerConfig{Public: n.sec.pub, Secret: n.sec.sec})
 		o.Authorize = n.authorize
@@ -438,6 +467,9 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		// Nothing comes back on a DEALER to a ZRE inbox: no buffer for it
 		// (a peer that sends anyway is not read from).
 		RecvHWM: 1,
+		// Nor more than a HELLO's worth in one message (a stranger's
+		// inbox that we dial on its beacon may send anyway).
+		MaxRecvSize: PreAdmitBytes,
 	}
 	if t := n.cfg.SendQueueTime; t > 0 {
 		o.SendBound = zmtp.SendBound{Target: t} // (Config.SendQueueTime)

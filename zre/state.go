@@ -71,15 +71,20 @@ type Stats struct {
 	// Secure mode (see Refused):
 	BeaconsRefused uint64 // beacons claiming a UUID with a wrong key, or unbound under RequireBound (ignored)
 	PeersRefused   uint64 // connections and HELLOs refused: wrong key, keys disagreeing, unbound, not authorized
-	PeersRevoked   uint64 // peers dropped because the trust store revoked their key
-	PeersDenied    uint64 // our connections a peer refused in the handshake (every try; see Denied)
-	TrustErrors    uint64 // trust messages (zyre-trust) the store refused
+	// RefusalsAggregated counts the refusals (among BeaconsRefused and
+	// PeersRefused) not reported by a Refused event of their own but by
+	// a later one's Count: the per-source bound of refusals.go.
+	RefusalsAggregated uint64
+	PeersRevoked       uint64 // peers dropped because the trust store revoked their key
+	PeersDenied        uint64 // our connections a peer refused in the handshake (every try; see Denied)
+	TrustErrors        uint64 // trust messages (zyre-trust) the store refused
 	// Hostile input (see Limits):
 	EndpointConflicts uint64 // beacons and HELLOs of a UUID claiming the endpoint of another, live peer (which is probed; a beacon's claim is ignored)
 	PendingRefused    uint64 // beacons of unknown peers ignored (MaxPendingPerAddr reached, or their endpoint failed to connect lately), and pending peers evicted for a new one at MaxPending
 	DialsGivenUp      uint64 // links given up because their connection never completed (two attempts)
 	InboxRefused      uint64 // inbox connections closed at once: Limits.MaxConns or MaxConnsPerAddr reached
 	InboxRateLimited  uint64 // inbox connections closed at once: Limits.ConnRate exceeded for their address
+	InboxUnadmitted   uint64 // inbox connections closed for sending more than PreAdmitBytes before their HELLO was accepted
 }
 
 // counters are Stats as atomics: written by the state goroutine, read by
@@ -92,7 +97,9 @@ type counters struct {
 	peersRevoked, trustErrors, helloTimeouts                atomic.Uint64
 	endpointConflicts, pendingRefused, dialsGivenUp         atomic.Uint64
 	inbox                                                   atomic.Pointer[netlimit.Listener] // the inbox's limits, set by Start
+	router                                                  atomic.Pointer[zmtp.Router]       // the inbox, set by Start
 	membershipDropped, groupsIgnored, peersDenied           atomic.Uint64
+	refusalsAggregated                                      atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -100,7 +107,12 @@ func (c *counters) snapshot() Stats {
 	if l := c.inbox.Load(); l != nil {
 		in = l.Stats()
 	}
+	var unadmitted uint64
+	if r := c.router.Load(); r != nil {
+		unadmitted = r.Unadmitted()
+	}
 	return Stats{
+		InboxUnadmitted: unadmitted, RefusalsAggregated: c.refusalsAggregated.Load(),
 		EndpointConflicts: c.endpointConflicts.Load(), PendingRefused: c.pendingRefused.Load(),
 		DialsGivenUp: c.dialsGivenUp.Load(), InboxRefused: in.Refused, InboxRateLimited: in.RateLimited,
 		BeaconsReceived: c.beaconsReceived.Load(), BeaconsOwn: c.beaconsOwn.Load(),
@@ -152,6 +164,9 @@ type state struct {
 	// inboxConnected reports whether a connection with this ZMTP identity
 	// is open into our inbox now (exit.go); nil: none is known.
 	inboxConnected func(identity []byte) bool
+	// admitInbound lifts the inbox's PreAdmit bound for the connection
+	// with this ZMTP identity (admitted.go); nil: none.
+	admitInbound func(identity []byte)
 
 	status  uint8 // incremented on every JOIN and LEAVE we send
 	own     ownGroups
@@ -959,6 +974,9 @@ func (s *state) handle(id uuid.UUID, m *zremsg.Msg, in inboxMsg, now time.Time, 
 		p.entered = true
 		p.headers = slices.Clone(m.Headers)
 		s.entered(p)
+		if s.admitInbound != nil {
+			s.admitInbound(in.identity) // admitted.go
+		}
 		s.emit(&Enter{EventHeader: s.header(p), Headers: slices.Clone(m.Headers), Addr: m.Endpoint})
 		s.stats.peersEntered.Add(1)
 		s.log.Debug("zre: peer entered", "peer", p.label(), "endpoint", m.Endpoint)

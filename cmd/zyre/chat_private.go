@@ -165,6 +165,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				continue
 			}
 			delete(c.opaque, m.Peer)
+			delete(c.probed, m.Peer) // its lines arrive: no cut-off
 			printShout(env, n.PeerName(m.Peer), uuidText(m.Peer), group, m.Text)
 		case rec := <-rv.ours:
 			return ownRevokedError(rec, f.trustStore)
@@ -184,6 +185,10 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 				}
 			}
 			for p, t := range c.probed {
+				if n.PeerBacklog(p) != 0 {
+					c.probed[p] = time.Now() // the probe waits behind our own data to p
+					continue
+				}
 				if time.Since(t) < probeWait {
 					continue
 				}

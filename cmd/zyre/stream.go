@@ -811,6 +811,9 @@ read:
 				return fmt.Errorf("stream: %s %s left without streaming anything to this device: its stream ended before this receiver started, or it streamed nothing (a private chat?)",
 					safe(senderName), uuidText(sender))
 			}
+			if errors.Is(err, zyregroup.ErrRemoved) {
+				return fmt.Errorf("stream: %s %s removed this device from the private group %q after %d octets: it no longer trusts this device's key", safe(senderName), uuidText(sender), s.group, total)
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				// Said in words: "unexpected EOF" adds nothing for a user.
 				return fmt.Errorf("stream: %s %s left or stopped before the end of its stream, after %d octets (the stream was cut)", safe(senderName), uuidText(sender), total)

@@ -200,6 +200,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(byte(2), []byte(WhisperPrefix))
 	f.Add(byte(4), []byte{2})
 	f.Add(byte(4), []byte{})
+	f.Add(byte(5), []byte{})
 	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
 		node := &fakeNode{id: us}
 		keys := map[uuid.UUID]curve.PublicKey{peer: peerSK.Public()}
@@ -215,11 +216,13 @@ func FuzzHandle(f *testing.F) {
 		hdr := zre.EventHeader{Peer: peer}
 		g.Handle(&zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key}})
 		var ev zre.Event
-		switch kind % 5 {
+		switch kind % 6 {
 		case 0:
 			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), b}}
 		case 4: // the genuine key again, with hostile suites
 			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), key, b}}
+		case 5: // a removed notice (b empty), or a malformed one
+			ev = &zre.Whisper{EventHeader: hdr, Content: [][]byte{[]byte(WhisperPrefix), []byte(group), b, []byte(removedWord)}}
 		case 1:
 			ev = &zre.Shout{EventHeader: hdr, Group: group, Content: [][]byte{b}}
 		case 2:

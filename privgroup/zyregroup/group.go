@@ -23,7 +23,9 @@ import (
 // reserved and versioned. A sender key is WhisperPrefix, the group name,
 // the sender-key record and one octet naming the suites its maker opens
 // at full speed (bit n: suite n); WhisperPrefix and the group name alone
-// are a key request.
+// are a key request. WhisperPrefix, the group name, an empty frame and
+// "removed" tell a member that we removed it (it no longer trusted here):
+// its Reader of us ends with ErrRemoved.
 const WhisperPrefix = "zyre-privgroup/1"
 
 const requestInterval = time.Second // between key requests (and answers) per peer
@@ -44,6 +46,9 @@ var (
 	ErrBusy           = errors.New("zyregroup: already open") // a Writer, or a Reader of that sender
 	ErrNoKey          = errors.New("zyregroup: no key for peer")
 	ErrUntrusted      = errors.New("zyregroup: peer not trusted")
+	// ErrRemoved ends the Reader of a sender that told us it removed us
+	// from the group: it no longer gives us its key.
+	ErrRemoved = errors.New("zyregroup: removed from the group by the sender")
 )
 
 // Node is what a Group needs of a node; *zre.Node implements it. Whisper
@@ -133,6 +138,8 @@ type Stats struct {
 	QueueDropped uint64 // records dropped because a sender's queue was full
 	SendRetries  uint64 // sends that waited for a member's full queue (each once)
 	Undelivered  uint64 // keys and records given up (SendTimeout, or at Close)
+	Dismissed    uint64 // members removed for trust, told so (removed notices sent)
+	RemovedBy    uint64 // senders whose notice said they removed us
 }
 
 // Group is a private group bound to a node. Its methods are safe for

@@ -117,6 +117,19 @@ func (g *Group) removeMember(peer uuid.UUID) {
 	g.dropLine(peer)
 }
 
+// removedWord is the last frame of a removed notice (WhisperPrefix).
+const removedWord = "removed"
+
+// dismiss tells a member removed for trust that it is (no wait: a full
+// queue loses the notice, and the member then learns nothing more).
+func (g *Group) dismiss(peer uuid.UUID) {
+	if err := g.node.Whisper(peer, []byte(WhisperPrefix), []byte(g.group), nil, []byte(removedWord)); err != nil {
+		g.log.Debug("zyregroup: removed notice", "group", g.group, "peer", peer, "err", err)
+		return
+	}
+	g.st.Dismissed++
+}
+
 // rotate starts a new epoch and gives its key to the current trusted
 // members but exclude; a failure fails closed (rotated).
 func (g *Group) rotate(exclude uuid.UUID) error {
@@ -178,6 +191,9 @@ func (g *Group) distribute(exclude uuid.UUID) {
 				g.failed(errRemovedHolds, uuid.Nil)
 			}
 			g.removeMember(p)
+			if givenUp, passed := sd.passed[p]; passed && !givenUp {
+				g.dismiss(p) // still here, no longer trusted
+			}
 		}
 	}
 }
@@ -259,6 +275,7 @@ func (g *Group) doRecheck() {
 	for p, k := range g.send.members {
 		if cur, ok := g.peerKey(p); !ok || !cur.Equal(k) || !g.trusted(p, k) {
 			g.removeMember(p)
+			g.dismiss(p)
 			gone = true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -171,6 +172,8 @@ func (g *Group) onWhisper(peer uuid.UUID, c [][]byte) bool {
 		return false // (another group's: its Group counts it)
 	case len(c) == 2:
 		g.answerRequest(peer)
+	case len(c) == 4 && len(c[2]) == 0 && string(c[3]) == removedWord:
+		g.removedBy(peer)
 	case len(c) != 3 && len(c) != 4 || len(c) == 4 && len(c[3]) != 1:
 		g.st.Malformed++
 		return len(c) >= 2
@@ -226,6 +229,23 @@ func (g *Group) verifySender(id uuid.UUID, key curve.PublicKey) error {
 		return fmt.Errorf("%w: %s", ErrUntrusted, id)
 	}
 	return nil
+}
+
+// removedBy takes a sender's notice that it removed us: its Reader reads
+// what came before, then ends with ErrRemoved; its keys go once no Reader
+// reads it. A notice of a peer whose key we do not hold changes nothing.
+func (g *Group) removedBy(peer uuid.UUID) {
+	q := g.rcv.queues[peer]
+	if q == nil || g.rcv.senders[peer] == nil {
+		return
+	}
+	g.st.RemovedBy++
+	g.log.Info("zyregroup: a sender removed this device from the group", "group", g.group, "sender", peer)
+	q.removed.Store(true)
+	q.Close()
+	if g.rcv.readers[peer] == 0 {
+		g.dropSender(peer)
+	}
 }
 
 func (g *Group) dropSender(peer uuid.UUID) {
@@ -309,6 +329,9 @@ func (g *Group) NewReader(sender uuid.UUID) (*Reader, error) {
 // to the garbage collector (Close may run beside Read).
 func (rd *Reader) recv() ([]byte, error) {
 	rec, err := rd.q.Recv(rd.ctx)
+	if err == io.EOF && rd.q.removed.Load() {
+		return nil, fmt.Errorf("zyregroup: read: the sender no longer gives this device its key: %w", ErrRemoved)
+	}
 	if err == nil || err == io.EOF && rd.g.done.Err() == nil {
 		return rec, err
 	}
@@ -345,7 +368,8 @@ func (rd *Reader) Close() error {
 // Reader reads it (on the Group's goroutine).
 type queue struct {
 	*privgroup.Queue
-	reader bool
+	reader  bool
+	removed atomic.Bool // set before Close: the sender removed us (ErrRemoved)
 }
 
 func (g *Group) newQueue() *queue {
