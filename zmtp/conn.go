@@ -428,6 +428,10 @@ func (c *conn) writeLoop(q *sendQueue) error {
 	// wrote flushed and not yet reported.
 	bounded := q.db != nil
 	var held, pend, wrote int64
+	var lowSet int64 // TCP_NOTSENT_LOWAT set (at first by the handshake); 0 = none
+	if bounded {
+		lowSet = q.db.lowMin
+	}
 	defer func() {
 		if bounded && held > 0 {
 			q.drop(held) // written into a dead socket, or never
@@ -468,7 +472,14 @@ func (c *conn) writeLoop(q *sendQueue) error {
 			}
 			var k int
 			if bounded {
-				k = q.takeBound(batch[:], wrote, time.Now())
+				var lowat int64
+				k, lowat = q.takeBound(batch[:], wrote, time.Now())
+				if lowat > 0 && (lowat > lowSet*5/4 || lowat < lowSet*3/4) {
+					// The measured rate moved the kernel's share: set
+					// it when it changed by a quarter.
+					setNotSentLowat(c.nc, int(lowat))
+					lowSet = lowat
+				}
 				held -= wrote
 				wrote = 0
 				for _, m := range batch[:k] {

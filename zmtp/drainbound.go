@@ -1,6 +1,9 @@
 package zmtp
 
-import "time"
+import (
+	"cmp"
+	"time"
+)
 
 // SendBound bounds a send queue by the time its octets take to drain, not
 // only by its number of messages (SendHWM): so that bulk data queued for a
@@ -24,9 +27,11 @@ type SendBound struct {
 	// NotSentLowat, on Linux, sets TCP_NOTSENT_LOWAT on the connection:
 	// the kernel takes more from the writer only while fewer octets than
 	// this wait unsent in the socket, so that its send buffer (autotuned
-	// to megaoctets) does not hold seconds of data beyond the bound. 0 =
-	// DefaultNotSentLowat; <0 = left as the system sets it. Elsewhere it
-	// is not set.
+	// to megaoctets) does not hold seconds of data beyond the bound. It is
+	// the least: the writer raises it to what drains in a quarter of
+	// Target at the measured rate (at most maxNotSentLowat), so that a
+	// fast link is not woken for every 128 KiB. 0 = DefaultNotSentLowat;
+	// <0 = left as the system sets it. Elsewhere it is not set.
 	NotSentLowat int
 }
 
@@ -44,6 +49,9 @@ const (
 	// sampleEvery is the shortest window of the drain rate's samples:
 	// a shorter one mostly measures the kernel's buffer filling.
 	sampleEvery = 10 * time.Millisecond
+	// maxNotSentLowat caps TCP_NOTSENT_LOWAT as the rate raises it: the
+	// default maximum of Linux's send buffer (net.ipv4.tcp_wmem).
+	maxNotSentLowat = 4 << 20
 )
 
 // drainBound is a send queue's SendBound state, guarded by the queue's
@@ -55,9 +63,11 @@ type drainBound struct {
 	target time.Duration
 	min    int64
 
-	bytes int64   // octets queued, or taken by the writer and not yet reported written
-	limit int64   // max(min, rate × target)
-	rate  float64 // octets per second, smoothed; 0 before the first sample
+	bytes  int64   // octets queued, or taken by the writer and not yet reported written
+	limit  int64   // max(min, rate × target)
+	lowMin int64   // NotSentLowat; 0 = not set
+	lowat  int64   // TCP_NOTSENT_LOWAT wanted: rate × target/4 within [lowMin, maxNotSentLowat]
+	rate   float64 // octets per second, smoothed; 0 before the first sample
 
 	inWin    bool      // a window is open: the writer has been busy since winStart
 	winStart time.Time // its start
@@ -69,7 +79,12 @@ func newDrainBound(b SendBound) *drainBound {
 	if m <= 0 {
 		m = DefaultBoundMinBytes
 	}
-	return &drainBound{target: b.Target, min: m, limit: m}
+	db := &drainBound{target: b.Target, min: m, limit: m}
+	if b.NotSentLowat >= 0 {
+		db.lowMin = int64(cmp.Or(b.NotSentLowat, DefaultNotSentLowat))
+		db.lowat = db.lowMin
+	}
+	return db
 }
 
 // over reports whether the octets waiting reach the bound.
@@ -110,6 +125,9 @@ func (b *drainBound) sample(r float64) {
 		b.rate += (r - b.rate) / 4
 	}
 	b.limit = max(b.min, int64(min(b.rate*b.target.Seconds(), 1<<62)))
+	if b.lowMin > 0 {
+		b.lowat = min(max(b.lowMin, b.limit/4), max(b.lowMin, maxNotSentLowat))
+	}
 }
 
 // restart ends the window: the connection that measured it ended.

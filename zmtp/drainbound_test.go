@@ -34,7 +34,7 @@ func TestSendBoundRefusesAtMinBytes(t *testing.T) {
 	}
 	var dst [writerBatch]outMsg
 	t0 := time.Unix(1000, 0)
-	k := q.takeBound(dst[:], 0, t0)
+	k, _ := q.takeBound(dst[:], 0, t0)
 	if k != 4 {
 		t.Fatalf("took %d, want 4 (64 KiB budget, one past it)", k)
 	}
@@ -65,7 +65,7 @@ func TestSendBoundEmptyQueueTakesLargeMessage(t *testing.T) {
 	}
 	var dst [writerBatch]outMsg
 	now := time.Unix(1000, 0)
-	if k := q.takeBound(dst[:], 0, now); k != 1 {
+	if k, _ := q.takeBound(dst[:], 0, now); k != 1 {
 		t.Fatalf("took %d, want the one message", k)
 	}
 	// Taken: the ring is empty again, so a second large one is taken too.
@@ -79,7 +79,7 @@ func TestSendBoundEmptyQueueTakesLargeMessage(t *testing.T) {
 	if q.push(sized(10)) {
 		t.Fatal("a message queued behind 8 MiB over a 64 KiB bound")
 	}
-	if k := q.takeBound(dst[:], 0, now.Add(time.Second)); k != 1 {
+	if k, _ := q.takeBound(dst[:], 0, now.Add(time.Second)); k != 1 {
 		t.Fatalf("took %d, want the second message", k)
 	}
 	q.report(wireSize(big.frames), now.Add(2*time.Second))
@@ -101,7 +101,7 @@ func simulate(t *testing.T, q *sendQueue, rate float64, now time.Time, steps int
 		q.mu.Lock()
 		peak = max(peak, q.db.bytes)
 		q.mu.Unlock()
-		k := q.takeBound(dst[:], done, now)
+		k, _ := q.takeBound(dst[:], done, now)
 		if k == 0 {
 			t.Fatal("the writer found a full queue empty")
 		}
@@ -151,6 +151,14 @@ func TestSendBoundFollowsDrainRate(t *testing.T) {
 		if limit < tc.want*95/100 || limit > tc.want*105/100 {
 			t.Errorf("%s: bound %d octets (rate %.0f/s), want %d ±5%%", tc.name, limit, rate, tc.want)
 		}
+		// The kernel's share follows: a quarter of the bound, at least
+		// DefaultNotSentLowat.
+		q.mu.Lock()
+		lowat := q.db.lowat
+		q.mu.Unlock()
+		if want := max(limit/4, DefaultNotSentLowat); lowat != want {
+			t.Errorf("%s: TCP_NOTSENT_LOWAT wanted %d, want %d", tc.name, lowat, want)
+		}
 		// Once settled, what waits stays within a message (and the
 		// writer's batch) of it.
 		peak, end := simulate(t, q, tc.rate, now, 50)
@@ -171,7 +179,7 @@ func TestSendBoundIdleIsNotSlow(t *testing.T) {
 	var dst [writerBatch]outMsg
 	var done int64
 	for {
-		k := q.takeBound(dst[:], done, now)
+		k, _ := q.takeBound(dst[:], done, now)
 		if k == 0 {
 			break
 		}

@@ -148,10 +148,12 @@ func (q *sendQueue) take(dst []outMsg) int {
 // octets written since the writer's last report, at now (drainBound.done),
 // then it takes entries up to takeBudget octets (one at least), so that
 // what the writer holds stays small beside the bound.
-func (q *sendQueue) takeBound(dst []outMsg, done int64, now time.Time) int {
+// It also returns the TCP_NOTSENT_LOWAT the bound wants now (0: none).
+func (q *sendQueue) takeBound(dst []outMsg, done int64, now time.Time) (int, int64) {
 	q.mu.Lock()
 	q.db.done(done, now)
-	return q.takeLocked(dst, takeBudget)
+	lowat := q.db.lowat
+	return q.takeLocked(dst, takeBudget), lowat
 }
 
 // report records done octets written at now without taking (the writer,
