@@ -141,7 +141,10 @@ func (s *Server) pair(ctx context.Context, c net.Conn, rd *bufio.Reader, req cli
 
 	opts := pairing.Options{
 		Identity: s.cfg.Identity, Recorder: s.cfg.Trust, Listen: listen, Interface: iface,
-		Loopback: loopback, Logger: s.log, EndOnCodeFailure: true,
+		Loopback: loopback, Logger: s.log,
+		// A failed short-code attempt spends that code only: the client
+		// shows the fresh one (PairCode), the QR token stays valid.
+		OnCode: func(c pairing.CodeSpent) { psend(client.Response{OK: true, Pair: PairCodeOf(c)}) },
 		Confirm: func(cctx context.Context, r pairing.Result) error {
 			if r.Comparison == "" && !r.AsDisplayer && r.NameHolder == nil {
 				return nil // a QR scanner: it scanned the screen it pairs with
@@ -246,16 +249,27 @@ func (s *Server) pairShow(ctx context.Context, opts pairing.Options, psend func(
 	return d.Wait(ctx)
 }
 
+// PairCodeOf is the protocol's form of a spent short code (stage
+// PairCode).
+func PairCodeOf(c pairing.CodeSpent) *client.PairProgress {
+	by := pairPeerOf(c.By)
+	return &client.PairProgress{Stage: client.PairCode, Code: c.Code, CodeEndpoint: c.Endpoint,
+		Spent: &by, SpentWhy: c.Why, CodesSpent: c.Spent, CodesLeft: c.Left}
+}
+
+// pairPeerOf is the protocol's form of a device that tried.
+func pairPeerOf(a pairing.Attempt) client.PairPeer {
+	p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr, Method: a.Method}
+	if a.Name == "" && a.Known != nil {
+		p.Known = pairing.KnownAs(*a.Known)
+	}
+	return p
+}
+
 // pairQuestion is the protocol's form of a pairing question: who is
 // pairing, and the others when the code or token is exposed.
 func pairQuestion(seq int, r pairing.Result) *client.PairProgress {
-	peer := func(a pairing.Attempt) client.PairPeer {
-		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
-		if a.Name == "" && a.Known != nil {
-			p.Known = pairing.KnownAs(*a.Known)
-		}
-		return p
-	}
+	peer := pairPeerOf
 	p := &client.PairProgress{Stage: client.PairConfirm, Comparison: r.Comparison, Question: seq,
 		Method: r.Method, AsDisplayer: r.AsDisplayer}
 	me := peer(r.Peer())

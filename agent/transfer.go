@@ -255,6 +255,12 @@ func (s *Server) runXfer(ctx context.Context, c *net.UnixConn, rd *bufio.Reader,
 	})
 	res, err := f(tctx, x, t)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The agent stops (not the client's doing): said so, not
+			// "context canceled".
+			fail(ErrStopped)
+			return
+		}
 		if cause := context.Cause(tctx); tctx.Err() != nil && cause != nil {
 			err = fmt.Errorf("%w (%v)", err, cause)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,12 @@ const (
 	annSize      = len(annMagic) + 1 + annSaltSize + 1 + 2
 	annTagLabel  = "zyre-pair-discovery-v1"
 	annGraceMult = 3 // a joiner listens this many intervals more for a second match
+	// otherCodeMult: a joiner that hears only announcements of other
+	// codes gives up after this many intervals (5 s by default) rather
+	// than the step timeout: a code is typed after it is shown, so its
+	// announcement is already on the air, and the other codes prove
+	// that announcements from there arrive.
+	otherCodeMult = 20
 )
 
 // ErrAmbiguous: more than one displayer on the network announced a session
@@ -54,6 +61,9 @@ type announcement struct {
 
 // errNotAnnounced: discovery heard no announcement of the code (Explain).
 var errNotAnnounced = errors.New("no announcement")
+
+// errOtherCode: discovery heard announcements, of other codes only.
+var errOtherCode = errors.New("other codes announced")
 
 func (a announcement) appendMarshal(b []byte) []byte {
 	b = append(b, annMagic...)
@@ -173,6 +183,20 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 	deadline := time.NewTimer(opts.Timeout)
 	defer deadline.Stop()
 	var grace <-chan time.Time
+	var others []netip.Addr // sources of announcements of other codes
+	var otherC <-chan time.Time
+	// notShown: nothing matched within waited; naming the devices that
+	// showed other codes (a typo, or a code spent and replaced since).
+	notShown := func(waited time.Duration) error {
+		if len(others) > 0 {
+			var hs []string
+			for _, o := range others {
+				hs = append(hs, o.String())
+			}
+			return fmt.Errorf("pairing: no device on %s showed this code within %s; %s showed another code: %w: %w: %w", where, waited, strings.Join(hs, ", "), errOtherCode, errNotAnnounced, ErrUnreachable)
+		}
+		return fmt.Errorf("pairing: no device on %s showed this code within %s: %w: %w", where, waited, errNotAnnounced, ErrUnreachable)
+	}
 	for {
 		select {
 		case p, ok := <-svc.Packets():
@@ -192,6 +216,16 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 				continue
 			}
 			if codeTag(a.salt[:], prs) != a.tag {
+				// A device showing another code: said if nothing matches
+				// (a typo, or a code it has replaced since).
+				if len(others) < 4 && !slices.Contains(others, p.From.Addr()) {
+					others = append(others, p.From.Addr())
+				}
+				if len(others) == 1 && otherC == nil && len(found) == 0 {
+					t := time.NewTimer(otherCodeMult * opts.AnnounceInterval)
+					defer t.Stop()
+					otherC = t.C
+				}
 				continue
 			}
 			s := session{from: p.From.Addr(), salt: a.salt}
@@ -200,6 +234,7 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 				continue
 			}
 			found[s] = ep
+			otherC = nil
 			if len(found) == 1 {
 				first = ep
 				t := time.NewTimer(annGraceMult * opts.AnnounceInterval)
@@ -214,8 +249,10 @@ func Discover(ctx context.Context, code string, opts Options) (string, error) {
 			return "", fmt.Errorf("pairing: on %s, %s: %w (pass the endpoint the displayer printed)", where, strings.Join(eps, ", "), ErrAmbiguous)
 		case <-grace:
 			return first.String(), nil
+		case <-otherC:
+			return "", notShown(otherCodeMult * opts.AnnounceInterval)
 		case <-deadline.C:
-			return "", fmt.Errorf("pairing: no device on %s showed this code within %s: %w: %w", where, opts.Timeout, errNotAnnounced, ErrUnreachable)
+			return "", notShown(opts.Timeout)
 		case <-ctx.Done():
 			return "", fmt.Errorf("pairing: looking for the displayer on %s: %w", where, ctx.Err())
 		}

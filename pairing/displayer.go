@@ -56,12 +56,47 @@ type Displayer struct {
 	closeOnce sync.Once
 }
 
+// CodeSpent tells the displayer's owner (Options.OnCode) that a short
+// code was spent by a failed exchange, and what is shown instead.
+type CodeSpent struct {
+	// By is the device that spent it (as far as it said who it is).
+	By Attempt
+	// Why says how, for a person: "tried a wrong code", "did not prove
+	// the code within 10s", "refused the comparison", ...
+	Why string
+	// Code is the fresh short code now shown (formatted as
+	// Token.ShortCode), and Endpoint where a joiner that is not on the
+	// network asks for it (Displayer.CodeAddr); Code is "" when the
+	// pairing shows no more codes (Options.MaxCodes were shown): only
+	// the QR token pairs then.
+	Code, Endpoint string
+	// Spent is how many codes this pairing has spent so far, Left how
+	// many fresh ones it may still show after Code.
+	Spent, Left int
+}
+
+// String says it for a person, naming the device: `a device that gave
+// no name, a35b3ba6 GNBS-... from 10.85.0.4 tried a wrong code; this code
+// is spent`.
+func (c CodeSpent) String() string {
+	by := c.By.String()
+	if c.By.Name != "" {
+		by = "a device " + by
+	}
+	return fmt.Sprintf("%s %s; this code is spent", by, c.Why)
+}
+
 // dstate is the serving goroutine's state.
 type dstate struct {
-	failures int
-	burnt    bool
-	used     bool
-	codeUsed bool
+	// shortCode is the code shown now (its digits); codes how many this
+	// pairing has shown; codesGone that it shows no more (MaxCodes).
+	shortCode string
+	codes     int
+	codesGone bool
+	failures  int
+	burnt     bool
+	used      bool
+	codeUsed  bool
 	// codeTaker is the device that took the code.
 	codeTaker curve.PublicKey
 	final     error // expired or burnt, once reported
@@ -258,7 +293,7 @@ func boolInt(b bool) int {
 // announce starts broadcasting the short-code session on the beacon
 // interface (spec/pairing.md, "Discovery").
 func (d *Displayer) announce() error {
-	a, err := newAnnouncement(d.opts.Rand, d.tok.code, uint16(d.advert.Addr().(*net.TCPAddr).Port))
+	a, err := d.announcement(d.tok.code)
 	if err != nil {
 		return err
 	}
@@ -277,6 +312,11 @@ func (d *Displayer) announce() error {
 		d.iface = svc.Interface()
 	}
 	return nil
+}
+
+// announcement is the announcement of code, with a fresh salt.
+func (d *Displayer) announcement(code string) (announcement, error) {
+	return newAnnouncement(d.opts.Rand, code, uint16(d.advert.Addr().(*net.TCPAddr).Port))
 }
 
 // Interface describes where the displayer's hints and announcements are:
@@ -323,7 +363,9 @@ func hintsFor(a net.Addr) []netip.AddrPort {
 	return hints
 }
 
-// Token returns the token shown.
+// Token returns the token shown. Its ShortCode is the pairing's first
+// code; the fresh codes shown after a failed attempt come through
+// Options.OnCode.
 func (d *Displayer) Token() Token { return d.tok }
 
 // Addr returns the CURVE endpoint.
@@ -425,7 +467,7 @@ func (d *Displayer) serve() {
 		d.wg.Add(1)
 		go d.forward(d.advert, true, in)
 	}
-	var st dstate
+	st := dstate{shortCode: d.tok.code, codes: 1}
 	exp := time.NewTimer(d.untilExpiry())
 	defer exp.Stop()
 	defer func() {
@@ -535,10 +577,10 @@ func (d *Displayer) endCode(st *dstate, err error) {
 // is burnt (one attempt per code); this is reported like a wrong code.
 func (d *Displayer) codeAbandoned(st *dstate) {
 	cs := st.code
-	err := fmt.Errorf("pairing: short code taken by %s, who did not prove it within %s: %w", trust.Fingerprint(cs.peer), d.opts.Timeout, ErrWrongCode)
+	err := fmt.Errorf("pairing: short code taken by %s, who did not prove it within %s: %w", trust.Fingerprint(cs.peer), d.opts.ProveTimeout, ErrWrongCode)
 	d.opts.Logger.Warn("pairing: short code abandoned; the code is burnt", "err", err)
 	d.endCode(st, err)
-	d.codeFailed(st, err)
+	d.codeFailed(st, err, cs.peer, fmt.Sprintf("took the code and did not prove it within %s", d.opts.ProveTimeout))
 }
 
 func (d *Displayer) succeed(st *dstate) {
@@ -931,6 +973,14 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr
 		return
 	}
 	known := d.noteAttempt(st, Attempt{Method: "code", Key: peerKey, UUID: zre.UUIDFromKey(peerKey), Addr: addr}, log)
+	if st.codesGone && known {
+		// Every code was spent: whoever types one now is told that the
+		// QR code still pairs; it tried, so our user hears of it
+		// (exposure).
+		d.reply(id, false, errMsg(fmt.Errorf("pairing: %w: %s", ErrCodeUsed, codesGoneText)))
+		d.reconsider(st)
+		return
+	}
 	if st.codeUsed || !known {
 		// Another device (or this one before) took the code; whoever
 		// comes late is told so, and our user is told of the exposure.
@@ -951,9 +1001,9 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr
 		d.replyFinal(id, errMsg(err))
 		err = fmt.Errorf("pairing: short code taken by %s, exchange failed (%w): %w", trust.Fingerprint(peerKey), err, ErrWrongCode)
 		log.Warn("pairing: short code failed; the code is burnt", "err", err)
-		d.codeFailed(st, err)
+		d.codeFailed(st, err, peerKey, "sent a short-code attempt that does not compute")
 	}
-	p, err := newCPaceParty(d.opts.Rand, []byte(d.tok.code), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
+	p, err := newCPaceParty(d.opts.Rand, []byte(st.shortCode), cpaceCI(d.key.Bytes(), peerKey.Bytes()), sid)
 	if err != nil {
 		burnt(err)
 		return
@@ -968,7 +1018,7 @@ func (d *Displayer) onCodeA(st *dstate, id []byte, peerKey curve.PublicKey, addr
 		burnt(err)
 		return
 	}
-	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, addr: addr, keys: keys, proveBy: time.NewTimer(d.opts.Timeout)}
+	st.code = &codeSession{identity: bytes.Clone(id), peer: peerKey, addr: addr, keys: keys, proveBy: time.NewTimer(d.opts.ProveTimeout)}
 	d.reply(id, false, newMsg(cmdCodeB, p.share, keys.tagB, d.binding, []byte(d.opts.Identity.Name)))
 }
 
@@ -989,14 +1039,14 @@ func (d *Displayer) onCodeC(st *dstate, id []byte, peerKey curve.PublicKey, f []
 		err := fmt.Errorf("pairing: short code from %s: %w", trust.Fingerprint(peerKey), ErrWrongCode)
 		log.Warn("pairing: short code failed; the code is burnt", "err", err)
 		d.replyFinal(id, errMsg(err))
-		d.codeFailed(st, err)
+		d.codeFailed(st, err, peerKey, "tried a wrong code")
 		return
 	}
 	info, err := checkPeerInfo(f[1], f[2], peerKey)
 	if err != nil {
 		st.code = nil
 		d.replyFinal(id, errMsg(err))
-		d.codeFailed(st, err)
+		d.codeFailed(st, err, peerKey, "proved the code but sent no valid key binding")
 		return
 	}
 	if err := screen(d.opts, peerKey); err != nil {
@@ -1103,7 +1153,20 @@ func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey,
 		st.code = nil
 		err := remoteErr(f)
 		d.opts.Logger.Warn("pairing: the scanner ended the short-code exchange", "peer", trust.Fingerprint(peerKey), "err", err)
-		d.codeFailed(st, fmt.Errorf("pairing: scanner %s: %w", trust.Fingerprint(peerKey), err))
+		err = fmt.Errorf("pairing: scanner %s: %w", trust.Fingerprint(peerKey), err)
+		if cs.res != nil && errors.Is(err, ErrRefused) {
+			// A device that proved the code (CODE-C checked out), whose
+			// user said no or gave up: a person ended it, as our own
+			// user's no does. (Before CODE-C an ERR proves nothing: it
+			// only spends the code.)
+			d.fail(st, err)
+			return
+		}
+		why := "ended the short-code exchange"
+		if errors.Is(err, ErrWrongCode) {
+			why = "tried a wrong code" // it found our key confirmation wrong: its code differs
+		}
+		d.codeFailed(st, err, peerKey, why)
 		return
 	}
 	if cs.res == nil {
@@ -1115,11 +1178,59 @@ func (d *Displayer) onVerdictMsg(st *dstate, id []byte, peerKey curve.PublicKey,
 }
 
 // codeFailed ends the pairing after a failed short-code exchange when
-// Options.EndOnCodeFailure says so; otherwise only the code is burnt.
-func (d *Displayer) codeFailed(st *dstate, err error) {
+// Options.EndOnCodeFailure says so. Otherwise the code is spent (one
+// attempt per code) and a fresh one is shown, with a new announcement,
+// until Options.MaxCodes were shown; the QR token is not touched. by is
+// the device that spent it, why how (for a person; Options.OnCode).
+func (d *Displayer) codeFailed(st *dstate, err error, by curve.PublicKey, why string) {
 	if d.opts.EndOnCodeFailure {
 		d.fail(st, err)
+		return
 	}
+	if st.used || st.final != nil {
+		return
+	}
+	ev := CodeSpent{By: st.attemptOf(by), Why: why, Spent: st.codes}
+	code := ""
+	if st.codes < d.opts.MaxCodes {
+		code, err = newShortCode(d.opts.Rand)
+		if err != nil {
+			d.opts.Logger.Warn("pairing: no fresh short code", "err", err)
+		}
+	}
+	if code == "" {
+		// The last code's announcement stays: whoever types it finds us
+		// and is told at once that only the QR code pairs now.
+		st.codesGone = true
+	} else {
+		st.shortCode, st.codes = code, st.codes+1
+		st.codeUsed, st.codeTaker = false, curve.PublicKey{}
+		ev.Code, ev.Endpoint, ev.Left = formatCode(code), d.CodeAddr(), d.opts.MaxCodes-st.codes
+		if d.ann != nil {
+			a, err := d.announcement(code)
+			if err != nil {
+				d.opts.Logger.Warn("pairing: not announcing the fresh short code", "err", err)
+				d.silence()
+			} else {
+				d.ann.Publish(a.appendMarshal(nil))
+			}
+		}
+	}
+	d.opts.Logger.Info("pairing: short code spent", "by", ev.By.String(), "why", why, "fresh", ev.Code != "", "spent", ev.Spent)
+	if d.opts.OnCode != nil {
+		d.opts.OnCode(ev)
+	}
+}
+
+// attemptOf is the device with key among those that tried, or one known
+// only by its key.
+func (st *dstate) attemptOf(key curve.PublicKey) Attempt {
+	for _, a := range st.tried {
+		if a.Key == key {
+			return a
+		}
+	}
+	return Attempt{Method: "code", Key: key, UUID: zre.UUIDFromKey(key)}
 }
 
 // maybeComplete records the scanner once both users have said yes.

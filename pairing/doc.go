@@ -28,7 +28,9 @@
 // before the outcome is exposed: the question is asked again naming every
 // device that tried (Result.Others), and without Confirm nobody is paired
 // (ErrExposed); the device that came late is told that the code was
-// taken (ErrCodeUsed).
+// taken (ErrCodeUsed). A failed short-code exchange spends that code
+// only: the displayer names the device (Options.OnCode) and shows a
+// fresh code, up to Options.MaxCodes; the QR token is never touched.
 //
 // The wire format is in spec/pairing.md. The package keeps no global
 // state. A Displayer's goroutines are those of its zmtp sockets; Wait runs

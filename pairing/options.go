@@ -44,6 +44,17 @@ const (
 	DefaultMaxAttempts = 3
 	DefaultTimeout     = 30 * time.Second
 	DefaultLinger      = 2 * time.Second
+	// DefaultMaxCodes is how many short codes one pairing shows at most:
+	// the first and 5 fresh ones after failed attempts.
+	DefaultMaxCodes = 6
+	// DefaultProveTimeout is the time a short-code taker has from CODE-B
+	// to CODE-C. An honest scanner sends CODE-C at once, with no person
+	// in between (one round trip and a scalar multiplication); 10 s
+	// covers three lost TCP segments in a row (retransmission after 1,
+	// 2 and 4 s, RFC 6298's initial timeout) on a bad Wi-Fi, while a
+	// taker who never proves the code holds it seconds, not the 30 s
+	// step timeout (spec/pairing.md, "Burning a code").
+	DefaultProveTimeout = 10 * time.Second
 )
 
 // Options configure both sides. The zero value needs only Identity.
@@ -104,11 +115,28 @@ type Options struct {
 	// DisableCode turns the short-code path off.
 	DisableCode bool
 	// EndOnCodeFailure makes a failed short-code exchange (a wrong code,
-	// a code taken and not proven within Timeout, or the scanner's
+	// a code taken and not proven within ProveTimeout, or the scanner's
 	// refusal of the comparison) end the pairing: Wait returns its error
-	// (ErrWrongCode, ErrRefused). By default only the code is burnt and
-	// the QR token stays valid. Our own user's refusal always ends it.
+	// (ErrWrongCode, ErrRefused). By default the code is spent, a fresh
+	// one is shown (OnCode) up to MaxCodes, and the QR token stays
+	// valid. Our own user's refusal always ends it.
 	EndOnCodeFailure bool
+	// MaxCodes is how many short codes one pairing shows at most, the
+	// first included; default DefaultMaxCodes. After a failed exchange
+	// the displayer shows a fresh code (new CPace secret, new
+	// announcement; the QR token unchanged) until MaxCodes were shown;
+	// then it takes no more short-code attempts (the QR token still
+	// works). 1 shows no fresh code.
+	MaxCodes int
+	// OnCode, if set, is told each time a short code is spent by a failed
+	// exchange: who spent it, and the fresh code shown instead (or that
+	// no more are shown). It runs on the Displayer's serving goroutine:
+	// it must return quickly and may not call the Displayer.
+	OnCode func(CodeSpent)
+	// ProveTimeout is the time a short-code taker has from CODE-B to
+	// prove the code (CODE-C); after it the code is spent as by a wrong
+	// code. Default DefaultProveTimeout, or Timeout when that is shorter.
+	ProveTimeout time.Duration
 	// Hints replaces the endpoint hints put in the token; by default the
 	// addresses of the beacon interface (see Listen), or with Listen set
 	// its address, or this host's interface addresses when its host is
@@ -123,8 +151,7 @@ type Options struct {
 	// Timeout bounds each step of the scanner (connecting to one
 	// endpoint, waiting for one reply; not the wait for the other user's
 	// answer to the comparison); default DefaultTimeout. On the displayer
-	// it is the time a short-code taker has from CODE-B to prove the code
-	// (CODE-C); after it the code is burnt and reported as ErrWrongCode.
+	// it bounds ProveTimeout's default.
 	Timeout time.Duration
 	// Linger is how long a displayer waits for the scanner's BYE after its
 	// last message before it reports success anyway; default DefaultLinger.
@@ -153,6 +180,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.ProveTimeout <= 0 {
+		o.ProveTimeout = min(DefaultProveTimeout, o.Timeout)
+	}
+	if o.MaxCodes <= 0 {
+		o.MaxCodes = DefaultMaxCodes
 	}
 	if o.Linger <= 0 {
 		o.Linger = DefaultLinger

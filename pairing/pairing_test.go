@@ -254,7 +254,8 @@ func TestPairCode(t *testing.T) {
 func TestPairWrongCode(t *testing.T) {
 	ctx := testCtx(t)
 	alice, bob := newNode(t, "alice"), newNode(t, "bob")
-	d, tok := newDisplayer(t, alice, nil)
+	// One code only (no fresh code after the failure: freshcode_test.go).
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.MaxCodes = 1 })
 	wrong := []byte(tok.code)
 	wrong[11] = '0' + (wrong[11]-'0'+1)%10
 	_, err := JoinCode(ctx, string(wrong), d.CodeAddr(), bob.opts())
@@ -438,7 +439,9 @@ func tcpRelay(t *testing.T, target string) netip.AddrPort {
 func TestAttackerCodeMITM(t *testing.T) {
 	ctx := testCtx(t)
 	alice, bob, mallory := newNode(t, "alice"), newNode(t, "bob"), newNode(t, "mallory")
-	d, tok := newDisplayer(t, alice, nil)
+	// One code only: the code the relay burnt stays burnt, and no fresh
+	// code comes in between (freshcode_test.go has those).
+	d, tok := newDisplayer(t, alice, func(o *Options) { o.MaxCodes = 1 })
 	mopts := mallory.opts().withDefaults()
 
 	// Mallory's side facing alice: a CURVE client with mallory's key.

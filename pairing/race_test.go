@@ -101,7 +101,7 @@ func TestCodeRaceStrangerFirst(t *testing.T) {
 	if el := time.Since(start); el >= po.Timeout {
 		t.Fatalf("the phone was told after %v, a step's timeout", el)
 	}
-	if msg, _ := Explain(err); !strings.Contains(msg, "already used by another device") {
+	if msg, _ := Explain(err); !strings.Contains(msg, "spent by another device") {
 		t.Fatalf("the phone is told %q", msg)
 	}
 	// The displayer's user is told at once: the first question is
@@ -346,7 +346,7 @@ func TestQRScannerGivesUpDuringQuestion(t *testing.T) {
 func TestCodeRetriedBySameDevice(t *testing.T) {
 	ctx := testCtx(t)
 	room, phone := newNode(t, "room"), newNode(t, "phone1")
-	d, tok := newDisplayer(t, room, nil)
+	d, tok := newDisplayer(t, room, func(o *Options) { o.MaxCodes = 1 }) // the same code again, not a fresh one
 	wrong := []byte(tok.code)
 	wrong[11] = '0' + (wrong[11]-'0'+1)%10
 	if _, err := JoinCode(ctx, string(wrong), d.CodeAddr(), phone.opts()); !errors.Is(err, ErrWrongCode) {

@@ -312,13 +312,35 @@ func newToken(r io.Reader, key curve.PublicKey, expires time.Time, hints []netip
 	if _, err := io.ReadFull(r, t.secret[:]); err != nil {
 		return Token{}, fmt.Errorf("pairing: token secret: %w", err)
 	}
+	code, err := newShortCode(r)
+	if err != nil {
+		return Token{}, err
+	}
+	t.code = code
+	return t, nil
+}
+
+// newShortCode draws a short code (CodeDigits digits) from r (nil:
+// crypto/rand).
+func newShortCode(r io.Reader) (string, error) {
+	if r == nil {
+		r = rand.Reader
+	}
 	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(CodeDigits), nil)
 	n, err := rand.Int(r, max)
 	if err != nil {
-		return Token{}, fmt.Errorf("pairing: short code: %w", err)
+		return "", fmt.Errorf("pairing: short code: %w", err)
 	}
-	t.code = fmt.Sprintf("%0*d", CodeDigits, n)
-	return t, nil
+	return fmt.Sprintf("%0*d", CodeDigits, n), nil
+}
+
+// formatCode groups a short code's digits as people read them:
+// 1234-5678-9012.
+func formatCode(code string) string {
+	if len(code) != CodeDigits {
+		return code
+	}
+	return code[0:4] + "-" + code[4:8] + "-" + code[8:12]
 }
 
 // NormalizeCode returns the CodeDigits digits of a short code typed with

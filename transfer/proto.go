@@ -16,6 +16,13 @@
 //	DATA    sender -> receiver  {id, file, offset} + octets
 //	ACK     receiver -> sender  {id, file, offset} (all before offset held)
 //	DONE    receiver -> sender  {id, ok, error}
+//	DONE    either way          {id, ok: false, stopped: true, error, held}
+//
+// The second DONE says that its side stopped part-way (its user's Ctrl-C,
+// its agent stopping): the other side ends at once with a *StoppedError
+// instead of waiting for more. (A receiver of an older version ignores
+// it, and one of ours that is stopped without a word, or a sender's, is
+// given up on after a while: SendOptions.AckWait, ReceiveOptions.PeerWait.)
 //
 // The sender keeps at most Window octets beyond the receiver's last ACK
 // and goes back to it when the receiver says it lost its place (an ACK
@@ -109,6 +116,11 @@ type done struct {
 	ID    string `json:"id"`
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	// Stopped: the side that sends it stopped part-way (its user's
+	// Ctrl-C, its agent stopping); the receiver keeps what it holds.
+	Stopped bool `json:"stopped,omitempty"`
+	// Held: with Stopped, from the receiver, the octets it holds.
+	Held int64 `json:"held,omitempty"`
 }
 
 // ErrProtocol marks a malformed or out-of-place message.

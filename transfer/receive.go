@@ -55,6 +55,11 @@ type ReceiveOptions struct {
 	// through an agent that stays): a live sender sends something at
 	// least every 3 s. 0 means 10 s.
 	SilentAfter time.Duration
+	// KeepSender: ctx ending leaves the sender waiting for this
+	// receiver to come back (for its PeerWait), as a crash would, for a
+	// receiver that restarts at once; by default the sender is told the
+	// receiver stopped, and ends (its *StoppedError).
+	KeepSender bool
 	// Logger gets what happens; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -108,6 +113,10 @@ type receiver struct {
 	away      bool
 	awaySince time.Time
 	silent    bool // Notify said the sender stopped sending
+	// fresh: no DATA came since the last ACCEPT: an OFFER of the same
+	// files then is one repeated while we made up our mind, not a
+	// sender that restarted, and is answered without a word.
+	fresh bool
 
 	held     []int64 // per file
 	placed   []string
@@ -162,6 +171,13 @@ func (r *receiver) run(ctx context.Context) (Received, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			if r.offer != nil && !r.opts.KeepSender {
+				// Stopped here (Ctrl-C, the agent's client gone, the
+				// agent stopping): the sender is told, and ends, rather
+				// than sending on to nobody; the partial files stay.
+				r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Stopped: true, Held: r.totalHeld(),
+					Error: fmt.Sprintf("the receiver stopped, holding %d of %d octets", r.totalHeld(), r.offer.Total())})
+			}
 			return Received{}, ctx.Err()
 		case <-tick.C:
 			if r.offer != nil && r.away && time.Since(r.awaySince) > r.opts.PeerWait {
@@ -237,6 +253,14 @@ func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, err
 			return Received{}, false, nil
 		}
 		return r.onData(h, data)
+	case *done:
+		if r.offer == nil || w.Peer != r.peer || h.ID != r.offer.ID || h.OK || !h.Stopped {
+			return Received{}, false, nil
+		}
+		// The sender stopped part-way (its Ctrl-C): what arrived stays
+		// for a resume. It waits for our word that we heard.
+		r.whisper(r.peer, kindDone, &done{ID: r.offer.ID, Stopped: true, Held: r.totalHeld(), Error: "the receiver heard the sender stop"})
+		return Received{}, true, &StoppedError{Name: remoteText(r.name), Sender: true, Held: r.totalHeld(), Total: r.offer.Total()}
 	default:
 		r.log.Debug("transfer: unexpected message", "kind", kind)
 	}
@@ -246,9 +270,13 @@ func (r *receiver) handle(ctx context.Context, e zre.Event) (Received, bool, err
 func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error {
 	if r.offer != nil {
 		if w.Peer == r.peer && o.ID == r.offer.ID {
-			// The sender came back (or restarted): go on from here.
-			r.notify(fmt.Sprintf("resuming at %d of %d octets", r.totalHeld(), r.offer.Total()))
-			r.away, r.lastData, r.silent = false, time.Now(), false
+			// The sender came back (or restarted): go on from here; or
+			// it repeated its offer while we made up our mind (fresh),
+			// which is answered the same, without a word.
+			if held := r.totalHeld(); !r.fresh && held > 0 {
+				r.notify(fmt.Sprintf("resuming at %d of %d octets", held, r.offer.Total()))
+			}
+			r.away, r.lastData, r.silent, r.fresh = false, time.Now(), false, true
 			r.closeFile()
 			r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
 			r.acked = r.held[r.file]
@@ -309,6 +337,7 @@ func (r *receiver) onOffer(ctx context.Context, w *zre.Whisper, o *Offer) error 
 	}
 	r.advance()
 	r.whisper(r.peer, kindAccept, &accept{ID: o.ID, Offsets: r.held})
+	r.fresh = true
 	r.acked = r.heldOf(r.file)
 	r.progress()
 	return nil
@@ -373,6 +402,16 @@ func (r *receiver) resumePlaced() int64 {
 var testHookHash func(name string)
 
 func (r *receiver) hash(name string) (string, error) {
+	return r.hashAlive(name, nil)
+}
+
+// aliveEvery is how often a receiver checking a big file tells its sender
+// it is still there (an ACK of nothing new): SendOptions.AckWait.
+const aliveEvery = 2 * time.Second
+
+// hashAlive is hash that calls alive, if set, every aliveEvery while it
+// reads.
+func (r *receiver) hashAlive(name string, alive func()) (string, error) {
 	if testHookHash != nil {
 		testHookHash(name)
 	}
@@ -382,10 +421,29 @@ func (r *receiver) hash(name string) (string, error) {
 	}
 	defer fh.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
+	var rd io.Reader = fh
+	if alive != nil {
+		rd = &aliveReader{r: fh, alive: alive, last: time.Now()}
+	}
+	if _, err := io.Copy(h, rd); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// aliveReader calls alive every aliveEvery while r is read.
+type aliveReader struct {
+	r     io.Reader
+	alive func()
+	last  time.Time
+}
+
+func (a *aliveReader) Read(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(a.last) >= aliveEvery {
+		a.last = now
+		a.alive()
+	}
+	return a.r.Read(p)
 }
 
 // advance moves r.file to the first file not held whole.
@@ -434,7 +492,7 @@ func (r *receiver) onData(h *dataHdr, data []byte) (Received, bool, error) {
 		return Received{}, true, fmt.Errorf("transfer: writing %q: %w", f.Path, err)
 	}
 	r.held[r.file] += int64(len(data))
-	r.lastData = time.Now()
+	r.lastData, r.fresh = time.Now(), false
 	if r.silent {
 		r.silent = false
 		r.notify(fmt.Sprintf("%s is sending again", r.name))
@@ -489,7 +547,11 @@ func (r *receiver) finish(i int) error {
 		}
 		fh.Close()
 	}
-	sum, err := r.hash(src)
+	sum, err := r.hashAlive(src, func() {
+		// Still here, checking: a sender waiting for the last ACK does
+		// not take the silence for a receiver gone.
+		r.whisper(r.peer, kindAck, &ack{ID: r.offer.ID, File: i, Offset: 0})
+	})
 	if err != nil {
 		return err
 	}

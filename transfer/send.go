@@ -166,6 +166,12 @@ type SendOptions struct {
 	// AcceptWait is how long the receiver may take to accept; 0 means 10
 	// minutes.
 	AcceptWait time.Duration
+	// AckWait is how long a receiver that accepted, and is still on the
+	// network, may say nothing before Send gives up with a
+	// *StoppedError (its receive ended without a word: a crash, an older
+	// version); 0 means 1 minute. A receiver stopped by its user says so,
+	// and Send ends at once.
+	AckWait time.Duration
 	// Progress, if set, is called on Send's goroutine with the octets the
 	// receiver holds and the total; it must not block.
 	Progress func(held, total int64)
@@ -203,6 +209,9 @@ func Send(ctx context.Context, n Node, peer uuid.UUID, src *Source, opts SendOpt
 	if opts.AcceptWait <= 0 {
 		opts.AcceptWait = 10 * time.Minute
 	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = time.Minute
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -233,7 +242,8 @@ type sender struct {
 	acked   int64 // of file: the receiver holds everything before
 	next    int64 // of file: the next octet to send
 	lastAck time.Time
-	held    int64 // octets the receiver holds, all files
+	heard   time.Time // the receiver's last message, or its ACCEPT
+	held    int64     // octets the receiver holds, all files
 	resumed int64
 
 	fh  *os.File
@@ -282,6 +292,11 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 		}
 		select {
 		case <-ctx.Done():
+			if !s.offered.IsZero() {
+				// Stopped here (Ctrl-C, the agent's client gone): the
+				// receiver is told, not left waiting for more.
+				s.stop()
+			}
 			return Result{}, ctx.Err()
 		case e, ok := <-s.n.Events():
 			if !ok {
@@ -301,6 +316,10 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 			}
 			if !s.present {
 				if now.Sub(s.awaySince) > s.opts.PeerWait {
+					if s.held > 0 {
+						return Result{}, fmt.Errorf("transfer: %s was away for %v, holding %s of %s (%d%%): send the same files again to resume when it is back",
+							remoteText(s.name), s.opts.PeerWait, SizeText(s.held), SizeText(s.total()), percent(s.held, s.total()))
+					}
 					return Result{}, fmt.Errorf("transfer: the peer was away for %v", s.opts.PeerWait)
 				}
 				continue
@@ -319,12 +338,68 @@ func (s *sender) run(ctx context.Context) (Result, error) {
 				}
 				continue
 			}
+			// Present, accepted, and silent for long: its receive ended
+			// without a word (a live receiver answers a DATA out of
+			// place, and ACKs while it checks a file).
+			if now.Sub(s.heard) > s.opts.AckWait {
+				return Result{}, &StoppedError{Name: remoteText(s.name), Silent: s.opts.AckWait, Held: s.held, Total: s.total()}
+			}
 			// Quiet with data outstanding: go back to the last ACK.
 			if s.next > s.acked && now.Sub(s.lastAck) > 3*time.Second {
 				s.log.Debug("transfer: no ACK; going back", "file", s.file, "offset", s.acked)
 				s.next = s.acked
 				s.lastAck = now
 			}
+		}
+	}
+}
+
+// stopWait bounds how long a sender stopped tells its receiver so:
+// again every stopAgain until the receiver says it heard (a receiver
+// busy with the DATA before may drop a message: its node drops events
+// when its queue is full).
+const (
+	stopWait  = 3 * time.Second
+	stopAgain = 300 * time.Millisecond
+)
+
+// stop tells the receiver the sender stops (DONE stopped), until it
+// answers with its own, it goes away, or stopWait passed. A receiver
+// that did not accept yet is told once.
+func (s *sender) stop() {
+	msg := &done{ID: s.src.Offer.ID, Stopped: true, Error: "the sender stopped"}
+	s.whisper(kindDone, msg, nil)
+	if !s.accepted || !s.present {
+		return
+	}
+	deadline := time.NewTimer(stopWait)
+	defer deadline.Stop()
+	again := time.NewTicker(stopAgain)
+	defer again.Stop()
+	for {
+		select {
+		case e, ok := <-s.n.Events():
+			if !ok {
+				return
+			}
+			if e.PeerUUID() != s.peer {
+				continue
+			}
+			switch e := e.(type) {
+			case *zre.Exit:
+				return
+			case *zre.Whisper:
+				if _, hdr, _, ok, err := parse(e.Content); ok && err == nil {
+					if h, ok := hdr.(*done); ok && h.ID == s.src.Offer.ID {
+						return
+					}
+				}
+			}
+		case <-again.C:
+			s.whisper(kindDone, msg, nil)
+		case <-deadline.C:
+			s.log.Debug("transfer: the receiver did not answer the stop", "peer", s.peer)
+			return
 		}
 	}
 }
@@ -399,7 +474,7 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 		if !ok {
 			break
 		}
-		s.answered = true
+		s.answered, s.heard = true, time.Now()
 		if err != nil {
 			return Result{}, true, err
 		}
@@ -424,6 +499,14 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 			if h.ID != s.src.Offer.ID {
 				break
 			}
+			if !h.OK && h.Stopped {
+				// (Its word may come after its node's going away.)
+				held := s.held
+				if h.Held > held && h.Held <= s.total() {
+					held = h.Held // since its last ACK
+				}
+				return Result{}, true, &StoppedError{Name: remoteText(s.name), Held: held, Total: s.total()}
+			}
 			if !h.OK {
 				return Result{}, true, fmt.Errorf("transfer: the receiver: %s", remoteText(h.Error))
 			}
@@ -440,6 +523,12 @@ func (s *sender) handle(e zre.Event) (Result, bool, error) {
 // accept starts (again) from the receiver's offsets: the first file it
 // does not hold whole.
 func (s *sender) accept(offsets []int64) error {
+	if s.accepted {
+		// An answer to an offer repeated while the receiver made up its
+		// mind: it holds no more than the first said, and the ACKs
+		// since tell more.
+		return nil
+	}
 	var held int64
 	first := len(offsets)
 	for i, o := range offsets {
@@ -457,7 +546,7 @@ func (s *sender) accept(offsets []int64) error {
 	} else if held > 0 {
 		s.notify(fmt.Sprintf("resuming at %d of %d octets", held, s.total()))
 	}
-	s.accepted, s.held, s.lastAck = true, held, time.Now()
+	s.accepted, s.held, s.lastAck, s.heard = true, held, time.Now(), time.Now()
 	s.file = first
 	if first < len(offsets) {
 		s.acked, s.next = offsets[first], offsets[first]

@@ -184,7 +184,8 @@ func TestResumeAfterReceiverRestart(t *testing.T) {
 	// Receive until half is held, then stop.
 	rctx, rcancel := context.WithCancel(ctx)
 	var half atomic.Bool
-	_, err = Receive(rctx, b1, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes, Progress: func(held, total int64) {
+	// KeepSender: a restart, not a stop; the sender waits.
+	_, err = Receive(rctx, b1, ReceiveOptions{Dir: dst, Trusted: anyone, Accept: yes, KeepSender: true, Progress: func(held, total int64) {
 		if held >= total/2 && half.CompareAndSwap(false, true) {
 			rcancel()
 		}

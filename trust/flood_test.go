@@ -38,7 +38,10 @@ func TestTOFUFlood(t *testing.T) {
 	const flood, maxPeers = 100_000, 4096
 	home := t.TempDir()
 	// Writes every 10 ms, so that the flood goes to disk while it lasts.
-	s := openStore(t, home, Options{MaxPeers: maxPeers, SeenResolution: time.Hour, WriteDelay: 10 * time.Millisecond})
+	// No bound on new keys a minute: every flood key is recorded, the
+	// worst case for the cap, the evictions and the journal
+	// (TestNewKeysPerMinute has the bound).
+	s := openStore(t, home, Options{MaxPeers: maxPeers, MaxNewPerMinute: -1, SeenResolution: time.Hour, WriteDelay: 10 * time.Millisecond})
 	maxJournal := int64(0)
 	verified, regular := newPeer(1, "verified"), newPeer(2, "regular")
 	mustVerify(t, s, verified)
@@ -110,7 +113,7 @@ func TestTOFUFlood(t *testing.T) {
 func BenchmarkAdmitNew(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
-			s := openStore(b, b.TempDir(), Options{MaxPeers: n})
+			s := openStore(b, b.TempDir(), Options{MaxPeers: n, MaxNewPerMinute: -1})
 			for i := range n {
 				mustAdmit(b, s, floodObs(i), t0)
 			}

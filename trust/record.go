@@ -266,6 +266,14 @@ type Observation struct {
 	// received over the connection authenticated as Key: it teaches the
 	// peer's signing key.
 	Binding []byte
+	// BeforeHello says that the peer has only completed the CURVE
+	// handshake (the node's connection stage): it is not a peer yet, and
+	// a key the store does not know is decided on but not recorded
+	// (Verdict.Unrecorded); it is pinned when its HELLO is admitted. A
+	// stranger opening connections with fresh keys and never saying
+	// HELLO records nothing. (A known key's record is updated as usual,
+	// and a key change is recorded on the record it would change.)
+	BeforeHello bool
 }
 
 // Verdict is the store's decision on an Observation.
@@ -275,13 +283,19 @@ type Verdict struct {
 	// Reason says why, for logs and people.
 	Reason string
 	// Record is the peer's record after the decision (zero when nothing is
-	// recorded: open mode, unknown peer refused in strict mode).
+	// recorded: open mode, unknown peer refused in strict mode, a new key
+	// Unrecorded).
 	Record Record
 	// KeyChange is set when the peer is known with another key: the node
 	// raises a KeyChanged event with both fingerprints.
 	KeyChange *KeyChange
-	// New reports that the key was seen for the first time and pinned.
+	// New reports that the key was not known: it is recorded now, unless
+	// Unrecorded.
 	New bool
+	// Unrecorded reports a new key admitted without a record: before its
+	// HELLO (Observation.BeforeHello), or beyond Options.MaxNewPerMinute
+	// (it is pinned at a later admission). Record is zero then.
+	Unrecorded bool
 	// NameTaken is set when the peer was refused because it calls itself
 	// by the name of a verified, introduced or revoked record with another
 	// key: a different peer, never a key change of that record.

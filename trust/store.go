@@ -25,7 +25,8 @@ const FileName = "trust.json"
 
 // Default limits.
 const (
-	DefaultMaxPeers               = 4096
+	DefaultMaxPeers               = 1024
+	DefaultMaxNewPerMinute        = 64
 	DefaultMaxSigners             = 256
 	DefaultMaxStatementsPerSigner = 1000
 	DefaultSeenResolution         = time.Minute
@@ -49,6 +50,15 @@ type Options struct {
 	// 4 x MaxPeers (ErrStoreFull); the revoked records that revocations
 	// of keys never seen here create, apart, at 5 x MaxPeers.
 	MaxPeers int
+	// MaxNewPerMinute bounds the new tofu records (keys nobody vouched
+	// for, pinned at their HELLO) per minute: beyond it, for the rest of
+	// that minute, a new key is admitted as in tofu mode but not recorded
+	// (Verdict.Unrecorded; it is pinned at a later admission), so that a
+	// flood of fresh keys cannot push the known peers out of the store
+	// faster than that. A minute that left keys unrecorded or forgot
+	// records is logged once, at info level (Stats counts them). 0 means
+	// DefaultMaxNewPerMinute; negative: no bound.
+	MaxNewPerMinute int
 	// MaxSigners caps the statement logs kept (one per signer).
 	MaxSigners int
 	// MaxStatementsPerSigner caps one signer's log.
@@ -142,6 +152,8 @@ type Store struct {
 	lastPoll   time.Time
 	lastErr    error
 	warned     time.Time
+	minute     newKeys // the new keys of the minute under way
+	stats      Stats
 
 	nmu       sync.Mutex // guards notes and notifying
 	notes     [][]Record
@@ -165,6 +177,9 @@ func Open(home string, opts Options) (*Store, error) {
 	}
 	if opts.MaxPeers <= 0 {
 		opts.MaxPeers = DefaultMaxPeers
+	}
+	if opts.MaxNewPerMinute == 0 {
+		opts.MaxNewPerMinute = DefaultMaxNewPerMinute
 	}
 	if opts.MaxSigners <= 0 {
 		opts.MaxSigners = DefaultMaxSigners
@@ -557,8 +572,12 @@ func toValidUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 //   - a new key vouched for by a verified peer (Policy.Introductions) is
 //     recorded as introduced and admitted;
 //   - any other new key is pinned as tofu in tofu mode (forgetting the
-//     least recently seen tofu record beyond Options.MaxPeers), refused in
-//     strict mode.
+//     least recently seen tofu record beyond Options.MaxPeers; beyond
+//     Options.MaxNewPerMinute new keys in a minute, admitted without a
+//     record), refused in strict mode.
+//
+// A new key is never recorded before its HELLO (Observation.BeforeHello):
+// it is admitted or refused by the same rules, and nothing is written.
 //
 // Admitted is not trusted: a tofu key is only known (Record.Trusted).
 // An error means the store could not be read (a corrupt file, say): the
@@ -586,7 +605,10 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 		}
 	}
 	var v Verdict
+	var ended newKeys
+	var tell bool
 	err := s.changeNow(func(st *state) []Record {
+		ended, tell = s.roll(now)
 		var change func(st *state) *Record
 		v, change = s.decide(st, obs, binding, now)
 		if r := st.byKey[obs.Key]; r != nil && v.Allow {
@@ -604,7 +626,7 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 			return nil
 		}
 		if v.New {
-			st.evict(s.opts.MaxPeers, r)
+			s.evicted(now, st.evict(s.opts.MaxPeers, r))
 		}
 		if v.KeyChange == nil {
 			v.Record = r.clone()
@@ -615,6 +637,9 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 		}
 		return nil
 	})
+	if tell {
+		s.tell(ended)
+	}
 	if err != nil {
 		return Verdict{Reason: "trust store unreadable"}, err
 	}
@@ -631,7 +656,15 @@ func (s *Store) Admit(ctx context.Context, obs Observation, now time.Time) (Verd
 // be called from any goroutine and never waits for the disk.
 func (s *Store) Seen(keys []curve.PublicKey) {
 	now := s.opts.Now().UTC()
+	var ended newKeys
+	var tell bool
+	defer func() {
+		if tell {
+			s.tell(ended)
+		}
+	}()
 	s.changeNow(func(st *state) []Record {
+		ended, tell = s.roll(now)
 		for _, k := range keys {
 			r := st.byKey[k]
 			if r == nil {
@@ -808,6 +841,17 @@ func (s *Store) decide(st *state, obs Observation, b *learnedBinding, now time.T
 	}
 	if n := st.trustedCount(); initial != StateTOFU && n >= s.maxKept() {
 		return Verdict{Reason: fmt.Sprintf("trust store full (%d verified and introduced peers)", n)}, nil
+	}
+	if obs.BeforeHello {
+		// Not a peer yet: a connection that never says HELLO records
+		// nothing (usertry5 #8: strangers' connections pinned by the
+		// hundred).
+		s.stats.BeforeHello++
+		return Verdict{Allow: true, Reason: "new key, recorded at its HELLO", New: true, Unrecorded: true}, nil
+	}
+	if initial == StateTOFU && !s.admitNew(now) {
+		return Verdict{Allow: true, New: true, Unrecorded: true,
+			Reason: fmt.Sprintf("new key admitted, not recorded: %d new keys recorded this minute already", s.opts.MaxNewPerMinute)}, nil
 	}
 	r := &Record{UUID: obs.UUID, Name: obs.Name, Key: obs.Key, Fingerprint: Fingerprint(obs.Key),
 		Bound: bound, State: initial, FirstSeen: now, LastSeen: now, LastAddr: obs.Addr}

@@ -111,7 +111,9 @@ func (t *trustState) pinned(id uuid.UUID) (curve.PublicKey, bool) {
 // admit asks the store about an authenticated peer key. note receives a
 // KeyChanged event when the store reports one.
 func (t *trustState) admit(ctx context.Context, pk PeerKey, note func(Event)) error {
-	obs := trust.Observation{UUID: pk.UUID, Name: pk.Name, Key: pk.Key, Addr: pk.Addr}
+	// A connection that has not said HELLO is no peer yet: the store
+	// decides on its key but records no new one (usertry5 #8).
+	obs := trust.Observation{UUID: pk.UUID, Name: pk.Name, Key: pk.Key, Addr: pk.Addr, BeforeHello: pk.Stage == StageConnection}
 	if v, ok := headerValue(pk.Headers, trust.BindingHeader); ok {
 		if b, err := trust.DecodeBindingHeader(v); err == nil {
 			obs.Binding = b

@@ -37,6 +37,11 @@ type PairArgs struct {
 const (
 	PairToken   = "token"   // the token to show (displayer)
 	PairConfirm = "confirm" // the comparison number to confirm
+	// PairCode: the short code shown was spent by a failed attempt
+	// (Spent names the device, SpentWhy how); Code is the fresh code
+	// shown now, "" when the pairing shows no more (only the QR code
+	// pairs then). spec/pairing.md, "Burning a code".
+	PairCode = "code"
 )
 
 // PairProgress is a step of a pairing, for the client to show.
@@ -63,6 +68,12 @@ type PairProgress struct {
 	// id, never on a plain yes nor without a person (spec/pairing.md,
 	// "A known name").
 	NameHolder *PairKnown `json:"name_holder,omitempty"`
+	// PairCode: the device that spent the code, how, how many codes the
+	// pairing has spent and how many fresh ones it may still show.
+	Spent      *PairPeer `json:"spent,omitempty"`
+	SpentWhy   string    `json:"spent_why,omitempty"`
+	CodesSpent int       `json:"codes_spent,omitempty"`
+	CodesLeft  int       `json:"codes_left,omitempty"`
 }
 
 // PairKnown is the record of this node that holds a name a pairing peer
@@ -87,6 +98,8 @@ type PairPeer struct {
 	// Known names the device by this node's record of its key (e.g.
 	// `your verified "phone1"`, pairing.KnownAs), when it gave no name.
 	Known string `json:"known,omitempty"`
+	// Method is how it tried: "qr" (the token) or "code" (a short code).
+	Method string `json:"method,omitempty"`
 }
 
 // PairResult is a pairing's outcome: the peer, now verified in the trust
@@ -107,7 +120,10 @@ type PairResult struct {
 // side gives up or refuses first: it must then return. Both run on the
 // goroutine that called Pair, except Confirm, on one of its own.
 type PairHandler struct {
-	Show    func(PairProgress)
+	Show func(PairProgress)
+	// Code, when set, is told that the short code shown was spent
+	// (stage PairCode): it shows the fresh code, or that no more come.
+	Code    func(PairProgress)
 	Confirm func(ctx context.Context, comparison string) error
 	// ConfirmPeer, when set, is asked instead of Confirm with the whole
 	// question: who is pairing, and the other devices when the code or
@@ -215,6 +231,10 @@ func (c *Client) Pair(ctx context.Context, args PairArgs, h PairHandler) (PairRe
 			case r.Pair.Stage == PairToken:
 				if h.Show != nil {
 					h.Show(*r.Pair)
+				}
+			case r.Pair.Stage == PairCode:
+				if h.Code != nil {
+					h.Code(*r.Pair)
 				}
 			case r.Pair.Stage == PairConfirm && (asking == nil || r.Pair.Question != 0):
 				// A new question drops the one up (the agent dropped it:

@@ -36,6 +36,10 @@ this terminal shows the code and asks for the comparison (--no-agent:
 unlock the identity here instead). --json prints the result as JSON on
 stdout (the code to show goes to stderr then).
 
+A short code takes one try: a wrong one (a typo, or another device on
+the network) spends it, and the showing side names that device and
+shows a fresh code at once (6 codes at most; the QR code stays good).
+
 flags:`
 
 // runPair implements "zyre pair".
@@ -129,7 +133,7 @@ func runPair(ctx context.Context, env *cliEnv, args []string) error {
 	defer cancel()
 	opts := pairing.Options{
 		Identity: id, Recorder: ts, Listen: *listen, Interface: *iface, Loopback: *loopback, Logger: log,
-		Confirm: confirmNumber(env, out, *yes), EndOnCodeFailure: true,
+		Confirm: confirmNumber(env, out, *yes),
 	}
 	var res pairing.Result
 	switch {
@@ -189,6 +193,9 @@ func printPaired(env *cliEnv, r client.PairResult, asJSON bool, where string) er
 // pairShow shows the token as a QR code and text, and the short code, and
 // waits for one device.
 func pairShow(ctx context.Context, env *cliEnv, w io.Writer, opts pairing.Options, timeout time.Duration) (pairing.Result, error) {
+	// A failed short-code attempt spends that code only: say who spent
+	// it, and show the fresh code (the QR code above stays good).
+	opts.OnCode = func(c pairing.CodeSpent) { showSpent(env, w, *agent.PairCodeOf(c)) }
 	d, tok, err := pairing.NewDisplayer(opts)
 	if err != nil {
 		return pairing.Result{}, err
@@ -225,6 +232,27 @@ func showToken(env *cliEnv, w io.Writer, p client.PairProgress, end time.Time, t
 		return
 	}
 	fmt.Fprintf(w, "waiting until %s (the token works once)...\n", p.Expires.Local().Format(time.TimeOnly))
+}
+
+// showSpent says that the short code shown was spent, naming the device
+// that spent it ("a device "A35B3B" a35b3ba6 GNBS-... from 10.85.0.4
+// tried a wrong code; this code is spent"), and shows the fresh code on
+// w, or, when the pairing shows no more, that only the QR code pairs.
+func showSpent(env *cliEnv, w io.Writer, p client.PairProgress) {
+	who := "a device"
+	if p.Spent != nil {
+		who = describePairPeer(*p.Spent)
+		if p.Spent.Name != "" {
+			who = "a device " + who
+		}
+	}
+	fmt.Fprintf(env.stderr, "zyre: %s %s; this code is spent\n", who, terminalText(p.SpentWhy))
+	if p.Code == "" {
+		fmt.Fprintf(env.stderr, "zyre: WARNING: %d short codes were spent: someone on this network keeps spending them, so no more codes are shown; pair by the QR code (or the token) above, which still works, or start again where no stranger shares the network\n", p.CodesSpent)
+		return
+	}
+	code := terminalText(p.Code)
+	fmt.Fprintf(w, "new code (the one above is spent), on the same network:\n  zyre pair --code %s\n  (from elsewhere add: --peer %s)\ncode: %s\n", code, terminalText(p.CodeEndpoint), code)
 }
 
 // renderQR prints text as a QR code (level M) with half blocks, as
@@ -282,7 +310,7 @@ type pairAsk struct {
 
 func askOfResult(r pairing.Result) pairAsk {
 	peer := func(a pairing.Attempt) client.PairPeer {
-		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr}
+		p := client.PairPeer{Name: a.Name, UUID: a.UUID.String(), Fingerprint: keystore.Fingerprint(a.Key), Addr: a.Addr, Method: a.Method}
 		if a.Name == "" && a.Known != nil {
 			p.Known = pairing.KnownAs(*a.Known)
 		}
@@ -379,6 +407,12 @@ func confirmAsk(env *cliEnv, out io.Writer, yes bool) func(context.Context, pair
 			all := []string{who}
 			for _, o := range q.others {
 				all = append(all, describePairPeer(o))
+				if o.Method != "" && o.Method != q.method {
+					// A device that spent a short code, beside a QR
+					// scanner (or the other way round): both tried this
+					// pairing, not the same secret.
+					what = "pairing (its QR code or its short codes)"
+				}
 			}
 			fmt.Fprintf(env.stderr, "zyre: WARNING: %d devices tried this %s: %s; someone else may have seen it\n", len(all), what, strings.Join(all[:len(all)-1], ", ")+" and "+all[len(all)-1])
 		}

@@ -65,6 +65,7 @@ func pairAgent(ctx context.Context, env *cliEnv, fs *flag.FlagSet, a *agentFlags
 	var askedKnown atomic.Bool // ConfirmPeer runs on a goroutine of its own
 	res, err := c.Pair(ctx, args, client.PairHandler{
 		Show: func(p client.PairProgress) { showToken(env, out, p, end, timeout) },
+		Code: func(p client.PairProgress) { showSpent(env, out, p) },
 		ConfirmPeer: func(ctx context.Context, p client.PairProgress) error {
 			if p.NameHolder != nil {
 				askedKnown.Store(true)

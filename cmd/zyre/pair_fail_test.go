@@ -11,32 +11,18 @@ import (
 	"github.com/zyre-go/zyre/trust"
 )
 
-// The showing side reports a wrong code and a timeout, and exits 1.
+// The showing side reports a timeout and exits 1. (A wrong code no
+// longer ends the pairing: it spends that code and a fresh one is shown;
+// pair_fresh_test.go.)
 func TestPairCLIShowReportsFailures(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	homeA, homeB := t.TempDir(), t.TempDir()
-	s, wait := startShow(t, ctx, homeA)
-	wrong := []byte(s.code)
-	wrong[0] = '0' + (wrong[0]-'0'+1)%10
-	code, out, errs := runPairCmd(ctx, "--loopback", "--home", homeB, "--insecure-plaintext", "--code", string(wrong), "--peer", s.endpoint)
-	const once = "zyre: the short code did not match (mistyped, or someone in the middle); nothing was recorded\n" +
-		"zyre: hint: start again with a new code (`zyre pair` on the showing device)\n"
-	// The cause said once (usertry #9): one sentence, no chain of
-	// "pairing: ..." layers, no slog line.
-	if code != 1 || !strings.HasSuffix(errs, once) || strings.Contains(errs, "pairing:") || strings.Contains(errs, "level=") {
-		t.Fatalf("joining side with a wrong code: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
-	}
-	codeA, outA, errA := wait()
-	if codeA != 1 || !strings.HasSuffix(errA, once) || strings.Contains(errA, "pairing:") || strings.Contains(errA, "level=") {
-		t.Fatalf("showing side after a wrong code: exit %d\nstdout:\n%s\nstderr:\n%s", codeA, outA, errA)
-	}
 
 	// Without a terminal nobody compares the numbers: no pairing by
 	// short code without --yes (usertry #13), on either side.
 	homeC, homeD := t.TempDir(), t.TempDir()
-	s, wait = startShowArgs(t, ctx, "--home", homeC, "--insecure-plaintext", "--loopback", "--listen", "127.0.0.1:0", "--timeout", "60s")
-	code, out, errs = runPairCmd(ctx, "--loopback", "--home", homeD, "--insecure-plaintext", "--code", s.code, "--peer", s.endpoint)
+	s, wait := startShowArgs(t, ctx, "--home", homeC, "--insecure-plaintext", "--loopback", "--listen", "127.0.0.1:0", "--timeout", "60s")
+	code, out, errs := runPairCmd(ctx, "--loopback", "--home", homeD, "--insecure-plaintext", "--code", s.code, "--peer", s.endpoint)
 	if code != 1 || !strings.Contains(errs, "zyre: nobody compared the comparison numbers (stdin is not a terminal); nothing was recorded\nzyre: hint: run it on a terminal, or pass --yes") {
 		t.Fatalf("joining side without a terminal: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}

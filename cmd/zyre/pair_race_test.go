@@ -104,7 +104,7 @@ func TestPairCLIRaceStrangerFirst(t *testing.T) {
 
 	// The phone types the same code a moment later.
 	c, out, errs := runPairCmd(ctx, "--loopback", "--home", homePh, "--code", code, "--peer", ep, "--yes", "--timeout", "60s")
-	if c != 1 || !strings.Contains(errs, "this code was already used by another device (the showing device's screen says which)") || strings.Contains(errs, "typo") ||
+	if c != 1 || !strings.Contains(errs, "the code was spent by another device on this network before yours (the showing device's screen says which)") || strings.Contains(errs, "typo") ||
 		!strings.Contains(errs, `zyre: this device is "phone1" `+phone.UUID.String()[:8]) {
 		t.Fatalf("the phone that came second: exit %d\nstdout:\n%s\nstderr:\n%s", c, out, errs)
 	}

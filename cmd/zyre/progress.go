@@ -3,11 +3,14 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"hash"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,6 +27,7 @@ type progress struct {
 	env   *cliEnv
 	start time.Time
 	total int64
+	size  int64 // -1: unknown
 	sum   hash.Hash
 	ended bool
 }
@@ -31,7 +35,7 @@ type progress struct {
 // newProgress starts a progress bar described by verb of size octets (-1:
 // unknown), redrawn at most every interval (0: no bar).
 func newProgress(env *cliEnv, verb string, size int64, every time.Duration) *progress {
-	p := &progress{start: time.Now(), sum: sha256.New(), env: env}
+	p := &progress{start: time.Now(), sum: sha256.New(), env: env, size: size}
 	if every <= 0 {
 		return p
 	}
@@ -136,14 +140,18 @@ func (p *progress) add(b []byte) {
 	}
 }
 
-// done ends the bar's line.
+// done ends the bar's line: at 100% when all size octets passed (or the
+// size is unknown), else where it was (an interrupted stream is not
+// drawn as complete, usertry5 #3).
 func (p *progress) done() {
 	if p.ended {
 		return
 	}
 	p.ended = true
 	if p.bar != nil {
-		p.bar.Finish()
+		if p.size < 0 || p.total >= p.size {
+			p.bar.Finish()
+		}
 		p.bar.Exit()
 		fmt.Fprintln(p.env.stderr)
 	}
@@ -180,6 +188,7 @@ type transferBar struct {
 	lines *plainLines // instead of the bar when stderr is not a terminal
 	ended bool
 	held  int64 // the last octets held that set said
+	total int64 // and of what total
 }
 
 func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) *transferBar {
@@ -193,7 +202,7 @@ func newTransferBar(env *cliEnv, verb string, total int64, every time.Duration) 
 
 // set shows held octets of total.
 func (t *transferBar) set(held, total int64) {
-	t.held = held
+	t.held, t.total = held, total
 	if t.bar != nil {
 		t.bar.Set64(held)
 	}
@@ -217,4 +226,24 @@ func (t *transferBar) done() {
 func interruptedSend(held, total int64) error {
 	return fmt.Errorf("interrupted after %s of %s: the receiver keeps what it holds; run the same command again to resume",
 		sizeText(float64(held)), sizeText(float64(total)))
+}
+
+// interruptedReceive is the one line of a "zyre receive" interrupted
+// (Ctrl-C) with held of total octets in dir: the sender was told, and the
+// same files sent again to a receive into dir resume.
+func interruptedReceive(held, total int64, dir string) error {
+	return fmt.Errorf("interrupted after %s of %s (%d%%): kept in %s (the sender was told); run zyre receive --dir %s again, and the same send, to resume",
+		sizeText(float64(held)), sizeText(float64(total)), percentOf(held, total), filepath.Join(dir, ".zyre-partial"), dir)
+}
+
+// stoppedSentence reports whether err, from the agent, is the other side
+// of a transfer stopping (transfer.StoppedError), which says it all:
+// then the sentence, without the "agent: " before it.
+func stoppedSentence(err error) (error, bool) {
+	t, ok := strings.CutPrefix(err.Error(), "agent: ")
+	if ok && (strings.Contains(t, " stopped receiving after ") || strings.Contains(t, " stopped answering after ") ||
+		strings.Contains(t, " stopped sending after ")) {
+		return errors.New(t), true
+	}
+	return err, false
 }

@@ -41,21 +41,7 @@ func TestPromptInterrupt(t *testing.T) {
 		t.Fatalf("keys init: %v\n%s", err, out)
 	}
 
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skip("no pty:", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	cmd := exec.Command(zyre, "monitor", "--secure", "--home", home, "--loopback", "--port", strconv.Itoa(randomBeaconPort()))
-	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	ptmx, tty, cmd, done := startAtTerminal(t, zyre, env, "monitor", "--secure", "--home", home, "--loopback", "--port", strconv.Itoa(randomBeaconPort()))
 
 	readUntil(t, ptmx, "passphrase for this node's keys: ", cmd, done, time.Minute)
 	if echo(t, tty) {
@@ -116,26 +102,35 @@ func readUntil(t *testing.T, ptmx *os.File, want string, cmd *exec.Cmd, done <-c
 	return out.String()
 }
 
-// answerAtTerminal runs zyre with args on a new pseudo-terminal, answers
-// its "[y/N] " question with answer (none when answer is empty) and returns
-// its exit code and what it printed up to the question.
-func answerAtTerminal(t *testing.T, zyre string, env []string, answer string, args ...string) (int, string) {
+// startAtTerminal runs zyre with args on a new pseudo-terminal (its
+// controlling terminal) and returns the terminal's two ends, the command
+// and a channel that gets its end; the ends are closed when the test
+// ends.
+func startAtTerminal(t *testing.T, zyre string, env []string, args ...string) (ptmx, tty *os.File, cmd *exec.Cmd, done chan error) {
 	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Skip("no pty:", err)
 	}
-	defer ptmx.Close()
-	defer tty.Close()
-	cmd := exec.Command(zyre, args...)
+	t.Cleanup(func() { ptmx.Close(); tty.Close() })
+	cmd = exec.Command(zyre, args...)
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	return ptmx, tty, cmd, done
+}
+
+// answerAtTerminal runs zyre with args on a new pseudo-terminal, answers
+// its "[y/N] " question with answer (none when answer is empty) and returns
+// its exit code and what it printed up to the question.
+func answerAtTerminal(t *testing.T, zyre string, env []string, answer string, args ...string) (int, string) {
+	t.Helper()
+	ptmx, _, cmd, done := startAtTerminal(t, zyre, env, args...)
 	out := ""
 	if answer != "" {
 		out = readUntil(t, ptmx, "[y/N] ", cmd, done, time.Minute)
@@ -194,21 +189,7 @@ func TestReceivePromptInterrupt(t *testing.T) {
 	}
 	port := strconv.Itoa(randomBeaconPort())
 
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Skip("no pty:", err)
-	}
-	defer ptmx.Close()
-	defer tty.Close()
-	recv := exec.Command(zyre, "receive", "--dir", filepath.Join(dir, "in"), "--trust", "tofu", "--home", homeB, "--loopback", "--port", port)
-	recv.Env = env
-	recv.Stdin, recv.Stdout, recv.Stderr = tty, tty, tty
-	recv.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- recv.Wait() }()
+	ptmx, _, recv, done := startAtTerminal(t, zyre, env, "receive", "--dir", filepath.Join(dir, "in"), "--trust", "tofu", "--home", homeB, "--loopback", "--port", port)
 	send := exec.Command(zyre, "send", "tablet", file, "--trust", "tofu", "--home", homeA, "--loopback", "--port", port, "--wait", "1m", "--progress", "0")
 	send.Env = env
 	if err := send.Start(); err != nil {
@@ -307,19 +288,7 @@ func TestKeysInitWeakPassphrase(t *testing.T) {
 	}{{"x", true}, {"correct horse battery", false}} {
 		dir := t.TempDir()
 		env := append(os.Environ(), "XDG_RUNTIME_DIR="+dir, "ZYRE_AGENT_SOCKET=", "ZYRE_PASSPHRASE_FILE=", "ZYRE_HOME=")
-		ptmx, tty, err := pty.Open()
-		if err != nil {
-			t.Skip("no pty:", err)
-		}
-		cmd := exec.Command(zyre, "keys", "init", "--home", filepath.Join(dir, "home"), "--name", "t", "--work-factor", "10")
-		cmd.Env = env
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		ptmx, _, cmd, done := startAtTerminal(t, zyre, env, "keys", "init", "--home", filepath.Join(dir, "home"), "--name", "t", "--work-factor", "10")
 		readUntil(t, ptmx, "new passphrase for this node's keys", cmd, done, time.Minute)
 		ptmx.Write([]byte(tc.pass + "\n"))
 		readUntil(t, ptmx, "repeat the passphrase", cmd, done, time.Minute)
@@ -334,7 +303,5 @@ func TestKeysInitWeakPassphrase(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("keys init with %q: %v\n%s", tc.pass, err, out)
 		}
-		ptmx.Close()
-		tty.Close()
 	}
 }

@@ -343,6 +343,9 @@ func runReceive(ctx context.Context, env *cliEnv, args []string) error {
 	if bar != nil {
 		bar.done()
 	}
+	if err != nil && ctx.Err() != nil && bar != nil {
+		return interruptedReceive(bar.held, bar.total, r.abs)
+	}
 	if errors.Is(err, transfer.ErrRejected) {
 		return errors.New("the offer was declined")
 	}

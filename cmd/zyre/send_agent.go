@@ -64,6 +64,10 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	if err != nil && ctx.Err() != nil && bar != nil {
 		return interruptedSend(bar.held, offered)
 	}
+	if agentStopped(ctx, err) && bar != nil {
+		return fmt.Errorf("the agent stopped after %s of %s (%d%%) were sent: the receiver keeps what it holds; start the agent and run the same command again to resume",
+			sizeText(float64(bar.held)), sizeText(float64(offered)), percentOf(bar.held, offered))
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "is revoked, not trusted for a transfer") {
 			return withHint(err, untrustedHint(trust.StateRevoked))
@@ -74,6 +78,9 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 		if t, ok := strings.CutPrefix(err.Error(), "agent: "); ok && strings.Contains(t, refusesKey) {
 			return errors.New(t) // the agent's node was refused: the sentence says it all
 		}
+		if err, ok := stoppedSentence(err); ok {
+			return err // the receiver stopped: so does the sentence
+		}
 		if strings.Contains(err.Error(), "peer \"") {
 			return withHint(err, peerHint(err))
 		}
@@ -82,6 +89,21 @@ func sendAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transferFl
 	fmt.Fprintf(env.stderr, "zyre: sent %d file(s), %s, to %s %s in %.1fs%s; the receiver checked every file's sha256\n",
 		res.Files, sizeText(float64(res.Octets)), safe(res.Name), peerShort(res.Peer), res.Elapsed().Seconds(), resumedText(res.Resumed))
 	return nil
+}
+
+// agentStopped reports whether err, of a transfer through the agent that
+// ctx did not end, is the agent stopping or going away mid-transfer
+// (rather than "EOF" or "context canceled").
+func agentStopped(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && (agentGone(err) || strings.HasPrefix(err.Error(), "agent: context canceled"))
+}
+
+// percentOf is held of total in percent (100 of nothing).
+func percentOf(held, total int64) int64 {
+	if total <= 0 {
+		return 100
+	}
+	return held * 100 / total
 }
 
 // refusesKey is in the sentence of a transfer refused in the handshake
@@ -137,10 +159,18 @@ func receiveAgent(ctx context.Context, env *cliEnv, c *client.Client, f *transfe
 	if bar != nil {
 		bar.done()
 	}
+	if err != nil && ctx.Err() != nil && bar != nil {
+		return interruptedReceive(bar.held, bar.total, r.abs)
+	}
+	if agentStopped(ctx, err) && bar != nil {
+		return fmt.Errorf("the agent stopped after %s of %s (%d%%) arrived: kept in %s; start the agent and run zyre receive --dir %s again, and the same send, to resume",
+			sizeText(float64(bar.held)), sizeText(float64(bar.total)), percentOf(bar.held, bar.total), filepath.Join(r.abs, ".zyre-partial"), r.abs)
+	}
 	if err != nil {
 		if declined != "" {
 			return errors.New("the offer was declined")
 		}
+		err, _ = stoppedSentence(err)
 		return err
 	}
 	from, _ := uuid.Parse(res.Peer)
