@@ -47,8 +47,9 @@ func newSendQueueBound(hwm int, b SendBound) *sendQueue {
 	return q
 }
 
-// full reports whether m may not be queued now (mu held): hwm entries
-// wait, or the bound's octets do while the queue is not empty.
+// full reports whether a message may not be queued now (mu held): hwm
+// entries wait, or the bound's octets do while an entry waits (an empty
+// queue takes any message).
 func (q *sendQueue) full() bool {
 	if q.n >= q.hwm {
 		return true
@@ -157,7 +158,7 @@ func (q *sendQueue) takeBound(dst []outMsg, done int64, now time.Time) (int, int
 }
 
 // report records done octets written at now without taking (the writer,
-// before it waits for more, or when its connection ended).
+// before it waits for more).
 func (q *sendQueue) report(done int64, now time.Time) {
 	q.mu.Lock()
 	q.db.done(done, now)
