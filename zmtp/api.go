@@ -287,6 +287,10 @@ type Options struct {
 	// reported. It runs on the Dealer's goroutine, which waits for it: it
 	// must return quickly and must not call the Dealer's Close.
 	OnHandshake func(err error)
+	// SendBound bounds each send queue (a Dealer's, each Router
+	// connection's) by the time its octets take to drain, beside
+	// SendHWM; the zero value is off. See SendBound.
+	SendBound SendBound
 }
 
 // Defaults.

@@ -43,6 +43,29 @@ func BenchmarkDealerToRouter(b *testing.B) {
 	}
 }
 
+// BenchmarkDealerToRouterBound is BenchmarkDealerToRouter with
+// Options.SendBound on both sides (100 ms, as the node's default), its
+// TCP_NOTSENT_LOWAT included: on loopback the measured rate makes the
+// bound far larger than SendHWM's messages, so it should cost nothing.
+func BenchmarkDealerToRouterBound(b *testing.B) {
+	bound := zmtp.SendBound{Target: 100 * time.Millisecond}
+	for _, bc := range benchSizes {
+		b.Run(bc.name, func(b *testing.B) {
+			r, err := zmtp.ListenRouter("tcp", "127.0.0.1:0", zmtp.Options{SendBound: bound})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			d, err := zmtp.DialDealer("tcp", r.Addr().String(), zmtp.Options{Identity: []byte("bench"), SendBound: bound})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			benchStream(b, r, d, bc.size)
+		})
+	}
+}
+
 // benchStream streams b.N one-frame messages of size octets from d to r,
 // after one warm-up message (the connection and its handshake), and reports
 // msg/s and MB/s.

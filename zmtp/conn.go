@@ -3,6 +3,7 @@ package zmtp
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -371,6 +372,10 @@ func handshake(ctx context.Context, nc net.Conn, opts *Options, server bool, soc
 	if c.lw = newLowater(nc); c.lw != nil {
 		c.fr.lowat = c.lw.setMark
 	}
+	if b := opts.SendBound; b.Target > 0 && b.NotSentLowat >= 0 {
+		// The kernel's share of the bound (SendBound.NotSentLowat).
+		setNotSentLowat(nc, cmp.Or(b.NotSentLowat, DefaultNotSentLowat))
+	}
 	c.live.Store(true)
 	return c, nil
 }
@@ -417,7 +422,20 @@ const writerBatch = 32
 
 func (c *conn) writeLoop(q *sendQueue) error {
 	var marks []chan error // Flush markers taken, answered after the next flush
+	// With the byte bound (q.db), the writer reports the octets it wrote,
+	// when it takes again or before it waits: held were taken and not
+	// yet reported, pend handed to the frameWriter and not yet flushed,
+	// wrote flushed and not yet reported.
+	bounded := q.db != nil
+	var held, pend, wrote int64
+	var lowSet int64 // TCP_NOTSENT_LOWAT set (at first by the handshake); 0 = none
+	if bounded {
+		lowSet = q.db.lowMin
+	}
 	defer func() {
+		if bounded && held > 0 {
+			q.drop(held) // written into a dead socket, or never
+		}
 		for _, m := range marks {
 			m <- fmt.Errorf("zmtp: connection to %v closed before the flush: %w", addrString(c.nc.RemoteAddr()), ErrDisconnected)
 		}
@@ -452,7 +470,24 @@ func (c *conn) writeLoop(q *sendQueue) error {
 				err = c.writeLogical(FlagCommand, <-c.ctrl)
 				continue
 			}
-			k := q.take(batch[:])
+			var k int
+			if bounded {
+				var lowat int64
+				k, lowat = q.takeBound(batch[:], wrote, time.Now())
+				if lowat > 0 && (lowat > lowSet*5/4 || lowat < lowSet*3/4) {
+					// The measured rate moved the kernel's share: set
+					// it when it changed by a quarter.
+					setNotSentLowat(c.nc, int(lowat))
+					lowSet = lowat
+				}
+				held -= wrote
+				wrote = 0
+				for _, m := range batch[:k] {
+					held += wireSize(m.frames)
+				}
+			} else {
+				k = q.take(batch[:])
+			}
 			if k == 0 {
 				break // q.wake has a token once more arrives
 			}
@@ -465,13 +500,29 @@ func (c *conn) writeLoop(q *sendQueue) error {
 					// The next connection (a Dealer's) writes what
 					// this one took and did not write.
 					q.unget(batch[i+1 : k])
+					if bounded {
+						for _, m := range batch[i+1 : k] {
+							held -= wireSize(m.frames)
+						}
+					}
 					break
+				}
+				if bounded {
+					if pend += wireSize(m.frames); c.fw.buffered() == 0 {
+						wrote, pend = wrote+pend, 0 // the frameWriter wrote it all
+					}
 				}
 			}
 			clear(batch[:k])
 		}
 		if err == nil {
 			err = c.fw.flush()
+		}
+		if err == nil && bounded && pend+wrote > 0 {
+			wrote += pend
+			q.report(wrote, time.Now())
+			held -= wrote
+			pend, wrote = 0, 0
 		}
 		if err == nil && len(marks) > 0 {
 			for _, m := range marks {

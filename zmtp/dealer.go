@@ -46,7 +46,7 @@ func DialDealer(network, address string, opts Options) (*Dealer, error) {
 		opts:    opts,
 		network: network,
 		address: address,
-		sendq:   newSendQueue(opts.SendHWM),
+		sendq:   newSendQueueBound(opts.SendHWM, opts.SendBound),
 		recv:    make(chan Message, opts.RecvHWM),
 		done:    make(chan struct{}),
 	}
@@ -146,8 +146,9 @@ func (d *Dealer) loop() {
 }
 
 // Send queues a message without blocking, or returns ErrPeerNotResponding
-// when SendHWM messages are already queued (nothing is queued then). The
-// frames must not be modified afterwards.
+// when SendHWM messages are already queued, or with Options.SendBound the
+// octets of its bound (nothing is queued then). The frames must not be
+// modified afterwards.
 func (d *Dealer) Send(frames ...[]byte) error {
 	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
 		return err
@@ -164,14 +165,16 @@ func (d *Dealer) Send(frames ...[]byte) error {
 }
 
 // Queued returns how many messages wait in the send queue, not yet taken
-// by the connection's writer (which takes up to 32 at a time): 0 once
-// everything sent before was handed to the connection.
+// by the connection's writer (which takes up to 32 at a time, or with
+// SendBound up to 64 KiB of them): 0 once everything sent before was
+// handed to the connection.
 func (d *Dealer) Queued() int {
 	n, _ := d.sendq.size()
 	return n
 }
 
-// SendContext queues a message, blocking while the queue is full.
+// SendContext queues a message, blocking while the queue is full (SendHWM,
+// or SendBound).
 func (d *Dealer) SendContext(ctx context.Context, frames ...[]byte) error {
 	if err := checkSend(frames, d.opts.MaxMsgSize); err != nil {
 		return err

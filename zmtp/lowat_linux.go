@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // lowater sets a TCP connection's receive low-water mark (SO_RCVLOWAT)
@@ -66,4 +68,41 @@ func (l *lowater) readNow(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// setNotSentLowat sets TCP_NOTSENT_LOWAT on a TCP connection (see
+// SendBound.NotSentLowat); other connections are left as they are. A
+// failure only leaves the kernel's buffer as large as before.
+func setNotSentLowat(nc net.Conn, n int) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n)
+	})
+}
+
+// notSentLowat returns a TCP connection's TCP_NOTSENT_LOWAT (tests); -1
+// when it cannot be read.
+func notSentLowat(nc net.Conn) int {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return -1
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	v := -1
+	raw.Control(func(fd uintptr) {
+		if n, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT); err == nil {
+			v = n
+		}
+	})
+	return v
 }

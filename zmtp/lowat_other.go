@@ -13,3 +13,10 @@ func newLowater(net.Conn) *lowater           { return nil }
 func (*lowater) setMark(int)                 {}
 func (*lowater) raised() bool                { return false }
 func (*lowater) readNow([]byte) (int, error) { return 0, nil }
+
+// setNotSentLowat is Linux only (TCP_NOTSENT_LOWAT); elsewhere the
+// kernel's send buffer stays as the system sets it.
+func setNotSentLowat(net.Conn, int) {}
+
+// notSentLowat reports -1: not read elsewhere (tests).
+func notSentLowat(net.Conn) int { return -1 }

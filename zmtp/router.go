@@ -123,7 +123,7 @@ func (r *Router) serve(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	rc := &routerConn{conn: c, sendq: newSendQueue(r.opts.SendHWM)}
+	rc := &routerConn{conn: c, sendq: newSendQueueBound(r.opts.SendHWM, r.opts.SendBound)}
 	if r.opts.PreAdmit > 0 {
 		c.adm = newAdmission(&r.unadmitted)
 	}
@@ -232,7 +232,8 @@ func (r *Router) Recv(ctx context.Context) (Message, error) {
 
 // Send queues a message for the peer with the given identity without
 // blocking. It returns ErrUnknownPeer when no connection has that identity
-// and ErrPeerNotResponding when its queue (SendHWM) is full. The frames must
+// and ErrPeerNotResponding when its queue is full (SendHWM, or
+// Options.SendBound). The frames must
 // not be modified afterwards.
 func (r *Router) Send(identity []byte, frames ...[]byte) error {
 	if err := checkSend(frames, r.opts.MaxMsgSize); err != nil {

@@ -3,6 +3,7 @@ package zmtp
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 const (
@@ -29,17 +30,37 @@ type sendQueue struct {
 	peak    int           // the most entries held since the queue last emptied
 	waiting bool          // the writer found the queue empty and waits on wake
 	room    chan struct{} // closed when entries are taken, made by a sender that waits for room
+	db      *drainBound   // Options.SendBound; nil when off
 }
 
 func newSendQueue(hwm int) *sendQueue {
 	return &sendQueue{hwm: hwm, wake: make(chan struct{}, 1)}
 }
 
-// push queues m if fewer than hwm entries wait and reports whether it
-// did.
+// newSendQueueBound is newSendQueue with the byte bound b (off when
+// b.Target <= 0).
+func newSendQueueBound(hwm int, b SendBound) *sendQueue {
+	q := newSendQueue(hwm)
+	if b.Target > 0 {
+		q.db = newDrainBound(b)
+	}
+	return q
+}
+
+// full reports whether a message may not be queued now (mu held): hwm
+// entries wait, or the bound's octets do while an entry waits (an empty
+// queue takes any message).
+func (q *sendQueue) full() bool {
+	if q.n >= q.hwm {
+		return true
+	}
+	return q.db != nil && q.n > 0 && q.db.over()
+}
+
+// push queues m if there is room (full) and reports whether it did.
 func (q *sendQueue) push(m outMsg) bool {
 	q.mu.Lock()
-	if q.n >= q.hwm {
+	if q.full() {
 		q.mu.Unlock()
 		return false
 	}
@@ -73,7 +94,7 @@ func (q *sendQueue) wakeUnlock() {
 func (q *sendQueue) pushWait(ctx context.Context, m outMsg, stop <-chan struct{}, errStop error) error {
 	for {
 		q.mu.Lock()
-		if q.n < q.hwm {
+		if !q.full() {
 			q.putAndWake(m)
 			return nil
 		}
@@ -100,6 +121,9 @@ func (q *sendQueue) put(m outMsg) {
 	q.buf[(q.head+q.n)&(len(q.buf)-1)] = m
 	q.n++
 	q.peak = max(q.peak, q.n)
+	if q.db != nil {
+		q.db.bytes += wireSize(m.frames)
+	}
 }
 
 // resize moves the entries into a new ring of size c (a power of two,
@@ -118,8 +142,58 @@ func (q *sendQueue) resize(c int) {
 // writer must wait on wake before taking again.
 func (q *sendQueue) take(dst []outMsg) int {
 	q.mu.Lock()
+	return q.takeLocked(dst, 0)
+}
+
+// takeBound is take on a queue with the byte bound: first it records done
+// octets written since the writer's last report, at now (drainBound.done),
+// then it takes entries up to takeBudget octets (one at least), so that
+// what the writer holds stays small beside the bound.
+// It also returns the TCP_NOTSENT_LOWAT the bound wants now (0: none).
+func (q *sendQueue) takeBound(dst []outMsg, done int64, now time.Time) (int, int64) {
+	q.mu.Lock()
+	q.db.done(done, now)
+	lowat := q.db.lowat
+	return q.takeLocked(dst, takeBudget), lowat
+}
+
+// report records done octets written at now without taking (the writer,
+// before it waits for more).
+func (q *sendQueue) report(done int64, now time.Time) {
+	q.mu.Lock()
+	q.db.done(done, now)
+	if q.room != nil && done > 0 {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
+}
+
+// drop removes n octets that the writer took and will never report
+// written (its connection ended; it gave the rest back with unget).
+func (q *sendQueue) drop(n int64) {
+	q.mu.Lock()
+	q.db.bytes = max(q.db.bytes-n, 0)
+	q.db.restart()
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	q.mu.Unlock()
+}
+
+// takeLocked is take with mu held, which it releases; budget > 0 bounds
+// the octets taken after the first entry.
+func (q *sendQueue) takeLocked(dst []outMsg, budget int64) int {
 	k := 0
+	var took int64
 	for k < len(dst) && q.n > 0 {
+		if budget > 0 {
+			if k > 0 && took >= budget {
+				break
+			}
+			took += wireSize(q.buf[q.head].frames)
+		}
 		i := q.head
 		dst[k] = q.buf[i]
 		q.buf[i] = outMsg{} // the ring keeps no reference to a taken message
@@ -152,7 +226,9 @@ func (q *sendQueue) take(dst []outMsg) int {
 // unget puts entries the writer took and did not write back at the front
 // of the queue, in their order (its connection ended): the next
 // connection writes them, as it writes what was never taken. The queue
-// may then hold more than hwm entries for a while.
+// may then hold more than hwm entries for a while. With the byte bound,
+// their octets are still counted (the writer did not report them): the
+// writer reports only those it did not give back.
 func (q *sendQueue) unget(ms []outMsg) {
 	if len(ms) == 0 {
 		return
@@ -165,6 +241,9 @@ func (q *sendQueue) unget(ms []outMsg) {
 		q.head = (q.head - 1) & (len(q.buf) - 1)
 		q.buf[q.head] = ms[i]
 		q.n++
+	}
+	if q.db != nil {
+		q.db.restart()
 	}
 	q.peak = max(q.peak, q.n)
 	q.wakeUnlock()

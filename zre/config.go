@@ -28,6 +28,7 @@ const (
 	DefaultEventQueue     = 10000
 	DefaultEventBytes     = 64 << 20 // 64 MiB
 	DefaultMaxPeerGroups  = 4096
+	DefaultSendQueueTime  = 100 * time.Millisecond
 
 	// Defaults of Limits.
 	DefaultMaxPending        = 256
@@ -173,6 +174,18 @@ type Config struct {
 	// SendHWM is the number of messages queued per peer before sends fail
 	// with zmtp.ErrPeerNotResponding; 0 means the zmtp default.
 	SendHWM int
+	// SendQueueTime bounds what is queued for one peer by time as well
+	// (zmtp.SendBound on our connection to it): the connection measures
+	// how fast the peer takes data, and a send fails as at SendHWM
+	// (WhisperContext and the others wait) while the data queued would
+	// take longer than this to go out, or 256 KiB when that is more. So
+	// bulk data (a private stream) goes at the link's pace instead of
+	// queueing many megaoctets, and a chat line or a JOIN sent meanwhile
+	// waits behind about this much of it, not seconds; the kernel's
+	// share is bounded too (TCP_NOTSENT_LOWAT of 128 KiB, on Linux). 0
+	// means DefaultSendQueueTime; <0 turns the bound off (SendHWM
+	// alone).
+	SendQueueTime time.Duration
 
 	// Limits bound what strangers can make the node hold; see Limits.
 	Limits Limits
@@ -273,6 +286,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxPeerGroups <= 0 {
 		c.MaxPeerGroups = DefaultMaxPeerGroups
+	}
+	if c.SendQueueTime == 0 {
+		c.SendQueueTime = DefaultSendQueueTime
 	}
 	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {

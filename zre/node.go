@@ -45,7 +45,8 @@ import (
 // (ELECT, LEADER) follows the C reference: see SetContest and election.go.
 //
 // Sending: Whisper, Shout and ShoutTo never wait: a peer whose queue
-// (Config.SendHWM messages) is full refuses with an error wrapping
+// (Config.SendHWM messages, or Config.SendQueueTime of data at the rate
+// the peer's connection drains it) is full refuses with an error wrapping
 // zmtp.ErrPeerNotResponding. WhisperContext, ShoutContext and
 // ShoutToContext wait for room until their context is done: that is the
 // node's back-pressure. None of them goes through the node's goroutine: the

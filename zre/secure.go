@@ -471,6 +471,9 @@ func (n *Node) dealerOptions(serverKey curve.PublicKey) zmtp.Options {
 		// inbox that we dial on its beacon may send anyway).
 		MaxRecvSize: PreAdmitBytes,
 	}
+	if t := n.cfg.SendQueueTime; t > 0 {
+		o.SendBound = zmtp.SendBound{Target: t} // (Config.SendQueueTime)
+	}
 	if n.sec != nil {
 		o.Mechanism = zmtp.CurveClient(zmtp.CurveClientConfig{Public: n.sec.pub, Secret: n.sec.sec, ServerKey: serverKey})
 	}
