@@ -85,6 +85,7 @@ func runChat(ctx context.Context, env *cliEnv, args []string) error {
 // group has no peer wait and go out, in order, when one joins.
 func chatPublic(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, group string, wait time.Duration) error {
 	pending := pendingLines{stderr: env.stderr, group: group, who: "peer", wait: wait}
+	defer pending.unsent()
 	send := func(l string) error {
 		if err := n.Shout(group, []byte(l)); err != nil {
 			fmt.Fprintf(env.stderr, "zyre: %v\n", err)

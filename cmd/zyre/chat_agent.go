@@ -41,6 +41,7 @@ func chatAgentPrivate(ctx context.Context, env *cliEnv, c *client.Client, info c
 	msgs, msgErr := pump(ctx, pc.Next)
 	members := first.Members
 	pending := pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}
+	defer pending.unsent()
 	lines, readDone := readLines(ctx, env)
 	ending := false
 	end := func() error {

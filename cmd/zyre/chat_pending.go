@@ -115,5 +115,16 @@ func (p *pendingLines) atEOF() {
 // nobody is the chat's error when nobody came within p.wait of stdin's
 // end.
 func (p *pendingLines) nobody() error {
-	return fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, p.wait, len(p.lines))
+	err := fmt.Errorf("chat: nobody is listening: no %s joined %q within %s; %d line(s) not sent", p.who, p.group, p.wait, len(p.lines))
+	p.lines, p.size = nil, 0 // said here: not again by unsent
+	return err
+}
+
+// unsent tells the user, when the chat ends with lines still waiting
+// (Ctrl-C, the agent stopping, a send that failed), that they were not
+// sent: they were shown as typed, and nothing else would say so.
+func (p *pendingLines) unsent() {
+	if len(p.lines) > 0 {
+		fmt.Fprintf(p.stderr, "zyre: %d line(s) not sent: no %s in %q read them before the chat ended\n", len(p.lines), p.who, p.group)
+	}
 }

@@ -57,6 +57,7 @@ func chatPrivate(ctx context.Context, env *cliEnv, f *nodeFlags, n *zre.Node, rv
 	c := &privateChat{env: env, f: f, n: n, rv: rv, group: group, wait: wait,
 		msgs: make(chan agent.ChatMsg, 64), readers: agent.NewChatReaders(n), rds: map[uuid.UUID]*zyregroup.Reader{}, streaming: map[uuid.UUID]bool{}, opaque: map[uuid.UUID]time.Time{}, probed: map[uuid.UUID]time.Time{},
 		pending: pendingLines{stderr: env.stderr, group: group, who: "trusted member", wait: wait}}
+	defer c.pending.unsent()
 	opts := zyregroup.Options{Secret: f.secret, Trust: f.trustStore, Logger: f.libLog(env, n),
 		OnOpaque: c.onOpaque}
 	trusted := agent.TrustDecision(&opts)
