@@ -261,9 +261,30 @@ type refusedHellos struct {
 }
 
 type refusedHello struct {
-	id      uuid.UUID
-	name    string
-	headers []Header // the trust binding only, if any
+	id       uuid.UUID
+	name     string
+	headers  []Header  // the trust binding only, if any
+	reported time.Time // when its refusal was last reported (a Refused event)
+}
+
+// refusalReminder is how often a key whose HELLO was refused, and whose
+// connections keep being refused, is reported again: a chat or monitor
+// started after its first report learns of the impostor too (the
+// refusals' own bound, refusals.go, folds the repeats of one source).
+const refusalReminder = 10 * time.Second
+
+// remind reports whether key's standing refusal is due to be reported
+// again at now, and if so records that it is.
+func (t *refusedHellos) remind(key curve.PublicKey, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.m[key]
+	if !ok || now.Sub(r.reported) < refusalReminder {
+		return false
+	}
+	r.reported = now
+	t.m[key] = r
+	return true
 }
 
 // maxRefusedHellos bounds refusedHellos.
@@ -319,7 +340,7 @@ func (s *state) helloRefused(id uuid.UUID, key curve.PublicKey, name string, hea
 	if key.IsZero() {
 		return
 	}
-	r := refusedHello{id: id, name: name}
+	r := refusedHello{id: id, name: name, reported: s.clock}
 	if v, ok := headerValue(headers, trust.BindingHeader); ok && len(v) <= maxBindingHeader {
 		r.headers = []Header{{Key: trust.BindingHeader, Value: v}}
 	}
@@ -331,8 +352,9 @@ func (s *state) helloRefused(id uuid.UUID, key curve.PublicKey, name string, hea
 
 // recheckRefused is the connection stage for a key whose HELLO was
 // refused: the checks again, with that HELLO's name and binding. handled
-// is false for other keys. A refusal is counted but not reported again
-// (its HELLO's Refused event was). On the handshake's goroutine.
+// is false for other keys. A refusal is counted, and reported again
+// (a Refused event) at most every refusalReminder after its HELLO's. On
+// the handshake's goroutine.
 func (n *Node) recheckRefused(ctx context.Context, pk PeerKey) (handled bool, err error) {
 	r, ok := n.sec.hellos.get(pk.Key)
 	if !ok || r.id != pk.UUID {
@@ -341,6 +363,9 @@ func (n *Node) recheckRefused(ctx context.Context, pk PeerKey) (handled bool, er
 	pk.Name, pk.Headers = r.name, r.headers
 	if err := n.sec.check(ctx, pk, n.sendReport); err != nil {
 		n.stats.peersRefused.Add(1)
+		if n.sec.hellos.remind(pk.Key, n.now()) {
+			n.sendReport(&Refused{EventHeader: EventHeader{Peer: pk.UUID, Name: r.name}, Key: pk.Key, Stage: StageConnection, Addr: pk.Addr, Reason: err})
+		}
 		return true, err
 	}
 	return true, nil
