@@ -117,7 +117,20 @@ type denial struct {
 	ev       Denied // the latest refusal
 	current  bool   // no handshake with the key completed since
 	reported int    // Denied events emitted for the key
+	rehello  bool   // the peer asked for our HELLO again (helloAgainReason)
 }
+
+// helloAgainReason is the ERROR reason by which a node that refused a
+// key's HELLO, and accepts the key now (paired, introduced since), turns
+// down that key's next handshake once: the DEALER's reconnection would
+// carry only what followed the refused HELLO, which the node drops, so it
+// asks for a new link that starts with HELLO (helloAgain). It is not a
+// refusal to report. A peer that sends it without reason costs us one
+// new link.
+const helloAgainReason = "say HELLO again: this node accepts your key now"
+
+// errHelloAgain is recheckRefused's verdict that asks for it.
+var errHelloAgain = errors.New("zre: " + helloAgainReason)
 
 // handshakeReport is the outcome of one handshake of our DEALER to the
 // peer at endpoint authenticated by key (zmtp.Options.OnHandshake).
@@ -153,9 +166,9 @@ func (s *state) onHandshakeReport(r handshakeReport) {
 	}
 	d := sc.denials[r.key]
 	if r.err == nil {
-		if d != nil && d.current {
+		if d != nil && (d.current || d.rehello) {
 			s.log.Info("zre: a peer that refused us completed a handshake", "peer", d.ev.Name, "uuid", uuidString(d.ev.Peer), "endpoint", r.endpoint)
-			d.current = false
+			d.current, d.rehello = false, false
 			s.helloAgain(r.key, r.endpoint)
 		}
 		return
@@ -163,6 +176,14 @@ func (s *state) onHandshakeReport(r handshakeReport) {
 	var de *zmtp.DeniedError
 	errors.As(r.err, &de)
 	reason := CleanReason(de.Reason)
+	if reason == helloAgainReason {
+		// Not a refusal: the next handshake says HELLO again.
+		if d == nil {
+			d = s.newDenial(r.key)
+		}
+		d.current, d.rehello = false, true
+		return
+	}
 	s.stats.peersDenied.Add(1)
 	ev := Denied{Key: r.key, Addr: r.endpoint, Reason: reason, Time: r.at}
 	for _, p := range s.peers {
@@ -172,13 +193,7 @@ func (s *state) onHandshakeReport(r handshakeReport) {
 		}
 	}
 	if d == nil {
-		if len(sc.denials) >= maxDenials {
-			delete(sc.denials, sc.denialOrder[0])
-			sc.denialOrder = sc.denialOrder[1:]
-		}
-		d = &denial{}
-		sc.denials[r.key] = d
-		sc.denialOrder = append(sc.denialOrder, r.key)
+		d = s.newDenial(r.key)
 	}
 	again := d.current && d.ev.Reason == reason
 	if ev.Peer == uuid.Nil && d.ev.Key == r.key {
@@ -213,6 +228,20 @@ func (s *state) helloAgain(key curve.PublicKey, endpoint string) {
 		s.connect(p)  // (tx open again if it entered)
 		s.log.Debug("zre: HELLO again to a peer that accepts us now", "peer", p.label(), "endpoint", endpoint)
 	}
+}
+
+// newDenial remembers key as a peer key that refused us, forgetting the
+// oldest beyond maxDenials.
+func (s *state) newDenial(key curve.PublicKey) *denial {
+	sc := s.sec
+	if len(sc.denials) >= maxDenials {
+		delete(sc.denials, sc.denialOrder[0])
+		sc.denialOrder = sc.denialOrder[1:]
+	}
+	d := &denial{}
+	sc.denials[key] = d
+	sc.denialOrder = append(sc.denialOrder, key)
+	return d
 }
 
 // peerDenial returns the latest refusal by peer if it is current: no
@@ -361,12 +390,17 @@ func (n *Node) recheckRefused(ctx context.Context, pk PeerKey) (handled bool, er
 		return false, nil
 	}
 	pk.Name, pk.Headers = r.name, r.headers
-	if err := n.sec.check(ctx, pk, n.sendReport); err != nil {
-		n.stats.peersRefused.Add(1)
-		if n.sec.hellos.remind(pk.Key, n.now()) {
-			n.sendReport(&Refused{EventHeader: EventHeader{Peer: pk.UUID, Name: r.name}, Key: pk.Key, Stage: StageConnection, Addr: pk.Addr, Reason: err})
-		}
-		return true, err
+	err = n.sec.check(ctx, pk, n.sendReport)
+	if err == nil {
+		// Accepted now: once more refused, asking for a link that starts
+		// with HELLO (helloAgainReason); the key's next handshake is
+		// checked as anyone's.
+		n.sec.hellos.forget(pk.Key)
+		return true, errHelloAgain
 	}
-	return true, nil
+	n.stats.peersRefused.Add(1)
+	if n.sec.hellos.remind(pk.Key, n.now()) {
+		n.sendReport(&Refused{EventHeader: EventHeader{Peer: pk.UUID, Name: r.name}, Key: pk.Key, Stage: StageConnection, Addr: pk.Addr, Reason: err})
+	}
+	return true, err
 }

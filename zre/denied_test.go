@@ -335,3 +335,38 @@ func TestHelloAgainAfterDenial(t *testing.T) {
 		t.Fatal("a new link without a refusal before")
 	}
 }
+
+// TestAcceptedBeforeRedialTalks: a node whose HELLO a peer refused, and
+// which that peer accepts before the node's DEALER dials again (paired,
+// or introduced, in that second), gets one handshake turned down with
+// helloAgainReason, says HELLO again on a new link, and is heard; no
+// refusal is reported for it (user trial 6: a re-paired phone's lines
+// never reached the phone that knew it by introduction).
+func TestAcceptedBeforeRedialTalks(t *testing.T) {
+	var allow atomic.Bool
+	a, b := refusingPair(t, func(k PeerKey, alpha curve.PublicKey) bool {
+		return k.Key == alpha && k.Name != "" && !allow.Load()
+	})
+	waitEvent(t, b, eventTimeout, "REFUSED alpha at its HELLO", isRefused(a.UUID(), a.PublicKey(), StageHello, ErrNotAuthorized))
+	allow.Store(true) // introduced, before alpha's DEALER dials again
+	deadline := time.Now().Add(eventTimeout)
+	var werr error
+	for {
+		if err := a.Whisper(b.UUID(), []byte("introduced now")); err != nil {
+			werr = err
+		}
+		select {
+		case ev := <-b.Events():
+			if w, ok := ev.(*Whisper); ok && w.Peer == a.UUID() {
+				if n := deniedEvents(t, a); n != 0 {
+					t.Fatalf("%d Denied events for a peer that only asked for our HELLO again", n)
+				}
+				return
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beta heard nothing from alpha within %v of accepting it (alpha's last send error: %v)", eventTimeout, werr)
+		}
+	}
+}

@@ -428,6 +428,8 @@ func (sc *secure) check(ctx context.Context, pk PeerKey, note func(Event)) error
 // taken, not whose it is.)
 func shortReason(err error) error {
 	switch {
+	case errors.Is(err, errHelloAgain):
+		return errors.New(helloAgainReason)
 	case errors.Is(err, trust.ErrNameTaken):
 		return errors.New("name of another device here")
 	case errors.Is(err, ErrKeyMismatch):
